@@ -1,0 +1,1027 @@
+/*
+ * config.c - reads and validates mxgate's configuration file, a Postfix
+ * main.cf style list of "key = value" lines (see config.h). The input is
+ * read one physical line at a time into fixed buffers: no dynamic
+ * allocation, libc only, no DPDK. Every error is one line naming the file,
+ * the line and the key; checks that involve several keys run after the
+ * whole file has been read and report line 0 ("FILE: key: why").
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+#define LINE_MAX_LEN  4096	/* longest physical line and longest joined value */
+#define SHOW_SIZE     72	/* longest quoted piece of user text in a message */
+#define NROLES        2		/* outside, inside */
+
+/* read_line() flags */
+#define LINE_LONG     0x1	/* more than LINE_MAX_LEN bytes */
+#define LINE_NUL      0x2	/* holds a NUL byte */
+
+/* The per-role keys: "outside_" or "inside_" followed by one of these. */
+enum field { F_DEV, F_IP4, F_GW4, F_IP6, F_GW6, F_MTU, F_COUNT };
+
+static const char *const field_name[F_COUNT] = {
+	[F_DEV] = "device",
+	[F_IP4] = "ipv4",
+	[F_GW4] = "gateway4",
+	[F_IP6] = "ipv6",
+	[F_GW6] = "gateway6",
+	[F_MTU] = "mtu",
+};
+
+static const char *const role_name[NROLES + 1] = {
+	[CFG_ROLE_NONE] = "none",
+	[CFG_ROLE_OUTSIDE] = "outside",
+	[CFG_ROLE_INSIDE] = "inside",
+};
+
+/* An integer key: where it goes and its range. */
+struct int_key {
+	const char *name;
+	size_t off;		/* offset of its unsigned field in struct mx_config */
+	unsigned min, max;
+	int pow2;		/* must be a power of two */
+};
+
+#define INT_KEY(n, lo, hi, p2) { #n, offsetof(struct mx_config, n), lo, hi, p2 }
+
+static const struct int_key int_keys[] = {
+	INT_KEY(mbuf_pool_size, 1023, 16777215, 0),
+	INT_KEY(mbuf_cache_size, 0, 512, 0),
+	INT_KEY(rx_ring_size, 64, 16384, 1),
+	INT_KEY(tx_ring_size, 64, 16384, 1),
+	INT_KEY(max_conns, 16, 4194304, 0),
+	INT_KEY(syn_backlog, 1, 1048576, 0),
+	INT_KEY(reasm_limit, 0, 67108864, 0),
+	INT_KEY(reasm_total, 0, 1073741824, 0),
+	INT_KEY(rcvbuf, 4096, 16777216, 0),
+	INT_KEY(sndbuf, 4096, 16777216, 0),
+	INT_KEY(timewait_max, 0, 4194304, 0),
+	INT_KEY(timewait_ms, 0, 600000, 0),
+	INT_KEY(echo_port, 0, 65535, 0),
+	INT_KEY(echo_idle_ms, 1000, 86400000, 0),
+	INT_KEY(idle_sleep_us, 0, 100000, 0),
+};
+
+/* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
+struct reader {
+	const char *text;
+	FILE *fp;
+};
+
+/* What the file said about one role, before it becomes a port. */
+struct role_state {
+	struct cfg_port port;
+	unsigned line[F_COUNT];	/* line of the last occurrence of each key, 0 = absent */
+	unsigned seq;		/* order in which its _device key first appeared, 0 = never */
+};
+
+struct parser {
+	const char *name;	/* file name for messages */
+	struct mx_config *cfg;
+	char *err;
+	size_t errlen;
+	struct role_state role[NROLES + 1];	/* indexed by enum cfg_role */
+	unsigned nseq;
+	/* the logical line being collected */
+	unsigned line;		/* its first physical line, 0 = none pending */
+	char key[LINE_MAX_LEN + 1];
+	char val[LINE_MAX_LEN + 1];
+	size_t vlen;
+};
+
+/* White space as Postfix sees it (C locale isspace without the locale). */
+static int is_ws(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/* ASCII letter or digit, independent of the locale. */
+static int is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Write "NAME:LINE: KEY: why" into err (no LINE if 0, no KEY if NULL); returns -1. */
+static int vfail(struct parser *p, unsigned line, const char *key, const char *fmt, va_list ap)
+{
+	char why[512];
+	char where[32] = "";
+
+	if (p->err == NULL || p->errlen == 0)
+		return -1;
+	vsnprintf(why, sizeof(why), fmt, ap);
+	if (line != 0)
+		snprintf(where, sizeof(where), ":%u", line);
+	snprintf(p->err, p->errlen, "%s%s: %s%s%s", p->name, where,
+		 key != NULL ? key : "", key != NULL ? ": " : "", why);
+	return -1;
+}
+
+/* Report an error at a given line and key (see vfail); returns -1. */
+static int __attribute__((format(printf, 4, 5)))
+fail(struct parser *p, unsigned line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(p, line, key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Report an error in the value of the entry being processed; returns -1. */
+static int __attribute__((format(printf, 2, 3)))
+bad(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(p, p->line, p->key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Copy user text into buf for quoting: control bytes become '?', long text ends in "...". */
+static const char *show_n(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t i, n = len;
+
+	if (n > size - 1)
+		n = size - 4;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+	}
+	if (n < len) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* show_n() of a whole string. */
+static const char *show(const char *s, char *buf, size_t size)
+{
+	return show_n(s, strlen(s), buf, size);
+}
+
+/* Parse len bytes of s as unsigned decimal (huge values saturate above UINT32_MAX); 0 or -1. */
+static int parse_dec(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > UINT32_MAX)
+			v = (uint64_t)UINT32_MAX + 1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse the current value as a decimal number in min..max into *out; returns 0 or -1. */
+static int get_uint(struct parser *p, const char *val, unsigned min, unsigned max, unsigned *out)
+{
+	char sb[SHOW_SIZE];
+	uint64_t v;
+
+	if (*val == '\0')
+		return bad(p, "missing value");
+	if (parse_dec(val, strlen(val), &v) < 0)
+		return bad(p, "'%s' is not a decimal number", show(val, sb, sizeof(sb)));
+	if (v < min || v > max)
+		return bad(p, "%s out of range %u..%u", show(val, sb, sizeof(sb)), min, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Netmask of an IPv4 prefix length 0..32, host byte order. */
+static uint32_t mask4(unsigned plen)
+{
+	return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
+}
+
+/* Whether a host-order IPv4 address can be a host's: not 0/8, 127/8 or 224/3. */
+static int ip4_unicast(uint32_t a)
+{
+	unsigned top = a >> 24;
+
+	return top != 0 && top != 127 && top < 224;
+}
+
+/* Whether an IPv6 address can be a host's: not ::, ::1 or multicast. */
+static int ip6_unicast(const uint8_t *a)
+{
+	static const uint8_t zero[16];
+
+	if (a[0] == 0xff)
+		return 0;
+	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
+		return 0;
+	return 1;
+}
+
+/* Whether IPv6 address a lies in prefix net/plen. */
+static int ip6_in_prefix(const uint8_t *a, const uint8_t *net, unsigned plen)
+{
+	unsigned bytes = plen / 8, bits = plen % 8;
+
+	if (memcmp(a, net, bytes) != 0)
+		return 0;
+	if (bits == 0)
+		return 1;
+	return ((a[bytes] ^ net[bytes]) & (0xff00 >> bits) & 0xff) == 0;
+}
+
+/* Whether an IPv6 address is link-local (fe80::/10). */
+static int ip6_link_local(const uint8_t *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+/* Split "ADDR/LEN" into ADDR (copied into abuf) and LEN 1..maxlen; returns 0 or -1. */
+static int split_prefix(const char *s, char *abuf, size_t asize, unsigned maxlen, uint8_t *plen)
+{
+	const char *slash = strchr(s, '/');
+	uint64_t v;
+
+	if (slash == NULL || (size_t)(slash - s) >= asize)
+		return -1;
+	memcpy(abuf, s, (size_t)(slash - s));
+	abuf[slash - s] = '\0';
+	if (parse_dec(slash + 1, strlen(slash + 1), &v) < 0 || v < 1 || v > maxlen)
+		return -1;
+	*plen = (uint8_t)v;
+	return 0;
+}
+
+/* One of int_keys[]: range and power-of-two checks, then store. */
+static int set_int_key(struct parser *p, const struct int_key *k, const char *val)
+{
+	unsigned v;
+
+	if (get_uint(p, val, k->min, k->max, &v) < 0)
+		return -1;
+	if (k->pow2 && (v & (v - 1)) != 0)
+		return bad(p, "%u is not a power of two", v);
+	*(unsigned *)(void *)((char *)p->cfg + k->off) = v;
+	return 0;
+}
+
+/* R_device: a DPDK device name, no white space, shorter than CFG_NAME_LEN. */
+static int set_dev(struct parser *p, struct cfg_port *port, const char *val)
+{
+	char sb[SHOW_SIZE];
+	size_t i, len = strlen(val);
+
+	if (len >= CFG_NAME_LEN)
+		return bad(p, "device name '%s' is longer than %d characters",
+			   show(val, sb, sizeof(sb)), CFG_NAME_LEN - 1);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (c <= ' ' || c == 0x7f)
+			return bad(p, "device name '%s' has white space or a control character",
+				   show(val, sb, sizeof(sb)));
+	}
+	memcpy(port->dev, val, len + 1);
+	return 0;
+}
+
+/* R_ipv4: a.b.c.d/plen, plen 1..32, unicast, not its prefix's network or broadcast address. */
+static int set_ip4(struct parser *p, struct cfg_port *port, const char *val)
+{
+	char sb[SHOW_SIZE], abuf[INET_ADDRSTRLEN];
+	struct in_addr in;
+	uint8_t plen;
+	uint32_t a, host;
+
+	if (split_prefix(val, abuf, sizeof(abuf), 32, &plen) < 0 ||
+	    inet_pton(AF_INET, abuf, &in) != 1)
+		return bad(p, "bad IPv4 prefix '%s'%s", show(val, sb, sizeof(sb)),
+			   strchr(val, '/') == NULL ? " (expected a.b.c.d/len)" : "");
+	a = ntohl(in.s_addr);
+	if (!ip4_unicast(a))
+		return bad(p, "'%s' is not a unicast address", show(val, sb, sizeof(sb)));
+	/* /31 and /32 have no network or broadcast address (RFC 3021). */
+	if (plen <= 30) {
+		host = a & ~mask4(plen);
+		if (host == 0)
+			return bad(p, "'%s' is the network address of its prefix"
+				   " (host part all zero)", show(val, sb, sizeof(sb)));
+		if (host == ~mask4(plen))
+			return bad(p, "'%s' is the broadcast address of its prefix",
+				   show(val, sb, sizeof(sb)));
+	}
+	port->has_ip4 = 1;
+	port->ip4 = in.s_addr;
+	port->ip4_plen = plen;
+	return 0;
+}
+
+/* R_gateway4: a unicast a.b.c.d (checked against R_ipv4 in check_port()). */
+static int set_gw4(struct parser *p, struct cfg_port *port, const char *val)
+{
+	char sb[SHOW_SIZE];
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, val, &in) != 1)
+		return bad(p, "bad IPv4 address '%s'", show(val, sb, sizeof(sb)));
+	if (!ip4_unicast(ntohl(in.s_addr)))
+		return bad(p, "'%s' is not a unicast address", show(val, sb, sizeof(sb)));
+	port->has_gw4 = 1;
+	port->gw4 = in.s_addr;
+	return 0;
+}
+
+/* R_ipv6: an RFC 4291 address with /plen 1..128, unicast. */
+static int set_ip6(struct parser *p, struct cfg_port *port, const char *val)
+{
+	char sb[SHOW_SIZE], abuf[INET6_ADDRSTRLEN];
+	uint8_t a[16];
+	uint8_t plen;
+
+	if (split_prefix(val, abuf, sizeof(abuf), 128, &plen) < 0 ||
+	    inet_pton(AF_INET6, abuf, a) != 1)
+		return bad(p, "bad IPv6 prefix '%s'%s", show(val, sb, sizeof(sb)),
+			   strchr(val, '/') == NULL ? " (expected ADDRESS/len)" : "");
+	if (!ip6_unicast(a))
+		return bad(p, "'%s' is not a unicast address", show(val, sb, sizeof(sb)));
+	port->has_ip6 = 1;
+	memcpy(port->ip6, a, 16);
+	port->ip6_prefix = plen;
+	return 0;
+}
+
+/* R_gateway6: a unicast IPv6 address (checked against R_ipv6 in check_port()). */
+static int set_gw6(struct parser *p, struct cfg_port *port, const char *val)
+{
+	char sb[SHOW_SIZE];
+	uint8_t a[16];
+
+	if (inet_pton(AF_INET6, val, a) != 1)
+		return bad(p, "bad IPv6 address '%s'", show(val, sb, sizeof(sb)));
+	if (!ip6_unicast(a))
+		return bad(p, "'%s' is not a unicast address", show(val, sb, sizeof(sb)));
+	port->has_gw6 = 1;
+	memcpy(port->gw6, a, 16);
+	return 0;
+}
+
+/* Recognise "outside_X" and "inside_X"; returns 0 with the role and field, or -1. */
+static int split_port_key(const char *key, enum cfg_role *role, enum field *f)
+{
+	enum cfg_role r;
+	unsigned i;
+
+	for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++) {
+		size_t n = strlen(role_name[r]);
+
+		if (strncmp(key, role_name[r], n) != 0 || key[n] != '_')
+			continue;
+		for (i = 0; i < F_COUNT; i++) {
+			if (strcmp(key + n + 1, field_name[i]) == 0) {
+				*role = r;
+				*f = (enum field)i;
+				return 0;
+			}
+		}
+	}
+	return -1;
+}
+
+/* One per-role key: parse the value into that role's pending port. */
+static int set_port_key(struct parser *p, enum cfg_role role, enum field f, const char *val)
+{
+	struct role_state *rs = &p->role[role];
+	unsigned mtu;
+	int rc;
+
+	if (*val == '\0')
+		return bad(p, "missing value");
+	switch (f) {
+	case F_DEV:
+		rc = set_dev(p, &rs->port, val);
+		if (rc == 0 && rs->seq == 0)
+			rs->seq = ++p->nseq;
+		break;
+	case F_IP4:
+		rc = set_ip4(p, &rs->port, val);
+		break;
+	case F_GW4:
+		rc = set_gw4(p, &rs->port, val);
+		break;
+	case F_IP6:
+		rc = set_ip6(p, &rs->port, val);
+		break;
+	case F_GW6:
+		rc = set_gw6(p, &rs->port, val);
+		break;
+	case F_MTU:
+		rc = get_uint(p, val, 576, 9000, &mtu);
+		if (rc == 0)
+			rs->port.mtu = (uint16_t)mtu;
+		break;
+	default:
+		rc = bad(p, "internal error: unknown field");
+		break;
+	}
+	if (rc == 0)
+		rs->line[f] = p->line;
+	return rc;
+}
+
+/* hostname: 1..63 letters, digits, '-', '.'; labels non-empty, not starting or ending in '-'. */
+static int set_hostname(struct parser *p, const char *val)
+{
+	char sb[SHOW_SIZE];
+	size_t i, len = strlen(val);
+
+	if (len == 0)
+		return bad(p, "missing value");
+	if (len >= CFG_NAME_LEN)
+		return bad(p, "'%s' is longer than %d characters", show(val, sb, sizeof(sb)),
+			   CFG_NAME_LEN - 1);
+	for (i = 0; i < len; i++) {
+		char c = val[i];
+
+		if (!is_alnum((unsigned char)c) && c != '-' && c != '.')
+			return bad(p, "'%s' has a character other than letters, digits,"
+				   " '-' and '.'", show(val, sb, sizeof(sb)));
+		if (c == '.' && (i == 0 || i == len - 1 || val[i + 1] == '.'))
+			return bad(p, "'%s' has an empty label", show(val, sb, sizeof(sb)));
+		if (c == '-' && (i == 0 || i == len - 1 || val[i - 1] == '.' || val[i + 1] == '.'))
+			return bad(p, "'%s' has a label that starts or ends with '-'",
+				   show(val, sb, sizeof(sb)));
+	}
+	memcpy(p->cfg->hostname, val, len + 1);
+	return 0;
+}
+
+/* stats_file: a path shorter than 256 bytes, or empty for stderr. */
+static int set_stats_file(struct parser *p, const char *val)
+{
+	size_t len = strlen(val);
+
+	if (len >= sizeof(p->cfg->stats_file))
+		return bad(p, "path longer than %zu bytes", sizeof(p->cfg->stats_file) - 1);
+	memcpy(p->cfg->stats_file, val, len + 1);
+	return 0;
+}
+
+/*
+ * Next item of a list separated by white space and/or one comma: returns 1
+ * with the item in *item and *len, 0 at the end, -1 on an empty item (a
+ * leading, trailing or doubled comma). *first is 1 before the first call.
+ */
+static int list_next(const char **sp, int *first, const char **item, size_t *len)
+{
+	const char *s = *sp;
+	unsigned commas = 0;
+
+	for (; is_ws((unsigned char)*s) || *s == ','; s++)
+		if (*s == ',')
+			commas++;
+	if (*s == '\0') {
+		*sp = s;
+		return commas != 0 ? -1 : 0;
+	}
+	if (commas > (*first ? 0u : 1u))
+		return -1;
+	*item = s;
+	while (*s != '\0' && !is_ws((unsigned char)*s) && *s != ',')
+		s++;
+	*len = (size_t)(s - *item);
+	*sp = s;
+	*first = 0;
+	return 1;
+}
+
+/* worker_lcores: ids 0..1023 and ranges a-b, no duplicates, at most CFG_MAX_WORKERS. */
+static int set_workers(struct parser *p, const char *val)
+{
+	unsigned ids[CFG_MAX_WORKERS], n = 0, i;
+	const char *s = val, *item, *dash;
+	char sb[SHOW_SIZE];
+	uint64_t lo, hi, id;
+	int first = 1, rc;
+	size_t len;
+
+	while ((rc = list_next(&s, &first, &item, &len)) > 0) {
+		dash = memchr(item, '-', len);
+		if (dash == NULL) {
+			if (parse_dec(item, len, &lo) < 0)
+				lo = UINT64_MAX;
+			hi = lo;
+		} else if (parse_dec(item, (size_t)(dash - item), &lo) < 0 ||
+			   parse_dec(dash + 1, len - (size_t)(dash - item) - 1, &hi) < 0) {
+			lo = hi = UINT64_MAX;
+		}
+		if (lo > 1023 || hi > 1023)
+			return bad(p, "bad lcore id or range '%s' (ids are 0..1023)",
+				   show_n(item, len, sb, sizeof(sb)));
+		if (lo > hi)
+			return bad(p, "bad range '%s' (start above end)",
+				   show_n(item, len, sb, sizeof(sb)));
+		for (id = lo; id <= hi; id++) {
+			for (i = 0; i < n; i++)
+				if (ids[i] == id)
+					return bad(p, "lcore %u listed twice", (unsigned)id);
+			if (n == CFG_MAX_WORKERS)
+				return bad(p, "more than %d lcores", CFG_MAX_WORKERS);
+			ids[n++] = (unsigned)id;
+		}
+	}
+	if (rc < 0)
+		return bad(p, "empty item in list '%s'", show(val, sb, sizeof(sb)));
+	memcpy(p->cfg->worker_lcores, ids, n * sizeof(ids[0]));
+	p->cfg->nworkers = n;
+	return 0;
+}
+
+/* A percentage 0..100 with an optional trailing '%'; returns 0 or -1. */
+static int parse_pct(const char *s, size_t len, unsigned *out)
+{
+	uint64_t v;
+
+	if (len > 0 && s[len - 1] == '%')
+		len--;
+	if (parse_dec(s, len, &v) < 0 || v > 100)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Microseconds 0..1000000 with an optional suffix "us" or "ms"; returns 0 or -1. */
+static int parse_delay(const char *s, size_t len, unsigned *out)
+{
+	uint64_t v, mult = 1;
+
+	if (len >= 2 && memcmp(s + len - 2, "us", 2) == 0) {
+		len -= 2;
+	} else if (len >= 2 && memcmp(s + len - 2, "ms", 2) == 0) {
+		len -= 2;
+		mult = 1000;
+	}
+	if (parse_dec(s, len, &v) < 0 || v * mult > 1000000)
+		return -1;
+	*out = (unsigned)(v * mult);
+	return 0;
+}
+
+/* impair: "off", empty, or reorder=P duplicate=P delay=N; replaces the whole setting. */
+static int set_impair(struct parser *p, const char *val)
+{
+	static const char *const names[] = { "reorder", "duplicate", "delay" };
+	struct cfg_impair im = { 0 };
+	const char *s = val, *item, *eq, *v;
+	unsigned seen = 0, which, *dst;
+	char sb[SHOW_SIZE];
+	size_t len, nlen, vlen;
+	int first = 1, rc;
+
+	if (strcmp(val, "off") == 0)
+		val = s = "";
+	while ((rc = list_next(&s, &first, &item, &len)) > 0) {
+		eq = memchr(item, '=', len);
+		nlen = eq != NULL ? (size_t)(eq - item) : len;
+		for (which = 0; which < 3; which++)
+			if (strlen(names[which]) == nlen && memcmp(item, names[which], nlen) == 0)
+				break;
+		if (which == 3)
+			return bad(p, "unknown item '%s'", show_n(item, len, sb, sizeof(sb)));
+		if (seen & (1u << which))
+			return bad(p, "'%s' given twice", names[which]);
+		seen |= 1u << which;
+		if (eq == NULL)
+			return bad(p, "'%s' needs a value ('%s=...')", names[which], names[which]);
+		v = eq + 1;
+		vlen = len - nlen - 1;
+		dst = which == 0 ? &im.reorder_pct : which == 1 ? &im.dup_pct : &im.delay_us;
+		if (which < 2 && parse_pct(v, vlen, dst) < 0)
+			return bad(p, "bad percentage '%s' (0..100)",
+				   show_n(item, len, sb, sizeof(sb)));
+		if (which == 2 && parse_delay(v, vlen, dst) < 0)
+			return bad(p, "bad delay '%s' (0..1000000 us, suffix us or ms)",
+				   show_n(item, len, sb, sizeof(sb)));
+	}
+	if (rc < 0)
+		return bad(p, "empty item in list '%s'", show(val, sb, sizeof(sb)));
+	if (im.reorder_pct != 0 && !(seen & (1u << 2)))
+		im.delay_us = 1000;
+	im.enabled = im.reorder_pct != 0 || im.dup_pct != 0 || im.delay_us != 0;
+	p->cfg->impair = im;
+	return 0;
+}
+
+/* Apply the collected logical line (p->key, p->val) to the configuration. */
+static int process_entry(struct parser *p)
+{
+	const char *key = p->key, *val = p->val;
+	char sb[SHOW_SIZE];
+	enum cfg_role role;
+	enum field f;
+	unsigned i;
+
+	if (strcmp(key, "hostname") == 0)
+		return set_hostname(p, val);
+	if (strcmp(key, "worker_lcores") == 0)
+		return set_workers(p, val);
+	if (strcmp(key, "stats_file") == 0)
+		return set_stats_file(p, val);
+	if (strcmp(key, "impair") == 0)
+		return set_impair(p, val);
+	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
+		if (strcmp(key, int_keys[i].name) == 0)
+			return set_int_key(p, &int_keys[i], val);
+	if (split_port_key(key, &role, &f) == 0)
+		return set_port_key(p, role, f, val);
+	return fail(p, p->line, NULL, "unknown key '%s'", show(key, sb, sizeof(sb)));
+}
+
+/* Pointer past the leading white space of s. */
+static char *skip_ws(char *s)
+{
+	while (is_ws((unsigned char)*s))
+		s++;
+	return s;
+}
+
+/* Cut the trailing white space off s; returns its new length. */
+static size_t rtrim(char *s)
+{
+	size_t len = strlen(s);
+
+	while (len > 0 && is_ws((unsigned char)s[len - 1]))
+		s[--len] = '\0';
+	return len;
+}
+
+/* Start a new logical line from "key = value" in s (line lineno). */
+static int start_entry(struct parser *p, char *s, unsigned lineno)
+{
+	char *eq = strchr(s, '='), *k, *v;
+	size_t klen;
+
+	if (eq == NULL)
+		return fail(p, lineno, NULL, "syntax error: expected 'key = value'");
+	*eq = '\0';
+	k = s;
+	klen = rtrim(k);
+	if (klen == 0 || strpbrk(k, " \t\r\f\v") != NULL)
+		return fail(p, lineno, NULL, "syntax error: expected 'key = value'");
+	v = skip_ws(eq + 1);
+	p->vlen = rtrim(v);
+	memcpy(p->key, k, klen + 1);
+	memcpy(p->val, v, p->vlen + 1);
+	p->line = lineno;
+	return 0;
+}
+
+/* Append a continuation line (leading blanks skipped) to the pending value after one space. */
+static int append_continuation(struct parser *p, char *s, unsigned lineno)
+{
+	size_t len = rtrim(s), sep = p->vlen != 0 ? 1 : 0;
+
+	if (p->line == 0)
+		return fail(p, lineno, NULL,
+			    "syntax error: continuation line without a preceding 'key = value'");
+	if (p->vlen + sep + len > LINE_MAX_LEN)
+		return fail(p, p->line, p->key, "value longer than %d bytes", LINE_MAX_LEN);
+	if (sep)
+		p->val[p->vlen++] = ' ';
+	memcpy(p->val + p->vlen, s, len + 1);
+	p->vlen += len;
+	return 0;
+}
+
+/*
+ * One physical line: blank lines and lines whose first non-blank is '#' are
+ * skipped (they do not end a logical line, as in Postfix), a line starting
+ * with white space continues the pending value, any other line ends the
+ * pending entry and starts a new one.
+ */
+static int handle_line(struct parser *p, char *s, unsigned lineno)
+{
+	char *t = skip_ws(s);
+
+	if (*t == '\0' || *t == '#')
+		return 0;
+	if (t != s)
+		return append_continuation(p, t, lineno);
+	if (p->line != 0 && process_entry(p) < 0)
+		return -1;
+	p->line = 0;
+	return start_entry(p, s, lineno);
+}
+
+/* Next byte of the input, or EOF at its end (or on a read error). */
+static int rd_getc(struct reader *r)
+{
+	if (r->fp != NULL)
+		return getc(r->fp);
+	if (*r->text == '\0')
+		return EOF;
+	return (unsigned char)*r->text++;
+}
+
+/*
+ * Read one physical line into buf (LINE_MAX_LEN + 2 bytes) without its "\n"
+ * or "\r\n", setting LINE_LONG and LINE_NUL in *flags. Returns 1, 0 at the
+ * end of the input, -1 on a read error (errno set).
+ */
+static int read_line(struct reader *r, char *buf, unsigned *flags)
+{
+	size_t len = 0;
+	int c, any = 0;
+
+	*flags = 0;
+	while ((c = rd_getc(r)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			*flags |= LINE_NUL;
+		if (len < LINE_MAX_LEN + 1)
+			buf[len++] = (char)c;
+		else
+			*flags |= LINE_LONG;
+	}
+	if (r->fp != NULL && ferror(r->fp)) {
+		if (errno == 0)
+			errno = EIO;
+		return -1;
+	}
+	if (!(*flags & LINE_LONG) && len > 0 && buf[len - 1] == '\r')
+		len--;
+	if (len > LINE_MAX_LEN)
+		*flags |= LINE_LONG;
+	buf[len] = '\0';
+	return any;
+}
+
+/* Key name "ROLE_FIELD" for messages, in buf. */
+static const char *pkey(char *buf, size_t size, enum cfg_role role, enum field f)
+{
+	snprintf(buf, size, "%s_%s", role_name[role], field_name[f]);
+	return buf;
+}
+
+/* Checks within one port across keys: addresses present, gateways in prefix, MTU for IPv6. */
+static int check_port(struct parser *p, const struct cfg_port *pt)
+{
+	const struct role_state *rs = &p->role[pt->role];
+	char k[32], k2[32], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	uint32_t ip, gw, m;
+
+	if (!pt->has_ip4 && !pt->has_ip6)
+		return fail(p, 0, pkey(k, sizeof(k), pt->role, F_DEV),
+			    "port '%s' has neither %s nor %s", pt->dev,
+			    pkey(a, sizeof(a), pt->role, F_IP4),
+			    pkey(b, sizeof(b), pt->role, F_IP6));
+	pkey(k, sizeof(k), pt->role, F_GW4);
+	pkey(k2, sizeof(k2), pt->role, F_IP4);
+	if (pt->has_gw4) {
+		if (!pt->has_ip4)
+			return fail(p, 0, k, "given (line %u) without %s", rs->line[F_GW4], k2);
+		ip = ntohl(pt->ip4);
+		gw = ntohl(pt->gw4);
+		m = mask4(pt->ip4_plen);
+		inet_ntop(AF_INET, &pt->gw4, a, sizeof(a));
+		inet_ntop(AF_INET, &pt->ip4, b, sizeof(b));
+		if ((ip & m) != (gw & m))
+			return fail(p, 0, k, "%s (line %u) is not inside %s %s/%u (line %u)",
+				    a, rs->line[F_GW4], k2, b, pt->ip4_plen, rs->line[F_IP4]);
+		if (gw == ip)
+			return fail(p, 0, k, "%s (line %u) is the port's own address (%s, line %u)",
+				    a, rs->line[F_GW4], k2, rs->line[F_IP4]);
+		if (pt->ip4_plen <= 30 && ((gw & ~m) == 0 || (gw & ~m) == ~m))
+			return fail(p, 0, k, "%s (line %u) is the network or broadcast address"
+				    " of %s %s/%u", a, rs->line[F_GW4], k2, b, pt->ip4_plen);
+	}
+	pkey(k, sizeof(k), pt->role, F_GW6);
+	pkey(k2, sizeof(k2), pt->role, F_IP6);
+	if (pt->has_gw6) {
+		if (!pt->has_ip6)
+			return fail(p, 0, k, "given (line %u) without %s", rs->line[F_GW6], k2);
+		inet_ntop(AF_INET6, pt->gw6, a, sizeof(a));
+		inet_ntop(AF_INET6, pt->ip6, b, sizeof(b));
+		if (!ip6_in_prefix(pt->gw6, pt->ip6, pt->ip6_prefix) && !ip6_link_local(pt->gw6))
+			return fail(p, 0, k, "%s (line %u) is neither inside %s %s/%u (line %u)"
+				    " nor link-local", a, rs->line[F_GW6], k2, b, pt->ip6_prefix,
+				    rs->line[F_IP6]);
+		if (memcmp(pt->gw6, pt->ip6, 16) == 0)
+			return fail(p, 0, k, "%s (line %u) is the port's own address (%s, line %u)",
+				    a, rs->line[F_GW6], k2, rs->line[F_IP6]);
+	}
+	if (pt->has_ip6 && pt->mtu < 1280)
+		return fail(p, 0, pkey(k, sizeof(k), pt->role, F_MTU),
+			    "%u (line %u) is below the IPv6 minimum of 1280 (%s is set)",
+			    pt->mtu, rs->line[F_MTU], k2);
+	return 0;
+}
+
+/* Checks between two ports: device names, addresses, IPv4 prefixes. */
+static int check_pair(struct parser *p, const struct cfg_port *x, const struct cfg_port *y)
+{
+	char kx[32], ky[32], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	uint32_t m;
+
+	if (strcmp(x->dev, y->dev) == 0)
+		return fail(p, 0, NULL, "%s and %s both name device '%s'",
+			    pkey(kx, sizeof(kx), x->role, F_DEV),
+			    pkey(ky, sizeof(ky), y->role, F_DEV), x->dev);
+	pkey(kx, sizeof(kx), x->role, F_IP4);
+	pkey(ky, sizeof(ky), y->role, F_IP4);
+	if (x->has_ip4 && y->has_ip4) {
+		inet_ntop(AF_INET, &x->ip4, a, sizeof(a));
+		inet_ntop(AF_INET, &y->ip4, b, sizeof(b));
+		if (x->ip4 == y->ip4)
+			return fail(p, 0, NULL, "%s and %s both use address %s", kx, ky, a);
+		m = mask4(x->ip4_plen < y->ip4_plen ? x->ip4_plen : y->ip4_plen);
+		if ((ntohl(x->ip4) & m) == (ntohl(y->ip4) & m))
+			return fail(p, 0, NULL, "%s %s/%u and %s %s/%u overlap",
+				    kx, a, x->ip4_plen, ky, b, y->ip4_plen);
+	}
+	if (x->has_ip6 && y->has_ip6 && memcmp(x->ip6, y->ip6, 16) == 0) {
+		inet_ntop(AF_INET6, x->ip6, a, sizeof(a));
+		return fail(p, 0, NULL, "%s and %s both use address %s",
+			    pkey(kx, sizeof(kx), x->role, F_IP6),
+			    pkey(ky, sizeof(ky), y->role, F_IP6), a);
+	}
+	return 0;
+}
+
+/* After the last line: build ports[] in _device order and run the checks across keys. */
+static int finish(struct parser *p)
+{
+	struct mx_config *cfg = p->cfg;
+	char k[32], kd[32];
+	enum cfg_role r;
+	unsigned seq, i, j, f;
+
+	for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++) {
+		if (p->role[r].line[F_DEV] != 0)
+			continue;
+		for (f = F_IP4; f < F_COUNT; f++)
+			if (p->role[r].line[f] != 0)
+				return fail(p, 0, pkey(k, sizeof(k), r, (enum field)f),
+					    "given (line %u) but %s is not", p->role[r].line[f],
+					    pkey(kd, sizeof(kd), r, F_DEV));
+	}
+	cfg->nports = 0;
+	for (seq = 1; seq <= p->nseq; seq++) {
+		for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++) {
+			if (p->role[r].seq != seq)
+				continue;
+			cfg->ports[cfg->nports] = p->role[r].port;
+			cfg->ports[cfg->nports].role = r;
+			cfg->nports++;
+		}
+	}
+	if (cfg->nports == 0)
+		return fail(p, 0, NULL, "no port: set outside_device and/or inside_device");
+	for (i = 0; i < cfg->nports; i++)
+		if (check_port(p, &cfg->ports[i]) < 0)
+			return -1;
+	for (i = 0; i < cfg->nports; i++)
+		for (j = i + 1; j < cfg->nports; j++)
+			if (check_pair(p, &cfg->ports[i], &cfg->ports[j]) < 0)
+				return -1;
+	/* DPDK's rule for a mempool cache: 1.5 * cache_size <= pool size. */
+	if ((uint64_t)cfg->mbuf_cache_size * 3 > (uint64_t)cfg->mbuf_pool_size * 2)
+		return fail(p, 0, "mbuf_cache_size",
+			    "%u is more than mbuf_pool_size / 1.5 (%u / 1.5)",
+			    cfg->mbuf_cache_size, cfg->mbuf_pool_size);
+	return 0;
+}
+
+/* Read every line from r, apply the entries, then finish(). */
+static int parse_input(struct parser *p, struct reader *r)
+{
+	char buf[LINE_MAX_LEN + 2];
+	unsigned lineno = 0, flags;
+	int rc;
+
+	while ((rc = read_line(r, buf, &flags)) > 0) {
+		lineno++;
+		if (flags & LINE_LONG)
+			return fail(p, lineno, NULL, "line longer than %d bytes", LINE_MAX_LEN);
+		if (flags & LINE_NUL)
+			return fail(p, lineno, NULL, "NUL byte in line");
+		if (handle_line(p, buf, lineno) < 0)
+			return -1;
+	}
+	if (rc < 0)
+		return fail(p, 0, NULL, "read error: %s", strerror(errno));
+	if (p->line != 0 && process_entry(p) < 0)
+		return -1;
+	return finish(p);
+}
+
+/* Defaults of every setting (config.h). */
+static void set_defaults(struct mx_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->hostname, "localhost");
+	cfg->mbuf_pool_size = 32767;
+	cfg->mbuf_cache_size = 256;
+	cfg->rx_ring_size = 1024;
+	cfg->tx_ring_size = 1024;
+	cfg->max_conns = 65536;
+	cfg->syn_backlog = 1024;
+	cfg->reasm_limit = 262144;
+	cfg->reasm_total = 67108864;
+	cfg->rcvbuf = 262144;
+	cfg->sndbuf = 262144;
+	cfg->timewait_max = 16384;
+	cfg->timewait_ms = 60000;
+	cfg->echo_port = 0;
+	cfg->echo_idle_ms = 300000;
+	cfg->idle_sleep_us = 0;
+}
+
+/* Set up the parser state and the defaults in *cfg; returns 0 or -1. */
+static int parser_init(struct parser *p, const char *name, struct mx_config *cfg,
+		       char *err, size_t errlen)
+{
+	enum cfg_role r;
+
+	memset(p, 0, sizeof(*p));
+	p->name = name != NULL ? name : "(config)";
+	p->cfg = cfg;
+	p->err = err;
+	p->errlen = errlen;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++)
+		p->role[r].port.mtu = 1500;
+	if (cfg == NULL)
+		return fail(p, 0, NULL, "no configuration to fill");
+	set_defaults(cfg);
+	if (strlen(p->name) >= sizeof(cfg->path))
+		return fail(p, 0, NULL, "file name longer than %zu bytes", sizeof(cfg->path) - 1);
+	strcpy(cfg->path, p->name);
+	return 0;
+}
+
+/* Parse and validate a configuration held in a string (see config.h). */
+int cfg_parse(const char *name, const char *text, struct mx_config *cfg,
+	      char *err, size_t errlen)
+{
+	struct parser p;
+	struct reader r = { .text = text, .fp = NULL };
+
+	if (parser_init(&p, name, cfg, err, errlen) < 0)
+		return -1;
+	if (text == NULL)
+		return fail(&p, 0, NULL, "no text");
+	return parse_input(&p, &r);
+}
+
+/* Parse and validate a configuration file (see config.h). */
+int cfg_load(const char *file, struct mx_config *cfg, char *err, size_t errlen)
+{
+	struct parser p;
+	struct reader r = { .text = NULL, .fp = NULL };
+	int rc;
+
+	if (parser_init(&p, file, cfg, err, errlen) < 0)
+		return -1;
+	if (file == NULL)
+		return fail(&p, 0, NULL, "no file name");
+	r.fp = fopen(file, "r");
+	if (r.fp == NULL)
+		return fail(&p, 0, NULL, "cannot open: %s", strerror(errno));
+	errno = 0;
+	rc = parse_input(&p, &r);
+	fclose(r.fp);
+	return rc;
+}
+
+/* The first port with this role, or NULL. */
+const struct cfg_port *cfg_port_by_role(const struct mx_config *cfg, enum cfg_role role)
+{
+	unsigned i;
+
+	if (cfg == NULL)
+		return NULL;
+	for (i = 0; i < cfg->nports && i < CFG_MAX_PORTS; i++)
+		if (cfg->ports[i].role == role)
+			return &cfg->ports[i];
+	return NULL;
+}

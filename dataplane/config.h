@@ -1,0 +1,81 @@
+/*
+ * config.h - mxgate's configuration file: Postfix main.cf style
+ * ("key = value", '#' comments, blank lines, continuation lines that start
+ * with white space). Parsed and validated once at start; every error names
+ * the file, the line and the key. libc only, no DPDK.
+ */
+#ifndef MX_CONFIG_H
+#define MX_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define CFG_MAX_PORTS   4
+#define CFG_MAX_WORKERS 16
+#define CFG_NAME_LEN    64
+
+enum cfg_role { CFG_ROLE_NONE = 0, CFG_ROLE_OUTSIDE, CFG_ROLE_INSIDE };
+
+/* One port with a role. Addresses are kept in network byte order. */
+struct cfg_port {
+	enum cfg_role role;
+	char dev[CFG_NAME_LEN];     /* DPDK device name ("net_tap0", "0000:01:00.0") */
+	int has_ip4;
+	uint32_t ip4;               /* appliance address */
+	uint8_t ip4_plen;
+	int has_gw4;
+	uint32_t gw4;
+	int has_ip6;
+	uint8_t ip6[16];
+	uint8_t ip6_prefix;
+	int has_gw6;
+	uint8_t gw6[16];
+	uint16_t mtu;               /* default 1500 */
+};
+
+/* Impairment stage of the port layer (lab and soak tests only). */
+struct cfg_impair {
+	int enabled;
+	unsigned reorder_pct;       /* % of packets held back by delay_us */
+	unsigned dup_pct;           /* % of packets sent twice */
+	unsigned delay_us;          /* hold time of a reordered packet */
+};
+
+struct mx_config {
+	char path[256];
+	char hostname[CFG_NAME_LEN];          /* default "localhost" */
+	struct cfg_port ports[CFG_MAX_PORTS];
+	unsigned nports;
+	unsigned worker_lcores[CFG_MAX_WORKERS]; /* empty: every EAL worker lcore */
+	unsigned nworkers;
+	unsigned mbuf_pool_size;              /* mbufs per pool, default 32767 */
+	unsigned mbuf_cache_size;             /* default 256 */
+	unsigned rx_ring_size, tx_ring_size;  /* descriptors, default 1024 */
+	unsigned max_conns;                   /* TCP connections per lcore, default 65536 */
+	unsigned syn_backlog;                 /* half-open per lcore before SYN cookies, default 1024 */
+	unsigned reasm_limit;                 /* out-of-order bytes per connection, default 262144 */
+	unsigned reasm_total;                 /* out-of-order bytes per lcore, default 67108864 */
+	unsigned rcvbuf, sndbuf;              /* bytes per connection, default 262144 each */
+	unsigned timewait_max;                /* TIME_WAIT entries per lcore, default 16384 */
+	unsigned timewait_ms;                 /* TIME_WAIT hold time, default 60000 */
+	unsigned echo_port;                   /* 0 = off */
+	unsigned echo_idle_ms;                /* idle timeout of echo sessions, default 300000 */
+	unsigned idle_sleep_us;               /* sleep after an empty poll streak, 0 = pure polling */
+	char stats_file[256];                 /* where SIGUSR1 and exit write counters; "" = stderr */
+	struct cfg_impair impair;
+};
+
+/*
+ * Parse and validate FILE into *cfg (defaults first).
+ * Returns 0, or -1 with a one-line message in err: "FILE:LINE: key: why".
+ */
+int cfg_load(const char *file, struct mx_config *cfg, char *err, size_t errlen);
+
+/* Same, from a string (tests); name is used in messages. */
+int cfg_parse(const char *name, const char *text, struct mx_config *cfg,
+	      char *err, size_t errlen);
+
+/* The port with this role, or NULL. */
+const struct cfg_port *cfg_port_by_role(const struct mx_config *cfg, enum cfg_role role);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * mxgate.c - the dataplane process: EAL and port set-up, one network stack
+ * per worker lcore polling its queues (run to completion), and the main
+ * lcore as service thread (signals, counters).
+ *
+ *   mxgate [EAL options] -- -c FILE
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_cycles.h>
+#include <rte_ring.h>
+#include <rte_errno.h>
+
+#include "config.h"
+#include "port.h"
+#include "echo.h"
+#include "stats.h"
+#include "net/tcp.h"
+
+static volatile sig_atomic_t quit, dump;
+static struct mx_config cfg;
+static struct net_ctx *ctxs[CFG_MAX_WORKERS];
+static unsigned nworkers;
+
+/* SIGTERM/SIGINT stop, SIGUSR1 dumps the counters. */
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		dump = 1;
+	else
+		quit = 1;
+}
+
+/* Worker lcore: poll the ports and the steering ring, run timers, flush. */
+static int worker_main(void *arg)
+{
+	struct net_ctx *ctx = arg;
+	uint64_t hz = rte_get_tsc_hz(), tsc0 = rte_rdtsc(), prev = tsc0;
+	uint64_t mult = (1000000ull << 32) / hz;
+	unsigned i, empty = 0;
+
+	ctx->now_us = 0;
+	if (ctx->worker == 0)
+		net_announce(ctx);
+	while (!quit) {
+		uint64_t t;
+		unsigned work = 0;
+
+		ctx->now_us = (uint64_t)(((unsigned __int128)(prev - tsc0) * mult) >> 32);
+		for (i = 0; i < ctx->nifs; i++)
+			work += port_poll(ctx, &ctx->ifs[i]);
+		work += net_steer_poll(ctx);
+		net_timers(ctx);
+		net_flush(ctx);
+		t = rte_rdtsc();
+		if (work) {
+			ctx->st.busy_cycles += t - prev;
+			empty = 0;
+		} else {
+			if (cfg.idle_sleep_us && ++empty > 256) {
+				usleep(cfg.idle_sleep_us);
+				t = rte_rdtsc();
+			}
+			ctx->st.idle_cycles += t - prev;
+		}
+		prev = t;
+	}
+	net_flush(ctx);
+	return 0;
+}
+
+/* Print usage. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mxgate [EAL options] -- -c FILE\n"
+		   "  -c FILE   configuration (Postfix main.cf style), see deploy/lab.conf\n"
+		   "  -h        this help\n"
+		   "signals: SIGTERM/SIGINT stop cleanly, SIGUSR1 writes the counters to stats_file\n");
+}
+
+/* Worker lcores: the configured list, or every EAL worker. */
+static int pick_workers(unsigned *lcores, char *err, size_t errlen)
+{
+	unsigned i, n = 0, l;
+
+	if (cfg.nworkers > 0) {
+		for (i = 0; i < cfg.nworkers; i++) {
+			l = cfg.worker_lcores[i];
+			if (l >= RTE_MAX_LCORE || !rte_lcore_is_enabled(l) || l == rte_get_main_lcore()) {
+				snprintf(err, errlen, "%s: worker_lcores: lcore %u is not an EAL worker "
+					 "lcore (give it to EAL with -l/--lcores; the main lcore %u is "
+					 "the service thread)", cfg.path, l, rte_get_main_lcore());
+				return -1;
+			}
+			lcores[n++] = l;
+		}
+		return (int)n;
+	}
+	RTE_LCORE_FOREACH_WORKER(l) {
+		if (n == CFG_MAX_WORKERS)
+			break;
+		lcores[n++] = l;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no worker lcore: give EAL at least two lcores (e.g. -l 0,1)");
+		return -1;
+	}
+	return (int)n;
+}
+
+int main(int argc, char **argv)
+{
+	struct port_info pis[CFG_MAX_PORTS];
+	unsigned lcores[CFG_MAX_WORKERS], w, p;
+	const char *conf = NULL;
+	struct rte_mempool *pool;
+	struct tcp_params tp;
+	char err[512];
+	int r, opt;
+
+	r = rte_eal_init(argc, argv);
+	if (r < 0) {
+		fprintf(stderr, "mxgate: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argc -= r;
+	argv += r;
+	optind = 1;
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			rte_eal_cleanup();
+			return 0;
+		default:
+			usage(stderr);
+			rte_eal_cleanup();
+			return 2;
+		}
+	}
+	if (conf == NULL) {
+		usage(stderr);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (cfg_load(conf, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		rte_eal_cleanup();
+		return 2;
+	}
+	r = pick_workers(lcores, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		rte_eal_cleanup();
+		return 2;
+	}
+	nworkers = (unsigned)r;
+	pool = rte_pktmbuf_pool_create("mx_pool", cfg.mbuf_pool_size, cfg.mbuf_cache_size, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (pool == NULL) {
+		fprintf(stderr, "mxgate: cannot create the mbuf pool of %u: %s (lower mbuf_pool_size "
+			"or give EAL more memory with -m)\n", cfg.mbuf_pool_size, rte_strerror(rte_errno));
+		rte_eal_cleanup();
+		return 1;
+	}
+	for (p = 0; p < cfg.nports; p++)
+		if (port_setup(&cfg.ports[p], nworkers, &cfg, pool, &pis[p], err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate: %s\n", err);
+			while (p-- > 0)
+				port_close(pis[p].port_id);
+			rte_eal_cleanup();
+			return 1;
+		}
+	memset(&tp, 0, sizeof(tp));
+	tp.max_conns = cfg.max_conns;
+	tp.syn_backlog = cfg.syn_backlog;
+	tp.reasm_limit = cfg.reasm_limit;
+	tp.reasm_total = cfg.reasm_total;
+	tp.rcvbuf = cfg.rcvbuf;
+	tp.sndbuf = cfg.sndbuf;
+	tp.timewait_max = cfg.timewait_max;
+	tp.timewait_ms = cfg.timewait_ms;
+	if (getrandom(tp.secret, sizeof(tp.secret), 0) != sizeof(tp.secret)) {
+		fprintf(stderr, "mxgate: getrandom: %s\n", strerror(errno));
+		return 1;
+	}
+	for (w = 0; w < nworkers; w++) {
+		struct net_ctx *ctx = net_ctx_create(w, nworkers, pool, port_xmit);
+		char rname[32];
+
+		if (ctx == NULL) {
+			fprintf(stderr, "mxgate: out of memory for worker %u\n", w);
+			return 1;
+		}
+		ctx->lcore_id = lcores[w];
+		ctx->nifs = cfg.nports;
+		for (p = 0; p < cfg.nports; p++) {
+			port_if_fill(&ctx->ifs[p], &cfg.ports[p], &pis[p], p, w);
+			if (port_impair_attach(&ctx->ifs[p], &cfg.impair, tp.secret[0] * 7919ull + w * 104729 + p + 1) != 0) {
+				fprintf(stderr, "mxgate: out of memory for the impairment stage\n");
+				return 1;
+			}
+		}
+		snprintf(rname, sizeof(rname), "steer%u", w);
+		ctx->steer[w] = rte_ring_create(rname, 4096, (int)rte_socket_id(), RING_F_SC_DEQ);
+		if (ctx->steer[w] == NULL || tcp_ctx_init(ctx, &tp) != 0) {
+			fprintf(stderr, "mxgate: out of memory for worker %u (max_conns %u)\n", w,
+				cfg.max_conns);
+			return 1;
+		}
+		if (cfg.echo_port && echo_start(ctx, (uint16_t)cfg.echo_port, cfg.echo_idle_ms) != 0) {
+			fprintf(stderr, "mxgate: cannot listen on echo port %u\n", cfg.echo_port);
+			return 1;
+		}
+		ctxs[w] = ctx;
+	}
+	for (w = 0; w < nworkers; w++)
+		for (p = 0; p < nworkers; p++)
+			ctxs[w]->steer[p] = ctxs[p]->steer[p];
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
+	fprintf(stderr, "mxgate: %s: %u worker%s, %u port%s", cfg.hostname, nworkers,
+		nworkers == 1 ? "" : "s", cfg.nports, cfg.nports == 1 ? "" : "s");
+	for (p = 0; p < cfg.nports; p++)
+		fprintf(stderr, "; %s %s %02x:%02x:%02x:%02x:%02x:%02x%s%s",
+			cfg.ports[p].role == CFG_ROLE_OUTSIDE ? "outside" : "inside", cfg.ports[p].dev,
+			pis[p].mac.addr_bytes[0], pis[p].mac.addr_bytes[1], pis[p].mac.addr_bytes[2],
+			pis[p].mac.addr_bytes[3], pis[p].mac.addr_bytes[4], pis[p].mac.addr_bytes[5],
+			pis[p].tx_csum_l4 ? " tx-csum" : "", pis[p].rss ? " rss" : "");
+	fprintf(stderr, "%s\n", cfg.impair.enabled ? "; impairment ON" : "");
+	for (w = 0; w < nworkers; w++)
+		rte_eal_remote_launch(worker_main, ctxs[w], lcores[w]);
+	fprintf(stderr, "mxgate: ready\n");
+
+	while (!quit) {
+		usleep(20000);
+		if (dump) {
+			dump = 0;
+			if (cfg.stats_file[0])
+				stats_write_file(cfg.stats_file, ctxs, nworkers);
+			else
+				stats_print(stderr, ctxs, nworkers);
+		}
+	}
+	rte_eal_mp_wait_lcore();
+	fprintf(stderr, "mxgate: stopping; counters:\n");
+	stats_print(stderr, ctxs, nworkers);
+	if (cfg.stats_file[0])
+		stats_write_file(cfg.stats_file, ctxs, nworkers);
+	for (p = 0; p < cfg.nports; p++)
+		port_close(pis[p].port_id);
+	for (w = 0; w < nworkers; w++) {
+		struct rte_ring *ring = ctxs[w]->steer[w];
+		void *obj = NULL;
+
+		while (rte_ring_dequeue(ring, &obj) == 0)
+			rte_pktmbuf_free((struct rte_mbuf *)((uintptr_t)obj & ~1ul));
+		for (p = 0; p < cfg.nports; p++)
+			port_impair_free(&ctxs[w]->ifs[p]);
+		net_ctx_free(ctxs[w]);
+		rte_ring_free(ring);
+	}
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+	fprintf(stderr, "mxgate: stopped\n");
+	return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * stats.c - counters in Prometheus text: mxgate_<field>_total{lcore="N"},
+ * drops as mxgate_drops_total{lcore="N",reason="..."}, gauges without
+ * _total. Read from the workers' structs without locks: each is a plain
+ * 64-bit integer written by one lcore.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "stats.h"
+
+struct field {
+	const char *name;
+	size_t off;
+	int gauge;
+};
+
+#define F(n) { #n, offsetof(struct net_stats, n), 0 }
+#define G(n) { #n, offsetof(struct net_stats, n), 1 }
+static const struct field fields[] = {
+	F(rx_packets), F(rx_bytes), F(tx_packets), F(tx_bytes),
+	F(steered_out), F(steered_in),
+	F(arp_requests_sent), F(arp_replies_sent), F(nd_solicits_sent), F(nd_adverts_sent),
+	F(icmp_echo_replies), F(pmtu_updates),
+	F(tcp_passive_opens), F(tcp_active_opens), F(tcp_active_fails), F(tcp_closed),
+	F(tcp_refused), F(tcp_resets_in), F(tcp_resets_out), F(tcp_retransmits), F(tcp_rto),
+	F(tcp_fast_retransmits), F(tcp_ooo_segments), F(tcp_dup_segments),
+	F(tcp_syncookies_sent), F(tcp_syncookies_ok), F(tcp_challenge_acks),
+	F(tcp_timewait_recycled), F(tcp_zero_window_probes), G(tcp_conns),
+	F(busy_cycles), F(idle_cycles),
+};
+#undef F
+#undef G
+
+unsigned stats_field_count(void)
+{
+	return (unsigned)(sizeof(fields) / sizeof(fields[0]));
+}
+
+void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n)
+{
+	unsigned i, k;
+
+	for (k = 0; k < stats_field_count(); k++)
+		for (i = 0; i < n; i++) {
+			const uint64_t *v = (const uint64_t *)((const char *)&ctxs[i]->st + fields[k].off);
+
+			fprintf(f, "mxgate_%s%s{lcore=\"%u\"} %llu\n", fields[k].name,
+				fields[k].gauge ? "" : "_total", ctxs[i]->lcore_id,
+				(unsigned long long)*v);
+		}
+	for (k = 0; k < NET_DROP__MAX; k++)
+		for (i = 0; i < n; i++)
+			fprintf(f, "mxgate_drops_total{lcore=\"%u\",reason=\"%s\"} %llu\n",
+				ctxs[i]->lcore_id, net_drop_names[k],
+				(unsigned long long)ctxs[i]->st.drops[k]);
+	if (n > 0)
+		fprintf(f, "mxgate_tsc_hz %llu\n", (unsigned long long)ctxs[0]->tsc_hz);
+}
+
+int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n)
+{
+	char tmp[512];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -1;
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	stats_print(f, ctxs, n);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		remove(tmp);
+		return -1;
+	}
+	return 0;
+}
