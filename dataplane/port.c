@@ -12,6 +12,7 @@
 #include "port.h"
 
 #define IMPAIR_LINE 512
+#define TX_STUCK_LIMIT 64   /* flushes without progress before the head frame is dropped */
 
 /* A delay line: frames held until their release time, in FIFO order. */
 struct imp_line {
@@ -274,12 +275,21 @@ static void tx_flush(struct net_ctx *ctx, struct net_if *ifp)
 {
 	uint16_t sent;
 
-	(void)ctx;
 	if (ifp->tx_n == 0)
 		return;
 	sent = rte_eth_tx_burst(ifp->port_id, ifp->queue, ifp->tx_buf, ifp->tx_n);
-	if (sent > 0 && sent < ifp->tx_n)
-		memmove(ifp->tx_buf, ifp->tx_buf + sent, (ifp->tx_n - sent) * sizeof(ifp->tx_buf[0]));
+	if (sent == 0 && ++ifp->tx_stuck >= TX_STUCK_LIMIT) {
+		/* the head frame is refused again and again: it will never go */
+		NET_DROP(ctx, tx_full);
+		rte_pktmbuf_free(ifp->tx_buf[0]);
+		sent = 1;
+	}
+	if (sent > 0) {
+		ifp->tx_stuck = 0;
+		if (sent < ifp->tx_n)
+			memmove(ifp->tx_buf, ifp->tx_buf + sent,
+				(ifp->tx_n - sent) * sizeof(ifp->tx_buf[0]));
+	}
 	ifp->tx_n = (uint16_t)(ifp->tx_n - sent);
 }
 

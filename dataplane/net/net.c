@@ -1336,6 +1336,11 @@ int net_ip_output(struct net_ctx *ctx, const struct net_tuple *t, uint8_t proto,
 			return -ENETUNREACH;
 		}
 	}
+	if (m->pkt_len > ifp->mtu) {
+		NET_DROP(ctx, tx_too_big);
+		rte_pktmbuf_free(m);
+		return -EMSGSIZE;
+	}
 	eh = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eh));
 	eh->src_addr = ifp->mac;
 	eh->ether_type = rte_cpu_to_be_16(t->family == NET_AF_INET ? RTE_ETHER_TYPE_IPV4

@@ -63,6 +63,7 @@
 	X(no_route)           /* no interface or gateway for the destination */ \
 	X(nombuf)             /* mbuf pool empty */ \
 	X(tx_full)            /* NIC TX ring refused the packet */ \
+	X(tx_too_big)         /* frame larger than the MTU: a stack bug if ever non-zero */ \
 	X(steer_full)         /* steering ring to another worker full */
 
 enum net_drop {
@@ -128,6 +129,7 @@ struct net_if {
 	int rx_csum;                  /* RX checksum flags are trustworthy */
 	uint16_t reta_size;           /* RSS redirection table size, 0: no RSS */
 	uint16_t tx_n;
+	uint16_t tx_stuck;            /* flushes in a row that sent nothing */
 	struct rte_mbuf *tx_buf[NET_TX_BURST];
 	struct net_impair *imp;       /* NULL unless impairment is configured */
 };

@@ -115,6 +115,7 @@ struct tcp_conn {
 	struct sack_blk sacked[TCP_SACK_MAX];
 	/* receive side */
 	uint32_t irs, rcv_nxt, rcv_adv;
+	uint32_t last_ack_sent;          /* RFC 7323 Last.ACK.sent */
 	uint32_t rcv_queued;             /* bytes waiting for the application */
 	uint32_t ooo_bytes, ooo_fin_seq, sack_recent;
 	struct rte_mbuf *rxq, *rxq_tail; /* in order; linked through m->next */
@@ -633,6 +634,7 @@ static void conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t fl
 			c->rcv_adv = c->rcv_nxt + wnd;
 		if (!(flags & TH_SYN))
 			wnd >>= c->rcv_ws;
+		c->last_ack_sent = c->rcv_nxt;
 		c->t_delack = 0;
 		c->delack_segs = 0;
 		c->flags &= ~F_ACK_NOW;
@@ -717,14 +719,32 @@ static inline int fin_sent(const struct tcp_conn *c)
 	return (c->flags & F_FIN_QUEUED) && SEQ_GT(c->snd_max, fin_seq(c));
 }
 
+/* Bytes the SACK option will take in our next segment (c->mss leaves room for timestamps only). */
+static uint32_t sack_opt_len(const struct tcp_conn *c)
+{
+	const struct rte_mbuf *m;
+	uint32_t nb = 0, max = (c->flags & F_TS) ? 3 : 4, r = 0;
+
+	if (!(c->flags & F_SACK) || c->ooo == NULL)
+		return 0;
+	for (m = c->ooo; m != NULL && nb < max; m = m->next) {
+		if (nb == 0 || SEQ_GT(m->hash.usr, r))
+			nb++;
+		if (nb == 1 || SEQ_GT(m->hash.usr + m->data_len, r))
+			r = m->hash.usr + m->data_len;
+	}
+	return 4 + 8 * nb;
+}
+
 /* Send one segment starting at seq (data and/or FIN); returns bytes of sequence space. */
 static uint32_t send_at(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
 {
 	uint32_t off = seq - c->sbuf_seq, len = 0;
+	uint32_t room = (uint32_t)c->mss - sack_opt_len(c);
 	uint8_t flags = TH_ACK;
 
 	if (off < c->sbuf_len)
-		len = MIN(MIN(c->sbuf_len - off, (uint32_t)c->mss), max_len);
+		len = MIN(MIN(c->sbuf_len - off, room), max_len);
 	if ((c->flags & F_FIN_QUEUED) && off + len == c->sbuf_len)
 		flags |= TH_FIN;
 	if (len == 0 && !(flags & TH_FIN))
@@ -1737,7 +1757,8 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 			goto drop;
 	}
 	/* timestamp to echo (RFC 7323 4.3) */
-	if ((c->flags & F_TS) && s->o.has_ts && SEQ_LEQ(s->seq, c->rcv_nxt)) {
+	if ((c->flags & F_TS) && s->o.has_ts && SEQ_LEQ(s->seq, c->last_ack_sent) &&
+	    (int32_t)(s->o.tsval - c->ts_recent) >= 0) {
 		c->ts_recent = s->o.tsval;
 		c->ts_recent_us = ctx->now_us;
 	}
@@ -1816,6 +1837,7 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 		c->irs = s->seq - 1;
 		c->rcv_nxt = s->seq;
 		c->rcv_adv = s->seq + MIN(tc->p.rcvbuf, 65535u); /* what the cookie SYN-ACK offered */
+		c->last_ack_sent = s->seq;
 		syn_options(c, &syn, 1);
 		c->state = TS_SYN_RCVD;
 		tc->half_open++;
