@@ -1694,6 +1694,14 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 		ok = (SEQ_GEQ(s->seq, c->rcv_nxt) && SEQ_LT(s->seq, c->rcv_nxt + wnd)) ||
 		     (SEQ_GEQ(s->seq + seglen - 1, c->rcv_nxt) &&
 		      SEQ_LT(s->seq + seglen - 1, c->rcv_nxt + wnd));
+	/*
+	 * A pure ACK overtaken by data the peer sent after it has a sequence
+	 * number below rcv_nxt; it still carries a valid ACK and window. Accept
+	 * it when it is not older than the last ACK we sent (Linux's rcv_wup).
+	 */
+	if (!ok && seglen == 0 && !(s->flags & (TH_RST | TH_SYN)) &&
+	    SEQ_GEQ(s->seq, c->last_ack_sent) && SEQ_LEQ(s->seq, c->rcv_nxt))
+		ok = 1;
 	/* an empty-window ACK carrying data at rcv_nxt: use its ACK, drop its data */
 	if (!ok && wnd == 0 && s->seq == c->rcv_nxt && !(s->flags & (TH_RST | TH_SYN)) &&
 	    (s->flags & TH_ACK)) {

@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# lab.sh - the mxgate lab: a network namespace of our own in which mxgate
+# runs with two DPDK net_tap ports, whose kernel sides play the Internet
+# client (mxout: 198.18.0.1, 2001:2::1) and the backend MTA (mxin:
+# 198.18.1.1, 2001:2:0:1::1). Nothing outside the namespace is touched:
+# no host interface, no host route, no name resolution.
+#
+#   deploy/lab.sh up           start mxgate in the namespace, wait until it answers ping
+#   deploy/lab.sh down         stop mxgate, kill what is left in the namespace, delete it
+#   deploy/lab.sh exec CMD...  run CMD inside the namespace
+#   deploy/lab.sh status       namespace, pid, interfaces
+#   deploy/lab.sh stats        SIGUSR1, wait for the stats file to be renewed, print it
+#
+# Environment: LAB_NS (mxlab), LAB_DIR (<repo>/build/lab), LAB_WORKERS (1 or
+# 2), LAB_CONF_EXTRA (config lines appended), MXGATE (<repo>/build/mxgate),
+# LAB_EAL_EXTRA (more EAL options, split on white space), LAB_PY
+# (/usr/bin/python3, used when the iputils ping is not installed).
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_NS=${LAB_NS:-mxlab}
+LAB_DIR=${LAB_DIR:-$REPO/build/lab}
+LAB_WORKERS=${LAB_WORKERS:-1}
+LAB_CONF_EXTRA=${LAB_CONF_EXTRA:-}
+LAB_EAL_EXTRA=${LAB_EAL_EXTRA:-}
+MXGATE=${MXGATE:-$REPO/build/mxgate}
+LAB_PY=${LAB_PY:-/usr/bin/python3}
+UP_TIMEOUT=30          # seconds for the whole of "up"
+TERM_TIMEOUT=5         # seconds between SIGTERM and SIGKILL in "down"
+
+PIDFILE=$LAB_DIR/mxgate.pid
+RCFILE=$LAB_DIR/mxgate.rc
+LOG=$LAB_DIR/mxgate.log
+CONF=$LAB_DIR/mxgate.conf
+STATS=$LAB_DIR/stats.prom
+
+msg() { printf 'lab: %s\n' "$*" >&2; }
+die() { msg "$*"; exit 1; }
+
+# Refuse names that could escape into paths or options.
+case $LAB_NS in
+	''|*[!A-Za-z0-9_.-]*|-*) die "LAB_NS '$LAB_NS': use letters, digits, '_', '.', '-'" ;;
+esac
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, taps, nftables)"; }
+
+# True if our namespace exists.
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$LAB_NS"; }
+
+# True if pid is a live process (a zombie counts as dead).
+alive() {
+	local st
+	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# True if pid is alive and is the mxgate this lab started (not a reused pid).
+is_ours() {
+	alive "$1" || return 1
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$CONF"
+}
+
+# The pid from the pid file, or nothing.
+lab_pid() { [ -s "$PIDFILE" ] && head -n1 "$PIDFILE" 2>/dev/null | tr -dc 0-9; }
+
+# One ICMP echo with a 1 s wait, from inside the namespace; v6 if addr has ':'.
+lab_ping1() {
+	local fam=-4
+	case $1 in *:*) fam=-6 ;; esac
+	if command -v ping >/dev/null 2>&1; then
+		ip netns exec "$LAB_NS" ping "$fam" -n -q -c1 -W1 "$1" >/dev/null 2>&1
+	else
+		ip netns exec "$LAB_NS" "$LAB_PY" "$REPO/tests/lab/ping.py" -q -c1 -W1 "$1" >/dev/null 2>&1
+	fi
+}
+
+# Last lines of the mxgate log, indented.
+log_tail() {
+	if [ -s "$LOG" ]; then
+		msg "last ${1:-20} lines of $LOG:"
+		tail -n "${1:-20}" "$LOG" | sed 's/^/  | /' >&2
+	else
+		msg "($LOG is empty or missing)"
+	fi
+}
+
+# Stop mxgate and delete the namespace; quiet if nothing is there.
+do_down() {
+	local pid i p left
+	pid=$(lab_pid)
+	if [ -n "$pid" ] && is_ours "$pid"; then
+		kill -TERM "$pid" 2>/dev/null
+		for ((i = 0; i < TERM_TIMEOUT * 20; i++)); do
+			alive "$pid" || break
+			sleep 0.05
+		done
+		if alive "$pid"; then
+			msg "mxgate (pid $pid) still alive ${TERM_TIMEOUT}s after SIGTERM: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null
+			for ((i = 0; i < 40; i++)); do alive "$pid" || break; sleep 0.05; done
+		fi
+		# the wrapper writes the exit status right after mxgate ends
+		for ((i = 0; i < 20; i++)); do [ -s "$RCFILE" ] && break; sleep 0.05; done
+		[ -s "$RCFILE" ] && msg "mxgate exited with status $(cat "$RCFILE")"
+	fi
+	if ns_exists; then
+		# anything else still running inside: clients, a crashed mxgate's children
+		left=$(ip netns pids "$LAB_NS" 2>/dev/null)
+		if [ -n "$left" ]; then
+			for p in $left; do kill -TERM "$p" 2>/dev/null; done
+			for ((i = 0; i < 40; i++)); do
+				left=$(ip netns pids "$LAB_NS" 2>/dev/null)
+				[ -z "$left" ] && break
+				sleep 0.05
+			done
+			for p in $left; do kill -KILL "$p" 2>/dev/null; done
+			for ((i = 0; i < 40; i++)); do
+				[ -z "$(ip netns pids "$LAB_NS" 2>/dev/null)" ] && break
+				sleep 0.05
+			done
+		fi
+		# deleting the namespace drops its nft tables, taps and veths
+		ip netns del "$LAB_NS" || { msg "could not delete namespace $LAB_NS"; return 1; }
+		msg "namespace $LAB_NS deleted"
+	fi
+	rm -f "$PIDFILE"
+	return 0
+}
+
+# Failure during "up": say why, show the log, tear down, exit 1.
+up_fail() {
+	msg "up failed: $*"
+	log_tail 20
+	do_down >/dev/null 2>&1
+	msg "lab torn down"
+	exit 1
+}
+
+cmd_up() {
+	local lcores pid i deadline ready ifs_ok eal
+	need_root
+	case $LAB_WORKERS in
+		1) lcores=0@0,1@1 ;;
+		2) lcores=0@0,1@1,2@0 ;;
+		*) die "LAB_WORKERS must be 1 or 2, not '$LAB_WORKERS'" ;;
+	esac
+	[ -e "$MXGATE" ] || die "mxgate binary missing: $MXGATE (build it first, or set MXGATE)"
+	[ -x "$MXGATE" ] || die "mxgate binary not executable: $MXGATE"
+	[ -f "$REPO/deploy/lab.conf" ] || die "missing $REPO/deploy/lab.conf"
+	ns_exists && die "namespace $LAB_NS already exists: the lab is up, or left over (deploy/lab.sh down)"
+	mkdir -p "$LAB_DIR" || die "cannot create $LAB_DIR"
+	rm -f "$PIDFILE" "$RCFILE" "$STATS" "$LOG"
+
+	{
+		cat "$REPO/deploy/lab.conf"
+		printf '\n# added by deploy/lab.sh\nstats_file = %s\n' "$STATS"
+		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
+	} >"$CONF" || die "cannot write $CONF"
+
+	deadline=$((SECONDS + UP_TIMEOUT))
+	trap 'up_fail "interrupted"' INT TERM HUP
+	ip netns add "$LAB_NS" || die "ip netns add $LAB_NS failed"
+	ip -n "$LAB_NS" link set lo up || up_fail "cannot set lo up in $LAB_NS"
+
+	# shellcheck disable=SC2206,SC2054  # commas belong to the EAL arguments
+	eal=(--no-huge --no-pci -m 512 --no-shconf '--log-level=*:notice'
+	     --vdev net_tap0,iface=mxout --vdev net_tap1,iface=mxin
+	     --lcores "$lcores" $LAB_EAL_EXTRA)
+	# A wrapper in its own session starts mxgate inside the namespace,
+	# records its pid, and writes its exit status when it ends.
+	setsid bash -c 'set -m; pidf=$1 rcf=$2; shift 2
+		"$@" &
+		echo $! >"$pidf"
+		exec 2>/dev/null   # no job notices in the log
+		wait $!
+		echo $? >"$rcf"' mxgate-lab "$PIDFILE" "$RCFILE" \
+		ip netns exec "$LAB_NS" "$MXGATE" "${eal[@]}" -- -c "$CONF" \
+		>"$LOG" 2>&1 </dev/null &
+
+	for ((i = 0; i < 100; i++)); do [ -s "$PIDFILE" ] && break; sleep 0.02; done
+	pid=$(lab_pid)
+	[ -n "$pid" ] || up_fail "mxgate did not start (no pid file)"
+
+	# the tap PMD creates mxout and mxin when the EAL probes the vdevs
+	ifs_ok=
+	while [ $SECONDS -lt $deadline ]; do
+		alive "$pid" || up_fail "mxgate exited during start-up (status $(cat "$RCFILE" 2>/dev/null || echo '?'))"
+		if ip -n "$LAB_NS" link show mxout >/dev/null 2>&1 &&
+		   ip -n "$LAB_NS" link show mxin >/dev/null 2>&1; then
+			ifs_ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$ifs_ok" ] || up_fail "tap interfaces mxout/mxin did not appear within ${UP_TIMEOUT}s"
+
+	ip -n "$LAB_NS" addr add 198.18.0.1/24 dev mxout &&
+	ip -n "$LAB_NS" -6 addr add 2001:2::1/64 dev mxout nodad &&
+	ip -n "$LAB_NS" link set mxout up &&
+	ip -n "$LAB_NS" addr add 198.18.1.1/24 dev mxin &&
+	ip -n "$LAB_NS" -6 addr add 2001:2:0:1::1/64 dev mxin nodad &&
+	ip -n "$LAB_NS" link set mxin up ||
+		up_fail "cannot configure mxout/mxin in $LAB_NS"
+
+	ready=
+	while [ $SECONDS -lt $deadline ]; do
+		alive "$pid" || up_fail "mxgate exited during start-up (status $(cat "$RCFILE" 2>/dev/null || echo '?'))"
+		if grep -q 'mxgate: ready' "$LOG" 2>/dev/null &&
+		   lab_ping1 198.18.0.2 && lab_ping1 2001:2::2; then
+			ready=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [ -z "$ready" ]; then
+		grep -q 'mxgate: ready' "$LOG" 2>/dev/null ||
+			up_fail "no 'mxgate: ready' line in $LOG within ${UP_TIMEOUT}s"
+		up_fail "198.18.0.2 / 2001:2::2 did not answer ping within ${UP_TIMEOUT}s"
+	fi
+	trap - INT TERM HUP
+
+	local me="deploy/lab.sh"
+	[ "$LAB_NS" != mxlab ] && me="LAB_NS=$LAB_NS $me"
+	msg "up: mxgate pid $pid in namespace $LAB_NS, $LAB_WORKERS worker(s); log $LOG"
+	cat >&2 <<EOF
+  talk to it:
+    $me exec $LAB_PY $REPO/tests/lab/nc.py 198.18.0.2 7      (echo, IPv4)
+    $me exec $LAB_PY $REPO/tests/lab/nc.py 2001:2::2 7       (echo, IPv6)
+EOF
+	command -v nc >/dev/null 2>&1 &&
+		echo "    $me exec nc 198.18.0.2 7" >&2
+	cat >&2 <<EOF
+    $me exec ping 198.18.0.2    ($LAB_PY tests/lab/ping.py if ping is not installed)
+    $me stats                   (counters)
+    $me down
+EOF
+}
+
+cmd_down() {
+	need_root
+	do_down
+}
+
+cmd_exec() {
+	need_root
+	[ $# -gt 0 ] || die "usage: lab.sh exec CMD [ARGS...]"
+	ns_exists || die "namespace $LAB_NS does not exist (deploy/lab.sh up)"
+	exec ip netns exec "$LAB_NS" "$@"
+}
+
+cmd_status() {
+	local pid rc=0
+	need_root
+	if ns_exists; then
+		echo "namespace: $LAB_NS"
+	else
+		echo "namespace: $LAB_NS (absent)"
+		rc=3
+	fi
+	pid=$(lab_pid)
+	if [ -z "$pid" ]; then
+		echo "mxgate: no pid file ($PIDFILE)"
+		rc=3
+	elif is_ours "$pid"; then
+		echo "mxgate: pid $pid, alive"
+	else
+		echo "mxgate: pid $pid, not running$([ -s "$RCFILE" ] && echo ", exit status $(cat "$RCFILE")")"
+		rc=3
+	fi
+	if ns_exists; then
+		echo "interfaces:"
+		ip -n "$LAB_NS" -br addr show 2>/dev/null | sed 's/^/  /'
+	fi
+	return $rc
+}
+
+cmd_stats() {
+	local pid i
+	need_root
+	pid=$(lab_pid)
+	is_ours "$pid" || die "mxgate is not running (deploy/lab.sh up)"
+	# mxgate renames a complete file into place: wait for a new one
+	rm -f "$STATS"
+	kill -USR1 "$pid" || die "cannot signal mxgate (pid $pid)"
+	for ((i = 0; i < 100; i++)); do
+		[ -f "$STATS" ] && break
+		alive "$pid" || die "mxgate died after SIGUSR1"
+		sleep 0.05
+	done
+	[ -f "$STATS" ] || die "no stats file $STATS within 5 s of SIGUSR1"
+	cat "$STATS"
+}
+
+usage() {
+	sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	exec) cmd_exec "$@" ;;
+	status) cmd_status "$@" ;;
+	stats) cmd_stats "$@" ;;
+	-h|--help|help) usage ;;
+	*) msg "unknown command '$cmd'"; usage ;;
+esac

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# t_sigterm.sh - SIGTERM (then, on a fresh start, SIGINT) makes mxgate
+# exit 0 within 5 s and report its counters on the way out.
+. "$(dirname "$0")/lib.sh"
+lab_begin
+for sig in TERM INT; do
+	lab_up || fail "lab did not come up"
+	expect_echo 10000
+	pid=$(lab_pid)
+	kill -s "$sig" "$pid" || fail "cannot send SIG$sig to $pid"
+	t0=$SECONDS
+	for ((i = 0; i < 100; i++)); do lab_alive || break; sleep 0.05; done
+	lab_alive && fail "mxgate still running 5 s after SIG$sig"
+	for ((i = 0; i < 40; i++)); do [ -s "$LAB_DIR/mxgate.rc" ] && break; sleep 0.05; done
+	rc=$(cat "$LAB_DIR/mxgate.rc" 2>/dev/null)
+	[ "$rc" = 0 ] || fail "exit status after SIG$sig: '${rc:-unknown}', expected 0"
+	ok "SIG$sig: exit 0 within $((SECONDS - t0 + 1)) s"
+	if grep -qE 'rx_packets|tcp_passive_opens' "$LAB_DIR/mxgate.log"; then
+		ok "the log shows the counters"
+	elif grep -qs 'mxgate_rx_packets_total' "$LAB_DIR/stats.prom"; then
+		echo "note: counters went to stats_file ($LAB_DIR/stats.prom), not to the log"
+	else
+		fail "no counters in $LAB_DIR/mxgate.log after SIG$sig"
+	fi
+	lab_down || fail "lab down"
+done
+pass
