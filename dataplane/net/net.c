@@ -835,7 +835,7 @@ static void nd_learn_from(struct net_ctx *ctx, struct net_if *ifp, struct rte_mb
 /* ---- ICMP ---- */
 
 /* Tuple of the TCP segment quoted in an ICMP error (our packet, so local = inner src). */
-static int icmp_quoted_tuple(struct net_tuple *t, uint8_t family, unsigned ifidx,
+static int icmp_quoted_tuple(struct net_tuple *t, uint32_t *seq, uint8_t family, unsigned ifidx,
 			     const uint8_t *inner, unsigned len)
 {
 	memset(t, 0, sizeof(*t));
@@ -848,7 +848,7 @@ static int icmp_quoted_tuple(struct net_tuple *t, uint8_t family, unsigned ifidx
 		if (len < 20 || (ih->version_ihl >> 4) != 4)
 			return -1;
 		ihl = (ih->version_ihl & 0xf) * 4u;
-		if (ihl < 20 || len < ihl + 4 || ih->next_proto_id != IPPROTO_TCP)
+		if (ihl < 20 || len < ihl + 8 || ih->next_proto_id != IPPROTO_TCP)
 			return -1;
 		memcpy(t->laddr.a, &ih->src_addr, 4);
 		memcpy(t->raddr.a, &ih->dst_addr, 4);
@@ -856,7 +856,7 @@ static int icmp_quoted_tuple(struct net_tuple *t, uint8_t family, unsigned ifidx
 	} else {
 		const struct rte_ipv6_hdr *ih = (const struct rte_ipv6_hdr *)inner;
 
-		if (len < 44 || ih->proto != IPPROTO_TCP)
+		if (len < 48 || ih->proto != IPPROTO_TCP)
 			return -1;
 		memcpy(t->laddr.a, ih->src_addr, 16);
 		memcpy(t->raddr.a, ih->dst_addr, 16);
@@ -864,11 +864,13 @@ static int icmp_quoted_tuple(struct net_tuple *t, uint8_t family, unsigned ifidx
 	}
 	t->lport = (uint16_t)(inner[0] << 8 | inner[1]);
 	t->rport = (uint16_t)(inner[2] << 8 | inner[3]);
+	*seq = (uint32_t)inner[4] << 24 | (uint32_t)inner[5] << 16 | (uint32_t)inner[6] << 8 | inner[7];
 	return 0;
 }
 
 /* Path MTU news for one of our TCP flows: steer it to the flow's owner first. */
-static void pmtu_news(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple *t, unsigned mtu)
+static void pmtu_news(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple *t, unsigned mtu,
+		      uint32_t seq)
 {
 	unsigned owner = net_flow_owner(ctx, t);
 
@@ -879,7 +881,7 @@ static void pmtu_news(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple 
 		return;
 	}
 	ctx->st.pmtu_updates++;
-	tcp_pmtu_update(ctx, t, (uint16_t)mtu);
+	tcp_pmtu_update(ctx, t, (uint16_t)mtu, seq);
 	rte_pktmbuf_free(m);
 }
 
@@ -922,11 +924,12 @@ static void icmp4_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf
 	}
 	if (ic->icmp_type == 3 /* destination unreachable */ && ic->icmp_code == 4) {
 		struct net_tuple t;
+		uint32_t seq;
 		unsigned mtu = (unsigned)((const uint8_t *)ic)[6] << 8 | ((const uint8_t *)ic)[7];
 
-		if (icmp_quoted_tuple(&t, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8, len - 8) == 0 &&
+		if (icmp_quoted_tuple(&t, &seq, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8, len - 8) == 0 &&
 		    memcmp(t.laddr.a, &ifp->ip4, 4) == 0) {
-			pmtu_news(ctx, m, &t, mtu < 68 ? 68 : mtu);
+			pmtu_news(ctx, m, &t, mtu < 68 ? 68 : mtu, seq);
 			return;
 		}
 		NET_DROP(ctx, icmp_bad);
@@ -985,11 +988,12 @@ static void icmp6_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf
 	}
 	case ICMP6_PKT_TOO_BIG: {
 		struct net_tuple t;
+		uint32_t seq;
 		unsigned mtu = (unsigned)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
 
-		if (icmp_quoted_tuple(&t, NET_AF_INET6, ifp->idx, p + 8, len - 8) == 0 &&
+		if (icmp_quoted_tuple(&t, &seq, NET_AF_INET6, ifp->idx, p + 8, len - 8) == 0 &&
 		    ip6_is_ours(ifp, t.laddr.a)) {
-			pmtu_news(ctx, m, &t, mtu < 1280 ? 1280 : (mtu > 65535 ? 65535 : mtu));
+			pmtu_news(ctx, m, &t, mtu < 1280 ? 1280 : (mtu > 65535 ? 65535 : mtu), seq);
 			return;
 		}
 		NET_DROP(ctx, icmp_bad);

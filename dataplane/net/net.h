@@ -222,6 +222,6 @@ uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct ne
 		     uint8_t proto, const void *l4, uint32_t len);
 
 /* Tell TCP that the path to dst has a smaller MTU (called from ICMP). */
-void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu);
+void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq);
 
 #endif

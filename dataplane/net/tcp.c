@@ -522,39 +522,45 @@ static unsigned write_opts(uint8_t *p, struct tcp_conn *c, uint8_t flags, uint32
 		memcpy(p + n + 4, &tsecr, 4);
 		n += 8;
 	}
-	/* SACK blocks describing our out-of-order queue, most recent first */
+	/*
+	 * SACK blocks describing our out-of-order queue (RFC 2018 4): first the
+	 * block holding the segment that triggered this ACK, wherever it is in
+	 * the queue, then the others in sequence order.
+	 */
 	if (c != NULL && (c->flags & F_SACK) && c->ooo != NULL && !(flags & TH_SYN)) {
-		struct sack_blk b[4];
-		unsigned nb = 0, max = ts ? 3 : 4, first = 0;
-		struct rte_mbuf *m;
+		struct sack_blk newest = { 0, 0 }, b[4], cur;
+		unsigned nb = 0, max = ts ? 3 : 4, have = 0;
+		struct rte_mbuf *m = c->ooo;
 
-		for (m = c->ooo; m != NULL && nb < 4; m = m->next) {
-			uint32_t s = m->hash.usr, e = s + m->data_len;
-
-			if (nb > 0 && SEQ_LEQ(s, b[nb - 1].r)) {
-				if (SEQ_GT(e, b[nb - 1].r))
-					b[nb - 1].r = e;
-			} else {
-				b[nb].l = s;
-				b[nb].r = e;
-				nb++;
+		cur.l = m->hash.usr;
+		cur.r = cur.l + m->data_len;
+		for (m = m->next;; m = m->next) {
+			if (m != NULL && SEQ_LEQ(m->hash.usr, cur.r)) {
+				if (SEQ_GT(m->hash.usr + m->data_len, cur.r))
+					cur.r = m->hash.usr + m->data_len;
+				continue;
 			}
+			/* cur is a complete block */
+			if (!have && SEQ_GEQ(c->sack_recent, cur.l) && SEQ_LT(c->sack_recent, cur.r)) {
+				newest = cur;
+				have = 1;
+			} else if (nb < 4) {
+				b[nb++] = cur;
+			}
+			if (m == NULL)
+				break;
+			cur.l = m->hash.usr;
+			cur.r = cur.l + m->data_len;
 		}
-		for (i = 0; i < nb; i++)
-			if (SEQ_GEQ(c->sack_recent, b[i].l) && SEQ_LT(c->sack_recent, b[i].r))
-				first = i;
-		if (nb > max)
-			nb = max;
-		if (first >= nb)
-			first = 0;
+		if (nb + have > max)
+			nb = max - have;
 		p[n++] = 1;
 		p[n++] = 1;
 		p[n++] = 5;
-		p[n++] = (uint8_t)(2 + 8 * nb);
-		for (i = 0; i < nb; i++) {
-			/* first the most recent block, then the others in order */
-			unsigned k = i == 0 ? first : (i <= first ? i - 1 : i);
-			uint32_t l = rte_cpu_to_be_32(b[k].l), r = rte_cpu_to_be_32(b[k].r);
+		p[n++] = (uint8_t)(2 + 8 * (nb + have));
+		for (i = 0; i < nb + have; i++) {
+			const struct sack_blk *k = have ? (i == 0 ? &newest : &b[i - 1]) : &b[i];
+			uint32_t l = rte_cpu_to_be_32(k->l), r = rte_cpu_to_be_32(k->r);
 
 			memcpy(p + n, &l, 4);
 			memcpy(p + n + 4, &r, 4);
@@ -626,7 +632,10 @@ static void conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t fl
 {
 	uint32_t wnd = 0;
 
-	if (flags & TH_ACK) {
+	if ((flags & (TH_SYN | TH_ACK)) == TH_SYN) {
+		/* our SYN: offer the buffer, unscaled (rcv_nxt is not known yet) */
+		wnd = MIN(T(c->ctx)->p.rcvbuf, 65535u);
+	} else if (flags & TH_ACK) {
 		wnd = rcv_window(c);
 		if (flags & TH_SYN)
 			wnd = MIN(wnd, 65535u);   /* never scaled in a SYN */
@@ -1245,9 +1254,12 @@ static void send_cookie(struct net_ctx *ctx, const struct net_tuple *t, const st
 	if (s->o.has_ts) {
 		/* remember window scale and SACK in the low bits of our timestamp */
 		uint32_t bits = (s->o.has_ws ? s->o.ws : 0xf) | (s->o.sack_ok ? 0x10 : 0);
+		uint32_t clock = ts_now(ctx) + (uint32_t)tuple_mac(tc, t, 1);
 
 		o.has_ts = 1;
-		o.tsval = ((ts_now(ctx) + (uint32_t)tuple_mac(tc, t, 1)) & ~0x1fu) | bits;
+		o.tsval = (clock & ~0x1fu) | bits;
+		if ((int32_t)(o.tsval - clock) > 0)
+			o.tsval -= 0x20;     /* never ahead of the clock the connection goes on with */
 		o.tsecr = s->o.tsval;
 		o.has_ws = s->o.has_ws;
 		o.ws = rcv_wscale(tc);
@@ -1361,6 +1373,13 @@ static int ooo_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq)
 		}
 		pp = &(*pp)->next;
 	}
+	/* over a limit: drop it before it displaces segments already held (and SACKed) */
+	if (c->ooo_bytes + m->data_len > tc->p.reasm_limit ||
+	    tc->ooo_total + m->data_len > tc->p.reasm_total) {
+		NET_DROP(c->ctx, tcp_reasm_limit);
+		rte_pktmbuf_free(m);
+		return -1;
+	}
 	/* remove following segments we cover entirely, trim our tail against the next */
 	while ((n = *pp) != NULL) {
 		uint32_t s = n->hash.usr, e = s + n->data_len;
@@ -1378,12 +1397,6 @@ static int ooo_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq)
 		rte_pktmbuf_trim(m, (uint16_t)(end - s));
 		end = s;
 		break;
-	}
-	if (c->ooo_bytes + m->data_len > tc->p.reasm_limit ||
-	    tc->ooo_total + m->data_len > tc->p.reasm_total) {
-		NET_DROP(c->ctx, tcp_reasm_limit);
-		rte_pktmbuf_free(m);
-		return -1;
 	}
 	m->hash.usr = seq;
 	m->next = *pp;
@@ -1452,7 +1465,7 @@ static inline int our_fin_acked(const struct tcp_conn *c)
 static int ack_input(struct tcp_conn *c, const struct seg *s)
 {
 	struct net_ctx *ctx = c->ctx;
-	uint32_t acked;
+	uint32_t acked, old_wnd = c->snd_wnd;  /* RFC 5681: a window change is no duplicate ACK */
 
 	if (SEQ_GT(s->ack, c->snd_max)) {
 		/* ACK of something not yet sent */
@@ -1489,7 +1502,8 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 	if (SEQ_LEQ(s->ack, c->snd_una)) {
 		/* duplicate ACK? (RFC 5681: no data, no window change, data outstanding) */
 		if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
-		    c->snd_max != c->snd_una && c->state != TS_SYN_RCVD) {
+		    c->snd_max != c->snd_una && c->state != TS_SYN_RCVD &&
+		    (c->snd_wnd == old_wnd || s->o.nsack > 0)) {
 			if (c->flags & F_RECOVERY) {
 				c->cwnd += c->mss;
 				rtx_hole(c);
@@ -1637,7 +1651,7 @@ static void input_syn_sent(struct tcp_conn *c, const struct seg *s)
 		return;
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
-	c->rcv_adv = c->rcv_nxt;
+	c->rcv_adv = c->rcv_nxt + MIN(T(c->ctx)->p.rcvbuf, 65535u); /* what our SYN offered */
 	syn_options(c, &s->o, 1);
 	c->snd_wnd = s->wnd;           /* never scaled in a SYN */
 	c->max_snd_wnd = c->snd_wnd;
@@ -1684,6 +1698,12 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 		send_ack(c);
 		goto drop;
 	}
+	/* the peer repeats its SYN: our SYN-ACK was lost, send it again (as Linux does) */
+	if (c->state == TS_SYN_RCVD && (s->flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&
+	    s->seq == c->irs) {
+		send_syn(c);
+		goto drop;
+	}
 	/* acceptability test (RFC 9293 3.10.7.4) */
 	if (seglen == 0)
 		ok = wnd == 0 ? s->seq == c->rcv_nxt
@@ -1720,6 +1740,11 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 			ctx->st.tcp_dup_segments++;
 		else
 			NET_DROP(ctx, tcp_out_of_window);
+		/* the peer's FIN again (it lost our ACK): restart the wait (RFC 9293 3.10.7.4) */
+		if (c->state == TS_TIME_WAIT && (s->flags & TH_FIN) && s->seq + seglen == c->rcv_nxt) {
+			c->t_state = ctx->now_us + (uint64_t)T(ctx)->p.timewait_ms * 1000;
+			timer_arm(c);
+		}
 		send_ack(c);
 		goto drop;
 	}
@@ -1740,10 +1765,6 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	}
 	/* SYN in a synchronized state (RFC 5961 4.2) */
 	if (s->flags & TH_SYN) {
-		if (c->state == TS_SYN_RCVD && s->seq == c->irs) {
-			send_syn(c);         /* our SYN-ACK was lost */
-			goto drop;
-		}
 		challenge_ack(c);
 		goto drop;
 	}
@@ -1977,7 +1998,7 @@ drop:
 }
 
 /* ICMP says the path to a flow's peer carries at most mtu bytes. */
-void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu)
+void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq)
 {
 	struct tcp_ctx *tc = T(ctx);
 	struct tcp_conn *c;
@@ -1987,6 +2008,9 @@ void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mt
 		return;
 	c = conn_lookup(tc, t, tuple_hash(tc, t));
 	if (c == NULL || (c->flags & F_DEAD) || mtu >= c->pmtu)
+		return;
+	/* RFC 5927 4.1: the quoted segment must be one in flight, not a blind guess */
+	if (SEQ_LT(seq, c->snd_una) || SEQ_GEQ(seq, c->snd_max))
 		return;
 	c->pmtu = MAX(mtu, (uint16_t)floor);
 	mss_update(c);
@@ -2129,8 +2153,8 @@ void tcp_timers(struct net_ctx *ctx)
 		/* take the due entries off the wheel first; later laps stay filed */
 		for (c = tc->wheel[slot]; c != NULL; c = next) {
 			next = c->wnext;
-			if (c->wheel_at / 1000 > tick)
-				continue;
+			if (c->wheel_at / 1000 > now_tick)
+				continue;       /* a later lap (when catching up, all due by now fires) */
 			wheel_remove(c);
 			c->in_due = 1;
 			c->wnext = due;
