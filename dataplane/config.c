@@ -67,6 +67,33 @@ static const struct int_key int_keys[] = {
 	INT_KEY(echo_port, 0, 65535, 0),
 	INT_KEY(echo_idle_ms, 1000, 86400000, 0),
 	INT_KEY(idle_sleep_us, 0, 100000, 0),
+	INT_KEY(smtp_port, 0, 65535, 0),
+	INT_KEY(submission_port, 0, 65535, 0),
+	INT_KEY(smtps_port, 0, 65535, 0),
+	INT_KEY(smtpd_timeout_ms, 1000, 3600000, 0),
+	INT_KEY(smtpd_data_timeout_ms, 1000, 3600000, 0),
+	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0),
+	INT_KEY(message_size_limit, 0, 2147483647, 0),
+	INT_KEY(smtpd_recipient_limit, 1, 100000, 0),
+	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0),
+	INT_KEY(max_sessions, 1, 4194304, 0),
+	INT_KEY(tls_handshake_timeout_ms, 1000, 600000, 0),
+	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0),
+	INT_KEY(backend_timeout_ms, 1000, 3600000, 0),
+	INT_KEY(backend_retry_ms, 1000, 3600000, 0),
+};
+
+/* A string key: where it goes and how long it may be. */
+struct str_key {
+	const char *name;
+	size_t off, size;
+};
+
+#define STR_KEY(n) { #n, offsetof(struct mx_config, n), sizeof(((struct mx_config *)0)->n) }
+
+static const struct str_key str_keys[] = {
+	STR_KEY(tls_cert_file), STR_KEY(tls_key_file), STR_KEY(tls_ca_file),
+	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
@@ -628,6 +655,108 @@ static int set_impair(struct parser *p, const char *val)
 	return 0;
 }
 
+/* A string key: any text shorter than its field. */
+static int set_str_key(struct parser *p, const struct str_key *k, const char *val)
+{
+	size_t len = strlen(val);
+
+	if (len >= k->size)
+		return bad(p, "longer than %zu bytes", k->size - 1);
+	memcpy((char *)p->cfg + k->off, val, len + 1);
+	return 0;
+}
+
+/* yes / no, as Postfix spells booleans. */
+static int set_bool(struct parser *p, const char *val, unsigned *out)
+{
+	if (strcmp(val, "yes") == 0)
+		*out = 1;
+	else if (strcmp(val, "no") == 0)
+		*out = 0;
+	else
+		return bad(p, "expected yes or no");
+	return 0;
+}
+
+/* TLSv1.2 or TLSv1.3. */
+static int set_tls_version(struct parser *p, const char *val)
+{
+	if (strcmp(val, "TLSv1.2") == 0)
+		p->cfg->tls_min_version = 0x0303;
+	else if (strcmp(val, "TLSv1.3") == 0)
+		p->cfg->tls_min_version = 0x0304;
+	else
+		return bad(p, "expected TLSv1.2 or TLSv1.3");
+	return 0;
+}
+
+/* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls". */
+static int parse_backend(struct parser *p, const char *item, size_t len, struct cfg_backend *b)
+{
+	char buf[128], *opt, *colon, *host;
+	uint64_t port;
+
+	if (len >= sizeof(buf))
+		return bad(p, "backend '%.*s' too long", (int)len, item);
+	memcpy(buf, item, len);
+	buf[len] = '\0';
+	memset(b, 0, sizeof(*b));
+	while ((opt = strrchr(buf, '/')) != NULL) {
+		if (strcmp(opt, "/proxy") == 0)
+			b->proxy_v2 = 1;
+		else if (strcmp(opt, "/starttls") == 0)
+			b->starttls = 1;
+		else
+			return bad(p, "backend '%s': unknown option '%s' (use /proxy or /starttls)", buf, opt);
+		*opt = '\0';
+	}
+	host = buf;
+	if (host[0] == '[') {
+		char *end = strchr(host, ']');
+
+		if (end == NULL || end[1] != ':')
+			return bad(p, "backend '%s': expected [IPv6]:port", buf);
+		*end = '\0';
+		host++;
+		colon = end + 1;
+	} else {
+		colon = strrchr(host, ':');
+		if (colon == NULL)
+			return bad(p, "backend '%s': expected address:port", buf);
+		*colon = '\0';
+	}
+	if (parse_dec(colon + 1, strlen(colon + 1), &port) != 0 || port == 0 || port > 65535)
+		return bad(p, "backend '%s': bad port '%s'", buf, colon + 1);
+	b->port = (uint16_t)port;
+	if (inet_pton(AF_INET, host, b->addr) == 1)
+		b->family = 4;
+	else if (inet_pton(AF_INET6, host, b->addr) == 1)
+		b->family = 6;
+	else
+		return bad(p, "backend '%s': '%s' is not an IPv4 or IPv6 address", buf, host);
+	return 0;
+}
+
+/* backends = addr:port[/proxy][/starttls] ... */
+static int set_backends(struct parser *p, const char *val)
+{
+	const char *item;
+	size_t len;
+	int first = 1, r;
+
+	p->cfg->nbackends = 0;
+	while ((r = list_next(&val, &first, &item, &len)) == 1) {
+		if (p->cfg->nbackends == CFG_MAX_BACKENDS)
+			return bad(p, "more than %d backends", CFG_MAX_BACKENDS);
+		if (parse_backend(p, item, len, &p->cfg->backends[p->cfg->nbackends]) != 0)
+			return -1;
+		p->cfg->nbackends++;
+	}
+	if (r < 0)
+		return bad(p, "empty item in the list");
+	return 0;
+}
+
 /* Apply the collected logical line (p->key, p->val) to the configuration. */
 static int process_entry(struct parser *p)
 {
@@ -645,6 +774,15 @@ static int process_entry(struct parser *p)
 		return set_stats_file(p, val);
 	if (strcmp(key, "impair") == 0)
 		return set_impair(p, val);
+	if (strcmp(key, "backends") == 0)
+		return set_backends(p, val);
+	if (strcmp(key, "tls_min_version") == 0)
+		return set_tls_version(p, val);
+	if (strcmp(key, "tls_ask_client_cert") == 0)
+		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
+	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++)
+		if (strcmp(key, str_keys[i].name) == 0)
+			return set_str_key(p, &str_keys[i], val);
 	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
 		if (strcmp(key, int_keys[i].name) == 0)
 			return set_int_key(p, &int_keys[i], val);
@@ -953,6 +1091,18 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->echo_port = 0;
 	cfg->echo_idle_ms = 300000;
 	cfg->idle_sleep_us = 0;
+	cfg->smtpd_timeout_ms = 300000;
+	cfg->smtpd_data_timeout_ms = 180000;
+	cfg->message_size_limit = 10240000;
+	cfg->smtpd_recipient_limit = 100;
+	cfg->smtpd_hard_error_limit = 10;
+	cfg->max_sessions = 10000;
+	cfg->tls_min_version = 0x0303;
+	cfg->tls_handshake_timeout_ms = 60000;
+	cfg->tls_ticket_rotate_s = 3600;
+	strcpy(cfg->tls_groups, "X25519:P-256");
+	cfg->backend_timeout_ms = 300000;
+	cfg->backend_retry_ms = 30000;
 }
 
 /* Set up the parser state and the defaults in *cfg; returns 0 or -1. */

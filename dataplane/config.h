@@ -41,6 +41,18 @@ struct cfg_impair {
 	unsigned delay_us;          /* hold time of a reordered packet */
 };
 
+#define CFG_MAX_BACKENDS 16
+#define CFG_PATH_LEN     256
+
+/* A backend MTA the SMTP sessions relay to. */
+struct cfg_backend {
+	uint8_t family;             /* 4 or 6 */
+	uint8_t addr[16];           /* network byte order; IPv4 in the first 4 bytes */
+	uint16_t port;
+	int proxy_v2;               /* "/proxy": send a PROXY v2 header instead of XCLIENT */
+	int starttls;               /* "/starttls": STARTTLS to the backend when offered */
+};
+
 struct mx_config {
 	char path[256];
 	char hostname[CFG_NAME_LEN];          /* default "localhost" */
@@ -62,6 +74,28 @@ struct mx_config {
 	unsigned echo_idle_ms;                /* idle timeout of echo sessions, default 300000 */
 	unsigned idle_sleep_us;               /* sleep after an empty poll streak, 0 = pure polling */
 	char stats_file[256];                 /* where SIGUSR1 and exit write counters; "" = stderr */
+	/* SMTP front end (0 = port off) */
+	unsigned smtp_port, submission_port, smtps_port;
+	unsigned smtpd_timeout_ms;            /* between commands, default 300000 (RFC 5321 4.5.3.2) */
+	unsigned smtpd_data_timeout_ms;       /* inside DATA, default 180000 */
+	unsigned smtpd_greet_delay_ms;        /* wait before the banner; input before it = pregreet */
+	unsigned message_size_limit;          /* bytes, default 10240000 */
+	unsigned smtpd_recipient_limit;       /* default 100 */
+	unsigned smtpd_hard_error_limit;      /* default 10 */
+	unsigned max_sessions;                /* SMTP sessions per worker, default 10000 */
+	/* TLS */
+	char tls_cert_file[CFG_PATH_LEN], tls_key_file[CFG_PATH_LEN];
+	char tls_ca_file[CFG_PATH_LEN], tls_ca_dir[CFG_PATH_LEN], tls_crl_file[CFG_PATH_LEN];
+	char tls_ciphers[CFG_PATH_LEN], tls_groups[CFG_NAME_LEN];
+	unsigned tls_min_version;             /* 0x0303 or 0x0304, default 0x0303 */
+	unsigned tls_ask_client_cert;         /* yes/no, default no */
+	unsigned tls_handshake_timeout_ms;    /* default 60000 */
+	unsigned tls_ticket_rotate_s;         /* 0 = no tickets, default 3600 */
+	/* relay */
+	struct cfg_backend backends[CFG_MAX_BACKENDS];
+	unsigned nbackends;
+	unsigned backend_timeout_ms;          /* per backend reply, default 300000 */
+	unsigned backend_retry_ms;            /* a failed backend rests this long, default 30000 */
 	struct cfg_impair impair;
 };
 

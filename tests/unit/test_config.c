@@ -756,8 +756,49 @@ TEST(load)
 	CHECK(strstr(err, "/tmp: ") == err);
 }
 
+#define PORT_LINES "outside_device = net_tap0\noutside_ipv4 = 198.18.0.2/24\n"
+
+/* SMTP, TLS and relay keys: backends with options, versions, booleans, limits. */
+TEST(smtp_keys)
+{
+	CHECK(parse_ok(PORT_LINES "backends = 198.18.1.1:25 [2001:2:0:1::1]:2525/proxy,198.18.1.1:26/starttls/proxy\n"
+		       "tls_min_version = TLSv1.3\ntls_ask_client_cert = yes\nsmtp_port = 25\n"
+		       "tls_cert_file = /x/cert.pem\nmessage_size_limit = 2147483647\n") == 0);
+	CHECK_EQ(cfg.nbackends, 3);
+	CHECK_EQ(cfg.backends[0].family, 4);
+	CHECK_EQ(cfg.backends[0].port, 25);
+	CHECK(cfg.backends[0].addr[0] == 198 && cfg.backends[0].addr[3] == 1);
+	CHECK_EQ(cfg.backends[1].family, 6);
+	CHECK(ip6_eq(cfg.backends[1].addr, "2001:2:0:1::1"));
+	CHECK_EQ(cfg.backends[1].proxy_v2, 1);
+	CHECK_EQ(cfg.backends[1].starttls, 0);
+	CHECK_EQ(cfg.backends[2].proxy_v2, 1);
+	CHECK_EQ(cfg.backends[2].starttls, 1);
+	CHECK_EQ(cfg.tls_min_version, 0x0304);
+	CHECK_EQ(cfg.tls_ask_client_cert, 1);
+	CHECK_EQ(cfg.smtp_port, 25);
+	CHECK_STR(cfg.tls_cert_file, "/x/cert.pem");
+	CHECK_EQ(cfg.message_size_limit, 2147483647u);
+	CHECK(parse_ok(PORT_LINES) == 0);
+	CHECK_EQ(cfg.nbackends, 0);
+	CHECK_EQ(cfg.smtpd_recipient_limit, 100);
+	CHECK_EQ(cfg.smtpd_hard_error_limit, 10);
+	CHECK_EQ(cfg.tls_min_version, 0x0303);
+	CHECK_STR(cfg.tls_groups, "X25519:P-256");
+	expect_error(PORT_LINES "backends = 198.18.1.1\n", ":3: backends", "address:port");
+	expect_error(PORT_LINES "backends = 198.18.1.1:0\n", ":3: backends", "bad port");
+	expect_error(PORT_LINES "backends = 198.18.1.1:70000\n", ":3: backends", "bad port");
+	expect_error(PORT_LINES "backends = mx.example:25\n", ":3: backends", "not an IPv4 or IPv6");
+	expect_error(PORT_LINES "backends = 198.18.1.1:25/tls\n", ":3: backends", "unknown option");
+	expect_error(PORT_LINES "backends = [2001:2::1:25\n", ":3: backends", "[IPv6]:port");
+	expect_error(PORT_LINES "tls_min_version = TLSv1.1\n", ":3: tls_min_version", "TLSv1.2 or TLSv1.3");
+	expect_error(PORT_LINES "tls_ask_client_cert = maybe\n", ":3: tls_ask_client_cert", "yes or no");
+	expect_error(PORT_LINES "smtpd_recipient_limit = 0\n", ":3: smtpd_recipient_limit", NULL);
+}
+
 int main(void)
 {
+	RUN(smtp_keys);
 	RUN(lab_config);
 	RUN(crlf);
 	RUN(defaults);
