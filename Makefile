@@ -26,11 +26,17 @@ DPDK_LDFLAGS := -Wl,--whole-archive $(foreach d,$(DPDK_DRIVERS),-l:librte_$(d).a
 	-Wl,--no-whole-archive $(foreach d,$(DPDK_LIBS),-l:librte_$(d).a) \
 	-lxdp -lbpf -lelf -lz -lnuma -lbsd -ldl -lpthread -lm -latomic
 
+# BoringSSL from Debian's android-libboringssl-dev (never OpenSSL)
+BSSL_CFLAGS := -I/usr/include/android
+BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
+BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
+
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
-	dataplane/stats.c $(NET_SRCS)
+	dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c dataplane/config.c dataplane/port.c dataplane/stats.c $(NET_SRCS)
-HDRS := $(wildcard dataplane/*.h dataplane/net/*.h tests/unit/*.h)
+HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
@@ -45,7 +51,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS)
@@ -61,7 +67,16 @@ $(BUILD)/test_config: tests/unit/test_config.c dataplane/config.c $(HDRS) | $(BU
 $(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
 
-UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp
+$(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
+
+$(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c $(BSSL_LDFLAGS)
+
+$(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_LDFLAGS)
+
+UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)

@@ -24,10 +24,14 @@
 #include "echo.h"
 #include "stats.h"
 #include "net/tcp.h"
+#include "smtp/session.h"
+#include "crypto/tls.h"
 
 static volatile sig_atomic_t quit, dump;
 static struct mx_config cfg;
 static struct net_ctx *ctxs[CFG_MAX_WORKERS];
+static struct smtp_worker *smtpw[CFG_MAX_WORKERS];
+static struct stats_group smtp_group;
 static unsigned nworkers;
 
 /* SIGTERM/SIGINT stop, SIGUSR1 dumps the counters. */
@@ -43,6 +47,7 @@ static void on_signal(int sig)
 static int worker_main(void *arg)
 {
 	struct net_ctx *ctx = arg;
+	struct smtp_worker *sw = smtpw[ctx->worker];
 	uint64_t hz = rte_get_tsc_hz(), tsc0 = rte_rdtsc(), prev = tsc0;
 	uint64_t mult = (1000000ull << 32) / hz;
 	unsigned i, empty = 0;
@@ -58,6 +63,8 @@ static int worker_main(void *arg)
 		for (i = 0; i < ctx->nifs; i++)
 			work += port_poll(ctx, &ctx->ifs[i]);
 		work += net_steer_poll(ctx);
+		if (sw != NULL)
+			work += smtp_worker_poll(sw);
 		net_timers(ctx);
 		net_flush(ctx);
 		t = rte_rdtsc();
@@ -116,6 +123,41 @@ static int pick_workers(unsigned *lcores, char *err, size_t errlen)
 	return (int)n;
 }
 
+/* The TLS context from the configuration, or NULL when no certificate is set. */
+static struct tls_ctx *tls_setup(int *failed)
+{
+	struct tls_server_cfg tc;
+	struct tls_ctx *t;
+	char err[512];
+
+	*failed = 0;
+	if (cfg.tls_cert_file[0] == 0 && cfg.tls_key_file[0] == 0)
+		return NULL;
+	if (cfg.tls_cert_file[0] == 0 || cfg.tls_key_file[0] == 0) {
+		fprintf(stderr, "mxgate: %s: tls_cert_file and tls_key_file go together\n", cfg.path);
+		*failed = 1;
+		return NULL;
+	}
+	memset(&tc, 0, sizeof(tc));
+	tc.certs[0].chain_file = cfg.tls_cert_file;
+	tc.certs[0].key_file = cfg.tls_key_file;
+	tc.ncerts = 1;
+	tc.min_version = (int)cfg.tls_min_version;
+	tc.ciphers = cfg.tls_ciphers[0] ? cfg.tls_ciphers : NULL;
+	tc.groups = cfg.tls_groups;
+	tc.request_client_cert = (int)cfg.tls_ask_client_cert;
+	tc.ca_file = cfg.tls_ca_file[0] ? cfg.tls_ca_file : NULL;
+	tc.ca_dir = cfg.tls_ca_dir[0] ? cfg.tls_ca_dir : NULL;
+	tc.crl_file = cfg.tls_crl_file[0] ? cfg.tls_crl_file : NULL;
+	tc.ticket_rotate_s = cfg.tls_ticket_rotate_s;
+	t = tls_ctx_new(&tc, err, sizeof(err));
+	if (t == NULL) {
+		fprintf(stderr, "mxgate: TLS: %s\n", err);
+		*failed = 1;
+	}
+	return t;
+}
+
 int main(int argc, char **argv)
 {
 	struct port_info pis[CFG_MAX_PORTS];
@@ -123,8 +165,10 @@ int main(int argc, char **argv)
 	const char *conf = NULL;
 	struct rte_mempool *pool;
 	struct tcp_params tp;
+	struct tls_ctx *tls = NULL;
+	uint64_t last_rotate;
 	char err[512];
-	int r, opt;
+	int r, opt, tls_failed;
 
 	r = rte_eal_init(argc, argv);
 	if (r < 0) {
@@ -166,6 +210,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	nworkers = (unsigned)r;
+	tls = tls_setup(&tls_failed);
+	if (tls_failed) {
+		rte_eal_cleanup();
+		return 2;
+	}
 	pool = rte_pktmbuf_pool_create("mx_pool", cfg.mbuf_pool_size, cfg.mbuf_cache_size, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (pool == NULL) {
@@ -224,7 +273,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		ctxs[w] = ctx;
+		if (cfg.smtp_port || cfg.submission_port || cfg.smtps_port) {
+			smtpw[w] = smtp_worker_start(ctx, &cfg, tls, err, sizeof(err));
+			if (smtpw[w] == NULL) {
+				fprintf(stderr, "mxgate: %s: %s\n", cfg.path, err);
+				return 2;
+			}
+			smtp_group.vals[w] = (const uint64_t *)smtp_worker_stats(smtpw[w]);
+		}
 	}
+	smtp_group.prefix = "smtp_";
+	smtp_group.names = smtp_stat_names;
+	smtp_group.count = SMTP_STAT_COUNT;
+	smtp_group.gauge = "active";
 	for (w = 0; w < nworkers; w++)
 		for (p = 0; p < nworkers; p++)
 			ctxs[w]->steer[p] = ctxs[p]->steer[p];
@@ -245,21 +306,27 @@ int main(int argc, char **argv)
 		rte_eal_remote_launch(worker_main, ctxs[w], lcores[w]);
 	fprintf(stderr, "mxgate: ready\n");
 
+	last_rotate = rte_get_timer_cycles();
 	while (!quit) {
 		usleep(20000);
 		if (dump) {
 			dump = 0;
 			if (cfg.stats_file[0])
-				stats_write_file(cfg.stats_file, ctxs, nworkers);
+				stats_write_file(cfg.stats_file, ctxs, nworkers, &smtp_group);
 			else
-				stats_print(stderr, ctxs, nworkers);
+				stats_print(stderr, ctxs, nworkers, &smtp_group);
+		}
+		if (tls != NULL && cfg.tls_ticket_rotate_s &&
+		    rte_get_timer_cycles() - last_rotate > cfg.tls_ticket_rotate_s * rte_get_timer_hz()) {
+			last_rotate = rte_get_timer_cycles();
+			tls_ctx_rotate_tickets(tls);
 		}
 	}
 	rte_eal_mp_wait_lcore();
 	fprintf(stderr, "mxgate: stopping; counters:\n");
-	stats_print(stderr, ctxs, nworkers);
+	stats_print(stderr, ctxs, nworkers, &smtp_group);
 	if (cfg.stats_file[0])
-		stats_write_file(cfg.stats_file, ctxs, nworkers);
+		stats_write_file(cfg.stats_file, ctxs, nworkers, &smtp_group);
 	for (p = 0; p < cfg.nports; p++)
 		port_close(pis[p].port_id);
 	for (w = 0; w < nworkers; w++) {
@@ -270,10 +337,12 @@ int main(int argc, char **argv)
 			rte_pktmbuf_free((struct rte_mbuf *)((uintptr_t)obj & ~1ul));
 		for (p = 0; p < cfg.nports; p++)
 			port_impair_free(&ctxs[w]->ifs[p]);
+		smtp_worker_free(smtpw[w]);
 		net_ctx_free(ctxs[w]);
 		rte_ring_free(ring);
 	}
 	rte_mempool_free(pool);
+	tls_ctx_free(tls);
 	rte_eal_cleanup();
 	fprintf(stderr, "mxgate: stopped\n");
 	return 0;

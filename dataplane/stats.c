@@ -37,7 +37,7 @@ unsigned stats_field_count(void)
 	return (unsigned)(sizeof(fields) / sizeof(fields[0]));
 }
 
-void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n)
+void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct stats_group *extra)
 {
 	unsigned i, k;
 
@@ -54,11 +54,22 @@ void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n)
 			fprintf(f, "mxgate_drops_total{lcore=\"%u\",reason=\"%s\"} %llu\n",
 				ctxs[i]->lcore_id, net_drop_names[k],
 				(unsigned long long)ctxs[i]->st.drops[k]);
+	for (k = 0; extra != NULL && k < extra->count; k++)
+		for (i = 0; i < n; i++) {
+			int gauge = extra->gauge != NULL && strcmp(extra->names[k], extra->gauge) == 0;
+
+			if (extra->vals[i] == NULL)
+				continue;
+			fprintf(f, "mxgate_%s%s%s{lcore=\"%u\"} %llu\n", extra->prefix, extra->names[k],
+				gauge ? "" : "_total", ctxs[i]->lcore_id,
+				(unsigned long long)extra->vals[i][k]);
+		}
 	if (n > 0)
 		fprintf(f, "mxgate_tsc_hz %llu\n", (unsigned long long)ctxs[0]->tsc_hz);
 }
 
-int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n)
+int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n,
+		     const struct stats_group *extra)
 {
 	char tmp[512];
 	FILE *f;
@@ -68,7 +79,7 @@ int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n)
 	f = fopen(tmp, "w");
 	if (f == NULL)
 		return -1;
-	stats_print(f, ctxs, n);
+	stats_print(f, ctxs, n, extra);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		remove(tmp);
 		return -1;

@@ -8,11 +8,24 @@
 #include <stdio.h>
 #include "net/net.h"
 
-/* Write every counter of every worker, one line per lcore. */
-void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n);
+/*
+ * More counters of each worker from another module (e.g. SMTP): printed as
+ * mxgate_<prefix><name>_total{lcore="N"}; the one named `gauge` without _total.
+ */
+struct stats_group {
+	const char *prefix;
+	const char *const *names;
+	unsigned count;
+	const char *gauge;
+	const uint64_t *vals[NET_MAX_WORKERS];   /* per worker, count values each; NULL = none */
+};
+
+/* Write every counter of every worker, one line per lcore (extra may be NULL). */
+void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct stats_group *extra);
 
 /* Write to path atomically (temp file + rename); 0 or -1. */
-int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n);
+int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n,
+		     const struct stats_group *extra);
 
 /* Number of named counter fields (tests check it covers struct net_stats). */
 unsigned stats_field_count(void);

@@ -28,6 +28,11 @@ LAB_PY=${LAB_PY:-/usr/bin/python3}
 UP_TIMEOUT=30          # seconds for the whole of "up"
 TERM_TIMEOUT=5         # seconds between SIGTERM and SIGKILL in "down"
 
+LAB_SINK=${LAB_SINK:-1}          # start smtp-sink as the backend
+LAB_SINK_OPTS=${LAB_SINK_OPTS:-}  # e.g. "-r RCPT" to make it fail a stage
+CERTS=${LAB_CERTS:-$REPO/build/lab/certs}
+MAILDIR=$LAB_DIR/mail
+
 PIDFILE=$LAB_DIR/mxgate.pid
 RCFILE=$LAB_DIR/mxgate.rc
 LOG=$LAB_DIR/mxgate.log
@@ -137,6 +142,35 @@ up_fail() {
 	exit 1
 }
 
+# The lab's TLS certificate: self-signed RSA-2048 for mx.lab.example, made once.
+make_certs() {
+	mkdir -p "$CERTS" || die "cannot create $CERTS"
+	[ -s "$CERTS/mx.lab.example.crt" ] && [ -s "$CERTS/mx.lab.example.key" ] && return 0
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=mx.lab.example \
+		-addext subjectAltName=DNS:mx.lab.example \
+		-keyout "$CERTS/mx.lab.example.key.tmp" -out "$CERTS/mx.lab.example.crt.tmp" \
+		>/dev/null 2>&1 || die "openssl could not make the lab certificate"
+	mv "$CERTS/mx.lab.example.key.tmp" "$CERTS/mx.lab.example.key" &&
+	mv "$CERTS/mx.lab.example.crt.tmp" "$CERTS/mx.lab.example.crt"
+}
+
+# Postfix's smtp-sink as the backend MTA on 198.18.1.1:25, one file per message in $MAILDIR.
+start_sink() {
+	local i
+	mkdir -p "$MAILDIR" && chmod 1777 "$MAILDIR" || return 1
+	rm -f "$MAILDIR"/* 2>/dev/null
+	# shellcheck disable=SC2086  # LAB_SINK_OPTS is a list of options
+	ip netns exec "$LAB_NS" smtp-sink -u nobody -h backend.lab.example \
+		-d "$MAILDIR/%Y%m%d%H%M%S." $LAB_SINK_OPTS 198.18.1.1:25 256 \
+		>"$LAB_DIR/smtp-sink.log" 2>&1 </dev/null &
+	echo $! >"$LAB_DIR/smtp-sink.pid"
+	for ((i = 0; i < 50; i++)); do
+		ip netns exec "$LAB_NS" ss -Hltn 'sport = :25' 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 cmd_up() {
 	local lcores pid i deadline ready ifs_ok eal
 	need_root
@@ -152,9 +186,11 @@ cmd_up() {
 	mkdir -p "$LAB_DIR" || die "cannot create $LAB_DIR"
 	rm -f "$PIDFILE" "$RCFILE" "$STATS" "$LOG"
 
+	make_certs
 	{
 		cat "$REPO/deploy/lab.conf"
 		printf '\n# added by deploy/lab.sh\nstats_file = %s\n' "$STATS"
+		printf 'tls_cert_file = %s\ntls_key_file = %s\n' "$CERTS/mx.lab.example.crt" "$CERTS/mx.lab.example.key"
 		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
 	} >"$CONF" || die "cannot write $CONF"
 
@@ -202,6 +238,10 @@ cmd_up() {
 	ip -n "$LAB_NS" -6 addr add 2001:2:0:1::1/64 dev mxin nodad &&
 	ip -n "$LAB_NS" link set mxin up ||
 		up_fail "cannot configure mxout/mxin in $LAB_NS"
+
+	if [ "$LAB_SINK" = 1 ]; then
+		start_sink || up_fail "smtp-sink did not start on 198.18.1.1:25"
+	fi
 
 	ready=
 	while [ $SECONDS -lt $deadline ]; do

@@ -78,6 +78,7 @@ static const char *const state_names[] = {
 #define TCP_PERSIST_MIN_US 200000u
 #define TCP_SACK_MAX       4
 #define TCP_CHALLENGE_PER_S 1000
+#define TCP_OOW_ACK_US     500000u
 #define WHEEL_SLOTS        4096     /* 1 ms ticks: ~4 s before a timer takes a lap */
 
 struct sack_blk {
@@ -127,6 +128,7 @@ struct tcp_conn {
 	/* timers: absolute microseconds, 0 = off */
 	uint64_t t_rtx, t_delack, t_persist, t_user, t_state;
 	uint32_t persist_backoff;
+	uint64_t oow_ack_us;             /* last ACK sent for an out-of-window empty segment */
 };
 
 struct listener {
@@ -1482,7 +1484,8 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 	if (c->flags & F_SACK && s->o.nsack)
 		sack_update(c, &s->o);
 	/* window update (RFC 9293 3.10.7.4) */
-	if (SEQ_LT(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && SEQ_LEQ(c->snd_wl2, s->ack))) {
+	if (SEQ_GT(s->ack, c->snd_una) ||
+	    SEQ_LT(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && SEQ_LEQ(c->snd_wl2, s->ack))) {
 		uint32_t w = (uint32_t)s->wnd << c->snd_ws;
 		int opened = c->snd_wnd == 0 && w > 0;
 
@@ -1706,8 +1709,7 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	}
 	/* acceptability test (RFC 9293 3.10.7.4) */
 	if (seglen == 0)
-		ok = wnd == 0 ? s->seq == c->rcv_nxt
-			      : SEQ_GEQ(s->seq, c->rcv_nxt) && SEQ_LT(s->seq, c->rcv_nxt + wnd);
+		ok = SEQ_GEQ(s->seq, c->rcv_nxt) && SEQ_LEQ(s->seq, c->rcv_nxt + wnd);
 	else if (wnd == 0)
 		ok = 0;
 	else
@@ -1745,7 +1747,15 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 			c->t_state = ctx->now_us + (uint64_t)T(ctx)->p.timewait_ms * 1000;
 			timer_arm(c);
 		}
-		send_ack(c);
+		/*
+		 * Empty segments out of window get one ACK per TCP_OOW_ACK_US at
+		 * most (Linux's tcp_invalid_ratelimit): two stacks that disagree
+		 * must not ACK each other forever.
+		 */
+		if (seglen > 0 || ctx->now_us - c->oow_ack_us >= TCP_OOW_ACK_US) {
+			c->oow_ack_us = ctx->now_us;
+			send_ack(c);
+		}
 		goto drop;
 	}
 	/* RST (RFC 5961 3.2) */

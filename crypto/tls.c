@@ -1,0 +1,1181 @@
+/*
+ * tls.c - BoringSSL glue for mxgate's server side.
+ *
+ * A tls_ctx wraps one SSL_CTX (TLS 1.2/1.3, cipher list, groups, client
+ * certificate verification, session tickets with our own rotating keys)
+ * and the certificates: chains as CRYPTO_BUFFERs, private keys kept here
+ * and never handed to BoringSSL. Each session's certificate is chosen by
+ * SNI in the select-certificate callback and installed with our private
+ * key method: sign()/decrypt() copy the input into the session and queue
+ * it on the lcore's tls_worker, tls_worker_run() performs the queued
+ * operations as one batch (key_batch_run(), the narrow door where
+ * multi-buffer signing will plug in) and calls done(conn_arg); the next
+ * tls_handshake() collects the result through complete().
+ *
+ * Records move through a custom BIO whose read/write call the session's
+ * transport directly (no memory BIO copies). Handshake configuration is
+ * shed once the handshake ends, so an idle session keeps little memory.
+ * BoringSSL servers refuse renegotiation outright; nothing here enables it.
+ */
+#include "crypto/tls.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/bio.h>
+#include <openssl/ec_key.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/mem.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#define TLS_BATCH       32      /* key operations run per batch */
+#define TK_SLOTS        4       /* published ticket-key sets (see tk_publish) */
+#define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */
+
+/* One loaded certificate: the chain, our private key, the names it serves. */
+struct tls_cert {
+	CRYPTO_BUFFER **chain;
+	size_t nchain;
+	EVP_PKEY *pkey;
+	uint16_t prefs[6];      /* signature algorithms the key can make */
+	size_t nprefs;
+	char **names;
+	unsigned nnames;
+};
+
+/* One ticket key: name | HMAC-SHA256 key | AES-128-CBC key. */
+struct tk_key {
+	uint8_t name[16];
+	uint8_t hmac[16];
+	uint8_t aes[16];
+};
+
+/* The ticket keys in force: current (issues and opens), previous (opens). */
+struct tk_set {
+	struct tk_key cur, prev;
+	int has_prev;
+};
+
+struct tls_ctx {
+	SSL_CTX *ssl_ctx;
+	BIO_METHOD *bio_meth;
+	struct tls_cert certs[TLS_MAX_CERTS];
+	unsigned ncerts;
+	int request_client_cert;
+	int tickets;
+	_Atomic unsigned tk_gen;        /* slot tk[tk_gen % TK_SLOTS] is in force */
+	struct tk_set tk[TK_SLOTS];
+	_Atomic long refs;              /* owner + one per live tls_conn */
+};
+
+enum key_state { KEY_IDLE, KEY_QUEUED, KEY_BATCH, KEY_DONE, KEY_FAILED };
+enum key_op { KOP_SIGN, KOP_DECRYPT };
+
+struct tls_conn {
+	SSL *ssl;
+	struct tls_ctx *ctx;
+	struct tls_worker *w;
+	struct tls_transport tr;
+	void *arg;
+	struct tls_conn *q_next, *q_prev;       /* worker queue links */
+	uint8_t *kbuf;                          /* key op input, then output */
+	size_t kin_len, kout_len, kout_max;
+	uint16_t sigalg;
+	uint8_t kstate, kop;
+	uint8_t cert;                           /* index into ctx->certs */
+	uint8_t eof;                            /* transport read returned 0 */
+	uint8_t gone;                           /* transport write returned -1 */
+	uint8_t in_batch;                       /* in w->batch until done() is called */
+	uint8_t verify_failed;                  /* the verify callback saw an error */
+	const char *err_reason;
+};
+
+struct tls_worker {
+	void (*done)(void *conn_arg);
+	struct tls_conn *head, *tail;           /* queued key operations, FIFO */
+	unsigned npending;
+	struct tls_conn *batch[TLS_BATCH];      /* the batch being run */
+	unsigned nbatch;
+};
+
+static const SSL_PRIVATE_KEY_METHOD key_method;
+
+/* Format an error message into err. */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* BoringSSL's reason for the last error, or a fallback; clears the queue. */
+static const char *ssl_reason(const char *fallback)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_last_error());
+
+	ERR_clear_error();
+	return r ? r : fallback;
+}
+
+/* ---- private keys: the narrow door ---- */
+
+/* Sign in with pkey as signature algorithm alg; 1 on success. */
+static int key_sign_one(EVP_PKEY *pkey, uint16_t alg, const uint8_t *in, size_t in_len,
+			uint8_t *out, size_t *out_len)
+{
+	const EVP_MD *md = SSL_get_signature_algorithm_digest(alg);
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_MD_CTX mctx;
+	int ok = 0;
+
+	if (!md || SSL_get_signature_algorithm_key_type(alg) != EVP_PKEY_id(pkey))
+		return 0;
+	EVP_MD_CTX_init(&mctx);
+	if (EVP_DigestSignInit(&mctx, &pctx, md, NULL, pkey) &&
+	    (!SSL_is_signature_algorithm_rsa_pss(alg) ||
+	     (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) &&
+	      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1 /* = hash length */))) &&
+	    EVP_DigestSign(&mctx, out, out_len, in, in_len))
+		ok = 1;
+	EVP_MD_CTX_cleanup(&mctx);
+	return ok;
+}
+
+/*
+ * Perform n key operations as one batch. Every private-key operation of
+ * every session goes through here: this is where multi-buffer or offload
+ * batching plugs in. Each op ends KEY_DONE (result after the input in
+ * kbuf) or KEY_FAILED.
+ */
+static void key_batch_run(struct tls_conn *const *ops, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct tls_conn *c = ops[i];
+		EVP_PKEY *pkey;
+		uint8_t *out;
+		size_t out_len;
+		int ok;
+
+		if (!c)
+			continue;
+		pkey = c->ctx->certs[c->cert].pkey;
+		out = c->kbuf + c->kin_len;
+		out_len = c->kout_max;
+		if (c->kop == KOP_DECRYPT) {
+			RSA *rsa = EVP_PKEY_get0_RSA(pkey);
+
+			ok = rsa && RSA_decrypt(rsa, &out_len, out, c->kout_max,
+						c->kbuf, c->kin_len, RSA_NO_PADDING);
+		} else {
+			ok = key_sign_one(pkey, c->sigalg, c->kbuf, c->kin_len, out, &out_len);
+		}
+		c->kout_len = ok ? out_len : 0;
+		c->kstate = ok ? KEY_DONE : KEY_FAILED;
+	}
+	ERR_clear_error();
+}
+
+/* Forget a session's key operation and wipe its buffer. */
+static void key_release(struct tls_conn *c)
+{
+	if (c->kbuf) {
+		OPENSSL_cleanse(c->kbuf, c->kin_len + c->kout_max);
+		free(c->kbuf);
+	}
+	c->kbuf = NULL;
+	c->kin_len = c->kout_len = c->kout_max = 0;
+	c->kstate = KEY_IDLE;
+}
+
+/* Take a session out of its worker's queue. */
+static void key_unlink(struct tls_worker *w, struct tls_conn *c)
+{
+	if (c->q_prev)
+		c->q_prev->q_next = c->q_next;
+	else
+		w->head = c->q_next;
+	if (c->q_next)
+		c->q_next->q_prev = c->q_prev;
+	else
+		w->tail = c->q_prev;
+	c->q_next = c->q_prev = NULL;
+	w->npending--;
+}
+
+/* BoringSSL asks for the result of the session's key operation. */
+static enum ssl_private_key_result_t key_complete(SSL *ssl, uint8_t *out, size_t *out_len,
+						  size_t max_out)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+	enum ssl_private_key_result_t r = ssl_private_key_failure;
+
+	if (!c)
+		return ssl_private_key_failure;
+	switch (c->kstate) {
+	case KEY_DONE:
+		if (c->kout_len <= max_out) {
+			memcpy(out, c->kbuf + c->kin_len, c->kout_len);
+			*out_len = c->kout_len;
+			r = ssl_private_key_success;
+		}
+		break;
+	case KEY_FAILED:
+		break;
+	case KEY_QUEUED:
+	case KEY_BATCH:
+		return ssl_private_key_retry;
+	default:
+		return ssl_private_key_failure;
+	}
+	key_release(c);
+	return r;
+}
+
+/* Copy a key operation into the session and queue it (or run it inline). */
+static enum ssl_private_key_result_t key_queue(SSL *ssl, int op, uint16_t alg,
+					       const uint8_t *in, size_t in_len,
+					       uint8_t *out, size_t *out_len, size_t max_out)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+	struct tls_worker *w;
+	size_t omax;
+
+	if (!c || c->kstate != KEY_IDLE)
+		return ssl_private_key_failure;
+	omax = EVP_PKEY_size(c->ctx->certs[c->cert].pkey);
+	c->kbuf = malloc(in_len + omax);
+	if (!c->kbuf)
+		return ssl_private_key_failure;
+	memcpy(c->kbuf, in, in_len);
+	c->kin_len = in_len;
+	c->kout_max = omax;
+	c->kop = (uint8_t)op;
+	c->sigalg = alg;
+	w = c->w;
+	if (!w) {
+		c->kstate = KEY_BATCH;
+		key_batch_run(&c, 1);
+		return key_complete(ssl, out, out_len, max_out);
+	}
+	c->kstate = KEY_QUEUED;
+	c->q_next = NULL;
+	c->q_prev = w->tail;
+	if (w->tail)
+		w->tail->q_next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	w->npending++;
+	return ssl_private_key_retry;
+}
+
+/* private key method: sign (TLS 1.3 CertificateVerify, TLS 1.2 ServerKeyExchange). */
+static enum ssl_private_key_result_t key_sign(SSL *ssl, uint8_t *out, size_t *out_len,
+					      size_t max_out, uint16_t alg,
+					      const uint8_t *in, size_t in_len)
+{
+	return key_queue(ssl, KOP_SIGN, alg, in, in_len, out, out_len, max_out);
+}
+
+/* private key method: raw RSA decryption (TLS 1.2 RSA key exchange). */
+static enum ssl_private_key_result_t key_decrypt(SSL *ssl, uint8_t *out, size_t *out_len,
+						 size_t max_out, const uint8_t *in, size_t in_len)
+{
+	return key_queue(ssl, KOP_DECRYPT, 0, in, in_len, out, out_len, max_out);
+}
+
+static const SSL_PRIVATE_KEY_METHOD key_method = {
+	.sign = key_sign,
+	.decrypt = key_decrypt,
+	.complete = key_complete,
+};
+
+/* Create a worker's key-operation queue. */
+struct tls_worker *tls_worker_new(void (*done)(void *conn_arg))
+{
+	struct tls_worker *w = calloc(1, sizeof(*w));
+
+	if (w)
+		w->done = done;
+	return w;
+}
+
+/* Free a worker; sessions still queued see their operation fail. */
+void tls_worker_free(struct tls_worker *w)
+{
+	if (!w)
+		return;
+	while (w->head) {
+		struct tls_conn *c = w->head;
+
+		key_unlink(w, c);
+		c->kstate = KEY_FAILED;
+		c->w = NULL;
+	}
+	free(w);
+}
+
+/* Run up to max queued key operations in batches, then wake their sessions. */
+unsigned tls_worker_run(struct tls_worker *w, unsigned max)
+{
+	unsigned ran = 0;
+
+	while (ran < max && w->head) {
+		unsigned n = 0;
+
+		while (n < TLS_BATCH && ran + n < max && w->head) {
+			struct tls_conn *c = w->head;
+
+			key_unlink(w, c);
+			c->kstate = KEY_BATCH;
+			c->in_batch = 1;
+			w->batch[n++] = c;
+		}
+		w->nbatch = n;
+		key_batch_run(w->batch, n);
+		/* done() may free any session of the batch: tls_conn_free clears its slot */
+		for (unsigned i = 0; i < n; i++) {
+			struct tls_conn *c = w->batch[i];
+
+			if (!c)
+				continue;
+			w->batch[i] = NULL;
+			c->in_batch = 0;
+			if (w->done)
+				w->done(c->arg);
+		}
+		w->nbatch = 0;
+		ran += n;
+	}
+	return ran;
+}
+
+/* Key operations waiting. */
+unsigned tls_worker_pending(const struct tls_worker *w)
+{
+	return w->npending;
+}
+
+/* ---- the transport BIO ---- */
+
+/* BIO read: pull records straight from the TCP stack. */
+static int bio_read(BIO *b, char *buf, int len)
+{
+	struct tls_conn *c = BIO_get_data(b);
+	long n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	n = c->tr.read(c->tr.arg, (uint8_t *)buf, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == 0) {
+		c->eof = 1;
+		return 0;
+	}
+	BIO_set_retry_read(b);
+	return -1;
+}
+
+/* BIO write: push records straight into the TCP stack. */
+static int bio_write(BIO *b, const char *buf, int len)
+{
+	struct tls_conn *c = BIO_get_data(b);
+	long n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	n = c->tr.write(c->tr.arg, (const uint8_t *)buf, (size_t)len);
+	if (n > 0)
+		return (int)n;
+	if (n == 0) {
+		BIO_set_retry_write(b);
+		return -1;
+	}
+	c->gone = 1;
+	return -1;
+}
+
+/* BIO ctrl: flush is a no-op (the TCP stack sends what it accepted). */
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+/* ---- session tickets ---- */
+
+/* Copy the ticket keys in force. */
+static void tk_load(struct tls_ctx *ctx, struct tk_set *out)
+{
+	unsigned gen = atomic_load_explicit(&ctx->tk_gen, memory_order_acquire);
+
+	*out = ctx->tk[gen % TK_SLOTS];
+}
+
+/*
+ * Publish a new key set (service thread only): written into the next slot,
+ * then made current with a release store. A worker copying a slot would
+ * have to be overtaken by TK_SLOTS - 1 rotations to see it change.
+ */
+static void tk_publish(struct tls_ctx *ctx, const struct tk_set *s)
+{
+	unsigned gen = atomic_load_explicit(&ctx->tk_gen, memory_order_relaxed) + 1;
+
+	ctx->tk[gen % TK_SLOTS] = *s;
+	atomic_store_explicit(&ctx->tk_gen, gen, memory_order_release);
+}
+
+/* Fill a ticket key from 48 bytes of key material. */
+static void tk_from_bytes(struct tk_key *k, const uint8_t *b)
+{
+	memcpy(k->name, b, 16);
+	memcpy(k->hmac, b + 16, 16);
+	memcpy(k->aes, b + 32, 16);
+}
+
+/* Ticket callback: encrypt under the current key, decrypt under either. */
+static int ticket_cb(SSL *ssl, uint8_t *key_name, uint8_t *iv, EVP_CIPHER_CTX *ectx,
+		     HMAC_CTX *hctx, int enc)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+	const struct tk_key *k;
+	struct tk_set ks;
+	int ret = 1;
+
+	if (!c)
+		return -1;
+	tk_load(c->ctx, &ks);
+	if (enc) {
+		k = &ks.cur;
+		memcpy(key_name, k->name, SSL_TICKET_KEY_NAME_LEN);
+		if (!RAND_bytes(iv, 16) ||
+		    !EVP_EncryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv) ||
+		    !HMAC_Init_ex(hctx, k->hmac, sizeof(k->hmac), EVP_sha256(), NULL))
+			ret = -1;
+	} else {
+		if (!memcmp(key_name, ks.cur.name, SSL_TICKET_KEY_NAME_LEN)) {
+			k = &ks.cur;
+		} else if (ks.has_prev && !memcmp(key_name, ks.prev.name, SSL_TICKET_KEY_NAME_LEN)) {
+			k = &ks.prev;
+			ret = 2;        /* renew under the current key */
+		} else {
+			k = NULL;
+			ret = 0;        /* unknown key: full handshake */
+		}
+		if (k && (!HMAC_Init_ex(hctx, k->hmac, sizeof(k->hmac), EVP_sha256(), NULL) ||
+			  !EVP_DecryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv)))
+			ret = -1;
+	}
+	OPENSSL_cleanse(&ks, sizeof(ks));
+	return ret;
+}
+
+/* Rotate the session-ticket keys now (the previous key still decrypts). */
+void tls_ctx_rotate_tickets(struct tls_ctx *ctx)
+{
+	struct tk_set s;
+	uint8_t b[TLS_TICKET_KEY_LEN];
+
+	if (!ctx || !ctx->tickets)
+		return;
+	tk_load(ctx, &s);
+	s.prev = s.cur;
+	s.has_prev = 1;
+	RAND_bytes(b, sizeof(b));
+	tk_from_bytes(&s.cur, b);
+	tk_publish(ctx, &s);
+	OPENSSL_cleanse(b, sizeof(b));
+	OPENSSL_cleanse(&s, sizeof(s));
+}
+
+/* Install explicit ticket keys (e.g. the fleet's keys from Redis). */
+int tls_ctx_set_ticket_keys(struct tls_ctx *ctx, const uint8_t *cur48, const uint8_t *prev48)
+{
+	struct tk_set s;
+
+	if (!ctx || !ctx->tickets || !cur48)
+		return -1;
+	memset(&s, 0, sizeof(s));
+	tk_from_bytes(&s.cur, cur48);
+	if (prev48) {
+		tk_from_bytes(&s.prev, prev48);
+		s.has_prev = 1;
+	}
+	tk_publish(ctx, &s);
+	OPENSSL_cleanse(&s, sizeof(s));
+	return 0;
+}
+
+/* ---- certificates and SNI ---- */
+
+/* Does host match pattern (exact, or "*.dom" for exactly one more label)? */
+static int name_match(const char *pat, const char *host)
+{
+	if (pat[0] == '*' && pat[1] == '.') {
+		const char *dot = strchr(host, '.');
+
+		return dot && dot != host && strcasecmp(dot + 1, pat + 2) == 0;
+	}
+	return strcasecmp(pat, host) == 0;
+}
+
+/* The certificate for a server_name: exact names first, then wildcards, else certs[0]. */
+static unsigned cert_pick(const struct tls_ctx *ctx, const char *host)
+{
+	if (!host || !*host)
+		return 0;
+	for (int wild = 0; wild < 2; wild++)
+		for (unsigned i = 0; i < ctx->ncerts; i++)
+			for (unsigned n = 0; n < ctx->certs[i].nnames; n++) {
+				const char *pat = ctx->certs[i].names[n];
+
+				if ((pat[0] == '*') == wild && name_match(pat, host))
+					return i;
+			}
+	return 0;
+}
+
+/* Early ClientHello callback: install the SNI-chosen chain with our key method. */
+static enum ssl_select_cert_result_t select_cert_cb(const SSL_CLIENT_HELLO *ch)
+{
+	SSL *ssl = ch->ssl;
+	struct tls_conn *c = SSL_get_app_data(ssl);
+	const struct tls_cert *ct;
+	unsigned i;
+
+	if (!c)
+		return ssl_select_cert_error;
+	i = cert_pick(c->ctx, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+	ct = &c->ctx->certs[i];
+	c->cert = (uint8_t)i;
+	if (!SSL_set_chain_and_key(ssl, ct->chain, ct->nchain, NULL, &key_method) ||
+	    !SSL_set_signing_algorithm_prefs(ssl, ct->prefs, ct->nprefs))
+		return ssl_select_cert_error;
+	return ssl_select_cert_success;
+}
+
+/* Release one certificate's chain, key and names. */
+static void cert_free(struct tls_cert *ct)
+{
+	for (size_t i = 0; i < ct->nchain; i++)
+		CRYPTO_BUFFER_free(ct->chain[i]);
+	free(ct->chain);
+	EVP_PKEY_free(ct->pkey);
+	for (unsigned i = 0; i < ct->nnames; i++)
+		free(ct->names[i]);
+	free(ct->names);
+	memset(ct, 0, sizeof(*ct));
+}
+
+/* Add a served name (lowercased copy); 0 or -1. */
+static int cert_add_name(struct tls_cert *ct, const char *name, size_t len)
+{
+	char **v, *s;
+
+	if (!len || ct->nnames >= TLS_MAX_NAMES)
+		return 0;
+	v = realloc(ct->names, (ct->nnames + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	ct->names = v;
+	s = malloc(len + 1);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		s[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	s[len] = 0;
+	v[ct->nnames++] = s;
+	return 0;
+}
+
+/* The names a certificate serves when the configuration gives none: DNS SANs, else the CN. */
+static int cert_names_from_x509(struct tls_cert *ct, X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int rc = 0;
+
+	if (gens) {
+		for (size_t i = 0; i < sk_GENERAL_NAME_num(gens) && !rc; i++) {
+			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+			if (g->type == GEN_DNS)
+				rc = cert_add_name(ct, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+						   (size_t)ASN1_STRING_length(g->d.dNSName));
+		}
+		GENERAL_NAMES_free(gens);
+	}
+	if (!rc && !ct->nnames) {
+		char cn[256];
+		int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+						  cn, sizeof(cn));
+
+		if (n > 0 && (size_t)n == strlen(cn))
+			rc = cert_add_name(ct, cn, (size_t)n);
+	}
+	ERR_clear_error();
+	return rc;
+}
+
+/* PEM password callback: encrypted keys are not supported. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0;
+}
+
+/* Load a certificate chain and its key; set err naming the file on failure. */
+static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *err, size_t errlen)
+{
+	X509 *leaf = NULL, *x;
+	FILE *fp;
+	int rc = -1, id;
+
+	if (!cc->chain_file || !cc->key_file) {
+		set_err(err, errlen, "certificate without %s file", cc->chain_file ? "key" : "chain");
+		return -1;
+	}
+	fp = fopen(cc->chain_file, "r");
+	if (!fp) {
+		set_err(err, errlen, "cannot read certificate file %s: %s", cc->chain_file, strerror(errno));
+		return -1;
+	}
+	while ((x = PEM_read_X509(fp, NULL, no_passphrase, NULL)) != NULL) {
+		uint8_t *der = NULL;
+		int len = i2d_X509(x, &der);
+		CRYPTO_BUFFER **v = realloc(ct->chain, (ct->nchain + 1) * sizeof(*v));
+
+		if (len > 0 && v) {
+			ct->chain = v;
+			v[ct->nchain] = CRYPTO_BUFFER_new(der, (size_t)len, NULL);
+		}
+		OPENSSL_free(der);
+		if (len <= 0 || !v || !ct->chain[ct->nchain]) {
+			X509_free(x);
+			fclose(fp);
+			set_err(err, errlen, "cannot read certificate file %s: %s", cc->chain_file,
+				ssl_reason("out of memory"));
+			goto out;
+		}
+		ct->nchain++;
+		if (!leaf)
+			leaf = x;
+		else
+			X509_free(x);
+	}
+	fclose(fp);
+	if (!leaf) {
+		set_err(err, errlen, "cannot read certificate file %s: no PEM certificate (%s)",
+			cc->chain_file, ssl_reason("empty"));
+		goto out;
+	}
+	ERR_clear_error();      /* the end-of-file "no start line" */
+
+	fp = fopen(cc->key_file, "r");
+	if (!fp) {
+		set_err(err, errlen, "cannot read key file %s: %s", cc->key_file, strerror(errno));
+		goto out;
+	}
+	ct->pkey = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
+	fclose(fp);
+	if (!ct->pkey) {
+		set_err(err, errlen, "cannot read key file %s: no usable PEM private key (%s)",
+			cc->key_file, ssl_reason("unknown"));
+		goto out;
+	}
+	if (!X509_check_private_key(leaf, ct->pkey)) {
+		ERR_clear_error();
+		set_err(err, errlen, "key file %s does not match certificate file %s",
+			cc->key_file, cc->chain_file);
+		goto out;
+	}
+	id = EVP_PKEY_id(ct->pkey);
+	if (id == EVP_PKEY_RSA) {
+		static const uint16_t rsa[] = {
+			SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA384,
+			SSL_SIGN_RSA_PSS_RSAE_SHA512, SSL_SIGN_RSA_PKCS1_SHA256,
+			SSL_SIGN_RSA_PKCS1_SHA384, SSL_SIGN_RSA_PKCS1_SHA512,
+		};
+		memcpy(ct->prefs, rsa, sizeof(rsa));
+		ct->nprefs = sizeof(rsa) / sizeof(rsa[0]);
+	} else if (id == EVP_PKEY_EC) {
+		const EC_GROUP *g = EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(ct->pkey));
+		int nid = g ? EC_GROUP_get_curve_name(g) : NID_undef;
+
+		if (nid == NID_X9_62_prime256v1)
+			ct->prefs[0] = SSL_SIGN_ECDSA_SECP256R1_SHA256;
+		else if (nid == NID_secp384r1)
+			ct->prefs[0] = SSL_SIGN_ECDSA_SECP384R1_SHA384;
+		ct->nprefs = ct->prefs[0] ? 1 : 0;
+	}
+	if (!ct->nprefs) {
+		set_err(err, errlen, "key file %s: unsupported key type (RSA, ECDSA P-256 or P-384)",
+			cc->key_file);
+		goto out;
+	}
+	for (unsigned i = 0; i < TLS_MAX_SNI && cc->sni[i]; i++)
+		if (cert_add_name(ct, cc->sni[i], strlen(cc->sni[i])) < 0)
+			goto oom;
+	if (!ct->nnames && cert_names_from_x509(ct, leaf) < 0)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	set_err(err, errlen, "out of memory loading %s", cc->chain_file);
+out:
+	X509_free(leaf);
+	if (rc < 0)
+		cert_free(ct);
+	return rc;
+}
+
+/* ---- client certificates ---- */
+
+/*
+ * Verify callback: records a failure for {verify} and never stops the
+ * handshake. BoringSSL also keeps the chain's result in the session
+ * (SSL_get_verify_result), which is what a resumed session has.
+ */
+static int verify_cb(int ok, X509_STORE_CTX *sctx)
+{
+	SSL *ssl;
+	struct tls_conn *c;
+
+	if (!ok) {
+		ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+		c = ssl ? SSL_get_app_data(ssl) : NULL;
+		if (c)
+			c->verify_failed = 1;
+	}
+	return 1;
+}
+
+/* Load trust anchors and the CRL into the context's store. */
+static int client_ca_load(struct tls_ctx *ctx, const struct tls_server_cfg *cfg,
+			  char *err, size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
+
+	if ((cfg->ca_file || cfg->ca_dir) &&
+	    !X509_STORE_load_locations(store, cfg->ca_file, cfg->ca_dir)) {
+		const char *r = ssl_reason("unreadable");
+
+		if (cfg->ca_file)
+			set_err(err, errlen, "cannot read CA file %s: %s", cfg->ca_file, r);
+		else
+			set_err(err, errlen, "cannot read CA directory %s: %s", cfg->ca_dir, r);
+		return -1;
+	}
+	if (cfg->ca_file) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
+
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx->ssl_ctx, names);
+		ERR_clear_error();
+	}
+	if (cfg->crl_file) {
+		FILE *fp = fopen(cfg->crl_file, "r");
+		X509_CRL *crl;
+		int n = 0;
+
+		if (!fp) {
+			set_err(err, errlen, "cannot read CRL file %s: %s", cfg->crl_file, strerror(errno));
+			return -1;
+		}
+		while ((crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL)) != NULL) {
+			int ok = X509_STORE_add_crl(store, crl);
+
+			X509_CRL_free(crl);
+			if (!ok) {
+				fclose(fp);
+				set_err(err, errlen, "cannot use CRL file %s: %s", cfg->crl_file,
+					ssl_reason("rejected"));
+				return -1;
+			}
+			n++;
+		}
+		fclose(fp);
+		if (!n) {
+			set_err(err, errlen, "cannot read CRL file %s: no PEM CRL (%s)", cfg->crl_file,
+				ssl_reason("empty"));
+			return -1;
+		}
+		ERR_clear_error();
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
+	return 0;
+}
+
+/* ---- contexts ---- */
+
+/* Free a context once its last reference is gone. */
+static void ctx_destroy(struct tls_ctx *ctx)
+{
+	for (unsigned i = 0; i < ctx->ncerts; i++)
+		cert_free(&ctx->certs[i]);
+	SSL_CTX_free(ctx->ssl_ctx);
+	if (ctx->bio_meth)
+		BIO_meth_free(ctx->bio_meth);
+	OPENSSL_cleanse(ctx->tk, sizeof(ctx->tk));
+	free(ctx);
+}
+
+/* Drop one reference. */
+static void ctx_unref(struct tls_ctx *ctx)
+{
+	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) == 1)
+		ctx_destroy(ctx);
+}
+
+/* Build a server context; NULL with a message naming the file or setting. */
+struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx *ctx;
+	const char *groups = cfg->groups ? cfg->groups : "X25519:P-256";
+	int minv = cfg->min_version ? cfg->min_version : TLS1_2_VERSION;
+	static const uint8_t sid_ctx[] = "mxgate";
+
+	if (!cfg->ncerts || cfg->ncerts > TLS_MAX_CERTS) {
+		set_err(err, errlen, "%u certificates configured (1..%d)", cfg->ncerts, TLS_MAX_CERTS);
+		return NULL;
+	}
+	if (minv != TLS1_2_VERSION && minv != TLS1_3_VERSION) {
+		set_err(err, errlen, "min_version 0x%04x unsupported (0x0303 or 0x0304)", minv);
+		return NULL;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&ctx->refs, 1);
+	atomic_init(&ctx->tk_gen, 0);
+	ERR_clear_error();
+	ctx->ssl_ctx = SSL_CTX_new(TLS_method());
+	ctx->bio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mxgate-tcp");
+	if (!ctx->ssl_ctx || !ctx->bio_meth ||
+	    !BIO_meth_set_read(ctx->bio_meth, bio_read) ||
+	    !BIO_meth_set_write(ctx->bio_meth, bio_write) ||
+	    !BIO_meth_set_ctrl(ctx->bio_meth, bio_ctrl)) {
+		set_err(err, errlen, "cannot create TLS context: %s", ssl_reason("out of memory"));
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, (uint16_t)minv);
+	SSL_CTX_set_max_proto_version(ctx->ssl_ctx, TLS1_3_VERSION);
+	if (cfg->ciphers && !SSL_CTX_set_strict_cipher_list(ctx->ssl_ctx, cfg->ciphers)) {
+		set_err(err, errlen, "bad TLS 1.2 cipher list \"%s\": %s", cfg->ciphers,
+			ssl_reason("rejected"));
+		goto fail;
+	}
+	if (!SSL_CTX_set1_curves_list(ctx->ssl_ctx, groups)) {
+		set_err(err, errlen, "bad groups \"%s\": %s", groups, ssl_reason("rejected"));
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx->ssl_ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_select_certificate_cb(ctx->ssl_ctx, select_cert_cb);
+
+	for (unsigned i = 0; i < cfg->ncerts; i++) {
+		if (cert_load(&ctx->certs[i], &cfg->certs[i], err, errlen) < 0)
+			goto fail;
+		ctx->ncerts++;
+	}
+
+	ctx->request_client_cert = cfg->request_client_cert != 0;
+	if (ctx->request_client_cert && client_ca_load(ctx, cfg, err, errlen) < 0)
+		goto fail;
+
+	if (cfg->ticket_rotate_s) {
+		uint32_t life = cfg->ticket_rotate_s > 302400 ? 604800 : 2 * cfg->ticket_rotate_s;
+
+		ctx->tickets = 1;
+		tls_ctx_rotate_tickets(ctx);    /* a first current key */
+		SSL_CTX_set_tlsext_ticket_key_cb(ctx->ssl_ctx, ticket_cb);
+		SSL_CTX_set_num_tickets(ctx->ssl_ctx, 1);
+		SSL_CTX_set_timeout(ctx->ssl_ctx, life);
+		SSL_CTX_set_session_psk_dhe_timeout(ctx->ssl_ctx, life);
+	} else {
+		SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx->ssl_ctx, 0);
+	}
+	ERR_clear_error();
+	return ctx;
+fail:
+	ERR_clear_error();
+	ctx_destroy(ctx);
+	return NULL;
+}
+
+/* Drop the owner's reference; the context goes when its last session does. */
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (ctx)
+		ctx_unref(ctx);
+}
+
+/* ---- sessions ---- */
+
+/* A server-side TLS session over a transport. */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
+			      const struct tls_transport *tr, void *conn_arg)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+	BIO *bio;
+
+	if (!c)
+		return NULL;
+	c->ssl = SSL_new(ctx->ssl_ctx);
+	bio = BIO_new(ctx->bio_meth);
+	if (!c->ssl || !bio) {
+		BIO_free(bio);
+		SSL_free(c->ssl);
+		free(c);
+		ERR_clear_error();
+		return NULL;
+	}
+	c->ctx = ctx;
+	c->w = w;
+	c->tr = *tr;
+	c->arg = conn_arg;
+	BIO_set_data(bio, c);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(c->ssl, bio, bio);
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_accept_state(c->ssl);
+	SSL_set_shed_handshake_config(c->ssl, 1);
+	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never); /* a no-op for servers: they always refuse */
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+/* Free a session, pulling any key operation out of its worker. */
+void tls_conn_free(struct tls_conn *c)
+{
+	struct tls_ctx *ctx;
+
+	if (!c)
+		return;
+	if (c->w && c->kstate == KEY_QUEUED)
+		key_unlink(c->w, c);
+	if (c->w && c->in_batch)
+		for (unsigned i = 0; i < c->w->nbatch; i++)
+			if (c->w->batch[i] == c)
+				c->w->batch[i] = NULL;
+	key_release(c);
+	SSL_free(c->ssl);
+	ERR_clear_error();
+	ctx = c->ctx;
+	free(c);
+	ctx_unref(ctx);
+}
+
+/* Map a failed SSL call to a status, remembering the reason for the log. */
+static enum tls_status map_err(struct tls_conn *c, int r)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	case SSL_ERROR_WANT_PRIVATE_KEY_OPERATION:
+		return TLS_WANT_KEY;
+	case SSL_ERROR_ZERO_RETURN:
+		return TLS_CLOSED;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (c->eof && !c->gone)
+			return TLS_CLOSED;
+		c->err_reason = c->gone ? "connection gone" : "transport error";
+		return TLS_ERROR;
+	default:
+		c->err_reason = ssl_reason("TLS error");
+		return TLS_ERROR;
+	}
+}
+
+/* Drive the handshake. */
+enum tls_status tls_handshake(struct tls_conn *c)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	return r == 1 ? TLS_DONE : map_err(c, r);
+}
+
+/* Read application data: >0 bytes, or -(enum tls_status). */
+long tls_read(struct tls_conn *c, uint8_t *buf, size_t len)
+{
+	int r;
+
+	if (!len)
+		return 0;
+	ERR_clear_error();
+	r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	return r > 0 ? r : -(long)map_err(c, r);
+}
+
+/* Write application data: all len bytes, or -(enum tls_status). */
+long tls_write(struct tls_conn *c, const uint8_t *buf, size_t len)
+{
+	int r;
+
+	if (!len)
+		return 0;
+	ERR_clear_error();
+	r = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	return r > 0 ? r : -(long)map_err(c, r);
+}
+
+/* Bytes BoringSSL already decrypted and holds for tls_read(). */
+size_t tls_pending(const struct tls_conn *c)
+{
+	int n = SSL_pending(c->ssl);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Send close_notify (best effort). */
+void tls_close_notify(struct tls_conn *c)
+{
+	if (!c->eof && !c->gone && SSL_is_init_finished(c->ssl))
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
+}
+
+/* Was the session resumed (ticket)? */
+int tls_resumed(const struct tls_conn *c)
+{
+	return SSL_session_reused(c->ssl);
+}
+
+/* Why the last call returned TLS_ERROR. */
+const char *tls_error_reason(const struct tls_conn *c)
+{
+	return c->err_reason ? c->err_reason : "";
+}
+
+/* ---- sendmail's macros ---- */
+
+/* sendmail's DN quoting: "+XX" for non-printables and < > ( ) " +. */
+size_t tls_dn_quote(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (!out || !outlen)
+		return 0;
+	for (; in && *in; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch < 0x21 || ch > 0x7e || strchr("<>()\"+", ch)) {
+			if (o + 3 >= outlen)
+				break;
+			out[o++] = '+';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		} else {
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = 0;
+	return o;
+}
+
+/* A DN as X509_NAME_oneline's "/C=../CN=..", quoted. */
+static void dn_get(const X509_NAME *name, char *out, size_t outlen)
+{
+	char raw[1024];
+
+	if (!X509_NAME_oneline(name, raw, sizeof(raw)))
+		raw[0] = 0;
+	tls_dn_quote(raw, out, outlen);
+}
+
+/* The CN of a name, quoted; sendmail's Bad* words when it cannot be used. */
+static void cn_get(const X509_NAME *name, char *out, size_t outlen)
+{
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	unsigned char *u = NULL;
+	char q[3 * 128 + 1];
+	size_t qlen = 0;
+	int n;
+
+	out[0] = 0;
+	if (i < 0)
+		return;
+	n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	if (n < 0)
+		snprintf(out, outlen, "BadCertificateUnknown");
+	else if (memchr(u, 0, (size_t)n))
+		snprintf(out, outlen, "BadCertificateContainsNUL");
+	else if ((size_t)n >= 128 || (qlen = tls_dn_quote((const char *)u, q, sizeof(q))) >= outlen)
+		snprintf(out, outlen, "BadCertificateTooLong");
+	else
+		memcpy(out, q, qlen + 1);
+	OPENSSL_free(u);
+	ERR_clear_error();
+}
+
+/* The macros, valid after the handshake. */
+void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
+{
+	const SSL_CIPHER *cipher;
+	X509 *peer;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->verify, sizeof(m->verify), "NONE");
+	if (!SSL_is_init_finished(c->ssl))
+		return;
+	snprintf(m->version, sizeof(m->version), "%s", SSL_get_version(c->ssl));
+	cipher = SSL_get_current_cipher(c->ssl);
+	if (cipher) {
+		snprintf(m->cipher, sizeof(m->cipher), "%s", SSL_CIPHER_standard_name(cipher));
+		m->cipher_bits = SSL_CIPHER_get_bits(cipher, &m->alg_bits);
+	}
+	peer = SSL_get_peer_certificate(c->ssl);
+	if (!c->ctx->request_client_cert)
+		snprintf(m->verify, sizeof(m->verify), "NOT");
+	else if (!peer)
+		snprintf(m->verify, sizeof(m->verify), "NO");
+	else
+		snprintf(m->verify, sizeof(m->verify), "%s",
+			 !c->verify_failed && SSL_get_verify_result(c->ssl) == X509_V_OK ?
+			 "OK" : "FAIL");
+	if (peer) {
+		dn_get(X509_get_subject_name(peer), m->cert_subject, sizeof(m->cert_subject));
+		dn_get(X509_get_issuer_name(peer), m->cert_issuer, sizeof(m->cert_issuer));
+		cn_get(X509_get_subject_name(peer), m->cn_subject, sizeof(m->cn_subject));
+		cn_get(X509_get_issuer_name(peer), m->cn_issuer, sizeof(m->cn_issuer));
+		X509_free(peer);
+	}
+}

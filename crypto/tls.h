@@ -1,0 +1,163 @@
+/*
+ * tls.h - BoringSSL glue for mxgate's server side: TLS contexts with
+ * certificates chosen by SNI, client-certificate verification, session
+ * tickets with rotating keys, a transport made of two callbacks (the
+ * session plugs the TCP stack in: the glue knows nothing of DPDK), the
+ * asynchronous private-key door where signing is queued and batched per
+ * worker lcore, and sendmail's TLS macros ({verify}, {cipher}, ...).
+ *
+ * Threads: a tls_ctx is built once (service thread) and shared read-only
+ * by every worker; a tls_worker and its tls_conns belong to one lcore.
+ * The context is reference counted: every tls_conn holds a reference, so
+ * tls_ctx_free() after an RCU swap leaves live sessions working. Ticket
+ * keys are the one thing that changes in a shared context: only the
+ * service thread changes them (rotate/set), workers read a published copy.
+ *
+ * Renegotiation: never. BoringSSL servers refuse every client-initiated
+ * renegotiation (fatal no_renegotiation alert: tls_read() returns
+ * -TLS_ERROR) and never start one.
+ */
+#ifndef MX_TLS_H
+#define MX_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TLS_MAX_CERTS   8
+#define TLS_MAX_SNI     8
+
+/* One certificate: chain and key in PEM files, the names it serves. */
+struct tls_cert_cfg {
+	const char *chain_file;
+	const char *key_file;
+	const char *sni[TLS_MAX_SNI];   /* exact names or "*.example" wildcards; NULL-ended;
+					   none: the certificate's DNS SANs (else its CN) */
+};
+
+struct tls_server_cfg {
+	struct tls_cert_cfg certs[TLS_MAX_CERTS]; /* certs[0] is the default */
+	unsigned ncerts;
+	int min_version;                /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
+	const char *ciphers;            /* TLS 1.2 cipher list, NULL = BoringSSL default */
+	const char *groups;             /* e.g. "X25519:P-256" */
+	int request_client_cert;        /* ask for a client certificate (never required) */
+	const char *ca_file, *ca_dir;   /* trust anchors for client certificates */
+	const char *crl_file;           /* optional CRL checked for client certificates */
+	unsigned ticket_rotate_s;       /* session-ticket key lifetime; 0 = tickets off
+					   (tickets live 2x this, at most 7 days) */
+};
+
+struct tls_ctx;
+struct tls_worker;
+struct tls_conn;
+
+/* The session's transport: moves TLS records to and from the TCP stack. */
+struct tls_transport {
+	void *arg;
+	/* Read up to len bytes: >0 count, 0 end of stream, -1 nothing now. */
+	long (*read)(void *arg, uint8_t *buf, size_t len);
+	/* Write up to len bytes: count accepted (0..len), -1 connection gone. */
+	long (*write)(void *arg, const uint8_t *buf, size_t len);
+};
+
+enum tls_status {
+	TLS_DONE = 0,       /* the operation completed */
+	TLS_WANT_READ,      /* needs more input from the transport */
+	TLS_WANT_WRITE,     /* the transport took less than offered: call again when writable */
+	TLS_WANT_KEY,       /* parked on a private-key operation: resumes via the done callback */
+	TLS_CLOSED,         /* peer closed (close_notify or end of stream) */
+	TLS_ERROR,          /* protocol error or garbage: close the session, count it */
+};
+
+/* sendmail's TLS macros of a session. */
+struct tls_macros {
+	char verify[12];        /* OK NO NOT FAIL NONE TEMP PROTOCOL SOFTWARE */
+	char version[12];       /* "TLSv1.3" */
+	char cipher[64];        /* "TLS_AES_256_GCM_SHA384" */
+	int cipher_bits;        /* {cipher_bits} */
+	int alg_bits;           /* {alg_bits} */
+	char cert_subject[512]; /* +HEX quoted DN */
+	char cert_issuer[512];
+	char cn_subject[128];
+	char cn_issuer[128];
+};
+
+/* Build a server context; NULL with a message naming the file or setting. */
+struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t errlen);
+/* Drop the owner's reference; the context goes when its last session does. */
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/*
+ * Session-ticket keys: 48 bytes each, key name (16) | HMAC-SHA256 key (16) |
+ * AES-128-CBC key (16). New tickets use the current key; tickets under the
+ * previous key still resume and are re-issued under the current one.
+ */
+#define TLS_TICKET_KEY_LEN 48
+
+/* Rotate the session-ticket keys now (the previous key still decrypts). */
+void tls_ctx_rotate_tickets(struct tls_ctx *ctx);
+/*
+ * Install explicit key material (fleet-wide keys from Redis); prev48 may be
+ * NULL. 0, or -1 when tickets are off (ticket_rotate_s == 0) or cur48 is NULL.
+ */
+int tls_ctx_set_ticket_keys(struct tls_ctx *ctx, const uint8_t *cur48, const uint8_t *prev48);
+
+/*
+ * Per-lcore state: the queue of private-key operations. done(conn_arg) is
+ * called from tls_worker_run() for each connection whose operation finished.
+ */
+struct tls_worker *tls_worker_new(void (*done)(void *conn_arg));
+/* Free a worker (not from done()); operations still queued then fail. */
+void tls_worker_free(struct tls_worker *w);
+/*
+ * Run up to max queued key operations (batched); returns how many ran.
+ * done() may call tls_handshake() or free any session, including others
+ * of the same batch (a freed session gets no done()).
+ */
+unsigned tls_worker_run(struct tls_worker *w, unsigned max);
+/* Key operations waiting. */
+unsigned tls_worker_pending(const struct tls_worker *w);
+
+/*
+ * A server-side TLS session over a transport; conn_arg is given back to
+ * done(). w may be NULL: key operations then run inline (tools, tests).
+ * Free a worker's sessions before the worker.
+ */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
+			      const struct tls_transport *tr, void *conn_arg);
+void tls_conn_free(struct tls_conn *c);
+
+/* Drive the handshake. */
+enum tls_status tls_handshake(struct tls_conn *c);
+/* Application data: >0 bytes, or -(enum tls_status). */
+long tls_read(struct tls_conn *c, uint8_t *buf, size_t len);
+/*
+ * All len bytes, or -(enum tls_status). After -TLS_WANT_WRITE call again
+ * with the same bytes (the buffer may move) once the transport drains.
+ */
+long tls_write(struct tls_conn *c, const uint8_t *buf, size_t len);
+/* Bytes BoringSSL already decrypted and holds for tls_read(). */
+size_t tls_pending(const struct tls_conn *c);
+/* Send close_notify (best effort). */
+void tls_close_notify(struct tls_conn *c);
+
+/*
+ * The macros, valid after the handshake (before it: all empty, verify
+ * "NONE"; the session sets TEMP/PROTOCOL/SOFTWARE itself on failures).
+ * verify: NOT (no certificate requested), NO (none presented), OK (chain
+ * verified against ca_file/ca_dir, and crl_file if set), FAIL (did not).
+ */
+void tls_get_macros(const struct tls_conn *c, struct tls_macros *m);
+/* Was the session resumed (ticket)? */
+int tls_resumed(const struct tls_conn *c);
+/* Why the last call returned TLS_ERROR (BoringSSL's reason), for the log. */
+const char *tls_error_reason(const struct tls_conn *c);
+
+/*
+ * sendmail's DN quoting: bytes below 0x21 or above 0x7e and < > ( ) " +
+ * become "+XX" (uppercase hex). Returns the length written; the output is
+ * always NUL-terminated (outlen > 0) and never ends in a cut "+X".
+ */
+size_t tls_dn_quote(const char *in, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,1184 @@
+/*
+ * session.c - SMTP sessions of one worker lcore.
+ *
+ * Client side: the TCP connection, TLS (after STARTTLS, or from the first
+ * byte on 465), and the protocol engine (smtp_proto.c), fed with what TCP
+ * or TLS delivered. Backend side: one ESMTP connection per session, opened
+ * at the first MAIL (so STARTTLS and HELO are known), which announces the
+ * client with XCLIENT (when offered) or a PROXY v2 header, relays MAIL,
+ * RCPT and DATA with the backend's own replies, and streams the message
+ * with a Received header in front. The client hears 250 for its message
+ * only after the backend said 250; any backend failure becomes a 4xx.
+ *
+ * Memory per session is bounded: the engine's buffers, a TLS input buffer,
+ * the backend reply buffer. Input is only read when there is room to pass
+ * it on (the client's window closes otherwise).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "session.h"
+#include "smtp/smtp_proto.h"
+#include "crypto/tls.h"
+
+const char *const smtp_stat_names[] = {
+#define X(n) #n,
+	SMTP_STATS(X)
+#undef X
+};
+
+enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
+enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_XCLIENT, B_EHLO2, B_READY, B_DATA, B_QUIT };
+enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
+
+#define BREPLY_MAX     2048     /* one backend reply, all its lines */
+#define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
+#define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
+#define BACKEND_CONNECT_MS 10000
+
+struct listen_arg {
+	struct smtp_worker *w;
+	enum smtp_mode mode;
+};
+
+struct backend_state {
+	uint64_t down_until_us;   /* resting after a failure */
+};
+
+struct smtp_worker {
+	struct net_ctx *ctx;
+	const struct mx_config *cfg;
+	struct tls_ctx *tls;
+	struct tls_worker *tw;
+	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
+	struct listen_arg la[3];
+	unsigned inside_if;
+	unsigned rr;              /* round-robin cursor over backends */
+	struct backend_state bs[CFG_MAX_BACKENDS];
+	uint32_t next_id;
+	struct sess *dead;        /* killed sessions, freed at the next poll */
+	struct smtp_stats st;
+};
+
+struct sess {
+	struct smtp_worker *w;
+	struct tcp_conn *c, *b;
+	struct tls_conn *tls;
+	enum smtp_mode mode;
+	enum cstate cst;
+	enum bstate bst;
+	enum bwait bwait;
+	int bidx, btries;
+	int xclient, b_failed, data_started, client_gone, shut, dead;
+	struct sess *next_dead;
+	char id[12];
+	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;
+	char first_rcpt[SMTP_ADDR_MAX + 1];
+	unsigned nrcpt_ok;
+	uint64_t msg_bytes;
+	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
+	size_t bcmd_len;
+	enum bwait bcmd_wait;
+	char brep[BREPLY_MAX];
+	size_t brep_len;
+	int brep_over;
+	struct tls_macros mac;
+	int tls_up;
+	size_t tin_len;
+	uint8_t tin[TLS_IN_MAX];
+	unsigned n_cmds[8];       /* ehlo helo starttls mail rcpt data rset quit, for the log */
+	struct smtp_proto p;
+};
+
+static const struct tcp_app_ops client_ops;
+static void client_pump(struct sess *s);
+static void client_flush(struct sess *s);
+static void backend_fail(struct sess *s, const char *why);
+static void backend_send_pending(struct sess *s);
+
+/* ---- logging, Postfix's wording ---- */
+
+/* One log line: "<date> <host> mxgate/smtpd[<pid>]: <text>". */
+static void __attribute__((format(printf, 2, 3))) slog(const struct smtp_worker *w, const char *fmt, ...)
+{
+	char buf[1024], ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+	va_list ap;
+
+	localtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
+	n = snprintf(buf, sizeof(buf), "%s %s mxgate/smtpd[%d]: ", ts, w->cfg->hostname, (int)getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+		return;
+}
+
+/* Text form of a connection's remote address. */
+static void addr_text(const struct net_tuple *t, char *out, size_t len)
+{
+	inet_ntop(t->family == NET_AF_INET ? AF_INET : AF_INET6, t->raddr.a, out, (socklen_t)len);
+}
+
+/* ---- client output ---- */
+
+/* Send what the engine produced (through TLS when up); close when asked and done. */
+static void client_flush(struct sess *s)
+{
+	const char *out;
+	size_t len;
+	long n;
+
+	if (s->dead || s->c == NULL)
+		return;
+	while ((out = smtp_proto_output(&s->p, &len)) != NULL && len > 0) {
+		if (s->cst == C_GREET_DELAY)
+			return;
+		if (s->tls_up) {
+			n = tls_write(s->tls, (const uint8_t *)out, len);
+			if (n <= 0)
+				return;
+		} else {
+			n = (long)tcp_send(s->c, out, len);
+			if (n == 0)
+				return;
+		}
+		smtp_proto_output_done(&s->p, (size_t)n);
+	}
+	if (s->cst == C_CLOSING && !s->shut) {
+		/* FIN after the last reply; the session ends when the client closes too */
+		s->shut = 1;
+		if (s->tls_up)
+			tls_close_notify(s->tls);
+		tcp_shutdown(s->c);
+		tcp_set_timeout(s->c, 10000);
+	}
+}
+
+/* Queue a reply, then close the session once it is out. */
+static void client_close_with(struct sess *s, int code, const char *enh, const char *text)
+{
+	smtp_proto_reply(&s->p, code, enh, "%s", text);
+	s->cst = C_CLOSING;
+	client_flush(s);
+}
+
+/* ---- session lifetime ---- */
+
+/*
+ * End a session: close the backend (abort if a message is half sent), let
+ * go of the client connection (reset it when abort_client), and queue the
+ * memory for the next poll, so callers up the stack may still look at it.
+ */
+static void sess_kill(struct sess *s, int abort_client)
+{
+	struct smtp_worker *w = s->w;
+
+	if (s->dead)
+		return;
+	s->dead = 1;
+	if (s->c != NULL) {
+		tcp_set_app(s->c, NULL, NULL);
+		if (abort_client)
+			tcp_abort(s->c);
+		else
+			tcp_close(s->c);
+		s->c = NULL;
+	}
+	s->client_gone = 1;
+	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u mail=%u rcpt=%u data=%u "
+	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[3],
+	     s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
+	if (s->b != NULL) {
+		tcp_set_app(s->b, NULL, NULL);
+		if (s->bst == B_DATA || s->bwait != W_NONE)
+			tcp_abort(s->b);         /* never let a half-sent message through */
+		else {
+			if (s->bst >= B_READY)
+				tcp_send(s->b, "QUIT\r\n", 6);
+			tcp_close(s->b);
+		}
+		s->b = NULL;
+	}
+	w->st.active--;
+	s->next_dead = w->dead;
+	w->dead = s;
+}
+
+/* Free the sessions killed since the last poll. */
+static void sess_reap(struct smtp_worker *w)
+{
+	while (w->dead != NULL) {
+		struct sess *s = w->dead;
+
+		w->dead = s->next_dead;
+		if (s->tls)
+			tls_conn_free(s->tls);
+		free(s);
+	}
+}
+
+/* ---- TLS ---- */
+
+/* Transport for TLS: read from the client's TCP receive queue. */
+static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct sess *s = arg;
+	size_t n;
+
+	if (s->c == NULL)
+		return 0;
+	n = tcp_recv(s->c, buf, len);
+	return n > 0 ? (long)n : -1;
+}
+
+/* Transport for TLS: write into the client's TCP send buffer. */
+static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
+{
+	struct sess *s = arg;
+
+	if (s->c == NULL)
+		return -1;
+	return (long)tcp_send(s->c, buf, len);
+}
+
+/* Count and log an established TLS session. */
+static void tls_established(struct sess *s)
+{
+	struct smtp_stats *st = &s->w->st;
+
+	tls_get_macros(s->tls, &s->mac);
+	s->tls_up = 1;
+	if (strcmp(s->mac.version, "TLSv1.3") == 0)
+		st->tls_v13++;
+	else
+		st->tls_v12++;
+	if (tls_resumed(s->tls))
+		st->tls_resumed++;
+	if (strcmp(s->mac.verify, "OK") == 0)
+		st->verify_ok++;
+	else if (strcmp(s->mac.verify, "NO") == 0)
+		st->verify_no++;
+	else if (strcmp(s->mac.verify, "FAIL") == 0)
+		st->verify_fail++;
+	else
+		st->verify_not++;
+	slog(s->w, "%s TLS connection established from unknown[%s]: %s with cipher %s (%d/%d bits)",
+	     strcmp(s->mac.verify, "OK") == 0 ? "Trusted" :
+	     (strcmp(s->mac.verify, "NOT") == 0 || strcmp(s->mac.verify, "NO") == 0) ? "Anonymous" : "Untrusted",
+	     s->addr, s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.alg_bits);
+}
+
+/* Drive the handshake; on completion hand the session back to SMTP. */
+static void tls_continue(struct sess *s)
+{
+	enum tls_status r = tls_handshake(s->tls);
+
+	switch (r) {
+	case TLS_DONE:
+		tls_established(s);
+		s->cst = C_SMTP;
+		if (s->mode == SMTP_MODE_SMTPS) {
+			s->w->st.smtps++;
+			smtp_proto_greet(&s->p);
+		} else {
+			s->w->st.starttls++;
+			smtp_proto_tls_started(&s->p);
+		}
+		tcp_set_timeout(s->c, s->w->cfg->smtpd_timeout_ms);
+		client_flush(s);
+		client_pump(s);
+		return;
+	case TLS_WANT_READ:
+	case TLS_WANT_WRITE:
+	case TLS_WANT_KEY:
+		return;
+	default:
+		s->w->st.tls_failed++;
+		slog(s->w, "SSL_accept error from unknown[%s]: %s", s->addr,
+		     r == TLS_CLOSED ? "lost connection" : "protocol error");
+		sess_kill(s, 1);
+		return;
+	}
+}
+
+/* A queued private-key operation of this session finished. */
+static void tls_key_done(void *arg)
+{
+	struct sess *s = arg;
+
+	if (!s->dead && s->cst == C_TLS_HS && s->c != NULL)
+		tls_continue(s);
+}
+
+/* Begin TLS on the client connection (465 at accept, or after STARTTLS). */
+static int tls_begin(struct sess *s)
+{
+	struct tls_transport tr = { s, tls_tr_read, tls_tr_write };
+
+	s->tls = tls_conn_new(s->w->tls, s->w->tw, &tr, s);
+	if (s->tls == NULL)
+		return -1;
+	s->cst = C_TLS_HS;
+	s->tin_len = 0;
+	tcp_set_timeout(s->c, s->w->cfg->tls_handshake_timeout_ms);
+	return 0;
+}
+
+/* ---- backend ---- */
+
+/* Queue bytes to the backend; a short write means the backend is not keeping up. */
+static int backend_write(struct sess *s, const void *buf, size_t len)
+{
+	if (s->b == NULL || tcp_send(s->b, buf, len) != len) {
+		backend_fail(s, "backend send buffer full");
+		return -1;
+	}
+	return 0;
+}
+
+/* xtext (RFC 3461) of a value for XCLIENT. */
+static void xtext(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *in && o + 4 < outlen; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
+			o += (size_t)snprintf(out + o, outlen - o, "+%02X", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
+/* Announce the client to a backend that offers XCLIENT. */
+static void backend_xclient(struct sess *s)
+{
+	char cmd[700], helo[300];
+	const char *h = s->p.helo[0] ? s->p.helo : "[UNAVAILABLE]";
+
+	xtext(h, helo, sizeof(helo));
+	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s\r\n",
+		 strchr(s->addr, ':') ? "IPV6:" : "", s->addr, s->port, helo, s->p.ehlo ? "ESMTP" : "SMTP");
+	s->w->st.xclient++;
+	s->xclient = 1;
+	backend_write(s, cmd, strlen(cmd));
+}
+
+/* Append one TLV to a PROXY v2 header being built. */
+static size_t pp2_tlv(uint8_t *p, uint8_t type, const void *v, size_t len)
+{
+	p[0] = type;
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len;
+	memcpy(p + 3, v, len);
+	return 3 + len;
+}
+
+/* Send a PROXY v2 header: client and our addresses, and the TLS facts in PP2_TYPE_SSL. */
+static void backend_proxy_v2(struct sess *s)
+{
+	static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	const struct net_tuple *t = tcp_tuple(s->c);
+	uint8_t h[512], ssl[256];
+	size_t n = 16, sl = 5, alen = t->family == NET_AF_INET ? 4 : 16;
+	uint32_t verify = s->tls_up && strcmp(s->mac.verify, "OK") == 0 ? 0 : 1;
+
+	memcpy(h, sig, 12);
+	h[12] = 0x21;                                   /* version 2, PROXY */
+	h[13] = t->family == NET_AF_INET ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
+	memcpy(h + n, t->raddr.a, alen);
+	memcpy(h + n + alen, t->laddr.a, alen);
+	n += 2 * alen;
+	h[n++] = (uint8_t)(t->rport >> 8);
+	h[n++] = (uint8_t)t->rport;
+	h[n++] = (uint8_t)(t->lport >> 8);
+	h[n++] = (uint8_t)t->lport;
+	if (s->tls_up) {
+		ssl[0] = 0x01;                          /* PP2_CLIENT_SSL */
+		if (strcmp(s->mac.verify, "OK") == 0 || strcmp(s->mac.verify, "FAIL") == 0)
+			ssl[0] |= 0x02 | 0x04;          /* a certificate was presented */
+		ssl[1] = (uint8_t)(verify >> 24);
+		ssl[2] = (uint8_t)(verify >> 16);
+		ssl[3] = (uint8_t)(verify >> 8);
+		ssl[4] = (uint8_t)verify;
+		sl += pp2_tlv(ssl + sl, 0x21, s->mac.version, strlen(s->mac.version));
+		sl += pp2_tlv(ssl + sl, 0x23, s->mac.cipher, strlen(s->mac.cipher));
+		if (s->mac.cn_subject[0])
+			sl += pp2_tlv(ssl + sl, 0x22, s->mac.cn_subject, strnlen(s->mac.cn_subject, 64));
+		n += pp2_tlv(h + n, 0x20, ssl, sl);
+	}
+	h[14] = (uint8_t)((n - 16) >> 8);
+	h[15] = (uint8_t)(n - 16);
+	s->w->st.proxy_v2++;
+	backend_write(s, h, n);
+}
+
+static const struct tcp_app_ops backend_ops;
+
+/* Open a connection to the next backend that is not resting; -1 if none. */
+static int backend_open(struct sess *s)
+{
+	struct smtp_worker *w = s->w;
+	const struct mx_config *cfg = w->cfg;
+	unsigned i;
+
+	for (i = 0; i < cfg->nbackends; i++) {
+		unsigned k = (w->rr + i) % cfg->nbackends;
+		const struct cfg_backend *be = &cfg->backends[k];
+		struct net_addr a;
+
+		if (w->bs[k].down_until_us > w->ctx->now_us)
+			continue;
+		memset(&a, 0, sizeof(a));
+		memcpy(a.a, be->addr, be->family == 4 ? 4 : 16);
+		s->b = tcp_connect(w->ctx, w->inside_if, be->family == 4 ? NET_AF_INET : NET_AF_INET6,
+				   &a, be->port, &backend_ops, s);
+		if (s->b == NULL)
+			continue;
+		w->rr = k + 1;
+		s->bidx = (int)k;
+		s->bst = B_CONNECTING;
+		s->brep_len = 0;
+		s->brep_over = 0;
+		w->st.backend_connects++;
+		tcp_set_timeout(s->b, BACKEND_CONNECT_MS);
+		return 0;
+	}
+	return -1;
+}
+
+/* The backend is lost or useless: answer what is owed with a 4xx. */
+static void backend_fail(struct sess *s, const char *why)
+{
+	struct smtp_worker *w = s->w;
+	enum bwait was = s->bwait;
+	int in_data = s->bst == B_DATA || s->data_started;
+
+	w->st.backend_errors++;
+	if (s->bidx >= 0 && (s->bst <= B_EHLO2))
+		w->bs[s->bidx].down_until_us = w->ctx->now_us + (uint64_t)w->cfg->backend_retry_ms * 1000;
+	slog(w, "%s: lost connection with backend %d (%s)", s->id, s->bidx, why);
+	if (s->b != NULL) {
+		tcp_set_app(s->b, NULL, NULL);
+		tcp_abort(s->b);
+		s->b = NULL;
+	}
+	s->bst = B_NONE;
+	s->bwait = W_NONE;
+	if (s->client_gone || s->dead)
+		return;
+	if (in_data) {
+		/* the engine may still be reading the message: refuse it at its end */
+		s->b_failed = 1;
+		if (was == W_DOT || was == W_DATA) {
+			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend failed, try again later");
+			w->st.messages_tempfailed++;
+			s->b_failed = 0;
+			s->data_started = 0;
+		}
+	} else if (was == W_MAIL || was == W_RCPT || s->bcmd_len > 0) {
+		/* before the transaction went anywhere: try another backend once */
+		if (s->btries++ < (int)w->cfg->nbackends && backend_open(s) == 0)
+			return;
+		s->bcmd_len = 0;
+		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
+	}
+	client_flush(s);
+	client_pump(s);
+}
+
+/* Send the command that waited for the backend to be ready. */
+static void backend_send_pending(struct sess *s)
+{
+	if (s->bst != B_READY || s->bcmd_len == 0 || s->bwait != W_NONE)
+		return;
+	s->bwait = s->bcmd_wait;
+	if (backend_write(s, s->bcmd, s->bcmd_len) == 0)
+		s->bcmd_len = 0;
+}
+
+/* Hand a command to the backend now or as soon as it is ready. */
+static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(s->bcmd, sizeof(s->bcmd), fmt, ap);
+	va_end(ap);
+	s->bcmd_len = n > 0 && (size_t)n < sizeof(s->bcmd) ? (size_t)n : 0;
+	s->bcmd_wait = wait;
+	if (s->b == NULL) {
+		s->btries = 0;
+		if (backend_open(s) != 0) {
+			s->bcmd_len = 0;
+			s->w->st.backend_errors++;
+			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
+			return;
+		}
+	}
+	backend_send_pending(s);
+}
+
+/* RFC 5322 date for the Received header. */
+static void rfc5322_date(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+/* The Received header in sendmail's form, folded, sent ahead of the message. */
+static void send_received(struct sess *s)
+{
+	char hdr[1400], date[64], tlsinfo[200] = "";
+	const char *with = s->tls_up ? (s->p.ehlo ? "ESMTPS" : "SMTPS") : (s->p.ehlo ? "ESMTP" : "SMTP");
+	int n;
+
+	if (s->tls_up)
+		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
+			 s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.verify);
+	rfc5322_date(date, sizeof(date));
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s (unknown [%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+		     s->p.helo[0] ? s->p.helo : "unknown", s->addr, s->w->cfg->hostname, with, s->id,
+		     tlsinfo, s->nrcpt_ok == 1 ? "\r\n\tfor <" : "", s->nrcpt_ok == 1 ? s->first_rcpt : "",
+		     s->nrcpt_ok == 1 ? ">" : "", date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		backend_write(s, hdr, (size_t)n);
+}
+
+/* Pass the backend's reply to the client; one it cannot use ends the backend with a 4xx. */
+static void answer_with_backend_reply(struct sess *s)
+{
+	if (smtp_proto_answer(&s->p, s->brep, s->brep_len) == 0)
+		return;
+	backend_fail(s, "reply unfit for the client");
+	if (!s->dead && s->p.owed)
+		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend reply unusable, try again later");
+}
+
+/* Parse EHLO keywords we care about from a complete reply. */
+static int reply_has_keyword(const char *rep, size_t len, const char *kw)
+{
+	size_t k = strlen(kw), i = 0;
+
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		if (ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
+		    (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r'))
+			return 1;
+		i += ll + 1;
+	}
+	return 0;
+}
+
+/* A complete reply from the backend: move its state machine, answer the client. */
+static void backend_reply(struct sess *s, int code)
+{
+	struct smtp_worker *w = s->w;
+	char cmd[320];
+
+	switch (s->bst) {
+	case B_GREETING:
+		if (code != 220)
+			return backend_fail(s, "bad greeting");
+		snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", w->cfg->hostname);
+		s->bst = B_EHLO;
+		backend_write(s, cmd, strlen(cmd));
+		tcp_set_timeout(s->b, w->cfg->backend_timeout_ms);
+		return;
+	case B_EHLO:
+	case B_EHLO2:
+		if (code != 250)
+			return backend_fail(s, "EHLO refused");
+		if (s->bst == B_EHLO && !w->cfg->backends[s->bidx].proxy_v2 &&
+		    reply_has_keyword(s->brep, s->brep_len, "XCLIENT")) {
+			s->bst = B_XCLIENT;
+			backend_xclient(s);
+			return;
+		}
+		s->bst = B_READY;
+		backend_send_pending(s);
+		return;
+	case B_XCLIENT:
+		/*
+		 * Postfix answers 220 (a new session), smtp-sink 250. A refusal is
+		 * not ignored: the backend would take mxgate's address for the
+		 * client's, which may be a trusted one.
+		 */
+		if (code < 200 || code > 299)
+			return backend_fail(s, "XCLIENT refused");
+		snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", w->cfg->hostname);
+		s->bst = B_EHLO2;
+		backend_write(s, cmd, strlen(cmd));
+		return;
+	case B_READY:
+	case B_DATA:
+		break;
+	default:
+		return;
+	}
+	switch (s->bwait) {
+	case W_MAIL:
+	case W_RCPT:
+		s->bwait = W_NONE;
+		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
+			if (s->nrcpt_ok++ == 0)
+				snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->p.arg);
+		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
+			slog(w, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
+			     s->addr, (int)strcspn(s->brep, "\r\n"), s->brep, s->p.arg,
+			     s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
+		}
+		answer_with_backend_reply(s);
+		break;
+	case W_DATA:
+		s->bwait = W_NONE;
+		if (code == 354) {
+			s->bst = B_DATA;
+			s->data_started = 1;
+			s->msg_bytes = 0;
+			send_received(s);
+			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+		} else {
+			answer_with_backend_reply(s);
+		}
+		break;
+	case W_DOT:
+		s->bwait = W_NONE;
+		s->bst = B_READY;
+		s->data_started = 0;
+		if (code >= 200 && code < 300)
+			w->st.messages_accepted++;
+		else if (code >= 500)
+			w->st.messages_rejected++;
+		else
+			w->st.messages_tempfailed++;
+		slog(w, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
+		     "", (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
+		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced",
+		     (int)strcspn(s->brep, "\r\n"), s->brep);
+		s->nrcpt_ok = 0;
+		answer_with_backend_reply(s);
+		break;
+	case W_RSET:
+		s->bwait = W_NONE;
+		s->nrcpt_ok = 0;
+		break;
+	default:
+		/* a reply nobody asked for */
+		return backend_fail(s, "unexpected reply");
+	}
+	if (s->dead || s->b == NULL)
+		return;
+	backend_send_pending(s);
+	client_flush(s);
+	client_pump(s);
+}
+
+/* Backend bytes: collect complete replies (bounded), one at a time. */
+static void backend_readable(struct tcp_conn *b)
+{
+	struct sess *s = tcp_app(b);
+	uint8_t buf[512];
+	size_t n, i;
+
+	while (s != NULL && s->b == b && (n = tcp_recv(b, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++) {
+			if (s->brep_len < sizeof(s->brep) - 1)
+				s->brep[s->brep_len++] = (char)buf[i];
+			else
+				s->brep_over = 1;
+			if (buf[i] != '\n')
+				continue;
+			/* end of a line: is it the last line of the reply ("ddd ")? */
+			{
+				size_t ls = s->brep_len - 1;
+				int code;
+
+				while (ls > 0 && s->brep[ls - 1] != '\n')
+					ls--;
+				if (s->brep_len - ls < 4 || s->brep[ls + 3] == '-')
+					continue;
+				s->brep[s->brep_len] = '\0';
+				code = atoi(s->brep + ls);
+				if (s->brep_over || code < 200 || code > 599) {
+					backend_fail(s, "malformed reply");
+					return;
+				}
+				if (s->bst >= B_READY)
+					tcp_set_timeout(b, 0);
+				backend_reply(s, code);
+				if (s->b != b)
+					return;
+				s->brep_len = 0;
+			}
+		}
+	}
+}
+
+/* Active open result. */
+static void backend_connected(struct tcp_conn *b, int err)
+{
+	struct sess *s = tcp_app(b);
+
+	if (s == NULL)
+		return;
+	if (err != 0) {
+		s->b = NULL;             /* closed() follows; the stack frees it */
+		tcp_set_app(b, NULL, NULL);
+		s->w->bs[s->bidx].down_until_us = s->w->ctx->now_us +
+						  (uint64_t)s->w->cfg->backend_retry_ms * 1000;
+		backend_fail(s, "connect failed");
+		return;
+	}
+	s->bst = B_GREETING;
+	if (s->w->cfg->backends[s->bidx].proxy_v2)
+		backend_proxy_v2(s);
+	tcp_set_timeout(b, s->w->cfg->backend_timeout_ms);
+}
+
+/* The backend's send space grew: the client's message may flow again. */
+static void backend_writable(struct tcp_conn *b)
+{
+	struct sess *s = tcp_app(b);
+
+	if (s != NULL)
+		client_pump(s);
+}
+
+/* The backend closed or timed out. */
+static void backend_gone(struct tcp_conn *b)
+{
+	struct sess *s = tcp_app(b);
+
+	if (s == NULL)
+		return;
+	backend_fail(s, "closed by backend");
+}
+
+/* The backend connection ended (reset, timeout): the stack frees it. */
+static void backend_closed(struct tcp_conn *b, enum tcp_end why)
+{
+	struct sess *s = tcp_app(b);
+
+	(void)why;
+	if (s == NULL || s->b != b)
+		return;
+	s->b = NULL;
+	backend_fail(s, why == TCP_END_TIMEOUT ? "timeout" : "connection reset");
+}
+
+/* No reply from the backend in time. */
+static void backend_timeout(struct tcp_conn *b)
+{
+	struct sess *s = tcp_app(b);
+
+	if (s != NULL)
+		backend_fail(s, "timeout");
+}
+
+static const struct tcp_app_ops backend_ops = {
+	.connected = backend_connected,
+	.readable = backend_readable,
+	.writable = backend_writable,
+	.peer_closed = backend_gone,
+	.closed = backend_closed,
+	.timeout = backend_timeout,
+};
+
+/* ---- client input ---- */
+
+/* Act on one engine event. Returns 0 to go on, -1 to stop feeding input. */
+static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinfo *ei)
+{
+	struct smtp_worker *w = s->w;
+
+	switch (ev) {
+	case SMTP_EV_HELO:
+		s->n_cmds[s->p.ehlo ? 0 : 1]++;
+		return 0;
+	case SMTP_EV_STARTTLS: {
+		size_t junk = s->c ? tcp_readable(s->c) : 0;
+
+		s->n_cmds[2]++;
+		client_flush(s);               /* the 220, in plaintext */
+		if (junk > 0 || s->p.stat_pipelined_after_starttls > 0) {
+			/* CVE-2011-0411: nothing sent before the handshake is executed */
+			w->st.starttls_injection++;
+			w->st.starttls_injected_bytes += junk;
+			tcp_consume(s->c, junk);
+		}
+		if (tls_begin(s) != 0) {
+			client_close_with(s, 454, "4.7.0", "TLS not available due to temporary reason");
+			return -1;
+		}
+		tls_continue(s);         /* may end the session */
+		return -1;
+	}
+	case SMTP_EV_MAIL:
+		s->n_cmds[3]++;
+		s->nrcpt_ok = 0;
+		backend_command(s, W_MAIL, "MAIL FROM:<%s>%s%s\r\n", ei->arg,
+				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
+		return 0;
+	case SMTP_EV_RCPT:
+		s->n_cmds[4]++;
+		backend_command(s, W_RCPT, "RCPT TO:<%s>%s%s\r\n", ei->arg,
+				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
+		return 0;
+	case SMTP_EV_DATA:
+		s->n_cmds[5]++;
+		backend_command(s, W_DATA, "DATA\r\n");
+		return 0;
+	case SMTP_EV_DATA_LINE:
+		s->msg_bytes += ei->len;
+		w->st.message_bytes += ei->len;
+		if (s->b_failed || s->b == NULL)
+			return 0;      /* swallowed; refused at the end */
+		return backend_write(s, ei->data, ei->len) == 0 ? 0 : 0;
+	case SMTP_EV_DATA_END:
+		if (ei->error != SMTP_OK) {
+			if (ei->error == SMTP_R_LINE_TOO_LONG)
+				w->st.line_too_long++;
+			w->st.messages_rejected++;
+			if (s->b != NULL) {
+				/* part of the message went out: make sure the backend drops it */
+				tcp_set_app(s->b, NULL, NULL);
+				tcp_abort(s->b);
+				s->b = NULL;
+				s->bst = B_NONE;
+			}
+			s->data_started = 0;
+			return 0;
+		}
+		if (s->b_failed || s->b == NULL) {
+			s->b_failed = 0;
+			s->data_started = 0;
+			w->st.messages_tempfailed++;
+			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend failed, try again later");
+			return 0;
+		}
+		s->bwait = W_DOT;
+		backend_write(s, ".\r\n", 3);
+		return 0;
+	case SMTP_EV_RSET:
+		s->n_cmds[6]++;
+		if (s->b != NULL && s->bst == B_READY && s->bwait == W_NONE) {
+			s->bwait = W_RSET;
+			backend_write(s, "RSET\r\n", 6);
+		}
+		s->nrcpt_ok = 0;
+		return 0;
+	case SMTP_EV_QUIT:
+		s->n_cmds[7]++;
+		s->cst = C_CLOSING;
+		client_flush(s);
+		return -1;
+	case SMTP_EV_CLOSE:
+		if (ei->error == SMTP_R_BARE_NEWLINE)
+			w->st.bare_newline++;
+		else if (ei->error == SMTP_R_TOO_MANY_ERRORS)
+			w->st.too_many_errors++;
+		s->cst = C_CLOSING;
+		client_flush(s);
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* Next contiguous input for the engine: decrypted bytes, or the TCP queue head. */
+static const uint8_t *client_input(struct sess *s, size_t *len)
+{
+	if (!s->tls_up)
+		return tcp_peek(s->c, len);
+	if (s->tin_len < sizeof(s->tin)) {
+		long n = tls_read(s->tls, s->tin + s->tin_len, sizeof(s->tin) - s->tin_len);
+
+		if (n > 0)
+			s->tin_len += (size_t)n;
+		else if (n == -TLS_ERROR) {
+			s->w->st.tls_failed++;
+			s->cst = C_CLOSING;
+		}
+	}
+	*len = s->tin_len;
+	return s->tin_len ? s->tin : NULL;
+}
+
+/* Drop n bytes the engine used. */
+static void client_consume(struct sess *s, size_t n)
+{
+	if (!s->tls_up) {
+		tcp_consume(s->c, n);
+		return;
+	}
+	memmove(s->tin, s->tin + n, s->tin_len - n);
+	s->tin_len -= n;
+}
+
+/* Feed the engine while it can take input and the backend can take the message. */
+static void client_pump(struct sess *s)
+{
+	unsigned rounds = 0;
+
+	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < 4096) {
+		const uint8_t *in;
+		size_t len, used = 0;
+		struct smtp_evinfo ei;
+		enum smtp_ev ev;
+
+		client_flush(s);             /* drained output lets the engine take more */
+		if (s->dead || s->c == NULL || s->cst != C_SMTP)
+			break;
+		if (smtp_proto_in_data(&s->p) && s->b != NULL && !s->b_failed &&
+		    tcp_send_space(s->b) < DATA_ROOM)
+			break;               /* backend full: the client's window closes */
+		in = client_input(s, &len);
+		if (in == NULL)
+			break;
+		memset(&ei, 0, sizeof(ei));
+		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
+		if (used > 0)
+			client_consume(s, used);
+		if (ev == SMTP_EV_NEED_INPUT || ev == SMTP_EV_WAIT) {
+			if (used == 0)
+				break;
+			continue;
+		}
+		if (client_event(s, ev, &ei) != 0)
+			break;
+	}
+	client_flush(s);
+	if (!s->dead && s->c != NULL && s->cst == C_SMTP)
+		tcp_set_timeout(s->c, smtp_proto_in_data(&s->p) ? s->w->cfg->smtpd_data_timeout_ms
+								: s->w->cfg->smtpd_timeout_ms);
+}
+
+/* ---- client callbacks ---- */
+
+/* New client connection on one of our SMTP ports. */
+static void client_accept(struct tcp_conn *c, void *arg)
+{
+	struct listen_arg *la = arg;
+	struct smtp_worker *w = la->w;
+	struct sess *s;
+
+	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
+		static const char msg[] = "421 4.3.2 Service not available, too many sessions\r\n";
+
+		w->st.sessions_refused++;
+		tcp_send(c, msg, sizeof(msg) - 1);
+		tcp_close(c);
+		return;
+	}
+	w->st.sessions++;
+	w->st.active++;
+	s->w = w;
+	s->c = c;
+	s->mode = la->mode;
+	s->bidx = -1;
+	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
+	s->port = tcp_tuple(c)->rport;
+	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_net(c)->worker & 0xff, w->next_id++);
+	tcp_set_app(c, &client_ops, s);
+	slog(w, "connect from unknown[%s]", s->addr);
+	smtp_proto_init(&s->p, &w->pcfg[la->mode], 0);
+	if (la->mode == SMTP_MODE_SMTPS) {
+		if (tls_begin(s) != 0)
+			sess_kill(s, 1);
+		return;
+	}
+	if (w->cfg->smtpd_greet_delay_ms > 0) {
+		s->cst = C_GREET_DELAY;
+		tcp_set_timeout(c, w->cfg->smtpd_greet_delay_ms);
+		return;
+	}
+	s->cst = C_SMTP;
+	tcp_set_timeout(c, w->cfg->smtpd_timeout_ms);
+	client_flush(s);
+}
+
+/* Client bytes arrived. */
+static void client_readable(struct tcp_conn *c)
+{
+	struct sess *s = tcp_app(c);
+
+	if (s->cst == C_GREET_DELAY) {
+		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
+		s->w->st.pregreet++;
+		slog(s->w, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
+		tcp_consume(c, tcp_readable(c));
+		s->cst = C_SMTP;
+		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
+		return;
+	}
+	if (s->cst == C_TLS_HS) {
+		tls_continue(s);
+		return;
+	}
+	if (s->cst == C_CLOSING) {
+		tcp_consume(c, tcp_readable(c));   /* after our last word: ignored */
+		return;
+	}
+	client_pump(s);
+}
+
+/* Client send space grew. */
+static void client_writable(struct tcp_conn *c)
+{
+	struct sess *s = tcp_app(c);
+
+	if (s->cst == C_TLS_HS)
+		tls_continue(s);
+	else
+		client_pump(s);              /* flushes, then feeds what back-pressure held */
+}
+
+/* The client closed its side. */
+static void client_peer_closed(struct tcp_conn *c)
+{
+	sess_kill(tcp_app(c), 0);
+}
+
+/* The client connection ended (reset, retransmissions exhausted). */
+static void client_closed(struct tcp_conn *c, enum tcp_end why)
+{
+	struct sess *s = tcp_app(c);
+
+	(void)why;
+	if (s == NULL)
+		return;
+	s->c = NULL;             /* the stack frees it */
+	sess_kill(s, 0);
+}
+
+/* A client timer: greeting delay over, or a command/DATA/handshake timeout. */
+static void client_timeout(struct tcp_conn *c)
+{
+	struct sess *s = tcp_app(c);
+
+	if (s->cst == C_GREET_DELAY) {
+		s->cst = C_SMTP;
+		tcp_set_timeout(c, s->w->cfg->smtpd_timeout_ms);
+		client_flush(s);
+		return;
+	}
+	s->w->st.timeouts++;
+	slog(s->w, "timeout after %s from unknown[%s]", s->cst == C_TLS_HS ? "STARTTLS" :
+	     smtp_proto_in_data(&s->p) ? "DATA" : smtp_proto_state_name(&s->p), s->addr);
+	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
+		sess_kill(s, 1);
+		return;
+	}
+	client_close_with(s, 421, "4.4.2", "Error: timeout exceeded");
+}
+
+static const struct tcp_app_ops client_ops = {
+	.accept = client_accept,
+	.readable = client_readable,
+	.writable = client_writable,
+	.peer_closed = client_peer_closed,
+	.closed = client_closed,
+	.timeout = client_timeout,
+};
+
+/* ---- worker ---- */
+
+struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
+				      struct tls_ctx *tls, char *err, size_t errlen)
+{
+	struct smtp_worker *w = calloc(1, sizeof(*w));
+	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
+	unsigned i, m;
+
+	if (w == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->ctx = ctx;
+	w->cfg = cfg;
+	w->tls = tls;
+	w->inside_if = 0;
+	for (i = 0; i < ctx->nifs; i++)
+		if (ctx->ifs[i].role == CFG_ROLE_INSIDE)
+			w->inside_if = i;
+	if (tls != NULL) {
+		w->tw = tls_worker_new(tls_key_done);
+		if (w->tw == NULL) {
+			snprintf(err, errlen, "out of memory for the TLS worker");
+			free(w);
+			return NULL;
+		}
+	}
+	for (m = 0; m < 3; m++) {
+		w->pcfg[m].hostname = cfg->hostname;
+		w->pcfg[m].mode = (enum smtp_mode)m;
+		w->pcfg[m].tls_available = tls != NULL;
+		w->pcfg[m].size_limit = cfg->message_size_limit;
+		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
+		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
+		w->la[m].w = w;
+		w->la[m].mode = (enum smtp_mode)m;
+		if (ports[m] == 0)
+			continue;
+		if (m == SMTP_MODE_SMTPS && tls == NULL) {
+			snprintf(err, errlen, "smtps_port %u needs tls_cert_file and tls_key_file", ports[m]);
+			smtp_worker_free(w);
+			return NULL;
+		}
+		if (tcp_listen(ctx, (uint16_t)ports[m], &client_ops, &w->la[m]) != 0) {
+			snprintf(err, errlen, "cannot listen on port %u", ports[m]);
+			smtp_worker_free(w);
+			return NULL;
+		}
+	}
+	return w;
+}
+
+unsigned smtp_worker_poll(struct smtp_worker *w)
+{
+	unsigned n = 0;
+
+	sess_reap(w);
+	if (w->tw != NULL && tls_worker_pending(w->tw))
+		n = tls_worker_run(w->tw, 64);
+	sess_reap(w);
+	return n;
+}
+
+void smtp_worker_free(struct smtp_worker *w)
+{
+	if (w == NULL)
+		return;
+	sess_reap(w);
+	if (w->tw)
+		tls_worker_free(w->tw);
+	free(w);
+}
+
+const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w)
+{
+	return &w->st;
+}

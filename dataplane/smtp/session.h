@@ -1,0 +1,71 @@
+/*
+ * session.h - SMTP sessions on a worker lcore: the client side (TCP, then
+ * TLS after STARTTLS or from the start on 465, the SMTP engine) and its
+ * relay to a backend MTA (ESMTP with XCLIENT or a PROXY v2 header, DATA
+ * streamed with back-pressure, the client's 250 only after the backend's).
+ */
+#ifndef MX_SESSION_H
+#define MX_SESSION_H
+
+#include <stdint.h>
+#include "config.h"
+#include "net/tcp.h"
+
+struct tls_ctx;
+
+/* SMTP counters of one worker (plain integers, read by the service thread). */
+#define SMTP_STATS(X) \
+	X(sessions)                 /* client connections accepted */ \
+	X(sessions_refused)         /* max_sessions reached: 421 and close */ \
+	X(starttls)                 /* STARTTLS handshakes completed */ \
+	X(smtps)                    /* implicit-TLS (465) handshakes completed */ \
+	X(tls_failed)               /* handshakes that failed (garbage, protocol) */ \
+	X(tls_unavailable)          /* 454: STARTTLS with no certificate */ \
+	X(starttls_injection)       /* sessions with plaintext pipelined after STARTTLS (discarded) */ \
+	X(starttls_injected_bytes)  /* bytes of it */ \
+	X(bare_newline)             /* bare CR/LF refused (SMTP smuggling) */ \
+	X(line_too_long)            /* 500 5.5.2 line too long */ \
+	X(pregreet)                 /* input before the greeting: 554 and close */ \
+	X(too_many_errors)          /* 421 after the hard error limit */ \
+	X(timeouts)                 /* command, DATA or handshake timeouts */ \
+	X(messages_accepted)        /* the client got 250 for DATA */ \
+	X(messages_rejected)        /* the client got 5xx for DATA */ \
+	X(messages_tempfailed)      /* the client got 4xx for DATA */ \
+	X(message_bytes)            /* bytes relayed inside DATA */ \
+	X(backend_connects)         /* backend connections opened */ \
+	X(backend_errors)           /* backend refused, timed out, closed, or said nonsense */ \
+	X(xclient)                  /* sessions announced with XCLIENT */ \
+	X(proxy_v2)                 /* sessions announced with a PROXY v2 header */ \
+	X(tls_v12)                  /* TLS 1.2 sessions */ \
+	X(tls_v13)                  /* TLS 1.3 sessions */ \
+	X(tls_resumed)              /* sessions resumed with a ticket */ \
+	X(verify_ok)                /* {verify} outcomes */ \
+	X(verify_no) \
+	X(verify_not) \
+	X(verify_fail) \
+	X(active)                   /* gauge: sessions now */
+
+struct smtp_stats {
+#define X(n) uint64_t n;
+	SMTP_STATS(X)
+#undef X
+};
+
+extern const char *const smtp_stat_names[];
+#define SMTP_STAT_COUNT (sizeof(struct smtp_stats) / sizeof(uint64_t))
+
+struct smtp_worker;
+
+/*
+ * Start SMTP on a worker's stack: listeners on the configured ports.
+ * tls may be NULL (no certificate: STARTTLS gets 454, 465 is not opened).
+ * Returns the worker's SMTP state, or NULL with a message in err.
+ */
+struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
+				      struct tls_ctx *tls, char *err, size_t errlen);
+/* Work to do on every poll: queued private-key operations. Returns work done. */
+unsigned smtp_worker_poll(struct smtp_worker *w);
+void smtp_worker_free(struct smtp_worker *w);
+const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w);
+
+#endif

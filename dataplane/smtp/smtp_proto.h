@@ -1,0 +1,190 @@
+/*
+ * smtp_proto.h - the SMTP server protocol engine (RFC 5321, 1869, 2920,
+ * 3207, 3463, 6152, 6531, 1870): bytes in, replies and events out, no I/O,
+ * no DPDK, no TLS. One struct smtp_proto per client session; the session
+ * (dataplane/smtp/session.c) feeds it what TCP or TLS delivered, sends what
+ * it produced, and answers the events that need the backend MTA.
+ *
+ * Model (after nginx's resumable parser and OpenSMTPD's command table):
+ *  - smtp_proto_input() consumes input until it has one event for the
+ *    session, or needs more bytes, or must wait for the session's answer.
+ *  - While an answer is owed (MAIL, RCPT, DATA, end of DATA), input is not
+ *    consumed: pipelined commands stay queued in front of the engine and
+ *    replies go out in order (RFC 2920).
+ *  - Replies are appended to a bounded output buffer; when it is fuller than
+ *    SMTP_OUT_HIGH the engine stops consuming input (back-pressure): feed
+ *    the queued input again once smtp_proto_output_done() has drained it.
+ *    Budget: one input step adds at most SMTP_STEP_OUT, an answer at most
+ *    SMTP_ANSWER_MAX, smtp_proto_reply() at most SMTP_STEP_OUT, so
+ *    SMTP_OUT_HIGH + SMTP_STEP_OUT + SMTP_ANSWER_MAX + SMTP_STEP_OUT fits
+ *    in SMTP_OUT_MAX and no reply is ever dropped.
+ *  - Every line is bounded before its CRLF arrives (command 512 octets,
+ *    text 1000, RFC 5321 4.5.3.1); bare CR or LF is refused like Postfix's
+ *    smtpd_forbid_bare_newline, so <LF>.<LF> never ends DATA.
+ */
+#ifndef MX_SMTP_PROTO_H
+#define MX_SMTP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SMTP_CMD_MAX    512     /* octets including CRLF */
+#define SMTP_TEXT_MAX   1000    /* octets including CRLF */
+#define SMTP_OUT_MAX    4096    /* output buffer */
+#define SMTP_OUT_HIGH   2048    /* stop consuming input above this */
+#define SMTP_ADDR_MAX   256     /* mailbox path */
+#define SMTP_PARAM_MAX  256     /* MAIL/RCPT parameters kept for the relay */
+#define SMTP_STEP_OUT   512     /* most output one command line (or one reply) adds */
+#define SMTP_ANSWER_MAX 1024    /* longest answer (after enhanced codes are added) */
+
+/* The listening port's flavour. */
+enum smtp_mode {
+	SMTP_MODE_MX = 0,           /* 25: STARTTLS offered, not required */
+	SMTP_MODE_SUBMISSION,       /* 587: STARTTLS required before MAIL (530 5.7.0) */
+	SMTP_MODE_SMTPS,            /* 465: TLS from the first byte (RFC 8314) */
+};
+
+/* What the session configures. */
+struct smtp_cfg {
+	const char *hostname;       /* in the greeting and EHLO reply */
+	enum smtp_mode mode;
+	int tls_available;          /* a certificate is loaded: offer STARTTLS */
+	uint64_t size_limit;        /* SIZE advertised and enforced, 0 = none */
+	unsigned max_rcpts;         /* 100: then 452 4.5.3 (0 = 100) */
+	unsigned max_errors;        /* 10 bad commands: 421 and close (0 = 10) */
+};
+
+/* Events for the session. */
+enum smtp_ev {
+	SMTP_EV_NEED_INPUT = 0,     /* all input used (or blocked): wait for more */
+	SMTP_EV_WAIT,               /* an answer is owed: call smtp_proto_answer() first */
+	SMTP_EV_HELO,               /* HELO/EHLO accepted (reply already queued); ev.arg = name;
+				       never inside a transaction (503 there, as Postfix) */
+	SMTP_EV_STARTTLS,           /* "220 2.0.0 Ready to start TLS" queued: send it, discard
+				       every byte received after the command, start TLS, then
+				       call smtp_proto_tls_started(); *used ends exactly at the
+				       STARTTLS line, input is ignored until then */
+	SMTP_EV_MAIL,               /* answer owed; ev.arg = reverse path, ev.params = parameters */
+	SMTP_EV_RCPT,               /* answer owed; ev.arg = forward path, ev.params */
+	SMTP_EV_DATA,               /* answer owed: 354 (then message lines follow) or an error */
+	SMTP_EV_DATA_LINE,          /* one message line, exactly as received, still dot-stuffed,
+				       with its CRLF: ev.data/ev.len; no answer owed */
+	SMTP_EV_DATA_END,           /* CRLF.CRLF: answer owed (250 after the backend's 250);
+				       ev.error != 0 when the message was refused on the way
+				       (line too long, over SIZE): the reply is already queued,
+				       no answer is owed, and the backend must drop what it got */
+	SMTP_EV_RSET,               /* RSET: "250 2.0.0 Ok" queued; abort the backend transaction */
+	SMTP_EV_QUIT,               /* "221 2.0.0 Bye" queued: flush, then close */
+	SMTP_EV_CLOSE,              /* a 421 or 5xx-and-close reply queued: flush, then close */
+};
+
+/* Why an event came (counters, logs). */
+enum smtp_refusal {
+	SMTP_OK = 0,
+	SMTP_R_LINE_TOO_LONG,       /* 500 5.5.2 Line too long */
+	SMTP_R_BARE_NEWLINE,        /* 521 5.5.2 bare <LF> or <CR> received, and close */
+	SMTP_R_TOO_MANY_ERRORS,     /* 421 4.7.0 too many errors, and close */
+	SMTP_R_TOO_BIG,             /* 552 5.3.4 message size exceeds fixed limit */
+	SMTP_R_TOO_MANY_RCPTS,      /* 452 4.5.3 too many recipients */
+	SMTP_R_PIPELINED_STARTTLS,  /* plaintext after STARTTLS discarded (CVE-2011-0411) */
+	SMTP_R_MAX
+};
+
+struct smtp_evinfo {
+	const char *arg;            /* NUL-terminated, valid until the next input call */
+	const char *params;         /* MAIL/RCPT parameters after the path, may be "" */
+	const uint8_t *data;        /* DATA_LINE */
+	size_t len;
+	enum smtp_refusal error;
+};
+
+/*
+ * Engine state; the session embeds it (no allocation). The session may read
+ * helo, ehlo, tls, owed, arg (the owed MAIL/RCPT path until the next input
+ * call) and the stat_* counters; everything else is private.
+ */
+struct smtp_proto {
+	const struct smtp_cfg *cfg;
+	/* the implementation's fields follow (owned by smtp_proto.c) */
+	int state;                  /* enum in smtp_proto.c; smtp_proto_state_name() */
+	int tls;                    /* TLS active on this session */
+	int ehlo;                   /* EHLO (not HELO) was used */
+	int owed;                   /* the event whose answer is owed (enum smtp_ev), or 0 */
+	unsigned errors;            /* bad commands so far (max_errors: 421) */
+	unsigned nrcpts;            /* RCPT commands relayed in this transaction */
+	unsigned naccepted_rcpts;   /* of which the backend accepted (max_rcpts) */
+	unsigned rcpt_overshoot;    /* 452s not counted as errors (Postfix's overshoot) */
+	uint64_t msg_bytes;         /* message octets so far, dot-stuffing removed */
+	int data_error;             /* delayed refusal inside DATA (enum smtp_refusal) */
+	int cr;                     /* the last byte read was a CR (line not ended yet) */
+	int line_overflow;          /* current line is over its limit: being discarded */
+	size_t line_len;            /* bytes of the current line kept in line[] */
+	uint8_t line[SMTP_TEXT_MAX + 1];
+	char arg[SMTP_ADDR_MAX + 1];
+	char params[SMTP_PARAM_MAX + 1];
+	char helo[SMTP_ADDR_MAX + 1];
+	size_t out_len;
+	char out[SMTP_OUT_MAX];
+	uint64_t stat_pipelined_after_starttls; /* bytes discarded after STARTTLS */
+	uint64_t stat_improper_pipelining;      /* group-ending commands followed by more input */
+	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
+};
+
+/*
+ * Start a session: queue the greeting "220 <hostname> ESMTP", unless SMTPS
+ * before TLS (tls_active == 0): then input is not read until smtp_proto_greet().
+ */
+void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int tls_active);
+
+/* Greeting for SMTPS once TLS is up (marks TLS active); a no-op once greeted. */
+void smtp_proto_greet(struct smtp_proto *p);
+
+/*
+ * Consume input. *used gets the bytes consumed from buf (the session drops
+ * them from its receive queue). Returns the next event.
+ */
+enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t len,
+			      size_t *used, struct smtp_evinfo *ev);
+
+/*
+ * Answer the owed event with a complete reply (one or more lines, each
+ * "ddd-text\r\n" / "ddd text\r\n", one code), e.g. the backend's own reply.
+ * A 2xx to MAIL/RCPT advances the transaction; a 354 to DATA enters the
+ * message; a reply to the end of DATA ends the transaction whatever it says;
+ * anything else leaves the state as RFC 5321 says. A 2xx/4xx/5xx line
+ * without an RFC 3463 code gets "X.0.0" inserted. Returns 0, or -1 (nothing
+ * queued, still owed) when no answer was owed, the code does not fit the
+ * event (MAIL/RCPT/end of DATA: 2xx/4xx/5xx; DATA: 354/4xx/5xx), the text
+ * is not a well-formed reply or is longer than SMTP_ANSWER_MAX.
+ */
+int smtp_proto_answer(struct smtp_proto *p, const char *reply, size_t len);
+
+/*
+ * Same with code, enhanced code and one line of text: (p, 451, "4.4.1", "...");
+ * enh NULL gives "X.0.0" for 2xx/4xx/5xx and nothing for 354.
+ */
+int smtp_proto_answerf(struct smtp_proto *p, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Queue a reply that is not an answer (e.g. 421 on a timeout, 554 pregreet),
+ * one line of at most SMTP_STEP_OUT octets, enh as for answerf. Returns 0, or -1 when the output
+ * buffer has no room (never after one input step and its answer).
+ */
+int smtp_proto_reply(struct smtp_proto *p, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* TLS is up after STARTTLS: forget HELO, transaction, everything (RFC 3207 4.2). */
+void smtp_proto_tls_started(struct smtp_proto *p);
+
+/* Pending output, and how much of it was sent. */
+const char *smtp_proto_output(const struct smtp_proto *p, size_t *len);
+void smtp_proto_output_done(struct smtp_proto *p, size_t n);
+
+/* Is the engine inside a message (DATA timeout applies) or between commands? */
+int smtp_proto_in_data(const struct smtp_proto *p);
+
+/* Name of the current state, for logs and tests. */
+const char *smtp_proto_state_name(const struct smtp_proto *p);
+
+#endif

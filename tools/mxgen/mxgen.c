@@ -1,0 +1,1400 @@
+/*
+ * mxgen.c - the traffic generator: a DPDK process on mxgate's own TCP/IP
+ * stack (dataplane/net), one worker lcore that polls one port and runs
+ * every client connection, and the main lcore that prints progress and
+ * enforces the time limits. It measures mxgate (and later its peers) over
+ * net_memif or a NIC with no kernel in the path.
+ *
+ *   mxgen [EAL options] -- MODE --dev NAME --local ADDR/LEN --remote ADDR
+ *                          --port P --duration S [mode options]
+ *
+ * Modes (a table, modes[]; the SMTP modes will be further entries):
+ *   tcp-crr   keep --concurrency connections in flight: connect, send
+ *             --size bytes, read them back (verified), close first, repeat.
+ *   tcp-bulk  --conns connections each stream a pattern and verify the echo.
+ *
+ * Life of a run (the worker's phases):
+ *   warmup  one probe connection resolves the peer's MAC and proves the
+ *           port works (bulk: then all --conns are opened); the measuring
+ *           window starts when the mode is ready (at most 5 s)
+ *   run     --duration seconds of load
+ *   drain   no new work; in-flight exchanges get 2 s to finish, the rest
+ *           are aborted (and counted as timeouts)
+ *   linger  wait for our TIME_WAIT entries to expire (timewait + 0.5 s),
+ *           so that "left_conns" shows whether the table drains to 0
+ * A progress line goes to stderr every second, one summary line to stdout
+ * at the end. Exit status: 0, 1 set-up failure, 2 usage, 3 the run had
+ * errors, 4 the watchdog fired.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_cycles.h>
+#include <rte_ring.h>
+#include <rte_errno.h>
+#include <rte_mempool.h>
+
+#include "config.h"
+#include "port.h"
+#include "net/tcp.h"
+
+#define PAT_PERIOD        251u        /* prime: the pattern never lines up with buffers */
+#define MAX_SIZE          (1u << 20)  /* largest crr request */
+#define MAX_CONCURRENCY   65536u
+#define MAX_BULK_CONNS    4096u
+#define BULK_CHUNK        16384u      /* bytes offered to tcp_send() per call */
+#define WARMUP_US         5000000ull  /* the probe must succeed within this */
+#define DRAIN_US          2000000ull  /* in-flight grace after the duration */
+#define LINGER_SLACK_US   500000ull   /* beyond timewait_ms before giving up on TIME_WAIT */
+#define OP_TIMEOUT_MS     3000u       /* one crr exchange longer than this is a timeout */
+#define LINK_WAIT_MS      5000u
+#define WATCHDOG_SLACK_S  10u
+
+/* Latency histogram: log2 groups of 2^HIST_SUB_BITS linear buckets, in ns. */
+#define HIST_SUB_BITS     4
+#define HIST_SUB          (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS      ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
+
+/* Error classes of failed exchanges / connections. */
+#define ERR_CLASSES(X) \
+	X(refused)    /* active open answered by RST */ \
+	X(timeout)    /* no answer in time (SYN retries, exchange, drain) */ \
+	X(reset)      /* RST on an established connection */ \
+	X(mismatch)   /* echoed bytes differ from what was sent, or too many */ \
+	X(eof)        /* the server closed before the whole echo came back */ \
+	X(local)      /* tcp_connect() failed here (ports, table, memory) */
+
+enum err_class {
+#define X(n) ERR_##n,
+	ERR_CLASSES(X)
+#undef X
+	ERR__MAX
+};
+
+static const char *const err_names[ERR__MAX] = {
+#define X(n) #n,
+	ERR_CLASSES(X)
+#undef X
+};
+
+enum phase { PH_WARMUP, PH_RUN, PH_DRAIN, PH_LINGER, PH_DONE };
+static const char *const phase_names[] = { "warmup", "run", "drain", "linger", "done" };
+
+struct opts {
+	const struct gen_mode *mode;
+	char dev[CFG_NAME_LEN];
+	uint8_t family;
+	struct net_addr local, remote;
+	uint8_t plen;
+	uint16_t port;
+	double duration;
+	unsigned concurrency;     /* crr */
+	unsigned size;            /* crr */
+	unsigned conns;           /* bulk */
+	uint64_t count;           /* crr: stop after this many exchanges, 0 = no limit */
+	unsigned pool_size;
+	unsigned max_conns;
+	unsigned timewait_ms;
+	const char *stats_file;
+};
+
+struct hist {
+	uint64_t count;
+	uint64_t b[HIST_BUCKETS];
+};
+
+/* Everything of one run. Counters are written by the worker only, read by main. */
+struct gen {
+	const struct opts *o;
+	struct net_ctx *ctx;
+	unsigned lcore;
+	uint64_t hz;
+	volatile int phase;
+	volatile int quit;        /* SIGINT/SIGTERM: 1 = drain now, 2 = stop now */
+	volatile int force;       /* second signal: leave the poll loop now */
+	const char *fatal;        /* why the run could not start */
+	int ready;                /* the mode may start measuring */
+	uint64_t window_start_us, window_end_us;
+	uint64_t busy0, idle0, busy1, idle1;  /* worker cycles at window start / end */
+	uint8_t *pat;             /* PAT_PERIOD + max(size, BULK_CHUNK) bytes */
+	void *m;                  /* mode state */
+	/* results */
+	uint64_t done, done_window;       /* completed exchanges (crr) */
+	uint64_t bytes, bytes_window;     /* echoed bytes received and verified */
+	uint64_t opened;                  /* tcp_connect() calls that succeeded */
+	uint64_t errors[ERR__MAX];
+	unsigned active;                  /* application connections open */
+	struct hist h;
+};
+
+/*
+ * A traffic mode. All hooks except init/fini run on the worker lcore.
+ * The SMTP modes (plain, STARTTLS, implicit TLS) will be entries here.
+ */
+struct gen_mode {
+	const char *name;
+	/* allocate mode state (main lcore, before the worker starts) */
+	int (*init)(struct gen *g);
+	/* once per poll round, any phase but linger/done; returns work done */
+	unsigned (*tick)(struct gen *g);
+	/* the run window closed: stop starting work */
+	void (*drain)(struct gen *g);
+	/* the drain grace is over: abort whatever is still open */
+	void (*abort_all)(struct gen *g);
+	/* progress fragment and summary line */
+	void (*progress)(struct gen *g, FILE *f, double dt);
+	void (*summary)(struct gen *g, FILE *f);
+	void (*fini)(struct gen *g);
+};
+
+static struct gen gen;
+static struct opts opts;
+static const char *prog = "mxgen";
+
+/* ---------------------------------------------------------------- */
+/* small helpers                                                     */
+/* ---------------------------------------------------------------- */
+
+/* Bucket of a value: exact below HIST_SUB, then log2 groups split linearly. */
+static unsigned hist_index(uint64_t v)
+{
+	unsigned msb;
+
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	return (msb - HIST_SUB_BITS + 1) * HIST_SUB +
+	       (unsigned)((v >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+
+/* Middle of the range of values a bucket holds. */
+static double hist_mid(unsigned idx)
+{
+	unsigned group = idx / HIST_SUB, sub = idx % HIST_SUB, shift;
+
+	if (group == 0)
+		return (double)idx;
+	shift = group - 1;
+	return (double)(((uint64_t)(HIST_SUB + sub)) << shift) +
+	       ((double)(1ull << shift) - 1.0) / 2.0;
+}
+
+/* Record one sample. */
+static void hist_add(struct hist *h, uint64_t v)
+{
+	h->b[hist_index(v)]++;
+	h->count++;
+}
+
+/* Value at quantile q in 0..1 (0 when empty). */
+static double hist_quantile(const struct hist *h, double q)
+{
+	uint64_t want, seen = 0;
+	unsigned i;
+
+	if (h->count == 0)
+		return 0;
+	want = (uint64_t)(q * (double)h->count);
+	if ((double)want < q * (double)h->count)
+		want++;
+	if (want < 1)
+		want = 1;
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= want)
+			return hist_mid(i);
+	}
+	return hist_mid(HIST_BUCKETS - 1);
+}
+
+/* TSC cycles to nanoseconds. */
+static uint64_t cyc_to_ns(const struct gen *g, uint64_t cyc)
+{
+	return (uint64_t)((unsigned __int128)cyc * 1000000000u / g->hz);
+}
+
+/* The pattern: pat[i] depends only on i % PAT_PERIOD. */
+static uint8_t *make_pattern(size_t span)
+{
+	uint8_t *p = malloc(PAT_PERIOD + span);
+	size_t i;
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < PAT_PERIOD + span; i++)
+		p[i] = (uint8_t)((i % PAT_PERIOD) * 97u + 13u);
+	return p;
+}
+
+/* Count an error of a class. */
+static void gen_error(struct gen *g, enum err_class cls)
+{
+	g->errors[cls]++;
+}
+
+/* Total errors. */
+static uint64_t gen_errors(const struct gen *g)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < ERR__MAX; i++)
+		n += g->errors[i];
+	return n;
+}
+
+/* Map how a connection ended to an error class. */
+static enum err_class end_class(enum tcp_end why)
+{
+	switch (why) {
+	case TCP_END_REFUSED:
+		return ERR_refused;
+	case TCP_END_TIMEOUT:
+		return ERR_timeout;
+	case TCP_END_RESET:
+		return ERR_reset;
+	case TCP_END_CLOSED:
+		return ERR_eof;
+	default:
+		return ERR_local;
+	}
+}
+
+/* Open a connection to the configured peer; counts local failures. */
+static struct tcp_conn *gen_connect(struct gen *g, const struct tcp_app_ops *ops, void *app)
+{
+	struct tcp_conn *c = tcp_connect(g->ctx, 0, g->o->family, &g->o->remote, g->o->port,
+					 ops, app);
+
+	if (c == NULL) {
+		gen_error(g, ERR_local);
+		return NULL;
+	}
+	g->opened++;
+	return c;
+}
+
+/* True while the measuring window is open. */
+static inline int in_window(const struct gen *g)
+{
+	return g->phase == PH_RUN;
+}
+
+/* ---------------------------------------------------------------- */
+/* tcp-crr: connect, request, response, close                        */
+/* ---------------------------------------------------------------- */
+
+struct crr_slot {
+	struct tcp_conn *c;       /* NULL: free */
+	uint64_t t0;              /* TSC at tcp_connect() */
+	uint32_t sent, recvd, pat_off;
+	unsigned idx;
+	int probe;                /* the warm-up connection: not in the histogram */
+};
+
+struct crr {
+	struct crr_slot *slots;
+	unsigned *free;           /* stack of free slot indexes */
+	unsigned nfree;
+	uint64_t seq;
+	unsigned local_streak;    /* tcp_connect() failures in a row */
+};
+
+static const struct tcp_app_ops crr_ops;
+
+/* Give a slot back (the connection is closed, aborted or gone). */
+static void crr_release(struct gen *g, struct crr_slot *sl)
+{
+	struct crr *k = g->m;
+
+	sl->c = NULL;
+	k->free[k->nfree++] = sl->idx;
+	g->active--;
+}
+
+/* Fail an exchange: count it, reset the connection, free the slot. */
+static void crr_fail(struct gen *g, struct crr_slot *sl, enum err_class cls)
+{
+	struct tcp_conn *c = sl->c;
+
+	gen_error(g, cls);
+	if (sl->probe && g->phase == PH_WARMUP)
+		g->fatal = cls == ERR_refused ? "the probe connection was refused (is the echo "
+						"service on that port?)"
+					      : "the probe connection failed";
+	crr_release(g, sl);
+	tcp_abort(c);
+}
+
+/* Start an exchange in a free slot; returns 0 or -1. */
+static int crr_start(struct gen *g, int probe)
+{
+	struct crr *k = g->m;
+	struct crr_slot *sl;
+	struct tcp_conn *c;
+
+	if (k->nfree == 0)
+		return -1;
+	sl = &k->slots[k->free[k->nfree - 1]];
+	sl->t0 = rte_rdtsc();
+	sl->sent = sl->recvd = 0;
+	sl->pat_off = (uint32_t)(k->seq % PAT_PERIOD);
+	sl->probe = probe;
+	c = gen_connect(g, &crr_ops, sl);
+	if (c == NULL) {
+		k->local_streak++;
+		return -1;
+	}
+	k->local_streak = 0;
+	k->seq++;
+	k->nfree--;
+	sl->c = c;
+	g->active++;
+	tcp_set_timeout(c, probe ? (unsigned)(WARMUP_US / 1000) : OP_TIMEOUT_MS);
+	return 0;
+}
+
+/* Push the unsent part of the request. */
+static void crr_send(struct crr_slot *sl)
+{
+	struct gen *g = &gen;
+
+	while (sl->sent < g->o->size) {
+		size_t n = tcp_send(sl->c, g->pat + sl->pat_off + sl->sent, g->o->size - sl->sent);
+
+		if (n == 0)
+			return;           /* writable() resumes */
+		sl->sent += (uint32_t)n;
+	}
+}
+
+/* Handshake done (or failed: closed() follows and counts it). */
+static void crr_connected(struct tcp_conn *c, int err)
+{
+	struct crr_slot *sl = tcp_app(c);
+
+	if (err < 0)
+		return;
+	if (sl->probe)
+		gen.ready = 1;            /* the peer's MAC is known: full load may start */
+	crr_send(sl);
+}
+
+static void crr_writable(struct tcp_conn *c)
+{
+	crr_send(tcp_app(c));
+}
+
+/* Read and verify the echo; complete the exchange when all of it is back. */
+static void crr_readable(struct tcp_conn *c)
+{
+	struct crr_slot *sl = tcp_app(c);
+	struct gen *g = &gen;
+	const uint8_t *p;
+	size_t n;
+
+	while ((p = tcp_peek(c, &n)) != NULL) {
+		if (sl->recvd + n > sl->sent ||
+		    memcmp(p, g->pat + sl->pat_off + sl->recvd, n) != 0) {
+			crr_fail(g, sl, ERR_mismatch);
+			return;
+		}
+		sl->recvd += (uint32_t)n;
+		g->bytes += n;
+		tcp_consume(c, n);
+	}
+	if (sl->recvd == g->o->size) {
+		uint64_t dt = rte_rdtsc() - sl->t0;
+
+		g->done++;
+		if (in_window(g) && !sl->probe) {
+			g->done_window++;
+			hist_add(&g->h, cyc_to_ns(g, dt));
+		}
+		crr_release(g, sl);
+		tcp_close(c);             /* the client closes first: TIME_WAIT is ours */
+	}
+}
+
+/* The server closed before echoing everything. */
+static void crr_peer_closed(struct tcp_conn *c)
+{
+	crr_fail(&gen, tcp_app(c), ERR_eof);
+}
+
+/* The connection ended under us (refused, reset, retransmissions exhausted). */
+static void crr_closed(struct tcp_conn *c, enum tcp_end why)
+{
+	struct crr_slot *sl = tcp_app(c);
+	struct gen *g = &gen;
+
+	gen_error(g, end_class(why));
+	if (sl->probe && g->phase == PH_WARMUP)
+		g->fatal = why == TCP_END_REFUSED ? "the probe connection was refused (is the echo "
+						    "service listening on that port?)"
+						  : "the probe connection failed (no answer)";
+	crr_release(g, sl);
+}
+
+/* The exchange took longer than OP_TIMEOUT_MS. */
+static void crr_timeout(struct tcp_conn *c)
+{
+	crr_fail(&gen, tcp_app(c), ERR_timeout);
+}
+
+static const struct tcp_app_ops crr_ops = {
+	.connected = crr_connected,
+	.readable = crr_readable,
+	.writable = crr_writable,
+	.peer_closed = crr_peer_closed,
+	.closed = crr_closed,
+	.timeout = crr_timeout,
+};
+
+static int crr_init(struct gen *g)
+{
+	struct crr *k = calloc(1, sizeof(*k));
+	unsigned i, n = g->o->concurrency;
+
+	if (k == NULL)
+		return -1;
+	k->slots = calloc(n, sizeof(*k->slots));
+	k->free = calloc(n, sizeof(*k->free));
+	if (k->slots == NULL || k->free == NULL)
+		return -1;
+	for (i = n; i-- > 0;) {
+		k->slots[i].idx = i;
+		k->free[k->nfree++] = i;
+	}
+	g->m = k;
+	return 0;
+}
+
+/* Keep the slots busy: refill every free one once per round. */
+static unsigned crr_tick(struct gen *g)
+{
+	struct crr *k = g->m;
+	unsigned n = 0, want;
+
+	if (g->phase == PH_WARMUP) {
+		/* one probe until the peer answers */
+		if (g->active == 0 && !g->ready && g->opened == 0 && crr_start(g, 1) == 0)
+			n++;
+		return n;
+	}
+	if (g->phase != PH_RUN)
+		return 0;
+	want = k->nfree;
+	while (want-- > 0) {
+		if (g->o->count && g->done + g->active >= g->o->count)
+			break;
+		if (crr_start(g, 0) != 0)
+			break;        /* local failure: try again next round */
+		n++;
+	}
+	if (k->local_streak >= 100000 && g->done == 0)
+		g->fatal = "tcp_connect() keeps failing";
+	return n;
+}
+
+static void crr_drain(struct gen *g)
+{
+	(void)g;
+}
+
+/* After the drain grace: whatever is in flight counts as a timeout. */
+static void crr_abort_all(struct gen *g)
+{
+	struct crr *k = g->m;
+	unsigned i, shown = 0;
+
+	for (i = 0; i < g->o->concurrency; i++) {
+		struct crr_slot *sl = &k->slots[i];
+
+		if (sl->c == NULL)
+			continue;
+		if (shown++ < 8)
+			fprintf(stderr, "mxgen: aborting exchange (local port %u) in %s after %.0f ms: "
+				"sent=%u echoed=%u unacked=%zu\n", tcp_tuple(sl->c)->lport,
+				tcp_state_name(sl->c), (double)cyc_to_ns(g, rte_rdtsc() - sl->t0) / 1e6,
+				sl->sent, sl->recvd, tcp_unacked(sl->c));
+		crr_fail(g, sl, ERR_timeout);
+	}
+}
+
+static void crr_progress(struct gen *g, FILE *f, double dt)
+{
+	static uint64_t last;
+	uint64_t d = g->done;
+
+	fprintf(f, " conns/s=%.0f done=%llu active=%u", dt > 0 ? (double)(d - last) / dt : 0.0,
+		(unsigned long long)d, g->active);
+	last = d;
+}
+
+static void crr_summary(struct gen *g, FILE *f)
+{
+	double win = (double)(g->window_end_us - g->window_start_us) / 1e6;
+	uint64_t busy = g->busy1 - g->busy0, idle = g->idle1 - g->idle0;
+
+	fprintf(f, "mxgen tcp-crr: conns=%llu conns_per_s=%.1f errors=%llu p50_us=%.1f "
+		   "p99_us=%.1f busy_pct=%.1f cycles_per_conn=%.0f",
+		(unsigned long long)g->done, win > 0 ? (double)g->done_window / win : 0.0,
+		(unsigned long long)gen_errors(g), hist_quantile(&g->h, 0.50) / 1e3,
+		hist_quantile(&g->h, 0.99) / 1e3,
+		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0,
+		g->done_window ? (double)busy / (double)g->done_window : 0.0);
+}
+
+static void crr_fini(struct gen *g)
+{
+	struct crr *k = g->m;
+
+	if (k == NULL)
+		return;
+	free(k->slots);
+	free(k->free);
+	free(k);
+	g->m = NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* tcp-bulk: streams of a pattern, echo verified                     */
+/* ---------------------------------------------------------------- */
+
+struct bconn {
+	struct tcp_conn *c;       /* NULL: not open (any more) */
+	uint64_t tx, rx;          /* stream bytes queued / echoed back */
+	uint32_t seed;            /* offset into the pattern */
+	int up;                   /* handshake done */
+};
+
+struct bulk {
+	struct bconn *b;
+	unsigned nup, started;
+	int sending;              /* cleared at drain */
+};
+
+static const struct tcp_app_ops bulk_ops;
+
+/* A bulk connection is over (closed by us, failed, or aborted). */
+static void bulk_release(struct gen *g, struct bconn *b)
+{
+	b->c = NULL;
+	g->active--;
+}
+
+/* Fail a connection: count, reset, forget. */
+static void bulk_fail(struct gen *g, struct bconn *b, enum err_class cls)
+{
+	struct tcp_conn *c = b->c;
+
+	gen_error(g, cls);
+	if (g->phase == PH_WARMUP)
+		g->fatal = "a bulk connection failed while starting";
+	bulk_release(g, b);
+	tcp_abort(c);
+}
+
+/* Queue as much of the stream as the send buffer takes. */
+static void bulk_send(struct bconn *b)
+{
+	struct gen *g = &gen;
+	struct bulk *k = g->m;
+
+	while (k->sending) {
+		size_t off = (size_t)((b->seed + b->tx) % PAT_PERIOD);
+		size_t n = tcp_send(b->c, g->pat + off, BULK_CHUNK);
+
+		b->tx += n;
+		if (n < BULK_CHUNK)
+			return;           /* writable() resumes */
+	}
+}
+
+static void bulk_connected(struct tcp_conn *c, int err)
+{
+	struct bconn *b = tcp_app(c);
+	struct bulk *k = gen.m;
+
+	if (err < 0)
+		return;
+	b->up = 1;
+	k->nup++;
+	bulk_send(b);
+}
+
+static void bulk_writable(struct tcp_conn *c)
+{
+	bulk_send(tcp_app(c));
+}
+
+/* Verify and consume the echo; after the drain, close once all came back. */
+static void bulk_readable(struct tcp_conn *c)
+{
+	struct bconn *b = tcp_app(c);
+	struct gen *g = &gen;
+	struct bulk *k = g->m;
+	const uint8_t *p;
+	size_t n;
+
+	while ((p = tcp_peek(c, &n)) != NULL) {
+		size_t off = (size_t)((b->seed + b->rx) % PAT_PERIOD);
+
+		if (b->rx + n > b->tx) {
+			bulk_fail(g, b, ERR_mismatch);
+			return;
+		}
+		while (n > 0) {
+			/* the pattern buffer holds BULK_CHUNK bytes past any period offset */
+			size_t k2 = n < BULK_CHUNK ? n : BULK_CHUNK;
+
+			if (memcmp(p, g->pat + off, k2) != 0) {
+				bulk_fail(g, b, ERR_mismatch);
+				return;
+			}
+			b->rx += k2;
+			g->bytes += k2;
+			if (in_window(g))
+				g->bytes_window += k2;
+			tcp_consume(c, k2);
+			p += k2;
+			n -= k2;
+			off = (size_t)((b->seed + b->rx) % PAT_PERIOD);
+		}
+	}
+	if (!k->sending && b->rx == b->tx) {
+		bulk_release(g, b);
+		tcp_close(c);
+	}
+}
+
+static void bulk_peer_closed(struct tcp_conn *c)
+{
+	bulk_fail(&gen, tcp_app(c), ERR_eof);
+}
+
+static void bulk_closed(struct tcp_conn *c, enum tcp_end why)
+{
+	struct bconn *b = tcp_app(c);
+
+	gen_error(&gen, end_class(why));
+	if (gen.phase == PH_WARMUP)
+		gen.fatal = why == TCP_END_REFUSED ? "bulk connection refused (is the echo service "
+						     "listening on that port?)"
+						   : "a bulk connection failed while starting";
+	bulk_release(&gen, b);
+}
+
+static const struct tcp_app_ops bulk_ops = {
+	.connected = bulk_connected,
+	.readable = bulk_readable,
+	.writable = bulk_writable,
+	.peer_closed = bulk_peer_closed,
+	.closed = bulk_closed,
+};
+
+static int bulk_init(struct gen *g)
+{
+	struct bulk *k = calloc(1, sizeof(*k));
+	unsigned i;
+
+	if (k == NULL)
+		return -1;
+	k->b = calloc(g->o->conns, sizeof(*k->b));
+	if (k->b == NULL)
+		return -1;
+	for (i = 0; i < g->o->conns; i++)
+		k->b[i].seed = (uint32_t)(i * 7919u) % PAT_PERIOD;
+	k->sending = 1;
+	g->m = k;
+	return 0;
+}
+
+/* Open one probe connection, then the rest once it is up; ready when all are. */
+static unsigned bulk_open(struct gen *g, unsigned i)
+{
+	struct bulk *k = g->m;
+	struct bconn *b = &k->b[i];
+
+	b->c = gen_connect(g, &bulk_ops, b);
+	if (b->c == NULL) {
+		g->fatal = "tcp_connect() failed for a bulk connection";
+		return 0;
+	}
+	g->active++;
+	k->started++;
+	return 1;
+}
+
+static unsigned bulk_tick(struct gen *g)
+{
+	struct bulk *k = g->m;
+	unsigned n = 0;
+
+	if (g->phase != PH_WARMUP)
+		return 0;
+	if (k->started == 0)
+		return bulk_open(g, 0);
+	if (k->nup >= 1)
+		while (k->started < g->o->conns && g->fatal == NULL)
+			n += bulk_open(g, k->started);
+	if (k->nup == g->o->conns)
+		g->ready = 1;
+	return n;
+}
+
+/* Stop streaming; connections whose echo is complete close now. */
+static void bulk_drain(struct gen *g)
+{
+	struct bulk *k = g->m;
+	unsigned i;
+
+	k->sending = 0;
+	for (i = 0; i < g->o->conns; i++) {
+		struct bconn *b = &k->b[i];
+
+		if (b->c != NULL && b->rx == b->tx) {
+			struct tcp_conn *c = b->c;
+
+			bulk_release(g, b);
+			tcp_close(c);
+		}
+	}
+}
+
+static void bulk_abort_all(struct gen *g)
+{
+	struct bulk *k = g->m;
+	unsigned i;
+
+	for (i = 0; i < g->o->conns; i++) {
+		struct bconn *b = &k->b[i];
+
+		if (b->c == NULL)
+			continue;
+		/* diagnostics: where the stream stood when the grace ran out */
+		fprintf(stderr, "mxgen: aborting bulk connection %u (local port %u) in %s: "
+			"sent=%llu echoed=%llu unacked=%zu unread=%zu\n", i,
+			tcp_tuple(b->c)->lport, tcp_state_name(b->c), (unsigned long long)b->tx,
+			(unsigned long long)b->rx, tcp_unacked(b->c), tcp_readable(b->c));
+		bulk_fail(g, b, ERR_timeout);
+	}
+}
+
+static void bulk_progress(struct gen *g, FILE *f, double dt)
+{
+	static uint64_t last;
+	uint64_t b = g->bytes;
+
+	fprintf(f, " gbit/s=%.3f active=%u", dt > 0 ? (double)(b - last) * 8 / 1e9 / dt : 0.0,
+		g->active);
+	last = b;
+}
+
+static void bulk_summary(struct gen *g, FILE *f)
+{
+	double win = (double)(g->window_end_us - g->window_start_us) / 1e6;
+	uint64_t busy = g->busy1 - g->busy0, idle = g->idle1 - g->idle0;
+
+	fprintf(f, "mxgen tcp-bulk: gbit_s=%.3f bytes=%llu conns=%u errors=%llu busy_pct=%.1f "
+		   "cycles_per_kib=%.0f",
+		win > 0 ? (double)g->bytes_window * 8 / 1e9 / win : 0.0,
+		(unsigned long long)g->bytes_window, g->o->conns,
+		(unsigned long long)gen_errors(g),
+		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0,
+		g->bytes_window ? (double)busy * 1024 / (double)g->bytes_window : 0.0);
+}
+
+static void bulk_fini(struct gen *g)
+{
+	struct bulk *k = g->m;
+
+	if (k == NULL)
+		return;
+	free(k->b);
+	free(k);
+	g->m = NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* the mode table                                                    */
+/* ---------------------------------------------------------------- */
+
+static const struct gen_mode modes[] = {
+	{ "tcp-crr", crr_init, crr_tick, crr_drain, crr_abort_all, crr_progress, crr_summary,
+	  crr_fini },
+	{ "tcp-bulk", bulk_init, bulk_tick, bulk_drain, bulk_abort_all, bulk_progress,
+	  bulk_summary, bulk_fini },
+};
+
+/* ---------------------------------------------------------------- */
+/* the worker                                                        */
+/* ---------------------------------------------------------------- */
+
+/* Move between phases; returns work done by the mode. */
+static unsigned gen_step(struct gen *g, uint64_t *deadline)
+{
+	struct net_ctx *ctx = g->ctx;
+	uint64_t now = ctx->now_us;
+	unsigned work = 0;
+
+	if (g->phase <= PH_DRAIN)
+		work = g->o->mode->tick(g);
+	switch (g->phase) {
+	case PH_WARMUP:
+		if (g->fatal != NULL || g->quit) {
+			g->o->mode->abort_all(g);
+			*deadline = now + LINGER_SLACK_US;
+			g->phase = PH_LINGER;
+		} else if (g->ready) {
+			g->window_start_us = now;
+			g->busy0 = ctx->st.busy_cycles;
+			g->idle0 = ctx->st.idle_cycles;
+			*deadline = now + (uint64_t)(g->o->duration * 1e6);
+			g->phase = PH_RUN;
+		} else if (now >= *deadline) {
+			g->fatal = "no connection established within 5 s (is mxgate up? link? "
+				   "addresses in one subnet?)";
+		}
+		break;
+	case PH_RUN:
+		if (now >= *deadline || g->quit || g->fatal != NULL ||
+		    (g->o->count && g->done >= g->o->count)) {
+			g->window_end_us = now;
+			g->busy1 = ctx->st.busy_cycles;
+			g->idle1 = ctx->st.idle_cycles;
+			g->phase = PH_DRAIN;
+			g->o->mode->drain(g);
+			*deadline = now + DRAIN_US;
+		}
+		break;
+	case PH_DRAIN:
+		if (g->active == 0 || now >= *deadline || g->quit > 1) {
+			if (g->active > 0)
+				g->o->mode->abort_all(g);
+			*deadline = now + (uint64_t)g->o->timewait_ms * 1000 + LINGER_SLACK_US;
+			g->phase = PH_LINGER;
+		}
+		break;
+	case PH_LINGER:
+		if (tcp_conn_count(ctx) == 0 || now >= *deadline || g->quit > 1)
+			g->phase = PH_DONE;
+		break;
+	default:
+		break;
+	}
+	return work;
+}
+
+/* Worker lcore: poll, run the stack and the mode until the run is done. */
+static int worker_main(void *arg)
+{
+	struct gen *g = arg;
+	struct net_ctx *ctx = g->ctx;
+	uint64_t tsc0 = rte_rdtsc(), prev = tsc0;
+	uint64_t mult = (1000000ull << 32) / g->hz;
+	uint64_t deadline = WARMUP_US;
+
+	ctx->now_us = 0;
+	net_announce(ctx);
+	while (g->phase != PH_DONE && !g->force) {
+		unsigned work = 0;
+		uint64_t t;
+
+		ctx->now_us = (uint64_t)(((unsigned __int128)(prev - tsc0) * mult) >> 32);
+		work += port_poll(ctx, &ctx->ifs[0]);
+		work += net_steer_poll(ctx);
+		net_timers(ctx);
+		work += gen_step(g, &deadline);
+		net_flush(ctx);
+		t = rte_rdtsc();
+		if (work)
+			ctx->st.busy_cycles += t - prev;
+		else
+			ctx->st.idle_cycles += t - prev;
+		prev = t;
+	}
+	net_flush(ctx);
+	if (g->phase != PH_DONE && g->window_end_us == 0 && g->phase >= PH_RUN) {
+		g->window_end_us = ctx->now_us;
+		g->busy1 = ctx->st.busy_cycles;
+		g->idle1 = ctx->st.idle_cycles;
+	}
+	g->phase = PH_DONE;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* command line and main                                             */
+/* ---------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [EAL options] -- MODE --dev NAME --local ADDR/LEN --remote ADDR\n"
+		"             --port P --duration S [options]\n"
+		"modes:\n"
+		"  tcp-crr   connect, send --size bytes, read the echo, close (client first), repeat,\n"
+		"            --concurrency connections in flight (default 64)\n"
+		"  tcp-bulk  --conns connections (default 4) stream a pattern, echo verified\n"
+		"options:\n"
+		"  --size B          crr request size, 1..%u (default 64)\n"
+		"  --count N         crr: stop after N exchanges (default: duration only)\n"
+		"  --pool N          mbufs in the pool (default 65535)\n"
+		"  --max-conns N     TCP table size (default 131072)\n"
+		"  --timewait-ms N   our TIME_WAIT hold time (default 1000)\n"
+		"  --stats-file F    write the stack's counters (Prometheus text) there at the end\n"
+		"EAL: one worker lcore is used, e.g. --lcores 0@0,1@0 --vdev net_memif0,role=client,...\n"
+		"Output: a progress line per second on stderr, one summary line on stdout.\n",
+		prog, MAX_SIZE);
+}
+
+/* An unsigned option value in [lo, hi], or exit 2. */
+static unsigned long long parse_num(const char *name, const char *s, unsigned long long lo,
+				    unsigned long long hi)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi) {
+		fprintf(stderr, "%s: %s: '%s' is not a number in [%llu, %llu]\n", prog, name, s,
+			lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+/* An address of either family into a; returns its family or 0. */
+static uint8_t parse_addr(const char *s, struct net_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, a->a) == 1)
+		return NET_AF_INET;
+	if (inet_pton(AF_INET6, s, a->a) == 1)
+		return NET_AF_INET6;
+	return 0;
+}
+
+/* Fill opts from the arguments after the EAL's; exits 2 on anything wrong. */
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	int i, have_local = 0, have_remote = 0, have_port = 0, have_conc = 0, have_conns = 0;
+	unsigned m;
+	uint8_t rfam = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->concurrency = 64;
+	o->size = 64;
+	o->conns = 4;
+	o->pool_size = 65535;
+	o->max_conns = 131072;
+	o->timewait_ms = 1000;
+	if (argc < 2) {
+		usage(stderr);
+		exit(2);
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		exit(0);
+	}
+	for (m = 0; m < RTE_DIM(modes); m++)
+		if (!strcmp(argv[1], modes[m].name))
+			o->mode = &modes[m];
+	if (o->mode == NULL) {
+		fprintf(stderr, "%s: unknown mode '%s'\n", prog, argv[1]);
+		usage(stderr);
+		exit(2);
+	}
+	for (i = 2; i < argc; i += 2) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (v == NULL) {
+			fprintf(stderr, "%s: option %s needs a value\n", prog, k);
+			exit(2);
+		}
+		if (!strcmp(k, "--dev")) {
+			if (strlen(v) >= sizeof(o->dev)) {
+				fprintf(stderr, "%s: --dev: name too long\n", prog);
+				exit(2);
+			}
+			strcpy(o->dev, v);
+		} else if (!strcmp(k, "--local")) {
+			char buf[64], *slash;
+
+			if (strlen(v) >= sizeof(buf) || (slash = strchr(strcpy(buf, v), '/')) == NULL) {
+				fprintf(stderr, "%s: --local: expected ADDRESS/LEN, got '%s'\n", prog, v);
+				exit(2);
+			}
+			*slash = '\0';
+			o->family = parse_addr(buf, &o->local);
+			if (o->family == 0) {
+				fprintf(stderr, "%s: --local: '%s' is not an address\n", prog, buf);
+				exit(2);
+			}
+			o->plen = (uint8_t)parse_num("--local prefix length", slash + 1, 1,
+						     o->family == NET_AF_INET ? 32 : 128);
+			have_local = 1;
+		} else if (!strcmp(k, "--remote")) {
+			rfam = parse_addr(v, &o->remote);
+			if (rfam == 0) {
+				fprintf(stderr, "%s: --remote: '%s' is not an address\n", prog, v);
+				exit(2);
+			}
+			have_remote = 1;
+		} else if (!strcmp(k, "--port")) {
+			o->port = (uint16_t)parse_num(k, v, 1, 65535);
+			have_port = 1;
+		} else if (!strcmp(k, "--duration")) {
+			char *end;
+
+			errno = 0;
+			o->duration = strtod(v, &end);
+			if (errno || end == v || *end != '\0' || !(o->duration > 0) ||
+			    o->duration > 86400) {
+				fprintf(stderr, "%s: --duration: '%s' is not seconds in (0, 86400]\n",
+					prog, v);
+				exit(2);
+			}
+		} else if (!strcmp(k, "--concurrency")) {
+			o->concurrency = (unsigned)parse_num(k, v, 1, MAX_CONCURRENCY);
+			have_conc = 1;
+		} else if (!strcmp(k, "--size")) {
+			o->size = (unsigned)parse_num(k, v, 1, MAX_SIZE);
+		} else if (!strcmp(k, "--conns")) {
+			o->conns = (unsigned)parse_num(k, v, 1, MAX_BULK_CONNS);
+			have_conns = 1;
+		} else if (!strcmp(k, "--count")) {
+			o->count = parse_num(k, v, 1, UINT64_MAX / 2);
+		} else if (!strcmp(k, "--pool")) {
+			o->pool_size = (unsigned)parse_num(k, v, 1023, 16777215);
+		} else if (!strcmp(k, "--max-conns")) {
+			o->max_conns = (unsigned)parse_num(k, v, 16, 4194304);
+		} else if (!strcmp(k, "--timewait-ms")) {
+			o->timewait_ms = (unsigned)parse_num(k, v, 0, 600000);
+		} else if (!strcmp(k, "--stats-file")) {
+			o->stats_file = v;
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", prog, k);
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (!o->dev[0] || !have_local || !have_remote || !have_port || o->duration <= 0) {
+		fprintf(stderr, "%s: --dev, --local, --remote, --port and --duration are required\n",
+			prog);
+		exit(2);
+	}
+	if (rfam != o->family) {
+		fprintf(stderr, "%s: --local and --remote are of different address families\n", prog);
+		exit(2);
+	}
+	if (o->mode->init == bulk_init && have_conc) {
+		fprintf(stderr, "%s: tcp-bulk takes --conns, not --concurrency\n", prog);
+		exit(2);
+	}
+	if (o->mode->init == crr_init && have_conns) {
+		fprintf(stderr, "%s: tcp-crr takes --concurrency, not --conns\n", prog);
+		exit(2);
+	}
+	if (o->max_conns < o->concurrency + 16) {
+		fprintf(stderr, "%s: --max-conns must exceed --concurrency\n", prog);
+		exit(2);
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (gen.quit < 2)
+		gen.quit++;
+}
+
+/* Last resort: the worker did not stop within the hard cap. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "mxgen: watchdog: the run overran its hard time cap\n";
+	ssize_t r;
+
+	(void)sig;
+	r = write(2, msg, sizeof(msg) - 1);
+	(void)r;
+	_exit(4);
+}
+
+/* Wait for the port's link (memif: the peer process connected). */
+static int wait_link(uint16_t pid)
+{
+	struct rte_eth_link link;
+	unsigned ms;
+
+	for (ms = 0; ms < LINK_WAIT_MS; ms += 10) {
+		memset(&link, 0, sizeof(link));
+		if (rte_eth_link_get_nowait(pid, &link) == 0 && link.link_status)
+			return 0;
+		if (gen.quit)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Stack counters worth a look after a run, one line to stderr. */
+static void print_stack(FILE *f, const struct net_ctx *ctx)
+{
+	const struct net_stats *s = &ctx->st;
+	unsigned i;
+
+	fprintf(f, "mxgen: stack: rx=%llu tx=%llu active_opens=%llu active_fails=%llu closed=%llu "
+		   "resets_in=%llu resets_out=%llu retransmits=%llu rto=%llu tw_recycled=%llu "
+		   "tcp_conns=%llu drops:",
+		(unsigned long long)s->rx_packets, (unsigned long long)s->tx_packets,
+		(unsigned long long)s->tcp_active_opens, (unsigned long long)s->tcp_active_fails,
+		(unsigned long long)s->tcp_closed, (unsigned long long)s->tcp_resets_in,
+		(unsigned long long)s->tcp_resets_out, (unsigned long long)s->tcp_retransmits,
+		(unsigned long long)s->tcp_rto, (unsigned long long)s->tcp_timewait_recycled,
+		(unsigned long long)s->tcp_conns);
+	for (i = 0; i < NET_DROP__MAX; i++)
+		if (s->drops[i])
+			fprintf(f, " %s=%llu", net_drop_names[i], (unsigned long long)s->drops[i]);
+	fputc('\n', f);
+}
+
+/* The stack's counters as Prometheus text (mxgen_*), written atomically. */
+static int write_stats(const char *path, const struct net_ctx *ctx)
+{
+	const struct net_stats *s = &ctx->st;
+	const struct { const char *name; uint64_t v; } f[] = {
+		{ "rx_packets", s->rx_packets }, { "rx_bytes", s->rx_bytes },
+		{ "tx_packets", s->tx_packets }, { "tx_bytes", s->tx_bytes },
+		{ "arp_requests_sent", s->arp_requests_sent },
+		{ "tcp_active_opens", s->tcp_active_opens }, { "tcp_active_fails", s->tcp_active_fails },
+		{ "tcp_closed", s->tcp_closed }, { "tcp_resets_in", s->tcp_resets_in },
+		{ "tcp_resets_out", s->tcp_resets_out }, { "tcp_retransmits", s->tcp_retransmits },
+		{ "tcp_rto", s->tcp_rto }, { "tcp_fast_retransmits", s->tcp_fast_retransmits },
+		{ "tcp_ooo_segments", s->tcp_ooo_segments }, { "tcp_dup_segments", s->tcp_dup_segments },
+		{ "tcp_challenge_acks", s->tcp_challenge_acks },
+		{ "tcp_timewait_recycled", s->tcp_timewait_recycled },
+		{ "tcp_zero_window_probes", s->tcp_zero_window_probes },
+		{ "busy_cycles", s->busy_cycles }, { "idle_cycles", s->idle_cycles },
+	};
+	char tmp[512];
+	unsigned i;
+	FILE *fp;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) ||
+	    (fp = fopen(tmp, "w")) == NULL)
+		return -1;
+	for (i = 0; i < RTE_DIM(f); i++)
+		fprintf(fp, "mxgen_%s_total %llu\n", f[i].name, (unsigned long long)f[i].v);
+	fprintf(fp, "mxgen_tcp_conns %llu\n", (unsigned long long)s->tcp_conns);
+	for (i = 0; i < NET_DROP__MAX; i++)
+		fprintf(fp, "mxgen_drops_total{reason=\"%s\"} %llu\n", net_drop_names[i],
+			(unsigned long long)s->drops[i]);
+	fprintf(fp, "mxgen_tsc_hz %llu\n", (unsigned long long)ctx->tsc_hz);
+	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
+		remove(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct gen *g = &gen;
+	struct mx_config mcfg;
+	struct cfg_port cp;
+	struct port_info pi;
+	struct tcp_params tp;
+	struct rte_mempool *pool;
+	struct net_ctx *ctx;
+	struct rte_ring *ring;
+	char err[512];
+	unsigned lcore, i;
+	uint64_t t_last, tsc_start;
+	uint64_t busy_last = 0, idle_last = 0;
+	int r, rc = 0;
+
+	r = rte_eal_init(argc, argv);
+	if (r < 0) {
+		fprintf(stderr, "mxgen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argc -= r;
+	argv += r;
+	parse_args(argc, argv, &opts);
+	g->o = &opts;
+	g->hz = rte_get_tsc_hz();
+
+	lcore = rte_get_next_lcore((unsigned)-1, 1, 0);
+	if (lcore >= RTE_MAX_LCORE) {
+		fprintf(stderr, "mxgen: no worker lcore: give EAL two lcores (e.g. --lcores 0@0,1@0)\n");
+		rte_eal_cleanup();
+		return 1;
+	}
+	g->lcore = lcore;
+
+	/* a port by hand: the one interface of the generator */
+	memset(&cp, 0, sizeof(cp));
+	cp.role = CFG_ROLE_OUTSIDE;
+	strcpy(cp.dev, opts.dev);
+	cp.mtu = 1500;
+	if (opts.family == NET_AF_INET) {
+		cp.has_ip4 = 1;
+		memcpy(&cp.ip4, opts.local.a, 4);
+		cp.ip4_plen = opts.plen;
+	} else {
+		cp.has_ip6 = 1;
+		memcpy(cp.ip6, opts.local.a, 16);
+		cp.ip6_prefix = opts.plen;
+	}
+	memset(&mcfg, 0, sizeof(mcfg));
+	strcpy(mcfg.path, "mxgen");
+	mcfg.rx_ring_size = 1024;
+	mcfg.tx_ring_size = 1024;
+
+	pool = rte_pktmbuf_pool_create("mxgen_pool", opts.pool_size, 256, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (pool == NULL) {
+		fprintf(stderr, "mxgen: cannot create the mbuf pool of %u: %s (lower --pool or give "
+			"EAL more memory with -m)\n", opts.pool_size, rte_strerror(rte_errno));
+		rte_eal_cleanup();
+		return 1;
+	}
+	if (port_setup(&cp, 1, &mcfg, pool, &pi, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgen: %s\n", err);
+		rte_mempool_free(pool);
+		rte_eal_cleanup();
+		return 1;
+	}
+
+	memset(&tp, 0, sizeof(tp));
+	tp.max_conns = opts.max_conns;
+	tp.syn_backlog = 1024;
+	tp.reasm_limit = 262144;
+	tp.reasm_total = 67108864;
+	tp.rcvbuf = 262144;
+	tp.sndbuf = 262144;
+	tp.timewait_max = opts.max_conns / 2;   /* < max_conns: TIME_WAIT never fills the table */
+	tp.timewait_ms = opts.timewait_ms;
+	if (getrandom(tp.secret, sizeof(tp.secret), 0) != sizeof(tp.secret)) {
+		fprintf(stderr, "mxgen: getrandom: %s\n", strerror(errno));
+		return 1;
+	}
+	ctx = net_ctx_create(0, 1, pool, port_xmit);
+	ring = rte_ring_create("mxgen_steer0", 1024, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (ctx == NULL || ring == NULL) {
+		fprintf(stderr, "mxgen: out of memory for the stack\n");
+		return 1;
+	}
+	ctx->lcore_id = lcore;
+	ctx->nifs = 1;
+	ctx->steer[0] = ring;
+	port_if_fill(&ctx->ifs[0], &cp, &pi, 0, 0);
+	ctx->now_us = 0;
+	if (tcp_ctx_init(ctx, &tp) != 0) {
+		fprintf(stderr, "mxgen: out of memory for %u TCP connections (lower --max-conns or "
+			"raise EAL -m)\n", tp.max_conns);
+		return 1;
+	}
+	g->ctx = ctx;
+	g->pat = make_pattern(opts.size > BULK_CHUNK ? opts.size : BULK_CHUNK);
+	if (g->pat == NULL || opts.mode->init(g) != 0) {
+		fprintf(stderr, "mxgen: out of memory\n");
+		return 1;
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGALRM, on_alarm);
+	alarm((unsigned)(WARMUP_US / 1000000 + opts.duration + DRAIN_US / 1000000 +
+			 opts.timewait_ms / 1000 + LINK_WAIT_MS / 1000 + WATCHDOG_SLACK_S + 1));
+
+	if (wait_link(pi.port_id) != 0) {
+		fprintf(stderr, "mxgen: %s: link not up within %u ms (is the peer running? memif: "
+			"the server side must start first)\n", opts.dev, LINK_WAIT_MS);
+		rc = 1;
+		goto out;
+	}
+	{
+		char ra[INET6_ADDRSTRLEN] = "?";
+
+		inet_ntop(opts.family == NET_AF_INET ? AF_INET : AF_INET6, opts.remote.a, ra,
+			  sizeof(ra));
+		fprintf(stderr, "mxgen: %s on %s (worker lcore %u) to %s port %u for %.1f s\n",
+			opts.mode->name, opts.dev, lcore, ra, opts.port, opts.duration);
+	}
+	g->phase = PH_WARMUP;
+	if (rte_eal_remote_launch(worker_main, g, lcore) != 0) {
+		fprintf(stderr, "mxgen: cannot launch the worker on lcore %u\n", lcore);
+		rc = 1;
+		goto out;
+	}
+
+	tsc_start = t_last = rte_rdtsc();
+	while (g->phase != PH_DONE) {
+		uint64_t now = rte_rdtsc();
+		double dt = (double)(now - t_last) / (double)g->hz;
+
+		usleep(20000);
+		if (dt >= 1.0) {
+			uint64_t busy = ctx->st.busy_cycles, idle = ctx->st.idle_cycles;
+			uint64_t db = busy - busy_last, di = idle - idle_last;
+
+			fprintf(stderr, "mxgen: %5.1fs %-6s", (double)(now - tsc_start) / (double)g->hz,
+				phase_names[g->phase]);
+			opts.mode->progress(g, stderr, dt);
+			fprintf(stderr, " errors=%llu tcp_conns=%u busy=%.0f%%\n",
+				(unsigned long long)gen_errors(g), (unsigned)ctx->st.tcp_conns,
+				db + di ? 100.0 * (double)db / (double)(db + di) : 0.0);
+			busy_last = busy;
+			idle_last = idle;
+			t_last = now;
+		}
+		if (g->quit > 1)
+			g->force = 1;
+	}
+	rte_eal_wait_lcore(lcore);
+	alarm(0);
+
+	if (g->fatal != NULL) {
+		fprintf(stderr, "mxgen: %s\n", g->fatal);
+		rc = 1;
+	}
+	opts.mode->summary(g, stdout);
+	for (i = 0; i < ERR__MAX; i++)
+		printf(" %s=%llu", err_names[i], (unsigned long long)g->errors[i]);
+	printf(" window_s=%.3f busy_cycles=%llu idle_cycles=%llu tsc_hz=%llu left_conns=%u\n",
+	       (double)(g->window_end_us - g->window_start_us) / 1e6,
+	       (unsigned long long)(g->busy1 - g->busy0), (unsigned long long)(g->idle1 - g->idle0),
+	       (unsigned long long)g->hz, tcp_conn_count(ctx));
+	fflush(stdout);
+	print_stack(stderr, ctx);
+	if (tcp_conn_count(ctx) != 0)
+		fprintf(stderr, "mxgen: note: %u connections still in the table after the linger "
+			"time\n", tcp_conn_count(ctx));
+	if (opts.stats_file != NULL && write_stats(opts.stats_file, ctx) != 0)
+		fprintf(stderr, "mxgen: cannot write %s\n", opts.stats_file);
+	if (rc == 0 && gen_errors(g) > 0)
+		rc = 3;
+out:
+	port_close(pi.port_id);
+	opts.mode->fini(g);
+	free(g->pat);
+	net_ctx_free(ctx);
+	rte_ring_free(ring);
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+	return rc;
+}
