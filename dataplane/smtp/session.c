@@ -81,6 +81,7 @@ struct sess {
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
 	char first_rcpt[SMTP_ADDR_MAX + 1];
+	char mail_from[SMTP_ADDR_MAX + 1];
 	unsigned nrcpt_ok;
 	uint64_t msg_bytes;
 	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
@@ -675,7 +676,7 @@ static void backend_reply(struct sess *s, int code)
 		else
 			w->st.messages_tempfailed++;
 		slog(w, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
-		     "", (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
+		     s->mail_from, (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
 		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced",
 		     (int)strcspn(s->brep, "\r\n"), s->brep);
 		s->nrcpt_ok = 0;
@@ -839,6 +840,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_MAIL:
 		s->n_cmds[3]++;
 		s->nrcpt_ok = 0;
+		snprintf(s->mail_from, sizeof(s->mail_from), "%s", ei->arg);
 		backend_command(s, W_MAIL, "MAIL FROM:<%s>%s%s\r\n", ei->arg,
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
