@@ -66,6 +66,22 @@ struct smtp_worker {
 	struct smtp_stats st;
 };
 
+/* The TLS facts every TLS session keeps (the certificate DNs live apart). */
+struct tls_brief {
+	char verify[12], version[12], cipher[64];
+	int cipher_bits, alg_bits;
+};
+
+/* Buffers of the backend side: only sessions that reach MAIL need them. */
+struct bbuf {
+	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
+	size_t bcmd_len;
+	enum bwait bcmd_wait;
+	size_t brep_len;
+	int brep_over;
+	char brep[BREPLY_MAX];
+};
+
 struct sess {
 	struct smtp_worker *w;
 	struct tcp_conn *c, *b;
@@ -84,16 +100,12 @@ struct sess {
 	char mail_from[SMTP_ADDR_MAX + 1];
 	unsigned nrcpt_ok;
 	uint64_t msg_bytes;
-	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
-	size_t bcmd_len;
-	enum bwait bcmd_wait;
-	char brep[BREPLY_MAX];
-	size_t brep_len;
-	int brep_over;
-	struct tls_macros mac;
+	struct bbuf *bb;          /* backend buffers, allocated at the first MAIL */
+	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
+	struct tls_macros *cert;  /* the full macros, kept only when a certificate was shown */
 	int tls_up;
 	size_t tin_len;
-	uint8_t tin[TLS_IN_MAX];
+	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
 	unsigned n_cmds[8];       /* ehlo helo starttls mail rcpt data rset quit, for the log */
 	struct smtp_proto p;
 };
@@ -228,6 +240,9 @@ static void sess_reap(struct smtp_worker *w)
 		w->dead = s->next_dead;
 		if (s->tls)
 			tls_conn_free(s->tls);
+		free(s->tin);
+		free(s->bb);
+		free(s->cert);
 		free(s);
 	}
 }
@@ -260,8 +275,17 @@ static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
 static void tls_established(struct sess *s)
 {
 	struct smtp_stats *st = &s->w->st;
+	struct tls_macros m;
 
-	tls_get_macros(s->tls, &s->mac);
+	tls_get_macros(s->tls, &m);
+	memcpy(s->mac.verify, m.verify, sizeof(s->mac.verify));
+	memcpy(s->mac.version, m.version, sizeof(s->mac.version));
+	memcpy(s->mac.cipher, m.cipher, sizeof(s->mac.cipher));
+	s->mac.cipher_bits = m.cipher_bits;
+	s->mac.alg_bits = m.alg_bits;
+	if ((strcmp(m.verify, "OK") == 0 || strcmp(m.verify, "FAIL") == 0) &&
+	    (s->cert = malloc(sizeof(*s->cert))) != NULL)
+		*s->cert = m;
 	s->tls_up = 1;
 	if (strcmp(s->mac.version, "TLSv1.3") == 0)
 		st->tls_v13++;
@@ -420,8 +444,8 @@ static void backend_proxy_v2(struct sess *s)
 		ssl[4] = (uint8_t)verify;
 		sl += pp2_tlv(ssl + sl, 0x21, s->mac.version, strlen(s->mac.version));
 		sl += pp2_tlv(ssl + sl, 0x23, s->mac.cipher, strlen(s->mac.cipher));
-		if (s->mac.cn_subject[0])
-			sl += pp2_tlv(ssl + sl, 0x22, s->mac.cn_subject, strnlen(s->mac.cn_subject, 64));
+		if (s->cert != NULL && s->cert->cn_subject[0])
+			sl += pp2_tlv(ssl + sl, 0x22, s->cert->cn_subject, strnlen(s->cert->cn_subject, 64));
 		n += pp2_tlv(h + n, 0x20, ssl, sl);
 	}
 	h[14] = (uint8_t)((n - 16) >> 8);
@@ -455,8 +479,8 @@ static int backend_open(struct sess *s)
 		w->rr = k + 1;
 		s->bidx = (int)k;
 		s->bst = B_CONNECTING;
-		s->brep_len = 0;
-		s->brep_over = 0;
+		s->bb->brep_len = 0;
+		s->bb->brep_over = 0;
 		w->st.backend_connects++;
 		tcp_set_timeout(s->b, BACKEND_CONNECT_MS);
 		return 0;
@@ -493,11 +517,12 @@ static void backend_fail(struct sess *s, const char *why)
 			s->b_failed = 0;
 			s->data_started = 0;
 		}
-	} else if (was == W_MAIL || was == W_RCPT || s->bcmd_len > 0) {
+	} else if (was == W_MAIL || was == W_RCPT || (s->bb != NULL && s->bb->bcmd_len > 0)) {
 		/* before the transaction went anywhere: try another backend once */
 		if (s->btries++ < (int)w->cfg->nbackends && backend_open(s) == 0)
 			return;
-		s->bcmd_len = 0;
+		if (s->bb != NULL)
+			s->bb->bcmd_len = 0;
 		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
 	}
 	client_flush(s);
@@ -507,11 +532,11 @@ static void backend_fail(struct sess *s, const char *why)
 /* Send the command that waited for the backend to be ready. */
 static void backend_send_pending(struct sess *s)
 {
-	if (s->bst != B_READY || s->bcmd_len == 0 || s->bwait != W_NONE)
+	if (s->bb == NULL || s->bst != B_READY || s->bb->bcmd_len == 0 || s->bwait != W_NONE)
 		return;
-	s->bwait = s->bcmd_wait;
-	if (backend_write(s, s->bcmd, s->bcmd_len) == 0)
-		s->bcmd_len = 0;
+	s->bwait = s->bb->bcmd_wait;
+	if (backend_write(s, s->bb->bcmd, s->bb->bcmd_len) == 0)
+		s->bb->bcmd_len = 0;
 }
 
 /* Hand a command to the backend now or as soon as it is ready. */
@@ -520,15 +545,19 @@ static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ..
 	va_list ap;
 	int n;
 
+	if (s->bb == NULL && (s->bb = calloc(1, sizeof(*s->bb))) == NULL) {
+		smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: out of memory, try again later");
+		return;
+	}
 	va_start(ap, fmt);
-	n = vsnprintf(s->bcmd, sizeof(s->bcmd), fmt, ap);
+	n = vsnprintf(s->bb->bcmd, sizeof(s->bb->bcmd), fmt, ap);
 	va_end(ap);
-	s->bcmd_len = n > 0 && (size_t)n < sizeof(s->bcmd) ? (size_t)n : 0;
-	s->bcmd_wait = wait;
+	s->bb->bcmd_len = n > 0 && (size_t)n < sizeof(s->bb->bcmd) ? (size_t)n : 0;
+	s->bb->bcmd_wait = wait;
 	if (s->b == NULL) {
 		s->btries = 0;
 		if (backend_open(s) != 0) {
-			s->bcmd_len = 0;
+			s->bb->bcmd_len = 0;
 			s->w->st.backend_errors++;
 			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
 			return;
@@ -569,7 +598,7 @@ static void send_received(struct sess *s)
 /* Pass the backend's reply to the client; one it cannot use ends the backend with a 4xx. */
 static void answer_with_backend_reply(struct sess *s)
 {
-	if (smtp_proto_answer(&s->p, s->brep, s->brep_len) == 0)
+	if (smtp_proto_answer(&s->p, s->bb->brep, s->bb->brep_len) == 0)
 		return;
 	backend_fail(s, "reply unfit for the client");
 	if (!s->dead && s->p.owed)
@@ -613,7 +642,7 @@ static void backend_reply(struct sess *s, int code)
 		if (code != 250)
 			return backend_fail(s, "EHLO refused");
 		if (s->bst == B_EHLO && !w->cfg->backends[s->bidx].proxy_v2 &&
-		    reply_has_keyword(s->brep, s->brep_len, "XCLIENT")) {
+		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
 			s->bst = B_XCLIENT;
 			backend_xclient(s);
 			return;
@@ -648,7 +677,7 @@ static void backend_reply(struct sess *s, int code)
 				snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->p.arg);
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
 			slog(w, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(s->brep, "\r\n"), s->brep, s->p.arg,
+			     s->addr, (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep, s->p.arg,
 			     s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
 		}
 		answer_with_backend_reply(s);
@@ -678,7 +707,7 @@ static void backend_reply(struct sess *s, int code)
 		slog(w, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
 		     s->mail_from, (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
 		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced",
-		     (int)strcspn(s->brep, "\r\n"), s->brep);
+		     (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep);
 		s->nrcpt_ok = 0;
 		answer_with_backend_reply(s);
 		break;
@@ -706,24 +735,24 @@ static void backend_readable(struct tcp_conn *b)
 
 	while (s != NULL && s->b == b && (n = tcp_recv(b, buf, sizeof(buf))) > 0) {
 		for (i = 0; i < n; i++) {
-			if (s->brep_len < sizeof(s->brep) - 1)
-				s->brep[s->brep_len++] = (char)buf[i];
+			if (s->bb->brep_len < sizeof(s->bb->brep) - 1)
+				s->bb->brep[s->bb->brep_len++] = (char)buf[i];
 			else
-				s->brep_over = 1;
+				s->bb->brep_over = 1;
 			if (buf[i] != '\n')
 				continue;
 			/* end of a line: is it the last line of the reply ("ddd ")? */
 			{
-				size_t ls = s->brep_len - 1;
+				size_t ls = s->bb->brep_len - 1;
 				int code;
 
-				while (ls > 0 && s->brep[ls - 1] != '\n')
+				while (ls > 0 && s->bb->brep[ls - 1] != '\n')
 					ls--;
-				if (s->brep_len - ls < 4 || s->brep[ls + 3] == '-')
+				if (s->bb->brep_len - ls < 4 || s->bb->brep[ls + 3] == '-')
 					continue;
-				s->brep[s->brep_len] = '\0';
-				code = atoi(s->brep + ls);
-				if (s->brep_over || code < 200 || code > 599) {
+				s->bb->brep[s->bb->brep_len] = '\0';
+				code = atoi(s->bb->brep + ls);
+				if (s->bb->brep_over || code < 200 || code > 599) {
 					backend_fail(s, "malformed reply");
 					return;
 				}
@@ -732,7 +761,7 @@ static void backend_readable(struct tcp_conn *b)
 				backend_reply(s, code);
 				if (s->b != b)
 					return;
-				s->brep_len = 0;
+				s->bb->brep_len = 0;
 			}
 		}
 	}
@@ -915,8 +944,10 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 {
 	if (!s->tls_up)
 		return tcp_peek(s->c, len);
-	if (s->tin_len < sizeof(s->tin)) {
-		long n = tls_read(s->tls, s->tin + s->tin_len, sizeof(s->tin) - s->tin_len);
+	if (s->tin == NULL && (s->tin = malloc(TLS_IN_MAX)) == NULL)
+		return NULL;
+	if (s->tin_len < TLS_IN_MAX) {
+		long n = tls_read(s->tls, s->tin + s->tin_len, TLS_IN_MAX - s->tin_len);
 
 		if (n > 0)
 			s->tin_len += (size_t)n;
@@ -938,6 +969,10 @@ static void client_consume(struct sess *s, size_t n)
 	}
 	memmove(s->tin, s->tin + n, s->tin_len - n);
 	s->tin_len -= n;
+	if (s->tin_len == 0) {
+		free(s->tin);         /* idle sessions keep no input buffer */
+		s->tin = NULL;
+	}
 }
 
 /* Feed the engine while it can take input and the backend can take the message. */

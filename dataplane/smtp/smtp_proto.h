@@ -30,8 +30,8 @@
 
 #define SMTP_CMD_MAX    512     /* octets including CRLF */
 #define SMTP_TEXT_MAX   1000    /* octets including CRLF */
-#define SMTP_OUT_MAX    4096    /* output buffer */
-#define SMTP_OUT_HIGH   2048    /* stop consuming input above this */
+#define SMTP_OUT_MAX    2560    /* output buffer */
+#define SMTP_OUT_HIGH   512     /* stop consuming input above this */
 #define SMTP_ADDR_MAX   256     /* mailbox path */
 #define SMTP_PARAM_MAX  256     /* MAIL/RCPT parameters kept for the relay */
 #define SMTP_STEP_OUT   512     /* most output one command line (or one reply) adds */
