@@ -84,7 +84,8 @@ struct mx_config {
 	unsigned smtpd_hard_error_limit;      /* default 10 */
 	unsigned max_sessions;                /* SMTP sessions per worker, default 10000 */
 	/* TLS */
-	char tls_cert_file[CFG_PATH_LEN], tls_key_file[CFG_PATH_LEN];
+	/* lists, paired in order: the first is the default, the others are chosen by SNI */
+	char tls_cert_file[4 * CFG_PATH_LEN], tls_key_file[4 * CFG_PATH_LEN];
 	char tls_ca_file[CFG_PATH_LEN], tls_ca_dir[CFG_PATH_LEN], tls_crl_file[CFG_PATH_LEN];
 	char tls_ciphers[CFG_PATH_LEN], tls_groups[CFG_NAME_LEN];
 	unsigned tls_min_version;             /* 0x0303 or 0x0304, default 0x0303 */

@@ -123,12 +123,27 @@ static int pick_workers(unsigned *lcores, char *err, size_t errlen)
 	return (int)n;
 }
 
+/* Split a list of file names (white space or commas) in place; 0 or -1 if too many. */
+static int split_files(char *list, char *out[TLS_MAX_CERTS], unsigned *n)
+{
+	char *save = NULL, *tok;
+
+	*n = 0;
+	for (tok = strtok_r(list, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+		if (*n == TLS_MAX_CERTS)
+			return -1;
+		out[(*n)++] = tok;
+	}
+	return 0;
+}
+
 /* The TLS context from the configuration, or NULL when no certificate is set. */
 static struct tls_ctx *tls_setup(int *failed)
 {
 	struct tls_server_cfg tc;
 	struct tls_ctx *t;
-	char err[512];
+	char err[512], *chains[TLS_MAX_CERTS], *keys[TLS_MAX_CERTS];
+	unsigned nchains, nkeys, i;
 
 	*failed = 0;
 	if (cfg.tls_cert_file[0] == 0 && cfg.tls_key_file[0] == 0)
@@ -139,9 +154,18 @@ static struct tls_ctx *tls_setup(int *failed)
 		return NULL;
 	}
 	memset(&tc, 0, sizeof(tc));
-	tc.certs[0].chain_file = cfg.tls_cert_file;
-	tc.certs[0].key_file = cfg.tls_key_file;
-	tc.ncerts = 1;
+	if (split_files(cfg.tls_cert_file, chains, &nchains) != 0 ||
+	    split_files(cfg.tls_key_file, keys, &nkeys) != 0 || nchains != nkeys) {
+		fprintf(stderr, "mxgate: %s: tls_cert_file and tls_key_file must list the same number "
+			"of files (at most %d), paired in order\n", cfg.path, TLS_MAX_CERTS);
+		*failed = 1;
+		return NULL;
+	}
+	for (i = 0; i < nchains; i++) {
+		tc.certs[i].chain_file = chains[i];
+		tc.certs[i].key_file = keys[i];
+	}
+	tc.ncerts = nchains;
 	tc.min_version = (int)cfg.tls_min_version;
 	tc.ciphers = cfg.tls_ciphers[0] ? cfg.tls_ciphers : NULL;
 	tc.groups = cfg.tls_groups;
