@@ -75,7 +75,8 @@ struct tls_brief {
 /* Buffers of the backend side: only sessions that reach MAIL need them. */
 struct bbuf {
 	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
-	size_t bcmd_len;
+	size_t bcmd_len;          /* 0 once sent */
+	size_t bcmd_sent;         /* length of the last command sent (to resend MAIL elsewhere) */
 	enum bwait bcmd_wait;
 	size_t brep_len;
 	int brep_over;
@@ -517,13 +518,19 @@ static void backend_fail(struct sess *s, const char *why)
 			s->b_failed = 0;
 			s->data_started = 0;
 		}
-	} else if (was == W_MAIL || was == W_RCPT || (s->bb != NULL && s->bb->bcmd_len > 0)) {
-		/* before the transaction went anywhere: try another backend once */
+	} else if (s->bb != NULL && s->bb->bcmd_wait == W_MAIL && (was == W_MAIL || s->bb->bcmd_len > 0)) {
+		/* MAIL not answered yet: the transaction can start on another backend */
+		if (s->bb->bcmd_len == 0)
+			s->bb->bcmd_len = s->bb->bcmd_sent;
 		if (s->btries++ < (int)w->cfg->nbackends && backend_open(s) == 0)
 			return;
-		if (s->bb != NULL)
-			s->bb->bcmd_len = 0;
+		s->bb->bcmd_len = 0;
 		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
+	} else if (was == W_RCPT || was == W_DATA || (s->bb != NULL && s->bb->bcmd_len > 0)) {
+		/* the backend had MAIL (and maybe recipients): that transaction is gone */
+		s->bb->bcmd_len = 0;
+		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
+		s->cst = C_CLOSING;
 	}
 	client_flush(s);
 	client_pump(s);
@@ -535,6 +542,7 @@ static void backend_send_pending(struct sess *s)
 	if (s->bb == NULL || s->bst != B_READY || s->bb->bcmd_len == 0 || s->bwait != W_NONE)
 		return;
 	s->bwait = s->bb->bcmd_wait;
+	s->bb->bcmd_sent = s->bb->bcmd_len;
 	if (backend_write(s, s->bb->bcmd, s->bb->bcmd_len) == 0)
 		s->bb->bcmd_len = 0;
 }
@@ -554,6 +562,14 @@ static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ..
 	va_end(ap);
 	s->bb->bcmd_len = n > 0 && (size_t)n < sizeof(s->bb->bcmd) ? (size_t)n : 0;
 	s->bb->bcmd_wait = wait;
+	if (s->b == NULL && wait != W_MAIL) {
+		/* the backend that had this transaction's MAIL is gone */
+		s->bb->bcmd_len = 0;
+		s->w->st.backend_errors++;
+		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
+		s->cst = C_CLOSING;
+		return;
+	}
 	if (s->b == NULL) {
 		s->btries = 0;
 		if (backend_open(s) != 0) {
