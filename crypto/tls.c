@@ -1179,3 +1179,68 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 		X509_free(peer);
 	}
 }
+
+/* ---- client side (STARTTLS to backend MTAs) ---- */
+
+/* A client context: TLS 1.2+, default groups; the peer is our own backend, not verified. */
+struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
+{
+	struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&ctx->refs, 1);
+	atomic_init(&ctx->tk_gen, 0);
+	ERR_clear_error();
+	ctx->ssl_ctx = SSL_CTX_new(TLS_method());
+	ctx->bio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mxgate-tcp");
+	if (!ctx->ssl_ctx || !ctx->bio_meth ||
+	    !BIO_meth_set_read(ctx->bio_meth, bio_read) ||
+	    !BIO_meth_set_write(ctx->bio_meth, bio_write) ||
+	    !BIO_meth_set_ctrl(ctx->bio_meth, bio_ctrl) ||
+	    !SSL_CTX_set1_curves_list(ctx->ssl_ctx, "X25519:P-256")) {
+		set_err(err, errlen, "cannot create TLS client context: %s", ssl_reason("out of memory"));
+		ERR_clear_error();
+		ctx_destroy(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx->ssl_ctx, TLS1_3_VERSION);
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+}
+
+/* A client-side session (sni may be NULL); driven with tls_handshake/read/write. */
+struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
+				     const char *sni, void *conn_arg)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+	BIO *bio;
+
+	if (!c)
+		return NULL;
+	c->ssl = SSL_new(ctx->ssl_ctx);
+	bio = BIO_new(ctx->bio_meth);
+	if (!c->ssl || !bio || (sni && !SSL_set_tlsext_host_name(c->ssl, sni))) {
+		BIO_free(bio);
+		SSL_free(c->ssl);
+		free(c);
+		ERR_clear_error();
+		return NULL;
+	}
+	c->ctx = ctx;
+	c->tr = *tr;
+	c->arg = conn_arg;
+	BIO_set_data(bio, c);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(c->ssl, bio, bio);
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_connect_state(c->ssl);
+	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never);
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	return c;
+}

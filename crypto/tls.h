@@ -160,4 +160,13 @@ const char *tls_error_reason(const struct tls_conn *c);
  */
 size_t tls_dn_quote(const char *in, char *out, size_t outlen);
 
+/*
+ * Client side, for STARTTLS to backend MTAs: a context (the backend is
+ * ours and is not verified) and sessions driven with the same
+ * tls_handshake / tls_read / tls_write; tls_get_macros describes the server.
+ */
+struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
+struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
+				     const char *sni, void *conn_arg);
+
 #endif

@@ -34,7 +34,8 @@ const char *const smtp_stat_names[] = {
 };
 
 enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
-enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_XCLIENT, B_EHLO2, B_READY, B_DATA, B_QUIT };
+enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_XCLIENT, B_EHLO2,
+	      B_READY, B_DATA, B_QUIT };
 enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
 
 #define BREPLY_MAX     2048     /* one backend reply, all its lines */
@@ -55,6 +56,7 @@ struct smtp_worker {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
 	struct tls_ctx *tls;
+	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
 	struct tls_worker *tw;
 	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
 	struct listen_arg la[3];
@@ -87,6 +89,7 @@ struct sess {
 	struct smtp_worker *w;
 	struct tcp_conn *c, *b;
 	struct tls_conn *tls;
+	struct tls_conn *btls;    /* TLS to the backend (STARTTLS) */
 	enum smtp_mode mode;
 	enum cstate cst;
 	enum bstate bst;
@@ -116,6 +119,8 @@ static void client_pump(struct sess *s);
 static void client_flush(struct sess *s);
 static void backend_fail(struct sess *s, const char *why);
 static void backend_send_pending(struct sess *s);
+static int backend_tls_begin(struct sess *s);
+static void backend_tls_continue(struct sess *s);
 
 /* ---- logging, Postfix's wording ---- */
 
@@ -241,6 +246,8 @@ static void sess_reap(struct smtp_worker *w)
 		w->dead = s->next_dead;
 		if (s->tls)
 			tls_conn_free(s->tls);
+		if (s->btls)
+			tls_conn_free(s->btls);
 		free(s->tin);
 		free(s->bb);
 		free(s->cert);
@@ -369,6 +376,13 @@ static int tls_begin(struct sess *s)
 /* Queue bytes to the backend; a short write means the backend is not keeping up. */
 static int backend_write(struct sess *s, const void *buf, size_t len)
 {
+	if (s->b != NULL && s->btls != NULL && s->bst != B_TLS_HS) {
+		if (tls_write(s->btls, buf, len) != (long)len) {
+			backend_fail(s, "backend TLS send buffer full");
+			return -1;
+		}
+		return 0;
+	}
 	if (s->b == NULL || tcp_send(s->b, buf, len) != len) {
 		backend_fail(s, "backend send buffer full");
 		return -1;
@@ -505,6 +519,10 @@ static void backend_fail(struct sess *s, const char *why)
 		tcp_abort(s->b);
 		s->b = NULL;
 	}
+	if (s->btls != NULL) {
+		tls_conn_free(s->btls);
+		s->btls = NULL;
+	}
 	s->bst = B_NONE;
 	s->bwait = W_NONE;
 	if (s->client_gone || s->dead)
@@ -638,6 +656,58 @@ static int reply_has_keyword(const char *rep, size_t len, const char *kw)
 	return 0;
 }
 
+/* Transport for the backend's TLS: its TCP receive queue. */
+static long btls_tr_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct sess *s = arg;
+	size_t n;
+
+	if (s->b == NULL)
+		return 0;
+	n = tcp_recv(s->b, buf, len);
+	return n > 0 ? (long)n : -1;
+}
+
+/* Transport for the backend's TLS: its TCP send buffer. */
+static long btls_tr_write(void *arg, const uint8_t *buf, size_t len)
+{
+	struct sess *s = arg;
+
+	return s->b == NULL ? -1 : (long)tcp_send(s->b, buf, len);
+}
+
+/* After the backend's 220 to STARTTLS: a client session over its connection. */
+static int backend_tls_begin(struct sess *s)
+{
+	struct tls_transport tr = { s, btls_tr_read, btls_tr_write };
+
+	if (s->w->client_tls == NULL)
+		return -1;
+	s->btls = tls_client_conn_new(s->w->client_tls, &tr, NULL, s);
+	if (s->btls == NULL)
+		return -1;
+	s->bst = B_TLS_HS;
+	s->bb->brep_len = 0;
+	return 0;
+}
+
+/* Drive the backend handshake; when done, EHLO again inside TLS. */
+static void backend_tls_continue(struct sess *s)
+{
+	enum tls_status r = tls_handshake(s->btls);
+	char cmd[320];
+
+	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
+		return;
+	if (r != TLS_DONE) {
+		backend_fail(s, "TLS handshake with the backend failed");
+		return;
+	}
+	s->bst = B_EHLO;
+	snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", s->w->cfg->hostname);
+	backend_write(s, cmd, strlen(cmd));
+}
+
 /* A complete reply from the backend: move its state machine, answer the client. */
 static void backend_reply(struct sess *s, int code)
 {
@@ -657,6 +727,14 @@ static void backend_reply(struct sess *s, int code)
 	case B_EHLO2:
 		if (code != 250)
 			return backend_fail(s, "EHLO refused");
+		if (s->bst == B_EHLO && w->cfg->backends[s->bidx].starttls && s->btls == NULL) {
+			/* configured means required: never fall back to plaintext */
+			if (!reply_has_keyword(s->bb->brep, s->bb->brep_len, "STARTTLS"))
+				return backend_fail(s, "STARTTLS required but not offered");
+			s->bst = B_STARTTLS;
+			backend_write(s, "STARTTLS\r\n", 10);
+			return;
+		}
 		if (s->bst == B_EHLO && !w->cfg->backends[s->bidx].proxy_v2 &&
 		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
 			s->bst = B_XCLIENT;
@@ -665,6 +743,13 @@ static void backend_reply(struct sess *s, int code)
 		}
 		s->bst = B_READY;
 		backend_send_pending(s);
+		return;
+	case B_STARTTLS:
+		if (code != 220)
+			return backend_fail(s, "STARTTLS refused");
+		if (backend_tls_begin(s) != 0)
+			return backend_fail(s, "cannot start TLS");
+		backend_tls_continue(s);
 		return;
 	case B_XCLIENT:
 		/*
@@ -749,7 +834,26 @@ static void backend_readable(struct tcp_conn *b)
 	uint8_t buf[512];
 	size_t n, i;
 
-	while (s != NULL && s->b == b && (n = tcp_recv(b, buf, sizeof(buf))) > 0) {
+	if (s != NULL && s->b == b && s->bst == B_TLS_HS) {
+		backend_tls_continue(s);
+		if (s->b != b || s->bst == B_TLS_HS)
+			return;
+	}
+	while (s != NULL && s->b == b && !s->dead) {
+		if (s->bst == B_TLS_HS)
+			return;          /* the handshake is driven by backend_tls_continue() */
+		if (s->btls != NULL) {
+			long r = tls_read(s->btls, buf, sizeof(buf));
+
+			if (r <= 0) {
+				if (r == -TLS_ERROR || r == -TLS_CLOSED)
+					backend_fail(s, "backend TLS error");
+				return;
+			}
+			n = (size_t)r;
+		} else if ((n = tcp_recv(b, buf, sizeof(buf))) == 0) {
+			break;
+		}
 		for (i = 0; i < n; i++) {
 			if (s->bb->brep_len < sizeof(s->bb->brep) - 1)
 				s->bb->brep[s->bb->brep_len++] = (char)buf[i];
@@ -809,8 +913,13 @@ static void backend_writable(struct tcp_conn *b)
 {
 	struct sess *s = tcp_app(b);
 
-	if (s != NULL)
-		client_pump(s);
+	if (s == NULL)
+		return;
+	if (s->bst == B_TLS_HS) {
+		backend_tls_continue(s);
+		return;
+	}
+	client_pump(s);
 }
 
 /* The backend closed or timed out. */
@@ -1185,6 +1294,12 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 			return NULL;
 		}
 	}
+	for (i = 0; i < cfg->nbackends; i++)
+		if (cfg->backends[i].starttls && w->client_tls == NULL &&
+		    (w->client_tls = tls_client_ctx_new(err, errlen)) == NULL) {
+			smtp_worker_free(w);
+			return NULL;
+		}
 	for (m = 0; m < 3; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
@@ -1228,6 +1343,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	sess_reap(w);
 	if (w->tw)
 		tls_worker_free(w->tw);
+	tls_ctx_free(w->client_tls);
 	free(w);
 }
 

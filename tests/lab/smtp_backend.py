@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""smtp_backend.py - a small recording SMTP backend for the lab tests.
+
+Speaks enough ESMTP for mxgate's relay (EHLO, STARTTLS, XCLIENT, MAIL, RCPT,
+DATA, RSET, NOOP, QUIT), optionally expects a PROXY v2 header first, and
+writes one JSON line per session to --out: the PROXY v2 addresses and TLVs,
+the XCLIENT attributes, whether TLS was used (version, cipher), and every
+message (envelope and body). It checks what Postfix's smtpd does not
+record, e.g. the TLS facts in PROXY v2's PP2_TYPE_SSL.
+
+Lab only: binds an address in 198.18.0.0/15 or 2001:2::/48; stops after
+--sessions sessions or --timeout seconds, whichever comes first.
+"""
+import argparse
+import ipaddress
+import json
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def lab_addr(a):
+    """Refuse any address outside the benchmarking ranges."""
+    ip = ipaddress.ip_address(a)
+    if not any(ip in ipaddress.ip_network(n) for n in ("198.18.0.0/15", "2001:2::/48")):
+        raise SystemExit("smtp_backend: %s is not a lab address" % a)
+    return a
+
+
+def read_exact(sock, n):
+    """n bytes from a socket, or ConnectionError."""
+    b = b""
+    while len(b) < n:
+        chunk = sock.recv(n - len(b))
+        if not chunk:
+            raise ConnectionError("eof in PROXY header")
+        b += chunk
+    return b
+
+
+def parse_proxy_v2(sock):
+    """Read and decode a PROXY v2 header (addresses, ports, TLVs)."""
+    hdr = read_exact(sock, 16)
+    if hdr[:12] != PP2_SIG:
+        raise ConnectionError("no PROXY v2 signature")
+    ver_cmd, fam, length = hdr[12], hdr[13], struct.unpack("!H", hdr[14:16])[0]
+    body = read_exact(sock, length)
+    out = {"version_command": ver_cmd, "family": fam}
+    if fam == 0x11:
+        src, dst, sp, dp = struct.unpack("!4s4sHH", body[:12])
+        out.update(src=socket.inet_ntop(socket.AF_INET, src), dst=socket.inet_ntop(socket.AF_INET, dst),
+                   sport=sp, dport=dp)
+        tlvs = body[12:]
+    elif fam == 0x21:
+        src, dst, sp, dp = struct.unpack("!16s16sHH", body[:36])
+        out.update(src=socket.inet_ntop(socket.AF_INET6, src), dst=socket.inet_ntop(socket.AF_INET6, dst),
+                   sport=sp, dport=dp)
+        tlvs = body[36:]
+    else:
+        tlvs = b""
+    out["tlvs"] = decode_tlvs(tlvs)
+    return out
+
+
+def decode_tlvs(b):
+    """TLVs as a dict; PP2_TYPE_SSL (0x20) decoded with its sub-TLVs."""
+    res = {}
+    while len(b) >= 3:
+        t, ln = b[0], struct.unpack("!H", b[1:3])[0]
+        v, b = b[3:3 + ln], b[3 + ln:]
+        if t == 0x20 and len(v) >= 5:
+            ssl_info = {"client": v[0], "verify": struct.unpack("!I", v[1:5])[0]}
+            names = {0x21: "version", 0x22: "cn", 0x23: "cipher", 0x24: "sig_alg", 0x25: "key_alg"}
+            for k, sv in decode_tlvs(v[5:]).items():
+                ssl_info[names.get(int(k, 16), k)] = sv
+            res["ssl"] = ssl_info
+        else:
+            res["%02x" % t] = v.decode("latin-1")
+    return res
+
+
+class Session:
+    """One SMTP session of the backend."""
+
+    def __init__(self, sock, args):
+        self.sock, self.args = sock, args
+        self.f = sock.makefile("rb")
+        self.rec = {"messages": [], "xclient": None, "proxy": None, "tls": None, "ehlo": []}
+
+    def send(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+
+    def line(self):
+        data = self.f.readline(4096)
+        if not data:
+            raise ConnectionError("eof")
+        return data
+
+    def ehlo_reply(self, name):
+        caps = ["backend.lab.example", "PIPELINING", "8BITMIME"]
+        if self.args.tls_cert and self.rec["tls"] is None:
+            caps.append("STARTTLS")
+        if self.args.xclient:
+            caps.append("XCLIENT NAME ADDR PORT PROTO HELO LOGIN")
+        self.rec["ehlo"].append(name)
+        for c in caps[:-1]:
+            self.send("250-" + c)
+        self.send("250 " + caps[-1])
+
+    def run(self):
+        if self.args.proxy:
+            self.rec["proxy"] = parse_proxy_v2(self.sock)
+        self.send("220 backend.lab.example ESMTP")
+        mail, rcpts = None, []
+        while True:
+            cmd = self.line().rstrip(b"\r\n").decode("utf-8", "replace")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self.ehlo_reply(cmd[5:])
+            elif verb == "STARTTLS" and self.args.tls_cert and self.rec["tls"] is None:
+                self.send("220 2.0.0 Ready to start TLS")
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(self.args.tls_cert, self.args.tls_key)
+                self.sock = ctx.wrap_socket(self.sock, server_side=True)
+                self.f = self.sock.makefile("rb")
+                self.rec["tls"] = {"version": self.sock.version(), "cipher": self.sock.cipher()[0]}
+            elif verb == "XCLIENT" and self.args.xclient:
+                self.rec["xclient"] = dict(kv.split("=", 1) for kv in cmd.split()[1:] if "=" in kv)
+                self.send("220 backend.lab.example ESMTP")
+            elif verb == "MAIL":
+                mail, rcpts = cmd[10:].strip(), []
+                self.send("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                rcpts.append(cmd[8:].strip())
+                self.send("250 2.1.5 Ok")
+            elif verb == "DATA":
+                self.send("354 End data with <CR><LF>.<CR><LF>")
+                body = b""
+                while True:
+                    ln = self.line()
+                    if ln == b".\r\n":
+                        break
+                    body += ln[1:] if ln.startswith(b".") else ln
+                    if len(body) > 64 << 20:
+                        raise ConnectionError("message too big for the test backend")
+                self.rec["messages"].append({"from": mail, "to": rcpts, "body": body.decode("latin-1")})
+                self.send("250 2.0.0 Ok: queued")
+            elif verb == "RSET":
+                mail, rcpts = None, []
+                self.send("250 2.0.0 Ok")
+            elif verb == "NOOP":
+                self.send("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.send("221 2.0.0 Bye")
+                return
+            else:
+                self.send("502 5.5.2 Error: command not recognized")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--listen", default="198.18.1.1")
+    ap.add_argument("--port", type=int, default=2525)
+    ap.add_argument("--out", required=True, help="JSON lines, one per session")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--xclient", action="store_true")
+    ap.add_argument("--proxy", action="store_true", help="expect a PROXY v2 header")
+    ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--timeout", type=float, default=120)
+    args = ap.parse_args()
+    fam = socket.AF_INET6 if ":" in lab_addr(args.listen) else socket.AF_INET
+    srv = socket.socket(fam, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((args.listen, args.port))
+    srv.listen(64)
+    deadline = time.time() + args.timeout
+    lock = threading.Lock()
+    out = open(args.out, "a")
+
+    def serve(conn):
+        sess = Session(conn, args)
+        conn.settimeout(30)
+        try:
+            sess.run()
+        except (ConnectionError, OSError, ssl.SSLError) as e:
+            sess.rec["error"] = str(e)
+        with lock:
+            out.write(json.dumps(sess.rec) + "\n")
+            out.flush()
+        conn.close()
+
+    print("smtp_backend: listening on %s:%d" % (args.listen, args.port), flush=True)
+    threads = []
+    for _ in range(args.sessions):
+        left = deadline - time.time()
+        if left <= 0:
+            break
+        srv.settimeout(left)
+        try:
+            conn, _ = srv.accept()
+        except socket.timeout:
+            break
+        t = threading.Thread(target=serve, args=(conn,), daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(max(0.0, deadline - time.time()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
