@@ -942,9 +942,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
 
 /* ---- sessions ---- */
 
-/* A server-side TLS session over a transport. */
-struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
-			      const struct tls_transport *tr, void *conn_arg)
+/* A session on ctx over a transport, not yet in server or client state. */
+static struct tls_conn *conn_alloc(struct tls_ctx *ctx, const struct tls_transport *tr, void *conn_arg)
 {
 	struct tls_conn *c = calloc(1, sizeof(*c));
 	BIO *bio;
@@ -961,17 +960,28 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
 		return NULL;
 	}
 	c->ctx = ctx;
-	c->w = w;
 	c->tr = *tr;
 	c->arg = conn_arg;
 	BIO_set_data(bio, c);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(c->ssl, bio, bio);
 	SSL_set_app_data(c->ssl, c);
+	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never); /* servers always refuse anyway */
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+/* A server-side TLS session over a transport. */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
+			      const struct tls_transport *tr, void *conn_arg)
+{
+	struct tls_conn *c = conn_alloc(ctx, tr, conn_arg);
+
+	if (!c)
+		return NULL;
+	c->w = w;
 	SSL_set_accept_state(c->ssl);
 	SSL_set_shed_handshake_config(c->ssl, 1);
-	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never); /* a no-op for servers: they always refuse */
-	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
 	return c;
 }
 
@@ -1218,29 +1228,14 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
 				     const char *sni, void *conn_arg)
 {
-	struct tls_conn *c = calloc(1, sizeof(*c));
-	BIO *bio;
+	struct tls_conn *c = conn_alloc(ctx, tr, conn_arg);
 
 	if (!c)
 		return NULL;
-	c->ssl = SSL_new(ctx->ssl_ctx);
-	bio = BIO_new(ctx->bio_meth);
-	if (!c->ssl || !bio || (sni && !SSL_set_tlsext_host_name(c->ssl, sni))) {
-		BIO_free(bio);
-		SSL_free(c->ssl);
-		free(c);
-		ERR_clear_error();
+	if (sni && !SSL_set_tlsext_host_name(c->ssl, sni)) {
+		tls_conn_free(c);
 		return NULL;
 	}
-	c->ctx = ctx;
-	c->tr = *tr;
-	c->arg = conn_arg;
-	BIO_set_data(bio, c);
-	BIO_set_init(bio, 1);
-	SSL_set_bio(c->ssl, bio, bio);
-	SSL_set_app_data(c->ssl, c);
 	SSL_set_connect_state(c->ssl);
-	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never);
-	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
 	return c;
 }

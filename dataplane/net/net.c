@@ -156,13 +156,10 @@ void net_flush(struct net_ctx *ctx)
 
 /* ---- checksums ---- */
 
-/* Internet checksum of an L4 segment with its pseudo-header. */
-uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
-		     uint8_t proto, const void *l4, uint32_t len)
+/* Unreduced one's complement sum of the IPv4 or IPv6 pseudo-header. */
+static uint32_t phdr_sum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
+			 uint8_t proto, uint32_t len)
 {
-	uint32_t sum;
-	uint16_t c;
-
 	if (family == NET_AF_INET) {
 		struct { uint32_t s, d; uint8_t z, p; uint16_t l; } __rte_packed ph;
 
@@ -170,8 +167,8 @@ uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct ne
 		memcpy(&ph.d, dst->a, 4);
 		ph.z = 0;
 		ph.p = proto;
-		ph.l = rte_cpu_to_be_16(len);
-		sum = __rte_raw_cksum(&ph, sizeof(ph), 0);
+		ph.l = rte_cpu_to_be_16((uint16_t)len);
+		return __rte_raw_cksum(&ph, sizeof(ph), 0);
 	} else {
 		struct { uint8_t s[16], d[16]; uint32_t l; uint8_t z[3], p; } __rte_packed ph;
 
@@ -180,11 +177,17 @@ uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct ne
 		ph.l = rte_cpu_to_be_32(len);
 		memset(ph.z, 0, 3);
 		ph.p = proto;
-		sum = __rte_raw_cksum(&ph, sizeof(ph), 0);
+		return __rte_raw_cksum(&ph, sizeof(ph), 0);
 	}
-	sum = __rte_raw_cksum(l4, len, sum);
-	c = __rte_raw_cksum_reduce(sum);
-	c = ~c;
+}
+
+/* Internet checksum of an L4 segment with its pseudo-header. */
+uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
+		     uint8_t proto, const void *l4, uint32_t len)
+{
+	uint16_t c = (uint16_t)~__rte_raw_cksum_reduce(
+		__rte_raw_cksum(l4, len, phdr_sum(family, src, dst, proto, len)));
+
 	if (c == 0 && proto == IPPROTO_UDP)
 		c = 0xffff;
 	return c;
@@ -194,28 +197,7 @@ uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct ne
 static uint16_t l4_phdr_csum(uint8_t family, const struct net_addr *src,
 			     const struct net_addr *dst, uint8_t proto, uint32_t len)
 {
-	uint32_t sum;
-
-	if (family == NET_AF_INET) {
-		struct { uint32_t s, d; uint8_t z, p; uint16_t l; } __rte_packed ph;
-
-		memcpy(&ph.s, src->a, 4);
-		memcpy(&ph.d, dst->a, 4);
-		ph.z = 0;
-		ph.p = proto;
-		ph.l = rte_cpu_to_be_16(len);
-		sum = __rte_raw_cksum(&ph, sizeof(ph), 0);
-	} else {
-		struct { uint8_t s[16], d[16]; uint32_t l; uint8_t z[3], p; } __rte_packed ph;
-
-		memcpy(ph.s, src->a, 16);
-		memcpy(ph.d, dst->a, 16);
-		ph.l = rte_cpu_to_be_32(len);
-		memset(ph.z, 0, 3);
-		ph.p = proto;
-		sum = __rte_raw_cksum(&ph, sizeof(ph), 0);
-	}
-	return __rte_raw_cksum_reduce(sum);
+	return __rte_raw_cksum_reduce(phdr_sum(family, src, dst, proto, len));
 }
 
 /* ---- flow steering ---- */

@@ -257,26 +257,32 @@ static void sess_reap(struct smtp_worker *w)
 
 /* ---- TLS ---- */
 
-/* Transport for TLS: read from the client's TCP receive queue. */
-static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
+/* TLS transport over a TCP connection: read (0 = gone, -1 = nothing yet). */
+static long tcp_tr_read(struct tcp_conn *c, uint8_t *buf, size_t len)
 {
-	struct sess *s = arg;
 	size_t n;
 
-	if (s->c == NULL)
+	if (c == NULL)
 		return 0;
-	n = tcp_recv(s->c, buf, len);
+	n = tcp_recv(c, buf, len);
 	return n > 0 ? (long)n : -1;
 }
 
-/* Transport for TLS: write into the client's TCP send buffer. */
+/* TLS transport over a TCP connection: write (-1 = gone). */
+static long tcp_tr_write(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	return c == NULL ? -1 : (long)tcp_send(c, buf, len);
+}
+
+/* The client's TLS transport. */
+static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
+{
+	return tcp_tr_read(((struct sess *)arg)->c, buf, len);
+}
+
 static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
 {
-	struct sess *s = arg;
-
-	if (s->c == NULL)
-		return -1;
-	return (long)tcp_send(s->c, buf, len);
+	return tcp_tr_write(((struct sess *)arg)->c, buf, len);
 }
 
 /* Count and log an established TLS session. */
@@ -656,24 +662,15 @@ static int reply_has_keyword(const char *rep, size_t len, const char *kw)
 	return 0;
 }
 
-/* Transport for the backend's TLS: its TCP receive queue. */
+/* The backend's TLS transport. */
 static long btls_tr_read(void *arg, uint8_t *buf, size_t len)
 {
-	struct sess *s = arg;
-	size_t n;
-
-	if (s->b == NULL)
-		return 0;
-	n = tcp_recv(s->b, buf, len);
-	return n > 0 ? (long)n : -1;
+	return tcp_tr_read(((struct sess *)arg)->b, buf, len);
 }
 
-/* Transport for the backend's TLS: its TCP send buffer. */
 static long btls_tr_write(void *arg, const uint8_t *buf, size_t len)
 {
-	struct sess *s = arg;
-
-	return s->b == NULL ? -1 : (long)tcp_send(s->b, buf, len);
+	return tcp_tr_write(((struct sess *)arg)->b, buf, len);
 }
 
 /* After the backend's 220 to STARTTLS: a client session over its connection. */
