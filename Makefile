@@ -32,11 +32,11 @@ BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
 BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c dataplane/config.c dataplane/port.c dataplane/stats.c $(NET_SRCS)
-HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h tests/unit/*.h)
+HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
@@ -45,7 +45,7 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 
 .PHONY: all deps test unit lab run bench-tcp clean
 
-all: $(BUILD)/mxgate $(BUILD)/mxgen
+all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/policy_test
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -76,7 +76,14 @@ $(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c $(HDRS) | $(BUILD)
 $(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_LDFLAGS)
 
-UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls
+$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
+
+$(BUILD)/policy_test: tools/policy_test.c policy/policy.c policy/policy.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ tools/policy_test.c policy/policy.c
+
+UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
+	$(BUILD)/test_policy
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)

@@ -94,6 +94,7 @@ struct str_key {
 static const struct str_key str_keys[] = {
 	STR_KEY(tls_cert_file), STR_KEY(tls_key_file), STR_KEY(tls_ca_file),
 	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
+	STR_KEY(access_file),
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */

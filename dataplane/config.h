@@ -92,6 +92,8 @@ struct mx_config {
 	unsigned tls_ask_client_cert;         /* yes/no, default no */
 	unsigned tls_handshake_timeout_ms;    /* default 60000 */
 	unsigned tls_ticket_rotate_s;         /* 0 = no tickets, default 3600 */
+	/* policy: a sendmail access file (Redis later); empty = the backend decides everything */
+	char access_file[CFG_PATH_LEN];
 	/* relay */
 	struct cfg_backend backends[CFG_MAX_BACKENDS];
 	unsigned nbackends;

@@ -26,6 +26,7 @@
 #include "net/tcp.h"
 #include "smtp/session.h"
 #include "crypto/tls.h"
+#include "policy/policy.h"
 
 static volatile sig_atomic_t quit, dump;
 static struct mx_config cfg;
@@ -123,6 +124,29 @@ static int pick_workers(unsigned *lcores, char *err, size_t errlen)
 	return (int)n;
 }
 
+/* The access map from access_file, or NULL when none is configured. */
+static struct pol_snapshot *policy_setup(int *failed)
+{
+	struct pol_builder *b;
+	struct pol_snapshot *snap;
+	char err[512];
+
+	*failed = 0;
+	if (cfg.access_file[0] == 0)
+		return NULL;
+	b = pol_builder_new();
+	if (b == NULL || pol_load_file(b, cfg.access_file, err, sizeof(err)) != 0 ||
+	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "mxgate: access_file: %s\n", b == NULL ? "out of memory" : err);
+		pol_builder_free(b);
+		*failed = 1;
+		return NULL;
+	}
+	pol_builder_free(b);
+	fprintf(stderr, "mxgate: access map %s: %zu entries\n", cfg.access_file, pol_snapshot_count(snap));
+	return snap;
+}
+
 /* Split a list of file names (white space or commas) in place; 0 or -1 if too many. */
 static int split_files(char *list, char *out[TLS_MAX_CERTS], unsigned *n)
 {
@@ -190,6 +214,7 @@ int main(int argc, char **argv)
 	struct rte_mempool *pool;
 	struct tcp_params tp;
 	struct tls_ctx *tls = NULL;
+	struct pol_snapshot *pol = NULL;
 	uint64_t last_rotate;
 	char err[512];
 	int r, opt, tls_failed;
@@ -235,7 +260,10 @@ int main(int argc, char **argv)
 	}
 	nworkers = (unsigned)r;
 	tls = tls_setup(&tls_failed);
+	if (!tls_failed)
+		pol = policy_setup(&tls_failed);
 	if (tls_failed) {
+		tls_ctx_free(tls);
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -298,7 +326,7 @@ int main(int argc, char **argv)
 		}
 		ctxs[w] = ctx;
 		if (cfg.smtp_port || cfg.submission_port || cfg.smtps_port) {
-			smtpw[w] = smtp_worker_start(ctx, &cfg, tls, err, sizeof(err));
+			smtpw[w] = smtp_worker_start(ctx, &cfg, tls, pol, err, sizeof(err));
 			if (smtpw[w] == NULL) {
 				fprintf(stderr, "mxgate: %s: %s\n", cfg.path, err);
 				return 2;
@@ -367,6 +395,7 @@ int main(int argc, char **argv)
 	}
 	rte_mempool_free(pool);
 	tls_ctx_free(tls);
+	pol_snapshot_free(pol);
 	rte_eal_cleanup();
 	fprintf(stderr, "mxgate: stopped\n");
 	return 0;

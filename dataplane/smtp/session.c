@@ -26,6 +26,7 @@
 #include "session.h"
 #include "smtp/smtp_proto.h"
 #include "crypto/tls.h"
+#include "policy/policy.h"
 
 const char *const smtp_stat_names[] = {
 #define X(n) #n,
@@ -57,6 +58,7 @@ struct smtp_worker {
 	const struct mx_config *cfg;
 	struct tls_ctx *tls;
 	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
+	const struct pol_snapshot *pol; /* access map, NULL = none */
 	struct tls_worker *tw;
 	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
 	struct listen_arg la[3];
@@ -96,6 +98,8 @@ struct sess {
 	enum bwait bwait;
 	int bidx, btries;
 	int xclient, b_failed, data_started, client_gone, shut, dead;
+	int discard;              /* DISCARD: accept this transaction, deliver nothing */
+	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
 	char id[12];
 	char addr[INET6_ADDRSTRLEN];
@@ -959,6 +963,66 @@ static const struct tcp_app_ops backend_ops = {
 	.timeout = backend_timeout,
 };
 
+/* ---- policy ---- */
+
+/* What the access map may know of this session. */
+static void pol_client_of(const struct sess *s, struct pol_client *pc, char *issuer, char *subject,
+			  size_t dnlen)
+{
+	const struct net_tuple *t = s->c ? tcp_tuple(s->c) : NULL;
+
+	memset(pc, 0, sizeof(*pc));
+	if (t != NULL) {
+		pc->addr.family = t->family == NET_AF_INET ? 4 : 6;
+		memcpy(pc->addr.a, t->raddr.a, 16);
+	}
+	pc->helo = s->p.helo;
+	pc->tls = s->tls_up;
+	pc->verify = s->tls_up ? s->mac.verify : "NONE";
+	pc->cipher_bits = s->tls_up ? s->mac.cipher_bits : 0;
+	if (s->cert != NULL) {
+		/* the macros are quoted already; the map wants them as they are */
+		snprintf(issuer, dnlen, "%s", s->cert->cert_issuer);
+		snprintf(subject, dnlen, "%s", s->cert->cert_subject);
+		pc->cert_issuer = issuer;
+		pc->cert_subject = subject;
+		pc->cn_subject = s->cert->cn_subject;
+	}
+}
+
+/* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
+static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
+{
+	slog(s->w, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
+	     stage, s->addr, r->code, r->enh, who, r->text, s->mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
+	     s->p.helo);
+	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
+}
+
+/* The access map's word on a MAIL or RCPT; 1 when it refused (answer sent). */
+static int pol_stage(struct sess *s, int rcpt, const char *arg)
+{
+	struct pol_client pc;
+	struct pol_result r;
+	char issuer[512], subject[512];
+
+	if (s->w->pol == NULL)
+		return 0;
+	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
+	r = rcpt ? pol_check_rcpt(s->w->pol, &pc, arg, NULL) : pol_check_mail(s->w->pol, &pc, arg, NULL);
+	if (r.action == POL_REJECT) {
+		if (rcpt)
+			s->w->st.policy_rcpt_rejects++;
+		else
+			s->w->st.policy_mail_rejects++;
+		pol_refuse(s, &r, rcpt ? "RCPT" : "MAIL", arg);
+		return 1;
+	}
+	if (r.action == POL_DISCARD)
+		s->discard = 1;
+	return 0;
+}
+
 /* ---- client input ---- */
 
 /* Act on one engine event. Returns 0 to go on, -1 to stop feeding input. */
@@ -991,24 +1055,42 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_MAIL:
 		s->n_cmds[3]++;
 		s->nrcpt_ok = 0;
+		s->discard = 0;
 		snprintf(s->mail_from, sizeof(s->mail_from), "%s", ei->arg);
+		if (pol_stage(s, 0, ei->arg))
+			return 0;
+		if (s->discard) {
+			smtp_proto_answerf(&s->p, 250, "2.1.0", "Ok");
+			return 0;
+		}
 		backend_command(s, W_MAIL, "MAIL FROM:<%s>%s%s\r\n", ei->arg,
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_RCPT:
 		s->n_cmds[4]++;
+		if (pol_stage(s, 1, ei->arg))
+			return 0;
+		if (s->discard) {
+			smtp_proto_answerf(&s->p, 250, "2.1.5", "Ok");
+			return 0;
+		}
 		backend_command(s, W_RCPT, "RCPT TO:<%s>%s%s\r\n", ei->arg,
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_DATA:
 		s->n_cmds[5]++;
+		if (s->discard) {
+			s->data_started = 1;
+			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+			return 0;
+		}
 		backend_command(s, W_DATA, "DATA\r\n");
 		return 0;
 	case SMTP_EV_DATA_LINE:
 		s->msg_bytes += ei->len;
 		w->st.message_bytes += ei->len;
-		if (s->b_failed || s->b == NULL)
-			return 0;      /* swallowed; refused at the end */
+		if (s->discard || s->b_failed || s->b == NULL)
+			return 0;      /* swallowed: discarded, or refused at the end */
 		return backend_write(s, ei->data, ei->len) == 0 ? 0 : 0;
 	case SMTP_EV_DATA_END:
 		if (ei->error != SMTP_OK) {
@@ -1025,6 +1107,15 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			s->data_started = 0;
 			return 0;
 		}
+		if (s->discard) {
+			s->data_started = 0;
+			s->discard = 0;
+			w->st.policy_discards++;
+			slog(w, "%s: discard: from=<%s> size=%llu (access map)", s->id, s->mail_from,
+			     (unsigned long long)s->msg_bytes);
+			smtp_proto_answerf(&s->p, 250, "2.0.0", "Ok: discarded");
+			return 0;
+		}
 		if (s->b_failed || s->b == NULL) {
 			s->b_failed = 0;
 			s->data_started = 0;
@@ -1037,6 +1128,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return 0;
 	case SMTP_EV_RSET:
 		s->n_cmds[6]++;
+		s->discard = 0;
 		if (s->b != NULL && s->bst == B_READY && s->bwait == W_NONE) {
 			s->bwait = W_RSET;
 			backend_write(s, "RSET\r\n", 6);
@@ -1163,7 +1255,29 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_net(c)->worker & 0xff, w->next_id++);
 	tcp_set_app(c, &client_ops, s);
 	slog(w, "connect from unknown[%s]", s->addr);
-	smtp_proto_init(&s->p, &w->pcfg[la->mode], 0);
+	s->pcfg = w->pcfg[la->mode];
+	if (w->pol != NULL) {
+		struct pol_client pc;
+		struct pol_result r;
+		struct pol_features f;
+		char dn1[8], dn2[8];
+
+		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
+		r = pol_check_connect(w->pol, &pc, NULL);
+		if (r.action == POL_REJECT) {
+			w->st.policy_connect_rejects++;
+			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
+			     s->addr, r.code, r.enh, r.text);
+			smtp_proto_init(&s->p, &s->pcfg, 0);
+			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+			s->cst = C_SMTP;
+			client_close_with(s, r.code, r.enh, r.text);
+			return;
+		}
+		if (pol_srv_features(w->pol, &pc, &f, NULL) && (f.off & POL_SF('S')))
+			s->pcfg.tls_available = 0;       /* Srv_Features S: no STARTTLS */
+	}
+	smtp_proto_init(&s->p, &s->pcfg, 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
 		if (tls_begin(s) != 0)
 			sess_kill(s, 1);
@@ -1266,7 +1380,8 @@ static const struct tcp_app_ops client_ops = {
 /* ---- worker ---- */
 
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
-				      struct tls_ctx *tls, char *err, size_t errlen)
+				      struct tls_ctx *tls, const struct pol_snapshot *pol,
+				      char *err, size_t errlen)
 {
 	struct smtp_worker *w = calloc(1, sizeof(*w));
 	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
@@ -1279,6 +1394,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	w->ctx = ctx;
 	w->cfg = cfg;
 	w->tls = tls;
+	w->pol = pol;
 	w->inside_if = 0;
 	for (i = 0; i < ctx->nifs; i++)
 		if (ctx->ifs[i].role == CFG_ROLE_INSIDE)

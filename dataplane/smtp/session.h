@@ -12,6 +12,7 @@
 #include "net/tcp.h"
 
 struct tls_ctx;
+struct pol_snapshot;
 
 /* SMTP counters of one worker (plain integers, read by the service thread). */
 #define SMTP_STATS(X) \
@@ -43,6 +44,10 @@ struct tls_ctx;
 	X(verify_no) \
 	X(verify_not) \
 	X(verify_fail) \
+	X(policy_connect_rejects)   /* access map: Connect: REJECT / ERROR */ \
+	X(policy_mail_rejects)      /* MAIL refused: From:, Require_TLS (530), TLS_Clt (403/503) */ \
+	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
+	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {
@@ -59,10 +64,12 @@ struct smtp_worker;
 /*
  * Start SMTP on a worker's stack: listeners on the configured ports.
  * tls may be NULL (no certificate: STARTTLS gets 454, 465 is not opened).
+ * pol may be NULL (no access map: every command goes to the backend, which decides).
  * Returns the worker's SMTP state, or NULL with a message in err.
  */
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
-				      struct tls_ctx *tls, char *err, size_t errlen);
+				      struct tls_ctx *tls, const struct pol_snapshot *pol,
+				      char *err, size_t errlen);
 /* Work to do on every poll: queued private-key operations. Returns work done. */
 unsigned smtp_worker_poll(struct smtp_worker *w);
 void smtp_worker_free(struct smtp_worker *w);

@@ -1,0 +1,1361 @@
+/*
+ * test_policy.c - unit tests of policy/policy.c: sendmail's access-map
+ * semantics taken from its cf/README and proto.m4 (lookup order, longest
+ * prefix, parent domains, untagged entries, SKIP, TEMP+/PERM+, VERIFY:bits
+ * against the cipher bits, CERTISSUER -> SUBJECT -> CERTSUBJECT, the +HEX
+ * DN quoting, Srv_Features, relaying, the ERROR: forms), mxgate's Limit:
+ * and Require_TLS:, a table of malformed entries whose messages must name
+ * the key and the reason, an access-file round trip, and a seeded random
+ * pass that must never crash (run under ASan and UBSan).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+#include "t.h"
+
+static char err[1024];
+static struct pol_trace tr;
+
+/* Parse text as "t" and build it; NULL (and the message printed) on error. */
+static struct pol_snapshot *snap_of(const char *text)
+{
+	struct pol_builder *b = pol_builder_new();
+	struct pol_snapshot *s = NULL;
+
+	if (pol_parse(b, "t", text, strlen(text), err, sizeof(err)) == 0)
+		s = pol_build(b, err, sizeof(err));
+	if (!s)
+		fprintf(stderr, "  unexpected error: %s\n", err);
+	pol_builder_free(b);    /* the snapshot must not need it */
+	return s;
+}
+
+/* A client at addr (IPv4 or IPv6 text), with a name or none. */
+static struct pol_client client(const char *addr, const char *name)
+{
+	struct pol_client c;
+
+	memset(&c, 0, sizeof(c));
+	if (pol_addr_parse(addr, &c.addr) < 0)
+		fprintf(stderr, "  bad test address %s\n", addr);
+	c.name = name;
+	return c;
+}
+
+/* A result as text, "550 5.7.1 Access denied" or "OK". */
+static const char *fmt(const struct pol_result *r)
+{
+	static char buf[POL_TEXT_MAX + 32];
+
+	pol_result_format(r, buf, sizeof(buf));
+	return buf;
+}
+
+/* pol_add(key, value) must fail with exactly want, and so must pol_build. */
+static void expect_add_error(const char *key, const char *value, const char *want)
+{
+	struct pol_builder *b = pol_builder_new();
+	char err2[1024];
+
+	memset(err, 0, sizeof(err));
+	CHECK_EQ(pol_add(b, "To:example.com", "RELAY", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(b, key, value, err, sizeof(err)), -1);
+	CHECK_STR(err, want);
+	CHECK(strchr(err, '\n') == NULL);
+	CHECK_EQ(pol_add(b, "To:example.org", "RELAY", err2, sizeof(err2)), 0);
+	CHECK(pol_build(b, err2, sizeof(err2)) == NULL);
+	CHECK_STR(err2, want);
+	pol_builder_free(b);
+}
+
+/* The text must parse and then fail to build with exactly want. */
+static void expect_build_error(const char *text, const char *want)
+{
+	struct pol_builder *b = pol_builder_new();
+
+	CHECK_EQ(pol_parse(b, "t", text, strlen(text), err, sizeof(err)), 0);
+	CHECK(pol_build(b, err, sizeof(err)) == NULL);
+	CHECK_STR(err, want);
+	pol_builder_free(b);
+}
+
+/* ---- DN quoting ---- */
+
+TEST(dn_quote)
+{
+	/* cf/README's example */
+	static const char *raw = "/C=US/ST=California/O=endmail.org/OU=private/"
+				 "CN=Darth Mail (Cert)/Email=darth+cert@endmail.org";
+	static const char *quoted = "/C=US/ST=California/O=endmail.org/OU=private/"
+				    "CN=Darth+20Mail+20+28Cert+29/Email=darth+2Bcert@endmail.org";
+	char out[256];
+
+	CHECK_EQ(pol_dn_quote(raw, out, sizeof(out)), strlen(quoted));
+	CHECK_STR(out, quoted);
+	pol_dn_quote("<a>\"b\"\x01\x7f\xc3\xa9\t+", out, sizeof(out));
+	CHECK_STR(out, "+3Ca+3E+22b+22+01+7F+C3+A9+09+2B");
+	pol_dn_quote("plain/CN=x.y_z-1", out, sizeof(out));
+	CHECK_STR(out, "plain/CN=x.y_z-1");
+	/* never a cut "+X": stops before an escape that does not fit */
+	CHECK_EQ(pol_dn_quote("ab c", out, 5), 2);
+	CHECK_STR(out, "ab");
+	CHECK_EQ(pol_dn_quote("ab c", out, 6), 5);
+	CHECK_STR(out, "ab+20");
+	CHECK_EQ(pol_dn_quote("abc", out, 3), 2);
+	CHECK_STR(out, "ab");
+	CHECK_EQ(pol_dn_quote("abc", out, 1), 0);
+	CHECK_STR(out, "");
+	CHECK_EQ(pol_dn_quote(NULL, out, sizeof(out)), 0);
+	CHECK_STR(out, "");
+	CHECK_EQ(pol_dn_quote("x", NULL, 0), 0);
+}
+
+/* ---- addresses ---- */
+
+TEST(addresses)
+{
+	struct pol_addr a;
+	char s[64];
+
+	CHECK_EQ(pol_addr_parse("198.18.0.1", &a), 0);
+	CHECK_EQ(a.family, 4);
+	pol_addr_format(&a, s, sizeof(s));
+	CHECK_STR(s, "198.18.0.1");
+	CHECK_EQ(pol_addr_parse("IPv6:2001:2::1", &a), 0);
+	CHECK_EQ(a.family, 6);
+	pol_addr_format(&a, s, sizeof(s));
+	CHECK_STR(s, "IPv6:2001:2::1");
+	CHECK_EQ(pol_addr_parse("2001:2:0:0:0:0:0:1", &a), 0);
+	pol_addr_format(&a, s, sizeof(s));
+	CHECK_STR(s, "IPv6:2001:2::1");
+	CHECK_EQ(pol_addr_parse("::ffff:198.18.0.9", &a), 0);       /* mapped: IPv4 */
+	CHECK_EQ(a.family, 4);
+	pol_addr_format(&a, s, sizeof(s));
+	CHECK_STR(s, "198.18.0.9");
+	CHECK_EQ(pol_addr_parse("198.18.0", &a), -1);
+	CHECK_EQ(pol_addr_parse("mx.example", &a), -1);
+	CHECK_EQ(pol_addr_parse(NULL, &a), -1);
+	CHECK_EQ(a.family, 0);
+}
+
+/* ---- Connect: (check_relay) ---- */
+
+#define CONNECT_MAP \
+	"# cf/README's examples, tagged, in the benchmarking ranges\n" \
+	"Connect:cyberspammer.com\tERROR:\"550 We don't accept mail from spammers\"\n" \
+	"Connect:okay.cyberspammer.com\tOK\n" \
+	"Connect:sendmail.org\t\tRELAY\n" \
+	"Connect:198.18\t\tREJECT\n" \
+	"Connect:198.18.5\tOK\n" \
+	"Connect:198.18.5.0/25\tDISCARD\n" \
+	"Connect:198.18.5.7\tERROR:4.7.1:421 come back later\n" \
+	"198.18.9\t\tREJECT\n" \
+	"Connect:198.18.9\tOK\n" \
+	"untagged.test\t\tREJECT\n" \
+	"Connect:skip.example\tSKIP\n" \
+	"Connect:example\t\tREJECT\n" \
+	"Connect:.dot.test\tREJECT\n" \
+	"Connect:[198.19.7.7]\tOK\n" \
+	"Connect:[198.19.8]\tREJECT\n" \
+	"Connect:IPv6:2001:2:0:a\tRELAY\n" \
+	"Connect:2001:2::/48\tREJECT\n" \
+	"Connect:IPv6:2001:2:0:a::5\tDISCARD\n" \
+	"Connect:2001:2:0:b::/64\tOK\n" \
+	"Connect:::ffff:198.19.9.0/120\tREJECT\n"
+
+static const struct {
+	const char *addr, *name, *want, *rule;
+} connect_cases[] = {
+	/* longest prefix: sendmail's partial dotted prefixes and CIDR together */
+	{ "198.18.0.1", NULL, "550 5.7.1 Access denied", "Connect:198.18 REJECT" },
+	{ "198.18.5.200", NULL, "OK", "Connect:198.18.5 OK" },
+	{ "198.18.5.100", NULL, "DISCARD", "Connect:198.18.5.0/25 DISCARD" },
+	{ "198.18.5.7", NULL, "421 4.7.1 come back later", "Connect:198.18.5.7 ERROR:4.7.1:421 come back later" },
+	/* a tagged and an untagged prefix of one length: the tagged one */
+	{ "198.18.9.1", NULL, "OK", "Connect:198.18.9 OK" },
+	{ "198.19.0.1", NULL, "CONTINUE", "" },
+	/* the name first, most specific first, then parent domains */
+	{ "198.19.0.1", "mail.cyberspammer.com", "550 5.0.0 We don't accept mail from spammers",
+	  "Connect:cyberspammer.com ERROR:\"550 We don't accept mail from spammers\"" },
+	{ "198.19.0.1", "okay.cyberspammer.com", "OK", "Connect:okay.cyberspammer.com OK" },
+	{ "198.19.0.1", "x.okay.cyberspammer.com", "OK", "Connect:okay.cyberspammer.com OK" },
+	{ "198.19.0.1", "www.sendmail.org", "RELAY", "Connect:sendmail.org RELAY" },
+	{ "198.18.5.200", "cyberspammer.com", "550 5.0.0 We don't accept mail from spammers",
+	  "Connect:cyberspammer.com ERROR:\"550 We don't accept mail from spammers\"" },
+	{ "198.18.5.200", "unknown.test", "OK", "Connect:198.18.5 OK" },
+	/* untagged entries apply to Connect too */
+	{ "198.19.0.1", "a.untagged.test", "550 5.7.1 Access denied", "untagged.test REJECT" },
+	/* SKIP ends the name walk before "example" (then the address decides) */
+	{ "198.19.0.1", "a.skip.example", "CONTINUE", "" },
+	{ "198.18.0.1", "a.skip.example", "550 5.7.1 Access denied", "Connect:198.18 REJECT" },
+	{ "198.19.0.1", "a.other.example", "550 5.7.1 Access denied", "Connect:example REJECT" },
+	/* .domain: subdomains only */
+	{ "198.19.0.1", "host.dot.test", "550 5.7.1 Access denied", "Connect:.dot.test REJECT" },
+	{ "198.19.0.1", "dot.test", "CONTINUE", "" },
+	/* [literal]: an unnamed client's bracketed address, walked as text */
+	{ "198.19.7.7", NULL, "OK", "Connect:[198.19.7.7] OK" },
+	{ "198.19.8.9", NULL, "550 5.7.1 Access denied", "Connect:[198.19.8] REJECT" },
+	{ "198.19.7.7", "named.test", "CONTINUE", "" },
+	/* IPv6: sendmail's group prefixes (16 bits each) and CIDR */
+	{ "2001:2::1", NULL, "550 5.7.1 Access denied", "Connect:2001:2::/48 REJECT" },
+	{ "2001:2:0:a::1", NULL, "RELAY", "Connect:IPv6:2001:2:0:a RELAY" },
+	{ "IPv6:2001:2:0:a::5", NULL, "DISCARD", "Connect:IPv6:2001:2:0:a::5 DISCARD" },
+	{ "2001:2:0:b::9", NULL, "OK", "Connect:2001:2:0:b::/64 OK" },
+	{ "2001:3::1", NULL, "CONTINUE", "" },
+	/* an IPv4-mapped key is an IPv4 prefix */
+	{ "198.19.9.4", NULL, "550 5.7.1 Access denied", "Connect:::ffff:198.19.9.0/120 REJECT" },
+	{ "::ffff:198.19.9.4", NULL, "550 5.7.1 Access denied", "Connect:::ffff:198.19.9.0/120 REJECT" },
+};
+
+TEST(connect)
+{
+	struct pol_snapshot *s = snap_of(CONNECT_MAP);
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ(pol_snapshot_count(s), 20);
+	for (size_t i = 0; i < sizeof(connect_cases) / sizeof(connect_cases[0]); i++) {
+		struct pol_client c = client(connect_cases[i].addr, connect_cases[i].name);
+		struct pol_result r = pol_check_connect(s, &c, NULL);
+
+		CHECK_STR(fmt(&r), connect_cases[i].want);
+		CHECK_STR(r.rule, connect_cases[i].rule);
+		if (strcmp(fmt(&r), connect_cases[i].want))
+			fprintf(stderr, "  case %zu: %s %s\n", i, connect_cases[i].addr,
+				connect_cases[i].name ? connect_cases[i].name : "");
+	}
+	pol_snapshot_free(s);
+}
+
+/* The trace shows sendmail's order: name, parents, then the address. */
+TEST(connect_trace)
+{
+	struct pol_snapshot *s = snap_of("Connect:198.18.0\tREJECT\nConnect:example.net\tOK\n");
+	struct pol_client c = client("198.18.0.3", "mx.sub.example.org");
+	struct pol_result r;
+
+	pol_trace_init(&tr);
+	r = pol_check_connect(s, &c, &tr);
+	CHECK_STR(fmt(&r), "550 5.7.1 Access denied");
+	CHECK_EQ(tr.n, 5);
+	CHECK_STR(tr.line[0], "Connect:mx.sub.example.org -> not found");
+	CHECK_STR(tr.line[1], "Connect:sub.example.org -> not found");
+	CHECK_STR(tr.line[2], "Connect:example.org -> not found");
+	CHECK_STR(tr.line[3], "Connect:org -> not found");
+	CHECK_STR(tr.line[4], "Connect:198.18.0.3 -> found Connect:198.18.0 REJECT");
+	CHECK_EQ(tr.dropped, 0);
+
+	/* no name: only the address (no literal entries to try "[198.18.0.3]") */
+	c.name = NULL;
+	pol_trace_init(&tr);
+	pol_check_connect(s, &c, &tr);
+	CHECK_EQ(tr.n, 1);
+	pol_snapshot_free(s);
+}
+
+/* A trace keeps POL_TRACE_LINES lines and counts the rest. */
+TEST(trace_bounds)
+{
+	struct pol_snapshot *s = snap_of("Connect:x.test\tOK\n");
+	char name[400] = "";
+	struct pol_client c;
+
+	for (int i = 0; i < 90; i++)
+		strcat(name, "a.");
+	strcat(name, "test");
+	c = client("198.18.0.1", name);
+	pol_trace_init(&tr);
+	pol_check_connect(s, &c, &tr);
+	CHECK_EQ(tr.n, POL_TRACE_LINES);
+	CHECK_EQ(tr.dropped, 91 + 1 - POL_TRACE_LINES);
+	for (unsigned i = 0; i < tr.n; i++)
+		CHECK(strlen(tr.line[i]) < POL_TRACE_WIDTH);
+	pol_snapshot_free(s);
+}
+
+/* ---- TLS_Clt: (tls_client, TLS_connection) ---- */
+
+#define TLS_MAP \
+	"TLS_Clt:laptop.example.com\tPERM+VERIFY:112\n" \
+	"TLS_Clt:secure.example.com\tENCR:112\n" \
+	"TLS_Clt:198.18.1\t\tTEMP+VERIFY\n" \
+	"TLS_Clt:198.18.2.0/24\t\tVERIFY+CN:smtp.endmail.org\n" \
+	"TLS_Clt:198.18.3.0/24\t\tENCR:128+CS:/CN=good++CI:/CN=ca\n" \
+	"TLS_Clt:198.18.4.0/24\t\tVERIFY+CN\n" \
+	"TLS_Clt:exempt.example.com\tOK\n" \
+	"TLS_Clt:skip.example.com\tSKIP\n" \
+	"TLS_Clt:\t\t\tENCR:56\n"
+
+static const struct {
+	const char *addr, *name, *verify;
+	int bits, ssf;
+	const char *cn, *subject, *issuer, *want;
+} tls_cases[] = {
+	/* PERM+VERIFY:112: each {verify} value and sendmail's words */
+	{ "198.19.0.1", "a.laptop.example.com", "OK", 128, 0, 0, 0, 0, "OK" },
+	{ "198.19.0.1", "a.laptop.example.com", "OK", 56, 0, 0, 0, 0,
+	  "503 5.7.0 encryption too weak 56 less than 112" },
+	{ "198.19.0.1", "a.laptop.example.com", "NO", 256, 0, 0, 0, 0, "503 5.7.0 not authenticated" },
+	{ "198.19.0.1", "a.laptop.example.com", "FAIL", 256, 0, 0, 0, 0, "503 5.7.0 authentication failed" },
+	{ "198.19.0.1", "a.laptop.example.com", "NOT", 256, 0, 0, 0, 0,
+	  "503 5.7.0 no authentication requested" },
+	{ "198.19.0.1", "a.laptop.example.com", "NONE", 0, 0, 0, 0, 0,
+	  "503 5.7.0 other side does not support STARTTLS" },
+	{ "198.19.0.1", "a.laptop.example.com", NULL, 0, 0, 0, 0, 0,
+	  "503 5.7.0 other side does not support STARTTLS" },
+	{ "198.19.0.1", "a.laptop.example.com", "TEMP", 256, 0, 0, 0, 0,
+	  "503 5.7.0 authentication failure TEMP" },
+	{ "198.19.0.1", "a.laptop.example.com", "SOFTWARE", 0, 0, 0, 0, 0, "503 5.7.0 TLS handshake failed." },
+	{ "198.19.0.1", "a.laptop.example.com", "PROTOCOL", 0, 0, 0, 0, 0, "503 5.7.0 STARTTLS failed." },
+	/* ENCR: bits only; the larger of cipher bits and the SASL ssf; default TEMP */
+	{ "198.19.0.1", "secure.example.com", "NO", 128, 0, 0, 0, 0, "OK" },
+	{ "198.19.0.1", "secure.example.com", "NO", 64, 0, 0, 0, 0,
+	  "403 4.7.0 encryption too weak 64 less than 112" },
+	{ "198.19.0.1", "secure.example.com", "NONE", 0, 128, 0, 0, 0, "OK" },
+	/* by address; TEMP+ spelled out */
+	{ "198.18.1.9", NULL, "OK", 0, 0, 0, 0, 0, "OK" },
+	{ "198.18.1.9", NULL, "NO", 256, 0, 0, 0, 0, "403 4.7.0 not authenticated" },
+	/* the name decides before the address */
+	{ "198.18.1.9", "laptop.example.com", "NO", 256, 0, 0, 0, 0, "503 5.7.0 not authenticated" },
+	/* extensions: CN:name, CN (= the client name), CS:, CI: */
+	{ "198.18.2.9", NULL, "OK", 256, 0, "smtp.endmail.org", 0, 0, "OK" },
+	{ "198.18.2.9", NULL, "OK", 256, 0, "SMTP.endmail.org", 0, 0, "OK" },
+	{ "198.18.2.9", NULL, "OK", 256, 0, "other.org", 0, 0,
+	  "403 4.7.0 CN other.org does not match smtp.endmail.org" },
+	{ "198.18.2.9", NULL, "NO", 256, 0, "smtp.endmail.org", 0, 0, "403 4.7.0 not authenticated" },
+	{ "198.18.3.9", NULL, "NO", 128, 0, 0, "/CN=good", "/CN=ca", "OK" },
+	{ "198.18.3.9", NULL, "NO", 128, 0, 0, "/CN=bad", "/CN=ca",
+	  "403 4.7.0 Cert Subject /CN=bad does not match /CN=good" },
+	{ "198.18.3.9", NULL, "NO", 128, 0, 0, "/CN=good", "/CN=other",
+	  "403 4.7.0 Cert Issuer /CN=other does not match /CN=ca" },
+	{ "198.18.4.9", "mx.example.org", "OK", 256, 0, "mx.example.org", 0, 0, "OK" },
+	{ "198.18.4.9", "mx.example.org", "OK", 256, 0, "evil.example.org", 0, 0,
+	  "403 4.7.0 CN evil.example.org does not match mx.example.org" },
+	/* OK: an exception under the default; SKIP: on to the address, then the default */
+	{ "198.19.0.1", "exempt.example.com", "NONE", 0, 0, 0, 0, 0, "OK" },
+	{ "198.19.0.1", "host.skip.example.com", "NO", 40, 0, 0, 0, 0,
+	  "403 4.7.0 encryption too weak 40 less than 56" },
+	{ "198.19.0.1", NULL, "NO", 56, 0, 0, 0, 0, "OK" },
+	{ "198.19.0.1", NULL, "SOFTWARE", 256, 0, 0, 0, 0, "403 4.7.0 TLS handshake failed." },
+};
+
+TEST(tls)
+{
+	struct pol_snapshot *s = snap_of(TLS_MAP);
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(tls_cases) / sizeof(tls_cases[0]); i++) {
+		struct pol_client c = client(tls_cases[i].addr, tls_cases[i].name);
+		struct pol_result r;
+
+		c.verify = tls_cases[i].verify;
+		c.cipher_bits = tls_cases[i].bits;
+		c.auth_ssf = tls_cases[i].ssf;
+		c.cn_subject = tls_cases[i].cn;
+		c.cert_subject = tls_cases[i].subject;
+		c.cert_issuer = tls_cases[i].issuer;
+		r = pol_check_tls(s, &c, NULL);
+		CHECK_STR(fmt(&r), tls_cases[i].want);
+		if (strcmp(fmt(&r), tls_cases[i].want))
+			fprintf(stderr, "  case %zu\n", i);
+	}
+	pol_snapshot_free(s);
+}
+
+TEST(tls_order_and_defaults)
+{
+	struct pol_snapshot *s = snap_of(TLS_MAP);
+	struct pol_client c = client("198.18.1.9", "host.example.com");
+	struct pol_result r;
+
+	/* name walk, address, then the bare tag */
+	pol_trace_init(&tr);
+	c.verify = "OK";
+	r = pol_check_tls(s, &c, &tr);
+	CHECK_STR(fmt(&r), "OK");
+	CHECK_STR(r.rule, "TLS_Clt:198.18.1 TEMP+VERIFY");
+	CHECK_STR(tr.line[0], "TLS_Clt:host.example.com -> not found");
+	CHECK_STR(tr.line[1], "TLS_Clt:example.com -> not found");
+	CHECK_STR(tr.line[2], "TLS_Clt:com -> not found");
+	CHECK_STR(tr.line[3], "TLS_Clt:198.18.1.9 -> found TLS_Clt:198.18.1 TEMP+VERIFY");
+	c = client("198.19.0.1", NULL);
+	c.cipher_bits = 128;
+	c.verify = "NO";
+	pol_trace_init(&tr);
+	r = pol_check_tls(s, &c, &tr);
+	CHECK_STR(r.rule, "TLS_Clt: ENCR:56");
+	CHECK_STR(tr.line[0], "TLS_Clt:198.19.0.1 -> not found");
+	CHECK_STR(tr.line[1], "TLS_Clt: -> found ENCR:56");
+	pol_snapshot_free(s);
+
+	/* no entries at all: accepted, unless the handshake failed */
+	s = snap_of("To:example.com RELAY\n");
+	c.verify = "NONE";
+	r = pol_check_tls(s, &c, NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	c.verify = "SOFTWARE";
+	r = pol_check_tls(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 TLS handshake failed.");
+	CHECK_STR(r.rule, "verify=SOFTWARE");
+	c.verify = "PROTOCOL";
+	r = pol_check_tls(NULL, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 STARTTLS failed.");
+	pol_snapshot_free(s);
+}
+
+/* ---- From: (check_mail) and Require_TLS: ---- */
+
+#define MAIL_MAP \
+	"From:spammer@some.dom\tREJECT\n" \
+	"From:another.dom\tREJECT\n" \
+	"From:good@another.dom\tOK\n" \
+	"From:FREE.STEALTH.MAILER@\tERROR:550 Spam not accepted\n" \
+	"From:list+*@lists.example\tDISCARD\n" \
+	"From:bounce+*@\tERROR:5.7.1:550 no bounces\n" \
+	"From:joe@detail.example\tREJECT\n" \
+	"From:.sub.example\tREJECT\n" \
+	"From:[198.19.0.1]\tOK\n" \
+	"Require_TLS:198.18.8.0/24\tYES\n" \
+	"Require_TLS:198.18.8.8\tNO\n"
+
+static const struct {
+	const char *from, *want, *rule;
+} mail_cases[] = {
+	{ "spammer@some.dom", "550 5.7.1 Access denied", "From:spammer@some.dom REJECT" },
+	{ "<SPAMMER@Some.Dom.>", "550 5.7.1 Access denied", "From:spammer@some.dom REJECT" },
+	/* the full address before the domain */
+	{ "other@another.dom", "550 5.7.1 Access denied", "From:another.dom REJECT" },
+	{ "good@another.dom", "OK", "From:good@another.dom OK" },
+	{ "good@x.another.dom", "550 5.7.1 Access denied", "From:another.dom REJECT" },
+	/* user@ matches any domain */
+	{ "free.stealth.mailer@anywhere.test", "550 5.0.0 Spam not accepted",
+	  "From:FREE.STEALTH.MAILER@ ERROR:550 Spam not accepted" },
+	/* +detail: user+*@domain, user@domain, user+*@, user@ */
+	{ "list+news@lists.example", "DISCARD", "From:list+*@lists.example DISCARD" },
+	{ "list@lists.example", "CONTINUE", "" },
+	{ "bounce+123@any.test", "550 5.7.1 no bounces", "From:bounce+*@ ERROR:5.7.1:550 no bounces" },
+	{ "joe+tag@detail.example", "550 5.7.1 Access denied", "From:joe@detail.example REJECT" },
+	/* .domain */
+	{ "a@host.sub.example", "550 5.7.1 Access denied", "From:.sub.example REJECT" },
+	{ "a@sub.example", "CONTINUE", "" },
+	/* a domain literal, source route */
+	{ "a@[198.19.0.1]", "OK", "From:[198.19.0.1] OK" },
+	{ "<@relay.test:spammer@some.dom>", "550 5.7.1 Access denied", "From:spammer@some.dom REJECT" },
+	/* the null sender is always accepted */
+	{ "<>", "CONTINUE", "" },
+	{ "", "CONTINUE", "" },
+	{ "nobody@nowhere.test", "CONTINUE", "" },
+};
+
+TEST(mail)
+{
+	struct pol_snapshot *s = snap_of(MAIL_MAP);
+	struct pol_client c = client("198.19.0.1", NULL);
+	struct pol_result r;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(mail_cases) / sizeof(mail_cases[0]); i++) {
+		r = pol_check_mail(s, &c, mail_cases[i].from, NULL);
+		CHECK_STR(fmt(&r), mail_cases[i].want);
+		CHECK_STR(r.rule, mail_cases[i].rule);
+		if (strcmp(fmt(&r), mail_cases[i].want))
+			fprintf(stderr, "  case %zu: %s\n", i, mail_cases[i].from);
+	}
+
+	/* the SearchList order in the trace: full, +* , user@, domain walk */
+	pol_trace_init(&tr);
+	r = pol_check_mail(s, &c, "eve+x@a.other.test", &tr);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	CHECK_EQ(tr.n, 14);
+	CHECK_STR(tr.line[0], "Require_TLS:198.19.0.1 -> not found");
+	CHECK_STR(tr.line[1], "Require_TLS: -> not found");
+	CHECK_STR(tr.line[2], "no TLS_Clt: entries");
+	CHECK_STR(tr.line[3], "From:eve+x@a.other.test -> not found");
+	CHECK_STR(tr.line[4], "From:eve+*@a.other.test -> not found");
+	CHECK_STR(tr.line[5], "From:eve@a.other.test -> not found");
+	CHECK_STR(tr.line[6], "From:eve+x@ -> not found");
+	CHECK_STR(tr.line[7], "From:eve+*@ -> not found");
+	CHECK_STR(tr.line[8], "From:eve@ -> not found");
+	CHECK_STR(tr.line[9], "From:a.other.test -> not found");
+	CHECK_STR(tr.line[10], "From:.other.test -> not found");
+	CHECK_STR(tr.line[11], "From:other.test -> not found");
+	CHECK_STR(tr.line[12], "From:.test -> not found");
+	CHECK_STR(tr.line[13], "From:test -> not found");
+
+	/* Require_TLS: 530 before STARTTLS, fine after; NO exempts one address */
+	c = client("198.18.8.1", NULL);
+	r = pol_check_mail(s, &c, "good@another.dom", NULL);
+	CHECK_STR(fmt(&r), "530 5.7.0 Must issue a STARTTLS command first");
+	CHECK_STR(r.rule, "Require_TLS:198.18.8.0/24 YES");
+	CHECK_EQ(pol_require_tls(s, &c, NULL), 1);
+	c.tls = 1;
+	c.verify = "NO";
+	r = pol_check_mail(s, &c, "good@another.dom", NULL);
+	CHECK_STR(fmt(&r), "OK");
+	c = client("198.18.8.8", NULL);
+	CHECK_EQ(pol_require_tls(s, &c, NULL), 0);
+	r = pol_check_mail(s, &c, "good@another.dom", NULL);
+	CHECK_STR(fmt(&r), "OK");
+	pol_snapshot_free(s);
+
+	/* tls_client runs again at MAIL: no STARTTLS against ENCR:128 */
+	s = snap_of("TLS_Clt:198.18.6.0/24\tENCR:128\nRequire_TLS:ok.example\tyes\n");
+	c = client("198.18.6.1", NULL);
+	r = pol_check_mail(s, &c, "a@b.example", NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 encryption too weak 0 less than 128");
+	c.verify = "OK";
+	c.cipher_bits = 256;
+	c.tls = 1;
+	r = pol_check_mail(s, &c, "a@b.example", NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	c = client("198.19.0.2", "mx.ok.example");
+	r = pol_check_mail(s, &c, "a@b.example", NULL);
+	CHECK_STR(fmt(&r), "530 5.7.0 Must issue a STARTTLS command first");
+	pol_snapshot_free(s);
+}
+
+/* ---- To: and relaying (check_rcpt) ---- */
+
+#define DARTH_ISSUER "/C=US/ST=California/O=endmail.org/OU=private/" \
+		     "CN=Darth Mail (Cert)/Email=darth+cert@endmail.org"
+#define DEATHSTAR "/C=US/ST=California/O=endmail.org/OU=private/" \
+		  "CN=DeathStar/Email=deathstar@endmail.org"
+
+#define RCPT_MAP \
+	"To:example.com\t\tRELAY\n" \
+	"To:friend.domain\t\tRELAY\n" \
+	"To:badlocaluser@\t\tERROR:550 Mailbox disabled for this username\n" \
+	"To:gone@example.com\t\tREJECT\n" \
+	"To:trash@example.com\t\tDISCARD\n" \
+	"To:ok@elsewhere.test\t\tOK\n" \
+	"To:.sub.example.net\t\tRELAY\n" \
+	"Connect:198.18.0\t\tRELAY\n" \
+	"Connect:relayhost.test\t\tRELAY\n" \
+	"Connect:okhost.test\t\tOK\n" \
+	"CERTISSUER:/C=US/ST=California/O=endmail.org/OU=private/CN=Darth+20Mail+20+28Cert+29/" \
+	"Email=darth+2Bcert@endmail.org\tSUBJECT\n" \
+	"CERTSubject:/C=US/ST=California/O=endmail.org/OU=private/CN=DeathStar/" \
+	"Email=deathstar@endmail.org\tRELAY\n" \
+	"CERTIssuer:/CN=Trusted+20CA\tRELAY\n"
+
+enum { NONE_, AUTH_, DARTH_, DARTH_OTHER_, TRUSTED_, TRUSTED_FAIL_ };
+
+static const struct {
+	const char *addr, *name;
+	int how;
+	const char *to, *want, *rule;
+} rcpt_cases[] = {
+	/* our domains and their subdomains */
+	{ "198.19.0.1", NULL, NONE_, "user@example.com", "RELAY", "To:example.com RELAY" },
+	{ "198.19.0.1", NULL, NONE_, "<User@Mail.EXAMPLE.com.>", "RELAY", "To:example.com RELAY" },
+	{ "198.19.0.1", NULL, NONE_, "a@x.sub.example.net", "RELAY", "To:.sub.example.net RELAY" },
+	{ "198.19.0.1", NULL, NONE_, "a@sub.example.net", "554 5.7.1 Relaying denied", "" },
+	/* anyone else's: denied, To: OK does not allow relaying */
+	{ "198.19.0.1", NULL, NONE_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, NONE_, "ok@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	/* blacklisted recipients (checked before relaying, even for trusted clients) */
+	{ "198.19.0.1", NULL, NONE_, "gone@example.com", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:gone@example.com REJECT" },
+	{ "198.18.0.1", NULL, AUTH_, "gone@example.com", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:gone@example.com REJECT" },
+	{ "198.19.0.1", NULL, NONE_, "trash@example.com", "DISCARD", "To:trash@example.com DISCARD" },
+	{ "198.19.0.1", NULL, NONE_, "badlocaluser@example.com", "550 5.0.0 Mailbox disabled for this username",
+	  "To:badlocaluser@ ERROR:550 Mailbox disabled for this username" },
+	/* local recipients (no domain), bad paths */
+	{ "198.19.0.1", NULL, NONE_, "<postmaster>", "RELAY", "local recipient" },
+	{ "198.19.0.1", NULL, NONE_, "<>", "553 5.1.3 User address required", "" },
+	/* relaying allowed by: SMTP AUTH, Connect: address, Connect: name */
+	{ "198.19.0.1", NULL, AUTH_, "user@elsewhere.test", "RELAY", "authenticated (SMTP AUTH)" },
+	{ "198.18.0.77", NULL, NONE_, "user@elsewhere.test", "RELAY", "Connect:198.18.0 RELAY" },
+	{ "198.19.0.1", "a.relayhost.test", NONE_, "user@elsewhere.test", "RELAY",
+	  "Connect:relayhost.test RELAY" },
+	{ "198.19.0.1", "okhost.test", NONE_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	/* by certificate: CERTISSUER SUBJECT, then CERTSUBJECT RELAY */
+	{ "198.19.0.1", NULL, DARTH_, "user@elsewhere.test", "RELAY",
+	  "CERTSubject:/C=US/ST=California/O=endmail.org/OU=private/CN=DeathStar/"
+	  "Email=deathstar@endmail.org RELAY" },
+	{ "198.19.0.1", NULL, DARTH_OTHER_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, TRUSTED_, "user@elsewhere.test", "RELAY", "CERTIssuer:/CN=Trusted+20CA RELAY" },
+	/* only a verified certificate counts */
+	{ "198.19.0.1", NULL, TRUSTED_FAIL_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+};
+
+TEST(rcpt)
+{
+	static char issuer[256], subject[256];
+	struct pol_snapshot *s = snap_of(RCPT_MAP);
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(rcpt_cases) / sizeof(rcpt_cases[0]); i++) {
+		struct pol_client c = client(rcpt_cases[i].addr, rcpt_cases[i].name);
+		struct pol_result r;
+
+		switch (rcpt_cases[i].how) {
+		case AUTH_:
+			c.auth = 1;
+			break;
+		case DARTH_:
+		case DARTH_OTHER_:
+			c.verify = "OK";
+			pol_dn_quote(DARTH_ISSUER, issuer, sizeof(issuer));
+			pol_dn_quote(rcpt_cases[i].how == DARTH_ ? DEATHSTAR : "/CN=Luke", subject,
+				     sizeof(subject));
+			c.cert_issuer = issuer;
+			c.cert_subject = subject;
+			break;
+		case TRUSTED_:
+		case TRUSTED_FAIL_:
+			c.verify = rcpt_cases[i].how == TRUSTED_ ? "OK" : "FAIL";
+			pol_dn_quote("/CN=trusted ca", issuer, sizeof(issuer));
+			c.cert_issuer = issuer;
+			c.cert_subject = "/CN=x";
+			break;
+		}
+		r = pol_check_rcpt(s, &c, rcpt_cases[i].to, NULL);
+		CHECK_STR(fmt(&r), rcpt_cases[i].want);
+		CHECK_STR(r.rule, rcpt_cases[i].rule);
+		if (strcmp(fmt(&r), rcpt_cases[i].want))
+			fprintf(stderr, "  case %zu: %s\n", i, rcpt_cases[i].to);
+	}
+	pol_snapshot_free(s);
+
+	/* no policy: nothing is relayed, local recipients still are */
+	{
+		struct pol_client c = client("198.18.0.1", NULL);
+		struct pol_result r = pol_check_rcpt(NULL, &c, "a@example.com", NULL);
+
+		CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+		r = pol_check_rcpt(NULL, &c, "postmaster", NULL);
+		CHECK_STR(fmt(&r), "RELAY");
+		r = pol_check_connect(NULL, &c, NULL);
+		CHECK_STR(fmt(&r), "CONTINUE");
+		r = pol_check_mail(NULL, &c, "a@b.example", NULL);
+		CHECK_STR(fmt(&r), "CONTINUE");
+	}
+}
+
+/* Untagged entries: "sendmail.org RELAY" relays to and from sendmail.org. */
+TEST(untagged)
+{
+	struct pol_snapshot *s = snap_of("# cf/README, untagged\n"
+					 "sendmail.org\t\tRELAY\n"
+					 "spammer@aol.com\t\tREJECT\n"
+					 "IPv6:2001:2:0:7\t\tRELAY\n"
+					 "To:sendmail.org\t\tOK\n");
+	struct pol_client c = client("198.19.0.1", NULL);
+	struct pol_result r;
+
+	r = pol_check_mail(s, &c, "spammer@aol.com", NULL);
+	CHECK_STR(fmt(&r), "550 5.7.1 Access denied");
+	CHECK_STR(r.rule, "spammer@aol.com REJECT");
+	/* To:sendmail.org OK (tagged) wins the lookup but is not RELAY:
+	   the relay check walks the domain again and finds the same entry */
+	r = pol_check_rcpt(s, &c, "x@sendmail.org", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	r = pol_check_rcpt(s, &c, "x@www.sendmail.org", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	c = client("198.19.0.1", "mx.sendmail.org");
+	r = pol_check_rcpt(s, &c, "x@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_STR(r.rule, "sendmail.org RELAY");
+	c = client("2001:2:0:7::1", NULL);
+	r = pol_check_rcpt(s, &c, "x@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_STR(r.rule, "IPv6:2001:2:0:7 RELAY");
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	pol_snapshot_free(s);
+}
+
+/* ---- Srv_Features: and Limit: ---- */
+
+TEST(srv_features)
+{
+	struct pol_snapshot *s = snap_of("# cf/README's example, and more\n"
+					 "Srv_Features:my.domain\tv\n"
+					 "Srv_Features:198.18.0\tS A\n"
+					 "Srv_Features:198.18.0.9\tS s\n"
+					 "Srv_Features:\t\tV\n");
+	struct pol_client c = client("198.19.0.1", "h.my.domain");
+	struct pol_features f;
+
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 1);
+	CHECK_EQ(f.on, POL_SF_VERIFY);
+	CHECK_EQ(f.off, 0);
+	c = client("198.18.0.1", NULL);
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 1);
+	CHECK_EQ(f.off, POL_SF_STARTTLS | POL_SF_AUTH);
+	CHECK_EQ(f.on, 0);
+	c = client("198.18.0.9", NULL);                 /* a later letter wins */
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 1);
+	CHECK_EQ(f.on, POL_SF_STARTTLS);
+	CHECK_EQ(f.off, 0);
+	c = client("198.19.0.1", "other.example");
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 1);
+	CHECK_EQ(f.off, POL_SF_VERIFY);
+	CHECK_EQ(POL_SF('l'), POL_SF_AUTH_REQUIRED);
+	CHECK_EQ(POL_SF('P'), POL_SF_PIPELINING);
+	pol_snapshot_free(s);
+	s = snap_of("Connect:x.test OK\n");
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 0);
+	CHECK_EQ(f.on | f.off, 0);
+	pol_snapshot_free(s);
+}
+
+TEST(limit)
+{
+	struct pol_snapshot *s = snap_of("Limit:198.18.0.0/16\tconn=10 rate=60/min\n"
+					 "Limit:198.18.5.0/24\tconn=0 rate=0/s\n"
+					 "Limit:2001:2::/48\trate=5/s\n"
+					 "Limit:\t\t\tconn=100\n"
+					 "Limit:198.18.6\tSKIP\n");
+	struct pol_client c = client("198.18.1.1", "ignored.example");
+	struct pol_limits l;
+
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 10);
+	CHECK_EQ(l.rate, 60);
+	CHECK_EQ(l.per_s, 60);
+	c = client("198.18.5.1", NULL);                 /* 0: exempt */
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 0);
+	CHECK_EQ(l.rate, 0);
+	c = client("2001:2::1", NULL);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 0);
+	CHECK_EQ(l.rate, 5);
+	CHECK_EQ(l.per_s, 1);
+	c = client("198.19.0.1", NULL);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 100);
+	CHECK_EQ(l.rate, 0);
+	c = client("198.18.6.1", NULL);                 /* SKIP: the default */
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 100);
+	pol_snapshot_free(s);
+	s = snap_of("Limit:198.18.0.0/16\tconn=10\n");
+	c = client("198.19.0.1", NULL);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 0);
+	CHECK_EQ(l.conn, 0);
+	pol_snapshot_free(s);
+}
+
+/* ---- the ERROR: forms sendmail accepts ---- */
+
+static const struct {
+	const char *value, *want;
+} error_cases[] = {
+	{ "ERROR:550 We don't accept mail", "550 5.0.0 We don't accept mail" },
+	{ "ERROR:\"550 We don't accept mail from spammers\"", "550 5.0.0 We don't accept mail from spammers" },
+	{ "ERROR:550 \"We don't accept mail from spammers\"", "550 5.0.0 We don't accept mail from spammers" },
+	{ "ERROR:5.7.1:550 Go away", "550 5.7.1 Go away" },
+	{ "ERROR:5.7.1:\"550 Go away\"", "550 5.7.1 Go away" },
+	{ "ERROR:\"550 5.7.1 Go away\"", "550 5.7.1 Go away" },
+	{ "ERROR:550 5.7.1 Go away", "550 5.7.1 Go away" },
+	{ "ERROR:5.7.1:550 5.7.1 Go away", "550 5.7.1 Go away" },
+	{ "ERROR:4.2.2:450 mailbox full", "450 4.2.2 mailbox full" },
+	{ "ERROR:450 mailbox full", "450 4.0.0 mailbox full" },
+	{ "ERROR:5.123.456:554 long codes", "554 5.123.456 long codes" },
+	{ "error:550 tag in lower case", "550 5.0.0 tag in lower case" },
+	{ "550 the deprecated form", "550 5.0.0 the deprecated form" },
+	{ "\"550 the deprecated form, quoted\"", "550 5.0.0 the deprecated form, quoted" },
+	{ "ERROR:550   spaced   out  ", "550 5.0.0 spaced   out" },
+};
+
+TEST(error_forms)
+{
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+		struct pol_builder *b = pol_builder_new();
+		struct pol_snapshot *s;
+		struct pol_client c = client("198.18.0.1", NULL);
+		struct pol_result r;
+
+		CHECK_EQ(pol_add(b, "Connect:198.18.0.1", error_cases[i].value, err, sizeof(err)), 0);
+		s = pol_build(b, err, sizeof(err));
+		CHECK(s != NULL);
+		if (!s) {
+			fprintf(stderr, "  case %zu: %s\n", i, err);
+			pol_builder_free(b);
+			continue;
+		}
+		r = pol_check_connect(s, &c, NULL);
+		CHECK_EQ(r.action, POL_REJECT);
+		CHECK_STR(fmt(&r), error_cases[i].want);
+		pol_snapshot_free(s);
+		pol_builder_free(b);
+	}
+}
+
+/* ---- malformed entries ---- */
+
+static const struct {
+	const char *key, *value, *want;
+} bad_entries[] = {
+	/* the two examples of the issue */
+	{ "Connect:198.18.300.1", "REJECT", "Connect:198.18.300.1: bad address" },
+	{ "To:x@y", "RELAYY", "To:x@y: unknown value 'RELAYY'" },
+	/* addresses and prefixes */
+	{ "Connect:198.018.0.1", "REJECT", "Connect:198.018.0.1: bad address" },
+	{ "Connect:1.2.3.4.5", "REJECT", "Connect:1.2.3.4.5: bad address" },
+	{ "Connect:198.18.0.", "REJECT", "Connect:198.18.0.: bad address" },
+	{ "Connect:198.18.0.5/24", "REJECT", "Connect:198.18.0.5/24: bad prefix: host bits set (198.18.0.0/24?)" },
+	{ "Connect:198.18/16", "REJECT", "Connect:198.18/16: bad prefix: CIDR needs four octets" },
+	{ "Connect:198.18.0.0/33", "REJECT", "Connect:198.18.0.0/33: bad address" },
+	{ "Connect:IPv6:2001:2::1/48", "OK", "Connect:IPv6:2001:2::1/48: bad prefix: host bits set (2001:2::/48?)" },
+	{ "Connect:IPv6:2001:zz", "OK", "Connect:IPv6:2001:zz: bad address" },
+	{ "Connect:IPv6:20011:2", "OK", "Connect:IPv6:20011:2: bad address" },
+	{ "Connect:IPv6:1:2:3:4:5:6:7:8:9", "OK", "Connect:IPv6:1:2:3:4:5:6:7:8:9: bad address" },
+	{ "Connect:2001:2::/129", "OK", "Connect:2001:2::/129: bad address" },
+	{ "2001:2::1", "OK", "2001:2::1: an untagged IPv6 key needs the IPv6: prefix" },
+	{ "From:1.2.3.4", "OK", "From:1.2.3.4: an address literal needs brackets: From:[1.2.3.4]" },
+	{ "Connect:[1.2.x.4]", "OK", "Connect:[1.2.x.4]: bad address literal" },
+	/* names, mailboxes, DNs */
+	{ "Connect:bad!host", "OK", "Connect:bad!host: bad host name" },
+	{ "Connect:a..b", "OK", "Connect:a..b: bad host name" },
+	{ "To:user@bad..example", "OK", "To:user@bad..example: bad host name" },
+	{ "To:@example.com", "OK", "To:@example.com: bad local part" },
+	{ "TLS_Clt:x@y.example", "VERIFY", "TLS_Clt:x@y.example: a TLS_Clt: key is a host name or an "
+					    "address, not a mailbox" },
+	{ "Limit:mx.example", "conn=1", "Limit:mx.example: a Limit: key is an address or a prefix" },
+	{ "CERTISSUER:/CN=a(b)", "RELAY", "CERTISSUER:/CN=a(b): bad DN: write it +HEX quoted "
+					  "(a blank is +20, '+' is +2B)" },
+	{ "CERTISSUER:/CN=a+2", "RELAY", "CERTISSUER:/CN=a+2: bad DN: write it +HEX quoted "
+					 "(a blank is +20, '+' is +2B)" },
+	/* tags */
+	{ "Conect:1.2.3.4", "OK", "Conect:1.2.3.4: unknown tag 'Conect'" },
+	{ "TLS_Srv:secure.example.com", "ENCR:112", "TLS_Srv:secure.example.com: tag TLS_Srv: is not "
+						    "supported by mxgate" },
+	{ "From:", "REJECT", "From:: empty key: sendmail has no From: default" },
+	{ "To:", "RELAY", "To:: empty key: sendmail has no To: default" },
+	{ "Connect:", "REJECT", "Connect:: empty key" },
+	{ "CERTSUBJECT:", "RELAY", "CERTSUBJECT:: empty key" },
+	/* values */
+	{ "From:user@", "SKIP", "From:user@: SKIP applies to host names, domains and addresses only" },
+	{ "TLS_Clt:", "SKIP", "TLS_Clt:: SKIP applies to host names, domains and addresses only" },
+	{ "Connect:1.2.3.4", "REJECT # spammer", "Connect:1.2.3.4: unknown value 'REJECT # spammer' "
+						 "(a comment must be on a line of its own)" },
+	{ "Connect:1.2.3.4", "QUARANTINE:spam", "Connect:1.2.3.4: unknown value 'QUARANTINE:spam'" },
+	{ "TLS_Clt:x.example", "VERIFY:abc", "TLS_Clt:x.example: bad bit count in 'VERIFY:abc'" },
+	{ "TLS_Clt:x.example", "ENCR:999999", "TLS_Clt:x.example: bad bit count in 'ENCR:999999'" },
+	{ "TLS_Clt:x.example", "ENCR", "TLS_Clt:x.example: unknown value 'ENCR' (TLS_Clt takes VERIFY, "
+				       "VERIFY:bits or ENCR:bits, after TEMP+ or PERM+ if wanted, or OK)" },
+	{ "TLS_Clt:x.example", "PERM+RELAY", "TLS_Clt:x.example: unknown value 'PERM+RELAY' (TLS_Clt takes "
+					     "VERIFY, VERIFY:bits or ENCR:bits, after TEMP+ or PERM+ if "
+					     "wanted, or OK)" },
+	{ "TLS_Clt:x.example", "ENCR:128+XX:y", "TLS_Clt:x.example: unknown TLS requirement 'XX:y' (CN, "
+						"CN:name, CS:dn or CI:dn)" },
+	{ "TLS_Clt:x.example", "VERIFY+CN++", "TLS_Clt:x.example: empty TLS requirement after '++'" },
+	{ "TLS_Clt:x.example", "VERIFYX", "TLS_Clt:x.example: unknown value 'VERIFYX'" },
+	{ "CERTISSUER:/CN=x", "REJECT", "CERTISSUER:/CN=x: unknown value 'REJECT' (CERTISSUER takes RELAY "
+					"or SUBJECT)" },
+	{ "CERTSUBJECT:/CN=x", "SUBJECT", "CERTSUBJECT:/CN=x: unknown value 'SUBJECT' (CERTSUBJECT takes "
+					  "RELAY)" },
+	{ "Srv_Features:", "V Q", "Srv_Features:: unknown feature letter 'Q' (A B C D E L P R S V X, upper "
+				  "case off, lower case on)" },
+	{ "Srv_Features:", "1", "Srv_Features:: unknown feature letter '1' (A B C D E L P R S V X, upper "
+				"case off, lower case on)" },
+	{ "Limit:198.18.0.0/24", "conn=x", "Limit:198.18.0.0/24: bad limit 'conn=x' (conn=N, rate=N/s, "
+					   "rate=N/min or rate=N/h, each once)" },
+	{ "Limit:198.18.0.0/24", "rate=5/day", "Limit:198.18.0.0/24: bad limit 'rate=5/day' (conn=N, "
+					       "rate=N/s, rate=N/min or rate=N/h, each once)" },
+	{ "Limit:198.18.0.0/24", "conn=1 conn=2", "Limit:198.18.0.0/24: bad limit 'conn=2' (conn=N, "
+						  "rate=N/s, rate=N/min or rate=N/h, each once)" },
+	{ "Require_TLS:", "MAYBE", "Require_TLS:: unknown value 'MAYBE' (Require_TLS takes YES or NO)" },
+	/* error replies */
+	{ "To:x@y", "ERROR:250 fine", "To:x@y: reply code 250 is not 4xx or 5xx" },
+	{ "To:x@y", "ERROR:4.2.2:550 x", "To:x@y: enhanced status code 4.2.2 does not match reply code 550" },
+	{ "To:x@y", "ERROR:450 5.2.2 x", "To:x@y: enhanced status code 5.2.2 does not match reply code 450" },
+	{ "To:x@y", "ERROR:550", "To:x@y: no reply text after 550" },
+	{ "To:x@y", "ERROR:\"550\"", "To:x@y: no reply text after 550" },
+	{ "To:x@y", "ERROR:go away", "To:x@y: an error needs a reply code (ERROR:550 text)" },
+	{ "To:x@y", "ERROR:550-go away", "To:x@y: an error needs a reply code (ERROR:550 text)" },
+	{ "To:x@y", "ERROR:5.7.1:550 5.7.2 x", "To:x@y: two enhanced status codes, 5.7.1 and 5.7.2" },
+	{ "To:x@y", "ERROR:550 caf\xc3\xa9", "To:x@y: reply text has a control or non-ASCII byte" },
+	/* bytes */
+	{ "To:x@y", "   ", "To:x@y: missing value" },
+	{ "To:x@y", "REJ\001ECT", "To:x@y: control byte in value" },
+	{ "To:x y", "OK", "To:x y: blank or control byte in key" },
+	{ "", "OK", "empty key" },
+};
+
+TEST(malformed)
+{
+	char key[700], val[700];
+
+	for (size_t i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
+		expect_add_error(bad_entries[i].key, bad_entries[i].value, bad_entries[i].want);
+		if (strcmp(err, bad_entries[i].want))
+			fprintf(stderr, "  case %zu\n", i);
+	}
+	/* lengths */
+	memset(key, 'a', sizeof(key) - 1);
+	key[sizeof(key) - 1] = 0;
+	memcpy(key, "To:", 3);
+	{
+		struct pol_builder *b = pol_builder_new();
+
+		CHECK_EQ(pol_add(b, key, "OK", err, sizeof(err)), -1);
+		CHECK(strstr(err, ": key longer than 512 bytes") != NULL);
+		CHECK(strncmp(err, "To:aaa", 6) == 0);
+		memset(val, 'x', sizeof(val) - 1);
+		val[sizeof(val) - 1] = 0;
+		CHECK_EQ(pol_add(b, "To:x@y", val, err, sizeof(err)), -1);
+		CHECK_STR(err, "To:x@y: value longer than 512 bytes");
+		CHECK_EQ(pol_add(b, NULL, "OK", err, sizeof(err)), -1);
+		pol_builder_free(b);
+	}
+	/* keys that are one key after case folding or prefix normalisation */
+	expect_build_error("Connect:198.18.0\tREJECT\nConnect:198.18.0.0/24\tOK\n",
+			   "Connect:198.18.0.0/24 (line 2): same key as Connect:198.18.0 (line 1)");
+	expect_build_error("To:Example.COM\tRELAY\n# between\n\nto:example.com.\tRELAY\n",
+			   "to:example.com. (line 4): same key as To:Example.COM (line 1)");
+	expect_build_error("Connect:IPv6:2001:2:0:1\tOK\nConnect:2001:2:0:1::/64\tOK\n",
+			   "Connect:2001:2:0:1::/64 (line 2): same key as Connect:IPv6:2001:2:0:1 (line 1)");
+	expect_build_error("Connect:198.18.0.1\tOK\nConnect:::ffff:198.18.0.1\tOK\n",
+			   "Connect:::ffff:198.18.0.1 (line 2): same key as Connect:198.18.0.1 (line 1)");
+	/* but one key under two tags, or as a name and a literal, is fine */
+	{
+		struct pol_snapshot *s = snap_of("Connect:198.18.0\tOK\n198.18.0\tOK\nTLS_Clt:198.18.0\tVERIFY\n"
+						 "Connect:[198.18.0]\tOK\nTo:example.com RELAY\n"
+						 "From:example.com OK\n");
+
+		CHECK(s != NULL);
+		pol_snapshot_free(s);
+	}
+}
+
+/* Access-file syntax: errors carry the file name and line. */
+TEST(parse_errors)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "To:example.com RELAY\nTo:x@y RELAYY\n", "t:2: To:x@y: unknown value 'RELAYY'" },
+		{ "# c\n  Connect:1.2.3.4 OK\n", "t:2: line starts with a blank: no key" },
+		{ "Connect:1.2.3.4\n", "t:1: Connect:1.2.3.4: missing value" },
+		{ "\n\n\nConnect:198.18.300.1 REJECT\r\n", "t:4: Connect:198.18.300.1: bad address" },
+	};
+	struct pol_builder *b;
+	char line[POL_LINE_MAX + 100];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		b = pol_builder_new();
+		CHECK_EQ(pol_parse(b, "t", cases[i].text, strlen(cases[i].text), err, sizeof(err)), -1);
+		CHECK_STR(err, cases[i].want);
+		CHECK(pol_build(b, err, sizeof(err)) == NULL);
+		CHECK_STR(err, cases[i].want);
+		pol_builder_free(b);
+	}
+	b = pol_builder_new();
+	CHECK_EQ(pol_parse(b, "t", "To:a.b OK\nTo:c\0.d OK\n", 21, err, sizeof(err)), -1);
+	CHECK_STR(err, "t:2: NUL byte in line");
+	pol_builder_free(b);
+	b = pol_builder_new();
+	memset(line, 'a', sizeof(line));
+	CHECK_EQ(pol_parse(b, "t", line, sizeof(line), err, sizeof(err)), -1);
+	CHECK(strcmp(err, "t:1: line longer than 1088 bytes") == 0);
+	pol_builder_free(b);
+	b = pol_builder_new();
+	CHECK_EQ(pol_load_file(b, "/nonexistent/access", err, sizeof(err)), -1);
+	CHECK_STR(err, "/nonexistent/access: No such file or directory");
+	pol_builder_free(b);
+}
+
+/* ---- a file, parsed, built and looked up ---- */
+
+#define ACCESS_FILE \
+	"# /etc/mail/access for mx.example.com\r\n" \
+	"\r\n" \
+	"   # an indented comment\n" \
+	"To:example.com\t\t\tRELAY\n" \
+	"To:example.org   RELAY   \n" \
+	"Connect:198.18.0.0/24\t\tRELAY\n" \
+	"Connect:spam.example.net\tERROR:5.7.1:\"550 No spam, please\"\n" \
+	"From:abuse@example.com\tOK\n" \
+	"TLS_Clt:\t\t\tTEMP+ENCR:128\n" \
+	"Srv_Features:198.18.0\tV\n" \
+	"Limit:\t\t\tconn=50 rate=600/h\n" \
+	"Require_TLS:2001:2::/48\tYES\n" \
+	"CERTISSUER:/C=US/O=Example/CN=Example+20CA\tRELAY\n" \
+	"no-newline-at-end.example\tREJECT"
+
+TEST(roundtrip)
+{
+	char path[] = "/tmp/test_policy.XXXXXX";
+	int fd = mkstemp(path);
+	struct pol_builder *b = pol_builder_new();
+	struct pol_snapshot *s;
+	struct pol_client c;
+	struct pol_result r;
+	struct pol_features f;
+	struct pol_limits l;
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, ACCESS_FILE, strlen(ACCESS_FILE)), (long long)strlen(ACCESS_FILE));
+	close(fd);
+	CHECK_EQ(pol_load_file(b, path, err, sizeof(err)), 0);
+	unlink(path);
+	CHECK_EQ(pol_builder_count(b), 11);
+	s = pol_build(b, err, sizeof(err));
+	pol_builder_free(b);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ(pol_snapshot_count(s), 11);
+
+	/* a client of ours: relays, TLS required to be 128 bits at MAIL */
+	c = client("198.18.0.20", "mua.example.com");
+	c.tls = 1;
+	c.verify = "NO";
+	c.cipher_bits = 256;
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_EQ(pol_srv_features(s, &c, &f, NULL), 1);
+	CHECK_EQ(f.off, POL_SF_VERIFY);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.conn, 50);
+	CHECK_EQ(l.rate, 600);
+	CHECK_EQ(l.per_s, 3600);
+	r = pol_check_tls(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	r = pol_check_mail(s, &c, "me@example.com", NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	r = pol_check_rcpt(s, &c, "friend@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_STR(r.rule, "Connect:198.18.0.0/24 RELAY");
+
+	/* a stranger without STARTTLS: accepted for our domains at connect,
+	   refused at MAIL by TLS_Clt's default */
+	c = client("198.19.3.3", "mx.spam.example.net");
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "550 5.7.1 No spam, please");
+	c.name = "mx.elsewhere.test";
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	r = pol_check_mail(s, &c, "a@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 encryption too weak 0 less than 128");
+	c.verify = "OK";
+	c.cipher_bits = 128;
+	c.tls = 1;
+	r = pol_check_mail(s, &c, "a@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	r = pol_check_rcpt(s, &c, "x@example.org", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(s, &c, "x@example.net", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	c.name = "x.no-newline-at-end.example";
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "550 5.7.1 Access denied");
+
+	/* a certificate from the trusted CA relays */
+	c.cert_issuer = "/C=US/O=Example/CN=Example+20CA";
+	r = pol_check_rcpt(s, &c, "x@example.net", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	/* IPv6 clients in 2001:2::/48 must use STARTTLS */
+	c = client("2001:2::25", NULL);
+	r = pol_check_mail(s, &c, "a@b.example", NULL);
+	CHECK_STR(fmt(&r), "530 5.7.0 Must issue a STARTTLS command first");
+	pol_snapshot_free(s);
+}
+
+/* Random valid /32 entries: each address finds its own entry. */
+TEST(random_roundtrip)
+{
+	static const char *const vals[] = { "OK", "RELAY", "REJECT", "DISCARD", "ERROR:451 later" };
+	static char keys[2000][40];
+	static int kinds[2000];
+	struct pol_builder *b = pol_builder_new();
+	struct pol_snapshot *s;
+	uint32_t x = 12345;
+	int n = 0, bad = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		x = x * 1103515245u + 12345u;
+		snprintf(keys[n], sizeof(keys[n]), "Connect:198.%u.%u.%u", 18 + ((x >> 8) & 1),
+			 (x >> 12) & 255, (x >> 20) & 255);
+		kinds[n] = (int)((x >> 28) % 5);
+		if (pol_add(b, keys[n], vals[kinds[n]], err, sizeof(err)) < 0)
+			bad++;
+		n++;
+	}
+	CHECK_EQ(bad, 0);
+	s = pol_build(b, err, sizeof(err));
+	if (!s) {
+		/* the generator made a duplicate: rebuild without them */
+		pol_builder_free(b);
+		b = pol_builder_new();
+		for (int i = 0; i < n; i++) {
+			int dup = 0;
+
+			for (int j = 0; j < i && !dup; j++)
+				dup = !strcmp(keys[i], keys[j]);
+			if (dup) {
+				memmove(keys[i], keys[n - 1], sizeof(keys[i]));
+				kinds[i] = kinds[n - 1];
+				n--;
+				i--;
+				continue;
+			}
+			pol_add(b, keys[i], vals[kinds[i]], err, sizeof(err));
+		}
+		s = pol_build(b, err, sizeof(err));
+	}
+	CHECK(s != NULL);
+	pol_builder_free(b);
+	if (!s)
+		return;
+	bad = 0;
+	for (int i = 0; i < n; i++) {
+		static const int action[] = { POL_OK, POL_RELAY, POL_REJECT, POL_DISCARD, POL_REJECT };
+		struct pol_client c = client(keys[i] + 8, NULL);
+		struct pol_result r = pol_check_connect(s, &c, NULL);
+		char want[128];
+
+		snprintf(want, sizeof(want), "%.40s %s", keys[i], vals[kinds[i]]);
+		bad += r.action != action[kinds[i]] || strcmp(r.rule, want);
+	}
+	CHECK_EQ(bad, 0);
+	pol_snapshot_free(s);
+}
+
+/* ---- random robustness: never crash, every result well formed ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64* */
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ULL;
+}
+
+/* A random string from pieces (and now and then a random byte). */
+static void rstr(char *out, size_t outlen, const char *const *pieces, size_t np, int maxp)
+{
+	size_t o = 0;
+	int n = 1 + (int)(rnd() % (uint64_t)maxp);
+
+	out[0] = 0;
+	for (int i = 0; i < n; i++) {
+		const char *p;
+		char byte[2];
+
+		if (rnd() % 16 == 0) {
+			byte[0] = (char)(1 + rnd() % 255);
+			byte[1] = 0;
+			p = byte;
+		} else {
+			p = pieces[rnd() % np];
+		}
+		if (o + strlen(p) + 1 >= outlen)
+			break;
+		memcpy(out + o, p, strlen(p) + 1);
+		o += strlen(p);
+	}
+}
+
+/* A result is well formed. */
+static int result_ok(const struct pol_result *r)
+{
+	if (r->action < POL_CONTINUE || r->action > POL_REJECT)
+		return 0;
+	if (r->action != POL_REJECT)
+		return 1;
+	if (r->code < 400 || r->code > 599 || r->enh[0] - '0' != r->code / 100 || !r->text[0])
+		return 0;
+	for (const char *p = r->text; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* A trace is well formed. */
+static int trace_ok(const struct pol_trace *t)
+{
+	if (t->n > POL_TRACE_LINES)
+		return 0;
+	for (unsigned i = 0; i < t->n; i++) {
+		size_t n = strnlen(t->line[i], POL_TRACE_WIDTH);
+
+		if (n >= POL_TRACE_WIDTH)
+			return 0;
+		for (size_t j = 0; j < n; j++)
+			if ((unsigned char)t->line[i][j] < 0x20 || t->line[i][j] == 0x7f)
+				return 0;
+	}
+	return 1;
+}
+
+TEST(random_input)
+{
+	static const char *const kp[] = {
+		"Connect:", "From:", "To:", "TLS_Clt:", "CERTISSUER:", "CERTSUBJECT:", "Srv_Features:",
+		"Limit:", "Require_TLS:", "connect:", "IPv6:", "Bogus:", "198.18.", "198.19.", "0", "1",
+		"255", "300", ".", "/", "24", "8", "33", ":", "::", "2001", ":2", "a", "example", ".com",
+		"@", "[", "]", "+", "+2B", "+*", "*", "-", "_", "user", "/CN=", "x", " ", "\t",
+	};
+	static const char *const vp[] = {
+		"OK", "RELAY", "REJECT", "DISCARD", "SKIP", "ERROR:", "550 ", "450 ", "5.7.1", "4.2.2",
+		":", "\"", "VERIFY", ":112", "ENCR:", "PERM+", "TEMP+", "+CN", "+CN:", "++", "CS:", "conn=",
+		"rate=", "/min", "/s", "10", "YES", "NO", "V", "s", "a", "SUBJECT", " ", "text", "#",
+	};
+	static const char *const np[] = {
+		"a", "b", ".", "example", "com", "test", "[", "]", "198.19.0.1", "IPv6:", "2001:2::1", "-",
+		"@", "+", "x", "<", ">", " ",
+	};
+	static const char *const verifies[] = {
+		"OK", "NO", "NOT", "FAIL", "NONE", "TEMP", "PROTOCOL", "SOFTWARE", "", "BOGUS",
+	};
+	char key[POL_KEY_MAX + 64], val[POL_VALUE_MAX + 64], name[300], from[300], to[300];
+	char text[16384];
+	unsigned built = 0, dups = 0, bad_err = 0, bad_result = 0, bad_trace = 0;
+	unsigned poisoned_built = 0, rejected = 0, lookups = 0;
+
+	for (int round = 0; round < 400; round++) {
+		struct pol_builder *all = pol_builder_new(), *good = pol_builder_new();
+		struct pol_snapshot *s;
+		int any_fail = 0;
+		size_t o = 0;
+
+		for (int i = 0; i < 60; i++) {
+			struct pol_builder *one = pol_builder_new();
+			int rc;
+
+			rstr(key, rnd() % 2 ? sizeof(key) : 120, kp, sizeof(kp) / sizeof(kp[0]), 6);
+			rstr(val, rnd() % 2 ? sizeof(val) : 100, vp, sizeof(vp) / sizeof(vp[0]), 4);
+			err[0] = 0;
+			rc = pol_add(one, key, val, err, sizeof(err));
+			if (rc < 0) {
+				rejected++;
+				bad_err += !err[0] || strchr(err, '\n') != NULL;
+			} else {
+				bad_err += rc != 0 || pol_add(good, key, val, err, sizeof(err)) != 0;
+			}
+			pol_builder_free(one);
+			if (round % 2) {
+				any_fail |= pol_add(all, key, val, NULL, 0) < 0;
+			} else if (o + strlen(key) + strlen(val) + 4 < sizeof(text)) {
+				o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s%s%s\n",
+						      rnd() % 8 ? "" : "#", key, rnd() % 2 ? "\t" : " ", val);
+			}
+		}
+		if (round % 2 == 0 && pol_parse(all, "r", text, o, err, sizeof(err)) < 0) {
+			any_fail = 1;
+			bad_err += !err[0] || strchr(err, '\n') != NULL || strncmp(err, "r:", 2) != 0;
+		}
+		s = pol_build(all, err, sizeof(err));
+		poisoned_built += any_fail && s != NULL;
+		pol_snapshot_free(s);
+		pol_builder_free(all);
+
+		/* the valid ones: build (unless two are one key), then look up */
+		s = pol_build(good, err, sizeof(err));
+		pol_builder_free(good);
+		if (!s) {
+			dups++;
+			bad_err += strstr(err, ": same key as ") == NULL;
+			good = pol_builder_new();
+			pol_add(good, "Connect:198.18.0", "REJECT", err, sizeof(err));
+			pol_add(good, "To:example.com", "RELAY", err, sizeof(err));
+			s = pol_build(good, err, sizeof(err));
+			pol_builder_free(good);
+		} else {
+			built++;
+		}
+		if (!s)
+			continue;
+		for (int i = 0; i < 30; i++) {
+			struct pol_client c;
+			struct pol_result r;
+			struct pol_features f;
+			struct pol_limits l;
+			char as[64];
+
+			memset(&c, 0, sizeof(c));
+			if (rnd() % 2)
+				snprintf(as, sizeof(as), "198.%u.%u.%u", 18 + (unsigned)(rnd() % 2),
+					 (unsigned)(rnd() % 4), (unsigned)(rnd() % 256));
+			else
+				snprintf(as, sizeof(as), "2001:2::%x", (unsigned)(rnd() % 65536));
+			pol_addr_parse(as, &c.addr);
+			rstr(name, sizeof(name), np, sizeof(np) / sizeof(np[0]), 8);
+			rstr(from, sizeof(from), np, sizeof(np) / sizeof(np[0]), 10);
+			rstr(to, sizeof(to), np, sizeof(np) / sizeof(np[0]), 10);
+			c.name = rnd() % 3 ? name : NULL;
+			c.helo = name;
+			c.auth = rnd() % 4 == 0;
+			c.tls = (int)(rnd() % 2);
+			c.verify = verifies[rnd() % 10];
+			c.cipher_bits = (int)(rnd() % 300);
+			c.auth_ssf = (int)(rnd() % 2 ? 0 : rnd() % 300);
+			c.cert_issuer = rnd() % 2 ? from : NULL;
+			c.cert_subject = rnd() % 2 ? to : NULL;
+			c.cn_subject = rnd() % 2 ? name : NULL;
+
+			pol_trace_init(&tr);
+			r = pol_check_connect(s, &c, &tr);
+			bad_result += !result_ok(&r);
+			bad_trace += !trace_ok(&tr);
+			pol_trace_init(&tr);
+			r = pol_check_tls(s, &c, &tr);
+			bad_result += !result_ok(&r);
+			bad_trace += !trace_ok(&tr);
+			pol_trace_init(&tr);
+			r = pol_check_mail(s, &c, from, rnd() % 2 ? &tr : NULL);
+			bad_result += !result_ok(&r);
+			bad_trace += !trace_ok(&tr);
+			pol_trace_init(&tr);
+			r = pol_check_rcpt(s, &c, to, &tr);
+			bad_result += !result_ok(&r);
+			bad_trace += !trace_ok(&tr);
+			bad_result += (unsigned)pol_srv_features(s, &c, &f, NULL) > 1;
+			bad_result += (unsigned)pol_limit(s, &c, &l, NULL) > 1;
+			bad_result += (unsigned)pol_require_tls(s, &c, NULL) > 1;
+			lookups += 7;
+		}
+		pol_snapshot_free(s);
+	}
+	CHECK_EQ(bad_err, 0);
+	CHECK_EQ(poisoned_built, 0);
+	CHECK_EQ(bad_result, 0);
+	CHECK_EQ(bad_trace, 0);
+	CHECK(rejected > 0);            /* random input does hit the error paths */
+	CHECK(built > 0);               /* and builds snapshots of what is valid */
+	CHECK_EQ(lookups, 400 * 30 * 7);
+}
+
+int main(void)
+{
+	RUN(dn_quote);
+	RUN(addresses);
+	RUN(connect);
+	RUN(connect_trace);
+	RUN(trace_bounds);
+	RUN(tls);
+	RUN(tls_order_and_defaults);
+	RUN(mail);
+	RUN(rcpt);
+	RUN(untagged);
+	RUN(srv_features);
+	RUN(limit);
+	RUN(error_forms);
+	RUN(malformed);
+	RUN(parse_errors);
+	RUN(roundtrip);
+	RUN(random_roundtrip);
+	RUN(random_input);
+	return t_done("test_policy");
+}
