@@ -5,6 +5,7 @@
 #   make test       deps + build + unit and lab tests; prints "N passed, N failed"
 #   make run        build, bring the lab up, follow the log; Ctrl-C tears it down
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
+#   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -35,7 +36,8 @@ NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
-MXGEN_SRCS := tools/mxgen/mxgen.c dataplane/config.c dataplane/port.c dataplane/stats.c $(NET_SRCS)
+MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c dataplane/config.c dataplane/port.c \
+	dataplane/stats.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
@@ -43,7 +45,7 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
 	swaks postfix
 
-.PHONY: all deps test unit lab run bench-tcp clean
+.PHONY: all deps test unit lab run bench-tcp bench-smtp clean
 
 all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/policy_test
 
@@ -53,8 +55,8 @@ $(BUILD):
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS)
+$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
@@ -107,6 +109,10 @@ run: deps
 bench-tcp: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/kbench
 	@tests/bench/tcp.sh
+
+bench-smtp: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tls_mem
+	@tests/bench/smtp.sh
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_*

@@ -246,3 +246,89 @@ expect_no_bug_drops() {
 	done
 	ok "no drops of a kind that means a stack bug ($LAB_BUG_DROPS)"
 }
+
+# ---- SMTP tests (tests/lab/t_smtp_*.sh) ----
+
+# smtp-sink's dump folder (deploy/lab.sh start_sink) and the lab certificate.
+LAB_MAIL=$LAB_DIR/mail
+LAB_CERT=${LAB_CERTS:-$LAB_REPO/build/lab/certs}/mx.lab.example.crt
+
+# Metric name of an SMTP counter (a name from SMTP_STATS in dataplane/smtp/session.h).
+lab_smtp_metric() {
+	case $1 in
+		active) echo mxgate_smtp_active ;;
+		*) echo "mxgate_smtp_$1_total" ;;
+	esac
+}
+
+# SIGUSR1, then the SMTP counter NAME summed over lcores.
+lab_smtp_stat() { lab_stat "$(lab_smtp_metric "$1")"; }
+
+# Check SMTP counter NAME with OP (-eq, -ge, -le) against VALUE; soft_fail if not.
+expect_smtp() {
+	local name=$1 op=$2 want=$3 v
+	v=$(lab_smtp_stat "$name") || { soft_fail "cannot read counter smtp_$name"; return 1; }
+	local good=0
+	case $op in
+		-eq) [ "$v" -eq "$want" ] && good=1 ;;
+		-ge) [ "$v" -ge "$want" ] && good=1 ;;
+		-le) [ "$v" -le "$want" ] && good=1 ;;
+		*) soft_fail "expect_smtp: unknown operator $op"; return 1 ;;
+	esac
+	if [ $good = 1 ]; then
+		ok "smtp_$name = $v ($op $want)"
+	else
+		soft_fail "counter smtp_$name = $v, expected $op $want"
+		return 1
+	fi
+}
+
+# Wait up to SECS for counter NAME (lab_metric form, e.g. tcp_conns) to be VALUE; soft_fail if not.
+soft_wait_stat_eq() {
+	local name=$1 want=$2 secs=$3 v i
+	for ((i = 0; i < secs * 4; i++)); do
+		v=$(lab_stat "$name") || { soft_fail "cannot read counter $name"; return 1; }
+		[ "$v" = "$want" ] && { ok "$name = $want"; return 0; }
+		sleep 0.25
+	done
+	soft_fail "counter $name = $v after ${secs}s, expected $want"
+	return 1
+}
+
+# A check that failed without stopping the test: later checks still run,
+# and lab_end fails the test at the end.
+LAB_NFAIL=0
+soft_fail() {
+	echo "FAIL: $LAB_TEST: $*"
+	LAB_NFAIL=$((LAB_NFAIL + 1))
+}
+
+# Run a command whose non-zero exit is a soft failure; prints its output.
+soft_run() {
+	local what=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	echo "$out"
+	[ $rc -eq 0 ] || soft_fail "$what (exit $rc)"
+	return $rc
+}
+
+# Pass, unless a soft_fail happened.
+lab_end() {
+	[ "$LAB_NFAIL" -eq 0 ] || fail "$LAB_NFAIL check(s) failed (FAIL lines above)"
+	pass
+}
+
+# Soft-fail unless mxgate's log has a line matching the extended regex RE.
+expect_log() {
+	local re=$1 what=${2:-$1}
+	if grep -Eq -- "$re" "$LAB_DIR/mxgate.log"; then
+		ok "log: $what"
+	else
+		soft_fail "no log line matching: $re"
+	fi
+}
+
+# Number of files in the smtp-sink dump folder.
+mail_count() { find "$LAB_MAIL" -maxdepth 1 -type f 2>/dev/null | wc -l; }

@@ -423,9 +423,12 @@ static struct net_addr addr_of(uint8_t family, const uint8_t *a)
 }
 
 /* A fresh stack with one interface, the peer's MACs known, a listener on OUR_PORT. */
+static unsigned setup_quickacks;   /* quick-ACK segments for the next setup(); 0 = delay */
+
 static void setup(void)
 {
 	struct tcp_params tp = {
+		.quickacks = setup_quickacks,
 		.max_conns = MAX_CONNS, .syn_backlog = SYN_BACKLOG,
 		.reasm_limit = REASM_LIMIT, .reasm_total = REASM_TOTAL,
 		.rcvbuf = RCVBUF, .sndbuf = SNDBUF,
@@ -903,6 +906,39 @@ TEST(sequence_wraparound)
 	CHECK_EQ(s.ack, 0x0000000Fu);
 	CHECK_EQ(app.rxlen, 3 * seg);
 	CHECK(memcmp(app.rx, stream, 3 * seg) == 0);
+	teardown();
+}
+
+/* Quick-ACK mode: the first segments, and those after a delayed ACK had to fire, are ACKed at once. */
+TEST(quick_ack_mode)
+{
+	struct peer p;
+	struct seg_out s;
+	struct tcp_conn *c;
+	uint32_t base;
+	unsigned i;
+
+	setup_quickacks = 2;
+	setup();
+	setup_quickacks = 0;
+	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
+	c = handshake(&p, O_MSS);
+	REQUIRE(c != NULL);
+	base = p.snd_nxt;
+	for (i = 0; i < 2; i++) {
+		peer_data_at(&p, base, i * 10, 10);
+		EXPECT_ONE(s);                  /* quick: no 40 ms wait */
+		CHECK_EQ(s.ack, base + (i + 1) * 10);
+	}
+	peer_data_at(&p, base, 20, 10);
+	EXPECT_NONE();                          /* quick-ACKs used up: delayed */
+	flush_delack();
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 30);
+	cap_clear();
+	peer_data_at(&p, base, 30, 10);
+	EXPECT_ONE(s);                          /* the delayed ACK fired: quick again */
+	CHECK_EQ(s.ack, base + 40);
 	teardown();
 }
 
@@ -2356,6 +2392,7 @@ int main(void)
 
 	RUN(handshake_and_isn);
 	RUN(sequence_wraparound);
+	RUN(quick_ack_mode);
 	RUN(old_duplicate_segment);
 	RUN(rst_handling);
 	RUN(syn_in_established);

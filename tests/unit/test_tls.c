@@ -684,8 +684,9 @@ TEST(tls12)
 		CHECK(s.want_key > 0);
 		tls_get_macros(s.srv, &m);
 		CHECK_STR(m.version, "TLSv1.2");
-		CHECK_STR(m.cipher, SSL_CIPHER_standard_name(SSL_get_current_cipher(s.cli)));
-		CHECK(strncmp(m.cipher, "TLS_ECDHE_RSA_WITH_", 19) == 0);
+		/* TLS 1.2 suites by their OpenSSL names, as Postfix and sendmail log them */
+		CHECK_STR(m.cipher, SSL_CIPHER_get_name(SSL_get_current_cipher(s.cli)));
+		CHECK(strncmp(m.cipher, "ECDHE-RSA-", 10) == 0);
 		CHECK(c2s_text(&s, "EHLO x\r\n"));
 		CHECK(s2c_text(&s, "250 ok\r\n"));
 		sess_close(&s);
@@ -697,7 +698,7 @@ TEST(tls12)
 		CHECK_EQ(sess_handshake(&s), 0);
 		CHECK(s.want_key > 0);
 		tls_get_macros(s.srv, &m);
-		CHECK(strncmp(m.cipher, "TLS_ECDHE_ECDSA_WITH_", 21) == 0);
+		CHECK(strncmp(m.cipher, "ECDHE-ECDSA-", 12) == 0);
 		CHECK(c2s_text(&s, "EHLO x\r\n"));
 		sess_close(&s);
 	}
@@ -709,7 +710,7 @@ TEST(tls12)
 		CHECK_EQ(sess_handshake(&s), 0);
 		CHECK(s.want_key > 0);
 		tls_get_macros(s.srv, &m);
-		CHECK_STR(m.cipher, "TLS_RSA_WITH_AES_128_GCM_SHA256");
+		CHECK_STR(m.cipher, "AES128-GCM-SHA256");
 		CHECK_EQ(m.cipher_bits, 128);
 		CHECK_EQ(m.alg_bits, 128);
 		CHECK(c2s_text(&s, "EHLO x\r\n"));

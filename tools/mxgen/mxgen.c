@@ -25,6 +25,10 @@
  * A progress line goes to stderr every second, one summary line to stdout
  * at the end. Exit status: 0, 1 set-up failure, 2 usage, 3 the run had
  * errors, 4 the watchdog fired.
+ *
+ * SMTP modes over kernel sockets (smtp, smtp-handshake, smtp-idle:
+ * smtp_kernel.c) are dispatched on argv[1] before the EAL is initialised:
+ *   mxgen smtp-handshake --server 198.18.0.2 --port 25 --concurrency 64 ...
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -46,6 +50,7 @@
 #include "config.h"
 #include "port.h"
 #include "net/tcp.h"
+#include "smtp_kernel.h"
 
 #define PAT_PERIOD        251u        /* prime: the pattern never lines up with buffers */
 #define MAX_SIZE          (1u << 20)  /* largest crr request */
@@ -957,6 +962,8 @@ static void usage(FILE *f)
 		"EAL: one worker lcore is used, e.g. --lcores 0@0,1@0 --vdev net_memif0,role=client,...\n"
 		"Output: a progress line per second on stderr, one summary line on stdout.\n",
 		prog, MAX_SIZE);
+	fputc('\n', f);
+	smtp_kernel_usage(f, prog);
 }
 
 /* An unsigned option value in [lo, hi], or exit 2. */
@@ -1226,6 +1233,9 @@ int main(int argc, char **argv)
 	uint64_t busy_last = 0, idle_last = 0;
 	int r, rc = 0;
 
+	/* SMTP over kernel sockets: no EAL, no ports (tools/mxgen/smtp_kernel.c) */
+	if (argc > 1 && smtp_kernel_is_mode(argv[1]))
+		return smtp_kernel_main(argc - 1, argv + 1);
 	r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		fprintf(stderr, "mxgen: EAL initialisation failed: %s\n", rte_strerror(rte_errno));

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# t_smtp_xclient.sh - a real Postfix smtpd as the backend (a private
+# instance in the lab namespace, smtp_postfix.py; smtpd_authorized_xclient_hosts
+# = mxgate's 198.18.1.2): mxgate announces each client with XCLIENT, and
+# Postfix must attribute the mail to the real client: "client=unknown[198.18.0.1]"
+# (and [2001:2::1] over IPv6), the client's HELO name in its hold log line
+# and in its Received header ("from client.example (unknown [198.18.0.1])"),
+# while the TCP connection itself came from 198.18.1.2. Postfix is started
+# with postfix -c DIR check/start inside the namespace and stopped again.
+. "$(dirname "$0")/lib.sh"
+lab_begin
+export LAB_SINK=0
+lab_up "backends = 198.18.1.1:2525" || fail "lab did not come up"
+PFD=$LAB_DIR/postfix
+rm -rf "$PFD"
+pf() {
+	local cmd=$1
+	shift
+	lab_py smtp_postfix.py "$cmd" --dir "$PFD" "$@"
+}
+PF_UP=
+trap '[ -n "$PF_UP" ] && pf stop >/dev/null 2>&1; lab_down >/dev/null 2>&1' EXIT
+pf setup || fail "cannot set up the Postfix instance"
+PF_UP=1
+pf start || fail "Postfix could not be started in the namespace (see above)"
+
+send() {
+	local name=$1 server=$2 helo=$3 out rc
+	shift 3
+	out=$(lab_exec timeout 30 swaks --server "$server" --helo "$helo" --from a@example.org \
+		--to b@lab.example --header "Subject: $name" "$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$out" | grep -Eq '^<[-~] +250 2\.0\.0 Ok: queued as'; then
+		ok "swaks $name: 250 from Postfix (via mxgate)"
+	else
+		echo "$out" | tail -n 12
+		soft_fail "swaks $name did not get Postfix's 250 through mxgate"
+	fi
+}
+send xclient-v4 198.18.0.2 client.example --tls
+send xclient-v6 2001:2::2 client6.example
+
+pfl() { soft_run "Postfix log: $2" pf wait-log --re "$1" --timeout 5; }
+pfl 'connect from unknown\[198\.18\.1\.2\]' "mxgate's own connection came from 198.18.1.2"
+pfl 'client=unknown\[198\.18\.0\.1\]' "the v4 message is from the client, 198.18.0.1"
+pfl 'client=unknown\[2001:2::1\]' "the v6 message is from the client, 2001:2::1"
+pfl 'hold: header Subject: xclient-v4 from unknown\[198\.18\.0\.1\];' "hold line names the v4 client"
+pfl 'hold: header Subject: xclient-v4 from .* helo=<client\.example>' "the v4 client's HELO name reached Postfix"
+pfl 'hold: header Subject: xclient-v6 from unknown\[2001:2::1\];.* helo=<client6\.example>' \
+	"the v6 client and its HELO name reached Postfix"
+pfl 'disconnect from unknown\[198\.18\.0\.1\]' "Postfix's session ends as the client's"
+
+hdr=$(pf headers --match 'Subject: xclient-v4')
+echo "$hdr"
+# the first Received header is Postfix's own (mxgate's follows it)
+first=$(echo "$hdr" | grep -m1 '^Received:')
+if [ "$first" = "Received: from client.example (unknown [198.18.0.1])" ]; then
+	ok "Postfix's Received header: $first"
+else
+	soft_fail "Postfix's Received header is '$first', expected 'Received: from client.example (unknown [198.18.0.1])'"
+fi
+if echo "$hdr" | grep -q 'by mx\.lab\.example (mxgate) with ESMTPS id'; then
+	ok "mxgate's Received header (ESMTPS) is in the queued message"
+else
+	soft_fail "mxgate's Received header missing from the queued message"
+fi
+
+expect_log 'status=sent \(250 2\.0\.0 Ok: queued as' "status=sent (250 2.0.0 Ok: queued as ...)"
+expect_smtp xclient -ge 2
+expect_smtp proxy_v2 -eq 0
+expect_smtp messages_accepted -eq 2
+expect_smtp backend_errors -eq 0
+pf stop
+PF_UP=
+soft_wait_stat_eq mxgate_smtp_active 0 5
+expect_alive "after relaying to Postfix"
+lab_end
