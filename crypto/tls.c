@@ -1169,7 +1169,7 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 	snprintf(m->version, sizeof(m->version), "%s", SSL_get_version(c->ssl));
 	cipher = SSL_get_current_cipher(c->ssl);
 	if (cipher) {
-		snprintf(m->cipher, sizeof(m->cipher), "%s", SSL_CIPHER_standard_name(cipher));
+		snprintf(m->cipher, sizeof(m->cipher), "%s", SSL_CIPHER_get_name(cipher));
 		m->cipher_bits = SSL_CIPHER_get_bits(cipher, &m->alg_bits);
 	}
 	peer = SSL_get_peer_certificate(c->ssl);

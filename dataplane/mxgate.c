@@ -292,6 +292,7 @@ int main(int argc, char **argv)
 	tp.sndbuf = cfg.sndbuf;
 	tp.timewait_max = cfg.timewait_max;
 	tp.timewait_ms = cfg.timewait_ms;
+	tp.quickacks = 16;          /* as Linux: request/response peers with Nagle never wait 40 ms */
 	if (getrandom(tp.secret, sizeof(tp.secret), 0) != sizeof(tp.secret)) {
 		fprintf(stderr, "mxgate: getrandom: %s\n", strerror(errno));
 		return 1;

@@ -122,6 +122,7 @@ struct tcp_conn {
 	struct rte_mbuf *rxq, *rxq_tail; /* in order; linked through m->next */
 	struct rte_mbuf *ooo;            /* out of order, sorted; seq in m->hash.usr */
 	uint16_t delack_segs;
+	uint16_t quickacks;              /* segments still to ACK at once (start, after a delayed ACK) */
 	/* timestamps */
 	uint32_t ts_recent, ts_offset;
 	uint64_t ts_recent_us;
@@ -335,6 +336,7 @@ static struct tcp_conn *conn_alloc(struct net_ctx *ctx, const struct net_tuple *
 	c->rto = TCP_RTO_INIT_US;
 	c->ssthresh = UINT32_MAX / 2;
 	c->ts_offset = (uint32_t)tuple_mac(tc, t, 1);
+	c->quickacks = (uint16_t)tc->p.quickacks;
 	return c;
 }
 
@@ -1447,9 +1449,12 @@ static void data_input(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, uin
 			ooo_drain(c);
 			c->flags |= F_ACK_NOW;     /* filled a hole: tell the sender now */
 		}
-		if (++c->delack_segs >= 2)
+		if (++c->delack_segs >= 2 || c->quickacks > 0) {
+			/* every second segment, and every one in quick-ACK mode */
 			c->flags |= F_ACK_NOW;
-		else if (c->t_delack == 0)
+			if (c->quickacks > 0)
+				c->quickacks--;
+		} else if (c->t_delack == 0)
 			c->t_delack = c->ctx->now_us + TCP_DELACK_US;
 		return;
 	}
@@ -2113,7 +2118,10 @@ static void conn_timers(struct tcp_conn *c)
 			return;
 	}
 	if (c->t_delack && now >= c->t_delack) {
+		/* the peer waited for this ACK (request/response with Nagle on its side):
+		 * acknowledge the next segments at once, as Linux's quick-ACK mode does */
 		c->t_delack = 0;
+		c->quickacks = (uint16_t)T(c->ctx)->p.quickacks;
 		send_ack(c);
 	}
 	if (c->t_user && now >= c->t_user) {
@@ -2526,6 +2534,12 @@ void tcp_abort(struct tcp_conn *c)
 	}
 	c->flags |= F_DETACHED;
 	conn_free(c);
+}
+
+/* Call writable() when send space frees, even if no tcp_send() fell short. */
+void tcp_want_writable(struct tcp_conn *c)
+{
+	c->flags |= F_WANT_WRITE;
 }
 
 void tcp_set_timeout(struct tcp_conn *c, unsigned ms)

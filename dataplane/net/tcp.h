@@ -54,6 +54,8 @@ struct tcp_params {
 	unsigned rcvbuf, sndbuf;
 	unsigned timewait_max;
 	unsigned timewait_ms;
+	unsigned quickacks;        /* segments ACKed at once at the start and after a delayed
+				      ACK fired (Linux's quick-ACK mode); 0 = always delay */
 	uint8_t secret[16];        /* ISN and SYN-cookie key, random per process */
 };
 
@@ -95,6 +97,8 @@ size_t tcp_recv(struct tcp_conn *c, void *buf, size_t len);
 
 /* Queue bytes for sending; returns how many were accepted (0..len). */
 size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len);
+/* Ask for a writable() call when send space frees (an application that waits for room). */
+void tcp_want_writable(struct tcp_conn *c);
 /* Free send space now. */
 size_t tcp_send_space(const struct tcp_conn *c);
 /* Bytes queued but not yet acknowledged. */

@@ -222,6 +222,7 @@ static void sess_kill(struct sess *s, int abort_client)
 		s->c = NULL;
 	}
 	s->client_gone = 1;
+	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u mail=%u rcpt=%u data=%u "
 	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[3],
 	     s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
@@ -255,6 +256,7 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->tin);
 		free(s->bb);
 		free(s->cert);
+		smtp_proto_free(&s->p);
 		free(s);
 	}
 }
@@ -631,8 +633,8 @@ static void send_received(struct sess *s)
 		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
 			 s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.verify);
 	rfc5322_date(date, sizeof(date));
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s (unknown [%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-		     s->p.helo[0] ? s->p.helo : "unknown", s->addr, s->w->cfg->hostname, with, s->id,
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+		     s->p.helo[0] ? s->p.helo : "unknown", strchr(s->addr, ':') ? "IPv6:" : "", s->addr, s->w->cfg->hostname, with, s->id,
 		     tlsinfo, s->nrcpt_ok == 1 ? "\r\n\tfor <" : "", s->nrcpt_ok == 1 ? s->first_rcpt : "",
 		     s->nrcpt_ok == 1 ? ">" : "", date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
@@ -677,6 +679,20 @@ static long btls_tr_write(void *arg, const uint8_t *buf, size_t len)
 	return tcp_tr_write(((struct sess *)arg)->b, buf, len);
 }
 
+/*
+ * Greet the backend. Before XCLIENT we are ourselves (EHLO, to learn what
+ * it offers); after XCLIENT, and throughout with a PROXY v2 backend, we
+ * speak for the client: its own HELO or EHLO and name, as nginx does.
+ */
+static void backend_hello(struct sess *s, int as_client)
+{
+	char cmd[SMTP_ADDR_MAX + 16];
+	const char *name = as_client && s->p.helo[0] ? s->p.helo : s->w->cfg->hostname;
+
+	snprintf(cmd, sizeof(cmd), "%s %s\r\n", as_client && !s->p.ehlo ? "HELO" : "EHLO", name);
+	backend_write(s, cmd, strlen(cmd));
+}
+
 /* After the backend's 220 to STARTTLS: a client session over its connection. */
 static int backend_tls_begin(struct sess *s)
 {
@@ -696,7 +712,6 @@ static int backend_tls_begin(struct sess *s)
 static void backend_tls_continue(struct sess *s)
 {
 	enum tls_status r = tls_handshake(s->btls);
-	char cmd[320];
 
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 		return;
@@ -705,30 +720,29 @@ static void backend_tls_continue(struct sess *s)
 		return;
 	}
 	s->bst = B_EHLO;
-	snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", s->w->cfg->hostname);
-	backend_write(s, cmd, strlen(cmd));
+	backend_hello(s, s->w->cfg->backends[s->bidx].proxy_v2);
 }
 
 /* A complete reply from the backend: move its state machine, answer the client. */
 static void backend_reply(struct sess *s, int code)
 {
 	struct smtp_worker *w = s->w;
-	char cmd[320];
+	const struct cfg_backend *be = &w->cfg->backends[s->bidx];
 
 	switch (s->bst) {
 	case B_GREETING:
 		if (code != 220)
 			return backend_fail(s, "bad greeting");
-		snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", w->cfg->hostname);
 		s->bst = B_EHLO;
-		backend_write(s, cmd, strlen(cmd));
+		/* a PROXY backend must see the client's name; STARTTLS needs EHLO first */
+		backend_hello(s, be->proxy_v2 && !be->starttls);
 		tcp_set_timeout(s->b, w->cfg->backend_timeout_ms);
 		return;
 	case B_EHLO:
 	case B_EHLO2:
 		if (code != 250)
 			return backend_fail(s, "EHLO refused");
-		if (s->bst == B_EHLO && w->cfg->backends[s->bidx].starttls && s->btls == NULL) {
+		if (s->bst == B_EHLO && be->starttls && s->btls == NULL) {
 			/* configured means required: never fall back to plaintext */
 			if (!reply_has_keyword(s->bb->brep, s->bb->brep_len, "STARTTLS"))
 				return backend_fail(s, "STARTTLS required but not offered");
@@ -736,7 +750,7 @@ static void backend_reply(struct sess *s, int code)
 			backend_write(s, "STARTTLS\r\n", 10);
 			return;
 		}
-		if (s->bst == B_EHLO && !w->cfg->backends[s->bidx].proxy_v2 &&
+		if (s->bst == B_EHLO && !be->proxy_v2 &&
 		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
 			s->bst = B_XCLIENT;
 			backend_xclient(s);
@@ -760,9 +774,8 @@ static void backend_reply(struct sess *s, int code)
 		 */
 		if (code < 200 || code > 299)
 			return backend_fail(s, "XCLIENT refused");
-		snprintf(cmd, sizeof(cmd), "EHLO %s\r\n", w->cfg->hostname);
 		s->bst = B_EHLO2;
-		backend_write(s, cmd, strlen(cmd));
+		backend_hello(s, 1);
 		return;
 	case B_READY:
 	case B_DATA:
@@ -823,6 +836,12 @@ static void backend_reply(struct sess *s, int code)
 	}
 	if (s->dead || s->b == NULL)
 		return;
+	if (code == 421 && s->cst == C_SMTP) {
+		/* the backend is closing: so does the session, once the reply is out */
+		s->cst = C_CLOSING;
+		client_flush(s);
+		return;
+	}
 	backend_send_pending(s);
 	client_flush(s);
 	client_pump(s);
@@ -1094,8 +1113,6 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return backend_write(s, ei->data, ei->len) == 0 ? 0 : 0;
 	case SMTP_EV_DATA_END:
 		if (ei->error != SMTP_OK) {
-			if (ei->error == SMTP_R_LINE_TOO_LONG)
-				w->st.line_too_long++;
 			w->st.messages_rejected++;
 			if (s->b != NULL) {
 				/* part of the message went out: make sure the backend drops it */
@@ -1171,7 +1188,12 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 		}
 	}
 	*len = s->tin_len;
-	return s->tin_len ? s->tin : NULL;
+	if (s->tin_len == 0) {
+		free(s->tin);            /* nothing came: an idle session keeps no buffer */
+		s->tin = NULL;
+		return NULL;
+	}
+	return s->tin;
 }
 
 /* Drop n bytes the engine used. */
@@ -1204,8 +1226,11 @@ static void client_pump(struct sess *s)
 		if (s->dead || s->c == NULL || s->cst != C_SMTP)
 			break;
 		if (smtp_proto_in_data(&s->p) && s->b != NULL && !s->b_failed &&
-		    tcp_send_space(s->b) < DATA_ROOM)
-			break;               /* backend full: the client's window closes */
+		    tcp_send_space(s->b) < DATA_ROOM) {
+			/* backend full: the client's window closes until the backend drains */
+			tcp_want_writable(s->b);
+			break;
+		}
 		in = client_input(s, &len);
 		if (in == NULL)
 			break;
@@ -1304,6 +1329,7 @@ static void client_readable(struct tcp_conn *c)
 		slog(s->w, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
 		s->cst = C_SMTP;
+		smtp_proto_output_done(&s->p, s->p.out_len);   /* the 554 replaces the banner */
 		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
 		return;
 	}

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "smtp_proto.h"
@@ -36,7 +37,7 @@
 _Static_assert(SMTP_OUT_HIGH + 2 * SMTP_STEP_OUT + SMTP_ANSWER_MAX <= SMTP_OUT_MAX,
 	       "output buffer too small for the reply budget");
 _Static_assert(SMTP_ADDR_MAX + 1 >= PATH_MAX_OCTETS - 1, "arg cannot hold a mailbox");
-_Static_assert(sizeof(((struct smtp_proto *)0)->line) >= DATA_TEXT_MAX + 2,
+_Static_assert(sizeof(((struct smtp_proto *)0)->line) >= DATA_TEXT_MAX + 3,
 	       "line cannot hold a text line and its CRLF");
 
 /* Session states (RFC 5321 4.1.4); names in state_names[]. */
@@ -233,6 +234,9 @@ static int out_put(struct smtp_proto *p, const char *s, size_t n)
 {
 	if (n > SMTP_OUT_MAX - p->out_len)
 		return -1;
+	/* idle sessions hold no output buffer: it exists while replies wait */
+	if (p->out == NULL && (p->out = malloc(SMTP_OUT_MAX)) == NULL)
+		return -1;
 	memcpy(p->out + p->out_len, s, n);
 	p->out_len += n;
 	return 0;
@@ -350,7 +354,11 @@ static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t l
 		for (j = i; j < len && buf[j] != '\r' && buf[j] != '\n'; j++)
 			;
 		if (!p->line_overflow) {
-			if (j - i > limit - p->line_len) {
+			/* RFC 5321 4.5.3.1.6: the dot added for transparency does not count */
+			size_t lim = limit + (p->state == S_DATA &&
+					      (p->line_len > 0 ? p->line[0] : buf[i]) == '.');
+
+			if (j - i > lim - p->line_len) {
 				p->line_overflow = 1;
 			} else {
 				memcpy(p->line + p->line_len, buf + i, j - i);
@@ -1174,10 +1182,20 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n)
 {
 	if (n >= p->out_len) {
 		p->out_len = 0;
+		free(p->out);
+		p->out = NULL;
 		return;
 	}
 	memmove(p->out, p->out + n, p->out_len - n);
 	p->out_len -= n;
+}
+
+/* Release the output buffer. */
+void smtp_proto_free(struct smtp_proto *p)
+{
+	free(p->out);
+	p->out = NULL;
+	p->out_len = 0;
 }
 
 /* Inside a message (the DATA timeout applies)? */

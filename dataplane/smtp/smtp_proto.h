@@ -124,7 +124,7 @@ struct smtp_proto {
 	char params[SMTP_PARAM_MAX + 1];
 	char helo[SMTP_ADDR_MAX + 1];
 	size_t out_len;
-	char out[SMTP_OUT_MAX];
+	char *out;                  /* SMTP_OUT_MAX bytes, allocated only while output is pending */
 	uint64_t stat_pipelined_after_starttls; /* bytes discarded after STARTTLS */
 	uint64_t stat_improper_pipelining;      /* group-ending commands followed by more input */
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
@@ -176,6 +176,9 @@ int smtp_proto_reply(struct smtp_proto *p, int code, const char *enh, const char
 
 /* TLS is up after STARTTLS: forget HELO, transaction, everything (RFC 3207 4.2). */
 void smtp_proto_tls_started(struct smtp_proto *p);
+
+/* Release what the engine holds (pending output); call before reusing or freeing p. */
+void smtp_proto_free(struct smtp_proto *p);
 
 /* Pending output, and how much of it was sent. */
 const char *smtp_proto_output(const struct smtp_proto *p, size_t *len);
