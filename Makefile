@@ -35,10 +35,11 @@ BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
-	dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
+	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c dataplane/config.c dataplane/port.c \
 	dataplane/stats.c $(NET_SRCS)
-HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h tests/unit/*.h)
+HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
+	tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \

@@ -94,7 +94,9 @@ struct str_key {
 static const struct str_key str_keys[] = {
 	STR_KEY(tls_cert_file), STR_KEY(tls_key_file), STR_KEY(tls_ca_file),
 	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
-	STR_KEY(access_file),
+	STR_KEY(access_file), STR_KEY(control_socket), STR_KEY(redis_server),
+	STR_KEY(redis_user), STR_KEY(redis_password), STR_KEY(redis_prefix),
+	STR_KEY(metrics_listen), STR_KEY(appliance_id),
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
@@ -1013,6 +1015,8 @@ static int finish(struct parser *p)
 	enum cfg_role r;
 	unsigned seq, i, j, f;
 
+	if (cfg->appliance_id[0] == '\0')
+		snprintf(cfg->appliance_id, sizeof(cfg->appliance_id), "%s", cfg->hostname);
 	for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++) {
 		if (p->role[r].line[F_DEV] != 0)
 			continue;
@@ -1104,6 +1108,7 @@ static void set_defaults(struct mx_config *cfg)
 	strcpy(cfg->tls_groups, "X25519:P-256");
 	cfg->backend_timeout_ms = 300000;
 	cfg->backend_retry_ms = 30000;
+	strcpy(cfg->redis_prefix, "mxgate:");
 }
 
 /* Set up the parser state and the defaults in *cfg; returns 0 or -1. */

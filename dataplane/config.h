@@ -94,6 +94,13 @@ struct mx_config {
 	unsigned tls_ticket_rotate_s;         /* 0 = no tickets, default 3600 */
 	/* policy: a sendmail access file (Redis later); empty = the backend decides everything */
 	char access_file[CFG_PATH_LEN];
+	/* control plane (mxgate, mxgate-control, mxctl read the same file) */
+	char control_socket[CFG_PATH_LEN];    /* "" = no control socket */
+	char redis_server[CFG_PATH_LEN];      /* "unix:/path" or "127.0.0.1:6379" */
+	char redis_user[CFG_NAME_LEN], redis_password[CFG_NAME_LEN];
+	char redis_prefix[CFG_NAME_LEN];      /* default "mxgate:" */
+	char metrics_listen[CFG_NAME_LEN];    /* "127.0.0.1:9465", "" = off */
+	char appliance_id[CFG_NAME_LEN];      /* default: hostname */
 	/* relay */
 	struct cfg_backend backends[CFG_MAX_BACKENDS];
 	unsigned nbackends;

@@ -27,12 +27,15 @@
 #include "smtp/session.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
+#include "service.h"
+#include <rte_malloc.h>
 
 static volatile sig_atomic_t quit, dump;
 static struct mx_config cfg;
 static struct net_ctx *ctxs[CFG_MAX_WORKERS];
 static struct smtp_worker *smtpw[CFG_MAX_WORKERS];
 static struct stats_group smtp_group;
+static struct rte_rcu_qsbr *rcu;
 static unsigned nworkers;
 
 /* SIGTERM/SIGINT stop, SIGUSR1 dumps the counters. */
@@ -54,9 +57,13 @@ static int worker_main(void *arg)
 	unsigned i, empty = 0;
 
 	ctx->now_us = 0;
+	rte_rcu_qsbr_thread_register(rcu, ctx->worker);
+	rte_rcu_qsbr_thread_online(rcu, ctx->worker);
 	if (ctx->worker == 0)
 		net_announce(ctx);
 	while (!quit) {
+		/* nothing shared (the access map) is held across polls */
+		rte_rcu_qsbr_quiescent(rcu, ctx->worker);
 		uint64_t t;
 		unsigned work = 0;
 
@@ -82,6 +89,8 @@ static int worker_main(void *arg)
 		prev = t;
 	}
 	net_flush(ctx);
+	rte_rcu_qsbr_thread_offline(rcu, ctx->worker);
+	rte_rcu_qsbr_thread_unregister(rcu, ctx->worker);
 	return 0;
 }
 
@@ -215,6 +224,7 @@ int main(int argc, char **argv)
 	struct tcp_params tp;
 	struct tls_ctx *tls = NULL;
 	struct pol_snapshot *pol = NULL;
+	struct service sv;
 	uint64_t last_rotate;
 	char err[512];
 	int r, opt, tls_failed;
@@ -355,13 +365,33 @@ int main(int argc, char **argv)
 			pis[p].mac.addr_bytes[3], pis[p].mac.addr_bytes[4], pis[p].mac.addr_bytes[5],
 			pis[p].tx_csum_l4 ? " tx-csum" : "", pis[p].rss ? " rss" : "");
 	fprintf(stderr, "%s\n", cfg.impair.enabled ? "; impairment ON" : "");
+	rcu = rte_zmalloc("rcu", rte_rcu_qsbr_get_memsize(nworkers), RTE_CACHE_LINE_SIZE);
+	if (rcu == NULL || rte_rcu_qsbr_init(rcu, nworkers) != 0) {
+		fprintf(stderr, "mxgate: cannot set up RCU\n");
+		return 1;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.cfg = &cfg;
+	sv.ctxs = ctxs;
+	sv.smtpw = smtpw;
+	sv.nworkers = nworkers;
+	sv.extra = &smtp_group;
+	sv.tls = tls;
+	sv.pol = pol;
+	sv.rcu = rcu;
+	if (pol != NULL)
+		snprintf(sv.pol_version, sizeof(sv.pol_version), "file");
+	if (service_open(&sv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 1;
+	}
 	for (w = 0; w < nworkers; w++)
 		rte_eal_remote_launch(worker_main, ctxs[w], lcores[w]);
 	fprintf(stderr, "mxgate: ready\n");
 
 	last_rotate = rte_get_timer_cycles();
 	while (!quit) {
-		usleep(20000);
+		service_poll(&sv, 20);
 		if (dump) {
 			dump = 0;
 			if (cfg.stats_file[0])
@@ -369,13 +399,14 @@ int main(int argc, char **argv)
 			else
 				stats_print(stderr, ctxs, nworkers, &smtp_group);
 		}
-		if (tls != NULL && cfg.tls_ticket_rotate_s &&
+		if (tls != NULL && cfg.tls_ticket_rotate_s && !sv.tickets_from_control &&
 		    rte_get_timer_cycles() - last_rotate > cfg.tls_ticket_rotate_s * rte_get_timer_hz()) {
 			last_rotate = rte_get_timer_cycles();
 			tls_ctx_rotate_tickets(tls);
 		}
 	}
 	rte_eal_mp_wait_lcore();
+	service_close(&sv);
 	fprintf(stderr, "mxgate: stopping; counters:\n");
 	stats_print(stderr, ctxs, nworkers, &smtp_group);
 	if (cfg.stats_file[0])
@@ -396,7 +427,8 @@ int main(int argc, char **argv)
 	}
 	rte_mempool_free(pool);
 	tls_ctx_free(tls);
-	pol_snapshot_free(pol);
+	pol_snapshot_free(sv.pol);
+	rte_free(rcu);
 	rte_eal_cleanup();
 	fprintf(stderr, "mxgate: stopped\n");
 	return 0;

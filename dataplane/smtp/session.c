@@ -67,6 +67,11 @@ struct smtp_worker {
 	struct backend_state bs[CFG_MAX_BACKENDS];
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
+	struct sess *live;        /* every session not killed (for listing) */
+	int draining;             /* set by the service lcore: refuse new sessions */
+	char *list_buf;           /* set by the service lcore: list sessions here */
+	size_t list_len;
+	long list_done;           /* -1 while a list is asked for, else its length */
 	struct smtp_stats st;
 };
 
@@ -99,6 +104,8 @@ struct sess {
 	int bidx, btries;
 	int xclient, b_failed, data_started, client_gone, shut, dead;
 	int discard;              /* DISCARD: accept this transaction, deliver nothing */
+	struct sess *lnext, *lprev; /* the worker's live list */
+	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
 	char id[12];
@@ -213,6 +220,12 @@ static void sess_kill(struct sess *s, int abort_client)
 	if (s->dead)
 		return;
 	s->dead = 1;
+	if (s->lprev)
+		s->lprev->lnext = s->lnext;
+	else
+		w->live = s->lnext;
+	if (s->lnext)
+		s->lnext->lprev = s->lprev;
 	if (s->c != NULL) {
 		tcp_set_app(s->c, NULL, NULL);
 		if (abort_client)
@@ -1025,10 +1038,12 @@ static int pol_stage(struct sess *s, int rcpt, const char *arg)
 	struct pol_result r;
 	char issuer[512], subject[512];
 
-	if (s->w->pol == NULL)
+	const struct pol_snapshot *pol = __atomic_load_n(&s->w->pol, __ATOMIC_ACQUIRE);
+
+	if (pol == NULL)
 		return 0;
 	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
-	r = rcpt ? pol_check_rcpt(s->w->pol, &pc, arg, NULL) : pol_check_mail(s->w->pol, &pc, arg, NULL);
+	r = rcpt ? pol_check_rcpt(pol, &pc, arg, NULL) : pol_check_mail(pol, &pc, arg, NULL);
 	if (r.action == POL_REJECT) {
 		if (rcpt)
 			s->w->st.policy_rcpt_rejects++;
@@ -1259,6 +1274,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 {
 	struct listen_arg *la = arg;
 	struct smtp_worker *w = la->w;
+	const struct pol_snapshot *pol;
 	struct sess *s;
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
@@ -1281,14 +1297,27 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	tcp_set_app(c, &client_ops, s);
 	slog(w, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
-	if (w->pol != NULL) {
+	s->born_us = w->ctx->now_us;
+	s->lnext = w->live;
+	if (w->live)
+		w->live->lprev = s;
+	w->live = s;
+	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
+		smtp_proto_init(&s->p, &s->pcfg, 0);
+		smtp_proto_output_done(&s->p, s->p.out_len);
+		s->cst = C_SMTP;
+		client_close_with(s, 421, "4.3.2", "Service shutting down, try again later");
+		return;
+	}
+	pol = __atomic_load_n(&w->pol, __ATOMIC_ACQUIRE);
+	if (pol != NULL) {
 		struct pol_client pc;
 		struct pol_result r;
 		struct pol_features f;
 		char dn1[8], dn2[8];
 
 		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
-		r = pol_check_connect(w->pol, &pc, NULL);
+		r = pol_check_connect(pol, &pc, NULL);
 		if (r.action == POL_REJECT) {
 			w->st.policy_connect_rejects++;
 			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
@@ -1299,7 +1328,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 			client_close_with(s, r.code, r.enh, r.text);
 			return;
 		}
-		if (pol_srv_features(w->pol, &pc, &f, NULL) && (f.off & POL_SF('S')))
+		if (pol_srv_features(pol, &pc, &f, NULL) && (f.off & POL_SF('S')))
 			s->pcfg.tls_available = 0;       /* Srv_Features S: no STARTTLS */
 	}
 	smtp_proto_init(&s->p, &s->pcfg, 0);
@@ -1464,10 +1493,66 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	return w;
 }
 
+/* Publish a new access map to this worker (service lcore). */
+void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol)
+{
+	__atomic_store_n(&w->pol, pol, __ATOMIC_RELEASE);
+}
+
+/* Refuse (or accept again) new sessions (service lcore). */
+void smtp_worker_set_draining(struct smtp_worker *w, int on)
+{
+	__atomic_store_n(&w->draining, on, __ATOMIC_RELEASE);
+}
+
+/* Ask the worker for a list of its sessions (service lcore). */
+void smtp_worker_request_list(struct smtp_worker *w, char *buf, size_t len)
+{
+	w->list_len = len;
+	__atomic_store_n(&w->list_done, -1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->list_buf, buf, __ATOMIC_RELEASE);
+}
+
+/* The list's length once the worker wrote it, or -1 while it has not. */
+long smtp_worker_list_done(struct smtp_worker *w)
+{
+	return __atomic_load_n(&w->list_done, __ATOMIC_ACQUIRE);
+}
+
+/* On the worker: write one line per live session into the buffer asked for. */
+static void list_sessions(struct smtp_worker *w, char *buf)
+{
+	size_t o = 0;
+	struct sess *s;
+
+	buf[0] = '\0';
+	for (s = w->live; s != NULL && o + 256 < w->list_len; s = s->lnext) {
+		int n = snprintf(buf + o, w->list_len - o,
+				 "id=%s lcore=%u client=%s port=%u mode=%s state=%s tls=%s cipher=%s "
+				 "verify=%s helo=%s age_s=%llu\n",
+				 s->id, w->ctx->lcore_id, s->addr, s->port,
+				 s->mode == SMTP_MODE_SMTPS ? "smtps" : s->mode == SMTP_MODE_SUBMISSION ?
+				 "submission" : "smtp",
+				 s->cst == C_TLS_HS ? "TLS_HANDSHAKE" : s->cst == C_CLOSING ? "CLOSING" :
+				 s->cst == C_GREET_DELAY ? "GREET_DELAY" : smtp_proto_state_name(&s->p),
+				 s->tls_up ? s->mac.version : "-", s->tls_up ? s->mac.cipher : "-",
+				 s->tls_up ? s->mac.verify : "NONE", s->p.helo[0] ? s->p.helo : "-",
+				 (unsigned long long)((w->ctx->now_us - s->born_us) / 1000000));
+		if (n < 0 || (size_t)n >= w->list_len - o)
+			break;
+		o += (size_t)n;
+	}
+	__atomic_store_n(&w->list_buf, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->list_done, (long)o, __ATOMIC_RELEASE);
+}
+
 unsigned smtp_worker_poll(struct smtp_worker *w)
 {
 	unsigned n = 0;
+	char *lb = __atomic_load_n(&w->list_buf, __ATOMIC_ACQUIRE);
 
+	if (lb != NULL)
+		list_sessions(w, lb);
 	sess_reap(w);
 	if (w->tw != NULL && tls_worker_pending(w->tw))
 		n = tls_worker_run(w->tw, 64);

@@ -70,6 +70,25 @@ struct smtp_worker;
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
 				      struct tls_ctx *tls, const struct pol_snapshot *pol,
 				      char *err, size_t errlen);
+/*
+ * What the service lcore may change while the worker runs (each a single
+ * atomic store the worker reads with an atomic load):
+ *  - the access map: after smtp_worker_set_policy() on every worker, the
+ *    caller waits for an RCU grace period before freeing the old map
+ *    (sessions look the map up at each stage, never across polls);
+ *  - draining: new sessions get 421 4.3.2 and are closed.
+ */
+void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol);
+void smtp_worker_set_draining(struct smtp_worker *w, int on);
+
+/*
+ * List the worker's sessions into buf (one line each), run on the worker
+ * itself: smtp_worker_request_list() from the service lcore, then poll
+ * smtp_worker_list_done() until it returns the length (or give up).
+ */
+void smtp_worker_request_list(struct smtp_worker *w, char *buf, size_t len);
+long smtp_worker_list_done(struct smtp_worker *w);
+
 /* Work to do on every poll: queued private-key operations. Returns work done. */
 unsigned smtp_worker_poll(struct smtp_worker *w);
 void smtp_worker_free(struct smtp_worker *w);

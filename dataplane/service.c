@@ -1,0 +1,337 @@
+/*
+ * service.c - the control socket of mxgate, served by the service (main)
+ * lcore between its other chores. One request, one reply (control/ctl.h).
+ * Nothing here runs on a worker: the workers see new maps through an
+ * atomic pointer and report RCU quiescence each poll, and list their
+ * sessions when asked, in their own loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <rte_cycles.h>
+
+#include "service.h"
+#include "control/ctl.h"
+#include "crypto/tls.h"
+#include "policy/policy.h"
+
+#define LIST_BUF (1u << 20)     /* session list of one worker */
+
+/* Open the Unix socket, replacing a stale one. */
+int service_open(struct service *sv, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	const char *path = sv->cfg->control_socket;
+
+	sv->listen_fd = -1;
+	if (path[0] == '\0')
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control_socket: path too long: %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	sv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (sv->listen_fd < 0 || bind(sv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(path, 0600) != 0 || listen(sv->listen_fd, 16) != 0) {
+		snprintf(err, errlen, "control_socket %s: %s", path, strerror(errno));
+		if (sv->listen_fd >= 0)
+			close(sv->listen_fd);
+		sv->listen_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reply with text from a memory stream. */
+static void send_stream(int fd, char *buf, size_t len)
+{
+	ctl_send(fd, CTL_DATA, buf, len);
+	free(buf);
+}
+
+/* Expiry of a certificate file's first certificate, or "?". */
+static void cert_expiry(const char *file, char *out, size_t len)
+{
+	FILE *f = fopen(file, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	BIO *b;
+
+	snprintf(out, len, "?");
+	if (x != NULL && (b = BIO_new(BIO_s_mem())) != NULL) {
+		const uint8_t *p;
+		size_t n;
+
+		if (ASN1_TIME_print(b, X509_get0_notAfter(x)) && BIO_mem_contents(b, &p, &n))
+			snprintf(out, len, "%.*s", (int)n, (const char *)p);
+		BIO_free(b);
+	}
+	X509_free(x);
+	if (f)
+		fclose(f);
+}
+
+/* STATUS: what an operator asks first. */
+static void do_status(struct service *sv, int fd)
+{
+	char *buf = NULL, exp[64], files[sizeof(sv->cfg->tls_cert_file)], *save = NULL, *tok;
+	size_t len = 0;
+	uint64_t active = 0;
+	FILE *f = open_memstream(&buf, &len);
+	unsigned i;
+
+	if (f == NULL) {
+		ctl_send(fd, CTL_ERR, "out of memory", 13);
+		return;
+	}
+	fprintf(f, "hostname %s\nappliance_id %s\nworkers %u\n", sv->cfg->hostname,
+		sv->cfg->appliance_id, sv->nworkers);
+	for (i = 0; i < sv->ctxs[0]->nifs; i++) {
+		const struct net_if *ifp = &sv->ctxs[0]->ifs[i];
+		const uint8_t *m = ifp->mac.addr_bytes;
+
+		fprintf(f, "port %s role=%s mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u\n",
+			sv->cfg->ports[i].dev, ifp->role == CFG_ROLE_OUTSIDE ? "outside" : "inside",
+			m[0], m[1], m[2], m[3], m[4], m[5], ifp->mtu);
+	}
+	for (i = 0; i < sv->nworkers; i++) {
+		fprintf(f, "lcore %u worker=%u tcp_conns=%llu\n", sv->ctxs[i]->lcore_id, i,
+			(unsigned long long)sv->ctxs[i]->st.tcp_conns);
+		if (sv->smtpw[i])
+			active += smtp_worker_stats(sv->smtpw[i])->active;
+	}
+	fprintf(f, "sessions %llu\ndraining %s\n", (unsigned long long)active, sv->draining ? "yes" : "no");
+	fprintf(f, "policy_version %s\npolicy_entries %zu\n", sv->pol_version[0] ? sv->pol_version : "-",
+		sv->pol ? pol_snapshot_count(sv->pol) : (size_t)0);
+	snprintf(files, sizeof(files), "%s", sv->cfg->tls_cert_file);
+	for (tok = strtok_r(files, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		cert_expiry(tok, exp, sizeof(exp));
+		fprintf(f, "certificate %s not_after=\"%s\"\n", tok, exp);
+	}
+	fprintf(f, "tickets %s\n", sv->tls == NULL ? "off" : sv->tickets_from_control ?
+		"from control plane" : "local rotation");
+	fclose(f);
+	send_stream(fd, buf, len);
+}
+
+/* STATS: every counter. */
+static void do_stats(struct service *sv, int fd)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL) {
+		ctl_send(fd, CTL_ERR, "out of memory", 13);
+		return;
+	}
+	stats_print(f, sv->ctxs, sv->nworkers, sv->extra);
+	fclose(f);
+	send_stream(fd, buf, len);
+}
+
+/* SESSIONS: each worker lists its own, in its loop; we wait (bounded). */
+static void do_sessions(struct service *sv, int fd)
+{
+	char *out = malloc((size_t)sv->nworkers * LIST_BUF + 1), *bufs[CFG_MAX_WORKERS];
+	size_t o = 0;
+	unsigned i;
+
+	if (out == NULL) {
+		ctl_send(fd, CTL_ERR, "out of memory", 13);
+		return;
+	}
+	for (i = 0; i < sv->nworkers; i++) {
+		bufs[i] = out + (size_t)i * LIST_BUF;
+		if (sv->smtpw[i])
+			smtp_worker_request_list(sv->smtpw[i], bufs[i], LIST_BUF);
+	}
+	for (i = 0; i < sv->nworkers; i++) {
+		long n = 0;
+		unsigned tries;
+
+		if (sv->smtpw[i] == NULL)
+			continue;
+		for (tries = 0; tries < 1000 && (n = smtp_worker_list_done(sv->smtpw[i])) < 0; tries++)
+			usleep(1000);
+		if (n < 0) {
+			/* the worker may still write into its buffer: leak it rather than race */
+			ctl_send(fd, CTL_ERR, "a worker did not answer", 23);
+			return;
+		}
+		memmove(out + o, bufs[i], (size_t)n);
+		o += (size_t)n;
+	}
+	ctl_send(fd, CTL_DATA, out, o);
+	free(out);
+}
+
+/* SET_POLICY: build the new map; publish it; free the old after a grace period. */
+static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
+{
+	const char *nl = memchr(m->data, '\n', m->len);
+	struct pol_builder *b;
+	struct pol_snapshot *snap, *old;
+	char err[512], msg[128];
+	size_t vlen;
+	unsigned i;
+
+	if (nl == NULL || (vlen = (size_t)(nl - m->data)) >= sizeof(sv->pol_version)) {
+		ctl_send(fd, CTL_ERR, "payload: version line expected", 30);
+		return;
+	}
+	b = pol_builder_new();
+	if (b == NULL || pol_parse(b, "control", nl + 1, m->len - vlen - 1, err, sizeof(err)) != 0 ||
+	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
+		if (b == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		pol_builder_free(b);
+		fprintf(stderr, "mxgate: policy refused, keeping version %s: %s\n",
+			sv->pol_version[0] ? sv->pol_version : "-", err);
+		ctl_send(fd, CTL_ERR, err, strlen(err));
+		return;
+	}
+	pol_builder_free(b);
+	old = sv->pol;
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_policy(sv->smtpw[i], snap);
+	sv->pol = snap;
+	/* every worker has polled since the swap: nobody can hold the old map */
+	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
+	pol_snapshot_free(old);
+	memcpy(sv->pol_version, m->data, vlen);
+	sv->pol_version[vlen] = '\0';
+	snprintf(msg, sizeof(msg), "policy version %s: %zu entries", sv->pol_version,
+		 pol_snapshot_count(snap));
+	fprintf(stderr, "mxgate: %s\n", msg);
+	ctl_send(fd, CTL_OK, msg, strlen(msg));
+}
+
+/* SET_TICKET_KEYS: 48-byte current and previous keys from the control plane. */
+static void do_ticket_keys(struct service *sv, int fd, const struct ctl_msg *m)
+{
+	if (sv->tls == NULL) {
+		ctl_send(fd, CTL_ERR, "no TLS configured", 17);
+		return;
+	}
+	if (m->len != 2 * TLS_TICKET_KEY_LEN ||
+	    tls_ctx_set_ticket_keys(sv->tls, (const uint8_t *)m->data,
+				    (const uint8_t *)m->data + TLS_TICKET_KEY_LEN) != 0) {
+		ctl_send(fd, CTL_ERR, "expected two 48-byte keys", 25);
+		return;
+	}
+	sv->tickets_from_control = 1;
+	ctl_send(fd, CTL_OK, "ticket keys set", 15);
+}
+
+/* DRAIN / RESUME. */
+static void do_drain(struct service *sv, int fd, int on)
+{
+	unsigned i;
+
+	sv->draining = on;
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_draining(sv->smtpw[i], on);
+	fprintf(stderr, "mxgate: %s\n", on ? "draining: new SMTP sessions are refused" : "accepting again");
+	ctl_send(fd, CTL_OK, on ? "draining" : "accepting", on ? 8 : 9);
+}
+
+/* Answer one request on a client connection; -1 to close it. */
+static int serve(struct service *sv, int fd)
+{
+	struct ctl_msg m;
+
+	if (ctl_recv(fd, &m) != 0) {
+		if (errno == EPROTO)
+			ctl_send(fd, CTL_ERR, "version", 7);
+		return -1;
+	}
+	switch (m.type) {
+	case CTL_STATUS: do_status(sv, fd); break;
+	case CTL_STATS: do_stats(sv, fd); break;
+	case CTL_SESSIONS: do_sessions(sv, fd); break;
+	case CTL_SET_POLICY: do_set_policy(sv, fd, &m); break;
+	case CTL_SET_TICKET_KEYS: do_ticket_keys(sv, fd, &m); break;
+	case CTL_DRAIN: do_drain(sv, fd, 1); break;
+	case CTL_RESUME: do_drain(sv, fd, 0); break;
+	default:
+		ctl_send(fd, CTL_ERR, "unknown request", 15);
+		break;
+	}
+	free(m.data);
+	return 0;
+}
+
+/* Accept clients and answer what they ask, waiting up to timeout_ms. */
+void service_poll(struct service *sv, int timeout_ms)
+{
+	struct pollfd pfd[17];
+	unsigned n = 0, i;
+
+	if (sv->listen_fd < 0) {
+		usleep((useconds_t)timeout_ms * 1000);
+		return;
+	}
+	pfd[n].fd = sv->listen_fd;
+	pfd[n++].events = POLLIN;
+	for (i = 0; i < sv->nclients; i++) {
+		pfd[n].fd = sv->clients[i];
+		pfd[n++].events = POLLIN;
+	}
+	if (poll(pfd, n, timeout_ms) <= 0)
+		return;
+	for (i = sv->nclients; i-- > 0;) {
+		if (!(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (serve(sv, sv->clients[i]) != 0) {
+			close(sv->clients[i]);
+			sv->clients[i] = sv->clients[--sv->nclients];
+		}
+	}
+	if (pfd[0].revents & POLLIN) {
+		int fd = accept4(sv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		struct timeval tv = { 2, 0 };
+
+		if (fd < 0)
+			return;
+		if (sv->nclients == sizeof(sv->clients) / sizeof(sv->clients[0])) {
+			ctl_send(fd, CTL_ERR, "too many control clients", 24);
+			close(fd);
+			return;
+		}
+		/* a client that stalls mid-frame cannot hold the service lcore for long */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		sv->clients[sv->nclients++] = fd;
+	}
+}
+
+/* Close everything. */
+void service_close(struct service *sv)
+{
+	unsigned i;
+
+	for (i = 0; i < sv->nclients; i++)
+		close(sv->clients[i]);
+	sv->nclients = 0;
+	if (sv->listen_fd >= 0) {
+		close(sv->listen_fd);
+		unlink(sv->cfg->control_socket);
+		sv->listen_fd = -1;
+	}
+}

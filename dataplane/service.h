@@ -1,0 +1,44 @@
+/*
+ * service.h - the service lcore's control socket: answers mxgate-control
+ * and mxctl (control/ctl.h) with status, counters and sessions, swaps in
+ * new access maps (RCU: workers never lock), sets session-ticket keys,
+ * drains and resumes.
+ */
+#ifndef MX_SERVICE_H
+#define MX_SERVICE_H
+
+#include <rte_rcu_qsbr.h>
+#include "config.h"
+#include "stats.h"
+#include "net/net.h"
+#include "smtp/session.h"
+
+struct tls_ctx;
+struct pol_snapshot;
+
+/* What the service lcore looks after (filled by main). */
+struct service {
+	const struct mx_config *cfg;
+	struct net_ctx **ctxs;
+	struct smtp_worker **smtpw;     /* entries may be NULL (no SMTP) */
+	unsigned nworkers;
+	const struct stats_group *extra;
+	struct tls_ctx *tls;            /* may be NULL */
+	struct pol_snapshot *pol;       /* the map in force, may be NULL */
+	char pol_version[64];
+	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
+	int draining;
+	int tickets_from_control;       /* keys came over the socket: no local rotation */
+	int listen_fd;
+	int clients[16];
+	unsigned nclients;
+};
+
+/* Open the control socket (cfg->control_socket); 0, or -1 with a message. */
+int service_open(struct service *sv, char *err, size_t errlen);
+/* Wait up to timeout_ms for requests and answer them. */
+void service_poll(struct service *sv, int timeout_ms);
+/* Close the socket, remove its path, free the map in force. */
+void service_close(struct service *sv);
+
+#endif
