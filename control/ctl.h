@@ -32,6 +32,9 @@ enum ctl_type {
 	CTL_SET_TICKET_KEYS = 5,/* payload 96 bytes: current and previous 48-byte keys -> OK / ERR */
 	CTL_DRAIN = 6,          /* stop accepting SMTP sessions, let the open ones finish -> OK */
 	CTL_RESUME = 7,         /* accept again after a drain -> OK */
+	CTL_SET_CERTS = 8,      /* payload: for each certificate, the first the default,
+				   "CERT <name> <sni,sni|->\n<chain bytes> <key bytes>\n" then the
+				   chain PEM and the key PEM -> OK or ERR (the old context stays) */
 	/* replies */
 	CTL_OK = 64,            /* payload: a short message */
 	CTL_ERR = 65,           /* payload: why */

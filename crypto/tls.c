@@ -511,6 +511,25 @@ void tls_ctx_rotate_tickets(struct tls_ctx *ctx)
 }
 
 /* Install explicit ticket keys (e.g. the fleet's keys from Redis). */
+/* Copy the keys in force (service thread): to carry them into a new context. */
+int tls_ctx_get_ticket_keys(struct tls_ctx *ctx, uint8_t *cur48, uint8_t *prev48, int *has_prev)
+{
+	struct tk_set s;
+
+	if (!ctx || !ctx->tickets)
+		return -1;
+	tk_load(ctx, &s);
+	memcpy(cur48, s.cur.name, 16);
+	memcpy(cur48 + 16, s.cur.hmac, 16);
+	memcpy(cur48 + 32, s.cur.aes, 16);
+	memcpy(prev48, s.prev.name, 16);
+	memcpy(prev48 + 16, s.prev.hmac, 16);
+	memcpy(prev48 + 32, s.prev.aes, 16);
+	*has_prev = s.has_prev;
+	OPENSSL_cleanse(&s, sizeof(s));
+	return 0;
+}
+
 int tls_ctx_set_ticket_keys(struct tls_ctx *ctx, const uint8_t *cur48, const uint8_t *prev48)
 {
 	struct tk_set s;
@@ -659,7 +678,8 @@ static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *e
 		set_err(err, errlen, "certificate without %s file", cc->chain_file ? "key" : "chain");
 		return -1;
 	}
-	fp = fopen(cc->chain_file, "r");
+	fp = cc->chain_pem ? fmemopen((void *)cc->chain_pem, cc->chain_pem_len, "r")
+			   : fopen(cc->chain_file, "r");
 	if (!fp) {
 		set_err(err, errlen, "cannot read certificate file %s: %s", cc->chain_file, strerror(errno));
 		return -1;
@@ -695,7 +715,8 @@ static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *e
 	}
 	ERR_clear_error();      /* the end-of-file "no start line" */
 
-	fp = fopen(cc->key_file, "r");
+	fp = cc->key_pem ? fmemopen((void *)cc->key_pem, cc->key_pem_len, "r")
+			 : fopen(cc->key_file, "r");
 	if (!fp) {
 		set_err(err, errlen, "cannot read key file %s: %s", cc->key_file, strerror(errno));
 		goto out;

@@ -30,6 +30,10 @@
 struct tls_cert_cfg {
 	const char *chain_file;
 	const char *key_file;
+	/* PEM held in memory (from the control plane) instead of files: the file
+	 * fields then only name the certificate in error messages */
+	const char *chain_pem, *key_pem;
+	size_t chain_pem_len, key_pem_len;
 	const char *sni[TLS_MAX_SNI];   /* exact names or "*.example" wildcards; NULL-ended;
 					   none: the certificate's DNS SANs (else its CN) */
 };
@@ -100,6 +104,7 @@ void tls_ctx_rotate_tickets(struct tls_ctx *ctx);
  * Install explicit key material (fleet-wide keys from Redis); prev48 may be
  * NULL. 0, or -1 when tickets are off (ticket_rotate_s == 0) or cur48 is NULL.
  */
+int tls_ctx_get_ticket_keys(struct tls_ctx *ctx, uint8_t *cur48, uint8_t *prev48, int *has_prev);
 int tls_ctx_set_ticket_keys(struct tls_ctx *ctx, const uint8_t *cur48, const uint8_t *prev48);
 
 /*

@@ -186,7 +186,7 @@ static struct tls_ctx *tls_setup(int *failed)
 		*failed = 1;
 		return NULL;
 	}
-	memset(&tc, 0, sizeof(tc));
+	service_tls_settings(&cfg, &tc);
 	if (split_files(cfg.tls_cert_file, chains, &nchains) != 0 ||
 	    split_files(cfg.tls_key_file, keys, &nkeys) != 0 || nchains != nkeys) {
 		fprintf(stderr, "mxgate: %s: tls_cert_file and tls_key_file must list the same number "
@@ -199,14 +199,6 @@ static struct tls_ctx *tls_setup(int *failed)
 		tc.certs[i].key_file = keys[i];
 	}
 	tc.ncerts = nchains;
-	tc.min_version = (int)cfg.tls_min_version;
-	tc.ciphers = cfg.tls_ciphers[0] ? cfg.tls_ciphers : NULL;
-	tc.groups = cfg.tls_groups;
-	tc.request_client_cert = (int)cfg.tls_ask_client_cert;
-	tc.ca_file = cfg.tls_ca_file[0] ? cfg.tls_ca_file : NULL;
-	tc.ca_dir = cfg.tls_ca_dir[0] ? cfg.tls_ca_dir : NULL;
-	tc.crl_file = cfg.tls_crl_file[0] ? cfg.tls_crl_file : NULL;
-	tc.ticket_rotate_s = cfg.tls_ticket_rotate_s;
 	t = tls_ctx_new(&tc, err, sizeof(err));
 	if (t == NULL) {
 		fprintf(stderr, "mxgate: TLS: %s\n", err);
@@ -399,10 +391,10 @@ int main(int argc, char **argv)
 			else
 				stats_print(stderr, ctxs, nworkers, &smtp_group);
 		}
-		if (tls != NULL && cfg.tls_ticket_rotate_s && !sv.tickets_from_control &&
+		if (sv.tls != NULL && cfg.tls_ticket_rotate_s && !sv.tickets_from_control &&
 		    rte_get_timer_cycles() - last_rotate > cfg.tls_ticket_rotate_s * rte_get_timer_hz()) {
 			last_rotate = rte_get_timer_cycles();
-			tls_ctx_rotate_tickets(tls);
+			tls_ctx_rotate_tickets(sv.tls);
 		}
 	}
 	rte_eal_mp_wait_lcore();
@@ -426,7 +418,7 @@ int main(int argc, char **argv)
 		rte_ring_free(ring);
 	}
 	rte_mempool_free(pool);
-	tls_ctx_free(tls);
+	tls_ctx_free(sv.tls);
 	pol_snapshot_free(sv.pol);
 	rte_free(rcu);
 	rte_eal_cleanup();

@@ -238,6 +238,100 @@ static void do_ticket_keys(struct service *sv, int fd, const struct ctl_msg *m)
 	ctl_send(fd, CTL_OK, "ticket keys set", 15);
 }
 
+/* The TLS settings of the configuration, certificates aside. */
+void service_tls_settings(const struct mx_config *cfg, struct tls_server_cfg *tc)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->min_version = (int)cfg->tls_min_version;
+	tc->ciphers = cfg->tls_ciphers[0] ? cfg->tls_ciphers : NULL;
+	tc->groups = cfg->tls_groups;
+	tc->request_client_cert = (int)cfg->tls_ask_client_cert;
+	tc->ca_file = cfg->tls_ca_file[0] ? cfg->tls_ca_file : NULL;
+	tc->ca_dir = cfg->tls_ca_dir[0] ? cfg->tls_ca_dir : NULL;
+	tc->crl_file = cfg->tls_crl_file[0] ? cfg->tls_crl_file : NULL;
+	tc->ticket_rotate_s = cfg->tls_ticket_rotate_s;
+}
+
+/* Parse SET_CERTS blocks into tc (pointers into the payload); 0 or -1 with why. */
+static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*names)[64],
+		       char (*sni)[256], char *err, size_t errlen)
+{
+	char *end = p + len;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *nl2, *save = NULL, *tok;
+		unsigned long cl, kl;
+		unsigned n = tc->ncerts, k = 0;
+
+		if (n == TLS_MAX_CERTS) {
+			snprintf(err, errlen, "more than %d certificates", TLS_MAX_CERTS);
+			return -1;
+		}
+		if (nl == NULL || (nl2 = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) == NULL) {
+			snprintf(err, errlen, "certificate %u: header lines expected", n + 1);
+			return -1;
+		}
+		*nl = *nl2 = '\0';
+		if (sscanf(p, "CERT %63s %255s", names[n], sni[n]) != 2 ||
+		    sscanf(nl + 1, "%lu %lu", &cl, &kl) != 2 || cl > (unsigned long)(end - nl2 - 1) ||
+		    kl > (unsigned long)(end - nl2 - 1) - cl) {
+			snprintf(err, errlen, "certificate %u: bad header", n + 1);
+			return -1;
+		}
+		tc->certs[n].chain_file = names[n];
+		tc->certs[n].key_file = names[n];
+		tc->certs[n].chain_pem = nl2 + 1;
+		tc->certs[n].chain_pem_len = cl;
+		tc->certs[n].key_pem = nl2 + 1 + cl;
+		tc->certs[n].key_pem_len = kl;
+		if (strcmp(sni[n], "-") != 0)
+			for (tok = strtok_r(sni[n], ",", &save); tok && k < TLS_MAX_SNI - 1;
+			     tok = strtok_r(NULL, ",", &save))
+				tc->certs[n].sni[k++] = tok;
+		tc->ncerts++;
+		p = nl2 + 1 + cl + kl;
+	}
+	if (tc->ncerts == 0) {
+		snprintf(err, errlen, "no certificate");
+		return -1;
+	}
+	return 0;
+}
+
+/* SET_CERTS: a new TLS context for new sessions; open ones keep theirs. */
+static void do_set_certs(struct service *sv, int fd, struct ctl_msg *m)
+{
+	struct tls_server_cfg tc;
+	struct tls_ctx *nt, *old = sv->tls;
+	char names[TLS_MAX_CERTS][64], sni[TLS_MAX_CERTS][256], err[512];
+	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
+	int has_prev = 0, keys;
+	unsigned i;
+
+	service_tls_settings(sv->cfg, &tc);
+	if (parse_certs(m->data, m->len, &tc, names, sni, err, sizeof(err)) != 0 ||
+	    (nt = tls_ctx_new(&tc, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "mxgate: certificates refused, keeping the ones in force: %s\n", err);
+		ctl_send(fd, CTL_ERR, err, strlen(err));
+		return;
+	}
+	/* tickets issued before the swap must still open */
+	keys = old != NULL && tls_ctx_get_ticket_keys(old, cur, prev, &has_prev) == 0;
+	if (keys)
+		tls_ctx_set_ticket_keys(nt, cur, has_prev ? prev : NULL);
+	OPENSSL_cleanse(cur, sizeof(cur));
+	OPENSSL_cleanse(prev, sizeof(prev));
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_tls(sv->smtpw[i], nt);
+	sv->tls = nt;
+	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
+	tls_ctx_free(old);              /* live sessions hold their own references */
+	snprintf(err, sizeof(err), "%u certificate(s) in force, default %s", tc.ncerts, names[0]);
+	fprintf(stderr, "mxgate: %s\n", err);
+	ctl_send(fd, CTL_OK, err, strlen(err));
+}
+
 /* DRAIN / RESUME. */
 static void do_drain(struct service *sv, int fd, int on)
 {
@@ -267,6 +361,7 @@ static int serve(struct service *sv, int fd)
 	case CTL_SESSIONS: do_sessions(sv, fd); break;
 	case CTL_SET_POLICY: do_set_policy(sv, fd, &m); break;
 	case CTL_SET_TICKET_KEYS: do_ticket_keys(sv, fd, &m); break;
+	case CTL_SET_CERTS: do_set_certs(sv, fd, &m); break;
 	case CTL_DRAIN: do_drain(sv, fd, 1); break;
 	case CTL_RESUME: do_drain(sv, fd, 0); break;
 	default:

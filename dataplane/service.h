@@ -34,6 +34,10 @@ struct service {
 	unsigned nclients;
 };
 
+/* The TLS settings of the configuration, certificates aside. */
+struct tls_server_cfg;
+void service_tls_settings(const struct mx_config *cfg, struct tls_server_cfg *tc);
+
 /* Open the control socket (cfg->control_socket); 0, or -1 with a message. */
 int service_open(struct service *sv, char *err, size_t errlen);
 /* Wait up to timeout_ms for requests and answer them. */

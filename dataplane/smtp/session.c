@@ -387,7 +387,8 @@ static int tls_begin(struct sess *s)
 {
 	struct tls_transport tr = { s, tls_tr_read, tls_tr_write };
 
-	s->tls = tls_conn_new(s->w->tls, s->w->tw, &tr, s);
+	/* the context in force now; a later swap does not touch this session's */
+	s->tls = tls_conn_new(__atomic_load_n(&s->w->tls, __ATOMIC_ACQUIRE), s->w->tw, &tr, s);
 	if (s->tls == NULL)
 		return -1;
 	s->cst = C_TLS_HS;
@@ -1297,6 +1298,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	tcp_set_app(c, &client_ops, s);
 	slog(w, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
+	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
 	s->born_us = w->ctx->now_us;
 	s->lnext = w->live;
 	if (w->live)
@@ -1497,6 +1499,12 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol)
 {
 	__atomic_store_n(&w->pol, pol, __ATOMIC_RELEASE);
+}
+
+/* Publish a new TLS context for new sessions (service lcore). */
+void smtp_worker_set_tls(struct smtp_worker *w, struct tls_ctx *tls)
+{
+	__atomic_store_n(&w->tls, tls, __ATOMIC_RELEASE);
 }
 
 /* Refuse (or accept again) new sessions (service lcore). */

@@ -80,6 +80,8 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
  */
 void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol);
 void smtp_worker_set_draining(struct smtp_worker *w, int on);
+/* New TLS context for new handshakes; open sessions keep theirs (reference-counted). */
+void smtp_worker_set_tls(struct smtp_worker *w, struct tls_ctx *tls);
 
 /*
  * List the worker's sessions into buf (one line each), run on the worker
