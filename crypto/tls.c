@@ -873,6 +873,32 @@ static void ctx_unref(struct tls_ctx *ctx)
 		ctx_destroy(ctx);
 }
 
+/* A context with its SSL_CTX and our TCP BIO method, nothing configured yet. */
+static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
+{
+	struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&ctx->refs, 1);
+	atomic_init(&ctx->tk_gen, 0);
+	ERR_clear_error();
+	ctx->ssl_ctx = SSL_CTX_new(TLS_method());
+	ctx->bio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mxgate-tcp");
+	if (!ctx->ssl_ctx || !ctx->bio_meth ||
+	    !BIO_meth_set_read(ctx->bio_meth, bio_read) ||
+	    !BIO_meth_set_write(ctx->bio_meth, bio_write) ||
+	    !BIO_meth_set_ctrl(ctx->bio_meth, bio_ctrl)) {
+		set_err(err, errlen, "cannot create TLS context: %s", ssl_reason("out of memory"));
+		ERR_clear_error();
+		ctx_destroy(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 /* Build a server context; NULL with a message naming the file or setting. */
 struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t errlen)
 {
@@ -889,23 +915,9 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 		set_err(err, errlen, "min_version 0x%04x unsupported (0x0303 or 0x0304)", minv);
 		return NULL;
 	}
-	ctx = calloc(1, sizeof(*ctx));
-	if (!ctx) {
-		set_err(err, errlen, "out of memory");
+	ctx = ctx_alloc(err, errlen);
+	if (!ctx)
 		return NULL;
-	}
-	atomic_init(&ctx->refs, 1);
-	atomic_init(&ctx->tk_gen, 0);
-	ERR_clear_error();
-	ctx->ssl_ctx = SSL_CTX_new(TLS_method());
-	ctx->bio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mxgate-tcp");
-	if (!ctx->ssl_ctx || !ctx->bio_meth ||
-	    !BIO_meth_set_read(ctx->bio_meth, bio_read) ||
-	    !BIO_meth_set_write(ctx->bio_meth, bio_write) ||
-	    !BIO_meth_set_ctrl(ctx->bio_meth, bio_ctrl)) {
-		set_err(err, errlen, "cannot create TLS context: %s", ssl_reason("out of memory"));
-		goto fail;
-	}
 	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, (uint16_t)minv);
 	SSL_CTX_set_max_proto_version(ctx->ssl_ctx, TLS1_3_VERSION);
 	if (cfg->ciphers && !SSL_CTX_set_strict_cipher_list(ctx->ssl_ctx, cfg->ciphers)) {
@@ -1216,22 +1228,11 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 /* A client context: TLS 1.2+, default groups; the peer is our own backend, not verified. */
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 {
-	struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct tls_ctx *ctx = ctx_alloc(err, errlen);
 
-	if (!ctx) {
-		set_err(err, errlen, "out of memory");
+	if (!ctx)
 		return NULL;
-	}
-	atomic_init(&ctx->refs, 1);
-	atomic_init(&ctx->tk_gen, 0);
-	ERR_clear_error();
-	ctx->ssl_ctx = SSL_CTX_new(TLS_method());
-	ctx->bio_meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mxgate-tcp");
-	if (!ctx->ssl_ctx || !ctx->bio_meth ||
-	    !BIO_meth_set_read(ctx->bio_meth, bio_read) ||
-	    !BIO_meth_set_write(ctx->bio_meth, bio_write) ||
-	    !BIO_meth_set_ctrl(ctx->bio_meth, bio_ctrl) ||
-	    !SSL_CTX_set1_curves_list(ctx->ssl_ctx, "X25519:P-256")) {
+	if (!SSL_CTX_set1_curves_list(ctx->ssl_ctx, "X25519:P-256")) {
 		set_err(err, errlen, "cannot create TLS client context: %s", ssl_reason("out of memory"));
 		ERR_clear_error();
 		ctx_destroy(ctx);
