@@ -63,10 +63,10 @@ static void send_stream(int fd, char *buf, size_t len)
 	free(buf);
 }
 
-/* Expiry of a certificate file's first certificate, or "?". */
-static void cert_expiry(const char *file, char *out, size_t len)
+/* Expiry of the first certificate of a PEM file, or of PEM in memory (pem != NULL), or "?". */
+static void cert_expiry(const char *file, const char *pem, size_t pem_len, char *out, size_t len)
 {
-	FILE *f = fopen(file, "r");
+	FILE *f = pem ? fmemopen((void *)pem, pem_len, "r") : fopen(file, "r");
 	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 	BIO *b;
 
@@ -116,10 +116,14 @@ static void do_status(struct service *sv, int fd)
 	fprintf(f, "sessions %llu\ndraining %s\n", (unsigned long long)active, sv->draining ? "yes" : "no");
 	fprintf(f, "policy_version %s\npolicy_entries %zu\n", sv->pol_version[0] ? sv->pol_version : "-",
 		sv->pol ? pol_snapshot_count(sv->pol) : (size_t)0);
-	snprintf(files, sizeof(files), "%s", sv->cfg->tls_cert_file);
-	for (tok = strtok_r(files, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
-		cert_expiry(tok, exp, sizeof(exp));
-		fprintf(f, "certificate %s not_after=\"%s\"\n", tok, exp);
+	if (sv->certs_in_force[0]) {
+		fputs(sv->certs_in_force, f);
+	} else {
+		snprintf(files, sizeof(files), "%s", sv->cfg->tls_cert_file);
+		for (tok = strtok_r(files, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+			cert_expiry(tok, NULL, 0, exp, sizeof(exp));
+			fprintf(f, "certificate %s not_after=\"%s\" source=file\n", tok, exp);
+		}
 	}
 	fprintf(f, "tickets %s\n", sv->tls == NULL ? "off" : sv->tickets_from_control ?
 		"from control plane" : "local rotation");
@@ -325,6 +329,16 @@ static void do_set_certs(struct service *sv, int fd, struct ctl_msg *m)
 		if (sv->smtpw[i])
 			smtp_worker_set_tls(sv->smtpw[i], nt);
 	sv->tls = nt;
+	sv->certs_in_force[0] = '\0';
+	for (i = 0; i < tc.ncerts; i++) {
+		size_t o = strlen(sv->certs_in_force);
+		char exp[64];
+
+		cert_expiry(NULL, tc.certs[i].chain_pem, tc.certs[i].chain_pem_len, exp, sizeof(exp));
+		snprintf(sv->certs_in_force + o, sizeof(sv->certs_in_force) - o,
+			 "certificate %s not_after=\"%s\" source=control%s\n", names[i], exp,
+			 i == 0 ? " default" : "");
+	}
 	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
 	tls_ctx_free(old);              /* live sessions hold their own references */
 	snprintf(err, sizeof(err), "%u certificate(s) in force, default %s", tc.ncerts, names[0]);

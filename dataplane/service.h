@@ -29,6 +29,7 @@ struct service {
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */
+	char certs_in_force[2048];      /* STATUS lines after SET_CERTS ("" = the config's files) */
 	int listen_fd;
 	int clients[16];
 	unsigned nclients;

@@ -40,6 +40,10 @@ ok "set-certs: $out"
 new=$(fp)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "new sessions still get the old certificate ($old -> $new)"
 ok "new sessions get the new certificate ($old -> $new)"
+st=$(ctl status) || fail "status: $st"
+echo "$st" | grep -qE '^certificate new not_after="[A-Z][a-z]{2} .*" source=control default$' ||
+	fail "status does not show the certificate in force: $(echo "$st" | grep certificate)"
+ok "status: $(echo "$st" | grep '^certificate')"
 
 touch "$d/go"
 wait "$hold" || fail "held sessions: $(tail -3 "$d/hold.out")"
