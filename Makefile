@@ -44,11 +44,11 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
-	swaks postfix
+	swaks postfix curl
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp clean
 
-all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/policy_test
+all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/policy_test $(BUILD)/mxgate-control $(BUILD)/mxctl
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -61,6 +61,19 @@ $(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h | $(BUILD)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
+
+# ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
+CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/ctl.c \
+	dataplane/config.c policy/policy.c
+$(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis
+# ---- end mxgate-control ----
+
+# ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c
+$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
+# ---- end mxctl ----
 
 # ---- unit tests (no root, no ports) ----
 
@@ -116,4 +129,5 @@ bench-smtp: deps
 	@tests/bench/smtp.sh
 
 clean:
-	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_*
+	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
+		$(BUILD)/mxgate-control $(BUILD)/policy_test $(BUILD)/tls_mem

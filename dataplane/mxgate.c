@@ -371,6 +371,7 @@ int main(int argc, char **argv)
 	sv.tls = tls;
 	sv.pol = pol;
 	sv.rcu = rcu;
+	sv.started = time(NULL);
 	if (pol != NULL)
 		snprintf(sv.pol_version, sizeof(sv.pol_version), "file");
 	if (service_open(&sv, err, sizeof(err)) != 0) {

@@ -97,8 +97,9 @@ static void do_status(struct service *sv, int fd)
 		ctl_send(fd, CTL_ERR, "out of memory", 13);
 		return;
 	}
-	fprintf(f, "hostname %s\nappliance_id %s\nworkers %u\n", sv->cfg->hostname,
-		sv->cfg->appliance_id, sv->nworkers);
+	fprintf(f, "hostname %s\nappliance_id %s\npid %d\nstarted %lld\nworkers %u\n",
+		sv->cfg->hostname, sv->cfg->appliance_id, (int)getpid(), (long long)sv->started,
+		sv->nworkers);
 	for (i = 0; i < sv->ctxs[0]->nifs; i++) {
 		const struct net_if *ifp = &sv->ctxs[0]->ifs[i];
 		const uint8_t *m = ifp->mac.addr_bytes;

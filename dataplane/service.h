@@ -7,6 +7,7 @@
 #ifndef MX_SERVICE_H
 #define MX_SERVICE_H
 
+#include <time.h>
 #include <rte_rcu_qsbr.h>
 #include "config.h"
 #include "stats.h"
@@ -29,7 +30,8 @@ struct service {
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */
-	char certs_in_force[2048];      /* STATUS lines after SET_CERTS ("" = the config's files) */
+	char certs_in_force[2048];
+	time_t started;                 /* for STATUS: the control plane notices restarts */      /* STATUS lines after SET_CERTS ("" = the config's files) */
 	int listen_fd;
 	int clients[16];
 	unsigned nclients;

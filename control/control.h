@@ -1,0 +1,123 @@
+/*
+ * control.h - what the parts of mxgate-control share: its state (struct
+ * app), logging and small helpers (mxgate-control.c), and the Redis side
+ * (store.c: connections, reading and validating policy, ticket keys and
+ * certificates, the events channel, the stats hash). See mxgate-control.c
+ * for the whole picture and the Redis schema.
+ */
+#ifndef MX_CONTROL_H
+#define MX_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "control/metrics.h"
+
+#define BACKOFF_MIN_MS          100
+#define BACKOFF_MAX_MS          5000
+#define REDIS_CONNECT_MS        1000
+#define REDIS_CMD_MS            2000
+#define CTL_IO_MS               5000
+#define TICKET_KEY_LEN          48
+#define TICKET_HEX_LEN          (2 * TICKET_KEY_LEN)
+#define POLICY_ERRORS_LOGGED    10      /* bad entries named per rejected version */
+#define EVENTS_UNKNOWN_LOGGED   10      /* unknown event messages logged in all */
+#define KEY_LEN                 (CFG_NAME_LEN * 2 + 32)
+#define INTERVAL_DEFAULT        5
+#define INTERVAL_MAX            3600
+#define CERTS_MAX               8       /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
+#define CERT_NAME_MAX           63      /* SET_CERTS reads the name as %63s */
+#define SNI_FIELD_MAX           255     /* and the SNI list as %255s */
+#define CERT_PEM_MAX            (1u << 20)      /* a chain or a key */
+#define FNV_INIT 1469598103934665603ull
+
+/* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
+struct policy {
+	uint64_t version;
+	uint64_t digest;                /* of the entries (not the version) */
+	size_t entries;
+	char *payload;
+	size_t len;
+};
+
+struct app {
+	struct mx_config cfg;
+	unsigned interval_s;
+	char k_policy[KEY_LEN], k_version[KEY_LEN], k_events[KEY_LEN], k_tickets[KEY_LEN],
+	     k_stats[KEY_LEN], k_certs[KEY_LEN], k_cert[KEY_LEN];
+
+	/* Redis: rc for commands, rs subscribed to k_events */
+	int redis_enabled;
+	redisContext *rc, *rs;
+	long long redis_retry_at, redis_lost_at;
+	int redis_backoff;
+	int redis_outage;               /* away (or never reached) and already said so */
+	int redis_ever;                 /* connected at least once */
+	int need_full, need_policy, need_tickets, need_certs;
+	unsigned long long redis_connects;
+	unsigned unknown_events;
+
+	/* desired state: the last good one read from Redis */
+	struct policy pol;
+	int have_pol, pol_pushed, pol_refused;
+	uint64_t rej_version, rej_digest;       /* last invalid map logged */
+	int have_rej, no_policy_logged, pol_read_err;
+	int tickets_on;                 /* this appliance uses session tickets */
+	uint8_t tk[2 * TICKET_KEY_LEN]; /* current | previous */
+	int have_tk, tk_pushed, tk_refused;
+	char *crt;                      /* SET_CERTS payload of the certificates in Redis */
+	size_t crt_len;
+	unsigned crt_count;
+	uint64_t crt_digest, crt_bad_digest;
+	int have_crt, crt_pushed, crt_refused, crt_none_logged;
+	uint64_t tk_bad_digest;         /* last bad ticket hash logged */
+
+	/* mxgate's control socket */
+	int ctl_backoff, ctl_down;
+	long long ctl_retry_at;
+	char mx_ident[128];             /* "pid"/"started" of CTL_STATUS: a change = a restart */
+	char mx_polver[32];             /* policy_version of CTL_STATUS after our last push */
+
+	/* counters */
+	char *stats;                    /* last CTL_STATS text */
+	size_t stats_len;
+	long long stats_at;
+	int stats_ok, stats_redis_bad;
+	long long next_tick;
+	unsigned long long policy_pushes, policy_rejects, ticket_pushes, cert_pushes, stats_fetches,
+			   stats_errors, stats_written;
+	struct metrics_srv *ms;
+};
+
+/* ---- mxgate-control.c ---- */
+
+/* A log line: stderr with a timestamp (-f), else syslog. */
+void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
+const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max);
+/* Monotonic milliseconds. */
+long long now_ms(void);
+/* Next back-off in ms: 0.1 s doubling up to 5 s, with up to 20% jitter; *cur keeps the step. */
+int backoff_next(int *cur);
+/* FNV-1a 64 of n bytes, continuing from h (FNV_INIT to start). */
+uint64_t fnv64(uint64_t h, const void *p, size_t n);
+
+/* ---- store.c: Redis ---- */
+
+/* Connect both connections (commands, subscriber), AUTH, SUBSCRIBE; on success a full resync is due. */
+void redis_connect(struct app *a);
+/* The connections are gone or unusable: drop them, keep the last good state, retry with back-off. */
+void redis_lost(struct app *a, const char *reason);
+/* Close both connections. */
+void redis_drop(struct app *a);
+/* Whatever the events or the clock asked for (need_*); -1 when the connection is lost. */
+int redis_sync(struct app *a);
+/* The subscriber connection is readable: take the events. */
+void sub_read(struct app *a);
+/* Appliance totals of a->stats into <prefix>stats:<id>; -1 when the connection is lost. */
+int stats_to_redis(struct app *a);
+
+#endif

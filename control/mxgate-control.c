@@ -1,0 +1,684 @@
+/*
+ * mxgate-control.c - the control plane of one appliance (DESIGN.md,
+ * "Processes"): an ordinary process that reads the policy, the
+ * certificates and the session-ticket keys from Redis, validates them,
+ * pushes them to mxgate over its control socket (control/ctl.h), follows
+ * changes on the Redis channel <prefix>events, keeps the last good state
+ * while Redis is away (and gives it again to an mxgate that restarted
+ * meanwhile), and exports mxgate's counters: Prometheus text over HTTP at
+ * metrics_listen, and appliance totals in the Redis hash
+ * <prefix>stats:<appliance_id>.
+ *
+ *   mxgate-control -c FILE [-f] [-i SECONDS]
+ *
+ * FILE is mxgate's own configuration file (control_socket, redis_server,
+ * redis_user, redis_password, redis_prefix, metrics_listen, appliance_id;
+ * session tickets only when tls_cert_file is set and tls_ticket_rotate_s
+ * is not 0). -f: stay in the foreground and log to stderr with timestamps
+ * (else: daemon, syslog facility mail). -i: seconds between two counter
+ * fetches [5]. SIGTERM/SIGINT: clean stop. SIGHUP: full resync from Redis
+ * and push everything again.
+ *
+ * Redis schema (shared with mxctl):
+ *   <prefix>policy            hash: access-map key -> value ("To:lab.example" -> "RELAY")
+ *   <prefix>policy:version    string: INCR on every change
+ *   <prefix>events            channel: "policy <version>", "tickets", "certs"
+ *   <prefix>tickets           hash: current, previous: 96 hex digits (48 bytes) each;
+ *                             no current: one is made here (WATCH/MULTI: one appliance wins)
+ *   <prefix>certs             set: certificate names (mxctl cert add)
+ *   <prefix>cert:<name>       hash: chain, key (PEM), sni ("a.example,b.example"); the
+ *                             default certificate is the first name in byte order
+ *   <prefix>stats:<id>        hash: metric name (lcore label dropped) -> appliance total,
+ *                             and "updated" (unix time)
+ *
+ * Change detection: each event triggers a check; the policy is re-read
+ * only when <prefix>policy:version differs from the one held (the full
+ * resync after each reconnect also compares the content). Every interval
+ * the version, the ticket keys and the certificates are checked again, so
+ * a change whose PUBLISH was lost is applied within one interval. Invalid
+ * data in Redis is logged (once per content, with the key and why) and
+ * never pushed; what mxgate refuses is not retried until it changes.
+ * An mxgate restart is noticed by a failed call, or by CTL_STATUS no
+ * longer showing the policy version pushed or the ticket keys given
+ * ("tickets local rotation"); then everything is pushed again.
+ *
+ * One thread, one poll() loop over the subscriber connection, the HTTP
+ * server and its clients. Redis commands are synchronous with a 2 s
+ * socket timeout; control-socket calls have a 5 s one. Every retry backs
+ * off from 0.1 s to 5 s (with jitter).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "control/control.h"
+#include "control/ctl.h"
+
+static volatile sig_atomic_t g_stop, g_hup;
+static int g_foreground = 1;
+
+/* ---- logging ---- */
+
+void logm(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (g_foreground) {
+		struct timespec ts;
+		struct tm tm;
+		char t[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ld mxgate-control: ", t, ts.tv_nsec / 1000000);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(LOG_INFO, fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
+const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i < n && o + 8 < buflen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (i >= max) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", ch);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Next back-off: 0.1 s, doubling up to 5 s, with up to 20% jitter (a fleet does not retry in step). */
+int backoff_next(int *cur)
+{
+	unsigned r = 0;
+
+	*cur = *cur ? *cur * 2 : BACKOFF_MIN_MS;
+	if (*cur > BACKOFF_MAX_MS)
+		*cur = BACKOFF_MAX_MS;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (unsigned)now_ms();
+	return *cur - (int)(r % (unsigned)(*cur / 5 + 1));
+}
+
+uint64_t fnv64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n--) {
+		h ^= *s++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* ---- mxgate's control socket ---- */
+
+/* mxgate (restarted, or back) gets everything we hold again, refused things included. */
+static void push_all_again(struct app *a)
+{
+	a->pol_pushed = a->tk_pushed = a->crt_pushed = 0;
+	a->pol_refused = a->tk_refused = a->crt_refused = 0;
+}
+
+/* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
+static int mx_call(struct app *a, uint8_t type, const void *payload, size_t len, struct ctl_msg *m)
+{
+	struct timeval tv = { CTL_IO_MS / 1000, (CTL_IO_MS % 1000) * 1000 };
+	char err[512];
+	int fd;
+
+	memset(m, 0, sizeof(*m));
+	fd = ctl_connect(a->cfg.control_socket, err, sizeof(err));
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
+			snprintf(err, sizeof(err), "%s: %s", ctl_type_name(type),
+				 errno == EPROTO ? "protocol version mismatch" :
+				 errno == EAGAIN ? "no answer within 5 s" : strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		if (!a->ctl_down)
+			logm("mxgate control socket: %s; retrying with back-off (mxgate keeps what it has)",
+			     err);
+		a->ctl_down = 1;
+		/* whatever mxgate comes back as, it gets everything again */
+		push_all_again(a);
+		a->ctl_retry_at = now_ms() + backoff_next(&a->ctl_backoff);
+		return -1;
+	}
+	close(fd);
+	if (a->ctl_down)
+		logm("mxgate answers on %s again", a->cfg.control_socket);
+	a->ctl_down = 0;
+	a->ctl_backoff = 0;
+	return 0;
+}
+
+/* The value of "key value" line key in CTL_STATUS text, into out ("" if absent). */
+static void status_field(const char *text, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	out[0] = '\0';
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (n > kl && strncmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '\t')) {
+			const char *v = p + kl;
+			size_t vl;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			vl = (size_t)(p + n - v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			if (vl >= outlen)
+				vl = outlen - 1;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/*
+ * CTL_STATUS: notice a restarted mxgate (its pid or start time changed)
+ * or one whose policy version is no longer the one we pushed; either way
+ * it gets everything again. after_push: record the version it reports now.
+ */
+static void mx_check_status(struct app *a, int after_push)
+{
+	struct ctl_msg m;
+	char ident[128], pid[48], started[48], polver[32], tickets[48];
+
+	if (mx_call(a, CTL_STATUS, NULL, 0, &m) != 0)
+		return;
+	if (m.type != CTL_DATA) {
+		free(m.data);
+		return;
+	}
+	status_field(m.data, "pid", pid, sizeof(pid));
+	status_field(m.data, "started", started, sizeof(started));
+	status_field(m.data, "policy_version", polver, sizeof(polver));
+	status_field(m.data, "tickets", tickets, sizeof(tickets));
+	free(m.data);
+	snprintf(ident, sizeof(ident), "%s/%s", pid, started);
+	if (strcmp(ident, "/") != 0) {
+		if (a->mx_ident[0] && strcmp(ident, a->mx_ident) != 0) {
+			logm("mxgate restarted (pid/started %s, was %s): pushing everything again", ident,
+			     a->mx_ident);
+			push_all_again(a);
+		}
+		snprintf(a->mx_ident, sizeof(a->mx_ident), "%s", ident);
+	}
+	if (after_push) {
+		snprintf(a->mx_polver, sizeof(a->mx_polver), "%s", polver);
+	} else if (a->have_pol && a->pol_pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
+		/* most likely a restart: then its ticket keys are its own again too */
+		logm("mxgate reports policy version %s, not %s as pushed (restarted?): pushing "
+		     "everything again", polver[0] ? polver : "(none)", a->mx_polver);
+		push_all_again(a);
+		a->mx_polver[0] = '\0';
+	}
+	/* mxgate rotates its own keys until it is given some: it forgot ours */
+	if (a->have_tk && a->tk_pushed && !a->tk_refused && strcmp(tickets, "local rotation") == 0) {
+		logm("mxgate's session tickets: \"%s\" (restarted?): pushing everything again", tickets);
+		push_all_again(a);
+	}
+}
+
+static void push_policy(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_POLICY, a->pol.payload, a->pol.len, &m) != 0)
+		return;
+	a->pol_pushed = 1;
+	if (m.type == CTL_OK) {
+		a->policy_pushes++;
+		logm("policy version %" PRIu64 " pushed to mxgate: %zu entr%s (mxgate: %.200s)",
+		     a->pol.version, a->pol.entries, a->pol.entries == 1 ? "y" : "ies", m.data);
+		free(m.data);
+		mx_check_status(a, 1);
+		return;
+	}
+	a->pol_refused = 1;
+	a->policy_rejects++;
+	logm("mxgate refused policy version %" PRIu64 ": %s %.300s (it keeps the one it has; "
+	     "not retried until the map changes)", a->pol.version, ctl_type_name(m.type), m.data);
+	free(m.data);
+	mx_check_status(a, 1);
+}
+
+static void push_tickets(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_TICKET_KEYS, a->tk, sizeof(a->tk), &m) != 0)
+		return;
+	a->tk_pushed = 1;
+	if (m.type == CTL_OK) {
+		a->ticket_pushes++;
+		logm("session-ticket keys pushed to mxgate");
+	} else {
+		a->tk_refused = 1;
+		logm("mxgate refused the session-ticket keys: %s %.300s", ctl_type_name(m.type), m.data);
+	}
+	free(m.data);
+}
+
+static void push_certs(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_CERTS, a->crt, a->crt_len, &m) != 0)
+		return;
+	a->crt_pushed = 1;
+	if (m.type == CTL_OK) {
+		a->cert_pushes++;
+		logm("certificates pushed to mxgate (mxgate: %.200s)", m.data);
+	} else {
+		a->crt_refused = 1;
+		logm("mxgate refused the certificates in Redis: %s %.300s (it keeps the ones in force; "
+		     "not retried until they change)", ctl_type_name(m.type), m.data);
+	}
+	free(m.data);
+}
+
+/* Push what mxgate does not have yet, unless the control socket is resting. */
+static void push_pending(struct app *a)
+{
+	if (now_ms() < a->ctl_retry_at)
+		return;
+	if (a->have_crt && !a->crt_pushed && !a->crt_refused)
+		push_certs(a);
+	if (now_ms() < a->ctl_retry_at)
+		return;
+	if (a->have_tk && !a->tk_pushed && !a->tk_refused)
+		push_tickets(a);
+	if (now_ms() < a->ctl_retry_at)
+		return;
+	if (a->have_pol && !a->pol_pushed && !a->pol_refused)
+		push_policy(a);
+}
+
+static int push_pending_wanted(const struct app *a)
+{
+	return (a->have_crt && !a->crt_pushed && !a->crt_refused) ||
+	       (a->have_tk && !a->tk_pushed && !a->tk_refused) ||
+	       (a->have_pol && !a->pol_pushed && !a->pol_refused);
+}
+
+static void tick(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (now_ms() >= a->ctl_retry_at) {
+		mx_check_status(a, 0);
+		if (!a->ctl_down && mx_call(a, CTL_STATS, NULL, 0, &m) == 0) {
+			if (m.type == CTL_DATA) {
+				free(a->stats);
+				a->stats = m.data;
+				a->stats_len = m.len;
+				a->stats_at = now_ms();
+				a->stats_ok = 1;
+				a->stats_fetches++;
+			} else {
+				if (a->stats_ok || a->stats_errors == 0)
+					logm("mxgate answered STATS with %s %.200s", ctl_type_name(m.type),
+					     m.data);
+				free(m.data);
+				a->stats_ok = 0;
+				a->stats_errors++;
+			}
+		} else {
+			a->stats_ok = 0;
+			a->stats_errors++;
+		}
+	} else {
+		a->stats_ok = 0;
+	}
+	if (a->rc) {
+		if (a->stats_ok && stats_to_redis(a) < 0) {
+			redis_lost(a, a->rc->errstr);
+			return;
+		}
+		/* a change whose PUBLISH was lost is still seen within one interval */
+		a->need_policy = 1;
+		a->need_tickets = 1;
+		a->need_certs = 1;
+	}
+}
+
+/* The body of /metrics: mxgate's counters (when fresh) and our own. */
+static char *metrics_body(void *arg, size_t *len)
+{
+	struct app *a = arg;
+	char *buf = NULL;
+	size_t sz = 0;
+	FILE *f = open_memstream(&buf, &sz);
+	long long age = a->stats_at ? (now_ms() - a->stats_at) / 1000 : -1;
+	int fresh = a->stats_ok && a->stats && age >= 0 && age <= 3 * (long long)a->interval_s;
+
+	if (!f)
+		return NULL;
+	if (fresh)
+		fwrite(a->stats, 1, a->stats_len, f);
+	fprintf(f, "# HELP mxgate_control_mxgate_up 1 if the last counter fetch from mxgate worked.\n"
+		"# TYPE mxgate_control_mxgate_up gauge\nmxgate_control_mxgate_up %d\n", fresh);
+	fprintf(f, "# HELP mxgate_control_redis_up 1 while mxgate-control is connected to Redis.\n"
+		"# TYPE mxgate_control_redis_up gauge\nmxgate_control_redis_up %d\n", a->rc != NULL);
+	if (a->have_pol)
+		fprintf(f, "# HELP mxgate_control_policy_version Version of the last good policy from Redis.\n"
+			"# TYPE mxgate_control_policy_version gauge\nmxgate_control_policy_version %" PRIu64 "\n"
+			"# HELP mxgate_control_policy_pushed 1 when mxgate accepted that version.\n"
+			"# TYPE mxgate_control_policy_pushed gauge\nmxgate_control_policy_pushed %d\n",
+			a->pol.version, a->pol_pushed && !a->pol_refused);
+	fprintf(f, "# TYPE mxgate_control_policy_pushes_total counter\n"
+		"mxgate_control_policy_pushes_total %llu\n"
+		"# HELP mxgate_control_policy_rejects_total Maps not pushed: invalid in Redis or refused by mxgate.\n"
+		"# TYPE mxgate_control_policy_rejects_total counter\n"
+		"mxgate_control_policy_rejects_total %llu\n"
+		"# TYPE mxgate_control_ticket_pushes_total counter\n"
+		"mxgate_control_ticket_pushes_total %llu\n"
+		"# TYPE mxgate_control_cert_pushes_total counter\n"
+		"mxgate_control_cert_pushes_total %llu\n"
+		"# TYPE mxgate_control_redis_connects_total counter\n"
+		"mxgate_control_redis_connects_total %llu\n"
+		"# TYPE mxgate_control_stats_fetches_total counter\n"
+		"mxgate_control_stats_fetches_total %llu\n"
+		"# TYPE mxgate_control_stats_errors_total counter\n"
+		"mxgate_control_stats_errors_total %llu\n",
+		a->policy_pushes, a->policy_rejects, a->ticket_pushes, a->cert_pushes, a->redis_connects,
+		a->stats_fetches, a->stats_errors);
+	if (a->ms)
+		fprintf(f, "# TYPE mxgate_control_http_requests_total counter\n"
+			"mxgate_control_http_requests_total{code=\"200\"} %llu\n"
+			"mxgate_control_http_requests_total{code=\"other\"} %llu\n",
+			metrics_served(a->ms), metrics_refused(a->ms));
+	if (age >= 0)
+		fprintf(f, "# TYPE mxgate_control_stats_age_seconds gauge\n"
+			"mxgate_control_stats_age_seconds %lld\n", age);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = sz;
+	return buf;
+}
+
+/* ---- start, loop, stop ---- */
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		g_hup = 1;
+	else
+		g_stop = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mxgate-control -c FILE [-f] [-i SECONDS]\n"
+		"  -c FILE     mxgate's configuration file (control_socket, redis_*, metrics_listen, ...)\n"
+		"  -f          foreground, log to stderr (else daemon, syslog)\n"
+		"  -i SECONDS  counter fetch interval, 1..%d [%d]\n", INTERVAL_MAX, INTERVAL_DEFAULT);
+	exit(2);
+}
+
+/* out = x y z (a Redis key; the parts are config strings, shorter than KEY_LEN together). */
+static void key_join(char *out, const char *x, const char *y, const char *z)
+{
+	size_t lx = strnlen(x, CFG_NAME_LEN), ly = strlen(y), lz = strnlen(z, CFG_NAME_LEN);
+
+	memcpy(out, x, lx);
+	memcpy(out + lx, y, ly);
+	memcpy(out + lx + ly, z, lz);
+	out[lx + ly + lz] = '\0';
+}
+
+/* redis_server: "unix:/path", "host:port" or "[v6]:port"; 0 or -1. */
+static int check_redis_server(const char *s)
+{
+	const char *colon;
+	char *e;
+	long port;
+
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] == '/' || s[5] == '.' ? 0 : -1;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb == s + 1 || rb[1] != ':')
+			return -1;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s)
+			return -1;
+	}
+	port = strtol(colon + 1, &e, 10);
+	return *e || colon[1] == '\0' || port < 1 || port > 65535 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct app app;
+	struct app *a = &app;
+	const char *conf = NULL;
+	char err[512];
+	struct sigaction sa;
+	sigset_t block, orig;
+	int opt, fg = 0;
+
+	a->interval_s = INTERVAL_DEFAULT;
+	while ((opt = getopt(argc, argv, "c:fi:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			fg = 1;
+			break;
+		case 'i': {
+			char *e;
+			long v = strtol(optarg, &e, 10);
+
+			if (*e || v < 1 || v > INTERVAL_MAX)
+				usage();
+			a->interval_s = (unsigned)v;
+			break;
+		}
+		default:
+			usage();
+		}
+	}
+	/* errors of the start go to stderr, -f or not */
+	{
+		if (optind != argc || !conf)
+			usage();
+		g_foreground = 1;
+		if (cfg_load(conf, &a->cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate-control: %s\n", err);
+			return 1;
+		}
+		if (!a->cfg.control_socket[0]) {
+			fprintf(stderr, "mxgate-control: %s: control_socket is not set: nothing to "
+				"control\n", conf);
+			return 1;
+		}
+		if (a->cfg.redis_server[0] && check_redis_server(a->cfg.redis_server) != 0) {
+			fprintf(stderr, "mxgate-control: %s: redis_server '%s': expected unix:/PATH, "
+				"HOST:PORT or [IPV6]:PORT\n", conf, a->cfg.redis_server);
+			return 1;
+		}
+		a->redis_enabled = a->cfg.redis_server[0] != '\0';
+		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
+		key_join(a->k_policy, a->cfg.redis_prefix, "policy", "");
+		key_join(a->k_version, a->cfg.redis_prefix, "policy:version", "");
+		key_join(a->k_events, a->cfg.redis_prefix, "events", "");
+		key_join(a->k_tickets, a->cfg.redis_prefix, "tickets", "");
+		key_join(a->k_stats, a->cfg.redis_prefix, "stats:", a->cfg.appliance_id);
+		key_join(a->k_certs, a->cfg.redis_prefix, "certs", "");
+		key_join(a->k_cert, a->cfg.redis_prefix, "cert:", "");
+		if (a->cfg.metrics_listen[0]) {
+			a->ms = metrics_open(a->cfg.metrics_listen, metrics_body, a, err, sizeof(err));
+			if (!a->ms) {
+				fprintf(stderr, "mxgate-control: %s\n", err);
+				return 1;
+			}
+		}
+		if (!fg) {
+			if (daemon(1, 0) != 0) {        /* nochdir: relative paths of the file keep working */
+				fprintf(stderr, "mxgate-control: daemon: %s\n", strerror(errno));
+				return 1;
+			}
+			openlog("mxgate-control", LOG_PID, LOG_MAIL);
+			g_foreground = 0;
+		}
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* the signals arrive only inside ppoll(): no race between a check and the wait */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigdelset(&orig, SIGTERM);
+	sigdelset(&orig, SIGINT);
+	sigdelset(&orig, SIGHUP);
+
+	logm("starting: control socket %s, Redis %s (prefix \"%s\"), metrics %s, appliance %s, "
+	     "counters every %u s%s", a->cfg.control_socket,
+	     a->redis_enabled ? a->cfg.redis_server : "(none: counters only)", a->cfg.redis_prefix,
+	     a->cfg.metrics_listen[0] ? a->cfg.metrics_listen : "(off)", a->cfg.appliance_id,
+	     a->interval_s, a->tickets_on ? "" : ", session tickets off");
+	a->next_tick = now_ms();
+
+	while (!g_stop) {
+		struct pollfd pfd[1 + METRICS_POLLFDS];
+		long long now = now_ms(), wake;
+		struct timespec ts;
+		int n = 0, sub = -1, moff = 0, mn = 0, t;
+
+		if (g_hup) {
+			g_hup = 0;
+			logm("SIGHUP: full resync, everything pushed again");
+			a->need_full = 1;
+			push_all_again(a);
+			a->have_rej = 0;
+		}
+		if (a->redis_enabled && !a->rc && now >= a->redis_retry_at)
+			redis_connect(a);
+		if (a->rc && (a->need_full || a->need_policy || a->need_tickets || a->need_certs) &&
+		    redis_sync(a) < 0)
+			redis_lost(a, a->rc->errstr[0] ? a->rc->errstr : "connection lost");
+		push_pending(a);
+		now = now_ms();
+		if (now >= a->next_tick) {
+			tick(a);
+			a->next_tick = now + (long long)a->interval_s * 1000;
+			continue;               /* the tick asked Redis for a check: do it now */
+		}
+
+		if (a->rs) {
+			pfd[n].fd = a->rs->fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			sub = n++;
+		}
+		if (a->ms) {
+			moff = n;
+			mn = metrics_pollfds(a->ms, pfd + n);
+			n += mn;
+		}
+		wake = a->next_tick;
+		if (a->redis_enabled && !a->rc && a->redis_retry_at < wake)
+			wake = a->redis_retry_at;
+		if (push_pending_wanted(a) && a->ctl_retry_at < wake)
+			wake = a->ctl_retry_at;
+		t = (int)(wake > now ? wake - now : 0);
+		if (a->ms) {
+			int mt = metrics_timeout_ms(a->ms);
+
+			if (mt >= 0 && mt < t)
+				t = mt;
+		}
+		ts.tv_sec = t / 1000;
+		ts.tv_nsec = (long)(t % 1000) * 1000000;
+		if (ppoll(pfd, (nfds_t)n, &ts, &orig) < 0) {
+			if (errno == EINTR)
+				continue;
+			logm("poll: %s", strerror(errno));
+			break;
+		}
+		if (sub >= 0 && a->rs && pfd[sub].revents)
+			sub_read(a);
+		if (a->ms)
+			metrics_handle(a->ms, pfd + moff, mn);
+	}
+	logm("stopping");
+	redis_drop(a);
+	metrics_close(a->ms);
+	free(a->pol.payload);
+	free(a->stats);
+	explicit_bzero(a->tk, sizeof(a->tk));
+	if (a->crt) {
+		explicit_bzero(a->crt, a->crt_len);
+		free(a->crt);
+	}
+	return 0;
+}

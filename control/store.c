@@ -1,0 +1,984 @@
+/*
+ * store.c - mxgate-control's Redis side (control.h): two connections (one
+ * for commands, one subscribed to <prefix>events), the policy read with
+ * its version in one transaction and validated entry by entry, the
+ * session-ticket keys (made here when there are none), the certificates,
+ * and the appliance totals written to <prefix>stats:<appliance_id>.
+ * Nothing here talks to mxgate: what is read lands in struct app as the
+ * desired state, and mxgate-control.c pushes it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "control/control.h"
+#include "control/ctl.h"
+#include "policy/policy.h"
+
+void redis_drop(struct app *a)
+{
+	if (a->rc)
+		redisFree(a->rc);
+	if (a->rs)
+		redisFree(a->rs);
+	a->rc = a->rs = NULL;
+}
+
+/* The connection is gone (or unusable): keep the last good state, retry with back-off. */
+void redis_lost(struct app *a, const char *reason)
+{
+	char why[256];
+
+	/* reason may point into a context about to be freed */
+	snprintf(why, sizeof(why), "%s", reason && reason[0] ? reason : "connection lost");
+	redis_drop(a);
+	a->redis_lost_at = now_ms();
+	a->redis_retry_at = now_ms() + backoff_next(&a->redis_backoff);
+	if (!a->redis_outage) {
+		if (a->have_pol)
+			logm("Redis lost (%s): mxgate keeps policy version %" PRIu64 "; reconnecting "
+			     "with back-off", why, a->pol.version);
+		else
+			logm("Redis lost (%s): mxgate keeps what it has; reconnecting with back-off", why);
+		a->redis_outage = 1;
+	}
+}
+
+/* A reply that is not what was asked (an error reply, a wrong type): logged by the caller. */
+static const char *reply_err(const redisReply *r)
+{
+	if (!r)
+		return "no reply";
+	if (r->type == REDIS_REPLY_ERROR)
+		return r->str;
+	return "unexpected reply type";
+}
+
+/* Connect, authenticate; NULL with a message. */
+static redisContext *redis_open(const struct app *a, char *err, size_t errlen)
+{
+	struct timeval ct = { REDIS_CONNECT_MS / 1000, (REDIS_CONNECT_MS % 1000) * 1000 };
+	struct timeval tv = { REDIS_CMD_MS / 1000, (REDIS_CMD_MS % 1000) * 1000 };
+	const char *srv = a->cfg.redis_server;
+	redisContext *c;
+	redisReply *r;
+
+	if (strncmp(srv, "unix:", 5) == 0) {
+		c = redisConnectUnixWithTimeout(srv + 5, ct);
+	} else {
+		char host[CFG_PATH_LEN];
+		const char *colon;
+		size_t hl;
+
+		if (srv[0] == '[') {
+			const char *rb = strchr(srv, ']');
+
+			hl = (size_t)(rb - srv - 1);
+			memcpy(host, srv + 1, hl);
+			colon = rb + 1;
+		} else {
+			colon = strrchr(srv, ':');
+			hl = (size_t)(colon - srv);
+			memcpy(host, srv, hl);
+		}
+		host[hl] = '\0';
+		c = redisConnectWithTimeout(host, atoi(colon + 1), ct);
+		if (c && !c->err)
+			redisEnableKeepAlive(c);
+	}
+	if (!c || c->err) {
+		snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
+		if (c)
+			redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv);
+	if (a->cfg.redis_password[0]) {
+		if (a->cfg.redis_user[0])
+			r = redisCommand(c, "AUTH %s %s", a->cfg.redis_user, a->cfg.redis_password);
+		else
+			r = redisCommand(c, "AUTH %s", a->cfg.redis_password);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "AUTH%s%s: %s", a->cfg.redis_user[0] ? " as " : "",
+				 a->cfg.redis_user, r ? r->str : c->errstr);
+			if (r)
+				freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
+	return c;
+}
+
+void redis_connect(struct app *a)
+{
+	char err[512];
+	redisReply *r;
+
+	a->rc = redis_open(a, err, sizeof(err));
+	if (a->rc)
+		a->rs = redis_open(a, err, sizeof(err));
+	if (a->rs) {
+		r = redisCommand(a->rs, "SUBSCRIBE %s", a->k_events);
+		if (!r || r->type != REDIS_REPLY_ARRAY) {
+			snprintf(err, sizeof(err), "SUBSCRIBE %s: %s", a->k_events,
+				 r ? reply_err(r) : a->rs->errstr);
+			if (r)
+				freeReplyObject(r);
+			redis_drop(a);
+		} else {
+			freeReplyObject(r);
+		}
+	}
+	if (!a->rs) {
+		redis_drop(a);
+		a->redis_retry_at = now_ms() + backoff_next(&a->redis_backoff);
+		if (!a->redis_outage) {
+			logm("cannot reach Redis at %s: %s; retrying with back-off (0.1 .. 5 s)%s",
+			     a->cfg.redis_server, err, a->redis_ever ?
+			     ", mxgate keeps the last good state" : "");
+			a->redis_outage = 1;
+		}
+		return;
+	}
+	if (a->redis_ever)
+		logm("Redis at %s back after %.1f s: full resync", a->cfg.redis_server,
+		     (now_ms() - a->redis_lost_at) / 1000.0);
+	else
+		logm("connected to Redis at %s, subscribed to %s", a->cfg.redis_server, a->k_events);
+	a->redis_ever = 1;
+	a->redis_outage = 0;
+	a->redis_backoff = 0;
+	a->redis_connects++;
+	a->need_full = 1;
+}
+
+struct kv {
+	const redisReply *k, *v;
+};
+
+static int kv_cmp(const void *x, const void *y)
+{
+	const struct kv *a = x, *b = y;
+	size_t n = a->k->len < b->k->len ? a->k->len : b->k->len;
+	int c = memcmp(a->k->str, b->k->str, n);
+
+	return c ? c : (a->k->len > b->k->len) - (a->k->len < b->k->len);
+}
+
+/*
+ * Validate the HGETALL reply h as an access map of version ver and turn
+ * it into a policy. 0, or -1 with the bad entries logged (at most
+ * POLICY_ERRORS_LOGGED) and a summary in why. *digest is set either way.
+ */
+static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, struct policy *out,
+			    uint64_t *digest, char *why, size_t whylen)
+{
+	size_t n = h->elements / 2, i, bad = 0, total;
+	struct pol_builder *b = NULL;
+	struct pol_snapshot *s;
+	struct kv *kv;
+	char err[1024], e1[256], e2[256];
+	uint64_t d = FNV_INIT;
+	char *buf, *p;
+
+	*digest = 0;
+	if (n > POL_ENTRIES_MAX) {
+		snprintf(why, whylen, "%zu entries, at most %u", n, POL_ENTRIES_MAX);
+		return -1;
+	}
+	kv = calloc(n ? n : 1, sizeof(*kv));
+	if (!kv) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		kv[i].k = h->element[2 * i];
+		kv[i].v = h->element[2 * i + 1];
+		if (kv[i].k->type != REDIS_REPLY_STRING || kv[i].v->type != REDIS_REPLY_STRING) {
+			snprintf(why, whylen, "HGETALL %s: not a list of strings", a->k_policy);
+			free(kv);
+			return -1;
+		}
+	}
+	qsort(kv, n, sizeof(*kv), kv_cmp);
+	total = 32;
+	for (i = 0; i < n; i++) {
+		d = fnv64(d, kv[i].k->str, kv[i].k->len + 1);  /* with the NUL: a separator */
+		d = fnv64(d, kv[i].v->str, kv[i].v->len + 1);
+		total += kv[i].k->len + kv[i].v->len + 2;
+	}
+	*digest = d;
+
+	/* every entry alone (a fresh builder after a bad one), then the map as a whole */
+	for (i = 0; i < n; i++) {
+		const char *k = kv[i].k->str, *v = kv[i].v->str;
+		const char *reason = NULL;
+
+		if (!b && !(b = pol_builder_new())) {
+			snprintf(why, whylen, "out of memory");
+			free(kv);
+			return -1;
+		}
+		if (strlen(k) != kv[i].k->len)
+			reason = "NUL byte in key";
+		else if (strlen(v) != kv[i].v->len)
+			reason = "NUL byte in value";
+		else if (k[0] == '#')
+			reason = "key starts with '#' (a comment in access-map text)";
+		if (reason) {
+			snprintf(err, sizeof(err), "%s: %s", esc(k, kv[i].k->len, e1, sizeof(e1), 120),
+				 reason);
+		} else if (pol_add(b, k, v, err, sizeof(err)) == 0) {
+			continue;
+		} else {
+			pol_builder_free(b);
+			b = NULL;
+		}
+		if (bad < POLICY_ERRORS_LOGGED)
+			logm("policy version %" PRIu64 " in Redis: bad entry in %s: %s (value \"%s\")",
+			     ver, a->k_policy, err, esc(v, kv[i].v->len, e2, sizeof(e2), 120));
+		if (bad == 0)
+			snprintf(why, whylen, "%s", err);
+		bad++;
+	}
+	if (bad) {
+		if (bad > 1) {
+			size_t l = strlen(why);
+
+			snprintf(why + l, whylen - l, " (and %zu more bad entr%s)", bad - 1,
+				 bad == 2 ? "y" : "ies");
+		}
+		pol_builder_free(b);
+		free(kv);
+		return -1;
+	}
+	if (!b && !(b = pol_builder_new())) {
+		snprintf(why, whylen, "out of memory");
+		free(kv);
+		return -1;
+	}
+	s = pol_build(b, err, sizeof(err));
+	pol_builder_free(b);
+	if (!s) {
+		logm("policy version %" PRIu64 " in Redis (%s): %s", ver, a->k_policy, err);
+		snprintf(why, whylen, "%s", err);
+		free(kv);
+		return -1;
+	}
+	pol_snapshot_free(s);
+	if (total > CTL_MAX_FRAME - 2) {
+		snprintf(why, whylen, "%zu bytes of access-map text, more than a control frame (%u)",
+			 total, CTL_MAX_FRAME - 2);
+		free(kv);
+		return -1;
+	}
+	buf = malloc(total);
+	if (!buf) {
+		snprintf(why, whylen, "out of memory");
+		free(kv);
+		return -1;
+	}
+	p = buf + sprintf(buf, "%" PRIu64 "\n", ver);
+	for (i = 0; i < n; i++) {
+		memcpy(p, kv[i].k->str, kv[i].k->len);
+		p += kv[i].k->len;
+		*p++ = ' ';
+		memcpy(p, kv[i].v->str, kv[i].v->len);
+		p += kv[i].v->len;
+		*p++ = '\n';
+	}
+	free(kv);
+	out->version = ver;
+	out->digest = d;
+	out->entries = n;
+	out->payload = buf;
+	out->len = (size_t)(p - buf);
+	return 0;
+}
+
+/* "123" -> 0 and *v; anything else -1. */
+static int parse_u64(const char *s, size_t len, uint64_t *v)
+{
+	char *e;
+
+	if (len == 0 || len > 20 || strspn(s, "0123456789") != len)
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &e, 10);
+	return errno ? -1 : 0;
+}
+
+/* Read pipelined replies; NULL when the connection failed (c->err set). */
+static redisReply *get_reply(redisContext *c)
+{
+	void *r = NULL;
+
+	if (redisGetReply(c, &r) != REDIS_OK)
+		return NULL;
+	return r;
+}
+
+/*
+ * The policy: full = read the whole hash (after a (re)connect, SIGHUP);
+ * else only when the version differs from the one we hold. -1 when the
+ * connection is lost; 0 otherwise (bad data is logged, not pushed).
+ */
+static int sync_policy(struct app *a, int full)
+{
+	redisReply *r, *rv, *rh, *x;
+	uint64_t ver = 0, digest;
+	int has_ver, i;
+	struct policy np;
+	char why[1024];
+
+	if (!full) {
+		r = redisCommand(a->rc, "GET %s", a->k_version);
+		if (!r)
+			return -1;
+		if (r->type == REDIS_REPLY_STRING && parse_u64(r->str, r->len, &ver) == 0 &&
+		    ((a->have_pol && ver == a->pol.version) || (a->have_rej && ver == a->rej_version))) {
+			freeReplyObject(r);
+			return 0;               /* nothing new */
+		}
+		if (r->type == REDIS_REPLY_NIL && !a->have_pol) {
+			freeReplyObject(r);
+			return 0;               /* still no policy in Redis */
+		}
+		freeReplyObject(r);
+	}
+	/* version and hash in one transaction */
+	r = redisCommand(a->rc, "HLEN %s", a->k_policy);
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer > (long long)POL_ENTRIES_MAX) {
+		if (!a->have_rej || a->rej_digest != (uint64_t)r->integer) {
+			logm("policy in Redis NOT pushed: %s has %lld entries, at most %u", a->k_policy,
+			     r->integer, POL_ENTRIES_MAX);
+			a->policy_rejects++;
+		}
+		a->have_rej = 1;
+		a->rej_version = UINT64_MAX;
+		a->rej_digest = (uint64_t)r->integer;
+		freeReplyObject(r);
+		return 0;
+	}
+	freeReplyObject(r);
+	redisAppendCommand(a->rc, "MULTI");
+	redisAppendCommand(a->rc, "GET %s", a->k_version);
+	redisAppendCommand(a->rc, "HGETALL %s", a->k_policy);
+	redisAppendCommand(a->rc, "EXEC");
+	x = NULL;
+	for (i = 0; i < 4; i++) {
+		r = get_reply(a->rc);
+		if (!r) {
+			if (x)
+				freeReplyObject(x);
+			return -1;
+		}
+		if (i == 3)
+			x = r;
+		else
+			freeReplyObject(r);
+	}
+	if (x->type != REDIS_REPLY_ARRAY || x->elements != 2) {
+		if (!a->pol_read_err)
+			logm("reading %s: %s (said once until it works again)", a->k_policy, reply_err(x));
+		a->pol_read_err = 1;
+		freeReplyObject(x);
+		return 0;
+	}
+	rv = x->element[0];
+	rh = x->element[1];
+	if (rv->type == REDIS_REPLY_ERROR || rh->type == REDIS_REPLY_ERROR || rh->type != REDIS_REPLY_ARRAY) {
+		if (!a->pol_read_err)
+			logm("reading %s / %s: %s (said once until it works again); mxgate keeps what "
+			     "it has", a->k_version, a->k_policy,
+			     rv->type == REDIS_REPLY_ERROR ? rv->str : reply_err(rh));
+		a->pol_read_err = 1;
+		freeReplyObject(x);
+		return 0;
+	}
+	a->pol_read_err = 0;
+	has_ver = rv->type == REDIS_REPLY_STRING;
+	if (!has_ver && rh->elements == 0) {
+		if (!a->no_policy_logged)
+			logm("no policy in Redis (%s is empty, %s unset): mxgate keeps what it has", a->k_policy,
+			     a->k_version);
+		a->no_policy_logged = 1;
+		freeReplyObject(x);
+		return 0;
+	}
+	a->no_policy_logged = 0;
+	if (has_ver && parse_u64(rv->str, rv->len, &ver) != 0) {
+		char e[128];
+
+		if (!a->have_rej || a->rej_version != UINT64_MAX - 1) {
+			logm("policy in Redis NOT pushed: %s is \"%s\", not a number", a->k_version,
+			     esc(rv->str, rv->len, e, sizeof(e), 40));
+			a->policy_rejects++;
+		}
+		a->have_rej = 1;
+		a->rej_version = UINT64_MAX - 1;
+		a->rej_digest = 0;
+		freeReplyObject(x);
+		return 0;
+	}
+	memset(&np, 0, sizeof(np));
+	if (policy_from_hash(a, ver, rh, &np, &digest, why, sizeof(why)) != 0) {
+		if (!a->have_rej || a->rej_version != ver || a->rej_digest != digest) {
+			if (a->have_pol)
+				logm("policy version %" PRIu64 " in Redis NOT pushed: %s; mxgate keeps "
+				     "version %" PRIu64, ver, why, a->pol.version);
+			else
+				logm("policy version %" PRIu64 " in Redis NOT pushed: %s", ver, why);
+			a->policy_rejects++;
+		}
+		a->have_rej = 1;
+		a->rej_version = ver;
+		a->rej_digest = digest;
+		freeReplyObject(x);
+		return 0;
+	}
+	freeReplyObject(x);
+	a->have_rej = 0;
+	if (a->have_pol && a->pol.version == np.version && a->pol.digest == np.digest) {
+		free(np.payload);
+		return 0;                       /* what we hold already */
+	}
+	if (a->have_pol && a->pol.version == np.version)
+		logm("policy in Redis changed without a new version (%s still %" PRIu64 "): "
+		     "pushing it anyway", a->k_version, ver);
+	free(a->pol.payload);
+	a->pol = np;
+	a->have_pol = 1;
+	a->pol_pushed = a->pol_refused = 0;
+	logm("policy version %" PRIu64 " read from Redis: %zu entr%s, valid", np.version, np.entries,
+	     np.entries == 1 ? "y" : "ies");
+	return 0;
+}
+
+static int unhex(const char *s, size_t n, uint8_t *out)
+{
+	size_t i;
+
+	if (n != TICKET_HEX_LEN)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int c = s[i], v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		if (i & 1)
+			out[i / 2] |= (uint8_t)v;
+		else
+			out[i / 2] = (uint8_t)(v << 4);
+	}
+	return 0;
+}
+
+/* 48 random bytes from the kernel; 0 or -1. */
+static int random_key(uint8_t *k)
+{
+	size_t got = 0;
+
+	while (got < TICKET_KEY_LEN) {
+		ssize_t n = getrandom(k + got, TICKET_KEY_LEN - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0)
+				return -1;
+			n = read(fd, k + got, TICKET_KEY_LEN - got);
+			close(fd);
+			if (n <= 0)
+				return -1;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * No current key in Redis: make one and store it unless another appliance
+ * does first (WATCH/MULTI/EXEC). 1 stored, 0 someone else won (re-read),
+ * -1 connection lost, -2 could not (logged).
+ */
+static int tickets_create(struct app *a)
+{
+	uint8_t k[TICKET_KEY_LEN];
+	char hex[TICKET_HEX_LEN + 1];
+	redisReply *r, *x = NULL;
+	int i;
+
+	if (random_key(k) != 0) {
+		logm("cannot make a session-ticket key: no randomness: %s", strerror(errno));
+		return -2;
+	}
+	for (i = 0; i < TICKET_KEY_LEN; i++)
+		sprintf(hex + 2 * i, "%02x", k[i]);
+	redisAppendCommand(a->rc, "MULTI");
+	redisAppendCommand(a->rc, "HSET %s current %s", a->k_tickets, hex);
+	redisAppendCommand(a->rc, "EXEC");
+	explicit_bzero(k, sizeof(k));
+	explicit_bzero(hex, sizeof(hex));
+	for (i = 0; i < 3; i++) {
+		r = get_reply(a->rc);
+		if (!r) {
+			if (x)
+				freeReplyObject(x);
+			return -1;
+		}
+		if (i == 2)
+			x = r;
+		else
+			freeReplyObject(r);
+	}
+	if (x->type == REDIS_REPLY_NIL) {
+		freeReplyObject(x);
+		return 0;                       /* the hash changed under WATCH */
+	}
+	if (x->type != REDIS_REPLY_ARRAY) {
+		logm("storing a new session-ticket key in %s: %s", a->k_tickets, reply_err(x));
+		freeReplyObject(x);
+		return -2;
+	}
+	freeReplyObject(x);
+	logm("no session-ticket key in %s: made one and stored it", a->k_tickets);
+	r = redisCommand(a->rc, "PUBLISH %s tickets", a->k_events);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 1;
+}
+
+/* The ticket keys: -1 when the connection is lost, else 0. */
+static int sync_tickets(struct app *a)
+{
+	uint8_t tk[2 * TICKET_KEY_LEN];
+	redisReply *r, *cur, *prev;
+	int attempt, rc;
+
+	if (!a->tickets_on)
+		return 0;
+	for (attempt = 0; attempt < 3; attempt++) {
+		r = redisCommand(a->rc, "WATCH %s", a->k_tickets);
+		if (!r)
+			return -1;
+		freeReplyObject(r);
+		r = redisCommand(a->rc, "HMGET %s current previous", a->k_tickets);
+		if (!r)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			uint64_t d = fnv64(FNV_INIT, "type", 4);
+
+			if (a->tk_bad_digest != d)
+				logm("reading %s: %s", a->k_tickets, reply_err(r));
+			a->tk_bad_digest = d;
+			freeReplyObject(r);
+			r = redisCommand(a->rc, "UNWATCH");
+			if (!r)
+				return -1;
+			freeReplyObject(r);
+			return 0;
+		}
+		cur = r->element[0];
+		prev = r->element[1];
+		if (cur->type == REDIS_REPLY_NIL) {
+			freeReplyObject(r);
+			rc = tickets_create(a);
+			if (rc == -1)
+				return -1;
+			if (rc == -2) {
+				r = redisCommand(a->rc, "UNWATCH");
+				if (!r)
+					return -1;
+				freeReplyObject(r);
+				return 0;
+			}
+			continue;               /* read what is there now */
+		}
+		{
+			redisReply *u = redisCommand(a->rc, "UNWATCH");
+
+			if (!u) {
+				freeReplyObject(r);
+				return -1;
+			}
+			freeReplyObject(u);
+		}
+		if (cur->type != REDIS_REPLY_STRING || unhex(cur->str, cur->len, tk) != 0 ||
+		    (prev->type != REDIS_REPLY_NIL &&
+		     (prev->type != REDIS_REPLY_STRING ||
+		      unhex(prev->str, prev->len, tk + TICKET_KEY_LEN) != 0))) {
+			int bad_cur = cur->type != REDIS_REPLY_STRING || unhex(cur->str, cur->len, tk) != 0;
+			const redisReply *b = bad_cur ? cur : prev;
+			uint64_t d = fnv64(FNV_INIT, b->str ? b->str : "", b->str ? b->len : 0);
+
+			d = fnv64(d, bad_cur ? "c" : "p", 1);
+			if (a->tk_bad_digest != d)
+				logm("session-ticket keys in %s NOT pushed: field %s is not %d hex digits "
+				     "(%zu bytes)%s", a->k_tickets, bad_cur ? "current" : "previous",
+				     TICKET_HEX_LEN, b->type == REDIS_REPLY_STRING ? b->len : 0,
+				     a->have_tk ? "; mxgate keeps the keys it has" : "");
+			a->tk_bad_digest = d;
+			freeReplyObject(r);
+			return 0;
+		}
+		if (prev->type == REDIS_REPLY_NIL)
+			memcpy(tk + TICKET_KEY_LEN, tk, TICKET_KEY_LEN);
+		freeReplyObject(r);
+		a->tk_bad_digest = 0;
+		if (!a->have_tk || memcmp(tk, a->tk, sizeof(tk)) != 0) {
+			memcpy(a->tk, tk, sizeof(tk));
+			logm("session-ticket keys %s from %s", a->have_tk ? "changed" : "read",
+			     a->k_tickets);
+			a->have_tk = 1;
+			a->tk_pushed = a->tk_refused = 0;
+		}
+		explicit_bzero(tk, sizeof(tk));
+		return 0;
+	}
+	logm("%s changed under us three times in a row: trying again later", a->k_tickets);
+	return 0;
+}
+
+static int cert_name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* A certificate name mxctl accepts (and SET_CERTS reads as %63s). */
+static int cert_name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > CERT_NAME_MAX || strlen(s) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Log a bad certificate set once (per content); 0. */
+static int certs_bad(struct app *a, uint64_t d, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int certs_bad(struct app *a, uint64_t d, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	if (a->crt_bad_digest == d)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	logm("certificates in Redis NOT pushed: %s; mxgate keeps the ones in force", why);
+	a->crt_bad_digest = d;
+	return 0;
+}
+
+/*
+ * The certificates (mxctl cert): set <prefix>certs of names, hash
+ * <prefix>cert:NAME with chain, key (PEM) and sni ("a.example,b.example",
+ * empty = none); the default is the first name in byte order. Checked for
+ * shape here (names, sizes, PEM); mxgate checks the rest and keeps the
+ * certificates in force when it refuses. -1 when the connection is lost.
+ */
+static int sync_certs(struct app *a)
+{
+	redisReply *set, *h[CERTS_MAX] = { NULL };
+	const char *names[CERTS_MAX];
+	char *buf = NULL, e[128];
+	size_t n, i, len = 0, total = 0;
+	uint64_t d = FNV_INIT;
+	int rc = 0, ok = 1;
+
+	set = redisCommand(a->rc, "SMEMBERS %s", a->k_certs);
+	if (!set)
+		return -1;
+	if (set->type != REDIS_REPLY_ARRAY) {
+		certs_bad(a, fnv64(FNV_INIT, "type", 4), "%s: %s", a->k_certs, reply_err(set));
+		freeReplyObject(set);
+		return 0;
+	}
+	n = set->elements;
+	if (n == 0) {
+		if (a->have_crt && !a->crt_none_logged)
+			logm("no certificates in Redis any more (%s is empty): mxgate keeps the ones in "
+			     "force", a->k_certs);
+		a->crt_none_logged = 1;
+		freeReplyObject(set);
+		return 0;
+	}
+	a->crt_none_logged = 0;
+	if (n > CERTS_MAX) {
+		certs_bad(a, fnv64(FNV_INIT, &n, sizeof(n)), "%zu names in %s, mxgate takes at most %d",
+			  n, a->k_certs, CERTS_MAX);
+		freeReplyObject(set);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		const redisReply *x = set->element[i];
+
+		if (x->type != REDIS_REPLY_STRING || !cert_name_ok(x->str, x->len)) {
+			certs_bad(a, fnv64(FNV_INIT, x->str ? x->str : "", x->str ? x->len : 0),
+				  "%s: bad name \"%s\" (letters, digits, '.', '_', '-'; at most %d)",
+				  a->k_certs, x->str ? esc(x->str, x->len, e, sizeof(e), 64) : "",
+				  CERT_NAME_MAX);
+			freeReplyObject(set);
+			return 0;
+		}
+		names[i] = x->str;
+	}
+	qsort(names, n, sizeof(*names), cert_name_cmp);
+	for (i = 0; i < n; i++)
+		redisAppendCommand(a->rc, "HMGET %s%s chain key sni", a->k_cert, names[i]);
+	for (i = 0; i < n; i++) {
+		h[i] = get_reply(a->rc);
+		if (!h[i]) {
+			rc = -1;
+			goto out;
+		}
+	}
+	for (i = 0; i < n && ok; i++) {
+		const redisReply *ch, *k, *sn;
+
+		if (h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 3) {
+			ok = certs_bad(a, fnv64(d, names[i], strlen(names[i])), "%s%s: %s", a->k_cert,
+				       names[i], reply_err(h[i]));
+			break;
+		}
+		ch = h[i]->element[0];
+		k = h[i]->element[1];
+		sn = h[i]->element[2];
+		d = fnv64(d, names[i], strlen(names[i]) + 1);
+		if (ch->type == REDIS_REPLY_STRING)
+			d = fnv64(d, ch->str, ch->len + 1);
+		if (k->type == REDIS_REPLY_STRING)
+			d = fnv64(d, k->str, k->len + 1);
+		if (sn->type == REDIS_REPLY_STRING)
+			d = fnv64(d, sn->str, sn->len + 1);
+		if (ch->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING) {
+			ok = certs_bad(a, d, "%s%s has no chain or no key", a->k_cert, names[i]);
+		} else if (ch->len > CERT_PEM_MAX || k->len > CERT_PEM_MAX) {
+			ok = certs_bad(a, d, "%s%s: chain or key larger than %u bytes", a->k_cert, names[i],
+				       CERT_PEM_MAX);
+		} else if (!strstr(ch->str, "-----BEGIN CERTIFICATE-----") || !strstr(k->str, "-----BEGIN ") ||
+			   strlen(ch->str) != ch->len || strlen(k->str) != k->len) {
+			ok = certs_bad(a, d, "%s%s: chain or key is not PEM", a->k_cert, names[i]);
+		} else if (sn->type == REDIS_REPLY_STRING &&
+			   (sn->len > SNI_FIELD_MAX || strlen(sn->str) != sn->len ||
+			    sn->str[strcspn(sn->str, " \t\r\n")] != '\0')) {
+			ok = certs_bad(a, d, "%s%s: sni \"%s\" unusable (names joined by ',', at most %d "
+				       "bytes)", a->k_cert, names[i], esc(sn->str, sn->len, e, sizeof(e), 64),
+				       SNI_FIELD_MAX);
+		} else if (sn->type != REDIS_REPLY_STRING && sn->type != REDIS_REPLY_NIL) {
+			ok = certs_bad(a, d, "%s%s: sni: %s", a->k_cert, names[i], reply_err(sn));
+		} else {
+			total += 64 + CERT_NAME_MAX + SNI_FIELD_MAX + ch->len + k->len;
+		}
+	}
+	if (!ok)
+		goto out;
+	a->crt_bad_digest = 0;
+	if (a->have_crt && d == a->crt_digest)
+		goto out;                       /* what we hold already */
+	buf = malloc(total);
+	if (!buf)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const redisReply *ch = h[i]->element[0], *k = h[i]->element[1], *sn = h[i]->element[2];
+		const char *sni = sn->type == REDIS_REPLY_STRING && sn->len ? sn->str : "-";
+
+		len += (size_t)sprintf(buf + len, "CERT %s %s\n%zu %zu\n", names[i], sni, ch->len, k->len);
+		memcpy(buf + len, ch->str, ch->len);
+		len += ch->len;
+		memcpy(buf + len, k->str, k->len);
+		len += k->len;
+	}
+	if (a->crt) {
+		explicit_bzero(a->crt, a->crt_len);
+		free(a->crt);
+	}
+	a->crt = buf;
+	a->crt_len = len;
+	a->crt_count = (unsigned)n;
+	a->crt_digest = d;
+	a->have_crt = 1;
+	a->crt_pushed = a->crt_refused = 0;
+	logm("certificates read from Redis: %zu, default %s", n, names[0]);
+out:
+	for (i = 0; i < n; i++)
+		if (h[i]) {
+			/* the private keys: not left in freed memory */
+			if (h[i]->type == REDIS_REPLY_ARRAY && h[i]->elements == 3 &&
+			    h[i]->element[1]->type == REDIS_REPLY_STRING)
+				explicit_bzero(h[i]->element[1]->str, h[i]->element[1]->len);
+			freeReplyObject(h[i]);
+		}
+	freeReplyObject(set);
+	return rc;
+}
+
+/* Whatever the events or the clock asked for; -1 when the connection is lost. */
+int redis_sync(struct app *a)
+{
+	int full = a->need_full;
+
+	if (full || a->need_certs) {
+		if (sync_certs(a) < 0)
+			return -1;
+		a->need_certs = 0;
+	}
+
+	if (full || a->need_policy) {
+		if (sync_policy(a, full) < 0)
+			return -1;
+		a->need_policy = 0;
+	}
+	if (full || a->need_tickets) {
+		if (sync_tickets(a) < 0)
+			return -1;
+		a->need_tickets = 0;
+	}
+	a->need_full = 0;
+	return 0;
+}
+
+/* A message on <prefix>events. */
+static void on_event(struct app *a, const char *msg, size_t len)
+{
+	char e[128];
+
+	if (len >= 6 && strncmp(msg, "policy", 6) == 0 && (len == 6 || msg[6] == ' ')) {
+		a->need_policy = 1;
+	} else if (len == 7 && strncmp(msg, "tickets", 7) == 0) {
+		a->need_tickets = 1;
+	} else if (len == 5 && strncmp(msg, "certs", 5) == 0) {
+		a->need_certs = 1;
+	} else if (a->unknown_events < EVENTS_UNKNOWN_LOGGED) {
+		a->unknown_events++;
+		logm("unknown event on %s: \"%s\"%s", a->k_events, esc(msg, len, e, sizeof(e), 60),
+		     a->unknown_events == EVENTS_UNKNOWN_LOGGED ? " (no more such lines)" : "");
+	}
+}
+
+/* The subscriber connection is readable. */
+void sub_read(struct app *a)
+{
+	void *v;
+
+	if (redisBufferRead(a->rs) != REDIS_OK) {
+		redis_lost(a, a->rs->errstr[0] ? a->rs->errstr : "subscriber connection closed");
+		return;
+	}
+	for (;;) {
+		redisReply *r;
+
+		v = NULL;
+		if (redisGetReplyFromReader(a->rs, &v) != REDIS_OK) {
+			redis_lost(a, a->rs->errstr[0] ? a->rs->errstr : "protocol error");
+			return;
+		}
+		if (!v)
+			return;
+		r = v;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
+		    r->element[2]->type == REDIS_REPLY_STRING)
+			on_event(a, r->element[2]->str, r->element[2]->len);
+		freeReplyObject(r);
+	}
+}
+
+/* Appliance totals into <prefix>stats:<id>, replaced as a whole; -1 when the connection is lost. */
+int stats_to_redis(struct app *a)
+{
+	struct prom_total *t = NULL;
+	unsigned skipped = 0;
+	int n, i, argc;
+	const char **argv;
+	size_t *argl;
+	char (*vals)[32], now[32];
+	redisReply *r, *x = NULL;
+
+	n = prom_sum(a->stats, a->stats_len, &t, &skipped);
+	if (n < 0)
+		return 0;
+	argv = calloc((size_t)n * 2 + 4, sizeof(*argv));
+	argl = calloc((size_t)n * 2 + 4, sizeof(*argl));
+	vals = calloc((size_t)n + 1, sizeof(*vals));
+	if (!argv || !argl || !vals) {
+		free(argv);
+		free(argl);
+		free(vals);
+		prom_totals_free(t, n);
+		return 0;
+	}
+	argc = 0;
+	argv[argc] = "HSET";
+	argl[argc++] = 4;
+	argv[argc] = a->k_stats;
+	argl[argc++] = strlen(a->k_stats);
+	for (i = 0; i < n; i++) {
+		prom_total_format(&t[i], vals[i], sizeof(vals[i]));
+		argv[argc] = t[i].name;
+		argl[argc++] = strlen(t[i].name);
+		argv[argc] = vals[i];
+		argl[argc++] = strlen(vals[i]);
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	argv[argc] = "updated";
+	argl[argc++] = 7;
+	argv[argc] = now;
+	argl[argc++] = strlen(now);
+	redisAppendCommand(a->rc, "MULTI");
+	redisAppendCommand(a->rc, "DEL %s", a->k_stats);
+	redisAppendCommandArgv(a->rc, argc, argv, argl);
+	redisAppendCommand(a->rc, "EXEC");
+	free(argv);
+	free(argl);
+	free(vals);
+	prom_totals_free(t, n);
+	for (i = 0; i < 4; i++) {
+		r = get_reply(a->rc);
+		if (!r) {
+			if (x)
+				freeReplyObject(x);
+			return -1;
+		}
+		if (i == 3)
+			x = r;
+		else
+			freeReplyObject(r);
+	}
+	if (x->type != REDIS_REPLY_ARRAY) {
+		if (!a->stats_redis_bad)
+			logm("writing %s: %s (said once until it works again)", a->k_stats, reply_err(x));
+		a->stats_redis_bad = 1;
+	} else {
+		a->stats_written++;
+		a->stats_redis_bad = 0;
+	}
+	freeReplyObject(x);
+	return 0;
+}

@@ -1,0 +1,863 @@
+/*
+ * keys.c - "mxctl cert", "mxctl tickets" and "mxctl reload": certificates
+ * (hash <prefix>cert:NAME with fields chain, key, sni; set <prefix>certs of
+ * names) and session-ticket keys (hash <prefix>tickets, fields current and
+ * previous, 96 hex characters each) in Redis, each change followed by
+ * PUBLISH "certs" or "tickets" on <prefix>events; mxgate-control applies
+ * them to mxgate. reload publishes every event so mxgate-control resyncs.
+ * Certificates are checked here with BoringSSL (PEM, key matches, dates)
+ * before anything is written.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "mxctl.h"
+
+#define CERT_NAME_MAX   63              /* SET_CERTS reads names as %63s */
+#define CERT_FILE_MAX   (1u << 20)      /* a chain or key file */
+#define CERTS_MAX       8               /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
+#define SNI_MAX         7               /* names per certificate (TLS_MAX_SNI - 1: NULL-ended) */
+#define SNI_FIELD_MAX   255             /* SET_CERTS reads the list as %255s */
+
+/* ---- cert ---- */
+
+static const char cert_usage[] =
+	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"       mxctl cert list\n"
+	"       mxctl cert del NAME\n"
+	"       mxctl cert push [--default NAME]\n";
+static const char cert_help[] =
+	"usage: mxctl cert SUBCOMMAND ...   (mxctl cert SUBCOMMAND --help for each)\n"
+	"\n"
+	"TLS certificates in Redis (hash <prefix>cert:NAME with fields chain, key, sni;\n"
+	"set <prefix>certs). mxgate-control installs them in mxgate; every change\n"
+	"publishes \"certs\" on <prefix>events.\n"
+	"\n"
+	"  add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"                       add or replace a certificate\n"
+	"  list                 names, expiry, subject and SNI names\n"
+	"  del NAME             remove a certificate\n"
+	"  push [--default NAME]\n"
+	"                       send every certificate in Redis to mxgate now (SET_CERTS)\n";
+static const char add_help[] =
+	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"\n"
+	"Store a certificate under NAME (letters, digits, '.', '_', '-'), replacing\n"
+	"one of the same name. FILE are PEM: the chain (leaf first) and its\n"
+	"unencrypted private key. Checked first: both parse, the key belongs to the\n"
+	"leaf, the leaf is valid now (--force stores an expired or not yet valid one).\n"
+	"\n"
+	"  --sni NAMES   the server names this certificate answers, separated by\n"
+	"                commas or blanks, exact or \"*.domain\" (at most 7); stored\n"
+	"                comma-separated in the sni field. Without it the field is\n"
+	"                empty: mxgate uses the certificate's DNS names (else its CN).\n";
+static const char certlist_help[] =
+	"usage: mxctl cert list\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n";
+static const char certdel_help[] =
+	"usage: mxctl cert del NAME\n\nRemove certificate NAME from Redis. Exit 1 if there is none.\n";
+
+/* True if name is a usable certificate name. */
+static int cert_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > CERT_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+			return 0;
+	return 1;
+}
+
+static const char certpush_help[] =
+	"usage: mxctl cert push [--default NAME]\n"
+	"\n"
+	"Send every certificate in Redis (at most 8) to mxgate over the control socket\n"
+	"(SET_CERTS): new TLS sessions use them at once, open ones keep theirs, ticket\n"
+	"keys carry over. The default certificate (for clients without a matching SNI)\n"
+	"is NAME, else the first by name. mxgate refuses the whole set if one is bad\n"
+	"and keeps the certificates in force.\n";
+
+/* Read a PEM file into a string; NULL (said). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		say("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CERT_FILE_MAX + 1);
+	if (buf == NULL) {
+		fclose(f);
+		say("out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, CERT_FILE_MAX + 1, f);
+	if (ferror(f) || n > CERT_FILE_MAX) {
+		say("%s: %s", path, ferror(f) ? strerror(errno) : "larger than 1 MiB");
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n) != NULL) {
+		say("%s: not PEM text (NUL byte)", path);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* BoringSSL's first queued error as text (or "no detail"). */
+static const char *ssl_why(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		return "no detail";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+/* A passphrase callback that refuses: keys must be unencrypted. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf; (void)size; (void)rwflag; (void)u;
+	return 0;
+}
+
+/* The leaf (first certificate) of PEM text; NULL if none. count gets the chain length. */
+static X509 *pem_leaf(const char *pem, int *count)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *leaf = NULL, *x;
+
+	*count = 0;
+	if (bio == NULL)
+		return NULL;
+	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+		if (leaf == NULL)
+			leaf = x;
+		else
+			X509_free(x);
+		(*count)++;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return leaf;
+}
+
+/* An ASN1_TIME as "YYYY-MM-DD HH:MM:SS UTC" (or "?"). */
+static void fmt_time(const ASN1_TIME *t, char *out, size_t outlen)
+{
+	int days, secs;
+	time_t when;
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_diff(&days, &secs, NULL, t) != 1) {
+		snprintf(out, outlen, "?");
+		return;
+	}
+	when = time(NULL) + (time_t)days * 86400 + secs;
+	strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&when, &tm));
+}
+
+/* The subject of a certificate, one line. */
+static void fmt_subject(X509 *x, char *out, size_t outlen)
+{
+	X509_NAME_oneline(X509_get_subject_name(x), out, (int)outlen);
+}
+
+/* Split --sni into comma-separated names in out; 0 or -1 (said). */
+static int sni_list(const char *in, char *out, size_t outlen)
+{
+	char buf[1024], *save = NULL, *tok;
+	size_t n = 0;
+	int count = 0;
+
+	if (strlen(in) >= sizeof(buf)) {
+		say("cert add: --sni: too long");
+		return -1;
+	}
+	strcpy(buf, in);
+	out[0] = '\0';
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		const char *p = tok;
+		size_t l = strlen(tok);
+
+		if (++count > SNI_MAX) {
+			say("cert add: --sni: at most %d names", SNI_MAX);
+			return -1;
+		}
+		if (strncmp(p, "*.", 2) == 0)
+			p += 2;
+		if (l > 253 || *p == '\0' || *p == '.' || p[strlen(p) - 1] == '.') {
+			say("cert add: --sni %s: not a host name", tok);
+			return -1;
+		}
+		for (; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
+				say("cert add: --sni %s: not a host name", tok);
+				return -1;
+			}
+		for (size_t i = 0; i < l; i++)
+			tok[i] = (char)tolower((unsigned char)tok[i]);
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", tok);
+		if (n >= outlen || n > SNI_FIELD_MAX) {
+			say("cert add: --sni: longer than %d characters in all", SNI_FIELD_MAX);
+			return -1;
+		}
+	}
+	if (count == 0) {
+		say("cert add: --sni: no names");
+		return -1;
+	}
+	return 0;
+}
+
+/* Run a fixed command and drop its reply; 0 or -1 (said). */
+static int run(redisContext *c, int argc, const char **argv)
+{
+	redisReply *r = rds_cmd(c, argc, argv);
+
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+/* EXEC and check every queued reply; 0, 1 (WATCH conflict), -1 (said). */
+static int exec_ok(redisContext *c)
+{
+	redisReply *r = rds_cmdv(c, "EXEC", NULL);
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		return 1;
+	}
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_ERROR) {
+			say("redis: a queued command failed: %s", r->element[i]->str);
+			freeReplyObject(r);
+			return -1;
+		}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* DISCARD an open MULTI after a failure. */
+static void discard(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "DISCARD");
+
+	if (r != NULL)
+		freeReplyObject(r);
+}
+
+/* Publish an event and note when nobody listens; 0 or -1 (said). */
+static int publish(redisContext *c, const char *ev)
+{
+	long long n = rds_publish(c, ev);
+
+	if (n < 0) {
+		say("written, but publishing \"%s\" failed: run mxctl reload", ev);
+		return -1;
+	}
+	if (n == 0)
+		say("note: nobody listens on %s (is mxgate-control running?)", rkey(RK_EVENTS));
+	return 0;
+}
+
+/* cert add NAME --chain F --key F [--sni NAMES] [--force]. */
+static int cert_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "chain", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "sni", required_argument, NULL, 's' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *chainf = NULL, *keyf = NULL, *sni_in = NULL, *name;
+	char sni[SNI_FIELD_MAX + 2] = "", subj[512], until[64];
+	char *chain = NULL, *key = NULL;
+	EVP_PKEY *pkey = NULL;
+	X509 *leaf = NULL;
+	redisContext *c = NULL;
+	BIO *bio;
+	int opt, force = 0, count, rc = EX_FAIL;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': chainf = optarg; break;
+		case 'k': keyf = optarg; break;
+		case 's': sni_in = optarg; break;
+		case 'f': force = 1; break;
+		case 'h': return help(add_help);
+		default: return usage_error(add_help, "cert add: %s", bad_opt(argv));
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(add_help, "cert add: one NAME expected");
+	name = argv[optind];
+	if (!cert_name_ok(name))
+		return usage_error(add_help, "cert add: NAME %s: use 1..%d letters, digits, '.', '_', '-'",
+				   name, CERT_NAME_MAX);
+	if (chainf == NULL || keyf == NULL)
+		return usage_error(add_help, "cert add: --chain FILE and --key FILE are required");
+	if (sni_in != NULL && sni_list(sni_in, sni, sizeof(sni)) != 0)
+		return EX_USAGE;
+
+	if ((chain = slurp(chainf)) == NULL || (key = slurp(keyf)) == NULL)
+		goto out;
+	leaf = pem_leaf(chain, &count);
+	if (leaf == NULL) {
+		say("cert add: %s: no PEM certificate", chainf);
+		goto out;
+	}
+	bio = BIO_new_mem_buf(key, -1);
+	pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+	BIO_free(bio);
+	if (pkey == NULL) {
+		say("cert add: %s: no unencrypted PEM private key (%s)", keyf, ssl_why());
+		goto out;
+	}
+	if (X509_check_private_key(leaf, pkey) != 1) {
+		ERR_clear_error();
+		say("cert add: %s does not belong to the certificate in %s", keyf, chainf);
+		goto out;
+	}
+	fmt_subject(leaf, subj, sizeof(subj));
+	fmt_time(X509_get0_notAfter(leaf), until, sizeof(until));
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0 ||
+	    X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
+		if (!force) {
+			say("cert add: %s: %s is not valid now (notAfter %s); --force stores it anyway",
+			    chainf, subj, until);
+			goto out;
+		}
+		say("note: %s is not valid now (notAfter %s)", subj, until);
+	}
+
+	if ((c = rds_connect()) == NULL)
+		goto out;
+	{
+		const char *ckey = rkey(RK_CERT), *certs = rkey(RK_CERTS);
+		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX];
+		const char *multi[] = { "MULTI" };
+		const char *del[] = { "DEL", hkey };
+		const char *hset[] = { "HSET", hkey, "chain", chain, "key", key, "sni", sni };
+		const char *sadd[] = { "SADD", certs, name };
+
+		snprintf(hkey, sizeof(hkey), "%s%s", ckey, name);
+		if (run(c, 1, multi) != 0)
+			goto out;
+		if (run(c, 2, del) != 0 || run(c, 8, hset) != 0 || run(c, 3, sadd) != 0) {
+			discard(c);
+			goto out;
+		}
+		if (exec_ok(c) != 0)
+			goto out;
+	}
+	printf("certificate %s: %s, %d in chain, notAfter %s, sni %s\n", name, subj, count, until,
+	       sni[0] ? sni : "(its DNS names)");
+	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+out:
+	if (c != NULL)
+		redisFree(c);
+	X509_free(leaf);
+	EVP_PKEY_free(pkey);
+	free(chain);
+	if (key != NULL) {
+		memset(key, 0, strlen(key));
+		free(key);
+	}
+	return rc;
+}
+
+/* qsort order of C strings. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* cert list. */
+static int cert_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	redisContext *c;
+	redisReply *r;
+	const char **names;
+	int opt;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(certlist_help) :
+		       usage_error(certlist_help, "cert list: %s", bad_opt(argv));
+	if (optind != argc)
+		return usage_error(certlist_help, "cert list: unexpected argument %s", argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	r = rds_cmdv(c, "SMEMBERS", rkey(RK_CERTS), NULL);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		if (r)
+			freeReplyObject(r);
+		redisFree(c);
+		return fail("redis: cannot read %s", rkey(RK_CERTS));
+	}
+	names = calloc(r->elements + 1, sizeof(*names));
+	if (names == NULL) {
+		freeReplyObject(r);
+		redisFree(c);
+		return fail("out of memory");
+	}
+	for (size_t i = 0; i < r->elements; i++)
+		names[i] = r->element[i]->str;
+	qsort(names, r->elements, sizeof(*names), str_cmp);
+	for (size_t i = 0; i < r->elements; i++) {
+		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256], subj[512] = "?", until[64] = "?";
+		redisReply *h;
+		int count = 0;
+
+		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
+		h = rds_cmdv(c, "HMGET", hkey, "chain", "sni", NULL);
+		if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 2 ||
+		    h->element[0]->type != REDIS_REPLY_STRING) {
+			printf("%-20s  (no hash %s)\n", names[i], hkey);
+		} else {
+			X509 *leaf = pem_leaf(h->element[0]->str, &count);
+
+			if (leaf != NULL) {
+				fmt_subject(leaf, subj, sizeof(subj));
+				fmt_time(X509_get0_notAfter(leaf), until, sizeof(until));
+				X509_free(leaf);
+			}
+			printf("%-20s  notAfter %s  %s  sni %s\n", names[i], until, subj,
+			       h->element[1]->type == REDIS_REPLY_STRING && h->element[1]->str[0] ?
+			       h->element[1]->str : "(its DNS names)");
+		}
+		if (h != NULL)
+			freeReplyObject(h);
+	}
+	free(names);
+	freeReplyObject(r);
+	redisFree(c);
+	return EX_OK;
+}
+
+/* cert del NAME. */
+static int cert_del(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX];
+	redisContext *c;
+	redisReply *r;
+	long long had;
+	int opt, rc = EX_FAIL;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(certdel_help) :
+		       usage_error(certdel_help, "cert del: %s", bad_opt(argv));
+	if (argc - optind != 1)
+		return usage_error(certdel_help, "cert del: one NAME expected");
+	if (!cert_name_ok(argv[optind]))
+		return usage_error(certdel_help, "cert del: NAME %s: not a certificate name", argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), argv[optind]);
+	{
+		const char *multi[] = { "MULTI" };
+		const char *del[] = { "DEL", hkey };
+		const char *srem[] = { "SREM", rkey(RK_CERTS), argv[optind] };
+
+		if (run(c, 1, multi) != 0)
+			goto out;
+		if (run(c, 2, del) != 0 || run(c, 3, srem) != 0) {
+			discard(c);
+			goto out;
+		}
+		r = rds_cmdv(c, "EXEC", NULL);
+		if (r == NULL)
+			goto out;
+		had = 0;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+			had = r->element[0]->integer + r->element[1]->integer;
+		freeReplyObject(r);
+	}
+	if (had == 0) {
+		say("cert del: no certificate %s", argv[optind]);
+		goto out;
+	}
+	printf("certificate %s deleted\n", argv[optind]);
+	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+out:
+	redisFree(c);
+	return rc;
+}
+
+/* cert push [--default NAME]: SET_CERTS with every certificate in Redis. */
+static int cert_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "default", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *def = NULL, **names = NULL;
+	redisReply *set = NULL, *h[CERTS_MAX] = { NULL };
+	char *payload = NULL;
+	struct ctl_msg m = { 0 };
+	size_t n = 0, cap = 0, i, count;
+	redisContext *c;
+	int opt, rc = EX_FAIL;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': def = optarg; break;
+		case 'h': return help(certpush_help);
+		default: return usage_error(certpush_help, "cert push: %s", bad_opt(argv));
+		}
+	}
+	if (optind != argc)
+		return usage_error(certpush_help, "cert push: unexpected argument %s", argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	set = rds_cmdv(c, "SMEMBERS", rkey(RK_CERTS), NULL);
+	if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
+		say("redis: cannot read %s", rkey(RK_CERTS));
+		goto out;
+	}
+	count = set->elements;
+	if (count == 0) {
+		say("cert push: no certificate in %s", rkey(RK_CERTS));
+		goto out;
+	}
+	if (count > CERTS_MAX) {
+		say("cert push: %zu certificates in %s, mxgate takes at most %d", count, rkey(RK_CERTS),
+		    CERTS_MAX);
+		goto out;
+	}
+	names = calloc(count, sizeof(*names));
+	if (names == NULL) {
+		say("out of memory");
+		goto out;
+	}
+	for (i = 0; i < count; i++)
+		names[i] = set->element[i]->str;
+	qsort(names, count, sizeof(*names), str_cmp);
+	if (def != NULL) {
+		for (i = 0; i < count && strcmp(names[i], def) != 0; i++)
+			;
+		if (i == count) {
+			say("cert push: --default %s: no such certificate in %s", def, rkey(RK_CERTS));
+			goto out;
+		}
+		memmove(names + 1, names, i * sizeof(*names));
+		names[0] = def;
+	}
+	for (i = 0; i < count; i++) {
+		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256];
+		char head[CERT_NAME_MAX + SNI_FIELD_MAX + 64];
+		const char *chain, *key, *sni;
+		size_t cl, kl, hl;
+		char *p;
+
+		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
+		h[i] = rds_cmdv(c, "HMGET", hkey, "chain", "key", "sni", NULL);
+		if (h[i] == NULL || h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 3 ||
+		    h[i]->element[0]->type != REDIS_REPLY_STRING ||
+		    h[i]->element[1]->type != REDIS_REPLY_STRING) {
+			say("cert push: %s has no chain and key", hkey);
+			goto out;
+		}
+		chain = h[i]->element[0]->str;
+		key = h[i]->element[1]->str;
+		sni = h[i]->element[2]->type == REDIS_REPLY_STRING && h[i]->element[2]->str[0] ?
+		      h[i]->element[2]->str : "-";
+		if (strlen(names[i]) > CERT_NAME_MAX || strlen(sni) > SNI_FIELD_MAX ||
+		    sni[strcspn(sni, " \t\r\n")] != '\0') {
+			say("cert push: %s: name or sni field unusable (\"%s\")", hkey, sni);
+			goto out;
+		}
+		cl = h[i]->element[0]->len;
+		kl = h[i]->element[1]->len;
+		hl = (size_t)snprintf(head, sizeof(head), "CERT %s %s\n%zu %zu\n", names[i], sni, cl, kl);
+		if (n + hl + cl + kl > cap) {
+			cap = (n + hl + cl + kl) * 2;
+			p = realloc(payload, cap);
+			if (p == NULL) {
+				say("out of memory");
+				goto out;
+			}
+			payload = p;
+		}
+		memcpy(payload + n, head, hl);
+		memcpy(payload + n + hl, chain, cl);
+		memcpy(payload + n + hl + cl, key, kl);
+		n += hl + cl + kl;
+	}
+	if (ctl_request(CTL_SET_CERTS, payload, n, &m) != 0)
+		goto out;
+	printf("mxgate: %s\n", m.data[0] ? m.data : "OK");
+	free(m.data);
+	rc = EX_OK;
+out:
+	if (payload != NULL) {
+		memset(payload, 0, n);
+		free(payload);
+	}
+	for (i = 0; i < CERTS_MAX; i++)
+		if (h[i] != NULL)
+			freeReplyObject(h[i]);
+	free(names);
+	if (set != NULL)
+		freeReplyObject(set);
+	redisFree(c);
+	return rc;
+}
+
+/* cert SUBCOMMAND. */
+int cmd_cert(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(cert_usage, "cert: which subcommand?");
+	if (is_help(argv[1]))
+		return help(cert_help);
+	if (strcmp(argv[1], "add") == 0)
+		return cert_add(argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return cert_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "del") == 0)
+		return cert_del(argc - 1, argv + 1);
+	if (strcmp(argv[1], "push") == 0)
+		return cert_push(argc - 1, argv + 1);
+	return usage_error(cert_usage, "cert: unknown subcommand %s", argv[1]);
+}
+
+/* ---- tickets ---- */
+
+static const char tickets_usage[] = "usage: mxctl tickets rotate\n";
+static const char tickets_help[] =
+	"usage: mxctl tickets rotate\n"
+	"\n"
+	"Session-ticket keys in Redis (hash <prefix>tickets, fields current and\n"
+	"previous, 48 bytes as 96 hex characters each), shared by the fleet so that\n"
+	"TLS resumption works on every appliance.\n"
+	"\n"
+	"  rotate   a new random current key; the old current becomes previous (tickets\n"
+	"           it issued still resume); publishes \"tickets\" on <prefix>events\n";
+
+/* True if s is a ticket key: 96 hex characters. */
+static int ticket_hex_ok(const char *s)
+{
+	return strlen(s) == 2 * TICKET_KEY_LEN &&
+	       strspn(s, "0123456789abcdefABCDEF") == 2 * TICKET_KEY_LEN;
+}
+
+/* A new random key as hex; 0 or -1 (said). */
+static int new_key(char out[2 * TICKET_KEY_LEN + 1])
+{
+	unsigned char k[TICKET_KEY_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(k)) {
+		ssize_t n = getrandom(k + got, sizeof(k) - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			say("getrandom: %s", strerror(errno));
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(k); i++)
+		sprintf(out + 2 * i, "%02x", k[i]);
+	memset(k, 0, sizeof(k));
+	return 0;
+}
+
+/* First 8 bytes of SHA-256 of a hex key, as hex: names a key without showing it. */
+static void fingerprint(const char *hex, char out[17])
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)hex, strlen(hex), d);
+	for (int i = 0; i < 8; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* tickets rotate. */
+static int tickets_rotate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char cur[2 * TICKET_KEY_LEN + 1], prev[2 * TICKET_KEY_LEN + 1], fc[17], fp[17];
+	const char *tk;
+	redisContext *c;
+	int opt, rc = EX_FAIL, attempt;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(tickets_help) :
+		       usage_error(tickets_help, "tickets rotate: %s", bad_opt(argv));
+	if (optind != argc)
+		return usage_error(tickets_help, "tickets rotate: unexpected argument %s", argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	tk = rkey(RK_TICKETS);
+	for (attempt = 0; attempt < 10; attempt++) {
+		const char *watch[] = { "WATCH", tk };
+		const char *multi[] = { "MULTI" };
+		const char *hset[] = { "HSET", tk, "current", cur, "previous", prev };
+		redisReply *r;
+		int e;
+
+		if (run(c, 2, watch) != 0)
+			goto out;
+		r = rds_cmdv(c, "HGET", tk, "current", NULL);
+		if (r == NULL)
+			goto out;
+		if (r->type == REDIS_REPLY_STRING && ticket_hex_ok(r->str)) {
+			snprintf(prev, sizeof(prev), "%s", r->str);
+		} else {
+			/* no usable current key: a random previous key resumes nothing, harmlessly */
+			if (r->type == REDIS_REPLY_STRING)
+				say("note: %s current was not 96 hex characters: replaced", tk);
+			if (new_key(prev) != 0) {
+				freeReplyObject(r);
+				goto out;
+			}
+		}
+		freeReplyObject(r);
+		if (new_key(cur) != 0)
+			goto out;
+		if (run(c, 1, multi) != 0)
+			goto out;
+		if (run(c, 6, hset) != 0) {
+			discard(c);
+			goto out;
+		}
+		e = exec_ok(c);
+		if (e < 0)
+			goto out;
+		if (e == 0)
+			break;
+	}
+	if (attempt == 10) {
+		say("tickets rotate: the keys kept changing under us; try again");
+		goto out;
+	}
+	fingerprint(cur, fc);
+	fingerprint(prev, fp);
+	printf("ticket keys rotated: current %s, previous %s (SHA-256 fingerprints)\n", fc, fp);
+	rc = publish(c, "tickets") == 0 ? EX_OK : EX_FAIL;
+out:
+	memset(cur, 0, sizeof(cur));
+	memset(prev, 0, sizeof(prev));
+	redisFree(c);
+	return rc;
+}
+
+/* tickets SUBCOMMAND. */
+int cmd_tickets(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(tickets_usage, "tickets: which subcommand?");
+	if (is_help(argv[1]))
+		return help(tickets_help);
+	if (strcmp(argv[1], "rotate") == 0)
+		return tickets_rotate(argc - 1, argv + 1);
+	return usage_error(tickets_usage, "tickets: unknown subcommand %s", argv[1]);
+}
+
+/* ---- reload ---- */
+
+static const char reload_help[] =
+	"usage: mxctl reload\n"
+	"\n"
+	"Ask every mxgate-control of the fleet to resynchronise from Redis: publishes\n"
+	"\"policy VERSION\", \"certs\" and \"tickets\" on <prefix>events, as the writes\n"
+	"do. Use it after changing the Redis keys by other means, or when a publish\n"
+	"failed. Exit 1 when nobody listens on the channel.\n";
+
+/* reload: publish every event. */
+int cmd_reload(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const events[] = { NULL, "certs", "tickets" };
+	redisContext *c;
+	long long version, n, most = 0;
+	char ev[64];
+	int opt;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(reload_help) :
+		       usage_error(reload_help, "reload: %s", bad_opt(argv));
+	if (optind != argc)
+		return usage_error(reload_help, "reload: unexpected argument %s", argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	version = rds_policy_version(c);
+	if (version < 0) {
+		redisFree(c);
+		return EX_FAIL;
+	}
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		if (events[i] == NULL)
+			snprintf(ev, sizeof(ev), "policy %lld", version);
+		else
+			snprintf(ev, sizeof(ev), "%s", events[i]);
+		n = rds_publish(c, ev);
+		if (n < 0) {
+			redisFree(c);
+			return EX_FAIL;
+		}
+		if (n > most)
+			most = n;
+		printf("published \"%s\" on %s: %lld listener%s\n", ev, rkey(RK_EVENTS), n,
+		       n == 1 ? "" : "s");
+	}
+	redisFree(c);
+	if (most == 0)
+		return fail("reload: nobody listens on %s: is mxgate-control running?", rkey(RK_EVENTS));
+	return EX_OK;
+}
