@@ -10,6 +10,11 @@
 #   deploy/lab.sh exec CMD...  run CMD inside the namespace
 #   deploy/lab.sh status       namespace, pid, interfaces
 #   deploy/lab.sh stats        SIGUSR1, wait for the stats file to be renewed, print it
+#   deploy/lab.sh ctl ARGS...  run build/mxctl against the lab (e.g. ctl status, ctl policy list)
+#
+# With LAB_CONTROL=1 (the default; tests/lab/run.sh sets 0 and tests opt in)
+# "up" also starts redis-server on a Unix socket under LAB_DIR (no TCP port)
+# and mxgate-control, both outside the namespace: the management side.
 #
 # Environment: LAB_NS (mxlab), LAB_DIR (<repo>/build/lab), LAB_WORKERS (1 or
 # 2), LAB_CONF_EXTRA (config lines appended), MXGATE (<repo>/build/mxgate),
@@ -32,6 +37,11 @@ LAB_SINK=${LAB_SINK:-1}          # start smtp-sink as the backend
 LAB_SINK_OPTS=${LAB_SINK_OPTS:-}  # e.g. "-r RCPT" to make it fail a stage
 CERTS=${LAB_CERTS:-$REPO/build/lab/certs}
 MAILDIR=$LAB_DIR/mail
+
+LAB_CONTROL=${LAB_CONTROL:-1}     # start redis-server and mxgate-control
+LAB_METRICS=${LAB_METRICS:-127.0.0.1:9465}
+MXCTL=${MXCTL:-$REPO/build/mxctl}
+MXCONTROL=${MXCONTROL:-$REPO/build/mxgate-control}
 
 PIDFILE=$LAB_DIR/mxgate.pid
 RCFILE=$LAB_DIR/mxgate.rc
@@ -93,6 +103,8 @@ log_tail() {
 # Stop mxgate and delete the namespace; quiet if nothing is there.
 do_down() {
 	local pid i p left
+	stop_pidfile "$LAB_DIR/control.pid"
+	stop_pidfile "$LAB_DIR/redis.pid"
 	pid=$(lab_pid)
 	if [ -n "$pid" ] && is_ours "$pid"; then
 		kill -TERM "$pid" 2>/dev/null
@@ -171,6 +183,36 @@ start_sink() {
 	return 1
 }
 
+# The management side, outside the namespace: redis-server on a Unix socket
+# (no TCP port) and mxgate-control, which pushes Redis' state into mxgate.
+start_control() {
+	local i
+	[ -x "$MXCONTROL" ] || { msg "missing $MXCONTROL (make)"; return 1; }
+	rm -f "$LAB_DIR/redis.sock"
+	redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
+		--save '' --appendonly no --daemonize no >"$LAB_DIR/redis.log" 2>&1 </dev/null &
+	echo $! >"$LAB_DIR/redis.pid"
+	for ((i = 0; i < 50; i++)); do [ -S "$LAB_DIR/redis.sock" ] && break; sleep 0.1; done
+	[ -S "$LAB_DIR/redis.sock" ] || return 1
+	"$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
+	echo $! >"$LAB_DIR/control.pid"
+	sleep 0.2
+	alive "$(cat "$LAB_DIR/control.pid")"
+}
+
+# Stop a management-side process by its pid file (SIGTERM, then SIGKILL).
+stop_pidfile() {
+	local f=$1 pid i
+	[ -s "$f" ] || return 0
+	pid=$(tr -dc 0-9 <"$f")
+	if [ -n "$pid" ] && alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null
+		for ((i = 0; i < 60; i++)); do alive "$pid" || break; sleep 0.05; done
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	fi
+	rm -f "$f"
+}
+
 cmd_up() {
 	local lcores pid i deadline ready ifs_ok eal
 	need_root
@@ -191,6 +233,11 @@ cmd_up() {
 		cat "$REPO/deploy/lab.conf"
 		printf '\n# added by deploy/lab.sh\nstats_file = %s\n' "$STATS"
 		printf 'tls_cert_file = %s\ntls_key_file = %s\n' "$CERTS/mx.lab.example.crt" "$CERTS/mx.lab.example.key"
+		printf 'control_socket = %s\n' "$LAB_DIR/ctl.sock"
+		if [ "$LAB_CONTROL" = 1 ]; then
+			printf 'redis_server = unix:%s\nmetrics_listen = %s\nappliance_id = lab\n' \
+				"$LAB_DIR/redis.sock" "$LAB_METRICS"
+		fi
 		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
 	} >"$CONF" || die "cannot write $CONF"
 
@@ -242,6 +289,9 @@ cmd_up() {
 	if [ "$LAB_SINK" = 1 ]; then
 		start_sink || up_fail "smtp-sink did not start on 198.18.1.1:25"
 	fi
+	if [ "$LAB_CONTROL" = 1 ]; then
+		start_control || up_fail "redis-server or mxgate-control did not start (see $LAB_DIR/control.log)"
+	fi
 
 	ready=
 	while [ $SECONDS -lt $deadline ]; do
@@ -290,7 +340,7 @@ cmd_exec() {
 }
 
 cmd_status() {
-	local pid rc=0
+	local pid rc=0 p
 	need_root
 	if ns_exists; then
 		echo "namespace: $LAB_NS"
@@ -308,6 +358,11 @@ cmd_status() {
 		echo "mxgate: pid $pid, not running$([ -s "$RCFILE" ] && echo ", exit status $(cat "$RCFILE")")"
 		rc=3
 	fi
+	for p in redis control; do
+		[ -s "$LAB_DIR/$p.pid" ] || continue
+		pid=$(tr -dc 0-9 <"$LAB_DIR/$p.pid")
+		echo "$([ $p = control ] && echo mxgate-control || echo redis-server): pid $pid, $(alive "$pid" && echo alive || echo 'not running')"
+	done
 	if ns_exists; then
 		echo "interfaces:"
 		ip -n "$LAB_NS" -br addr show 2>/dev/null | sed 's/^/  /'
@@ -346,6 +401,7 @@ case $cmd in
 	exec) cmd_exec "$@" ;;
 	status) cmd_status "$@" ;;
 	stats) cmd_stats "$@" ;;
+	ctl) [ -f "$CONF" ] || die "no lab configuration $CONF (is the lab up?)"; exec "$MXCTL" -c "$CONF" "$@" ;;
 	-h|--help|help) usage ;;
 	*) msg "unknown command '$cmd'"; usage ;;
 esac

@@ -12,6 +12,7 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 export LAB_NS=${LAB_NS:-mxlab}
+export LAB_CONTROL=${LAB_CONTROL:-0}   # tests that want Redis and mxgate-control say so
 export MXGATE=${MXGATE:-$REPO/build/mxgate}
 export LAB_PY=${LAB_PY:-/usr/bin/python3}
 BASE=${LAB_DIR:-$REPO/build/lab}
