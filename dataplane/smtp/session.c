@@ -236,6 +236,7 @@ static void sess_kill(struct sess *s, int abort_client)
 	}
 	s->client_gone = 1;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
+	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u mail=%u rcpt=%u data=%u "
 	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[3],
 	     s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
@@ -1081,6 +1082,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			tcp_consume(s->c, junk);
 		}
 		if (tls_begin(s) != 0) {
+			w->st.tls_unavailable++;
 			client_close_with(s, 454, "4.7.0", "TLS not available due to temporary reason");
 			return -1;
 		}

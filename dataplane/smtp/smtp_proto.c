@@ -694,6 +694,7 @@ static int cmd_starttls(struct smtp_proto *p, const char *arg, size_t rest, stru
 	}
 	if (!offer_starttls(p)) {
 		out_line(p, "454 4.7.0 TLS not available due to temporary reason");
+		p->stat_tls_unavailable++;
 		return -1;
 	}
 	out_line(p, "220 2.0.0 Ready to start TLS");

@@ -127,6 +127,7 @@ struct smtp_proto {
 	char *out;                  /* SMTP_OUT_MAX bytes, allocated only while output is pending */
 	uint64_t stat_pipelined_after_starttls; /* bytes discarded after STARTTLS */
 	uint64_t stat_improper_pipelining;      /* group-ending commands followed by more input */
+	uint64_t stat_tls_unavailable;          /* STARTTLS answered 454 (no certificate) */
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
 };
 
