@@ -39,6 +39,7 @@ CERTS=${LAB_CERTS:-$REPO/build/lab/certs}
 MAILDIR=$LAB_DIR/mail
 
 LAB_CONTROL=${LAB_CONTROL:-1}     # start redis-server and mxgate-control
+LAB_REDIS=${LAB_REDIS:-}          # unix:/path of a Redis to share (a second appliance): none started
 LAB_METRICS=${LAB_METRICS:-127.0.0.1:9465}
 MXCTL=${MXCTL:-$REPO/build/mxctl}
 MXCONTROL=${MXCONTROL:-$REPO/build/mxgate-control}
@@ -188,6 +189,14 @@ start_sink() {
 start_control() {
 	local i
 	[ -x "$MXCONTROL" ] || { msg "missing $MXCONTROL (make)"; return 1; }
+	if [ -n "$LAB_REDIS" ]; then
+		# another lab's Redis: this appliance joins its fleet
+		"$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
+		echo $! >"$LAB_DIR/control.pid"
+		sleep 0.2
+		alive "$(cat "$LAB_DIR/control.pid")"
+		return
+	fi
 	rm -f "$LAB_DIR/redis.sock"
 	redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
 		--save '' --appendonly no --daemonize no >"$LAB_DIR/redis.log" 2>&1 </dev/null &
@@ -235,8 +244,8 @@ cmd_up() {
 		printf 'tls_cert_file = %s\ntls_key_file = %s\n' "$CERTS/mx.lab.example.crt" "$CERTS/mx.lab.example.key"
 		printf 'control_socket = %s\n' "$LAB_DIR/ctl.sock"
 		if [ "$LAB_CONTROL" = 1 ]; then
-			printf 'redis_server = unix:%s\nmetrics_listen = %s\nappliance_id = lab\n' \
-				"$LAB_DIR/redis.sock" "$LAB_METRICS"
+			printf 'redis_server = %s\nmetrics_listen = %s\nappliance_id = %s\n' \
+				"${LAB_REDIS:-unix:$LAB_DIR/redis.sock}" "$LAB_METRICS" "$LAB_NS"
 		fi
 		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
 	} >"$CONF" || die "cannot write $CONF"
