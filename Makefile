@@ -48,7 +48,7 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp clean
 
-all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/policy_test $(BUILD)/mxgate-control $(BUILD)/mxctl
+all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -95,8 +95,6 @@ $(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
 $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
 
-$(BUILD)/policy_test: tools/policy_test.c policy/policy.c policy/policy.h | $(BUILD)
-	$(CC) $(CFLAGS) -o $@ tools/policy_test.c policy/policy.c
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy
@@ -130,4 +128,4 @@ bench-smtp: deps
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/policy_test $(BUILD)/tls_mem
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem

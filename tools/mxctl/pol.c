@@ -855,7 +855,7 @@ static int run_session(const struct pol_snapshot *s, struct pol_client *c, const
 	return rejected ? EX_REJECTED : EX_OK;
 }
 
-/* policy test: options like tools/policy_test, map from Redis or --file. */
+/* policy test: one imaginary session against the map from Redis or --file (like sendmail -bt). */
 static int policy_test(int argc, char **argv)
 {
 	static const struct option opts[] = {
