@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/common/hist.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -78,9 +80,6 @@
 #define MAX_EVENTS        1024
 
 /* Latency histogram: log2 buckets split into 2^HIST_SUB_BITS linear sub-buckets (ns). */
-#define HIST_SUB_BITS     5
-#define HIST_SUB          (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS      ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
 
 enum mode { MODE_NONE, MODE_SERVER, MODE_CRR, MODE_BULK };
 
@@ -268,35 +267,7 @@ static uint8_t *make_pattern(size_t span)
 /* Latency histogram                                                    */
 /* ------------------------------------------------------------------ */
 
-struct hist {
-	uint64_t count;
-	uint64_t b[HIST_BUCKETS];
-};
-
-/* Bucket index of a value: exact below HIST_SUB, then log2 x linear. */
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	shift = msb - HIST_SUB_BITS;
-	return (msb - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> shift) & (HIST_SUB - 1));
-}
-
-/* Midpoint of the value range covered by a bucket. */
-static double hist_value(unsigned idx)
-{
-	unsigned group = idx / HIST_SUB, sub = idx % HIST_SUB, shift;
-	uint64_t lo;
-
-	if (group == 0)
-		return (double)idx;
-	shift = group - 1;
-	lo = ((uint64_t)(HIST_SUB + sub)) << shift;
-	return (double)lo + ((double)(1ULL << shift) - 1.0) / 2.0;
-}
+/* struct hist and hist_add/hist_quantile: tools/common/hist.h */
 
 /* Smallest integer >= x for x >= 0 (no libm in the build line). */
 static uint64_t ceil_u64(double x)
@@ -304,32 +275,6 @@ static uint64_t ceil_u64(double x)
 	uint64_t v = (uint64_t)x;
 
 	return (double)v < x ? v + 1 : v;
-}
-
-/* Record one latency sample. */
-static void hist_add(struct hist *h, uint64_t v)
-{
-	h->b[hist_index(v)]++;
-	h->count++;
-}
-
-/* Value at quantile q (0..1), or 0 for an empty histogram. */
-static double hist_quantile(const struct hist *h, double q)
-{
-	uint64_t want, seen = 0;
-	unsigned i;
-
-	if (h->count == 0)
-		return 0.0;
-	want = ceil_u64(q * (double)h->count);
-	if (want < 1)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want)
-			return hist_value(i);
-	}
-	return hist_value(HIST_BUCKETS - 1);
 }
 
 /* ------------------------------------------------------------------ */

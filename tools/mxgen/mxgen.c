@@ -47,6 +47,8 @@
 #include <rte_errno.h>
 #include <rte_mempool.h>
 
+#include "tools/common/hist.h"
+
 #include "config.h"
 #include "port.h"
 #include "net/tcp.h"
@@ -65,9 +67,6 @@
 #define WATCHDOG_SLACK_S  10u
 
 /* Latency histogram: log2 groups of 2^HIST_SUB_BITS linear buckets, in ns. */
-#define HIST_SUB_BITS     4
-#define HIST_SUB          (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS      ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
 
 /* Error classes of failed exchanges / connections. */
 #define ERR_CLASSES(X) \
@@ -112,10 +111,6 @@ struct opts {
 	const char *stats_file;
 };
 
-struct hist {
-	uint64_t count;
-	uint64_t b[HIST_BUCKETS];
-};
 
 /* Everything of one run. Counters are written by the worker only, read by main. */
 struct gen {
@@ -169,57 +164,7 @@ static const char *prog = "mxgen";
 /* small helpers                                                     */
 /* ---------------------------------------------------------------- */
 
-/* Bucket of a value: exact below HIST_SUB, then log2 groups split linearly. */
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb;
-
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	return (msb - HIST_SUB_BITS + 1) * HIST_SUB +
-	       (unsigned)((v >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
-}
-
-/* Middle of the range of values a bucket holds. */
-static double hist_mid(unsigned idx)
-{
-	unsigned group = idx / HIST_SUB, sub = idx % HIST_SUB, shift;
-
-	if (group == 0)
-		return (double)idx;
-	shift = group - 1;
-	return (double)(((uint64_t)(HIST_SUB + sub)) << shift) +
-	       ((double)(1ull << shift) - 1.0) / 2.0;
-}
-
-/* Record one sample. */
-static void hist_add(struct hist *h, uint64_t v)
-{
-	h->b[hist_index(v)]++;
-	h->count++;
-}
-
-/* Value at quantile q in 0..1 (0 when empty). */
-static double hist_quantile(const struct hist *h, double q)
-{
-	uint64_t want, seen = 0;
-	unsigned i;
-
-	if (h->count == 0)
-		return 0;
-	want = (uint64_t)(q * (double)h->count);
-	if ((double)want < q * (double)h->count)
-		want++;
-	if (want < 1)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want)
-			return hist_mid(i);
-	}
-	return hist_mid(HIST_BUCKETS - 1);
-}
+/* the latency histogram: tools/common/hist.h */
 
 /* TSC cycles to nanoseconds. */
 static uint64_t cyc_to_ns(const struct gen *g, uint64_t cyc)
