@@ -209,8 +209,9 @@ struct pol_limits {
 	unsigned rate;                  /* new connections per per_s seconds, 0 = no limit */
 	unsigned per_s;                 /* 1, 60 or 3600 */
 };
-#define POL_LIMIT_CONN_REPLY    "421 4.3.2 Too many open connections."
-#define POL_LIMIT_RATE_REPLY    "421 4.3.2 Connection rate limit exceeded."
+/* the session's refusals (the issue asks for 421 4.7.0) */
+#define POL_LIMIT_CONN_TEXT     "Error: too many connections from your address"
+#define POL_LIMIT_RATE_TEXT     "Error: too many connection attempts from your address"
 
 struct pol_builder;
 struct pol_snapshot;

@@ -44,6 +44,18 @@ enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
 #define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
 #define BACKEND_CONNECT_MS 10000
 
+#define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
+#define LIMIT_PROBE    8
+
+/* One client address under a Limit: entry: open sessions and a token bucket. */
+struct climit {
+	uint8_t used, family;
+	uint8_t a[16];
+	uint32_t conns;           /* sessions open now on this worker */
+	uint64_t milli_tokens;    /* rate bucket, in thousandths of a connection */
+	uint64_t refill_us;
+};
+
 struct listen_arg {
 	struct smtp_worker *w;
 	enum smtp_mode mode;
@@ -68,6 +80,7 @@ struct smtp_worker {
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
+	struct climit *limits;    /* LIMIT_SLOTS, allocated at the first Limit: match */
 	int draining;             /* set by the service lcore: refuse new sessions */
 	char *list_buf;           /* set by the service lcore: list sessions here */
 	size_t list_len;
@@ -105,6 +118,7 @@ struct sess {
 	int xclient, b_failed, data_started, client_gone, shut, dead;
 	int discard;              /* DISCARD: accept this transaction, deliver nothing */
 	struct sess *lnext, *lprev; /* the worker's live list */
+	struct climit *lim;       /* counted under a Limit: entry, or NULL */
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
@@ -235,6 +249,8 @@ static void sess_kill(struct sess *s, int abort_client)
 		s->c = NULL;
 	}
 	s->client_gone = 1;
+	if (s->lim != NULL)
+		s->lim->conns--;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u mail=%u rcpt=%u data=%u "
@@ -1059,6 +1075,83 @@ static int pol_stage(struct sess *s, int rcpt, const char *arg)
 	return 0;
 }
 
+/* The counting slot of a client address; NULL when the table has no room. */
+static struct climit *limit_slot(struct smtp_worker *w, const struct pol_addr *a)
+{
+	uint32_t h = 2166136261u;
+	unsigned i, n = a->family == 4 ? 4 : 16;
+	struct climit *e, *free_slot = NULL;
+
+	if (w->limits == NULL && (w->limits = calloc(LIMIT_SLOTS, sizeof(*w->limits))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		h = (h ^ a->a[i]) * 16777619u;
+	for (i = 0; i < LIMIT_PROBE; i++) {
+		e = &w->limits[(h + i) & (LIMIT_SLOTS - 1)];
+		if (e->used && e->family == a->family && memcmp(e->a, a->a, n) == 0)
+			return e;
+		/* free, or a client with nothing open (its bucket refills anyway) */
+		if (free_slot == NULL && (!e->used || e->conns == 0))
+			free_slot = e;
+	}
+	if (free_slot != NULL) {
+		memset(free_slot, 0, sizeof(*free_slot));
+		free_slot->used = 1;
+		free_slot->family = a->family;
+		memcpy(free_slot->a, a->a, n);
+		free_slot->refill_us = 0;
+	}
+	return free_slot;
+}
+
+/*
+ * Limit: (conn=N, rate=N/period) for a new session: this worker's share is
+ * ceil(N / workers) (policy.h). Returns 0 to go on, or 1 with the refusal
+ * text in *why.
+ */
+static int limit_check(struct sess *s, const struct pol_snapshot *pol, const struct pol_client *pc,
+		       const char **why)
+{
+	struct smtp_worker *w = s->w;
+	struct pol_limits lim;
+	struct climit *e;
+	unsigned nw = w->ctx->nworkers ? w->ctx->nworkers : 1;
+	uint64_t conn_share, rate_share, cap, now = w->ctx->now_us;
+
+	if (!pol_limit(pol, pc, &lim, NULL) || (lim.conn == 0 && lim.rate == 0))
+		return 0;
+	e = limit_slot(w, &pc->addr);
+	if (e == NULL) {
+		w->st.limit_table_full++;    /* let the client in uncounted rather than refuse strangers' neighbours */
+		return 0;
+	}
+	conn_share = lim.conn ? (lim.conn + nw - 1) / nw : 0;
+	rate_share = lim.rate ? (lim.rate + nw - 1) / nw : 0;
+	if (rate_share) {
+		cap = rate_share * 1000;
+		if (e->refill_us == 0)
+			e->milli_tokens = cap;
+		else
+			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim.per_s * 1000);
+		if (e->milli_tokens > cap)
+			e->milli_tokens = cap;
+		e->refill_us = now;
+	}
+	if (conn_share && e->conns >= conn_share) {
+		*why = POL_LIMIT_CONN_TEXT;
+		return 1;
+	}
+	if (rate_share && e->milli_tokens < 1000) {
+		*why = POL_LIMIT_RATE_TEXT;
+		return 1;
+	}
+	if (rate_share)
+		e->milli_tokens -= 1000;
+	e->conns++;
+	s->lim = e;
+	return 0;
+}
+
 /* ---- client input ---- */
 
 /* Act on one engine event. Returns 0 to go on, -1 to stop feeding input. */
@@ -1319,6 +1412,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		struct pol_result r;
 		struct pol_features f;
 		char dn1[8], dn2[8];
+		const char *why;
 
 		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
 		r = pol_check_connect(pol, &pc, NULL);
@@ -1330,6 +1424,15 @@ static void client_accept(struct tcp_conn *c, void *arg)
 			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
 			s->cst = C_SMTP;
 			client_close_with(s, r.code, r.enh, r.text);
+			return;
+		}
+		if (limit_check(s, pol, &pc, &why)) {
+			w->st.limit_refused++;
+			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr, why);
+			smtp_proto_init(&s->p, &s->pcfg, 0);
+			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+			s->cst = C_SMTP;
+			client_close_with(s, 421, "4.7.0", why);
 			return;
 		}
 		if (pol_srv_features(pol, &pc, &f, NULL) && (f.off & POL_SF('S')))
@@ -1575,6 +1678,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	if (w == NULL)
 		return;
 	sess_reap(w);
+	free(w->limits);
 	if (w->tw)
 		tls_worker_free(w->tw);
 	tls_ctx_free(w->client_tls);

@@ -48,6 +48,8 @@ struct pol_snapshot;
 	X(policy_mail_rejects)      /* MAIL refused: From:, Require_TLS (530), TLS_Clt (403/503) */ \
 	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
 	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
+	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
+	X(limit_table_full)         /* Limit: no room to count a client (let in, uncounted) */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {
