@@ -332,3 +332,45 @@ expect_log() {
 
 # Number of files in the smtp-sink dump folder.
 mail_count() { find "$LAB_MAIL" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+
+# ---- a private Postfix smtpd in the namespace as the backend (smtp_postfix.py) ----
+
+PFD=
+PF_UP=
+# pf CMD ARGS...: drive the Postfix instance of this test.
+pf() {
+	local cmd=$1
+	shift
+	lab_py smtp_postfix.py "$cmd" --dir "$PFD" "$@"
+}
+
+# postfix_lab_up CONFIG-LINE...: the lab without smtp-sink, and Postfix started in it
+# (stopped again, with the lab, however the test ends).
+postfix_lab_up() {
+	export LAB_SINK=0
+	lab_up "$@" || fail "lab did not come up"
+	PFD=$LAB_DIR/postfix
+	rm -rf "$PFD"
+	trap '[ -n "$PF_UP" ] && pf stop >/dev/null 2>&1; lab_down >/dev/null 2>&1' EXIT
+	pf setup || fail "cannot set up the Postfix instance"
+	PF_UP=1
+	pf start || fail "Postfix could not be started in the namespace (see above)"
+}
+
+# pf_send NAME SERVER HELO [swaks options]: one message through mxgate; Postfix must queue it.
+pf_send() {
+	local name=$1 server=$2 helo=$3 out rc
+	shift 3
+	out=$(lab_exec timeout 30 swaks --server "$server" --helo "$helo" --from a@example.org \
+		--to b@lab.example --header "Subject: $name" "$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$out" | grep -Eq '^<[-~] +250 2\.0\.0 Ok: queued as'; then
+		ok "swaks $name: 250 from Postfix (via mxgate)"
+	else
+		echo "$out" | tail -n 12
+		soft_fail "swaks $name did not get Postfix's 250 through mxgate"
+	fi
+}
+
+# pfl RE WHAT: Postfix's log must show RE within 5 s (a soft check).
+pfl() { soft_run "Postfix log: $2" pf wait-log --re "$1" --timeout 5; }

@@ -9,38 +9,11 @@
 # postfix -c DIR check/start inside the namespace and stopped again.
 . "$(dirname "$0")/lib.sh"
 lab_begin
-export LAB_SINK=0
-lab_up "backends = 198.18.1.1:2526/proxy" || fail "lab did not come up"
-PFD=$LAB_DIR/postfix
-rm -rf "$PFD"
-pf() {
-	local cmd=$1
-	shift
-	lab_py smtp_postfix.py "$cmd" --dir "$PFD" "$@"
-}
-PF_UP=
-trap '[ -n "$PF_UP" ] && pf stop >/dev/null 2>&1; lab_down >/dev/null 2>&1' EXIT
-pf setup || fail "cannot set up the Postfix instance"
-PF_UP=1
-pf start || fail "Postfix could not be started in the namespace (see above)"
+postfix_lab_up "backends = 198.18.1.1:2526/proxy"
 
-send() {
-	local name=$1 server=$2 helo=$3 out rc
-	shift 3
-	out=$(lab_exec timeout 30 swaks --server "$server" --helo "$helo" --from a@example.org \
-		--to b@lab.example --header "Subject: $name" "$@" 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && echo "$out" | grep -Eq '^<[-~] +250 2\.0\.0 Ok: queued as'; then
-		ok "swaks $name: 250 from Postfix (via mxgate)"
-	else
-		echo "$out" | tail -n 12
-		soft_fail "swaks $name did not get Postfix's 250 through mxgate"
-	fi
-}
-send proxy-v4 198.18.0.2 client.example --tls
-send proxy-v6 2001:2::2 client6.example
+pf_send proxy-v4 198.18.0.2 client.example --tls
+pf_send proxy-v6 2001:2::2 client6.example
 
-pfl() { soft_run "Postfix log: $2" pf wait-log --re "$1" --timeout 5; }
 pfl 'connect from unknown\[198\.18\.0\.1\]' "the PROXY header made 198.18.0.1 the peer"
 pfl 'connect from unknown\[2001:2::1\]' "the PROXY header made 2001:2::1 the peer"
 pfl 'client=unknown\[198\.18\.0\.1\]' "the v4 message is from the client, 198.18.0.1"

@@ -48,6 +48,7 @@
 #include <rte_mempool.h>
 
 #include "tools/common/hist.h"
+#include "tools/common/opt.h"
 
 #include "config.h"
 #include "port.h"
@@ -911,22 +912,6 @@ static void usage(FILE *f)
 	smtp_kernel_usage(f, prog);
 }
 
-/* An unsigned option value in [lo, hi], or exit 2. */
-static unsigned long long parse_num(const char *name, const char *s, unsigned long long lo,
-				    unsigned long long hi)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi) {
-		fprintf(stderr, "%s: %s: '%s' is not a number in [%llu, %llu]\n", prog, name, s,
-			lo, hi);
-		exit(2);
-	}
-	return v;
-}
 
 /* An address of either family into a; returns its family or 0. */
 static uint8_t parse_addr(const char *s, struct net_addr *a)
@@ -995,7 +980,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				fprintf(stderr, "%s: --local: '%s' is not an address\n", prog, buf);
 				exit(2);
 			}
-			o->plen = (uint8_t)parse_num("--local prefix length", slash + 1, 1,
+			o->plen = (uint8_t)opt_num(prog, "--local prefix length", slash + 1, 1,
 						     o->family == NET_AF_INET ? 32 : 128);
 			have_local = 1;
 		} else if (!strcmp(k, "--remote")) {
@@ -1006,7 +991,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			}
 			have_remote = 1;
 		} else if (!strcmp(k, "--port")) {
-			o->port = (uint16_t)parse_num(k, v, 1, 65535);
+			o->port = (uint16_t)opt_num(prog, k, v, 1, 65535);
 			have_port = 1;
 		} else if (!strcmp(k, "--duration")) {
 			char *end;
@@ -1020,21 +1005,21 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				exit(2);
 			}
 		} else if (!strcmp(k, "--concurrency")) {
-			o->concurrency = (unsigned)parse_num(k, v, 1, MAX_CONCURRENCY);
+			o->concurrency = (unsigned)opt_num(prog, k, v, 1, MAX_CONCURRENCY);
 			have_conc = 1;
 		} else if (!strcmp(k, "--size")) {
-			o->size = (unsigned)parse_num(k, v, 1, MAX_SIZE);
+			o->size = (unsigned)opt_num(prog, k, v, 1, MAX_SIZE);
 		} else if (!strcmp(k, "--conns")) {
-			o->conns = (unsigned)parse_num(k, v, 1, MAX_BULK_CONNS);
+			o->conns = (unsigned)opt_num(prog, k, v, 1, MAX_BULK_CONNS);
 			have_conns = 1;
 		} else if (!strcmp(k, "--count")) {
-			o->count = parse_num(k, v, 1, UINT64_MAX / 2);
+			o->count = opt_num(prog, k, v, 1, UINT64_MAX / 2);
 		} else if (!strcmp(k, "--pool")) {
-			o->pool_size = (unsigned)parse_num(k, v, 1023, 16777215);
+			o->pool_size = (unsigned)opt_num(prog, k, v, 1023, 16777215);
 		} else if (!strcmp(k, "--max-conns")) {
-			o->max_conns = (unsigned)parse_num(k, v, 16, 4194304);
+			o->max_conns = (unsigned)opt_num(prog, k, v, 16, 4194304);
 		} else if (!strcmp(k, "--timewait-ms")) {
-			o->timewait_ms = (unsigned)parse_num(k, v, 0, 600000);
+			o->timewait_ms = (unsigned)opt_num(prog, k, v, 0, 600000);
 		} else if (!strcmp(k, "--stats-file")) {
 			o->stats_file = v;
 		} else {

@@ -57,6 +57,7 @@
 #include <openssl/ssl.h>
 
 #include "tools/common/hist.h"
+#include "tools/common/opt.h"
 
 #include "smtp_kernel.h"
 
@@ -956,22 +957,6 @@ void smtp_kernel_usage(FILE *f, const char *p)
 		"Exit: 0, 1 set-up failure, 2 usage, 3 the run had errors, 4 watchdog.\n", p);
 }
 
-/* An unsigned option value in [lo, hi], or exit 2. */
-static unsigned long long num(const char *name, const char *s, unsigned long long lo,
-			      unsigned long long hi)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi) {
-		fprintf(stderr, "%s: %s: '%s' is not a number in [%llu, %llu]\n", prog, name, s,
-			lo, hi);
-		exit(2);
-	}
-	return v;
-}
 
 /* Seconds in (0, hi], or exit 2. */
 static double seconds(const char *name, const char *s, double hi)
@@ -1046,12 +1031,12 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 			snprintf(o->server, sizeof(o->server), "%s", v);
 			have_server = 1;
 		} else if (!strcmp(k, "--port")) {
-			o->port = (unsigned)num(k, v, 1, 65535);
+			o->port = (unsigned)opt_num(prog, k, v, 1, 65535);
 			have_port = 1;
 		} else if (!strcmp(k, "--concurrency")) {
-			o->concurrency = (unsigned)num(k, v, 1, MAX_CONCURRENCY);
+			o->concurrency = (unsigned)opt_num(prog, k, v, 1, MAX_CONCURRENCY);
 		} else if (!strcmp(k, "--count")) {
-			o->count = num(k, v, 1, UINT64_MAX / 2);
+			o->count = opt_num(prog, k, v, 1, UINT64_MAX / 2);
 		} else if (!strcmp(k, "--duration")) {
 			o->duration = seconds(k, v, 86400);
 		} else if (!strcmp(k, "--tls-version")) {
@@ -1064,13 +1049,13 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 				exit(2);
 			}
 		} else if (!strcmp(k, "--cpu")) {
-			o->cpu = (int)num(k, v, 0, CPU_SETSIZE - 1);
+			o->cpu = (int)opt_num(prog, k, v, 0, CPU_SETSIZE - 1);
 		} else if (!strcmp(k, "--size")) {
-			o->size = (unsigned)num(k, v, 0, 10000000);
+			o->size = (unsigned)opt_num(prog, k, v, 0, 10000000);
 		} else if (!strcmp(k, "--timeout-ms")) {
-			o->timeout_ms = (unsigned)num(k, v, 100, 600000);
+			o->timeout_ms = (unsigned)opt_num(prog, k, v, 100, 600000);
 		} else if (!strcmp(k, "--ramp")) {
-			o->ramp = (unsigned)num(k, v, 1, MAX_CONCURRENCY);
+			o->ramp = (unsigned)opt_num(prog, k, v, 1, MAX_CONCURRENCY);
 		} else if (!strcmp(k, "--setup-s")) {
 			o->setup_s = seconds(k, v, 3600);
 		} else if (!strcmp(k, "--sni")) {
