@@ -33,7 +33,8 @@ BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
 BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c crypto/tls.c policy/policy.c
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
+	crypto/passwd.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c dataplane/config.c dataplane/port.c \
@@ -64,13 +65,13 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
 CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/ctl.c \
-	dataplane/config.c policy/policy.c
+	dataplane/config.c policy/policy.c crypto/passwd.c
 $(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c crypto/passwd.c
 $(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----

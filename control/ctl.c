@@ -24,6 +24,7 @@ const char *ctl_type_name(uint8_t type)
 	case CTL_DRAIN: return "DRAIN";
 	case CTL_RESUME: return "RESUME";
 	case CTL_SET_CERTS: return "SET_CERTS";
+	case CTL_SET_USERS: return "SET_USERS";
 	case CTL_OK: return "OK";
 	case CTL_ERR: return "ERR";
 	case CTL_DATA: return "DATA";

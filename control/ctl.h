@@ -35,6 +35,10 @@ enum ctl_type {
 	CTL_SET_CERTS = 8,      /* payload: for each certificate, the first the default,
 				   "CERT <name> <sni,sni|->\n<chain bytes> <key bytes>\n" then the
 				   chain PEM and the key PEM -> OK or ERR (the old context stays) */
+	CTL_SET_USERS = 9,      /* SMTP AUTH users, the whole set: lines "<user> <hash>\n" (user
+				   1..255 octets, no space or control; hash crypto/passwd.h's
+				   "$scrypt$..." string); empty = no users, AUTH not offered
+				   -> OK "N users" or ERR "line N: why" (the old set stays) */
 	/* replies */
 	CTL_OK = 64,            /* payload: a short message */
 	CTL_ERR = 65,           /* payload: why */

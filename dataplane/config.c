@@ -77,6 +77,10 @@ static const struct int_key int_keys[] = {
 	INT_KEY(smtpd_recipient_limit, 1, 100000, 0),
 	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0),
 	INT_KEY(max_sessions, 1, 4194304, 0),
+	INT_KEY(smtpd_auth_fail_delay_ms, 0, 60000, 0),
+	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0),
+	INT_KEY(smtpd_auth_fail_window_s, 1, 86400, 0),
+	INT_KEY(smtpd_auth_queue, 1, 65536, 0),
 	INT_KEY(tls_handshake_timeout_ms, 1000, 600000, 0),
 	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0),
 	INT_KEY(backend_timeout_ms, 1000, 3600000, 0),
@@ -783,6 +787,8 @@ static int process_entry(struct parser *p)
 		return set_tls_version(p, val);
 	if (strcmp(key, "tls_ask_client_cert") == 0)
 		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
+	if (strcmp(key, "submission_auth_required") == 0)
+		return set_bool(p, val, &p->cfg->submission_auth_required);
 	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++)
 		if (strcmp(key, str_keys[i].name) == 0)
 			return set_str_key(p, &str_keys[i], val);
@@ -1102,6 +1108,10 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->smtpd_recipient_limit = 100;
 	cfg->smtpd_hard_error_limit = 10;
 	cfg->max_sessions = 10000;
+	cfg->smtpd_auth_fail_delay_ms = 1000;
+	cfg->smtpd_auth_fail_limit = 5;
+	cfg->smtpd_auth_fail_window_s = 300;
+	cfg->smtpd_auth_queue = 64;
 	cfg->tls_min_version = 0x0303;
 	cfg->tls_handshake_timeout_ms = 60000;
 	cfg->tls_ticket_rotate_s = 3600;

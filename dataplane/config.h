@@ -83,6 +83,12 @@ struct mx_config {
 	unsigned smtpd_recipient_limit;       /* default 100 */
 	unsigned smtpd_hard_error_limit;      /* default 10 */
 	unsigned max_sessions;                /* SMTP sessions per worker, default 10000 */
+	/* SMTP AUTH (users come from the control plane; checked on the service lcore) */
+	unsigned smtpd_auth_fail_delay_ms;    /* a failure is answered this late, default 1000 */
+	unsigned smtpd_auth_fail_limit;       /* failures per client address ..., default 5, 0 = none */
+	unsigned smtpd_auth_fail_window_s;    /* ... within this window, then 454, default 300 */
+	unsigned smtpd_auth_queue;            /* checks waiting per worker, default 64 */
+	unsigned submission_auth_required;    /* yes/no: 587 wants AUTH before MAIL, default no */
 	/* TLS */
 	/* lists, paired in order: the first is the default, the others are chosen by SNI */
 	char tls_cert_file[4 * CFG_PATH_LEN], tls_key_file[4 * CFG_PATH_LEN];

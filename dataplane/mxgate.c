@@ -25,6 +25,7 @@
 #include "stats.h"
 #include "net/tcp.h"
 #include "smtp/session.h"
+#include "smtp/auth.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "service.h"
@@ -217,7 +218,10 @@ int main(int argc, char **argv)
 	struct tls_ctx *tls = NULL;
 	struct pol_snapshot *pol = NULL;
 	struct service sv;
+	struct auth_service *auth;
+	struct auth_cfg acfg;
 	uint64_t last_rotate;
+	int auth_wait_ms = -1;
 	char err[512];
 	int r, opt, tls_failed;
 
@@ -299,6 +303,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxgate: getrandom: %s\n", strerror(errno));
 		return 1;
 	}
+	acfg.fail_delay_ms = cfg.smtpd_auth_fail_delay_ms;
+	acfg.fail_limit = cfg.smtpd_auth_fail_limit;
+	acfg.fail_window_s = cfg.smtpd_auth_fail_window_s;
+	acfg.queue_max = cfg.smtpd_auth_queue;
+	if ((auth = auth_service_new(&acfg, nworkers)) == NULL) {
+		fprintf(stderr, "mxgate: out of memory for SMTP AUTH\n");
+		return 1;
+	}
 	for (w = 0; w < nworkers; w++) {
 		struct net_ctx *ctx = net_ctx_create(w, nworkers, pool, port_xmit);
 		char rname[32];
@@ -329,7 +341,7 @@ int main(int argc, char **argv)
 		}
 		ctxs[w] = ctx;
 		if (cfg.smtp_port || cfg.submission_port || cfg.smtps_port) {
-			smtpw[w] = smtp_worker_start(ctx, &cfg, tls, pol, err, sizeof(err));
+			smtpw[w] = smtp_worker_start(ctx, &cfg, tls, pol, auth, err, sizeof(err));
 			if (smtpw[w] == NULL) {
 				fprintf(stderr, "mxgate: %s: %s\n", cfg.path, err);
 				return 2;
@@ -371,6 +383,7 @@ int main(int argc, char **argv)
 	sv.tls = tls;
 	sv.pol = pol;
 	sv.rcu = rcu;
+	sv.auth = auth;
 	sv.started = time(NULL);
 	if (pol != NULL)
 		snprintf(sv.pol_version, sizeof(sv.pol_version), "file");
@@ -384,7 +397,10 @@ int main(int argc, char **argv)
 
 	last_rotate = rte_get_timer_cycles();
 	while (!quit) {
-		service_poll(&sv, 20);
+		/* one password check (tens of ms) between two looks at the control socket */
+		service_poll(&sv, auth_wait_ms < 0 || auth_wait_ms > 20 ? 20 : auth_wait_ms);
+		auth_service_poll(auth, rte_get_timer_cycles() / (rte_get_timer_hz() / 1000000),
+				  1, &auth_wait_ms);
 		if (dump) {
 			dump = 0;
 			if (cfg.stats_file[0])
@@ -421,6 +437,7 @@ int main(int argc, char **argv)
 	rte_mempool_free(pool);
 	tls_ctx_free(sv.tls);
 	pol_snapshot_free(sv.pol);
+	auth_service_free(auth);
 	rte_free(rcu);
 	rte_eal_cleanup();
 	fprintf(stderr, "mxgate: stopped\n");

@@ -24,6 +24,7 @@
 #include "control/ctl.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
+#include "smtp/auth.h"
 
 #define LIST_BUF (1u << 20)     /* session list of one worker */
 
@@ -128,6 +129,8 @@ static void do_status(struct service *sv, int fd)
 	}
 	fprintf(f, "tickets %s\n", sv->tls == NULL ? "off" : sv->tickets_from_control ?
 		"from control plane" : "local rotation");
+	fprintf(f, "auth_users %llu\n",
+		(unsigned long long)(sv->auth ? auth_service_stats(sv->auth)->auth_users : 0));
 	fclose(f);
 	send_stream(fd, buf, len);
 }
@@ -144,6 +147,16 @@ static void do_stats(struct service *sv, int fd)
 		return;
 	}
 	stats_print(f, sv->ctxs, sv->nworkers, sv->extra);
+	if (sv->auth != NULL) {
+		const uint64_t *v = (const uint64_t *)auth_service_stats(sv->auth);
+		unsigned k;
+
+		/* the service lcore's own counters: no lcore label */
+		for (k = 0; k < AUTH_STAT_COUNT; k++)
+			fprintf(f, "mxgate_service_%s%s %llu\n", auth_stat_names[k],
+				strcmp(auth_stat_names[k], "auth_users") == 0 ? "" : "_total",
+				(unsigned long long)v[k]);
+	}
 	fclose(f);
 	send_stream(fd, buf, len);
 }
@@ -182,6 +195,23 @@ static void do_sessions(struct service *sv, int fd)
 	}
 	ctl_send(fd, CTL_DATA, out, o);
 	free(out);
+}
+
+/* SET_USERS: the whole SMTP AUTH user set; a bad one never replaces the set in force. */
+static void do_set_users(struct service *sv, int fd, const struct ctl_msg *m)
+{
+	char msg[300];
+
+	if (sv->auth == NULL) {
+		ctl_send(fd, CTL_ERR, "no SMTP AUTH", 12);
+		return;
+	}
+	if (auth_set_users(sv->auth, m->data, m->len, msg, sizeof(msg)) != 0) {
+		ctl_send(fd, CTL_ERR, msg, strlen(msg));
+		return;
+	}
+	fprintf(stderr, "mxgate: SMTP AUTH users set: %s\n", msg);
+	ctl_send(fd, CTL_OK, msg, strlen(msg));
 }
 
 /* SET_POLICY: build the new map; publish it; free the old after a grace period. */
@@ -377,6 +407,7 @@ static int serve(struct service *sv, int fd)
 	case CTL_SET_POLICY: do_set_policy(sv, fd, &m); break;
 	case CTL_SET_TICKET_KEYS: do_ticket_keys(sv, fd, &m); break;
 	case CTL_SET_CERTS: do_set_certs(sv, fd, &m); break;
+	case CTL_SET_USERS: do_set_users(sv, fd, &m); break;
 	case CTL_DRAIN: do_drain(sv, fd, 1); break;
 	case CTL_RESUME: do_drain(sv, fd, 0); break;
 	default:

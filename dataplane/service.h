@@ -30,8 +30,9 @@ struct service {
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */
-	char certs_in_force[2048];
-	time_t started;                 /* for STATUS: the control plane notices restarts */      /* STATUS lines after SET_CERTS ("" = the config's files) */
+	char certs_in_force[2048];      /* STATUS lines after SET_CERTS ("" = the config's files) */
+	time_t started;                 /* for STATUS: the control plane notices restarts */
+	struct auth_service *auth;      /* SMTP AUTH users and checks (smtp/auth.h) */
 	int listen_fd;
 	int clients[16];
 	unsigned nclients;

@@ -71,6 +71,7 @@ struct smtp_worker {
 	struct tls_ctx *tls;
 	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
 	const struct pol_snapshot *pol; /* access map, NULL = none */
+	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
 	struct tls_worker *tw;
 	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
 	struct listen_arg la[3];
@@ -1543,7 +1544,7 @@ static const struct tcp_app_ops client_ops = {
 
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
 				      struct tls_ctx *tls, const struct pol_snapshot *pol,
-				      char *err, size_t errlen)
+				      struct auth_service *auth, char *err, size_t errlen)
 {
 	struct smtp_worker *w = calloc(1, sizeof(*w));
 	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
@@ -1557,6 +1558,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	w->cfg = cfg;
 	w->tls = tls;
 	w->pol = pol;
+	w->auth = auth;
 	w->inside_if = 0;
 	for (i = 0; i < ctx->nifs; i++)
 		if (ctx->ifs[i].role == CFG_ROLE_INSIDE)

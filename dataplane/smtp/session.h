@@ -13,6 +13,7 @@
 
 struct tls_ctx;
 struct pol_snapshot;
+struct auth_service;
 
 /* SMTP counters of one worker (plain integers, read by the service thread). */
 #define SMTP_STATS(X) \
@@ -71,7 +72,7 @@ struct smtp_worker;
  */
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
 				      struct tls_ctx *tls, const struct pol_snapshot *pol,
-				      char *err, size_t errlen);
+				      struct auth_service *auth, char *err, size_t errlen);
 /*
  * What the service lcore may change while the worker runs (each a single
  * atomic store the worker reads with an atomic load):
