@@ -49,6 +49,7 @@ enum smtp_state {
 	S_RCPT,			/* at least one recipient accepted */
 	S_DATA,			/* inside the message, after 354 */
 	S_STARTTLS,		/* 220 to STARTTLS queued: input ignored until TLS is up */
+	S_AUTH,			/* 334 sent: the next line is a SASL response, not a command */
 	S_QUIT,			/* 221 queued: input ignored */
 	S_CLOSED,		/* 421/521 queued: input ignored */
 	S_COUNT
@@ -62,6 +63,7 @@ static const char *const state_names[S_COUNT] = {
 	[S_RCPT] = "RCPT",
 	[S_DATA] = "DATA",
 	[S_STARTTLS] = "STARTTLS",
+	[S_AUTH] = "AUTH",
 	[S_QUIT] = "QUIT",
 	[S_CLOSED] = "CLOSED",
 };
@@ -102,6 +104,7 @@ static int cmd_quit(struct smtp_proto *, const char *, size_t, struct smtp_evinf
 static int cmd_help(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
 static int cmd_vrfy(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
 static int cmd_expn(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
+static int cmd_auth(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
 
 /*
  * The commands, checked against RFC 5321 4.1.4 and 3.3: HELO/EHLO and
@@ -115,6 +118,7 @@ static const struct smtp_cmd commands[] = {
 	{ "HELO",     NO_TX,      1,      0,   cmd_helo,     "503 5.5.1 Error: MAIL transaction in progress" },
 	{ "EHLO",     NO_TX,      1,      1,   cmd_ehlo,     "503 5.5.1 Error: MAIL transaction in progress" },
 	{ "STARTTLS", NO_TX,      1,      1,   cmd_starttls, "503 5.5.1 Error: MAIL transaction in progress" },
+	{ "AUTH",     NO_TX,      0,      1,   cmd_auth,     "503 5.5.1 Error: MAIL transaction in progress" },
 	{ "MAIL",     B(S_HELO),  0,      0,   cmd_mail,     "503 5.5.1 Error: nested MAIL command" },
 	{ "RCPT",     IN_TX,      0,      0,   cmd_rcpt,     "503 5.5.1 Error: need MAIL command" },
 	{ "DATA",     B(S_RCPT),  0,      1,   cmd_data,     "503 5.5.1 Error: need RCPT command" },
@@ -301,6 +305,12 @@ static size_t format_reply(char *b, size_t size, int code, const char *enh, cons
 	return r > 0 && (size_t)r < size ? (size_t)r : 0;
 }
 
+/* Is AUTH offered now? Only under TLS (RFC 4954 4, Postfix smtpd_tls_auth_only), with users. */
+static int offer_auth(const struct smtp_proto *p)
+{
+	return p->tls && p->cfg->auth_available && !p->authenticated;
+}
+
 /* ---- transaction and line state ---- */
 
 /* Forget the mail transaction (RSET, end of DATA, TLS start). */
@@ -329,7 +339,9 @@ static void line_reset(struct smtp_proto *p)
  */
 static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t len, size_t *n)
 {
-	size_t limit = p->state == S_DATA ? DATA_TEXT_MAX : CMD_TEXT_MAX;
+	/* AUTH PLAIN's initial response with a 255-octet user and password needs ~700 */
+	size_t limit = p->state == S_DATA || p->state == S_AUTH || offer_auth(p) ? DATA_TEXT_MAX
+										   : CMD_TEXT_MAX;
 	size_t i = 0, j;
 
 	while (i < len) {
@@ -572,6 +584,10 @@ static int parse_params(struct smtp_proto *p, const char *s, int mail)
 			/* the relay passes it on */
 		} else if (mail && keyeq(tok, klen, "SMTPUTF8") && eq == NULL) {
 			/* idem */
+		} else if (mail && keyeq(tok, klen, "AUTH") && eq != NULL && vlen > 0 &&
+			   (p->authenticated || offer_auth(p))) {
+			/* RFC 4954 5: accepted, not relayed (XCLIENT LOGIN= tells the backend) */
+			continue;
 		} else {
 			out_line(p, "555 5.5.4 Unsupported option: %.*s", show_len(tok, tlen, TOKEN_SHOW), tok);
 			return -1;
@@ -651,6 +667,8 @@ static int helo_common(struct smtp_proto *p, const char *arg, int ehlo, struct s
 			out_line(p, "250-SIZE");
 		out_line(p, "250-8BITMIME");
 		out_line(p, "250-ENHANCEDSTATUSCODES");
+		if (offer_auth(p))
+			out_line(p, "250-AUTH PLAIN LOGIN");
 		out_line(p, "250%cSMTPUTF8", tls ? '-' : ' ');
 		if (tls)
 			out_line(p, "250 STARTTLS");
@@ -713,6 +731,11 @@ static int cmd_mail(struct smtp_proto *p, const char *arg, size_t rest, struct s
 		    enum smtp_ev *e)
 {
 	(void)rest;
+	if (p->cfg->auth_required && !p->authenticated) {
+		out_line(p, "530 5.7.0 Authentication required");
+		p->stat_530_auth++;
+		return -1;
+	}
 	if (parse_mail_rcpt(p, arg, 1) != 0)
 		return -1;
 	tx_reset(p);
@@ -826,6 +849,230 @@ static int cmd_expn(struct smtp_proto *p, const char *arg, size_t rest, struct s
 	return -1;
 }
 
+/* ---- AUTH (RFC 4954, SASL PLAIN RFC 4616, LOGIN) ---- */
+
+enum { SASL_NONE = 0, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
+
+#define SASL_FIELD_MAX 255	/* user and password octets */
+
+/* Strict base64 (RFC 4648 4, padded): decoded length, or -1. */
+static long b64_decode(const char *in, size_t n, uint8_t *out, size_t outlen)
+{
+	size_t i, o = 0;
+	unsigned acc = 0, bits = 0, pad = 0;
+
+	if (n % 4 != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+		unsigned v;
+
+		if (c == '=') {
+			if (i < n - 2 || (i == n - 2 && in[n - 1] != '='))
+				return -1;
+			pad++;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			v = (unsigned)(c - 'A');
+		else if (c >= 'a' && c <= 'z')
+			v = (unsigned)(c - 'a') + 26;
+		else if (c >= '0' && c <= '9')
+			v = (unsigned)(c - '0') + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			return -1;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	(void)pad;
+	return (long)o;
+}
+
+/* Leave the AUTH exchange (its buffers wiped). */
+static void sasl_end(struct smtp_proto *p)
+{
+	p->sasl = SASL_NONE;
+	p->state = S_HELO;
+	memset(p->params, 0, sizeof(p->params));
+}
+
+/* Refuse inside AUTH: the reply, back to commands, an error like Postfix counts it. */
+static int sasl_refuse(struct smtp_proto *p, const char *reply)
+{
+	out_line(p, "%s", reply);
+	sasl_end(p);
+	p->stat_auth_refused++;
+	if (strncmp(reply, "535", 3) == 0)
+		p->auth_failures++;
+	return -1;
+}
+
+/* The user and password are in p->arg and p->params: hand them to the session. */
+static int sasl_done(struct smtp_proto *p, size_t pass_len, struct smtp_evinfo *ev, enum smtp_ev *e)
+{
+	p->sasl = SASL_NONE;
+	p->state = S_HELO;
+	ev->arg = p->arg;
+	ev->data = (const uint8_t *)p->params;
+	ev->len = pass_len;
+	p->owed = SMTP_EV_AUTH;
+	*e = SMTP_EV_AUTH;
+	return 0;
+}
+
+/* One SASL response (base64 text, "=" for empty, "*" to cancel). */
+static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evinfo *ev, enum smtp_ev *e)
+{
+	uint8_t buf[3 * SASL_FIELD_MAX + 3];
+	long n;
+	int rc = -1;
+
+	if (strcmp(text, "*") == 0)
+		return sasl_refuse(p, "501 5.7.0 Authentication aborted");
+	n = strcmp(text, "=") == 0 ? 0 : b64_decode(text, strlen(text), buf, sizeof(buf));
+	if (n < 0)
+		return sasl_refuse(p, "501 5.5.2 Cannot decode response");
+	switch (p->sasl) {
+	case SASL_PLAIN: {
+		/* [authzid] NUL authcid NUL passwd */
+		uint8_t *z1 = memchr(buf, 0, (size_t)n), *z2;
+		size_t zlen, ulen, plen;
+
+		if (z1 == NULL || (z2 = memchr(z1 + 1, 0, (size_t)(buf + n - z1 - 1))) == NULL ||
+		    memchr(z2 + 1, 0, (size_t)(buf + n - z2 - 1)) != NULL) {
+			rc = sasl_refuse(p, "501 5.5.2 Malformed PLAIN response");
+			break;
+		}
+		zlen = (size_t)(z1 - buf);
+		ulen = (size_t)(z2 - z1 - 1);
+		plen = (size_t)(buf + n - z2 - 1);
+		if (ulen == 0 || ulen > SASL_FIELD_MAX || plen == 0 || plen > SASL_FIELD_MAX ||
+		    (zlen > 0 && (zlen != ulen || memcmp(buf, z1 + 1, ulen) != 0))) {
+			/* no proxy authorization: authzid empty or the user itself */
+			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			break;
+		}
+		memcpy(p->arg, z1 + 1, ulen);
+		p->arg[ulen] = '\0';
+		memcpy(p->params, z2 + 1, plen);
+		rc = sasl_done(p, plen, ev, e);
+		break;
+	}
+	case SASL_LOGIN_USER:
+		if (n == 0 || n > SASL_FIELD_MAX || memchr(buf, 0, (size_t)n) != NULL) {
+			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			break;
+		}
+		memcpy(p->arg, buf, (size_t)n);
+		p->arg[n] = '\0';
+		p->sasl = SASL_LOGIN_PASS;
+		p->state = S_AUTH;
+		out_line(p, "334 UGFzc3dvcmQ6");	/* "Password:" */
+		rc = 0;
+		break;
+	case SASL_LOGIN_PASS:
+		if (n == 0 || n > SASL_FIELD_MAX) {
+			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			break;
+		}
+		memcpy(p->params, buf, (size_t)n);
+		rc = sasl_done(p, (size_t)n, ev, e);
+		break;
+	default:
+		rc = sasl_refuse(p, "503 5.5.1 Error: bad sequence of commands");
+		break;
+	}
+	memset(buf, 0, sizeof(buf));
+	return rc;
+}
+
+/*
+ * AUTH mechanism [initial-response] (RFC 4954 4): PLAIN and LOGIN, only
+ * once TLS is up; once per session; after EHLO, outside a transaction.
+ */
+static int cmd_auth(struct smtp_proto *p, const char *arg, size_t rest, struct smtp_evinfo *ev,
+		    enum smtp_ev *e)
+{
+	size_t mlen = strcspn(arg, " ");
+	const char *ir = arg[mlen] == ' ' ? arg + mlen + 1 : NULL;
+
+	(void)rest;
+	if (p->authenticated) {
+		out_line(p, "503 5.5.1 Error: already authenticated");
+		return -1;
+	}
+	if (!offer_auth(p)) {
+		p->stat_auth_refused++;
+		if (!p->tls && p->cfg->auth_available)
+			out_line(p, "538 5.7.11 Encryption required for requested authentication mechanism");
+		else
+			out_line(p, "503 5.5.1 Error: authentication not enabled");
+		return -1;
+	}
+	if (p->state == S_CONNECTED) {
+		out_line(p, "503 5.5.1 Error: send HELO/EHLO first");
+		return -1;
+	}
+	if (p->auth_failures >= SMTP_AUTH_FAILS_MAX) {
+		out_line(p, "421 4.7.0 %.*s Error: too many failed authentications", HOST_SHOW, host(p));
+		p->state = S_CLOSED;
+		ev->error = SMTP_R_AUTH_FAILURES;
+		refusal(p, SMTP_R_AUTH_FAILURES);
+		*e = SMTP_EV_CLOSE;
+		return 0;
+	}
+	if (ir != NULL && (ir[0] == '\0' || strchr(ir, ' ') != NULL)) {
+		p->stat_auth_refused++;
+		out_line(p, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		return -1;
+	}
+	if (keyeq(arg, mlen, "PLAIN"))
+		p->sasl = SASL_PLAIN;
+	else if (keyeq(arg, mlen, "LOGIN"))
+		p->sasl = SASL_LOGIN_USER;
+	else {
+		p->stat_auth_refused++;
+		out_line(p, mlen ? "504 5.5.4 Unrecognized authentication type"
+				 : "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		return -1;
+	}
+	p->arg[0] = '\0';
+	if (ir != NULL)
+		return sasl_response(p, ir, ev, e);
+	p->state = S_AUTH;
+	out_line(p, p->sasl == SASL_PLAIN ? "334 " : "334 VXNlcm5hbWU6");	/* "Username:" */
+	return 0;
+}
+
+/* A line inside the AUTH exchange. */
+static enum smtp_ev auth_line(struct smtp_proto *p, struct smtp_evinfo *ev)
+{
+	enum smtp_ev e = SMTP_EV_NEED_INPUT;
+	char *line = (char *)p->line;
+
+	if (p->line_overflow) {
+		sasl_refuse(p, "500 5.5.6 Authentication Exchange line is too long");
+		return bad_command(p, ev);
+	}
+	line[p->line_len] = '\0';
+	if (sasl_response(p, line, ev, &e) != 0) {
+		memset(p->line, 0, p->line_len);
+		return bad_command(p, ev);
+	}
+	memset(p->line, 0, p->line_len);
+	return e;
+}
+
 /* The reply to a command its row does not allow in this state (Postfix wording). */
 static void refuse_sequence(struct smtp_proto *p, const struct smtp_cmd *c)
 {
@@ -888,6 +1135,7 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 		p->stat_improper_pipelining++;
 	if (p->cfg->mode == SMTP_MODE_SUBMISSION && !p->tls && !c->pre_tls) {
 		out_line(p, "530 5.7.0 Must issue a STARTTLS command first");
+		p->stat_530_starttls++;
 		return bad_command(p, ev);
 	}
 	if (!(c->states & B(p->state))) {
@@ -1003,6 +1251,8 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
 			return bare_newline(p, rc, ev);
 		if (p->state == S_DATA)
 			e = data_line(p, ev);
+		else if (p->state == S_AUTH)
+			e = auth_line(p, ev);
 		else
 			e = command_line(p, len - off, ev);
 		line_reset(p);
@@ -1061,6 +1311,13 @@ static void answer_apply(struct smtp_proto *p, int code)
 			p->naccepted_rcpts++;
 			p->state = S_RCPT;
 		}
+		break;
+	case SMTP_EV_AUTH:
+		memset(p->params, 0, sizeof(p->params));     /* the password */
+		if (code < 300)
+			p->authenticated = 1;
+		else
+			p->auth_failures++;
 		break;
 	case SMTP_EV_DATA:
 		if (code == 354) {
@@ -1165,6 +1422,8 @@ void smtp_proto_tls_started(struct smtp_proto *p)
 	p->helo[0] = '\0';
 	p->ehlo = 0;
 	p->owed = 0;
+	p->authenticated = 0;
+	p->sasl = 0;
 	tx_reset(p);
 	line_reset(p);
 	if (p->state != S_PREGREET && p->state != S_QUIT && p->state != S_CLOSED)

@@ -1,6 +1,6 @@
 /*
  * smtp_proto.h - the SMTP server protocol engine (RFC 5321, 1869, 2920,
- * 3207, 3463, 6152, 6531, 1870): bytes in, replies and events out, no I/O,
+ * 3207, 3463, 4954, 6152, 6531, 1870): bytes in, replies and events out, no I/O,
  * no DPDK, no TLS. One struct smtp_proto per client session; the session
  * (dataplane/smtp/session.c) feeds it what TCP or TLS delivered, sends what
  * it produced, and answers the events that need the backend MTA.
@@ -36,6 +36,7 @@
 #define SMTP_PARAM_MAX  256     /* MAIL/RCPT parameters kept for the relay */
 #define SMTP_STEP_OUT   512     /* most output one command line (or one reply) adds */
 #define SMTP_ANSWER_MAX 1024    /* longest answer (after enhanced codes are added) */
+#define SMTP_AUTH_FAILS_MAX 3   /* failed AUTH in one session, then 421 and close */
 
 /* The listening port's flavour. */
 enum smtp_mode {
@@ -49,6 +50,8 @@ struct smtp_cfg {
 	const char *hostname;       /* in the greeting and EHLO reply */
 	enum smtp_mode mode;
 	int tls_available;          /* a certificate is loaded: offer STARTTLS */
+	int auth_available;         /* users exist: offer AUTH PLAIN LOGIN once TLS is up (RFC 4954) */
+	int auth_required;          /* 587 with submission_auth_required: MAIL needs AUTH (530) */
 	uint64_t size_limit;        /* SIZE advertised and enforced, 0 = none */
 	unsigned max_rcpts;         /* 100: then 452 4.5.3 (0 = 100) */
 	unsigned max_errors;        /* 10 bad commands: 421 and close (0 = 10) */
@@ -73,6 +76,9 @@ enum smtp_ev {
 				       ev.error != 0 when the message was refused on the way
 				       (line too long, over SIZE): the reply is already queued,
 				       no answer is owed, and the backend must drop what it got */
+	SMTP_EV_AUTH,               /* AUTH PLAIN/LOGIN credentials complete: answer owed (235
+				       2.7.0, or 535 5.7.8 / 454 4.7.0); ev.arg = user (authcid),
+				       ev.data/len = password, wiped once answered */
 	SMTP_EV_RSET,               /* RSET: "250 2.0.0 Ok" queued; abort the backend transaction */
 	SMTP_EV_QUIT,               /* "221 2.0.0 Bye" queued: flush, then close */
 	SMTP_EV_CLOSE,              /* a 421 or 5xx-and-close reply queued: flush, then close */
@@ -87,6 +93,7 @@ enum smtp_refusal {
 	SMTP_R_TOO_BIG,             /* 552 5.3.4 message size exceeds fixed limit */
 	SMTP_R_TOO_MANY_RCPTS,      /* 452 4.5.3 too many recipients */
 	SMTP_R_PIPELINED_STARTTLS,  /* plaintext after STARTTLS discarded (CVE-2011-0411) */
+	SMTP_R_AUTH_FAILURES,       /* 421 4.7.0 after SMTP_AUTH_FAILS_MAX failed AUTH, and close */
 	SMTP_R_MAX
 };
 
@@ -110,6 +117,9 @@ struct smtp_proto {
 	int tls;                    /* TLS active on this session */
 	int ehlo;                   /* EHLO (not HELO) was used */
 	int owed;                   /* the event whose answer is owed (enum smtp_ev), or 0 */
+	int authenticated;          /* AUTH succeeded (235) */
+	int sasl;                   /* inside an AUTH exchange: which response comes next */
+	unsigned auth_failures;     /* AUTH answered 4xx/5xx in this session */
 	unsigned errors;            /* bad commands so far (max_errors: 421) */
 	unsigned nrcpts;            /* RCPT commands relayed in this transaction */
 	unsigned naccepted_rcpts;   /* of which the backend accepted (max_rcpts) */
@@ -128,6 +138,10 @@ struct smtp_proto {
 	uint64_t stat_pipelined_after_starttls; /* bytes discarded after STARTTLS */
 	uint64_t stat_improper_pipelining;      /* group-ending commands followed by more input */
 	uint64_t stat_tls_unavailable;          /* STARTTLS answered 454 (no certificate) */
+	uint64_t stat_530_starttls;             /* 587: 530 5.7.0 Must issue a STARTTLS command first */
+	uint64_t stat_530_auth;                 /* 587: 530 5.7.0 Authentication required */
+	uint64_t stat_auth_refused;             /* AUTH refused by the engine (not offered, syntax,
+						   mechanism, aborted, undecodable) */
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
 };
 

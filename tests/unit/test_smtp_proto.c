@@ -58,12 +58,12 @@ static struct drv D;
 
 static const char *const ev_names[] = {
 	"NEED_INPUT", "WAIT", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "LINE", "END",
-	"RSET", "QUIT", "CLOSE",
+	"AUTH", "RSET", "QUIT", "CLOSE",
 };
 
 static const char *const why_names[] = {
 	"OK", "LINE_TOO_LONG", "BARE_NEWLINE", "TOO_MANY_ERRORS", "TOO_BIG", "TOO_MANY_RCPTS",
-	"PIPELINED_STARTTLS",
+	"PIPELINED_STARTTLS", "AUTH_FAILURES",
 };
 
 /* ---- the driver ---- */
@@ -131,6 +131,10 @@ static const char *backend(struct drv *d, int owed, const char *arg)
 						       : "250 2.1.5 Ok\r\n";
 	case SMTP_EV_DATA:
 		return d->data_answer ? d->data_answer : "354 End data with <CR><LF>.<CR><LF>\r\n";
+	case SMTP_EV_AUTH:
+		return strcmp(arg, "alice") == 0 && d->p.params[0] == 's' ?
+		       "235 2.7.0 Authentication successful\r\n" :
+		       "535 5.7.8 Error: authentication failed: authentication failure\r\n";
 	default:
 		return d->end_answer ? d->end_answer : "250 2.0.0 Ok: queued as 4F2A1\r\n";
 	}
@@ -189,6 +193,9 @@ static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, 
 	case SMTP_EV_STARTTLS:
 		tr_add(d, "#STARTTLS discarded=%zu\n", d->rxlen - used);
 		break;
+	case SMTP_EV_AUTH:
+		tr_add(d, "#AUTH %s %.*s\n", ev->arg, (int)ev->len, (const char *)ev->data);
+		break;
 	case SMTP_EV_NEED_INPUT:
 	case SMTP_EV_WAIT:
 		break;
@@ -236,6 +243,7 @@ static void pump(struct drv *d)
 		case SMTP_EV_MAIL:
 		case SMTP_EV_RCPT:
 		case SMTP_EV_DATA:
+		case SMTP_EV_AUTH:
 			QCHECK(d->p.owed == (int)e);
 			if (d->hold)
 				return;
@@ -303,6 +311,154 @@ static const char *play(enum smtp_mode mode, const char *const *chunks)
 }
 
 /* ---- transcripts ---- */
+
+/* A session with AUTH available, TLS up (as after STARTTLS), EHLO done. */
+static void auth_session(enum smtp_mode mode)
+{
+	setup(mode, 1);
+	D.cfg.auth_available = 1;
+	smtp_proto_tls_started(&D.p);
+	say(&D, "EHLO c.example\r\n");
+	take(&D);
+}
+
+TEST(auth)
+{
+	/* base64("\0alice\0secret"), ("\0alice\0wrong"), ("bob\0alice\0secret") */
+	static const char plain_ok[] = "AGFsaWNlAHNlY3JldA==", plain_bad[] = "AGFsaWNlAHdyb25n",
+			  plain_authz[] = "Ym9iAGFsaWNlAHNlY3JldA==";
+	char line[1200];
+
+	/* offered only once TLS is up, and not without users */
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.auth_available = 1;
+	take(&D);
+	say(&D, "EHLO c.example\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	CHECK_STR(take(&D), EHLO_REPLY_TLS "#HELO c.example\n"
+		  "538 5.7.11 Encryption required for requested authentication mechanism\n");
+	smtp_proto_tls_started(&D.p);
+	say(&D, "EHLO c.example\r\n");
+	CHECK_STR(take(&D), "250-" HOST "\n250-PIPELINING\n250-SIZE 10485760\n250-8BITMIME\n"
+		  "250-ENHANCEDSTATUSCODES\n250-AUTH PLAIN LOGIN\n250 SMTPUTF8\n#HELO c.example\n");
+	setup(SMTP_MODE_MX, 1);
+	smtp_proto_tls_started(&D.p);
+	take(&D);
+	say(&D, "EHLO c.example\r\nAUTH PLAIN\r\n");
+	CHECK_STR(take(&D), EHLO_REPLY_NOTLS "#HELO c.example\n503 5.5.1 Error: authentication not enabled\n");
+
+	/* PLAIN with an initial response; then once only; the credentials go to the session */
+	auth_session(SMTP_MODE_MX);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nAUTH PLAIN %s\r\n", plain_ok, plain_ok);
+	say(&D, line);
+	CHECK_STR(take(&D), "#AUTH alice secret\n235 2.7.0 Authentication successful\n"
+		  "503 5.5.1 Error: already authenticated\n");
+	CHECK_EQ(D.p.authenticated, 1);
+	CHECK_EQ(D.p.params[0], 0);	/* the password is wiped once answered */
+	/* the EHLO keyword goes once authenticated; MAIL's AUTH= is taken and not relayed */
+	say(&D, "MAIL FROM:<a@example.org> AUTH=<> SIZE=10\r\n");
+	CHECK_STR(take(&D), "#MAIL <a@example.org> SIZE=10\n250 2.1.0 Ok\n");
+
+	/* PLAIN in two steps; "=" is an empty response; "*" aborts */
+	auth_session(SMTP_MODE_MX);
+	say(&D, "AUTH PLAIN\r\n");
+	CHECK_STR(take(&D), "334 \n");
+	CHECK_STR(smtp_proto_state_name(&D.p), "AUTH");
+	snprintf(line, sizeof(line), "%s\r\n", plain_bad);
+	say(&D, line);
+	CHECK_STR(take(&D), "#AUTH alice wrong\n535 5.7.8 Error: authentication failed: authentication failure\n");
+	CHECK_EQ(D.p.auth_failures, 1);
+	say(&D, "AUTH PLAIN\r\n=\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN\r\n*\r\n");
+	CHECK_STR(take(&D), "334 \n501 5.5.2 Malformed PLAIN response\n334 \n501 5.7.0 Authentication aborted\n"
+		  "334 VXNlcm5hbWU6\n501 5.7.0 Authentication aborted\n");
+	CHECK_STR(smtp_proto_state_name(&D.p), "HELO");
+
+	/* LOGIN, with and without the user in the command */
+	auth_session(SMTP_MODE_MX);
+	say(&D, "AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n");
+	CHECK_STR(take(&D), "334 VXNlcm5hbWU6\n334 UGFzc3dvcmQ6\n#AUTH alice secret\n"
+		  "235 2.7.0 Authentication successful\n");
+	auth_session(SMTP_MODE_MX);
+	say(&D, "AUTH login YWxpY2U=\r\nc2VjcmV0\r\n");
+	CHECK_STR(take(&D), "334 UGFzc3dvcmQ6\n#AUTH alice secret\n235 2.7.0 Authentication successful\n");
+
+	/* what is refused before the session hears of it */
+	auth_session(SMTP_MODE_MX);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN a b\r\n"
+		 "AUTH PLAIN !!!!\r\nAUTH PLAIN AGFsaWNl\r\n", plain_authz);
+	say(&D, line);
+	CHECK_STR(take(&D), "535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "504 5.5.4 Unrecognized authentication type\n"
+		  "501 5.5.4 Syntax: AUTH mechanism [initial-response]\n"
+		  "501 5.5.4 Syntax: AUTH mechanism [initial-response]\n"
+		  "501 5.5.2 Cannot decode response\n501 5.5.2 Malformed PLAIN response\n");
+	/* inside a transaction; before EHLO */
+	auth_session(SMTP_MODE_MX);
+	snprintf(line, sizeof(line), "MAIL FROM:<a@example.org>\r\nAUTH PLAIN %s\r\n", plain_ok);
+	say(&D, line);
+	CHECK_STR(take(&D), "#MAIL <a@example.org>\n250 2.1.0 Ok\n503 5.5.1 Error: MAIL transaction in progress\n");
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.auth_available = 1;
+	smtp_proto_tls_started(&D.p);
+	take(&D);
+	say(&D, "AUTH LOGIN\r\n");
+	CHECK_STR(take(&D), "503 5.5.1 Error: send HELO/EHLO first\n");
+
+	/* three failures, then 421 and close */
+	auth_session(SMTP_MODE_MX);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nAUTH PLAIN %s\r\nAUTH PLAIN %s\r\nAUTH PLAIN %s\r\n",
+		 plain_bad, plain_bad, plain_bad, plain_ok);
+	say(&D, line);
+	CHECK_STR(take(&D), "#AUTH alice wrong\n535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "#AUTH alice wrong\n535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "#AUTH alice wrong\n535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "421 4.7.0 " HOST " Error: too many failed authentications\n#CLOSE AUTH_FAILURES\n");
+
+	/* a 255-octet user and a 253-octet password fit the command line; 999 octets do not */
+	auth_session(SMTP_MODE_MX);
+	{
+		static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		uint8_t raw[1 + 255 + 1 + 253];	/* a multiple of 3: no padding */
+		size_t i, o = 0;
+
+		memset(raw, 'u', sizeof(raw));
+		raw[0] = 0;
+		raw[256] = 0;
+		memset(raw + 257, 'p', 253);
+		o = (size_t)snprintf(line, sizeof(line), "AUTH PLAIN ");
+		for (i = 0; i < sizeof(raw); i += 3) {
+			unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
+
+			line[o++] = b64[v >> 18];
+			line[o++] = b64[(v >> 12) & 63];
+			line[o++] = b64[(v >> 6) & 63];
+			line[o++] = b64[v & 63];
+		}
+		memcpy(line + o, "\r\n", 3);
+		say(&D, line);
+		CHECK(strncmp(take(&D), "#AUTH uuuuu", 11) == 0);
+		CHECK_EQ(D.p.authenticated, 0);
+	}
+	auth_session(SMTP_MODE_MX);
+	memset(line, 'A', 1000);
+	memcpy(line, "AUTH PLAIN ", 11);
+	memcpy(line + 1000, "\r\n", 3);
+	say(&D, line);
+	CHECK_STR(take(&D), "500 5.5.2 Error: line too long\n");
+
+	/* 587 with submission_auth_required: MAIL needs AUTH */
+	auth_session(SMTP_MODE_SUBMISSION);
+	D.cfg.auth_required = 1;
+	say(&D, "MAIL FROM:<a@example.org>\r\n");
+	CHECK_STR(take(&D), "530 5.7.0 Authentication required\n");
+	CHECK_EQ(D.p.stat_530_auth, 1);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nMAIL FROM:<a@example.org>\r\n", plain_ok);
+	say(&D, line);
+	CHECK_STR(take(&D), "#AUTH alice secret\n235 2.7.0 Authentication successful\n"
+		  "#MAIL <a@example.org>\n250 2.1.0 Ok\n");
+	/* STARTTLS forgets authentication (RFC 3207 4.2) */
+	smtp_proto_tls_started(&D.p);
+	CHECK_EQ(D.p.authenticated, 0);
+}
 
 TEST(greeting)
 {
@@ -1337,6 +1493,9 @@ static const char *const commands_pool[] = {
 	"HELP\r\n", "EXPN y\r\n", "MAIL FROM:<>\r\n", "MAIL FROM:<a@b.example> SIZE=99999999999\r\n",
 	"MAIL FROM:<\"q\\\"x\"@[1.2.3.4]> BODY=8BITMIME SMTPUTF8\r\n", "RCPT TO:<unknown@d>\r\n",
 	"RCPT TO:<Postmaster>\r\n", "DATA\r\n", "BDAT 10\r\n", ".\r\n", "STARTTLS x\r\n",
+	"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", "AUTH PLAIN\r\n", "AUTH LOGIN\r\nYWxpY2U=\r\n",
+	"AUTH PLAIN AGFsaWNlAHdyb25n\r\n", "AUTH LOGIN YWxpY2U=\r\n", "*\r\n", "=\r\n",
+	"MAIL FROM:<a@b.example> AUTH=<>\r\n",
 };
 
 static const char *const noise_pool[] = {
@@ -1446,6 +1605,8 @@ TEST(random_input)
 		D.cfg.hostname = rnd() % 8 ? HOST : NULL;
 		D.cfg.mode = (enum smtp_mode)(rnd() % 3);
 		D.cfg.tls_available = rnd() % 2;
+		D.cfg.auth_available = rnd() % 4 != 0;
+		D.cfg.auth_required = rnd() % 4 == 0;
 		D.cfg.size_limit = rnd() % 2 ? 0 : rnd() % 5000;
 		D.cfg.max_rcpts = rnd() % 5;
 		D.cfg.max_errors = rnd() % 2 ? 1000 : rnd() % 30;
@@ -1577,6 +1738,7 @@ int main(void)
 	RUN(path_length);
 	RUN(submission_needs_tls);
 	RUN(starttls);
+	RUN(auth);
 	RUN(data_verbatim);
 	RUN(bare_newlines_in_commands);
 	RUN(smuggling);
