@@ -27,6 +27,7 @@
 #include "smtp/smtp_proto.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
+#include "smtp/auth.h"
 
 const char *const smtp_stat_names[] = {
 #define X(n) #n,
@@ -133,10 +134,15 @@ struct sess {
 	struct bbuf *bb;          /* backend buffers, allocated at the first MAIL */
 	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
 	struct tls_macros *cert;  /* the full macros, kept only when a certificate was shown */
+	struct auth_req *areq;    /* an AUTH check at the service lcore, or NULL */
+	char *login;              /* the authenticated user (XCLIENT LOGIN=), or NULL */
+	int no_auth;              /* Srv_Features A */
+	int no_client_cert;       /* Srv_Features V */
+	char sasl_method[8];      /* PLAIN or LOGIN, for the log */
 	int tls_up;
 	size_t tin_len;
 	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
-	unsigned n_cmds[8];       /* ehlo helo starttls mail rcpt data rset quit, for the log */
+	unsigned n_cmds[9];       /* ehlo helo starttls mail rcpt data rset quit auth, for the log */
 	struct smtp_proto p;
 };
 
@@ -250,13 +256,18 @@ static void sess_kill(struct sess *s, int abort_client)
 		s->c = NULL;
 	}
 	s->client_gone = 1;
+	if (s->areq != NULL)
+		s->areq->owner = NULL;     /* freed when the service lcore gives it back */
 	if (s->lim != NULL)
 		s->lim->conns--;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
-	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u mail=%u rcpt=%u data=%u "
-	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[3],
-	     s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
+	w->st.auth_refused += s->p.stat_auth_refused;
+	w->st.reject_530_starttls += s->p.stat_530_starttls;
+	w->st.reject_530_auth += s->p.stat_530_auth;
+	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
+	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[8],
+	     s->n_cmds[3], s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
 	if (s->b != NULL) {
 		tcp_set_app(s->b, NULL, NULL);
 		if (s->bst == B_DATA || s->bwait != W_NONE)
@@ -287,12 +298,99 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->tin);
 		free(s->bb);
 		free(s->cert);
+		free(s->login);
 		smtp_proto_free(&s->p);
 		free(s);
 	}
 }
 
 /* ---- TLS ---- */
+
+/* ---- AUTH ---- */
+
+/* Hand the credentials to the service lcore; the answer comes in smtp_worker_poll(). */
+static void auth_ask(struct sess *s, const struct smtp_evinfo *ei)
+{
+	struct smtp_worker *w = s->w;
+	const struct net_tuple *t = tcp_tuple(s->c);
+	struct auth_req *r = w->auth != NULL ? calloc(1, sizeof(*r)) : NULL;
+
+	if (r != NULL) {
+		r->owner = s;
+		r->family = t->family == NET_AF_INET ? 4 : 6;
+		memcpy(r->addr, t->raddr.a, 16);
+		snprintf(r->user, sizeof(r->user), "%s", ei->arg);
+		r->pass_len = ei->len <= sizeof(r->pass) ? ei->len : sizeof(r->pass);
+		memcpy(r->pass, ei->data, r->pass_len);
+		snprintf(s->sasl_method, sizeof(s->sasl_method), "%s", ei->params);
+		if (auth_submit(w->auth, w->ctx->worker, r) == 0) {
+			s->areq = r;
+			return;
+		}
+		memset(r, 0, sizeof(*r));
+		free(r);
+	}
+	w->st.auth_busy++;
+	smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
+}
+
+/* The service lcore's verdict on a session's AUTH. */
+static void auth_answer(struct sess *s, struct auth_req *r)
+{
+	struct smtp_worker *w = s->w;
+
+	s->areq = NULL;
+	switch (r->result) {
+	case AUTH_OK:
+		free(s->login);
+		s->login = strdup(r->user);
+		if (s->login == NULL) {
+			w->st.auth_busy++;
+			smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
+			break;
+		}
+		w->st.auth_success++;
+		slog(w, "%s: client=unknown[%s], sasl_method=%s, sasl_username=%s", s->id, s->addr,
+		     s->sasl_method, s->login);
+		smtp_proto_answerf(&s->p, 235, "2.7.0", "Authentication successful");
+		break;
+	case AUTH_FAIL:
+		w->st.auth_failed++;
+		slog(w, "warning: unknown[%s]: SASL %s authentication failed: authentication failure",
+		     s->addr, s->sasl_method);
+		smtp_proto_answerf(&s->p, 535, "5.7.8", "Error: authentication failed: authentication failure");
+		break;
+	case AUTH_LIMITED:
+		w->st.auth_limited++;
+		slog(w, "warning: unknown[%s]: SASL %s authentication refused: too many failures",
+		     s->addr, s->sasl_method);
+		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: too many failures");
+		break;
+	default:
+		w->st.auth_busy++;
+		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
+		break;
+	}
+	client_pump(s);
+}
+
+/* Verdicts that came back from the service lcore. */
+static unsigned auth_poll(struct smtp_worker *w)
+{
+	struct auth_req *r;
+	unsigned n = 0;
+
+	while (w->auth != NULL && (r = auth_take(w->auth, w->ctx->worker)) != NULL) {
+		struct sess *s = r->owner;
+
+		if (s != NULL)
+			auth_answer(s, r);
+		memset(r, 0, sizeof(*r));
+		free(r);
+		n++;
+	}
+	return n;
+}
 
 /* TLS transport over a TCP connection: read (0 = gone, -1 = nothing yet). */
 static long tcp_tr_read(struct tcp_conn *c, uint8_t *buf, size_t len)
@@ -367,6 +465,8 @@ static void tls_continue(struct sess *s)
 	case TLS_DONE:
 		tls_established(s);
 		s->cst = C_SMTP;
+		/* users may have come (or gone) since the session started */
+		s->pcfg.auth_available = !s->no_auth && auth_offered(s->w->auth);
 		if (s->mode == SMTP_MODE_SMTPS) {
 			s->w->st.smtps++;
 			smtp_proto_greet(&s->p);
@@ -450,15 +550,23 @@ static void xtext(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* Announce the client to a backend that offers XCLIENT. */
-static void backend_xclient(struct sess *s)
+/*
+ * Announce the client to a backend that offers XCLIENT; with LOGIN= for an
+ * authenticated client when the backend lists that attribute (Postfix does).
+ */
+static void backend_xclient(struct sess *s, int login_ok)
 {
-	char cmd[700], helo[300];
+	char cmd[1100], helo[300], login[AUTH_USER_MAX * 3 + 16] = "";
 	const char *h = s->p.helo[0] ? s->p.helo : "[UNAVAILABLE]";
 
 	xtext(h, helo, sizeof(helo));
-	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s\r\n",
-		 strchr(s->addr, ':') ? "IPV6:" : "", s->addr, s->port, helo, s->p.ehlo ? "ESMTP" : "SMTP");
+	if (s->login != NULL && login_ok) {
+		memcpy(login, " LOGIN=", 7);
+		xtext(s->login, login + 7, sizeof(login) - 7);
+	}
+	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
+		 strchr(s->addr, ':') ? "IPV6:" : "", s->addr, s->port, helo, s->p.ehlo ? "ESMTP" : "SMTP",
+		 login);
 	s->w->st.xclient++;
 	s->xclient = 1;
 	backend_write(s, cmd, strlen(cmd));
@@ -658,7 +766,9 @@ static void rfc5322_date(char *out, size_t len)
 static void send_received(struct sess *s)
 {
 	char hdr[1400], date[64], tlsinfo[200] = "";
-	const char *with = s->tls_up ? (s->p.ehlo ? "ESMTPS" : "SMTPS") : (s->p.ehlo ? "ESMTP" : "SMTP");
+	/* RFC 3848: ESMTPSA for an authenticated client under TLS */
+	const char *with = s->tls_up ? (s->p.ehlo ? (s->login ? "ESMTPSA" : "ESMTPS") : "SMTPS")
+				     : (s->p.ehlo ? "ESMTP" : "SMTP");
 	int n;
 
 	if (s->tls_up)
@@ -681,6 +791,25 @@ static void answer_with_backend_reply(struct sess *s)
 	backend_fail(s, "reply unfit for the client");
 	if (!s->dead && s->p.owed)
 		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend reply unusable, try again later");
+}
+
+/* Does the EHLO reply's XCLIENT line list attribute attr? */
+static int xclient_lists(const char *rep, size_t len, const char *attr)
+{
+	size_t k = strlen(attr), i = 0;
+
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p;
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
+			for (p = line + 11; p + k < line + ll; p++)
+				if (*p == ' ' && strncasecmp(p + 1, attr, k) == 0 &&
+				    (p + 1 + k == line + ll || p[1 + k] == ' ' || p[1 + k] == '\r'))
+					return 1;
+		i += ll + 1;
+	}
+	return 0;
 }
 
 /* Parse EHLO keywords we care about from a complete reply. */
@@ -785,7 +914,7 @@ static void backend_reply(struct sess *s, int code)
 		if (s->bst == B_EHLO && !be->proxy_v2 &&
 		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
 			s->bst = B_XCLIENT;
-			backend_xclient(s);
+			backend_xclient(s, xclient_lists(s->bb->brep, s->bb->brep_len, "LOGIN"));
 			return;
 		}
 		s->bst = B_READY;
@@ -1028,6 +1157,7 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 		memcpy(pc->addr.a, t->raddr.a, 16);
 	}
 	pc->helo = s->p.helo;
+	pc->auth = s->p.authenticated;
 	pc->tls = s->tls_up;
 	pc->verify = s->tls_up ? s->mac.verify : "NONE";
 	pc->cipher_bits = s->tls_up ? s->mac.cipher_bits : 0;
@@ -1255,6 +1385,10 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->bwait = W_DOT;
 		backend_write(s, ".\r\n", 3);
 		return 0;
+	case SMTP_EV_AUTH:
+		s->n_cmds[8]++;
+		auth_ask(s, ei);
+		return 0;
 	case SMTP_EV_RSET:
 		s->n_cmds[6]++;
 		s->discard = 0;
@@ -1274,6 +1408,8 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			w->st.bare_newline++;
 		else if (ei->error == SMTP_R_TOO_MANY_ERRORS)
 			w->st.too_many_errors++;
+		else if (ei->error == SMTP_R_AUTH_FAILURES)
+			w->st.auth_too_many++;
 		s->cst = C_CLOSING;
 		client_flush(s);
 		return -1;
@@ -1436,9 +1572,18 @@ static void client_accept(struct tcp_conn *c, void *arg)
 			client_close_with(s, 421, "4.7.0", why);
 			return;
 		}
-		if (pol_srv_features(pol, &pc, &f, NULL) && (f.off & POL_SF('S')))
-			s->pcfg.tls_available = 0;       /* Srv_Features S: no STARTTLS */
+		if (pol_srv_features(pol, &pc, &f, NULL)) {
+			if (f.off & POL_SF_STARTTLS)
+				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
+			s->no_auth = (f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
+			s->no_client_cert = (f.off & POL_SF_VERIFY) != 0;       /* V: no certificate asked */
+			if (f.on & POL_SF_AUTH_REQUIRED)
+				s->pcfg.auth_required = 1;                      /* l: AUTH before MAIL */
+			else if (f.off & POL_SF_AUTH_REQUIRED)
+				s->pcfg.auth_required = 0;                      /* L: not even on 587 */
+		}
 	}
+	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
 	smtp_proto_init(&s->p, &s->pcfg, 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
 		if (tls_begin(s) != 0)
@@ -1584,6 +1729,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		w->pcfg[m].size_limit = cfg->message_size_limit;
 		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
 		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
+		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
 		w->la[m].w = w;
 		w->la[m].mode = (enum smtp_mode)m;
 		if (ports[m] == 0)
@@ -1671,6 +1817,7 @@ unsigned smtp_worker_poll(struct smtp_worker *w)
 	sess_reap(w);
 	if (w->tw != NULL && tls_worker_pending(w->tw))
 		n = tls_worker_run(w->tw, 64);
+	n += auth_poll(w);
 	sess_reap(w);
 	return n;
 }

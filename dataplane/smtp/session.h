@@ -51,6 +51,15 @@ struct auth_service;
 	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
 	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
 	X(limit_table_full)         /* Limit: no room to count a client (let in, uncounted) */ \
+	X(auth_success)             /* AUTH answered 235 */ \
+	X(auth_failed)              /* AUTH answered 535: wrong user or password (after the delay) */ \
+	X(auth_limited)             /* AUTH answered 454: too many failures from the address */ \
+	X(auth_busy)                /* AUTH answered 454: check queue full or out of memory */ \
+	X(auth_refused)             /* AUTH refused by the engine: not offered (no TLS: 538), syntax,
+				       mechanism, aborted, undecodable */ \
+	X(auth_too_many)            /* 421 after three failed AUTH in one session */ \
+	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
+	X(reject_530_auth)          /* 587: 530 Authentication required */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {

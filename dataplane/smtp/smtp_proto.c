@@ -920,6 +920,7 @@ static int sasl_refuse(struct smtp_proto *p, const char *reply)
 /* The user and password are in p->arg and p->params: hand them to the session. */
 static int sasl_done(struct smtp_proto *p, size_t pass_len, struct smtp_evinfo *ev, enum smtp_ev *e)
 {
+	ev->params = p->sasl == SASL_PLAIN ? "PLAIN" : "LOGIN";
 	p->sasl = SASL_NONE;
 	p->state = S_HELO;
 	ev->arg = p->arg;

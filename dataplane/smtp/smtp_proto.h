@@ -78,7 +78,8 @@ enum smtp_ev {
 				       no answer is owed, and the backend must drop what it got */
 	SMTP_EV_AUTH,               /* AUTH PLAIN/LOGIN credentials complete: answer owed (235
 				       2.7.0, or 535 5.7.8 / 454 4.7.0); ev.arg = user (authcid),
-				       ev.data/len = password, wiped once answered */
+				       ev.data/len = password, wiped once answered;
+				       ev.params = the mechanism, "PLAIN" or "LOGIN" */
 	SMTP_EV_RSET,               /* RSET: "250 2.0.0 Ok" queued; abort the backend transaction */
 	SMTP_EV_QUIT,               /* "221 2.0.0 Bye" queued: flush, then close */
 	SMTP_EV_CLOSE,              /* a 421 or 5xx-and-close reply queued: flush, then close */

@@ -5,6 +5,7 @@ for lab tests that must not depend on mxctl:
   ctl_client.py SOCKET status|stats|sessions|drain|resume
   ctl_client.py SOCKET set-policy VERSION FILE
   ctl_client.py SOCKET set-certs NAME:CHAIN:KEY[:SNI,SNI] ...
+  ctl_client.py SOCKET set-users FILE      (lines "user hash")
 
 Prints the reply's payload; exits 0 on OK/DATA, 1 on ERR."""
 import socket
@@ -12,7 +13,7 @@ import struct
 import sys
 
 TYPES = {"status": 1, "stats": 2, "sessions": 3, "set-policy": 4, "drain": 6, "resume": 7,
-         "set-certs": 8}
+         "set-certs": 8, "set-users": 9}
 
 
 def call(path, typ, payload=b""):
@@ -43,6 +44,8 @@ def main():
     payload = b""
     if cmd == "set-policy":
         payload = sys.argv[3].encode() + b"\n" + open(sys.argv[4], "rb").read()
+    elif cmd == "set-users":
+        payload = open(sys.argv[3], "rb").read()
     elif cmd == "set-certs":
         for spec in sys.argv[3:]:
             parts = spec.split(":")
