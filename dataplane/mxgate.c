@@ -347,12 +347,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			smtp_group.vals[w] = (const uint64_t *)smtp_worker_stats(smtpw[w]);
+			smtp_group.objs[w] = smtpw[w];
 		}
 	}
 	smtp_group.prefix = "smtp_";
 	smtp_group.names = smtp_stat_names;
 	smtp_group.count = SMTP_STAT_COUNT;
 	smtp_group.gauge = "active";
+	smtp_group.labelled = smtp_worker_print_labelled;
 	for (w = 0; w < nworkers; w++)
 		for (p = 0; p < nworkers; p++)
 			ctxs[w]->steer[p] = ctxs[p]->steer[p];

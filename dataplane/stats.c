@@ -64,6 +64,9 @@ void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct 
 				gauge ? "" : "_total", ctxs[i]->lcore_id,
 				(unsigned long long)extra->vals[i][k]);
 		}
+	for (i = 0; extra != NULL && extra->labelled != NULL && i < n; i++)
+		if (extra->objs[i] != NULL)
+			extra->labelled(f, extra->objs[i], ctxs[i]->lcore_id);
 	if (n > 0)
 		fprintf(f, "mxgate_tsc_hz %llu\n", (unsigned long long)ctxs[0]->tsc_hz);
 }

@@ -11,6 +11,7 @@
 /*
  * More counters of each worker from another module (e.g. SMTP): printed as
  * mxgate_<prefix><name>_total{lcore="N"}; the one named `gauge` without _total.
+ * Counters with their own labels are printed by the module's labelled().
  */
 struct stats_group {
 	const char *prefix;
@@ -18,6 +19,9 @@ struct stats_group {
 	unsigned count;
 	const char *gauge;
 	const uint64_t *vals[NET_MAX_WORKERS];   /* per worker, count values each; NULL = none */
+	/* counters with more labels than lcore (e.g. by cipher name): printed by the module */
+	void (*labelled)(FILE *f, const void *obj, unsigned lcore);
+	const void *objs[NET_MAX_WORKERS];       /* per worker, passed to labelled(); NULL = none */
 };
 
 /* Write every counter of every worker, one line per lcore (extra may be NULL). */

@@ -36,6 +36,13 @@ static const char *const tag_names[T_COUNT] = {
 	"Srv_Features", "Limit", "Require_TLS",
 };
 
+const char *const pol_tag_names[POL_TAG_COUNT] = {
+	"default", "Connect", "From", "To", "TLS_Clt", "CERTISSUER", "CERTSUBJECT",
+	"Srv_Features", "Limit", "Require_TLS", "auth",
+};
+_Static_assert((int)T_CONNECT == (int)POL_TAG_CONNECT && (int)T_REQUIRE_TLS == (int)POL_TAG_REQUIRE_TLS &&
+	       (int)T_COUNT == (int)POL_TAG_AUTH, "enum tag and enum pol_tag_id must agree");
+
 /* sendmail tags mxgate does not implement: refused, never silently ignored. */
 static const char *const tags_refused[] = {
 	"TLS_Srv", "TLS_Rcpt", "Try_TLS", "AuthInfo", "Spam", "GreetPause",
@@ -1702,6 +1709,7 @@ static void reject(struct pol_result *r, int code, const char *enh, const char *
 static void rule(const struct pol_snapshot *s, struct pol_result *r, const struct ent *e)
 {
 	snprintf(r->rule, sizeof(r->rule), "%s %s", s->pool + e->okey, s->pool + e->val);
+	r->tag = e->tag;
 }
 
 /* What an access entry means for a stage (REJECT's reply is the stage's). */
@@ -1809,10 +1817,12 @@ static void tls_connection(const struct pol_snapshot *s, const struct pol_client
 		   c->auth_ssf, req ? " requirement " : "", req ? s->pool + e->val : "");
 	if (!strcmp(verify, "SOFTWARE") || !strcmp(verify, "PROTOCOL")) {
 		reject(r, code, enh, "%s", verify[0] == 'S' ? "TLS handshake failed." : "STARTTLS failed.");
-		if (e)
+		if (e) {
 			rule(s, r, e);
-		else
+		} else {
 			snprintf(r->rule, sizeof(r->rule), "verify=%s", verify);
+			r->tag = POL_TAG_TLS_CLT;
+		}
 		return;
 	}
 	if (!req) {
@@ -2109,6 +2119,7 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 		tr(t, "relay: authenticated");
 		r.action = POL_RELAY;
 		snprintf(r.rule, sizeof(r.rule), "authenticated (SMTP AUTH)");
+		r.tag = POL_TAG_AUTH;
 		return r;
 	}
 	tr(t, "relay: not authenticated");

@@ -165,8 +165,20 @@ enum pol_action {
 	POL_REJECT,                     /* reply code, enh and text */
 };
 
+/* Which kind of entry decided a stage (pol_result.tag), for counters. */
+enum pol_tag_id {
+	POL_TAG_DEFAULT = 0,            /* no entry: the default (e.g. Relaying denied) */
+	POL_TAG_CONNECT, POL_TAG_FROM, POL_TAG_TO, POL_TAG_TLS_CLT, POL_TAG_CERTISSUER,
+	POL_TAG_CERTSUBJECT, POL_TAG_SRV_FEATURES, POL_TAG_LIMIT, POL_TAG_REQUIRE_TLS,
+	POL_TAG_AUTH,                   /* relaying allowed by SMTP AUTH */
+	POL_TAG_COUNT
+};
+/* "default", "Connect", "From", "To", "TLS_Clt", ..., "Require_TLS", "auth" */
+extern const char *const pol_tag_names[POL_TAG_COUNT];
+
 /* The outcome of one stage. */
 struct pol_result {
+	int tag;                        /* enum pol_tag_id: what decided */
 	int action;                     /* enum pol_action */
 	int code;                       /* POL_REJECT: 4xx or 5xx */
 	char enh[12];                   /* POL_REJECT: RFC 3463 code, "5.7.1" */

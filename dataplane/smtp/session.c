@@ -48,6 +48,14 @@ enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
 #define LIMIT_PROBE    8
 
+/* Handshakes of one cipher (names published before they are counted). */
+struct cipher_count {
+	char version[12], name[64];
+	uint64_t n;
+};
+
+static const char *const pol_action_names[] = { "continue", "ok", "relay", "discard", "reject" };
+
 /* One client address under a Limit: entry: open sessions and a token bucket. */
 struct climit {
 	uint8_t used, family;
@@ -88,6 +96,9 @@ struct smtp_worker {
 	size_t list_len;
 	long list_done;           /* -1 while a list is asked for, else its length */
 	struct smtp_stats st;
+	uint64_t pol_decisions[POL_TAG_COUNT][5];  /* by tag and enum pol_action */
+	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
+	unsigned nciphers;        /* published with a release store */
 };
 
 /* The TLS facts every TLS session keeps (the certificate DNs live apart). */
@@ -420,6 +431,28 @@ static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
 	return tcp_tr_write(((struct sess *)arg)->c, buf, len);
 }
 
+/* Count a handshake under its cipher's name. */
+static void cipher_count(struct smtp_worker *w, const char *version, const char *name)
+{
+	unsigned i, n = w->nciphers;
+	struct cipher_count *c;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(w->ciphers[i].name, name) == 0 && strcmp(w->ciphers[i].version, version) == 0) {
+			w->ciphers[i].n++;
+			return;
+		}
+	if (n == SMTP_CIPHER_SLOTS) {
+		w->ciphers[n].n++;          /* "other": the table is full */
+		return;
+	}
+	c = &w->ciphers[n];
+	snprintf(c->version, sizeof(c->version), "%s", version);
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->n = 1;
+	__atomic_store_n(&w->nciphers, n + 1, __ATOMIC_RELEASE);
+}
+
 /* Count and log an established TLS session. */
 static void tls_established(struct sess *s)
 {
@@ -436,6 +469,7 @@ static void tls_established(struct sess *s)
 	    (s->cert = malloc(sizeof(*s->cert))) != NULL)
 		*s->cert = m;
 	s->tls_up = 1;
+	cipher_count(s->w, s->mac.version, s->mac.cipher);
 	if (strcmp(s->mac.version, "TLSv1.3") == 0)
 		st->tls_v13++;
 	else
@@ -1171,6 +1205,13 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 	}
 }
 
+/* Count a decision under the tag of the entry that made it. */
+static void pol_count(struct smtp_worker *w, const struct pol_result *r)
+{
+	if (r->action != POL_CONTINUE && r->tag >= 0 && r->tag < POL_TAG_COUNT && r->action < 5)
+		w->pol_decisions[r->tag][r->action]++;
+}
+
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
@@ -1193,7 +1234,10 @@ static int pol_stage(struct sess *s, int rcpt, const char *arg)
 		return 0;
 	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
 	r = rcpt ? pol_check_rcpt(pol, &pc, arg, NULL) : pol_check_mail(pol, &pc, arg, NULL);
+	pol_count(s->w, &r);
 	if (r.action == POL_REJECT) {
+		if (r.code == 530)
+			s->w->st.reject_530_require_tls++;
 		if (rcpt)
 			s->w->st.policy_rcpt_rejects++;
 		else
@@ -1553,6 +1597,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 
 		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
 		r = pol_check_connect(pol, &pc, NULL);
+		pol_count(w, &r);
 		if (r.action == POL_REJECT) {
 			w->st.policy_connect_rejects++;
 			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
@@ -1565,6 +1610,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		}
 		if (limit_check(s, pol, &pc, &why)) {
 			w->st.limit_refused++;
+			w->pol_decisions[POL_TAG_LIMIT][POL_REJECT]++;
 			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr, why);
 			smtp_proto_init(&s->p, &s->pcfg, 0);
 			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
@@ -1573,6 +1619,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 			return;
 		}
 		if (pol_srv_features(pol, &pc, &f, NULL)) {
+			w->pol_decisions[POL_TAG_SRV_FEATURES][POL_OK]++;
 			if (f.off & POL_SF_STARTTLS)
 				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
 			s->no_auth = (f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
@@ -1832,6 +1879,25 @@ void smtp_worker_free(struct smtp_worker *w)
 		tls_worker_free(w->tw);
 	tls_ctx_free(w->client_tls);
 	free(w);
+}
+
+void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
+{
+	const struct smtp_worker *w = worker;
+	unsigned t, a, i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
+
+	for (t = 0; t < POL_TAG_COUNT; t++)
+		for (a = 1; a < 5; a++)
+			if (w->pol_decisions[t][a])
+				fprintf(f, "mxgate_smtp_policy_decisions_total{lcore=\"%u\",tag=\"%s\",action=\"%s\"} %llu\n",
+					lcore, pol_tag_names[t], pol_action_names[a],
+					(unsigned long long)w->pol_decisions[t][a]);
+	for (i = 0; i < n; i++)
+		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"%s\",cipher=\"%s\"} %llu\n",
+			lcore, w->ciphers[i].version, w->ciphers[i].name, (unsigned long long)w->ciphers[i].n);
+	if (w->ciphers[SMTP_CIPHER_SLOTS].n)
+		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"other\",cipher=\"other\"} %llu\n",
+			lcore, (unsigned long long)w->ciphers[SMTP_CIPHER_SLOTS].n);
 }
 
 const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w)

@@ -8,6 +8,7 @@
 #define MX_SESSION_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "config.h"
 #include "net/tcp.h"
 
@@ -60,6 +61,7 @@ struct auth_service;
 	X(auth_too_many)            /* 421 after three failed AUTH in one session */ \
 	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
 	X(reject_530_auth)          /* 587: 530 Authentication required */ \
+	X(reject_530_require_tls)   /* access map Require_TLS: 530 Must issue a STARTTLS command first */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {
@@ -107,5 +109,16 @@ long smtp_worker_list_done(struct smtp_worker *w);
 unsigned smtp_worker_poll(struct smtp_worker *w);
 void smtp_worker_free(struct smtp_worker *w);
 const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w);
+/*
+ * The worker's labelled counters, Prometheus text (any thread may call it:
+ * plain integers, names published before their counts):
+ *   mxgate_smtp_policy_decisions_total{lcore,tag,action}  access-map decisions by the
+ *       tag of the deciding entry (policy.h pol_tag_names) and action (ok relay
+ *       discard reject); only those that happened
+ *   mxgate_smtp_tls_cipher_total{lcore,version,cipher}    handshakes by cipher (the first
+ *       SMTP_CIPHER_SLOTS names; later ones under cipher="other")
+ */
+#define SMTP_CIPHER_SLOTS 32
+void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore);
 
 #endif

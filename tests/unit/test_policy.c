@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "policy/policy.h"
@@ -625,6 +626,17 @@ TEST(rcpt)
 		r = pol_check_rcpt(s, &c, rcpt_cases[i].to, NULL);
 		CHECK_STR(fmt(&r), rcpt_cases[i].want);
 		CHECK_STR(r.rule, rcpt_cases[i].rule);
+		/* the tag counted is the deciding entry's ("To:x RELAY": To), or auth, or default */
+		if (!r.rule[0] || strcmp(r.rule, "local recipient") == 0) {
+			CHECK_STR(pol_tag_names[r.tag], "default");
+		} else if (strncmp(r.rule, "authenticated", 13) == 0) {
+			CHECK_STR(pol_tag_names[r.tag], "auth");
+		} else {
+			size_t tl = strlen(pol_tag_names[r.tag]);
+
+			CHECK(r.tag != POL_TAG_DEFAULT && strncasecmp(r.rule, pol_tag_names[r.tag], tl) == 0 &&
+			      r.rule[tl] == ':');
+		}
 		if (strcmp(fmt(&r), rcpt_cases[i].want))
 			fprintf(stderr, "  case %zu: %s\n", i, rcpt_cases[i].to);
 	}
