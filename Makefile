@@ -93,12 +93,16 @@ $(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c $(HDRS) | $(BUILD)
 $(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_LDFLAGS)
 
+$(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
+		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
+
 $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
 
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy
+	$(BUILD)/test_policy $(BUILD)/test_auth
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)
