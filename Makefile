@@ -6,6 +6,7 @@
 #   make run        build, bring the lab up, follow the log; Ctrl-C tears it down
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
+#   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -47,7 +48,7 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
 	swaks postfix curl
 
-.PHONY: all deps test unit lab run bench-tcp bench-smtp clean
+.PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean
 
 all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl
 
@@ -131,6 +132,13 @@ bench-smtp: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tls_mem
 	@tests/bench/smtp.sh
 
+bench-auth: deps
+	@$(MAKE) --no-print-directory $(BUILD)/auth_cost
+	@$(BUILD)/auth_cost
+
+$(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
+
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost
