@@ -33,8 +33,15 @@ enum ctl_type {
 	CTL_DRAIN = 6,          /* stop accepting SMTP sessions, let the open ones finish -> OK */
 	CTL_RESUME = 7,         /* accept again after a drain -> OK */
 	CTL_SET_CERTS = 8,      /* payload: for each certificate, the first the default,
-				   "CERT <name> <sni,sni|->\n<chain bytes> <key bytes>\n" then the
-				   chain PEM and the key PEM -> OK or ERR (the old context stays) */
+				   "CERT <name> <sni,sni|->\n<chain bytes> <key bytes>[ <ocsp bytes>]\n"
+				   then the chain PEM, the key PEM and, when its length is given
+				   (1..64 KiB), the DER OCSP response stapled for it; optional blocks
+				   anywhere, at most one each: "CA <bytes>\n" + PEM certificates
+				   trusted for client certificates (replace tls_ca_file/tls_ca_dir),
+				   "CRL <bytes>\n" + PEM CRLs (replace tls_crl_file); absent: the
+				   configuration's. No CERT block: the certificates in force stay and
+				   only CA/CRL change (empty payload: back to the configuration's).
+				   -> OK or ERR (the old context stays) */
 	CTL_SET_USERS = 9,      /* SMTP AUTH users, the whole set: lines "<user> <hash>\n" (user
 				   1..255 octets, no space or control; hash crypto/passwd.h's
 				   "$scrypt$..." string); empty = no users, AUTH not offered

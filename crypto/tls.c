@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include <openssl/bio.h>
+#include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -54,6 +55,8 @@ struct tls_cert {
 	size_t nprefs;
 	char **names;
 	unsigned nnames;
+	uint8_t *ocsp;          /* DER OCSP response to staple, or NULL */
+	size_t ocsp_len;
 };
 
 /* One ticket key: name | HMAC-SHA256 key | AES-128-CBC key. */
@@ -100,6 +103,7 @@ struct tls_conn {
 	uint8_t gone;                           /* transport write returned -1 */
 	uint8_t in_batch;                       /* in w->batch until done() is called */
 	uint8_t verify_failed;                  /* the verify callback saw an error */
+	uint8_t no_cert_req;                    /* tls_conn_no_client_cert() */
 	const char *err_reason;
 };
 
@@ -590,7 +594,8 @@ static enum ssl_select_cert_result_t select_cert_cb(const SSL_CLIENT_HELLO *ch)
 	ct = &c->ctx->certs[i];
 	c->cert = (uint8_t)i;
 	if (!SSL_set_chain_and_key(ssl, ct->chain, ct->nchain, NULL, &key_method) ||
-	    !SSL_set_signing_algorithm_prefs(ssl, ct->prefs, ct->nprefs))
+	    !SSL_set_signing_algorithm_prefs(ssl, ct->prefs, ct->nprefs) ||
+	    (ct->ocsp && !SSL_set_ocsp_response(ssl, ct->ocsp, ct->ocsp_len)))
 		return ssl_select_cert_error;
 	return ssl_select_cert_success;
 }
@@ -605,7 +610,39 @@ static void cert_free(struct tls_cert *ct)
 	for (unsigned i = 0; i < ct->nnames; i++)
 		free(ct->names[i]);
 	free(ct->names);
+	free(ct->ocsp);
 	memset(ct, 0, sizeof(*ct));
+}
+
+/* Share another context's loaded certificate (references, copies); 0 or -1 (out of memory). */
+static int cert_dup(struct tls_cert *ct, const struct tls_cert *from)
+{
+	memset(ct, 0, sizeof(*ct));
+	ct->chain = calloc(from->nchain ? from->nchain : 1, sizeof(*ct->chain));
+	ct->names = calloc(from->nnames ? from->nnames : 1, sizeof(*ct->names));
+	if (!ct->chain || !ct->names)
+		goto oom;
+	for (; ct->nchain < from->nchain; ct->nchain++) {
+		CRYPTO_BUFFER_up_ref(from->chain[ct->nchain]);
+		ct->chain[ct->nchain] = from->chain[ct->nchain];
+	}
+	EVP_PKEY_up_ref(from->pkey);
+	ct->pkey = from->pkey;
+	memcpy(ct->prefs, from->prefs, sizeof(ct->prefs));
+	ct->nprefs = from->nprefs;
+	for (; ct->nnames < from->nnames; ct->nnames++)
+		if (!(ct->names[ct->nnames] = strdup(from->names[ct->nnames])))
+			goto oom;
+	if (from->ocsp) {
+		if (!(ct->ocsp = malloc(from->ocsp_len)))
+			goto oom;
+		memcpy(ct->ocsp, from->ocsp, from->ocsp_len);
+		ct->ocsp_len = from->ocsp_len;
+	}
+	return 0;
+oom:
+	cert_free(ct);
+	return -1;
 }
 
 /* Add a served name (lowercased copy); 0 or -1. */
@@ -758,6 +795,22 @@ static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *e
 			cc->key_file);
 		goto out;
 	}
+	if (cc->ocsp) {
+		CBS cbs, seq;
+
+		CBS_init(&cbs, cc->ocsp, cc->ocsp_len);
+		if (cc->ocsp_len == 0 || cc->ocsp_len > TLS_OCSP_MAX ||
+		    !CBS_get_asn1(&cbs, &seq, CBS_ASN1_SEQUENCE) || CBS_len(&cbs) != 0) {
+			set_err(err, errlen, "certificate %s: OCSP response of %zu bytes is not one DER "
+				"structure of 1..%u bytes", cc->chain_file, cc->ocsp_len, TLS_OCSP_MAX);
+			goto out;
+		}
+		ct->ocsp = malloc(cc->ocsp_len);
+		if (!ct->ocsp)
+			goto oom;
+		memcpy(ct->ocsp, cc->ocsp, cc->ocsp_len);
+		ct->ocsp_len = cc->ocsp_len;
+	}
 	for (unsigned i = 0; i < TLS_MAX_SNI && cc->sni[i]; i++)
 		if (cert_add_name(ct, cc->sni[i], strlen(cc->sni[i])) < 0)
 			goto oom;
@@ -795,14 +848,86 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 	return 1;
 }
 
-/* Load trust anchors and the CRL into the context's store. */
+/* CA certificates from PEM in memory into the store and the client CA list; 0 or -1. */
+static int ca_pem_load(struct tls_ctx *ctx, const char *pem, size_t len, char *err, size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509 *x;
+	int n = 0, rc = -1;
+
+	if (!names || !b) {
+		set_err(err, errlen, "CA certificates from the control plane: out of memory");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL) {
+		X509_NAME *nm = X509_NAME_dup(X509_get_subject_name(x));
+		int ok = X509_STORE_add_cert(store, x);
+
+		X509_free(x);
+		if (!ok || !nm || !sk_X509_NAME_push(names, nm)) {
+			X509_NAME_free(nm);
+			set_err(err, errlen, "CA certificate %d from the control plane: %s", n + 1,
+				ssl_reason("rejected"));
+			goto out;
+		}
+		n++;
+	}
+	if (!n) {
+		set_err(err, errlen, "CA certificates from the control plane: no PEM certificate (%s)",
+			ssl_reason("empty"));
+		goto out;
+	}
+	ERR_clear_error();      /* the end-of-data "no start line" */
+	SSL_CTX_set_client_CA_list(ctx->ssl_ctx, names);
+	names = NULL;
+	rc = 0;
+out:
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	BIO_free(b);
+	return rc;
+}
+
+/* CRLs from an open BIO into the store; what names the source in errors; 0 or -1. */
+static int crl_bio_load(X509_STORE *store, BIO *b, const char *what, char *err, size_t errlen)
+{
+	X509_CRL *crl;
+	int n = 0;
+
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+		int ok = X509_STORE_add_crl(store, crl);
+
+		X509_CRL_free(crl);
+		if (!ok) {
+			set_err(err, errlen, "cannot use CRL %s: %s", what, ssl_reason("rejected"));
+			return -1;
+		}
+		n++;
+	}
+	if (!n) {
+		set_err(err, errlen, "cannot read CRL %s: no PEM CRL (%s)", what, ssl_reason("empty"));
+		return -1;
+	}
+	ERR_clear_error();
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
+
+/*
+ * Load trust anchors and the CRL into the context's store: from memory
+ * (ca_pem, crl_pem: the control plane) when given, else from the files.
+ */
 static int client_ca_load(struct tls_ctx *ctx, const struct tls_server_cfg *cfg,
 			  char *err, size_t errlen)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
 
-	if ((cfg->ca_file || cfg->ca_dir) &&
-	    !X509_STORE_load_locations(store, cfg->ca_file, cfg->ca_dir)) {
+	if (cfg->ca_pem) {
+		if (ca_pem_load(ctx, cfg->ca_pem, cfg->ca_pem_len, err, errlen) < 0)
+			return -1;
+	} else if ((cfg->ca_file || cfg->ca_dir) &&
+		   !X509_STORE_load_locations(store, cfg->ca_file, cfg->ca_dir)) {
 		const char *r = ssl_reason("unreadable");
 
 		if (cfg->ca_file)
@@ -811,42 +936,40 @@ static int client_ca_load(struct tls_ctx *ctx, const struct tls_server_cfg *cfg,
 			set_err(err, errlen, "cannot read CA directory %s: %s", cfg->ca_dir, r);
 		return -1;
 	}
-	if (cfg->ca_file) {
+	if (!cfg->ca_pem && cfg->ca_file) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
 
 		if (names)
 			SSL_CTX_set_client_CA_list(ctx->ssl_ctx, names);
 		ERR_clear_error();
 	}
-	if (cfg->crl_file) {
-		FILE *fp = fopen(cfg->crl_file, "r");
-		X509_CRL *crl;
-		int n = 0;
+	if (cfg->crl_pem) {
+		BIO *b = BIO_new_mem_buf(cfg->crl_pem, (int)cfg->crl_pem_len);
+		int rc;
 
-		if (!fp) {
+		if (!b) {
+			set_err(err, errlen, "CRL from the control plane: out of memory");
+			return -1;
+		}
+		rc = crl_bio_load(store, b, "from the control plane", err, errlen);
+		BIO_free(b);
+		if (rc < 0)
+			return -1;
+	} else if (cfg->crl_file) {
+		BIO *b = BIO_new_file(cfg->crl_file, "r");
+		char what[300];
+		int rc;
+
+		if (!b) {
 			set_err(err, errlen, "cannot read CRL file %s: %s", cfg->crl_file, strerror(errno));
+			ERR_clear_error();
 			return -1;
 		}
-		while ((crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL)) != NULL) {
-			int ok = X509_STORE_add_crl(store, crl);
-
-			X509_CRL_free(crl);
-			if (!ok) {
-				fclose(fp);
-				set_err(err, errlen, "cannot use CRL file %s: %s", cfg->crl_file,
-					ssl_reason("rejected"));
-				return -1;
-			}
-			n++;
-		}
-		fclose(fp);
-		if (!n) {
-			set_err(err, errlen, "cannot read CRL file %s: no PEM CRL (%s)", cfg->crl_file,
-				ssl_reason("empty"));
+		snprintf(what, sizeof(what), "file %s", cfg->crl_file);
+		rc = crl_bio_load(store, b, what, err, errlen);
+		BIO_free(b);
+		if (rc < 0)
 			return -1;
-		}
-		ERR_clear_error();
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 	}
 	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
 	return 0;
@@ -907,7 +1030,8 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 	int minv = cfg->min_version ? cfg->min_version : TLS1_2_VERSION;
 	static const uint8_t sid_ctx[] = "mxgate";
 
-	if (!cfg->ncerts || cfg->ncerts > TLS_MAX_CERTS) {
+	if ((!cfg->ncerts && (!cfg->certs_from || !cfg->certs_from->ncerts)) ||
+	    cfg->ncerts > TLS_MAX_CERTS) {
 		set_err(err, errlen, "%u certificates configured (1..%d)", cfg->ncerts, TLS_MAX_CERTS);
 		return NULL;
 	}
@@ -938,6 +1062,13 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 	for (unsigned i = 0; i < cfg->ncerts; i++) {
 		if (cert_load(&ctx->certs[i], &cfg->certs[i], err, errlen) < 0)
 			goto fail;
+		ctx->ncerts++;
+	}
+	for (unsigned i = 0; !cfg->ncerts && i < cfg->certs_from->ncerts; i++) {
+		if (cert_dup(&ctx->certs[i], &cfg->certs_from->certs[i]) < 0) {
+			set_err(err, errlen, "out of memory");
+			goto fail;
+		}
 		ctx->ncerts++;
 	}
 
@@ -1016,6 +1147,15 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
 	SSL_set_accept_state(c->ssl);
 	SSL_set_shed_handshake_config(c->ssl, 1);
 	return c;
+}
+
+/* This session sends no CertificateRequest: {verify} NOT (Srv_Features V). */
+void tls_conn_no_client_cert(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+	c->no_cert_req = 1;
 }
 
 /* Free a session, pulling any key operation out of its worker. */
@@ -1205,8 +1345,9 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 		snprintf(m->cipher, sizeof(m->cipher), "%s", SSL_CIPHER_get_name(cipher));
 		m->cipher_bits = SSL_CIPHER_get_bits(cipher, &m->alg_bits);
 	}
-	peer = SSL_get_peer_certificate(c->ssl);
-	if (!c->ctx->request_client_cert)
+	/* not asked: a resumed session's certificate is not reported either */
+	peer = c->no_cert_req ? NULL : SSL_get_peer_certificate(c->ssl);
+	if (!c->ctx->request_client_cert || c->no_cert_req)
 		snprintf(m->verify, sizeof(m->verify), "NOT");
 	else if (!peer)
 		snprintf(m->verify, sizeof(m->verify), "NO");

@@ -25,6 +25,7 @@
 
 #define TLS_MAX_CERTS   8
 #define TLS_MAX_SNI     8
+#define TLS_OCSP_MAX    (64u << 10)     /* largest OCSP response stapled */
 
 /* One certificate: chain and key in PEM files, the names it serves. */
 struct tls_cert_cfg {
@@ -36,6 +37,10 @@ struct tls_cert_cfg {
 	size_t chain_pem_len, key_pem_len;
 	const char *sni[TLS_MAX_SNI];   /* exact names or "*.example" wildcards; NULL-ended;
 					   none: the certificate's DNS SANs (else its CN) */
+	/* optional DER OCSP response stapled for this certificate (copied; 1..TLS_OCSP_MAX
+	   bytes, one DER SEQUENCE), sent only to clients that ask (status_request) */
+	const uint8_t *ocsp;
+	size_t ocsp_len;
 };
 
 struct tls_server_cfg {
@@ -47,8 +52,15 @@ struct tls_server_cfg {
 	int request_client_cert;        /* ask for a client certificate (never required) */
 	const char *ca_file, *ca_dir;   /* trust anchors for client certificates */
 	const char *crl_file;           /* optional CRL checked for client certificates */
+	/* the same from memory (the control plane): PEM certificates, PEM CRL(s); when
+	   set (non-NULL) they replace ca_file/ca_dir and crl_file respectively */
+	const char *ca_pem, *crl_pem;
+	size_t ca_pem_len, crl_pem_len;
 	unsigned ticket_rotate_s;       /* session-ticket key lifetime; 0 = tickets off
 					   (tickets live 2x this, at most 7 days) */
+	/* ncerts == 0: take the certificates (chains, keys, names, OCSP responses) of
+	   this context instead, e.g. to change only the CA/CRL of the one in force */
+	const struct tls_ctx *certs_from;
 };
 
 struct tls_ctx;
@@ -131,6 +143,13 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
 			      const struct tls_transport *tr, void *conn_arg);
 void tls_conn_free(struct tls_conn *c);
+/*
+ * This one session asks for no client certificate (no CertificateRequest,
+ * sendmail's Srv_Features V): its {verify} is NOT and the certificate
+ * macros stay empty. Call after tls_conn_new() and before the first
+ * tls_handshake(); a server session only.
+ */
+void tls_conn_no_client_cert(struct tls_conn *c);
 
 /* Drive the handshake. */
 enum tls_status tls_handshake(struct tls_conn *c);
@@ -149,8 +168,9 @@ void tls_close_notify(struct tls_conn *c);
 /*
  * The macros, valid after the handshake (before it: all empty, verify
  * "NONE"; the session sets TEMP/PROTOCOL/SOFTWARE itself on failures).
- * verify: NOT (no certificate requested), NO (none presented), OK (chain
- * verified against ca_file/ca_dir, and crl_file if set), FAIL (did not).
+ * verify: NOT (no certificate requested, by the context or by
+ * tls_conn_no_client_cert), NO (none presented), OK (chain verified against
+ * ca_pem or ca_file/ca_dir, and crl_pem or crl_file if set), FAIL (did not).
  */
 void tls_get_macros(const struct tls_conn *c, struct tls_macros *m);
 /* Was the session resumed (ticket)? */

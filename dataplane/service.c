@@ -28,6 +28,9 @@
 
 #define LIST_BUF (1u << 20)     /* session list of one worker */
 
+/* STATUS lines on the client-certificate trust given by SET_CERTS ("" = the configuration's) */
+static char trust_in_force[256];
+
 /* Open the Unix socket, replacing a stale one. */
 int service_open(struct service *sv, char *err, size_t errlen)
 {
@@ -127,6 +130,13 @@ static void do_status(struct service *sv, int fd)
 			fprintf(f, "certificate %s not_after=\"%s\" source=file\n", tok, exp);
 		}
 	}
+	if (trust_in_force[0])
+		fputs(trust_in_force, f);
+	else
+		fprintf(f, "tls_ca %s%s\ntls_crl %s%s\n",
+			sv->cfg->tls_ca_file[0] ? "file " : sv->cfg->tls_ca_dir[0] ? "dir " : "none",
+			sv->cfg->tls_ca_file[0] ? sv->cfg->tls_ca_file : sv->cfg->tls_ca_dir,
+			sv->cfg->tls_crl_file[0] ? "file " : "none", sv->cfg->tls_crl_file);
 	fprintf(f, "tickets %s\n", sv->tls == NULL ? "off" : sv->tickets_from_control ?
 		"from control plane" : "local rotation");
 	fprintf(f, "auth_users %llu\n",
@@ -287,7 +297,25 @@ void service_tls_settings(const struct mx_config *cfg, struct tls_server_cfg *tc
 	tc->ticket_rotate_s = cfg->tls_ticket_rotate_s;
 }
 
-/* Parse SET_CERTS blocks into tc (pointers into the payload); 0 or -1 with why. */
+/* Occurrences of a PEM header in n bytes. */
+static unsigned pem_count(const char *p, size_t n, const char *begin)
+{
+	size_t bl = strlen(begin);
+	const char *e = p + n, *q;
+	unsigned c = 0;
+
+	while (p < e && (q = memmem(p, (size_t)(e - p), begin, bl)) != NULL) {
+		c++;
+		p = q + bl;
+	}
+	return c;
+}
+
+/*
+ * Parse SET_CERTS blocks into tc (pointers into the payload): "CERT" blocks
+ * (an optional third length: the DER OCSP response after the key), "CA" and
+ * "CRL" blocks (PEM). 0 or -1 with why.
+ */
 static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*names)[64],
 		       char (*sni)[256], char *err, size_t errlen)
 {
@@ -295,9 +323,32 @@ static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*na
 
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p)), *nl2, *save = NULL, *tok;
-		unsigned long cl, kl;
+		unsigned long cl, kl, ol = 0;
 		unsigned n = tc->ncerts, k = 0;
+		int got;
 
+		if (nl != NULL && (strncmp(p, "CA ", 3) == 0 || strncmp(p, "CRL ", 4) == 0)) {
+			int ca = p[1] == 'A';
+			char *e;
+
+			*nl = '\0';
+			errno = 0;
+			cl = strtoul(p + (ca ? 3 : 4), &e, 10);
+			if (errno || *e || e == p + (ca ? 3 : 4) || cl > (unsigned long)(end - nl - 1) ||
+			    (ca ? tc->ca_pem : tc->crl_pem) != NULL) {
+				snprintf(err, errlen, "%s block: bad or repeated header", ca ? "CA" : "CRL");
+				return -1;
+			}
+			if (ca) {
+				tc->ca_pem = nl + 1;
+				tc->ca_pem_len = cl;
+			} else {
+				tc->crl_pem = nl + 1;
+				tc->crl_pem_len = cl;
+			}
+			p = nl + 1 + cl;
+			continue;
+		}
 		if (n == TLS_MAX_CERTS) {
 			snprintf(err, errlen, "more than %d certificates", TLS_MAX_CERTS);
 			return -1;
@@ -308,8 +359,9 @@ static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*na
 		}
 		*nl = *nl2 = '\0';
 		if (sscanf(p, "CERT %63s %255s", names[n], sni[n]) != 2 ||
-		    sscanf(nl + 1, "%lu %lu", &cl, &kl) != 2 || cl > (unsigned long)(end - nl2 - 1) ||
-		    kl > (unsigned long)(end - nl2 - 1) - cl) {
+		    ((got = sscanf(nl + 1, "%lu %lu %lu", &cl, &kl, &ol)) != 2 && got != 3) ||
+		    cl > (unsigned long)(end - nl2 - 1) || kl > (unsigned long)(end - nl2 - 1) - cl ||
+		    ol > (unsigned long)(end - nl2 - 1) - cl - kl || (got == 3 && ol == 0)) {
 			snprintf(err, errlen, "certificate %u: bad header", n + 1);
 			return -1;
 		}
@@ -319,33 +371,45 @@ static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*na
 		tc->certs[n].chain_pem_len = cl;
 		tc->certs[n].key_pem = nl2 + 1 + cl;
 		tc->certs[n].key_pem_len = kl;
+		if (ol) {
+			tc->certs[n].ocsp = (const uint8_t *)nl2 + 1 + cl + kl;
+			tc->certs[n].ocsp_len = ol;
+		}
 		if (strcmp(sni[n], "-") != 0)
 			for (tok = strtok_r(sni[n], ",", &save); tok && k < TLS_MAX_SNI - 1;
 			     tok = strtok_r(NULL, ",", &save))
 				tc->certs[n].sni[k++] = tok;
 		tc->ncerts++;
-		p = nl2 + 1 + cl + kl;
-	}
-	if (tc->ncerts == 0) {
-		snprintf(err, errlen, "no certificate");
-		return -1;
+		p = nl2 + 1 + cl + kl + ol;
 	}
 	return 0;
 }
 
-/* SET_CERTS: a new TLS context for new sessions; open ones keep theirs. */
+/*
+ * SET_CERTS: a new TLS context for new sessions; open ones keep theirs.
+ * Without CERT blocks the certificates in force stay and only the CA/CRL
+ * change (an empty payload: back to the configuration's files).
+ */
 static void do_set_certs(struct service *sv, int fd, struct ctl_msg *m)
 {
 	struct tls_server_cfg tc;
 	struct tls_ctx *nt, *old = sv->tls;
-	char names[TLS_MAX_CERTS][64], sni[TLS_MAX_CERTS][256], err[512];
+	char names[TLS_MAX_CERTS][64], sni[TLS_MAX_CERTS][256], err[512], trust[sizeof(trust_in_force)];
 	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
 	int has_prev = 0, keys;
 	unsigned i;
 
 	service_tls_settings(sv->cfg, &tc);
-	if (parse_certs(m->data, m->len, &tc, names, sni, err, sizeof(err)) != 0 ||
-	    (nt = tls_ctx_new(&tc, err, sizeof(err))) == NULL) {
+	if (parse_certs(m->data, m->len, &tc, names, sni, err, sizeof(err)) != 0) {
+		nt = NULL;
+	} else if (tc.ncerts == 0 && old == NULL) {
+		snprintf(err, sizeof(err), "no certificate given and none in force");
+		nt = NULL;
+	} else {
+		tc.certs_from = tc.ncerts == 0 ? old : NULL;
+		nt = tls_ctx_new(&tc, err, sizeof(err));
+	}
+	if (nt == NULL) {
 		fprintf(stderr, "mxgate: certificates refused, keeping the ones in force: %s\n", err);
 		ctl_send(fd, CTL_ERR, err, strlen(err));
 		return;
@@ -360,19 +424,47 @@ static void do_set_certs(struct service *sv, int fd, struct ctl_msg *m)
 		if (sv->smtpw[i])
 			smtp_worker_set_tls(sv->smtpw[i], nt);
 	sv->tls = nt;
-	sv->certs_in_force[0] = '\0';
+	if (tc.ncerts)
+		sv->certs_in_force[0] = '\0';
 	for (i = 0; i < tc.ncerts; i++) {
 		size_t o = strlen(sv->certs_in_force);
-		char exp[64];
+		char exp[64], ocsp[32] = "";
 
 		cert_expiry(NULL, tc.certs[i].chain_pem, tc.certs[i].chain_pem_len, exp, sizeof(exp));
+		if (tc.certs[i].ocsp)
+			snprintf(ocsp, sizeof(ocsp), " ocsp=%zu", tc.certs[i].ocsp_len);
 		snprintf(sv->certs_in_force + o, sizeof(sv->certs_in_force) - o,
-			 "certificate %s not_after=\"%s\" source=control%s\n", names[i], exp,
-			 i == 0 ? " default" : "");
+			 "certificate %s not_after=\"%s\" source=control%s%s\n", names[i], exp,
+			 i == 0 ? " default" : "", ocsp);
 	}
+	trust[0] = '\0';
+	if (tc.ca_pem || tc.crl_pem) {
+		char ca[96], crl[96];
+
+		if (tc.ca_pem)
+			snprintf(ca, sizeof(ca), "control certificates=%u",
+				 pem_count(tc.ca_pem, tc.ca_pem_len, "-----BEGIN CERTIFICATE-----"));
+		else
+			snprintf(ca, sizeof(ca), "%s%.80s", sv->cfg->tls_ca_file[0] ? "file " :
+				 sv->cfg->tls_ca_dir[0] ? "dir " : "none", sv->cfg->tls_ca_file[0] ?
+				 sv->cfg->tls_ca_file : sv->cfg->tls_ca_dir);
+		if (tc.crl_pem)
+			snprintf(crl, sizeof(crl), "control crls=%u",
+				 pem_count(tc.crl_pem, tc.crl_pem_len, "-----BEGIN X509 CRL-----"));
+		else
+			snprintf(crl, sizeof(crl), "%s%.80s", sv->cfg->tls_crl_file[0] ? "file " : "none",
+				 sv->cfg->tls_crl_file);
+		snprintf(trust, sizeof(trust), "tls_ca %s\ntls_crl %s\n", ca, crl);
+	}
+	memcpy(trust_in_force, trust, sizeof(trust));
 	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
 	tls_ctx_free(old);              /* live sessions hold their own references */
-	snprintf(err, sizeof(err), "%u certificate(s) in force, default %s", tc.ncerts, names[0]);
+	if (tc.ncerts)
+		snprintf(err, sizeof(err), "%u certificate(s) in force, default %s%s%s", tc.ncerts,
+			 names[0], tc.ca_pem ? ", CA from control" : "", tc.crl_pem ? ", CRL from control" : "");
+	else
+		snprintf(err, sizeof(err), "certificates in force kept; CA %s, CRL %s",
+			 tc.ca_pem ? "from control" : "as configured", tc.crl_pem ? "from control" : "as configured");
 	fprintf(stderr, "mxgate: %s\n", err);
 	ctl_send(fd, CTL_OK, err, strlen(err));
 }

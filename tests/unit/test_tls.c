@@ -10,7 +10,8 @@
  * tls_worker_run() drives the private-key operations. Covered: TLS 1.3 and
  * 1.2 handshakes through the asynchronous key door (sign and RSA decrypt),
  * SNI, data both ways, sendmail's macros and DN quoting, client
- * certificates (NOT/NO/OK/FAIL, CRL), ticket resumption across rotations
+ * certificates (NOT/NO/OK/FAIL, CRL; CA and CRL as PEM in memory; a session
+ * that asks for none), OCSP stapling on request, ticket resumption across rotations
  * and explicit fleet keys, garbage, end of stream, a crafted client
  * renegotiation (refused), bad files, partial transport writes, and the
  * memory of an idle session (printed).
@@ -852,6 +853,317 @@ TEST(client_certs)
 	tls_ctx_free(noreq);
 }
 
+/* A whole file into malloc'd memory (NUL-terminated); *len its size. */
+static char *file_text(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = malloc(1 << 16);
+	size_t n = fp && buf ? fread(buf, 1, (1 << 16) - 1, fp) : 0;
+
+	if (fp)
+		fclose(fp);
+	if (buf)
+		buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* Client certificate callback: counts CertificateRequests, notes the first CA name offered. */
+static int cert_requests;
+static char cert_request_ca[128];
+static int count_cert_cb(SSL *ssl, void *arg)
+{
+	STACK_OF(X509_NAME) *names = SSL_get_client_CA_list(ssl);
+
+	(void)arg;
+	cert_requests++;
+	cert_request_ca[0] = 0;
+	if (names && sk_X509_NAME_num(names) > 0)
+		X509_NAME_get_text_by_NID(sk_X509_NAME_value(names, 0), NID_commonName,
+					  cert_request_ca, sizeof(cert_request_ca));
+	return 1;
+}
+
+/* CA and CRL as PEM in memory: they replace the files; bad ones are refused with a reason. */
+TEST(ca_crl_from_memory)
+{
+	struct tls_server_cfg cfg = base_cfg();
+	struct tls_ctx *ctx;
+	struct tls_macros m;
+	size_t calen, crllen, selflen;
+	char *ca = file_text(f_ca, &calen), *crl = file_text(f_crl, &crllen), err[256];
+	EVP_PKEY *oca_key = key_ec(NID_X9_62_prime256v1), *ocli_key = key_ec(NID_X9_62_prime256v1);
+	X509 *oca = mk_cert("Other CA", oca_key, NULL, NULL, 100, 1, NULL);
+	X509 *ocli = mk_cert("other-client", ocli_key, oca, oca_key, 101, 0, NULL);
+	char *other = file_text(write_certs("other_ca.pem", oca, NULL), &selflen);
+
+	cfg.request_client_cert = 1;
+	cfg.ticket_rotate_s = 0;
+	cfg.ca_pem = ca;
+	cfg.ca_pem_len = calen;
+	cfg.crl_pem = crl;
+	cfg.crl_pem_len = crllen;
+	ctx = ctx_or_die(&cfg);
+	client_cert_run(ctx, pki.cli, pki.cli_key, 0, &m);
+	CHECK_STR(m.verify, "OK");
+	client_cert_run(ctx, pki.rev, pki.rev_key, 0, &m);
+	CHECK_STR(m.verify, "FAIL");
+	client_cert_run(ctx, pki.self, pki.self_key, TLS1_2_VERSION, &m);
+	CHECK_STR(m.verify, "FAIL");
+	tls_ctx_free(ctx);
+
+	/* the CA list offered in the CertificateRequest comes from the PEM too */
+	{
+		struct copt o = { .cert = pki.cli, .key = pki.cli_key };
+		struct sess s;
+
+		ctx = ctx_or_die(&cfg);
+		cert_requests = 0;
+		sess_open(&s, ctx, W, &o);
+		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+		CHECK_EQ(sess_handshake(&s), 0);
+		CHECK_EQ(cert_requests, 1);
+		CHECK_STR(cert_request_ca, "Lab CA");
+		sess_close(&s);
+		tls_ctx_free(ctx);
+	}
+
+	/* memory replaces the files: another trust anchor */
+	cfg.ca_file = f_ca;
+	cfg.ca_pem = other;
+	cfg.ca_pem_len = selflen;
+	cfg.crl_pem = NULL;
+	ctx = ctx_or_die(&cfg);
+	client_cert_run(ctx, pki.cli, pki.cli_key, 0, &m);
+	CHECK_STR(m.verify, "FAIL");
+	client_cert_run(ctx, ocli, ocli_key, 0, &m);
+	CHECK_STR(m.verify, "OK");
+	tls_ctx_free(ctx);
+	/* the CRL file still applies and checks every chain: Other CA has none there */
+	cfg.crl_file = f_crl;
+	ctx = ctx_or_die(&cfg);
+	client_cert_run(ctx, ocli, ocli_key, 0, &m);
+	CHECK_STR(m.verify, "FAIL");
+	tls_ctx_free(ctx);
+	/* the files alone: as before (the file CRL revokes) */
+	cfg.ca_pem = NULL;
+	ctx = ctx_or_die(&cfg);
+	client_cert_run(ctx, pki.rev, pki.rev_key, 0, &m);
+	CHECK_STR(m.verify, "FAIL");
+	client_cert_run(ctx, ocli, ocli_key, 0, &m);
+	CHECK_STR(m.verify, "FAIL");
+	tls_ctx_free(ctx);
+	/* a CRL from memory replaces the file's: the CA's CRL revoking another serial */
+	{
+		char *crl9 = file_text(write_crl("crl9.pem", 9), &crllen);
+
+		cfg.crl_pem = crl9;
+		cfg.crl_pem_len = crllen;
+		ctx = ctx_or_die(&cfg);
+		client_cert_run(ctx, pki.rev, pki.rev_key, 0, &m);
+		CHECK_STR(m.verify, "OK");
+		tls_ctx_free(ctx);
+		cfg.crl_pem = NULL;
+		free(crl9);
+		crllen = strlen(crl);
+	}
+
+	/* bad PEM: refused, saying where from */
+	cfg.ca_pem = "garbage\n";
+	cfg.ca_pem_len = 8;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "CA certificates from the control plane: no PEM certificate") != NULL);
+	cfg.ca_pem = ca;
+	cfg.ca_pem_len = calen;
+	cfg.crl_pem = ca;               /* certificates, not a CRL */
+	cfg.crl_pem_len = calen;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "cannot read CRL from the control plane: no PEM CRL") != NULL);
+	cfg.crl_pem = crl;
+	cfg.crl_pem_len = 0;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	free(ca);
+	free(crl);
+	free(other);
+	X509_free(oca);
+	X509_free(ocli);
+	EVP_PKEY_free(oca_key);
+	EVP_PKEY_free(ocli_key);
+}
+
+/* Handshake asking (or not) for the certificate status; the stapled bytes, or NULL. */
+static int ocsp_run(struct tls_ctx *ctx, const char *sni, int ask, int maxv, uint8_t *out, size_t *len)
+{
+	struct copt o = { .sni = sni, .maxv = maxv };
+	const uint8_t *p = NULL;
+	struct sess s;
+	int r;
+
+	sess_open(&s, ctx, W, &o);
+	if (ask)
+		SSL_enable_ocsp_stapling(s.cli);
+	r = sess_handshake(&s);
+	CHECK_EQ(r, 0);
+	*len = 0;
+	SSL_get0_ocsp_response(s.cli, &p, len);
+	if (p && *len <= 256)
+		memcpy(out, p, *len);
+	sess_close(&s);
+	return r == 0 && p != NULL && *len > 0;
+}
+
+/* An OCSP response per certificate, stapled only when the client asks (status_request). */
+TEST(ocsp_staple)
+{
+	static const uint8_t resp[] = { 0x30, 0x06, 0x0a, 0x01, 0x00, 0xa0, 0x01, 0x00 };
+	static const uint8_t trailing[] = { 0x30, 0x00, 0x00 };
+	struct tls_server_cfg cfg = base_cfg();
+	struct tls_ctx *ctx;
+	uint8_t got[256], *big;
+	size_t len;
+	char err[256];
+
+	cfg.certs[0].ocsp = resp;
+	cfg.certs[0].ocsp_len = sizeof(resp);
+	ctx = ctx_or_die(&cfg);
+	CHECK(ocsp_run(ctx, "mx.lab.example", 1, 0, got, &len));
+	CHECK(len == sizeof(resp) && memcmp(got, resp, len) == 0);
+	CHECK(ocsp_run(ctx, "mx.lab.example", 1, TLS1_2_VERSION, got, &len));
+	CHECK(len == sizeof(resp) && memcmp(got, resp, len) == 0);
+	CHECK(!ocsp_run(ctx, "mx.lab.example", 0, 0, got, &len));      /* not asked: none */
+	CHECK(!ocsp_run(ctx, "mx.lab.example", 0, TLS1_2_VERSION, got, &len));
+	CHECK(!ocsp_run(ctx, "other.example", 1, 0, got, &len));        /* that one has none */
+	CHECK(ocsp_run(ctx, "unknown.example", 1, 0, got, &len));       /* the default has */
+	tls_ctx_free(ctx);
+
+	/* refused: empty, trailing bytes, not DER, too large */
+	cfg.certs[0].ocsp_len = 0;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "OCSP response of 0 bytes") != NULL);
+	cfg.certs[0].ocsp = trailing;
+	cfg.certs[0].ocsp_len = sizeof(trailing);
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	cfg.certs[0].ocsp = (const uint8_t *)"hello";
+	cfg.certs[0].ocsp_len = 5;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	big = calloc(1, TLS_OCSP_MAX + 8);
+	big[0] = 0x30;
+	big[1] = 0x83;
+	big[2] = (uint8_t)((TLS_OCSP_MAX + 1) >> 16);
+	big[3] = (uint8_t)((TLS_OCSP_MAX + 1) >> 8);
+	big[4] = (uint8_t)(TLS_OCSP_MAX + 1);
+	cfg.certs[0].ocsp = big;
+	cfg.certs[0].ocsp_len = TLS_OCSP_MAX + 6;
+	CHECK(tls_ctx_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "certificate") != NULL && strstr(err, "OCSP") != NULL);
+	/* exactly at the bound: taken */
+	big[1] = 0x82;
+	big[2] = (uint8_t)((TLS_OCSP_MAX - 4) >> 8);
+	big[3] = (uint8_t)(TLS_OCSP_MAX - 4);
+	cfg.certs[0].ocsp_len = TLS_OCSP_MAX;
+	ctx = tls_ctx_new(&cfg, err, sizeof(err));
+	CHECK(ctx != NULL);
+	tls_ctx_free(ctx);
+	free(big);
+}
+
+/* ncerts 0 + certs_from: the certificates (and their staples) of a context, a new CA. */
+TEST(certs_from_context)
+{
+	static const uint8_t resp[] = { 0x30, 0x03, 0x0a, 0x01, 0x00 };
+	struct tls_server_cfg cfg = base_cfg(), cfg2;
+	struct tls_ctx *a, *b;
+	struct tls_macros m;
+	uint8_t got[256];
+	size_t len, calen;
+	char *ca = file_text(f_ca, &calen), err[256];
+	struct sess s;
+	struct copt o = { .sni = "www.other.example" };
+
+	cfg.certs[1].ocsp = resp;
+	cfg.certs[1].ocsp_len = sizeof(resp);
+	a = ctx_or_die(&cfg);
+	memset(&cfg2, 0, sizeof(cfg2));
+	cfg2.request_client_cert = 1;
+	cfg2.ca_pem = ca;
+	cfg2.ca_pem_len = calen;
+	CHECK(tls_ctx_new(&cfg2, err, sizeof(err)) == NULL);    /* no certificates at all */
+	cfg2.certs_from = a;
+	b = ctx_or_die(&cfg2);
+	tls_ctx_free(a);                /* b holds its own references */
+	client_cert_run(b, pki.cli, pki.cli_key, 0, &m);
+	CHECK_STR(m.verify, "OK");
+	sess_open(&s, b, W, &o);
+	CHECK_EQ(sess_handshake(&s), 0);
+	CHECK_STR(peer_cn(&s), "other.example");
+	sess_close(&s);
+	CHECK(ocsp_run(b, "other.example", 1, 0, got, &len));
+	CHECK(len == sizeof(resp) && memcmp(got, resp, len) == 0);
+	CHECK(!ocsp_run(b, "mx.lab.example", 1, 0, got, &len));
+	tls_ctx_free(b);
+	free(ca);
+}
+
+/* tls_conn_no_client_cert: that session sends no CertificateRequest, {verify} NOT. */
+TEST(no_client_cert_per_session)
+{
+	struct tls_server_cfg cfg = base_cfg();
+	struct copt o = { .cert = pki.cli, .key = pki.cli_key };
+	struct tls_macros m;
+	struct tls_ctx *ctx;
+	struct sess s;
+
+	cfg.request_client_cert = 1;
+	cfg.ca_file = f_ca;
+	ctx = ctx_or_die(&cfg);
+	for (int v = 0; v < 2; v++) {
+		o.maxv = v ? TLS1_2_VERSION : 0;
+		/* the context asks: the client is asked and its certificate verifies */
+		cert_requests = 0;
+		sess_open(&s, ctx, W, &o);
+		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+		CHECK_EQ(sess_handshake(&s), 0);
+		CHECK(c2s_text(&s, "EHLO x\r\n"));
+		tls_get_macros(s.srv, &m);
+		CHECK_EQ(cert_requests, 1);
+		CHECK_STR(m.verify, "OK");
+		sess_close(&s);
+		/* this session does not ask */
+		cert_requests = 0;
+		sess_open(&s, ctx, W, &o);
+		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+		tls_conn_no_client_cert(s.srv);
+		CHECK_EQ(sess_handshake(&s), 0);
+		CHECK(c2s_text(&s, "EHLO x\r\n"));
+		tls_get_macros(s.srv, &m);
+		CHECK_EQ(cert_requests, 0);
+		CHECK_STR(m.verify, "NOT");
+		CHECK_STR(m.cert_subject, "");
+		CHECK_STR(m.cn_subject, "");
+		sess_close(&s);
+	}
+	/* a ticket from a session with a certificate, resumed by one that does not ask: NOT */
+	SSL_SESSION_free(take_sess());
+	o.maxv = 0;
+	sess_open(&s, ctx, W, &o);
+	CHECK_EQ(sess_handshake(&s), 0);
+	CHECK(c2s_text(&s, "EHLO x\r\n"));
+	CHECK(s2c_text(&s, "250 ok\r\n"));
+	sess_close(&s);
+	o.sess = take_sess();
+	CHECK(o.sess != NULL);
+	sess_open(&s, ctx, W, &o);
+	tls_conn_no_client_cert(s.srv);
+	CHECK_EQ(sess_handshake(&s), 0);
+	tls_get_macros(s.srv, &m);
+	CHECK_STR(m.verify, "NOT");
+	CHECK_STR(m.cert_subject, "");
+	sess_close(&s);
+	SSL_SESSION_free(o.sess);
+	SSL_SESSION_free(take_sess());
+	tls_ctx_free(ctx);
+}
+
 /* A connection that presents sess (may be NULL); returns tls_resumed() or -1. */
 static int resume_run(struct tls_ctx *ctx, SSL_SESSION *sess, int maxv)
 {
@@ -1320,6 +1632,10 @@ int main(void)
 	RUN(sni_choice);
 	RUN(tls12);
 	RUN(client_certs);
+	RUN(ca_crl_from_memory);
+	RUN(ocsp_staple);
+	RUN(certs_from_context);
+	RUN(no_client_cert_per_session);
 	RUN(tickets);
 	RUN(garbage_and_eof);
 	RUN(renegotiation_refused);
