@@ -1,8 +1,9 @@
 /*
  * control.h - what the parts of mxgate-control share: its state (struct
  * app), logging and small helpers (mxgate-control.c), and the Redis side
- * (store.c: connections, reading and validating policy, ticket keys and
- * certificates, the events channel, the stats hash). See mxgate-control.c
+ * (store.c: connections, reading and validating policy, ticket keys,
+ * certificates with CA/CRL/OCSP, SMTP AUTH users, the events channel, the
+ * stats hash). See mxgate-control.c
  * for the whole picture and the Redis schema.
  */
 #ifndef MX_CONTROL_H
@@ -31,7 +32,12 @@
 #define CERTS_MAX               8       /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
 #define CERT_NAME_MAX           63      /* SET_CERTS reads the name as %63s */
 #define SNI_FIELD_MAX           255     /* and the SNI list as %255s */
-#define CERT_PEM_MAX            (1u << 20)      /* a chain or a key */
+#define CERT_PEM_MAX            (1u << 20)      /* a chain or a key, the CA bundle, the CRLs */
+#define OCSP_MAX                (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
+#define USERS_MAX               (1u << 20)      /* SMTP AUTH users pushed at most */
+#define USER_NAME_MAX           255             /* octets (control/ctl.h CTL_SET_USERS) */
+#define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
+#define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 #define FNV_INIT 1469598103934665603ull
 
 /* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
@@ -47,7 +53,8 @@ struct app {
 	struct mx_config cfg;
 	unsigned interval_s;
 	char k_policy[KEY_LEN], k_version[KEY_LEN], k_events[KEY_LEN], k_tickets[KEY_LEN],
-	     k_stats[KEY_LEN], k_certs[KEY_LEN], k_cert[KEY_LEN];
+	     k_stats[KEY_LEN], k_certs[KEY_LEN], k_cert[KEY_LEN], k_ca[KEY_LEN], k_crl[KEY_LEN],
+	     k_auth[KEY_LEN];
 
 	/* Redis: rc for commands, rs subscribed to k_events */
 	int redis_enabled;
@@ -56,7 +63,7 @@ struct app {
 	int redis_backoff;
 	int redis_outage;               /* away (or never reached) and already said so */
 	int redis_ever;                 /* connected at least once */
-	int need_full, need_policy, need_tickets, need_certs;
+	int need_full, need_policy, need_tickets, need_certs, need_users;
 	unsigned long long redis_connects;
 	unsigned unknown_events;
 
@@ -74,6 +81,12 @@ struct app {
 	uint64_t crt_digest, crt_bad_digest;
 	int have_crt, crt_pushed, crt_refused, crt_none_logged;
 	uint64_t tk_bad_digest;         /* last bad ticket hash logged */
+	char *usr;                      /* SET_USERS payload: "user hash\n" lines, sorted */
+	size_t usr_len, usr_count;
+	uint64_t usr_digest;
+	int have_usr, usr_pushed, usr_refused, usr_cap_logged, usr_big_logged, usr_read_err;
+	uint64_t *usr_bad;              /* digests of the bad user entries already logged, sorted */
+	size_t usr_nbad;
 
 	/* mxgate's control socket */
 	int ctl_backoff, ctl_down;
@@ -87,8 +100,8 @@ struct app {
 	long long stats_at;
 	int stats_ok, stats_redis_bad;
 	long long next_tick;
-	unsigned long long policy_pushes, policy_rejects, ticket_pushes, cert_pushes, stats_fetches,
-			   stats_errors, stats_written;
+	unsigned long long policy_pushes, policy_rejects, ticket_pushes, cert_pushes, user_pushes,
+			   user_rejects, stats_fetches, stats_errors, stats_written;
 	struct metrics_srv *ms;
 };
 
@@ -113,6 +126,8 @@ void redis_connect(struct app *a);
 void redis_lost(struct app *a, const char *reason);
 /* Close both connections. */
 void redis_drop(struct app *a);
+/* SMTP AUTH users: every <prefix>auth:* key (SCAN), validated; -1 when the connection is lost. */
+int sync_users(struct app *a);
 /* Whatever the events or the clock asked for (need_*); -1 when the connection is lost. */
 int redis_sync(struct app *a);
 /* The subscriber connection is readable: take the events. */

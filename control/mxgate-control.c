@@ -1,7 +1,9 @@
 /*
  * mxgate-control.c - the control plane of one appliance (DESIGN.md,
  * "Processes"): an ordinary process that reads the policy, the
- * certificates and the session-ticket keys from Redis, validates them,
+ * certificates (with the client-certificate CA and CRL, and OCSP responses
+ * to staple), the session-ticket keys and the SMTP AUTH users from Redis,
+ * validates them,
  * pushes them to mxgate over its control socket (control/ctl.h), follows
  * changes on the Redis channel <prefix>events, keeps the last good state
  * while Redis is away (and gives it again to an mxgate that restarted
@@ -22,25 +24,34 @@
  * Redis schema (shared with mxctl):
  *   <prefix>policy            hash: access-map key -> value ("To:lab.example" -> "RELAY")
  *   <prefix>policy:version    string: INCR on every change
- *   <prefix>events            channel: "policy <version>", "tickets", "certs"
+ *   <prefix>events            channel: "policy <version>", "tickets", "certs", "users"
  *   <prefix>tickets           hash: current, previous: 96 hex digits (48 bytes) each;
  *                             no current: one is made here (WATCH/MULTI: one appliance wins)
  *   <prefix>certs             set: certificate names (mxctl cert add)
- *   <prefix>cert:<name>       hash: chain, key (PEM), sni ("a.example,b.example"); the
+ *   <prefix>cert:<name>       hash: chain, key (PEM), sni ("a.example,b.example"), ocsp
+ *                             (optional DER OCSP response stapled, 1..64 KiB); the
  *                             default certificate is the first name in byte order
+ *   <prefix>ca                string: PEM CA certificates trusted for client certificates
+ *                             (replaces tls_ca_file/tls_ca_dir while set)
+ *   <prefix>crl               string: PEM CRL(s) (replaces tls_crl_file while set); ca and
+ *                             crl go with the certificates ("certs"), also without any
+ *   <prefix>auth:<user>       string: SMTP AUTH password hash (crypto/passwd.h "$scrypt$...");
+ *                             read with SCAN, at most 2^20 users, bad ones skipped and logged
  *   <prefix>stats:<id>        hash: metric name (lcore label dropped) -> appliance total,
  *                             and "updated" (unix time)
  *
  * Change detection: each event triggers a check; the policy is re-read
  * only when <prefix>policy:version differs from the one held (the full
  * resync after each reconnect also compares the content). Every interval
- * the version, the ticket keys and the certificates are checked again, so
+ * the version, the ticket keys, the certificates and the users are checked again, so
  * a change whose PUBLISH was lost is applied within one interval. Invalid
  * data in Redis is logged (once per content, with the key and why) and
  * never pushed; what mxgate refuses is not retried until it changes.
  * An mxgate restart is noticed by a failed call, or by CTL_STATUS no
  * longer showing the policy version pushed or the ticket keys given
- * ("tickets local rotation"); then everything is pushed again.
+ * ("tickets local rotation"); then everything is pushed again. An
+ * "auth_users" count in CTL_STATUS other than the one pushed gets the
+ * users pushed again.
  *
  * One thread, one poll() loop over the subscriber connection, the HTTP
  * server and its clients. Redis commands are synchronous with a 2 s
@@ -155,8 +166,8 @@ uint64_t fnv64(uint64_t h, const void *p, size_t n)
 /* mxgate (restarted, or back) gets everything we hold again, refused things included. */
 static void push_all_again(struct app *a)
 {
-	a->pol_pushed = a->tk_pushed = a->crt_pushed = 0;
-	a->pol_refused = a->tk_refused = a->crt_refused = 0;
+	a->pol_pushed = a->tk_pushed = a->crt_pushed = a->usr_pushed = 0;
+	a->pol_refused = a->tk_refused = a->crt_refused = a->usr_refused = 0;
 }
 
 /* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
@@ -235,7 +246,7 @@ static void status_field(const char *text, const char *key, char *out, size_t ou
 static void mx_check_status(struct app *a, int after_push)
 {
 	struct ctl_msg m;
-	char ident[128], pid[48], started[48], polver[32], tickets[48];
+	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32];
 
 	if (mx_call(a, CTL_STATUS, NULL, 0, &m) != 0)
 		return;
@@ -247,6 +258,7 @@ static void mx_check_status(struct app *a, int after_push)
 	status_field(m.data, "started", started, sizeof(started));
 	status_field(m.data, "policy_version", polver, sizeof(polver));
 	status_field(m.data, "tickets", tickets, sizeof(tickets));
+	status_field(m.data, "auth_users", users, sizeof(users));
 	free(m.data);
 	snprintf(ident, sizeof(ident), "%s/%s", pid, started);
 	if (strcmp(ident, "/") != 0) {
@@ -270,6 +282,13 @@ static void mx_check_status(struct app *a, int after_push)
 	if (a->have_tk && a->tk_pushed && !a->tk_refused && strcmp(tickets, "local rotation") == 0) {
 		logm("mxgate's session tickets: \"%s\" (restarted?): pushing everything again", tickets);
 		push_all_again(a);
+	}
+	/* the users it holds are not the ones pushed (it restarted, or someone else pushed) */
+	if (!after_push && a->have_usr && a->usr_pushed && !a->usr_refused && users[0] &&
+	    strtoull(users, NULL, 10) != (unsigned long long)a->usr_count) {
+		logm("mxgate reports auth_users %s, not %zu as pushed: pushing the users again", users,
+		     a->usr_count);
+		a->usr_pushed = 0;
 	}
 }
 
@@ -331,6 +350,25 @@ static void push_certs(struct app *a)
 	free(m.data);
 }
 
+static void push_users(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_USERS, a->usr, a->usr_len, &m) != 0)
+		return;
+	a->usr_pushed = 1;
+	if (m.type == CTL_OK) {
+		a->user_pushes++;
+		logm("SMTP AUTH users pushed to mxgate: %zu (mxgate: %.200s)", a->usr_count, m.data);
+	} else {
+		a->usr_refused = 1;
+		a->user_rejects++;
+		logm("mxgate refused the SMTP AUTH users: %s %.300s (it keeps the ones it has; not "
+		     "retried until they change)", ctl_type_name(m.type), m.data);
+	}
+	free(m.data);
+}
+
 /* Push what mxgate does not have yet, unless the control socket is resting. */
 static void push_pending(struct app *a)
 {
@@ -346,13 +384,18 @@ static void push_pending(struct app *a)
 		return;
 	if (a->have_pol && !a->pol_pushed && !a->pol_refused)
 		push_policy(a);
+	if (now_ms() < a->ctl_retry_at)
+		return;
+	if (a->have_usr && !a->usr_pushed && !a->usr_refused)
+		push_users(a);
 }
 
 static int push_pending_wanted(const struct app *a)
 {
 	return (a->have_crt && !a->crt_pushed && !a->crt_refused) ||
 	       (a->have_tk && !a->tk_pushed && !a->tk_refused) ||
-	       (a->have_pol && !a->pol_pushed && !a->pol_refused);
+	       (a->have_pol && !a->pol_pushed && !a->pol_refused) ||
+	       (a->have_usr && !a->usr_pushed && !a->usr_refused);
 }
 
 static void tick(struct app *a)
@@ -393,6 +436,7 @@ static void tick(struct app *a)
 		a->need_policy = 1;
 		a->need_tickets = 1;
 		a->need_certs = 1;
+		a->need_users = 1;
 	}
 }
 
@@ -414,6 +458,12 @@ static char *metrics_body(void *arg, size_t *len)
 		"# TYPE mxgate_control_mxgate_up gauge\nmxgate_control_mxgate_up %d\n", fresh);
 	fprintf(f, "# HELP mxgate_control_redis_up 1 while mxgate-control is connected to Redis.\n"
 		"# TYPE mxgate_control_redis_up gauge\nmxgate_control_redis_up %d\n", a->rc != NULL);
+	if (a->have_usr)
+		fprintf(f, "# HELP mxgate_control_auth_users Valid SMTP AUTH users read from Redis.\n"
+			"# TYPE mxgate_control_auth_users gauge\nmxgate_control_auth_users %zu\n"
+			"# HELP mxgate_control_auth_users_skipped Invalid SMTP AUTH users in Redis, skipped.\n"
+			"# TYPE mxgate_control_auth_users_skipped gauge\nmxgate_control_auth_users_skipped %zu\n",
+			a->usr_count, a->usr_nbad);
 	if (a->have_pol)
 		fprintf(f, "# HELP mxgate_control_policy_version Version of the last good policy from Redis.\n"
 			"# TYPE mxgate_control_policy_version gauge\nmxgate_control_policy_version %" PRIu64 "\n"
@@ -429,13 +479,19 @@ static char *metrics_body(void *arg, size_t *len)
 		"mxgate_control_ticket_pushes_total %llu\n"
 		"# TYPE mxgate_control_cert_pushes_total counter\n"
 		"mxgate_control_cert_pushes_total %llu\n"
+		"# TYPE mxgate_control_user_pushes_total counter\n"
+		"mxgate_control_user_pushes_total %llu\n"
+		"# HELP mxgate_control_user_rejects_total User sets mxgate refused.\n"
+		"# TYPE mxgate_control_user_rejects_total counter\n"
+		"mxgate_control_user_rejects_total %llu\n"
 		"# TYPE mxgate_control_redis_connects_total counter\n"
 		"mxgate_control_redis_connects_total %llu\n"
 		"# TYPE mxgate_control_stats_fetches_total counter\n"
 		"mxgate_control_stats_fetches_total %llu\n"
 		"# TYPE mxgate_control_stats_errors_total counter\n"
 		"mxgate_control_stats_errors_total %llu\n",
-		a->policy_pushes, a->policy_rejects, a->ticket_pushes, a->cert_pushes, a->redis_connects,
+		a->policy_pushes, a->policy_rejects, a->ticket_pushes, a->cert_pushes, a->user_pushes,
+		a->user_rejects, a->redis_connects,
 		a->stats_fetches, a->stats_errors);
 	if (a->ms)
 		fprintf(f, "# TYPE mxgate_control_http_requests_total counter\n"
@@ -567,6 +623,9 @@ int main(int argc, char **argv)
 		key_join(a->k_stats, a->cfg.redis_prefix, "stats:", a->cfg.appliance_id);
 		key_join(a->k_certs, a->cfg.redis_prefix, "certs", "");
 		key_join(a->k_cert, a->cfg.redis_prefix, "cert:", "");
+		key_join(a->k_ca, a->cfg.redis_prefix, "ca", "");
+		key_join(a->k_crl, a->cfg.redis_prefix, "crl", "");
+		key_join(a->k_auth, a->cfg.redis_prefix, "auth:", "");
 		if (a->cfg.metrics_listen[0]) {
 			a->ms = metrics_open(a->cfg.metrics_listen, metrics_body, a, err, sizeof(err));
 			if (!a->ms) {
@@ -623,7 +682,8 @@ int main(int argc, char **argv)
 		}
 		if (a->redis_enabled && !a->rc && now >= a->redis_retry_at)
 			redis_connect(a);
-		if (a->rc && (a->need_full || a->need_policy || a->need_tickets || a->need_certs) &&
+		if (a->rc && (a->need_full || a->need_policy || a->need_tickets || a->need_certs ||
+			      a->need_users) &&
 		    redis_sync(a) < 0)
 			redis_lost(a, a->rc->errstr[0] ? a->rc->errstr : "connection lost");
 		push_pending(a);
@@ -680,5 +740,10 @@ int main(int argc, char **argv)
 		explicit_bzero(a->crt, a->crt_len);
 		free(a->crt);
 	}
+	if (a->usr) {
+		explicit_bzero(a->usr, a->usr_len);
+		free(a->usr);
+	}
+	free(a->usr_bad);
 	return 0;
 }

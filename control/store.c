@@ -2,7 +2,9 @@
  * store.c - mxgate-control's Redis side (control.h): two connections (one
  * for commands, one subscribed to <prefix>events), the policy read with
  * its version in one transaction and validated entry by entry, the
- * session-ticket keys (made here when there are none), the certificates,
+ * session-ticket keys (made here when there are none), the certificates
+ * with the client-certificate CA and CRL and the OCSP responses, the SMTP
+ * AUTH users (SCAN of <prefix>auth:*, each checked with passwd_parse()),
  * and the appliance totals written to <prefix>stats:<appliance_id>.
  * Nothing here talks to mxgate: what is read lands in struct app as the
  * desired state, and mxgate-control.c pushes it.
@@ -19,8 +21,14 @@
 #include <unistd.h>
 #include <sys/random.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "control/control.h"
 #include "control/ctl.h"
+#include "crypto/passwd.h"
 #include "policy/policy.h"
 
 void redis_drop(struct app *a)
@@ -696,46 +704,121 @@ static int certs_bad(struct app *a, uint64_t d, const char *fmt, ...)
 	return 0;
 }
 
+/* How many PEM objects of the kind (0 certificates, 1 CRLs) n bytes hold; 0 when one is bad. */
+static unsigned pem_objects(const char *p, size_t n, int crl)
+{
+	BIO *b = BIO_new_mem_buf(p, (int)n);
+	unsigned count = 0;
+
+	if (!b)
+		return 0;
+	for (;;) {
+		void *x = crl ? (void *)PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)
+			      : (void *)PEM_read_bio_X509(b, NULL, NULL, NULL);
+
+		if (!x)
+			break;
+		if (crl)
+			X509_CRL_free(x);
+		else
+			X509_free(x);
+		count++;
+	}
+	/* the end of the data ("no start line") is the only acceptable stop */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)
+		count = 0;
+	ERR_clear_error();
+	BIO_free(b);
+	return count;
+}
+
+/*
+ * <prefix>ca or <prefix>crl (GET reply r): absent (0), usable PEM (1), or
+ * bad (-1, logged once per content through certs_bad). d: the digest so far.
+ */
+static int trust_check(struct app *a, const redisReply *r, const char *key, int crl, uint64_t *d)
+{
+	char e[128];
+
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	*d = fnv64(*d, key, strlen(key) + 1);
+	if (r->type != REDIS_REPLY_STRING) {
+		certs_bad(a, *d, "%s: %s", key, reply_err(r));
+		return -1;
+	}
+	*d = fnv64(*d, r->str, r->len + 1);
+	if (r->len > CERT_PEM_MAX) {
+		certs_bad(a, *d, "%s: %zu bytes, at most %u", key, r->len, CERT_PEM_MAX);
+		return -1;
+	}
+	if (strlen(r->str) != r->len || pem_objects(r->str, r->len, crl) == 0) {
+		certs_bad(a, *d, "%s: not PEM %s (\"%s\")", key, crl ? "CRLs" : "certificates",
+			  esc(r->str, r->len, e, sizeof(e), 40));
+		return -1;
+	}
+	return 1;
+}
+
 /*
  * The certificates (mxctl cert): set <prefix>certs of names, hash
- * <prefix>cert:NAME with chain, key (PEM) and sni ("a.example,b.example",
- * empty = none); the default is the first name in byte order. Checked for
- * shape here (names, sizes, PEM); mxgate checks the rest and keeps the
- * certificates in force when it refuses. -1 when the connection is lost.
+ * <prefix>cert:NAME with chain, key (PEM), sni ("a.example,b.example",
+ * empty = none) and ocsp (DER OCSP response to staple, optional); the
+ * default is the first name in byte order. With them <prefix>ca (PEM
+ * certificates trusted for client certificates) and <prefix>crl (PEM
+ * CRLs), both optional: they replace mxgate's tls_ca_file / tls_crl_file.
+ * Checked for shape here (names, sizes, PEM; CA and CRL parsed); mxgate
+ * checks the rest and keeps the certificates in force when it refuses.
+ * No certificate names but a CA or CRL: only those are pushed (mxgate
+ * keeps its certificates). -1 when the connection is lost.
  */
 static int sync_certs(struct app *a)
 {
-	redisReply *set, *h[CERTS_MAX] = { NULL };
+	redisReply *set = NULL, *h[CERTS_MAX] = { NULL }, *rca = NULL, *rcrl = NULL;
 	const char *names[CERTS_MAX];
 	char *buf = NULL, e[128];
-	size_t n, i, len = 0, total = 0;
+	size_t n = 0, i, len = 0, total = 0, nocsp = 0;
 	uint64_t d = FNV_INIT;
-	int rc = 0, ok = 1;
+	int rc = 0, ok = 1, has_ca, has_crl;
 
-	set = redisCommand(a->rc, "SMEMBERS %s", a->k_certs);
-	if (!set)
-		return -1;
+	redisAppendCommand(a->rc, "GET %s", a->k_ca);
+	redisAppendCommand(a->rc, "GET %s", a->k_crl);
+	redisAppendCommand(a->rc, "SMEMBERS %s", a->k_certs);
+	if (!(rca = get_reply(a->rc)) || !(rcrl = get_reply(a->rc)) || !(set = get_reply(a->rc))) {
+		rc = -1;
+		goto out;
+	}
 	if (set->type != REDIS_REPLY_ARRAY) {
 		certs_bad(a, fnv64(FNV_INIT, "type", 4), "%s: %s", a->k_certs, reply_err(set));
-		freeReplyObject(set);
-		return 0;
+		goto out;
 	}
 	n = set->elements;
-	if (n == 0) {
-		if (a->have_crt && !a->crt_none_logged)
-			logm("no certificates in Redis any more (%s is empty): mxgate keeps the ones in "
-			     "force", a->k_certs);
-		a->crt_none_logged = 1;
-		freeReplyObject(set);
-		return 0;
-	}
-	a->crt_none_logged = 0;
 	if (n > CERTS_MAX) {
 		certs_bad(a, fnv64(FNV_INIT, &n, sizeof(n)), "%zu names in %s, mxgate takes at most %d",
 			  n, a->k_certs, CERTS_MAX);
-		freeReplyObject(set);
-		return 0;
+		n = 0;
+		goto out;
 	}
+	if ((has_ca = trust_check(a, rca, a->k_ca, 0, &d)) < 0 ||
+	    (has_crl = trust_check(a, rcrl, a->k_crl, 1, &d)) < 0) {
+		n = 0;
+		goto out;
+	}
+	if (n == 0 && !has_ca && !has_crl) {
+		if (a->have_crt && a->crt_count == 0 && a->crt_len > 0) {
+			/* CA/CRL alone were pushed and are gone: back to the configuration's */
+			logm("no CA or CRL in Redis any more (%s, %s): mxgate goes back to its "
+			     "configured ones", a->k_ca, a->k_crl);
+		} else {
+			if (a->have_crt && a->crt_count > 0 && !a->crt_none_logged)
+				logm("no certificates in Redis any more (%s is empty): mxgate keeps the "
+				     "ones in force", a->k_certs);
+			a->crt_none_logged = 1;
+			a->crt_bad_digest = 0;
+			goto out;
+		}
+	}
+	a->crt_none_logged = 0;
 	for (i = 0; i < n; i++) {
 		const redisReply *x = set->element[i];
 
@@ -744,14 +827,14 @@ static int sync_certs(struct app *a)
 				  "%s: bad name \"%s\" (letters, digits, '.', '_', '-'; at most %d)",
 				  a->k_certs, x->str ? esc(x->str, x->len, e, sizeof(e), 64) : "",
 				  CERT_NAME_MAX);
-			freeReplyObject(set);
-			return 0;
+			n = 0;
+			goto out;
 		}
 		names[i] = x->str;
 	}
 	qsort(names, n, sizeof(*names), cert_name_cmp);
 	for (i = 0; i < n; i++)
-		redisAppendCommand(a->rc, "HMGET %s%s chain key sni", a->k_cert, names[i]);
+		redisAppendCommand(a->rc, "HMGET %s%s chain key sni ocsp", a->k_cert, names[i]);
 	for (i = 0; i < n; i++) {
 		h[i] = get_reply(a->rc);
 		if (!h[i]) {
@@ -760,9 +843,9 @@ static int sync_certs(struct app *a)
 		}
 	}
 	for (i = 0; i < n && ok; i++) {
-		const redisReply *ch, *k, *sn;
+		const redisReply *ch, *k, *sn, *oc;
 
-		if (h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 3) {
+		if (h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 4) {
 			ok = certs_bad(a, fnv64(d, names[i], strlen(names[i])), "%s%s: %s", a->k_cert,
 				       names[i], reply_err(h[i]));
 			break;
@@ -770,6 +853,7 @@ static int sync_certs(struct app *a)
 		ch = h[i]->element[0];
 		k = h[i]->element[1];
 		sn = h[i]->element[2];
+		oc = h[i]->element[3];
 		d = fnv64(d, names[i], strlen(names[i]) + 1);
 		if (ch->type == REDIS_REPLY_STRING)
 			d = fnv64(d, ch->str, ch->len + 1);
@@ -777,6 +861,9 @@ static int sync_certs(struct app *a)
 			d = fnv64(d, k->str, k->len + 1);
 		if (sn->type == REDIS_REPLY_STRING)
 			d = fnv64(d, sn->str, sn->len + 1);
+		d = fnv64(d, "o", 1);
+		if (oc->type == REDIS_REPLY_STRING)
+			d = fnv64(d, oc->str, oc->len + 1);
 		if (ch->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING) {
 			ok = certs_bad(a, d, "%s%s has no chain or no key", a->k_cert, names[i]);
 		} else if (ch->len > CERT_PEM_MAX || k->len > CERT_PEM_MAX) {
@@ -793,27 +880,64 @@ static int sync_certs(struct app *a)
 				       SNI_FIELD_MAX);
 		} else if (sn->type != REDIS_REPLY_STRING && sn->type != REDIS_REPLY_NIL) {
 			ok = certs_bad(a, d, "%s%s: sni: %s", a->k_cert, names[i], reply_err(sn));
+		} else if (oc->type != REDIS_REPLY_STRING && oc->type != REDIS_REPLY_NIL) {
+			ok = certs_bad(a, d, "%s%s: ocsp: %s", a->k_cert, names[i], reply_err(oc));
+		} else if (oc->type == REDIS_REPLY_STRING && (oc->len == 0 || oc->len > OCSP_MAX)) {
+			ok = certs_bad(a, d, "%s%s: ocsp: %zu bytes, expected a DER OCSP response of 1..%u",
+				       a->k_cert, names[i], oc->len, OCSP_MAX);
 		} else {
-			total += 64 + CERT_NAME_MAX + SNI_FIELD_MAX + ch->len + k->len;
+			total += 96 + CERT_NAME_MAX + SNI_FIELD_MAX + ch->len + k->len;
+			if (oc->type == REDIS_REPLY_STRING) {
+				total += oc->len;
+				nocsp++;
+			}
 		}
 	}
-	if (!ok)
+	if (!ok) {
+		n = 0;
 		goto out;
+	}
 	a->crt_bad_digest = 0;
-	if (a->have_crt && d == a->crt_digest)
+	if (a->have_crt && d == a->crt_digest) {
+		n = 0;
 		goto out;                       /* what we hold already */
-	buf = malloc(total);
-	if (!buf)
+	}
+	if (has_ca)
+		total += 32 + rca->len;
+	if (has_crl)
+		total += 32 + rcrl->len;
+	buf = malloc(total ? total : 1);
+	if (!buf) {
+		n = 0;
 		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		const redisReply *ch = h[i]->element[0], *k = h[i]->element[1], *sn = h[i]->element[2];
+		const redisReply *ch = h[i]->element[0], *k = h[i]->element[1], *sn = h[i]->element[2],
+				 *oc = h[i]->element[3];
 		const char *sni = sn->type == REDIS_REPLY_STRING && sn->len ? sn->str : "-";
 
-		len += (size_t)sprintf(buf + len, "CERT %s %s\n%zu %zu\n", names[i], sni, ch->len, k->len);
+		len += (size_t)sprintf(buf + len, "CERT %s %s\n%zu %zu", names[i], sni, ch->len, k->len);
+		if (oc->type == REDIS_REPLY_STRING)
+			len += (size_t)sprintf(buf + len, " %zu", oc->len);
+		buf[len++] = '\n';
 		memcpy(buf + len, ch->str, ch->len);
 		len += ch->len;
 		memcpy(buf + len, k->str, k->len);
 		len += k->len;
+		if (oc->type == REDIS_REPLY_STRING) {
+			memcpy(buf + len, oc->str, oc->len);
+			len += oc->len;
+		}
+	}
+	if (has_ca) {
+		len += (size_t)sprintf(buf + len, "CA %zu\n", rca->len);
+		memcpy(buf + len, rca->str, rca->len);
+		len += rca->len;
+	}
+	if (has_crl) {
+		len += (size_t)sprintf(buf + len, "CRL %zu\n", rcrl->len);
+		memcpy(buf + len, rcrl->str, rcrl->len);
+		len += rcrl->len;
 	}
 	if (a->crt) {
 		explicit_bzero(a->crt, a->crt_len);
@@ -825,17 +949,338 @@ static int sync_certs(struct app *a)
 	a->crt_digest = d;
 	a->have_crt = 1;
 	a->crt_pushed = a->crt_refused = 0;
-	logm("certificates read from Redis: %zu, default %s", n, names[0]);
+	if (n)
+		logm("certificates read from Redis: %zu, default %s, %zu with an OCSP response; CA %s, "
+		     "CRL %s", n, names[0], nocsp, has_ca ? "from Redis" : "as configured",
+		     has_crl ? "from Redis" : "as configured");
+	else
+		logm("from Redis: CA %s, CRL %s (no certificates there: mxgate keeps its own)",
+		     has_ca ? "from Redis" : "as configured", has_crl ? "from Redis" : "as configured");
 out:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < CERTS_MAX; i++)
 		if (h[i]) {
 			/* the private keys: not left in freed memory */
-			if (h[i]->type == REDIS_REPLY_ARRAY && h[i]->elements == 3 &&
+			if (h[i]->type == REDIS_REPLY_ARRAY && h[i]->elements == 4 &&
 			    h[i]->element[1]->type == REDIS_REPLY_STRING)
 				explicit_bzero(h[i]->element[1]->str, h[i]->element[1]->len);
 			freeReplyObject(h[i]);
 		}
-	freeReplyObject(set);
+	if (set)
+		freeReplyObject(set);
+	if (rca)
+		freeReplyObject(rca);
+	if (rcrl)
+		freeReplyObject(rcrl);
+	return rc;
+}
+
+/* ---- SMTP AUTH users ---- */
+
+/* One user as read: name (after the prefix) and hash, pointing into a reply. */
+struct user {
+	const char *name, *hash;
+	size_t nlen, hlen;
+};
+
+static int user_cmp(const void *x, const void *y)
+{
+	const struct user *a = x, *b = y;
+	size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
+	int c = memcmp(a->name, b->name, n);
+
+	return c ? c : (a->nlen > b->nlen) - (a->nlen < b->nlen);
+}
+
+static int u64_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* Why a user name is unusable, or NULL: 1..255 octets, no space, no control character. */
+static const char *user_name_bad(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return "empty user name";
+	if (n > USER_NAME_MAX)
+		return "user name longer than 255 octets";
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f)
+			return "space or control character in the user name";
+	}
+	return NULL;
+}
+
+/* Escape glob characters of s into out for SCAN MATCH; 0 or -1 (too long). */
+static int glob_escape(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		if (o + 3 >= outlen)
+			return -1;
+		if (strchr("*?[]\\", *s))
+			out[o++] = '\\';
+		out[o++] = *s;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Growable arrays of the read. */
+struct users_read {
+	redisReply **replies;           /* kept until the payload is built */
+	size_t nrep, caprep;
+	struct user *u;
+	size_t n, cap;
+	uint64_t *bad;                  /* digests of this read's bad entries */
+	size_t nbad, capbad;
+	size_t newly_bad;               /* logged now */
+	int capped;
+};
+
+static int grow(void **v, size_t *cap, size_t need, size_t elem)
+{
+	void *p;
+	size_t nc;
+
+	if (need <= *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : 256;
+	while (nc < need)
+		nc *= 2;
+	p = realloc(*v, nc * elem);
+	if (!p)
+		return -1;
+	*v = p;
+	*cap = nc;
+	return 0;
+}
+
+/* A bad entry: logged unless it was last time (same key and content); 0 or -1 (out of memory). */
+static int user_bad(struct app *a, struct users_read *ur, const char *key, size_t klen,
+		    const char *val, size_t vlen, const char *why)
+{
+	uint64_t d = fnv64(fnv64(FNV_INIT, key, klen + 1), val ? val : "", val ? vlen : 0);
+	char e1[320], e2[96];
+
+	if (grow((void **)&ur->bad, &ur->capbad, ur->nbad + 1, sizeof(*ur->bad)) < 0)
+		return -1;
+	ur->bad[ur->nbad++] = d;
+	if (a->usr_bad && bsearch(&d, a->usr_bad, a->usr_nbad, sizeof(d), u64_cmp))
+		return 0;                       /* said already */
+	if (ur->newly_bad++ < USERS_BAD_LOGGED)
+		logm("SMTP AUTH user %s in Redis skipped: %s (value \"%s\"); the others are pushed",
+		     esc(key, klen, e1, sizeof(e1), 280), why, val ? esc(val, vlen, e2, sizeof(e2), 40) : "");
+	return 0;
+}
+
+/*
+ * The users: SCAN MATCH <prefix>auth:* (never KEYS), MGET per batch,
+ * each entry checked (name, passwd_parse()); bad ones are skipped and
+ * logged once per content, the rest is pushed as a whole set when it
+ * changed. At most USERS_MAX users. -1 when the connection is lost.
+ */
+int sync_users(struct app *a)
+{
+	struct users_read ur;
+	char pat[2 * KEY_LEN + 4], cursor[32] = "0", why[128];
+	size_t plen = strlen(a->k_auth), i, o, total = 0, nu;
+	uint64_t d = FNV_INIT;
+	char *buf = NULL;
+	int rc = 0, oom = 0;
+
+	memset(&ur, 0, sizeof(ur));
+	if (glob_escape(a->k_auth, pat, sizeof(pat) - 1) != 0)
+		return 0;
+	strcat(pat, "*");
+	do {
+		redisReply *r = redisCommand(a->rc, "SCAN %s MATCH %s COUNT %d", cursor, pat,
+					     USERS_SCAN_COUNT), *keys, *vals;
+		const char **argv;
+		size_t *argl, nk;
+
+		if (!r) {
+			rc = -1;
+			goto out;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
+		    r->element[0]->len >= sizeof(cursor)) {
+			if (!a->usr_read_err)
+				logm("SCAN %s: %s (said once until it works again); mxgate keeps its users",
+				     pat, reply_err(r));
+			a->usr_read_err = 1;
+			freeReplyObject(r);
+			goto out;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+		keys = r->element[1];
+		nk = keys->elements;
+		if (grow((void **)&ur.replies, &ur.caprep, ur.nrep + 2, sizeof(*ur.replies)) < 0) {
+			freeReplyObject(r);
+			oom = 1;
+			goto out;
+		}
+		ur.replies[ur.nrep++] = r;
+		if (nk == 0)
+			continue;
+		argv = malloc((nk + 1) * sizeof(*argv));
+		argl = malloc((nk + 1) * sizeof(*argl));
+		if (!argv || !argl) {
+			free(argv);
+			free(argl);
+			oom = 1;
+			goto out;
+		}
+		argv[0] = "MGET";
+		argl[0] = 4;
+		for (i = 0; i < nk; i++) {
+			argv[i + 1] = keys->element[i]->str ? keys->element[i]->str : "";
+			argl[i + 1] = keys->element[i]->str ? keys->element[i]->len : 0;
+		}
+		vals = redisCommandArgv(a->rc, (int)nk + 1, argv, argl);
+		free(argv);
+		free(argl);
+		if (!vals) {
+			rc = -1;
+			goto out;
+		}
+		ur.replies[ur.nrep++] = vals;
+		if (vals->type != REDIS_REPLY_ARRAY || vals->elements != nk) {
+			if (!a->usr_read_err)
+				logm("MGET of %zu %s* keys: %s (said once until it works again); mxgate "
+				     "keeps its users", nk, a->k_auth, reply_err(vals));
+			a->usr_read_err = 1;
+			goto out;
+		}
+		for (i = 0; i < nk; i++) {
+			const redisReply *k = keys->element[i], *v = vals->element[i];
+			const char *name = k->str + plen, *bad;
+			struct passwd_hash ph;
+
+			if (k->type != REDIS_REPLY_STRING || k->len < plen)
+				continue;
+			if (v->type == REDIS_REPLY_NIL) {
+				/* deleted since the SCAN, or not a string */
+				redisReply *t = redisCommand(a->rc, "TYPE %b", k->str, k->len);
+
+				if (!t) {
+					rc = -1;
+					goto out;
+				}
+				if (t->type == REDIS_REPLY_STATUS && strcmp(t->str, "none") != 0) {
+					snprintf(why, sizeof(why), "a Redis %s, not a string", t->str);
+					oom |= user_bad(a, &ur, k->str, k->len, NULL, 0, why);
+				}
+				freeReplyObject(t);
+				continue;
+			}
+			if (v->type != REDIS_REPLY_STRING) {
+				oom |= user_bad(a, &ur, k->str, k->len, NULL, 0, reply_err(v));
+				continue;
+			}
+			if ((bad = user_name_bad(name, k->len - plen)) != NULL) {
+				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, bad);
+				continue;
+			}
+			if (passwd_parse(v->str, v->len, &ph, why, sizeof(why)) != 0) {
+				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, why);
+				continue;
+			}
+			explicit_bzero(&ph, sizeof(ph));
+			if (ur.n == USERS_MAX) {
+				ur.capped = 1;
+				continue;
+			}
+			if (grow((void **)&ur.u, &ur.cap, ur.n + 1, sizeof(*ur.u)) < 0) {
+				oom = 1;
+				goto out;
+			}
+			ur.u[ur.n].name = name;
+			ur.u[ur.n].nlen = k->len - plen;
+			ur.u[ur.n].hash = v->str;
+			ur.u[ur.n].hlen = v->len;
+			ur.n++;
+		}
+		if (oom)
+			goto out;
+	} while (strcmp(cursor, "0") != 0);
+	a->usr_read_err = 0;
+
+	/* the bad entries seen now become the ones already said */
+	if (ur.newly_bad > USERS_BAD_LOGGED)
+		logm("... and %zu more bad SMTP AUTH users in Redis (%s*) skipped", ur.newly_bad -
+		     USERS_BAD_LOGGED, a->k_auth);
+	qsort(ur.bad, ur.nbad, sizeof(*ur.bad), u64_cmp);
+	free(a->usr_bad);
+	a->usr_bad = ur.bad;
+	a->usr_nbad = ur.nbad;
+	ur.bad = NULL;
+	if (ur.capped && !a->usr_cap_logged)
+		logm("more than %u SMTP AUTH users in Redis (%s*): only %u are pushed (the cap)",
+		     USERS_MAX, a->k_auth, USERS_MAX);
+	a->usr_cap_logged = ur.capped;
+
+	/* SCAN may return a key twice: sort, drop repeats */
+	qsort(ur.u, ur.n, sizeof(*ur.u), user_cmp);
+	for (i = 0, nu = 0; i < ur.n; i++) {
+		if (nu && user_cmp(&ur.u[nu - 1], &ur.u[i]) == 0)
+			continue;
+		ur.u[nu++] = ur.u[i];
+		total += ur.u[i].nlen + ur.u[i].hlen + 2;
+	}
+	if (total > CTL_MAX_FRAME - 2) {
+		if (!a->usr_big_logged)
+			logm("SMTP AUTH users in Redis NOT pushed: %zu users make %zu bytes, more than a "
+			     "control frame (%u); mxgate keeps its users", nu, total, CTL_MAX_FRAME - 2);
+		a->usr_big_logged = 1;
+		goto out;
+	}
+	a->usr_big_logged = 0;
+	buf = malloc(total ? total : 1);
+	if (!buf) {
+		oom = 1;
+		goto out;
+	}
+	for (i = 0, o = 0; i < nu; i++) {
+		memcpy(buf + o, ur.u[i].name, ur.u[i].nlen);
+		o += ur.u[i].nlen;
+		buf[o++] = ' ';
+		memcpy(buf + o, ur.u[i].hash, ur.u[i].hlen);
+		o += ur.u[i].hlen;
+		buf[o++] = '\n';
+	}
+	d = fnv64(d, buf, o);
+	if (a->have_usr && d == a->usr_digest && o == a->usr_len) {
+		free(buf);
+		goto out;                       /* what we hold already */
+	}
+	if (a->usr) {
+		explicit_bzero(a->usr, a->usr_len);
+		free(a->usr);
+	}
+	a->usr = buf;
+	a->usr_len = o;
+	a->usr_count = nu;
+	a->usr_digest = d;
+	a->have_usr = 1;
+	a->usr_pushed = a->usr_refused = 0;
+	logm("SMTP AUTH users read from Redis: %zu valid%s", nu,
+	     a->usr_nbad ? " (bad ones skipped, see above)" : "");
+out:
+	if (oom)
+		logm("reading SMTP AUTH users: out of memory; mxgate keeps its users");
+	for (i = 0; i < ur.nrep; i++)
+		freeReplyObject(ur.replies[i]);
+	free(ur.replies);
+	free(ur.u);
+	free(ur.bad);
 	return rc;
 }
 
@@ -860,6 +1305,11 @@ int redis_sync(struct app *a)
 			return -1;
 		a->need_tickets = 0;
 	}
+	if (full || a->need_users) {
+		if (sync_users(a) < 0)
+			return -1;
+		a->need_users = 0;
+	}
 	a->need_full = 0;
 	return 0;
 }
@@ -875,6 +1325,8 @@ static void on_event(struct app *a, const char *msg, size_t len)
 		a->need_tickets = 1;
 	} else if (len == 5 && strncmp(msg, "certs", 5) == 0) {
 		a->need_certs = 1;
+	} else if (len == 5 && strncmp(msg, "users", 5) == 0) {
+		a->need_users = 1;
 	} else if (a->unknown_events < EVENTS_UNKNOWN_LOGGED) {
 		a->unknown_events++;
 		logm("unknown event on %s: \"%s\"%s", a->k_events, esc(msg, len, e, sizeof(e), 60),

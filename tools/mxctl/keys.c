@@ -1,12 +1,15 @@
 /*
- * keys.c - "mxctl cert", "mxctl tickets" and "mxctl reload": certificates
- * (hash <prefix>cert:NAME with fields chain, key, sni; set <prefix>certs of
- * names) and session-ticket keys (hash <prefix>tickets, fields current and
- * previous, 96 hex characters each) in Redis, each change followed by
- * PUBLISH "certs" or "tickets" on <prefix>events; mxgate-control applies
- * them to mxgate. reload publishes every event so mxgate-control resyncs.
- * Certificates are checked here with BoringSSL (PEM, key matches, dates)
- * before anything is written.
+ * keys.c - "mxctl cert", "mxctl ca", "mxctl crl", "mxctl tickets" and
+ * "mxctl reload": certificates (hash <prefix>cert:NAME with fields chain,
+ * key, sni and the optional DER OCSP response ocsp; set <prefix>certs of
+ * names), the client-certificate trust (strings <prefix>ca: PEM CA
+ * certificates, <prefix>crl: PEM CRLs) and session-ticket keys (hash
+ * <prefix>tickets, fields current and previous, 96 hex characters each) in
+ * Redis, each change followed by PUBLISH "certs" or "tickets" on
+ * <prefix>events; mxgate-control applies them to mxgate. reload publishes
+ * every event so mxgate-control resyncs. Everything is checked here with
+ * BoringSSL (PEM, key matches, dates, CRL and OCSP structure) before
+ * anything is written.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <sys/random.h>
 
 #include <openssl/bio.h>
+#include <openssl/bytestring.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -32,29 +36,30 @@
 #define CERTS_MAX       8               /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
 #define SNI_MAX         7               /* names per certificate (TLS_MAX_SNI - 1: NULL-ended) */
 #define SNI_FIELD_MAX   255             /* SET_CERTS reads the list as %255s */
+#define OCSP_MAX        (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
 
 /* ---- cert ---- */
 
 static const char cert_usage[] =
-	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--ocsp FILE] [--force]\n"
 	"       mxctl cert list\n"
 	"       mxctl cert del NAME\n"
 	"       mxctl cert push [--default NAME]\n";
 static const char cert_help[] =
 	"usage: mxctl cert SUBCOMMAND ...   (mxctl cert SUBCOMMAND --help for each)\n"
 	"\n"
-	"TLS certificates in Redis (hash <prefix>cert:NAME with fields chain, key, sni;\n"
-	"set <prefix>certs). mxgate-control installs them in mxgate; every change\n"
-	"publishes \"certs\" on <prefix>events.\n"
+	"TLS certificates in Redis (hash <prefix>cert:NAME with fields chain, key, sni,\n"
+	"ocsp; set <prefix>certs). mxgate-control installs them in mxgate; every change\n"
+	"publishes \"certs\" on <prefix>events. See also mxctl ca and mxctl crl.\n"
 	"\n"
-	"  add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"  add NAME --chain FILE --key FILE [--sni NAMES] [--ocsp FILE] [--force]\n"
 	"                       add or replace a certificate\n"
 	"  list                 names, expiry, subject and SNI names\n"
 	"  del NAME             remove a certificate\n"
 	"  push [--default NAME]\n"
 	"                       send every certificate in Redis to mxgate now (SET_CERTS)\n";
 static const char add_help[] =
-	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--force]\n"
+	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--ocsp FILE] [--force]\n"
 	"\n"
 	"Store a certificate under NAME (letters, digits, '.', '_', '-'), replacing\n"
 	"one of the same name. FILE are PEM: the chain (leaf first) and its\n"
@@ -64,7 +69,11 @@ static const char add_help[] =
 	"  --sni NAMES   the server names this certificate answers, separated by\n"
 	"                commas or blanks, exact or \"*.domain\" (at most 7); stored\n"
 	"                comma-separated in the sni field. Without it the field is\n"
-	"                empty: mxgate uses the certificate's DNS names (else its CN).\n";
+	"                empty: mxgate uses the certificate's DNS names (else its CN).\n"
+	"  --ocsp FILE   a DER OCSP response for this certificate (openssl ocsp\n"
+	"                -respout), 1..64 KiB, status successful: mxgate staples it for\n"
+	"                clients that ask (status_request). Without it: no staple. Renew\n"
+	"                it by running cert add again before the response's nextUpdate.\n";
 static const char certlist_help[] =
 	"usage: mxctl cert list\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n";
 static const char certdel_help[] =
@@ -87,10 +96,11 @@ static const char certpush_help[] =
 	"usage: mxctl cert push [--default NAME]\n"
 	"\n"
 	"Send every certificate in Redis (at most 8) to mxgate over the control socket\n"
-	"(SET_CERTS): new TLS sessions use them at once, open ones keep theirs, ticket\n"
-	"keys carry over. The default certificate (for clients without a matching SNI)\n"
-	"is NAME, else the first by name. mxgate refuses the whole set if one is bad\n"
-	"and keeps the certificates in force.\n";
+	"(SET_CERTS), with their OCSP responses and the CA and CRL in Redis: new TLS\n"
+	"sessions use them at once, open ones keep theirs, ticket keys carry over.\n"
+	"The default certificate (for clients without a matching SNI) is NAME, else\n"
+	"the first by name. mxgate refuses the whole set if one is bad and keeps the\n"
+	"certificates in force.\n";
 
 /* Read a PEM file into a string; NULL (said). */
 static char *slurp(const char *path)
@@ -290,20 +300,83 @@ static int publish(redisContext *c, const char *ev)
 	return 0;
 }
 
-/* cert add NAME --chain F --key F [--sni NAMES] [--force]. */
+/* Read a binary file of 1..max bytes; NULL (said). */
+static uint8_t *slurp_bin(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	size_t n;
+
+	if (f == NULL) {
+		say("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 1);
+	if (buf == NULL) {
+		fclose(f);
+		say("out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max || n == 0) {
+		say("%s: %s", path, ferror(f) ? strerror(errno) : n ? "too large" : "empty");
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/*
+ * An OCSP response (RFC 6960): OCSPResponse ::= SEQUENCE { responseStatus
+ * ENUMERATED, responseBytes [0] EXPLICIT ... }, DER, nothing after it, and
+ * status successful (0) with response bytes. 0 or -1 with why.
+ */
+static int ocsp_check(const uint8_t *p, size_t n, char *why, size_t whylen)
+{
+	static const char *const st[] = { "successful", "malformedRequest", "internalError",
+					  "tryLater", "4", "sigRequired", "unauthorized" };
+	CBS cbs, seq, status;
+	uint8_t v;
+
+	CBS_init(&cbs, p, n);
+	if (!CBS_get_asn1(&cbs, &seq, CBS_ASN1_SEQUENCE) || CBS_len(&cbs) != 0 ||
+	    !CBS_get_asn1(&seq, &status, CBS_ASN1_ENUMERATED) || CBS_len(&status) != 1) {
+		snprintf(why, whylen, "not a DER OCSP response");
+		return -1;
+	}
+	v = CBS_data(&status)[0];
+	if (v != 0) {
+		snprintf(why, whylen, "OCSP response status %s, not successful",
+			 v < sizeof(st) / sizeof(st[0]) ? st[v] : "unknown");
+		return -1;
+	}
+	if (!CBS_peek_asn1_tag(&seq, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0)) {
+		snprintf(why, whylen, "OCSP response without response bytes");
+		return -1;
+	}
+	return 0;
+}
+
+/* cert add NAME --chain F --key F [--sni NAMES] [--ocsp F] [--force]. */
 static int cert_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "chain", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "sni", required_argument, NULL, 's' },
+		{ "ocsp", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *chainf = NULL, *keyf = NULL, *sni_in = NULL, *name;
-	char sni[SNI_FIELD_MAX + 2] = "", subj[512], until[64];
+	const char *chainf = NULL, *keyf = NULL, *sni_in = NULL, *ocspf = NULL, *name;
+	char sni[SNI_FIELD_MAX + 2] = "", subj[512], until[64], why[128];
 	char *chain = NULL, *key = NULL;
+	uint8_t *ocsp = NULL;
+	size_t ocsp_len = 0;
 	EVP_PKEY *pkey = NULL;
 	X509 *leaf = NULL;
 	redisContext *c = NULL;
@@ -316,6 +389,7 @@ static int cert_add(int argc, char **argv)
 		case 'c': chainf = optarg; break;
 		case 'k': keyf = optarg; break;
 		case 's': sni_in = optarg; break;
+		case 'o': ocspf = optarg; break;
 		case 'f': force = 1; break;
 		case 'h': return help(add_help);
 		default: return usage_error(add_help, "cert add: %s", bad_opt(argv));
@@ -334,6 +408,14 @@ static int cert_add(int argc, char **argv)
 
 	if ((chain = slurp(chainf)) == NULL || (key = slurp(keyf)) == NULL)
 		goto out;
+	if (ocspf != NULL) {
+		if ((ocsp = slurp_bin(ocspf, OCSP_MAX, &ocsp_len)) == NULL)
+			goto out;
+		if (ocsp_check(ocsp, ocsp_len, why, sizeof(why)) != 0) {
+			say("cert add: --ocsp %s: %s", ocspf, why);
+			goto out;
+		}
+	}
 	leaf = pem_leaf(chain, &count);
 	if (leaf == NULL) {
 		say("cert add: %s: no PEM certificate", chainf);
@@ -370,21 +452,40 @@ static int cert_add(int argc, char **argv)
 		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX];
 		const char *multi[] = { "MULTI" };
 		const char *del[] = { "DEL", hkey };
-		const char *hset[] = { "HSET", hkey, "chain", chain, "key", key, "sni", sni };
+		const char *hset[] = { "HSET", hkey, "chain", chain, "key", key, "sni", sni,
+				       "ocsp", (const char *)ocsp };
+		size_t hlen[10];
 		const char *sadd[] = { "SADD", certs, name };
+		redisReply *r;
 
 		snprintf(hkey, sizeof(hkey), "%s%s", ckey, name);
+		for (int i = 0; i < 10; i++)
+			hlen[i] = i == 9 ? ocsp_len : strlen(hset[i] ? hset[i] : "");
 		if (run(c, 1, multi) != 0)
 			goto out;
-		if (run(c, 2, del) != 0 || run(c, 8, hset) != 0 || run(c, 3, sadd) != 0) {
+		if (run(c, 2, del) != 0) {
+			discard(c);
+			goto out;
+		}
+		/* binary-safe: the OCSP response is DER */
+		r = redisCommandArgv(c, ocsp ? 10 : 8, hset, hlen);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			say("redis HSET: %s", r ? r->str : c->errstr);
+			if (r != NULL)
+				freeReplyObject(r);
+			discard(c);
+			goto out;
+		}
+		freeReplyObject(r);
+		if (run(c, 3, sadd) != 0) {
 			discard(c);
 			goto out;
 		}
 		if (exec_ok(c) != 0)
 			goto out;
 	}
-	printf("certificate %s: %s, %d in chain, notAfter %s, sni %s\n", name, subj, count, until,
-	       sni[0] ? sni : "(its DNS names)");
+	printf("certificate %s: %s, %d in chain, notAfter %s, sni %s%s\n", name, subj, count, until,
+	       sni[0] ? sni : "(its DNS names)", ocsp ? ", OCSP response stapled" : "");
 	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
@@ -392,6 +493,7 @@ out:
 	X509_free(leaf);
 	EVP_PKEY_free(pkey);
 	free(chain);
+	free(ocsp);
 	if (key != NULL) {
 		memset(key, 0, strlen(key));
 		free(key);
@@ -447,8 +549,8 @@ static int cert_list(int argc, char **argv)
 		int count = 0;
 
 		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
-		h = rds_cmdv(c, "HMGET", hkey, "chain", "sni", NULL);
-		if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 2 ||
+		h = rds_cmdv(c, "HMGET", hkey, "chain", "sni", "ocsp", NULL);
+		if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3 ||
 		    h->element[0]->type != REDIS_REPLY_STRING) {
 			printf("%-20s  (no hash %s)\n", names[i], hkey);
 		} else {
@@ -459,9 +561,12 @@ static int cert_list(int argc, char **argv)
 				fmt_time(X509_get0_notAfter(leaf), until, sizeof(until));
 				X509_free(leaf);
 			}
-			printf("%-20s  notAfter %s  %s  sni %s\n", names[i], until, subj,
+			printf("%-20s  notAfter %s  %s  sni %s", names[i], until, subj,
 			       h->element[1]->type == REDIS_REPLY_STRING && h->element[1]->str[0] ?
 			       h->element[1]->str : "(its DNS names)");
+			if (h->element[2]->type == REDIS_REPLY_STRING)
+				printf("  ocsp %zu bytes", h->element[2]->len);
+			putchar('\n');
 		}
 		if (h != NULL)
 			freeReplyObject(h);
@@ -591,12 +696,12 @@ static int cert_push(int argc, char **argv)
 		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256];
 		char head[CERT_NAME_MAX + SNI_FIELD_MAX + 64];
 		const char *chain, *key, *sni;
-		size_t cl, kl, hl;
+		size_t cl, kl, hl, ol;
 		char *p;
 
 		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
-		h[i] = rds_cmdv(c, "HMGET", hkey, "chain", "key", "sni", NULL);
-		if (h[i] == NULL || h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 3 ||
+		h[i] = rds_cmdv(c, "HMGET", hkey, "chain", "key", "sni", "ocsp", NULL);
+		if (h[i] == NULL || h[i]->type != REDIS_REPLY_ARRAY || h[i]->elements != 4 ||
 		    h[i]->element[0]->type != REDIS_REPLY_STRING ||
 		    h[i]->element[1]->type != REDIS_REPLY_STRING) {
 			say("cert push: %s has no chain and key", hkey);
@@ -613,9 +718,17 @@ static int cert_push(int argc, char **argv)
 		}
 		cl = h[i]->element[0]->len;
 		kl = h[i]->element[1]->len;
-		hl = (size_t)snprintf(head, sizeof(head), "CERT %s %s\n%zu %zu\n", names[i], sni, cl, kl);
-		if (n + hl + cl + kl > cap) {
-			cap = (n + hl + cl + kl) * 2;
+		ol = h[i]->element[3]->type == REDIS_REPLY_STRING ? h[i]->element[3]->len : 0;
+		if (ol > OCSP_MAX) {
+			say("cert push: %s: ocsp field of %zu bytes, at most %u", hkey, ol, OCSP_MAX);
+			goto out;
+		}
+		hl = (size_t)snprintf(head, sizeof(head), "CERT %s %s\n%zu %zu", names[i], sni, cl, kl);
+		if (ol)
+			hl += (size_t)snprintf(head + hl, sizeof(head) - hl, " %zu", ol);
+		head[hl++] = '\n';
+		if (n + hl + cl + kl + ol > cap) {
+			cap = (n + hl + cl + kl + ol) * 2;
 			p = realloc(payload, cap);
 			if (p == NULL) {
 				say("out of memory");
@@ -626,7 +739,38 @@ static int cert_push(int argc, char **argv)
 		memcpy(payload + n, head, hl);
 		memcpy(payload + n + hl, chain, cl);
 		memcpy(payload + n + hl + cl, key, kl);
-		n += hl + cl + kl;
+		if (ol)
+			memcpy(payload + n + hl + cl + kl, h[i]->element[3]->str, ol);
+		n += hl + cl + kl + ol;
+	}
+	/* the CA and CRL in Redis go with them, as mxgate-control sends them */
+	for (i = 0; i < 2; i++) {
+		redisReply *t = rds_cmdv(c, "GET", rkey(i ? RK_CRL : RK_CA), NULL);
+		char head[32];
+		size_t hl;
+		char *p;
+
+		if (t == NULL)
+			goto out;
+		if (t->type != REDIS_REPLY_STRING) {
+			freeReplyObject(t);
+			continue;
+		}
+		hl = (size_t)snprintf(head, sizeof(head), "%s %zu\n", i ? "CRL" : "CA", t->len);
+		if (n + hl + t->len > cap) {
+			cap = (n + hl + t->len) * 2;
+			p = realloc(payload, cap);
+			if (p == NULL) {
+				freeReplyObject(t);
+				say("out of memory");
+				goto out;
+			}
+			payload = p;
+		}
+		memcpy(payload + n, head, hl);
+		memcpy(payload + n + hl, t->str, t->len);
+		n += hl + t->len;
+		freeReplyObject(t);
 	}
 	if (ctl_request(CTL_SET_CERTS, payload, n, &m) != 0)
 		goto out;
@@ -664,6 +808,284 @@ int cmd_cert(int argc, char **argv)
 	if (strcmp(argv[1], "push") == 0)
 		return cert_push(argc - 1, argv + 1);
 	return usage_error(cert_usage, "cert: unknown subcommand %s", argv[1]);
+}
+
+/* ---- ca, crl ---- */
+
+static const char ca_usage[] =
+	"usage: mxctl ca set FILE [--force]\n"
+	"       mxctl ca show\n"
+	"       mxctl ca del\n";
+static const char ca_help[] =
+	"usage: mxctl ca SUBCOMMAND ...   (mxctl ca SUBCOMMAND --help for each)\n"
+	"\n"
+	"The CA certificates trusted for client certificates, as one PEM bundle in the\n"
+	"Redis string <prefix>ca. While it is set it replaces mxgate's tls_ca_file and\n"
+	"tls_ca_dir for new TLS sessions ({verify} OK or FAIL); without it they apply\n"
+	"again. Client certificates are asked for only with tls_ask_client_cert = yes.\n"
+	"Every change publishes \"certs\" on <prefix>events.\n"
+	"\n"
+	"  set FILE [--force]   store the PEM certificates of FILE (replacing the bundle)\n"
+	"  show                 subject, expiry and CA flag of each certificate stored\n"
+	"  del                  remove the bundle (back to the configured files)\n";
+static const char caset_help[] =
+	"usage: mxctl ca set FILE [--force]\n"
+	"\n"
+	"Store the PEM certificates of FILE (at most 1 MiB) as <prefix>ca, replacing\n"
+	"what is there, and publish \"certs\". Every PEM block must parse; one that is\n"
+	"not valid now is refused unless --force; one without CA:TRUE is noted.\n";
+static const char cashow_help[] =
+	"usage: mxctl ca show\n\nThe certificates of <prefix>ca: subject, notAfter, CA flag.\n";
+static const char cadel_help[] =
+	"usage: mxctl ca del\n\nRemove <prefix>ca (mxgate uses tls_ca_file/tls_ca_dir again). Exit 1 if\n"
+	"there is none.\n";
+static const char crl_usage[] =
+	"usage: mxctl crl set FILE [--force]\n"
+	"       mxctl crl show\n"
+	"       mxctl crl del\n";
+static const char crl_help[] =
+	"usage: mxctl crl SUBCOMMAND ...   (mxctl crl SUBCOMMAND --help for each)\n"
+	"\n"
+	"Certificate revocation lists for client certificates, PEM, in the Redis string\n"
+	"<prefix>crl. While it is set it replaces mxgate's tls_crl_file: a revoked\n"
+	"client certificate gets {verify} FAIL, and so does one whose CA has no CRL\n"
+	"there. Every change publishes \"certs\" on <prefix>events.\n"
+	"\n"
+	"  set FILE [--force]   store the PEM CRLs of FILE (replacing what is there)\n"
+	"  show                 issuer, lastUpdate, nextUpdate and revoked count of each\n"
+	"  del                  remove them (back to the configured tls_crl_file)\n";
+static const char crlset_help[] =
+	"usage: mxctl crl set FILE [--force]\n"
+	"\n"
+	"Store the PEM CRLs of FILE (at most 1 MiB) as <prefix>crl, replacing what is\n"
+	"there, and publish \"certs\". Every PEM block must parse; a CRL past its\n"
+	"nextUpdate is refused unless --force (mxgate would fail every certificate of\n"
+	"that CA).\n";
+static const char crlshow_help[] =
+	"usage: mxctl crl show\n\nThe CRLs of <prefix>crl: issuer, lastUpdate, nextUpdate, revoked count.\n";
+static const char crldel_help[] =
+	"usage: mxctl crl del\n\nRemove <prefix>crl (mxgate uses tls_crl_file again). Exit 1 if there is none.\n";
+
+/*
+ * Describe (out != NULL: one line each) and check the PEM objects of text:
+ * certificates (crl 0) or CRLs (crl 1). Returns how many, or -1 when one
+ * does not parse; *stale counts those not valid now.
+ */
+static int trust_scan(const char *text, size_t len, int crl, FILE *out, int *stale)
+{
+	BIO *b = BIO_new_mem_buf(text, (int)len);
+	int n = 0;
+
+	*stale = 0;
+	if (b == NULL)
+		return -1;
+	for (;;) {
+		char name[512], t1[64], t2[64];
+
+		if (crl) {
+			X509_CRL *x = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+			const ASN1_TIME *next;
+
+			if (x == NULL)
+				break;
+			next = X509_CRL_get0_nextUpdate(x);
+			X509_NAME_oneline(X509_CRL_get_issuer(x), name, sizeof(name));
+			fmt_time(X509_CRL_get0_lastUpdate(x), t1, sizeof(t1));
+			if (next)
+				fmt_time(next, t2, sizeof(t2));
+			else
+				snprintf(t2, sizeof(t2), "(none)");
+			if (next && X509_cmp_current_time(next) <= 0)
+				(*stale)++;
+			if (out)
+				fprintf(out, "%s  lastUpdate %s  nextUpdate %s%s  revoked %zu\n", name, t1, t2,
+					next && X509_cmp_current_time(next) <= 0 ? " (PASSED)" : "",
+					sk_X509_REVOKED_num(X509_CRL_get_REVOKED(x)));
+			X509_CRL_free(x);
+		} else {
+			X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+			int valid;
+
+			if (x == NULL)
+				break;
+			fmt_subject(x, name, sizeof(name));
+			fmt_time(X509_get0_notAfter(x), t1, sizeof(t1));
+			valid = X509_cmp_current_time(X509_get0_notAfter(x)) > 0 &&
+				X509_cmp_current_time(X509_get0_notBefore(x)) < 0;
+			if (!valid)
+				(*stale)++;
+			if (out)
+				fprintf(out, "%s  notAfter %s%s%s\n", name, t1, valid ? "" : " (NOT VALID NOW)",
+					X509_check_ca(x) ? "  CA" : "  (not a CA certificate)");
+			X509_free(x);
+		}
+		n++;
+	}
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE)
+		n = -1;
+	ERR_clear_error();
+	BIO_free(b);
+	return n;
+}
+
+/* ca|crl set FILE [--force]. */
+static int trust_set(int argc, char **argv, int crl)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlset_help : caset_help;
+	const char *kind = crl ? "CRL" : "certificate";
+	char *text = NULL;
+	redisContext *c = NULL;
+	redisReply *r;
+	int opt, force = 0, n, stale, rc = EX_FAIL;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': force = 1; break;
+		case 'h': return help(hlp);
+		default: return usage_error(hlp, "%s set: %s", what, bad_opt(argv));
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(hlp, "%s set: one FILE expected", what);
+	if ((text = slurp(argv[optind])) == NULL)
+		return EX_FAIL;
+	n = trust_scan(text, strlen(text), crl, NULL, &stale);
+	if (n <= 0) {
+		say("%s set: %s: %s", what, argv[optind], n == 0 ? (crl ? "no PEM CRL" : "no PEM certificate") :
+		    crl ? "a PEM block is not a CRL that parses" : "a PEM block is not a certificate that parses");
+		goto out;
+	}
+	if (stale) {
+		if (!force) {
+			say("%s set: %s: %d %s%s not valid now (see below); --force stores %s anyway", what,
+			    argv[optind], stale, kind, stale == 1 ? " is" : "s are", stale == 1 ? "it" : "them");
+			trust_scan(text, strlen(text), crl, stderr, &stale);
+			goto out;
+		}
+		say("note: %d %s%s not valid now", stale, kind, stale == 1 ? " is" : "s are");
+	}
+	if ((c = rds_connect()) == NULL)
+		goto out;
+	r = rds_cmdv(c, "SET", rkey(crl ? RK_CRL : RK_CA), text, NULL);
+	if (r == NULL)
+		goto out;
+	freeReplyObject(r);
+	printf("%s: %d %s%s stored:\n", rkey(crl ? RK_CRL : RK_CA), n, kind, n == 1 ? "" : "s");
+	trust_scan(text, strlen(text), crl, stdout, &stale);
+	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+out:
+	if (c != NULL)
+		redisFree(c);
+	free(text);
+	return rc;
+}
+
+/* ca|crl show. */
+static int trust_show(int argc, char **argv, int crl)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlshow_help : cashow_help;
+	redisContext *c;
+	redisReply *r;
+	int opt, stale, rc = EX_OK;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s show: %s", what, bad_opt(argv));
+	if (optind != argc)
+		return usage_error(hlp, "%s show: unexpected argument %s", what, argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	r = rds_cmdv(c, "GET", rkey(crl ? RK_CRL : RK_CA), NULL);
+	if (r == NULL) {
+		redisFree(c);
+		return EX_FAIL;
+	}
+	if (r->type != REDIS_REPLY_STRING) {
+		printf("no %s in Redis (%s): mxgate uses %s\n", crl ? "CRL" : "CA", rkey(crl ? RK_CRL : RK_CA),
+		       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
+	} else if (trust_scan(r->str, r->len, crl, stdout, &stale) <= 0) {
+		say("%s show: %s holds no usable PEM %s (mxgate-control does not push it)",
+		    what, rkey(crl ? RK_CRL : RK_CA), crl ? "CRLs" : "certificates");
+		rc = EX_FAIL;
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+/* ca|crl del. */
+static int trust_del(int argc, char **argv, int crl)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = crl ? "crl" : "ca", *hlp = crl ? crldel_help : cadel_help;
+	redisContext *c;
+	redisReply *r;
+	long long had;
+	int opt, rc = EX_FAIL;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s del: %s", what, bad_opt(argv));
+	if (optind != argc)
+		return usage_error(hlp, "%s del: unexpected argument %s", what, argv[optind]);
+	if ((c = rds_connect()) == NULL)
+		return EX_FAIL;
+	r = rds_cmdv(c, "DEL", rkey(crl ? RK_CRL : RK_CA), NULL);
+	if (r == NULL)
+		goto out;
+	had = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	if (had == 0) {
+		say("%s del: no %s in Redis (%s)", what, crl ? "CRL" : "CA", rkey(crl ? RK_CRL : RK_CA));
+		goto out;
+	}
+	printf("%s deleted: mxgate uses %s again\n", rkey(crl ? RK_CRL : RK_CA),
+	       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
+	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+out:
+	redisFree(c);
+	return rc;
+}
+
+/* ca|crl SUBCOMMAND. */
+static int trust_cmd(int argc, char **argv, int crl)
+{
+	const char *what = crl ? "crl" : "ca", *usage = crl ? crl_usage : ca_usage;
+
+	if (argc < 2)
+		return usage_error(usage, "%s: which subcommand?", what);
+	if (is_help(argv[1]))
+		return help(crl ? crl_help : ca_help);
+	if (strcmp(argv[1], "set") == 0)
+		return trust_set(argc - 1, argv + 1, crl);
+	if (strcmp(argv[1], "show") == 0)
+		return trust_show(argc - 1, argv + 1, crl);
+	if (strcmp(argv[1], "del") == 0)
+		return trust_del(argc - 1, argv + 1, crl);
+	return usage_error(usage, "%s: unknown subcommand %s", what, argv[1]);
+}
+
+int cmd_ca(int argc, char **argv)
+{
+	return trust_cmd(argc, argv, 0);
+}
+
+int cmd_crl(int argc, char **argv)
+{
+	return trust_cmd(argc, argv, 1);
 }
 
 /* ---- tickets ---- */
@@ -811,7 +1233,7 @@ static const char reload_help[] =
 	"usage: mxctl reload\n"
 	"\n"
 	"Ask every mxgate-control of the fleet to resynchronise from Redis: publishes\n"
-	"\"policy VERSION\", \"certs\" and \"tickets\" on <prefix>events, as the writes\n"
+	"\"policy VERSION\", \"certs\", \"tickets\" and \"users\" on <prefix>events, as the writes\n"
 	"do. Use it after changing the Redis keys by other means, or when a publish\n"
 	"failed. Exit 1 when nobody listens on the channel.\n";
 
@@ -822,7 +1244,7 @@ int cmd_reload(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const events[] = { NULL, "certs", "tickets" };
+	static const char *const events[] = { NULL, "certs", "tickets", "users" };
 	redisContext *c;
 	long long version, n, most = 0;
 	char ev[64];

@@ -26,7 +26,8 @@ static const char main_help[] =
 	"usage: mxctl [-c FILE] [-s SOCKET] [-r REDIS] COMMAND [ARGS...]\n"
 	"\n"
 	"The operator's CLI for mxgate: talks to mxgate over its control socket and\n"
-	"to the fleet's Redis (policy, certificates, ticket keys).\n"
+	"to the fleet's Redis (policy, certificates, CA and CRL, ticket keys, SMTP AUTH\n"
+	"users).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   mxgate's configuration file (default $MXCTL_CONFIG or\n"
@@ -42,6 +43,8 @@ static const char main_help[] =
 	"  drain, resume       stop / restart accepting SMTP sessions\n"
 	"  policy              access map in Redis: list get set del import export test push\n"
 	"  cert                certificates in Redis: add list del push\n"
+	"  ca, crl             client-certificate CA bundle / CRLs in Redis: set show del\n"
+	"  user                SMTP AUTH users in Redis: add del list\n"
 	"  tickets             session-ticket keys in Redis: rotate\n"
 	"  reload              make mxgate-control resynchronise from Redis\n"
 	"\n"
@@ -59,6 +62,9 @@ static const struct {
 	{ "resume", cmd_resume },
 	{ "policy", cmd_policy },
 	{ "cert", cmd_cert },
+	{ "ca", cmd_ca },
+	{ "crl", cmd_crl },
+	{ "user", cmd_user },
 	{ "tickets", cmd_tickets },
 	{ "reload", cmd_reload },
 };

@@ -32,6 +32,9 @@
 #define RK_CERTS        "certs"
 #define RK_TICKETS      "tickets"
 #define RK_STATS        "stats:"
+#define RK_CA           "ca"
+#define RK_CRL          "crl"
+#define RK_AUTH         "auth:"
 
 #define TICKET_KEY_LEN  48      /* bytes; stored as 96 hex characters */
 
@@ -123,5 +126,8 @@ int cmd_policy(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_tickets(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 #endif
