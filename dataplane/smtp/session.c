@@ -543,6 +543,8 @@ static int tls_begin(struct sess *s)
 	s->tls = tls_conn_new(__atomic_load_n(&s->w->tls, __ATOMIC_ACQUIRE), s->w->tw, &tr, s);
 	if (s->tls == NULL)
 		return -1;
+	if (s->no_client_cert)
+		tls_conn_no_client_cert(s->tls);
 	s->cst = C_TLS_HS;
 	s->tin_len = 0;
 	tcp_set_timeout(s->c, s->w->cfg->tls_handshake_timeout_ms);
