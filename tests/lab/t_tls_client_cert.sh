@@ -4,6 +4,8 @@
 # FAIL for a self-signed one; the Received header and the log say so
 # ("Trusted TLS connection established"), and the handshake never fails
 # because of it (sendmail's behaviour: policy decides, not the handshake).
+# Srv_Features:<addr> V in the access map: that client is asked for no
+# certificate ({verify} NOT even with one to show), the others still are.
 . "$(dirname "$0")/lib.sh"
 lab_begin
 d=$LAB_DIR/pki
@@ -13,13 +15,15 @@ o req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=Lab/CN=Lab CA" -keyout "$
 o req -newkey rsa:2048 -nodes -subj "/O=Client+Co/CN=client.example" -keyout "$d/c.key" -out "$d/c.csr"
 o x509 -req -in "$d/c.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 30 -out "$d/c.crt"
 o req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=stranger.example" -keyout "$d/s.key" -out "$d/s.crt"
-lab_up "tls_ask_client_cert = yes" "tls_ca_file = $d/ca.crt" || fail "lab did not come up"
+printf 'To:lab.example RELAY\nSrv_Features:2001:2::1 V\n' >"$d/access"
+lab_up "tls_ask_client_cert = yes" "tls_ca_file = $d/ca.crt" "access_file = $d/access" ||
+	fail "lab did not come up"
 
 # send TAG [swaks options]: one STARTTLS message; the Received line of it in the dump
 send() {
 	local tag=$1 out f
 	shift
-	out=$(lab_exec timeout 20 swaks --server 198.18.0.2 --port 25 --tls --helo client.example \
+	out=$(lab_exec timeout 20 swaks --server "${server:-198.18.0.2}" --port 25 --tls --helo client.example \
 		--from a@client.example --to b@lab.example --body "cert $tag" "$@" 2>&1)
 	echo "$out" | grep -qE '^<~  250 2\.0\.0' || fail "$tag: not accepted: $(echo "$out" | grep -E '^<' | tail -3)"
 	f=$(grep -l "^cert $tag" "$LAB_DIR"/mail/* 2>/dev/null | head -1)
@@ -37,6 +41,13 @@ ok "no certificate: verify=NO"
 r=$(send stranger --tls-cert "$d/s.crt" --tls-key "$d/s.key")
 echo "$r" | grep -q 'verify=FAIL' || fail "self-signed certificate: $r"
 ok "self-signed certificate: verify=FAIL (handshake completed)"
+# Srv_Features V for 2001:2::1: the same certificate is not asked for
+
+r=$(server=2001:2::2 send v6 --tls-cert "$d/c.crt" --tls-key "$d/c.key")
+echo "$r" | grep -q 'verify=NOT)' || fail "Srv_Features V: a certificate was still asked for: $r"
+r=$(send v4again --tls-cert "$d/c.crt" --tls-key "$d/c.key")
+echo "$r" | grep -q 'verify=OK' || fail "a client without V: $r"
+ok "Srv_Features:2001:2::1 V: verify=NOT for that client, OK for 198.18.0.1"
 expect_stat_ge smtp_verify_ok 1
 expect_stat_ge smtp_verify_no 1
 expect_stat_ge smtp_verify_fail 1
