@@ -104,6 +104,7 @@ struct tls_conn {
 	uint8_t in_batch;                       /* in w->batch until done() is called */
 	uint8_t verify_failed;                  /* the verify callback saw an error */
 	uint8_t no_cert_req;                    /* tls_conn_no_client_cert() */
+	uint8_t cert_req;                       /* tls_conn_ask_client_cert() */
 	const char *err_reason;
 };
 
@@ -971,7 +972,8 @@ static int client_ca_load(struct tls_ctx *ctx, const struct tls_server_cfg *cfg,
 		if (rc < 0)
 			return -1;
 	}
-	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
+	if (ctx->request_client_cert)
+		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
 	return 0;
 }
 
@@ -1073,7 +1075,9 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 	}
 
 	ctx->request_client_cert = cfg->request_client_cert != 0;
-	if (ctx->request_client_cert && client_ca_load(ctx, cfg, err, errlen) < 0)
+	/* trust anchors also when not asking: Srv_Features v may ask one client */
+	if ((ctx->request_client_cert || cfg->ca_pem || cfg->ca_file || cfg->ca_dir) &&
+	    client_ca_load(ctx, cfg, err, errlen) < 0)
 		goto fail;
 
 	if (cfg->ticket_rotate_s) {
@@ -1156,6 +1160,16 @@ void tls_conn_no_client_cert(struct tls_conn *c)
 		return;
 	SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
 	c->no_cert_req = 1;
+}
+
+/* This session asks for a client certificate although the context does not (Srv_Features v). */
+void tls_conn_ask_client_cert(struct tls_conn *c)
+{
+	if (!c || c->ctx->request_client_cert)
+		return;
+	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, verify_cb);
+	c->cert_req = 1;
+	c->no_cert_req = 0;
 }
 
 /* Free a session, pulling any key operation out of its worker. */
@@ -1347,7 +1361,7 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 	}
 	/* not asked: a resumed session's certificate is not reported either */
 	peer = c->no_cert_req ? NULL : SSL_get_peer_certificate(c->ssl);
-	if (!c->ctx->request_client_cert || c->no_cert_req)
+	if ((!c->ctx->request_client_cert && !c->cert_req) || c->no_cert_req)
 		snprintf(m->verify, sizeof(m->verify), "NOT");
 	else if (!peer)
 		snprintf(m->verify, sizeof(m->verify), "NO");

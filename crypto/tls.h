@@ -150,6 +150,12 @@ void tls_conn_free(struct tls_conn *c);
  * tls_handshake(); a server session only.
  */
 void tls_conn_no_client_cert(struct tls_conn *c);
+/*
+ * The opposite (Srv_Features v): this session asks for a client certificate
+ * although the context does not (tls_ask_client_cert = no), verified against
+ * the context's trust anchors; a no-op when the context asks anyway.
+ */
+void tls_conn_ask_client_cert(struct tls_conn *c);
 
 /* Drive the handshake. */
 enum tls_status tls_handshake(struct tls_conn *c);

@@ -149,6 +149,7 @@ struct sess {
 	char *login;              /* the authenticated user (XCLIENT LOGIN=), or NULL */
 	int no_auth;              /* Srv_Features A */
 	int no_client_cert;       /* Srv_Features V */
+	int ask_client_cert;      /* Srv_Features v */
 	char sasl_method[8];      /* PLAIN or LOGIN, for the log */
 	int tls_up;
 	size_t tin_len;
@@ -545,6 +546,8 @@ static int tls_begin(struct sess *s)
 		return -1;
 	if (s->no_client_cert)
 		tls_conn_no_client_cert(s->tls);
+	else if (s->ask_client_cert)
+		tls_conn_ask_client_cert(s->tls);
 	s->cst = C_TLS_HS;
 	s->tin_len = 0;
 	tcp_set_timeout(s->c, s->w->cfg->tls_handshake_timeout_ms);
@@ -1626,6 +1629,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
 			s->no_auth = (f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
 			s->no_client_cert = (f.off & POL_SF_VERIFY) != 0;       /* V: no certificate asked */
+			s->ask_client_cert = (f.on & POL_SF_VERIFY) != 0;       /* v: asked, even if not by default */
 			if (f.on & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 1;                      /* l: AUTH before MAIL */
 			else if (f.off & POL_SF_AUTH_REQUIRED)

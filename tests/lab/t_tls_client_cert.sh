@@ -5,7 +5,8 @@
 # ("Trusted TLS connection established"), and the handshake never fails
 # because of it (sendmail's behaviour: policy decides, not the handshake).
 # Srv_Features:<addr> V in the access map: that client is asked for no
-# certificate ({verify} NOT even with one to show), the others still are.
+# certificate ({verify} NOT even with one to show), the others still are;
+# with tls_ask_client_cert = no, Srv_Features:<addr> v asks that client only.
 . "$(dirname "$0")/lib.sh"
 lab_begin
 d=$LAB_DIR/pki
@@ -52,4 +53,15 @@ expect_stat_ge smtp_verify_ok 1
 expect_stat_ge smtp_verify_no 1
 expect_stat_ge smtp_verify_fail 1
 expect_no_bug_drops
+
+# Srv_Features v: tls_ask_client_cert = no, but 2001:2::1 is asked
+lab_down >/dev/null 2>&1
+printf 'To:lab.example RELAY\nSrv_Features:2001:2::1 v\n' >"$d/access"
+lab_up "tls_ask_client_cert = no" "tls_ca_file = $d/ca.crt" "access_file = $d/access" ||
+	fail "lab did not come up (v)"
+r=$(server=2001:2::2 send lv6 --tls-cert "$d/c.crt" --tls-key "$d/c.key")
+echo "$r" | grep -q 'verify=OK' || fail "Srv_Features v: the certificate was not asked for: $r"
+r=$(send lv4 --tls-cert "$d/c.crt" --tls-key "$d/c.key")
+echo "$r" | grep -q 'verify=NOT)' || fail "a client without v was asked: $r"
+ok "Srv_Features:2001:2::1 v: verify=OK for that client, NOT for 198.18.0.1"
 pass

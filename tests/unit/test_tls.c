@@ -1164,6 +1164,56 @@ TEST(no_client_cert_per_session)
 	tls_ctx_free(ctx);
 }
 
+/* A context that does not ask; one session that does (Srv_Features v). */
+TEST(ask_client_cert_per_session)
+{
+	struct tls_server_cfg cfg = base_cfg();
+	struct copt o = { .cert = pki.cli, .key = pki.cli_key };
+	struct tls_macros m;
+	struct tls_ctx *ctx;
+	struct sess s;
+
+	cfg.request_client_cert = 0;
+	cfg.ca_file = f_ca;             /* trust anchors loaded although not asking */
+	ctx = ctx_or_die(&cfg);
+	for (int v = 0; v < 2; v++) {
+		o.maxv = v ? TLS1_2_VERSION : 0;
+		cert_requests = 0;
+		sess_open(&s, ctx, W, &o);
+		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+		CHECK_EQ(sess_handshake(&s), 0);
+		CHECK(c2s_text(&s, "EHLO x\r\n"));
+		tls_get_macros(s.srv, &m);
+		CHECK_EQ(cert_requests, 0);
+		CHECK_STR(m.verify, "NOT");
+		sess_close(&s);
+		cert_requests = 0;
+		sess_open(&s, ctx, W, &o);
+		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+		tls_conn_ask_client_cert(s.srv);
+		CHECK_EQ(sess_handshake(&s), 0);
+		CHECK(c2s_text(&s, "EHLO x\r\n"));
+		tls_get_macros(s.srv, &m);
+		CHECK_EQ(cert_requests, 1);
+		CHECK_STR(m.verify, "OK");
+		CHECK(m.cert_subject[0] != '\0');
+		sess_close(&s);
+	}
+	/* asked, no certificate shown: NO */
+	o.cert = NULL;
+	o.key = NULL;
+	o.maxv = 0;
+	sess_open(&s, ctx, W, &o);
+	tls_conn_ask_client_cert(s.srv);
+	CHECK_EQ(sess_handshake(&s), 0);
+	CHECK(c2s_text(&s, "EHLO x\r\n"));
+	tls_get_macros(s.srv, &m);
+	CHECK_STR(m.verify, "NO");
+	sess_close(&s);
+	SSL_SESSION_free(take_sess());
+	tls_ctx_free(ctx);
+}
+
 /* A connection that presents sess (may be NULL); returns tls_resumed() or -1. */
 static int resume_run(struct tls_ctx *ctx, SSL_SESSION *sess, int maxv)
 {
@@ -1636,6 +1686,7 @@ int main(void)
 	RUN(ocsp_staple);
 	RUN(certs_from_context);
 	RUN(no_client_cert_per_session);
+	RUN(ask_client_cert_per_session);
 	RUN(tickets);
 	RUN(garbage_and_eof);
 	RUN(renegotiation_refused);
