@@ -102,31 +102,43 @@ static const char certpush_help[] =
 	"the first by name. mxgate refuses the whole set if one is bad and keeps the\n"
 	"certificates in force.\n";
 
-/* Read a PEM file into a string; NULL (said). */
-static char *slurp(const char *path)
+/* Read a binary file of 1..max bytes; NULL (said). */
+static uint8_t *slurp_bin(const char *path, size_t max, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	char *buf;
+	uint8_t *buf;
 	size_t n;
 
 	if (f == NULL) {
 		say("%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	buf = malloc(CERT_FILE_MAX + 1);
+	buf = malloc(max + 1);
 	if (buf == NULL) {
 		fclose(f);
 		say("out of memory");
 		return NULL;
 	}
-	n = fread(buf, 1, CERT_FILE_MAX + 1, f);
-	if (ferror(f) || n > CERT_FILE_MAX) {
-		say("%s: %s", path, ferror(f) ? strerror(errno) : "larger than 1 MiB");
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max || n == 0) {
+		say("%s: %s", path, ferror(f) ? strerror(errno) : n ? "too large" : "empty");
 		fclose(f);
 		free(buf);
 		return NULL;
 	}
 	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/* Read a PEM file (1 byte .. 1 MiB of text) into a string; NULL (said). */
+static char *slurp(const char *path)
+{
+	size_t n;
+	char *buf = (char *)slurp_bin(path, CERT_FILE_MAX, &n);    /* room for a NUL */
+
+	if (buf == NULL)
+		return NULL;
 	buf[n] = '\0';
 	if (memchr(buf, '\0', n) != NULL) {
 		say("%s: not PEM text (NUL byte)", path);
@@ -298,35 +310,6 @@ static int publish(redisContext *c, const char *ev)
 	if (n == 0)
 		say("note: nobody listens on %s (is mxgate-control running?)", rkey(RK_EVENTS));
 	return 0;
-}
-
-/* Read a binary file of 1..max bytes; NULL (said). */
-static uint8_t *slurp_bin(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf;
-	size_t n;
-
-	if (f == NULL) {
-		say("%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(max + 1);
-	if (buf == NULL) {
-		fclose(f);
-		say("out of memory");
-		return NULL;
-	}
-	n = fread(buf, 1, max + 1, f);
-	if (ferror(f) || n > max || n == 0) {
-		say("%s: %s", path, ferror(f) ? strerror(errno) : n ? "too large" : "empty");
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
 }
 
 /*
