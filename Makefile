@@ -44,9 +44,11 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 	tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
+# Each with the optional parts the suite uses: swaks needs Net::SSLeay (TLS) and
+# IO::Socket::INET6 (IPv6), which are only its Recommends.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
-	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
-	swaks postfix curl
+	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
+	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean
 
