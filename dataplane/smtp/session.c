@@ -40,6 +40,12 @@ enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_
 	      B_READY, B_DATA, B_QUIT };
 enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
 
+/* What a backend timeout hit: labels of mxgate_smtp_backend_timeouts_total. */
+enum bwhat { BW_CONNECT, BW_GREETING, BW_MAIL, BW_RCPT, BW_DATA, BW_DOT, BW_RSET, BW_SEND, BW_COUNT };
+static const char *const bwhat_names[BW_COUNT] = {
+	"CONNECT", "GREETING", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE", "RSET", "SEND",
+};
+
 #define BREPLY_MAX     2048     /* one backend reply, all its lines */
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
 #define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
@@ -95,7 +101,10 @@ struct smtp_worker {
 	char *list_buf;           /* set by the service lcore: list sessions here */
 	size_t list_len;
 	long list_done;           /* -1 while a list is asked for, else its length */
+	int stress;               /* Postfix's stress mode: sessions are scarce, deadlines cut */
 	struct smtp_stats st;
+	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
+	uint64_t backend_timeouts[BW_COUNT];       /* backend timeouts by what was awaited */
 	uint64_t pol_decisions[POL_TAG_COUNT][5];  /* by tag and enum pol_action */
 	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
 	unsigned nciphers;        /* published with a release store */
@@ -129,6 +138,12 @@ struct sess {
 	enum bwait bwait;
 	int bidx, btries;
 	int xclient, b_failed, data_started, client_gone, shut, dead;
+	int bp_wait;              /* the message waits for the backend's send space */
+	int b_timer;              /* the backend's timer runs (mxgate waits on the backend) */
+	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
+	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
+	uint64_t data_last_us;    /* message bytes last came */
+	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
 	int discard;              /* DISCARD: accept this transaction, deliver nothing */
 	struct sess *lnext, *lprev; /* the worker's live list */
 	struct climit *lim;       /* counted under a Limit: entry, or NULL */
@@ -239,6 +254,157 @@ static void client_close_with(struct sess *s, int code, const char *enh, const c
 	client_flush(s);
 }
 
+/* ---- deadlines (Postfix's smtpd_per_request_deadline and stress mode) ---- */
+
+/* Milliseconds a deadline may be at most now: cut in stress mode. */
+static uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
+{
+	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
+		ms = w->cfg->smtpd_stress_timeout_ms;
+	return (uint64_t)ms * 1000;
+}
+
+/*
+ * Set the client's timer from the deadline in force. While an answer is
+ * owed (the backend or the AUTH check decides) or the message waits for
+ * the backend's send space, the client is not at fault: its deadline is
+ * paused and only the backend's timer runs. A command's deadline starts
+ * at the previous reply and is not moved by bytes that trickle in.
+ */
+static void client_arm(struct sess *s)
+{
+	const struct mx_config *cfg = s->w->cfg;
+	uint64_t now = s->w->ctx->now_us, deadline;
+
+	if (s->dead || s->c == NULL || s->cst != C_SMTP)
+		return;
+	if (s->p.owed || s->bp_wait) {
+		if (s->paused_us == 0) {
+			s->paused_us = now ? now : 1;
+			tcp_set_timeout(s->c, 0);
+		}
+		return;
+	}
+	if (s->paused_us != 0) {
+		if (smtp_proto_in_data(&s->p))
+			s->data_deadline_us += now - s->paused_us;   /* back-pressure is not the client's */
+		else
+			s->req_start_us = now;                       /* answered: a new request begins */
+		s->paused_us = 0;
+	}
+	if (smtp_proto_in_data(&s->p)) {
+		deadline = s->data_deadline_us;
+		if (s->w->stress && s->data_last_us + cut_us(s->w, cfg->smtpd_data_timeout_ms) < deadline)
+			deadline = s->data_last_us + cut_us(s->w, cfg->smtpd_data_timeout_ms);
+	} else {
+		deadline = s->req_start_us + cut_us(s->w, cfg->smtpd_timeout_ms);
+	}
+	tcp_set_timeout(s->c, deadline > now ? (unsigned)((deadline - now + 999) / 1000) : 1);
+}
+
+/* The message began (354 sent): its deadline. */
+static void data_begin(struct sess *s)
+{
+	uint64_t now = s->w->ctx->now_us;
+
+	s->data_last_us = now;
+	s->data_deadline_us = now + (uint64_t)s->w->cfg->smtpd_data_timeout_ms * 1000;
+	s->paused_us = 0;          /* the wait for the 354 is over: the message's own deadline runs */
+}
+
+/* n message bytes came: extend the deadline at smtpd_min_data_rate, never past the timeout from now. */
+static void data_progress(struct sess *s, size_t n)
+{
+	const struct mx_config *cfg = s->w->cfg;
+	uint64_t now = s->w->ctx->now_us, cap = now + (uint64_t)cfg->smtpd_data_timeout_ms * 1000;
+
+	s->data_deadline_us += (uint64_t)n * 1000000 / (cfg->smtpd_min_data_rate ? cfg->smtpd_min_data_rate : 1);
+	if (s->data_deadline_us > cap)
+		s->data_deadline_us = cap;
+	s->data_last_us = now;
+}
+
+/* Enter or leave stress mode as sessions come and go (with a margin, so it does not flap). */
+static void stress_update(struct smtp_worker *w)
+{
+	const struct mx_config *cfg = w->cfg;
+	uint64_t used = w->st.active * 100, limit = (uint64_t)cfg->max_sessions * cfg->smtpd_stress_percent;
+	struct sess *s;
+
+	if (cfg->smtpd_stress_percent == 0)
+		return;
+	if (!w->stress && used >= limit) {
+		w->stress = 1;
+		w->st.stress_entered++;
+		slog(w, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
+		     "new sessions closed after %u errors", (unsigned long long)w->st.active,
+		     cfg->max_sessions, cfg->smtpd_stress_timeout_ms, cfg->smtpd_stress_error_limit);
+		for (s = w->live; s != NULL; s = s->lnext)
+			client_arm(s);      /* idle sessions get the cut deadline now */
+	} else if (w->stress && used + (uint64_t)cfg->max_sessions * 10 < limit) {
+		w->stress = 0;
+		slog(w, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
+		     cfg->max_sessions);
+	}
+}
+
+/* What the backend is awaited for now (a timeout's label). */
+static enum bwhat backend_what(const struct sess *s)
+{
+	switch (s->bwait) {
+	case W_MAIL: return BW_MAIL;
+	case W_RCPT: return BW_RCPT;
+	case W_DATA: return BW_DATA;
+	case W_DOT: return BW_DOT;
+	case W_RSET: return BW_RSET;
+	default: break;
+	}
+	if (s->bst == B_CONNECTING)
+		return BW_CONNECT;
+	return s->bst < B_READY ? BW_GREETING : BW_SEND;
+}
+
+/*
+ * Run the backend's timer while mxgate waits on the backend (a reply, the
+ * set-up, or send space for the message), stop it otherwise. restart: a
+ * command was just sent or a reply just came, so the next wait starts now.
+ */
+static void backend_arm(struct sess *s, int restart)
+{
+	int want;
+
+	if (s->b == NULL)
+		return;
+	want = s->bwait != W_NONE || (s->bst != B_READY && s->bst != B_DATA) || s->bp_wait;
+	if (want && (restart || !s->b_timer))
+		tcp_set_timeout(s->b, s->bst == B_CONNECTING ? BACKEND_CONNECT_MS : s->w->cfg->backend_timeout_ms);
+	else if (!want && s->b_timer)
+		tcp_set_timeout(s->b, 0);
+	s->b_timer = want;
+}
+
+/* Abort the backend connection so a half-sent message is never delivered. */
+static void backend_drop(struct sess *s)
+{
+	if (s->b == NULL)
+		return;
+	tcp_set_app(s->b, NULL, NULL);
+	tcp_abort(s->b);
+	s->b = NULL;
+	s->bst = B_NONE;
+	s->bwait = W_NONE;
+	s->b_timer = 0;
+}
+
+/* Count a refusal of a message (the DATA command or its end) by its class. */
+static void count_message_refusal(struct smtp_worker *w, int code)
+{
+	if (code >= 500)
+		w->st.messages_rejected++;
+	else if (code >= 400)
+		w->st.messages_tempfailed++;
+}
+
 /* ---- session lifetime ---- */
 
 /*
@@ -273,6 +439,7 @@ static void sess_kill(struct sess *s, int abort_client)
 	if (s->lim != NULL)
 		s->lim->conns--;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
+	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
@@ -292,6 +459,7 @@ static void sess_kill(struct sess *s, int abort_client)
 		s->b = NULL;
 	}
 	w->st.active--;
+	stress_update(w);
 	s->next_dead = w->dead;
 	w->dead = s;
 }
@@ -509,7 +677,7 @@ static void tls_continue(struct sess *s)
 			s->w->st.starttls++;
 			smtp_proto_tls_started(&s->p);
 		}
-		tcp_set_timeout(s->c, s->w->cfg->smtpd_timeout_ms);
+		s->req_start_us = s->w->ctx->now_us;
 		client_flush(s);
 		client_pump(s);
 		return;
@@ -550,7 +718,8 @@ static int tls_begin(struct sess *s)
 		tls_conn_ask_client_cert(s->tls);
 	s->cst = C_TLS_HS;
 	s->tin_len = 0;
-	tcp_set_timeout(s->c, s->w->cfg->tls_handshake_timeout_ms);
+	/* one deadline for the whole handshake, cut in stress mode */
+	tcp_set_timeout(s->c, (unsigned)(cut_us(s->w, s->w->cfg->tls_handshake_timeout_ms) / 1000));
 	return 0;
 }
 
@@ -688,7 +857,8 @@ static int backend_open(struct sess *s)
 		s->bb->brep_len = 0;
 		s->bb->brep_over = 0;
 		w->st.backend_connects++;
-		tcp_set_timeout(s->b, BACKEND_CONNECT_MS);
+		s->b_timer = 0;
+		backend_arm(s, 1);
 		return 0;
 	}
 	return -1;
@@ -704,7 +874,12 @@ static void backend_fail(struct sess *s, const char *why)
 	w->st.backend_errors++;
 	if (s->bidx >= 0 && (s->bst <= B_EHLO2))
 		w->bs[s->bidx].down_until_us = w->ctx->now_us + (uint64_t)w->cfg->backend_retry_ms * 1000;
-	slog(w, "%s: lost connection with backend %d (%s)", s->id, s->bidx, why);
+	if (was == W_DOT)
+		slog(w, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been delivered; "
+		     "the client is told 451 4.4.1 and may send it again", s->id, why, s->bidx);
+	else
+		slog(w, "%s: lost connection with backend %d (%s) while waiting for %s", s->id, s->bidx, why,
+		     bwhat_names[backend_what(s)]);
 	if (s->b != NULL) {
 		tcp_set_app(s->b, NULL, NULL);
 		tcp_abort(s->b);
@@ -716,6 +891,8 @@ static void backend_fail(struct sess *s, const char *why)
 	}
 	s->bst = B_NONE;
 	s->bwait = W_NONE;
+	s->b_timer = 0;
+	s->bp_wait = 0;
 	if (s->client_gone || s->dead)
 		return;
 	if (in_data) {
@@ -752,8 +929,10 @@ static void backend_send_pending(struct sess *s)
 		return;
 	s->bwait = s->bb->bcmd_wait;
 	s->bb->bcmd_sent = s->bb->bcmd_len;
-	if (backend_write(s, s->bb->bcmd, s->bb->bcmd_len) == 0)
+	if (backend_write(s, s->bb->bcmd, s->bb->bcmd_len) == 0) {
 		s->bb->bcmd_len = 0;
+		backend_arm(s, 1);
+	}
 }
 
 /* Hand a command to the backend now or as soon as it is ready. */
@@ -775,6 +954,8 @@ static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ..
 		/* the backend that had this transaction's MAIL is gone */
 		s->bb->bcmd_len = 0;
 		s->w->st.backend_errors++;
+		if (wait == W_DATA)
+			count_message_refusal(s->w, 421);
 		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
 		s->cst = C_CLOSING;
 		return;
@@ -936,7 +1117,6 @@ static void backend_reply(struct sess *s, int code)
 		s->bst = B_EHLO;
 		/* a PROXY backend must see the client's name; STARTTLS needs EHLO first */
 		backend_hello(s, be->proxy_v2 && !be->starttls);
-		tcp_set_timeout(s->b, w->cfg->backend_timeout_ms);
 		return;
 	case B_EHLO:
 	case B_EHLO2:
@@ -1004,8 +1184,10 @@ static void backend_reply(struct sess *s, int code)
 			s->data_started = 1;
 			s->msg_bytes = 0;
 			send_received(s);
+			data_begin(s);
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 		} else {
+			count_message_refusal(w, code);
 			answer_with_backend_reply(s);
 		}
 		break;
@@ -1096,12 +1278,11 @@ static void backend_readable(struct tcp_conn *b)
 					backend_fail(s, "malformed reply");
 					return;
 				}
-				if (s->bst >= B_READY)
-					tcp_set_timeout(b, 0);
 				backend_reply(s, code);
 				if (s->b != b)
 					return;
 				s->bb->brep_len = 0;
+				backend_arm(s, 1);     /* a reply came: the next wait starts now */
 			}
 		}
 	}
@@ -1125,7 +1306,7 @@ static void backend_connected(struct tcp_conn *b, int err)
 	s->bst = B_GREETING;
 	if (s->w->cfg->backends[s->bidx].proxy_v2)
 		backend_proxy_v2(s);
-	tcp_set_timeout(b, s->w->cfg->backend_timeout_ms);
+	backend_arm(s, 1);
 }
 
 /* The backend's send space grew: the client's message may flow again. */
@@ -1164,13 +1345,16 @@ static void backend_closed(struct tcp_conn *b, enum tcp_end why)
 	backend_fail(s, why == TCP_END_TIMEOUT ? "timeout" : "connection reset");
 }
 
-/* No reply from the backend in time. */
+/* No reply (or send space) from the backend in time: counted by what was awaited. */
 static void backend_timeout(struct tcp_conn *b)
 {
 	struct sess *s = tcp_app(b);
 
-	if (s != NULL)
-		backend_fail(s, "timeout");
+	if (s == NULL)
+		return;
+	s->w->st.backend_timeouts++;
+	s->w->backend_timeouts[backend_what(s)]++;
+	backend_fail(s, "timeout");
 }
 
 static const struct tcp_app_ops backend_ops = {
@@ -1391,6 +1575,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->n_cmds[5]++;
 		if (s->discard) {
 			s->data_started = 1;
+			data_begin(s);
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 			return 0;
 		}
@@ -1399,19 +1584,15 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_DATA_LINE:
 		s->msg_bytes += ei->len;
 		w->st.message_bytes += ei->len;
+		data_progress(s, ei->len);
 		if (s->discard || s->b_failed || s->b == NULL)
 			return 0;      /* swallowed: discarded, or refused at the end */
-		return backend_write(s, ei->data, ei->len) == 0 ? 0 : 0;
+		backend_write(s, ei->data, ei->len);   /* a failure ends the backend: 451 at the end */
+		return 0;
 	case SMTP_EV_DATA_END:
 		if (ei->error != SMTP_OK) {
 			w->st.messages_rejected++;
-			if (s->b != NULL) {
-				/* part of the message went out: make sure the backend drops it */
-				tcp_set_app(s->b, NULL, NULL);
-				tcp_abort(s->b);
-				s->b = NULL;
-				s->bst = B_NONE;
-			}
+			backend_drop(s);   /* part of the message went out: the backend must drop it */
 			s->data_started = 0;
 			return 0;
 		}
@@ -1432,7 +1613,8 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			return 0;
 		}
 		s->bwait = W_DOT;
-		backend_write(s, ".\r\n", 3);
+		if (backend_write(s, ".\r\n", 3) == 0)
+			backend_arm(s, 1);
 		return 0;
 	case SMTP_EV_AUTH:
 		s->n_cmds[8]++;
@@ -1443,7 +1625,8 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->discard = 0;
 		if (s->b != NULL && s->bst == B_READY && s->bwait == W_NONE) {
 			s->bwait = W_RSET;
-			backend_write(s, "RSET\r\n", 6);
+			if (backend_write(s, "RSET\r\n", 6) == 0)
+				backend_arm(s, 1);
 		}
 		s->nrcpt_ok = 0;
 		return 0;
@@ -1453,6 +1636,16 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		client_flush(s);
 		return -1;
 	case SMTP_EV_CLOSE:
+		if (s->bst == B_DATA || s->bwait != W_NONE)
+			backend_drop(s);   /* closing mid-message: nothing half-sent is delivered */
+		if (ei->error == SMTP_R_NON_SMTP) {
+			w->st.non_smtp_command++;
+			slog(w, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
+		} else if (ei->error == SMTP_R_NUL) {
+			slog(w, "warning: NUL character in message from unknown[%s]", s->addr);
+		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
+			slog(w, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
 		else if (ei->error == SMTP_R_TOO_MANY_ERRORS)
@@ -1512,7 +1705,10 @@ static void client_consume(struct sess *s, size_t n)
 static void client_pump(struct sess *s)
 {
 	unsigned rounds = 0;
+	size_t consumed = 0;
+	int was_bp = s->bp_wait;
 
+	s->bp_wait = 0;
 	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < 4096) {
 		const uint8_t *in;
 		size_t len, used = 0;
@@ -1526,6 +1722,7 @@ static void client_pump(struct sess *s)
 		    tcp_send_space(s->b) < DATA_ROOM) {
 			/* backend full: the client's window closes until the backend drains */
 			tcp_want_writable(s->b);
+			s->bp_wait = 1;
 			break;
 		}
 		in = client_input(s, &len);
@@ -1535,6 +1732,7 @@ static void client_pump(struct sess *s)
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
 		if (used > 0)
 			client_consume(s, used);
+		consumed += used;
 		if (ev == SMTP_EV_NEED_INPUT || ev == SMTP_EV_WAIT) {
 			if (used == 0)
 				break;
@@ -1544,9 +1742,14 @@ static void client_pump(struct sess *s)
 			break;
 	}
 	client_flush(s);
-	if (!s->dead && s->c != NULL && s->cst == C_SMTP)
-		tcp_set_timeout(s->c, smtp_proto_in_data(&s->p) ? s->w->cfg->smtpd_data_timeout_ms
-								: s->w->cfg->smtpd_timeout_ms);
+	if (s->dead || s->c == NULL || s->cst != C_SMTP)
+		return;
+	/* whole lines came and none is half read: the next command's deadline starts now */
+	if (consumed > 0 && !smtp_proto_mid_line(&s->p) && !smtp_proto_in_data(&s->p))
+		s->req_start_us = s->w->ctx->now_us;
+	if (s->bp_wait != was_bp)
+		backend_arm(s, 0);
+	client_arm(s);
 }
 
 /* ---- client callbacks ---- */
@@ -1569,6 +1772,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	}
 	w->st.sessions++;
 	w->st.active++;
+	stress_update(w);
 	s->w = w;
 	s->c = c;
 	s->mode = la->mode;
@@ -1580,6 +1784,8 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	slog(w, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
+	if (w->stress && (s->pcfg.max_errors == 0 || s->pcfg.max_errors > w->cfg->smtpd_stress_error_limit))
+		s->pcfg.max_errors = w->cfg->smtpd_stress_error_limit;   /* Postfix: 1 under stress */
 	s->born_us = w->ctx->now_us;
 	s->lnext = w->live;
 	if (w->live)
@@ -1649,8 +1855,9 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		return;
 	}
 	s->cst = C_SMTP;
-	tcp_set_timeout(c, w->cfg->smtpd_timeout_ms);
+	s->req_start_us = w->ctx->now_us;
 	client_flush(s);
+	client_arm(s);
 }
 
 /* Client bytes arrived. */
@@ -1715,13 +1922,18 @@ static void client_timeout(struct tcp_conn *c)
 
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
-		tcp_set_timeout(c, s->w->cfg->smtpd_timeout_ms);
+		s->req_start_us = s->w->ctx->now_us;
 		client_flush(s);
+		client_arm(s);
 		return;
 	}
 	s->w->st.timeouts++;
-	slog(s->w, "timeout after %s from unknown[%s]", s->cst == C_TLS_HS ? "STARTTLS" :
-	     smtp_proto_in_data(&s->p) ? "DATA" : smtp_proto_state_name(&s->p), s->addr);
+	s->w->timeouts_after[s->p.where]++;
+	if (smtp_proto_in_data(&s->p))
+		slog(s->w, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->msg_bytes,
+		     s->addr);
+	else
+		slog(s->w, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
 	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
 		sess_kill(s, 1);
 		return;
@@ -1901,6 +2113,14 @@ void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 	for (i = 0; i < n; i++)
 		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"%s\",cipher=\"%s\"} %llu\n",
 			lcore, w->ciphers[i].version, w->ciphers[i].name, (unsigned long long)w->ciphers[i].n);
+	for (i = 0; i < SMTP_W_COUNT; i++)
+		if (w->timeouts_after[i])
+			fprintf(f, "mxgate_smtp_timeouts_after_total{lcore=\"%u\",after=\"%s\"} %llu\n",
+				lcore, smtp_where_names[i], (unsigned long long)w->timeouts_after[i]);
+	for (i = 0; i < BW_COUNT; i++)
+		if (w->backend_timeouts[i])
+			fprintf(f, "mxgate_smtp_backend_timeouts_by_wait_total{lcore=\"%u\",waiting=\"%s\"} %llu\n",
+				lcore, bwhat_names[i], (unsigned long long)w->backend_timeouts[i]);
 	if (w->ciphers[SMTP_CIPHER_SLOTS].n)
 		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"other\",cipher=\"other\"} %llu\n",
 			lcore, (unsigned long long)w->ciphers[SMTP_CIPHER_SLOTS].n);

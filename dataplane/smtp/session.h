@@ -30,13 +30,19 @@ struct auth_service;
 	X(line_too_long)            /* 500 5.5.2 line too long */ \
 	X(pregreet)                 /* input before the greeting: 554 and close */ \
 	X(too_many_errors)          /* 421 after the hard error limit */ \
-	X(timeouts)                 /* command, DATA or handshake timeouts */ \
+	X(timeouts)                 /* command, DATA or handshake deadlines missed (by the last
+				       command: mxgate_smtp_timeouts_after_total{after}) */ \
+	X(stress_entered)           /* stress mode entered: sessions scarce, deadlines cut */ \
+	X(non_smtp_command)         /* an HTTP verb or header line: 221 2.7.0 and close */ \
+	X(nul_in_data)              /* a NUL byte inside DATA: 521 and close */ \
 	X(messages_accepted)        /* the client got 250 for DATA */ \
 	X(messages_rejected)        /* the client got 5xx for DATA */ \
 	X(messages_tempfailed)      /* the client got 4xx for DATA */ \
 	X(message_bytes)            /* bytes relayed inside DATA */ \
 	X(backend_connects)         /* backend connections opened */ \
 	X(backend_errors)           /* backend refused, timed out, closed, or said nonsense */ \
+	X(backend_timeouts)         /* no reply or send space in backend_timeout_ms (by what was
+				       awaited: mxgate_smtp_backend_timeouts_by_wait_total{waiting}) */ \
 	X(xclient)                  /* sessions announced with XCLIENT */ \
 	X(proxy_v2)                 /* sessions announced with a PROXY v2 header */ \
 	X(tls_v12)                  /* TLS 1.2 sessions */ \
@@ -117,6 +123,10 @@ const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w);
  *       discard reject); only those that happened
  *   mxgate_smtp_tls_cipher_total{lcore,version,cipher}    handshakes by cipher (the first
  *       SMTP_CIPHER_SLOTS names; later ones under cipher="other")
+ *   mxgate_smtp_timeouts_after_total{lcore,after}         client deadlines missed, by the last
+ *       command (smtp_where_names: CONNECT, EHLO, MAIL, DATA, ...)
+ *   mxgate_smtp_backend_timeouts_by_wait_total{lcore,waiting}  backend timeouts by what was
+ *       awaited (CONNECT, GREETING, MAIL, RCPT, DATA, END-OF-MESSAGE, RSET, SEND)
  */
 #define SMTP_CIPHER_SLOTS 32
 void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore);
