@@ -80,6 +80,7 @@ static const struct int_key int_keys[] = {
 	INT_KEY(message_size_limit, 0, 2147483647, 0),
 	INT_KEY(smtpd_recipient_limit, 1, 100000, 0),
 	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0),
+	INT_KEY(smtpd_junk_command_limit, 1, 100000, 0),
 	INT_KEY(max_sessions, 1, 4194304, 0),
 	INT_KEY(smtpd_auth_fail_delay_ms, 0, 60000, 0),
 	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0),
@@ -1115,6 +1116,7 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->message_size_limit = 10240000;
 	cfg->smtpd_recipient_limit = 100;
 	cfg->smtpd_hard_error_limit = 10;
+	cfg->smtpd_junk_command_limit = 100;
 	cfg->max_sessions = 10000;
 	cfg->smtpd_auth_fail_delay_ms = 1000;
 	cfg->smtpd_auth_fail_limit = 5;

@@ -97,6 +97,8 @@ struct mx_config {
 	unsigned message_size_limit;          /* bytes, default 10240000 */
 	unsigned smtpd_recipient_limit;       /* default 100 */
 	unsigned smtpd_hard_error_limit;      /* default 10 */
+	unsigned smtpd_junk_command_limit;    /* NOOP/RSET/VRFY/EXPN/HELP before each counts as an
+						 error (until a message is accepted), default 100 */
 	unsigned max_sessions;                /* SMTP sessions per worker, default 10000 */
 	/* SMTP AUTH (users come from the control plane; checked on the service lcore) */
 	unsigned smtpd_auth_fail_delay_ms;    /* a failure is answered this late, default 1000 */

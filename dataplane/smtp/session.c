@@ -1784,8 +1784,12 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	slog(w, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
-	if (w->stress && (s->pcfg.max_errors == 0 || s->pcfg.max_errors > w->cfg->smtpd_stress_error_limit))
-		s->pcfg.max_errors = w->cfg->smtpd_stress_error_limit;   /* Postfix: 1 under stress */
+	if (w->stress) {
+		/* Postfix under stress: hard error limit 1, junk command limit 1 */
+		if (s->pcfg.max_errors == 0 || s->pcfg.max_errors > w->cfg->smtpd_stress_error_limit)
+			s->pcfg.max_errors = w->cfg->smtpd_stress_error_limit;
+		s->pcfg.max_junk = w->cfg->smtpd_stress_error_limit;
+	}
 	s->born_us = w->ctx->now_us;
 	s->lnext = w->live;
 	if (w->live)
@@ -1994,6 +1998,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		w->pcfg[m].size_limit = cfg->message_size_limit;
 		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
 		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
+		w->pcfg[m].max_junk = cfg->smtpd_junk_command_limit;
 		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
 		w->la[m].w = w;
 		w->la[m].mode = (enum smtp_mode)m;

@@ -26,6 +26,7 @@
 #define PATH_MAX_OCTETS  256	/* RFC 5321 4.5.3.1.3, brackets included */
 #define DEFAULT_MAX_RCPTS  100
 #define DEFAULT_MAX_ERRORS 10
+#define DEFAULT_MAX_JUNK 100
 #define RCPT_OVERSHOOT   1000	/* 452s that do not count as errors (Postfix) */
 
 /*
@@ -100,6 +101,7 @@ struct smtp_cmd {
 	cmd_fn handler;
 	const char *oos;	/* reply out of sequence (see refuse_sequence()) */
 	enum smtp_where where;	/* its name in logs and counters */
+	int junk;		/* moves no mail forward: counted against max_junk */
 };
 
 static int cmd_helo(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
@@ -124,20 +126,20 @@ static int cmd_auth(struct smtp_proto *, const char *, size_t, struct smtp_evinf
  * smtpd_tls_security_level=encrypt). last: RFC 2920's group enders.
  */
 static const struct smtp_cmd commands[] = {
-	/* verb       states      pre_tls last handler       out of sequence, where */
-	{ "HELO",     NO_TX,      1,      0,   cmd_helo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_HELO },
-	{ "EHLO",     NO_TX,      1,      1,   cmd_ehlo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_EHLO },
-	{ "STARTTLS", NO_TX,      1,      1,   cmd_starttls, "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_STARTTLS },
-	{ "AUTH",     NO_TX,      0,      1,   cmd_auth,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_AUTH },
-	{ "MAIL",     B(S_HELO),  0,      0,   cmd_mail,     "503 5.5.1 Error: nested MAIL command", SMTP_W_MAIL },
-	{ "RCPT",     IN_TX,      0,      0,   cmd_rcpt,     "503 5.5.1 Error: need MAIL command", SMTP_W_RCPT },
-	{ "DATA",     B(S_RCPT),  0,      1,   cmd_data,     "503 5.5.1 Error: need RCPT command", SMTP_W_DATA },
-	{ "RSET",     ANY_CMD,    1,      0,   cmd_rset,     NULL, SMTP_W_RSET },
-	{ "NOOP",     ANY_CMD,    1,      1,   cmd_noop,     NULL, SMTP_W_NOOP },
-	{ "QUIT",     ANY_CMD,    1,      1,   cmd_quit,     NULL, SMTP_W_QUIT },
-	{ "HELP",     ANY_CMD,    0,      0,   cmd_help,     NULL, SMTP_W_HELP },
-	{ "VRFY",     ANY_CMD,    0,      1,   cmd_vrfy,     NULL, SMTP_W_VRFY },
-	{ "EXPN",     ANY_CMD,    0,      1,   cmd_expn,     NULL, SMTP_W_EXPN },
+	/* verb       states      pre_tls last handler       out of sequence, where, junk */
+	{ "HELO",     NO_TX,      1,      0,   cmd_helo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_HELO, 0 },
+	{ "EHLO",     NO_TX,      1,      1,   cmd_ehlo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_EHLO, 0 },
+	{ "STARTTLS", NO_TX,      1,      1,   cmd_starttls, "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_STARTTLS, 0 },
+	{ "AUTH",     NO_TX,      0,      1,   cmd_auth,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_AUTH, 0 },
+	{ "MAIL",     B(S_HELO),  0,      0,   cmd_mail,     "503 5.5.1 Error: nested MAIL command", SMTP_W_MAIL, 0 },
+	{ "RCPT",     IN_TX,      0,      0,   cmd_rcpt,     "503 5.5.1 Error: need MAIL command", SMTP_W_RCPT, 0 },
+	{ "DATA",     B(S_RCPT),  0,      1,   cmd_data,     "503 5.5.1 Error: need RCPT command", SMTP_W_DATA, 0 },
+	{ "RSET",     ANY_CMD,    1,      0,   cmd_rset,     NULL, SMTP_W_RSET, 1 },
+	{ "NOOP",     ANY_CMD,    1,      1,   cmd_noop,     NULL, SMTP_W_NOOP, 1 },
+	{ "QUIT",     ANY_CMD,    1,      1,   cmd_quit,     NULL, SMTP_W_QUIT, 0 },
+	{ "HELP",     ANY_CMD,    0,      0,   cmd_help,     NULL, SMTP_W_HELP, 1 },
+	{ "VRFY",     ANY_CMD,    0,      1,   cmd_vrfy,     NULL, SMTP_W_VRFY, 1 },
+	{ "EXPN",     ANY_CMD,    0,      1,   cmd_expn,     NULL, SMTP_W_EXPN, 1 },
 };
 
 /* What line_read() found. */
@@ -161,6 +163,12 @@ static const char *host(const struct smtp_proto *p)
 static unsigned max_rcpts(const struct smtp_proto *p)
 {
 	return p->cfg->max_rcpts ? p->cfg->max_rcpts : DEFAULT_MAX_RCPTS;
+}
+
+/* max_junk with its default. */
+static unsigned max_junk(const struct smtp_proto *p)
+{
+	return p->cfg->max_junk ? p->cfg->max_junk : DEFAULT_MAX_JUNK;
 }
 
 /* max_errors with its default. */
@@ -1197,6 +1205,11 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	}
 	if (c->handler(p, arg, rest, ev, &e) != 0)
 		return bad_command(p, ev);
+	/* a client that only idles with NOOP (or RSET, VRFY...) uses up its errors */
+	if (c->junk && ++p->junk > max_junk(p) && count_error(p)) {
+		ev->error = SMTP_R_TOO_MANY_ERRORS;
+		return SMTP_EV_CLOSE;
+	}
 	return e;
 }
 
@@ -1398,8 +1411,12 @@ static void answer_apply(struct smtp_proto *p, int code)
 			p->data_error = SMTP_OK;
 		}
 		break;
+	case SMTP_EV_DATA_END:
+		if (code < 300)
+			p->junk = 0;	/* mail moved: junk is counted afresh (Postfix) */
+		break;
 	default:
-		break;		/* end of DATA: the transaction is over already */
+		break;
 	}
 }
 

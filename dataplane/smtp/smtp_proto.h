@@ -55,6 +55,9 @@ struct smtp_cfg {
 	uint64_t size_limit;        /* SIZE advertised and enforced, 0 = none */
 	unsigned max_rcpts;         /* 100: then 452 4.5.3 (0 = 100) */
 	unsigned max_errors;        /* 10 bad commands: 421 and close (0 = 10) */
+	unsigned max_junk;          /* NOOP, RSET, VRFY, EXPN, HELP before each one counts as an
+				       error, until a message is accepted (Postfix's
+				       smtpd_junk_command_limit; 0 = 100) */
 };
 
 /* Events for the session. */
@@ -142,6 +145,7 @@ struct smtp_proto {
 	unsigned auth_failures;     /* AUTH answered 4xx/5xx in this session */
 	unsigned errors;            /* bad commands so far, and MAIL/RCPT answered 4xx/5xx
 				       (max_errors: 421) */
+	unsigned junk;              /* junk commands since the last accepted message */
 	enum smtp_refusal pending_close; /* an answer reached max_errors: the next input call
 					    returns SMTP_EV_CLOSE with this error */
 	enum smtp_where where;      /* the last command read */

@@ -23,6 +23,9 @@ non-zero on any failed check (smtp_util's ok/FAIL lines).
       without relaying the rest.
   nul
       a message with a NUL byte in a line: 521 5.5.2 and close.
+  noop --count N --limit L
+      N pipelined NOOPs: the first L are answered 250, then mxgate closes
+      with 421 4.7.0 (smtpd_junk_command_limit, then the error limit).
 
 Lab only: address literals in the benchmarking ranges (labclient), every
 read with a timeout, a watchdog on the whole run.
@@ -179,9 +182,31 @@ def nul(a):
     c.close()
 
 
+def noop(a):
+    """A client that only idles with NOOP uses up its errors."""
+    c = su.Client(a.host, a.port, timeout=15)
+    su.expect(c.reply(), 220, what="banner")
+    su.expect(c.cmd("EHLO client.example"), 250, what="EHLO")
+    c.send("NOOP\r\n" * a.count)
+    n = 0
+    last = None
+    try:
+        while True:
+            last = c.reply(15)
+            if last.code != 250:
+                break
+            n += 1
+    except (su.Closed, socket.timeout) as e:
+        su.bad("no 421 after %d NOOPs: %s" % (n, e))
+    check(last is not None and last.code == 421, "421 after the NOOPs", last.text if last else "")
+    check(n == a.limit, "%d NOOPs answered before the close" % a.limit, "%d" % n)
+    check(c.closed(5.0), "mxgate hung up")
+    c.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul"])
+    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul", "noop"])
     ap.add_argument("--host", default="198.18.0.2")
     ap.add_argument("--port", type=int, default=25)
     ap.add_argument("--msgid", default="hostile")

@@ -31,6 +31,9 @@ soft_run "nul: 521 and close" lab_py smtp_hostile.py nul
 sleep 1
 [ "$(mail_count)" = 0 ] && ok "nul: nothing delivered" || soft_fail "nul: $(mail_count) message(s) delivered"
 expect_smtp nul_in_data -eq 1
+
+soft_run "noop: junk commands end in 421" lab_py smtp_hostile.py noop --count 300 --limit 110
+expect_log 'too many errors after NOOP from unknown\[198\.18\.0\.1\]' "too many errors after NOOP"
 lab_down >/dev/null 2>&1
 
 # harvest: a backend that knows no "unknown*" user

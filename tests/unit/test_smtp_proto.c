@@ -1413,6 +1413,31 @@ TEST(where)
 		CHECK(smtp_where_names[i] != NULL);
 }
 
+/* Postfix's smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/... is an error; a delivered message resets it. */
+TEST(junk_commands)
+{
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_junk = 3;
+	D.cfg.max_errors = 2;
+	take(&D);
+	say(&D, "EHLO c\r\nNOOP\r\nRSET\r\nVRFY x\r\n");
+	CHECK_EQ(D.p.errors, 0);
+	CHECK_EQ(D.closed, 0);
+	/* a delivered message: junk counted afresh */
+	say(&D, "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\n");
+	CHECK_EQ(D.p.junk, 0);
+	say(&D, "NOOP\r\nNOOP\r\nNOOP\r\n");
+	CHECK_EQ(D.p.errors, 0);
+	take(&D);
+	say(&D, "NOOP\r\n");
+	CHECK_EQ(D.p.errors, 1);
+	CHECK_EQ(D.closed, 0);
+	say(&D, "HELP\r\n");
+	CHECK_STR(take(&D), "250 2.0.0 Ok\n214 2.0.0 Commands: HELO EHLO STARTTLS MAIL RCPT DATA RSET NOOP QUIT HELP VRFY\n"
+		  "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+	CHECK_EQ(D.closed, 1);
+}
+
 /* Count occurrences of needle in the transcript text. */
 static unsigned count(const char *hay, const char *needle)
 {
@@ -1436,6 +1461,7 @@ TEST(back_pressure)
 
 	/* a client that sends 1000 NOOPs and reads nothing: the engine stops above the high water */
 	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_junk = 100000;        /* back-pressure here, not the junk limit */
 	take(&D);
 	for (i = 0; i < 1000; i++)
 		memcpy(buf + i * 6, "NOOP\r\n", 6);
@@ -1907,6 +1933,7 @@ int main(void)
 	RUN(non_smtp_commands);
 	RUN(nul_in_data);
 	RUN(where);
+	RUN(junk_commands);
 	RUN(back_pressure);
 	RUN(misc_commands);
 	RUN(answers);
