@@ -18,62 +18,78 @@
 # Runs (WORK: the mxgen command line after "--", besides the EAL options and
 # the addresses shown below; S = BENCH_DURATION, C = BENCH_CONCURRENCY,
 # B = BENCH_SIZE):
-#   plain            smtp --tls plain --port 25 --concurrency C --size B --duration S
-#   starttls-ecdsa   smtp --tls starttls --port 25 --concurrency C --size B --duration S
+#   plain            smtp --tls plain --port 25 --size B --duration S
+#   starttls-ecdsa   smtp --tls starttls --port 25 --size B --duration S
 #                    (mxgate with an ECDSA P-256 certificate)
 #   starttls-rsa     the same, mxgate with an RSA-2048 certificate
-#   handshake-ecdsa  smtp-handshake --tls starttls --port 25 --concurrency C --duration S
+#   handshake-ecdsa  smtp-handshake --tls starttls --port 25 --size B --duration S
 #   handshake-rsa    the same against the RSA certificate
-# and on request (BENCH_WORKS): implicit-ecdsa (smtp --tls implicit --port
-# 465), handshake-implicit-ecdsa, handshake-plain (greeting, EHLO, QUIT).
-# Every mxgen run is, in full:
+# and on request (BENCH_WORKS): implicit-ecdsa / implicit-rsa (smtp --tls
+# implicit --port 465), handshake-implicit-ecdsa / -rsa, handshake-plain
+# (greeting, EHLO, QUIT). With BENCH_SESSIONS=N, "--sessions N" replaces
+# "--duration S". Every mxgen run is, in full:
 #   build/mxgen --no-huge --no-pci -m 512 --no-shconf --file-prefix memif_br-gen-PID
 #     --lcores 0@0,1@0
 #     --vdev net_memif0,role=client,socket=TMP/memif_br-out.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:02:01
 #     --vdev net_memif1,role=client,socket=TMP/memif_br-in.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:03:01
-#     -- WORK --dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
-#        --sink-dev net_memif1 --sink-local 198.18.3.1/24 --sink-port 25
-# and mxgate (deploy/bench-memif-smtp.conf plus the certificate, stats_file
-# and, unless BENCH_TICKETS=1, tls_ticket_rotate_s = 0):
+#     -- WORK --concurrency C --dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
+#        --sink-dev net_memif1 --sink-local 198.18.3.1/24 --sink-port 25 --hold-ports 20
+# against a fresh mxgate per run (deploy/bench-memif-smtp.conf plus the
+# certificate, stats_file and, unless BENCH_TICKETS=1, tls_ticket_rotate_s = 0):
 #   build/mxgate --no-huge --no-pci -m 512 --no-shconf --file-prefix memif_br-gate-PID
 #     --lcores 0@0,1@1
 #     --vdev net_memif0,role=server,socket=TMP/memif_br-out.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:02:02
 #     --vdev net_memif1,role=server,socket=TMP/memif_br-in.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:03:02
 #     -- -c TMP/gate.conf
+# (TMP: this script's temporary directory, PID: its process id). Order of a
+# run: mxgate up, its counters (SIGUSR1), mxgen runs (its probe session
+# resolves the MACs, then the load), once mxgen printed its summary
+# mxgate's counters again, then mxgate stops, then mxgen closes its ports
+# and exits (--hold-ports). A fresh mxgate per run because a memif peer
+# that disconnects while mxgate's worker polls can crash mxgate in DPDK
+# 22.11's net_memif RX (seen here; the regions are unmapped by the control
+# thread under the worker's feet).
 #
-# Server CPU is mxgate's worker busy cycles (mxgate_busy_cycles_total,
-# SIGUSR1 counters before and after the run), divided by the sessions the
-# client completed in the run (warm-up probe and drain included, as the
-# busy cycles are): server_us_per_session. Busy cycles overcount at low
-# load: the worker's loop counts a whole iteration (RX poll of both ports,
-# timers, TX flush) as busy when it found any work, so an iteration that
-# handles one packet costs its full fixed overhead, which at high load is
-# shared by a burst of up to 32 packets. If the kernel preempts the worker
-# (another process on CPU 1) inside a busy iteration, that time counts as
-# busy too. At saturation (busy ~100%) busy cycles per session equal
-# 1 / capacity, the honest figure; so the bench ends with a saturated run
-# (BENCH_SAT_WORKS at BENCH_SAT_CONCURRENCY) and a plain run at concurrency
-# 1, next to the plain run at C, to show the overcount side by side.
+# Server CPU is mxgate's worker busy cycles (mxgate_busy_cycles_total, the
+# counters before and after the run), divided by the sessions the client
+# completed in the run (probe and drain included, as the busy cycles are):
+# server_us_per_session. Busy cycles overcount at low load: the worker's
+# loop counts a whole iteration (RX poll of both ports, timers, TX flush)
+# as busy when it found any work, so an iteration that handles one packet
+# costs its full fixed overhead, which at high load is shared by a burst of
+# up to 32 packets; and when the kernel preempts the worker inside a busy
+# iteration (another process on CPU 1), that time counts as busy too. At
+# saturation (busy ~100%, the worker alone on its core) busy cycles per
+# session equal 1 / capacity, the honest figure. So the bench ends with
+# saturation runs: BENCH_SAT_WORKS at BENCH_SAT_CONCURRENCY (RSA: the
+# client's side of an RSA handshake is a small fraction of the server's,
+# so one mxgen core can saturate mxgate's worker), and plain at concurrency
+# 1 next to plain at C, to show the overcount side by side. The table also
+# shows oncpu%: the share of the run mxgate's worker thread was actually on
+# CPU 1 (/proc schedstat), and busy us/session times that share, which
+# corrects for preemption if it hit busy and idle polls alike.
 #
 # Output: progress lines on stderr; a table, then one line per run on
 # stdout that make bench (tests/bench/bench.sh) reads:
 #   RESULT system=mxgate path=memif work=W sessions=N errors=N server_us_per_session=X sessions_per_s=X p50_ms=X p99_ms=X
 # (errors: mxgen's failed sessions plus messages that were accepted but
-# did not arrive exactly once at the sink); saturated and low-load runs
-# print SATURATION lines instead; "RAW work=W <mxgen summary line>" gives
-# every mxgen figure (the lab test reads these).
+# did not arrive exactly once at the sink; p50/p99: connect to the 221 of
+# QUIT); saturation and low-load runs print SATURATION lines instead (same
+# words, plus concurrency and worker_busy_pct); "RAW work=W ... <mxgen
+# summary line>" gives every figure (the lab test t_mxgen_memif reads them).
 #
 # Environment: BENCH_DURATION (10 s per run), BENCH_SESSIONS (instead of a
 # duration: N sessions per run), BENCH_CONCURRENCY (32), BENCH_SIZE (1024),
 # BENCH_WORKS (the five above), BENCH_SATURATE (1; 0 skips the saturation
-# runs), BENCH_SAT_WORKS ("plain starttls-rsa"), BENCH_SAT_CONCURRENCY
-# (256), BENCH_TICKETS (0: no session tickets, as the client never
-# resumes; 1: mxgate's default), BENCH_KEEP=1 (keep the temporary
-# directory: logs, counters). MXGATE, MXGEN name other binaries than
-# build/mxgate, build/mxgen. Every step is bounded in time; a trap stops
-# what this script started and removes its sockets, EAL directories and
-# temporary directory, also on failure or Ctrl-C. Needs root only for
-# nothing: memif sockets live in the temporary directory.
+# runs), BENCH_SAT_WORKS ("starttls-rsa handshake-rsa"),
+# BENCH_SAT_CONCURRENCY (256), BENCH_TICKETS (0: no session tickets, as the
+# client never resumes; 1: mxgate's default), BENCH_KEEP=1 (keep the
+# temporary directory: logs, counters). MXGATE, MXGEN name other binaries
+# than build/mxgate, build/mxgen. Every step is bounded in time; a trap
+# stops what this script started and removes its sockets, EAL directories
+# and temporary directory, also on failure or Ctrl-C. Root: for DPDK's
+# runtime directory under /var/run/dpdk; no namespace, tap or address of
+# the host is touched (the memif sockets live in the temporary directory).
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -87,7 +103,7 @@ CONC=${BENCH_CONCURRENCY:-32}
 SIZE=${BENCH_SIZE:-1024}
 WORKS=${BENCH_WORKS:-plain starttls-ecdsa starttls-rsa handshake-ecdsa handshake-rsa}
 SATURATE=${BENCH_SATURATE:-1}
-SAT_WORKS=${BENCH_SAT_WORKS:-plain starttls-rsa}
+SAT_WORKS=${BENCH_SAT_WORKS:-starttls-rsa handshake-rsa}
 SAT_CONC=${BENCH_SAT_CONCURRENCY:-256}
 TICKETS=${BENCH_TICKETS:-0}
 KEEP=${BENCH_KEEP:-0}
@@ -160,12 +176,13 @@ stop_pid() {
 }
 
 cleanup() {
+	# mxgate first: mxgen keeps its memif ports open until mxgate has gone (--hold-ports)
+	stop_pid "$GATE_PID"
+	GATE_PID=
 	stop_pid "$CLIENT_PID"
 	CLIENT_PID=
 	stop_pid "$TAIL_PID"
 	TAIL_PID=
-	stop_pid "$GATE_PID"
-	GATE_PID=
 	rm -rf "/var/run/dpdk/$GATE_PREFIX" "/var/run/dpdk/$GEN_PREFIX" 2>/dev/null
 	rm -f "$OUT_SOCK" "$IN_SOCK"
 	if [ "$KEEP" = 1 ]; then
@@ -306,6 +323,15 @@ run_gen() {
 	return $rc
 }
 
+# Nonzero mxgate drop reasons and retransmissions between the counter files of run $1.
+gate_losses() {
+	awk 'FNR == NR { a[$1] = $2; next }
+	     ($1 ~ /^mxgate_drops_total/ || $1 ~ /^mxgate_tcp_(retransmits|rto)_total/) && $2 - a[$1] > 0 {
+		r = $1; sub(/^mxgate_/, "", r); sub(/_total/, "", r); sub(/\{lcore="[0-9]+"\}/, "", r)
+		sub(/\{lcore="[0-9]+",reason="/, ":", r); sub(/"\}/, "", r)
+		printf " gate_%s=%d", r, $2 - a[$1] }' "$TMP/$1.before.prom" "$TMP/$1.after.prom" 2>/dev/null
+}
+
 # Value of key $2 in line $1, or $3 when absent.
 kvd() { local v; v=$(kv "$1" "$2"); echo "${v:-$3}"; }
 
@@ -348,7 +374,7 @@ bench_one() {
 	else
 		LINES+=("SATURATION system=mxgate path=memif work=$w concurrency=$conc sessions=$sess errors=$errs server_us_per_session=$us sessions_per_s=$sps p50_ms=$p50 p99_ms=$p99 worker_busy_pct=$pct")
 	fi
-	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgate_sessions=$gsess $GEN_LINE")
+	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgate_sessions=$gsess$(gate_losses "$name") $GEN_LINE")
 	ROWS+=("$(printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s' "$label" "$w" "$conc" \
 		"$sess" "$errs" "$us" "$sps" "$p50" "$p99" "$pct" "$share" "$cus")")
 	msg "$w: sessions=$sess errors=$errs server_us_per_session=$us sessions/s=$sps worker busy ${pct}%"

@@ -1,33 +1,66 @@
 /*
  * mxgen.c - the traffic generator: a DPDK process on mxgate's own TCP/IP
- * stack (dataplane/net), one worker lcore that polls one port and runs
- * every client connection, and the main lcore that prints progress and
- * enforces the time limits. It measures mxgate (and later its peers) over
- * net_memif or a NIC with no kernel in the path.
+ * stack (dataplane/net), one worker lcore that polls its ports and runs
+ * every connection, and the main lcore that prints progress and enforces
+ * the time limits. It measures mxgate (and later its peers) over net_memif
+ * or a NIC with no kernel in the path.
  *
  *   mxgen [EAL options] -- MODE --dev NAME --local ADDR/LEN --remote ADDR
  *                          --port P --duration S [mode options]
  *
- * Modes (a table, modes[]; the SMTP modes will be further entries):
+ * Modes (a table, modes[]; the SMTP ones live in smtp_dpdk.c, gen.h is
+ * what they share):
  *   tcp-crr   keep --concurrency connections in flight: connect, send
  *             --size bytes, read them back (verified), close first, repeat.
  *   tcp-bulk  --conns connections each stream a pattern and verify the echo.
+ *   smtp      --concurrency SMTP sessions in flight (default 32): greeting,
+ *             EHLO, [STARTTLS, handshake, EHLO,] MAIL, RCPT, DATA of
+ *             --size bytes (default 1024), QUIT; --tls plain|starttls|
+ *             implicit (465: handshake first); BoringSSL via crypto/tls.c.
+ *   smtp-handshake  greeting, EHLO, STARTTLS, handshake, QUIT (implicit:
+ *             handshake, greeting, QUIT; plain: greeting, EHLO, QUIT).
+ * The SMTP modes take --sessions N (instead of, or as well as, --duration)
+ * and, with --sink-dev/--sink-local, run an smtp-sink equivalent on a
+ * second port of the same process: the backend mxgate relays to. Every
+ * message mxgate accepted must arrive there exactly once (Message-ID
+ * check); the summary line reports delivered_once, missing, duplicates.
+ *
+ * The benchmark's command lines (tests/bench/smtp_memif.sh, make
+ * bench-memif; TMP is its temporary directory, PID the script's):
+ *   build/mxgen --no-huge --no-pci -m 512 --no-shconf --file-prefix memif_br-gen-PID
+ *     --lcores 0@0,1@0
+ *     --vdev net_memif0,role=client,socket=TMP/memif_br-out.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:02:01
+ *     --vdev net_memif1,role=client,socket=TMP/memif_br-in.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:03:01
+ *     -- WORK --concurrency 32 --dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
+ *        --sink-dev net_memif1 --sink-local 198.18.3.1/24 --sink-port 25 --hold-ports 20
+ * with WORK one of
+ *   plain            smtp --tls plain --port 25 --size 1024 --duration 10
+ *   starttls-ecdsa   smtp --tls starttls --port 25 --size 1024 --duration 10
+ *   starttls-rsa     the same (mxgate holds an RSA-2048 certificate)
+ *   handshake-ecdsa  smtp-handshake --tls starttls --port 25 --size 1024 --duration 10
+ *   handshake-rsa    the same against the RSA certificate
+ * against mxgate (deploy/bench-memif-smtp.conf) started with
+ *   --lcores 0@0,1@1 and the two net_memif vdevs as role=server.
  *
  * Life of a run (the worker's phases):
  *   warmup  one probe connection resolves the peer's MAC and proves the
  *           port works (bulk: then all --conns are opened); the measuring
  *           window starts when the mode is ready (at most 5 s)
- *   run     --duration seconds of load
+ *   run     --duration seconds of load (smtp: or until --sessions are done)
  *   drain   no new work; in-flight exchanges get 2 s to finish, the rest
  *           are aborted (and counted as timeouts)
  *   linger  wait for our TIME_WAIT entries to expire (timewait + 0.5 s),
  *           so that "left_conns" shows whether the table drains to 0
  * A progress line goes to stderr every second, one summary line to stdout
- * at the end. Exit status: 0, 1 set-up failure, 2 usage, 3 the run had
- * errors, 4 the watchdog fired.
+ * at the end. --hold-ports S then keeps the ports open until the memif
+ * peer has left (at most S s): a peer that still polls when we disconnect
+ * can crash in DPDK 22.11's net_memif RX, so the bench stops mxgate first.
+ * Exit status: 0, 1 set-up failure, 2 usage, 3 the run had errors (or a
+ * message was not delivered exactly once), 4 the watchdog fired.
  *
  * SMTP modes over kernel sockets (smtp, smtp-handshake, smtp-idle:
- * smtp_kernel.c) are dispatched on argv[1] before the EAL is initialised:
+ * smtp_kernel.c) are dispatched on argv[1] before the EAL is initialised
+ * (with DPDK the mode comes after "--", so the names do not clash):
  *   mxgen smtp-handshake --server 198.18.0.2 --port 25 --concurrency 64 ...
  */
 #define _GNU_SOURCE
