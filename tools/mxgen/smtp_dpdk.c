@@ -14,7 +14,10 @@
  *                   greeting, EHLO, MAIL, ...
  *   smtp-handshake  greeting, EHLO, STARTTLS, handshake, QUIT (implicit:
  *                   handshake, greeting, QUIT; plain: greeting, EHLO, QUIT)
- * A session counts as done when the 221 to QUIT arrives; then the client
+ * The warm-up probe (one session before the load) must get its message
+ * accepted (smtp) or connect (smtp-handshake) before the window opens, so
+ * that every MAC on both sides is resolved. A session counts as done when
+ * the 221 to QUIT arrives; then the client
  * closes its side. Every handshake is a full one (the client context keeps
  * no sessions). Each step has --timeout-ms; errors are counted by class
  * (gen.h). Latencies: connect to 221 (p50/p99), and the handshake alone.
@@ -311,6 +314,11 @@ static int ss_reply(struct gen *g, struct ssess *s, int code, const char *text, 
 		ss_send(g, s, s->hdr, s->hdr_len, k->body, k->body_len, S_DOT);
 		return 0;
 	case S_DOT:
+		/* the probe's message went through mxgate to the sink: mxgate's ARP entry
+		   for the backend is resolved, so the first burst of backend SYNs is not
+		   dropped while it waits (4 packets held per unresolved next hop) */
+		if (s->probe)
+			g->ready = 1;
 		k->accepted++;
 		if (s->id < ids.cap)
 			ids.acked[s->id] = 1;
@@ -473,7 +481,7 @@ static void ss_connected(struct tcp_conn *c, int err)
 
 	if (err < 0)
 		return;                 /* closed() follows and counts it */
-	if (s->probe)
+	if (s->probe && ((struct smtpc *)g->m)->handshake_only)
 		g->ready = 1;           /* the peer's MAC is known: full load may start */
 	if (g->o->tls == GEN_TLS_IMPLICIT) {
 		if (ss_tls_start(g, s) != 0)
