@@ -339,7 +339,7 @@ kvd() { local v; v=$(kv "$1" "$2"); echo "${v:-$3}"; }
 LINES=()
 ROWS=()
 bench_one() {
-	local label=$1 w=$2 conc=$3 name k bound busy hz sess us errs sps p50 p99 bad pct gsess share cus
+	local label=$1 w=$2 conc=$3 name k bound busy hz sess us errs sps p50 p99 bad pct gsess share cus pkts
 	k=$(work_key "$w")
 	name=$w.c$conc
 	if [ -n "$SESSIONS" ]; then
@@ -374,7 +374,9 @@ bench_one() {
 	else
 		LINES+=("SATURATION system=mxgate path=memif work=$w concurrency=$conc sessions=$sess errors=$errs server_us_per_session=$us sessions_per_s=$sps p50_ms=$p50 p99_ms=$p99 worker_busy_pct=$pct")
 	fi
-	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgate_sessions=$gsess$(gate_losses "$name") $GEN_LINE")
+	pkts=$(awk -v r="$(pd "$name" mxgate_rx_packets_total)" -v n="$sess" \
+		'BEGIN { if (n > 0) printf "%.1f", r / n; else print "-" }')
+	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgate_sessions=$gsess mxgate_rx_pkts_per_session=$pkts$(gate_losses "$name") $GEN_LINE")
 	ROWS+=("$(printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s' "$label" "$w" "$conc" \
 		"$sess" "$errs" "$us" "$sps" "$p50" "$p99" "$pct" "$share" "$cus")")
 	msg "$w: sessions=$sess errors=$errs server_us_per_session=$us sessions/s=$sps worker busy ${pct}%"
