@@ -198,6 +198,7 @@ static long ss_tr_read(void *arg, uint8_t *buf, size_t len)
 	return n > 0 ? (long)n : -1;
 }
 
+/* The TLS transport: write to the session's TCP connection (-1: gone). */
 static long ss_tr_write(void *arg, const uint8_t *buf, size_t len)
 {
 	struct ssess *s = arg;
@@ -493,11 +494,13 @@ static void ss_connected(struct tcp_conn *c, int err)
 	ss_drive(g, s);
 }
 
+/* Bytes from the server: go on with the session. */
 static void ss_readable(struct tcp_conn *c)
 {
 	ss_drive(&gen, tcp_app(c));
 }
 
+/* Send space again: flush what waits, go on. */
 static void ss_writable(struct tcp_conn *c)
 {
 	ss_drive(&gen, tcp_app(c));
@@ -640,11 +643,13 @@ static int smtp_init_common(struct gen *g, int handshake_only)
 	return 0;
 }
 
+/* Mode smtp: whole sessions with a message. */
 static int smtp_init(struct gen *g)
 {
 	return smtp_init_common(g, 0);
 }
 
+/* Mode smtp-handshake: up to the handshake, then QUIT. */
 static int smtp_hs_init(struct gen *g)
 {
 	return smtp_init_common(g, 1);
@@ -684,6 +689,7 @@ static int smtp_finished(struct gen *g)
 	return g->o->count && k->started >= g->o->count && g->active == 0;
 }
 
+/* The window closed: nothing to do, tick() starts no more sessions. */
 static void smtp_drain(struct gen *g)
 {
 	(void)g;
@@ -699,6 +705,7 @@ static void smtp_abort_all(struct gen *g)
 			ss_fail(g, &k->s[i], ERR_timeout, "still open when the drain time ended", 1);
 }
 
+/* The SMTP fragment of the progress line. */
 static void smtp_progress(struct gen *g, FILE *f, double dt)
 {
 	static uint64_t last_s, last_h;
@@ -712,6 +719,7 @@ static void smtp_progress(struct gen *g, FILE *f, double dt)
 	last_h = h;
 }
 
+/* The summary line (main appends errors by class and the sink's words). */
 static void smtp_summary(struct gen *g, FILE *f)
 {
 	struct smtpc *k = g->m;
@@ -734,6 +742,7 @@ static void smtp_summary(struct gen *g, FILE *f)
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
 }
 
+/* Free the sessions, the TLS context and the message-number arrays. */
 static void smtp_fini(struct gen *g)
 {
 	struct smtpc *k = g->m;
@@ -766,6 +775,7 @@ const struct gen_mode smtp_handshake_mode = {
 	smtp_summary, smtp_fini, smtp_finished,
 };
 
+/* Is m one of the SMTP modes of this file? */
 int smtp_dpdk_is_mode(const struct gen_mode *m)
 {
 	return m == &smtp_mode || m == &smtp_handshake_mode;
@@ -965,6 +975,7 @@ static void sink_forget(struct sink *sk, struct sconn *sc)
 	free(sc);
 }
 
+/* Commands and message lines from mxgate; QUIT ends the connection. */
 static void sink_readable(struct tcp_conn *c)
 {
 	struct gen *g = &gen;
@@ -992,6 +1003,7 @@ static void sink_peer_closed(struct tcp_conn *c)
 	tcp_close(c);
 }
 
+/* The connection is gone (reset, timeout). */
 static void sink_closed(struct tcp_conn *c, enum tcp_end why)
 {
 	(void)why;
@@ -1008,6 +1020,7 @@ static const struct tcp_app_ops sink_listen_ops = {
 	.accept = sink_accept,
 };
 
+/* Listen for mxgate on --sink-port of every address (the sink's port). */
 int smtp_sink_start(struct gen *g)
 {
 	g->sink = calloc(1, sizeof(struct sink));
@@ -1016,6 +1029,7 @@ int smtp_sink_start(struct gen *g)
 	return tcp_listen(g->ctx, g->o->sink_port, &sink_listen_ops, g) == 0 ? 0 : -1;
 }
 
+/* The sink fragment of the progress line. */
 void smtp_sink_progress(struct gen *g, FILE *f)
 {
 	struct sink *sk = g->sink;
@@ -1024,6 +1038,7 @@ void smtp_sink_progress(struct gen *g, FILE *f)
 		fprintf(f, " sink_msgs=%llu", (unsigned long long)sk->msgs);
 }
 
+/* Sink counters and the delivery check on the summary line; returns the problems. */
 uint64_t smtp_sink_summary(struct gen *g, FILE *f)
 {
 	struct sink *sk = g->sink;
@@ -1056,6 +1071,7 @@ uint64_t smtp_sink_summary(struct gen *g, FILE *f)
 	return missing + dup + sk->noid + sk->overflow;
 }
 
+/* Free the sink's state. */
 void smtp_sink_free(struct gen *g)
 {
 	free(g->sink);
