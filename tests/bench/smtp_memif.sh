@@ -85,7 +85,8 @@
 # BENCH_SAT_CONCURRENCY (256), BENCH_TICKETS (0: no session tickets, as the
 # client never resumes; 1: mxgate's default), BENCH_KEEP=1 (keep the
 # temporary directory: logs, counters). MXGATE, MXGEN name other binaries
-# than build/mxgate, build/mxgen. Every step is bounded in time; a trap
+# than build/mxgate, build/mxgen; BENCH_GEN_EXTRA adds mxgen options (the
+# lab test's --sink-forget). Every step is bounded in time; a trap
 # stops what this script started and removes its sockets, EAL directories
 # and temporary directory, also on failure or Ctrl-C. Root: for DPDK's
 # runtime directory under /var/run/dpdk; no namespace, tap or address of
@@ -293,7 +294,7 @@ run_gen() {
 	RUN_NS0=$(worker_ns)
 	RUN_T0=$(date +%s%N)
 	timeout -k 5 "$secs" "$MXGEN" "${GEN_EAL[@]}" -- "$@" --concurrency "$conc" "${GEN_NET[@]}" \
-		--hold-ports 20 >"$TMP/$name.out" 2>"$TMP/$name.err" &
+		--hold-ports 20 ${BENCH_GEN_EXTRA:-} >"$TMP/$name.out" 2>"$TMP/$name.err" &
 	CLIENT_PID=$!
 	# progress: mxgen's lines as they come
 	tail -n +1 -f --pid="$CLIENT_PID" "$TMP/$name.err" 2>/dev/null |

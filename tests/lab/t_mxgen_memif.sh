@@ -13,7 +13,10 @@
 # message without this run's Message-ID), and the sink saw exactly one
 # XCLIENT per message (mxgate announces the client to a backend that
 # offers it). No namespace or tap: the memif sockets live in a temporary
-# directory; the bench script cleans up after itself.
+# directory; the bench script cleans up after itself. Last, the check is
+# shown to fail when it should: with mxgen --sink-forget 10 the sink
+# leaves 3 of 30 arrivals uncounted, which must come out as 3 missing
+# messages and errors=3 on the RESULT line.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 NAME=t_mxgen_memif
@@ -82,5 +85,20 @@ for w in $WORKS; do
 	esac
 	[ $bad -eq "$before" ] && ok "$w: $N sessions, every accepted message delivered once, no errors"
 done
+# The check itself must be able to fail: a sink that leaves every 10th
+# arrival uncounted (mxgen --sink-forget 10) must show 3 of 30 missing.
+BENCH_SESSIONS=30 BENCH_CONCURRENCY=4 BENCH_SATURATE=0 BENCH_WORKS=plain \
+	BENCH_GEN_EXTRA="--sink-forget 10" timeout -k 10 100 "$REPO/tests/bench/smtp_memif.sh" >"$OUT"
+rc=$?
+[ $rc -eq 0 ] || fail "tests/bench/smtp_memif.sh (--sink-forget) exited with status $rc"
+raw=$(grep "^RAW work=plain " "$OUT" | tail -n1)
+res=$(grep "^RESULT system=mxgate path=memif work=plain " "$OUT" | tail -n1)
+before=$bad
+want "$raw" sink_forgotten 3
+want "$raw" missing 3
+want "$raw" delivered_once 27
+want "$raw" messages_accepted 30
+want "$res" errors 3
+[ $bad -eq "$before" ] && ok "a sink that loses 3 of 30 messages is reported: missing=3, errors=3"
 [ $bad -eq 0 ] || fail "$bad checks failed"
 echo "PASS: $NAME"

@@ -73,6 +73,8 @@ struct opts {
 	uint8_t sink_family, sink_plen;
 	uint16_t sink_port;
 	int sink_xclient;         /* offer XCLIENT in the EHLO reply (as smtp-sink does) */
+	unsigned sink_forget;     /* tests: do not count every Nth arrival (0: count all),
+				     to show that the delivery check fails when it should */
 };
 
 /* Everything of one run. Counters are written by the worker only, read by main. */

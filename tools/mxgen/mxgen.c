@@ -879,6 +879,8 @@ static void usage(FILE *f)
 		"  --sink-local A/L  the sink's address (required with --sink-dev)\n"
 		"  --sink-port P     the sink's port (default 25)\n"
 		"  --sink-xclient B  yes (default, as smtp-sink) or no: offer XCLIENT\n"
+		"  --sink-forget N   tests: the sink leaves every Nth arrival uncounted, so the\n"
+		"                    delivery check must report it missing (default 0: off)\n"
 		"EAL: one worker lcore is used, e.g. --lcores 0@0,1@0 --vdev net_memif0,role=client,...\n"
 		"Output: a progress line per second on stderr, one summary line on stdout.\n",
 		prog, MAX_SIZE);
@@ -984,6 +986,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 				exit(2);
 			}
 			o->sink_xclient = !strcmp(v, "yes");
+		} else if (!strcmp(k, "--sink-forget")) {
+			o->sink_forget = (unsigned)opt_num(prog, k, v, 0, 1000000);
 		} else if (!strcmp(k, "--tls")) {
 			if (!strcmp(v, "plain"))
 				o->tls = GEN_TLS_PLAIN;

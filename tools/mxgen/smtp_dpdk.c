@@ -794,6 +794,7 @@ struct sink {
 	uint64_t noid;            /* messages without a Message-ID of this run */
 	uint64_t unknown;         /* commands answered 502 / 500 */
 	uint64_t overflow;        /* a reply did not fit the send buffer: connection aborted */
+	uint64_t forgotten;       /* arrivals left uncounted on purpose (--sink-forget) */
 	unsigned open;
 };
 
@@ -858,6 +859,8 @@ static void sink_data_line(struct sink *sk, struct sconn *sc, const char *l, siz
 		sk->msgs++;
 		if (!sc->have_id)
 			sk->noid++;
+		else if (gen.o->sink_forget && sk->msgs % gen.o->sink_forget == 0)
+			sk->forgotten++;   /* --sink-forget: the check must see it missing */
 		else if (sc->id < ids.cap && ids.arrived[sc->id] < 255)
 			ids.arrived[sc->id]++;
 		SINK_LIT(sk, sc, "250 2.0.0 Ok: queued\r\n");
@@ -1060,12 +1063,13 @@ uint64_t smtp_sink_summary(struct gen *g, FILE *f)
 			unconfirmed++;   /* delivered, but the session failed before its 250 */
 	}
 	fprintf(f, " sink_conns=%llu sink_msgs=%llu sink_bytes=%llu sink_xclient=%llu "
-		   "sink_noid=%llu sink_unknown=%llu sink_overflow=%llu sink_open=%u "
+		   "sink_noid=%llu sink_unknown=%llu sink_overflow=%llu sink_forgotten=%llu sink_open=%u "
 		   "delivered_once=%llu missing=%llu duplicates=%llu unconfirmed=%llu unchecked=%llu",
 		(unsigned long long)sk->conns, (unsigned long long)sk->msgs,
 		(unsigned long long)sk->bytes, (unsigned long long)sk->xclient,
 		(unsigned long long)sk->noid, (unsigned long long)sk->unknown,
-		(unsigned long long)sk->overflow, sk->open, (unsigned long long)once,
+		(unsigned long long)sk->overflow, (unsigned long long)sk->forgotten, sk->open,
+		(unsigned long long)once,
 		(unsigned long long)missing, (unsigned long long)dup,
 		(unsigned long long)unconfirmed, (unsigned long long)unchecked);
 	return missing + dup + sk->noid + sk->overflow;
