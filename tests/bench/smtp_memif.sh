@@ -340,7 +340,7 @@ kvd() { local v; v=$(kv "$1" "$2"); echo "${v:-$3}"; }
 LINES=()
 ROWS=()
 bench_one() {
-	local label=$1 w=$2 conc=$3 name k bound busy hz sess us errs sps p50 p99 bad pct gsess share cus pkts
+	local label=$1 w=$2 conc=$3 name k bound busy hz sess us errs sps p50 p99 bad pct gsess share cus pkts gus
 	k=$(work_key "$w")
 	name=$w.c$conc
 	if [ -n "$SESSIONS" ]; then
@@ -375,11 +375,16 @@ bench_one() {
 	else
 		LINES+=("SATURATION system=mxgate path=memif work=$w concurrency=$conc sessions=$sess errors=$errs server_us_per_session=$us sessions_per_s=$sps p50_ms=$p50 p99_ms=$p99 worker_busy_pct=$pct")
 	fi
+	# mxgen's own busy cycles per session in its window (client and sink): when it is
+	# near mxgate's figure, one mxgen core cannot saturate mxgate's worker
+	gus=$(awk -v b="$(kvd "$GEN_LINE" busy_cycles 0)" -v hz="$(kvd "$GEN_LINE" tsc_hz 0)" \
+		-v n="$(kvd "$GEN_LINE" sessions 0)" \
+		'BEGIN { if (n > 0 && hz > 0) printf "%.1f", b / hz * 1e6 / n; else print "-" }')
 	pkts=$(awk -v r="$(pd "$name" mxgate_rx_packets_total)" -v n="$sess" \
 		'BEGIN { if (n > 0) printf "%.1f", r / n; else print "-" }')
-	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgate_sessions=$gsess mxgate_rx_pkts_per_session=$pkts$(gate_losses "$name") $GEN_LINE")
-	ROWS+=("$(printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s' "$label" "$w" "$conc" \
-		"$sess" "$errs" "$us" "$sps" "$p50" "$p99" "$pct" "$share" "$cus")")
+	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgen_us_per_session=$gus mxgate_sessions=$gsess mxgate_rx_pkts_per_session=$pkts$(gate_losses "$name") $GEN_LINE")
+	ROWS+=("$(printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s %9s' "$label" "$w" \
+		"$conc" "$sess" "$errs" "$us" "$sps" "$p50" "$p99" "$pct" "$share" "$cus" "$gus")")
 	msg "$w: sessions=$sess errors=$errs server_us_per_session=$us sessions/s=$sps worker busy ${pct}%"
 }
 
@@ -405,8 +410,8 @@ printf '\nSMTP over net_memif: mxgate (1 worker alone on CPU %s) between mxgen c
 printf '%s per run, %s sessions in flight (saturation: %s), %s-byte messages, TLS 1.3, full handshakes, tickets %s\n\n' \
 	"$( [ -n "$SESSIONS" ] && echo "$SESSIONS sessions" || echo "$DUR s")" "$CONC" "$SAT_CONC" "$SIZE" \
 	"$( [ "$TICKETS" = 1 ] && echo on || echo off)"
-printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s\n' kind work conc sessions errors \
-	us/session sessions/s p50_ms p99_ms busy% oncpu% us/s*oncpu
+printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s %9s\n' kind work conc sessions errors \
+	us/session sessions/s p50_ms p99_ms busy% oncpu% us/s*oncpu mxgen_us
 for r in "${ROWS[@]}"; do
 	printf '%s\n' "$r"
 done
@@ -414,6 +419,8 @@ printf '\nus/session: mxgate worker busy cycles / sessions; it overcounts at low
 printf 'tests/bench/smtp_memif.sh). oncpu%%: the share of the run the worker thread was on CPU %s\n' "$GATE_CPU"
 printf '(schedstat); below 100%% other processes took the CPU and busy cycles include that time;\n'
 printf 'us/s*oncpu corrects for it, assuming preemption hit busy and idle polls alike.\n'
+printf 'mxgen_us: mxgen'"'"'s own busy us per session (client and sink, CPU %s): near us/session,\n' "$GEN_CPU"
+printf 'one mxgen core cannot saturate mxgate'"'"'s worker with that work.\n'
 printf 'load average at the start: %s; at the end: %s\n\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 for l in "${LINES[@]}"; do
 	printf '%s\n' "$l"
