@@ -389,7 +389,7 @@ bench_one() {
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-msg "runs: ${WORKS}${SATURATE:+; saturation: $SAT_WORKS at $SAT_CONC, plain at 1} ($( [ -n "$SESSIONS" ] && echo "$SESSIONS sessions" || echo "${DUR} s") each)"
+msg "runs: ${WORKS}$([ "$SATURATE" = 1 ] && printf '; saturation: %s at %s, plain at 1' "$SAT_WORKS" "$SAT_CONC") ($( [ -n "$SESSIONS" ] && echo "$SESSIONS sessions" || echo "${DUR} s") each)"
 # one mxgate per key: the runs of the ECDSA certificate first
 for k in ecdsa rsa; do
 	for w in $WORKS; do
