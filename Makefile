@@ -7,6 +7,7 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
+#   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -38,8 +39,8 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp
 	crypto/passwd.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
-MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c dataplane/config.c dataplane/port.c \
-	dataplane/stats.c $(NET_SRCS)
+MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
+	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 
@@ -60,7 +61,7 @@ $(BUILD):
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h | $(BUILD)
+$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h tools/mxgen/gen.h | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
@@ -137,6 +138,14 @@ bench-smtp: deps
 bench-auth: deps
 	@$(MAKE) --no-print-directory $(BUILD)/auth_cost
 	@$(BUILD)/auth_cost
+
+# ---- bench-memif (issue 9 part 1: SMTP sessions through mxgate on net_memif, mxgen client
+# and sink; prints RESULT lines for make bench; tests/bench/smtp_memif.sh says how) ----
+.PHONY: bench-memif
+bench-memif: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/smtp_memif.sh
+# ---- end bench-memif ----
 
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
