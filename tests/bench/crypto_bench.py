@@ -108,13 +108,15 @@ def parse_tls(out, acc):
 
 def machine():
     """CPU model and count, for the header."""
-    model = "?"
+    model, flags = "?", set()
     with open("/proc/cpuinfo") as f:
         for ln in f:
-            if ln.startswith("model name"):
+            if ln.startswith("model name") and model == "?":
                 model = ln.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} CPUs"
+            elif ln.startswith("flags") and not flags:
+                flags = set(ln.split(":", 1)[1].split())
+    have = [x for x in ("avx2", "bmi2", "adx", "avx512f", "avx512ifma") if x in flags]
+    return f"{model}, {os.cpu_count()} CPUs ({' '.join(have)})"
 
 
 def commit():
