@@ -8,6 +8,7 @@
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
+#   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -29,10 +30,24 @@ DPDK_LDFLAGS := -Wl,--whole-archive $(foreach d,$(DPDK_DRIVERS),-l:librte_$(d).a
 	-Wl,--no-whole-archive $(foreach d,$(DPDK_LIBS),-l:librte_$(d).a) \
 	-lxdp -lbpf -lelf -lz -lnuma -lbsd -ldl -lpthread -lm -latomic
 
-# BoringSSL from Debian's android-libboringssl-dev (never OpenSSL)
+# ---- BoringSSL (never OpenSSL): Debian's source package rebuilt without
+# OPENSSL_SMALL by deploy/boringssl.sh (make deps), cached machine-wide in
+# /var/cache/mxgate/boringssl-<version>-<recipe hash>/lib; the headers of
+# android-libboringssl-dev (/usr/include/android) stay the API. Everything
+# that links BoringSSL links this build; BSSL_STOCK_* is Debian's own
+# (SMALL) build, used only by make bench-crypto to compare the two.
+# -l:lib*.so.0 so that a missing library fails the link instead of
+# silently finding OpenSSL's libcrypto.so.
 BSSL_CFLAGS := -I/usr/include/android
-BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
-BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
+BSSL_DIR := $(shell bash deploy/boringssl.sh dir 2>/dev/null || echo /nonexistent/boringssl-run-make-deps)
+BSSL_LIBDIR := $(BSSL_DIR)/lib
+BSSL_LIB := $(BSSL_LIBDIR)/.stamp
+BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
+BSSL_STOCK_LIBDIR := /usr/lib/x86_64-linux-gnu/android
+BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
+# What dpkg-buildpackage needs (Build-Depends of android-platform-external-boringssl).
+BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
+# ---- end BoringSSL variables ----
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
@@ -117,7 +132,8 @@ lab: all
 # ---- the two commands of the README ----
 
 deps:
-	@deploy/deps.sh $(DEB_PACKAGES)
+	@deploy/deps.sh $(DEB_PACKAGES) $(BSSL_BUILD_DEPS)
+	@deploy/boringssl.sh build
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
@@ -150,6 +166,30 @@ bench-memif: deps
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
 
+# ---- BoringSSL rebuild: relink when it changes; make bench-crypto (Debian's SMALL build vs the rebuild) ----
+BSSL_USERS := $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl $(BUILD)/test_tls \
+	$(BUILD)/test_auth $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/crypto_speed
+$(BSSL_USERS): $(BSSL_LIB)
+$(BSSL_LIB):
+	@echo "BoringSSL rebuild missing ($(BSSL_DIR)): run 'make deps' as root" >&2; exit 1
+
+$(BUILD)/crypto_speed: tests/bench/crypto_speed.c | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_LDFLAGS)
+
+$(BUILD)/crypto_speed_stock: tests/bench/crypto_speed.c | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_STOCK_LDFLAGS)
+
+$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_STOCK_LDFLAGS)
+
+.PHONY: bench-crypto
+bench-crypto: deps
+	@$(MAKE) --no-print-directory $(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock \
+		$(BUILD)/tls_mem $(BUILD)/tls_mem_stock
+	@python3 tests/bench/crypto_bench.py
+# ---- end BoringSSL rebuild ----
+
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost \
+		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock
