@@ -9,6 +9,8 @@
  * RCPT and DATA with the backend's own replies, and streams the message
  * with a Received header in front. The client hears 250 for its message
  * only after the backend said 250; any backend failure becomes a 4xx.
+ * What goes on the backend's wire (replies, XCLIENT, PROXY v2, Received)
+ * is built and parsed by relay_wire.c.
  *
  * Memory per session is bounded: the engine's buffers, a TLS input buffer,
  * the backend reply buffer. Input is only read when there is room to pass
@@ -25,6 +27,7 @@
 
 #include "session.h"
 #include "smtp/smtp_proto.h"
+#include "smtp/relay_wire.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "smtp/auth.h"
@@ -46,7 +49,6 @@ static const char *const bwhat_names[BW_COUNT] = {
 	"CONNECT", "GREETING", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE", "RSET", "SEND",
 };
 
-#define BREPLY_MAX     2048     /* one backend reply, all its lines */
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
 #define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
 #define BACKEND_CONNECT_MS 10000
@@ -122,9 +124,7 @@ struct bbuf {
 	size_t bcmd_len;          /* 0 once sent */
 	size_t bcmd_sent;         /* length of the last command sent (to resend MAIL elsewhere) */
 	enum bwait bcmd_wait;
-	size_t brep_len;
-	int brep_over;
-	char brep[BREPLY_MAX];
+	struct rw_reply rep;      /* the backend reply being assembled */
 };
 
 struct sess {
@@ -742,91 +742,41 @@ static int backend_write(struct sess *s, const void *buf, size_t len)
 	return 0;
 }
 
-/* xtext (RFC 3461) of a value for XCLIENT. */
-static void xtext(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *in && o + 4 < outlen; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
-			o += (size_t)snprintf(out + o, outlen - o, "+%02X", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-}
-
 /*
  * Announce the client to a backend that offers XCLIENT; with LOGIN= for an
  * authenticated client when the backend lists that attribute (Postfix does).
  */
+_Static_assert(AUTH_USER_MAX <= 255, "rw_xclient() holds the xtext of a user of 255 bytes");
 static void backend_xclient(struct sess *s, int login_ok)
 {
-	char cmd[1100], helo[300], login[AUTH_USER_MAX * 3 + 16] = "";
-	const char *h = s->p.helo[0] ? s->p.helo : "[UNAVAILABLE]";
+	char cmd[RW_XCLIENT_MAX];
+	const struct rw_xclient_info x = {
+		.addr = s->addr, .port = s->port, .helo = s->p.helo, .ehlo = s->p.ehlo,
+		.login = s->login, .login_ok = login_ok,
+	};
+	size_t n = rw_xclient(&x, cmd, sizeof(cmd));
 
-	xtext(h, helo, sizeof(helo));
-	if (s->login != NULL && login_ok) {
-		memcpy(login, " LOGIN=", 7);
-		xtext(s->login, login + 7, sizeof(login) - 7);
-	}
-	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
-		 strchr(s->addr, ':') ? "IPV6:" : "", s->addr, s->port, helo, s->p.ehlo ? "ESMTP" : "SMTP",
-		 login);
 	s->w->st.xclient++;
 	s->xclient = 1;
-	backend_write(s, cmd, strlen(cmd));
-}
-
-/* Append one TLV to a PROXY v2 header being built. */
-static size_t pp2_tlv(uint8_t *p, uint8_t type, const void *v, size_t len)
-{
-	p[0] = type;
-	p[1] = (uint8_t)(len >> 8);
-	p[2] = (uint8_t)len;
-	memcpy(p + 3, v, len);
-	return 3 + len;
+	backend_write(s, cmd, n);
 }
 
 /* Send a PROXY v2 header: client and our addresses, and the TLS facts in PP2_TYPE_SSL. */
 static void backend_proxy_v2(struct sess *s)
 {
-	static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 	const struct net_tuple *t = tcp_tuple(s->c);
-	uint8_t h[512], ssl[256];
-	size_t n = 16, sl = 5, alen = t->family == NET_AF_INET ? 4 : 16;
-	uint32_t verify = s->tls_up && strcmp(s->mac.verify, "OK") == 0 ? 0 : 1;
+	uint8_t h[RW_PROXY_V2_MAX];
+	struct rw_proxy_info pp = {
+		.family = t->family == NET_AF_INET ? 4 : 6,
+		.sport = t->rport, .dport = t->lport,
+		.tls = s->tls_up, .verify = s->mac.verify, .version = s->mac.version,
+		.cipher = s->mac.cipher, .cn = s->cert != NULL ? s->cert->cn_subject : NULL,
+	};
 
-	memcpy(h, sig, 12);
-	h[12] = 0x21;                                   /* version 2, PROXY */
-	h[13] = t->family == NET_AF_INET ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
-	memcpy(h + n, t->raddr.a, alen);
-	memcpy(h + n + alen, t->laddr.a, alen);
-	n += 2 * alen;
-	h[n++] = (uint8_t)(t->rport >> 8);
-	h[n++] = (uint8_t)t->rport;
-	h[n++] = (uint8_t)(t->lport >> 8);
-	h[n++] = (uint8_t)t->lport;
-	if (s->tls_up) {
-		ssl[0] = 0x01;                          /* PP2_CLIENT_SSL */
-		if (strcmp(s->mac.verify, "OK") == 0 || strcmp(s->mac.verify, "FAIL") == 0)
-			ssl[0] |= 0x02 | 0x04;          /* a certificate was presented */
-		ssl[1] = (uint8_t)(verify >> 24);
-		ssl[2] = (uint8_t)(verify >> 16);
-		ssl[3] = (uint8_t)(verify >> 8);
-		ssl[4] = (uint8_t)verify;
-		sl += pp2_tlv(ssl + sl, 0x21, s->mac.version, strlen(s->mac.version));
-		sl += pp2_tlv(ssl + sl, 0x23, s->mac.cipher, strlen(s->mac.cipher));
-		if (s->cert != NULL && s->cert->cn_subject[0])
-			sl += pp2_tlv(ssl + sl, 0x22, s->cert->cn_subject, strnlen(s->cert->cn_subject, 64));
-		n += pp2_tlv(h + n, 0x20, ssl, sl);
-	}
-	h[14] = (uint8_t)((n - 16) >> 8);
-	h[15] = (uint8_t)(n - 16);
+	memcpy(pp.src, t->raddr.a, 16);
+	memcpy(pp.dst, t->laddr.a, 16);
 	s->w->st.proxy_v2++;
-	backend_write(s, h, n);
+	backend_write(s, h, rw_proxy_v2(&pp, h, sizeof(h)));
 }
 
 static const struct tcp_app_ops backend_ops;
@@ -854,8 +804,7 @@ static int backend_open(struct sess *s)
 		w->rr = k + 1;
 		s->bidx = (int)k;
 		s->bst = B_CONNECTING;
-		s->bb->brep_len = 0;
-		s->bb->brep_over = 0;
+		rw_reply_init(&s->bb->rep);
 		w->st.backend_connects++;
 		s->b_timer = 0;
 		backend_arm(s, 1);
@@ -972,81 +921,31 @@ static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ..
 	backend_send_pending(s);
 }
 
-/* RFC 5322 date for the Received header. */
-static void rfc5322_date(char *out, size_t len)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 /* The Received header in sendmail's form, folded, sent ahead of the message. */
 static void send_received(struct sess *s)
 {
-	char hdr[1400], date[64], tlsinfo[200] = "";
-	/* RFC 3848: ESMTPSA for an authenticated client under TLS */
-	const char *with = s->tls_up ? (s->p.ehlo ? (s->login ? "ESMTPSA" : "ESMTPS") : "SMTPS")
-				     : (s->p.ehlo ? "ESMTP" : "SMTP");
-	int n;
+	char hdr[RW_RECEIVED_MAX];
+	const struct rw_received_info r = {
+		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->id,
+		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
+		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
+		.cipher_bits = s->mac.cipher_bits, .rcpt = s->nrcpt_ok == 1 ? s->first_rcpt : NULL,
+		.when = time(NULL),
+	};
+	size_t n = rw_received(&r, hdr, sizeof(hdr));
 
-	if (s->tls_up)
-		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
-			 s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.verify);
-	rfc5322_date(date, sizeof(date));
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-		     s->p.helo[0] ? s->p.helo : "unknown", strchr(s->addr, ':') ? "IPv6:" : "", s->addr, s->w->cfg->hostname, with, s->id,
-		     tlsinfo, s->nrcpt_ok == 1 ? "\r\n\tfor <" : "", s->nrcpt_ok == 1 ? s->first_rcpt : "",
-		     s->nrcpt_ok == 1 ? ">" : "", date);
-	if (n > 0 && (size_t)n < sizeof(hdr))
-		backend_write(s, hdr, (size_t)n);
+	if (n > 0)
+		backend_write(s, hdr, n);
 }
 
 /* Pass the backend's reply to the client; one it cannot use ends the backend with a 4xx. */
 static void answer_with_backend_reply(struct sess *s)
 {
-	if (smtp_proto_answer(&s->p, s->bb->brep, s->bb->brep_len) == 0)
+	if (smtp_proto_answer(&s->p, s->bb->rep.buf, s->bb->rep.len) == 0)
 		return;
 	backend_fail(s, "reply unfit for the client");
 	if (!s->dead && s->p.owed)
 		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend reply unusable, try again later");
-}
-
-/* Does the EHLO reply's XCLIENT line list attribute attr? */
-static int xclient_lists(const char *rep, size_t len, const char *attr)
-{
-	size_t k = strlen(attr), i = 0;
-
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p;
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
-			for (p = line + 11; p + k < line + ll; p++)
-				if (*p == ' ' && strncasecmp(p + 1, attr, k) == 0 &&
-				    (p + 1 + k == line + ll || p[1 + k] == ' ' || p[1 + k] == '\r'))
-					return 1;
-		i += ll + 1;
-	}
-	return 0;
-}
-
-/* Parse EHLO keywords we care about from a complete reply. */
-static int reply_has_keyword(const char *rep, size_t len, const char *kw)
-{
-	size_t k = strlen(kw), i = 0;
-
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		if (ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
-		    (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r'))
-			return 1;
-		i += ll + 1;
-	}
-	return 0;
 }
 
 /* The backend's TLS transport. */
@@ -1085,7 +984,7 @@ static int backend_tls_begin(struct sess *s)
 	if (s->btls == NULL)
 		return -1;
 	s->bst = B_TLS_HS;
-	s->bb->brep_len = 0;
+	rw_reply_init(&s->bb->rep);
 	return 0;
 }
 
@@ -1124,16 +1023,16 @@ static void backend_reply(struct sess *s, int code)
 			return backend_fail(s, "EHLO refused");
 		if (s->bst == B_EHLO && be->starttls && s->btls == NULL) {
 			/* configured means required: never fall back to plaintext */
-			if (!reply_has_keyword(s->bb->brep, s->bb->brep_len, "STARTTLS"))
+			if (!rw_reply_has_keyword(s->bb->rep.buf, s->bb->rep.len, "STARTTLS"))
 				return backend_fail(s, "STARTTLS required but not offered");
 			s->bst = B_STARTTLS;
 			backend_write(s, "STARTTLS\r\n", 10);
 			return;
 		}
 		if (s->bst == B_EHLO && !be->proxy_v2 &&
-		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
+		    rw_reply_has_keyword(s->bb->rep.buf, s->bb->rep.len, "XCLIENT")) {
 			s->bst = B_XCLIENT;
-			backend_xclient(s, xclient_lists(s->bb->brep, s->bb->brep_len, "LOGIN"));
+			backend_xclient(s, rw_xclient_lists(s->bb->rep.buf, s->bb->rep.len, "LOGIN"));
 			return;
 		}
 		s->bst = B_READY;
@@ -1172,7 +1071,7 @@ static void backend_reply(struct sess *s, int code)
 				snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->p.arg);
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
 			slog(w, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep, s->p.arg,
+			     s->addr, (int)strcspn(s->bb->rep.buf, "\r\n"), s->bb->rep.buf, s->p.arg,
 			     s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
 		}
 		answer_with_backend_reply(s);
@@ -1204,7 +1103,7 @@ static void backend_reply(struct sess *s, int code)
 		slog(w, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
 		     s->mail_from, (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
 		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced",
-		     (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep);
+		     (int)strcspn(s->bb->rep.buf, "\r\n"), s->bb->rep.buf);
 		s->nrcpt_ok = 0;
 		answer_with_backend_reply(s);
 		break;
@@ -1234,7 +1133,7 @@ static void backend_readable(struct tcp_conn *b)
 {
 	struct sess *s = tcp_app(b);
 	uint8_t buf[512];
-	size_t n, i;
+	size_t n, i, used;
 
 	if (s != NULL && s->b == b && s->bst == B_TLS_HS) {
 		backend_tls_continue(s);
@@ -1256,34 +1155,23 @@ static void backend_readable(struct tcp_conn *b)
 		} else if ((n = tcp_recv(b, buf, sizeof(buf))) == 0) {
 			break;
 		}
-		for (i = 0; i < n; i++) {
-			if (s->bb->brep_len < sizeof(s->bb->brep) - 1)
-				s->bb->brep[s->bb->brep_len++] = (char)buf[i];
-			else
-				s->bb->brep_over = 1;
-			if (buf[i] != '\n')
-				continue;
-			/* end of a line: is it the last line of the reply ("ddd ")? */
-			{
-				size_t ls = s->bb->brep_len - 1;
-				int code;
+		for (i = 0; i < n; i += used) {
+			int code;
 
-				while (ls > 0 && s->bb->brep[ls - 1] != '\n')
-					ls--;
-				if (s->bb->brep_len - ls < 4 || s->bb->brep[ls + 3] == '-')
-					continue;
-				s->bb->brep[s->bb->brep_len] = '\0';
-				code = atoi(s->bb->brep + ls);
-				if (s->bb->brep_over || code < 200 || code > 599) {
-					backend_fail(s, "malformed reply");
-					return;
-				}
-				backend_reply(s, code);
-				if (s->b != b)
-					return;
-				s->bb->brep_len = 0;
-				backend_arm(s, 1);     /* a reply came: the next wait starts now */
+			switch (rw_reply_feed(&s->bb->rep, buf + i, n - i, &used, &code)) {
+			case RW_REPLY_MORE:
+				continue;
+			case RW_REPLY_MALFORMED:
+				backend_fail(s, "malformed reply");
+				return;
+			case RW_REPLY_DONE:
+				break;
 			}
+			backend_reply(s, code);
+			if (s->b != b)
+				return;
+			rw_reply_init(&s->bb->rep);
+			backend_arm(s, 1);     /* a reply came: the next wait starts now */
 		}
 	}
 }
