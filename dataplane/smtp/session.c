@@ -26,6 +26,7 @@
 
 #include "session.h"
 #include "smtp/smtp_proto.h"
+#include "smtp/gate.h"
 #include "smtp/relay.h"
 #include "smtp/relay_wire.h"
 #include "smtp/slog.h"
@@ -45,8 +46,6 @@ enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
 
-#define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
-#define LIMIT_PROBE    8
 
 /* Handshakes of one cipher (names published before they are counted). */
 struct cipher_count {
@@ -54,16 +53,6 @@ struct cipher_count {
 	uint64_t n;
 };
 
-static const char *const pol_action_names[] = { "continue", "ok", "relay", "discard", "reject" };
-
-/* One client address under a Limit: entry: open sessions and a token bucket. */
-struct climit {
-	uint8_t used, family;
-	uint8_t a[16];
-	uint32_t conns;           /* sessions open now on this worker */
-	uint64_t milli_tokens;    /* rate bucket, in thousandths of a connection */
-	uint64_t refill_us;
-};
 
 struct listen_arg {
 	struct smtp_worker *w;
@@ -74,7 +63,6 @@ struct smtp_worker {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
 	struct tls_ctx *tls;
-	const struct pol_snapshot *pol; /* access map, NULL = none */
 	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
 	struct tls_worker *tw;
 	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
@@ -83,7 +71,7 @@ struct smtp_worker {
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
-	struct climit *limits;    /* LIMIT_SLOTS, allocated at the first Limit: match */
+	struct gate gate;         /* the access map's stages, Limit:, decision counters */
 	int draining;             /* set by the service lcore: refuse new sessions */
 	char *list_buf;           /* set by the service lcore: list sessions here */
 	size_t list_len;
@@ -91,7 +79,6 @@ struct smtp_worker {
 	int stress;               /* Postfix's stress mode: sessions are scarce, deadlines cut */
 	struct smtp_stats st;
 	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
-	uint64_t pol_decisions[POL_TAG_COUNT][5];  /* by tag and enum pol_action */
 	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
 	unsigned nciphers;        /* published with a release store */
 };
@@ -114,7 +101,7 @@ struct sess {
 	uint64_t data_last_us;    /* message bytes last came */
 	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
 	struct sess *lnext, *lprev; /* the worker's live list */
-	struct climit *lim;       /* counted under a Limit: entry, or NULL */
+	struct gate_slot *lim;    /* counted under a Limit: entry, or NULL */
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
@@ -325,8 +312,7 @@ static void sess_kill(struct sess *s, int abort_client)
 	s->client_gone = 1;
 	if (s->areq != NULL)
 		s->areq->owner = NULL;     /* freed when the service lcore gives it back */
-	if (s->lim != NULL)
-		s->lim->conns--;
+	gate_release(s->lim);
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
@@ -780,13 +766,6 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 	}
 }
 
-/* Count a decision under the tag of the entry that made it. */
-static void pol_count(struct smtp_worker *w, const struct pol_result *r)
-{
-	if (r->action != POL_CONTINUE && r->tag >= 0 && r->tag < POL_TAG_COUNT && r->action < 5)
-		w->pol_decisions[r->tag][r->action]++;
-}
-
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
@@ -802,103 +781,18 @@ static int pol_stage(struct sess *s, int rcpt, const char *arg)
 	struct pol_client pc;
 	struct pol_result r;
 	char issuer[512], subject[512];
-
-	const struct pol_snapshot *pol = __atomic_load_n(&s->w->pol, __ATOMIC_ACQUIRE);
+	const struct pol_snapshot *pol = gate_policy(&s->w->gate);
 
 	if (pol == NULL)
 		return 0;
 	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
-	r = rcpt ? pol_check_rcpt(pol, &pc, arg, NULL) : pol_check_mail(pol, &pc, arg, NULL);
-	pol_count(s->w, &r);
+	r = gate_mail_rcpt(&s->w->gate, pol, &pc, rcpt, arg);
 	if (r.action == POL_REJECT) {
-		if (r.code == 530)
-			s->w->st.reject_530_require_tls++;
-		if (rcpt)
-			s->w->st.policy_rcpt_rejects++;
-		else
-			s->w->st.policy_mail_rejects++;
 		pol_refuse(s, &r, rcpt ? "RCPT" : "MAIL", arg);
 		return 1;
 	}
 	if (r.action == POL_DISCARD)
 		s->tx.discard = 1;
-	return 0;
-}
-
-/* The counting slot of a client address; NULL when the table has no room. */
-static struct climit *limit_slot(struct smtp_worker *w, const struct pol_addr *a)
-{
-	uint32_t h = 2166136261u;
-	unsigned i, n = a->family == 4 ? 4 : 16;
-	struct climit *e, *free_slot = NULL;
-
-	if (w->limits == NULL && (w->limits = calloc(LIMIT_SLOTS, sizeof(*w->limits))) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ a->a[i]) * 16777619u;
-	for (i = 0; i < LIMIT_PROBE; i++) {
-		e = &w->limits[(h + i) & (LIMIT_SLOTS - 1)];
-		if (e->used && e->family == a->family && memcmp(e->a, a->a, n) == 0)
-			return e;
-		/* free, or a client with nothing open (its bucket refills anyway) */
-		if (free_slot == NULL && (!e->used || e->conns == 0))
-			free_slot = e;
-	}
-	if (free_slot != NULL) {
-		memset(free_slot, 0, sizeof(*free_slot));
-		free_slot->used = 1;
-		free_slot->family = a->family;
-		memcpy(free_slot->a, a->a, n);
-		free_slot->refill_us = 0;
-	}
-	return free_slot;
-}
-
-/*
- * Limit: (conn=N, rate=N/period) for a new session: this worker's share is
- * ceil(N / workers) (policy.h). Returns 0 to go on, or 1 with the refusal
- * text in *why.
- */
-static int limit_check(struct sess *s, const struct pol_snapshot *pol, const struct pol_client *pc,
-		       const char **why)
-{
-	struct smtp_worker *w = s->w;
-	struct pol_limits lim;
-	struct climit *e;
-	unsigned nw = w->ctx->nworkers ? w->ctx->nworkers : 1;
-	uint64_t conn_share, rate_share, cap, now = w->ctx->now_us;
-
-	if (!pol_limit(pol, pc, &lim, NULL) || (lim.conn == 0 && lim.rate == 0))
-		return 0;
-	e = limit_slot(w, &pc->addr);
-	if (e == NULL) {
-		w->st.limit_table_full++;    /* let the client in uncounted rather than refuse strangers' neighbours */
-		return 0;
-	}
-	conn_share = lim.conn ? (lim.conn + nw - 1) / nw : 0;
-	rate_share = lim.rate ? (lim.rate + nw - 1) / nw : 0;
-	if (rate_share) {
-		cap = rate_share * 1000;
-		if (e->refill_us == 0)
-			e->milli_tokens = cap;
-		else
-			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim.per_s * 1000);
-		if (e->milli_tokens > cap)
-			e->milli_tokens = cap;
-		e->refill_us = now;
-	}
-	if (conn_share && e->conns >= conn_share) {
-		*why = POL_LIMIT_CONN_TEXT;
-		return 1;
-	}
-	if (rate_share && e->milli_tokens < 1000) {
-		*why = POL_LIMIT_RATE_TEXT;
-		return 1;
-	}
-	if (rate_share)
-		e->milli_tokens -= 1000;
-	e->conns++;
-	s->lim = e;
 	return 0;
 }
 
@@ -1169,47 +1063,45 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		client_close_with(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
-	pol = __atomic_load_n(&w->pol, __ATOMIC_ACQUIRE);
+	pol = gate_policy(&w->gate);
 	if (pol != NULL) {
 		struct pol_client pc;
-		struct pol_result r;
-		struct pol_features f;
+		struct gate_conn gc;
+		const struct pol_features *f = &gc.f;
+		const struct pol_result *r = &gc.r;
 		char dn1[8], dn2[8];
-		const char *why;
+		enum gate_verdict v;
 
 		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
-		r = pol_check_connect(pol, &pc, NULL);
-		pol_count(w, &r);
-		if (r.action == POL_REJECT) {
-			w->st.policy_connect_rejects++;
+		v = gate_connect(&w->gate, pol, &pc, &gc);
+		if (v == GATE_REJECT) {
 			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
-			     s->addr, r.code, r.enh, r.text);
+			     s->addr, r->code, r->enh, r->text);
 			smtp_proto_init(&s->p, &s->pcfg, 0);
 			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
 			s->cst = C_SMTP;
-			client_close_with(s, r.code, r.enh, r.text);
+			client_close_with(s, r->code, r->enh, r->text);
 			return;
 		}
-		if (limit_check(s, pol, &pc, &why)) {
-			w->st.limit_refused++;
-			w->pol_decisions[POL_TAG_LIMIT][POL_REJECT]++;
-			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr, why);
+		if (v == GATE_LIMITED) {
+			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr,
+			     gc.why);
 			smtp_proto_init(&s->p, &s->pcfg, 0);
 			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
 			s->cst = C_SMTP;
-			client_close_with(s, 421, "4.7.0", why);
+			client_close_with(s, 421, "4.7.0", gc.why);
 			return;
 		}
-		if (pol_srv_features(pol, &pc, &f, NULL)) {
-			w->pol_decisions[POL_TAG_SRV_FEATURES][POL_OK]++;
-			if (f.off & POL_SF_STARTTLS)
+		s->lim = gc.slot;
+		if (gc.has_features) {
+			if (f->off & POL_SF_STARTTLS)
 				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
-			s->no_auth = (f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
-			s->no_client_cert = (f.off & POL_SF_VERIFY) != 0;       /* V: no certificate asked */
-			s->ask_client_cert = (f.on & POL_SF_VERIFY) != 0;       /* v: asked, even if not by default */
-			if (f.on & POL_SF_AUTH_REQUIRED)
+			s->no_auth = (f->off & POL_SF_AUTH) != 0;               /* A: no AUTH */
+			s->no_client_cert = (f->off & POL_SF_VERIFY) != 0;      /* V: no certificate asked */
+			s->ask_client_cert = (f->on & POL_SF_VERIFY) != 0;      /* v: asked, even if not by default */
+			if (f->on & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 1;                      /* l: AUTH before MAIL */
-			else if (f.off & POL_SF_AUTH_REQUIRED)
+			else if (f->off & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 0;                      /* L: not even on 587 */
 		}
 	}
@@ -1338,7 +1230,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	w->ctx = ctx;
 	w->cfg = cfg;
 	w->tls = tls;
-	w->pol = pol;
+	gate_init(&w->gate, ctx, pol, &w->st);
 	w->auth = auth;
 	if (tls != NULL) {
 		w->tw = tls_worker_new(tls_key_done);
@@ -1381,7 +1273,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 /* Publish a new access map to this worker (service lcore). */
 void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol)
 {
-	__atomic_store_n(&w->pol, pol, __ATOMIC_RELEASE);
+	gate_set_policy(&w->gate, pol);
 }
 
 /* Publish a new TLS context for new sessions (service lcore). */
@@ -1457,7 +1349,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	if (w == NULL)
 		return;
 	sess_reap(w);
-	free(w->limits);
+	gate_free(&w->gate);
 	if (w->tw)
 		tls_worker_free(w->tw);
 	relay_pool_free(&w->rp);
@@ -1467,14 +1359,9 @@ void smtp_worker_free(struct smtp_worker *w)
 void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 {
 	const struct smtp_worker *w = worker;
-	unsigned t, a, i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
+	unsigned i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
 
-	for (t = 0; t < POL_TAG_COUNT; t++)
-		for (a = 1; a < 5; a++)
-			if (w->pol_decisions[t][a])
-				fprintf(f, "mxgate_smtp_policy_decisions_total{lcore=\"%u\",tag=\"%s\",action=\"%s\"} %llu\n",
-					lcore, pol_tag_names[t], pol_action_names[a],
-					(unsigned long long)w->pol_decisions[t][a]);
+	gate_print_labelled(f, &w->gate, lcore);
 	for (i = 0; i < n; i++)
 		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"%s\",cipher=\"%s\"} %llu\n",
 			lcore, w->ciphers[i].version, w->ciphers[i].name, (unsigned long long)w->ciphers[i].n);
