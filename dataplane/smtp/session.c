@@ -44,6 +44,10 @@ const char *const smtp_stat_names[] = {
 
 enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
 
+/* Commands counted for the disconnect line (Postfix's "ehlo=1 mail=1 ..."), in its order. */
+enum sess_cmd { CMD_EHLO, CMD_HELO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET, CMD_QUIT,
+		CMD_COUNT };
+
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
 
 
@@ -121,7 +125,7 @@ struct sess {
 	int tls_up;
 	size_t tin_len;
 	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
-	unsigned n_cmds[9];       /* ehlo helo starttls mail rcpt data rset quit auth, for the log */
+	unsigned n_cmds[CMD_COUNT]; /* by enum sess_cmd, for the disconnect line */
 	struct smtp_proto p;
 };
 
@@ -320,8 +324,9 @@ static void sess_kill(struct sess *s, int abort_client)
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
 	w->st.reject_530_auth += s->p.stat_530_auth;
 	slog(w->cfg->hostname, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
-	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[8],
-	     s->n_cmds[3], s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
+	     "rset=%u quit=%u", s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
+	     s->n_cmds[CMD_AUTH], s->n_cmds[CMD_MAIL], s->n_cmds[CMD_RCPT], s->n_cmds[CMD_DATA], s->n_cmds[CMD_RSET],
+	     s->n_cmds[CMD_QUIT]);
 	relay_close(s->relay);           /* aborted if a message is half sent */
 	w->st.active--;
 	stress_update(w);
@@ -805,12 +810,12 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 
 	switch (ev) {
 	case SMTP_EV_HELO:
-		s->n_cmds[s->p.ehlo ? 0 : 1]++;
+		s->n_cmds[s->p.ehlo ? CMD_EHLO : CMD_HELO]++;
 		return 0;
 	case SMTP_EV_STARTTLS: {
 		size_t junk = s->c ? tcp_readable(s->c) : 0;
 
-		s->n_cmds[2]++;
+		s->n_cmds[CMD_STARTTLS]++;
 		client_flush(s);               /* the 220, in plaintext */
 		if (junk > 0 || s->p.stat_pipelined_after_starttls > 0) {
 			/* CVE-2011-0411: nothing sent before the handshake is executed */
@@ -827,7 +832,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return -1;
 	}
 	case SMTP_EV_MAIL:
-		s->n_cmds[3]++;
+		s->n_cmds[CMD_MAIL]++;
 		tx_begin(&s->tx, ei->arg);
 		if (pol_stage(s, 0, ei->arg))
 			return 0;
@@ -839,7 +844,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_RCPT:
-		s->n_cmds[4]++;
+		s->n_cmds[CMD_RCPT]++;
 		if (pol_stage(s, 1, ei->arg))
 			return 0;
 		if (s->tx.discard) {
@@ -850,7 +855,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_DATA:
-		s->n_cmds[5]++;
+		s->n_cmds[CMD_DATA]++;
 		if (s->tx.discard) {
 			s->tx.data_started = 1;
 			data_begin(s);
@@ -891,15 +896,15 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		relay_end_message(s->relay);
 		return 0;
 	case SMTP_EV_AUTH:
-		s->n_cmds[8]++;
+		s->n_cmds[CMD_AUTH]++;
 		auth_ask(s, ei);
 		return 0;
 	case SMTP_EV_RSET:
-		s->n_cmds[6]++;
+		s->n_cmds[CMD_RSET]++;
 		relay_rset(s->relay);
 		return 0;
 	case SMTP_EV_QUIT:
-		s->n_cmds[7]++;
+		s->n_cmds[CMD_QUIT]++;
 		s->cst = C_CLOSING;
 		client_flush(s);
 		return -1;
@@ -1057,8 +1062,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
-		smtp_proto_init(&s->p, &s->pcfg, 0);
-		smtp_proto_output_done(&s->p, s->p.out_len);
+		smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the 421 is all it hears */
 		s->cst = C_SMTP;
 		client_close_with(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
@@ -1077,8 +1081,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		if (v == GATE_REJECT) {
 			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
 			     s->addr, r->code, r->enh, r->text);
-			smtp_proto_init(&s->p, &s->pcfg, 0);
-			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
 			s->cst = C_SMTP;
 			client_close_with(s, r->code, r->enh, r->text);
 			return;
@@ -1086,8 +1089,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		if (v == GATE_LIMITED) {
 			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr,
 			     gc.why);
-			smtp_proto_init(&s->p, &s->pcfg, 0);
-			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
 			s->cst = C_SMTP;
 			client_close_with(s, 421, "4.7.0", gc.why);
 			return;
@@ -1106,7 +1108,8 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		}
 	}
 	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
-	smtp_proto_init(&s->p, &s->pcfg, 0);
+	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
+	smtp_proto_init(&s->p, &s->pcfg, w->cfg->smtpd_greet_delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
 		if (tls_begin(s) != 0)
 			sess_kill(s, 1);
@@ -1133,8 +1136,7 @@ static void client_readable(struct tcp_conn *c)
 		s->w->st.pregreet++;
 		slog(s->w->cfg->hostname, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
-		s->cst = C_SMTP;
-		smtp_proto_output_done(&s->p, s->p.out_len);   /* the 554 replaces the banner */
+		s->cst = C_SMTP;                   /* the 554 replaces the banner, never queued */
 		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
 		return;
 	}
@@ -1186,6 +1188,7 @@ static void client_timeout(struct tcp_conn *c)
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
 		s->req_start_us = s->w->ctx->now_us;
+		smtp_proto_greet(&s->p);
 		client_flush(s);
 		client_arm(s);
 		return;
