@@ -1268,13 +1268,13 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 /* ---- interface ---- */
 
 /* Start a session. */
-void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int tls_active)
+void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int flags)
 {
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
-	p->tls = tls_active != 0;
+	p->tls = (flags & SMTP_INIT_TLS) != 0;
 	p->state = S_PREGREET;
-	if (cfg->mode != SMTP_MODE_SMTPS || tls_active)
+	if (!(flags & SMTP_INIT_NO_BANNER) && (cfg->mode != SMTP_MODE_SMTPS || p->tls))
 		smtp_proto_greet(p);
 }
 

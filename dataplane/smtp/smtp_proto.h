@@ -173,13 +173,20 @@ struct smtp_proto {
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
 };
 
+/* smtp_proto_init() flags. */
+#define SMTP_INIT_TLS       1   /* TLS is active from the start (SMTPS after its handshake) */
+#define SMTP_INIT_NO_BANNER 2   /* no greeting yet: the session sends it later with
+				   smtp_proto_greet() (greeting delay), or never (a refusal
+				   or a 421 replaces it) */
+
 /*
  * Start a session: queue the greeting "220 <hostname> ESMTP", unless SMTPS
- * before TLS (tls_active == 0): then input is not read until smtp_proto_greet().
+ * before TLS (no SMTP_INIT_TLS) or SMTP_INIT_NO_BANNER: then input is not
+ * read until smtp_proto_greet(). flags: SMTP_INIT_* (0: none).
  */
-void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int tls_active);
+void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int flags);
 
-/* Greeting for SMTPS once TLS is up (marks TLS active); a no-op once greeted. */
+/* The greeting held back at init (SMTPS: once TLS is up, marking TLS active); a no-op once greeted. */
 void smtp_proto_greet(struct smtp_proto *p);
 
 /*

@@ -482,6 +482,39 @@ TEST(greeting)
 	CHECK_STR(take(&D), GREETING);
 	CHECK_EQ(D.p.tls, 1);
 
+	/* SMTP_INIT_NO_BANNER: nothing queued, nothing read until smtp_proto_greet(); a reply may
+	   take the banner's place (a refusal at connect, pregreet) */
+	setup(SMTP_MODE_MX, 1);
+	take(&D);
+	smtp_proto_free(&D.p);
+	smtp_proto_init(&D.p, &D.cfg, SMTP_INIT_NO_BANNER);
+	drain(&D);
+	CHECK_STR(take(&D), "");
+	CHECK_STR(smtp_proto_state_name(&D.p), "PREGREET");
+	say(&D, "EHLO early.example\r\n");
+	CHECK_EQ(D.rxlen, 20);
+	CHECK_STR(take(&D), "");
+	D.rxlen = 0;
+	CHECK_EQ(smtp_proto_reply(&D.p, 421, "4.3.2", "Service shutting down"), 0);
+	drain(&D);
+	CHECK_STR(take(&D), "421 4.3.2 Service shutting down\n");
+	smtp_proto_greet(&D.p);
+	smtp_proto_greet(&D.p);	/* once only */
+	drain(&D);
+	CHECK_STR(take(&D), GREETING);
+	CHECK_EQ(D.p.tls, 0);
+	CHECK_STR(smtp_proto_state_name(&D.p), "CONNECTED");
+	/* SMTPS with the flag and TLS up: still held back; the greeting marks TLS */
+	setup(SMTP_MODE_SMTPS, 1);
+	smtp_proto_free(&D.p);
+	smtp_proto_init(&D.p, &D.cfg, SMTP_INIT_TLS | SMTP_INIT_NO_BANNER);
+	drain(&D);
+	CHECK_STR(take(&D), "");
+	smtp_proto_greet(&D.p);
+	drain(&D);
+	CHECK_STR(take(&D), GREETING);
+	CHECK_EQ(D.p.tls, 1);
+
 	/* no hostname configured */
 	setup(SMTP_MODE_MX, 1);
 	D.cfg.hostname = NULL;
