@@ -26,20 +26,28 @@ seconds); rebuild/stock is their ratio, and the last column the lowest and
 highest ratio of a single round, which shows the noise. Nothing is
 compared to a fixed number. The lines also go to build/bench/crypto.tsv.
 
-Environment: BENCH_ROUNDS (4), BENCH_OP_SECONDS (1: per operation, build
-and round), BENCH_TLS_SECONDS (1.5: per tls_mem server variant, build, key
-and round), BENCH_CPU (1: taskset core), BENCH_KEYS ("ecdsa rsa").
+Time is CPU time: crypto_speed counts its operations against its own CPU
+clock; tls_mem times with the wall clock, so its times are scaled by the
+share of the core its process got (CPU time / wall time, from rusage). On
+this shared machine other work takes the core too, and the wall-clock
+rate would measure that load; the share is printed at the end.
+
+Environment: BENCH_ROUNDS (6), BENCH_OP_SECONDS (0.5: CPU seconds per
+operation, build and round), BENCH_TLS_SECONDS (1.5: wall seconds per
+tls_mem server variant, build, key and round), BENCH_CPU (1: taskset
+core), BENCH_KEYS ("ecdsa rsa"). About 3 minutes with the defaults.
 """
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, "build")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
-OP_S = float(os.environ.get("BENCH_OP_SECONDS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
+OP_S = float(os.environ.get("BENCH_OP_SECONDS", "0.5"))
 TLS_S = float(os.environ.get("BENCH_TLS_SECONDS", "1.5"))
 CPU = os.environ.get("BENCH_CPU", "1")
 KEYS = os.environ.get("BENCH_KEYS", "ecdsa rsa").split()
@@ -50,12 +58,17 @@ TLS_LINES = (("tls.c", "tls.c (async key door, batch):"), ("plain", "plain Borin
 
 
 def run(cmd, timeout):
-    """Run a command pinned to BENCH_CPU; its stdout, or stop the bench."""
-    full = ["taskset", "-c", CPU] + cmd
+    """Run a command pinned to BENCH_CPU; (stdout, the share of its core it got), or stop the bench."""
+    full = ["taskset", "-c", CPU] + cmd    # taskset execs cmd: one process, one rusage
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     p = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"bench-crypto: {' '.join(full)} failed ({p.returncode}): {p.stderr.strip()}")
-    return p.stdout
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return p.stdout, min(1.0, cpu / wall) if wall > 0 else 1.0
 
 
 def kind_of(lib):
@@ -78,7 +91,7 @@ def check_libs():
     want = {"stock": "small", "rebuild": "full"}
     for name, suf in BUILDS:
         cs = os.path.join(BUILD, "crypto_speed" + suf)
-        out = run([cs, "--seconds", "0.01", "--only", "x25519-keygen"], 60)
+        out, _ = run([cs, "--seconds", "0.01", "--only", "x25519-keygen"], 60)
         libs = re.findall(r"^lib=(\S*libcrypto\S*)", out, re.M)
         tm = libcrypto_ldd(os.path.join(BUILD, "tls_mem" + suf))
         for what, lib in (("crypto_speed" + suf, libs[0] if libs else "?"), ("tls_mem" + suf, tm)):
@@ -89,13 +102,18 @@ def check_libs():
 
 
 def parse_ops(out):
-    """crypto_speed's op= lines as {op: (ops, seconds)}."""
+    """crypto_speed's op= lines as {op: (ops, CPU seconds)}."""
     return {m.group(1) + "/s": (int(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^op=(\S+) ops=(\d+) seconds=([\d.]+)", out, re.M)}
+            for m in re.finditer(r"^op=(\S+) ops=(\d+) cpu_seconds=([\d.]+)", out, re.M)}
 
 
-def parse_tls(out, label):
-    """tls_mem's two result lines as {row: (handshakes, seconds)}: pair rate and server-only rate."""
+def parse_tls(out, label, share):
+    """tls_mem's two result lines as {row: (handshakes, CPU seconds)}: pair rate and server-only rate.
+
+    tls_mem times with the wall clock; its process got `share` of its core
+    (CPU time / wall time over its whole run, set-up included), so its
+    times are scaled by that share to estimate CPU seconds, like
+    crypto_speed's, on a machine where other work takes the core too."""
     rows = {}
     for var, prefix in TLS_LINES:
         line = next((ln for ln in out.splitlines() if ln.startswith(prefix)), None)
@@ -103,8 +121,8 @@ def parse_tls(out, label):
             sys.exit(f"bench-crypto: tls_mem printed no '{prefix}' line:\n{out}")
         f = dict(re.findall(r"(\w+)=([\d.]+)", line))
         hs = int(f["handshakes"])
-        rows[f"handshake-{label} {var} pair/s"] = (hs, hs / float(f["hs_per_s"]))
-        rows[f"handshake-{label} {var} server-only/s"] = (hs, hs * float(f["server_us_per_hs"]) * 1e-6)
+        rows[f"handshake-{label} {var} pair/s"] = (hs, hs / float(f["hs_per_s"]) * share)
+        rows[f"handshake-{label} {var} server-only/s"] = (hs, hs * float(f["server_us_per_hs"]) * 1e-6 * share)
     return rows
 
 
@@ -140,6 +158,7 @@ def main():
     # row always run back to back, their order swapped every round
     res = {name: {} for name, _ in BUILDS}
     order_rows = []
+    shares = {"crypto_speed": [], "tls_mem": []}
 
     def add(name, rows):
         """Keep one run's rows."""
@@ -154,15 +173,18 @@ def main():
               flush=True)
         for op in OPS:
             for name, suf in order:
-                add(name, parse_ops(run([os.path.join(BUILD, "crypto_speed" + suf), "--seconds", str(OP_S),
-                                         "--only", op], 600)))
+                out, share = run([os.path.join(BUILD, "crypto_speed" + suf), "--seconds", str(OP_S),
+                                  "--only", op], 600)
+                shares["crypto_speed"].append(share)
+                add(name, parse_ops(out))
         for key in KEYS:
             label = "ecdsa-p256" if key == "ecdsa" else "rsa2048"
             print(f"  round {r + 1}/{ROUNDS}: tls_mem --key {key}", flush=True)
             for name, suf in order:
-                out = run([os.path.join(BUILD, "tls_mem" + suf), "--key", key, "--seconds", str(TLS_S),
-                           "--idle", "1"], 600)
-                add(name, parse_tls(out, label))
+                out, share = run([os.path.join(BUILD, "tls_mem" + suf), "--key", key, "--seconds", str(TLS_S),
+                                  "--idle", "1"], 600)
+                shares["tls_mem"].append(share)
+                add(name, parse_tls(out, label, share))
 
     rows = []
     for row in order_rows:
@@ -176,8 +198,11 @@ def main():
           f" {'rounds min-max':>15}")
     for name, s, b, lo, hi in rows:
         print(f"{name:44} {s:10.0f} {b:10.0f} {b / s:14.2f} {lo:7.2f}-{hi:.2f}")
-    print("pair/s: client and server in one thread (tls_mem); server-only/s: 1 / the server's time per "
-          "handshake.\nrsa2048-sign is the control: OPENSSL_SMALL does not change RSA.")
+    print("Per CPU-second of one core. pair/s: client and server in one thread (tls_mem); server-only/s: "
+          "1 / the server's time per handshake.\nrsa2048-sign is the control: OPENSSL_SMALL does not change RSA.")
+    for prog, sh in shares.items():
+        print(f"{prog}: the processes got {min(sh):.0%}-{max(sh):.0%} of their core (CPU time / wall time; "
+              f"mean {sum(sh) / len(sh):.0%}); the rest went to other work on this machine")
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     tsv = os.path.join(BUILD, "bench", "crypto.tsv")
     with open(tsv, "w") as f:
