@@ -18,40 +18,57 @@ what it has loaded; ldd for tls_mem) and classified by
 deploy/bssl_build_kind.py: the run stops unless the stock binaries load
 Debian's SMALL build and the others the rebuild.
 
-The two builds alternate in rounds (stock first in even rounds, the rebuild
-first in odd ones), so that the load of this shared machine hits both
-alike; the figures are the sums over all rounds (operations / seconds).
-The table ends with rebuild / stock for every line; nothing is compared to
-a fixed number. The lines also go to build/bench/crypto.tsv.
+The two builds run back to back for each operation and each tls_mem key
+(one process per operation and build), stock first in odd rounds and the
+rebuild first in even ones, so that the load of this shared machine hits
+both alike. The figures are the sums over all rounds (operations /
+seconds); rebuild/stock is their ratio, and the last column the lowest and
+highest ratio of a single round, which shows the noise. Nothing is
+compared to a fixed number. The lines also go to build/bench/crypto.tsv.
 
-Environment: BENCH_ROUNDS (4), BENCH_OP_SECONDS (1: per operation, build
-and round), BENCH_TLS_SECONDS (1.5: per tls_mem server variant, build, key
-and round), BENCH_CPU (1: taskset core), BENCH_KEYS ("ecdsa rsa").
+Time is CPU time: crypto_speed counts its operations against its own CPU
+clock; tls_mem times with the wall clock, so its times are scaled by the
+share of the core its process got (CPU time / wall time, from rusage). On
+this shared machine other work takes the core too, and the wall-clock
+rate would measure that load; the share is printed at the end.
+
+Environment: BENCH_ROUNDS (6), BENCH_OP_SECONDS (0.5: CPU seconds per
+operation, build and round), BENCH_TLS_SECONDS (1.5: wall seconds per
+tls_mem server variant, build, key and round), BENCH_CPU (1: taskset
+core), BENCH_KEYS ("ecdsa rsa"). About 3 minutes with the defaults.
 """
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, "build")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
-OP_S = float(os.environ.get("BENCH_OP_SECONDS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
+OP_S = float(os.environ.get("BENCH_OP_SECONDS", "0.5"))
 TLS_S = float(os.environ.get("BENCH_TLS_SECONDS", "1.5"))
 CPU = os.environ.get("BENCH_CPU", "1")
 KEYS = os.environ.get("BENCH_KEYS", "ecdsa rsa").split()
 BUILDS = (("stock", "_stock"), ("rebuild", ""))
+OPS = ("ecdsa-p256-sign", "ecdsa-p256-verify", "x25519-keygen", "x25519-shared", "x25519-exchange",
+       "p256-ecdh-exchange", "rsa2048-sign")
 TLS_LINES = (("tls.c", "tls.c (async key door, batch):"), ("plain", "plain BoringSSL (use_PrivateKey):"))
 
 
 def run(cmd, timeout):
-    """Run a command pinned to BENCH_CPU; its stdout, or stop the bench."""
-    full = ["taskset", "-c", CPU] + cmd
+    """Run a command pinned to BENCH_CPU; (stdout, the share of its core it got), or stop the bench."""
+    full = ["taskset", "-c", CPU] + cmd    # taskset execs cmd: one process, one rusage
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     p = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"bench-crypto: {' '.join(full)} failed ({p.returncode}): {p.stderr.strip()}")
-    return p.stdout
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return p.stdout, min(1.0, cpu / wall) if wall > 0 else 1.0
 
 
 def kind_of(lib):
@@ -74,7 +91,7 @@ def check_libs():
     want = {"stock": "small", "rebuild": "full"}
     for name, suf in BUILDS:
         cs = os.path.join(BUILD, "crypto_speed" + suf)
-        out = run([cs, "--seconds", "0.01", "--only", "x25519-keygen"], 60)
+        out, _ = run([cs, "--seconds", "0.01", "--only", "x25519-keygen"], 60)
         libs = re.findall(r"^lib=(\S*libcrypto\S*)", out, re.M)
         tm = libcrypto_ldd(os.path.join(BUILD, "tls_mem" + suf))
         for what, lib in (("crypto_speed" + suf, libs[0] if libs else "?"), ("tls_mem" + suf, tm)):
@@ -84,26 +101,29 @@ def check_libs():
                 sys.exit(f"bench-crypto: {what} loads a {k} build, expected {want[name]}")
 
 
-def parse_ops(out, acc):
-    """Add crypto_speed's op= lines into acc[op] = [ops, seconds]."""
-    for m in re.finditer(r"^op=(\S+) ops=(\d+) seconds=([\d.]+)", out, re.M):
-        a = acc.setdefault(m.group(1), [0, 0.0])
-        a[0] += int(m.group(2))
-        a[1] += float(m.group(3))
+def parse_ops(out):
+    """crypto_speed's op= lines as {op: (ops, CPU seconds)}."""
+    return {m.group(1) + "/s": (int(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"^op=(\S+) ops=(\d+) cpu_seconds=([\d.]+)", out, re.M)}
 
 
-def parse_tls(out, acc):
-    """Add tls_mem's two result lines into acc[variant] = [hs, wall_s, server_s]."""
+def parse_tls(out, label, share):
+    """tls_mem's two result lines as {row: (handshakes, CPU seconds)}: pair rate and server-only rate.
+
+    tls_mem times with the wall clock; its process got `share` of its core
+    (CPU time / wall time over its whole run, set-up included), so its
+    times are scaled by that share to estimate CPU seconds, like
+    crypto_speed's, on a machine where other work takes the core too."""
+    rows = {}
     for var, prefix in TLS_LINES:
         line = next((ln for ln in out.splitlines() if ln.startswith(prefix)), None)
         if not line:
             sys.exit(f"bench-crypto: tls_mem printed no '{prefix}' line:\n{out}")
         f = dict(re.findall(r"(\w+)=([\d.]+)", line))
         hs = int(f["handshakes"])
-        a = acc.setdefault(var, [0, 0.0, 0.0])
-        a[0] += hs
-        a[1] += hs / float(f["hs_per_s"])
-        a[2] += hs * float(f["server_us_per_hs"]) * 1e-6
+        rows[f"handshake-{label} {var} pair/s"] = (hs, hs / float(f["hs_per_s"]) * share)
+        rows[f"handshake-{label} {var} server-only/s"] = (hs, hs * float(f["server_us_per_hs"]) * 1e-6 * share)
+    return rows
 
 
 def machine():
@@ -134,42 +154,61 @@ def main():
     print(f"bench-crypto: {ROUNDS} rounds, {OP_S:g} s per operation, {TLS_S:g} s per handshake variant, "
           f"pinned to CPU {CPU}; libraries:")
     check_libs()
-    ops = {name: {} for name, _ in BUILDS}
-    tls = {name: {k: {} for k in KEYS} for name, _ in BUILDS}
+    # res[build][row] = [(count, seconds) of each round]; the two builds of a
+    # row always run back to back, their order swapped every round
+    res = {name: {} for name, _ in BUILDS}
+    order_rows = []
+    shares = {"crypto_speed": [], "tls_mem": []}
+
+    def add(name, rows):
+        """Keep one run's rows."""
+        for row, v in rows.items():
+            if row not in order_rows:
+                order_rows.append(row)
+            res[name].setdefault(row, []).append(v)
+
     for r in range(ROUNDS):
         order = BUILDS if r % 2 == 0 else BUILDS[::-1]
-        for name, suf in order:
-            print(f"  round {r + 1}/{ROUNDS}: {name} crypto_speed", flush=True)
-            parse_ops(run([os.path.join(BUILD, "crypto_speed" + suf), "--seconds", str(OP_S)], 600), ops[name])
-        for key in KEYS:
+        print(f"  round {r + 1}/{ROUNDS}: crypto_speed, {' then '.join(n for n, _ in order)}, each operation",
+              flush=True)
+        for op in OPS:
             for name, suf in order:
-                print(f"  round {r + 1}/{ROUNDS}: {name} tls_mem --key {key}", flush=True)
-                out = run([os.path.join(BUILD, "tls_mem" + suf), "--key", key, "--seconds", str(TLS_S),
-                           "--idle", "1"], 600)
-                parse_tls(out, tls[name][key])
+                out, share = run([os.path.join(BUILD, "crypto_speed" + suf), "--seconds", str(OP_S),
+                                  "--only", op], 600)
+                shares["crypto_speed"].append(share)
+                add(name, parse_ops(out))
+        for key in KEYS:
+            label = "ecdsa-p256" if key == "ecdsa" else "rsa2048"
+            print(f"  round {r + 1}/{ROUNDS}: tls_mem --key {key}", flush=True)
+            for name, suf in order:
+                out, share = run([os.path.join(BUILD, "tls_mem" + suf), "--key", key, "--seconds", str(TLS_S),
+                                  "--idle", "1"], 600)
+                shares["tls_mem"].append(share)
+                add(name, parse_tls(out, label, share))
 
     rows = []
-    for op in ops["stock"]:
-        s, b = (ops[n][op][0] / ops[n][op][1] for n in ("stock", "rebuild"))
-        rows.append((op + "/s", s, b))
-    for key in KEYS:
-        label = "ecdsa-p256" if key == "ecdsa" else "rsa2048"
-        for var, _ in TLS_LINES:
-            st, rb = tls["stock"][key][var], tls["rebuild"][key][var]
-            rows.append((f"handshake-{label} {var} pair/s", st[0] / st[1], rb[0] / rb[1]))
-            rows.append((f"handshake-{label} {var} server-only/s", st[0] / st[2], rb[0] / rb[2]))
+    for row in order_rows:
+        st, rb = res["stock"][row], res["rebuild"][row]
+        s_rate = sum(c for c, _ in st) / sum(t for _, t in st)
+        b_rate = sum(c for c, _ in rb) / sum(t for _, t in rb)
+        per_round = sorted((b[0] / b[1]) / (a[0] / a[1]) for a, b in zip(st, rb))
+        rows.append((row, s_rate, b_rate, per_round[0], per_round[-1]))
     print()
-    print(f"{'operation (per second, one core)':44} {'stock':>10} {'rebuild':>10} {'rebuild/stock':>14}")
-    for name, s, b in rows:
-        print(f"{name:44} {s:10.0f} {b:10.0f} {b / s:14.2f}")
-    print("pair/s: client and server in one thread (tls_mem); server-only/s: 1 / the server's time per "
-          "handshake.\nrsa2048-sign is the control: OPENSSL_SMALL does not change RSA.")
+    print(f"{'operation (per second, one core)':44} {'stock':>10} {'rebuild':>10} {'rebuild/stock':>14}"
+          f" {'rounds min-max':>15}")
+    for name, s, b, lo, hi in rows:
+        print(f"{name:44} {s:10.0f} {b:10.0f} {b / s:14.2f} {lo:7.2f}-{hi:.2f}")
+    print("Per CPU-second of one core. pair/s: client and server in one thread (tls_mem); server-only/s: "
+          "1 / the server's time per handshake.\nrsa2048-sign is the control: OPENSSL_SMALL does not change RSA.")
+    for prog, sh in shares.items():
+        print(f"{prog}: the processes got {min(sh):.0%}-{max(sh):.0%} of their core (CPU time / wall time; "
+              f"mean {sum(sh) / len(sh):.0%}); the rest went to other work on this machine")
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     tsv = os.path.join(BUILD, "bench", "crypto.tsv")
     with open(tsv, "w") as f:
-        f.write("operation\tstock_per_s\trebuild_per_s\tratio\n")
-        for name, s, b in rows:
-            f.write(f"{name}\t{s:.1f}\t{b:.1f}\t{b / s:.3f}\n")
+        f.write("operation\tstock_per_s\trebuild_per_s\tratio\tround_ratio_min\tround_ratio_max\n")
+        for name, s, b, lo, hi in rows:
+            f.write(f"{name}\t{s:.1f}\t{b:.1f}\t{b / s:.3f}\t{lo:.3f}\t{hi:.3f}\n")
     print(f"bench-crypto: {time.time() - t_start:.0f} s; table in {os.path.relpath(tsv, REPO)}")
     return 0
 
