@@ -7,6 +7,7 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
+#   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -138,6 +139,17 @@ bench-auth: deps
 
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
+
+# ---- make bench (issue 9 part 4): mxgate and the peers side by side ----
+# nginx's mail proxy, Postfix (its tools are already above) and Haraka (npm,
+# installed by tests/bench/bench.sh into /var/cache/mxbench-haraka) as peers.
+DEB_PACKAGES += nginx-full libnginx-mod-mail nodejs
+BENCH ?= full
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH=$(BENCH) tests/bench/bench.sh
+# ---- end make bench ----
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
