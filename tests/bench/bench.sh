@@ -54,9 +54,9 @@
 # kib_per_idle_session.
 #
 # Environment: BENCH=short (about 3 minutes) or full (the default);
-# BENCH_DURATION (s per run: short 5, full 20), BENCH_CONCURRENCY (32),
-# BENCH_IDLE_SESSIONS (short 500, full 5000; Postfix, one process per
-# session, at most BENCH_IDLE_POSTFIX: short 300, full 1000),
+# BENCH_DURATION (s per run: short 4, full 20), BENCH_CONCURRENCY (32),
+# BENCH_IDLE_SESSIONS (short 300, full 5000; Postfix, one process per
+# session, at most BENCH_IDLE_POSTFIX: short 200, full 1000),
 # BENCH_IDLE_HOLD (s: short 2, full 5), BENCH_SYSTEMS ("mxgate-memif
 # mxgate-tap nginx postfix haraka"), BENCH_WORKS (all five),
 # BENCH_MAX_SESSIONS (per run, 1000000), BENCH_TIME_CAP (s for the whole
@@ -73,6 +73,8 @@
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# binaries named by the caller go to the memif script too; else it uses its repository's build/
+MEMIF_BINS="${MXGATE:+MXGATE=$MXGATE} ${MXGEN:+MXGEN=$MXGEN}"
 MXGATE=${MXGATE:-$REPO/build/mxgate}
 MXGEN=${MXGEN:-$REPO/build/mxgen}
 LAB=$REPO/deploy/lab.sh
@@ -81,7 +83,7 @@ OUT=$REPO/build/bench
 
 BENCH=${BENCH:-full}
 case $BENCH in
-	short) d_dur=5 d_idle=500 d_idle_pf=300 d_hold=2 d_cap=600 ;;
+	short) d_dur=4 d_idle=300 d_idle_pf=200 d_hold=2 d_cap=600 ;;
 	full|'') BENCH=full d_dur=20 d_idle=5000 d_idle_pf=1000 d_hold=5 d_cap=3600 ;;
 	*) echo "bench: BENCH must be short or full, not '$BENCH'" >&2; exit 2 ;;
 esac
@@ -140,6 +142,7 @@ done
 
 mkdir -p "$OUT" || die "cannot create $OUT"
 RUN=$(mktemp -d "$OUT/run.XXXXXX") || die "mktemp failed"
+chmod 755 "$RUN"                 # the peers drop privileges: they must reach their files
 CERT_DIR=$OUT/certs
 export LAB_DIR=$RUN/lab LAB_CERTS=$RUN/lab/certs LAB_CONTROL=0 MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-tap"
@@ -287,8 +290,9 @@ lab_down() {
 peer_down() {
 	local name=$1 dir=$2 i
 	[ -n "$PEER_UP" ] || return 0
-	"peer_${name}_stop" "$dir" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do [ -z "$(cg_pids "$name")" ] && break; sleep 0.1; done
+	if "peer_${name}_stop" "$dir" 2>/dev/null; then
+		for ((i = 0; i < 100; i++)); do [ -z "$(cg_pids "$name")" ] && break; sleep 0.1; done
+	fi
 	cg_kill "$name"
 	stop_pid "$PEER_PID"
 	PEER_PID=
@@ -326,7 +330,7 @@ trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP
 # Value of key=value in a line of "k=v k=v" words.
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 
-declare -A RES NOTE IDLE VERSION
+declare -A RES NOTE IDLE VERSION ONCPU ESTUS
 # Record a result: system path work sessions errors us sps p50_ms p99_ms.
 put() { RES[$1/$2/$3]="$4 $5 $6 $7 $8 $9"; }
 # Record why a row has no figures.
@@ -396,7 +400,7 @@ client_line() { grep '^mxgen smtp' "$RUN/$1.out" 2>/dev/null | tail -n1; }
 warm_up() {
 	local ns=$1 addr=$2 tag=$3 key=$4 line
 	run_client "$ns" "$addr" "$tag.warm" smtp --size "$MSG_SIZE" --concurrency 8 --count 200 \
-		--duration 20 >/dev/null 2>&1
+		--duration 5 >/dev/null 2>&1
 	line=$(client_line "$tag.warm")
 	[ -n "$line" ] && [ "$(kv "$line" sessions_total)" -gt 0 ] 2>/dev/null || return 1
 	[ "$(kv "$line" errors)" = 0 ] || msg "$tag: warm-up had $(kv "$line" errors) errors"
@@ -474,8 +478,9 @@ run_memif() {
 	sat=0
 	[ "$BENCH" = full ] && sat=1
 	msg "mxgate memif: $MEMIF_SCRIPT (works: $WORKS; $DUR s each)"
-	BENCH_DURATION=$DUR BENCH_CONCURRENCY=$CONC BENCH_SIZE=$MSG_SIZE BENCH_WORKS=$WORKS \
-		BENCH_SATURATE=${BENCH_SATURATE:-$sat} MXGATE=$MXGATE MXGEN=$MXGEN \
+	# shellcheck disable=SC2086  # MEMIF_BINS is a list of assignments
+	env -u MXGATE -u MXGEN $MEMIF_BINS BENCH_DURATION=$DUR BENCH_CONCURRENCY=$CONC \
+		BENCH_SIZE=$MSG_SIZE BENCH_WORKS="$WORKS" BENCH_SATURATE=${BENCH_SATURATE:-$sat} \
 		timeout -k 10 $((TIME_CAP / 2 + 60)) bash "$MEMIF_SCRIPT" >"$RUN/memif.out" 2> >(sed 's/^/    memif: /' >&2) &
 	MEMIF_PID=$!
 	wait "$MEMIF_PID"
@@ -504,6 +509,13 @@ pn() { local v; v=$(awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1" 2
 gate_stats() { timeout -k 2 10 "$LAB" stats >"$1" 2>>"$RUN/lab.log" && [ -s "$1" ]; }
 gate_pid() { tr -dc 0-9 <"$LAB_DIR/mxgate.pid" 2>/dev/null; }
 gate_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(gate_pid)/status" 2>/dev/null; }
+# The worker thread's schedstat: ns on the CPU, ns runnable but waiting for it.
+worker_sched() {
+	local t
+	for t in /proc/"$(gate_pid)"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = rte-worker-1 ] && { cut -d' ' -f1,2 "$t/schedstat"; return; }
+	done
+}
 
 # The lab up with certificate $1: worker polling CPU 1, no tickets, room for the idle sessions.
 tap_up() {
@@ -528,17 +540,35 @@ smtpd_timeout_ms = 600000" timeout -k 5 60 "$LAB" up >>"$RUN/lab.log" 2>&1 || {
 
 # One measured run against the lab: $1 work.
 tap_run() {
-	local w=$1 hz busy line
+	local w=$1 hz busy idle line s0 s1 n
 	msg "mxgate tap $w: $DUR s, $CONC in flight"
 	gate_stats "$RUN/tap.$w.before" || { not_measured mxgate tap "$w" "no counters from mxgate"; return; }
+	s0=$(worker_sched)
 	# shellcheck disable=SC2046  # work_args is a list of words
 	run_client "$LAB_NS" "$GATE_IP" "tap.$w" $(work_args "$w") --concurrency "$CONC" \
 		--duration "$DUR" --count "$MAX_SESS"
 	gate_stats "$RUN/tap.$w.after" || { not_measured mxgate tap "$w" "no counters from mxgate"; return; }
+	s1=$(worker_sched)
+	# busy cycles are wall time: a worker preempted by other processes on its
+	# core counts the lost time as busy when it was inside a busy iteration.
+	# Its share of the time on the CPU tells how contended the core was.
+	ONCPU[$w]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		r = y[1] - x[1]; q = y[2] - x[2]; if (r + q > 0) printf "%.0f", 100 * r / (r + q) }')
+	[ -n "${ONCPU[$w]}" ] && msg "mxgate tap $w: the worker was on its CPU ${ONCPU[$w]}% of the run (the rest: other processes' turn)"
 	hz=$(pn "$RUN/tap.$w.after" mxgate_tsc_hz)
 	busy=$(( $(pn "$RUN/tap.$w.after" mxgate_busy_cycles_total) - $(pn "$RUN/tap.$w.before" mxgate_busy_cycles_total) ))
+	idle=$(( $(pn "$RUN/tap.$w.after" mxgate_idle_cycles_total) - $(pn "$RUN/tap.$w.before" mxgate_idle_cycles_total) ))
 	line=$(client_line "tap.$w")
 	record mxgate tap "$w" "$line" "$(awk -v b="$busy" -v hz="$hz" 'BEGIN { if (hz > 0) printf "%.0f", b / hz * 1e6 }')"
+	# A second estimate, shown next to it: the worker's time on the CPU
+	# (schedstat) times its busy share (busy / (busy + idle) cycles), per
+	# session: what busy cycles would be if preemption struck busy and idle
+	# iterations alike. Equal to busy cycles on an otherwise idle core.
+	n=$(kv "$line" sessions_total)
+	ESTUS[$w]=$(awk -v a="$s0" -v b="$s1" -v bu="$busy" -v id="$idle" -v n="${n:-0}" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); r = y[1] - x[1]
+		if (r > 0 && bu + id > 0 && n > 0) printf "%.1f", r / 1e3 * bu / (bu + id) / n }')
+	[ -n "${ESTUS[$w]}" ] && msg "mxgate tap $w: on-CPU estimate ${ESTUS[$w]} us/session (worker CPU time x busy share)"
 }
 
 # Idle measurement callback for the lab: $1 idle sessions.
@@ -824,6 +854,17 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 				best[w] != "" ? bs[w] " " best[w] : "-", ratio(best[w], v[w "/mxgate/memif"]), ratio(best[w], v[w "/mxgate/tap"])
 		}
 	}' "$RUN/all.tsv"
+	if [ ${#ONCPU[@]} -gt 0 ]; then
+		printf '\nmxgate tap: its worker polls CPU %s; share of each run it was on that CPU (schedstat; below 100%%: other\n' "$SRV_CPU"
+		printf 'processes had turns, and busy cycles, being wall time, then overcount), and the on-CPU estimate of its\n'
+		printf 'CPU per session (worker CPU time x busy share / sessions) with the ratio to the best peer:\n'
+		for w in $WORKS; do
+			[ -n "${ONCPU[$w]:-}" ] || continue
+			printf '  %-16s on CPU %3s%%  estimate %8s us/session  %s\n' "$w" "${ONCPU[$w]}" "${ESTUS[$w]:--}" \
+				"$(awk -F'\t' -v w="$w" -v e="${ESTUS[$w]:-}" 'NR > 1 && $3 == w && $1 != "mxgate" && $6 != "-" && $6 + 0 > 0 && (b == "" || $6 + 0 < b + 0) { b = $6; s = $1 }
+					END { if (b != "" && e + 0 > 0) printf "%.2fx vs %s %s us", b / e, s, b }' "$RUN/all.tsv")"
+		done
+	fi
 	printf '\nIdle STARTTLS sessions (ECDSA, after STARTTLS + EHLO): KiB per idle session (peers: cgroup memory growth; mxgate: VmRSS growth)\n'
 	awk -F'\t' 'NR > 1 { printf "  %-8s %-9s %8s sessions  %s KiB\n", $1, $2, $3, $4 }' "$OUT/idle.tsv"
 	if [ -s "$RUN/memif.saturation" ]; then
