@@ -21,7 +21,14 @@
 #     would do. No DNS-based plugin (dnsbl, spf, mail_from.is_resolvable).
 #   - no TLS session tickets (nothing resumes: like the other servers).
 
-HARAKA_VERSION=${HARAKA_VERSION:-3.3.4}
+# Haraka 3.3.4 wants Node.js 20 or later; 3.1.1 is the last for Node.js 18
+# (Debian 12's own nodejs). The table names the version that ran.
+node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p')
+if [ "${node_major:-0}" -ge 20 ]; then
+	HARAKA_VERSION=${HARAKA_VERSION:-3.3.4}
+else
+	HARAKA_VERSION=${HARAKA_VERSION:-3.1.1}
+fi
 HARAKA_CACHE=${HARAKA_CACHE:-/var/cache/mxbench-haraka}
 
 # The haraka command of the cached install, or nothing.
@@ -34,7 +41,8 @@ haraka_js() {
 peer_haraka_setup() {
 	local dir=$HARAKA_CACHE/$HARAKA_VERSION
 	[ -n "$(haraka_js)" ] && return 0
-	command -v npm >/dev/null || { echo "npm is missing (Debian: apt-get install npm)" >&2; return 1; }
+	# Debian's nodejs comes without npm (NodeSource's has it): install Debian's then
+	command -v npm >/dev/null || "$REPO/deploy/deps.sh" npm >&2 || return 1
 	mkdir -p "$dir" || return 1
 	timeout -k 10 600 npm install --prefix "$dir" --no-audit --no-fund --omit=optional \
 		--loglevel=error "Haraka@$HARAKA_VERSION" >"$dir/npm.log" 2>&1 ||
