@@ -601,11 +601,7 @@ run_tap() {
 			msg "mxgate tap: warm-up failed"
 			tail -n 5 "$RUN/tap.$key.warm.err" | sed 's/^/    /' >&2
 		fi
-		for w in $WORKS; do
-			[ "$(work_key "$w")" = "$key" ] || continue
-			if over_cap; then not_measured mxgate tap "$w" "not measured (time cap)"; continue; fi
-			tap_run "$w"
-		done
+		# idle sessions first, right after the warm-up: the least garbage of earlier runs
 		if [ "$key" = ecdsa ] && ! over_cap; then
 			msg "mxgate tap: $IDLE_N idle STARTTLS sessions, held $IDLE_HOLD s"
 			sleep 1
@@ -613,6 +609,11 @@ run_tap() {
 			run_idle "$LAB_NS" "$IDLE_N" "$GATE_IP" tap_idle_measure tap.idle
 			[ -n "${IDLE[mxgate/tap]:-}" ] && msg "mxgate tap idle: ${IDLE[mxgate/tap]#* } KiB per idle session (${IDLE[mxgate/tap]%% *} sessions)"
 		fi
+		for w in $WORKS; do
+			[ "$(work_key "$w")" = "$key" ] || continue
+			if over_cap; then not_measured mxgate tap "$w" "not measured (time cap)"; continue; fi
+			tap_run "$w"
+		done
 		cp "$LAB_DIR/mxgate.log" "$RUN/tap.$key.mxgate.log" 2>/dev/null
 		lab_down
 	done
@@ -726,11 +727,8 @@ run_peer() {
 			msg "$name: warm-up failed"
 			tail -n 5 "$RUN/$name.$key.warm.err" | sed 's/^/    /' >&2
 		fi
-		for w in $WORKS; do
-			[ "$(work_key "$w")" = "$key" ] || continue
-			if over_cap; then not_measured "$name" loopback "$w" "not measured (time cap)"; continue; fi
-			peer_run "$name" "$w"
-		done
+		# idle sessions first, right after the warm-up: the least garbage of
+		# earlier runs in a garbage-collected heap (Haraka)
 		if [ "$key" = ecdsa ] && ! over_cap; then
 			n=$IDLE_N
 			[ "$name" = postfix ] && [ "$n" -gt "$IDLE_PF" ] && n=$IDLE_PF
@@ -740,6 +738,11 @@ run_peer() {
 			run_idle "$PEER_NS" "$n" "$PEER_ADDR" peer_idle_measure "$name.idle"
 			[ -n "${IDLE[$name/loopback]:-}" ] && msg "$name idle: ${IDLE[$name/loopback]#* } KiB per idle session (${IDLE[$name/loopback]%% *} sessions)"
 		fi
+		for w in $WORKS; do
+			[ "$(work_key "$w")" = "$key" ] || continue
+			if over_cap; then not_measured "$name" loopback "$w" "not measured (time cap)"; continue; fi
+			peer_run "$name" "$w"
+		done
 		peer_down "$name" "$RUN/$name"
 	done
 	cg_remove "$name"
