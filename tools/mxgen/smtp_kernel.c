@@ -31,7 +31,10 @@
  * with at most --ramp in set-up at once (set-up bounded by --setup-s),
  * prints "mxgen: idle: N sessions idle" on stderr when all are idle, holds
  * them for --duration seconds, then sends QUIT on each and waits DRAIN_MS.
- * Every step of a session has --timeout-ms. A progress line goes to stderr
+ * After the 221 to QUIT a TLS session sends its close_notify (as MTAs do;
+ * nginx waits up to 3 s for it before it closes) and waits for the
+ * server's close; a reset at that point still counts as a completed
+ * session. Every step of a session has --timeout-ms. A progress line goes to stderr
  * every second, one summary line to stdout at the end. A watchdog (alarm)
  * ends the process if the run overruns its time cap.
  *
@@ -252,9 +255,15 @@ static void conn_release(struct conn *c)
 	ERR_clear_error();
 }
 
+static void conn_done(struct conn *c);
+
 /* A session failed: count its class, say why (the first few), let it go. */
 static void conn_fail(struct conn *c, enum sk_err cls, const char *why)
 {
+	if (c->st == S_EOF && cls == E_closed) {
+		conn_done(c);            /* a reset after the 221 to QUIT: the session is over */
+		return;
+	}
 	S.errors[cls]++;
 	if (S.fail_logged < FAIL_LOG_MAX) {
 		S.fail_logged++;
@@ -452,6 +461,11 @@ static int on_reply(struct conn *c, int code, const char *text, size_t tlen)
 		SEND_LIT(c, "QUIT\r\n", S_QUIT);
 		return 0;
 	case S_QUIT:
+		if (c->tls && c->ssl != NULL) {
+			/* close_notify, as MTAs send it after QUIT: a server may wait for it */
+			SSL_shutdown(c->ssl);
+			ERR_clear_error();
+		}
 		c->st = S_EOF;
 		c->deadline = now_ns() + (uint64_t)S.o.timeout_ms * 1000000ull;
 		return 0;
