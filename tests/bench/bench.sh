@@ -479,9 +479,10 @@ run_memif() {
 	[ "$BENCH" = full ] && sat=1
 	msg "mxgate memif: $MEMIF_SCRIPT (works: $WORKS; $DUR s each)"
 	# shellcheck disable=SC2086  # MEMIF_BINS is a list of assignments
-	env -u MXGATE -u MXGEN $MEMIF_BINS BENCH_DURATION=$DUR BENCH_CONCURRENCY=$CONC \
+	# (in the run directory: whatever it leaves in its working directory goes with it)
+	(cd "$RUN" && exec env -u MXGATE -u MXGEN $MEMIF_BINS BENCH_DURATION=$DUR BENCH_CONCURRENCY=$CONC \
 		BENCH_SIZE=$MSG_SIZE BENCH_WORKS="$WORKS" BENCH_SATURATE=${BENCH_SATURATE:-$sat} \
-		timeout -k 10 $((TIME_CAP / 2 + 60)) bash "$MEMIF_SCRIPT" >"$RUN/memif.out" 2> >(sed 's/^/    memif: /' >&2) &
+		timeout -k 10 $((TIME_CAP / 2 + 60)) bash "$MEMIF_SCRIPT") >"$RUN/memif.out" 2> >(sed 's/^/    memif: /' >&2) &
 	MEMIF_PID=$!
 	wait "$MEMIF_PID"
 	rc=$?
