@@ -330,7 +330,7 @@ trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP
 # Value of key=value in a line of "k=v k=v" words.
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 
-declare -A RES NOTE IDLE VERSION ONCPU ESTUS
+declare -A RES=() NOTE=() IDLE=() VERSION=() ONCPU=() ESTUS=()
 # Record a result: system path work sessions errors us sps p50_ms p99_ms.
 put() { RES[$1/$2/$3]="$4 $5 $6 $7 $8 $9"; }
 # Record why a row has no figures.
