@@ -14,7 +14,9 @@
 #                    message (mxgen smtp-handshake)
 #   handshake-rsa    the same with the RSA certificate
 # and, with the ECDSA certificate, the memory of idle STARTTLS sessions
-# (mxgen smtp-idle: STARTTLS, EHLO, then idle).
+# (mxgen smtp-idle: STARTTLS, EHLO, then idle). Each server is started
+# afresh (and warmed up) for the idle test, for the ECDSA works and for the
+# RSA works.
 #
 # Systems and paths:
 #   mxgate memif     mxgate on net_memif driven by mxgen's DPDK client and
@@ -353,6 +355,11 @@ record() {
 		msg "$sys $path $work: no result (the client printed no summary)"
 		return
 	fi
+	if [ "$n" = 0 ]; then
+		not_measured "$sys" "$path" "$work" "no session completed (${err:-?} errors)"
+		msg "$sys $path $work: no session completed (${err:-?} errors)"
+		return
+	fi
 	us=$(awk -v c="$cpu" -v n="$n" 'BEGIN { if (n > 0 && c != "") printf "%.1f", c / n; else print "-" }')
 	put "$sys" "$path" "$work" "$n" "${err:-0}" "$us" "${sps:--}" "$p50" "$p99"
 	msg "$sys $path $work: $n sessions, ${err:-?} errors, server $us us/session, ${sps} sessions/s, p50 $p50 ms, p99 $p99 ms"
@@ -580,42 +587,55 @@ tap_idle_measure() {
 		IDLE[mxgate/tap]="$1 $(awk -v a="$TAP_RSS0" -v b="$rss1" -v n="$1" 'BEGIN { printf "%.2f", (b - a) / n }')"
 }
 
+# The works of group $1 (idle: none; ecdsa, rsa: those needing that key).
+group_works() {
+	local w
+	[ "$1" = idle ] && return
+	for w in $WORKS; do [ "$(work_key "$w")" = "$1" ] && echo "$w"; done
+}
+
+# The certificate of group $1.
+group_key() { case $1 in rsa) echo rsa ;; *) echo ecdsa ;; esac; }
+
+# Each group runs against a freshly started server: the idle sessions (ECDSA)
+# alone, then the ECDSA works, then the RSA works. A server that served
+# thousands of sessions before keeps what they left (Postfix: its idle smtpd
+# processes; Haraka: garbage in its heap), which would blur the next figure.
+GROUPS_ORDER="idle ecdsa rsa"
+
 run_tap() {
-	local key w any
+	local grp key w works
 	VERSION[mxgate]="mxgate $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
-	for key in ecdsa rsa; do
-		any=
-		for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && any=1; done
-		[ "$key" = ecdsa ] && any=1          # the idle sessions use ECDSA
-		[ -n "$any" ] || continue
+	for grp in $GROUPS_ORDER; do
+		key=$(group_key "$grp")
+		works=$(group_works "$grp")
+		[ "$grp" = idle ] || [ -n "$works" ] || continue
 		if over_cap; then
-			for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && not_measured mxgate tap "$w" "not measured (time cap)"; done
+			for w in $works; do not_measured mxgate tap "$w" "not measured (time cap)"; done
 			continue
 		fi
 		msg "mxgate tap: lab up ($key certificate, worker polling CPU $SRV_CPU)"
 		if ! tap_up "$key"; then
 			lab_down
-			for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && not_measured mxgate tap "$w" "the lab did not come up"; done
+			for w in $works; do not_measured mxgate tap "$w" "the lab did not come up"; done
 			continue
 		fi
-		if ! warm_up "$LAB_NS" "$GATE_IP" "tap.$key" "$key"; then
+		if ! warm_up "$LAB_NS" "$GATE_IP" "tap.$grp" "$key"; then
 			msg "mxgate tap: warm-up failed"
-			tail -n 5 "$RUN/tap.$key.warm.err" | sed 's/^/    /' >&2
+			tail -n 5 "$RUN/tap.$grp.warm.err" | sed 's/^/    /' >&2
 		fi
-		# idle sessions first, right after the warm-up: the least garbage of earlier runs
-		if [ "$key" = ecdsa ] && ! over_cap; then
+		if [ "$grp" = idle ]; then
 			msg "mxgate tap: $IDLE_N idle STARTTLS sessions, held $IDLE_HOLD s"
 			sleep 1
 			TAP_RSS0=$(gate_rss)
 			run_idle "$LAB_NS" "$IDLE_N" "$GATE_IP" tap_idle_measure tap.idle
 			[ -n "${IDLE[mxgate/tap]:-}" ] && msg "mxgate tap idle: ${IDLE[mxgate/tap]#* } KiB per idle session (${IDLE[mxgate/tap]%% *} sessions)"
 		fi
-		for w in $WORKS; do
-			[ "$(work_key "$w")" = "$key" ] || continue
+		for w in $works; do
 			if over_cap; then not_measured mxgate tap "$w" "not measured (time cap)"; continue; fi
 			tap_run "$w"
 		done
-		cp "$LAB_DIR/mxgate.log" "$RUN/tap.$key.mxgate.log" 2>/dev/null
+		cp "$LAB_DIR/mxgate.log" "$RUN/tap.$grp.mxgate.log" 2>/dev/null
 		lab_down
 	done
 }
@@ -695,10 +715,10 @@ peer_idle_measure() {
 }
 
 run_peer() {
-	local name=$1 key w why any n
+	local name=$1 grp key w works why n
 	why=$("peer_${name}_missing")
 	if [ -z "$why" ] && [ "$name" = haraka ]; then
-		msg "haraka: npm install Haraka@$HARAKA_VERSION into $HARAKA_CACHE (once)"
+		[ -n "$(haraka_js)" ] || msg "haraka: npm install Haraka@$HARAKA_VERSION into $HARAKA_CACHE (once)"
 		peer_haraka_setup || why="npm install Haraka failed"
 		why=${why:-$(peer_haraka_missing)}
 	fi
@@ -709,28 +729,25 @@ run_peer() {
 	fi
 	VERSION[$name]=$("peer_${name}_version")
 	peers_ns_up || { for w in $WORKS; do not_measured "$name" loopback "$w" "the peers' namespace failed"; done; return; }
-	for key in ecdsa rsa; do
-		any=
-		for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && any=1; done
-		[ "$key" = ecdsa ] && any=1
-		[ -n "$any" ] || continue
+	for grp in $GROUPS_ORDER; do
+		key=$(group_key "$grp")
+		works=$(group_works "$grp")
+		[ "$grp" = idle ] || [ -n "$works" ] || continue
 		if over_cap; then
-			for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && not_measured "$name" loopback "$w" "not measured (time cap)"; done
+			for w in $works; do not_measured "$name" loopback "$w" "not measured (time cap)"; done
 			continue
 		fi
 		msg "$name: starting (${VERSION[$name]}, $key certificate, CPU $SRV_CPU, cgroup mxbench_$name)"
 		if ! peer_up "$name" "$key"; then
 			peer_down "$name" "$RUN/$name"
-			for w in $WORKS; do [ "$(work_key "$w")" = "$key" ] && not_measured "$name" loopback "$w" "$name did not start"; done
+			for w in $works; do not_measured "$name" loopback "$w" "$name did not start"; done
 			continue
 		fi
-		if ! warm_up "$PEER_NS" "$PEER_ADDR" "$name.$key" "$key"; then
+		if ! warm_up "$PEER_NS" "$PEER_ADDR" "$name.$grp" "$key"; then
 			msg "$name: warm-up failed"
-			tail -n 5 "$RUN/$name.$key.warm.err" | sed 's/^/    /' >&2
+			tail -n 5 "$RUN/$name.$grp.warm.err" | sed 's/^/    /' >&2
 		fi
-		# idle sessions first, right after the warm-up: the least garbage of
-		# earlier runs in a garbage-collected heap (Haraka)
-		if [ "$key" = ecdsa ] && ! over_cap; then
+		if [ "$grp" = idle ]; then
 			n=$IDLE_N
 			[ "$name" = postfix ] && [ "$n" -gt "$IDLE_PF" ] && n=$IDLE_PF
 			msg "$name: $n idle STARTTLS sessions, held $IDLE_HOLD s"
@@ -739,8 +756,7 @@ run_peer() {
 			run_idle "$PEER_NS" "$n" "$PEER_ADDR" peer_idle_measure "$name.idle"
 			[ -n "${IDLE[$name/loopback]:-}" ] && msg "$name idle: ${IDLE[$name/loopback]#* } KiB per idle session (${IDLE[$name/loopback]%% *} sessions)"
 		fi
-		for w in $WORKS; do
-			[ "$(work_key "$w")" = "$key" ] || continue
+		for w in $works; do
 			if over_cap; then not_measured "$name" loopback "$w" "not measured (time cap)"; continue; fi
 			peer_run "$name" "$w"
 		done
