@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # haraka.sh - make bench's Haraka peer: Haraka (from the npm registry) with
 # its smtp_forward plugin relaying to smtp-sink. Sourced by
 # tests/bench/bench.sh, which provides PEER_ADDR, PEER_PORT, SINK_PORT,

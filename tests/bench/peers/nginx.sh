@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # nginx.sh - make bench's nginx peer: nginx's mail proxy (Debian nginx-full,
 # libnginx-mod-mail) in front of smtp-sink. Sourced by tests/bench/bench.sh,
 # which provides PEER_ADDR, PEER_PORT, SINK_PORT, AUTH_PORT, PEER_HOSTNAME,

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # postfix.sh - make bench's Postfix peer: a private Postfix instance as a
 # before-queue SMTP proxy (smtpd_proxy_filter) in front of smtp-sink.
 # Sourced by tests/bench/bench.sh, which provides PEER_ADDR, PEER_PORT,
