@@ -621,8 +621,11 @@ run_tap() {
 			continue
 		fi
 		if ! warm_up "$LAB_NS" "$GATE_IP" "tap.$grp" "$key"; then
-			msg "mxgate tap: warm-up failed"
+			msg "mxgate tap: warm-up failed: its rows are not measured"
 			tail -n 5 "$RUN/tap.$grp.warm.err" | sed 's/^/    /' >&2
+			for w in $works; do not_measured mxgate tap "$w" "the warm-up failed"; done
+			lab_down
+			continue
 		fi
 		if [ "$grp" = idle ]; then
 			msg "mxgate tap: $IDLE_N idle STARTTLS sessions, held $IDLE_HOLD s"
@@ -744,8 +747,11 @@ run_peer() {
 			continue
 		fi
 		if ! warm_up "$PEER_NS" "$PEER_ADDR" "$name.$grp" "$key"; then
-			msg "$name: warm-up failed"
+			msg "$name: warm-up failed: its rows are not measured"
 			tail -n 5 "$RUN/$name.$grp.warm.err" | sed 's/^/    /' >&2
+			for w in $works; do not_measured "$name" loopback "$w" "the warm-up failed"; done
+			peer_down "$name" "$RUN/$name"
+			continue
 		fi
 		if [ "$grp" = idle ]; then
 			n=$IDLE_N
