@@ -9,6 +9,7 @@
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
 #   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
+#   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -192,6 +193,17 @@ bench-crypto: deps
 		$(BUILD)/tls_mem $(BUILD)/tls_mem_stock
 	@python3 tests/bench/crypto_bench.py
 # ---- end BoringSSL rebuild ----
+
+# ---- make bench (issue 9 part 4): mxgate and the peers side by side ----
+# nginx's mail proxy, Postfix (its tools are already above) and Haraka (npm,
+# installed by tests/bench/bench.sh into /var/cache/mxbench-haraka) as peers.
+DEB_PACKAGES += nginx-full libnginx-mod-mail nodejs
+BENCH ?= full
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH=$(BENCH) tests/bench/bench.sh
+# ---- end make bench ----
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \

@@ -8,6 +8,15 @@
 # (for example swaks with Net::SSLeay for STARTTLS and IO::Socket::INET6 for
 # IPv6), and installed with --no-install-recommends, so that what a fresh
 # machine gets does not depend on apt's recommends policy.
+#
+# No system service may come up listening on the host's interfaces because
+# of this install (postfix on 25, nginx on 80): postfix is installed with
+# "No configuration" (only its tools and private instances are used), and
+# while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
+# invoke-rc.d / deb-systemd-invoke from starting any service (the machine's
+# own policy-rc.d is kept if it has one). Afterwards the nginx and postfix
+# system services are disabled, so a reboot does not start them either:
+# make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 missing=()
@@ -22,13 +31,27 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	echo "deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	# postfix: we only use its tools (smtp-sink, smtp-source, posttls-finger)
-	# and private instances; the system's own instance is never configured
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	POLICY=/usr/sbin/policy-rc.d
+	if [ ! -e "$POLICY" ]; then
+		printf '#!/bin/sh\n# deploy/deps.sh: no service starts while it installs packages\nexit 101\n' >"$POLICY"
+		chmod 755 "$POLICY"
+		trap 'rm -f "$POLICY"' EXIT
+	fi
 	apt-get update -q >/dev/null
 	if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi
+	# the system's nginx and postfix services stay off when this run installed
+	# them (make bench runs its own instances); ones installed before are left alone
+	for svc in nginx postfix; do
+		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif [ -e "/etc/init.d/$svc" ]; then
+			update-rc.d "$svc" disable >/dev/null 2>&1 || true
+		fi
+	done
 fi
-exec "$here/check-deps.sh"
+"$here/check-deps.sh"
