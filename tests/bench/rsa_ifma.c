@@ -1,0 +1,145 @@
+/*
+ * rsa_ifma.c (bench) - RSA-2048 private operations per second on one core:
+ * BoringSSL's scalar operation against the 8-lane AVX-512 IFMA run of
+ * crypto/rsa_ifma.c at every fill level 1..8, measured side by side in one
+ * run, and the break-even fill (the least fill at which a run beats the
+ * scalar path). The IFMA figures include what the door adds: the check of
+ * every result with the public exponent. `make bench-rsa`.
+ *
+ * Usage: build/bench_rsa [seconds per measurement, default 1]
+ */
+#include "crypto/rsa_ifma.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+
+#define NKEYS 4
+
+/* Monotonic seconds. */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A fresh RSA-2048 key. */
+static RSA *gen_rsa(void)
+{
+	RSA *r = RSA_new();
+	BIGNUM *e = BN_new();
+
+	BN_set_word(e, RSA_F4);
+	if (!r || !e || !RSA_generate_key_ex(r, 2048, e, NULL)) {
+		fprintf(stderr, "bench_rsa: cannot generate a key\n");
+		exit(1);
+	}
+	BN_free(e);
+	return r;
+}
+
+static RSA *keys[NKEYS];
+static struct rsa_ifma_key *ikeys[NKEYS];
+static uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+
+/* Scalar BoringSSL raw private operations per second (keys in turn). */
+static double scalar_rate(double secs)
+{
+	double t0 = now_s(), t;
+	unsigned long n = 0;
+
+	do {
+		for (unsigned i = 0; i < 16; i++, n++) {
+			size_t len;
+			RSA *r = keys[n % NKEYS];
+
+			if (!RSA_decrypt(r, &len, out[0], RSA_IFMA_BYTES, in[n % NKEYS],
+					 RSA_IFMA_BYTES, RSA_NO_PADDING)) {
+				fprintf(stderr, "bench_rsa: scalar operation failed\n");
+				exit(1);
+			}
+		}
+		t = now_s() - t0;
+	} while (t < secs);
+	return n / t;
+}
+
+/* Operations per second through rsa_ifma_run() with runs of fill lanes (verified). */
+static double ifma_rate(unsigned fill, double secs)
+{
+	struct rsa_ifma_job jobs[RSA_IFMA_LANES];
+	struct rsa_ifma_stats st = { 0 };
+	double t0 = now_s(), t;
+	unsigned long n = 0;
+
+	for (unsigned l = 0; l < fill; l++) {
+		jobs[l].key = ikeys[l % NKEYS];
+		jobs[l].in = in[l % NKEYS];
+		jobs[l].out = out[l];
+	}
+	rsa_ifma_set_min_fill(1);
+	do {
+		rsa_ifma_run(jobs, fill, &st);
+		n += fill;
+		t = now_s() - t0;
+	} while (t < secs);
+	if (st.ifma_ops != n || st.verify_failed || st.failed) {
+		fprintf(stderr, "bench_rsa: %llu of %lu operations by IFMA, %llu failed checks\n",
+			(unsigned long long)st.ifma_ops, n, (unsigned long long)st.verify_failed);
+		exit(1);
+	}
+	return n / t;
+}
+
+int main(int argc, char **argv)
+{
+	double secs = argc > 1 ? atof(argv[1]) : 1.0, sc, r[RSA_IFMA_LANES + 1];
+	unsigned even = 0;
+
+	if (secs <= 0)
+		secs = 1.0;
+	for (unsigned i = 0; i < NKEYS; i++) {
+		BIGNUM *x = BN_new();
+
+		keys[i] = gen_rsa();
+		ikeys[i] = rsa_ifma_key_new(keys[i]);
+		BN_rand_range(x, RSA_get0_n(keys[i]));
+		BN_bn2bin_padded(in[i], RSA_IFMA_BYTES, x);
+		BN_free(x);
+	}
+	printf("RSA-2048 private operations per second, one core, %.1f s per figure\n", secs);
+	if (!rsa_ifma_cpu() || !ikeys[0]) {
+		printf("this CPU has no AVX-512 IFMA: scalar only\n");
+		printf("scalar BoringSSL: %.0f ops/s\n", scalar_rate(secs));
+		return 0;
+	}
+	/* scalar before and after, so that a change in clock shows */
+	sc = scalar_rate(secs);
+	for (unsigned f = 1; f <= RSA_IFMA_LANES; f++)
+		r[f] = ifma_rate(f, secs);
+	sc = (sc + scalar_rate(secs)) / 2;
+	printf("%-28s %10.0f ops/s  %8.1f us/op\n", "scalar BoringSSL", sc, 1e6 / sc);
+	for (unsigned f = 1; f <= RSA_IFMA_LANES; f++) {
+		printf("IFMA run, %u lane%s filled   %10.0f ops/s  %8.1f us/op  x%.2f of scalar\n",
+		       f, f == 1 ? " " : "s", r[f], 1e6 / r[f], r[f] / sc);
+		if (!even && r[f] > sc)
+			even = f;
+	}
+	if (even)
+		printf("break-even: a run pays off from %u lane%s (RSA_IFMA_MIN_FILL_DEFAULT is %u); "
+		       "full runs x%.2f\n", even, even == 1 ? "" : "s", RSA_IFMA_MIN_FILL_DEFAULT,
+		       r[RSA_IFMA_LANES] / sc);
+	else
+		printf("break-even: never (a full run x%.2f of scalar)\n", r[RSA_IFMA_LANES] / sc);
+	for (unsigned i = 0; i < NKEYS; i++) {
+		rsa_ifma_key_free(ikeys[i]);
+		RSA_free(keys[i]);
+	}
+	return 0;
+}

@@ -1,0 +1,431 @@
+/*
+ * test_rsa_ifma.c - unit tests for crypto/rsa_ifma.c, RSA-2048 private
+ * operations eight lanes at once with AVX-512 IFMA.
+ *
+ * Every result is compared with BoringSSL's own raw private operation
+ * (RSA_decrypt, RSA_NO_PADDING) on the same input. Covered: random inputs
+ * under four random 2048-bit keys mixed in one run, every fill level 1..8
+ * through the kernel and through rsa_ifma_run(); edge inputs (0, 1, n-1,
+ * multiples of p); a key with unequal primes (1012 + 1036 bits, IFMA) and
+ * one beyond the path (980 + 1068 bits: built, refused, served scalar);
+ * non-2048 keys refused; inputs >= n refused as BoringSSL refuses them;
+ * PSS and PKCS#1 v1.5 signatures encoded here and signed through the
+ * batch verify with BoringSSL; a forced fault in one lane is caught by the
+ * public-exponent check, counted, and the lane still gets the right
+ * answer; runs below the least fill go scalar and are counted so.
+ * Without IFMA on the CPU the kernel tests are skipped (said so) and the
+ * batch must still give right answers through the scalar path.
+ */
+#include "crypto/rsa_ifma.h"
+#include "tests/unit/t.h"
+
+#include <stdlib.h>
+
+#include <openssl/bn.h>
+#include <openssl/digest.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#define NKEYS 4
+
+static RSA *keys[NKEYS];
+static struct rsa_ifma_key *ikeys[NKEYS];
+
+/* A fresh RSA-2048 key (e = 65537). */
+static RSA *gen_rsa(void)
+{
+	RSA *r = RSA_new();
+	BIGNUM *e = BN_new();
+
+	BN_set_word(e, RSA_F4);
+	if (!RSA_generate_key_ex(r, 2048, e, NULL)) {
+		RSA_free(r);
+		r = NULL;
+	}
+	BN_free(e);
+	return r;
+}
+
+/* An RSA key from primes of pbits and qbits (n of 2048 bits), e = 65537. */
+static RSA *rsa_from_primes(int pbits, int qbits)
+{
+	BN_CTX *ctx = BN_CTX_new();
+	BIGNUM *p = BN_new(), *q = BN_new(), *n = BN_new(), *e = BN_new(), *d = BN_new();
+	BIGNUM *p1 = BN_new(), *q1 = BN_new(), *phi = BN_new(), *dp = BN_new(), *dq = BN_new();
+	BIGNUM *qi = BN_new();
+	RSA *r = NULL;
+
+	BN_set_word(e, RSA_F4);
+	for (int tries = 0; tries < 50; tries++) {
+		if (!BN_generate_prime_ex(p, pbits, 0, NULL, NULL, NULL) ||
+		    !BN_generate_prime_ex(q, qbits, 0, NULL, NULL, NULL) || !BN_mul(n, p, q, ctx))
+			goto out;
+		if (BN_num_bits(n) != 2048 || BN_cmp(p, q) == 0)
+			continue;
+		BN_sub(p1, p, BN_value_one());
+		BN_sub(q1, q, BN_value_one());
+		BN_mul(phi, p1, q1, ctx);
+		if (!BN_mod_inverse(d, e, phi, ctx))
+			continue;       /* e not prime to phi: new primes */
+		break;
+	}
+	if (BN_num_bits(n) != 2048)
+		goto out;
+	BN_mod(dp, d, p1, ctx);
+	BN_mod(dq, d, q1, ctx);
+	if (!BN_mod_inverse(qi, q, p, ctx))
+		goto out;
+	r = RSA_new();
+	RSA_set0_key(r, n, e, d);
+	RSA_set0_factors(r, p, q);
+	RSA_set0_crt_params(r, dp, dq, qi);
+	n = e = d = p = q = dp = dq = qi = NULL;
+	if (!RSA_check_key(r)) {
+		RSA_free(r);
+		r = NULL;
+	}
+out:
+	BN_free(p); BN_free(q); BN_free(n); BN_free(e); BN_free(d);
+	BN_free(p1); BN_free(q1); BN_free(phi); BN_free(dp); BN_free(dq); BN_free(qi);
+	BN_CTX_free(ctx);
+	return r;
+}
+
+/* A random input below the key's modulus. */
+static void rand_below_n(RSA *r, uint8_t *in)
+{
+	BIGNUM *x = BN_new();
+
+	BN_rand_range(x, RSA_get0_n(r));
+	BN_bn2bin_padded(in, RSA_IFMA_BYTES, x);
+	BN_free(x);
+}
+
+/* BoringSSL's raw private operation; 1 on success. */
+static int ref_op(RSA *r, const uint8_t *in, uint8_t *out)
+{
+	size_t len = 0;
+	int ok = RSA_decrypt(r, &len, out, RSA_IFMA_BYTES, in, RSA_IFMA_BYTES, RSA_NO_PADDING);
+
+	ERR_clear_error();
+	return ok && len == RSA_IFMA_BYTES;
+}
+
+/* Run the kernel on n lanes with the given keys and inputs; count lanes equal to BoringSSL. */
+static unsigned kernel_matches(RSA *const *rs, const struct rsa_ifma_key *const *ks,
+			       uint8_t (*in)[RSA_IFMA_BYTES], unsigned n)
+{
+	uint8_t out[RSA_IFMA_LANES][RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	const uint8_t *inp[RSA_IFMA_LANES];
+	uint8_t *outp[RSA_IFMA_LANES];
+	unsigned good = 0;
+
+	for (unsigned l = 0; l < n; l++) {
+		inp[l] = in[l];
+		outp[l] = out[l];
+	}
+	rsa_ifma_raw(ks, inp, outp, n);
+	for (unsigned l = 0; l < n; l++)
+		if (ref_op(rs[l], in[l], ref) && memcmp(ref, out[l], RSA_IFMA_BYTES) == 0)
+			good++;
+		else
+			fprintf(stderr, "lane %u of %u differs from BoringSSL\n", l, n);
+	return good;
+}
+
+TEST(keys_built)
+{
+	for (unsigned i = 0; i < NKEYS; i++) {
+		keys[i] = gen_rsa();
+		CHECK(keys[i] != NULL);
+		ikeys[i] = rsa_ifma_key_new(keys[i]);
+		CHECK(ikeys[i] != NULL);
+	}
+}
+
+TEST(kernel_every_fill_mixed_keys)
+{
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+
+	for (unsigned fill = 1; fill <= RSA_IFMA_LANES; fill++)
+		for (unsigned round = 0; round < 2; round++) {
+			for (unsigned l = 0; l < fill; l++) {
+				unsigned k = (l + fill + round) % NKEYS;
+
+				rs[l] = keys[k];
+				ks[l] = ikeys[k];
+				rand_below_n(rs[l], in[l]);
+			}
+			CHECK_EQ(kernel_matches(rs, ks, in, fill), fill);
+		}
+}
+
+TEST(kernel_edge_inputs)
+{
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	BIGNUM *x = BN_new();
+	BN_CTX *ctx = BN_CTX_new();
+
+	for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+		rs[l] = keys[l % NKEYS];
+		ks[l] = ikeys[l % NKEYS];
+		memset(in[l], 0, RSA_IFMA_BYTES);
+	}
+	in[1][RSA_IFMA_BYTES - 1] = 1;                          /* 1 */
+	BN_sub(x, RSA_get0_n(rs[2]), BN_value_one());           /* n - 1 */
+	BN_bn2bin_padded(in[2], RSA_IFMA_BYTES, x);
+	BN_bn2bin_padded(in[3], RSA_IFMA_BYTES, RSA_get0_p(rs[3]));     /* p: 0 mod p */
+	BN_lshift1(x, RSA_get0_q(rs[4]));                       /* 2q: 0 mod q */
+	BN_bn2bin_padded(in[4], RSA_IFMA_BYTES, x);
+	memset(in[5] + 1, 0xff, 63);                            /* many high bits, below n */
+	BN_sub(x, RSA_get0_n(rs[6]), RSA_get0_p(rs[6]));        /* n - p */
+	BN_bn2bin_padded(in[6], RSA_IFMA_BYTES, x);
+	in[7][RSA_IFMA_BYTES - 1] = 2;
+	CHECK_EQ(kernel_matches(rs, ks, in, RSA_IFMA_LANES), RSA_IFMA_LANES);
+	BN_free(x);
+	BN_CTX_free(ctx);
+}
+
+TEST(unequal_primes)
+{
+	RSA *odd = rsa_from_primes(1012, 1036), *far = rsa_from_primes(980, 1068);
+	struct rsa_ifma_key *ko = odd ? rsa_ifma_key_new(odd) : NULL;
+	struct rsa_ifma_key *kf = far ? rsa_ifma_key_new(far) : NULL;
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	struct rsa_ifma_job job;
+	struct rsa_ifma_stats st = { 0 };
+
+	CHECK(odd != NULL);
+	CHECK(far != NULL);
+	CHECK(ko != NULL);              /* 1036-bit prime: served */
+	CHECK(kf == NULL);              /* 1068-bit prime: beyond 1038 bits */
+	if (!ko || !far)
+		goto out;
+	CHECK(BN_num_bits(RSA_get0_p(odd)) != BN_num_bits(RSA_get0_q(odd)));
+	/* both orders of the primes: odd as built, and lanes of ordinary keys around it */
+	for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+		rs[l] = l % 2 ? odd : keys[l % NKEYS];
+		ks[l] = l % 2 ? ko : ikeys[l % NKEYS];
+		rand_below_n(rs[l], in[l]);
+	}
+	CHECK_EQ(kernel_matches(rs, ks, in, RSA_IFMA_LANES), RSA_IFMA_LANES);
+	/* the other key stays with BoringSSL: what the door does when key_new says NULL */
+	rand_below_n(far, in[0]);
+	CHECK(ref_op(far, in[0], ref));
+	job.key = NULL;
+	job.in = in[0];
+	job.out = out;
+	rsa_ifma_run(&job, 1, &st);
+	CHECK_EQ(job.ok, 0);            /* no key: the caller's own path */
+out:
+	rsa_ifma_key_free(ko);
+	rsa_ifma_key_free(kf);
+	RSA_free(odd);
+	RSA_free(far);
+}
+
+TEST(other_sizes_refused)
+{
+	RSA *r = RSA_new();
+	BIGNUM *e = BN_new();
+
+	BN_set_word(e, RSA_F4);
+	CHECK(RSA_generate_key_ex(r, 3072, e, NULL));
+	CHECK(rsa_ifma_key_new(r) == NULL);
+	RSA_free(r);
+	r = RSA_new();
+	CHECK(RSA_generate_key_ex(r, 1024, e, NULL));
+	CHECK(rsa_ifma_key_new(r) == NULL);
+	RSA_free(r);
+	CHECK(rsa_ifma_key_new(NULL) == NULL);
+	BN_free(e);
+}
+
+/* Run n jobs through the batch at the given least fill; count results equal to BoringSSL. */
+static unsigned batch_matches(unsigned n, unsigned min_fill, struct rsa_ifma_stats *st)
+{
+	uint8_t in[24][RSA_IFMA_BYTES], out[24][RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[24];
+	unsigned good = 0;
+
+	rsa_ifma_set_min_fill(min_fill);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = (i * 3 + n) % NKEYS;
+
+		rand_below_n(keys[k], in[i]);
+		jobs[i].key = ikeys[k];
+		jobs[i].in = in[i];
+		jobs[i].out = out[i];
+		jobs[i].ok = -1;
+	}
+	rsa_ifma_run(jobs, n, st);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = rsa_ifma_key_rsa(jobs[i].key);
+
+		if (jobs[i].ok == 1 && ref_op(r, in[i], ref) && memcmp(ref, out[i], RSA_IFMA_BYTES) == 0)
+			good++;
+	}
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	return good;
+}
+
+TEST(batch_every_fill)
+{
+	int cpu = rsa_ifma_cpu();
+
+	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++) {
+		struct rsa_ifma_stats st = { 0 };
+
+		CHECK_EQ(batch_matches(n, 1, &st), n);
+		CHECK_EQ(st.runs, cpu ? 1 : 0);
+		CHECK_EQ(st.fill[n], cpu ? 1 : 0);
+		CHECK_EQ(st.ifma_ops, cpu ? n : 0);
+		CHECK_EQ(st.scalar_ops, cpu ? 0 : n);
+		CHECK_EQ(st.verify_failed, 0);
+		CHECK_EQ(st.failed, 0);
+	}
+}
+
+TEST(batch_splits_and_min_fill)
+{
+	struct rsa_ifma_stats st = { 0 };
+	int cpu = rsa_ifma_cpu();
+
+	/* 19 jobs at least 4 lanes: runs of 8, 8, then 3 stay scalar */
+	CHECK_EQ(batch_matches(19, 4, &st), 19);
+	CHECK_EQ(st.runs, cpu ? 2 : 0);
+	CHECK_EQ(st.fill[8], cpu ? 2 : 0);
+	CHECK_EQ(st.ifma_ops, cpu ? 16 : 0);
+	CHECK_EQ(st.scalar_ops, cpu ? 3 : 19);
+	/* 9 = everything scalar */
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ(batch_matches(8, RSA_IFMA_LANES + 1, &st), 8);
+	CHECK_EQ(st.runs, 0);
+	CHECK_EQ(st.scalar_ops, 8);
+}
+
+TEST(fault_caught)
+{
+	struct rsa_ifma_stats st = { 0 };
+
+	if (!rsa_ifma_cpu())
+		return;
+	rsa_ifma_fault_mask = 1u << 2 | 1u << 6;
+	CHECK_EQ(batch_matches(8, 1, &st), 8);  /* right answers all the same */
+	rsa_ifma_fault_mask = 0;
+	CHECK_EQ(st.runs, 1);
+	CHECK_EQ(st.verify_failed, 2);
+	CHECK_EQ(st.ifma_ops, 6);
+	CHECK_EQ(st.scalar_ops, 2);
+	CHECK_EQ(st.failed, 0);
+}
+
+TEST(input_not_below_n)
+{
+	uint8_t in[RSA_IFMA_BYTES], out[RSA_IFMA_BYTES];
+	struct rsa_ifma_job job = { .key = ikeys[0], .in = in, .out = out };
+	struct rsa_ifma_stats st = { 0 };
+
+	BN_bn2bin_padded(in, sizeof(in), RSA_get0_n(keys[0]));
+	rsa_ifma_set_min_fill(1);
+	rsa_ifma_run(&job, 1, &st);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	CHECK_EQ(job.ok, 0);
+	CHECK_EQ(st.failed, 1);
+	CHECK_EQ(st.runs, 0);
+}
+
+/* Sign msg with key k through the batch, n copies in one run; count signatures that verify. */
+static unsigned sign_and_verify(const EVP_MD *md, int pss, unsigned n)
+{
+	static const uint8_t msg[] = "TLS 1.3, server CertificateVerify\0 and some transcript";
+	uint8_t em[RSA_IFMA_LANES][RSA_IFMA_BYTES], sig[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[RSA_IFMA_LANES];
+	unsigned good = 0;
+
+	rsa_ifma_set_min_fill(1);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = keys[i % NKEYS];
+
+		CHECK(rsa_ifma_encode(r, md, pss, msg, sizeof(msg), em[i]));
+		jobs[i].key = ikeys[i % NKEYS];
+		jobs[i].in = em[i];
+		jobs[i].out = sig[i];
+	}
+	rsa_ifma_run(jobs, n, NULL);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = keys[i % NKEYS];
+		uint8_t dig[EVP_MAX_MD_SIZE];
+		unsigned dlen;
+		int ok;
+
+		EVP_Digest(msg, sizeof(msg), dig, &dlen, md, NULL);
+		ok = jobs[i].ok &&
+		     (pss ? RSA_verify_pss_mgf1(r, dig, dlen, md, md, -1, sig[i], RSA_IFMA_BYTES)
+			  : RSA_verify(EVP_MD_type(md), dig, dlen, sig[i], RSA_IFMA_BYTES, r));
+		ERR_clear_error();
+		good += ok != 0;
+	}
+	return good;
+}
+
+TEST(signatures_verify)
+{
+	CHECK_EQ(sign_and_verify(EVP_sha256(), 1, 8), 8);
+	CHECK_EQ(sign_and_verify(EVP_sha384(), 1, 5), 5);
+	CHECK_EQ(sign_and_verify(EVP_sha512(), 1, 3), 3);
+	CHECK_EQ(sign_and_verify(EVP_sha256(), 0, 8), 8);
+	CHECK_EQ(sign_and_verify(EVP_sha384(), 0, 2), 2);
+	CHECK_EQ(sign_and_verify(EVP_sha512(), 0, 7), 7);
+}
+
+TEST(signature_bad_message_fails)
+{
+	/* the verify in signatures_verify can say no: a changed digest does not verify */
+	static const uint8_t msg[] = "one";
+	uint8_t em[RSA_IFMA_BYTES], sig[RSA_IFMA_BYTES], dig[32];
+	struct rsa_ifma_job job = { .key = ikeys[0], .in = em, .out = sig };
+	unsigned dlen;
+
+	CHECK(rsa_ifma_encode(keys[0], EVP_sha256(), 1, msg, sizeof(msg), em));
+	rsa_ifma_set_min_fill(1);
+	rsa_ifma_run(&job, 1, NULL);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	CHECK_EQ(job.ok, 1);
+	EVP_Digest("two", 3, dig, &dlen, EVP_sha256(), NULL);
+	CHECK(!RSA_verify_pss_mgf1(keys[0], dig, dlen, EVP_sha256(), EVP_sha256(), -1, sig, sizeof(sig)));
+	ERR_clear_error();
+}
+
+int main(void)
+{
+	if (!rsa_ifma_cpu())
+		printf("test_rsa_ifma: this CPU has no AVX-512 IFMA: kernel tests skipped, "
+		       "the scalar path is tested\n");
+	RUN(keys_built);
+	if (rsa_ifma_cpu()) {
+		RUN(kernel_every_fill_mixed_keys);
+		RUN(kernel_edge_inputs);
+		RUN(unequal_primes);
+	}
+	RUN(other_sizes_refused);
+	RUN(batch_every_fill);
+	RUN(batch_splits_and_min_fill);
+	RUN(fault_caught);
+	RUN(input_not_below_n);
+	RUN(signatures_verify);
+	RUN(signature_bad_message_fails);
+	for (unsigned i = 0; i < NKEYS; i++) {
+		rsa_ifma_key_free(ikeys[i]);
+		RSA_free(keys[i]);
+	}
+	return t_done("test_rsa_ifma");
+}
