@@ -7,6 +7,7 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
+#   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -34,7 +35,7 @@ BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
 BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
@@ -88,11 +89,11 @@ $(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) |
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
-$(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c $(BSSL_LDFLAGS)
+$(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_LDFLAGS)
+$(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
 $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
@@ -104,6 +105,22 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h t
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth
+
+# ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
+		crypto/rsa_ifma.c crypto/tls.c $(BSSL_LDFLAGS)
+
+$(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+
+UNIT_TESTS += $(BUILD)/test_rsa_ifma
+
+.PHONY: bench-rsa
+bench-rsa: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa
+	@$(BUILD)/bench_rsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
+# ---- end RSA IFMA ----
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)
@@ -141,4 +158,4 @@ $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa

@@ -13,19 +13,31 @@
  * batch verify with BoringSSL; a forced fault in one lane is caught by the
  * public-exponent check, counted, and the lane still gets the right
  * answer; runs below the least fill go scalar and are counted so.
+ * Through the door (crypto/tls.c key_batch_run): eight BoringSSL clients
+ * handshake at once with our server (TLS 1.3 PSS, TLS 1.2 PKCS#1 v1.5,
+ * TLS 1.2 RSA key exchange, a mix with an ECDSA certificate): one
+ * tls_worker_run() round gathers their operations into one IFMA run, every
+ * client verifies the signature (or the Finished after the decryption),
+ * and the worker's counters say so; a forced fault there is caught too.
  * Without IFMA on the CPU the kernel tests are skipped (said so) and the
  * batch must still give right answers through the scalar path.
  */
 #include "crypto/rsa_ifma.h"
+#include "crypto/tls.h"
 #include "tests/unit/t.h"
 
 #include <stdlib.h>
 
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/digest.h>
+#include <openssl/ec_key.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #define NKEYS 4
 
@@ -405,6 +417,248 @@ TEST(signature_bad_message_fails)
 	ERR_clear_error();
 }
 
+/* ---- through the door: handshakes with BoringSSL clients ---- */
+
+#define NSESS 8
+
+/* One client and our server session over two memory BIOs. */
+struct pair {
+	SSL *cli;
+	BIO *to_cli, *from_cli;         /* the client's read and write BIOs */
+	struct tls_conn *srv;
+	int srv_done, cli_done, woken;
+};
+
+/* Server transport read: what the client wrote. */
+static long tr_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct pair *p = arg;
+	int n = BIO_read(p->from_cli, buf, (int)len);
+
+	return n > 0 ? n : -1;
+}
+
+/* Server transport write: to the client. */
+static long tr_write(void *arg, const uint8_t *buf, size_t len)
+{
+	struct pair *p = arg;
+
+	return BIO_write(p->to_cli, buf, (int)len);
+}
+
+/* done() of the worker: the session may go on. */
+static void key_done(void *arg)
+{
+	((struct pair *)arg)->woken++;
+}
+
+/* A self-signed certificate for key, and both in PEM. */
+static void self_signed(EVP_PKEY *key, const char *cn, char **chain, size_t *chain_len,
+			char **kpem, size_t *klen)
+{
+	X509 *x = X509_new();
+	X509_NAME *nm = X509_NAME_new();
+	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
+	const uint8_t *d;
+	size_t l;
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1, -1, 0);
+	X509_set_subject_name(x, nm);
+	X509_set_issuer_name(x, nm);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	X509_sign(x, key, EVP_sha256());
+	PEM_write_bio_X509(b1, x);
+	PEM_write_bio_PrivateKey(b2, key, NULL, NULL, 0, NULL, NULL);
+	BIO_mem_contents(b1, &d, &l);
+	*chain = malloc(l);
+	memcpy(*chain, d, l);
+	*chain_len = l;
+	BIO_mem_contents(b2, &d, &l);
+	*kpem = malloc(l);
+	memcpy(*kpem, d, l);
+	*klen = l;
+	BIO_free(b1);
+	BIO_free(b2);
+	X509_NAME_free(nm);
+	X509_free(x);
+}
+
+/* Client options of one round. */
+struct round {
+	const char *name;
+	int maxv;                       /* TLS1_2_VERSION or TLS1_3_VERSION */
+	const char *ciphers;            /* TLS 1.2 list, or NULL */
+	uint16_t sigalg;                /* the one algorithm the client accepts */
+	int ec_every;                   /* every k-th client asks for the ECDSA certificate (0 none) */
+};
+
+/*
+ * NSESS clients handshake at once; the server's operations wait in the
+ * worker until one tls_worker_run() round takes them all. Returns how many
+ * handshakes completed on both sides.
+ */
+static unsigned handshakes(struct tls_ctx *ctx, struct tls_worker *w, const struct round *r)
+{
+	struct pair ps[NSESS];
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	unsigned done = 0;
+
+	SSL_CTX_set_max_proto_version(cctx, (uint16_t)r->maxv);
+	if (r->ciphers)
+		SSL_CTX_set_strict_cipher_list(cctx, r->ciphers);
+	memset(ps, 0, sizeof(ps));
+	for (unsigned i = 0; i < NSESS; i++) {
+		struct pair *p = &ps[i];
+		struct tls_transport tr = { .arg = p, .read = tr_read, .write = tr_write };
+		int ec = r->ec_every && i % r->ec_every == 0;
+		uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256;
+
+		p->cli = SSL_new(cctx);
+		p->to_cli = BIO_new(BIO_s_mem());
+		p->from_cli = BIO_new(BIO_s_mem());
+		BIO_set_mem_eof_return(p->to_cli, -1);
+		BIO_set_mem_eof_return(p->from_cli, -1);
+		BIO_up_ref(p->to_cli);
+		BIO_up_ref(p->from_cli);
+		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
+		SSL_set_connect_state(p->cli);
+		SSL_set_tlsext_host_name(p->cli, ec ? "ec.lab.example" : "rsa.lab.example");
+		SSL_set_verify_algorithm_prefs(p->cli, ec ? &ecalg : &r->sigalg, 1);
+		p->srv = tls_conn_new(ctx, w, &tr, p);
+	}
+	for (unsigned round = 0; round < 20 && done < NSESS; round++) {
+		for (unsigned i = 0; i < NSESS; i++) {
+			struct pair *p = &ps[i];
+
+			if (!p->cli_done && SSL_do_handshake(p->cli) == 1)
+				p->cli_done = 1;
+			ERR_clear_error();
+			if (!p->srv_done && tls_handshake(p->srv) == TLS_DONE)
+				p->srv_done = 1;
+		}
+		/* one poll round: everything queued now runs as one batch */
+		tls_worker_run(w, 64);
+		done = 0;
+		for (unsigned i = 0; i < NSESS; i++)
+			done += ps[i].cli_done && ps[i].srv_done;
+	}
+	for (unsigned i = 0; i < NSESS; i++) {
+		tls_conn_free(ps[i].srv);
+		SSL_free(ps[i].cli);
+		BIO_free(ps[i].to_cli);
+		BIO_free(ps[i].from_cli);
+	}
+	SSL_CTX_free(cctx);
+	return done;
+}
+
+TEST(through_the_door)
+{
+	static const struct round rounds[] = {
+		{ "TLS 1.3 PSS-SHA256", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 0 },
+		{ "TLS 1.3 PSS-SHA512", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA512, 0 },
+		{ "TLS 1.2 PKCS1-SHA256", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.2 PKCS1-SHA384", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA384, 0 },
+		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
+	};
+	EVP_PKEY *rk = EVP_PKEY_new(), *ek = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	struct tls_server_cfg cfg;
+	struct tls_ctx *ctx;
+	struct tls_worker *w = tls_worker_new(key_done);
+	char *rc, *rp, *ecc, *ecp, err[256];
+	size_t rcl, rpl, ecl, epl;
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_key_stats tot;
+	int cpu = rsa_ifma_cpu();
+
+	RSA_up_ref(keys[0]);
+	EVP_PKEY_assign_RSA(rk, keys[0]);
+	EC_KEY_generate_key(ec);
+	EVP_PKEY_assign_EC_KEY(ek, ec);
+	self_signed(rk, "rsa.lab.example", &rc, &rcl, &rp, &rpl);
+	self_signed(ek, "ec.lab.example", &ecc, &ecl, &ecp, &epl);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.certs[0] = (struct tls_cert_cfg){ .chain_file = "rsa", .key_file = "rsa", .chain_pem = rc,
+		.chain_pem_len = rcl, .key_pem = rp, .key_pem_len = rpl };
+	cfg.certs[1] = (struct tls_cert_cfg){ .chain_file = "ec", .key_file = "ec", .chain_pem = ecc,
+		.chain_pem_len = ecl, .key_pem = ecp, .key_pem_len = epl };
+	cfg.ncerts = 2;
+	cfg.min_version = 0x0303;
+	ctx = tls_ctx_new(&cfg, err, sizeof(err));
+	CHECK(ctx != NULL);
+	if (!ctx) {
+		fprintf(stderr, "tls_ctx_new: %s\n", err);
+		goto out;
+	}
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	for (unsigned i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
+		const struct round *r = &rounds[i];
+		struct tls_key_stats before = *st;
+		unsigned nrsa = NSESS - (r->ec_every ? (NSESS + r->ec_every - 1) / r->ec_every : 0);
+
+		CHECK_EQ(handshakes(ctx, w, r), NSESS);
+		/* every RSA operation of the round in one full IFMA run; ECDSA one by one */
+		CHECK_EQ(st->key_batch_ops - before.key_batch_ops, NSESS);
+		CHECK_EQ(st->key_batches - before.key_batches, 1);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, cpu ? 1 : 0);
+		CHECK_EQ(st->key_ifma_lanes - before.key_ifma_lanes, cpu ? nrsa : 0);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, cpu ? nrsa : 0);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, cpu ? NSESS - nrsa : NSESS);
+		CHECK_EQ(st->key_failed, 0);
+		if (t_fail)
+			fprintf(stderr, "after round %s\n", r->name);
+	}
+	CHECK_EQ(st->key_ifma_fill_8, cpu ? 5 : 0);
+	CHECK_EQ(st->key_ifma_fill_6, cpu ? 1 : 0);
+	CHECK_EQ(st->key_verify_failed, 0);
+	/* a fault in two lanes: caught, counted, redone; the clients never notice */
+	if (cpu) {
+		struct tls_key_stats before = *st;
+
+		rsa_ifma_fault_mask = 1u << 0 | 1u << 5;
+		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
+		rsa_ifma_fault_mask = 0;
+		CHECK_EQ(st->key_verify_failed - before.key_verify_failed, 2);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, NSESS - 2);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 2);
+		CHECK_EQ(st->key_failed, 0);
+	}
+	/* below the least fill: scalar */
+	{
+		struct tls_key_stats before = *st;
+
+		rsa_ifma_set_min_fill(RSA_IFMA_LANES + 1);
+		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
+		rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 0);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, NSESS);
+	}
+	tls_key_stats_total(&tot);
+	CHECK(memcmp(&tot, st, sizeof(tot)) == 0);      /* the only live worker */
+	CHECK_STR(tls_key_stat_names[0], "key_batches");
+	CHECK_STR(tls_key_stat_names[TLS_KEY_STAT_COUNT - 1], "key_failed");
+	tls_ctx_free(ctx);
+out:
+	tls_worker_free(w);
+	tls_key_stats_total(&tot);
+	CHECK_EQ(tot.key_batches, 0);                   /* freed: no longer summed */
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ek);
+	free(rc);
+	free(rp);
+	free(ecc);
+	free(ecp);
+}
+
 int main(void)
 {
 	if (!rsa_ifma_cpu())
@@ -423,6 +677,7 @@ int main(void)
 	RUN(input_not_below_n);
 	RUN(signatures_verify);
 	RUN(signature_bad_message_fails);
+	RUN(through_the_door);
 	for (unsigned i = 0; i < NKEYS; i++) {
 		rsa_ifma_key_free(ikeys[i]);
 		RSA_free(keys[i]);
