@@ -295,6 +295,54 @@ static RI_TGT void ri_mul(vec *r, const vec *a, const vec *b, const vec *m, vec 
 #undef RI_NORM
 }
 
+#define RI_ITERS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) \
+	X(13) X(14) X(15) X(16) X(17) X(18) X(19)
+
+/*
+ * r = a*a/R mod m, as ri_mul(r, a, a, m, k0) but each cross product
+ * a[i]*a[j] (i < j) is made once, times 2: in iteration i, a[j] * (2*a[i]
+ * mod 2^52) plus a[j] one limb up when bit 51 of a[i] is set. The
+ * iterations are unrolled so that the limb loops skip j < i.
+ */
+static RI_TGT void ri_sqr(vec *r, const vec *a, const vec *m, vec k0)
+{
+	const vec z = _mm512_setzero_si512(), mask = _mm512_set1_epi64((long long)RI_MASK);
+	vec c[RI_L + 1];
+
+	for (unsigned j = 0; j <= RI_L; j++)
+		c[j] = z;
+	/* c[] is indexed by constants only once unrolled, so it lives in registers */
+#define RI_SQ_ITER(i) { \
+		const vec ai = a[i], d = _mm512_and_si512(_mm512_slli_epi64(ai, 1), mask); \
+		const vec top = _mm512_sub_epi64(z, _mm512_srli_epi64(ai, 51)); \
+		vec q; \
+		c[i] = _mm512_madd52lo_epu64(c[i], ai, ai); \
+		c[i + 1] = _mm512_madd52hi_epu64(c[i + 1], ai, ai); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = i + 1; j < RI_L; j++) { \
+			c[j] = _mm512_madd52lo_epu64(c[j], a[j], d); \
+			c[j + 1] = _mm512_madd52hi_epu64(c[j + 1], a[j], d); \
+			c[j + 1] = _mm512_add_epi64(c[j + 1], _mm512_and_si512(a[j], top)); \
+		} \
+		q = _mm512_madd52lo_epu64(z, c[0], k0); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = 0; j < RI_L; j++) { \
+			c[j] = _mm512_madd52lo_epu64(c[j], m[j], q); \
+			c[j + 1] = _mm512_madd52hi_epu64(c[j + 1], m[j], q); \
+		} \
+		c[1] = _mm512_add_epi64(c[1], _mm512_srli_epi64(c[0], 52)); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = 0; j < RI_L; j++) \
+			c[j] = c[j + 1]; \
+		c[RI_L] = z; }
+	RI_ITERS(RI_SQ_ITER)
+#undef RI_SQ_ITER
+	for (unsigned j = 0; j < RI_L; j++) {
+		c[j + 1] = _mm512_add_epi64(c[j + 1], _mm512_srli_epi64(c[j], 52));
+		r[j] = _mm512_and_si512(c[j], mask);
+	}
+}
+
 /* x = x - m where x >= m, lane by lane, by masked blend (x, m normalized). */
 static RI_TGT void ri_condsub(vec *x, const vec *m)
 {
@@ -364,7 +412,7 @@ static RI_TGT void ri_exp(vec *acc, const vec *base, const vec *e, const vec *m,
 	ri_lookup(acc, tab, ri_window(e, RI_L * 52 - RI_WIN));
 	for (int pos = RI_L * 52 - 2 * RI_WIN; pos >= 0; pos -= RI_WIN) {
 		for (unsigned s = 0; s < RI_WIN; s++)
-			ri_mul(acc, acc, acc, m, k0);
+			ri_sqr(acc, acc, m, k0);
 		ri_lookup(t, tab, ri_window(e, (unsigned)pos));
 		ri_mul(acc, acc, t, m, k0);
 	}
