@@ -8,6 +8,7 @@
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8
+#   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -116,10 +117,14 @@ $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h |
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
-.PHONY: bench-rsa
+.PHONY: bench-rsa bench-rsa-lab
 bench-rsa: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa
 	@$(BUILD)/bench_rsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
+
+bench-rsa-lab: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/rsa_lab.sh
 # ---- end RSA IFMA ----
 
 unit: $(UNIT_TESTS)

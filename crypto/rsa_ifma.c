@@ -78,6 +78,16 @@ int rsa_ifma_cpu(void)
 
 unsigned rsa_ifma_min_fill(void)
 {
+	static _Atomic int env_read;
+
+	/* MXGATE_RSA_IFMA_MIN_FILL (1..9) replaces the default, for measurements */
+	if (!atomic_load_explicit(&env_read, memory_order_acquire)) {
+		const char *v = getenv("MXGATE_RSA_IFMA_MIN_FILL");
+
+		if (v && *v >= '1' && *v <= '9' && !v[1])
+			rsa_ifma_set_min_fill((unsigned)(*v - '0'));
+		atomic_store_explicit(&env_read, 1, memory_order_release);
+	}
 	return atomic_load_explicit(&min_fill, memory_order_relaxed);
 }
 
