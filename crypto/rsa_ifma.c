@@ -16,8 +16,10 @@
  *   - Garner: h = (m1 - m2) * qinv mod p, result = m2 + h*q.
  * Only loop bounds and bit positions (public) steer control flow.
  *
- * The IFMA functions carry __attribute__((target)), so the rest of the
- * build keeps its flags; they run only after rsa_ifma_cpu() said yes.
+ * The kernel (rsa_ifma_kern.h) is written once and compiled twice, for 8
+ * lanes in zmm and 4 lanes in ymm registers. The IFMA functions carry
+ * __attribute__((target)), so the rest of the build keeps its flags; they
+ * run only after rsa_ifma_cpu() said yes.
  */
 #include "crypto/rsa_ifma.h"
 
@@ -40,9 +42,7 @@
 #define RI_MAXBITS 1038                 /* largest prime served: 4m < R */
 #define RI_LEBUF  272                   /* little-endian scratch (>= 40*52/8 + 8) */
 
-#define RI_TGT __attribute__((target("avx512f,avx512ifma")))
-
-typedef __m512i vec;
+#define RK_TGT __attribute__((target("avx512f,avx512vl,avx512ifma")))
 
 /* One CRT half of a key in 52-bit limbs. */
 struct ri_half {
@@ -71,7 +71,8 @@ int rsa_ifma_cpu(void)
 
 	if (cached < 0) {
 		__builtin_cpu_init();
-		cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
+		cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+			 __builtin_cpu_supports("avx512ifma");
 	}
 	return cached;
 }
@@ -260,181 +261,6 @@ RSA *rsa_ifma_key_rsa(const struct rsa_ifma_key *k)
 	return k->rsa;
 }
 
-/* ---- the 8-lane kernel ---- */
-
-#define RI_PAIRS(X) X(0,1) X(1,2) X(2,3) X(3,4) X(4,5) X(5,6) X(6,7) X(7,8) X(8,9) X(9,10) \
-	X(10,11) X(11,12) X(12,13) X(13,14) X(14,15) X(15,16) X(16,17) X(17,18) X(18,19) X(19,20)
-#define RI_UPPER(X) X(1,2) X(2,3) X(3,4) X(4,5) X(5,6) X(6,7) X(7,8) X(8,9) X(9,10) \
-	X(10,11) X(11,12) X(12,13) X(13,14) X(14,15) X(15,16) X(16,17) X(17,18) X(18,19) X(19,20)
-
-/*
- * r = a*b/R mod m, below 2m when a*b < m*R (a, b normalized limbs). The
- * accumulators live in 21 registers; r may alias a or b.
- */
-static RI_TGT void ri_mul(vec *r, const vec *a, const vec *b, const vec *m, vec k0)
-{
-	const vec z = _mm512_setzero_si512(), mask = _mm512_set1_epi64((long long)RI_MASK);
-#define RI_DECL(j, k) vec c##j = z;
-	RI_PAIRS(RI_DECL)
-	vec c20 = z;
-
-	for (unsigned i = 0; i < RI_L; i++) {
-		const vec bi = b[i];
-		vec q;
-#define RI_AB(j, k) c##j = _mm512_madd52lo_epu64(c##j, a[j], bi); \
-		    c##k = _mm512_madd52hi_epu64(c##k, a[j], bi);
-		RI_PAIRS(RI_AB)
-		q = _mm512_madd52lo_epu64(z, c0, k0);
-#define RI_QM(j, k) c##j = _mm512_madd52lo_epu64(c##j, m[j], q); \
-		    c##k = _mm512_madd52hi_epu64(c##k, m[j], q);
-		RI_PAIRS(RI_QM)
-		/* the low limb is now 0 mod 2^52: carry it and shift one limb down */
-		c0 = _mm512_add_epi64(c1, _mm512_srli_epi64(c0, 52));
-#define RI_SH(j, k) c##j = c##k;
-		RI_UPPER(RI_SH)
-		c20 = z;
-	}
-#define RI_NORM(j, k) c##k = _mm512_add_epi64(c##k, _mm512_srli_epi64(c##j, 52)); \
-		      r[j] = _mm512_and_si512(c##j, mask);
-	RI_PAIRS(RI_NORM)
-	(void)c20;
-#undef RI_DECL
-#undef RI_AB
-#undef RI_QM
-#undef RI_SH
-#undef RI_NORM
-}
-
-#define RI_ITERS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) \
-	X(13) X(14) X(15) X(16) X(17) X(18) X(19)
-
-/*
- * r = a*a/R mod m, as ri_mul(r, a, a, m, k0) but each cross product
- * a[i]*a[j] (i < j) is made once, times 2: in iteration i, a[j] * (2*a[i]
- * mod 2^52) plus a[j] one limb up when bit 51 of a[i] is set. The
- * iterations are unrolled so that the limb loops skip j < i.
- */
-static RI_TGT void ri_sqr(vec *r, const vec *a, const vec *m, vec k0)
-{
-	const vec z = _mm512_setzero_si512(), mask = _mm512_set1_epi64((long long)RI_MASK);
-	vec c[RI_L + 1];
-
-	for (unsigned j = 0; j <= RI_L; j++)
-		c[j] = z;
-	/* c[] is indexed by constants only once unrolled, so it lives in registers */
-#define RI_SQ_ITER(i) { \
-		const vec ai = a[i], d = _mm512_and_si512(_mm512_slli_epi64(ai, 1), mask); \
-		const vec top = _mm512_sub_epi64(z, _mm512_srli_epi64(ai, 51)); \
-		vec q; \
-		c[i] = _mm512_madd52lo_epu64(c[i], ai, ai); \
-		c[i + 1] = _mm512_madd52hi_epu64(c[i + 1], ai, ai); \
-		_Pragma("GCC unroll 20") \
-		for (unsigned j = i + 1; j < RI_L; j++) { \
-			c[j] = _mm512_madd52lo_epu64(c[j], a[j], d); \
-			c[j + 1] = _mm512_madd52hi_epu64(c[j + 1], a[j], d); \
-			c[j + 1] = _mm512_add_epi64(c[j + 1], _mm512_and_si512(a[j], top)); \
-		} \
-		q = _mm512_madd52lo_epu64(z, c[0], k0); \
-		_Pragma("GCC unroll 20") \
-		for (unsigned j = 0; j < RI_L; j++) { \
-			c[j] = _mm512_madd52lo_epu64(c[j], m[j], q); \
-			c[j + 1] = _mm512_madd52hi_epu64(c[j + 1], m[j], q); \
-		} \
-		c[1] = _mm512_add_epi64(c[1], _mm512_srli_epi64(c[0], 52)); \
-		_Pragma("GCC unroll 20") \
-		for (unsigned j = 0; j < RI_L; j++) \
-			c[j] = c[j + 1]; \
-		c[RI_L] = z; }
-	RI_ITERS(RI_SQ_ITER)
-#undef RI_SQ_ITER
-	for (unsigned j = 0; j < RI_L; j++) {
-		c[j + 1] = _mm512_add_epi64(c[j + 1], _mm512_srli_epi64(c[j], 52));
-		r[j] = _mm512_and_si512(c[j], mask);
-	}
-}
-
-/* x = x - m where x >= m, lane by lane, by masked blend (x, m normalized). */
-static RI_TGT void ri_condsub(vec *x, const vec *m)
-{
-	const vec z = _mm512_setzero_si512(), mask = _mm512_set1_epi64((long long)RI_MASK);
-	vec t[RI_L], br = z;
-	__mmask8 keep;
-
-	for (unsigned j = 0; j < RI_L; j++) {
-		vec v = _mm512_add_epi64(_mm512_sub_epi64(x[j], m[j]), br);
-
-		br = _mm512_srai_epi64(v, 52);
-		t[j] = _mm512_and_si512(v, mask);
-	}
-	keep = _mm512_cmplt_epi64_mask(br, z);          /* borrowed: x < m */
-	for (unsigned j = 0; j < RI_L; j++)
-		x[j] = _mm512_mask_blend_epi64(keep, t[j], x[j]);
-}
-
-/* Carry-propagate n limbs holding signed 64-bit values (total non-negative). */
-static RI_TGT void ri_norm(vec *x, unsigned n)
-{
-	const vec mask = _mm512_set1_epi64((long long)RI_MASK);
-
-	for (unsigned j = 0; j + 1 < n; j++) {
-		x[j + 1] = _mm512_add_epi64(x[j + 1], _mm512_srai_epi64(x[j], 52));
-		x[j] = _mm512_and_si512(x[j], mask);
-	}
-}
-
-/* The 5 exponent bits at public position pos, per lane. */
-static RI_TGT vec ri_window(const vec *e, unsigned pos)
-{
-	unsigned w = pos / 64, s = pos % 64;
-	vec v = _mm512_srlv_epi64(e[w], _mm512_set1_epi64(s));
-
-	if (s > 64 - RI_WIN && w + 1 < RI_EW)
-		v = _mm512_or_si512(v, _mm512_sllv_epi64(e[w + 1], _mm512_set1_epi64(64 - s)));
-	return _mm512_and_si512(v, _mm512_set1_epi64(RI_TAB - 1));
-}
-
-/* r = tab[idx] per lane, reading every entry (no secret address). */
-static RI_TGT void ri_lookup(vec *r, const vec *tab, vec idx)
-{
-	for (unsigned j = 0; j < RI_L; j++)
-		r[j] = _mm512_setzero_si512();
-	for (unsigned k = 0; k < RI_TAB; k++) {
-		__mmask8 hit = _mm512_cmpeq_epi64_mask(idx, _mm512_set1_epi64(k));
-
-		for (unsigned j = 0; j < RI_L; j++)
-			r[j] = _mm512_mask_mov_epi64(r[j], hit, tab[k * RI_L + j]);
-	}
-}
-
-/* acc = base^e in Montgomery form (below 2m); base in Montgomery form below 2m. */
-static RI_TGT void ri_exp(vec *acc, const vec *base, const vec *e, const vec *m, const vec *rr,
-			  vec k0, vec *tab)
-{
-	vec one[RI_L], t[RI_L];
-
-	one[0] = _mm512_set1_epi64(1);
-	for (unsigned j = 1; j < RI_L; j++)
-		one[j] = _mm512_setzero_si512();
-	ri_mul(tab, rr, one, m, k0);                    /* R mod m */
-	memcpy(tab + RI_L, base, RI_L * sizeof(vec));
-	for (unsigned k = 2; k < RI_TAB; k++)
-		ri_mul(tab + k * RI_L, tab + (k - 1) * RI_L, base, m, k0);
-	ri_lookup(acc, tab, ri_window(e, RI_L * 52 - RI_WIN));
-	for (int pos = RI_L * 52 - 2 * RI_WIN; pos >= 0; pos -= RI_WIN) {
-		for (unsigned s = 0; s < RI_WIN; s++)
-			ri_sqr(acc, acc, m, k0);
-		ri_lookup(t, tab, ri_window(e, (unsigned)pos));
-		ri_mul(acc, acc, t, m, k0);
-	}
-}
-
-/* Load n rows of 8 lanes from a [row][lane] array. */
-static RI_TGT void ri_load(vec *v, const uint64_t (*rows)[RSA_IFMA_LANES], unsigned n)
-{
-	for (unsigned j = 0; j < n; j++)
-		v[j] = _mm512_loadu_si512(rows[j]);
-}
-
 /* Transpose one lane's n words into a [row][lane] array. */
 static void ri_put(uint64_t (*rows)[RSA_IFMA_LANES], unsigned lane, const uint64_t *w, unsigned n)
 {
@@ -442,110 +268,88 @@ static void ri_put(uint64_t (*rows)[RSA_IFMA_LANES], unsigned lane, const uint64
 		rows[j][lane] = w[j];
 }
 
-/* The kernel's working set (about 50 KiB, allocated per run). */
-struct ri_work {
-	vec c[RI_NL];                   /* the inputs */
-	vec m[2][RI_L], rr[2][RI_L], rrr[RI_L], e[RI_EW], qinv[RI_L];
-	vec k0[2];
-	vec x[RI_L], y[RI_L], acc[2][RI_L];
-	vec prod[RI_NL + 1];
-	vec tab[RI_TAB * RI_L];
-	uint64_t rows[RI_NL + 1][RSA_IFMA_LANES];
-	uint64_t limbs[RI_NL + 1];
-};
+/* ---- the kernels: 8 lanes (zmm) and 4 lanes (ymm) ---- */
 
-/* The whole CRT operation for eight lanes (see the file comment). */
-static RI_TGT void ri_kernel(struct ri_work *W, const struct rsa_ifma_key *const *keys,
-			     const uint8_t *const *in, unsigned n)
-{
-	const vec z = _mm512_setzero_si512();
-	vec one[RI_L];
+#define RK_FN2(name, w) name##_##w
+#define RK_FN1(name, w) RK_FN2(name, w)
+#define RK_FN(name) RK_FN1(name, RK_W)
 
-	one[0] = _mm512_set1_epi64(1);
-	for (unsigned j = 1; j < RI_L; j++)
-		one[j] = z;
-	for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
-		be_to_limbs(in[l < n ? l : 0], W->limbs);
-		ri_put(W->rows, l, W->limbs, RI_NL);
-	}
-	ri_load(W->c, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
-	/* q first, then p: p's values stay loaded for Garner */
-	for (int h = 1; h >= 0; h--) {
-		const struct ri_half *hk[RSA_IFMA_LANES];
-		uint64_t k0s[RSA_IFMA_LANES];
+#define RK_W      8
+#define RK_VEC    __m512i
+#define RK_MLO    _mm512_madd52lo_epu64
+#define RK_MHI    _mm512_madd52hi_epu64
+#define RK_ADD    _mm512_add_epi64
+#define RK_SUB    _mm512_sub_epi64
+#define RK_AND    _mm512_and_si512
+#define RK_OR     _mm512_or_si512
+#define RK_CMPEQ  _mm512_cmpeq_epi64_mask
+#define RK_CMPLT  _mm512_cmplt_epi64_mask
+#define RK_BLEND  _mm512_mask_blend_epi64
+#define RK_MASKMOV _mm512_mask_mov_epi64
+#define RK_SET1(x) _mm512_set1_epi64((long long)(x))
+#define RK_ZERO   _mm512_setzero_si512
+#define RK_SLLI   _mm512_slli_epi64
+#define RK_SRLI   _mm512_srli_epi64
+#define RK_SRAI   _mm512_srai_epi64
+#define RK_SLLV   _mm512_sllv_epi64
+#define RK_SRLV   _mm512_srlv_epi64
+#define RK_LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define RK_STOREU(p, v) _mm512_storeu_si512((void *)(p), (v))
+#include "crypto/rsa_ifma_kern.h"
+#undef RK_W
+#undef RK_VEC
+#undef RK_MLO
+#undef RK_MHI
+#undef RK_ADD
+#undef RK_SUB
+#undef RK_AND
+#undef RK_OR
+#undef RK_CMPEQ
+#undef RK_CMPLT
+#undef RK_BLEND
+#undef RK_MASKMOV
+#undef RK_SET1
+#undef RK_ZERO
+#undef RK_SLLI
+#undef RK_SRLI
+#undef RK_SRAI
+#undef RK_SLLV
+#undef RK_SRLV
+#undef RK_LOADU
+#undef RK_STOREU
 
-		for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
-			hk[l] = &keys[l < n ? l : 0]->h[h];
-			k0s[l] = hk[l]->k0;
-		}
-#define RI_GATHER(dst, field, cnt) do { \
-		for (unsigned l = 0; l < RSA_IFMA_LANES; l++) \
-			ri_put(W->rows, l, hk[l]->field, cnt); \
-		ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
-		RI_GATHER(W->m[h], m, RI_L);
-		RI_GATHER(W->rr[h], rr, RI_L);
-		RI_GATHER(W->rrr, rrr, RI_L);
-		RI_GATHER(W->e, e, RI_EW);
-#undef RI_GATHER
-		W->k0[h] = _mm512_loadu_si512(k0s);
-		/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
-		ri_mul(W->x, W->c + RI_L, W->rrr, W->m[h], W->k0[h]);
-		ri_mul(W->y, W->c, W->rr[h], W->m[h], W->k0[h]);
-		for (unsigned j = 0; j < RI_L; j++)
-			W->x[j] = _mm512_add_epi64(W->x[j], W->y[j]);
-		ri_norm(W->x, RI_L);
-		ri_condsub(W->x, W->m[h]);
-		ri_condsub(W->x, W->m[h]);
-		ri_exp(W->acc[h], W->x, W->e, W->m[h], W->rr[h], W->k0[h], W->tab);
-	}
-	for (unsigned l = 0; l < RSA_IFMA_LANES; l++)
-		ri_put(W->rows, l, keys[l < n ? l : 0]->qinv, RI_L);
-	ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
-	/* m2 = c^dq mod q, fully reduced, normal form */
-	ri_mul(W->acc[1], W->acc[1], one, W->m[1], W->k0[1]);
-	ri_condsub(W->acc[1], W->m[1]);
-	/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
-	ri_mul(W->x, W->acc[1], W->rr[0], W->m[0], W->k0[0]);
-	for (unsigned j = 0; j < RI_L; j++)
-		W->y[j] = _mm512_sub_epi64(_mm512_add_epi64(W->acc[0][j],
-							    _mm512_slli_epi64(W->m[0][j], 1)), W->x[j]);
-	ri_norm(W->y, RI_L);
-	/* h = (m1 - m2) * qinv mod p, fully reduced */
-	ri_mul(W->x, W->y, W->qinv, W->m[0], W->k0[0]);
-	ri_condsub(W->x, W->m[0]);
-	/* result = m2 + h*q */
-	for (unsigned j = 0; j <= RI_NL; j++)
-		W->prod[j] = j < RI_L ? W->acc[1][j] : z;
-	for (unsigned i = 0; i < RI_L; i++)
-		for (unsigned j = 0; j < RI_L; j++) {
-			W->prod[i + j] = _mm512_madd52lo_epu64(W->prod[i + j], W->x[i], W->m[1][j]);
-			W->prod[i + j + 1] = _mm512_madd52hi_epu64(W->prod[i + j + 1], W->x[i],
-								   W->m[1][j]);
-		}
-	ri_norm(W->prod, RI_NL + 1);
-	for (unsigned j = 0; j < RI_NL; j++)
-		_mm512_storeu_si512(W->rows[j], W->prod[j]);
-}
+#define RK_W      4
+#define RK_VEC    __m256i
+#define RK_MLO    _mm256_madd52lo_epu64
+#define RK_MHI    _mm256_madd52hi_epu64
+#define RK_ADD    _mm256_add_epi64
+#define RK_SUB    _mm256_sub_epi64
+#define RK_AND    _mm256_and_si256
+#define RK_OR     _mm256_or_si256
+#define RK_CMPEQ  _mm256_cmpeq_epi64_mask
+#define RK_CMPLT  _mm256_cmplt_epi64_mask
+#define RK_BLEND  _mm256_mask_blend_epi64
+#define RK_MASKMOV _mm256_mask_mov_epi64
+#define RK_SET1(x) _mm256_set1_epi64x((long long)(x))
+#define RK_ZERO   _mm256_setzero_si256
+#define RK_SLLI   _mm256_slli_epi64
+#define RK_SRLI   _mm256_srli_epi64
+#define RK_SRAI   _mm256_srai_epi64
+#define RK_SLLV   _mm256_sllv_epi64
+#define RK_SRLV   _mm256_srlv_epi64
+#define RK_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
+#define RK_STOREU(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
+#include "crypto/rsa_ifma_kern.h"
 
 void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		  uint8_t *const *out, unsigned n)
 {
-	struct ri_work *W;
-
 	if (n == 0 || n > RSA_IFMA_LANES)
 		return;
-	/* 64-byte aligned for the vectors; kept off small thread stacks */
-	W = aligned_alloc(64, sizeof(*W));
-	if (!W)
-		abort();
-	ri_kernel(W, keys, in, n);
-	for (unsigned l = 0; l < n; l++) {
-		for (unsigned j = 0; j < RI_NL; j++)
-			W->limbs[j] = W->rows[j][l];
-		limbs_to_be(W->limbs, out[l]);
-	}
-	OPENSSL_cleanse(W, sizeof(*W));
-	free(W);
+	if (n <= RSA_IFMA_LANES / 2)
+		ri_run_4(keys, in, out, n);
+	else
+		ri_run_8(keys, in, out, n);
 }
 
 /* ---- the door's batch: IFMA, check, scalar fallback ---- */

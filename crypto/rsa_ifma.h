@@ -4,7 +4,9 @@
  * crypto/tls.c.
  *
  * Model: each 64-bit lane of a zmm register belongs to one operation
- * ("lane-sliced"): limb j of the eight operands sits in vector j. Numbers
+ * ("lane-sliced"): limb j of the eight operands sits in vector j (runs of
+ * up to four use the same code on ymm registers, cheaper where 512-bit
+ * operations are split in two, as on AMD Zen 4). Numbers
  * are 52-bit limbs; every CRT half is a Montgomery exponentiation modulo
  * its prime (R = 2^1040, 20 limbs) with a fixed 5-bit window, then Garner's
  * recombination. The eight lanes may use eight different keys. Nothing
@@ -33,12 +35,12 @@
 #define RSA_IFMA_LANES  8       /* operations per IFMA run */
 #define RSA_IFMA_BYTES  256     /* RSA-2048 operand size */
 /*
- * Default least fill of an IFMA run: a run costs the same whether 1 or 8
- * lanes are used, so below this many operations BoringSSL's scalar path is
- * cheaper. Measured with `make bench-rsa` (docs/PERFORMANCE.md, "RSA-2048
- * eight lanes with AVX-512 IFMA").
+ * Default least fill of an IFMA run: a run costs the same whether 1 or 4
+ * (ymm kernel) or 5 or 8 lanes (zmm kernel) are used, so below this many
+ * operations BoringSSL's scalar path is cheaper. Measured with `make
+ * bench-rsa` (docs/PERFORMANCE.md, "RSA-2048 eight lanes with AVX-512 IFMA").
  */
-#define RSA_IFMA_MIN_FILL_DEFAULT 3
+#define RSA_IFMA_MIN_FILL_DEFAULT 2
 
 struct rsa_ifma_key;
 
