@@ -223,7 +223,7 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 	struct tls_conn *jc[TLS_BATCH];
 	uint8_t em[TLS_BATCH][RSA_IFMA_BYTES];
 	struct rsa_ifma_stats rs;
-	struct tls_key_stats none, *st = w ? &w->st : &none;
+	struct tls_key_stats none = { 0 }, *st = w ? &w->st : &none;
 	unsigned nj = 0, nops = 0;
 
 	memset(&rs, 0, sizeof(rs));
