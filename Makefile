@@ -7,7 +7,8 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
-#   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8
+#   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8;
+#                   RSA TLS 1.3 handshakes per server core through tls.c, scalar vs IFMA door
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
@@ -115,12 +116,16 @@ $(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
+$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
 .PHONY: bench-rsa bench-rsa-lab
 bench-rsa: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa
+	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs
 	@$(BUILD)/bench_rsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
+	@$(BUILD)/bench_rsa_hs $(if $(BENCH_SECS),$(BENCH_SECS),2)
 
 bench-rsa-lab: deps
 	@$(MAKE) --no-print-directory all
@@ -163,4 +168,4 @@ $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs
