@@ -91,9 +91,10 @@ void rsa_ifma_set_min_fill(unsigned n);
 void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *st);
 
 /*
- * The 8-lane kernel alone, unverified (tests and the bench): out[i] =
- * in[i]^d mod n of keys[i] for i < n (n <= 8; unused lanes compute garbage
- * on lane 0's key). Requires rsa_ifma_cpu().
+ * The kernel alone, unverified (tests and the bench): out[i] = in[i]^d mod
+ * n of keys[i] for i < n (n <= 8: the 4-lane ymm kernel up to 4, else the
+ * 8-lane zmm one; unused lanes repeat lane 0's work). Requires
+ * rsa_ifma_cpu().
  */
 void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		  uint8_t *const *out, unsigned n);

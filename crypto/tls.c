@@ -56,7 +56,7 @@ struct tls_cert {
 	CRYPTO_BUFFER **chain;
 	size_t nchain;
 	EVP_PKEY *pkey;
-	struct rsa_ifma_key *ifma;      /* the key's 8-lane IFMA form, or NULL */
+	struct rsa_ifma_key *ifma;      /* the key's IFMA form (RSA-2048), or NULL */
 	uint16_t prefs[6];      /* signature algorithms the key can make */
 	size_t nprefs;
 	char **names;
@@ -211,7 +211,7 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
  * BoringSSL's padding, and raw decryptions) are gathered, whatever their
- * certificate, into 8-lane IFMA runs (rsa_ifma_run: runs below the
+ * certificate, into IFMA runs of up to 8 (rsa_ifma_run: runs below the
  * break-even fill, a CPU without IFMA, and results failing the check with
  * the public exponent go to BoringSSL's scalar operation); the rest (ECDSA,
  * other RSA sizes) are signed one at a time. Each op ends KEY_DONE (result

@@ -138,14 +138,14 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 /*
  * The key door's counters, per worker (its lcore writes them). RSA-2048
  * operations (signatures and TLS 1.2 RSA key exchange alike: one raw
- * private operation each) of one tls_worker_run() go through 8-lane AVX-512
- * IFMA runs (crypto/rsa_ifma.h) when the CPU has it and a run is full
- * enough; every IFMA result is checked with the public exponent first.
+ * private operation each) of one tls_worker_run() go through AVX-512 IFMA
+ * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
+ * is full enough; every IFMA result is checked with the public exponent.
  */
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
 	X(key_batch_ops)        /* operations in them: / key_batches = operations per batch */ \
-	X(key_ifma_runs)        /* 8-lane IFMA runs of RSA-2048 operations */ \
+	X(key_ifma_runs)        /* IFMA runs (up to 8 lanes) of RSA-2048 operations */ \
 	X(key_ifma_lanes)       /* lanes used in them: / key_ifma_runs = lanes per run */ \
 	X(key_ifma_fill_1)      /* runs by lanes used: the histogram */ \
 	X(key_ifma_fill_2) \
