@@ -8,8 +8,9 @@
  * SNI in the select-certificate callback and installed with our private
  * key method: sign()/decrypt() copy the input into the session and queue
  * it on the lcore's tls_worker, tls_worker_run() performs the queued
- * operations as one batch (key_batch_run(), the narrow door where
- * multi-buffer signing will plug in) and calls done(conn_arg); the next
+ * operations as one batch (key_batch_run(), the narrow door: RSA-2048
+ * operations run eight at a time with AVX-512 IFMA, crypto/rsa_ifma.c,
+ * the others one by one in BoringSSL) and calls done(conn_arg); the next
  * tls_handshake() collects the result through complete().
  *
  * Records move through a custom BIO whose read/write call the session's
@@ -18,10 +19,13 @@
  * BoringSSL servers refuse renegotiation outright; nothing here enables it.
  */
 #include "crypto/tls.h"
+#include "crypto/rsa_ifma.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +49,14 @@
 #define TLS_BATCH       32      /* key operations run per batch */
 #define TK_SLOTS        4       /* published ticket-key sets (see tk_publish) */
 #define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */
+#define TLS_MAX_WORKERS 128     /* workers whose counters tls_key_stats_total() sums */
 
 /* One loaded certificate: the chain, our private key, the names it serves. */
 struct tls_cert {
 	CRYPTO_BUFFER **chain;
 	size_t nchain;
 	EVP_PKEY *pkey;
+	struct rsa_ifma_key *ifma;      /* the key's IFMA form (RSA-2048), or NULL */
 	uint16_t prefs[6];      /* signature algorithms the key can make */
 	size_t nprefs;
 	char **names;
@@ -114,7 +120,24 @@ struct tls_worker {
 	unsigned npending;
 	struct tls_conn *batch[TLS_BATCH];      /* the batch being run */
 	unsigned nbatch;
+	struct tls_key_stats st;                /* the door's counters */
 };
+
+const char *const tls_key_stat_names[] = {
+#define X(name) #name,
+	TLS_KEY_STATS(X)
+#undef X
+};
+
+/* The histogram's first counter, as an index into the counters seen as an array. */
+#define TLS_KEY_FILL_1 (offsetof(struct tls_key_stats, key_ifma_fill_1) / sizeof(uint64_t))
+_Static_assert(offsetof(struct tls_key_stats, key_ifma_fill_8) -
+	       offsetof(struct tls_key_stats, key_ifma_fill_1) == 7 * sizeof(uint64_t) &&
+	       RSA_IFMA_LANES == 8, "one histogram counter per IFMA fill level");
+
+/* Live workers, for tls_key_stats_total() (changed only at start and stop). */
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_worker *workers[TLS_MAX_WORKERS];
 
 static const SSL_PRIVATE_KEY_METHOD key_method;
 
@@ -164,15 +187,50 @@ static int key_sign_one(EVP_PKEY *pkey, uint16_t alg, const uint8_t *in, size_t 
 }
 
 /*
- * Perform n key operations as one batch. Every private-key operation of
- * every session goes through here: this is where multi-buffer or offload
- * batching plugs in. Each op ends KEY_DONE (result after the input in
- * kbuf) or KEY_FAILED.
+ * The raw RSA input of an operation the IFMA path can take: the ciphertext
+ * (decrypt) or the message encoded for the signature algorithm into em
+ * (sign). NULL when the operation is not an RSA-2048 one of ours.
  */
-static void key_batch_run(struct tls_conn *const *ops, unsigned n)
+static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_cert *ct, uint8_t *em)
 {
+	const EVP_MD *md;
+
+	if (!ct->ifma || c->kout_max != RSA_IFMA_BYTES)
+		return NULL;
+	if (c->kop == KOP_DECRYPT)
+		return c->kin_len == RSA_IFMA_BYTES ? c->kbuf : NULL;
+	md = SSL_get_signature_algorithm_digest(c->sigalg);
+	if (!md || SSL_get_signature_algorithm_key_type(c->sigalg) != EVP_PKEY_RSA ||
+	    !rsa_ifma_encode(EVP_PKEY_get0_RSA(ct->pkey), md,
+			     SSL_is_signature_algorithm_rsa_pss(c->sigalg), c->kbuf, c->kin_len, em))
+		return NULL;
+	return em;
+}
+
+/*
+ * Perform n key operations as one batch. Every private-key operation of
+ * every session goes through here. RSA-2048 operations (signatures after
+ * BoringSSL's padding, and raw decryptions) are gathered, whatever their
+ * certificate, into IFMA runs of up to 8 (rsa_ifma_run: runs below the
+ * break-even fill, a CPU without IFMA, and results failing the check with
+ * the public exponent go to BoringSSL's scalar operation); the rest (ECDSA,
+ * other RSA sizes) are signed one at a time. Each op ends KEY_DONE (result
+ * after the input in kbuf) or KEY_FAILED. w (NULL inline) gets the counts.
+ */
+static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, unsigned n)
+{
+	struct rsa_ifma_job jobs[TLS_BATCH];
+	struct tls_conn *jc[TLS_BATCH];
+	uint8_t em[TLS_BATCH][RSA_IFMA_BYTES];
+	struct rsa_ifma_stats rs;
+	struct tls_key_stats none = { 0 }, *st = w ? &w->st : &none;
+	unsigned nj = 0, nops = 0;
+
+	memset(&rs, 0, sizeof(rs));
 	for (unsigned i = 0; i < n; i++) {
 		struct tls_conn *c = ops[i];
+		const struct tls_cert *ct;
+		const uint8_t *in;
 		EVP_PKEY *pkey;
 		uint8_t *out;
 		size_t out_len;
@@ -180,8 +238,17 @@ static void key_batch_run(struct tls_conn *const *ops, unsigned n)
 
 		if (!c)
 			continue;
-		pkey = c->ctx->certs[c->cert].pkey;
+		nops++;
+		ct = &c->ctx->certs[c->cert];
+		pkey = ct->pkey;
 		out = c->kbuf + c->kin_len;
+		if (nj < TLS_BATCH && (in = key_ifma_input(c, ct, em[nj])) != NULL) {
+			jobs[nj].key = ct->ifma;
+			jobs[nj].in = in;
+			jobs[nj].out = out;
+			jc[nj++] = c;
+			continue;
+		}
 		out_len = c->kout_max;
 		if (c->kop == KOP_DECRYPT) {
 			RSA *rsa = EVP_PKEY_get0_RSA(pkey);
@@ -193,7 +260,28 @@ static void key_batch_run(struct tls_conn *const *ops, unsigned n)
 		}
 		c->kout_len = ok ? out_len : 0;
 		c->kstate = ok ? KEY_DONE : KEY_FAILED;
+		st->key_scalar_ops++;
+		st->key_failed += !ok;
 	}
+	if (nj) {
+		rsa_ifma_run(jobs, nj, &rs);
+		for (unsigned j = 0; j < nj; j++) {
+			jc[j]->kout_len = jobs[j].ok ? RSA_IFMA_BYTES : 0;
+			jc[j]->kstate = jobs[j].ok ? KEY_DONE : KEY_FAILED;
+		}
+		OPENSSL_cleanse(em, sizeof(em[0]) * nj);
+	}
+	st->key_batches++;
+	st->key_batch_ops += nops;
+	st->key_ifma_runs += rs.runs;
+	for (unsigned k = 1; k <= RSA_IFMA_LANES; k++) {
+		st->key_ifma_lanes += k * rs.fill[k];
+		((uint64_t *)st)[TLS_KEY_FILL_1 + k - 1] += rs.fill[k];
+	}
+	st->key_ifma_ops += rs.ifma_ops;
+	st->key_scalar_ops += rs.scalar_ops;
+	st->key_verify_failed += rs.verify_failed;
+	st->key_failed += rs.failed;
 	ERR_clear_error();
 }
 
@@ -276,7 +364,7 @@ static enum ssl_private_key_result_t key_queue(SSL *ssl, int op, uint16_t alg,
 	w = c->w;
 	if (!w) {
 		c->kstate = KEY_BATCH;
-		key_batch_run(&c, 1);
+		key_batch_run(NULL, &c, 1);
 		return key_complete(ssl, out, out_len, max_out);
 	}
 	c->kstate = KEY_QUEUED;
@@ -312,14 +400,42 @@ static const SSL_PRIVATE_KEY_METHOD key_method = {
 	.complete = key_complete,
 };
 
-/* Create a worker's key-operation queue. */
+/* Create a worker's key-operation queue (registered for the counters' sum). */
 struct tls_worker *tls_worker_new(void (*done)(void *conn_arg))
 {
 	struct tls_worker *w = calloc(1, sizeof(*w));
 
-	if (w)
-		w->done = done;
+	if (!w)
+		return NULL;
+	w->done = done;
+	pthread_mutex_lock(&workers_lock);
+	for (unsigned i = 0; i < TLS_MAX_WORKERS; i++)
+		if (!workers[i]) {
+			workers[i] = w;
+			break;
+		}
+	pthread_mutex_unlock(&workers_lock);
 	return w;
+}
+
+/* A worker's key-door counters. */
+const struct tls_key_stats *tls_worker_stats(const struct tls_worker *w)
+{
+	return &w->st;
+}
+
+/* The key-door counters summed over every live worker. */
+void tls_key_stats_total(struct tls_key_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&workers_lock);
+	for (unsigned i = 0; i < TLS_MAX_WORKERS; i++) {
+		const uint64_t *v = (const uint64_t *)(workers[i] ? &workers[i]->st : NULL);
+
+		for (unsigned k = 0; v && k < TLS_KEY_STAT_COUNT; k++)
+			((uint64_t *)out)[k] += __atomic_load_n(&v[k], __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&workers_lock);
 }
 
 /* Free a worker; sessions still queued see their operation fail. */
@@ -327,6 +443,11 @@ void tls_worker_free(struct tls_worker *w)
 {
 	if (!w)
 		return;
+	pthread_mutex_lock(&workers_lock);
+	for (unsigned i = 0; i < TLS_MAX_WORKERS; i++)
+		if (workers[i] == w)
+			workers[i] = NULL;
+	pthread_mutex_unlock(&workers_lock);
 	while (w->head) {
 		struct tls_conn *c = w->head;
 
@@ -354,7 +475,7 @@ unsigned tls_worker_run(struct tls_worker *w, unsigned max)
 			w->batch[n++] = c;
 		}
 		w->nbatch = n;
-		key_batch_run(w->batch, n);
+		key_batch_run(w, w->batch, n);
 		/* done() may free any session of the batch: tls_conn_free clears its slot */
 		for (unsigned i = 0; i < n; i++) {
 			struct tls_conn *c = w->batch[i];
@@ -608,6 +729,7 @@ static void cert_free(struct tls_cert *ct)
 		CRYPTO_BUFFER_free(ct->chain[i]);
 	free(ct->chain);
 	EVP_PKEY_free(ct->pkey);
+	rsa_ifma_key_free(ct->ifma);
 	for (unsigned i = 0; i < ct->nnames; i++)
 		free(ct->names[i]);
 	free(ct->names);
@@ -629,6 +751,8 @@ static int cert_dup(struct tls_cert *ct, const struct tls_cert *from)
 	}
 	EVP_PKEY_up_ref(from->pkey);
 	ct->pkey = from->pkey;
+	if (from->ifma && !(ct->ifma = rsa_ifma_key_new(EVP_PKEY_get0_RSA(ct->pkey))))
+		goto oom;
 	memcpy(ct->prefs, from->prefs, sizeof(ct->prefs));
 	ct->nprefs = from->nprefs;
 	for (; ct->nnames < from->nnames; ct->nnames++)
@@ -781,6 +905,9 @@ static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *e
 		};
 		memcpy(ct->prefs, rsa, sizeof(rsa));
 		ct->nprefs = sizeof(rsa) / sizeof(rsa[0]);
+		/* NULL (scalar path) for keys the IFMA path does not serve */
+		ct->ifma = rsa_ifma_key_new(EVP_PKEY_get0_RSA(ct->pkey));
+		ERR_clear_error();
 	} else if (id == EVP_PKEY_EC) {
 		const EC_GROUP *g = EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(ct->pkey));
 		int nid = g ? EC_GROUP_get_curve_name(g) : NID_undef;

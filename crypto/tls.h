@@ -136,6 +136,48 @@ unsigned tls_worker_run(struct tls_worker *w, unsigned max);
 unsigned tls_worker_pending(const struct tls_worker *w);
 
 /*
+ * The key door's counters, per worker (its lcore writes them). RSA-2048
+ * operations (signatures and TLS 1.2 RSA key exchange alike: one raw
+ * private operation each) of one tls_worker_run() go through AVX-512 IFMA
+ * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
+ * is full enough; every IFMA result is checked with the public exponent.
+ */
+#define TLS_KEY_STATS(X) \
+	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
+	X(key_batch_ops)        /* operations in them: / key_batches = operations per batch */ \
+	X(key_ifma_runs)        /* IFMA runs (up to 8 lanes) of RSA-2048 operations */ \
+	X(key_ifma_lanes)       /* lanes used in them: / key_ifma_runs = lanes per run */ \
+	X(key_ifma_fill_1)      /* runs by lanes used: the histogram */ \
+	X(key_ifma_fill_2) \
+	X(key_ifma_fill_3) \
+	X(key_ifma_fill_4) \
+	X(key_ifma_fill_5) \
+	X(key_ifma_fill_6) \
+	X(key_ifma_fill_7) \
+	X(key_ifma_fill_8) \
+	X(key_ifma_ops)         /* RSA operations done by IFMA (checked) */ \
+	X(key_scalar_ops)       /* operations done one at a time by BoringSSL */ \
+	X(key_verify_failed)    /* IFMA results that failed the check: redone by BoringSSL */ \
+	X(key_failed)           /* operations that failed altogether */
+
+struct tls_key_stats {
+#define X(name) uint64_t name;
+	TLS_KEY_STATS(X)
+#undef X
+};
+
+extern const char *const tls_key_stat_names[];
+#define TLS_KEY_STAT_COUNT (sizeof(struct tls_key_stats) / sizeof(uint64_t))
+
+/* A worker's key-door counters. */
+const struct tls_key_stats *tls_worker_stats(const struct tls_worker *w);
+/*
+ * The sum over every live worker (the service thread: plain reads of
+ * counters other lcores write, as for every other counter).
+ */
+void tls_key_stats_total(struct tls_key_stats *out);
+
+/*
  * A server-side TLS session over a transport; conn_arg is given back to
  * done(). w may be NULL: key operations then run inline (tools, tests).
  * Free a worker's sessions before the worker.

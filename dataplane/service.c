@@ -167,6 +167,17 @@ static void do_stats(struct service *sv, int fd)
 				strcmp(auth_stat_names[k], "auth_users") == 0 ? "" : "_total",
 				(unsigned long long)v[k]);
 	}
+	if (sv->tls != NULL) {
+		struct tls_key_stats ks;
+		const uint64_t *v = (const uint64_t *)&ks;
+		unsigned k;
+
+		/* the key door's counters, summed over the workers by crypto/tls.c */
+		tls_key_stats_total(&ks);
+		for (k = 0; k < TLS_KEY_STAT_COUNT; k++)
+			fprintf(f, "mxgate_tls_%s_total %llu\n", tls_key_stat_names[k],
+				(unsigned long long)v[k]);
+	}
 	fclose(f);
 	send_stream(fd, buf, len);
 }

@@ -1,0 +1,117 @@
+/*
+ * rsa_ifma.h - RSA-2048 private-key operations eight at a time with
+ * AVX-512 IFMA (vpmadd52luq/vpmadd52huq), for the private-key door of
+ * crypto/tls.c.
+ *
+ * Model: each 64-bit lane of a zmm register belongs to one operation
+ * ("lane-sliced"): limb j of the eight operands sits in vector j (runs of
+ * up to four use the same code on ymm registers, cheaper where 512-bit
+ * operations are split in two, as on AMD Zen 4). Numbers
+ * are 52-bit limbs; every CRT half is a Montgomery exponentiation modulo
+ * its prime (R = 2^1040, 20 limbs) with a fixed 5-bit window, then Garner's
+ * recombination. The eight lanes may use eight different keys. Nothing
+ * branches on, or addresses memory by, secret data: window look-ups read
+ * the whole table under masks, conditional subtractions are masked blends.
+ *
+ * Every result is checked with the public exponent (BoringSSL, raw) before
+ * it is handed out; a lane that fails (a fault, a bug) is redone by
+ * BoringSSL's own scalar operation and counted. Keys this path cannot
+ * serve (not 2048 bits, a prime above 1038 bits, missing CRT values), a
+ * CPU without IFMA, and runs filled below rsa_ifma_min_fill() lanes go to
+ * BoringSSL's scalar operation as well.
+ *
+ * Threads: a key is immutable once built and may be shared by every lcore;
+ * rsa_ifma_run() keeps no state between calls.
+ */
+#ifndef MX_RSA_IFMA_H
+#define MX_RSA_IFMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#define RSA_IFMA_LANES  8       /* operations per IFMA run */
+#define RSA_IFMA_BYTES  256     /* RSA-2048 operand size */
+/*
+ * Default least fill of an IFMA run: a run costs the same whether 1 or 4
+ * (ymm kernel) or 5 or 8 lanes (zmm kernel) are used, so below this many
+ * operations BoringSSL's scalar path is cheaper. Measured with `make
+ * bench-rsa` (docs/PERFORMANCE.md, "RSA-2048 eight lanes with AVX-512 IFMA").
+ */
+#define RSA_IFMA_MIN_FILL_DEFAULT 2
+
+struct rsa_ifma_key;
+
+/* One raw private operation of a batch: out = in^d mod n. */
+struct rsa_ifma_job {
+	const struct rsa_ifma_key *key;
+	const uint8_t *in;              /* RSA_IFMA_BYTES, big-endian, below n */
+	uint8_t *out;                   /* RSA_IFMA_BYTES, big-endian */
+	int ok;                         /* set by rsa_ifma_run(): 1 done, 0 failed */
+};
+
+/* What rsa_ifma_run() did, added to by each call. */
+struct rsa_ifma_stats {
+	uint64_t runs;                  /* IFMA runs (up to 8 lanes each) */
+	uint64_t fill[RSA_IFMA_LANES + 1]; /* fill[k]: runs with k lanes */
+	uint64_t ifma_ops;              /* results from IFMA that passed the check */
+	uint64_t scalar_ops;            /* operations done by BoringSSL one at a time */
+	uint64_t verify_failed;         /* IFMA results that failed the check (redone scalar) */
+	uint64_t failed;                /* operations that failed altogether */
+};
+
+/* Does this CPU (and OS) run AVX-512 IFMA? Checked once. */
+int rsa_ifma_cpu(void);
+
+/*
+ * Build the IFMA form of an RSA key (takes a reference on rsa); NULL when
+ * this path cannot serve the key (see the header comment) or out of memory.
+ */
+struct rsa_ifma_key *rsa_ifma_key_new(RSA *rsa);
+void rsa_ifma_key_free(struct rsa_ifma_key *k);
+/* The key's RSA (for the scalar path). */
+RSA *rsa_ifma_key_rsa(const struct rsa_ifma_key *k);
+
+/*
+ * Least fill of an IFMA run; 1..8, or 9 to keep everything scalar. The
+ * environment variable MXGATE_RSA_IFMA_MIN_FILL (one digit 1..9), read at
+ * the first call, replaces the default (side-by-side measurements).
+ */
+unsigned rsa_ifma_min_fill(void);
+void rsa_ifma_set_min_fill(unsigned n);
+
+/*
+ * Run n raw private operations: in groups of up to 8 through IFMA (when the
+ * CPU has it and a group has at least rsa_ifma_min_fill() jobs), the rest
+ * by BoringSSL; every IFMA result is verified. jobs[i].ok tells each outcome;
+ * st (may be NULL) is added to.
+ */
+void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *st);
+
+/*
+ * The kernel alone, unverified (tests and the bench): out[i] = in[i]^d mod
+ * n of keys[i] for i < n (n <= 8: the 4-lane ymm kernel up to 4, else the
+ * 8-lane zmm one; unused lanes repeat lane 0's work). Requires
+ * rsa_ifma_cpu().
+ */
+void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
+		  uint8_t *const *out, unsigned n);
+
+/*
+ * Encode a message for signing with rsa under md: EMSA-PSS (salt length =
+ * hash length, MGF1 with md) when pss, else EMSA-PKCS1-v1_5 (DigestInfo);
+ * the digest and the padding are BoringSSL's. em gets RSA_size(rsa) bytes.
+ * 1 on success.
+ */
+int rsa_ifma_encode(RSA *rsa, const EVP_MD *md, int pss, const uint8_t *msg, size_t len,
+		    uint8_t *em);
+
+/*
+ * Tests only: results of the lanes in this bit mask get one bit flipped
+ * after the kernel and before the check (a simulated fault). 0 in service.
+ */
+extern unsigned rsa_ifma_fault_mask;
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * rsa_ifma_kern.h - the lane-sliced RSA kernel of crypto/rsa_ifma.c, written
+ * once for a vector width and included twice by rsa_ifma.c: 8 lanes in zmm
+ * registers and 4 lanes in ymm registers (AVX-512VL), each function named
+ * with the width (ri_mul_8, ri_mul_4, ...). On cores that run a zmm IFMA
+ * instruction as two ymm halves (AMD Zen 4) a 4-lane run costs about 0.7 of
+ * an 8-lane one (bench-rsa), so runs of up to 4 use it. Not a public
+ * header: rsa_ifma.c defines
+ * RK_W, RK_VEC, RK_TGT, RK_FN and the RK_* operations before including it.
+ */
+#define ri_mul RK_FN(ri_mul)
+#define ri_sqr RK_FN(ri_sqr)
+#define ri_condsub RK_FN(ri_condsub)
+#define ri_norm RK_FN(ri_norm)
+#define ri_window RK_FN(ri_window)
+#define ri_lookup RK_FN(ri_lookup)
+#define ri_exp RK_FN(ri_exp)
+#define ri_load RK_FN(ri_load)
+#define ri_work RK_FN(ri_work)
+#define ri_kernel RK_FN(ri_kernel)
+#define ri_run RK_FN(ri_run)
+#define vec RK_VEC
+
+#define RI_PAIRS(X) X(0,1) X(1,2) X(2,3) X(3,4) X(4,5) X(5,6) X(6,7) X(7,8) X(8,9) X(9,10) \
+	X(10,11) X(11,12) X(12,13) X(13,14) X(14,15) X(15,16) X(16,17) X(17,18) X(18,19) X(19,20)
+#define RI_UPPER(X) X(1,2) X(2,3) X(3,4) X(4,5) X(5,6) X(6,7) X(7,8) X(8,9) X(9,10) \
+	X(10,11) X(11,12) X(12,13) X(13,14) X(14,15) X(15,16) X(16,17) X(17,18) X(18,19) X(19,20)
+
+/*
+ * r = a*b/R mod m, below 2m when a*b < m*R (a, b normalized limbs). The
+ * accumulators live in 21 registers; r may alias a or b.
+ */
+static RK_TGT void ri_mul(vec *r, const vec *a, const vec *b, const vec *m, vec k0)
+{
+	const vec z = RK_ZERO(), mask = RK_SET1((long long)RI_MASK);
+#define RI_DECL(j, k) vec c##j = z;
+	RI_PAIRS(RI_DECL)
+	vec c20 = z;
+
+	for (unsigned i = 0; i < RI_L; i++) {
+		const vec bi = b[i];
+		vec q;
+#define RI_AB(j, k) c##j = RK_MLO(c##j, a[j], bi); \
+		    c##k = RK_MHI(c##k, a[j], bi);
+		RI_PAIRS(RI_AB)
+		q = RK_MLO(z, c0, k0);
+#define RI_QM(j, k) c##j = RK_MLO(c##j, m[j], q); \
+		    c##k = RK_MHI(c##k, m[j], q);
+		RI_PAIRS(RI_QM)
+		/* the low limb is now 0 mod 2^52: carry it and shift one limb down */
+		c0 = RK_ADD(c1, RK_SRLI(c0, 52));
+#define RI_SH(j, k) c##j = c##k;
+		RI_UPPER(RI_SH)
+		c20 = z;
+	}
+#define RI_NORM(j, k) c##k = RK_ADD(c##k, RK_SRLI(c##j, 52)); \
+		      r[j] = RK_AND(c##j, mask);
+	RI_PAIRS(RI_NORM)
+	(void)c20;
+#undef RI_DECL
+#undef RI_AB
+#undef RI_QM
+#undef RI_SH
+#undef RI_NORM
+}
+
+#define RI_ITERS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) \
+	X(13) X(14) X(15) X(16) X(17) X(18) X(19)
+
+/*
+ * r = a*a/R mod m, as ri_mul(r, a, a, m, k0) but each cross product
+ * a[i]*a[j] (i < j) is made once, times 2: in iteration i, a[j] * (2*a[i]
+ * mod 2^52) plus a[j] one limb up when bit 51 of a[i] is set. The
+ * iterations are unrolled so that the limb loops skip j < i.
+ */
+static RK_TGT void ri_sqr(vec *r, const vec *a, const vec *m, vec k0)
+{
+	const vec z = RK_ZERO(), mask = RK_SET1((long long)RI_MASK);
+	vec c[RI_L + 1];
+
+	for (unsigned j = 0; j <= RI_L; j++)
+		c[j] = z;
+	/* c[] is indexed by constants only once unrolled, so it lives in registers */
+#define RI_SQ_ITER(i) { \
+		const vec ai = a[i], d = RK_AND(RK_SLLI(ai, 1), mask); \
+		const vec top = RK_SUB(z, RK_SRLI(ai, 51)); \
+		vec q; \
+		c[i] = RK_MLO(c[i], ai, ai); \
+		c[i + 1] = RK_MHI(c[i + 1], ai, ai); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = i + 1; j < RI_L; j++) { \
+			c[j] = RK_MLO(c[j], a[j], d); \
+			c[j + 1] = RK_MHI(c[j + 1], a[j], d); \
+			c[j + 1] = RK_ADD(c[j + 1], RK_AND(a[j], top)); \
+		} \
+		q = RK_MLO(z, c[0], k0); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = 0; j < RI_L; j++) { \
+			c[j] = RK_MLO(c[j], m[j], q); \
+			c[j + 1] = RK_MHI(c[j + 1], m[j], q); \
+		} \
+		c[1] = RK_ADD(c[1], RK_SRLI(c[0], 52)); \
+		_Pragma("GCC unroll 20") \
+		for (unsigned j = 0; j < RI_L; j++) \
+			c[j] = c[j + 1]; \
+		c[RI_L] = z; }
+	RI_ITERS(RI_SQ_ITER)
+#undef RI_SQ_ITER
+	for (unsigned j = 0; j < RI_L; j++) {
+		c[j + 1] = RK_ADD(c[j + 1], RK_SRLI(c[j], 52));
+		r[j] = RK_AND(c[j], mask);
+	}
+}
+
+/* x = x - m where x >= m, lane by lane, by masked blend (x, m normalized). */
+static RK_TGT void ri_condsub(vec *x, const vec *m)
+{
+	const vec z = RK_ZERO(), mask = RK_SET1((long long)RI_MASK);
+	vec t[RI_L], br = z;
+	__mmask8 keep;
+
+	for (unsigned j = 0; j < RI_L; j++) {
+		vec v = RK_ADD(RK_SUB(x[j], m[j]), br);
+
+		br = RK_SRAI(v, 52);
+		t[j] = RK_AND(v, mask);
+	}
+	keep = RK_CMPLT(br, z);          /* borrowed: x < m */
+	for (unsigned j = 0; j < RI_L; j++)
+		x[j] = RK_BLEND(keep, t[j], x[j]);
+}
+
+/* Carry-propagate n limbs holding signed 64-bit values (total non-negative). */
+static RK_TGT void ri_norm(vec *x, unsigned n)
+{
+	const vec mask = RK_SET1((long long)RI_MASK);
+
+	for (unsigned j = 0; j + 1 < n; j++) {
+		x[j + 1] = RK_ADD(x[j + 1], RK_SRAI(x[j], 52));
+		x[j] = RK_AND(x[j], mask);
+	}
+}
+
+/* The 5 exponent bits at public position pos, per lane. */
+static RK_TGT vec ri_window(const vec *e, unsigned pos)
+{
+	unsigned w = pos / 64, s = pos % 64;
+	vec v = RK_SRLV(e[w], RK_SET1(s));
+
+	if (s > 64 - RI_WIN && w + 1 < RI_EW)
+		v = RK_OR(v, RK_SLLV(e[w + 1], RK_SET1(64 - s)));
+	return RK_AND(v, RK_SET1(RI_TAB - 1));
+}
+
+/* r = tab[idx] per lane, reading every entry (no secret address). */
+static RK_TGT void ri_lookup(vec *r, const vec *tab, vec idx)
+{
+	for (unsigned j = 0; j < RI_L; j++)
+		r[j] = RK_ZERO();
+	for (unsigned k = 0; k < RI_TAB; k++) {
+		__mmask8 hit = RK_CMPEQ(idx, RK_SET1(k));
+
+		for (unsigned j = 0; j < RI_L; j++)
+			r[j] = RK_MASKMOV(r[j], hit, tab[k * RI_L + j]);
+	}
+}
+
+/* acc = base^e in Montgomery form (below 2m); base in Montgomery form below 2m. */
+static RK_TGT void ri_exp(vec *acc, const vec *base, const vec *e, const vec *m, const vec *rr,
+			  vec k0, vec *tab)
+{
+	vec one[RI_L], t[RI_L];
+
+	one[0] = RK_SET1(1);
+	for (unsigned j = 1; j < RI_L; j++)
+		one[j] = RK_ZERO();
+	ri_mul(tab, rr, one, m, k0);                    /* R mod m */
+	memcpy(tab + RI_L, base, RI_L * sizeof(vec));
+	for (unsigned k = 2; k < RI_TAB; k++)
+		ri_mul(tab + k * RI_L, tab + (k - 1) * RI_L, base, m, k0);
+	ri_lookup(acc, tab, ri_window(e, RI_L * 52 - RI_WIN));
+	for (int pos = RI_L * 52 - 2 * RI_WIN; pos >= 0; pos -= RI_WIN) {
+		for (unsigned s = 0; s < RI_WIN; s++)
+			ri_sqr(acc, acc, m, k0);
+		ri_lookup(t, tab, ri_window(e, (unsigned)pos));
+		ri_mul(acc, acc, t, m, k0);
+	}
+}
+
+/* Load n rows of RK_W lanes from a [row][lane] array. */
+static RK_TGT void ri_load(vec *v, const uint64_t (*rows)[RSA_IFMA_LANES], unsigned n)
+{
+	for (unsigned j = 0; j < n; j++)
+		v[j] = RK_LOADU(rows[j]);
+}
+
+/* The kernel's working set (about 50 KiB, allocated per run). */
+struct ri_work {
+	vec c[RI_NL];                   /* the inputs */
+	vec m[2][RI_L], rr[2][RI_L], rrr[RI_L], e[RI_EW], qinv[RI_L];
+	vec k0[2];
+	vec x[RI_L], y[RI_L], acc[2][RI_L];
+	vec prod[RI_NL + 1];
+	vec tab[RI_TAB * RI_L];
+	uint64_t rows[RI_NL + 1][RSA_IFMA_LANES];
+	uint64_t limbs[RI_NL + 1];
+};
+
+/* The whole CRT operation for RK_W lanes (see rsa_ifma.c's file comment). */
+static RK_TGT void ri_kernel(struct ri_work *W, const struct rsa_ifma_key *const *keys,
+			     const uint8_t *const *in, unsigned n)
+{
+	const vec z = RK_ZERO();
+	vec one[RI_L];
+
+	one[0] = RK_SET1(1);
+	for (unsigned j = 1; j < RI_L; j++)
+		one[j] = z;
+	for (unsigned l = 0; l < RK_W; l++) {
+		be_to_limbs(in[l < n ? l : 0], W->limbs);
+		ri_put(W->rows, l, W->limbs, RI_NL);
+	}
+	ri_load(W->c, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	/* q first, then p: p's values stay loaded for Garner */
+	for (int h = 1; h >= 0; h--) {
+		const struct ri_half *hk[RSA_IFMA_LANES];
+		uint64_t k0s[RSA_IFMA_LANES];
+
+		for (unsigned l = 0; l < RK_W; l++) {
+			hk[l] = &keys[l < n ? l : 0]->h[h];
+			k0s[l] = hk[l]->k0;
+		}
+#define RI_GATHER(dst, field, cnt) do { \
+		for (unsigned l = 0; l < RK_W; l++) \
+			ri_put(W->rows, l, hk[l]->field, cnt); \
+		ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
+		RI_GATHER(W->m[h], m, RI_L);
+		RI_GATHER(W->rr[h], rr, RI_L);
+		RI_GATHER(W->rrr, rrr, RI_L);
+		RI_GATHER(W->e, e, RI_EW);
+#undef RI_GATHER
+		W->k0[h] = RK_LOADU(k0s);
+		/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
+		ri_mul(W->x, W->c + RI_L, W->rrr, W->m[h], W->k0[h]);
+		ri_mul(W->y, W->c, W->rr[h], W->m[h], W->k0[h]);
+		for (unsigned j = 0; j < RI_L; j++)
+			W->x[j] = RK_ADD(W->x[j], W->y[j]);
+		ri_norm(W->x, RI_L);
+		ri_condsub(W->x, W->m[h]);
+		ri_condsub(W->x, W->m[h]);
+		ri_exp(W->acc[h], W->x, W->e, W->m[h], W->rr[h], W->k0[h], W->tab);
+	}
+	for (unsigned l = 0; l < RK_W; l++)
+		ri_put(W->rows, l, keys[l < n ? l : 0]->qinv, RI_L);
+	ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
+	/* m2 = c^dq mod q, fully reduced, normal form */
+	ri_mul(W->acc[1], W->acc[1], one, W->m[1], W->k0[1]);
+	ri_condsub(W->acc[1], W->m[1]);
+	/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
+	ri_mul(W->x, W->acc[1], W->rr[0], W->m[0], W->k0[0]);
+	for (unsigned j = 0; j < RI_L; j++)
+		W->y[j] = RK_SUB(RK_ADD(W->acc[0][j],
+							    RK_SLLI(W->m[0][j], 1)), W->x[j]);
+	ri_norm(W->y, RI_L);
+	/* h = (m1 - m2) * qinv mod p, fully reduced */
+	ri_mul(W->x, W->y, W->qinv, W->m[0], W->k0[0]);
+	ri_condsub(W->x, W->m[0]);
+	/* result = m2 + h*q */
+	for (unsigned j = 0; j <= RI_NL; j++)
+		W->prod[j] = j < RI_L ? W->acc[1][j] : z;
+	for (unsigned i = 0; i < RI_L; i++)
+		for (unsigned j = 0; j < RI_L; j++) {
+			W->prod[i + j] = RK_MLO(W->prod[i + j], W->x[i], W->m[1][j]);
+			W->prod[i + j + 1] = RK_MHI(W->prod[i + j + 1], W->x[i],
+								   W->m[1][j]);
+		}
+	ri_norm(W->prod, RI_NL + 1);
+	for (unsigned j = 0; j < RI_NL; j++)
+		RK_STOREU(W->rows[j], W->prod[j]);
+}
+
+/* n (<= RK_W) raw private operations through this kernel, results in big-endian bytes. */
+static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
+		   uint8_t *const *out, unsigned n)
+{
+	/* 64-byte aligned for the vectors; kept off small thread stacks */
+	struct ri_work *W = aligned_alloc(64, (sizeof(*W) + 63) & ~(size_t)63);
+
+	if (!W)
+		abort();
+	ri_kernel(W, keys, in, n);
+	for (unsigned l = 0; l < n; l++) {
+		for (unsigned j = 0; j < RI_NL; j++)
+			W->limbs[j] = W->rows[j][l];
+		limbs_to_be(W->limbs, out[l]);
+	}
+	OPENSSL_cleanse(W, sizeof(*W));
+	free(W);
+}
+
+#undef ri_mul
+#undef ri_sqr
+#undef ri_condsub
+#undef ri_norm
+#undef ri_window
+#undef ri_lookup
+#undef ri_exp
+#undef ri_load
+#undef ri_work
+#undef ri_kernel
+#undef ri_run
+#undef vec

@@ -1,0 +1,686 @@
+/*
+ * test_rsa_ifma.c - unit tests for crypto/rsa_ifma.c, RSA-2048 private
+ * operations eight lanes at once with AVX-512 IFMA.
+ *
+ * Every result is compared with BoringSSL's own raw private operation
+ * (RSA_decrypt, RSA_NO_PADDING) on the same input. Covered: random inputs
+ * under four random 2048-bit keys mixed in one run, every fill level 1..8
+ * through the kernel and through rsa_ifma_run(); edge inputs (0, 1, n-1,
+ * multiples of p); a key with unequal primes (1012 + 1036 bits, IFMA) and
+ * one beyond the path (980 + 1068 bits: built, refused, served scalar);
+ * non-2048 keys refused; inputs >= n refused as BoringSSL refuses them;
+ * PSS and PKCS#1 v1.5 signatures encoded here and signed through the
+ * batch verify with BoringSSL; a forced fault in one lane is caught by the
+ * public-exponent check, counted, and the lane still gets the right
+ * answer; runs below the least fill go scalar and are counted so.
+ * Through the door (crypto/tls.c key_batch_run): eight BoringSSL clients
+ * handshake at once with our server (TLS 1.3 PSS, TLS 1.2 PKCS#1 v1.5,
+ * TLS 1.2 RSA key exchange, a mix with an ECDSA certificate): one
+ * tls_worker_run() round gathers their operations into one IFMA run, every
+ * client verifies the signature (or the Finished after the decryption),
+ * and the worker's counters say so; a forced fault there is caught too.
+ * Without IFMA on the CPU the kernel tests are skipped (said so) and the
+ * batch must still give right answers through the scalar path.
+ */
+#include "crypto/rsa_ifma.h"
+#include "crypto/tls.h"
+#include "tests/unit/t.h"
+
+#include <stdlib.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/digest.h>
+#include <openssl/ec_key.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define NKEYS 4
+
+static RSA *keys[NKEYS];
+static struct rsa_ifma_key *ikeys[NKEYS];
+
+/* A fresh RSA-2048 key (e = 65537). */
+static RSA *gen_rsa(void)
+{
+	RSA *r = RSA_new();
+	BIGNUM *e = BN_new();
+
+	BN_set_word(e, RSA_F4);
+	if (!RSA_generate_key_ex(r, 2048, e, NULL)) {
+		RSA_free(r);
+		r = NULL;
+	}
+	BN_free(e);
+	return r;
+}
+
+/* An RSA key from primes of pbits and qbits (n of 2048 bits), e = 65537. */
+static RSA *rsa_from_primes(int pbits, int qbits)
+{
+	BN_CTX *ctx = BN_CTX_new();
+	BIGNUM *p = BN_new(), *q = BN_new(), *n = BN_new(), *e = BN_new(), *d = BN_new();
+	BIGNUM *p1 = BN_new(), *q1 = BN_new(), *phi = BN_new(), *dp = BN_new(), *dq = BN_new();
+	BIGNUM *qi = BN_new();
+	RSA *r = NULL;
+
+	BN_set_word(e, RSA_F4);
+	for (int tries = 0; tries < 50; tries++) {
+		if (!BN_generate_prime_ex(p, pbits, 0, NULL, NULL, NULL) ||
+		    !BN_generate_prime_ex(q, qbits, 0, NULL, NULL, NULL) || !BN_mul(n, p, q, ctx))
+			goto out;
+		if (BN_num_bits(n) != 2048 || BN_cmp(p, q) == 0)
+			continue;
+		BN_sub(p1, p, BN_value_one());
+		BN_sub(q1, q, BN_value_one());
+		BN_mul(phi, p1, q1, ctx);
+		if (!BN_mod_inverse(d, e, phi, ctx))
+			continue;       /* e not prime to phi: new primes */
+		break;
+	}
+	if (BN_num_bits(n) != 2048)
+		goto out;
+	BN_mod(dp, d, p1, ctx);
+	BN_mod(dq, d, q1, ctx);
+	if (!BN_mod_inverse(qi, q, p, ctx))
+		goto out;
+	r = RSA_new();
+	RSA_set0_key(r, n, e, d);
+	RSA_set0_factors(r, p, q);
+	RSA_set0_crt_params(r, dp, dq, qi);
+	n = e = d = p = q = dp = dq = qi = NULL;
+	if (!RSA_check_key(r)) {
+		RSA_free(r);
+		r = NULL;
+	}
+out:
+	BN_free(p); BN_free(q); BN_free(n); BN_free(e); BN_free(d);
+	BN_free(p1); BN_free(q1); BN_free(phi); BN_free(dp); BN_free(dq); BN_free(qi);
+	BN_CTX_free(ctx);
+	return r;
+}
+
+/* A random input below the key's modulus. */
+static void rand_below_n(RSA *r, uint8_t *in)
+{
+	BIGNUM *x = BN_new();
+
+	BN_rand_range(x, RSA_get0_n(r));
+	BN_bn2bin_padded(in, RSA_IFMA_BYTES, x);
+	BN_free(x);
+}
+
+/* BoringSSL's raw private operation; 1 on success. */
+static int ref_op(RSA *r, const uint8_t *in, uint8_t *out)
+{
+	size_t len = 0;
+	int ok = RSA_decrypt(r, &len, out, RSA_IFMA_BYTES, in, RSA_IFMA_BYTES, RSA_NO_PADDING);
+
+	ERR_clear_error();
+	return ok && len == RSA_IFMA_BYTES;
+}
+
+/* Run the kernel on n lanes with the given keys and inputs; count lanes equal to BoringSSL. */
+static unsigned kernel_matches(RSA *const *rs, const struct rsa_ifma_key *const *ks,
+			       uint8_t (*in)[RSA_IFMA_BYTES], unsigned n)
+{
+	uint8_t out[RSA_IFMA_LANES][RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	const uint8_t *inp[RSA_IFMA_LANES];
+	uint8_t *outp[RSA_IFMA_LANES];
+	unsigned good = 0;
+
+	for (unsigned l = 0; l < n; l++) {
+		inp[l] = in[l];
+		outp[l] = out[l];
+	}
+	rsa_ifma_raw(ks, inp, outp, n);
+	for (unsigned l = 0; l < n; l++)
+		if (ref_op(rs[l], in[l], ref) && memcmp(ref, out[l], RSA_IFMA_BYTES) == 0)
+			good++;
+		else
+			fprintf(stderr, "lane %u of %u differs from BoringSSL\n", l, n);
+	return good;
+}
+
+TEST(keys_built)
+{
+	for (unsigned i = 0; i < NKEYS; i++) {
+		keys[i] = gen_rsa();
+		CHECK(keys[i] != NULL);
+		ikeys[i] = rsa_ifma_key_new(keys[i]);
+		CHECK(ikeys[i] != NULL);
+	}
+}
+
+TEST(kernel_every_fill_mixed_keys)
+{
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+
+	for (unsigned fill = 1; fill <= RSA_IFMA_LANES; fill++)
+		for (unsigned round = 0; round < 2; round++) {
+			for (unsigned l = 0; l < fill; l++) {
+				unsigned k = (l + fill + round) % NKEYS;
+
+				rs[l] = keys[k];
+				ks[l] = ikeys[k];
+				rand_below_n(rs[l], in[l]);
+			}
+			CHECK_EQ(kernel_matches(rs, ks, in, fill), fill);
+		}
+}
+
+TEST(kernel_edge_inputs)
+{
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	BIGNUM *x = BN_new();
+	BN_CTX *ctx = BN_CTX_new();
+
+	for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+		rs[l] = keys[l % NKEYS];
+		ks[l] = ikeys[l % NKEYS];
+		memset(in[l], 0, RSA_IFMA_BYTES);
+	}
+	in[1][RSA_IFMA_BYTES - 1] = 1;                          /* 1 */
+	BN_sub(x, RSA_get0_n(rs[2]), BN_value_one());           /* n - 1 */
+	BN_bn2bin_padded(in[2], RSA_IFMA_BYTES, x);
+	BN_bn2bin_padded(in[3], RSA_IFMA_BYTES, RSA_get0_p(rs[3]));     /* p: 0 mod p */
+	BN_lshift1(x, RSA_get0_q(rs[4]));                       /* 2q: 0 mod q */
+	BN_bn2bin_padded(in[4], RSA_IFMA_BYTES, x);
+	memset(in[5] + 1, 0xff, 63);                            /* many high bits, below n */
+	BN_sub(x, RSA_get0_n(rs[6]), RSA_get0_p(rs[6]));        /* n - p */
+	BN_bn2bin_padded(in[6], RSA_IFMA_BYTES, x);
+	in[7][RSA_IFMA_BYTES - 1] = 2;
+	CHECK_EQ(kernel_matches(rs, ks, in, RSA_IFMA_LANES), RSA_IFMA_LANES);
+	BN_free(x);
+	BN_CTX_free(ctx);
+}
+
+TEST(unequal_primes)
+{
+	RSA *odd = rsa_from_primes(1012, 1036), *far = rsa_from_primes(980, 1068);
+	struct rsa_ifma_key *ko = odd ? rsa_ifma_key_new(odd) : NULL;
+	struct rsa_ifma_key *kf = far ? rsa_ifma_key_new(far) : NULL;
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	struct rsa_ifma_job job;
+	struct rsa_ifma_stats st = { 0 };
+
+	CHECK(odd != NULL);
+	CHECK(far != NULL);
+	CHECK(ko != NULL);              /* 1036-bit prime: served */
+	CHECK(kf == NULL);              /* 1068-bit prime: beyond 1038 bits */
+	if (!ko || !far)
+		goto out;
+	CHECK(BN_num_bits(RSA_get0_p(odd)) != BN_num_bits(RSA_get0_q(odd)));
+	/* both orders of the primes: odd as built, and lanes of ordinary keys around it */
+	for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+		rs[l] = l % 2 ? odd : keys[l % NKEYS];
+		ks[l] = l % 2 ? ko : ikeys[l % NKEYS];
+		rand_below_n(rs[l], in[l]);
+	}
+	CHECK_EQ(kernel_matches(rs, ks, in, RSA_IFMA_LANES), RSA_IFMA_LANES);
+	/* the other key stays with BoringSSL: what the door does when key_new says NULL */
+	rand_below_n(far, in[0]);
+	CHECK(ref_op(far, in[0], ref));
+	job.key = NULL;
+	job.in = in[0];
+	job.out = out;
+	rsa_ifma_run(&job, 1, &st);
+	CHECK_EQ(job.ok, 0);            /* no key: the caller's own path */
+out:
+	rsa_ifma_key_free(ko);
+	rsa_ifma_key_free(kf);
+	RSA_free(odd);
+	RSA_free(far);
+}
+
+TEST(other_sizes_refused)
+{
+	RSA *r = RSA_new();
+	BIGNUM *e = BN_new();
+
+	BN_set_word(e, RSA_F4);
+	CHECK(RSA_generate_key_ex(r, 3072, e, NULL));
+	CHECK(rsa_ifma_key_new(r) == NULL);
+	RSA_free(r);
+	r = RSA_new();
+	CHECK(RSA_generate_key_ex(r, 1024, e, NULL));
+	CHECK(rsa_ifma_key_new(r) == NULL);
+	RSA_free(r);
+	CHECK(rsa_ifma_key_new(NULL) == NULL);
+	BN_free(e);
+}
+
+/* Run n jobs through the batch at the given least fill; count results equal to BoringSSL. */
+static unsigned batch_matches(unsigned n, unsigned min_fill, struct rsa_ifma_stats *st)
+{
+	uint8_t in[24][RSA_IFMA_BYTES], out[24][RSA_IFMA_BYTES], ref[RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[24];
+	unsigned good = 0;
+
+	rsa_ifma_set_min_fill(min_fill);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = (i * 3 + n) % NKEYS;
+
+		rand_below_n(keys[k], in[i]);
+		jobs[i].key = ikeys[k];
+		jobs[i].in = in[i];
+		jobs[i].out = out[i];
+		jobs[i].ok = -1;
+	}
+	rsa_ifma_run(jobs, n, st);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = rsa_ifma_key_rsa(jobs[i].key);
+
+		if (jobs[i].ok == 1 && ref_op(r, in[i], ref) && memcmp(ref, out[i], RSA_IFMA_BYTES) == 0)
+			good++;
+	}
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	return good;
+}
+
+TEST(batch_every_fill)
+{
+	int cpu = rsa_ifma_cpu();
+
+	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++) {
+		struct rsa_ifma_stats st = { 0 };
+
+		CHECK_EQ(batch_matches(n, 1, &st), n);
+		CHECK_EQ(st.runs, cpu ? 1 : 0);
+		CHECK_EQ(st.fill[n], cpu ? 1 : 0);
+		CHECK_EQ(st.ifma_ops, cpu ? n : 0);
+		CHECK_EQ(st.scalar_ops, cpu ? 0 : n);
+		CHECK_EQ(st.verify_failed, 0);
+		CHECK_EQ(st.failed, 0);
+	}
+}
+
+TEST(batch_splits_and_min_fill)
+{
+	struct rsa_ifma_stats st = { 0 };
+	int cpu = rsa_ifma_cpu();
+
+	/* 19 jobs at least 4 lanes: runs of 8, 8, then 3 stay scalar */
+	CHECK_EQ(batch_matches(19, 4, &st), 19);
+	CHECK_EQ(st.runs, cpu ? 2 : 0);
+	CHECK_EQ(st.fill[8], cpu ? 2 : 0);
+	CHECK_EQ(st.ifma_ops, cpu ? 16 : 0);
+	CHECK_EQ(st.scalar_ops, cpu ? 3 : 19);
+	/* 9 = everything scalar */
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ(batch_matches(8, RSA_IFMA_LANES + 1, &st), 8);
+	CHECK_EQ(st.runs, 0);
+	CHECK_EQ(st.scalar_ops, 8);
+}
+
+TEST(fault_caught)
+{
+	struct rsa_ifma_stats st = { 0 };
+
+	if (!rsa_ifma_cpu())
+		return;
+	rsa_ifma_fault_mask = 1u << 2 | 1u << 6;
+	CHECK_EQ(batch_matches(8, 1, &st), 8);  /* right answers all the same */
+	rsa_ifma_fault_mask = 0;
+	CHECK_EQ(st.runs, 1);
+	CHECK_EQ(st.verify_failed, 2);
+	CHECK_EQ(st.ifma_ops, 6);
+	CHECK_EQ(st.scalar_ops, 2);
+	CHECK_EQ(st.failed, 0);
+}
+
+TEST(input_not_below_n)
+{
+	uint8_t in[RSA_IFMA_BYTES], out[RSA_IFMA_BYTES];
+	struct rsa_ifma_job job = { .key = ikeys[0], .in = in, .out = out };
+	struct rsa_ifma_stats st = { 0 };
+
+	BN_bn2bin_padded(in, sizeof(in), RSA_get0_n(keys[0]));
+	rsa_ifma_set_min_fill(1);
+	rsa_ifma_run(&job, 1, &st);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	CHECK_EQ(job.ok, 0);
+	CHECK_EQ(st.failed, 1);
+	CHECK_EQ(st.runs, 0);
+}
+
+/* Sign msg with key k through the batch, n copies in one run; count signatures that verify. */
+static unsigned sign_and_verify(const EVP_MD *md, int pss, unsigned n)
+{
+	static const uint8_t msg[] = "TLS 1.3, server CertificateVerify\0 and some transcript";
+	uint8_t em[RSA_IFMA_LANES][RSA_IFMA_BYTES], sig[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[RSA_IFMA_LANES];
+	unsigned good = 0;
+
+	rsa_ifma_set_min_fill(1);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = keys[i % NKEYS];
+
+		CHECK(rsa_ifma_encode(r, md, pss, msg, sizeof(msg), em[i]));
+		jobs[i].key = ikeys[i % NKEYS];
+		jobs[i].in = em[i];
+		jobs[i].out = sig[i];
+	}
+	rsa_ifma_run(jobs, n, NULL);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	for (unsigned i = 0; i < n; i++) {
+		RSA *r = keys[i % NKEYS];
+		uint8_t dig[EVP_MAX_MD_SIZE];
+		unsigned dlen;
+		int ok;
+
+		EVP_Digest(msg, sizeof(msg), dig, &dlen, md, NULL);
+		ok = jobs[i].ok &&
+		     (pss ? RSA_verify_pss_mgf1(r, dig, dlen, md, md, -1, sig[i], RSA_IFMA_BYTES)
+			  : RSA_verify(EVP_MD_type(md), dig, dlen, sig[i], RSA_IFMA_BYTES, r));
+		ERR_clear_error();
+		good += ok != 0;
+	}
+	return good;
+}
+
+TEST(signatures_verify)
+{
+	CHECK_EQ(sign_and_verify(EVP_sha256(), 1, 8), 8);
+	CHECK_EQ(sign_and_verify(EVP_sha384(), 1, 5), 5);
+	CHECK_EQ(sign_and_verify(EVP_sha512(), 1, 3), 3);
+	CHECK_EQ(sign_and_verify(EVP_sha256(), 0, 8), 8);
+	CHECK_EQ(sign_and_verify(EVP_sha384(), 0, 2), 2);
+	CHECK_EQ(sign_and_verify(EVP_sha512(), 0, 7), 7);
+}
+
+TEST(signature_bad_message_fails)
+{
+	/* the verify in signatures_verify can say no: a changed digest does not verify */
+	static const uint8_t msg[] = "one";
+	uint8_t em[RSA_IFMA_BYTES], sig[RSA_IFMA_BYTES], dig[32];
+	struct rsa_ifma_job job = { .key = ikeys[0], .in = em, .out = sig };
+	unsigned dlen;
+
+	CHECK(rsa_ifma_encode(keys[0], EVP_sha256(), 1, msg, sizeof(msg), em));
+	rsa_ifma_set_min_fill(1);
+	rsa_ifma_run(&job, 1, NULL);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	CHECK_EQ(job.ok, 1);
+	EVP_Digest("two", 3, dig, &dlen, EVP_sha256(), NULL);
+	CHECK(!RSA_verify_pss_mgf1(keys[0], dig, dlen, EVP_sha256(), EVP_sha256(), -1, sig, sizeof(sig)));
+	ERR_clear_error();
+}
+
+/* ---- through the door: handshakes with BoringSSL clients ---- */
+
+#define NSESS 8
+
+/* One client and our server session over two memory BIOs. */
+struct pair {
+	SSL *cli;
+	BIO *to_cli, *from_cli;         /* the client's read and write BIOs */
+	struct tls_conn *srv;
+	int srv_done, cli_done, woken;
+};
+
+/* Server transport read: what the client wrote. */
+static long tr_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct pair *p = arg;
+	int n = BIO_read(p->from_cli, buf, (int)len);
+
+	return n > 0 ? n : -1;
+}
+
+/* Server transport write: to the client. */
+static long tr_write(void *arg, const uint8_t *buf, size_t len)
+{
+	struct pair *p = arg;
+
+	return BIO_write(p->to_cli, buf, (int)len);
+}
+
+/* done() of the worker: the session may go on. */
+static void key_done(void *arg)
+{
+	((struct pair *)arg)->woken++;
+}
+
+/* A self-signed certificate for key, and both in PEM. */
+static void self_signed(EVP_PKEY *key, const char *cn, char **chain, size_t *chain_len,
+			char **kpem, size_t *klen)
+{
+	X509 *x = X509_new();
+	X509_NAME *nm = X509_NAME_new();
+	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
+	const uint8_t *d;
+	size_t l;
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1, -1, 0);
+	X509_set_subject_name(x, nm);
+	X509_set_issuer_name(x, nm);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	X509_sign(x, key, EVP_sha256());
+	PEM_write_bio_X509(b1, x);
+	PEM_write_bio_PrivateKey(b2, key, NULL, NULL, 0, NULL, NULL);
+	BIO_mem_contents(b1, &d, &l);
+	*chain = malloc(l);
+	memcpy(*chain, d, l);
+	*chain_len = l;
+	BIO_mem_contents(b2, &d, &l);
+	*kpem = malloc(l);
+	memcpy(*kpem, d, l);
+	*klen = l;
+	BIO_free(b1);
+	BIO_free(b2);
+	X509_NAME_free(nm);
+	X509_free(x);
+}
+
+/* Client options of one round. */
+struct round {
+	const char *name;
+	int maxv;                       /* TLS1_2_VERSION or TLS1_3_VERSION */
+	const char *ciphers;            /* TLS 1.2 list, or NULL */
+	uint16_t sigalg;                /* the one algorithm the client accepts */
+	int ec_every;                   /* every k-th client asks for the ECDSA certificate (0 none) */
+};
+
+/*
+ * NSESS clients handshake at once; the server's operations wait in the
+ * worker until one tls_worker_run() round takes them all. Returns how many
+ * handshakes completed on both sides.
+ */
+static unsigned handshakes(struct tls_ctx *ctx, struct tls_worker *w, const struct round *r)
+{
+	struct pair ps[NSESS];
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	unsigned done = 0;
+
+	SSL_CTX_set_max_proto_version(cctx, (uint16_t)r->maxv);
+	if (r->ciphers)
+		SSL_CTX_set_strict_cipher_list(cctx, r->ciphers);
+	memset(ps, 0, sizeof(ps));
+	for (unsigned i = 0; i < NSESS; i++) {
+		struct pair *p = &ps[i];
+		struct tls_transport tr = { .arg = p, .read = tr_read, .write = tr_write };
+		int ec = r->ec_every && i % r->ec_every == 0;
+		uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256;
+
+		p->cli = SSL_new(cctx);
+		p->to_cli = BIO_new(BIO_s_mem());
+		p->from_cli = BIO_new(BIO_s_mem());
+		BIO_set_mem_eof_return(p->to_cli, -1);
+		BIO_set_mem_eof_return(p->from_cli, -1);
+		BIO_up_ref(p->to_cli);
+		BIO_up_ref(p->from_cli);
+		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
+		SSL_set_connect_state(p->cli);
+		SSL_set_tlsext_host_name(p->cli, ec ? "ec.lab.example" : "rsa.lab.example");
+		SSL_set_verify_algorithm_prefs(p->cli, ec ? &ecalg : &r->sigalg, 1);
+		p->srv = tls_conn_new(ctx, w, &tr, p);
+	}
+	for (unsigned round = 0; round < 20 && done < NSESS; round++) {
+		for (unsigned i = 0; i < NSESS; i++) {
+			struct pair *p = &ps[i];
+
+			if (!p->cli_done && SSL_do_handshake(p->cli) == 1)
+				p->cli_done = 1;
+			ERR_clear_error();
+			if (!p->srv_done && tls_handshake(p->srv) == TLS_DONE)
+				p->srv_done = 1;
+		}
+		/* one poll round: everything queued now runs as one batch */
+		tls_worker_run(w, 64);
+		done = 0;
+		for (unsigned i = 0; i < NSESS; i++)
+			done += ps[i].cli_done && ps[i].srv_done;
+	}
+	for (unsigned i = 0; i < NSESS; i++) {
+		tls_conn_free(ps[i].srv);
+		SSL_free(ps[i].cli);
+		BIO_free(ps[i].to_cli);
+		BIO_free(ps[i].from_cli);
+	}
+	SSL_CTX_free(cctx);
+	return done;
+}
+
+TEST(through_the_door)
+{
+	static const struct round rounds[] = {
+		{ "TLS 1.3 PSS-SHA256", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 0 },
+		{ "TLS 1.3 PSS-SHA512", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA512, 0 },
+		{ "TLS 1.2 PKCS1-SHA256", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.2 PKCS1-SHA384", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA384, 0 },
+		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
+	};
+	EVP_PKEY *rk = EVP_PKEY_new(), *ek = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	struct tls_server_cfg cfg;
+	struct tls_ctx *ctx;
+	struct tls_worker *w = tls_worker_new(key_done);
+	char *rc, *rp, *ecc, *ecp, err[256];
+	size_t rcl, rpl, ecl, epl;
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_key_stats tot;
+	int cpu = rsa_ifma_cpu();
+
+	RSA_up_ref(keys[0]);
+	EVP_PKEY_assign_RSA(rk, keys[0]);
+	EC_KEY_generate_key(ec);
+	EVP_PKEY_assign_EC_KEY(ek, ec);
+	self_signed(rk, "rsa.lab.example", &rc, &rcl, &rp, &rpl);
+	self_signed(ek, "ec.lab.example", &ecc, &ecl, &ecp, &epl);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.certs[0] = (struct tls_cert_cfg){ .chain_file = "rsa", .key_file = "rsa", .chain_pem = rc,
+		.chain_pem_len = rcl, .key_pem = rp, .key_pem_len = rpl };
+	cfg.certs[1] = (struct tls_cert_cfg){ .chain_file = "ec", .key_file = "ec", .chain_pem = ecc,
+		.chain_pem_len = ecl, .key_pem = ecp, .key_pem_len = epl };
+	cfg.ncerts = 2;
+	cfg.min_version = 0x0303;
+	ctx = tls_ctx_new(&cfg, err, sizeof(err));
+	CHECK(ctx != NULL);
+	if (!ctx) {
+		fprintf(stderr, "tls_ctx_new: %s\n", err);
+		goto out;
+	}
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	for (unsigned i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
+		const struct round *r = &rounds[i];
+		struct tls_key_stats before = *st;
+		unsigned nrsa = NSESS - (r->ec_every ? (NSESS + r->ec_every - 1) / r->ec_every : 0);
+
+		CHECK_EQ(handshakes(ctx, w, r), NSESS);
+		/* every RSA operation of the round in one full IFMA run; ECDSA one by one */
+		CHECK_EQ(st->key_batch_ops - before.key_batch_ops, NSESS);
+		CHECK_EQ(st->key_batches - before.key_batches, 1);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, cpu ? 1 : 0);
+		CHECK_EQ(st->key_ifma_lanes - before.key_ifma_lanes, cpu ? nrsa : 0);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, cpu ? nrsa : 0);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, cpu ? NSESS - nrsa : NSESS);
+		CHECK_EQ(st->key_failed, 0);
+		if (t_fail)
+			fprintf(stderr, "after round %s\n", r->name);
+	}
+	CHECK_EQ(st->key_ifma_fill_8, cpu ? 5 : 0);
+	CHECK_EQ(st->key_ifma_fill_6, cpu ? 1 : 0);
+	CHECK_EQ(st->key_verify_failed, 0);
+	/* a fault in two lanes: caught, counted, redone; the clients never notice */
+	if (cpu) {
+		struct tls_key_stats before = *st;
+
+		rsa_ifma_fault_mask = 1u << 0 | 1u << 5;
+		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
+		rsa_ifma_fault_mask = 0;
+		CHECK_EQ(st->key_verify_failed - before.key_verify_failed, 2);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, NSESS - 2);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 2);
+		CHECK_EQ(st->key_failed, 0);
+	}
+	/* below the least fill: scalar */
+	{
+		struct tls_key_stats before = *st;
+
+		rsa_ifma_set_min_fill(RSA_IFMA_LANES + 1);
+		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
+		rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 0);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, NSESS);
+	}
+	tls_key_stats_total(&tot);
+	CHECK(memcmp(&tot, st, sizeof(tot)) == 0);      /* the only live worker */
+	CHECK_STR(tls_key_stat_names[0], "key_batches");
+	CHECK_STR(tls_key_stat_names[TLS_KEY_STAT_COUNT - 1], "key_failed");
+	tls_ctx_free(ctx);
+out:
+	tls_worker_free(w);
+	tls_key_stats_total(&tot);
+	CHECK_EQ(tot.key_batches, 0);                   /* freed: no longer summed */
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ek);
+	free(rc);
+	free(rp);
+	free(ecc);
+	free(ecp);
+}
+
+int main(void)
+{
+	if (!rsa_ifma_cpu())
+		printf("test_rsa_ifma: this CPU has no AVX-512 IFMA: kernel tests skipped, "
+		       "the scalar path is tested\n");
+	RUN(keys_built);
+	if (rsa_ifma_cpu()) {
+		RUN(kernel_every_fill_mixed_keys);
+		RUN(kernel_edge_inputs);
+		RUN(unequal_primes);
+	}
+	RUN(other_sizes_refused);
+	RUN(batch_every_fill);
+	RUN(batch_splits_and_min_fill);
+	RUN(fault_caught);
+	RUN(input_not_below_n);
+	RUN(signatures_verify);
+	RUN(signature_bad_message_fails);
+	RUN(through_the_door);
+	for (unsigned i = 0; i < NKEYS; i++) {
+		rsa_ifma_key_free(ikeys[i]);
+		RSA_free(keys[i]);
+	}
+	return t_done("test_rsa_ifma");
+}
