@@ -15,7 +15,8 @@
  * answer; runs below the least fill go scalar and are counted so.
  * Through the door (crypto/tls.c key_batch_run): eight BoringSSL clients
  * handshake at once with our server (TLS 1.3 PSS, TLS 1.2 PKCS#1 v1.5,
- * TLS 1.2 RSA key exchange, a mix with an ECDSA certificate): one
+ * TLS 1.2 RSA key exchange, mixes with an ECDSA certificate, one leaving
+ * four RSA operations for the 4-lane kernel): one
  * tls_worker_run() round gathers their operations into one IFMA run, every
  * client verifies the signature (or the Finished after the decryption),
  * and the worker's counters say so; a forced fault there is caught too.
@@ -568,6 +569,8 @@ TEST(through_the_door)
 		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
 		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
 		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
+		{ "TLS 1.3 half ECDSA (4-lane kernel)", TLS1_3_VERSION, NULL,
+		  SSL_SIGN_RSA_PSS_RSAE_SHA384, 2 },
 	};
 	EVP_PKEY *rk = EVP_PKEY_new(), *ek = EVP_PKEY_new();
 	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
@@ -619,6 +622,7 @@ TEST(through_the_door)
 	}
 	CHECK_EQ(st->key_ifma_fill_8, cpu ? 5 : 0);
 	CHECK_EQ(st->key_ifma_fill_6, cpu ? 1 : 0);
+	CHECK_EQ(st->key_ifma_fill_4, cpu ? 1 : 0);
 	CHECK_EQ(st->key_verify_failed, 0);
 	/* a fault in two lanes: caught, counted, redone; the clients never notice */
 	if (cpu) {
