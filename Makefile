@@ -33,7 +33,7 @@ BSSL_CFLAGS := -I/usr/include/android
 BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
 BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
 
-NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
+NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
 	crypto/passwd.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
@@ -106,10 +106,17 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h t
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
+# test_session: whole sessions over a fake tcp_app (no DPDK, no root)
+SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
+	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
+	crypto/tls.c crypto/passwd.c policy/policy.c dataplane/config.c
+$(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_session.c \
+		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
 # ---- end issue 12 ----
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire
+	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)
