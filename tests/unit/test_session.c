@@ -11,8 +11,10 @@
  * connect refused with failover, no backend at all, a malformed reply, the
  * backend closing during RCPT, the backend timing out after the dot;
  * back-pressure from a full backend; the greeting delay (banner after the
- * timer; pregreet answered 554 with no banner); draining (421 only).
- * Built with ASan/UBSan.
+ * timer; pregreet answered 554 with no banner); draining (421 only);
+ * STARTTLS with a real handshake (BoringSSL as the client, in memory),
+ * plaintext pipelined behind it discarded, the relayed message's Received
+ * header saying ESMTPS with the TLS facts. Built with ASan/UBSan.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -21,7 +23,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/ec_key.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "dataplane/config.h"
+#include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 #include "dataplane/smtp/session.h"
 #include "t.h"
@@ -288,8 +298,8 @@ static const char *log_end(void)
 static struct mx_config cfg;
 static struct smtp_worker *W;
 
-/* A worker with this configuration (the lab's, plus extra lines). */
-static void start(const char *extra)
+/* A worker with this configuration (the lab's, plus extra lines) and this TLS context (or NULL). */
+static void start_tls(const char *extra, struct tls_ctx *tls)
 {
 	char text[4096], err[256];
 
@@ -305,9 +315,15 @@ static void start(const char *extra)
 		CHECK(0);
 		return;
 	}
-	W = smtp_worker_start(&F.ctx, &cfg, NULL, NULL, NULL, err, sizeof(err));
+	W = smtp_worker_start(&F.ctx, &cfg, tls, NULL, NULL, err, sizeof(err));
 	CHECK(W != NULL);
 	CHECK_EQ(F.nlisten, 1);
+}
+
+/* A worker without TLS. */
+static void start(const char *extra)
+{
+	start_tls(extra, NULL);
 }
 
 /* A counter of the worker by name. */
@@ -755,6 +771,191 @@ TEST(draining)
 	stop();
 }
 
+/* ---- STARTTLS with a real handshake ---- */
+
+/* A self-signed P-256 certificate for mx.test as PEM, and its key. */
+static void make_cert(char **chain, size_t *chain_len, char **key, size_t *key_len)
+{
+	EVP_PKEY *k = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	X509 *x = X509_new();
+	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
+	const uint8_t *p;
+	size_t n;
+
+	EC_KEY_generate_key(ec);
+	EVP_PKEY_assign_EC_KEY(k, ec);
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const uint8_t *)"mx.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	X509_sign(x, k, EVP_sha256());
+	PEM_write_bio_X509(b1, x);
+	PEM_write_bio_PrivateKey(b2, k, NULL, NULL, 0, NULL, NULL);
+	BIO_mem_contents(b1, &p, &n);
+	*chain = malloc(n);
+	memcpy(*chain, p, n);
+	*chain_len = n;
+	BIO_mem_contents(b2, &p, &n);
+	*key = malloc(n);
+	memcpy(*key, p, n);
+	*key_len = n;
+	BIO_free(b1);
+	BIO_free(b2);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+/* The test's TLS client over the fake connection: memory BIOs both ways. */
+struct tcli {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	BIO *in, *out;            /* server to client, client to server */
+};
+
+/* Move bytes both ways until nothing moves: client records to the session, its records back. */
+static void tls_pump(struct tcli *t, struct tcp_conn *c)
+{
+	unsigned round;
+
+	for (round = 0; round < 50; round++) {
+		const uint8_t *p;
+		size_t n, moved = 0;
+
+		SSL_do_handshake(t->ssl);
+		BIO_mem_contents(t->out, &p, &n);
+		if (n > 0) {
+			memcpy(c->rx + c->rxlen, p, n);
+			c->rxlen += n;
+			BIO_reset(t->out);
+			if (c->ops && c->ops->readable)
+				c->ops->readable(c);
+			moved += n;
+		}
+		smtp_worker_poll(W);          /* the private-key door */
+		if (c->txlen > 0) {
+			BIO_write(t->in, c->tx, (int)c->txlen);
+			moved += c->txlen;
+			take(c);
+			if (c->ops && c->ops->writable)
+				c->ops->writable(c);
+		}
+		if (moved == 0)
+			break;
+	}
+}
+
+/* Send text through TLS and return what came back decrypted (static). */
+static const char *tls_say(struct tcli *t, struct tcp_conn *c, const char *text)
+{
+	static char out[BUF_MAX];
+	size_t o = 0;
+	int n;
+
+	if (text != NULL)
+		SSL_write(t->ssl, text, (int)strlen(text));
+	tls_pump(t, c);
+	while (o < sizeof(out) - 1 && (n = SSL_read(t->ssl, out + o, (int)(sizeof(out) - 1 - o))) > 0)
+		o += (size_t)n;
+	out[o] = '\0';
+	return out;
+}
+
+TEST(starttls)
+{
+	struct tls_server_cfg scfg;
+	struct tls_ctx *tls;
+	struct tcli t;
+	struct tcp_conn *c, *b;
+	char *chain, *key, err[256];
+	size_t chain_len, key_len;
+	const char *log, *rx;
+
+	make_cert(&chain, &chain_len, &key, &key_len);
+	memset(&scfg, 0, sizeof(scfg));
+	scfg.certs[0].chain_file = "mem";
+	scfg.certs[0].key_file = "mem";
+	scfg.certs[0].chain_pem = chain;
+	scfg.certs[0].chain_pem_len = chain_len;
+	scfg.certs[0].key_pem = key;
+	scfg.certs[0].key_pem_len = key_len;
+	scfg.ncerts = 1;
+	scfg.min_version = 0x0303;
+	tls = tls_ctx_new(&scfg, err, sizeof(err));
+	CHECK(tls != NULL);
+	if (tls == NULL) {
+		fprintf(stderr, "tls: %s\n", err);
+		return;
+	}
+	start_tls("backends = 198.18.1.1:25\n", tls);
+	log_begin();
+	c = client_connect(0, 40001);
+	CHECK_STR(take(c), "220 mx.test ESMTP\r\n");
+	say(c, "EHLO client.test\r\n");
+	CHECK(strstr(take(c), "\r\n250 STARTTLS\r\n") != NULL);
+	/* a command pipelined behind STARTTLS in the same packet is discarded (CVE-2011-0411) */
+	say(c, "STARTTLS\r\nMAIL FROM:<evil@x>\r\n");
+	CHECK_STR(take(c), "220 2.0.0 Ready to start TLS\r\n");
+	CHECK_EQ(c->rxlen, 0);
+
+	memset(&t, 0, sizeof(t));
+	t.ctx = SSL_CTX_new(TLS_method());
+	t.ssl = SSL_new(t.ctx);
+	t.in = BIO_new(BIO_s_mem());
+	t.out = BIO_new(BIO_s_mem());
+	SSL_set_bio(t.ssl, t.in, t.out);
+	SSL_set_connect_state(t.ssl);
+	SSL_set_tlsext_host_name(t.ssl, "mx.test");
+	tls_pump(&t, c);
+	CHECK_EQ(SSL_is_init_finished(t.ssl), 1);
+	CHECK_EQ(counter("starttls"), 1);
+	CHECK_EQ(counter("starttls_injection"), 1);
+	CHECK_EQ(counter("tls_v13"), 1);
+
+	/* a new session inside TLS (RFC 3207 4.2): EHLO again, no STARTTLS offered */
+	rx = tls_say(&t, c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_STR(rx, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	rx = tls_say(&t, c, "EHLO client.test\r\n");
+	CHECK(strncmp(rx, "250-mx.test\r\n", 13) == 0);
+	CHECK(strstr(rx, "STARTTLS") == NULL);
+	/* the message relayed: its Received header says ESMTPS with the TLS facts */
+	rx = tls_say(&t, c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 1);
+	b = F.connects[0];
+	backend_setup(b, 0);
+	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(tls_say(&t, c, NULL), "250 2.1.0 Ok\r\n");
+	CHECK_STR(tls_say(&t, c, "RCPT TO:<b@lab.test>\r\n"), "");
+	CHECK_STR(take(b), "RCPT TO:<b@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	CHECK_STR(tls_say(&t, c, "DATA\r\n"), "250 2.1.5 Ok\r\n");
+	CHECK_STR(take(b), "DATA\r\n");
+	say(b, "354 go\r\n");
+	CHECK_STR(tls_say(&t, c, NULL), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	rx = take(b);
+	CHECK(strstr(rx, " (mxgate) with ESMTPS id ") != NULL);
+	CHECK(strstr(rx, "\r\n\t(version=TLSv1.3 cipher=") != NULL);
+	CHECK(strstr(rx, " verify=NOT)") != NULL);
+	tls_say(&t, c, "hi\r\n.\r\n");
+	CHECK_STR(take(b), "hi\r\n.\r\n");
+	say(b, "250 2.0.0 Ok: queued\r\n");
+	CHECK_STR(tls_say(&t, c, "QUIT\r\n"), "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n");
+	log = log_end();
+	CHECK(strstr(log, "Anonymous TLS connection established from unknown[198.18.0.1]: TLSv1.3 with cipher ")
+	      != NULL);
+	CHECK(strstr(log, ": from=<a@client.test>, size=4, nrcpt=1, relay=backend0, status=sent") != NULL);
+	stop();
+	SSL_free(t.ssl);
+	SSL_CTX_free(t.ctx);
+	tls_ctx_free(tls);
+	free(chain);
+	free(key);
+}
+
 int main(void)
 {
 	RUN(banner_to_quit);
@@ -768,5 +969,6 @@ int main(void)
 	RUN(backpressure);
 	RUN(greeting_delay);
 	RUN(draining);
+	RUN(starttls);
 	return t_done("test_session");
 }
