@@ -96,6 +96,7 @@ static struct tcp_conn *conn_new(uint8_t family, const char *raddr4, uint16_t rp
 	return c;
 }
 
+/* Record a listener (the worker listens on its SMTP ports). */
 int tcp_listen(struct net_ctx *ctx, uint16_t port, const struct tcp_app_ops *ops, void *arg)
 {
 	(void)ctx;
@@ -105,6 +106,7 @@ int tcp_listen(struct net_ctx *ctx, uint16_t port, const struct tcp_app_ops *ops
 	return 0;
 }
 
+/* An active open: recorded; the test says when it connects (or is refused). */
 struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family, const struct net_addr *raddr,
 			     uint16_t rport, const struct tcp_app_ops *ops, void *app)
 {
@@ -124,30 +126,36 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 	return c;
 }
 
+/* Attach the application. */
 void tcp_set_app(struct tcp_conn *c, const struct tcp_app_ops *ops, void *app)
 {
 	c->ops = ops;
 	c->app = app;
 }
 
+/* Accessors of a connection and its stack. */
 void *tcp_app(const struct tcp_conn *c) { return c->app; }
 const struct net_tuple *tcp_tuple(const struct tcp_conn *c) { return &c->t; }
 struct net_ctx *tcp_net(const struct tcp_conn *c) { (void)c; return &F.ctx; }
 
+/* The bytes the peer sent, not read yet. */
 const uint8_t *tcp_peek(struct tcp_conn *c, size_t *len)
 {
 	*len = c->rxlen;
 	return c->rxlen ? c->rx : NULL;
 }
 
+/* How many bytes wait. */
 size_t tcp_readable(const struct tcp_conn *c) { return c->rxlen; }
 
+/* Drop n bytes read. */
 void tcp_consume(struct tcp_conn *c, size_t n)
 {
 	memmove(c->rx, c->rx + n, c->rxlen - n);
 	c->rxlen -= n;
 }
 
+/* Copy out and drop. */
 size_t tcp_recv(struct tcp_conn *c, void *buf, size_t len)
 {
 	size_t n = len < c->rxlen ? len : c->rxlen;
@@ -157,6 +165,7 @@ size_t tcp_recv(struct tcp_conn *c, void *buf, size_t len)
 	return n;
 }
 
+/* Append to what the peer will see, within the send space. */
 size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 {
 	size_t n = len < c->space ? len : c->space;
@@ -172,11 +181,13 @@ size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 	return n;
 }
 
+/* Send space, back-pressure, shutdown. */
 void tcp_want_writable(struct tcp_conn *c) { c->want_writable = 1; }
 size_t tcp_send_space(const struct tcp_conn *c) { return c->space; }
 size_t tcp_unacked(const struct tcp_conn *c) { (void)c; return 0; }
 void tcp_shutdown(struct tcp_conn *c) { c->shut = 1; }
 
+/* The application lets go: FIN, no more callbacks. */
 void tcp_close(struct tcp_conn *c)
 {
 	c->shut = 1;
@@ -185,6 +196,7 @@ void tcp_close(struct tcp_conn *c)
 	c->app = NULL;
 }
 
+/* The application resets: no more callbacks. */
 void tcp_abort(struct tcp_conn *c)
 {
 	c->aborted = 1;
@@ -192,11 +204,13 @@ void tcp_abort(struct tcp_conn *c)
 	c->app = NULL;
 }
 
+/* The connection's one timer, on the fake clock. */
 void tcp_set_timeout(struct tcp_conn *c, unsigned ms)
 {
 	c->timer_at = ms ? F.ctx.now_us + (uint64_t)ms * 1000 : 0;
 }
 
+/* The stack as an application may know it: one worker, interface 1 inside. */
 const char *tcp_state_name(const struct tcp_conn *c) { (void)c; return "ESTABLISHED"; }
 unsigned tcp_conn_count(const struct net_ctx *ctx) { (void)ctx; return 0; }
 uint64_t tcp_now_us(const struct net_ctx *ctx) { return ctx->now_us; }
