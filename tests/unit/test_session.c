@@ -14,7 +14,9 @@
  * timer; pregreet answered 554 with no banner); draining (421 only);
  * STARTTLS with a real handshake (BoringSSL as the client, in memory),
  * plaintext pipelined behind it discarded, the relayed message's Received
- * header saying ESMTPS with the TLS facts. Built with ASan/UBSan.
+ * header saying ESMTPS with the TLS facts; several transactions with RSET
+ * and refused recipients; the access map's Connect:, From: DISCARD and To:
+ * REJECT stages. Built with ASan/UBSan.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -34,6 +36,7 @@
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 #include "dataplane/smtp/session.h"
+#include "policy/policy.h"
 #include "t.h"
 
 #define BUF_MAX (1 << 16)
@@ -257,14 +260,20 @@ static void clock_to(uint64_t t)
 		}
 }
 
-/* A client connects to listener i from 198.18.0.1:port. */
-static struct tcp_conn *client_connect(unsigned i, uint16_t port)
+/* A client connects to listener i from addr:port. */
+static struct tcp_conn *client_connect_from(unsigned i, const char *addr, uint16_t port)
 {
-	struct tcp_conn *c = conn_new(NET_AF_INET, "198.18.0.1", port, F.lport[i]);
+	struct tcp_conn *c = conn_new(NET_AF_INET, addr, port, F.lport[i]);
 
 	c->client = 1;
 	F.lops[i]->accept(c, F.larg[i]);
 	return c;
+}
+
+/* A client connects to listener i from 198.18.0.1:port. */
+static struct tcp_conn *client_connect(unsigned i, uint16_t port)
+{
+	return client_connect_from(i, "198.18.0.1", port);
 }
 
 /* The client closes its side (after reading everything). */
@@ -785,6 +794,122 @@ TEST(draining)
 	stop();
 }
 
+TEST(transactions)
+{
+	struct tcp_conn *c, *b;
+	const char *log, *rx;
+
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_connect(0, 40001);
+	take(c);
+	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
+	take(c);
+	b = F.connects[0];
+	backend_setup(b, 0);
+	take(b);
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<one@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	/* RSET: the backend's transaction too; the next one starts afresh */
+	say(c, "RSET\r\n");
+	CHECK_STR(take(b), "RCPT TO:<one@lab.test>\r\nRSET\r\n");
+	say(b, "250 2.0.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n");
+	say(c, "MAIL FROM:<b@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<two@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	say(c, "RCPT TO:<nobody@lab.test>\r\n");
+	say(b, "550 5.1.1 <nobody@lab.test>: Recipient address rejected\r\n");
+	say(c, "RCPT TO:<three@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	say(c, "DATA\r\n");
+	take(b);
+	say(b, "354 go\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <nobody@lab.test>: Recipient address "
+		  "rejected\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	rx = take(b);
+	CHECK(strstr(rx, " for <") == NULL && strstr(rx, "\tfor <") == NULL);   /* two recipients: no "for" */
+	say(c, "x\r\n.\r\n");
+	say(b, "250 2.0.0 Ok: queued as A\r\n");
+	/* a third transaction with one recipient: "for <it>" */
+	say(c, "MAIL FROM:<c@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<four@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	say(c, "DATA\r\n");
+	take(b);
+	say(b, "354 go\r\n");
+	CHECK(strstr(take(b), "\r\n\tfor <four@lab.test>;\r\n") != NULL);
+	say(c, "y\r\n.\r\n");
+	say(b, "250 2.0.0 Ok: queued as B\r\n");
+	log = log_end();
+	CHECK(strstr(log, ": from=<b@client.test>, size=3, nrcpt=2, relay=backend0, status=sent (250 2.0.0 Ok: queued as A)\n")
+	      != NULL);
+	CHECK(strstr(log, ": from=<c@client.test>, size=3, nrcpt=1, relay=backend0, status=sent (250 2.0.0 Ok: queued as B)\n")
+	      != NULL);
+	CHECK(strstr(log, "NOQUEUE: reject: RCPT from unknown[198.18.0.1]: 550 5.1.1 <nobody@lab.test>: Recipient address "
+		      "rejected; to=<nobody@lab.test> proto=ESMTP helo=<client.test>\n") != NULL);
+	CHECK_EQ(counter("messages_accepted"), 2);
+	CHECK_EQ(F.nconnects, 1);                             /* one backend connection for all three */
+	stop();
+}
+
+TEST(policy_stages)
+{
+	struct pol_builder *pb = pol_builder_new();
+	struct pol_snapshot *pol;
+	struct tcp_conn *c, *b;
+	char err[256];
+	const char *log;
+
+	CHECK_EQ(pol_add(pb, "Connect:198.18.0.9", "REJECT", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "From:spam.test", "DISCARD", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "To:blocked.test", "REJECT", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "To:lab.test", "RELAY", err, sizeof(err)), 0);
+	pol = pol_build(pb, err, sizeof(err));
+	CHECK(pol != NULL);
+	start("backends = 198.18.1.1:25\n");
+	smtp_worker_set_policy(W, pol);
+	log_begin();
+	/* Connect: REJECT: the refusal instead of the banner, and close */
+	c = client_connect_from(0, "198.18.0.9", 40001);
+	CHECK_STR(take(c), "550 5.7.1 Access denied\r\n");
+	CHECK(c->shut);
+	/* DISCARD: accepted, nothing reaches a backend */
+	c = client_connect(0, 40002);
+	take(c);
+	say(c, "EHLO client.test\r\nMAIL FROM:<x@spam.test>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n");
+	CHECK_STR(take(c), EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	say(c, "spam\r\n.\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok: discarded\r\n");
+	CHECK_EQ(F.nconnects, 0);
+	/* the next transaction is not discarded; To: REJECT answers without the backend */
+	say(c, "MAIL FROM:<y@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 1);
+	b = F.connects[0];
+	backend_setup(b, 0);
+	CHECK_STR(take(b), "MAIL FROM:<y@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<z@blocked.test>\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n550 5.2.1 <z@blocked.test>: Mailbox disabled for this recipient\r\n");
+	CHECK_STR(take(b), "");
+	log = log_end();
+	CHECK(strstr(log, "NOQUEUE: reject: CONNECT from unknown[198.18.0.9]: 550 5.7.1 Access denied; proto=SMTP\n") != NULL);
+	CHECK(strstr(log, ": discard: from=<x@spam.test> size=6 (access map)\n") != NULL);
+	CHECK(strstr(log, "NOQUEUE: reject: RCPT from unknown[198.18.0.1]: 550 5.2.1 <z@blocked.test>: Mailbox disabled for this recipient; "
+		      "from=<y@client.test> proto=ESMTP helo=<client.test>\n") != NULL);
+	CHECK_EQ(counter("policy_connect_rejects"), 1);
+	CHECK_EQ(counter("policy_discards"), 1);
+	CHECK_EQ(counter("policy_rcpt_rejects"), 1);
+	CHECK(strstr(labelled(), "mxgate_smtp_policy_decisions_total{lcore=\"1\",tag=\"From\",action=\"discard\"} 1\n")
+	      != NULL);
+	stop();
+	pol_snapshot_free(pol);
+	pol_builder_free(pb);
+}
+
 /* ---- STARTTLS with a real handshake ---- */
 
 /* A self-signed P-256 certificate for mx.test as PEM, and its key. */
@@ -984,5 +1109,7 @@ int main(void)
 	RUN(greeting_delay);
 	RUN(draining);
 	RUN(starttls);
+	RUN(transactions);
+	RUN(policy_stages);
 	return t_done("test_session");
 }
