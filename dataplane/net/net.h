@@ -15,15 +15,13 @@
 #include <stddef.h>
 #include <rte_mbuf.h>
 #include <rte_ether.h>
+#include "net_addr.h"
 
 #define NET_MAX_IFS      4
 #define NET_MAX_WORKERS  16
 #define NET_TX_BURST     32
 #define NET_RX_BURST     32
 #define NET_HEADROOM     (14 + 40)   /* Ethernet + IPv6, the largest L2+L3 we prepend */
-
-#define NET_AF_INET  4
-#define NET_AF_INET6 6
 
 /* Drop reasons: every packet the stack discards is counted under one. */
 #define NET_DROP_REASONS(X) \
@@ -132,19 +130,6 @@ struct net_if {
 	uint16_t tx_stuck;            /* flushes in a row that sent nothing */
 	struct rte_mbuf *tx_buf[NET_TX_BURST];
 	struct net_impair *imp;       /* NULL unless impairment is configured */
-};
-
-/* An address of either family: IPv4 in the first 4 bytes, rest zero. */
-struct net_addr {
-	uint8_t a[16];
-};
-
-/* A connection's identity, from our point of view. Ports in host order. */
-struct net_tuple {
-	uint8_t family;               /* NET_AF_INET or NET_AF_INET6 */
-	uint8_t ifidx;                /* interface the local address belongs to */
-	uint16_t lport, rport;
-	struct net_addr laddr, raddr;
 };
 
 struct tcp_ctx;

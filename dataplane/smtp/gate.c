@@ -7,6 +7,7 @@
 
 #include "smtp/gate.h"
 #include "smtp/smtp_stats.h"
+#include "net/tcp_app.h"
 
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
 #define LIMIT_PROBE    8
@@ -98,8 +99,8 @@ static int limit_check(struct gate *g, const struct pol_snapshot *pol, const str
 {
 	struct pol_limits lim;
 	struct gate_slot *e;
-	unsigned nw = g->ctx->nworkers ? g->ctx->nworkers : 1;
-	uint64_t conn_share, rate_share, cap, now = g->ctx->now_us;
+	unsigned nw = tcp_nworkers(g->ctx) ? tcp_nworkers(g->ctx) : 1;
+	uint64_t conn_share, rate_share, cap, now = tcp_now_us(g->ctx);
 
 	if (!pol_limit(pol, pc, &lim, NULL) || (lim.conn == 0 && lim.rate == 0))
 		return 0;

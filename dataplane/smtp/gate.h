@@ -14,7 +14,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "net/net.h"
 #include "policy/policy.h"
 
 struct smtp_stats;

@@ -60,9 +60,7 @@ int relay_pool_init(struct relay_pool *rp, struct net_ctx *ctx, const struct mx_
 	rp->ctx = ctx;
 	rp->cfg = cfg;
 	rp->st = st;
-	for (i = 0; i < ctx->nifs; i++)
-		if (ctx->ifs[i].role == CFG_ROLE_INSIDE)
-			rp->inside_if = i;
+	rp->inside_if = tcp_if_of_role(ctx, CFG_ROLE_INSIDE);
 	for (i = 0; i < cfg->nbackends; i++)
 		if (cfg->backends[i].starttls && rp->client_tls == NULL &&
 		    (rp->client_tls = tls_client_ctx_new(err, errlen)) == NULL)
@@ -185,7 +183,7 @@ static int backend_open(struct relay *r)
 		const struct cfg_backend *be = &cfg->backends[k];
 		struct net_addr a;
 
-		if (rp->down_until_us[k] > rp->ctx->now_us)
+		if (rp->down_until_us[k] > tcp_now_us(rp->ctx))
 			continue;
 		memset(&a, 0, sizeof(a));
 		memcpy(a.a, be->addr, be->family == 4 ? 4 : 16);
@@ -213,7 +211,7 @@ void relay_fail(struct relay *r, const char *why)
 
 	rp->st->backend_errors++;
 	if (r->bidx >= 0 && (r->bst <= B_EHLO2))
-		rp->down_until_us[r->bidx] = rp->ctx->now_us + (uint64_t)rp->cfg->backend_retry_ms * 1000;
+		rp->down_until_us[r->bidx] = tcp_now_us(rp->ctx) + (uint64_t)rp->cfg->backend_retry_ms * 1000;
 	if (loss.was == RELAY_W_DOT)
 		slog(rp->cfg->hostname, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
 		     "delivered; the client is told 451 4.4.1 and may send it again", r->id, why, r->bidx);
@@ -610,7 +608,7 @@ static void backend_connected(struct tcp_conn *b, int err)
 	if (err != 0) {
 		r->b = NULL;             /* closed() follows; the stack frees it */
 		tcp_set_app(b, NULL, NULL);
-		r->rp->down_until_us[r->bidx] = r->rp->ctx->now_us + (uint64_t)r->rp->cfg->backend_retry_ms * 1000;
+		r->rp->down_until_us[r->bidx] = tcp_now_us(r->rp->ctx) + (uint64_t)r->rp->cfg->backend_retry_ms * 1000;
 		relay_fail(r, "connect failed");
 		return;
 	}

@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "config.h"
-#include "net/tcp.h"
+#include "net/tcp_app.h"
 
 struct tls_ctx;
 struct smtp_stats;

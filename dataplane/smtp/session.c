@@ -202,7 +202,7 @@ static uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
 static void client_arm(struct sess *s)
 {
 	const struct mx_config *cfg = s->w->cfg;
-	uint64_t now = s->w->ctx->now_us, deadline;
+	uint64_t now = tcp_now_us(s->w->ctx), deadline;
 
 	if (s->dead || s->c == NULL || s->cst != C_SMTP)
 		return;
@@ -233,7 +233,7 @@ static void client_arm(struct sess *s)
 /* The message began (354 sent): its deadline. */
 static void data_begin(struct sess *s)
 {
-	uint64_t now = s->w->ctx->now_us;
+	uint64_t now = tcp_now_us(s->w->ctx);
 
 	s->data_last_us = now;
 	s->data_deadline_us = now + (uint64_t)s->w->cfg->smtpd_data_timeout_ms * 1000;
@@ -244,7 +244,7 @@ static void data_begin(struct sess *s)
 static void data_progress(struct sess *s, size_t n)
 {
 	const struct mx_config *cfg = s->w->cfg;
-	uint64_t now = s->w->ctx->now_us, cap = now + (uint64_t)cfg->smtpd_data_timeout_ms * 1000;
+	uint64_t now = tcp_now_us(s->w->ctx), cap = now + (uint64_t)cfg->smtpd_data_timeout_ms * 1000;
 
 	s->data_deadline_us += (uint64_t)n * 1000000 / (cfg->smtpd_min_data_rate ? cfg->smtpd_min_data_rate : 1);
 	if (s->data_deadline_us > cap)
@@ -371,7 +371,7 @@ static void auth_ask(struct sess *s, const struct smtp_evinfo *ei)
 		r->pass_len = ei->len <= sizeof(r->pass) ? ei->len : sizeof(r->pass);
 		memcpy(r->pass, ei->data, r->pass_len);
 		snprintf(s->sasl_method, sizeof(s->sasl_method), "%s", ei->params);
-		if (auth_submit(w->auth, w->ctx->worker, r) == 0) {
+		if (auth_submit(w->auth, tcp_worker(w->ctx), r) == 0) {
 			s->areq = r;
 			return;
 		}
@@ -428,7 +428,7 @@ static unsigned auth_poll(struct smtp_worker *w)
 	struct auth_req *r;
 	unsigned n = 0;
 
-	while (w->auth != NULL && (r = auth_take(w->auth, w->ctx->worker)) != NULL) {
+	while (w->auth != NULL && (r = auth_take(w->auth, tcp_worker(w->ctx))) != NULL) {
 		struct sess *s = r->owner;
 
 		if (s != NULL)
@@ -529,7 +529,7 @@ static void tls_continue(struct sess *s)
 			s->w->st.starttls++;
 			smtp_proto_tls_started(&s->p);
 		}
-		s->req_start_us = s->w->ctx->now_us;
+		s->req_start_us = tcp_now_us(s->w->ctx);
 		client_flush(s);
 		client_pump(s);
 		return;
@@ -1017,7 +1017,7 @@ static void client_pump(struct sess *s)
 		return;
 	/* whole lines came and none is half read: the next command's deadline starts now */
 	if (consumed > 0 && !smtp_proto_mid_line(&s->p) && !smtp_proto_in_data(&s->p))
-		s->req_start_us = s->w->ctx->now_us;
+		s->req_start_us = tcp_now_us(s->w->ctx);
 	if (relay_space_waiting(s->relay) != was_bp)
 		relay_arm(s->relay);
 	client_arm(s);
@@ -1049,7 +1049,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->mode = la->mode;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
 	s->port = tcp_tuple(c)->rport;
-	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_net(c)->worker & 0xff, w->next_id++);
+	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_worker(tcp_net(c)) & 0xff, w->next_id++);
 	tcp_set_app(c, &client_ops, s);
 	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
@@ -1060,7 +1060,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 			s->pcfg.max_errors = w->cfg->smtpd_stress_error_limit;
 		s->pcfg.max_junk = w->cfg->smtpd_stress_error_limit;
 	}
-	s->born_us = w->ctx->now_us;
+	s->born_us = tcp_now_us(w->ctx);
 	s->lnext = w->live;
 	if (w->live)
 		w->live->lprev = s;
@@ -1125,7 +1125,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		return;
 	}
 	s->cst = C_SMTP;
-	s->req_start_us = w->ctx->now_us;
+	s->req_start_us = tcp_now_us(w->ctx);
 	client_flush(s);
 	client_arm(s);
 }
@@ -1191,7 +1191,7 @@ static void client_timeout(struct tcp_conn *c)
 
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
-		s->req_start_us = s->w->ctx->now_us;
+		s->req_start_us = tcp_now_us(s->w->ctx);
 		smtp_proto_greet(&s->p);
 		client_flush(s);
 		client_arm(s);
@@ -1321,14 +1321,14 @@ static void list_sessions(struct smtp_worker *w, char *buf)
 		int n = snprintf(buf + o, w->list_len - o,
 				 "id=%s lcore=%u client=%s port=%u mode=%s state=%s tls=%s cipher=%s "
 				 "verify=%s helo=%s age_s=%llu\n",
-				 s->id, w->ctx->lcore_id, s->addr, s->port,
+				 s->id, tcp_lcore(w->ctx), s->addr, s->port,
 				 s->mode == SMTP_MODE_SMTPS ? "smtps" : s->mode == SMTP_MODE_SUBMISSION ?
 				 "submission" : "smtp",
 				 s->cst == C_TLS_HS ? "TLS_HANDSHAKE" : s->cst == C_CLOSING ? "CLOSING" :
 				 s->cst == C_GREET_DELAY ? "GREET_DELAY" : smtp_proto_state_name(&s->p),
 				 s->tls_up ? s->mac.version : "-", s->tls_up ? s->mac.cipher : "-",
 				 s->tls_up ? s->mac.verify : "NONE", s->p.helo[0] ? s->p.helo : "-",
-				 (unsigned long long)((w->ctx->now_us - s->born_us) / 1000000));
+				 (unsigned long long)((tcp_now_us(w->ctx) - s->born_us) / 1000000));
 		if (n < 0 || (size_t)n >= w->list_len - o)
 			break;
 		o += (size_t)n;

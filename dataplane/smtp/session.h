@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "config.h"
-#include "net/tcp.h"
+#include "net/tcp_app.h"
 #include "smtp/smtp_stats.h"
 
 struct tls_ctx;
