@@ -392,6 +392,10 @@ static void backend_xclient(struct relay *r, int login_ok)
 		.login = c.login, .login_ok = login_ok,
 	};
 	n = rw_xclient(&x, cmd, sizeof(cmd));
+	if (n == 0) {
+		relay_fail(r, "XCLIENT command too long");   /* cannot happen: RW_XCLIENT_MAX holds the longest */
+		return;
+	}
 	r->rp->st->xclient++;
 	backend_write(r, cmd, n);
 }

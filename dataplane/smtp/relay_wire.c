@@ -10,6 +10,10 @@
 
 #include "relay_wire.h"
 
+/* the longest XCLIENT command: fixed words, an IPv6 address, both values fully escaped */
+_Static_assert(sizeof("XCLIENT ADDR=IPV6: PORT=65535 NAME=[UNAVAILABLE] HELO= PROTO=ESMTP LOGIN=\r\n") +
+	       46 + RW_HELO_MAX * 3 + RW_LOGIN_MAX * 3 <= RW_XCLIENT_MAX, "RW_XCLIENT_MAX");
+
 /* ---- the reply assembler ---- */
 
 /* Forget the reply being assembled. */
@@ -26,20 +30,30 @@ enum rw_reply_status rw_reply_feed(struct rw_reply *r, const uint8_t *in, size_t
 {
 	size_t i;
 
+	*code = 0;
 	for (i = 0; i < len; i++) {
 		size_t ls;
 
-		if (r->len < sizeof(r->buf) - 1)
-			r->buf[r->len++] = (char)in[i];
-		else
+		if (r->len >= sizeof(r->buf) - 1) {
+			/* longer than any reply we take: unusable now, not at a line end that may never come */
 			r->over = 1;
+			r->buf[r->len] = '\0';
+			*used = i + 1;
+			return RW_REPLY_MALFORMED;
+		}
+		r->buf[r->len++] = (char)in[i];
 		if (in[i] != '\n')
 			continue;
 		/* end of a line: is it the last line of the reply ("ddd " or "ddd")? */
 		ls = r->len - 1;
 		while (ls > 0 && r->buf[ls - 1] != '\n')
 			ls--;
-		if (r->len - ls < 4 || r->buf[ls + 3] == '-')
+		if (r->len - ls < 4) {
+			r->buf[r->len] = '\0';
+			*used = i + 1;         /* no reply line is shorter than "ddd" LF */
+			return RW_REPLY_MALFORMED;
+		}
+		if (r->buf[ls + 3] == '-')
 			continue;
 		r->buf[r->len] = '\0';
 		*used = i + 1;
@@ -114,18 +128,25 @@ size_t rw_xtext(const char *in, char *out, size_t outlen)
 /* The XCLIENT command announcing the client (Postfix's XCLIENT_README). */
 size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen)
 {
-	char helo[300], login[255 * 3 + 16] = "";
+	/* xtext triples a byte at most; rw_xtext() wants 5 spare bytes */
+	char helo[RW_HELO_MAX * 3 + 5], login[7 + RW_LOGIN_MAX * 3 + 5] = "";
 	const char *h = x->helo != NULL && x->helo[0] ? x->helo : "[UNAVAILABLE]";
+	int n;
 
 	rw_xtext(h, helo, sizeof(helo));
 	if (x->login != NULL && x->login_ok) {
 		memcpy(login, " LOGIN=", 7);
 		rw_xtext(x->login, login + 7, sizeof(login) - 7);
 	}
-	snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
-		 strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, helo,
-		 x->ehlo ? "ESMTP" : "SMTP", login);
-	return strlen(out);
+	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
+		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, helo,
+		     x->ehlo ? "ESMTP" : "SMTP", login);
+	if (n < 0 || (size_t)n >= outlen) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
 }
 
 /* ---- PROXY v2 ---- */

@@ -39,8 +39,8 @@
 
 /*
  * One backend reply being assembled. buf holds the bytes of the reply so
- * far (at most RW_REPLY_MAX - 1; beyond that bytes are dropped and over is
- * set, and the reply is malformed when it ends).
+ * far (at most RW_REPLY_MAX - 1: the byte after them makes the reply
+ * malformed at once, and over is set).
  */
 struct rw_reply {
 	size_t len;               /* bytes in buf */
@@ -52,8 +52,9 @@ struct rw_reply {
 enum rw_reply_status {
 	RW_REPLY_MORE = 0,        /* every byte taken, no complete reply yet: feed more */
 	RW_REPLY_DONE,            /* a complete reply in r->buf (NUL-terminated), *code its code */
-	RW_REPLY_MALFORMED,       /* the reply ended but is unusable: longer than buf, or its
-				     last line's code (atoi) is not 200..599 */
+	RW_REPLY_MALFORMED,       /* unusable: longer than buf (reported at the first byte that
+				     does not fit), a line shorter than "ddd" LF, or a last
+				     line whose code (atoi) is not 200..599 */
 };
 
 /* Start a new reply (forget what was assembled). */
@@ -101,7 +102,10 @@ int rw_xclient_lists(const char *rep, size_t len, const char *attr);
  */
 size_t rw_xtext(const char *in, char *out, size_t outlen);
 
-#define RW_XCLIENT_MAX 1100       /* the XCLIENT command buffer rw_xclient() expects */
+#define RW_HELO_MAX    256        /* longest HELO name rw_xclient() takes whole (SMTP_ADDR_MAX) */
+#define RW_LOGIN_MAX   255        /* longest user rw_xclient() takes whole (AUTH_USER_MAX) */
+#define RW_XCLIENT_MAX 2048       /* the XCLIENT command buffer: holds the longest command whole
+				     (Postfix reads command lines of 2048 bytes) */
 
 /* The client as XCLIENT announces it. */
 struct rw_xclient_info {
@@ -115,12 +119,11 @@ struct rw_xclient_info {
 
 /*
  * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=[UNAVAILABLE] HELO=h PROTO=ESMTP|SMTP
- * [LOGIN=u]\r\n", with HELO and LOGIN in xtext (rw_xtext() into 300 and
- * 774 bytes: a HELO name of 255 bytes and a user of 255 always fit).
- * Written NUL-terminated into out (outlen >= 1, normally RW_XCLIENT_MAX)
- * and cut at outlen - 1 bytes, CRLF included, when longer (a user made
- * mostly of '+' and '=' beside a long escaped HELO can be). Returns
- * strlen(out).
+ * [LOGIN=u]\r\n", with HELO and LOGIN in xtext: a HELO name of
+ * RW_HELO_MAX bytes and a user of RW_LOGIN_MAX, every byte escaped, fit
+ * whole in RW_XCLIENT_MAX. Written NUL-terminated into out. Returns its
+ * length, or 0 (nothing to send) when it does not fit in outlen: a cut
+ * command must never reach a backend.
  */
 size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen);
 

@@ -858,6 +858,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->n_cmds[CMD_DATA]++;
 		if (s->tx.discard) {
 			s->tx.data_started = 1;
+			s->tx.msg_bytes = 0;
 			data_begin(s);
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 			return 0;
@@ -876,11 +877,11 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		if (ei->error != SMTP_OK) {
 			w->st.messages_rejected++;
 			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
-			s->tx.data_started = 0;
+			tx_message_end(&s->tx);
 			return 0;
 		}
 		if (s->tx.discard) {
-			s->tx.data_started = 0;
+			tx_message_end(&s->tx);
 			w->st.policy_discards++;
 			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, s->tx.mail_from,
 			     (unsigned long long)s->tx.msg_bytes);
@@ -1356,6 +1357,8 @@ void smtp_worker_free(struct smtp_worker *w)
 {
 	if (w == NULL)
 		return;
+	while (w->live != NULL)
+		sess_kill(w->live, 1);     /* sessions still open at shutdown: reset, then freed */
 	sess_reap(w);
 	gate_free(&w->gate);
 	if (w->tw)

@@ -22,13 +22,20 @@ struct smtp_tx {
 	uint64_t msg_bytes;       /* the message's bytes (from the backend's 354) */
 };
 
-/* A new transaction (MAIL FROM:<from>): nothing of the last one is kept but msg_bytes. */
+/*
+ * A new transaction (MAIL FROM:<from>): nothing of the last one is kept, not
+ * even a backend failure flagged inside a message that was then refused or
+ * discarded (it would swallow the next message and answer it 451).
+ */
 static inline void tx_begin(struct smtp_tx *tx, const char *from)
 {
 	snprintf(tx->mail_from, sizeof(tx->mail_from), "%s", from);
 	tx->first_rcpt[0] = '\0';
 	tx->nrcpt_ok = 0;
 	tx->discard = 0;
+	tx->data_started = 0;
+	tx->b_failed = 0;
+	tx->msg_bytes = 0;
 }
 
 /* The backend took a recipient. */

@@ -701,6 +701,61 @@ TEST(backend_timeout_after_dot)
 	stop();
 }
 
+/*
+ * A backend lost inside a message that is then refused (too big) must not
+ * taint the next transaction: its message goes to a fresh backend and gets
+ * that backend's 250 (the failure flag used to survive and make it 451).
+ */
+TEST(backend_failure_not_carried_over)
+{
+	struct tcp_conn *c, *b, *b2;
+	char big[200];
+
+	start("backends = 198.18.1.1:25\nmessage_size_limit = 100\n");
+	log_begin();
+	c = client_connect(0, 40001);
+	take(c);
+	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
+	take(c);
+	b = F.connects[0];
+	backend_setup(b, 0);
+	take(b);
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<b@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	say(c, "DATA\r\n");
+	say(b, "354 go\r\n");
+	take(c);
+	say(c, "first\r\n");
+	b->ops->peer_closed(b);
+	memset(big, 'x', 150);
+	memcpy(big + 150, "\r\n.\r\n", 6);
+	say(c, big);
+	CHECK_STR(take(c), "552 5.3.4 Message size exceeds fixed limit\r\n");
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 2);
+	if (F.nconnects != 2) {
+		stop();
+		return;
+	}
+	b2 = F.connects[1];
+	backend_setup(b2, 0);
+	CHECK_STR(take(b2), "MAIL FROM:<a@client.test>\r\n");
+	say(b2, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<b@lab.test>\r\n");
+	say(b2, "250 2.1.5 Ok\r\n");
+	say(c, "DATA\r\n");
+	say(b2, "354 go\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	say(c, "second\r\n.\r\n");
+	CHECK(strstr(take(b2), "second\r\n.\r\n") != NULL);
+	say(b2, "250 2.0.0 Ok: queued\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok: queued\r\n");
+	log_end();
+	CHECK_EQ(counter("messages_accepted"), 1);
+	stop();
+}
+
 TEST(backpressure)
 {
 	struct tcp_conn *c, *b;
@@ -1105,6 +1160,7 @@ int main(void)
 	RUN(backend_malformed_reply);
 	RUN(backend_closes_during_rcpt);
 	RUN(backend_timeout_after_dot);
+	RUN(backend_failure_not_carried_over);
 	RUN(backpressure);
 	RUN(greeting_delay);
 	RUN(draining);
