@@ -10,7 +10,10 @@ Rules:
     at a backend exactly once (lost: 0 times; duplicated: more than once);
   - a message stored without a 250 to the client is allowed only if an
     mxgate log says "may have been delivered" for the session that carried
-    it (the session id from the Received header mxgate added);
+    it (the session id from the Received header mxgate added). Session ids
+    start again at each start of mxgate: --logs come in the order of the
+    processes, and the "restart mxgate" times of --events, against the date
+    of the Received header, say which log speaks for a message;
   - no message is stored twice, whatever the client was told.
 Refusals are counted by class (4xx, 5xx) and by the stage that got them;
 sessions that ended without a reply (connection refused or reset, timeout)
@@ -18,12 +21,13 @@ are counted as errors by reason.
 """
 import argparse
 import collections
+import email.utils
 import json
 import re
 import sys
 
 MID_RE = re.compile(r"^Message-ID: (<[^>]+>)", re.M | re.I)
-RCVD_RE = re.compile(r"\(mxgate\) with \S+ id ([0-9A-F]+)")
+RCVD_RE = re.compile(r"\(mxgate\) with \S+ id ([0-9A-F]+)[^;]*;\r?\n\t([^\r\n]+)")
 MAYBE_RE = re.compile(r"\b([0-9A-F]{10}): .* the message may have been delivered")
 
 
@@ -58,16 +62,38 @@ def main():
                 if mid is None:
                     unknown += 1
                     continue
-                stored[mid.group(1)].append(sid.group(1) if sid else None)
+                when = None
+                if sid:
+                    try:
+                        when = email.utils.parsedate_to_datetime(sid.group(2)).timestamp()
+                    except (TypeError, ValueError):
+                        pass
+                stored[mid.group(1)].append((sid.group(1), when) if sid else (None, None))
     except FileNotFoundError:
         pass
-    maybe = set()
+    maybe = []     # per mxgate process, in order: its sessions that "may have been delivered"
     for f in a.logs:
+        ids = set()
         with open(f, errors="replace") as fh:
             for ln in fh:
                 m = MAYBE_RE.search(ln)
                 if m:
-                    maybe.add(m.group(1))
+                    ids.add(m.group(1))
+        maybe.append(ids)
+    restarts = []
+    if a.events:
+        with open(a.events) as fh:
+            restarts = [int(ln.split()[0]) for ln in fh if ln.split()[1:3] == ["restart", "mxgate"]]
+
+    def said_so(sid, when):
+        """Did the log of the process that carried session sid say it may have been delivered?"""
+        if sid is None:
+            return False
+        if when is None:
+            return any(sid in ids for ids in maybe)
+        lo = sum(1 for r in restarts if r < when - 1)   # a second either way: the clocks' resolution
+        hi = sum(1 for r in restarts if r <= when + 1)
+        return any(sid in maybe[k] for k in range(lo, min(hi, len(maybe) - 1) + 1))
 
     accepted = [i for i, r in sent.items() if r["code"] == 250]
     lost = [i for i in accepted if i not in stored]
@@ -80,7 +106,7 @@ def main():
         if r is None:
             stray.append(i)
         elif r["code"] != 250:
-            (said if all(s in maybe for s in sids) else breach).append(i)
+            (said if all(said_so(*s) for s in sids) else breach).append(i)
 
     refused = collections.Counter()
     errors = collections.Counter()
