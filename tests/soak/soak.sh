@@ -29,7 +29,8 @@
 # Ctrl-C included. Files in build/soak/ (SOAK_DIR).
 #
 # Environment: SOAK_MINUTES (10), SOAK_LOAD_PCT (80), SOAK_LOSS (1),
-# SOAK_REORDER (1), SOAK_THREADS (16 per client process), SOAK_CAP_SECS (20),
+# SOAK_REORDER (1), SOAK_THREADS (16 per client process in the capacity run,
+# four times that in the soak, paced), SOAK_CAP_SECS (20),
 # SOAK_PROGRESS (30, or 10 for runs under 5 minutes), SOAK_DIR, LAB_NS
 # (mxsoak), LAB_METRICS, MXGATE (build/mxgate; build/asan/mxgate for a
 # sanitized soak), MXCONTROL.
@@ -109,21 +110,32 @@ say "lab up: mxgate pid $(lab_pid)"
 backend() {
 	local n=$1 port=$((2600 + $1)) i
 	shift
-	lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port "$port" --out /dev/null --messages "$MSGS" \
+	# lab.sh exec ends in exec, so $! is the backend's own pid (a shell function would fork)
+	"$LAB_SH" exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port "$port" --out /dev/null --messages "$MSGS" \
 		--sessions 100000000 --timeout $((DUR + 3600)) --faults "$BFAULTS" --seed "$RANDOM" "$@" \
 		>>"$LAB_DIR/backend$n.log" 2>&1 &
 	BPID[$n]=$!
 	for ((i = 0; i < 50; i++)); do
-		lab_exec ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+		[ "$(listener "$port")" = "${BPID[$n]}" ] && return 0
 		sleep 0.1
 	done
 	fail "backend $n did not listen on :$port: $(tail -n 3 "$LAB_DIR/backend$n.log")"
 }
-# kill_backend N: SIGKILL, as a crash
+# pid of the process listening on PORT in the namespace (nothing if none)
+listener() {
+	lab_exec ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2
+}
+# kill_backend N: SIGKILL, as a crash; fails unless its port is free afterwards
 kill_backend() {
+	local port=$((2600 + $1)) i
 	kill -KILL "${BPID[$1]}" 2>/dev/null
 	wait "${BPID[$1]}" 2>/dev/null
 	BPID[$1]=
+	for ((i = 0; i < 50; i++)); do
+		[ -z "$(listener "$port")" ] && return 0
+		sleep 0.1
+	done
+	fail "backend $1 still listening on :$port after SIGKILL (pid $(listener "$port"))"
 }
 # backend 1 in the soak: 451 to MAIL, 550 to RCPT, 554 to DATA, 451 to the dot, each to 1 %,
 # and 1 % of messages dropped mid-DATA (smtp_backend.py --fail, --drop-data)
@@ -154,13 +166,13 @@ wait_conns() {
 	return 1
 }
 
-# clients DURATION RATE PREFIX: the two client processes (half STARTTLS each), in the background
+# clients DURATION RATE PREFIX THREADS: the two client processes (half STARTTLS each), in the background
 clients() {
-	local dur=$1 rate=$2 prefix=$3 k
+	local dur=$1 rate=$2 prefix=$3 threads=$4 k
 	CLIENT_PIDS=()
 	for k in 1 2; do
-		lab_exec "$LAB_PY" "$SOAK_HERE/soak_client.py" --out "$LAB_DIR/$prefix-$k.jsonl" --prefix "$prefix$k" \
-			--threads "$THREADS" --rate "$rate" --duration "$dur" --starttls 50 --blocked 2 \
+		"$LAB_SH" exec "$LAB_PY" "$SOAK_HERE/soak_client.py" --out "$LAB_DIR/$prefix-$k.jsonl" --prefix "$prefix$k" \
+			--threads "$threads" --rate "$rate" --duration "$dur" --starttls 50 --blocked 2 \
 			--timeout 60 --pause-file "$PAUSE" --stop-file "$STOP" --seed "$k$RANDOM" \
 			>>"$LAB_DIR/clients.log" 2>&1 &
 		CLIENT_PIDS+=($!)
@@ -178,7 +190,7 @@ count() {
 
 # ---- capacity ----
 say "measuring capacity: $((2 * THREADS)) unpaced clients for ${CAP_SECS}s, clean backends, no loss"
-clients "$CAP_SECS" 0 cap
+clients "$CAP_SECS" 0 cap "$THREADS"
 wait_clients
 read -r cap_sent cap_acc < <(count "$LAB_DIR"/cap-*.jsonl)
 CAP_RATE=$(awk -v a="$cap_acc" -v s="$CAP_SECS" 'BEGIN {printf "%.1f", a / s}')
@@ -290,9 +302,13 @@ progress() {
 }
 
 # ---- the soak ----
-say "soak: $((2 * THREADS)) clients at $RATE msg/s for ${DUR}s"
+say "soak: $((2 * THREADS * 4 > 1024 ? 1024 : 2 * THREADS * 4)) client threads at $RATE msg/s for ${DUR}s"
 rm -f "$STOP" "$PAUSE"
-clients "$DUR" "$(awk -v r="$RATE" 'BEGIN {printf "%.2f", r / 2}')" soak
+# four times the threads of the capacity run, held to the rate: under loss a
+# session waits for retransmissions (a lost SYN costs the kernel's client 1 s),
+# and the rate must not fall for want of threads
+SOAK_THR=$((THREADS * 4 > 512 ? 512 : THREADS * 4))
+clients "$DUR" "$(awk -v r="$RATE" 'BEGIN {printf "%.2f", r / 2}')" soak "$SOAK_THR"
 swapper >/dev/null 2>&1 &
 SWAP_PID=$!
 MAIN0=$SECONDS
@@ -425,6 +441,9 @@ fi
 "$LAB_PY" "$SOAK_HERE/soak_check.py" --clients "$LAB_DIR"/cap-*.jsonl "$LAB_DIR"/soak-*.jsonl \
 	--messages "$MSGS" --logs "$LAB_DIR"/mxgate*.log --backend-faults "$BFAULTS" --events "$EVENTS" ||
 	NFAIL=$((NFAIL + 1))
+# a sanitized build (MXGATE=build/asan/mxgate) reports on stderr: in these logs
+san=$(grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LAB_DIR"/mxgate*.log "$LAB_DIR/control.log" 2>/dev/null)
+if [ -n "$san" ]; then bad "sanitizer report(s) in: $san"; else good "no sanitizer report in the logs"; fi
 say "done in $((SECONDS - T0))s"
 if [ "$NFAIL" -eq 0 ]; then
 	echo "soak: PASS"

@@ -117,7 +117,9 @@ def main():
         if code is None and r["reply"][:3].isdigit() and r["err"] in (
                 "greeting", "ehlo", "starttls", "ehlo after starttls", "mail", "rcpt", "data"):
             code = int(r["reply"][:3])
-        if code is not None:
+        if r["code"] is not None:
+            refused["%dxx dot" % (code // 100)] += 1     # the reply to the final dot
+        elif code is not None:
             refused["%dxx %s" % (code // 100, r["stage"])] += 1
         else:
             why = r["err"].split(":")[0] or "no reply"
@@ -137,7 +139,9 @@ def main():
             for ln in fh:
                 ev = ln.strip().split(" ", 1)[-1]
                 if ev.startswith(("kill", "restart", "drain", "swap")):
-                    faults[re.sub(r" (REJECT|OK|\S+\.crt)$", "", ev)] += 1
+                    failed = ev.endswith(" failed")
+                    ev = re.sub(r" (REJECT|OK|\S+\.crt)$", "", re.sub(r" failed$", "", ev))
+                    faults[ev + (" (the command failed)" if failed else "")] += 1
 
     n4 = sum(v for k, v in refused.items() if k.startswith("4"))
     n5 = sum(v for k, v in refused.items() if k.startswith("5"))
