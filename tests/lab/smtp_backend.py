@@ -19,7 +19,10 @@ Random faults for the soak (tests/soak/soak.sh), each drawn per command
 with --seed: --fail STAGE=CODE:PCT answers CODE (4xx or 5xx) instead of the
 positive reply to PCT % of MAIL, RCPT, DATA or final dots (a refused dot
 stores nothing); --drop-data PCT closes the connection in the middle of PCT
-% of messages (after their first line, before the dot: nothing stored).
+% of messages (after their first line, before the dot: nothing stored);
+--slow-dot PCT=SECONDS stores PCT % of messages and holds their 250 that
+long (past mxgate's backend_timeout_ms: the one case where mxgate must say
+the message "may have been delivered").
 --faults FILE gets one line per fault injected ("fail rcpt 451", "drop
 data"), for the soak's totals.
 
@@ -212,6 +215,9 @@ class Session:
                 if self.args.store is not None:
                     self.args.store(msg)
                 self.delay("dot")
+                if self.args.slow_dot[0] > 0 and self.args.rng_pct() < self.args.slow_dot[0]:
+                    self.args.note("slow dot")
+                    time.sleep(self.args.slow_dot[1])
                 self.send("250 2.0.0 Ok: queued")
             elif verb == "RSET":
                 mail, rcpts = None, []
@@ -244,6 +250,8 @@ def main():
                     help="answer CODE to PCT %% of mail, rcpt, data or dot (fault)")
     ap.add_argument("--drop-data", type=float, default=0.0, metavar="PCT",
                     help="close the connection in the middle of PCT %% of messages (fault)")
+    ap.add_argument("--slow-dot", default="0=0", metavar="PCT=SECONDS",
+                    help="store PCT %% of messages, then hold their 250 SECONDS (fault)")
     ap.add_argument("--faults", help="one line per fault injected")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
@@ -254,6 +262,11 @@ def main():
         if stage not in ("mail", "rcpt", "data", "dot") or not code.isdigit() or not 400 <= int(code) < 600:
             raise SystemExit("smtp_backend: --fail %s: expected mail|rcpt|data|dot=4xx|5xx:PCT" % f)
         args.fails[stage] = (int(code), float(pct or 0))
+    pct, _, secs = args.slow_dot.partition("=")
+    try:
+        args.slow_dot = (float(pct), float(secs or 0))
+    except ValueError:
+        raise SystemExit("smtp_backend: --slow-dot %s: expected PCT=SECONDS" % args.slow_dot)
     rng = random.Random(args.seed)
     rng_lock = threading.Lock()
 

@@ -12,9 +12,10 @@
 #    machine, these clients, this mxgate, this backend, all together).
 # 3. The soak: the same clients paced at SOAK_LOAD_PCT (80) % of it for
 #    SOAK_MINUTES, with SOAK_LOSS (1) % nftables loss both ways on mxout,
-#    while backend 1 answers 4xx/5xx to MAIL, RCPT, DATA and dots and drops
-#    messages mid-DATA, a policy is swapped every 3 s and a certificate
-#    every 5 s (deploy/lab.sh ctl), and at set times: mxctl drain then a
+#    while backend 1 answers 4xx/5xx to MAIL, RCPT, DATA and dots, drops
+#    messages mid-DATA and answers a few stored ones past mxgate's
+#    backend_timeout_ms, a policy is swapped every 3 s and a certificate
+#    every 6 s (deploy/lab.sh ctl), and at set times: mxctl drain then a
 #    restart of mxgate (15 %), each backend killed and restarted (40 %, 70 %),
 #    Redis killed and restarted (55 %). Progress lines every SOAK_PROGRESS s.
 # 4. Checks (tests/soak/soak_check.py and counters): every message a client
@@ -101,7 +102,7 @@ say "$MINUTES minute(s), load $LOAD_PCT % of capacity, loss $LOSS %, reorder $RE
 say "mxgate $MXGATE, commit $(git -C "$SOAK_REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 # ---- the lab ----
-lab_up "backends = 198.18.1.1:2601 198.18.1.1:2602" "backend_timeout_ms = 30000" \
+lab_up "backends = 198.18.1.1:2601 198.18.1.1:2602" "backend_timeout_ms = 10000" \
 	"backend_retry_ms = 2000" "impair = reorder=$REORDER" "timewait_ms = 10000" >/dev/null 2>&1 ||
 	fail "lab did not come up (see $LAB_DIR/mxgate.log)"
 say "lab up: mxgate pid $(lab_pid)"
@@ -138,8 +139,11 @@ kill_backend() {
 	fail "backend $1 still listening on :$port after SIGKILL (pid $(listener "$port"))"
 }
 # backend 1 in the soak: 451 to MAIL, 550 to RCPT, 554 to DATA, 451 to the dot, each to 1 %,
-# and 1 % of messages dropped mid-DATA (smtp_backend.py --fail, --drop-data)
-BACKEND1_FAULTS=(--fail mail=451:1 --fail rcpt=550:1 --fail data=554:1 --fail dot=451:1 --drop-data 1)
+# 1 % of messages dropped mid-DATA, and 0.2 % stored but answered after 12 s, past
+# backend_timeout_ms (10 s): mxgate must say those "may have been delivered"
+# (smtp_backend.py --fail, --drop-data, --slow-dot)
+BACKEND1_FAULTS=(--fail mail=451:1 --fail rcpt=550:1 --fail data=554:1 --fail dot=451:1 --drop-data 1
+	--slow-dot 0.2=12)
 backend 1
 backend 2
 
