@@ -7,6 +7,8 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
+#   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
+#   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
