@@ -1217,7 +1217,8 @@ int sync_users(struct app *a)
 	if (ur.newly_bad > USERS_BAD_LOGGED)
 		logm("... and %zu more bad SMTP AUTH users in Redis (%s*) skipped", ur.newly_bad -
 		     USERS_BAD_LOGGED, a->k_auth);
-	qsort(ur.bad, ur.nbad, sizeof(*ur.bad), u64_cmp);
+	if (ur.nbad > 1)   /* qsort's base may not be NULL, even for 0 items */
+		qsort(ur.bad, ur.nbad, sizeof(*ur.bad), u64_cmp);
 	free(a->usr_bad);
 	a->usr_bad = ur.bad;
 	a->usr_nbad = ur.nbad;
@@ -1228,7 +1229,8 @@ int sync_users(struct app *a)
 	a->usr_cap_logged = ur.capped;
 
 	/* SCAN may return a key twice: sort, drop repeats */
-	qsort(ur.u, ur.n, sizeof(*ur.u), user_cmp);
+	if (ur.n > 1)
+		qsort(ur.u, ur.n, sizeof(*ur.u), user_cmp);
 	for (i = 0, nu = 0; i < ur.n; i++) {
 		if (nu && user_cmp(&ur.u[nu - 1], &ur.u[i]) == 0)
 			continue;

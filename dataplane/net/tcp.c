@@ -270,11 +270,15 @@ static inline uint32_t ts_now(const struct net_ctx *ctx)
 /* Hash of a tuple for the connection table. */
 static uint32_t tuple_hash(const struct tcp_ctx *tc, const struct net_tuple *t)
 {
-	uint32_t seed, h;
+	uint32_t seed, h, ra[4], la[4];
 
+	/* the addresses sit at offset 6 of the tuple: rte_jhash reads 32-bit
+	 * words, so it hashes aligned copies (the same bytes, the same hash) */
 	memcpy(&seed, tc->p.secret, 4);
-	h = rte_jhash(t->raddr.a, 16, seed ^ ((uint32_t)t->lport << 16 | t->rport));
-	return rte_jhash(t->laddr.a, 16, h);
+	memcpy(ra, t->raddr.a, 16);
+	memcpy(la, t->laddr.a, 16);
+	h = rte_jhash(ra, 16, seed ^ ((uint32_t)t->lport << 16 | t->rport));
+	return rte_jhash(la, 16, h);
 }
 
 /* Same connection identity? */

@@ -15,6 +15,17 @@ to recipients that start with it. --messages FILE gets one JSON line per
 stored message at once, before any delayed reply, so a test can count
 deliveries even when mxgate gives up on the reply.
 
+Random faults for the soak (tests/soak/soak.sh), each drawn per command
+with --seed: --fail STAGE=CODE:PCT answers CODE (4xx or 5xx) instead of the
+positive reply to PCT % of MAIL, RCPT, DATA or final dots (a refused dot
+stores nothing); --drop-data PCT closes the connection in the middle of PCT
+% of messages (after their first line, before the dot: nothing stored);
+--slow-dot PCT=SECONDS stores PCT % of messages and holds their 250 that
+long (past mxgate's backend_timeout_ms: the one case where mxgate must say
+the message "may have been delivered").
+--faults FILE gets one line per fault injected ("fail rcpt 451", "drop
+data"), for the soak's totals.
+
 Lab only: binds an address in 198.18.0.0/15 or 2001:2::/48; stops after
 --sessions sessions or --timeout seconds, whichever comes first.
 """
@@ -23,6 +34,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import random
 import struct
 import sys
 import threading
@@ -99,6 +111,14 @@ class Session:
         self.f = sock.makefile("rb")
         self.rec = {"messages": [], "xclient": None, "proxy": None, "tls": None, "ehlo": []}
 
+    def fault(self, stage):
+        """The code to answer at STAGE instead of the positive reply, or 0 (--fail)."""
+        code, pct = self.args.fails.get(stage, (0, 0.0))
+        if code and self.args.rng_pct() < pct:
+            self.args.note("fail %s %d" % (stage, code))
+            return code
+        return 0
+
     def delay(self, stage):
         """Hold the reply to STAGE as --delay says."""
         t = self.args.delays.get(stage, 0)
@@ -148,6 +168,11 @@ class Session:
             elif verb == "MAIL":
                 mail, rcpts = cmd[10:].strip(), []
                 self.delay("mail")
+                code = self.fault("mail")
+                if code:
+                    mail = None
+                    self.send("%d %s.1.0 Sender refused by the test backend (fault)" % (code, str(code)[0]))
+                    continue
                 self.send("250 2.1.0 Ok")
             elif verb == "RCPT":
                 rcpt = cmd[8:].strip()
@@ -155,24 +180,44 @@ class Session:
                 if self.args.reject_rcpt and rcpt.lstrip("<").startswith(self.args.reject_rcpt):
                     self.send("550 5.1.1 <%s>: Recipient address rejected: User unknown" % rcpt.strip("<>"))
                     continue
+                code = self.fault("rcpt")
+                if code:
+                    self.send("%d %s.1.1 Recipient refused by the test backend (fault)" % (code, str(code)[0]))
+                    continue
                 rcpts.append(rcpt)
                 self.send("250 2.1.5 Ok")
             elif verb == "DATA":
                 self.delay("data")
+                code = self.fault("data")
+                if code:
+                    self.send("%d %s.3.0 DATA refused by the test backend (fault)" % (code, str(code)[0]))
+                    continue
                 self.send("354 End data with <CR><LF>.<CR><LF>")
+                drop = self.args.drop_data > 0 and self.args.rng_pct() < self.args.drop_data
                 body = b""
                 while True:
                     ln = self.line()
                     if ln == b".\r\n":
                         break
+                    if drop:
+                        self.args.note("drop data")
+                        self.sock.shutdown(socket.SHUT_RDWR)
+                        raise ConnectionError("dropped mid-DATA (fault)")
                     body += ln[1:] if ln.startswith(b".") else ln
                     if len(body) > 64 << 20:
                         raise ConnectionError("message too big for the test backend")
+                code = self.fault("dot")
+                if code:
+                    self.send("%d %s.3.0 Message refused by the test backend (fault)" % (code, str(code)[0]))
+                    continue
                 msg = {"from": mail, "to": rcpts, "body": body.decode("latin-1")}
                 self.rec["messages"].append(msg)
                 if self.args.store is not None:
                     self.args.store(msg)
                 self.delay("dot")
+                if self.args.slow_dot[0] > 0 and self.args.rng_pct() < self.args.slow_dot[0]:
+                    self.args.note("slow dot")
+                    time.sleep(self.args.slow_dot[1])
                 self.send("250 2.0.0 Ok: queued")
             elif verb == "RSET":
                 mail, rcpts = None, []
@@ -201,7 +246,42 @@ def main():
                     help="hold the reply to mail, rcpt, data or dot")
     ap.add_argument("--reject-rcpt", metavar="PREFIX", help="550 to recipients starting with it")
     ap.add_argument("--messages", help="one JSON line per stored message, written at once")
+    ap.add_argument("--fail", action="append", default=[], metavar="STAGE=CODE:PCT",
+                    help="answer CODE to PCT %% of mail, rcpt, data or dot (fault)")
+    ap.add_argument("--drop-data", type=float, default=0.0, metavar="PCT",
+                    help="close the connection in the middle of PCT %% of messages (fault)")
+    ap.add_argument("--slow-dot", default="0=0", metavar="PCT=SECONDS",
+                    help="store PCT %% of messages, then hold their 250 SECONDS (fault)")
+    ap.add_argument("--faults", help="one line per fault injected")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    args.fails = {}
+    for f in args.fail:
+        stage, _, rest = f.partition("=")
+        code, _, pct = rest.partition(":")
+        if stage not in ("mail", "rcpt", "data", "dot") or not code.isdigit() or not 400 <= int(code) < 600:
+            raise SystemExit("smtp_backend: --fail %s: expected mail|rcpt|data|dot=4xx|5xx:PCT" % f)
+        args.fails[stage] = (int(code), float(pct or 0))
+    pct, _, secs = args.slow_dot.partition("=")
+    try:
+        args.slow_dot = (float(pct), float(secs or 0))
+    except ValueError:
+        raise SystemExit("smtp_backend: --slow-dot %s: expected PCT=SECONDS" % args.slow_dot)
+    rng = random.Random(args.seed)
+    rng_lock = threading.Lock()
+
+    def rng_pct():
+        with rng_lock:
+            return rng.random() * 100
+    args.rng_pct = rng_pct
+    ffile = open(args.faults, "a") if args.faults else None
+
+    def note(what):
+        if ffile is not None:
+            with rng_lock:
+                ffile.write(what + "\n")
+                ffile.flush()
+    args.note = note
     args.delays = {}
     for d in args.delay:
         stage, _, secs = d.partition("=")
