@@ -46,9 +46,9 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
-	swaks postfix curl
+	swaks postfix curl clang libclang-rt-14-dev
 
-.PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean
+.PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
 all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl
 
@@ -111,14 +111,57 @@ unit: $(UNIT_TESTS)
 lab: all
 	@tests/lab/run.sh
 
+# ---- fuzzing (libFuzzer + ASan + UBSan, clang; tests/fuzz/, corpus in tests/fuzz/corpus/) ----
+#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="smtp_proto ..."]  each target that long, one at a time
+#   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -Idataplane \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_NAMES := smtp_proto tcp policy config ctl passwd
+FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+
+$(BUILD)/fuzz:
+	@mkdir -p $@
+
+$(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c
+
+$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
+		tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+
+$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c
+
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c dataplane/config.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c dataplane/config.c
+
+$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c control/ctl.c dataplane/smtp/auth.c crypto/passwd.c \
+		policy/policy.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_ctl.c control/ctl.c \
+		dataplane/smtp/auth.c crypto/passwd.c policy/policy.c $(BSSL_LDFLAGS) -lpthread
+
+$(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh -t $(FUZZ_SECONDS) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/fuzz_$(t))
+# ---- end fuzzing ----
+
 # ---- the two commands of the README ----
 
 deps:
 	@deploy/deps.sh $(DEB_PACKAGES)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
-	@tests/run-all.sh $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(FUZZ_BINS)
+	@FUZZ_BINS="$(FUZZ_BINS)" FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run-all.sh $(UNIT_TESTS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -141,4 +184,4 @@ $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/fuzz
