@@ -26,7 +26,8 @@
 #include "policy/policy.h"
 #include "smtp/auth.h"
 
-#define LIST_BUF (1u << 20)     /* session list of one worker */
+#define LIST_BUF CTL_SESSIONS_PER_WORKER     /* session list of one worker */
+_Static_assert(CFG_MAX_WORKERS <= CTL_WORKERS_MAX, "a SESSIONS reply must fit in CTL_DATA_MAX");
 
 /* STATUS lines on the client-certificate trust given by SET_CERTS ("" = the configuration's) */
 static char trust_in_force[256];
@@ -157,6 +158,7 @@ static void do_stats(struct service *sv, int fd)
 		return;
 	}
 	stats_print(f, sv->ctxs, sv->nworkers, sv->extra);
+	ctl_refused_print(f, "mxgate_service_control_");
 	if (sv->auth != NULL) {
 		const uint64_t *v = (const uint64_t *)auth_service_stats(sv->auth);
 		unsigned k;
@@ -488,8 +490,15 @@ static int serve(struct service *sv, int fd)
 	struct ctl_msg m;
 
 	if (ctl_recv(fd, &m) != 0) {
-		if (errno == EPROTO)
+		if (errno == EPROTO) {
 			ctl_send(fd, CTL_ERR, "version", 7);
+		} else if (errno == EMSGSIZE) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "%s: frame too large (%u bytes, at most %u)",
+				 ctl_type_name(m.type), m.len, ctl_max_payload(m.type));
+			ctl_send(fd, CTL_ERR, why, strlen(why));
+		}
 		return -1;
 	}
 	switch (m.type) {
