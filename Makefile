@@ -142,10 +142,11 @@ $(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/polic
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c dataplane/config.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c dataplane/config.c
 
-$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c control/ctl.c dataplane/smtp/auth.c crypto/passwd.c \
-		policy/policy.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_ctl.c control/ctl.c \
-		dataplane/smtp/auth.c crypto/passwd.c policy/policy.c $(BSSL_LDFLAGS) -lpthread
+# fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
+FUZZ_CTL_SRCS := dataplane/config.c dataplane/stats.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
+		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)

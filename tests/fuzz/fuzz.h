@@ -1,7 +1,8 @@
 /*
  * fuzz.h - shared by the libFuzzer targets in tests/fuzz/: an assertion
- * that stays on in every build (FUZZ_ASSERT prints what failed and aborts,
- * so libFuzzer keeps the input as a crash) and a byte reader that hands out
+ * that stays on in every build (FUZZ_ASSERT prints what failed on fd 2,
+ * even where a target silenced stdio's stderr, and aborts, so libFuzzer
+ * keeps the input as a crash) and a byte reader that hands out
  * the fuzzer's input piece by piece (zeros once it runs dry).
  */
 #ifndef MX_FUZZ_H
@@ -14,7 +15,7 @@
 
 #define FUZZ_ASSERT(c) do { \
 	if (!(c)) { \
-		fprintf(stderr, "FUZZ ASSERT %s:%d: %s\n", __FILE__, __LINE__, #c); \
+		dprintf(2, "FUZZ ASSERT %s:%d: %s\n", __FILE__, __LINE__, #c); \
 		abort(); \
 	} \
 } while (0)
