@@ -240,6 +240,16 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, "payload: version line expected", 30);
 		return;
 	}
+	/* STATUS shows it as one word: no NUL (found by tests/fuzz/fuzz_ctl.c), space or control */
+	for (i = 0; i < vlen; i++)
+		if ((unsigned char)m->data[i] <= 0x20 || (unsigned char)m->data[i] >= 0x7f)
+			break;
+	if (vlen == 0 || i < vlen) {
+		snprintf(msg, sizeof(msg), "payload: the version must be 1..%zu printable characters, no space",
+			 sizeof(sv->pol_version) - 1);
+		ctl_send(fd, CTL_ERR, msg, strlen(msg));
+		return;
+	}
 	b = pol_builder_new();
 	if (b == NULL || pol_parse(b, "control", nl + 1, m->len - vlen - 1, err, sizeof(err)) != 0 ||
 	    (snap = pol_build(b, err, sizeof(err))) == NULL) {

@@ -27,8 +27,8 @@
  *    "frame too large" without its payload being read, is counted once,
  *    and the connection closes; a bad version gets ERR "version";
  *  - SET_POLICY: OK means the map and version in force are the new ones
- *    and the reply's entry count is the snapshot's; ERR leaves the old
- *    map and version in place;
+ *    (the version one printable word) and the reply's entry count is the
+ *    snapshot's; ERR leaves the old map and version in place;
  *  - SET_USERS: OK "N users" is the count in force; ERR keeps the old set;
  *  - SET_CERTS: ERR keeps the TLS context in force; parse_certs() on the
  *    payload only ever points inside it, with lengths that fit, at most
@@ -236,6 +236,8 @@ static void whole_frame(uint8_t type, const uint8_t *p, size_t len)
 			snprintf(want, sizeof(want), "policy version %s: %zu entries", sv.pol_version,
 				 pol_snapshot_count(sv.pol));
 			FUZZ_ASSERT(strcmp(m.data, want) == 0);
+			for (size_t i = 0; sv.pol_version[i]; i++)   /* one printable word */
+				FUZZ_ASSERT(sv.pol_version[i] > 0x20 && sv.pol_version[i] < 0x7f);
 		} else {
 			FUZZ_ASSERT(m.type == CTL_ERR && m.len > 0);
 			FUZZ_ASSERT(sv.pol == pol0 && memcmp(sv.pol_version, ver0, sizeof(ver0)) == 0);
