@@ -46,7 +46,7 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 # Debian packages: build, lab, tests and the peers of later issues.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
-	swaks postfix curl clang libclang-rt-14-dev
+	swaks postfix curl
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
@@ -117,6 +117,7 @@ lab: all
 # ---- fuzzing (libFuzzer + ASan + UBSan, clang; tests/fuzz/, corpus in tests/fuzz/corpus/) ----
 #   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="smtp_proto ..."]  each target that long, one at a time
 #   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
+DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -Idataplane \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
