@@ -8,7 +8,8 @@
 #                seeds and from what earlier runs kept in build/fuzz/corpus/NAME.
 # A crash, a leak, a sanitizer report, a timeout or a failed assertion fails
 # the step; the input that did it is kept in build/fuzz/artifacts/ (add it to
-# the seed corpus once the bug is fixed). Logs: build/fuzz/logs/NAME.*.log.
+# the seed corpus once the bug is fixed). Logs: build/fuzz/logs/NAME.*.log;
+# every exploration is appended to build/fuzz/ledger.txt (hours run).
 # Default SECONDS: $FUZZ_TEST_SECONDS or 20. Ends with "fuzz: N passed, N failed".
 cd "$(dirname "$0")/../.." || exit 1
 secs=${FUZZ_TEST_SECONDS:-20}
@@ -46,7 +47,11 @@ for bin in "$@"; do
 	result "$name" corpus $? "$log"
 	log=build/fuzz/logs/$name.explore.log
 	"$bin" "${opts[@]}" -max_total_time="$secs" "$work" "$seeds" >"$log" 2>&1
-	result "$name" explore $? "$log"
+	rc=$?
+	result "$name" explore $rc "$log"
+	# the ledger of fuzzing time: date, target, seconds asked, inputs run, exit status
+	echo "$(date -u +%FT%TZ) $name $secs $(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$log" | \
+		awk '{print $2}') rc=$rc" >>build/fuzz/ledger.txt
 done
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" = 0 ]
