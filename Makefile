@@ -7,6 +7,9 @@
 #   make bench-tcp  TCP benchmark: mxgate over net_memif vs the kernel on loopback
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
+#   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
+#   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
+#   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -28,25 +31,41 @@ DPDK_LDFLAGS := -Wl,--whole-archive $(foreach d,$(DPDK_DRIVERS),-l:librte_$(d).a
 	-Wl,--no-whole-archive $(foreach d,$(DPDK_LIBS),-l:librte_$(d).a) \
 	-lxdp -lbpf -lelf -lz -lnuma -lbsd -ldl -lpthread -lm -latomic
 
-# BoringSSL from Debian's android-libboringssl-dev (never OpenSSL)
+# ---- BoringSSL (never OpenSSL): Debian's source package rebuilt without
+# OPENSSL_SMALL by deploy/boringssl.sh (make deps), cached machine-wide in
+# /var/cache/mxgate/boringssl-<version>-<recipe hash>/lib; the headers of
+# android-libboringssl-dev (/usr/include/android) stay the API. Everything
+# that links BoringSSL links this build; BSSL_STOCK_* is Debian's own
+# (SMALL) build, used only by make bench-crypto to compare the two.
+# -l:lib*.so.0 so that a missing library fails the link instead of
+# silently finding OpenSSL's libcrypto.so.
 BSSL_CFLAGS := -I/usr/include/android
-BSSL_LIBDIR := /usr/lib/x86_64-linux-gnu/android
-BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
+BSSL_DIR := $(shell bash deploy/boringssl.sh dir 2>/dev/null || echo /nonexistent/boringssl-run-make-deps)
+BSSL_LIBDIR := $(BSSL_DIR)/lib
+BSSL_LIB := $(BSSL_LIBDIR)/.stamp
+BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
+BSSL_STOCK_LIBDIR := /usr/lib/x86_64-linux-gnu/android
+BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
+# What dpkg-buildpackage needs (Build-Depends of android-platform-external-boringssl).
+BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
+# ---- end BoringSSL variables ----
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c \
 	crypto/passwd.c policy/policy.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
-MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c dataplane/config.c dataplane/port.c \
-	dataplane/stats.c $(NET_SRCS)
+MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
+	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
+# Each with the optional parts the suite uses: swaks needs Net::SSLeay (TLS) and
+# IO::Socket::INET6 (IPv6), which are only its Recommends.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
-	libhiredis-dev redis-server nftables iproute2 iputils-ping procps python3 \
-	swaks postfix curl
+	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
+	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
@@ -58,7 +77,7 @@ $(BUILD):
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h | $(BUILD)
+$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h tools/mxgen/gen.h | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
@@ -105,8 +124,13 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h t
 $(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c control/ctl.c -lpthread
 
+# ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
+$(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
+# ---- end issue 12 ----
+
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_ctl
+	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_ctl
 
 unit: $(UNIT_TESTS)
 	@tests/run-unit.sh $(UNIT_TESTS)
@@ -162,7 +186,8 @@ fuzz: deps
 # ---- the two commands of the README ----
 
 deps:
-	@deploy/deps.sh $(DEB_PACKAGES)
+	@deploy/deps.sh $(DEB_PACKAGES) $(BSSL_BUILD_DEPS)
+	@deploy/boringssl.sh build
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(FUZZ_BINS)
@@ -184,9 +209,52 @@ bench-auth: deps
 	@$(MAKE) --no-print-directory $(BUILD)/auth_cost
 	@$(BUILD)/auth_cost
 
+# ---- bench-memif (issue 9 part 1: SMTP sessions through mxgate on net_memif, mxgen client
+# and sink; prints RESULT lines for make bench; tests/bench/smtp_memif.sh says how) ----
+.PHONY: bench-memif
+bench-memif: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/smtp_memif.sh
+# ---- end bench-memif ----
+
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
 
+# ---- BoringSSL rebuild: relink when it changes; make bench-crypto (Debian's SMALL build vs the rebuild) ----
+BSSL_USERS := $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl $(BUILD)/test_tls \
+	$(BUILD)/test_auth $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/crypto_speed
+$(BSSL_USERS): $(BSSL_LIB)
+$(BSSL_LIB):
+	@echo "BoringSSL rebuild missing ($(BSSL_DIR)): run 'make deps' as root" >&2; exit 1
+
+$(BUILD)/crypto_speed: tests/bench/crypto_speed.c | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_LDFLAGS)
+
+$(BUILD)/crypto_speed_stock: tests/bench/crypto_speed.c | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_STOCK_LDFLAGS)
+
+$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c crypto/tls.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c $(BSSL_STOCK_LDFLAGS)
+
+.PHONY: bench-crypto
+bench-crypto: deps
+	@$(MAKE) --no-print-directory $(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock \
+		$(BUILD)/tls_mem $(BUILD)/tls_mem_stock
+	@python3 tests/bench/crypto_bench.py
+# ---- end BoringSSL rebuild ----
+
+# ---- make bench (issue 9 part 4): mxgate and the peers side by side ----
+# nginx's mail proxy, Postfix (its tools are already above) and Haraka (npm,
+# installed by tests/bench/bench.sh into /var/cache/mxbench-haraka) as peers.
+DEB_PACKAGES += nginx-full libnginx-mod-mail nodejs
+BENCH ?= full
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH=$(BENCH) tests/bench/bench.sh
+# ---- end make bench ----
+
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/fuzz
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost \
+		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz

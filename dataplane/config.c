@@ -72,10 +72,15 @@ static const struct int_key int_keys[] = {
 	INT_KEY(smtps_port, 0, 65535, 0),
 	INT_KEY(smtpd_timeout_ms, 1000, 3600000, 0),
 	INT_KEY(smtpd_data_timeout_ms, 1000, 3600000, 0),
+	INT_KEY(smtpd_min_data_rate, 1, 1000000000, 0),
+	INT_KEY(smtpd_stress_percent, 0, 100, 0),
+	INT_KEY(smtpd_stress_timeout_ms, 1000, 3600000, 0),
+	INT_KEY(smtpd_stress_error_limit, 1, 1000, 0),
 	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0),
 	INT_KEY(message_size_limit, 0, 2147483647, 0),
 	INT_KEY(smtpd_recipient_limit, 1, 100000, 0),
 	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0),
+	INT_KEY(smtpd_junk_command_limit, 1, 100000, 0),
 	INT_KEY(max_sessions, 1, 4194304, 0),
 	INT_KEY(smtpd_auth_fail_delay_ms, 0, 60000, 0),
 	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0),
@@ -1104,9 +1109,14 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->idle_sleep_us = 0;
 	cfg->smtpd_timeout_ms = 300000;
 	cfg->smtpd_data_timeout_ms = 180000;
+	cfg->smtpd_min_data_rate = 500;
+	cfg->smtpd_stress_percent = 80;
+	cfg->smtpd_stress_timeout_ms = 10000;
+	cfg->smtpd_stress_error_limit = 1;
 	cfg->message_size_limit = 10240000;
 	cfg->smtpd_recipient_limit = 100;
 	cfg->smtpd_hard_error_limit = 10;
+	cfg->smtpd_junk_command_limit = 100;
 	cfg->max_sessions = 10000;
 	cfg->smtpd_auth_fail_delay_ms = 1000;
 	cfg->smtpd_auth_fail_limit = 5;

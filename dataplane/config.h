@@ -76,12 +76,29 @@ struct mx_config {
 	char stats_file[256];                 /* where SIGUSR1 and exit write counters; "" = stderr */
 	/* SMTP front end (0 = port off) */
 	unsigned smtp_port, submission_port, smtps_port;
-	unsigned smtpd_timeout_ms;            /* between commands, default 300000 (RFC 5321 4.5.3.2) */
-	unsigned smtpd_data_timeout_ms;       /* inside DATA, default 180000 */
+	/*
+	 * Deadlines, as Postfix's smtpd_per_request_deadline: a whole command
+	 * line must arrive within smtpd_timeout_ms of the previous reply (bytes
+	 * that trickle in do not re-arm it); the message within
+	 * smtpd_data_timeout_ms, extended by each line's bytes at
+	 * smtpd_min_data_rate and never beyond smtpd_data_timeout_ms from now.
+	 * While an answer waits for the backend, only backend_timeout_ms runs.
+	 */
+	unsigned smtpd_timeout_ms;            /* per command, default 300000 (RFC 5321 4.5.3.2) */
+	unsigned smtpd_data_timeout_ms;       /* message deadline, default 180000 */
+	unsigned smtpd_min_data_rate;         /* bytes/s that extend the DATA deadline, default 500 */
+	/* Postfix's stress mode: once this share of max_sessions is in use ... */
+	unsigned smtpd_stress_percent;        /* percent, default 80, 0 = never */
+	unsigned smtpd_stress_timeout_ms;     /* ... command, DATA and TLS deadlines at most this,
+						 default 10000 */
+	unsigned smtpd_stress_error_limit;    /* ... and sessions started then close at this many
+						 errors, default 1 */
 	unsigned smtpd_greet_delay_ms;        /* wait before the banner; input before it = pregreet */
 	unsigned message_size_limit;          /* bytes, default 10240000 */
 	unsigned smtpd_recipient_limit;       /* default 100 */
 	unsigned smtpd_hard_error_limit;      /* default 10 */
+	unsigned smtpd_junk_command_limit;    /* NOOP/RSET/VRFY/EXPN/HELP before each counts as an
+						 error (until a message is accepted), default 100 */
 	unsigned max_sessions;                /* SMTP sessions per worker, default 10000 */
 	/* SMTP AUTH (users come from the control plane; checked on the service lcore) */
 	unsigned smtpd_auth_fail_delay_ms;    /* a failure is answered this late, default 1000 */

@@ -163,6 +163,7 @@ enum pol_action {
 	POL_RELAY,                      /* RELAY: go on; for RCPT, relaying is allowed */
 	POL_DISCARD,                    /* accept, then drop the message (all recipients) */
 	POL_REJECT,                     /* reply code, enh and text */
+	POL_ACTION_COUNT
 };
 
 /* Which kind of entry decided a stage (pol_result.tag), for counters. */

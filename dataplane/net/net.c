@@ -31,7 +31,9 @@ const char *const net_drop_names[NET_DROP__MAX] = {
 
 #define NEIGH_SIZE      1024        /* entries per lcore, power of two */
 #define NEIGH_WAYS      4
-#define NEIGH_PENDING   4           /* packets held per unresolved next hop */
+#define NEIGH_PENDING   16          /* packets held per unresolved next hop (a burst of
+				       backend SYNs after a restart fits) */
+#define NEIGH_PENDING_TOTAL 1024    /* ... and per lcore, so the mbuf pool never drains here */
 #define NEIGH_TTL_US    (60ull * 1000000)   /* reachable time */
 #define NEIGH_REFRESH_US (5ull * 1000000)   /* re-ask this long before expiry */
 #define NEIGH_RETRY_US  (1000000ull)
@@ -52,6 +54,7 @@ struct neigh {
 struct neigh_table {
 	struct neigh e[NEIGH_SIZE];
 	uint64_t next_scan_us;
+	unsigned npending;          /* packets held in all entries */
 };
 
 /* Steering ring entries carry a tag in the low pointer bit (mbufs are aligned). */
@@ -361,6 +364,7 @@ static struct neigh *neigh_find(struct net_ctx *ctx, uint8_t family, unsigned if
 		rte_pktmbuf_free(victim->pending[j]);
 		NET_DROP(ctx, neigh_unresolved);
 	}
+	ctx->neigh->npending -= victim->npending;
 	memset(victim, 0, sizeof(*victim));
 	victim->family = family;
 	victim->ifidx = ifidx;
@@ -387,6 +391,7 @@ static void neigh_resolved(struct net_ctx *ctx, struct neigh *n, const struct rt
 		eh->dst_addr = *mac;
 		net_tx(ctx, ifp, m);
 	}
+	ctx->neigh->npending -= n->npending;
 	n->npending = 0;
 }
 
@@ -478,11 +483,12 @@ static void neigh_send(struct net_ctx *ctx, struct net_if *ifp, uint8_t family,
 	default:
 		break;
 	}
-	if (n->npending >= NEIGH_PENDING) {
+	if (n->npending >= NEIGH_PENDING || ctx->neigh->npending >= NEIGH_PENDING_TOTAL) {
 		NET_DROP(ctx, neigh_pending_full);
 		rte_pktmbuf_free(m);
 	} else {
 		n->pending[n->npending++] = m;
+		ctx->neigh->npending++;
 	}
 	if (n->probes == 0) {
 		n->probes = 1;
@@ -508,6 +514,7 @@ static void neigh_timers(struct net_ctx *ctx)
 				rte_pktmbuf_free(n->pending[j]);
 				NET_DROP(ctx, neigh_unresolved);
 			}
+			ctx->neigh->npending -= n->npending;
 			n->npending = 0;
 			n->state = NB_FAILED;
 			n->expires_us = ctx->now_us + NEIGH_FAIL_US;

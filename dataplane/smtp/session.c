@@ -1,18 +1,19 @@
 /*
- * session.c - SMTP sessions of one worker lcore.
+ * session.c - SMTP sessions of one worker lcore: the client side.
  *
- * Client side: the TCP connection, TLS (after STARTTLS, or from the first
- * byte on 465), and the protocol engine (smtp_proto.c), fed with what TCP
- * or TLS delivered. Backend side: one ESMTP connection per session, opened
- * at the first MAIL (so STARTTLS and HELO are known), which announces the
- * client with XCLIENT (when offered) or a PROXY v2 header, relays MAIL,
- * RCPT and DATA with the backend's own replies, and streams the message
- * with a Received header in front. The client hears 250 for its message
- * only after the backend said 250; any backend failure becomes a 4xx.
+ * The TCP connection, TLS (after STARTTLS, or from the first byte on 465),
+ * and the protocol engine (smtp_proto.c), fed with what TCP or TLS
+ * delivered; deadlines, stress mode, the access map's stages and Limit:,
+ * AUTH through the service lcore, counters. The engine's events that need
+ * the backend MTA go to the session's relay (relay.c: opened at the first
+ * MAIL, so STARTTLS and HELO are known), which reports back through its
+ * ops table; the transaction lives in struct smtp_tx (tx.h). The client
+ * hears 250 for its message only after the backend said 250; any backend
+ * failure becomes a 4xx.
  *
  * Memory per session is bounded: the engine's buffers, a TLS input buffer,
- * the backend reply buffer. Input is only read when there is room to pass
- * it on (the client's window closes otherwise).
+ * the relay (with its reply buffer) once MAIL came. Input is only read
+ * when there is room to pass it on (the client's window closes otherwise).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +26,12 @@
 
 #include "session.h"
 #include "smtp/smtp_proto.h"
+#include "smtp/gate.h"
+#include "smtp/relay.h"
+#include "smtp/relay_wire.h"
+#include "smtp/slog.h"
+#include "smtp/tcp_tls.h"
+#include "smtp/tx.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "smtp/auth.h"
@@ -36,17 +43,13 @@ const char *const smtp_stat_names[] = {
 };
 
 enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
-enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_XCLIENT, B_EHLO2,
-	      B_READY, B_DATA, B_QUIT };
-enum bwait { W_NONE, W_MAIL, W_RCPT, W_DATA, W_DOT, W_RSET };
 
-#define BREPLY_MAX     2048     /* one backend reply, all its lines */
+/* Commands counted for the disconnect line (Postfix's "ehlo=1 mail=1 ..."), in its order. */
+enum sess_cmd { CMD_EHLO, CMD_HELO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET, CMD_QUIT,
+		CMD_COUNT };
+
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
-#define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
-#define BACKEND_CONNECT_MS 10000
 
-#define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
-#define LIMIT_PROBE    8
 
 /* Handshakes of one cipher (names published before they are counted). */
 struct cipher_count {
@@ -54,49 +57,32 @@ struct cipher_count {
 	uint64_t n;
 };
 
-static const char *const pol_action_names[] = { "continue", "ok", "relay", "discard", "reject" };
-
-/* One client address under a Limit: entry: open sessions and a token bucket. */
-struct climit {
-	uint8_t used, family;
-	uint8_t a[16];
-	uint32_t conns;           /* sessions open now on this worker */
-	uint64_t milli_tokens;    /* rate bucket, in thousandths of a connection */
-	uint64_t refill_us;
-};
 
 struct listen_arg {
 	struct smtp_worker *w;
 	enum smtp_mode mode;
 };
 
-struct backend_state {
-	uint64_t down_until_us;   /* resting after a failure */
-};
-
 struct smtp_worker {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
 	struct tls_ctx *tls;
-	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
-	const struct pol_snapshot *pol; /* access map, NULL = none */
 	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
 	struct tls_worker *tw;
 	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
 	struct listen_arg la[3];
-	unsigned inside_if;
-	unsigned rr;              /* round-robin cursor over backends */
-	struct backend_state bs[CFG_MAX_BACKENDS];
+	struct relay_pool rp;     /* the backends */
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
-	struct climit *limits;    /* LIMIT_SLOTS, allocated at the first Limit: match */
+	struct gate gate;         /* the access map's stages, Limit:, decision counters */
 	int draining;             /* set by the service lcore: refuse new sessions */
 	char *list_buf;           /* set by the service lcore: list sessions here */
 	size_t list_len;
 	long list_done;           /* -1 while a list is asked for, else its length */
+	int stress;               /* Postfix's stress mode: sessions are scarce, deadlines cut */
 	struct smtp_stats st;
-	uint64_t pol_decisions[POL_TAG_COUNT][5];  /* by tag and enum pol_action */
+	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
 	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
 	unsigned nciphers;        /* published with a release store */
 };
@@ -107,42 +93,27 @@ struct tls_brief {
 	int cipher_bits, alg_bits;
 };
 
-/* Buffers of the backend side: only sessions that reach MAIL need them. */
-struct bbuf {
-	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
-	size_t bcmd_len;          /* 0 once sent */
-	size_t bcmd_sent;         /* length of the last command sent (to resend MAIL elsewhere) */
-	enum bwait bcmd_wait;
-	size_t brep_len;
-	int brep_over;
-	char brep[BREPLY_MAX];
-};
-
 struct sess {
 	struct smtp_worker *w;
-	struct tcp_conn *c, *b;
+	struct tcp_conn *c;
 	struct tls_conn *tls;
-	struct tls_conn *btls;    /* TLS to the backend (STARTTLS) */
 	enum smtp_mode mode;
 	enum cstate cst;
-	enum bstate bst;
-	enum bwait bwait;
-	int bidx, btries;
-	int xclient, b_failed, data_started, client_gone, shut, dead;
-	int discard;              /* DISCARD: accept this transaction, deliver nothing */
+	int client_gone, shut, dead;
+	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
+	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
+	uint64_t data_last_us;    /* message bytes last came */
+	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
 	struct sess *lnext, *lprev; /* the worker's live list */
-	struct climit *lim;       /* counted under a Limit: entry, or NULL */
+	struct gate_slot *lim;    /* counted under a Limit: entry, or NULL */
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
 	char id[12];
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
-	char first_rcpt[SMTP_ADDR_MAX + 1];
-	char mail_from[SMTP_ADDR_MAX + 1];
-	unsigned nrcpt_ok;
-	uint64_t msg_bytes;
-	struct bbuf *bb;          /* backend buffers, allocated at the first MAIL */
+	struct smtp_tx tx;        /* the transaction */
+	struct relay *relay;      /* the backend side, allocated at the first MAIL */
 	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
 	struct tls_macros *cert;  /* the full macros, kept only when a certificate was shown */
 	struct auth_req *areq;    /* an AUTH check at the service lcore, or NULL */
@@ -154,41 +125,13 @@ struct sess {
 	int tls_up;
 	size_t tin_len;
 	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
-	unsigned n_cmds[9];       /* ehlo helo starttls mail rcpt data rset quit auth, for the log */
+	unsigned n_cmds[CMD_COUNT]; /* by enum sess_cmd, for the disconnect line */
 	struct smtp_proto p;
 };
 
 static const struct tcp_app_ops client_ops;
 static void client_pump(struct sess *s);
 static void client_flush(struct sess *s);
-static void backend_fail(struct sess *s, const char *why);
-static void backend_send_pending(struct sess *s);
-static int backend_tls_begin(struct sess *s);
-static void backend_tls_continue(struct sess *s);
-
-/* ---- logging, Postfix's wording ---- */
-
-/* One log line: "<date> <host> mxgate/smtpd[<pid>]: <text>". */
-static void __attribute__((format(printf, 2, 3))) slog(const struct smtp_worker *w, const char *fmt, ...)
-{
-	char buf[1024], ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	int n;
-	va_list ap;
-
-	localtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
-	n = snprintf(buf, sizeof(buf), "%s %s mxgate/smtpd[%d]: ", ts, w->cfg->hostname, (int)getpid());
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-		return;
-}
 
 /* Text form of a connection's remote address. */
 static void addr_text(const struct net_tuple *t, char *out, size_t len)
@@ -239,6 +182,109 @@ static void client_close_with(struct sess *s, int code, const char *enh, const c
 	client_flush(s);
 }
 
+/* ---- deadlines (Postfix's smtpd_per_request_deadline and stress mode) ---- */
+
+/* Milliseconds a deadline may be at most now: cut in stress mode. */
+static uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
+{
+	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
+		ms = w->cfg->smtpd_stress_timeout_ms;
+	return (uint64_t)ms * 1000;
+}
+
+/*
+ * Set the client's timer from the deadline in force. While an answer is
+ * owed (the backend or the AUTH check decides) or the message waits for
+ * the backend's send space, the client is not at fault: its deadline is
+ * paused and only the backend's timer runs. A command's deadline starts
+ * at the previous reply and is not moved by bytes that trickle in.
+ */
+static void client_arm(struct sess *s)
+{
+	const struct mx_config *cfg = s->w->cfg;
+	uint64_t now = s->w->ctx->now_us, deadline;
+
+	if (s->dead || s->c == NULL || s->cst != C_SMTP)
+		return;
+	if (s->p.owed || relay_space_waiting(s->relay)) {
+		if (s->paused_us == 0) {
+			s->paused_us = now ? now : 1;
+			tcp_set_timeout(s->c, 0);
+		}
+		return;
+	}
+	if (s->paused_us != 0) {
+		if (smtp_proto_in_data(&s->p))
+			s->data_deadline_us += now - s->paused_us;   /* back-pressure is not the client's */
+		else
+			s->req_start_us = now;                       /* answered: a new request begins */
+		s->paused_us = 0;
+	}
+	if (smtp_proto_in_data(&s->p)) {
+		deadline = s->data_deadline_us;
+		if (s->w->stress && s->data_last_us + cut_us(s->w, cfg->smtpd_data_timeout_ms) < deadline)
+			deadline = s->data_last_us + cut_us(s->w, cfg->smtpd_data_timeout_ms);
+	} else {
+		deadline = s->req_start_us + cut_us(s->w, cfg->smtpd_timeout_ms);
+	}
+	tcp_set_timeout(s->c, deadline > now ? (unsigned)((deadline - now + 999) / 1000) : 1);
+}
+
+/* The message began (354 sent): its deadline. */
+static void data_begin(struct sess *s)
+{
+	uint64_t now = s->w->ctx->now_us;
+
+	s->data_last_us = now;
+	s->data_deadline_us = now + (uint64_t)s->w->cfg->smtpd_data_timeout_ms * 1000;
+	s->paused_us = 0;          /* the wait for the 354 is over: the message's own deadline runs */
+}
+
+/* n message bytes came: extend the deadline at smtpd_min_data_rate, never past the timeout from now. */
+static void data_progress(struct sess *s, size_t n)
+{
+	const struct mx_config *cfg = s->w->cfg;
+	uint64_t now = s->w->ctx->now_us, cap = now + (uint64_t)cfg->smtpd_data_timeout_ms * 1000;
+
+	s->data_deadline_us += (uint64_t)n * 1000000 / (cfg->smtpd_min_data_rate ? cfg->smtpd_min_data_rate : 1);
+	if (s->data_deadline_us > cap)
+		s->data_deadline_us = cap;
+	s->data_last_us = now;
+}
+
+/* Enter or leave stress mode as sessions come and go (with a margin, so it does not flap). */
+static void stress_update(struct smtp_worker *w)
+{
+	const struct mx_config *cfg = w->cfg;
+	uint64_t used = w->st.active * 100, limit = (uint64_t)cfg->max_sessions * cfg->smtpd_stress_percent;
+	struct sess *s;
+
+	if (cfg->smtpd_stress_percent == 0)
+		return;
+	if (!w->stress && used >= limit) {
+		w->stress = 1;
+		w->st.stress_entered++;
+		slog(w->cfg->hostname, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
+		     "new sessions closed after %u errors", (unsigned long long)w->st.active,
+		     cfg->max_sessions, cfg->smtpd_stress_timeout_ms, cfg->smtpd_stress_error_limit);
+		for (s = w->live; s != NULL; s = s->lnext)
+			client_arm(s);      /* idle sessions get the cut deadline now */
+	} else if (w->stress && used + (uint64_t)cfg->max_sessions * 10 < limit) {
+		w->stress = 0;
+		slog(w->cfg->hostname, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
+		     cfg->max_sessions);
+	}
+}
+
+/* Count a refusal of a message (the DATA command or its end) by its class. */
+static void count_message_refusal(struct smtp_worker *w, int code)
+{
+	if (code >= 500)
+		w->st.messages_rejected++;
+	else if (code >= 400)
+		w->st.messages_tempfailed++;
+}
+
 /* ---- session lifetime ---- */
 
 /*
@@ -270,28 +316,20 @@ static void sess_kill(struct sess *s, int abort_client)
 	s->client_gone = 1;
 	if (s->areq != NULL)
 		s->areq->owner = NULL;     /* freed when the service lcore gives it back */
-	if (s->lim != NULL)
-		s->lim->conns--;
+	gate_release(s->lim);
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
+	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
 	w->st.reject_530_auth += s->p.stat_530_auth;
-	slog(w, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
-	     "rset=%u quit=%u", s->addr, s->n_cmds[0], s->n_cmds[1], s->n_cmds[2], s->n_cmds[8],
-	     s->n_cmds[3], s->n_cmds[4], s->n_cmds[5], s->n_cmds[6], s->n_cmds[7]);
-	if (s->b != NULL) {
-		tcp_set_app(s->b, NULL, NULL);
-		if (s->bst == B_DATA || s->bwait != W_NONE)
-			tcp_abort(s->b);         /* never let a half-sent message through */
-		else {
-			if (s->bst >= B_READY)
-				tcp_send(s->b, "QUIT\r\n", 6);
-			tcp_close(s->b);
-		}
-		s->b = NULL;
-	}
+	slog(w->cfg->hostname, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
+	     "rset=%u quit=%u", s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
+	     s->n_cmds[CMD_AUTH], s->n_cmds[CMD_MAIL], s->n_cmds[CMD_RCPT], s->n_cmds[CMD_DATA], s->n_cmds[CMD_RSET],
+	     s->n_cmds[CMD_QUIT]);
+	relay_close(s->relay);           /* aborted if a message is half sent */
 	w->st.active--;
+	stress_update(w);
 	s->next_dead = w->dead;
 	w->dead = s;
 }
@@ -305,10 +343,8 @@ static void sess_reap(struct smtp_worker *w)
 		w->dead = s->next_dead;
 		if (s->tls)
 			tls_conn_free(s->tls);
-		if (s->btls)
-			tls_conn_free(s->btls);
+		relay_free(s->relay);
 		free(s->tin);
-		free(s->bb);
 		free(s->cert);
 		free(s->login);
 		smtp_proto_free(&s->p);
@@ -362,19 +398,19 @@ static void auth_answer(struct sess *s, struct auth_req *r)
 			break;
 		}
 		w->st.auth_success++;
-		slog(w, "%s: client=unknown[%s], sasl_method=%s, sasl_username=%s", s->id, s->addr,
+		slog(w->cfg->hostname, "%s: client=unknown[%s], sasl_method=%s, sasl_username=%s", s->id, s->addr,
 		     s->sasl_method, s->login);
 		smtp_proto_answerf(&s->p, 235, "2.7.0", "Authentication successful");
 		break;
 	case AUTH_FAIL:
 		w->st.auth_failed++;
-		slog(w, "warning: unknown[%s]: SASL %s authentication failed: authentication failure",
+		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication failed: authentication failure",
 		     s->addr, s->sasl_method);
 		smtp_proto_answerf(&s->p, 535, "5.7.8", "Error: authentication failed: authentication failure");
 		break;
 	case AUTH_LIMITED:
 		w->st.auth_limited++;
-		slog(w, "warning: unknown[%s]: SASL %s authentication refused: too many failures",
+		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication refused: too many failures",
 		     s->addr, s->sasl_method);
 		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: too many failures");
 		break;
@@ -404,32 +440,16 @@ static unsigned auth_poll(struct smtp_worker *w)
 	return n;
 }
 
-/* TLS transport over a TCP connection: read (0 = gone, -1 = nothing yet). */
-static long tcp_tr_read(struct tcp_conn *c, uint8_t *buf, size_t len)
-{
-	size_t n;
-
-	if (c == NULL)
-		return 0;
-	n = tcp_recv(c, buf, len);
-	return n > 0 ? (long)n : -1;
-}
-
-/* TLS transport over a TCP connection: write (-1 = gone). */
-static long tcp_tr_write(struct tcp_conn *c, const uint8_t *buf, size_t len)
-{
-	return c == NULL ? -1 : (long)tcp_send(c, buf, len);
-}
-
-/* The client's TLS transport. */
+/* The client's TLS transport: read. */
 static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
 {
-	return tcp_tr_read(((struct sess *)arg)->c, buf, len);
+	return tcp_tls_read(((struct sess *)arg)->c, buf, len);
 }
 
+/* The client's TLS transport: write. */
 static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
 {
-	return tcp_tr_write(((struct sess *)arg)->c, buf, len);
+	return tcp_tls_write(((struct sess *)arg)->c, buf, len);
 }
 
 /* Count a handshake under its cipher's name. */
@@ -485,7 +505,7 @@ static void tls_established(struct sess *s)
 		st->verify_fail++;
 	else
 		st->verify_not++;
-	slog(s->w, "%s TLS connection established from unknown[%s]: %s with cipher %s (%d/%d bits)",
+	slog(s->w->cfg->hostname, "%s TLS connection established from unknown[%s]: %s with cipher %s (%d/%d bits)",
 	     strcmp(s->mac.verify, "OK") == 0 ? "Trusted" :
 	     (strcmp(s->mac.verify, "NOT") == 0 || strcmp(s->mac.verify, "NO") == 0) ? "Anonymous" : "Untrusted",
 	     s->addr, s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.alg_bits);
@@ -509,7 +529,7 @@ static void tls_continue(struct sess *s)
 			s->w->st.starttls++;
 			smtp_proto_tls_started(&s->p);
 		}
-		tcp_set_timeout(s->c, s->w->cfg->smtpd_timeout_ms);
+		s->req_start_us = s->w->ctx->now_us;
 		client_flush(s);
 		client_pump(s);
 		return;
@@ -519,7 +539,7 @@ static void tls_continue(struct sess *s)
 		return;
 	default:
 		s->w->st.tls_failed++;
-		slog(s->w, "SSL_accept error from unknown[%s]: %s", s->addr,
+		slog(s->w->cfg->hostname, "SSL_accept error from unknown[%s]: %s", s->addr,
 		     r == TLS_CLOSED ? "lost connection" : "protocol error");
 		sess_kill(s, 1);
 		return;
@@ -550,637 +570,178 @@ static int tls_begin(struct sess *s)
 		tls_conn_ask_client_cert(s->tls);
 	s->cst = C_TLS_HS;
 	s->tin_len = 0;
-	tcp_set_timeout(s->c, s->w->cfg->tls_handshake_timeout_ms);
+	/* one deadline for the whole handshake, cut in stress mode */
+	tcp_set_timeout(s->c, (unsigned)(cut_us(s->w, s->w->cfg->tls_handshake_timeout_ms) / 1000));
 	return 0;
 }
 
-/* ---- backend ---- */
-
-/* Queue bytes to the backend; a short write means the backend is not keeping up. */
-static int backend_write(struct sess *s, const void *buf, size_t len)
-{
-	if (s->b != NULL && s->btls != NULL && s->bst != B_TLS_HS) {
-		if (tls_write(s->btls, buf, len) != (long)len) {
-			backend_fail(s, "backend TLS send buffer full");
-			return -1;
-		}
-		return 0;
-	}
-	if (s->b == NULL || tcp_send(s->b, buf, len) != len) {
-		backend_fail(s, "backend send buffer full");
-		return -1;
-	}
-	return 0;
-}
-
-/* xtext (RFC 3461) of a value for XCLIENT. */
-static void xtext(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *in && o + 4 < outlen; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
-			o += (size_t)snprintf(out + o, outlen - o, "+%02X", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-}
-
-/*
- * Announce the client to a backend that offers XCLIENT; with LOGIN= for an
- * authenticated client when the backend lists that attribute (Postfix does).
- */
-static void backend_xclient(struct sess *s, int login_ok)
-{
-	char cmd[1100], helo[300], login[AUTH_USER_MAX * 3 + 16] = "";
-	const char *h = s->p.helo[0] ? s->p.helo : "[UNAVAILABLE]";
-
-	xtext(h, helo, sizeof(helo));
-	if (s->login != NULL && login_ok) {
-		memcpy(login, " LOGIN=", 7);
-		xtext(s->login, login + 7, sizeof(login) - 7);
-	}
-	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
-		 strchr(s->addr, ':') ? "IPV6:" : "", s->addr, s->port, helo, s->p.ehlo ? "ESMTP" : "SMTP",
-		 login);
-	s->w->st.xclient++;
-	s->xclient = 1;
-	backend_write(s, cmd, strlen(cmd));
-}
-
-/* Append one TLV to a PROXY v2 header being built. */
-static size_t pp2_tlv(uint8_t *p, uint8_t type, const void *v, size_t len)
-{
-	p[0] = type;
-	p[1] = (uint8_t)(len >> 8);
-	p[2] = (uint8_t)len;
-	memcpy(p + 3, v, len);
-	return 3 + len;
-}
-
-/* Send a PROXY v2 header: client and our addresses, and the TLS facts in PP2_TYPE_SSL. */
-static void backend_proxy_v2(struct sess *s)
-{
-	static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-	const struct net_tuple *t = tcp_tuple(s->c);
-	uint8_t h[512], ssl[256];
-	size_t n = 16, sl = 5, alen = t->family == NET_AF_INET ? 4 : 16;
-	uint32_t verify = s->tls_up && strcmp(s->mac.verify, "OK") == 0 ? 0 : 1;
-
-	memcpy(h, sig, 12);
-	h[12] = 0x21;                                   /* version 2, PROXY */
-	h[13] = t->family == NET_AF_INET ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
-	memcpy(h + n, t->raddr.a, alen);
-	memcpy(h + n + alen, t->laddr.a, alen);
-	n += 2 * alen;
-	h[n++] = (uint8_t)(t->rport >> 8);
-	h[n++] = (uint8_t)t->rport;
-	h[n++] = (uint8_t)(t->lport >> 8);
-	h[n++] = (uint8_t)t->lport;
-	if (s->tls_up) {
-		ssl[0] = 0x01;                          /* PP2_CLIENT_SSL */
-		if (strcmp(s->mac.verify, "OK") == 0 || strcmp(s->mac.verify, "FAIL") == 0)
-			ssl[0] |= 0x02 | 0x04;          /* a certificate was presented */
-		ssl[1] = (uint8_t)(verify >> 24);
-		ssl[2] = (uint8_t)(verify >> 16);
-		ssl[3] = (uint8_t)(verify >> 8);
-		ssl[4] = (uint8_t)verify;
-		sl += pp2_tlv(ssl + sl, 0x21, s->mac.version, strlen(s->mac.version));
-		sl += pp2_tlv(ssl + sl, 0x23, s->mac.cipher, strlen(s->mac.cipher));
-		if (s->cert != NULL && s->cert->cn_subject[0])
-			sl += pp2_tlv(ssl + sl, 0x22, s->cert->cn_subject, strnlen(s->cert->cn_subject, 64));
-		n += pp2_tlv(h + n, 0x20, ssl, sl);
-	}
-	h[14] = (uint8_t)((n - 16) >> 8);
-	h[15] = (uint8_t)(n - 16);
-	s->w->st.proxy_v2++;
-	backend_write(s, h, n);
-}
-
-static const struct tcp_app_ops backend_ops;
-
-/* Open a connection to the next backend that is not resting; -1 if none. */
-static int backend_open(struct sess *s)
-{
-	struct smtp_worker *w = s->w;
-	const struct mx_config *cfg = w->cfg;
-	unsigned i;
-
-	for (i = 0; i < cfg->nbackends; i++) {
-		unsigned k = (w->rr + i) % cfg->nbackends;
-		const struct cfg_backend *be = &cfg->backends[k];
-		struct net_addr a;
-
-		if (w->bs[k].down_until_us > w->ctx->now_us)
-			continue;
-		memset(&a, 0, sizeof(a));
-		memcpy(a.a, be->addr, be->family == 4 ? 4 : 16);
-		s->b = tcp_connect(w->ctx, w->inside_if, be->family == 4 ? NET_AF_INET : NET_AF_INET6,
-				   &a, be->port, &backend_ops, s);
-		if (s->b == NULL)
-			continue;
-		w->rr = k + 1;
-		s->bidx = (int)k;
-		s->bst = B_CONNECTING;
-		s->bb->brep_len = 0;
-		s->bb->brep_over = 0;
-		w->st.backend_connects++;
-		tcp_set_timeout(s->b, BACKEND_CONNECT_MS);
-		return 0;
-	}
-	return -1;
-}
-
-/* The backend is lost or useless: answer what is owed with a 4xx. */
-static void backend_fail(struct sess *s, const char *why)
-{
-	struct smtp_worker *w = s->w;
-	enum bwait was = s->bwait;
-	int in_data = s->bst == B_DATA || s->data_started;
-
-	w->st.backend_errors++;
-	if (s->bidx >= 0 && (s->bst <= B_EHLO2))
-		w->bs[s->bidx].down_until_us = w->ctx->now_us + (uint64_t)w->cfg->backend_retry_ms * 1000;
-	slog(w, "%s: lost connection with backend %d (%s)", s->id, s->bidx, why);
-	if (s->b != NULL) {
-		tcp_set_app(s->b, NULL, NULL);
-		tcp_abort(s->b);
-		s->b = NULL;
-	}
-	if (s->btls != NULL) {
-		tls_conn_free(s->btls);
-		s->btls = NULL;
-	}
-	s->bst = B_NONE;
-	s->bwait = W_NONE;
-	if (s->client_gone || s->dead)
-		return;
-	if (in_data) {
-		/* the engine may still be reading the message: refuse it at its end */
-		s->b_failed = 1;
-		if (was == W_DOT || was == W_DATA) {
-			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend failed, try again later");
-			w->st.messages_tempfailed++;
-			s->b_failed = 0;
-			s->data_started = 0;
-		}
-	} else if (s->bb != NULL && s->bb->bcmd_wait == W_MAIL && (was == W_MAIL || s->bb->bcmd_len > 0)) {
-		/* MAIL not answered yet: the transaction can start on another backend */
-		if (s->bb->bcmd_len == 0)
-			s->bb->bcmd_len = s->bb->bcmd_sent;
-		if (s->btries++ < (int)w->cfg->nbackends && backend_open(s) == 0)
-			return;
-		s->bb->bcmd_len = 0;
-		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
-	} else if (was == W_RCPT || was == W_DATA || (s->bb != NULL && s->bb->bcmd_len > 0)) {
-		/* the backend had MAIL (and maybe recipients): that transaction is gone */
-		s->bb->bcmd_len = 0;
-		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
-		s->cst = C_CLOSING;
-	}
-	client_flush(s);
-	client_pump(s);
-}
-
-/* Send the command that waited for the backend to be ready. */
-static void backend_send_pending(struct sess *s)
-{
-	if (s->bb == NULL || s->bst != B_READY || s->bb->bcmd_len == 0 || s->bwait != W_NONE)
-		return;
-	s->bwait = s->bb->bcmd_wait;
-	s->bb->bcmd_sent = s->bb->bcmd_len;
-	if (backend_write(s, s->bb->bcmd, s->bb->bcmd_len) == 0)
-		s->bb->bcmd_len = 0;
-}
-
-/* Hand a command to the backend now or as soon as it is ready. */
-static void backend_command(struct sess *s, enum bwait wait, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (s->bb == NULL && (s->bb = calloc(1, sizeof(*s->bb))) == NULL) {
-		smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: out of memory, try again later");
-		return;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(s->bb->bcmd, sizeof(s->bb->bcmd), fmt, ap);
-	va_end(ap);
-	s->bb->bcmd_len = n > 0 && (size_t)n < sizeof(s->bb->bcmd) ? (size_t)n : 0;
-	s->bb->bcmd_wait = wait;
-	if (s->b == NULL && wait != W_MAIL) {
-		/* the backend that had this transaction's MAIL is gone */
-		s->bb->bcmd_len = 0;
-		s->w->st.backend_errors++;
-		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
-		s->cst = C_CLOSING;
-		return;
-	}
-	if (s->b == NULL) {
-		s->btries = 0;
-		if (backend_open(s) != 0) {
-			s->bb->bcmd_len = 0;
-			s->w->st.backend_errors++;
-			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
-			return;
-		}
-	}
-	backend_send_pending(s);
-}
-
-/* RFC 5322 date for the Received header. */
-static void rfc5322_date(char *out, size_t len)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
+/* ---- the relay to the backend (relay.c), seen from the session ---- */
 
 /* The Received header in sendmail's form, folded, sent ahead of the message. */
 static void send_received(struct sess *s)
 {
-	char hdr[1400], date[64], tlsinfo[200] = "";
-	/* RFC 3848: ESMTPSA for an authenticated client under TLS */
-	const char *with = s->tls_up ? (s->p.ehlo ? (s->login ? "ESMTPSA" : "ESMTPS") : "SMTPS")
-				     : (s->p.ehlo ? "ESMTP" : "SMTP");
-	int n;
+	char hdr[RW_RECEIVED_MAX];
+	const struct rw_received_info r = {
+		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->id,
+		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
+		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
+		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? s->tx.first_rcpt : NULL,
+		.when = time(NULL),
+	};
+	size_t n = rw_received(&r, hdr, sizeof(hdr));
 
-	if (s->tls_up)
-		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
-			 s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.verify);
-	rfc5322_date(date, sizeof(date));
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-		     s->p.helo[0] ? s->p.helo : "unknown", strchr(s->addr, ':') ? "IPv6:" : "", s->addr, s->w->cfg->hostname, with, s->id,
-		     tlsinfo, s->nrcpt_ok == 1 ? "\r\n\tfor <" : "", s->nrcpt_ok == 1 ? s->first_rcpt : "",
-		     s->nrcpt_ok == 1 ? ">" : "", date);
-	if (n > 0 && (size_t)n < sizeof(hdr))
-		backend_write(s, hdr, (size_t)n);
+	if (n > 0)
+		relay_send(s->relay, hdr, n);
 }
 
 /* Pass the backend's reply to the client; one it cannot use ends the backend with a 4xx. */
-static void answer_with_backend_reply(struct sess *s)
+static void answer_with_backend_reply(struct sess *s, const char *rep, size_t len)
 {
-	if (smtp_proto_answer(&s->p, s->bb->brep, s->bb->brep_len) == 0)
+	if (smtp_proto_answer(&s->p, rep, len) == 0)
 		return;
-	backend_fail(s, "reply unfit for the client");
+	relay_fail(s->relay, "reply unfit for the client");
 	if (!s->dead && s->p.owed)
 		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend reply unusable, try again later");
 }
 
-/* Does the EHLO reply's XCLIENT line list attribute attr? */
-static int xclient_lists(const char *rep, size_t len, const char *attr)
+/* The backend answered what the session handed over: answer the client. */
+static int relay_replied(void *owner, enum relay_wait was, int code, const char *rep, size_t len)
 {
-	size_t k = strlen(attr), i = 0;
-
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p;
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
-			for (p = line + 11; p + k < line + ll; p++)
-				if (*p == ' ' && strncasecmp(p + 1, attr, k) == 0 &&
-				    (p + 1 + k == line + ll || p[1 + k] == ' ' || p[1 + k] == '\r'))
-					return 1;
-		i += ll + 1;
-	}
-	return 0;
-}
-
-/* Parse EHLO keywords we care about from a complete reply. */
-static int reply_has_keyword(const char *rep, size_t len, const char *kw)
-{
-	size_t k = strlen(kw), i = 0;
-
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		if (ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
-		    (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r'))
-			return 1;
-		i += ll + 1;
-	}
-	return 0;
-}
-
-/* The backend's TLS transport. */
-static long btls_tr_read(void *arg, uint8_t *buf, size_t len)
-{
-	return tcp_tr_read(((struct sess *)arg)->b, buf, len);
-}
-
-static long btls_tr_write(void *arg, const uint8_t *buf, size_t len)
-{
-	return tcp_tr_write(((struct sess *)arg)->b, buf, len);
-}
-
-/*
- * Greet the backend. Before XCLIENT we are ourselves (EHLO, to learn what
- * it offers); after XCLIENT, and throughout with a PROXY v2 backend, we
- * speak for the client: its own HELO or EHLO and name, as nginx does.
- */
-static void backend_hello(struct sess *s, int as_client)
-{
-	char cmd[SMTP_ADDR_MAX + 16];
-	const char *name = as_client && s->p.helo[0] ? s->p.helo : s->w->cfg->hostname;
-
-	snprintf(cmd, sizeof(cmd), "%s %s\r\n", as_client && !s->p.ehlo ? "HELO" : "EHLO", name);
-	backend_write(s, cmd, strlen(cmd));
-}
-
-/* After the backend's 220 to STARTTLS: a client session over its connection. */
-static int backend_tls_begin(struct sess *s)
-{
-	struct tls_transport tr = { s, btls_tr_read, btls_tr_write };
-
-	if (s->w->client_tls == NULL)
-		return -1;
-	s->btls = tls_client_conn_new(s->w->client_tls, &tr, NULL, s);
-	if (s->btls == NULL)
-		return -1;
-	s->bst = B_TLS_HS;
-	s->bb->brep_len = 0;
-	return 0;
-}
-
-/* Drive the backend handshake; when done, EHLO again inside TLS. */
-static void backend_tls_continue(struct sess *s)
-{
-	enum tls_status r = tls_handshake(s->btls);
-
-	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
-		return;
-	if (r != TLS_DONE) {
-		backend_fail(s, "TLS handshake with the backend failed");
-		return;
-	}
-	s->bst = B_EHLO;
-	backend_hello(s, s->w->cfg->backends[s->bidx].proxy_v2);
-}
-
-/* A complete reply from the backend: move its state machine, answer the client. */
-static void backend_reply(struct sess *s, int code)
-{
+	struct sess *s = owner;
 	struct smtp_worker *w = s->w;
-	const struct cfg_backend *be = &w->cfg->backends[s->bidx];
 
-	switch (s->bst) {
-	case B_GREETING:
-		if (code != 220)
-			return backend_fail(s, "bad greeting");
-		s->bst = B_EHLO;
-		/* a PROXY backend must see the client's name; STARTTLS needs EHLO first */
-		backend_hello(s, be->proxy_v2 && !be->starttls);
-		tcp_set_timeout(s->b, w->cfg->backend_timeout_ms);
-		return;
-	case B_EHLO:
-	case B_EHLO2:
-		if (code != 250)
-			return backend_fail(s, "EHLO refused");
-		if (s->bst == B_EHLO && be->starttls && s->btls == NULL) {
-			/* configured means required: never fall back to plaintext */
-			if (!reply_has_keyword(s->bb->brep, s->bb->brep_len, "STARTTLS"))
-				return backend_fail(s, "STARTTLS required but not offered");
-			s->bst = B_STARTTLS;
-			backend_write(s, "STARTTLS\r\n", 10);
-			return;
-		}
-		if (s->bst == B_EHLO && !be->proxy_v2 &&
-		    reply_has_keyword(s->bb->brep, s->bb->brep_len, "XCLIENT")) {
-			s->bst = B_XCLIENT;
-			backend_xclient(s, xclient_lists(s->bb->brep, s->bb->brep_len, "LOGIN"));
-			return;
-		}
-		s->bst = B_READY;
-		backend_send_pending(s);
-		return;
-	case B_STARTTLS:
-		if (code != 220)
-			return backend_fail(s, "STARTTLS refused");
-		if (backend_tls_begin(s) != 0)
-			return backend_fail(s, "cannot start TLS");
-		backend_tls_continue(s);
-		return;
-	case B_XCLIENT:
-		/*
-		 * Postfix answers 220 (a new session), smtp-sink 250. A refusal is
-		 * not ignored: the backend would take mxgate's address for the
-		 * client's, which may be a trusted one.
-		 */
-		if (code < 200 || code > 299)
-			return backend_fail(s, "XCLIENT refused");
-		s->bst = B_EHLO2;
-		backend_hello(s, 1);
-		return;
-	case B_READY:
-	case B_DATA:
-		break;
-	default:
-		return;
-	}
-	switch (s->bwait) {
-	case W_MAIL:
-	case W_RCPT:
-		s->bwait = W_NONE;
+	switch (was) {
+	case RELAY_W_MAIL:
+	case RELAY_W_RCPT:
 		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
-			if (s->nrcpt_ok++ == 0)
-				snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->p.arg);
+			tx_rcpt_ok(&s->tx, s->p.arg);
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
-			slog(w, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep, s->p.arg,
-			     s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
+			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
+			     s->addr, (int)strcspn(rep, "\r\n"), rep, s->p.arg, s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
 		}
-		answer_with_backend_reply(s);
+		answer_with_backend_reply(s, rep, len);
 		break;
-	case W_DATA:
-		s->bwait = W_NONE;
+	case RELAY_W_DATA:
 		if (code == 354) {
-			s->bst = B_DATA;
-			s->data_started = 1;
-			s->msg_bytes = 0;
+			s->tx.data_started = 1;
+			s->tx.msg_bytes = 0;
 			send_received(s);
+			data_begin(s);
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 		} else {
-			answer_with_backend_reply(s);
+			count_message_refusal(w, code);
+			answer_with_backend_reply(s, rep, len);
 		}
 		break;
-	case W_DOT:
-		s->bwait = W_NONE;
-		s->bst = B_READY;
-		s->data_started = 0;
+	case RELAY_W_DOT:
+		s->tx.data_started = 0;
 		if (code >= 200 && code < 300)
 			w->st.messages_accepted++;
 		else if (code >= 500)
 			w->st.messages_rejected++;
 		else
 			w->st.messages_tempfailed++;
-		slog(w, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
-		     s->mail_from, (unsigned long long)s->msg_bytes, s->nrcpt_ok, s->bidx,
-		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced",
-		     (int)strcspn(s->bb->brep, "\r\n"), s->bb->brep);
-		s->nrcpt_ok = 0;
-		answer_with_backend_reply(s);
+		slog(w->cfg->hostname, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
+		     s->tx.mail_from, (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok, relay_backend(s->relay),
+		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced", (int)strcspn(rep, "\r\n"), rep);
+		answer_with_backend_reply(s, rep, len);
 		break;
-	case W_RSET:
-		s->bwait = W_NONE;
-		s->nrcpt_ok = 0;
+	default:                     /* RSET: nothing to tell the client */
 		break;
-	default:
-		/* a reply nobody asked for */
-		return backend_fail(s, "unexpected reply");
 	}
-	if (s->dead || s->b == NULL)
-		return;
+	if (s->dead || !relay_connected(s->relay))
+		return 1;
 	if (code == 421 && s->cst == C_SMTP) {
 		/* the backend is closing: so does the session, once the reply is out */
 		s->cst = C_CLOSING;
 		client_flush(s);
-		return;
+		return 1;
 	}
-	backend_send_pending(s);
-	client_flush(s);
-	client_pump(s);
+	return 0;
 }
 
-/* Backend bytes: collect complete replies (bounded), one at a time. */
-static void backend_readable(struct tcp_conn *b)
+/* The backend is lost: answer what is owed with a 4xx. */
+static void relay_failed(void *owner, const struct relay_loss *loss)
 {
-	struct sess *s = tcp_app(b);
-	uint8_t buf[512];
-	size_t n, i;
+	struct sess *s = owner;
+	struct smtp_worker *w = s->w;
 
-	if (s != NULL && s->b == b && s->bst == B_TLS_HS) {
-		backend_tls_continue(s);
-		if (s->b != b || s->bst == B_TLS_HS)
-			return;
-	}
-	while (s != NULL && s->b == b && !s->dead) {
-		if (s->bst == B_TLS_HS)
-			return;          /* the handshake is driven by backend_tls_continue() */
-		if (s->btls != NULL) {
-			long r = tls_read(s->btls, buf, sizeof(buf));
-
-			if (r <= 0) {
-				if (r == -TLS_ERROR || r == -TLS_CLOSED)
-					backend_fail(s, "backend TLS error");
-				return;
-			}
-			n = (size_t)r;
-		} else if ((n = tcp_recv(b, buf, sizeof(buf))) == 0) {
-			break;
+	if (s->client_gone || s->dead)
+		return;
+	if (loss->in_message || s->tx.data_started) {
+		/* the engine may still be reading the message: refuse it at its end */
+		s->tx.b_failed = 1;
+		if (loss->was == RELAY_W_DOT || loss->was == RELAY_W_DATA) {
+			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend failed, try again later");
+			w->st.messages_tempfailed++;
+			tx_message_end(&s->tx);
 		}
-		for (i = 0; i < n; i++) {
-			if (s->bb->brep_len < sizeof(s->bb->brep) - 1)
-				s->bb->brep[s->bb->brep_len++] = (char)buf[i];
-			else
-				s->bb->brep_over = 1;
-			if (buf[i] != '\n')
-				continue;
-			/* end of a line: is it the last line of the reply ("ddd ")? */
-			{
-				size_t ls = s->bb->brep_len - 1;
-				int code;
-
-				while (ls > 0 && s->bb->brep[ls - 1] != '\n')
-					ls--;
-				if (s->bb->brep_len - ls < 4 || s->bb->brep[ls + 3] == '-')
-					continue;
-				s->bb->brep[s->bb->brep_len] = '\0';
-				code = atoi(s->bb->brep + ls);
-				if (s->bb->brep_over || code < 200 || code > 599) {
-					backend_fail(s, "malformed reply");
-					return;
-				}
-				if (s->bst >= B_READY)
-					tcp_set_timeout(b, 0);
-				backend_reply(s, code);
-				if (s->b != b)
-					return;
-				s->bb->brep_len = 0;
-			}
-		}
-	}
-}
-
-/* Active open result. */
-static void backend_connected(struct tcp_conn *b, int err)
-{
-	struct sess *s = tcp_app(b);
-
-	if (s == NULL)
-		return;
-	if (err != 0) {
-		s->b = NULL;             /* closed() follows; the stack frees it */
-		tcp_set_app(b, NULL, NULL);
-		s->w->bs[s->bidx].down_until_us = s->w->ctx->now_us +
-						  (uint64_t)s->w->cfg->backend_retry_ms * 1000;
-		backend_fail(s, "connect failed");
-		return;
-	}
-	s->bst = B_GREETING;
-	if (s->w->cfg->backends[s->bidx].proxy_v2)
-		backend_proxy_v2(s);
-	tcp_set_timeout(b, s->w->cfg->backend_timeout_ms);
-}
-
-/* The backend's send space grew: the client's message may flow again. */
-static void backend_writable(struct tcp_conn *b)
-{
-	struct sess *s = tcp_app(b);
-
-	if (s == NULL)
-		return;
-	if (s->bst == B_TLS_HS) {
-		backend_tls_continue(s);
-		return;
+	} else if (loss->mail_unplaced) {
+		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
+	} else if (loss->was == RELAY_W_RCPT || loss->was == RELAY_W_DATA || loss->cmd_pending) {
+		/* the backend had MAIL (and maybe recipients): that transaction is gone */
+		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
+		s->cst = C_CLOSING;
 	}
 	client_pump(s);
 }
 
-/* The backend closed or timed out. */
-static void backend_gone(struct tcp_conn *b)
+/* The relay can take more: feed the client's input again. */
+static void relay_writable(void *owner)
 {
-	struct sess *s = tcp_app(b);
-
-	if (s == NULL)
-		return;
-	backend_fail(s, "closed by backend");
+	client_pump(owner);
 }
 
-/* The backend connection ended (reset, timeout): the stack frees it. */
-static void backend_closed(struct tcp_conn *b, enum tcp_end why)
+/* What the relay announces of the client (PROXY v2, XCLIENT, its HELO). */
+_Static_assert(AUTH_USER_MAX <= 255, "rw_xclient() holds the xtext of a user of 255 bytes");
+static void relay_client_facts(void *owner, struct relay_client *c)
 {
-	struct sess *s = tcp_app(b);
+	const struct sess *s = owner;
 
-	(void)why;
-	if (s == NULL || s->b != b)
-		return;
-	s->b = NULL;
-	backend_fail(s, why == TCP_END_TIMEOUT ? "timeout" : "connection reset");
+	*c = (struct relay_client){
+		.tuple = tcp_tuple(s->c), .addr = s->addr, .port = s->port, .helo = s->p.helo,
+		.ehlo = s->p.ehlo, .login = s->login, .tls = s->tls_up, .verify = s->mac.verify,
+		.version = s->mac.version, .cipher = s->mac.cipher,
+		.cn = s->cert != NULL ? s->cert->cn_subject : NULL,
+	};
 }
 
-/* No reply from the backend in time. */
-static void backend_timeout(struct tcp_conn *b)
-{
-	struct sess *s = tcp_app(b);
-
-	if (s != NULL)
-		backend_fail(s, "timeout");
-}
-
-static const struct tcp_app_ops backend_ops = {
-	.connected = backend_connected,
-	.readable = backend_readable,
-	.writable = backend_writable,
-	.peer_closed = backend_gone,
-	.closed = backend_closed,
-	.timeout = backend_timeout,
+static const struct relay_ops sess_relay_ops = {
+	.replied = relay_replied,
+	.failed = relay_failed,
+	.writable = relay_writable,
+	.client = relay_client_facts,
 };
+
+/* Hand a command to the backend (opened at the first MAIL); a backend that cannot take it: 4xx. */
+static void __attribute__((format(printf, 3, 4))) backend_command(struct sess *s, enum relay_wait wait,
+								  const char *fmt, ...)
+{
+	enum relay_status st;
+	va_list ap;
+
+	if (s->relay == NULL && (s->relay = relay_new(&s->w->rp, &sess_relay_ops, s, s->id)) == NULL) {
+		smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: out of memory, try again later");
+		return;
+	}
+	va_start(ap, fmt);
+	st = relay_command(s->relay, wait, fmt, ap);
+	va_end(ap);
+	switch (st) {
+	case RELAY_GONE:
+		/* the backend that had this transaction's MAIL is gone */
+		if (wait == RELAY_W_DATA)
+			count_message_refusal(s->w, 421);
+		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
+		s->cst = C_CLOSING;
+		return;
+	case RELAY_NO_BACKEND:
+		smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: no backend available, try again later");
+		return;
+	case RELAY_OK:
+		return;
+	}
+}
 
 /* ---- policy ---- */
 
@@ -1210,18 +771,11 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 	}
 }
 
-/* Count a decision under the tag of the entry that made it. */
-static void pol_count(struct smtp_worker *w, const struct pol_result *r)
-{
-	if (r->action != POL_CONTINUE && r->tag >= 0 && r->tag < POL_TAG_COUNT && r->action < 5)
-		w->pol_decisions[r->tag][r->action]++;
-}
-
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
-	slog(s->w, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
-	     stage, s->addr, r->code, r->enh, who, r->text, s->mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
+	     stage, s->addr, r->code, r->enh, who, r->text, s->tx.mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
 	     s->p.helo);
 	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
 }
@@ -1232,103 +786,18 @@ static int pol_stage(struct sess *s, int rcpt, const char *arg)
 	struct pol_client pc;
 	struct pol_result r;
 	char issuer[512], subject[512];
-
-	const struct pol_snapshot *pol = __atomic_load_n(&s->w->pol, __ATOMIC_ACQUIRE);
+	const struct pol_snapshot *pol = gate_policy(&s->w->gate);
 
 	if (pol == NULL)
 		return 0;
 	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
-	r = rcpt ? pol_check_rcpt(pol, &pc, arg, NULL) : pol_check_mail(pol, &pc, arg, NULL);
-	pol_count(s->w, &r);
+	r = gate_mail_rcpt(&s->w->gate, pol, &pc, rcpt, arg);
 	if (r.action == POL_REJECT) {
-		if (r.code == 530)
-			s->w->st.reject_530_require_tls++;
-		if (rcpt)
-			s->w->st.policy_rcpt_rejects++;
-		else
-			s->w->st.policy_mail_rejects++;
 		pol_refuse(s, &r, rcpt ? "RCPT" : "MAIL", arg);
 		return 1;
 	}
 	if (r.action == POL_DISCARD)
-		s->discard = 1;
-	return 0;
-}
-
-/* The counting slot of a client address; NULL when the table has no room. */
-static struct climit *limit_slot(struct smtp_worker *w, const struct pol_addr *a)
-{
-	uint32_t h = 2166136261u;
-	unsigned i, n = a->family == 4 ? 4 : 16;
-	struct climit *e, *free_slot = NULL;
-
-	if (w->limits == NULL && (w->limits = calloc(LIMIT_SLOTS, sizeof(*w->limits))) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ a->a[i]) * 16777619u;
-	for (i = 0; i < LIMIT_PROBE; i++) {
-		e = &w->limits[(h + i) & (LIMIT_SLOTS - 1)];
-		if (e->used && e->family == a->family && memcmp(e->a, a->a, n) == 0)
-			return e;
-		/* free, or a client with nothing open (its bucket refills anyway) */
-		if (free_slot == NULL && (!e->used || e->conns == 0))
-			free_slot = e;
-	}
-	if (free_slot != NULL) {
-		memset(free_slot, 0, sizeof(*free_slot));
-		free_slot->used = 1;
-		free_slot->family = a->family;
-		memcpy(free_slot->a, a->a, n);
-		free_slot->refill_us = 0;
-	}
-	return free_slot;
-}
-
-/*
- * Limit: (conn=N, rate=N/period) for a new session: this worker's share is
- * ceil(N / workers) (policy.h). Returns 0 to go on, or 1 with the refusal
- * text in *why.
- */
-static int limit_check(struct sess *s, const struct pol_snapshot *pol, const struct pol_client *pc,
-		       const char **why)
-{
-	struct smtp_worker *w = s->w;
-	struct pol_limits lim;
-	struct climit *e;
-	unsigned nw = w->ctx->nworkers ? w->ctx->nworkers : 1;
-	uint64_t conn_share, rate_share, cap, now = w->ctx->now_us;
-
-	if (!pol_limit(pol, pc, &lim, NULL) || (lim.conn == 0 && lim.rate == 0))
-		return 0;
-	e = limit_slot(w, &pc->addr);
-	if (e == NULL) {
-		w->st.limit_table_full++;    /* let the client in uncounted rather than refuse strangers' neighbours */
-		return 0;
-	}
-	conn_share = lim.conn ? (lim.conn + nw - 1) / nw : 0;
-	rate_share = lim.rate ? (lim.rate + nw - 1) / nw : 0;
-	if (rate_share) {
-		cap = rate_share * 1000;
-		if (e->refill_us == 0)
-			e->milli_tokens = cap;
-		else
-			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim.per_s * 1000);
-		if (e->milli_tokens > cap)
-			e->milli_tokens = cap;
-		e->refill_us = now;
-	}
-	if (conn_share && e->conns >= conn_share) {
-		*why = POL_LIMIT_CONN_TEXT;
-		return 1;
-	}
-	if (rate_share && e->milli_tokens < 1000) {
-		*why = POL_LIMIT_RATE_TEXT;
-		return 1;
-	}
-	if (rate_share)
-		e->milli_tokens -= 1000;
-	e->conns++;
-	s->lim = e;
+		s->tx.discard = 1;
 	return 0;
 }
 
@@ -1341,12 +810,12 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 
 	switch (ev) {
 	case SMTP_EV_HELO:
-		s->n_cmds[s->p.ehlo ? 0 : 1]++;
+		s->n_cmds[s->p.ehlo ? CMD_EHLO : CMD_HELO]++;
 		return 0;
 	case SMTP_EV_STARTTLS: {
 		size_t junk = s->c ? tcp_readable(s->c) : 0;
 
-		s->n_cmds[2]++;
+		s->n_cmds[CMD_STARTTLS]++;
 		client_flush(s);               /* the 220, in plaintext */
 		if (junk > 0 || s->p.stat_pipelined_after_starttls > 0) {
 			/* CVE-2011-0411: nothing sent before the handshake is executed */
@@ -1363,96 +832,93 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return -1;
 	}
 	case SMTP_EV_MAIL:
-		s->n_cmds[3]++;
-		s->nrcpt_ok = 0;
-		s->discard = 0;
-		snprintf(s->mail_from, sizeof(s->mail_from), "%s", ei->arg);
+		s->n_cmds[CMD_MAIL]++;
+		tx_begin(&s->tx, ei->arg);
 		if (pol_stage(s, 0, ei->arg))
 			return 0;
-		if (s->discard) {
+		if (s->tx.discard) {
 			smtp_proto_answerf(&s->p, 250, "2.1.0", "Ok");
 			return 0;
 		}
-		backend_command(s, W_MAIL, "MAIL FROM:<%s>%s%s\r\n", ei->arg,
+		backend_command(s, RELAY_W_MAIL, "MAIL FROM:<%s>%s%s\r\n", ei->arg,
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_RCPT:
-		s->n_cmds[4]++;
+		s->n_cmds[CMD_RCPT]++;
 		if (pol_stage(s, 1, ei->arg))
 			return 0;
-		if (s->discard) {
+		if (s->tx.discard) {
 			smtp_proto_answerf(&s->p, 250, "2.1.5", "Ok");
 			return 0;
 		}
-		backend_command(s, W_RCPT, "RCPT TO:<%s>%s%s\r\n", ei->arg,
+		backend_command(s, RELAY_W_RCPT, "RCPT TO:<%s>%s%s\r\n", ei->arg,
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_DATA:
-		s->n_cmds[5]++;
-		if (s->discard) {
-			s->data_started = 1;
+		s->n_cmds[CMD_DATA]++;
+		if (s->tx.discard) {
+			s->tx.data_started = 1;
+			data_begin(s);
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 			return 0;
 		}
-		backend_command(s, W_DATA, "DATA\r\n");
+		backend_command(s, RELAY_W_DATA, "DATA\r\n");
 		return 0;
 	case SMTP_EV_DATA_LINE:
-		s->msg_bytes += ei->len;
+		s->tx.msg_bytes += ei->len;
 		w->st.message_bytes += ei->len;
-		if (s->discard || s->b_failed || s->b == NULL)
+		data_progress(s, ei->len);
+		if (s->tx.discard || s->tx.b_failed || !relay_connected(s->relay))
 			return 0;      /* swallowed: discarded, or refused at the end */
-		return backend_write(s, ei->data, ei->len) == 0 ? 0 : 0;
+		relay_send(s->relay, ei->data, ei->len);   /* a failure ends the backend: 451 at the end */
+		return 0;
 	case SMTP_EV_DATA_END:
 		if (ei->error != SMTP_OK) {
 			w->st.messages_rejected++;
-			if (s->b != NULL) {
-				/* part of the message went out: make sure the backend drops it */
-				tcp_set_app(s->b, NULL, NULL);
-				tcp_abort(s->b);
-				s->b = NULL;
-				s->bst = B_NONE;
-			}
-			s->data_started = 0;
+			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
+			s->tx.data_started = 0;
 			return 0;
 		}
-		if (s->discard) {
-			s->data_started = 0;
-			s->discard = 0;
+		if (s->tx.discard) {
+			s->tx.data_started = 0;
 			w->st.policy_discards++;
-			slog(w, "%s: discard: from=<%s> size=%llu (access map)", s->id, s->mail_from,
-			     (unsigned long long)s->msg_bytes);
+			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, s->tx.mail_from,
+			     (unsigned long long)s->tx.msg_bytes);
 			smtp_proto_answerf(&s->p, 250, "2.0.0", "Ok: discarded");
 			return 0;
 		}
-		if (s->b_failed || s->b == NULL) {
-			s->b_failed = 0;
-			s->data_started = 0;
+		if (s->tx.b_failed || !relay_connected(s->relay)) {
+			tx_message_end(&s->tx);
 			w->st.messages_tempfailed++;
 			smtp_proto_answerf(&s->p, 451, "4.4.1", "Error: backend failed, try again later");
 			return 0;
 		}
-		s->bwait = W_DOT;
-		backend_write(s, ".\r\n", 3);
+		relay_end_message(s->relay);
 		return 0;
 	case SMTP_EV_AUTH:
-		s->n_cmds[8]++;
+		s->n_cmds[CMD_AUTH]++;
 		auth_ask(s, ei);
 		return 0;
 	case SMTP_EV_RSET:
-		s->n_cmds[6]++;
-		s->discard = 0;
-		if (s->b != NULL && s->bst == B_READY && s->bwait == W_NONE) {
-			s->bwait = W_RSET;
-			backend_write(s, "RSET\r\n", 6);
-		}
-		s->nrcpt_ok = 0;
+		s->n_cmds[CMD_RSET]++;
+		relay_rset(s->relay);
 		return 0;
 	case SMTP_EV_QUIT:
-		s->n_cmds[7]++;
+		s->n_cmds[CMD_QUIT]++;
 		s->cst = C_CLOSING;
 		client_flush(s);
 		return -1;
 	case SMTP_EV_CLOSE:
+		if (relay_busy(s->relay))
+			relay_drop(s->relay);   /* closing mid-message: nothing half-sent is delivered */
+		if (ei->error == SMTP_R_NON_SMTP) {
+			w->st.non_smtp_command++;
+			slog(w->cfg->hostname, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
+		} else if (ei->error == SMTP_R_NUL) {
+			slog(w->cfg->hostname, "warning: NUL character in message from unknown[%s]", s->addr);
+		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
+			slog(w->cfg->hostname, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
 		else if (ei->error == SMTP_R_TOO_MANY_ERRORS)
@@ -1512,7 +978,10 @@ static void client_consume(struct sess *s, size_t n)
 static void client_pump(struct sess *s)
 {
 	unsigned rounds = 0;
+	size_t consumed = 0;
+	int was_bp = relay_space_waiting(s->relay);
 
+	relay_space_wait(s->relay, 0);
 	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < 4096) {
 		const uint8_t *in;
 		size_t len, used = 0;
@@ -1522,10 +991,9 @@ static void client_pump(struct sess *s)
 		client_flush(s);             /* drained output lets the engine take more */
 		if (s->dead || s->c == NULL || s->cst != C_SMTP)
 			break;
-		if (smtp_proto_in_data(&s->p) && s->b != NULL && !s->b_failed &&
-		    tcp_send_space(s->b) < DATA_ROOM) {
+		if (smtp_proto_in_data(&s->p) && !s->tx.b_failed && relay_full(s->relay)) {
 			/* backend full: the client's window closes until the backend drains */
-			tcp_want_writable(s->b);
+			relay_space_wait(s->relay, 1);
 			break;
 		}
 		in = client_input(s, &len);
@@ -1535,6 +1003,7 @@ static void client_pump(struct sess *s)
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
 		if (used > 0)
 			client_consume(s, used);
+		consumed += used;
 		if (ev == SMTP_EV_NEED_INPUT || ev == SMTP_EV_WAIT) {
 			if (used == 0)
 				break;
@@ -1544,9 +1013,14 @@ static void client_pump(struct sess *s)
 			break;
 	}
 	client_flush(s);
-	if (!s->dead && s->c != NULL && s->cst == C_SMTP)
-		tcp_set_timeout(s->c, smtp_proto_in_data(&s->p) ? s->w->cfg->smtpd_data_timeout_ms
-								: s->w->cfg->smtpd_timeout_ms);
+	if (s->dead || s->c == NULL || s->cst != C_SMTP)
+		return;
+	/* whole lines came and none is half read: the next command's deadline starts now */
+	if (consumed > 0 && !smtp_proto_mid_line(&s->p) && !smtp_proto_in_data(&s->p))
+		s->req_start_us = s->w->ctx->now_us;
+	if (relay_space_waiting(s->relay) != was_bp)
+		relay_arm(s->relay);
+	client_arm(s);
 }
 
 /* ---- client callbacks ---- */
@@ -1569,75 +1043,77 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	}
 	w->st.sessions++;
 	w->st.active++;
+	stress_update(w);
 	s->w = w;
 	s->c = c;
 	s->mode = la->mode;
-	s->bidx = -1;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
 	s->port = tcp_tuple(c)->rport;
 	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_net(c)->worker & 0xff, w->next_id++);
 	tcp_set_app(c, &client_ops, s);
-	slog(w, "connect from unknown[%s]", s->addr);
+	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
+	if (w->stress) {
+		/* Postfix under stress: hard error limit 1, junk command limit 1 */
+		if (s->pcfg.max_errors == 0 || s->pcfg.max_errors > w->cfg->smtpd_stress_error_limit)
+			s->pcfg.max_errors = w->cfg->smtpd_stress_error_limit;
+		s->pcfg.max_junk = w->cfg->smtpd_stress_error_limit;
+	}
 	s->born_us = w->ctx->now_us;
 	s->lnext = w->live;
 	if (w->live)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
-		smtp_proto_init(&s->p, &s->pcfg, 0);
-		smtp_proto_output_done(&s->p, s->p.out_len);
+		smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the 421 is all it hears */
 		s->cst = C_SMTP;
 		client_close_with(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
-	pol = __atomic_load_n(&w->pol, __ATOMIC_ACQUIRE);
+	pol = gate_policy(&w->gate);
 	if (pol != NULL) {
 		struct pol_client pc;
-		struct pol_result r;
-		struct pol_features f;
+		struct gate_conn gc;
+		const struct pol_features *f = &gc.f;
+		const struct pol_result *r = &gc.r;
 		char dn1[8], dn2[8];
-		const char *why;
+		enum gate_verdict v;
 
 		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
-		r = pol_check_connect(pol, &pc, NULL);
-		pol_count(w, &r);
-		if (r.action == POL_REJECT) {
-			w->st.policy_connect_rejects++;
-			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
-			     s->addr, r.code, r.enh, r.text);
-			smtp_proto_init(&s->p, &s->pcfg, 0);
-			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+		v = gate_connect(&w->gate, pol, &pc, &gc);
+		if (v == GATE_REJECT) {
+			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
+			     s->addr, r->code, r->enh, r->text);
+			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
 			s->cst = C_SMTP;
-			client_close_with(s, r.code, r.enh, r.text);
+			client_close_with(s, r->code, r->enh, r->text);
 			return;
 		}
-		if (limit_check(s, pol, &pc, &why)) {
-			w->st.limit_refused++;
-			w->pol_decisions[POL_TAG_LIMIT][POL_REJECT]++;
-			slog(w, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr, why);
-			smtp_proto_init(&s->p, &s->pcfg, 0);
-			smtp_proto_output_done(&s->p, s->p.out_len);   /* no banner */
+		if (v == GATE_LIMITED) {
+			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr,
+			     gc.why);
+			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
 			s->cst = C_SMTP;
-			client_close_with(s, 421, "4.7.0", why);
+			client_close_with(s, 421, "4.7.0", gc.why);
 			return;
 		}
-		if (pol_srv_features(pol, &pc, &f, NULL)) {
-			w->pol_decisions[POL_TAG_SRV_FEATURES][POL_OK]++;
-			if (f.off & POL_SF_STARTTLS)
+		s->lim = gc.slot;
+		if (gc.has_features) {
+			if (f->off & POL_SF_STARTTLS)
 				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
-			s->no_auth = (f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
-			s->no_client_cert = (f.off & POL_SF_VERIFY) != 0;       /* V: no certificate asked */
-			s->ask_client_cert = (f.on & POL_SF_VERIFY) != 0;       /* v: asked, even if not by default */
-			if (f.on & POL_SF_AUTH_REQUIRED)
+			s->no_auth = (f->off & POL_SF_AUTH) != 0;               /* A: no AUTH */
+			s->no_client_cert = (f->off & POL_SF_VERIFY) != 0;      /* V: no certificate asked */
+			s->ask_client_cert = (f->on & POL_SF_VERIFY) != 0;      /* v: asked, even if not by default */
+			if (f->on & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 1;                      /* l: AUTH before MAIL */
-			else if (f.off & POL_SF_AUTH_REQUIRED)
+			else if (f->off & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 0;                      /* L: not even on 587 */
 		}
 	}
 	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
-	smtp_proto_init(&s->p, &s->pcfg, 0);
+	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
+	smtp_proto_init(&s->p, &s->pcfg, w->cfg->smtpd_greet_delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
 		if (tls_begin(s) != 0)
 			sess_kill(s, 1);
@@ -1649,8 +1125,9 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		return;
 	}
 	s->cst = C_SMTP;
-	tcp_set_timeout(c, w->cfg->smtpd_timeout_ms);
+	s->req_start_us = w->ctx->now_us;
 	client_flush(s);
+	client_arm(s);
 }
 
 /* Client bytes arrived. */
@@ -1661,10 +1138,9 @@ static void client_readable(struct tcp_conn *c)
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
 		s->w->st.pregreet++;
-		slog(s->w, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
+		slog(s->w->cfg->hostname, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
-		s->cst = C_SMTP;
-		smtp_proto_output_done(&s->p, s->p.out_len);   /* the 554 replaces the banner */
+		s->cst = C_SMTP;                   /* the 554 replaces the banner, never queued */
 		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
 		return;
 	}
@@ -1715,13 +1191,19 @@ static void client_timeout(struct tcp_conn *c)
 
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
-		tcp_set_timeout(c, s->w->cfg->smtpd_timeout_ms);
+		s->req_start_us = s->w->ctx->now_us;
+		smtp_proto_greet(&s->p);
 		client_flush(s);
+		client_arm(s);
 		return;
 	}
 	s->w->st.timeouts++;
-	slog(s->w, "timeout after %s from unknown[%s]", s->cst == C_TLS_HS ? "STARTTLS" :
-	     smtp_proto_in_data(&s->p) ? "DATA" : smtp_proto_state_name(&s->p), s->addr);
+	s->w->timeouts_after[s->p.where]++;
+	if (smtp_proto_in_data(&s->p))
+		slog(s->w->cfg->hostname, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->tx.msg_bytes,
+		     s->addr);
+	else
+		slog(s->w->cfg->hostname, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
 	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
 		sess_kill(s, 1);
 		return;
@@ -1746,7 +1228,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 {
 	struct smtp_worker *w = calloc(1, sizeof(*w));
 	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
-	unsigned i, m;
+	unsigned m;
 
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1755,12 +1237,8 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	w->ctx = ctx;
 	w->cfg = cfg;
 	w->tls = tls;
-	w->pol = pol;
+	gate_init(&w->gate, ctx, pol, &w->st);
 	w->auth = auth;
-	w->inside_if = 0;
-	for (i = 0; i < ctx->nifs; i++)
-		if (ctx->ifs[i].role == CFG_ROLE_INSIDE)
-			w->inside_if = i;
 	if (tls != NULL) {
 		w->tw = tls_worker_new(tls_key_done);
 		if (w->tw == NULL) {
@@ -1769,12 +1247,10 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 			return NULL;
 		}
 	}
-	for (i = 0; i < cfg->nbackends; i++)
-		if (cfg->backends[i].starttls && w->client_tls == NULL &&
-		    (w->client_tls = tls_client_ctx_new(err, errlen)) == NULL) {
-			smtp_worker_free(w);
-			return NULL;
-		}
+	if (relay_pool_init(&w->rp, ctx, cfg, &w->st, err, errlen) != 0) {
+		smtp_worker_free(w);
+		return NULL;
+	}
 	for (m = 0; m < 3; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
@@ -1782,6 +1258,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		w->pcfg[m].size_limit = cfg->message_size_limit;
 		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
 		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
+		w->pcfg[m].max_junk = cfg->smtpd_junk_command_limit;
 		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
 		w->la[m].w = w;
 		w->la[m].mode = (enum smtp_mode)m;
@@ -1804,7 +1281,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 /* Publish a new access map to this worker (service lcore). */
 void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol)
 {
-	__atomic_store_n(&w->pol, pol, __ATOMIC_RELEASE);
+	gate_set_policy(&w->gate, pol);
 }
 
 /* Publish a new TLS context for new sessions (service lcore). */
@@ -1880,27 +1357,30 @@ void smtp_worker_free(struct smtp_worker *w)
 	if (w == NULL)
 		return;
 	sess_reap(w);
-	free(w->limits);
+	gate_free(&w->gate);
 	if (w->tw)
 		tls_worker_free(w->tw);
-	tls_ctx_free(w->client_tls);
+	relay_pool_free(&w->rp);
 	free(w);
 }
 
 void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 {
 	const struct smtp_worker *w = worker;
-	unsigned t, a, i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
+	unsigned i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
 
-	for (t = 0; t < POL_TAG_COUNT; t++)
-		for (a = 1; a < 5; a++)
-			if (w->pol_decisions[t][a])
-				fprintf(f, "mxgate_smtp_policy_decisions_total{lcore=\"%u\",tag=\"%s\",action=\"%s\"} %llu\n",
-					lcore, pol_tag_names[t], pol_action_names[a],
-					(unsigned long long)w->pol_decisions[t][a]);
+	gate_print_labelled(f, &w->gate, lcore);
 	for (i = 0; i < n; i++)
 		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"%s\",cipher=\"%s\"} %llu\n",
 			lcore, w->ciphers[i].version, w->ciphers[i].name, (unsigned long long)w->ciphers[i].n);
+	for (i = 0; i < SMTP_W_COUNT; i++)
+		if (w->timeouts_after[i])
+			fprintf(f, "mxgate_smtp_timeouts_after_total{lcore=\"%u\",after=\"%s\"} %llu\n",
+				lcore, smtp_where_names[i], (unsigned long long)w->timeouts_after[i]);
+	for (i = 0; i < RELAY_BW_COUNT; i++)
+		if (w->rp.timeouts[i])
+			fprintf(f, "mxgate_smtp_backend_timeouts_by_wait_total{lcore=\"%u\",waiting=\"%s\"} %llu\n",
+				lcore, relay_what_names[i], (unsigned long long)w->rp.timeouts[i]);
 	if (w->ciphers[SMTP_CIPHER_SLOTS].n)
 		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"other\",cipher=\"other\"} %llu\n",
 			lcore, (unsigned long long)w->ciphers[SMTP_CIPHER_SLOTS].n);

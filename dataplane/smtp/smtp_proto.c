@@ -5,7 +5,8 @@
  * the MAIL/RCPT path and parameter syntax of RFC 5321/1870/6152/6531, the
  * STARTTLS order of RFC 3207, the DATA phase with OpenSMTPD's delayed
  * reject, and a bounded output buffer. Bytes in, replies and events out:
- * libc only, no I/O, no allocation.
+ * libc only, no I/O; the only allocation is the output buffer, held while
+ * replies wait.
  *
  * Reply texts follow Postfix's smtpd where it has one, so logs and client
  * behaviour look familiar to a postmaster.
@@ -25,6 +26,7 @@
 #define PATH_MAX_OCTETS  256	/* RFC 5321 4.5.3.1.3, brackets included */
 #define DEFAULT_MAX_RCPTS  100
 #define DEFAULT_MAX_ERRORS 10
+#define DEFAULT_MAX_JUNK 100
 #define RCPT_OVERSHOOT   1000	/* 452s that do not count as errors (Postfix) */
 
 /*
@@ -53,6 +55,14 @@ enum smtp_state {
 	S_QUIT,			/* 221 queued: input ignored */
 	S_CLOSED,		/* 421/521 queued: input ignored */
 	S_COUNT
+};
+
+const char *const smtp_where_names[SMTP_W_COUNT] = {
+	[SMTP_W_CONNECT] = "CONNECT", [SMTP_W_HELO] = "HELO", [SMTP_W_EHLO] = "EHLO",
+	[SMTP_W_STARTTLS] = "STARTTLS", [SMTP_W_AUTH] = "AUTH", [SMTP_W_MAIL] = "MAIL",
+	[SMTP_W_RCPT] = "RCPT", [SMTP_W_DATA] = "DATA", [SMTP_W_END_OF_MESSAGE] = "END-OF-MESSAGE",
+	[SMTP_W_RSET] = "RSET", [SMTP_W_NOOP] = "NOOP", [SMTP_W_QUIT] = "QUIT", [SMTP_W_HELP] = "HELP",
+	[SMTP_W_VRFY] = "VRFY", [SMTP_W_EXPN] = "EXPN", [SMTP_W_UNKNOWN] = "UNKNOWN",
 };
 
 static const char *const state_names[S_COUNT] = {
@@ -90,6 +100,8 @@ struct smtp_cmd {
 	int last;		/* ends a pipelining group (RFC 2920 3.1, RFC 3207 4.2) */
 	cmd_fn handler;
 	const char *oos;	/* reply out of sequence (see refuse_sequence()) */
+	enum smtp_where where;	/* its name in logs and counters */
+	int junk;		/* moves no mail forward: counted against max_junk */
 };
 
 static int cmd_helo(struct smtp_proto *, const char *, size_t, struct smtp_evinfo *, enum smtp_ev *);
@@ -114,20 +126,20 @@ static int cmd_auth(struct smtp_proto *, const char *, size_t, struct smtp_evinf
  * smtpd_tls_security_level=encrypt). last: RFC 2920's group enders.
  */
 static const struct smtp_cmd commands[] = {
-	/* verb       states      pre_tls last handler       out of sequence */
-	{ "HELO",     NO_TX,      1,      0,   cmd_helo,     "503 5.5.1 Error: MAIL transaction in progress" },
-	{ "EHLO",     NO_TX,      1,      1,   cmd_ehlo,     "503 5.5.1 Error: MAIL transaction in progress" },
-	{ "STARTTLS", NO_TX,      1,      1,   cmd_starttls, "503 5.5.1 Error: MAIL transaction in progress" },
-	{ "AUTH",     NO_TX,      0,      1,   cmd_auth,     "503 5.5.1 Error: MAIL transaction in progress" },
-	{ "MAIL",     B(S_HELO),  0,      0,   cmd_mail,     "503 5.5.1 Error: nested MAIL command" },
-	{ "RCPT",     IN_TX,      0,      0,   cmd_rcpt,     "503 5.5.1 Error: need MAIL command" },
-	{ "DATA",     B(S_RCPT),  0,      1,   cmd_data,     "503 5.5.1 Error: need RCPT command" },
-	{ "RSET",     ANY_CMD,    1,      0,   cmd_rset,     NULL },
-	{ "NOOP",     ANY_CMD,    1,      1,   cmd_noop,     NULL },
-	{ "QUIT",     ANY_CMD,    1,      1,   cmd_quit,     NULL },
-	{ "HELP",     ANY_CMD,    0,      0,   cmd_help,     NULL },
-	{ "VRFY",     ANY_CMD,    0,      1,   cmd_vrfy,     NULL },
-	{ "EXPN",     ANY_CMD,    0,      1,   cmd_expn,     NULL },
+	/* verb       states      pre_tls last handler       out of sequence, where, junk */
+	{ "HELO",     NO_TX,      1,      0,   cmd_helo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_HELO, 0 },
+	{ "EHLO",     NO_TX,      1,      1,   cmd_ehlo,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_EHLO, 0 },
+	{ "STARTTLS", NO_TX,      1,      1,   cmd_starttls, "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_STARTTLS, 0 },
+	{ "AUTH",     NO_TX,      0,      1,   cmd_auth,     "503 5.5.1 Error: MAIL transaction in progress", SMTP_W_AUTH, 0 },
+	{ "MAIL",     B(S_HELO),  0,      0,   cmd_mail,     "503 5.5.1 Error: nested MAIL command", SMTP_W_MAIL, 0 },
+	{ "RCPT",     IN_TX,      0,      0,   cmd_rcpt,     "503 5.5.1 Error: need MAIL command", SMTP_W_RCPT, 0 },
+	{ "DATA",     B(S_RCPT),  0,      1,   cmd_data,     "503 5.5.1 Error: need RCPT command", SMTP_W_DATA, 0 },
+	{ "RSET",     ANY_CMD,    1,      0,   cmd_rset,     NULL, SMTP_W_RSET, 1 },
+	{ "NOOP",     ANY_CMD,    1,      1,   cmd_noop,     NULL, SMTP_W_NOOP, 1 },
+	{ "QUIT",     ANY_CMD,    1,      1,   cmd_quit,     NULL, SMTP_W_QUIT, 0 },
+	{ "HELP",     ANY_CMD,    0,      0,   cmd_help,     NULL, SMTP_W_HELP, 1 },
+	{ "VRFY",     ANY_CMD,    0,      1,   cmd_vrfy,     NULL, SMTP_W_VRFY, 1 },
+	{ "EXPN",     ANY_CMD,    0,      1,   cmd_expn,     NULL, SMTP_W_EXPN, 1 },
 };
 
 /* What line_read() found. */
@@ -151,6 +163,12 @@ static const char *host(const struct smtp_proto *p)
 static unsigned max_rcpts(const struct smtp_proto *p)
 {
 	return p->cfg->max_rcpts ? p->cfg->max_rcpts : DEFAULT_MAX_RCPTS;
+}
+
+/* max_junk with its default. */
+static unsigned max_junk(const struct smtp_proto *p)
+{
+	return p->cfg->max_junk ? p->cfg->max_junk : DEFAULT_MAX_JUNK;
 }
 
 /* max_errors with its default. */
@@ -401,16 +419,48 @@ static enum smtp_ev bare_newline(struct smtp_proto *p, enum line_rc rc, struct s
 	return SMTP_EV_CLOSE;
 }
 
-/* Count a refused command; at max_errors queue Postfix's 421 and close. */
-static enum smtp_ev bad_command(struct smtp_proto *p, struct smtp_evinfo *ev)
+/* Count an error; at max_errors queue Postfix's 421 and return 1 (the session closes). */
+static int count_error(struct smtp_proto *p)
 {
 	if (++p->errors < max_errors(p))
-		return SMTP_EV_NEED_INPUT;
+		return 0;
 	out_line(p, "421 4.7.0 %.*s Error: too many errors", HOST_SHOW, host(p));
 	p->state = S_CLOSED;
-	ev->error = SMTP_R_TOO_MANY_ERRORS;
 	refusal(p, SMTP_R_TOO_MANY_ERRORS);
+	return 1;
+}
+
+/* Count a refused command; at max_errors, close. */
+static enum smtp_ev bad_command(struct smtp_proto *p, struct smtp_evinfo *ev)
+{
+	if (!count_error(p))
+		return SMTP_EV_NEED_INPUT;
+	ev->error = SMTP_R_TOO_MANY_ERRORS;
 	return SMTP_EV_CLOSE;
+}
+
+/*
+ * Postfix's smtpd_forbidden_commands: a verb that only HTTP or a proxy
+ * sends, or a line shaped like a header ("Host:", "User-Agent:"). A
+ * browser or a proxy tunnel talking to port 25 is hung up on at once,
+ * before its body can run as SMTP commands.
+ */
+static int non_smtp(const char *verb, size_t n)
+{
+	static const char *const http[] = { "GET", "POST", "PUT", "HEAD", "CONNECT", "OPTIONS",
+					    "DELETE", "PATCH", "TRACE" };
+	size_t i;
+
+	for (i = 0; i < sizeof(http) / sizeof(http[0]); i++)
+		if (keyeq(verb, n, http[i]))
+			return 1;
+	if (n < 2 || verb[n - 1] != ':')
+		return 0;
+	for (i = 0; i < n - 1; i++)
+		if (!((verb[i] >= 'A' && verb[i] <= 'Z') || (verb[i] >= 'a' && verb[i] <= 'z') ||
+		      (verb[i] >= '0' && verb[i] <= '9') || verb[i] == '-' || verb[i] == '_'))
+			return 0;
+	return 1;
 }
 
 /* ---- paths and parameters (RFC 5321 4.1.2, 1870, 6152, 6531) ---- */
@@ -1105,6 +1155,7 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	enum smtp_ev e = SMTP_EV_NEED_INPUT;
 	const char *arg;
 
+	p->where = SMTP_W_UNKNOWN;
 	if (p->line_overflow) {
 		out_line(p, "500 5.5.2 Error: line too long");
 		refusal(p, SMTP_R_LINE_TOO_LONG);
@@ -1127,11 +1178,20 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	vlen = strcspn(line, " ");
 	for (arg = line + vlen; *arg == ' '; arg++)
 		;
+	if (non_smtp(line, vlen)) {
+		out_line(p, "221 2.7.0 Error: I can break rules, too. Goodbye.");
+		p->state = S_CLOSED;
+		ev->arg = line;
+		ev->error = SMTP_R_NON_SMTP;
+		refusal(p, SMTP_R_NON_SMTP);
+		return SMTP_EV_CLOSE;
+	}
 	c = cmd_lookup(line, vlen);
 	if (c == NULL) {
 		out_line(p, "500 5.5.2 Error: command not recognized");
 		return bad_command(p, ev);
 	}
+	p->where = c->where;
 	if (c->last && rest > 0)
 		p->stat_improper_pipelining++;
 	if (p->cfg->mode == SMTP_MODE_SUBMISSION && !p->tls && !c->pre_tls) {
@@ -1145,6 +1205,11 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	}
 	if (c->handler(p, arg, rest, ev, &e) != 0)
 		return bad_command(p, ev);
+	/* a client that only idles with NOOP (or RSET, VRFY...) uses up its errors */
+	if (c->junk && ++p->junk > max_junk(p) && count_error(p)) {
+		ev->error = SMTP_R_TOO_MANY_ERRORS;
+		return SMTP_EV_CLOSE;
+	}
 	return e;
 }
 
@@ -1163,7 +1228,16 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 			p->data_error = SMTP_R_LINE_TOO_LONG;
 		return SMTP_EV_NEED_INPUT;
 	}
+	if (memchr(p->line, '\0', p->line_len) != NULL) {
+		/* a backend parsing C strings must never see a line end we did not */
+		out_line(p, "521 5.5.2 %.*s Error: NUL character received", HOST_SHOW, host(p));
+		p->state = S_CLOSED;
+		ev->error = SMTP_R_NUL;
+		refusal(p, SMTP_R_NUL);
+		return SMTP_EV_CLOSE;
+	}
 	if (p->line_len == 1 && p->line[0] == '.') {
+		p->where = SMTP_W_END_OF_MESSAGE;
 		p->state = S_HELO;
 		ev->error = p->data_error;
 		tx_reset(p);
@@ -1194,13 +1268,13 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 /* ---- interface ---- */
 
 /* Start a session. */
-void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int tls_active)
+void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int flags)
 {
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
-	p->tls = tls_active != 0;
+	p->tls = (flags & SMTP_INIT_TLS) != 0;
 	p->state = S_PREGREET;
-	if (cfg->mode != SMTP_MODE_SMTPS || tls_active)
+	if (!(flags & SMTP_INIT_NO_BANNER) && (cfg->mode != SMTP_MODE_SMTPS || p->tls))
 		smtp_proto_greet(p);
 }
 
@@ -1229,6 +1303,12 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
 	*used = 0;
 	if (buf == NULL)
 		len = 0;
+	if (p->pending_close != SMTP_OK) {
+		/* an answer used up max_errors: its 421 is queued */
+		ev->error = p->pending_close;
+		p->pending_close = SMTP_OK;
+		return SMTP_EV_CLOSE;
+	}
 	for (;;) {
 		if (p->owed) {
 			*used = off;
@@ -1300,6 +1380,10 @@ static void answer_apply(struct smtp_proto *p, int code)
 	int owed = p->owed;
 
 	p->owed = 0;
+	/* refused MAIL and RCPT are errors, as in Postfix: harvesting recipients is not free */
+	if ((owed == SMTP_EV_MAIL || owed == SMTP_EV_RCPT) && code >= 400 &&
+	    (code != 452 || p->rcpt_overshoot++ >= RCPT_OVERSHOOT) && count_error(p))
+		p->pending_close = SMTP_R_TOO_MANY_ERRORS;
 	switch (owed) {
 	case SMTP_EV_MAIL:
 		if (code < 300) {
@@ -1327,8 +1411,12 @@ static void answer_apply(struct smtp_proto *p, int code)
 			p->data_error = SMTP_OK;
 		}
 		break;
+	case SMTP_EV_DATA_END:
+		if (code < 300)
+			p->junk = 0;	/* mail moved: junk is counted afresh (Postfix) */
+		break;
 	default:
-		break;		/* end of DATA: the transaction is over already */
+		break;
 	}
 }
 
@@ -1463,6 +1551,12 @@ void smtp_proto_free(struct smtp_proto *p)
 int smtp_proto_in_data(const struct smtp_proto *p)
 {
 	return p->state == S_DATA;
+}
+
+/* Part of a line read, its CRLF not yet? */
+int smtp_proto_mid_line(const struct smtp_proto *p)
+{
+	return p->line_len > 0 || p->line_overflow || p->cr;
 }
 
 /* strstate(): the current state's name. */

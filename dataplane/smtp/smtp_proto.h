@@ -55,6 +55,9 @@ struct smtp_cfg {
 	uint64_t size_limit;        /* SIZE advertised and enforced, 0 = none */
 	unsigned max_rcpts;         /* 100: then 452 4.5.3 (0 = 100) */
 	unsigned max_errors;        /* 10 bad commands: 421 and close (0 = 10) */
+	unsigned max_junk;          /* NOOP, RSET, VRFY, EXPN, HELP before each one counts as an
+				       error, until a message is accepted (Postfix's
+				       smtpd_junk_command_limit; 0 = 100) */
 };
 
 /* Events for the session. */
@@ -95,8 +98,26 @@ enum smtp_refusal {
 	SMTP_R_TOO_MANY_RCPTS,      /* 452 4.5.3 too many recipients */
 	SMTP_R_PIPELINED_STARTTLS,  /* plaintext after STARTTLS discarded (CVE-2011-0411) */
 	SMTP_R_AUTH_FAILURES,       /* 421 4.7.0 after SMTP_AUTH_FAILS_MAX failed AUTH, and close */
+	SMTP_R_NON_SMTP,            /* 221 2.7.0: an HTTP verb or a header line (Postfix's
+				       smtpd_forbidden_commands), and close; ev.arg = the line */
+	SMTP_R_NUL,                 /* 521 5.5.2: a NUL byte inside DATA, and close */
 	SMTP_R_MAX
 };
+
+/*
+ * The last command read: Postfix's word in "timeout after MAIL", "lost
+ * connection after RCPT". A bounded set, so it can label counters.
+ */
+enum smtp_where {
+	SMTP_W_CONNECT = 0,         /* nothing read yet */
+	SMTP_W_HELO, SMTP_W_EHLO, SMTP_W_STARTTLS, SMTP_W_AUTH, SMTP_W_MAIL, SMTP_W_RCPT,
+	SMTP_W_DATA,                /* the DATA command, and the message after its 354 */
+	SMTP_W_END_OF_MESSAGE,      /* the final dot */
+	SMTP_W_RSET, SMTP_W_NOOP, SMTP_W_QUIT, SMTP_W_HELP, SMTP_W_VRFY, SMTP_W_EXPN,
+	SMTP_W_UNKNOWN,             /* a line that is no command */
+	SMTP_W_COUNT
+};
+extern const char *const smtp_where_names[SMTP_W_COUNT];
 
 struct smtp_evinfo {
 	const char *arg;            /* NUL-terminated, valid until the next input call */
@@ -107,9 +128,10 @@ struct smtp_evinfo {
 };
 
 /*
- * Engine state; the session embeds it (no allocation). The session may read
- * helo, ehlo, tls, owed, arg (the owed MAIL/RCPT path until the next input
- * call) and the stat_* counters; everything else is private.
+ * Engine state; the session embeds it (the output buffer is allocated only
+ * while replies wait). The session may read helo, ehlo, tls, owed, arg (the
+ * owed MAIL/RCPT path until the next input call), where and the stat_*
+ * counters; everything else is private.
  */
 struct smtp_proto {
 	const struct smtp_cfg *cfg;
@@ -121,7 +143,12 @@ struct smtp_proto {
 	int authenticated;          /* AUTH succeeded (235) */
 	int sasl;                   /* inside an AUTH exchange: which response comes next */
 	unsigned auth_failures;     /* AUTH answered 4xx/5xx in this session */
-	unsigned errors;            /* bad commands so far (max_errors: 421) */
+	unsigned errors;            /* bad commands so far, and MAIL/RCPT answered 4xx/5xx
+				       (max_errors: 421) */
+	unsigned junk;              /* junk commands since the last accepted message */
+	enum smtp_refusal pending_close; /* an answer reached max_errors: the next input call
+					    returns SMTP_EV_CLOSE with this error */
+	enum smtp_where where;      /* the last command read */
 	unsigned nrcpts;            /* RCPT commands relayed in this transaction */
 	unsigned naccepted_rcpts;   /* of which the backend accepted (max_rcpts) */
 	unsigned rcpt_overshoot;    /* 452s not counted as errors (Postfix's overshoot) */
@@ -146,13 +173,20 @@ struct smtp_proto {
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
 };
 
+/* smtp_proto_init() flags. */
+#define SMTP_INIT_TLS       1   /* TLS is active from the start (SMTPS after its handshake) */
+#define SMTP_INIT_NO_BANNER 2   /* no greeting yet: the session sends it later with
+				   smtp_proto_greet() (greeting delay), or never (a refusal
+				   or a 421 replaces it) */
+
 /*
  * Start a session: queue the greeting "220 <hostname> ESMTP", unless SMTPS
- * before TLS (tls_active == 0): then input is not read until smtp_proto_greet().
+ * before TLS (no SMTP_INIT_TLS) or SMTP_INIT_NO_BANNER: then input is not
+ * read until smtp_proto_greet(). flags: SMTP_INIT_* (0: none).
  */
-void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int tls_active);
+void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int flags);
 
-/* Greeting for SMTPS once TLS is up (marks TLS active); a no-op once greeted. */
+/* The greeting held back at init (SMTPS: once TLS is up, marking TLS active); a no-op once greeted. */
 void smtp_proto_greet(struct smtp_proto *p);
 
 /*
@@ -165,8 +199,12 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
 /*
  * Answer the owed event with a complete reply (one or more lines, each
  * "ddd-text\r\n" / "ddd text\r\n", one code), e.g. the backend's own reply.
- * A 2xx to MAIL/RCPT advances the transaction; a 354 to DATA enters the
- * message; a reply to the end of DATA ends the transaction whatever it says;
+ * A 2xx to MAIL/RCPT advances the transaction; a 4xx/5xx to MAIL/RCPT counts
+ * as an error like a bad command (Postfix), except 452 (a recipient
+ * overshoot, RFC 5321 4.5.3.1.10), and at max_errors queues the 421 after
+ * the answer: the next smtp_proto_input() returns SMTP_EV_CLOSE. A 354 to
+ * DATA enters the message; a reply to the end of DATA ends the transaction
+ * whatever it says;
  * anything else leaves the state as RFC 5321 says. A 2xx/4xx/5xx line
  * without an RFC 3463 code gets "X.0.0" inserted. Returns 0, or -1 (nothing
  * queued, still owed) when no answer was owed, the code does not fit the
@@ -202,6 +240,9 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n);
 
 /* Is the engine inside a message (DATA timeout applies) or between commands? */
 int smtp_proto_in_data(const struct smtp_proto *p);
+
+/* Does the engine hold part of a line (a command or message line begun, no CRLF yet)? */
+int smtp_proto_mid_line(const struct smtp_proto *p);
 
 /* Name of the current state, for logs and tests. */
 const char *smtp_proto_state_name(const struct smtp_proto *p);

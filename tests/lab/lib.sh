@@ -109,6 +109,18 @@ lab_stat_cached() {
 	return $rc
 }
 
+# SIGUSR1, then the sum over lcores of the labelled series METRIC{KEY="VALUE"}
+# (a full mxgate_* name), 0 when no such series is printed (counters of
+# labelled families appear once non-zero).
+lab_stat_label() {
+	local metric=$1 key=$2 val=$3
+	lab_snap || return 1
+	awk -v m="$metric" -v l="$key=\"$val\"" '
+		/^#/ || NF < 2 { next }
+		{ n = $0; sub(/[{ \t].*/, "", n); if (n == m && index($0, l) > 0) s += $NF }
+		END { printf "%.0f\n", s + 0 }' "$LAB_DIR/snap.prom"
+}
+
 # SIGUSR1, then the sum of counter NAME [REASON] over all lcores.
 lab_stat() {
 	lab_snap || return 1

@@ -8,6 +8,13 @@ the XCLIENT attributes, whether TLS was used (version, cipher), and every
 message (envelope and body). It checks what Postfix's smtpd does not
 record, e.g. the TLS facts in PROXY v2's PP2_TYPE_SSL.
 
+Faults for the reliability tests: --delay STAGE=SECONDS holds the reply to
+MAIL, RCPT, DATA or the final dot ("dot": the message is already stored,
+as a real MTA that is slow to say 250); --reject-rcpt PREFIX answers 550
+to recipients that start with it. --messages FILE gets one JSON line per
+stored message at once, before any delayed reply, so a test can count
+deliveries even when mxgate gives up on the reply.
+
 Lab only: binds an address in 198.18.0.0/15 or 2001:2::/48; stops after
 --sessions sessions or --timeout seconds, whichever comes first.
 """
@@ -92,6 +99,12 @@ class Session:
         self.f = sock.makefile("rb")
         self.rec = {"messages": [], "xclient": None, "proxy": None, "tls": None, "ehlo": []}
 
+    def delay(self, stage):
+        """Hold the reply to STAGE as --delay says."""
+        t = self.args.delays.get(stage, 0)
+        if t > 0:
+            time.sleep(t)
+
     def send(self, text):
         self.sock.sendall(text.encode() + b"\r\n")
 
@@ -134,11 +147,18 @@ class Session:
                 self.send("220 backend.lab.example ESMTP")
             elif verb == "MAIL":
                 mail, rcpts = cmd[10:].strip(), []
+                self.delay("mail")
                 self.send("250 2.1.0 Ok")
             elif verb == "RCPT":
-                rcpts.append(cmd[8:].strip())
+                rcpt = cmd[8:].strip()
+                self.delay("rcpt")
+                if self.args.reject_rcpt and rcpt.lstrip("<").startswith(self.args.reject_rcpt):
+                    self.send("550 5.1.1 <%s>: Recipient address rejected: User unknown" % rcpt.strip("<>"))
+                    continue
+                rcpts.append(rcpt)
                 self.send("250 2.1.5 Ok")
             elif verb == "DATA":
+                self.delay("data")
                 self.send("354 End data with <CR><LF>.<CR><LF>")
                 body = b""
                 while True:
@@ -148,7 +168,11 @@ class Session:
                     body += ln[1:] if ln.startswith(b".") else ln
                     if len(body) > 64 << 20:
                         raise ConnectionError("message too big for the test backend")
-                self.rec["messages"].append({"from": mail, "to": rcpts, "body": body.decode("latin-1")})
+                msg = {"from": mail, "to": rcpts, "body": body.decode("latin-1")}
+                self.rec["messages"].append(msg)
+                if self.args.store is not None:
+                    self.args.store(msg)
+                self.delay("dot")
                 self.send("250 2.0.0 Ok: queued")
             elif verb == "RSET":
                 mail, rcpts = None, []
@@ -173,7 +197,18 @@ def main():
     ap.add_argument("--proxy", action="store_true", help="expect a PROXY v2 header")
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--delay", action="append", default=[], metavar="STAGE=SECONDS",
+                    help="hold the reply to mail, rcpt, data or dot")
+    ap.add_argument("--reject-rcpt", metavar="PREFIX", help="550 to recipients starting with it")
+    ap.add_argument("--messages", help="one JSON line per stored message, written at once")
     args = ap.parse_args()
+    args.delays = {}
+    for d in args.delay:
+        stage, _, secs = d.partition("=")
+        if stage not in ("mail", "rcpt", "data", "dot"):
+            raise SystemExit("smtp_backend: --delay %s: stage must be mail, rcpt, data or dot" % d)
+        args.delays[stage] = float(secs)
+    args.store = None
     fam = socket.AF_INET6 if ":" in lab_addr(args.listen) else socket.AF_INET
     srv = socket.socket(fam, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -182,6 +217,14 @@ def main():
     deadline = time.time() + args.timeout
     lock = threading.Lock()
     out = open(args.out, "a")
+    if args.messages:
+        mfile = open(args.messages, "a")
+
+        def store(msg):
+            with lock:
+                mfile.write(json.dumps(msg) + "\n")
+                mfile.flush()
+        args.store = store
 
     def serve(conn):
         sess = Session(conn, args)

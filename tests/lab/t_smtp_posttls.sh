@@ -5,12 +5,18 @@
 # TLSv1.3", as "Verified" with the lab certificate as CAfile and the
 # matching name, "Untrusted" with a name that does not match; TLS 1.2 when
 # the client insists; implicit TLS on 465 (-w); over IPv6 a reconnection
-# resumes the session (tls_resumed counter).
+# resumes the session (tls_resumed counter). posttls-finger reads a private
+# MAIL_CONFIG in the test's own folder.
 . "$(dirname "$0")/lib.sh"
 lab_begin
 lab_up || fail "lab did not come up"
 
-PTF=(timeout 30 posttls-finger -o smtp_dns_support_level=disabled -o smtp_helo_name=client.example)
+# A private configuration directory: the machine's Postfix may have no
+# main.cf ("No configuration"), and the test never writes /etc/postfix.
+mkdir -p "$LAB_DIR/ptf"
+printf '# posttls-finger only: everything else is compiled-in defaults\n' >"$LAB_DIR/ptf/main.cf"
+PTF=(env MAIL_CONFIG="$LAB_DIR/ptf" timeout 30 posttls-finger -o smtp_dns_support_level=disabled
+	-o smtp_helo_name=client.example)
 
 # ptf NAME 'regex that must be in the output' ['regex that must not'] -- ARGS...
 ptf() {

@@ -63,8 +63,9 @@ static const char *const ev_names[] = {
 
 static const char *const why_names[] = {
 	"OK", "LINE_TOO_LONG", "BARE_NEWLINE", "TOO_MANY_ERRORS", "TOO_BIG", "TOO_MANY_RCPTS",
-	"PIPELINED_STARTTLS", "AUTH_FAILURES",
+	"PIPELINED_STARTTLS", "AUTH_FAILURES", "NON_SMTP", "NUL",
 };
+_Static_assert(sizeof(why_names) / sizeof(why_names[0]) == SMTP_R_MAX, "why_names");
 
 /* ---- the driver ---- */
 
@@ -481,6 +482,39 @@ TEST(greeting)
 	CHECK_STR(take(&D), GREETING);
 	CHECK_EQ(D.p.tls, 1);
 
+	/* SMTP_INIT_NO_BANNER: nothing queued, nothing read until smtp_proto_greet(); a reply may
+	   take the banner's place (a refusal at connect, pregreet) */
+	setup(SMTP_MODE_MX, 1);
+	take(&D);
+	smtp_proto_free(&D.p);
+	smtp_proto_init(&D.p, &D.cfg, SMTP_INIT_NO_BANNER);
+	drain(&D);
+	CHECK_STR(take(&D), "");
+	CHECK_STR(smtp_proto_state_name(&D.p), "PREGREET");
+	say(&D, "EHLO early.example\r\n");
+	CHECK_EQ(D.rxlen, 20);
+	CHECK_STR(take(&D), "");
+	D.rxlen = 0;
+	CHECK_EQ(smtp_proto_reply(&D.p, 421, "4.3.2", "Service shutting down"), 0);
+	drain(&D);
+	CHECK_STR(take(&D), "421 4.3.2 Service shutting down\n");
+	smtp_proto_greet(&D.p);
+	smtp_proto_greet(&D.p);	/* once only */
+	drain(&D);
+	CHECK_STR(take(&D), GREETING);
+	CHECK_EQ(D.p.tls, 0);
+	CHECK_STR(smtp_proto_state_name(&D.p), "CONNECTED");
+	/* SMTPS with the flag and TLS up: still held back; the greeting marks TLS */
+	setup(SMTP_MODE_SMTPS, 1);
+	smtp_proto_free(&D.p);
+	smtp_proto_init(&D.p, &D.cfg, SMTP_INIT_TLS | SMTP_INIT_NO_BANNER);
+	drain(&D);
+	CHECK_STR(take(&D), "");
+	smtp_proto_greet(&D.p);
+	drain(&D);
+	CHECK_STR(take(&D), GREETING);
+	CHECK_EQ(D.p.tls, 1);
+
 	/* no hostname configured */
 	setup(SMTP_MODE_MX, 1);
 	D.cfg.hostname = NULL;
@@ -618,7 +652,7 @@ TEST(full_transaction)
 	CHECK_STR(smtp_proto_state_name(&D.p), "QUIT");
 	/* message octets with the stuffing dots removed */
 	CHECK_EQ(D.p.msg_bytes, 13 + 2 + 14 + 3 + 14 + 6);
-	CHECK_EQ(D.p.errors, 0);
+	CHECK_EQ(D.p.errors, 1);        /* the backend's 550 to a RCPT counts, as in Postfix */
 
 	/* everything in one segment, body included: the same conversation */
 	for (i = 0; full_script[i]; i++)
@@ -973,7 +1007,6 @@ TEST(data_verbatim)
 		"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
 		"From: a@b.example\r\n",
 		"..\r\n...\r\n. \r\n.\t\r\n",
-		"nul\0byte\r\n",
 		"utf-8 \xc3\xa9\r\n\r\n",
 		".\r\n",
 		"DATA\r\n",
@@ -984,7 +1017,7 @@ TEST(data_verbatim)
 	setup(SMTP_MODE_MX, 1);
 	take(&D);
 	for (i = 0; s[i]; i++)
-		feed(&D, s[i], i == 3 ? 10 : strlen(s[i]));
+		feed(&D, s[i], strlen(s[i]));
 	CHECK_STR(take(&D), EHLO_REPLY_TLS "#HELO c\n#MAIL <a@b.example>\n250 2.1.0 Ok\n"
 		  "#RCPT <c@d.example>\n250 2.1.5 Ok\n#DATA\n" BACKEND_354
 		  "#LINE From: a@b.example\n"
@@ -992,12 +1025,11 @@ TEST(data_verbatim)
 		  "#LINE ...\n"
 		  "#LINE . \n"
 		  "#LINE .\\x09\n"
-		  "#LINE nul\\x00byte\n"
 		  "#LINE utf-8 \\xc3\\xa9\n"
 		  "#LINE \n"
 		  "#END\n" BACKEND_QUEUED
 		  "503 5.5.1 Error: need RCPT command\n");
-	CHECK_EQ(D.p.msg_bytes, 19 + 3 + 4 + 3 + 3 + 10 + 10 + 2);
+	CHECK_EQ(D.p.msg_bytes, 19 + 3 + 4 + 3 + 3 + 10 + 2);
 	CHECK_STR(smtp_proto_state_name(&D.p), "HELO");
 }
 
@@ -1221,7 +1253,7 @@ TEST(too_many_recipients)
 		  "452 4.5.3 Error: too many recipients\n"
 		  "452 4.5.3 Error: too many recipients\n"
 		  "#DATA\n" BACKEND_354 "#LINE hi\n#END\n" BACKEND_QUEUED "221 2.0.0 Bye\n#QUIT\n");
-	CHECK_EQ(D.p.errors, 0);
+	CHECK_EQ(D.p.errors, 1);        /* the 550 only: the engine's own 452s are overshoot */
 	CHECK_EQ(D.p.stat_refusal[SMTP_R_TOO_MANY_RCPTS], 4);
 }
 
@@ -1257,6 +1289,188 @@ TEST(too_many_errors)
 	CHECK_EQ(D.closed, 1);
 }
 
+/*
+ * Backend refusals of MAIL and RCPT count as errors (Postfix): a client
+ * pipelining RCPTs for unknown users is hung up on at max_errors, after
+ * the answer that reached it; 452 (too many recipients) does not count.
+ */
+TEST(backend_refusals_are_errors)
+{
+	char buf[4096] = "EHLO c\r\nMAIL FROM:<a@b.example>\r\n";
+	struct smtp_evinfo ev;
+	size_t used = 0;
+	int i;
+
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_errors = 3;
+	take(&D);
+	for (i = 0; i < 5; i++)
+		strcat(buf, "RCPT TO:<unknown@d.example>\r\n");
+	say(&D, buf);
+	CHECK_STR(take(&D), EHLO_REPLY_TLS "#HELO c\n#MAIL <a@b.example>\n250 2.1.0 Ok\n"
+		  "#RCPT <unknown@d.example>\n550 5.1.1 Recipient address rejected: User unknown\n"
+		  "#RCPT <unknown@d.example>\n550 5.1.1 Recipient address rejected: User unknown\n"
+		  "#RCPT <unknown@d.example>\n550 5.1.1 Recipient address rejected: User unknown\n"
+		  "421 4.7.0 " HOST " Error: too many errors\n"
+		  "#CLOSE TOO_MANY_ERRORS\n");
+	CHECK_EQ(D.p.errors, 3);
+	CHECK_EQ(D.p.stat_refusal[SMTP_R_TOO_MANY_ERRORS], 1);
+	CHECK_STR(smtp_proto_state_name(&D.p), "CLOSED");
+	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"RCPT TO:<x@y.z>\r\n", 17, &used, &ev),
+		 SMTP_EV_NEED_INPUT);
+	CHECK_EQ(used, 17);
+
+	/* a refused MAIL counts too; an accepted one does not */
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_errors = 2;
+	take(&D);
+	say(&D, "EHLO c\r\nMAIL FROM:<tempfail@b.example>\r\nMAIL FROM:<a@b.example>\r\nRSET\r\n"
+		"MAIL FROM:<tempfail@b.example>\r\nNOOP\r\n");
+	CHECK_STR(take(&D), EHLO_REPLY_TLS "#HELO c\n#MAIL <tempfail@b.example>\n"
+		  "451 4.3.0 Error: queue file write error\n"
+		  "#MAIL <a@b.example>\n250 2.1.0 Ok\n250 2.0.0 Ok\n#RSET\n"
+		  "#MAIL <tempfail@b.example>\n451 4.3.0 Error: queue file write error\n"
+		  "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+
+	/* the backend's 452 is a recipient overshoot, not an error */
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_errors = 2;
+	take(&D);
+	say(&D, "EHLO c\r\nMAIL FROM:<a@b.example>\r\n");
+	take(&D);
+	D.hold = 1;
+	for (i = 0; i < 5; i++) {
+		CHECK_EQ(D.closed, 0);
+		say(&D, "RCPT TO:<x@d.example>\r\n");
+		CHECK_EQ(D.p.owed, SMTP_EV_RCPT);
+		CHECK_EQ(smtp_proto_answer(&D.p, "452 4.5.3 Too many recipients\r\n", 31), 0);
+		pump(&D);
+	}
+	CHECK_EQ(D.p.errors, 0);
+	CHECK_EQ(D.closed, 0);
+}
+
+/*
+ * Postfix's smtpd_forbidden_commands: an HTTP request or a header line in
+ * command state ends the session at once with 221 2.7.0, so a POST body
+ * never runs as SMTP; the line is handed to the session for its log.
+ */
+TEST(non_smtp_commands)
+{
+	static const char *const lines[] = {
+		"GET / HTTP/1.1\r\n", "POST /cgi HTTP/1.0\r\n", "CONNECT 198.18.0.2:25 HTTP/1.1\r\n",
+		"put /x\r\n", "HEAD / HTTP/1.1\r\n", "Host: mx.example\r\n", "User-Agent: curl/7.88\r\n",
+		"X-Forwarded-For: 198.18.0.9\r\n", NULL
+	};
+	struct smtp_evinfo ev;
+	size_t used = 0, i;
+	enum smtp_ev e;
+
+	for (i = 0; lines[i]; i++) {
+		setup(SMTP_MODE_MX, 1);
+		take(&D);
+		e = smtp_proto_input(&D.p, (const uint8_t *)lines[i], strlen(lines[i]), &used, &ev);
+		CHECK_EQ(e, SMTP_EV_CLOSE);
+		CHECK_EQ(ev.error, SMTP_R_NON_SMTP);
+		CHECK_EQ(strncmp(ev.arg, lines[i], strlen(lines[i]) - 2), 0);
+		CHECK_EQ(used, strlen(lines[i]));
+		drain(&D);
+		CHECK_STR(take(&D), "221 2.7.0 Error: I can break rules, too. Goodbye.\n");
+		CHECK_EQ(D.p.stat_refusal[SMTP_R_NON_SMTP], 1);
+	}
+	/* the whole HTTP request, pipelined after a valid EHLO: nothing after the POST runs */
+	CHECK_STR(play(SMTP_MODE_MX, (const char *const[]){
+			"EHLO c\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n"
+			"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n", NULL }),
+		  EHLO_REPLY_TLS "#HELO c\n221 2.7.0 Error: I can break rules, too. Goodbye.\n"
+		  "#CLOSE NON_SMTP\n");
+	/* SMTP lines with a colon are not headers */
+	CHECK_STR(play(SMTP_MODE_MX, (const char *const[]){
+			"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO: <c@d.example>\r\nQUIT\r\n", NULL }),
+		  EHLO_REPLY_TLS "#HELO c\n#MAIL <a@b.example>\n250 2.1.0 Ok\n#RCPT <c@d.example>\n"
+		  "250 2.1.5 Ok\n221 2.0.0 Bye\n#QUIT\n");
+	/* a colon inside a longer first word is an unknown command, not a header */
+	CHECK_STR(play(SMTP_MODE_MX, (const char *const[]){ "A:B: x\r\nQUIT\r\n", NULL }),
+		  "500 5.5.2 Error: command not recognized\n221 2.0.0 Bye\n#QUIT\n");
+	/* inside DATA, header lines are the message */
+	CHECK_STR(play(SMTP_MODE_MX, (const char *const[]){
+			"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
+			"Host: x\r\nGET / HTTP/1.1\r\n.\r\n", NULL }),
+		  EHLO_REPLY_TLS "#HELO c\n#MAIL <a@b.example>\n250 2.1.0 Ok\n#RCPT <c@d.example>\n"
+		  "250 2.1.5 Ok\n#DATA\n" BACKEND_354 "#LINE Host: x\n#LINE GET / HTTP/1.1\n#END\n"
+		  BACKEND_QUEUED);
+}
+
+/* A NUL inside DATA is refused like a bare CR or LF: 521 and close, nothing passed on. */
+TEST(nul_in_data)
+{
+	static const char head[] = "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
+				   "ok line\r\n";
+	static const char nul[] = "nul\0byte\r\n.\r\n";
+
+	setup(SMTP_MODE_MX, 1);
+	take(&D);
+	say(&D, head);
+	feed(&D, nul, sizeof(nul) - 1);
+	CHECK_STR(take(&D), EHLO_REPLY_TLS "#HELO c\n#MAIL <a@b.example>\n250 2.1.0 Ok\n#RCPT <c@d.example>\n"
+		  "250 2.1.5 Ok\n#DATA\n" BACKEND_354 "#LINE ok line\n"
+		  "521 5.5.2 " HOST " Error: NUL character received\n#CLOSE NUL\n");
+	CHECK_EQ(D.p.stat_refusal[SMTP_R_NUL], 1);
+	CHECK_STR(smtp_proto_state_name(&D.p), "CLOSED");
+}
+
+/* The last command's name (Postfix's "timeout after X"), and a line half read. */
+TEST(where)
+{
+	setup(SMTP_MODE_MX, 1);
+	CHECK_STR(smtp_where_names[D.p.where], "CONNECT");
+	say(&D, "EHLO c\r\n");
+	CHECK_STR(smtp_where_names[D.p.where], "EHLO");
+	say(&D, "MAIL FROM:<a@b.example>\r\n");
+	CHECK_STR(smtp_where_names[D.p.where], "MAIL");
+	say(&D, "RCPT TO:<c@d.example>\r\nNOOP\r\n");
+	CHECK_STR(smtp_where_names[D.p.where], "NOOP");
+	say(&D, "FOO\r\n");
+	CHECK_STR(smtp_where_names[D.p.where], "UNKNOWN");
+	say(&D, "DATA\r\nx\r\n");
+	CHECK_STR(smtp_where_names[D.p.where], "DATA");
+	CHECK(!smtp_proto_mid_line(&D.p));
+	say(&D, "half a li");
+	CHECK(smtp_proto_mid_line(&D.p));
+	say(&D, "ne\r");
+	CHECK(smtp_proto_mid_line(&D.p));
+	say(&D, "\n.\r\n");
+	CHECK(!smtp_proto_mid_line(&D.p));
+	CHECK_STR(smtp_where_names[D.p.where], "END-OF-MESSAGE");
+	for (int i = 0; i < SMTP_W_COUNT; i++)
+		CHECK(smtp_where_names[i] != NULL);
+}
+
+/* Postfix's smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/... is an error; a delivered message resets it. */
+TEST(junk_commands)
+{
+	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_junk = 3;
+	D.cfg.max_errors = 2;
+	take(&D);
+	say(&D, "EHLO c\r\nNOOP\r\nRSET\r\nVRFY x\r\n");
+	CHECK_EQ(D.p.errors, 0);
+	CHECK_EQ(D.closed, 0);
+	/* a delivered message: junk counted afresh */
+	say(&D, "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\n");
+	CHECK_EQ(D.p.junk, 0);
+	say(&D, "NOOP\r\nNOOP\r\nNOOP\r\n");
+	CHECK_EQ(D.p.errors, 0);
+	take(&D);
+	say(&D, "NOOP\r\n");
+	CHECK_EQ(D.p.errors, 1);
+	CHECK_EQ(D.closed, 0);
+	say(&D, "HELP\r\n");
+	CHECK_STR(take(&D), "250 2.0.0 Ok\n214 2.0.0 Commands: HELO EHLO STARTTLS MAIL RCPT DATA RSET NOOP QUIT HELP VRFY\n"
+		  "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+	CHECK_EQ(D.closed, 1);
+}
+
 /* Count occurrences of needle in the transcript text. */
 static unsigned count(const char *hay, const char *needle)
 {
@@ -1280,6 +1494,7 @@ TEST(back_pressure)
 
 	/* a client that sends 1000 NOOPs and reads nothing: the engine stops above the high water */
 	setup(SMTP_MODE_MX, 1);
+	D.cfg.max_junk = 100000;        /* back-pressure here, not the junk limit */
 	take(&D);
 	for (i = 0; i < 1000; i++)
 		memcpy(buf + i * 6, "NOOP\r\n", 6);
@@ -1747,6 +1962,11 @@ int main(void)
 	RUN(size_limit);
 	RUN(too_many_recipients);
 	RUN(too_many_errors);
+	RUN(backend_refusals_are_errors);
+	RUN(non_smtp_commands);
+	RUN(nul_in_data);
+	RUN(where);
+	RUN(junk_commands);
 	RUN(back_pressure);
 	RUN(misc_commands);
 	RUN(answers);

@@ -2308,6 +2308,53 @@ TEST(arp_reply)
 	teardown();
 }
 
+/*
+ * 19b. Frames for a next hop being resolved wait for its ARP reply: a burst
+ * of 20 SYNs keeps the first 16 (NEIGH_PENDING), drops and counts the rest,
+ * and the 16 leave with the right MAC once the reply comes.
+ */
+TEST(neigh_pending_burst)
+{
+	static const uint8_t host_ip[4] = { 198, 18, 0, 77 }, host_mac[6] = { 0x02, 0, 0, 0, 0, 0x77 };
+	struct net_addr ra;
+	struct rte_mbuf *m;
+	struct tcp_conn *c;
+	uint8_t *a;
+	unsigned i, syns = 0;
+
+	setup();
+	memcpy(ra.a, host_ip, 4);
+	memset(ra.a + 4, 0, 12);
+	for (i = 0; i < 20; i++) {
+		c = tcp_connect(ctx, 0, NET_AF_INET, &ra, REMOTE_PORT + i, &app_ops, &app2);
+		REQUIRE(c != NULL);    /* REQUIRE evaluates its argument twice */
+	}
+	CHECK_EQ(ncap, 1);                     /* the ARP request, nothing else yet */
+	if (ncap == 1)
+		CHECK_EQ(get16(rte_pktmbuf_mtod(cap[0], const uint8_t *) + 12), ETH_ARP);
+	CHECK_EQ(ctx->st.drops[NET_DROP_neigh_pending_full], 4);
+	cap_clear();
+	a = frame_alloc(&m, our_mac, ETH_ARP, 28);
+	put16(a, 1);
+	put16(a + 2, ETH_IP4);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, 2);                       /* reply */
+	memcpy(a + 8, host_mac, 6);
+	memcpy(a + 14, host_ip, 4);
+	memcpy(a + 18, our_mac, 6);
+	memcpy(a + 24, our_ip4, 4);
+	net_input(ctx, &ctx->ifs[0], m);
+	for (i = 0; i < ncap; i++) {
+		const uint8_t *f = rte_pktmbuf_mtod(cap[i], const uint8_t *);
+
+		if (get16(f + 12) == ETH_IP4 && memcmp(f, host_mac, 6) == 0)
+			syns++;
+	}
+	CHECK_EQ(syns, 16);
+	teardown();
+}
+
 /* 20b. An ICMP echo request is answered with the same identifier, sequence and payload. */
 TEST(icmp_echo_reply)
 {
@@ -2426,6 +2473,7 @@ int main(void)
 	RUN(pmtu_ignores_out_of_window_icmp);
 	RUN(ipv6_handshake_and_data);
 	RUN(arp_reply);
+	RUN(neigh_pending_burst);
 	RUN(icmp_echo_reply);
 	RUN(timer_after_clock_jump);
 	RUN(stats_cover_net_stats);

@@ -1,33 +1,66 @@
 /*
  * mxgen.c - the traffic generator: a DPDK process on mxgate's own TCP/IP
- * stack (dataplane/net), one worker lcore that polls one port and runs
- * every client connection, and the main lcore that prints progress and
- * enforces the time limits. It measures mxgate (and later its peers) over
- * net_memif or a NIC with no kernel in the path.
+ * stack (dataplane/net), one worker lcore that polls its ports and runs
+ * every connection, and the main lcore that prints progress and enforces
+ * the time limits. It measures mxgate (and later its peers) over net_memif
+ * or a NIC with no kernel in the path.
  *
  *   mxgen [EAL options] -- MODE --dev NAME --local ADDR/LEN --remote ADDR
  *                          --port P --duration S [mode options]
  *
- * Modes (a table, modes[]; the SMTP modes will be further entries):
+ * Modes (a table, modes[]; the SMTP ones live in smtp_dpdk.c, gen.h is
+ * what they share):
  *   tcp-crr   keep --concurrency connections in flight: connect, send
  *             --size bytes, read them back (verified), close first, repeat.
  *   tcp-bulk  --conns connections each stream a pattern and verify the echo.
+ *   smtp      --concurrency SMTP sessions in flight (default 32): greeting,
+ *             EHLO, [STARTTLS, handshake, EHLO,] MAIL, RCPT, DATA of
+ *             --size bytes (default 1024), QUIT; --tls plain|starttls|
+ *             implicit (465: handshake first); BoringSSL via crypto/tls.c.
+ *   smtp-handshake  greeting, EHLO, STARTTLS, handshake, QUIT (implicit:
+ *             handshake, greeting, QUIT; plain: greeting, EHLO, QUIT).
+ * The SMTP modes take --sessions N (instead of, or as well as, --duration)
+ * and, with --sink-dev/--sink-local, run an smtp-sink equivalent on a
+ * second port of the same process: the backend mxgate relays to. Every
+ * message mxgate accepted must arrive there exactly once (Message-ID
+ * check); the summary line reports delivered_once, missing, duplicates.
+ *
+ * The benchmark's command lines (tests/bench/smtp_memif.sh, make
+ * bench-memif; TMP is its temporary directory, PID the script's):
+ *   build/mxgen --no-huge --no-pci -m 512 --no-shconf --file-prefix memif_br-gen-PID
+ *     --lcores 0@0,1@0
+ *     --vdev net_memif0,role=client,socket=TMP/memif_br-out.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:02:01
+ *     --vdev net_memif1,role=client,socket=TMP/memif_br-in.sock,socket-abstract=no,id=0,rsize=12,mac=02:00:c6:12:03:01
+ *     -- WORK --concurrency 32 --dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
+ *        --sink-dev net_memif1 --sink-local 198.18.3.1/24 --sink-port 25 --hold-ports 20
+ * with WORK one of
+ *   plain            smtp --tls plain --port 25 --size 1024 --duration 10
+ *   starttls-ecdsa   smtp --tls starttls --port 25 --size 1024 --duration 10
+ *   starttls-rsa     the same (mxgate holds an RSA-2048 certificate)
+ *   handshake-ecdsa  smtp-handshake --tls starttls --port 25 --size 1024 --duration 10
+ *   handshake-rsa    the same against the RSA certificate
+ * against mxgate (deploy/bench-memif-smtp.conf) started with
+ *   --lcores 0@0,1@1 and the two net_memif vdevs as role=server.
  *
  * Life of a run (the worker's phases):
  *   warmup  one probe connection resolves the peer's MAC and proves the
  *           port works (bulk: then all --conns are opened); the measuring
  *           window starts when the mode is ready (at most 5 s)
- *   run     --duration seconds of load
+ *   run     --duration seconds of load (smtp: or until --sessions are done)
  *   drain   no new work; in-flight exchanges get 2 s to finish, the rest
  *           are aborted (and counted as timeouts)
  *   linger  wait for our TIME_WAIT entries to expire (timewait + 0.5 s),
  *           so that "left_conns" shows whether the table drains to 0
  * A progress line goes to stderr every second, one summary line to stdout
- * at the end. Exit status: 0, 1 set-up failure, 2 usage, 3 the run had
- * errors, 4 the watchdog fired.
+ * at the end. --hold-ports S then keeps the ports open until the memif
+ * peer has left (at most S s): a peer that still polls when we disconnect
+ * can crash in DPDK 22.11's net_memif RX, so the bench stops mxgate first.
+ * Exit status: 0, 1 set-up failure, 2 usage, 3 the run had errors (or a
+ * message was not delivered exactly once), 4 the watchdog fired.
  *
  * SMTP modes over kernel sockets (smtp, smtp-handshake, smtp-idle:
- * smtp_kernel.c) are dispatched on argv[1] before the EAL is initialised:
+ * smtp_kernel.c) are dispatched on argv[1] before the EAL is initialised
+ * (with DPDK the mode comes after "--", so the names do not clash):
  *   mxgen smtp-handshake --server 198.18.0.2 --port 25 --concurrency 64 ...
  */
 #define _GNU_SOURCE
@@ -54,6 +87,7 @@
 #include "port.h"
 #include "net/tcp.h"
 #include "smtp_kernel.h"
+#include "gen.h"
 
 #define PAT_PERIOD        251u        /* prime: the pattern never lines up with buffers */
 #define MAX_SIZE          (1u << 20)  /* largest crr request */
@@ -67,97 +101,15 @@
 #define LINK_WAIT_MS      5000u
 #define WATCHDOG_SLACK_S  10u
 
-/* Latency histogram: log2 groups of 2^HIST_SUB_BITS linear buckets, in ns. */
-
-/* Error classes of failed exchanges / connections. */
-#define ERR_CLASSES(X) \
-	X(refused)    /* active open answered by RST */ \
-	X(timeout)    /* no answer in time (SYN retries, exchange, drain) */ \
-	X(reset)      /* RST on an established connection */ \
-	X(mismatch)   /* echoed bytes differ from what was sent, or too many */ \
-	X(eof)        /* the server closed before the whole echo came back */ \
-	X(local)      /* tcp_connect() failed here (ports, table, memory) */
-
-enum err_class {
-#define X(n) ERR_##n,
-	ERR_CLASSES(X)
-#undef X
-	ERR__MAX
-};
-
-static const char *const err_names[ERR__MAX] = {
+const char *const err_names[ERR__MAX] = {
 #define X(n) #n,
 	ERR_CLASSES(X)
 #undef X
 };
 
-enum phase { PH_WARMUP, PH_RUN, PH_DRAIN, PH_LINGER, PH_DONE };
 static const char *const phase_names[] = { "warmup", "run", "drain", "linger", "done" };
 
-struct opts {
-	const struct gen_mode *mode;
-	char dev[CFG_NAME_LEN];
-	uint8_t family;
-	struct net_addr local, remote;
-	uint8_t plen;
-	uint16_t port;
-	double duration;
-	unsigned concurrency;     /* crr */
-	unsigned size;            /* crr */
-	unsigned conns;           /* bulk */
-	uint64_t count;           /* crr: stop after this many exchanges, 0 = no limit */
-	unsigned pool_size;
-	unsigned max_conns;
-	unsigned timewait_ms;
-	const char *stats_file;
-};
-
-
-/* Everything of one run. Counters are written by the worker only, read by main. */
-struct gen {
-	const struct opts *o;
-	struct net_ctx *ctx;
-	unsigned lcore;
-	uint64_t hz;
-	volatile int phase;
-	volatile int quit;        /* SIGINT/SIGTERM: 1 = drain now, 2 = stop now */
-	volatile int force;       /* second signal: leave the poll loop now */
-	const char *fatal;        /* why the run could not start */
-	int ready;                /* the mode may start measuring */
-	uint64_t window_start_us, window_end_us;
-	uint64_t busy0, idle0, busy1, idle1;  /* worker cycles at window start / end */
-	uint8_t *pat;             /* PAT_PERIOD + max(size, BULK_CHUNK) bytes */
-	void *m;                  /* mode state */
-	/* results */
-	uint64_t done, done_window;       /* completed exchanges (crr) */
-	uint64_t bytes, bytes_window;     /* echoed bytes received and verified */
-	uint64_t opened;                  /* tcp_connect() calls that succeeded */
-	uint64_t errors[ERR__MAX];
-	unsigned active;                  /* application connections open */
-	struct hist h;
-};
-
-/*
- * A traffic mode. All hooks except init/fini run on the worker lcore.
- * The SMTP modes (plain, STARTTLS, implicit TLS) will be entries here.
- */
-struct gen_mode {
-	const char *name;
-	/* allocate mode state (main lcore, before the worker starts) */
-	int (*init)(struct gen *g);
-	/* once per poll round, any phase but linger/done; returns work done */
-	unsigned (*tick)(struct gen *g);
-	/* the run window closed: stop starting work */
-	void (*drain)(struct gen *g);
-	/* the drain grace is over: abort whatever is still open */
-	void (*abort_all)(struct gen *g);
-	/* progress fragment and summary line */
-	void (*progress)(struct gen *g, FILE *f, double dt);
-	void (*summary)(struct gen *g, FILE *f);
-	void (*fini)(struct gen *g);
-};
-
-static struct gen gen;
+struct gen gen;
 static struct opts opts;
 static const char *prog = "mxgen";
 
@@ -166,12 +118,6 @@ static const char *prog = "mxgen";
 /* ---------------------------------------------------------------- */
 
 /* the latency histogram: tools/common/hist.h */
-
-/* TSC cycles to nanoseconds. */
-static uint64_t cyc_to_ns(const struct gen *g, uint64_t cyc)
-{
-	return (uint64_t)((unsigned __int128)cyc * 1000000000u / g->hz);
-}
 
 /* The pattern: pat[i] depends only on i % PAT_PERIOD. */
 static uint8_t *make_pattern(size_t span)
@@ -187,13 +133,13 @@ static uint8_t *make_pattern(size_t span)
 }
 
 /* Count an error of a class. */
-static void gen_error(struct gen *g, enum err_class cls)
+void gen_error(struct gen *g, enum err_class cls)
 {
 	g->errors[cls]++;
 }
 
 /* Total errors. */
-static uint64_t gen_errors(const struct gen *g)
+uint64_t gen_errors(const struct gen *g)
 {
 	uint64_t n = 0;
 	unsigned i;
@@ -204,7 +150,7 @@ static uint64_t gen_errors(const struct gen *g)
 }
 
 /* Map how a connection ended to an error class. */
-static enum err_class end_class(enum tcp_end why)
+enum err_class gen_end_class(enum tcp_end why)
 {
 	switch (why) {
 	case TCP_END_REFUSED:
@@ -221,7 +167,7 @@ static enum err_class end_class(enum tcp_end why)
 }
 
 /* Open a connection to the configured peer; counts local failures. */
-static struct tcp_conn *gen_connect(struct gen *g, const struct tcp_app_ops *ops, void *app)
+struct tcp_conn *gen_connect(struct gen *g, const struct tcp_app_ops *ops, void *app)
 {
 	struct tcp_conn *c = tcp_connect(g->ctx, 0, g->o->family, &g->o->remote, g->o->port,
 					 ops, app);
@@ -232,12 +178,6 @@ static struct tcp_conn *gen_connect(struct gen *g, const struct tcp_app_ops *ops
 	}
 	g->opened++;
 	return c;
-}
-
-/* True while the measuring window is open. */
-static inline int in_window(const struct gen *g)
-{
-	return g->phase == PH_RUN;
 }
 
 /* ---------------------------------------------------------------- */
@@ -388,7 +328,7 @@ static void crr_closed(struct tcp_conn *c, enum tcp_end why)
 	struct crr_slot *sl = tcp_app(c);
 	struct gen *g = &gen;
 
-	gen_error(g, end_class(why));
+	gen_error(g, gen_end_class(why));
 	if (sl->probe && g->phase == PH_WARMUP)
 		g->fatal = why == TCP_END_REFUSED ? "the probe connection was refused (is the echo "
 						    "service listening on that port?)"
@@ -638,7 +578,7 @@ static void bulk_closed(struct tcp_conn *c, enum tcp_end why)
 {
 	struct bconn *b = tcp_app(c);
 
-	gen_error(&gen, end_class(why));
+	gen_error(&gen, gen_end_class(why));
 	if (gen.phase == PH_WARMUP)
 		gen.fatal = why == TCP_END_REFUSED ? "bulk connection refused (is the echo service "
 						     "listening on that port?)"
@@ -781,11 +721,24 @@ static void bulk_fini(struct gen *g)
 /* the mode table                                                    */
 /* ---------------------------------------------------------------- */
 
-static const struct gen_mode modes[] = {
-	{ "tcp-crr", crr_init, crr_tick, crr_drain, crr_abort_all, crr_progress, crr_summary,
-	  crr_fini },
-	{ "tcp-bulk", bulk_init, bulk_tick, bulk_drain, bulk_abort_all, bulk_progress,
-	  bulk_summary, bulk_fini },
+/* crr: all --count exchanges are done. */
+static int crr_finished(struct gen *g)
+{
+	return g->o->count && g->done >= g->o->count;
+}
+
+static const struct gen_mode crr_mode = {
+	"tcp-crr", crr_init, crr_tick, crr_drain, crr_abort_all, crr_progress, crr_summary,
+	crr_fini, crr_finished,
+};
+
+static const struct gen_mode bulk_mode = {
+	"tcp-bulk", bulk_init, bulk_tick, bulk_drain, bulk_abort_all, bulk_progress,
+	bulk_summary, bulk_fini, NULL,
+};
+
+static const struct gen_mode *const modes[] = {
+	&crr_mode, &bulk_mode, &smtp_mode, &smtp_handshake_mode,
 };
 
 /* ---------------------------------------------------------------- */
@@ -820,7 +773,7 @@ static unsigned gen_step(struct gen *g, uint64_t *deadline)
 		break;
 	case PH_RUN:
 		if (now >= *deadline || g->quit || g->fatal != NULL ||
-		    (g->o->count && g->done >= g->o->count)) {
+		    (g->o->mode->finished != NULL && g->o->mode->finished(g))) {
 			g->window_end_us = now;
 			g->busy1 = ctx->st.busy_cycles;
 			g->idle1 = ctx->st.idle_cycles;
@@ -855,6 +808,7 @@ static int worker_main(void *arg)
 	uint64_t tsc0 = rte_rdtsc(), prev = tsc0;
 	uint64_t mult = (1000000ull << 32) / g->hz;
 	uint64_t deadline = WARMUP_US;
+	unsigned i;
 
 	ctx->now_us = 0;
 	net_announce(ctx);
@@ -863,7 +817,8 @@ static int worker_main(void *arg)
 		uint64_t t;
 
 		ctx->now_us = (uint64_t)(((unsigned __int128)(prev - tsc0) * mult) >> 32);
-		work += port_poll(ctx, &ctx->ifs[0]);
+		for (i = 0; i < ctx->nifs; i++)
+			work += port_poll(ctx, &ctx->ifs[i]);
 		work += net_steer_poll(ctx);
 		net_timers(ctx);
 		work += gen_step(g, &deadline);
@@ -898,13 +853,34 @@ static void usage(FILE *f)
 		"  tcp-crr   connect, send --size bytes, read the echo, close (client first), repeat,\n"
 		"            --concurrency connections in flight (default 64)\n"
 		"  tcp-bulk  --conns connections (default 4) stream a pattern, echo verified\n"
+		"  smtp      --concurrency SMTP sessions in flight (default 32), each: greeting, EHLO,\n"
+		"            [STARTTLS, handshake, EHLO,] MAIL, RCPT, DATA of --size bytes, QUIT\n"
+		"            (--tls implicit: handshake, greeting, EHLO, MAIL, ...)\n"
+		"  smtp-handshake  greeting, EHLO, STARTTLS, handshake, QUIT (implicit: handshake,\n"
+		"            greeting, QUIT; plain: greeting, EHLO, QUIT)\n"
 		"options:\n"
-		"  --size B          crr request size, 1..%u (default 64)\n"
-		"  --count N         crr: stop after N exchanges (default: duration only)\n"
+		"  --size B          crr request size, 1..%u (default 64); smtp body (default 1024)\n"
+		"  --count N         crr: stop after N exchanges; smtp: start N sessions (default:\n"
+		"                    duration only); --sessions N is the same\n"
 		"  --pool N          mbufs in the pool (default 65535)\n"
 		"  --max-conns N     TCP table size (default 131072)\n"
 		"  --timewait-ms N   our TIME_WAIT hold time (default 1000)\n"
 		"  --stats-file F    write the stack's counters (Prometheus text) there at the end\n"
+		"  --hold-ports S    after the summary, keep the ports open until the peer has left\n"
+		"                    (link down), at most S seconds (default 0: close at once)\n"
+		"SMTP options:\n"
+		"  --tls T           plain, starttls or implicit (default starttls; implicit if\n"
+		"                    --port 465)\n"
+		"  --timeout-ms N    longest wait for one step of a session (default 10000)\n"
+		"  --sni NAME        server name in the ClientHello (default mx.bench.example)\n"
+		"  --sink-dev NAME   a second port where an smtp-sink equivalent listens (the\n"
+		"                    backend mxgate relays to); every message is checked to arrive\n"
+		"                    there exactly once\n"
+		"  --sink-local A/L  the sink's address (required with --sink-dev)\n"
+		"  --sink-port P     the sink's port (default 25)\n"
+		"  --sink-xclient B  yes (default, as smtp-sink) or no: offer XCLIENT\n"
+		"  --sink-forget N   tests: the sink leaves every Nth arrival uncounted, so the\n"
+		"                    delivery check must report it missing (default 0: off)\n"
 		"EAL: one worker lcore is used, e.g. --lcores 0@0,1@0 --vdev net_memif0,role=client,...\n"
 		"Output: a progress line per second on stderr, one summary line on stdout.\n",
 		prog, MAX_SIZE);
@@ -924,10 +900,29 @@ static uint8_t parse_addr(const char *s, struct net_addr *a)
 	return 0;
 }
 
+/* ADDRESS/LEN into a; returns LEN, the family into *fam. */
+static uint8_t parse_prefix(const char *v, const char *name, struct net_addr *a, uint8_t *fam)
+{
+	char buf[64], *slash;
+
+	if (strlen(v) >= sizeof(buf) || (slash = strchr(strcpy(buf, v), '/')) == NULL) {
+		fprintf(stderr, "%s: %s: expected ADDRESS/LEN, got '%s'\n", prog, name, v);
+		exit(2);
+	}
+	*slash = '\0';
+	*fam = parse_addr(buf, a);
+	if (*fam == 0) {
+		fprintf(stderr, "%s: %s: '%s' is not an address\n", prog, name, buf);
+		exit(2);
+	}
+	return (uint8_t)opt_num(prog, name, slash + 1, 1, *fam == NET_AF_INET ? 32 : 128);
+}
+
 /* Fill opts from the arguments after the EAL's; exits 2 on anything wrong. */
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	int i, have_local = 0, have_remote = 0, have_port = 0, have_conc = 0, have_conns = 0;
+	int have_size = 0, have_tls = 0, have_sink_local = 0, have_duration = 0;
 	unsigned m;
 	uint8_t rfam = 0;
 
@@ -938,6 +933,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->pool_size = 65535;
 	o->max_conns = 131072;
 	o->timewait_ms = 1000;
+	o->timeout_ms = 10000;
+	o->sni = "mx.bench.example";
+	o->sink_port = 25;
+	o->sink_xclient = 1;
 	if (argc < 2) {
 		usage(stderr);
 		exit(2);
@@ -947,8 +946,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		exit(0);
 	}
 	for (m = 0; m < RTE_DIM(modes); m++)
-		if (!strcmp(argv[1], modes[m].name))
-			o->mode = &modes[m];
+		if (!strcmp(argv[1], modes[m]->name))
+			o->mode = modes[m];
 	if (o->mode == NULL) {
 		fprintf(stderr, "%s: unknown mode '%s'\n", prog, argv[1]);
 		usage(stderr);
@@ -968,21 +967,43 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			}
 			strcpy(o->dev, v);
 		} else if (!strcmp(k, "--local")) {
-			char buf[64], *slash;
-
-			if (strlen(v) >= sizeof(buf) || (slash = strchr(strcpy(buf, v), '/')) == NULL) {
-				fprintf(stderr, "%s: --local: expected ADDRESS/LEN, got '%s'\n", prog, v);
-				exit(2);
-			}
-			*slash = '\0';
-			o->family = parse_addr(buf, &o->local);
-			if (o->family == 0) {
-				fprintf(stderr, "%s: --local: '%s' is not an address\n", prog, buf);
-				exit(2);
-			}
-			o->plen = (uint8_t)opt_num(prog, "--local prefix length", slash + 1, 1,
-						     o->family == NET_AF_INET ? 32 : 128);
+			o->plen = parse_prefix(v, "--local", &o->local, &o->family);
 			have_local = 1;
+		} else if (!strcmp(k, "--sink-local")) {
+			o->sink_plen = parse_prefix(v, "--sink-local", &o->sink_local, &o->sink_family);
+			have_sink_local = 1;
+		} else if (!strcmp(k, "--sink-dev")) {
+			if (strlen(v) >= sizeof(o->sink_dev)) {
+				fprintf(stderr, "%s: --sink-dev: name too long\n", prog);
+				exit(2);
+			}
+			strcpy(o->sink_dev, v);
+		} else if (!strcmp(k, "--sink-port")) {
+			o->sink_port = (uint16_t)opt_num(prog, k, v, 1, 65535);
+		} else if (!strcmp(k, "--sink-xclient")) {
+			if (strcmp(v, "yes") && strcmp(v, "no")) {
+				fprintf(stderr, "%s: --sink-xclient: yes or no, not '%s'\n", prog, v);
+				exit(2);
+			}
+			o->sink_xclient = !strcmp(v, "yes");
+		} else if (!strcmp(k, "--sink-forget")) {
+			o->sink_forget = (unsigned)opt_num(prog, k, v, 0, 1000000);
+		} else if (!strcmp(k, "--tls")) {
+			if (!strcmp(v, "plain"))
+				o->tls = GEN_TLS_PLAIN;
+			else if (!strcmp(v, "starttls"))
+				o->tls = GEN_TLS_STARTTLS;
+			else if (!strcmp(v, "implicit"))
+				o->tls = GEN_TLS_IMPLICIT;
+			else {
+				fprintf(stderr, "%s: --tls: plain, starttls or implicit, not '%s'\n", prog, v);
+				exit(2);
+			}
+			have_tls = 1;
+		} else if (!strcmp(k, "--timeout-ms")) {
+			o->timeout_ms = (unsigned)opt_num(prog, k, v, 100, 600000);
+		} else if (!strcmp(k, "--sni")) {
+			o->sni = v;
 		} else if (!strcmp(k, "--remote")) {
 			rfam = parse_addr(v, &o->remote);
 			if (rfam == 0) {
@@ -1004,15 +1025,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
 					prog, v);
 				exit(2);
 			}
+			have_duration = 1;
 		} else if (!strcmp(k, "--concurrency")) {
 			o->concurrency = (unsigned)opt_num(prog, k, v, 1, MAX_CONCURRENCY);
 			have_conc = 1;
 		} else if (!strcmp(k, "--size")) {
 			o->size = (unsigned)opt_num(prog, k, v, 1, MAX_SIZE);
+			have_size = 1;
 		} else if (!strcmp(k, "--conns")) {
 			o->conns = (unsigned)opt_num(prog, k, v, 1, MAX_BULK_CONNS);
 			have_conns = 1;
-		} else if (!strcmp(k, "--count")) {
+		} else if (!strcmp(k, "--count") || !strcmp(k, "--sessions")) {
 			o->count = opt_num(prog, k, v, 1, UINT64_MAX / 2);
 		} else if (!strcmp(k, "--pool")) {
 			o->pool_size = (unsigned)opt_num(prog, k, v, 1023, 16777215);
@@ -1020,6 +1043,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->max_conns = (unsigned)opt_num(prog, k, v, 16, 4194304);
 		} else if (!strcmp(k, "--timewait-ms")) {
 			o->timewait_ms = (unsigned)opt_num(prog, k, v, 0, 600000);
+		} else if (!strcmp(k, "--hold-ports")) {
+			o->hold_ports_s = (unsigned)opt_num(prog, k, v, 0, 3600);
 		} else if (!strcmp(k, "--stats-file")) {
 			o->stats_file = v;
 		} else {
@@ -1028,9 +1053,32 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			exit(2);
 		}
 	}
+	if (!have_duration && o->count && smtp_dpdk_is_mode(o->mode))
+		o->duration = 600;        /* --sessions bounds the run; this caps it */
 	if (!o->dev[0] || !have_local || !have_remote || !have_port || o->duration <= 0) {
-		fprintf(stderr, "%s: --dev, --local, --remote, --port and --duration are required\n",
-			prog);
+		fprintf(stderr, "%s: --dev, --local, --remote, --port and --duration (or, for smtp, "
+			"--sessions) are required\n", prog);
+		exit(2);
+	}
+	if (smtp_dpdk_is_mode(o->mode)) {
+		if (!have_conc)
+			o->concurrency = 32;
+		if (!have_size)
+			o->size = 1024;
+		if (!have_tls && o->port == 465)
+			o->tls = GEN_TLS_IMPLICIT;
+		else if (!have_tls)
+			o->tls = GEN_TLS_STARTTLS;
+	} else if (have_tls || o->sink_dev[0]) {
+		fprintf(stderr, "%s: --tls and --sink-* are for the smtp modes\n", prog);
+		exit(2);
+	}
+	if (o->sink_dev[0] && !have_sink_local) {
+		fprintf(stderr, "%s: --sink-dev needs --sink-local\n", prog);
+		exit(2);
+	}
+	if (o->sink_dev[0] && !strcmp(o->sink_dev, o->dev)) {
+		fprintf(stderr, "%s: --sink-dev must be another port than --dev\n", prog);
 		exit(2);
 	}
 	if (rfam != o->family) {
@@ -1085,6 +1133,31 @@ static int wait_link(uint16_t pid)
 		usleep(10000);
 	}
 	return -1;
+}
+
+/*
+ * Keep the ports open until every peer has gone (link down), at most secs.
+ * A memif peer that polls while we disconnect can crash in its RX burst
+ * (DPDK 22.11 net_memif unmaps the shared regions in its control thread):
+ * with --hold-ports the peer is stopped first, then we close.
+ */
+static void hold_ports(const struct port_info *pi, unsigned n, unsigned secs)
+{
+	unsigned ms, i, up;
+
+	fprintf(stderr, "mxgen: holding the ports until the peer leaves (at most %u s)\n", secs);
+	for (ms = 0; ms < secs * 1000u && !gen.quit; ms += 10) {
+		for (i = 0, up = 0; i < n; i++) {
+			struct rte_eth_link link;
+
+			memset(&link, 0, sizeof(link));
+			if (rte_eth_link_get_nowait(pi[i].port_id, &link) == 0 && link.link_status)
+				up++;
+		}
+		if (up == 0)
+			return;
+		usleep(10000);
+	}
 }
 
 /* Stack counters worth a look after a run, one line to stderr. */
@@ -1147,12 +1220,32 @@ static int write_stats(const char *path, const struct net_ctx *ctx)
 	return 0;
 }
 
+/* A port of the generator by hand: device, role, one address. */
+static void port_cfg(struct cfg_port *cp, enum cfg_role role, const char *dev, uint8_t family,
+		     const struct net_addr *a, uint8_t plen)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->role = role;
+	strcpy(cp->dev, dev);
+	cp->mtu = 1500;
+	if (family == NET_AF_INET) {
+		cp->has_ip4 = 1;
+		memcpy(&cp->ip4, a->a, 4);
+		cp->ip4_plen = plen;
+	} else {
+		cp->has_ip6 = 1;
+		memcpy(cp->ip6, a->a, 16);
+		cp->ip6_prefix = plen;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct gen *g = &gen;
 	struct mx_config mcfg;
-	struct cfg_port cp;
-	struct port_info pi;
+	struct cfg_port cp[2];
+	struct port_info pi[2];
+	unsigned nports;
 	struct tcp_params tp;
 	struct rte_mempool *pool;
 	struct net_ctx *ctx;
@@ -1160,7 +1253,7 @@ int main(int argc, char **argv)
 	char err[512];
 	unsigned lcore, i;
 	uint64_t t_last, tsc_start;
-	uint64_t busy_last = 0, idle_last = 0;
+	uint64_t busy_last = 0, idle_last = 0, sink_bad;
 	int r, rc = 0;
 
 	/* SMTP over kernel sockets: no EAL, no ports (tools/mxgen/smtp_kernel.c) */
@@ -1185,20 +1278,12 @@ int main(int argc, char **argv)
 	}
 	g->lcore = lcore;
 
-	/* a port by hand: the one interface of the generator */
-	memset(&cp, 0, sizeof(cp));
-	cp.role = CFG_ROLE_OUTSIDE;
-	strcpy(cp.dev, opts.dev);
-	cp.mtu = 1500;
-	if (opts.family == NET_AF_INET) {
-		cp.has_ip4 = 1;
-		memcpy(&cp.ip4, opts.local.a, 4);
-		cp.ip4_plen = opts.plen;
-	} else {
-		cp.has_ip6 = 1;
-		memcpy(cp.ip6, opts.local.a, 16);
-		cp.ip6_prefix = opts.plen;
-	}
+	/* ports by hand: the client's interface, and the sink's if asked for */
+	nports = opts.sink_dev[0] ? 2 : 1;
+	port_cfg(&cp[0], CFG_ROLE_OUTSIDE, opts.dev, opts.family, &opts.local, opts.plen);
+	if (nports == 2)
+		port_cfg(&cp[1], CFG_ROLE_INSIDE, opts.sink_dev, opts.sink_family, &opts.sink_local,
+			 opts.sink_plen);
 	memset(&mcfg, 0, sizeof(mcfg));
 	strcpy(mcfg.path, "mxgen");
 	mcfg.rx_ring_size = 1024;
@@ -1212,11 +1297,15 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
-	if (port_setup(&cp, 1, &mcfg, pool, &pi, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mxgen: %s\n", err);
-		rte_mempool_free(pool);
-		rte_eal_cleanup();
-		return 1;
+	for (i = 0; i < nports; i++) {
+		if (port_setup(&cp[i], 1, &mcfg, pool, &pi[i], err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgen: %s\n", err);
+			while (i-- > 0)
+				port_close(pi[i].port_id);
+			rte_mempool_free(pool);
+			rte_eal_cleanup();
+			return 1;
+		}
 	}
 
 	memset(&tp, 0, sizeof(tp));
@@ -1228,6 +1317,10 @@ int main(int argc, char **argv)
 	tp.sndbuf = 262144;
 	tp.timewait_max = opts.max_conns / 2;   /* < max_conns: TIME_WAIT never fills the table */
 	tp.timewait_ms = opts.timewait_ms;
+	/* SMTP is request/response, as mxgate's own set-up: ACK at once (Linux's quick-ACK
+	   mode) rather than let a Nagle-held segment of the peer wait for a delayed ACK */
+	if (smtp_dpdk_is_mode(opts.mode))
+		tp.quickacks = 16;
 	if (getrandom(tp.secret, sizeof(tp.secret), 0) != sizeof(tp.secret)) {
 		fprintf(stderr, "mxgen: getrandom: %s\n", strerror(errno));
 		return 1;
@@ -1239,9 +1332,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ctx->lcore_id = lcore;
-	ctx->nifs = 1;
+	ctx->nifs = nports;
 	ctx->steer[0] = ring;
-	port_if_fill(&ctx->ifs[0], &cp, &pi, 0, 0);
+	for (i = 0; i < nports; i++)
+		port_if_fill(&ctx->ifs[i], &cp[i], &pi[i], i, 0);
 	ctx->now_us = 0;
 	if (tcp_ctx_init(ctx, &tp) != 0) {
 		fprintf(stderr, "mxgen: out of memory for %u TCP connections (lower --max-conns or "
@@ -1254,6 +1348,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxgen: out of memory\n");
 		return 1;
 	}
+	if (nports == 2 && smtp_sink_start(g) != 0) {
+		fprintf(stderr, "mxgen: cannot start the sink on port %u\n", opts.sink_port);
+		return 1;
+	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -1261,11 +1359,13 @@ int main(int argc, char **argv)
 	alarm((unsigned)(WARMUP_US / 1000000 + opts.duration + DRAIN_US / 1000000 +
 			 opts.timewait_ms / 1000 + LINK_WAIT_MS / 1000 + WATCHDOG_SLACK_S + 1));
 
-	if (wait_link(pi.port_id) != 0) {
-		fprintf(stderr, "mxgen: %s: link not up within %u ms (is the peer running? memif: "
-			"the server side must start first)\n", opts.dev, LINK_WAIT_MS);
-		rc = 1;
-		goto out;
+	for (i = 0; i < nports; i++) {
+		if (wait_link(pi[i].port_id) != 0) {
+			fprintf(stderr, "mxgen: %s: link not up within %u ms (is the peer running? "
+				"memif: the server side must start first)\n", cp[i].dev, LINK_WAIT_MS);
+			rc = 1;
+			goto out;
+		}
 	}
 	{
 		char ra[INET6_ADDRSTRLEN] = "?";
@@ -1295,6 +1395,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mxgen: %5.1fs %-6s", (double)(now - tsc_start) / (double)g->hz,
 				phase_names[g->phase]);
 			opts.mode->progress(g, stderr, dt);
+			smtp_sink_progress(g, stderr);
 			fprintf(stderr, " errors=%llu tcp_conns=%u busy=%.0f%%\n",
 				(unsigned long long)gen_errors(g), (unsigned)ctx->st.tcp_conns,
 				db + di ? 100.0 * (double)db / (double)(db + di) : 0.0);
@@ -1315,10 +1416,12 @@ int main(int argc, char **argv)
 	opts.mode->summary(g, stdout);
 	for (i = 0; i < ERR__MAX; i++)
 		printf(" %s=%llu", err_names[i], (unsigned long long)g->errors[i]);
-	printf(" window_s=%.3f busy_cycles=%llu idle_cycles=%llu tsc_hz=%llu left_conns=%u\n",
+	printf(" window_s=%.3f busy_cycles=%llu idle_cycles=%llu tsc_hz=%llu left_conns=%u",
 	       (double)(g->window_end_us - g->window_start_us) / 1e6,
 	       (unsigned long long)(g->busy1 - g->busy0), (unsigned long long)(g->idle1 - g->idle0),
 	       (unsigned long long)g->hz, tcp_conn_count(ctx));
+	sink_bad = smtp_sink_summary(g, stdout);
+	putchar('\n');
 	fflush(stdout);
 	print_stack(stderr, ctx);
 	if (tcp_conn_count(ctx) != 0)
@@ -1326,11 +1429,15 @@ int main(int argc, char **argv)
 			"time\n", tcp_conn_count(ctx));
 	if (opts.stats_file != NULL && write_stats(opts.stats_file, ctx) != 0)
 		fprintf(stderr, "mxgen: cannot write %s\n", opts.stats_file);
-	if (rc == 0 && gen_errors(g) > 0)
+	if (opts.hold_ports_s > 0)
+		hold_ports(pi, nports, opts.hold_ports_s);
+	if (rc == 0 && (gen_errors(g) > 0 || sink_bad > 0))
 		rc = 3;
 out:
-	port_close(pi.port_id);
+	for (i = 0; i < nports; i++)
+		port_close(pi[i].port_id);
 	opts.mode->fini(g);
+	smtp_sink_free(g);
 	free(g->pat);
 	net_ctx_free(ctx);
 	rte_ring_free(ring);

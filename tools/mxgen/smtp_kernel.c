@@ -17,6 +17,8 @@
  *   smtp-idle       --concurrency sessions do STARTTLS and EHLO, then stay
  *                   idle for --duration seconds (memory per idle session);
  *                   then every one says QUIT
+ * With --plain 1, smtp sends no STARTTLS: greeting, EHLO, MAIL, RCPT, DATA,
+ * message, QUIT in clear text (plain SMTP, for make bench).
  * Every handshake is a full one: a fresh SSL per session, no session cache,
  * no tickets offered (SSL_OP_NO_TICKET), no SSL_set_session. The server's
  * certificate is not verified (lab certificates are self-signed); its
@@ -29,7 +31,10 @@
  * with at most --ramp in set-up at once (set-up bounded by --setup-s),
  * prints "mxgen: idle: N sessions idle" on stderr when all are idle, holds
  * them for --duration seconds, then sends QUIT on each and waits DRAIN_MS.
- * Every step of a session has --timeout-ms. A progress line goes to stderr
+ * After the 221 to QUIT a TLS session sends its close_notify (as MTAs do;
+ * nginx waits up to 3 s for it before it closes) and waits for the
+ * server's close; a reset at that point still counts as a completed
+ * session. Every step of a session has --timeout-ms. A progress line goes to stderr
  * every second, one summary line to stdout at the end. A watchdog (alarm)
  * ends the process if the run overruns its time cap.
  *
@@ -147,6 +152,7 @@ struct sk_opts {
 	unsigned ramp;             /* smtp-idle: sessions in set-up at once */
 	double setup_s;            /* smtp-idle: set-up phase bound */
 	const char *sni;
+	int plain;                 /* smtp: no STARTTLS, the whole session in clear */
 };
 
 
@@ -249,9 +255,15 @@ static void conn_release(struct conn *c)
 	ERR_clear_error();
 }
 
+static void conn_done(struct conn *c);
+
 /* A session failed: count its class, say why (the first few), let it go. */
 static void conn_fail(struct conn *c, enum sk_err cls, const char *why)
 {
+	if (c->st == S_EOF && cls == E_closed) {
+		conn_done(c);            /* a reset after the 221 to QUIT: the session is over */
+		return;
+	}
 	S.errors[cls]++;
 	if (S.fail_logged < FAIL_LOG_MAX) {
 		S.fail_logged++;
@@ -413,7 +425,10 @@ static int on_reply(struct conn *c, int code, const char *text, size_t tlen)
 			SEND_LIT(c, "EHLO " HELO_NAME "\r\n", S_EHLO1);
 		return 0;
 	case S_EHLO1:
-		SEND_LIT(c, "STARTTLS\r\n", S_STARTTLS);
+		if (S.o.plain)
+			SEND_LIT(c, "MAIL FROM:<bench@" HELO_NAME ">\r\n", S_MAIL);
+		else
+			SEND_LIT(c, "STARTTLS\r\n", S_STARTTLS);
 		return 0;
 	case S_STARTTLS:
 		if (c->rlen > 0) {
@@ -446,6 +461,11 @@ static int on_reply(struct conn *c, int code, const char *text, size_t tlen)
 		SEND_LIT(c, "QUIT\r\n", S_QUIT);
 		return 0;
 	case S_QUIT:
+		if (c->tls && c->ssl != NULL) {
+			/* close_notify, as MTAs send it after QUIT: a server may wait for it */
+			SSL_shutdown(c->ssl);
+			ERR_clear_error();
+		}
 		c->st = S_EOF;
 		c->deadline = now_ns() + (uint64_t)S.o.timeout_ms * 1000000ull;
 		return 0;
@@ -953,6 +973,7 @@ void smtp_kernel_usage(FILE *f, const char *p)
 		"  --ramp N            idle: sessions in set-up at once [256]\n"
 		"  --setup-s S         idle: set-up phase bound [120]\n"
 		"  --sni NAME          server name sent in the ClientHello [mx.lab.example]\n"
+		"  --plain 0|1         smtp: 1 = no STARTTLS, the session in clear text [0]\n"
 		"Output: a progress line per second on stderr, one summary line on stdout.\n"
 		"Exit: 0, 1 set-up failure, 2 usage, 3 the run had errors, 4 watchdog.\n", p);
 }
@@ -1060,6 +1081,8 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 			o->setup_s = seconds(k, v, 3600);
 		} else if (!strcmp(k, "--sni")) {
 			o->sni = v;
+		} else if (!strcmp(k, "--plain")) {
+			o->plain = (int)opt_num(prog, k, v, 0, 1);
 		} else {
 			fprintf(stderr, "%s: unknown option %s\n", prog, k);
 			smtp_kernel_usage(stderr, prog);
@@ -1072,6 +1095,10 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 	}
 	o->sa.sin_port = htons((uint16_t)o->port);
 	o->implicit_tls = o->port == 465;
+	if (o->plain && (o->mode != M_SMTP || o->implicit_tls)) {
+		fprintf(stderr, "%s: --plain 1 is for the smtp mode on a STARTTLS port\n", prog);
+		exit(2);
+	}
 }
 
 /* Enough descriptors for the sessions (raises the soft limit if it can). */
@@ -1149,7 +1176,8 @@ int smtp_kernel_main(int argc, char **argv)
 	alarm(cap_s);
 
 	fprintf(stderr, "%s: %s to %s port %u (%s), %u %s, %s%.1f s, TLS %s, CPU %d\n", prog,
-		mode_names[S.o.mode], S.o.server, S.o.port, S.o.implicit_tls ? "TLS" : "STARTTLS",
+		mode_names[S.o.mode], S.o.server, S.o.port,
+		S.o.implicit_tls ? "TLS" : S.o.plain ? "plain" : "STARTTLS",
 		S.o.concurrency, S.o.mode == M_IDLE ? "sessions" : "in flight",
 		S.o.mode == M_IDLE ? "hold " : "", S.o.duration,
 		S.o.tls_version == TLS1_3_VERSION ? "1.3" : "1.2", S.o.cpu >= 0 ? S.o.cpu : -1);

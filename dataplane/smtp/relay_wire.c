@@ -1,0 +1,221 @@
+/*
+ * relay_wire.c - the backend's wire formats as pure functions (see
+ * relay_wire.h): the reply assembler, EHLO keywords, xtext, XCLIENT,
+ * PROXY v2 and the Received header. libc only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "relay_wire.h"
+
+/* ---- the reply assembler ---- */
+
+/* Forget the reply being assembled. */
+void rw_reply_init(struct rw_reply *r)
+{
+	r->len = 0;
+	r->over = 0;
+	r->buf[0] = '\0';
+}
+
+/* Take bytes until one reply is complete (RFC 5321 4.2.1 multi-line replies). */
+enum rw_reply_status rw_reply_feed(struct rw_reply *r, const uint8_t *in, size_t len, size_t *used,
+				   int *code)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		size_t ls;
+
+		if (r->len < sizeof(r->buf) - 1)
+			r->buf[r->len++] = (char)in[i];
+		else
+			r->over = 1;
+		if (in[i] != '\n')
+			continue;
+		/* end of a line: is it the last line of the reply ("ddd " or "ddd")? */
+		ls = r->len - 1;
+		while (ls > 0 && r->buf[ls - 1] != '\n')
+			ls--;
+		if (r->len - ls < 4 || r->buf[ls + 3] == '-')
+			continue;
+		r->buf[r->len] = '\0';
+		*used = i + 1;
+		*code = atoi(r->buf + ls);
+		if (r->over || *code < 200 || *code > 599)
+			return RW_REPLY_MALFORMED;
+		return RW_REPLY_DONE;
+	}
+	*used = len;
+	return RW_REPLY_MORE;
+}
+
+/* Does an EHLO reply offer keyword kw (one line "dddKW", "dddKW params")? */
+int rw_reply_has_keyword(const char *rep, size_t len, const char *kw)
+{
+	size_t k = strlen(kw), i = 0;
+
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		if (ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
+		    (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r'))
+			return 1;
+		i += ll + 1;
+	}
+	return 0;
+}
+
+/* Does the EHLO reply's XCLIENT line list attribute attr? */
+int rw_xclient_lists(const char *rep, size_t len, const char *attr)
+{
+	size_t k = strlen(attr), i = 0;
+
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p;
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
+			for (p = line + 11; p + k < line + ll; p++)
+				if (*p == ' ' && strncasecmp(p + 1, attr, k) == 0 &&
+				    (p + 1 + k == line + ll || p[1 + k] == ' ' || p[1 + k] == '\r'))
+					return 1;
+		i += ll + 1;
+	}
+	return 0;
+}
+
+/* ---- XCLIENT ---- */
+
+/* xtext (RFC 3461 4) of a value, cut whole so it fits in outlen. */
+size_t rw_xtext(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *in && o + 4 < outlen; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=') {
+			out[o++] = '+';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* The XCLIENT command announcing the client (Postfix's XCLIENT_README). */
+size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen)
+{
+	char helo[300], login[255 * 3 + 16] = "";
+	const char *h = x->helo != NULL && x->helo[0] ? x->helo : "[UNAVAILABLE]";
+
+	rw_xtext(h, helo, sizeof(helo));
+	if (x->login != NULL && x->login_ok) {
+		memcpy(login, " LOGIN=", 7);
+		rw_xtext(x->login, login + 7, sizeof(login) - 7);
+	}
+	snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
+		 strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, helo,
+		 x->ehlo ? "ESMTP" : "SMTP", login);
+	return strlen(out);
+}
+
+/* ---- PROXY v2 ---- */
+
+/* Append one TLV (type, 16-bit big-endian length, value); 0 when it does not fit. */
+static size_t pp2_tlv(uint8_t *p, size_t room, uint8_t type, const void *v, size_t len)
+{
+	if (len > 0xffff || room < 3 + len)
+		return 0;
+	p[0] = type;
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len;
+	memcpy(p + 3, v, len);
+	return 3 + len;
+}
+
+/* The PROXY v2 header with the TLS facts (proxy-protocol.txt 2.2, 2.2.5). */
+size_t rw_proxy_v2(const struct rw_proxy_info *pp, uint8_t *out, size_t outlen)
+{
+	static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	uint8_t ssl[256];
+	size_t n = 16, sl = 5, alen = pp->family == 4 ? 4 : 16, t;
+
+	if (outlen < 16 + 2 * alen + 4)
+		return 0;
+	memcpy(out, sig, 12);
+	out[12] = 0x21;                                   /* version 2, PROXY */
+	out[13] = pp->family == 4 ? 0x11 : 0x21;          /* TCP over IPv4 / IPv6 */
+	memcpy(out + n, pp->src, alen);
+	memcpy(out + n + alen, pp->dst, alen);
+	n += 2 * alen;
+	out[n++] = (uint8_t)(pp->sport >> 8);
+	out[n++] = (uint8_t)pp->sport;
+	out[n++] = (uint8_t)(pp->dport >> 8);
+	out[n++] = (uint8_t)pp->dport;
+	if (pp->tls) {
+		int ok = strcmp(pp->verify, "OK") == 0;
+		uint32_t verify = ok ? 0 : 1;
+		size_t vl = strlen(pp->version), cl = strlen(pp->cipher);
+
+		if (vl > 255 || cl > 255)
+			return 0;
+		ssl[0] = 0x01;                            /* PP2_CLIENT_SSL */
+		if (ok || strcmp(pp->verify, "FAIL") == 0)
+			ssl[0] |= 0x02 | 0x04;            /* CERT_CONN | CERT_SESS: one was shown */
+		ssl[1] = (uint8_t)(verify >> 24);
+		ssl[2] = (uint8_t)(verify >> 16);
+		ssl[3] = (uint8_t)(verify >> 8);
+		ssl[4] = (uint8_t)verify;
+		t = pp2_tlv(ssl + sl, sizeof(ssl) - sl, 0x21, pp->version, vl);     /* SSL_VERSION */
+		sl += t;
+		if (t == 0 || (t = pp2_tlv(ssl + sl, sizeof(ssl) - sl, 0x23, pp->cipher, cl)) == 0)
+			return 0;
+		sl += t;                                                             /* SSL_CIPHER */
+		if (pp->cn != NULL && pp->cn[0]) {
+			t = pp2_tlv(ssl + sl, sizeof(ssl) - sl, 0x22, pp->cn, strnlen(pp->cn, 64));
+			if (t == 0)
+				return 0;
+			sl += t;                                                     /* SSL_CN */
+		}
+		t = pp2_tlv(out + n, outlen - n, 0x20, ssl, sl);   /* PP2_TYPE_SSL */
+		if (t == 0)
+			return 0;
+		n += t;
+	}
+	out[14] = (uint8_t)((n - 16) >> 8);
+	out[15] = (uint8_t)(n - 16);
+	return n;
+}
+
+/* ---- Received ---- */
+
+/* The Received header in sendmail's form, folded (RFC 5321 4.4, RFC 3848). */
+size_t rw_received(const struct rw_received_info *r, char *out, size_t outlen)
+{
+	char date[64], tlsinfo[200] = "";
+	/* RFC 3848: ESMTPSA for an authenticated client under TLS */
+	const char *with = r->tls ? (r->ehlo ? (r->auth ? "ESMTPSA" : "ESMTPS") : "SMTPS")
+				  : (r->ehlo ? "ESMTP" : "SMTP");
+	struct tm tm;
+	int n;
+
+	if (r->tls)
+		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
+			 r->version, r->cipher, r->cipher_bits, r->verify);
+	gmtime_r(&r->when, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	n = snprintf(out, outlen, "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
+		     r->addr, r->hostname, with, r->id, tlsinfo, r->rcpt ? "\r\n\tfor <" : "",
+		     r->rcpt ? r->rcpt : "", r->rcpt ? ">" : "", date);
+	return n > 0 && (size_t)n < outlen ? (size_t)n : 0;
+}

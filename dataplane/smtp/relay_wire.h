@@ -1,0 +1,177 @@
+/*
+ * relay_wire.h - what mxgate writes to and reads from a backend MTA, as
+ * pure functions: libc only, no I/O, no allocation, no DPDK, no TLS, no
+ * session. The relay (session.c) calls them; unit tests and fuzzers can
+ * call them alone (tests/unit/test_relay_wire.c).
+ *
+ * Every function is bounded by the buffer it is given and never writes
+ * past it. Prefix rw_. The functions and what they implement:
+ *
+ *   rw_reply_init / rw_reply_feed   the backend reply assembler (RFC 5321
+ *       4.2: "ddd-text" lines continue a reply, "ddd text" or "ddd" ends
+ *       it). Bytes in, one complete reply out at a time (all its lines,
+ *       NUL-terminated in r->buf), or "malformed". The caller feeds what
+ *       the backend sent, acts on each complete reply, then rw_reply_init()s
+ *       again before feeding the rest.
+ *   rw_reply_has_keyword            does an EHLO reply offer keyword kw
+ *       (STARTTLS, XCLIENT)?
+ *   rw_xclient_lists                does its XCLIENT line list attribute
+ *       attr (LOGIN)?
+ *   rw_xtext                        xtext (RFC 3461 4) of a string.
+ *   rw_xclient                      the XCLIENT command (Postfix's
+ *       XCLIENT_README) announcing the client to the backend.
+ *   rw_proxy_v2                     the PROXY protocol v2 header (haproxy's
+ *       proxy-protocol.txt 2.2) with the TLS facts in PP2_TYPE_SSL.
+ *   rw_received                     the Received header (RFC 5321 4.4,
+ *       sendmail's form; RFC 3848 "with" keywords) put in front of the
+ *       message.
+ */
+#ifndef MX_RELAY_WIRE_H
+#define MX_RELAY_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- the reply assembler ---- */
+
+#define RW_REPLY_MAX 2048         /* one reply, all its lines, with its NUL */
+
+/*
+ * One backend reply being assembled. buf holds the bytes of the reply so
+ * far (at most RW_REPLY_MAX - 1; beyond that bytes are dropped and over is
+ * set, and the reply is malformed when it ends).
+ */
+struct rw_reply {
+	size_t len;               /* bytes in buf */
+	int over;                 /* the reply was longer than buf: bytes were dropped */
+	char buf[RW_REPLY_MAX];
+};
+
+/* What rw_reply_feed() found. */
+enum rw_reply_status {
+	RW_REPLY_MORE = 0,        /* every byte taken, no complete reply yet: feed more */
+	RW_REPLY_DONE,            /* a complete reply in r->buf (NUL-terminated), *code its code */
+	RW_REPLY_MALFORMED,       /* the reply ended but is unusable: longer than buf, or its
+				     last line's code (atoi) is not 200..599 */
+};
+
+/* Start a new reply (forget what was assembled). */
+void rw_reply_init(struct rw_reply *r);
+
+/*
+ * Take bytes from in[0..len) until one reply is complete. *used gets the
+ * bytes taken (all of them with RW_REPLY_MORE; up to and including the
+ * reply's last LF otherwise). A line ends at LF (the CR, if any, stays in
+ * the text). A line is the reply's last unless it is shorter than 4 bytes
+ * with its LF or its 4th byte is '-'; lines shorter than 4 bytes are kept
+ * as part of the reply. The reply's code is atoi() of its last line.
+ * After RW_REPLY_DONE or RW_REPLY_MALFORMED, call rw_reply_init() before
+ * feeding the rest of the input.
+ *
+ * Past RW_REPLY_MAX - 1 bytes nothing more is kept and each LF judges the
+ * last line kept: when that is a continuation ("ddd-"), no later line ends
+ * the reply and every byte is taken with RW_REPLY_MORE until the caller's
+ * own deadline (mxgate: backend_timeout_ms) ends the wait. Memory stays
+ * bounded either way.
+ */
+enum rw_reply_status rw_reply_feed(struct rw_reply *r, const uint8_t *in, size_t len, size_t *used,
+				   int *code);
+
+/*
+ * Does the complete reply rep[0..len) have a line "dddKW", "dddKW ..." or
+ * "dddKW\r..." (case-insensitive), as an EHLO reply offering KW? 1 or 0.
+ */
+int rw_reply_has_keyword(const char *rep, size_t len, const char *kw);
+
+/*
+ * Does the reply's "ddd XCLIENT attr1 attr2 ..." line list attribute attr
+ * (case-insensitive, a whole word)? 1 or 0.
+ */
+int rw_xclient_lists(const char *rep, size_t len, const char *attr);
+
+/* ---- what mxgate sends ---- */
+
+/*
+ * xtext of in (RFC 3461 4): bytes below 33 or above 126, '+' and '=' become
+ * "+XX" (uppercase hex), others are copied. Stops (cutting the value) when
+ * fewer than 5 bytes of out would remain, so the output is always
+ * NUL-terminated and never ends in a cut "+X". outlen >= 1. Returns the
+ * length written.
+ */
+size_t rw_xtext(const char *in, char *out, size_t outlen);
+
+#define RW_XCLIENT_MAX 1100       /* the XCLIENT command buffer rw_xclient() expects */
+
+/* The client as XCLIENT announces it. */
+struct rw_xclient_info {
+	const char *addr;         /* the client's address as text ("198.18.0.1", "2001:2::1") */
+	uint16_t port;            /* the client's port */
+	const char *helo;         /* its HELO/EHLO name, "" or NULL when none ([UNAVAILABLE]) */
+	int ehlo;                 /* it used EHLO: PROTO=ESMTP, else SMTP */
+	const char *login;        /* the authenticated user, or NULL */
+	int login_ok;             /* the backend lists LOGIN: send LOGIN= when login is set */
+};
+
+/*
+ * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=[UNAVAILABLE] HELO=h PROTO=ESMTP|SMTP
+ * [LOGIN=u]\r\n", with HELO and LOGIN in xtext (rw_xtext() into 300 and
+ * 774 bytes: a HELO name of 255 bytes and a user of 255 always fit).
+ * Written NUL-terminated into out (outlen >= 1, normally RW_XCLIENT_MAX)
+ * and cut at outlen - 1 bytes, CRLF included, when longer (a user made
+ * mostly of '+' and '=' beside a long escaped HELO can be). Returns
+ * strlen(out).
+ */
+size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen);
+
+#define RW_PROXY_V2_MAX 512       /* the longest header rw_proxy_v2() makes */
+
+/* The facts a PROXY v2 header carries. */
+struct rw_proxy_info {
+	int family;               /* 4 or 6 */
+	uint8_t src[16], dst[16]; /* client and mxgate addresses (4 bytes used for IPv4) */
+	uint16_t sport, dport;    /* client and mxgate ports */
+	int tls;                  /* the client is under TLS: a PP2_TYPE_SSL TLV follows */
+	const char *verify;       /* sendmail's {verify}: OK (verified, verify field 0), FAIL (a
+				     certificate that did not verify), NO, NOT, ... (none) */
+	const char *version;      /* PP2_SUBTYPE_SSL_VERSION, e.g. "TLSv1.3" (at most 255 bytes) */
+	const char *cipher;       /* PP2_SUBTYPE_SSL_CIPHER (at most 255 bytes) */
+	const char *cn;           /* PP2_SUBTYPE_SSL_CN (its first 64 bytes), or NULL/"" for none */
+};
+
+/*
+ * The PROXY v2 header (proxy-protocol.txt 2.2): signature, 0x21 (version 2,
+ * PROXY), 0x11/0x21 (TCP over IPv4/IPv6), length, addresses and ports; under
+ * TLS one PP2_TYPE_SSL (0x20) TLV: client = PP2_CLIENT_SSL, plus
+ * PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS when a certificate was shown
+ * (verify OK or FAIL); verify = 0 only when OK; sub-TLVs SSL_VERSION (0x21),
+ * SSL_CIPHER (0x23) and, when cn is set, SSL_CN (0x22). Returns the length
+ * written into out, or 0 when it does not fit in outlen or a value is too long.
+ */
+size_t rw_proxy_v2(const struct rw_proxy_info *pp, uint8_t *out, size_t outlen);
+
+#define RW_RECEIVED_MAX 1400      /* the longest Received header rw_received() makes */
+
+/* What the Received header says. */
+struct rw_received_info {
+	const char *helo;         /* the client's HELO/EHLO name, "" or NULL: "unknown" */
+	const char *addr;         /* the client's address as text */
+	const char *hostname;     /* ours ("by") */
+	const char *id;           /* the session's queue id */
+	int ehlo, tls, auth;      /* EHLO used, TLS up, authenticated: "with" (RFC 3848) */
+	const char *version, *cipher, *verify; /* under TLS */
+	int cipher_bits;
+	const char *rcpt;         /* the one recipient ("for <rcpt>"), or NULL when not one */
+	time_t when;              /* the date (written in UTC, RFC 5322 3.3) */
+};
+
+/*
+ * "Received: from HELO (unknown [[IPv6:]ADDR])\r\n\tby HOST (mxgate) with
+ * WITH id ID[\r\n\t(version=V cipher=C bits=N verify=X)][\r\n\tfor <R>];\r\n\t
+ * DATE\r\n", WITH one of SMTP ESMTP SMTPS ESMTPS ESMTPSA (SMTPS for HELO
+ * under TLS, ESMTPSA for EHLO, TLS and AUTH). Returns the length written
+ * into out, or 0 (out unusable) when it does not fit in outlen.
+ */
+size_t rw_received(const struct rw_received_info *r, char *out, size_t outlen);
+
+#endif

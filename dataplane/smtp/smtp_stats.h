@@ -1,0 +1,74 @@
+/*
+ * smtp_stats.h - the SMTP counters of one worker: plain integers the
+ * worker's modules (session.c, relay.c) increment and the service thread
+ * reads (smtp_worker_stats(), Prometheus names "mxgate_smtp_<name>_total").
+ */
+#ifndef MX_SMTP_STATS_H
+#define MX_SMTP_STATS_H
+
+#include <stdint.h>
+
+/* SMTP counters of one worker (plain integers, read by the service thread). */
+#define SMTP_STATS(X) \
+	X(sessions)                 /* client connections accepted */ \
+	X(sessions_refused)         /* max_sessions reached: 421 and close */ \
+	X(starttls)                 /* STARTTLS handshakes completed */ \
+	X(smtps)                    /* implicit-TLS (465) handshakes completed */ \
+	X(tls_failed)               /* handshakes that failed (garbage, protocol) */ \
+	X(tls_unavailable)          /* 454: STARTTLS with no certificate */ \
+	X(starttls_injection)       /* sessions with plaintext pipelined after STARTTLS (discarded) */ \
+	X(starttls_injected_bytes)  /* bytes of it */ \
+	X(bare_newline)             /* bare CR/LF refused (SMTP smuggling) */ \
+	X(line_too_long)            /* 500 5.5.2 line too long */ \
+	X(pregreet)                 /* input before the greeting: 554 and close */ \
+	X(too_many_errors)          /* 421 after the hard error limit */ \
+	X(timeouts)                 /* command, DATA or handshake deadlines missed (by the last
+				       command: mxgate_smtp_timeouts_after_total{after}) */ \
+	X(stress_entered)           /* stress mode entered: sessions scarce, deadlines cut */ \
+	X(non_smtp_command)         /* an HTTP verb or header line: 221 2.7.0 and close */ \
+	X(nul_in_data)              /* a NUL byte inside DATA: 521 and close */ \
+	X(messages_accepted)        /* the client got 250 for DATA */ \
+	X(messages_rejected)        /* the client got 5xx for DATA */ \
+	X(messages_tempfailed)      /* the client got 4xx for DATA */ \
+	X(message_bytes)            /* bytes relayed inside DATA */ \
+	X(backend_connects)         /* backend connections opened */ \
+	X(backend_errors)           /* backend refused, timed out, closed, or said nonsense */ \
+	X(backend_timeouts)         /* no reply or send space in backend_timeout_ms (by what was
+				       awaited: mxgate_smtp_backend_timeouts_by_wait_total{waiting}) */ \
+	X(xclient)                  /* sessions announced with XCLIENT */ \
+	X(proxy_v2)                 /* sessions announced with a PROXY v2 header */ \
+	X(tls_v12)                  /* TLS 1.2 sessions */ \
+	X(tls_v13)                  /* TLS 1.3 sessions */ \
+	X(tls_resumed)              /* sessions resumed with a ticket */ \
+	X(verify_ok)                /* {verify} outcomes */ \
+	X(verify_no) \
+	X(verify_not) \
+	X(verify_fail) \
+	X(policy_connect_rejects)   /* access map: Connect: REJECT / ERROR */ \
+	X(policy_mail_rejects)      /* MAIL refused: From:, Require_TLS (530), TLS_Clt (403/503) */ \
+	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
+	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
+	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
+	X(limit_table_full)         /* Limit: no room to count a client (let in, uncounted) */ \
+	X(auth_success)             /* AUTH answered 235 */ \
+	X(auth_failed)              /* AUTH answered 535: wrong user or password (after the delay) */ \
+	X(auth_limited)             /* AUTH answered 454: too many failures from the address */ \
+	X(auth_busy)                /* AUTH answered 454: check queue full or out of memory */ \
+	X(auth_refused)             /* AUTH refused by the engine: not offered (no TLS: 538), syntax,
+				       mechanism, aborted, undecodable */ \
+	X(auth_too_many)            /* 421 after three failed AUTH in one session */ \
+	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
+	X(reject_530_auth)          /* 587: 530 Authentication required */ \
+	X(reject_530_require_tls)   /* access map Require_TLS: 530 Must issue a STARTTLS command first */ \
+	X(active)                   /* gauge: sessions now */
+
+struct smtp_stats {
+#define X(n) uint64_t n;
+	SMTP_STATS(X)
+#undef X
+};
+
+extern const char *const smtp_stat_names[];
+#define SMTP_STAT_COUNT (sizeof(struct smtp_stats) / sizeof(uint64_t))
+
+#endif

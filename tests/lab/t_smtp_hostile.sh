@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# t_smtp_hostile.sh - strangers that are not SMTP clients, or abuse one:
+#  http     an HTTP POST whose body is an SMTP transaction gets 221 2.7.0
+#           at the request line and a hang-up (Postfix's
+#           smtpd_forbidden_commands); nothing is delivered; counted, and
+#           logged as "warning: non-SMTP command from ...".
+#  harvest  50 pipelined RCPTs for users the backend refuses with 550: the
+#           refusals count as errors, so the session ends with 421 4.7.0
+#           after smtpd_hard_error_limit (10) of them, logged as "too many
+#           errors after RCPT".
+#  nul      a NUL byte in a message line: 521 5.5.2 and close, like a bare
+#           CR or LF; the backend gets nothing of the message.
+# Before the fixes, the POST's message was delivered once its 7 header lines
+# had used 7 of the 10 errors, and all 50 harvested RCPTs were answered.
+. "$(dirname "$0")/lib.sh"
+lab_begin
+rec=$LAB_DIR/backend.json
+
+lab_up || fail "lab did not come up"
+soft_run "http: hung up at the POST line" lab_py smtp_hostile.py http
+sleep 1
+[ "$(mail_count)" = 0 ] && ok "http: nothing delivered" || soft_fail "http: $(mail_count) message(s) delivered"
+expect_smtp non_smtp_command -eq 1
+expect_log 'warning: non-SMTP command from unknown\[198\.18\.0\.1\]: POST /submit HTTP/1\.1' \
+	"warning: non-SMTP command from unknown[198.18.0.1]: POST /submit HTTP/1.1"
+out=$(printf 'GET / HTTP/1.0\r\n\r\n' | lab_exec timeout 10 "$LAB_PY" "$LAB_T/nc.py" 198.18.0.2 25 2>&1)
+echo "$out" | grep -q '^221 2.7.0' && ok "http: GET gets 221 2.7.0" || soft_fail "http: GET: $out"
+expect_smtp non_smtp_command -eq 2
+
+soft_run "nul: 521 and close" lab_py smtp_hostile.py nul
+sleep 1
+[ "$(mail_count)" = 0 ] && ok "nul: nothing delivered" || soft_fail "nul: $(mail_count) message(s) delivered"
+expect_smtp nul_in_data -eq 1
+
+soft_run "noop: junk commands end in 421" lab_py smtp_hostile.py noop --count 300 --limit 110
+expect_log 'too many errors after NOOP from unknown\[198\.18\.0\.1\]' "too many errors after NOOP"
+lab_down >/dev/null 2>&1
+
+# harvest: a backend that knows no "unknown*" user
+lab_up "backends = 198.18.1.1:2610" || fail "lab did not come up (harvest)"
+lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port 2610 --out "$rec" --sessions 2 --timeout 40 \
+	--reject-rcpt unknown >"$LAB_DIR/backend.log" 2>&1 &
+for ((i = 0; i < 50; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+soft_run "harvest: closed after 10 refusals" lab_py smtp_hostile.py harvest --count 50 --limit 10
+expect_smtp too_many_errors -eq 1
+expect_log 'too many errors after RCPT from unknown\[198\.18\.0\.1\]' "too many errors after RCPT"
+expect_no_bug_drops
+lab_end
