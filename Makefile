@@ -182,6 +182,9 @@ $(BUILD)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c $(
 $(BUILD)/fuzz/fuzz_relay_wire: tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c
 
+# the two that link BoringSSL relink when its rebuild changes (see BSSL_USERS)
+$(BUILD)/fuzz/fuzz_passwd $(BUILD)/fuzz/fuzz_ctl: $(BSSL_LIB)
+
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: deps
