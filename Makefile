@@ -73,7 +73,7 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
 	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
 
-.PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean
+.PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
 all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl
 
@@ -126,6 +126,10 @@ $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c
 $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
 
+# control-socket frame bounds (control/ctl.c)
+$(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c control/ctl.c -lpthread
+
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
@@ -139,7 +143,7 @@ $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | 
 # ---- end issue 12 ----
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session
+	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
 $(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
@@ -199,6 +203,60 @@ soak: deps
 .PHONY: asan test-asan soak
 # ---- end sanitized lab and soak ----
 
+# ---- fuzzing (libFuzzer + ASan + UBSan, clang; tests/fuzz/, corpus in tests/fuzz/corpus/) ----
+#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="smtp_proto ..."]  each target that long, one at a time
+#   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
+DEB_PACKAGES += clang libclang-rt-14-dev
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -Idataplane \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire
+FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+
+$(BUILD)/fuzz:
+	@mkdir -p $@
+
+$(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c
+
+$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
+		tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+
+$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c
+
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c dataplane/config.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c dataplane/config.c
+
+# fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
+FUZZ_CTL_SRCS := dataplane/config.c dataplane/stats.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
+		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
+
+$(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)
+
+$(BUILD)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c
+
+$(BUILD)/fuzz/fuzz_relay_wire: tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c
+
+# the two that link BoringSSL relink when its rebuild changes (see BSSL_USERS)
+$(BUILD)/fuzz/fuzz_passwd $(BUILD)/fuzz/fuzz_ctl: $(BSSL_LIB)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh -t $(FUZZ_SECONDS) $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/fuzz_$(t))
+# ---- end fuzzing ----
+
 # ---- the two commands of the README ----
 
 deps:
@@ -206,8 +264,8 @@ deps:
 	@deploy/boringssl.sh build
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
-	@tests/run-all.sh $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(FUZZ_BINS)
+	@FUZZ_BINS="$(FUZZ_BINS)" FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run-all.sh $(UNIT_TESTS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -273,5 +331,5 @@ bench: deps
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
 		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs \
-		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock
+		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz
 	rm -rf $(ASAN_BUILD)

@@ -1,8 +1,11 @@
 /*
  * ctl.c - framing of the control-socket protocol (see ctl.h): write and
- * read one frame, connect, and a one-shot request for the clients.
+ * read one frame, connect, and a one-shot request for the clients; the
+ * bound of each message type and the count of frames refused as too large.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,53 @@ const char *ctl_type_name(uint8_t type)
 	case CTL_DATA: return "DATA";
 	default: return "?";
 	}
+}
+
+_Static_assert(CTL_CERTS_MAX <= CTL_HDR_PAYLOAD_MAX, "SET_CERTS must fit in a frame");
+_Static_assert(CTL_DATA_MAX <= CTL_HDR_PAYLOAD_MAX, "a SESSIONS listing must fit in a frame");
+_Static_assert(CTL_POLICY_VERSION_MAX + 1 < CTL_POLICY_MAX, "a policy has room for its map");
+
+/* Frames refused as too large, by type (index 0 also counts the unknown types). */
+static _Atomic uint64_t refused[256];
+
+/* The largest payload of a type. */
+uint32_t ctl_max_payload(uint8_t type)
+{
+	switch (type) {
+	case CTL_SET_POLICY: return CTL_POLICY_MAX;
+	case CTL_SET_TICKET_KEYS: return CTL_TICKET_KEYS_MAX;
+	case CTL_SET_CERTS: return CTL_CERTS_MAX;
+	case CTL_SET_USERS: return CTL_USERS_MAX;
+	case CTL_OK:
+	case CTL_ERR: return CTL_TEXT_MAX;
+	case CTL_DATA: return CTL_DATA_MAX;
+	default: return CTL_NOARG_MAX;     /* STATUS ... RESUME, and types we do not know */
+	}
+}
+
+/* Is this a type we know? */
+static int known(uint8_t type)
+{
+	return strcmp(ctl_type_name(type), "?") != 0;
+}
+
+/* Refusals of one type ("?" types are counted together). */
+uint64_t ctl_refused(uint8_t type)
+{
+	return atomic_load_explicit(&refused[known(type) ? type : 0], memory_order_relaxed);
+}
+
+/* Refusal counters in Prometheus text. */
+void ctl_refused_print(FILE *f, const char *prefix)
+{
+	unsigned t;
+
+	for (t = 1; t < 256; t++)
+		if (known((uint8_t)t))
+			fprintf(f, "%sframes_refused_total{type=\"%s\"} %llu\n", prefix, ctl_type_name((uint8_t)t),
+				(unsigned long long)ctl_refused((uint8_t)t));
+	fprintf(f, "%sframes_refused_total{type=\"other\"} %llu\n", prefix,
+		(unsigned long long)ctl_refused(0));
 }
 
 /* Write all of buf, retrying short writes and EINTR. */
@@ -76,7 +126,7 @@ int ctl_send(int fd, uint8_t type, const void *payload, size_t len)
 	uint8_t h[6];
 	uint32_t l;
 
-	if (len > CTL_MAX_FRAME - 2) {
+	if (len > ctl_max_payload(type)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -102,12 +152,20 @@ int ctl_recv(int fd, struct ctl_msg *m)
 	if (read_all(fd, h, sizeof(h)) != 0)
 		return -1;
 	l = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-	if (h[4] != CTL_VERSION || l < 2 || l > CTL_MAX_FRAME) {
+	if (h[4] != CTL_VERSION || l < 2) {
 		errno = EPROTO;
 		return -1;
 	}
 	m->type = h[5];
 	m->len = l - 2;
+	if (m->len > ctl_max_payload(m->type)) {
+		atomic_fetch_add_explicit(&refused[known(m->type) ? m->type : 0], 1, memory_order_relaxed);
+		fprintf(stderr, "%s: control socket: %s frame (type %u) of %u payload bytes refused, at most %u\n",
+			program_invocation_short_name, ctl_type_name(m->type), m->type, m->len,
+			ctl_max_payload(m->type));
+		errno = EMSGSIZE;
+		return -1;
+	}
 	m->data = malloc(m->len + 1);
 	if (m->data == NULL)
 		return -1;

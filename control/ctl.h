@@ -11,15 +11,68 @@
  * A client sends one request and reads one reply (OK, ERR or DATA); a
  * connection may carry many. A frame of another version is answered with
  * ERR "version" and the connection is closed. libc only.
+ *
+ * Bounds: each message type has the largest payload it can legitimately
+ * carry (ctl_max_payload(), the CTL_*_MAX below, derived from the limits of
+ * what it carries). ctl_recv() refuses a longer frame from its header alone,
+ * before reading or allocating its payload: EMSGSIZE, a counter per type
+ * (ctl_refused()) and a log line; mxgate answers ERR and closes the
+ * connection. ctl_send() refuses to send one (EMSGSIZE) so our own clients
+ * fail cleanly. CTL_MAX_FRAME caps every frame whatever its type.
  */
 #ifndef MX_CTL_H
 #define MX_CTL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CTL_VERSION     1
-#define CTL_MAX_FRAME   (64u << 20)     /* a whole access map fits */
+#define CTL_MAX_FRAME   (64u << 20)     /* any frame (length field): the service lcore never
+					   allocates more for one request */
+#define CTL_HDR_PAYLOAD_MAX (CTL_MAX_FRAME - 2)  /* payload bytes one frame can hold */
+
+/*
+ * What each type carries at most (payload bytes). The item limits repeat
+ * those of the modules that make or read the payload; tests/unit/test_ctl.c
+ * checks with static asserts that they agree (crypto/tls.h, crypto/passwd.h,
+ * dataplane/smtp/auth.h, policy/policy.h, dataplane/config.h,
+ * dataplane/service.h, control/control.h).
+ */
+#define CTL_NOARG_MAX           0u      /* STATUS, STATS, SESSIONS, DRAIN, RESUME; unknown types */
+/* SET_TICKET_KEYS: exactly two keys (crypto/tls.h TLS_TICKET_KEY_LEN) */
+#define CTL_TICKET_KEY_LEN      48u
+#define CTL_TICKET_KEYS_MAX     (2u * CTL_TICKET_KEY_LEN)
+/* SET_CERTS: at most CTL_CERTS_N "CERT" blocks, one "CA" and one "CRL" block */
+#define CTL_CERTS_N             8u      /* crypto/tls.h TLS_MAX_CERTS, control.h CERTS_MAX */
+#define CTL_CERT_NAME_MAX       63u     /* "CERT <name>": read as %63s */
+#define CTL_CERT_SNI_MAX        255u    /* "<sni,sni|->": read as %255s */
+#define CTL_PEM_MAX             (1u << 20)      /* a chain, a key, the CA bundle, the CRLs
+						   (control.h CERT_PEM_MAX) */
+#define CTL_OCSP_MAX            (64u << 10)     /* crypto/tls.h TLS_OCSP_MAX */
+#define CTL_LEN_DIGITS          20u     /* a decimal size_t */
+/* "CERT " name " " sni "\n" len " " len " " len "\n" */
+#define CTL_CERT_HDR_MAX        (5u + CTL_CERT_NAME_MAX + 1u + CTL_CERT_SNI_MAX + 1u + \
+				 3u * CTL_LEN_DIGITS + 2u + 1u)
+/* "CRL " len "\n" (the longer of the CA and CRL headers) */
+#define CTL_TRUST_HDR_MAX       (4u + CTL_LEN_DIGITS + 1u)
+#define CTL_CERTS_MAX           (CTL_CERTS_N * (CTL_CERT_HDR_MAX + 2u * CTL_PEM_MAX + CTL_OCSP_MAX) + \
+				 2u * (CTL_TRUST_HDR_MAX + CTL_PEM_MAX))
+/*
+ * SET_USERS and SET_POLICY: a full set at the modules' own limits
+ * (AUTH_USERS_MAX users of 255 octets with a PASSWD_STR_MAX hash: 385 MiB;
+ * POL_ENTRIES_MAX entries of POL_KEY_MAX + POL_VALUE_MAX: 1 GiB) does not
+ * fit in any frame; these two are bounded by the frame itself, which
+ * mxgate-control checks before it pushes (control/store.c).
+ */
+#define CTL_USERS_MAX           CTL_HDR_PAYLOAD_MAX
+#define CTL_POLICY_VERSION_MAX  63u     /* dataplane/service.h pol_version[64] */
+#define CTL_POLICY_MAX          CTL_HDR_PAYLOAD_MAX
+/* replies: OK and ERR carry one short message; DATA the largest listing */
+#define CTL_TEXT_MAX            4096u
+#define CTL_SESSIONS_PER_WORKER (1u << 20)      /* SESSIONS: one worker's list */
+#define CTL_WORKERS_MAX         16u     /* dataplane/config.h CFG_MAX_WORKERS */
+#define CTL_DATA_MAX            (CTL_WORKERS_MAX * CTL_SESSIONS_PER_WORKER)
 
 enum ctl_type {
 	/* requests */
@@ -62,13 +115,27 @@ struct ctl_msg {
 /* Name of a message type, for logs and errors. */
 const char *ctl_type_name(uint8_t type);
 
-/* Write one frame to a blocking fd; 0 or -1 (errno). */
+/* The largest payload a frame of this type may carry (CTL_NOARG_MAX for unknown types). */
+uint32_t ctl_max_payload(uint8_t type);
+
+/* Frames of this type refused as too large by ctl_recv() in this process (any thread). */
+uint64_t ctl_refused(uint8_t type);
+
+/*
+ * Every type's refusal counter in Prometheus text, one line per known type
+ * and one for the others: "<prefix>frames_refused_total{type="SET_CERTS"} 0".
+ */
+void ctl_refused_print(FILE *f, const char *prefix);
+
+/* Write one frame to a blocking fd; 0 or -1 (errno; EMSGSIZE over ctl_max_payload()). */
 int ctl_send(int fd, uint8_t type, const void *payload, size_t len);
 
 /*
  * Read one frame from a blocking fd into *m (free m->data with free()).
- * Returns 0, or -1: errno set, or EPROTO for a bad version/length (the
- * caller answers ERR and closes).
+ * Returns 0, or -1: errno set, or EPROTO for a bad version/length, or
+ * EMSGSIZE for a payload over ctl_max_payload() of its type (m->type and
+ * m->len tell which; nothing of the payload was read: the caller answers
+ * ERR and closes).
  */
 int ctl_recv(int fd, struct ctl_msg *m);
 

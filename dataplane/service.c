@@ -26,7 +26,8 @@
 #include "policy/policy.h"
 #include "smtp/auth.h"
 
-#define LIST_BUF (1u << 20)     /* session list of one worker */
+#define LIST_BUF CTL_SESSIONS_PER_WORKER     /* session list of one worker */
+_Static_assert(CFG_MAX_WORKERS <= CTL_WORKERS_MAX, "a SESSIONS reply must fit in CTL_DATA_MAX");
 
 /* STATUS lines on the client-certificate trust given by SET_CERTS ("" = the configuration's) */
 static char trust_in_force[256];
@@ -157,6 +158,7 @@ static void do_stats(struct service *sv, int fd)
 		return;
 	}
 	stats_print(f, sv->ctxs, sv->nworkers, sv->extra);
+	ctl_refused_print(f, "mxgate_service_control_");
 	if (sv->auth != NULL) {
 		const uint64_t *v = (const uint64_t *)auth_service_stats(sv->auth);
 		unsigned k;
@@ -247,6 +249,16 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 
 	if (nl == NULL || (vlen = (size_t)(nl - m->data)) >= sizeof(sv->pol_version)) {
 		ctl_send(fd, CTL_ERR, "payload: version line expected", 30);
+		return;
+	}
+	/* STATUS shows it as one word: no NUL (found by tests/fuzz/fuzz_ctl.c), space or control */
+	for (i = 0; i < vlen; i++)
+		if ((unsigned char)m->data[i] <= 0x20 || (unsigned char)m->data[i] >= 0x7f)
+			break;
+	if (vlen == 0 || i < vlen) {
+		snprintf(msg, sizeof(msg), "payload: the version must be 1..%zu printable characters, no space",
+			 sizeof(sv->pol_version) - 1);
+		ctl_send(fd, CTL_ERR, msg, strlen(msg));
 		return;
 	}
 	b = pol_builder_new();
@@ -499,8 +511,15 @@ static int serve(struct service *sv, int fd)
 	struct ctl_msg m;
 
 	if (ctl_recv(fd, &m) != 0) {
-		if (errno == EPROTO)
+		if (errno == EPROTO) {
 			ctl_send(fd, CTL_ERR, "version", 7);
+		} else if (errno == EMSGSIZE) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "%s: frame too large (%u bytes, at most %u)",
+				 ctl_type_name(m.type), m.len, ctl_max_payload(m.type));
+			ctl_send(fd, CTL_ERR, why, strlen(why));
+		}
 		return -1;
 	}
 	switch (m.type) {

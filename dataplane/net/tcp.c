@@ -267,18 +267,21 @@ static inline uint32_t ts_now(const struct net_ctx *ctx)
 
 /* ---- connection table ---- */
 
-/* Hash of a tuple for the connection table. */
+/*
+ * Hash of a tuple for the connection table. rte_jhash() reads 32-bit words,
+ * and the addresses sit at offsets 6 and 22 of struct net_tuple: copy them
+ * to aligned words first (an unaligned uint32_t load is undefined behaviour;
+ * found by tests/fuzz/fuzz_tcp.c under UBSan). Same bytes, same hash.
+ */
 static uint32_t tuple_hash(const struct tcp_ctx *tc, const struct net_tuple *t)
 {
 	uint32_t seed, h, ra[4], la[4];
 
-	/* the addresses sit at offset 6 of the tuple: rte_jhash reads 32-bit
-	 * words, so it hashes aligned copies (the same bytes, the same hash) */
 	memcpy(&seed, tc->p.secret, 4);
-	memcpy(ra, t->raddr.a, 16);
-	memcpy(la, t->laddr.a, 16);
-	h = rte_jhash(ra, 16, seed ^ ((uint32_t)t->lport << 16 | t->rport));
-	return rte_jhash(la, 16, h);
+	memcpy(ra, t->raddr.a, sizeof(ra));
+	memcpy(la, t->laddr.a, sizeof(la));
+	h = rte_jhash(ra, sizeof(ra), seed ^ ((uint32_t)t->lport << 16 | t->rport));
+	return rte_jhash(la, sizeof(la), h);
 }
 
 /* Same connection identity? */
