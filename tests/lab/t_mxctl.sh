@@ -220,6 +220,13 @@ echo "$out" | grep -q 'Connect:198.18.0.99 -> found Connect:198.18.0.99 REJECT' 
 expect_rc 3 "policy test --file" "$MXCTL" policy test --file "$LAB_DIR/access" --client 2001:2::1 \
 	--from spammer@bad.example
 echo "$out" | grep -q 'From:spammer@bad.example -> found REJECT' || soft_fail "--file trace: $out"
+# TLS_Clt is judged where mxgate judges it (at MAIL, dataplane/smtp/gate.c), not after STARTTLS
+printf 'TLS_Clt:198.18.0.1\tENCR:256\nTo:lab.example\tRELAY\n' >"$LAB_DIR/access_tls"
+expect_rc 3 "policy test: TLS_Clt ENCR refused at MAIL" "$MXCTL" policy test --file "$LAB_DIR/access_tls" \
+	--client 198.18.0.1 --verify OK --bits 128 --from a@client.example --to b@lab.example
+echo "$out" | grep -q '^decision: refused at MAIL' || soft_fail "TLS_Clt not judged at MAIL: $out"
+echo "$out" | awk '/^STARTTLS/ { on = 1 } /^MAIL FROM/ { on = 0 } on' | grep -q '=>' &&
+	soft_fail "a decision right after STARTTLS (mxgate makes none there): $out"
 
 # ---- policy push: mxgate enforces the map ----
 m=$(mail x@other.example)
