@@ -161,20 +161,7 @@ GATE_PID=
 CLIENT_PID=
 TAIL_PID=
 
-# Stop one process we started: TERM, wait up to 5 s, then KILL.
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
+. "$REPO/tests/bench/lib.sh"   # stop_pid
 
 cleanup() {
 	# mxgate first: mxgen keeps its memif ports open until mxgate has gone (--hold-ports)
