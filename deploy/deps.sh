@@ -19,6 +19,11 @@
 # make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# one install at a time: several checkouts may run make deps at once
+if [ "$(id -u)" = 0 ]; then
+	exec 8>/run/lock/mxgate-deps.lock
+	flock 8
+fi
 missing=()
 for p in "$@"; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -38,8 +43,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 		chmod 755 "$POLICY"
 		trap 'rm -f "$POLICY"' EXIT
 	fi
-	apt-get update -q >/dev/null
-	if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+	apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+	if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi

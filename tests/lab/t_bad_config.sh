@@ -4,12 +4,14 @@
 # right line. Runs the binary directly (a net_ring port, no namespace).
 . "$(dirname "$0")/lib.sh"
 lab_begin
+prefix=mxbadcfg_$LAB_NS   # EAL's runtime directory, per lab namespace
+trap 'rm -rf "/var/run/dpdk/$prefix"; lab_down >/dev/null 2>&1' EXIT
 base=$LAB_REPO/deploy/lab.conf
 N=$(($(wc -l <"$base") + 1))
 # run mxgate on CONF; prints its output, returns its exit status
 run_cfg() {
 	timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf -m 64 -l 0 \
-		--vdev net_ring0 '--log-level=*:error' --file-prefix mxbadcfg -- -c "$1" 2>&1 </dev/null
+		--vdev net_ring0 '--log-level=*:error' --file-prefix "$prefix" -- -c "$1" 2>&1 </dev/null
 }
 check() {
 	local what=$1 line=$2 key=$3 conf=$4 out rc
