@@ -111,7 +111,7 @@ $(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) |
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
 
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
 $(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)

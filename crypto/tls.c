@@ -1262,6 +1262,8 @@ static struct tls_conn *conn_alloc(struct tls_ctx *ctx, const struct tls_transpo
 	SSL_set_bio(c->ssl, bio, bio);
 	SSL_set_app_data(c->ssl, c);
 	SSL_set_renegotiate_mode(c->ssl, ssl_renegotiate_never); /* servers always refuse anyway */
+	/* an idle session keeps what the handshake decided, not its configuration */
+	SSL_set_shed_handshake_config(c->ssl, 1);
 	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
 	return c;
 }

@@ -319,6 +319,7 @@ static void sess_kill(struct sess *s, int abort_client)
 	gate_release(s->lim);
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
+	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
@@ -614,10 +615,11 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 	case RELAY_W_MAIL:
 	case RELAY_W_RCPT:
 		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
-			tx_rcpt_ok(&s->tx, s->p.arg);
+			tx_rcpt_ok(&s->tx, smtp_proto_arg(&s->p));
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
 			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(rep, "\r\n"), rep, s->p.arg, s->p.ehlo ? "ESMTP" : "SMTP", s->p.helo);
+			     s->addr, (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), s->p.ehlo ? "ESMTP" : "SMTP",
+			     s->p.helo);
 		}
 		answer_with_backend_reply(s, rep, len);
 		break;
@@ -917,6 +919,8 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			slog(w->cfg->hostname, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
 		} else if (ei->error == SMTP_R_NUL) {
 			slog(w->cfg->hostname, "warning: NUL character in message from unknown[%s]", s->addr);
+		} else if (ei->error == SMTP_R_NO_MEMORY) {
+			slog(w->cfg->hostname, "warning: out of memory for a command line from unknown[%s]", s->addr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
 			slog(w->cfg->hostname, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
 		}
@@ -1016,6 +1020,7 @@ static void client_pump(struct sess *s)
 	client_flush(s);
 	if (s->dead || s->c == NULL || s->cst != C_SMTP)
 		return;
+	smtp_proto_trim(&s->p);      /* an idle session keeps no line buffer */
 	/* whole lines came and none is half read: the next command's deadline starts now */
 	if (consumed > 0 && !smtp_proto_mid_line(&s->p) && !smtp_proto_in_data(&s->p))
 		s->req_start_us = tcp_now_us(s->w->ctx);

@@ -39,7 +39,7 @@
 _Static_assert(SMTP_OUT_HIGH + 2 * SMTP_STEP_OUT + SMTP_ANSWER_MAX <= SMTP_OUT_MAX,
 	       "output buffer too small for the reply budget");
 _Static_assert(SMTP_ADDR_MAX + 1 >= PATH_MAX_OCTETS - 1, "arg cannot hold a mailbox");
-_Static_assert(sizeof(((struct smtp_proto *)0)->line) >= DATA_TEXT_MAX + 3,
+_Static_assert(sizeof(((struct smtp_work *)0)->line) >= DATA_TEXT_MAX + 3,
 	       "line cannot hold a text line and its CRLF");
 
 /* Session states (RFC 5321 4.1.4); names in state_names[]. */
@@ -145,7 +145,7 @@ static const struct smtp_cmd commands[] = {
 /* What line_read() found. */
 enum line_rc {
 	LINE_AGAIN = 0,		/* no CRLF yet: all bytes used */
-	LINE_DONE,		/* CRLF: the line is in p->line[0..line_len) */
+	LINE_DONE,		/* CRLF: the line is in p->wk->line[0..line_len) */
 	LINE_BARE_LF,
 	LINE_BARE_CR,
 };
@@ -386,12 +386,12 @@ static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t l
 		if (!p->line_overflow) {
 			/* RFC 5321 4.5.3.1.6: the dot added for transparency does not count */
 			size_t lim = limit + (p->state == S_DATA &&
-					      (p->line_len > 0 ? p->line[0] : buf[i]) == '.');
+					      (p->line_len > 0 ? p->wk->line[0] : buf[i]) == '.');
 
 			if (j - i > lim - p->line_len) {
 				p->line_overflow = 1;
 			} else {
-				memcpy(p->line + p->line_len, buf + i, j - i);
+				memcpy(p->wk->line + p->line_len, buf + i, j - i);
 				p->line_len += j - i;
 			}
 		}
@@ -406,6 +406,36 @@ static void refusal(struct smtp_proto *p, enum smtp_refusal why)
 {
 	if (why > SMTP_OK && why < SMTP_R_MAX)
 		p->stat_refusal[why]++;
+}
+
+/* The line and command buffers, when input comes. */
+static int work_alloc(struct smtp_proto *p)
+{
+	if ((p->wk = malloc(sizeof(*p->wk))) == NULL)
+		return -1;
+	p->wk->arg[0] = '\0';
+	p->wk->params[0] = '\0';
+	return 0;
+}
+
+/* Release them, wiping what an AUTH exchange may have left (user, password). */
+static void work_free(struct smtp_proto *p)
+{
+	if (p->wk == NULL)
+		return;
+	explicit_bzero(p->wk, sizeof(*p->wk));
+	free(p->wk);
+	p->wk = NULL;
+}
+
+/* No memory for the line buffer: 421 (if an output buffer can be had) and close. */
+static enum smtp_ev no_memory(struct smtp_proto *p, struct smtp_evinfo *ev)
+{
+	out_line(p, "421 4.3.0 %.*s Error: insufficient system resources", HOST_SHOW, host(p));
+	p->state = S_CLOSED;
+	ev->error = SMTP_R_NO_MEMORY;
+	refusal(p, SMTP_R_NO_MEMORY);
+	return SMTP_EV_CLOSE;
 }
 
 /* Refuse bare CR or LF like Postfix's smtpd_forbid_bare_newline: 521 and close. */
@@ -591,14 +621,14 @@ static int parse_path(const char *s, size_t *end, char *out, int null_ok, int po
 
 /*
  * Check the MAIL (mail != 0) or RCPT parameters at s and keep them, one
- * space apart, in p->params. MAIL knows SIZE=n (RFC 1870), BODY=7BIT or
+ * space apart, in p->wk->params. MAIL knows SIZE=n (RFC 1870), BODY=7BIT or
  * 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531); RCPT knows none.
  */
 static int parse_params(struct smtp_proto *p, const char *s, int mail)
 {
 	size_t used = 0;
 
-	p->params[0] = '\0';
+	p->wk->params[0] = '\0';
 	for (;;) {
 		const char *tok, *eq, *val;
 		size_t tlen, klen, vlen;
@@ -647,16 +677,16 @@ static int parse_params(struct smtp_proto *p, const char *s, int mail)
 			return -1;
 		}
 		if (used)
-			p->params[used++] = ' ';
-		memcpy(p->params + used, tok, tlen);
+			p->wk->params[used++] = ' ';
+		memcpy(p->wk->params + used, tok, tlen);
 		used += tlen;
-		p->params[used] = '\0';
+		p->wk->params[used] = '\0';
 	}
 }
 
 /*
  * Parse "FROM:<path> params" (kw "FROM:") or "TO:<path> params" into
- * p->arg and p->params. Like Postfix, spaces between the colon and the
+ * p->wk->arg and p->wk->params. Like Postfix, spaces between the colon and the
  * path are tolerated. Returns 0, or -1 with the reply queued.
  */
 static int parse_mail_rcpt(struct smtp_proto *p, const char *arg, int mail)
@@ -675,8 +705,8 @@ static int parse_mail_rcpt(struct smtp_proto *p, const char *arg, int mail)
 		out_line(p, "501 5.5.4 Syntax: %s", mail ? "MAIL FROM:<address>" : "RCPT TO:<address>");
 		return -1;
 	}
-	if (parse_path(arg, &end, p->arg, mail, !mail) != 0 || (arg[end] != '\0' && arg[end] != ' ')) {
-		p->arg[0] = '\0';
+	if (parse_path(arg, &end, p->wk->arg, mail, !mail) != 0 || (arg[end] != '\0' && arg[end] != ' ')) {
+		p->wk->arg[0] = '\0';
 		out_line(p, mail ? "501 5.1.7 Bad sender address syntax" : "501 5.1.3 Bad recipient address syntax");
 		return -1;
 	}
@@ -789,8 +819,8 @@ static int cmd_mail(struct smtp_proto *p, const char *arg, size_t rest, struct s
 	if (parse_mail_rcpt(p, arg, 1) != 0)
 		return -1;
 	tx_reset(p);
-	ev->arg = p->arg;
-	ev->params = p->params;
+	ev->arg = p->wk->arg;
+	ev->params = p->wk->params;
 	p->owed = SMTP_EV_MAIL;
 	*e = SMTP_EV_MAIL;
 	return 0;
@@ -810,8 +840,8 @@ static int cmd_rcpt(struct smtp_proto *p, const char *arg, size_t rest, struct s
 		return p->rcpt_overshoot++ < RCPT_OVERSHOOT ? 0 : -1;
 	}
 	p->nrcpts++;
-	ev->arg = p->arg;
-	ev->params = p->params;
+	ev->arg = p->wk->arg;
+	ev->params = p->wk->params;
 	p->owed = SMTP_EV_RCPT;
 	*e = SMTP_EV_RCPT;
 	return 0;
@@ -953,7 +983,8 @@ static void sasl_end(struct smtp_proto *p)
 {
 	p->sasl = SASL_NONE;
 	p->state = S_HELO;
-	memset(p->params, 0, sizeof(p->params));
+	if (p->wk != NULL)
+		memset(p->wk->params, 0, sizeof(p->wk->params));
 }
 
 /* Refuse inside AUTH: the reply, back to commands, an error like Postfix counts it. */
@@ -967,14 +998,14 @@ static int sasl_refuse(struct smtp_proto *p, const char *reply)
 	return -1;
 }
 
-/* The user and password are in p->arg and p->params: hand them to the session. */
+/* The user and password are in p->wk->arg and p->wk->params: hand them to the session. */
 static int sasl_done(struct smtp_proto *p, size_t pass_len, struct smtp_evinfo *ev, enum smtp_ev *e)
 {
 	ev->params = p->sasl == SASL_PLAIN ? "PLAIN" : "LOGIN";
 	p->sasl = SASL_NONE;
 	p->state = S_HELO;
-	ev->arg = p->arg;
-	ev->data = (const uint8_t *)p->params;
+	ev->arg = p->wk->arg;
+	ev->data = (const uint8_t *)p->wk->params;
 	ev->len = pass_len;
 	p->owed = SMTP_EV_AUTH;
 	*e = SMTP_EV_AUTH;
@@ -1013,9 +1044,9 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
 			break;
 		}
-		memcpy(p->arg, z1 + 1, ulen);
-		p->arg[ulen] = '\0';
-		memcpy(p->params, z2 + 1, plen);
+		memcpy(p->wk->arg, z1 + 1, ulen);
+		p->wk->arg[ulen] = '\0';
+		memcpy(p->wk->params, z2 + 1, plen);
 		rc = sasl_done(p, plen, ev, e);
 		break;
 	}
@@ -1024,8 +1055,8 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
 			break;
 		}
-		memcpy(p->arg, buf, (size_t)n);
-		p->arg[n] = '\0';
+		memcpy(p->wk->arg, buf, (size_t)n);
+		p->wk->arg[n] = '\0';
 		p->sasl = SASL_LOGIN_PASS;
 		p->state = S_AUTH;
 		out_line(p, "334 UGFzc3dvcmQ6");	/* "Password:" */
@@ -1036,7 +1067,7 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
 			break;
 		}
-		memcpy(p->params, buf, (size_t)n);
+		memcpy(p->wk->params, buf, (size_t)n);
 		rc = sasl_done(p, (size_t)n, ev, e);
 		break;
 	default:
@@ -1097,7 +1128,7 @@ static int cmd_auth(struct smtp_proto *p, const char *arg, size_t rest, struct s
 				 : "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
 		return -1;
 	}
-	p->arg[0] = '\0';
+	p->wk->arg[0] = '\0';
 	if (ir != NULL)
 		return sasl_response(p, ir, ev, e);
 	p->state = S_AUTH;
@@ -1109,7 +1140,7 @@ static int cmd_auth(struct smtp_proto *p, const char *arg, size_t rest, struct s
 static enum smtp_ev auth_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 {
 	enum smtp_ev e = SMTP_EV_NEED_INPUT;
-	char *line = (char *)p->line;
+	char *line = (char *)p->wk->line;
 
 	if (p->line_overflow) {
 		sasl_refuse(p, "500 5.5.6 Authentication Exchange line is too long");
@@ -1117,10 +1148,10 @@ static enum smtp_ev auth_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 	}
 	line[p->line_len] = '\0';
 	if (sasl_response(p, line, ev, &e) != 0) {
-		memset(p->line, 0, p->line_len);
+		memset(p->wk->line, 0, p->line_len);
 		return bad_command(p, ev);
 	}
-	memset(p->line, 0, p->line_len);
+	memset(p->wk->line, 0, p->line_len);
 	return e;
 }
 
@@ -1149,7 +1180,7 @@ static const struct smtp_cmd *cmd_lookup(const char *verb, size_t n)
 /* One command line is in p->line: check it against the table and run its handler. */
 static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_evinfo *ev)
 {
-	char *line = (char *)p->line;
+	char *line = (char *)p->wk->line;
 	size_t len = p->line_len, vlen, i;
 	const struct smtp_cmd *c;
 	enum smtp_ev e = SMTP_EV_NEED_INPUT;
@@ -1171,7 +1202,7 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 		out_line(p, "500 5.5.2 Error: bad syntax");
 		return bad_command(p, ev);
 	}
-	if (!utf8_valid(p->line, len)) {
+	if (!utf8_valid(p->wk->line, len)) {
 		out_line(p, "500 5.5.2 Error: bad UTF-8 syntax");
 		return bad_command(p, ev);
 	}
@@ -1228,7 +1259,7 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 			p->data_error = SMTP_R_LINE_TOO_LONG;
 		return SMTP_EV_NEED_INPUT;
 	}
-	if (memchr(p->line, '\0', p->line_len) != NULL) {
+	if (memchr(p->wk->line, '\0', p->line_len) != NULL) {
 		/* a backend parsing C strings must never see a line end we did not */
 		out_line(p, "521 5.5.2 %.*s Error: NUL character received", HOST_SHOW, host(p));
 		p->state = S_CLOSED;
@@ -1236,7 +1267,7 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 		refusal(p, SMTP_R_NUL);
 		return SMTP_EV_CLOSE;
 	}
-	if (p->line_len == 1 && p->line[0] == '.') {
+	if (p->line_len == 1 && p->wk->line[0] == '.') {
 		p->where = SMTP_W_END_OF_MESSAGE;
 		p->state = S_HELO;
 		ev->error = p->data_error;
@@ -1252,15 +1283,15 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 	}
 	if (p->data_error != SMTP_OK)
 		return SMTP_EV_NEED_INPUT;
-	size = p->line_len + 2 - (p->line_len > 0 && p->line[0] == '.');
+	size = p->line_len + 2 - (p->line_len > 0 && p->wk->line[0] == '.');
 	p->msg_bytes += size;
 	if (p->cfg->size_limit && p->msg_bytes > p->cfg->size_limit) {
 		p->data_error = SMTP_R_TOO_BIG;
 		return SMTP_EV_NEED_INPUT;
 	}
-	p->line[p->line_len] = '\r';
-	p->line[p->line_len + 1] = '\n';
-	ev->data = p->line;
+	p->wk->line[p->line_len] = '\r';
+	p->wk->line[p->line_len + 1] = '\n';
+	ev->data = p->wk->line;
 	ev->len = p->line_len + 2;
 	return SMTP_EV_DATA_LINE;
 }
@@ -1323,6 +1354,8 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
 			*used = off;
 			return SMTP_EV_NEED_INPUT;
 		}
+		if (p->wk == NULL && work_alloc(p) != 0)
+			return no_memory(p, ev);
 		rc = line_read(p, buf + off, len - off, &n);
 		off += n;
 		*used = off;
@@ -1398,7 +1431,7 @@ static void answer_apply(struct smtp_proto *p, int code)
 		}
 		break;
 	case SMTP_EV_AUTH:
-		memset(p->params, 0, sizeof(p->params));     /* the password */
+		memset(p->wk->params, 0, sizeof(p->wk->params));     /* the password */
 		if (code < 300)
 			p->authenticated = 1;
 		else
@@ -1539,12 +1572,24 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n)
 	p->out_len -= n;
 }
 
-/* Release the output buffer. */
+/* Release the buffers and pending output. */
 void smtp_proto_free(struct smtp_proto *p)
 {
+	work_free(p);
 	free(p->out);
 	p->out = NULL;
 	p->out_len = 0;
+}
+
+void smtp_proto_trim(struct smtp_proto *p)
+{
+	if (p->wk != NULL && !smtp_proto_mid_line(p) && !p->owed && p->sasl == SASL_NONE)
+		work_free(p);
+}
+
+const char *smtp_proto_arg(const struct smtp_proto *p)
+{
+	return p->wk != NULL && p->owed ? p->wk->arg : "";
 }
 
 /* Inside a message (the DATA timeout applies)? */

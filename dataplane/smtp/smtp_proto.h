@@ -101,6 +101,7 @@ enum smtp_refusal {
 	SMTP_R_NON_SMTP,            /* 221 2.7.0: an HTTP verb or a header line (Postfix's
 				       smtpd_forbidden_commands), and close; ev.arg = the line */
 	SMTP_R_NUL,                 /* 521 5.5.2: a NUL byte inside DATA, and close */
+	SMTP_R_NO_MEMORY,           /* 421 4.3.0: the line buffer could not be allocated, and close */
 	SMTP_R_MAX
 };
 
@@ -120,7 +121,8 @@ enum smtp_where {
 extern const char *const smtp_where_names[SMTP_W_COUNT];
 
 struct smtp_evinfo {
-	const char *arg;            /* NUL-terminated, valid until the next input call */
+	const char *arg;            /* NUL-terminated, valid until the next input call or
+				       smtp_proto_trim() */
 	const char *params;         /* MAIL/RCPT parameters after the path, may be "" */
 	const uint8_t *data;        /* DATA_LINE */
 	size_t len;
@@ -128,10 +130,22 @@ struct smtp_evinfo {
 };
 
 /*
+ * The buffers of the command being read: the line (a message line gets its
+ * CRLF back in place), the MAIL/RCPT path or AUTH user (arg) and
+ * the parameters or AUTH password (params). 1.5 KiB that an idle session
+ * does not hold: allocated when input comes, released by smtp_proto_trim().
+ */
+struct smtp_work {
+	uint8_t line[SMTP_TEXT_MAX + 1];
+	char arg[SMTP_ADDR_MAX + 1];
+	char params[SMTP_PARAM_MAX + 1];
+};
+
+/*
  * Engine state; the session embeds it (the output buffer is allocated only
- * while replies wait). The session may read helo, ehlo, tls, owed, arg (the
- * owed MAIL/RCPT path until the next input call), where and the stat_*
- * counters; everything else is private.
+ * while replies wait). The session may read helo, ehlo, tls, owed, where and
+ * the stat_* counters, and the owed MAIL/RCPT path with smtp_proto_arg();
+ * everything else is private.
  */
 struct smtp_proto {
 	const struct smtp_cfg *cfg;
@@ -156,10 +170,9 @@ struct smtp_proto {
 	int data_error;             /* delayed refusal inside DATA (enum smtp_refusal) */
 	int cr;                     /* the last byte read was a CR (line not ended yet) */
 	int line_overflow;          /* current line is over its limit: being discarded */
-	size_t line_len;            /* bytes of the current line kept in line[] */
-	uint8_t line[SMTP_TEXT_MAX + 1];
-	char arg[SMTP_ADDR_MAX + 1];
-	char params[SMTP_PARAM_MAX + 1];
+	size_t line_len;            /* bytes of the current line kept in wk->line[] */
+	struct smtp_work *wk;       /* the line and command buffers: allocated when input comes,
+				       released by smtp_proto_trim() */
 	char helo[SMTP_ADDR_MAX + 1];
 	size_t out_len;
 	char *out;                  /* SMTP_OUT_MAX bytes, allocated only while output is pending */
@@ -231,8 +244,19 @@ int smtp_proto_reply(struct smtp_proto *p, int code, const char *enh, const char
 /* TLS is up after STARTTLS: forget HELO, transaction, everything (RFC 3207 4.2). */
 void smtp_proto_tls_started(struct smtp_proto *p);
 
-/* Release what the engine holds (pending output); call before reusing or freeing p. */
+/* Release what the engine holds (buffers, pending output); call before reusing or freeing p. */
 void smtp_proto_free(struct smtp_proto *p);
+
+/*
+ * The session handled every event and has no input left: release the line
+ * and command buffers (their secrets wiped) unless a line is half read, an
+ * answer is owed or an AUTH exchange is under way. Event text from earlier
+ * input calls is invalid afterwards.
+ */
+void smtp_proto_trim(struct smtp_proto *p);
+
+/* The path of the owed MAIL or RCPT ("" when none). */
+const char *smtp_proto_arg(const struct smtp_proto *p);
 
 /* Pending output, and how much of it was sent. */
 const char *smtp_proto_output(const struct smtp_proto *p, size_t *len);

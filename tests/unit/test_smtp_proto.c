@@ -49,6 +49,7 @@ struct drv {
 	const char *end_answer;		/* ... to the end of DATA (default 250) */
 	uint8_t tail[5];		/* the last octets the engine used */
 	int mid_line;			/* the client read part of a reply line */
+	size_t arg_len;			/* the last MAIL/RCPT path's length */
 	/* big buffers last: setup() clears only what comes before them */
 	uint8_t rxq[RXQ_MAX];		/* received, not yet used by the engine */
 	char tr[TR_MAX];		/* the transcript */
@@ -63,7 +64,7 @@ static const char *const ev_names[] = {
 
 static const char *const why_names[] = {
 	"OK", "LINE_TOO_LONG", "BARE_NEWLINE", "TOO_MANY_ERRORS", "TOO_BIG", "TOO_MANY_RCPTS",
-	"PIPELINED_STARTTLS", "AUTH_FAILURES", "NON_SMTP", "NUL",
+	"PIPELINED_STARTTLS", "AUTH_FAILURES", "NON_SMTP", "NUL", "NO_MEMORY",
 };
 _Static_assert(sizeof(why_names) / sizeof(why_names[0]) == SMTP_R_MAX, "why_names");
 
@@ -133,7 +134,7 @@ static const char *backend(struct drv *d, int owed, const char *arg)
 	case SMTP_EV_DATA:
 		return d->data_answer ? d->data_answer : "354 End data with <CR><LF>.<CR><LF>\r\n";
 	case SMTP_EV_AUTH:
-		return strcmp(arg, "alice") == 0 && d->p.params[0] == 's' ?
+		return strcmp(arg, "alice") == 0 && d->p.wk->params[0] == 's' ?
 		       "235 2.7.0 Authentication successful\r\n" :
 		       "535 5.7.8 Error: authentication failed: authentication failure\r\n";
 	default:
@@ -144,7 +145,7 @@ static const char *backend(struct drv *d, int owed, const char *arg)
 /* Answer whatever is owed with the backend's reply. */
 static void answer(struct drv *d)
 {
-	const char *r = backend(d, d->p.owed, d->p.arg);
+	const char *r = backend(d, d->p.owed, d->p.owed == SMTP_EV_AUTH ? d->p.wk->arg : smtp_proto_arg(&d->p));
 
 	QCHECK(d->p.owed != 0);
 	QCHECK(smtp_proto_answer(&d->p, r, strlen(r)) == 0);
@@ -162,6 +163,7 @@ static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, 
 	case SMTP_EV_MAIL:
 	case SMTP_EV_RCPT:
 		tr_add(d, "#%s <%s>%s%s\n", ev_names[e], ev->arg, ev->params[0] ? " " : "", ev->params);
+		d->arg_len = strlen(ev->arg);
 		break;
 	case SMTP_EV_DATA_LINE:
 		QCHECK(ev->len >= 2 && ev->len <= SMTP_TEXT_MAX);
@@ -206,8 +208,8 @@ static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, 
 	}
 }
 
-/* Run the engine over the receive queue, as the session's loop does. */
-static void pump(struct drv *d)
+/* Run the engine over the receive queue until it needs input or an answer. */
+static void pump_events(struct drv *d)
 {
 	while (!d->closed) {
 		struct smtp_evinfo ev;
@@ -271,6 +273,18 @@ static void pump(struct drv *d)
 	}
 	if (!d->no_drain)
 		drain(d);
+}
+
+/*
+ * As the session's loop does: the events, then the engine's buffers released
+ * (they must not be needed again: ASan finds any later use). A half-read
+ * line, an owed answer or an AUTH exchange keeps them.
+ */
+static void pump(struct drv *d)
+{
+	pump_events(d);
+	smtp_proto_trim(&d->p);
+	QCHECK(d->p.wk == NULL || smtp_proto_mid_line(&d->p) || d->p.owed || d->p.sasl);
 }
 
 /* The client sends n bytes. */
@@ -354,7 +368,7 @@ TEST(auth)
 	CHECK_STR(take(&D), "#AUTH alice secret\n235 2.7.0 Authentication successful\n"
 		  "503 5.5.1 Error: already authenticated\n");
 	CHECK_EQ(D.p.authenticated, 1);
-	CHECK_EQ(D.p.params[0], 0);	/* the password is wiped once answered */
+	CHECK(D.p.wk == NULL);		/* the password's buffer wiped and released once answered */
 	/* the EHLO keyword goes once authenticated; MAIL's AUTH= is taken and not relayed */
 	say(&D, "MAIL FROM:<a@example.org> AUTH=<> SIZE=10\r\n");
 	CHECK_STR(take(&D), "#MAIL <a@example.org> SIZE=10\n250 2.1.0 Ok\n");
@@ -881,7 +895,7 @@ TEST(path_length)
 	say(&D, cmd);
 	snprintf(want, sizeof(want), "#MAIL <%.254s>\n250 2.1.0 Ok\n", cmd + 11);
 	CHECK_STR(take(&D), want);
-	CHECK_EQ(strlen(D.p.arg), 254);
+	CHECK_EQ(D.arg_len, 254);
 
 	say(&D, "RSET\r\n");
 	take(&D);
@@ -1941,6 +1955,96 @@ TEST(random_input)
 	CHECK(seen[SMTP_EV_DATA_END] > 100);
 }
 
+/*
+ * An idle session holds no line buffer: it exists while a line is half read,
+ * an answer is owed or an AUTH exchange runs, and the bytes of a line split
+ * across reads survive the release points in between.
+ */
+TEST(work_buffers)
+{
+	setup(SMTP_MODE_MX, 1);
+	CHECK(D.p.wk == NULL);
+	say(&D, "EHLO c.example\r\n");
+	take(&D);
+	CHECK(D.p.wk == NULL);
+	say(&D, "MAIL FROM:<a@exa");
+	CHECK(D.p.wk != NULL);
+	CHECK_STR(take(&D), "");
+	say(&D, "mple.org>\r\n");
+	CHECK_STR(take(&D), "#MAIL <a@example.org>\n250 2.1.0 Ok\n");
+	CHECK(D.p.wk == NULL);
+	/* held while the backend owes its answer, the path readable meanwhile */
+	D.hold = 1;
+	say(&D, "RCPT TO:<b@example.net>\r\n");
+	CHECK(D.p.wk != NULL);
+	CHECK_STR(smtp_proto_arg(&D.p), "b@example.net");
+	D.hold = 0;
+	answer(&D);
+	pump(&D);
+	CHECK(D.p.wk == NULL);
+	CHECK_STR(smtp_proto_arg(&D.p), "");
+	CHECK_STR(take(&D), "#RCPT <b@example.net>\n250 2.1.5 Ok\n");
+	/* a message line split in two */
+	say(&D, "DATA\r\nSubject: hel");
+	CHECK(D.p.wk != NULL);
+	say(&D, "lo\r\n.\r\n");
+	CHECK_STR(take(&D), "#DATA\n354 End data with <CR><LF>.<CR><LF>\n#LINE Subject: hello\n#END\n"
+		  "250 2.0.0 Ok: queued as 4F2A1\n");
+	CHECK(D.p.wk == NULL);
+	/* AUTH LOGIN keeps the user between its two responses */
+	auth_session(SMTP_MODE_MX);
+	say(&D, "AUTH LOGIN\r\nYWxpY2U=\r\n");
+	CHECK(D.p.wk != NULL);
+	say(&D, "c2VjcmV0\r\n");
+	CHECK_STR(take(&D), "334 VXNlcm5hbWU6\n334 UGFzc3dvcmQ6\n#AUTH alice secret\n"
+		  "235 2.7.0 Authentication successful\n");
+	CHECK(D.p.wk == NULL);
+}
+
+/* malloc fails on demand (the test is linked with -Wl,--wrap=malloc) */
+static int malloc_fails;
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_malloc(size_t n)
+{
+	return malloc_fails ? NULL : __real_malloc(n);
+}
+
+/*
+ * No memory for the line buffer: 421 4.3.0 when the reply can be queued, and
+ * close either way; nothing read, nothing crashes.
+ */
+TEST(out_of_memory)
+{
+	size_t used = 1;
+	struct smtp_evinfo ev;
+
+	setup(SMTP_MODE_MX, 1);
+	say(&D, "EHLO c.example\r\n");
+	take(&D);
+	/* the output buffer is held (a reply waits), the line buffer cannot be had */
+	D.no_drain = 1;
+	say(&D, "NOOP\r\n");
+	CHECK(D.p.out != NULL);
+	D.rxlen = 0;
+	malloc_fails = 1;
+	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"MAIL FROM:<a@b.c>\r\n", 20, &used, &ev), SMTP_EV_CLOSE);
+	malloc_fails = 0;
+	CHECK_EQ(used, 0);
+	CHECK_EQ(ev.error, SMTP_R_NO_MEMORY);
+	CHECK_EQ(D.p.stat_refusal[SMTP_R_NO_MEMORY], 1);
+	D.no_drain = 0;
+	drain(&D);
+	CHECK_STR(take(&D), "250 2.0.0 Ok\n421 4.3.0 " HOST " Error: insufficient system resources\n");
+	/* with no output buffer either: the close alone */
+	setup(SMTP_MODE_MX, 1);
+	malloc_fails = 1;
+	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"EHLO c\r\n", 8, &used, &ev), SMTP_EV_CLOSE);
+	malloc_fails = 0;
+	CHECK_EQ(ev.error, SMTP_R_NO_MEMORY);
+	CHECK(D.p.wk == NULL);
+}
+
 int main(void)
 {
 	RUN(greeting);
@@ -1971,6 +2075,8 @@ int main(void)
 	RUN(misc_commands);
 	RUN(answers);
 	RUN(state_names);
+	RUN(work_buffers);
+	RUN(out_of_memory);
 	RUN(random_input);
 	smtp_proto_free(&D.p);
 	return t_done("test_smtp_proto");
