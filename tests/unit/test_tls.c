@@ -884,6 +884,27 @@ static int count_cert_cb(SSL *ssl, void *arg)
 	return 1;
 }
 
+/*
+ * One session whose client offers o's certificate when asked (counted in
+ * cert_requests); per (if set) is applied to the server's side first. The
+ * server's macros after the EHLO go to m.
+ */
+static void cert_session(struct tls_ctx *ctx, const struct copt *o, void (*per)(struct tls_conn *),
+			 struct tls_macros *m)
+{
+	struct sess s;
+
+	cert_requests = 0;
+	sess_open(&s, ctx, W, o);
+	SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
+	if (per != NULL)
+		per(s.srv);
+	CHECK_EQ(sess_handshake(&s), 0);
+	CHECK(c2s_text(&s, "EHLO x\r\n"));
+	tls_get_macros(s.srv, m);
+	sess_close(&s);
+}
+
 /* CA and CRL as PEM in memory: they replace the files; bad ones are refused with a reason. */
 TEST(ca_crl_from_memory)
 {
@@ -1119,28 +1140,15 @@ TEST(no_client_cert_per_session)
 	for (int v = 0; v < 2; v++) {
 		o.maxv = v ? TLS1_2_VERSION : 0;
 		/* the context asks: the client is asked and its certificate verifies */
-		cert_requests = 0;
-		sess_open(&s, ctx, W, &o);
-		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
-		CHECK_EQ(sess_handshake(&s), 0);
-		CHECK(c2s_text(&s, "EHLO x\r\n"));
-		tls_get_macros(s.srv, &m);
+		cert_session(ctx, &o, NULL, &m);
 		CHECK_EQ(cert_requests, 1);
 		CHECK_STR(m.verify, "OK");
-		sess_close(&s);
 		/* this session does not ask */
-		cert_requests = 0;
-		sess_open(&s, ctx, W, &o);
-		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
-		tls_conn_no_client_cert(s.srv);
-		CHECK_EQ(sess_handshake(&s), 0);
-		CHECK(c2s_text(&s, "EHLO x\r\n"));
-		tls_get_macros(s.srv, &m);
+		cert_session(ctx, &o, tls_conn_no_client_cert, &m);
 		CHECK_EQ(cert_requests, 0);
 		CHECK_STR(m.verify, "NOT");
 		CHECK_STR(m.cert_subject, "");
 		CHECK_STR(m.cn_subject, "");
-		sess_close(&s);
 	}
 	/* a ticket from a session with a certificate, resumed by one that does not ask: NOT */
 	SSL_SESSION_free(take_sess());
@@ -1171,45 +1179,27 @@ TEST(ask_client_cert_per_session)
 	struct copt o = { .cert = pki.cli, .key = pki.cli_key };
 	struct tls_macros m;
 	struct tls_ctx *ctx;
-	struct sess s;
 
 	cfg.request_client_cert = 0;
 	cfg.ca_file = f_ca;             /* trust anchors loaded although not asking */
 	ctx = ctx_or_die(&cfg);
 	for (int v = 0; v < 2; v++) {
 		o.maxv = v ? TLS1_2_VERSION : 0;
-		cert_requests = 0;
-		sess_open(&s, ctx, W, &o);
-		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
-		CHECK_EQ(sess_handshake(&s), 0);
-		CHECK(c2s_text(&s, "EHLO x\r\n"));
-		tls_get_macros(s.srv, &m);
+		cert_session(ctx, &o, NULL, &m);
 		CHECK_EQ(cert_requests, 0);
 		CHECK_STR(m.verify, "NOT");
-		sess_close(&s);
-		cert_requests = 0;
-		sess_open(&s, ctx, W, &o);
-		SSL_set_cert_cb(s.cli, count_cert_cb, NULL);
-		tls_conn_ask_client_cert(s.srv);
-		CHECK_EQ(sess_handshake(&s), 0);
-		CHECK(c2s_text(&s, "EHLO x\r\n"));
-		tls_get_macros(s.srv, &m);
+		cert_session(ctx, &o, tls_conn_ask_client_cert, &m);
 		CHECK_EQ(cert_requests, 1);
 		CHECK_STR(m.verify, "OK");
 		CHECK(m.cert_subject[0] != '\0');
-		sess_close(&s);
 	}
 	/* asked, no certificate shown: NO */
 	o.cert = NULL;
 	o.key = NULL;
 	o.maxv = 0;
-	sess_open(&s, ctx, W, &o);
-	tls_conn_ask_client_cert(s.srv);
-	CHECK_EQ(sess_handshake(&s), 0);
-	CHECK(c2s_text(&s, "EHLO x\r\n"));
-	tls_get_macros(s.srv, &m);
+	cert_session(ctx, &o, tls_conn_ask_client_cert, &m);
+	CHECK_EQ(cert_requests, 1);
 	CHECK_STR(m.verify, "NO");
-	sess_close(&s);
 	SSL_SESSION_free(take_sess());
 	tls_ctx_free(ctx);
 }
