@@ -88,51 +88,30 @@ def session(a, n, tls, blocked, ctx):
     mid = "<%s-%d@soak.example>" % (a.prefix, n)
     rec = {"id": mid, "tls": tls, "code": None, "stage": "connect", "reply": "", "err": ""}
     c = None
+
+    def step(stage, line, want, why=None):
+        """Send line (None: only read) at stage; end the session unless the reply is want."""
+        rec["stage"] = stage
+        if line is not None:
+            c.send(line)
+        code, text = c.reply()
+        rec["reply"] = text
+        if code != want:
+            raise Ended(why or stage)
+        return code
+
     try:
         c = Conn(a.host, a.port, a.timeout)
-        code, line = c.reply()
-        rec["reply"] = line
-        if code != 220:
-            raise Ended("greeting")
-        rec["stage"] = "ehlo"
-        c.send(b"EHLO client.soak.example\r\n")
-        code, line = c.reply()
-        rec["reply"] = line
-        if code != 250:
-            raise Ended("ehlo")
+        step("connect", None, 220, "greeting")
+        step("ehlo", b"EHLO client.soak.example\r\n", 250)
         if tls:
-            rec["stage"] = "starttls"
-            c.send(b"STARTTLS\r\n")
-            code, line = c.reply()
-            rec["reply"] = line
-            if code != 220:
-                raise Ended("starttls")
+            step("starttls", b"STARTTLS\r\n", 220)
             c.starttls(ctx)
-            rec["stage"] = "ehlo"
-            c.send(b"EHLO client.soak.example\r\n")
-            code, line = c.reply()
-            rec["reply"] = line
-            if code != 250:
-                raise Ended("ehlo after starttls")
+            step("ehlo", b"EHLO client.soak.example\r\n", 250, "ehlo after starttls")
         sender = "s%d@%s" % (n, "blocked.soak.example" if blocked else "client.soak.example")
-        rec["stage"] = "mail"
-        c.send(("MAIL FROM:<%s>\r\n" % sender).encode())
-        code, line = c.reply()
-        rec["reply"] = line
-        if code != 250:
-            raise Ended("mail")
-        rec["stage"] = "rcpt"
-        c.send(b"RCPT TO:<r@lab.example>\r\n")
-        code, line = c.reply()
-        rec["reply"] = line
-        if code != 250:
-            raise Ended("rcpt")
-        rec["stage"] = "data"
-        c.send(b"DATA\r\n")
-        code, line = c.reply()
-        rec["reply"] = line
-        if code != 354:
-            raise Ended("data")
+        step("mail", ("MAIL FROM:<%s>\r\n" % sender).encode(), 250)
+        step("rcpt", b"RCPT TO:<r@lab.example>\r\n", 250)
+        step("data", b"DATA\r\n", 354)
         body = ("From: <%s>\r\nTo: <r@lab.example>\r\nSubject: soak %d\r\nMessage-ID: %s\r\n\r\n"
                 % (sender, n, mid)).encode() + a.filler + b".\r\n"
         rec["stage"] = "dot"
