@@ -72,6 +72,9 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
 	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
+# promtool (package prometheus) checks /metrics (t_metrics_promtool); the
+# prometheus service itself is left disabled (deploy/deps.sh)
+DEB_PACKAGES += prometheus
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
