@@ -276,7 +276,7 @@ ok "${P}stats:$ID updated $((now - upd)) s ago"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/other")
 [ "$code" = 404 ] || fail "GET /other: $code, expected 404"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/metrics")
-[ "$code" = 404 ] || fail "POST /metrics: $code, expected 404"
+[ "$code" = 405 ] || fail "POST /metrics: $code, expected 405"
 big=$(head -c 6000 /dev/zero | tr '\0' a)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:$PORT/metrics")
 [ "$code" = 400 ] || fail "a 6 KB request: $code, expected 400"
