@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 lab_begin
 command -v promtool >/dev/null || fail "promtool missing (package prometheus: make deps)"
-export LAB_CONTROL=1 LAB_METRICS=${LAB_METRICS:-127.0.0.1:19466}
+export LAB_CONTROL=1 LAB_METRICS=${LAB_METRICS:-127.0.0.1:19468}
 URL=http://$LAB_METRICS/metrics
 lab_up "smtpd_timeout_ms = 1500" || fail "lab did not come up"
 
