@@ -13,7 +13,10 @@
  * of a message or of AUTH, the stage of a refusal, the lanes of an IFMA
  * run), that value is a label (metric_members). Directions (rx/tx, in/out)
  * and busy/idle cycles keep their names: they follow node_exporter's
- * receive/transmit convention and the benchmarks read them.
+ * receive/transmit convention and the benchmarks read them. The totals of
+ * client and backend timeouts stay beside their breakdowns
+ * (..._timeouts_after_total{after}, ..._by_wait_total{waiting}), which are
+ * printed only once non-zero.
  */
 #include <stdlib.h>
 #include <string.h>
