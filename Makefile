@@ -54,8 +54,15 @@ BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:
 # What dpkg-buildpackage needs (Build-Depends of android-platform-external-boringssl).
 BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 # ---- end BoringSSL variables ----
+# mxgate_build_info{version,boringssl,dpdk} (dataplane/stats.c): the tree's git
+# describe and the BoringSSL rebuild's cache key (Debian version, recipe hash)
+MX_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+CFLAGS += -DMX_VERSION='"$(MX_VERSION)"' -DMX_BORINGSSL_VERSION='"$(patsubst boringssl-%,%,$(notdir $(BSSL_DIR)))"'
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
+# the metric families (common/metric_table.c): dataplane/stats.c prints through
+# them, and every program that links the stack (NET_SRCS) links stats.c
+NET_SRCS += common/metric_table.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c
@@ -65,6 +72,7 @@ MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpd
 	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
+HDRS += common/metric_table.h
 
 # Debian packages: build, lab, tests and the peers of later issues.
 # Each with the optional parts the suite uses: swaks needs Net::SSLeay (TLS) and
@@ -72,6 +80,9 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
 	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
+# promtool (package prometheus) checks /metrics (t_metrics_promtool); the
+# prometheus service itself is left disabled (deploy/deps.sh)
+DEB_PACKAGES += prometheus
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
@@ -92,6 +103,7 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
 CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/ctl.c \
 	dataplane/config.c policy/policy.c crypto/passwd.c
+CONTROL_SRCS += common/metric_table.c
 $(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxgate-control ----
@@ -144,6 +156,14 @@ $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | 
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl
+
+# test_metrics: every counter printed has a row in common/metric_table.c; the renderer
+# (ctl.c wherever it lives: control/ or common/)
+METRICS_TEST_SRCS := dataplane/stats.c $(NET_SRCS) $(wildcard control/ctl.c common/ctl.c)
+$(BUILD)/test_metrics: tests/unit/test_metrics.c $(METRICS_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -DMX_SRCDIR='"$(CURDIR)"' -o $@ tests/unit/test_metrics.c \
+		$(METRICS_TEST_SRCS) $(DPDK_LDFLAGS)
+UNIT_TESTS += $(BUILD)/test_metrics
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
 $(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)

@@ -184,15 +184,18 @@ int metrics_pollfds(struct metrics_srv *m, struct pollfd *pfd)
 	return n;
 }
 
-/* Queue a complete response; the body (may be NULL) is taken over. */
+/*
+ * Queue a complete response; the body (may be NULL) is taken over. head:
+ * the headers only (a HEAD request). extra: more header lines ("Allow: ...\r\n") or "".
+ */
 static void respond(struct metrics_srv *m, struct client *c, int code, const char *reason,
-		    const char *ctype, char *body, size_t blen, int head)
+		    const char *ctype, char *body, size_t blen, int head, const char *extra)
 {
-	char hdr[256];
+	char hdr[320];
 	int hl;
 
 	hl = snprintf(hdr, sizeof(hdr), "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
-		      "Content-Length: %zu\r\nConnection: close\r\n\r\n", code, reason, ctype, blen);
+		      "Content-Length: %zu\r\n%sConnection: close\r\n\r\n", code, reason, ctype, blen, extra);
 	c->out = malloc((size_t)hl + (head ? 0 : blen));
 	if (!c->out) {
 		free(body);
@@ -212,11 +215,11 @@ static void respond(struct metrics_srv *m, struct client *c, int code, const cha
 }
 
 static void respond_text(struct metrics_srv *m, struct client *c, int code, const char *reason,
-			 const char *text)
+			 const char *text, int head, const char *extra)
 {
 	char *b = strdup(text);
 
-	respond(m, c, code, reason, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, 0);
+	respond(m, c, code, reason, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, head, extra);
 }
 
 /* A complete request is in c->req: answer it. */
@@ -230,7 +233,7 @@ static void handle_request(struct metrics_srv *m, struct client *c)
 		*eol = '\0';
 	sp1 = strchr(c->req, ' ');
 	if (!sp1) {
-		respond_text(m, c, 400, "Bad Request", "bad request line\n");
+		respond_text(m, c, 400, "Bad Request", "bad request line\n", 0, "");
 		return;
 	}
 	*sp1 = '\0';
@@ -239,19 +242,19 @@ static void handle_request(struct metrics_srv *m, struct client *c)
 	if (sp2) {
 		*sp2 = '\0';
 		if (strncmp(sp2 + 1, "HTTP/", 5) != 0) {
-			respond_text(m, c, 400, "Bad Request", "bad request line\n");
+			respond_text(m, c, 400, "Bad Request", "bad request line\n", 0, "");
 			return;
 		}
 	}
 	path[strcspn(path, "?#")] = '\0';
-	if (strcmp(c->req, "HEAD") == 0)
-		head = 1;
-	else if (strcmp(c->req, "GET") != 0) {
-		respond_text(m, c, 404, "Not Found", "only GET /metrics here\n");
+	head = strcmp(c->req, "HEAD") == 0;
+	if (strcmp(path, "/metrics") != 0) {
+		respond_text(m, c, 404, "Not Found", "only GET /metrics here\n", head, "");
 		return;
 	}
-	if (strcmp(path, "/metrics") != 0) {
-		respond_text(m, c, 404, "Not Found", "only GET /metrics here\n");
+	if (!head && strcmp(c->req, "GET") != 0) {
+		respond_text(m, c, 405, "Method Not Allowed", "only GET and HEAD here\n", 0,
+			     "Allow: GET, HEAD\r\n");
 		return;
 	}
 	{
@@ -259,10 +262,10 @@ static void handle_request(struct metrics_srv *m, struct client *c)
 		char *body = m->body(m->arg, &blen);
 
 		if (!body) {
-			respond_text(m, c, 503, "Service Unavailable", "no counters\n");
+			respond_text(m, c, 503, "Service Unavailable", "no counters\n", head, "");
 			return;
 		}
-		respond(m, c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, blen, head);
+		respond(m, c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, blen, head, "");
 	}
 }
 
@@ -288,7 +291,7 @@ static void client_read(struct metrics_srv *m, struct client *c)
 		c->rlen += (size_t)n;
 		c->req[c->rlen] = '\0';
 		if (memchr(c->req, '\0', c->rlen)) {
-			respond_text(m, c, 400, "Bad Request", "NUL in request\n");
+			respond_text(m, c, 400, "Bad Request", "NUL in request\n", 0, "");
 			return;
 		}
 		if (request_complete(c)) {
@@ -296,7 +299,7 @@ static void client_read(struct metrics_srv *m, struct client *c)
 			return;
 		}
 		if (c->rlen >= METRICS_REQ_MAX) {
-			respond_text(m, c, 400, "Bad Request", "request too large\n");
+			respond_text(m, c, 400, "Bad Request", "request too large\n", 0, "");
 			return;
 		}
 	}

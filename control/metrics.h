@@ -3,8 +3,9 @@
  *
  *   - a tiny HTTP/1.0 server for Prometheus: single-threaded, driven by the
  *     caller's poll() loop, non-blocking sockets, bounded request size,
- *     connection count and time; "GET /metrics" (or HEAD) -> 200 text/plain;
- *     version=0.0.4, any other path 404, anything unparsable 400;
+ *     connection count and time; "GET /metrics" (or HEAD: the headers only)
+ *     -> 200 text/plain; version=0.0.4, any other method on /metrics 405
+ *     with "Allow: GET, HEAD", any other path 404, anything unparsable 400;
  *   - prom_sum(): appliance totals of mxgate's per-lcore Prometheus text
  *     (the lcore label removed, the other labels kept), for the Redis hash
  *     <prefix>stats:<appliance_id>.

@@ -77,6 +77,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "common/metric_table.h"
 #include "control/control.h"
 #include "control/ctl.h"
 
@@ -440,13 +441,16 @@ static void tick(struct app *a)
 	}
 }
 
-/* The body of /metrics: mxgate's counters (when fresh) and our own. */
+/*
+ * The body of /metrics: mxgate's counters (when fresh) and our own, with
+ * HELP and TYPE from common/metric_table.c once per family (metric_render).
+ */
 static char *metrics_body(void *arg, size_t *len)
 {
 	struct app *a = arg;
-	char *buf = NULL;
-	size_t sz = 0;
-	FILE *f = open_memstream(&buf, &sz);
+	char *buf = NULL, *raw = NULL;
+	size_t sz = 0, rsz = 0;
+	FILE *f = open_memstream(&raw, &rsz);
 	long long age = a->stats_at ? (now_ms() - a->stats_at) / 1000 : -1;
 	int fresh = a->stats_ok && a->stats && age >= 0 && age <= 3 * (long long)a->interval_s;
 
@@ -454,53 +458,41 @@ static char *metrics_body(void *arg, size_t *len)
 		return NULL;
 	if (fresh)
 		fwrite(a->stats, 1, a->stats_len, f);
-	fprintf(f, "# HELP mxgate_control_mxgate_up 1 if the last counter fetch from mxgate worked.\n"
-		"# TYPE mxgate_control_mxgate_up gauge\nmxgate_control_mxgate_up %d\n", fresh);
-	fprintf(f, "# HELP mxgate_control_redis_up 1 while mxgate-control is connected to Redis.\n"
-		"# TYPE mxgate_control_redis_up gauge\nmxgate_control_redis_up %d\n", a->rc != NULL);
+	fprintf(f, "\nmxgate_control_mxgate_up %d\nmxgate_control_redis_up %d\n", fresh, a->rc != NULL);
 	if (a->have_usr)
-		fprintf(f, "# HELP mxgate_control_auth_users Valid SMTP AUTH users read from Redis.\n"
-			"# TYPE mxgate_control_auth_users gauge\nmxgate_control_auth_users %zu\n"
-			"# HELP mxgate_control_auth_users_skipped Invalid SMTP AUTH users in Redis, skipped.\n"
-			"# TYPE mxgate_control_auth_users_skipped gauge\nmxgate_control_auth_users_skipped %zu\n",
-			a->usr_count, a->usr_nbad);
+		fprintf(f, "mxgate_control_auth_users{status=\"valid\"} %zu\n"
+			"mxgate_control_auth_users{status=\"skipped\"} %zu\n", a->usr_count, a->usr_nbad);
 	if (a->have_pol)
-		fprintf(f, "# HELP mxgate_control_policy_version Version of the last good policy from Redis.\n"
-			"# TYPE mxgate_control_policy_version gauge\nmxgate_control_policy_version %" PRIu64 "\n"
-			"# HELP mxgate_control_policy_pushed 1 when mxgate accepted that version.\n"
-			"# TYPE mxgate_control_policy_pushed gauge\nmxgate_control_policy_pushed %d\n",
+		fprintf(f, "mxgate_control_policy_version %" PRIu64 "\nmxgate_control_policy_pushed %d\n",
 			a->pol.version, a->pol_pushed && !a->pol_refused);
-	fprintf(f, "# TYPE mxgate_control_policy_pushes_total counter\n"
-		"mxgate_control_policy_pushes_total %llu\n"
-		"# HELP mxgate_control_policy_rejects_total Maps not pushed: invalid in Redis or refused by mxgate.\n"
-		"# TYPE mxgate_control_policy_rejects_total counter\n"
-		"mxgate_control_policy_rejects_total %llu\n"
-		"# TYPE mxgate_control_ticket_pushes_total counter\n"
-		"mxgate_control_ticket_pushes_total %llu\n"
-		"# TYPE mxgate_control_cert_pushes_total counter\n"
-		"mxgate_control_cert_pushes_total %llu\n"
-		"# TYPE mxgate_control_user_pushes_total counter\n"
-		"mxgate_control_user_pushes_total %llu\n"
-		"# HELP mxgate_control_user_rejects_total User sets mxgate refused.\n"
-		"# TYPE mxgate_control_user_rejects_total counter\n"
-		"mxgate_control_user_rejects_total %llu\n"
-		"# TYPE mxgate_control_redis_connects_total counter\n"
+	fprintf(f, "mxgate_control_pushes_total{kind=\"policy\"} %llu\n"
+		"mxgate_control_pushes_total{kind=\"tickets\"} %llu\n"
+		"mxgate_control_pushes_total{kind=\"certs\"} %llu\n"
+		"mxgate_control_pushes_total{kind=\"users\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"policy\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"users\"} %llu\n"
 		"mxgate_control_redis_connects_total %llu\n"
-		"# TYPE mxgate_control_stats_fetches_total counter\n"
-		"mxgate_control_stats_fetches_total %llu\n"
-		"# TYPE mxgate_control_stats_errors_total counter\n"
-		"mxgate_control_stats_errors_total %llu\n",
-		a->policy_pushes, a->policy_rejects, a->ticket_pushes, a->cert_pushes, a->user_pushes,
-		a->user_rejects, a->redis_connects,
-		a->stats_fetches, a->stats_errors);
+		"mxgate_control_stats_fetches_total{result=\"ok\"} %llu\n"
+		"mxgate_control_stats_fetches_total{result=\"error\"} %llu\n",
+		a->policy_pushes, a->ticket_pushes, a->cert_pushes, a->user_pushes, a->policy_rejects,
+		a->user_rejects, a->redis_connects, a->stats_fetches, a->stats_errors);
 	if (a->ms)
-		fprintf(f, "# TYPE mxgate_control_http_requests_total counter\n"
-			"mxgate_control_http_requests_total{code=\"200\"} %llu\n"
+		fprintf(f, "mxgate_control_http_requests_total{code=\"200\"} %llu\n"
 			"mxgate_control_http_requests_total{code=\"other\"} %llu\n",
 			metrics_served(a->ms), metrics_refused(a->ms));
 	if (age >= 0)
-		fprintf(f, "# TYPE mxgate_control_stats_age_seconds gauge\n"
-			"mxgate_control_stats_age_seconds %lld\n", age);
+		fprintf(f, "mxgate_control_stats_age_seconds %lld\n", age);
+	if (fclose(f) != 0) {
+		free(raw);
+		return NULL;
+	}
+	f = open_memstream(&buf, &sz);
+	if (!f) {
+		free(raw);
+		return NULL;
+	}
+	metric_render(f, raw, rsz);
+	free(raw);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -159,27 +159,18 @@ static void do_stats(struct service *sv, int fd)
 	}
 	stats_print(f, sv->ctxs, sv->nworkers, sv->extra);
 	ctl_refused_print(f, "mxgate_service_control_");
-	if (sv->auth != NULL) {
-		const uint64_t *v = (const uint64_t *)auth_service_stats(sv->auth);
-		unsigned k;
-
-		/* the service lcore's own counters: no lcore label */
-		for (k = 0; k < AUTH_STAT_COUNT; k++)
-			fprintf(f, "mxgate_service_%s%s %llu\n", auth_stat_names[k],
-				strcmp(auth_stat_names[k], "auth_users") == 0 ? "" : "_total",
-				(unsigned long long)v[k]);
-	}
+	/* the service lcore's own counters: no lcore label */
+	if (sv->auth != NULL)
+		stats_print_flat(f, "service_", auth_stat_names, AUTH_STAT_COUNT,
+				 (const uint64_t *)auth_service_stats(sv->auth), "auth_users");
 	if (sv->tls != NULL) {
 		struct tls_key_stats ks;
-		const uint64_t *v = (const uint64_t *)&ks;
-		unsigned k;
 
 		/* the key door's counters, summed over the workers by crypto/tls.c */
 		tls_key_stats_total(&ks);
-		for (k = 0; k < TLS_KEY_STAT_COUNT; k++)
-			fprintf(f, "mxgate_tls_%s_total %llu\n", tls_key_stat_names[k],
-				(unsigned long long)v[k]);
+		stats_print_flat(f, "tls_", tls_key_stat_names, TLS_KEY_STAT_COUNT, (const uint64_t *)&ks, NULL);
 	}
+	stats_print_build_info(f);
 	fclose(f);
 	send_stream(fd, buf, len);
 }

@@ -1,13 +1,24 @@
 /*
  * stats.c - counters in Prometheus text: mxgate_<field>_total{lcore="N"},
  * drops as mxgate_drops_total{lcore="N",reason="..."}, gauges without
- * _total. Read from the workers' structs without locks: each is a plain
- * 64-bit integer written by one lcore.
+ * _total; a counter that common/metric_table.c maps to a labelled family
+ * under that family's name with its label. Read from the workers' structs
+ * without locks: each is a plain 64-bit integer written by one lcore.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <rte_version.h>
 #include "stats.h"
+#include "common/metric_table.h"
+
+/* Set by the Makefile: git describe of the tree, the BoringSSL rebuild's cache key. */
+#ifndef MX_VERSION
+#define MX_VERSION "unknown"
+#endif
+#ifndef MX_BORINGSSL_VERSION
+#define MX_BORINGSSL_VERSION "unknown"
+#endif
 
 struct field {
 	const char *name;
@@ -37,18 +48,39 @@ unsigned stats_field_count(void)
 	return (unsigned)(sizeof(fields) / sizeof(fields[0]));
 }
 
+/* One counter of a struct, for one lcore (lcore < 0: none), under its series (metric_table.h). */
+static void print_field(FILE *f, const char *prefix, const char *name, int gauge, int lcore, uint64_t v)
+{
+	char fam[128], lc[24] = "";
+	const char *label;
+
+	metric_field_series(prefix, name, gauge, fam, sizeof(fam), &label);
+	if (lcore >= 0)
+		snprintf(lc, sizeof(lc), "lcore=\"%d\"", lcore);
+	if (lcore < 0 && label == NULL)
+		fprintf(f, "%s %llu\n", fam, (unsigned long long)v);
+	else
+		fprintf(f, "%s{%s%s%s} %llu\n", fam, lc, lcore >= 0 && label ? "," : "", label ? label : "",
+			(unsigned long long)v);
+}
+
+void stats_print_flat(FILE *f, const char *prefix, const char *const *names, unsigned count,
+		      const uint64_t *vals, const char *gauge)
+{
+	unsigned k;
+
+	for (k = 0; k < count; k++)
+		print_field(f, prefix, names[k], gauge != NULL && strcmp(names[k], gauge) == 0, -1, vals[k]);
+}
+
 void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct stats_group *extra)
 {
 	unsigned i, k;
 
 	for (k = 0; k < stats_field_count(); k++)
-		for (i = 0; i < n; i++) {
-			const uint64_t *v = (const uint64_t *)((const char *)&ctxs[i]->st + fields[k].off);
-
-			fprintf(f, "mxgate_%s%s{lcore=\"%u\"} %llu\n", fields[k].name,
-				fields[k].gauge ? "" : "_total", ctxs[i]->lcore_id,
-				(unsigned long long)*v);
-		}
+		for (i = 0; i < n; i++)
+			print_field(f, "", fields[k].name, fields[k].gauge, (int)ctxs[i]->lcore_id,
+				    *(const uint64_t *)((const char *)&ctxs[i]->st + fields[k].off));
 	for (k = 0; k < NET_DROP__MAX; k++)
 		for (i = 0; i < n; i++)
 			fprintf(f, "mxgate_drops_total{lcore=\"%u\",reason=\"%s\"} %llu\n",
@@ -60,15 +92,24 @@ void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct 
 
 			if (extra->vals[i] == NULL)
 				continue;
-			fprintf(f, "mxgate_%s%s%s{lcore=\"%u\"} %llu\n", extra->prefix, extra->names[k],
-				gauge ? "" : "_total", ctxs[i]->lcore_id,
-				(unsigned long long)extra->vals[i][k]);
+			print_field(f, extra->prefix, extra->names[k], gauge, (int)ctxs[i]->lcore_id,
+				    extra->vals[i][k]);
 		}
 	for (i = 0; extra != NULL && extra->labelled != NULL && i < n; i++)
 		if (extra->objs[i] != NULL)
 			extra->labelled(f, extra->objs[i], ctxs[i]->lcore_id);
 	if (n > 0)
 		fprintf(f, "mxgate_tsc_hz %llu\n", (unsigned long long)ctxs[0]->tsc_hz);
+}
+
+void stats_print_build_info(FILE *f)
+{
+	const char *dpdk = rte_version();
+
+	if (strncmp(dpdk, "DPDK ", 5) == 0)
+		dpdk += 5;
+	fprintf(f, "mxgate_build_info{version=\"%s\",boringssl=\"%s\",dpdk=\"%s\"} 1\n", MX_VERSION,
+		MX_BORINGSSL_VERSION, dpdk);
 }
 
 int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n,

@@ -10,7 +10,8 @@
 
 /*
  * More counters of each worker from another module (e.g. SMTP): printed as
- * mxgate_<prefix><name>_total{lcore="N"}; the one named `gauge` without _total.
+ * mxgate_<prefix><name>_total{lcore="N"}, the one named `gauge` without
+ * _total, or as a series of a labelled family (common/metric_table.c).
  * Counters with their own labels are printed by the module's labelled().
  */
 struct stats_group {
@@ -26,6 +27,20 @@ struct stats_group {
 
 /* Write every counter of every worker, one line per lcore (extra may be NULL). */
 void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct stats_group *extra);
+
+/*
+ * Counters of the service lcore (no lcore label): mxgate_<prefix><name>_total
+ * or the labelled series of metric_table.h; the one named gauge without _total.
+ */
+void stats_print_flat(FILE *f, const char *prefix, const char *const *names, unsigned count,
+		      const uint64_t *vals, const char *gauge);
+
+/*
+ * mxgate_build_info{version,boringssl,dpdk} 1: mxgate's git describe, the
+ * BoringSSL rebuild (Debian version and recipe hash, deploy/boringssl.sh)
+ * and DPDK's version.
+ */
+void stats_print_build_info(FILE *f);
 
 /* Write to path atomically (temp file + rename); 0 or -1. */
 int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n,

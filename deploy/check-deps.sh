@@ -46,6 +46,13 @@ has ping || bad ping iputils-ping
 has ss || bad ss iproute2
 has curl || bad curl curl
 has openssl || bad "openssl (s_client, certificates)" openssl
+# promtool lints mxgate-control's /metrics (t_metrics_promtool)
+if has promtool; then
+	printf '# HELP mx_check_total A check.\n# TYPE mx_check_total counter\nmx_check_total 1\n' |
+		promtool check metrics >/dev/null 2>&1 || bad "promtool check metrics does not run" prometheus
+else
+	bad promtool prometheus
+fi
 if has redis-server; then
 	timeout 10 redis-server --port 0 --unixsocket "$tmp/r.sock" --save '' --appendonly no \
 		--daemonize no >"$tmp/redis.log" 2>&1 &

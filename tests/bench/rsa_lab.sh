@@ -82,10 +82,14 @@ bounded() {
 	return $rc
 }
 
-# Sum of a Prometheus counter over its lcore lines (0 when absent).
-pn() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { s += $2 } END { printf "%.0f\n", s }' "$1" 2>/dev/null; }
+# Sum of a Prometheus counter over its lcore lines (0 when absent); a third
+# argument k="v" keeps only that series of a labelled family.
+pn() {
+	awk -v k="$2" -v l="${3:-}" '$1 ~ "^"k"([{]|$)" && (l == "" || index($1, l)) { s += $2 }
+		END { printf "%.0f\n", s }' "$1" 2>/dev/null
+}
 # Difference of a counter between $1.before and $1.after.
-pd() { echo $(( $(pn "$TMP/$1.after" "$2") - $(pn "$TMP/$1.before" "$2") )); }
+pd() { echo $(( $(pn "$TMP/$1.after" "$2" "${3:-}") - $(pn "$TMP/$1.before" "$2" "${3:-}") )); }
 # Value of key=value in mxgen's summary line.
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 
@@ -126,14 +130,14 @@ for conc in $CONCS; do
 		sum=$(grep '^mxgen smtp-handshake' "$TMP/$t.out" | tail -n1)
 		[ -n "$sum" ] || { sed 's/^/  /' "$TMP/$t.err" >&2; msg "no summary from mxgen"; continue; }
 		hz=$(pn "$TMP/$t.after" mxgate_tsc_hz)
-		hs=$(( $(pd "$t" mxgate_smtp_starttls_total) + $(pd "$t" mxgate_smtp_smtps_total) ))
+		hs=$(pd "$t" mxgate_smtp_tls_handshakes_total)
 		busy=$(pd "$t" mxgate_busy_cycles_total)
 		bat=$(pd "$t" mxgate_tls_key_batches_total)
 		ops=$(pd "$t" mxgate_tls_key_batch_ops_total)
 		runs=$(pd "$t" mxgate_tls_key_ifma_runs_total)
 		lanes=$(pd "$t" mxgate_tls_key_ifma_lanes_total)
 		fills=
-		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pd "$t" mxgate_tls_key_ifma_fill_${f}_total)"; done
+		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pd "$t" mxgate_tls_key_ifma_fill_total "lanes=\"$f\"")"; done
 		printf '%-6s %-7s %8.0f %9.2f %9.2f %9.1f %8d %8.2f %7d %7.2f %8d %8d %6d  %s\n' \
 			"$conc" "$mode" "$(kv "$sum" handshakes_per_s)" \
 			"$(awk -v v="$(kv "$sum" hs_p50_us)" 'BEGIN { print v / 1000 }')" \
@@ -141,7 +145,7 @@ for conc in $CONCS; do
 			"$(awk -v b="$busy" -v h="$hs" -v z="$hz" 'BEGIN { print (h > 0 && z > 0) ? b / h / z * 1e6 : 0 }')" \
 			"$bat" "$(awk -v o="$ops" -v b="$bat" 'BEGIN { print b ? o / b : 0 }')" "$runs" \
 			"$(awk -v l="$lanes" -v r="$runs" 'BEGIN { print r ? l / r : 0 }')" \
-			"$(pd "$t" mxgate_tls_key_ifma_ops_total)" "$(pd "$t" mxgate_tls_key_scalar_ops_total)" \
+			"$(pd "$t" mxgate_tls_key_ops_total 'engine="ifma"')" "$(pd "$t" mxgate_tls_key_ops_total 'engine="scalar"')" \
 			"$(pd "$t" mxgate_tls_key_verify_failed_total)" "$fills"
 	done
 done

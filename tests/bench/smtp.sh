@@ -120,12 +120,13 @@ trap 'exit 130' INT TERM
 # Value of key=value in a line of "k=v k=v" words.
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 
-# Value of a Prometheus line in a counters file (first match, lcore label ignored).
-prom() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1" 2>/dev/null; }
+# Value of a Prometheus line in a counters file (first match, lcore label ignored;
+# a third argument k="v" picks the series of a labelled family).
+prom() { awk -v k="$2" -v l="${3:-}" '$1 ~ "^"k"([{]|$)" && (l == "" || index($1, l)) { print $2; exit }' "$1" 2>/dev/null; }
 # The same, 0 when absent (for arithmetic).
-pn() { local v; v=$(prom "$1" "$2"); echo "${v:-0}"; }
+pn() { local v; v=$(prom "$1" "$2" "${3:-}"); echo "${v:-0}"; }
 # Difference of a counter between the before and after files of test $1.
-pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
+pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2" "${3:-}") - $(pn "$TMP/$1.before.prom" "$2" "${3:-}") )); }
 
 # Run a command in the background bounded by timeout and wait for it, so that
 # a signal to this script is handled at once; returns the command's status.
@@ -257,7 +258,8 @@ for k in $KEYS; do
 	R[$k.hz]=$(pn "$TMP/$k.after.prom" mxgate_tsc_hz)
 	R[$k.busy]=$(pd "$k" mxgate_busy_cycles_total)
 	R[$k.idle]=$(pd "$k" mxgate_idle_cycles_total)
-	R[$k.hs]=$(( $(pd "$k" mxgate_smtp_starttls_total) + $(pd "$k" mxgate_smtp_smtps_total) ))
+	R[$k.hs]=$(( $(pd "$k" mxgate_smtp_tls_handshakes_total 'mode="starttls"') + \
+		$(pd "$k" mxgate_smtp_tls_handshakes_total 'mode="smtps"') ))
 	R[$k.tlsfail]=$(pd "$k" mxgate_smtp_tls_failed_total)
 	R[$k.refused]=$(pd "$k" mxgate_smtp_sessions_refused_total)
 	R[$k.rexmit]=$(pd "$k" mxgate_tcp_retransmits_total)

@@ -3,7 +3,7 @@
 mxctl's --json output (stdlib only):
 
   json_get.py PATH           PATH = dotted keys, array indexes as numbers
-                             ("total.smtp_messages_accepted_total",
+                             ("total.smtp_messages_total.accepted",
                              "0.client"); "" = the whole document
   json_get.py --lines        JSON Lines: check every line parses, print the count
   json_get.py --len PATH     the length of the array or object at PATH

@@ -78,22 +78,29 @@ lab_snap() {
 	"$LAB_SH" stats >"$LAB_DIR/snap.prom" || { echo "note: deploy/lab.sh stats failed" >&2; return 1; }
 }
 
-# Metric name for a struct net_stats field (or a full mxgate_* name).
+# Metric name for a struct net_stats field (or a full mxgate_* name). A
+# label selector may follow the name: smtp_messages{result="accepted"} is
+# mxgate_smtp_messages_total{result="accepted"} (common/metric_table.c).
 lab_metric() {
+	local base=${1%%\{*}
 	case $1 in
 		mxgate_*) echo "$1" ;;
 		tcp_conns) echo mxgate_tcp_conns ;;
-		*) echo "mxgate_$1_total" ;;
+		*) echo "mxgate_${base}_total${1#"$base"}" ;;
 	esac
 }
 
-# Sum of NAME over lcores in the last snapshot; REASON for drops, LCORE
-# for one lcore. Prints the sum; returns 2 (with a note on stderr) if the
-# counter is not in the file at all.
+# Sum of NAME over lcores in the last snapshot; NAME may carry a label
+# selector (lab_metric), REASON is one for drops, LCORE for one lcore.
+# Prints the sum; returns 2 (with a note on stderr) if the counter is not
+# in the file at all.
 lab_stat_cached() {
-	local name=$1 reason=${2:-} lcore=${3:-} metric
+	local name=$1 reason=${2:-} lcore=${3:-} metric sel
 	metric=$(lab_metric "$name")
-	awk -v m="$metric" -v r="$reason" -v l="$lcore" '
+	sel=${metric#"${metric%%\{*}"}
+	sel=${sel#\{}
+	awk -v m="${metric%%\{*}" -v sel="${sel%\}}" -v r="$reason" -v l="$lcore" '
+		BEGIN { ns = split(sel, want, ",") }
 		/^#/ || NF < 2 { next }
 		{
 			n = $0; sub(/[{ \t].*/, "", n)
@@ -101,6 +108,7 @@ lab_stat_cached() {
 			lab = $0; sub(/[ \t]+[^ \t]+[ \t]*$/, "", lab)
 			if (r != "" && index(lab, "reason=\"" r "\"") == 0) next
 			if (l != "" && index(lab, "lcore=\"" l "\"") == 0) next
+			for (i = 1; i <= ns; i++) if (index(lab, want[i]) == 0) next
 			s += $NF; found = 1
 		}
 		END { printf "%.0f\n", s + 0; exit(found ? 0 : 2) }' "$LAB_DIR/snap.prom"
@@ -265,11 +273,13 @@ expect_no_bug_drops() {
 LAB_MAIL=$LAB_DIR/mail
 LAB_CERT=${LAB_CERTS:-$LAB_REPO/build/lab/certs}/mx.lab.example.crt
 
-# Metric name of an SMTP counter (a name from SMTP_STATS in dataplane/smtp/session.h).
+# Metric name of an SMTP counter (mxgate_smtp_<NAME>_total), with a label
+# selector if one follows: messages{result="accepted"} (common/metric_table.c).
 lab_smtp_metric() {
+	local base=${1%%\{*}
 	case $1 in
 		active) echo mxgate_smtp_active ;;
-		*) echo "mxgate_smtp_$1_total" ;;
+		*) echo "mxgate_smtp_${base}_total${1#"$base"}" ;;
 	esac
 }
 

@@ -258,9 +258,13 @@ hdr=$(curl -s -D - -o "$LAB_DIR/metrics.txt" "http://127.0.0.1:$PORT/metrics") |
 echo "$hdr" | grep -q '^HTTP/1.0 200' || fail "/metrics: $hdr"
 echo "$hdr" | grep -qi '^Content-Type: text/plain; version=0.0.4' || fail "/metrics content type: $hdr"
 ctl stats >"$LAB_DIR/ctl_stats.txt" || fail "CTL_STATS"
-sum() { awk -v m="$1" '{ n = $1; sub(/[{ ].*/, "", n) } n == m { s += $NF; f = 1 } END { if (f) printf "%.0f\n", s }' "$2"; }
-for m in mxgate_tcp_passive_opens_total mxgate_smtp_sessions_total mxgate_smtp_messages_accepted_total \
-	 mxgate_smtp_policy_rcpt_rejects_total; do
+# sum of series NAME or NAME{label="value"} (one label besides lcore) over lcores
+sum() {
+	awk -v m="${1%%\{*}" -v l="$(echo "$1" | sed -n 's/.*{\(.*\)}$/\1/p')" '{ n = $1; sub(/[{ ].*/, "", n) }
+		n == m && (l == "" || index($1, l)) { s += $NF; f = 1 } END { if (f) printf "%.0f\n", s }' "$2"
+}
+for m in mxgate_tcp_passive_opens_total mxgate_smtp_sessions_total 'mxgate_smtp_messages_total{result="accepted"}' \
+	 'mxgate_smtp_policy_rejects_total{stage="rcpt"}'; do
 	a=$(sum "$m" "$LAB_DIR/metrics.txt")
 	b=$(sum "$m" "$LAB_DIR/ctl_stats.txt")
 	[ -n "$a" ] && [ "$a" = "$b" ] || fail "$m: /metrics says '$a', mxgate says '$b'"
@@ -276,7 +280,7 @@ ok "${P}stats:$ID updated $((now - upd)) s ago"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/other")
 [ "$code" = 404 ] || fail "GET /other: $code, expected 404"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/metrics")
-[ "$code" = 404 ] || fail "POST /metrics: $code, expected 404"
+[ "$code" = 405 ] || fail "POST /metrics: $code, expected 405"
 big=$(head -c 6000 /dev/zero | tr '\0' a)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:$PORT/metrics")
 [ "$code" = 400 ] || fail "a 6 KB request: $code, expected 400"

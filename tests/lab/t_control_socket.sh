@@ -28,7 +28,7 @@ st=$(ctl status) || fail "status: $st"
 echo "$st" | grep -q '^policy_version v1$' || fail "status does not show version v1: $st"
 echo "$st" | grep -q '^certificate .*not_after=' || fail "status without certificate expiry"
 ok "status: policy v1 kept, certificate expiry shown"
-ctl stats | grep -q '^mxgate_smtp_policy_rcpt_rejects_total{lcore="1"} 1$' || fail "stats over the socket"
+ctl stats | grep -q '^mxgate_smtp_policy_rejects_total{lcore="1",stage="rcpt"} 1$' || fail "stats over the socket"
 ok "stats over the socket"
 # a session that stays open while we list
 (printf 'EHLO client.example\r\n'; sleep 2) | lab_exec timeout 5 "$LAB_PY" "$LAB_T/nc.py" 198.18.0.2 25 >/dev/null 2>&1 &

@@ -6,7 +6,7 @@
 # /metrics agree; "down" leaves no process behind.
 . "$(dirname "$0")/lib.sh"
 lab_begin
-export LAB_CONTROL=1 LAB_METRICS=127.0.0.1:19465
+export LAB_CONTROL=1 LAB_METRICS=${LAB_METRICS:-127.0.0.1:19465}
 lab_up || fail "lab did not come up"
 st=$("$LAB_SH" status) || fail "status: $st"
 echo "$st"
@@ -35,9 +35,9 @@ for ((i = 0; i < 20; i++)); do relay_other | grep -q 'Relaying denied' && break;
 ok "policy del undoes it"
 # /metrics is refreshed every few seconds by mxgate-control: wait for it to catch up
 for ((i = 0; i < 80; i++)); do
-	a=$(ctl stats --json | "$LAB_PY" "$LAB_T/json_get.py" total.smtp_policy_rcpt_rejects_total 2>/dev/null)
+	a=$(ctl stats --json | "$LAB_PY" "$LAB_T/json_get.py" total.smtp_policy_rejects_total.rcpt 2>/dev/null)
 	m=$(curl -s "http://$LAB_METRICS/metrics" |
-		awk '$1 ~ /^mxgate_smtp_policy_rcpt_rejects_total/ {s += $2} END {print s + 0}')
+		awk '$1 ~ /^mxgate_smtp_policy_rejects_total\{.*stage="rcpt"/ {s += $2} END {print s + 0}')
 	[ -n "$a" ] && [ "$a" = "$m" ] && [ "$a" -ge 2 ] && break
 	sleep 0.1
 done

@@ -114,12 +114,12 @@ check "status --json: hostname" test "$(echo "$js" | $JSON mxgate.status.hostnam
 
 # ---- stats: values present, consistent with a message sent in between ----
 expect_rc 0 "stats" mx stats
-echo "$out" | grep -q '^mxgate_smtp_messages_accepted_total{lcore="1"} [0-9]' ||
+echo "$out" | grep -q '^mxgate_smtp_messages_total{lcore="1",result="accepted"} [0-9]' ||
 	soft_fail "stats: no smtp messages_accepted counter"
 echo "$out" | grep -q '^mxgate_tcp_passive_opens_total{lcore="1"} [0-9]' ||
 	soft_fail "stats: no tcp_passive_opens counter"
 js=$(mx stats --json) || soft_fail "stats --json"
-acc0=$(echo "$js" | $JSON total.smtp_messages_accepted_total)
+acc0=$(echo "$js" | $JSON total.smtp_messages_total.accepted)
 opens0=$(echo "$js" | $JSON lcores.1.tcp_passive_opens_total)
 csum=$(echo "$js" | $JSON lcores.1.drops_total.tcp_csum)
 [ -n "$acc0" ] && [ -n "$opens0" ] && [ -n "$csum" ] ||
@@ -127,11 +127,11 @@ csum=$(echo "$js" | $JSON lcores.1.drops_total.tcp_csum)
 m=$(mail b@lab.example)
 echo "$m" | grep -q '^<-  250 2\.0\.0' || soft_fail "message without a policy: $m"
 js=$(mx stats --json)
-acc1=$(echo "$js" | $JSON total.smtp_messages_accepted_total)
+acc1=$(echo "$js" | $JSON total.smtp_messages_total.accepted)
 opens1=$(echo "$js" | $JSON lcores.1.tcp_passive_opens_total)
 check "stats: smtp messages_accepted $acc0 -> $acc1 after one message" test "$acc1" = $((acc0 + 1))
 check "stats: tcp_passive_opens rose ($opens0 -> $opens1)" test "$opens1" -gt "$opens0"
-v=$(lab_stat smtp_messages_accepted)
+v=$(lab_stat 'smtp_messages{result="accepted"}')
 check "stats agrees with mxgate's SIGUSR1 file (messages_accepted $v)" test "$v" = "$acc1"
 n=$(mx stats --watch 0.2 --count 3 | grep -c '^# mxctl stats ')
 check "stats --watch 0.2 --count 3: 3 snapshots" test "$n" = 3

@@ -54,10 +54,10 @@ out=$(lab_exec timeout 20 swaks --server 2001:2::2 --port 25 --helo client.examp
 echo "$out" | grep -qE '^<\*\* +550 5\.7\.1 Access denied' || fail "Connect: REJECT over IPv6: $out"
 echo "$out" | grep -q '^<-  220' && fail "a rejected client got the banner"
 ok "Connect: REJECT: 550 5.7.1 Access denied instead of the banner"
-expect_stat_ge smtp_policy_rcpt_rejects 2
-expect_stat_ge smtp_policy_mail_rejects 2
+expect_stat_ge 'smtp_policy_rejects{stage="rcpt"}' 2
+expect_stat_ge 'smtp_policy_rejects{stage="mail"}' 2
 expect_stat_ge smtp_policy_discards 1
-expect_stat_ge smtp_policy_connect_rejects 1
+expect_stat_ge 'smtp_policy_rejects{stage="connect"}' 1
 lab_down >/dev/null 2>&1
 
 # TLS_Clt: ENCR:512 cannot be met by a 256-bit cipher

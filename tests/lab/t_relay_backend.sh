@@ -45,7 +45,7 @@ field "r['messages'][0]['body']" | grep -q 'version=TLSv1.3 cipher=TLS_AES_256_G
 	fail "A: Received header without the TLS facts"
 field "r['messages'][0]['body']" | grep -q '^relay a' || fail "A: body missing"
 ok "message and Received header arrived"
-expect_stat_ge smtp_xclient 1
+expect_stat_ge 'smtp_announced{method="xclient"}' 1
 lab_down >/dev/null 2>&1
 
 # B: PROXY v2 with the TLS TLVs
@@ -61,7 +61,7 @@ echo "$out" | grep -q '250 2.0.0' || fail "B: not accepted: $out"
 [ "$(field "r['proxy']['tlvs']['ssl']['client'] & 1")" = 1 ] || fail "B: PP2_CLIENT_SSL not set"
 [ "$(field "r['xclient']")" = None ] || fail "B: XCLIENT sent to a PROXY backend"
 ok "PROXY v2: 198.18.0.1 -> 198.18.0.2:25, SSL TLV TLSv1.3 TLS_AES_256_GCM_SHA384"
-expect_stat_ge smtp_proxy_v2 1
+expect_stat_ge 'smtp_announced{method="proxy_v2"}' 1
 lab_down >/dev/null 2>&1
 
 # C: /starttls required, not offered: a 4xx, never the message in plaintext

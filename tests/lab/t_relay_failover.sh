@@ -21,6 +21,6 @@ ok "all 4 delivered to the live backend"
 e=$(lab_stat smtp_backend_errors) || fail "cannot read smtp_backend_errors"
 [ "$e" -ge 1 ] && [ "$e" -le 2 ] || fail "smtp_backend_errors = $e: the dead backend should fail once, then rest"
 ok "the dead backend failed $e time(s), then was skipped"
-expect_stat_ge smtp_messages_accepted 4
+expect_stat_ge 'smtp_messages{result="accepted"}' 4
 expect_no_bug_drops
 pass

@@ -33,8 +33,10 @@ grep -q listening "$LAB_DIR/backend.log" || fail "smtp_backend did not start: $(
 rcli() { timeout 5 redis-cli -s "$RSOCK" "$@"; }
 mx() { "$LAB_SH" ctl "$@"; }
 status_users() { "$LAB_PY" "$LAB_T/ctl_client.py" "$LAB_DIR/ctl.sock" status | awk '$1 == "auth_users" { print $2 }'; }
+# counter NAME [LABEL="VALUE"]: summed over lcores
 counter() { "$LAB_PY" "$LAB_T/ctl_client.py" "$LAB_DIR/ctl.sock" stats |
-	awk -v m="$1" '{ n = $1; sub(/\{.*/, "", n) } n == m { s += $2 } END { print s + 0 }'; }
+	awk -v m="$1" -v l="${2:-}" '{ n = $1; sub(/\{.*/, "", n) } n == m && (l == "" || index($1, l)) { s += $2 }
+		END { print s + 0 }'; }
 auth() { lab_py smtp_auth.py --server "$@"; }
 jget() { "$LAB_PY" -c 'import json,sys; print(eval(sys.argv[1], {"r": json.loads(sys.stdin.read())}))' "$1"; }
 
@@ -86,7 +88,7 @@ dt=$(( $(date +%s%3N) - t0 ))
 echo "$out" | grep -q '535 5.7.8 Error: authentication failed' || fail "wrong password: $(echo "$out" | tail -8)"
 [ "$dt" -ge 900 ] || fail "the 535 came after $dt ms, before the 1000 ms failure delay"
 ok "wrong password: 535 5.7.8 after $dt ms (delay 1000 ms)"
-[ "$(counter mxgate_smtp_auth_failed_total)" -ge 1 ] || fail "smtp_auth_failed not counted"
+[ "$(counter mxgate_smtp_auth_total 'result="failed"')" -ge 1 ] || fail "smtp_auth_failed not counted"
 grep -q 'SASL PLAIN authentication failed' "$LAB_DIR/mxgate.log" || fail "no log line for the failure"
 
 # LOGIN with smtplib, and AUTH on 465 with swaks
@@ -108,7 +110,7 @@ out=$(auth 198.18.0.2 --port 25 --user alice --password alice-secret)
 dt=$(( $(date +%s%3N) - t0 ))
 [ "$(echo "$out" | jget 'r["auth"][0]')" = 454 ] || fail "after 3 failures the right password should get 454: $out"
 ok "after 3 failures from 198.18.0.1: $(echo "$out" | jget 'r["auth"][1]') (session $dt ms)"
-[ "$(counter mxgate_smtp_auth_limited_total)" -ge 1 ] || fail "smtp_auth_limited not counted"
+[ "$(counter mxgate_smtp_auth_total 'result="limited"')" -ge 1 ] || fail "smtp_auth_limited not counted"
 out=$(auth 2001:2::2 --port 25 --user alice --password alice-secret)
 [ "$(echo "$out" | jget 'r["auth"][0]')" = 235 ] || fail "another address (2001:2::1) should still authenticate: $out"
 ok "another client address (IPv6) still authenticates"
@@ -135,5 +137,5 @@ ok "policy decisions by tag and handshakes by cipher are counted"
 
 checks=$(counter mxgate_service_auth_checks_total)
 [ "$checks" -ge 6 ] || fail "service_auth_checks $checks, at least 6 expected"
-ok "counters: auth_success $(counter mxgate_smtp_auth_success_total), auth_failed $(counter mxgate_smtp_auth_failed_total), auth_limited $(counter mxgate_smtp_auth_limited_total), scrypt checks $checks"
+ok "counters: auth_success $(counter mxgate_smtp_auth_total 'result="success"'), auth_failed $(counter mxgate_smtp_auth_total 'result="failed"'), auth_limited $(counter mxgate_smtp_auth_total 'result="limited"'), scrypt checks $checks"
 pass

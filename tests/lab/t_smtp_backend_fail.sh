@@ -93,9 +93,9 @@ sink_stop
 expect_log 'lost connection with backend' "lost connection with backend ..."
 expect_log 'status=deferred \(450 4\.3\.0' "status=deferred (450 4.3.0 ...)"
 expect_log 'status=bounced \(500 5\.3\.0' "status=bounced (500 5.3.0 ...)"
-expect_smtp messages_accepted -eq 1
-expect_smtp messages_rejected -eq 2        # "-f ." and "-f DATA" (a 5xx to the DATA command counts too)
-expect_smtp messages_tempfailed -ge 4      # "-r .", "-q .", "-Q .", "-A 0"
+expect_smtp 'messages{result="accepted"}' -eq 1
+expect_smtp 'messages{result="rejected"}' -eq 2        # "-f ." and "-f DATA" (a 5xx to the DATA command counts too)
+expect_smtp 'messages{result="tempfailed"}' -ge 4      # "-r .", "-q .", "-Q .", "-A 0"
 expect_smtp backend_errors -ge 9           # every disconnect, greeting/EHLO failure, no backend
 soft_wait_stat_eq mxgate_smtp_active 0 10
 soft_wait_stat_eq tcp_conns 0 10

@@ -26,8 +26,8 @@ for id in longline toobig; do
 done
 # two command lines and one text line were too long (each got 500 5.5.2 "line too long")
 expect_smtp line_too_long -ge 3
-expect_smtp messages_rejected -eq 2
-expect_smtp messages_accepted -eq 1
+expect_smtp 'messages{result="rejected"}' -eq 2
+expect_smtp 'messages{result="accepted"}' -eq 1
 expect_smtp too_many_errors -eq 1
 expect_smtp timeouts -eq 1
 expect_log 'timeout after [A-Z]+ from unknown\[198\.18\.0\.1\]' "timeout after ... from unknown[198.18.0.1]"

@@ -21,9 +21,9 @@ soft_run "the 200 concurrent messages are stored once each" \
 	lab_py smtp_dump.py ids --maildir "$LAB_MAIL" --prefix many-par- --count 200
 n=$(mail_count)
 if [ "$n" -eq 400 ]; then ok "400 messages stored"; else soft_fail "$n messages stored, expected 400"; fi
-expect_smtp messages_accepted -eq 400
+expect_smtp 'messages{result="accepted"}' -eq 400
 expect_smtp sessions -eq 400
-expect_smtp starttls -eq 400
+expect_smtp 'tls_handshakes{mode="starttls"}' -eq 400
 expect_smtp tls_failed -eq 0
 expect_smtp backend_errors -eq 0
 soft_wait_stat_eq mxgate_smtp_active 0 10

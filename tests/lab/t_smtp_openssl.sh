@@ -39,11 +39,11 @@ expect_log 'Anonymous TLS connection established from unknown\[198\.18\.0\.1\]: 
 	"Anonymous TLS connection established ... TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256 (128/128 bits)"
 expect_log 'Anonymous TLS connection established from unknown\[198\.18\.0\.1\]: TLSv1\.3 with cipher TLS_AES_256_GCM_SHA384 \(256/256 bits\)' \
 	"Anonymous TLS connection established ... TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
-expect_smtp tls_v12 -eq 2
-expect_smtp tls_v13 -eq 4
-expect_smtp starttls -eq 4
-expect_smtp smtps -eq 2
-expect_smtp messages_accepted -eq 6
+expect_smtp 'tls_sessions{version="TLSv1.2"}' -eq 2
+expect_smtp 'tls_sessions{version="TLSv1.3"}' -eq 4
+expect_smtp 'tls_handshakes{mode="starttls"}' -eq 4
+expect_smtp 'tls_handshakes{mode="smtps"}' -eq 2
+expect_smtp 'messages{result="accepted"}' -eq 6
 expect_smtp tls_failed -eq 0
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after the s_client runs"

@@ -56,10 +56,10 @@ expect_log 'Anonymous TLS connection established from unknown\[198\.18\.0\.1\]: 
 	"Anonymous TLS connection established from unknown[198.18.0.1]: TLSv1.3 ..."
 expect_log 'Anonymous TLS connection established from unknown\[2001:2::1\]' \
 	"Anonymous TLS connection established from unknown[2001:2::1]"
-expect_smtp tls_v12 -eq 2
-expect_smtp tls_v13 -ge 6
+expect_smtp 'tls_sessions{version="TLSv1.2"}' -eq 2
+expect_smtp 'tls_sessions{version="TLSv1.3"}' -ge 6
 expect_smtp tls_resumed -ge 1
-expect_smtp smtps -eq 1
+expect_smtp 'tls_handshakes{mode="smtps"}' -eq 1
 expect_smtp tls_failed -eq 0
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after posttls-finger"

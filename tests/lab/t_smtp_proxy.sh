@@ -48,9 +48,9 @@ else
 	soft_fail "Postfix logged 'connect from unknown[198.18.1.2]' $n time(s): the PROXY header was not used"
 fi
 grep -q 'haproxy read' "$PFD/maillog" && soft_fail "Postfix complained about the PROXY header: $(grep -m1 'haproxy read' "$PFD/maillog")"
-expect_smtp proxy_v2 -ge 2
-expect_smtp xclient -eq 0
-expect_smtp messages_accepted -eq 2
+expect_smtp 'announced{method="proxy_v2"}' -ge 2
+expect_smtp 'announced{method="xclient"}' -eq 0
+expect_smtp 'messages{result="accepted"}' -eq 2
 expect_smtp backend_errors -eq 0
 pf stop
 PF_UP=

@@ -39,7 +39,7 @@ soft_run "A: the slow backend's 250 reaches the client" \
 n=$(stored slow-a)
 [ "$n" = 1 ] && ok "A: stored once" || soft_fail "A: stored $n times"
 expect_smtp timeouts -eq 0
-expect_smtp messages_accepted -eq 1
+expect_smtp 'messages{result="accepted"}' -eq 1
 if grep -q 'timeout after' "$LAB_DIR/mxgate.log"; then
 	soft_fail "A: a client timeout was logged: $(grep 'timeout after' "$LAB_DIR/mxgate.log")"
 fi
@@ -58,7 +58,7 @@ soft_run "B: the client is told 451 4.4.1 after the backend's deadline" \
 expect_log 'timeout with backend 0 after END-OF-MESSAGE: the message may have been delivered' \
 	"B: the log says the message may have been delivered"
 expect_smtp backend_timeouts -eq 1
-expect_smtp messages_tempfailed -eq 1
+expect_smtp 'messages{result="tempfailed"}' -eq 1
 expect_smtp timeouts -eq 0
 v=$(lab_stat_label mxgate_smtp_backend_timeouts_by_wait_total waiting END-OF-MESSAGE)
 [ "$v" = 1 ] && ok "B: counted as END-OF-MESSAGE" || soft_fail "B: backend timeouts{waiting=END-OF-MESSAGE} = $v"

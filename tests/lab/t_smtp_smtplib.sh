@@ -28,11 +28,11 @@ big "300 KB with 998-character lines starting with '.'" --mode starttls --bytes 
 
 n=$(mail_count)
 if [ "$n" -eq 3 ]; then ok "3 messages stored"; else soft_fail "$n messages stored, expected 3"; fi
-expect_smtp messages_accepted -eq 3
+expect_smtp 'messages{result="accepted"}' -eq 3
 expect_smtp message_bytes -ge 10000000
 expect_smtp line_too_long -eq 0
-expect_smtp starttls -eq 2
-expect_smtp smtps -eq 1
+expect_smtp 'tls_handshakes{mode="starttls"}' -eq 2
+expect_smtp 'tls_handshakes{mode="smtps"}' -eq 1
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after the big messages"
 expect_no_bug_drops
@@ -42,7 +42,7 @@ lab_down >/dev/null 2>&1
 LAB_SINK_OPTS="-H 1" lab_up || fail "second lab did not come up"
 big "1 MB to a backend that pauses 1 s" --mode starttls --bytes 1000000 --seed 14 --tag big-slow \
 	--dot-max 997 --io-timeout 15 --deadline 30
-expect_smtp messages_accepted -eq 1
+expect_smtp 'messages{result="accepted"}' -eq 1
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after the slow backend"
 lab_end

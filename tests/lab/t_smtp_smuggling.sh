@@ -20,7 +20,7 @@ else
 	grep -H '^Subject' "$LAB_MAIL"/* 2>/dev/null | head -n 5
 fi
 expect_smtp bare_newline -ge 7
-expect_smtp messages_accepted -eq 0
+expect_smtp 'messages{result="accepted"}' -eq 0
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after the smuggling attempts"
 expect_echo 4096

@@ -19,9 +19,9 @@ n=$(mail_count)
 if [ "$n" -eq 1 ]; then ok "1 message stored (the one over 587)"; else soft_fail "$n messages stored, expected 1"; fi
 expect_smtp starttls_injection -ge 1
 expect_smtp starttls_injected_bytes -eq 23    # "RSET\r\nMAIL FROM:<x@y>\r\n"
-expect_smtp starttls -eq 2
+expect_smtp 'tls_handshakes{mode="starttls"}' -eq 2
 expect_smtp tls_failed -eq 0
-expect_smtp messages_accepted -eq 1
+expect_smtp 'messages{result="accepted"}' -eq 1
 soft_wait_stat_eq mxgate_smtp_active 0 5
 expect_alive "after the STARTTLS cases"
 expect_no_bug_drops

@@ -68,11 +68,11 @@ expect_log 'disconnect from unknown\[198\.18\.0\.1\] ehlo=2 helo=0 starttls=1 au
 expect_log 'status=sent \(250' "status=sent (250 ...)"
 
 expect_smtp sessions -ge 9
-expect_smtp messages_accepted -eq 9
-expect_smtp starttls -eq 4
-expect_smtp smtps -eq 1
-expect_smtp tls_v13 -eq 5
-expect_smtp verify_not -eq 5
+expect_smtp 'messages{result="accepted"}' -eq 9
+expect_smtp 'tls_handshakes{mode="starttls"}' -eq 4
+expect_smtp 'tls_handshakes{mode="smtps"}' -eq 1
+expect_smtp 'tls_sessions{version="TLSv1.3"}' -eq 5
+expect_smtp 'tls_verify{result="NOT"}' -eq 5
 expect_smtp tls_failed -eq 0
 expect_smtp backend_errors -eq 0
 soft_wait_stat_eq mxgate_smtp_active 0 5

@@ -39,9 +39,9 @@ else
 fi
 
 expect_log 'status=sent \(250 2\.0\.0 Ok: queued as' "status=sent (250 2.0.0 Ok: queued as ...)"
-expect_smtp xclient -ge 2
-expect_smtp proxy_v2 -eq 0
-expect_smtp messages_accepted -eq 2
+expect_smtp 'announced{method="xclient"}' -ge 2
+expect_smtp 'announced{method="proxy_v2"}' -eq 0
+expect_smtp 'messages{result="accepted"}' -eq 2
 expect_smtp backend_errors -eq 0
 pf stop
 PF_UP=

@@ -49,9 +49,9 @@ echo "$r" | grep -q 'verify=NOT)' || fail "Srv_Features V: a certificate was sti
 r=$(send v4again --tls-cert "$d/c.crt" --tls-key "$d/c.key")
 echo "$r" | grep -q 'verify=OK' || fail "a client without V: $r"
 ok "Srv_Features:2001:2::1 V: verify=NOT for that client, OK for 198.18.0.1"
-expect_stat_ge smtp_verify_ok 1
-expect_stat_ge smtp_verify_no 1
-expect_stat_ge smtp_verify_fail 1
+expect_stat_ge 'smtp_tls_verify{result="OK"}' 1
+expect_stat_ge 'smtp_tls_verify{result="NO"}' 1
+expect_stat_ge 'smtp_tls_verify{result="FAIL"}' 1
 expect_no_bug_drops
 
 # Srv_Features v: tls_ask_client_cert = no, but 2001:2::1 is asked
