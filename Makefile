@@ -123,8 +123,9 @@ $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
 		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
 
-$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
+$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c policy/policy.h policy/stage.h tests/unit/t.h \
+		| $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c policy/stage.c
 
 # control-socket frame bounds (control/ctl.c)
 $(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
