@@ -56,9 +56,10 @@ BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 # ---- end BoringSSL variables ----
 
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c dataplane/smtp/worker.c \
+	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
-	crypto/passwd.c policy/policy.c
+	crypto/passwd.c policy/policy.c policy/stage.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
@@ -135,7 +136,8 @@ $(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/con
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
-SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
+SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
+	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
 	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c dataplane/config.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
