@@ -50,8 +50,8 @@ struct smtp_worker {
 	struct tls_ctx *tls;
 	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
 	struct tls_worker *tw;
-	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
-	struct listen_arg la[3];
+	struct smtp_cfg pcfg[SMTP_MODE_COUNT];  /* the engine's settings per port flavour */
+	struct listen_arg la[SMTP_MODE_COUNT];
 	struct relay_pool rp;     /* the backends */
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */

@@ -24,7 +24,11 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 				      struct auth_service *auth, char *err, size_t errlen)
 {
 	struct smtp_worker *w = calloc(1, sizeof(*w));
-	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
+	const unsigned ports[SMTP_MODE_COUNT] = {
+		[SMTP_MODE_MX] = cfg->smtp_port,
+		[SMTP_MODE_SUBMISSION] = cfg->submission_port,
+		[SMTP_MODE_SMTPS] = cfg->smtps_port,
+	};
 	unsigned m;
 
 	if (w == NULL) {
@@ -48,7 +52,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		smtp_worker_free(w);
 		return NULL;
 	}
-	for (m = 0; m < 3; m++) {
+	for (m = 0; m < SMTP_MODE_COUNT; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
 		w->pcfg[m].tls_available = tls != NULL;
