@@ -63,9 +63,10 @@ NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
 # the metric families (common/metric_table.c): dataplane/stats.c prints through
 # them, and every program that links the stack (NET_SRCS) links stats.c
 NET_SRCS += common/metric_table.c
-SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
+SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c dataplane/smtp/worker.c \
+	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
-	crypto/passwd.c policy/policy.c
+	crypto/passwd.c policy/policy.c policy/stage.c
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
@@ -109,7 +110,7 @@ $(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c crypto/passwd.c
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c policy/stage.c crypto/passwd.c
 $(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----
@@ -135,8 +136,9 @@ $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
 		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
 
-$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
+$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c policy/policy.h policy/stage.h tests/unit/t.h \
+		| $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c policy/stage.c
 
 # control-socket frame bounds (control/ctl.c)
 $(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
@@ -146,7 +148,8 @@ $(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/con
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
-SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
+SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
+	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
 	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c dataplane/config.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)

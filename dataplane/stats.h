@@ -1,6 +1,6 @@
 /*
  * stats.h - printing the per-lcore counters of the stack in Prometheus text
- * format (SIGUSR1, exit; the control socket will serve the same later).
+ * format (SIGUSR1, exit, and the control socket's STATS request).
  */
 #ifndef MX_STATS_H
 #define MX_STATS_H

@@ -1,12 +1,14 @@
 /*
- * gate.c - the access map's stages for one worker's sessions and the
- * Limit: table (see gate.h).
+ * gate.c - the access map's stages for one worker's sessions (in the
+ * order of policy/stage.h) and the Limit: table (see gate.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/gate.h"
-#include "smtp/smtp_stats.h"
+#include "smtp/sess.h"
+#include "smtp/slog.h"
+#include "crypto/tls.h"
 #include "net/tcp_app.h"
 
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
@@ -90,33 +92,32 @@ static struct gate_slot *limit_slot(struct gate *g, const struct pol_addr *a)
 }
 
 /*
- * Limit: (conn=N, rate=N/period) for a new session: this worker's share is
- * ceil(N / workers) (policy.h). Returns 0 to go on (*slot: where the
- * session is counted, or NULL), or 1 with the refusal text in *why.
+ * Limit: (conn=N, rate=N/period) for a new session from a: this worker's
+ * share is ceil(N / workers) (policy.h). Returns 0 to go on (*slot: where
+ * the session is counted, or NULL), or 1 with the refusal text in *why.
  */
-static int limit_check(struct gate *g, const struct pol_snapshot *pol, const struct pol_client *pc,
+static int limit_check(struct gate *g, const struct pol_limits *lim, const struct pol_addr *a,
 		       struct gate_slot **slot, const char **why)
 {
-	struct pol_limits lim;
 	struct gate_slot *e;
 	unsigned nw = tcp_nworkers(g->ctx) ? tcp_nworkers(g->ctx) : 1;
 	uint64_t conn_share, rate_share, cap, now = tcp_now_us(g->ctx);
 
-	if (!pol_limit(pol, pc, &lim, NULL) || (lim.conn == 0 && lim.rate == 0))
+	if (lim->conn == 0 && lim->rate == 0)
 		return 0;
-	e = limit_slot(g, &pc->addr);
+	e = limit_slot(g, a);
 	if (e == NULL) {
 		g->st->limit_table_full++;   /* let the client in uncounted rather than refuse strangers' neighbours */
 		return 0;
 	}
-	conn_share = lim.conn ? (lim.conn + nw - 1) / nw : 0;
-	rate_share = lim.rate ? (lim.rate + nw - 1) / nw : 0;
+	conn_share = lim->conn ? (lim->conn + nw - 1) / nw : 0;
+	rate_share = lim->rate ? (lim->rate + nw - 1) / nw : 0;
 	if (rate_share) {
 		cap = rate_share * 1000;
 		if (e->refill_us == 0)
 			e->milli_tokens = cap;
 		else
-			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim.per_s * 1000);
+			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim->per_s * 1000);
 		if (e->milli_tokens > cap)
 			e->milli_tokens = cap;
 		e->refill_us = now;
@@ -136,27 +137,104 @@ static int limit_check(struct gate *g, const struct pol_snapshot *pol, const str
 	return 0;
 }
 
-/* Connect:, Limit:, Srv_Features for a new session. */
-enum gate_verdict gate_connect(struct gate *g, const struct pol_snapshot *pol, const struct pol_client *pc,
-			       struct gate_conn *out)
+/* What the access map may know of this session. */
+static void pol_client_of(const struct sess *s, struct pol_client *pc, char *issuer, char *subject,
+			  size_t dnlen)
 {
-	memset(out, 0, sizeof(*out));
-	out->r = pol_check_connect(pol, pc, NULL);
-	gate_count(g, &out->r);
-	if (out->r.action == POL_REJECT) {
-		g->st->policy_connect_rejects++;
-		return GATE_REJECT;
+	const struct net_tuple *t = s->c ? tcp_tuple(s->c) : NULL;
+
+	memset(pc, 0, sizeof(*pc));
+	if (t != NULL) {
+		pc->addr.family = t->family == NET_AF_INET ? 4 : 6;
+		memcpy(pc->addr.a, t->raddr.a, 16);
 	}
-	if (limit_check(g, pol, pc, &out->slot, &out->why)) {
-		g->st->limit_refused++;
-		g->decisions[POL_TAG_LIMIT][POL_REJECT]++;
-		return GATE_LIMITED;
+	pc->helo = s->p.helo;
+	pc->auth = s->p.authenticated;
+	pc->tls = s->tls_up;
+	pc->verify = s->tls_up ? s->mac.verify : "NONE";
+	pc->cipher_bits = s->tls_up ? s->mac.cipher_bits : 0;
+	if (s->cert != NULL) {
+		/* the macros are quoted already; the map wants them as they are */
+		snprintf(issuer, dnlen, "%s", s->cert->cert_issuer);
+		snprintf(subject, dnlen, "%s", s->cert->cert_subject);
+		pc->cert_issuer = issuer;
+		pc->cert_subject = subject;
+		pc->cn_subject = s->cert->cn_subject;
 	}
-	if (pol_srv_features(pol, pc, &out->f, NULL)) {
-		g->decisions[POL_TAG_SRV_FEATURES][POL_OK]++;
-		out->has_features = 1;
+}
+
+/* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
+static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
+{
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
+	     stage, s->addr, r->code, r->enh, who, r->text, s->tx.mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
+	     s->p.helo);
+	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
+}
+
+/*
+ * A new session meets the connect stages in the driver's order (Connect:,
+ * Limit:, Srv_Features): 0 to go on (Srv_Features applied to the
+ * session), or 1 with the refusal, logged, in *refusal.
+ */
+int gate_sess_connect(struct sess *s, struct pol_result *refusal)
+{
+	struct gate *g = &s->w->gate;
+	const struct pol_snapshot *pol = gate_policy(g);
+	enum pol_stage next = POL_STAGE_CONNECT;
+	struct pol_stage_out o;
+	struct pol_client pc;
+	const char *why = NULL;
+	char dn1[8], dn2[8];
+
+	if (pol == NULL)
+		return 0;
+	pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
+	while (pol_walk_connect(&next, pol, &pc, &o, NULL)) {
+		switch (o.stage) {
+		case POL_STAGE_CONNECT:
+			gate_count(g, &o.r);
+			if (o.r.action == POL_REJECT) {
+				g->st->policy_connect_rejects++;
+				*refusal = o.r;
+				goto refused;
+			}
+			break;
+		case POL_STAGE_LIMIT:
+			if (o.found && limit_check(g, &o.lim, &pc.addr, &s->lim, &why)) {
+				g->st->limit_refused++;
+				g->decisions[POL_TAG_LIMIT][POL_REJECT]++;
+				memset(refusal, 0, sizeof(*refusal));
+				refusal->action = POL_REJECT;
+				refusal->code = 421;
+				snprintf(refusal->enh, sizeof(refusal->enh), "4.7.0");
+				snprintf(refusal->text, sizeof(refusal->text), "%s", why);
+				goto refused;
+			}
+			break;
+		case POL_STAGE_FEATURES:
+			if (!o.found)
+				break;
+			g->decisions[POL_TAG_SRV_FEATURES][POL_OK]++;
+			if (o.f.off & POL_SF_STARTTLS)
+				s->pcfg.tls_available = 0;                        /* S: no STARTTLS */
+			s->no_auth = (o.f.off & POL_SF_AUTH) != 0;                /* A: no AUTH */
+			s->no_client_cert = (o.f.off & POL_SF_VERIFY) != 0;       /* V: no certificate asked */
+			s->ask_client_cert = (o.f.on & POL_SF_VERIFY) != 0;       /* v: asked, even if not by default */
+			if (o.f.on & POL_SF_AUTH_REQUIRED)
+				s->pcfg.auth_required = 1;                        /* l: AUTH before MAIL */
+			else if (o.f.off & POL_SF_AUTH_REQUIRED)
+				s->pcfg.auth_required = 0;                        /* L: not even on 587 */
+			break;
+		default:
+			break;
+		}
 	}
-	return GATE_PASS;
+	return 0;
+refused:
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP", s->addr,
+	     refusal->code, refusal->enh, refusal->text);
+	return 1;
 }
 
 /* A session counted under Limit: ended. */
@@ -166,22 +244,36 @@ void gate_release(struct gate_slot *slot)
 		slot->conns--;
 }
 
-/* From: / To: (with Require_TLS and TLS_Clt) for a MAIL or RCPT. */
-struct pol_result gate_mail_rcpt(struct gate *g, const struct pol_snapshot *pol, const struct pol_client *pc,
-				 int rcpt, const char *arg)
+/*
+ * The MAIL or RCPT stage (st) of a session for arg, counted: 1 when the
+ * access map refused (logged as Postfix does, and answered), else 0 (a
+ * DISCARD marks the transaction).
+ */
+int gate_sess_stage(struct sess *s, enum pol_stage st, const char *arg)
 {
-	struct pol_result r = rcpt ? pol_check_rcpt(pol, pc, arg, NULL) : pol_check_mail(pol, pc, arg, NULL);
+	struct gate *g = &s->w->gate;
+	const struct pol_snapshot *pol = gate_policy(g);
+	struct pol_stage_out o;
+	struct pol_client pc;
+	char issuer[512], subject[512];
 
-	gate_count(g, &r);
-	if (r.action == POL_REJECT) {
-		if (r.code == 530)
-			g->st->reject_530_require_tls++;
-		if (rcpt)
-			g->st->policy_rcpt_rejects++;
-		else
-			g->st->policy_mail_rejects++;
-	}
-	return r;
+	if (pol == NULL)
+		return 0;
+	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
+	pol_stage_run(st, pol, &pc, arg, &o, NULL);
+	gate_count(g, &o.r);
+	if (o.r.action == POL_DISCARD)
+		s->tx.discard = 1;
+	if (o.r.action != POL_REJECT)
+		return 0;
+	if (o.r.code == 530)
+		g->st->reject_530_require_tls++;
+	if (st == POL_STAGE_RCPT)
+		g->st->policy_rcpt_rejects++;
+	else
+		g->st->policy_mail_rejects++;
+	pol_refuse(s, &o.r, pol_stage_names[st], arg);
+	return 1;
 }
 
 /* The decision counters in Prometheus text. */

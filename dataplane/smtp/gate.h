@@ -1,13 +1,15 @@
 /*
  * gate.h - the access map's stages as one worker's sessions meet them
- * (sendmail's access map, policy/policy.h): at connect, Connect:, then
- * Limit: (connections and connection rate per client address, this
- * worker's share), then Srv_Features; at MAIL and RCPT, From:/To: with
- * Require_TLS and TLS_Clt. The gate counts every decision by the tag of
- * the entry that decided and its action, and keeps the Limit: table (a
- * bounded open-addressing table of client addresses, allocated at the
- * first Limit: match). The session builds the struct pol_client, logs in
- * Postfix's words and answers the client.
+ * (sendmail's access map, policy/policy.h), in the order of the stage
+ * driver (policy/stage.h) that `mxctl policy test` walks too: at connect,
+ * Connect:, then Limit: (connections and connection rate per client
+ * address, this worker's share), then Srv_Features; at MAIL and RCPT,
+ * From:/To: with Require_TLS, TLS_Clt and the certificate. The gate
+ * builds what the map may know of a session (struct pol_client), counts
+ * every decision by the tag of the entry that decided and its action,
+ * logs refusals in Postfix's words, and keeps the Limit: table (a bounded
+ * open-addressing table of client addresses, allocated at the first
+ * Limit: match).
  */
 #ifndef MX_GATE_H
 #define MX_GATE_H
@@ -15,9 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "policy/policy.h"
+#include "policy/stage.h"
 
 struct smtp_stats;
 struct gate_slot;
+struct sess;
 
 /* One worker's gate. */
 struct gate {
@@ -35,30 +39,17 @@ void gate_set_policy(struct gate *g, const struct pol_snapshot *pol);
 /* The access map in force now (NULL: none); valid until the worker's next poll. */
 const struct pol_snapshot *gate_policy(const struct gate *g);
 
-/* What the connect stage decided. */
-enum gate_verdict {
-	GATE_PASS = 0,            /* go on (with features, when has_features) */
-	GATE_REJECT,              /* Connect: REJECT / ERROR: answer r */
-	GATE_LIMITED,             /* over a Limit: entry: 421 4.7.0 why */
-};
-
-struct gate_conn {
-	struct pol_result r;      /* GATE_REJECT: the refusal */
-	const char *why;          /* GATE_LIMITED: the text of the 421 */
-	struct gate_slot *slot;   /* GATE_PASS: the session counted under Limit: (gate_release() it), or NULL */
-	int has_features;         /* GATE_PASS: a Srv_Features entry matched: f */
-	struct pol_features f;
-};
-
-/* The connect stage for a new session of pc under the map pol (not NULL). */
-enum gate_verdict gate_connect(struct gate *g, const struct pol_snapshot *pol, const struct pol_client *pc,
-			       struct gate_conn *out);
+/*
+ * The connect stages for a new session: 0 to go on (Srv_Features set the
+ * session's engine settings, Limit: counts it: gate_release() at its
+ * end), or 1 with the refusal (Connect: REJECT/ERROR, or 421 4.7.0 over
+ * a Limit: entry) logged and in *refusal for the session to send.
+ */
+int gate_sess_connect(struct sess *s, struct pol_result *refusal);
 /* The session counted under a Limit: entry ended (slot may be NULL). */
 void gate_release(struct gate_slot *slot);
-
-/* The MAIL (rcpt 0) or RCPT stage for arg: the decision, counted (POL_REJECT: answer it, POL_DISCARD: drop). */
-struct pol_result gate_mail_rcpt(struct gate *g, const struct pol_snapshot *pol, const struct pol_client *pc,
-				 int rcpt, const char *arg);
+/* The MAIL or RCPT stage for arg: 1 when refused (logged and answered), 0 to go on (DISCARD marks the transaction). */
+int gate_sess_stage(struct sess *s, enum pol_stage st, const char *arg);
 
 /* mxgate_smtp_policy_decisions_total{lcore,tag,action} lines (only those that happened). */
 void gate_print_labelled(FILE *f, const struct gate *g, unsigned lcore);

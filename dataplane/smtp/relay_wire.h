@@ -1,8 +1,9 @@
 /*
  * relay_wire.h - what mxgate writes to and reads from a backend MTA, as
  * pure functions: libc only, no I/O, no allocation, no DPDK, no TLS, no
- * session. The relay (session.c) calls them; unit tests and fuzzers can
- * call them alone (tests/unit/test_relay_wire.c).
+ * session. The relay (relay.c) and the session (session.c: the Received
+ * header) call them; unit tests and fuzzers can call them alone
+ * (tests/unit/test_relay_wire.c).
  *
  * Every function is bounded by the buffer it is given and never writes
  * past it. Prefix rw_. The functions and what they implement:

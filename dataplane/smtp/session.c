@@ -1,10 +1,13 @@
 /*
  * session.c - SMTP sessions of one worker lcore: the client side.
  *
- * The TCP connection, TLS (after STARTTLS, or from the first byte on 465),
- * and the protocol engine (smtp_proto.c), fed with what TCP or TLS
- * delivered; deadlines, stress mode, the access map's stages and Limit:,
- * AUTH through the service lcore, counters. The engine's events that need
+ * The TCP connection, TLS (after STARTTLS, or from the first byte on 465:
+ * the handshake in sess_tls.c), and the protocol engine (smtp_proto.c),
+ * fed with what TCP or TLS delivered; deadlines, stress mode, the
+ * engine's events. The access map's stages are gate.c's, AUTH checks go
+ * to the service lcore through sess_auth.c, the worker (listeners,
+ * polling, the service lcore's API) is worker.c (sess.h shows how these
+ * files divide a session). The engine's events that need
  * the backend MTA go to the session's relay (relay.c: opened at the first
  * MAIL, so STARTTLS and HELO are known), which reports back through its
  * ops table; the transaction lives in struct smtp_tx (tx.h). The client
@@ -15,123 +18,20 @@
  * the relay (with its reply buffer) once MAIL came. Input is only read
  * when there is room to pass it on (the client's window closes otherwise).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 
-#include "session.h"
-#include "smtp/smtp_proto.h"
-#include "smtp/gate.h"
-#include "smtp/relay.h"
+#include "smtp/sess.h"
+#include "smtp/auth.h"
 #include "smtp/relay_wire.h"
 #include "smtp/slog.h"
-#include "smtp/tcp_tls.h"
-#include "smtp/tx.h"
 #include "crypto/tls.h"
-#include "policy/policy.h"
-#include "smtp/auth.h"
-
-const char *const smtp_stat_names[] = {
-#define X(n) #n,
-	SMTP_STATS(X)
-#undef X
-};
-
-enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
-
-/* Commands counted for the disconnect line (Postfix's "ehlo=1 mail=1 ..."), in its order. */
-enum sess_cmd { CMD_EHLO, CMD_HELO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET, CMD_QUIT,
-		CMD_COUNT };
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
-
-
-/* Handshakes of one cipher (names published before they are counted). */
-struct cipher_count {
-	char version[12], name[64];
-	uint64_t n;
-};
-
-
-struct listen_arg {
-	struct smtp_worker *w;
-	enum smtp_mode mode;
-};
-
-struct smtp_worker {
-	struct net_ctx *ctx;
-	const struct mx_config *cfg;
-	struct tls_ctx *tls;
-	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
-	struct tls_worker *tw;
-	struct smtp_cfg pcfg[3];  /* per enum smtp_mode */
-	struct listen_arg la[3];
-	struct relay_pool rp;     /* the backends */
-	uint32_t next_id;
-	struct sess *dead;        /* killed sessions, freed at the next poll */
-	struct sess *live;        /* every session not killed (for listing) */
-	struct gate gate;         /* the access map's stages, Limit:, decision counters */
-	int draining;             /* set by the service lcore: refuse new sessions */
-	char *list_buf;           /* set by the service lcore: list sessions here */
-	size_t list_len;
-	long list_done;           /* -1 while a list is asked for, else its length */
-	int stress;               /* Postfix's stress mode: sessions are scarce, deadlines cut */
-	struct smtp_stats st;
-	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
-	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
-	unsigned nciphers;        /* published with a release store */
-};
-
-/* The TLS facts every TLS session keeps (the certificate DNs live apart). */
-struct tls_brief {
-	char verify[12], version[12], cipher[64];
-	int cipher_bits, alg_bits;
-};
-
-struct sess {
-	struct smtp_worker *w;
-	struct tcp_conn *c;
-	struct tls_conn *tls;
-	enum smtp_mode mode;
-	enum cstate cst;
-	int client_gone, shut, dead;
-	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
-	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
-	uint64_t data_last_us;    /* message bytes last came */
-	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
-	struct sess *lnext, *lprev; /* the worker's live list */
-	struct gate_slot *lim;    /* counted under a Limit: entry, or NULL */
-	uint64_t born_us;
-	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
-	struct sess *next_dead;
-	char id[12];
-	char addr[INET6_ADDRSTRLEN];
-	uint16_t port;
-	struct smtp_tx tx;        /* the transaction */
-	struct relay *relay;      /* the backend side, allocated at the first MAIL */
-	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
-	struct tls_macros *cert;  /* the full macros, kept only when a certificate was shown */
-	struct auth_req *areq;    /* an AUTH check at the service lcore, or NULL */
-	char *login;              /* the authenticated user (XCLIENT LOGIN=), or NULL */
-	int no_auth;              /* Srv_Features A */
-	int no_client_cert;       /* Srv_Features V */
-	int ask_client_cert;      /* Srv_Features v */
-	char sasl_method[8];      /* PLAIN or LOGIN, for the log */
-	int tls_up;
-	size_t tin_len;
-	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
-	unsigned n_cmds[CMD_COUNT]; /* by enum sess_cmd, for the disconnect line */
-	struct smtp_proto p;
-};
-
-static const struct tcp_app_ops client_ops;
-static void client_pump(struct sess *s);
-static void client_flush(struct sess *s);
 
 /* Text form of a connection's remote address. */
 static void addr_text(const struct net_tuple *t, char *out, size_t len)
@@ -183,15 +83,6 @@ static void client_close_with(struct sess *s, int code, const char *enh, const c
 }
 
 /* ---- deadlines (Postfix's smtpd_per_request_deadline and stress mode) ---- */
-
-/* Milliseconds a deadline may be at most now: cut in stress mode. */
-static uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
-{
-	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
-		ms = w->cfg->smtpd_stress_timeout_ms;
-	return (uint64_t)ms * 1000;
-}
-
 /*
  * Set the client's timer from the deadline in force. While an answer is
  * owed (the backend or the AUTH check decides) or the message waits for
@@ -292,7 +183,7 @@ static void count_message_refusal(struct smtp_worker *w, int code)
  * go of the client connection (reset it when abort_client), and queue the
  * memory for the next poll, so callers up the stack may still look at it.
  */
-static void sess_kill(struct sess *s, int abort_client)
+void sess_kill(struct sess *s, int abort_client)
 {
 	struct smtp_worker *w = s->w;
 
@@ -335,191 +226,13 @@ static void sess_kill(struct sess *s, int abort_client)
 	w->dead = s;
 }
 
-/* Free the sessions killed since the last poll. */
-static void sess_reap(struct smtp_worker *w)
-{
-	while (w->dead != NULL) {
-		struct sess *s = w->dead;
+/* ---- TLS (sess_tls.c), seen from the session ---- */
 
-		w->dead = s->next_dead;
-		if (s->tls)
-			tls_conn_free(s->tls);
-		relay_free(s->relay);
-		free(s->tin);
-		free(s->cert);
-		free(s->login);
-		smtp_proto_free(&s->p);
-		free(s);
-	}
-}
-
-/* ---- TLS ---- */
-
-/* ---- AUTH ---- */
-
-/* Hand the credentials to the service lcore; the answer comes in smtp_worker_poll(). */
-static void auth_ask(struct sess *s, const struct smtp_evinfo *ei)
-{
-	struct smtp_worker *w = s->w;
-	const struct net_tuple *t = tcp_tuple(s->c);
-	struct auth_req *r = w->auth != NULL ? calloc(1, sizeof(*r)) : NULL;
-
-	if (r != NULL) {
-		r->owner = s;
-		r->family = t->family == NET_AF_INET ? 4 : 6;
-		memcpy(r->addr, t->raddr.a, 16);
-		snprintf(r->user, sizeof(r->user), "%s", ei->arg);
-		r->pass_len = ei->len <= sizeof(r->pass) ? ei->len : sizeof(r->pass);
-		memcpy(r->pass, ei->data, r->pass_len);
-		snprintf(s->sasl_method, sizeof(s->sasl_method), "%s", ei->params);
-		if (auth_submit(w->auth, tcp_worker(w->ctx), r) == 0) {
-			s->areq = r;
-			return;
-		}
-		memset(r, 0, sizeof(*r));
-		free(r);
-	}
-	w->st.auth_busy++;
-	smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
-}
-
-/* The service lcore's verdict on a session's AUTH. */
-static void auth_answer(struct sess *s, struct auth_req *r)
-{
-	struct smtp_worker *w = s->w;
-
-	s->areq = NULL;
-	switch (r->result) {
-	case AUTH_OK:
-		free(s->login);
-		s->login = strdup(r->user);
-		if (s->login == NULL) {
-			w->st.auth_busy++;
-			smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
-			break;
-		}
-		w->st.auth_success++;
-		slog(w->cfg->hostname, "%s: client=unknown[%s], sasl_method=%s, sasl_username=%s", s->id, s->addr,
-		     s->sasl_method, s->login);
-		smtp_proto_answerf(&s->p, 235, "2.7.0", "Authentication successful");
-		break;
-	case AUTH_FAIL:
-		w->st.auth_failed++;
-		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication failed: authentication failure",
-		     s->addr, s->sasl_method);
-		smtp_proto_answerf(&s->p, 535, "5.7.8", "Error: authentication failed: authentication failure");
-		break;
-	case AUTH_LIMITED:
-		w->st.auth_limited++;
-		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication refused: too many failures",
-		     s->addr, s->sasl_method);
-		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: too many failures");
-		break;
-	default:
-		w->st.auth_busy++;
-		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
-		break;
-	}
-	client_pump(s);
-}
-
-/* Verdicts that came back from the service lcore. */
-static unsigned auth_poll(struct smtp_worker *w)
-{
-	struct auth_req *r;
-	unsigned n = 0;
-
-	while (w->auth != NULL && (r = auth_take(w->auth, tcp_worker(w->ctx))) != NULL) {
-		struct sess *s = r->owner;
-
-		if (s != NULL)
-			auth_answer(s, r);
-		memset(r, 0, sizeof(*r));
-		free(r);
-		n++;
-	}
-	return n;
-}
-
-/* The client's TLS transport: read. */
-static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
-{
-	return tcp_tls_read(((struct sess *)arg)->c, buf, len);
-}
-
-/* The client's TLS transport: write. */
-static long tls_tr_write(void *arg, const uint8_t *buf, size_t len)
-{
-	return tcp_tls_write(((struct sess *)arg)->c, buf, len);
-}
-
-/* Count a handshake under its cipher's name. */
-static void cipher_count(struct smtp_worker *w, const char *version, const char *name)
-{
-	unsigned i, n = w->nciphers;
-	struct cipher_count *c;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(w->ciphers[i].name, name) == 0 && strcmp(w->ciphers[i].version, version) == 0) {
-			w->ciphers[i].n++;
-			return;
-		}
-	if (n == SMTP_CIPHER_SLOTS) {
-		w->ciphers[n].n++;          /* "other": the table is full */
-		return;
-	}
-	c = &w->ciphers[n];
-	snprintf(c->version, sizeof(c->version), "%s", version);
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	c->n = 1;
-	__atomic_store_n(&w->nciphers, n + 1, __ATOMIC_RELEASE);
-}
-
-/* Count and log an established TLS session. */
-static void tls_established(struct sess *s)
-{
-	struct smtp_stats *st = &s->w->st;
-	struct tls_macros m;
-
-	tls_get_macros(s->tls, &m);
-	memcpy(s->mac.verify, m.verify, sizeof(s->mac.verify));
-	memcpy(s->mac.version, m.version, sizeof(s->mac.version));
-	memcpy(s->mac.cipher, m.cipher, sizeof(s->mac.cipher));
-	s->mac.cipher_bits = m.cipher_bits;
-	s->mac.alg_bits = m.alg_bits;
-	if ((strcmp(m.verify, "OK") == 0 || strcmp(m.verify, "FAIL") == 0) &&
-	    (s->cert = malloc(sizeof(*s->cert))) != NULL)
-		*s->cert = m;
-	s->tls_up = 1;
-	cipher_count(s->w, s->mac.version, s->mac.cipher);
-	if (strcmp(s->mac.version, "TLSv1.3") == 0)
-		st->tls_v13++;
-	else
-		st->tls_v12++;
-	if (tls_resumed(s->tls))
-		st->tls_resumed++;
-	if (strcmp(s->mac.verify, "OK") == 0)
-		st->verify_ok++;
-	else if (strcmp(s->mac.verify, "NO") == 0)
-		st->verify_no++;
-	else if (strcmp(s->mac.verify, "FAIL") == 0)
-		st->verify_fail++;
-	else
-		st->verify_not++;
-	slog(s->w->cfg->hostname, "%s TLS connection established from unknown[%s]: %s with cipher %s (%d/%d bits)",
-	     strcmp(s->mac.verify, "OK") == 0 ? "Trusted" :
-	     (strcmp(s->mac.verify, "NOT") == 0 || strcmp(s->mac.verify, "NO") == 0) ? "Anonymous" : "Untrusted",
-	     s->addr, s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.alg_bits);
-}
-
-/* Drive the handshake; on completion hand the session back to SMTP. */
+/* Drive the handshake; once it is done, the session speaks SMTP over TLS. */
 static void tls_continue(struct sess *s)
 {
-	enum tls_status r = tls_handshake(s->tls);
-
-	switch (r) {
-	case TLS_DONE:
-		tls_established(s);
+	switch (sess_tls_handshake(s)) {
+	case SESS_TLS_UP:
 		s->cst = C_SMTP;
 		/* users may have come (or gone) since the session started */
 		s->pcfg.auth_available = !s->no_auth && auth_offered(s->w->auth);
@@ -532,48 +245,23 @@ static void tls_continue(struct sess *s)
 		}
 		s->req_start_us = tcp_now_us(s->w->ctx);
 		client_flush(s);
-		client_pump(s);
+		sess_pump(s);
 		return;
-	case TLS_WANT_READ:
-	case TLS_WANT_WRITE:
-	case TLS_WANT_KEY:
+	case SESS_TLS_WAIT:
 		return;
-	default:
-		s->w->st.tls_failed++;
-		slog(s->w->cfg->hostname, "SSL_accept error from unknown[%s]: %s", s->addr,
-		     r == TLS_CLOSED ? "lost connection" : "protocol error");
+	case SESS_TLS_FAILED:
 		sess_kill(s, 1);
 		return;
 	}
 }
 
 /* A queued private-key operation of this session finished. */
-static void tls_key_done(void *arg)
+void sess_key_done(void *arg)
 {
 	struct sess *s = arg;
 
 	if (!s->dead && s->cst == C_TLS_HS && s->c != NULL)
 		tls_continue(s);
-}
-
-/* Begin TLS on the client connection (465 at accept, or after STARTTLS). */
-static int tls_begin(struct sess *s)
-{
-	struct tls_transport tr = { s, tls_tr_read, tls_tr_write };
-
-	/* the context in force now; a later swap does not touch this session's */
-	s->tls = tls_conn_new(__atomic_load_n(&s->w->tls, __ATOMIC_ACQUIRE), s->w->tw, &tr, s);
-	if (s->tls == NULL)
-		return -1;
-	if (s->no_client_cert)
-		tls_conn_no_client_cert(s->tls);
-	else if (s->ask_client_cert)
-		tls_conn_ask_client_cert(s->tls);
-	s->cst = C_TLS_HS;
-	s->tin_len = 0;
-	/* one deadline for the whole handshake, cut in stress mode */
-	tcp_set_timeout(s->c, (unsigned)(cut_us(s->w, s->w->cfg->tls_handshake_timeout_ms) / 1000));
-	return 0;
 }
 
 /* ---- the relay to the backend (relay.c), seen from the session ---- */
@@ -685,13 +373,13 @@ static void relay_failed(void *owner, const struct relay_loss *loss)
 		smtp_proto_answerf(&s->p, 421, "4.4.2", "Error: backend connection lost, try again later");
 		s->cst = C_CLOSING;
 	}
-	client_pump(s);
+	sess_pump(s);
 }
 
 /* The relay can take more: feed the client's input again. */
 static void relay_writable(void *owner)
 {
-	client_pump(owner);
+	sess_pump(owner);
 }
 
 /* What the relay announces of the client (PROXY v2, XCLIENT, its HELO). */
@@ -745,64 +433,6 @@ static void __attribute__((format(printf, 3, 4))) backend_command(struct sess *s
 	}
 }
 
-/* ---- policy ---- */
-
-/* What the access map may know of this session. */
-static void pol_client_of(const struct sess *s, struct pol_client *pc, char *issuer, char *subject,
-			  size_t dnlen)
-{
-	const struct net_tuple *t = s->c ? tcp_tuple(s->c) : NULL;
-
-	memset(pc, 0, sizeof(*pc));
-	if (t != NULL) {
-		pc->addr.family = t->family == NET_AF_INET ? 4 : 6;
-		memcpy(pc->addr.a, t->raddr.a, 16);
-	}
-	pc->helo = s->p.helo;
-	pc->auth = s->p.authenticated;
-	pc->tls = s->tls_up;
-	pc->verify = s->tls_up ? s->mac.verify : "NONE";
-	pc->cipher_bits = s->tls_up ? s->mac.cipher_bits : 0;
-	if (s->cert != NULL) {
-		/* the macros are quoted already; the map wants them as they are */
-		snprintf(issuer, dnlen, "%s", s->cert->cert_issuer);
-		snprintf(subject, dnlen, "%s", s->cert->cert_subject);
-		pc->cert_issuer = issuer;
-		pc->cert_subject = subject;
-		pc->cn_subject = s->cert->cn_subject;
-	}
-}
-
-/* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
-static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
-{
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
-	     stage, s->addr, r->code, r->enh, who, r->text, s->tx.mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
-	     s->p.helo);
-	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
-}
-
-/* The access map's word on a MAIL or RCPT; 1 when it refused (answer sent). */
-static int pol_stage(struct sess *s, int rcpt, const char *arg)
-{
-	struct pol_client pc;
-	struct pol_result r;
-	char issuer[512], subject[512];
-	const struct pol_snapshot *pol = gate_policy(&s->w->gate);
-
-	if (pol == NULL)
-		return 0;
-	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
-	r = gate_mail_rcpt(&s->w->gate, pol, &pc, rcpt, arg);
-	if (r.action == POL_REJECT) {
-		pol_refuse(s, &r, rcpt ? "RCPT" : "MAIL", arg);
-		return 1;
-	}
-	if (r.action == POL_DISCARD)
-		s->tx.discard = 1;
-	return 0;
-}
-
 /* ---- client input ---- */
 
 /* Act on one engine event. Returns 0 to go on, -1 to stop feeding input. */
@@ -825,7 +455,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			w->st.starttls_injected_bytes += junk;
 			tcp_consume(s->c, junk);
 		}
-		if (tls_begin(s) != 0) {
+		if (sess_tls_begin(s) != 0) {
 			w->st.tls_unavailable++;
 			client_close_with(s, 454, "4.7.0", "TLS not available due to temporary reason");
 			return -1;
@@ -836,7 +466,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_MAIL:
 		s->n_cmds[CMD_MAIL]++;
 		tx_begin(&s->tx, ei->arg);
-		if (pol_stage(s, 0, ei->arg))
+		if (gate_sess_stage(s, POL_STAGE_MAIL, ei->arg))
 			return 0;
 		if (s->tx.discard) {
 			smtp_proto_answerf(&s->p, 250, "2.1.0", "Ok");
@@ -847,7 +477,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return 0;
 	case SMTP_EV_RCPT:
 		s->n_cmds[CMD_RCPT]++;
-		if (pol_stage(s, 1, ei->arg))
+		if (gate_sess_stage(s, POL_STAGE_RCPT, ei->arg))
 			return 0;
 		if (s->tx.discard) {
 			smtp_proto_answerf(&s->p, 250, "2.1.5", "Ok");
@@ -900,7 +530,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return 0;
 	case SMTP_EV_AUTH:
 		s->n_cmds[CMD_AUTH]++;
-		auth_ask(s, ei);
+		sess_auth_ask(s, ei);
 		return 0;
 	case SMTP_EV_RSET:
 		s->n_cmds[CMD_RSET]++;
@@ -980,7 +610,7 @@ static void client_consume(struct sess *s, size_t n)
 }
 
 /* Feed the engine while it can take input and the backend can take the message. */
-static void client_pump(struct sess *s)
+void sess_pump(struct sess *s)
 {
 	unsigned rounds = 0;
 	size_t consumed = 0;
@@ -1031,12 +661,20 @@ static void client_pump(struct sess *s)
 
 /* ---- client callbacks ---- */
 
+/* Refuse a new session: the reply is all it hears, then it is closed. */
+static void refuse_at_connect(struct sess *s, int code, const char *enh, const char *text)
+{
+	smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);
+	s->cst = C_SMTP;
+	client_close_with(s, code, enh, text);
+}
+
 /* New client connection on one of our SMTP ports. */
 static void client_accept(struct tcp_conn *c, void *arg)
 {
 	struct listen_arg *la = arg;
 	struct smtp_worker *w = la->w;
-	const struct pol_snapshot *pol;
+	struct pol_result refusal;
 	struct sess *s;
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
@@ -1056,7 +694,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
 	s->port = tcp_tuple(c)->rport;
 	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_worker(tcp_net(c)) & 0xff, w->next_id++);
-	tcp_set_app(c, &client_ops, s);
+	tcp_set_app(c, &sess_client_ops, s);
 	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
@@ -1072,56 +710,18 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
-		smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the 421 is all it hears */
-		s->cst = C_SMTP;
-		client_close_with(s, 421, "4.3.2", "Service shutting down, try again later");
+		refuse_at_connect(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
-	pol = gate_policy(&w->gate);
-	if (pol != NULL) {
-		struct pol_client pc;
-		struct gate_conn gc;
-		const struct pol_features *f = &gc.f;
-		const struct pol_result *r = &gc.r;
-		char dn1[8], dn2[8];
-		enum gate_verdict v;
-
-		pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
-		v = gate_connect(&w->gate, pol, &pc, &gc);
-		if (v == GATE_REJECT) {
-			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP",
-			     s->addr, r->code, r->enh, r->text);
-			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
-			s->cst = C_SMTP;
-			client_close_with(s, r->code, r->enh, r->text);
-			return;
-		}
-		if (v == GATE_LIMITED) {
-			slog(w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.7.0 %s; proto=SMTP", s->addr,
-			     gc.why);
-			smtp_proto_init(&s->p, &s->pcfg, SMTP_INIT_NO_BANNER);   /* the refusal is all it hears */
-			s->cst = C_SMTP;
-			client_close_with(s, 421, "4.7.0", gc.why);
-			return;
-		}
-		s->lim = gc.slot;
-		if (gc.has_features) {
-			if (f->off & POL_SF_STARTTLS)
-				s->pcfg.tls_available = 0;                      /* S: no STARTTLS */
-			s->no_auth = (f->off & POL_SF_AUTH) != 0;               /* A: no AUTH */
-			s->no_client_cert = (f->off & POL_SF_VERIFY) != 0;      /* V: no certificate asked */
-			s->ask_client_cert = (f->on & POL_SF_VERIFY) != 0;      /* v: asked, even if not by default */
-			if (f->on & POL_SF_AUTH_REQUIRED)
-				s->pcfg.auth_required = 1;                      /* l: AUTH before MAIL */
-			else if (f->off & POL_SF_AUTH_REQUIRED)
-				s->pcfg.auth_required = 0;                      /* L: not even on 587 */
-		}
+	if (gate_sess_connect(s, &refusal)) {
+		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
+		return;
 	}
 	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
 	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
 	smtp_proto_init(&s->p, &s->pcfg, w->cfg->smtpd_greet_delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
-		if (tls_begin(s) != 0)
+		if (sess_tls_begin(s) != 0)
 			sess_kill(s, 1);
 		return;
 	}
@@ -1158,7 +758,7 @@ static void client_readable(struct tcp_conn *c)
 		tcp_consume(c, tcp_readable(c));   /* after our last word: ignored */
 		return;
 	}
-	client_pump(s);
+	sess_pump(s);
 }
 
 /* Client send space grew. */
@@ -1169,7 +769,7 @@ static void client_writable(struct tcp_conn *c)
 	if (s->cst == C_TLS_HS)
 		tls_continue(s);
 	else
-		client_pump(s);              /* flushes, then feeds what back-pressure held */
+		sess_pump(s);              /* flushes, then feeds what back-pressure held */
 }
 
 /* The client closed its side. */
@@ -1217,7 +817,7 @@ static void client_timeout(struct tcp_conn *c)
 	client_close_with(s, 421, "4.4.2", "Error: timeout exceeded");
 }
 
-static const struct tcp_app_ops client_ops = {
+const struct tcp_app_ops sess_client_ops = {
 	.accept = client_accept,
 	.readable = client_readable,
 	.writable = client_writable,
@@ -1225,176 +825,3 @@ static const struct tcp_app_ops client_ops = {
 	.closed = client_closed,
 	.timeout = client_timeout,
 };
-
-/* ---- worker ---- */
-
-struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
-				      struct tls_ctx *tls, const struct pol_snapshot *pol,
-				      struct auth_service *auth, char *err, size_t errlen)
-{
-	struct smtp_worker *w = calloc(1, sizeof(*w));
-	const unsigned ports[3] = { cfg->smtp_port, cfg->submission_port, cfg->smtps_port };
-	unsigned m;
-
-	if (w == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	w->ctx = ctx;
-	w->cfg = cfg;
-	w->tls = tls;
-	gate_init(&w->gate, ctx, pol, &w->st);
-	w->auth = auth;
-	if (tls != NULL) {
-		w->tw = tls_worker_new(tls_key_done);
-		if (w->tw == NULL) {
-			snprintf(err, errlen, "out of memory for the TLS worker");
-			free(w);
-			return NULL;
-		}
-	}
-	if (relay_pool_init(&w->rp, ctx, cfg, &w->st, err, errlen) != 0) {
-		smtp_worker_free(w);
-		return NULL;
-	}
-	for (m = 0; m < 3; m++) {
-		w->pcfg[m].hostname = cfg->hostname;
-		w->pcfg[m].mode = (enum smtp_mode)m;
-		w->pcfg[m].tls_available = tls != NULL;
-		w->pcfg[m].size_limit = cfg->message_size_limit;
-		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
-		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
-		w->pcfg[m].max_junk = cfg->smtpd_junk_command_limit;
-		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
-		w->la[m].w = w;
-		w->la[m].mode = (enum smtp_mode)m;
-		if (ports[m] == 0)
-			continue;
-		if (m == SMTP_MODE_SMTPS && tls == NULL) {
-			snprintf(err, errlen, "smtps_port %u needs tls_cert_file and tls_key_file", ports[m]);
-			smtp_worker_free(w);
-			return NULL;
-		}
-		if (tcp_listen(ctx, (uint16_t)ports[m], &client_ops, &w->la[m]) != 0) {
-			snprintf(err, errlen, "cannot listen on port %u", ports[m]);
-			smtp_worker_free(w);
-			return NULL;
-		}
-	}
-	return w;
-}
-
-/* Publish a new access map to this worker (service lcore). */
-void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *pol)
-{
-	gate_set_policy(&w->gate, pol);
-}
-
-/* Publish a new TLS context for new sessions (service lcore). */
-void smtp_worker_set_tls(struct smtp_worker *w, struct tls_ctx *tls)
-{
-	__atomic_store_n(&w->tls, tls, __ATOMIC_RELEASE);
-}
-
-/* Refuse (or accept again) new sessions (service lcore). */
-void smtp_worker_set_draining(struct smtp_worker *w, int on)
-{
-	__atomic_store_n(&w->draining, on, __ATOMIC_RELEASE);
-}
-
-/* Ask the worker for a list of its sessions (service lcore). */
-void smtp_worker_request_list(struct smtp_worker *w, char *buf, size_t len)
-{
-	w->list_len = len;
-	__atomic_store_n(&w->list_done, -1, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->list_buf, buf, __ATOMIC_RELEASE);
-}
-
-/* The list's length once the worker wrote it, or -1 while it has not. */
-long smtp_worker_list_done(struct smtp_worker *w)
-{
-	return __atomic_load_n(&w->list_done, __ATOMIC_ACQUIRE);
-}
-
-/* On the worker: write one line per live session into the buffer asked for. */
-static void list_sessions(struct smtp_worker *w, char *buf)
-{
-	size_t o = 0;
-	struct sess *s;
-
-	buf[0] = '\0';
-	for (s = w->live; s != NULL && o + 256 < w->list_len; s = s->lnext) {
-		int n = snprintf(buf + o, w->list_len - o,
-				 "id=%s lcore=%u client=%s port=%u mode=%s state=%s tls=%s cipher=%s "
-				 "verify=%s helo=%s age_s=%llu\n",
-				 s->id, tcp_lcore(w->ctx), s->addr, s->port,
-				 s->mode == SMTP_MODE_SMTPS ? "smtps" : s->mode == SMTP_MODE_SUBMISSION ?
-				 "submission" : "smtp",
-				 s->cst == C_TLS_HS ? "TLS_HANDSHAKE" : s->cst == C_CLOSING ? "CLOSING" :
-				 s->cst == C_GREET_DELAY ? "GREET_DELAY" : smtp_proto_state_name(&s->p),
-				 s->tls_up ? s->mac.version : "-", s->tls_up ? s->mac.cipher : "-",
-				 s->tls_up ? s->mac.verify : "NONE", s->p.helo[0] ? s->p.helo : "-",
-				 (unsigned long long)((tcp_now_us(w->ctx) - s->born_us) / 1000000));
-		if (n < 0 || (size_t)n >= w->list_len - o)
-			break;
-		o += (size_t)n;
-	}
-	__atomic_store_n(&w->list_buf, NULL, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->list_done, (long)o, __ATOMIC_RELEASE);
-}
-
-unsigned smtp_worker_poll(struct smtp_worker *w)
-{
-	unsigned n = 0;
-	char *lb = __atomic_load_n(&w->list_buf, __ATOMIC_ACQUIRE);
-
-	if (lb != NULL)
-		list_sessions(w, lb);
-	sess_reap(w);
-	if (w->tw != NULL && tls_worker_pending(w->tw))
-		n = tls_worker_run(w->tw, 64);
-	n += auth_poll(w);
-	sess_reap(w);
-	return n;
-}
-
-void smtp_worker_free(struct smtp_worker *w)
-{
-	if (w == NULL)
-		return;
-	while (w->live != NULL)
-		sess_kill(w->live, 1);     /* sessions still open at shutdown: reset, then freed */
-	sess_reap(w);
-	gate_free(&w->gate);
-	if (w->tw)
-		tls_worker_free(w->tw);
-	relay_pool_free(&w->rp);
-	free(w);
-}
-
-void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
-{
-	const struct smtp_worker *w = worker;
-	unsigned i, n = __atomic_load_n(&w->nciphers, __ATOMIC_ACQUIRE);
-
-	gate_print_labelled(f, &w->gate, lcore);
-	for (i = 0; i < n; i++)
-		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"%s\",cipher=\"%s\"} %llu\n",
-			lcore, w->ciphers[i].version, w->ciphers[i].name, (unsigned long long)w->ciphers[i].n);
-	for (i = 0; i < SMTP_W_COUNT; i++)
-		if (w->timeouts_after[i])
-			fprintf(f, "mxgate_smtp_timeouts_after_total{lcore=\"%u\",after=\"%s\"} %llu\n",
-				lcore, smtp_where_names[i], (unsigned long long)w->timeouts_after[i]);
-	for (i = 0; i < RELAY_BW_COUNT; i++)
-		if (w->rp.timeouts[i])
-			fprintf(f, "mxgate_smtp_backend_timeouts_by_wait_total{lcore=\"%u\",waiting=\"%s\"} %llu\n",
-				lcore, relay_what_names[i], (unsigned long long)w->rp.timeouts[i]);
-	if (w->ciphers[SMTP_CIPHER_SLOTS].n)
-		fprintf(f, "mxgate_smtp_tls_cipher_total{lcore=\"%u\",version=\"other\",cipher=\"other\"} %llu\n",
-			lcore, (unsigned long long)w->ciphers[SMTP_CIPHER_SLOTS].n);
-}
-
-const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w)
-{
-	return &w->st;
-}

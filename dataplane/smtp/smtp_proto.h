@@ -43,6 +43,7 @@ enum smtp_mode {
 	SMTP_MODE_MX = 0,           /* 25: STARTTLS offered, not required */
 	SMTP_MODE_SUBMISSION,       /* 587: STARTTLS required before MAIL (530 5.7.0) */
 	SMTP_MODE_SMTPS,            /* 465: TLS from the first byte (RFC 8314) */
+	SMTP_MODE_COUNT
 };
 
 /* What the session configures. */

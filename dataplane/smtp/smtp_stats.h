@@ -1,8 +1,9 @@
 /*
  * smtp_stats.h - the SMTP counters of one worker: plain integers the
- * worker's modules (session.c, relay.c) increment and the service thread
- * reads (smtp_worker_stats(), Prometheus names "mxgate_smtp_<name>_total",
- * or a series of a labelled family: common/metric_table.c).
+ * worker's modules (session.c, sess_tls.c, sess_auth.c, gate.c, relay.c)
+ * increment and the service thread reads (smtp_worker_stats(), Prometheus
+ * names "mxgate_smtp_<name>_total", or a series of a labelled family:
+ * common/metric_table.c).
  */
 #ifndef MX_SMTP_STATS_H
 #define MX_SMTP_STATS_H

@@ -1,6 +1,6 @@
 /*
  * tcp_tls.h - a TLS transport (crypto/tls.h struct tls_transport) over a
- * connection of our TCP stack, shared by the client side (session.c) and
+ * connection of our TCP stack, shared by the client side (sess_tls.c) and
  * the backend side (relay.c). A NULL connection reads as gone.
  */
 #ifndef MX_TCP_TLS_H

@@ -5,8 +5,9 @@
  * against the cipher bits, CERTISSUER -> SUBJECT -> CERTSUBJECT, the +HEX
  * DN quoting, Srv_Features, relaying, the ERROR: forms), mxgate's Limit:
  * and Require_TLS:, a table of malformed entries whose messages must name
- * the key and the reason, an access-file round trip, and a seeded random
- * pass that must never crash (run under ASan and UBSan).
+ * the key and the reason, an access-file round trip, a seeded random
+ * pass that must never crash (run under ASan and UBSan), and the stage
+ * driver (policy/stage.c) that sessions and mxctl policy test share.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "policy/stage.h"
 #include "t.h"
 
 static char err[1024];
@@ -1349,6 +1351,250 @@ TEST(random_input)
 	CHECK_EQ(lookups, 400 * 30 * 7);
 }
 
+/* ---- the stage driver (policy/stage.h) ----
+ *
+ * What mxgate's sessions (dataplane/smtp/gate.c) and `mxctl policy test`
+ * share: the connect stages come in one order (Connect:, Limit:,
+ * Srv_Features) and a Connect: refusal ends the walk before Limit: is
+ * looked up; the TLS facts make no decision of their own but are judged
+ * at MAIL (TLS_Clt, Require_TLS) and RCPT (CERTISSUER/CERTSUBJECT); AUTH
+ * feeds RCPT's relaying; each stage is the engine's own check.
+ */
+
+/* A client at addr with nothing else known. */
+static struct pol_client stage_client(const char *addr)
+{
+	struct pol_client c;
+
+	memset(&c, 0, sizeof(c));
+	CHECK_EQ(pol_addr_parse(addr, &c.addr), 0);
+	return c;
+}
+
+/* Walk the connect stages into out[] in the order they come; how many came. */
+static unsigned stage_walk(const struct pol_snapshot *s, const struct pol_client *c, struct pol_trace *t,
+			   struct pol_stage_out out[4])
+{
+	enum pol_stage next = POL_STAGE_CONNECT;
+	unsigned n = 0;
+
+	while (n < 4 && pol_walk_connect(&next, s, c, &out[n], t))
+		n++;
+	/* over means over: further calls run nothing */
+	CHECK_EQ(pol_walk_connect(&next, s, c, &out[3], t), 0);
+	return n;
+}
+
+/* Whether any trace line holds needle. */
+static int stage_traced(const struct pol_trace *t, const char *needle)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (strstr(t->line[i], needle))
+			return 1;
+	return 0;
+}
+
+#define STAGE_CONNECT_MAP \
+	"Connect:198.18.0.99\tREJECT\n" \
+	"Connect:198.18.0.1\tOK\n" \
+	"Limit:198.18.0\t\tconn=2 rate=10/min\n" \
+	"Srv_Features:198.18.0.1\tS v l\n"
+
+TEST(stage_names)
+{
+	for (unsigned i = 0; i < POL_STAGE_COUNT; i++)
+		CHECK(pol_stage_names[i] != NULL && pol_stage_names[i][0]);
+	/* mxgate's "NOQUEUE: reject: MAIL from ..." and "RCPT from ..." use these */
+	CHECK_STR(pol_stage_names[POL_STAGE_MAIL], "MAIL");
+	CHECK_STR(pol_stage_names[POL_STAGE_RCPT], "RCPT");
+	/* mxctl's headings */
+	CHECK_STR(pol_stage_names[POL_STAGE_LIMIT], "Limit");
+	CHECK_STR(pol_stage_names[POL_STAGE_FEATURES], "Srv_Features");
+}
+
+TEST(stage_connect_order)
+{
+	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
+	struct pol_client c = stage_client("198.18.0.1");
+	struct pol_stage_out o[4];
+	static struct pol_trace t;
+
+	if (!s)
+		return;
+	pol_trace_init(&t);
+	CHECK_EQ(stage_walk(s, &c, &t, o), 3);
+	CHECK_EQ(o[0].stage, POL_STAGE_CONNECT);
+	CHECK_EQ(o[0].r.action, POL_OK);
+	CHECK_EQ(o[0].r.tag, POL_TAG_CONNECT);
+	CHECK_EQ(o[1].stage, POL_STAGE_LIMIT);
+	CHECK_EQ(o[1].found, 1);
+	CHECK_EQ(o[1].lim.conn, 2);
+	CHECK_EQ(o[1].lim.rate, 10);
+	CHECK_EQ(o[1].lim.per_s, 60);
+	CHECK_EQ(o[1].r.action, POL_CONTINUE);
+	CHECK_EQ(o[2].stage, POL_STAGE_FEATURES);
+	CHECK_EQ(o[2].found, 1);
+	CHECK(o[2].f.off & POL_SF_STARTTLS);
+	CHECK(o[2].f.on & POL_SF_VERIFY);
+	CHECK(o[2].f.on & POL_SF_AUTH_REQUIRED);
+	CHECK_EQ(o[2].r.action, POL_CONTINUE);
+	pol_snapshot_free(s);
+}
+
+TEST(stage_connect_refused_ends_the_walk)
+{
+	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
+	struct pol_client c = stage_client("198.18.0.99");
+	struct pol_stage_out o[4];
+	static struct pol_trace t;
+
+	if (!s)
+		return;
+	pol_trace_init(&t);
+	CHECK_EQ(stage_walk(s, &c, &t, o), 1);
+	CHECK_EQ(o[0].stage, POL_STAGE_CONNECT);
+	CHECK_EQ(o[0].r.action, POL_REJECT);
+	CHECK_EQ(o[0].r.code, 550);
+	CHECK(stage_traced(&t, "Connect:198.18.0.99"));
+	/* neither Limit: nor Srv_Features is looked up for a refused client */
+	CHECK(!stage_traced(&t, "Limit"));
+	CHECK(!stage_traced(&t, "Srv_Features"));
+	pol_snapshot_free(s);
+}
+
+TEST(stage_connect_defaults)
+{
+	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
+	struct pol_client c = stage_client("2001:2::1");
+	struct pol_stage_out o[4];
+
+	if (!s)
+		return;
+	/* no entry applies: every stage runs and lets the client on */
+	CHECK_EQ(stage_walk(s, &c, NULL, o), 3);
+	CHECK_EQ(o[0].r.action, POL_CONTINUE);
+	CHECK_EQ(o[1].stage, POL_STAGE_LIMIT);
+	CHECK_EQ(o[1].found, 0);
+	CHECK_EQ(o[2].stage, POL_STAGE_FEATURES);
+	CHECK_EQ(o[2].found, 0);
+	/* no map at all: the same three stages, nothing found */
+	CHECK_EQ(stage_walk(NULL, &c, NULL, o), 3);
+	CHECK_EQ(o[0].r.action, POL_CONTINUE);
+	CHECK_EQ(o[1].found + o[2].found, 0);
+	pol_snapshot_free(s);
+}
+
+#define STAGE_TLS_MAP \
+	"TLS_Clt:198.18.0.1\tENCR:256\n" \
+	"Require_TLS:198.18.0.2\tYES\n" \
+	"To:lab.example\t\tRELAY\n" \
+	"CERTIssuer:/CN=Trusted+20CA\tRELAY\n"
+
+TEST(stage_tls_judged_at_mail_not_at_connect)
+{
+	struct pol_snapshot *s = snap_of(STAGE_TLS_MAP);
+	struct pol_client c = stage_client("198.18.0.1");
+	struct pol_stage_out o[4];
+	static struct pol_trace t;
+
+	if (!s)
+		return;
+	c.tls = 1;
+	c.verify = "OK";
+	c.cipher_bits = 128;
+	/* the connect stages make no TLS decision */
+	CHECK_EQ(stage_walk(s, &c, NULL, o), 3);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(o[i].r.action != POL_REJECT);
+	/* MAIL does: encryption too weak */
+	pol_trace_init(&t);
+	CHECK_EQ(pol_stage_run(POL_STAGE_MAIL, s, &c, "a@client.example", &o[0], &t), 1);
+	CHECK_EQ(o[0].stage, POL_STAGE_MAIL);
+	CHECK_EQ(o[0].r.tag, POL_TAG_TLS_CLT);
+	CHECK_EQ(o[0].r.code, 403);
+	CHECK(stage_traced(&t, "TLS_Clt:198.18.0.1"));
+	c.cipher_bits = 256;
+	CHECK_EQ(pol_stage_run(POL_STAGE_MAIL, s, &c, "a@client.example", &o[0], NULL), 0);
+	/* Require_TLS: MAIL without STARTTLS gets 530, with it goes on */
+	c = stage_client("198.18.0.2");
+	CHECK_EQ(pol_stage_run(POL_STAGE_MAIL, s, &c, "a@client.example", &o[0], NULL), 1);
+	CHECK_EQ(o[0].r.code, 530);
+	CHECK_EQ(o[0].r.tag, POL_TAG_REQUIRE_TLS);
+	c.tls = 1;
+	c.verify = "NO";
+	CHECK_EQ(pol_stage_run(POL_STAGE_MAIL, s, &c, "a@client.example", &o[0], NULL), 0);
+	pol_snapshot_free(s);
+}
+
+TEST(stage_rcpt_relaying)
+{
+	struct pol_snapshot *s = snap_of(STAGE_TLS_MAP);
+	struct pol_client c = stage_client("198.19.0.1");
+	struct pol_stage_out o;
+
+	if (!s)
+		return;
+	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "b@lab.example", &o, NULL), 0);
+	CHECK_EQ(o.r.action, POL_RELAY);
+	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "x@other.example", &o, NULL), 1);
+	CHECK_EQ(o.r.code, 554);
+	CHECK_STR(o.r.text, "Relaying denied");
+	/* a trusted certificate relays (CERTISSUER at RCPT) */
+	c.tls = 1;
+	c.verify = "OK";
+	c.cert_issuer = "/CN=Trusted+20CA";
+	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "x@other.example", &o, NULL), 0);
+	CHECK_EQ(o.r.tag, POL_TAG_CERTISSUER);
+	/* ... only when verified */
+	c.verify = "FAIL";
+	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "x@other.example", &o, NULL), 1);
+	/* AUTH relays */
+	c.auth = 1;
+	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "x@other.example", &o, NULL), 0);
+	CHECK_EQ(o.r.tag, POL_TAG_AUTH);
+	pol_snapshot_free(s);
+}
+
+/* Each stage is the engine's own check: the same decision, rule and trace. */
+TEST(stage_runs_the_engines_checks)
+{
+	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP STAGE_TLS_MAP "From:spammer@bad.example\tREJECT\n");
+	struct pol_client c = stage_client("198.18.0.1");
+	static struct pol_trace t1, t2;
+	struct pol_stage_out o;
+	struct pol_result r;
+	struct pol_limits l;
+	struct pol_features f;
+	const char *const args[] = { "spammer@bad.example", "a@b.example", "<>", "b@lab.example", "x@y.example" };
+
+	if (!s)
+		return;
+	c.tls = 1;
+	c.verify = "OK";
+	c.cipher_bits = 256;
+	for (unsigned i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		pol_trace_init(&t1);
+		pol_trace_init(&t2);
+		pol_stage_run(POL_STAGE_MAIL, s, &c, args[i], &o, &t1);
+		r = pol_check_mail(s, &c, args[i], &t2);
+		CHECK(memcmp(&o.r, &r, sizeof(r)) == 0);
+		CHECK(t1.n == t2.n && memcmp(t1.line, t2.line, sizeof(t1.line[0]) * t1.n) == 0);
+		pol_stage_run(POL_STAGE_RCPT, s, &c, args[i], &o, NULL);
+		r = pol_check_rcpt(s, &c, args[i], NULL);
+		CHECK(memcmp(&o.r, &r, sizeof(r)) == 0);
+	}
+	pol_stage_run(POL_STAGE_CONNECT, s, &c, NULL, &o, NULL);
+	r = pol_check_connect(s, &c, NULL);
+	CHECK(memcmp(&o.r, &r, sizeof(r)) == 0);
+	CHECK_EQ(pol_stage_run(POL_STAGE_LIMIT, s, &c, NULL, &o, NULL), 0);
+	CHECK_EQ(o.found, pol_limit(s, &c, &l, NULL));
+	CHECK(memcmp(&o.lim, &l, sizeof(l)) == 0);
+	CHECK_EQ(pol_stage_run(POL_STAGE_FEATURES, s, &c, NULL, &o, NULL), 0);
+	CHECK_EQ(o.found, pol_srv_features(s, &c, &f, NULL));
+	CHECK(memcmp(&o.f, &f, sizeof(f)) == 0);
+	pol_snapshot_free(s);
+}
+
 int main(void)
 {
 	RUN(dn_quote);
@@ -1369,5 +1615,12 @@ int main(void)
 	RUN(roundtrip);
 	RUN(random_roundtrip);
 	RUN(random_input);
+	RUN(stage_names);
+	RUN(stage_connect_order);
+	RUN(stage_connect_refused_ends_the_walk);
+	RUN(stage_connect_defaults);
+	RUN(stage_tls_judged_at_mail_not_at_connect);
+	RUN(stage_rcpt_relaying);
+	RUN(stage_runs_the_engines_checks);
 	return t_done("test_policy");
 }

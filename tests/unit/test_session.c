@@ -414,6 +414,52 @@ static void backend_setup(struct tcp_conn *b, int xclient)
 	say(b, "250-backend.test\r\n250 PIPELINING\r\n");
 }
 
+/* ---- scenarios: the steps most cases go through ---- */
+
+/* A client from 198.18.0.1:port that heard the banner and said EHLO (the replies read). */
+static struct tcp_conn *client_ehlo(uint16_t port)
+{
+	struct tcp_conn *c = client_connect(0, port);
+
+	take(c);
+	say(c, "EHLO client.test\r\n");
+	take(c);
+	return c;
+}
+
+/* Backend b, just opened, greets, takes EHLO (no XCLIENT), then the client's MAIL FROM:<a@client.test>. */
+static void backend_gets_mail(struct tcp_conn *b)
+{
+	backend_setup(b, 0);
+	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+}
+
+/* The client's MAIL FROM:<a@client.test> opens a backend that takes it: that backend (NULL: none opened). */
+static struct tcp_conn *mail_via_backend(struct tcp_conn *c)
+{
+	unsigned n = F.nconnects;
+
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_STR(take(c), "");                               /* the backend decides */
+	CHECK_EQ(F.nconnects, n + 1);
+	if (F.nconnects != n + 1)
+		return NULL;
+	backend_gets_mail(F.connects[n]);
+	return F.connects[n];
+}
+
+/* The backend takes the MAIL, RCPT TO:<b@lab.test> and DATA (354): the message may flow (replies read). */
+static void into_message(struct tcp_conn *c, struct tcp_conn *b)
+{
+	say(b, "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<b@lab.test>\r\n");
+	say(b, "250 2.1.5 Ok\r\n");
+	say(c, "DATA\r\n");
+	say(b, "354 go\r\n");
+	take(c);
+	take(b);
+}
+
 /* ---- cases ---- */
 
 TEST(banner_to_quit)
@@ -453,10 +499,7 @@ TEST(relay_xclient)
 
 	start("backends = 198.18.1.1:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\n");
-	take(c);
+	c = client_ehlo(40001);
 	say(c, "MAIL FROM:<a@client.test> SIZE=100\r\n");
 	CHECK_STR(take(c), "");                               /* the backend decides */
 	CHECK_EQ(F.nconnects, 1);
@@ -546,18 +589,14 @@ TEST(backend_refused_failover)
 
 	start("backends = 198.18.1.1:25 198.18.1.3:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\n");
-	take(c);
+	c = client_ehlo(40001);
 	say(c, "MAIL FROM:<a@client.test>\r\n");
 	CHECK_EQ(F.nconnects, 1);
 	F.connects[0]->ops->connected(F.connects[0], -1);    /* RST: the next backend takes the MAIL */
 	CHECK_EQ(F.nconnects, 2);
 	b = F.connects[1];
 	CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);
-	backend_setup(b, 0);
-	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	backend_gets_mail(b);
 	say(b, "250 2.1.0 Ok\r\n");
 	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
 	log = log_end();
@@ -609,21 +648,14 @@ TEST(backend_malformed_reply)
 
 	start("backends = 198.18.1.1:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\n");
-	take(c);
-	say(c, "MAIL FROM:<a@client.test>\r\n");
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
 	/* a reply without a code: that backend is dropped, the MAIL is tried again once */
 	say(b, "hello there\r\n");
 	CHECK(b->aborted);
 	CHECK_EQ(F.nconnects, 2);
 	b = F.connects[1];
-	backend_setup(b, 0);
-	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	backend_gets_mail(b);
 	/* a multi-line reply split anywhere is one reply */
 	say(b, "250-2.1.0 first\r\n25");
 	CHECK_STR(take(c), "");
@@ -641,13 +673,8 @@ TEST(backend_closes_during_rcpt)
 
 	start("backends = 198.18.1.1:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
-	take(c);
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
 	say(b, "250 2.1.0 Ok\r\n");
 	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
 	say(c, "RCPT TO:<b@lab.test>\r\n");
@@ -669,20 +696,11 @@ TEST(backend_timeout_after_dot)
 
 	start("backends = 198.18.1.1:25\nbackend_timeout_ms = 5000\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
-	take(c);
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
-	say(b, "250 2.1.0 Ok\r\n");
-	say(c, "RCPT TO:<b@lab.test>\r\n");
-	say(b, "250 2.1.5 Ok\r\n");
-	say(c, "DATA\r\n");
-	say(b, "354 go\r\n");
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	into_message(c, b);
 	say(c, "hello\r\n.\r\n");
-	take(c);
+	CHECK_STR(take(c), "");
 	CHECK(strstr(take(b), "hello\r\n.\r\n") != NULL);
 	/* the client's deadline is paused while the backend owes the verdict: only the backend's runs */
 	CHECK_EQ(c->timer_at, 0);
@@ -713,34 +731,20 @@ TEST(backend_failure_not_carried_over)
 
 	start("backends = 198.18.1.1:25\nmessage_size_limit = 100\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
-	take(c);
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
-	say(b, "250 2.1.0 Ok\r\n");
-	say(c, "RCPT TO:<b@lab.test>\r\n");
-	say(b, "250 2.1.5 Ok\r\n");
-	say(c, "DATA\r\n");
-	say(b, "354 go\r\n");
-	take(c);
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	into_message(c, b);
 	say(c, "first\r\n");
 	b->ops->peer_closed(b);
 	memset(big, 'x', 150);
 	memcpy(big + 150, "\r\n.\r\n", 6);
 	say(c, big);
 	CHECK_STR(take(c), "552 5.3.4 Message size exceeds fixed limit\r\n");
-	say(c, "MAIL FROM:<a@client.test>\r\n");
-	CHECK_EQ(F.nconnects, 2);
-	if (F.nconnects != 2) {
+	b2 = mail_via_backend(c);
+	if (b2 == NULL) {
 		stop();
 		return;
 	}
-	b2 = F.connects[1];
-	backend_setup(b2, 0);
-	CHECK_STR(take(b2), "MAIL FROM:<a@client.test>\r\n");
 	say(b2, "250 2.1.0 Ok\r\n");
 	say(c, "RCPT TO:<b@lab.test>\r\n");
 	say(b2, "250 2.1.5 Ok\r\n");
@@ -764,20 +768,9 @@ TEST(backpressure)
 
 	start("backends = 198.18.1.1:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
-	take(c);
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
-	say(b, "250 2.1.0 Ok\r\n");
-	say(c, "RCPT TO:<b@lab.test>\r\n");
-	say(b, "250 2.1.5 Ok\r\n");
-	say(c, "DATA\r\n");
-	say(b, "354 go\r\n");
-	take(b);
-	take(c);
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	into_message(c, b);
 	/* the backend has room for little: the message stops at a line boundary and waits */
 	b->space = 3000;
 	memset(line, 'x', 998);
@@ -856,13 +849,8 @@ TEST(transactions)
 
 	start("backends = 198.18.1.1:25\n");
 	log_begin();
-	c = client_connect(0, 40001);
-	take(c);
-	say(c, "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n");
-	take(c);
-	b = F.connects[0];
-	backend_setup(b, 0);
-	take(b);
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
 	say(b, "250 2.1.0 Ok\r\n");
 	say(c, "RCPT TO:<one@lab.test>\r\n");
 	say(b, "250 2.1.5 Ok\r\n");
@@ -1119,8 +1107,7 @@ TEST(starttls)
 	rx = tls_say(&t, c, "MAIL FROM:<a@client.test>\r\n");
 	CHECK_EQ(F.nconnects, 1);
 	b = F.connects[0];
-	backend_setup(b, 0);
-	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	backend_gets_mail(b);
 	say(b, "250 2.1.0 Ok\r\n");
 	CHECK_STR(tls_say(&t, c, NULL), "250 2.1.0 Ok\r\n");
 	CHECK_STR(tls_say(&t, c, "RCPT TO:<b@lab.test>\r\n"), "");

@@ -19,6 +19,7 @@
 
 #include "mxctl.h"
 #include "policy/policy.h"
+#include "policy/stage.h"
 
 #define WRITE_ATTEMPTS  10      /* WATCH conflicts before giving up */
 #define HSET_CHUNK      512     /* field/value pairs per HSET of an import */
@@ -87,8 +88,9 @@ static const char test_help[] =
 	"                         [--cn CN] [--auth] [--file ACCESSFILE]\n"
 	"\n"
 	"Run one imaginary SMTP session through the map from Redis (or ACCESSFILE) and\n"
-	"print every lookup and decision, like sendmail -bt: connect (with Srv_Features\n"
-	"and Limit), STARTTLS (with --verify), MAIL (--from), each RCPT (--to).\n"
+	"print every lookup and decision, like sendmail -bt, in mxgate's order: connect\n"
+	"(then Limit and Srv_Features), MAIL (--from; with TLS_Clt after --verify), each\n"
+	"RCPT (--to).\n"
 	"\n"
 	"  --client IP          the client's address (IPv4 or IPv6)\n"
 	"  --name N             its verified PTR name (default: none, [address] is used)\n"
@@ -793,14 +795,38 @@ static struct pol_snapshot *build(const struct entries *e, const char *what)
 	return s;
 }
 
-/* Run the stages of one session and print them; an exit code. */
+/* Print what a connect stage found (Limit:, Srv_Features). */
+static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
+{
+	char off[27], on[27];
+
+	printf("\n%s\n", pol_stage_names[o->stage]);
+	show_trace(t);
+	if (o->stage == POL_STAGE_LIMIT && o->found) {
+		printf("  => conn=%u rate=%u per %us (0 = no limit)\n", o->lim.conn, o->lim.rate, o->lim.per_s);
+	} else if (o->stage == POL_STAGE_LIMIT) {
+		printf("  => no limit\n");
+	} else if (o->found) {
+		letters(o->f.off, 0, off);
+		letters(o->f.on, 1, on);
+		printf("  => off %s, on %s\n", off[0] ? off : "-", on[0] ? on : "-");
+	} else {
+		printf("  => defaults\n");
+	}
+}
+
+/*
+ * Run the stages of one session and print them; an exit code. The order
+ * and what each stage judges are the stage driver's (policy/stage.h),
+ * which mxgate's sessions walk too: the TLS facts make no decision of
+ * their own, they feed MAIL (TLS_Clt) and RCPT (CERTISSUER/CERTSUBJECT).
+ */
 static int run_session(const struct pol_snapshot *s, struct pol_client *c, const char *from,
 		       const char **to, unsigned nto)
 {
 	static struct pol_trace t;
-	struct pol_result r;
-	struct pol_features f;
-	struct pol_limits l;
+	struct pol_stage_out o;
+	enum pol_stage next = POL_STAGE_CONNECT;
 	char as[64];
 	int rejected = 0;
 
@@ -808,51 +834,29 @@ static int run_session(const struct pol_snapshot *s, struct pol_client *c, const
 	pol_addr_format(&c->addr, as, sizeof(as));
 	printf("\nconnect from %s[%s]%s%s\n", c->name ? c->name : "unknown", as,
 	       c->helo ? " helo=" : "", c->helo ? c->helo : "");
-	r = pol_check_connect(s, c, &t);
-	if (show_result(&t, &r)) {
-		printf("\ndecision: refused at connect\n");
-		return EX_REJECTED;
+	while (pol_walk_connect(&next, s, c, &o, &t)) {
+		if (o.stage != POL_STAGE_CONNECT) {
+			show_found(&t, &o);      /* an imaginary session is never over its Limit: */
+		} else if (show_result(&t, &o.r)) {
+			printf("\ndecision: refused at connect\n");
+			return EX_REJECTED;
+		}
 	}
-	printf("\nSrv_Features\n");
-	if (pol_srv_features(s, c, &f, &t)) {
-		char off[27], on[27];
-
-		letters(f.off, 0, off);
-		letters(f.on, 1, on);
-		show_trace(&t);
-		printf("  => off %s, on %s\n", off[0] ? off : "-", on[0] ? on : "-");
-	} else {
-		show_trace(&t);
-		printf("  => defaults\n");
-	}
-	printf("\nLimit\n");
-	if (pol_limit(s, c, &l, &t)) {
-		show_trace(&t);
-		printf("  => conn=%u rate=%u per %us (0 = no limit)\n", l.conn, l.rate, l.per_s);
-	} else {
-		show_trace(&t);
-		printf("  => no limit\n");
-	}
-	/*
-	 * The stages are mxgate's (dataplane/smtp/gate.c): TLS_Clt, CERTISSUER
-	 * and CERTSUBJECT are judged at MAIL and RCPT, never right after
-	 * STARTTLS, so the TLS facts only feed the checks below.
-	 */
 	if (c->verify)
 		printf("\nSTARTTLS verify=%s cipher_bits=%d (TLS_Clt and CERT* judged at MAIL and RCPT)\n",
 		       c->verify, c->cipher_bits);
 	if (from) {
 		printf("\nMAIL FROM:<%s>\n", from);
-		r = pol_check_mail(s, c, from, &t);
-		if (show_result(&t, &r)) {
+		pol_stage_run(POL_STAGE_MAIL, s, c, from, &o, &t);
+		if (show_result(&t, &o.r)) {
 			printf("\ndecision: refused at MAIL (no transaction)\n");
 			return EX_REJECTED;
 		}
 	}
 	for (unsigned i = 0; i < nto; i++) {
 		printf("\nRCPT TO:<%s>\n", to[i]);
-		r = pol_check_rcpt(s, c, to[i], &t);
-		rejected |= show_result(&t, &r);
+		pol_stage_run(POL_STAGE_RCPT, s, c, to[i], &o, &t);
+		rejected |= show_result(&t, &o.r);
 	}
 	printf("\ndecision: %s\n", rejected ? "refused (see => lines above)" : "accepted");
 	return rejected ? EX_REJECTED : EX_OK;

@@ -1,0 +1,146 @@
+/*
+ * sess.h - inside the SMTP sessions of one worker (private to
+ * dataplane/smtp): the worker's state and one session's, shared by the
+ * files that each handle one side of a session:
+ *   session.c   the client side: TCP, the engine's events, deadlines,
+ *               stress mode, the relay seen from the session
+ *   sess_tls.c  the TLS bridge: handshakes, their facts and counters
+ *   sess_auth.c the AUTH bridge: checks handed to the service lcore
+ *   gate.c      the access map's stages (policy/stage.h) for a session
+ *   worker.c    the worker: start, the service lcore's API, polling
+ * Calls go one way: worker.c calls into session.c and the bridges;
+ * session.c calls the bridges and gate.c; none calls back.
+ */
+#ifndef MX_SESS_H
+#define MX_SESS_H
+
+#include <stdint.h>
+#include <arpa/inet.h>
+
+#include "session.h"
+#include "smtp/gate.h"
+#include "smtp/relay.h"
+#include "smtp/smtp_proto.h"
+#include "smtp/tx.h"
+
+struct auth_req;
+struct tls_macros;
+struct tls_worker;
+
+enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
+
+/* Commands counted for the disconnect line (Postfix's "ehlo=1 mail=1 ..."), in its order. */
+enum sess_cmd { CMD_EHLO, CMD_HELO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET, CMD_QUIT,
+		CMD_COUNT };
+
+/* Handshakes of one cipher (names published before they are counted). */
+struct cipher_count {
+	char version[12], name[64];
+	uint64_t n;
+};
+
+struct listen_arg {
+	struct smtp_worker *w;
+	enum smtp_mode mode;
+};
+
+struct smtp_worker {
+	struct net_ctx *ctx;
+	const struct mx_config *cfg;
+	struct tls_ctx *tls;
+	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
+	struct tls_worker *tw;
+	struct smtp_cfg pcfg[SMTP_MODE_COUNT];  /* the engine's settings per port flavour */
+	struct listen_arg la[SMTP_MODE_COUNT];
+	struct relay_pool rp;     /* the backends */
+	uint32_t next_id;
+	struct sess *dead;        /* killed sessions, freed at the next poll */
+	struct sess *live;        /* every session not killed (for listing) */
+	struct gate gate;         /* the access map's stages, Limit:, decision counters */
+	int draining;             /* set by the service lcore: refuse new sessions */
+	char *list_buf;           /* set by the service lcore: list sessions here */
+	size_t list_len;
+	long list_done;           /* -1 while a list is asked for, else its length */
+	int stress;               /* Postfix's stress mode: sessions are scarce, deadlines cut */
+	struct smtp_stats st;
+	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
+	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
+	unsigned nciphers;        /* published with a release store */
+};
+
+/* The TLS facts every TLS session keeps (the certificate DNs live apart). */
+struct tls_brief {
+	char verify[12], version[12], cipher[64];
+	int cipher_bits, alg_bits;
+};
+
+struct sess {
+	struct smtp_worker *w;
+	struct tcp_conn *c;
+	struct tls_conn *tls;
+	enum smtp_mode mode;
+	enum cstate cst;
+	int client_gone, shut, dead;
+	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
+	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
+	uint64_t data_last_us;    /* message bytes last came */
+	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
+	struct sess *lnext, *lprev; /* the worker's live list */
+	struct gate_slot *lim;    /* counted under a Limit: entry, or NULL */
+	uint64_t born_us;
+	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
+	struct sess *next_dead;
+	char id[12];
+	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;
+	struct smtp_tx tx;        /* the transaction */
+	struct relay *relay;      /* the backend side, allocated at the first MAIL */
+	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
+	struct tls_macros *cert;  /* the full macros, kept only when a certificate was shown */
+	struct auth_req *areq;    /* an AUTH check at the service lcore, or NULL */
+	char *login;              /* the authenticated user (XCLIENT LOGIN=), or NULL */
+	int no_auth;              /* Srv_Features A */
+	int no_client_cert;       /* Srv_Features V */
+	int ask_client_cert;      /* Srv_Features v */
+	char sasl_method[8];      /* PLAIN or LOGIN, for the log */
+	int tls_up;
+	size_t tin_len;
+	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
+	unsigned n_cmds[CMD_COUNT]; /* by enum sess_cmd, for the disconnect line */
+	struct smtp_proto p;
+};
+
+/* Microseconds a deadline of ms may be at most now: cut in stress mode. */
+static inline uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
+{
+	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
+		ms = w->cfg->smtpd_stress_timeout_ms;
+	return (uint64_t)ms * 1000;
+}
+
+/* ---- session.c ---- */
+extern const struct tcp_app_ops sess_client_ops;   /* the listeners' callbacks */
+/* Feed the engine what the client sent, flush its replies (after an answer came). */
+void sess_pump(struct sess *s);
+/* End a session (reset the client when abort_client); freed by the worker's next poll. */
+void sess_kill(struct sess *s, int abort_client);
+/* A queued private-key operation of the session arg finished (tls_worker_new()). */
+void sess_key_done(void *arg);
+
+/* ---- sess_tls.c ---- */
+/* Begin TLS on the client connection (465 at accept, or after STARTTLS): 0, or -1. */
+int sess_tls_begin(struct sess *s);
+/* What a step of the handshake came to. */
+enum sess_tls_step { SESS_TLS_UP, SESS_TLS_WAIT, SESS_TLS_FAILED };
+/* Drive the handshake; once up, its facts are kept, counted and logged; a failure is counted and logged. */
+enum sess_tls_step sess_tls_handshake(struct sess *s);
+/* mxgate_smtp_tls_cipher_total lines. */
+void sess_tls_print_ciphers(FILE *f, const struct smtp_worker *w, unsigned lcore);
+
+/* ---- sess_auth.c ---- */
+/* Hand AUTH's credentials to the service lcore (or answer 454 at once). */
+void sess_auth_ask(struct sess *s, const struct smtp_evinfo *ei);
+/* The service lcore's verdict: the answer is queued (the caller pumps the session). */
+void sess_auth_answer(struct sess *s, const struct auth_req *r);
+
+#endif
