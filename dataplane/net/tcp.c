@@ -177,6 +177,10 @@ struct seg {
 
 static void conn_free(struct tcp_conn *c);
 static void tcp_output(struct tcp_conn *c);
+static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len);
+static void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq);
+static void tcp_timers(struct net_ctx *ctx);
+static void tcp_ctx_free(struct net_ctx *ctx);
 static void timer_arm(struct tcp_conn *c);
 static void send_ack(struct tcp_conn *c);
 
@@ -1931,7 +1935,7 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 }
 
 /* Entry point from IP: one TCP segment for a local address. */
-void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len)
+static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len)
 {
 	struct tcp_ctx *tc = T(ctx);
 	const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -2020,7 +2024,7 @@ drop:
 }
 
 /* ICMP says the path to a flow's peer carries at most mtu bytes. */
-void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq)
+static void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq)
 {
 	struct tcp_ctx *tc = T(ctx);
 	struct tcp_conn *c;
@@ -2163,7 +2167,7 @@ static void events_run(struct tcp_ctx *tc)
 }
 
 /* Advance the wheel to now and fire what is due. */
-void tcp_timers(struct net_ctx *ctx)
+static void tcp_timers(struct net_ctx *ctx)
 {
 	struct tcp_ctx *tc = T(ctx);
 	uint64_t now_tick = ctx->now_us / 1000;
@@ -2202,12 +2206,24 @@ void tcp_timers(struct net_ctx *ctx)
 
 /* ---- setup ---- */
 
-/* Allocate the TCP state of one lcore. */
+/* TCP as the IP layer calls it. */
+static const struct net_protosw tcp_protosw = {
+	.proto = IPPROTO_TCP,
+	.hdr_min = 20,
+	.drop_short = NET_DROP_tcp_short,
+	.input = tcp_input,
+	.ctlinput = tcp_pmtu_update,
+	.timers = tcp_timers,
+	.destroy = tcp_ctx_free,
+};
+
+/* Allocate the TCP state of one lcore and register TCP with its IP layer. */
 int tcp_ctx_init(struct net_ctx *ctx, const struct tcp_params *p)
 {
 	struct tcp_ctx *tc = rte_zmalloc("tcp_ctx", sizeof(*tc), RTE_CACHE_LINE_SIZE);
 	uint32_t hsize = 16;
 	unsigned i;
+	int rc;
 
 	if (tc == NULL)
 		return -ENOMEM;
@@ -2217,11 +2233,12 @@ int tcp_ctx_init(struct net_ctx *ctx, const struct tcp_params *p)
 	while (hsize < p->max_conns)
 		hsize <<= 1;
 	tc->htab = rte_zmalloc("tcp_htab", sizeof(*tc->htab) * hsize, RTE_CACHE_LINE_SIZE);
-	if (tc->conns == NULL || tc->htab == NULL) {
+	rc = tc->conns == NULL || tc->htab == NULL ? -ENOMEM : net_proto_register(ctx, &tcp_protosw);
+	if (rc < 0) {
 		rte_free(tc->conns);
 		rte_free(tc->htab);
 		rte_free(tc);
-		return -ENOMEM;
+		return rc;
 	}
 	tc->hmask = hsize - 1;
 	for (i = p->max_conns; i-- > 0;) {
@@ -2236,7 +2253,7 @@ int tcp_ctx_init(struct net_ctx *ctx, const struct tcp_params *p)
 }
 
 /* Free the TCP state: every connection's buffers, the tables. */
-void tcp_ctx_free(struct net_ctx *ctx)
+static void tcp_ctx_free(struct net_ctx *ctx)
 {
 	struct tcp_ctx *tc = T(ctx);
 	unsigned i;
