@@ -175,14 +175,14 @@ struct seg {
 	struct tcp_opts o;
 };
 
-static void conn_free(struct tcp_conn *c);
+static void tcp_conn_free(struct tcp_conn *c);
 static void tcp_output(struct tcp_conn *c);
 static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len);
 static void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq);
 static void tcp_timers(struct net_ctx *ctx);
 static void tcp_ctx_free(struct net_ctx *ctx);
-static void timer_arm(struct tcp_conn *c);
-static void send_ack(struct tcp_conn *c);
+static void tcp_timer_arm(struct tcp_conn *c);
+static void tcp_send_ack(struct tcp_conn *c);
 
 #define SEQ_LT(a, b)  ((int32_t)((a) - (b)) < 0)
 #define SEQ_LEQ(a, b) ((int32_t)((a) - (b)) <= 0)
@@ -241,7 +241,7 @@ static uint64_t siphash(const uint8_t key[16], const void *data, size_t len)
 }
 
 /* Keyed hash of a connection's identity plus an extra word. */
-static uint64_t tuple_mac(const struct tcp_ctx *tc, const struct net_tuple *t, uint32_t extra)
+static uint64_t tcp_tuple_mac(const struct tcp_ctx *tc, const struct net_tuple *t, uint32_t extra)
 {
 	struct {
 		uint8_t l[16], r[16];
@@ -258,9 +258,9 @@ static uint64_t tuple_mac(const struct tcp_ctx *tc, const struct net_tuple *t, u
 }
 
 /* RFC 6528: ISN = M + F(4-tuple, secret), M a 4 microsecond clock. */
-static uint32_t isn_for(struct net_ctx *ctx, const struct net_tuple *t)
+static uint32_t tcp_isn(struct net_ctx *ctx, const struct net_tuple *t)
 {
-	return (uint32_t)(ctx->now_us / 4) + (uint32_t)tuple_mac(T(ctx), t, 0);
+	return (uint32_t)(ctx->now_us / 4) + (uint32_t)tcp_tuple_mac(T(ctx), t, 0);
 }
 
 /* Our timestamp clock: milliseconds. */
@@ -277,7 +277,7 @@ static inline uint32_t ts_now(const struct net_ctx *ctx)
  * to aligned words first (an unaligned uint32_t load is undefined behaviour;
  * found by tests/fuzz/fuzz_tcp.c under UBSan). Same bytes, same hash.
  */
-static uint32_t tuple_hash(const struct tcp_ctx *tc, const struct net_tuple *t)
+static uint32_t tcp_tuple_hash(const struct tcp_ctx *tc, const struct net_tuple *t)
 {
 	uint32_t seed, h, ra[4], la[4];
 
@@ -296,7 +296,7 @@ static inline int tuple_eq(const struct net_tuple *a, const struct net_tuple *b)
 }
 
 /* Find the connection of a tuple. */
-static struct tcp_conn *conn_lookup(struct tcp_ctx *tc, const struct net_tuple *t, uint32_t h)
+static struct tcp_conn *tcp_conn_lookup(struct tcp_ctx *tc, const struct net_tuple *t, uint32_t h)
 {
 	struct tcp_conn *c;
 
@@ -321,7 +321,7 @@ static void conn_unhash(struct tcp_conn *c)
 }
 
 /* Take a connection from the free list and file it under t. */
-static struct tcp_conn *conn_alloc(struct net_ctx *ctx, const struct net_tuple *t, uint32_t h)
+static struct tcp_conn *tcp_conn_alloc(struct net_ctx *ctx, const struct net_tuple *t, uint32_t h)
 {
 	struct tcp_ctx *tc = T(ctx);
 	struct tcp_conn *c = tc->free;
@@ -346,7 +346,7 @@ static struct tcp_conn *conn_alloc(struct net_ctx *ctx, const struct net_tuple *
 	c->mss = c->peer_mss;
 	c->rto = TCP_RTO_INIT_US;
 	c->ssthresh = UINT32_MAX / 2;
-	c->ts_offset = (uint32_t)tuple_mac(tc, t, 1);
+	c->ts_offset = (uint32_t)tcp_tuple_mac(tc, t, 1);
 	c->quickacks = (uint16_t)tc->p.quickacks;
 	return c;
 }
@@ -373,7 +373,7 @@ static void mss_update(struct tcp_conn *c)
 }
 
 /* Window scale we offer for our receive buffer. */
-static uint8_t rcv_wscale(const struct tcp_ctx *tc)
+static uint8_t tcp_rcv_wscale(const struct tcp_ctx *tc)
 {
 	uint8_t s = 0;
 
@@ -397,7 +397,7 @@ static uint64_t conn_deadline(const struct tcp_conn *c)
 }
 
 /* Unlink a connection from its wheel slot. */
-static void wheel_remove(struct tcp_conn *c)
+static void tcp_wheel_remove(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 
@@ -414,7 +414,7 @@ static void wheel_remove(struct tcp_conn *c)
 }
 
 /* File a connection in the wheel under its earliest deadline. */
-static void timer_arm(struct tcp_conn *c)
+static void tcp_timer_arm(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 	uint64_t d = conn_deadline(c);
@@ -424,7 +424,7 @@ static void timer_arm(struct tcp_conn *c)
 		return;                  /* tcp_timers() re-arms it after firing */
 	if (d == c->wheel_at)
 		return;
-	wheel_remove(c);
+	tcp_wheel_remove(c);
 	if (d == 0 || (c->flags & F_DEAD))
 		return;
 	/* never file into a tick already processed */
@@ -455,7 +455,7 @@ static void mbuf_list_free(struct rte_mbuf *m)
 }
 
 /* Release every buffer a connection holds. */
-static void conn_buffers_free(struct tcp_conn *c)
+static void tcp_conn_buffers_free(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 
@@ -480,7 +480,7 @@ static uint32_t rcv_space(const struct tcp_conn *c)
 }
 
 /* Window to advertise: never shrinks the right edge, avoids silly windows. */
-static uint32_t rcv_window(struct tcp_conn *c)
+static uint32_t tcp_rcv_window(struct tcp_conn *c)
 {
 	uint32_t space = rcv_space(c);
 	uint32_t cur = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
@@ -589,7 +589,7 @@ static unsigned write_opts(uint8_t *p, struct tcp_conn *c, uint8_t flags, uint32
  * Build and send one segment. With c NULL it is stateless (RST, SYN
  * cookie): t, seq, ack and the option arguments say everything.
  */
-static void emit(struct net_ctx *ctx, struct tcp_conn *c, const struct net_tuple *t,
+static void tcp_emit(struct net_ctx *ctx, struct tcp_conn *c, const struct net_tuple *t,
 		 uint32_t seq, uint32_t ack, uint8_t flags, uint32_t wnd,
 		 uint32_t data_off, uint32_t len, const struct tcp_opts *synopt)
 {
@@ -643,7 +643,7 @@ static void emit(struct net_ctx *ctx, struct tcp_conn *c, const struct net_tuple
 }
 
 /* Send a segment of a connection: seq, payload from the ring, flags. */
-static void conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t flags)
+static void tcp_conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t flags)
 {
 	uint32_t wnd = 0;
 
@@ -651,7 +651,7 @@ static void conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t fl
 		/* our SYN: offer the buffer, unscaled (rcv_nxt is not known yet) */
 		wnd = MIN(T(c->ctx)->p.rcvbuf, 65535u);
 	} else if (flags & TH_ACK) {
-		wnd = rcv_window(c);
+		wnd = tcp_rcv_window(c);
 		if (flags & TH_SYN)
 			wnd = MIN(wnd, 65535u);   /* never scaled in a SYN */
 		if (SEQ_GT(c->rcv_nxt + wnd, c->rcv_adv))
@@ -663,31 +663,31 @@ static void conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t fl
 		c->delack_segs = 0;
 		c->flags &= ~F_ACK_NOW;
 	}
-	emit(c->ctx, c, &c->t, seq, (flags & TH_ACK) ? c->rcv_nxt : 0, flags, wnd,
+	tcp_emit(c->ctx, c, &c->t, seq, (flags & TH_ACK) ? c->rcv_nxt : 0, flags, wnd,
 	     len ? seq - c->sbuf_seq : 0, len, NULL);
 }
 
 /* An ACK now, with our current window and SACK blocks. */
-static void send_ack(struct tcp_conn *c)
+static void tcp_send_ack(struct tcp_conn *c)
 {
-	conn_emit(c, c->snd_nxt, 0, TH_ACK);
+	tcp_conn_emit(c, c->snd_nxt, 0, TH_ACK);
 }
 
 /* Reply RST to a segment that belongs to nothing (RFC 9293 3.10.7.1). */
-static void send_rst_for(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s)
+static void tcp_send_rst(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s)
 {
 	if (s->flags & TH_RST)
 		return;
 	if (s->flags & TH_ACK)
-		emit(ctx, NULL, t, s->ack, 0, TH_RST, 0, 0, 0, NULL);
+		tcp_emit(ctx, NULL, t, s->ack, 0, TH_RST, 0, 0, 0, NULL);
 	else
-		emit(ctx, NULL, t, 0, s->seq + s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN),
+		tcp_emit(ctx, NULL, t, 0, s->seq + s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN),
 		     TH_RST | TH_ACK, 0, 0, 0, NULL);
 	ctx->st.tcp_resets_out++;
 }
 
 /* RFC 5961 challenge ACK, rate-limited per lcore. */
-static void challenge_ack(struct tcp_conn *c)
+static void tcp_challenge_ack(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 	uint64_t sec = c->ctx->now_us / 1000000;
@@ -701,11 +701,11 @@ static void challenge_ack(struct tcp_conn *c)
 		return;
 	}
 	c->ctx->st.tcp_challenge_acks++;
-	send_ack(c);
+	tcp_send_ack(c);
 }
 
 /* Choose our initial sequence number and everything that starts from it. */
-static void conn_set_iss(struct tcp_conn *c, uint32_t iss)
+static void tcp_set_iss(struct tcp_conn *c, uint32_t iss)
 {
 	c->iss = iss;
 	c->snd_una = c->snd_nxt = c->snd_max = iss;
@@ -715,11 +715,11 @@ static void conn_set_iss(struct tcp_conn *c, uint32_t iss)
 }
 
 /* Send our SYN or SYN-ACK. */
-static void send_syn(struct tcp_conn *c)
+static void tcp_send_syn(struct tcp_conn *c)
 {
 	uint8_t flags = c->state == TS_SYN_SENT ? TH_SYN : TH_SYN | TH_ACK;
 
-	conn_emit(c, c->iss, 0, flags);
+	tcp_conn_emit(c, c->iss, 0, flags);
 	c->snd_nxt = c->iss + 1;
 	c->snd_max = c->iss + 1;
 }
@@ -761,7 +761,7 @@ static uint32_t sack_opt_len(const struct tcp_conn *c)
 }
 
 /* Send one segment starting at seq (data and/or FIN); returns bytes of sequence space. */
-static uint32_t send_at(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
+static uint32_t tcp_send_at(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
 {
 	uint32_t off = seq - c->sbuf_seq, len = 0;
 	uint32_t room = (uint32_t)c->mss - sack_opt_len(c);
@@ -777,7 +777,7 @@ static uint32_t send_at(struct tcp_conn *c, uint32_t seq, uint32_t max_len)
 		flags |= TH_PSH;
 	if (SEQ_LT(seq, c->snd_max))
 		c->ctx->st.tcp_retransmits++;
-	conn_emit(c, seq, len, flags);
+	tcp_conn_emit(c, seq, len, flags);
 	return len + !!(flags & TH_FIN);
 }
 
@@ -789,7 +789,7 @@ static void tcp_output(struct tcp_conn *c)
 	if (c->state == TS_SYN_SENT || c->state == TS_SYN_RCVD || c->state == TS_CLOSED ||
 	    c->state == TS_LISTEN || c->state == TS_TIME_WAIT) {
 		if ((c->flags & F_ACK_NOW) && c->state == TS_TIME_WAIT)
-			send_ack(c);
+			tcp_send_ack(c);
 		return;
 	}
 	for (;;) {
@@ -811,7 +811,7 @@ static void tcp_output(struct tcp_conn *c)
 		}
 		if (len == 0 && !(fin && avail == 0))
 			break;
-		n = send_at(c, c->snd_nxt, len);
+		n = tcp_send_at(c, c->snd_nxt, len);
 		if (n == 0)
 			break;
 		if (!(c->flags & (F_TS | F_RTT_TIMING)) && !SEQ_LT(c->snd_nxt, c->snd_max)) {
@@ -836,14 +836,14 @@ static void tcp_output(struct tcp_conn *c)
 		}
 	}
 	if (c->flags & F_ACK_NOW)
-		send_ack(c);
-	timer_arm(c);
+		tcp_send_ack(c);
+	tcp_timer_arm(c);
 }
 
 /* ---- application events ---- */
 
 /* Deliver the callbacks a round of input or timers made due. */
-static void app_events(struct tcp_conn *c)
+static void tcp_app_events(struct tcp_conn *c)
 {
 	if (c->flags & (F_DETACHED | F_DEAD) || c->ops == NULL)
 		return;
@@ -876,7 +876,7 @@ static void app_events(struct tcp_conn *c)
 }
 
 /* The connection is over: tell the application and free it. */
-static void conn_end(struct tcp_conn *c, enum tcp_end why)
+static void tcp_conn_end(struct tcp_conn *c, enum tcp_end why)
 {
 	const struct tcp_app_ops *ops = c->ops;
 
@@ -892,19 +892,19 @@ static void conn_end(struct tcp_conn *c, enum tcp_end why)
 		if (ops->closed)
 			ops->closed(c, why);
 	}
-	conn_free(c);
+	tcp_conn_free(c);
 }
 
 /* Move to TIME_WAIT: keep the tuple for timewait_ms, bounded in number. */
-static void enter_time_wait(struct tcp_conn *c)
+static void tcp_time_wait(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 
 	c->state = TS_TIME_WAIT;
 	c->t_rtx = c->t_persist = c->t_delack = c->t_user = 0;
-	conn_buffers_free(c);
+	tcp_conn_buffers_free(c);
 	if (tc->p.timewait_max == 0 || tc->p.timewait_ms == 0) {
-		conn_end(c, TCP_END_CLOSED);
+		tcp_conn_end(c, TCP_END_CLOSED);
 		return;
 	}
 	if (!(c->flags & F_DETACHED) && c->ops && c->ops->closed) {
@@ -914,7 +914,7 @@ static void enter_time_wait(struct tcp_conn *c)
 	c->flags |= F_DETACHED;
 	while (tc->ntw >= tc->p.timewait_max && tc->tw_head != NULL) {
 		c->ctx->st.tcp_timewait_recycled++;
-		conn_free(tc->tw_head);
+		tcp_conn_free(tc->tw_head);
 	}
 	c->t_state = c->ctx->now_us + (uint64_t)tc->p.timewait_ms * 1000;
 	c->lnext = NULL;
@@ -925,11 +925,11 @@ static void enter_time_wait(struct tcp_conn *c)
 		tc->tw_head = c;
 	tc->tw_tail = c;
 	tc->ntw++;
-	timer_arm(c);
+	tcp_timer_arm(c);
 }
 
 /* Return a connection to the free list (deferred to the next reap). */
-static void conn_free(struct tcp_conn *c)
+static void tcp_conn_free(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 
@@ -960,9 +960,9 @@ static void conn_free(struct tcp_conn *c)
 	}
 	c->flags |= F_DEAD | F_DETACHED;
 	c->state = TS_CLOSED;
-	wheel_remove(c);
+	tcp_wheel_remove(c);
 	conn_unhash(c);
-	conn_buffers_free(c);
+	tcp_conn_buffers_free(c);
 	tc->nconns--;
 	c->ctx->st.tcp_conns = tc->nconns;
 	c->ctx->st.tcp_closed++;
@@ -971,7 +971,7 @@ static void conn_free(struct tcp_conn *c)
 }
 
 /* Put connections freed during this round back on the free list. */
-static void reap(struct tcp_ctx *tc)
+static void tcp_reap(struct tcp_ctx *tc)
 {
 	while (tc->dead != NULL) {
 		struct tcp_conn *c = tc->dead;
@@ -985,7 +985,7 @@ static void reap(struct tcp_ctx *tc)
 /* ---- RTT and congestion control ---- */
 
 /* Fold an RTT sample into SRTT/RTTVAR and recompute the RTO (RFC 6298). */
-static void rtt_sample(struct tcp_conn *c, uint32_t r)
+static void tcp_rtt_sample(struct tcp_conn *c, uint32_t r)
 {
 	if (r == 0)
 		r = 1;
@@ -1012,7 +1012,7 @@ static inline uint32_t flight(const struct tcp_conn *c)
 }
 
 /* Drop scoreboard blocks at or below snd_una. */
-static void sack_trim(struct tcp_conn *c)
+static void tcp_sack_trim(struct tcp_conn *c)
 {
 	unsigned i, j = 0;
 
@@ -1027,7 +1027,7 @@ static void sack_trim(struct tcp_conn *c)
 }
 
 /* Merge the peer's SACK blocks into the scoreboard (kept sorted, merged). */
-static void sack_update(struct tcp_conn *c, const struct tcp_opts *o)
+static void tcp_sack_update(struct tcp_conn *c, const struct tcp_opts *o)
 {
 	struct sack_blk all[TCP_SACK_MAX + 4], tmp;
 	unsigned n = 0, i, j;
@@ -1060,7 +1060,7 @@ static void sack_update(struct tcp_conn *c, const struct tcp_opts *o)
 			break;
 		}
 	}
-	sack_trim(c);
+	tcp_sack_trim(c);
 }
 
 /* First sequence at or after from that the peer has not SACKed, below the highest SACK. */
@@ -1083,7 +1083,7 @@ static int next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *seq, uin
 }
 
 /* Retransmit the next unSACKed hole in recovery; returns 1 if one was sent. */
-static int rtx_hole(struct tcp_conn *c)
+static int tcp_rtx_hole(struct tcp_conn *c)
 {
 	uint32_t seq, len;
 
@@ -1091,7 +1091,7 @@ static int rtx_hole(struct tcp_conn *c)
 		c->rtx_next = c->snd_una;
 	if (!next_hole(c, c->rtx_next, &seq, &len))
 		return 0;
-	len = send_at(c, seq, len);
+	len = tcp_send_at(c, seq, len);
 	if (len == 0)
 		return 0;
 	c->rtx_next = seq + len;
@@ -1099,7 +1099,7 @@ static int rtx_hole(struct tcp_conn *c)
 }
 
 /* Three duplicate ACKs: fast retransmit, enter NewReno recovery (RFC 6582). */
-static void fast_retransmit(struct tcp_conn *c)
+static void tcp_fast_retransmit(struct tcp_conn *c)
 {
 	c->ssthresh = MAX(flight(c) / 2, 2u * c->mss);
 	c->recover = c->snd_max;
@@ -1107,12 +1107,12 @@ static void fast_retransmit(struct tcp_conn *c)
 	c->flags |= F_RECOVERY;
 	c->flags &= ~F_RTT_TIMING;
 	c->ctx->st.tcp_fast_retransmits++;
-	c->rtx_next = c->snd_una + send_at(c, c->snd_una, c->mss);
+	c->rtx_next = c->snd_una + tcp_send_at(c, c->snd_una, c->mss);
 	c->t_rtx = c->ctx->now_us + c->rto;
 }
 
 /* New data acknowledged: grow cwnd, handle partial and full ACKs in recovery. */
-static void cc_ack(struct tcp_conn *c, uint32_t acked)
+static void tcp_cc_ack(struct tcp_conn *c, uint32_t acked)
 {
 	if (c->flags & F_RECOVERY) {
 		if (SEQ_GEQ(c->snd_una, c->recover)) {
@@ -1124,8 +1124,8 @@ static void cc_ack(struct tcp_conn *c, uint32_t acked)
 			/* partial ACK: the next hole is lost too */
 			c->cwnd = c->cwnd > acked ? c->cwnd - acked : c->mss;
 			c->cwnd += c->mss;
-			if (!rtx_hole(c)) {
-				c->rtx_next = c->snd_una + send_at(c, c->snd_una, c->mss);
+			if (!tcp_rtx_hole(c)) {
+				c->rtx_next = c->snd_una + tcp_send_at(c, c->snd_una, c->mss);
 			}
 			c->t_rtx = c->ctx->now_us + c->rto;
 		}
@@ -1225,7 +1225,7 @@ static void syn_options(struct tcp_conn *c, const struct tcp_opts *o, int we_off
 	if (o->has_ws && we_offer_all) {
 		c->flags |= F_WS;
 		c->snd_ws = o->ws;
-		c->rcv_ws = rcv_wscale(tc);
+		c->rcv_ws = tcp_rcv_wscale(tc);
 	} else {
 		c->snd_ws = c->rcv_ws = 0;
 	}
@@ -1248,11 +1248,11 @@ static const uint16_t cookie_mss[8] = { 536, 1024, 1220, 1360, 1440, 1460, 4312,
 static uint32_t cookie_mac(struct tcp_ctx *tc, const struct net_tuple *t, uint32_t count,
 			   uint32_t peer_isn, unsigned mssidx)
 {
-	return (uint32_t)tuple_mac(tc, t, (count << 3 | mssidx) ^ peer_isn * 2654435761u) & 0xffffff;
+	return (uint32_t)tcp_tuple_mac(tc, t, (count << 3 | mssidx) ^ peer_isn * 2654435761u) & 0xffffff;
 }
 
 /* Answer a SYN statelessly with a cookie as our ISN. */
-static void send_cookie(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s)
+static void tcp_syncookie_send(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s)
 {
 	struct tcp_ctx *tc = T(ctx);
 	uint32_t count = (uint32_t)(ctx->now_us / 64000000), isn;
@@ -1269,7 +1269,7 @@ static void send_cookie(struct net_ctx *ctx, const struct net_tuple *t, const st
 	if (s->o.has_ts) {
 		/* remember window scale and SACK in the low bits of our timestamp */
 		uint32_t bits = (s->o.has_ws ? s->o.ws : 0xf) | (s->o.sack_ok ? 0x10 : 0);
-		uint32_t clock = ts_now(ctx) + (uint32_t)tuple_mac(tc, t, 1);
+		uint32_t clock = ts_now(ctx) + (uint32_t)tcp_tuple_mac(tc, t, 1);
 
 		o.has_ts = 1;
 		o.tsval = (clock & ~0x1fu) | bits;
@@ -1277,16 +1277,16 @@ static void send_cookie(struct net_ctx *ctx, const struct net_tuple *t, const st
 			o.tsval -= 0x20;     /* never ahead of the clock the connection goes on with */
 		o.tsecr = s->o.tsval;
 		o.has_ws = s->o.has_ws;
-		o.ws = rcv_wscale(tc);
+		o.ws = tcp_rcv_wscale(tc);
 		o.sack_ok = s->o.sack_ok;
 	}
-	emit(ctx, NULL, t, isn, s->seq + 1, TH_SYN | TH_ACK,
+	tcp_emit(ctx, NULL, t, isn, s->seq + 1, TH_SYN | TH_ACK,
 	     MIN(tc->p.rcvbuf, 65535u), 0, 0, &o);
 	ctx->st.tcp_syncookies_sent++;
 }
 
 /* Check the ACK of a cookie; fills the MSS and options it carried. */
-static int cookie_check(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s,
+static int tcp_syncookie_check(struct net_ctx *ctx, const struct net_tuple *t, const struct seg *s,
 			struct tcp_opts *syn)
 {
 	struct tcp_ctx *tc = T(ctx);
@@ -1316,7 +1316,7 @@ static int cookie_check(struct net_ctx *ctx, const struct net_tuple *t, const st
 /* ---- receive queue ---- */
 
 /* Append in-order payload (m's data is the payload) to the receive queue. */
-static void rxq_append(struct tcp_conn *c, struct rte_mbuf *m)
+static void tcp_rxq_append(struct tcp_conn *c, struct rte_mbuf *m)
 {
 	struct rte_mbuf *tail = c->rxq_tail;
 	uint16_t len = m->data_len;
@@ -1339,7 +1339,7 @@ static void rxq_append(struct tcp_conn *c, struct rte_mbuf *m)
 }
 
 /* Move what became in-order from the out-of-order queue. */
-static void ooo_drain(struct tcp_conn *c)
+static void tcp_reass_drain(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 
@@ -1359,12 +1359,12 @@ static void ooo_drain(struct tcp_conn *c)
 		}
 		rte_pktmbuf_adj(m, (uint16_t)(c->rcv_nxt - s));
 		c->rcv_nxt = e;
-		rxq_append(c, m);
+		tcp_rxq_append(c, m);
 	}
 }
 
 /* Queue a segment beyond rcv_nxt, trimming overlaps; returns 0 or -1 (dropped). */
-static int ooo_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq)
+static int tcp_reass_insert(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq)
 {
 	struct tcp_ctx *tc = T(c->ctx);
 	struct rte_mbuf **pp = &c->ooo, *n;
@@ -1455,9 +1455,9 @@ static void data_input(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, uin
 	}
 	if (seq == c->rcv_nxt) {
 		c->rcv_nxt += len;
-		rxq_append(c, m);
+		tcp_rxq_append(c, m);
 		if (c->ooo != NULL) {
-			ooo_drain(c);
+			tcp_reass_drain(c);
 			c->flags |= F_ACK_NOW;     /* filled a hole: tell the sender now */
 		}
 		if (++c->delack_segs >= 2 || c->quickacks > 0) {
@@ -1469,7 +1469,7 @@ static void data_input(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, uin
 			c->t_delack = c->ctx->now_us + TCP_DELACK_US;
 		return;
 	}
-	ooo_insert(c, m, seq);
+	tcp_reass_insert(c, m, seq);
 	c->flags |= F_ACK_NOW;                     /* duplicate ACK with SACK */
 }
 
@@ -1488,17 +1488,17 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 	if (SEQ_GT(s->ack, c->snd_max)) {
 		/* ACK of something not yet sent */
 		NET_DROP(ctx, tcp_bad_ack);
-		challenge_ack(c);
+		tcp_challenge_ack(c);
 		return -1;
 	}
 	if (SEQ_LT(s->ack, c->snd_una - MAX(c->max_snd_wnd, 65535u))) {
 		/* RFC 5961 5.2: too old to be acceptable */
 		NET_DROP(ctx, tcp_bad_ack);
-		challenge_ack(c);
+		tcp_challenge_ack(c);
 		return -1;
 	}
 	if (c->flags & F_SACK && s->o.nsack)
-		sack_update(c, &s->o);
+		tcp_sack_update(c, &s->o);
 	/* window update (RFC 9293 3.10.7.4) */
 	if (SEQ_GT(s->ack, c->snd_una) ||
 	    SEQ_LT(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && SEQ_LEQ(c->snd_wl2, s->ack))) {
@@ -1525,17 +1525,17 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 		    (c->snd_wnd == old_wnd || s->o.nsack > 0)) {
 			if (c->flags & F_RECOVERY) {
 				c->cwnd += c->mss;
-				rtx_hole(c);
+				tcp_rtx_hole(c);
 			} else if (++c->dupacks == 3) {
 				/* RFC 6582: one reduction per window of data */
 				if (SEQ_GEQ(c->snd_una, c->recover))
-					fast_retransmit(c);
+					tcp_fast_retransmit(c);
 			} else if (c->dupacks < 3 && (c->flags & F_SACK) && c->nsacked > 0 &&
 				   SEQ_GT(c->sacked[c->nsacked - 1].r, c->snd_una + 3u * c->mss)) {
 				/* SACK says three segments beyond a hole arrived: same as 3 dupacks */
 				c->dupacks = 3;
 				if (SEQ_GEQ(c->snd_una, c->recover))
-					fast_retransmit(c);
+					tcp_fast_retransmit(c);
 			}
 		}
 		return 0;
@@ -1546,10 +1546,10 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 		uint32_t r = ts_now(ctx) + c->ts_offset - s->o.tsecr;
 
 		if (r < 60000)
-			rtt_sample(c, r * 1000 + 500);
+			tcp_rtt_sample(c, r * 1000 + 500);
 	} else if ((c->flags & F_RTT_TIMING) && SEQ_GT(s->ack, c->rtt_seq)) {
 		c->flags &= ~F_RTT_TIMING;
-		rtt_sample(c, (uint32_t)(ctx->now_us - c->rtt_start));
+		tcp_rtt_sample(c, (uint32_t)(ctx->now_us - c->rtt_start));
 	}
 	c->snd_una = s->ack;
 	if (SEQ_LT(c->snd_nxt, c->snd_una))
@@ -1569,10 +1569,10 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 	}
 	if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED) && SEQ_GT(s->ack, c->sbuf_seq))
 		c->sbuf_seq = s->ack;
-	sack_trim(c);
+	tcp_sack_trim(c);
 	c->retries = 0;
 	if (c->state != TS_SYN_RCVD)
-		cc_ack(c, acked);
+		tcp_cc_ack(c, acked);
 	c->t_rtx = c->snd_una == c->snd_max ? 0 : ctx->now_us + c->rto;
 	return 0;
 }
@@ -1590,11 +1590,11 @@ static void fin_states(struct tcp_conn *c)
 		break;
 	case TS_CLOSING:
 		if (our_fin_acked(c))
-			enter_time_wait(c);
+			tcp_time_wait(c);
 		break;
 	case TS_LAST_ACK:
 		if (our_fin_acked(c))
-			conn_end(c, TCP_END_CLOSED);
+			tcp_conn_end(c, TCP_END_CLOSED);
 		break;
 	default:
 		break;
@@ -1614,15 +1614,15 @@ static void fin_input(struct tcp_conn *c)
 		break;
 	case TS_FIN_WAIT_1:
 		if (our_fin_acked(c)) {
-			send_ack(c);
-			enter_time_wait(c);
+			tcp_send_ack(c);
+			tcp_time_wait(c);
 		} else {
 			c->state = TS_CLOSING;
 		}
 		break;
 	case TS_FIN_WAIT_2:
-		send_ack(c);
-		enter_time_wait(c);
+		tcp_send_ack(c);
+		tcp_time_wait(c);
 		break;
 	default:
 		break;
@@ -1655,14 +1655,14 @@ static void input_syn_sent(struct tcp_conn *c, const struct seg *s)
 {
 	if ((s->flags & TH_ACK) && (SEQ_LEQ(s->ack, c->iss) || SEQ_GT(s->ack, c->snd_max))) {
 		if (!(s->flags & TH_RST))
-			send_rst_for(c->ctx, &c->t, s);
+			tcp_send_rst(c->ctx, &c->t, s);
 		NET_DROP(c->ctx, tcp_bad_ack);
 		return;
 	}
 	if (s->flags & TH_RST) {
 		if (s->flags & TH_ACK) {
 			c->ctx->st.tcp_resets_in++;
-			conn_end(c, TCP_END_REFUSED);
+			tcp_conn_end(c, TCP_END_REFUSED);
 		}
 		return;
 	}
@@ -1682,7 +1682,7 @@ static void input_syn_sent(struct tcp_conn *c, const struct seg *s)
 			uint32_t r = ts_now(c->ctx) + c->ts_offset - s->o.tsecr;
 
 			if (r < 60000)
-				rtt_sample(c, r * 1000 + 500);
+				tcp_rtt_sample(c, r * 1000 + 500);
 		}
 		established(c);
 		c->flags |= F_ACK_NOW;
@@ -1690,7 +1690,7 @@ static void input_syn_sent(struct tcp_conn *c, const struct seg *s)
 		/* simultaneous open */
 		c->state = TS_SYN_RCVD;
 		c->t_rtx = 0;
-		send_syn(c);
+		tcp_send_syn(c);
 		rtx_start(c);
 	}
 }
@@ -1714,13 +1714,13 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	    !(seglen == 0 && s->seq == c->rcv_nxt && (s->flags & TH_ACK) &&
 	      SEQ_LEQ(s->ack, c->snd_una))) {
 		NET_DROP(ctx, tcp_paws);
-		send_ack(c);
+		tcp_send_ack(c);
 		goto drop;
 	}
 	/* the peer repeats its SYN: our SYN-ACK was lost, send it again (as Linux does) */
 	if (c->state == TS_SYN_RCVD && (s->flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN &&
 	    s->seq == c->irs) {
-		send_syn(c);
+		tcp_send_syn(c);
 		goto drop;
 	}
 	/* acceptability test (RFC 9293 3.10.7.4) */
@@ -1761,7 +1761,7 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 		/* the peer's FIN again (it lost our ACK): restart the wait (RFC 9293 3.10.7.4) */
 		if (c->state == TS_TIME_WAIT && (s->flags & TH_FIN) && s->seq + seglen == c->rcv_nxt) {
 			c->t_state = ctx->now_us + (uint64_t)T(ctx)->p.timewait_ms * 1000;
-			timer_arm(c);
+			tcp_timer_arm(c);
 		}
 		/*
 		 * Empty segments out of window get one ACK per TCP_OOW_ACK_US at
@@ -1770,28 +1770,28 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 		 */
 		if (seglen > 0 || ctx->now_us - c->oow_ack_us >= TCP_OOW_ACK_US) {
 			c->oow_ack_us = ctx->now_us;
-			send_ack(c);
+			tcp_send_ack(c);
 		}
 		goto drop;
 	}
 	/* RST (RFC 5961 3.2) */
 	if (s->flags & TH_RST) {
 		if (s->seq != c->rcv_nxt) {
-			challenge_ack(c);
+			tcp_challenge_ack(c);
 			goto drop;
 		}
 		ctx->st.tcp_resets_in++;
 		if (m)
 			rte_pktmbuf_free(m);
 		if (c->state == TS_SYN_RCVD && (c->flags & F_PASSIVE))
-			conn_free(c);        /* back to LISTEN: nothing to tell */
+			tcp_conn_free(c);        /* back to LISTEN: nothing to tell */
 		else
-			conn_end(c, TCP_END_RESET);
+			tcp_conn_end(c, TCP_END_RESET);
 		return;
 	}
 	/* SYN in a synchronized state (RFC 5961 4.2) */
 	if (s->flags & TH_SYN) {
-		challenge_ack(c);
+		tcp_challenge_ack(c);
 		goto drop;
 	}
 	if (!(s->flags & TH_ACK)) {
@@ -1800,7 +1800,7 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	}
 	if (c->state == TS_SYN_RCVD) {
 		if (SEQ_LEQ(s->ack, c->snd_una) || SEQ_GT(s->ack, c->snd_max)) {
-			send_rst_for(ctx, &c->t, s);
+			tcp_send_rst(ctx, &c->t, s);
 			goto drop;
 		}
 		c->snd_wnd = (uint32_t)s->wnd << c->snd_ws;
@@ -1853,8 +1853,8 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 		if (s->flags & TH_FIN)
 			c->t_state = ctx->now_us + (uint64_t)T(ctx)->p.timewait_ms * 1000;
 		if (c->flags & F_ACK_NOW)
-			send_ack(c);
-		timer_arm(c);
+			tcp_send_ack(c);
+		tcp_timer_arm(c);
 	}
 drop:
 	if (m)
@@ -1873,12 +1873,12 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 		return;
 	if (s->flags & TH_ACK) {
 		/* maybe the third step of a handshake we answered with a cookie */
-		if ((s->flags & TH_SYN) || cookie_check(ctx, t, s, &syn) < 0) {
+		if ((s->flags & TH_SYN) || tcp_syncookie_check(ctx, t, s, &syn) < 0) {
 			NET_DROP(ctx, tcp_syncookie_bad);
-			send_rst_for(ctx, t, s);
+			tcp_send_rst(ctx, t, s);
 			return;
 		}
-		c = conn_alloc(ctx, t, h);
+		c = tcp_conn_alloc(ctx, t, h);
 		if (c == NULL) {
 			ctx->st.tcp_refused++;
 			return;
@@ -1887,7 +1887,7 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 		c->flags |= F_PASSIVE;
 		c->ops = l->ops;
 		c->app = l->arg;
-		conn_set_iss(c, s->ack - 1);
+		tcp_set_iss(c, s->ack - 1);
 		c->snd_nxt = c->snd_max = s->ack;
 		c->irs = s->seq - 1;
 		c->rcv_nxt = s->seq;
@@ -1910,10 +1910,10 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 		return;
 	}
 	if (tc->half_open >= tc->p.syn_backlog) {
-		send_cookie(ctx, t, s);
+		tcp_syncookie_send(ctx, t, s);
 		return;
 	}
-	c = conn_alloc(ctx, t, h);
+	c = tcp_conn_alloc(ctx, t, h);
 	if (c == NULL) {
 		ctx->st.tcp_refused++;
 		return;
@@ -1927,11 +1927,11 @@ static void listen_input(struct net_ctx *ctx, struct listener *l, const struct n
 	c->rcv_nxt = s->seq + 1;
 	c->rcv_adv = c->rcv_nxt;
 	syn_options(c, &s->o, 1);
-	conn_set_iss(c, isn_for(ctx, t));
+	tcp_set_iss(c, tcp_isn(ctx, t));
 	c->snd_wnd = s->wnd;
-	send_syn(c);
+	tcp_send_syn(c);
 	rtx_start(c);
-	timer_arm(c);
+	tcp_timer_arm(c);
 }
 
 /* Entry point from IP: one TCP segment for a local address. */
@@ -1979,13 +1979,13 @@ static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf 
 	if (m->data_len > s.len)
 		rte_pktmbuf_trim(m, (uint16_t)(m->data_len - s.len));
 
-	h = tuple_hash(tc, t);
-	c = conn_lookup(tc, t, h);
+	h = tcp_tuple_hash(tc, t);
+	c = tcp_conn_lookup(tc, t, h);
 	if (c != NULL && c->state == TS_TIME_WAIT && (s.flags & TH_SYN) && !(s.flags & TH_ACK) &&
 	    (SEQ_GT(s.seq, c->rcv_nxt) ||
 	     ((c->flags & F_TS) && s.o.has_ts && (int32_t)(s.o.tsval - c->ts_recent) > 0))) {
 		/* RFC 6191: a new incarnation may reuse a TIME_WAIT tuple */
-		conn_free(c);
+		tcp_conn_free(c);
 		c = NULL;
 	}
 	if (c != NULL) {
@@ -1996,7 +1996,7 @@ static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf 
 			m = NULL;
 		}
 		if (!(c->flags & F_DEAD)) {
-			app_events(c);
+			tcp_app_events(c);
 			tcp_output(c);
 		}
 		goto drop;
@@ -2008,19 +2008,19 @@ static void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf 
 		NET_DROP(ctx, tcp_no_listener);
 		if (s.flags & TH_SYN)
 			ctx->st.tcp_refused++;
-		send_rst_for(ctx, t, &s);
+		tcp_send_rst(ctx, t, &s);
 		goto drop;
 	}
 	listen_input(ctx, &tc->ls[i], t, h, &s, &m);
-	c = conn_lookup(tc, t, h);
+	c = tcp_conn_lookup(tc, t, h);
 	if (c != NULL && !(c->flags & F_DEAD)) {
-		app_events(c);
+		tcp_app_events(c);
 		tcp_output(c);
 	}
 drop:
 	if (m)
 		rte_pktmbuf_free(m);
-	reap(tc);
+	tcp_reap(tc);
 }
 
 /* ICMP says the path to a flow's peer carries at most mtu bytes. */
@@ -2032,7 +2032,7 @@ static void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint
 
 	if (tc == NULL)
 		return;
-	c = conn_lookup(tc, t, tuple_hash(tc, t));
+	c = tcp_conn_lookup(tc, t, tcp_tuple_hash(tc, t));
 	if (c == NULL || (c->flags & F_DEAD) || mtu >= c->pmtu)
 		return;
 	/* RFC 5927 4.1: the quoted segment must be one in flight, not a blind guess */
@@ -2058,9 +2058,9 @@ static void rto_fire(struct tcp_conn *c)
 	if (++c->retries > (c->state == TS_SYN_SENT || c->state == TS_SYN_RCVD ? TCP_SYN_RETRIES
 										 : TCP_RETRIES)) {
 		if (c->state == TS_SYN_RCVD && (c->flags & F_PASSIVE))
-			conn_free(c);
+			tcp_conn_free(c);
 		else
-			conn_end(c, TCP_END_TIMEOUT);
+			tcp_conn_end(c, TCP_END_TIMEOUT);
 		return;
 	}
 	ctx->st.tcp_rto++;
@@ -2068,7 +2068,7 @@ static void rto_fire(struct tcp_conn *c)
 	c->flags &= ~F_RTT_TIMING;
 	if (c->state == TS_SYN_SENT || c->state == TS_SYN_RCVD) {
 		ctx->st.tcp_retransmits++;
-		send_syn(c);
+		tcp_send_syn(c);
 		rtx_start(c);
 		return;
 	}
@@ -2091,7 +2091,7 @@ static void persist_fire(struct tcp_conn *c)
 	c->t_persist = 0;
 	if (c->snd_wnd > 0) {
 		/* a window too small for a full segment: send what fits anyway */
-		uint32_t n = send_at(c, c->snd_nxt, MIN(c->snd_wnd, (uint32_t)c->mss));
+		uint32_t n = tcp_send_at(c, c->snd_nxt, MIN(c->snd_wnd, (uint32_t)c->mss));
 
 		c->snd_nxt += n;
 		if (SEQ_GT(c->snd_nxt, c->snd_max))
@@ -2101,7 +2101,7 @@ static void persist_fire(struct tcp_conn *c)
 		return;
 	}
 	c->ctx->st.tcp_zero_window_probes++;
-	conn_emit(c, c->snd_una - 1, 0, TH_ACK);
+	tcp_conn_emit(c, c->snd_una - 1, 0, TH_ACK);
 	c->persist_backoff++;
 	tcp_output(c);               /* re-arms the persist timer */
 }
@@ -2114,7 +2114,7 @@ static void conn_timers(struct tcp_conn *c)
 	if (c->t_state && now >= c->t_state) {
 		c->t_state = 0;
 		if (c->state == TS_TIME_WAIT || c->state == TS_FIN_WAIT_2) {
-			conn_end(c, TCP_END_CLOSED);
+			tcp_conn_end(c, TCP_END_CLOSED);
 			return;
 		}
 	}
@@ -2133,7 +2133,7 @@ static void conn_timers(struct tcp_conn *c)
 		 * acknowledge the next segments at once, as Linux's quick-ACK mode does */
 		c->t_delack = 0;
 		c->quickacks = (uint16_t)T(c->ctx)->p.quickacks;
-		send_ack(c);
+		tcp_send_ack(c);
 	}
 	if (c->t_user && now >= c->t_user) {
 		c->t_user = 0;
@@ -2142,15 +2142,15 @@ static void conn_timers(struct tcp_conn *c)
 		if (c->flags & F_DEAD)
 			return;
 	}
-	app_events(c);
+	tcp_app_events(c);
 	if (!(c->flags & F_DEAD)) {
 		tcp_output(c);
-		timer_arm(c);
+		tcp_timer_arm(c);
 	}
 }
 
 /* Deliver callbacks owed outside an input round (e.g. peer_closed after a late read). */
-static void events_run(struct tcp_ctx *tc)
+static void tcp_events_run(struct tcp_ctx *tc)
 {
 	while (tc->events != NULL) {
 		struct tcp_conn *c = tc->events;
@@ -2160,7 +2160,7 @@ static void events_run(struct tcp_ctx *tc)
 		c->flags &= ~F_EVENT_PENDING;
 		if (c->flags & F_DEAD)
 			continue;
-		app_events(c);
+		tcp_app_events(c);
 		if (!(c->flags & F_DEAD))
 			tcp_output(c);
 	}
@@ -2173,7 +2173,7 @@ static void tcp_timers(struct net_ctx *ctx)
 	uint64_t now_tick = ctx->now_us / 1000;
 	unsigned steps = 0;
 
-	events_run(tc);
+	tcp_events_run(tc);
 	while (tc->wheel_tick < now_tick && steps++ < WHEEL_SLOTS) {
 		uint64_t tick = ++tc->wheel_tick;
 		unsigned slot = tick % WHEEL_SLOTS;
@@ -2184,7 +2184,7 @@ static void tcp_timers(struct net_ctx *ctx)
 			next = c->wnext;
 			if (c->wheel_at / 1000 > now_tick)
 				continue;       /* a later lap (when catching up, all due by now fires) */
-			wheel_remove(c);
+			tcp_wheel_remove(c);
 			c->in_due = 1;
 			c->wnext = due;
 			due = c;
@@ -2200,8 +2200,8 @@ static void tcp_timers(struct net_ctx *ctx)
 	}
 	if (tc->wheel_tick < now_tick)
 		tc->wheel_tick = now_tick - 1;   /* a lap behind: catch up next call */
-	events_run(tc);
-	reap(tc);
+	tcp_events_run(tc);
+	tcp_reap(tc);
 }
 
 /* ---- setup ---- */
@@ -2262,7 +2262,7 @@ static void tcp_ctx_free(struct net_ctx *ctx)
 		return;
 	for (i = 0; i < tc->p.max_conns; i++)
 		if (tc->conns[i].ctx != NULL && !(tc->conns[i].flags & F_DEAD))
-			conn_buffers_free(&tc->conns[i]);
+			tcp_conn_buffers_free(&tc->conns[i]);
 	rte_free(tc->conns);
 	rte_free(tc->htab);
 	rte_free(tc);
@@ -2328,13 +2328,13 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 		t.lport = port;
 		if (net_flow_owner(ctx, &t) != ctx->worker)
 			continue;
-		h = tuple_hash(tc, &t);
-		old = conn_lookup(tc, &t, h);
+		h = tcp_tuple_hash(tc, &t);
+		old = tcp_conn_lookup(tc, &t, h);
 		if (old == NULL)
 			break;
 		if (old->state == TS_TIME_WAIT && (old->flags & F_TS)) {
 			/* reuse our own TIME_WAIT (timestamps protect the new incarnation) */
-			conn_free(old);   /* reaped later: never inside a timer round */
+			tcp_conn_free(old);   /* reaped later: never inside a timer round */
 			break;
 		}
 	}
@@ -2342,7 +2342,7 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 		errno = EADDRINUSE;
 		return NULL;
 	}
-	c = conn_alloc(ctx, &t, h);
+	c = tcp_conn_alloc(ctx, &t, h);
 	if (c == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -2350,14 +2350,14 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 	c->ops = ops;
 	c->app = app;
 	c->state = TS_SYN_SENT;
-	conn_set_iss(c, isn_for(ctx, &t));
-	c->rcv_ws = rcv_wscale(tc);
+	tcp_set_iss(c, tcp_isn(ctx, &t));
+	c->rcv_ws = tcp_rcv_wscale(tc);
 	c->flags |= F_WS | F_SACK | F_TS;   /* offered; kept only if the peer agrees */
-	send_syn(c);
+	tcp_send_syn(c);
 	c->flags &= ~(F_WS | F_SACK | F_TS);
 	c->rcv_ws = 0;
 	rtx_start(c);
-	timer_arm(c);
+	tcp_timer_arm(c);
 	return c;
 }
 
@@ -2431,11 +2431,11 @@ void tcp_consume(struct tcp_conn *c, size_t n)
 	}
 	/* window update when it grew by two segments or half the buffer (RFC 9293 3.8.6.2.2) */
 	if (c->state >= TS_ESTABLISHED && !(c->flags & F_FIN_RCVD) && !(c->flags & F_DEAD)) {
-		uint32_t now = rcv_window(c);
+		uint32_t now = tcp_rcv_window(c);
 
 		if (now >= before + 2u * our_mss(c) || (before == 0 && now > 0) ||
 		    now >= before + T(c->ctx)->p.rcvbuf / 2)
-			send_ack(c);
+			tcp_send_ack(c);
 	}
 }
 
@@ -2509,7 +2509,7 @@ void tcp_shutdown(struct tcp_conn *c)
 		return;
 	switch (c->state) {
 	case TS_SYN_SENT:
-		conn_end(c, TCP_END_ABORTED);
+		tcp_conn_end(c, TCP_END_ABORTED);
 		return;
 	case TS_SYN_RCVD:
 	case TS_ESTABLISHED:
@@ -2544,7 +2544,7 @@ void tcp_close(struct tcp_conn *c)
 	tcp_shutdown(c);
 	if (c->state == TS_FIN_WAIT_2)
 		c->t_state = c->ctx->now_us + TCP_FIN_WAIT2_US;
-	timer_arm(c);
+	tcp_timer_arm(c);
 }
 
 /* Reset and free. */
@@ -2553,11 +2553,11 @@ void tcp_abort(struct tcp_conn *c)
 	if (c->flags & F_DEAD)
 		return;
 	if (c->state != TS_SYN_SENT && c->state != TS_TIME_WAIT && c->state != TS_CLOSED) {
-		emit(c->ctx, NULL, &c->t, c->snd_nxt, 0, TH_RST, 0, 0, 0, NULL);
+		tcp_emit(c->ctx, NULL, &c->t, c->snd_nxt, 0, TH_RST, 0, 0, 0, NULL);
 		c->ctx->st.tcp_resets_out++;
 	}
 	c->flags |= F_DETACHED;
-	conn_free(c);
+	tcp_conn_free(c);
 }
 
 /* Call writable() when send space frees, even if no tcp_send() fell short. */
@@ -2571,7 +2571,7 @@ void tcp_set_timeout(struct tcp_conn *c, unsigned ms)
 	if (c->flags & F_DEAD)
 		return;
 	c->t_user = ms ? c->ctx->now_us + (uint64_t)ms * 1000 : 0;
-	timer_arm(c);
+	tcp_timer_arm(c);
 }
 
 const char *tcp_state_name(const struct tcp_conn *c)
