@@ -55,7 +55,9 @@ BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:
 BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 # ---- end BoringSSL variables ----
 
-NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
+NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c dataplane/net/tcp_reass.c \
+	dataplane/net/tcp_output.c dataplane/net/tcp_cc.c dataplane/net/tcp_syncookie.c dataplane/net/tcp_timer.c \
+	dataplane/net/tcp_subr.c dataplane/net/tcp_usrreq.c dataplane/net/tcp_app.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c

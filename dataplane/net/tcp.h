@@ -1,7 +1,9 @@
 /*
- * tcp.h - TCP (RFC 9293) for one worker lcore: the stack's side (set-up,
- * segment input, timers). The application API the SMTP layer and the echo
- * service use is tcp_app.h (no DPDK), included here.
+ * tcp.h - TCP (RFC 9293) for one worker lcore: the stack's side, its
+ * set-up (segments, ICMP news and timers then reach it through the IP
+ * layer's protocol table). The application API the SMTP layer and the
+ * echo service use is tcp_app.h (no DPDK), included here. What the files
+ * of the implementation share is tcp_var.h.
  */
 #ifndef MX_TCP_H
 #define MX_TCP_H
