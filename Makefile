@@ -109,8 +109,9 @@ $(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUIL
 $(BUILD)/test_config: tests/unit/test_config.c dataplane/config.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c dataplane/config.c
 
-$(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+TCP_TEST_SRCS := tests/unit/tcp_harness.c dataplane/stats.c $(NET_SRCS)
+$(BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
@@ -190,9 +191,9 @@ $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
-$(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(ASAN_BUILD)
+$(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -fno-sanitize-recover=all $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c \
-		dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+		$(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 asan: $(ASAN_BUILD)/mxgate $(ASAN_BUILD)/mxgate-control $(ASAN_BUILD)/test_tcp
 test-asan: deps
 	@$(MAKE) --no-print-directory all asan
@@ -224,9 +225,9 @@ $(BUILD)/fuzz:
 $(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c
 
-$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
-		tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+		tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
 $(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c

@@ -34,9 +34,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "dataplane/net/net.h"
-#include "dataplane/net/tcp.h"
 #include "dataplane/stats.h"
+#include "tcp_harness.h"
 #include "t.h"
 
 /* ---- the test network ---- */
@@ -45,7 +44,6 @@
 #define CLOSED_PORT     26          /* nobody listens here */
 #define PEER_PORT       40000       /* first source port of the fake peer */
 #define REMOTE_PORT     2525        /* port the stack connects to (active open) */
-#define IF_MTU          1500
 #define MSS_V4          (IF_MTU - 40)   /* what the stack advertises over IPv4 */
 #define MSS_V6          (IF_MTU - 60)
 #define PEER_MSS_V4     1460
@@ -78,7 +76,6 @@
 #define SYN_RETRIES     5           /* TCP_SYN_RETRIES */
 #define GIVE_UP_MS      600000      /* longer than any retry schedule */
 
-#define T_START_US      1000000000ull  /* the test clock starts at 1000 s */
 #define POOL_MBUFS      8191
 #define CAP_MAX         512         /* frames one step may capture */
 #define STREAM_LEN      70000       /* the peer's byte stream (and our send data) */
@@ -105,54 +102,9 @@
 #define ETH_IP6    0x86dd
 #define ETH_ARP    0x0806
 
-static const uint8_t our_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
-static const uint8_t peer_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-static const uint8_t our_ip4[4] = { 198, 18, 0, 2 };
-static const uint8_t peer_ip4[4] = { 198, 18, 0, 1 };
-static const uint8_t our_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 2 };
-static const uint8_t peer_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 1 };
-
 static struct rte_mempool *pool;
 static struct net_ctx *ctx;
 static uint8_t stream[STREAM_LEN];      /* the bytes the peer (or we) send */
-
-/* ---- byte helpers ---- */
-
-/* Store / load big-endian integers. */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-
-/* One's complement sum of a buffer added to sum (big-endian words, not folded). */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (; n > 1; p += 2, n -= 2)
-		sum += get16(p);
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-/* Fold a 32-bit one's complement sum to 16 bits. */
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-/* TCP checksum over the pseudo-header and the segment (0 when a received segment is valid). */
-static uint16_t tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst,
-			 const uint8_t *seg, unsigned len)
-{
-	unsigned alen = family == NET_AF_INET ? 4 : 16;
-	uint32_t s = sum16(src, alen, 0);
-
-	s = sum16(dst, alen, s);
-	s += IPPROTO_TCP + (len >> 16) + (len & 0xffff);
-	return (uint16_t)~fold(sum16(seg, len, s));
-}
 
 /* Fill the test byte stream with a pattern that does not repeat every 256 bytes. */
 static void stream_init(void)
@@ -290,7 +242,7 @@ static int parse_seg(struct rte_mbuf *m, struct seg_out *s)
 	hl = (th[12] >> 4) * 4u;
 	if (l4len < TCP_HLEN || hl < TCP_HLEN || hl > l4len)
 		return -1;
-	s->csum_ok = s->csum_ok && tcp_csum(s->family, s->src, s->dst, th, l4len) == 0;
+	s->csum_ok = s->csum_ok && l4_csum(s->family, s->src, s->dst, IPPROTO_TCP, th, l4len) == 0;
 	s->sport = get16(th);
 	s->dport = get16(th + 2);
 	s->seq = get32(th + 4);
@@ -412,16 +364,6 @@ static const struct tcp_app_ops app_ops = {
 
 /* ---- stack setup ---- */
 
-/* An address of a family from raw bytes. */
-static struct net_addr addr_of(uint8_t family, const uint8_t *a)
-{
-	struct net_addr n;
-
-	memset(&n, 0, sizeof(n));
-	memcpy(n.a, a, family == NET_AF_INET ? 4 : 16);
-	return n;
-}
-
 /* A fresh stack with one interface, the peer's MACs known, a listener on OUR_PORT. */
 static unsigned setup_quickacks;   /* quick-ACK segments for the next setup(); 0 = delay */
 
@@ -435,39 +377,12 @@ static void setup(void)
 		.timewait_max = TIMEWAIT_MAX, .timewait_ms = TIMEWAIT_MS,
 		.secret = { 0x5e, 0xc7, 0x3e, 0x70, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 },
 	};
-	struct net_if *ifp;
-	struct rte_ether_addr pm;
-	struct net_addr a;
 
-	ctx = net_ctx_create(0, 1, pool, capture_xmit);
+	ctx = harness_stack(pool, capture_xmit, &tp);
 	if (ctx == NULL) {
-		fprintf(stderr, "net_ctx_create failed\n");
+		fprintf(stderr, "stack set-up failed\n");
 		exit(1);
 	}
-	ctx->now_us = T_START_US;
-	ifp = &ctx->ifs[0];
-	ifp->idx = 0;
-	memcpy(ifp->mac.addr_bytes, our_mac, 6);
-	ifp->mtu = IF_MTU;
-	ifp->has_ip4 = 1;
-	memcpy(&ifp->ip4, our_ip4, 4);
-	ifp->ip4_plen = 24;
-	ifp->has_gw4 = 1;
-	memcpy(&ifp->gw4, peer_ip4, 4);
-	ifp->has_ip6 = 1;
-	memcpy(ifp->ip6, our_ip6, 16);
-	ifp->ip6_prefix = 64;
-	ctx->nifs = 1;
-	net_if_init(ifp);
-	if (tcp_ctx_init(ctx, &tp) != 0) {
-		fprintf(stderr, "tcp_ctx_init failed\n");
-		exit(1);
-	}
-	memcpy(pm.addr_bytes, peer_mac, 6);
-	a = addr_of(NET_AF_INET, peer_ip4);
-	net_neigh_add(ctx, 0, NET_AF_INET, &a, &pm, 1);
-	a = addr_of(NET_AF_INET6, peer_ip6);
-	net_neigh_add(ctx, 0, NET_AF_INET6, &a, &pm, 1);
 	memset(&app, 0, sizeof(app));
 	memset(&app2, 0, sizeof(app2));
 	app.consume = app2.consume = 1;
@@ -611,8 +526,8 @@ static unsigned opts_encode(const struct topt *o, uint8_t *p)
 static void seg_csum_fix(const struct peer *p, uint8_t *seg, unsigned len)
 {
 	put16(seg + 16, 0);
-	put16(seg + 16, tcp_csum(p->family, p->addr, p->family == NET_AF_INET ? our_ip4 : our_ip6,
-				 seg, len));
+	put16(seg + 16, l4_csum(p->family, p->addr, p->family == NET_AF_INET ? our_ip4 : our_ip6,
+				IPPROTO_TCP, seg, len));
 }
 
 /* Write a TCP segment from the peer into buf; returns its length. */
@@ -2422,17 +2337,9 @@ TEST(stats_cover_net_stats)
 
 int main(void)
 {
-	char *eal_argv[] = { "test_tcp", "--no-huge", "--no-pci", "--no-shconf", "-m", "128",
-			     "-l", "0", "--log-level=*:error", "--no-telemetry", NULL };
-	int eal_argc = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1;
-
-	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "rte_eal_init failed\n");
-		return 1;
-	}
-	pool = rte_pktmbuf_pool_create("t", POOL_MBUFS, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	pool = harness_eal("test_tcp", 128, POOL_MBUFS);
 	if (pool == NULL) {
-		fprintf(stderr, "mbuf pool creation failed\n");
+		fprintf(stderr, "EAL or mbuf pool set-up failed\n");
 		return 1;
 	}
 	stream_init();
