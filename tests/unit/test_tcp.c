@@ -666,6 +666,17 @@ static struct topt syn_opts(const struct peer *p, unsigned optmask)
 	return o;
 }
 
+/* The peer's ACK of our SYN-ACK to its SYN: our ISN (and TSval) learned from it, timestamps if ts. */
+static void peer_ack_synack(struct peer *p, const struct seg_out *synack, int ts)
+{
+	p->snd_nxt++;
+	p->our_isn = synack->seq;
+	p->rcv_nxt = synack->seq + 1;
+	p->ts = ts;
+	p->ts_recent = synack->tsval;
+	peer_send(p, TF_ACK, NULL, 0);
+}
+
 /*
  * Passive open from p offering optmask; returns the accepted connection or
  * NULL. The SYN-ACK is left in *synack when it is not NULL.
@@ -681,12 +692,7 @@ static struct tcp_conn *handshake_ex(struct peer *p, unsigned optmask, struct se
 		return NULL;
 	if (synack)
 		*synack = s;
-	p->snd_nxt++;
-	p->our_isn = s.seq;
-	p->rcv_nxt = s.seq + 1;
-	p->ts = (optmask & O_TS) && s.has_ts;
-	p->ts_recent = s.tsval;
-	peer_send(p, TF_ACK, NULL, 0);
+	peer_ack_synack(p, &s, (optmask & O_TS) && s.has_ts);
 	if (ncap != 0 || app.accepts != accepts + 1)
 		return NULL;
 	return app.c;
@@ -696,6 +702,14 @@ static struct tcp_conn *handshake_ex(struct peer *p, unsigned optmask, struct se
 static struct tcp_conn *handshake(struct peer *p, unsigned optmask)
 {
 	return handshake_ex(p, optmask, NULL);
+}
+
+/* A fresh stack (setup()) and a passive open from the IPv4 peer at PEER_PORT offering optmask. */
+static struct tcp_conn *setup_conn(struct peer *p, unsigned optmask)
+{
+	setup();
+	peer_init(p, NET_AF_INET, PEER_PORT, PEER_ISN);
+	return handshake(p, optmask);
 }
 
 /* Flush a pending delayed ACK: the clock moves past the delayed-ACK timeout. */
@@ -741,12 +755,7 @@ TEST(handshake_and_isn)
 	CHECK_EQ(tcp_conn_count(ctx), 1);
 	CHECK_EQ(app.accepts, 0);
 
-	p.snd_nxt = PEER_ISN + 1;
-	p.our_isn = s.seq;
-	p.rcv_nxt = s.seq + 1;
-	p.ts = 1;
-	p.ts_recent = s.tsval;
-	peer_send(&p, TF_ACK, NULL, 0);
+	peer_ack_synack(&p, &s, 1);
 	EXPECT_NONE();
 	CHECK_EQ(app.accepts, 1);
 	REQUIRE(app.c != NULL);
@@ -866,9 +875,7 @@ TEST(old_duplicate_segment)
 	uint32_t base;
 	const unsigned n = 10, more = 5;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	peer_data_at(&p, base, 0, n);
@@ -905,9 +912,7 @@ TEST(rst_handling)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 
 	peer_raw(&p, TF_RST, p.snd_nxt + in_window, 0, 0, NULL, NULL, 0);
@@ -944,9 +949,7 @@ TEST(syn_in_established)
 	struct tcp_conn *c;
 	struct topt o;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	o = syn_opts(&p, O_MSS);
 
@@ -989,9 +992,7 @@ TEST(out_of_order_and_overlap)
 	struct tcp_conn *c;
 	uint32_t b;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 
@@ -1063,9 +1064,7 @@ TEST(sack_first_block_is_the_newest)
 	uint32_t b;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);              /* timestamps: room for 3 blocks */
+	c = setup_conn(&p, O_ALL);              /* timestamps: room for 3 blocks */
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= islands; i++) {
@@ -1089,9 +1088,7 @@ TEST(zero_receive_window)
 	unsigned i;
 	const unsigned extra = 100;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);              /* no window scaling */
+	c = setup_conn(&p, O_MSS);              /* no window scaling */
 	REQUIRE(c != NULL);
 	app.consume = 0;
 	base = p.snd_nxt;
@@ -1191,9 +1188,7 @@ TEST(simultaneous_close)
 	struct tcp_conn *c;
 	uint32_t peer_fin;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_shutdown(c);
@@ -1236,9 +1231,7 @@ TEST(passive_close)
 	struct tcp_conn *c;
 	uint32_t peer_fin;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	peer_fin = p.snd_nxt;
 	peer_send(&p, TF_FIN | TF_ACK, NULL, 0);
@@ -1274,9 +1267,7 @@ TEST(retransmission_backoff)
 	struct tcp_conn *c;
 	int t1, t2;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);              /* no timestamps: no RTT sample, RTO 1 s */
+	c = setup_conn(&p, O_MSS);              /* no timestamps: no RTT sample, RTO 1 s */
 	REQUIRE(c != NULL);
 	cap_clear();
 	CHECK_EQ(tcp_send(c, stream, n), n);
@@ -1338,9 +1329,7 @@ TEST(fast_retransmit_sack)
 	uint32_t s0;
 	unsigned i, rtx = 0, found = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 
@@ -1377,9 +1366,7 @@ TEST(fast_retransmit_three_dupacks)
 	struct tcp_conn *c;
 	uint32_t s0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	p.rcv_nxt = s0 + MSS_V4;
@@ -1432,12 +1419,7 @@ TEST(syn_cookies)
 	CHECK_EQ(ctx->st.tcp_syncookies_sent, 1);
 
 	/* the right ACK */
-	p.snd_nxt = cookie_isn + 1;
-	p.our_isn = ck.seq;
-	p.rcv_nxt = ck.seq + 1;
-	p.ts = 1;
-	p.ts_recent = ck.tsval;
-	peer_send(&p, TF_ACK, NULL, 0);
+	peer_ack_synack(&p, &ck, 1);
 	EXPECT_NONE();
 	CHECK_EQ(app.accepts, 1);
 	CHECK_EQ(ctx->st.tcp_syncookies_ok, 1);
@@ -1643,9 +1625,7 @@ TEST(paws_old_timestamp)
 	struct tcp_conn *c;
 	uint32_t base;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	p.tsval = newer;
@@ -1737,9 +1717,7 @@ TEST(reassembly_limit)
 	uint32_t b;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= held; i++) {
@@ -1784,9 +1762,7 @@ TEST(reassembly_limit_keeps_sacked_data)
 	uint32_t b;
 	unsigned i, covered = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	peer_data_at(&p, b, isl1, seg);
@@ -1821,9 +1797,7 @@ TEST(sack_blocks_keep_data_within_mtu)
 	uint32_t b, sent = 0;
 	unsigned i, mss_ts = MSS_V4 - TS_OPT_LEN;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= islands; i++)
@@ -1851,9 +1825,7 @@ TEST(window_update_is_not_dupack)
 	uint32_t s0;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	p.rcv_nxt = s0 + MSS_V4;
@@ -1920,9 +1892,7 @@ TEST(fin_wait_2_timeout)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_close(c);
@@ -1948,9 +1918,7 @@ TEST(retransmissions_exhausted)
 	struct tcp_conn *c;
 	unsigned ms, segs = 0, bad = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_send(c, stream, n);
@@ -2010,9 +1978,7 @@ TEST(abort_sends_rst)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_abort(c);
@@ -2034,9 +2000,7 @@ TEST(peer_closed_after_late_read)
 	struct tcp_conn *c;
 	char buf[sizeof(msg)];
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	app.consume = 0;
 	peer_send(&p, TF_FIN | TF_ACK | TF_PSH, msg, n);
@@ -2090,9 +2054,7 @@ TEST(pmtu_frag_needed)
 	uint32_t s0, covered = 0;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	icmp_frag_needed(&p, s0, path_mtu);
@@ -2120,9 +2082,7 @@ TEST(pmtu_ignores_out_of_window_icmp)
 	struct tcp_conn *c;
 	uint32_t s0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, 1);
 	icmp_frag_needed(&p, s0 + far, path_mtu);   /* a blind attacker's guess */
@@ -2317,9 +2277,7 @@ TEST(timer_after_clock_jump)
 	struct peer p;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	tcp_set_timeout(c, timeout_ms);
 	ctx->now_us += (uint64_t)jump_ms * 1000;  /* the lcore stalled */
