@@ -66,7 +66,7 @@
 #define TIMEWAIT_MS     1000
 #define OUR_WSCALE      1           /* smallest shift with 65535 << s >= RCVBUF */
 
-/* tcp.c constants the tests depend on */
+/* TCP constants (dataplane/net/tcp_var.h) the tests depend on */
 #define DELACK_MS       40          /* TCP_DELACK_US */
 #define RTO_INIT_MS     1000        /* TCP_RTO_INIT_US */
 #define ISN_TICK_US     4           /* RFC 6528: the ISN clock ticks every 4 us */
