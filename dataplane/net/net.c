@@ -1,6 +1,8 @@
 /*
  * net.c - Ethernet, ARP, IPv4, IPv6, ICMP, ICMPv6 and neighbour discovery
- * for one worker lcore, plus flow steering between workers.
+ * for one worker lcore, plus flow steering between workers. Transport
+ * protocols (TCP) are reached only through the table they register in
+ * (net_proto_register): one indirect call per packet handed up.
  *
  * Receive is zero-copy: the frame's mbuf is handed up with its data offset
  * moved to the next header. Nothing here allocates on the receive path
