@@ -945,7 +945,8 @@ static void icmp4_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf
 		uint32_t seq;
 		unsigned mtu = (unsigned)((const uint8_t *)ic)[6] << 8 | ((const uint8_t *)ic)[7];
 
-		pr = icmp_quoted_tuple(ctx, &t, &seq, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8, len - 8);
+		pr = icmp_quoted_tuple(ctx, &t, &seq, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8,
+				       len - 8);
 		if (pr != NULL && memcmp(t.laddr.a, &ifp->ip4, 4) == 0) {
 			pmtu_news(ctx, pr, m, &t, mtu < 68 ? 68 : mtu, seq);
 			return;
