@@ -59,7 +59,9 @@ BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 MX_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 CFLAGS += -DMX_VERSION='"$(MX_VERSION)"' -DMX_BORINGSSL_VERSION='"$(patsubst boringssl-%,%,$(notdir $(BSSL_DIR)))"'
 
-NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
+NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c dataplane/net/tcp_reass.c \
+	dataplane/net/tcp_output.c dataplane/net/tcp_cc.c dataplane/net/tcp_syncookie.c dataplane/net/tcp_timer.c \
+	dataplane/net/tcp_subr.c dataplane/net/tcp_usrreq.c dataplane/net/tcp_app.c
 # the metric families (common/metric_table.c): dataplane/stats.c prints through
 # them, and every program that links the stack (NET_SRCS) links stats.c
 NET_SRCS += common/metric_table.c
@@ -120,8 +122,9 @@ $(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUIL
 $(BUILD)/test_config: tests/unit/test_config.c dataplane/config.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c dataplane/config.c
 
-$(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+TCP_TEST_SRCS := tests/unit/tcp_harness.c dataplane/stats.c $(NET_SRCS)
+$(BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
@@ -211,9 +214,9 @@ $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
-$(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(ASAN_BUILD)
+$(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -fno-sanitize-recover=all $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c \
-		dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+		$(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 asan: $(ASAN_BUILD)/mxgate $(ASAN_BUILD)/mxgate-control $(ASAN_BUILD)/test_tcp
 test-asan: deps
 	@$(MAKE) --no-print-directory all asan
@@ -245,9 +248,9 @@ $(BUILD)/fuzz:
 $(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c
 
-$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
-		tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
+		tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
 $(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c

@@ -1,6 +1,8 @@
 /*
  * net.c - Ethernet, ARP, IPv4, IPv6, ICMP, ICMPv6 and neighbour discovery
- * for one worker lcore, plus flow steering between workers.
+ * for one worker lcore, plus flow steering between workers. Transport
+ * protocols (TCP) are reached only through the table they register in
+ * (net_proto_register): one indirect call per packet handed up.
  *
  * Receive is zero-copy: the frame's mbuf is handed up with its data offset
  * moved to the next header. Nothing here allocates on the receive path
@@ -19,7 +21,6 @@
 #include <rte_malloc.h>
 
 #include "net.h"
-#include "tcp.h"
 
 const char *const net_drop_names[NET_DROP__MAX] = {
 #define X(n) #n,
@@ -89,18 +90,32 @@ struct net_ctx *net_ctx_create(unsigned worker, unsigned nworkers,
 	ctx->xmit = xmit;
 	ctx->tsc_hz = rte_get_tsc_hz();
 	memcpy(ctx->rss_key, rss_key_sym, sizeof(ctx->rss_key));
+	ctx->nprotos = 1;             /* protosw[0]: no protocol */
 	return ctx;
 }
 
-/* Free the stack: pending packets, TCP state, the context. */
+/* Add a transport protocol: its packets and hooks come to it from here on. */
+int net_proto_register(struct net_ctx *ctx, const struct net_protosw *pr)
+{
+	if (ctx->protox[pr->proto] != 0)
+		return -EEXIST;
+	if (ctx->nprotos == NET_MAX_PROTOS)
+		return -ENOSPC;
+	ctx->protosw[ctx->nprotos] = *pr;
+	ctx->protox[pr->proto] = (uint8_t)ctx->nprotos++;
+	return 0;
+}
+
+/* Free the stack: the protocols' state, pending packets, the context. */
 void net_ctx_free(struct net_ctx *ctx)
 {
 	unsigned i, j;
 
 	if (ctx == NULL)
 		return;
-	if (ctx->tcp)
-		tcp_ctx_free(ctx);
+	for (i = 1; i < ctx->nprotos; i++)
+		if (ctx->protosw[i].destroy)
+			ctx->protosw[i].destroy(ctx);
 	for (i = 0; i < NEIGH_SIZE; i++)
 		for (j = 0; j < ctx->neigh->e[i].npending; j++)
 			rte_pktmbuf_free(ctx->neigh->e[i].pending[j]);
@@ -528,9 +543,12 @@ static void neigh_timers(struct net_ctx *ctx)
 /* Run the stack's timers. */
 void net_timers(struct net_ctx *ctx)
 {
+	unsigned i;
+
 	neigh_timers(ctx);
-	if (ctx->tcp)
-		tcp_timers(ctx);
+	for (i = 1; i < ctx->nprotos; i++)
+		if (ctx->protosw[i].timers)
+			ctx->protosw[i].timers(ctx);
 }
 
 /* ---- ARP ---- */
@@ -823,10 +841,16 @@ static void nd_learn_from(struct net_ctx *ctx, struct net_if *ifp, struct rte_mb
 
 /* ---- ICMP ---- */
 
-/* Tuple of the TCP segment quoted in an ICMP error (our packet, so local = inner src). */
-static int icmp_quoted_tuple(struct net_tuple *t, uint32_t *seq, uint8_t family, unsigned ifidx,
-			     const uint8_t *inner, unsigned len)
+/*
+ * Tuple of the packet quoted in an ICMP error (our packet, so local = inner
+ * src), for a protocol that takes ICMP news; its sequence-number word too.
+ */
+static const struct net_protosw *icmp_quoted_tuple(const struct net_ctx *ctx, struct net_tuple *t,
+						   uint32_t *seq, uint8_t family, unsigned ifidx,
+						   const uint8_t *inner, unsigned len)
 {
+	const struct net_protosw *pr;
+
 	memset(t, 0, sizeof(*t));
 	t->family = family;
 	t->ifidx = ifidx;
@@ -835,18 +859,22 @@ static int icmp_quoted_tuple(struct net_tuple *t, uint32_t *seq, uint8_t family,
 		unsigned ihl;
 
 		if (len < 20 || (ih->version_ihl >> 4) != 4)
-			return -1;
+			return NULL;
 		ihl = (ih->version_ihl & 0xf) * 4u;
-		if (ihl < 20 || len < ihl + 8 || ih->next_proto_id != IPPROTO_TCP)
-			return -1;
+		pr = &ctx->protosw[ctx->protox[ih->next_proto_id]];
+		if (ihl < 20 || len < ihl + 8 || pr->ctlinput == NULL)
+			return NULL;
 		memcpy(t->laddr.a, &ih->src_addr, 4);
 		memcpy(t->raddr.a, &ih->dst_addr, 4);
 		inner += ihl;
 	} else {
 		const struct rte_ipv6_hdr *ih = (const struct rte_ipv6_hdr *)inner;
 
-		if (len < 48 || ih->proto != IPPROTO_TCP)
-			return -1;
+		if (len < 48)
+			return NULL;
+		pr = &ctx->protosw[ctx->protox[ih->proto]];
+		if (pr->ctlinput == NULL)
+			return NULL;
 		memcpy(t->laddr.a, ih->src_addr, 16);
 		memcpy(t->raddr.a, ih->dst_addr, 16);
 		inner += 40;
@@ -854,12 +882,12 @@ static int icmp_quoted_tuple(struct net_tuple *t, uint32_t *seq, uint8_t family,
 	t->lport = (uint16_t)(inner[0] << 8 | inner[1]);
 	t->rport = (uint16_t)(inner[2] << 8 | inner[3]);
 	*seq = (uint32_t)inner[4] << 24 | (uint32_t)inner[5] << 16 | (uint32_t)inner[6] << 8 | inner[7];
-	return 0;
+	return pr;
 }
 
-/* Path MTU news for one of our TCP flows: steer it to the flow's owner first. */
-static void pmtu_news(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple *t, unsigned mtu,
-		      uint32_t seq)
+/* Path MTU news for one of our flows: steer it to the flow's owner first. */
+static void pmtu_news(struct net_ctx *ctx, const struct net_protosw *pr, struct rte_mbuf *m,
+		      struct net_tuple *t, unsigned mtu, uint32_t seq)
 {
 	unsigned owner = net_flow_owner(ctx, t);
 
@@ -870,7 +898,7 @@ static void pmtu_news(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple 
 		return;
 	}
 	ctx->st.pmtu_updates++;
-	tcp_pmtu_update(ctx, t, (uint16_t)mtu, seq);
+	pr->ctlinput(ctx, t, (uint16_t)mtu, seq);
 	rte_pktmbuf_free(m);
 }
 
@@ -912,13 +940,15 @@ static void icmp4_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf
 		return;
 	}
 	if (ic->icmp_type == 3 /* destination unreachable */ && ic->icmp_code == 4) {
+		const struct net_protosw *pr;
 		struct net_tuple t;
 		uint32_t seq;
 		unsigned mtu = (unsigned)((const uint8_t *)ic)[6] << 8 | ((const uint8_t *)ic)[7];
 
-		if (icmp_quoted_tuple(&t, &seq, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8, len - 8) == 0 &&
-		    memcmp(t.laddr.a, &ifp->ip4, 4) == 0) {
-			pmtu_news(ctx, m, &t, mtu < 68 ? 68 : mtu, seq);
+		pr = icmp_quoted_tuple(ctx, &t, &seq, NET_AF_INET, ifp->idx, (const uint8_t *)ic + 8,
+				       len - 8);
+		if (pr != NULL && memcmp(t.laddr.a, &ifp->ip4, 4) == 0) {
+			pmtu_news(ctx, pr, m, &t, mtu < 68 ? 68 : mtu, seq);
 			return;
 		}
 		NET_DROP(ctx, icmp_bad);
@@ -976,13 +1006,14 @@ static void icmp6_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf
 		goto out;
 	}
 	case ICMP6_PKT_TOO_BIG: {
+		const struct net_protosw *pr;
 		struct net_tuple t;
 		uint32_t seq;
 		unsigned mtu = (unsigned)p[4] << 24 | p[5] << 16 | p[6] << 8 | p[7];
 
-		if (icmp_quoted_tuple(&t, &seq, NET_AF_INET6, ifp->idx, p + 8, len - 8) == 0 &&
-		    ip6_is_ours(ifp, t.laddr.a)) {
-			pmtu_news(ctx, m, &t, mtu < 1280 ? 1280 : (mtu > 65535 ? 65535 : mtu), seq);
+		pr = icmp_quoted_tuple(ctx, &t, &seq, NET_AF_INET6, ifp->idx, p + 8, len - 8);
+		if (pr != NULL && ip6_is_ours(ifp, t.laddr.a)) {
+			pmtu_news(ctx, pr, m, &t, mtu < 1280 ? 1280 : (mtu > 65535 ? 65535 : mtu), seq);
 			return;
 		}
 		NET_DROP(ctx, icmp_bad);
@@ -998,23 +1029,38 @@ out:
 
 /* ---- IP input ---- */
 
-/* Hand a TCP segment to its owner worker, or to TCP here. */
-static void tcp_deliver(struct net_ctx *ctx, struct rte_mbuf *m, struct net_tuple *t, unsigned len)
+/*
+ * Hand an L4 packet (m's data at its header, len bytes) to the worker that
+ * owns its flow, or to its protocol here. t has family, interface and
+ * addresses; the ports are read here.
+ */
+static void l4_deliver(struct net_ctx *ctx, const struct net_protosw *pr, struct rte_mbuf *m,
+		       struct net_tuple *t, unsigned len)
 {
-	unsigned owner = net_flow_owner(ctx, t);
+	const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *);
+	unsigned owner;
 
+	if (m->data_len < pr->hdr_min) {
+		ctx->st.drops[pr->drop_short]++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	t->rport = (uint16_t)(th[0] << 8 | th[1]);
+	t->lport = (uint16_t)(th[2] << 8 | th[3]);
+	owner = net_flow_owner(ctx, t);
 	if (owner != ctx->worker) {
 		rte_pktmbuf_prepend(m, (uint16_t)(m->l2_len + m->l3_len));
 		steer(ctx, owner, m, 0);
 		return;
 	}
-	tcp_input(ctx, t, m, len);
+	pr->input(ctx, t, m, len);
 }
 
 /* IPv4 input; m's data is at the IPv4 header. */
 static void ip4_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m)
 {
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(m, struct rte_ipv4_hdr *);
+	const struct net_protosw *pr;
 	unsigned ihl, tot;
 	struct net_tuple t;
 
@@ -1054,32 +1100,22 @@ static void ip4_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *
 		rte_pktmbuf_trim(m, (uint16_t)(m->data_len - tot));
 	m->l3_len = ihl;
 	rte_pktmbuf_adj(m, (uint16_t)ihl);
-	switch (ip->next_proto_id) {
-	case IPPROTO_TCP:
-		memset(&t, 0, sizeof(t));
-		t.family = NET_AF_INET;
-		t.ifidx = ifp->idx;
-		memcpy(t.laddr.a, &ip->dst_addr, 4);
-		memcpy(t.raddr.a, &ip->src_addr, 4);
-		if (m->data_len < 20) {
-			NET_DROP(ctx, tcp_short);
-			goto drop;
-		}
-		{
-			const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *);
-
-			t.rport = (uint16_t)(th[0] << 8 | th[1]);
-			t.lport = (uint16_t)(th[2] << 8 | th[3]);
-		}
-		tcp_deliver(ctx, m, &t, tot - ihl);
-		return;
-	case IPPROTO_ICMP:
+	if (ip->next_proto_id == IPPROTO_ICMP) {
 		icmp4_input(ctx, ifp, m, tot - ihl);
 		return;
-	default:
+	}
+	pr = &ctx->protosw[ctx->protox[ip->next_proto_id]];
+	if (pr->input == NULL) {
 		NET_DROP(ctx, ip4_proto);
 		goto drop;
 	}
+	memset(&t, 0, sizeof(t));
+	t.family = NET_AF_INET;
+	t.ifidx = ifp->idx;
+	memcpy(t.laddr.a, &ip->dst_addr, 4);
+	memcpy(t.raddr.a, &ip->src_addr, 4);
+	l4_deliver(ctx, pr, m, &t, tot - ihl);
+	return;
 drop:
 	rte_pktmbuf_free(m);
 }
@@ -1092,6 +1128,7 @@ static void ip6_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *
 	unsigned plen, off = sizeof(*ip6), hops = 0;
 	uint8_t nh, snma[16];
 	int mcast = 0;
+	const struct net_protosw *pr;
 	struct net_tuple t;
 
 	if (m->data_len < sizeof(*ip6)) {
@@ -1131,7 +1168,8 @@ static void ip6_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *
 	for (;;) {
 		const uint8_t *x;
 
-		if (nh == IPPROTO_TCP || nh == IPPROTO_ICMPV6)
+		pr = &ctx->protosw[ctx->protox[nh]];
+		if (pr->input != NULL || nh == IPPROTO_ICMPV6)
 			break;
 		if (nh == IPPROTO_FRAGMENT) {
 			NET_DROP(ctx, ip6_fragment);
@@ -1168,22 +1206,12 @@ static void ip6_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *
 		NET_DROP(ctx, ip6_not_ours);
 		goto drop;
 	}
-	if (m->data_len < 20) {
-		NET_DROP(ctx, tcp_short);
-		goto drop;
-	}
 	memset(&t, 0, sizeof(t));
 	t.family = NET_AF_INET6;
 	t.ifidx = ifp->idx;
 	memcpy(t.laddr.a, ip6->dst_addr, 16);
 	memcpy(t.raddr.a, ip6->src_addr, 16);
-	{
-		const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *);
-
-		t.rport = (uint16_t)(th[0] << 8 | th[1]);
-		t.lport = (uint16_t)(th[2] << 8 | th[3]);
-	}
-	tcp_deliver(ctx, m, &t, m->data_len);
+	l4_deliver(ctx, pr, m, &t, m->data_len);
 	return;
 drop:
 	rte_pktmbuf_free(m);

@@ -7,6 +7,11 @@
  * touched by that lcore only: no locks. The only cross-lcore traffic is
  * mbufs handed over on rte_rings (steering) and the counters, which the
  * service lcore reads without locking (plain 64-bit integers).
+ *
+ * Transport protocols register with the stack (struct net_protosw, as
+ * FreeBSD's protosw): net.c hands them what arrives for their protocol
+ * number and runs their hooks, and never calls them by name; they send
+ * through net_ip_output().
  */
 #ifndef MX_NET_H
 #define MX_NET_H
@@ -139,6 +144,25 @@ struct net_ctx;
 /* Transmit hook: the port layer in mxgate, a capture in the unit tests. */
 typedef void (*net_xmit_fn)(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m);
 
+/*
+ * A transport protocol as the IP layer sees it (FreeBSD's protosw). Its
+ * header starts with the two ports, which steer a packet to the worker
+ * that owns its flow; input() runs on that worker only.
+ */
+struct net_protosw {
+	uint8_t proto;                /* IP protocol number (IPPROTO_TCP) */
+	uint8_t hdr_min;              /* shortest header; a shorter packet is dropped ... */
+	enum net_drop drop_short;     /* ... and counted under this reason */
+	/* One packet for a local address; m's data is at the L4 header, len its length. */
+	void (*input)(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len);
+	/* ICMP: the path of flow t carries at most mtu bytes; seq is from the quoted header. */
+	void (*ctlinput)(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq);
+	void (*timers)(struct net_ctx *ctx);   /* from net_timers() */
+	void (*destroy)(struct net_ctx *ctx);  /* from net_ctx_free() */
+};
+
+#define NET_MAX_PROTOS 4              /* protosw[0] is the empty entry */
+
 /* The whole stack of one worker lcore. */
 struct net_ctx {
 	unsigned worker;              /* 0..nworkers-1 */
@@ -153,7 +177,10 @@ struct net_ctx {
 	uint8_t rss_key[40];
 	net_xmit_fn xmit;
 	struct neigh_table *neigh;
-	struct tcp_ctx *tcp;
+	struct tcp_ctx *tcp;          /* TCP's state (tcp*.c) */
+	uint8_t protox[256];          /* IP protocol number -> index in protosw, 0 = none */
+	struct net_protosw protosw[NET_MAX_PROTOS];
+	unsigned nprotos;             /* entries used, the empty one included */
 	struct net_stats st;
 } __rte_cache_aligned;
 
@@ -172,10 +199,13 @@ void net_if_init(struct net_if *ifp);
 void net_input(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m);
 /* Process packets other workers handed over to us. */
 unsigned net_steer_poll(struct net_ctx *ctx);
-/* Run expired timers (TCP, neighbour retries). */
+/* Run expired timers: neighbour retries, then each protocol's. */
 void net_timers(struct net_ctx *ctx);
 /* Send every buffered frame of every interface. */
 void net_flush(struct net_ctx *ctx);
+
+/* Register a transport protocol (copied); 0, -EEXIST or -ENOSPC. */
+int net_proto_register(struct net_ctx *ctx, const struct net_protosw *pr);
 
 /* Queue a complete frame for transmission on ifp (counts it). */
 void net_tx(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m);
@@ -205,8 +235,5 @@ struct rte_mbuf *net_alloc(struct net_ctx *ctx);
 /* Sum of one's complement over a buffer, folded later (helpers for tests too). */
 uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
 		     uint8_t proto, const void *l4, uint32_t len);
-
-/* Tell TCP that the path to dst has a smaller MTU (called from ICMP). */
-void tcp_pmtu_update(struct net_ctx *ctx, const struct net_tuple *t, uint16_t mtu, uint32_t seq);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * tcp.h - TCP (RFC 9293) for one worker lcore: the stack's side (set-up,
- * segment input, timers). The application API the SMTP layer and the echo
- * service use is tcp_app.h (no DPDK), included here.
+ * tcp.h - TCP (RFC 9293) for one worker lcore: the stack's side, its
+ * set-up (segments, ICMP news and timers then reach it through the IP
+ * layer's protocol table). The application API the SMTP layer and the
+ * echo service use is tcp_app.h (no DPDK), included here. What the files
+ * of the implementation share is tcp_var.h.
  */
 #ifndef MX_TCP_H
 #define MX_TCP_H
@@ -25,13 +27,11 @@ struct tcp_params {
 	uint8_t secret[16];        /* ISN and SYN-cookie key, random per process */
 };
 
-/* Create / free the TCP state of one lcore. */
+/*
+ * Create the TCP state of one lcore and register TCP with its IP layer
+ * (struct net_protosw): segments, ICMP news and timers come to it from
+ * net.c from then on, and net_ctx_free() frees it.
+ */
 int tcp_ctx_init(struct net_ctx *ctx, const struct tcp_params *p);
-void tcp_ctx_free(struct net_ctx *ctx);
-
-/* Input of one TCP segment (called by the IP layer); m's data is at the TCP header. */
-void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, unsigned len);
-/* Run expired TCP timers. */
-void tcp_timers(struct net_ctx *ctx);
 
 #endif

@@ -4,7 +4,7 @@
  * writable / peer closed / closed / timeout callbacks, zero-copy reads,
  * bounded sends with back-pressure, a timer per connection), and what an
  * application may know of its worker's stack (clock, worker, interfaces).
- * tcp.c implements it over DPDK; a unit test can implement it in memory
+ * tcp_usrreq.c implements it over DPDK; a unit test can implement it in memory
  * (tests/unit/test_session.c).
  *
  * Lifetime: a connection is owned by the stack. The application keeps a

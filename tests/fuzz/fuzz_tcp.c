@@ -1,7 +1,8 @@
 /*
  * fuzz_tcp.c - libFuzzer target for the userspace TCP/IP stack's input
- * (dataplane/net/net.c, tcp.c): crafted IPv4 and IPv6 frames against a
- * connection table, driven as tests/unit/test_tcp.c drives it (DPDK mbufs
+ * (dataplane/net/net.c, tcp*.c): crafted IPv4 and IPv6 frames against a
+ * connection table, driven as tests/unit/test_tcp.c drives it, with the
+ * same network and stack set-up (tests/unit/tcp_harness.[ch]: DPDK mbufs
  * from a heap mempool, EAL with --no-huge --no-pci, a capturing xmit hook,
  * the clock set by hand). One fresh stack per input: a listener on port 25,
  * 8 connections at most, small buffers and reassembly limits so that every
@@ -44,28 +45,25 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "dataplane/net/net.h"
-#include "dataplane/net/tcp.h"
+#include "tests/unit/tcp_harness.h"
 #include "fuzz.h"
 
 #define OUR_PORT     25
 #define CLOSED_PORT  26
 #define PEER_PORT    40000
 #define REMOTE_PORT  2525
-#define IF_MTU       1500
 #define MAX_CONNS    8
 #define TIMEWAIT_MAX 4
 #define NAPPS        24
 #define ETH_HLEN     14
-#define T_START_US   1000000000ull
 #define TIME_BUDGET_MS 120000   /* stepped milliseconds per input */
 
-static const uint8_t our_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
-static const uint8_t peer_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-static const uint8_t our_ip4[4] = { 198, 18, 0, 2 };
-static const uint8_t peer_ip4[2][4] = { { 198, 18, 0, 1 }, { 198, 18, 0, 77 } };  /* [1]: no ARP entry */
-static const uint8_t our_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 2 };
-static const uint8_t peer_ip6[2][16] = { { 0x20, 0x01, 0, 2, [15] = 1 }, { 0x20, 0x01, 0, 2, [15] = 0x77 } };
+/* The peer's addresses: [0] the harness's (its MAC known), [1] one with no ARP or ND entry. */
+static const uint8_t far_ip4[4] = { 198, 18, 0, 77 };
+static const uint8_t far_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 0x77 };
+static const uint8_t *const peer4[2] = { peer_ip4, far_ip4 };
+static const uint8_t *const peer6[2] = { peer_ip6, far_ip6 };
+#define FAMILY(v6) ((v6) ? NET_AF_INET6 : NET_AF_INET)
 
 static struct rte_mempool *pool;
 static struct net_ctx *ctx;
@@ -91,43 +89,6 @@ static struct capp apps[NAPPS];
 static const struct tcp_app_ops ops;
 static unsigned time_spent_ms;
 
-/* ---- bytes and checksums (our own code, not the stack's) ---- */
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-
-/* One's complement sum of n bytes added to sum (not folded). */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (; n > 1; p += 2, n -= 2)
-		sum += get16(p);
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-/* Fold to 16 bits. */
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
-/* L4 checksum with the pseudo-header (0 when a received segment is valid). */
-static uint16_t l4_csum(int v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-			const uint8_t *l4, unsigned len)
-{
-	unsigned alen = v6 ? 16 : 4;
-	uint32_t s = sum16(src, alen, 0);
-
-	s = sum16(dst, alen, s);
-	s += proto + (len >> 16) + (len & 0xffff);
-	return (uint16_t)~fold(sum16(l4, len, s));
-}
-
 /* ---- what the stack sends ---- */
 
 /* Sequence a is after b (mod 2^32). */
@@ -146,7 +107,7 @@ static void learn_tcp(int v6, const uint8_t *src, const uint8_t *dst, const uint
 	struct peer *p;
 
 	FUZZ_ASSERT(len >= 20);
-	FUZZ_ASSERT(l4_csum(v6, src, dst, IPPROTO_TCP, th, len) == 0);
+	FUZZ_ASSERT(l4_csum(FAMILY(v6), src, dst, IPPROTO_TCP, th, len) == 0);
 	doff = (unsigned)(th[12] >> 4) * 4;
 	FUZZ_ASSERT(doff >= 20 && doff <= len);
 	sport = get16(th);
@@ -208,7 +169,7 @@ static void xmit(struct net_ctx *c, struct net_if *ifp, struct rte_mbuf *m)
 		if (ip[6] == IPPROTO_TCP)
 			learn_tcp(1, ip + 8, ip + 24, ip + 40, pl);
 		else if (ip[6] == 58)
-			FUZZ_ASSERT(l4_csum(1, ip + 8, ip + 24, 58, ip + 40, pl) == 0);
+			FUZZ_ASSERT(l4_csum(NET_AF_INET6, ip + 8, ip + 24, 58, ip + 40, pl) == 0);
 	} else {
 		FUZZ_ASSERT(get16(f + 12) == 0x0806);
 	}
@@ -318,16 +279,6 @@ static const struct tcp_app_ops ops = {
 
 /* ---- the stack ---- */
 
-/* An address from raw bytes. */
-static struct net_addr addr_of(int v6, const uint8_t *a)
-{
-	struct net_addr n;
-
-	memset(&n, 0, sizeof(n));
-	memcpy(n.a, a, v6 ? 16 : 4);
-	return n;
-}
-
 /* A fresh stack: one interface, the first peer's MACs known, a listener on OUR_PORT. */
 static void setup(void)
 {
@@ -337,33 +288,9 @@ static void setup(void)
 		.timewait_max = TIMEWAIT_MAX, .timewait_ms = 2000,
 		.secret = { 0x5e, 0xc7, 0x3e, 0x70, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 },
 	};
-	struct net_if *ifp;
-	struct rte_ether_addr pm;
-	struct net_addr a;
 
-	ctx = net_ctx_create(0, 1, pool, xmit);
+	ctx = harness_stack(pool, xmit, &tp);
 	FUZZ_ASSERT(ctx != NULL);
-	ctx->now_us = T_START_US;
-	ifp = &ctx->ifs[0];
-	ifp->idx = 0;
-	memcpy(ifp->mac.addr_bytes, our_mac, 6);
-	ifp->mtu = IF_MTU;
-	ifp->has_ip4 = 1;
-	memcpy(&ifp->ip4, our_ip4, 4);
-	ifp->ip4_plen = 24;
-	ifp->has_gw4 = 1;
-	memcpy(&ifp->gw4, peer_ip4[0], 4);
-	ifp->has_ip6 = 1;
-	memcpy(ifp->ip6, our_ip6, 16);
-	ifp->ip6_prefix = 64;
-	ctx->nifs = 1;
-	net_if_init(ifp);
-	FUZZ_ASSERT(tcp_ctx_init(ctx, &tp) == 0);
-	memcpy(pm.addr_bytes, peer_mac, 6);
-	a = addr_of(0, peer_ip4[0]);
-	net_neigh_add(ctx, 0, NET_AF_INET, &a, &pm, 1);
-	a = addr_of(1, peer_ip6[0]);
-	net_neigh_add(ctx, 0, NET_AF_INET6, &a, &pm, 1);
 	FUZZ_ASSERT(tcp_listen(ctx, OUR_PORT, &ops, NULL) == 0);
 	memset(apps, 0, sizeof(apps));
 	memset(peers, 0, sizeof(peers));
@@ -393,10 +320,10 @@ static void send_ip(int v6, unsigned ai, uint8_t proto, uint8_t *l4, unsigned l4
 		    int bad_csum)
 {
 	uint8_t pkt[40 + 60 + IF_MTU];
-	const uint8_t *src = v6 ? peer_ip6[ai] : peer_ip4[ai], *dst = v6 ? our_ip6 : our_ip4;
+	const uint8_t *src = v6 ? peer6[ai] : peer4[ai], *dst = v6 ? our_ip6 : our_ip4;
 
 	put16(l4 + csum_off, 0);
-	put16(l4 + csum_off, l4_csum(v6, src, dst, proto, l4, l4len) ^ (bad_csum ? 0x0101 : 0));
+	put16(l4 + csum_off, l4_csum(FAMILY(v6), src, dst, proto, l4, l4len) ^ (bad_csum ? 0x0101 : 0));
 	if (!v6) {
 		memset(pkt, 0, 20);
 		pkt[0] = 0x45;
@@ -487,11 +414,11 @@ static void op_raw(struct fuzz_in *in)
 
 		f[0] = (uint8_t)(0x40 | (f[0] & 15));
 		put16(f + 2, (uint16_t)tot);
-		memcpy(f + 12, peer_ip4[0], 4);
+		memcpy(f + 12, peer_ip4, 4);
 		memcpy(f + 16, our_ip4, 4);
 		if (f[9] == IPPROTO_TCP && tot - ihl >= 20) {
 			put16(f + ihl + 16, 0);
-			put16(f + ihl + 16, l4_csum(0, f + 12, f + 16, IPPROTO_TCP, f + ihl, tot - ihl));
+			put16(f + ihl + 16, l4_csum(NET_AF_INET, f + 12, f + 16, IPPROTO_TCP, f + ihl, tot - ihl));
 		} else if (f[9] == 1 && tot - ihl >= 8) {
 			put16(f + ihl + 2, 0);
 			put16(f + ihl + 2, (uint16_t)~fold(sum16(f + ihl, tot - ihl, 0)));
@@ -501,13 +428,13 @@ static void op_raw(struct fuzz_in *in)
 	} else if ((a & 4) && type == 0x86dd && n >= 40) {
 		f[0] = (uint8_t)(0x60 | (f[0] & 15));
 		put16(f + 4, (uint16_t)(n - 40));
-		memcpy(f + 8, peer_ip6[0], 16);
+		memcpy(f + 8, peer_ip6, 16);
 		memcpy(f + 24, (a & 8) ? (const uint8_t[16]){ 0xff, 0x02, [15] = 1 } : our_ip6, 16);
 		if ((f[6] == IPPROTO_TCP && n >= 60) || (f[6] == 58 && n >= 44)) {
 			unsigned off = f[6] == IPPROTO_TCP ? 16 : 2;
 
 			put16(f + 40 + off, 0);
-			put16(f + 40 + off, l4_csum(1, f + 8, f + 24, f[6], f + 40, (unsigned)n - 40));
+			put16(f + 40 + off, l4_csum(NET_AF_INET6, f + 8, f + 24, f[6], f + 40, (unsigned)n - 40));
 		}
 	}
 	deliver(type, f, (unsigned)n);
@@ -583,7 +510,7 @@ static void op_app(struct fuzz_in *in)
 static void op_connect(struct fuzz_in *in)
 {
 	int v6 = fuzz_u8(in) & 1;
-	struct net_addr ra = addr_of(v6, v6 ? peer_ip6[0] : peer_ip4[0]);
+	struct net_addr ra = addr_of(FAMILY(v6), v6 ? peer_ip6 : peer_ip4);
 	struct capp *x = app_new(NULL);
 	struct tcp_conn *c;
 
@@ -623,13 +550,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* EAL without hugepages or PCI, one mbuf pool for all inputs. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char *eal_argv[] = { "fuzz_tcp", "--no-huge", "--no-pci", "--no-shconf", "-m", "64",
-			     "-l", "0", "--log-level=*:error", "--no-telemetry", NULL };
-
 	(void)argc;
 	(void)argv;
-	FUZZ_ASSERT(rte_eal_init(10, eal_argv) >= 0);
-	pool = rte_pktmbuf_pool_create("fz", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	pool = harness_eal("fuzz_tcp", 64, 4095);
 	FUZZ_ASSERT(pool != NULL);
 	return 0;
 }

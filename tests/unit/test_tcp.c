@@ -34,9 +34,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "dataplane/net/net.h"
-#include "dataplane/net/tcp.h"
 #include "dataplane/stats.h"
+#include "tcp_harness.h"
 #include "t.h"
 
 /* ---- the test network ---- */
@@ -45,7 +44,6 @@
 #define CLOSED_PORT     26          /* nobody listens here */
 #define PEER_PORT       40000       /* first source port of the fake peer */
 #define REMOTE_PORT     2525        /* port the stack connects to (active open) */
-#define IF_MTU          1500
 #define MSS_V4          (IF_MTU - 40)   /* what the stack advertises over IPv4 */
 #define MSS_V6          (IF_MTU - 60)
 #define PEER_MSS_V4     1460
@@ -68,7 +66,7 @@
 #define TIMEWAIT_MS     1000
 #define OUR_WSCALE      1           /* smallest shift with 65535 << s >= RCVBUF */
 
-/* tcp.c constants the tests depend on */
+/* TCP constants (dataplane/net/tcp_var.h) the tests depend on */
 #define DELACK_MS       40          /* TCP_DELACK_US */
 #define RTO_INIT_MS     1000        /* TCP_RTO_INIT_US */
 #define ISN_TICK_US     4           /* RFC 6528: the ISN clock ticks every 4 us */
@@ -78,7 +76,6 @@
 #define SYN_RETRIES     5           /* TCP_SYN_RETRIES */
 #define GIVE_UP_MS      600000      /* longer than any retry schedule */
 
-#define T_START_US      1000000000ull  /* the test clock starts at 1000 s */
 #define POOL_MBUFS      8191
 #define CAP_MAX         512         /* frames one step may capture */
 #define STREAM_LEN      70000       /* the peer's byte stream (and our send data) */
@@ -105,54 +102,9 @@
 #define ETH_IP6    0x86dd
 #define ETH_ARP    0x0806
 
-static const uint8_t our_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
-static const uint8_t peer_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-static const uint8_t our_ip4[4] = { 198, 18, 0, 2 };
-static const uint8_t peer_ip4[4] = { 198, 18, 0, 1 };
-static const uint8_t our_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 2 };
-static const uint8_t peer_ip6[16] = { 0x20, 0x01, 0, 2, [15] = 1 };
-
 static struct rte_mempool *pool;
 static struct net_ctx *ctx;
 static uint8_t stream[STREAM_LEN];      /* the bytes the peer (or we) send */
-
-/* ---- byte helpers ---- */
-
-/* Store / load big-endian integers. */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-
-/* One's complement sum of a buffer added to sum (big-endian words, not folded). */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (; n > 1; p += 2, n -= 2)
-		sum += get16(p);
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-/* Fold a 32-bit one's complement sum to 16 bits. */
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-/* TCP checksum over the pseudo-header and the segment (0 when a received segment is valid). */
-static uint16_t tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst,
-			 const uint8_t *seg, unsigned len)
-{
-	unsigned alen = family == NET_AF_INET ? 4 : 16;
-	uint32_t s = sum16(src, alen, 0);
-
-	s = sum16(dst, alen, s);
-	s += IPPROTO_TCP + (len >> 16) + (len & 0xffff);
-	return (uint16_t)~fold(sum16(seg, len, s));
-}
 
 /* Fill the test byte stream with a pattern that does not repeat every 256 bytes. */
 static void stream_init(void)
@@ -290,7 +242,7 @@ static int parse_seg(struct rte_mbuf *m, struct seg_out *s)
 	hl = (th[12] >> 4) * 4u;
 	if (l4len < TCP_HLEN || hl < TCP_HLEN || hl > l4len)
 		return -1;
-	s->csum_ok = s->csum_ok && tcp_csum(s->family, s->src, s->dst, th, l4len) == 0;
+	s->csum_ok = s->csum_ok && l4_csum(s->family, s->src, s->dst, IPPROTO_TCP, th, l4len) == 0;
 	s->sport = get16(th);
 	s->dport = get16(th + 2);
 	s->seq = get32(th + 4);
@@ -412,16 +364,6 @@ static const struct tcp_app_ops app_ops = {
 
 /* ---- stack setup ---- */
 
-/* An address of a family from raw bytes. */
-static struct net_addr addr_of(uint8_t family, const uint8_t *a)
-{
-	struct net_addr n;
-
-	memset(&n, 0, sizeof(n));
-	memcpy(n.a, a, family == NET_AF_INET ? 4 : 16);
-	return n;
-}
-
 /* A fresh stack with one interface, the peer's MACs known, a listener on OUR_PORT. */
 static unsigned setup_quickacks;   /* quick-ACK segments for the next setup(); 0 = delay */
 
@@ -435,39 +377,12 @@ static void setup(void)
 		.timewait_max = TIMEWAIT_MAX, .timewait_ms = TIMEWAIT_MS,
 		.secret = { 0x5e, 0xc7, 0x3e, 0x70, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 },
 	};
-	struct net_if *ifp;
-	struct rte_ether_addr pm;
-	struct net_addr a;
 
-	ctx = net_ctx_create(0, 1, pool, capture_xmit);
+	ctx = harness_stack(pool, capture_xmit, &tp);
 	if (ctx == NULL) {
-		fprintf(stderr, "net_ctx_create failed\n");
+		fprintf(stderr, "stack set-up failed\n");
 		exit(1);
 	}
-	ctx->now_us = T_START_US;
-	ifp = &ctx->ifs[0];
-	ifp->idx = 0;
-	memcpy(ifp->mac.addr_bytes, our_mac, 6);
-	ifp->mtu = IF_MTU;
-	ifp->has_ip4 = 1;
-	memcpy(&ifp->ip4, our_ip4, 4);
-	ifp->ip4_plen = 24;
-	ifp->has_gw4 = 1;
-	memcpy(&ifp->gw4, peer_ip4, 4);
-	ifp->has_ip6 = 1;
-	memcpy(ifp->ip6, our_ip6, 16);
-	ifp->ip6_prefix = 64;
-	ctx->nifs = 1;
-	net_if_init(ifp);
-	if (tcp_ctx_init(ctx, &tp) != 0) {
-		fprintf(stderr, "tcp_ctx_init failed\n");
-		exit(1);
-	}
-	memcpy(pm.addr_bytes, peer_mac, 6);
-	a = addr_of(NET_AF_INET, peer_ip4);
-	net_neigh_add(ctx, 0, NET_AF_INET, &a, &pm, 1);
-	a = addr_of(NET_AF_INET6, peer_ip6);
-	net_neigh_add(ctx, 0, NET_AF_INET6, &a, &pm, 1);
 	memset(&app, 0, sizeof(app));
 	memset(&app2, 0, sizeof(app2));
 	app.consume = app2.consume = 1;
@@ -611,8 +526,8 @@ static unsigned opts_encode(const struct topt *o, uint8_t *p)
 static void seg_csum_fix(const struct peer *p, uint8_t *seg, unsigned len)
 {
 	put16(seg + 16, 0);
-	put16(seg + 16, tcp_csum(p->family, p->addr, p->family == NET_AF_INET ? our_ip4 : our_ip6,
-				 seg, len));
+	put16(seg + 16, l4_csum(p->family, p->addr, p->family == NET_AF_INET ? our_ip4 : our_ip6,
+				IPPROTO_TCP, seg, len));
 }
 
 /* Write a TCP segment from the peer into buf; returns its length. */
@@ -751,6 +666,17 @@ static struct topt syn_opts(const struct peer *p, unsigned optmask)
 	return o;
 }
 
+/* The peer's ACK of our SYN-ACK to its SYN: our ISN (and TSval) learned from it, timestamps if ts. */
+static void peer_ack_synack(struct peer *p, const struct seg_out *synack, int ts)
+{
+	p->snd_nxt++;
+	p->our_isn = synack->seq;
+	p->rcv_nxt = synack->seq + 1;
+	p->ts = ts;
+	p->ts_recent = synack->tsval;
+	peer_send(p, TF_ACK, NULL, 0);
+}
+
 /*
  * Passive open from p offering optmask; returns the accepted connection or
  * NULL. The SYN-ACK is left in *synack when it is not NULL.
@@ -766,12 +692,7 @@ static struct tcp_conn *handshake_ex(struct peer *p, unsigned optmask, struct se
 		return NULL;
 	if (synack)
 		*synack = s;
-	p->snd_nxt++;
-	p->our_isn = s.seq;
-	p->rcv_nxt = s.seq + 1;
-	p->ts = (optmask & O_TS) && s.has_ts;
-	p->ts_recent = s.tsval;
-	peer_send(p, TF_ACK, NULL, 0);
+	peer_ack_synack(p, &s, (optmask & O_TS) && s.has_ts);
 	if (ncap != 0 || app.accepts != accepts + 1)
 		return NULL;
 	return app.c;
@@ -781,6 +702,14 @@ static struct tcp_conn *handshake_ex(struct peer *p, unsigned optmask, struct se
 static struct tcp_conn *handshake(struct peer *p, unsigned optmask)
 {
 	return handshake_ex(p, optmask, NULL);
+}
+
+/* A fresh stack (setup()) and a passive open from the IPv4 peer at PEER_PORT offering optmask. */
+static struct tcp_conn *setup_conn(struct peer *p, unsigned optmask)
+{
+	setup();
+	peer_init(p, NET_AF_INET, PEER_PORT, PEER_ISN);
+	return handshake(p, optmask);
 }
 
 /* Flush a pending delayed ACK: the clock moves past the delayed-ACK timeout. */
@@ -826,12 +755,7 @@ TEST(handshake_and_isn)
 	CHECK_EQ(tcp_conn_count(ctx), 1);
 	CHECK_EQ(app.accepts, 0);
 
-	p.snd_nxt = PEER_ISN + 1;
-	p.our_isn = s.seq;
-	p.rcv_nxt = s.seq + 1;
-	p.ts = 1;
-	p.ts_recent = s.tsval;
-	peer_send(&p, TF_ACK, NULL, 0);
+	peer_ack_synack(&p, &s, 1);
 	EXPECT_NONE();
 	CHECK_EQ(app.accepts, 1);
 	REQUIRE(app.c != NULL);
@@ -951,9 +875,7 @@ TEST(old_duplicate_segment)
 	uint32_t base;
 	const unsigned n = 10, more = 5;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	peer_data_at(&p, base, 0, n);
@@ -990,9 +912,7 @@ TEST(rst_handling)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 
 	peer_raw(&p, TF_RST, p.snd_nxt + in_window, 0, 0, NULL, NULL, 0);
@@ -1029,9 +949,7 @@ TEST(syn_in_established)
 	struct tcp_conn *c;
 	struct topt o;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	o = syn_opts(&p, O_MSS);
 
@@ -1074,9 +992,7 @@ TEST(out_of_order_and_overlap)
 	struct tcp_conn *c;
 	uint32_t b;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 
@@ -1148,9 +1064,7 @@ TEST(sack_first_block_is_the_newest)
 	uint32_t b;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);              /* timestamps: room for 3 blocks */
+	c = setup_conn(&p, O_ALL);              /* timestamps: room for 3 blocks */
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= islands; i++) {
@@ -1174,9 +1088,7 @@ TEST(zero_receive_window)
 	unsigned i;
 	const unsigned extra = 100;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);              /* no window scaling */
+	c = setup_conn(&p, O_MSS);              /* no window scaling */
 	REQUIRE(c != NULL);
 	app.consume = 0;
 	base = p.snd_nxt;
@@ -1276,9 +1188,7 @@ TEST(simultaneous_close)
 	struct tcp_conn *c;
 	uint32_t peer_fin;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_shutdown(c);
@@ -1321,9 +1231,7 @@ TEST(passive_close)
 	struct tcp_conn *c;
 	uint32_t peer_fin;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	peer_fin = p.snd_nxt;
 	peer_send(&p, TF_FIN | TF_ACK, NULL, 0);
@@ -1359,9 +1267,7 @@ TEST(retransmission_backoff)
 	struct tcp_conn *c;
 	int t1, t2;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);              /* no timestamps: no RTT sample, RTO 1 s */
+	c = setup_conn(&p, O_MSS);              /* no timestamps: no RTT sample, RTO 1 s */
 	REQUIRE(c != NULL);
 	cap_clear();
 	CHECK_EQ(tcp_send(c, stream, n), n);
@@ -1423,9 +1329,7 @@ TEST(fast_retransmit_sack)
 	uint32_t s0;
 	unsigned i, rtx = 0, found = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 
@@ -1462,9 +1366,7 @@ TEST(fast_retransmit_three_dupacks)
 	struct tcp_conn *c;
 	uint32_t s0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	p.rcv_nxt = s0 + MSS_V4;
@@ -1517,12 +1419,7 @@ TEST(syn_cookies)
 	CHECK_EQ(ctx->st.tcp_syncookies_sent, 1);
 
 	/* the right ACK */
-	p.snd_nxt = cookie_isn + 1;
-	p.our_isn = ck.seq;
-	p.rcv_nxt = ck.seq + 1;
-	p.ts = 1;
-	p.ts_recent = ck.tsval;
-	peer_send(&p, TF_ACK, NULL, 0);
+	peer_ack_synack(&p, &ck, 1);
 	EXPECT_NONE();
 	CHECK_EQ(app.accepts, 1);
 	CHECK_EQ(ctx->st.tcp_syncookies_ok, 1);
@@ -1728,9 +1625,7 @@ TEST(paws_old_timestamp)
 	struct tcp_conn *c;
 	uint32_t base;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	p.tsval = newer;
@@ -1822,9 +1717,7 @@ TEST(reassembly_limit)
 	uint32_t b;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= held; i++) {
@@ -1869,9 +1762,7 @@ TEST(reassembly_limit_keeps_sacked_data)
 	uint32_t b;
 	unsigned i, covered = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS | O_SACK);
+	c = setup_conn(&p, O_MSS | O_SACK);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	peer_data_at(&p, b, isl1, seg);
@@ -1906,9 +1797,7 @@ TEST(sack_blocks_keep_data_within_mtu)
 	uint32_t b, sent = 0;
 	unsigned i, mss_ts = MSS_V4 - TS_OPT_LEN;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_ALL);
+	c = setup_conn(&p, O_ALL);
 	REQUIRE(c != NULL);
 	b = p.snd_nxt;
 	for (i = 1; i <= islands; i++)
@@ -1936,9 +1825,7 @@ TEST(window_update_is_not_dupack)
 	uint32_t s0;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	p.rcv_nxt = s0 + MSS_V4;
@@ -2005,9 +1892,7 @@ TEST(fin_wait_2_timeout)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_close(c);
@@ -2033,9 +1918,7 @@ TEST(retransmissions_exhausted)
 	struct tcp_conn *c;
 	unsigned ms, segs = 0, bad = 0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_send(c, stream, n);
@@ -2095,9 +1978,7 @@ TEST(abort_sends_rst)
 	struct seg_out s;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	cap_clear();
 	tcp_abort(c);
@@ -2119,9 +2000,7 @@ TEST(peer_closed_after_late_read)
 	struct tcp_conn *c;
 	char buf[sizeof(msg)];
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	app.consume = 0;
 	peer_send(&p, TF_FIN | TF_ACK | TF_PSH, msg, n);
@@ -2175,9 +2054,7 @@ TEST(pmtu_frag_needed)
 	uint32_t s0, covered = 0;
 	unsigned i;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, nseg);
 	icmp_frag_needed(&p, s0, path_mtu);
@@ -2205,9 +2082,7 @@ TEST(pmtu_ignores_out_of_window_icmp)
 	struct tcp_conn *c;
 	uint32_t s0;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	s0 = send_segments(c, &p, 1);
 	icmp_frag_needed(&p, s0 + far, path_mtu);   /* a blind attacker's guess */
@@ -2402,9 +2277,7 @@ TEST(timer_after_clock_jump)
 	struct peer p;
 	struct tcp_conn *c;
 
-	setup();
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_conn(&p, O_MSS);
 	REQUIRE(c != NULL);
 	tcp_set_timeout(c, timeout_ms);
 	ctx->now_us += (uint64_t)jump_ms * 1000;  /* the lcore stalled */
@@ -2422,17 +2295,9 @@ TEST(stats_cover_net_stats)
 
 int main(void)
 {
-	char *eal_argv[] = { "test_tcp", "--no-huge", "--no-pci", "--no-shconf", "-m", "128",
-			     "-l", "0", "--log-level=*:error", "--no-telemetry", NULL };
-	int eal_argc = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1;
-
-	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "rte_eal_init failed\n");
-		return 1;
-	}
-	pool = rte_pktmbuf_pool_create("t", POOL_MBUFS, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	pool = harness_eal("test_tcp", 128, POOL_MBUFS);
 	if (pool == NULL) {
-		fprintf(stderr, "mbuf pool creation failed\n");
+		fprintf(stderr, "EAL or mbuf pool set-up failed\n");
 		return 1;
 	}
 	stream_init();
