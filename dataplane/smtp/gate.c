@@ -167,7 +167,7 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
 	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
-	     stage, s->addr, r->code, r->enh, who, r->text, s->tx.mail_from, s->p.ehlo ? "ESMTP" : "SMTP",
+	     stage, s->addr, r->code, r->enh, who, r->text, tx_from(&s->tx), s->p.ehlo ? "ESMTP" : "SMTP",
 	     s->p.helo);
 	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
 }

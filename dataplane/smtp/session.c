@@ -274,7 +274,7 @@ static void send_received(struct sess *s)
 		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->id,
 		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
 		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
-		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? s->tx.first_rcpt : NULL,
+		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? tx_first_rcpt(&s->tx) : NULL,
 		.when = time(NULL),
 	};
 	size_t n = rw_received(&r, hdr, sizeof(hdr));
@@ -332,7 +332,7 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 		else
 			w->st.messages_tempfailed++;
 		slog(w->cfg->hostname, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
-		     s->tx.mail_from, (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok, relay_backend(s->relay),
+		     tx_from(&s->tx), (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok, relay_backend(s->relay),
 		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced", (int)strcspn(rep, "\r\n"), rep);
 		answer_with_backend_reply(s, rep, len);
 		break;
@@ -465,7 +465,12 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	}
 	case SMTP_EV_MAIL:
 		s->n_cmds[CMD_MAIL]++;
-		tx_begin(&s->tx, ei->arg);
+		if (tx_begin(&s->tx, ei->arg) != 0) {
+			w->st.out_of_memory++;
+			slog(w->cfg->hostname, "warning: out of memory for a transaction from unknown[%s]", s->addr);
+			smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: insufficient system resources");
+			return 0;
+		}
 		if (gate_sess_stage(s, POL_STAGE_MAIL, ei->arg))
 			return 0;
 		if (s->tx.discard) {
@@ -515,7 +520,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		if (s->tx.discard) {
 			tx_message_end(&s->tx);
 			w->st.policy_discards++;
-			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, s->tx.mail_from,
+			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, tx_from(&s->tx),
 			     (unsigned long long)s->tx.msg_bytes);
 			smtp_proto_answerf(&s->p, 250, "2.0.0", "Ok: discarded");
 			return 0;
@@ -651,6 +656,8 @@ void sess_pump(struct sess *s)
 	if (s->dead || s->c == NULL || s->cst != C_SMTP)
 		return;
 	smtp_proto_trim(&s->p);      /* an idle session keeps no line buffer */
+	if (!s->p.owed && !smtp_proto_in_transaction(&s->p))
+		tx_release(&s->tx);      /* nor a transaction's paths */
 	/* whole lines came and none is half read: the next command's deadline starts now */
 	if (consumed > 0 && !smtp_proto_mid_line(&s->p) && !smtp_proto_in_data(&s->p))
 		s->req_start_us = tcp_now_us(s->w->ctx);

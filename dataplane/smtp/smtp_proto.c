@@ -428,7 +428,7 @@ static void work_free(struct smtp_proto *p)
 	p->wk = NULL;
 }
 
-/* No memory for the line buffer: 421 (if an output buffer can be had) and close. */
+/* No memory for the line buffer or the HELO name: 421 (if an output buffer can be had) and close. */
 static enum smtp_ev no_memory(struct smtp_proto *p, struct smtp_evinfo *ev)
 {
 	out_line(p, "421 4.3.0 %.*s Error: insufficient system resources", HOST_SHOW, host(p));
@@ -721,18 +721,36 @@ static int offer_starttls(const struct smtp_proto *p)
 	return p->cfg->mode != SMTP_MODE_SMTPS && !p->tls && p->cfg->tls_available;
 }
 
+/* No HELO/EHLO name (the engine's own empty string, never freed). */
+static const char no_helo[] = "";
+
+/* Forget the HELO/EHLO name. */
+static void helo_forget(struct smtp_proto *p)
+{
+	if (p->helo != NULL && p->helo != no_helo)
+		free((char *)p->helo);
+	p->helo = no_helo;
+}
+
 /* HELO and EHLO: remember the name, reply, tell the session. */
 static int helo_common(struct smtp_proto *p, const char *arg, int ehlo, struct smtp_evinfo *ev,
 		       enum smtp_ev *e)
 {
 	size_t n = strlen(arg);
 	int tls = offer_starttls(p);
+	char *name;
 
 	if (n == 0 || n > SMTP_ADDR_MAX) {
 		out_line(p, "501 5.5.4 Syntax: %s hostname", ehlo ? "EHLO" : "HELO");
 		return -1;
 	}
-	memcpy(p->helo, arg, n + 1);
+	if ((name = malloc(n + 1)) == NULL) {
+		*e = no_memory(p, ev);
+		return 0;
+	}
+	memcpy(name, arg, n + 1);
+	helo_forget(p);
+	p->helo = name;
 	p->ehlo = ehlo;
 	p->state = S_HELO;
 	tx_reset(p);
@@ -1303,6 +1321,7 @@ void smtp_proto_init(struct smtp_proto *p, const struct smtp_cfg *cfg, int flags
 {
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
+	p->helo = no_helo;
 	p->tls = (flags & SMTP_INIT_TLS) != 0;
 	p->state = S_PREGREET;
 	if (!(flags & SMTP_INIT_NO_BANNER) && (cfg->mode != SMTP_MODE_SMTPS || p->tls))
@@ -1541,7 +1560,7 @@ int smtp_proto_reply(struct smtp_proto *p, int code, const char *enh, const char
 void smtp_proto_tls_started(struct smtp_proto *p)
 {
 	p->tls = 1;
-	p->helo[0] = '\0';
+	helo_forget(p);
 	p->ehlo = 0;
 	p->owed = 0;
 	p->authenticated = 0;
@@ -1576,6 +1595,7 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n)
 void smtp_proto_free(struct smtp_proto *p)
 {
 	work_free(p);
+	helo_forget(p);
 	free(p->out);
 	p->out = NULL;
 	p->out_len = 0;
@@ -1590,6 +1610,11 @@ void smtp_proto_trim(struct smtp_proto *p)
 const char *smtp_proto_arg(const struct smtp_proto *p)
 {
 	return p->wk != NULL && p->owed ? p->wk->arg : "";
+}
+
+int smtp_proto_in_transaction(const struct smtp_proto *p)
+{
+	return p->state == S_MAIL || p->state == S_RCPT || p->state == S_DATA;
 }
 
 /* Inside a message (the DATA timeout applies)? */

@@ -102,7 +102,7 @@ enum smtp_refusal {
 	SMTP_R_NON_SMTP,            /* 221 2.7.0: an HTTP verb or a header line (Postfix's
 				       smtpd_forbidden_commands), and close; ev.arg = the line */
 	SMTP_R_NUL,                 /* 521 5.5.2: a NUL byte inside DATA, and close */
-	SMTP_R_NO_MEMORY,           /* 421 4.3.0: the line buffer could not be allocated, and close */
+	SMTP_R_NO_MEMORY,           /* 421 4.3.0: no memory for the line buffer or the HELO name, and close */
 	SMTP_R_MAX
 };
 
@@ -174,7 +174,7 @@ struct smtp_proto {
 	size_t line_len;            /* bytes of the current line kept in wk->line[] */
 	struct smtp_work *wk;       /* the line and command buffers: allocated when input comes,
 				       released by smtp_proto_trim() */
-	char helo[SMTP_ADDR_MAX + 1];
+	const char *helo;           /* the HELO/EHLO name, "" before one (allocated to its size) */
 	size_t out_len;
 	char *out;                  /* SMTP_OUT_MAX bytes, allocated only while output is pending */
 	uint64_t stat_pipelined_after_starttls; /* bytes discarded after STARTTLS */
@@ -265,6 +265,9 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n);
 
 /* Is the engine inside a message (DATA timeout applies) or between commands? */
 int smtp_proto_in_data(const struct smtp_proto *p);
+
+/* Is a mail transaction open (MAIL accepted, not yet ended by the message's end or RSET)? */
+int smtp_proto_in_transaction(const struct smtp_proto *p);
 
 /* Does the engine hold part of a line (a command or message line begun, no CRLF yet)? */
 int smtp_proto_mid_line(const struct smtp_proto *p);

@@ -152,6 +152,7 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->cert);
 		free(s->login);
 		smtp_proto_free(&s->p);
+		tx_release(&s->tx);
 		free(s);
 	}
 }

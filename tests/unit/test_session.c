@@ -36,6 +36,7 @@
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 #include "dataplane/smtp/session.h"
+#include "dataplane/smtp/tx.h"
 #include "policy/policy.h"
 #include "t.h"
 
@@ -899,6 +900,36 @@ TEST(transactions)
 	stop();
 }
 
+/* malloc fails for blocks of this size (the test is linked with -Wl,--wrap=malloc); 0: never */
+static size_t malloc_fail_size;
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_malloc(size_t n)
+{
+	return malloc_fail_size != 0 && n == malloc_fail_size ? NULL : __real_malloc(n);
+}
+
+/* No memory for a transaction: MAIL gets 451 4.3.0, logged and counted; the session goes on. */
+TEST(out_of_memory_at_mail)
+{
+	struct tcp_conn *c;
+	const char *log;
+
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_ehlo(40003);
+	malloc_fail_size = sizeof(struct smtp_tx_paths);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	malloc_fail_size = 0;
+	CHECK_STR(take(c), "451 4.3.0 Error: insufficient system resources\r\n");
+	CHECK_EQ(F.nconnects, 0);                             /* nothing went to a backend */
+	CHECK_EQ(counter("out_of_memory"), 1);
+	CHECK(mail_via_backend(c) != NULL);                   /* the next MAIL goes through */
+	log = log_end();
+	CHECK(strstr(log, "warning: out of memory for a transaction from unknown[198.18.0.1]\n") != NULL);
+	stop();
+}
+
 TEST(policy_stages)
 {
 	struct pol_builder *pb = pol_builder_new();
@@ -1153,6 +1184,7 @@ int main(void)
 	RUN(draining);
 	RUN(starttls);
 	RUN(transactions);
+	RUN(out_of_memory_at_mail);
 	RUN(policy_stages);
 	return t_done("test_session");
 }

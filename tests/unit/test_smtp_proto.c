@@ -2001,13 +2001,18 @@ TEST(work_buffers)
 	CHECK(D.p.wk == NULL);
 }
 
-/* malloc fails on demand (the test is linked with -Wl,--wrap=malloc) */
-static int malloc_fails;
+/*
+ * malloc fails on demand (the test is linked with -Wl,--wrap=malloc): every
+ * call while malloc_ok is 0, or only the malloc_fail_nth-th call from now.
+ */
+static int malloc_ok = -1, malloc_fail_nth;
 void *__real_malloc(size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_malloc(size_t n)
 {
-	return malloc_fails ? NULL : __real_malloc(n);
+	if (malloc_ok == 0 || (malloc_fail_nth > 0 && --malloc_fail_nth == 0))
+		return NULL;
+	return __real_malloc(n);
 }
 
 /*
@@ -2027,9 +2032,9 @@ TEST(out_of_memory)
 	say(&D, "NOOP\r\n");
 	CHECK(D.p.out != NULL);
 	D.rxlen = 0;
-	malloc_fails = 1;
+	malloc_ok = 0;
 	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"MAIL FROM:<a@b.c>\r\n", 20, &used, &ev), SMTP_EV_CLOSE);
-	malloc_fails = 0;
+	malloc_ok = -1;
 	CHECK_EQ(used, 0);
 	CHECK_EQ(ev.error, SMTP_R_NO_MEMORY);
 	CHECK_EQ(D.p.stat_refusal[SMTP_R_NO_MEMORY], 1);
@@ -2038,11 +2043,21 @@ TEST(out_of_memory)
 	CHECK_STR(take(&D), "250 2.0.0 Ok\n421 4.3.0 " HOST " Error: insufficient system resources\n");
 	/* with no output buffer either: the close alone */
 	setup(SMTP_MODE_MX, 1);
-	malloc_fails = 1;
+	malloc_ok = 0;
 	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"EHLO c\r\n", 8, &used, &ev), SMTP_EV_CLOSE);
-	malloc_fails = 0;
+	malloc_ok = -1;
 	CHECK_EQ(ev.error, SMTP_R_NO_MEMORY);
 	CHECK(D.p.wk == NULL);
+	/* the line buffer is had, the HELO name's copy is not */
+	setup(SMTP_MODE_MX, 1);
+	take(&D);
+	malloc_fail_nth = 2;
+	CHECK_EQ(smtp_proto_input(&D.p, (const uint8_t *)"EHLO c\r\n", 8, &used, &ev), SMTP_EV_CLOSE);
+	CHECK_EQ(malloc_fail_nth, 0);
+	CHECK_EQ(ev.error, SMTP_R_NO_MEMORY);
+	CHECK_STR(D.p.helo, "");
+	drain(&D);
+	CHECK_STR(take(&D), "421 4.3.0 " HOST " Error: insufficient system resources\n");
 }
 
 int main(void)
