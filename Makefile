@@ -62,7 +62,7 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
-	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
+	dataplane/smtp/relay_wire.c dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 
@@ -83,7 +83,7 @@ $(BUILD):
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h tools/mxgen/gen.h | $(BUILD)
+$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) $(wildcard tools/mxgen/*.h tools/common/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)

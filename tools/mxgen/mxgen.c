@@ -87,6 +87,7 @@
 #include "port.h"
 #include "net/tcp.h"
 #include "smtp_kernel.h"
+#include "smtp_client.h"
 #include "gen.h"
 
 #define PAT_PERIOD        251u        /* prime: the pattern never lines up with buffers */
@@ -873,6 +874,10 @@ static void usage(FILE *f)
 		"                    --port 465)\n"
 		"  --timeout-ms N    longest wait for one step of a session (default 10000)\n"
 		"  --sni NAME        server name in the ClientHello (default mx.bench.example)\n"
+		"  --rate R[/s]      open loop: start R sessions per second (a due session that\n"
+		"                    finds --concurrency in flight is not started: missed);\n"
+		"                    latency p50/p90/p99/p99.9 from connect to the end of TLS and\n"
+		"                    to the final 250 (tools/mxgen/smtp_client.h)\n"
 		"  --sink-dev NAME   a second port where an smtp-sink equivalent listens (the\n"
 		"                    backend mxgate relays to); every message is checked to arrive\n"
 		"                    there exactly once\n"
@@ -1004,6 +1009,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->timeout_ms = (unsigned)opt_num(prog, k, v, 100, 600000);
 		} else if (!strcmp(k, "--sni")) {
 			o->sni = v;
+		} else if (!strcmp(k, "--rate")) {
+			o->rate = pace_rate_opt(prog, v);
 		} else if (!strcmp(k, "--remote")) {
 			rfam = parse_addr(v, &o->remote);
 			if (rfam == 0) {
@@ -1069,8 +1076,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->tls = GEN_TLS_IMPLICIT;
 		else if (!have_tls)
 			o->tls = GEN_TLS_STARTTLS;
-	} else if (have_tls || o->sink_dev[0]) {
-		fprintf(stderr, "%s: --tls and --sink-* are for the smtp modes\n", prog);
+	} else if (have_tls || o->sink_dev[0] || o->rate > 0) {
+		fprintf(stderr, "%s: --tls, --rate and --sink-* are for the smtp modes\n", prog);
 		exit(2);
 	}
 	if (o->sink_dev[0] && !have_sink_local) {
