@@ -10,6 +10,7 @@
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
 #   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
 #   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
+#   make bench-latency  p99 handshake latency at 80% of capacity: mxgate (memif, tap) and nginx
 #   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8;
 #                   RSA TLS 1.3 handshakes per server core through tls.c, scalar vs IFMA door
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
@@ -146,14 +147,14 @@ UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
-$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
 		crypto/rsa_ifma.c crypto/tls.c $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
@@ -327,6 +328,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH=$(BENCH) tests/bench/bench.sh
 # ---- end make bench ----
+# ---- make bench-latency (issue 9 part 3): p99 handshake latency at 80% of capacity,
+# mxgate on memif and in the tap lab, nginx on loopback, side by side (bench.sh BENCH_LATENCY=1) ----
+.PHONY: bench-latency
+bench-latency: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH=short BENCH_SYSTEMS="mxgate-memif mxgate-tap nginx" BENCH_WORKS="starttls-ecdsa starttls-rsa" \
+		BENCH_GROUPS="ecdsa rsa" BENCH_LATENCY=1 BENCH_DURATION=$(or $(BENCH_DURATION),10) BENCH_TIME_CAP=1500 \
+		tests/bench/bench.sh
+# ---- end make bench-latency ----
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \

@@ -23,7 +23,6 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MXGATE=${MXGATE:-$REPO/build/mxgate}
 MXGEN=${MXGEN:-$REPO/build/mxgen}
 MXCTL=${MXCTL:-$REPO/build/mxctl}
-LAB=$REPO/deploy/lab.sh
 DUR=${BENCH_DURATION:-8}
 CONCS=${BENCH_RSA_CONC:-8 64}
 KEEP=${BENCH_KEEP:-0}
@@ -43,26 +42,19 @@ done
 for b in "$MXGATE" "$MXGEN" "$MXCTL"; do
 	[ -x "$b" ] || die "$b is missing: run 'make all'"
 done
-ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$LAB_NS" &&
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, ns_exists, bench_lab_up, lab_down
+ns_exists "$LAB_NS" &&
 	die "namespace $LAB_NS exists already: choose another LAB_NS"
 
 TMP=$(mktemp -d /tmp/mxbench-rsa.XXXXXX) || die "mktemp failed"
 export LAB_DIR=$TMP/lab LAB_CERTS=$TMP/labcerts MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-rsa-$LAB_NS"
 LAB_IS_UP=
+LAB_LOG=$TMP/lab.log
 CLIENT_PID=
 
-lab_down() {
-	[ -n "$LAB_IS_UP" ] || return 0
-	timeout -k 5 30 "$LAB" down >>"$TMP/lab.log" 2>&1
-	LAB_IS_UP=
-}
-
 cleanup() {
-	if [ -n "$CLIENT_PID" ]; then
-		kill -TERM "$CLIENT_PID" 2>/dev/null
-		wait "$CLIENT_PID" 2>/dev/null
-	fi
+	stop_pid "$CLIENT_PID"
 	lab_down
 	rm -rf "/var/run/dpdk/mxbench-rsa-$LAB_NS" 2>/dev/null
 	if [ "$KEEP" = 1 ]; then msg "kept $TMP"; else rm -rf "$TMP"; fi
@@ -70,24 +62,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Run a bounded command in the background and wait (signals handled at once).
-bounded() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 5 "$secs" "$@" >"$out" 2>"$err" &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return $rc
-}
-
 # Sum of a Prometheus counter over its lcore lines (0 when absent).
-pn() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { s += $2 } END { printf "%.0f\n", s }' "$1" 2>/dev/null; }
+psum() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { s += $2 } END { printf "%.0f\n", s }' "$1" 2>/dev/null; }
 # Difference of a counter between $1.before and $1.after.
-pd() { echo $(( $(pn "$TMP/$1.after" "$2") - $(pn "$TMP/$1.before" "$2") )); }
-# Value of key=value in mxgen's summary line.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
+pd() { echo $(( $(psum "$TMP/$1.after" "$2") - $(psum "$TMP/$1.before" "$2") )); }
 
 # The counters, from the control socket.
 gate_stats() { timeout -k 2 10 "$MXCTL" -s "$LAB_DIR/ctl.sock" stats >"$1" 2>>"$TMP/lab.log" && [ -s "$1" ]; }
@@ -110,8 +88,7 @@ for conc in $CONCS; do
 		t=$mode.$conc
 		if [ "$mode" = scalar ]; then export MXGATE_RSA_IFMA_MIN_FILL=9; else unset MXGATE_RSA_IFMA_MIN_FILL; fi
 		msg "conc $conc, $mode: lab up, warm-up, ${DUR} s of handshakes"
-		LAB_IS_UP=1
-		LAB_CONF_EXTRA=$CONF timeout -k 5 60 "$LAB" up >>"$TMP/lab.log" 2>&1 ||
+		bench_lab_up "$CONF" ||
 			{ tail -n 20 "$TMP/lab.log" >&2; die "the lab did not come up"; }
 		bounded 60 "$TMP/$t.warm" "$TMP/$t.warm.err" ip netns exec "$LAB_NS" \
 			"$MXGEN" smtp-handshake "${GEN[@]}" --concurrency 8 --count 100 --duration 20 ||

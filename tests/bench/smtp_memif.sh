@@ -83,7 +83,13 @@
 # BENCH_WORKS (the five above), BENCH_SATURATE (1; 0 skips the saturation
 # runs), BENCH_SAT_WORKS ("starttls-rsa handshake-rsa"),
 # BENCH_SAT_CONCURRENCY (256), BENCH_TICKETS (0: no session tickets, as the
-# client never resumes; 1: mxgate's default), BENCH_KEEP=1 (keep the
+# client never resumes; 1: mxgate's default), BENCH_LATENCY_WORKS (none:
+# works whose handshake latency at BENCH_LATENCY_PCT (80) % of capacity is
+# measured: a closed-loop run at BENCH_SAT_CONCURRENCY gives the capacity,
+# then mxgen --rate at that share of it, at most as many in flight; a
+# LATENCY line each, with the RSA key door's lanes per IFMA run and
+# operations per batch read with MXCTL over mxgate's control socket),
+# BENCH_KEEP=1 (keep the
 # temporary directory: logs, counters). MXGATE, MXGEN name other binaries
 # than build/mxgate, build/mxgen; BENCH_GEN_EXTRA adds mxgen options (the
 # lab test's --sink-forget). Every step is bounded in time; a trap
@@ -165,7 +171,7 @@ GATE_PID=
 CLIENT_PID=
 TAIL_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid
+. "$REPO/tests/bench/lib.sh"   # stop_pid, kv, pn, usr1_stats, ms_words, lat_rate
 
 cleanup() {
 	# mxgate first: mxgen keeps its memif ports open until mxgate has gone (--hold-ports)
@@ -186,11 +192,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Value of key=value in a line of "k=v k=v" words.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
-# Value of a Prometheus line in a counters file (first match, lcore label ignored).
-prom() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1" 2>/dev/null; }
-pn() { local v; v=$(prom "$1" "$2"); echo "${v:-0}"; }
 # Difference of a counter between the before and after files of run $1.
 pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
 
@@ -220,15 +221,8 @@ GEN_NET=(--dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
 
 # Ask mxgate for its counters (SIGUSR1) and copy them to $1.
 gate_stats() {
-	local out=$1 i
-	rm -f "$TMP/stats.prom"
-	kill -USR1 "$GATE_PID" 2>/dev/null || return 1
-	for i in $(seq 50); do
-		[ -s "$TMP/stats.prom" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/stats.prom" ] || return 1
-	cp "$TMP/stats.prom" "$out"
+	local out=$1
+	usr1_stats "$GATE_PID" "$TMP/stats.prom" "$out" || return 1
 	# the key door's counters are only on the control socket
 	[ -x "$MXCTL" ] && timeout -k 2 10 "$MXCTL" -s "$TMP/ctl.sock" stats 2>/dev/null |
 		grep '^mxgate_tls_key_' >>"$out"
@@ -398,8 +392,7 @@ latency_one() {
 	# shellcheck disable=SC2046
 	run_gen "$w.cap" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR"
 	cap=$(kvd "$GEN_LINE" sessions_per_s 0)
-	rate=$(awk -v c="$cap" -v p="$LAT_PCT" 'BEGIN { printf "%.1f", c * p / 100 }')
-	if ! awk -v r="$rate" 'BEGIN { exit !(r >= 1) }'; then
+	if ! rate=$(lat_rate "$cap" "$LAT_PCT"); then
 		msg "$w: capacity $cap sessions/s: no paced run"
 		LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap rate=- note=no_capacity")
 		return
@@ -414,17 +407,8 @@ latency_one() {
 		'BEGIN { if (r > 0) printf "%.2f", l / r; else print "-" }')
 	ops=$(awk -v o="$(pd "$name" mxgate_tls_key_batch_ops_total)" -v b="$(pd "$name" mxgate_tls_key_batches_total)" \
 		'BEGIN { if (b > 0) printf "%.2f", o / b; else print "-" }')
-	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_scalar_ops_total)")
+	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_scalar_ops_total)")
 	msg "$w: ${LATS[-1]#LATENCY system=mxgate path=memif }"
-}
-
-# The latency words of an mxgen summary line in ms: to the end of TLS p50..p99.9, to the final 250 p99.
-ms_words() {
-	local q out=
-	for q in p50 p90 p99 p999; do
-		out="$out tls_${q}_ms=$(awk -v u="$(kvd "$1" "lat_tls_${q}_us" 0)" 'BEGIN { printf "%.2f", u / 1000 }')"
-	done
-	echo "${out# } final250_p99_ms=$(awk -v u="$(kvd "$1" lat_250_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }')"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)

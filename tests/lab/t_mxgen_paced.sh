@@ -5,11 +5,13 @@
 #           (tests/bench/smtp_memif.sh, 150 STARTTLS sessions with a message);
 #   kernel  mxgen's kernel-socket client in the lab namespace against mxgate
 #           on its tap, smtp-sink behind it (150 STARTTLS sessions).
-# At 50 sessions/s for 3 s, 16 at most in flight. Checks, per path: no
-# error, no session missed; every scheduled session was started
-# (paced_started = 150); the achieved start rate is within a loose band of
-# the target (40..60/s: a closed loop at 16 in flight runs far faster, so
-# an unpaced client fails this); the latency histograms hold exactly one
+# At 50 sessions/s for 3 s. The in-flight bound is the session count, so no
+# start can be missed however slow the server or the shared CPUs are: the
+# test says nothing about speed. Checks, per path: no error, no session
+# missed; every scheduled session was started (paced_started = 150); the
+# achieved start rate is within a loose band of the target (40..60/s: a
+# closed loop runs far faster, so an unpaced client fails this); the
+# latency histograms hold exactly one
 # sample per session completed in the window (lat_tls_n = lat_250_n =
 # sessions = 150) and their quantiles are ordered. Nothing about mxgate's
 # speed is asserted.
@@ -50,7 +52,7 @@ check() {       # $1 path, $2 mxgen's summary line
 }
 
 # memif: the bench script, one work, --sessions N at --rate
-BENCH_SESSIONS=$N BENCH_CONCURRENCY=16 BENCH_SATURATE=0 BENCH_WORKS=starttls-ecdsa \
+BENCH_SESSIONS=$N BENCH_CONCURRENCY=$N BENCH_SATURATE=0 BENCH_WORKS=starttls-ecdsa \
 	BENCH_GEN_EXTRA="--rate $RATE" timeout -k 10 150 "$LAB_REPO/tests/bench/smtp_memif.sh" >"$OUT" ||
 	fail "tests/bench/smtp_memif.sh exited with status $?"
 raw=$(grep '^RAW work=starttls-ecdsa ' "$OUT" | tail -n1)
@@ -59,7 +61,7 @@ check memif "mxgen smtp:${raw#*mxgen smtp:}"
 # kernel: mxgen's socket client in the lab
 lab_up || fail "lab did not come up"
 timeout -k 5 60 "$LAB_SH" exec "$MXGEN" smtp --server 198.18.0.2 --port 25 --rate $RATE \
-	--count $N --concurrency 16 --size 512 --sni mx.lab.example >"$OUT" 2>"$OUT.err"
+	--count $N --concurrency $N --size 512 --sni mx.lab.example >"$OUT" 2>"$OUT.err"
 rc=$?
 [ $rc -eq 0 ] || { tail -n 5 "$OUT.err"; soft_fail "kernel: mxgen exited with status $rc"; }
 rm -f "$OUT.err"
