@@ -597,7 +597,31 @@ static int smtp_hs_init(struct gen *g)
 	return smtp_init_common(g, 1);
 }
 
-/* Keep --concurrency sessions in flight (one probe during the warm-up). */
+/* --rate: start the sessions due now (the schedule opens at the first call). */
+static unsigned smtp_paced_starts(struct gen *g, struct smtpc *k)
+{
+	uint64_t now = cyc_to_ns(g, rte_rdtsc());
+	unsigned n = 0;
+
+	if (!k->paced) {
+		pace_begin(&k->pace, now);
+		k->paced = 1;
+	}
+	while (pace_due(&k->pace, now, g->o->count)) {
+		if (k->nfree == 0) {
+			pace_missed(&k->pace);   /* every slot in flight: not started */
+			continue;
+		}
+		if (ss_start(g, 0) != 0)
+			break;            /* local failure: the same session again next round */
+		pace_started(&k->pace, now);
+		n++;
+	}
+	return n;
+}
+
+/* Keep --concurrency sessions in flight, or start them at --rate (one probe during the
+   warm-up). */
 static unsigned smtp_tick(struct gen *g)
 {
 	struct smtpc *k = g->m;
@@ -610,26 +634,9 @@ static unsigned smtp_tick(struct gen *g)
 	}
 	if (g->phase != PH_RUN)
 		return 0;
-	if (k->pace.rate > 0) {
-		uint64_t now = cyc_to_ns(g, rte_rdtsc());
-
-		if (!k->paced) {
-			pace_begin(&k->pace, now);
-			k->paced = 1;
-		}
-		while (pace_due(&k->pace, now, g->o->count)) {
-			if (k->nfree == 0) {
-				pace_missed(&k->pace);   /* every slot in flight: not started */
-				continue;
-			}
-			if (ss_start(g, 0) != 0)
-				break;            /* local failure: the same session again next round */
-			pace_started(&k->pace, now);
-			n++;
-		}
-		return n;
-	}
-	want = k->nfree;
+	want = k->pace.rate > 0 ? 0 : k->nfree;
+	if (k->pace.rate > 0)
+		n = smtp_paced_starts(g, k);
 	while (want-- > 0) {
 		if (g->o->count && k->started >= g->o->count)
 			break;

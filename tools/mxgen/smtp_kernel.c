@@ -26,7 +26,9 @@
  *
  * Life of a run: smtp and smtp-handshake keep --concurrency sessions in
  * flight, replacing each one that ends, until --duration seconds passed or
- * --count sessions were started; then in-flight sessions get DRAIN_MS to
+ * --count sessions were started (--rate R: open loop instead, R sessions
+ * started per second, at most --concurrency in flight; smtp_client.h);
+ * then in-flight sessions get DRAIN_MS to
  * finish and the rest are aborted (timeouts). smtp-idle opens its sessions
  * with at most --ramp in set-up at once (set-up bounded by --setup-s),
  * prints "mxgen: idle: N sessions idle" on stderr when all are idle, holds
@@ -898,8 +900,8 @@ static void on_signal(int sig)
 		quit++;
 }
 
-/* Last resort: the run did not stop within its time cap. */
-static void on_alarm(int sig)
+/* Last resort (SIGALRM, both of mxgen's loops): the run did not stop within its time cap. */
+void mxgen_watchdog(int sig)
 {
 	static const char msg[] = "mxgen: watchdog: the run overran its hard time cap\n";
 	ssize_t r;
@@ -1142,7 +1144,7 @@ int smtp_kernel_main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
+	signal(SIGALRM, mxgen_watchdog);
 	cap_s = (unsigned)(S.o.duration + (S.o.mode == M_IDLE ? S.o.setup_s : 0) +
 			   2 * DRAIN_MS / 1000 + S.o.timeout_ms / 1000 + WATCHDOG_SLACK_S);
 	alarm(cap_s);
