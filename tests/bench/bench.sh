@@ -150,7 +150,7 @@ for b in "$MXGATE" "$MXGEN"; do [ -x "$b" ] || die "$b is missing: run 'make all
 command -v openssl >/dev/null || die "openssl (the command) is needed to make the certificates"
 command -v smtp-sink >/dev/null || die "smtp-sink (package postfix) is needed: make deps"
 # shellcheck source=tests/bench/lib.sh
-. "$REPO/tests/bench/lib.sh"   # alive, stop_pid, bounded, kv, pn, ns_exists, bench_lab_up, lab_down
+. "$REPO/tests/bench/lib.sh"   # alive, stop_pid, bounded, kv, pn, keep_tmp, ns_exists, bench_lab_up, lab_down
 for ns in "$LAB_NS" "$PEER_NS"; do
 	ns_exists "$ns" && die "namespace $ns exists already (another bench, or left over): ip netns del $ns"
 done
@@ -291,11 +291,7 @@ cleanup() {
 	fi
 	lab_down
 	rm -rf /var/run/dpdk/mxbench-tap 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $RUN"
-	else
-		rm -rf "$RUN"
-	fi
+	keep_tmp "$RUN"
 }
 trap cleanup EXIT
 trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP

@@ -62,6 +62,18 @@ usr1_stats() {
 	[ -s "$2" ] && cp "$2" "$3"
 }
 
+# Difference of counter $2 between the counter files TMP/$1.before.prom and TMP/$1.after.prom.
+pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
+
+# The script's temporary directory $1 at the end: kept with KEEP=1 (BENCH_KEEP), else removed.
+keep_tmp() {
+	if [ "${KEEP:-0}" = 1 ]; then
+		msg "kept $1"
+	else
+		rm -rf "$1"
+	fi
+}
+
 # Does network namespace $1 exist?
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
 

@@ -42,7 +42,7 @@ done
 for b in "$MXGATE" "$MXGEN" "$MXCTL"; do
 	[ -x "$b" ] || die "$b is missing: run 'make all'"
 done
-. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, ns_exists, bench_lab_up, lab_down
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, pn, keep_tmp, ns_exists, bench_lab_up, lab_down
 ns_exists "$LAB_NS" &&
 	die "namespace $LAB_NS exists already: choose another LAB_NS"
 
@@ -57,7 +57,7 @@ cleanup() {
 	stop_pid "$CLIENT_PID"
 	lab_down
 	rm -rf "/var/run/dpdk/mxbench-rsa-$LAB_NS" 2>/dev/null
-	if [ "$KEEP" = 1 ]; then msg "kept $TMP"; else rm -rf "$TMP"; fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -65,7 +65,7 @@ trap 'exit 130' INT TERM
 # Sum of a Prometheus counter over its lcore lines (0 when absent).
 psum() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { s += $2 } END { printf "%.0f\n", s }' "$1" 2>/dev/null; }
 # Difference of a counter between $1.before and $1.after.
-pd() { echo $(( $(psum "$TMP/$1.after" "$2") - $(psum "$TMP/$1.before" "$2") )); }
+pds() { echo $(( $(psum "$TMP/$1.after" "$2") - $(psum "$TMP/$1.before" "$2") )); }
 
 # The counters, from the control socket.
 gate_stats() { timeout -k 2 10 "$MXCTL" -s "$LAB_DIR/ctl.sock" stats >"$1" 2>>"$TMP/lab.log" && [ -s "$1" ]; }
@@ -103,14 +103,14 @@ for conc in $CONCS; do
 		sum=$(grep '^mxgen smtp-handshake' "$TMP/$t.out" | tail -n1)
 		[ -n "$sum" ] || { sed 's/^/  /' "$TMP/$t.err" >&2; msg "no summary from mxgen"; continue; }
 		hz=$(pn "$TMP/$t.after" mxgate_tsc_hz)
-		hs=$(( $(pd "$t" mxgate_smtp_starttls_total) + $(pd "$t" mxgate_smtp_smtps_total) ))
-		busy=$(pd "$t" mxgate_busy_cycles_total)
-		bat=$(pd "$t" mxgate_tls_key_batches_total)
-		ops=$(pd "$t" mxgate_tls_key_batch_ops_total)
-		runs=$(pd "$t" mxgate_tls_key_ifma_runs_total)
-		lanes=$(pd "$t" mxgate_tls_key_ifma_lanes_total)
+		hs=$(( $(pds "$t" mxgate_smtp_starttls_total) + $(pds "$t" mxgate_smtp_smtps_total) ))
+		busy=$(pds "$t" mxgate_busy_cycles_total)
+		bat=$(pds "$t" mxgate_tls_key_batches_total)
+		ops=$(pds "$t" mxgate_tls_key_batch_ops_total)
+		runs=$(pds "$t" mxgate_tls_key_ifma_runs_total)
+		lanes=$(pds "$t" mxgate_tls_key_ifma_lanes_total)
 		fills=
-		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pd "$t" mxgate_tls_key_ifma_fill_${f}_total)"; done
+		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pds "$t" mxgate_tls_key_ifma_fill_${f}_total)"; done
 		printf '%-6s %-7s %8.0f %9.2f %9.2f %9.1f %8d %8.2f %7d %7.2f %8d %8d %6d  %s\n' \
 			"$conc" "$mode" "$(kv "$sum" handshakes_per_s)" \
 			"$(awk -v v="$(kv "$sum" hs_p50_us)" 'BEGIN { print v / 1000 }')" \
@@ -118,7 +118,7 @@ for conc in $CONCS; do
 			"$(awk -v b="$busy" -v h="$hs" -v z="$hz" 'BEGIN { print (h > 0 && z > 0) ? b / h / z * 1e6 : 0 }')" \
 			"$bat" "$(awk -v o="$ops" -v b="$bat" 'BEGIN { print b ? o / b : 0 }')" "$runs" \
 			"$(awk -v l="$lanes" -v r="$runs" 'BEGIN { print r ? l / r : 0 }')" \
-			"$(pd "$t" mxgate_tls_key_ifma_ops_total)" "$(pd "$t" mxgate_tls_key_scalar_ops_total)" \
-			"$(pd "$t" mxgate_tls_key_verify_failed_total)" "$fills"
+			"$(pds "$t" mxgate_tls_key_ifma_ops_total)" "$(pds "$t" mxgate_tls_key_scalar_ops_total)" \
+			"$(pds "$t" mxgate_tls_key_verify_failed_total)" "$fills"
 	done
 done

@@ -94,7 +94,7 @@ LAB_LOG=$TMP/lab.log
 CLIENT_PID=
 PERF_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, prom, pn, bench_lab_up, lab_down
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, pn, pd, keep_tmp, bench_lab_up, lab_down
 
 cleanup() {
 	stop_pid "$PERF_PID"
@@ -103,17 +103,11 @@ cleanup() {
 	CLIENT_PID=
 	lab_down
 	rm -rf /var/run/dpdk/mxbench-smtp 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Difference of a counter between the before and after files of test $1.
-pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
 
 # Bring the lab up with these extra configuration lines (later lines win).
 lab_up() {

@@ -171,7 +171,7 @@ GATE_PID=
 CLIENT_PID=
 TAIL_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid, kv, pn, usr1_stats, ms_words, lat_rate
+. "$REPO/tests/bench/lib.sh"   # stop_pid, kv, pn, pd, keep_tmp, usr1_stats, ms_words, lat_rate
 
 cleanup() {
 	# mxgate first: mxgen keeps its memif ports open until mxgate has gone (--hold-ports)
@@ -183,17 +183,11 @@ cleanup() {
 	TAIL_PID=
 	rm -rf "/var/run/dpdk/$GATE_PREFIX" "/var/run/dpdk/$GEN_PREFIX" 2>/dev/null
 	rm -f "$OUT_SOCK" "$IN_SOCK"
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Difference of a counter between the before and after files of run $1.
-pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
 
 # Certificates: ECDSA P-256 and RSA-2048, self-signed for mx.bench.example.
 mkdir -p "$TMP/certs"

@@ -62,7 +62,7 @@ GATE_PID=
 KSRV_PID=
 CLIENT_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, prom, usr1_stats
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, prom, keep_tmp, usr1_stats
 
 cleanup() {
 	stop_pid "$CLIENT_PID"
@@ -73,11 +73,7 @@ cleanup() {
 	KSRV_PID=
 	# the EAL runtime directories of our two file prefixes
 	rm -rf /var/run/dpdk/mxbench-gate /var/run/dpdk/mxbench-gen 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
