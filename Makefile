@@ -10,6 +10,7 @@
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
 #   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
 #   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
+#   make bench-latency  p99 handshake latency at 80% of capacity: mxgate (memif, tap) and nginx
 #   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8;
 #                   RSA TLS 1.3 handshakes per server core through tls.c, scalar vs IFMA door
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
@@ -72,7 +73,7 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/s
 MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
-	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
+	dataplane/smtp/relay_wire.c dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
 HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 HDRS += common/metric_table.h
@@ -97,7 +98,7 @@ $(BUILD):
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) tools/mxgen/smtp_kernel.h tools/mxgen/gen.h | $(BUILD)
+$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) $(wildcard tools/mxgen/*.h tools/common/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
@@ -172,14 +173,14 @@ $(BUILD)/test_metrics: tests/unit/test_metrics.c $(METRICS_TEST_SRCS) $(HDRS) | 
 UNIT_TESTS += $(BUILD)/test_metrics
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
-$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
 		crypto/rsa_ifma.c crypto/tls.c $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
@@ -353,6 +354,15 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH=$(BENCH) tests/bench/bench.sh
 # ---- end make bench ----
+# ---- make bench-latency (issue 9 part 3): p99 handshake latency at 80% of capacity,
+# mxgate on memif and in the tap lab, nginx on loopback, side by side (bench.sh BENCH_LATENCY=1) ----
+.PHONY: bench-latency
+bench-latency: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH=short BENCH_SYSTEMS="mxgate-memif mxgate-tap nginx" BENCH_WORKS="starttls-ecdsa starttls-rsa" \
+		BENCH_GROUPS="ecdsa rsa" BENCH_LATENCY=1 BENCH_DURATION=$(or $(BENCH_DURATION),10) BENCH_TIME_CAP=1500 \
+		tests/bench/bench.sh
+# ---- end make bench-latency ----
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \

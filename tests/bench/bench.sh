@@ -64,7 +64,13 @@
 # BENCH_MAX_SESSIONS (per run, 1000000), BENCH_TIME_CAP (s for the whole
 # run: short 600, full 3600; what is left when it is reached is "not
 # measured (time cap)"), BENCH_VERBOSE=1 (mxgen's progress lines too),
-# BENCH_KEEP=1 (keep the run directory: configurations, logs, counters).
+# BENCH_KEEP=1 (keep the run directory: configurations, logs, counters);
+# BENCH_GROUPS ("idle ecdsa rsa": which server starts run); BENCH_LATENCY=1
+# (make bench-latency): for the STARTTLS works, each system's capacity
+# (closed loop, BENCH_LATENCY_CONCURRENCY = 256 in flight), then mxgen
+# --rate at BENCH_LATENCY_PCT (80) % of it: latency from connect to the end
+# of TLS (p50..p99.9) and to the final 250, side by side, in the table and
+# in build/bench/latency.txt (memif: tests/bench/smtp_memif.sh does it).
 # LAB_NS (mxbench_lab) names the lab namespace, BENCH_PEER_NS (mxbench_lo)
 # the peers' one; neither may exist yet. HARAKA_CACHE
 # (/var/cache/mxbench-haraka): where npm installs Haraka once.
@@ -100,6 +106,12 @@ SYSTEMS=${BENCH_SYSTEMS:-mxgate-memif mxgate-tap nginx postfix haraka}
 ALL_WORKS="starttls-ecdsa starttls-rsa plain handshake-ecdsa handshake-rsa"
 WORKS=${BENCH_WORKS:-$ALL_WORKS}
 VERBOSE=${BENCH_VERBOSE:-0}
+# p99 handshake latency at LAT_PCT % of capacity (BENCH_LATENCY=1): the STARTTLS works of WORKS
+LAT_WORKS=
+[ "${BENCH_LATENCY:-0}" = 1 ] && for w in $WORKS; do case $w in starttls-*) LAT_WORKS="$LAT_WORKS $w" ;; esac; done
+LAT_WORKS=${LAT_WORKS# }
+LAT_PCT=${BENCH_LATENCY_PCT:-80}
+LAT_CONC=${BENCH_LATENCY_CONCURRENCY:-256}
 KEEP=${BENCH_KEEP:-0}
 MSG_SIZE=1024
 
@@ -117,7 +129,7 @@ die() { msg "$*"; exit 1; }
 T0=$SECONDS
 elapsed() { local s=$((SECONDS - T0)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 
-for n in "$DUR" "$CONC" "$IDLE_N" "$IDLE_PF" "$IDLE_HOLD" "$TIME_CAP" "$MAX_SESS"; do
+for n in "$DUR" "$CONC" "$IDLE_N" "$IDLE_PF" "$IDLE_HOLD" "$TIME_CAP" "$MAX_SESS" "$LAT_PCT" "$LAT_CONC"; do
 	case $n in ''|*[!0-9]*|0) die "BENCH_* values must be positive integers" ;; esac
 done
 [ "$DUR" -le 600 ] || die "BENCH_DURATION must be 1..600"
@@ -137,7 +149,8 @@ done
 for b in "$MXGATE" "$MXGEN"; do [ -x "$b" ] || die "$b is missing: run 'make all' (make bench does)"; done
 command -v openssl >/dev/null || die "openssl (the command) is needed to make the certificates"
 command -v smtp-sink >/dev/null || die "smtp-sink (package postfix) is needed: make deps"
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"   # alive, stop_pid, bounded, kv, pn, keep_tmp, ns_exists, bench_lab_up, lab_down
 for ns in "$LAB_NS" "$PEER_NS"; do
 	ns_exists "$ns" && die "namespace $ns exists already (another bench, or left over): ip netns del $ns"
 done
@@ -149,6 +162,7 @@ CERT_DIR=$OUT/certs
 export LAB_DIR=$RUN/lab LAB_CERTS=$RUN/lab/certs LAB_CONTROL=0 MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-tap"
 LAB_IS_UP=
+LAB_LOG=$RUN/lab.log
 CLIENT_PID=
 SINK_PID=
 PEER_PID=
@@ -162,41 +176,6 @@ CGROUPS=()
 . "$REPO/tests/bench/peers/postfix.sh"
 # shellcheck source=tests/bench/peers/haraka.sh
 . "$REPO/tests/bench/peers/haraka.sh"
-
-# ---------------------------------------------------------------- processes
-
-# True if pid is a live process (a zombie counts as dead).
-alive() {
-	local st
-	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-# Stop one process we started: TERM, wait up to 5 s, then KILL.
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# Run a command bounded by timeout, in the background so that a signal to
-# this script is handled at once; returns the command's status.
-bounded() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 5 "$secs" "$@" >"$out" 2>"$err" &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return $rc
-}
 
 # ---------------------------------------------------------------- cgroups
 
@@ -282,12 +261,6 @@ cg_remove() {
 
 # ---------------------------------------------------------------- clean-up
 
-lab_down() {
-	[ -n "$LAB_IS_UP" ] || return 0
-	timeout -k 5 30 "$LAB" down >>"$RUN/lab.log" 2>&1
-	LAB_IS_UP=
-}
-
 # Stop the current peer: its own stop command, then whatever is left in its cgroup.
 peer_down() {
 	local name=$1 dir=$2 i
@@ -318,11 +291,7 @@ cleanup() {
 	fi
 	lab_down
 	rm -rf /var/run/dpdk/mxbench-tap 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $RUN"
-	else
-		rm -rf "$RUN"
-	fi
+	keep_tmp "$RUN"
 }
 trap cleanup EXIT
 trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP
@@ -330,9 +299,9 @@ trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP
 # ---------------------------------------------------------------- results
 
 # Value of key=value in a line of "k=v k=v" words.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
 
 declare -A RES=() NOTE=() IDLE=() VERSION=() ONCPU=() ESTUS=()
+LATS=()                          # LATENCY lines (BENCH_LATENCY=1): the memif script's and the peers'
 # Record a result: system path work sessions errors us sps p50_ms p99_ms.
 put() { RES[$1/$2/$3]="$4 $5 $6 $7 $8 $9"; }
 # Record why a row has no figures.
@@ -489,6 +458,7 @@ run_memif() {
 	# (in the run directory: whatever it leaves in its working directory goes with it)
 	(cd "$RUN" && exec env -u MXGATE -u MXGEN $MEMIF_BINS BENCH_DURATION=$DUR BENCH_CONCURRENCY=$CONC \
 		BENCH_SIZE=$MSG_SIZE BENCH_WORKS="$WORKS" BENCH_SATURATE=${BENCH_SATURATE:-$sat} \
+		BENCH_LATENCY_WORKS="$LAT_WORKS" BENCH_LATENCY_PCT=$LAT_PCT BENCH_SAT_CONCURRENCY=$LAT_CONC \
 		timeout -k 10 $((TIME_CAP / 2 + 60)) bash "$MEMIF_SCRIPT") >"$RUN/memif.out" 2> >(sed 's/^/    memif: /' >&2) &
 	MEMIF_PID=$!
 	wait "$MEMIF_PID"
@@ -507,13 +477,12 @@ run_memif() {
 		[ -n "$(kv "$line" idle_kib)" ] && IDLE[mxgate/memif]="- $(kv "$line" idle_kib)"
 	done
 	grep '^SATURATION' "$RUN/memif.out" >"$RUN/memif.saturation" 2>/dev/null
+	mapfile -t -O "${#LATS[@]}" LATS < <(grep '^LATENCY ' "$RUN/memif.out")
 	VERSION[mxgate]="mxgate $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
 }
 
 # ---------------------------------------------------------------- mxgate in the tap lab
 
-# Prometheus value of $2 in file $1 (first match, labels ignored), 0 when absent.
-pn() { local v; v=$(awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1" 2>/dev/null); echo "${v:-0}"; }
 gate_stats() { timeout -k 2 10 "$LAB" stats >"$1" 2>>"$RUN/lab.log" && [ -s "$1" ]; }
 gate_pid() { tr -dc 0-9 <"$LAB_DIR/mxgate.pid" 2>/dev/null; }
 gate_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(gate_pid)/status" 2>/dev/null; }
@@ -528,14 +497,13 @@ worker_sched() {
 # The lab up with certificate $1: worker polling CPU 1, no tickets, room for the idle sessions.
 tap_up() {
 	local key=$1
-	LAB_IS_UP=1
-	LAB_CONF_EXTRA="idle_sleep_us = 0
+	bench_lab_up "idle_sleep_us = 0
 tls_cert_file = $CERT_DIR/$key.crt
 tls_key_file = $CERT_DIR/$key.key
 tls_ticket_rotate_s = 0
 max_sessions = $((IDLE_N + 1000))
 max_conns = $((2 * IDLE_N + 20000))
-smtpd_timeout_ms = 600000" timeout -k 5 60 "$LAB" up >>"$RUN/lab.log" 2>&1 || {
+smtpd_timeout_ms = 600000" || {
 		tail -n 20 "$RUN/lab.log" | sed 's/^/    /' >&2
 		return 1
 	}
@@ -601,7 +569,7 @@ group_key() { case $1 in rsa) echo rsa ;; *) echo ecdsa ;; esac; }
 # alone, then the ECDSA works, then the RSA works. A server that served
 # thousands of sessions before keeps what they left (Postfix: its idle smtpd
 # processes; Haraka: garbage in its heap), which would blur the next figure.
-GROUPS_ORDER="idle ecdsa rsa"
+GROUPS_ORDER=${BENCH_GROUPS:-idle ecdsa rsa}
 
 run_tap() {
 	local grp key w works
@@ -637,6 +605,7 @@ run_tap() {
 		for w in $works; do
 			if over_cap; then not_measured mxgate tap "$w" "not measured (time cap)"; continue; fi
 			tap_run "$w"
+			case " $LAT_WORKS " in *" $w "*) over_cap || client_latency mxgate tap "$LAB_NS" "$GATE_IP" "$w" ;; esac
 		done
 		cp "$LAB_DIR/mxgate.log" "$RUN/tap.$grp.mxgate.log" 2>/dev/null
 		lab_down
@@ -709,6 +678,36 @@ peer_run() {
 	record "$name" loopback "$w" "$line" "$([ -n "$c0" ] && [ -n "$c1" ] && echo $((c1 - c0)))"
 }
 
+# p99 handshake latency at LAT_PCT % of capacity, as smtp_memif.sh measures
+# mxgate's on memif: $1 system, $2 path, $3 namespace, $4 server address, $5
+# work, $6 (optional) a function printing the server's CPU microseconds so far.
+# First the capacity with LAT_CONC in flight (closed loop), then mxgen --rate
+# at LAT_PCT % of it, at most LAT_CONC in flight; one LATENCY line in LATS.
+client_latency() {
+	local sys=$1 path=$2 ns=$3 addr=$4 w=$5 cpu=${6:-} tag=$1.$2.$5 cap rate line c0='' c1=''
+	msg "$sys $path $w: capacity: closed loop, $LAT_CONC in flight, $DUR s"
+	# shellcheck disable=SC2046  # work_args is a list of words
+	run_client "$ns" "$addr" "$tag.cap" $(work_args "$w") --concurrency "$LAT_CONC" \
+		--duration "$DUR" --count "$MAX_SESS"
+	cap=$(kv "$(client_line "$tag.cap")" sessions_per_s)
+	if ! rate=$(lat_rate "$cap" "$LAT_PCT"); then
+		LATS+=("LATENCY system=$sys path=$path work=$w capacity_per_s=${cap:--} rate=- note=no_capacity")
+		return
+	fi
+	msg "$sys $path $w: open loop at $LAT_PCT% of $cap = $rate sessions/s, $DUR s"
+	[ -n "$cpu" ] && c0=$("$cpu")
+	# shellcheck disable=SC2046
+	run_client "$ns" "$addr" "$tag.lat" $(work_args "$w") --concurrency "$LAT_CONC" \
+		--duration "$DUR" --rate "$rate"
+	[ -n "$cpu" ] && c1=$("$cpu")
+	line=$(client_line "$tag.lat")
+	LATS+=("LATENCY system=$sys path=$path work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kv "$line" achieved_rate) missed=$(kv "$line" missed) sessions=$(kv "$line" sessions) errors=$(kv "$line" errors) $(ms_words "$line") server_cpu_pct=$(awk -v a="$c0" -v b="$c1" -v w="$(kv "$line" window_s)" 'BEGIN { if (w > 0 && b != "") printf "%.1f", (b - a) / 1e4 / w; else print "-" }')")
+	msg "$sys $path $w: ${LATS[-1]#LATENCY system=$sys path=$path }"
+}
+
+# The CPU microseconds of the running peer's cgroup.
+peer_cpu_usec() { cg_cpu_usec "$PEER_UP"; }
+
 # Idle measurement callback for a peer: $1 idle sessions.
 peer_idle_measure() {
 	local m1
@@ -765,6 +764,7 @@ run_peer() {
 		for w in $works; do
 			if over_cap; then not_measured "$name" loopback "$w" "not measured (time cap)"; continue; fi
 			peer_run "$name" "$w"
+			case " $LAT_WORKS " in *" $w "*) over_cap || client_latency "$name" loopback "$PEER_NS" "$PEER_ADDR" "$w" peer_cpu_usec ;; esac
 		done
 		peer_down "$name" "$RUN/$name"
 	done
@@ -896,6 +896,30 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 	if [ -s "$RUN/memif.saturation" ]; then
 		printf '\nmxgate memif, saturated and low-load runs (tests/bench/smtp_memif.sh):\n'
 		sed 's/^/  /' "$RUN/memif.saturation"
+	fi
+	if [ ${#LATS[@]} -gt 0 ]; then
+		printf '\nHandshake latency at %s%% of each system'"'"'s own capacity (closed loop, %s in flight), open loop\n' "$LAT_PCT" "$LAT_CONC"
+		printf '(mxgen --rate, at most %s in flight), ms from connect to the end of TLS and to the final 250;\n' "$LAT_CONC"
+		printf 'p99 ratio = the peer'"'"'s p99 / mxgate memif'"'"'s p99 (> 1: mxgate lower):\n'
+		printf '%-16s %-7s %-9s %10s %8s %8s %6s %8s %8s %8s %9s %12s  %s\n' work system path capacity/s rate \
+			achieved missed tls_p50 tls_p90 tls_p99 tls_p99.9 final250_p99 "p99 ratio"
+		for w in $LAT_WORKS; do
+			m=$(printf '%s\n' "${LATS[@]}" | grep " system=mxgate path=memif work=$w " | tail -n1)
+			for l in "${LATS[@]}"; do
+				[ "$(kv "$l" work)" = "$w" ] || continue
+				printf '%-16s %-7s %-9s %10s %8s %8s %6s %8s %8s %8s %9s %12s  %s\n' "$w" "$(kv "$l" system)" \
+					"$(kv "$l" path)" "$(kv "$l" capacity_per_s)" "$(kv "$l" rate)" "$(kv "$l" achieved_per_s)" \
+					"$(kv "$l" missed)" "$(kv "$l" tls_p50_ms)" "$(kv "$l" tls_p90_ms)" "$(kv "$l" tls_p99_ms)" \
+					"$(kv "$l" tls_p999_ms)" "$(kv "$l" final250_p99_ms)" \
+					"$(awk -v p="$(kv "$l" tls_p99_ms)" -v m="$(kv "$m" tls_p99_ms)" 'BEGIN { if (m + 0 > 0 && p + 0 > 0) printf "%.2fx", p / m; else print "-" }')"
+			done
+		done
+		printf 'mxgate memif in the paced runs (RSA key door: RSA-2048 operations per 8-lane IFMA run, private-key\n'
+		printf 'operations per door batch; the worker'"'"'s busy share and its time on CPU; mxgen'"'"'s p99 start lag):\n'
+		printf '%s\n' "${LATS[@]}" | awk '/system=mxgate path=memif/ { delete v; for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			printf "  %-16s lanes/run %s  ops/batch %s  worker busy %s%%  on CPU %s%%  mxgen start lag p99 %s ms\n", v["work"],
+				v["rsa_lanes_per_run"], v["key_ops_per_batch"], v["worker_busy_pct"], v["worker_oncpu_pct"], v["mxgen_start_lag_p99_ms"] }'
+		printf '%s\n' "${LATS[@]}" >"$OUT/latency.txt"
 	fi
 	printf '\nwritten: %s, %s\n' "$OUT/summary.tsv" "$OUT/idle.tsv"
 } | tee "$OUT/summary.txt"

@@ -14,64 +14,18 @@
  */
 #include "crypto/rsa_ifma.h"
 #include "crypto/tls.h"
+#include "tests/bench/hs_pairs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include <openssl/bio.h>
 #include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #define ROUNDS 5
-#define KMAX 8
-
-/* One client and our server session over two memory BIOs. */
-struct pair {
-	SSL *cli;
-	BIO *to_cli, *from_cli;
-	struct tls_conn *srv;
-	int srv_done, cli_done;
-};
+#define KMAX HS_PAIRS_MAX
 
 static double srv_s;            /* server CPU seconds of the current slice */
-
-/* This thread's CPU seconds. */
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Server transport read: what the client wrote. */
-static long tr_read(void *arg, uint8_t *buf, size_t len)
-{
-	struct pair *p = arg;
-	int n = BIO_read(p->from_cli, buf, (int)len);
-
-	return n > 0 ? n : -1;
-}
-
-/* Server transport write: to the client. */
-static long tr_write(void *arg, const uint8_t *buf, size_t len)
-{
-	struct pair *p = arg;
-
-	return BIO_write(p->to_cli, buf, (int)len);
-}
-
-/* done() of the worker: nothing to do, the loop calls tls_handshake again. */
-static void key_done(void *arg)
-{
-	(void)arg;
-}
 
 /* A self-signed RSA-2048 certificate and its key, in PEM (malloc'd). */
 static void make_cert(char **chain, size_t *chain_len, char **kpem, size_t *klen)
@@ -79,40 +33,13 @@ static void make_cert(char **chain, size_t *chain_len, char **kpem, size_t *klen
 	RSA *r = RSA_new();
 	BIGNUM *e = BN_new();
 	EVP_PKEY *key = EVP_PKEY_new();
-	X509 *x = X509_new();
-	X509_NAME *nm = X509_NAME_new();
-	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
-	const uint8_t *d;
-	size_t l;
 
 	BN_set_word(e, RSA_F4);
 	if (!RSA_generate_key_ex(r, 2048, e, NULL) || !EVP_PKEY_assign_RSA(key, r)) {
 		fprintf(stderr, "bench_rsa_hs: cannot make the key\n");
 		exit(1);
 	}
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const uint8_t *)"mx.lab.example", -1, -1, 0);
-	X509_set_subject_name(x, nm);
-	X509_set_issuer_name(x, nm);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, key);
-	X509_sign(x, key, EVP_sha256());
-	PEM_write_bio_X509(b1, x);
-	PEM_write_bio_PrivateKey(b2, key, NULL, NULL, 0, NULL, NULL);
-	BIO_mem_contents(b1, &d, &l);
-	*chain = malloc(l);
-	memcpy(*chain, d, l);
-	*chain_len = l;
-	BIO_mem_contents(b2, &d, &l);
-	*kpem = malloc(l);
-	memcpy(*kpem, d, l);
-	*klen = l;
-	BIO_free(b1);
-	BIO_free(b2);
-	X509_NAME_free(nm);
-	X509_free(x);
+	hs_self_signed(key, "mx.lab.example", chain, chain_len, kpem, klen);
 	EVP_PKEY_free(key);
 	BN_free(e);
 }
@@ -120,56 +47,7 @@ static void make_cert(char **chain, size_t *chain_len, char **kpem, size_t *klen
 /* K handshakes at once; returns how many completed on both sides. */
 static unsigned round_of(SSL_CTX *cctx, struct tls_ctx *ctx, struct tls_worker *w, unsigned k)
 {
-	struct pair ps[KMAX];
-	unsigned done = 0;
-	double t;
-
-	memset(ps, 0, sizeof(ps));
-	for (unsigned i = 0; i < k; i++) {
-		struct pair *p = &ps[i];
-		struct tls_transport tr = { .arg = p, .read = tr_read, .write = tr_write };
-
-		p->cli = SSL_new(cctx);
-		p->to_cli = BIO_new(BIO_s_mem());
-		p->from_cli = BIO_new(BIO_s_mem());
-		BIO_set_mem_eof_return(p->to_cli, -1);
-		BIO_set_mem_eof_return(p->from_cli, -1);
-		BIO_up_ref(p->to_cli);
-		BIO_up_ref(p->from_cli);
-		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
-		SSL_set_connect_state(p->cli);
-		t = now_s();
-		p->srv = tls_conn_new(ctx, w, &tr, p);
-		srv_s += now_s() - t;
-	}
-	for (unsigned r = 0; r < 20 && done < k; r++) {
-		for (unsigned i = 0; i < k; i++) {
-			struct pair *p = &ps[i];
-
-			if (!p->cli_done && SSL_do_handshake(p->cli) == 1)
-				p->cli_done = 1;
-			ERR_clear_error();
-			t = now_s();
-			if (!p->srv_done && tls_handshake(p->srv) == TLS_DONE)
-				p->srv_done = 1;
-			srv_s += now_s() - t;
-		}
-		t = now_s();
-		tls_worker_run(w, 64);
-		srv_s += now_s() - t;
-		done = 0;
-		for (unsigned i = 0; i < k; i++)
-			done += ps[i].cli_done && ps[i].srv_done;
-	}
-	for (unsigned i = 0; i < k; i++) {
-		t = now_s();
-		tls_conn_free(ps[i].srv);
-		srv_s += now_s() - t;
-		SSL_free(ps[i].cli);
-		BIO_free(ps[i].to_cli);
-		BIO_free(ps[i].from_cli);
-	}
-	return done;
+	return hs_round(cctx, ctx, w, k, NULL, NULL, &srv_s);
 }
 
 /* Server handshakes per CPU second with K at a time for about secs of server time. */
@@ -198,7 +76,7 @@ int main(int argc, char **argv)
 	double secs = argc > 1 ? atof(argv[1]) : 2.0, sc[4] = { 0 }, im[4] = { 0 };
 	struct tls_server_cfg cfg;
 	struct tls_ctx *ctx;
-	struct tls_worker *w = tls_worker_new(key_done);
+	struct tls_worker *w = tls_worker_new(hs_key_done);
 	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
 	char *chain, *kpem, err[256];
 	size_t cl, kl;

@@ -23,7 +23,6 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MXGATE=${MXGATE:-$REPO/build/mxgate}
 MXGEN=${MXGEN:-$REPO/build/mxgen}
 MXCTL=${MXCTL:-$REPO/build/mxctl}
-LAB=$REPO/deploy/lab.sh
 DUR=${BENCH_DURATION:-8}
 CONCS=${BENCH_RSA_CONC:-8 64}
 KEEP=${BENCH_KEEP:-0}
@@ -43,55 +42,34 @@ done
 for b in "$MXGATE" "$MXGEN" "$MXCTL"; do
 	[ -x "$b" ] || die "$b is missing: run 'make all'"
 done
-ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$LAB_NS" &&
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, pn, keep_tmp, ns_exists, bench_lab_up, lab_down
+ns_exists "$LAB_NS" &&
 	die "namespace $LAB_NS exists already: choose another LAB_NS"
 
 TMP=$(mktemp -d /tmp/mxbench-rsa.XXXXXX) || die "mktemp failed"
 export LAB_DIR=$TMP/lab LAB_CERTS=$TMP/labcerts MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-rsa-$LAB_NS"
 LAB_IS_UP=
+LAB_LOG=$TMP/lab.log
 CLIENT_PID=
 
-lab_down() {
-	[ -n "$LAB_IS_UP" ] || return 0
-	timeout -k 5 30 "$LAB" down >>"$TMP/lab.log" 2>&1
-	LAB_IS_UP=
-}
-
 cleanup() {
-	if [ -n "$CLIENT_PID" ]; then
-		kill -TERM "$CLIENT_PID" 2>/dev/null
-		wait "$CLIENT_PID" 2>/dev/null
-	fi
+	stop_pid "$CLIENT_PID"
 	lab_down
 	rm -rf "/var/run/dpdk/mxbench-rsa-$LAB_NS" 2>/dev/null
-	if [ "$KEEP" = 1 ]; then msg "kept $TMP"; else rm -rf "$TMP"; fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Run a bounded command in the background and wait (signals handled at once).
-bounded() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 5 "$secs" "$@" >"$out" 2>"$err" &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return $rc
-}
-
 # Sum of a Prometheus counter over its lcore lines (0 when absent); a third
 # argument k="v" keeps only that series of a labelled family.
-pn() {
+psum() {
 	awk -v k="$2" -v l="${3:-}" '$1 ~ "^"k"([{]|$)" && (l == "" || index($1, l)) { s += $2 }
 		END { printf "%.0f\n", s }' "$1" 2>/dev/null
 }
 # Difference of a counter between $1.before and $1.after.
-pd() { echo $(( $(pn "$TMP/$1.after" "$2" "${3:-}") - $(pn "$TMP/$1.before" "$2" "${3:-}") )); }
-# Value of key=value in mxgen's summary line.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
+pds() { echo $(( $(psum "$TMP/$1.after" "$2" "${3:-}") - $(psum "$TMP/$1.before" "$2" "${3:-}") )); }
 
 # The counters, from the control socket.
 gate_stats() { timeout -k 2 10 "$MXCTL" -s "$LAB_DIR/ctl.sock" stats >"$1" 2>>"$TMP/lab.log" && [ -s "$1" ]; }
@@ -114,8 +92,7 @@ for conc in $CONCS; do
 		t=$mode.$conc
 		if [ "$mode" = scalar ]; then export MXGATE_RSA_IFMA_MIN_FILL=9; else unset MXGATE_RSA_IFMA_MIN_FILL; fi
 		msg "conc $conc, $mode: lab up, warm-up, ${DUR} s of handshakes"
-		LAB_IS_UP=1
-		LAB_CONF_EXTRA=$CONF timeout -k 5 60 "$LAB" up >>"$TMP/lab.log" 2>&1 ||
+		bench_lab_up "$CONF" ||
 			{ tail -n 20 "$TMP/lab.log" >&2; die "the lab did not come up"; }
 		bounded 60 "$TMP/$t.warm" "$TMP/$t.warm.err" ip netns exec "$LAB_NS" \
 			"$MXGEN" smtp-handshake "${GEN[@]}" --concurrency 8 --count 100 --duration 20 ||
@@ -130,14 +107,14 @@ for conc in $CONCS; do
 		sum=$(grep '^mxgen smtp-handshake' "$TMP/$t.out" | tail -n1)
 		[ -n "$sum" ] || { sed 's/^/  /' "$TMP/$t.err" >&2; msg "no summary from mxgen"; continue; }
 		hz=$(pn "$TMP/$t.after" mxgate_tsc_hz)
-		hs=$(pd "$t" mxgate_smtp_tls_handshakes_total)
-		busy=$(pd "$t" mxgate_busy_cycles_total)
-		bat=$(pd "$t" mxgate_tls_key_batches_total)
-		ops=$(pd "$t" mxgate_tls_key_batch_ops_total)
-		runs=$(pd "$t" mxgate_tls_key_ifma_runs_total)
-		lanes=$(pd "$t" mxgate_tls_key_ifma_lanes_total)
+		hs=$(pds "$t" mxgate_smtp_tls_handshakes_total)
+		busy=$(pds "$t" mxgate_busy_cycles_total)
+		bat=$(pds "$t" mxgate_tls_key_batches_total)
+		ops=$(pds "$t" mxgate_tls_key_batch_ops_total)
+		runs=$(pds "$t" mxgate_tls_key_ifma_runs_total)
+		lanes=$(pds "$t" mxgate_tls_key_ifma_lanes_total)
 		fills=
-		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pd "$t" mxgate_tls_key_ifma_fill_total "lanes=\"$f\"")"; done
+		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pds "$t" mxgate_tls_key_ifma_fill_total "lanes=\"$f\"")"; done
 		printf '%-6s %-7s %8.0f %9.2f %9.2f %9.1f %8d %8.2f %7d %7.2f %8d %8d %6d  %s\n' \
 			"$conc" "$mode" "$(kv "$sum" handshakes_per_s)" \
 			"$(awk -v v="$(kv "$sum" hs_p50_us)" 'BEGIN { print v / 1000 }')" \
@@ -145,7 +122,7 @@ for conc in $CONCS; do
 			"$(awk -v b="$busy" -v h="$hs" -v z="$hz" 'BEGIN { print (h > 0 && z > 0) ? b / h / z * 1e6 : 0 }')" \
 			"$bat" "$(awk -v o="$ops" -v b="$bat" 'BEGIN { print b ? o / b : 0 }')" "$runs" \
 			"$(awk -v l="$lanes" -v r="$runs" 'BEGIN { print r ? l / r : 0 }')" \
-			"$(pd "$t" mxgate_tls_key_ops_total 'engine="ifma"')" "$(pd "$t" mxgate_tls_key_ops_total 'engine="scalar"')" \
-			"$(pd "$t" mxgate_tls_key_verify_failed_total)" "$fills"
+			"$(pds "$t" mxgate_tls_key_ops_total 'engine="ifma"')" "$(pds "$t" mxgate_tls_key_ops_total 'engine="scalar"')" \
+			"$(pds "$t" mxgate_tls_key_verify_failed_total)" "$fills"
 	done
 done

@@ -90,16 +90,11 @@ TMP=$(mktemp -d /tmp/mxbench-smtp.XXXXXX) || die "mktemp failed"
 export LAB_DIR=$TMP/lab LAB_CERTS=$TMP/labcerts MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-smtp"
 LAB_IS_UP=
+LAB_LOG=$TMP/lab.log
 CLIENT_PID=
 PERF_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid
-
-lab_down() {
-	[ -n "$LAB_IS_UP" ] || return 0
-	timeout -k 5 30 "$LAB" down >>"$TMP/lab.log" 2>&1
-	LAB_IS_UP=
-}
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, pn, pd, keep_tmp, bench_lab_up, lab_down
 
 cleanup() {
 	stop_pid "$PERF_PID"
@@ -108,44 +103,15 @@ cleanup() {
 	CLIENT_PID=
 	lab_down
 	rm -rf /var/run/dpdk/mxbench-smtp 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Value of key=value in a line of "k=v k=v" words.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
-
-# Value of a Prometheus line in a counters file (first match, lcore label ignored;
-# a third argument k="v" picks the series of a labelled family).
-prom() { awk -v k="$2" -v l="${3:-}" '$1 ~ "^"k"([{]|$)" && (l == "" || index($1, l)) { print $2; exit }' "$1" 2>/dev/null; }
-# The same, 0 when absent (for arithmetic).
-pn() { local v; v=$(prom "$1" "$2" "${3:-}"); echo "${v:-0}"; }
-# Difference of a counter between the before and after files of test $1.
-pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2" "${3:-}") - $(pn "$TMP/$1.before.prom" "$2" "${3:-}") )); }
-
-# Run a command in the background bounded by timeout and wait for it, so that
-# a signal to this script is handled at once; returns the command's status.
-bounded() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 5 "$secs" "$@" >"$out" 2>"$err" &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return $rc
-}
 
 # Bring the lab up with these extra configuration lines (later lines win).
 lab_up() {
-	local extra=$1
-	LAB_IS_UP=1                   # from here on, cleanup takes it down (a no-op if absent)
-	LAB_CONF_EXTRA=$extra timeout -k 5 60 "$LAB" up >>"$TMP/lab.log" 2>&1 || {
+	bench_lab_up "$1" || {
 		tail -n 30 "$TMP/lab.log" >&2
 		die "the lab did not come up"
 	}

@@ -83,7 +83,13 @@
 # BENCH_WORKS (the five above), BENCH_SATURATE (1; 0 skips the saturation
 # runs), BENCH_SAT_WORKS ("starttls-rsa handshake-rsa"),
 # BENCH_SAT_CONCURRENCY (256), BENCH_TICKETS (0: no session tickets, as the
-# client never resumes; 1: mxgate's default), BENCH_KEEP=1 (keep the
+# client never resumes; 1: mxgate's default), BENCH_LATENCY_WORKS (none:
+# works whose handshake latency at BENCH_LATENCY_PCT (80) % of capacity is
+# measured: a closed-loop run at BENCH_SAT_CONCURRENCY gives the capacity,
+# then mxgen --rate at that share of it, at most as many in flight; a
+# LATENCY line each, with the RSA key door's lanes per IFMA run and
+# operations per batch read with MXCTL over mxgate's control socket),
+# BENCH_KEEP=1 (keep the
 # temporary directory: logs, counters). MXGATE, MXGEN name other binaries
 # than build/mxgate, build/mxgen; BENCH_GEN_EXTRA adds mxgen options (the
 # lab test's --sink-forget). Every step is bounded in time; a trap
@@ -96,17 +102,20 @@ set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MXGATE=${MXGATE:-$REPO/build/mxgate}
 MXGEN=${MXGEN:-$REPO/build/mxgen}
+MXCTL=${MXCTL:-$REPO/build/mxctl}
 CONF=$REPO/deploy/bench-memif-smtp.conf
 
 DUR=${BENCH_DURATION:-10}
 SESSIONS=${BENCH_SESSIONS:-}
 CONC=${BENCH_CONCURRENCY:-32}
 SIZE=${BENCH_SIZE:-1024}
-WORKS=${BENCH_WORKS:-plain starttls-ecdsa starttls-rsa handshake-ecdsa handshake-rsa}
+WORKS=${BENCH_WORKS-plain starttls-ecdsa starttls-rsa handshake-ecdsa handshake-rsa}
 SATURATE=${BENCH_SATURATE:-1}
 SAT_WORKS=${BENCH_SAT_WORKS:-starttls-rsa handshake-rsa}
 SAT_CONC=${BENCH_SAT_CONCURRENCY:-256}
 TICKETS=${BENCH_TICKETS:-0}
+LAT_WORKS=${BENCH_LATENCY_WORKS:-}
+LAT_PCT=${BENCH_LATENCY_PCT:-80}
 KEEP=${BENCH_KEEP:-0}
 
 GATE_CPU=1
@@ -117,7 +126,7 @@ RUN_SLACK=40                     # beyond the duration, per client run
 msg() { printf 'bench-memif: %s\n' "$*" >&2; }
 die() { msg "$*"; exit 1; }
 
-for n in "$DUR" "$CONC" "$SIZE" "$SAT_CONC" ${SESSIONS:+"$SESSIONS"}; do
+for n in "$DUR" "$CONC" "$SIZE" "$SAT_CONC" "$LAT_PCT" ${SESSIONS:+"$SESSIONS"}; do
 	case $n in ''|*[!0-9]*) die "BENCH_* values must be positive integers" ;; esac
 done
 [ "$DUR" -ge 1 ] && [ "$DUR" -le 600 ] || die "BENCH_DURATION must be 1..600"
@@ -142,7 +151,8 @@ work_args() {
 		handshake-implicit-ecdsa|handshake-implicit-rsa) echo "smtp-handshake --tls implicit --port 465" ;;
 	esac
 }
-for w in $WORKS $SAT_WORKS; do
+[ "$LAT_PCT" -ge 1 ] && [ "$LAT_PCT" -le 100 ] || die "BENCH_LATENCY_PCT must be 1..100"
+for w in $WORKS $SAT_WORKS $LAT_WORKS; do
 	[ -n "$(work_args "$w")" ] || die "unknown work '$w'"
 done
 for b in "$MXGATE" "$MXGEN"; do
@@ -161,7 +171,7 @@ GATE_PID=
 CLIENT_PID=
 TAIL_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid
+. "$REPO/tests/bench/lib.sh"   # stop_pid, kv, pn, pd, keep_tmp, usr1_stats, ms_words, lat_rate
 
 cleanup() {
 	# mxgate first: mxgen keeps its memif ports open until mxgate has gone (--hold-ports)
@@ -173,22 +183,11 @@ cleanup() {
 	TAIL_PID=
 	rm -rf "/var/run/dpdk/$GATE_PREFIX" "/var/run/dpdk/$GEN_PREFIX" 2>/dev/null
 	rm -f "$OUT_SOCK" "$IN_SOCK"
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Value of key=value in a line of "k=v k=v" words.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
-# Value of a Prometheus line in a counters file (first match, lcore label ignored).
-prom() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1" 2>/dev/null; }
-pn() { local v; v=$(prom "$1" "$2"); echo "${v:-0}"; }
-# Difference of a counter between the before and after files of run $1.
-pd() { echo $(( $(pn "$TMP/$1.after.prom" "$2") - $(pn "$TMP/$1.before.prom" "$2") )); }
 
 # Certificates: ECDSA P-256 and RSA-2048, self-signed for mx.bench.example.
 mkdir -p "$TMP/certs"
@@ -216,15 +215,12 @@ GEN_NET=(--dev net_memif0 --local 198.18.2.1/24 --remote 198.18.2.2
 
 # Ask mxgate for its counters (SIGUSR1) and copy them to $1.
 gate_stats() {
-	local out=$1 i
-	rm -f "$TMP/stats.prom"
-	kill -USR1 "$GATE_PID" 2>/dev/null || return 1
-	for i in $(seq 50); do
-		[ -s "$TMP/stats.prom" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/stats.prom" ] || return 1
-	cp "$TMP/stats.prom" "$out"
+	local out=$1
+	usr1_stats "$GATE_PID" "$TMP/stats.prom" "$out" || return 1
+	# the key door's counters are only on the control socket
+	[ -x "$MXCTL" ] && timeout -k 2 10 "$MXCTL" -s "$TMP/ctl.sock" stats 2>/dev/null |
+		grep '^mxgate_tls_key_' >>"$out"
+	return 0
 }
 
 # Nanoseconds mxgate's worker thread (rte-worker-1) has run on a CPU (schedstat).
@@ -247,8 +243,8 @@ gate_up() {
 	rm -rf "/var/run/dpdk/$GATE_PREFIX" 2>/dev/null
 	{
 		cat "$CONF"
-		printf 'tls_cert_file = %s\ntls_key_file = %s\nstats_file = %s\n' \
-			"$TMP/certs/$k.crt" "$TMP/certs/$k.key" "$TMP/stats.prom"
+		printf 'tls_cert_file = %s\ntls_key_file = %s\nstats_file = %s\ncontrol_socket = %s\n' \
+			"$TMP/certs/$k.crt" "$TMP/certs/$k.key" "$TMP/stats.prom" "$TMP/ctl.sock"
 		[ "$TICKETS" = 1 ] || printf 'tls_ticket_rotate_s = 0\n'
 	} >"$TMP/gate.conf"
 	# not under timeout(1): it would not pass SIGUSR1 on; cleanup stops mxgate
@@ -375,6 +371,40 @@ bench_one() {
 	msg "$w: sessions=$sess errors=$errs server_us_per_session=$us sessions/s=$sps worker busy ${pct}%"
 }
 
+# p99 handshake latency at LAT_PCT% of capacity, for work $1: first the
+# capacity (closed loop, SAT_CONC in flight, sessions/s), then an open-loop
+# run at LAT_PCT% of it (mxgen --rate, at most SAT_CONC in flight). Adds a
+# LATENCY line: capacity, rate asked and achieved, missed starts, latency
+# from connect to the end of TLS (p50/p90/p99/p99.9) and to the final 250
+# (p99), the worker's busy share, and the RSA key door's lanes per IFMA run
+# and operations per batch (mxgate_tls_key_* counters) in the paced run.
+LATS=()
+latency_one() {
+	local w=$1 k cap rate name line errs lanes ops
+	k=$(work_key "$w")
+	msg "$w: capacity: closed loop, $SAT_CONC in flight, $DUR s"
+	# shellcheck disable=SC2046
+	run_gen "$w.cap" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR"
+	cap=$(kvd "$GEN_LINE" sessions_per_s 0)
+	if ! rate=$(lat_rate "$cap" "$LAT_PCT"); then
+		msg "$w: capacity $cap sessions/s: no paced run"
+		LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap rate=- note=no_capacity")
+		return
+	fi
+	msg "$w: open loop at $LAT_PCT% of $cap = $rate sessions/s, at most $SAT_CONC in flight, $DUR s"
+	name=$w.lat
+	# shellcheck disable=SC2046
+	run_gen "$name" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR" --rate "$rate"
+	line=$GEN_LINE
+	errs=$(( $(kvd "$line" errors 1) + $(kvd "$line" missing 0) + $(kvd "$line" duplicates 0) ))
+	lanes=$(awk -v l="$(pd "$name" mxgate_tls_key_ifma_lanes_total)" -v r="$(pd "$name" mxgate_tls_key_ifma_runs_total)" \
+		'BEGIN { if (r > 0) printf "%.2f", l / r; else print "-" }')
+	ops=$(awk -v o="$(pd "$name" mxgate_tls_key_batch_ops_total)" -v b="$(pd "$name" mxgate_tls_key_batches_total)" \
+		'BEGIN { if (b > 0) printf "%.2f", o / b; else print "-" }')
+	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_ops_total 'engine="scalar"')")
+	msg "$w: ${LATS[-1]#LATENCY system=mxgate path=memif }"
+}
+
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 msg "runs: ${WORKS}$([ "$SATURATE" = 1 ] && printf '; saturation: %s at %s, plain at 1' "$SAT_WORKS" "$SAT_CONC") ($( [ -n "$SESSIONS" ] && echo "$SESSIONS sessions" || echo "${DUR} s") each)"
 # one mxgate per key: the runs of the ECDSA certificate first
@@ -388,6 +418,9 @@ for k in ecdsa rsa; do
 		done
 		[ "$k" = ecdsa ] && bench_one SATURATION plain 1
 	fi
+	for w in $LAT_WORKS; do
+		[ "$(work_key "$w")" = "$k" ] && latency_one "$w"
+	done
 done
 stop_pid "$GATE_PID"
 GATE_PID=
@@ -409,7 +442,22 @@ printf 'us/s*oncpu corrects for it, assuming preemption hit busy and idle polls 
 printf 'mxgen_us: mxgen'"'"'s own busy us per session (client and sink, CPU %s): near us/session,\n' "$GEN_CPU"
 printf 'one mxgen core cannot saturate mxgate'"'"'s worker with that work.\n'
 printf 'load average at the start: %s; at the end: %s\n\n' "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
-for l in "${LINES[@]}"; do
+if [ ${#LATS[@]} -gt 0 ]; then
+	printf 'Handshake latency at %s%% of capacity (capacity: closed loop, %s in flight; then mxgen --rate,\n' "$LAT_PCT" "$SAT_CONC"
+	printf 'open loop, at most %s in flight; latency from connect to the end of TLS, and to the final 250):\n' "$SAT_CONC"
+	printf '%-16s %10s %8s %8s %6s %8s %8s %8s %9s %12s %6s %10s %9s\n' work capacity/s rate achieved missed \
+		tls_p50 tls_p90 tls_p99 tls_p99.9 final250_p99 busy% lanes/run ops/batch
+	for l in "${LATS[@]}"; do
+		printf '%-16s %10s %8s %8s %6s %8s %8s %8s %9s %12s %6s %10s %9s\n' "$(kv "$l" work)" \
+			"$(kv "$l" capacity_per_s)" "$(kv "$l" rate)" "$(kv "$l" achieved_per_s)" "$(kv "$l" missed)" \
+			"$(kv "$l" tls_p50_ms)" "$(kv "$l" tls_p90_ms)" "$(kv "$l" tls_p99_ms)" "$(kv "$l" tls_p999_ms)" \
+			"$(kv "$l" final250_p99_ms)" "$(kv "$l" worker_busy_pct)" "$(kv "$l" rsa_lanes_per_run)" \
+			"$(kv "$l" key_ops_per_batch)"
+	done
+	printf '(ms; lanes/run: RSA-2048 operations per 8-lane IFMA run; ops/batch: private-key operations per\n'
+	printf 'door batch, one poll round)\n\n'
+fi
+for l in "${LINES[@]}" "${LATS[@]}"; do
 	printf '%s\n' "$l"
 done
 exit 0

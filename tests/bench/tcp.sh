@@ -62,20 +62,7 @@ GATE_PID=
 KSRV_PID=
 CLIENT_PID=
 
-. "$REPO/tests/bench/lib.sh"   # stop_pid
-
-# Run a command in the background bounded by timeout and wait for it, so that
-# a signal to this script is handled at once; returns the command's status.
-bounded() {
-	local secs=$1 out=$2 err=$3 rc
-	shift 3
-	timeout -k 5 "$secs" "$@" > "$out" 2> "$err" &
-	CLIENT_PID=$!
-	wait "$CLIENT_PID"
-	rc=$?
-	CLIENT_PID=
-	return $rc
-}
+. "$REPO/tests/bench/lib.sh"   # stop_pid, bounded, kv, prom, keep_tmp, usr1_stats
 
 cleanup() {
 	stop_pid "$CLIENT_PID"
@@ -86,32 +73,14 @@ cleanup() {
 	KSRV_PID=
 	# the EAL runtime directories of our two file prefixes
 	rm -rf /var/run/dpdk/mxbench-gate /var/run/dpdk/mxbench-gen 2>/dev/null
-	if [ "$KEEP" = 1 ]; then
-		msg "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	keep_tmp "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Value of key=value in a line of "k=v k=v" words.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
-
-# Value of a Prometheus line in a counters file (first match, lcore label ignored).
-prom() { awk -v k="$2" '$1 ~ "^"k"([{]|$)" { print $2; exit }' "$1"; }
-
 # Ask mxgate for its counters (SIGUSR1) and copy them to $1.
 gate_stats() {
-	local out=$1 i
-	rm -f "$TMP/stats.prom"
-	kill -USR1 "$GATE_PID" 2>/dev/null || return 1
-	for i in $(seq 50); do
-		[ -s "$TMP/stats.prom" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/stats.prom" ] || return 1
-	cp "$TMP/stats.prom" "$out"
+	usr1_stats "$GATE_PID" "$TMP/stats.prom" "$1"
 }
 
 # Nonzero drop reasons between two counter files, as "reason=N ...".

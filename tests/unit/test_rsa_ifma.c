@@ -26,6 +26,7 @@
 #include "crypto/rsa_ifma.h"
 #include "crypto/tls.h"
 #include "tests/unit/t.h"
+#include "tests/bench/hs_pairs.h"
 
 #include <stdlib.h>
 
@@ -420,73 +421,7 @@ TEST(signature_bad_message_fails)
 
 /* ---- through the door: handshakes with BoringSSL clients ---- */
 
-#define NSESS 8
-
-/* One client and our server session over two memory BIOs. */
-struct pair {
-	SSL *cli;
-	BIO *to_cli, *from_cli;         /* the client's read and write BIOs */
-	struct tls_conn *srv;
-	int srv_done, cli_done, woken;
-};
-
-/* Server transport read: what the client wrote. */
-static long tr_read(void *arg, uint8_t *buf, size_t len)
-{
-	struct pair *p = arg;
-	int n = BIO_read(p->from_cli, buf, (int)len);
-
-	return n > 0 ? n : -1;
-}
-
-/* Server transport write: to the client. */
-static long tr_write(void *arg, const uint8_t *buf, size_t len)
-{
-	struct pair *p = arg;
-
-	return BIO_write(p->to_cli, buf, (int)len);
-}
-
-/* done() of the worker: the session may go on. */
-static void key_done(void *arg)
-{
-	((struct pair *)arg)->woken++;
-}
-
-/* A self-signed certificate for key, and both in PEM. */
-static void self_signed(EVP_PKEY *key, const char *cn, char **chain, size_t *chain_len,
-			char **kpem, size_t *klen)
-{
-	X509 *x = X509_new();
-	X509_NAME *nm = X509_NAME_new();
-	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
-	const uint8_t *d;
-	size_t l;
-
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const uint8_t *)cn, -1, -1, 0);
-	X509_set_subject_name(x, nm);
-	X509_set_issuer_name(x, nm);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, key);
-	X509_sign(x, key, EVP_sha256());
-	PEM_write_bio_X509(b1, x);
-	PEM_write_bio_PrivateKey(b2, key, NULL, NULL, 0, NULL, NULL);
-	BIO_mem_contents(b1, &d, &l);
-	*chain = malloc(l);
-	memcpy(*chain, d, l);
-	*chain_len = l;
-	BIO_mem_contents(b2, &d, &l);
-	*kpem = malloc(l);
-	memcpy(*kpem, d, l);
-	*klen = l;
-	BIO_free(b1);
-	BIO_free(b2);
-	X509_NAME_free(nm);
-	X509_free(x);
-}
+#define NSESS HS_PAIRS_MAX
 
 /* Client options of one round. */
 struct round {
@@ -497,62 +432,31 @@ struct round {
 	int ec_every;                   /* every k-th client asks for the ECDSA certificate (0 none) */
 };
 
+/* A client of round r: the certificate it asks for (SNI) and the one algorithm it accepts. */
+static void client_setup(SSL *cli, unsigned i, const void *arg)
+{
+	const struct round *r = arg;
+	int ec = r->ec_every && i % r->ec_every == 0;
+	static const uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256;
+
+	SSL_set_tlsext_host_name(cli, ec ? "ec.lab.example" : "rsa.lab.example");
+	SSL_set_verify_algorithm_prefs(cli, ec ? &ecalg : &r->sigalg, 1);
+}
+
 /*
- * NSESS clients handshake at once; the server's operations wait in the
- * worker until one tls_worker_run() round takes them all. Returns how many
- * handshakes completed on both sides.
+ * NSESS clients handshake at once (tests/bench/hs_pairs.h); the server's
+ * operations wait in the worker until one tls_worker_run() round takes
+ * them all. Returns how many handshakes completed on both sides.
  */
 static unsigned handshakes(struct tls_ctx *ctx, struct tls_worker *w, const struct round *r)
 {
-	struct pair ps[NSESS];
 	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
-	unsigned done = 0;
+	unsigned done;
 
 	SSL_CTX_set_max_proto_version(cctx, (uint16_t)r->maxv);
 	if (r->ciphers)
 		SSL_CTX_set_strict_cipher_list(cctx, r->ciphers);
-	memset(ps, 0, sizeof(ps));
-	for (unsigned i = 0; i < NSESS; i++) {
-		struct pair *p = &ps[i];
-		struct tls_transport tr = { .arg = p, .read = tr_read, .write = tr_write };
-		int ec = r->ec_every && i % r->ec_every == 0;
-		uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256;
-
-		p->cli = SSL_new(cctx);
-		p->to_cli = BIO_new(BIO_s_mem());
-		p->from_cli = BIO_new(BIO_s_mem());
-		BIO_set_mem_eof_return(p->to_cli, -1);
-		BIO_set_mem_eof_return(p->from_cli, -1);
-		BIO_up_ref(p->to_cli);
-		BIO_up_ref(p->from_cli);
-		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
-		SSL_set_connect_state(p->cli);
-		SSL_set_tlsext_host_name(p->cli, ec ? "ec.lab.example" : "rsa.lab.example");
-		SSL_set_verify_algorithm_prefs(p->cli, ec ? &ecalg : &r->sigalg, 1);
-		p->srv = tls_conn_new(ctx, w, &tr, p);
-	}
-	for (unsigned round = 0; round < 20 && done < NSESS; round++) {
-		for (unsigned i = 0; i < NSESS; i++) {
-			struct pair *p = &ps[i];
-
-			if (!p->cli_done && SSL_do_handshake(p->cli) == 1)
-				p->cli_done = 1;
-			ERR_clear_error();
-			if (!p->srv_done && tls_handshake(p->srv) == TLS_DONE)
-				p->srv_done = 1;
-		}
-		/* one poll round: everything queued now runs as one batch */
-		tls_worker_run(w, 64);
-		done = 0;
-		for (unsigned i = 0; i < NSESS; i++)
-			done += ps[i].cli_done && ps[i].srv_done;
-	}
-	for (unsigned i = 0; i < NSESS; i++) {
-		tls_conn_free(ps[i].srv);
-		SSL_free(ps[i].cli);
-		BIO_free(ps[i].to_cli);
-		BIO_free(ps[i].from_cli);
-	}
+	done = hs_round(cctx, ctx, w, NSESS, client_setup, r, NULL);
 	SSL_CTX_free(cctx);
 	return done;
 }
@@ -576,7 +480,7 @@ TEST(through_the_door)
 	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
 	struct tls_server_cfg cfg;
 	struct tls_ctx *ctx;
-	struct tls_worker *w = tls_worker_new(key_done);
+	struct tls_worker *w = tls_worker_new(hs_key_done);
 	char *rc, *rp, *ecc, *ecp, err[256];
 	size_t rcl, rpl, ecl, epl;
 	const struct tls_key_stats *st = tls_worker_stats(w);
@@ -587,8 +491,8 @@ TEST(through_the_door)
 	EVP_PKEY_assign_RSA(rk, keys[0]);
 	EC_KEY_generate_key(ec);
 	EVP_PKEY_assign_EC_KEY(ek, ec);
-	self_signed(rk, "rsa.lab.example", &rc, &rcl, &rp, &rpl);
-	self_signed(ek, "ec.lab.example", &ecc, &ecl, &ecp, &epl);
+	hs_self_signed(rk, "rsa.lab.example", &rc, &rcl, &rp, &rpl);
+	hs_self_signed(ek, "ec.lab.example", &ecc, &ecl, &ecp, &epl);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.certs[0] = (struct tls_cert_cfg){ .chain_file = "rsa", .key_file = "rsa", .chain_pem = rc,
 		.chain_pem_len = rcl, .key_pem = rp, .key_pem_len = rpl };

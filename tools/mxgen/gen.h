@@ -66,6 +66,8 @@ struct opts {
 	/* SMTP */
 	enum gen_tls tls;
 	unsigned timeout_ms;      /* longest wait for one step of a session */
+	double rate;              /* --rate: sessions started per second, open loop (0: closed
+				     loop, --concurrency always in flight); smtp_client.h */
 	const char *sni;
 	/* the sink: a second port where an smtp-sink equivalent listens */
 	char sink_dev[CFG_NAME_LEN];

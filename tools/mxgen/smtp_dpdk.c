@@ -45,43 +45,15 @@
 #include <rte_cycles.h>
 
 #include "gen.h"
+#include "smtp_client.h"
 #include "crypto/tls.h"
 
-#define HELO_NAME      "mxgen.lab.example"
 #define SINK_NAME      "sink.mxgen.lab.example"
-#define RBUF           2048u       /* one reply, all its lines */
 #define STEP_LIMIT     64          /* steps per event on one session */
 #define FAIL_LOG_MAX   10          /* failures described on stderr */
 #define IDS_MAX        (1ull << 28)  /* message numbers checked (1 byte each, twice) */
 #define SINK_LINE_MAX  1024u       /* a command line (longer: 500); data lines are cut */
 #define LOCAL_STREAK_MAX 100000u
-
-/* Session states: what the session waits for. */
-enum ss_state {
-	S_FREE = 0,
-	S_CONNECTING,
-	S_GREETING,      /* 220 */
-	S_EHLO1,         /* 250 to the first EHLO */
-	S_STARTTLS,      /* 220 */
-	S_HANDSHAKE,
-	S_EHLO2,         /* 250 to the EHLO over TLS */
-	S_MAIL,          /* 250 */
-	S_RCPT,          /* 250 */
-	S_DATA,          /* 354 */
-	S_DOT,           /* 250 */
-	S_QUIT,          /* 221 */
-};
-
-static const char *const state_names[] = {
-	"free", "connect", "greeting", "EHLO", "STARTTLS", "handshake", "EHLO (TLS)", "MAIL",
-	"RCPT", "DATA", "end of DATA", "QUIT",
-};
-
-/* The reply code each waiting state expects. */
-static const int want_code[S_QUIT + 1] = {
-	[S_GREETING] = 220, [S_EHLO1] = 250, [S_STARTTLS] = 220, [S_EHLO2] = 250,
-	[S_MAIL] = 250, [S_RCPT] = 250, [S_DATA] = 354, [S_DOT] = 250, [S_QUIT] = 221,
-};
 
 /* One client session. */
 struct ssess {
@@ -92,6 +64,7 @@ struct ssess {
 	unsigned idx;
 	uint64_t id;              /* message number */
 	uint64_t t0, t_hs;        /* TSC at connect, at the start of the handshake */
+	uint64_t t_tls, t_250;    /* TSC at the end of the handshake, at the final 250 (0: none) */
 	const uint8_t *out[2];    /* output being sent: up to two pieces */
 	size_t out_len[2], out_off;
 	unsigned nout, cur;
@@ -112,6 +85,9 @@ struct smtpc {
 	unsigned local_streak;    /* tcp_connect() failures in a row */
 	unsigned fail_logged;
 	struct hist h_hs;
+	struct hist lat_tls, lat_250;   /* connect to TLS done, to the final 250 (ns) */
+	struct pace pace;         /* --rate: the open-loop schedule */
+	int paced;                /* the schedule has begun */
 	uint8_t *body;            /* --size bytes of body lines, then ".\r\n" */
 	size_t body_len;
 	char version[16], cipher[64];
@@ -229,9 +205,10 @@ static void ss_tls_done(struct gen *g, struct ssess *s)
 	struct smtpc *k = g->m;
 
 	k->handshakes++;
+	s->t_tls = rte_rdtsc();
 	if (in_window(g) && !s->probe) {
 		k->handshakes_win++;
-		hist_add(&k->h_hs, cyc_to_ns(g, rte_rdtsc() - s->t_hs));
+		hist_add(&k->h_hs, cyc_to_ns(g, s->t_tls - s->t_hs));
 	}
 	if (!k->version[0]) {
 		struct tls_macros m;
@@ -255,11 +232,16 @@ static void ss_done(struct gen *g, struct ssess *s)
 {
 	uint64_t dt = rte_rdtsc() - s->t0;
 	struct tcp_conn *c = s->c;
+	struct smtpc *k = g->m;
 
 	g->done++;
 	if (in_window(g) && !s->probe) {
 		g->done_window++;
 		hist_add(&g->h, cyc_to_ns(g, dt));
+		if (s->t_tls)
+			hist_add(&k->lat_tls, cyc_to_ns(g, s->t_tls - s->t0));
+		if (s->t_250)
+			hist_add(&k->lat_250, cyc_to_ns(g, s->t_250 - s->t0));
 	}
 	ss_release(g, s, 0);
 	tcp_close(c);
@@ -320,6 +302,7 @@ static int ss_reply(struct gen *g, struct ssess *s, int code, const char *text, 
 		   dropped while it waits (4 packets held per unresolved next hop) */
 		if (s->probe)
 			g->ready = 1;
+		s->t_250 = rte_rdtsc();
 		k->accepted++;
 		if (s->id < ids.cap)
 			ids.acked[s->id] = 1;
@@ -340,34 +323,12 @@ static int ss_reply(struct gen *g, struct ssess *s, int code, const char *text, 
  */
 static int ss_take_reply(struct gen *g, struct ssess *s, int *code, char *text, size_t textlen)
 {
-	size_t i = 0;
+	const char *why = NULL;
+	int r = mx_take_reply(s->rbuf, &s->rlen, code, text, textlen, &why);
 
-	while (i < s->rlen) {
-		const char *l = s->rbuf + i, *nl = memchr(l, '\n', s->rlen - i);
-		size_t ll;
-
-		if (nl == NULL)
-			break;
-		ll = (size_t)(nl - l) + 1;
-		if (ll < 4 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' ||
-		    l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-' && l[3] != '\r')) {
-			ss_fail(g, s, ERR_smtp_reply, "malformed reply line", 1);
-			return -1;
-		}
-		i += ll;
-		if (l[3] == '-')
-			continue;
-		*code = (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-		snprintf(text, textlen, "%.*s", (int)(ll > 2 ? ll - 2 : 0), l);
-		memmove(s->rbuf, s->rbuf + i, s->rlen - i);
-		s->rlen -= i;
-		return 1;
-	}
-	if (s->rlen >= RBUF) {
-		ss_fail(g, s, ERR_smtp_reply, "reply longer than the buffer", 1);
-		return -1;
-	}
-	return 0;
+	if (r < 0)
+		ss_fail(g, s, ERR_smtp_reply, why, 1);
+	return r;
 }
 
 /* Read what is there into rbuf: >0 bytes, 0 end of stream, -1 nothing now, -2 failed. */
@@ -561,6 +522,7 @@ static int ss_start(struct gen *g, int probe)
 	s->rlen = 0;
 	s->nout = 0;
 	s->tls = NULL;
+	s->t_tls = s->t_250 = 0;
 	s->st = S_CONNECTING;
 	c = gen_connect(g, &ss_ops, s);
 	if (c == NULL) {
@@ -582,28 +544,6 @@ static int ss_start(struct gen *g, int probe)
 	return 0;
 }
 
-/* The body: --size bytes in lines of at most 72 and the final dot. */
-static int build_body(struct smtpc *k, unsigned size)
-{
-	size_t cap = (size_t)size + (size_t)size / 72 * 2 + 8, o = 0;
-
-	k->body = malloc(cap);
-	if (k->body == NULL)
-		return -1;
-	for (unsigned done = 0; done < size;) {
-		unsigned line = size - done > 72 ? 72 : size - done;
-
-		memset(k->body + o, 'x', line);
-		o += line;
-		memcpy(k->body + o, "\r\n", 2);
-		o += 2;
-		done += line;
-	}
-	memcpy(k->body + o, ".\r\n", 3);
-	k->body_len = o + 3;
-	return 0;
-}
-
 /* Client state, TLS context and the message-number arrays (main lcore). */
 static int smtp_init_common(struct gen *g, int handshake_only)
 {
@@ -615,9 +555,11 @@ static int smtp_init_common(struct gen *g, int handshake_only)
 		return -1;
 	g->m = k;
 	k->handshake_only = handshake_only;
+	k->pace.rate = g->o->rate;
 	k->s = calloc(n, sizeof(*k->s));
 	k->free = calloc(n, sizeof(*k->free));
-	if (k->s == NULL || k->free == NULL || build_body(k, g->o->size) != 0)
+	if (k->s == NULL || k->free == NULL ||
+	    (k->body = (uint8_t *)mx_body("", g->o->size, &k->body_len)) == NULL)
 		return -1;
 	for (i = n; i-- > 0;) {
 		k->s[i].idx = i;
@@ -655,7 +597,31 @@ static int smtp_hs_init(struct gen *g)
 	return smtp_init_common(g, 1);
 }
 
-/* Keep --concurrency sessions in flight (one probe during the warm-up). */
+/* --rate: start the sessions due now (the schedule opens at the first call). */
+static unsigned smtp_paced_starts(struct gen *g, struct smtpc *k)
+{
+	uint64_t now = cyc_to_ns(g, rte_rdtsc());
+	unsigned n = 0;
+
+	if (!k->paced) {
+		pace_begin(&k->pace, now);
+		k->paced = 1;
+	}
+	while (pace_due(&k->pace, now, g->o->count)) {
+		if (k->nfree == 0) {
+			pace_missed(&k->pace);   /* every slot in flight: not started */
+			continue;
+		}
+		if (ss_start(g, 0) != 0)
+			break;            /* local failure: the same session again next round */
+		pace_started(&k->pace, now);
+		n++;
+	}
+	return n;
+}
+
+/* Keep --concurrency sessions in flight, or start them at --rate (one probe during the
+   warm-up). */
 static unsigned smtp_tick(struct gen *g)
 {
 	struct smtpc *k = g->m;
@@ -668,7 +634,9 @@ static unsigned smtp_tick(struct gen *g)
 	}
 	if (g->phase != PH_RUN)
 		return 0;
-	want = k->nfree;
+	want = k->pace.rate > 0 ? 0 : k->nfree;
+	if (k->pace.rate > 0)
+		n = smtp_paced_starts(g, k);
 	while (want-- > 0) {
 		if (g->o->count && k->started >= g->o->count)
 			break;
@@ -686,6 +654,8 @@ static int smtp_finished(struct gen *g)
 {
 	struct smtpc *k = g->m;
 
+	if (k->pace.rate > 0)
+		return pace_all_scheduled(&k->pace, g->o->count) && g->active == 0;
 	return g->o->count && k->started >= g->o->count && g->active == 0;
 }
 
@@ -740,6 +710,7 @@ static void smtp_summary(struct gen *g, FILE *f)
 		(unsigned long long)k->accepted, tls_names[g->o->tls],
 		k->version[0] ? k->version : "-", k->cipher[0] ? k->cipher : "-",
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
+	pace_words(f, &k->pace, &k->lat_tls, &k->lat_250);
 }
 
 /* Free the sessions, the TLS context and the message-number arrays. */

@@ -26,7 +26,9 @@
  *
  * Life of a run: smtp and smtp-handshake keep --concurrency sessions in
  * flight, replacing each one that ends, until --duration seconds passed or
- * --count sessions were started; then in-flight sessions get DRAIN_MS to
+ * --count sessions were started (--rate R: open loop instead, R sessions
+ * started per second, at most --concurrency in flight; smtp_client.h);
+ * then in-flight sessions get DRAIN_MS to
  * finish and the rest are aborted (timeouts). smtp-idle opens its sessions
  * with at most --ramp in set-up at once (set-up bounded by --setup-s),
  * prints "mxgen: idle: N sessions idle" on stderr when all are idle, holds
@@ -65,9 +67,9 @@
 #include "tools/common/opt.h"
 
 #include "smtp_kernel.h"
+#include "smtp_client.h"
 
 #define MAX_CONCURRENCY  200000u
-#define RBUF             4096u       /* one reply, all its lines */
 #define EPOLL_BATCH      512
 #define POLL_MS          10          /* epoll_wait timeout: progress and starts stay timely */
 #define TIMER_SCAN_NS    50000000ull /* deadlines are checked this often */
@@ -76,7 +78,6 @@
 #define START_BURST      1024u       /* new sessions per loop round at most */
 #define FAIL_LOG_MAX     10          /* failures described on stderr */
 #define WATCHDOG_SLACK_S 30u
-#define HELO_NAME        "mxgen.lab.example"
 
 /* Latency histogram: log2 groups of 2^HIST_SUB_BITS linear buckets, in ns. */
 
@@ -104,35 +105,6 @@ static const char *const err_names[E__MAX] = {
 enum sk_mode { M_SMTP, M_HANDSHAKE, M_IDLE };
 static const char *const mode_names[] = { "smtp", "smtp-handshake", "smtp-idle" };
 
-/* Session states: what the session waits for. */
-enum sk_state {
-	S_FREE = 0,
-	S_CONNECTING,
-	S_GREETING,      /* 220 */
-	S_EHLO1,         /* 250 to the plaintext EHLO */
-	S_STARTTLS,      /* 220 */
-	S_HANDSHAKE,
-	S_EHLO2,         /* 250 to the EHLO over TLS */
-	S_MAIL,          /* 250 */
-	S_RCPT,          /* 250 */
-	S_DATA,          /* 354 */
-	S_DOT,           /* 250 */
-	S_QUIT,          /* 221 */
-	S_EOF,           /* the server's close */
-	S_IDLE,          /* smtp-idle: nothing until released */
-};
-
-static const char *const state_names[] = {
-	"free", "connect", "greeting", "EHLO", "STARTTLS", "handshake", "EHLO (TLS)", "MAIL",
-	"RCPT", "DATA", "end of DATA", "QUIT", "close", "idle",
-};
-
-/* The reply code each waiting state expects. */
-static const int want_code[S_IDLE + 1] = {
-	[S_GREETING] = 220, [S_EHLO1] = 250, [S_STARTTLS] = 220, [S_EHLO2] = 250,
-	[S_MAIL] = 250, [S_RCPT] = 250, [S_DATA] = 354, [S_DOT] = 250, [S_QUIT] = 221,
-};
-
 enum phase { PH_RUN, PH_DRAIN, PH_SETUP, PH_HOLD, PH_RELEASE, PH_DONE };
 static const char *const phase_names[] = { "run", "drain", "setup", "hold", "release", "done" };
 
@@ -153,6 +125,7 @@ struct sk_opts {
 	double setup_s;            /* smtp-idle: set-up phase bound */
 	const char *sni;
 	int plain;                 /* smtp: no STARTTLS, the whole session in clear */
+	double rate;               /* --rate: sessions per second, open loop (0: closed loop) */
 };
 
 
@@ -165,6 +138,7 @@ struct conn {
 	uint8_t tls_eof;           /* close_notify seen: waiting for the TCP FIN */
 	uint8_t idle;              /* counted in nidle */
 	uint64_t t0, t_hs, deadline;   /* ns; deadline 0 = none */
+	uint64_t t_tls, t_250;     /* ns: the end of the handshake, the final 250 (0: none) */
 	const char *out;           /* output being sent (stable until sent) */
 	size_t out_len, out_off;
 	size_t rlen;
@@ -188,6 +162,8 @@ struct sk {
 	char code_text[600][80];    /* the first text of each */
 	unsigned fail_logged;
 	struct hist h_sess, h_hs;
+	struct hist lat_tls, lat_250;   /* connect to TLS done, to the final 250 (ns) */
+	struct pace pace;           /* --rate: the open-loop schedule */
 	char *msg;                  /* DATA: headers, body, CRLF.CRLF */
 	size_t msg_len;
 	char version[16], cipher[64], group[32], sigalg[48];
@@ -284,12 +260,16 @@ static void conn_done(struct conn *c)
 	if (in_window()) {
 		S.sessions_win++;
 		hist_add(&S.h_sess, dt);
+		if (c->t_tls)
+			hist_add(&S.lat_tls, c->t_tls - c->t0);
+		if (c->t_250)
+			hist_add(&S.lat_250, c->t_250 - c->t0);
 	}
 	conn_release(c);
 }
 
 /* Queue output; the next step sends it. buf must stay valid until sent. */
-static void conn_send(struct conn *c, const char *buf, size_t len, enum sk_state next)
+static void conn_send(struct conn *c, const char *buf, size_t len, enum ss_state next)
 {
 	c->out = buf;
 	c->out_len = len;
@@ -334,7 +314,7 @@ static int conn_start(void)
 	c->rlen = 0;
 	c->out = NULL;
 	c->t0 = now_ns();
-	c->t_hs = 0;
+	c->t_hs = c->t_tls = c->t_250 = 0;
 	c->deadline = c->t0 + (uint64_t)S.o.timeout_ms * 1000000ull;
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.u64 = (uint64_t)(c - S.c) | ((uint64_t)c->gen << 32);
@@ -383,9 +363,10 @@ static void note_negotiated(SSL *ssl)
 static void tls_done(struct conn *c)
 {
 	S.handshakes++;
+	c->t_tls = now_ns();
 	if (in_window()) {
 		S.handshakes_win++;
-		hist_add(&S.h_hs, now_ns() - c->t_hs);
+		hist_add(&S.h_hs, c->t_tls - c->t_hs);
 	}
 	if (!S.version[0])
 		note_negotiated(c->ssl);
@@ -458,6 +439,7 @@ static int on_reply(struct conn *c, int code, const char *text, size_t tlen)
 		conn_send(c, S.msg, S.msg_len, S_DOT);
 		return 0;
 	case S_DOT:
+		c->t_250 = now_ns();
 		SEND_LIT(c, "QUIT\r\n", S_QUIT);
 		return 0;
 	case S_QUIT:
@@ -481,37 +463,14 @@ static int on_reply(struct conn *c, int code, const char *text, size_t tlen)
  */
 static int take_reply(struct conn *c, int *code, char *text, size_t textlen)
 {
-	size_t i = 0;
+	const char *why = NULL;
+	int r = mx_take_reply(c->rbuf, &c->rlen, code, text, textlen, &why);
 
-	while (i < c->rlen) {
-		char *nl = memchr(c->rbuf + i, '\n', c->rlen - i);
-		size_t ll;
-		const char *l = c->rbuf + i;
-
-		if (nl == NULL)
-			break;
-		ll = (size_t)(nl - l) + 1;
-		if (ll < 4 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' ||
-		    l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-' && l[3] != '\r')) {
-			conn_fail(c, E_smtp_reply, "malformed reply line");
-			S.codes[0]++;
-			return -1;
-		}
-		i += ll;
-		if (l[3] == '-')
-			continue;
-		*code = (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-		snprintf(text, textlen, "%.*s", (int)(ll > 2 ? ll - 2 : 0), l);
-		memmove(c->rbuf, c->rbuf + i, c->rlen - i);
-		c->rlen -= i;
-		return 1;
-	}
-	if (c->rlen >= RBUF - 1) {
-		conn_fail(c, E_smtp_reply, "reply longer than 4 KiB");
+	if (r < 0) {
+		conn_fail(c, E_smtp_reply, why);
 		S.codes[0]++;
-		return -1;
 	}
-	return 0;
+	return r;
 }
 
 /* Read what is there: >0 bytes, 0 end of stream, -1 nothing now, -2 error (c failed). */
@@ -657,7 +616,7 @@ static int conn_step(struct conn *c, uint32_t events)
 		}
 		return n == -2 ? -1 : n > 0 ? 1 : 0;     /* bytes after 221: ignored */
 	case S_IDLE:
-		n = conn_read(c, c->rbuf + c->rlen, RBUF - 1 - c->rlen);
+		n = conn_read(c, c->rbuf + c->rlen, RBUF - c->rlen);
 		if (n == -2)
 			return -1;
 		if (n == 0) {
@@ -684,7 +643,7 @@ static int conn_step(struct conn *c, uint32_t events)
 		return -1;
 	if (r > 0)
 		return on_reply(c, code, text, strlen(text)) < 0 ? -1 : 1;
-	n = conn_read(c, c->rbuf + c->rlen, RBUF - 1 - c->rlen);
+	n = conn_read(c, c->rbuf + c->rlen, RBUF - c->rlen);
 	if (n == -2)
 		return -1;
 	if (n == 0) {
@@ -756,6 +715,21 @@ static void start_sessions(uint64_t now)
 
 	if (quit || now < S.next_start_ok)
 		return;
+	if (S.o.rate > 0 && S.phase == PH_RUN) {
+		while (n < START_BURST && pace_due(&S.pace, now, S.o.count)) {
+			if (S.nfree == 0) {
+				pace_missed(&S.pace);   /* every slot in flight: not started */
+				continue;
+			}
+			if (conn_start() != 0) {
+				S.next_start_ok = now + 10000000ull;   /* back off 10 ms */
+				return;
+			}
+			pace_started(&S.pace, now);
+			n++;
+		}
+		return;
+	}
 	while (S.nfree > 0 && n < START_BURST) {
 		if (S.phase == PH_RUN) {
 			if (S.o.count && S.started >= S.o.count)
@@ -774,6 +748,20 @@ static void start_sessions(uint64_t now)
 	}
 }
 
+/* epoll_wait's timeout: POLL_MS, or less when a paced start is due sooner. */
+static int poll_ms(uint64_t now)
+{
+	uint64_t due;
+
+	if (S.o.rate <= 0 || S.phase != PH_RUN || pace_all_scheduled(&S.pace, S.o.count))
+		return POLL_MS;
+	due = pace_due_at(&S.pace);
+	if (due <= now)
+		return 1;           /* still due after start_sessions(): backing off, or a burst */
+	due = (due - now + 999999) / 1000000;
+	return due < POLL_MS ? (int)due : POLL_MS;
+}
+
 /* Close the measuring window now. */
 static void window_close(uint64_t now)
 {
@@ -789,7 +777,8 @@ static void phase_step(uint64_t now)
 	switch (S.phase) {
 	case PH_RUN:
 		if (quit || now >= S.t_win0 + (uint64_t)(S.o.duration * 1e9) ||
-		    (S.o.count && S.started >= S.o.count && S.active == 0)) {
+		    ((S.o.rate > 0 ? pace_all_scheduled(&S.pace, S.o.count) :
+				     S.o.count && S.started >= S.o.count) && S.active == 0)) {
 			window_close(now);
 			S.phase = PH_DRAIN;
 			S.phase_end = now + DRAIN_MS * 1000000ull;
@@ -891,9 +880,11 @@ static void summary(void)
 	       (unsigned long long)S.handshakes, (unsigned long long)S.started);
 	if (S.o.mode == M_IDLE)
 		printf(" idle_max=%u", S.idle_max);
-	printf(" version=%s cipher=%s group=%s sigalg=%s\n", S.version[0] ? S.version : "-",
+	printf(" version=%s cipher=%s group=%s sigalg=%s", S.version[0] ? S.version : "-",
 	       S.cipher[0] ? S.cipher : "-", S.group[0] ? S.group : "-",
 	       S.sigalg[0] ? S.sigalg : "-");
+	pace_words(stdout, &S.pace, &S.lat_tls, &S.lat_250);
+	putchar('\n');
 	fflush(stdout);
 	for (unsigned i = 0; i < 600; i++)
 		if (S.codes[i])
@@ -909,8 +900,8 @@ static void on_signal(int sig)
 		quit++;
 }
 
-/* Last resort: the run did not stop within its time cap. */
-static void on_alarm(int sig)
+/* Last resort (SIGALRM, both of mxgen's loops): the run did not stop within its time cap. */
+void mxgen_watchdog(int sig)
 {
 	static const char msg[] = "mxgen: watchdog: the run overran its hard time cap\n";
 	ssize_t r;
@@ -919,33 +910,6 @@ static void on_alarm(int sig)
 	r = write(2, msg, sizeof(msg) - 1);
 	(void)r;
 	_exit(4);
-}
-
-/* The message for DATA: a few headers and size bytes of body lines. */
-static int build_message(unsigned size)
-{
-	static const char hdr[] = "From: <bench@" HELO_NAME ">\r\n"
-				  "To: <sink@backend.lab.example>\r\n"
-				  "Subject: mxgen\r\n\r\n";
-	size_t cap = sizeof(hdr) + size + size / 72 * 2 + 16, o;
-
-	S.msg = malloc(cap);
-	if (S.msg == NULL)
-		return -1;
-	memcpy(S.msg, hdr, sizeof(hdr) - 1);
-	o = sizeof(hdr) - 1;
-	for (unsigned done = 0; done < size;) {
-		unsigned line = size - done > 72 ? 72 : size - done;
-
-		memset(S.msg + o, 'x', line);
-		o += line;
-		memcpy(S.msg + o, "\r\n", 2);
-		o += 2;
-		done += line;
-	}
-	memcpy(S.msg + o, ".\r\n", 3);
-	S.msg_len = o + 3;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -974,6 +938,8 @@ void smtp_kernel_usage(FILE *f, const char *p)
 		"  --setup-s S         idle: set-up phase bound [120]\n"
 		"  --sni NAME          server name sent in the ClientHello [mx.lab.example]\n"
 		"  --plain 0|1         smtp: 1 = no STARTTLS, the session in clear text [0]\n"
+		"  --rate R[/s]        open loop: start R sessions per second, at most --concurrency\n"
+		"                      in flight (a due session beyond that is missed) [closed loop]\n"
 		"Output: a progress line per second on stderr, one summary line on stdout.\n"
 		"Exit: 0, 1 set-up failure, 2 usage, 3 the run had errors, 4 watchdog.\n", p);
 }
@@ -1081,6 +1047,8 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 			o->setup_s = seconds(k, v, 3600);
 		} else if (!strcmp(k, "--sni")) {
 			o->sni = v;
+		} else if (!strcmp(k, "--rate")) {
+			o->rate = pace_rate_opt(prog, v);
 		} else if (!strcmp(k, "--plain")) {
 			o->plain = (int)opt_num(prog, k, v, 0, 1);
 		} else {
@@ -1095,6 +1063,10 @@ static void parse(int argc, char **argv, struct sk_opts *o)
 	}
 	o->sa.sin_port = htons((uint16_t)o->port);
 	o->implicit_tls = o->port == 465;
+	if (o->rate > 0 && o->mode == M_IDLE) {
+		fprintf(stderr, "%s: --rate is for smtp and smtp-handshake\n", prog);
+		exit(2);
+	}
 	if (o->plain && (o->mode != M_SMTP || o->implicit_tls)) {
 		fprintf(stderr, "%s: --plain 1 is for the smtp mode on a STARTTLS port\n", prog);
 		exit(2);
@@ -1153,7 +1125,9 @@ int smtp_kernel_main(int argc, char **argv)
 	SSL_CTX_set_options(S.ctx, SSL_OP_NO_TICKET);
 	S.c = calloc(S.o.concurrency, sizeof(*S.c));
 	S.free_stack = calloc(S.o.concurrency, sizeof(*S.free_stack));
-	if (S.c == NULL || S.free_stack == NULL || build_message(S.o.size) != 0) {
+	if (S.c == NULL || S.free_stack == NULL || (S.msg = mx_body("From: <bench@" HELO_NAME ">\r\n"
+					"To: <sink@backend.lab.example>\r\n"
+					"Subject: mxgen\r\n\r\n", S.o.size, &S.msg_len)) == NULL) {
 		fprintf(stderr, "%s: out of memory for %u sessions\n", prog, S.o.concurrency);
 		return 1;
 	}
@@ -1170,7 +1144,7 @@ int smtp_kernel_main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, on_alarm);
+	signal(SIGALRM, mxgen_watchdog);
 	cap_s = (unsigned)(S.o.duration + (S.o.mode == M_IDLE ? S.o.setup_s : 0) +
 			   2 * DRAIN_MS / 1000 + S.o.timeout_ms / 1000 + WATCHDOG_SLACK_S);
 	alarm(cap_s);
@@ -1190,13 +1164,15 @@ int smtp_kernel_main(int argc, char **argv)
 		S.phase_end = S.t_start + (uint64_t)(S.o.setup_s * 1e9);
 	} else {
 		S.phase = PH_RUN;
+		S.pace.rate = S.o.rate;
+		pace_begin(&S.pace, S.t_win0);
 	}
 	while (S.phase != PH_DONE) {
 		uint64_t now = now_ns();
 		int n;
 
 		start_sessions(now);
-		n = epoll_wait(S.ep, evs, EPOLL_BATCH, POLL_MS);
+		n = epoll_wait(S.ep, evs, EPOLL_BATCH, poll_ms(now));
 		if (n < 0 && errno != EINTR) {
 			fprintf(stderr, "%s: epoll_wait: %s\n", prog, strerror(errno));
 			break;

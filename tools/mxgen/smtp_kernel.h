@@ -20,6 +20,9 @@ int smtp_kernel_is_mode(const char *name);
  */
 int smtp_kernel_main(int argc, char **argv);
 
+/* SIGALRM handler of every mode: the run overran its hard time cap; exit 4. */
+void mxgen_watchdog(int sig);
+
 /* The usage text of the SMTP modes. */
 void smtp_kernel_usage(FILE *f, const char *prog);
 
