@@ -71,7 +71,8 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 # IO::Socket::INET6 (IPv6), which are only its Recommends.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
-	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
+	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl \
+	testssl.sh
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 

@@ -258,6 +258,11 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
+	if (cfg.tls_ciphers[0] && tls_check_ciphers(cfg.tls_ciphers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s: tls_ciphers: %s\n", cfg.path, err);
+		rte_eal_cleanup();
+		return 2;
+	}
 	r = pick_workers(lcores, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "mxgate: %s\n", err);

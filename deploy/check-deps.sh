@@ -66,5 +66,13 @@ else
 	bad /usr/bin/python3 python3
 fi
 
+# testssl.sh scans 25 and 465 (tests/lab/t_tls_testssl.sh); its socket checks need hexdump
+if has testssl; then
+	testssl --version 2>/dev/null | grep -q 'testssl.sh' || bad "testssl that runs" testssl.sh
+	has hexdump || bad "hexdump (testssl's socket checks)" bsdextrautils
+else
+	bad "testssl" testssl.sh
+fi
+
 [ $fails -eq 0 ] || { echo "deps: $fails capability check(s) failed" >&2; exit 1; }
 exit 0
