@@ -74,5 +74,13 @@ else
 	bad "testssl" testssl.sh
 fi
 
+# the user mxgate drops root to (mxgate_user, mxgate_group), made by deploy/deps.sh
+if ! getent passwd mxgate >/dev/null || ! getent group mxgate >/dev/null; then
+	echo "deps: MISSING: system user and group mxgate (run deploy/deps.sh as root, or:" \
+		"useradd --system --user-group --no-create-home --home-dir /nonexistent" \
+		"--shell /usr/sbin/nologin mxgate)" >&2
+	fails=$((fails + 1))
+fi
+
 [ $fails -eq 0 ] || { echo "deps: $fails capability check(s) failed" >&2; exit 1; }
 exit 0

@@ -249,6 +249,16 @@ cmd_up() {
 		fi
 		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
 	} >"$CONF" || die "cannot write $CONF"
+	# mxgate drops root to mxgate_user once its ports are up: that user writes
+	# stats_file and removes the control socket in LAB_DIR (nothing else changes)
+	local user
+	user=$(awk -F= '{ k = $1; gsub(/[ \t]/, "", k) } k == "mxgate_user" { v = $2; gsub(/[ \t]/, "", v); u = v }
+		END { print u ? u : "mxgate" }' "$CONF")
+	id -u "$user" >/dev/null 2>&1 ||
+		die "no user '$user' for mxgate_user (make deps creates mxgate: deploy/deps.sh)"
+	chown "$user" "$LAB_DIR" || die "cannot give $LAB_DIR to $user"
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups test -w "$LAB_DIR/." ||
+		die "$user cannot write $LAB_DIR (a parent folder is closed to it: chmod o+x)"
 
 	deadline=$((SECONDS + UP_TIMEOUT))
 	trap 'up_fail "interrupted"' INT TERM HUP
