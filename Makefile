@@ -72,7 +72,7 @@ HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
 	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl \
-	testssl.sh
+	testssl.sh systemd groff-base man-db
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 

@@ -74,6 +74,11 @@ else
 	bad "testssl" testssl.sh
 fi
 
+# t_deploy: systemd-analyze verify on the units, groff and man on the manual pages
+has systemd-analyze || bad "systemd-analyze" systemd
+has groff || bad "groff" groff-base
+has man || bad "man" man-db
+
 # the user mxgate drops root to (mxgate_user, mxgate_group), made by deploy/deps.sh
 if ! getent passwd mxgate >/dev/null || ! getent group mxgate >/dev/null; then
 	echo "deps: MISSING: system user and group mxgate (run deploy/deps.sh as root, or:" \
