@@ -83,7 +83,8 @@ HDRS += common/metric_table.h
 # IO::Socket::INET6 (IPv6), which are only its Recommends.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
-	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl
+	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl \
+	testssl.sh systemd groff-base man-db
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
 # prometheus service itself is left disabled (deploy/deps.sh)
 DEB_PACKAGES += prometheus

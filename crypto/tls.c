@@ -1151,6 +1151,55 @@ static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
 	return ctx;
 }
 
+/* 1 if ctx takes "ALL:" followed by one rule of a cipher list (name, a+b, without operator). */
+static int cipher_rule_known(SSL_CTX *ctx, const char *rule, size_t len)
+{
+	char buf[128];
+
+	if (len == 0 || len >= sizeof(buf) - 4)
+		return len == 0;
+	snprintf(buf, sizeof(buf), "ALL:%.*s", (int)len, rule);
+	return SSL_CTX_set_strict_cipher_list(ctx, buf) == 1;
+}
+
+int tls_check_ciphers(const char *list, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	const char *p = list, *why, *hint = "";
+	int ok;
+
+	if (ctx == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	ok = SSL_CTX_set_strict_cipher_list(ctx, list) == 1;
+	why = ok ? NULL : ssl_reason("rejected");
+	if (strstr(list, "TLS_AES_") || strstr(list, "TLS_CHACHA20_"))
+		hint = " (TLS 1.3 suites are not configurable: tls_ciphers is the TLS 1.2 list)";
+	/* name the first rule BoringSSL does not know: "[a|b]" and "!a" are split
+	   into their names */
+	while (!ok && *p) {
+		size_t n;
+
+		p += strspn(p, ":, []|!+-~");
+		n = strcspn(p, ":, []|");
+		if (n && !cipher_rule_known(ctx, p, n)) {
+			set_err(err, errlen, "bad TLS 1.2 cipher list \"%s\": unknown cipher or rule "
+				"\"%.*s\"%s", list, (int)n, p, hint);
+			break;
+		}
+		p += n;
+	}
+	if (!ok && !*p)
+		set_err(err, errlen, "bad TLS 1.2 cipher list \"%s\": %s%s", list,
+			strcmp(why, "NO_CIPHER_MATCH") == 0 ? "it leaves no TLS 1.2 suite" :
+			strcmp(why, "INVALID_COMMAND") == 0 ? "bad syntax (entries are separated by ':')" :
+			why, hint);
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
 /* Build a server context; NULL with a message naming the file or setting. */
 struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t errlen)
 {
@@ -1173,9 +1222,10 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, (uint16_t)minv);
 	SSL_CTX_set_max_proto_version(ctx->ssl_ctx, TLS1_3_VERSION);
-	if (cfg->ciphers && !SSL_CTX_set_strict_cipher_list(ctx->ssl_ctx, cfg->ciphers)) {
-		set_err(err, errlen, "bad TLS 1.2 cipher list \"%s\": %s", cfg->ciphers,
-			ssl_reason("rejected"));
+	if (!SSL_CTX_set_strict_cipher_list(ctx->ssl_ctx, cfg->ciphers ? cfg->ciphers
+								       : TLS_DEFAULT_CIPHERS)) {
+		ERR_clear_error();
+		tls_check_ciphers(cfg->ciphers ? cfg->ciphers : TLS_DEFAULT_CIPHERS, err, errlen);
 		goto fail;
 	}
 	if (!SSL_CTX_set1_curves_list(ctx->ssl_ctx, groups)) {

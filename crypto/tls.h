@@ -27,6 +27,19 @@
 #define TLS_MAX_SNI     8
 #define TLS_OCSP_MAX    (64u << 10)     /* largest OCSP response stapled */
 
+/*
+ * The TLS 1.2 suites when tls_ciphers is not set: ECDHE key exchange with an
+ * AEAD only (Mozilla's "intermediate" list less its DHE suites), in this
+ * order of preference. No static-RSA key exchange (no forward secrecy), no
+ * CBC (Lucky13, padding oracles), no 3DES (SWEET32), no RC4, no NULL or
+ * anonymous suites. TLS 1.3's suites are BoringSSL's and not configurable
+ * (all AEAD with ephemeral key exchange).
+ */
+#define TLS_DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 /* One certificate: chain and key in PEM files, the names it serves. */
 struct tls_cert_cfg {
 	const char *chain_file;
@@ -47,7 +60,7 @@ struct tls_server_cfg {
 	struct tls_cert_cfg certs[TLS_MAX_CERTS]; /* certs[0] is the default */
 	unsigned ncerts;
 	int min_version;                /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
-	const char *ciphers;            /* TLS 1.2 cipher list, NULL = BoringSSL default */
+	const char *ciphers;            /* TLS 1.2 cipher list, NULL = TLS_DEFAULT_CIPHERS */
 	const char *groups;             /* e.g. "X25519:P-256" */
 	int request_client_cert;        /* ask for a client certificate (never required) */
 	const char *ca_file, *ca_dir;   /* trust anchors for client certificates */
@@ -66,6 +79,15 @@ struct tls_server_cfg {
 struct tls_ctx;
 struct tls_worker;
 struct tls_conn;
+
+/*
+ * Check a TLS 1.2 cipher list (OpenSSL syntax, as BoringSSL takes it: names
+ * and rules separated by ':', '!' to remove, [a|b] for equal preference).
+ * 0 if BoringSSL takes it whole (strictly: an unknown name is an error, not
+ * skipped) and it leaves at least one suite; else -1 with why in err, naming
+ * the first entry BoringSSL does not know.
+ */
+int tls_check_ciphers(const char *list, char *err, size_t errlen);
 
 /* The session's transport: moves TLS records to and from the TCP stack. */
 struct tls_transport {

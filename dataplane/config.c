@@ -769,6 +769,26 @@ static int set_backends(struct parser *p, const char *val)
 	return 0;
 }
 
+/* mxgate_user, mxgate_group: an account name as Debian's adduser takes it, never root. */
+static int set_account(struct parser *p, const char *val, char *out)
+{
+	size_t len = strlen(val), i;
+
+	if (len == 0 || len > 32)
+		return bad(p, "expected a user or group name of 1 to 32 characters");
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		if (!(c >= 'a' && c <= 'z') && c != '_' &&
+		    (i == 0 || !((c >= '0' && c <= '9') || c == '-')))
+			return bad(p, "'%s' is not a user or group name ([a-z_][a-z0-9_-]*)", val);
+	}
+	if (strcmp(val, "root") == 0)
+		return bad(p, "must not be root: mxgate drops root once its ports are set up");
+	memcpy(out, val, len + 1);
+	return 0;
+}
+
 /* Apply the collected logical line (p->key, p->val) to the configuration. */
 static int process_entry(struct parser *p)
 {
@@ -794,6 +814,10 @@ static int process_entry(struct parser *p)
 		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
 	if (strcmp(key, "submission_auth_required") == 0)
 		return set_bool(p, val, &p->cfg->submission_auth_required);
+	if (strcmp(key, "mxgate_user") == 0)
+		return set_account(p, val, p->cfg->mxgate_user);
+	if (strcmp(key, "mxgate_group") == 0)
+		return set_account(p, val, p->cfg->mxgate_group);
 	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++)
 		if (strcmp(key, str_keys[i].name) == 0)
 			return set_str_key(p, &str_keys[i], val);
@@ -1129,6 +1153,8 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->backend_timeout_ms = 300000;
 	cfg->backend_retry_ms = 30000;
 	strcpy(cfg->redis_prefix, "mxgate:");
+	strcpy(cfg->mxgate_user, "mxgate");
+	strcpy(cfg->mxgate_group, "mxgate");
 }
 
 /* Set up the parser state and the defaults in *cfg; returns 0 or -1. */

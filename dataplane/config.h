@@ -124,6 +124,10 @@ struct mx_config {
 	char redis_prefix[CFG_NAME_LEN];      /* default "mxgate:" */
 	char metrics_listen[CFG_NAME_LEN];    /* "127.0.0.1:9465", "" = off */
 	char appliance_id[CFG_NAME_LEN];      /* default: hostname */
+	/* privileges: mxgate runs as this user once EAL and the ports are set up (Postfix's
+	   mail_owner); the control socket belongs to it and to the group, mode 0660 */
+	char mxgate_user[CFG_NAME_LEN];       /* default "mxgate"; never root */
+	char mxgate_group[CFG_NAME_LEN];      /* default "mxgate" */
 	/* relay */
 	struct cfg_backend backends[CFG_MAX_BACKENDS];
 	unsigned nbackends;

@@ -5,13 +5,19 @@
  *
  *   mxgate [EAL options] -- -c FILE
  */
+#define _GNU_SOURCE     /* setresuid, setresgid */
+#include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -92,6 +98,172 @@ static int worker_main(void *arg)
 	net_flush(ctx);
 	rte_rcu_qsbr_thread_offline(rcu, ctx->worker);
 	rte_rcu_qsbr_thread_unregister(rcu, ctx->worker);
+	return 0;
+}
+
+/*
+ * Privileges. mxgate starts as root (EAL: hugepages, VFIO or taps, the
+ * ports) and, once the ports, the TLS keys, the access map and the control
+ * socket are set up and before any packet is processed, becomes mxgate_user
+ * for good: setgroups (the user's primary group only), setresgid, setresuid,
+ * all three ids, so that nothing can switch back. glibc applies each of
+ * these to every thread of the process (the EAL's lcore, interrupt and
+ * telemetry threads exist already), and the kernel clears the permitted,
+ * effective and ambient capabilities of every thread whose uids all leave
+ * 0: no capability is kept (none is needed afterwards, see README
+ * "Privileges"). no_new_privs, set before EAL creates any thread, keeps an
+ * exec from gaining anything back through set-uid files or file
+ * capabilities. The result is checked thread by thread in /proc/self/task.
+ */
+/* ASan/UBSan builds (make test-asan): LeakSanitizer ptraces the process at exit */
+#if defined(__SANITIZE_ADDRESS__)
+#define MX_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MX_SANITIZED 1
+#endif
+#endif
+#ifndef MX_SANITIZED
+#define MX_SANITIZED 0
+#endif
+
+struct privs {
+	uid_t uid;
+	gid_t gid, group;       /* the user's primary group; the control socket's group */
+};
+
+/* Look up mxgate_user and mxgate_group (before anything is set up); 0 or -1 with why. */
+static int privs_lookup(struct privs *pv, char *err, size_t errlen)
+{
+	struct passwd *pw = getpwnam(cfg.mxgate_user);
+	struct group *gr = getgrnam(cfg.mxgate_group);
+
+	if (pw == NULL) {
+		snprintf(err, errlen, "%.200s: mxgate_user: no user '%.32s' (create it: useradd --system "
+			 "--user-group --no-create-home --shell /usr/sbin/nologin %.32s)",
+			 cfg.path, cfg.mxgate_user, cfg.mxgate_user);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errlen, "%s: mxgate_user: '%s' has uid or gid 0", cfg.path, cfg.mxgate_user);
+		return -1;
+	}
+	pv->uid = pw->pw_uid;
+	pv->gid = pw->pw_gid;
+	if (gr == NULL) {
+		snprintf(err, errlen, "%.200s: mxgate_group: no group '%.32s' (create it: groupadd --system %.32s)",
+			 cfg.path, cfg.mxgate_group, cfg.mxgate_group);
+		return -1;
+	}
+	if (gr->gr_gid == 0) {
+		snprintf(err, errlen, "%s: mxgate_group: '%s' has gid 0", cfg.path, cfg.mxgate_group);
+		return -1;
+	}
+	pv->group = gr->gr_gid;
+	return 0;
+}
+
+/* A "Key:\t..." line of a status file; NULL if absent. */
+static const char *status_field(const char *buf, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = buf; p != NULL && *p; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, key, kl) == 0)
+			return p + kl;
+	}
+	return NULL;
+}
+
+/* Every thread runs as uid/gid with no capability and no other group; count them. */
+static int privs_check_threads(const struct privs *pv, unsigned *nthreads, char *err, size_t errlen)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char path[64], buf[4096], want_uid[64], want_gid[64], want_groups[32];
+	int bad = 0;
+
+	*nthreads = 0;
+	if (d == NULL) {
+		snprintf(err, errlen, "cannot check the threads: /proc/self/task: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(want_uid, sizeof(want_uid), "\t%u\t%u\t%u\t%u\n", pv->uid, pv->uid, pv->uid, pv->uid);
+	snprintf(want_gid, sizeof(want_gid), "\t%u\t%u\t%u\t%u\n", pv->gid, pv->gid, pv->gid, pv->gid);
+	snprintf(want_groups, sizeof(want_groups), "\t%u \n", pv->gid);
+	while (!bad && (e = readdir(d)) != NULL) {
+		static const char *const caps[] = { "CapInh:", "CapPrm:", "CapEff:", "CapAmb:" };
+		const char *f;
+		FILE *fp;
+		size_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/status", e->d_name);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;       /* a thread that has just ended */
+		n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = '\0';
+		(*nthreads)++;
+		if ((f = status_field(buf, "Uid:")) == NULL || strncmp(f, want_uid, strlen(want_uid)) != 0 ||
+		    (f = status_field(buf, "Gid:")) == NULL || strncmp(f, want_gid, strlen(want_gid)) != 0 ||
+		    (f = status_field(buf, "Groups:")) == NULL || strncmp(f, want_groups, strlen(want_groups)) != 0 ||
+		    (f = status_field(buf, "NoNewPrivs:")) == NULL || strncmp(f, "\t1\n", 3) != 0) {
+			snprintf(err, errlen, "thread %s kept ids, groups or may gain privileges: %.200s",
+				 e->d_name, buf);
+			bad = 1;
+		}
+		for (unsigned i = 0; !bad && i < sizeof(caps) / sizeof(caps[0]); i++)
+			if ((f = status_field(buf, caps[i])) == NULL ||
+			    strncmp(f, "\t0000000000000000\n", 18) != 0) {
+				snprintf(err, errlen, "thread %s kept capabilities (%s%.17s)", e->d_name,
+					 caps[i], f ? f + 1 : "?");
+				bad = 1;
+			}
+	}
+	closedir(d);
+	return bad || *nthreads == 0 ? -1 : 0;
+}
+
+/* Become mxgate_user for good in every thread; 0, or -1 with why (then mxgate must exit). */
+static int privs_drop(const struct privs *pv, char *err, size_t errlen)
+{
+	unsigned n;
+
+	if (cfg.control_socket[0] &&
+	    (chown(cfg.control_socket, pv->uid, pv->group) != 0 || chmod(cfg.control_socket, 0660) != 0)) {
+		snprintf(err, errlen, "control_socket %s: cannot give it to %s:%s: %s", cfg.control_socket,
+			 cfg.mxgate_user, cfg.mxgate_group, strerror(errno));
+		return -1;
+	}
+	/* supplementary groups first (needs root), then the gid (needs root), the uid last */
+	if (setgroups(1, &pv->gid) != 0 || setresgid(pv->gid, pv->gid, pv->gid) != 0 ||
+	    setresuid(pv->uid, pv->uid, pv->uid) != 0) {
+		snprintf(err, errlen, "cannot become %s (uid %u gid %u): %s", cfg.mxgate_user, pv->uid,
+			 pv->gid, strerror(errno));
+		return -1;
+	}
+	/* no way back: each of these must fail now */
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 || setegid(0) == 0 ||
+	    setgroups(0, NULL) == 0) {
+		snprintf(err, errlen, "root could be regained after becoming %s", cfg.mxgate_user);
+		return -1;
+	}
+	if (privs_check_threads(pv, &n, err, errlen) != 0)
+		return -1;
+	/* Changing ids made the process non-dumpable: no core file with keys in it, no
+	   ptrace by processes of the same user (mxgate-control runs as it). A sanitized
+	   build only turns that back on, for LeakSanitizer's tracer at exit. */
+	if (MX_SANITIZED && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+		snprintf(err, errlen, "PR_SET_DUMPABLE: %s", strerror(errno));
+		return -1;
+	}
+	fprintf(stderr, "mxgate: running as %s (uid %u, gid %u) in all %u threads, no capabilities; "
+		"control socket %s:%s 0660\n", cfg.mxgate_user, pv->uid, pv->gid, n, cfg.mxgate_user,
+		cfg.mxgate_group);
 	return 0;
 }
 
@@ -220,11 +392,17 @@ int main(int argc, char **argv)
 	struct service sv;
 	struct auth_service *auth;
 	struct auth_cfg acfg;
+	struct privs pv = { 0, 0, 0 };
 	uint64_t last_rotate;
 	int auth_wait_ms = -1;
 	char err[512];
 	int r, opt, tls_failed;
 
+	/* before EAL makes threads, so that every thread has it: an exec never gains privileges */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		fprintf(stderr, "mxgate: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
+		return 1;
+	}
 	r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		fprintf(stderr, "mxgate: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
@@ -254,6 +432,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cfg_load(conf, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (cfg.tls_ciphers[0] && tls_check_ciphers(cfg.tls_ciphers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s: tls_ciphers: %s\n", cfg.path, err);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if (geteuid() == 0 && privs_lookup(&pv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
 		rte_eal_cleanup();
 		return 2;
@@ -392,6 +580,15 @@ int main(int argc, char **argv)
 	if (service_open(&sv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 1;
+	}
+	if (geteuid() == 0) {
+		if (privs_drop(&pv, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate: %s\n", err);
+			return 1;
+		}
+	} else {
+		fprintf(stderr, "mxgate: not started as root: running as uid %u, mxgate_user not applied\n",
+			(unsigned)geteuid());
 	}
 	for (w = 0; w < nworkers; w++)
 		rte_eal_remote_launch(worker_main, ctxs[w], lcores[w]);

@@ -73,5 +73,26 @@ else
 	bad /usr/bin/python3 python3
 fi
 
+# testssl.sh scans 25 and 465 (tests/lab/t_tls_testssl.sh); its socket checks need hexdump
+if has testssl; then
+	testssl --version 2>/dev/null | grep -q 'testssl.sh' || bad "testssl that runs" testssl.sh
+	has hexdump || bad "hexdump (testssl's socket checks)" bsdextrautils
+else
+	bad "testssl" testssl.sh
+fi
+
+# t_deploy: systemd-analyze verify on the units, groff and man on the manual pages
+has systemd-analyze || bad "systemd-analyze" systemd
+has groff || bad "groff" groff-base
+has man || bad "man" man-db
+
+# the user mxgate drops root to (mxgate_user, mxgate_group), made by deploy/deps.sh
+if ! getent passwd mxgate >/dev/null || ! getent group mxgate >/dev/null; then
+	echo "deps: MISSING: system user and group mxgate (run deploy/deps.sh as root, or:" \
+		"useradd --system --user-group --no-create-home --home-dir /nonexistent" \
+		"--shell /usr/sbin/nologin mxgate)" >&2
+	fails=$((fails + 1))
+fi
+
 [ $fails -eq 0 ] || { echo "deps: $fails capability check(s) failed" >&2; exit 1; }
 exit 0

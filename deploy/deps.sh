@@ -61,4 +61,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 		fi
 	done
 fi
+# The unprivileged user mxgate becomes once its ports are up (mxgate_user and
+# mxgate_group in the configuration), as Postfix's postfix user: a system user
+# with its own group, no home, no shell. The lab and the tests run as it too.
+if ! getent passwd mxgate >/dev/null; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing user mxgate; run 'make deps' as root" >&2
+		exit 1
+	fi
+	echo "deps: creating the system user mxgate"
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --comment "mxgate mail TLS appliance" mxgate
+fi
 "$here/check-deps.sh"

@@ -186,24 +186,28 @@ start_sink() {
 
 # The management side, outside the namespace: redis-server on a Unix socket
 # (no TCP port) and mxgate-control, which pushes Redis' state into mxgate.
+# Both run as mxgate_user, never as root, as mxgate-control.service does
+# (User=mxgate): the control socket is that user's, and so is LAB_DIR.
 start_control() {
 	local i
+	# setpriv execs the program: $! is its pid, which "down" stops
+	local as_user=(setpriv --reuid="$LAB_USER" --regid="$(id -g "$LAB_USER")" --init-groups)
 	[ -x "$MXCONTROL" ] || { msg "missing $MXCONTROL (make)"; return 1; }
 	if [ -n "$LAB_REDIS" ]; then
 		# another lab's Redis: this appliance joins its fleet
-		"$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
+		"${as_user[@]}" "$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
 		echo $! >"$LAB_DIR/control.pid"
 		sleep 0.2
 		alive "$(cat "$LAB_DIR/control.pid")"
 		return
 	fi
 	rm -f "$LAB_DIR/redis.sock"
-	redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
-		--save '' --appendonly no --daemonize no >"$LAB_DIR/redis.log" 2>&1 </dev/null &
+	"${as_user[@]}" redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
+		--dir "$LAB_DIR" --save '' --appendonly no --daemonize no >"$LAB_DIR/redis.log" 2>&1 </dev/null &
 	echo $! >"$LAB_DIR/redis.pid"
 	for ((i = 0; i < 50; i++)); do [ -S "$LAB_DIR/redis.sock" ] && break; sleep 0.1; done
 	[ -S "$LAB_DIR/redis.sock" ] || return 1
-	"$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
+	"${as_user[@]}" "$MXCONTROL" -c "$CONF" -f >"$LAB_DIR/control.log" 2>&1 </dev/null &
 	echo $! >"$LAB_DIR/control.pid"
 	sleep 0.2
 	alive "$(cat "$LAB_DIR/control.pid")"
@@ -249,6 +253,17 @@ cmd_up() {
 		fi
 		if [ -n "$LAB_CONF_EXTRA" ]; then printf '%s\n' "$LAB_CONF_EXTRA"; fi
 	} >"$CONF" || die "cannot write $CONF"
+	# mxgate drops root to mxgate_user once its ports are up: that user writes
+	# stats_file and removes the control socket in LAB_DIR (nothing else changes)
+	local user
+	user=$(awk -F= '{ k = $1; gsub(/[ \t]/, "", k) } k == "mxgate_user" { v = $2; gsub(/[ \t]/, "", v); u = v }
+		END { print u ? u : "mxgate" }' "$CONF")
+	id -u "$user" >/dev/null 2>&1 ||
+		die "no user '$user' for mxgate_user (make deps creates mxgate: deploy/deps.sh)"
+	chown "$user" "$LAB_DIR" || die "cannot give $LAB_DIR to $user"
+	LAB_USER=$user
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups test -w "$LAB_DIR/." ||
+		die "$user cannot write $LAB_DIR (a parent folder is closed to it: chmod o+x)"
 
 	deadline=$((SECONDS + UP_TIMEOUT))
 	trap 'up_fail "interrupted"' INT TERM HUP

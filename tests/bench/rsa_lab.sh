@@ -47,6 +47,7 @@ ns_exists "$LAB_NS" &&
 	die "namespace $LAB_NS exists already: choose another LAB_NS"
 
 TMP=$(mktemp -d /tmp/mxbench-rsa.XXXXXX) || die "mktemp failed"
+chmod 711 "$TMP"   # mxgate, once it dropped root, must reach its LAB_DIR below
 export LAB_DIR=$TMP/lab LAB_CERTS=$TMP/labcerts MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-rsa-$LAB_NS"
 LAB_IS_UP=

@@ -87,6 +87,7 @@ ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$LAB_NS" &&
 	die "namespace $LAB_NS exists already (another lab?): choose another LAB_NS"
 
 TMP=$(mktemp -d /tmp/mxbench-smtp.XXXXXX) || die "mktemp failed"
+chmod 711 "$TMP"   # mxgate, once it dropped root, must reach its LAB_DIR below
 export LAB_DIR=$TMP/lab LAB_CERTS=$TMP/labcerts MXGATE
 export LAB_EAL_EXTRA="${LAB_EAL_EXTRA:-} --file-prefix mxbench-smtp"
 LAB_IS_UP=

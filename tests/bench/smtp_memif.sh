@@ -163,6 +163,7 @@ command -v openssl >/dev/null || die "openssl (the command) is needed to make th
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (mxgate's worker alone on CPU $GATE_CPU)"
 
 TMP=$(mktemp -d /tmp/memif_br.XXXXXX) || die "mktemp failed"
+chown mxgate "$TMP" || die "no user mxgate (make deps): mxgate drops root to it and writes its counters here"
 GATE_PREFIX=memif_br-gate-$$
 GEN_PREFIX=memif_br-gen-$$
 OUT_SOCK=$TMP/memif_br-out.sock

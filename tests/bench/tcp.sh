@@ -57,6 +57,7 @@ done
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (worker and generator on separate cores)"
 
 TMP=$(mktemp -d /tmp/mxbench.XXXXXX) || die "mktemp failed"
+chown mxgate "$TMP" || die "no user mxgate (make deps): mxgate drops root to it and writes its counters here"
 SOCK=$TMP/memif.sock
 GATE_PID=
 KSRV_PID=

@@ -371,7 +371,9 @@ while [ $((SECONDS - MAIN0)) -lt "$DUR" ] || [ -z "$done_b1" ] || [ -z "$RSS2" ]
 		say "redis-server killed (SIGKILL); restarting it in 3 s (empty: the swaps refill it)"
 		sleep 3
 		rm -f "$LAB_DIR/redis.sock"
-		redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
+		# as deploy/lab.sh starts it: as mxgate_user, whose mxgate-control must reconnect
+		setpriv --reuid=mxgate --regid=mxgate --init-groups \
+			redis-server --port 0 --unixsocket "$LAB_DIR/redis.sock" --unixsocketperm 700 \
 			--save '' --appendonly no --daemonize no >>"$LAB_DIR/redis.log" 2>&1 </dev/null &
 		echo $! >"$LAB_DIR/redis.pid"
 		event "restart redis"

@@ -796,9 +796,28 @@ TEST(smtp_keys)
 	expect_error(PORT_LINES "smtpd_recipient_limit = 0\n", ":3: smtpd_recipient_limit", NULL);
 }
 
+/* mxgate_user and mxgate_group: defaults, names, never root */
+TEST(privilege_keys)
+{
+	CHECK(parse_ok(PORT_LINES) == 0);
+	CHECK_STR(cfg.mxgate_user, "mxgate");
+	CHECK_STR(cfg.mxgate_group, "mxgate");
+	CHECK(parse_ok(PORT_LINES "mxgate_user = _mx-gate1\nmxgate_group = mxctl\n") == 0);
+	CHECK_STR(cfg.mxgate_user, "_mx-gate1");
+	CHECK_STR(cfg.mxgate_group, "mxctl");
+	expect_error(PORT_LINES "mxgate_user = root\n", ":3: mxgate_user", "must not be root");
+	expect_error(PORT_LINES "mxgate_group = root\n", ":3: mxgate_group", "must not be root");
+	expect_error(PORT_LINES "mxgate_user = Mx\n", ":3: mxgate_user", "not a user or group name");
+	expect_error(PORT_LINES "mxgate_user = 1mx\n", ":3: mxgate_user", "not a user or group name");
+	expect_error(PORT_LINES "mxgate_user = mx/../x\n", ":3: mxgate_user", "not a user or group name");
+	expect_error(PORT_LINES "mxgate_group = 123456789012345678901234567890123\n", ":3: mxgate_group",
+		     "1 to 32");
+}
+
 int main(void)
 {
 	RUN(smtp_keys);
+	RUN(privilege_keys);
 	RUN(lab_config);
 	RUN(crlf);
 	RUN(defaults);

@@ -703,11 +703,19 @@ TEST(tls12)
 		CHECK(c2s_text(&s, "EHLO x\r\n"));
 		sess_close(&s);
 	}
-	{       /* plain RSA key exchange: the decrypt operation */
+	{       /* plain RSA key exchange (not in the defaults; tls_ciphers can add it):
+		   the decrypt operation */
 		struct copt o = { .maxv = TLS1_2_VERSION,
 				  .ciphers = "TLS_RSA_WITH_AES_128_GCM_SHA256" };
+		struct tls_ctx *rsa_kx;
 
+		cfg.ciphers = "ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256";
+		rsa_kx = ctx_or_die(&cfg);
+		cfg.ciphers = NULL;
 		sess_open(&s, ctx, W, &o);
+		CHECK_EQ(sess_handshake(&s), -1);       /* refused by the defaults */
+		sess_close(&s);
+		sess_open(&s, rsa_kx, W, &o);
 		CHECK_EQ(sess_handshake(&s), 0);
 		CHECK(s.want_key > 0);
 		tls_get_macros(s.srv, &m);
@@ -717,6 +725,7 @@ TEST(tls12)
 		CHECK(c2s_text(&s, "EHLO x\r\n"));
 		CHECK(s2c_text(&s, "250 ok\r\n"));
 		sess_close(&s);
+		tls_ctx_free(rsa_kx);
 	}
 	tls_ctx_free(ctx);
 
@@ -1429,6 +1438,79 @@ TEST(renegotiation_refused)
 	tls_ctx_free(ctx);
 }
 
+/* TLS 1.2 defaults: ECDHE with AEAD only; a client offering only static RSA, CBC or 3DES
+   is refused, tls_ciphers can change that; bad lists are named. */
+TEST(tls12_default_ciphers)
+{
+	static const struct { const char *client; int ok; const char *cipher; } t[] = {
+		{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 1, "ECDHE-RSA-AES128-GCM-SHA256" },
+		{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 1, "ECDHE-RSA-AES256-GCM-SHA384" },
+		{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 1, "ECDHE-RSA-CHACHA20-POLY1305" },
+		{ "TLS_RSA_WITH_3DES_EDE_CBC_SHA", 0, NULL },              /* SWEET32 */
+		{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0, NULL },               /* static RSA, CBC */
+		{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0, NULL },            /* static RSA */
+		{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0, NULL },         /* CBC */
+		{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0, NULL },         /* CBC */
+	};
+	struct tls_server_cfg cfg = base_cfg();
+	struct tls_ctx *ctx = ctx_or_die(&cfg), *cbc;
+	struct tls_macros m;
+	struct sess s;
+	char err[256];
+	int r;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct copt o = { .sni = "mx.lab.example", .maxv = TLS1_2_VERSION, .ciphers = t[i].client };
+
+		sess_open(&s, ctx, W, &o);
+		r = sess_handshake(&s);
+		if (r != (t[i].ok ? 0 : -1))
+			fprintf(stderr, "client offering %s: handshake %d\n", t[i].client, r);
+		CHECK_EQ(r, t[i].ok ? 0 : -1);
+		if (t[i].ok) {
+			tls_get_macros(s.srv, &m);
+			CHECK_STR(m.cipher, t[i].cipher);
+		} else {
+			CHECK(strstr(tls_error_reason(s.srv), "NO_SHARED_CIPHER") != NULL);
+		}
+		sess_close(&s);
+	}
+	tls_ctx_free(ctx);
+
+	/* tls_ciphers replaces the list: ECDHE-RSA-AES128-SHA only */
+	cfg.ciphers = "ECDHE-RSA-AES128-SHA";
+	cbc = ctx_or_die(&cfg);
+	{
+		struct copt o = { .maxv = TLS1_2_VERSION,
+				  .ciphers = "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" };
+
+		sess_open(&s, cbc, W, &o);
+		CHECK_EQ(sess_handshake(&s), 0);
+		tls_get_macros(s.srv, &m);
+		CHECK_STR(m.cipher, "ECDHE-RSA-AES128-SHA");
+		sess_close(&s);
+	}
+	tls_ctx_free(cbc);
+
+	/* the default list is itself valid, and bad lists say what is wrong */
+	CHECK_EQ(tls_check_ciphers(TLS_DEFAULT_CIPHERS, err, sizeof(err)), 0);
+	CHECK_EQ(tls_check_ciphers("[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]:"
+				   "ECDHE+AESGCM", err, sizeof(err)), 0);
+	CHECK_EQ(tls_check_ciphers("ECDHE+AESGCM:!3DES:!SHA1", err, sizeof(err)), 0);
+	CHECK_EQ(tls_check_ciphers("ECDHE-RSA-AES128-GCM-SHA256 AES128-SHA", err, sizeof(err)), -1);
+	CHECK(strstr(err, "separated by ':'") != NULL);
+	CHECK_EQ(tls_check_ciphers("ECDHE-RSA-AES128-GCM-SHA256:NOPE-CIPHER", err, sizeof(err)), -1);
+	CHECK(strstr(err, "unknown cipher or rule \"NOPE-CIPHER\"") != NULL);
+	CHECK_EQ(tls_check_ciphers("TLS_AES_128_GCM_SHA256", err, sizeof(err)), -1);
+	CHECK(strstr(err, "TLS 1.3 suites are not configurable") != NULL);
+	CHECK_EQ(tls_check_ciphers("ALL:!aNULL", err, sizeof(err)), -1);    /* BoringSSL has no aNULL */
+	CHECK(strstr(err, "unknown cipher or rule \"aNULL\"") != NULL);
+	CHECK_EQ(tls_check_ciphers("!ALL", err, sizeof(err)), -1);
+	CHECK_STR(err, "bad TLS 1.2 cipher list \"!ALL\": it leaves no TLS 1.2 suite");
+	CHECK_EQ(tls_check_ciphers("", err, sizeof(err)), -1);
+	CHECK_EQ(ERR_peek_error(), 0);
+}
+
 /* Configuration errors name the file or setting. */
 TEST(bad_files)
 {
@@ -1680,6 +1762,7 @@ int main(void)
 	RUN(tickets);
 	RUN(garbage_and_eof);
 	RUN(renegotiation_refused);
+	RUN(tls12_default_ciphers);
 	RUN(bad_files);
 	RUN(partial_writes);
 	RUN(worker_queue);
