@@ -22,7 +22,7 @@
 
 CC      ?= gcc
 BUILD   := build
-CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -Idataplane
+CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 ARCH_LIB := /usr/lib/x86_64-linux-gnu
 
@@ -59,11 +59,11 @@ NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c
-MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
-	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+MXGATE_SRCS := dataplane/mxgate.c common/config.c dataplane/port.c dataplane/echo.c \
+	dataplane/stats.c dataplane/service.c common/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
-	dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
-HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
+	common/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
+HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 
 # Debian packages: build, lab, tests and the peers of later issues.
@@ -90,22 +90,22 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
-CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/ctl.c \
-	dataplane/config.c policy/policy.c crypto/passwd.c
-$(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(BUILD)
+CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c common/ctl.c \
+	common/config.c policy/policy.c crypto/passwd.c
+$(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h common/ctl.h control/metrics.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c crypto/passwd.c
-$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUILD)
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) common/ctl.c common/config.c policy/policy.c crypto/passwd.c
+$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h common/ctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----
 
 # ---- unit tests (no root, no ports) ----
 
-$(BUILD)/test_config: tests/unit/test_config.c dataplane/config.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c dataplane/config.c
+$(BUILD)/test_config: tests/unit/test_config.c common/config.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c common/config.c
 
 $(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
@@ -126,9 +126,9 @@ $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c
 $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
 
-# control-socket frame bounds (control/ctl.c)
-$(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c control/ctl.c -lpthread
+# control-socket frame bounds (common/ctl.c)
+$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c common/ctl.h control/control.h $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c common/ctl.c -lpthread
 
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
@@ -136,7 +136,7 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c dataplane/config.c
+	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_session.c \
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
@@ -185,7 +185,7 @@ $(ASAN_BUILD):
 	@mkdir -p $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
-$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
+$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h common/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
 $(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(ASAN_BUILD)
@@ -208,7 +208,7 @@ soak: deps
 #   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
 DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -Idataplane \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire
 FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
@@ -229,11 +229,11 @@ $(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HD
 $(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c
 
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c dataplane/config.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c dataplane/config.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c common/config.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c common/config.c
 
 # fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
-FUZZ_CTL_SRCS := dataplane/config.c dataplane/stats.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+FUZZ_CTL_SRCS := common/config.c dataplane/stats.c common/ctl.c $(NET_SRCS) $(SMTP_SRCS)
 $(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
 		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)

@@ -14,7 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
+#include "common/config.h"
 #include "control/metrics.h"
 
 #define BACKOFF_MIN_MS          100
@@ -35,7 +35,7 @@
 #define CERT_PEM_MAX            (1u << 20)      /* a chain or a key, the CA bundle, the CRLs */
 #define OCSP_MAX                (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
 #define USERS_MAX               (1u << 20)      /* SMTP AUTH users pushed at most */
-#define USER_NAME_MAX           255             /* octets (control/ctl.h CTL_SET_USERS) */
+#define USER_NAME_MAX           255             /* octets (common/ctl.h CTL_SET_USERS) */
 #define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 #define FNV_INIT 1469598103934665603ull

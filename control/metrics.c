@@ -15,7 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "metrics.h"
+#include "control/metrics.h"
 
 /* ---- HTTP server ---- */
 

@@ -4,7 +4,7 @@
  * certificates (with the client-certificate CA and CRL, and OCSP responses
  * to staple), the session-ticket keys and the SMTP AUTH users from Redis,
  * validates them,
- * pushes them to mxgate over its control socket (control/ctl.h), follows
+ * pushes them to mxgate over its control socket (common/ctl.h), follows
  * changes on the Redis channel <prefix>events, keeps the last good state
  * while Redis is away (and gives it again to an mxgate that restarted
  * meanwhile), and exports mxgate's counters: Prometheus text over HTTP at
@@ -78,7 +78,7 @@
 #include <sys/time.h>
 
 #include "control/control.h"
-#include "control/ctl.h"
+#include "common/ctl.h"
 
 static volatile sig_atomic_t g_stop, g_hup;
 static int g_foreground = 1;

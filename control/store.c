@@ -27,7 +27,7 @@
 #include <openssl/x509.h>
 
 #include "control/control.h"
-#include "control/ctl.h"
+#include "common/ctl.h"
 #include "crypto/passwd.h"
 #include "policy/policy.h"
 

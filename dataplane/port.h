@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 #include <rte_mempool.h>
-#include "config.h"
+#include "common/config.h"
 #include "net/net.h"
 
 /* What port_setup() learnt about one port (shared by all workers). */

@@ -1,6 +1,6 @@
 /*
  * service.c - the control socket of mxgate, served by the service (main)
- * lcore between its other chores. One request, one reply (control/ctl.h).
+ * lcore between its other chores. One request, one reply (common/ctl.h).
  * Nothing here runs on a worker: the workers see new maps through an
  * atomic pointer and report RCU quiescence each poll, and list their
  * sessions when asked, in their own loop.
@@ -20,11 +20,11 @@
 #include <openssl/x509.h>
 #include <rte_cycles.h>
 
-#include "service.h"
-#include "control/ctl.h"
+#include "dataplane/service.h"
+#include "common/ctl.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
-#include "smtp/auth.h"
+#include "dataplane/smtp/auth.h"
 
 #define LIST_BUF CTL_SESSIONS_PER_WORKER     /* session list of one worker */
 _Static_assert(CFG_MAX_WORKERS <= CTL_WORKERS_MAX, "a SESSIONS reply must fit in CTL_DATA_MAX");

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/gate.h"
-#include "smtp/smtp_stats.h"
-#include "net/tcp_app.h"
+#include "dataplane/smtp/gate.h"
+#include "dataplane/smtp/smtp_stats.h"
+#include "dataplane/net/tcp_app.h"
 
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
 #define LIMIT_PROBE    8

@@ -25,16 +25,16 @@
 #include <arpa/inet.h>
 
 #include "session.h"
-#include "smtp/smtp_proto.h"
-#include "smtp/gate.h"
-#include "smtp/relay.h"
-#include "smtp/relay_wire.h"
-#include "smtp/slog.h"
-#include "smtp/tcp_tls.h"
-#include "smtp/tx.h"
+#include "dataplane/smtp/smtp_proto.h"
+#include "dataplane/smtp/gate.h"
+#include "dataplane/smtp/relay.h"
+#include "dataplane/smtp/relay_wire.h"
+#include "dataplane/smtp/slog.h"
+#include "dataplane/smtp/tcp_tls.h"
+#include "dataplane/smtp/tx.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
-#include "smtp/auth.h"
+#include "dataplane/smtp/auth.h"
 
 const char *const smtp_stat_names[] = {
 #define X(n) #n,

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "smtp/smtp_proto.h"
+#include "dataplane/smtp/smtp_proto.h"
 
 struct smtp_tx {
 	char mail_from[SMTP_ADDR_MAX + 1];   /* the reverse path, for the logs */

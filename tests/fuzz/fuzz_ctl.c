@@ -1,6 +1,6 @@
 /*
  * fuzz_ctl.c - libFuzzer target for control-socket frames: the framing
- * (control/ctl.c) and mxgate's own request handling (dataplane/service.c,
+ * (common/ctl.c) and mxgate's own request handling (dataplane/service.c,
  * included here whole so that its static serve() and parse_certs() are
  * reached as they are; no worker, no EAL: nworkers is 0 and the RCU
  * variable has no reader).
@@ -43,8 +43,8 @@
 #include "dataplane/service.c"
 
 #include <rte_rcu_qsbr.h>
-#include "dataplane/config.h"
-#include "fuzz.h"
+#include "common/config.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct mx_config fcfg;
 static struct service sv;

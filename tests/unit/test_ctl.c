@@ -1,6 +1,6 @@
 /*
  * test_ctl.c - unit tests of the control-socket framing bounds
- * (control/ctl.c): for every message type a frame whose payload is exactly
+ * (common/ctl.c): for every message type a frame whose payload is exactly
  * at its bound is read whole, and one byte more is refused from the header
  * alone (EMSGSIZE, counted per type, nothing of the payload read, the rest
  * of the stream left where it was); ctl_send() refuses to write an
@@ -24,13 +24,13 @@
 #include <sys/un.h>
 
 #include "control/control.h"
-#include "control/ctl.h"
+#include "common/ctl.h"
 #include "crypto/passwd.h"
 #include "crypto/tls.h"
-#include "dataplane/config.h"
+#include "common/config.h"
 #include "dataplane/smtp/auth.h"
 #include "policy/policy.h"
-#include "t.h"
+#include "tests/unit/t.h"
 
 _Static_assert(CTL_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN, "ticket key length");
 _Static_assert(CTL_TICKET_KEY_LEN == TICKET_KEY_LEN, "ticket key length (control plane)");

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 /* ---- status ---- */
 

@@ -29,7 +29,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 #define CERT_NAME_MAX   63              /* SET_CERTS reads names as %63s */
 #define CERT_FILE_MAX   (1u << 20)      /* a chain or key file */

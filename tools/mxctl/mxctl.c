@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 #define DEFAULT_CONFIG "/etc/mxgate/mxgate.conf"
 

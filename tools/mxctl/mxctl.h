@@ -2,7 +2,7 @@
  * mxctl.h - what the parts of mxctl, the operator's CLI, share: exit
  * codes, the lazily loaded configuration, the control-socket and Redis
  * helpers, the policy hash, JSON output, and one entry point per command
- * group. mxctl talks to mxgate over the control socket (control/ctl.h) and
+ * group. mxctl talks to mxgate over the control socket (common/ctl.h) and
  * to Redis (hiredis) with the schema shared with mxgate-control; see
  * docs/mxctl.1.
  */
@@ -15,8 +15,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
-#include "control/ctl.h"
+#include "common/config.h"
+#include "common/ctl.h"
 
 /* Exit codes. */
 #define EX_OK           0       /* done */

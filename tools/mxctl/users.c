@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "crypto/passwd.h"
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
-#define USER_NAME_MAX   255             /* octets (control/ctl.h CTL_SET_USERS) */
+#define USER_NAME_MAX   255             /* octets (common/ctl.h CTL_SET_USERS) */
 #define PASSWORD_MAX    1024            /* longest password line taken */
 
 static const char user_usage[] =

@@ -83,9 +83,9 @@
 #include "tools/common/hist.h"
 #include "tools/common/opt.h"
 
-#include "config.h"
-#include "port.h"
-#include "net/tcp.h"
+#include "common/config.h"
+#include "dataplane/port.h"
+#include "dataplane/net/tcp.h"
 #include "smtp_kernel.h"
 #include "gen.h"
 

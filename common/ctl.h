@@ -36,7 +36,7 @@
  * What each type carries at most (payload bytes). The item limits repeat
  * those of the modules that make or read the payload; tests/unit/test_ctl.c
  * checks with static asserts that they agree (crypto/tls.h, crypto/passwd.h,
- * dataplane/smtp/auth.h, policy/policy.h, dataplane/config.h,
+ * dataplane/smtp/auth.h, policy/policy.h, common/config.h,
  * dataplane/service.h, control/control.h).
  */
 #define CTL_NOARG_MAX           0u      /* STATUS, STATS, SESSIONS, DRAIN, RESUME; unknown types */
@@ -71,7 +71,7 @@
 /* replies: OK and ERR carry one short message; DATA the largest listing */
 #define CTL_TEXT_MAX            4096u
 #define CTL_SESSIONS_PER_WORKER (1u << 20)      /* SESSIONS: one worker's list */
-#define CTL_WORKERS_MAX         16u     /* dataplane/config.h CFG_MAX_WORKERS */
+#define CTL_WORKERS_MAX         16u     /* common/config.h CFG_MAX_WORKERS */
 #define CTL_DATA_MAX            (CTL_WORKERS_MAX * CTL_SESSIONS_PER_WORKER)
 
 enum ctl_type {
