@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "common/config.h"
+#include "common/schema.h"
 #include "control/metrics.h"
 
 #define BACKOFF_MIN_MS          100
@@ -22,20 +23,11 @@
 #define REDIS_CONNECT_MS        1000
 #define REDIS_CMD_MS            2000
 #define CTL_IO_MS               5000
-#define TICKET_KEY_LEN          48
-#define TICKET_HEX_LEN          (2 * TICKET_KEY_LEN)
 #define POLICY_ERRORS_LOGGED    10      /* bad entries named per rejected version */
 #define EVENTS_UNKNOWN_LOGGED   10      /* unknown event messages logged in all */
 #define KEY_LEN                 (CFG_NAME_LEN * 2 + 32)
 #define INTERVAL_DEFAULT        5
 #define INTERVAL_MAX            3600
-#define CERTS_MAX               8       /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
-#define CERT_NAME_MAX           63      /* SET_CERTS reads the name as %63s */
-#define SNI_FIELD_MAX           255     /* and the SNI list as %255s */
-#define CERT_PEM_MAX            (1u << 20)      /* a chain or a key, the CA bundle, the CRLs */
-#define OCSP_MAX                (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
-#define USERS_MAX               (1u << 20)      /* SMTP AUTH users pushed at most */
-#define USER_NAME_MAX           255             /* octets (common/ctl.h CTL_SET_USERS) */
 #define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 #define FNV_INIT 1469598103934665603ull

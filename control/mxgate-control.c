@@ -21,7 +21,7 @@
  * fetches [5]. SIGTERM/SIGINT: clean stop. SIGHUP: full resync from Redis
  * and push everything again.
  *
- * Redis schema (shared with mxctl):
+ * Redis schema (common/schema.h, shared with mxctl), as read here:
  *   <prefix>policy            hash: access-map key -> value ("To:lab.example" -> "RELAY")
  *   <prefix>policy:version    string: INCR on every change
  *   <prefix>events            channel: "policy <version>", "tickets", "certs", "users"
@@ -616,16 +616,16 @@ int main(int argc, char **argv)
 		}
 		a->redis_enabled = a->cfg.redis_server[0] != '\0';
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
-		key_join(a->k_policy, a->cfg.redis_prefix, "policy", "");
-		key_join(a->k_version, a->cfg.redis_prefix, "policy:version", "");
-		key_join(a->k_events, a->cfg.redis_prefix, "events", "");
-		key_join(a->k_tickets, a->cfg.redis_prefix, "tickets", "");
-		key_join(a->k_stats, a->cfg.redis_prefix, "stats:", a->cfg.appliance_id);
-		key_join(a->k_certs, a->cfg.redis_prefix, "certs", "");
-		key_join(a->k_cert, a->cfg.redis_prefix, "cert:", "");
-		key_join(a->k_ca, a->cfg.redis_prefix, "ca", "");
-		key_join(a->k_crl, a->cfg.redis_prefix, "crl", "");
-		key_join(a->k_auth, a->cfg.redis_prefix, "auth:", "");
+		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");
+		key_join(a->k_version, a->cfg.redis_prefix, RK_POLICY_VER, "");
+		key_join(a->k_events, a->cfg.redis_prefix, RK_EVENTS, "");
+		key_join(a->k_tickets, a->cfg.redis_prefix, RK_TICKETS, "");
+		key_join(a->k_stats, a->cfg.redis_prefix, RK_STATS, a->cfg.appliance_id);
+		key_join(a->k_certs, a->cfg.redis_prefix, RK_CERTS, "");
+		key_join(a->k_cert, a->cfg.redis_prefix, RK_CERT, "");
+		key_join(a->k_ca, a->cfg.redis_prefix, RK_CA, "");
+		key_join(a->k_crl, a->cfg.redis_prefix, RK_CRL, "");
+		key_join(a->k_auth, a->cfg.redis_prefix, RK_AUTH, "");
 		if (a->cfg.metrics_listen[0]) {
 			a->ms = metrics_open(a->cfg.metrics_listen, metrics_body, a, err, sizeof(err));
 			if (!a->ms) {

@@ -1316,18 +1316,26 @@ int redis_sync(struct app *a)
 	return 0;
 }
 
+/* msg (len bytes) is the event ev, alone or (with_arg) followed by " <argument>". */
+static int event_is(const char *msg, size_t len, const char *ev, int with_arg)
+{
+	size_t n = strlen(ev);
+
+	return len >= n && memcmp(msg, ev, n) == 0 && (len == n || (with_arg && msg[n] == ' '));
+}
+
 /* A message on <prefix>events. */
 static void on_event(struct app *a, const char *msg, size_t len)
 {
 	char e[128];
 
-	if (len >= 6 && strncmp(msg, "policy", 6) == 0 && (len == 6 || msg[6] == ' ')) {
+	if (event_is(msg, len, EV_POLICY, 1)) {
 		a->need_policy = 1;
-	} else if (len == 7 && strncmp(msg, "tickets", 7) == 0) {
+	} else if (event_is(msg, len, EV_TICKETS, 0)) {
 		a->need_tickets = 1;
-	} else if (len == 5 && strncmp(msg, "certs", 5) == 0) {
+	} else if (event_is(msg, len, EV_CERTS, 0)) {
 		a->need_certs = 1;
-	} else if (len == 5 && strncmp(msg, "users", 5) == 0) {
+	} else if (event_is(msg, len, EV_USERS, 0)) {
 		a->need_users = 1;
 	} else if (a->unknown_events < EVENTS_UNKNOWN_LOGGED) {
 		a->unknown_events++;

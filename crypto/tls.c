@@ -46,6 +46,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/schema.h"
+
+/* what the control plane pushes (common/schema.h) fits what is taken here */
+_Static_assert(TLS_MAX_CERTS == CERTS_MAX, "certificates per SET_CERTS");
+_Static_assert(TLS_MAX_SNI == SNI_MAX + 1, "names per certificate (NULL-ended)");
+_Static_assert(TLS_OCSP_MAX == OCSP_MAX, "OCSP response");
+_Static_assert(TLS_TICKET_KEY_LEN == TICKET_KEY_LEN, "session-ticket key");
+
 #define TLS_BATCH       32      /* key operations run per batch */
 #define TK_SLOTS        4       /* published ticket-key sets (see tk_publish) */
 #define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */

@@ -12,6 +12,11 @@
 
 #include "auth.h"
 #include "crypto/passwd.h"
+#include "common/schema.h"
+
+/* what the control plane pushes (common/schema.h) is what is taken here */
+_Static_assert(AUTH_USER_MAX == USER_NAME_MAX, "user name");
+_Static_assert(AUTH_USERS_MAX == USERS_MAX, "users pushed");
 
 const char *const auth_stat_names[] = {
 #define X(n) #n,

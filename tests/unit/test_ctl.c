@@ -23,7 +23,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "control/control.h"
 #include "common/ctl.h"
 #include "crypto/passwd.h"
 #include "crypto/tls.h"
@@ -32,15 +31,12 @@
 #include "policy/policy.h"
 #include "tests/unit/t.h"
 
-_Static_assert(CTL_TICKET_KEY_LEN == TLS_TICKET_KEY_LEN, "ticket key length");
-_Static_assert(CTL_TICKET_KEY_LEN == TICKET_KEY_LEN, "ticket key length (control plane)");
-_Static_assert(CTL_CERTS_N == TLS_MAX_CERTS && CTL_CERTS_N == CERTS_MAX, "certificates per SET_CERTS");
-_Static_assert(CTL_CERT_NAME_MAX == CERT_NAME_MAX, "certificate name");
-_Static_assert(CTL_CERT_SNI_MAX == SNI_FIELD_MAX, "SNI list");
-_Static_assert(CTL_PEM_MAX == CERT_PEM_MAX, "PEM block");
-_Static_assert(CTL_OCSP_MAX == TLS_OCSP_MAX && CTL_OCSP_MAX == OCSP_MAX, "OCSP response");
-_Static_assert(CTL_WORKERS_MAX == CFG_MAX_WORKERS, "workers listed by SESSIONS");
+/* common/schema.h against crypto/tls.h and dataplane/smtp/auth.h: also in tls.c and auth.c */
+_Static_assert(TICKET_KEY_LEN == TLS_TICKET_KEY_LEN, "ticket key length");
+_Static_assert(CERTS_MAX == TLS_MAX_CERTS, "certificates per SET_CERTS");
+_Static_assert(OCSP_MAX == TLS_OCSP_MAX, "OCSP response");
 _Static_assert(USER_NAME_MAX == AUTH_USER_MAX, "user name");
+_Static_assert(CTL_WORKERS_MAX == CFG_MAX_WORKERS, "workers listed by SESSIONS");
 /* the two sets that a frame cannot hold at their modules' own limits (see ctl.h) */
 _Static_assert((uint64_t)AUTH_USERS_MAX * (AUTH_USER_MAX + 1 + PASSWD_STR_MAX + 1) > CTL_USERS_MAX,
 	       "SET_USERS: if a full user set fits, bound it by its size instead of the frame");

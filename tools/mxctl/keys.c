@@ -31,12 +31,6 @@
 
 #include "tools/mxctl/mxctl.h"
 
-#define CERT_NAME_MAX   63              /* SET_CERTS reads names as %63s */
-#define CERT_FILE_MAX   (1u << 20)      /* a chain or key file */
-#define CERTS_MAX       8               /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
-#define SNI_MAX         7               /* names per certificate (TLS_MAX_SNI - 1: NULL-ended) */
-#define SNI_FIELD_MAX   255             /* SET_CERTS reads the list as %255s */
-#define OCSP_MAX        (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
 
 /* ---- cert ---- */
 
@@ -135,7 +129,7 @@ static uint8_t *slurp_bin(const char *path, size_t max, size_t *len)
 static char *slurp(const char *path)
 {
 	size_t n;
-	char *buf = (char *)slurp_bin(path, CERT_FILE_MAX, &n);    /* room for a NUL */
+	char *buf = (char *)slurp_bin(path, CERT_PEM_MAX, &n);    /* room for a NUL */
 
 	if (buf == NULL)
 		return NULL;
@@ -469,7 +463,7 @@ static int cert_add(int argc, char **argv)
 	}
 	printf("certificate %s: %s, %d in chain, notAfter %s, sni %s%s\n", name, subj, count, until,
 	       sni[0] ? sni : "(its DNS names)", ocsp ? ", OCSP response stapled" : "");
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
 		redisFree(c);
@@ -608,7 +602,7 @@ static int cert_del(int argc, char **argv)
 		goto out;
 	}
 	printf("certificate %s deleted\n", argv[optind]);
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	redisFree(c);
 	return rc;
@@ -961,7 +955,7 @@ static int trust_set(int argc, char **argv, int crl)
 	freeReplyObject(r);
 	printf("%s: %d %s%s stored:\n", rkey(crl ? RK_CRL : RK_CA), n, kind, n == 1 ? "" : "s");
 	trust_scan(text, strlen(text), crl, stdout, &stale);
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
 		redisFree(c);
@@ -1037,7 +1031,7 @@ static int trust_del(int argc, char **argv, int crl)
 	}
 	printf("%s deleted: mxgate uses %s again\n", rkey(crl ? RK_CRL : RK_CA),
 	       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	redisFree(c);
 	return rc;
@@ -1190,7 +1184,7 @@ static int tickets_rotate(int argc, char **argv)
 	fingerprint(cur, fc);
 	fingerprint(prev, fp);
 	printf("ticket keys rotated: current %s, previous %s (SHA-256 fingerprints)\n", fc, fp);
-	rc = publish(c, "tickets") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_TICKETS) == 0 ? EX_OK : EX_FAIL;
 out:
 	memset(cur, 0, sizeof(cur));
 	memset(prev, 0, sizeof(prev));
@@ -1227,7 +1221,7 @@ int cmd_reload(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const events[] = { NULL, "certs", "tickets", "users" };
+	static const char *const events[] = { NULL, EV_CERTS, EV_TICKETS, EV_USERS };
 	redisContext *c;
 	long long version, n, most = 0;
 	char ev[64];
@@ -1248,7 +1242,7 @@ int cmd_reload(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
 		if (events[i] == NULL)
-			snprintf(ev, sizeof(ev), "policy %lld", version);
+			snprintf(ev, sizeof(ev), EV_POLICY " %lld", version);
 		else
 			snprintf(ev, sizeof(ev), "%s", events[i]);
 		n = rds_publish(c, ev);

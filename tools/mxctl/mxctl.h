@@ -17,26 +17,13 @@
 
 #include "common/config.h"
 #include "common/ctl.h"
+#include "common/schema.h"   /* Redis keys (RK_*), events (EV_*), limits */
 
 /* Exit codes. */
 #define EX_OK           0       /* done */
 #define EX_FAIL         1       /* something failed: message on stderr */
 #define EX_USAGE        2       /* bad command line */
 #define EX_REJECTED     3       /* policy test: the session would be refused somewhere */
-
-/* Redis keys under the prefix (schema shared with mxgate-control). */
-#define RK_POLICY       "policy"
-#define RK_POLICY_VER   "policy:version"
-#define RK_EVENTS       "events"
-#define RK_CERT         "cert:"
-#define RK_CERTS        "certs"
-#define RK_TICKETS      "tickets"
-#define RK_STATS        "stats:"
-#define RK_CA           "ca"
-#define RK_CRL          "crl"
-#define RK_AUTH         "auth:"
-
-#define TICKET_KEY_LEN  48      /* bytes; stored as 96 hex characters */
 
 /* Global options and the configuration (loaded on first need). */
 struct mxctl {

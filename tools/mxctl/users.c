@@ -17,7 +17,6 @@
 #include "crypto/passwd.h"
 #include "tools/mxctl/mxctl.h"
 
-#define USER_NAME_MAX   255             /* octets (common/ctl.h CTL_SET_USERS) */
 #define PASSWORD_MAX    1024            /* longest password line taken */
 
 static const char user_usage[] =
@@ -204,7 +203,7 @@ static int user_add(int argc, char **argv)
 	if (rep != NULL) {
 		freeReplyObject(rep);
 		printf("user %s stored (scrypt ln=%u r=%u p=%u)\n", name, ln, r, p);
-		rc = rds_publish(c, "users") < 0 ? EX_FAIL : EX_OK;
+		rc = rds_publish(c, EV_USERS) < 0 ? EX_FAIL : EX_OK;
 		if (rc != EX_OK)
 			say("written, but publishing \"users\" failed: run mxctl reload");
 	}
@@ -242,7 +241,7 @@ static int user_del(int argc, char **argv)
 	if (r != NULL) {
 		if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
 			printf("user %s deleted\n", argv[optind]);
-			rc = rds_publish(c, "users") < 0 ? EX_FAIL : EX_OK;
+			rc = rds_publish(c, EV_USERS) < 0 ? EX_FAIL : EX_OK;
 			if (rc != EX_OK)
 				say("deleted, but publishing \"users\" failed: run mxctl reload");
 		} else {
