@@ -55,14 +55,17 @@ BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:
 BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 # ---- end BoringSSL variables ----
 
+# common/: libc only, shared by mxgate, mxgate-control and mxctl (and mxgen: config, strutil)
+COMMON_SRCS := common/config.c common/ctl.c common/strutil.c
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c
-MXGATE_SRCS := dataplane/mxgate.c common/config.c dataplane/port.c dataplane/echo.c \
-	dataplane/stats.c dataplane/service.c common/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
+	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
-	common/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
+	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c \
+	$(NET_SRCS)
 HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 
@@ -90,15 +93,15 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
-CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c common/ctl.c \
-	common/config.c policy/policy.c crypto/passwd.c
-$(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h common/ctl.h control/metrics.h $(HDRS) | $(BUILD)
+CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/util.c \
+	$(COMMON_SRCS) policy/policy.c crypto/passwd.c
+$(BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) common/ctl.c common/config.c policy/policy.c crypto/passwd.c
-$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h common/ctl.h $(HDRS) | $(BUILD)
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) $(COMMON_SRCS) policy/policy.c crypto/passwd.c
+$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----
 
@@ -113,21 +116,27 @@ $(BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) |
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
-$(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+# crypto/tls.c with what it links (DN quoting from common/strutil.c)
+TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c common/strutil.c
+$(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
-$(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+$(BUILD)/tls_mem: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
 $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
 		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
 
-$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/policy.h tests/unit/t.h | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c
+$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c common/strutil.c
+
+# common/strutil.c: DN quoting, log escaping, FNV-1a
+$(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
 
 # control-socket frame bounds (common/ctl.c)
-$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c common/ctl.h $(HDRS) | $(BUILD)
+$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c common/ctl.c -lpthread
 
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
@@ -136,25 +145,26 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c
+	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_session.c \
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
 # ---- end issue 12 ----
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl
+	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
+	$(BUILD)/test_strutil
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
-$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c $(TLS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
-		crypto/rsa_ifma.c crypto/tls.c $(BSSL_LDFLAGS)
+		$(TLS_SRCS) $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
@@ -185,7 +195,7 @@ $(ASAN_BUILD):
 	@mkdir -p $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
-$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h common/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
+$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
 $(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c dataplane/stats.c $(NET_SRCS) $(HDRS) | $(ASAN_BUILD)
@@ -226,14 +236,14 @@ $(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(HD
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
 		tests/fuzz/fuzz_tcp.c dataplane/stats.c $(NET_SRCS) $(DPDK_LDFLAGS)
 
-$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c
+$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c common/strutil.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c common/strutil.c
 
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c common/config.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c common/config.c
 
 # fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
-FUZZ_CTL_SRCS := common/config.c dataplane/stats.c common/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+FUZZ_CTL_SRCS := $(COMMON_SRCS) dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
 $(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
 		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
@@ -307,8 +317,8 @@ $(BUILD)/crypto_speed: tests/bench/crypto_speed.c | $(BUILD)
 $(BUILD)/crypto_speed_stock: tests/bench/crypto_speed.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_STOCK_LDFLAGS)
 
-$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_STOCK_LDFLAGS)
+$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_STOCK_LDFLAGS)
 
 .PHONY: bench-crypto
 bench-crypto: deps

@@ -16,10 +16,10 @@
 
 #include "common/config.h"
 #include "common/schema.h"
+#include "common/strutil.h"
 #include "control/metrics.h"
+#include "control/util.h"
 
-#define BACKOFF_MIN_MS          100
-#define BACKOFF_MAX_MS          5000
 #define REDIS_CONNECT_MS        1000
 #define REDIS_CMD_MS            2000
 #define CTL_IO_MS               5000
@@ -30,7 +30,6 @@
 #define INTERVAL_MAX            3600
 #define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
-#define FNV_INIT 1469598103934665603ull
 
 /* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
 struct policy {
@@ -96,19 +95,6 @@ struct app {
 			   user_rejects, stats_fetches, stats_errors, stats_written;
 	struct metrics_srv *ms;
 };
-
-/* ---- mxgate-control.c ---- */
-
-/* A log line: stderr with a timestamp (-f), else syslog. */
-void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
-const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max);
-/* Monotonic milliseconds. */
-long long now_ms(void);
-/* Next back-off in ms: 0.1 s doubling up to 5 s, with up to 20% jitter; *cur keeps the step. */
-int backoff_next(int *cur);
-/* FNV-1a 64 of n bytes, continuing from h (FNV_INIT to start). */
-uint64_t fnv64(uint64_t h, const void *p, size_t n);
 
 /* ---- store.c: Redis ---- */
 

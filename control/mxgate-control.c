@@ -70,96 +70,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include "control/control.h"
+#include "control/util.h"
 #include "common/ctl.h"
 
 static volatile sig_atomic_t g_stop, g_hup;
-static int g_foreground = 1;
-
-/* ---- logging ---- */
-
-void logm(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (g_foreground) {
-		struct timespec ts;
-		struct tm tm;
-		char t[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld mxgate-control: ", t, ts.tv_nsec / 1000000);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(LOG_INFO, fmt, ap);
-	}
-	va_end(ap);
-}
-
-/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
-const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i < n && o + 8 < buflen; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (i >= max) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			buf[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", ch);
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Next back-off: 0.1 s, doubling up to 5 s, with up to 20% jitter (a fleet does not retry in step). */
-int backoff_next(int *cur)
-{
-	unsigned r = 0;
-
-	*cur = *cur ? *cur * 2 : BACKOFF_MIN_MS;
-	if (*cur > BACKOFF_MAX_MS)
-		*cur = BACKOFF_MAX_MS;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (unsigned)now_ms();
-	return *cur - (int)(r % (unsigned)(*cur / 5 + 1));
-}
-
-uint64_t fnv64(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n--) {
-		h ^= *s++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 /* ---- mxgate's control socket ---- */
 
@@ -599,7 +519,6 @@ int main(int argc, char **argv)
 	{
 		if (optind != argc || !conf)
 			usage();
-		g_foreground = 1;
 		if (cfg_load(conf, &a->cfg, err, sizeof(err)) != 0) {
 			fprintf(stderr, "mxgate-control: %s\n", err);
 			return 1;
@@ -638,8 +557,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "mxgate-control: daemon: %s\n", strerror(errno));
 				return 1;
 			}
-			openlog("mxgate-control", LOG_PID, LOG_MAIL);
-			g_foreground = 0;
+			logm_to_syslog("mxgate-control");
 		}
 	}
 

@@ -244,7 +244,7 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 		else if (k[0] == '#')
 			reason = "key starts with '#' (a comment in access-map text)";
 		if (reason) {
-			snprintf(err, sizeof(err), "%s: %s", esc(k, kv[i].k->len, e1, sizeof(e1), 120),
+			snprintf(err, sizeof(err), "%s: %s", str_esc(k, kv[i].k->len, e1, sizeof(e1), 120),
 				 reason);
 		} else if (pol_add(b, k, v, err, sizeof(err)) == 0) {
 			continue;
@@ -254,7 +254,7 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 		}
 		if (bad < POLICY_ERRORS_LOGGED)
 			logm("policy version %" PRIu64 " in Redis: bad entry in %s: %s (value \"%s\")",
-			     ver, a->k_policy, err, esc(v, kv[i].v->len, e2, sizeof(e2), 120));
+			     ver, a->k_policy, err, str_esc(v, kv[i].v->len, e2, sizeof(e2), 120));
 		if (bad == 0)
 			snprintf(why, whylen, "%s", err);
 		bad++;
@@ -432,7 +432,7 @@ static int sync_policy(struct app *a, int full)
 
 		if (!a->have_rej || a->rej_version != UINT64_MAX - 1) {
 			logm("policy in Redis NOT pushed: %s is \"%s\", not a number", a->k_version,
-			     esc(rv->str, rv->len, e, sizeof(e), 40));
+			     str_esc(rv->str, rv->len, e, sizeof(e), 40));
 			a->policy_rejects++;
 		}
 		a->have_rej = 1;
@@ -754,7 +754,7 @@ static int trust_check(struct app *a, const redisReply *r, const char *key, int 
 	}
 	if (strlen(r->str) != r->len || pem_objects(r->str, r->len, crl) == 0) {
 		certs_bad(a, *d, "%s: not PEM %s (\"%s\")", key, crl ? "CRLs" : "certificates",
-			  esc(r->str, r->len, e, sizeof(e), 40));
+			  str_esc(r->str, r->len, e, sizeof(e), 40));
 		return -1;
 	}
 	return 1;
@@ -825,7 +825,7 @@ static int sync_certs(struct app *a)
 		if (x->type != REDIS_REPLY_STRING || !cert_name_ok(x->str, x->len)) {
 			certs_bad(a, fnv64(FNV_INIT, x->str ? x->str : "", x->str ? x->len : 0),
 				  "%s: bad name \"%s\" (letters, digits, '.', '_', '-'; at most %d)",
-				  a->k_certs, x->str ? esc(x->str, x->len, e, sizeof(e), 64) : "",
+				  a->k_certs, x->str ? str_esc(x->str, x->len, e, sizeof(e), 64) : "",
 				  CERT_NAME_MAX);
 			n = 0;
 			goto out;
@@ -876,7 +876,7 @@ static int sync_certs(struct app *a)
 			   (sn->len > SNI_FIELD_MAX || strlen(sn->str) != sn->len ||
 			    sn->str[strcspn(sn->str, " \t\r\n")] != '\0')) {
 			ok = certs_bad(a, d, "%s%s: sni \"%s\" unusable (names joined by ',', at most %d "
-				       "bytes)", a->k_cert, names[i], esc(sn->str, sn->len, e, sizeof(e), 64),
+				       "bytes)", a->k_cert, names[i], str_esc(sn->str, sn->len, e, sizeof(e), 64),
 				       SNI_FIELD_MAX);
 		} else if (sn->type != REDIS_REPLY_STRING && sn->type != REDIS_REPLY_NIL) {
 			ok = certs_bad(a, d, "%s%s: sni: %s", a->k_cert, names[i], reply_err(sn));
@@ -1076,7 +1076,7 @@ static int user_bad(struct app *a, struct users_read *ur, const char *key, size_
 		return 0;                       /* said already */
 	if (ur->newly_bad++ < USERS_BAD_LOGGED)
 		logm("SMTP AUTH user %s in Redis skipped: %s (value \"%s\"); the others are pushed",
-		     esc(key, klen, e1, sizeof(e1), 280), why, val ? esc(val, vlen, e2, sizeof(e2), 40) : "");
+		     str_esc(key, klen, e1, sizeof(e1), 280), why, val ? str_esc(val, vlen, e2, sizeof(e2), 40) : "");
 	return 0;
 }
 
@@ -1339,7 +1339,7 @@ static void on_event(struct app *a, const char *msg, size_t len)
 		a->need_users = 1;
 	} else if (a->unknown_events < EVENTS_UNKNOWN_LOGGED) {
 		a->unknown_events++;
-		logm("unknown event on %s: \"%s\"%s", a->k_events, esc(msg, len, e, sizeof(e), 60),
+		logm("unknown event on %s: \"%s\"%s", a->k_events, str_esc(msg, len, e, sizeof(e), 60),
 		     a->unknown_events == EVENTS_UNKNOWN_LOGGED ? " (no more such lines)" : "");
 	}
 }
