@@ -56,7 +56,7 @@ BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 # ---- end BoringSSL variables ----
 
 # common/: libc only, shared by mxgate, mxgate-control and mxctl (and mxgen: config, strutil)
-COMMON_SRCS := common/config.c common/ctl.c common/strutil.c
+COMMON_SRCS := common/config.c common/ctl.c common/ctl_payload.c common/strutil.c
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_app.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
@@ -124,9 +124,9 @@ $(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
 $(BUILD)/tls_mem: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
-$(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c $(HDRS) | $(BUILD)
+$(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c common/ctl_payload.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
-		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
+		dataplane/smtp/auth.c crypto/passwd.c common/ctl_payload.c $(BSSL_LDFLAGS) -lpthread
 
 $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c common/strutil.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c common/strutil.c
@@ -135,9 +135,10 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c common/strutil.c 
 $(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
 
-# control-socket frame bounds (common/ctl.c)
-$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c common/ctl.c -lpthread
+# control-socket frame bounds (common/ctl.c), SET_CERTS and SET_USERS payloads (common/ctl_payload.c)
+$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c common/ctl_payload.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c common/ctl.c common/ctl_payload.c \
+		-lpthread
 
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
@@ -145,7 +146,8 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/gate.c dataplane/smtp/relay.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c
+	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
+	common/ctl_payload.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_session.c \
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread

@@ -28,6 +28,7 @@
 
 #include "control/control.h"
 #include "common/ctl.h"
+#include "common/ctl_payload.h"
 #include "crypto/passwd.h"
 #include "policy/policy.h"
 
@@ -672,20 +673,6 @@ static int cert_name_cmp(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* A certificate name mxctl accepts (and SET_CERTS reads as %63s). */
-static int cert_name_ok(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > CERT_NAME_MAX || strlen(s) != len)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* Log a bad certificate set once (per content); 0. */
 static int certs_bad(struct app *a, uint64_t d, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -776,11 +763,13 @@ static int sync_certs(struct app *a)
 {
 	redisReply *set = NULL, *h[CERTS_MAX] = { NULL }, *rca = NULL, *rcrl = NULL;
 	const char *names[CERTS_MAX];
+	struct ctl_certs cc;
 	char *buf = NULL, e[128];
-	size_t n = 0, i, len = 0, total = 0, nocsp = 0;
+	size_t n = 0, i, len = 0, nocsp = 0;
 	uint64_t d = FNV_INIT;
 	int rc = 0, ok = 1, has_ca, has_crl;
 
+	memset(&cc, 0, sizeof(cc));
 	redisAppendCommand(a->rc, "GET %s", a->k_ca);
 	redisAppendCommand(a->rc, "GET %s", a->k_crl);
 	redisAppendCommand(a->rc, "SMEMBERS %s", a->k_certs);
@@ -822,7 +811,8 @@ static int sync_certs(struct app *a)
 	for (i = 0; i < n; i++) {
 		const redisReply *x = set->element[i];
 
-		if (x->type != REDIS_REPLY_STRING || !cert_name_ok(x->str, x->len)) {
+		if (x->type != REDIS_REPLY_STRING || strlen(x->str) != x->len ||
+		    !ctl_cert_name_ok(x->str, x->len)) {
 			certs_bad(a, fnv64(FNV_INIT, x->str ? x->str : "", x->str ? x->len : 0),
 				  "%s: bad name \"%s\" (letters, digits, '.', '_', '-'; at most %d)",
 				  a->k_certs, x->str ? str_esc(x->str, x->len, e, sizeof(e), 64) : "",
@@ -872,9 +862,7 @@ static int sync_certs(struct app *a)
 		} else if (!strstr(ch->str, "-----BEGIN CERTIFICATE-----") || !strstr(k->str, "-----BEGIN ") ||
 			   strlen(ch->str) != ch->len || strlen(k->str) != k->len) {
 			ok = certs_bad(a, d, "%s%s: chain or key is not PEM", a->k_cert, names[i]);
-		} else if (sn->type == REDIS_REPLY_STRING &&
-			   (sn->len > SNI_FIELD_MAX || strlen(sn->str) != sn->len ||
-			    sn->str[strcspn(sn->str, " \t\r\n")] != '\0')) {
+		} else if (sn->type == REDIS_REPLY_STRING && sn->len && !ctl_sni_field_ok(sn->str, sn->len)) {
 			ok = certs_bad(a, d, "%s%s: sni \"%s\" unusable (names joined by ',', at most %d "
 				       "bytes)", a->k_cert, names[i], str_esc(sn->str, sn->len, e, sizeof(e), 64),
 				       SNI_FIELD_MAX);
@@ -886,9 +874,19 @@ static int sync_certs(struct app *a)
 			ok = certs_bad(a, d, "%s%s: ocsp: %zu bytes, expected a DER OCSP response of 1..%u",
 				       a->k_cert, names[i], oc->len, OCSP_MAX);
 		} else {
-			total += 96 + CERT_NAME_MAX + SNI_FIELD_MAX + ch->len + k->len;
+			struct ctl_cert *x = &cc.cert[i];
+
+			x->name = names[i];
+			x->name_len = strlen(names[i]);
+			x->sni = sn->type == REDIS_REPLY_STRING ? sn->str : NULL;
+			x->sni_len = sn->type == REDIS_REPLY_STRING ? sn->len : 0;
+			x->chain = ch->str;
+			x->chain_len = ch->len;
+			x->key = k->str;
+			x->key_len = k->len;
 			if (oc->type == REDIS_REPLY_STRING) {
-				total += oc->len;
+				x->ocsp = (const uint8_t *)oc->str;
+				x->ocsp_len = oc->len;
 				nocsp++;
 			}
 		}
@@ -902,43 +900,26 @@ static int sync_certs(struct app *a)
 		n = 0;
 		goto out;                       /* what we hold already */
 	}
-	if (has_ca)
-		total += 32 + rca->len;
-	if (has_crl)
-		total += 32 + rcrl->len;
-	buf = malloc(total ? total : 1);
+	cc.n = (unsigned)n;
+	if (has_ca) {
+		cc.ca = rca->str;
+		cc.ca_len = rca->len;
+	}
+	if (has_crl) {
+		cc.crl = rcrl->str;
+		cc.crl_len = rcrl->len;
+	}
+	if (ctl_certs_encode(&cc, NULL, &len, e, sizeof(e)) != 0) {
+		certs_bad(a, d, "%s", e);       /* checked above: not reached */
+		n = 0;
+		goto out;
+	}
+	buf = malloc(len ? len : 1);
 	if (!buf) {
 		n = 0;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		const redisReply *ch = h[i]->element[0], *k = h[i]->element[1], *sn = h[i]->element[2],
-				 *oc = h[i]->element[3];
-		const char *sni = sn->type == REDIS_REPLY_STRING && sn->len ? sn->str : "-";
-
-		len += (size_t)sprintf(buf + len, "CERT %s %s\n%zu %zu", names[i], sni, ch->len, k->len);
-		if (oc->type == REDIS_REPLY_STRING)
-			len += (size_t)sprintf(buf + len, " %zu", oc->len);
-		buf[len++] = '\n';
-		memcpy(buf + len, ch->str, ch->len);
-		len += ch->len;
-		memcpy(buf + len, k->str, k->len);
-		len += k->len;
-		if (oc->type == REDIS_REPLY_STRING) {
-			memcpy(buf + len, oc->str, oc->len);
-			len += oc->len;
-		}
-	}
-	if (has_ca) {
-		len += (size_t)sprintf(buf + len, "CA %zu\n", rca->len);
-		memcpy(buf + len, rca->str, rca->len);
-		len += rca->len;
-	}
-	if (has_crl) {
-		len += (size_t)sprintf(buf + len, "CRL %zu\n", rcrl->len);
-		memcpy(buf + len, rcrl->str, rcrl->len);
-		len += rcrl->len;
-	}
+	ctl_certs_encode(&cc, buf, &len, e, sizeof(e));
 	if (a->crt) {
 		explicit_bzero(a->crt, a->crt_len);
 		free(a->crt);
@@ -976,19 +957,14 @@ out:
 
 /* ---- SMTP AUTH users ---- */
 
-/* One user as read: name (after the prefix) and hash, pointing into a reply. */
-struct user {
-	const char *name, *hash;
-	size_t nlen, hlen;
-};
-
+/* Users as read (struct ctl_user: name after the prefix, hash; pointing into a reply), by name. */
 static int user_cmp(const void *x, const void *y)
 {
-	const struct user *a = x, *b = y;
-	size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
+	const struct ctl_user *a = x, *b = y;
+	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
 	int c = memcmp(a->name, b->name, n);
 
-	return c ? c : (a->nlen > b->nlen) - (a->nlen < b->nlen);
+	return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
 }
 
 static int u64_cmp(const void *x, const void *y)
@@ -996,24 +972,6 @@ static int u64_cmp(const void *x, const void *y)
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
 
 	return (a > b) - (a < b);
-}
-
-/* Why a user name is unusable, or NULL: 1..255 octets, no space, no control character. */
-static const char *user_name_bad(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return "empty user name";
-	if (n > USER_NAME_MAX)
-		return "user name longer than 255 octets";
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= 0x20 || c == 0x7f)
-			return "space or control character in the user name";
-	}
-	return NULL;
 }
 
 /* Escape glob characters of s into out for SCAN MATCH; 0 or -1 (too long). */
@@ -1036,7 +994,7 @@ static int glob_escape(const char *s, char *out, size_t outlen)
 struct users_read {
 	redisReply **replies;           /* kept until the payload is built */
 	size_t nrep, caprep;
-	struct user *u;
+	struct ctl_user *u;
 	size_t n, cap;
 	uint64_t *bad;                  /* digests of this read's bad entries */
 	size_t nbad, capbad;
@@ -1185,8 +1143,9 @@ int sync_users(struct app *a)
 				oom |= user_bad(a, &ur, k->str, k->len, NULL, 0, reply_err(v));
 				continue;
 			}
-			if ((bad = user_name_bad(name, k->len - plen)) != NULL) {
-				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, bad);
+			if ((bad = ctl_user_name_bad(name, k->len - plen)) != NULL) {
+				snprintf(why, sizeof(why), "user name: %s", bad);
+				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, why);
 				continue;
 			}
 			if (passwd_parse(v->str, v->len, &ph, why, sizeof(why)) != 0) {
@@ -1203,9 +1162,9 @@ int sync_users(struct app *a)
 				goto out;
 			}
 			ur.u[ur.n].name = name;
-			ur.u[ur.n].nlen = k->len - plen;
+			ur.u[ur.n].name_len = k->len - plen;
 			ur.u[ur.n].hash = v->str;
-			ur.u[ur.n].hlen = v->len;
+			ur.u[ur.n].hash_len = v->len;
 			ur.n++;
 		}
 		if (oom)
@@ -1235,8 +1194,8 @@ int sync_users(struct app *a)
 		if (nu && user_cmp(&ur.u[nu - 1], &ur.u[i]) == 0)
 			continue;
 		ur.u[nu++] = ur.u[i];
-		total += ur.u[i].nlen + ur.u[i].hlen + 2;
 	}
+	total = ctl_users_encode(ur.u, nu, NULL);
 	if (total > CTL_MAX_FRAME - 2) {
 		if (!a->usr_big_logged)
 			logm("SMTP AUTH users in Redis NOT pushed: %zu users make %zu bytes, more than a "
@@ -1250,14 +1209,7 @@ int sync_users(struct app *a)
 		oom = 1;
 		goto out;
 	}
-	for (i = 0, o = 0; i < nu; i++) {
-		memcpy(buf + o, ur.u[i].name, ur.u[i].nlen);
-		o += ur.u[i].nlen;
-		buf[o++] = ' ';
-		memcpy(buf + o, ur.u[i].hash, ur.u[i].hlen);
-		o += ur.u[i].hlen;
-		buf[o++] = '\n';
-	}
+	o = ctl_users_encode(ur.u, nu, buf);
 	d = fnv64(d, buf, o);
 	if (a->have_usr && d == a->usr_digest && o == a->usr_len) {
 		free(buf);

@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/ctl_payload.h"
 #include "tools/mxctl/mxctl.h"
 
 
@@ -72,19 +73,6 @@ static const char certlist_help[] =
 	"usage: mxctl cert list\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n";
 static const char certdel_help[] =
 	"usage: mxctl cert del NAME\n\nRemove certificate NAME from Redis. Exit 1 if there is none.\n";
-
-/* True if name is a usable certificate name. */
-static int cert_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > CERT_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
-			return 0;
-	return 1;
-}
 
 static const char certpush_help[] =
 	"usage: mxctl cert push [--default NAME]\n"
@@ -375,7 +363,7 @@ static int cert_add(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error(add_help, "cert add: one NAME expected");
 	name = argv[optind];
-	if (!cert_name_ok(name))
+	if (!ctl_cert_name_ok(name, strlen(name)))
 		return usage_error(add_help, "cert add: NAME %s: use 1..%d letters, digits, '.', '_', '-'",
 				   name, CERT_NAME_MAX);
 	if (chainf == NULL || keyf == NULL)
@@ -573,7 +561,7 @@ static int cert_del(int argc, char **argv)
 		       usage_error(certdel_help, "cert del: %s", bad_opt(argv));
 	if (argc - optind != 1)
 		return usage_error(certdel_help, "cert del: one NAME expected");
-	if (!cert_name_ok(argv[optind]))
+	if (!ctl_cert_name_ok(argv[optind], strlen(argv[optind])))
 		return usage_error(certdel_help, "cert del: NAME %s: not a certificate name", argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
@@ -617,10 +605,11 @@ static int cert_push(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *def = NULL, **names = NULL;
-	redisReply *set = NULL, *h[CERTS_MAX] = { NULL };
-	char *payload = NULL;
+	redisReply *set = NULL, *h[CERTS_MAX] = { NULL }, *trust[2] = { NULL, NULL };
+	struct ctl_certs cc = { 0 };
+	char *payload = NULL, why[128];
 	struct ctl_msg m = { 0 };
-	size_t n = 0, cap = 0, i, count;
+	size_t n = 0, i, count;
 	redisContext *c;
 	int opt, rc = EX_FAIL;
 
@@ -671,10 +660,8 @@ static int cert_push(int argc, char **argv)
 	}
 	for (i = 0; i < count; i++) {
 		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256];
-		char head[CERT_NAME_MAX + SNI_FIELD_MAX + 64];
-		const char *chain, *key, *sni;
-		size_t cl, kl, hl, ol;
-		char *p;
+		struct ctl_cert *x = &cc.cert[i];
+		const char *sni;
 
 		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
 		h[i] = rds_cmdv(c, "HMGET", hkey, "chain", "key", "sni", "ocsp", NULL);
@@ -684,71 +671,51 @@ static int cert_push(int argc, char **argv)
 			say("cert push: %s has no chain and key", hkey);
 			goto out;
 		}
-		chain = h[i]->element[0]->str;
-		key = h[i]->element[1]->str;
 		sni = h[i]->element[2]->type == REDIS_REPLY_STRING && h[i]->element[2]->str[0] ?
 		      h[i]->element[2]->str : "-";
-		if (strlen(names[i]) > CERT_NAME_MAX || strlen(sni) > SNI_FIELD_MAX ||
-		    sni[strcspn(sni, " \t\r\n")] != '\0') {
+		x->name = names[i];
+		x->name_len = strlen(names[i]);
+		x->sni = sni;
+		x->sni_len = strlen(sni);
+		if (!ctl_cert_name_ok(x->name, x->name_len) || !ctl_sni_field_ok(x->sni, x->sni_len)) {
 			say("cert push: %s: name or sni field unusable (\"%s\")", hkey, sni);
 			goto out;
 		}
-		cl = h[i]->element[0]->len;
-		kl = h[i]->element[1]->len;
-		ol = h[i]->element[3]->type == REDIS_REPLY_STRING ? h[i]->element[3]->len : 0;
-		if (ol > OCSP_MAX) {
-			say("cert push: %s: ocsp field of %zu bytes, at most %u", hkey, ol, OCSP_MAX);
+		x->chain = h[i]->element[0]->str;
+		x->chain_len = h[i]->element[0]->len;
+		x->key = h[i]->element[1]->str;
+		x->key_len = h[i]->element[1]->len;
+		if (h[i]->element[3]->type == REDIS_REPLY_STRING) {
+			x->ocsp = (const uint8_t *)h[i]->element[3]->str;
+			x->ocsp_len = h[i]->element[3]->len;
+		}
+		if (x->ocsp_len > OCSP_MAX) {
+			say("cert push: %s: ocsp field of %zu bytes, at most %u", hkey, x->ocsp_len, OCSP_MAX);
 			goto out;
 		}
-		hl = (size_t)snprintf(head, sizeof(head), "CERT %s %s\n%zu %zu", names[i], sni, cl, kl);
-		if (ol)
-			hl += (size_t)snprintf(head + hl, sizeof(head) - hl, " %zu", ol);
-		head[hl++] = '\n';
-		if (n + hl + cl + kl + ol > cap) {
-			cap = (n + hl + cl + kl + ol) * 2;
-			p = realloc(payload, cap);
-			if (p == NULL) {
-				say("out of memory");
-				goto out;
-			}
-			payload = p;
-		}
-		memcpy(payload + n, head, hl);
-		memcpy(payload + n + hl, chain, cl);
-		memcpy(payload + n + hl + cl, key, kl);
-		if (ol)
-			memcpy(payload + n + hl + cl + kl, h[i]->element[3]->str, ol);
-		n += hl + cl + kl + ol;
 	}
+	cc.n = (unsigned)count;
 	/* the CA and CRL in Redis go with them, as mxgate-control sends them */
 	for (i = 0; i < 2; i++) {
 		redisReply *t = rds_cmdv(c, "GET", rkey(i ? RK_CRL : RK_CA), NULL);
-		char head[32];
-		size_t hl;
-		char *p;
 
 		if (t == NULL)
 			goto out;
-		if (t->type != REDIS_REPLY_STRING) {
-			freeReplyObject(t);
+		trust[i] = t;
+		if (t->type != REDIS_REPLY_STRING)
 			continue;
-		}
-		hl = (size_t)snprintf(head, sizeof(head), "%s %zu\n", i ? "CRL" : "CA", t->len);
-		if (n + hl + t->len > cap) {
-			cap = (n + hl + t->len) * 2;
-			p = realloc(payload, cap);
-			if (p == NULL) {
-				freeReplyObject(t);
-				say("out of memory");
-				goto out;
-			}
-			payload = p;
-		}
-		memcpy(payload + n, head, hl);
-		memcpy(payload + n + hl, t->str, t->len);
-		n += hl + t->len;
-		freeReplyObject(t);
+		*(i ? &cc.crl : &cc.ca) = t->str;
+		*(i ? &cc.crl_len : &cc.ca_len) = t->len;
 	}
+	if (ctl_certs_encode(&cc, NULL, &n, why, sizeof(why)) != 0) {
+		say("cert push: %s", why);
+		goto out;
+	}
+	if ((payload = malloc(n ? n : 1)) == NULL) {
+		say("out of memory");
+		goto out;
+	}
+	ctl_certs_encode(&cc, payload, &n, why, sizeof(why));
 	if (ctl_request(CTL_SET_CERTS, payload, n, &m) != 0)
 		goto out;
 	printf("mxgate: %s\n", m.data[0] ? m.data : "OK");
@@ -762,6 +729,9 @@ out:
 	for (i = 0; i < CERTS_MAX; i++)
 		if (h[i] != NULL)
 			freeReplyObject(h[i]);
+	for (i = 0; i < 2; i++)
+		if (trust[i] != NULL)
+			freeReplyObject(trust[i]);
 	free(names);
 	if (set != NULL)
 		freeReplyObject(set);

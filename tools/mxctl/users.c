@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "crypto/passwd.h"
+#include "common/ctl_payload.h"
 #include "tools/mxctl/mxctl.h"
 
 #define PASSWORD_MAX    1024            /* longest password line taken */
@@ -55,21 +56,6 @@ static const char list_help[] =
 	"The names of the users in Redis, sorted, one a line (SCAN, never KEYS). The\n"
 	"hashes are never shown. --check: also say which entries mxgate-control skips\n"
 	"(hash unusable or name invalid), and exit 1 if any.\n";
-
-/* Why a user name is unusable, or NULL. */
-static const char *name_bad(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0)
-		return "empty";
-	if (n > USER_NAME_MAX)
-		return "longer than 255 octets";
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
-			return "space or control character";
-	return NULL;
-}
 
 /* "ln=14,r=8,p=1" (any of them, any order); 0 or -1. */
 static int parse_cost(const char *s, unsigned *ln, unsigned *r, unsigned *p)
@@ -160,7 +146,7 @@ static int user_add(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error(add_help, "user add: one NAME expected");
 	name = argv[optind];
-	if ((bad = name_bad(name)) != NULL)
+	if ((bad = ctl_user_name_bad(name, strlen(name))) != NULL)
 		return usage_error(add_help, "user add: NAME: %s", bad);
 	if (cost != NULL && parse_cost(cost, &ln, &r, &p) != 0)
 		return usage_error(add_help, "user add: --cost %s: expected ln=N,r=N,p=N", cost);
@@ -349,7 +335,8 @@ static int user_list(int argc, char **argv)
 		if (i && strcmp(names[i], names[i - 1]) == 0)
 			continue;               /* SCAN may return a key twice */
 		if (check) {
-			why = strlen(names[i]) > USER_NAME_MAX ? "name longer than 255 octets" : name_bad(names[i]);
+			why = strlen(names[i]) > USER_NAME_MAX ? "name longer than 255 octets" :
+			      ctl_user_name_bad(names[i], strlen(names[i]));
 			if (why == NULL) {
 				redisReply *v;
 				struct passwd_hash h;
