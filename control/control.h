@@ -31,10 +31,37 @@
 #define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 
+/*
+ * The four things pushed to mxgate, in the order they are pushed (the
+ * certificates first: a restarted mxgate gets its TLS context before
+ * anything else), and where each stands.
+ */
+enum { SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
+
+struct synced {
+	int have;                       /* a good one read from Redis is held */
+	int pushed;                     /* mxgate was given it and answered */
+	int refused;                    /* ... no: not given again until it changes */
+	uint64_t digest;                /* of what is held (the ticket keys: 0, compared whole) */
+};
+
+/* A new one is held: due for a push. */
+static inline void synced_hold(struct synced *s, uint64_t digest)
+{
+	s->have = 1;
+	s->digest = digest;
+	s->pushed = s->refused = 0;
+}
+
+/* Held, and neither given to mxgate nor refused by it yet. */
+static inline int synced_due(const struct synced *s)
+{
+	return s->have && !s->pushed && !s->refused;
+}
+
 /* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
 struct policy {
 	uint64_t version;
-	uint64_t digest;                /* of the entries (not the version) */
 	size_t entries;
 	char *payload;
 	size_t len;
@@ -58,24 +85,22 @@ struct app {
 	unsigned long long redis_connects;
 	unsigned unknown_events;
 
-	/* desired state: the last good one read from Redis */
+	/* desired state: the last good one read from Redis, and where each stands with mxgate */
+	struct synced sy[SY_KINDS];
 	struct policy pol;
-	int have_pol, pol_pushed, pol_refused;
 	uint64_t rej_version, rej_digest;       /* last invalid map logged */
 	int have_rej, no_policy_logged, pol_read_err;
 	int tickets_on;                 /* this appliance uses session tickets */
 	uint8_t tk[2 * TICKET_KEY_LEN]; /* current | previous */
-	int have_tk, tk_pushed, tk_refused;
 	char *crt;                      /* SET_CERTS payload of the certificates in Redis */
 	size_t crt_len;
 	unsigned crt_count;
-	uint64_t crt_digest, crt_bad_digest;
-	int have_crt, crt_pushed, crt_refused, crt_none_logged;
+	uint64_t crt_bad_digest;
+	int crt_none_logged;
 	uint64_t tk_bad_digest;         /* last bad ticket hash logged */
 	char *usr;                      /* SET_USERS payload: "user hash\n" lines, sorted */
 	size_t usr_len, usr_count;
-	uint64_t usr_digest;
-	int have_usr, usr_pushed, usr_refused, usr_cap_logged, usr_big_logged, usr_read_err;
+	int usr_cap_logged, usr_big_logged, usr_read_err;
 	uint64_t *usr_bad;              /* digests of the bad user entries already logged, sorted */
 	size_t usr_nbad;
 

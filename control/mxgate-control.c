@@ -86,8 +86,10 @@ static volatile sig_atomic_t g_stop, g_hup;
 /* mxgate (restarted, or back) gets everything we hold again, refused things included. */
 static void push_all_again(struct app *a)
 {
-	a->pol_pushed = a->tk_pushed = a->crt_pushed = a->usr_pushed = 0;
-	a->pol_refused = a->tk_refused = a->crt_refused = a->usr_refused = 0;
+	int k;
+
+	for (k = 0; k < SY_KINDS; k++)
+		a->sy[k].pushed = a->sy[k].refused = 0;
 }
 
 /* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
@@ -191,7 +193,7 @@ static void mx_check_status(struct app *a, int after_push)
 	}
 	if (after_push) {
 		snprintf(a->mx_polver, sizeof(a->mx_polver), "%s", polver);
-	} else if (a->have_pol && a->pol_pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
+	} else if (a->sy[SY_POLICY].have && a->sy[SY_POLICY].pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
 		/* most likely a restart: then its ticket keys are its own again too */
 		logm("mxgate reports policy version %s, not %s as pushed (restarted?): pushing "
 		     "everything again", polver[0] ? polver : "(none)", a->mx_polver);
@@ -199,16 +201,16 @@ static void mx_check_status(struct app *a, int after_push)
 		a->mx_polver[0] = '\0';
 	}
 	/* mxgate rotates its own keys until it is given some: it forgot ours */
-	if (a->have_tk && a->tk_pushed && !a->tk_refused && strcmp(tickets, "local rotation") == 0) {
+	if (a->sy[SY_TICKETS].have && a->sy[SY_TICKETS].pushed && !a->sy[SY_TICKETS].refused && strcmp(tickets, "local rotation") == 0) {
 		logm("mxgate's session tickets: \"%s\" (restarted?): pushing everything again", tickets);
 		push_all_again(a);
 	}
 	/* the users it holds are not the ones pushed (it restarted, or someone else pushed) */
-	if (!after_push && a->have_usr && a->usr_pushed && !a->usr_refused && users[0] &&
+	if (!after_push && a->sy[SY_USERS].have && a->sy[SY_USERS].pushed && !a->sy[SY_USERS].refused && users[0] &&
 	    strtoull(users, NULL, 10) != (unsigned long long)a->usr_count) {
 		logm("mxgate reports auth_users %s, not %zu as pushed: pushing the users again", users,
 		     a->usr_count);
-		a->usr_pushed = 0;
+		a->sy[SY_USERS].pushed = 0;
 	}
 }
 
@@ -218,7 +220,7 @@ static void push_policy(struct app *a)
 
 	if (mx_call(a, CTL_SET_POLICY, a->pol.payload, a->pol.len, &m) != 0)
 		return;
-	a->pol_pushed = 1;
+	a->sy[SY_POLICY].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->policy_pushes++;
 		logm("policy version %" PRIu64 " pushed to mxgate: %zu entr%s (mxgate: %.200s)",
@@ -227,7 +229,7 @@ static void push_policy(struct app *a)
 		mx_check_status(a, 1);
 		return;
 	}
-	a->pol_refused = 1;
+	a->sy[SY_POLICY].refused = 1;
 	a->policy_rejects++;
 	logm("mxgate refused policy version %" PRIu64 ": %s %.300s (it keeps the one it has; "
 	     "not retried until the map changes)", a->pol.version, ctl_type_name(m.type), m.data);
@@ -241,12 +243,12 @@ static void push_tickets(struct app *a)
 
 	if (mx_call(a, CTL_SET_TICKET_KEYS, a->tk, sizeof(a->tk), &m) != 0)
 		return;
-	a->tk_pushed = 1;
+	a->sy[SY_TICKETS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->ticket_pushes++;
 		logm("session-ticket keys pushed to mxgate");
 	} else {
-		a->tk_refused = 1;
+		a->sy[SY_TICKETS].refused = 1;
 		logm("mxgate refused the session-ticket keys: %s %.300s", ctl_type_name(m.type), m.data);
 	}
 	free(m.data);
@@ -258,12 +260,12 @@ static void push_certs(struct app *a)
 
 	if (mx_call(a, CTL_SET_CERTS, a->crt, a->crt_len, &m) != 0)
 		return;
-	a->crt_pushed = 1;
+	a->sy[SY_CERTS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->cert_pushes++;
 		logm("certificates pushed to mxgate (mxgate: %.200s)", m.data);
 	} else {
-		a->crt_refused = 1;
+		a->sy[SY_CERTS].refused = 1;
 		logm("mxgate refused the certificates in Redis: %s %.300s (it keeps the ones in force; "
 		     "not retried until they change)", ctl_type_name(m.type), m.data);
 	}
@@ -276,12 +278,12 @@ static void push_users(struct app *a)
 
 	if (mx_call(a, CTL_SET_USERS, a->usr, a->usr_len, &m) != 0)
 		return;
-	a->usr_pushed = 1;
+	a->sy[SY_USERS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->user_pushes++;
 		logm("SMTP AUTH users pushed to mxgate: %zu (mxgate: %.200s)", a->usr_count, m.data);
 	} else {
-		a->usr_refused = 1;
+		a->sy[SY_USERS].refused = 1;
 		a->user_rejects++;
 		logm("mxgate refused the SMTP AUTH users: %s %.300s (it keeps the ones it has; not "
 		     "retried until they change)", ctl_type_name(m.type), m.data);
@@ -289,33 +291,28 @@ static void push_users(struct app *a)
 	free(m.data);
 }
 
-/* Push what mxgate does not have yet, unless the control socket is resting. */
+/* Push what mxgate does not have yet, certificates first, unless the control socket is resting. */
 static void push_pending(struct app *a)
 {
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_crt && !a->crt_pushed && !a->crt_refused)
-		push_certs(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_tk && !a->tk_pushed && !a->tk_refused)
-		push_tickets(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_pol && !a->pol_pushed && !a->pol_refused)
-		push_policy(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_usr && !a->usr_pushed && !a->usr_refused)
-		push_users(a);
+	static void (*const push[SY_KINDS])(struct app *) = {
+		[SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
+		[SY_POLICY] = push_policy, [SY_USERS] = push_users,
+	};
+	int k;
+
+	for (k = 0; k < SY_KINDS && now_ms() >= a->ctl_retry_at; k++)
+		if (synced_due(&a->sy[k]))
+			push[k](a);
 }
 
 static int push_pending_wanted(const struct app *a)
 {
-	return (a->have_crt && !a->crt_pushed && !a->crt_refused) ||
-	       (a->have_tk && !a->tk_pushed && !a->tk_refused) ||
-	       (a->have_pol && !a->pol_pushed && !a->pol_refused) ||
-	       (a->have_usr && !a->usr_pushed && !a->usr_refused);
+	int k;
+
+	for (k = 0; k < SY_KINDS; k++)
+		if (synced_due(&a->sy[k]))
+			return 1;
+	return 0;
 }
 
 static void tick(struct app *a)
@@ -378,18 +375,18 @@ static char *metrics_body(void *arg, size_t *len)
 		"# TYPE mxgate_control_mxgate_up gauge\nmxgate_control_mxgate_up %d\n", fresh);
 	fprintf(f, "# HELP mxgate_control_redis_up 1 while mxgate-control is connected to Redis.\n"
 		"# TYPE mxgate_control_redis_up gauge\nmxgate_control_redis_up %d\n", a->rc != NULL);
-	if (a->have_usr)
+	if (a->sy[SY_USERS].have)
 		fprintf(f, "# HELP mxgate_control_auth_users Valid SMTP AUTH users read from Redis.\n"
 			"# TYPE mxgate_control_auth_users gauge\nmxgate_control_auth_users %zu\n"
 			"# HELP mxgate_control_auth_users_skipped Invalid SMTP AUTH users in Redis, skipped.\n"
 			"# TYPE mxgate_control_auth_users_skipped gauge\nmxgate_control_auth_users_skipped %zu\n",
 			a->usr_count, a->usr_nbad);
-	if (a->have_pol)
+	if (a->sy[SY_POLICY].have)
 		fprintf(f, "# HELP mxgate_control_policy_version Version of the last good policy from Redis.\n"
 			"# TYPE mxgate_control_policy_version gauge\nmxgate_control_policy_version %" PRIu64 "\n"
 			"# HELP mxgate_control_policy_pushed 1 when mxgate accepted that version.\n"
 			"# TYPE mxgate_control_policy_pushed gauge\nmxgate_control_policy_pushed %d\n",
-			a->pol.version, a->pol_pushed && !a->pol_refused);
+			a->pol.version, a->sy[SY_POLICY].pushed && !a->sy[SY_POLICY].refused);
 	fprintf(f, "# TYPE mxgate_control_policy_pushes_total counter\n"
 		"mxgate_control_policy_pushes_total %llu\n"
 		"# HELP mxgate_control_policy_rejects_total Maps not pushed: invalid in Redis or refused by mxgate.\n"

@@ -52,7 +52,7 @@ void redis_lost(struct app *a, const char *reason)
 	a->redis_lost_at = now_ms();
 	a->redis_retry_at = now_ms() + backoff_next(&a->redis_backoff);
 	if (!a->redis_outage) {
-		if (a->have_pol)
+		if (a->sy[SY_POLICY].have)
 			logm("Redis lost (%s): mxgate keeps policy version %" PRIu64 "; reconnecting "
 			     "with back-off", why, a->pol.version);
 		else
@@ -308,7 +308,6 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 	}
 	free(kv);
 	out->version = ver;
-	out->digest = d;
 	out->entries = n;
 	out->payload = buf;
 	out->len = (size_t)(p - buf);
@@ -355,11 +354,11 @@ static int sync_policy(struct app *a, int full)
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_STRING && parse_u64(r->str, r->len, &ver) == 0 &&
-		    ((a->have_pol && ver == a->pol.version) || (a->have_rej && ver == a->rej_version))) {
+		    ((a->sy[SY_POLICY].have && ver == a->pol.version) || (a->have_rej && ver == a->rej_version))) {
 			freeReplyObject(r);
 			return 0;               /* nothing new */
 		}
-		if (r->type == REDIS_REPLY_NIL && !a->have_pol) {
+		if (r->type == REDIS_REPLY_NIL && !a->sy[SY_POLICY].have) {
 			freeReplyObject(r);
 			return 0;               /* still no policy in Redis */
 		}
@@ -445,7 +444,7 @@ static int sync_policy(struct app *a, int full)
 	memset(&np, 0, sizeof(np));
 	if (policy_from_hash(a, ver, rh, &np, &digest, why, sizeof(why)) != 0) {
 		if (!a->have_rej || a->rej_version != ver || a->rej_digest != digest) {
-			if (a->have_pol)
+			if (a->sy[SY_POLICY].have)
 				logm("policy version %" PRIu64 " in Redis NOT pushed: %s; mxgate keeps "
 				     "version %" PRIu64, ver, why, a->pol.version);
 			else
@@ -460,17 +459,16 @@ static int sync_policy(struct app *a, int full)
 	}
 	freeReplyObject(x);
 	a->have_rej = 0;
-	if (a->have_pol && a->pol.version == np.version && a->pol.digest == np.digest) {
+	if (a->sy[SY_POLICY].have && a->pol.version == np.version && a->sy[SY_POLICY].digest == digest) {
 		free(np.payload);
 		return 0;                       /* what we hold already */
 	}
-	if (a->have_pol && a->pol.version == np.version)
+	if (a->sy[SY_POLICY].have && a->pol.version == np.version)
 		logm("policy in Redis changed without a new version (%s still %" PRIu64 "): "
 		     "pushing it anyway", a->k_version, ver);
 	free(a->pol.payload);
 	a->pol = np;
-	a->have_pol = 1;
-	a->pol_pushed = a->pol_refused = 0;
+	synced_hold(&a->sy[SY_POLICY], digest);      /* of the entries, not the version */
 	logm("policy version %" PRIu64 " read from Redis: %zu entr%s, valid", np.version, np.entries,
 	     np.entries == 1 ? "y" : "ies");
 	return 0;
@@ -645,7 +643,7 @@ static int sync_tickets(struct app *a)
 				logm("session-ticket keys in %s NOT pushed: field %s is not %d hex digits "
 				     "(%zu bytes)%s", a->k_tickets, bad_cur ? "current" : "previous",
 				     TICKET_HEX_LEN, b->type == REDIS_REPLY_STRING ? b->len : 0,
-				     a->have_tk ? "; mxgate keeps the keys it has" : "");
+				     a->sy[SY_TICKETS].have ? "; mxgate keeps the keys it has" : "");
 			a->tk_bad_digest = d;
 			freeReplyObject(r);
 			return 0;
@@ -654,12 +652,11 @@ static int sync_tickets(struct app *a)
 			memcpy(tk + TICKET_KEY_LEN, tk, TICKET_KEY_LEN);
 		freeReplyObject(r);
 		a->tk_bad_digest = 0;
-		if (!a->have_tk || memcmp(tk, a->tk, sizeof(tk)) != 0) {
+		if (!a->sy[SY_TICKETS].have || memcmp(tk, a->tk, sizeof(tk)) != 0) {
 			memcpy(a->tk, tk, sizeof(tk));
-			logm("session-ticket keys %s from %s", a->have_tk ? "changed" : "read",
+			logm("session-ticket keys %s from %s", a->sy[SY_TICKETS].have ? "changed" : "read",
 			     a->k_tickets);
-			a->have_tk = 1;
-			a->tk_pushed = a->tk_refused = 0;
+			synced_hold(&a->sy[SY_TICKETS], 0);
 		}
 		explicit_bzero(tk, sizeof(tk));
 		return 0;
@@ -794,12 +791,12 @@ static int sync_certs(struct app *a)
 		goto out;
 	}
 	if (n == 0 && !has_ca && !has_crl) {
-		if (a->have_crt && a->crt_count == 0 && a->crt_len > 0) {
+		if (a->sy[SY_CERTS].have && a->crt_count == 0 && a->crt_len > 0) {
 			/* CA/CRL alone were pushed and are gone: back to the configuration's */
 			logm("no CA or CRL in Redis any more (%s, %s): mxgate goes back to its "
 			     "configured ones", a->k_ca, a->k_crl);
 		} else {
-			if (a->have_crt && a->crt_count > 0 && !a->crt_none_logged)
+			if (a->sy[SY_CERTS].have && a->crt_count > 0 && !a->crt_none_logged)
 				logm("no certificates in Redis any more (%s is empty): mxgate keeps the "
 				     "ones in force", a->k_certs);
 			a->crt_none_logged = 1;
@@ -896,7 +893,7 @@ static int sync_certs(struct app *a)
 		goto out;
 	}
 	a->crt_bad_digest = 0;
-	if (a->have_crt && d == a->crt_digest) {
+	if (a->sy[SY_CERTS].have && d == a->sy[SY_CERTS].digest) {
 		n = 0;
 		goto out;                       /* what we hold already */
 	}
@@ -927,9 +924,7 @@ static int sync_certs(struct app *a)
 	a->crt = buf;
 	a->crt_len = len;
 	a->crt_count = (unsigned)n;
-	a->crt_digest = d;
-	a->have_crt = 1;
-	a->crt_pushed = a->crt_refused = 0;
+	synced_hold(&a->sy[SY_CERTS], d);
 	if (n)
 		logm("certificates read from Redis: %zu, default %s, %zu with an OCSP response; CA %s, "
 		     "CRL %s", n, names[0], nocsp, has_ca ? "from Redis" : "as configured",
@@ -1211,7 +1206,7 @@ int sync_users(struct app *a)
 	}
 	o = ctl_users_encode(ur.u, nu, buf);
 	d = fnv64(d, buf, o);
-	if (a->have_usr && d == a->usr_digest && o == a->usr_len) {
+	if (a->sy[SY_USERS].have && d == a->sy[SY_USERS].digest && o == a->usr_len) {
 		free(buf);
 		goto out;                       /* what we hold already */
 	}
@@ -1222,9 +1217,7 @@ int sync_users(struct app *a)
 	a->usr = buf;
 	a->usr_len = o;
 	a->usr_count = nu;
-	a->usr_digest = d;
-	a->have_usr = 1;
-	a->usr_pushed = a->usr_refused = 0;
+	synced_hold(&a->sy[SY_USERS], d);
 	logm("SMTP AUTH users read from Redis: %zu valid%s", nu,
 	     a->usr_nbad ? " (bad ones skipped, see above)" : "");
 out:
