@@ -475,19 +475,13 @@ static int str_cmp(const void *a, const void *b)
 /* cert list. */
 static int cert_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	redisContext *c;
 	redisReply *r;
 	const char **names;
-	int opt;
+	int ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(certlist_help) :
-		       usage_error(certlist_help, "cert list: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, certlist_help, certlist_help, "cert list")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(certlist_help, "cert list: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -545,20 +539,14 @@ static int cert_list(int argc, char **argv)
 /* cert del NAME. */
 static int cert_del(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX];
 	redisContext *c;
 	redisReply *r;
 	long long had;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(certdel_help) :
-		       usage_error(certdel_help, "cert del: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, certdel_help, certdel_help, "cert del")) >= 0)
+		return ex;
 	if (argc - optind != 1)
 		return usage_error(certdel_help, "cert del: one NAME expected");
 	if (!ctl_cert_name_ok(argv[optind], strlen(argv[optind])))
@@ -936,18 +924,13 @@ out:
 /* ca|crl show. */
 static int trust_show(int argc, char **argv, int crl)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlshow_help : cashow_help;
 	redisContext *c;
 	redisReply *r;
-	int opt, stale, rc = EX_OK;
+	int ex, stale, rc = EX_OK;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s show: %s", what, bad_opt(argv));
+	if ((ex = help_only(argc, argv, hlp, hlp, crl ? "crl show" : "ca show")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(hlp, "%s show: unexpected argument %s", what, argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -973,19 +956,14 @@ static int trust_show(int argc, char **argv, int crl)
 /* ca|crl del. */
 static int trust_del(int argc, char **argv, int crl)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crldel_help : cadel_help;
 	redisContext *c;
 	redisReply *r;
 	long long had;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s del: %s", what, bad_opt(argv));
+	if ((ex = help_only(argc, argv, hlp, hlp, crl ? "crl del" : "ca del")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(hlp, "%s del: unexpected argument %s", what, argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1091,19 +1069,13 @@ static void fingerprint(const char *hex, char out[17])
 /* tickets rotate. */
 static int tickets_rotate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char cur[2 * TICKET_KEY_LEN + 1], prev[2 * TICKET_KEY_LEN + 1], fc[17], fp[17];
 	const char *tk;
 	redisContext *c;
-	int opt, rc = EX_FAIL, attempt;
+	int ex, rc = EX_FAIL, attempt;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(tickets_help) :
-		       usage_error(tickets_help, "tickets rotate: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, tickets_help, tickets_help, "tickets rotate")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(tickets_help, "tickets rotate: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1187,20 +1159,14 @@ static const char reload_help[] =
 /* reload: publish every event. */
 int cmd_reload(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const char *const events[] = { NULL, EV_CERTS, EV_TICKETS, EV_USERS };
 	redisContext *c;
 	long long version, n, most = 0;
 	char ev[64];
-	int opt;
+	int ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(reload_help) :
-		       usage_error(reload_help, "reload: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, reload_help, reload_help, "reload")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(reload_help, "reload: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)

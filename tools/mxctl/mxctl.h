@@ -52,6 +52,12 @@ int is_help(const char *arg);
 void opt_reset(void);
 /* After getopt_long returned '?': "unknown option --x" or "option --x needs an argument". */
 const char *bad_opt(char **argv);
+/*
+ * A command whose only option is --help (-h): its argv parsed. -1: go on,
+ * the operands start at optind; else the exit code to return at once (the
+ * help shown: EX_OK; "cmd: unknown option --x" and usage: EX_USAGE).
+ */
+int help_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd);
 
 /* True if the configuration file can be read (explicit or the default). */
 int config_exists(void);

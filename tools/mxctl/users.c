@@ -203,18 +203,13 @@ out:
 /* user del NAME. */
 static int user_del(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char key[CFG_NAME_LEN + 8 + USER_NAME_MAX];
 	redisContext *c;
 	redisReply *r;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(del_help) : usage_error(del_help, "user del: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, del_help, del_help, "user del")) >= 0)
+		return ex;
 	if (argc - optind != 1)
 		return usage_error(del_help, "user del: one NAME expected");
 	/* any non-empty name: bad entries must be removable too */
