@@ -59,6 +59,12 @@ static inline int synced_due(const struct synced *s)
 	return s->have && !s->pushed && !s->refused;
 }
 
+/* Given to mxgate and not refused: mxgate should hold it. */
+static inline int synced_taken(const struct synced *s)
+{
+	return s->have && s->pushed && !s->refused;
+}
+
 /* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
 struct policy {
 	uint64_t version;

@@ -167,6 +167,8 @@ static void status_field(const char *text, const char *key, char *out, size_t ou
  */
 static void mx_check_status(struct app *a, int after_push)
 {
+	const struct synced *pol = &a->sy[SY_POLICY], *tk = &a->sy[SY_TICKETS];
+	struct synced *usr = &a->sy[SY_USERS];
 	struct ctl_msg m;
 	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32];
 
@@ -193,7 +195,7 @@ static void mx_check_status(struct app *a, int after_push)
 	}
 	if (after_push) {
 		snprintf(a->mx_polver, sizeof(a->mx_polver), "%s", polver);
-	} else if (a->sy[SY_POLICY].have && a->sy[SY_POLICY].pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
+	} else if (pol->have && pol->pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
 		/* most likely a restart: then its ticket keys are its own again too */
 		logm("mxgate reports policy version %s, not %s as pushed (restarted?): pushing "
 		     "everything again", polver[0] ? polver : "(none)", a->mx_polver);
@@ -201,16 +203,16 @@ static void mx_check_status(struct app *a, int after_push)
 		a->mx_polver[0] = '\0';
 	}
 	/* mxgate rotates its own keys until it is given some: it forgot ours */
-	if (a->sy[SY_TICKETS].have && a->sy[SY_TICKETS].pushed && !a->sy[SY_TICKETS].refused && strcmp(tickets, "local rotation") == 0) {
+	if (synced_taken(tk) && strcmp(tickets, "local rotation") == 0) {
 		logm("mxgate's session tickets: \"%s\" (restarted?): pushing everything again", tickets);
 		push_all_again(a);
 	}
 	/* the users it holds are not the ones pushed (it restarted, or someone else pushed) */
-	if (!after_push && a->sy[SY_USERS].have && a->sy[SY_USERS].pushed && !a->sy[SY_USERS].refused && users[0] &&
+	if (!after_push && synced_taken(usr) && users[0] &&
 	    strtoull(users, NULL, 10) != (unsigned long long)a->usr_count) {
 		logm("mxgate reports auth_users %s, not %zu as pushed: pushing the users again", users,
 		     a->usr_count);
-		a->sy[SY_USERS].pushed = 0;
+		usr->pushed = 0;
 	}
 }
 

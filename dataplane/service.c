@@ -340,8 +340,8 @@ static unsigned pem_count(const char *p, size_t n, const char *begin)
  * SNI lists copied into names and sni, NUL-terminated, the lists cut at
  * ',' into tc's sni arrays).
  */
-static void certs_to_tls(const struct ctl_certs *cc, struct tls_server_cfg *tc, char (*names)[CERT_NAME_MAX + 1],
-			 char (*sni)[SNI_FIELD_MAX + 1])
+static void certs_to_tls(const struct ctl_certs *cc, struct tls_server_cfg *tc,
+			 char (*names)[CERT_NAME_MAX + 1], char (*sni)[SNI_FIELD_MAX + 1])
 {
 	unsigned n;
 
