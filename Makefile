@@ -23,7 +23,7 @@
 
 CC      ?= gcc
 BUILD   := build
-CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -Idataplane
+CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I.
 DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
 ARCH_LIB := /usr/lib/x86_64-linux-gnu
 
@@ -60,6 +60,8 @@ BSSL_BUILD_DEPS := dpkg-dev debhelper dh-exec clang lld libgtest-dev binutils
 MX_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 CFLAGS += -DMX_VERSION='"$(MX_VERSION)"' -DMX_BORINGSSL_VERSION='"$(patsubst boringssl-%,%,$(notdir $(BSSL_DIR)))"'
 
+# common/: libc only, shared by mxgate, mxgate-control and mxctl (and mxgen: config, strutil)
+COMMON_SRCS := common/config.c common/ctl.c common/ctl_payload.c common/strutil.c
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c dataplane/net/tcp_reass.c \
 	dataplane/net/tcp_output.c dataplane/net/tcp_cc.c dataplane/net/tcp_syncookie.c dataplane/net/tcp_timer.c \
 	dataplane/net/tcp_subr.c dataplane/net/tcp_usrreq.c dataplane/net/tcp_app.c
@@ -70,11 +72,12 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/s
 	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c policy/stage.c
-MXGATE_SRCS := dataplane/mxgate.c dataplane/config.c dataplane/port.c dataplane/echo.c \
-	dataplane/stats.c dataplane/service.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
-MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c \
-	dataplane/smtp/relay_wire.c dataplane/config.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c $(NET_SRCS)
-HDRS := $(wildcard dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
+MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
+	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
+MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c dataplane/smtp/relay_wire.c \
+	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c \
+	$(NET_SRCS)
+HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 HDRS += common/metric_table.h
 
@@ -106,23 +109,23 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
-CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/ctl.c \
-	dataplane/config.c policy/policy.c crypto/passwd.c
+CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/util.c \
+	$(COMMON_SRCS) policy/policy.c crypto/passwd.c
 CONTROL_SRCS += common/metric_table.c
-$(BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(BUILD)
+$(BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) control/ctl.c dataplane/config.c policy/policy.c policy/stage.c crypto/passwd.c
-$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h control/ctl.h $(HDRS) | $(BUILD)
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) $(COMMON_SRCS) policy/policy.c policy/stage.c crypto/passwd.c
+$(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----
 
 # ---- unit tests (no root, no ports) ----
 
-$(BUILD)/test_config: tests/unit/test_config.c dataplane/config.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c dataplane/config.c
+$(BUILD)/test_config: tests/unit/test_config.c common/config.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_config.c common/config.c
 
 TCP_TEST_SRCS := tests/unit/tcp_harness.c dataplane/stats.c $(NET_SRCS)
 $(BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
@@ -131,23 +134,30 @@ $(BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
 $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
-$(BUILD)/test_tls: tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+# crypto/tls.c with what it links (DN quoting from common/strutil.c)
+TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c common/strutil.c
+$(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
-$(BUILD)/tls_mem: tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+$(BUILD)/tls_mem: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
-$(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c $(HDRS) | $(BUILD)
+$(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c common/ctl_payload.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
-		dataplane/smtp/auth.c crypto/passwd.c $(BSSL_LDFLAGS) -lpthread
+		dataplane/smtp/auth.c crypto/passwd.c common/ctl_payload.c $(BSSL_LDFLAGS) -lpthread
 
-$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c policy/policy.h policy/stage.h tests/unit/t.h \
-		| $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c policy/stage.c
+$(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_policy.c policy/policy.c policy/stage.c \
+		common/strutil.c
 
-# control-socket frame bounds (control/ctl.c)
-$(BUILD)/test_ctl: tests/unit/test_ctl.c control/ctl.c control/ctl.h control/control.h $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c control/ctl.c -lpthread
+# common/strutil.c: DN quoting, log escaping, FNV-1a
+$(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
+
+# control-socket frame bounds (common/ctl.c), SET_CERTS and SET_USERS payloads (common/ctl_payload.c)
+$(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c common/ctl_payload.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_ctl.c common/ctl.c common/ctl_payload.c \
+		-lpthread
 
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
 $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
@@ -156,14 +166,16 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
 	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c dataplane/config.c
+	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
+	common/ctl_payload.c
 $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
 # ---- end issue 12 ----
 
 UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
-	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl
+	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
+	$(BUILD)/test_strutil
 
 # test_metrics: every counter printed has a row in common/metric_table.c; the renderer
 # (ctl.c wherever it lives: control/ or common/)
@@ -174,15 +186,15 @@ $(BUILD)/test_metrics: tests/unit/test_metrics.c $(METRICS_TEST_SRCS) $(HDRS) | 
 UNIT_TESTS += $(BUILD)/test_metrics
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
-$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h crypto/rsa_ifma.c crypto/tls.c $(HDRS) | $(BUILD)
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
-		crypto/rsa_ifma.c crypto/tls.c $(BSSL_LDFLAGS)
+		$(TLS_SRCS) $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
+$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
@@ -213,7 +225,7 @@ $(ASAN_BUILD):
 	@mkdir -p $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
-$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) control/control.h control/ctl.h control/metrics.h $(HDRS) | $(ASAN_BUILD)
+$(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
 $(ASAN_BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(ASAN_BUILD)
@@ -236,7 +248,7 @@ soak: deps
 #   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
 DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -Idataplane \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire
 FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
@@ -254,14 +266,14 @@ $(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
 		tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
-$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c policy/policy.h | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c
+$(BUILD)/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy/policy.c common/strutil.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy/policy.c common/strutil.c
 
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c dataplane/config.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c dataplane/config.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c common/config.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_config.c common/config.c
 
 # fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
-FUZZ_CTL_SRCS := dataplane/config.c dataplane/stats.c control/ctl.c $(NET_SRCS) $(SMTP_SRCS)
+FUZZ_CTL_SRCS := $(COMMON_SRCS) dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
 $(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
 		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
@@ -335,8 +347,8 @@ $(BUILD)/crypto_speed: tests/bench/crypto_speed.c | $(BUILD)
 $(BUILD)/crypto_speed_stock: tests/bench/crypto_speed.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_STOCK_LDFLAGS)
 
-$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c crypto/tls.c crypto/rsa_ifma.c $(BSSL_STOCK_LDFLAGS)
+$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_STOCK_LDFLAGS)
 
 .PHONY: bench-crypto
 bench-crypto: deps

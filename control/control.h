@@ -14,36 +14,60 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
+#include "common/config.h"
+#include "common/schema.h"
+#include "common/strutil.h"
 #include "control/metrics.h"
+#include "control/util.h"
 
-#define BACKOFF_MIN_MS          100
-#define BACKOFF_MAX_MS          5000
 #define REDIS_CONNECT_MS        1000
 #define REDIS_CMD_MS            2000
 #define CTL_IO_MS               5000
-#define TICKET_KEY_LEN          48
-#define TICKET_HEX_LEN          (2 * TICKET_KEY_LEN)
 #define POLICY_ERRORS_LOGGED    10      /* bad entries named per rejected version */
 #define EVENTS_UNKNOWN_LOGGED   10      /* unknown event messages logged in all */
 #define KEY_LEN                 (CFG_NAME_LEN * 2 + 32)
 #define INTERVAL_DEFAULT        5
 #define INTERVAL_MAX            3600
-#define CERTS_MAX               8       /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
-#define CERT_NAME_MAX           63      /* SET_CERTS reads the name as %63s */
-#define SNI_FIELD_MAX           255     /* and the SNI list as %255s */
-#define CERT_PEM_MAX            (1u << 20)      /* a chain or a key, the CA bundle, the CRLs */
-#define OCSP_MAX                (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
-#define USERS_MAX               (1u << 20)      /* SMTP AUTH users pushed at most */
-#define USER_NAME_MAX           255             /* octets (control/ctl.h CTL_SET_USERS) */
 #define USERS_BAD_LOGGED        20              /* newly bad user entries named per read */
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
-#define FNV_INIT 1469598103934665603ull
+
+/*
+ * The four things pushed to mxgate, in the order they are pushed (the
+ * certificates first: a restarted mxgate gets its TLS context before
+ * anything else), and where each stands.
+ */
+enum { SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
+
+struct synced {
+	int have;                       /* a good one read from Redis is held */
+	int pushed;                     /* mxgate was given it and answered */
+	int refused;                    /* ... no: not given again until it changes */
+	uint64_t digest;                /* of what is held (the ticket keys: 0, compared whole) */
+};
+
+/* A new one is held: due for a push. */
+static inline void synced_hold(struct synced *s, uint64_t digest)
+{
+	s->have = 1;
+	s->digest = digest;
+	s->pushed = s->refused = 0;
+}
+
+/* Held, and neither given to mxgate nor refused by it yet. */
+static inline int synced_due(const struct synced *s)
+{
+	return s->have && !s->pushed && !s->refused;
+}
+
+/* Given to mxgate and not refused: mxgate should hold it. */
+static inline int synced_taken(const struct synced *s)
+{
+	return s->have && s->pushed && !s->refused;
+}
 
 /* A validated access map, as pushed: "version\n" then "key value" lines, sorted by key. */
 struct policy {
 	uint64_t version;
-	uint64_t digest;                /* of the entries (not the version) */
 	size_t entries;
 	char *payload;
 	size_t len;
@@ -67,24 +91,22 @@ struct app {
 	unsigned long long redis_connects;
 	unsigned unknown_events;
 
-	/* desired state: the last good one read from Redis */
+	/* desired state: the last good one read from Redis, and where each stands with mxgate */
+	struct synced sy[SY_KINDS];
 	struct policy pol;
-	int have_pol, pol_pushed, pol_refused;
 	uint64_t rej_version, rej_digest;       /* last invalid map logged */
 	int have_rej, no_policy_logged, pol_read_err;
 	int tickets_on;                 /* this appliance uses session tickets */
 	uint8_t tk[2 * TICKET_KEY_LEN]; /* current | previous */
-	int have_tk, tk_pushed, tk_refused;
 	char *crt;                      /* SET_CERTS payload of the certificates in Redis */
 	size_t crt_len;
 	unsigned crt_count;
-	uint64_t crt_digest, crt_bad_digest;
-	int have_crt, crt_pushed, crt_refused, crt_none_logged;
+	uint64_t crt_bad_digest;
+	int crt_none_logged;
 	uint64_t tk_bad_digest;         /* last bad ticket hash logged */
 	char *usr;                      /* SET_USERS payload: "user hash\n" lines, sorted */
 	size_t usr_len, usr_count;
-	uint64_t usr_digest;
-	int have_usr, usr_pushed, usr_refused, usr_cap_logged, usr_big_logged, usr_read_err;
+	int usr_cap_logged, usr_big_logged, usr_read_err;
 	uint64_t *usr_bad;              /* digests of the bad user entries already logged, sorted */
 	size_t usr_nbad;
 
@@ -104,19 +126,6 @@ struct app {
 			   user_rejects, stats_fetches, stats_errors, stats_written;
 	struct metrics_srv *ms;
 };
-
-/* ---- mxgate-control.c ---- */
-
-/* A log line: stderr with a timestamp (-f), else syslog. */
-void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
-const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max);
-/* Monotonic milliseconds. */
-long long now_ms(void);
-/* Next back-off in ms: 0.1 s doubling up to 5 s, with up to 20% jitter; *cur keeps the step. */
-int backoff_next(int *cur);
-/* FNV-1a 64 of n bytes, continuing from h (FNV_INIT to start). */
-uint64_t fnv64(uint64_t h, const void *p, size_t n);
 
 /* ---- store.c: Redis ---- */
 

@@ -15,7 +15,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "metrics.h"
+#include "common/strutil.h"
+#include "control/metrics.h"
+#include "control/util.h"
 
 /* ---- HTTP server ---- */
 
@@ -38,14 +40,6 @@ struct metrics_srv {
 	void *arg;
 	unsigned long long served, refused;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "host:port" or "[v6]:port" into a sockaddr; 0 or -1. */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
@@ -397,17 +391,6 @@ struct sum_tab {
 	unsigned nslot;                 /* power of two */
 };
 
-static uint64_t fnv(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (n--) {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static int tab_grow(struct sum_tab *t)
 {
 	unsigned ns = t->nslot ? t->nslot * 2 : 256, i;
@@ -416,7 +399,7 @@ static int tab_grow(struct sum_tab *t)
 	if (!slot)
 		return -1;
 	for (i = 0; i < (unsigned)t->n; i++) {
-		uint64_t h = fnv(t->v[i].name, strlen(t->v[i].name));
+		uint64_t h = fnv64(FNV_INIT, t->v[i].name, strlen(t->v[i].name));
 		unsigned j = (unsigned)h & (ns - 1);
 
 		while (slot[j])
@@ -439,7 +422,7 @@ static struct prom_total *tab_get(struct sum_tab *t, const char *name, size_t n,
 		*oom = 1;
 		return NULL;
 	}
-	h = fnv(name, n);
+	h = fnv64(FNV_INIT, name, n);
 	for (j = (unsigned)h & (t->nslot - 1); t->slot[j]; j = (j + 1) & (t->nslot - 1)) {
 		struct prom_total *p = &t->v[t->slot[j] - 1];
 

@@ -4,7 +4,7 @@
  * certificates (with the client-certificate CA and CRL, and OCSP responses
  * to staple), the session-ticket keys and the SMTP AUTH users from Redis,
  * validates them,
- * pushes them to mxgate over its control socket (control/ctl.h), follows
+ * pushes them to mxgate over its control socket (common/ctl.h), follows
  * changes on the Redis channel <prefix>events, keeps the last good state
  * while Redis is away (and gives it again to an mxgate that restarted
  * meanwhile), and exports mxgate's counters: Prometheus text over HTTP at
@@ -21,7 +21,7 @@
  * fetches [5]. SIGTERM/SIGINT: clean stop. SIGHUP: full resync from Redis
  * and push everything again.
  *
- * Redis schema (shared with mxctl):
+ * Redis schema (common/schema.h, shared with mxctl), as read here:
  *   <prefix>policy            hash: access-map key -> value ("To:lab.example" -> "RELAY")
  *   <prefix>policy:version    string: INCR on every change
  *   <prefix>events            channel: "policy <version>", "tickets", "certs", "users"
@@ -70,105 +70,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include "common/metric_table.h"
 #include "control/control.h"
-#include "control/ctl.h"
+#include "control/util.h"
+#include "common/ctl.h"
 
 static volatile sig_atomic_t g_stop, g_hup;
-static int g_foreground = 1;
-
-/* ---- logging ---- */
-
-void logm(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (g_foreground) {
-		struct timespec ts;
-		struct tm tm;
-		char t[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld mxgate-control: ", t, ts.tv_nsec / 1000000);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(LOG_INFO, fmt, ap);
-	}
-	va_end(ap);
-}
-
-/* Bytes from Redis made safe for a log line: printable ASCII, others \xHH, at most max shown. */
-const char *esc(const char *s, size_t n, char *buf, size_t buflen, size_t max)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i < n && o + 8 < buflen; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (i >= max) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			buf[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", ch);
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Next back-off: 0.1 s, doubling up to 5 s, with up to 20% jitter (a fleet does not retry in step). */
-int backoff_next(int *cur)
-{
-	unsigned r = 0;
-
-	*cur = *cur ? *cur * 2 : BACKOFF_MIN_MS;
-	if (*cur > BACKOFF_MAX_MS)
-		*cur = BACKOFF_MAX_MS;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (unsigned)now_ms();
-	return *cur - (int)(r % (unsigned)(*cur / 5 + 1));
-}
-
-uint64_t fnv64(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n--) {
-		h ^= *s++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 /* ---- mxgate's control socket ---- */
 
 /* mxgate (restarted, or back) gets everything we hold again, refused things included. */
 static void push_all_again(struct app *a)
 {
-	a->pol_pushed = a->tk_pushed = a->crt_pushed = a->usr_pushed = 0;
-	a->pol_refused = a->tk_refused = a->crt_refused = a->usr_refused = 0;
+	int k;
+
+	for (k = 0; k < SY_KINDS; k++)
+		a->sy[k].pushed = a->sy[k].refused = 0;
 }
 
 /* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
@@ -246,6 +168,8 @@ static void status_field(const char *text, const char *key, char *out, size_t ou
  */
 static void mx_check_status(struct app *a, int after_push)
 {
+	const struct synced *pol = &a->sy[SY_POLICY], *tk = &a->sy[SY_TICKETS];
+	struct synced *usr = &a->sy[SY_USERS];
 	struct ctl_msg m;
 	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32];
 
@@ -272,7 +196,7 @@ static void mx_check_status(struct app *a, int after_push)
 	}
 	if (after_push) {
 		snprintf(a->mx_polver, sizeof(a->mx_polver), "%s", polver);
-	} else if (a->have_pol && a->pol_pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
+	} else if (pol->have && pol->pushed && a->mx_polver[0] && strcmp(polver, a->mx_polver) != 0) {
 		/* most likely a restart: then its ticket keys are its own again too */
 		logm("mxgate reports policy version %s, not %s as pushed (restarted?): pushing "
 		     "everything again", polver[0] ? polver : "(none)", a->mx_polver);
@@ -280,16 +204,16 @@ static void mx_check_status(struct app *a, int after_push)
 		a->mx_polver[0] = '\0';
 	}
 	/* mxgate rotates its own keys until it is given some: it forgot ours */
-	if (a->have_tk && a->tk_pushed && !a->tk_refused && strcmp(tickets, "local rotation") == 0) {
+	if (synced_taken(tk) && strcmp(tickets, "local rotation") == 0) {
 		logm("mxgate's session tickets: \"%s\" (restarted?): pushing everything again", tickets);
 		push_all_again(a);
 	}
 	/* the users it holds are not the ones pushed (it restarted, or someone else pushed) */
-	if (!after_push && a->have_usr && a->usr_pushed && !a->usr_refused && users[0] &&
+	if (!after_push && synced_taken(usr) && users[0] &&
 	    strtoull(users, NULL, 10) != (unsigned long long)a->usr_count) {
 		logm("mxgate reports auth_users %s, not %zu as pushed: pushing the users again", users,
 		     a->usr_count);
-		a->usr_pushed = 0;
+		usr->pushed = 0;
 	}
 }
 
@@ -299,7 +223,7 @@ static void push_policy(struct app *a)
 
 	if (mx_call(a, CTL_SET_POLICY, a->pol.payload, a->pol.len, &m) != 0)
 		return;
-	a->pol_pushed = 1;
+	a->sy[SY_POLICY].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->policy_pushes++;
 		logm("policy version %" PRIu64 " pushed to mxgate: %zu entr%s (mxgate: %.200s)",
@@ -308,7 +232,7 @@ static void push_policy(struct app *a)
 		mx_check_status(a, 1);
 		return;
 	}
-	a->pol_refused = 1;
+	a->sy[SY_POLICY].refused = 1;
 	a->policy_rejects++;
 	logm("mxgate refused policy version %" PRIu64 ": %s %.300s (it keeps the one it has; "
 	     "not retried until the map changes)", a->pol.version, ctl_type_name(m.type), m.data);
@@ -322,12 +246,12 @@ static void push_tickets(struct app *a)
 
 	if (mx_call(a, CTL_SET_TICKET_KEYS, a->tk, sizeof(a->tk), &m) != 0)
 		return;
-	a->tk_pushed = 1;
+	a->sy[SY_TICKETS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->ticket_pushes++;
 		logm("session-ticket keys pushed to mxgate");
 	} else {
-		a->tk_refused = 1;
+		a->sy[SY_TICKETS].refused = 1;
 		logm("mxgate refused the session-ticket keys: %s %.300s", ctl_type_name(m.type), m.data);
 	}
 	free(m.data);
@@ -339,12 +263,12 @@ static void push_certs(struct app *a)
 
 	if (mx_call(a, CTL_SET_CERTS, a->crt, a->crt_len, &m) != 0)
 		return;
-	a->crt_pushed = 1;
+	a->sy[SY_CERTS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->cert_pushes++;
 		logm("certificates pushed to mxgate (mxgate: %.200s)", m.data);
 	} else {
-		a->crt_refused = 1;
+		a->sy[SY_CERTS].refused = 1;
 		logm("mxgate refused the certificates in Redis: %s %.300s (it keeps the ones in force; "
 		     "not retried until they change)", ctl_type_name(m.type), m.data);
 	}
@@ -357,12 +281,12 @@ static void push_users(struct app *a)
 
 	if (mx_call(a, CTL_SET_USERS, a->usr, a->usr_len, &m) != 0)
 		return;
-	a->usr_pushed = 1;
+	a->sy[SY_USERS].pushed = 1;
 	if (m.type == CTL_OK) {
 		a->user_pushes++;
 		logm("SMTP AUTH users pushed to mxgate: %zu (mxgate: %.200s)", a->usr_count, m.data);
 	} else {
-		a->usr_refused = 1;
+		a->sy[SY_USERS].refused = 1;
 		a->user_rejects++;
 		logm("mxgate refused the SMTP AUTH users: %s %.300s (it keeps the ones it has; not "
 		     "retried until they change)", ctl_type_name(m.type), m.data);
@@ -370,33 +294,28 @@ static void push_users(struct app *a)
 	free(m.data);
 }
 
-/* Push what mxgate does not have yet, unless the control socket is resting. */
+/* Push what mxgate does not have yet, certificates first, unless the control socket is resting. */
 static void push_pending(struct app *a)
 {
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_crt && !a->crt_pushed && !a->crt_refused)
-		push_certs(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_tk && !a->tk_pushed && !a->tk_refused)
-		push_tickets(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_pol && !a->pol_pushed && !a->pol_refused)
-		push_policy(a);
-	if (now_ms() < a->ctl_retry_at)
-		return;
-	if (a->have_usr && !a->usr_pushed && !a->usr_refused)
-		push_users(a);
+	static void (*const push[SY_KINDS])(struct app *) = {
+		[SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
+		[SY_POLICY] = push_policy, [SY_USERS] = push_users,
+	};
+	int k;
+
+	for (k = 0; k < SY_KINDS && now_ms() >= a->ctl_retry_at; k++)
+		if (synced_due(&a->sy[k]))
+			push[k](a);
 }
 
 static int push_pending_wanted(const struct app *a)
 {
-	return (a->have_crt && !a->crt_pushed && !a->crt_refused) ||
-	       (a->have_tk && !a->tk_pushed && !a->tk_refused) ||
-	       (a->have_pol && !a->pol_pushed && !a->pol_refused) ||
-	       (a->have_usr && !a->usr_pushed && !a->usr_refused);
+	int k;
+
+	for (k = 0; k < SY_KINDS; k++)
+		if (synced_due(&a->sy[k]))
+			return 1;
+	return 0;
 }
 
 static void tick(struct app *a)
@@ -459,12 +378,12 @@ static char *metrics_body(void *arg, size_t *len)
 	if (fresh)
 		fwrite(a->stats, 1, a->stats_len, f);
 	fprintf(f, "\nmxgate_control_mxgate_up %d\nmxgate_control_redis_up %d\n", fresh, a->rc != NULL);
-	if (a->have_usr)
+	if (a->sy[SY_USERS].have)
 		fprintf(f, "mxgate_control_auth_users{status=\"valid\"} %zu\n"
 			"mxgate_control_auth_users{status=\"skipped\"} %zu\n", a->usr_count, a->usr_nbad);
-	if (a->have_pol)
+	if (a->sy[SY_POLICY].have)
 		fprintf(f, "mxgate_control_policy_version %" PRIu64 "\nmxgate_control_policy_pushed %d\n",
-			a->pol.version, a->pol_pushed && !a->pol_refused);
+			a->pol.version, a->sy[SY_POLICY].pushed && !a->sy[SY_POLICY].refused);
 	fprintf(f, "mxgate_control_pushes_total{kind=\"policy\"} %llu\n"
 		"mxgate_control_pushes_total{kind=\"tickets\"} %llu\n"
 		"mxgate_control_pushes_total{kind=\"certs\"} %llu\n"
@@ -591,7 +510,6 @@ int main(int argc, char **argv)
 	{
 		if (optind != argc || !conf)
 			usage();
-		g_foreground = 1;
 		if (cfg_load(conf, &a->cfg, err, sizeof(err)) != 0) {
 			fprintf(stderr, "mxgate-control: %s\n", err);
 			return 1;
@@ -608,16 +526,16 @@ int main(int argc, char **argv)
 		}
 		a->redis_enabled = a->cfg.redis_server[0] != '\0';
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
-		key_join(a->k_policy, a->cfg.redis_prefix, "policy", "");
-		key_join(a->k_version, a->cfg.redis_prefix, "policy:version", "");
-		key_join(a->k_events, a->cfg.redis_prefix, "events", "");
-		key_join(a->k_tickets, a->cfg.redis_prefix, "tickets", "");
-		key_join(a->k_stats, a->cfg.redis_prefix, "stats:", a->cfg.appliance_id);
-		key_join(a->k_certs, a->cfg.redis_prefix, "certs", "");
-		key_join(a->k_cert, a->cfg.redis_prefix, "cert:", "");
-		key_join(a->k_ca, a->cfg.redis_prefix, "ca", "");
-		key_join(a->k_crl, a->cfg.redis_prefix, "crl", "");
-		key_join(a->k_auth, a->cfg.redis_prefix, "auth:", "");
+		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");
+		key_join(a->k_version, a->cfg.redis_prefix, RK_POLICY_VER, "");
+		key_join(a->k_events, a->cfg.redis_prefix, RK_EVENTS, "");
+		key_join(a->k_tickets, a->cfg.redis_prefix, RK_TICKETS, "");
+		key_join(a->k_stats, a->cfg.redis_prefix, RK_STATS, a->cfg.appliance_id);
+		key_join(a->k_certs, a->cfg.redis_prefix, RK_CERTS, "");
+		key_join(a->k_cert, a->cfg.redis_prefix, RK_CERT, "");
+		key_join(a->k_ca, a->cfg.redis_prefix, RK_CA, "");
+		key_join(a->k_crl, a->cfg.redis_prefix, RK_CRL, "");
+		key_join(a->k_auth, a->cfg.redis_prefix, RK_AUTH, "");
 		if (a->cfg.metrics_listen[0]) {
 			a->ms = metrics_open(a->cfg.metrics_listen, metrics_body, a, err, sizeof(err));
 			if (!a->ms) {
@@ -630,8 +548,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "mxgate-control: daemon: %s\n", strerror(errno));
 				return 1;
 			}
-			openlog("mxgate-control", LOG_PID, LOG_MAIL);
-			g_foreground = 0;
+			logm_to_syslog("mxgate-control");
 		}
 	}
 

@@ -27,7 +27,8 @@
 #include <openssl/x509.h>
 
 #include "control/control.h"
-#include "control/ctl.h"
+#include "common/ctl.h"
+#include "common/ctl_payload.h"
 #include "crypto/passwd.h"
 #include "policy/policy.h"
 
@@ -51,7 +52,7 @@ void redis_lost(struct app *a, const char *reason)
 	a->redis_lost_at = now_ms();
 	a->redis_retry_at = now_ms() + backoff_next(&a->redis_backoff);
 	if (!a->redis_outage) {
-		if (a->have_pol)
+		if (a->sy[SY_POLICY].have)
 			logm("Redis lost (%s): mxgate keeps policy version %" PRIu64 "; reconnecting "
 			     "with back-off", why, a->pol.version);
 		else
@@ -244,7 +245,7 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 		else if (k[0] == '#')
 			reason = "key starts with '#' (a comment in access-map text)";
 		if (reason) {
-			snprintf(err, sizeof(err), "%s: %s", esc(k, kv[i].k->len, e1, sizeof(e1), 120),
+			snprintf(err, sizeof(err), "%s: %s", str_esc(k, kv[i].k->len, e1, sizeof(e1), 120),
 				 reason);
 		} else if (pol_add(b, k, v, err, sizeof(err)) == 0) {
 			continue;
@@ -254,7 +255,7 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 		}
 		if (bad < POLICY_ERRORS_LOGGED)
 			logm("policy version %" PRIu64 " in Redis: bad entry in %s: %s (value \"%s\")",
-			     ver, a->k_policy, err, esc(v, kv[i].v->len, e2, sizeof(e2), 120));
+			     ver, a->k_policy, err, str_esc(v, kv[i].v->len, e2, sizeof(e2), 120));
 		if (bad == 0)
 			snprintf(why, whylen, "%s", err);
 		bad++;
@@ -307,7 +308,6 @@ static int policy_from_hash(struct app *a, uint64_t ver, const redisReply *h, st
 	}
 	free(kv);
 	out->version = ver;
-	out->digest = d;
 	out->entries = n;
 	out->payload = buf;
 	out->len = (size_t)(p - buf);
@@ -354,11 +354,11 @@ static int sync_policy(struct app *a, int full)
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_STRING && parse_u64(r->str, r->len, &ver) == 0 &&
-		    ((a->have_pol && ver == a->pol.version) || (a->have_rej && ver == a->rej_version))) {
+		    ((a->sy[SY_POLICY].have && ver == a->pol.version) || (a->have_rej && ver == a->rej_version))) {
 			freeReplyObject(r);
 			return 0;               /* nothing new */
 		}
-		if (r->type == REDIS_REPLY_NIL && !a->have_pol) {
+		if (r->type == REDIS_REPLY_NIL && !a->sy[SY_POLICY].have) {
 			freeReplyObject(r);
 			return 0;               /* still no policy in Redis */
 		}
@@ -432,7 +432,7 @@ static int sync_policy(struct app *a, int full)
 
 		if (!a->have_rej || a->rej_version != UINT64_MAX - 1) {
 			logm("policy in Redis NOT pushed: %s is \"%s\", not a number", a->k_version,
-			     esc(rv->str, rv->len, e, sizeof(e), 40));
+			     str_esc(rv->str, rv->len, e, sizeof(e), 40));
 			a->policy_rejects++;
 		}
 		a->have_rej = 1;
@@ -444,7 +444,7 @@ static int sync_policy(struct app *a, int full)
 	memset(&np, 0, sizeof(np));
 	if (policy_from_hash(a, ver, rh, &np, &digest, why, sizeof(why)) != 0) {
 		if (!a->have_rej || a->rej_version != ver || a->rej_digest != digest) {
-			if (a->have_pol)
+			if (a->sy[SY_POLICY].have)
 				logm("policy version %" PRIu64 " in Redis NOT pushed: %s; mxgate keeps "
 				     "version %" PRIu64, ver, why, a->pol.version);
 			else
@@ -459,17 +459,16 @@ static int sync_policy(struct app *a, int full)
 	}
 	freeReplyObject(x);
 	a->have_rej = 0;
-	if (a->have_pol && a->pol.version == np.version && a->pol.digest == np.digest) {
+	if (a->sy[SY_POLICY].have && a->pol.version == np.version && a->sy[SY_POLICY].digest == digest) {
 		free(np.payload);
 		return 0;                       /* what we hold already */
 	}
-	if (a->have_pol && a->pol.version == np.version)
+	if (a->sy[SY_POLICY].have && a->pol.version == np.version)
 		logm("policy in Redis changed without a new version (%s still %" PRIu64 "): "
 		     "pushing it anyway", a->k_version, ver);
 	free(a->pol.payload);
 	a->pol = np;
-	a->have_pol = 1;
-	a->pol_pushed = a->pol_refused = 0;
+	synced_hold(&a->sy[SY_POLICY], digest);      /* of the entries, not the version */
 	logm("policy version %" PRIu64 " read from Redis: %zu entr%s, valid", np.version, np.entries,
 	     np.entries == 1 ? "y" : "ies");
 	return 0;
@@ -644,7 +643,7 @@ static int sync_tickets(struct app *a)
 				logm("session-ticket keys in %s NOT pushed: field %s is not %d hex digits "
 				     "(%zu bytes)%s", a->k_tickets, bad_cur ? "current" : "previous",
 				     TICKET_HEX_LEN, b->type == REDIS_REPLY_STRING ? b->len : 0,
-				     a->have_tk ? "; mxgate keeps the keys it has" : "");
+				     a->sy[SY_TICKETS].have ? "; mxgate keeps the keys it has" : "");
 			a->tk_bad_digest = d;
 			freeReplyObject(r);
 			return 0;
@@ -653,12 +652,11 @@ static int sync_tickets(struct app *a)
 			memcpy(tk + TICKET_KEY_LEN, tk, TICKET_KEY_LEN);
 		freeReplyObject(r);
 		a->tk_bad_digest = 0;
-		if (!a->have_tk || memcmp(tk, a->tk, sizeof(tk)) != 0) {
+		if (!a->sy[SY_TICKETS].have || memcmp(tk, a->tk, sizeof(tk)) != 0) {
 			memcpy(a->tk, tk, sizeof(tk));
-			logm("session-ticket keys %s from %s", a->have_tk ? "changed" : "read",
+			logm("session-ticket keys %s from %s", a->sy[SY_TICKETS].have ? "changed" : "read",
 			     a->k_tickets);
-			a->have_tk = 1;
-			a->tk_pushed = a->tk_refused = 0;
+			synced_hold(&a->sy[SY_TICKETS], 0);
 		}
 		explicit_bzero(tk, sizeof(tk));
 		return 0;
@@ -670,20 +668,6 @@ static int sync_tickets(struct app *a)
 static int cert_name_cmp(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
-/* A certificate name mxctl accepts (and SET_CERTS reads as %63s). */
-static int cert_name_ok(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > CERT_NAME_MAX || strlen(s) != len)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
 }
 
 /* Log a bad certificate set once (per content); 0. */
@@ -754,7 +738,7 @@ static int trust_check(struct app *a, const redisReply *r, const char *key, int 
 	}
 	if (strlen(r->str) != r->len || pem_objects(r->str, r->len, crl) == 0) {
 		certs_bad(a, *d, "%s: not PEM %s (\"%s\")", key, crl ? "CRLs" : "certificates",
-			  esc(r->str, r->len, e, sizeof(e), 40));
+			  str_esc(r->str, r->len, e, sizeof(e), 40));
 		return -1;
 	}
 	return 1;
@@ -776,11 +760,13 @@ static int sync_certs(struct app *a)
 {
 	redisReply *set = NULL, *h[CERTS_MAX] = { NULL }, *rca = NULL, *rcrl = NULL;
 	const char *names[CERTS_MAX];
+	struct ctl_certs cc;
 	char *buf = NULL, e[128];
-	size_t n = 0, i, len = 0, total = 0, nocsp = 0;
+	size_t n = 0, i, len = 0, nocsp = 0;
 	uint64_t d = FNV_INIT;
 	int rc = 0, ok = 1, has_ca, has_crl;
 
+	memset(&cc, 0, sizeof(cc));
 	redisAppendCommand(a->rc, "GET %s", a->k_ca);
 	redisAppendCommand(a->rc, "GET %s", a->k_crl);
 	redisAppendCommand(a->rc, "SMEMBERS %s", a->k_certs);
@@ -805,12 +791,12 @@ static int sync_certs(struct app *a)
 		goto out;
 	}
 	if (n == 0 && !has_ca && !has_crl) {
-		if (a->have_crt && a->crt_count == 0 && a->crt_len > 0) {
+		if (a->sy[SY_CERTS].have && a->crt_count == 0 && a->crt_len > 0) {
 			/* CA/CRL alone were pushed and are gone: back to the configuration's */
 			logm("no CA or CRL in Redis any more (%s, %s): mxgate goes back to its "
 			     "configured ones", a->k_ca, a->k_crl);
 		} else {
-			if (a->have_crt && a->crt_count > 0 && !a->crt_none_logged)
+			if (a->sy[SY_CERTS].have && a->crt_count > 0 && !a->crt_none_logged)
 				logm("no certificates in Redis any more (%s is empty): mxgate keeps the "
 				     "ones in force", a->k_certs);
 			a->crt_none_logged = 1;
@@ -822,10 +808,11 @@ static int sync_certs(struct app *a)
 	for (i = 0; i < n; i++) {
 		const redisReply *x = set->element[i];
 
-		if (x->type != REDIS_REPLY_STRING || !cert_name_ok(x->str, x->len)) {
+		if (x->type != REDIS_REPLY_STRING || strlen(x->str) != x->len ||
+		    !ctl_cert_name_ok(x->str, x->len)) {
 			certs_bad(a, fnv64(FNV_INIT, x->str ? x->str : "", x->str ? x->len : 0),
 				  "%s: bad name \"%s\" (letters, digits, '.', '_', '-'; at most %d)",
-				  a->k_certs, x->str ? esc(x->str, x->len, e, sizeof(e), 64) : "",
+				  a->k_certs, x->str ? str_esc(x->str, x->len, e, sizeof(e), 64) : "",
 				  CERT_NAME_MAX);
 			n = 0;
 			goto out;
@@ -872,11 +859,9 @@ static int sync_certs(struct app *a)
 		} else if (!strstr(ch->str, "-----BEGIN CERTIFICATE-----") || !strstr(k->str, "-----BEGIN ") ||
 			   strlen(ch->str) != ch->len || strlen(k->str) != k->len) {
 			ok = certs_bad(a, d, "%s%s: chain or key is not PEM", a->k_cert, names[i]);
-		} else if (sn->type == REDIS_REPLY_STRING &&
-			   (sn->len > SNI_FIELD_MAX || strlen(sn->str) != sn->len ||
-			    sn->str[strcspn(sn->str, " \t\r\n")] != '\0')) {
+		} else if (sn->type == REDIS_REPLY_STRING && sn->len && !ctl_sni_field_ok(sn->str, sn->len)) {
 			ok = certs_bad(a, d, "%s%s: sni \"%s\" unusable (names joined by ',', at most %d "
-				       "bytes)", a->k_cert, names[i], esc(sn->str, sn->len, e, sizeof(e), 64),
+				       "bytes)", a->k_cert, names[i], str_esc(sn->str, sn->len, e, sizeof(e), 64),
 				       SNI_FIELD_MAX);
 		} else if (sn->type != REDIS_REPLY_STRING && sn->type != REDIS_REPLY_NIL) {
 			ok = certs_bad(a, d, "%s%s: sni: %s", a->k_cert, names[i], reply_err(sn));
@@ -886,9 +871,19 @@ static int sync_certs(struct app *a)
 			ok = certs_bad(a, d, "%s%s: ocsp: %zu bytes, expected a DER OCSP response of 1..%u",
 				       a->k_cert, names[i], oc->len, OCSP_MAX);
 		} else {
-			total += 96 + CERT_NAME_MAX + SNI_FIELD_MAX + ch->len + k->len;
+			struct ctl_cert *x = &cc.cert[i];
+
+			x->name = names[i];
+			x->name_len = strlen(names[i]);
+			x->sni = sn->type == REDIS_REPLY_STRING ? sn->str : NULL;
+			x->sni_len = sn->type == REDIS_REPLY_STRING ? sn->len : 0;
+			x->chain = ch->str;
+			x->chain_len = ch->len;
+			x->key = k->str;
+			x->key_len = k->len;
 			if (oc->type == REDIS_REPLY_STRING) {
-				total += oc->len;
+				x->ocsp = (const uint8_t *)oc->str;
+				x->ocsp_len = oc->len;
 				nocsp++;
 			}
 		}
@@ -898,47 +893,30 @@ static int sync_certs(struct app *a)
 		goto out;
 	}
 	a->crt_bad_digest = 0;
-	if (a->have_crt && d == a->crt_digest) {
+	if (a->sy[SY_CERTS].have && d == a->sy[SY_CERTS].digest) {
 		n = 0;
 		goto out;                       /* what we hold already */
 	}
-	if (has_ca)
-		total += 32 + rca->len;
-	if (has_crl)
-		total += 32 + rcrl->len;
-	buf = malloc(total ? total : 1);
+	cc.n = (unsigned)n;
+	if (has_ca) {
+		cc.ca = rca->str;
+		cc.ca_len = rca->len;
+	}
+	if (has_crl) {
+		cc.crl = rcrl->str;
+		cc.crl_len = rcrl->len;
+	}
+	if (ctl_certs_encode(&cc, NULL, &len, e, sizeof(e)) != 0) {
+		certs_bad(a, d, "%s", e);       /* checked above: not reached */
+		n = 0;
+		goto out;
+	}
+	buf = malloc(len ? len : 1);
 	if (!buf) {
 		n = 0;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		const redisReply *ch = h[i]->element[0], *k = h[i]->element[1], *sn = h[i]->element[2],
-				 *oc = h[i]->element[3];
-		const char *sni = sn->type == REDIS_REPLY_STRING && sn->len ? sn->str : "-";
-
-		len += (size_t)sprintf(buf + len, "CERT %s %s\n%zu %zu", names[i], sni, ch->len, k->len);
-		if (oc->type == REDIS_REPLY_STRING)
-			len += (size_t)sprintf(buf + len, " %zu", oc->len);
-		buf[len++] = '\n';
-		memcpy(buf + len, ch->str, ch->len);
-		len += ch->len;
-		memcpy(buf + len, k->str, k->len);
-		len += k->len;
-		if (oc->type == REDIS_REPLY_STRING) {
-			memcpy(buf + len, oc->str, oc->len);
-			len += oc->len;
-		}
-	}
-	if (has_ca) {
-		len += (size_t)sprintf(buf + len, "CA %zu\n", rca->len);
-		memcpy(buf + len, rca->str, rca->len);
-		len += rca->len;
-	}
-	if (has_crl) {
-		len += (size_t)sprintf(buf + len, "CRL %zu\n", rcrl->len);
-		memcpy(buf + len, rcrl->str, rcrl->len);
-		len += rcrl->len;
-	}
+	ctl_certs_encode(&cc, buf, &len, e, sizeof(e));
 	if (a->crt) {
 		explicit_bzero(a->crt, a->crt_len);
 		free(a->crt);
@@ -946,9 +924,7 @@ static int sync_certs(struct app *a)
 	a->crt = buf;
 	a->crt_len = len;
 	a->crt_count = (unsigned)n;
-	a->crt_digest = d;
-	a->have_crt = 1;
-	a->crt_pushed = a->crt_refused = 0;
+	synced_hold(&a->sy[SY_CERTS], d);
 	if (n)
 		logm("certificates read from Redis: %zu, default %s, %zu with an OCSP response; CA %s, "
 		     "CRL %s", n, names[0], nocsp, has_ca ? "from Redis" : "as configured",
@@ -976,19 +952,14 @@ out:
 
 /* ---- SMTP AUTH users ---- */
 
-/* One user as read: name (after the prefix) and hash, pointing into a reply. */
-struct user {
-	const char *name, *hash;
-	size_t nlen, hlen;
-};
-
+/* Users as read (struct ctl_user: name after the prefix, hash; pointing into a reply), by name. */
 static int user_cmp(const void *x, const void *y)
 {
-	const struct user *a = x, *b = y;
-	size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
+	const struct ctl_user *a = x, *b = y;
+	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
 	int c = memcmp(a->name, b->name, n);
 
-	return c ? c : (a->nlen > b->nlen) - (a->nlen < b->nlen);
+	return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
 }
 
 static int u64_cmp(const void *x, const void *y)
@@ -996,24 +967,6 @@ static int u64_cmp(const void *x, const void *y)
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
 
 	return (a > b) - (a < b);
-}
-
-/* Why a user name is unusable, or NULL: 1..255 octets, no space, no control character. */
-static const char *user_name_bad(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return "empty user name";
-	if (n > USER_NAME_MAX)
-		return "user name longer than 255 octets";
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= 0x20 || c == 0x7f)
-			return "space or control character in the user name";
-	}
-	return NULL;
 }
 
 /* Escape glob characters of s into out for SCAN MATCH; 0 or -1 (too long). */
@@ -1036,7 +989,7 @@ static int glob_escape(const char *s, char *out, size_t outlen)
 struct users_read {
 	redisReply **replies;           /* kept until the payload is built */
 	size_t nrep, caprep;
-	struct user *u;
+	struct ctl_user *u;
 	size_t n, cap;
 	uint64_t *bad;                  /* digests of this read's bad entries */
 	size_t nbad, capbad;
@@ -1076,7 +1029,7 @@ static int user_bad(struct app *a, struct users_read *ur, const char *key, size_
 		return 0;                       /* said already */
 	if (ur->newly_bad++ < USERS_BAD_LOGGED)
 		logm("SMTP AUTH user %s in Redis skipped: %s (value \"%s\"); the others are pushed",
-		     esc(key, klen, e1, sizeof(e1), 280), why, val ? esc(val, vlen, e2, sizeof(e2), 40) : "");
+		     str_esc(key, klen, e1, sizeof(e1), 280), why, val ? str_esc(val, vlen, e2, sizeof(e2), 40) : "");
 	return 0;
 }
 
@@ -1185,8 +1138,9 @@ int sync_users(struct app *a)
 				oom |= user_bad(a, &ur, k->str, k->len, NULL, 0, reply_err(v));
 				continue;
 			}
-			if ((bad = user_name_bad(name, k->len - plen)) != NULL) {
-				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, bad);
+			if ((bad = ctl_user_name_bad(name, k->len - plen)) != NULL) {
+				snprintf(why, sizeof(why), "user name: %s", bad);
+				oom |= user_bad(a, &ur, k->str, k->len, v->str, v->len, why);
 				continue;
 			}
 			if (passwd_parse(v->str, v->len, &ph, why, sizeof(why)) != 0) {
@@ -1203,9 +1157,9 @@ int sync_users(struct app *a)
 				goto out;
 			}
 			ur.u[ur.n].name = name;
-			ur.u[ur.n].nlen = k->len - plen;
+			ur.u[ur.n].name_len = k->len - plen;
 			ur.u[ur.n].hash = v->str;
-			ur.u[ur.n].hlen = v->len;
+			ur.u[ur.n].hash_len = v->len;
 			ur.n++;
 		}
 		if (oom)
@@ -1235,8 +1189,8 @@ int sync_users(struct app *a)
 		if (nu && user_cmp(&ur.u[nu - 1], &ur.u[i]) == 0)
 			continue;
 		ur.u[nu++] = ur.u[i];
-		total += ur.u[i].nlen + ur.u[i].hlen + 2;
 	}
+	total = ctl_users_encode(ur.u, nu, NULL);
 	if (total > CTL_MAX_FRAME - 2) {
 		if (!a->usr_big_logged)
 			logm("SMTP AUTH users in Redis NOT pushed: %zu users make %zu bytes, more than a "
@@ -1250,16 +1204,9 @@ int sync_users(struct app *a)
 		oom = 1;
 		goto out;
 	}
-	for (i = 0, o = 0; i < nu; i++) {
-		memcpy(buf + o, ur.u[i].name, ur.u[i].nlen);
-		o += ur.u[i].nlen;
-		buf[o++] = ' ';
-		memcpy(buf + o, ur.u[i].hash, ur.u[i].hlen);
-		o += ur.u[i].hlen;
-		buf[o++] = '\n';
-	}
+	o = ctl_users_encode(ur.u, nu, buf);
 	d = fnv64(d, buf, o);
-	if (a->have_usr && d == a->usr_digest && o == a->usr_len) {
+	if (a->sy[SY_USERS].have && d == a->sy[SY_USERS].digest && o == a->usr_len) {
 		free(buf);
 		goto out;                       /* what we hold already */
 	}
@@ -1270,9 +1217,7 @@ int sync_users(struct app *a)
 	a->usr = buf;
 	a->usr_len = o;
 	a->usr_count = nu;
-	a->usr_digest = d;
-	a->have_usr = 1;
-	a->usr_pushed = a->usr_refused = 0;
+	synced_hold(&a->sy[SY_USERS], d);
 	logm("SMTP AUTH users read from Redis: %zu valid%s", nu,
 	     a->usr_nbad ? " (bad ones skipped, see above)" : "");
 out:
@@ -1316,22 +1261,30 @@ int redis_sync(struct app *a)
 	return 0;
 }
 
+/* msg (len bytes) is the event ev, alone or (with_arg) followed by " <argument>". */
+static int event_is(const char *msg, size_t len, const char *ev, int with_arg)
+{
+	size_t n = strlen(ev);
+
+	return len >= n && memcmp(msg, ev, n) == 0 && (len == n || (with_arg && msg[n] == ' '));
+}
+
 /* A message on <prefix>events. */
 static void on_event(struct app *a, const char *msg, size_t len)
 {
 	char e[128];
 
-	if (len >= 6 && strncmp(msg, "policy", 6) == 0 && (len == 6 || msg[6] == ' ')) {
+	if (event_is(msg, len, EV_POLICY, 1)) {
 		a->need_policy = 1;
-	} else if (len == 7 && strncmp(msg, "tickets", 7) == 0) {
+	} else if (event_is(msg, len, EV_TICKETS, 0)) {
 		a->need_tickets = 1;
-	} else if (len == 5 && strncmp(msg, "certs", 5) == 0) {
+	} else if (event_is(msg, len, EV_CERTS, 0)) {
 		a->need_certs = 1;
-	} else if (len == 5 && strncmp(msg, "users", 5) == 0) {
+	} else if (event_is(msg, len, EV_USERS, 0)) {
 		a->need_users = 1;
 	} else if (a->unknown_events < EVENTS_UNKNOWN_LOGGED) {
 		a->unknown_events++;
-		logm("unknown event on %s: \"%s\"%s", a->k_events, esc(msg, len, e, sizeof(e), 60),
+		logm("unknown event on %s: \"%s\"%s", a->k_events, str_esc(msg, len, e, sizeof(e), 60),
 		     a->unknown_events == EVENTS_UNKNOWN_LOGGED ? " (no more such lines)" : "");
 	}
 }

@@ -46,6 +46,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/schema.h"
+#include "common/strutil.h"
+
+/* what the control plane pushes (common/schema.h) fits what is taken here */
+_Static_assert(TLS_MAX_CERTS == CERTS_MAX, "certificates per SET_CERTS");
+_Static_assert(TLS_MAX_SNI == SNI_MAX + 1, "names per certificate (NULL-ended)");
+_Static_assert(TLS_OCSP_MAX == OCSP_MAX, "OCSP response");
+_Static_assert(TLS_TICKET_KEY_LEN == TICKET_KEY_LEN, "session-ticket key");
+
 #define TLS_BATCH       32      /* key operations run per batch */
 #define TK_SLOTS        4       /* published ticket-key sets (see tk_publish) */
 #define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */
@@ -1460,33 +1469,6 @@ const char *tls_error_reason(const struct tls_conn *c)
 
 /* ---- sendmail's macros ---- */
 
-/* sendmail's DN quoting: "+XX" for non-printables and < > ( ) " +. */
-size_t tls_dn_quote(const char *in, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	if (!out || !outlen)
-		return 0;
-	for (; in && *in; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch < 0x21 || ch > 0x7e || strchr("<>()\"+", ch)) {
-			if (o + 3 >= outlen)
-				break;
-			out[o++] = '+';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		} else {
-			if (o + 1 >= outlen)
-				break;
-			out[o++] = (char)ch;
-		}
-	}
-	out[o] = 0;
-	return o;
-}
-
 /* A DN as X509_NAME_oneline's "/C=../CN=..", quoted. */
 static void dn_get(const X509_NAME *name, char *out, size_t outlen)
 {
@@ -1494,7 +1476,7 @@ static void dn_get(const X509_NAME *name, char *out, size_t outlen)
 
 	if (!X509_NAME_oneline(name, raw, sizeof(raw)))
 		raw[0] = 0;
-	tls_dn_quote(raw, out, outlen);
+	str_dn_quote(raw, out, outlen);
 }
 
 /* The CN of a name, quoted; sendmail's Bad* words when it cannot be used. */
@@ -1514,7 +1496,7 @@ static void cn_get(const X509_NAME *name, char *out, size_t outlen)
 		snprintf(out, outlen, "BadCertificateUnknown");
 	else if (memchr(u, 0, (size_t)n))
 		snprintf(out, outlen, "BadCertificateContainsNUL");
-	else if ((size_t)n >= 128 || (qlen = tls_dn_quote((const char *)u, q, sizeof(q))) >= outlen)
+	else if ((size_t)n >= 128 || (qlen = str_dn_quote((const char *)u, q, sizeof(q))) >= outlen)
 		snprintf(out, outlen, "BadCertificateTooLong");
 	else
 		memcpy(out, q, qlen + 1);

@@ -249,13 +249,6 @@ int tls_resumed(const struct tls_conn *c);
 const char *tls_error_reason(const struct tls_conn *c);
 
 /*
- * sendmail's DN quoting: bytes below 0x21 or above 0x7e and < > ( ) " +
- * become "+XX" (uppercase hex). Returns the length written; the output is
- * always NUL-terminated (outlen > 0) and never ends in a cut "+X".
- */
-size_t tls_dn_quote(const char *in, char *out, size_t outlen);
-
-/*
  * Client side, for STARTTLS to backend MTAs: a context (the backend is
  * ours and is not verified) and sessions driven with the same
  * tls_handshake / tls_read / tls_write; tls_get_macros describes the server.

@@ -5,7 +5,7 @@
 #ifndef MX_ECHO_H
 #define MX_ECHO_H
 
-#include "net/tcp.h"
+#include "dataplane/net/tcp.h"
 
 /* Listen on port on this worker's stack; sessions idle for idle_ms are reset. */
 int echo_start(struct net_ctx *ctx, uint16_t port, unsigned idle_ms);

@@ -25,16 +25,16 @@
 #include <rte_ring.h>
 #include <rte_errno.h>
 
-#include "config.h"
-#include "port.h"
-#include "echo.h"
-#include "stats.h"
-#include "net/tcp.h"
-#include "smtp/session.h"
-#include "smtp/auth.h"
+#include "common/config.h"
+#include "dataplane/port.h"
+#include "dataplane/echo.h"
+#include "dataplane/stats.h"
+#include "dataplane/net/tcp.h"
+#include "dataplane/smtp/session.h"
+#include "dataplane/smtp/auth.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
-#include "service.h"
+#include "dataplane/service.h"
 #include <rte_malloc.h>
 
 static volatile sig_atomic_t quit, dump;

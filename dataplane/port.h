@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 #include <rte_mempool.h>
-#include "config.h"
-#include "net/net.h"
+#include "common/config.h"
+#include "dataplane/net/net.h"
 
 /* What port_setup() learnt about one port (shared by all workers). */
 struct port_info {

@@ -1,6 +1,6 @@
 /*
  * service.c - the control socket of mxgate, served by the service (main)
- * lcore between its other chores. One request, one reply (control/ctl.h).
+ * lcore between its other chores. One request, one reply (common/ctl.h).
  * Nothing here runs on a worker: the workers see new maps through an
  * atomic pointer and report RCU quiescence each poll, and list their
  * sessions when asked, in their own loop.
@@ -20,11 +20,12 @@
 #include <openssl/x509.h>
 #include <rte_cycles.h>
 
-#include "service.h"
-#include "control/ctl.h"
+#include "dataplane/service.h"
+#include "common/ctl.h"
+#include "common/ctl_payload.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
-#include "smtp/auth.h"
+#include "dataplane/smtp/auth.h"
 
 #define LIST_BUF CTL_SESSIONS_PER_WORKER     /* session list of one worker */
 _Static_assert(CFG_MAX_WORKERS <= CTL_WORKERS_MAX, "a SESSIONS reply must fit in CTL_DATA_MAX");
@@ -326,77 +327,42 @@ static unsigned pem_count(const char *p, size_t n, const char *begin)
 }
 
 /*
- * Parse SET_CERTS blocks into tc (pointers into the payload): "CERT" blocks
- * (an optional third length: the DER OCSP response after the key), "CA" and
- * "CRL" blocks (PEM). 0 or -1 with why.
+ * A decoded SET_CERTS payload into tc (pointers into the payload; names and
+ * SNI lists copied into names and sni, NUL-terminated, the lists cut at
+ * ',' into tc's sni arrays).
  */
-static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*names)[64],
-		       char (*sni)[256], char *err, size_t errlen)
+static void certs_to_tls(const struct ctl_certs *cc, struct tls_server_cfg *tc,
+			 char (*names)[CERT_NAME_MAX + 1], char (*sni)[SNI_FIELD_MAX + 1])
 {
-	char *end = p + len;
+	unsigned n;
 
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p)), *nl2, *save = NULL, *tok;
-		unsigned long cl, kl, ol = 0;
-		unsigned n = tc->ncerts, k = 0;
-		int got;
+	for (n = 0; n < cc->n; n++) {
+		const struct ctl_cert *x = &cc->cert[n];
+		char *save = NULL, *tok;
+		unsigned k = 0;
 
-		if (nl != NULL && (strncmp(p, "CA ", 3) == 0 || strncmp(p, "CRL ", 4) == 0)) {
-			int ca = p[1] == 'A';
-			char *e;
-
-			*nl = '\0';
-			errno = 0;
-			cl = strtoul(p + (ca ? 3 : 4), &e, 10);
-			if (errno || *e || e == p + (ca ? 3 : 4) || cl > (unsigned long)(end - nl - 1) ||
-			    (ca ? tc->ca_pem : tc->crl_pem) != NULL) {
-				snprintf(err, errlen, "%s block: bad or repeated header", ca ? "CA" : "CRL");
-				return -1;
-			}
-			if (ca) {
-				tc->ca_pem = nl + 1;
-				tc->ca_pem_len = cl;
-			} else {
-				tc->crl_pem = nl + 1;
-				tc->crl_pem_len = cl;
-			}
-			p = nl + 1 + cl;
-			continue;
-		}
-		if (n == TLS_MAX_CERTS) {
-			snprintf(err, errlen, "more than %d certificates", TLS_MAX_CERTS);
-			return -1;
-		}
-		if (nl == NULL || (nl2 = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) == NULL) {
-			snprintf(err, errlen, "certificate %u: header lines expected", n + 1);
-			return -1;
-		}
-		*nl = *nl2 = '\0';
-		if (sscanf(p, "CERT %63s %255s", names[n], sni[n]) != 2 ||
-		    ((got = sscanf(nl + 1, "%lu %lu %lu", &cl, &kl, &ol)) != 2 && got != 3) ||
-		    cl > (unsigned long)(end - nl2 - 1) || kl > (unsigned long)(end - nl2 - 1) - cl ||
-		    ol > (unsigned long)(end - nl2 - 1) - cl - kl || (got == 3 && ol == 0)) {
-			snprintf(err, errlen, "certificate %u: bad header", n + 1);
-			return -1;
-		}
+		memcpy(names[n], x->name, x->name_len);
+		names[n][x->name_len] = '\0';
+		if (x->sni_len)
+			memcpy(sni[n], x->sni, x->sni_len);
+		sni[n][x->sni_len] = '\0';
 		tc->certs[n].chain_file = names[n];
 		tc->certs[n].key_file = names[n];
-		tc->certs[n].chain_pem = nl2 + 1;
-		tc->certs[n].chain_pem_len = cl;
-		tc->certs[n].key_pem = nl2 + 1 + cl;
-		tc->certs[n].key_pem_len = kl;
-		if (ol) {
-			tc->certs[n].ocsp = (const uint8_t *)nl2 + 1 + cl + kl;
-			tc->certs[n].ocsp_len = ol;
-		}
-		if (strcmp(sni[n], "-") != 0)
-			for (tok = strtok_r(sni[n], ",", &save); tok && k < TLS_MAX_SNI - 1;
-			     tok = strtok_r(NULL, ",", &save))
-				tc->certs[n].sni[k++] = tok;
-		tc->ncerts++;
-		p = nl2 + 1 + cl + kl + ol;
+		tc->certs[n].chain_pem = x->chain;
+		tc->certs[n].chain_pem_len = x->chain_len;
+		tc->certs[n].key_pem = x->key;
+		tc->certs[n].key_pem_len = x->key_len;
+		tc->certs[n].ocsp = x->ocsp;
+		tc->certs[n].ocsp_len = x->ocsp_len;
+		for (tok = strtok_r(sni[n], ",", &save); tok && k < TLS_MAX_SNI - 1;
+		     tok = strtok_r(NULL, ",", &save))
+			tc->certs[n].sni[k++] = tok;
 	}
-	return 0;
+	tc->ncerts = cc->n;
+	tc->ca_pem = cc->ca;
+	tc->ca_pem_len = cc->ca_len;
+	tc->crl_pem = cc->crl;
+	tc->crl_pem_len = cc->crl_len;
 }
 
 /*
@@ -404,24 +370,27 @@ static int parse_certs(char *p, size_t len, struct tls_server_cfg *tc, char (*na
  * Without CERT blocks the certificates in force stay and only the CA/CRL
  * change (an empty payload: back to the configuration's files).
  */
-static void do_set_certs(struct service *sv, int fd, struct ctl_msg *m)
+static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 {
 	struct tls_server_cfg tc;
 	struct tls_ctx *nt, *old = sv->tls;
-	char names[TLS_MAX_CERTS][64], sni[TLS_MAX_CERTS][256], err[512], trust[sizeof(trust_in_force)];
+	struct ctl_certs cc;
+	char names[CERTS_MAX][CERT_NAME_MAX + 1], sni[CERTS_MAX][SNI_FIELD_MAX + 1], err[512],
+	     trust[sizeof(trust_in_force)];
 	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
 	int has_prev = 0, keys;
 	unsigned i;
 
 	service_tls_settings(sv->cfg, &tc);
-	if (parse_certs(m->data, m->len, &tc, names, sni, err, sizeof(err)) != 0) {
-		nt = NULL;
-	} else if (tc.ncerts == 0 && old == NULL) {
-		snprintf(err, sizeof(err), "no certificate given and none in force");
-		nt = NULL;
-	} else {
-		tc.certs_from = tc.ncerts == 0 ? old : NULL;
-		nt = tls_ctx_new(&tc, err, sizeof(err));
+	nt = NULL;
+	if (ctl_certs_decode(m->data, m->len, &cc, err, sizeof(err)) == 0) {
+		certs_to_tls(&cc, &tc, names, sni);
+		if (tc.ncerts == 0 && old == NULL) {
+			snprintf(err, sizeof(err), "no certificate given and none in force");
+		} else {
+			tc.certs_from = tc.ncerts == 0 ? old : NULL;
+			nt = tls_ctx_new(&tc, err, sizeof(err));
+		}
 	}
 	if (nt == NULL) {
 		fprintf(stderr, "mxgate: certificates refused, keeping the ones in force: %s\n", err);

@@ -1,6 +1,6 @@
 /*
  * service.h - the service lcore's control socket: answers mxgate-control
- * and mxctl (control/ctl.h) with status, counters and sessions, swaps in
+ * and mxctl (common/ctl.h) with status, counters and sessions, swaps in
  * new access maps (RCU: workers never lock), sets session-ticket keys,
  * drains and resumes.
  */
@@ -9,10 +9,10 @@
 
 #include <time.h>
 #include <rte_rcu_qsbr.h>
-#include "config.h"
-#include "stats.h"
-#include "net/net.h"
-#include "smtp/session.h"
+#include "common/config.h"
+#include "dataplane/stats.h"
+#include "dataplane/net/net.h"
+#include "dataplane/smtp/session.h"
 
 struct tls_ctx;
 struct pol_snapshot;

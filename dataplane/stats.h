@@ -6,7 +6,7 @@
 #define MX_STATS_H
 
 #include <stdio.h>
-#include "net/net.h"
+#include "dataplane/net/net.h"
 
 /*
  * More counters of each worker from another module (e.g. SMTP): printed as

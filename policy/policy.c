@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 #define POOL_MAX        (1u << 30)      /* bytes of strings in one builder */
 #define ERR_MAX         1024            /* first error kept by a builder */
@@ -515,7 +515,7 @@ static int good_local(const char *s, size_t n)
 	return 1;
 }
 
-/* A +HEX quoted DN: nothing pol_dn_quote() would quote, +XX well formed. */
+/* A +HEX quoted DN: nothing str_dn_quote() would quote, +XX well formed. */
 static int parse_dn(const char *s, char *out, char *why, size_t wl)
 {
 	size_t n = strlen(s);
@@ -2227,31 +2227,4 @@ void pol_addr_format(const struct pol_addr *a, char *out, size_t outlen)
 		snprintf(out, outlen, "IPv6:%s", t);
 	else
 		snprintf(out, outlen, "(none)");
-}
-
-/* sendmail's DN quoting. */
-size_t pol_dn_quote(const char *in, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	if (!out || !outlen)
-		return 0;
-	for (; in && *in; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch < 0x21 || ch > 0x7e || strchr("<>()\"+", ch)) {
-			if (o + 3 >= outlen)
-				break;
-			out[o++] = '+';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		} else {
-			if (o + 1 >= outlen)
-				break;
-			out[o++] = (char)ch;
-		}
-	}
-	out[o] = 0;
-	return o;
 }

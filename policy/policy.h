@@ -36,7 +36,7 @@
  *   Limit:KEY        address/prefix, or nothing (the default)
  *   CERTISSUER:DN, CERTSUBJECT:DN
  *                    a DN as X509_NAME_oneline() prints it, +HEX quoted
- *                    (pol_dn_quote(): "CN=Darth Mail" is CN=Darth+20Mail)
+ *                    (common/strutil.h str_dn_quote(): "CN=Darth Mail" is CN=Darth+20Mail)
  * Other sendmail tags (TLS_Srv, TLS_Rcpt, Try_TLS, AuthInfo, Spam,
  * GreetPause, ClientRate, ClientConn, ...) and bare From:/To: (sendmail has
  * no such default: "To: RELAY" would be an open relay) are refused.
@@ -289,12 +289,4 @@ void pol_result_format(const struct pol_result *r, char *out, size_t outlen);
 int pol_addr_parse(const char *s, struct pol_addr *a);
 /* sendmail's ${client_addr} text: "198.18.0.1" or "IPv6:2001:2::1". */
 void pol_addr_format(const struct pol_addr *a, char *out, size_t outlen);
-/*
- * sendmail's DN quoting, as crypto/tls.c's tls_dn_quote(): bytes below
- * 0x21 or above 0x7e and < > ( ) " + become "+XX" (upper-case hex).
- * Returns the length written; the output is always NUL-terminated
- * (outlen > 0) and never ends in a cut "+X".
- */
-size_t pol_dn_quote(const char *in, char *out, size_t outlen);
-
 #endif

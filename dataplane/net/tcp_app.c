@@ -3,8 +3,8 @@
  * accessors of tcp_app.h), so that applications need not see struct
  * net_ctx and DPDK.
  */
-#include "net/net.h"
-#include "net/tcp_app.h"
+#include "dataplane/net/net.h"
+#include "dataplane/net/tcp_app.h"
 
 /* The poll loop's clock, in microseconds. */
 uint64_t tcp_now_us(const struct net_ctx *ctx)

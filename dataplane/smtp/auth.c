@@ -12,6 +12,12 @@
 
 #include "auth.h"
 #include "crypto/passwd.h"
+#include "common/ctl_payload.h"
+#include "common/schema.h"
+
+/* what the control plane pushes (common/schema.h) is what is taken here */
+_Static_assert(AUTH_USER_MAX == USER_NAME_MAX, "user name");
+_Static_assert(AUTH_USERS_MAX == USERS_MAX, "users pushed");
 
 const char *const auth_stat_names[] = {
 #define X(n) #n,
@@ -197,34 +203,16 @@ static int user_cmp(const void *x, const void *y)
 	return strcmp(((const struct user *)x)->name, ((const struct user *)y)->name);
 }
 
-static int name_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > AUTH_USER_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 int auth_set_users(struct auth_service *a, const char *payload, size_t len, char *msg, size_t msglen)
 {
 	struct user *u = NULL;
 	size_t n = 0, cap = 0, line = 0, off = 0, i;
+	struct ctl_user cu;
 	char why[128];
+	int got;
 
-	while (off < len) {
-		const char *s = payload + off, *nl = memchr(s, '\n', len - off), *sp;
-		size_t l = nl ? (size_t)(nl - s) : len - off;
-
-		off += l + (nl != NULL);
-		line++;
-		if (l == 0)
-			continue;
-		sp = memchr(s, ' ', l);
-		if (sp == NULL || !name_ok(s, (size_t)(sp - s))) {
+	while ((got = ctl_users_next(payload, len, &off, &line, &cu)) != 0) {
+		if (got < 0) {
 			snprintf(msg, msglen, "line %zu: expected \"<user> <hash>\" with a user of 1..%d "
 				 "octets, no space or control character", line, AUTH_USER_MAX);
 			goto bad;
@@ -243,11 +231,11 @@ int auth_set_users(struct auth_service *a, const char *payload, size_t len, char
 			u = nu;
 		}
 		memset(&u[n], 0, sizeof(u[n]));
-		if (passwd_parse(sp + 1, l - (size_t)(sp + 1 - s), &u[n].h, why, sizeof(why)) != 0) {
-			snprintf(msg, msglen, "line %zu: user %.*s: %s", line, (int)(sp - s), s, why);
+		if (passwd_parse(cu.hash, cu.hash_len, &u[n].h, why, sizeof(why)) != 0) {
+			snprintf(msg, msglen, "line %zu: user %.*s: %s", line, (int)cu.name_len, cu.name, why);
 			goto bad;
 		}
-		if ((u[n].name = strndup(s, (size_t)(sp - s))) == NULL) {
+		if ((u[n].name = strndup(cu.name, cu.name_len)) == NULL) {
 			snprintf(msg, msglen, "out of memory");
 			goto bad;
 		}

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sess.h"
-#include "smtp/slog.h"
+#include "dataplane/smtp/sess.h"
+#include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
-#include "net/tcp_app.h"
+#include "dataplane/net/tcp_app.h"
 
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
 #define LIMIT_PROBE    8

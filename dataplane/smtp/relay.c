@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/relay.h"
-#include "smtp/relay_wire.h"
-#include "smtp/smtp_proto.h"
-#include "smtp/smtp_stats.h"
-#include "smtp/slog.h"
-#include "smtp/tcp_tls.h"
+#include "dataplane/smtp/relay.h"
+#include "dataplane/smtp/relay_wire.h"
+#include "dataplane/smtp/smtp_proto.h"
+#include "dataplane/smtp/smtp_stats.h"
+#include "dataplane/smtp/slog.h"
+#include "dataplane/smtp/tcp_tls.h"
 #include "crypto/tls.h"
 
 #define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */

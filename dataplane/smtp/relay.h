@@ -30,8 +30,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stddef.h>
-#include "config.h"
-#include "net/tcp_app.h"
+#include "common/config.h"
+#include "dataplane/net/tcp_app.h"
 
 struct tls_ctx;
 struct smtp_stats;

@@ -18,10 +18,10 @@
 #include <arpa/inet.h>
 
 #include "session.h"
-#include "smtp/gate.h"
-#include "smtp/relay.h"
-#include "smtp/smtp_proto.h"
-#include "smtp/tx.h"
+#include "dataplane/smtp/gate.h"
+#include "dataplane/smtp/relay.h"
+#include "dataplane/smtp/smtp_proto.h"
+#include "dataplane/smtp/tx.h"
 
 struct auth_req;
 struct tls_macros;

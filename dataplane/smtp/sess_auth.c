@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sess.h"
-#include "smtp/auth.h"
-#include "smtp/slog.h"
+#include "dataplane/smtp/sess.h"
+#include "dataplane/smtp/auth.h"
+#include "dataplane/smtp/slog.h"
 
 /* No check to be had (queue full, out of memory): 454, counted. */
 static void auth_busy(struct sess *s)

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sess.h"
-#include "smtp/slog.h"
-#include "smtp/tcp_tls.h"
+#include "dataplane/smtp/sess.h"
+#include "dataplane/smtp/slog.h"
+#include "dataplane/smtp/tcp_tls.h"
 #include "crypto/tls.h"
 
 /* The client's TLS transport: read. */

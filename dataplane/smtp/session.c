@@ -25,10 +25,10 @@
 #include <time.h>
 #include <arpa/inet.h>
 
-#include "smtp/sess.h"
-#include "smtp/auth.h"
-#include "smtp/relay_wire.h"
-#include "smtp/slog.h"
+#include "dataplane/smtp/sess.h"
+#include "dataplane/smtp/auth.h"
+#include "dataplane/smtp/relay_wire.h"
+#include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "config.h"
-#include "net/tcp_app.h"
-#include "smtp/smtp_stats.h"
+#include "common/config.h"
+#include "dataplane/net/tcp_app.h"
+#include "dataplane/smtp/smtp_stats.h"
 
 struct tls_ctx;
 struct pol_snapshot;

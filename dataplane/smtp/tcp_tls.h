@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "net/tcp_app.h"
+#include "dataplane/net/tcp_app.h"
 
 /* Read for TLS: >0 bytes, 0 the connection is gone, -1 nothing now. */
 static inline long tcp_tls_read(struct tcp_conn *c, uint8_t *buf, size_t len)

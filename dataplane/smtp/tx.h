@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "smtp/smtp_proto.h"
+#include "dataplane/smtp/smtp_proto.h"
 
 struct smtp_tx_paths {
 	char mail_from[SMTP_ADDR_MAX + 1];   /* the reverse path, for the logs */

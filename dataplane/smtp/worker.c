@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp/sess.h"
-#include "smtp/auth.h"
+#include "dataplane/smtp/sess.h"
+#include "dataplane/smtp/auth.h"
 #include "crypto/tls.h"
 
 const char *const smtp_stat_names[] = {

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser
- * (dataplane/config.c).
+ * (common/config.c).
  *
  * Input: configuration text (up to its first NUL, as a file would be read
  * as text). Asserted:
@@ -22,8 +22,8 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
-#include "dataplane/config.h"
-#include "fuzz.h"
+#include "common/config.h"
+#include "tests/fuzz/fuzz.h"
 
 #define TEXT_MAX (1 << 16)
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_ctl.c - libFuzzer target for control-socket frames: the framing
- * (control/ctl.c) and mxgate's own request handling (dataplane/service.c,
- * included here whole so that its static serve() and parse_certs() are
+ * (common/ctl.c) and mxgate's own request handling (dataplane/service.c,
+ * included here whole so that its static serve() and certs_to_tls() are
  * reached as they are; no worker, no EAL: nworkers is 0 and the RCU
  * variable has no reader).
  *
@@ -30,9 +30,11 @@
  *    (the version one printable word) and the reply's entry count is the
  *    snapshot's; ERR leaves the old map and version in place;
  *  - SET_USERS: OK "N users" is the count in force; ERR keeps the old set;
- *  - SET_CERTS: ERR keeps the TLS context in force; parse_certs() on the
- *    payload only ever points inside it, with lengths that fit, at most
- *    TLS_MAX_CERTS certificates and TLS_MAX_SNI - 1 names each;
+ *  - SET_CERTS: ERR keeps the TLS context in force; the decoder
+ *    (common/ctl_payload.c) and certs_to_tls() only ever point inside the
+ *    payload, with lengths that fit, at most TLS_MAX_CERTS certificates and
+ *    TLS_MAX_SNI - 1 names each; what is decoded, encoded again, decodes
+ *    to the same;
  *  - SET_TICKET_KEYS: OK exactly for 96 bytes with a context in force;
  *  - DRAIN/RESUME set and clear draining; other types get ERR.
  * SET_TICKET_KEYS reaches tls_ctx_set_ticket_keys() only after a SET_CERTS
@@ -43,8 +45,8 @@
 #include "dataplane/service.c"
 
 #include <rte_rcu_qsbr.h>
-#include "dataplane/config.h"
-#include "fuzz.h"
+#include "common/config.h"
+#include "tests/fuzz/fuzz.h"
 
 static struct mx_config fcfg;
 static struct service sv;
@@ -163,34 +165,68 @@ static int inside(const void *q, size_t n, const char *base, size_t len)
 	return c >= base && c <= base + len && n <= (size_t)(base + len - c);
 }
 
-/* parse_certs() on its own: whatever it accepts points inside the payload. */
+/* Two decoded SET_CERTS payloads say the same. */
+static int same_item(const void *x, size_t xl, const void *y, size_t yl)
+{
+	return xl == yl && (xl == 0 || memcmp(x, y, xl) == 0);
+}
+
+/*
+ * The SET_CERTS decoder (common/ctl_payload.c) and service.c's mapping on
+ * their own: whatever is accepted points inside the payload, and encoding
+ * it again gives a payload that decodes to the same.
+ */
 static void check_parse_certs(const uint8_t *p, size_t len)
 {
-	char *buf = malloc(len + 1), names[TLS_MAX_CERTS][64], sni[TLS_MAX_CERTS][256], err[512] = "";
+	char *buf = malloc(len + 1), names[CERTS_MAX][CERT_NAME_MAX + 1], sni[CERTS_MAX][SNI_FIELD_MAX + 1];
+	char err[512] = "", *again;
+	struct ctl_certs cc, cc2;
 	struct tls_server_cfg tc;
+	size_t len2 = 0;
 	unsigned i, k;
 
 	FUZZ_ASSERT(buf != NULL);
 	memcpy(buf, p, len);
 	buf[len] = '\0';
 	memset(&tc, 0, sizeof(tc));
-	if (parse_certs(buf, len, &tc, names, sni, err, sizeof(err)) != 0) {
+	if (ctl_certs_decode(buf, len, &cc, err, sizeof(err)) != 0) {
 		FUZZ_ASSERT(err[0] != '\0');
-	} else {
-		FUZZ_ASSERT(tc.ncerts <= TLS_MAX_CERTS);
-		for (i = 0; i < tc.ncerts; i++) {
-			const struct tls_cert_cfg *c = &tc.certs[i];
-
-			FUZZ_ASSERT(inside(c->chain_pem, c->chain_pem_len, buf, len));
-			FUZZ_ASSERT(inside(c->key_pem, c->key_pem_len, buf, len));
-			FUZZ_ASSERT(c->ocsp == NULL || (c->ocsp_len > 0 && inside(c->ocsp, c->ocsp_len, buf, len)));
-			FUZZ_ASSERT(strlen(names[i]) < 64);
-			for (k = 0; k < TLS_MAX_SNI && c->sni[k]; k++)
-				FUZZ_ASSERT(k < TLS_MAX_SNI - 1 && c->sni[k][0] != '\0');
-		}
-		FUZZ_ASSERT(tc.ca_pem == NULL || inside(tc.ca_pem, tc.ca_pem_len, buf, len));
-		FUZZ_ASSERT(tc.crl_pem == NULL || inside(tc.crl_pem, tc.crl_pem_len, buf, len));
+		free(buf);
+		return;
 	}
+	certs_to_tls(&cc, &tc, names, sni);
+	FUZZ_ASSERT(tc.ncerts <= TLS_MAX_CERTS);
+	for (i = 0; i < tc.ncerts; i++) {
+		const struct tls_cert_cfg *c = &tc.certs[i];
+
+		FUZZ_ASSERT(inside(c->chain_pem, c->chain_pem_len, buf, len));
+		FUZZ_ASSERT(inside(c->key_pem, c->key_pem_len, buf, len));
+		FUZZ_ASSERT(c->ocsp == NULL || (c->ocsp_len > 0 && inside(c->ocsp, c->ocsp_len, buf, len)));
+		FUZZ_ASSERT(strlen(names[i]) > 0 && strlen(names[i]) <= CERT_NAME_MAX);
+		for (k = 0; k < TLS_MAX_SNI && c->sni[k]; k++)
+			FUZZ_ASSERT(k < TLS_MAX_SNI - 1 && c->sni[k][0] != '\0');
+	}
+	FUZZ_ASSERT(tc.ca_pem == NULL || inside(tc.ca_pem, tc.ca_pem_len, buf, len));
+	FUZZ_ASSERT(tc.crl_pem == NULL || inside(tc.crl_pem, tc.crl_pem_len, buf, len));
+
+	/* encoded again: no longer than the input, and decoded to the same */
+	FUZZ_ASSERT(ctl_certs_encode(&cc, NULL, &len2, err, sizeof(err)) == 0 && len2 <= len);
+	again = malloc(len2 + 1);
+	FUZZ_ASSERT(again != NULL);
+	FUZZ_ASSERT(ctl_certs_encode(&cc, again, &len2, err, sizeof(err)) == 0);
+	FUZZ_ASSERT(ctl_certs_decode(again, len2, &cc2, err, sizeof(err)) == 0 && cc2.n == cc.n);
+	for (i = 0; i < cc.n; i++) {
+		const struct ctl_cert *x = &cc.cert[i], *y = &cc2.cert[i];
+
+		FUZZ_ASSERT(same_item(x->name, x->name_len, y->name, y->name_len));
+		FUZZ_ASSERT(same_item(x->sni, x->sni_len, y->sni, y->sni_len));
+		FUZZ_ASSERT(same_item(x->chain, x->chain_len, y->chain, y->chain_len));
+		FUZZ_ASSERT(same_item(x->key, x->key_len, y->key, y->key_len));
+		FUZZ_ASSERT(same_item(x->ocsp, x->ocsp_len, y->ocsp, y->ocsp_len));
+	}
+	FUZZ_ASSERT((cc.ca == NULL) == (cc2.ca == NULL) && same_item(cc.ca, cc.ca_len, cc2.ca, cc2.ca_len));
+	FUZZ_ASSERT((cc.crl == NULL) == (cc2.crl == NULL) && same_item(cc.crl, cc.crl_len, cc2.crl, cc2.crl_len));
+	free(again);
 	free(buf);
 }
 

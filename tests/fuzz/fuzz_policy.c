@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/strutil.h"
 #include "policy/policy.h"
 #include "fuzz.h"
 
@@ -255,7 +256,7 @@ static void helpers(void)
 			FUZZ_ASSERT(pol_addr_parse(txt, &b) == 0);
 			FUZZ_ASSERT(a.family == b.family && memcmp(a.a, b.a, a.family == 4 ? 4 : 16) == 0);
 		}
-		n = pol_dn_quote(q[i].name, dn, sizeof(dn));
+		n = str_dn_quote(q[i].name, dn, sizeof(dn));
 		FUZZ_ASSERT(n == strlen(dn));
 		for (k = 0; k < n; k++) {
 			unsigned char ch = (unsigned char)dn[k];
@@ -266,7 +267,7 @@ static void helpers(void)
 					    strchr("0123456789ABCDEF", dn[k + 2]));
 		}
 		/* a small buffer: terminated, never a cut "+X" */
-		n = pol_dn_quote(q[i].name, dn, 8);
+		n = str_dn_quote(q[i].name, dn, 8);
 		FUZZ_ASSERT(n < 8 && n == strlen(dn));
 		FUZZ_ASSERT(!(n >= 1 && dn[n - 1] == '+') && !(n >= 2 && dn[n - 2] == '+'));
 	}

@@ -65,23 +65,25 @@ class Fake:
             body = payload[nl + 1:]
             n = sum(1 for l in body.split(b"\n") if l.strip() and not l.startswith(b"#"))
             for fn in ("policy." + ver, "policy.last"):
-                with open(os.path.join(self.out, fn + ".tmp"), "wb") as f:
-                    f.write(payload)
-                os.rename(os.path.join(self.out, fn + ".tmp"), os.path.join(self.out, fn))
+                self.put(fn, payload)
             self.polver = ver
             return OK, b"policy version %s: %d entries" % (ver.encode(), n)
         if typ == 8:
-            with open(os.path.join(self.out, "certs"), "wb") as f:
-                f.write(payload)
+            self.put("certs", payload)
             return OK, b"%d certificate(s) in force" % payload.count(b"CERT ")
         if typ == 5:
             if len(payload) != 96:
                 return ERR, b"expected two 48-byte keys"
-            with open(os.path.join(self.out, "tickets"), "w") as f:
-                f.write(payload.hex() + "\n")
+            self.put("tickets", (payload.hex() + "\n").encode())
             self.tickets = "from control plane"
             return OK, b"ticket keys set"
         return ERR, b"unknown request"
+
+    def put(self, fn, data):
+        """Write DIR/fn whole (renamed into place): a test polling for it never reads half."""
+        with open(os.path.join(self.out, fn + ".tmp"), "wb") as f:
+            f.write(data)
+        os.rename(os.path.join(self.out, fn + ".tmp"), os.path.join(self.out, fn))
 
     def client(self, c):
         c.settimeout(10)

@@ -78,7 +78,7 @@ out=$(lab_exec timeout 30 swaks --server 198.18.0.2 --port 465 --tlsc --helo cli
 	--from a@client.example --to b@lab.example 2>&1) || fail "swaks 465: $(echo "$out" | tail -5)"
 echo "$out" | grep -Eq '^<[-~]  250 2\.0\.0 ' || fail "465 message not accepted: $(echo "$out" | tail -5)"
 ok "SMTP with STARTTLS on 25 and implicit TLS on 465 deliver after the drop"
-expect_stat_ge smtp_tls_v13 2
+expect_stat_ge 'smtp_tls_sessions{version="TLSv1.3"}' 2
 ok "stats_file written by the unprivileged process: $(stat -c '%U' "$LAB_DIR/stats.prom")"
 
 kill -TERM "$pid"

@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests of dataplane/config.c: the lab configuration
+ * test_config.c - unit tests of common/config.c: the lab configuration
  * field by field, defaults, continuation and comment lines, last-wins,
  * CRLF, line length limits, cfg_load() on real files, and a table of bad
  * configurations, each of which must fail with a message that names the
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/config.h"
-#include "t.h"
+#include "common/config.h"
+#include "tests/unit/t.h"
 
 #define LAB_CONF \
 	"# mxgate lab configuration\n" \

@@ -21,14 +21,14 @@
 
 #include "t.h"
 #include "common/metric_table.h"
-#include "stats.h"
-#include "smtp/smtp_stats.h"
-#include "smtp/auth.h"
+#include "dataplane/stats.h"
+#include "dataplane/smtp/smtp_stats.h"
+#include "dataplane/smtp/auth.h"
 #include "crypto/tls.h"
 #if __has_include("common/ctl.h")
 #include "common/ctl.h"
 #else
-#include "control/ctl.h"
+#include "common/ctl.h"
 #endif
 
 #ifndef MX_SRCDIR

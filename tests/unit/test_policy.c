@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/strutil.h"
 #include "policy/policy.h"
 #include "policy/stage.h"
 #include "t.h"
@@ -87,35 +88,6 @@ static void expect_build_error(const char *text, const char *want)
 }
 
 /* ---- DN quoting ---- */
-
-TEST(dn_quote)
-{
-	/* cf/README's example */
-	static const char *raw = "/C=US/ST=California/O=endmail.org/OU=private/"
-				 "CN=Darth Mail (Cert)/Email=darth+cert@endmail.org";
-	static const char *quoted = "/C=US/ST=California/O=endmail.org/OU=private/"
-				    "CN=Darth+20Mail+20+28Cert+29/Email=darth+2Bcert@endmail.org";
-	char out[256];
-
-	CHECK_EQ(pol_dn_quote(raw, out, sizeof(out)), strlen(quoted));
-	CHECK_STR(out, quoted);
-	pol_dn_quote("<a>\"b\"\x01\x7f\xc3\xa9\t+", out, sizeof(out));
-	CHECK_STR(out, "+3Ca+3E+22b+22+01+7F+C3+A9+09+2B");
-	pol_dn_quote("plain/CN=x.y_z-1", out, sizeof(out));
-	CHECK_STR(out, "plain/CN=x.y_z-1");
-	/* never a cut "+X": stops before an escape that does not fit */
-	CHECK_EQ(pol_dn_quote("ab c", out, 5), 2);
-	CHECK_STR(out, "ab");
-	CHECK_EQ(pol_dn_quote("ab c", out, 6), 5);
-	CHECK_STR(out, "ab+20");
-	CHECK_EQ(pol_dn_quote("abc", out, 3), 2);
-	CHECK_STR(out, "ab");
-	CHECK_EQ(pol_dn_quote("abc", out, 1), 0);
-	CHECK_STR(out, "");
-	CHECK_EQ(pol_dn_quote(NULL, out, sizeof(out)), 0);
-	CHECK_STR(out, "");
-	CHECK_EQ(pol_dn_quote("x", NULL, 0), 0);
-}
 
 /* ---- addresses ---- */
 
@@ -611,8 +583,8 @@ TEST(rcpt)
 		case DARTH_:
 		case DARTH_OTHER_:
 			c.verify = "OK";
-			pol_dn_quote(DARTH_ISSUER, issuer, sizeof(issuer));
-			pol_dn_quote(rcpt_cases[i].how == DARTH_ ? DEATHSTAR : "/CN=Luke", subject,
+			str_dn_quote(DARTH_ISSUER, issuer, sizeof(issuer));
+			str_dn_quote(rcpt_cases[i].how == DARTH_ ? DEATHSTAR : "/CN=Luke", subject,
 				     sizeof(subject));
 			c.cert_issuer = issuer;
 			c.cert_subject = subject;
@@ -620,7 +592,7 @@ TEST(rcpt)
 		case TRUSTED_:
 		case TRUSTED_FAIL_:
 			c.verify = rcpt_cases[i].how == TRUSTED_ ? "OK" : "FAIL";
-			pol_dn_quote("/CN=trusted ca", issuer, sizeof(issuer));
+			str_dn_quote("/CN=trusted ca", issuer, sizeof(issuer));
 			c.cert_issuer = issuer;
 			c.cert_subject = "/CN=x";
 			break;
@@ -1597,7 +1569,6 @@ TEST(stage_runs_the_engines_checks)
 
 int main(void)
 {
-	RUN(dn_quote);
 	RUN(addresses);
 	RUN(connect);
 	RUN(connect_trace);

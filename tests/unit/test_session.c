@@ -32,7 +32,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "dataplane/config.h"
+#include "common/config.h"
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 #include "dataplane/smtp/session.h"

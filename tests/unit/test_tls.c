@@ -526,40 +526,6 @@ static struct tls_ctx *ctx_or_die(const struct tls_server_cfg *cfg)
 
 /* ---- tests ---- */
 
-/* tls_dn_quote: sendmail's quoting table and truncation that never cuts "+XX". */
-TEST(dn_quote_table)
-{
-	static const struct { const char *in; size_t outlen; const char *out; } t[] = {
-		{ "", 64, "" },
-		{ "mx.lab.example", 64, "mx.lab.example" },
-		{ "/C=US/O=Lab/CN=x", 64, "/C=US/O=Lab/CN=x" },
-		{ "Juan Garcia", 64, "Juan+20Garcia" },
-		{ "<>()\"+", 64, "+3C+3E+28+29+22+2B" },
-		{ "a\tb\r\n", 64, "a+09b+0D+0A" },
-		{ "\x01\x7f\xc3\xa9", 64, "+01+7F+C3+A9" },
-		{ "\\xC3=;,/", 64, "\\xC3=;,/" },
-		{ "a+b", 4, "a" },              /* "+2B" does not fit: never cut */
-		{ "a+b", 5, "a+2B" },
-		{ "a+b", 6, "a+2Bb" },
-		{ "abc", 3, "ab" },
-		{ "abc", 1, "" },
-		{ "+", 3, "" },
-	};
-	char out[64];
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		size_t n = tls_dn_quote(t[i].in, out, t[i].outlen);
-
-		CHECK_STR(out, t[i].out);
-		CHECK_EQ(n, strlen(t[i].out));
-	}
-	out[0] = 'x';
-	CHECK_EQ(tls_dn_quote("abc", out, 0), 0);
-	CHECK(out[0] == 'x');
-	CHECK_EQ(tls_dn_quote(NULL, out, sizeof(out)), 0);
-	CHECK_STR(out, "");
-}
-
 /* TLS 1.3 with the RSA certificate through the key door; macros, data, KeyUpdate, close. */
 TEST(tls13_rsa_async_key)
 {
@@ -1749,7 +1715,6 @@ int main(void)
 	SSL_CTX_sess_set_new_cb(cli_ctx, new_sess_cb);
 	W = tls_worker_new(on_done);
 
-	RUN(dn_quote_table);
 	RUN(tls13_rsa_async_key);
 	RUN(sni_choice);
 	RUN(tls12);

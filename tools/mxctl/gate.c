@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 /* ---- status ---- */
 
@@ -886,19 +886,11 @@ static const char resume_help[] =
 /* A request without arguments whose reply is OK text. */
 static int simple(int argc, char **argv, unsigned char type, const char *usage, const char *helptext)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_msg m = { 0 };
-	int opt;
+	int ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'h')
-			return help(helptext);
-		return usage_error(usage, "%s: %s", argv[0], bad_opt(argv));
-	}
+	if ((ex = help_only(argc, argv, helptext, usage, argv[0])) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(usage, "%s: unexpected argument %s", argv[0], argv[optind]);
 	if (ctl_request(type, NULL, 0, &m) != 0)

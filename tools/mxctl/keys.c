@@ -29,14 +29,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "mxctl.h"
+#include "common/ctl_payload.h"
+#include "tools/mxctl/mxctl.h"
 
-#define CERT_NAME_MAX   63              /* SET_CERTS reads names as %63s */
-#define CERT_FILE_MAX   (1u << 20)      /* a chain or key file */
-#define CERTS_MAX       8               /* certificates mxgate takes (crypto/tls.h TLS_MAX_CERTS) */
-#define SNI_MAX         7               /* names per certificate (TLS_MAX_SNI - 1: NULL-ended) */
-#define SNI_FIELD_MAX   255             /* SET_CERTS reads the list as %255s */
-#define OCSP_MAX        (64u << 10)     /* an OCSP response (crypto/tls.h TLS_OCSP_MAX) */
 
 /* ---- cert ---- */
 
@@ -78,19 +73,6 @@ static const char certlist_help[] =
 	"usage: mxctl cert list\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n";
 static const char certdel_help[] =
 	"usage: mxctl cert del NAME\n\nRemove certificate NAME from Redis. Exit 1 if there is none.\n";
-
-/* True if name is a usable certificate name. */
-static int cert_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > CERT_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
-			return 0;
-	return 1;
-}
 
 static const char certpush_help[] =
 	"usage: mxctl cert push [--default NAME]\n"
@@ -135,7 +117,7 @@ static uint8_t *slurp_bin(const char *path, size_t max, size_t *len)
 static char *slurp(const char *path)
 {
 	size_t n;
-	char *buf = (char *)slurp_bin(path, CERT_FILE_MAX, &n);    /* room for a NUL */
+	char *buf = (char *)slurp_bin(path, CERT_PEM_MAX, &n);    /* room for a NUL */
 
 	if (buf == NULL)
 		return NULL;
@@ -381,7 +363,7 @@ static int cert_add(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error(add_help, "cert add: one NAME expected");
 	name = argv[optind];
-	if (!cert_name_ok(name))
+	if (!ctl_cert_name_ok(name, strlen(name)))
 		return usage_error(add_help, "cert add: NAME %s: use 1..%d letters, digits, '.', '_', '-'",
 				   name, CERT_NAME_MAX);
 	if (chainf == NULL || keyf == NULL)
@@ -469,7 +451,7 @@ static int cert_add(int argc, char **argv)
 	}
 	printf("certificate %s: %s, %d in chain, notAfter %s, sni %s%s\n", name, subj, count, until,
 	       sni[0] ? sni : "(its DNS names)", ocsp ? ", OCSP response stapled" : "");
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
 		redisFree(c);
@@ -493,19 +475,13 @@ static int str_cmp(const void *a, const void *b)
 /* cert list. */
 static int cert_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	redisContext *c;
 	redisReply *r;
 	const char **names;
-	int opt;
+	int ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(certlist_help) :
-		       usage_error(certlist_help, "cert list: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, certlist_help, certlist_help, "cert list")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(certlist_help, "cert list: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -563,23 +539,17 @@ static int cert_list(int argc, char **argv)
 /* cert del NAME. */
 static int cert_del(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX];
 	redisContext *c;
 	redisReply *r;
 	long long had;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(certdel_help) :
-		       usage_error(certdel_help, "cert del: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, certdel_help, certdel_help, "cert del")) >= 0)
+		return ex;
 	if (argc - optind != 1)
 		return usage_error(certdel_help, "cert del: one NAME expected");
-	if (!cert_name_ok(argv[optind]))
+	if (!ctl_cert_name_ok(argv[optind], strlen(argv[optind])))
 		return usage_error(certdel_help, "cert del: NAME %s: not a certificate name", argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
@@ -608,7 +578,7 @@ static int cert_del(int argc, char **argv)
 		goto out;
 	}
 	printf("certificate %s deleted\n", argv[optind]);
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	redisFree(c);
 	return rc;
@@ -623,10 +593,11 @@ static int cert_push(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *def = NULL, **names = NULL;
-	redisReply *set = NULL, *h[CERTS_MAX] = { NULL };
-	char *payload = NULL;
+	redisReply *set = NULL, *h[CERTS_MAX] = { NULL }, *trust[2] = { NULL, NULL };
+	struct ctl_certs cc = { 0 };
+	char *payload = NULL, why[128];
 	struct ctl_msg m = { 0 };
-	size_t n = 0, cap = 0, i, count;
+	size_t n = 0, i, count;
 	redisContext *c;
 	int opt, rc = EX_FAIL;
 
@@ -677,10 +648,8 @@ static int cert_push(int argc, char **argv)
 	}
 	for (i = 0; i < count; i++) {
 		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256];
-		char head[CERT_NAME_MAX + SNI_FIELD_MAX + 64];
-		const char *chain, *key, *sni;
-		size_t cl, kl, hl, ol;
-		char *p;
+		struct ctl_cert *x = &cc.cert[i];
+		const char *sni;
 
 		snprintf(hkey, sizeof(hkey), "%s%s", rkey(RK_CERT), names[i]);
 		h[i] = rds_cmdv(c, "HMGET", hkey, "chain", "key", "sni", "ocsp", NULL);
@@ -690,71 +659,51 @@ static int cert_push(int argc, char **argv)
 			say("cert push: %s has no chain and key", hkey);
 			goto out;
 		}
-		chain = h[i]->element[0]->str;
-		key = h[i]->element[1]->str;
 		sni = h[i]->element[2]->type == REDIS_REPLY_STRING && h[i]->element[2]->str[0] ?
 		      h[i]->element[2]->str : "-";
-		if (strlen(names[i]) > CERT_NAME_MAX || strlen(sni) > SNI_FIELD_MAX ||
-		    sni[strcspn(sni, " \t\r\n")] != '\0') {
+		x->name = names[i];
+		x->name_len = strlen(names[i]);
+		x->sni = sni;
+		x->sni_len = strlen(sni);
+		if (!ctl_cert_name_ok(x->name, x->name_len) || !ctl_sni_field_ok(x->sni, x->sni_len)) {
 			say("cert push: %s: name or sni field unusable (\"%s\")", hkey, sni);
 			goto out;
 		}
-		cl = h[i]->element[0]->len;
-		kl = h[i]->element[1]->len;
-		ol = h[i]->element[3]->type == REDIS_REPLY_STRING ? h[i]->element[3]->len : 0;
-		if (ol > OCSP_MAX) {
-			say("cert push: %s: ocsp field of %zu bytes, at most %u", hkey, ol, OCSP_MAX);
+		x->chain = h[i]->element[0]->str;
+		x->chain_len = h[i]->element[0]->len;
+		x->key = h[i]->element[1]->str;
+		x->key_len = h[i]->element[1]->len;
+		if (h[i]->element[3]->type == REDIS_REPLY_STRING) {
+			x->ocsp = (const uint8_t *)h[i]->element[3]->str;
+			x->ocsp_len = h[i]->element[3]->len;
+		}
+		if (x->ocsp_len > OCSP_MAX) {
+			say("cert push: %s: ocsp field of %zu bytes, at most %u", hkey, x->ocsp_len, OCSP_MAX);
 			goto out;
 		}
-		hl = (size_t)snprintf(head, sizeof(head), "CERT %s %s\n%zu %zu", names[i], sni, cl, kl);
-		if (ol)
-			hl += (size_t)snprintf(head + hl, sizeof(head) - hl, " %zu", ol);
-		head[hl++] = '\n';
-		if (n + hl + cl + kl + ol > cap) {
-			cap = (n + hl + cl + kl + ol) * 2;
-			p = realloc(payload, cap);
-			if (p == NULL) {
-				say("out of memory");
-				goto out;
-			}
-			payload = p;
-		}
-		memcpy(payload + n, head, hl);
-		memcpy(payload + n + hl, chain, cl);
-		memcpy(payload + n + hl + cl, key, kl);
-		if (ol)
-			memcpy(payload + n + hl + cl + kl, h[i]->element[3]->str, ol);
-		n += hl + cl + kl + ol;
 	}
+	cc.n = (unsigned)count;
 	/* the CA and CRL in Redis go with them, as mxgate-control sends them */
 	for (i = 0; i < 2; i++) {
 		redisReply *t = rds_cmdv(c, "GET", rkey(i ? RK_CRL : RK_CA), NULL);
-		char head[32];
-		size_t hl;
-		char *p;
 
 		if (t == NULL)
 			goto out;
-		if (t->type != REDIS_REPLY_STRING) {
-			freeReplyObject(t);
+		trust[i] = t;
+		if (t->type != REDIS_REPLY_STRING)
 			continue;
-		}
-		hl = (size_t)snprintf(head, sizeof(head), "%s %zu\n", i ? "CRL" : "CA", t->len);
-		if (n + hl + t->len > cap) {
-			cap = (n + hl + t->len) * 2;
-			p = realloc(payload, cap);
-			if (p == NULL) {
-				freeReplyObject(t);
-				say("out of memory");
-				goto out;
-			}
-			payload = p;
-		}
-		memcpy(payload + n, head, hl);
-		memcpy(payload + n + hl, t->str, t->len);
-		n += hl + t->len;
-		freeReplyObject(t);
+		*(i ? &cc.crl : &cc.ca) = t->str;
+		*(i ? &cc.crl_len : &cc.ca_len) = t->len;
 	}
+	if (ctl_certs_encode(&cc, NULL, &n, why, sizeof(why)) != 0) {
+		say("cert push: %s", why);
+		goto out;
+	}
+	if ((payload = malloc(n ? n : 1)) == NULL) {
+		say("out of memory");
+		goto out;
+	}
+	ctl_certs_encode(&cc, payload, &n, why, sizeof(why));
 	if (ctl_request(CTL_SET_CERTS, payload, n, &m) != 0)
 		goto out;
 	printf("mxgate: %s\n", m.data[0] ? m.data : "OK");
@@ -768,6 +717,9 @@ out:
 	for (i = 0; i < CERTS_MAX; i++)
 		if (h[i] != NULL)
 			freeReplyObject(h[i]);
+	for (i = 0; i < 2; i++)
+		if (trust[i] != NULL)
+			freeReplyObject(trust[i]);
 	free(names);
 	if (set != NULL)
 		freeReplyObject(set);
@@ -961,7 +913,7 @@ static int trust_set(int argc, char **argv, int crl)
 	freeReplyObject(r);
 	printf("%s: %d %s%s stored:\n", rkey(crl ? RK_CRL : RK_CA), n, kind, n == 1 ? "" : "s");
 	trust_scan(text, strlen(text), crl, stdout, &stale);
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
 		redisFree(c);
@@ -972,18 +924,13 @@ out:
 /* ca|crl show. */
 static int trust_show(int argc, char **argv, int crl)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlshow_help : cashow_help;
 	redisContext *c;
 	redisReply *r;
-	int opt, stale, rc = EX_OK;
+	int ex, stale, rc = EX_OK;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s show: %s", what, bad_opt(argv));
+	if ((ex = help_only(argc, argv, hlp, hlp, crl ? "crl show" : "ca show")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(hlp, "%s show: unexpected argument %s", what, argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1009,19 +956,14 @@ static int trust_show(int argc, char **argv, int crl)
 /* ca|crl del. */
 static int trust_del(int argc, char **argv, int crl)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crldel_help : cadel_help;
 	redisContext *c;
 	redisReply *r;
 	long long had;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(hlp) : usage_error(hlp, "%s del: %s", what, bad_opt(argv));
+	if ((ex = help_only(argc, argv, hlp, hlp, crl ? "crl del" : "ca del")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(hlp, "%s del: unexpected argument %s", what, argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1037,7 +979,7 @@ static int trust_del(int argc, char **argv, int crl)
 	}
 	printf("%s deleted: mxgate uses %s again\n", rkey(crl ? RK_CRL : RK_CA),
 	       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
-	rc = publish(c, "certs") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	redisFree(c);
 	return rc;
@@ -1127,19 +1069,13 @@ static void fingerprint(const char *hex, char out[17])
 /* tickets rotate. */
 static int tickets_rotate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char cur[2 * TICKET_KEY_LEN + 1], prev[2 * TICKET_KEY_LEN + 1], fc[17], fp[17];
 	const char *tk;
 	redisContext *c;
-	int opt, rc = EX_FAIL, attempt;
+	int ex, rc = EX_FAIL, attempt;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(tickets_help) :
-		       usage_error(tickets_help, "tickets rotate: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, tickets_help, tickets_help, "tickets rotate")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(tickets_help, "tickets rotate: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1190,7 +1126,7 @@ static int tickets_rotate(int argc, char **argv)
 	fingerprint(cur, fc);
 	fingerprint(prev, fp);
 	printf("ticket keys rotated: current %s, previous %s (SHA-256 fingerprints)\n", fc, fp);
-	rc = publish(c, "tickets") == 0 ? EX_OK : EX_FAIL;
+	rc = publish(c, EV_TICKETS) == 0 ? EX_OK : EX_FAIL;
 out:
 	memset(cur, 0, sizeof(cur));
 	memset(prev, 0, sizeof(prev));
@@ -1223,20 +1159,14 @@ static const char reload_help[] =
 /* reload: publish every event. */
 int cmd_reload(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *const events[] = { NULL, "certs", "tickets", "users" };
+	static const char *const events[] = { NULL, EV_CERTS, EV_TICKETS, EV_USERS };
 	redisContext *c;
 	long long version, n, most = 0;
 	char ev[64];
-	int opt;
+	int ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(reload_help) :
-		       usage_error(reload_help, "reload: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, reload_help, reload_help, "reload")) >= 0)
+		return ex;
 	if (optind != argc)
 		return usage_error(reload_help, "reload: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
@@ -1248,7 +1178,7 @@ int cmd_reload(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
 		if (events[i] == NULL)
-			snprintf(ev, sizeof(ev), "policy %lld", version);
+			snprintf(ev, sizeof(ev), EV_POLICY " %lld", version);
 		else
 			snprintf(ev, sizeof(ev), "%s", events[i]);
 		n = rds_publish(c, ev);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 #define DEFAULT_CONFIG "/etc/mxgate/mxgate.conf"
 
@@ -141,6 +141,21 @@ const char *bad_opt(char **argv)
 	else
 		snprintf(buf, sizeof(buf), "unknown option %.100s", arg);
 	return buf;
+}
+
+/* A command whose only option is --help: parse it (see mxctl.h). */
+int help_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		return opt == 'h' ? help(help_text) : usage_error(usage, "%s: %s", cmd, bad_opt(argv));
+	return -1;
 }
 
 /* Settle which configuration file is meant: -c, $MXCTL_CONFIG, the default. */

@@ -2,7 +2,7 @@
  * mxctl.h - what the parts of mxctl, the operator's CLI, share: exit
  * codes, the lazily loaded configuration, the control-socket and Redis
  * helpers, the policy hash, JSON output, and one entry point per command
- * group. mxctl talks to mxgate over the control socket (control/ctl.h) and
+ * group. mxctl talks to mxgate over the control socket (common/ctl.h) and
  * to Redis (hiredis) with the schema shared with mxgate-control; see
  * docs/mxctl.1.
  */
@@ -15,28 +15,15 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
-#include "control/ctl.h"
+#include "common/config.h"
+#include "common/ctl.h"
+#include "common/schema.h"   /* Redis keys (RK_*), events (EV_*), limits */
 
 /* Exit codes. */
 #define EX_OK           0       /* done */
 #define EX_FAIL         1       /* something failed: message on stderr */
 #define EX_USAGE        2       /* bad command line */
 #define EX_REJECTED     3       /* policy test: the session would be refused somewhere */
-
-/* Redis keys under the prefix (schema shared with mxgate-control). */
-#define RK_POLICY       "policy"
-#define RK_POLICY_VER   "policy:version"
-#define RK_EVENTS       "events"
-#define RK_CERT         "cert:"
-#define RK_CERTS        "certs"
-#define RK_TICKETS      "tickets"
-#define RK_STATS        "stats:"
-#define RK_CA           "ca"
-#define RK_CRL          "crl"
-#define RK_AUTH         "auth:"
-
-#define TICKET_KEY_LEN  48      /* bytes; stored as 96 hex characters */
 
 /* Global options and the configuration (loaded on first need). */
 struct mxctl {
@@ -65,6 +52,12 @@ int is_help(const char *arg);
 void opt_reset(void);
 /* After getopt_long returned '?': "unknown option --x" or "option --x needs an argument". */
 const char *bad_opt(char **argv);
+/*
+ * A command whose only option is --help (-h): its argv parsed. -1: go on,
+ * the operands start at optind; else the exit code to return at once (the
+ * help shown: EX_OK; "cmd: unknown option --x" and usage: EX_USAGE).
+ */
+int help_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd);
 
 /* True if the configuration file can be read (explicit or the default). */
 int config_exists(void);

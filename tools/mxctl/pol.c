@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "mxctl.h"
+#include "common/strutil.h"
 #include "policy/policy.h"
 #include "policy/stage.h"
 
@@ -555,18 +556,11 @@ out:
 /* A subcommand without options except --help; the argument count is checked. */
 static int plain_args(int argc, char **argv, const char *helptext, int min, int max, int *rc)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
+	char cmd[64];
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		*rc = opt == 'h' ? help(helptext) :
-		      usage_error(helptext, "policy %s: %s", argv[0], bad_opt(argv));
+	snprintf(cmd, sizeof(cmd), "policy %.50s", argv[0]);
+	if ((*rc = help_only(argc, argv, helptext, helptext, cmd)) != -1)
 		return -1;
-	}
 	if (argc - optind < min || (max >= 0 && argc - optind > max)) {
 		*rc = usage_error(helptext, "policy %s: %s arguments", argv[0],
 				  argc - optind < min ? "missing" : "too many");
@@ -916,12 +910,12 @@ static int policy_test(int argc, char **argv)
 				return usage_error(test_help, "policy test: --bits %s: a number of bits", optarg);
 			c.cipher_bits = (int)bits;
 			break;
-		case 'i': pol_dn_quote(optarg, issuer, sizeof(issuer)); c.cert_issuer = issuer; break;
+		case 'i': str_dn_quote(optarg, issuer, sizeof(issuer)); c.cert_issuer = issuer; break;
 		case 's':
-			pol_dn_quote(optarg, subject, sizeof(subject));
+			str_dn_quote(optarg, subject, sizeof(subject));
 			c.cert_subject = subject;
 			break;
-		case 'C': pol_dn_quote(optarg, cn, sizeof(cn)); c.cn_subject = cn; break;
+		case 'C': str_dn_quote(optarg, cn, sizeof(cn)); c.cn_subject = cn; break;
 		case 'a': c.auth = 1; break;
 		case 'h': return help(test_help);
 		default: return usage_error(test_help, "policy test: %s", bad_opt(argv));

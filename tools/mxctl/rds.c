@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include "mxctl.h"
+#include "tools/mxctl/mxctl.h"
 
 #define CONNECT_TIMEOUT_S 3
 #define COMMAND_TIMEOUT_S 10

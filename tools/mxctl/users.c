@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "crypto/passwd.h"
-#include "mxctl.h"
+#include "common/ctl_payload.h"
+#include "tools/mxctl/mxctl.h"
 
-#define USER_NAME_MAX   255             /* octets (control/ctl.h CTL_SET_USERS) */
 #define PASSWORD_MAX    1024            /* longest password line taken */
 
 static const char user_usage[] =
@@ -56,21 +56,6 @@ static const char list_help[] =
 	"The names of the users in Redis, sorted, one a line (SCAN, never KEYS). The\n"
 	"hashes are never shown. --check: also say which entries mxgate-control skips\n"
 	"(hash unusable or name invalid), and exit 1 if any.\n";
-
-/* Why a user name is unusable, or NULL. */
-static const char *name_bad(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0)
-		return "empty";
-	if (n > USER_NAME_MAX)
-		return "longer than 255 octets";
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
-			return "space or control character";
-	return NULL;
-}
 
 /* "ln=14,r=8,p=1" (any of them, any order); 0 or -1. */
 static int parse_cost(const char *s, unsigned *ln, unsigned *r, unsigned *p)
@@ -161,7 +146,7 @@ static int user_add(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error(add_help, "user add: one NAME expected");
 	name = argv[optind];
-	if ((bad = name_bad(name)) != NULL)
+	if ((bad = ctl_user_name_bad(name, strlen(name))) != NULL)
 		return usage_error(add_help, "user add: NAME: %s", bad);
 	if (cost != NULL && parse_cost(cost, &ln, &r, &p) != 0)
 		return usage_error(add_help, "user add: --cost %s: expected ln=N,r=N,p=N", cost);
@@ -204,7 +189,7 @@ static int user_add(int argc, char **argv)
 	if (rep != NULL) {
 		freeReplyObject(rep);
 		printf("user %s stored (scrypt ln=%u r=%u p=%u)\n", name, ln, r, p);
-		rc = rds_publish(c, "users") < 0 ? EX_FAIL : EX_OK;
+		rc = rds_publish(c, EV_USERS) < 0 ? EX_FAIL : EX_OK;
 		if (rc != EX_OK)
 			say("written, but publishing \"users\" failed: run mxctl reload");
 	}
@@ -218,18 +203,13 @@ out:
 /* user del NAME. */
 static int user_del(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char key[CFG_NAME_LEN + 8 + USER_NAME_MAX];
 	redisContext *c;
 	redisReply *r;
-	int opt, rc = EX_FAIL;
+	int ex, rc = EX_FAIL;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		return opt == 'h' ? help(del_help) : usage_error(del_help, "user del: %s", bad_opt(argv));
+	if ((ex = help_only(argc, argv, del_help, del_help, "user del")) >= 0)
+		return ex;
 	if (argc - optind != 1)
 		return usage_error(del_help, "user del: one NAME expected");
 	/* any non-empty name: bad entries must be removable too */
@@ -242,7 +222,7 @@ static int user_del(int argc, char **argv)
 	if (r != NULL) {
 		if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
 			printf("user %s deleted\n", argv[optind]);
-			rc = rds_publish(c, "users") < 0 ? EX_FAIL : EX_OK;
+			rc = rds_publish(c, EV_USERS) < 0 ? EX_FAIL : EX_OK;
 			if (rc != EX_OK)
 				say("deleted, but publishing \"users\" failed: run mxctl reload");
 		} else {
@@ -350,7 +330,8 @@ static int user_list(int argc, char **argv)
 		if (i && strcmp(names[i], names[i - 1]) == 0)
 			continue;               /* SCAN may return a key twice */
 		if (check) {
-			why = strlen(names[i]) > USER_NAME_MAX ? "name longer than 255 octets" : name_bad(names[i]);
+			why = strlen(names[i]) > USER_NAME_MAX ? "name longer than 255 octets" :
+			      ctl_user_name_bad(names[i], strlen(names[i]));
 			if (why == NULL) {
 				redisReply *v;
 				struct passwd_hash h;

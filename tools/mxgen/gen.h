@@ -15,8 +15,8 @@
 #include <stdio.h>
 
 #include "tools/common/hist.h"
-#include "config.h"
-#include "net/tcp.h"
+#include "common/config.h"
+#include "dataplane/net/tcp.h"
 
 /* Error classes of failed exchanges / connections / sessions. */
 #define ERR_CLASSES(X) \

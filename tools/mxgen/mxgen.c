@@ -86,9 +86,9 @@
 #include "tools/common/hist.h"
 #include "tools/common/opt.h"
 
-#include "config.h"
-#include "port.h"
-#include "net/tcp.h"
+#include "common/config.h"
+#include "dataplane/port.h"
+#include "dataplane/net/tcp.h"
 #include "smtp_kernel.h"
 #include "smtp_client.h"
 #include "gen.h"

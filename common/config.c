@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "common/config.h"
 
 #define LINE_MAX_LEN  4096	/* longest physical line and longest joined value */
 #define SHOW_SIZE     72	/* longest quoted piece of user text in a message */

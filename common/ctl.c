@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "ctl.h"
+#include "common/ctl.h"
 
 /* Name of a message type. */
 const char *ctl_type_name(uint8_t type)

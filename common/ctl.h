@@ -27,37 +27,31 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/schema.h"
+
 #define CTL_VERSION     1
 #define CTL_MAX_FRAME   (64u << 20)     /* any frame (length field): the service lcore never
 					   allocates more for one request */
 #define CTL_HDR_PAYLOAD_MAX (CTL_MAX_FRAME - 2)  /* payload bytes one frame can hold */
 
 /*
- * What each type carries at most (payload bytes). The item limits repeat
- * those of the modules that make or read the payload; tests/unit/test_ctl.c
- * checks with static asserts that they agree (crypto/tls.h, crypto/passwd.h,
- * dataplane/smtp/auth.h, policy/policy.h, dataplane/config.h,
- * dataplane/service.h, control/control.h).
+ * What each type carries at most (payload bytes), from the limits of what
+ * it carries (common/schema.h, which crypto/tls.c and dataplane/smtp/auth.c
+ * tie to their own with static asserts; tests/unit/test_ctl.c ties the rest:
+ * crypto/passwd.h, policy/policy.h, common/config.h, dataplane/service.h).
  */
 #define CTL_NOARG_MAX           0u      /* STATUS, STATS, SESSIONS, DRAIN, RESUME; unknown types */
 /* SET_TICKET_KEYS: exactly two keys (crypto/tls.h TLS_TICKET_KEY_LEN) */
-#define CTL_TICKET_KEY_LEN      48u
-#define CTL_TICKET_KEYS_MAX     (2u * CTL_TICKET_KEY_LEN)
-/* SET_CERTS: at most CTL_CERTS_N "CERT" blocks, one "CA" and one "CRL" block */
-#define CTL_CERTS_N             8u      /* crypto/tls.h TLS_MAX_CERTS, control.h CERTS_MAX */
-#define CTL_CERT_NAME_MAX       63u     /* "CERT <name>": read as %63s */
-#define CTL_CERT_SNI_MAX        255u    /* "<sni,sni|->": read as %255s */
-#define CTL_PEM_MAX             (1u << 20)      /* a chain, a key, the CA bundle, the CRLs
-						   (control.h CERT_PEM_MAX) */
-#define CTL_OCSP_MAX            (64u << 10)     /* crypto/tls.h TLS_OCSP_MAX */
+#define CTL_TICKET_KEYS_MAX     (2u * TICKET_KEY_LEN)
+/* SET_CERTS: at most CERTS_MAX "CERT" blocks, one "CA" and one "CRL" block */
 #define CTL_LEN_DIGITS          20u     /* a decimal size_t */
 /* "CERT " name " " sni "\n" len " " len " " len "\n" */
-#define CTL_CERT_HDR_MAX        (5u + CTL_CERT_NAME_MAX + 1u + CTL_CERT_SNI_MAX + 1u + \
+#define CTL_CERT_HDR_MAX        (5u + CERT_NAME_MAX + 1u + SNI_FIELD_MAX + 1u + \
 				 3u * CTL_LEN_DIGITS + 2u + 1u)
 /* "CRL " len "\n" (the longer of the CA and CRL headers) */
 #define CTL_TRUST_HDR_MAX       (4u + CTL_LEN_DIGITS + 1u)
-#define CTL_CERTS_MAX           (CTL_CERTS_N * (CTL_CERT_HDR_MAX + 2u * CTL_PEM_MAX + CTL_OCSP_MAX) + \
-				 2u * (CTL_TRUST_HDR_MAX + CTL_PEM_MAX))
+#define CTL_CERTS_MAX           (CERTS_MAX * (CTL_CERT_HDR_MAX + 2u * CERT_PEM_MAX + OCSP_MAX) + \
+				 2u * (CTL_TRUST_HDR_MAX + CERT_PEM_MAX))
 /*
  * SET_USERS and SET_POLICY: a full set at the modules' own limits
  * (AUTH_USERS_MAX users of 255 octets with a PASSWD_STR_MAX hash: 385 MiB;
@@ -71,7 +65,7 @@
 /* replies: OK and ERR carry one short message; DATA the largest listing */
 #define CTL_TEXT_MAX            4096u
 #define CTL_SESSIONS_PER_WORKER (1u << 20)      /* SESSIONS: one worker's list */
-#define CTL_WORKERS_MAX         16u     /* dataplane/config.h CFG_MAX_WORKERS */
+#define CTL_WORKERS_MAX         16u     /* common/config.h CFG_MAX_WORKERS */
 #define CTL_DATA_MAX            (CTL_WORKERS_MAX * CTL_SESSIONS_PER_WORKER)
 
 enum ctl_type {

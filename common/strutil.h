@@ -1,0 +1,32 @@
+/*
+ * strutil.h - small string helpers shared by the three programs: sendmail's
+ * DN quoting (crypto/tls.c's ${cert_subject} and friends, the access map's
+ * DN keys, mxctl policy test), bytes made safe for a log line, and FNV-1a
+ * hashing (change digests and hash tables). libc only, no allocation.
+ */
+#ifndef MX_STRUTIL_H
+#define MX_STRUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * sendmail's DN quoting: bytes below 0x21 or above 0x7e and < > ( ) " +
+ * become "+XX" (upper-case hex). Returns the length written; the output is
+ * always NUL-terminated (outlen > 0) and never ends in a cut "+X". NULL in
+ * is the empty string; NULL out or outlen 0 writes nothing and returns 0.
+ */
+size_t str_dn_quote(const char *in, char *out, size_t outlen);
+
+/*
+ * n bytes made safe for a log line in buf: printable ASCII but '\' as is,
+ * every other byte \xHH; after max bytes "..." and no more. Always
+ * NUL-terminated (buflen > 0); never more than buflen. Returns buf.
+ */
+const char *str_esc(const char *s, size_t n, char *buf, size_t buflen, size_t max);
+
+/* FNV-1a 64 of n bytes, continuing from h (FNV_INIT to start). */
+#define FNV_INIT 14695981039346656037ull     /* the FNV-1a 64 offset basis */
+uint64_t fnv64(uint64_t h, const void *p, size_t n);
+
+#endif

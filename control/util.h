@@ -1,0 +1,23 @@
+/*
+ * util.h - mxgate-control's own small helpers, used by every part of it
+ * (mxgate-control.c, store.c, metrics.c): the log line, the monotonic
+ * clock, the retry back-off. They call nothing of the other parts. libc
+ * only. (Escaping and hashing, shared with the other programs, are in
+ * common/strutil.h.)
+ */
+#ifndef MX_CONTROL_UTIL_H
+#define MX_CONTROL_UTIL_H
+
+#define BACKOFF_MIN_MS          100
+#define BACKOFF_MAX_MS          5000
+
+/* A log line: stderr with a timestamp (the default, and -f), else syslog. */
+void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* From now on log lines go to syslog (facility mail) as ident. */
+void logm_to_syslog(const char *ident);
+/* Monotonic milliseconds. */
+long long now_ms(void);
+/* Next back-off in ms: 0.1 s doubling up to 5 s, with up to 20% jitter; *cur keeps the step. */
+int backoff_next(int *cur);
+
+#endif
