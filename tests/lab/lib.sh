@@ -396,3 +396,32 @@ pf_send() {
 
 # pfl RE WHAT: Postfix's log must show RE within 5 s (a soft check).
 pfl() { soft_run "Postfix log: $2" pf wait-log --re "$1" --timeout 5; }
+
+# pf_real_client NAME: the messages NAME-v4 (client.example from 198.18.0.1)
+# and NAME-v6 (client6.example from 2001:2::1), announced by mxgate with
+# XCLIENT or PROXY v2, are the real client's in Postfix's log and headers,
+# and the v4 one also carries mxgate's own Received header (soft checks).
+pf_real_client() {
+	local name=$1 hdr first want='Received: from client.example (unknown [198.18.0.1])'
+	pfl 'client=unknown\[198\.18\.0\.1\]' "the v4 message is from the client, 198.18.0.1"
+	pfl 'client=unknown\[2001:2::1\]' "the v6 message is from the client, 2001:2::1"
+	pfl "hold: header Subject: $name-v4 from unknown\\[198\\.18\\.0\\.1\\];" "hold line names the v4 client"
+	pfl "hold: header Subject: $name-v4 from .* helo=<client\\.example>" "the v4 client's HELO name reached Postfix"
+	pfl "hold: header Subject: $name-v6 from unknown\\[2001:2::1\\];.* helo=<client6\\.example>" \
+		"the v6 client and its HELO name reached Postfix"
+	pfl 'disconnect from unknown\[198\.18\.0\.1\]' "Postfix's session ends as the client's"
+	hdr=$(pf headers --match "Subject: $name-v4")
+	echo "$hdr"
+	# the first Received header is Postfix's own (mxgate's follows it)
+	first=$(echo "$hdr" | grep -m1 '^Received:')
+	if [ "$first" = "$want" ]; then
+		ok "Postfix's Received header: $first"
+	else
+		soft_fail "Postfix's Received header is '$first', expected '$want'"
+	fi
+	if echo "$hdr" | grep -q 'by mx\.lab\.example (mxgate) with ESMTPS id'; then
+		ok "mxgate's Received header (ESMTPS) is in the queued message"
+	else
+		soft_fail "mxgate's Received header missing from the queued message"
+	fi
+}
