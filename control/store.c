@@ -497,13 +497,13 @@ static int unhex(const char *s, size_t n, uint8_t *out)
 	return 0;
 }
 
-/* 48 random bytes from the kernel; 0 or -1. */
-static int random_key(uint8_t *k)
+/* n random bytes from the kernel; 0 or -1. */
+static int random_bytes(uint8_t *k, size_t n_want)
 {
 	size_t got = 0;
 
-	while (got < TICKET_KEY_LEN) {
-		ssize_t n = getrandom(k + got, TICKET_KEY_LEN - got, 0);
+	while (got < n_want) {
+		ssize_t n = getrandom(k + got, n_want - got, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -512,7 +512,7 @@ static int random_key(uint8_t *k)
 
 			if (fd < 0)
 				return -1;
-			n = read(fd, k + got, TICKET_KEY_LEN - got);
+			n = read(fd, k + got, n_want - got);
 			close(fd);
 			if (n <= 0)
 				return -1;
@@ -534,7 +534,7 @@ static int tickets_create(struct app *a)
 	redisReply *r, *x = NULL;
 	int i;
 
-	if (random_key(k) != 0) {
+	if (random_bytes(k, sizeof(k)) != 0) {
 		logm("cannot make a session-ticket key: no randomness: %s", strerror(errno));
 		return -2;
 	}
@@ -1231,10 +1231,104 @@ out:
 	return rc;
 }
 
+/*
+ * The generation marker <prefix>generation (common/schema.h): stamped here
+ * (SET NX) when there is none and nothing is held yet; then it must stay
+ * what was seen with the state held, or be re-stamped by mxctl (reload
+ * --force: the operator accepts the store as it is). Gone, or changed by
+ * anything else: Redis lost its data (a restart without persistence, a
+ * FLUSHALL, a failover to an empty replica), and what it holds now must not
+ * replace the last good state live. 0 go on, 1 the store is lost (read
+ * nothing, push nothing, make no ticket key), -1 connection lost.
+ */
+static int sync_generation(struct app *a)
+{
+	redisReply *r = redisCommand(a->rc, "GET %s", a->k_gen);
+	char e[GEN_MAX * 4 + 1];
+	size_t wl = strlen(GEN_BY_MXCTL);
+	int same, forced;
+
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_NIL && !a->gen[0]) {
+		uint8_t b[8];
+		char v[GEN_MAX + 1];
+		int i;
+
+		freeReplyObject(r);
+		if (random_bytes(b, sizeof(b)) != 0) {
+			logm("cannot make a generation marker: no randomness: %s", strerror(errno));
+			return 0;
+		}
+		for (i = 0; i < 8; i++)
+			sprintf(v + 2 * i, "%02x", b[i]);
+		snprintf(v + 16, sizeof(v) - 16, " %s", GEN_BY_CONTROL);
+		r = redisCommand(a->rc, "SET %s %s NX", a->k_gen, v);
+		if (!r)
+			return -1;
+		if (r->type == REDIS_REPLY_STATUS)
+			logm("no generation marker in Redis: stamped %s \"%s\"", a->k_gen, v);
+		freeReplyObject(r);
+		r = redisCommand(a->rc, "GET %s", a->k_gen);
+		if (!r)
+			return -1;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len > GEN_MAX) {
+		if (!a->gen[0]) {               /* nothing held to protect: as before the marker */
+			freeReplyObject(r);
+			return 0;
+		}
+		same = forced = 0;
+	} else {
+		same = a->gen[0] && strlen(a->gen) == r->len && memcmp(a->gen, r->str, r->len) == 0;
+		forced = r->len > wl && memcmp(r->str + r->len - wl, GEN_BY_MXCTL, wl) == 0 &&
+			 r->str[r->len - wl - 1] == ' ';
+	}
+	if (!a->gen[0] || same || forced) {
+		if (!same) {
+			if (a->gen[0])
+				logm("Redis generation marker %s is now \"%s\" (was \"%s\"): the store as it "
+				     "is now is accepted, everything read and pushed again", a->k_gen,
+				     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
+			memcpy(a->gen, r->str, r->len);
+			a->gen[r->len] = '\0';
+			a->need_full = 1;
+		}
+		if (a->store_lost) {
+			if (same)
+				logm("Redis generation marker %s is back: reading Redis again", a->k_gen);
+			a->need_full = 1;
+		}
+		a->store_lost = 0;
+		freeReplyObject(r);
+		return 0;
+	}
+	if (!a->store_lost) {
+		a->store_losses++;
+		logm("warning: Redis lost its data (generation marker %s %s%s%s, was \"%s\"): keeping "
+		     "the last good state in mxgate; nothing is read or pushed and no ticket key made "
+		     "until the marker is back; run mxctl reload --force to accept the store as it is",
+		     a->k_gen, r->type == REDIS_REPLY_STRING ? "changed to \"" : "gone",
+		     r->type == REDIS_REPLY_STRING ? str_esc(r->str, r->len, e, sizeof(e), GEN_MAX) : "",
+		     r->type == REDIS_REPLY_STRING ? "\"" : "", a->gen);
+	}
+	a->store_lost = 1;
+	freeReplyObject(r);
+	return 1;
+}
+
 /* Whatever the events or the clock asked for; -1 when the connection is lost. */
 int redis_sync(struct app *a)
 {
-	int full = a->need_full;
+	int full, g = sync_generation(a);
+
+	if (g < 0)
+		return -1;
+	if (g > 0) {
+		a->need_full = a->need_policy = a->need_tickets = a->need_certs = a->need_users = 0;
+		return 0;
+	}
+	full = a->need_full;
 
 	if (full || a->need_certs) {
 		if (sync_certs(a) < 0)
