@@ -39,6 +39,13 @@
  *                             read with SCAN, at most 2^20 users, bad ones skipped and logged
  *   <prefix>stats:<id>        hash: metric name (lcore label dropped) -> appliance total,
  *                             and "updated" (unix time)
+ *   <prefix>generation        string: "<16 hex> <writer>", the data set's marker: stamped
+ *                             here (SET NX) when none is found and nothing is held yet;
+ *                             checked before every sync (store.c sync_generation): gone,
+ *                             or changed by anything but mxctl (reload --force), = Redis
+ *                             lost its data: nothing is read or pushed, no ticket key is
+ *                             made, mxgate keeps the last good state until the marker is
+ *                             back or re-stamped by mxctl
  *
  * Change detection: each event triggers a check; the policy is re-read
  * only when <prefix>policy:version differs from the one held (the full
