@@ -1245,14 +1245,14 @@ static int sync_generation(struct app *a)
 {
 	redisReply *r = redisCommand(a->rc, "GET %s", a->k_gen);
 	char e[GEN_MAX * 4 + 1];
-	size_t wl = strlen(GEN_BY_MXCTL);
-	int same, forced;
+	enum gen_verdict v;
+	int str;
 
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_NIL && !a->gen[0]) {
 		uint8_t b[8];
-		char v[GEN_MAX + 1];
+		char g[GEN_MAX + 1];
 		int i;
 
 		freeReplyObject(r);
@@ -1261,60 +1261,49 @@ static int sync_generation(struct app *a)
 			return 0;
 		}
 		for (i = 0; i < 8; i++)
-			sprintf(v + 2 * i, "%02x", b[i]);
-		snprintf(v + 16, sizeof(v) - 16, " %s", GEN_BY_CONTROL);
-		r = redisCommand(a->rc, "SET %s %s NX", a->k_gen, v);
+			sprintf(g + 2 * i, "%02x", b[i]);
+		snprintf(g + 16, sizeof(g) - 16, " %s", GEN_BY_CONTROL);
+		r = redisCommand(a->rc, "SET %s %s NX", a->k_gen, g);
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_STATUS)
-			logm("no generation marker in Redis: stamped %s \"%s\"", a->k_gen, v);
+			logm("no generation marker in Redis: stamped %s \"%s\"", a->k_gen, g);
 		freeReplyObject(r);
 		r = redisCommand(a->rc, "GET %s", a->k_gen);
 		if (!r)
 			return -1;
 	}
-	if (r->type != REDIS_REPLY_STRING || r->len > GEN_MAX) {
-		if (!a->gen[0]) {               /* nothing held to protect: as before the marker */
-			freeReplyObject(r);
-			return 0;
+	str = r->type == REDIS_REPLY_STRING;
+	v = gen_verdict(a->gen, str ? r->str : NULL, str ? r->len : 0);
+	if (v == GEN_LOST) {
+		if (!a->store_lost) {
+			a->store_losses++;
+			logm("warning: Redis lost its data (generation marker %s %s%s%s, was \"%s\"): "
+			     "keeping the last good state in mxgate; nothing is read or pushed and no "
+			     "ticket key made until the marker is back; run mxctl reload --force to "
+			     "accept the store as it is", a->k_gen, str ? "changed to \"" : "gone",
+			     str ? str_esc(r->str, r->len, e, sizeof(e), GEN_MAX) : "", str ? "\"" : "",
+			     a->gen);
 		}
-		same = forced = 0;
-	} else {
-		same = a->gen[0] && strlen(a->gen) == r->len && memcmp(a->gen, r->str, r->len) == 0;
-		forced = r->len > wl && memcmp(r->str + r->len - wl, GEN_BY_MXCTL, wl) == 0 &&
-			 r->str[r->len - wl - 1] == ' ';
-	}
-	if (!a->gen[0] || same || forced) {
-		if (!same) {
-			if (a->gen[0])
-				logm("Redis generation marker %s is now \"%s\" (was \"%s\"): the store as it "
-				     "is now is accepted, everything read and pushed again", a->k_gen,
-				     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
-			memcpy(a->gen, r->str, r->len);
-			a->gen[r->len] = '\0';
-			a->need_full = 1;
-		}
-		if (a->store_lost) {
-			if (same)
-				logm("Redis generation marker %s is back: reading Redis again", a->k_gen);
-			a->need_full = 1;
-		}
-		a->store_lost = 0;
+		a->store_lost = 1;
 		freeReplyObject(r);
-		return 0;
+		return 1;
 	}
-	if (!a->store_lost) {
-		a->store_losses++;
-		logm("warning: Redis lost its data (generation marker %s %s%s%s, was \"%s\"): keeping "
-		     "the last good state in mxgate; nothing is read or pushed and no ticket key made "
-		     "until the marker is back; run mxctl reload --force to accept the store as it is",
-		     a->k_gen, r->type == REDIS_REPLY_STRING ? "changed to \"" : "gone",
-		     r->type == REDIS_REPLY_STRING ? str_esc(r->str, r->len, e, sizeof(e), GEN_MAX) : "",
-		     r->type == REDIS_REPLY_STRING ? "\"" : "", a->gen);
+	if (v == GEN_NEW) {
+		if (a->gen[0])
+			logm("Redis generation marker %s is now \"%s\" (was \"%s\"): the store as it is "
+			     "now is accepted, everything read and pushed again", a->k_gen,
+			     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
+		memcpy(a->gen, r->str, r->len);
+		a->gen[r->len] = '\0';
+		a->need_full = 1;
+	} else if (v == GEN_SAME && a->store_lost) {
+		logm("Redis generation marker %s is back: reading Redis again", a->k_gen);
+		a->need_full = 1;
 	}
-	a->store_lost = 1;
+	a->store_lost = 0;
 	freeReplyObject(r);
-	return 1;
+	return 0;
 }
 
 /* Whatever the events or the clock asked for; -1 when the connection is lost. */
