@@ -173,7 +173,11 @@ $(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | 
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
 # ---- end issue 12 ----
 
-UNIT_TESTS := $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
+# mxgate-control's pure helpers (control/util.c): the Redis generation marker's verdict, back-off
+$(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_control.c control/util.c
+
+UNIT_TESTS := $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
 	$(BUILD)/test_strutil
 

@@ -136,6 +136,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_control_rejects_total", C,
 	  "Sets not pushed, by kind: policy (invalid in Redis or refused by mxgate), users (refused by mxgate)." },
 	{ "mxgate_control_redis_connects_total", C, "Connections made to Redis." },
+	{ "mxgate_control_redis_store_lost_total", C,
+	  "Times Redis was found without its generation marker (lost its data): last good state kept." },
 	{ "mxgate_control_stats_fetches_total", C, "Counter fetches from mxgate, by result: ok or error." },
 	{ "mxgate_control_http_requests_total", C, "Requests to /metrics, by code: 200 or other." },
 	{ "mxgate_control_stats_age_seconds", G, "Seconds since mxgate's counters were last fetched." },

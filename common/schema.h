@@ -17,6 +17,12 @@
  *   ca, crl           strings: PEM CA certificates / CRLs for client certificates
  *   auth:<user>       string: SMTP AUTH password hash (crypto/passwd.h "$scrypt$...")
  *   stats:<id>        hash: metric name -> appliance total, and "updated"
+ *   generation        string: "<16 hex digits> <writer>", the marker of this data set.
+ *                     Written by mxgate-control (writer "mxgate-control", SET NX) when
+ *                     it finds none and holds no state yet, and by `mxctl reload --force`
+ *                     (writer "mxctl": the operator accepts the store as it is). An
+ *                     mxgate-control holding state that finds it gone, or changed by
+ *                     anything but mxctl, takes the store as lost and pushes nothing.
  * control/mxgate-control.c says how each is read and when.
  */
 #ifndef MX_SCHEMA_H
@@ -33,6 +39,12 @@
 #define RK_CRL          "crl"
 #define RK_AUTH         "auth:"         /* + user name */
 #define RK_STATS        "stats:"        /* + appliance_id */
+#define RK_GENERATION   "generation"
+
+/* The generation marker's value: "%016llx " + a writer; GEN_MAX octets at most */
+#define GEN_BY_CONTROL  "mxgate-control"
+#define GEN_BY_MXCTL    "mxctl"
+#define GEN_MAX         64
 
 /* Messages on <prefix>events: what changed */
 #define EV_POLICY       "policy"        /* "policy <version>" (the version is informative) */

@@ -78,7 +78,7 @@ struct app {
 	unsigned interval_s;
 	char k_policy[KEY_LEN], k_version[KEY_LEN], k_events[KEY_LEN], k_tickets[KEY_LEN],
 	     k_stats[KEY_LEN], k_certs[KEY_LEN], k_cert[KEY_LEN], k_ca[KEY_LEN], k_crl[KEY_LEN],
-	     k_auth[KEY_LEN];
+	     k_auth[KEY_LEN], k_gen[KEY_LEN];
 
 	/* Redis: rc for commands, rs subscribed to k_events */
 	int redis_enabled;
@@ -90,6 +90,9 @@ struct app {
 	int need_full, need_policy, need_tickets, need_certs, need_users;
 	unsigned long long redis_connects;
 	unsigned unknown_events;
+	char gen[GEN_MAX + 1];          /* the generation marker seen with the state held ("": none yet) */
+	int store_lost;                 /* the marker is gone or changed: nothing read or pushed */
+	unsigned long long store_losses;
 
 	/* desired state: the last good one read from Redis, and where each stands with mxgate */
 	struct synced sy[SY_KINDS];

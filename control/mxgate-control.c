@@ -39,6 +39,13 @@
  *                             read with SCAN, at most 2^20 users, bad ones skipped and logged
  *   <prefix>stats:<id>        hash: metric name (lcore label dropped) -> appliance total,
  *                             and "updated" (unix time)
+ *   <prefix>generation        string: "<16 hex> <writer>", the data set's marker: stamped
+ *                             here (SET NX) when none is found and nothing is held yet;
+ *                             checked before every sync (store.c sync_generation): gone,
+ *                             or changed by anything but mxctl (reload --force), = Redis
+ *                             lost its data: nothing is read or pushed, no ticket key is
+ *                             made, mxgate keeps the last good state until the marker is
+ *                             back or re-stamped by mxctl
  *
  * Change detection: each event triggers a check; the policy is re-read
  * only when <prefix>policy:version differs from the one held (the full
@@ -391,10 +398,11 @@ static char *metrics_body(void *arg, size_t *len)
 		"mxgate_control_rejects_total{kind=\"policy\"} %llu\n"
 		"mxgate_control_rejects_total{kind=\"users\"} %llu\n"
 		"mxgate_control_redis_connects_total %llu\n"
+		"mxgate_control_redis_store_lost_total %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"ok\"} %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"error\"} %llu\n",
 		a->policy_pushes, a->ticket_pushes, a->cert_pushes, a->user_pushes, a->policy_rejects,
-		a->user_rejects, a->redis_connects, a->stats_fetches, a->stats_errors);
+		a->user_rejects, a->redis_connects, a->store_losses, a->stats_fetches, a->stats_errors);
 	if (a->ms)
 		fprintf(f, "mxgate_control_http_requests_total{code=\"200\"} %llu\n"
 			"mxgate_control_http_requests_total{code=\"other\"} %llu\n",
@@ -536,6 +544,7 @@ int main(int argc, char **argv)
 		key_join(a->k_ca, a->cfg.redis_prefix, RK_CA, "");
 		key_join(a->k_crl, a->cfg.redis_prefix, RK_CRL, "");
 		key_join(a->k_auth, a->cfg.redis_prefix, RK_AUTH, "");
+		key_join(a->k_gen, a->cfg.redis_prefix, RK_GENERATION, "");
 		if (a->cfg.metrics_listen[0]) {
 			a->ms = metrics_open(a->cfg.metrics_listen, metrics_body, a, err, sizeof(err));
 			if (!a->ms) {

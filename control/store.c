@@ -497,13 +497,13 @@ static int unhex(const char *s, size_t n, uint8_t *out)
 	return 0;
 }
 
-/* 48 random bytes from the kernel; 0 or -1. */
-static int random_key(uint8_t *k)
+/* n random bytes from the kernel; 0 or -1. */
+static int random_bytes(uint8_t *k, size_t n_want)
 {
 	size_t got = 0;
 
-	while (got < TICKET_KEY_LEN) {
-		ssize_t n = getrandom(k + got, TICKET_KEY_LEN - got, 0);
+	while (got < n_want) {
+		ssize_t n = getrandom(k + got, n_want - got, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -512,7 +512,7 @@ static int random_key(uint8_t *k)
 
 			if (fd < 0)
 				return -1;
-			n = read(fd, k + got, TICKET_KEY_LEN - got);
+			n = read(fd, k + got, n_want - got);
 			close(fd);
 			if (n <= 0)
 				return -1;
@@ -534,7 +534,7 @@ static int tickets_create(struct app *a)
 	redisReply *r, *x = NULL;
 	int i;
 
-	if (random_key(k) != 0) {
+	if (random_bytes(k, sizeof(k)) != 0) {
 		logm("cannot make a session-ticket key: no randomness: %s", strerror(errno));
 		return -2;
 	}
@@ -1231,10 +1231,93 @@ out:
 	return rc;
 }
 
+/*
+ * The generation marker <prefix>generation (common/schema.h): stamped here
+ * (SET NX) when there is none and nothing is held yet; then it must stay
+ * what was seen with the state held, or be re-stamped by mxctl (reload
+ * --force: the operator accepts the store as it is). Gone, or changed by
+ * anything else: Redis lost its data (a restart without persistence, a
+ * FLUSHALL, a failover to an empty replica), and what it holds now must not
+ * replace the last good state live. 0 go on, 1 the store is lost (read
+ * nothing, push nothing, make no ticket key), -1 connection lost.
+ */
+static int sync_generation(struct app *a)
+{
+	redisReply *r = redisCommand(a->rc, "GET %s", a->k_gen);
+	char e[GEN_MAX * 4 + 1];
+	enum gen_verdict v;
+	int str;
+
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_NIL && !a->gen[0]) {
+		uint8_t b[8];
+		char g[GEN_MAX + 1];
+		int i;
+
+		freeReplyObject(r);
+		if (random_bytes(b, sizeof(b)) != 0) {
+			logm("cannot make a generation marker: no randomness: %s", strerror(errno));
+			return 0;
+		}
+		for (i = 0; i < 8; i++)
+			sprintf(g + 2 * i, "%02x", b[i]);
+		snprintf(g + 16, sizeof(g) - 16, " %s", GEN_BY_CONTROL);
+		r = redisCommand(a->rc, "SET %s %s NX", a->k_gen, g);
+		if (!r)
+			return -1;
+		if (r->type == REDIS_REPLY_STATUS)
+			logm("no generation marker in Redis: stamped %s \"%s\"", a->k_gen, g);
+		freeReplyObject(r);
+		r = redisCommand(a->rc, "GET %s", a->k_gen);
+		if (!r)
+			return -1;
+	}
+	str = r->type == REDIS_REPLY_STRING;
+	v = gen_verdict(a->gen, str ? r->str : NULL, str ? r->len : 0);
+	if (v == GEN_LOST) {
+		if (!a->store_lost) {
+			a->store_losses++;
+			logm("warning: Redis lost its data (generation marker %s %s%s%s, was \"%s\"): "
+			     "keeping the last good state in mxgate; nothing is read or pushed and no "
+			     "ticket key made until the marker is back; run mxctl reload --force to "
+			     "accept the store as it is", a->k_gen, str ? "changed to \"" : "gone",
+			     str ? str_esc(r->str, r->len, e, sizeof(e), GEN_MAX) : "", str ? "\"" : "",
+			     a->gen);
+		}
+		a->store_lost = 1;
+		freeReplyObject(r);
+		return 1;
+	}
+	if (v == GEN_NEW) {
+		if (a->gen[0])
+			logm("Redis generation marker %s is now \"%s\" (was \"%s\"): the store as it is "
+			     "now is accepted, everything read and pushed again", a->k_gen,
+			     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
+		memcpy(a->gen, r->str, r->len);
+		a->gen[r->len] = '\0';
+		a->need_full = 1;
+	} else if (v == GEN_SAME && a->store_lost) {
+		logm("Redis generation marker %s is back: reading Redis again", a->k_gen);
+		a->need_full = 1;
+	}
+	a->store_lost = 0;
+	freeReplyObject(r);
+	return 0;
+}
+
 /* Whatever the events or the clock asked for; -1 when the connection is lost. */
 int redis_sync(struct app *a)
 {
-	int full = a->need_full;
+	int full, g = sync_generation(a);
+
+	if (g < 0)
+		return -1;
+	if (g > 0) {
+		a->need_full = a->need_policy = a->need_tickets = a->need_certs = a->need_users = 0;
+		return 0;
+	}
+	full = a->need_full;
 
 	if (full || a->need_certs) {
 		if (sync_certs(a) < 0)

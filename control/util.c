@@ -1,13 +1,16 @@
 /*
- * util.c - mxgate-control's log line, clock and back-off (util.h).
+ * util.c - mxgate-control's log line, clock and back-off, and the verdict on
+ * the generation marker (util.h).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <sys/random.h>
 
+#include "common/schema.h"
 #include "control/util.h"
 
 static int g_syslog;
@@ -59,4 +62,18 @@ int backoff_next(int *cur)
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
 		r = (unsigned)now_ms();
 	return *cur - (int)(r % (unsigned)(*cur / 5 + 1));
+}
+
+enum gen_verdict gen_verdict(const char *held, const char *val, size_t len)
+{
+	size_t wl = strlen(GEN_BY_MXCTL);
+
+	if (!val || len > GEN_MAX)
+		return held[0] ? GEN_LOST : GEN_NONE;
+	if (held[0] && strlen(held) == len && memcmp(held, val, len) == 0)
+		return GEN_SAME;
+	if (!held[0] || (len > wl + 1 && val[len - wl - 1] == ' ' &&
+			 memcmp(val + len - wl, GEN_BY_MXCTL, wl) == 0))
+		return GEN_NEW;
+	return GEN_LOST;
 }

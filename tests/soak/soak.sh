@@ -368,7 +368,7 @@ while [ $((SECONDS - MAIN0)) -lt "$DUR" ] || [ -z "$done_b1" ] || [ -z "$RSS2" ]
 		rp=$(tr -dc 0-9 <"$LAB_DIR/redis.pid")
 		kill -KILL "$rp" 2>/dev/null
 		event "kill redis"
-		say "redis-server killed (SIGKILL); restarting it in 3 s (empty: the swaps refill it)"
+		say "redis-server killed (SIGKILL); restarting it in 3 s (empty: mxctl reload --force, the swaps refill it)"
 		sleep 3
 		rm -f "$LAB_DIR/redis.sock"
 		# as deploy/lab.sh starts it: as mxgate_user, whose mxgate-control must reconnect
@@ -377,6 +377,14 @@ while [ $((SECONDS - MAIN0)) -lt "$DUR" ] || [ -z "$done_b1" ] || [ -z "$RSS2" ]
 			--save '' --appendonly no --daemonize no >>"$LAB_DIR/redis.log" 2>&1 </dev/null &
 		echo $! >"$LAB_DIR/redis.pid"
 		event "restart redis"
+		# it came back empty: mxgate-control keeps the last good state until the
+		# operator accepts the empty store (README, "When Redis loses its data")
+		for ((w = 0; w < 50; w++)); do [ -S "$LAB_DIR/redis.sock" ] && break; sleep 0.1; done
+		if "$LAB_SH" ctl reload --force >/dev/null 2>&1; then
+			event "reload --force"
+		else
+			event "reload --force failed"
+		fi
 	fi
 	if [ -z "$done_b1" ] && [ $t -ge $at_b1 ]; then
 		done_b1=1

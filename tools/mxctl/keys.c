@@ -1149,12 +1149,18 @@ int cmd_tickets(int argc, char **argv)
 /* ---- reload ---- */
 
 static const char reload_help[] =
-	"usage: mxctl reload\n"
+	"usage: mxctl reload [--force]\n"
 	"\n"
 	"Ask every mxgate-control of the fleet to resynchronise from Redis: publishes\n"
 	"\"policy VERSION\", \"certs\", \"tickets\" and \"users\" on <prefix>events, as the writes\n"
 	"do. Use it after changing the Redis keys by other means, or when a publish\n"
-	"failed. Exit 1 when nobody listens on the channel.\n";
+	"failed. Exit 1 when nobody listens on the channel.\n"
+	"\n"
+	"  --force   first re-stamp the generation marker <prefix>generation: accept the\n"
+	"            store as it is now. An mxgate-control that found Redis without its\n"
+	"            marker (Redis lost its data) keeps the last good state and pushes\n"
+	"            nothing until then; after --force it reads and pushes what Redis\n"
+	"            holds, an empty user set or new ticket keys included.\n";
 
 /* reload: publish every event. */
 int cmd_reload(int argc, char **argv)
@@ -1163,14 +1169,45 @@ int cmd_reload(int argc, char **argv)
 	redisContext *c;
 	long long version, n, most = 0;
 	char ev[64];
-	int ex;
+	int opt, force = 0;
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 
-	if ((ex = help_only(argc, argv, reload_help, reload_help, "reload")) >= 0)
-		return ex;
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'h')
+			return help(reload_help);
+		if (opt != 'f')
+			return usage_error(reload_help, "reload: %s", bad_opt(argv));
+		force = 1;
+	}
 	if (optind != argc)
 		return usage_error(reload_help, "reload: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
+	if (force) {
+		unsigned char b[8];
+		char v[GEN_MAX + 1];
+		redisReply *r;
+
+		if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+			redisFree(c);
+			return fail("reload --force: no randomness: %s", strerror(errno));
+		}
+		for (size_t i = 0; i < sizeof(b); i++)
+			sprintf(v + 2 * i, "%02x", b[i]);
+		snprintf(v + 16, sizeof(v) - 16, " %s", GEN_BY_MXCTL);
+		r = rds_cmdv(c, "SET", rkey(RK_GENERATION), v, NULL);
+		if (!r) {
+			redisFree(c);
+			return EX_FAIL;
+		}
+		freeReplyObject(r);
+		printf("stamped %s \"%s\": the store as it is now is accepted\n", rkey(RK_GENERATION), v);
+	}
 	version = rds_policy_version(c);
 	if (version < 0) {
 		redisFree(c);

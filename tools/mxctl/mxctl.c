@@ -46,7 +46,8 @@ static const char main_help[] =
 	"  ca, crl             client-certificate CA bundle / CRLs in Redis: set show del\n"
 	"  user                SMTP AUTH users in Redis: add del list\n"
 	"  tickets             session-ticket keys in Redis: rotate\n"
-	"  reload              make mxgate-control resynchronise from Redis\n"
+	"  reload              make mxgate-control resynchronise from Redis (--force:\n"
+	"                      accept a store that lost its data, as it is now)\n"
 	"\n"
 	"Exit status: 0 done, 1 failure, 2 usage, 3 policy test: refused.\n";
 
