@@ -337,6 +337,29 @@ static redisReply *get_reply(redisContext *c)
 }
 
 /*
+ * The replies of n pipelined commands ending a MULTI ... EXEC: all but the
+ * last freed, the last (EXEC's) returned; NULL when the connection is lost.
+ */
+static redisReply *exec_reply(redisContext *c, unsigned n)
+{
+	redisReply *r, *last = NULL;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if ((r = get_reply(c)) == NULL) {
+			if (last != NULL)
+				freeReplyObject(last);
+			return NULL;
+		}
+		if (i == n - 1)
+			last = r;
+		else
+			freeReplyObject(r);
+	}
+	return last;
+}
+
+/*
  * The policy: full = read the whole hash (after a (re)connect, SIGHUP);
  * else only when the version differs from the one we hold. -1 when the
  * connection is lost; 0 otherwise (bad data is logged, not pushed).
@@ -345,7 +368,7 @@ static int sync_policy(struct app *a, int full)
 {
 	redisReply *r, *rv, *rh, *x;
 	uint64_t ver = 0, digest;
-	int has_ver, i;
+	int has_ver;
 	struct policy np;
 	char why[1024];
 
@@ -385,19 +408,8 @@ static int sync_policy(struct app *a, int full)
 	redisAppendCommand(a->rc, "GET %s", a->k_version);
 	redisAppendCommand(a->rc, "HGETALL %s", a->k_policy);
 	redisAppendCommand(a->rc, "EXEC");
-	x = NULL;
-	for (i = 0; i < 4; i++) {
-		r = get_reply(a->rc);
-		if (!r) {
-			if (x)
-				freeReplyObject(x);
-			return -1;
-		}
-		if (i == 3)
-			x = r;
-		else
-			freeReplyObject(r);
-	}
+	if ((x = exec_reply(a->rc, 4)) == NULL)
+		return -1;
 	if (x->type != REDIS_REPLY_ARRAY || x->elements != 2) {
 		if (!a->pol_read_err)
 			logm("reading %s: %s (said once until it works again)", a->k_policy, reply_err(x));
@@ -545,18 +557,8 @@ static int tickets_create(struct app *a)
 	redisAppendCommand(a->rc, "EXEC");
 	explicit_bzero(k, sizeof(k));
 	explicit_bzero(hex, sizeof(hex));
-	for (i = 0; i < 3; i++) {
-		r = get_reply(a->rc);
-		if (!r) {
-			if (x)
-				freeReplyObject(x);
-			return -1;
-		}
-		if (i == 2)
-			x = r;
-		else
-			freeReplyObject(r);
-	}
+	if ((x = exec_reply(a->rc, 3)) == NULL)
+		return -1;
 	if (x->type == REDIS_REPLY_NIL) {
 		freeReplyObject(x);
 		return 0;                       /* the hash changed under WATCH */
@@ -1409,7 +1411,7 @@ int stats_to_redis(struct app *a)
 	const char **argv;
 	size_t *argl;
 	char (*vals)[32], now[32];
-	redisReply *r, *x = NULL;
+	redisReply *x;
 
 	n = prom_sum(a->stats, a->stats_len, &t, &skipped);
 	if (n < 0)
@@ -1449,18 +1451,8 @@ int stats_to_redis(struct app *a)
 	free(argl);
 	free(vals);
 	prom_totals_free(t, n);
-	for (i = 0; i < 4; i++) {
-		r = get_reply(a->rc);
-		if (!r) {
-			if (x)
-				freeReplyObject(x);
-			return -1;
-		}
-		if (i == 3)
-			x = r;
-		else
-			freeReplyObject(r);
-	}
+	if ((x = exec_reply(a->rc, 4)) == NULL)
+		return -1;
 	if (x->type != REDIS_REPLY_ARRAY) {
 		if (!a->stats_redis_bad)
 			logm("writing %s: %s (said once until it works again)", a->k_stats, reply_err(x));

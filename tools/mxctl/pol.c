@@ -569,20 +569,28 @@ static int plain_args(int argc, char **argv, const char *helptext, int min, int 
 	return 0;
 }
 
+/* The map as Redis holds it (a connection of its own); 0 or -1 (said). */
+static int policy_fetch(struct entries *e)
+{
+	redisContext *c;
+	int rc;
+
+	if ((c = rds_connect()) == NULL)
+		return -1;
+	rc = rds_policy_read(c, e);
+	redisFree(c);
+	return rc != 0 ? -1 : 0;
+}
+
 /* policy list: aligned columns. */
 static int policy_list(int argc, char **argv)
 {
 	struct entries e;
-	redisContext *c;
 	int rc, w = 0;
 
 	if (plain_args(argc, argv, list_help, 0, 0, &rc) != 0)
 		return rc;
-	if ((c = rds_connect()) == NULL)
-		return EX_FAIL;
-	rc = rds_policy_read(c, &e);
-	redisFree(c);
-	if (rc != 0)
+	if (policy_fetch(&e) != 0)
 		return EX_FAIL;
 	for (size_t i = 0; i < e.n; i++) {
 		int l = (int)strlen(e.v[i].key);
@@ -602,17 +610,12 @@ static int policy_list(int argc, char **argv)
 static int policy_get(int argc, char **argv)
 {
 	struct entries e;
-	redisContext *c;
 	long at;
 	int rc;
 
 	if (plain_args(argc, argv, get_help, 1, 1, &rc) != 0)
 		return rc;
-	if ((c = rds_connect()) == NULL)
-		return EX_FAIL;
-	rc = rds_policy_read(c, &e);
-	redisFree(c);
-	if (rc != 0)
+	if (policy_fetch(&e) != 0)
 		return EX_FAIL;
 	at = find_key(&e, argv[optind]);
 	if (at < 0) {
