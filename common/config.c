@@ -2,9 +2,10 @@
  * config.c - reads and validates mxgate's configuration file, a Postfix
  * main.cf style list of "key = value" lines (see config.h). The input is
  * read one physical line at a time into fixed buffers: no dynamic
- * allocation, libc only, no DPDK. Every error is one line naming the file,
- * the line and the key; checks that involve several keys run after the
- * whole file has been read and report line 0 ("FILE: key: why").
+ * allocation (but the value copies of cfg_show_set()), libc only, no DPDK.
+ * Every error is one line naming the file, the line and the key; checks
+ * that involve several keys run after the whole file has been read and
+ * report line 0 ("FILE: key: why"). A key set twice warns (cfg_set_warn()).
  */
 #define _GNU_SOURCE	/* program_invocation_short_name */
 #include <arpa/inet.h>
