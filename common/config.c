@@ -7,7 +7,6 @@
  * that involve several keys run after the whole file has been read and
  * report line 0 ("FILE: key: why"). A key set twice warns (cfg_set_warn()).
  */
-#define _GNU_SOURCE	/* program_invocation_short_name */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -854,7 +853,7 @@ void cfg_set_warn(cfg_warn_fn *fn, void *arg)
 	warn_arg = arg;
 }
 
-/* Report a warning "NAME:LINE: warning: ..." through the hook, or on stderr. */
+/* Report a warning "NAME:LINE: warning: ..." through the hook, if there is one. */
 static void __attribute__((format(printf, 3, 4)))
 warn(struct parser *p, unsigned line, const char *fmt, ...)
 {
@@ -867,8 +866,6 @@ warn(struct parser *p, unsigned line, const char *fmt, ...)
 	snprintf(msg, sizeof(msg), "%s:%u: warning: %s", p->name, line, why);
 	if (warn_fn != NULL)
 		warn_fn(warn_arg, msg);
-	else
-		fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
 }
 
 /*

@@ -156,8 +156,10 @@ int cfg_show_set(const char *file, struct mx_config *cfg, FILE *out, char *err, 
 
 /*
  * A key set twice warns "FILE:LINE: warning: key KEY also set at line N;
- * the later wins" (the later value is the one used). Warnings go to fn, or
- * with fn NULL (the default) to stderr as "PROGRAM: message".
+ * the later wins" (the later value is the one used). Warnings go to fn;
+ * with fn NULL (the default) they are dropped. mxgate prints them on
+ * stderr; mxctl and mxgate-control, which read the same file on every
+ * run, stay quiet (the lab layers its extra lines over deploy/lab.conf).
  */
 typedef void cfg_warn_fn(void *arg, const char *msg);
 void cfg_set_warn(cfg_warn_fn *fn, void *arg);

@@ -421,6 +421,13 @@ static int config_setup(const char *conf, int loaded, int all, struct privs *pv,
 	return 0;
 }
 
+/* A warning of the configuration parser (a key set twice), on stderr. */
+static void config_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "mxgate: %s\n", msg);
+}
+
 /*
  * mxgate --check -c FILE and mxgate -n -c FILE, dispatched before EAL (no
  * hugepages, no ports, no root), like postfix check and postconf -n. Runs
@@ -508,6 +515,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxgate: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
 		return 1;
 	}
+	cfg_set_warn(config_warning, NULL);
 	r = offline_main(argc, argv);
 	if (r >= 0)
 		return r;
