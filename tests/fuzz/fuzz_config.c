@@ -67,7 +67,7 @@ static void same(struct mx_config *a, struct mx_config *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A key set twice: a one-line warning naming a line, not on stderr (too many). */
+/* A key set twice: a one-line warning naming the earlier line. */
 static void on_warning(void *arg, const char *msg)
 {
 	(void)arg;
