@@ -2,15 +2,17 @@
  * config.c - reads and validates mxgate's configuration file, a Postfix
  * main.cf style list of "key = value" lines (see config.h). The input is
  * read one physical line at a time into fixed buffers: no dynamic
- * allocation, libc only, no DPDK. Every error is one line naming the file,
- * the line and the key; checks that involve several keys run after the
- * whole file has been read and report line 0 ("FILE: key: why").
+ * allocation (but the value copies of cfg_show_set()), libc only, no DPDK.
+ * Every error is one line naming the file, the line and the key; checks
+ * that involve several keys run after the whole file has been read and
+ * report line 0 ("FILE: key: why"). A key set twice warns (cfg_set_warn()).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/config.h"
@@ -121,8 +123,20 @@ struct role_state {
 	unsigned seq;		/* order in which its _device key first appeared, 0 = never */
 };
 
+/* A key the file has set: the line of its last occurrence and, for cfg_show_set(), its value. */
+struct seen_key {
+	char key[CFG_NAME_LEN];
+	unsigned line;
+	char *val;		/* malloc'd copy, only when the parser keeps values */
+};
+
+#define MAX_SEEN 128	/* more than there are keys */
+
 struct parser {
 	const char *name;	/* file name for messages */
+	struct seen_key seen[MAX_SEEN];
+	unsigned nseen;
+	int keep_vals;		/* copy each key's last value into seen[] (cfg_show_set) */
 	struct mx_config *cfg;
 	char *err;
 	size_t errlen;
@@ -829,6 +843,65 @@ static int process_entry(struct parser *p)
 	return fail(p, p->line, NULL, "unknown key '%s'", show(key, sb, sizeof(sb)));
 }
 
+static cfg_warn_fn *warn_fn;
+static void *warn_arg;
+
+/* Where warnings go (see config.h). */
+void cfg_set_warn(cfg_warn_fn *fn, void *arg)
+{
+	warn_fn = fn;
+	warn_arg = arg;
+}
+
+/* Report a warning "NAME:LINE: warning: ..." through the hook, if there is one. */
+static void __attribute__((format(printf, 3, 4)))
+warn(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	char why[512], msg[800];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s:%u: warning: %s", p->name, line, why);
+	if (warn_fn != NULL)
+		warn_fn(warn_arg, msg);
+}
+
+/*
+ * Apply the collected logical line. A key set again warns, as postconf
+ * does, and the later value wins (each setter overwrites, lists restart).
+ */
+static int apply_entry(struct parser *p)
+{
+	struct seen_key *sk = NULL;
+	unsigned i;
+
+	for (i = 0; i < p->nseen; i++)
+		if (strcmp(p->seen[i].key, p->key) == 0) {
+			sk = &p->seen[i];
+			warn(p, p->line, "key %s also set at line %u; the later wins", p->key, sk->line);
+			break;
+		}
+	if (process_entry(p) < 0)
+		return -1;
+	/* only known keys get here, all shorter than CFG_NAME_LEN and fewer than MAX_SEEN */
+	if (sk == NULL) {
+		if (p->nseen == MAX_SEEN || strlen(p->key) >= sizeof(sk->key))
+			return fail(p, p->line, p->key, "internal error: too many keys");
+		sk = &p->seen[p->nseen++];
+		strcpy(sk->key, p->key);
+	}
+	sk->line = p->line;
+	if (p->keep_vals) {
+		free(sk->val);
+		sk->val = strdup(p->val);
+		if (sk->val == NULL)
+			return fail(p, p->line, p->key, "out of memory");
+	}
+	return 0;
+}
+
 /* Pointer past the leading white space of s. */
 static char *skip_ws(char *s)
 {
@@ -899,7 +972,7 @@ static int handle_line(struct parser *p, char *s, unsigned lineno)
 		return 0;
 	if (t != s)
 		return append_continuation(p, t, lineno);
-	if (p->line != 0 && process_entry(p) < 0)
+	if (p->line != 0 && apply_entry(p) < 0)
 		return -1;
 	p->line = 0;
 	return start_entry(p, s, lineno);
@@ -1106,7 +1179,7 @@ static int parse_input(struct parser *p, struct reader *r)
 	}
 	if (rc < 0)
 		return fail(p, 0, NULL, "read error: %s", strerror(errno));
-	if (p->line != 0 && process_entry(p) < 0)
+	if (p->line != 0 && apply_entry(p) < 0)
 		return -1;
 	return finish(p);
 }
@@ -1195,23 +1268,62 @@ int cfg_parse(const char *name, const char *text, struct mx_config *cfg,
 	return parse_input(&p, &r);
 }
 
+/* Parse FILE with the parser p set up by parser_init(). */
+static int load_file(struct parser *p, const char *file)
+{
+	struct reader r = { .text = NULL, .fp = NULL };
+	int rc;
+
+	if (file == NULL)
+		return fail(p, 0, NULL, "no file name");
+	r.fp = fopen(file, "r");
+	if (r.fp == NULL)
+		return fail(p, 0, NULL, "cannot open: %s", strerror(errno));
+	errno = 0;
+	rc = parse_input(p, &r);
+	fclose(r.fp);
+	return rc;
+}
+
 /* Parse and validate a configuration file (see config.h). */
 int cfg_load(const char *file, struct mx_config *cfg, char *err, size_t errlen)
 {
 	struct parser p;
-	struct reader r = { .text = NULL, .fp = NULL };
-	int rc;
 
 	if (parser_init(&p, file, cfg, err, errlen) < 0)
 		return -1;
-	if (file == NULL)
-		return fail(&p, 0, NULL, "no file name");
-	r.fp = fopen(file, "r");
-	if (r.fp == NULL)
-		return fail(&p, 0, NULL, "cannot open: %s", strerror(errno));
-	errno = 0;
-	rc = parse_input(&p, &r);
-	fclose(r.fp);
+	return load_file(&p, file);
+}
+
+static int seen_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct seen_key *)a)->key, ((const struct seen_key *)b)->key);
+}
+
+/* Validate FILE, then print the keys it sets, sorted (see config.h). */
+int cfg_show_set(const char *file, struct mx_config *cfg, FILE *out, char *err, size_t errlen)
+{
+	struct parser *p = malloc(sizeof(*p));
+	unsigned i;
+	int rc;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "%s: out of memory", file != NULL ? file : "(config)");
+		return -1;
+	}
+	rc = parser_init(p, file, cfg, err, errlen);
+	if (rc == 0) {
+		p->keep_vals = 1;
+		rc = load_file(p, file);
+	}
+	if (rc == 0) {
+		qsort(p->seen, p->nseen, sizeof(p->seen[0]), seen_cmp);
+		for (i = 0; i < p->nseen; i++)
+			fprintf(out, "%s = %s\n", p->seen[i].key, p->seen[i].val);
+	}
+	for (i = 0; i < p->nseen; i++)
+		free(p->seen[i].val);
+	free(p);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CFG_MAX_PORTS   4
 #define CFG_MAX_WORKERS 16
@@ -145,6 +146,23 @@ int cfg_load(const char *file, struct mx_config *cfg, char *err, size_t errlen);
 /* Same, from a string (tests); name is used in messages. */
 int cfg_parse(const char *name, const char *text, struct mx_config *cfg,
 	      char *err, size_t errlen);
+
+/*
+ * cfg_load() and then print to out the keys FILE sets, one "key = value" a
+ * line, sorted by key, each with its last value as written (postconf -n).
+ * Returns 0, or -1 with the error in err as cfg_load().
+ */
+int cfg_show_set(const char *file, struct mx_config *cfg, FILE *out, char *err, size_t errlen);
+
+/*
+ * A key set twice warns "FILE:LINE: warning: key KEY also set at line N;
+ * the later wins" (the later value is the one used). Warnings go to fn;
+ * with fn NULL (the default) they are dropped. mxgate prints them on
+ * stderr; mxctl and mxgate-control, which read the same file on every
+ * run, stay quiet (the lab layers its extra lines over deploy/lab.conf).
+ */
+typedef void cfg_warn_fn(void *arg, const char *msg);
+void cfg_set_warn(cfg_warn_fn *fn, void *arg);
 
 /* The port with this role, or NULL. */
 const struct cfg_port *cfg_port_by_role(const struct mx_config *cfg, enum cfg_role role);

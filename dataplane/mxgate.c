@@ -8,6 +8,7 @@
 #define _GNU_SOURCE     /* setresuid, setresgid */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -271,6 +272,8 @@ static int privs_drop(const struct privs *pv, char *err, size_t errlen)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mxgate [EAL options] -- -c FILE\n"
+		   "       mxgate --check -c FILE    validate FILE and exit (no EAL, no root)\n"
+		   "       mxgate -n -c FILE         print the keys FILE sets, sorted (no EAL)\n"
 		   "  -c FILE   configuration (Postfix main.cf style), see deploy/lab.conf\n"
 		   "  -h        this help\n"
 		   "signals: SIGTERM/SIGINT stop cleanly, SIGUSR1 writes the counters to stats_file\n");
@@ -380,6 +383,115 @@ static struct tls_ctx *tls_setup(int *failed)
 	return t;
 }
 
+/*
+ * What can be checked of the configuration without EAL: the file (unless
+ * loaded already), tls_ciphers, mxgate_user and mxgate_group (when root,
+ * or always with all set), the certificates and keys, the access map.
+ * 0 with *tls and *pol set up (NULL when not configured), or 2 once the
+ * reason is on stderr.
+ */
+static int config_setup(const char *conf, int loaded, int all, struct privs *pv,
+			struct tls_ctx **tls, struct pol_snapshot **pol)
+{
+	char err[512];
+	int failed;
+
+	*tls = NULL;
+	*pol = NULL;
+	if (!loaded && cfg_load(conf, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 2;
+	}
+	if (cfg.tls_ciphers[0] && tls_check_ciphers(cfg.tls_ciphers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s: tls_ciphers: %s\n", cfg.path, err);
+		return 2;
+	}
+	if ((all || geteuid() == 0) && privs_lookup(pv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 2;
+	}
+	*tls = tls_setup(&failed);
+	if (!failed)
+		*pol = policy_setup(&failed);
+	if (failed) {
+		tls_ctx_free(*tls);
+		*tls = NULL;
+		return 2;
+	}
+	return 0;
+}
+
+/* A warning of the configuration parser (a key set twice), on stderr. */
+static void config_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "mxgate: %s\n", msg);
+}
+
+/*
+ * mxgate --check -c FILE and mxgate -n -c FILE, dispatched before EAL (no
+ * hugepages, no ports, no root), like postfix check and postconf -n. Runs
+ * only when argv has no "--" (the normal start always has one, between the
+ * EAL options, where -n is EAL's, and mxgate's). The exit status, or -1
+ * when this is a normal start.
+ */
+static int offline_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tls_ctx *tls;
+	struct pol_snapshot *pol;
+	struct privs pv;
+	const char *conf = NULL;
+	char err[512];
+	int i, opt, check = 0, show = 0, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return -1;
+		check |= strcmp(argv[i], "--check") == 0;
+		show |= strcmp(argv[i], "-n") == 0;
+	}
+	if (!check && !show)
+		return -1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'k':
+		case 'n':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (conf == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (show && cfg_show_set(conf, &cfg, stdout, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 2;
+	}
+	if (!check)
+		return 0;
+	rc = config_setup(conf, show, 1, &pv, &tls, &pol);
+	tls_ctx_free(tls);
+	pol_snapshot_free(pol);
+	if (rc == 0)
+		printf("configuration %s is valid\n", conf);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct port_info pis[CFG_MAX_PORTS];
@@ -396,13 +508,17 @@ int main(int argc, char **argv)
 	uint64_t last_rotate;
 	int auth_wait_ms = -1;
 	char err[512];
-	int r, opt, tls_failed;
+	int r, opt;
 
 	/* before EAL makes threads, so that every thread has it: an exec never gains privileges */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		fprintf(stderr, "mxgate: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
 		return 1;
 	}
+	cfg_set_warn(config_warning, NULL);
+	r = offline_main(argc, argv);
+	if (r >= 0)
+		return r;
 	r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		fprintf(stderr, "mxgate: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
@@ -431,36 +547,19 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
-	if (cfg_load(conf, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mxgate: %s\n", err);
-		rte_eal_cleanup();
-		return 2;
-	}
-	if (cfg.tls_ciphers[0] && tls_check_ciphers(cfg.tls_ciphers, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mxgate: %s: tls_ciphers: %s\n", cfg.path, err);
-		rte_eal_cleanup();
-		return 2;
-	}
-	if (geteuid() == 0 && privs_lookup(&pv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mxgate: %s\n", err);
+	if (config_setup(conf, 0, 0, &pv, &tls, &pol) != 0) {
 		rte_eal_cleanup();
 		return 2;
 	}
 	r = pick_workers(lcores, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
+		tls_ctx_free(tls);
+		pol_snapshot_free(pol);
 		rte_eal_cleanup();
 		return 2;
 	}
 	nworkers = (unsigned)r;
-	tls = tls_setup(&tls_failed);
-	if (!tls_failed)
-		pol = policy_setup(&tls_failed);
-	if (tls_failed) {
-		tls_ctx_free(tls);
-		rte_eal_cleanup();
-		return 2;
-	}
 	pool = rte_pktmbuf_pool_create("mx_pool", cfg.mbuf_pool_size, cfg.mbuf_cache_size, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (pool == NULL) {

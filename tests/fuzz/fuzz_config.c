@@ -67,6 +67,14 @@ static void same(struct mx_config *a, struct mx_config *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A key set twice: a one-line warning naming the earlier line. */
+static void on_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	FUZZ_ASSERT(strchr(msg, '\n') == NULL && strstr(msg, ": warning: key ") != NULL &&
+		    strstr(msg, " also set at line ") != NULL);
+}
+
 /* One input: see the file comment. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = nul ? (size_t)(nul - data) : size;
 	int rc1, rc2, rc3, fd;
 
+	cfg_set_warn(on_warning, NULL);
 	if (n > TEXT_MAX)
 		n = TEXT_MAX;
 	memcpy(text, data, n);

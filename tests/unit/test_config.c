@@ -1,6 +1,7 @@
 /*
  * test_config.c - unit tests of common/config.c: the lab configuration
- * field by field, defaults, continuation and comment lines, last-wins,
+ * field by field, defaults, continuation and comment lines, last-wins and
+ * its warning, the non-default listing (cfg_show_set),
  * CRLF, line length limits, cfg_load() on real files, and a table of bad
  * configurations, each of which must fail with a message that names the
  * right line and key.
@@ -756,6 +757,89 @@ TEST(load)
 	CHECK(strstr(err, "/tmp: ") == err);
 }
 
+/* Warnings collected by the hook of cfg_set_warn(). */
+static char warnings[1024];
+static unsigned nwarnings;
+
+static void collect_warning(void *arg, const char *msg)
+{
+	size_t n = strlen(warnings);
+
+	(void)arg;
+	nwarnings++;
+	snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
+}
+
+/* A key set twice warns with both lines, as postconf does; the later value is used. */
+TEST(duplicate_warning)
+{
+	cfg_set_warn(collect_warning, NULL);
+	warnings[0] = '\0';
+	nwarnings = 0;
+	CHECK_EQ(parse_ok(BASE "hostname = a\necho_port = 7\nhostname = b.example\n"
+			  "outside_ipv4 = 10.0.0.5/8\n"), 0);
+	CHECK_STR(cfg.hostname, "b.example");
+	CHECK_EQ(cfg.ports[0].ip4, ip4("10.0.0.5"));
+	CHECK_EQ(nwarnings, 2);
+	CHECK_STR(warnings, "t.conf:5: warning: key hostname also set at line 3; the later wins\n"
+		  "t.conf:6: warning: key outside_ipv4 also set at line 2; the later wins\n");
+	/* a third time names the second, the last one before it */
+	warnings[0] = '\0';
+	nwarnings = 0;
+	CHECK_EQ(parse_ok(BASE "smtp_port = 25\nsmtp_port = 26\nsmtp_port = 27\n"), 0);
+	CHECK_EQ(cfg.smtp_port, 27);
+	CHECK_EQ(nwarnings, 2);
+	CHECK(strstr(warnings, "t.conf:5: warning: key smtp_port also set at line 4;") != NULL);
+	/* no duplicate, no warning; a fresh parse forgets the keys of the last one */
+	warnings[0] = '\0';
+	nwarnings = 0;
+	CHECK_EQ(parse_ok(LAB_CONF), 0);
+	CHECK_EQ(parse_ok(BASE "smtp_port = 25\n"), 0);
+	CHECK_EQ(nwarnings, 0);
+	/* a continuation line belongs to the entry above it, its line is the first one */
+	CHECK_EQ(parse_ok(BASE "backends = 198.18.1.1:25\n  198.18.1.1:26\n"
+			  "backends = 198.18.1.1:27\n"), 0);
+	CHECK_EQ(cfg.nbackends, 1);
+	CHECK_STR(warnings, "t.conf:5: warning: key backends also set at line 3; the later wins\n");
+	cfg_set_warn(NULL, NULL);
+}
+
+/* cfg_show_set(): the keys the file sets, sorted, with their last value as written. */
+TEST(show_set)
+{
+	static const char text[] = BASE "smtp_port = 25\nbackends = 198.18.1.1:25\n"
+		"   198.18.1.1:26/proxy\n# a comment\nhostname = a\nhostname = mx.example\n";
+	char path[64], *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	cfg_set_warn(collect_warning, NULL);
+	CHECK_EQ(write_tmp(path, sizeof(path), text, strlen(text)), 0);
+	out = open_memstream(&buf, &len);
+	CHECK(out != NULL);
+	CHECK_EQ(cfg_show_set(path, &cfg, out, err, sizeof(err)), 0);
+	fclose(out);
+	CHECK_STR(buf, "backends = 198.18.1.1:25 198.18.1.1:26/proxy\n"
+		  "hostname = mx.example\n"
+		  "outside_device = net_tap0\n"
+		  "outside_ipv4 = 198.18.0.2/24\n"
+		  "smtp_port = 25\n");
+	CHECK_STR(cfg.hostname, "mx.example");
+	free(buf);
+	unlink(path);
+	/* an invalid file prints nothing and fails as cfg_load() does */
+	CHECK_EQ(write_tmp(path, sizeof(path), BASE "foo = 1\n", strlen(BASE "foo = 1\n")), 0);
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	CHECK_EQ(cfg_show_set(path, &cfg, out, err, sizeof(err)), -1);
+	fclose(out);
+	CHECK_STR(buf, "");
+	CHECK(strstr(err, ":3: unknown key 'foo'") != NULL);
+	free(buf);
+	unlink(path);
+	cfg_set_warn(NULL, NULL);
+}
+
 #define PORT_LINES "outside_device = net_tap0\noutside_ipv4 = 198.18.0.2/24\n"
 
 /* SMTP, TLS and relay keys: backends with options, versions, booleans, limits. */
@@ -824,6 +908,8 @@ int main(void)
 	RUN(continuation);
 	RUN(comments);
 	RUN(last_wins);
+	RUN(duplicate_warning);
+	RUN(show_set);
 	RUN(port_order);
 	RUN(good_values);
 	RUN(integer_ranges);
