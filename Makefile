@@ -168,7 +168,7 @@ SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplan
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
 	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
 	common/ctl_payload.c
-$(BUILD)/test_session: tests/unit/test_session.c $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
+$(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
 		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
 # ---- end issue 12 ----

@@ -38,6 +38,7 @@
 #include "dataplane/smtp/session.h"
 #include "dataplane/smtp/tx.h"
 #include "policy/policy.h"
+#include "tests/bench/hs_pairs.h"
 #include "t.h"
 
 #define BUF_MAX (1 << 16)
@@ -991,34 +992,10 @@ static void make_cert(char **chain, size_t *chain_len, char **key, size_t *key_l
 {
 	EVP_PKEY *k = EVP_PKEY_new();
 	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-	X509 *x = X509_new();
-	BIO *b1 = BIO_new(BIO_s_mem()), *b2 = BIO_new(BIO_s_mem());
-	const uint8_t *p;
-	size_t n;
 
 	EC_KEY_generate_key(ec);
 	EVP_PKEY_assign_EC_KEY(k, ec);
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const uint8_t *)"mx.test", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509_set_pubkey(x, k);
-	X509_sign(x, k, EVP_sha256());
-	PEM_write_bio_X509(b1, x);
-	PEM_write_bio_PrivateKey(b2, k, NULL, NULL, 0, NULL, NULL);
-	BIO_mem_contents(b1, &p, &n);
-	*chain = malloc(n);
-	memcpy(*chain, p, n);
-	*chain_len = n;
-	BIO_mem_contents(b2, &p, &n);
-	*key = malloc(n);
-	memcpy(*key, p, n);
-	*key_len = n;
-	BIO_free(b1);
-	BIO_free(b2);
-	X509_free(x);
+	hs_self_signed(k, "mx.test", chain, chain_len, key, key_len);
 	EVP_PKEY_free(k);
 }
 
