@@ -89,7 +89,7 @@ nbad=0
 for c in "" bogus "status extra" "stats --watch 0" "stats --count 2" "stats --nope" "policy" \
 	"policy nope" "policy get" "policy set KeyOnly" "policy test" "policy test --client 1.2.3" \
 	"policy push --version" "cert add" "cert add bad/name --chain x --key y" "cert del" \
-	"tickets" "tickets spin" "drain now" "sessions --all"; do
+	"tickets" "tickets spin" "drain now" "drain --timeout 5" "drain --wait --timeout 0" "sessions --all"; do
 	# shellcheck disable=SC2086
 	e=$("$MXCTL" -c "$conf" $c 2>&1 >/dev/null)
 	r=$?
@@ -272,6 +272,17 @@ expect_rc 0 "resume" mx resume
 m=$(mail b@lab.example)
 echo "$m" | grep -q '^<-  250 2\.0\.0' || soft_fail "after resume: $m"
 ok "drain: new sessions get 421 4.3.2; resume: accepted again"
+# drain --wait: not done while a session is open (exit 1 at --timeout), done once it ends
+(printf 'EHLO client.example\r\n'; sleep 4; printf 'QUIT\r\n') |
+	lab_exec timeout 10 "$LAB_PY" "$LAB_T/nc.py" 198.18.0.2 25 >/dev/null 2>&1 &
+hold=$!
+sleep 0.7
+expect_rc 1 "drain --wait --timeout 1 with a session open" mx drain --wait --timeout 1
+echo "$out" | grep -q 'drain: 1 SMTP session(s) still open after 1 s' || soft_fail "drain --wait timeout: $out"
+expect_rc 0 "drain --wait once the session ends" mx drain --wait --timeout 20
+echo "$out" | grep -q '^mxgate: drained: no SMTP session open' || soft_fail "drain --wait: $out"
+wait "$hold"
+expect_rc 0 "resume after drain --wait" mx resume
 
 # ---- certificates ----
 crt=$LAB_CERT

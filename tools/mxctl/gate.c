@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tools/mxctl/mxctl.h"
 
@@ -871,12 +872,16 @@ int cmd_sessions(int argc, char **argv)
 
 /* ---- drain, resume ---- */
 
-static const char drain_usage[] = "usage: mxctl drain\n";
+static const char drain_usage[] = "usage: mxctl drain [--wait [--timeout SECONDS]]\n";
 static const char drain_help[] =
-	"usage: mxctl drain\n"
+	"usage: mxctl drain [--wait [--timeout SECONDS]]\n"
 	"\n"
 	"mxgate stops accepting SMTP sessions (new connections get 421 4.3.2) and\n"
-	"lets the open ones finish. Undo with mxctl resume.\n";
+	"lets the open ones finish. Undo with mxctl resume.\n"
+	"\n"
+	"  --wait             return once no SMTP session is open (the open count is\n"
+	"                     shown each second on stderr); exit 1 if SECONDS pass first\n"
+	"  --timeout SECONDS  with --wait: give up after this long (default 600, 1..86400)\n";
 static const char resume_usage[] = "usage: mxctl resume\n";
 static const char resume_help[] =
 	"usage: mxctl resume\n"
@@ -901,9 +906,79 @@ static int simple(int argc, char **argv, unsigned char type, const char *usage, 
 }
 
 /* drain: CTL_DRAIN. */
+/* The open SMTP sessions by CTL_STATUS's "sessions N" line; -1 when it cannot be had. */
+static long long sessions_open(void)
+{
+	struct ctl_msg m = { 0 };
+	long long n = -1;
+	const char *p;
+
+	if (ctl_request(CTL_STATUS, NULL, 0, &m) != 0)
+		return -1;
+	for (p = m.data; p != NULL && *p; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, "sessions ", 9) == 0) {
+			n = strtoll(p + 9, NULL, 10);
+			break;
+		}
+	}
+	free(m.data);
+	return n;
+}
+
 int cmd_drain(int argc, char **argv)
 {
-	return simple(argc, argv, CTL_DRAIN, drain_usage, drain_help);
+	static const struct option opts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_msg m = { 0 };
+	long timeout_s = 600, waited;
+	long long open = -1;
+	int opt, wait = 0, timed = 0;
+	char *end;
+
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'w': wait = 1; break;
+		case 't':
+			errno = 0;
+			timeout_s = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || timeout_s < 1 || timeout_s > 86400)
+				return usage_error(drain_usage, "drain: --timeout %s: seconds, 1..86400", optarg);
+			timed = 1;
+			break;
+		case 'h': return help(drain_help);
+		default: return usage_error(drain_usage, "drain: %s", bad_opt(argv));
+		}
+	}
+	if (optind != argc)
+		return usage_error(drain_usage, "drain: unexpected argument %s", argv[optind]);
+	if (timed && !wait)
+		return usage_error(drain_usage, "drain: --timeout needs --wait");
+	if (ctl_request(CTL_DRAIN, NULL, 0, &m) != 0)
+		return EX_FAIL;
+	printf("mxgate: %s\n", m.data[0] ? m.data : "OK");
+	free(m.data);
+	if (!wait)
+		return EX_OK;
+	fflush(stdout);
+	for (waited = 0;; waited++) {
+		if ((open = sessions_open()) < 0)
+			return fail("drain: cannot read the open sessions from mxgate");
+		if (open == 0) {
+			printf("mxgate: drained: no SMTP session open (after %ld s)\n", waited);
+			return EX_OK;
+		}
+		if (waited >= timeout_s)
+			return fail("drain: %lld SMTP session(s) still open after %ld s", open, timeout_s);
+		fprintf(stderr, "mxctl: drain: %lld SMTP session(s) open\n", open);
+		sleep(1);
+	}
 }
 
 /* resume: CTL_RESUME. */
