@@ -143,6 +143,9 @@ do_down() {
 		msg "namespace $LAB_NS deleted"
 	fi
 	rm -f "$PIDFILE"
+	# EAL's runtime directory (default prefix; empty with --no-shconf --no-telemetry):
+	# removed when no other lab's mxgate still has something in it
+	rmdir /var/run/dpdk/rte 2>/dev/null
 	return 0
 }
 
@@ -271,7 +274,7 @@ cmd_up() {
 	ip -n "$LAB_NS" link set lo up || up_fail "cannot set lo up in $LAB_NS"
 
 	# shellcheck disable=SC2206,SC2054  # commas belong to the EAL arguments
-	eal=(--no-huge --no-pci -m 512 --no-shconf '--log-level=*:notice'
+	eal=(--no-huge --no-pci -m 512 --no-shconf --no-telemetry '--log-level=*:notice'
 	     --vdev net_tap0,iface=mxout --vdev net_tap1,iface=mxin
 	     --lcores "$lcores" $LAB_EAL_EXTRA)
 	# A wrapper in its own session starts mxgate inside the namespace,

@@ -10,7 +10,7 @@ base=$LAB_REPO/deploy/lab.conf
 N=$(($(wc -l <"$base") + 1))
 # run mxgate on CONF; prints its output, returns its exit status
 run_cfg() {
-	timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf -m 64 -l 0 \
+	timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf --no-telemetry -m 64 -l 0 \
 		--vdev net_ring0 '--log-level=*:error' --file-prefix "$prefix" -- -c "$1" 2>&1 </dev/null
 }
 check() {

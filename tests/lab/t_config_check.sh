@@ -112,7 +112,7 @@ ok "duplicate key warns (line $N, also at $line), the later wins"
 # a normal start ("--" between the EAL options and mxgate's) is not taken for a check
 # even with EAL's own -n: it gets to EAL and fails there on the bad key, not before
 prefix=mxcheck_$LAB_NS
-out=$(timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf -m 64 -l 0 -n 1 --vdev net_ring0 \
+out=$(timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf --no-telemetry -m 64 -l 0 -n 1 --vdev net_ring0 \
 	'--log-level=*:error' --file-prefix "$prefix" -- -c "$tmp/key.conf" 2>&1 </dev/null)
 rc=$?
 rm -rf "/var/run/dpdk/$prefix"

@@ -93,7 +93,7 @@ lab_down >/dev/null 2>&1
 # a missing user: refused at start, naming the key
 getent passwd mxgate-nope >/dev/null && fail "a user mxgate-nope exists on this machine"
 fail_msg() {
-	timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf -m 64 -l 0,1 --log-level='*:error' \
+	timeout -k 5 20 "$MXGATE" --no-huge --no-pci --no-shconf --no-telemetry -m 64 -l 0,1 --log-level='*:error' \
 		-- -c "$1" 2>&1
 }
 { cat "$LAB_REPO/deploy/lab.conf"; echo "mxgate_user = mxgate-nope"; } >"$LAB_DIR/nope.conf"
