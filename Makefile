@@ -16,6 +16,7 @@
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
 #   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
+#   make deb        build/deb/mxgate_<version>_amd64.deb (deploy/deb.sh says what it holds)
 #
 # DPDK is linked statically with only the drivers mxgate uses, so no plugin
 # directory is loaded at EAL start (Debian's shared DPDK would load
@@ -49,7 +50,9 @@ BSSL_CFLAGS := -I/usr/include/android
 BSSL_DIR := $(shell bash deploy/boringssl.sh dir 2>/dev/null || echo /nonexistent/boringssl-run-make-deps)
 BSSL_LIBDIR := $(BSSL_DIR)/lib
 BSSL_LIB := $(BSSL_LIBDIR)/.stamp
-BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
+# the run path: the cache, or for make deb the package's /usr/lib/mxgate/boringssl
+BSSL_RPATH ?= $(BSSL_LIBDIR)
+BSSL_LDFLAGS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_RPATH) -l:libssl.so.0 -l:libcrypto.so.0
 BSSL_STOCK_LIBDIR := /usr/lib/x86_64-linux-gnu/android
 BSSL_STOCK_LDFLAGS := -L$(BSSL_STOCK_LIBDIR) -Wl,-rpath,$(BSSL_STOCK_LIBDIR) -l:libssl.so.0 -l:libcrypto.so.0
 # What dpkg-buildpackage needs (Build-Depends of android-platform-external-boringssl).
@@ -380,6 +383,13 @@ bench-latency: deps
 		BENCH_GROUPS="ecdsa rsa" BENCH_LATENCY=1 BENCH_DURATION=$(or $(BENCH_DURATION),10) BENCH_TIME_CAP=1500 \
 		tests/bench/bench.sh
 # ---- end make bench-latency ----
+
+# ---- make deb: the Debian package (deploy/deb.sh; t_deb installs it in an overlay) ----
+DEB_PACKAGES += fakeroot dpkg-dev
+.PHONY: deb
+deb: deps
+	@deploy/deb.sh
+# ---- end make deb ----
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
