@@ -123,6 +123,8 @@ static void do_status(struct service *sv, int fd)
 	fprintf(f, "sessions %llu\ndraining %s\n", (unsigned long long)active, sv->draining ? "yes" : "no");
 	fprintf(f, "policy_version %s\npolicy_entries %zu\n", sv->pol_version[0] ? sv->pol_version : "-",
 		sv->pol ? pol_snapshot_count(sv->pol) : (size_t)0);
+	fprintf(f, "policy_layers access_file=%zu pushed=%zu replaced=%zu\n", sv->pol_file_entries,
+		sv->pol_pushed_entries, sv->pol_replaced);
 	if (sv->certs_in_force[0]) {
 		fputs(sv->certs_in_force, f);
 	} else {
@@ -235,8 +237,8 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 	const char *nl = memchr(m->data, '\n', m->len);
 	struct pol_builder *b;
 	struct pol_snapshot *snap, *old;
-	char err[512], msg[128];
-	size_t vlen;
+	char err[512], msg[200];
+	size_t vlen, nfile, npushed;
 	unsigned i;
 
 	if (nl == NULL || (vlen = (size_t)(nl - m->data)) >= sizeof(sv->pol_version)) {
@@ -253,9 +255,17 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, msg, strlen(msg));
 		return;
 	}
+	/* access_file below (it was valid at start), the pushed map over it: a key of both is the pushed one's */
 	b = pol_builder_new();
+	if (b != NULL && sv->pol_file != NULL) {
+		if (pol_parse(b, sv->cfg->access_file, sv->pol_file, sv->pol_file_len, err, sizeof(err)) != 0)
+			goto refused;
+		pol_layer(b);
+	}
+	nfile = pol_builder_count(b);
 	if (b == NULL || pol_parse(b, "control", nl + 1, m->len - vlen - 1, err, sizeof(err)) != 0 ||
 	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
+refused:
 		if (b == NULL)
 			snprintf(err, sizeof(err), "out of memory");
 		pol_builder_free(b);
@@ -264,6 +274,7 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, err, strlen(err));
 		return;
 	}
+	npushed = pol_builder_count(b) - nfile;
 	pol_builder_free(b);
 	old = sv->pol;
 	for (i = 0; i < sv->nworkers; i++)
@@ -275,8 +286,15 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 	pol_snapshot_free(old);
 	memcpy(sv->pol_version, m->data, vlen);
 	sv->pol_version[vlen] = '\0';
-	snprintf(msg, sizeof(msg), "policy version %s: %zu entries", sv->pol_version,
-		 pol_snapshot_count(snap));
+	sv->pol_pushed_entries = npushed;
+	sv->pol_replaced = nfile + npushed - pol_snapshot_count(snap);
+	if (sv->pol_file != NULL)
+		snprintf(msg, sizeof(msg), "policy version %s: %zu entries (%zu pushed over access_file's "
+			 "%zu, %zu of which replaced)", sv->pol_version, pol_snapshot_count(snap),
+			 npushed, nfile, sv->pol_replaced);
+	else
+		snprintf(msg, sizeof(msg), "policy version %s: %zu entries", sv->pol_version,
+			 pol_snapshot_count(snap));
 	fprintf(stderr, "mxgate: %s\n", msg);
 	ctl_send(fd, CTL_OK, msg, strlen(msg));
 }

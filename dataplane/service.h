@@ -27,6 +27,14 @@ struct service {
 	struct tls_ctx *tls;            /* may be NULL */
 	struct pol_snapshot *pol;       /* the map in force, may be NULL */
 	char pol_version[64];
+	/*
+	 * access_file's text (NULL: none), the lower layer of every map pushed
+	 * over the socket: a pushed entry replaces the file's entry of the same
+	 * key, the file's other entries stay (README "access_file and Redis").
+	 */
+	const char *pol_file;
+	size_t pol_file_len;
+	size_t pol_file_entries, pol_pushed_entries, pol_replaced;  /* STATUS policy_layers */
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */
