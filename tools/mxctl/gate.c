@@ -305,27 +305,15 @@ static void redis_status(struct redis_status *rs)
 /* status: mxgate's STATUS, then Redis. */
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_msg m = { 0 };
 	struct redis_status rs;
 	const char *path;
-	int json = 0, opt, gate_ok, rc = EX_OK;
+	int json, gate_ok, rc = EX_OK;
 	char mxver[64];
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(status_help);
-		default: return usage_error(status_usage, "status: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(status_usage, "status: unexpected argument %s", argv[optind]);
+	if ((rc = json_only(argc, argv, status_help, status_usage, "status", &json)) >= 0)
+		return rc;
+	rc = EX_OK;
 	path = ctl_path();
 	if (path == NULL && !mx.config_loaded && mx.socket_override == NULL)
 		return EX_FAIL;         /* the configuration itself failed */
@@ -943,24 +931,11 @@ static void sessions_json(FILE *f, char *text)
 /* sessions: the SESSIONS lines, or JSON. */
 int cmd_sessions(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_msg m = { 0 };
-	int json = 0, opt;
+	int json, ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(sessions_help);
-		default: return usage_error(sessions_usage, "sessions: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(sessions_usage, "sessions: unexpected argument %s", argv[optind]);
+	if ((ex = json_only(argc, argv, sessions_help, sessions_usage, "sessions", &json)) >= 0)
+		return ex;
 	if (ctl_request(CTL_SESSIONS, NULL, 0, &m) != 0)
 		return EX_FAIL;
 	if (json) {

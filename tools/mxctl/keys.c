@@ -507,24 +507,11 @@ static int cert_list(int argc, char **argv)
 {
 	redisContext *c;
 	redisReply *r;
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char **names;
-	int opt, json = 0;
+	int ex, json;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(certlist_help);
-		default: return usage_error(certlist_help, "cert list: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(certlist_help, "cert list: unexpected argument %s", argv[optind]);
+	if ((ex = json_only(argc, argv, certlist_help, certlist_help, "cert list", &json)) >= 0)
+		return ex;
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
 	r = rds_cmdv(c, "SMEMBERS", rkey(RK_CERTS), NULL);
@@ -1009,26 +996,13 @@ out:
 /* ca|crl show [--json]. */
 static int trust_show(int argc, char **argv, int crl)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlshow_help : cashow_help;
 	redisContext *c;
 	redisReply *r;
-	int opt, json = 0, stale, rc = EX_OK;
+	int ex, json, stale, rc = EX_OK;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(hlp);
-		default: return usage_error(hlp, "%s show: %s", what, bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(hlp, "%s show: unexpected argument %s", what, argv[optind]);
+	if ((ex = json_only(argc, argv, hlp, hlp, crl ? "crl show" : "ca show", &json)) >= 0)
+		return ex;
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
 	r = rds_cmdv(c, "GET", rkey(crl ? RK_CRL : RK_CA), NULL);

@@ -674,26 +674,13 @@ static int policy_fetch(struct entries *e)
 /* policy list [--json]: aligned columns, or one JSON object with the version. */
 static int policy_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct entries e;
 	long long version;
 	redisContext *c;
-	int opt, json = 0, w = 0;
+	int opt, json, w = 0;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(list_help);
-		default: return usage_error(list_help, "policy list: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(list_help, "policy list: unexpected argument %s", argv[optind]);
+	if ((opt = json_only(argc, argv, list_help, list_help, "policy list", &json)) >= 0)
+		return opt;
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
 	opt = snapshot(c, &e, &version);
