@@ -564,6 +564,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxgate: %s\n", err);
 		tls_ctx_free(tls);
 		pol_snapshot_free(pol);
+		free(access_text);
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -684,9 +685,10 @@ int main(int argc, char **argv)
 	sv.started = time(NULL);
 	if (pol != NULL) {
 		snprintf(sv.pol_version, sizeof(sv.pol_version), "file");
-		sv.pol_file = access_text;
+		sv.pol_file = access_text;             /* the service's from now on */
 		sv.pol_file_len = access_len;
 		sv.pol_file_entries = pol_snapshot_count(pol);
+		access_text = NULL;
 	}
 	if (service_open(&sv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
@@ -747,7 +749,6 @@ int main(int argc, char **argv)
 	rte_mempool_free(pool);
 	tls_ctx_free(sv.tls);
 	pol_snapshot_free(sv.pol);
-	free(access_text);
 	auth_service_free(auth);
 	rte_free(rcu);
 	rte_eal_cleanup();
