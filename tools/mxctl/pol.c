@@ -537,6 +537,25 @@ out:
 
 /* ---- what a write changed ---- */
 
+/* Index of an entry of a sorted list (entries_sort()) whose key equals key case-insensitively, or -1. */
+static long find_sorted(const struct entries *e, const char *key)
+{
+	size_t lo = 0, hi = e->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcasecmp(e->v[mid].key, key);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 /* How many entries a write added, replaced, removed, left as they were. */
 struct diff {
 	size_t added, replaced, removed, unchanged;
@@ -589,7 +608,7 @@ static void report_line(const struct entry *o, const struct entry *n, int show_s
 		printf("unchanged %s  %s\n", n->key, n->value);
 	else
 		return;
-	if (path == NULL || (at = find_key(file, k->key)) < 0)
+	if (path == NULL || (at = find_sorted(file, k->key)) < 0)
 		return;
 	if (n != NULL)
 		printf("          (access_file %s has %s  %s: Redis's entry is the one in force)\n",
