@@ -309,7 +309,11 @@ static int pick_workers(unsigned *lcores, char *err, size_t errlen)
 	return (int)n;
 }
 
-/* The access map from access_file, or NULL when none is configured. */
+/* access_file's text, kept as the lower layer of every map pushed later (service.h) */
+static char *access_text;
+static size_t access_len;
+
+/* The access map from access_file, or NULL when none is configured; its text in access_text. */
 static struct pol_snapshot *policy_setup(int *failed)
 {
 	struct pol_builder *b;
@@ -320,10 +324,13 @@ static struct pol_snapshot *policy_setup(int *failed)
 	if (cfg.access_file[0] == 0)
 		return NULL;
 	b = pol_builder_new();
-	if (b == NULL || pol_load_file(b, cfg.access_file, err, sizeof(err)) != 0 ||
+	if (b == NULL || (access_text = pol_read_file(cfg.access_file, &access_len, err, sizeof(err))) == NULL ||
+	    pol_parse(b, cfg.access_file, access_text, access_len, err, sizeof(err)) != 0 ||
 	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mxgate: access_file: %s\n", b == NULL ? "out of memory" : err);
 		pol_builder_free(b);
+		free(access_text);
+		access_text = NULL;
 		*failed = 1;
 		return NULL;
 	}
@@ -487,6 +494,7 @@ static int offline_main(int argc, char **argv)
 	rc = config_setup(conf, show, 1, &pv, &tls, &pol);
 	tls_ctx_free(tls);
 	pol_snapshot_free(pol);
+	free(access_text);
 	if (rc == 0)
 		printf("configuration %s is valid\n", conf);
 	return rc;
@@ -556,6 +564,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mxgate: %s\n", err);
 		tls_ctx_free(tls);
 		pol_snapshot_free(pol);
+		free(access_text);
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -674,8 +683,13 @@ int main(int argc, char **argv)
 	sv.rcu = rcu;
 	sv.auth = auth;
 	sv.started = time(NULL);
-	if (pol != NULL)
+	if (pol != NULL) {
 		snprintf(sv.pol_version, sizeof(sv.pol_version), "file");
+		sv.pol_file = access_text;             /* the service's from now on */
+		sv.pol_file_len = access_len;
+		sv.pol_file_entries = pol_snapshot_count(pol);
+		access_text = NULL;
+	}
 	if (service_open(&sv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 1;

@@ -123,6 +123,8 @@ static void do_status(struct service *sv, int fd)
 	fprintf(f, "sessions %llu\ndraining %s\n", (unsigned long long)active, sv->draining ? "yes" : "no");
 	fprintf(f, "policy_version %s\npolicy_entries %zu\n", sv->pol_version[0] ? sv->pol_version : "-",
 		sv->pol ? pol_snapshot_count(sv->pol) : (size_t)0);
+	fprintf(f, "policy_layers access_file=%zu pushed=%zu replaced=%zu\n", sv->pol_file_entries,
+		sv->pol_pushed_entries, sv->pol_replaced);
 	if (sv->certs_in_force[0]) {
 		fputs(sv->certs_in_force, f);
 	} else {
@@ -229,14 +231,78 @@ static void do_set_users(struct service *sv, int fd, const struct ctl_msg *m)
 	ctl_send(fd, CTL_OK, msg, strlen(msg));
 }
 
-/* SET_POLICY: build the new map; publish it; free the old after a grace period. */
+/*
+ * Build access_file's text (file; NULL: none) with the control plane's map
+ * (pushed; NULL: none yet) over it, publish the snapshot, free the old one
+ * after a grace period; the service then owns both texts. 0, or -1 with
+ * why in err: the map in force and the texts held stay.
+ */
+static int policy_swap(struct service *sv, char *file, size_t flen, char *pushed, size_t plen,
+		       char *err, size_t errlen)
+{
+	struct pol_builder *b = pol_builder_new();
+	struct pol_snapshot *snap, *old;
+	size_t nfile, npushed;
+	unsigned i;
+
+	if (b == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* a failed parse poisons the builder: pol_build() then gives its message */
+	if (file != NULL && pol_parse(b, sv->cfg->access_file, file, flen, err, errlen) == 0)
+		pol_layer(b);
+	nfile = pol_builder_count(b);
+	if (pushed != NULL)
+		pol_parse(b, "control", pushed, plen, err, errlen);
+	npushed = pol_builder_count(b) - nfile;
+	snap = pol_build(b, err, errlen);
+	pol_builder_free(b);
+	if (snap == NULL)
+		return -1;
+	old = sv->pol;
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_policy(sv->smtpw[i], snap);
+	sv->pol = snap;
+	/* every worker has polled since the swap: nobody can hold the old map */
+	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
+	pol_snapshot_free(old);
+	if (file != sv->pol_file) {
+		free(sv->pol_file);
+		sv->pol_file = file;
+		sv->pol_file_len = flen;
+	}
+	if (pushed != sv->pol_pushed) {
+		free(sv->pol_pushed);
+		sv->pol_pushed = pushed;
+		sv->pol_pushed_len = plen;
+	}
+	sv->pol_file_entries = nfile;
+	sv->pol_pushed_entries = npushed;
+	sv->pol_replaced = nfile + npushed - pol_snapshot_count(snap);
+	return 0;
+}
+
+/* A new access_file text (a reload): laid under the map pushed last (see service.h). */
+int service_set_access_file(struct service *sv, char *text, size_t len, char *err, size_t errlen)
+{
+	if (policy_swap(sv, text, len, sv->pol_pushed, sv->pol_pushed_len, err, errlen) != 0)
+		return -1;
+	if (sv->pol_pushed == NULL)
+		snprintf(sv->pol_version, sizeof(sv->pol_version), "%s", text ? "file" : "");
+	fprintf(stderr, "mxgate: access_file %s: %zu entries, under %zu pushed (version %s), %zu in force\n",
+		sv->cfg->access_file, sv->pol_file_entries, sv->pol_pushed_entries,
+		sv->pol_version[0] ? sv->pol_version : "-", pol_snapshot_count(sv->pol));
+	return 0;
+}
+
+/* SET_POLICY: the control plane's map, over access_file (policy_swap()). */
 static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 {
 	const char *nl = memchr(m->data, '\n', m->len);
-	struct pol_builder *b;
-	struct pol_snapshot *snap, *old;
-	char err[512], msg[128];
-	size_t vlen;
+	char err[512], msg[200], *pushed;
+	size_t vlen, plen;
 	unsigned i;
 
 	if (nl == NULL || (vlen = (size_t)(nl - m->data)) >= sizeof(sv->pol_version)) {
@@ -253,30 +319,29 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, msg, strlen(msg));
 		return;
 	}
-	b = pol_builder_new();
-	if (b == NULL || pol_parse(b, "control", nl + 1, m->len - vlen - 1, err, sizeof(err)) != 0 ||
-	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
-		if (b == NULL)
-			snprintf(err, sizeof(err), "out of memory");
-		pol_builder_free(b);
+	plen = m->len - vlen - 1;
+	pushed = malloc(plen + 1);
+	if (pushed == NULL)
+		snprintf(err, sizeof(err), "out of memory");
+	else
+		memcpy(pushed, nl + 1, plen);
+	if (pushed == NULL ||
+	    policy_swap(sv, sv->pol_file, sv->pol_file_len, pushed, plen, err, sizeof(err)) != 0) {
+		free(pushed);
 		fprintf(stderr, "mxgate: policy refused, keeping version %s: %s\n",
 			sv->pol_version[0] ? sv->pol_version : "-", err);
 		ctl_send(fd, CTL_ERR, err, strlen(err));
 		return;
 	}
-	pol_builder_free(b);
-	old = sv->pol;
-	for (i = 0; i < sv->nworkers; i++)
-		if (sv->smtpw[i])
-			smtp_worker_set_policy(sv->smtpw[i], snap);
-	sv->pol = snap;
-	/* every worker has polled since the swap: nobody can hold the old map */
-	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
-	pol_snapshot_free(old);
 	memcpy(sv->pol_version, m->data, vlen);
 	sv->pol_version[vlen] = '\0';
-	snprintf(msg, sizeof(msg), "policy version %s: %zu entries", sv->pol_version,
-		 pol_snapshot_count(snap));
+	if (sv->pol_file != NULL)
+		snprintf(msg, sizeof(msg), "policy version %s: %zu entries (%zu pushed over access_file's "
+			 "%zu, %zu of which replaced)", sv->pol_version, pol_snapshot_count(sv->pol),
+			 sv->pol_pushed_entries, sv->pol_file_entries, sv->pol_replaced);
+	else
+		snprintf(msg, sizeof(msg), "policy version %s: %zu entries", sv->pol_version,
+			 pol_snapshot_count(sv->pol));
 	fprintf(stderr, "mxgate: %s\n", msg);
 	ctl_send(fd, CTL_OK, msg, strlen(msg));
 }
@@ -552,6 +617,9 @@ void service_close(struct service *sv)
 	for (i = 0; i < sv->nclients; i++)
 		close(sv->clients[i]);
 	sv->nclients = 0;
+	free(sv->pol_file);
+	free(sv->pol_pushed);
+	sv->pol_file = sv->pol_pushed = NULL;
 	if (sv->listen_fd >= 0) {
 		close(sv->listen_fd);
 		unlink(sv->cfg->control_socket);

@@ -27,6 +27,16 @@ struct service {
 	struct tls_ctx *tls;            /* may be NULL */
 	struct pol_snapshot *pol;       /* the map in force, may be NULL */
 	char pol_version[64];
+	/*
+	 * The two layers of the map in force (README "access_file and the
+	 * Redis map"): access_file's text (NULL: none) under the map pushed
+	 * last over the socket (NULL: none yet); a pushed entry replaces the
+	 * file's entry of the same key, the file's other entries stay. Owned
+	 * (freed by service_close()).
+	 */
+	char *pol_file, *pol_pushed;
+	size_t pol_file_len, pol_pushed_len;
+	size_t pol_file_entries, pol_pushed_entries, pol_replaced;  /* STATUS policy_layers */
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */
@@ -46,7 +56,14 @@ void service_tls_settings(const struct mx_config *cfg, struct tls_server_cfg *tc
 int service_open(struct service *sv, char *err, size_t errlen);
 /* Wait up to timeout_ms for requests and answer them. */
 void service_poll(struct service *sv, int timeout_ms);
-/* Close the socket, remove its path, free the map in force. */
+/* Close the socket, remove its path, free the policy texts. */
 void service_close(struct service *sv);
+/*
+ * A new access_file text (malloc'd; NULL: none), for a reload: laid under
+ * the map pushed last and swapped in as SET_POLICY does. 0 (the service
+ * owns text), or -1 with why in err (the map in force stays; text is the
+ * caller's).
+ */
+int service_set_access_file(struct service *sv, char *text, size_t len, char *err, size_t errlen);
 
 #endif

@@ -99,6 +99,7 @@ struct pol_builder {
 	char err[ERR_MAX];      /* its message */
 	const char *src;        /* access file being parsed, for messages */
 	unsigned line;
+	size_t layer;           /* pol_layer(): entries from here on are the upper layer; 0 = none */
 };
 
 /* One prefix in a sorted table. */
@@ -1200,41 +1201,35 @@ int pol_parse(struct pol_builder *b, const char *name, const char *text, size_t 
 	return rc;
 }
 
-/* Read an access file and parse it. */
-int pol_load_file(struct pol_builder *b, const char *path, char *err, size_t errlen)
+/* Read an access file into memory. */
+char *pol_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
 {
 	FILE *f;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int rc;
 
-	if (!b || !path) {
-		if (err && errlen)
-			snprintf(err, errlen, "no builder or path");
-		return -1;
-	}
-	f = fopen(path, "rb");
+	f = path ? fopen(path, "rb") : NULL;
 	if (!f) {
 		if (err && errlen)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+			snprintf(err, errlen, "%s: %s", path ? path : "(no path)", strerror(errno));
+		return NULL;
 	}
 	for (;;) {
 		size_t got;
 
-		if (len == cap) {
+		if (len + 1 >= cap) {
 			char *p;
 
 			cap = cap ? cap * 2 : 65536;
-			if (cap > (size_t)POL_FILE_MAX + 1)
-				cap = (size_t)POL_FILE_MAX + 1;
-			if (len == cap) {
+			if (cap > (size_t)POL_FILE_MAX + 2)
+				cap = (size_t)POL_FILE_MAX + 2;
+			if (len + 1 >= cap) {
 				fclose(f);
 				free(buf);
 				if (err && errlen)
 					snprintf(err, errlen, "%s: larger than %u bytes", path,
 						 POL_FILE_MAX);
-				return -1;
+				return NULL;
 			}
 			p = realloc(buf, cap);
 			if (!p) {
@@ -1242,11 +1237,11 @@ int pol_load_file(struct pol_builder *b, const char *path, char *err, size_t err
 				free(buf);
 				if (err && errlen)
 					snprintf(err, errlen, "%s: out of memory", path);
-				return -1;
+				return NULL;
 			}
 			buf = p;
 		}
-		got = fread(buf + len, 1, cap - len, f);
+		got = fread(buf + len, 1, cap - 1 - len, f);
 		len += got;
 		if (got == 0)
 			break;
@@ -1256,12 +1251,39 @@ int pol_load_file(struct pol_builder *b, const char *path, char *err, size_t err
 			snprintf(err, errlen, "%s: read error", path);
 		fclose(f);
 		free(buf);
-		return -1;
+		return NULL;
 	}
 	fclose(f);
+	buf[len] = 0;
+	*lenp = len;
+	return buf;
+}
+
+/* Read an access file and parse it. */
+int pol_load_file(struct pol_builder *b, const char *path, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	if (!b || !path) {
+		if (err && errlen)
+			snprintf(err, errlen, "no builder or path");
+		return -1;
+	}
+	buf = pol_read_file(path, &len, err, errlen);
+	if (!buf)
+		return -1;
 	rc = pol_parse(b, path, buf, len, err, errlen);
 	free(buf);
 	return rc;
+}
+
+/* Start the upper layer. */
+void pol_layer(struct pol_builder *b)
+{
+	if (b)
+		b->layer = b->n;
 }
 
 /* ---- snapshot build ---- */
@@ -1291,6 +1313,64 @@ static int pfx_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* pol_build()'s notion of one key: same tag, and same prefix or same folded key. */
+static int same_key(const char *pool, const struct ent *a, const struct ent *b)
+{
+	if (a->tag != b->tag || (a->ktype == K_PREFIX) != (b->ktype == K_PREFIX))
+		return 0;
+	if (a->ktype == K_PREFIX)
+		return a->family == b->family && a->plen == b->plen && a->hi == b->hi && a->lo == b->lo;
+	return a->klen == b->klen && !memcmp(pool + a->key, pool + b->key, a->klen);
+}
+
+/* A hash of that key. */
+static uint64_t key_hash(const char *pool, const struct ent *e)
+{
+	char p[18];
+
+	if (e->ktype != K_PREFIX)
+		return hkey(e->tag, pool + e->key, e->klen);
+	p[0] = (char)e->family;
+	p[1] = (char)e->plen;
+	memcpy(p + 2, &e->hi, 8);
+	memcpy(p + 10, &e->lo, 8);
+	return hkey(e->tag + 128, p, sizeof(p));
+}
+
+/*
+ * Mark in drop[] the entries of the lower layer that one of the upper
+ * layer replaces (pol_layer()); how many, or -1 when out of memory.
+ */
+static long shadowed(const struct pol_builder *b, uint8_t *drop)
+{
+	size_t slots = 16, mask, up = b->n - b->layer;
+	uint32_t *slot;
+	long n = 0;
+
+	while (slots < 2 * up)
+		slots *= 2;
+	mask = slots - 1;
+	slot = calloc(slots, sizeof(*slot));
+	if (!slot)
+		return -1;
+	for (size_t i = b->layer; i < b->n; i++) {
+		size_t h = key_hash(b->pool, &b->e[i]) & mask;
+
+		while (slot[h])
+			h = (h + 1) & mask;
+		slot[h] = (uint32_t)i + 1;
+	}
+	for (size_t i = 0; i < b->layer; i++)
+		for (size_t h = key_hash(b->pool, &b->e[i]) & mask; slot[h]; h = (h + 1) & mask)
+			if (same_key(b->pool, &b->e[i], &b->e[slot[h] - 1])) {
+				drop[i] = 1;
+				n++;
+				break;
+			}
+	free(slot);
+	return n;
+}
+
 /* The message for two entries that are one key. */
 static void dup_err(const struct pol_snapshot *s, const struct ent *a, const struct ent *b,
 		    char *err, size_t errlen)
@@ -1313,6 +1393,8 @@ struct pol_snapshot *pol_build(const struct pol_builder *b, char *err, size_t er
 {
 	struct pol_snapshot *s;
 	size_t slots = 16, nt[T_COUNT][2] = {{0}};
+	uint8_t *drop = NULL;   /* lower-layer entries replaced by the upper layer */
+	long ndrop = 0;
 
 	if (!b) {
 		if (err && errlen)
@@ -1327,17 +1409,25 @@ struct pol_snapshot *pol_build(const struct pol_builder *b, char *err, size_t er
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto oom;
-	s->n = b->n;
-	s->e = malloc((b->n ? b->n : 1) * sizeof(*s->e));
+	if (b->layer) {
+		drop = calloc(b->layer, 1);
+		if (!drop || (ndrop = shadowed(b, drop)) < 0)
+			goto oom;
+	}
+	s->n = b->n - (size_t)ndrop;
+	s->e = malloc((s->n ? s->n : 1) * sizeof(*s->e));
 	s->pool = malloc(b->plen);
-	while (slots < 2 * b->n)
+	while (slots < 2 * s->n)
 		slots *= 2;
 	s->slot = calloc(slots, sizeof(*s->slot));
 	s->mask = slots - 1;
 	if (!s->e || !s->pool || !s->slot)
 		goto oom;
-	if (b->n)
-		memcpy(s->e, b->e, b->n * sizeof(*s->e));
+	for (size_t i = 0, j = 0; i < b->n; i++)
+		if (!drop || i >= b->layer || !drop[i])
+			s->e[j++] = b->e[i];
+	free(drop);
+	drop = NULL;
 	memcpy(s->pool, b->pool, b->plen);
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -1412,6 +1502,7 @@ struct pol_snapshot *pol_build(const struct pol_builder *b, char *err, size_t er
 oom:
 	if (err && errlen)
 		snprintf(err, errlen, "out of memory");
+	free(drop);
 	pol_snapshot_free(s);
 	return NULL;
 }

@@ -4,7 +4,7 @@
  * file or from (key, value) pairs (the Redis hash mxgate:policy), compiled
  * into an immutable snapshot and looked up once per SMTP stage, with a
  * trace of every lookup (like sendmail -bt). libc only: no DPDK, no I/O
- * except pol_load_file(), no allocation after pol_build().
+ * except pol_load_file() and pol_read_file(), no allocation after pol_build().
  *
  * Access file: one entry per line, "key<blank>value": the key ends at the
  * first space or tab, the value is the rest of the line without leading
@@ -243,6 +243,19 @@ int pol_parse(struct pol_builder *b, const char *name, const char *text, size_t 
 	      char *err, size_t errlen);
 /* Read an access file and pol_parse() it. */
 int pol_load_file(struct pol_builder *b, const char *path, char *err, size_t errlen);
+/*
+ * An access file's text (at most POL_FILE_MAX bytes), NUL-terminated, in
+ * *len bytes; the caller frees it. NULL with "path: why" in err.
+ */
+char *pol_read_file(const char *path, size_t *len, char *err, size_t errlen);
+/*
+ * Start the upper layer: entries added after this call replace those
+ * added before it that have the same key (the same as pol_build() finds
+ * duplicates: tag, case-folded key, normalised prefix), as the control
+ * plane's map lies over access_file. Within one layer a key twice is
+ * still an error. Call it once, between the two layers.
+ */
+void pol_layer(struct pol_builder *b);
 /* Entries added so far. */
 size_t pol_builder_count(const struct pol_builder *b);
 /*

@@ -90,6 +90,8 @@ static void reset(void)
 
 	pol_snapshot_free(sv.pol);
 	sv.pol = NULL;
+	free(sv.pol_pushed);
+	sv.pol_pushed = NULL;
 	sv.pol_version[0] = '\0';
 	tls_ctx_free(sv.tls);
 	sv.tls = NULL;

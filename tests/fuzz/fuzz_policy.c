@@ -12,6 +12,8 @@
  *  - parsing the lines in reverse order accepts exactly the same maps and
  *    every lookup of every stage gives the same result (an access map is a
  *    map: order never matters, duplicates are refused whatever the order);
+ *  - the map laid over itself (pol_layer()) is the same map: refused
+ *    alike, half the builder's entries, every lookup the same;
  *  - the snapshot has the builder's entry count and keeps nothing of the
  *    builder or the text (both are freed before the lookups; ASan checks);
  *  - results are sane: a reject has a 4xx/5xx code and an enhanced code of
@@ -113,7 +115,10 @@ static void queries_from_text(const char *t, size_t len)
 	}
 }
 
-/* Build a snapshot from text (lines reversed when rev): NULL and err when refused. */
+/*
+ * Build a snapshot from text (rev 1: lines reversed; rev 2: text laid over
+ * itself with pol_layer()): NULL and err when refused.
+ */
 static struct pol_snapshot *build(const char *text, size_t len, int rev, char *err, size_t errlen)
 {
 	struct pol_builder *b = pol_builder_new();
@@ -123,7 +128,12 @@ static struct pol_snapshot *build(const char *text, size_t len, int rev, char *e
 
 	FUZZ_ASSERT(b != NULL);
 	err[0] = '\0';
-	if (rev) {
+	if (rev == 2) {
+		rc = pol_parse(b, "fuzz", text, len, err, errlen);
+		pol_layer(b);
+		if (rc == 0)
+			rc = pol_parse(b, "fuzz", text, len, err, errlen);
+	} else if (rev) {
 		/* the same lines, last first; each line keeps its own text */
 		size_t o = 0, end = len;
 
@@ -147,7 +157,7 @@ static struct pol_snapshot *build(const char *text, size_t len, int rev, char *e
 	if (rc == 0) {
 		s = pol_build(b, err, errlen);
 		if (s != NULL)
-			FUZZ_ASSERT(pol_snapshot_count(s) == pol_builder_count(b));
+			FUZZ_ASSERT(pol_snapshot_count(s) * (rev == 2 ? 2 : 1) == pol_builder_count(b));
 	}
 	if (s == NULL) {
 		FUZZ_ASSERT(err[0] != '\0' && memchr(err, '\0', errlen) != NULL);
@@ -282,7 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t tlen = nul ? (size_t)(nul - text) : size;
 	static char d1[1 << 17], d2[1 << 17];
 	char err[1024], err2[1024];
-	struct pol_snapshot *s1, *s2;
+	struct pol_snapshot *s1, *s2, *s3;
 	size_t n1, n2;
 
 	nq = 0;
@@ -297,7 +307,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n1 = lookups(s1, d1, sizeof(d1));
 	n2 = lookups(s2, d2, sizeof(d2));
 	FUZZ_ASSERT(n1 == n2 && memcmp(d1, d2, n1) == 0);
-	pol_snapshot_free(s1);
 	pol_snapshot_free(s2);
+	s3 = build(text, tlen, 2, err2, sizeof(err2));
+	FUZZ_ASSERT((s1 == NULL) == (s3 == NULL));
+	n2 = lookups(s3, d2, sizeof(d2));
+	FUZZ_ASSERT(n1 == n2 && memcmp(d1, d2, n1) == 0);
+	pol_snapshot_free(s1);
+	pol_snapshot_free(s3);
 	return 0;
 }

@@ -1567,6 +1567,54 @@ TEST(stage_runs_the_engines_checks)
 	pol_snapshot_free(s);
 }
 
+/* Two layers (access_file under the control plane's map): the upper one wins per key. */
+TEST(layers)
+{
+	static const char lower[] =
+		"Connect:198.18.0.0/24 REJECT\n"     /* replaced by the same prefix written otherwise */
+		"Connect:198.18.5.1 OK\n"            /* untouched */
+		"To:LAB.example RELAY\n"             /* replaced, key in another case */
+		"From:spam.example REJECT\n";        /* untouched */
+	static const char upper[] =
+		"Connect:198.18.0 OK\n"
+		"to:lab.example REJECT\n"
+		"To:new.example RELAY\n";
+	struct pol_builder *b = pol_builder_new();
+	struct pol_snapshot *s;
+	struct pol_client c = client("198.18.0.9", NULL);
+	struct pol_result r;
+
+	CHECK_EQ(pol_parse(b, "file", lower, strlen(lower), err, sizeof(err)), 0);
+	pol_layer(b);
+	CHECK_EQ(pol_parse(b, "control", upper, strlen(upper), err, sizeof(err)), 0);
+	s = pol_build(b, err, sizeof(err));
+	CHECK(s != NULL);
+	if (s == NULL)
+		goto out;
+	CHECK_EQ(pol_snapshot_count(s), 5);             /* 4 + 3, two replaced */
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	c = client("198.18.5.1", NULL);
+	r = pol_check_connect(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	r = pol_check_mail(s, &c, "x@spam.example", NULL);
+	CHECK_EQ(r.action, POL_REJECT);
+	c = client("198.18.7.7", NULL);
+	r = pol_check_rcpt(s, &c, "x@lab.example", NULL);
+	CHECK_EQ(r.action, POL_REJECT);
+	r = pol_check_rcpt(s, &c, "x@new.example", NULL);
+	CHECK_EQ(r.action, POL_RELAY);
+	pol_snapshot_free(s);
+	/* within one layer the same key twice is still refused */
+	CHECK_EQ(pol_parse(b, "control", "TO:NEW.example OK\n", 18, err, sizeof(err)), 0);
+	s = pol_build(b, err, sizeof(err));
+	CHECK(s == NULL);
+	CHECK(strstr(err, "same key") != NULL);
+	pol_snapshot_free(s);
+out:
+	pol_builder_free(b);
+}
+
 int main(void)
 {
 	RUN(addresses);
@@ -1593,5 +1641,6 @@ int main(void)
 	RUN(stage_tls_judged_at_mail_not_at_connect);
 	RUN(stage_rcpt_relaying);
 	RUN(stage_runs_the_engines_checks);
+	RUN(layers);
 	return t_done("test_policy");
 }

@@ -30,13 +30,116 @@ static const char status_help[] =
 	"\n"
 	"  --json   one JSON object: {\"mxgate\":{...},\"redis\":{...}}\n";
 
-/* True for STATUS keys that may repeat (one per port, lcore, certificate): always arrays. */
-static int list_key(const char *key)
+/*
+ * How STATUS lines become JSON. "key value" is a scalar: a number, true or
+ * false for yes/no, null for "-", else a string; a value with key=value
+ * words is an object: its leading plain words are named by the table
+ * ("port net_tap0 role=outside" -> {"device":"net_tap0","role":"outside"}),
+ * a plain word after them is a flag (true), quotes are removed. Keys that
+ * may repeat are always arrays.
+ */
+static const struct {
+	const char *key;
+	int list;                       /* one line per port, lcore, certificate */
+	int object;                     /* always an object, even without key=value */
+	const char *pos[2];             /* names of the leading plain words */
+} status_shapes[] = {
+	{ "port", 1, 1, { "device" } },
+	{ "lcore", 1, 1, { "lcore" } },
+	{ "certificate", 1, 1, { "name" } },
+	{ "tls_ca", 0, 1, { "source", "path" } },
+	{ "tls_crl", 0, 1, { "source", "path" } },
+	{ "policy_layers", 0, 1, { NULL } },
+	{ "hostname", 0, 0, { NULL } },         /* strings even when they look like numbers */
+	{ "appliance_id", 0, 0, { NULL } },
+	{ "tickets", 0, 0, { NULL } },
+};
+
+/* The shape of a STATUS key, or -1 (a scalar that does not repeat). */
+static int status_shape(const char *key)
 {
-	return strcmp(key, "port") == 0 || strcmp(key, "lcore") == 0 || strcmp(key, "certificate") == 0;
+	for (size_t i = 0; i < sizeof(status_shapes) / sizeof(status_shapes[0]); i++)
+		if (strcmp(status_shapes[i].key, key) == 0)
+			return (int)i;
+	return -1;
 }
 
-/* "key value" lines of mxgate's STATUS reply as one JSON object (repeated keys: arrays). */
+/* One typed scalar: number, yes/no as a boolean, "-" as null, else a string. */
+static void status_scalar(FILE *f, const char *v, int as_string)
+{
+	if (as_string)
+		json_str(f, v);
+	else if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0)
+		fputs(v[0] == 'y' ? "true" : "false", f);
+	else if (strcmp(v, "-") == 0)
+		fputs("null", f);
+	else
+		json_scalar(f, v);
+}
+
+/* Cut the next word of *p (a "quoted" part may hold blanks; quotes removed); NULL at the end. */
+static char *next_word(char **p)
+{
+	char *w, *o;
+	int q = 0;
+
+	*p += strspn(*p, " \t");
+	if (**p == '\0')
+		return NULL;
+	w = o = *p;
+	for (; **p && (q || (**p != ' ' && **p != '\t')); (*p)++)
+		if (**p == '"')
+			q = !q;
+		else
+			*o++ = **p;
+	if (**p)
+		(*p)++;
+	*o = '\0';
+	return w;
+}
+
+/* One STATUS value as JSON, in the shape of its key. */
+static void status_value_json(FILE *f, int shape, char *v)
+{
+	char *p = v, *w;
+	static const char *const generic[2] = { "name", NULL };
+	unsigned npos = 0;
+	int first = 1, lead = 1;
+	const char *const *pos = shape >= 0 ? status_shapes[shape].pos : generic;
+
+	if (shape >= 0 ? !status_shapes[shape].object : strchr(v, '=') == NULL) {
+		status_scalar(f, v, shape >= 0);
+		return;
+	}
+	fputc('{', f);
+	while ((w = next_word(&p)) != NULL) {
+		char *eq = strchr(w, '=');
+		const char *name = NULL;
+
+		if (eq == NULL && lead && npos < 2 && pos[npos] != NULL)
+			name = pos[npos++];     /* still leading */
+		else
+			lead = 0;
+		fputs(first ? "" : ",", f);
+		first = 0;
+		if (name != NULL) {                     /* a leading plain word */
+			json_str(f, name);
+			fputc(':', f);
+			status_scalar(f, w, 0);
+		} else if (eq == NULL) {                /* a flag */
+			json_str(f, w);
+			fputs(":true", f);
+		} else {
+			*eq = '\0';
+			json_str(f, w);
+			fputc(':', f);
+			status_scalar(f, eq + 1, 0);
+		}
+	}
+	fputc('}', f);
+}
+
+/* mxgate's STATUS reply as one JSON object (see status_shapes). */
 static void status_json_fields(FILE *f, char *text)
 {
 	char *lines[1024], *vals[1024];
@@ -60,6 +163,7 @@ static void status_json_fields(FILE *f, char *text)
 	}
 	fputc('{', f);
 	for (i = 0; i < n; i++) {
+		int shape = status_shape(lines[i]);
 		size_t count = 0;
 
 		for (j = 0; j < i; j++)
@@ -74,14 +178,14 @@ static void status_json_fields(FILE *f, char *text)
 		first = 0;
 		json_str(f, lines[i]);
 		fputc(':', f);
-		if (count == 1 && !list_key(lines[i])) {
-			json_scalar(f, vals[i]);
+		if (count == 1 && (shape < 0 || !status_shapes[shape].list)) {
+			status_value_json(f, shape, vals[i]);
 			continue;
 		}
 		fputc('[', f);
 		for (j = i; j < n; j++)
 			if (strcmp(lines[j], lines[i]) == 0) {
-				json_scalar(f, vals[j]);
+				status_value_json(f, shape, vals[j]);
 				if (--count)
 					fputc(',', f);
 			}
@@ -201,27 +305,15 @@ static void redis_status(struct redis_status *rs)
 /* status: mxgate's STATUS, then Redis. */
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_msg m = { 0 };
 	struct redis_status rs;
 	const char *path;
-	int json = 0, opt, gate_ok, rc = EX_OK;
+	int json, gate_ok, rc = EX_OK;
 	char mxver[64];
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(status_help);
-		default: return usage_error(status_usage, "status: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(status_usage, "status: unexpected argument %s", argv[optind]);
+	if ((rc = json_only(argc, argv, status_help, status_usage, "status", &json)) >= 0)
+		return rc;
+	rc = EX_OK;
 	path = ctl_path();
 	if (path == NULL && !mx.config_loaded && mx.socket_override == NULL)
 		return EX_FAIL;         /* the configuration itself failed */
@@ -839,24 +931,11 @@ static void sessions_json(FILE *f, char *text)
 /* sessions: the SESSIONS lines, or JSON. */
 int cmd_sessions(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_msg m = { 0 };
-	int json = 0, opt;
+	int json, ex;
 
-	opt_reset();
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': return help(sessions_help);
-		default: return usage_error(sessions_usage, "sessions: %s", bad_opt(argv));
-		}
-	}
-	if (optind != argc)
-		return usage_error(sessions_usage, "sessions: unexpected argument %s", argv[optind]);
+	if ((ex = json_only(argc, argv, sessions_help, sessions_usage, "sessions", &json)) >= 0)
+		return ex;
 	if (ctl_request(CTL_SESSIONS, NULL, 0, &m) != 0)
 		return EX_FAIL;
 	if (json) {

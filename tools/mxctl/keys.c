@@ -37,7 +37,7 @@
 
 static const char cert_usage[] =
 	"usage: mxctl cert add NAME --chain FILE --key FILE [--sni NAMES] [--ocsp FILE] [--force]\n"
-	"       mxctl cert list\n"
+	"       mxctl cert list [--json]\n"
 	"       mxctl cert del NAME\n"
 	"       mxctl cert push [--default NAME]\n";
 static const char cert_help[] =
@@ -70,7 +70,11 @@ static const char add_help[] =
 	"                clients that ask (status_request). Without it: no staple. Renew\n"
 	"                it by running cert add again before the response's nextUpdate.\n";
 static const char certlist_help[] =
-	"usage: mxctl cert list\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n";
+	"usage: mxctl cert list [--json]\n\nEvery certificate in Redis: name, notAfter, subject, SNI names.\n"
+	"\n"
+	"  --json   a JSON array, one object per certificate: name, not_after, subject,\n"
+	"           chain (certificates in it), sni (an array; [] = its DNS names),\n"
+	"           ocsp_bytes (null: none); \"error\" instead when its hash is unusable\n";
 static const char certdel_help[] =
 	"usage: mxctl cert del NAME\n\nRemove certificate NAME from Redis. Exit 1 if there is none.\n";
 
@@ -472,18 +476,42 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* cert list. */
+/* One certificate of cert list --json (i: its index, for the comma). */
+static void cert_json(const char *name, const char *until, const char *subj, int count,
+		      const redisReply *sni, const redisReply *ocsp, size_t i)
+{
+	char words[1024], *save = NULL, *w;
+	int n = 0;
+
+	printf("%s{\"name\":", i ? "," : "");
+	json_str(stdout, name);
+	printf(",\"not_after\":");
+	json_str(stdout, until);
+	printf(",\"subject\":");
+	json_str(stdout, subj);
+	printf(",\"chain\":%d,\"sni\":[", count);
+	snprintf(words, sizeof(words), "%s", sni->type == REDIS_REPLY_STRING ? sni->str : "");
+	for (w = strtok_r(words, " ,\t", &save); w != NULL; w = strtok_r(NULL, " ,\t", &save)) {
+		printf("%s", n++ ? "," : "");
+		json_str(stdout, w);
+	}
+	printf("],\"ocsp_bytes\":");
+	if (ocsp->type == REDIS_REPLY_STRING)
+		printf("%zu}", ocsp->len);
+	else
+		printf("null}");
+}
+
+/* cert list [--json]. */
 static int cert_list(int argc, char **argv)
 {
 	redisContext *c;
 	redisReply *r;
 	const char **names;
-	int ex;
+	int ex, json;
 
-	if ((ex = help_only(argc, argv, certlist_help, certlist_help, "cert list")) >= 0)
+	if ((ex = json_only(argc, argv, certlist_help, certlist_help, "cert list", &json)) >= 0)
 		return ex;
-	if (optind != argc)
-		return usage_error(certlist_help, "cert list: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
 	r = rds_cmdv(c, "SMEMBERS", rkey(RK_CERTS), NULL);
@@ -502,6 +530,8 @@ static int cert_list(int argc, char **argv)
 	for (size_t i = 0; i < r->elements; i++)
 		names[i] = r->element[i]->str;
 	qsort(names, r->elements, sizeof(*names), str_cmp);
+	if (json)
+		putchar('[');
 	for (size_t i = 0; i < r->elements; i++) {
 		char hkey[CFG_NAME_LEN + 8 + CERT_NAME_MAX + 256], subj[512] = "?", until[64] = "?";
 		redisReply *h;
@@ -511,7 +541,15 @@ static int cert_list(int argc, char **argv)
 		h = rds_cmdv(c, "HMGET", hkey, "chain", "sni", "ocsp", NULL);
 		if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3 ||
 		    h->element[0]->type != REDIS_REPLY_STRING) {
-			printf("%-20s  (no hash %s)\n", names[i], hkey);
+			if (json) {
+				printf("%s{\"name\":", i ? "," : "");
+				json_str(stdout, names[i]);
+				printf(",\"error\":");
+				json_str(stdout, "no hash");
+				putchar('}');
+			} else {
+				printf("%-20s  (no hash %s)\n", names[i], hkey);
+			}
 		} else {
 			X509 *leaf = pem_leaf(h->element[0]->str, &count);
 
@@ -520,6 +558,10 @@ static int cert_list(int argc, char **argv)
 				fmt_time(X509_get0_notAfter(leaf), until, sizeof(until));
 				X509_free(leaf);
 			}
+			if (json) {
+				cert_json(names[i], until, subj, count, h->element[1], h->element[2], i);
+				goto next;
+			}
 			printf("%-20s  notAfter %s  %s  sni %s", names[i], until, subj,
 			       h->element[1]->type == REDIS_REPLY_STRING && h->element[1]->str[0] ?
 			       h->element[1]->str : "(its DNS names)");
@@ -527,9 +569,12 @@ static int cert_list(int argc, char **argv)
 				printf("  ocsp %zu bytes", h->element[2]->len);
 			putchar('\n');
 		}
+next:
 		if (h != NULL)
 			freeReplyObject(h);
 	}
+	if (json)
+		printf("]\n");
 	free(names);
 	freeReplyObject(r);
 	redisFree(c);
@@ -749,7 +794,7 @@ int cmd_cert(int argc, char **argv)
 
 static const char ca_usage[] =
 	"usage: mxctl ca set FILE [--force]\n"
-	"       mxctl ca show\n"
+	"       mxctl ca show [--json]\n"
 	"       mxctl ca del\n";
 static const char ca_help[] =
 	"usage: mxctl ca SUBCOMMAND ...   (mxctl ca SUBCOMMAND --help for each)\n"
@@ -761,7 +806,7 @@ static const char ca_help[] =
 	"Every change publishes \"certs\" on <prefix>events.\n"
 	"\n"
 	"  set FILE [--force]   store the PEM certificates of FILE (replacing the bundle)\n"
-	"  show                 subject, expiry and CA flag of each certificate stored\n"
+	"  show [--json]        subject, expiry and CA flag of each certificate stored\n"
 	"  del                  remove the bundle (back to the configured files)\n";
 static const char caset_help[] =
 	"usage: mxctl ca set FILE [--force]\n"
@@ -770,13 +815,16 @@ static const char caset_help[] =
 	"what is there, and publish \"certs\". Every PEM block must parse; one that is\n"
 	"not valid now is refused unless --force; one without CA:TRUE is noted.\n";
 static const char cashow_help[] =
-	"usage: mxctl ca show\n\nThe certificates of <prefix>ca: subject, notAfter, CA flag.\n";
+	"usage: mxctl ca show [--json]\n\nThe certificates of <prefix>ca: subject, notAfter, CA flag.\n"
+	"\n"
+	"  --json   a JSON array, one object per certificate: subject, not_after,\n"
+	"           valid_now, ca (booleans); [] when there is no <prefix>ca\n";
 static const char cadel_help[] =
 	"usage: mxctl ca del\n\nRemove <prefix>ca (mxgate uses tls_ca_file/tls_ca_dir again). Exit 1 if\n"
 	"there is none.\n";
 static const char crl_usage[] =
 	"usage: mxctl crl set FILE [--force]\n"
-	"       mxctl crl show\n"
+	"       mxctl crl show [--json]\n"
 	"       mxctl crl del\n";
 static const char crl_help[] =
 	"usage: mxctl crl SUBCOMMAND ...   (mxctl crl SUBCOMMAND --help for each)\n"
@@ -787,7 +835,7 @@ static const char crl_help[] =
 	"there. Every change publishes \"certs\" on <prefix>events.\n"
 	"\n"
 	"  set FILE [--force]   store the PEM CRLs of FILE (replacing what is there)\n"
-	"  show                 issuer, lastUpdate, nextUpdate and revoked count of each\n"
+	"  show [--json]        issuer, lastUpdate, nextUpdate and revoked count of each\n"
 	"  del                  remove them (back to the configured tls_crl_file)\n";
 static const char crlset_help[] =
 	"usage: mxctl crl set FILE [--force]\n"
@@ -797,16 +845,20 @@ static const char crlset_help[] =
 	"nextUpdate is refused unless --force (mxgate would fail every certificate of\n"
 	"that CA).\n";
 static const char crlshow_help[] =
-	"usage: mxctl crl show\n\nThe CRLs of <prefix>crl: issuer, lastUpdate, nextUpdate, revoked count.\n";
+	"usage: mxctl crl show [--json]\n\nThe CRLs of <prefix>crl: issuer, lastUpdate, nextUpdate, revoked count.\n"
+	"\n"
+	"  --json   a JSON array, one object per CRL: issuer, last_update, next_update\n"
+	"           (null: none), passed (boolean), revoked (a number); [] when none\n";
 static const char crldel_help[] =
 	"usage: mxctl crl del\n\nRemove <prefix>crl (mxgate uses tls_crl_file again). Exit 1 if there is none.\n";
 
 /*
- * Describe (out != NULL: one line each) and check the PEM objects of text:
- * certificates (crl 0) or CRLs (crl 1). Returns how many, or -1 when one
- * does not parse; *stale counts those not valid now.
+ * Describe (out != NULL: one line each, or with json one JSON object each,
+ * comma-separated) and check the PEM objects of text: certificates (crl 0)
+ * or CRLs (crl 1). Returns how many, or -1 when one does not parse;
+ * *stale counts those not valid now.
  */
-static int trust_scan(const char *text, size_t len, int crl, FILE *out, int *stale)
+static int trust_scan(const char *text, size_t len, int crl, FILE *out, int json, int *stale)
 {
 	BIO *b = BIO_new_mem_buf(text, (int)len);
 	int n = 0;
@@ -832,7 +884,20 @@ static int trust_scan(const char *text, size_t len, int crl, FILE *out, int *sta
 				snprintf(t2, sizeof(t2), "(none)");
 			if (next && X509_cmp_current_time(next) <= 0)
 				(*stale)++;
-			if (out)
+			if (out && json) {
+				fprintf(out, "%s{\"issuer\":", n ? "," : "");
+				json_str(out, name);
+				fprintf(out, ",\"last_update\":");
+				json_str(out, t1);
+				fprintf(out, ",\"next_update\":");
+				if (next)
+					json_str(out, t2);
+				else
+					fputs("null", out);
+				fprintf(out, ",\"passed\":%s,\"revoked\":%zu}",
+					next && X509_cmp_current_time(next) <= 0 ? "true" : "false",
+					sk_X509_REVOKED_num(X509_CRL_get_REVOKED(x)));
+			} else if (out)
 				fprintf(out, "%s  lastUpdate %s  nextUpdate %s%s  revoked %zu\n", name, t1, t2,
 					next && X509_cmp_current_time(next) <= 0 ? " (PASSED)" : "",
 					sk_X509_REVOKED_num(X509_CRL_get_REVOKED(x)));
@@ -849,7 +914,14 @@ static int trust_scan(const char *text, size_t len, int crl, FILE *out, int *sta
 				X509_cmp_current_time(X509_get0_notBefore(x)) < 0;
 			if (!valid)
 				(*stale)++;
-			if (out)
+			if (out && json) {
+				fprintf(out, "%s{\"subject\":", n ? "," : "");
+				json_str(out, name);
+				fprintf(out, ",\"not_after\":");
+				json_str(out, t1);
+				fprintf(out, ",\"valid_now\":%s,\"ca\":%s}", valid ? "true" : "false",
+					X509_check_ca(x) ? "true" : "false");
+			} else if (out)
 				fprintf(out, "%s  notAfter %s%s%s\n", name, t1, valid ? "" : " (NOT VALID NOW)",
 					X509_check_ca(x) ? "  CA" : "  (not a CA certificate)");
 			X509_free(x);
@@ -890,7 +962,7 @@ static int trust_set(int argc, char **argv, int crl)
 		return usage_error(hlp, "%s set: one FILE expected", what);
 	if ((text = slurp(argv[optind])) == NULL)
 		return EX_FAIL;
-	n = trust_scan(text, strlen(text), crl, NULL, &stale);
+	n = trust_scan(text, strlen(text), crl, NULL, 0, &stale);
 	if (n <= 0) {
 		say("%s set: %s: %s", what, argv[optind], n == 0 ? (crl ? "no PEM CRL" : "no PEM certificate") :
 		    crl ? "a PEM block is not a CRL that parses" : "a PEM block is not a certificate that parses");
@@ -900,7 +972,7 @@ static int trust_set(int argc, char **argv, int crl)
 		if (!force) {
 			say("%s set: %s: %d %s%s not valid now (see below); --force stores %s anyway", what,
 			    argv[optind], stale, kind, stale == 1 ? " is" : "s are", stale == 1 ? "it" : "them");
-			trust_scan(text, strlen(text), crl, stderr, &stale);
+			trust_scan(text, strlen(text), crl, stderr, 0, &stale);
 			goto out;
 		}
 		say("note: %d %s%s not valid now", stale, kind, stale == 1 ? " is" : "s are");
@@ -912,7 +984,7 @@ static int trust_set(int argc, char **argv, int crl)
 		goto out;
 	freeReplyObject(r);
 	printf("%s: %d %s%s stored:\n", rkey(crl ? RK_CRL : RK_CA), n, kind, n == 1 ? "" : "s");
-	trust_scan(text, strlen(text), crl, stdout, &stale);
+	trust_scan(text, strlen(text), crl, stdout, 0, &stale);
 	rc = publish(c, EV_CERTS) == 0 ? EX_OK : EX_FAIL;
 out:
 	if (c != NULL)
@@ -921,18 +993,16 @@ out:
 	return rc;
 }
 
-/* ca|crl show. */
+/* ca|crl show [--json]. */
 static int trust_show(int argc, char **argv, int crl)
 {
 	const char *what = crl ? "crl" : "ca", *hlp = crl ? crlshow_help : cashow_help;
 	redisContext *c;
 	redisReply *r;
-	int ex, stale, rc = EX_OK;
+	int ex, json, stale, rc = EX_OK;
 
-	if ((ex = help_only(argc, argv, hlp, hlp, crl ? "crl show" : "ca show")) >= 0)
+	if ((ex = json_only(argc, argv, hlp, hlp, crl ? "crl show" : "ca show", &json)) >= 0)
 		return ex;
-	if (optind != argc)
-		return usage_error(hlp, "%s show: unexpected argument %s", what, argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
 	r = rds_cmdv(c, "GET", rkey(crl ? RK_CRL : RK_CA), NULL);
@@ -940,13 +1010,20 @@ static int trust_show(int argc, char **argv, int crl)
 		redisFree(c);
 		return EX_FAIL;
 	}
-	if (r->type != REDIS_REPLY_STRING) {
-		printf("no %s in Redis (%s): mxgate uses %s\n", crl ? "CRL" : "CA", rkey(crl ? RK_CRL : RK_CA),
-		       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
-	} else if (trust_scan(r->str, r->len, crl, stdout, &stale) <= 0) {
+	if (r->type == REDIS_REPLY_STRING && trust_scan(r->str, r->len, crl, NULL, 0, &stale) <= 0) {
 		say("%s show: %s holds no usable PEM %s (mxgate-control does not push it)",
 		    what, rkey(crl ? RK_CRL : RK_CA), crl ? "CRLs" : "certificates");
 		rc = EX_FAIL;
+	} else if (json) {
+		putchar('[');
+		if (r->type == REDIS_REPLY_STRING)
+			trust_scan(r->str, r->len, crl, stdout, 1, &stale);
+		printf("]\n");
+	} else if (r->type != REDIS_REPLY_STRING) {
+		printf("no %s in Redis (%s): mxgate uses %s\n", crl ? "CRL" : "CA", rkey(crl ? RK_CRL : RK_CA),
+		       crl ? "tls_crl_file" : "tls_ca_file / tls_ca_dir");
+	} else {
+		trust_scan(r->str, r->len, crl, stdout, 0, &stale);
 	}
 	freeReplyObject(r);
 	redisFree(c);

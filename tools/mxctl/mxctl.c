@@ -159,6 +159,30 @@ int help_only(int argc, char **argv, const char *help_text, const char *usage, c
 	return -1;
 }
 
+/* A list command's --json and --help (see mxctl.h). */
+int json_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd,
+	      int *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	*json = 0;
+	opt_reset();
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'j')
+			*json = 1;
+		else
+			return opt == 'h' ? help(help_text) : usage_error(usage, "%s: %s", cmd, bad_opt(argv));
+	}
+	if (optind != argc)
+		return usage_error(usage, "%s: unexpected argument %s", cmd, argv[optind]);
+	return -1;
+}
+
 /* Settle which configuration file is meant: -c, $MXCTL_CONFIG, the default. */
 static void config_choose(void)
 {

@@ -58,6 +58,13 @@ const char *bad_opt(char **argv);
  * help shown: EX_OK; "cmd: unknown option --x" and usage: EX_USAGE).
  */
 int help_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd);
+/*
+ * A command whose only options are --json and --help, and no operand (a
+ * list): its argv parsed, *json set. -1: go on; else the exit code to
+ * return at once, as help_only().
+ */
+int json_only(int argc, char **argv, const char *help_text, const char *usage, const char *cmd,
+	      int *json);
 
 /* True if the configuration file can be read (explicit or the default). */
 int config_exists(void);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "mxctl.h"
 #include "common/strutil.h"
@@ -27,7 +28,7 @@
 #define MAX_RCPTS       64
 
 static const char policy_usage[] =
-	"usage: mxctl policy list\n"
+	"usage: mxctl policy list [--json]\n"
 	"       mxctl policy get KEY\n"
 	"       mxctl policy set KEY VALUE...\n"
 	"       mxctl policy del KEY\n"
@@ -35,7 +36,7 @@ static const char policy_usage[] =
 	"       mxctl policy export\n"
 	"       mxctl policy test --client IP [--name N] [--helo H] [--from A] [--to A]...\n"
 	"                         [--verify V [--bits N]] [--cert-issuer DN --cert-subject DN]\n"
-	"                         [--cn CN] [--auth] [--file ACCESSFILE]\n"
+	"                         [--cn CN] [--auth] [--file ACCESSFILE | --redis-only]\n"
 	"       mxctl policy push [--file ACCESSFILE [--version N]]\n";
 
 static const char policy_help[] =
@@ -43,24 +44,33 @@ static const char policy_help[] =
 	"\n"
 	"The access map (sendmail's access-map syntax, see policy/policy.h) kept in the\n"
 	"Redis hash <prefix>policy, which every appliance's mxgate-control follows.\n"
+	"Each mxgate lays it over its own access_file: a key in both is Redis's, every\n"
+	"other entry of the file stays in force.\n"
 	"\n"
-	"  list                  every entry, sorted\n"
+	"  list [--json]         every entry, sorted\n"
 	"  get KEY               one entry's value\n"
 	"  set KEY VALUE...      add or replace an entry (VALUE words are joined by spaces)\n"
 	"  del KEY               remove an entry\n"
-	"  import FILE           replace the whole map with an access file's entries (- = stdin)\n"
+	"  import FILE           replace the whole Redis map with an access file's entries\n"
+	"                        (- = stdin)\n"
 	"  export                the map as an access file\n"
 	"  test ...              run one imaginary session through the map, with a trace\n"
 	"  push ...              send the whole map to mxgate over the control socket\n"
 	"\n"
 	"Writes are validated as a whole map first: an invalid entry is refused with\n"
 	"its key and why, and nothing is written. Each write increments\n"
-	"<prefix>policy:version and publishes \"policy VERSION\" on <prefix>events.\n";
+	"<prefix>policy:version and publishes \"policy VERSION\" on <prefix>events,\n"
+	"then says what it changed, one line per entry: \"added KEY VALUE\", \"replaced\n"
+	"KEY OLD -> NEW\", \"removed KEY VALUE\" (and, when this host's access_file has\n"
+	"the key, what that means for its entry).\n";
 
 /* Help of each subcommand. */
 static const char list_help[] =
-	"usage: mxctl policy list\n\n"
-	"Every entry of the policy hash, sorted by key, as aligned \"KEY VALUE\" columns.\n";
+	"usage: mxctl policy list [--json]\n\n"
+	"Every entry of the policy hash, sorted by key, as aligned \"KEY VALUE\" columns\n"
+	"(Redis's map only: each mxgate lays it over its access_file).\n"
+	"\n"
+	"  --json   {\"version\":N,\"entries\":[{\"key\":\"...\",\"value\":\"...\"},...]}\n";
 static const char get_help[] =
 	"usage: mxctl policy get KEY\n\n"
 	"The value of KEY (keys compare case-insensitively). Exit 1 if there is none.\n";
@@ -69,16 +79,23 @@ static const char set_help[] =
 	"Add KEY or replace its value (a key that differs only in case is replaced).\n"
 	"The words of VALUE are joined with single spaces: mxctl policy set\n"
 	"To:spam.example ERROR:550 5.7.1 go away. The whole resulting map is\n"
-	"validated first; an invalid entry is refused and nothing is written.\n";
+	"validated first; an invalid entry is refused and nothing is written.\n"
+	"No other entry changes, in Redis or in any appliance's access_file. Says\n"
+	"\"added KEY VALUE\", \"replaced KEY OLD -> NEW\" or \"unchanged KEY VALUE\".\n";
 static const char del_help[] =
 	"usage: mxctl policy del KEY\n\n"
-	"Remove KEY (case-insensitive). Exit 1 if there is no such entry.\n";
+	"Remove KEY (case-insensitive) from Redis and say \"removed KEY VALUE\". Exit 1\n"
+	"if there is no such entry. Where an appliance's access_file has KEY, the\n"
+	"file's entry is in force again there.\n";
 static const char import_help[] =
 	"usage: mxctl policy import FILE\n\n"
 	"Replace the whole policy hash with the entries of an access file (\"-\" reads\n"
 	"standard input): one \"KEY VALUE\" per line, '#' comment lines, blank lines.\n"
 	"The file is validated as a whole first (errors name FILE:LINE); nothing is\n"
-	"written unless all of it is valid. An empty file empties the map.\n";
+	"written unless all of it is valid. An empty file empties the map. Says, one\n"
+	"line per entry, what was \"added\", \"replaced\" (OLD -> NEW) and \"removed\",\n"
+	"then the counts. This is how an access_file seeds Redis; appliances keep their\n"
+	"own access_file under Redis's map either way.\n";
 static const char export_help[] =
 	"usage: mxctl policy export\n\n"
 	"The policy hash as an access file on standard output (a comment line with the\n"
@@ -86,9 +103,11 @@ static const char export_help[] =
 static const char test_help[] =
 	"usage: mxctl policy test --client IP [--name N] [--helo H] [--from A] [--to A]...\n"
 	"                         [--verify V [--bits N]] [--cert-issuer DN --cert-subject DN]\n"
-	"                         [--cn CN] [--auth] [--file ACCESSFILE]\n"
+	"                         [--cn CN] [--auth] [--file ACCESSFILE | --redis-only]\n"
 	"\n"
-	"Run one imaginary SMTP session through the map from Redis (or ACCESSFILE) and\n"
+	"Run one imaginary SMTP session through the map from Redis laid over this host's\n"
+	"access_file as mxgate lays them (or through ACCESSFILE alone, or Redis's map\n"
+	"alone with --redis-only), and\n"
 	"print every lookup and decision, like sendmail -bt, in mxgate's order: connect\n"
 	"(then Limit and Srv_Features), MAIL (--from; with TLS_Clt after --verify), each\n"
 	"RCPT (--to).\n"
@@ -102,7 +121,8 @@ static const char test_help[] =
 	"  --cert-issuer DN, --cert-subject DN, --cn CN\n"
 	"                       the client certificate, raw (/C=US/CN=...): quoted here\n"
 	"  --auth               the client authenticated (SMTP AUTH)\n"
-	"  --file ACCESSFILE    an access file instead of Redis\n"
+	"  --file ACCESSFILE    an access file instead of Redis and access_file\n"
+	"  --redis-only         Redis's map without this host's access_file\n"
 	"\n"
 	"Exit 0 when the session would be accepted, 3 when a stage refuses it.\n";
 static const char push_help[] =
@@ -177,49 +197,12 @@ static char *trim(char *s)
 /* Read a whole file ("-" = stdin) into a NUL-terminated buffer; NULL with a message. */
 static char *read_file(const char *path, size_t *lenp)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t len = 0, cap = 0, got;
-	char *buf = NULL, *p;
+	char err[512], *text = pol_read_file(strcmp(path, "-") == 0 ? "/dev/stdin" : path, lenp,
+					     err, sizeof(err));
 
-	if (f == NULL) {
-		say("%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	do {
-		if (cap - len < 65536) {
-			cap = cap ? cap * 2 : 131072;
-			if (cap > (size_t)POL_FILE_MAX + 65536) {
-				say("%s: larger than %u bytes", path, POL_FILE_MAX);
-				goto bad;
-			}
-			p = realloc(buf, cap + 1);
-			if (p == NULL) {
-				say("%s: out of memory", path);
-				goto bad;
-			}
-			buf = p;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-	} while (got > 0);
-	if (ferror(f)) {
-		say("%s: %s", path, strerror(errno));
-		goto bad;
-	}
-	if (f != stdin)
-		fclose(f);
-	if (buf == NULL && (buf = malloc(1)) == NULL) {
-		say("%s: out of memory", path);
-		return NULL;
-	}
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
-bad:
-	if (f != stdin)
-		fclose(f);
-	free(buf);
-	return NULL;
+	if (text == NULL)
+		say("%s", err);
+	return text;
 }
 
 /*
@@ -450,11 +433,15 @@ oom:
 	return -1;
 }
 
-/* Validate and write one change, then publish; an exit code. */
-static int commit(const struct change *ch, long long *version_out)
+/*
+ * Validate and write one change, then publish; an exit code. On success
+ * *before holds the map as it was just before the change (the caller
+ * frees it), for report().
+ */
+static int commit(const struct change *ch, long long *version_out, struct entries *before)
 {
 	redisContext *c = rds_connect();
-	struct entries cur, next;
+	struct entries cur = { 0 }, next;
 	const char *oldkey;
 	char err[1024];
 	int rc = EX_FAIL;
@@ -469,33 +456,27 @@ static int commit(const struct change *ch, long long *version_out)
 		if (r == NULL)
 			goto out;
 		freeReplyObject(r);
+		entries_free(&cur);
 		if (rds_policy_read(c, &cur) != 0)
 			goto out;
 		a = apply(&cur, ch, &next, &oldkey);
-		if (a != 0) {
-			entries_free(&cur);
+		if (a != 0)
 			goto out;
-		}
 		if (validate(&next, err, sizeof(err)) != 0) {
 			say("policy: refused: %s; nothing written", err);
-			entries_free(&cur);
 			entries_free(&next);
 			goto out;
 		}
 		entries_free(&next);
 		r = rds_cmdv(c, "MULTI", NULL);
-		if (r == NULL) {
-			entries_free(&cur);
+		if (r == NULL)
 			goto out;
-		}
 		freeReplyObject(r);
 		if (queue_change(c, ch, oldkey) != 0) {
-			entries_free(&cur);
 			if ((r = rds_cmdv(c, "DISCARD", NULL)) != NULL)
 				freeReplyObject(r);
 			goto out;
 		}
-		entries_free(&cur);
 		{
 			const char *a2[] = { "INCR", rkey(RK_POLICY_VER) };
 
@@ -542,13 +523,140 @@ static int commit(const struct change *ch, long long *version_out)
 				    rkey(RK_EVENTS));
 		}
 		*version_out = version;
+		*before = cur;
+		memset(&cur, 0, sizeof(cur));
 		rc = EX_OK;
 		goto out;
 	}
 	say("policy: the map kept changing under us (%d attempts); try again", WRITE_ATTEMPTS);
 out:
+	entries_free(&cur);
 	redisFree(c);
 	return rc;
+}
+
+/* ---- what a write changed ---- */
+
+/* Index of an entry of a sorted list (entries_sort()) whose key equals key case-insensitively, or -1. */
+static long find_sorted(const struct entries *e, const char *key)
+{
+	size_t lo = 0, hi = e->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcasecmp(e->v[mid].key, key);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* How many entries a write added, replaced, removed, left as they were. */
+struct diff {
+	size_t added, replaced, removed, unchanged;
+};
+
+/*
+ * access_file as this host's configuration names it (sorted), to say
+ * which of its entries a Redis change covers or uncovers; *path NULL when
+ * none is configured or it cannot be read (a note says why).
+ */
+static void local_access_file(struct entries *f, const char **path)
+{
+	const struct mx_config *cfg;
+
+	memset(f, 0, sizeof(*f));
+	*path = NULL;
+	if (!config_exists() || (cfg = need_config()) == NULL || cfg->access_file[0] == '\0')
+		return;
+	if (access(cfg->access_file, R_OK) != 0) {
+		say("note: access_file %s: %s: not compared with this change", cfg->access_file,
+		    strerror(errno));
+		return;
+	}
+	if (file_entries(cfg->access_file, ": not compared with this change", f, NULL, NULL) != 0)
+		return;
+	entries_sort(f);
+	*path = cfg->access_file;
+}
+
+/*
+ * One changed entry: added (o NULL), removed (n NULL), replaced or
+ * unchanged (shown only when show_same), and what it means for the same
+ * key in access_file (file: its entries, path NULL when unknown).
+ */
+static void report_line(const struct entry *o, const struct entry *n, int show_same,
+			const struct entries *file, const char *path)
+{
+	const struct entry *k = n ? n : o;
+	long at;
+
+	if (o == NULL)
+		printf("added     %s  %s\n", n->key, n->value);
+	else if (n == NULL)
+		printf("removed   %s  %s\n", o->key, o->value);
+	else if (strcmp(o->key, n->key) != 0)
+		printf("replaced  %s  %s -> %s  %s\n", o->key, o->value, n->key, n->value);
+	else if (strcmp(o->value, n->value) != 0)
+		printf("replaced  %s  %s -> %s\n", n->key, o->value, n->value);
+	else if (show_same)
+		printf("unchanged %s  %s\n", n->key, n->value);
+	else
+		return;
+	if (path == NULL || (at = find_sorted(file, k->key)) < 0)
+		return;
+	if (n != NULL)
+		printf("          (access_file %s has %s  %s: Redis's entry is the one in force)\n",
+		       path, file->v[at].key, file->v[at].value);
+	else
+		printf("          (access_file %s has %s  %s: in force again where it is loaded)\n",
+		       path, file->v[at].key, file->v[at].value);
+}
+
+/* Compare two sorted maps entry by entry, report_line() each change; the counts. */
+static struct diff report(const struct entries *before, const struct entries *after, int show_same)
+{
+	struct entries file;
+	struct diff d = { 0 };
+	const char *path;
+	size_t i = 0, j = 0;
+
+	local_access_file(&file, &path);
+	while (i < before->n || j < after->n) {
+		int c = i == before->n ? 1 : j == after->n ? -1 :
+			strcasecmp(before->v[i].key, after->v[j].key);
+		const struct entry *o = c <= 0 ? &before->v[i++] : NULL;
+		const struct entry *n = c >= 0 ? &after->v[j++] : NULL;
+
+		if (o == NULL)
+			d.added++;
+		else if (n == NULL)
+			d.removed++;
+		else if (strcmp(o->key, n->key) != 0 || strcmp(o->value, n->value) != 0)
+			d.replaced++;
+		else
+			d.unchanged++;
+		report_line(o, n, show_same, &file, path);
+	}
+	entries_free(&file);
+	return d;
+}
+
+/* What a set (value) or a del (value NULL) of key did to the map before it. */
+static void report_key(const struct entries *before, const char *key, const char *value)
+{
+	long at = find_key(before, key);
+	struct entry o, n = { (char *)key, (char *)value };
+	struct entries b1 = { &o, at >= 0, 1 }, a1 = { &n, value != NULL, 1 };
+
+	if (at >= 0)
+		o = before->v[at];
+	report(&b1, &a1, 1);
 }
 
 /* ---- subcommands ---- */
@@ -582,16 +690,35 @@ static int policy_fetch(struct entries *e)
 	return rc != 0 ? -1 : 0;
 }
 
-/* policy list: aligned columns. */
+/* policy list [--json]: aligned columns, or one JSON object with the version. */
 static int policy_list(int argc, char **argv)
 {
 	struct entries e;
-	int rc, w = 0;
+	long long version;
+	redisContext *c;
+	int opt, json, w = 0;
 
-	if (plain_args(argc, argv, list_help, 0, 0, &rc) != 0)
-		return rc;
-	if (policy_fetch(&e) != 0)
+	if ((opt = json_only(argc, argv, list_help, list_help, "policy list", &json)) >= 0)
+		return opt;
+	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
+	opt = snapshot(c, &e, &version);
+	redisFree(c);
+	if (opt != 0)
+		return EX_FAIL;
+	if (json) {
+		printf("{\"version\":%lld,\"entries\":[", version);
+		for (size_t i = 0; i < e.n; i++) {
+			printf("%s{\"key\":", i ? "," : "");
+			json_str(stdout, e.v[i].key);
+			printf(",\"value\":");
+			json_str(stdout, e.v[i].value);
+			putchar('}');
+		}
+		printf("]}\n");
+		entries_free(&e);
+		return EX_OK;
+	}
 	for (size_t i = 0; i < e.n; i++) {
 		int l = (int)strlen(e.v[i].key);
 
@@ -631,6 +758,7 @@ static int policy_get(int argc, char **argv)
 static int policy_set(int argc, char **argv)
 {
 	struct change ch = { .kind = CH_SET };
+	struct entries before;
 	char value[POL_VALUE_MAX * 2 + 2];
 	struct pol_builder *b;
 	char err[1024];
@@ -662,9 +790,12 @@ static int policy_set(int argc, char **argv)
 		return fail("policy: refused: %s; nothing written", err);
 	}
 	pol_builder_free(b);
-	rc = commit(&ch, &version);
-	if (rc == EX_OK)
+	rc = commit(&ch, &version, &before);
+	if (rc == EX_OK) {
 		printf("policy version %lld: %s %s\n", version, ch.key, ch.value);
+		report_key(&before, ch.key, ch.value);
+		entries_free(&before);
+	}
 	return rc;
 }
 
@@ -672,15 +803,19 @@ static int policy_set(int argc, char **argv)
 static int policy_del(int argc, char **argv)
 {
 	struct change ch = { .kind = CH_DEL };
+	struct entries before;
 	long long version = 0;
 	int rc;
 
 	if (plain_args(argc, argv, del_help, 1, 1, &rc) != 0)
 		return rc;
 	ch.key = argv[optind];
-	rc = commit(&ch, &version);
-	if (rc == EX_OK)
+	rc = commit(&ch, &version, &before);
+	if (rc == EX_OK) {
 		printf("policy version %lld: %s deleted\n", version, ch.key);
+		report_key(&before, ch.key, NULL);
+		entries_free(&before);
+	}
 	return rc;
 }
 
@@ -688,7 +823,7 @@ static int policy_del(int argc, char **argv)
 static int policy_import(int argc, char **argv)
 {
 	struct change ch = { .kind = CH_REPLACE };
-	struct entries e;
+	struct entries e, before;
 	long long version = 0;
 	char err[1024];
 	int rc;
@@ -701,10 +836,18 @@ static int policy_import(int argc, char **argv)
 		entries_free(&e);
 		return fail("policy: refused: %s: %s; nothing written", argv[optind], err);
 	}
+	entries_sort(&e);
 	ch.all = &e;
-	rc = commit(&ch, &version);
-	if (rc == EX_OK)
+	rc = commit(&ch, &version, &before);
+	if (rc == EX_OK) {
+		struct diff d;
+
 		printf("policy version %lld: %zu entries from %s\n", version, e.n, argv[optind]);
+		d = report(&before, &e, 0);
+		printf("%zu added, %zu replaced, %zu removed, %zu unchanged\n", d.added, d.replaced,
+		       d.removed, d.unchanged);
+		entries_free(&before);
+	}
 	entries_free(&e);
 	return rc;
 }
@@ -768,8 +911,8 @@ static void letters(uint32_t m, int lower, char *out)
 	*out = '\0';
 }
 
-/* Build a snapshot from entries; NULL (said). */
-static struct pol_snapshot *build(const struct entries *e, const char *what)
+/* Build a snapshot from entries over lower ones (as mxgate layers them; may be NULL); NULL (said). */
+static struct pol_snapshot *build(const struct entries *lower, const struct entries *e, const char *what)
 {
 	struct pol_builder *b = pol_builder_new();
 	struct pol_snapshot *s = NULL;
@@ -779,6 +922,14 @@ static struct pol_snapshot *build(const struct entries *e, const char *what)
 		say("out of memory");
 		return NULL;
 	}
+	for (size_t i = 0; lower != NULL && i < lower->n; i++)
+		if (pol_add(b, lower->v[i].key, lower->v[i].value, err, sizeof(err)) != 0) {
+			say("policy: access_file: %s", err);
+			pol_builder_free(b);
+			return NULL;
+		}
+	if (lower != NULL)
+		pol_layer(b);
 	for (size_t i = 0; i < e->n; i++)
 		if (pol_add(b, e->v[i].key, e->v[i].value, err, sizeof(err)) != 0) {
 			say("policy: %s: %s", what, err);
@@ -875,6 +1026,7 @@ static int policy_test(int argc, char **argv)
 		{ "cert-subject", required_argument, NULL, 's' },
 		{ "cn", required_argument, NULL, 'C' },
 		{ "auth", no_argument, NULL, 'a' },
+		{ "redis-only", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -885,10 +1037,11 @@ static int policy_test(int argc, char **argv)
 	const char *file = NULL, *client = NULL, *from = NULL, *to[MAX_RCPTS];
 	struct pol_snapshot *s;
 	struct pol_client c;
-	struct entries e;
+	struct entries e, lower;
+	const char *lower_path = NULL;
 	long long version = 0;
 	unsigned nto = 0;
-	int opt, rc, ok;
+	int opt, rc, ok, redis_only = 0;
 	char *end;
 	long bits;
 
@@ -920,12 +1073,15 @@ static int policy_test(int argc, char **argv)
 			break;
 		case 'C': str_dn_quote(optarg, cn, sizeof(cn)); c.cn_subject = cn; break;
 		case 'a': c.auth = 1; break;
+		case 'R': redis_only = 1; break;
 		case 'h': return help(test_help);
 		default: return usage_error(test_help, "policy test: %s", bad_opt(argv));
 		}
 	}
 	if (optind != argc)
 		return usage_error(test_help, "policy test: unexpected argument %s", argv[optind]);
+	if (file != NULL && redis_only)
+		return usage_error(test_help, "policy test: --file or --redis-only, not both");
 	if (client == NULL)
 		return usage_error(test_help, "policy test: --client IP is required");
 	if (pol_addr_parse(client, &c.addr) < 0)
@@ -944,6 +1100,7 @@ static int policy_test(int argc, char **argv)
 	} else if (c.cipher_bits) {
 		return usage_error(test_help, "policy test: --bits needs --verify");
 	}
+	memset(&lower, 0, sizeof(lower));
 	if (file != NULL) {
 		if (file_entries(file, "", &e, NULL, NULL) != 0)
 			return EX_FAIL;
@@ -956,17 +1113,24 @@ static int policy_test(int argc, char **argv)
 		redisFree(rc2);
 		if (rc != 0)
 			return EX_FAIL;
+		if (!redis_only)
+			local_access_file(&lower, &lower_path);
 	}
-	s = build(&e, file ? file : rkey(RK_POLICY));
+	s = build(lower_path ? &lower : NULL, &e, file ? file : rkey(RK_POLICY));
 	if (s == NULL) {
 		entries_free(&e);
+		entries_free(&lower);
 		return EX_FAIL;
 	}
 	if (file)
 		printf("%s: %zu entries\n", file, pol_snapshot_count(s));
+	else if (lower_path)
+		printf("%s: version %lld, %zu entries, over access_file %s: %zu entries; %zu in force\n",
+		       rkey(RK_POLICY), version, e.n, lower_path, lower.n, pol_snapshot_count(s));
 	else
 		printf("%s: version %lld, %zu entries\n", rkey(RK_POLICY), version, pol_snapshot_count(s));
 	entries_free(&e);
+	entries_free(&lower);
 	rc = run_session(s, &c, from, to, nto);
 	pol_snapshot_free(s);
 	return rc;

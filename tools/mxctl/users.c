@@ -23,7 +23,7 @@
 static const char user_usage[] =
 	"usage: mxctl user add NAME [--password-file FILE] [--cost ln=N,r=N,p=N]\n"
 	"       mxctl user del NAME\n"
-	"       mxctl user list [--check]\n";
+	"       mxctl user list [--check] [--json]\n";
 static const char user_help[] =
 	"usage: mxctl user SUBCOMMAND ...   (mxctl user SUBCOMMAND --help for each)\n"
 	"\n"
@@ -34,7 +34,8 @@ static const char user_help[] =
 	"  add NAME [--password-file FILE] [--cost ln=N,r=N,p=N]\n"
 	"                       add a user or set a new password\n"
 	"  del NAME             remove a user\n"
-	"  list [--check]       the user names (never the hashes)\n";
+	"  list [--check] [--json]\n"
+	"                       the user names (never the hashes)\n";
 static const char add_help[] =
 	"usage: mxctl user add NAME [--password-file FILE] [--cost ln=N,r=N,p=N]\n"
 	"\n"
@@ -51,11 +52,14 @@ static const char add_help[] =
 static const char del_help[] =
 	"usage: mxctl user del NAME\n\nRemove user NAME and publish \"users\". Exit 1 if there is none.\n";
 static const char list_help[] =
-	"usage: mxctl user list [--check]\n"
+	"usage: mxctl user list [--check] [--json]\n"
 	"\n"
 	"The names of the users in Redis, sorted, one a line (SCAN, never KEYS). The\n"
 	"hashes are never shown. --check: also say which entries mxgate-control skips\n"
-	"(hash unusable or name invalid), and exit 1 if any.\n";
+	"(hash unusable or name invalid), and exit 1 if any.\n"
+	"\n"
+	"  --json   a JSON array, one object per user: {\"name\":\"alice\"}; with --check\n"
+	"           also \"valid\":true|false and, when false, \"skipped\":\"why\"\n";
 
 /* "ln=14,r=8,p=1" (any of them, any order); 0 or -1. */
 static int parse_cost(const char *s, unsigned *ln, unsigned *r, unsigned *p)
@@ -259,6 +263,7 @@ static int user_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "check", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,12 +271,13 @@ static int user_list(int argc, char **argv)
 	size_t plen = strlen(rkey(RK_AUTH)), n = 0, cap = 0, i;
 	char **names = NULL;
 	redisContext *c;
-	int opt, check = 0, rc = EX_OK, bad = 0;
+	int opt, check = 0, json = 0, rc = EX_OK, bad = 0, shown = 0;
 
 	opt_reset();
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': check = 1; break;
+		case 'j': json = 1; break;
 		case 'h': return help(list_help);
 		default: return usage_error(list_help, "user list: %s", bad_opt(argv));
 		}
@@ -323,6 +329,8 @@ static int user_list(int argc, char **argv)
 	} while (strcmp(cursor, "0") != 0);
 	if (n)
 		qsort(names, n, sizeof(*names), str_cmp);
+	if (json)
+		putchar('[');
 	for (i = 0; i < n; i++) {
 		const char *why = NULL;
 		char whybuf[128], key[CFG_NAME_LEN + 8 + USER_NAME_MAX + 1];
@@ -349,13 +357,25 @@ static int user_list(int argc, char **argv)
 					freeReplyObject(v);
 			}
 		}
-		if (why) {
+		bad += why != NULL;
+		if (json) {
+			printf("%s{\"name\":", shown++ ? "," : "");
+			json_str(stdout, names[i]);
+			if (check)
+				printf(",\"valid\":%s", why ? "false" : "true");
+			if (why) {
+				printf(",\"skipped\":");
+				json_str(stdout, why);
+			}
+			putchar('}');
+		} else if (why) {
 			printf("%s  (SKIPPED by mxgate-control: %s)\n", names[i], why);
-			bad++;
 		} else {
 			printf("%s\n", names[i]);
 		}
 	}
+	if (json)
+		printf("]\n");
 	if (bad)
 		rc = EX_FAIL;
 out:
