@@ -77,8 +77,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -482,6 +485,60 @@ static int check_redis_server(const char *s)
 	return *e || colon[1] == '\0' || port < 1 || port > 65535 ? -1 : 0;
 }
 
+/*
+ * Never root (README "Privileges"): started by root (an init script, a
+ * lab), once what may need root is open (the configuration, which holds
+ * redis_password, and the metrics port), become mxgate_user for good, in
+ * its primary group only, with no_new_privs; that user owns the control
+ * socket. Refuse to run on when that cannot be done. Started as any other
+ * user (systemd's User=mxgate): nothing to do. 0, or -1 with why.
+ */
+static int drop_root(const struct app *a, const char *conf, char *err, size_t errlen)
+{
+	const char *u = a->cfg.mxgate_user;
+	uid_t r, e, s;
+	struct passwd *pw;
+
+	if (getresuid(&r, &e, &s) != 0) {
+		snprintf(err, errlen, "getresuid: %s", strerror(errno));
+		return -1;
+	}
+	if (r != 0 && e != 0 && s != 0)
+		return 0;
+	pw = getpwnam(u);
+	if (!pw) {
+		snprintf(err, errlen, "started as root and %s: mxgate_user: no user '%s' to become: "
+			 "refusing to run as root (create it: useradd --system --user-group "
+			 "--no-create-home --shell /usr/sbin/nologin %s, or start mxgate-control as "
+			 "that user)", conf, u, u);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errlen, "started as root and %s: mxgate_user: '%s' has uid or gid 0: "
+			 "refusing to run as root", conf, u);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+		snprintf(err, errlen, "cannot become %s (uid %u gid %u): %s: refusing to run as root", u,
+			 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, strerror(errno));
+		return -1;
+	}
+	/* no way back: each of these must fail now */
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 || setegid(0) == 0 ||
+	    setgroups(0, NULL) == 0) {
+		snprintf(err, errlen, "root could be regained after becoming %s", u);
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	logm("started as root: running as %s (uid %u, gid %u) from now on", u, (unsigned)pw->pw_uid,
+	     (unsigned)pw->pw_gid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct app app;
@@ -551,6 +608,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "mxgate-control: %s\n", err);
 				return 1;
 			}
+		}
+		if (drop_root(a, conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate-control: %s\n", err);
+			return 1;
 		}
 		if (!fg) {
 			if (daemon(1, 0) != 0) {        /* nochdir: relative paths of the file keep working */
