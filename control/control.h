@@ -32,11 +32,13 @@
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 
 /*
- * The four things pushed to mxgate, in the order they are pushed (the
- * certificates first: a restarted mxgate gets its TLS context before
- * anything else), and where each stands.
+ * What is pushed to mxgate, in the order it is pushed, and where each
+ * stands: the generation marker of the data set first (mxgate never holds
+ * pushed state without it: a restarted mxgate-control learns it back from
+ * CTL_STATUS), then the four things, the certificates first (a restarted
+ * mxgate gets its TLS context before anything else).
  */
-enum { SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
+enum { SY_GEN, SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
 
 struct synced {
 	int have;                       /* a good one read from Redis is held */
@@ -92,6 +94,8 @@ struct app {
 	unsigned unknown_events;
 	char gen[GEN_MAX + 1];          /* the generation marker seen with the state held ("": none yet) */
 	int store_lost;                 /* the marker is gone or changed: nothing read or pushed */
+	int mx_known;                   /* mxgate answered CTL_STATUS once: what it holds is known */
+	int mx_holds;                   /* ... it holds pushed state but no marker (an older mxgate) */
 	unsigned long long store_losses;
 
 	/* desired state: the last good one read from Redis, and where each stands with mxgate */

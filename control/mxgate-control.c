@@ -45,7 +45,9 @@
  *                             or changed by anything but mxctl (reload --force), = Redis
  *                             lost its data: nothing is read or pushed, no ticket key is
  *                             made, mxgate keeps the last good state until the marker is
- *                             back or re-stamped by mxctl
+ *                             back or re-stamped by mxctl; given to mxgate first
+ *                             (CTL_SET_GENERATION), and learnt back from its CTL_STATUS
+ *                             before Redis is read when we hold none (a restart)
  *
  * Change detection: each event triggers a check; the policy is re-read
  * only when <prefix>policy:version differs from the one held (the full
@@ -172,6 +174,37 @@ static void status_field(const char *text, const char *key, char *out, size_t ou
 }
 
 /*
+ * The first CTL_STATUS answer, before Redis is read (main: no sync until
+ * then while no marker is held): a restarted mxgate-control holds nothing,
+ * but mxgate may hold the state pushed before, of the data set whose
+ * generation marker it reports. That marker becomes the one held, so an
+ * empty Redis (marker gone) is "lost" now too, not a new store whose
+ * emptiness would be pushed. An mxgate that reports no marker but holds
+ * pushed state (one that predates SET_GENERATION): a missing marker is
+ * "lost" as well (store.c sync_generation).
+ */
+static void mx_learn(struct app *a, const char *gen, const char *polver, const char *tickets,
+		     const char *users)
+{
+	a->mx_known = 1;
+	if (a->gen[0])
+		return;
+	if (gen[0] && strcmp(gen, "-") != 0 && strlen(gen) <= GEN_MAX) {
+		snprintf(a->gen, sizeof(a->gen), "%s", gen);
+		synced_hold(&a->sy[SY_GEN], 0);
+		logm("mxgate holds the state of Redis generation \"%s\": that marker is the one expected "
+		     "in Redis", a->gen);
+		return;
+	}
+	a->mx_holds = (polver[0] && strcmp(polver, "-") != 0) ||
+		      strcmp(tickets, "from control plane") == 0 || strtoull(users, NULL, 10) > 0;
+	if (a->mx_holds)
+		logm("mxgate holds pushed state but reports no generation marker (policy version %s, "
+		     "tickets %s, %s users): a Redis without a marker will be taken as lost",
+		     polver[0] ? polver : "-", tickets[0] ? tickets : "-", users[0] ? users : "0");
+}
+
+/*
  * CTL_STATUS: notice a restarted mxgate (its pid or start time changed)
  * or one whose policy version is no longer the one we pushed; either way
  * it gets everything again. after_push: record the version it reports now.
@@ -181,7 +214,7 @@ static void mx_check_status(struct app *a, int after_push)
 	const struct synced *pol = &a->sy[SY_POLICY], *tk = &a->sy[SY_TICKETS];
 	struct synced *usr = &a->sy[SY_USERS];
 	struct ctl_msg m;
-	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32];
+	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32], gen[GEN_MAX + 8];
 
 	if (mx_call(a, CTL_STATUS, NULL, 0, &m) != 0)
 		return;
@@ -194,7 +227,10 @@ static void mx_check_status(struct app *a, int after_push)
 	status_field(m.data, "policy_version", polver, sizeof(polver));
 	status_field(m.data, "tickets", tickets, sizeof(tickets));
 	status_field(m.data, "auth_users", users, sizeof(users));
+	status_field(m.data, "generation", gen, sizeof(gen));
 	free(m.data);
+	if (!a->mx_known)
+		mx_learn(a, gen, polver, tickets, users);
 	snprintf(ident, sizeof(ident), "%s/%s", pid, started);
 	if (strcmp(ident, "/") != 0) {
 		if (a->mx_ident[0] && strcmp(ident, a->mx_ident) != 0) {
@@ -225,6 +261,22 @@ static void mx_check_status(struct app *a, int after_push)
 		     a->usr_count);
 		usr->pushed = 0;
 	}
+}
+
+static void push_generation(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_GENERATION, a->gen, strlen(a->gen), &m) != 0)
+		return;
+	a->sy[SY_GEN].pushed = 1;
+	if (m.type != CTL_OK) {
+		a->sy[SY_GEN].refused = 1;
+		logm("mxgate refused the generation marker: %s %.300s (an older mxgate? after a restart of "
+		     "mxgate-control an empty Redis cannot be told from a new one)", ctl_type_name(m.type),
+		     m.data);
+	}
+	free(m.data);
 }
 
 static void push_policy(struct app *a)
@@ -308,7 +360,7 @@ static void push_users(struct app *a)
 static void push_pending(struct app *a)
 {
 	static void (*const push[SY_KINDS])(struct app *) = {
-		[SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
+		[SY_GEN] = push_generation, [SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
 		[SY_POLICY] = push_policy, [SY_USERS] = push_users,
 	};
 	int k;
@@ -661,7 +713,10 @@ int main(int argc, char **argv)
 		}
 		if (a->redis_enabled && !a->rc && now >= a->redis_retry_at)
 			redis_connect(a);
-		if (a->rc && (a->need_full || a->need_policy || a->need_tickets || a->need_certs ||
+		/* holding no marker: ask mxgate what it holds before Redis is read (mx_learn) */
+		if (a->rc && !a->gen[0] && !a->mx_known && now >= a->ctl_retry_at)
+			mx_check_status(a, 0);
+		if (a->rc && (a->gen[0] || a->mx_known) && (a->need_full || a->need_policy || a->need_tickets || a->need_certs ||
 			      a->need_users) &&
 		    redis_sync(a) < 0)
 			redis_lost(a, a->rc->errstr[0] ? a->rc->errstr : "connection lost");
@@ -687,7 +742,8 @@ int main(int argc, char **argv)
 		wake = a->next_tick;
 		if (a->redis_enabled && !a->rc && a->redis_retry_at < wake)
 			wake = a->redis_retry_at;
-		if (push_pending_wanted(a) && a->ctl_retry_at < wake)
+		if ((push_pending_wanted(a) || (a->rc && !a->gen[0] && !a->mx_known)) &&
+		    a->ctl_retry_at < wake)
 			wake = a->ctl_retry_at;
 		t = (int)(wake > now ? wake - now : 0);
 		if (a->ms) {

@@ -1252,6 +1252,18 @@ static int sync_generation(struct app *a)
 
 	if (!r)
 		return -1;
+	if (r->type == REDIS_REPLY_NIL && !a->gen[0] && a->mx_holds) {
+		if (!a->store_lost) {
+			a->store_losses++;
+			logm("warning: Redis lost its data (generation marker %s gone; mxgate holds pushed "
+			     "state): keeping the last good state in mxgate; nothing is read or pushed and "
+			     "no ticket key made until a marker is there; run mxctl reload --force to "
+			     "accept the store as it is", a->k_gen);
+		}
+		a->store_lost = 1;
+		freeReplyObject(r);
+		return 1;
+	}
 	if (r->type == REDIS_REPLY_NIL && !a->gen[0]) {
 		uint8_t b[8];
 		char g[GEN_MAX + 1];
@@ -1298,6 +1310,8 @@ static int sync_generation(struct app *a)
 			     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
 		memcpy(a->gen, r->str, r->len);
 		a->gen[r->len] = '\0';
+		a->mx_holds = 0;
+		synced_hold(&a->sy[SY_GEN], 0);         /* pushed first, before what goes with it */
 		a->need_full = 1;
 	} else if (v == GEN_SAME && a->store_lost) {
 		logm("Redis generation marker %s is back: reading Redis again", a->k_gen);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <rte_rcu_qsbr.h>
 #include "common/config.h"
+#include "common/schema.h"
 #include "dataplane/stats.h"
 #include "dataplane/net/net.h"
 #include "dataplane/smtp/session.h"
@@ -27,6 +28,7 @@ struct service {
 	struct tls_ctx *tls;            /* may be NULL */
 	struct pol_snapshot *pol;       /* the map in force, may be NULL */
 	char pol_version[64];
+	char generation[GEN_MAX + 1];   /* CTL_SET_GENERATION's marker ("" = none given) */
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */

@@ -304,4 +304,21 @@ kill -TERM "$control_a"
 wait "$control_a"
 [ $? = 0 ] || fail "mxgate-control did not exit 0 on SIGTERM"
 ok "SIGTERM: exit 0"
+
+# ---- restarted on a store without marker, with an mxgate that holds pushed state ----
+# (this fake, like an mxgate older than SET_GENERATION, reports no marker)
+rcli del "${P}generation" >/dev/null
+rm -f "$LAB_DIR/a/requests.log"
+control a
+wait_log a 'mxgate holds pushed state but reports no generation marker \(policy version 1000, tickets from control plane' 5 ||
+	fail "the restarted mxgate-control did not see what mxgate holds: $(tail -3 "$LAB_DIR/a/control.log")"
+wait_log a 'warning: Redis lost its data \(generation marker fk:generation gone; mxgate holds pushed state' 5 ||
+	fail "a store without marker was not taken as lost: $(tail -3 "$LAB_DIR/a/control.log")"
+sleep 2
+grep -E 'SET_(POLICY|TICKET|CERTS|USERS)' "$LAB_DIR/a/requests.log" && fail "something was pushed from the store without marker"
+[ -z "$(rcli get "${P}generation")" ] || fail "the marker was stamped"
+curl -s "http://127.0.0.1:$MPA/metrics" | grep -q '^mxgate_control_redis_store_lost_total 1$' || fail "store_lost_total is not 1"
+ok "restarted while the marker is gone and mxgate holds pushed state: lost, nothing pushed or stamped, counted"
+kill -TERM "$control_pid"
+wait "$control_pid"
 pass
