@@ -58,6 +58,22 @@ sess() {
 		-ign_eof "$@" 2>&1 | grep -E '^(New|Reused),'
 }
 
+# expect_kept WHEN: mxgate still holds the state from before the flush, and
+# nothing was made in the empty store
+expect_kept() {
+	local out
+	[ "$(field auth_users)" = 2 ] || fail "auth_users is '$(field auth_users)' $1, expected 2"
+	[ "$(auth_code alice alice-secret)" = 235 ] || fail "AUTH alice $1"
+	[ "$(auth_code bob bob-secret)" = 235 ] || fail "AUTH bob $1"
+	[ "$(field policy_version)" = "$polver" ] || fail "policy_version is '$(field policy_version)' $1, was $polver"
+	[ "$(field tickets)" = "from control plane" ] || fail "tickets $1: '$(field tickets)'"
+	[ "$(field generation)" = "$gen" ] || fail "mxgate's generation $1 is '$(field generation)'"
+	[ -z "$(rcli hget "${P}tickets" current)" ] || fail "a new ticket key was made in the empty store ($1)"
+	[ -z "$(rcli get "${P}generation")" ] || fail "the marker was stamped again without --force ($1)"
+	out=$(sess -sess_in "$LAB_DIR/ticket")
+	echo "$out" | grep -q '^Reused' || fail "the ticket from before the flush does not resume $1: $out"
+}
+
 ctl policy set To:lab.example RELAY >/dev/null || fail "mxctl policy set"
 printf 'alice-secret\n' | ctl user add alice --cost ln=10,r=1,p=1 >/dev/null || fail "user add alice"
 printf 'bob-secret\n' | ctl user add bob --cost ln=10,r=1,p=1 >/dev/null || fail "user add bob"
@@ -81,15 +97,7 @@ ok "logged: $(grep -m1 'Redis lost its data' "$CLOG" | sed 's/^.*mxgate-control:
 # an operator writes into the empty store: not pushed either
 printf 'carol-secret\n' | ctl user add carol --cost ln=10,r=1,p=1 >/dev/null || fail "user add carol"
 sleep 6                         # an event and at least one periodic check
-[ "$(field auth_users)" = 2 ] || fail "auth_users is '$(field auth_users)' after FLUSHALL, expected 2"
-[ "$(auth_code alice alice-secret)" = 235 ] || fail "AUTH alice after the flush"
-[ "$(auth_code bob bob-secret)" = 235 ] || fail "AUTH bob after the flush"
-[ "$(field policy_version)" = "$polver" ] || fail "policy_version is '$(field policy_version)', was $polver"
-[ "$(field tickets)" = "from control plane" ] || fail "tickets: '$(field tickets)'"
-[ -z "$(rcli hget "${P}tickets" current)" ] || fail "a new ticket key was made in the empty store"
-[ -z "$(rcli get "${P}generation")" ] || fail "the marker was stamped again without --force"
-out=$(sess -sess_in "$LAB_DIR/ticket")
-echo "$out" | grep -q '^Reused' || fail "the ticket from before the flush does not resume: $out"
+expect_kept "after the flush"
 n=$(grep -c 'Redis lost its data' "$CLOG")
 [ "$n" = 1 ] || fail "'Redis lost its data' logged $n times, expected once"
 wait_lost 1 || fail "mxgate_control_redis_store_lost_total is '$(lost_metric)', expected 1"
@@ -110,17 +118,8 @@ wait_log 'warning: Redis lost its data \(generation marker mxgate:generation gon
 	fail "the restarted mxgate-control did not take the empty store as lost: $(tail -5 "$CLOG")"
 sleep 6                         # at least one periodic check
 grep -E 'pushed to mxgate|stamped' "$CLOG" && fail "the restarted mxgate-control pushed or stamped something"
-[ "$(field auth_users)" = 2 ] || fail "auth_users is '$(field auth_users)' after the restart, expected 2"
-[ "$(auth_code alice alice-secret)" = 235 ] || fail "AUTH alice after the restart"
-[ "$(auth_code bob bob-secret)" = 235 ] || fail "AUTH bob after the restart"
+expect_kept "after the restart"
 [ "$(auth_code carol carol-secret)" = 535 ] || fail "AUTH carol (only in the empty store) accepted"
-[ "$(field policy_version)" = "$polver" ] || fail "policy_version is '$(field policy_version)', was $polver"
-[ "$(field tickets)" = "from control plane" ] || fail "tickets: '$(field tickets)'"
-[ "$(field generation)" = "$gen" ] || fail "mxgate's generation is '$(field generation)'"
-[ -z "$(rcli hget "${P}tickets" current)" ] || fail "a new ticket key was made in the empty store"
-[ -z "$(rcli get "${P}generation")" ] || fail "the marker was stamped again without --force"
-out=$(sess -sess_in "$LAB_DIR/ticket")
-echo "$out" | grep -q '^Reused' || fail "the ticket from before the flush does not resume: $out"
 wait_lost 1 || fail "the restarted mxgate-control's store_lost_total is '$(lost_metric)', expected 1"
 ok "mxgate-control restarted on the empty store: took it as lost (counter 1); alice and bob 235, carol 535, policy $polver, old ticket resumes, nothing stamped"
 
