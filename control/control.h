@@ -85,6 +85,10 @@ struct app {
 	/* Redis: rc for commands, rs subscribed to k_events */
 	int redis_enabled;
 	redisContext *rc, *rs;
+	redisContext *rsn;              /* with Sentinel: subscribed to +switch-master there */
+	char sentinels[SENTINELS_MAX][SENTINEL_ADDR_LEN];
+	int sentinels_n, sentinel_at;   /* redis_sentinels parsed; the one that answered */
+	char redis_addr[SENTINEL_ADDR_LEN];     /* the server in use (redis_server, or the master) */
 	long long redis_retry_at, redis_lost_at;
 	int redis_backoff;
 	int redis_outage;               /* away (or never reached) and already said so */
@@ -136,8 +140,17 @@ struct app {
 
 /* ---- store.c: Redis ---- */
 
-/* Connect both connections (commands, subscriber), AUTH, SUBSCRIBE; on success a full resync is due. */
+/*
+ * Connect both connections (commands, subscriber), AUTH, SUBSCRIBE; on
+ * success a full resync is due. With redis_sentinels the server is the
+ * master they name, checked with ROLE, and a third connection to that
+ * sentinel follows +switch-master.
+ */
 void redis_connect(struct app *a);
+/* With Sentinel: the server in use is still a master (ROLE); 0, or -1 with why. */
+int redis_check_master(struct app *a, char *err, size_t errlen);
+/* The sentinel connection is readable: +switch-master of our master means reconnect. */
+void sentinel_sub_read(struct app *a);
 /* The connections are gone or unusable: drop them, keep the last good state, retry with back-off. */
 void redis_lost(struct app *a, const char *reason);
 /* Close both connections. */

@@ -14,7 +14,10 @@
  *   mxgate-control -c FILE [-f] [-i SECONDS]
  *
  * FILE is mxgate's own configuration file (control_socket, redis_server,
- * redis_user, redis_password, redis_prefix, metrics_listen, appliance_id;
+ * or redis_sentinels and redis_master_name (the master through Sentinel,
+ * following +switch-master, store.c), redis_user, redis_password,
+ * redis_prefix, metrics_listen, appliance_id, mxgate_user (started by
+ * root, it becomes that user: drop_root);
  * session tickets only when tls_cert_file is set and tls_ticket_rotate_s
  * is not 0). -f: stay in the foreground and log to stderr with timestamps
  * (else: daemon, syslog facility mail). -i: seconds between two counter
@@ -410,6 +413,12 @@ static void tick(struct app *a)
 		a->stats_ok = 0;
 	}
 	if (a->rc) {
+		char err[512];
+
+		if (redis_check_master(a, err, sizeof(err)) != 0) {
+			redis_lost(a, err);
+			return;
+		}
 		if (a->stats_ok && stats_to_redis(a) < 0) {
 			redis_lost(a, a->rc->errstr);
 			return;
@@ -513,30 +522,6 @@ static void key_join(char *out, const char *x, const char *y, const char *z)
 	out[lx + ly + lz] = '\0';
 }
 
-/* redis_server: "unix:/path", "host:port" or "[v6]:port"; 0 or -1. */
-static int check_redis_server(const char *s)
-{
-	const char *colon;
-	char *e;
-	long port;
-
-	if (strncmp(s, "unix:", 5) == 0)
-		return s[5] == '/' || s[5] == '.' ? 0 : -1;
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb == s + 1 || rb[1] != ':')
-			return -1;
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || colon == s)
-			return -1;
-	}
-	port = strtol(colon + 1, &e, 10);
-	return *e || colon[1] == '\0' || port < 1 || port > 65535 ? -1 : 0;
-}
-
 /*
  * Never root (README "Privileges"): started by root (an init script, a
  * lab), once what may need root is open (the configuration, which holds
@@ -599,7 +584,7 @@ int main(int argc, char **argv)
 	char err[512];
 	struct sigaction sa;
 	sigset_t block, orig;
-	int opt, fg = 0;
+	int opt, fg = 0, port;
 
 	a->interval_s = INTERVAL_DEFAULT;
 	while ((opt = getopt(argc, argv, "c:fi:h")) != -1) {
@@ -636,12 +621,28 @@ int main(int argc, char **argv)
 				"control\n", conf);
 			return 1;
 		}
-		if (a->cfg.redis_server[0] && check_redis_server(a->cfg.redis_server) != 0) {
+		if (a->cfg.redis_server[0] &&
+		    redis_addr_split(a->cfg.redis_server, a->redis_addr, sizeof(a->redis_addr), &port) != 0) {
 			fprintf(stderr, "mxgate-control: %s: redis_server '%s': expected unix:/PATH, "
 				"HOST:PORT or [IPV6]:PORT\n", conf, a->cfg.redis_server);
 			return 1;
 		}
-		a->redis_enabled = a->cfg.redis_server[0] != '\0';
+		if (a->cfg.redis_sentinels[0]) {
+			a->sentinels_n = sentinel_list_parse(a->cfg.redis_sentinels, a->sentinels,
+							     SENTINELS_MAX);
+			if (a->sentinels_n < 0) {
+				fprintf(stderr, "mxgate-control: %s: redis_sentinels '%s': expected 1..%d "
+					"HOST:PORT separated by spaces or commas\n", conf,
+					a->cfg.redis_sentinels, SENTINELS_MAX);
+				return 1;
+			}
+			if (!a->cfg.redis_master_name[0]) {
+				fprintf(stderr, "mxgate-control: %s: redis_sentinels is set but "
+					"redis_master_name is not\n", conf);
+				return 1;
+			}
+		}
+		a->redis_enabled = a->cfg.redis_server[0] != '\0' || a->sentinels_n > 0;
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
 		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");
 		key_join(a->k_version, a->cfg.redis_prefix, RK_POLICY_VER, "");
@@ -691,18 +692,25 @@ int main(int argc, char **argv)
 	sigdelset(&orig, SIGINT);
 	sigdelset(&orig, SIGHUP);
 
-	logm("starting: control socket %s, Redis %s (prefix \"%s\"), metrics %s, appliance %s, "
+	if (a->sentinels_n)
+		snprintf(a->redis_addr, sizeof(a->redis_addr), "master '%.64s' through Sentinel",
+			 a->cfg.redis_master_name);
+	else
+		snprintf(a->redis_addr, sizeof(a->redis_addr), "%.*s", (int)sizeof(a->redis_addr) - 1,
+			 a->cfg.redis_server);
+	logm("starting: control socket %s, Redis %s%s (prefix \"%s\"), metrics %s, appliance %s, "
 	     "counters every %u s%s", a->cfg.control_socket,
-	     a->redis_enabled ? a->cfg.redis_server : "(none: counters only)", a->cfg.redis_prefix,
+	     a->redis_enabled ? a->redis_addr : "(none: counters only)",
+	     a->sentinels_n && a->cfg.redis_server[0] ? " (redis_server not used)" : "", a->cfg.redis_prefix,
 	     a->cfg.metrics_listen[0] ? a->cfg.metrics_listen : "(off)", a->cfg.appliance_id,
 	     a->interval_s, a->tickets_on ? "" : ", session tickets off");
 	a->next_tick = now_ms();
 
 	while (!g_stop) {
-		struct pollfd pfd[1 + METRICS_POLLFDS];
+		struct pollfd pfd[2 + METRICS_POLLFDS];
 		long long now = now_ms(), wake;
 		struct timespec ts;
-		int n = 0, sub = -1, moff = 0, mn = 0, t;
+		int n = 0, sub = -1, snt = -1, moff = 0, mn = 0, t;
 
 		if (g_hup) {
 			g_hup = 0;
@@ -734,6 +742,12 @@ int main(int argc, char **argv)
 			pfd[n].revents = 0;
 			sub = n++;
 		}
+		if (a->rsn) {
+			pfd[n].fd = a->rsn->fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			snt = n++;
+		}
 		if (a->ms) {
 			moff = n;
 			mn = metrics_pollfds(a->ms, pfd + n);
@@ -762,6 +776,8 @@ int main(int argc, char **argv)
 		}
 		if (sub >= 0 && a->rs && pfd[sub].revents)
 			sub_read(a);
+		if (snt >= 0 && a->rsn && pfd[snt].revents)
+			sentinel_sub_read(a);
 		if (a->ms)
 			metrics_handle(a->ms, pfd + moff, mn);
 	}
