@@ -199,7 +199,8 @@ static void mx_learn(struct app *a, const char *gen, const char *polver, const c
 		     "in Redis", a->gen);
 		return;
 	}
-	a->mx_holds = (polver[0] && strcmp(polver, "-") != 0) ||
+	/* "-": no map, "file": access_file's (dataplane/mxgate.c); else one pushed */
+	a->mx_holds = (polver[0] && strcmp(polver, "-") != 0 && strcmp(polver, "file") != 0) ||
 		      strcmp(tickets, "from control plane") == 0 || strtoull(users, NULL, 10) > 0;
 	if (a->mx_holds)
 		logm("mxgate holds pushed state but reports no generation marker (policy version %s, "
