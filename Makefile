@@ -88,7 +88,7 @@ HDRS += common/metric_table.h
 # Each with the optional parts the suite uses: swaks needs Net::SSLeay (TLS) and
 # IO::Socket::INET6 (IPv6), which are only its Recommends.
 DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
-	libhiredis-dev redis-server redis-tools nftables iproute2 iputils-ping procps python3 \
+	libhiredis-dev redis-server redis-tools redis-sentinel nftables iproute2 iputils-ping procps python3 \
 	swaks libnet-ssleay-perl libio-socket-inet6-perl postfix curl openssl \
 	testssl.sh systemd groff-base man-db
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
@@ -112,7 +112,7 @@ $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # ---- mxgate-control (control plane: Redis, control socket, /metrics) ----
-CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/util.c \
+CONTROL_SRCS := control/mxgate-control.c control/store.c control/metrics.c control/util.c control/sentinel.c \
 	$(COMMON_SRCS) policy/policy.c crypto/passwd.c
 CONTROL_SRCS += common/metric_table.c
 $(BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(BUILD)
@@ -120,7 +120,8 @@ $(BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(BUILD)
 # ---- end mxgate-control ----
 
 # ---- mxctl (operator CLI: control socket + Redis; manual docs/mxctl.1) ----
-MXCTL_SRCS := $(wildcard tools/mxctl/*.c) $(COMMON_SRCS) policy/policy.c policy/stage.c crypto/passwd.c
+MXCTL_SRCS := $(wildcard tools/mxctl/*.c) $(COMMON_SRCS) policy/policy.c policy/stage.c crypto/passwd.c \
+	control/sentinel.c control/util.c
 $(BUILD)/mxctl: $(MXCTL_SRCS) tools/mxctl/mxctl.h $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXCTL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # ---- end mxctl ----

@@ -107,6 +107,7 @@ static const struct str_key str_keys[] = {
 	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
 	STR_KEY(access_file), STR_KEY(control_socket), STR_KEY(redis_server),
 	STR_KEY(redis_user), STR_KEY(redis_password), STR_KEY(redis_prefix),
+	STR_KEY(redis_sentinels), STR_KEY(redis_master_name),
 	STR_KEY(metrics_listen), STR_KEY(appliance_id),
 };
 

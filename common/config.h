@@ -123,6 +123,8 @@ struct mx_config {
 	char redis_server[CFG_PATH_LEN];      /* "unix:/path" or "127.0.0.1:6379" */
 	char redis_user[CFG_NAME_LEN], redis_password[CFG_NAME_LEN];
 	char redis_prefix[CFG_NAME_LEN];      /* default "mxgate:" */
+	char redis_sentinels[CFG_PATH_LEN];   /* "host:port host:port": the master through Sentinel */
+	char redis_master_name[CFG_NAME_LEN]; /* the master's name at the sentinels */
 	char metrics_listen[CFG_NAME_LEN];    /* "127.0.0.1:9465", "" = off */
 	char appliance_id[CFG_NAME_LEN];      /* default: hostname */
 	/* privileges: mxgate runs as this user once EAL and the ports are set up (Postfix's

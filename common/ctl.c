@@ -28,6 +28,7 @@ const char *ctl_type_name(uint8_t type)
 	case CTL_RESUME: return "RESUME";
 	case CTL_SET_CERTS: return "SET_CERTS";
 	case CTL_SET_USERS: return "SET_USERS";
+	case CTL_SET_GENERATION: return "SET_GENERATION";
 	case CTL_OK: return "OK";
 	case CTL_ERR: return "ERR";
 	case CTL_DATA: return "DATA";
@@ -50,6 +51,7 @@ uint32_t ctl_max_payload(uint8_t type)
 	case CTL_SET_TICKET_KEYS: return CTL_TICKET_KEYS_MAX;
 	case CTL_SET_CERTS: return CTL_CERTS_MAX;
 	case CTL_SET_USERS: return CTL_USERS_MAX;
+	case CTL_SET_GENERATION: return CTL_GENERATION_MAX;
 	case CTL_OK:
 	case CTL_ERR: return CTL_TEXT_MAX;
 	case CTL_DATA: return CTL_DATA_MAX;

@@ -62,6 +62,7 @@
 #define CTL_USERS_MAX           CTL_HDR_PAYLOAD_MAX
 #define CTL_POLICY_VERSION_MAX  63u     /* dataplane/service.h pol_version[64] */
 #define CTL_POLICY_MAX          CTL_HDR_PAYLOAD_MAX
+#define CTL_GENERATION_MAX      GEN_MAX /* SET_GENERATION: a Redis generation marker */
 /* replies: OK and ERR carry one short message; DATA the largest listing */
 #define CTL_TEXT_MAX            4096u
 #define CTL_SESSIONS_PER_WORKER (1u << 20)      /* SESSIONS: one worker's list */
@@ -93,6 +94,10 @@ enum ctl_type {
 				   1..255 octets, no space or control; hash crypto/passwd.h's
 				   "$scrypt$..." string); empty = no users, AUTH not offered
 				   -> OK "N users" or ERR "line N: why" (the old set stays) */
+	CTL_SET_GENERATION = 10,/* payload: the Redis generation marker (common/schema.h) of the
+				   state mxgate-control pushes, 1..GEN_MAX printable octets; STATUS
+				   shows it ("generation <marker>", "-" when none was given), so that
+				   a restarted mxgate-control knows what mxgate holds -> OK / ERR */
 	/* replies */
 	CTL_OK = 64,            /* payload: a short message */
 	CTL_ERR = 65,           /* payload: why */

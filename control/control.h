@@ -32,11 +32,13 @@
 #define USERS_SCAN_COUNT        1000            /* SCAN ... COUNT */
 
 /*
- * The four things pushed to mxgate, in the order they are pushed (the
- * certificates first: a restarted mxgate gets its TLS context before
- * anything else), and where each stands.
+ * What is pushed to mxgate, in the order it is pushed, and where each
+ * stands: the generation marker of the data set first (mxgate never holds
+ * pushed state without it: a restarted mxgate-control learns it back from
+ * CTL_STATUS), then the four things, the certificates first (a restarted
+ * mxgate gets its TLS context before anything else).
  */
-enum { SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
+enum { SY_GEN, SY_CERTS, SY_TICKETS, SY_POLICY, SY_USERS, SY_KINDS };
 
 struct synced {
 	int have;                       /* a good one read from Redis is held */
@@ -83,6 +85,10 @@ struct app {
 	/* Redis: rc for commands, rs subscribed to k_events */
 	int redis_enabled;
 	redisContext *rc, *rs;
+	redisContext *rsn;              /* with Sentinel: subscribed to +switch-master there */
+	char sentinels[SENTINELS_MAX][SENTINEL_ADDR_LEN];
+	int sentinels_n, sentinel_at;   /* redis_sentinels parsed; the one that answered */
+	char redis_addr[SENTINEL_ADDR_LEN];     /* the server in use (redis_server, or the master) */
 	long long redis_retry_at, redis_lost_at;
 	int redis_backoff;
 	int redis_outage;               /* away (or never reached) and already said so */
@@ -92,6 +98,8 @@ struct app {
 	unsigned unknown_events;
 	char gen[GEN_MAX + 1];          /* the generation marker seen with the state held ("": none yet) */
 	int store_lost;                 /* the marker is gone or changed: nothing read or pushed */
+	int mx_known;                   /* mxgate answered CTL_STATUS once: what it holds is known */
+	int mx_holds;                   /* ... it holds pushed state but no marker (an older mxgate) */
 	unsigned long long store_losses;
 
 	/* desired state: the last good one read from Redis, and where each stands with mxgate */
@@ -132,8 +140,17 @@ struct app {
 
 /* ---- store.c: Redis ---- */
 
-/* Connect both connections (commands, subscriber), AUTH, SUBSCRIBE; on success a full resync is due. */
+/*
+ * Connect both connections (commands, subscriber), AUTH, SUBSCRIBE; on
+ * success a full resync is due. With redis_sentinels the server is the
+ * master they name, checked with ROLE, and a third connection to that
+ * sentinel follows +switch-master.
+ */
 void redis_connect(struct app *a);
+/* With Sentinel: the server in use is still a master (ROLE); 0, or -1 with why. */
+int redis_check_master(struct app *a, char *err, size_t errlen);
+/* The sentinel connection is readable: +switch-master of our master means reconnect. */
+void sentinel_sub_read(struct app *a);
 /* The connections are gone or unusable: drop them, keep the last good state, retry with back-off. */
 void redis_lost(struct app *a, const char *reason);
 /* Close both connections. */

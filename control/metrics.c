@@ -41,36 +41,13 @@ struct metrics_srv {
 	unsigned long long served, refused;
 };
 
-/* "host:port" or "[v6]:port" into a sockaddr; 0 or -1. */
+/* "host:port" or "[v6]:port" (numeric) into a sockaddr; 0 or -1. */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
 {
 	char host[64];
-	const char *colon, *h = s;
-	size_t hl;
-	char *end;
-	unsigned long port;
+	int port;
 
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return -1;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -1;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || colon[1] == '\0' || port == 0 || port > 65535)
+	if (strncmp(s, "unix:", 5) == 0 || redis_addr_split(s, host, sizeof(host), &port) != 0)
 		return -1;
 	memset(ss, 0, sizeof(*ss));
 	if (s[0] != '[') {

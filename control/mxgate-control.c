@@ -14,7 +14,10 @@
  *   mxgate-control -c FILE [-f] [-i SECONDS]
  *
  * FILE is mxgate's own configuration file (control_socket, redis_server,
- * redis_user, redis_password, redis_prefix, metrics_listen, appliance_id;
+ * or redis_sentinels and redis_master_name (the master through Sentinel,
+ * following +switch-master, store.c), redis_user, redis_password,
+ * redis_prefix, metrics_listen, appliance_id, mxgate_user (started by
+ * root, it becomes that user: drop_root);
  * session tickets only when tls_cert_file is set and tls_ticket_rotate_s
  * is not 0). -f: stay in the foreground and log to stderr with timestamps
  * (else: daemon, syslog facility mail). -i: seconds between two counter
@@ -45,7 +48,9 @@
  *                             or changed by anything but mxctl (reload --force), = Redis
  *                             lost its data: nothing is read or pushed, no ticket key is
  *                             made, mxgate keeps the last good state until the marker is
- *                             back or re-stamped by mxctl
+ *                             back or re-stamped by mxctl; given to mxgate first
+ *                             (CTL_SET_GENERATION), and learnt back from its CTL_STATUS
+ *                             before Redis is read when we hold none (a restart)
  *
  * Change detection: each event triggers a check; the policy is re-read
  * only when <prefix>policy:version differs from the one held (the full
@@ -77,8 +82,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -169,6 +177,38 @@ static void status_field(const char *text, const char *key, char *out, size_t ou
 }
 
 /*
+ * The first CTL_STATUS answer, before Redis is read (main: no sync until
+ * then while no marker is held): a restarted mxgate-control holds nothing,
+ * but mxgate may hold the state pushed before, of the data set whose
+ * generation marker it reports. That marker becomes the one held, so an
+ * empty Redis (marker gone) is "lost" now too, not a new store whose
+ * emptiness would be pushed. An mxgate that reports no marker but holds
+ * pushed state (one that predates SET_GENERATION): a missing marker is
+ * "lost" as well (store.c sync_generation).
+ */
+static void mx_learn(struct app *a, const char *gen, const char *polver, const char *tickets,
+		     const char *users)
+{
+	a->mx_known = 1;
+	if (a->gen[0])
+		return;
+	if (gen[0] && strcmp(gen, "-") != 0 && strlen(gen) <= GEN_MAX) {
+		snprintf(a->gen, sizeof(a->gen), "%s", gen);
+		synced_hold(&a->sy[SY_GEN], 0);
+		logm("mxgate holds the state of Redis generation \"%s\": that marker is the one expected "
+		     "in Redis", a->gen);
+		return;
+	}
+	/* "-": no map, "file": access_file's (dataplane/mxgate.c); else one pushed */
+	a->mx_holds = (polver[0] && strcmp(polver, "-") != 0 && strcmp(polver, "file") != 0) ||
+		      strcmp(tickets, "from control plane") == 0 || strtoull(users, NULL, 10) > 0;
+	if (a->mx_holds)
+		logm("mxgate holds pushed state but reports no generation marker (policy version %s, "
+		     "tickets %s, %s users): a Redis without a marker will be taken as lost",
+		     polver[0] ? polver : "-", tickets[0] ? tickets : "-", users[0] ? users : "0");
+}
+
+/*
  * CTL_STATUS: notice a restarted mxgate (its pid or start time changed)
  * or one whose policy version is no longer the one we pushed; either way
  * it gets everything again. after_push: record the version it reports now.
@@ -178,7 +218,7 @@ static void mx_check_status(struct app *a, int after_push)
 	const struct synced *pol = &a->sy[SY_POLICY], *tk = &a->sy[SY_TICKETS];
 	struct synced *usr = &a->sy[SY_USERS];
 	struct ctl_msg m;
-	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32];
+	char ident[128], pid[48], started[48], polver[32], tickets[48], users[32], gen[GEN_MAX + 8];
 
 	if (mx_call(a, CTL_STATUS, NULL, 0, &m) != 0)
 		return;
@@ -191,7 +231,10 @@ static void mx_check_status(struct app *a, int after_push)
 	status_field(m.data, "policy_version", polver, sizeof(polver));
 	status_field(m.data, "tickets", tickets, sizeof(tickets));
 	status_field(m.data, "auth_users", users, sizeof(users));
+	status_field(m.data, "generation", gen, sizeof(gen));
 	free(m.data);
+	if (!a->mx_known)
+		mx_learn(a, gen, polver, tickets, users);
 	snprintf(ident, sizeof(ident), "%s/%s", pid, started);
 	if (strcmp(ident, "/") != 0) {
 		if (a->mx_ident[0] && strcmp(ident, a->mx_ident) != 0) {
@@ -222,6 +265,22 @@ static void mx_check_status(struct app *a, int after_push)
 		     a->usr_count);
 		usr->pushed = 0;
 	}
+}
+
+static void push_generation(struct app *a)
+{
+	struct ctl_msg m;
+
+	if (mx_call(a, CTL_SET_GENERATION, a->gen, strlen(a->gen), &m) != 0)
+		return;
+	a->sy[SY_GEN].pushed = 1;
+	if (m.type != CTL_OK) {
+		a->sy[SY_GEN].refused = 1;
+		logm("mxgate refused the generation marker: %s %.300s (an older mxgate? after a restart of "
+		     "mxgate-control an empty Redis cannot be told from a new one)", ctl_type_name(m.type),
+		     m.data);
+	}
+	free(m.data);
 }
 
 static void push_policy(struct app *a)
@@ -305,7 +364,7 @@ static void push_users(struct app *a)
 static void push_pending(struct app *a)
 {
 	static void (*const push[SY_KINDS])(struct app *) = {
-		[SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
+		[SY_GEN] = push_generation, [SY_CERTS] = push_certs, [SY_TICKETS] = push_tickets,
 		[SY_POLICY] = push_policy, [SY_USERS] = push_users,
 	};
 	int k;
@@ -355,6 +414,12 @@ static void tick(struct app *a)
 		a->stats_ok = 0;
 	}
 	if (a->rc) {
+		char err[512];
+
+		if (redis_check_master(a, err, sizeof(err)) != 0) {
+			redis_lost(a, err);
+			return;
+		}
 		if (a->stats_ok && stats_to_redis(a) < 0) {
 			redis_lost(a, a->rc->errstr);
 			return;
@@ -458,28 +523,58 @@ static void key_join(char *out, const char *x, const char *y, const char *z)
 	out[lx + ly + lz] = '\0';
 }
 
-/* redis_server: "unix:/path", "host:port" or "[v6]:port"; 0 or -1. */
-static int check_redis_server(const char *s)
+/*
+ * Never root (README "Privileges"): started by root (an init script, a
+ * lab), once what may need root is open (the configuration, which holds
+ * redis_password, and the metrics port), become mxgate_user for good, in
+ * its primary group only, with no_new_privs; that user owns the control
+ * socket. Refuse to run on when that cannot be done. Started as any other
+ * user (systemd's User=mxgate): nothing to do. 0, or -1 with why.
+ */
+static int drop_root(const struct app *a, const char *conf, char *err, size_t errlen)
 {
-	const char *colon;
-	char *e;
-	long port;
+	const char *u = a->cfg.mxgate_user;
+	uid_t r, e, s;
+	struct passwd *pw;
 
-	if (strncmp(s, "unix:", 5) == 0)
-		return s[5] == '/' || s[5] == '.' ? 0 : -1;
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb == s + 1 || rb[1] != ':')
-			return -1;
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || colon == s)
-			return -1;
+	if (getresuid(&r, &e, &s) != 0) {
+		snprintf(err, errlen, "getresuid: %s", strerror(errno));
+		return -1;
 	}
-	port = strtol(colon + 1, &e, 10);
-	return *e || colon[1] == '\0' || port < 1 || port > 65535 ? -1 : 0;
+	if (r != 0 && e != 0 && s != 0)
+		return 0;
+	pw = getpwnam(u);
+	if (!pw) {
+		snprintf(err, errlen, "started as root and %s: mxgate_user: no user '%s' to become: "
+			 "refusing to run as root (create it: useradd --system --user-group "
+			 "--no-create-home --shell /usr/sbin/nologin %s, or start mxgate-control as "
+			 "that user)", conf, u, u);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errlen, "started as root and %s: mxgate_user: '%s' has uid or gid 0: "
+			 "refusing to run as root", conf, u);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+		snprintf(err, errlen, "cannot become %s (uid %u gid %u): %s: refusing to run as root", u,
+			 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, strerror(errno));
+		return -1;
+	}
+	/* no way back: each of these must fail now */
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 || setegid(0) == 0 ||
+	    setgroups(0, NULL) == 0) {
+		snprintf(err, errlen, "root could be regained after becoming %s", u);
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	logm("started as root: running as %s (uid %u, gid %u) from now on", u, (unsigned)pw->pw_uid,
+	     (unsigned)pw->pw_gid);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -490,7 +585,7 @@ int main(int argc, char **argv)
 	char err[512];
 	struct sigaction sa;
 	sigset_t block, orig;
-	int opt, fg = 0;
+	int opt, fg = 0, port;
 
 	a->interval_s = INTERVAL_DEFAULT;
 	while ((opt = getopt(argc, argv, "c:fi:h")) != -1) {
@@ -527,12 +622,28 @@ int main(int argc, char **argv)
 				"control\n", conf);
 			return 1;
 		}
-		if (a->cfg.redis_server[0] && check_redis_server(a->cfg.redis_server) != 0) {
+		if (a->cfg.redis_server[0] &&
+		    redis_addr_split(a->cfg.redis_server, a->redis_addr, sizeof(a->redis_addr), &port) != 0) {
 			fprintf(stderr, "mxgate-control: %s: redis_server '%s': expected unix:/PATH, "
 				"HOST:PORT or [IPV6]:PORT\n", conf, a->cfg.redis_server);
 			return 1;
 		}
-		a->redis_enabled = a->cfg.redis_server[0] != '\0';
+		if (a->cfg.redis_sentinels[0]) {
+			a->sentinels_n = sentinel_list_parse(a->cfg.redis_sentinels, a->sentinels,
+							     SENTINELS_MAX);
+			if (a->sentinels_n < 0) {
+				fprintf(stderr, "mxgate-control: %s: redis_sentinels '%s': expected 1..%d "
+					"HOST:PORT separated by spaces or commas\n", conf,
+					a->cfg.redis_sentinels, SENTINELS_MAX);
+				return 1;
+			}
+			if (!a->cfg.redis_master_name[0]) {
+				fprintf(stderr, "mxgate-control: %s: redis_sentinels is set but "
+					"redis_master_name is not\n", conf);
+				return 1;
+			}
+		}
+		a->redis_enabled = a->cfg.redis_server[0] != '\0' || a->sentinels_n > 0;
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
 		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");
 		key_join(a->k_version, a->cfg.redis_prefix, RK_POLICY_VER, "");
@@ -551,6 +662,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "mxgate-control: %s\n", err);
 				return 1;
 			}
+		}
+		if (drop_root(a, conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "mxgate-control: %s\n", err);
+			return 1;
 		}
 		if (!fg) {
 			if (daemon(1, 0) != 0) {        /* nochdir: relative paths of the file keep working */
@@ -578,18 +693,25 @@ int main(int argc, char **argv)
 	sigdelset(&orig, SIGINT);
 	sigdelset(&orig, SIGHUP);
 
-	logm("starting: control socket %s, Redis %s (prefix \"%s\"), metrics %s, appliance %s, "
+	if (a->sentinels_n)
+		snprintf(a->redis_addr, sizeof(a->redis_addr), "master '%.64s' through Sentinel",
+			 a->cfg.redis_master_name);
+	else
+		snprintf(a->redis_addr, sizeof(a->redis_addr), "%.*s", (int)sizeof(a->redis_addr) - 1,
+			 a->cfg.redis_server);
+	logm("starting: control socket %s, Redis %s%s (prefix \"%s\"), metrics %s, appliance %s, "
 	     "counters every %u s%s", a->cfg.control_socket,
-	     a->redis_enabled ? a->cfg.redis_server : "(none: counters only)", a->cfg.redis_prefix,
+	     a->redis_enabled ? a->redis_addr : "(none: counters only)",
+	     a->sentinels_n && a->cfg.redis_server[0] ? " (redis_server not used)" : "", a->cfg.redis_prefix,
 	     a->cfg.metrics_listen[0] ? a->cfg.metrics_listen : "(off)", a->cfg.appliance_id,
 	     a->interval_s, a->tickets_on ? "" : ", session tickets off");
 	a->next_tick = now_ms();
 
 	while (!g_stop) {
-		struct pollfd pfd[1 + METRICS_POLLFDS];
+		struct pollfd pfd[2 + METRICS_POLLFDS];
 		long long now = now_ms(), wake;
 		struct timespec ts;
-		int n = 0, sub = -1, moff = 0, mn = 0, t;
+		int n = 0, sub = -1, snt = -1, moff = 0, mn = 0, t;
 
 		if (g_hup) {
 			g_hup = 0;
@@ -600,7 +722,10 @@ int main(int argc, char **argv)
 		}
 		if (a->redis_enabled && !a->rc && now >= a->redis_retry_at)
 			redis_connect(a);
-		if (a->rc && (a->need_full || a->need_policy || a->need_tickets || a->need_certs ||
+		/* holding no marker: ask mxgate what it holds before Redis is read (mx_learn) */
+		if (a->rc && !a->gen[0] && !a->mx_known && now >= a->ctl_retry_at)
+			mx_check_status(a, 0);
+		if (a->rc && (a->gen[0] || a->mx_known) && (a->need_full || a->need_policy || a->need_tickets || a->need_certs ||
 			      a->need_users) &&
 		    redis_sync(a) < 0)
 			redis_lost(a, a->rc->errstr[0] ? a->rc->errstr : "connection lost");
@@ -618,6 +743,12 @@ int main(int argc, char **argv)
 			pfd[n].revents = 0;
 			sub = n++;
 		}
+		if (a->rsn) {
+			pfd[n].fd = a->rsn->fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			snt = n++;
+		}
 		if (a->ms) {
 			moff = n;
 			mn = metrics_pollfds(a->ms, pfd + n);
@@ -626,7 +757,8 @@ int main(int argc, char **argv)
 		wake = a->next_tick;
 		if (a->redis_enabled && !a->rc && a->redis_retry_at < wake)
 			wake = a->redis_retry_at;
-		if (push_pending_wanted(a) && a->ctl_retry_at < wake)
+		if ((push_pending_wanted(a) || (a->rc && !a->gen[0] && !a->mx_known)) &&
+		    a->ctl_retry_at < wake)
 			wake = a->ctl_retry_at;
 		t = (int)(wake > now ? wake - now : 0);
 		if (a->ms) {
@@ -645,6 +777,8 @@ int main(int argc, char **argv)
 		}
 		if (sub >= 0 && a->rs && pfd[sub].revents)
 			sub_read(a);
+		if (snt >= 0 && a->rsn && pfd[snt].revents)
+			sentinel_sub_read(a);
 		if (a->ms)
 			metrics_handle(a->ms, pfd + moff, mn);
 	}

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "control/control.h"
+#include "control/sentinel.h"
 #include "common/ctl.h"
 #include "common/ctl_payload.h"
 #include "crypto/passwd.h"
@@ -38,7 +39,9 @@ void redis_drop(struct app *a)
 		redisFree(a->rc);
 	if (a->rs)
 		redisFree(a->rs);
-	a->rc = a->rs = NULL;
+	if (a->rsn)
+		redisFree(a->rsn);
+	a->rc = a->rs = a->rsn = NULL;
 }
 
 /* The connection is gone (or unusable): keep the last good state, retry with back-off. */
@@ -71,45 +74,14 @@ static const char *reply_err(const redisReply *r)
 	return "unexpected reply type";
 }
 
-/* Connect, authenticate; NULL with a message. */
-static redisContext *redis_open(const struct app *a, char *err, size_t errlen)
+/* Connect to addr, authenticate; NULL with a message. */
+static redisContext *redis_open(const struct app *a, const char *addr, char *err, size_t errlen)
 {
-	struct timeval ct = { REDIS_CONNECT_MS / 1000, (REDIS_CONNECT_MS % 1000) * 1000 };
-	struct timeval tv = { REDIS_CMD_MS / 1000, (REDIS_CMD_MS % 1000) * 1000 };
-	const char *srv = a->cfg.redis_server;
-	redisContext *c;
+	redisContext *c = redis_dial(addr, REDIS_CONNECT_MS, REDIS_CMD_MS, err, errlen);
 	redisReply *r;
 
-	if (strncmp(srv, "unix:", 5) == 0) {
-		c = redisConnectUnixWithTimeout(srv + 5, ct);
-	} else {
-		char host[CFG_PATH_LEN];
-		const char *colon;
-		size_t hl;
-
-		if (srv[0] == '[') {
-			const char *rb = strchr(srv, ']');
-
-			hl = (size_t)(rb - srv - 1);
-			memcpy(host, srv + 1, hl);
-			colon = rb + 1;
-		} else {
-			colon = strrchr(srv, ':');
-			hl = (size_t)(colon - srv);
-			memcpy(host, srv, hl);
-		}
-		host[hl] = '\0';
-		c = redisConnectWithTimeout(host, atoi(colon + 1), ct);
-		if (c && !c->err)
-			redisEnableKeepAlive(c);
-	}
-	if (!c || c->err) {
-		snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
-		if (c)
-			redisFree(c);
+	if (!c)
 		return NULL;
-	}
-	redisSetTimeout(c, tv);
 	if (a->cfg.redis_password[0]) {
 		if (a->cfg.redis_user[0])
 			r = redisCommand(c, "AUTH %s %s", a->cfg.redis_user, a->cfg.redis_password);
@@ -128,14 +100,73 @@ static redisContext *redis_open(const struct app *a, char *err, size_t errlen)
 	return c;
 }
 
-void redis_connect(struct app *a)
+/*
+ * With redis_sentinels: the master as the sentinels say (the first that
+ * answers), checked with ROLE once connected (a failover in progress may
+ * name a server that is no master yet), and a connection to that sentinel
+ * subscribed to +switch-master. 0, or -1 with why.
+ */
+static int sentinel_find(struct app *a, char *err, size_t errlen)
 {
-	char err[512];
+	int which;
 	redisReply *r;
 
-	a->rc = redis_open(a, err, sizeof(err));
+	if (sentinel_master(a->cfg.redis_sentinels, a->cfg.redis_master_name, REDIS_CONNECT_MS,
+			    REDIS_CMD_MS, a->redis_addr, sizeof(a->redis_addr), &which, err, errlen) != 0)
+		return -1;
+	a->sentinel_at = which;
+	a->rsn = redis_dial(a->sentinels[which], REDIS_CONNECT_MS, REDIS_CMD_MS, err, errlen);
+	if (!a->rsn)
+		return -1;
+	r = redisCommand(a->rsn, "SUBSCRIBE +switch-master");
+	if (!r || r->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errlen, "sentinel %s: SUBSCRIBE +switch-master: %s", a->sentinels[which],
+			 r ? reply_err(r) : a->rsn->errstr);
+		if (r)
+			freeReplyObject(r);
+		return -1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* With Sentinel: the server we use is still the master (ROLE); 0, or -1 with why. */
+int redis_check_master(struct app *a, char *err, size_t errlen)
+{
+	char role[128];
+
+	if (!a->sentinels_n || !a->rc)
+		return 0;
+	if (redis_role(a->rc, role, sizeof(role)) != 0) {
+		snprintf(err, errlen, "%s", role);
+		return -1;
+	}
+	if (strcmp(role, "master") != 0) {
+		snprintf(err, errlen, "%s is a %s now, not the master '%s' (a failover?)", a->redis_addr,
+			 role, a->cfg.redis_master_name);
+		return -1;
+	}
+	return 0;
+}
+
+void redis_connect(struct app *a)
+{
+	char err[1024], via[CFG_NAME_LEN + SENTINEL_ADDR_LEN + 48];
+	redisReply *r;
+
+	err[0] = '\0';
+	if (a->sentinels_n) {
+		if (sentinel_find(a, err, sizeof(err)) != 0)
+			goto fail;
+	} else {
+		snprintf(a->redis_addr, sizeof(a->redis_addr), "%.*s", (int)sizeof(a->redis_addr) - 1,
+			 a->cfg.redis_server);
+	}
+	a->rc = redis_open(a, a->redis_addr, err, sizeof(err));
+	if (a->rc && redis_check_master(a, err, sizeof(err)) != 0)
+		redis_drop(a);
 	if (a->rc)
-		a->rs = redis_open(a, err, sizeof(err));
+		a->rs = redis_open(a, a->redis_addr, err, sizeof(err));
 	if (a->rs) {
 		r = redisCommand(a->rs, "SUBSCRIBE %s", a->k_events);
 		if (!r || r->type != REDIS_REPLY_ARRAY) {
@@ -148,22 +179,27 @@ void redis_connect(struct app *a)
 			freeReplyObject(r);
 		}
 	}
+fail:
 	if (!a->rs) {
 		redis_drop(a);
 		a->redis_retry_at = now_ms() + backoff_next(&a->redis_backoff);
 		if (!a->redis_outage) {
 			logm("cannot reach Redis at %s: %s; retrying with back-off (0.1 .. 5 s)%s",
-			     a->cfg.redis_server, err, a->redis_ever ?
-			     ", mxgate keeps the last good state" : "");
+			     a->sentinels_n ? "the master through Sentinel" : a->cfg.redis_server, err,
+			     a->redis_ever ? ", mxgate keeps the last good state" : "");
 			a->redis_outage = 1;
 		}
 		return;
 	}
+	via[0] = '\0';
+	if (a->sentinels_n)
+		snprintf(via, sizeof(via), " (master '%s' through sentinel %s)", a->cfg.redis_master_name,
+			 a->sentinels[a->sentinel_at]);
 	if (a->redis_ever)
-		logm("Redis at %s back after %.1f s: full resync", a->cfg.redis_server,
+		logm("Redis at %s%s back after %.1f s: full resync", a->redis_addr, via,
 		     (now_ms() - a->redis_lost_at) / 1000.0);
 	else
-		logm("connected to Redis at %s, subscribed to %s", a->cfg.redis_server, a->k_events);
+		logm("connected to Redis at %s%s, subscribed to %s", a->redis_addr, via, a->k_events);
 	a->redis_ever = 1;
 	a->redis_outage = 0;
 	a->redis_backoff = 0;
@@ -1252,6 +1288,18 @@ static int sync_generation(struct app *a)
 
 	if (!r)
 		return -1;
+	if (r->type == REDIS_REPLY_NIL && !a->gen[0] && a->mx_holds) {
+		if (!a->store_lost) {
+			a->store_losses++;
+			logm("warning: Redis lost its data (generation marker %s gone; mxgate holds pushed "
+			     "state): keeping the last good state in mxgate; nothing is read or pushed and "
+			     "no ticket key made until a marker is there; run mxctl reload --force to "
+			     "accept the store as it is", a->k_gen);
+		}
+		a->store_lost = 1;
+		freeReplyObject(r);
+		return 1;
+	}
 	if (r->type == REDIS_REPLY_NIL && !a->gen[0]) {
 		uint8_t b[8];
 		char g[GEN_MAX + 1];
@@ -1298,6 +1346,8 @@ static int sync_generation(struct app *a)
 			     str_esc(r->str, r->len, e, sizeof(e), GEN_MAX), a->gen);
 		memcpy(a->gen, r->str, r->len);
 		a->gen[r->len] = '\0';
+		a->mx_holds = 0;
+		synced_hold(&a->sy[SY_GEN], 0);         /* pushed first, before what goes with it */
 		a->need_full = 1;
 	} else if (v == GEN_SAME && a->store_lost) {
 		logm("Redis generation marker %s is back: reading Redis again", a->k_gen);
@@ -1398,6 +1448,54 @@ void sub_read(struct app *a)
 		    r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
 		    r->element[2]->type == REDIS_REPLY_STRING)
 			on_event(a, r->element[2]->str, r->element[2]->len);
+		freeReplyObject(r);
+	}
+}
+
+/*
+ * The sentinel connection is readable: "+switch-master <name> <old ip>
+ * <old port> <new ip> <new port>" for our master drops the connections to
+ * the old one and reconnects (through the sentinels) at once; the sentinel
+ * gone: the same (another one is asked).
+ */
+void sentinel_sub_read(struct app *a)
+{
+	size_t nl = strlen(a->cfg.redis_master_name);
+	char why[512];
+	void *v;
+
+	if (redisBufferRead(a->rsn) != REDIS_OK) {
+		snprintf(why, sizeof(why), "sentinel %s: %s", a->sentinels[a->sentinel_at],
+			 a->rsn->errstr[0] ? a->rsn->errstr : "connection closed");
+		redis_lost(a, why);
+		return;
+	}
+	for (;;) {
+		redisReply *r, *m;
+		int ours;
+
+		v = NULL;
+		if (redisGetReplyFromReader(a->rsn, &v) != REDIS_OK) {
+			redis_lost(a, "sentinel: protocol error");
+			return;
+		}
+		if (!v)
+			return;
+		r = v;
+		m = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? r->element[2] : NULL;
+		ours = m && m->type == REDIS_REPLY_STRING && r->element[0]->type == REDIS_REPLY_STRING &&
+		       strcmp(r->element[0]->str, "message") == 0 && m->len > nl &&
+		       memcmp(m->str, a->cfg.redis_master_name, nl) == 0 && m->str[nl] == ' ';
+		if (ours) {
+			char e[200];
+
+			snprintf(why, sizeof(why), "sentinel %s: +switch-master %s", a->sentinels[a->sentinel_at],
+				 str_esc(m->str, m->len, e, sizeof(e), 160));
+			freeReplyObject(r);
+			redis_lost(a, why);
+			a->redis_retry_at = now_ms();   /* the new master now, not after a back-off */
+			return;
+		}
 		freeReplyObject(r);
 	}
 }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -76,4 +77,65 @@ enum gen_verdict gen_verdict(const char *held, const char *val, size_t len)
 			 memcmp(val + len - wl, GEN_BY_MXCTL, wl) == 0))
 		return GEN_NEW;
 	return GEN_LOST;
+}
+
+int redis_addr_split(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *h = s, *colon;
+	size_t hl;
+	char *e;
+	long p;
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		if ((s[5] != '/' && s[5] != '.') || strlen(s + 5) >= hostlen)
+			return -1;
+		strcpy(host, s + 5);
+		*port = 0;
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb == s + 1 || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	p = strtol(colon + 1, &e, 10);
+	if (*e || colon[1] == '\0' || p < 1 || p > 65535 || hl >= hostlen)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+int sentinel_list_parse(const char *list, char out[][SENTINEL_ADDR_LEN], int max)
+{
+	char host[SENTINEL_ADDR_LEN];
+	int n = 0, port;
+
+	for (;;) {
+		size_t l;
+
+		list += strspn(list, " \t,");
+		if (!*list)
+			break;
+		l = strcspn(list, " \t,");
+		if (n == max || l >= SENTINEL_ADDR_LEN)
+			return -1;
+		memcpy(out[n], list, l);
+		out[n][l] = '\0';
+		if (strncmp(out[n], "unix:", 5) == 0 || redis_addr_split(out[n], host, sizeof(host), &port) != 0)
+			return -1;
+		n++;
+		list += l;
+	}
+	return n ? n : -1;
 }

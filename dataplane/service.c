@@ -145,6 +145,7 @@ static void do_status(struct service *sv, int fd)
 		"from control plane" : "local rotation");
 	fprintf(f, "auth_users %llu\n",
 		(unsigned long long)(sv->auth ? auth_service_stats(sv->auth)->auth_users : 0));
+	fprintf(f, "generation %s\n", sv->generation[0] ? sv->generation : "-");
 	fclose(f);
 	send_stream(fd, buf, len);
 }
@@ -344,6 +345,23 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 			 pol_snapshot_count(sv->pol));
 	fprintf(stderr, "mxgate: %s\n", msg);
 	ctl_send(fd, CTL_OK, msg, strlen(msg));
+}
+
+/* SET_GENERATION: the Redis generation marker of what the control plane pushes, for STATUS. */
+static void do_set_generation(struct service *sv, int fd, const struct ctl_msg *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->len; i++)
+		if ((unsigned char)m->data[i] < 0x20 || (unsigned char)m->data[i] >= 0x7f)
+			break;
+	if (m->len == 0 || m->len >= sizeof(sv->generation) || i < m->len) {
+		ctl_send(fd, CTL_ERR, "expected 1..64 printable characters", 35);
+		return;
+	}
+	memcpy(sv->generation, m->data, m->len);
+	sv->generation[m->len] = '\0';
+	ctl_send(fd, CTL_OK, "generation set", 14);
 }
 
 /* SET_TICKET_KEYS: 48-byte current and previous keys from the control plane. */
@@ -555,6 +573,7 @@ static int serve(struct service *sv, int fd)
 	case CTL_SET_TICKET_KEYS: do_ticket_keys(sv, fd, &m); break;
 	case CTL_SET_CERTS: do_set_certs(sv, fd, &m); break;
 	case CTL_SET_USERS: do_set_users(sv, fd, &m); break;
+	case CTL_SET_GENERATION: do_set_generation(sv, fd, &m); break;
 	case CTL_DRAIN: do_drain(sv, fd, 1); break;
 	case CTL_RESUME: do_drain(sv, fd, 0); break;
 	default:

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <rte_rcu_qsbr.h>
 #include "common/config.h"
+#include "common/schema.h"
 #include "dataplane/stats.h"
 #include "dataplane/net/net.h"
 #include "dataplane/smtp/session.h"
@@ -37,6 +38,7 @@ struct service {
 	char *pol_file, *pol_pushed;
 	size_t pol_file_len, pol_pushed_len;
 	size_t pol_file_entries, pol_pushed_entries, pol_replaced;  /* STATUS policy_layers */
+	char generation[GEN_MAX + 1];   /* CTL_SET_GENERATION's marker ("" = none given) */
 	struct rte_rcu_qsbr *rcu;       /* workers report quiescence every poll */
 	int draining;
 	int tickets_from_control;       /* keys came over the socket: no local rotation */

@@ -66,6 +66,7 @@ else
 	bad redis-server redis-server
 fi
 has redis-cli || bad redis-cli redis-tools
+has redis-sentinel || bad redis-sentinel redis-sentinel
 if [ -x /usr/bin/python3 ]; then
 	/usr/bin/python3 -c 'import ssl, smtplib, socket, json; socket.socket(socket.AF_INET6)' \
 		2>/dev/null || bad "python3 with ssl and IPv6" python3

@@ -10,7 +10,8 @@
 # machine gets does not depend on apt's recommends policy.
 #
 # No system service may come up listening on the host's interfaces because
-# of this install (postfix on 25, nginx on 80, prometheus on 9090; only
+# of this install (postfix on 25, nginx on 80, prometheus on 9090,
+# redis-sentinel on 26379 (t_sentinel runs its own); only
 # prometheus's promtool is used): postfix is installed with
 # "No configuration" (only its tools and private instances are used), and
 # while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
@@ -49,10 +50,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi
-	# the system's nginx, postfix and prometheus services stay off when this run
-	# installed them (make bench runs its own instances, the tests use only
-	# promtool); ones installed before are left alone
-	for svc in nginx postfix prometheus; do
+	# the system's nginx, postfix, prometheus and redis-sentinel services stay off
+	# when this run installed them (make bench runs its own instances, the tests
+	# use only promtool, t_sentinel starts its own sentinel); ones installed
+	# before are left alone
+	for svc in nginx postfix prometheus redis-sentinel; do
 		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true

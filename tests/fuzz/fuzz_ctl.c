@@ -7,8 +7,8 @@
  *
  * Input: records, each one frame on one control connection:
  *   byte  op:    low nibble the type (SET_POLICY, SET_USERS, SET_CERTS,
- *                SET_TICKET_KEYS, DRAIN, RESUME, OK, ERR, DATA, and unknown
- *                types 0, 10, 200), high nibble the kind:
+ *                SET_TICKET_KEYS, DRAIN, RESUME, OK, ERR, DATA, SET_GENERATION
+ *                (10), and unknown types 0, 200), high nibble the kind:
  *                0-11 a well-formed frame, 12 a header one byte (or more)
  *                over the type's bound, 13 a bad version, 14 a frame cut
  *                short (the client hangs up), 15 a well-formed frame again
@@ -36,6 +36,7 @@
  *    TLS_MAX_SNI - 1 names each; what is decoded, encoded again, decodes
  *    to the same;
  *  - SET_TICKET_KEYS: OK exactly for 96 bytes with a context in force;
+ *  - SET_GENERATION: OK exactly for 1..64 printable bytes, then held as sent;
  *  - DRAIN/RESUME set and clear draining; other types get ERR.
  * SET_TICKET_KEYS reaches tls_ctx_set_ticket_keys() only after a SET_CERTS
  * of the same input succeeded (no context is kept from one input to the
@@ -305,6 +306,16 @@ static void whole_frame(uint8_t type, const uint8_t *p, size_t len)
 	case CTL_RESUME:
 		FUZZ_ASSERT(m.type == CTL_OK && sv.draining == (type == CTL_DRAIN));
 		break;
+	case CTL_SET_GENERATION: {
+		size_t i = 0;
+
+		while (i < len && p[i] >= 0x20 && p[i] < 0x7f)
+			i++;
+		FUZZ_ASSERT((m.type == CTL_OK) == (len > 0 && i == len));
+		if (m.type == CTL_OK)
+			FUZZ_ASSERT(strlen(sv.generation) == len && memcmp(sv.generation, p, len) == 0);
+		break;
+	}
 	default:
 		FUZZ_ASSERT(m.type == CTL_ERR && strcmp(m.data, "unknown request") == 0);
 		break;

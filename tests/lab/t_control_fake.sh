@@ -15,6 +15,9 @@
 #   - totals over 2 lcores in <prefix>stats:<id> (lcore label dropped, others kept);
 #   - 40 idle HTTP connections: at most 32 held, each dropped after 5 s,
 #     /metrics answers again; SIGHUP: full resync and push.
+# mxgate-control runs as the mxgate user (as systemd's User=mxgate does), the
+# fake mxgates too (they own the sockets it connects to); started by root it
+# becomes that user, or refuses to run when it cannot.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || fail "must run as root (like every lab test)"
 mkdir -p "$LAB_DIR" || fail "cannot create $LAB_DIR"
@@ -28,6 +31,9 @@ free_port() { "$LAB_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 RPORT=$(free_port) && MPA=$(free_port) && MPB=$(free_port) || fail "no free port"
 RSOCK=$LAB_DIR/redis.sock
 P=fk:
+MXU=mxgate                      # lab.conf's mxgate_user (the default)
+id -u "$MXU" >/dev/null 2>&1 || fail "no user $MXU (make deps: deploy/deps.sh)"
+as_mxu=(setpriv --reuid="$MXU" --regid="$(id -g "$MXU")" --init-groups)
 pids=()
 cleanup() {
 	local p
@@ -59,7 +65,7 @@ EOF
 # conf NAME ID METRICS_PORT [PASSWORD]: a configuration for one appliance
 conf() {
 	local d=$LAB_DIR/$1
-	mkdir -p "$d" && rm -f "$d"/policy.* "$d"/tickets "$d"/requests.log "$d"/control.log "$d"/fake.log
+	mkdir -p "$d" && chown "$MXU" "$d" && rm -f "$d"/policy.* "$d"/tickets "$d"/requests.log "$d"/control.log "$d"/fake.log
 	{
 		cat "$LAB_REPO/deploy/lab.conf"
 		printf 'tls_cert_file = /nonexistent.crt\ntls_key_file = /nonexistent.key\n'
@@ -71,14 +77,14 @@ conf() {
 fake() {  # fake NAME [options]: start a fake control socket; its pid in fake_pid
 	local d=$LAB_DIR/$1
 	shift
-	"$LAB_PY" "$LAB_T/fake_ctl.py" "$d/ctl.sock" "$d" "$@" >>"$d/fake.log" 2>&1 &
+	"${as_mxu[@]}" "$LAB_PY" "$LAB_T/fake_ctl.py" "$d/ctl.sock" "$d" "$@" >>"$d/fake.log" 2>&1 &
 	fake_pid=$!
 	pids+=("$fake_pid")
 	for ((i = 0; i < 50; i++)); do [ -S "$d/ctl.sock" ] && return 0; sleep 0.05; done
 	fail "fake control socket $1 did not start"
 }
 control() {  # control NAME [options]: start mxgate-control; its pid in control_pid
-	"$CONTROL" -f -i 1 "${@:2}" -c "$LAB_DIR/$1/conf" >>"$LAB_DIR/$1/control.log" 2>&1 </dev/null &
+	"${as_mxu[@]}" "$CONTROL" -f -i 1 "${@:2}" -c "$LAB_DIR/$1/conf" >>"$LAB_DIR/$1/control.log" 2>&1 </dev/null &
 	control_pid=$!
 	pids+=("$control_pid")
 }
@@ -111,6 +117,18 @@ echo "$out" | grep -q "metrics_listen 127.0.0.1:$RPORT: Address already in use" 
 out=$("$CONTROL" -f 2>&1) && fail "started without -c"
 echo "$out" | grep -q usage || fail "no usage: $out"
 ok "start-up errors: no control_socket, bad redis_server, metrics port in use, no -c"
+conf bad x "$MPA"
+echo "mxgate_user = mxgate-nope" >>"$LAB_DIR/bad/conf"
+out=$("$CONTROL" -f -c "$LAB_DIR/bad/conf" 2>&1) && fail "started as root with no mxgate_user to become"
+echo "$out" | grep -q "started as root and .*bad/conf: mxgate_user: no user 'mxgate-nope' to become: refusing to run as root" ||
+	fail "no clear refusal: $out"
+ok "root with mxgate_user = mxgate-nope: refused, \"$(echo "$out" | grep -o "mxgate_user: no user.*as root")\""
+conf bad x "$MPA"
+sed -i '/^redis_server/d' "$LAB_DIR/bad/conf"          # not into the Redis of the checks below
+out=$(timeout 3 "$CONTROL" -f -c "$LAB_DIR/bad/conf" 2>&1)
+[ $? = 124 ] || fail "started by root with a good mxgate_user, it did not keep running: $out"
+echo "$out" | grep -q "started as root: running as $MXU (uid $(id -u "$MXU")" || fail "no 'running as $MXU' line: $out"
+ok "started by root: $(echo "$out" | grep -o "running as $MXU ([^)]*)")"
 
 # ---- two appliances at once, empty Redis ----
 rcli hset "${P}policy" To:lab.example RELAY >/dev/null && rcli set "${P}policy:version" 1 >/dev/null || fail "seed"
@@ -286,4 +304,21 @@ kill -TERM "$control_a"
 wait "$control_a"
 [ $? = 0 ] || fail "mxgate-control did not exit 0 on SIGTERM"
 ok "SIGTERM: exit 0"
+
+# ---- restarted on a store without marker, with an mxgate that holds pushed state ----
+# (this fake, like an mxgate older than SET_GENERATION, reports no marker)
+rcli del "${P}generation" >/dev/null
+rm -f "$LAB_DIR/a/requests.log"
+control a
+wait_log a 'mxgate holds pushed state but reports no generation marker \(policy version 1000, tickets from control plane' 5 ||
+	fail "the restarted mxgate-control did not see what mxgate holds: $(tail -3 "$LAB_DIR/a/control.log")"
+wait_log a 'warning: Redis lost its data \(generation marker fk:generation gone; mxgate holds pushed state' 5 ||
+	fail "a store without marker was not taken as lost: $(tail -3 "$LAB_DIR/a/control.log")"
+sleep 2
+grep -E 'SET_(POLICY|TICKET|CERTS|USERS)' "$LAB_DIR/a/requests.log" && fail "something was pushed from the store without marker"
+[ -z "$(rcli get "${P}generation")" ] || fail "the marker was stamped"
+curl -s "http://127.0.0.1:$MPA/metrics" | grep -q '^mxgate_control_redis_store_lost_total 1$' || fail "store_lost_total is not 1"
+ok "restarted while the marker is gone and mxgate holds pushed state: lost, nothing pushed or stamped, counted"
+kill -TERM "$control_pid"
+wait "$control_pid"
 pass

@@ -21,6 +21,9 @@
 #     the hash <prefix>stats:<appliance_id> holds the totals and a recent
 #     "updated";
 #   - SIGTERM: a clean stop.
+# Started by root, mxgate-control becomes mxgate_user (mxgate) once its
+# configuration and metrics port are open: every check runs with it as that
+# user; Redis runs as that user too (its socket is mode 700), as in lab.sh.
 . "$(dirname "$0")/lib.sh"
 lab_begin
 
@@ -40,13 +43,17 @@ PORT=$("$LAB_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)
 	fail "no free port on 127.0.0.1"
 redis_pid=
 control_pid=
+MXU=mxgate                      # lab.conf's mxgate_user (the default)
+id -u "$MXU" >/dev/null 2>&1 || fail "no user $MXU (make deps: deploy/deps.sh)"
+chown "$MXU" "$LAB_DIR" || fail "cannot give $LAB_DIR to $MXU"
 
 rcli() { timeout 5 redis-cli -s "$RSOCK" "$@"; }
 
 start_redis() {
 	local i
 	rm -f "$RSOCK"
-	redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' --appendonly no \
+	setpriv --reuid="$MXU" --regid="$(id -g "$MXU")" --init-groups \
+		redis-server --port 0 --unixsocket "$RSOCK" --unixsocketperm 700 --save '' --appendonly no \
 		--dir "$LAB_DIR" >>"$LAB_DIR/redis.log" 2>&1 </dev/null &
 	redis_pid=$!
 	for ((i = 0; i < 50; i++)); do
@@ -147,6 +154,13 @@ control_pid=$!
 wait_log 'connected to Redis' 5 || fail "mxgate-control did not connect to Redis: $(tail -5 "$CLOG")"
 wait_log 'mxgate control socket: .*retrying' 5 || fail "no 'retrying' line while mxgate is down: $(tail -5 "$CLOG")"
 ok "mxgate-control up before mxgate: connected to Redis, waits for mxgate"
+uid=$(id -u "$MXU")
+grep -q "started as root: running as $MXU (uid $uid" "$CLOG" || fail "no 'running as $MXU' line: $(head -3 "$CLOG")"
+ids=$(awk '$1 == "Uid:" || $1 == "Gid:" { $1 = ""; print }' "/proc/$control_pid/status" | tr '\n' ' ')
+[ "$ids" = " $uid $uid $uid $uid  $(id -g "$MXU") $(id -g "$MXU") $(id -g "$MXU") $(id -g "$MXU") " ] ||
+	fail "mxgate-control's uids/gids: '$ids', expected all $uid / $(id -g "$MXU")"
+grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$control_pid/status" || fail "mxgate-control may gain privileges"
+ok "started by root, mxgate-control runs as $MXU (all uids $uid, no_new_privs)"
 
 lab_up "${extra[@]}" || fail "lab did not come up"
 wait_polver 1 10 >/dev/null || fail "policy version 1 not pushed within 10 s of mxgate's start: $(tail -5 "$CLOG")"

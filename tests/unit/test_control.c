@@ -1,8 +1,8 @@
 /*
  * test_control.c - unit tests of mxgate-control's pure helpers
  * (control/util.c): the verdict on the Redis generation marker (a store
- * that lost its data must never be taken for the one held), and the
- * back-off bounds.
+ * that lost its data must never be taken for the one held), the
+ * back-off bounds, Redis addresses and the redis_sentinels list.
  */
 #include <string.h>
 
@@ -64,9 +64,49 @@ TEST(backoff)
 	CHECK_EQ(cur, BACKOFF_MAX_MS);
 }
 
+/* redis_addr_split: unix:/path, host:port, [v6]:port; the rest refused. */
+TEST(redis_addr)
+{
+	char h[32];
+	int port = -1;
+
+	CHECK_EQ(redis_addr_split("unix:/run/r.sock", h, sizeof(h), &port), 0);
+	CHECK(strcmp(h, "/run/r.sock") == 0 && port == 0);
+	CHECK_EQ(redis_addr_split("127.0.0.1:6379", h, sizeof(h), &port), 0);
+	CHECK(strcmp(h, "127.0.0.1") == 0 && port == 6379);
+	CHECK_EQ(redis_addr_split("[2001:2::1]:26379", h, sizeof(h), &port), 0);
+	CHECK(strcmp(h, "2001:2::1") == 0 && port == 26379);
+	CHECK_EQ(redis_addr_split("redis.example:1", h, sizeof(h), &port), 0);
+	CHECK(strcmp(h, "redis.example") == 0 && port == 1);
+	static const char *const bad[] = {
+		"unix:", "unix:run/r.sock", "nonsense", ":6379", "host:", "host:0", "host:65536",
+		"host:6379x", "[::1]6379", "[]:6379", "[::1:6379", "a-very-long-host-name-that-does-not-fit:1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(redis_addr_split(bad[i], h, sizeof(h), &port), -1);
+}
+
+/* sentinel_list_parse: spaces or commas, 1..max host:port, never unix:. */
+TEST(sentinel_list)
+{
+	char s[SENTINELS_MAX][SENTINEL_ADDR_LEN];
+
+	CHECK_EQ(sentinel_list_parse("127.0.0.1:26379", s, SENTINELS_MAX), 1);
+	CHECK(strcmp(s[0], "127.0.0.1:26379") == 0);
+	CHECK_EQ(sentinel_list_parse(" a:1, b:2,c:3\t[::1]:4 ", s, SENTINELS_MAX), 4);
+	CHECK(strcmp(s[1], "b:2") == 0 && strcmp(s[2], "c:3") == 0 && strcmp(s[3], "[::1]:4") == 0);
+	CHECK_EQ(sentinel_list_parse("a:1 b:2 c:3", s, 2), -1);          /* too many */
+	CHECK_EQ(sentinel_list_parse("", s, SENTINELS_MAX), -1);
+	CHECK_EQ(sentinel_list_parse(" , ", s, SENTINELS_MAX), -1);
+	CHECK_EQ(sentinel_list_parse("a:1 unix:/run/s.sock", s, SENTINELS_MAX), -1);
+	CHECK_EQ(sentinel_list_parse("a:1 b", s, SENTINELS_MAX), -1);
+}
+
 int main(void)
 {
 	RUN(generation);
 	RUN(backoff);
+	RUN(redis_addr);
+	RUN(sentinel_list);
 	return t_done("test_control");
 }

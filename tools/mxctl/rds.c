@@ -1,6 +1,7 @@
 /*
  * rds.c - mxctl's Redis side (hiredis): connecting to redis_server
- * ("unix:/path" or "host:port", AUTH with redis_user/redis_password),
+ * ("unix:/path" or "host:port", AUTH with redis_user/redis_password), or
+ * to the master named by redis_sentinels (control/sentinel.h),
  * commands in argv form with errors turned into messages, key names under
  * redis_prefix, the events channel, and the policy hash as a list of
  * entries.
@@ -10,17 +11,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
+#include <unistd.h>
 
+#include "control/sentinel.h"
 #include "tools/mxctl/mxctl.h"
 
 #define CONNECT_TIMEOUT_S 3
 #define COMMAND_TIMEOUT_S 10
 #define MAX_ARGS 16
+#define SENTINEL_WAIT_S 10      /* a failover in progress: how long to look for the master */
+
+static char g_master[SENTINEL_ADDR_LEN];       /* the master found through Sentinel */
+
+/* With redis_sentinels (and no -r): the configuration, else NULL. */
+static const struct mx_config *sentinel_cfg(void)
+{
+	if (mx.redis_override != NULL || !mx.config_loaded || mx.cfg.redis_sentinels[0] == '\0')
+		return NULL;
+	return &mx.cfg;
+}
 
 /*
- * The Redis server: -r, else redis_server from the configuration. With -r
- * the configuration (prefix, credentials) is still read when there is one.
+ * The Redis server: -r, else redis_server from the configuration, else the
+ * master through redis_sentinels (its address once found). With -r the
+ * configuration (prefix, credentials) is still read when there is one.
  */
 const char *rds_server(void)
 {
@@ -35,6 +49,8 @@ const char *rds_server(void)
 	c = need_config();
 	if (c == NULL)
 		return NULL;
+	if (c->redis_sentinels[0] != '\0')
+		return g_master[0] ? g_master : c->redis_sentinels;
 	if (c->redis_server[0] == '\0') {
 		say("%s: redis_server is not set (or use -r SERVER)", mx.config_path);
 		return NULL;
@@ -42,75 +58,92 @@ const char *rds_server(void)
 	return c->redis_server;
 }
 
-/* Connect to "unix:/path" or "host:port" ("[v6]:port"); NULL with a message. */
-static redisContext *connect_to(const char *server)
+/* Connect and authenticate to server; NULL with why in err. */
+static redisContext *connect_auth(const char *server, char *err, size_t errlen)
 {
-	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
-	char host[256];
-	const char *colon;
-	redisContext *c;
-	long port;
-	char *end;
+	const struct mx_config *cfg = mx.config_loaded ? &mx.cfg : NULL;
+	char why[512];
+	redisContext *c = redis_dial(server, CONNECT_TIMEOUT_S * 1000, COMMAND_TIMEOUT_S * 1000, why,
+				     sizeof(why));
+	redisReply *r;
 
-	if (strncmp(server, "unix:", 5) == 0) {
-		c = redisConnectUnixWithTimeout(server + 5, tv);
-	} else {
-		colon = strrchr(server, ':');
-		if (colon == NULL || colon == server) {
-			say("redis_server %s: expected unix:/path or host:port", server);
-			return NULL;
-		}
-		port = strtol(colon + 1, &end, 10);
-		if (*end != '\0' || port < 1 || port > 65535 || (size_t)(colon - server) >= sizeof(host)) {
-			say("redis_server %s: expected unix:/path or host:port", server);
-			return NULL;
-		}
-		if (server[0] == '[' && colon[-1] == ']')
-			snprintf(host, sizeof(host), "%.*s", (int)(colon - server - 2), server + 1);
-		else
-			snprintf(host, sizeof(host), "%.*s", (int)(colon - server), server);
-		c = redisConnectWithTimeout(host, (int)port, tv);
-	}
 	if (c == NULL) {
-		say("redis %s: out of memory", server);
+		snprintf(err, errlen, "redis %s: %s", server, why);
 		return NULL;
 	}
-	if (c->err) {
-		say("redis %s: %s", server, c->errstr);
-		redisFree(c);
-		return NULL;
+	if (cfg != NULL && cfg->redis_password[0] != '\0') {
+		if (cfg->redis_user[0] != '\0')
+			r = redisCommand(c, "AUTH %s %s", cfg->redis_user, cfg->redis_password);
+		else
+			r = redisCommand(c, "AUTH %s", cfg->redis_password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "redis %s: authentication failed: %s", server,
+				 r ? r->str : c->errstr);
+			if (r)
+				freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
 	}
-	tv.tv_sec = COMMAND_TIMEOUT_S;
-	redisSetTimeout(c, tv);
 	return c;
+}
+
+/*
+ * The master through Sentinel: asked of the sentinels in order, checked
+ * with ROLE; while a failover is in progress (no sentinel answers, or the
+ * server named is no master yet) asked again, for SENTINEL_WAIT_S at most.
+ */
+static redisContext *connect_sentinel(const struct mx_config *cfg)
+{
+	char err[2048], role[128];
+	int which, i;
+
+	for (i = 0; i < SENTINEL_WAIT_S * 5; i++) {
+		redisContext *c;
+
+		if (i > 0)
+			usleep(200 * 1000);
+		if (sentinel_master(cfg->redis_sentinels, cfg->redis_master_name, CONNECT_TIMEOUT_S * 1000,
+				    COMMAND_TIMEOUT_S * 1000, g_master, sizeof(g_master), &which, err,
+				    sizeof(err)) != 0) {
+			g_master[0] = '\0';
+			continue;
+		}
+		c = connect_auth(g_master, err, sizeof(err));
+		if (c == NULL)
+			continue;       /* the master just failed: the sentinels will name another */
+		if (redis_role(c, role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
+			return c;
+		snprintf(err, sizeof(err), "%s, named master '%s' by the sentinels, is a %s", g_master,
+			 cfg->redis_master_name, role);
+		redisFree(c);
+	}
+	say("redis: no master '%s' through Sentinel within %d s: %s", cfg->redis_master_name,
+	    SENTINEL_WAIT_S, err);
+	return NULL;
 }
 
 /* Connect and authenticate; NULL with a message. */
 redisContext *rds_connect(void)
 {
 	const char *server = rds_server();
-	const struct mx_config *cfg;
+	const struct mx_config *sc = sentinel_cfg();
 	redisContext *c;
-	redisReply *r;
+	char err[1024];
 
 	if (server == NULL)
 		return NULL;
-	c = connect_to(server);
-	if (c == NULL)
-		return NULL;
-	cfg = mx.config_loaded ? &mx.cfg : NULL;
-	if (cfg != NULL && cfg->redis_password[0] != '\0') {
-		if (cfg->redis_user[0] != '\0')
-			r = rds_cmdv(c, "AUTH", cfg->redis_user, cfg->redis_password, NULL);
-		else
-			r = rds_cmdv(c, "AUTH", cfg->redis_password, NULL);
-		if (r == NULL) {
-			say("redis %s: authentication failed", server);
-			redisFree(c);
+	if (sc != NULL) {
+		if (sc->redis_master_name[0] == '\0') {
+			say("%s: redis_sentinels is set but redis_master_name is not", mx.config_path);
 			return NULL;
 		}
-		freeReplyObject(r);
+		return connect_sentinel(sc);
 	}
+	c = connect_auth(server, err, sizeof(err));
+	if (c == NULL)
+		say("%s", err);
 	return c;
 }
 
