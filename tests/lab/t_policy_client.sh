@@ -4,8 +4,8 @@
 # that one client's connections land on both:
 #   - GreetPause:198.18.0.1 1500: no banner before the pause, the banner
 #     after it; a client that talks first gets 554 ... not accepting
-#     messages and is disconnected (PREGREET logged); 198.18.0.3 (0) is
-#     greeted without a pause;
+#     messages and is disconnected (PREGREET logged); smtplib, which
+#     waits, delivers; 198.18.0.3 (0) is greeted without a pause;
 #   - ClientConn:198.18.0.1 8: eight sessions at once all get the banner
 #     however RSS spreads them, the ninth gets 421 4.3.2 Too many open
 #     connections. (no banner), and there is room again once one closes;
@@ -33,7 +33,7 @@ lab_up "worker_lcores = 1,2" "access_file = $acc" || fail "lab did not come up"
 lab_exec ip addr add 198.18.0.3/24 dev mxout || fail "cannot add 198.18.0.3"
 lab_exec ip addr add 198.18.0.4/24 dev mxout || fail "cannot add 198.18.0.4"
 out=$(lab_exec timeout 60 "$LAB_PY" - <<'PY' 2>&1
-import select, socket, time
+import select, smtplib, socket, time
 
 def conn(addr="198.18.0.2", src=None):
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
@@ -66,6 +66,12 @@ print("pause: before 0.5 s:", "data" if early else "nothing")
 b = line(a)
 print("pause: banner after %.2f s: %s" % (time.monotonic() - t0, b))
 quit(a)
+# a real client waits for the banner and delivers
+m = smtplib.SMTP("198.18.0.2", 25, timeout=10)
+m.ehlo("client.example")
+print("smtplib after the pause: refused", m.sendmail("a@client.example", ["b@lab.example"],
+                                                      "Subject: t\r\n\r\nhi\r\n"))
+m.quit()
 
 # pregreet under GreetPause
 p = conn()
@@ -118,7 +124,8 @@ echo "$out"
 has() { echo "$out" | grep -Eq -- "$1" || fail "$2"; }
 has '^pause: before 0.5 s: nothing' "a banner came before the pause"
 has '^pause: banner after (1\.(4|5|6|7|8|9)|[2-9])[0-9.]* s: 220 ' "no banner after the pause, or one too early"
-ok "GreetPause 1500: no banner before the pause, 220 after it"
+has '^smtplib after the pause: refused \{\}' "smtplib could not deliver after the pause"
+ok "GreetPause 1500: no banner before the pause, 220 after it; smtplib delivers"
 has '^pregreet: 554 5\.5\.1 [^ ]+ ESMTP not accepting messages$' "pregreet not refused in sendmail's words"
 has '^pregreet then: closed' "the pregreet client was not disconnected"
 ok "pregreet: 554 5.5.1 <host> ESMTP not accepting messages, then closed"
