@@ -72,7 +72,7 @@ static struct limit_table *limit_table(void)
 	return t;
 }
 
-/* Take and drop a stripe's lock. */
+/* Take a stripe's lock (held for a probe and a few increments). */
 static void stripe_lock(struct limit_table *t, unsigned i)
 {
 	while (__atomic_test_and_set(&t->stripe[i].lock, __ATOMIC_ACQUIRE))
@@ -80,6 +80,7 @@ static void stripe_lock(struct limit_table *t, unsigned i)
 			__builtin_ia32_pause();
 }
 
+/* Drop a stripe's lock. */
 static void stripe_unlock(struct limit_table *t, unsigned i)
 {
 	__atomic_clear(&t->stripe[i].lock, __ATOMIC_RELEASE);
