@@ -28,25 +28,25 @@
 
 enum tag {
 	T_NONE = 0, T_CONNECT, T_FROM, T_TO, T_TLS_CLT, T_CERTISSUER, T_CERTSUBJECT,
-	T_SRV_FEATURES, T_LIMIT, T_REQUIRE_TLS, T_COUNT
+	T_SRV_FEATURES, T_LIMIT, T_REQUIRE_TLS, T_GREETPAUSE, T_CLIENTRATE, T_CLIENTCONN, T_COUNT
 };
 
 static const char *const tag_names[T_COUNT] = {
 	"", "Connect", "From", "To", "TLS_Clt", "CERTISSUER", "CERTSUBJECT",
-	"Srv_Features", "Limit", "Require_TLS",
+	"Srv_Features", "Limit", "Require_TLS", "GreetPause", "ClientRate", "ClientConn",
 };
 
 const char *const pol_tag_names[POL_TAG_COUNT] = {
 	"default", "Connect", "From", "To", "TLS_Clt", "CERTISSUER", "CERTSUBJECT",
-	"Srv_Features", "Limit", "Require_TLS", "auth",
+	"Srv_Features", "Limit", "Require_TLS", "GreetPause", "ClientRate", "ClientConn", "auth",
 };
 _Static_assert((int)T_CONNECT == (int)POL_TAG_CONNECT && (int)T_REQUIRE_TLS == (int)POL_TAG_REQUIRE_TLS &&
+	       (int)T_GREETPAUSE == (int)POL_TAG_GREETPAUSE && (int)T_CLIENTCONN == (int)POL_TAG_CLIENTCONN &&
 	       (int)T_COUNT == (int)POL_TAG_AUTH, "enum tag and enum pol_tag_id must agree");
 
 /* sendmail tags mxgate does not implement: refused, never silently ignored. */
 static const char *const tags_refused[] = {
-	"TLS_Srv", "TLS_Rcpt", "Try_TLS", "AuthInfo", "Spam", "GreetPause",
-	"ClientRate", "ClientConn", "QGRP", "Compat",
+	"TLS_Srv", "TLS_Rcpt", "Try_TLS", "AuthInfo", "Spam", "QGRP", "Compat",
 };
 
 enum ktype {
@@ -63,6 +63,7 @@ enum ktype {
 enum vkind {
 	V_OK, V_RELAY, V_REJECT, V_DISCARD, V_SKIP, V_ERROR, V_TLS, V_SUBJECT,
 	V_FEATURES, V_LIMIT, V_YES, V_NO,
+	V_NUMBER,       /* GreetPause (ms), ClientRate, ClientConn: u.n */
 };
 
 enum tls_req { REQ_VERIFY, REQ_VERIFY_BITS, REQ_ENCR };
@@ -87,6 +88,7 @@ struct ent {
 	union {
 		struct pol_features f;  /* V_FEATURES */
 		struct pol_limits l;    /* V_LIMIT */
+		unsigned n;             /* V_NUMBER */
 	} u;
 };
 
@@ -539,6 +541,25 @@ bad:
 }
 
 /*
+ * sendmail's client connection tags (FEATURE greet_pause, ratecontrol,
+ * conncontrol): GreetPause:, ClientRate:, ClientConn:.
+ */
+static int client_tag(int tag)
+{
+	return tag == T_GREETPAUSE || tag == T_CLIENTRATE || tag == T_CLIENTCONN;
+}
+
+/*
+ * Tags looked up by address only (LookUpAddress, then the bare tag):
+ * mxgate's Limit:, and ClientRate:/ClientConn: as sendmail's RateControl
+ * and ConnControl rulesets look them up (<A:${client_addr}> <E:>).
+ */
+static int addr_only(int tag)
+{
+	return tag == T_LIMIT || tag == T_CLIENTRATE || tag == T_CLIENTCONN;
+}
+
+/*
  * The key of an entry after its tag: fills e (ktype, prefix) and out (the
  * lookup key). 0, or -1 with why.
  */
@@ -549,7 +570,8 @@ static int parse_key(int tag, const char *s, struct ent *e, char *out, char *why
 
 	out[0] = 0;
 	if (!*s) {
-		if (tag == T_TLS_CLT || tag == T_SRV_FEATURES || tag == T_LIMIT || tag == T_REQUIRE_TLS) {
+		if (tag == T_TLS_CLT || tag == T_SRV_FEATURES || tag == T_LIMIT || tag == T_REQUIRE_TLS ||
+		    client_tag(tag)) {
 			e->ktype = K_EMPTY;
 			return 0;
 		}
@@ -586,7 +608,7 @@ static int parse_key(int tag, const char *s, struct ent *e, char *out, char *why
 				    : parse_name(at + 1, 0, out, &kt, why, wl);
 	}
 	if (s[0] == '[') {
-		if (tag == T_LIMIT)
+		if (addr_only(tag))
 			goto need_addr;
 		e->ktype = K_LITERAL;
 		return parse_literal(s, out, why, wl);
@@ -608,14 +630,14 @@ static int parse_key(int tag, const char *s, struct ent *e, char *out, char *why
 			return parse_v4(s, e, why, wl);
 		return parse_v6(s + v6, e, why, wl);
 	}
-	if (tag == T_LIMIT)
+	if (addr_only(tag))
 		goto need_addr;
 	if (parse_name(s, 1, out, &kt, why, wl) < 0)
 		return -1;
 	e->ktype = (uint8_t)kt;
 	return 0;
 need_addr:
-	snprintf(why, wl, "a Limit: key is an address or a prefix");
+	snprintf(why, wl, "a %s: key is an address or a prefix", tag_names[tag]);
 	return -1;
 }
 
@@ -939,6 +961,34 @@ bad:
 	return 0;
 }
 
+/*
+ * GreetPause (milliseconds, at most 300000: sendmail caps the pause at
+ * RFC 5321's 5-minute greeting timeout), ClientRate (connections per
+ * POL_CLIENT_RATE_WINDOW_S) and ClientConn (open connections): a
+ * decimal number, 0 = no pause or no limit.
+ */
+static int parse_client_value(int tag, const char *v, struct ent *e, char *why, size_t wl)
+{
+	const char *p = v;
+	long n = num(&p, 9);
+	long max = tag == T_GREETPAUSE ? POL_GREET_PAUSE_MAX_MS : 999999999;
+
+	if (n < 0 || *p) {
+		why_value(why, wl, v, tag == T_GREETPAUSE ? "(GreetPause takes milliseconds, 0 = no pause)"
+			  : tag == T_CLIENTRATE ? "(ClientRate takes connections per minute, 0 = no limit)"
+			  : "(ClientConn takes open connections, 0 = no limit)");
+		return -1;
+	}
+	if (n > max) {
+		snprintf(why, wl, "GreetPause %ld ms is over %ld (sendmail's cap: the 5-minute greeting "
+			 "timeout)", n, max);
+		return -1;
+	}
+	e->kind = V_NUMBER;
+	e->u.n = (unsigned)n;
+	return 0;
+}
+
 /* The value of an entry, by tag. */
 static int parse_value(int tag, const char *v, struct ent *e, char *msg, char *why, size_t wl)
 {
@@ -987,6 +1037,10 @@ static int parse_value(int tag, const char *v, struct ent *e, char *msg, char *w
 		else
 			return why_value(why, wl, v, "(Require_TLS takes YES or NO)"), -1;
 		return 0;
+	case T_GREETPAUSE:
+	case T_CLIENTRATE:
+	case T_CLIENTCONN:
+		return parse_client_value(tag, v, e, why, wl);
 	}
 	return -1;
 }
@@ -2243,17 +2297,54 @@ int pol_srv_features(const struct pol_snapshot *s, const struct pol_client *c,
 	return 1;
 }
 
-/* Limit for this client. */
+/*
+ * A number entry of a client tag (GreetPause: by name, address, bare tag;
+ * ClientRate:/ClientConn: by address, bare tag): 1 and *n, or 0 when none
+ * applies. Silent when the map has no entry of the tag (it is one of
+ * several lookups of a stage).
+ */
+static int client_number(const struct pol_snapshot *s, int tag, const struct pol_client *c,
+			 unsigned *n, struct pol_trace *t)
+{
+	const struct ent *e;
+
+	*n = 0;
+	if (!s || !s->ntag[tag])
+		return 0;
+	e = look_client(s, tag, tag == T_GREETPAUSE, c, t);
+	if (!e || e->kind != V_NUMBER)
+		return 0;
+	*n = e->u.n;
+	return 1;
+}
+
+/* Limit, then sendmail's ClientRate and ClientConn for this client. */
 int pol_limit(const struct pol_snapshot *s, const struct pol_client *c, struct pol_limits *l,
 	      struct pol_trace *t)
 {
 	const struct ent *e = look_client(s, T_LIMIT, 0, c, t);
+	int found = 0;
 
 	memset(l, 0, sizeof(*l));
-	if (!e || e->kind != V_LIMIT)
+	if (e && e->kind == V_LIMIT) {
+		*l = e->u.l;
+		found = 1;
+	}
+	found |= client_number(s, T_CLIENTRATE, c, &l->client_rate, t);
+	found |= client_number(s, T_CLIENTCONN, c, &l->client_conn, t);
+	return found;
+}
+
+/* GreetPause for this client. */
+int pol_greet_pause(const struct pol_snapshot *s, const struct pol_client *c, unsigned *ms,
+		    struct pol_trace *t)
+{
+	if (!s || !s->ntag[T_GREETPAUSE]) {
+		*ms = 0;
+		tr(t, "no GreetPause: entries");
 		return 0;
-	*l = e->u.l;
-	return 1;
+	}
+	return client_number(s, T_GREETPAUSE, c, ms, t);
 }
 
 /* ---- small public helpers ---- */

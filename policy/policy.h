@@ -34,11 +34,16 @@
  *                    host name/domain, address/prefix, or nothing (the
  *                    default, "TLS_Clt:")
  *   Limit:KEY        address/prefix, or nothing (the default)
+ *   ClientRate:KEY, ClientConn:KEY
+ *                    address/prefix, or nothing (the default): sendmail's
+ *                    FEATURE(`ratecontrol') and FEATURE(`conncontrol')
+ *   GreetPause:KEY   host name/domain, address/prefix, or nothing (the
+ *                    default): sendmail's FEATURE(`greet_pause')
  *   CERTISSUER:DN, CERTSUBJECT:DN
  *                    a DN as X509_NAME_oneline() prints it, +HEX quoted
  *                    (common/strutil.h str_dn_quote(): "CN=Darth Mail" is CN=Darth+20Mail)
- * Other sendmail tags (TLS_Srv, TLS_Rcpt, Try_TLS, AuthInfo, Spam,
- * GreetPause, ClientRate, ClientConn, ...) and bare From:/To: (sendmail has
+ * Other sendmail tags (TLS_Srv, TLS_Rcpt, Try_TLS, AuthInfo, Spam, QGRP,
+ * Compat) and bare From:/To: (sendmail has
  * no such default: "To: RELAY" would be an open relay) are refused.
  *
  * Values:
@@ -65,6 +70,16 @@
  *     exempted from a default). SKIP.
  *   Require_TLS: YES (MAIL before STARTTLS gets 530 5.7.0 Must issue a
  *     STARTTLS command first) or NO (exempt from a wider entry). SKIP.
+ *   ClientRate: N, the connections an address may open in the last
+ *     POL_CLIENT_RATE_WINDOW_S (sendmail's ConnectionRateWindowSize),
+ *     every attempt counted; more: 421 4.3.2 Connection rate limit
+ *     exceeded. ClientConn: N open connections per address; more: 421
+ *     4.3.2 Too many open connections. 0 = no limit (an exception under a
+ *     default). SKIP.
+ *   GreetPause: milliseconds before the banner (0 = none, at most
+ *     300000), overriding smtpd_greet_delay_ms (sendmail's
+ *     FEATURE(`greet_pause', ms) default); a client that talks first gets
+ *     554 ... not accepting messages. SKIP.
  *
  * Lookup order (sendmail's; "+" = tagged key, then untagged, at each step):
  *   name walk (LookUpDomain): host.a.b, .a.b, a.b, .b, b (dot forms only
@@ -93,7 +108,9 @@
  *     else 550 5.7.1 Relaying denied (sendmail's code and text). A
  *     recipient without a domain is local: accepted.
  *   Srv_Features, Require_TLS: name walk, address, bare tag (tagged only).
- *   Limit: address, bare tag.
+ *   Limit, ClientRate, ClientConn: address, bare tag (RateControl and
+ *     ConnControl: <A:${client_addr}> <E:>).
+ *   GreetPause: name walk, address, bare tag (greet_pause: D, then A).
  *
  * Snapshot rules: pol_build() either returns a complete snapshot or NULL
  * with the message of the first bad entry (every pol_add() error poisons
@@ -171,10 +188,12 @@ enum pol_tag_id {
 	POL_TAG_DEFAULT = 0,            /* no entry: the default (e.g. Relaying denied) */
 	POL_TAG_CONNECT, POL_TAG_FROM, POL_TAG_TO, POL_TAG_TLS_CLT, POL_TAG_CERTISSUER,
 	POL_TAG_CERTSUBJECT, POL_TAG_SRV_FEATURES, POL_TAG_LIMIT, POL_TAG_REQUIRE_TLS,
+	POL_TAG_GREETPAUSE, POL_TAG_CLIENTRATE, POL_TAG_CLIENTCONN,
 	POL_TAG_AUTH,                   /* relaying allowed by SMTP AUTH */
 	POL_TAG_COUNT
 };
-/* "default", "Connect", "From", "To", "TLS_Clt", ..., "Require_TLS", "auth" */
+/* "default", "Connect", "From", "To", "TLS_Clt", ..., "Require_TLS", "GreetPause", "ClientRate",
+   "ClientConn", "auth" */
 extern const char *const pol_tag_names[POL_TAG_COUNT];
 
 /* The outcome of one stage. */
@@ -209,22 +228,32 @@ struct pol_features {
 #define POL_SF_VERIFY           POL_SF('V')     /* request a client certificate */
 
 /*
- * Limit: the matching entry's limits, per appliance. Counting is per
- * worker lcore (shared nothing), so the session divides: with RSS hashing
- * the 4-tuple a client's connections spread over W workers and each
- * enforces ceil(N / W) (a client may be refused a little early when its
- * connections are unevenly spread); with an address-only RSS hash each
- * client lands on one worker, which enforces N. A prefix entry limits each
- * address in it, not the prefix as a whole (like sendmail's ClientConn).
+ * The per-address connection limits of a client, per appliance: the
+ * matching Limit: entry's, and sendmail's ClientRate: and ClientConn:
+ * (each looked up on its own; every limit that is not 0 is enforced). A
+ * prefix entry limits each address in it, not the prefix as a whole (as
+ * sendmail's do). The dataplane counts each address once for all its
+ * worker lcores (dataplane/smtp/gate.h), so N is N whichever workers a
+ * client's connections land on.
  */
 struct pol_limits {
-	unsigned conn;                  /* concurrent connections, 0 = no limit */
-	unsigned rate;                  /* new connections per per_s seconds, 0 = no limit */
+	unsigned conn;                  /* Limit: concurrent connections, 0 = no limit */
+	unsigned rate;                  /* Limit: new connections per per_s seconds (admitted ones,
+					   a token bucket), 0 = no limit */
 	unsigned per_s;                 /* 1, 60 or 3600 */
+	unsigned client_rate;           /* ClientRate: connections (every attempt, refused ones
+					   too, as sendmail counts) in the last
+					   POL_CLIENT_RATE_WINDOW_S; more: refused. 0 = no limit */
+	unsigned client_conn;           /* ClientConn: open connections; more: refused. 0 = no limit */
 };
-/* the session's refusals (the issue asks for 421 4.7.0) */
+/* the session's refusals: Limit: (421 4.7.0) */
 #define POL_LIMIT_CONN_TEXT     "Error: too many connections from your address"
 #define POL_LIMIT_RATE_TEXT     "Error: too many connection attempts from your address"
+/* ClientRate: and ClientConn: as sendmail's rulesets word them (421 4.3.2, FEATURE(..., `terminate')) */
+#define POL_CLIENT_RATE_TEXT    "Connection rate limit exceeded."
+#define POL_CLIENT_CONN_TEXT    "Too many open connections."
+#define POL_CLIENT_RATE_WINDOW_S 60     /* sendmail's ConnectionRateWindowSize default */
+#define POL_GREET_PAUSE_MAX_MS  300000  /* sendmail caps GreetPause at 5 minutes (RFC 5321 4.5.3.2) */
 
 struct pol_builder;
 struct pol_snapshot;
@@ -287,9 +316,12 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 /* Srv_Features for this client: 1 and *f set when an entry applies, else 0 and *f zero. */
 int pol_srv_features(const struct pol_snapshot *s, const struct pol_client *c,
 		     struct pol_features *f, struct pol_trace *t);
-/* Limit for this client: 1 and *l set when an entry applies, else 0 and *l zero. */
+/* Limit, ClientRate, ClientConn for this client: 1 and *l set when an entry applies, else 0 and *l zero. */
 int pol_limit(const struct pol_snapshot *s, const struct pol_client *c,
 	      struct pol_limits *l, struct pol_trace *t);
+/* GreetPause for this client: 1 and *ms (0 = no pause) when an entry applies, else 0 and *ms 0. */
+int pol_greet_pause(const struct pol_snapshot *s, const struct pol_client *c, unsigned *ms,
+		    struct pol_trace *t);
 /* Require_TLS for this client: 1 when it must use STARTTLS before MAIL. */
 int pol_require_tls(const struct pol_snapshot *s, const struct pol_client *c,
 		    struct pol_trace *t);

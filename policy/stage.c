@@ -6,7 +6,7 @@
 #include "policy/stage.h"
 
 const char *const pol_stage_names[POL_STAGE_COUNT] = {
-	"Connect", "Limit", "Srv_Features", "MAIL", "RCPT",
+	"Connect", "Limit", "Srv_Features", "GreetPause", "MAIL", "RCPT",
 };
 
 int pol_stage_run(enum pol_stage st, const struct pol_snapshot *s, const struct pol_client *c,
@@ -23,6 +23,9 @@ int pol_stage_run(enum pol_stage st, const struct pol_snapshot *s, const struct 
 		break;
 	case POL_STAGE_FEATURES:
 		o->found = pol_srv_features(s, c, &o->f, t);
+		break;
+	case POL_STAGE_GREETPAUSE:
+		o->found = pol_greet_pause(s, c, &o->pause_ms, t);
 		break;
 	case POL_STAGE_MAIL:
 		o->r = pol_check_mail(s, c, arg, t);

@@ -6,9 +6,13 @@
  *
  *   at connect, in this order (pol_walk_connect()):
  *     POL_STAGE_CONNECT   Connect: (check_relay); a refusal ends the walk
- *     POL_STAGE_LIMIT     Limit: the entry that applies; the caller counts
- *                         (mxgate refuses a client over its share, 421)
+ *     POL_STAGE_LIMIT     ClientRate:, ClientConn: (sendmail's RateControl and
+ *                         ConnControl, run at the end of check_relay) and
+ *                         Limit: the entries that apply; the caller counts
+ *                         (mxgate refuses a client over one: 421)
  *     POL_STAGE_FEATURES  Srv_Features (S, A, V/v, l/L)
+ *     POL_STAGE_GREETPAUSE GreetPause: the pause before the banner (sendmail's
+ *                         greet_pause, asked just before the greeting)
  *   after STARTTLS: no stage. {verify}, {cipher_bits} and the certificate
  *     only feed MAIL and RCPT (sendmail's tls_client runs at MAIL).
  *   after AUTH: no stage. A successful AUTH feeds RCPT's relaying.
@@ -28,20 +32,22 @@ enum pol_stage {
 	POL_STAGE_CONNECT = 0,
 	POL_STAGE_LIMIT,
 	POL_STAGE_FEATURES,
+	POL_STAGE_GREETPAUSE,
 	POL_STAGE_MAIL,                 /* the first stage that is not run at connect */
 	POL_STAGE_RCPT,
 	POL_STAGE_COUNT
 };
-/* "Connect", "Limit", "Srv_Features", "MAIL", "RCPT" */
+/* "Connect", "Limit", "Srv_Features", "GreetPause", "MAIL", "RCPT" */
 extern const char *const pol_stage_names[POL_STAGE_COUNT];
 
 /* What one stage found. */
 struct pol_stage_out {
 	enum pol_stage stage;
 	struct pol_result r;            /* CONNECT, MAIL, RCPT: the decision */
-	int found;                      /* LIMIT, FEATURES: an entry applies (lim or f) */
+	int found;                      /* LIMIT, FEATURES, GREETPAUSE: an entry applies */
 	struct pol_limits lim;          /* LIMIT */
 	struct pol_features f;          /* FEATURES */
+	unsigned pause_ms;              /* GREETPAUSE: the pause, 0 = none */
 };
 
 /*
@@ -55,7 +61,7 @@ int pol_stage_run(enum pol_stage st, const struct pol_snapshot *s, const struct 
 /*
  * The connect stages, one per call, in their order. Start with *next =
  * POL_STAGE_CONNECT; each call runs *next into *o and returns 1, or
- * returns 0 once the walk is over (after Srv_Features, or after Connect:
+ * returns 0 once the walk is over (after GreetPause, or after Connect:
  * refused). A caller that refuses the session itself (Limit:) stops
  * calling.
  */

@@ -1,6 +1,7 @@
 /*
  * gate.c - the access map's stages for one worker's sessions (in the
- * order of policy/stage.h) and the Limit: table (see gate.h).
+ * order of policy/stage.h) and the limit table all workers share (see
+ * gate.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +12,79 @@
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 
-#define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
-#define LIMIT_PROBE    8
+#define LIMIT_STRIPES       64     /* locks of the shared table: one per block of slots */
+#define LIMIT_STRIPE_SLOTS  128    /* slots per block (a power of two): 8192 addresses in all */
+#define LIMIT_PROBE         8
+#define RATE_BUCKETS        6      /* the ClientRate window in six buckets (10 s each) */
+#define RATE_BUCKET_US      ((uint64_t)POL_CLIENT_RATE_WINDOW_S * 1000000 / RATE_BUCKETS)
 
 static const char *const pol_action_names[POL_ACTION_COUNT] = {
 	"continue", "ok", "relay", "discard", "reject",
 };
 
-/* One client address under a Limit: entry: open sessions and a token bucket. */
+/*
+ * One client address under a limit: its open sessions (every worker's),
+ * Limit:'s token bucket and ClientRate's window of attempts.
+ */
 struct gate_slot {
 	uint8_t used, family;
 	uint8_t a[16];
-	uint32_t conns;           /* sessions open now on this worker */
-	uint64_t milli_tokens;    /* rate bucket, in thousandths of a connection */
+	uint32_t conns;           /* sessions open now, on any worker */
+	uint64_t milli_tokens;    /* Limit: rate bucket, in thousandths of a connection */
 	uint64_t refill_us;
+	uint64_t rate_bucket;     /* ClientRate: the newest bucket (now / RATE_BUCKET_US) */
+	uint32_t hits[RATE_BUCKETS]; /* ClientRate: attempts per bucket, rate_bucket's last */
 };
+
+/*
+ * The limit table of the process, shared by every worker's gate, so that
+ * an address has one count whichever workers its connections land on
+ * (RSS hashes the 4-tuple: one client's connections spread over the
+ * workers). It is the only thing the workers share: a connection from an
+ * address under a limit takes one of 64 stripe locks for a hash probe and
+ * a few increments (tens of ns, beside a TLS handshake's hundreds of µs),
+ * and so does its end; addresses under no limit never touch it. Allocated
+ * at the first limit that applies, freed with the last gate.
+ */
+struct limit_table {
+	struct {
+		uint8_t lock;
+		uint8_t pad[63];  /* one cache line per lock */
+	} stripe[LIMIT_STRIPES];
+	struct gate_slot slot[LIMIT_STRIPES * LIMIT_STRIPE_SLOTS];
+};
+static struct limit_table *limit_tab;
+static unsigned limit_gates;       /* gates alive: the last one frees the table */
+
+/* The shared table, allocated at first use; NULL when out of memory. */
+static struct limit_table *limit_table(void)
+{
+	struct limit_table *t = __atomic_load_n(&limit_tab, __ATOMIC_ACQUIRE), *none = NULL;
+
+	if (t != NULL)
+		return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&limit_tab, &none, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		free(t);          /* another worker was first */
+		t = none;
+	}
+	return t;
+}
+
+/* Take a stripe's lock (held for a probe and a few increments). */
+static void stripe_lock(struct limit_table *t, unsigned i)
+{
+	while (__atomic_test_and_set(&t->stripe[i].lock, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&t->stripe[i].lock, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+/* Drop a stripe's lock. */
+static void stripe_unlock(struct limit_table *t, unsigned i)
+{
+	__atomic_clear(&t->stripe[i].lock, __ATOMIC_RELEASE);
+}
 
 /* A worker's gate with the map in force at start (NULL: none). */
 void gate_init(struct gate *g, struct net_ctx *ctx, const struct pol_snapshot *pol, struct smtp_stats *st)
@@ -34,13 +93,20 @@ void gate_init(struct gate *g, struct net_ctx *ctx, const struct pol_snapshot *p
 	g->ctx = ctx;
 	g->pol = pol;
 	g->st = st;
+	g->shares_limits = 1;
+	__atomic_add_fetch(&limit_gates, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Free the Limit: table. */
+/* The last gate frees the limit table (every session has ended). */
 void gate_free(struct gate *g)
 {
-	free(g->limits);
-	g->limits = NULL;
+	if (!g->shares_limits)
+		return;
+	g->shares_limits = 0;
+	if (__atomic_sub_fetch(&limit_gates, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(limit_tab);
+		__atomic_store_n(&limit_tab, NULL, __ATOMIC_RELEASE);
+	}
 }
 
 /* Publish a new access map to this worker (service lcore). */
@@ -62,79 +128,140 @@ static void gate_count(struct gate *g, const struct pol_result *r)
 		g->decisions[r->tag][r->action]++;
 }
 
-/* The counting slot of a client address; NULL when the table has no room. */
-static struct gate_slot *limit_slot(struct gate *g, const struct pol_addr *a)
+/* The hash of an address: its stripe and where its probe starts. */
+static unsigned limit_hash(const struct pol_addr *a)
 {
 	uint32_t h = 2166136261u;
 	unsigned i, n = a->family == 4 ? 4 : 16;
-	struct gate_slot *e, *free_slot = NULL;
 
-	if (g->limits == NULL && (g->limits = calloc(LIMIT_SLOTS, sizeof(*g->limits))) == NULL)
-		return NULL;
 	for (i = 0; i < n; i++)
 		h = (h ^ a->a[i]) * 16777619u;
-	for (i = 0; i < LIMIT_PROBE; i++) {
-		e = &g->limits[(h + i) & (LIMIT_SLOTS - 1)];
-		if (e->used && e->family == a->family && memcmp(e->a, a->a, n) == 0)
-			return e;
-		/* free, or a client with nothing open (its bucket refills anyway) */
-		if (free_slot == NULL && (!e->used || e->conns == 0))
-			free_slot = e;
+	return h;
+}
+
+/* ClientRate's attempts in the window ending now (buckets older than it emptied). */
+static uint32_t rate_window(struct gate_slot *e, uint64_t now)
+{
+	uint64_t b = now / RATE_BUCKET_US;
+	uint32_t sum = 0;
+	unsigned i;
+
+	/* a worker's clock may lag another's by its start-up skew: never go back */
+	if (b > e->rate_bucket) {
+		for (i = 0; i < RATE_BUCKETS && e->rate_bucket + 1 + i <= b; i++)
+			e->hits[(e->rate_bucket + 1 + i) % RATE_BUCKETS] = 0;
+		e->rate_bucket = b;
 	}
-	if (free_slot != NULL) {
-		memset(free_slot, 0, sizeof(*free_slot));
-		free_slot->used = 1;
-		free_slot->family = a->family;
-		memcpy(free_slot->a, a->a, n);
-		free_slot->refill_us = 0;
-	}
-	return free_slot;
+	for (i = 0; i < RATE_BUCKETS; i++)
+		sum += e->hits[i];
+	return sum;
 }
 
 /*
- * Limit: (conn=N, rate=N/period) for a new session from a: this worker's
- * share is ceil(N / workers) (policy.h). Returns 0 to go on (*slot: where
- * the session is counted, or NULL), or 1 with the refusal text in *why.
+ * The counting slot of a client address in stripe `st` (locked); NULL
+ * when the stripe has no room: a slot is taken over only when nobody is
+ * connected from its address, preferring one whose ClientRate window is
+ * over.
+ */
+static struct gate_slot *limit_slot(struct limit_table *t, unsigned st, unsigned h, const struct pol_addr *a,
+				    uint64_t now)
+{
+	unsigned i, n = a->family == 4 ? 4 : 16;
+	struct gate_slot *e, *take = NULL;
+	int rank = 0, r;          /* of take: 3 free, 2 idle with an empty window, 1 idle */
+
+	for (i = 0; i < LIMIT_PROBE; i++) {
+		e = &t->slot[st * LIMIT_STRIPE_SLOTS + ((h + i) & (LIMIT_STRIPE_SLOTS - 1))];
+		if (e->used && e->family == a->family && memcmp(e->a, a->a, n) == 0)
+			return e;
+		r = !e->used ? 3 : e->conns ? 0 : rate_window(e, now) == 0 ? 2 : 1;
+		if (r > rank) {
+			rank = r;
+			take = e;
+		}
+	}
+	if (take != NULL) {
+		memset(take, 0, sizeof(*take));
+		take->used = 1;
+		take->family = a->family;
+		memcpy(take->a, a->a, n);
+		take->rate_bucket = now / RATE_BUCKET_US;
+	}
+	return take;
+}
+
+/*
+ * The limits of a new session from a (policy.h struct pol_limits), in
+ * sendmail's order: ClientRate (every attempt counted, this one too),
+ * ClientConn, then Limit:'s conn and rate. Returns 0 to go on (*slot:
+ * where the session is counted, or NULL), or the tag that refused with
+ * the refusal's enhanced code and text in *enh and *why.
  */
 static int limit_check(struct gate *g, const struct pol_limits *lim, const struct pol_addr *a,
-		       struct gate_slot **slot, const char **why)
+		       struct gate_slot **slot, const char **enh, const char **why)
 {
+	struct limit_table *t;
 	struct gate_slot *e;
-	unsigned nw = tcp_nworkers(g->ctx) ? tcp_nworkers(g->ctx) : 1;
-	uint64_t conn_share, rate_share, cap, now = tcp_now_us(g->ctx);
+	uint64_t cap, now = tcp_now_us(g->ctx);
+	unsigned h, st;
+	int refused = 0;
 
-	if (lim->conn == 0 && lim->rate == 0)
+	if (lim->conn == 0 && lim->rate == 0 && lim->client_rate == 0 && lim->client_conn == 0)
 		return 0;
-	e = limit_slot(g, a);
+	if ((t = limit_table()) == NULL) {
+		g->st->limit_table_full++;
+		return 0;
+	}
+	h = limit_hash(a);
+	st = (h >> 16) % LIMIT_STRIPES;
+	stripe_lock(t, st);
+	e = limit_slot(t, st, h, a, now);
 	if (e == NULL) {
+		stripe_unlock(t, st);
 		g->st->limit_table_full++;   /* let the client in uncounted rather than refuse strangers' neighbours */
 		return 0;
 	}
-	conn_share = lim->conn ? (lim->conn + nw - 1) / nw : 0;
-	rate_share = lim->rate ? (lim->rate + nw - 1) / nw : 0;
-	if (rate_share) {
-		cap = rate_share * 1000;
+	if (lim->client_rate) {
+		rate_window(e, now);      /* moves the window to now */
+		e->hits[e->rate_bucket % RATE_BUCKETS]++;
+		if (rate_window(e, now) > lim->client_rate) {
+			refused = POL_TAG_CLIENTRATE;
+			*enh = "4.3.2";
+			*why = POL_CLIENT_RATE_TEXT;
+		}
+	}
+	if (lim->rate) {
+		cap = (uint64_t)lim->rate * 1000;
 		if (e->refill_us == 0)
 			e->milli_tokens = cap;
-		else
-			e->milli_tokens += (now - e->refill_us) * rate_share / ((uint64_t)lim->per_s * 1000);
+		else if (now > e->refill_us)
+			e->milli_tokens += (now - e->refill_us) * lim->rate / ((uint64_t)lim->per_s * 1000);
 		if (e->milli_tokens > cap)
 			e->milli_tokens = cap;
-		e->refill_us = now;
+		if (now > e->refill_us)
+			e->refill_us = now;
 	}
-	if (conn_share && e->conns >= conn_share) {
+	if (!refused && lim->client_conn && e->conns >= lim->client_conn) {
+		refused = POL_TAG_CLIENTCONN;
+		*enh = "4.3.2";
+		*why = POL_CLIENT_CONN_TEXT;
+	} else if (!refused && lim->conn && e->conns >= lim->conn) {
+		refused = POL_TAG_LIMIT;
+		*enh = "4.7.0";
 		*why = POL_LIMIT_CONN_TEXT;
-		return 1;
-	}
-	if (rate_share && e->milli_tokens < 1000) {
+	} else if (!refused && lim->rate && e->milli_tokens < 1000) {
+		refused = POL_TAG_LIMIT;
+		*enh = "4.7.0";
 		*why = POL_LIMIT_RATE_TEXT;
-		return 1;
 	}
-	if (rate_share)
-		e->milli_tokens -= 1000;
-	e->conns++;
-	*slot = e;
-	return 0;
+	if (!refused) {
+		if (lim->rate)
+			e->milli_tokens -= 1000;
+		e->conns++;
+		*slot = e;
+	}
+	stripe_unlock(t, st);
+	return refused;
 }
 
 /* What the access map may know of this session. */
@@ -174,8 +301,9 @@ static void pol_refuse(struct sess *s, const struct pol_result *r, const char *s
 
 /*
  * A new session meets the connect stages in the driver's order (Connect:,
- * Limit:, Srv_Features): 0 to go on (Srv_Features applied to the
- * session), or 1 with the refusal, logged, in *refusal.
+ * ClientRate:/ClientConn:/Limit:, Srv_Features, GreetPause): 0 to go on
+ * (Srv_Features applied to the session, s->greet_pause_ms the map's pause
+ * or -1), or 1 with the refusal, logged, in *refusal.
  */
 int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 {
@@ -184,9 +312,11 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	enum pol_stage next = POL_STAGE_CONNECT;
 	struct pol_stage_out o;
 	struct pol_client pc;
-	const char *why = NULL;
+	const char *why = NULL, *enh = NULL;
 	char dn1[8], dn2[8];
+	int tag;
 
+	s->greet_pause_ms = -1;
 	if (pol == NULL)
 		return 0;
 	pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
@@ -201,13 +331,19 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 			}
 			break;
 		case POL_STAGE_LIMIT:
-			if (o.found && limit_check(g, &o.lim, &pc.addr, &s->lim, &why)) {
-				g->st->limit_refused++;
-				g->decisions[POL_TAG_LIMIT][POL_REJECT]++;
+			if (o.found && (tag = limit_check(g, &o.lim, &pc.addr, &s->lim, &enh, &why)) != 0) {
+				if (tag == POL_TAG_CLIENTRATE)
+					g->st->client_rate_refused++;
+				else if (tag == POL_TAG_CLIENTCONN)
+					g->st->client_conn_refused++;
+				else
+					g->st->limit_refused++;
+				g->decisions[tag][POL_REJECT]++;
 				memset(refusal, 0, sizeof(*refusal));
+				refusal->tag = tag;
 				refusal->action = POL_REJECT;
 				refusal->code = 421;
-				snprintf(refusal->enh, sizeof(refusal->enh), "4.7.0");
+				snprintf(refusal->enh, sizeof(refusal->enh), "%s", enh);
 				snprintf(refusal->text, sizeof(refusal->text), "%s", why);
 				goto refused;
 			}
@@ -226,6 +362,12 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 			else if (o.f.off & POL_SF_AUTH_REQUIRED)
 				s->pcfg.auth_required = 0;                        /* L: not even on 587 */
 			break;
+		case POL_STAGE_GREETPAUSE:
+			if (!o.found)
+				break;
+			g->decisions[POL_TAG_GREETPAUSE][POL_OK]++;
+			s->greet_pause_ms = (int)o.pause_ms;
+			break;
 		default:
 			break;
 		}
@@ -237,11 +379,18 @@ refused:
 	return 1;
 }
 
-/* A session counted under Limit: ended. */
+/* A session counted under a limit ended. */
 void gate_release(struct gate_slot *slot)
 {
-	if (slot != NULL)
-		slot->conns--;
+	struct limit_table *t = __atomic_load_n(&limit_tab, __ATOMIC_ACQUIRE);
+	unsigned st;
+
+	if (slot == NULL || t == NULL)
+		return;
+	st = (unsigned)(slot - t->slot) / LIMIT_STRIPE_SLOTS;
+	stripe_lock(t, st);
+	slot->conns--;
+	stripe_unlock(t, st);
 }
 
 /*

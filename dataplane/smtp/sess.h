@@ -86,7 +86,8 @@ struct sess {
 	uint64_t data_last_us;    /* message bytes last came */
 	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
 	struct sess *lnext, *lprev; /* the worker's live list */
-	struct gate_slot *lim;    /* counted under a Limit: entry, or NULL */
+	struct gate_slot *lim;    /* counted under a limit (gate.c), or NULL */
+	int greet_pause_ms;       /* GreetPause: the map's pause before the banner, -1: none */
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;

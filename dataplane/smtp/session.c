@@ -683,6 +683,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	struct smtp_worker *w = la->w;
 	struct pol_result refusal;
 	struct sess *s;
+	unsigned delay;
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
 		static const char msg[] = "421 4.3.2 Service not available, too many sessions\r\n";
@@ -725,16 +726,18 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		return;
 	}
 	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
+	/* the greeting delay: the access map's GreetPause, else smtpd_greet_delay_ms */
+	delay = s->greet_pause_ms >= 0 ? (unsigned)s->greet_pause_ms : w->cfg->smtpd_greet_delay_ms;
 	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
-	smtp_proto_init(&s->p, &s->pcfg, w->cfg->smtpd_greet_delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
+	smtp_proto_init(&s->p, &s->pcfg, delay > 0 ? SMTP_INIT_NO_BANNER : 0);
 	if (la->mode == SMTP_MODE_SMTPS) {
 		if (sess_tls_begin(s) != 0)
 			sess_kill(s, 1);
 		return;
 	}
-	if (w->cfg->smtpd_greet_delay_ms > 0) {
+	if (delay > 0) {
 		s->cst = C_GREET_DELAY;
-		tcp_set_timeout(c, w->cfg->smtpd_greet_delay_ms);
+		tcp_set_timeout(c, delay);
 		return;
 	}
 	s->cst = C_SMTP;
@@ -747,6 +750,7 @@ static void client_accept(struct tcp_conn *c, void *arg)
 static void client_readable(struct tcp_conn *c)
 {
 	struct sess *s = tcp_app(c);
+	char why[320];
 
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
@@ -754,7 +758,13 @@ static void client_readable(struct tcp_conn *c)
 		slog(s->w->cfg->hostname, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
 		s->cst = C_SMTP;                   /* the 554 replaces the banner, never queued */
-		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
+		if (s->greet_pause_ms > 0) {       /* the map's GreetPause: sendmail's words */
+			s->w->gate.decisions[POL_TAG_GREETPAUSE][POL_REJECT]++;
+			snprintf(why, sizeof(why), "%s ESMTP not accepting messages", s->w->cfg->hostname);
+		} else {
+			snprintf(why, sizeof(why), "Error: talking before the greeting");
+		}
+		client_close_with(s, 554, "5.5.1", why);
 		return;
 	}
 	if (s->cst == C_TLS_HS) {

@@ -52,7 +52,10 @@
 	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
 	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
 	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
-	X(limit_table_full)         /* Limit: no room to count a client (let in, uncounted) */ \
+	X(limit_table_full)         /* Limit:, ClientRate:, ClientConn: no room to count a client
+				       (let in, uncounted) */ \
+	X(client_rate_refused)      /* ClientRate: over the rate: 421 4.3.2 */ \
+	X(client_conn_refused)      /* ClientConn: too many open: 421 4.3.2 */ \
 	X(auth_success)             /* AUTH answered 235 */ \
 	X(auth_failed)              /* AUTH answered 535: wrong user or password (after the delay) */ \
 	X(auth_limited)             /* AUTH answered 454: too many failures from the address */ \

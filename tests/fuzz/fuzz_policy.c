@@ -201,7 +201,8 @@ static size_t lookups(const struct pol_snapshot *s, char *buf, size_t cap)
 		struct pol_features f;
 		struct pol_limits l;
 		char line[1024];
-		int k, sf, lim, rt;
+		int k, sf, lim, rt, gp;
+		unsigned pause;
 
 		memset(&c, 0, sizeof(c));
 		if (pol_addr_parse(q[i].addr, &c.addr) != 0)
@@ -222,12 +223,15 @@ static size_t lookups(const struct pol_snapshot *s, char *buf, size_t cap)
 		sf = pol_srv_features(s, &c, &f, &t);
 		lim = pol_limit(s, &c, &l, &t);
 		rt = pol_require_tls(s, &c, &t);
+		gp = pol_greet_pause(s, &c, &pause, &t);
+		FUZZ_ASSERT(gp == 1 || pause == 0);
+		FUZZ_ASSERT(pause <= POL_GREET_PAUSE_MAX_MS);
 		FUZZ_ASSERT(t.n <= POL_TRACE_LINES);
 		for (k = 0; k < (int)t.n; k++)
 			FUZZ_ASSERT(memchr(t.line[k], '\0', POL_TRACE_WIDTH) != NULL);
 		FUZZ_ASSERT(sf == 0 || sf == 1);
 		FUZZ_ASSERT(sf == 1 || (f.on == 0 && f.off == 0));
-		FUZZ_ASSERT(lim == 1 || (l.conn == 0 && l.rate == 0));
+		FUZZ_ASSERT(lim == 1 || (l.conn == 0 && l.rate == 0 && l.client_rate == 0 && l.client_conn == 0));
 		FUZZ_ASSERT(lim == 0 || l.rate == 0 || l.per_s == 1 || l.per_s == 60 || l.per_s == 3600);
 		FUZZ_ASSERT(rt == 0 || rt == 1);
 		for (k = 0; k < 4; k++) {
@@ -240,8 +244,8 @@ static size_t lookups(const struct pol_snapshot *s, char *buf, size_t cap)
 			memcpy(buf + o, line, n);
 			o += n;
 		}
-		o += (size_t)snprintf(buf + o, cap - o, "%d %x %x %d %u %u %u %d\n", sf, f.on, f.off, lim,
-				       l.conn, l.rate, l.per_s, rt);
+		o += (size_t)snprintf(buf + o, cap - o, "%d %x %x %d %u %u %u %u %u %d %d %u\n", sf, f.on, f.off,
+				       lim, l.conn, l.rate, l.per_s, l.client_rate, l.client_conn, rt, gp, pause);
 		if (o >= cap)
 			o = cap - 1;
 	}

@@ -50,6 +50,15 @@ static struct pol_client client(const char *addr, const char *name)
 	return c;
 }
 
+/* Whether a line of the trace tr holds needle. */
+static int traced(const char *needle)
+{
+	for (unsigned i = 0; i < tr.n; i++)
+		if (strstr(tr.line[i], needle))
+			return 1;
+	return 0;
+}
+
 /* A result as text, "550 5.7.1 Access denied" or "OK". */
 static const char *fmt(const struct pol_result *r)
 {
@@ -737,6 +746,135 @@ TEST(limit)
 	pol_snapshot_free(s);
 }
 
+/* ---- sendmail's connection control: ClientRate:, ClientConn:, GreetPause: ---- */
+
+/*
+ * cf/README, FEATURE(`ratecontrol'): "10.1.2.3 can only make up to 4
+ * connections, the general limit it 10, and 127.0.0.1 can make an
+ * unlimited number of connections per ConnectionRateWindowSize" - the
+ * lookup is RateControl's <A:${client_addr}> <E:>: the address and its
+ * subnets, then the bare tag; never the client's name.
+ */
+TEST(client_rate)
+{
+	struct pol_snapshot *s = snap_of("ClientRate:10.1.2.3\t\t4\n"
+					 "ClientRate:127.0.0.1\t\t0\n"
+					 "ClientRate:\t\t\t10\n"
+					 "ClientRate:198.18.0\t\t2\n"
+					 "ClientRate:IPv6:2001:2::/48\t7\n"
+					 "ClientRate:198.18.9\t\tSKIP\n");
+	static const struct { const char *addr, *name; unsigned want; } cases[] = {
+		{ "10.1.2.3", NULL, 4 },
+		{ "127.0.0.1", NULL, 0 },                 /* 0: unlimited, under the default */
+		{ "10.1.2.4", NULL, 10 },                 /* the general limit */
+		{ "198.18.0.77", NULL, 2 },               /* a subnet (LookUpAddress: 198.18.0) */
+		{ "2001:2::1", NULL, 7 },
+		{ "198.18.9.1", NULL, 10 },               /* SKIP: on to the default */
+		{ "10.9.9.9", "host.example", 10 },       /* a name is not looked up */
+	};
+	struct pol_limits l;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pol_client c = client(cases[i].addr, cases[i].name);
+
+		CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+		CHECK_EQ(l.client_rate, cases[i].want);
+		CHECK_EQ(l.client_conn, 0);
+		CHECK_EQ(l.conn | l.rate, 0);
+	}
+	pol_snapshot_free(s);
+	/* no default: an address with no entry has no limit */
+	s = snap_of("ClientRate:10.1.2.3\t4\n");
+	struct pol_client c = client("10.1.2.4", NULL);
+
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 0);
+	CHECK_EQ(l.client_rate, 0);
+	pol_snapshot_free(s);
+}
+
+/*
+ * cf/README, FEATURE(`conncontrol'): "10.1.2.3 can only have up to 4
+ * open connections, the general limit it 10, and 127.0.0.1 does not have
+ * any explicit limit" (ConnControl: <A:${client_addr}> <E:>); beside
+ * Limit: and ClientRate:, each looked up on its own.
+ */
+TEST(client_conn)
+{
+	struct pol_snapshot *s = snap_of("ClientConn:10.1.2.3\t\t4\n"
+					 "ClientConn:127.0.0.1\t\t0\n"
+					 "ClientConn:\t\t\t10\n"
+					 "ClientRate:10.1.2\t\t30\n"
+					 "Limit:10.1.2.3\t\tconn=2\n");
+	struct pol_client c = client("10.1.2.3", NULL);
+	struct pol_limits l;
+
+	pol_trace_init(&tr);
+	CHECK_EQ(pol_limit(s, &c, &l, &tr), 1);
+	CHECK_EQ(l.client_conn, 4);
+	CHECK_EQ(l.client_rate, 30);
+	CHECK_EQ(l.conn, 2);                            /* Limit: too: the stricter wins at the gate */
+	CHECK(traced("ClientConn:10.1.2.3 -> found ClientConn:10.1.2.3 4"));
+	CHECK(traced("ClientRate:10.1.2.3 -> found ClientRate:10.1.2 30"));
+	c = client("127.0.0.1", NULL);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.client_conn, 0);
+	c = client("10.1.9.9", NULL);
+	CHECK_EQ(pol_limit(s, &c, &l, NULL), 1);
+	CHECK_EQ(l.client_conn, 10);
+	CHECK_EQ(l.client_rate, 0);
+	CHECK_EQ(l.conn, 0);
+	pol_snapshot_free(s);
+}
+
+/*
+ * cf/README, FEATURE(`greet_pause'): "an access database lookup with the
+ * GreetPause tag is done using client hostname, domain, IP address, or
+ * subnet to determine the pause time" (greet_pause: D on ${client_name},
+ * then A on ${client_addr}); the bare tag is the default, as the
+ * sendmail cookbook's Local_greet_pause adds (sendmail's own default is
+ * FEATURE's argument: mxgate's smtpd_greet_delay_ms).
+ */
+TEST(greet_pause)
+{
+	struct pol_snapshot *s = snap_of("GreetPause:my.domain\t0\n"
+					 "GreetPause:example.com\t5000\n"
+					 "GreetPause:10.1.2\t2000\n"
+					 "GreetPause:127.0.0.1\t0\n"
+					 "GreetPause:[198.18.7.7]\t700\n"
+					 "GreetPause:\t\t1500\n");
+	static const struct { const char *addr, *name; unsigned want; } cases[] = {
+		{ "198.19.0.1", "mx.my.domain", 0 },      /* host in the domain: no pause */
+		{ "198.19.0.1", "mail.example.com", 5000 },
+		{ "10.1.2.3", NULL, 2000 },               /* the subnet */
+		{ "10.1.2.3", "mail.example.com", 5000 }, /* the name first */
+		{ "10.1.2.3", "other.example", 2000 },    /* then the address */
+		{ "127.0.0.1", NULL, 0 },
+		{ "198.18.7.7", NULL, 700 },              /* an unresolved client's [literal] */
+		{ "198.19.0.1", NULL, 1500 },             /* the default */
+	};
+	unsigned ms;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pol_client c = client(cases[i].addr, cases[i].name);
+
+		CHECK_EQ(pol_greet_pause(s, &c, &ms, NULL), 1);
+		CHECK_EQ(ms, cases[i].want);
+	}
+	pol_snapshot_free(s);
+	s = snap_of("GreetPause:10.1.2\t2000\n");
+	struct pol_client c = client("10.1.3.1", NULL);
+
+	ms = 9;
+	CHECK_EQ(pol_greet_pause(s, &c, &ms, NULL), 0);  /* no entry: smtpd_greet_delay_ms */
+	CHECK_EQ(ms, 0);
+	pol_snapshot_free(s);
+	s = snap_of("Connect:x.test OK\n");
+	pol_trace_init(&tr);
+	CHECK_EQ(pol_greet_pause(s, &c, &ms, &tr), 0);
+	CHECK(traced("no GreetPause: entries"));
+	pol_snapshot_free(s);
+}
+
 /* ---- the ERROR: forms sendmail accepts ---- */
 
 static const struct {
@@ -814,6 +952,18 @@ static const struct {
 	{ "TLS_Clt:x@y.example", "VERIFY", "TLS_Clt:x@y.example: a TLS_Clt: key is a host name or an "
 					    "address, not a mailbox" },
 	{ "Limit:mx.example", "conn=1", "Limit:mx.example: a Limit: key is an address or a prefix" },
+	{ "ClientRate:mx.example", "4", "ClientRate:mx.example: a ClientRate: key is an address or a prefix" },
+	{ "ClientConn:[10.1.2.3]", "4", "ClientConn:[10.1.2.3]: a ClientConn: key is an address or a prefix" },
+	{ "ClientConn:10.1.2.3", "four", "ClientConn:10.1.2.3: unknown value 'four' (ClientConn takes open "
+					 "connections, 0 = no limit)" },
+	{ "ClientRate:", "-1", "ClientRate:: unknown value '-1' (ClientRate takes connections per minute, "
+			       "0 = no limit)" },
+	{ "GreetPause:example.com", "5s", "GreetPause:example.com: unknown value '5s' (GreetPause takes "
+					  "milliseconds, 0 = no pause)" },
+	{ "GreetPause:", "300001", "GreetPause:: GreetPause 300001 ms is over 300000 (sendmail's cap: the "
+				   "5-minute greeting timeout)" },
+	{ "GreetPause:user@example.com", "10", "GreetPause:user@example.com: a GreetPause: key is a host "
+					       "name or an address, not a mailbox" },
 	{ "CERTISSUER:/CN=a(b)", "RELAY", "CERTISSUER:/CN=a(b): bad DN: write it +HEX quoted "
 					  "(a blank is +20, '+' is +2B)" },
 	{ "CERTISSUER:/CN=a+2", "RELAY", "CERTISSUER:/CN=a+2: bad DN: write it +HEX quoted "
@@ -1326,8 +1476,9 @@ TEST(random_input)
 /* ---- the stage driver (policy/stage.h) ----
  *
  * What mxgate's sessions (dataplane/smtp/gate.c) and `mxctl policy test`
- * share: the connect stages come in one order (Connect:, Limit:,
- * Srv_Features) and a Connect: refusal ends the walk before Limit: is
+ * share: the connect stages come in one order (Connect:, Limit: with
+ * ClientRate:/ClientConn:, Srv_Features, GreetPause) and a Connect:
+ * refusal ends the walk before Limit: is
  * looked up; the TLS facts make no decision of their own but are judged
  * at MAIL (TLS_Clt, Require_TLS) and RCPT (CERTISSUER/CERTSUBJECT); AUTH
  * feeds RCPT's relaying; each stage is the engine's own check.
@@ -1345,15 +1496,15 @@ static struct pol_client stage_client(const char *addr)
 
 /* Walk the connect stages into out[] in the order they come; how many came. */
 static unsigned stage_walk(const struct pol_snapshot *s, const struct pol_client *c, struct pol_trace *t,
-			   struct pol_stage_out out[4])
+			   struct pol_stage_out out[5])
 {
 	enum pol_stage next = POL_STAGE_CONNECT;
 	unsigned n = 0;
 
-	while (n < 4 && pol_walk_connect(&next, s, c, &out[n], t))
+	while (n < 5 && pol_walk_connect(&next, s, c, &out[n], t))
 		n++;
 	/* over means over: further calls run nothing */
-	CHECK_EQ(pol_walk_connect(&next, s, c, &out[3], t), 0);
+	CHECK_EQ(pol_walk_connect(&next, s, c, &out[4], t), 0);
 	return n;
 }
 
@@ -1370,7 +1521,10 @@ static int stage_traced(const struct pol_trace *t, const char *needle)
 	"Connect:198.18.0.99\tREJECT\n" \
 	"Connect:198.18.0.1\tOK\n" \
 	"Limit:198.18.0\t\tconn=2 rate=10/min\n" \
-	"Srv_Features:198.18.0.1\tS v l\n"
+	"ClientConn:198.18.0.1\t3\n" \
+	"ClientRate:198.18.0.1\t20\n" \
+	"Srv_Features:198.18.0.1\tS v l\n" \
+	"GreetPause:198.18.0.1\t3000\n"
 
 TEST(stage_names)
 {
@@ -1382,19 +1536,20 @@ TEST(stage_names)
 	/* mxctl's headings */
 	CHECK_STR(pol_stage_names[POL_STAGE_LIMIT], "Limit");
 	CHECK_STR(pol_stage_names[POL_STAGE_FEATURES], "Srv_Features");
+	CHECK_STR(pol_stage_names[POL_STAGE_GREETPAUSE], "GreetPause");
 }
 
 TEST(stage_connect_order)
 {
 	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
 	struct pol_client c = stage_client("198.18.0.1");
-	struct pol_stage_out o[4];
+	struct pol_stage_out o[5];
 	static struct pol_trace t;
 
 	if (!s)
 		return;
 	pol_trace_init(&t);
-	CHECK_EQ(stage_walk(s, &c, &t, o), 3);
+	CHECK_EQ(stage_walk(s, &c, &t, o), 4);
 	CHECK_EQ(o[0].stage, POL_STAGE_CONNECT);
 	CHECK_EQ(o[0].r.action, POL_OK);
 	CHECK_EQ(o[0].r.tag, POL_TAG_CONNECT);
@@ -1410,6 +1565,11 @@ TEST(stage_connect_order)
 	CHECK(o[2].f.on & POL_SF_VERIFY);
 	CHECK(o[2].f.on & POL_SF_AUTH_REQUIRED);
 	CHECK_EQ(o[2].r.action, POL_CONTINUE);
+	CHECK_EQ(o[3].stage, POL_STAGE_GREETPAUSE);     /* last: just before the banner */
+	CHECK_EQ(o[3].found, 1);
+	CHECK_EQ(o[3].pause_ms, 3000);
+	CHECK_EQ(o[1].lim.client_conn, 3);              /* ClientConn: with Limit:, one stage */
+	CHECK_EQ(o[1].lim.client_rate, 20);
 	pol_snapshot_free(s);
 }
 
@@ -1417,7 +1577,7 @@ TEST(stage_connect_refused_ends_the_walk)
 {
 	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
 	struct pol_client c = stage_client("198.18.0.99");
-	struct pol_stage_out o[4];
+	struct pol_stage_out o[5];
 	static struct pol_trace t;
 
 	if (!s)
@@ -1428,9 +1588,11 @@ TEST(stage_connect_refused_ends_the_walk)
 	CHECK_EQ(o[0].r.action, POL_REJECT);
 	CHECK_EQ(o[0].r.code, 550);
 	CHECK(stage_traced(&t, "Connect:198.18.0.99"));
-	/* neither Limit: nor Srv_Features is looked up for a refused client */
+	/* no later stage is looked up for a refused client */
 	CHECK(!stage_traced(&t, "Limit"));
+	CHECK(!stage_traced(&t, "ClientConn"));
 	CHECK(!stage_traced(&t, "Srv_Features"));
+	CHECK(!stage_traced(&t, "GreetPause"));
 	pol_snapshot_free(s);
 }
 
@@ -1438,21 +1600,23 @@ TEST(stage_connect_defaults)
 {
 	struct pol_snapshot *s = snap_of(STAGE_CONNECT_MAP);
 	struct pol_client c = stage_client("2001:2::1");
-	struct pol_stage_out o[4];
+	struct pol_stage_out o[5];
 
 	if (!s)
 		return;
 	/* no entry applies: every stage runs and lets the client on */
-	CHECK_EQ(stage_walk(s, &c, NULL, o), 3);
+	CHECK_EQ(stage_walk(s, &c, NULL, o), 4);
 	CHECK_EQ(o[0].r.action, POL_CONTINUE);
 	CHECK_EQ(o[1].stage, POL_STAGE_LIMIT);
 	CHECK_EQ(o[1].found, 0);
 	CHECK_EQ(o[2].stage, POL_STAGE_FEATURES);
 	CHECK_EQ(o[2].found, 0);
-	/* no map at all: the same three stages, nothing found */
-	CHECK_EQ(stage_walk(NULL, &c, NULL, o), 3);
+	CHECK_EQ(o[3].stage, POL_STAGE_GREETPAUSE);
+	CHECK_EQ(o[3].found, 0);
+	/* no map at all: the same four stages, nothing found */
+	CHECK_EQ(stage_walk(NULL, &c, NULL, o), 4);
 	CHECK_EQ(o[0].r.action, POL_CONTINUE);
-	CHECK_EQ(o[1].found + o[2].found, 0);
+	CHECK_EQ(o[1].found + o[2].found + o[3].found, 0);
 	pol_snapshot_free(s);
 }
 
@@ -1466,7 +1630,7 @@ TEST(stage_tls_judged_at_mail_not_at_connect)
 {
 	struct pol_snapshot *s = snap_of(STAGE_TLS_MAP);
 	struct pol_client c = stage_client("198.18.0.1");
-	struct pol_stage_out o[4];
+	struct pol_stage_out o[5];
 	static struct pol_trace t;
 
 	if (!s)
@@ -1475,8 +1639,8 @@ TEST(stage_tls_judged_at_mail_not_at_connect)
 	c.verify = "OK";
 	c.cipher_bits = 128;
 	/* the connect stages make no TLS decision */
-	CHECK_EQ(stage_walk(s, &c, NULL, o), 3);
-	for (unsigned i = 0; i < 3; i++)
+	CHECK_EQ(stage_walk(s, &c, NULL, o), 4);
+	for (unsigned i = 0; i < 4; i++)
 		CHECK(o[i].r.action != POL_REJECT);
 	/* MAIL does: encryption too weak */
 	pol_trace_init(&t);
@@ -1628,6 +1792,9 @@ int main(void)
 	RUN(untagged);
 	RUN(srv_features);
 	RUN(limit);
+	RUN(client_rate);
+	RUN(client_conn);
+	RUN(greet_pause);
 	RUN(error_forms);
 	RUN(malformed);
 	RUN(parse_errors);

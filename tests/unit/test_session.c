@@ -825,6 +825,88 @@ TEST(greeting_delay)
 	stop();
 }
 
+/*
+ * sendmail's connection control in the access map: GreetPause replaces
+ * smtpd_greet_delay_ms (0: none) and its pregreet reply is sendmail's;
+ * ClientConn counts open sessions and frees them at their end;
+ * ClientRate counts every attempt in the last 60 s, refused ones too, and
+ * forgets them once the window has passed.
+ */
+TEST(client_control)
+{
+	struct pol_builder *pb = pol_builder_new();
+	struct pol_snapshot *pol;
+	struct tcp_conn *c, *d, *e;
+	char err[256];
+	const char *log;
+
+	CHECK_EQ(pol_add(pb, "GreetPause:198.18.0.1", "1500", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "GreetPause:198.18.0.3", "0", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "ClientConn:198.18.0.3", "2", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(pb, "ClientRate:198.18.0.4", "2", err, sizeof(err)), 0);
+	pol = pol_build(pb, err, sizeof(err));
+	CHECK(pol != NULL);
+	start("backends = 198.18.1.1:25\nsmtpd_greet_delay_ms = 4000\n");
+	smtp_worker_set_policy(W, pol);
+	log_begin();
+	/* GreetPause 1500 instead of the 4000 of the configuration */
+	c = client_connect(0, 40001);
+	clock_to(F.ctx.now_us + 1499000);
+	CHECK_STR(take(c), "");
+	clock_to(F.ctx.now_us + 1000);
+	CHECK_STR(take(c), "220 mx.test ESMTP\r\n");
+	/* talking first under GreetPause: sendmail's greeting words */
+	c = client_connect(0, 40002);
+	say(c, "EHLO robot\r\n");
+	CHECK_STR(take(c), "554 5.5.1 mx.test ESMTP not accepting messages\r\n");
+	CHECK(c->shut);
+	/* GreetPause 0: no pause at all, though smtpd_greet_delay_ms says 4000 */
+	c = client_connect_from(0, "198.18.0.3", 40003);
+	CHECK_STR(take(c), "220 mx.test ESMTP\r\n");
+	/* ClientConn 2: the third open session is refused, a closed one makes room */
+	d = client_connect_from(0, "198.18.0.3", 40004);
+	CHECK_STR(take(d), "220 mx.test ESMTP\r\n");
+	e = client_connect_from(0, "198.18.0.3", 40005);
+	CHECK_STR(take(e), "421 4.3.2 Too many open connections.\r\n");
+	CHECK(e->shut);
+	client_gone(e);
+	client_gone(d);
+	d = client_connect_from(0, "198.18.0.3", 40006);
+	CHECK_STR(take(d), "220 mx.test ESMTP\r\n");
+	/* ClientRate 2: the third attempt within the minute is refused, and counts */
+	for (uint16_t p = 40010; p < 40012; p++) {
+		c = client_connect_from(0, "198.18.0.4", p);
+		clock_to(F.ctx.now_us + 4000000);   /* smtpd_greet_delay_ms */
+		CHECK_STR(take(c), "220 mx.test ESMTP\r\n");
+		client_gone(c);
+	}
+	c = client_connect_from(0, "198.18.0.4", 40012);
+	CHECK_STR(take(c), "421 4.3.2 Connection rate limit exceeded.\r\n");
+	client_gone(c);
+	clock_to(F.ctx.now_us + 30000000);
+	c = client_connect_from(0, "198.18.0.4", 40013);  /* still within the window */
+	CHECK_STR(take(c), "421 4.3.2 Connection rate limit exceeded.\r\n");
+	client_gone(c);
+	clock_to(F.ctx.now_us + 61000000);          /* every attempt now older than 60 s */
+	c = client_connect_from(0, "198.18.0.4", 40014);
+	clock_to(F.ctx.now_us + 4000000);
+	CHECK_STR(take(c), "220 mx.test ESMTP\r\n");
+	log = log_end();
+	CHECK(strstr(log, "NOQUEUE: reject: CONNECT from unknown[198.18.0.3]: 421 4.3.2 Too many open "
+		      "connections.; proto=SMTP\n") != NULL);
+	CHECK(strstr(log, "NOQUEUE: reject: CONNECT from unknown[198.18.0.4]: 421 4.3.2 Connection rate "
+		      "limit exceeded.; proto=SMTP\n") != NULL);
+	CHECK(strstr(log, "]: PREGREET 12 after 0 from [198.18.0.1]:40002\n") != NULL);
+	CHECK_EQ(counter("client_conn_refused"), 1);
+	CHECK_EQ(counter("client_rate_refused"), 2);
+	CHECK_EQ(counter("pregreet"), 1);
+	CHECK(strstr(labelled(), "tag=\"GreetPause\",action=\"reject\"} 1\n") != NULL);
+	CHECK(strstr(labelled(), "tag=\"ClientRate\",action=\"reject\"} 2\n") != NULL);
+	stop();
+	pol_snapshot_free(pol);
+	pol_builder_free(pb);
+}
+
 TEST(draining)
 {
 	struct tcp_conn *c;
@@ -1158,6 +1240,7 @@ int main(void)
 	RUN(backend_failure_not_carried_over);
 	RUN(backpressure);
 	RUN(greeting_delay);
+	RUN(client_control);
 	RUN(draining);
 	RUN(starttls);
 	RUN(transactions);

@@ -109,7 +109,8 @@ static const char test_help[] =
 	"access_file as mxgate lays them (or through ACCESSFILE alone, or Redis's map\n"
 	"alone with --redis-only), and\n"
 	"print every lookup and decision, like sendmail -bt, in mxgate's order: connect\n"
-	"(then Limit and Srv_Features), MAIL (--from; with TLS_Clt after --verify), each\n"
+	"(then ClientRate/ClientConn/Limit, Srv_Features and GreetPause), MAIL (--from;\n"
+	"with TLS_Clt after --verify), each\n"
 	"RCPT (--to).\n"
 	"\n"
 	"  --client IP          the client's address (IPv4 or IPv6)\n"
@@ -943,7 +944,7 @@ static struct pol_snapshot *build(const struct entries *lower, const struct entr
 	return s;
 }
 
-/* Print what a connect stage found (Limit:, Srv_Features). */
+/* Print what a connect stage found (limits, Srv_Features, GreetPause). */
 static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
 {
 	char off[27], on[27];
@@ -951,7 +952,17 @@ static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
 	printf("\n%s\n", pol_stage_names[o->stage]);
 	show_trace(t);
 	if (o->stage == POL_STAGE_LIMIT && o->found) {
-		printf("  => conn=%u rate=%u per %us (0 = no limit)\n", o->lim.conn, o->lim.rate, o->lim.per_s);
+		if (o->lim.per_s)        /* a Limit: entry */
+			printf("  => conn=%u rate=%u per %us (0 = no limit)\n", o->lim.conn, o->lim.rate, o->lim.per_s);
+		if (o->lim.client_rate || o->lim.client_conn || !o->lim.per_s)
+			printf("  => ClientRate %u per %us, ClientConn %u (0 = no limit; over: 421 4.3.2)\n",
+			       o->lim.client_rate, POL_CLIENT_RATE_WINDOW_S, o->lim.client_conn);
+	} else if (o->stage == POL_STAGE_GREETPAUSE) {
+		if (o->found)
+			printf("  => pause %u ms before the banner (talking first: 554 not accepting messages)\n",
+			       o->pause_ms);
+		else
+			printf("  => no entry: smtpd_greet_delay_ms\n");
 	} else if (o->stage == POL_STAGE_LIMIT) {
 		printf("  => no limit\n");
 	} else if (o->found) {
