@@ -151,6 +151,9 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c co
 		common/strutil.c
 
 # common/strutil.c: DN quoting, log escaping, FNV-1a
+$(BUILD)/test_slog: tests/unit/test_slog.c dataplane/smtp/slog.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_slog.c dataplane/smtp/slog.c
+
 $(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
 
@@ -179,7 +182,7 @@ $(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUIL
 
 UNIT_TESTS := $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
-	$(BUILD)/test_strutil
+	$(BUILD)/test_strutil $(BUILD)/test_slog
 
 # test_metrics: every counter printed has a row in common/metric_table.c; the renderer
 # (ctl.c wherever it lives: control/ or common/)

@@ -166,7 +166,7 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
+	slog(s->key, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
 	     stage, s->addr, r->code, r->enh, who, r->text, tx_from(&s->tx), s->p.ehlo ? "ESMTP" : "SMTP",
 	     s->p.helo);
 	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
@@ -232,7 +232,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	}
 	return 0;
 refused:
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP", s->addr,
+	slog(s->key, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP", s->addr,
 	     refusal->code, refusal->enh, refusal->text);
 	return 1;
 }

@@ -213,10 +213,10 @@ void relay_fail(struct relay *r, const char *why)
 	if (r->bidx >= 0 && (r->bst <= B_EHLO2))
 		rp->down_until_us[r->bidx] = tcp_now_us(rp->ctx) + (uint64_t)rp->cfg->backend_retry_ms * 1000;
 	if (loss.was == RELAY_W_DOT)
-		slog(rp->cfg->hostname, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
+		slog(0, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
 		     "delivered; the client is told 451 4.4.1 and may send it again", r->id, why, r->bidx);
 	else
-		slog(rp->cfg->hostname, "%s: lost connection with backend %d (%s) while waiting for %s", r->id,
+		slog(0, "%s: lost connection with backend %d (%s) while waiting for %s", r->id,
 		     r->bidx, why, relay_what_names[backend_what(r)]);
 	if (r->b != NULL) {
 		tcp_set_app(r->b, NULL, NULL);

@@ -53,7 +53,7 @@ struct smtp_worker {
 	struct smtp_cfg pcfg[SMTP_MODE_COUNT];  /* the engine's settings per port flavour */
 	struct listen_arg la[SMTP_MODE_COUNT];
 	struct relay_pool rp;     /* the backends */
-	uint32_t next_id;
+	struct slog_ring *log;    /* this worker's log lines, drained by the service lcore */
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
 	struct gate gate;         /* the access map's stages, Limit:, decision counters */
@@ -90,7 +90,8 @@ struct sess {
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
-	char id[12];
+	unsigned key;             /* the session number: [pid] of its log lines, id= in mxctl sessions */
+	char id[12];              /* the same, as text */
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
 	struct smtp_tx tx;        /* the transaction */

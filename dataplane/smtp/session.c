@@ -155,14 +155,14 @@ static void stress_update(struct smtp_worker *w)
 	if (!w->stress && used >= limit) {
 		w->stress = 1;
 		w->st.stress_entered++;
-		slog(w->cfg->hostname, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
+		slog(0, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
 		     "new sessions closed after %u errors", (unsigned long long)w->st.active,
 		     cfg->max_sessions, cfg->smtpd_stress_timeout_ms, cfg->smtpd_stress_error_limit);
 		for (s = w->live; s != NULL; s = s->lnext)
 			client_arm(s);      /* idle sessions get the cut deadline now */
 	} else if (w->stress && used + (uint64_t)cfg->max_sessions * 10 < limit) {
 		w->stress = 0;
-		slog(w->cfg->hostname, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
+		slog(0, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
 		     cfg->max_sessions);
 	}
 }
@@ -215,7 +215,7 @@ void sess_kill(struct sess *s, int abort_client)
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
 	w->st.reject_530_auth += s->p.stat_530_auth;
-	slog(w->cfg->hostname, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
+	slog(s->key, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
 	     "rset=%u quit=%u", s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
 	     s->n_cmds[CMD_AUTH], s->n_cmds[CMD_MAIL], s->n_cmds[CMD_RCPT], s->n_cmds[CMD_DATA], s->n_cmds[CMD_RSET],
 	     s->n_cmds[CMD_QUIT]);
@@ -305,7 +305,7 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
 			tx_rcpt_ok(&s->tx, smtp_proto_arg(&s->p));
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
-			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
+			slog(s->key, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
 			     s->addr, (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), s->p.ehlo ? "ESMTP" : "SMTP",
 			     s->p.helo);
 		}
@@ -331,7 +331,7 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 			w->st.messages_rejected++;
 		else
 			w->st.messages_tempfailed++;
-		slog(w->cfg->hostname, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
+		slog(s->key, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
 		     tx_from(&s->tx), (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok, relay_backend(s->relay),
 		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced", (int)strcspn(rep, "\r\n"), rep);
 		answer_with_backend_reply(s, rep, len);
@@ -467,7 +467,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->n_cmds[CMD_MAIL]++;
 		if (tx_begin(&s->tx, ei->arg) != 0) {
 			w->st.out_of_memory++;
-			slog(w->cfg->hostname, "warning: out of memory for a transaction from unknown[%s]", s->addr);
+			slog(s->key, "warning: out of memory for a transaction from unknown[%s]", s->addr);
 			smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: insufficient system resources");
 			return 0;
 		}
@@ -520,7 +520,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		if (s->tx.discard) {
 			tx_message_end(&s->tx);
 			w->st.policy_discards++;
-			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, tx_from(&s->tx),
+			slog(s->key, "%s: discard: from=<%s> size=%llu (access map)", s->id, tx_from(&s->tx),
 			     (unsigned long long)s->tx.msg_bytes);
 			smtp_proto_answerf(&s->p, 250, "2.0.0", "Ok: discarded");
 			return 0;
@@ -551,13 +551,13 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			relay_drop(s->relay);   /* closing mid-message: nothing half-sent is delivered */
 		if (ei->error == SMTP_R_NON_SMTP) {
 			w->st.non_smtp_command++;
-			slog(w->cfg->hostname, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
+			slog(s->key, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
 		} else if (ei->error == SMTP_R_NUL) {
-			slog(w->cfg->hostname, "warning: NUL character in message from unknown[%s]", s->addr);
+			slog(s->key, "warning: NUL character in message from unknown[%s]", s->addr);
 		} else if (ei->error == SMTP_R_NO_MEMORY) {
-			slog(w->cfg->hostname, "warning: out of memory for a command line from unknown[%s]", s->addr);
+			slog(s->key, "warning: out of memory for a command line from unknown[%s]", s->addr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
-			slog(w->cfg->hostname, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+			slog(s->key, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
 		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
@@ -700,9 +700,10 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->mode = la->mode;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
 	s->port = tcp_tuple(c)->rport;
-	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_worker(tcp_net(c)) & 0xff, w->next_id++);
+	s->key = slog_session_key();
+	snprintf(s->id, sizeof(s->id), "%u", s->key);
 	tcp_set_app(c, &sess_client_ops, s);
-	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
+	slog(s->key, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
 	if (w->stress) {
@@ -751,7 +752,7 @@ static void client_readable(struct tcp_conn *c)
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
 		s->w->st.pregreet++;
-		slog(s->w->cfg->hostname, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
+		slog(s->key, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
 		s->cst = C_SMTP;                   /* the 554 replaces the banner, never queued */
 		client_close_with(s, 554, "5.5.1", "Error: talking before the greeting");
@@ -813,10 +814,10 @@ static void client_timeout(struct tcp_conn *c)
 	s->w->st.timeouts++;
 	s->w->timeouts_after[s->p.where]++;
 	if (smtp_proto_in_data(&s->p))
-		slog(s->w->cfg->hostname, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->tx.msg_bytes,
+		slog(s->key, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->tx.msg_bytes,
 		     s->addr);
 	else
-		slog(s->w->cfg->hostname, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+		slog(s->key, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
 	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
 		sess_kill(s, 1);
 		return;
