@@ -42,7 +42,7 @@ static const char *const daemon_names[SLOG_DAEMON_COUNT] = {
 };
 
 static struct {
-	int to_syslog;
+	int to_syslog, facility;
 	char name[32];
 	char host[64];
 	char ident[64];                 /* openlog() keeps the pointer: rewritten per line */
@@ -63,6 +63,7 @@ void slog_open(int to_syslog, int facility, const char *syslog_name, const char 
 	snprintf(lg.name, sizeof(lg.name), "%s", syslog_name);
 	snprintf(lg.host, sizeof(lg.host), "%s", host);
 	lg.to_syslog = to_syslog;
+	lg.facility = facility;
 	if (to_syslog) {
 		snprintf(lg.ident, sizeof(lg.ident), "%s/smtpd", lg.name);
 		openlog(lg.ident, LOG_NDELAY, facility);
@@ -120,10 +121,17 @@ static void write_stderr(enum slog_daemon d, unsigned key, int64_t sec, const ch
 		lg.out_len += (size_t)n < sizeof(lg.out) - lg.out_len ? (size_t)n : sizeof(lg.out) - lg.out_len - 1;
 }
 
-/* One line to syslog, ident "name/daemon[key]", warnings at LOG_WARNING as Postfix's msg_warn(). */
+/*
+ * One line to syslog, ident "name/daemon[key]" without LOG_PID (the key
+ * stands where the pid would), warnings at LOG_WARNING as Postfix's
+ * msg_warn(). openlog() again for each ident: C libraries that copy the
+ * ident at openlog() (musl) see it too; glibc only sets it (the socket
+ * opened at slog_open() stays).
+ */
 static void write_syslog(enum slog_daemon d, unsigned key, const char *text, size_t len)
 {
 	snprintf(lg.ident, sizeof(lg.ident), "%s/%s[%u]", lg.name, daemon_names[d], key);
+	openlog(lg.ident, LOG_NDELAY, lg.facility);
 	syslog(strncmp(text, "warning: ", 9) == 0 ? LOG_WARNING : LOG_INFO, "%.*s", (int)len, text);
 }
 
@@ -302,4 +310,47 @@ void slogd(enum slog_daemon d, unsigned key, const char *fmt, ...)
 	}
 	write_line(d, key, now_sec(), text, (size_t)n);
 	out_flush();
+}
+
+/* ---- queue IDs (Postfix's mail_queue.h, long form) ---- */
+
+static const char safe_chars[] = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
+
+/* val in base (52 or 51) into out, at least pad characters ('0' in front): safe_ultostr(). */
+static size_t safe_encode(char *out, uint64_t val, unsigned base, unsigned pad)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = safe_chars[val % base];
+		val /= base;
+	} while (val > 0);
+	while (n < pad)
+		tmp[n++] = '0';
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+void slog_queue_id_at(struct slog_qid *g, uint64_t now_us, char *out)
+{
+	size_t o;
+
+	if (now_us <= g->last_us)
+		now_us = g->last_us + 1;
+	g->last_us = now_us;
+	o = safe_encode(out, now_us / 1000000, 52, 6);
+	o += safe_encode(out + o, now_us % 1000000, 52, 4);
+	out[o++] = 'z';
+	o += safe_encode(out + o, g->worker, 51, 1);
+	out[o] = '\0';
+}
+
+void slog_queue_id(struct slog_qid *g, char *out)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	slog_queue_id_at(g, (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000, out);
 }

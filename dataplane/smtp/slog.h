@@ -62,6 +62,25 @@ unsigned slog_drain(void);
 /* A new session number (never 0), unique in this process. */
 unsigned slog_session_key(void);
 
+/*
+ * Postfix's long queue IDs (enable_long_queue_ids): the time in seconds
+ * (base 52, at least 6 characters), the microseconds (base 52, exactly 4),
+ * 'z', then the worker (base 51, so no 'z'), in Postfix's alphabet of
+ * digits and consonants. One generator per worker: its times only go
+ * forward (a call within the same microsecond takes the next one), so its
+ * IDs never repeat, across restarts too (while the clock does not step
+ * back), and the worker part tells the workers' apart.
+ */
+#define SLOG_QID_MAX 24
+struct slog_qid {
+	uint64_t last_us;              /* the time of the last ID */
+	unsigned worker;
+};
+/* The next queue ID into out (SLOG_QID_MAX bytes). */
+void slog_queue_id(struct slog_qid *g, char *out);
+/* The same for a given time (tests). */
+void slog_queue_id_at(struct slog_qid *g, uint64_t now_us, char *out);
+
 /* For tests: the writer the service lcore uses (default: stderr or syslog), NULL restores it. */
 typedef void (*slog_writer)(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len);
 void slog_set_writer(slog_writer w);

@@ -49,7 +49,7 @@
 	X(verify_fail) \
 	X(policy_connect_rejects)   /* access map: Connect: REJECT / ERROR */ \
 	X(policy_mail_rejects)      /* MAIL refused: From:, Require_TLS (530), TLS_Clt (403/503) */ \
-	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
+	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relay access denied */ \
 	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
 	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
 	X(limit_table_full)         /* Limit: no room to count a client (let in, uncounted) */ \

@@ -3,11 +3,22 @@
  * bound thread wait in the ring until slog_drain() writes them, in order,
  * with their daemon and session key; a full ring drops and counts, and
  * the count is logged ahead of the next line once there is room; an
- * unbound thread writes at once; session keys are unique and never 0.
+ * unbound thread writes at once; session keys are unique and never 0;
+ * queue IDs; and the syslog path itself: in a private mount namespace
+ * with its own /dev (root, or an unprivileged user namespace; skipped
+ * when neither is allowed), a datagram socket at /dev/log receives what
+ * syslog(3) sends: facility mail, ident "postfix/<daemon>[<key>]", no pid.
  */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "dataplane/smtp/slog.h"
 
@@ -26,6 +37,41 @@ static void capture(enum slog_daemon d, unsigned key, int64_t sec, const char *t
 	if (nlines < MAXL)
 		snprintf(lines[nlines++], sizeof(lines[0]), "%s[%u]%s: %.*s", names[d], key, sec > 0 ? "" : "?",
 			 (int)len, text);
+}
+
+/* The syslog path, for real: what reaches /dev/log. Returns 0 when it could not be set up (skipped). */
+static int syslog_path(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char got[3][512];
+	int fd, i;
+	struct timeval tv = { 5, 0 };
+
+	if (unshare(CLONE_NEWNS) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+		return 0;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("none", "/dev", "tmpfs", 0, NULL) != 0)
+		return 0;
+	strcpy(sa.sun_path, "/dev/log");
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM, 0)) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	slog_set_writer(NULL);
+	slog_open(1, LOG_MAIL, "postfix", "mx.test");
+	slog(42, "connect from unknown[%s]", "198.18.0.1");
+	slogd(SLOG_QMGR, 42, "4Q: from=<a@b>, size=1, nrcpt=1 (queue active)");
+	slog(42, "warning: unknown[198.18.0.1]: SASL PLAIN authentication failed: authentication failure");
+	for (i = 0; i < 3; i++) {
+		ssize_t n = recv(fd, got[i], sizeof(got[i]) - 1, 0);
+
+		got[i][n > 0 ? n : 0] = '\0';
+	}
+	close(fd);
+	/* "<22>" is mail.info, "<20>" mail.warning; the date follows, then the ident */
+	CHECK(strncmp(got[0], "<22>", 4) == 0 && strstr(got[0], " postfix/smtpd[42]: connect from unknown[198.18.0.1]") != NULL);
+	CHECK(strncmp(got[1], "<22>", 4) == 0 && strstr(got[1], " postfix/qmgr[42]: 4Q: from=<a@b>, size=1,") != NULL);
+	CHECK(strncmp(got[2], "<20>", 4) == 0 && strstr(got[2], " postfix/smtpd[42]: warning: unknown[198.18.0.1]: SASL") != NULL);
+	return 1;
 }
 
 int main(void)
@@ -102,12 +148,62 @@ int main(void)
 	slog(4, "unbound again");
 	CHECK(nlines == 2);
 
+	/* queue IDs: Postfix's long form and alphabet, unique across fast calls, workers and restarts */
+	{
+		static const char alphabet[] = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
+		struct slog_qid g = { .worker = 3 }, g2 = { .worker = 3 }, h = { .worker = 60 };
+		static char ids[3000][SLOG_QID_MAX];
+		char id[SLOG_QID_MAX];
+		unsigned j, dup = 0, bad = 0;
+
+		CHECK(strlen(alphabet) == 52);
+		slog_queue_id_at(&g, 52ull * 1000000 + 53, id);          /* 52 s = "10", 53 us = "11" */
+		CHECK(strcmp(id, "0000100011z3") == 0);
+		slog_queue_id_at(&g, 0, id);                             /* the clock went back: time moves on */
+		CHECK(strcmp(id, "0000100012z3") == 0);
+		slog_queue_id_at(&h, 1700000000ull * 1000000 + 999999, id);
+		CHECK(strcmp(id + strlen(id) - 3, "z19") == 0);         /* worker 60 in base 51 */
+		CHECK(strlen(id) == 6 + 4 + 1 + 2);
+		for (i = 0; i < 2000; i++)
+			slog_queue_id(&g2, ids[i]);                         /* faster than the clock ticks */
+		for (i = 0; i < 1000; i++)
+			slog_queue_id(&h, ids[2000 + i]);                   /* another worker, same times */
+		for (i = 0; i < 3000; i++) {
+			const char *z = strrchr(ids[i], 'z');
+
+			if (z == NULL || z - ids[i] < 10 || strspn(ids[i], alphabet) != strlen(ids[i]) ||
+			    strchr(z + 1, 'z') != NULL)
+				bad++;
+			for (j = 0; j < i; j++)
+				if (strcmp(ids[i], ids[j]) == 0)
+					dup++;
+		}
+		CHECK(bad == 0);
+		CHECK(dup == 0);
+		/* a restart: a new generator of the same worker, later on the clock, never repeats one */
+		{
+			struct slog_qid before = { .worker = 3 }, after = { .worker = 3 };
+			uint64_t t = 1700000000ull * 1000000;
+
+			for (i = 0; i < 2000; i++)
+				slog_queue_id_at(&before, t, ids[i]);    /* a burst in one microsecond */
+			CHECK(strcmp(ids[0], ids[1]) < 0);               /* the alphabet sorts as ASCII */
+			slog_queue_id_at(&after, t + 1000000, id);       /* started again a second later */
+			for (i = 0, dup = 0; i < 2000; i++)
+				dup += strcmp(id, ids[i]) == 0;
+			CHECK(dup == 0);
+			CHECK(strcmp(id, ids[1999]) > 0);
+		}
+	}
+
 	/* session keys: unique, never 0 */
 	{
 		unsigned a = slog_session_key(), b = slog_session_key();
 
 		CHECK(a != 0 && b != 0 && a != b);
 	}
+	if (!syslog_path())
+		printf("test_slog: note: syslog path skipped (no private mount namespace allowed)\n");
 	printf("test_slog: %d passed, %d failed\n", passes, failures);
 	return failures != 0;
 }
