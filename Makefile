@@ -91,6 +91,9 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
 # prometheus service itself is left disabled (deploy/deps.sh)
 DEB_PACKAGES += prometheus
+# the postmaster's log tools read the lab's log (t_log_tools): pflogsumm, and
+# fail2ban-regex with fail2ban's stock filters (its service is left disabled)
+DEB_PACKAGES += pflogsumm fail2ban
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 

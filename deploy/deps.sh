@@ -16,7 +16,7 @@
 # while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
 # invoke-rc.d / deb-systemd-invoke from starting any service (the machine's
 # own policy-rc.d is kept if it has one). Afterwards the nginx, postfix and
-# prometheus system services are disabled, so a reboot does not start them
+# prometheus (and fail2ban) system services are disabled, so a reboot does not start them
 # either: make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,10 +49,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi
-	# the system's nginx, postfix and prometheus services stay off when this run
-	# installed them (make bench runs its own instances, the tests use only
-	# promtool); ones installed before are left alone
-	for svc in nginx postfix prometheus; do
+	# the system's nginx, postfix, prometheus and fail2ban services stay off when
+	# this run installed them (make bench runs its own instances, the tests use
+	# only promtool and fail2ban-regex); ones installed before are left alone
+	for svc in nginx postfix prometheus fail2ban; do
 		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
