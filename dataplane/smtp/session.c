@@ -713,6 +713,32 @@ static void client_consume(struct sess *s, size_t n)
 	}
 }
 
+/*
+ * Postfix's "improper command pipelining after CMD from name[addr]: what
+ * followed" (once per session, as Postfix), the bytes that came after
+ * the command escaped as Postfix's escape() does, at most 100.
+ */
+static void log_pipelining(struct sess *s, const uint8_t *rest, size_t n)
+{
+	char text[4 * 100 + 1];
+	size_t i, o = 0;
+
+	for (i = 0; i < n && i < 100; i++) {
+		uint8_t c = rest[i];
+
+		if (c == '\r' || c == '\n' || c == '\t' || c == '\\')
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "\\%c",
+					      c == '\r' ? 'r' : c == '\n' ? 'n' : c == '\t' ? 't' : '\\');
+		else if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "\\%03o", c);
+		else
+			text[o++] = (char)c;
+	}
+	text[o] = '\0';
+	slog(s->key, "improper command pipelining after %s from %s: %s", smtp_where_names[s->p.where], s->namaddr,
+	     text);
+}
+
 /* Feed the engine while it can take input and the backend can take the message. */
 void sess_pump(struct sess *s)
 {
@@ -725,6 +751,7 @@ void sess_pump(struct sess *s)
 		const uint8_t *in;
 		size_t len, used = 0;
 		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
+		uint64_t piped;
 		struct smtp_evinfo ei;
 		enum smtp_ev ev;
 
@@ -742,7 +769,10 @@ void sess_pump(struct sess *s)
 		memset(&ei, 0, sizeof(ei));
 		n530 = s->p.stat_530_starttls;
 		a530 = s->p.stat_530_auth;
+		piped = s->p.stat_improper_pipelining;
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
+		if (piped == 0 && s->p.stat_improper_pipelining != 0)
+			log_pipelining(s, in + used, len - used);
 		if (s->p.stat_530_starttls != n530 || s->p.stat_530_auth != a530)
 			slog(s->key, "NOQUEUE: reject: %s from %s: 530 5.7.0 %s; proto=%s helo=<%s>",
 			     smtp_where_names[s->p.where], s->namaddr, s->p.stat_530_starttls != n530 ?

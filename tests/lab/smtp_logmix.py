@@ -6,7 +6,8 @@ log stock pflogsumm and fail2ban-regex then read:
   B  one message after STARTTLS
   C  two recipients outside the RELAY domains: 554 Relay access denied
   D  unknown commands up to the hard error limit: "too many errors"
-  E  EHLO, then the client goes away: "lost connection after EHLO"
+  E  EHLO and NOOP in one write (improper command pipelining after EHLO),
+     then the client goes away: "lost connection after NOOP"
   F  a client that says nothing: "timeout after CONNECT"
   G  AUTH PLAIN with a wrong password after STARTTLS: "SASL PLAIN
      authentication failed"
@@ -70,7 +71,8 @@ def main():
     a = ap.parse_args()
     lc.check_addr(a.server)
     lc.watchdog(120)
-    sent = {"messages": [], "rejects": [], "errors": 0, "lost": 0, "timeouts": 0, "auth_failed": 0}
+    sent = {"messages": [], "rejects": [], "errors": 0, "lost": 0, "timeouts": 0, "auth_failed": 0,
+            "pipelining": 0}
 
     # A: two messages in one session
     m1, m2 = message(1, 100), message(2, 250)
@@ -113,13 +115,15 @@ def main():
     f.close()
     s.close()
     sent["errors"] += 1
-    # E: lost connection after EHLO
+    # E: EHLO pipelined with NOOP (EHLO ends a pipelining group), then lost connection after NOOP
     s, f = raw(a.server)
     assert reply(f) == 220
-    s.sendall(b"EHLO client.example\r\n")
+    s.sendall(b"EHLO client.example\r\nNOOP\r\n")
+    assert reply(f) == 250
     assert reply(f) == 250
     f.close()
     s.close()
+    sent["pipelining"] += 1
     sent["lost"] += 1
     # G: a failed AUTH
     with smtplib.SMTP(a.server, 25, local_hostname="client.example", timeout=20) as s:

@@ -4,8 +4,8 @@
 # fail2ban-regex with the stock filter.d/postfix.conf (modes normal, auth,
 # ddos, aggressive; no fail2ban server) are run on the lab's log of a known
 # mix (tests/lab/smtp_logmix.py: two messages in one session, one after
-# STARTTLS, two relay-denied recipients, a too-many-errors client, a lost
-# connection, a failed AUTH, a timeout), and their counts must be what the
+# STARTTLS, two relay-denied recipients, a too-many-errors client, a
+# pipelining client that is then lost, a failed AUTH, a timeout), and their counts must be what the
 # mix sent: received, delivered, rejected, bytes, the per-domain lines, and
 # fail2ban's matched lines per mode. Also: every session has its own key in
 # [pid] (one connect and one disconnect per key), each message its own
@@ -55,7 +55,7 @@ s = json.load(open(sys.argv[1]))
 m = s["messages"]
 v = {"received": len(m), "delivered": sum(len(x["to"]) for x in m), "rejected": len(s["rejects"]),
      "bytes_received": sum(x["size"] for x in m), "bytes_delivered": sum(x["size"] * len(x["to"]) for x in m),
-     "normal": len(s["rejects"]) + s["errors"], "auth": s["auth_failed"],
+     "normal": len(s["rejects"]) + s["errors"] + s["pipelining"], "auth": s["auth_failed"],
      "ddos": s["lost"] + s["auth_failed"]}
 v["aggressive"] = v["normal"] + v["auth"] + v["ddos"]
 print(v[sys.argv[2]])' "$sent" "$1"
@@ -142,8 +142,10 @@ grep -q ": disconnect from unknown\[198.18.0.1\] ehlo=1 unknown=0/$ERRORS comman
 	fail "too-many-errors session's counts: $(grep 'unknown=' "$log")"
 grep -q ': disconnect from unknown\[198.18.0.1\] commands=0/0$' "$log" || fail "the silent session: no commands=0/0"
 grep -q ': timeout after CONNECT from unknown\[198.18.0.1\]$' "$log" || fail "no 'timeout after CONNECT'"
-grep -q ': lost connection after EHLO from unknown\[198.18.0.1\]$' "$log" || fail "no 'lost connection after EHLO'"
-ok "disconnect n/m counts, timeout after CONNECT, lost connection after EHLO"
+grep -q ': lost connection after NOOP from unknown\[198.18.0.1\]$' "$log" || fail "no 'lost connection after NOOP'"
+grep -qF ': improper command pipelining after EHLO from unknown[198.18.0.1]: NOOP\r\n' "$log" ||
+	fail "no 'improper command pipelining after EHLO ...: NOOP\r\n'"
+ok "disconnect n/m counts, timeout after CONNECT, lost connection after NOOP, improper command pipelining"
 v=$(lab_stat smtp_log_dropped) || fail "no mxgate_smtp_log_dropped_total"
 [ "$v" = 0 ] || fail "$v log lines dropped"
 ok "no log line dropped (mxgate_smtp_log_dropped_total 0)"
