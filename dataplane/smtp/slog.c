@@ -5,8 +5,12 @@
  * A ring is a single-producer single-consumer byte ring: records of a
  * 16-byte header and the text, 8-byte aligned, wrapping around the end.
  * head (bytes ever written) is the worker's, tail (bytes ever read) the
- * service lcore's; each publishes its own with a release store.
+ * service lcore's; each publishes its own with a release store. Writing
+ * (the drain, a thread bound to no ring) holds one lock: the output
+ * buffer and the syslog ident are shared; a worker never takes it once
+ * bound.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +60,7 @@ static struct {
 } lg = { .name = "mxgate", .host = "localhost", .stamp_sec = -1 };
 
 static __thread struct slog_ring *bound;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_key;
 
 void slog_open(int to_syslog, int facility, const char *syslog_name, const char *host)
@@ -261,9 +266,11 @@ unsigned slog_drain(void)
 {
 	unsigned i, n = 0, nr = __atomic_load_n(&lg.nrings, __ATOMIC_ACQUIRE);
 
+	pthread_mutex_lock(&write_lock);
 	for (i = 0; i < nr; i++)
 		n += ring_drain(lg.rings[i]);
 	out_flush();
+	pthread_mutex_unlock(&write_lock);
 	return n;
 }
 
@@ -273,8 +280,10 @@ void slog_ring_free(struct slog_ring *r)
 
 	if (r == NULL)
 		return;
+	pthread_mutex_lock(&write_lock);
 	ring_drain(r);
 	out_flush();
+	pthread_mutex_unlock(&write_lock);
 	for (i = 0; i < lg.nrings; i++)
 		if (lg.rings[i] == r) {
 			lg.rings[i] = lg.rings[--lg.nrings];
@@ -308,8 +317,10 @@ void slogd(enum slog_daemon d, unsigned key, const char *fmt, ...)
 		ring_log(bound, d, key, text, (size_t)n);
 		return;
 	}
+	pthread_mutex_lock(&write_lock);
 	write_line(d, key, now_sec(), text, (size_t)n);
 	out_flush();
+	pthread_mutex_unlock(&write_lock);
 }
 
 /* ---- queue IDs (Postfix's mail_queue.h, long form) ---- */
