@@ -94,6 +94,9 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
 # prometheus service itself is left disabled (deploy/deps.sh)
 DEB_PACKAGES += prometheus
+# the postmaster's log tools read the lab's log (t_log_tools): pflogsumm, and
+# fail2ban-regex with fail2ban's stock filters (its service is left disabled)
+DEB_PACKAGES += pflogsumm fail2ban
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 
@@ -155,6 +158,9 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c co
 		common/strutil.c
 
 # common/strutil.c: DN quoting, log escaping, FNV-1a
+$(BUILD)/test_slog: tests/unit/test_slog.c dataplane/smtp/slog.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_slog.c dataplane/smtp/slog.c
+
 $(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
 
@@ -183,7 +189,7 @@ $(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUIL
 
 UNIT_TESTS := $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
-	$(BUILD)/test_strutil
+	$(BUILD)/test_strutil $(BUILD)/test_slog
 
 # test_metrics: every counter printed has a row in common/metric_table.c; the renderer
 # (ctl.c wherever it lives: control/ or common/)

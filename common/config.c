@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "common/config.h"
 
@@ -717,6 +718,47 @@ static int set_tls_version(struct parser *p, const char *val)
 	return 0;
 }
 
+/* log_target: syslog (the default) or stderr (foreground, the lab). */
+static int set_log_target(struct parser *p, const char *val)
+{
+	if (strcmp(val, "syslog") == 0)
+		p->cfg->log_syslog = 1;
+	else if (strcmp(val, "stderr") == 0)
+		p->cfg->log_syslog = 0;
+	else
+		return bad(p, "expected syslog or stderr");
+	return 0;
+}
+
+/* syslog_facility: mail (the default, as Postfix's) or local0..local7. */
+static int set_syslog_facility(struct parser *p, const char *val)
+{
+	static const int local[8] = { LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2, LOG_LOCAL3,
+				      LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7 };
+
+	if (strcmp(val, "mail") == 0)
+		p->cfg->syslog_facility = LOG_MAIL;
+	else if (strncmp(val, "local", 5) == 0 && val[5] >= '0' && val[5] <= '7' && val[6] == '\0')
+		p->cfg->syslog_facility = local[val[5] - '0'];
+	else
+		return bad(p, "expected mail or local0 to local7");
+	return 0;
+}
+
+/* syslog_name: Postfix's syntax (letters, digits, '.', '-', '_'; "postfix" makes stock tools work as they are). */
+static int set_syslog_name(struct parser *p, const char *val)
+{
+	size_t i, len = strlen(val);
+
+	if (len == 0 || len >= 32)
+		return bad(p, "expected 1 to 31 characters");
+	for (i = 0; i < len; i++)
+		if (!is_alnum((unsigned char)val[i]) && val[i] != '.' && val[i] != '-' && val[i] != '_')
+			return bad(p, "only letters, digits, '.', '-' and '_' may be used");
+	memcpy(p->cfg->syslog_name, val, len + 1);
+	return 0;
+}
+
 /* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls". */
 static int parse_backend(struct parser *p, const char *item, size_t len, struct cfg_backend *b)
 {
@@ -827,6 +869,12 @@ static int process_entry(struct parser *p)
 		return set_tls_version(p, val);
 	if (strcmp(key, "tls_ask_client_cert") == 0)
 		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
+	if (strcmp(key, "log_target") == 0)
+		return set_log_target(p, val);
+	if (strcmp(key, "syslog_facility") == 0)
+		return set_syslog_facility(p, val);
+	if (strcmp(key, "syslog_name") == 0)
+		return set_syslog_name(p, val);
 	if (strcmp(key, "submission_auth_required") == 0)
 		return set_bool(p, val, &p->cfg->submission_auth_required);
 	if (strcmp(key, "mxgate_user") == 0)
@@ -1190,6 +1238,9 @@ static void set_defaults(struct mx_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->hostname, "localhost");
+	cfg->log_syslog = 1;
+	cfg->syslog_facility = LOG_MAIL;
+	strcpy(cfg->syslog_name, "mxgate");
 	cfg->mbuf_pool_size = 32767;
 	cfg->mbuf_cache_size = 256;
 	cfg->rx_ring_size = 1024;

@@ -131,6 +131,10 @@ struct mx_config {
 	   mail_owner); the control socket belongs to it and to the group, mode 0660 */
 	char mxgate_user[CFG_NAME_LEN];       /* default "mxgate"; never root */
 	char mxgate_group[CFG_NAME_LEN];      /* default "mxgate" */
+	/* the SMTP log (dataplane/smtp/slog.h): Postfix's wording, "<syslog_name>/smtpd[<session>]" */
+	unsigned log_syslog;                  /* log_target: 1 = syslog (default), 0 = stderr */
+	int syslog_facility;                  /* LOG_MAIL (default) or LOG_LOCAL0..7 */
+	char syslog_name[CFG_NAME_LEN];       /* default "mxgate" (Postfix's syslog_name) */
 	/* relay */
 	struct cfg_backend backends[CFG_MAX_BACKENDS];
 	unsigned nbackends;

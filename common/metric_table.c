@@ -107,6 +107,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_auth_too_many_total", C, "Sessions closed after three failed AUTH (421)." },
 	{ "mxgate_smtp_reject_530_total", C,
 	  "530 refusals, by cause: starttls and auth (587), require_tls (access map Require_TLS)." },
+	{ "mxgate_smtp_log_dropped_total", C,
+	  "SMTP log lines dropped because the worker's log ring was full (the count is logged once room returns)." },
 	{ "mxgate_smtp_active", G, "SMTP sessions open now." },
 	/* SMTP families with their own labels (dataplane/smtp: session.c, gate.c) */
 	{ "mxgate_smtp_tls_cipher_total", C, "TLS handshakes, by protocol version and cipher." },

@@ -26,6 +26,7 @@
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "dataplane/smtp/auth.h"
+#include "dataplane/smtp/slog.h"
 
 #define LIST_BUF CTL_SESSIONS_PER_WORKER     /* session list of one worker */
 _Static_assert(CFG_MAX_WORKERS <= CTL_WORKERS_MAX, "a SESSIONS reply must fit in CTL_DATA_MAX");
@@ -40,6 +41,7 @@ int service_open(struct service *sv, char *err, size_t errlen)
 	const char *path = sv->cfg->control_socket;
 
 	sv->listen_fd = -1;
+	slog_open(sv->cfg->log_syslog, sv->cfg->syslog_facility, sv->cfg->syslog_name, sv->cfg->hostname);
 	if (path[0] == '\0')
 		return 0;
 	memset(&sa, 0, sizeof(sa));
@@ -590,6 +592,7 @@ void service_poll(struct service *sv, int timeout_ms)
 	struct pollfd pfd[17];
 	unsigned n = 0, i;
 
+	slog_drain();                /* the workers' log lines (dataplane/smtp/slog.h) */
 	if (sv->listen_fd < 0) {
 		usleep((useconds_t)timeout_ms * 1000);
 		return;
@@ -633,6 +636,7 @@ void service_close(struct service *sv)
 {
 	unsigned i;
 
+	slog_drain();
 	for (i = 0; i < sv->nclients; i++)
 		close(sv->clients[i]);
 	sv->nclients = 0;

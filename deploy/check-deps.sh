@@ -82,6 +82,14 @@ else
 	bad "testssl" testssl.sh
 fi
 
+# t_log_tools: stock pflogsumm and fail2ban-regex with fail2ban's postfix filter read the lab's log
+has pflogsumm || bad "pflogsumm" pflogsumm
+if has fail2ban-regex; then
+	[ -f /etc/fail2ban/filter.d/postfix.conf ] || bad "fail2ban's stock filter.d/postfix.conf" fail2ban
+else
+	bad "fail2ban-regex" fail2ban
+fi
+
 # t_deploy: systemd-analyze verify on the units, groff and man on the manual pages
 has systemd-analyze || bad "systemd-analyze" systemd
 has groff || bad "groff" groff-base

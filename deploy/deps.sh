@@ -17,7 +17,7 @@
 # while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
 # invoke-rc.d / deb-systemd-invoke from starting any service (the machine's
 # own policy-rc.d is kept if it has one). Afterwards the nginx, postfix and
-# prometheus system services are disabled, so a reboot does not start them
+# prometheus (and fail2ban) system services are disabled, so a reboot does not start them
 # either: make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,11 +50,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi
-	# the system's nginx, postfix, prometheus and redis-sentinel services stay off
-	# when this run installed them (make bench runs its own instances, the tests
-	# use only promtool, t_sentinel starts its own sentinel); ones installed
-	# before are left alone
-	for svc in nginx postfix prometheus redis-sentinel; do
+	# the system's nginx, postfix, prometheus, redis-sentinel and fail2ban
+	# services stay off when this run installed them (make bench runs its own
+	# instances, the tests use only promtool and fail2ban-regex, t_sentinel
+	# starts its own sentinel); ones installed before are left alone
+	for svc in nginx postfix prometheus redis-sentinel fail2ban; do
 		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true

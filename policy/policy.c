@@ -2228,7 +2228,7 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 		if (!dom[0])
 			r.action = POL_RELAY;
 		else
-			reject(&r, 554, "5.7.1", "Relaying denied");  /* the code (sendmail says 550) */
+			reject(&r, 554, "5.7.1", "Relay access denied");  /* Postfix's text (fail2ban knows it) */
 		return r;
 	}
 	e = search_addr(s, T_TO, local, dom, t, &walked);
@@ -2280,7 +2280,7 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 			return r;
 		}
 	}
-	reject(&r, 554, "5.7.1", "Relaying denied");  /* the code (sendmail says 550) */
+	reject(&r, 554, "5.7.1", "Relay access denied");  /* Postfix's text (fail2ban knows it) */
 	return r;
 }
 

@@ -105,7 +105,7 @@
  *     SUBJECT and CERTSUBJECT RELAY), SMTP AUTH, address +Connect RELAY,
  *     name walk +Connect RELAY (sendmail's RelayTLS/Rcpt_ok/Relay_ok; the
  *     recipient domain is tried first, which changes only the trace);
- *     else 550 5.7.1 Relaying denied (sendmail's code and text). A
+ *     else 554 5.7.1 Relay access denied (Postfix's code and text). A
  *     recipient without a domain is local: accepted.
  *   Srv_Features, Require_TLS: name walk, address, bare tag (tagged only).
  *   Limit, ClientRate, ClientConn: address, bare tag (RateControl and
@@ -185,7 +185,7 @@ enum pol_action {
 
 /* Which kind of entry decided a stage (pol_result.tag), for counters. */
 enum pol_tag_id {
-	POL_TAG_DEFAULT = 0,            /* no entry: the default (e.g. Relaying denied) */
+	POL_TAG_DEFAULT = 0,            /* no entry: the default (e.g. Relay access denied) */
 	POL_TAG_CONNECT, POL_TAG_FROM, POL_TAG_TO, POL_TAG_TLS_CLT, POL_TAG_CERTISSUER,
 	POL_TAG_CERTSUBJECT, POL_TAG_SRV_FEATURES, POL_TAG_LIMIT, POL_TAG_REQUIRE_TLS,
 	POL_TAG_GREETPAUSE, POL_TAG_CLIENTRATE, POL_TAG_CLIENTCONN,

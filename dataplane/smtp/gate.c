@@ -293,9 +293,13 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
-	     stage, s->addr, r->code, r->enh, who, r->text, tx_from(&s->tx), s->p.ehlo ? "ESMTP" : "SMTP",
-	     s->p.helo);
+	if (strcmp(stage, "RCPT") == 0)
+		slog(s->key, "%s: reject: %s from %s: %d %s <%s>: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+		     sess_qid(s), stage, s->namaddr, r->code, r->enh, who, r->text, tx_from(&s->tx), who,
+		     sess_proto(s), s->p.helo);
+	else
+		slog(s->key, "%s: reject: %s from %s: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>", sess_qid(s),
+		     stage, s->namaddr, r->code, r->enh, who, r->text, tx_from(&s->tx), sess_proto(s), s->p.helo);
 	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
 }
 
@@ -374,8 +378,8 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	}
 	return 0;
 refused:
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP", s->addr,
-	     refusal->code, refusal->enh, refusal->text);
+	slog(s->key, "NOQUEUE: reject: CONNECT from %s: %d %s %s; proto=SMTP", s->namaddr, refusal->code,
+	     refusal->enh, refusal->text);
 	return 1;
 }
 
@@ -411,8 +415,15 @@ int gate_sess_stage(struct sess *s, enum pol_stage st, const char *arg)
 	pol_client_of(s, &pc, issuer, subject, sizeof(issuer));
 	pol_stage_run(st, pol, &pc, arg, &o, NULL);
 	gate_count(g, &o.r);
-	if (o.r.action == POL_DISCARD)
+	if (o.r.action == POL_DISCARD) {
+		if (!s->tx.discard)
+			slog(s->key, "%s: discard: %s from %s: <%s>: %s triggers DISCARD action; from=<%s>%s%s%s "
+			     "proto=%s helo=<%s>", sess_qid(s), pol_stage_names[st], s->namaddr, arg,
+			     st == POL_STAGE_RCPT ? "Recipient address" : "Sender address", tx_from(&s->tx),
+			     st == POL_STAGE_RCPT ? " to=<" : "", st == POL_STAGE_RCPT ? arg : "",
+			     st == POL_STAGE_RCPT ? ">" : "", sess_proto(s), s->p.helo);
 		s->tx.discard = 1;
+	}
 	if (o.r.action != POL_REJECT)
 		return 0;
 	if (o.r.code == 530)

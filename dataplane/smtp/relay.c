@@ -31,7 +31,8 @@ struct relay {
 	struct relay_pool *rp;
 	const struct relay_ops *ops;
 	void *owner;
-	const char *id;           /* the session's id, for logs */
+	const char *id;           /* the transaction's queue ID ("" before one), for logs */
+	unsigned key;             /* the session's number, for logs (slog.h) */
 	struct tcp_conn *b;
 	struct tls_conn *btls;    /* TLS to the backend (STARTTLS) */
 	enum bstate bst;
@@ -78,7 +79,8 @@ void relay_pool_free(struct relay_pool *rp)
 /* ---- lifetime ---- */
 
 /* A relay for one session, not connected. */
-struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void *owner, const char *id)
+struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void *owner, const char *id,
+			unsigned key)
 {
 	struct relay *r = calloc(1, sizeof(*r));
 
@@ -88,6 +90,7 @@ struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void
 	r->ops = ops;
 	r->owner = owner;
 	r->id = id;
+	r->key = key;
 	r->bidx = -1;
 	return r;
 }
@@ -213,11 +216,12 @@ void relay_fail(struct relay *r, const char *why)
 	if (r->bidx >= 0 && (r->bst <= B_EHLO2))
 		rp->down_until_us[r->bidx] = tcp_now_us(rp->ctx) + (uint64_t)rp->cfg->backend_retry_ms * 1000;
 	if (loss.was == RELAY_W_DOT)
-		slog(rp->cfg->hostname, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
-		     "delivered; the client is told 451 4.4.1 and may send it again", r->id, why, r->bidx);
+		slogd(SLOG_SMTP, r->key, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
+		      "delivered; the client is told 451 4.4.1 and may send it again", r->id[0] ? r->id : "NOQUEUE",
+		      why, r->bidx);
 	else
-		slog(rp->cfg->hostname, "%s: lost connection with backend %d (%s) while waiting for %s", r->id,
-		     r->bidx, why, relay_what_names[backend_what(r)]);
+		slogd(SLOG_SMTP, r->key, "%s: lost connection with backend %d (%s) while waiting for %s",
+		      r->id[0] ? r->id : "NOQUEUE", r->bidx, why, relay_what_names[backend_what(r)]);
 	if (r->b != NULL) {
 		tcp_set_app(r->b, NULL, NULL);
 		tcp_abort(r->b);

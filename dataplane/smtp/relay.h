@@ -95,8 +95,9 @@ struct relay_ops {
 
 struct relay;
 
-/* A relay for one session (no connection yet); NULL when out of memory. id: for logs, kept. */
-struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void *owner, const char *id);
+/* A relay for one session (no connection yet); NULL when out of memory. id (the queue ID, kept) and key: for logs. */
+struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void *owner, const char *id,
+			unsigned key);
 /* Free it (after relay_close()); NULL is fine. */
 void relay_free(struct relay *r);
 

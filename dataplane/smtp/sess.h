@@ -20,6 +20,7 @@
 #include "session.h"
 #include "dataplane/smtp/gate.h"
 #include "dataplane/smtp/relay.h"
+#include "dataplane/smtp/slog.h"
 #include "dataplane/smtp/smtp_proto.h"
 #include "dataplane/smtp/tx.h"
 
@@ -28,10 +29,6 @@ struct tls_macros;
 struct tls_worker;
 
 enum cstate { C_GREET_DELAY, C_SMTP, C_TLS_HS, C_CLOSING };
-
-/* Commands counted for the disconnect line (Postfix's "ehlo=1 mail=1 ..."), in its order. */
-enum sess_cmd { CMD_EHLO, CMD_HELO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET, CMD_QUIT,
-		CMD_COUNT };
 
 /* Handshakes of one cipher (names published before they are counted). */
 struct cipher_count {
@@ -53,7 +50,8 @@ struct smtp_worker {
 	struct smtp_cfg pcfg[SMTP_MODE_COUNT];  /* the engine's settings per port flavour */
 	struct listen_arg la[SMTP_MODE_COUNT];
 	struct relay_pool rp;     /* the backends */
-	uint32_t next_id;
+	struct slog_ring *log;    /* this worker's log lines, drained by the service lcore */
+	struct slog_qid qid;      /* this worker's queue IDs */
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
 	struct gate gate;         /* the access map's stages, Limit:, decision counters */
@@ -91,8 +89,12 @@ struct sess {
 	uint64_t born_us;
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
-	char id[12];
+	unsigned key;             /* the session number: [pid] of its log lines, id= in mxctl sessions */
+	char id[12];              /* the same, as text */
+	char qid[SLOG_QID_MAX];   /* the transaction's queue ID, once a recipient was taken, else "" */
+	uint64_t mail_us, dot_us; /* the transaction's MAIL and the message's end (delay=, delays=) */
 	char addr[INET6_ADDRSTRLEN];
+	char namaddr[INET6_ADDRSTRLEN + 10]; /* Postfix's "name[addr]" in every line: "unknown[addr]" */
 	uint16_t port;
 	struct smtp_tx tx;        /* the transaction */
 	struct relay *relay;      /* the backend side, allocated at the first MAIL */
@@ -107,7 +109,6 @@ struct sess {
 	int tls_up;
 	size_t tin_len;
 	uint8_t *tin;             /* decrypted input, allocated only while non-empty */
-	unsigned n_cmds[CMD_COUNT]; /* by enum sess_cmd, for the disconnect line */
 	struct smtp_proto p;
 };
 
@@ -117,6 +118,18 @@ static inline uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
 	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
 		ms = w->cfg->smtpd_stress_timeout_ms;
 	return (uint64_t)ms * 1000;
+}
+
+/* The queue ID in a log line: the transaction's, or Postfix's NOQUEUE before one. */
+static inline const char *sess_qid(const struct sess *s)
+{
+	return s->qid[0] != '\0' ? s->qid : "NOQUEUE";
+}
+
+/* "ESMTP" or "SMTP", as proto= in Postfix's reject lines. */
+static inline const char *sess_proto(const struct sess *s)
+{
+	return s->p.ehlo ? "ESMTP" : "SMTP";
 }
 
 /* ---- session.c ---- */

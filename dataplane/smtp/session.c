@@ -155,14 +155,14 @@ static void stress_update(struct smtp_worker *w)
 	if (!w->stress && used >= limit) {
 		w->stress = 1;
 		w->st.stress_entered++;
-		slog(w->cfg->hostname, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
+		slog(0, "warning: %llu of %u sessions in use: stress mode on, deadlines cut to %u ms, "
 		     "new sessions closed after %u errors", (unsigned long long)w->st.active,
 		     cfg->max_sessions, cfg->smtpd_stress_timeout_ms, cfg->smtpd_stress_error_limit);
 		for (s = w->live; s != NULL; s = s->lnext)
 			client_arm(s);      /* idle sessions get the cut deadline now */
 	} else if (w->stress && used + (uint64_t)cfg->max_sessions * 10 < limit) {
 		w->stress = 0;
-		slog(w->cfg->hostname, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
+		slog(0, "stress mode off: %llu of %u sessions in use", (unsigned long long)w->st.active,
 		     cfg->max_sessions);
 	}
 }
@@ -186,6 +186,7 @@ static void count_message_refusal(struct smtp_worker *w, int code)
 void sess_kill(struct sess *s, int abort_client)
 {
 	struct smtp_worker *w = s->w;
+	char stats[256];
 
 	if (s->dead)
 		return;
@@ -215,15 +216,29 @@ void sess_kill(struct sess *s, int abort_client)
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
 	w->st.reject_530_auth += s->p.stat_530_auth;
-	slog(w->cfg->hostname, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
-	     "rset=%u quit=%u", s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
-	     s->n_cmds[CMD_AUTH], s->n_cmds[CMD_MAIL], s->n_cmds[CMD_RCPT], s->n_cmds[CMD_DATA], s->n_cmds[CMD_RSET],
-	     s->n_cmds[CMD_QUIT]);
+	smtp_proto_cmd_stats(&s->p, stats, sizeof(stats));
+	slog(s->key, "disconnect from %s%s", s->namaddr, stats);
 	relay_close(s->relay);           /* aborted if a message is half sent */
 	w->st.active--;
 	stress_update(w);
 	s->next_dead = w->dead;
 	w->dead = s;
+}
+
+/*
+ * The client went away without QUIT (before our last word): Postfix's
+ * "lost connection after CMD", with the bytes inside a message, and not
+ * once the message was answered (Postfix is silent after END-OF-MESSAGE).
+ */
+static void log_lost(struct sess *s)
+{
+	if (s->dead || s->cst == C_CLOSING)
+		return;
+	if (smtp_proto_in_data(&s->p))
+		slog(s->key, "lost connection after DATA (%llu bytes) from %s", (unsigned long long)s->tx.msg_bytes,
+		     s->namaddr);
+	else if (s->p.where != SMTP_W_END_OF_MESSAGE)
+		slog(s->key, "lost connection after %s from %s", smtp_where_names[s->p.where], s->namaddr);
 }
 
 /* ---- TLS (sess_tls.c), seen from the session ---- */
@@ -250,6 +265,7 @@ static void tls_continue(struct sess *s)
 	case SESS_TLS_WAIT:
 		return;
 	case SESS_TLS_FAILED:
+		log_lost(s);               /* Postfix: "lost connection after STARTTLS" (CONNECT on 465) */
 		sess_kill(s, 1);
 		return;
 	}
@@ -264,6 +280,91 @@ void sess_key_done(void *arg)
 		tls_continue(s);
 }
 
+/* ---- the transaction's log lines (Postfix's smtpd, qmgr and smtp) ---- */
+
+/* A recipient was taken: the transaction has its queue ID now, and logs its client (Postfix's smtpd). */
+static void tx_queued(struct sess *s)
+{
+	if (s->qid[0] != '\0')
+		return;
+	slog_queue_id(&s->w->qid, s->qid);
+	if (s->login != NULL)
+		slog(s->key, "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid, s->namaddr, s->sasl_method,
+		     s->login);
+	else
+		slog(s->key, "%s: client=%s", s->qid, s->namaddr);
+}
+
+/* A time as Postfix's delay= writes it: two significant digits, 10 ms at best, whole seconds from 10 s. */
+static void delay_text(char *b, size_t len, uint64_t us)
+{
+	char *e;
+
+	if (us >= 10000000) {
+		snprintf(b, len, "%llu", (unsigned long long)((us + 500000) / 1000000));
+		return;
+	}
+	snprintf(b, len, "%.*f", us >= 1000000 ? 1 : 2, (double)us / 1e6);
+	if (strchr(b, '.') != NULL) {
+		for (e = b + strlen(b) - 1; *e == '0'; e--)
+			*e = '\0';
+		if (*e == '.')
+			*e = '\0';
+	}
+}
+
+/* The RFC 3463 code of a reply ("250 2.0.0 Ok" gives 2.0.0), else the class's X.0.0. */
+static void dsn_of(const char *rep, int code, char *dsn, size_t len)
+{
+	size_t n;
+
+	if (strlen(rep) > 6 && rep[4] >= '2' && rep[4] <= '5' && rep[5] == '.' &&
+	    (n = strspn(rep + 4, "0123456789.")) >= 5 && n < len && strchr(" \r\n", rep[4 + n]) != NULL)
+		snprintf(dsn, len, "%.*s", (int)n, rep + 4);
+	else
+		snprintf(dsn, len, "%d.0.0", code / 100);
+}
+
+/*
+ * The backend answered the message: Postfix's qmgr line (from=, size=,
+ * nrcpt=), one smtp line per recipient (to=, relay=, delay=, delays=, dsn=,
+ * status=), and qmgr's "removed" unless deferred. delays=a/b/c/d: a from
+ * MAIL to the message's end, b and c 0 (no queue, the backend was
+ * connected at MAIL), d the backend's answer to the message.
+ */
+static void log_delivery(struct sess *s, int code, const char *rep)
+{
+	const struct cfg_backend *b;
+	uint64_t now = tcp_now_us(s->w->ctx), a = s->dot_us - s->mail_us, d = now - s->dot_us;
+	char ip[INET6_ADDRSTRLEN] = "unknown", relay[2 * INET6_ADDRSTRLEN + 16] = "none", dsn[16];
+	char delay[24], da[24], dd[24];
+	int bidx = relay_backend(s->relay), rl = (int)strcspn(rep, "\r\n");
+	const char *to, *status = code < 300 ? "sent" : code < 500 ? "deferred" : "bounced";
+
+	if (bidx >= 0 && (unsigned)bidx < s->w->cfg->nbackends) {
+		b = &s->w->cfg->backends[bidx];
+		inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, ip, sizeof(ip));
+		snprintf(relay, sizeof(relay), "%s[%s]:%u", ip, ip, b->port);
+	}
+	delay_text(delay, sizeof(delay), a + d);
+	delay_text(da, sizeof(da), a);
+	delay_text(dd, sizeof(dd), d);
+	dsn_of(rep, code, dsn, sizeof(dsn));
+	slogd(SLOG_QMGR, s->key, "%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", sess_qid(s), tx_from(&s->tx),
+	      (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok);
+	for (to = tx_next_rcpt(&s->tx, NULL); to != NULL; to = tx_next_rcpt(&s->tx, to)) {
+		if (code < 300)
+			slogd(SLOG_SMTP, s->key, "%s: to=<%s>, relay=%s, delay=%s, delays=%s/0/0/%s, dsn=%s, status=%s (%.*s)",
+			      sess_qid(s), to, relay, delay, da, dd, dsn, status, rl, rep);
+		else
+			slogd(SLOG_SMTP, s->key, "%s: to=<%s>, relay=%s, delay=%s, delays=%s/0/0/%s, dsn=%s, status=%s "
+			      "(host %s[%s] said: %.*s (in reply to end of DATA command))", sess_qid(s), to, relay, delay,
+			      da, dd, dsn, status, ip, ip, rl, rep);
+	}
+	if (code < 400 || code >= 500)
+		slogd(SLOG_QMGR, s->key, "%s: removed", sess_qid(s));
+}
+
 /* ---- the relay to the backend (relay.c), seen from the session ---- */
 
 /* The Received header in sendmail's form, folded, sent ahead of the message. */
@@ -271,7 +372,7 @@ static void send_received(struct sess *s)
 {
 	char hdr[RW_RECEIVED_MAX];
 	const struct rw_received_info r = {
-		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->id,
+		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->qid,
 		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
 		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
 		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? tx_first_rcpt(&s->tx) : NULL,
@@ -304,10 +405,14 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 	case RELAY_W_RCPT:
 		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
 			tx_rcpt_ok(&s->tx, smtp_proto_arg(&s->p));
+			tx_queued(s);
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
-			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), s->p.ehlo ? "ESMTP" : "SMTP",
-			     s->p.helo);
+			slog(s->key, "%s: reject: RCPT from %s: %.*s; from=<%s> to=<%s> proto=%s helo=<%s>", sess_qid(s),
+			     s->namaddr, (int)strcspn(rep, "\r\n"), rep, tx_from(&s->tx), smtp_proto_arg(&s->p),
+			     sess_proto(s), s->p.helo);
+		} else if (code >= 400 && s->p.owed == SMTP_EV_MAIL) {
+			slog(s->key, "NOQUEUE: reject: MAIL from %s: %.*s; from=<%s> proto=%s helo=<%s>", s->namaddr,
+			     (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), sess_proto(s), s->p.helo);
 		}
 		answer_with_backend_reply(s, rep, len);
 		break;
@@ -320,6 +425,8 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 			smtp_proto_answerf(&s->p, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 		} else {
 			count_message_refusal(w, code);
+			slog(s->key, "%s: reject: DATA from %s: %.*s; from=<%s> proto=%s helo=<%s>", sess_qid(s),
+			     s->namaddr, (int)strcspn(rep, "\r\n"), rep, tx_from(&s->tx), sess_proto(s), s->p.helo);
 			answer_with_backend_reply(s, rep, len);
 		}
 		break;
@@ -331,9 +438,7 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 			w->st.messages_rejected++;
 		else
 			w->st.messages_tempfailed++;
-		slog(w->cfg->hostname, "%s: from=<%s>, size=%llu, nrcpt=%u, relay=backend%d, status=%s (%.*s)", s->id,
-		     tx_from(&s->tx), (unsigned long long)s->tx.msg_bytes, s->tx.nrcpt_ok, relay_backend(s->relay),
-		     code < 300 ? "sent" : code < 500 ? "deferred" : "bounced", (int)strcspn(rep, "\r\n"), rep);
+		log_delivery(s, code, rep);
 		answer_with_backend_reply(s, rep, len);
 		break;
 	default:                     /* RSET: nothing to tell the client */
@@ -410,7 +515,7 @@ static void __attribute__((format(printf, 3, 4))) backend_command(struct sess *s
 	enum relay_status st;
 	va_list ap;
 
-	if (s->relay == NULL && (s->relay = relay_new(&s->w->rp, &sess_relay_ops, s, s->id)) == NULL) {
+	if (s->relay == NULL && (s->relay = relay_new(&s->w->rp, &sess_relay_ops, s, s->qid, s->key)) == NULL) {
 		smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: out of memory, try again later");
 		return;
 	}
@@ -442,12 +547,10 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 
 	switch (ev) {
 	case SMTP_EV_HELO:
-		s->n_cmds[s->p.ehlo ? CMD_EHLO : CMD_HELO]++;
 		return 0;
 	case SMTP_EV_STARTTLS: {
 		size_t junk = s->c ? tcp_readable(s->c) : 0;
 
-		s->n_cmds[CMD_STARTTLS]++;
 		client_flush(s);               /* the 220, in plaintext */
 		if (junk > 0 || s->p.stat_pipelined_after_starttls > 0) {
 			/* CVE-2011-0411: nothing sent before the handshake is executed */
@@ -464,10 +567,11 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return -1;
 	}
 	case SMTP_EV_MAIL:
-		s->n_cmds[CMD_MAIL]++;
+		s->qid[0] = '\0';             /* a new transaction: its queue ID comes with a recipient */
+		s->mail_us = tcp_now_us(w->ctx);
 		if (tx_begin(&s->tx, ei->arg) != 0) {
 			w->st.out_of_memory++;
-			slog(w->cfg->hostname, "warning: out of memory for a transaction from unknown[%s]", s->addr);
+			slog(s->key, "warning: out of memory for a transaction from %s", s->namaddr);
 			smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: insufficient system resources");
 			return 0;
 		}
@@ -481,10 +585,10 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_RCPT:
-		s->n_cmds[CMD_RCPT]++;
 		if (gate_sess_stage(s, POL_STAGE_RCPT, ei->arg))
 			return 0;
 		if (s->tx.discard) {
+			tx_queued(s);
 			smtp_proto_answerf(&s->p, 250, "2.1.5", "Ok");
 			return 0;
 		}
@@ -492,7 +596,6 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 				ei->params && ei->params[0] ? " " : "", ei->params ? ei->params : "");
 		return 0;
 	case SMTP_EV_DATA:
-		s->n_cmds[CMD_DATA]++;
 		if (s->tx.discard) {
 			s->tx.data_started = 1;
 			s->tx.msg_bytes = 0;
@@ -511,6 +614,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		relay_send(s->relay, ei->data, ei->len);   /* a failure ends the backend: 451 at the end */
 		return 0;
 	case SMTP_EV_DATA_END:
+		s->dot_us = tcp_now_us(w->ctx);
 		if (ei->error != SMTP_OK) {
 			w->st.messages_rejected++;
 			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
@@ -519,9 +623,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		}
 		if (s->tx.discard) {
 			tx_message_end(&s->tx);
-			w->st.policy_discards++;
-			slog(w->cfg->hostname, "%s: discard: from=<%s> size=%llu (access map)", s->id, tx_from(&s->tx),
-			     (unsigned long long)s->tx.msg_bytes);
+			w->st.policy_discards++;      /* logged at its stage (gate.c) */
 			smtp_proto_answerf(&s->p, 250, "2.0.0", "Ok: discarded");
 			return 0;
 		}
@@ -534,15 +636,12 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		relay_end_message(s->relay);
 		return 0;
 	case SMTP_EV_AUTH:
-		s->n_cmds[CMD_AUTH]++;
 		sess_auth_ask(s, ei);
 		return 0;
 	case SMTP_EV_RSET:
-		s->n_cmds[CMD_RSET]++;
 		relay_rset(s->relay);
 		return 0;
 	case SMTP_EV_QUIT:
-		s->n_cmds[CMD_QUIT]++;
 		s->cst = C_CLOSING;
 		client_flush(s);
 		return -1;
@@ -551,13 +650,13 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			relay_drop(s->relay);   /* closing mid-message: nothing half-sent is delivered */
 		if (ei->error == SMTP_R_NON_SMTP) {
 			w->st.non_smtp_command++;
-			slog(w->cfg->hostname, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
+			slog(s->key, "warning: non-SMTP command from %s: %.100s", s->namaddr, ei->arg);
 		} else if (ei->error == SMTP_R_NUL) {
-			slog(w->cfg->hostname, "warning: NUL character in message from unknown[%s]", s->addr);
+			slog(s->key, "warning: NUL character in message from %s", s->namaddr);
 		} else if (ei->error == SMTP_R_NO_MEMORY) {
-			slog(w->cfg->hostname, "warning: out of memory for a command line from unknown[%s]", s->addr);
+			slog(s->key, "warning: out of memory for a command line from %s", s->namaddr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
-			slog(w->cfg->hostname, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+			slog(s->key, "too many errors after %s from %s", smtp_where_names[s->p.where], s->namaddr);
 		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
@@ -614,6 +713,32 @@ static void client_consume(struct sess *s, size_t n)
 	}
 }
 
+/*
+ * Postfix's "improper command pipelining after CMD from name[addr]: what
+ * followed" (once per session, as Postfix), the bytes that came after
+ * the command escaped as Postfix's escape() does, at most 100.
+ */
+static void log_pipelining(struct sess *s, const uint8_t *rest, size_t n)
+{
+	char text[4 * 100 + 1];
+	size_t i, o = 0;
+
+	for (i = 0; i < n && i < 100; i++) {
+		uint8_t c = rest[i];
+
+		if (c == '\r' || c == '\n' || c == '\t' || c == '\\')
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "\\%c",
+					      c == '\r' ? 'r' : c == '\n' ? 'n' : c == '\t' ? 't' : '\\');
+		else if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "\\%03o", c);
+		else
+			text[o++] = (char)c;
+	}
+	text[o] = '\0';
+	slog(s->key, "improper command pipelining after %s from %s: %s", smtp_where_names[s->p.where], s->namaddr,
+	     text);
+}
+
 /* Feed the engine while it can take input and the backend can take the message. */
 void sess_pump(struct sess *s)
 {
@@ -625,6 +750,8 @@ void sess_pump(struct sess *s)
 	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < 4096) {
 		const uint8_t *in;
 		size_t len, used = 0;
+		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
+		uint64_t piped;
 		struct smtp_evinfo ei;
 		enum smtp_ev ev;
 
@@ -640,7 +767,16 @@ void sess_pump(struct sess *s)
 		if (in == NULL)
 			break;
 		memset(&ei, 0, sizeof(ei));
+		n530 = s->p.stat_530_starttls;
+		a530 = s->p.stat_530_auth;
+		piped = s->p.stat_improper_pipelining;
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
+		if (piped == 0 && s->p.stat_improper_pipelining != 0)
+			log_pipelining(s, in + used, len - used);
+		if (s->p.stat_530_starttls != n530 || s->p.stat_530_auth != a530)
+			slog(s->key, "NOQUEUE: reject: %s from %s: 530 5.7.0 %s; proto=%s helo=<%s>",
+			     smtp_where_names[s->p.where], s->namaddr, s->p.stat_530_starttls != n530 ?
+			     "Must issue a STARTTLS command first" : "Authentication required", sess_proto(s), s->p.helo);
 		if (used > 0)
 			client_consume(s, used);
 		consumed += used;
@@ -687,7 +823,11 @@ static void client_accept(struct tcp_conn *c, void *arg)
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
 		static const char msg[] = "421 4.3.2 Service not available, too many sessions\r\n";
+		char a[INET6_ADDRSTRLEN];
 
+		addr_text(tcp_tuple(c), a, sizeof(a));
+		slog(slog_session_key(), "NOQUEUE: reject: CONNECT from unknown[%s]: 421 4.3.2 Service not available, "
+		     "too many sessions; proto=SMTP", a);
 		w->st.sessions_refused++;
 		tcp_send(c, msg, sizeof(msg) - 1);
 		tcp_close(c);
@@ -700,10 +840,13 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->c = c;
 	s->mode = la->mode;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
+	snprintf(s->namaddr, sizeof(s->namaddr), "unknown[%s]", s->addr);
 	s->port = tcp_tuple(c)->rport;
-	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_worker(tcp_net(c)) & 0xff, w->next_id++);
+	w->qid.worker = tcp_worker(tcp_net(c));
+	s->key = slog_session_key();
+	snprintf(s->id, sizeof(s->id), "%u", s->key);
 	tcp_set_app(c, &sess_client_ops, s);
-	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
+	slog(s->key, "connect from %s", s->namaddr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
 	if (w->stress) {
@@ -718,6 +861,8 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
+		slog(s->key, "NOQUEUE: reject: CONNECT from %s: 421 4.3.2 Service shutting down, try again later; "
+		     "proto=SMTP", s->namaddr);
 		refuse_at_connect(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
@@ -755,7 +900,7 @@ static void client_readable(struct tcp_conn *c)
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
 		s->w->st.pregreet++;
-		slog(s->w->cfg->hostname, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
+		slog(s->key, "PREGREET %zu after 0 from [%s]:%u", tcp_readable(c), s->addr, s->port);
 		tcp_consume(c, tcp_readable(c));
 		s->cst = C_SMTP;                   /* the 554 replaces the banner, never queued */
 		if (s->greet_pause_ms > 0) {       /* the map's GreetPause: sendmail's words */
@@ -792,6 +937,7 @@ static void client_writable(struct tcp_conn *c)
 /* The client closed its side. */
 static void client_peer_closed(struct tcp_conn *c)
 {
+	log_lost(tcp_app(c));
 	sess_kill(tcp_app(c), 0);
 }
 
@@ -803,6 +949,7 @@ static void client_closed(struct tcp_conn *c, enum tcp_end why)
 	(void)why;
 	if (s == NULL)
 		return;
+	log_lost(s);
 	s->c = NULL;             /* the stack frees it */
 	sess_kill(s, 0);
 }
@@ -823,10 +970,10 @@ static void client_timeout(struct tcp_conn *c)
 	s->w->st.timeouts++;
 	s->w->timeouts_after[s->p.where]++;
 	if (smtp_proto_in_data(&s->p))
-		slog(s->w->cfg->hostname, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->tx.msg_bytes,
-		     s->addr);
+		slog(s->key, "timeout after DATA (%llu bytes) from %s", (unsigned long long)s->tx.msg_bytes,
+		     s->namaddr);
 	else
-		slog(s->w->cfg->hostname, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+		slog(s->key, "timeout after %s from %s", smtp_where_names[s->p.where], s->namaddr);
 	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
 		sess_kill(s, 1);
 		return;

@@ -1206,6 +1206,7 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 
 	p->where = SMTP_W_UNKNOWN;
 	if (p->line_overflow) {
+		p->cmd_total[SMTP_W_UNKNOWN]++;
 		out_line(p, "500 5.5.2 Error: line too long");
 		refusal(p, SMTP_R_LINE_TOO_LONG);
 		return bad_command(p, ev);
@@ -1228,6 +1229,7 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	for (arg = line + vlen; *arg == ' '; arg++)
 		;
 	if (non_smtp(line, vlen)) {
+		p->cmd_total[SMTP_W_UNKNOWN]++;
 		out_line(p, "221 2.7.0 Error: I can break rules, too. Goodbye.");
 		p->state = S_CLOSED;
 		ev->arg = line;
@@ -1237,10 +1239,12 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	}
 	c = cmd_lookup(line, vlen);
 	if (c == NULL) {
+		p->cmd_total[SMTP_W_UNKNOWN]++;
 		out_line(p, "500 5.5.2 Error: command not recognized");
 		return bad_command(p, ev);
 	}
 	p->where = c->where;
+	p->cmd_total[c->where]++;
 	if (c->last && rest > 0)
 		p->stat_improper_pipelining++;
 	if (p->cfg->mode == SMTP_MODE_SUBMISSION && !p->tls && !c->pre_tls) {
@@ -1254,6 +1258,8 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 	}
 	if (c->handler(p, arg, rest, ev, &e) != 0)
 		return bad_command(p, ev);
+	if (!p->owed && p->state != S_AUTH && c->where != SMTP_W_STARTTLS)
+		p->cmd_ok[c->where]++;      /* done at once; the others when answered */
 	/* a client that only idles with NOOP (or RSET, VRFY...) uses up its errors */
 	if (c->junk && ++p->junk > max_junk(p) && count_error(p)) {
 		ev->error = SMTP_R_TOO_MANY_ERRORS;
@@ -1439,21 +1445,24 @@ static void answer_apply(struct smtp_proto *p, int code)
 	switch (owed) {
 	case SMTP_EV_MAIL:
 		if (code < 300) {
+			p->cmd_ok[SMTP_W_MAIL]++;
 			tx_reset(p);
 			p->state = S_MAIL;
 		}
 		break;
 	case SMTP_EV_RCPT:
 		if (code < 300) {
+			p->cmd_ok[SMTP_W_RCPT]++;
 			p->naccepted_rcpts++;
 			p->state = S_RCPT;
 		}
 		break;
 	case SMTP_EV_AUTH:
 		memset(p->wk->params, 0, sizeof(p->wk->params));     /* the password */
-		if (code < 300)
+		if (code < 300) {
 			p->authenticated = 1;
-		else
+			p->cmd_ok[SMTP_W_AUTH]++;
+		} else
 			p->auth_failures++;
 		break;
 	case SMTP_EV_DATA:
@@ -1464,8 +1473,10 @@ static void answer_apply(struct smtp_proto *p, int code)
 		}
 		break;
 	case SMTP_EV_DATA_END:
-		if (code < 300)
+		if (code < 300) {
 			p->junk = 0;	/* mail moved: junk is counted afresh (Postfix) */
+			p->cmd_ok[SMTP_W_DATA]++;
+		}
 		break;
 	default:
 		break;
@@ -1559,6 +1570,8 @@ int smtp_proto_reply(struct smtp_proto *p, int code, const char *enh, const char
 /* TLS is up: everything said before it is forgotten (RFC 3207 4.2). */
 void smtp_proto_tls_started(struct smtp_proto *p)
 {
+	if (p->where == SMTP_W_STARTTLS)
+		p->cmd_ok[SMTP_W_STARTTLS]++;
 	p->tls = 1;
 	helo_forget(p);
 	p->ehlo = 0;
@@ -1633,4 +1646,43 @@ int smtp_proto_mid_line(const struct smtp_proto *p)
 const char *smtp_proto_state_name(const struct smtp_proto *p)
 {
 	return p->state >= 0 && p->state < S_COUNT ? state_names[p->state] : "?";
+}
+
+/* Postfix's smtpd_format_cmd_stats(): its command table's order, unknown last. */
+size_t smtp_proto_cmd_stats(const struct smtp_proto *p, char *buf, size_t len)
+{
+	static const struct { const char *name; enum smtp_where w; } order[] = {
+		{ "helo", SMTP_W_HELO }, { "ehlo", SMTP_W_EHLO }, { "starttls", SMTP_W_STARTTLS },
+		{ "auth", SMTP_W_AUTH }, { "mail", SMTP_W_MAIL }, { "rcpt", SMTP_W_RCPT }, { "data", SMTP_W_DATA },
+		{ "rset", SMTP_W_RSET }, { "noop", SMTP_W_NOOP }, { "vrfy", SMTP_W_VRFY }, { "quit", SMTP_W_QUIT },
+		{ "unknown", SMTP_W_UNKNOWN },
+	};
+	unsigned i, ok, total, all_ok = 0, all_total = 0;
+	size_t o = 0;
+
+#define PUT(...) do { int n_ = snprintf(buf + o, len - o, __VA_ARGS__); \
+		       if (n_ > 0) o += (size_t)n_ < len - o ? (size_t)n_ : len - o - 1; } while (0)
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		ok = p->cmd_ok[order[i].w];
+		total = p->cmd_total[order[i].w];
+		if (order[i].w == SMTP_W_UNKNOWN) {
+			ok = 0;          /* Postfix answers all of them 502 */
+			total += p->cmd_total[SMTP_W_HELP] + p->cmd_total[SMTP_W_EXPN];
+		}
+		if (total == 0)
+			continue;
+		PUT(" %s=%u", order[i].name, ok);
+		if (ok != total)
+			PUT("/%u", total);
+		all_ok += ok;
+		all_total += total;
+	}
+	PUT(" commands=%u", all_ok);
+	if (all_ok != all_total || all_total == 0)
+		PUT("/%u", all_total);
+#undef PUT
+	return o;
 }

@@ -185,6 +185,10 @@ struct smtp_proto {
 	uint64_t stat_auth_refused;             /* AUTH refused by the engine (not offered, syntax,
 						   mechanism, aborted, undecodable) */
 	uint64_t stat_refusal[SMTP_R_MAX];      /* refusals by reason (index SMTP_R_*) */
+	/* commands by where (Postfix's per-command counts for the disconnect line): tried, and
+	   succeeded (MAIL, RCPT, AUTH once answered 2xx; DATA once the message got its 2xx;
+	   STARTTLS once TLS is up) */
+	uint16_t cmd_total[SMTP_W_COUNT], cmd_ok[SMTP_W_COUNT];
 };
 
 /* smtp_proto_init() flags. */
@@ -272,6 +276,16 @@ int smtp_proto_in_transaction(const struct smtp_proto *p);
 /* Does the engine hold part of a line (a command or message line begun, no CRLF yet)? */
 int smtp_proto_mid_line(const struct smtp_proto *p);
 
+/*
+ * Postfix's per-command summary of the session, as its disconnect line
+ * ends: " ehlo=1 starttls=1 mail=1 rcpt=0/1 data=0/1 quit=1 commands=4/6":
+ * name=n where every attempt succeeded, name=n/m where not, commands
+ * absent when never tried, in Postfix's order; HELP and EXPN, which
+ * Postfix does not know, count as unknown (never a success there);
+ * "commands=0/0" when nothing
+ * came. Returns the length written (cut to len - 1).
+ */
+size_t smtp_proto_cmd_stats(const struct smtp_proto *p, char *buf, size_t len);
 /* Name of the current state, for logs and tests. */
 const char *smtp_proto_state_name(const struct smtp_proto *p);
 

@@ -49,7 +49,7 @@
 	X(verify_fail) \
 	X(policy_connect_rejects)   /* access map: Connect: REJECT / ERROR */ \
 	X(policy_mail_rejects)      /* MAIL refused: From:, Require_TLS (530), TLS_Clt (403/503) */ \
-	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relaying denied */ \
+	X(policy_rcpt_rejects)      /* RCPT refused: To:, Relay access denied */ \
 	X(policy_discards)          /* messages accepted and dropped (DISCARD) */ \
 	X(limit_refused)            /* Limit: conn or rate exceeded: 421 4.7.0 */ \
 	X(limit_table_full)         /* Limit:, ClientRate:, ClientConn: no room to count a client
@@ -66,6 +66,7 @@
 	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
 	X(reject_530_auth)          /* 587: 530 Authentication required */ \
 	X(reject_530_require_tls)   /* access map Require_TLS: 530 Must issue a STARTTLS command first */ \
+	X(log_dropped)              /* log lines dropped: the worker's log ring was full (slog.h) */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {

@@ -5,7 +5,8 @@
  * tx_begin() at MAIL is where a transaction is reset; the message's own
  * flags end with it (tx_message_end()). The two paths (514 B) are allocated
  * at MAIL and released by tx_release() once no transaction is open, so an
- * idle session holds none.
+ * idle session holds none; so is the list of the recipients taken (for
+ * the log's to= lines), which grows with them.
  */
 #ifndef MX_TX_H
 #define MX_TX_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "dataplane/smtp/smtp_proto.h"
 
 struct smtp_tx_paths {
@@ -27,6 +29,8 @@ struct smtp_tx {
 	int data_started;         /* the message's 354 was given: its lines flow */
 	int b_failed;             /* the backend failed inside the message: refuse it at its end */
 	uint64_t msg_bytes;       /* the message's bytes (from the backend's 354) */
+	char *rcpts;              /* the recipients taken, each NUL-terminated (tx_next_rcpt()) */
+	size_t rcpts_len, rcpts_cap;
 };
 
 /*
@@ -46,6 +50,7 @@ static inline int tx_begin(struct smtp_tx *tx, const char *from)
 	tx->data_started = 0;
 	tx->b_failed = 0;
 	tx->msg_bytes = 0;
+	tx->rcpts_len = 0;
 	return 0;
 }
 
@@ -54,6 +59,9 @@ static inline void tx_release(struct smtp_tx *tx)
 {
 	free(tx->paths);
 	tx->paths = NULL;
+	free(tx->rcpts);
+	tx->rcpts = NULL;
+	tx->rcpts_len = tx->rcpts_cap = 0;
 }
 
 /* The reverse path ("" outside a transaction). */
@@ -68,11 +76,34 @@ static inline const char *tx_first_rcpt(const struct smtp_tx *tx)
 	return tx->paths != NULL && tx->nrcpt_ok > 0 ? tx->paths->first_rcpt : NULL;
 }
 
-/* The backend took a recipient. */
+/* The backend took a recipient (kept for the log; without memory, left out of it). */
 static inline void tx_rcpt_ok(struct smtp_tx *tx, const char *rcpt)
 {
+	size_t n = strlen(rcpt) + 1;
+
 	if (tx->nrcpt_ok++ == 0 && tx->paths != NULL)
 		snprintf(tx->paths->first_rcpt, sizeof(tx->paths->first_rcpt), "%s", rcpt);
+	if (tx->rcpts_len + n > tx->rcpts_cap) {
+		size_t cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 128;
+		char *b;
+
+		while (cap < tx->rcpts_len + n)
+			cap *= 2;
+		if ((b = realloc(tx->rcpts, cap)) == NULL)
+			return;
+		tx->rcpts = b;
+		tx->rcpts_cap = cap;
+	}
+	memcpy(tx->rcpts + tx->rcpts_len, rcpt, n);
+	tx->rcpts_len += n;
+}
+
+/* The recipient after prev (NULL: the first), or NULL after the last. */
+static inline const char *tx_next_rcpt(const struct smtp_tx *tx, const char *prev)
+{
+	const char *p = prev == NULL ? tx->rcpts : prev + strlen(prev) + 1;
+
+	return p != NULL && p < tx->rcpts + tx->rcpts_len ? p : NULL;
 }
 
 /* The message ended (answered, refused, or lost with its backend). */

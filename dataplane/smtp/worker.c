@@ -11,6 +11,7 @@
 
 #include "dataplane/smtp/sess.h"
 #include "dataplane/smtp/auth.h"
+#include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
 
 const char *const smtp_stat_names[] = {
@@ -40,10 +41,16 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	w->tls = tls;
 	gate_init(&w->gate, ctx, pol, &w->st);
 	w->auth = auth;
+	if ((w->log = slog_ring_new(SLOG_RING_SIZE, &w->st.log_dropped)) == NULL) {
+		snprintf(err, errlen, "out of memory for the log ring");
+		free(w);
+		return NULL;
+	}
 	if (tls != NULL) {
 		w->tw = tls_worker_new(sess_key_done);
 		if (w->tw == NULL) {
 			snprintf(err, errlen, "out of memory for the TLS worker");
+			slog_ring_free(w->log);
 			free(w);
 			return NULL;
 		}
@@ -182,6 +189,7 @@ unsigned smtp_worker_poll(struct smtp_worker *w)
 	unsigned n = 0;
 	char *lb = __atomic_load_n(&w->list_buf, __ATOMIC_ACQUIRE);
 
+	slog_bind(w->log);           /* this thread's lines go through the worker's ring */
 	if (lb != NULL)
 		list_sessions(w, lb);
 	sess_reap(w);
@@ -196,6 +204,7 @@ void smtp_worker_free(struct smtp_worker *w)
 {
 	if (w == NULL)
 		return;
+	slog_ring_free(w->log);        /* its lines out first; this thread writes the rest at once */
 	while (w->live != NULL)
 		sess_kill(w->live, 1);     /* sessions still open at shutdown: reset, then freed */
 	sess_reap(w);

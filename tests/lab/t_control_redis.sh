@@ -118,7 +118,7 @@ mail_to() {
 expect_denied() {
 	local out
 	out=$(mail_to "$1")
-	echo "$out" | grep -q "554 5.7.1 <$1>: Relaying denied" || fail "$2: expected Relaying denied for $1: $out"
+	echo "$out" | grep -q "554 5.7.1 <$1>: Relay access denied" || fail "$2: expected Relay access denied for $1: $out"
 }
 expect_relayed() {
 	local out
@@ -176,7 +176,7 @@ ok "ticket key made (WATCH/MULTI), stored in Redis and pushed; mxgate uses it"
 # ---- changes through Redis ----
 expect_relayed b@lab.example "v1"
 expect_denied x@other.example "v1"
-ok "v1: lab.example relayed, other.example: 554 5.7.1 Relaying denied"
+ok "v1: lab.example relayed, other.example: 554 5.7.1 Relay access denied"
 
 rcli hset "${P}policy" To:other.example RELAY >/dev/null || fail "HSET"
 v=$(bump)

@@ -18,7 +18,7 @@ printf 'To:lab.example RELAY\n' >"$LAB_DIR/map1"
 out=$(ctl set-policy v1 "$LAB_DIR/map1") || fail "set-policy: $out"
 ok "set-policy: $out"
 out=$(swaks_to x@other.example)
-echo "$out" | grep -q '554 5.7.1 <x@other.example>: Relaying denied' || fail "map not enforced: $out"
+echo "$out" | grep -q '554 5.7.1 <x@other.example>: Relay access denied' || fail "map not enforced: $out"
 ok "the pushed map is enforced on the next connection"
 printf 'To:lab.example RELAYY\n' >"$LAB_DIR/map2"
 out=$(ctl set-policy v2 "$LAB_DIR/map2") && fail "an invalid map was accepted: $out"

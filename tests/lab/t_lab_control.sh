@@ -21,7 +21,7 @@ relay_other() {
 }
 ctl policy set To:lab.example RELAY >/dev/null || fail "policy set"
 for ((i = 0; i < 20; i++)); do
-	relay_other | grep -q 'Relaying denied' && break
+	relay_other | grep -q 'Relay access denied' && break
 	sleep 0.1
 done
 [ $i -lt 20 ] || fail "policy set through the lab was not enforced within 2 s"
@@ -30,7 +30,7 @@ ctl policy set To:other.example RELAY >/dev/null || fail "policy set other"
 for ((i = 0; i < 20; i++)); do relay_other | grep -q '^<-  250 2.0.0' && break; sleep 0.1; done
 [ $i -lt 20 ] || fail "other.example not relayed after it was set"
 ctl policy del To:other.example >/dev/null || fail "policy del"
-for ((i = 0; i < 20; i++)); do relay_other | grep -q 'Relaying denied' && break; sleep 0.1; done
+for ((i = 0; i < 20; i++)); do relay_other | grep -q 'Relay access denied' && break; sleep 0.1; done
 [ $i -lt 20 ] || fail "policy del was not applied within 2 s"
 ok "policy del undoes it"
 # /metrics is refreshed every few seconds by mxgate-control: wait for it to catch up

@@ -21,7 +21,7 @@ out=$(lab_exec timeout 20 swaks --server 198.18.0.2 --tls --helo client.example 
 	--to b@lab.example 2>&1) || fail "swaks with STARTTLS: $(echo "$out" | tail -3)"
 for ((i = 0; i < 20; i++)); do
 	lab_exec timeout 15 swaks --server 198.18.0.2 --helo client.example --from a@client.example \
-		--to x@other.example 2>&1 | grep -q 'Relaying denied' && break
+		--to x@other.example 2>&1 | grep -q 'Relay access denied' && break
 	sleep 0.1
 done
 [ $i -lt 20 ] || fail "the policy was not enforced within 2 s"

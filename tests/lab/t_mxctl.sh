@@ -7,7 +7,7 @@
 # in between; policy set/get/list/del with the version and the events
 # channel, an invalid entry refused with nothing changed; import/export
 # round trip; policy test's decision and trace; policy push enforced by
-# mxgate (554 5.7.1 Relaying denied); sessions; drain (421) and resume;
+# mxgate (554 5.7.1 Relay access denied); sessions; drain (421) and resume;
 # cert add/list/push/del; tickets rotate; reload; Redis down.
 . "$(dirname "$0")/lib.sh"
 lab_begin
@@ -208,7 +208,7 @@ check "invalid import changed nothing" test "$(rc get mxt:policy:version)/$(mx p
 # ---- policy test: decision and trace ----
 expect_rc 3 "policy test: relay to another domain refused" \
 	mx policy test --client 198.18.0.1 --from a@client.example --to x@other.example
-for want in 'To:other.example -> not found' '=> 554 5.7.1 Relaying denied' '^decision: refused' \
+for want in 'To:other.example -> not found' '=> 554 5.7.1 Relay access denied' '^decision: refused' \
 	'^connect from unknown\[198.18.0.1\]'; do
 	echo "$out" | grep -q -- "$want" || soft_fail "policy test trace lacks \"$want\": $out"
 done
@@ -234,11 +234,11 @@ echo "$m" | grep -q '^<-  250 2\.0\.0' || soft_fail "before the push the backend
 expect_rc 0 "policy push (from Redis)" mx policy push
 echo "$out" | grep -q 'policy version 7: 5 entries' || soft_fail "push said: $out"
 m=$(mail x@other.example)
-echo "$m" | grep -qE '^<\*\* +554 5\.7\.1 <x@other\.example>: Relaying denied' ||
+echo "$m" | grep -qE '^<\*\* +554 5\.7\.1 <x@other\.example>: Relay access denied' ||
 	soft_fail "after push, relaying is denied: $m"
 m=$(mail b@lab.example)
 echo "$m" | grep -q '^<-  250 2\.0\.0' || soft_fail "after push, our domain is delivered: $m"
-ok "pushed map enforced: 554 5.7.1 Relaying denied, lab.example delivered"
+ok "pushed map enforced: 554 5.7.1 Relay access denied, lab.example delivered"
 st=$(mx status)
 echo "$st" | grep -q '^  policy_version 7$' || soft_fail "status after push: $st"
 echo "$st" | grep -q '(mxgate has' && soft_fail "status shows mxgate behind Redis: $st"

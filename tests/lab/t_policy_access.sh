@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_policy_access.sh - sendmail's access map from a file (access_file):
-# To: domains marked RELAY are ours and anything else is "Relaying denied";
+# To: domains marked RELAY are ours and anything else is "Relay access denied";
 # From: REJECT; ERROR: with its own code; DISCARD accepts and drops;
 # Connect: REJECT for one client (IPv6 here); Require_TLS: makes MAIL
 # without STARTTLS 530; TLS_Clt: ENCR:bits refuses too weak a cipher (403).
@@ -32,10 +32,10 @@ echo "$out" | grep -qE '^<~  250 2\.0\.0' || fail "relay to our domain: $out"
 [ "$(ndump)" = 1 ] || fail "message for b@lab.example not delivered"
 ok "To:lab.example RELAY: delivered"
 out=$(mail a@client.example x@other.example --tls)
-echo "$out" | grep -qE '^<~\* +554 5\.7\.1 <x@other\.example>: Relaying denied' || fail "relaying: $out"
-grep -q 'NOQUEUE: reject: RCPT from unknown\[198.18.0.1\]: 554 5.7.1 <x@other.example>: Relaying denied' \
+echo "$out" | grep -qE '^<~\* +554 5\.7\.1 <x@other\.example>: Relay access denied' || fail "relaying: $out"
+grep -q 'NOQUEUE: reject: RCPT from unknown\[198.18.0.1\]: 554 5.7.1 <x@other.example>: Relay access denied' \
 	"$LAB_DIR/mxgate.log" || fail "no NOQUEUE line for the relay attempt"
-ok "other domains: 554 5.7.1 Relaying denied, logged as NOQUEUE: reject"
+ok "other domains: 554 5.7.1 Relay access denied, logged as NOQUEUE: reject"
 out=$(mail spammer@bad.example b@lab.example --tls)
 echo "$out" | grep -qE '^<~\* +550 5\.7\.1' || fail "From: REJECT: $out"
 ok "From: REJECT: 550 5.7.1"

@@ -7,7 +7,7 @@
 #     AUTH PLAIN (smtplib) succeeds and gives relay rights: a recipient
 #     outside the access map's RELAY domains is relayed, and the backend
 #     (a recording one) gets XCLIENT LOGIN=alice and "with ESMTPSA";
-#   - without AUTH the same recipient gets 554 5.7.1 Relaying denied;
+#   - without AUTH the same recipient gets 554 5.7.1 Relay access denied;
 #   - a wrong password (swaks) gets 535 5.7.8, answered no sooner than the
 #     failure delay, and is counted; AUTH LOGIN (smtplib) and AUTH on 465
 #     (swaks) work;
@@ -128,7 +128,7 @@ echo "$stats" | grep -E 'policy_decisions|tls_cipher_total' | sed 's/^/    /'
 echo "$stats" | grep -q 'mxgate_smtp_policy_decisions_total{lcore="[0-9]*",tag="auth",action="relay"} [1-9]' ||
 	fail "no policy decision counted under tag auth / relay"
 echo "$stats" | grep -q 'mxgate_smtp_policy_decisions_total{lcore="[0-9]*",tag="default",action="reject"} [1-9]' ||
-	fail "Relaying denied not counted under tag default / reject"
+	fail "Relay access denied not counted under tag default / reject"
 echo "$stats" | grep -q 'mxgate_smtp_policy_decisions_total{lcore="[0-9]*",tag="To",action="relay"} [1-9]' ||
 	fail "To:lab.example RELAY not counted under tag To / relay"
 echo "$stats" | grep -q 'mxgate_smtp_tls_cipher_total{lcore="[0-9]*",version="TLSv1.3",cipher="TLS_AES_256_GCM_SHA384"} [1-9]' ||

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -898,9 +899,33 @@ TEST(privilege_keys)
 		     "1 to 32");
 }
 
+/* The SMTP log: log_target, syslog_name, syslog_facility (dataplane/smtp/slog.h). */
+TEST(log_keys)
+{
+	CHECK(parse_ok(PORT_LINES) == 0);
+	CHECK_EQ(cfg.log_syslog, 1);
+	CHECK_STR(cfg.syslog_name, "mxgate");
+	CHECK_EQ(cfg.syslog_facility, LOG_MAIL);
+	CHECK(parse_ok(PORT_LINES "log_target = stderr\nsyslog_name = postfix\nsyslog_facility = local7\n") == 0);
+	CHECK_EQ(cfg.log_syslog, 0);
+	CHECK_STR(cfg.syslog_name, "postfix");
+	CHECK_EQ(cfg.syslog_facility, LOG_LOCAL7);
+	CHECK(parse_ok(PORT_LINES "log_target = syslog\nsyslog_name = post-fix_2.out\nsyslog_facility = mail\n") == 0);
+	CHECK_EQ(cfg.log_syslog, 1);
+	CHECK_STR(cfg.syslog_name, "post-fix_2.out");
+	CHECK_EQ(cfg.syslog_facility, LOG_MAIL);
+	expect_error(PORT_LINES "log_target = file\n", ":3: log_target", "syslog or stderr");
+	expect_error(PORT_LINES "syslog_facility = local8\n", ":3: syslog_facility", "local0 to local7");
+	expect_error(PORT_LINES "syslog_facility = daemon\n", ":3: syslog_facility", "mail or local0");
+	expect_error(PORT_LINES "syslog_name = mx/gate\n", ":3: syslog_name", "letters, digits");
+	expect_error(PORT_LINES "syslog_name = mx[1]\n", ":3: syslog_name", "letters, digits");
+	expect_error(PORT_LINES "syslog_name = 12345678901234567890123456789012\n", ":3: syslog_name", "1 to 31");
+}
+
 int main(void)
 {
 	RUN(smtp_keys);
+	RUN(log_keys);
 	RUN(privilege_keys);
 	RUN(lab_config);
 	RUN(crlf);

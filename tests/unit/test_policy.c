@@ -542,10 +542,10 @@ static const struct {
 	{ "198.19.0.1", NULL, NONE_, "user@example.com", "RELAY", "To:example.com RELAY" },
 	{ "198.19.0.1", NULL, NONE_, "<User@Mail.EXAMPLE.com.>", "RELAY", "To:example.com RELAY" },
 	{ "198.19.0.1", NULL, NONE_, "a@x.sub.example.net", "RELAY", "To:.sub.example.net RELAY" },
-	{ "198.19.0.1", NULL, NONE_, "a@sub.example.net", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, NONE_, "a@sub.example.net", "554 5.7.1 Relay access denied", "" },
 	/* anyone else's: denied, To: OK does not allow relaying */
-	{ "198.19.0.1", NULL, NONE_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
-	{ "198.19.0.1", NULL, NONE_, "ok@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, NONE_, "user@elsewhere.test", "554 5.7.1 Relay access denied", "" },
+	{ "198.19.0.1", NULL, NONE_, "ok@elsewhere.test", "554 5.7.1 Relay access denied", "" },
 	/* blacklisted recipients (checked before relaying, even for trusted clients) */
 	{ "198.19.0.1", NULL, NONE_, "gone@example.com", "550 5.2.1 Mailbox disabled for this recipient",
 	  "To:gone@example.com REJECT" },
@@ -562,15 +562,15 @@ static const struct {
 	{ "198.18.0.77", NULL, NONE_, "user@elsewhere.test", "RELAY", "Connect:198.18.0 RELAY" },
 	{ "198.19.0.1", "a.relayhost.test", NONE_, "user@elsewhere.test", "RELAY",
 	  "Connect:relayhost.test RELAY" },
-	{ "198.19.0.1", "okhost.test", NONE_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", "okhost.test", NONE_, "user@elsewhere.test", "554 5.7.1 Relay access denied", "" },
 	/* by certificate: CERTISSUER SUBJECT, then CERTSUBJECT RELAY */
 	{ "198.19.0.1", NULL, DARTH_, "user@elsewhere.test", "RELAY",
 	  "CERTSubject:/C=US/ST=California/O=endmail.org/OU=private/CN=DeathStar/"
 	  "Email=deathstar@endmail.org RELAY" },
-	{ "198.19.0.1", NULL, DARTH_OTHER_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, DARTH_OTHER_, "user@elsewhere.test", "554 5.7.1 Relay access denied", "" },
 	{ "198.19.0.1", NULL, TRUSTED_, "user@elsewhere.test", "RELAY", "CERTIssuer:/CN=Trusted+20CA RELAY" },
 	/* only a verified certificate counts */
-	{ "198.19.0.1", NULL, TRUSTED_FAIL_, "user@elsewhere.test", "554 5.7.1 Relaying denied", "" },
+	{ "198.19.0.1", NULL, TRUSTED_FAIL_, "user@elsewhere.test", "554 5.7.1 Relay access denied", "" },
 };
 
 TEST(rcpt)
@@ -630,7 +630,7 @@ TEST(rcpt)
 		struct pol_client c = client("198.18.0.1", NULL);
 		struct pol_result r = pol_check_rcpt(NULL, &c, "a@example.com", NULL);
 
-		CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+		CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 		r = pol_check_rcpt(NULL, &c, "postmaster", NULL);
 		CHECK_STR(fmt(&r), "RELAY");
 		r = pol_check_connect(NULL, &c, NULL);
@@ -657,9 +657,9 @@ TEST(untagged)
 	/* To:sendmail.org OK (tagged) wins the lookup but is not RELAY:
 	   the relay check walks the domain again and finds the same entry */
 	r = pol_check_rcpt(s, &c, "x@sendmail.org", NULL);
-	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 	r = pol_check_rcpt(s, &c, "x@www.sendmail.org", NULL);
-	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 	c = client("198.19.0.1", "mx.sendmail.org");
 	r = pol_check_rcpt(s, &c, "x@elsewhere.test", NULL);
 	CHECK_STR(fmt(&r), "RELAY");
@@ -1189,7 +1189,7 @@ TEST(roundtrip)
 	r = pol_check_rcpt(s, &c, "x@example.org", NULL);
 	CHECK_STR(fmt(&r), "RELAY");
 	r = pol_check_rcpt(s, &c, "x@example.net", NULL);
-	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 	c.name = "x.no-newline-at-end.example";
 	r = pol_check_connect(s, &c, NULL);
 	CHECK_STR(fmt(&r), "550 5.7.1 Access denied");
@@ -1674,7 +1674,7 @@ TEST(stage_rcpt_relaying)
 	CHECK_EQ(o.r.action, POL_RELAY);
 	CHECK_EQ(pol_stage_run(POL_STAGE_RCPT, s, &c, "x@other.example", &o, NULL), 1);
 	CHECK_EQ(o.r.code, 554);
-	CHECK_STR(o.r.text, "Relaying denied");
+	CHECK_STR(o.r.text, "Relay access denied");
 	/* a trusted certificate relays (CERTISSUER at RCPT) */
 	c.tls = 1;
 	c.verify = "OK";

@@ -1460,6 +1460,60 @@ TEST(where)
 		CHECK(smtp_where_names[i] != NULL);
 }
 
+/* The disconnect line's counts, n/m as Postfix's smtpd_format_cmd_stats() writes them. */
+static const char *stats_line(void)
+{
+	static char b[256];
+
+	smtp_proto_cmd_stats(&D.p, b, sizeof(b));
+	return b;
+}
+
+TEST(cmd_stats)
+{
+	setup(SMTP_MODE_MX, 1);
+	CHECK_STR(stats_line(), " commands=0/0");
+	say(&D, "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<unknown@d.example>\r\nRCPT TO:<c@d.example>\r\n"
+		"DATA\r\nhi\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 mail=2 rcpt=2/3 data=2 quit=1 commands=8/9");
+	/* refused: no valid recipient, then DATA out of sequence */
+	setup(SMTP_MODE_MX, 1);
+	say(&D, "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<unknown@d.example>\r\nDATA\r\nQUIT\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 mail=1 rcpt=0/1 data=0/1 quit=1 commands=3/5");
+	/* the message refused at its end: data=0/1 */
+	setup(SMTP_MODE_MX, 1);
+	D.end_answer = "554 5.7.1 Spam\r\n";
+	say(&D, "HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\n");
+	CHECK_STR(stats_line(), " helo=1 mail=1 rcpt=1 data=0/1 commands=3/4");
+	/* unknown commands, HELP and EXPN (unknown to Postfix), NOOP, RSET, VRFY */
+	setup(SMTP_MODE_MX, 1);
+	say(&D, "FOO\r\nHELP\r\nEHLO c\r\nEXPN x\r\nNOOP\r\nRSET\r\nVRFY x\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 rset=1 noop=1 vrfy=1 unknown=0/3 commands=4/7");
+	/* 587 without TLS: MAIL tried, refused 530 */
+	setup(SMTP_MODE_SUBMISSION, 1);
+	say(&D, "EHLO c\r\nMAIL FROM:<a@b.example>\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 mail=0/1 commands=1/2");
+	/* STARTTLS counts once TLS is up; EHLO again after it */
+	setup(SMTP_MODE_MX, 1);
+	say(&D, "EHLO c\r\nSTARTTLS\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 starttls=1 commands=2");
+	say(&D, "EHLO c\r\nQUIT\r\n");
+	CHECK_STR(stats_line(), " ehlo=2 starttls=1 quit=1 commands=4");
+	/* AUTH: a failure, then a success */
+	setup(SMTP_MODE_MX, 1);
+	D.p.tls = 1;
+	D.cfg.auth_available = 1;
+	say(&D, "EHLO c\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nQUIT\r\n");
+	CHECK_STR(stats_line(), " ehlo=1 auth=1/2 quit=1 commands=3/4");
+	/* cut short: the buffer's length is respected */
+	{
+		char b[8];
+
+		CHECK_EQ(smtp_proto_cmd_stats(&D.p, b, sizeof(b)), 7);
+		CHECK_STR(b, " ehlo=1");
+	}
+}
+
 /* Postfix's smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/... is an error; a delivered message resets it. */
 TEST(junk_commands)
 {
@@ -2085,6 +2139,7 @@ int main(void)
 	RUN(non_smtp_commands);
 	RUN(nul_in_data);
 	RUN(where);
+	RUN(cmd_stats);
 	RUN(junk_commands);
 	RUN(back_pressure);
 	RUN(misc_commands);
