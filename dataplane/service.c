@@ -171,6 +171,7 @@ static void do_stats(struct service *sv, int fd)
 		tls_key_stats_total(&ks);
 		stats_print_flat(f, "tls_", tls_key_stat_names, TLS_KEY_STAT_COUNT, (const uint64_t *)&ks, NULL);
 	}
+	stats_print_flat(f, "service_", service_reload_names, 2, sv->reloads, NULL);
 	stats_print_build_info(f);
 	fclose(f);
 	send_stream(fd, buf, len);
@@ -229,6 +230,19 @@ static void do_set_users(struct service *sv, int fd, const struct ctl_msg *m)
 	ctl_send(fd, CTL_OK, msg, strlen(msg));
 }
 
+/* Give every worker a new access map (NULL: none); the old one, to free after a grace period. */
+static struct pol_snapshot *publish_policy(struct service *sv, struct pol_snapshot *snap)
+{
+	struct pol_snapshot *old = sv->pol;
+	unsigned i;
+
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_policy(sv->smtpw[i], snap);
+	sv->pol = snap;
+	return old;
+}
+
 /* SET_POLICY: build the new map; publish it; free the old after a grace period. */
 static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 {
@@ -265,11 +279,7 @@ static void do_set_policy(struct service *sv, int fd, const struct ctl_msg *m)
 		return;
 	}
 	pol_builder_free(b);
-	old = sv->pol;
-	for (i = 0; i < sv->nworkers; i++)
-		if (sv->smtpw[i])
-			smtp_worker_set_policy(sv->smtpw[i], snap);
-	sv->pol = snap;
+	old = publish_policy(sv, snap);
 	/* every worker has polled since the swap: nobody can hold the old map */
 	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
 	pol_snapshot_free(old);
@@ -366,6 +376,29 @@ static void certs_to_tls(const struct ctl_certs *cc, struct tls_server_cfg *tc,
 }
 
 /*
+ * Give every worker a new TLS context for new sessions, with the ticket
+ * keys of the one in force (tickets issued before must still open); the
+ * old one, to free after a grace period (open sessions hold references).
+ */
+static struct tls_ctx *publish_tls(struct service *sv, struct tls_ctx *nt)
+{
+	struct tls_ctx *old = sv->tls;
+	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
+	int has_prev = 0;
+	unsigned i;
+
+	if (old != NULL && tls_ctx_get_ticket_keys(old, cur, prev, &has_prev) == 0)
+		tls_ctx_set_ticket_keys(nt, cur, has_prev ? prev : NULL);
+	OPENSSL_cleanse(cur, sizeof(cur));
+	OPENSSL_cleanse(prev, sizeof(prev));
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_tls(sv->smtpw[i], nt);
+	sv->tls = nt;
+	return old;
+}
+
+/*
  * SET_CERTS: a new TLS context for new sessions; open ones keep theirs.
  * Without CERT blocks the certificates in force stay and only the CA/CRL
  * change (an empty payload: back to the configuration's files).
@@ -377,8 +410,6 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 	struct ctl_certs cc;
 	char names[CERTS_MAX][CERT_NAME_MAX + 1], sni[CERTS_MAX][SNI_FIELD_MAX + 1], err[512],
 	     trust[sizeof(trust_in_force)];
-	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
-	int has_prev = 0, keys;
 	unsigned i;
 
 	service_tls_settings(sv->cfg, &tc);
@@ -397,16 +428,7 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, err, strlen(err));
 		return;
 	}
-	/* tickets issued before the swap must still open */
-	keys = old != NULL && tls_ctx_get_ticket_keys(old, cur, prev, &has_prev) == 0;
-	if (keys)
-		tls_ctx_set_ticket_keys(nt, cur, has_prev ? prev : NULL);
-	OPENSSL_cleanse(cur, sizeof(cur));
-	OPENSSL_cleanse(prev, sizeof(prev));
-	for (i = 0; i < sv->nworkers; i++)
-		if (sv->smtpw[i])
-			smtp_worker_set_tls(sv->smtpw[i], nt);
-	sv->tls = nt;
+	publish_tls(sv, nt);
 	if (tc.ncerts)
 		sv->certs_in_force[0] = '\0';
 	for (i = 0; i < tc.ncerts; i++) {
@@ -450,6 +472,43 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 			 tc.ca_pem ? "from control" : "as configured", tc.crl_pem ? "from control" : "as configured");
 	fprintf(stderr, "mxgate: %s\n", err);
 	ctl_send(fd, CTL_OK, err, strlen(err));
+}
+
+/* Whether SET_CERTS set the certificates or the trust in force (service.h). */
+int service_tls_from_control(const struct service *sv)
+{
+	return sv->certs_in_force[0] != '\0' || trust_in_force[0] != '\0';
+}
+
+const char *const service_reload_names[2] = { "config_reloads_ok", "config_reloads_failed" };
+
+/* SIGHUP: publish a checked configuration and what was built from it (service.h). */
+void service_apply_config(struct service *sv, struct mx_config *next, struct tls_ctx *tls,
+			  int set_pol, struct pol_snapshot *pol)
+{
+	const struct mx_config *old = sv->cfg;
+	int old_reloaded = sv->cfg_reloaded;
+	struct tls_ctx *old_tls = NULL;
+	struct pol_snapshot *old_pol = NULL;
+	unsigned i;
+
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_config(sv->smtpw[i], next);
+	sv->cfg = next;
+	sv->cfg_reloaded = 1;
+	if (tls != NULL)
+		old_tls = publish_tls(sv, tls);
+	if (set_pol)
+		old_pol = publish_policy(sv, pol);
+	/* every worker has taken the new ones at the top of a loop since (smtp_worker_sync) */
+	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
+	tls_ctx_free(old_tls);
+	if (old_pol != pol)
+		pol_snapshot_free(old_pol);
+	if (old_reloaded)
+		free((void *)old);
+	sv->reloads[0]++;
 }
 
 /* DRAIN / RESUME. */
@@ -557,4 +616,8 @@ void service_close(struct service *sv)
 		unlink(sv->cfg->control_socket);
 		sv->listen_fd = -1;
 	}
+	if (sv->cfg_reloaded)
+		free((void *)sv->cfg);
+	sv->cfg = NULL;
+	sv->cfg_reloaded = 0;
 }
