@@ -900,6 +900,8 @@ int main(int argc, char **argv)
 		rte_ring_free(ring);
 	}
 	rte_mempool_free(pool);
+	if (sv.cfg_reloaded)
+		free((void *)sv.cfg);  /* after the workers: their sessions log with it as they end */
 	tls_ctx_free(sv.tls);
 	pol_snapshot_free(sv.pol);
 	auth_service_free(auth);

@@ -616,8 +616,4 @@ void service_close(struct service *sv)
 		unlink(sv->cfg->control_socket);
 		sv->listen_fd = -1;
 	}
-	if (sv->cfg_reloaded)
-		free((void *)sv->cfg);
-	sv->cfg = NULL;
-	sv->cfg_reloaded = 0;
 }

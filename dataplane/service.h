@@ -62,7 +62,7 @@ extern const char *const service_reload_names[2];
 int service_open(struct service *sv, char *err, size_t errlen);
 /* Wait up to timeout_ms for requests and answer them. */
 void service_poll(struct service *sv, int timeout_ms);
-/* Close the socket, remove its path, free a reloaded configuration. */
+/* Close the socket, remove its path (a reloaded sv->cfg is the caller's to free, after the workers). */
 void service_close(struct service *sv);
 
 #endif
