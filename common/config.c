@@ -44,72 +44,87 @@ static const char *const role_name[NROLES + 1] = {
 	[CFG_ROLE_INSIDE] = "inside",
 };
 
+/*
+ * Every key is a row of one of the tables below (int_keys[], str_keys[],
+ * spec_keys[]; the per-role keys outside_* and inside_* all need a
+ * restart), with one flag: LIVE when SIGHUP applies a new value to the
+ * running mxgate (new sessions and new commands see it), RESTART when only
+ * a restart does (SIGHUP logs it and keeps the running value). cfg_merge()
+ * reads the flags; docs/mxgate.conf.5 lists the same.
+ */
+#define UNUSED  __attribute__((unused))
+#define RESTART 0
+#define LIVE    1
+
 /* An integer key: where it goes and its range. */
 struct int_key {
 	const char *name;
 	size_t off;		/* offset of its unsigned field in struct mx_config */
 	unsigned min, max;
 	int pow2;		/* must be a power of two */
+	int live;		/* LIVE: SIGHUP applies it; RESTART: only a restart does */
 };
 
-#define INT_KEY(n, lo, hi, p2) { #n, offsetof(struct mx_config, n), lo, hi, p2 }
+#define INT_KEY(n, lo, hi, p2, when) { #n, offsetof(struct mx_config, n), lo, hi, p2, when }
 
 static const struct int_key int_keys[] = {
-	INT_KEY(mbuf_pool_size, 1023, 16777215, 0),
-	INT_KEY(mbuf_cache_size, 0, 512, 0),
-	INT_KEY(rx_ring_size, 64, 16384, 1),
-	INT_KEY(tx_ring_size, 64, 16384, 1),
-	INT_KEY(max_conns, 16, 4194304, 0),
-	INT_KEY(syn_backlog, 1, 1048576, 0),
-	INT_KEY(reasm_limit, 0, 67108864, 0),
-	INT_KEY(reasm_total, 0, 1073741824, 0),
-	INT_KEY(rcvbuf, 4096, 16777216, 0),
-	INT_KEY(sndbuf, 4096, 16777216, 0),
-	INT_KEY(timewait_max, 0, 4194304, 0),
-	INT_KEY(timewait_ms, 0, 600000, 0),
-	INT_KEY(echo_port, 0, 65535, 0),
-	INT_KEY(echo_idle_ms, 1000, 86400000, 0),
-	INT_KEY(idle_sleep_us, 0, 100000, 0),
-	INT_KEY(smtp_port, 0, 65535, 0),
-	INT_KEY(submission_port, 0, 65535, 0),
-	INT_KEY(smtps_port, 0, 65535, 0),
-	INT_KEY(smtpd_timeout_ms, 1000, 3600000, 0),
-	INT_KEY(smtpd_data_timeout_ms, 1000, 3600000, 0),
-	INT_KEY(smtpd_min_data_rate, 1, 1000000000, 0),
-	INT_KEY(smtpd_stress_percent, 0, 100, 0),
-	INT_KEY(smtpd_stress_timeout_ms, 1000, 3600000, 0),
-	INT_KEY(smtpd_stress_error_limit, 1, 1000, 0),
-	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0),
-	INT_KEY(message_size_limit, 0, 2147483647, 0),
-	INT_KEY(smtpd_recipient_limit, 1, 100000, 0),
-	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0),
-	INT_KEY(smtpd_junk_command_limit, 1, 100000, 0),
-	INT_KEY(max_sessions, 1, 4194304, 0),
-	INT_KEY(smtpd_auth_fail_delay_ms, 0, 60000, 0),
-	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0),
-	INT_KEY(smtpd_auth_fail_window_s, 1, 86400, 0),
-	INT_KEY(smtpd_auth_queue, 1, 65536, 0),
-	INT_KEY(tls_handshake_timeout_ms, 1000, 600000, 0),
-	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0),
-	INT_KEY(backend_timeout_ms, 1000, 3600000, 0),
-	INT_KEY(backend_retry_ms, 1000, 3600000, 0),
+	INT_KEY(mbuf_pool_size, 1023, 16777215, 0, RESTART),
+	INT_KEY(mbuf_cache_size, 0, 512, 0, RESTART),
+	INT_KEY(rx_ring_size, 64, 16384, 1, RESTART),
+	INT_KEY(tx_ring_size, 64, 16384, 1, RESTART),
+	INT_KEY(max_conns, 16, 4194304, 0, RESTART),
+	INT_KEY(syn_backlog, 1, 1048576, 0, RESTART),
+	INT_KEY(reasm_limit, 0, 67108864, 0, RESTART),
+	INT_KEY(reasm_total, 0, 1073741824, 0, RESTART),
+	INT_KEY(rcvbuf, 4096, 16777216, 0, RESTART),
+	INT_KEY(sndbuf, 4096, 16777216, 0, RESTART),
+	INT_KEY(timewait_max, 0, 4194304, 0, RESTART),
+	INT_KEY(timewait_ms, 0, 600000, 0, RESTART),
+	INT_KEY(echo_port, 0, 65535, 0, RESTART),
+	INT_KEY(echo_idle_ms, 1000, 86400000, 0, RESTART),
+	INT_KEY(idle_sleep_us, 0, 100000, 0, RESTART),
+	INT_KEY(smtp_port, 0, 65535, 0, RESTART),
+	INT_KEY(submission_port, 0, 65535, 0, RESTART),
+	INT_KEY(smtps_port, 0, 65535, 0, RESTART),
+	INT_KEY(smtpd_timeout_ms, 1000, 3600000, 0, LIVE),
+	INT_KEY(smtpd_data_timeout_ms, 1000, 3600000, 0, LIVE),
+	INT_KEY(smtpd_min_data_rate, 1, 1000000000, 0, LIVE),
+	INT_KEY(smtpd_stress_percent, 0, 100, 0, LIVE),
+	INT_KEY(smtpd_stress_timeout_ms, 1000, 3600000, 0, LIVE),
+	INT_KEY(smtpd_stress_error_limit, 1, 1000, 0, LIVE),
+	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0, LIVE),
+	INT_KEY(message_size_limit, 0, 2147483647, 0, LIVE),
+	INT_KEY(smtpd_recipient_limit, 1, 100000, 0, LIVE),
+	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0, LIVE),
+	INT_KEY(smtpd_junk_command_limit, 1, 100000, 0, LIVE),
+	INT_KEY(max_sessions, 1, 4194304, 0, LIVE),
+	INT_KEY(smtpd_auth_fail_delay_ms, 0, 60000, 0, RESTART),
+	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0, RESTART),
+	INT_KEY(smtpd_auth_fail_window_s, 1, 86400, 0, RESTART),
+	INT_KEY(smtpd_auth_queue, 1, 65536, 0, RESTART),
+	INT_KEY(tls_handshake_timeout_ms, 1000, 600000, 0, LIVE),
+	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0, LIVE),
+	INT_KEY(backend_timeout_ms, 1000, 3600000, 0, LIVE),
+	INT_KEY(backend_retry_ms, 1000, 3600000, 0, LIVE),
 };
 
 /* A string key: where it goes and how long it may be. */
 struct str_key {
 	const char *name;
 	size_t off, size;
+	int live;		/* as in int_keys[] */
 };
 
-#define STR_KEY(n) { #n, offsetof(struct mx_config, n), sizeof(((struct mx_config *)0)->n) }
+#define STR_KEY(n, when) { #n, offsetof(struct mx_config, n), sizeof(((struct mx_config *)0)->n), when }
 
 static const struct str_key str_keys[] = {
-	STR_KEY(tls_cert_file), STR_KEY(tls_key_file), STR_KEY(tls_ca_file),
-	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
-	STR_KEY(access_file), STR_KEY(control_socket), STR_KEY(redis_server),
-	STR_KEY(redis_user), STR_KEY(redis_password), STR_KEY(redis_prefix),
-	STR_KEY(redis_sentinels), STR_KEY(redis_master_name),
-	STR_KEY(metrics_listen), STR_KEY(appliance_id),
+	STR_KEY(tls_cert_file, LIVE), STR_KEY(tls_key_file, LIVE), STR_KEY(tls_ca_file, LIVE),
+	STR_KEY(tls_ca_dir, LIVE), STR_KEY(tls_crl_file, LIVE), STR_KEY(tls_ciphers, LIVE),
+	STR_KEY(tls_groups, LIVE), STR_KEY(access_file, LIVE), STR_KEY(control_socket, RESTART),
+	STR_KEY(redis_server, RESTART), STR_KEY(redis_user, RESTART),
+	STR_KEY(redis_password, RESTART), STR_KEY(redis_prefix, RESTART),
+	STR_KEY(metrics_listen, RESTART), STR_KEY(appliance_id, RESTART),
+	STR_KEY(redis_sentinels, RESTART), STR_KEY(redis_master_name, RESTART),
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
@@ -501,7 +516,7 @@ static int set_port_key(struct parser *p, enum cfg_role role, enum field f, cons
 }
 
 /* hostname: 1..63 letters, digits, '-', '.'; labels non-empty, not starting or ending in '-'. */
-static int set_hostname(struct parser *p, const char *val)
+static int set_hostname(struct parser *p, const char *val, void *field UNUSED)
 {
 	char sb[SHOW_SIZE];
 	size_t i, len = strlen(val);
@@ -528,7 +543,7 @@ static int set_hostname(struct parser *p, const char *val)
 }
 
 /* stats_file: a path shorter than 256 bytes, or empty for stderr. */
-static int set_stats_file(struct parser *p, const char *val)
+static int set_stats_file(struct parser *p, const char *val, void *field UNUSED)
 {
 	size_t len = strlen(val);
 
@@ -567,7 +582,7 @@ static int list_next(const char **sp, int *first, const char **item, size_t *len
 }
 
 /* worker_lcores: ids 0..1023 and ranges a-b, no duplicates, at most CFG_MAX_WORKERS. */
-static int set_workers(struct parser *p, const char *val)
+static int set_workers(struct parser *p, const char *val, void *field UNUSED)
 {
 	unsigned ids[CFG_MAX_WORKERS], n = 0, i;
 	const char *s = val, *item, *dash;
@@ -603,6 +618,7 @@ static int set_workers(struct parser *p, const char *val)
 	}
 	if (rc < 0)
 		return bad(p, "empty item in list '%s'", show(val, sb, sizeof(sb)));
+	memset(p->cfg->worker_lcores, 0, sizeof(p->cfg->worker_lcores));	/* cfg_merge() compares it all */
 	memcpy(p->cfg->worker_lcores, ids, n * sizeof(ids[0]));
 	p->cfg->nworkers = n;
 	return 0;
@@ -639,7 +655,7 @@ static int parse_delay(const char *s, size_t len, unsigned *out)
 }
 
 /* impair: "off", empty, or reorder=P duplicate=P delay=N; replaces the whole setting. */
-static int set_impair(struct parser *p, const char *val)
+static int set_impair(struct parser *p, const char *val, void *field UNUSED)
 {
 	static const char *const names[] = { "reorder", "duplicate", "delay" };
 	struct cfg_impair im = { 0 };
@@ -707,7 +723,7 @@ static int set_bool(struct parser *p, const char *val, unsigned *out)
 }
 
 /* TLSv1.2 or TLSv1.3. */
-static int set_tls_version(struct parser *p, const char *val)
+static int set_tls_version(struct parser *p, const char *val, void *field UNUSED)
 {
 	if (strcmp(val, "TLSv1.2") == 0)
 		p->cfg->tls_min_version = 0x0303;
@@ -719,7 +735,7 @@ static int set_tls_version(struct parser *p, const char *val)
 }
 
 /* log_target: syslog (the default) or stderr (foreground, the lab). */
-static int set_log_target(struct parser *p, const char *val)
+static int set_log_target(struct parser *p, const char *val, void *field UNUSED)
 {
 	if (strcmp(val, "syslog") == 0)
 		p->cfg->log_syslog = 1;
@@ -731,7 +747,7 @@ static int set_log_target(struct parser *p, const char *val)
 }
 
 /* syslog_facility: mail (the default, as Postfix's) or local0..local7. */
-static int set_syslog_facility(struct parser *p, const char *val)
+static int set_syslog_facility(struct parser *p, const char *val, void *field UNUSED)
 {
 	static const int local[8] = { LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2, LOG_LOCAL3,
 				      LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7 };
@@ -746,7 +762,7 @@ static int set_syslog_facility(struct parser *p, const char *val)
 }
 
 /* syslog_name: Postfix's syntax (letters, digits, '.', '-', '_'; "postfix" makes stock tools work as they are). */
-static int set_syslog_name(struct parser *p, const char *val)
+static int set_syslog_name(struct parser *p, const char *val, void *field UNUSED)
 {
 	size_t i, len = strlen(val);
 
@@ -807,12 +823,13 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 }
 
 /* backends = addr:port[/proxy][/starttls] ... */
-static int set_backends(struct parser *p, const char *val)
+static int set_backends(struct parser *p, const char *val, void *field UNUSED)
 {
 	const char *item;
 	size_t len;
 	int first = 1, r;
 
+	memset(p->cfg->backends, 0, sizeof(p->cfg->backends));	/* cfg_merge() compares it all */
 	p->cfg->nbackends = 0;
 	while ((r = list_next(&val, &first, &item, &len)) == 1) {
 		if (p->cfg->nbackends == CFG_MAX_BACKENDS)
@@ -846,6 +863,47 @@ static int set_account(struct parser *p, const char *val, char *out)
 	return 0;
 }
 
+/* set_bool() and set_account() with their field given by spec_keys[]. */
+static int set_bool_at(struct parser *p, const char *val, void *field)
+{
+	return set_bool(p, val, field);
+}
+
+static int set_account_at(struct parser *p, const char *val, void *field)
+{
+	return set_account(p, val, field);
+}
+
+/* The keys with a setter of their own; field is where spec_keys[] says the key goes. */
+struct spec_key {
+	const char *name;
+	int (*set)(struct parser *p, const char *val, void *field);
+	size_t off, size;	/* every byte the key sets (a list and its count are adjacent) */
+	int str;		/* compared as a string (bytes past its NUL do not count) */
+	int live;		/* as in int_keys[] */
+};
+
+#define FIELD_SPAN(a, b) offsetof(struct mx_config, a), \
+	offsetof(struct mx_config, b) + sizeof(((struct mx_config *)0)->b) - offsetof(struct mx_config, a)
+#define SPEC_KEY(n, fn, str, when) { #n, fn, FIELD_SPAN(n, n), str, when }
+
+static const struct spec_key spec_keys[] = {
+	SPEC_KEY(hostname, set_hostname, 1, RESTART),
+	{ "worker_lcores", set_workers, FIELD_SPAN(worker_lcores, nworkers), 0, RESTART },
+	SPEC_KEY(stats_file, set_stats_file, 1, LIVE),
+	SPEC_KEY(impair, set_impair, 0, RESTART),
+	{ "backends", set_backends, FIELD_SPAN(backends, nbackends), 0, LIVE },
+	SPEC_KEY(tls_min_version, set_tls_version, 0, LIVE),
+	SPEC_KEY(tls_ask_client_cert, set_bool_at, 0, LIVE),
+	SPEC_KEY(submission_auth_required, set_bool_at, 0, LIVE),
+	SPEC_KEY(mxgate_user, set_account_at, 1, RESTART),
+	SPEC_KEY(mxgate_group, set_account_at, 1, RESTART),
+	/* the log's target and name: set up once at start (the log is reopened on SIGHUP) */
+	{ "log_target", set_log_target, FIELD_SPAN(log_syslog, log_syslog), 0, RESTART },
+	SPEC_KEY(syslog_facility, set_syslog_facility, 0, RESTART),
+	SPEC_KEY(syslog_name, set_syslog_name, 1, RESTART),
+};
+
 /* Apply the collected logical line (p->key, p->val) to the configuration. */
 static int process_entry(struct parser *p)
 {
@@ -855,32 +913,9 @@ static int process_entry(struct parser *p)
 	enum field f;
 	unsigned i;
 
-	if (strcmp(key, "hostname") == 0)
-		return set_hostname(p, val);
-	if (strcmp(key, "worker_lcores") == 0)
-		return set_workers(p, val);
-	if (strcmp(key, "stats_file") == 0)
-		return set_stats_file(p, val);
-	if (strcmp(key, "impair") == 0)
-		return set_impair(p, val);
-	if (strcmp(key, "backends") == 0)
-		return set_backends(p, val);
-	if (strcmp(key, "tls_min_version") == 0)
-		return set_tls_version(p, val);
-	if (strcmp(key, "tls_ask_client_cert") == 0)
-		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
-	if (strcmp(key, "log_target") == 0)
-		return set_log_target(p, val);
-	if (strcmp(key, "syslog_facility") == 0)
-		return set_syslog_facility(p, val);
-	if (strcmp(key, "syslog_name") == 0)
-		return set_syslog_name(p, val);
-	if (strcmp(key, "submission_auth_required") == 0)
-		return set_bool(p, val, &p->cfg->submission_auth_required);
-	if (strcmp(key, "mxgate_user") == 0)
-		return set_account(p, val, p->cfg->mxgate_user);
-	if (strcmp(key, "mxgate_group") == 0)
-		return set_account(p, val, p->cfg->mxgate_group);
+	for (i = 0; i < sizeof(spec_keys) / sizeof(spec_keys[0]); i++)
+		if (strcmp(key, spec_keys[i].name) == 0)
+			return spec_keys[i].set(p, val, (char *)p->cfg + spec_keys[i].off);
 	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++)
 		if (strcmp(key, str_keys[i].name) == 0)
 			return set_str_key(p, &str_keys[i], val);
@@ -1389,5 +1424,146 @@ const struct cfg_port *cfg_port_by_role(const struct mx_config *cfg, enum cfg_ro
 	for (i = 0; i < cfg->nports && i < CFG_MAX_PORTS; i++)
 		if (cfg->ports[i].role == role)
 			return &cfg->ports[i];
+	return NULL;
+}
+
+/* Whether the per-role keys (outside_*, inside_*) apply live: never, the ports are set up once. */
+#define PORT_KEYS_LIVE RESTART
+
+/* 1 when SIGHUP applies key live, 0 when it needs a restart, -1 for an unknown key. */
+int cfg_key_live(const char *key)
+{
+	enum cfg_role role;
+	enum field f;
+	unsigned i;
+
+	for (i = 0; i < sizeof(spec_keys) / sizeof(spec_keys[0]); i++)
+		if (strcmp(key, spec_keys[i].name) == 0)
+			return spec_keys[i].live;
+	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++)
+		if (strcmp(key, str_keys[i].name) == 0)
+			return str_keys[i].live;
+	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
+		if (strcmp(key, int_keys[i].name) == 0)
+			return int_keys[i].live;
+	if (split_port_key(key, &role, &f) == 0)
+		return PORT_KEYS_LIVE;
+	return -1;
+}
+
+/* Whether one field of two ports (a missing port: no addresses, MTU 1500) differs. */
+static int port_field_differs(const struct cfg_port *a, const struct cfg_port *b, enum field f)
+{
+	switch (f) {
+	case F_DEV:
+		return strcmp(a->dev, b->dev) != 0;
+	case F_IP4:
+		return a->has_ip4 != b->has_ip4 || a->ip4 != b->ip4 || a->ip4_plen != b->ip4_plen;
+	case F_GW4:
+		return a->has_gw4 != b->has_gw4 || a->gw4 != b->gw4;
+	case F_IP6:
+		return a->has_ip6 != b->has_ip6 || memcmp(a->ip6, b->ip6, 16) != 0 ||
+		       a->ip6_prefix != b->ip6_prefix;
+	case F_GW6:
+		return a->has_gw6 != b->has_gw6 || memcmp(a->gw6, b->gw6, 16) != 0;
+	case F_MTU:
+		return a->mtu != b->mtu;
+	default:
+		return 0;
+	}
+}
+
+/* Report one key that differs; keep run's bytes [off, off + size) in next when it needs a restart. */
+static unsigned merge_key(const struct mx_config *run, struct mx_config *next, const char *key,
+			  int live, size_t off, size_t size, cfg_change_fn *fn, void *arg)
+{
+	if (fn != NULL)
+		fn(arg, key, live);
+	if (live)
+		return 1;
+	memcpy((char *)next + off, (const char *)run + off, size);
+	return 0;
+}
+
+/*
+ * Whether key applies live: its flag, but turning TLS on or off (tls_toggle:
+ * tls_cert_file empty in one configuration, not in the other) changes what
+ * the listeners offer and needs a restart; new files, or new contents, are live.
+ */
+static int key_live(int tls_toggle, const char *key, int live)
+{
+	if (tls_toggle && (strcmp(key, "tls_cert_file") == 0 || strcmp(key, "tls_key_file") == 0))
+		return RESTART;
+	return live;
+}
+
+/* SIGHUP: report what differs, keep the running value of what needs a restart (config.h). */
+unsigned cfg_merge(const struct mx_config *run, struct mx_config *next, cfg_change_fn *fn, void *arg)
+{
+	const char *a, *b;
+	unsigned i, n = 0, ports = 0;
+	enum cfg_role r;
+	enum field f;
+	char k[32];
+	int tls_toggle = (run->tls_cert_file[0] == '\0') != (next->tls_cert_file[0] == '\0');
+
+	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
+		const struct int_key *x = &int_keys[i];
+
+		if (*(const unsigned *)(const void *)((const char *)run + x->off) !=
+		    *(const unsigned *)(const void *)((const char *)next + x->off))
+			n += merge_key(run, next, x->name, x->live, x->off, sizeof(unsigned), fn, arg);
+	}
+	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++) {
+		const struct str_key *x = &str_keys[i];
+
+		if (strcmp((const char *)run + x->off, (const char *)next + x->off) != 0)
+			n += merge_key(run, next, x->name, key_live(tls_toggle, x->name, x->live),
+				       x->off, x->size, fn, arg);
+	}
+	for (i = 0; i < sizeof(spec_keys) / sizeof(spec_keys[0]); i++) {
+		const struct spec_key *x = &spec_keys[i];
+
+		a = (const char *)run + x->off;
+		b = (const char *)next + x->off;
+		if (x->str ? strcmp(a, b) != 0 : memcmp(a, b, x->size) != 0)
+			n += merge_key(run, next, x->name, x->live, x->off, x->size, fn, arg);
+	}
+	for (r = CFG_ROLE_OUTSIDE; r <= CFG_ROLE_INSIDE; r++) {
+		static const struct cfg_port none = { .mtu = 1500 };
+		const struct cfg_port *pa = cfg_port_by_role(run, r), *pb = cfg_port_by_role(next, r);
+
+		for (f = F_DEV; f < F_COUNT; f++)
+			if (port_field_differs(pa ? pa : &none, pb ? pb : &none, f)) {
+				ports++;
+				if (fn != NULL)
+					fn(arg, pkey(k, sizeof(k), r, f), PORT_KEYS_LIVE);
+			}
+	}
+	if (ports != 0)
+		n += merge_key(run, next, NULL, PORT_KEYS_LIVE, FIELD_SPAN(ports, nports), NULL, NULL) * ports;
+	return n;
+}
+
+/* The i-th key of every table (the per-role keys last), or NULL past the end. */
+const char *cfg_key_name(unsigned i)
+{
+	static char buf[32];
+	const unsigned ns = sizeof(spec_keys) / sizeof(spec_keys[0]);
+	const unsigned nt = sizeof(str_keys) / sizeof(str_keys[0]);
+	const unsigned ni = sizeof(int_keys) / sizeof(int_keys[0]);
+
+	if (i < ns)
+		return spec_keys[i].name;
+	i -= ns;
+	if (i < nt)
+		return str_keys[i].name;
+	i -= nt;
+	if (i < ni)
+		return int_keys[i].name;
+	i -= ni;
+	if (i < NROLES * F_COUNT)
+		return pkey(buf, sizeof(buf), (enum cfg_role)(CFG_ROLE_OUTSIDE + i / F_COUNT),
+			    (enum field)(i % F_COUNT));
 	return NULL;
 }

@@ -1,7 +1,7 @@
 /*
  * config.h - mxgate's configuration file: Postfix main.cf style
  * ("key = value", '#' comments, blank lines, continuation lines that start
- * with white space). Parsed and validated once at start; every error names
+ * with white space). Parsed and validated at start and on SIGHUP; every error names
  * the file, the line and the key. libc only, no DPDK.
  */
 #ifndef MX_CONFIG_H
@@ -169,6 +169,26 @@ int cfg_show_set(const char *file, struct mx_config *cfg, FILE *out, char *err, 
  */
 typedef void cfg_warn_fn(void *arg, const char *msg);
 void cfg_set_warn(cfg_warn_fn *fn, void *arg);
+
+/*
+ * SIGHUP. Each key is either live (a new value applies to the running
+ * mxgate: new sessions and new commands see it) or needs a restart (see
+ * the tables of config.c and docs/mxgate.conf.5). cfg_merge() compares the
+ * configuration in force (run) with one just read and checked (next): for
+ * every key whose value differs it calls fn(arg, key, live), and where the
+ * key needs a restart it puts run's value back into next, so that next is
+ * what will be in force. Turning TLS on or off (tls_cert_file set or empty)
+ * needs a restart; other certificate files are live. Returns the number of
+ * live keys that changed.
+ */
+typedef void cfg_change_fn(void *arg, const char *key, int live);
+unsigned cfg_merge(const struct mx_config *run, struct mx_config *next, cfg_change_fn *fn, void *arg);
+
+/* 1 when SIGHUP applies key live, 0 when it needs a restart, -1 for an unknown key. */
+int cfg_key_live(const char *key);
+
+/* The i-th known key (0, 1, ...), or NULL past the last; a static buffer for outside_*, inside_*. */
+const char *cfg_key_name(unsigned i);
 
 /* The port with this role, or NULL. */
 const struct cfg_port *cfg_port_by_role(const struct mx_config *cfg, enum cfg_role role);

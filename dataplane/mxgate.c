@@ -12,12 +12,14 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -38,7 +40,7 @@
 #include "dataplane/service.h"
 #include <rte_malloc.h>
 
-static volatile sig_atomic_t quit, dump;
+static volatile sig_atomic_t quit, dump, hup;
 static struct mx_config cfg;
 static struct net_ctx *ctxs[CFG_MAX_WORKERS];
 static struct smtp_worker *smtpw[CFG_MAX_WORKERS];
@@ -46,11 +48,13 @@ static struct stats_group smtp_group;
 static struct rte_rcu_qsbr *rcu;
 static unsigned nworkers;
 
-/* SIGTERM/SIGINT stop, SIGUSR1 dumps the counters. */
+/* SIGTERM/SIGINT stop, SIGUSR1 dumps the counters, SIGHUP reloads the configuration. */
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		dump = 1;
+	else if (sig == SIGHUP)
+		hup = 1;
 	else
 		quit = 1;
 }
@@ -70,10 +74,13 @@ static int worker_main(void *arg)
 	if (ctx->worker == 0)
 		net_announce(ctx);
 	while (!quit) {
-		/* nothing shared (the access map) is held across polls */
+		/* nothing shared (the access map, the configuration) is held across polls */
 		rte_rcu_qsbr_quiescent(rcu, ctx->worker);
 		uint64_t t;
 		unsigned work = 0;
+
+		if (sw != NULL)
+			smtp_worker_sync(sw);    /* a configuration from SIGHUP, from here on */
 
 		ctx->now_us = (uint64_t)(((unsigned __int128)(prev - tsc0) * mult) >> 32);
 		for (i = 0; i < ctx->nifs; i++)
@@ -276,7 +283,8 @@ static void usage(FILE *f)
 		   "       mxgate -n -c FILE         print the keys FILE sets, sorted (no EAL)\n"
 		   "  -c FILE   configuration (Postfix main.cf style), see deploy/lab.conf\n"
 		   "  -h        this help\n"
-		   "signals: SIGTERM/SIGINT stop cleanly, SIGUSR1 writes the counters to stats_file\n");
+		   "signals: SIGTERM/SIGINT stop cleanly, SIGUSR1 writes the counters to stats_file,\n"
+		   "         SIGHUP reads FILE again and applies what can change live (mxgate.conf(5))\n");
 }
 
 /* Worker lcores: the configured list, or every EAL worker. */
@@ -313,29 +321,35 @@ static int pick_workers(unsigned *lcores, char *err, size_t errlen)
 static char *access_text;
 static size_t access_len;
 
-/* The access map from access_file, or NULL when none is configured; its text in access_text. */
-static struct pol_snapshot *policy_setup(int *failed)
+/*
+ * The access map from c's access_file, or NULL when none is configured
+ * (*failed 0) or on an error (1, why in err); the file's text (malloc'd,
+ * the caller's) in *text and *len.
+ */
+static struct pol_snapshot *policy_setup(const struct mx_config *c, int *failed, char **text, size_t *len,
+					 char *err, size_t errlen)
 {
 	struct pol_builder *b;
 	struct pol_snapshot *snap;
-	char err[512];
+	char why[400];
 
 	*failed = 0;
-	if (cfg.access_file[0] == 0)
+	if (c->access_file[0] == 0)
 		return NULL;
 	b = pol_builder_new();
-	if (b == NULL || (access_text = pol_read_file(cfg.access_file, &access_len, err, sizeof(err))) == NULL ||
-	    pol_parse(b, cfg.access_file, access_text, access_len, err, sizeof(err)) != 0 ||
-	    (snap = pol_build(b, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "mxgate: access_file: %s\n", b == NULL ? "out of memory" : err);
+	*text = NULL;
+	if (b == NULL || (*text = pol_read_file(c->access_file, len, why, sizeof(why))) == NULL ||
+	    pol_parse(b, c->access_file, *text, *len, why, sizeof(why)) != 0 ||
+	    (snap = pol_build(b, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "access_file: %s", b == NULL ? "out of memory" : why);
 		pol_builder_free(b);
-		free(access_text);
-		access_text = NULL;
+		free(*text);
+		*text = NULL;
 		*failed = 1;
 		return NULL;
 	}
 	pol_builder_free(b);
-	fprintf(stderr, "mxgate: access map %s: %zu entries\n", cfg.access_file, pol_snapshot_count(snap));
+	fprintf(stderr, "mxgate: access map %s: %zu entries\n", c->access_file, pol_snapshot_count(snap));
 	return snap;
 }
 
@@ -353,28 +367,34 @@ static int split_files(char *list, char *out[TLS_MAX_CERTS], unsigned *n)
 	return 0;
 }
 
-/* The TLS context from the configuration, or NULL when no certificate is set. */
-static struct tls_ctx *tls_setup(int *failed)
+/*
+ * The TLS context from c, or NULL when no certificate is set (*failed 0)
+ * or on an error (1, why in err). The files are read now: a reload with
+ * the same names takes what they hold then.
+ */
+static struct tls_ctx *tls_setup(const struct mx_config *c, int *failed, char *err, size_t errlen)
 {
 	struct tls_server_cfg tc;
 	struct tls_ctx *t;
-	char err[512], *chains[TLS_MAX_CERTS], *keys[TLS_MAX_CERTS];
+	char why[400], *chains[TLS_MAX_CERTS], *keys[TLS_MAX_CERTS];
+	char cert_files[sizeof(c->tls_cert_file)], key_files[sizeof(c->tls_key_file)];
 	unsigned nchains, nkeys, i;
 
 	*failed = 0;
-	if (cfg.tls_cert_file[0] == 0 && cfg.tls_key_file[0] == 0)
+	if (c->tls_cert_file[0] == 0 && c->tls_key_file[0] == 0)
 		return NULL;
-	if (cfg.tls_cert_file[0] == 0 || cfg.tls_key_file[0] == 0) {
-		fprintf(stderr, "mxgate: %s: tls_cert_file and tls_key_file go together\n", cfg.path);
-		*failed = 1;
+	*failed = 1;
+	if (c->tls_cert_file[0] == 0 || c->tls_key_file[0] == 0) {
+		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file go together", c->path);
 		return NULL;
 	}
-	service_tls_settings(&cfg, &tc);
-	if (split_files(cfg.tls_cert_file, chains, &nchains) != 0 ||
-	    split_files(cfg.tls_key_file, keys, &nkeys) != 0 || nchains != nkeys) {
-		fprintf(stderr, "mxgate: %s: tls_cert_file and tls_key_file must list the same number "
-			"of files (at most %d), paired in order\n", cfg.path, TLS_MAX_CERTS);
-		*failed = 1;
+	service_tls_settings(c, &tc);
+	memcpy(cert_files, c->tls_cert_file, sizeof(cert_files));   /* split in place */
+	memcpy(key_files, c->tls_key_file, sizeof(key_files));
+	if (split_files(cert_files, chains, &nchains) != 0 ||
+	    split_files(key_files, keys, &nkeys) != 0 || nchains != nkeys) {
+		snprintf(err, errlen, "%s: tls_cert_file and tls_key_file must list the same number "
+			 "of files (at most %d), paired in order", c->path, TLS_MAX_CERTS);
 		return NULL;
 	}
 	for (i = 0; i < nchains; i++) {
@@ -382,11 +402,11 @@ static struct tls_ctx *tls_setup(int *failed)
 		tc.certs[i].key_file = keys[i];
 	}
 	tc.ncerts = nchains;
-	t = tls_ctx_new(&tc, err, sizeof(err));
-	if (t == NULL) {
-		fprintf(stderr, "mxgate: TLS: %s\n", err);
-		*failed = 1;
-	}
+	t = tls_ctx_new(&tc, why, sizeof(why));
+	if (t == NULL)
+		snprintf(err, errlen, "TLS: %s", why);
+	else
+		*failed = 0;
 	return t;
 }
 
@@ -417,15 +437,165 @@ static int config_setup(const char *conf, int loaded, int all, struct privs *pv,
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 2;
 	}
-	*tls = tls_setup(&failed);
+	*tls = tls_setup(&cfg, &failed, err, sizeof(err));
 	if (!failed)
-		*pol = policy_setup(&failed);
+		*pol = policy_setup(&cfg, &failed, &access_text, &access_len, err, sizeof(err));
 	if (failed) {
+		fprintf(stderr, "mxgate: %s\n", err);
 		tls_ctx_free(*tls);
 		*tls = NULL;
 		return 2;
 	}
 	return 0;
+}
+
+/*
+ * The log. mxgate writes it on stderr, which the service manager points
+ * at a file or the journal. When that is a file, SIGHUP opens its path
+ * again (after logrotate moved it: logrotate's "create" makes the new one,
+ * writable by mxgate_user) and points stdout and stderr there if both were
+ * the file. This is the one place SIGHUP touches the log: a syslog writer
+ * hooks its closelog()/openlog() here.
+ */
+static char log_path[512];
+static int log_stdout_too;
+
+/* At start: remember the file stderr is, if it is one. */
+static void log_init(void)
+{
+	struct stat e, o;
+	ssize_t n;
+
+	if (fstat(2, &e) != 0 || !S_ISREG(e.st_mode))
+		return;
+	n = readlink("/proc/self/fd/2", log_path, sizeof(log_path) - 1);
+	log_path[n > 0 ? n : 0] = '\0';
+	log_stdout_too = fstat(1, &o) == 0 && o.st_dev == e.st_dev && o.st_ino == e.st_ino;
+}
+
+/* SIGHUP: write on to a new file at the log's path (see log_init()). */
+static void log_reopen(void)
+{
+	struct stat now, open_one;
+	int fd;
+
+	if (log_path[0] == '\0')
+		return;
+	if (stat(log_path, &now) == 0 && fstat(2, &open_one) == 0 && now.st_dev == open_one.st_dev &&
+	    now.st_ino == open_one.st_ino)
+		return;         /* not moved: nothing to reopen */
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		fprintf(stderr, "mxgate: SIGHUP: cannot reopen the log %s: %s; writing on to the open one\n",
+			log_path, strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	if (log_stdout_too)
+		dup2(fd, 1);
+	dup2(fd, 2);
+	close(fd);
+	fprintf(stderr, "mxgate: SIGHUP: log %s reopened\n", log_path);
+}
+
+/* What cfg_merge() reported, printed once the reload is known to apply. */
+struct reload_note {
+	char text[8192];
+	size_t len;
+};
+
+/* Add a line "mxgate: SIGHUP: ..." to the note. */
+static void __attribute__((format(printf, 2, 3)))
+reload_say(struct reload_note *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k = snprintf(n->text + n->len, sizeof(n->text) - n->len, "mxgate: SIGHUP: ");
+
+	if (k < 0 || n->len + (size_t)k >= sizeof(n->text) - 1)
+		return;
+	va_start(ap, fmt);
+	k += vsnprintf(n->text + n->len + (size_t)k, sizeof(n->text) - n->len - (size_t)k, fmt, ap);
+	va_end(ap);
+	if (k > 0 && n->len + (size_t)k < sizeof(n->text) - 1) {
+		n->len += (size_t)k;
+		n->text[n->len++] = '\n';
+		n->text[n->len] = '\0';
+	}
+}
+
+/* Note one key that changed (cfg_change_fn). */
+static void reload_change(void *arg, const char *key, int live)
+{
+	reload_say(arg, "%s: %s", key, live ? "changed, applied" :
+		   "changed, restart needed: the running value stays");
+}
+
+/*
+ * SIGHUP (service lcore): reopen the log; read the configuration file
+ * again; keep the running value of every key that needs a restart
+ * (cfg_merge(), logged per key); run mxgate --check's checks on the rest
+ * and build the TLS context (the files are read again, the same names may
+ * hold new certificates) and the access map; then publish all of it at
+ * once (service_apply_config()). A file that fails anywhere is refused as
+ * a whole: one log line, nothing changes. Certificates that the control
+ * plane pushed stay in force (logged); access_file's map goes under the
+ * one it pushed, as at start (service_set_access_file()).
+ */
+static void config_reload(struct service *sv, const char *conf)
+{
+	struct mx_config *next = malloc(sizeof(*next));
+	struct reload_note *note = calloc(1, sizeof(*note));
+	struct tls_ctx *tls = NULL;
+	struct pol_snapshot *pol = NULL;
+	int failed = 0;
+	unsigned live;
+	char err[512], why[400], *text = NULL;
+	size_t tlen = 0;
+
+	log_reopen();
+	if (next == NULL || note == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto refused;
+	}
+	if (cfg_load(conf, next, err, sizeof(err)) != 0)
+		goto refused;
+	live = cfg_merge(sv->cfg, next, reload_change, note);
+	if (next->tls_ciphers[0] && tls_check_ciphers(next->tls_ciphers, why, sizeof(why)) != 0) {
+		snprintf(err, sizeof(err), "%.100s: tls_ciphers: %.380s", next->path, why);
+		goto refused;
+	}
+	if (sv->tls != NULL && service_tls_from_control(sv)) {
+		reload_say(note, "certificates: the ones the control plane set stay in force; the files are not read");
+	} else if (sv->tls != NULL) {
+		tls = tls_setup(next, &failed, err, sizeof(err));
+		if (failed)
+			goto refused;
+	}
+	/* access_file is read again and checked alone; it goes under the pushed map below */
+	pol = policy_setup(next, &failed, &text, &tlen, err, sizeof(err));
+	if (failed)
+		goto refused;
+	pol_snapshot_free(pol);
+	pol = NULL;
+	service_apply_config(sv, next, tls);
+	if ((text != NULL || sv->pol_file != NULL) &&
+	    service_set_access_file(sv, text, tlen, why, sizeof(why)) != 0) {
+		/* the file alone was good; with the pushed map over it, it is not (a bound) */
+		reload_say(note, "access_file: not applied, the map in force stays: %s", why);
+		free(text);
+	}
+	fputs(note->text, stderr);
+	fprintf(stderr, "mxgate: SIGHUP: configuration %s reloaded: %u live setting%s changed%s\n", conf,
+		live, live == 1 ? "" : "s", tls != NULL ? ", certificates read again" : "");
+	free(note);
+	return;
+refused:
+	sv->reloads[1]++;
+	fprintf(stderr, "mxgate: SIGHUP: configuration %s refused, the one in force stays: %s\n", conf, err);
+	tls_ctx_free(tls);
+	pol_snapshot_free(pol);
+	free(next);
+	free(note);
 }
 
 /* A warning of the configuration parser (a key set twice), on stderr. */
@@ -527,6 +697,8 @@ int main(int argc, char **argv)
 	r = offline_main(argc, argv);
 	if (r >= 0)
 		return r;
+	log_init();
+	signal(SIGHUP, on_signal);     /* from now on a SIGHUP waits for the service loop */
 	r = rte_eal_init(argc, argv);
 	if (r < 0) {
 		fprintf(stderr, "mxgate: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
@@ -713,25 +885,29 @@ int main(int argc, char **argv)
 		service_poll(&sv, auth_wait_ms < 0 || auth_wait_ms > 20 ? 20 : auth_wait_ms);
 		auth_service_poll(auth, rte_get_timer_cycles() / (rte_get_timer_hz() / 1000000),
 				  1, &auth_wait_ms);
+		if (hup) {
+			hup = 0;
+			config_reload(&sv, conf);
+		}
 		if (dump) {
 			dump = 0;
-			if (cfg.stats_file[0])
-				stats_write_file(cfg.stats_file, ctxs, nworkers, &smtp_group);
+			if (sv.cfg->stats_file[0])
+				stats_write_file(sv.cfg->stats_file, ctxs, nworkers, &smtp_group);
 			else
 				stats_print(stderr, ctxs, nworkers, &smtp_group);
 		}
-		if (sv.tls != NULL && cfg.tls_ticket_rotate_s && !sv.tickets_from_control &&
-		    rte_get_timer_cycles() - last_rotate > cfg.tls_ticket_rotate_s * rte_get_timer_hz()) {
+		if (sv.tls != NULL && sv.cfg->tls_ticket_rotate_s && !sv.tickets_from_control &&
+		    rte_get_timer_cycles() - last_rotate > sv.cfg->tls_ticket_rotate_s * rte_get_timer_hz()) {
 			last_rotate = rte_get_timer_cycles();
 			tls_ctx_rotate_tickets(sv.tls);
 		}
 	}
 	rte_eal_mp_wait_lcore();
-	service_close(&sv);
 	fprintf(stderr, "mxgate: stopping; counters:\n");
 	stats_print(stderr, ctxs, nworkers, &smtp_group);
-	if (cfg.stats_file[0])
-		stats_write_file(cfg.stats_file, ctxs, nworkers, &smtp_group);
+	if (sv.cfg->stats_file[0])
+		stats_write_file(sv.cfg->stats_file, ctxs, nworkers, &smtp_group);
+	service_close(&sv);
 	for (p = 0; p < cfg.nports; p++)
 		port_close(pis[p].port_id);
 	for (w = 0; w < nworkers; w++) {
@@ -747,6 +923,8 @@ int main(int argc, char **argv)
 		rte_ring_free(ring);
 	}
 	rte_mempool_free(pool);
+	if (sv.cfg_reloaded)
+		free((void *)sv.cfg);  /* after the workers: their sessions log with it as they end */
 	tls_ctx_free(sv.tls);
 	pol_snapshot_free(sv.pol);
 	auth_service_free(auth);

@@ -176,6 +176,7 @@ static void do_stats(struct service *sv, int fd)
 		tls_key_stats_total(&ks);
 		stats_print_flat(f, "tls_", tls_key_stat_names, TLS_KEY_STAT_COUNT, (const uint64_t *)&ks, NULL);
 	}
+	stats_print_flat(f, "service_", service_reload_names, 2, sv->reloads, NULL);
 	stats_print_build_info(f);
 	fclose(f);
 	send_stream(fd, buf, len);
@@ -451,6 +452,29 @@ static void certs_to_tls(const struct ctl_certs *cc, struct tls_server_cfg *tc,
 }
 
 /*
+ * Give every worker a new TLS context for new sessions, with the ticket
+ * keys of the one in force (tickets issued before must still open); the
+ * old one, to free after a grace period (open sessions hold references).
+ */
+static struct tls_ctx *publish_tls(struct service *sv, struct tls_ctx *nt)
+{
+	struct tls_ctx *old = sv->tls;
+	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
+	int has_prev = 0;
+	unsigned i;
+
+	if (old != NULL && tls_ctx_get_ticket_keys(old, cur, prev, &has_prev) == 0)
+		tls_ctx_set_ticket_keys(nt, cur, has_prev ? prev : NULL);
+	OPENSSL_cleanse(cur, sizeof(cur));
+	OPENSSL_cleanse(prev, sizeof(prev));
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_tls(sv->smtpw[i], nt);
+	sv->tls = nt;
+	return old;
+}
+
+/*
  * SET_CERTS: a new TLS context for new sessions; open ones keep theirs.
  * Without CERT blocks the certificates in force stay and only the CA/CRL
  * change (an empty payload: back to the configuration's files).
@@ -462,8 +486,6 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 	struct ctl_certs cc;
 	char names[CERTS_MAX][CERT_NAME_MAX + 1], sni[CERTS_MAX][SNI_FIELD_MAX + 1], err[512],
 	     trust[sizeof(trust_in_force)];
-	uint8_t cur[TLS_TICKET_KEY_LEN], prev[TLS_TICKET_KEY_LEN];
-	int has_prev = 0, keys;
 	unsigned i;
 
 	service_tls_settings(sv->cfg, &tc);
@@ -482,16 +504,7 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 		ctl_send(fd, CTL_ERR, err, strlen(err));
 		return;
 	}
-	/* tickets issued before the swap must still open */
-	keys = old != NULL && tls_ctx_get_ticket_keys(old, cur, prev, &has_prev) == 0;
-	if (keys)
-		tls_ctx_set_ticket_keys(nt, cur, has_prev ? prev : NULL);
-	OPENSSL_cleanse(cur, sizeof(cur));
-	OPENSSL_cleanse(prev, sizeof(prev));
-	for (i = 0; i < sv->nworkers; i++)
-		if (sv->smtpw[i])
-			smtp_worker_set_tls(sv->smtpw[i], nt);
-	sv->tls = nt;
+	publish_tls(sv, nt);
 	if (tc.ncerts)
 		sv->certs_in_force[0] = '\0';
 	for (i = 0; i < tc.ncerts; i++) {
@@ -535,6 +548,37 @@ static void do_set_certs(struct service *sv, int fd, const struct ctl_msg *m)
 			 tc.ca_pem ? "from control" : "as configured", tc.crl_pem ? "from control" : "as configured");
 	fprintf(stderr, "mxgate: %s\n", err);
 	ctl_send(fd, CTL_OK, err, strlen(err));
+}
+
+/* Whether SET_CERTS set the certificates or the trust in force (service.h). */
+int service_tls_from_control(const struct service *sv)
+{
+	return sv->certs_in_force[0] != '\0' || trust_in_force[0] != '\0';
+}
+
+const char *const service_reload_names[2] = { "config_reloads_ok", "config_reloads_failed" };
+
+/* SIGHUP: publish a checked configuration and what was built from it (service.h). */
+void service_apply_config(struct service *sv, struct mx_config *next, struct tls_ctx *tls)
+{
+	const struct mx_config *old = sv->cfg;
+	int old_reloaded = sv->cfg_reloaded;
+	struct tls_ctx *old_tls = NULL;
+	unsigned i;
+
+	for (i = 0; i < sv->nworkers; i++)
+		if (sv->smtpw[i])
+			smtp_worker_set_config(sv->smtpw[i], next);
+	sv->cfg = next;
+	sv->cfg_reloaded = 1;
+	if (tls != NULL)
+		old_tls = publish_tls(sv, tls);
+	/* every worker has taken the new ones at the top of a loop since (smtp_worker_sync) */
+	rte_rcu_qsbr_synchronize(sv->rcu, RTE_QSBR_THRID_INVALID);
+	tls_ctx_free(old_tls);
+	if (old_reloaded)
+		free((void *)old);
+	sv->reloads[0]++;
 }
 
 /* DRAIN / RESUME. */

@@ -20,7 +20,9 @@ struct pol_snapshot;
 
 /* What the service lcore looks after (filled by main). */
 struct service {
-	const struct mx_config *cfg;
+	const struct mx_config *cfg;    /* in force; replaced by service_apply_config() */
+	int cfg_reloaded;               /* cfg came from a reload (malloc'd), not from main */
+	uint64_t reloads[2];            /* SIGHUP: configurations applied, refused */
 	struct net_ctx **ctxs;
 	struct smtp_worker **smtpw;     /* entries may be NULL (no SMTP) */
 	unsigned nworkers;
@@ -54,11 +56,26 @@ struct service {
 struct tls_server_cfg;
 void service_tls_settings(const struct mx_config *cfg, struct tls_server_cfg *tc);
 
+/*
+ * SIGHUP's last step but one (mxgate.c read and checked the file;
+ * config.h's cfg_merge() put back what needs a restart): publish next
+ * (malloc'd; the service's from now on) to every worker, with the TLS
+ * context built from it (NULL: the one in force stays); wait one RCU grace
+ * period; free what they replaced. access_file's map follows with
+ * service_set_access_file().
+ */
+void service_apply_config(struct service *sv, struct mx_config *next, struct tls_ctx *tls);
+/* Whether the certificates or the client-certificate trust in force came over the control socket. */
+int service_tls_from_control(const struct service *sv);
+/* The names of sv->reloads[] for the counters ("config_reloads_ok", "..._failed"). */
+extern const char *const service_reload_names[2];
+
 /* Open the control socket (cfg->control_socket); 0, or -1 with a message. */
 int service_open(struct service *sv, char *err, size_t errlen);
 /* Wait up to timeout_ms for requests and answer them. */
 void service_poll(struct service *sv, int timeout_ms);
-/* Close the socket, remove its path, free the policy texts. */
+/* Close the socket, remove its path, free the policy texts (a reloaded sv->cfg is the caller's
+ * to free, after the workers). */
 void service_close(struct service *sv);
 /*
  * A new access_file text (malloc'd; NULL: none), for a reload: laid under

@@ -38,6 +38,8 @@ struct relay {
 	enum bstate bst;
 	enum relay_wait bwait;
 	int bidx, btries;
+	struct cfg_backend be;    /* the backend connected to (a SIGHUP may change the list) */
+	unsigned bgen;            /* the pool's generation of backends then */
 	int bp_wait;              /* the message waits for the backend's send space */
 	int b_timer;              /* the backend's timer runs (mxgate waits on the backend) */
 	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
@@ -67,6 +69,29 @@ int relay_pool_init(struct relay_pool *rp, struct net_ctx *ctx, const struct mx_
 		    (rp->client_tls = tls_client_ctx_new(err, errlen)) == NULL)
 			return -1;
 	return 0;
+}
+
+/*
+ * A new configuration (SIGHUP, on the worker): new backends and times for
+ * the next connections; open ones keep their backend. A changed list
+ * starts with none resting.
+ */
+void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg)
+{
+	char err[256];
+	unsigned i;
+
+	if (cfg->nbackends != rp->cfg->nbackends ||
+	    memcmp(cfg->backends, rp->cfg->backends, sizeof(cfg->backends)) != 0) {
+		memset(rp->down_until_us, 0, sizeof(rp->down_until_us));
+		rp->rr = 0;
+		rp->gen++;
+	}
+	rp->cfg = cfg;
+	for (i = 0; i < cfg->nbackends; i++)
+		if (cfg->backends[i].starttls && rp->client_tls == NULL &&
+		    (rp->client_tls = tls_client_ctx_new(err, sizeof(err))) == NULL)
+			slog(0, "warning: backend STARTTLS: %s", err);
 }
 
 /* Free the pool's client TLS context. */
@@ -174,6 +199,13 @@ int relay_send(struct relay *r, const void *buf, size_t len)
 	return backend_write(r, buf, len);
 }
 
+/* The backend r used rests for backend_retry_ms (unless the list changed since). */
+static void backend_rest(struct relay *r)
+{
+	if (r->bidx >= 0 && r->bgen == r->rp->gen)
+		r->rp->down_until_us[r->bidx] = tcp_now_us(r->rp->ctx) + (uint64_t)r->rp->cfg->backend_retry_ms * 1000;
+}
+
 /* Open a connection to the next backend that is not resting; -1 if none. */
 static int backend_open(struct relay *r)
 {
@@ -196,6 +228,8 @@ static int backend_open(struct relay *r)
 			continue;
 		rp->rr = k + 1;
 		r->bidx = (int)k;
+		r->be = *be;
+		r->bgen = rp->gen;
 		r->bst = B_CONNECTING;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
@@ -213,8 +247,8 @@ void relay_fail(struct relay *r, const char *why)
 	struct relay_loss loss = { .was = r->bwait, .in_message = r->bst == B_DATA };
 
 	rp->st->backend_errors++;
-	if (r->bidx >= 0 && (r->bst <= B_EHLO2))
-		rp->down_until_us[r->bidx] = tcp_now_us(rp->ctx) + (uint64_t)rp->cfg->backend_retry_ms * 1000;
+	if (r->bst <= B_EHLO2)
+		backend_rest(r);
 	if (loss.was == RELAY_W_DOT)
 		slogd(SLOG_SMTP, r->key, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
 		      "delivered; the client is told 451 4.4.1 and may send it again", r->id[0] ? r->id : "NOQUEUE",
@@ -479,7 +513,7 @@ static void backend_tls_continue(struct relay *r)
 		return;
 	}
 	r->bst = B_EHLO;
-	backend_hello(r, r->rp->cfg->backends[r->bidx].proxy_v2);
+	backend_hello(r, r->be.proxy_v2);
 }
 
 /* ---- replies ---- */
@@ -487,7 +521,7 @@ static void backend_tls_continue(struct relay *r)
 /* A complete reply from the backend: move the state machine, report to the session. */
 static void backend_reply(struct relay *r, int code)
 {
-	const struct cfg_backend *be = &r->rp->cfg->backends[r->bidx];
+	const struct cfg_backend *be = &r->be;
 	enum relay_wait was;
 
 	switch (r->bst) {
@@ -616,12 +650,12 @@ static void backend_connected(struct tcp_conn *b, int err)
 	if (err != 0) {
 		r->b = NULL;             /* closed() follows; the stack frees it */
 		tcp_set_app(b, NULL, NULL);
-		r->rp->down_until_us[r->bidx] = tcp_now_us(r->rp->ctx) + (uint64_t)r->rp->cfg->backend_retry_ms * 1000;
+		backend_rest(r);
 		relay_fail(r, "connect failed");
 		return;
 	}
 	r->bst = B_GREETING;
-	if (r->rp->cfg->backends[r->bidx].proxy_v2)
+	if (r->be.proxy_v2)
 		backend_proxy_v2(r);
 	backend_arm(r, 1);
 }

@@ -52,6 +52,7 @@ struct relay_pool {
 	unsigned inside_if;           /* the interface backends are reached through */
 	unsigned rr;                  /* round-robin cursor over backends */
 	uint64_t down_until_us[CFG_MAX_BACKENDS];   /* resting after a failure */
+	unsigned gen;                 /* bumped when SIGHUP changes the backends */
 	struct smtp_stats *st;        /* the worker's counters (backend_*, xclient, proxy_v2) */
 	uint64_t timeouts[RELAY_BW_COUNT];          /* backend timeouts by what was awaited */
 };
@@ -60,6 +61,8 @@ struct relay_pool {
 int relay_pool_init(struct relay_pool *rp, struct net_ctx *ctx, const struct mx_config *cfg,
 		    struct smtp_stats *st, char *err, size_t errlen);
 void relay_pool_free(struct relay_pool *rp);
+/* A new configuration (SIGHUP, on the worker): new backends for new connections; open ones keep theirs. */
+void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg);
 
 /* The client as the relay announces it; pointers valid during the call that asked. */
 struct relay_client {

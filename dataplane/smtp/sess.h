@@ -44,6 +44,7 @@ struct listen_arg {
 struct smtp_worker {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
+	const struct mx_config *next_cfg; /* set by the service lcore (SIGHUP), taken by smtp_worker_sync() */
 	struct tls_ctx *tls;
 	struct auth_service *auth;    /* SMTP AUTH checks (service lcore), NULL = none */
 	struct tls_worker *tw;

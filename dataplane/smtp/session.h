@@ -41,6 +41,18 @@ void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *po
 void smtp_worker_set_draining(struct smtp_worker *w, int on);
 /* New TLS context for new handshakes; open sessions keep theirs (reference-counted). */
 void smtp_worker_set_tls(struct smtp_worker *w, struct tls_ctx *tls);
+/*
+ * SIGHUP: a new configuration (what config.h's cfg_merge() left of the
+ * file: the keys that need a restart hold their running values). The
+ * worker takes it at the top of its loop, smtp_worker_sync(), right after
+ * it reports RCU quiescence: the caller frees the old one after a grace
+ * period. New sessions take the new limits, every session the new
+ * deadlines at its next command, new backend connections the new
+ * backends. hostname needs a restart: sessions keep pointing at the
+ * first configuration's, which must outlive the worker.
+ */
+void smtp_worker_set_config(struct smtp_worker *w, const struct mx_config *cfg);
+void smtp_worker_sync(struct smtp_worker *w);
 
 /*
  * List the worker's sessions into buf (one line each), run on the worker

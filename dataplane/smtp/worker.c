@@ -1,8 +1,8 @@
 /*
  * worker.c - the SMTP side of one worker lcore (session.h): listeners on
  * the configured ports, what the service lcore may change or ask for
- * while the worker runs (access map, TLS context, draining, the session
- * list), the work of each poll (private-key operations, AUTH verdicts,
+ * while the worker runs (access map, TLS context, configuration, draining,
+ * the session list), the work of each poll (private-key operations, AUTH verdicts,
  * freeing ended sessions) and the worker's counters.
  */
 #include <stdio.h>
@@ -19,6 +19,21 @@ const char *const smtp_stat_names[] = {
 	SMTP_STATS(X)
 #undef X
 };
+
+/* The engine's limits per port flavour from w->cfg (hostname and TLS are set at start). */
+static void worker_limits(struct smtp_worker *w)
+{
+	const struct mx_config *cfg = w->cfg;
+	unsigned m;
+
+	for (m = 0; m < SMTP_MODE_COUNT; m++) {
+		w->pcfg[m].size_limit = cfg->message_size_limit;
+		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
+		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
+		w->pcfg[m].max_junk = cfg->smtpd_junk_command_limit;
+		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
+	}
+}
 
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
 				      struct tls_ctx *tls, const struct pol_snapshot *pol,
@@ -59,15 +74,11 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		smtp_worker_free(w);
 		return NULL;
 	}
+	worker_limits(w);
 	for (m = 0; m < SMTP_MODE_COUNT; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
 		w->pcfg[m].tls_available = tls != NULL;
-		w->pcfg[m].size_limit = cfg->message_size_limit;
-		w->pcfg[m].max_rcpts = cfg->smtpd_recipient_limit;
-		w->pcfg[m].max_errors = cfg->smtpd_hard_error_limit;
-		w->pcfg[m].max_junk = cfg->smtpd_junk_command_limit;
-		w->pcfg[m].auth_required = m == SMTP_MODE_SUBMISSION && cfg->submission_auth_required;
 		w->la[m].w = w;
 		w->la[m].mode = (enum smtp_mode)m;
 		if (ports[m] == 0)
@@ -96,6 +107,28 @@ void smtp_worker_set_policy(struct smtp_worker *w, const struct pol_snapshot *po
 void smtp_worker_set_tls(struct smtp_worker *w, struct tls_ctx *tls)
 {
 	__atomic_store_n(&w->tls, tls, __ATOMIC_RELEASE);
+}
+
+/* Publish a new configuration (service lcore, SIGHUP): taken by smtp_worker_sync(). */
+void smtp_worker_set_config(struct smtp_worker *w, const struct mx_config *cfg)
+{
+	__atomic_store_n(&w->next_cfg, cfg, __ATOMIC_RELEASE);
+}
+
+/*
+ * On the worker, at the top of its loop after reporting quiescence: take
+ * a new configuration. From here on this worker reads only the new one, so
+ * that the service lcore may free the old after a grace period.
+ */
+void smtp_worker_sync(struct smtp_worker *w)
+{
+	const struct mx_config *c = __atomic_load_n(&w->next_cfg, __ATOMIC_ACQUIRE);
+
+	if (c == NULL || c == w->cfg)
+		return;
+	w->cfg = c;
+	worker_limits(w);
+	relay_pool_set_config(&w->rp, c);
 }
 
 /* Refuse (or accept again) new sessions (service lcore). */

@@ -28,6 +28,7 @@ cp "$LAB_REPO"/deploy/systemd/*.service "$R/etc/systemd/system/" || fail "no uni
 install -m 755 "$MXGATE" "$R/usr/sbin/mxgate"
 install -m 755 "$LAB_REPO/build/mxgate-control" "$R/usr/sbin/mxgate-control" || fail "build/mxgate-control (make)"
 install -m 755 "$LAB_REPO/deploy/mxgate-prepare.sh" "$R/usr/lib/mxgate/mxgate-prepare"
+install -D -m 755 /bin/kill "$R/bin/kill" || fail "no /bin/kill (ExecReload)"
 
 verify() {
 	systemd-analyze verify --man=no --root="$R" "$@" 2>&1

@@ -4,7 +4,8 @@
  * its warning, the non-default listing (cfg_show_set),
  * CRLF, line length limits, cfg_load() on real files, and a table of bad
  * configurations, each of which must fail with a message that names the
- * right line and key.
+ * right line and key; SIGHUP's live/restart flag of every key, against
+ * docs/mxgate.conf.5, and cfg_merge().
  */
 #include <arpa/inet.h>
 #include <stddef.h>
@@ -922,6 +923,238 @@ TEST(log_keys)
 	expect_error(PORT_LINES "syslog_name = 12345678901234567890123456789012\n", ":3: syslog_name", "1 to 31");
 }
 
+/* ---- SIGHUP: which keys apply live (cfg_key_live, cfg_merge) ---- */
+
+TEST(live_flags)
+{
+	unsigned i, n = 0, live = 0;
+	const char *k;
+
+	CHECK_EQ(cfg_key_live("smtpd_recipient_limit"), 1);
+	CHECK_EQ(cfg_key_live("smtpd_hard_error_limit"), 1);
+	CHECK_EQ(cfg_key_live("smtpd_timeout_ms"), 1);
+	CHECK_EQ(cfg_key_live("access_file"), 1);
+	CHECK_EQ(cfg_key_live("tls_cert_file"), 1);
+	CHECK_EQ(cfg_key_live("tls_key_file"), 1);
+	CHECK_EQ(cfg_key_live("backends"), 1);
+	CHECK_EQ(cfg_key_live("backend_timeout_ms"), 1);
+	CHECK_EQ(cfg_key_live("smtp_port"), 0);
+	CHECK_EQ(cfg_key_live("smtps_port"), 0);
+	CHECK_EQ(cfg_key_live("worker_lcores"), 0);
+	CHECK_EQ(cfg_key_live("mbuf_pool_size"), 0);
+	CHECK_EQ(cfg_key_live("hostname"), 0);
+	CHECK_EQ(cfg_key_live("outside_ipv4"), 0);
+	CHECK_EQ(cfg_key_live("inside_device"), 0);
+	CHECK_EQ(cfg_key_live("control_socket"), 0);
+	CHECK_EQ(cfg_key_live("mxgate_user"), 0);
+	CHECK_EQ(cfg_key_live("no_such_key"), -1);
+	CHECK_EQ(cfg_key_live("outside_nothing"), -1);
+	/* every key the parser knows has a flag, and is listed once */
+	for (i = 0; cfg_key_name(i) != NULL; i++) {
+		char text[256], key[64];
+		int v;
+
+		snprintf(key, sizeof(key), "%s", cfg_key_name(i));	/* a static buffer for some */
+		k = key;
+		v = cfg_key_live(k);
+
+		CHECK(v == 0 || v == 1);
+		live += v == 1;
+		n++;
+		for (unsigned j = 0; j < i; j++) {
+			char a[64];
+
+			snprintf(a, sizeof(a), "%s", cfg_key_name(j));
+			CHECK(strcmp(a, k) != 0);
+		}
+		/* and the parser takes it (an unknown name would fail as "unknown key") */
+		snprintf(text, sizeof(text), BASE "%s = x\n", k);
+		cfg_parse("t.conf", text, &cfg, err, sizeof(err));
+		CHECK(strstr(err, "unknown key") == NULL);
+	}
+	CHECK(n > 60);
+	CHECK(live > 20 && live < n);
+}
+
+/* The keys named \fBlike_this\fR on the line after ".B WHAT" of the SIGHUP section. */
+static unsigned doc_keys(const char *text, const char *what, char keys[][48], unsigned max)
+{
+	char head[64];
+	const char *p, *e;
+	unsigned n = 0;
+
+	snprintf(head, sizeof(head), "\n.B %s\n", what);
+	p = strstr(text, head);
+	if (p == NULL)
+		return 0;
+	p += strlen(head);
+	e = strchr(p, '\n');
+	while (n < max && (p = strstr(p, "\\fB")) != NULL && p < e) {
+		const char *q = strstr(p + 3, "\\fR");
+		size_t len = (size_t)(q - p - 3);
+
+		if (q == NULL || q > e || len >= 48)
+			break;
+		memcpy(keys[n], p + 3, len);
+		keys[n][len] = '\0';
+		n++;
+		p = q + 3;
+	}
+	return n;
+}
+
+/* Whether key is in keys[] (an item "outside_*" stands for every outside_ key). */
+static int doc_has(char keys[][48], unsigned n, const char *key)
+{
+	for (unsigned i = 0; i < n; i++) {
+		size_t l = strlen(keys[i]);
+
+		if (strcmp(keys[i], key) == 0 ||
+		    (l > 1 && keys[i][l - 1] == '*' && strncmp(keys[i], key, l - 1) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* docs/mxgate.conf.5's SIGHUP section lists every key, live or restart, as the tables say. */
+TEST(live_flags_documented)
+{
+	static char live[128][48], restart[128][48];
+	FILE *f = fopen("docs/mxgate.conf.5", "r");
+	char *text = calloc(1, 1 << 20);
+	unsigned nl, nr, i;
+	const char *k;
+	size_t n;
+
+	CHECK(f != NULL && text != NULL);
+	if (f == NULL || text == NULL) {
+		free(text);
+		if (f)
+			fclose(f);
+		return;
+	}
+	n = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	nl = doc_keys(text, "Live", live, 128);
+	nr = doc_keys(text, "Restart", restart, 128);
+	CHECK(nl > 10);
+	CHECK(nr > 10);
+	for (i = 0; (k = cfg_key_name(i)) != NULL; i++) {
+		int in_live = doc_has(live, nl, k), in_restart = doc_has(restart, nr, k);
+
+		if (in_live + in_restart != 1 || in_live != cfg_key_live(k))
+			fprintf(stderr, "  %s: code says %s, the manual %s\n", k,
+				cfg_key_live(k) ? "live" : "restart",
+				in_live && in_restart ? "both" : in_live ? "live" : in_restart ? "restart" :
+				"nothing");
+		CHECK_EQ(in_live + in_restart, 1);
+		CHECK_EQ(in_live, cfg_key_live(k));
+	}
+	for (i = 0; i < nl; i++)
+		CHECK(strchr(live[i], '*') != NULL || cfg_key_live(live[i]) == 1);
+	for (i = 0; i < nr; i++)
+		CHECK(strchr(restart[i], '*') != NULL || cfg_key_live(restart[i]) == 0);
+	free(text);
+}
+
+/* What cfg_merge() reported: "key=live" items, in order. */
+static char merged[2048];
+
+static void collect_change(void *arg, const char *key, int live)
+{
+	size_t o = strlen(merged);
+
+	(void)arg;
+	snprintf(merged + o, sizeof(merged) - o, "%s%s=%s", o ? " " : "", key, live ? "live" : "restart");
+}
+
+#define RUN_CONF \
+	BASE "inside_device = net_tap1\ninside_ipv4 = 198.18.1.2/24\n" \
+	"worker_lcores = 1\nsmtp_port = 25\nsmtpd_recipient_limit = 100\n" \
+	"backends = 198.18.1.1:25\naccess_file = /etc/a\n" \
+	"tls_cert_file = /c1.pem\ntls_key_file = /k1.pem\n"
+
+TEST(merge)
+{
+	static struct mx_config run, next;
+
+	CHECK_EQ(parse_ok(RUN_CONF), 0);
+	run = cfg;
+	/* the same file: nothing to report */
+	CHECK_EQ(cfg_parse("t.conf", RUN_CONF, &next, err, sizeof(err)), 0);
+	merged[0] = '\0';
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 0);
+	CHECK_STR(merged, "");
+	/* a list set twice, the later shorter, equals the shorter set once */
+	CHECK_EQ(cfg_parse("t.conf", RUN_CONF "backends = 198.18.1.1:25 198.18.1.3:25\n"
+			   "backends = 198.18.1.1:25\nworker_lcores = 1-3\nworker_lcores = 1\n",
+			   &next, err, sizeof(err)), 0);
+	merged[0] = '\0';
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 0);
+	CHECK_STR(merged, "");
+	/* live keys take the new value; the others keep the running one and are reported */
+	CHECK_EQ(cfg_parse("t.conf", RUN_CONF "smtpd_recipient_limit = 2\nsmtp_port = 2525\n"
+			   "backends = 198.18.1.9:2525/proxy\naccess_file = /etc/b\nworker_lcores = 1,2\n"
+			   "outside_ipv4 = 198.18.0.3/24\ninside_mtu = 9000\ntls_cert_file = /c2.pem\n"
+			   "tls_key_file = /k2.pem\nhostname = other.example\n", &next, err, sizeof(err)), 0);
+	merged[0] = '\0';
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 5);
+	/* appliance_id follows hostname by default */
+	CHECK_STR(merged, "smtp_port=restart smtpd_recipient_limit=live tls_cert_file=live "
+		  "tls_key_file=live access_file=live appliance_id=restart hostname=restart "
+		  "worker_lcores=restart backends=live outside_ipv4=restart inside_mtu=restart");
+	CHECK_EQ(next.smtpd_recipient_limit, 2);
+	CHECK_EQ(next.smtp_port, 25);
+	CHECK_STR(next.hostname, "localhost");
+	CHECK_STR(next.appliance_id, "localhost");
+	CHECK_EQ(next.nworkers, 1);
+	CHECK_EQ(next.worker_lcores[1], 0);
+	CHECK_EQ(next.nbackends, 1);
+	CHECK_EQ(next.backends[0].port, 2525);
+	CHECK_EQ(next.backends[0].proxy_v2, 1);
+	CHECK_STR(next.access_file, "/etc/b");
+	CHECK_STR(next.tls_cert_file, "/c2.pem");
+	CHECK_STR(next.tls_key_file, "/k2.pem");
+	CHECK(memcmp(next.ports, run.ports, sizeof(run.ports)) == 0);
+	CHECK_EQ(next.nports, run.nports);
+	/* merged again with the running one, what is left is only the live changes */
+	merged[0] = '\0';
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 5);
+	CHECK(strstr(merged, "restart") == NULL);
+	/* a port that goes away: every key it had is reported, the port stays */
+	CHECK_EQ(cfg_parse("t.conf", BASE, &next, err, sizeof(err)), 0);
+	merged[0] = '\0';
+	cfg_merge(&run, &next, collect_change, NULL);
+	CHECK(strstr(merged, "inside_device=restart inside_ipv4=restart") != NULL);
+	CHECK_EQ(next.nports, 2);
+	CHECK(cfg_port_by_role(&next, CFG_ROLE_INSIDE) != NULL);
+}
+
+/* Turning TLS on or off is a restart; other certificate files are live. */
+TEST(merge_tls_toggle)
+{
+	static struct mx_config run, next;
+
+	CHECK_EQ(parse_ok(BASE "smtp_port = 25\n"), 0);
+	run = cfg;
+	CHECK_EQ(cfg_parse("t.conf", BASE "smtp_port = 25\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\n"
+			   "tls_ciphers = ECDHE+AESGCM\n", &next, err, sizeof(err)), 0);
+	merged[0] = '\0';
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 1);
+	CHECK_STR(merged, "tls_cert_file=restart tls_key_file=restart tls_ciphers=live");
+	CHECK_STR(next.tls_cert_file, "");
+	CHECK_STR(next.tls_key_file, "");
+	/* and back: from TLS to none */
+	merged[0] = '\0';
+	CHECK_EQ(cfg_parse("t.conf", BASE "smtp_port = 25\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\n",
+			   &run, err, sizeof(err)), 0);
+	CHECK_EQ(cfg_parse("t.conf", BASE "smtp_port = 25\n", &next, err, sizeof(err)), 0);
+	CHECK_EQ(cfg_merge(&run, &next, collect_change, NULL), 0);
+	CHECK_STR(merged, "tls_cert_file=restart tls_key_file=restart");
+	CHECK_STR(next.tls_cert_file, "/c.pem");
+}
+
 int main(void)
 {
 	RUN(smtp_keys);
@@ -943,5 +1176,9 @@ int main(void)
 	RUN(errors);
 	RUN(long_lines);
 	RUN(load);
+	RUN(live_flags);
+	RUN(live_flags_documented);
+	RUN(merge);
+	RUN(merge_tls_toggle);
 	return t_done("test_config");
 }

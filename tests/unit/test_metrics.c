@@ -40,6 +40,9 @@
 static const char *const smtp_names[] = { SMTP_STATS(X) };
 static const char *const auth_names[] = { AUTH_STATS(X) };
 static const char *const key_names[] = { TLS_KEY_STATS(X) };
+/* dataplane/service.c's service_reload_names (SIGHUP reloads) */
+static const char *const reload_names[] = { "config_reloads_ok", "config_reloads_failed" };
+static const uint64_t reload_vals[2] = { 1, 2 };
 #undef X
 
 static int is_snake(const char *s)
@@ -129,6 +132,7 @@ static char *print_all(size_t *len)
 	ctl_refused_print(f, "mxgate_service_control_");
 	stats_print_flat(f, "service_", auth_names, AUTH_STAT_COUNT, auth_vals, "auth_users");
 	stats_print_flat(f, "tls_", key_names, TLS_KEY_STAT_COUNT, key_vals, NULL);
+	stats_print_flat(f, "service_", reload_names, 2, reload_vals, NULL);
 	stats_print_build_info(f);
 	fclose(f);
 	for (i = 0; i < 2; i++)

@@ -325,8 +325,8 @@ static const char *log_end(void)
 static struct mx_config cfg;
 static struct smtp_worker *W;
 
-/* A worker with this configuration (the lab's, plus extra lines) and this TLS context (or NULL). */
-static void start_tls(const char *extra, struct tls_ctx *tls)
+/* The test configuration (the lab's, plus extra lines) into *c; 0 or -1. */
+static int parse_into(struct mx_config *c, const char *extra)
 {
 	char text[4096], err[256];
 
@@ -335,13 +335,23 @@ static void start_tls(const char *extra, struct tls_ctx *tls)
 		 "outside_device = net_tap0\noutside_ipv4 = 198.18.0.2/24\n"
 		 "inside_device = net_tap1\ninside_ipv4 = 198.18.1.2/24\n"
 		 "smtp_port = 25\n%s", extra);
-	memset(&F, 0, sizeof(F));
-	F.ctx.now_us = 1000000;
-	if (cfg_parse("test.conf", text, &cfg, err, sizeof(err)) != 0) {
+	if (cfg_parse("test.conf", text, c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "config: %s\n", err);
 		CHECK(0);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* A worker with this configuration (parse_into) and this TLS context (or NULL). */
+static void start_tls(const char *extra, struct tls_ctx *tls)
+{
+	char err[256];
+
+	memset(&F, 0, sizeof(F));
+	F.ctx.now_us = 1000000;
+	if (parse_into(&cfg, extra) != 0)
+		return;
 	W = smtp_worker_start(&F.ctx, &cfg, tls, NULL, NULL, err, sizeof(err));
 	CHECK(W != NULL);
 	CHECK_EQ(F.nlisten, 1);
@@ -1256,6 +1266,86 @@ TEST(starttls)
 	free(key);
 }
 
+/*
+ * SIGHUP's swap (smtp_worker_set_config, smtp_worker_sync): new sessions
+ * take the new recipient limit and backends; a session open across two
+ * swaps keeps its limit and its backend connection; once a worker has
+ * synced past a configuration, nothing reads it (it is overwritten here).
+ */
+/* The backend b takes the MAIL of client c, then n recipients <to>, each relayed and taken. */
+static void rcpts_through(struct tcp_conn *c, struct tcp_conn *b, const char *to, unsigned n)
+{
+	char line[128];
+
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", to);
+	while (n-- > 0) {
+		say(c, line);
+		CHECK_STR(take(b), line);
+		say(b, "250 2.1.5 Ok\r\n");
+		CHECK_STR(take(c), "250 2.1.5 Ok\r\n");
+	}
+}
+
+TEST(config_swap)
+{
+	static struct mx_config a, b;
+	struct tcp_conn *c1, *b1, *c2, *b2, *c3, *b3;
+
+	start("backends = 198.18.1.1:25\nsmtpd_recipient_limit = 100\n");
+	log_begin();
+	c1 = client_ehlo(40001);
+	b1 = mail_via_backend(c1);
+	CHECK(b1 != NULL);
+	if (b1 == NULL) {
+		log_end();
+		stop();
+		return;
+	}
+
+	parse_into(&a, "backends = 198.18.1.3:2526\nsmtpd_recipient_limit = 1\n");
+	smtp_worker_set_config(W, &a);
+	smtp_worker_sync(W);
+	c2 = client_ehlo(40002);
+	b2 = mail_via_backend(c2);
+	CHECK(b2 != NULL && b2->t.rport == 2526 && memcmp(b2->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);
+	if (b2 != NULL) {
+		rcpts_through(c2, b2, "x1@lab.test", 1);
+		say(c2, "RCPT TO:<x2@lab.test>\r\n");
+		CHECK_STR(take(c2), "452 4.5.3 Error: too many recipients\r\n");
+		CHECK_STR(take(b2), "");
+	}
+
+	parse_into(&b, "backends = 198.18.1.4:2527\nsmtpd_recipient_limit = 3\n");
+	smtp_worker_set_config(W, &b);
+	smtp_worker_sync(W);
+	memset(&a, 0x5a, sizeof(a));          /* what the service lcore frees after the grace period */
+	c3 = client_ehlo(40003);
+	b3 = mail_via_backend(c3);
+	CHECK(b3 != NULL && b3->t.rport == 2527 && memcmp(b3->t.raddr.a, "\xc6\x12\x01\x04", 4) == 0);
+	if (b3 != NULL) {
+		rcpts_through(c3, b3, "y@lab.test", 3);
+		say(c3, "RCPT TO:<y@lab.test>\r\n");
+		CHECK_STR(take(c3), "452 4.5.3 Error: too many recipients\r\n");
+	}
+
+	/* the first session: its limit (100) and its backend, through to the message's 250 */
+	rcpts_through(c1, b1, "z@lab.test", 5);
+	say(c1, "DATA\r\n");
+	CHECK_STR(take(b1), "DATA\r\n");
+	say(b1, "354 go\r\n");
+	CHECK(strncmp(take(c1), "354 ", 4) == 0);
+	take(b1);
+	say(c1, "Subject: t\r\n\r\nacross two swaps\r\n.\r\n");
+	CHECK_STR(take(b1), "Subject: t\r\n\r\nacross two swaps\r\n.\r\n");
+	say(b1, "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK_STR(take(c1), "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK_EQ(F.nconnects, 3);
+	log_end();
+	stop();
+}
+
 int main(void)
 {
 	RUN(banner_to_quit);
@@ -1275,5 +1365,6 @@ int main(void)
 	RUN(transactions);
 	RUN(out_of_memory_at_mail);
 	RUN(policy_stages);
+	RUN(config_swap);
 	return t_done("test_session");
 }
