@@ -55,7 +55,7 @@ check_file_layer() {
 mx status | grep -q '^  policy_version file$' || fail "mxgate did not start with access_file: $(mx status)"
 check_file_layer "at start"
 m=$(mail a@client.example c@new.example)
-echo "$m" | grep -qE '554 5\.7\.1 <c@new\.example>: Relaying denied' || fail "new.example relayed before any set: $m"
+echo "$m" | grep -qE '554 5\.7\.1 <c@new\.example>: Relay access denied' || fail "new.example relayed before any set: $m"
 
 # a set of another key: the file's entries stay
 out=$(mx policy set To:new.example RELAY 2>&1) || fail "policy set: $out"
