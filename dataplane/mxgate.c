@@ -33,6 +33,7 @@
 #include "dataplane/net/tcp.h"
 #include "dataplane/smtp/session.h"
 #include "dataplane/smtp/auth.h"
+#include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
 #include "policy/policy.h"
 #include "dataplane/service.h"
@@ -65,6 +66,7 @@ static int worker_main(void *arg)
 	unsigned i, empty = 0;
 
 	ctx->now_us = 0;
+	slog_batch();
 	rte_rcu_qsbr_thread_register(rcu, ctx->worker);
 	rte_rcu_qsbr_thread_online(rcu, ctx->worker);
 	if (ctx->worker == 0)
@@ -83,6 +85,7 @@ static int worker_main(void *arg)
 			work += smtp_worker_poll(sw);
 		net_timers(ctx);
 		net_flush(ctx);
+		slog_flush();            /* the round's log lines, one write */
 		t = rte_rdtsc();
 		if (work) {
 			ctx->st.busy_cycles += t - prev;
@@ -97,6 +100,7 @@ static int worker_main(void *arg)
 		prev = t;
 	}
 	net_flush(ctx);
+	slog_flush();
 	rte_rcu_qsbr_thread_offline(rcu, ctx->worker);
 	rte_rcu_qsbr_thread_unregister(rcu, ctx->worker);
 	return 0;

@@ -65,6 +65,7 @@ enum tcp_state {
 #define TCP_RTO_MIN_US     200000u
 #define TCP_RTO_MAX_US     60000000u
 #define TCP_DELACK_US      40000u
+#define TCP_SBUF_MIN       1024u   /* first size of a send ring (tcp_send) */
 #define TCP_SYN_RETRIES    5
 #define TCP_RETRIES        12
 #define TCP_FIN_WAIT2_US   60000000ull
@@ -248,6 +249,7 @@ uint8_t tcp_rcv_wscale(const struct tcp_ctx *tc);
 void tcp_set_iss(struct tcp_conn *c, uint32_t iss);
 void tcp_wheel_remove(struct tcp_conn *c);
 void tcp_timer_arm(struct tcp_conn *c);
+int tcp_timer_due(const struct tcp_conn *c, uint64_t now);
 void tcp_conn_buffers_free(struct tcp_conn *c);
 void tcp_conn_end(struct tcp_conn *c, enum tcp_end why);
 void tcp_time_wait(struct tcp_conn *c);
