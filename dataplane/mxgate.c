@@ -85,7 +85,11 @@ static int worker_main(void *arg)
 			work += smtp_worker_poll(sw);
 		net_timers(ctx);
 		net_flush(ctx);
-		slog_flush();            /* the round's log lines, one write */
+		/* log lines are written when there is nothing else to do (counted as busy) */
+		if (work)
+			slog_flush_late(ctx->now_us, 10000);
+		else
+			work = slog_flush();
 		t = rte_rdtsc();
 		if (work) {
 			ctx->st.busy_cycles += t - prev;

@@ -3,6 +3,7 @@
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@
  */
 static __thread struct {
 	time_t sec;
+	uint64_t since;                  /* slog_flush_late(): when it first saw lines waiting, + 1 */
 	int plen, batching;
 	char host[257];
 	size_t len;
@@ -37,11 +39,24 @@ void slog_batch(void)
 	lg.batching = 1;
 }
 
-void slog_flush(void)
+int slog_flush(void)
 {
-	if (lg.len > 0)
-		put(lg.buf, lg.len);
+	if (lg.len == 0)
+		return 0;
+	put(lg.buf, lg.len);
 	lg.len = 0;
+	lg.since = 0;
+	return 1;
+}
+
+void slog_flush_late(uint64_t now_us, uint64_t max_us)
+{
+	if (lg.len == 0)
+		return;
+	if (lg.since == 0)
+		lg.since = now_us + 1;
+	else if (now_us + 1 - lg.since >= max_us)
+		slog_flush();
 }
 
 /* One log line: "<date> <host> mxgate/smtpd[<pid>]: <text>". */
