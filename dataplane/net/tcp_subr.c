@@ -370,6 +370,7 @@ void tcp_conn_free(struct tcp_conn *c)
 			}
 		c->flags &= ~F_EVENT_PENDING;
 	}
+	/* on the output list it stays (skipped as dead): it is reaped after the list is run */
 	c->flags |= F_DEAD | F_DETACHED;
 	c->state = TS_CLOSED;
 	tcp_wheel_remove(c);

@@ -104,9 +104,8 @@ static void conn_timers(struct tcp_conn *c)
 		if (c->flags & F_DEAD)
 			return;
 	}
-	tcp_app_events(c);
+	tcp_app_deliver(c);
 	if (!(c->flags & F_DEAD)) {
-		tcp_output(c);
 		tcp_timer_arm(c);
 	}
 }

@@ -50,6 +50,54 @@ void tcp_app_events(struct tcp_conn *c)
 	}
 }
 
+/*
+ * Deliver c's callbacks, then send what they wrote: on c and on every other
+ * connection they wrote to (the relay writes to the backend inside the
+ * client's callback), one tcp_output() per connection once the callbacks
+ * have returned rather than one per tcp_send(). The SMTP relay writes a
+ * message's Received header, its body and the final dot in three calls:
+ * they now leave in one segment, and the peer's ACKs of them in one too.
+ */
+void tcp_app_deliver(struct tcp_conn *c)
+{
+	struct tcp_ctx *tc = T(c->ctx);
+
+	tc->in_cb++;
+	tcp_app_events(c);
+	tc->in_cb--;
+	if (!(c->flags & F_DEAD))
+		tcp_output(c);
+	if (tc->in_cb > 0)
+		return;
+	while ((c = tc->outq) != NULL) {
+		tc->outq = c->onext;
+		c->onext = NULL;
+		c->flags &= ~F_OUTQ;
+		if (!(c->flags & F_DEAD))
+			tcp_output(c);
+	}
+	tc->outq_tail = &tc->outq;
+}
+
+/* Send what c holds now, or once the callbacks being delivered return. */
+static void output_now_or_later(struct tcp_conn *c)
+{
+	struct tcp_ctx *tc = T(c->ctx);
+
+	if (tc->in_cb == 0) {
+		tcp_output(c);
+		return;
+	}
+	if (c->flags & F_OUTQ)
+		return;
+	c->flags |= F_OUTQ;
+	c->onext = NULL;
+	if (tc->outq == NULL)
+		tc->outq_tail = &tc->outq;
+	*tc->outq_tail = c;
+	tc->outq_tail = &c->onext;
+}
+
 /* Deliver callbacks owed outside an input round (e.g. peer_closed after a late read). */
 void tcp_events_run(struct tcp_ctx *tc)
 {
@@ -61,9 +109,7 @@ void tcp_events_run(struct tcp_ctx *tc)
 		c->flags &= ~F_EVENT_PENDING;
 		if (c->flags & F_DEAD)
 			continue;
-		tcp_app_events(c);
-		if (!(c->flags & F_DEAD))
-			tcp_output(c);
+		tcp_app_deliver(c);
 	}
 }
 
@@ -331,7 +377,7 @@ size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 	if (first < n)
 		memcpy(c->sbuf, (const uint8_t *)buf + first, n - first);
 	c->sbuf_len += (uint32_t)n;
-	tcp_output(c);
+	output_now_or_later(c);
 	return n;
 }
 

@@ -58,6 +58,7 @@ enum tcp_state {
 #define F_OOO_FIN     0x4000  /* a FIN arrived beyond rcv_nxt */
 #define F_CONNECTED_CB 0x8000 /* connected() owed */
 #define F_EVENT_PENDING 0x10000 /* on the pending-events list */
+#define F_OUTQ        0x20000 /* on the output list (written inside callbacks) */
 
 #define TCP_MSS_DEFAULT_V4 536
 #define TCP_MSS_DEFAULT_V6 1220
@@ -84,6 +85,7 @@ struct tcp_conn {
 	struct tcp_conn *wnext, *wprev;  /* timer wheel slot list */
 	struct tcp_conn *lnext, *lprev;  /* TIME_WAIT list or free list */
 	struct tcp_conn *enext;          /* pending-events list */
+	struct tcp_conn *onext;          /* output list (tcp_app_deliver) */
 	uint64_t wheel_at;               /* deadline it is filed under, 0 = none */
 	struct net_ctx *ctx;
 	struct net_tuple t;
@@ -149,6 +151,8 @@ struct tcp_ctx {
 	uint32_t ooo_total;
 	uint16_t next_port;
 	struct tcp_conn *events;         /* connections owed callbacks outside input */
+	struct tcp_conn *outq, **outq_tail; /* written inside callbacks: tcp_output() once they return */
+	unsigned in_cb;                  /* callbacks being delivered (tcp_app_deliver) */
 	uint64_t chal_window;            /* second the challenge-ACK budget belongs to */
 	unsigned chal_count;
 };
@@ -295,6 +299,7 @@ void tcp_timers(struct net_ctx *ctx);
 
 /* tcp_usrreq.c */
 void tcp_app_events(struct tcp_conn *c);
+void tcp_app_deliver(struct tcp_conn *c);
 void tcp_events_run(struct tcp_ctx *tc);
 
 #endif
