@@ -690,10 +690,8 @@ void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, uns
 			conn_input(c, m, &s);
 			m = NULL;
 		}
-		if (!(c->flags & F_DEAD)) {
-			tcp_app_events(c);
-			tcp_output(c);
-		}
+		if (!(c->flags & F_DEAD))
+			tcp_app_deliver(c);
 		goto drop;
 	}
 	for (i = 0; i < tc->nls; i++)
@@ -708,10 +706,8 @@ void tcp_input(struct net_ctx *ctx, struct net_tuple *t, struct rte_mbuf *m, uns
 	}
 	listen_input(ctx, &tc->ls[i], t, h, &s, &m);
 	c = tcp_conn_lookup(tc, t, h);
-	if (c != NULL && !(c->flags & F_DEAD)) {
-		tcp_app_events(c);
-		tcp_output(c);
-	}
+	if (c != NULL && !(c->flags & F_DEAD))
+		tcp_app_deliver(c);
 drop:
 	if (m)
 		rte_pktmbuf_free(m);

@@ -213,7 +213,23 @@ void tcp_wheel_remove(struct tcp_conn *c)
 	c->wheel_at = 0;
 }
 
-/* File a connection in the wheel under its earliest deadline. */
+/* Is any of a connection's deadlines due at now? */
+int tcp_timer_due(const struct tcp_conn *c, uint64_t now)
+{
+	uint64_t d = conn_deadline(c);
+
+	return d != 0 && d <= now;
+}
+
+/*
+ * File a connection in the wheel under its earliest deadline. A deadline
+ * that moved later (the retransmission timer pushed on by every segment,
+ * the RTO giving way to the session's timeout) leaves the connection where
+ * it is filed: it is then found early, tcp_timers() sees nothing due and
+ * files it again (tcp_timer_due). Most connections end before that, and
+ * the unlinking and relinking per segment, which showed in the plain SMTP
+ * profile, is saved.
+ */
 void tcp_timer_arm(struct tcp_conn *c)
 {
 	struct tcp_ctx *tc = T(c->ctx);
@@ -222,7 +238,7 @@ void tcp_timer_arm(struct tcp_conn *c)
 
 	if (c->in_due)
 		return;                  /* tcp_timers() re-arms it after firing */
-	if (d == c->wheel_at)
+	if (d == c->wheel_at || (d != 0 && c->wheel_at != 0 && d > c->wheel_at))
 		return;
 	tcp_wheel_remove(c);
 	if (d == 0 || (c->flags & F_DEAD))
@@ -354,6 +370,7 @@ void tcp_conn_free(struct tcp_conn *c)
 			}
 		c->flags &= ~F_EVENT_PENDING;
 	}
+	/* on the output list it stays (skipped as dead): it is reaped after the list is run */
 	c->flags |= F_DEAD | F_DETACHED;
 	c->state = TS_CLOSED;
 	tcp_wheel_remove(c);

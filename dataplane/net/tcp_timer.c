@@ -68,6 +68,11 @@ static void conn_timers(struct tcp_conn *c)
 {
 	uint64_t now = c->ctx->now_us;
 
+	if (!tcp_timer_due(c, now)) {
+		tcp_timer_arm(c);        /* filed early (see tcp_timer_arm): file it again */
+		return;
+	}
+
 	if (c->t_state && now >= c->t_state) {
 		c->t_state = 0;
 		if (c->state == TS_TIME_WAIT || c->state == TS_FIN_WAIT_2) {
@@ -99,9 +104,8 @@ static void conn_timers(struct tcp_conn *c)
 		if (c->flags & F_DEAD)
 			return;
 	}
-	tcp_app_events(c);
+	tcp_app_deliver(c);
 	if (!(c->flags & F_DEAD)) {
-		tcp_output(c);
 		tcp_timer_arm(c);
 	}
 }

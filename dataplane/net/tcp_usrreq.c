@@ -50,6 +50,54 @@ void tcp_app_events(struct tcp_conn *c)
 	}
 }
 
+/*
+ * Deliver c's callbacks, then send what they wrote: on c and on every other
+ * connection they wrote to (the relay writes to the backend inside the
+ * client's callback), one tcp_output() per connection once the callbacks
+ * have returned rather than one per tcp_send(). The SMTP relay writes a
+ * message's Received header, its body and the final dot in three calls:
+ * they now leave in one segment, and the peer's ACKs of them in one too.
+ */
+void tcp_app_deliver(struct tcp_conn *c)
+{
+	struct tcp_ctx *tc = T(c->ctx);
+
+	tc->in_cb++;
+	tcp_app_events(c);
+	tc->in_cb--;
+	if (!(c->flags & F_DEAD))
+		tcp_output(c);
+	if (tc->in_cb > 0)
+		return;
+	while ((c = tc->outq) != NULL) {
+		tc->outq = c->onext;
+		c->onext = NULL;
+		c->flags &= ~F_OUTQ;
+		if (!(c->flags & F_DEAD))
+			tcp_output(c);
+	}
+	tc->outq_tail = &tc->outq;
+}
+
+/* Send what c holds now, or once the callbacks being delivered return. */
+static void output_now_or_later(struct tcp_conn *c)
+{
+	struct tcp_ctx *tc = T(c->ctx);
+
+	if (tc->in_cb == 0) {
+		tcp_output(c);
+		return;
+	}
+	if (c->flags & F_OUTQ)
+		return;
+	c->flags |= F_OUTQ;
+	c->onext = NULL;
+	if (tc->outq == NULL)
+		tc->outq_tail = &tc->outq;
+	*tc->outq_tail = c;
+	tc->outq_tail = &c->onext;
+}
+
 /* Deliver callbacks owed outside an input round (e.g. peer_closed after a late read). */
 void tcp_events_run(struct tcp_ctx *tc)
 {
@@ -61,9 +109,7 @@ void tcp_events_run(struct tcp_ctx *tc)
 		c->flags &= ~F_EVENT_PENDING;
 		if (c->flags & F_DEAD)
 			continue;
-		tcp_app_events(c);
-		if (!(c->flags & F_DEAD))
-			tcp_output(c);
+		tcp_app_deliver(c);
 	}
 }
 
@@ -273,32 +319,65 @@ size_t tcp_unacked(const struct tcp_conn *c)
 	return c->sbuf_len;
 }
 
+/*
+ * Make the send ring hold at least need octets: it starts at TCP_SBUF_MIN
+ * (or what the first write needs) and doubles up to the send buffer
+ * (sndbuf), its content moved to the front of the new ring. An SMTP reply
+ * of a few hundred octets then costs a small allocation from the C
+ * library's thread cache; a ring of the whole send buffer (256 KiB) per
+ * reply cost heap trimming and page faults (the plain SMTP profile in
+ * docs/PERFORMANCE.md). Returns the ring's capacity, which stays as it was
+ * when no memory can be had.
+ */
+static uint32_t sbuf_reserve(struct tcp_conn *c, uint32_t need, uint32_t max)
+{
+	uint32_t cap = c->sbuf_cap ? c->sbuf_cap : TCP_SBUF_MIN, first;
+	uint8_t *nb;
+
+	if (need <= c->sbuf_cap)
+		return c->sbuf_cap;
+	while (cap < need)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	if ((nb = malloc(cap)) == NULL)
+		return c->sbuf_cap;
+	if (c->sbuf_len > 0) {
+		first = MIN(c->sbuf_len, c->sbuf_cap - c->sbuf_start);
+		memcpy(nb, c->sbuf + c->sbuf_start, first);
+		memcpy(nb + first, c->sbuf, c->sbuf_len - first);
+	}
+	free(c->sbuf);
+	c->sbuf = nb;
+	c->sbuf_cap = cap;
+	c->sbuf_start = 0;
+	return cap;
+}
+
 /* Copy into the send ring and push out what the windows allow. */
 size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 {
 	size_t space = tcp_send_space(c), n = MIN(space, len), first;
-	uint32_t cap = T(c->ctx)->p.sndbuf, pos;
+	uint32_t cap, pos;
 
+	if (n == 0) {
+		if (len > 0)
+			c->flags |= F_WANT_WRITE;
+		return 0;
+	}
+	cap = sbuf_reserve(c, c->sbuf_len + (uint32_t)n, T(c->ctx)->p.sndbuf);
+	n = MIN(n, (size_t)(cap - c->sbuf_len));   /* less when the ring could not grow */
 	if (n < len)
 		c->flags |= F_WANT_WRITE;
 	if (n == 0)
 		return 0;
-	if (c->sbuf == NULL) {
-		c->sbuf = malloc(cap);
-		if (c->sbuf == NULL) {
-			c->flags |= F_WANT_WRITE;
-			return 0;
-		}
-		c->sbuf_cap = cap;
-		c->sbuf_start = 0;
-	}
 	pos = (c->sbuf_start + c->sbuf_len) % c->sbuf_cap;
 	first = MIN(n, (size_t)(c->sbuf_cap - pos));
 	memcpy(c->sbuf + pos, buf, first);
 	if (first < n)
 		memcpy(c->sbuf, (const uint8_t *)buf + first, n - first);
 	c->sbuf_len += (uint32_t)n;
-	tcp_output(c);
+	output_now_or_later(c);
 	return n;
 }
 

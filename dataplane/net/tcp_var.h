@@ -58,6 +58,7 @@ enum tcp_state {
 #define F_OOO_FIN     0x4000  /* a FIN arrived beyond rcv_nxt */
 #define F_CONNECTED_CB 0x8000 /* connected() owed */
 #define F_EVENT_PENDING 0x10000 /* on the pending-events list */
+#define F_OUTQ        0x20000 /* on the output list (written inside callbacks) */
 
 #define TCP_MSS_DEFAULT_V4 536
 #define TCP_MSS_DEFAULT_V6 1220
@@ -65,6 +66,7 @@ enum tcp_state {
 #define TCP_RTO_MIN_US     200000u
 #define TCP_RTO_MAX_US     60000000u
 #define TCP_DELACK_US      40000u
+#define TCP_SBUF_MIN       1024u   /* first size of a send ring (tcp_send) */
 #define TCP_SYN_RETRIES    5
 #define TCP_RETRIES        12
 #define TCP_FIN_WAIT2_US   60000000ull
@@ -83,6 +85,7 @@ struct tcp_conn {
 	struct tcp_conn *wnext, *wprev;  /* timer wheel slot list */
 	struct tcp_conn *lnext, *lprev;  /* TIME_WAIT list or free list */
 	struct tcp_conn *enext;          /* pending-events list */
+	struct tcp_conn *onext;          /* output list (tcp_app_deliver) */
 	uint64_t wheel_at;               /* deadline it is filed under, 0 = none */
 	struct net_ctx *ctx;
 	struct net_tuple t;
@@ -148,6 +151,8 @@ struct tcp_ctx {
 	uint32_t ooo_total;
 	uint16_t next_port;
 	struct tcp_conn *events;         /* connections owed callbacks outside input */
+	struct tcp_conn *outq, **outq_tail; /* written inside callbacks: tcp_output() once they return */
+	unsigned in_cb;                  /* callbacks being delivered (tcp_app_deliver) */
 	uint64_t chal_window;            /* second the challenge-ACK budget belongs to */
 	unsigned chal_count;
 };
@@ -248,6 +253,7 @@ uint8_t tcp_rcv_wscale(const struct tcp_ctx *tc);
 void tcp_set_iss(struct tcp_conn *c, uint32_t iss);
 void tcp_wheel_remove(struct tcp_conn *c);
 void tcp_timer_arm(struct tcp_conn *c);
+int tcp_timer_due(const struct tcp_conn *c, uint64_t now);
 void tcp_conn_buffers_free(struct tcp_conn *c);
 void tcp_conn_end(struct tcp_conn *c, enum tcp_end why);
 void tcp_time_wait(struct tcp_conn *c);
@@ -293,6 +299,7 @@ void tcp_timers(struct net_ctx *ctx);
 
 /* tcp_usrreq.c */
 void tcp_app_events(struct tcp_conn *c);
+void tcp_app_deliver(struct tcp_conn *c);
 void tcp_events_run(struct tcp_ctx *tc);
 
 #endif

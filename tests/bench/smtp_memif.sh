@@ -89,6 +89,9 @@
 # then mxgen --rate at that share of it, at most as many in flight; a
 # LATENCY line each, with the RSA key door's lanes per IFMA run and
 # operations per batch read with MXCTL over mxgate's control socket),
+# BENCH_GATE_CONF (lines added to mxgate's configuration, e.g. "idle_sleep_us
+# = 20": then the worker's time on CPU per session, worker_cpu_us_per_session
+# in the RAW line, is a figure that other processes on CPU 1 do not inflate),
 # BENCH_KEEP=1 (keep the
 # temporary directory: logs, counters). MXGATE, MXGEN name other binaries
 # than build/mxgate, build/mxgen; BENCH_GEN_EXTRA adds mxgen options (the
@@ -235,6 +238,18 @@ worker_ns() {
 	echo 0
 }
 
+# The worker thread's write system calls and minor page faults so far ("SYSCW MINFLT";
+# /proc task io and stat): per session, counts that other processes on the CPU do not change.
+worker_counts() {
+	local t
+	for t in /proc/"$GATE_PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = rte-worker-1 ] || continue
+		echo "$(awk '$1 == "syscw:" { print $2 }' "$t/io" 2>/dev/null) $(sed 's/^.*) //' "$t/stat" 2>/dev/null | awk '{ print $8 }')"
+		return 0
+	done
+	echo "0 0"
+}
+
 # Start a fresh mxgate with the certificate of key $1, its log in $2 (stopping the one running).
 gate_up() {
 	local k=$1 log=$2 i
@@ -247,6 +262,7 @@ gate_up() {
 		printf 'tls_cert_file = %s\ntls_key_file = %s\nstats_file = %s\ncontrol_socket = %s\n' \
 			"$TMP/certs/$k.crt" "$TMP/certs/$k.key" "$TMP/stats.prom" "$TMP/ctl.sock"
 		[ "$TICKETS" = 1 ] || printf 'tls_ticket_rotate_s = 0\n'
+		[ -z "${BENCH_GATE_CONF:-}" ] || printf '%s\n' "$BENCH_GATE_CONF"
 	} >"$TMP/gate.conf"
 	# not under timeout(1): it would not pass SIGUSR1 on; cleanup stops mxgate
 	"$MXGATE" "${GATE_EAL[@]}" -- -c "$TMP/gate.conf" >"$log" 2>&1 &
@@ -276,6 +292,7 @@ run_gen() {
 	rm -rf "/var/run/dpdk/$GEN_PREFIX" 2>/dev/null
 	gate_stats "$TMP/$name.before.prom" || msg "$name: no counters from mxgate before the run"
 	RUN_NS0=$(worker_ns)
+	RUN_CNT0=$(worker_counts)
 	RUN_T0=$(date +%s%N)
 	timeout -k 5 "$secs" "$MXGEN" "${GEN_EAL[@]}" -- "$@" --concurrency "$conc" "${GEN_NET[@]}" \
 		--hold-ports 20 ${BENCH_GEN_EXTRA:-} >"$TMP/$name.out" 2>"$TMP/$name.err" &
@@ -291,6 +308,7 @@ run_gen() {
 		sleep 0.05
 	done
 	RUN_NS1=$(worker_ns)
+	RUN_CNT1=$(worker_counts)
 	RUN_T1=$(date +%s%N)
 	gate_stats "$TMP/$name.after.prom" || msg "$name: no counters from mxgate after the run"
 	stop_pid "$GATE_PID"
@@ -366,7 +384,7 @@ bench_one() {
 		'BEGIN { if (n > 0 && hz > 0) printf "%.1f", b / hz * 1e6 / n; else print "-" }')
 	pkts=$(awk -v r="$(pd "$name" mxgate_rx_packets_total)" -v n="$sess" \
 		'BEGIN { if (n > 0) printf "%.1f", r / n; else print "-" }')
-	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus mxgen_us_per_session=$gus mxgate_sessions=$gsess mxgate_rx_pkts_per_session=$pkts$(gate_losses "$name") $GEN_LINE")
+	LINES+=("RAW work=$w concurrency=$conc worker_busy_pct=$pct worker_on_cpu_pct=$share us_per_session_on_cpu=$cus worker_cpu_us_per_session=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v n="$sess" 'BEGIN { if (n > 0) printf "%.1f", c / 1000 / n; else print "-" }') $(awk -v a="$RUN_CNT0" -v b="$RUN_CNT1" -v n="$sess" 'BEGIN { split(a, x, " "); split(b, y, " "); if (n > 0) printf "worker_writes_per_session=%.3f worker_minflt_per_session=%.3f", (y[1] - x[1]) / n, (y[2] - x[2]) / n; else printf "worker_writes_per_session=- worker_minflt_per_session=-" }') mxgate_tx_pkts_per_session=$(awk -v r="$(pd "$name" mxgate_tx_packets_total)" -v n="$sess" 'BEGIN { if (n > 0) printf "%.1f", r / n; else print "-" }') mxgen_us_per_session=$gus mxgate_sessions=$gsess mxgate_rx_pkts_per_session=$pkts$(gate_losses "$name") $GEN_LINE")
 	ROWS+=("$(printf '%-11s %-24s %6s %9s %7s %10s %10s %9s %9s %6s %6s %10s %9s' "$label" "$w" \
 		"$conc" "$sess" "$errs" "$us" "$sps" "$p50" "$p99" "$pct" "$share" "$cus" "$gus")")
 	msg "$w: sessions=$sess errors=$errs server_us_per_session=$us sessions/s=$sps worker busy ${pct}%"
