@@ -8,6 +8,7 @@
  * report line 0 ("FILE: key: why"). A key set twice warns (cfg_set_warn()).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -107,7 +108,7 @@ static const struct str_key str_keys[] = {
 	STR_KEY(tls_ca_dir), STR_KEY(tls_crl_file), STR_KEY(tls_ciphers), STR_KEY(tls_groups),
 	STR_KEY(access_file), STR_KEY(control_socket), STR_KEY(redis_server),
 	STR_KEY(redis_user), STR_KEY(redis_password), STR_KEY(redis_prefix),
-	STR_KEY(metrics_listen), STR_KEY(appliance_id),
+	STR_KEY(metrics_listen), STR_KEY(appliance_id), STR_KEY(backend_tls_ca_file),
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
@@ -716,7 +717,21 @@ static int set_tls_version(struct parser *p, const char *val)
 	return 0;
 }
 
-/* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls". */
+/* A backend's name (the access map's Try_TLS:, TLS_Srv:, AuthInfo: keys): letters, digits, '-', '.'. */
+static int backend_name(const char *v, char *out, size_t outlen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= outlen || v[0] == '.' || v[0] == '-' || strstr(v, "..") != NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '.')
+			return -1;
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
+/* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls", "/name=HOST". */
 static int parse_backend(struct parser *p, const char *item, size_t len, struct cfg_backend *b)
 {
 	char buf[128], *opt, *colon, *host;
@@ -732,8 +747,13 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 			b->proxy_v2 = 1;
 		else if (strcmp(opt, "/starttls") == 0)
 			b->starttls = 1;
+		else if (strncmp(opt, "/name=", 6) == 0 && backend_name(opt + 6, b->name, sizeof(b->name)) == 0)
+			;
+		else if (strncmp(opt, "/name=", 6) == 0)
+			return bad(p, "backend '%s': '%s' is not a host name", buf, opt + 6);
 		else
-			return bad(p, "backend '%s': unknown option '%s' (use /proxy or /starttls)", buf, opt);
+			return bad(p, "backend '%s': unknown option '%s' (use /proxy, /starttls or /name=HOST)",
+				   buf, opt);
 		*opt = '\0';
 	}
 	host = buf;
@@ -763,7 +783,7 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 	return 0;
 }
 
-/* backends = addr:port[/proxy][/starttls] ... */
+/* backends = addr:port[/proxy][/starttls][/name=HOST] ... */
 static int set_backends(struct parser *p, const char *val)
 {
 	const char *item;
@@ -828,6 +848,8 @@ static int process_entry(struct parser *p)
 		return set_bool(p, val, &p->cfg->tls_ask_client_cert);
 	if (strcmp(key, "submission_auth_required") == 0)
 		return set_bool(p, val, &p->cfg->submission_auth_required);
+	if (strcmp(key, "backend_auth_without_tls") == 0)
+		return set_bool(p, val, &p->cfg->backend_auth_without_tls);
 	if (strcmp(key, "mxgate_user") == 0)
 		return set_account(p, val, p->cfg->mxgate_user);
 	if (strcmp(key, "mxgate_group") == 0)
