@@ -91,6 +91,9 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
 # prometheus service itself is left disabled (deploy/deps.sh)
 DEB_PACKAGES += prometheus
+# a private Postfix that requires SMTP AUTH (t_relay_backend_tls_auth): saslpasswd2 writes
+# its Cyrus sasldb, libsasl2-modules holds PLAIN and LOGIN
+DEB_PACKAGES += sasl2-bin libsasl2-modules
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 

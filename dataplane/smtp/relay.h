@@ -35,6 +35,7 @@
 
 struct tls_ctx;
 struct smtp_stats;
+struct gate;
 
 /* What the relay awaits from the backend after the session's command. */
 enum relay_wait { RELAY_W_NONE, RELAY_W_MAIL, RELAY_W_RCPT, RELAY_W_DATA, RELAY_W_DOT, RELAY_W_RSET };
@@ -48,7 +49,8 @@ extern const char *const relay_what_names[RELAY_BW_COUNT];
 struct relay_pool {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
-	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
+	struct tls_ctx *client_tls;   /* STARTTLS to backends (backend_tls_ca_file's anchors) */
+	const struct gate *gate;      /* the access map (Try_TLS, TLS_Srv, AuthInfo), NULL = none */
 	unsigned inside_if;           /* the interface backends are reached through */
 	unsigned rr;                  /* round-robin cursor over backends */
 	uint64_t down_until_us[CFG_MAX_BACKENDS];   /* resting after a failure */
