@@ -583,6 +583,7 @@ static int map_refusal(struct relay *r)
 		return 0;
 	r->pf_code = 0;
 	r->ops->replied(r->owner, RELAY_W_MAIL, code, r->pf_reply, strlen(r->pf_reply));
+	r->ops->writable(r->owner);      /* the reply goes out; the relay is idle (a new MAIL reconnects) */
 	return 1;
 }
 
