@@ -66,6 +66,19 @@ stored() {
 		soft_fail "Postfix stored $n message(s) '$1', expected $2"
 }
 
+# ---- mxctl policy test explains the tags (no password shown) ----
+out=$("$MXCTL" policy test --file "$LAB_DIR/verify" --backend 198.18.1.1 --backend-name backend.lab.example \
+	--backend-verify FAIL --backend-bits 256 2>&1)
+rc=$?
+if [ $rc -eq 3 ] && echo "$out" | grep -q '=> 403 4.7.0 authentication failed (TLS_Srv:backend.lab.example VERIFY)' &&
+	echo "$out" | grep -q 'AuthInfo:198.18.1.1 -> found AuthInfo:198.18.1.1 "U:relayuser" "P:\*\*\*\*"' &&
+	! echo "$out" | grep -qF "$PASS"; then
+	ok "mxctl policy test --backend: TLS_Srv refusal and AuthInfo explained, password hidden"
+else
+	echo "$out"
+	soft_fail "mxctl policy test --backend (exit $rc)"
+fi
+
 # ---- 1: the right CA ----
 postfix_lab_up "$BK" "backend_tls_ca_file = $K/ca.crt" "backend_auth_without_tls = yes" \
 	"access_file = $LAB_DIR/verify"
