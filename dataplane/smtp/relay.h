@@ -3,9 +3,11 @@
  * backend MTA, opened at the session's first MAIL (so that STARTTLS and
  * HELO are known). It connects to the next backend not resting (round
  * robin), optionally sends a PROXY v2 header, reads the greeting, says
- * EHLO, optionally STARTTLS (configured means required), announces the
- * client with XCLIENT when offered (then greets again as the client), and
- * then relays the session's MAIL, RCPT, DATA, the message and its dot,
+ * EHLO, STARTTLS when offered unless the access map's Try_TLS says NO
+ * (/starttls: required), judges TLS_Srv, announces the client with
+ * XCLIENT when offered (then greets again as the client), AUTH with the
+ * map's AuthInfo (a backend failing TLS_Srv or AUTH is skipped; with none
+ * left the MAIL gets the map's 4xx through ops->replied), and then relays the session's MAIL, RCPT, DATA, the message and its dot,
  * and RSET. A MAIL that no backend answered moves to the next backend
  * (failover); a backend that failed during set-up rests for
  * backend_retry_ms. Its timer runs whenever mxgate waits on the backend.
