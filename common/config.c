@@ -734,7 +734,7 @@ static int backend_name(const char *v, char *out, size_t outlen)
 /* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls", "/name=HOST". */
 static int parse_backend(struct parser *p, const char *item, size_t len, struct cfg_backend *b)
 {
-	char buf[128], *opt, *colon, *host;
+	char buf[256], *opt, *colon, *host;
 	uint64_t port;
 
 	if (len >= sizeof(buf))
