@@ -218,6 +218,10 @@ static int backend_open(struct relay *r)
 	const struct mx_config *cfg = rp->cfg;
 	unsigned i;
 
+	if (r->btls != NULL) {          /* a dropped connection's TLS session: never reused */
+		tls_conn_free(r->btls);
+		r->btls = NULL;
+	}
 	for (i = 0; i < cfg->nbackends; i++) {
 		unsigned k = (rp->rr + i) % cfg->nbackends;
 		const struct cfg_backend *be = &cfg->backends[k];
@@ -412,7 +416,9 @@ void relay_close(struct relay *r)
 	if (r->bst == B_DATA || r->bwait != RELAY_W_NONE)
 		tcp_abort(r->b);         /* never let a half-sent message through */
 	else {
-		if (r->bst >= B_READY)
+		if (r->bst >= B_READY && r->btls != NULL)
+			tls_write(r->btls, (const uint8_t *)"QUIT\r\n", 6);   /* inside TLS, best effort */
+		else if (r->bst >= B_READY)
 			tcp_send(r->b, "QUIT\r\n", 6);
 		tcp_close(r->b);
 	}
