@@ -97,14 +97,11 @@ static int relay_pool_tls(struct relay_pool *rp, const struct mx_config *cfg, ch
 int relay_pool_init(struct relay_pool *rp, struct net_ctx *ctx, const struct mx_config *cfg,
 		    struct smtp_stats *st, char *err, size_t errlen)
 {
-	unsigned i;
-
 	memset(rp, 0, sizeof(*rp));
 	rp->ctx = ctx;
 	rp->cfg = cfg;
 	rp->st = st;
 	rp->inside_if = tcp_if_of_role(ctx, CFG_ROLE_INSIDE);
-	(void)i;
 	return relay_pool_tls(rp, cfg, err, errlen);
 }
 
