@@ -97,6 +97,9 @@ DEB_PACKAGES += prometheus
 # the postmaster's log tools read the lab's log (t_log_tools): pflogsumm, and
 # fail2ban-regex with fail2ban's stock filters (its service is left disabled)
 DEB_PACKAGES += pflogsumm fail2ban
+# a private Postfix that requires SMTP AUTH (t_relay_backend_tls_auth): saslpasswd2 writes
+# its Cyrus sasldb, libsasl2-modules holds PLAIN and LOGIN
+DEB_PACKAGES += sasl2-bin libsasl2-modules
 
 .PHONY: all deps test unit lab run bench-tcp bench-smtp bench-auth clean fuzz fuzz-build
 

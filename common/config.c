@@ -8,6 +8,7 @@
  * report line 0 ("FILE: key: why"). A key set twice warns (cfg_set_warn()).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -125,6 +126,7 @@ static const struct str_key str_keys[] = {
 	STR_KEY(redis_password, RESTART), STR_KEY(redis_prefix, RESTART),
 	STR_KEY(metrics_listen, RESTART), STR_KEY(appliance_id, RESTART),
 	STR_KEY(redis_sentinels, RESTART), STR_KEY(redis_master_name, RESTART),
+	STR_KEY(backend_tls_ca_file, RESTART),   /* read when the relay pool starts */
 };
 
 /* Where the text comes from: a string (cfg_parse) or a file (cfg_load). */
@@ -775,10 +777,24 @@ static int set_syslog_name(struct parser *p, const char *val, void *field UNUSED
 	return 0;
 }
 
-/* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls". */
+/* A backend's name (the access map's Try_TLS:, TLS_Srv:, AuthInfo: keys): letters, digits, '-', '.'. */
+static int backend_name(const char *v, char *out, size_t outlen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= outlen || v[0] == '.' || v[0] == '-' || strstr(v, "..") != NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '.')
+			return -1;
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
+/* One backend: "198.18.1.1:25", "[2001:2:0:1::1]:25", options "/proxy", "/starttls", "/name=HOST". */
 static int parse_backend(struct parser *p, const char *item, size_t len, struct cfg_backend *b)
 {
-	char buf[128], *opt, *colon, *host;
+	char buf[256], *opt, *colon, *host;
 	uint64_t port;
 
 	if (len >= sizeof(buf))
@@ -791,8 +807,13 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 			b->proxy_v2 = 1;
 		else if (strcmp(opt, "/starttls") == 0)
 			b->starttls = 1;
+		else if (strncmp(opt, "/name=", 6) == 0 && backend_name(opt + 6, b->name, sizeof(b->name)) == 0)
+			;
+		else if (strncmp(opt, "/name=", 6) == 0)
+			return bad(p, "backend '%s': '%s' is not a host name", buf, opt + 6);
 		else
-			return bad(p, "backend '%s': unknown option '%s' (use /proxy or /starttls)", buf, opt);
+			return bad(p, "backend '%s': unknown option '%s' (use /proxy, /starttls or /name=HOST)",
+				   buf, opt);
 		*opt = '\0';
 	}
 	host = buf;
@@ -822,7 +843,7 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 	return 0;
 }
 
-/* backends = addr:port[/proxy][/starttls] ... */
+/* backends = addr:port[/proxy][/starttls][/name=HOST] ... */
 static int set_backends(struct parser *p, const char *val, void *field UNUSED)
 {
 	const char *item;
@@ -896,6 +917,7 @@ static const struct spec_key spec_keys[] = {
 	SPEC_KEY(tls_min_version, set_tls_version, 0, LIVE),
 	SPEC_KEY(tls_ask_client_cert, set_bool_at, 0, LIVE),
 	SPEC_KEY(submission_auth_required, set_bool_at, 0, LIVE),
+	SPEC_KEY(backend_auth_without_tls, set_bool_at, 0, LIVE),
 	SPEC_KEY(mxgate_user, set_account_at, 1, RESTART),
 	SPEC_KEY(mxgate_group, set_account_at, 1, RESTART),
 	/* the log's target and name: set up once at start (the log is reopened on SIGHUP) */

@@ -51,7 +51,10 @@ struct cfg_backend {
 	uint8_t addr[16];           /* network byte order; IPv4 in the first 4 bytes */
 	uint16_t port;
 	int proxy_v2;               /* "/proxy": send a PROXY v2 header instead of XCLIENT */
-	int starttls;               /* "/starttls": STARTTLS to the backend when offered */
+	int starttls;               /* "/starttls": STARTTLS required (without it: tried when offered,
+				       unless the access map's Try_TLS says NO) */
+	char name[CFG_NAME_LEN];    /* "/name=HOST": its name for the access map (Try_TLS:, TLS_Srv:,
+				       AuthInfo:), the TLS_Srv +CN check and logs; "" = none */
 };
 
 struct mx_config {
@@ -140,6 +143,9 @@ struct mx_config {
 	unsigned nbackends;
 	unsigned backend_timeout_ms;          /* per backend reply, default 300000 */
 	unsigned backend_retry_ms;            /* a failed backend rests this long, default 30000 */
+	char backend_tls_ca_file[CFG_PATH_LEN];  /* trust anchors for backends' certificates (TLS_Srv
+						    VERIFY), "" = none: no backend verifies */
+	unsigned backend_auth_without_tls;    /* AuthInfo's AUTH also over plaintext (default no) */
 	struct cfg_impair impair;
 };
 

@@ -1577,3 +1577,49 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
 	SSL_set_connect_state(c->ssl);
 	return c;
 }
+
+/* Trust anchors for the servers' certificates: a PEM file (backend_tls_ca_file). */
+int tls_client_ctx_set_ca(struct tls_ctx *ctx, const char *ca_file, char *err, size_t errlen)
+{
+	if (!SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL)) {
+		set_err(err, errlen, "%s: cannot load CA certificates: %s", ca_file, ssl_reason("no certificate"));
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* The macros of a client session: {verify} judges the server's certificate. */
+void tls_get_server_macros(const struct tls_conn *c, struct tls_macros *m)
+{
+	X509 *peer;
+
+	tls_get_macros(c, m);
+	if (!SSL_is_init_finished(c->ssl))
+		return;
+	peer = SSL_get_peer_certificate(c->ssl);
+	snprintf(m->verify, sizeof(m->verify), "%s", !peer ? "NO" :
+		 SSL_get_verify_result(c->ssl) == X509_V_OK ? "OK" : "FAIL");
+	X509_free(peer);        /* its DNs and CNs: tls_get_macros() took them */
+}
+
+/* Does the server's certificate name host (subjectAltName DNS, else CN; RFC 6125 wildcards)? */
+int tls_server_name_matches(const struct tls_conn *c, const char *host)
+{
+	X509 *peer = SSL_get_peer_certificate(c->ssl);
+	int ok;
+
+	if (!peer || !host || !host[0]) {
+		X509_free(peer);
+		return 0;
+	}
+	ok = X509_check_host(peer, host, strlen(host), 0, NULL) == 1;
+	X509_free(peer);
+	return ok;
+}
+
+/* Why the server's certificate did not verify (X509 error text), for the log. */
+const char *tls_server_verify_error(const struct tls_conn *c)
+{
+	return X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+}

@@ -256,5 +256,21 @@ const char *tls_error_reason(const struct tls_conn *c);
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
 				     const char *sni, void *conn_arg);
+/*
+ * Trust anchors (PEM file) for the servers' chains: 0, or -1 with a
+ * message. Verification never fails a handshake (the caller judges, as
+ * sendmail's TLS_Srv does); without anchors no server verifies.
+ */
+int tls_client_ctx_set_ca(struct tls_ctx *ctx, const char *ca_file, char *err, size_t errlen);
+/*
+ * A client session's macros: as tls_get_macros, with {verify} about the
+ * server: OK (its chain verified against the anchors), FAIL (it did not),
+ * NO (no certificate); the certificate's DNs and CNs.
+ */
+void tls_get_server_macros(const struct tls_conn *c, struct tls_macros *m);
+/* 1 when the server's certificate names host (X509_check_host), else 0. */
+int tls_server_name_matches(const struct tls_conn *c, const char *host);
+/* The server chain's verification error, as text ("ok" when it verified). */
+const char *tls_server_verify_error(const struct tls_conn *c);
 
 #endif

@@ -28,26 +28,36 @@
 
 enum tag {
 	T_NONE = 0, T_CONNECT, T_FROM, T_TO, T_TLS_CLT, T_CERTISSUER, T_CERTSUBJECT,
-	T_SRV_FEATURES, T_LIMIT, T_REQUIRE_TLS, T_GREETPAUSE, T_CLIENTRATE, T_CLIENTCONN, T_COUNT
+	T_SRV_FEATURES, T_LIMIT, T_REQUIRE_TLS, T_GREETPAUSE, T_CLIENTRATE, T_CLIENTCONN,
+	T_TRY_TLS, T_TLS_SRV, T_AUTHINFO, T_COUNT
 };
 
 static const char *const tag_names[T_COUNT] = {
 	"", "Connect", "From", "To", "TLS_Clt", "CERTISSUER", "CERTSUBJECT",
 	"Srv_Features", "Limit", "Require_TLS", "GreetPause", "ClientRate", "ClientConn",
+	"Try_TLS", "TLS_Srv", "AuthInfo",
 };
 
 const char *const pol_tag_names[POL_TAG_COUNT] = {
 	"default", "Connect", "From", "To", "TLS_Clt", "CERTISSUER", "CERTSUBJECT",
-	"Srv_Features", "Limit", "Require_TLS", "GreetPause", "ClientRate", "ClientConn", "auth",
+	"Srv_Features", "Limit", "Require_TLS", "GreetPause", "ClientRate", "ClientConn",
+	"Try_TLS", "TLS_Srv", "AuthInfo", "auth",
 };
 _Static_assert((int)T_CONNECT == (int)POL_TAG_CONNECT && (int)T_REQUIRE_TLS == (int)POL_TAG_REQUIRE_TLS &&
 	       (int)T_GREETPAUSE == (int)POL_TAG_GREETPAUSE && (int)T_CLIENTCONN == (int)POL_TAG_CLIENTCONN &&
+	       (int)T_AUTHINFO == (int)POL_TAG_AUTHINFO &&
 	       (int)T_COUNT == (int)POL_TAG_AUTH, "enum tag and enum pol_tag_id must agree");
 
 /* sendmail tags mxgate does not implement: refused, never silently ignored. */
 static const char *const tags_refused[] = {
-	"TLS_Srv", "TLS_Rcpt", "Try_TLS", "AuthInfo", "Spam", "QGRP", "Compat",
+	"TLS_Rcpt", "Spam", "QGRP", "Compat",
 };
+
+/* The server-side tags (mxgate towards its backends): keys like TLS_Clt's, with a bare default. */
+static int server_tag(int tag)
+{
+	return tag == T_TRY_TLS || tag == T_TLS_SRV || tag == T_AUTHINFO;
+}
 
 enum ktype {
 	K_EMPTY,        /* bare tag: the default */
@@ -62,7 +72,7 @@ enum ktype {
 
 enum vkind {
 	V_OK, V_RELAY, V_REJECT, V_DISCARD, V_SKIP, V_ERROR, V_TLS, V_SUBJECT,
-	V_FEATURES, V_LIMIT, V_YES, V_NO,
+	V_FEATURES, V_LIMIT, V_YES, V_NO, V_AUTHINFO,
 	V_NUMBER,       /* GreetPause (ms), ClientRate, ClientConn: u.n */
 };
 
@@ -571,7 +581,7 @@ static int parse_key(int tag, const char *s, struct ent *e, char *out, char *why
 	out[0] = 0;
 	if (!*s) {
 		if (tag == T_TLS_CLT || tag == T_SRV_FEATURES || tag == T_LIMIT || tag == T_REQUIRE_TLS ||
-		    client_tag(tag)) {
+		    client_tag(tag) || server_tag(tag)) {
 			e->ktype = K_EMPTY;
 			return 0;
 		}
@@ -850,8 +860,11 @@ static int parse_tls(const char *v, struct ent *e, char *msg, char *why, size_t 
 		e->req = REQ_ENCR;
 		bits = num(&p, 5);
 	} else {
-		why_value(why, wl, v, "(TLS_Clt takes VERIFY, VERIFY:bits or ENCR:bits, "
-			  "after TEMP+ or PERM+ if wanted, or OK)");
+		char hint[96];
+
+		snprintf(hint, sizeof(hint), "(%s takes VERIFY, VERIFY:bits or ENCR:bits, "
+			 "after TEMP+ or PERM+ if wanted, or OK)", tag_names[e->tag]);
+		why_value(why, wl, v, hint);
 		return -1;
 	}
 	if (bits < 0 || bits > 65535) {
@@ -989,6 +1002,169 @@ static int parse_client_value(int tag, const char *v, struct ent *e, char *why, 
 	return 0;
 }
 
+/* Try_TLS values: NO (no STARTTLS towards that server), YES (an exception under a NO). */
+static int parse_try_tls(const char *v, struct ent *e, char *why, size_t wl)
+{
+	if (ieq(v, "NO"))
+		e->kind = V_NO;
+	else if (ieq(v, "YES"))
+		e->kind = V_YES;
+	else
+		return why_value(why, wl, v, "(Try_TLS takes NO, or YES as an exception)"), -1;
+	return 0;
+}
+
+/* Base64 (RFC 4648, padded) of n bytes at in into out (outlen); the length, or -1 when bad or too long. */
+static long b64_decode(const char *in, size_t n, char *out, size_t outlen)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+
+	if (n % 4)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *q = strchr(tab, in[i]);
+
+		if (in[i] == '=' && i + 2 >= n && (pad || i + 1 == n || in[i + 1] == '=')) {
+			pad++;
+			continue;
+		}
+		if (!in[i] || !q || pad)
+			return -1;
+		acc = acc << 6 | (uint32_t)(q - tab);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)(acc >> bits);
+		}
+	}
+	out[o] = 0;
+	return (long)o;
+}
+
+/*
+ * AuthInfo values (sendmail's cf/README): double-quoted items "U:user"
+ * (authorization id), "I:authid" (authentication id), "P:password" or
+ * "P=base64", "M:mechanisms" (blank-separated preference; mxgate speaks
+ * PLAIN and LOGIN); "R:realm" (DIGEST-MD5's) is refused. U or I, and P,
+ * are needed. msg gets the credentials as POL_AI_SEP-separated fields
+ * user, authid, password, mechanisms. No message quotes the value: it
+ * holds a password.
+ */
+#define POL_AI_SEP '\x01'
+static int parse_authinfo(const char *v, struct ent *e, char *msg, char *why, size_t wl)
+{
+	char f[5][POL_VALUE_MAX + 1] = { "", "", "", "", "" };    /* U I P M, and M filtered */
+	int seen = 0;
+	const char *p = v;
+
+	while (*p) {
+		const char *end;
+		char c, *slot;
+		size_t n;
+		int k;
+
+		if (is_blank(*p)) {
+			p++;
+			continue;
+		}
+		if (*p != '"' || !(end = strchr(p + 1, '"'))) {
+			snprintf(why, wl, "AuthInfo items are double-quoted: \"U:user\" \"P:password\" "
+				 "[\"I:authid\"] [\"M:PLAIN LOGIN\"]");
+			return -1;
+		}
+		n = (size_t)(end - p - 1);
+		c = n >= 2 ? uc(p[1]) : 0;
+		k = c == 'U' ? 0 : c == 'I' ? 1 : c == 'P' ? 2 : c == 'M' ? 3 : -1;
+		if (c == 'R' && p[2] == ':') {
+			snprintf(why, wl, "AuthInfo \"R:\" (a realm) is DIGEST-MD5's: mxgate authenticates "
+				 "with PLAIN or LOGIN");
+			return -1;
+		}
+		if (k < 0 || !(p[2] == ':' || (k == 2 && p[2] == '='))) {
+			snprintf(why, wl, "unknown AuthInfo item (\"U:\", \"I:\", \"P:\", \"P=\" "
+				 "or \"M:\")");
+			return -1;
+		}
+		if (seen & 1 << k) {
+			snprintf(why, wl, "AuthInfo item \"%c\" given twice", c);
+			return -1;
+		}
+		seen |= 1 << k;
+		slot = f[k];
+		if (p[2] == '=') {
+			if (b64_decode(p + 3, n - 2, slot, sizeof(f[0])) < 0 || strlen(slot) == 0 ||
+			    strchr(slot, POL_AI_SEP)) {
+				snprintf(why, wl, "AuthInfo \"P=\" is not base64 of a password");
+				return -1;
+			}
+		} else {
+			memcpy(slot, p + 3, n - 2);
+			slot[n - 2] = 0;
+		}
+		p = end + 1;
+	}
+	if (!(seen & 3) || !(seen & 4) || !f[2][0] || !(f[0][0] || f[1][0])) {
+		snprintf(why, wl, "AuthInfo needs \"U:user\" (or \"I:authid\") and \"P:password\"");
+		return -1;
+	}
+	if (seen & 8) {
+		for (const char *m = f[3]; *m;) {
+			size_t n;
+
+			while (is_blank(*m))
+				m++;
+			for (n = 0; m[n] && !is_blank(m[n]); n++)
+				;
+			if ((n == 5 && ieqn(m, "PLAIN", 5)) || (n == 5 && ieqn(m, "LOGIN", 5))) {
+				if (!strstr(f[4], n == 5 && uc(m[0]) == 'P' ? "PLAIN" : "LOGIN")) {
+					strcat(f[4], f[4][0] ? " " : "");
+					strcat(f[4], uc(m[0]) == 'P' ? "PLAIN" : "LOGIN");
+				}
+			}
+			m += n;
+		}
+		if (!f[4][0]) {
+			snprintf(why, wl, "AuthInfo \"M:\" lists neither PLAIN nor LOGIN, the mechanisms "
+				 "mxgate speaks");
+			return -1;
+		}
+	} else {
+		strcpy(f[4], "PLAIN LOGIN");
+	}
+	if ((size_t)snprintf(msg, POL_VALUE_MAX + 1, "%s%c%s%c%s%c%s", f[0], POL_AI_SEP, f[1], POL_AI_SEP,
+			     f[2], POL_AI_SEP, f[4]) > POL_VALUE_MAX) {
+		snprintf(why, wl, "AuthInfo value too long");
+		return -1;
+	}
+	e->kind = V_AUTHINFO;
+	return 0;
+}
+
+/* An AuthInfo value as shown (traces, rules): the password's items hidden. */
+static void authinfo_shown(const char *v, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *p = v; *p && o + 1 < outlen;) {
+		const char *end = p[0] == '"' ? strchr(p + 1, '"') : NULL;
+
+		if (end && uc(p[1]) == 'P' && (p[2] == ':' || p[2] == '=')) {
+			o += (size_t)snprintf(out + o, outlen - o, "\"P:****\"");
+			if (o >= outlen)
+				o = outlen - 1;
+			p = end + 1;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = 0;
+}
+
 /* The value of an entry, by tag. */
 static int parse_value(int tag, const char *v, struct ent *e, char *msg, char *why, size_t wl)
 {
@@ -1011,7 +1187,13 @@ static int parse_value(int tag, const char *v, struct ent *e, char *msg, char *w
 	case T_TO:
 		return parse_access(v, e, msg, why, wl);
 	case T_TLS_CLT:
+	case T_TLS_SRV:
+		e->tag = (uint8_t)tag;   /* parse_tls() names it */
 		return parse_tls(v, e, msg, why, wl);
+	case T_TRY_TLS:
+		return parse_try_tls(v, e, why, wl);
+	case T_AUTHINFO:
+		return parse_authinfo(v, e, msg, why, wl);
 	case T_CERTISSUER:
 		if (ieq(v, "RELAY"))
 			e->kind = V_RELAY;
@@ -1179,7 +1361,14 @@ static int add_entry(struct pol_builder *b, const char *key, size_t klen, const 
 	e.klen = (uint16_t)strlen(lkey);
 	e.key = pool_add(b, lkey, e.klen);
 	e.okey = pool_add(b, k, klen);
-	e.val = pool_add(b, v, vlen);
+	if (tag == T_AUTHINFO) {        /* the password never leaves msg */
+		char shown[POL_VALUE_MAX + 1];
+
+		authinfo_shown(v, shown, sizeof(shown));
+		e.val = pool_add(b, shown, strlen(shown));
+	} else {
+		e.val = pool_add(b, v, vlen);
+	}
 	e.msg = pool_add(b, msg, strlen(msg));
 	if ((e.klen && !e.key) || !e.okey || !e.val || (msg[0] && !e.msg))
 		return fail(b, err, errlen, NULL, 0, "out of memory (or more than %u bytes of keys "
@@ -2033,6 +2222,50 @@ static const struct ent *require_tls(const struct pol_snapshot *s, const struct 
 int pol_require_tls(const struct pol_snapshot *s, const struct pol_client *c, struct pol_trace *t)
 {
 	return require_tls(s, c, t) != NULL;
+}
+
+/* ---- the server side: mxgate towards a backend (Try_TLS, TLS_Srv, AuthInfo) ---- */
+
+/* Try_TLS: 0 when the entry for this server says NO, else 1 (sendmail's try_tls). */
+int pol_try_tls(const struct pol_snapshot *s, const struct pol_client *srv, struct pol_trace *t)
+{
+	const struct ent *e = look_client(s, T_TRY_TLS, 1, srv, t);
+
+	return !(e && e->kind == V_NO);
+}
+
+/* TLS_Srv: the requirement on the server's certificate and cipher (sendmail's tls_server). */
+struct pol_result pol_check_tls_srv(const struct pol_snapshot *s, const struct pol_client *srv,
+				    struct pol_trace *t)
+{
+	struct pol_result r;
+
+	memset(&r, 0, sizeof(r));
+	tls_connection(s, srv, look_client(s, T_TLS_SRV, 1, srv, t), &r, t);
+	return r;
+}
+
+/* AuthInfo: the credentials for this server, if an entry gives them. */
+int pol_authinfo(const struct pol_snapshot *s, const struct pol_client *srv, struct pol_authinfo *a,
+		 struct pol_trace *t)
+{
+	const struct ent *e = look_client(s, T_AUTHINFO, 1, srv, t);
+	char *f[4] = { a->user, a->authid, a->password, a->mechs };
+	const char *p;
+
+	memset(a, 0, sizeof(*a));
+	if (!e || e->kind != V_AUTHINFO)
+		return 0;
+	p = s->pool + e->msg;
+	for (int i = 0; i < 4; i++) {
+		size_t n = strcspn(p, (char[]){ POL_AI_SEP, 0 });
+
+		memcpy(f[i], p, n);
+		f[i][n] = 0;
+		p += n + (p[n] != 0);
+	}
+	snprintf(a->rule, sizeof(a->rule), "%s %s", s->pool + e->okey, s->pool + e->val);
+	return 1;
 }
 
 /*

@@ -42,8 +42,14 @@
  *   CERTISSUER:DN, CERTSUBJECT:DN
  *                    a DN as X509_NAME_oneline() prints it, +HEX quoted
  *                    (common/strutil.h str_dn_quote(): "CN=Darth Mail" is CN=Darth+20Mail)
- * Other sendmail tags (TLS_Srv, TLS_Rcpt, Try_TLS, AuthInfo, Spam, QGRP,
- * Compat) and bare From:/To: (sendmail has
+ *   Try_TLS:KEY, TLS_Srv:KEY, AuthInfo:KEY
+ *                    a backend's configured name/domain, its address or
+ *                    prefix, or nothing (the default): mxgate towards its
+ *                    backends (see pol_try_tls() below)
+ *   GreetPause:KEY, ClientRate:KEY, ClientConn:KEY
+ *                    see the values below
+ * Other sendmail tags (TLS_Rcpt, Spam, QGRP, Compat) and bare From:/To:
+ * (sendmail has
  * no such default: "To: RELAY" would be an open relay) are refused.
  *
  * Values:
@@ -80,6 +86,13 @@
  *     300000), overriding smtpd_greet_delay_ms (sendmail's
  *     FEATURE(`greet_pause', ms) default); a client that talks first gets
  *     554 ... not accepting messages. SKIP.
+ *   Try_TLS: NO (no STARTTLS towards that backend even when offered) or
+ *     YES (an exception under a wider NO). SKIP.
+ *   TLS_Srv: as TLS_Clt, judged against the backend's certificate.
+ *   AuthInfo: "U:user" "P:password" ["I:authid"] ["M:PLAIN LOGIN"], each
+ *     item double-quoted as in sendmail; "P=base64" for a password in
+ *     base64; "R:realm" is refused (DIGEST-MD5 only). Traces and rules
+ *     show the password as "P:****"; error messages never quote it. SKIP.
  *
  * Lookup order (sendmail's; "+" = tagged key, then untagged, at each step):
  *   name walk (LookUpDomain): host.a.b, .a.b, a.b, .b, b (dot forms only
@@ -107,7 +120,8 @@
  *     recipient domain is tried first, which changes only the trace);
  *     else 554 5.7.1 Relay access denied (Postfix's code and text). A
  *     recipient without a domain is local: accepted.
- *   Srv_Features, Require_TLS: name walk, address, bare tag (tagged only).
+ *   Srv_Features, Require_TLS, Try_TLS, TLS_Srv, AuthInfo: name walk,
+ *     address, bare tag (tagged only).
  *   Limit, ClientRate, ClientConn: address, bare tag (RateControl and
  *     ConnControl: <A:${client_addr}> <E:>).
  *   GreetPause: name walk, address, bare tag (greet_pause: D, then A).
@@ -189,6 +203,7 @@ enum pol_tag_id {
 	POL_TAG_CONNECT, POL_TAG_FROM, POL_TAG_TO, POL_TAG_TLS_CLT, POL_TAG_CERTISSUER,
 	POL_TAG_CERTSUBJECT, POL_TAG_SRV_FEATURES, POL_TAG_LIMIT, POL_TAG_REQUIRE_TLS,
 	POL_TAG_GREETPAUSE, POL_TAG_CLIENTRATE, POL_TAG_CLIENTCONN,
+	POL_TAG_TRY_TLS, POL_TAG_TLS_SRV, POL_TAG_AUTHINFO,   /* towards a backend */
 	POL_TAG_AUTH,                   /* relaying allowed by SMTP AUTH */
 	POL_TAG_COUNT
 };
@@ -325,6 +340,38 @@ int pol_greet_pause(const struct pol_snapshot *s, const struct pol_client *c, un
 /* Require_TLS for this client: 1 when it must use STARTTLS before MAIL. */
 int pol_require_tls(const struct pol_snapshot *s, const struct pol_client *c,
 		    struct pol_trace *t);
+
+/*
+ * The server side: mxgate towards a backend MTA, sendmail's client-side
+ * rulesets. srv describes the backend in pol_client's fields: addr its
+ * address, name its configured name (NULL: none; "[address]" is then
+ * used for [literal] keys), and after STARTTLS verify (OK when its chain
+ * verified against backend_tls_ca_file, FAIL when not, NONE without TLS),
+ * cipher_bits, cn_subject, cert_subject, cert_issuer. The lookups are
+ * TLS_Clt's: name walk, address, then the bare tag ("Try_TLS:").
+ */
+/* Try_TLS: 1 = STARTTLS when offered (the default), 0 = an entry says NO. */
+int pol_try_tls(const struct pol_snapshot *s, const struct pol_client *srv, struct pol_trace *t);
+/*
+ * TLS_Srv: the requirement (VERIFY, VERIFY:bits, ENCR:bits, +CN...) on
+ * the backend, judged as TLS_Clt's: POL_REJECT with 403 4.7.0 (TEMP+, the
+ * default) or 503 5.7.0 (PERM+) and sendmail's text ("not authenticated",
+ * "authentication failed", "encryption too weak 128 less than 256",
+ * "other side does not support STARTTLS").
+ */
+struct pol_result pol_check_tls_srv(const struct pol_snapshot *s, const struct pol_client *srv,
+				    struct pol_trace *t);
+/* AuthInfo: the credentials mxgate authenticates to a backend with. */
+struct pol_authinfo {
+	char user[POL_VALUE_MAX + 1];       /* "U:": the authorization id ("" = none) */
+	char authid[POL_VALUE_MAX + 1];     /* "I:": the authentication id ("" = use user) */
+	char password[POL_VALUE_MAX + 1];   /* "P:" or "P=" decoded: never log it */
+	char mechs[16];                     /* "PLAIN LOGIN", "LOGIN", ...: in preference order */
+	char rule[POL_RULE_MAX];            /* the entry, its password hidden ("P:****") */
+};
+/* 1 and *a filled when an AuthInfo entry applies, else 0 (and *a zeroed). */
+int pol_authinfo(const struct pol_snapshot *s, const struct pol_client *srv, struct pol_authinfo *a,
+		 struct pol_trace *t);
 
 /* Empty a trace. */
 void pol_trace_init(struct pol_trace *t);

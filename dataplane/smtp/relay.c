@@ -3,6 +3,7 @@
  * backend's state machine, failover, timers, back-pressure, STARTTLS to
  * the backend, and the reports to the session through its ops table.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 #include "dataplane/smtp/smtp_stats.h"
 #include "dataplane/smtp/slog.h"
 #include "dataplane/smtp/tcp_tls.h"
+#include "dataplane/smtp/gate.h"
 #include "crypto/tls.h"
+#include "policy/policy.h"
 
 #define DATA_ROOM      (SMTP_TEXT_MAX + 1024) /* backend send space needed to take one more line */
 #define BACKEND_CONNECT_MS 10000
@@ -25,7 +28,13 @@ const char *const relay_what_names[RELAY_BW_COUNT] = {
 
 /* The backend connection's state (set-up, then ready, then inside a message). */
 enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_XCLIENT, B_EHLO2,
-	      B_READY, B_DATA, B_QUIT };
+	      B_AUTH, B_AUTH_USER, B_AUTH_PASS, B_READY, B_DATA, B_QUIT };
+
+/* What the backend's last EHLO reply offered (struct relay.offers). */
+#define OFFER_STARTTLS      1u
+#define OFFER_XCLIENT       2u
+#define OFFER_XCLIENT_LOGIN 4u
+#define OFFER_AUTH_SHIFT    4        /* rw_auth_mechs() << OFFER_AUTH_SHIFT */
 
 struct relay {
 	struct relay_pool *rp;
@@ -47,28 +56,56 @@ struct relay {
 	size_t bcmd_sent;         /* length of the last command sent (to resend MAIL elsewhere) */
 	enum relay_wait bcmd_wait;
 	struct rw_reply rep;      /* the backend reply being assembled */
+	/* set-up towards this backend (the access map's Try_TLS, TLS_Srv, AuthInfo) */
+	unsigned offers;          /* OFFER_* of its last EHLO reply */
+	uint8_t tls_judged;       /* STARTTLS done or passed over, TLS_Srv judged */
+	uint8_t xclient_done;     /* XCLIENT sent and answered (or not to be sent) */
+	uint8_t auth_done;        /* AUTH done (or not to be done) */
+	unsigned auth_mech;       /* RW_MECH_* in use */
+	uint8_t map_failed;       /* this connection failed the map: the backend does not rest */
+	uint32_t map_skip;        /* backends that failed the map for this MAIL: not tried again */
+	int pf_code;              /* the MAIL's reply when a backend failed the map (0 = none) */
+	char pf_reply[POL_TEXT_MAX + 64];
 };
 
 static const struct tcp_app_ops backend_ops;
+static int map_refusal(struct relay *r);
+static int backend_tls_judge(struct relay *r);
+static void backend_setup(struct relay *r);
 
 /* ---- the pool ---- */
 
-/* Set up a worker's backends: the inside interface and, if one asks for STARTTLS, a client context. */
+/*
+ * The client TLS context for STARTTLS to backends (any backend may offer
+ * it: tried unless the access map's Try_TLS says NO), with the trust
+ * anchors of backend_tls_ca_file for TLS_Srv VERIFY.
+ */
+static int relay_pool_tls(struct relay_pool *rp, const struct mx_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->nbackends == 0)
+		return 0;
+	rp->client_tls = tls_client_ctx_new(err, errlen);
+	if (rp->client_tls == NULL)
+		return -1;
+	if (cfg->backend_tls_ca_file[0] &&
+	    tls_client_ctx_set_ca(rp->client_tls, cfg->backend_tls_ca_file, err, errlen) != 0) {
+		tls_ctx_free(rp->client_tls);
+		rp->client_tls = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Set up a worker's backends: the inside interface and a client TLS context. */
 int relay_pool_init(struct relay_pool *rp, struct net_ctx *ctx, const struct mx_config *cfg,
 		    struct smtp_stats *st, char *err, size_t errlen)
 {
-	unsigned i;
-
 	memset(rp, 0, sizeof(*rp));
 	rp->ctx = ctx;
 	rp->cfg = cfg;
 	rp->st = st;
 	rp->inside_if = tcp_if_of_role(ctx, CFG_ROLE_INSIDE);
-	for (i = 0; i < cfg->nbackends; i++)
-		if (cfg->backends[i].starttls && rp->client_tls == NULL &&
-		    (rp->client_tls = tls_client_ctx_new(err, errlen)) == NULL)
-			return -1;
-	return 0;
+	return relay_pool_tls(rp, cfg, err, errlen);
 }
 
 /*
@@ -213,12 +250,16 @@ static int backend_open(struct relay *r)
 	const struct mx_config *cfg = rp->cfg;
 	unsigned i;
 
+	if (r->btls != NULL) {          /* a dropped connection's TLS session: never reused */
+		tls_conn_free(r->btls);
+		r->btls = NULL;
+	}
 	for (i = 0; i < cfg->nbackends; i++) {
 		unsigned k = (rp->rr + i) % cfg->nbackends;
 		const struct cfg_backend *be = &cfg->backends[k];
 		struct net_addr a;
 
-		if (rp->down_until_us[k] > tcp_now_us(rp->ctx))
+		if (rp->down_until_us[k] > tcp_now_us(rp->ctx) || (r->map_skip & 1u << k))
 			continue;
 		memset(&a, 0, sizeof(a));
 		memcpy(a.a, be->addr, be->family == 4 ? 4 : 16);
@@ -231,6 +272,8 @@ static int backend_open(struct relay *r)
 		r->be = *be;
 		r->bgen = rp->gen;
 		r->bst = B_CONNECTING;
+		r->offers = 0;
+		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = 0;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
 		r->b_timer = 0;
@@ -247,7 +290,7 @@ void relay_fail(struct relay *r, const char *why)
 	struct relay_loss loss = { .was = r->bwait, .in_message = r->bst == B_DATA };
 
 	rp->st->backend_errors++;
-	if (r->bst <= B_EHLO2)
+	if (r->bst < B_READY && !r->map_failed)
 		backend_rest(r);
 	if (loss.was == RELAY_W_DOT)
 		slogd(SLOG_SMTP, r->key, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
@@ -277,6 +320,8 @@ void relay_fail(struct relay *r, const char *why)
 			return;
 		r->bcmd_len = 0;
 		loss.mail_unplaced = 1;
+		if (map_refusal(r))
+			return;
 	} else if (!loss.in_message) {
 		loss.cmd_pending = r->bcmd_len > 0;
 		r->bcmd_len = 0;
@@ -312,6 +357,8 @@ enum relay_status relay_command(struct relay *r, enum relay_wait wait, const cha
 	}
 	if (r->b == NULL) {
 		r->btries = 0;
+		r->pf_code = 0;
+		r->map_skip = 0;
 		if (backend_open(r) != 0) {
 			r->bcmd_len = 0;
 			r->rp->st->backend_errors++;
@@ -404,7 +451,9 @@ void relay_close(struct relay *r)
 	if (r->bst == B_DATA || r->bwait != RELAY_W_NONE)
 		tcp_abort(r->b);         /* never let a half-sent message through */
 	else {
-		if (r->bst >= B_READY)
+		if (r->bst >= B_READY && r->btls != NULL)
+			tls_write(r->btls, (const uint8_t *)"QUIT\r\n", 6);   /* inside TLS, best effort */
+		else if (r->bst >= B_READY)
 			tcp_send(r->b, "QUIT\r\n", 6);
 		tcp_close(r->b);
 	}
@@ -493,7 +542,9 @@ static int backend_tls_begin(struct relay *r)
 
 	if (r->rp->client_tls == NULL)
 		return -1;
-	r->btls = tls_client_conn_new(r->rp->client_tls, &tr, NULL, r);
+	const char *sni = r->rp->cfg->backends[r->bidx].name;
+
+	r->btls = tls_client_conn_new(r->rp->client_tls, &tr, sni[0] ? sni : NULL, r);
 	if (r->btls == NULL)
 		return -1;
 	r->bst = B_TLS_HS;
@@ -509,11 +560,280 @@ static void backend_tls_continue(struct relay *r)
 	if (st == TLS_WANT_READ || st == TLS_WANT_WRITE)
 		return;
 	if (st != TLS_DONE) {
+		r->rp->st->backend_tls_failed++;
 		relay_fail(r, "TLS handshake with the backend failed");
 		return;
 	}
+	if (backend_tls_judge(r) != 0)
+		return;
 	r->bst = B_EHLO;
 	backend_hello(r, r->be.proxy_v2);
+}
+
+/* ---- set-up towards a backend: the access map's Try_TLS, TLS_Srv and AuthInfo ---- */
+
+/* The backend as the map's server-side tags see it (name: "/name=", else none). */
+static void backend_srv(const struct relay *r, struct pol_client *srv)
+{
+	const struct cfg_backend *be = &r->rp->cfg->backends[r->bidx];
+
+	memset(srv, 0, sizeof(*srv));
+	srv->addr.family = be->family;
+	memcpy(srv->addr.a, be->addr, be->family == 4 ? 4 : 16);
+	srv->name = be->name[0] ? be->name : NULL;
+	srv->verify = "NONE";
+}
+
+/* The map in force (NULL: none). */
+static const struct pol_snapshot *backend_map(const struct relay *r)
+{
+	return r->rp->gate != NULL ? gate_policy(r->rp->gate) : NULL;
+}
+
+/* "name[addr]:port" of the backend, as Postfix's smtp client names a server. */
+static const char *backend_label(const struct relay *r, char *buf, size_t len)
+{
+	const struct cfg_backend *be = &r->rp->cfg->backends[r->bidx];
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(be->family == 4 ? AF_INET : AF_INET6, be->addr, a, sizeof(a));
+	snprintf(buf, len, "%s[%s]:%u", be->name[0] ? be->name : "unknown", a, (unsigned)be->port);
+	return buf;
+}
+
+/*
+ * The backend failed what the map asks of it (TLS_Srv, AuthInfo): the
+ * MAIL gets reply (when no other backend takes it), the backend does not
+ * rest (the map, not the backend, refused).
+ */
+static void backend_map_fail(struct relay *r, int code, const char *reply, const char *why)
+{
+	r->map_failed = 1;
+	r->map_skip |= 1u << r->bidx;
+	r->pf_code = code;
+	snprintf(r->pf_reply, sizeof(r->pf_reply), "%.*s\r\n", (int)sizeof(r->pf_reply) - 3, reply);
+	relay_fail(r, why);
+}
+
+/* A MAIL that no backend took because the map refused them: it gets the map's reply. */
+static int map_refusal(struct relay *r)
+{
+	int code = r->pf_code;
+
+	if (code == 0)
+		return 0;
+	r->pf_code = 0;
+	r->ops->replied(r->owner, RELAY_W_MAIL, code, r->pf_reply, strlen(r->pf_reply));
+	r->ops->writable(r->owner);      /* the reply goes out; the relay is idle (a new MAIL reconnects) */
+	return 1;
+}
+
+/* What the EHLO reply in r->rep offers. */
+static void backend_offers(struct relay *r)
+{
+	const char *rep = r->rep.buf;
+	size_t len = r->rep.len;
+
+	r->offers = (rw_reply_has_keyword(rep, len, "STARTTLS") ? OFFER_STARTTLS : 0) |
+		    (rw_reply_has_keyword(rep, len, "XCLIENT") ? OFFER_XCLIENT : 0) |
+		    (rw_xclient_lists(rep, len, "LOGIN") ? OFFER_XCLIENT_LOGIN : 0) |
+		    rw_auth_mechs(rep, len) << OFFER_AUTH_SHIFT;
+}
+
+/*
+ * TLS_Srv against the backend: after the handshake (with its certificate)
+ * or without TLS (verify NONE). 0 to go on, -1 when it failed (the relay
+ * failed the backend). The handshake's outcome is logged as Postfix's
+ * smtp client logs it.
+ */
+static int backend_tls_judge(struct relay *r)
+{
+	struct smtp_stats *st = r->rp->st;
+	struct pol_client srv;
+	struct pol_result res;
+	struct tls_macros m;
+	char lb[128], reply[POL_TEXT_MAX + 32];
+
+	backend_srv(r, &srv);
+	backend_label(r, lb, sizeof(lb));
+	r->tls_judged = 1;
+	if (r->btls != NULL) {
+		const char *trust;
+
+		tls_get_server_macros(r->btls, &m);
+		srv.tls = 1;
+		srv.verify = m.verify;
+		srv.cipher_bits = m.cipher_bits;
+		srv.cn_subject = m.cn_subject;
+		srv.cert_subject = m.cert_subject;
+		srv.cert_issuer = m.cert_issuer;
+		st->backend_tls++;
+		if (strcmp(m.verify, "OK") == 0)
+			trust = srv.name != NULL && tls_server_name_matches(r->btls, srv.name) ? "Verified" : "Trusted";
+		else
+			trust = strcmp(m.verify, "NO") == 0 ? "Anonymous" : "Untrusted";
+		if (strcmp(m.verify, "FAIL") == 0)
+			slogd(SLOG_SMTP, r->key, "server certificate verification failed for %s: %s", lb,
+			      tls_server_verify_error(r->btls));
+		slogd(SLOG_SMTP, r->key, "%s TLS connection established to %s: %s with cipher %s (%d/%d bits)",
+		      trust, lb, m.version, m.cipher, m.cipher_bits, m.alg_bits);
+	}
+	res = pol_check_tls_srv(backend_map(r), &srv, NULL);
+	if (res.action != POL_REJECT)
+		return 0;
+	st->backend_tls_srv_refused++;
+	pol_result_format(&res, reply, sizeof(reply));
+	slogd(SLOG_SMTP, r->key, "%s: backend %d %s: TLS_Srv: %s (%s)", r->id[0] ? r->id : "NOQUEUE", r->bidx, lb, reply, res.rule);
+	backend_map_fail(r, res.code, reply, "TLS_Srv requirement not met");
+	return -1;
+}
+
+/* The AuthInfo for this backend: 1 and *ai set, else 0. */
+static int backend_authinfo(const struct relay *r, struct pol_authinfo *ai)
+{
+	struct pol_client srv;
+
+	backend_srv(r, &srv);
+	return pol_authinfo(backend_map(r), &srv, ai, NULL);
+}
+
+/* AUTH to the backend failed: the MAIL gets a 4xx, logged (no credentials) and counted. */
+static void backend_auth_fail(struct relay *r, const char *why, const char *rep)
+{
+	char lb[128], log[POL_TEXT_MAX];
+
+	r->rp->st->backend_auth_failed++;
+	snprintf(log, sizeof(log), "%s%s%.*s", why, rep ? ": backend said " : "",
+		 rep ? (int)strcspn(rep, "\r\n") : 0, rep ? rep : "");
+	slogd(SLOG_SMTP, r->key, "%s: backend %d %s: SASL authentication failed: %s",
+	      r->id[0] ? r->id : "NOQUEUE", r->bidx,
+	     backend_label(r, lb, sizeof(lb)), log);
+	backend_map_fail(r, 451, "451 4.7.0 Error: cannot authenticate to the backend, try again later",
+			 "SASL authentication failed");
+}
+
+/*
+ * Begin AUTH when the map has AuthInfo for this backend: PLAIN (with its
+ * initial response) or LOGIN, the first of AuthInfo's mechanisms the
+ * backend offers; only under TLS unless backend_auth_without_tls. 1 when
+ * AUTH was sent (or the backend failed), 0 when there is nothing to do.
+ */
+static int backend_auth_start(struct relay *r)
+{
+	struct pol_authinfo *ai = malloc(sizeof(*ai));
+	unsigned offered = r->offers >> OFFER_AUTH_SHIFT, mech = 0;
+	char cmd[RW_AUTH_MAX];
+	size_t n;
+	int sent = 1;
+
+	r->auth_done = 1;
+	if (ai == NULL) {
+		relay_fail(r, "out of memory for AUTH");
+		return 1;
+	}
+	if (!backend_authinfo(r, ai)) {
+		sent = 0;
+		goto out;
+	}
+	for (const char *m = ai->mechs; *m && mech == 0; m += strcspn(m, " "), m += *m == ' ')
+		mech = strncmp(m, "PLAIN", 5) == 0 ? (offered & RW_MECH_PLAIN) : (offered & RW_MECH_LOGIN);
+	if (mech == 0) {
+		/* sendmail and Postfix go on without AUTH: the backend decides what it accepts */
+		char lb[128];
+
+		slogd(SLOG_SMTP, r->key, "%s: backend %d %s offers no AUTH mechanism of %s: going on without AUTH",
+		      r->id[0] ? r->id : "NOQUEUE", r->bidx, backend_label(r, lb, sizeof(lb)), ai->mechs);
+		sent = 0;
+		goto out;
+	}
+	if (r->btls == NULL && !r->rp->cfg->backend_auth_without_tls) {
+		backend_auth_fail(r, "no TLS to the backend (backend_auth_without_tls = no)", NULL);
+		goto out;
+	}
+	r->auth_mech = mech;
+	if (mech == RW_MECH_PLAIN)
+		n = rw_auth_plain(ai->authid[0] && ai->user[0] && strcmp(ai->user, ai->authid) ? ai->user : "",
+				  ai->authid[0] ? ai->authid : ai->user, ai->password, cmd, sizeof(cmd));
+	else
+		n = (size_t)snprintf(cmd, sizeof(cmd), "AUTH LOGIN\r\n");
+	if (n == 0) {
+		backend_auth_fail(r, "credentials too long", NULL);
+		goto out;
+	}
+	r->bst = B_AUTH;
+	backend_write(r, cmd, n);
+	explicit_bzero(cmd, sizeof(cmd));
+out:
+	explicit_bzero(ai, sizeof(*ai));
+	free(ai);
+	return sent;
+}
+
+/* The backend's reply during AUTH: LOGIN's 334 challenges, then 235 or a failure. */
+static void backend_auth_reply(struct relay *r, int code)
+{
+	struct pol_authinfo *ai;
+	char line[RW_AUTH_MAX];
+	size_t n = 0;
+
+	if (code == 235) {
+		r->rp->st->backend_auth_success++;
+		r->bst = B_EHLO2;          /* go on with the set-up */
+		return backend_setup(r);
+	}
+	if (code != 334 || r->auth_mech != RW_MECH_LOGIN || r->bst == B_AUTH_PASS)
+		return backend_auth_fail(r, "AUTH refused", r->rep.buf);
+	if ((ai = malloc(sizeof(*ai))) == NULL)
+		return relay_fail(r, "out of memory for AUTH");
+	if (backend_authinfo(r, ai))
+		n = rw_auth_login_line(r->bst == B_AUTH ? (ai->authid[0] ? ai->authid : ai->user) : ai->password,
+				       line, sizeof(line));
+	explicit_bzero(ai, sizeof(*ai));
+	free(ai);
+	if (n == 0)
+		return backend_auth_fail(r, "AuthInfo gone or unusable", NULL);
+	r->bst = r->bst == B_AUTH ? B_AUTH_USER : B_AUTH_PASS;
+	backend_write(r, line, n);
+	explicit_bzero(line, sizeof(line));
+}
+
+/*
+ * The next set-up step after an EHLO reply (or AUTH): STARTTLS when
+ * offered (required with /starttls; not when Try_TLS says NO), TLS_Srv,
+ * XCLIENT, AUTH, then ready. XCLIENT comes before AUTH: Postfix's smtpd
+ * resets a SASL login at XCLIENT without LOGIN=, and greets anew.
+ */
+static void backend_setup(struct relay *r)
+{
+	const struct cfg_backend *be = &r->rp->cfg->backends[r->bidx];
+
+	if (!r->tls_judged && r->btls == NULL) {
+		struct pol_client srv;
+		int offered = (r->offers & OFFER_STARTTLS) != 0;
+
+		backend_srv(r, &srv);
+		if (be->starttls && !offered)
+			/* configured means required: never fall back to plaintext */
+			return relay_fail(r, "STARTTLS required but not offered");
+		if (offered && r->rp->client_tls != NULL &&
+		    (be->starttls || pol_try_tls(backend_map(r), &srv, NULL))) {
+			r->bst = B_STARTTLS;
+			backend_write(r, "STARTTLS\r\n", 10);
+			return;
+		}
+		if (backend_tls_judge(r) != 0)
+			return;
+	}
+	if (!r->xclient_done && !be->proxy_v2 && (r->offers & OFFER_XCLIENT)) {
+		r->bst = B_XCLIENT;
+		backend_xclient(r, (r->offers & OFFER_XCLIENT_LOGIN) != 0);
+		return;
+	}
+	r->xclient_done = 1;
+	if (!r->auth_done && backend_auth_start(r))
+		return;
+	r->bst = B_READY;
+	backend_send_pending(r);
 }
 
 /* ---- replies ---- */
@@ -536,22 +856,8 @@ static void backend_reply(struct relay *r, int code)
 	case B_EHLO2:
 		if (code != 250)
 			return relay_fail(r, "EHLO refused");
-		if (r->bst == B_EHLO && be->starttls && r->btls == NULL) {
-			/* configured means required: never fall back to plaintext */
-			if (!rw_reply_has_keyword(r->rep.buf, r->rep.len, "STARTTLS"))
-				return relay_fail(r, "STARTTLS required but not offered");
-			r->bst = B_STARTTLS;
-			backend_write(r, "STARTTLS\r\n", 10);
-			return;
-		}
-		if (r->bst == B_EHLO && !be->proxy_v2 && rw_reply_has_keyword(r->rep.buf, r->rep.len, "XCLIENT")) {
-			r->bst = B_XCLIENT;
-			backend_xclient(r, rw_xclient_lists(r->rep.buf, r->rep.len, "LOGIN"));
-			return;
-		}
-		r->bst = B_READY;
-		backend_send_pending(r);
-		return;
+		backend_offers(r);
+		return backend_setup(r);
 	case B_STARTTLS:
 		if (code != 220)
 			return relay_fail(r, "STARTTLS refused");
@@ -567,9 +873,14 @@ static void backend_reply(struct relay *r, int code)
 		 */
 		if (code < 200 || code > 299)
 			return relay_fail(r, "XCLIENT refused");
+		r->xclient_done = 1;
 		r->bst = B_EHLO2;
 		backend_hello(r, 1);
 		return;
+	case B_AUTH:
+	case B_AUTH_USER:
+	case B_AUTH_PASS:
+		return backend_auth_reply(r, code);
 	case B_READY:
 	case B_DATA:
 		break;

@@ -3,9 +3,11 @@
  * backend MTA, opened at the session's first MAIL (so that STARTTLS and
  * HELO are known). It connects to the next backend not resting (round
  * robin), optionally sends a PROXY v2 header, reads the greeting, says
- * EHLO, optionally STARTTLS (configured means required), announces the
- * client with XCLIENT when offered (then greets again as the client), and
- * then relays the session's MAIL, RCPT, DATA, the message and its dot,
+ * EHLO, STARTTLS when offered unless the access map's Try_TLS says NO
+ * (/starttls: required), judges TLS_Srv, announces the client with
+ * XCLIENT when offered (then greets again as the client), AUTH with the
+ * map's AuthInfo (a backend failing TLS_Srv or AUTH is skipped; with none
+ * left the MAIL gets the map's 4xx through ops->replied), and then relays the session's MAIL, RCPT, DATA, the message and its dot,
  * and RSET. A MAIL that no backend answered moves to the next backend
  * (failover); a backend that failed during set-up rests for
  * backend_retry_ms. Its timer runs whenever mxgate waits on the backend.
@@ -35,6 +37,7 @@
 
 struct tls_ctx;
 struct smtp_stats;
+struct gate;
 
 /* What the relay awaits from the backend after the session's command. */
 enum relay_wait { RELAY_W_NONE, RELAY_W_MAIL, RELAY_W_RCPT, RELAY_W_DATA, RELAY_W_DOT, RELAY_W_RSET };
@@ -48,7 +51,8 @@ extern const char *const relay_what_names[RELAY_BW_COUNT];
 struct relay_pool {
 	struct net_ctx *ctx;
 	const struct mx_config *cfg;
-	struct tls_ctx *client_tls;   /* STARTTLS to backends, when one asks for it */
+	struct tls_ctx *client_tls;   /* STARTTLS to backends (backend_tls_ca_file's anchors) */
+	const struct gate *gate;      /* the access map (Try_TLS, TLS_Srv, AuthInfo), NULL = none */
 	unsigned inside_if;           /* the interface backends are reached through */
 	unsigned rr;                  /* round-robin cursor over backends */
 	uint64_t down_until_us[CFG_MAX_BACKENDS];   /* resting after a failure */

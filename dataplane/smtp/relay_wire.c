@@ -102,6 +102,123 @@ int rw_xclient_lists(const char *rep, size_t len, const char *attr)
 	return 0;
 }
 
+/* ---- AUTH ---- */
+
+/* the longest AUTH PLAIN command: three fields of RW_AUTH_FIELD_MAX, two NULs, base64, CRLF */
+_Static_assert(sizeof("AUTH PLAIN \r\n") + (3 * RW_AUTH_FIELD_MAX + 2 + 2) / 3 * 4 <= RW_AUTH_MAX, "RW_AUTH_MAX");
+
+/* Is word w[0..n) one of the mechanisms we speak? Its bit, else 0. */
+static unsigned mech_bit(const char *w, size_t n)
+{
+	if (n == 5 && strncasecmp(w, "PLAIN", 5) == 0)
+		return RW_MECH_PLAIN;
+	if (n == 5 && strncasecmp(w, "LOGIN", 5) == 0)
+		return RW_MECH_LOGIN;
+	return 0;
+}
+
+/* The mechanisms of the EHLO reply's AUTH lines that mxgate speaks. */
+unsigned rw_auth_mechs(const char *rep, size_t len)
+{
+	unsigned m = 0;
+	size_t i = 0;
+
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i, j;
+
+		if (ll > 9 && strncasecmp(line + 4, "AUTH", 4) == 0 && (line[8] == ' ' || line[8] == '='))
+			for (j = 9; j < ll;) {
+				size_t w = j;
+
+				while (j < ll && line[j] != ' ' && line[j] != '\r')
+					j++;
+				m |= mech_bit(line + w, j - w);
+				while (j < ll && (line[j] == ' ' || line[j] == '\r'))
+					j++;
+			}
+		i += ll + 1;
+	}
+	return m;
+}
+
+/* base64 (RFC 4648 4), padded. */
+size_t rw_base64(const void *in, size_t n, char *out, size_t outlen)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *p = in;
+	size_t o = 0, i;
+
+	if (n == 0 || (n + 2) / 3 * 4 + 1 > outlen) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	for (i = 0; i + 2 < n; i += 3, o += 4) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		out[o] = tab[v >> 18];
+		out[o + 1] = tab[v >> 12 & 63];
+		out[o + 2] = tab[v >> 6 & 63];
+		out[o + 3] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+
+		out[o] = tab[v >> 18];
+		out[o + 1] = tab[v >> 12 & 63];
+		out[o + 2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		out[o + 3] = '=';
+		o += 4;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* "AUTH PLAIN <base64>\r\n" (RFC 4616 2: authzid NUL authcid NUL passwd). */
+size_t rw_auth_plain(const char *authzid, const char *authcid, const char *password, char *out,
+		     size_t outlen)
+{
+	char msg[3 * RW_AUTH_FIELD_MAX + 2];
+	size_t zl = strlen(authzid), cl = strlen(authcid), pl = strlen(password), n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (cl == 0 || pl == 0 || zl > RW_AUTH_FIELD_MAX || cl > RW_AUTH_FIELD_MAX || pl > RW_AUTH_FIELD_MAX ||
+	    outlen < 14)
+		return 0;
+	memcpy(msg, authzid, zl);
+	msg[zl] = '\0';
+	memcpy(msg + zl + 1, authcid, cl);
+	msg[zl + 1 + cl] = '\0';
+	memcpy(msg + zl + cl + 2, password, pl);
+	memcpy(out, "AUTH PLAIN ", 11);
+	n = rw_base64(msg, zl + cl + pl + 2, out + 11, outlen - 11 - 2);
+	explicit_bzero(msg, sizeof(msg));
+	if (n == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	memcpy(out + 11 + n, "\r\n", 3);
+	return 11 + n + 2;
+}
+
+/* LOGIN's answer to a 334 challenge: the user or the password in base64, CRLF. */
+size_t rw_auth_login_line(const char *s, char *out, size_t outlen)
+{
+	size_t l = strlen(s), n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (l == 0 || l > RW_AUTH_FIELD_MAX || outlen < 3)
+		return 0;
+	n = rw_base64(s, l, out, outlen - 2);
+	if (n == 0)
+		return 0;
+	memcpy(out + n, "\r\n", 3);
+	return n + 2;
+}
+
 /* ---- XCLIENT ---- */
 
 /* xtext (RFC 3461 4) of a value, cut whole so it fits in outlen. */

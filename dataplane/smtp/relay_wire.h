@@ -23,6 +23,12 @@
  *       XCLIENT_README) announcing the client to the backend.
  *   rw_proxy_v2                     the PROXY protocol v2 header (haproxy's
  *       proxy-protocol.txt 2.2) with the TLS facts in PP2_TYPE_SSL.
+ *   rw_auth_mechs                   the SASL mechanisms (PLAIN, LOGIN) an
+ *       EHLO reply's AUTH line offers (RFC 4954 3; "AUTH=" too).
+ *   rw_base64 / rw_auth_plain / rw_auth_login_line
+ *                                   AUTH towards a backend: base64 (RFC
+ *       4648), "AUTH PLAIN <initial response>" (RFC 4616), and the base64
+ *       lines answering LOGIN's 334 challenges.
  *   rw_received                     the Received header (RFC 5321 4.4,
  *       sendmail's form; RFC 3848 "with" keywords) put in front of the
  *       message.
@@ -153,6 +159,37 @@ struct rw_proxy_info {
  * written into out, or 0 when it does not fit in outlen or a value is too long.
  */
 size_t rw_proxy_v2(const struct rw_proxy_info *pp, uint8_t *out, size_t outlen);
+
+/* ---- AUTH towards a backend ---- */
+
+#define RW_MECH_PLAIN 1u
+#define RW_MECH_LOGIN 2u
+/*
+ * The mechanisms mxgate speaks that the EHLO reply rep[0..len) offers on
+ * its "dddAUTH mech ..." or "dddAUTH=mech ..." lines (case-insensitive,
+ * whole words): RW_MECH_PLAIN | RW_MECH_LOGIN, 0 when none.
+ */
+unsigned rw_auth_mechs(const char *rep, size_t len);
+
+/*
+ * base64 (RFC 4648, padded, no line breaks) of in[0..n) into out,
+ * NUL-terminated. Returns its length, or 0 when it does not fit (or n is 0).
+ */
+size_t rw_base64(const void *in, size_t n, char *out, size_t outlen);
+
+#define RW_AUTH_FIELD_MAX 512     /* longest user, authid or password taken (POL_VALUE_MAX) */
+#define RW_AUTH_MAX 2100          /* holds the longest AUTH PLAIN command whole */
+
+/*
+ * "AUTH PLAIN base64(authzid NUL authcid NUL password)\r\n" (RFC 4616 with
+ * RFC 4954's initial response); authzid may be "" (none). Returns its
+ * length, or 0 (nothing to send, out emptied) when a field is empty
+ * (authcid, password), longer than RW_AUTH_FIELD_MAX, or it does not fit.
+ */
+size_t rw_auth_plain(const char *authzid, const char *authcid, const char *password, char *out,
+		     size_t outlen);
+/* LOGIN's answer to a 334: "base64(s)\r\n"; 0 when s is empty, too long or it does not fit. */
+size_t rw_auth_login_line(const char *s, char *out, size_t outlen);
 
 #define RW_RECEIVED_MAX 1400      /* the longest Received header rw_received() makes */
 

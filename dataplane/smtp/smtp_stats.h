@@ -40,6 +40,11 @@
 				       awaited: mxgate_smtp_backend_timeouts_by_wait_total{waiting}) */ \
 	X(xclient)                  /* sessions announced with XCLIENT */ \
 	X(proxy_v2)                 /* sessions announced with a PROXY v2 header */ \
+	X(backend_tls)              /* STARTTLS handshakes completed with a backend */ \
+	X(backend_tls_failed)       /* STARTTLS handshakes with a backend that failed */ \
+	X(backend_tls_srv_refused)  /* backends that failed the access map's TLS_Srv */ \
+	X(backend_auth_success)     /* AUTH to a backend answered 235 (AuthInfo) */ \
+	X(backend_auth_failed)      /* AUTH to a backend refused, or impossible (no TLS) */ \
 	X(tls_v12)                  /* TLS 1.2 sessions */ \
 	X(tls_v13)                  /* TLS 1.3 sessions */ \
 	X(tls_resumed)              /* sessions resumed with a ticket */ \

@@ -75,6 +75,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		return NULL;
 	}
 	worker_limits(w);
+	w->rp.gate = &w->gate;
 	for (m = 0; m < SMTP_MODE_COUNT; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;

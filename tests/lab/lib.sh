@@ -359,6 +359,7 @@ mail_count() { find "$LAB_MAIL" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 
 PFD=
 PF_UP=
+PF_SETUP=()   # extra smtp_postfix.py setup options (the 2527 listener with TLS and AUTH)
 # pf CMD ARGS...: drive the Postfix instance of this test.
 pf() {
 	local cmd=$1
@@ -374,7 +375,7 @@ postfix_lab_up() {
 	PFD=$LAB_DIR/postfix
 	rm -rf "$PFD"
 	trap '[ -n "$PF_UP" ] && pf stop >/dev/null 2>&1; lab_down >/dev/null 2>&1' EXIT
-	pf setup || fail "cannot set up the Postfix instance"
+	pf setup "${PF_SETUP[@]}" || fail "cannot set up the Postfix instance"
 	PF_UP=1
 	pf start || fail "Postfix could not be started in the namespace (see above)"
 }

@@ -3,6 +3,11 @@
 inside the lab namespace (this script runs there through lab_py):
 
   smtp_postfix.py setup --dir D      main.cf, master.cf, header_checks, queue
+        [--tls-cert F --tls-key F --sasl-user U --sasl-password P]
+                                     and 198.18.1.1:2527: STARTTLS with that
+                                     certificate, SMTP AUTH (Cyrus sasldb in
+                                     D/sasl, PLAIN and LOGIN, also without TLS)
+                                     required for every recipient
   smtp_postfix.py start --dir D      postfix -c D check, postfix -c D start,
                                      wait until 198.18.1.1:2525 and :2526 listen
   smtp_postfix.py stop --dir D       postfix -c D stop; then SIGKILL whatever
@@ -98,7 +103,47 @@ def run(argv, timeout=30):
     return p.returncode, out
 
 
-def setup(d):
+# 2527: STARTTLS offered, AUTH required (the relay's AuthInfo, issue 13)
+MASTER_TLS_SASL = (
+    "198.18.1.1:2527 inet n - n - - smtpd -o smtpd_tls_security_level=may"
+    " -o smtpd_tls_cert_file={d}/tls.crt -o smtpd_tls_key_file={d}/tls.key -o smtpd_tls_loglevel=1"
+    " -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=no -o smtpd_sasl_path=smtpd"
+    " -o cyrus_sasl_config_path={d}/sasl"
+    " -o smtpd_relay_restrictions=permit_sasl_authenticated,reject"
+    " -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject\n"
+    "tlsmgr    unix  - - n 1000? 1 tlsmgr\n")
+
+SASL_CONF = """\
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: {d}/sasl/sasldb2
+mech_list: PLAIN LOGIN
+"""
+
+
+def setup_tls_sasl(d, a):
+    """The 2527 listener: its certificate, and one user in a Cyrus sasldb."""
+    pw = pwd.getpwnam("postfix")
+    for src, dst in ((a.tls_cert, "tls.crt"), (a.tls_key, "tls.key")):
+        with open(src) as f, open(os.path.join(d, dst), "w") as g:
+            g.write(f.read())
+    os.makedirs(os.path.join(d, "sasl"), exist_ok=True)
+    with open(os.path.join(d, "sasl", "smtpd.conf"), "w") as f:
+        f.write(SASL_CONF.format(d=d))
+    db = os.path.join(d, "sasl", "sasldb2")
+    p = subprocess.run(["saslpasswd2", "-f", db, "-c", "-p", "-u", "backend.lab.example", a.sasl_user],
+                       input=a.sasl_password.encode(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=30)
+    if p.returncode != 0:
+        die("saslpasswd2 failed: %s" % p.stdout.decode("latin-1").strip())
+    os.chown(db, pw.pw_uid, pw.pw_gid)
+    os.chmod(db, 0o600)
+    with open(os.path.join(d, "master.cf"), "a") as f:
+        f.write(MASTER_TLS_SASL.format(d=d))
+    say("198.18.1.1:2527: STARTTLS and SMTP AUTH (user %s)" % a.sasl_user)
+
+
+def setup(d, a=None):
     d = os.path.abspath(d)
     os.makedirs(os.path.join(d, "queue"), exist_ok=True)
     os.makedirs(os.path.join(d, "data"), exist_ok=True)
@@ -111,6 +156,8 @@ def setup(d):
     with open(os.path.join(d, "header_checks"), "w") as f:
         f.write("/^Subject:/ HOLD held by the lab test\n")
     open(os.path.join(d, "maillog"), "a").close()
+    if a is not None and a.tls_cert:
+        setup_tls_sasl(d, a)
     say("Postfix instance set up in %s" % d)
 
 
@@ -175,7 +222,8 @@ def start(d):
         die("postfix -c %s start failed (exit %d)" % (d, rc))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if listening(2525) and listening(2526):
+        if listening(2525) and listening(2526) and (
+                "2527" not in open(os.path.join(d, "master.cf")).read() or listening(2527)):
             say("Postfix master pid %s listens on 198.18.1.1:2525 and :2526" % master_pid(d))
             return
         time.sleep(0.2)
@@ -252,10 +300,14 @@ def main():
     ap.add_argument("--match")
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--sasl-user")
+    ap.add_argument("--sasl-password")
     a = ap.parse_args()
     d = os.path.abspath(a.dir)
     if a.cmd == "setup":
-        setup(d)
+        setup(d, a)
     elif a.cmd == "start":
         start(d)
     elif a.cmd == "stop":

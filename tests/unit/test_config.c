@@ -882,6 +882,32 @@ TEST(smtp_keys)
 	expect_error(PORT_LINES "smtpd_recipient_limit = 0\n", ":3: smtpd_recipient_limit", NULL);
 }
 
+/* Towards backends (issue 13): /name=, backend_tls_ca_file, backend_auth_without_tls. */
+TEST(backend_tls_keys)
+{
+	CHECK(parse_ok(PORT_LINES) == 0);
+	CHECK_STR(cfg.backend_tls_ca_file, "");
+	CHECK_EQ(cfg.backend_auth_without_tls, 0);
+	CHECK(parse_ok(PORT_LINES "backends = 198.18.1.1:25/name=mx1.lab.example "
+		       "[2001:2:0:1::1]:2525/starttls/name=mx-2.lab.example/proxy 198.18.1.2:25\n"
+		       "backend_tls_ca_file = /etc/mxgate/backend-ca.pem\nbackend_auth_without_tls = yes\n") == 0);
+	CHECK_EQ(cfg.nbackends, 3);
+	CHECK_STR(cfg.backends[0].name, "mx1.lab.example");
+	CHECK_EQ(cfg.backends[0].starttls, 0);
+	CHECK_STR(cfg.backends[1].name, "mx-2.lab.example");
+	CHECK_EQ(cfg.backends[1].starttls, 1);
+	CHECK_EQ(cfg.backends[1].proxy_v2, 1);
+	CHECK_STR(cfg.backends[2].name, "");
+	CHECK_STR(cfg.backend_tls_ca_file, "/etc/mxgate/backend-ca.pem");
+	CHECK_EQ(cfg.backend_auth_without_tls, 1);
+	expect_error(PORT_LINES "backends = 198.18.1.1:25/name=\n", ":3: backends", "is not a host name");
+	expect_error(PORT_LINES "backends = 198.18.1.1:25/name=a..b\n", ":3: backends", "is not a host name");
+	expect_error(PORT_LINES "backends = 198.18.1.1:25/name=a_b\n", ":3: backends", "is not a host name");
+	expect_error(PORT_LINES "backends = 198.18.1.1:25/name=a234567890123456789012345678901234567890"
+		     "123456789012345678901234\n", ":3: backends", "is not a host name");   /* 64 bytes */
+	expect_error(PORT_LINES "backend_auth_without_tls = maybe\n", ":3: backend_auth_without_tls", "yes or no");
+}
+
 /* mxgate_user and mxgate_group: defaults, names, never root */
 TEST(privilege_keys)
 {
@@ -1159,6 +1185,7 @@ int main(void)
 {
 	RUN(smtp_keys);
 	RUN(log_keys);
+	RUN(backend_tls_keys);
 	RUN(privilege_keys);
 	RUN(lab_config);
 	RUN(crlf);

@@ -970,7 +970,7 @@ static const struct {
 					 "(a blank is +20, '+' is +2B)" },
 	/* tags */
 	{ "Conect:1.2.3.4", "OK", "Conect:1.2.3.4: unknown tag 'Conect'" },
-	{ "TLS_Srv:secure.example.com", "ENCR:112", "TLS_Srv:secure.example.com: tag TLS_Srv: is not "
+	{ "TLS_Rcpt:secure.example.com", "ENCR:112", "TLS_Rcpt:secure.example.com: tag TLS_Rcpt: is not "
 						    "supported by mxgate" },
 	{ "From:", "REJECT", "From:: empty key: sendmail has no From: default" },
 	{ "To:", "RELAY", "To:: empty key: sendmail has no To: default" },
@@ -1779,6 +1779,180 @@ out:
 	pol_builder_free(b);
 }
 
+/* ---- the server side: Try_TLS, TLS_Srv, AuthInfo (mxgate towards its backends) ---- */
+
+/* A backend after STARTTLS: {verify} and {cipher_bits} of its certificate. */
+static struct pol_client backend(const char *addr, const char *name, const char *verify, int bits)
+{
+	struct pol_client c = client(addr, name);
+
+	c.tls = verify != NULL;
+	c.verify = verify;
+	c.cipher_bits = bits;
+	return c;
+}
+
+/* cf/README: "Try_TLS:broken.server NO" stops STARTTLS towards that server; name, address, default. */
+static void try_tls(void)
+{
+	struct pol_snapshot *s = snap_of("Try_TLS:broken.lab.example NO\n"
+					 "Try_TLS:198.18.1 NO\n"
+					 "Try_TLS:198.18.1.5 YES\n"
+					 "Try_TLS:[198.18.2.9] NO\n");
+	struct pol_client c;
+
+	CHECK(s != NULL);
+	c = client("198.18.3.1", "broken.lab.example");
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 0);
+	c = client("198.18.3.1", "mx.broken.lab.example");   /* parent domains are walked */
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 0);
+	c = client("198.18.3.1", "good.lab.example");
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 1);
+	c = client("198.18.1.7", NULL);                      /* prefix */
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 0);
+	c = client("198.18.1.5", NULL);                      /* a longer prefix says YES */
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 1);
+	c = client("198.18.2.9", NULL);                      /* [literal] of an unnamed backend */
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 0);
+	CHECK_EQ(pol_try_tls(NULL, &c, NULL), 1);            /* no map: try */
+	pol_snapshot_free(s);
+
+	s = snap_of("Try_TLS: NO\nTry_TLS:secure.lab.example YES\n");
+	CHECK(s != NULL);
+	c = client("198.18.1.1", NULL);
+	pol_trace_init(&tr);
+	CHECK_EQ(pol_try_tls(s, &c, &tr), 0);                /* the bare default */
+	CHECK(tr.n >= 2);
+	CHECK_STR(tr.line[tr.n - 1], "Try_TLS: -> found NO");
+	c = client("198.18.1.1", "secure.lab.example");
+	CHECK_EQ(pol_try_tls(s, &c, NULL), 1);
+	pol_snapshot_free(s);
+	expect_add_error("Try_TLS:x.example", "MAYBE", "Try_TLS:x.example: unknown value 'MAYBE' (Try_TLS "
+			 "takes NO, or YES as an exception)");
+	expect_add_error("Try_TLS:u@x.example", "NO", "Try_TLS:u@x.example: a Try_TLS: key is a host name "
+			 "or an address, not a mailbox");
+}
+
+/* cf/README's TLS_Srv examples: "TLS_Srv:secure.example.com ENCR:112", VERIFY, VERIFY:bits, PERM+. */
+static void tls_srv(void)
+{
+	struct pol_snapshot *s = snap_of("TLS_Srv:secure.lab.example ENCR:112\n"
+					 "TLS_Srv:198.18.1.1 VERIFY\n"
+					 "TLS_Srv:198.18.1.2 VERIFY:256\n"
+					 "TLS_Srv:198.18.1.3 PERM+VERIFY\n"
+					 "TLS_Srv:198.18.1.4 VERIFY+CN\n"
+					 "TLS_Srv:198.18.1.5 OK\n");
+	struct pol_client c;
+	struct pol_result r;
+
+	CHECK(s != NULL);
+	c = backend("198.18.9.9", "secure.lab.example", "NOT", 128);  /* ENCR: no verify needed */
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	CHECK_EQ(r.tag, POL_TAG_TLS_SRV);
+	c = backend("198.18.9.9", "secure.lab.example", "OK", 56);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 encryption too weak 56 less than 112");
+	c = backend("198.18.9.9", "secure.lab.example", NULL, 0);      /* no STARTTLS at all */
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 encryption too weak 0 less than 112");
+	c = backend("198.18.1.1", NULL, "OK", 128);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	CHECK_STR(r.rule, "TLS_Srv:198.18.1.1 VERIFY");
+	c = backend("198.18.1.1", NULL, "FAIL", 256);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 authentication failed");
+	c = backend("198.18.1.1", NULL, NULL, 0);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 other side does not support STARTTLS");
+	c = backend("198.18.1.2", NULL, "OK", 128);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 encryption too weak 128 less than 256");
+	c = backend("198.18.1.3", NULL, "FAIL", 256);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "503 5.7.0 authentication failed");
+	c = backend("198.18.1.4", "mx.lab.example", "OK", 256);        /* +CN: the configured name */
+	c.cn_subject = "other.lab.example";
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "403 4.7.0 CN other.lab.example does not match mx.lab.example");
+	c.cn_subject = "mx.lab.example";
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_STR(fmt(&r), "OK");
+	c = backend("198.18.1.5", NULL, "FAIL", 0);
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_EQ(r.action, POL_OK);
+	c = backend("198.18.7.7", NULL, "FAIL", 0);                    /* no entry: no requirement */
+	r = pol_check_tls_srv(s, &c, NULL);
+	CHECK_EQ(r.action, POL_CONTINUE);
+	pol_snapshot_free(s);
+	expect_add_error("TLS_Srv:x.example", "ENCR", "TLS_Srv:x.example: unknown value 'ENCR' (TLS_Srv "
+			 "takes VERIFY, VERIFY:bits or ENCR:bits, after TEMP+ or PERM+ if wanted, or OK)");
+}
+
+/* cf/README: AuthInfo:host "U:user" "I:authid" "P:secret" "M:mechs"; the password never shows. */
+static void authinfo(void)
+{
+	struct pol_snapshot *s = snap_of("AuthInfo:backend.lab.example \"U:relay\" \"P:s3cret pass\"\n"
+					 "AuthInfo:198.18.1.2 \"U:zid\" \"I:cid\" \"P=c2VjcmV0\" \"M:CRAM-MD5 login plain\"\n"
+					 "AuthInfo: \"I:dflt\" \"P:x\" \"M:LOGIN\"\n"
+					 "AuthInfo:198.18.1.9 SKIP\n");
+	struct pol_authinfo a;
+	struct pol_client c;
+
+	CHECK(s != NULL);
+	c = client("198.18.1.1", "backend.lab.example");
+	pol_trace_init(&tr);
+	CHECK_EQ(pol_authinfo(s, &c, &a, &tr), 1);
+	CHECK_STR(a.user, "relay");
+	CHECK_STR(a.authid, "");
+	CHECK_STR(a.password, "s3cret pass");
+	CHECK_STR(a.mechs, "PLAIN LOGIN");                 /* the default */
+	CHECK_STR(a.rule, "AuthInfo:backend.lab.example \"U:relay\" \"P:****\"");
+	for (unsigned i = 0; i < tr.n; i++)
+		CHECK(strstr(tr.line[i], "s3cret") == NULL);
+	CHECK(tr.n >= 1 && strstr(tr.line[tr.n - 1], "\"P:****\"") != NULL);
+	c = client("198.18.1.2", NULL);
+	CHECK_EQ(pol_authinfo(s, &c, &a, NULL), 1);
+	CHECK_STR(a.user, "zid");
+	CHECK_STR(a.authid, "cid");
+	CHECK_STR(a.password, "secret");                   /* P= is base64 */
+	CHECK_STR(a.mechs, "LOGIN PLAIN");                 /* the order given, the ones mxgate speaks */
+	c = client("198.18.1.3", NULL);
+	CHECK_EQ(pol_authinfo(s, &c, &a, NULL), 1);        /* the bare default */
+	CHECK_STR(a.authid, "dflt");
+	CHECK_STR(a.mechs, "LOGIN");
+	c = client("198.18.1.9", NULL);
+	CHECK_EQ(pol_authinfo(s, &c, &a, NULL), 1);        /* SKIP ends the address walk, the default applies */
+	CHECK_STR(a.authid, "dflt");
+	CHECK_EQ(pol_authinfo(NULL, &c, &a, NULL), 0);
+	CHECK_STR(a.password, "");
+	pol_snapshot_free(s);
+
+	/* no error message quotes the value (it holds the password) */
+	expect_add_error("AuthInfo:x.example", "U:u P:pw", "AuthInfo:x.example: AuthInfo items are "
+			 "double-quoted: \"U:user\" \"P:password\" [\"I:authid\"] [\"M:PLAIN LOGIN\"]");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"P:pw", "AuthInfo:x.example: AuthInfo items are "
+			 "double-quoted: \"U:user\" \"P:password\" [\"I:authid\"] [\"M:PLAIN LOGIN\"]");
+	expect_add_error("AuthInfo:x.example", "\"U:u\"", "AuthInfo:x.example: AuthInfo needs \"U:user\" "
+			 "(or \"I:authid\") and \"P:password\"");
+	expect_add_error("AuthInfo:x.example", "\"P:pw\"", "AuthInfo:x.example: AuthInfo needs \"U:user\" "
+			 "(or \"I:authid\") and \"P:password\"");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"P:pw\" \"R:realm\"", "AuthInfo:x.example: "
+			 "AuthInfo \"R:\" (a realm) is DIGEST-MD5's: mxgate authenticates with PLAIN or LOGIN");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"P:pw\" \"M:DIGEST-MD5 CRAM-MD5\"",
+			 "AuthInfo:x.example: AuthInfo \"M:\" lists neither PLAIN nor LOGIN, the mechanisms "
+			 "mxgate speaks");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"P=c2VjcmV0!\"", "AuthInfo:x.example: AuthInfo "
+			 "\"P=\" is not base64 of a password");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"P:pw\" \"U:v\"", "AuthInfo:x.example: AuthInfo "
+			 "item \"U\" given twice");
+	expect_add_error("AuthInfo:x.example", "\"U:u\" \"X:pw\"", "AuthInfo:x.example: unknown AuthInfo "
+			 "item (\"U:\", \"I:\", \"P:\", \"P=\" or \"M:\")");
+	expect_add_error("AuthInfo:u@x.example", "\"U:u\" \"P:pw\"", "AuthInfo:u@x.example: a AuthInfo: key "
+			 "is a host name or an address, not a mailbox");
+}
+
 int main(void)
 {
 	RUN(addresses);
@@ -1809,5 +1983,8 @@ int main(void)
 	RUN(stage_rcpt_relaying);
 	RUN(stage_runs_the_engines_checks);
 	RUN(layers);
+	RUN(try_tls);
+	RUN(tls_srv);
+	RUN(authinfo);
 	return t_done("test_policy");
 }

@@ -737,6 +737,89 @@ TEST(received_golden)
 	free(out);
 }
 
+/* ---- AUTH towards a backend ---- */
+
+/* The EHLO reply's AUTH line: the mechanisms mxgate speaks, "AUTH=" (old form) too. */
+static void auth_mechs(void)
+{
+	const char *a = "250-backend.lab.example\r\n250-AUTH DIGEST-MD5 plain CRAM-MD5\r\n250 8BITMIME\r\n";
+	const char *b = "250-x\r\n250-AUTH=LOGIN PLAIN\r\n250 AUTH CRAM-MD5\r\n";
+	const char *c = "250-x\r\n250-AUTHX PLAIN\r\n250-XAUTH LOGIN\r\n250 AUTH PLAINX LOGINS\r\n";
+	const char *d = "250-x\r\n250 AUTH LOGIN";          /* last line without its CRLF */
+
+	CHECK_EQ(rw_auth_mechs(a, strlen(a)), RW_MECH_PLAIN);
+	CHECK_EQ(rw_auth_mechs(b, strlen(b)), RW_MECH_PLAIN | RW_MECH_LOGIN);
+	CHECK_EQ(rw_auth_mechs(c, strlen(c)), 0);
+	CHECK_EQ(rw_auth_mechs(d, strlen(d)), RW_MECH_LOGIN);
+	CHECK_EQ(rw_auth_mechs("250 AUTH", 8), 0);
+	CHECK_EQ(rw_auth_mechs("", 0), 0);
+}
+
+/* RFC 4648 10's test vectors, and the exact sizes. */
+static void base64_vectors(void)
+{
+	static const char *const v[][2] = {
+		{ "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	char out[16];
+	uint8_t all[256];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t want = strlen(v[i][1]);
+		char *exact = malloc(want + 1);
+
+		CHECK_EQ(rw_base64(v[i][0], strlen(v[i][0]), out, sizeof(out)), want);
+		CHECK_STR(out, v[i][1]);
+		CHECK_EQ(rw_base64(v[i][0], strlen(v[i][0]), exact, want + 1), want);   /* exact fit */
+		CHECK_EQ(rw_base64(v[i][0], strlen(v[i][0]), exact, want), 0);          /* one short */
+		CHECK_STR(exact, "");
+		free(exact);
+	}
+	CHECK_EQ(rw_base64("", 0, out, sizeof(out)), 0);
+	for (int i = 0; i < 256; i++)
+		all[i] = (uint8_t)i;
+	{
+		char *o = malloc(345);
+
+		CHECK_EQ(rw_base64(all, 256, o, 345), 344);
+		CHECK(strncmp(o, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", 44) == 0);
+		CHECK_STR(o + 336, "/P3+/w==");
+		free(o);
+	}
+}
+
+/* AUTH PLAIN (RFC 4616 4's example: authzid Ursel, authcid Kurt, password xipj3plmq) and LOGIN lines. */
+static void auth_commands(void)
+{
+	char *out = malloc(RW_AUTH_MAX), big[RW_AUTH_FIELD_MAX + 2];
+	size_t n;
+
+	CHECK_EQ(rw_auth_plain("", "tim", "tanstaaftanstaaf", out, RW_AUTH_MAX),
+		 strlen("AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"));
+	CHECK_STR(out, "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");          /* RFC 4954 4's example */
+	rw_auth_plain("Ursel", "Kurt", "xipj3plmq", out, RW_AUTH_MAX);
+	CHECK_STR(out, "AUTH PLAIN VXJzZWwAS3VydAB4aXBqM3BsbXE=\r\n");
+	CHECK_EQ(rw_auth_plain("", "", "pw", out, RW_AUTH_MAX), 0);               /* no authcid */
+	CHECK_EQ(rw_auth_plain("", "u", "", out, RW_AUTH_MAX), 0);                /* no password */
+	CHECK_STR(out, "");
+	/* the longest fields fit whole in RW_AUTH_MAX; one byte more is refused */
+	memset(big, 'x', RW_AUTH_FIELD_MAX);
+	big[RW_AUTH_FIELD_MAX] = '\0';
+	n = rw_auth_plain(big, big, big, out, RW_AUTH_MAX);
+	CHECK(n > 2000 && n < RW_AUTH_MAX && strcmp(out + n - 2, "\r\n") == 0);
+	CHECK_EQ(rw_auth_plain(big, big, big, out, n), 0);                         /* no room for the NUL */
+	big[RW_AUTH_FIELD_MAX] = 'x';
+	big[RW_AUTH_FIELD_MAX + 1] = '\0';
+	CHECK_EQ(rw_auth_plain("", "u", big, out, RW_AUTH_MAX), 0);
+	CHECK_EQ(rw_auth_login_line("tim", out, RW_AUTH_MAX), 6);
+	CHECK_STR(out, "dGlt\r\n");
+	CHECK_EQ(rw_auth_login_line("", out, RW_AUTH_MAX), 0);
+	CHECK_EQ(rw_auth_login_line(big, out, RW_AUTH_MAX), 0);
+	CHECK_EQ(rw_auth_login_line("tim", out, 6), 0);                            /* no room for the NUL */
+	free(out);
+}
+
 int main(void)
 {
 	RUN(reply_single_and_multi);
@@ -753,5 +836,8 @@ int main(void)
 	RUN(proxy_v2_ipv6_plain);
 	RUN(proxy_v2_tls);
 	RUN(received_golden);
+	RUN(auth_mechs);
+	RUN(base64_vectors);
+	RUN(auth_commands);
 	return t_done("test_relay_wire");
 }

@@ -37,6 +37,7 @@ static const char policy_usage[] =
 	"       mxctl policy test --client IP [--name N] [--helo H] [--from A] [--to A]...\n"
 	"                         [--verify V [--bits N]] [--cert-issuer DN --cert-subject DN]\n"
 	"                         [--cn CN] [--auth] [--file ACCESSFILE | --redis-only]\n"
+	"                         [--backend IP [--backend-name N] [--backend-verify V [--backend-bits N]]]\n"
 	"       mxctl policy push [--file ACCESSFILE [--version N]]\n";
 
 static const char policy_help[] =
@@ -104,6 +105,7 @@ static const char test_help[] =
 	"usage: mxctl policy test --client IP [--name N] [--helo H] [--from A] [--to A]...\n"
 	"                         [--verify V [--bits N]] [--cert-issuer DN --cert-subject DN]\n"
 	"                         [--cn CN] [--auth] [--file ACCESSFILE | --redis-only]\n"
+	"                         [--backend IP [--backend-name N] [--backend-verify V [--backend-bits N]]]\n"
 	"\n"
 	"Run one imaginary SMTP session through the map from Redis laid over this host's\n"
 	"access_file as mxgate lays them (or through ACCESSFILE alone, or Redis's map\n"
@@ -124,6 +126,11 @@ static const char test_help[] =
 	"  --auth               the client authenticated (SMTP AUTH)\n"
 	"  --file ACCESSFILE    an access file instead of Redis and access_file\n"
 	"  --redis-only         Redis's map without this host's access_file\n"
+	"  --backend IP         also (or only: --client is then optional) mxgate's side\n"
+	"                       towards that backend: Try_TLS, TLS_Srv, AuthInfo\n"
+	"  --backend-name N     its /name= in backends; --backend-verify V and\n"
+	"                       --backend-bits N: its certificate after STARTTLS\n"
+	"                       (OK NO FAIL; without them: no TLS, verify NONE)\n"
 	"\n"
 	"Exit 0 when the session would be accepted, 3 when a stage refuses it.\n";
 static const char push_help[] =
@@ -1021,6 +1028,46 @@ static int run_session(const struct pol_snapshot *s, struct pol_client *c, const
 	return rejected ? EX_REJECTED : EX_OK;
 }
 
+/*
+ * mxgate towards a backend (the server-side tags, in the relay's order):
+ * Try_TLS, TLS_Srv, AuthInfo (its password never shown). 1 when TLS_Srv
+ * refuses the backend.
+ */
+static int run_backend(const struct pol_snapshot *s, const struct pol_client *b)
+{
+	static struct pol_trace t;
+	struct pol_authinfo *ai = malloc(sizeof(*ai));
+	struct pol_result r;
+	char as[64];
+	int refused, tls;
+
+	if (ai == NULL)
+		return -1;
+	pol_trace_init(&t);
+	pol_addr_format(&b->addr, as, sizeof(as));
+	printf("\nbackend %s[%s]\n\nTry_TLS\n", b->name ? b->name : "unknown", as);
+	tls = pol_try_tls(s, b, &t);
+	show_trace(&t);
+	printf("  => %s\n", tls ? "STARTTLS when the backend offers it" : "no STARTTLS (Try_TLS NO)");
+	printf("\nTLS_Srv (verify=%s cipher_bits=%d)\n", b->verify, b->cipher_bits);
+	r = pol_check_tls_srv(s, b, &t);
+	refused = show_result(&t, &r);
+	printf("\nAuthInfo\n");
+	if (pol_authinfo(s, b, ai, &t)) {
+		show_trace(&t);
+		printf("  => AUTH (%s) as %s, password not shown (%s)\n", ai->mechs,
+		       ai->authid[0] ? ai->authid : ai->user, ai->rule);
+	} else {
+		show_trace(&t);
+		printf("  => no AUTH\n");
+	}
+	explicit_bzero(ai, sizeof(*ai));
+	free(ai);
+	if (refused)
+		printf("\ndecision: the backend is refused (the MAIL gets the 4xx above)\n");
+	return refused;
+}
+
 /* policy test: one imaginary session against the map from Redis or --file (like sendmail -bt). */
 static int policy_test(int argc, char **argv)
 {
@@ -1038,6 +1085,10 @@ static int policy_test(int argc, char **argv)
 		{ "cn", required_argument, NULL, 'C' },
 		{ "auth", no_argument, NULL, 'a' },
 		{ "redis-only", no_argument, NULL, 'R' },
+		{ "backend", required_argument, NULL, 'B' },
+		{ "backend-name", required_argument, NULL, 'N' },
+		{ "backend-verify", required_argument, NULL, 'V' },
+		{ "backend-bits", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1046,8 +1097,9 @@ static int policy_test(int argc, char **argv)
 	};
 	static char issuer[POL_KEY_MAX], subject[POL_KEY_MAX], cn[POL_KEY_MAX];
 	const char *file = NULL, *client = NULL, *from = NULL, *to[MAX_RCPTS];
+	const char *backend = NULL;
 	struct pol_snapshot *s;
-	struct pol_client c;
+	struct pol_client c, b;
 	struct entries e, lower;
 	const char *lower_path = NULL;
 	long long version = 0;
@@ -1057,6 +1109,8 @@ static int policy_test(int argc, char **argv)
 	long bits;
 
 	memset(&c, 0, sizeof(c));
+	memset(&b, 0, sizeof(b));
+	b.verify = "NONE";
 	opt_reset();
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -1085,6 +1139,22 @@ static int policy_test(int argc, char **argv)
 		case 'C': str_dn_quote(optarg, cn, sizeof(cn)); c.cn_subject = cn; break;
 		case 'a': c.auth = 1; break;
 		case 'R': redis_only = 1; break;
+		case 'B': backend = optarg; break;
+		case 'N': b.name = optarg; break;
+		case 'V':
+			if (strcmp(optarg, "OK") && strcmp(optarg, "NO") && strcmp(optarg, "FAIL"))
+				return usage_error(test_help, "policy test: --backend-verify %s: OK, NO or FAIL",
+						   optarg);
+			b.verify = optarg;
+			b.tls = 1;
+			break;
+		case 'S':
+			bits = strtol(optarg, &end, 10);
+			if (*end != '\0' || bits < 0 || bits > 65535)
+				return usage_error(test_help, "policy test: --backend-bits %s: a number of bits",
+						   optarg);
+			b.cipher_bits = (int)bits;
+			break;
 		case 'h': return help(test_help);
 		default: return usage_error(test_help, "policy test: %s", bad_opt(argv));
 		}
@@ -1093,9 +1163,11 @@ static int policy_test(int argc, char **argv)
 		return usage_error(test_help, "policy test: unexpected argument %s", argv[optind]);
 	if (file != NULL && redis_only)
 		return usage_error(test_help, "policy test: --file or --redis-only, not both");
-	if (client == NULL)
+	if (client == NULL && backend == NULL)
 		return usage_error(test_help, "policy test: --client IP is required");
-	if (pol_addr_parse(client, &c.addr) < 0)
+	if (backend != NULL && pol_addr_parse(backend, &b.addr) < 0)
+		return usage_error(test_help, "policy test: --backend %s: not an IPv4 or IPv6 address", backend);
+	if (client != NULL && pol_addr_parse(client, &c.addr) < 0)
 		return usage_error(test_help, "policy test: --client %s: not an IPv4 or IPv6 address",
 				   client);
 	if (c.verify) {
@@ -1142,7 +1214,12 @@ static int policy_test(int argc, char **argv)
 		printf("%s: version %lld, %zu entries\n", rkey(RK_POLICY), version, pol_snapshot_count(s));
 	entries_free(&e);
 	entries_free(&lower);
-	rc = run_session(s, &c, from, to, nto);
+	rc = client != NULL ? run_session(s, &c, from, to, nto) : EX_OK;
+	if (backend != NULL && rc == EX_OK) {
+		int br = run_backend(s, &b);
+
+		rc = br < 0 ? EX_FAIL : br ? EX_REJECTED : EX_OK;
+	}
 	pol_snapshot_free(s);
 	return rc;
 }
