@@ -54,6 +54,19 @@ struct cfg_backend {
 	int starttls;               /* "/starttls": STARTTLS to the backend when offered */
 };
 
+#define CFG_MAX_DNS_SERVERS 4
+#define CFG_MAX_DNSBL       16
+
+/* A DNSBL or DNSWL site (postscreen_dnsbl_sites: domain[=filter][*weight]). */
+struct cfg_dnsbl {
+	char domain[128];
+	int has_filter;
+	uint8_t filter[4][32];      /* reply octets that match: a bitmap per octet */
+	int weight;                 /* default 1; negative for an allowlist */
+};
+
+enum cfg_dnsbl_action { CFG_DNSBL_ENFORCE = 0, CFG_DNSBL_DROP };
+
 struct mx_config {
 	char path[256];
 	char hostname[CFG_NAME_LEN];          /* default "localhost" */
@@ -134,6 +147,18 @@ struct mx_config {
 	unsigned nbackends;
 	unsigned backend_timeout_ms;          /* per backend reply, default 300000 */
 	unsigned backend_retry_ms;            /* a failed backend rests this long, default 30000 */
+	/* DNS on the inside network (dataplane/dns): client names, DNSBL scoring */
+	struct cfg_backend dns_servers[CFG_MAX_DNS_SERVERS];  /* port 53 unless given */
+	unsigned ndns_servers;
+	unsigned dns_timeout_ms;              /* per try, default 1000 */
+	unsigned dns_retries;                 /* tries after the first, default 2 */
+	unsigned dns_max_inflight;            /* queries per worker, default 512 */
+	unsigned dns_cache_size;              /* entries per worker, default 8192, 0 = none */
+	unsigned dns_banner_wait_ms;          /* the banner waits this long at most, default 5000 */
+	struct cfg_dnsbl dnsbl_sites[CFG_MAX_DNSBL];
+	unsigned ndnsbl_sites;
+	unsigned dnsbl_threshold;             /* score that blocks, default 1 */
+	unsigned dnsbl_action;                /* enum cfg_dnsbl_action, default enforce */
 	struct cfg_impair impair;
 };
 

@@ -10,6 +10,12 @@
 #include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
+#include "dataplane/dns/dns.h"
+
+/* the session's name status goes to the map as ${client_resolve} */
+_Static_assert((int)DNS_NAME_OK == (int)POL_RESOLVE_OK && (int)DNS_NAME_FAIL == (int)POL_RESOLVE_FAIL &&
+	       (int)DNS_NAME_FORGED == (int)POL_RESOLVE_FORGED && (int)DNS_NAME_TEMP == (int)POL_RESOLVE_TEMP,
+	       "resolve codes");
 
 #define LIMIT_SLOTS    8192     /* clients counted per worker for Limit: (power of two) */
 #define LIMIT_PROBE    8
@@ -148,6 +154,8 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 		pc->addr.family = t->family == NET_AF_INET ? 4 : 6;
 		memcpy(pc->addr.a, t->raddr.a, 16);
 	}
+	pc->name = s->name;
+	pc->resolve = s->name_status;
 	pc->helo = s->p.helo;
 	pc->auth = s->p.authenticated;
 	pc->tls = s->tls_up;
@@ -166,8 +174,8 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 /* Answer an owed MAIL/RCPT with a policy refusal and log it as Postfix does. */
 static void pol_refuse(struct sess *s, const struct pol_result *r, const char *stage, const char *who)
 {
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from unknown[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
-	     stage, s->addr, r->code, r->enh, who, r->text, tx_from(&s->tx), s->p.ehlo ? "ESMTP" : "SMTP",
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: %s from %s[%s]: %d %s <%s>: %s; from=<%s> proto=%s helo=<%s>",
+	     stage, sess_name(s), s->addr, r->code, r->enh, who, r->text, tx_from(&s->tx), s->p.ehlo ? "ESMTP" : "SMTP",
 	     s->p.helo);
 	smtp_proto_answerf(&s->p, r->code, r->enh, "<%s>: %s", who, r->text);
 }
@@ -232,7 +240,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	}
 	return 0;
 refused:
-	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from unknown[%s]: %d %s %s; proto=SMTP", s->addr,
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from %s[%s]: %d %s %s; proto=SMTP", sess_name(s), s->addr,
 	     refusal->code, refusal->enh, refusal->text);
 	return 1;
 }

@@ -234,8 +234,8 @@ size_t rw_received(const struct rw_received_info *r, char *out, size_t outlen)
 			 r->version, r->cipher, r->cipher_bits, r->verify);
 	gmtime_r(&r->when, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	n = snprintf(out, outlen, "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
+	n = snprintf(out, outlen, "Received: from %s (%s [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", r->name ? r->name : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
 		     r->addr, r->hostname, with, r->id, tlsinfo, r->rcpt ? "\r\n\tfor <" : "",
 		     r->rcpt ? r->rcpt : "", r->rcpt ? ">" : "", date);
 	return n > 0 && (size_t)n < outlen ? (size_t)n : 0;

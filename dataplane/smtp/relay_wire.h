@@ -154,12 +154,13 @@ struct rw_proxy_info {
  */
 size_t rw_proxy_v2(const struct rw_proxy_info *pp, uint8_t *out, size_t outlen);
 
-#define RW_RECEIVED_MAX 1400      /* the longest Received header rw_received() makes */
+#define RW_RECEIVED_MAX 1700      /* the longest Received header rw_received() makes */
 
 /* What the Received header says. */
 struct rw_received_info {
 	const char *helo;         /* the client's HELO/EHLO name, "" or NULL: "unknown" */
 	const char *addr;         /* the client's address as text */
+	const char *name;         /* its verified name, NULL: "unknown" */
 	const char *hostname;     /* ours ("by") */
 	const char *id;           /* the session's queue id */
 	int ehlo, tls, auth;      /* EHLO used, TLS up, authenticated: "with" (RFC 3848) */
@@ -170,7 +171,7 @@ struct rw_received_info {
 };
 
 /*
- * "Received: from HELO (unknown [[IPv6:]ADDR])\r\n\tby HOST (mxgate) with
+ * "Received: from HELO (NAME [[IPv6:]ADDR])\r\n\tby HOST (mxgate) with
  * WITH id ID[\r\n\t(version=V cipher=C bits=N verify=X)][\r\n\tfor <R>];\r\n\t
  * DATE\r\n", WITH one of SMTP ESMTP SMTPS ESMTPS ESMTPSA (SMTPS for HELO
  * under TLS, ESMTPSA for EHLO, TLS and AUTH). Returns the length written

@@ -24,6 +24,8 @@
 #include "dataplane/smtp/tx.h"
 
 struct auth_req;
+struct dns_check;
+struct dns_resolver;
 struct tls_macros;
 struct tls_worker;
 
@@ -53,6 +55,7 @@ struct smtp_worker {
 	struct smtp_cfg pcfg[SMTP_MODE_COUNT];  /* the engine's settings per port flavour */
 	struct listen_arg la[SMTP_MODE_COUNT];
 	struct relay_pool rp;     /* the backends */
+	struct dns_resolver *dns; /* dns_servers: client names, DNSBL (NULL: none) */
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
@@ -93,6 +96,11 @@ struct sess {
 	char id[12];
 	char addr[INET6_ADDRSTRLEN];
 	uint16_t port;
+	char *name;               /* the verified client name (PTR and forward), NULL: "unknown" */
+	struct dns_check *dns;    /* the connect-time lookups while the banner waits, or NULL */
+	uint8_t name_status;      /* enum dns_name_status (${client_resolve}); 0: not looked up */
+	uint8_t dns_wait;         /* the banner waits for the lookups */
+	const char *blocked_by;   /* DNSBL score over the threshold: the site to name */
 	struct smtp_tx tx;        /* the transaction */
 	struct relay *relay;      /* the backend side, allocated at the first MAIL */
 	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
@@ -116,6 +124,12 @@ static inline uint64_t cut_us(const struct smtp_worker *w, unsigned ms)
 	if (w->stress && w->cfg->smtpd_stress_timeout_ms < ms)
 		ms = w->cfg->smtpd_stress_timeout_ms;
 	return (uint64_t)ms * 1000;
+}
+
+/* The client's name for logs and Received (Postfix's client_name). */
+static inline const char *sess_name(const struct sess *s)
+{
+	return s->name ? s->name : "unknown";
 }
 
 /* ---- session.c ---- */

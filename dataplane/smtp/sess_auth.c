@@ -59,20 +59,20 @@ void sess_auth_answer(struct sess *s, const struct auth_req *r)
 			break;
 		}
 		w->st.auth_success++;
-		slog(w->cfg->hostname, "%s: client=unknown[%s], sasl_method=%s, sasl_username=%s", s->id, s->addr,
+		slog(w->cfg->hostname, "%s: client=%s[%s], sasl_method=%s, sasl_username=%s", s->id, sess_name(s), s->addr,
 		     s->sasl_method, s->login);
 		smtp_proto_answerf(&s->p, 235, "2.7.0", "Authentication successful");
 		break;
 	case AUTH_FAIL:
 		w->st.auth_failed++;
-		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication failed: authentication failure",
-		     s->addr, s->sasl_method);
+		slog(w->cfg->hostname, "warning: %s[%s]: SASL %s authentication failed: authentication failure",
+		     sess_name(s), s->addr, s->sasl_method);
 		smtp_proto_answerf(&s->p, 535, "5.7.8", "Error: authentication failed: authentication failure");
 		break;
 	case AUTH_LIMITED:
 		w->st.auth_limited++;
-		slog(w->cfg->hostname, "warning: unknown[%s]: SASL %s authentication refused: too many failures",
-		     s->addr, s->sasl_method);
+		slog(w->cfg->hostname, "warning: %s[%s]: SASL %s authentication refused: too many failures",
+		     sess_name(s), s->addr, s->sasl_method);
 		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: too many failures");
 		break;
 	default:

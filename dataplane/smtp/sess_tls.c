@@ -79,10 +79,10 @@ static void tls_established(struct sess *s)
 		st->verify_fail++;
 	else
 		st->verify_not++;
-	slog(s->w->cfg->hostname, "%s TLS connection established from unknown[%s]: %s with cipher %s (%d/%d bits)",
+	slog(s->w->cfg->hostname, "%s TLS connection established from %s[%s]: %s with cipher %s (%d/%d bits)",
 	     strcmp(s->mac.verify, "OK") == 0 ? "Trusted" :
 	     (strcmp(s->mac.verify, "NOT") == 0 || strcmp(s->mac.verify, "NO") == 0) ? "Anonymous" : "Untrusted",
-	     s->addr, s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.alg_bits);
+	     sess_name(s), s->addr, s->mac.version, s->mac.cipher, s->mac.cipher_bits, s->mac.alg_bits);
 }
 
 /* Begin TLS on the client connection (465 at accept, or after STARTTLS). */
@@ -119,7 +119,7 @@ enum sess_tls_step sess_tls_handshake(struct sess *s)
 		return SESS_TLS_WAIT;
 	default:
 		s->w->st.tls_failed++;
-		slog(s->w->cfg->hostname, "SSL_accept error from unknown[%s]: %s", s->addr,
+		slog(s->w->cfg->hostname, "SSL_accept error from %s[%s]: %s", sess_name(s), s->addr,
 		     r == TLS_CLOSED ? "lost connection" : "protocol error");
 		return SESS_TLS_FAILED;
 	}

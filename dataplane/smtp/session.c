@@ -29,6 +29,7 @@
 #include "dataplane/smtp/auth.h"
 #include "dataplane/smtp/relay_wire.h"
 #include "dataplane/smtp/slog.h"
+#include "dataplane/dns/dns.h"
 #include "crypto/tls.h"
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
@@ -208,6 +209,8 @@ void sess_kill(struct sess *s, int abort_client)
 	if (s->areq != NULL)
 		s->areq->owner = NULL;     /* freed when the service lcore gives it back */
 	gate_release(s->lim);
+	dns_check_free(s->dns);          /* lookups still running: their answers fill the cache only */
+	s->dns = NULL;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
@@ -215,8 +218,8 @@ void sess_kill(struct sess *s, int abort_client)
 	w->st.auth_refused += s->p.stat_auth_refused;
 	w->st.reject_530_starttls += s->p.stat_530_starttls;
 	w->st.reject_530_auth += s->p.stat_530_auth;
-	slog(w->cfg->hostname, "disconnect from unknown[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
-	     "rset=%u quit=%u", s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
+	slog(w->cfg->hostname, "disconnect from %s[%s] ehlo=%u helo=%u starttls=%u auth=%u mail=%u rcpt=%u data=%u "
+	     "rset=%u quit=%u", sess_name(s), s->addr, s->n_cmds[CMD_EHLO], s->n_cmds[CMD_HELO], s->n_cmds[CMD_STARTTLS],
 	     s->n_cmds[CMD_AUTH], s->n_cmds[CMD_MAIL], s->n_cmds[CMD_RCPT], s->n_cmds[CMD_DATA], s->n_cmds[CMD_RSET],
 	     s->n_cmds[CMD_QUIT]);
 	relay_close(s->relay);           /* aborted if a message is half sent */
@@ -271,7 +274,7 @@ static void send_received(struct sess *s)
 {
 	char hdr[RW_RECEIVED_MAX];
 	const struct rw_received_info r = {
-		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->id,
+		.helo = s->p.helo, .addr = s->addr, .name = s->name, .hostname = s->w->cfg->hostname, .id = s->id,
 		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
 		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
 		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? tx_first_rcpt(&s->tx) : NULL,
@@ -305,8 +308,8 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 		if (code >= 200 && code < 300 && s->p.owed == SMTP_EV_RCPT) {
 			tx_rcpt_ok(&s->tx, smtp_proto_arg(&s->p));
 		} else if (code >= 400 && s->p.owed == SMTP_EV_RCPT) {
-			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from unknown[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
-			     s->addr, (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), s->p.ehlo ? "ESMTP" : "SMTP",
+			slog(w->cfg->hostname, "NOQUEUE: reject: RCPT from %s[%s]: %.*s; to=<%s> proto=%s helo=<%s>",
+			     sess_name(s), s->addr, (int)strcspn(rep, "\r\n"), rep, smtp_proto_arg(&s->p), s->p.ehlo ? "ESMTP" : "SMTP",
 			     s->p.helo);
 		}
 		answer_with_backend_reply(s, rep, len);
@@ -467,7 +470,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		s->n_cmds[CMD_MAIL]++;
 		if (tx_begin(&s->tx, ei->arg) != 0) {
 			w->st.out_of_memory++;
-			slog(w->cfg->hostname, "warning: out of memory for a transaction from unknown[%s]", s->addr);
+			slog(w->cfg->hostname, "warning: out of memory for a transaction from %s[%s]", sess_name(s), s->addr);
 			smtp_proto_answerf(&s->p, 451, "4.3.0", "Error: insufficient system resources");
 			return 0;
 		}
@@ -551,13 +554,13 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			relay_drop(s->relay);   /* closing mid-message: nothing half-sent is delivered */
 		if (ei->error == SMTP_R_NON_SMTP) {
 			w->st.non_smtp_command++;
-			slog(w->cfg->hostname, "warning: non-SMTP command from unknown[%s]: %.100s", s->addr, ei->arg);
+			slog(w->cfg->hostname, "warning: non-SMTP command from %s[%s]: %.100s", sess_name(s), s->addr, ei->arg);
 		} else if (ei->error == SMTP_R_NUL) {
-			slog(w->cfg->hostname, "warning: NUL character in message from unknown[%s]", s->addr);
+			slog(w->cfg->hostname, "warning: NUL character in message from %s[%s]", sess_name(s), s->addr);
 		} else if (ei->error == SMTP_R_NO_MEMORY) {
-			slog(w->cfg->hostname, "warning: out of memory for a command line from unknown[%s]", s->addr);
+			slog(w->cfg->hostname, "warning: out of memory for a command line from %s[%s]", sess_name(s), s->addr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
-			slog(w->cfg->hostname, "too many errors after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+			slog(w->cfg->hostname, "too many errors after %s from %s[%s]", smtp_where_names[s->p.where], sess_name(s), s->addr);
 		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
@@ -666,6 +669,80 @@ void sess_pump(struct sess *s)
 	client_arm(s);
 }
 
+/* ---- DNS at connect (dataplane/dns): the client's name and DNSBL score while the banner waits ---- */
+
+static void sess_start(struct sess *s, unsigned delay_ms);
+static void refuse_at_connect(struct sess *s, int code, const char *enh, const char *text);
+
+/* Over the DNSBL threshold: postscreen's reply, or its 521 and close (dnsbl_action = drop). */
+static void dns_refuse(struct sess *s)
+{
+	int drop = s->w->cfg->dnsbl_action == CFG_DNSBL_DROP;
+	char text[200];
+
+	snprintf(text, sizeof(text), "Service unavailable; client [%s] blocked using %s", s->addr, s->blocked_by);
+	slog(s->w->cfg->hostname, "NOQUEUE: reject: CONNECT from %s[%s]: %d 5.7.1 %s; proto=SMTP", sess_name(s),
+	     s->addr, drop ? 521 : 550, text);
+	refuse_at_connect(s, drop ? 521 : 550, "5.7.1", text);
+}
+
+/* The lookups are over, or the banner can wait no longer: keep what came, then the connect stages. */
+static void dns_finish(struct sess *s)
+{
+	const char *name = dns_check_name(s->dns);
+
+	s->dns_wait = 0;
+	s->name_status = (uint8_t)dns_check_name_status(s->dns);
+	s->name = name ? strdup(name) : NULL;       /* out of memory: "unknown" */
+	s->blocked_by = dns_check_verdict(s->dns);
+	if (s->blocked_by != NULL)
+		slog(s->w->cfg->hostname, "DNSBL rank %d for [%s]:%u", dns_check_score(s->dns, NULL), s->addr, s->port);
+	dns_check_free(s->dns);
+	s->dns = NULL;
+	tcp_set_timeout(s->c, 0);
+	sess_start(s, 0);
+}
+
+/* Every lookup answered: go on once the greeting delay is over too. */
+static void dns_answered(void *arg)
+{
+	struct sess *s = arg;
+
+	if (s->dns_wait && tcp_now_us(s->w->ctx) >= s->born_us + (uint64_t)s->w->cfg->smtpd_greet_delay_ms * 1000)
+		dns_finish(s);
+}
+
+/* The banner's timer while lookups run: the greeting delay, then at most dns_banner_wait_ms from connect. */
+static void dns_timer(struct sess *s)
+{
+	uint64_t now = tcp_now_us(s->w->ctx), by = s->born_us + (uint64_t)s->w->cfg->dns_banner_wait_ms * 1000;
+
+	if (dns_check_pending(s->dns) && now < by) {
+		tcp_set_timeout(s->c, (unsigned)((by - now + 999) / 1000));
+		return;
+	}
+	dns_finish(s);
+}
+
+/* Start the lookups of a new session: 1 when the banner waits for them, 0 to go on without. */
+static int dns_begin(struct sess *s)
+{
+	const struct net_tuple *t = tcp_tuple(s->c);
+	unsigned delay = s->w->cfg->smtpd_greet_delay_ms;
+
+	s->dns = dns_check_start(s->w->dns, t->family, &t->raddr, dns_answered, s);
+	if (s->dns == NULL)
+		return 0;
+	s->dns_wait = 1;
+	s->cst = C_GREET_DELAY;
+	if (dns_check_pending(s->dns) == 0 && delay == 0) {
+		dns_finish(s);              /* all from the cache */
+		return 1;
+	}
+	tcp_set_timeout(s->c, delay ? delay : s->w->cfg->dns_banner_wait_ms);
+	return 1;
+}
+
 /* ---- client callbacks ---- */
 
 /* Refuse a new session: the reply is all it hears, then it is closed. */
@@ -676,12 +753,50 @@ static void refuse_at_connect(struct sess *s, int code, const char *enh, const c
 	client_close_with(s, code, enh, text);
 }
 
+/*
+ * The connect stages, then the banner: now, after delay_ms (the greeting
+ * delay), or, on 465, after the TLS handshake.
+ */
+static void sess_start(struct sess *s, unsigned delay_ms)
+{
+	struct smtp_worker *w = s->w;
+	struct pol_result refusal;
+
+	slog(w->cfg->hostname, "connect from %s[%s]", sess_name(s), s->addr);
+	if (s->blocked_by != NULL) {
+		dns_refuse(s);
+		return;
+	}
+	if (gate_sess_connect(s, &refusal)) {
+		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
+		return;
+	}
+	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
+	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
+	smtp_proto_init(&s->p, &s->pcfg, delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
+	if (s->mode == SMTP_MODE_SMTPS) {
+		if (sess_tls_begin(s) != 0)
+			sess_kill(s, 1);
+		else if (tcp_readable(s->c) > 0)
+			tls_continue(s);       /* the ClientHello came while the lookups ran */
+		return;
+	}
+	if (delay_ms > 0) {
+		s->cst = C_GREET_DELAY;
+		tcp_set_timeout(s->c, delay_ms);
+		return;
+	}
+	s->cst = C_SMTP;
+	s->req_start_us = tcp_now_us(w->ctx);
+	client_flush(s);
+	client_arm(s);
+}
+
 /* New client connection on one of our SMTP ports. */
 static void client_accept(struct tcp_conn *c, void *arg)
 {
 	struct listen_arg *la = arg;
 	struct smtp_worker *w = la->w;
-	struct pol_result refusal;
 	struct sess *s;
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
@@ -702,7 +817,6 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->port = tcp_tuple(c)->rport;
 	snprintf(s->id, sizeof(s->id), "%02X%08X", tcp_worker(tcp_net(c)) & 0xff, w->next_id++);
 	tcp_set_app(c, &sess_client_ops, s);
-	slog(w->cfg->hostname, "connect from unknown[%s]", s->addr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
 	if (w->stress) {
@@ -717,30 +831,13 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
+		slog(w->cfg->hostname, "connect from %s[%s]", sess_name(s), s->addr);
 		refuse_at_connect(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
-	if (gate_sess_connect(s, &refusal)) {
-		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
-		return;
-	}
-	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
-	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
-	smtp_proto_init(&s->p, &s->pcfg, w->cfg->smtpd_greet_delay_ms > 0 ? SMTP_INIT_NO_BANNER : 0);
-	if (la->mode == SMTP_MODE_SMTPS) {
-		if (sess_tls_begin(s) != 0)
-			sess_kill(s, 1);
-		return;
-	}
-	if (w->cfg->smtpd_greet_delay_ms > 0) {
-		s->cst = C_GREET_DELAY;
-		tcp_set_timeout(c, w->cfg->smtpd_greet_delay_ms);
-		return;
-	}
-	s->cst = C_SMTP;
-	s->req_start_us = tcp_now_us(w->ctx);
-	client_flush(s);
-	client_arm(s);
+	if (w->dns != NULL && dns_begin(s))
+		return;                    /* sess_start() once the lookups are done */
+	sess_start(s, w->cfg->smtpd_greet_delay_ms);
 }
 
 /* Client bytes arrived. */
@@ -748,6 +845,8 @@ static void client_readable(struct tcp_conn *c)
 {
 	struct sess *s = tcp_app(c);
 
+	if (s->cst == C_GREET_DELAY && s->dns_wait && s->mode == SMTP_MODE_SMTPS)
+		return;                            /* the ClientHello waits for the lookups */
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
 		s->w->st.pregreet++;
@@ -802,6 +901,10 @@ static void client_timeout(struct tcp_conn *c)
 {
 	struct sess *s = tcp_app(c);
 
+	if (s->cst == C_GREET_DELAY && s->dns_wait) {
+		dns_timer(s);
+		return;
+	}
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
 		s->req_start_us = tcp_now_us(s->w->ctx);
@@ -813,10 +916,10 @@ static void client_timeout(struct tcp_conn *c)
 	s->w->st.timeouts++;
 	s->w->timeouts_after[s->p.where]++;
 	if (smtp_proto_in_data(&s->p))
-		slog(s->w->cfg->hostname, "timeout after DATA (%llu bytes) from unknown[%s]", (unsigned long long)s->tx.msg_bytes,
-		     s->addr);
+		slog(s->w->cfg->hostname, "timeout after DATA (%llu bytes) from %s[%s]", (unsigned long long)s->tx.msg_bytes,
+		     sess_name(s), s->addr);
 	else
-		slog(s->w->cfg->hostname, "timeout after %s from unknown[%s]", smtp_where_names[s->p.where], s->addr);
+		slog(s->w->cfg->hostname, "timeout after %s from %s[%s]", smtp_where_names[s->p.where], sess_name(s), s->addr);
 	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
 		sess_kill(s, 1);
 		return;

@@ -12,6 +12,7 @@
 #include "dataplane/smtp/sess.h"
 #include "dataplane/smtp/auth.h"
 #include "crypto/tls.h"
+#include "dataplane/dns/dns.h"
 
 const char *const smtp_stat_names[] = {
 #define X(n) #n,
@@ -49,6 +50,10 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		}
 	}
 	if (relay_pool_init(&w->rp, ctx, cfg, &w->st, err, errlen) != 0) {
+		smtp_worker_free(w);
+		return NULL;
+	}
+	if (cfg->ndns_servers && (w->dns = dns_resolver_new(ctx, cfg, err, errlen)) == NULL) {
 		smtp_worker_free(w);
 		return NULL;
 	}
@@ -151,6 +156,7 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->tin);
 		free(s->cert);
 		free(s->login);
+		free(s->name);
 		smtp_proto_free(&s->p);
 		tx_release(&s->tx);
 		free(s);
@@ -203,6 +209,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	if (w->tw)
 		tls_worker_free(w->tw);
 	relay_pool_free(&w->rp);
+	dns_resolver_free(w->dns);
 	free(w);
 }
 
@@ -212,6 +219,7 @@ void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 	unsigned i;
 
 	gate_print_labelled(f, &w->gate, lcore);
+	dns_print_labelled(f, w->dns, lcore);
 	sess_tls_print_ciphers(f, w, lcore);
 	for (i = 0; i < SMTP_W_COUNT; i++)
 		if (w->timeouts_after[i])
