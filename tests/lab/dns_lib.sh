@@ -146,6 +146,6 @@ dns_mail() {
 	local src=$1 dst=198.18.0.2
 	shift
 	case $src in *:*) dst=2001:2::2 ;; esac
-	lab_exec timeout 30 swaks --server "$dst" --port 25 --local-interface "$src" --helo helo.example \
+	lab_exec timeout 30 swaks --server "$dst" --port "${DNS_MAIL_PORT:-25}" --local-interface "$src" --helo helo.example \
 		--from a@client.example --to b@lab.example --body "dns test from $src" "$@" 2>&1 | grep -E '^<'
 }
