@@ -188,7 +188,11 @@ $(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUIL
 $(BUILD)/test_dns: tests/unit/test_dns.c $(DNS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_dns.c $(DNS_SRCS) $(CARES_LDFLAGS)
 
-UNIT_TESTS := $(BUILD)/test_dns $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
+# UDP on the TCP tests' stack (tests/unit/tcp_harness.h)
+$(BUILD)/test_udp: tests/unit/test_udp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_udp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
+
+UNIT_TESTS := $(BUILD)/test_dns $(BUILD)/test_udp $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
 	$(BUILD)/test_strutil
 
