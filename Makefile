@@ -77,7 +77,7 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/s
 DNS_SRCS := dataplane/dns/msg.c dataplane/dns/cache.c dataplane/dns/resolver.c dataplane/dns/check.c
 SMTP_SRCS += $(DNS_SRCS)
 CARES_LDFLAGS := -lcares
-DEB_PACKAGES += libc-ares-dev nsd
+DEB_PACKAGES += libc-ares-dev nsd bind9-dnsutils
 # ---- end DNS ----
 MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)

@@ -10,13 +10,14 @@
 # machine gets does not depend on apt's recommends policy.
 #
 # No system service may come up listening on the host's interfaces because
-# of this install (postfix on 25, nginx on 80, prometheus on 9090; only
-# prometheus's promtool is used): postfix is installed with
+# of this install (postfix on 25, nginx on 80, prometheus on 9090, nsd on
+# 53; only prometheus's promtool is used, and nsd runs privately in the
+# DNS lab tests): postfix is installed with
 # "No configuration" (only its tools and private instances are used), and
 # while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
 # invoke-rc.d / deb-systemd-invoke from starting any service (the machine's
-# own policy-rc.d is kept if it has one). Afterwards the nginx, postfix and
-# prometheus system services are disabled, so a reboot does not start them
+# own policy-rc.d is kept if it has one). Afterwards the nginx, postfix,
+# prometheus and nsd system services are disabled, so a reboot does not start them
 # either: make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,7 +53,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# the system's nginx, postfix and prometheus services stay off when this run
 	# installed them (make bench runs its own instances, the tests use only
 	# promtool); ones installed before are left alone
-	for svc in nginx postfix prometheus; do
+	for svc in nginx postfix prometheus nsd; do
 		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
