@@ -8,6 +8,7 @@
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
+#   make bench-dns  what DNS costs a session: message CPU time; banner latency and worker us, no DNS / cold / warm
 #   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
 #   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
 #   make bench-latency  p99 handshake latency at 80% of capacity: mxgate (memif, tap) and nginx
@@ -353,6 +354,17 @@ bench-memif: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/smtp_memif.sh
 # ---- end bench-memif ----
+# ---- make bench-dns (issue 13) ----
+# make bench-dns: the message work per session (CPU time), then DNS's cost per session in the lab:
+# banner latency and worker us with no DNS, a cold and a warm cache, side by side (tests/bench/dns_cost.sh)
+.PHONY: bench-dns
+$(BUILD)/bench_dns_msg: tests/bench/dns_msg.c dataplane/dns/msg.c dataplane/dns/cache.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ tests/bench/dns_msg.c dataplane/dns/msg.c dataplane/dns/cache.c $(CARES_LDFLAGS)
+bench-dns: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench_dns_msg
+	@$(BUILD)/bench_dns_msg
+	@tests/bench/dns_cost.sh
+# ---- end bench-dns ----
 
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
@@ -403,5 +415,5 @@ bench-latency: deps
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
 		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs \
-		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz
+		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz $(BUILD)/bench_dns_msg
 	rm -rf $(ASAN_BUILD)
