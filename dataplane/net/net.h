@@ -224,6 +224,10 @@ void net_tx(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m);
 int net_ip_output(struct net_ctx *ctx, const struct net_tuple *t, uint8_t proto,
 		  struct rte_mbuf *m, unsigned l4_csum_off);
 
+/* The tuple of an active open (TCP, UDP) from interface ifidx, lport 0: 0, or -EADDRNOTAVAIL. */
+int net_tuple_active(const struct net_ctx *ctx, unsigned ifidx, uint8_t family, const struct net_addr *raddr,
+		     uint16_t rport, struct net_tuple *t);
+
 /* Which worker owns the flow of an inbound packet with this tuple. */
 unsigned net_flow_owner(const struct net_ctx *ctx, const struct net_tuple *t);
 

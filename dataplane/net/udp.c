@@ -198,12 +198,11 @@ struct udp_sock *udp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 			     uint16_t rport, const struct udp_ops *ops, void *app)
 {
 	struct udp_ctx *uc = U(ctx);
-	struct net_if *ifp = &ctx->ifs[ifidx];
 	struct udp_sock *u = NULL;
 	struct net_tuple t;
 	unsigned i, tries, h;
 
-	if (uc == NULL || ifidx >= ctx->nifs || (family == NET_AF_INET ? !ifp->has_ip4 : !ifp->has_ip6)) {
+	if (uc == NULL || net_tuple_active(ctx, ifidx, family, raddr, rport, &t) != 0) {
 		errno = EADDRNOTAVAIL;
 		return NULL;
 	}
@@ -211,15 +210,6 @@ struct udp_sock *udp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 		errno = EMFILE;
 		return NULL;
 	}
-	memset(&t, 0, sizeof(t));
-	t.family = family;
-	t.ifidx = (uint8_t)ifidx;
-	t.raddr = *raddr;
-	t.rport = rport;
-	if (family == NET_AF_INET)
-		memcpy(t.laddr.a, &ifp->ip4, 4);
-	else
-		memcpy(t.laddr.a, ifp->ip6, 16);
 	for (tries = 0; tries < UDP_PORT_TRIES; tries++) {
 		t.lport = (uint16_t)(1024 + udp_random16(ctx) % (65536 - 1024));
 		if (net_flow_owner(ctx, &t) == ctx->worker && port_find(uc, t.lport) == NULL)
