@@ -105,7 +105,8 @@ size_t rw_xtext(const char *in, char *out, size_t outlen);
 
 #define RW_HELO_MAX    256        /* longest HELO name rw_xclient() takes whole (SMTP_ADDR_MAX) */
 #define RW_LOGIN_MAX   255        /* longest user rw_xclient() takes whole (AUTH_USER_MAX) */
-#define RW_XCLIENT_MAX 2048       /* the XCLIENT command buffer: holds the longest command whole
+#define RW_NAME_MAX    254        /* longest client name rw_xclient() takes whole (DNS_NAME_MAX) */
+#define RW_XCLIENT_MAX 2560       /* the XCLIENT command buffer: holds the longest command whole
 				     (Postfix reads command lines of 2048 bytes) */
 
 /* The client as XCLIENT announces it. */
@@ -113,13 +114,15 @@ struct rw_xclient_info {
 	const char *addr;         /* the client's address as text ("198.18.0.1", "2001:2::1") */
 	uint16_t port;            /* the client's port */
 	const char *helo;         /* its HELO/EHLO name, "" or NULL when none ([UNAVAILABLE]) */
+	const char *name;         /* its verified name (at most RW_NAME_MAX), NULL when none: ... */
+	int name_temp;            /* ... [TEMPUNAVAIL] when the lookup failed for now, else [UNAVAILABLE] */
 	int ehlo;                 /* it used EHLO: PROTO=ESMTP, else SMTP */
 	const char *login;        /* the authenticated user, or NULL */
 	int login_ok;             /* the backend lists LOGIN: send LOGIN= when login is set */
 };
 
 /*
- * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=[UNAVAILABLE] HELO=h PROTO=ESMTP|SMTP
+ * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=n|[UNAVAILABLE]|[TEMPUNAVAIL] HELO=h PROTO=ESMTP|SMTP
  * [LOGIN=u]\r\n", with HELO and LOGIN in xtext: a HELO name of
  * RW_HELO_MAX bytes and a user of RW_LOGIN_MAX, every byte escaped, fit
  * whole in RW_XCLIENT_MAX. Written NUL-terminated into out. Returns its

@@ -387,13 +387,14 @@ static void relay_writable(void *owner)
 
 /* What the relay announces of the client (PROXY v2, XCLIENT, its HELO). */
 _Static_assert(AUTH_USER_MAX <= 255, "rw_xclient() holds the xtext of a user of 255 bytes");
+_Static_assert(DNS_NAME_MAX <= RW_NAME_MAX, "rw_xclient() holds the client's name");
 static void relay_client_facts(void *owner, struct relay_client *c)
 {
 	const struct sess *s = owner;
 
 	*c = (struct relay_client){
 		.tuple = tcp_tuple(s->c), .addr = s->addr, .port = s->port, .helo = s->p.helo,
-		.ehlo = s->p.ehlo, .login = s->login, .tls = s->tls_up, .verify = s->mac.verify,
+		.name = s->name, .name_temp = s->name_status == DNS_NAME_TEMP, .ehlo = s->p.ehlo, .login = s->login, .tls = s->tls_up, .verify = s->mac.verify,
 		.version = s->mac.version, .cipher = s->mac.cipher,
 		.cn = s->cert != NULL ? s->cert->cn_subject : NULL,
 	};
