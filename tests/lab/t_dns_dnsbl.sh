@@ -9,7 +9,9 @@
 # with dnsbl_action = drop the listed client gets 521 and the connection
 # closes. An SMTPS (465) session, whose ClientHello comes while the
 # lookups run, still gets its handshake and its name. Counted per site
-# and outcome.
+# and outcome. Two workers: each worker's queries leave from ports whose
+# replies RSS steers back to it.
+export LAB_WORKERS=2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dns_lib.sh"
 lab_begin

@@ -8,7 +8,9 @@
 # for that name does not match it, while a Connect: host entry for a
 # verified name refuses that client. A PTR reply too big for UDP is asked
 # again over TCP. A second session from the same client is answered from
-# the worker's cache.
+# the worker's cache (one worker: the cache is per worker, and a second
+# worker would see the repeated client cold).
+export LAB_WORKERS=1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dns_lib.sh"
 lab_begin
