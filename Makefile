@@ -8,6 +8,7 @@
 #   make bench-smtp TLS handshakes/s per worker core vs the in-memory bound; KiB per idle session
 #   make bench-auth what one SMTP AUTH check (scrypt) costs the service lcore, by cost
 #   make bench-memif SMTP sessions/s and server us/session, mxgate between mxgen client and sink on memif
+#   make bench-dns  what DNS costs a session: message CPU time; banner latency and worker us, no DNS / cold / warm
 #   make bench-crypto Debian's BoringSSL (OPENSSL_SMALL) vs the rebuild: ECDSA, X25519, handshakes/s
 #   make bench      mxgate (memif, tap) and nginx, Postfix, Haraka side by side (BENCH=short: ~3 min)
 #   make bench-latency  p99 handshake latency at 80% of capacity: mxgate (memif, tap) and nginx
@@ -67,7 +68,7 @@ CFLAGS += -DMX_VERSION='"$(MX_VERSION)"' -DMX_BORINGSSL_VERSION='"$(patsubst bor
 COMMON_SRCS := common/config.c common/ctl.c common/ctl_payload.c common/strutil.c
 NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c dataplane/net/tcp_reass.c \
 	dataplane/net/tcp_output.c dataplane/net/tcp_cc.c dataplane/net/tcp_syncookie.c dataplane/net/tcp_timer.c \
-	dataplane/net/tcp_subr.c dataplane/net/tcp_usrreq.c dataplane/net/tcp_app.c
+	dataplane/net/tcp_subr.c dataplane/net/tcp_usrreq.c dataplane/net/tcp_app.c dataplane/net/udp.c
 # the metric families (common/metric_table.c): dataplane/stats.c prints through
 # them, and every program that links the stack (NET_SRCS) links stats.c
 NET_SRCS += common/metric_table.c
@@ -75,12 +76,19 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/s
 	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
 	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
 	crypto/passwd.c policy/policy.c policy/stage.c
+# ---- DNS (issue 13): the resolver, its cache and the connect-time checks; c-ares builds and
+# parses the messages (docs/DESIGN.md) ----
+DNS_SRCS := dataplane/dns/msg.c dataplane/dns/cache.c dataplane/dns/resolver.c dataplane/dns/check.c
+SMTP_SRCS += $(DNS_SRCS)
+CARES_LDFLAGS := -lcares
+DEB_PACKAGES += libc-ares-dev nsd bind9-dnsutils
+# ---- end DNS ----
 MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c dataplane/smtp/relay_wire.c \
 	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c \
 	$(NET_SRCS)
-HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h crypto/*.h policy/*.h control/*.h \
+HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h dataplane/dns/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
 HDRS += common/metric_table.h
 
@@ -109,7 +117,7 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 $(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
 
 $(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) $(wildcard tools/mxgen/*.h tools/common/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
@@ -180,17 +188,25 @@ SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplan
 	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
 	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
-	common/ctl_payload.c
+	common/ctl_payload.c $(DNS_SRCS) tests/unit/udp_none.c
 $(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
-		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread
+		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread $(CARES_LDFLAGS)
 # ---- end issue 12 ----
 
 # mxgate-control's pure helpers (control/util.c): the Redis generation marker's verdict, back-off
 $(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_control.c control/util.c
 
-UNIT_TESTS := $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
+# the DNS messages, cache, resolver and checks over an in-memory UDP and a clock (tests/unit/test_dns.c)
+$(BUILD)/test_dns: tests/unit/test_dns.c $(DNS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_dns.c $(DNS_SRCS) $(CARES_LDFLAGS)
+
+# UDP on the TCP tests' stack (tests/unit/tcp_harness.h)
+$(BUILD)/test_udp: tests/unit/test_udp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_udp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
+
+UNIT_TESTS := $(BUILD)/test_dns $(BUILD)/test_udp $(BUILD)/test_control $(BUILD)/test_config $(BUILD)/test_tcp $(BUILD)/test_smtp_proto $(BUILD)/test_tls \
 	$(BUILD)/test_policy $(BUILD)/test_auth $(BUILD)/test_relay_wire $(BUILD)/test_session $(BUILD)/test_ctl \
 	$(BUILD)/test_strutil $(BUILD)/test_slog
 
@@ -241,7 +257,8 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 $(ASAN_BUILD):
 	@mkdir -p $(ASAN_BUILD)
 $(ASAN_BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(ASAN_BUILD)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) \
+		$(CARES_LDFLAGS)
 $(ASAN_BUILD)/mxgate-control: $(CONTROL_SRCS) $(HDRS) | $(ASAN_BUILD)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(BSSL_CFLAGS) -o $@ $(CONTROL_SRCS) -lhiredis $(BSSL_LDFLAGS)
 # the TCP unit test under both sanitizers, halting on the first report
@@ -267,7 +284,7 @@ DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire
+FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire dns
 FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
 FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 20
@@ -293,7 +310,7 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c common/config.c $(HDRS) | $(
 FUZZ_CTL_SRCS := $(COMMON_SRCS) dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
 $(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
-		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
+		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
 
 $(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)
@@ -303,6 +320,9 @@ $(BUILD)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c $(
 
 $(BUILD)/fuzz/fuzz_relay_wire: tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c
+
+$(BUILD)/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c dataplane/dns/msg.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dns.c dataplane/dns/msg.c $(CARES_LDFLAGS)
 
 # the two that link BoringSSL relink when its rebuild changes (see BSSL_USERS)
 $(BUILD)/fuzz/fuzz_passwd $(BUILD)/fuzz/fuzz_ctl: $(BSSL_LIB)
@@ -347,6 +367,17 @@ bench-memif: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/smtp_memif.sh
 # ---- end bench-memif ----
+# ---- make bench-dns (issue 13) ----
+# make bench-dns: the message work per session (CPU time), then DNS's cost per session in the lab:
+# banner latency and worker us with no DNS, a cold and a warm cache, side by side (tests/bench/dns_cost.sh)
+.PHONY: bench-dns
+$(BUILD)/bench_dns_msg: tests/bench/dns_msg.c dataplane/dns/msg.c dataplane/dns/cache.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ tests/bench/dns_msg.c dataplane/dns/msg.c dataplane/dns/cache.c $(CARES_LDFLAGS)
+bench-dns: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench_dns_msg
+	@$(BUILD)/bench_dns_msg
+	@tests/bench/dns_cost.sh
+# ---- end bench-dns ----
 
 $(BUILD)/auth_cost: tests/bench/auth_cost.c crypto/passwd.c crypto/passwd.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/auth_cost.c crypto/passwd.c $(BSSL_LDFLAGS)
@@ -404,5 +435,5 @@ deb: deps
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
 		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs \
-		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz
+		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz $(BUILD)/bench_dns_msg
 	rm -rf $(ASAN_BUILD)

@@ -107,6 +107,12 @@ static const struct int_key int_keys[] = {
 	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0, LIVE),
 	INT_KEY(backend_timeout_ms, 1000, 3600000, 0, LIVE),
 	INT_KEY(backend_retry_ms, 1000, 3600000, 0, LIVE),
+	INT_KEY(dns_timeout_ms, 100, 60000, 0, RESTART),
+	INT_KEY(dns_retries, 0, 10, 0, RESTART),
+	INT_KEY(dns_max_inflight, 1, 32768, 0, RESTART),
+	INT_KEY(dns_cache_size, 0, 1048576, 0, RESTART),
+	INT_KEY(dns_banner_wait_ms, 100, 60000, 0, RESTART),
+	INT_KEY(dnsbl_threshold, 1, 100000, 0, RESTART),
 };
 
 /* A string key: where it goes and how long it may be. */
@@ -864,6 +870,129 @@ static int set_backends(struct parser *p, const char *val, void *field UNUSED)
 	return 0;
 }
 
+/* dns_servers = addr[:port] ...: IPv6 as [addr] or [addr]:port; port 53 unless given. */
+static int set_dns_servers(struct parser *p, const char *val, void *field UNUSED)
+{
+	const char *item;
+	size_t len;
+	int first = 1, r;
+	char buf[160];
+
+	p->cfg->ndns_servers = 0;
+	while ((r = list_next(&val, &first, &item, &len)) == 1) {
+		struct cfg_backend *b = &p->cfg->dns_servers[p->cfg->ndns_servers];
+		const char *colon = memchr(item, ':', len), *rb = memchr(item, ']', len);
+
+		if (p->cfg->ndns_servers == CFG_MAX_DNS_SERVERS)
+			return bad(p, "more than %d DNS servers", CFG_MAX_DNS_SERVERS);
+		if (len + 4 >= sizeof(buf) || memchr(item, '/', len))
+			return bad(p, "DNS server '%.*s': expected address[:port]", (int)(len < 64 ? len : 64), item);
+		/* no port: add 53, so that the backends' parser reads it */
+		if (rb ? rb == item + len - 1 : colon == NULL)
+			snprintf(buf, sizeof(buf), "%.*s:53", (int)len, item);
+		else
+			snprintf(buf, sizeof(buf), "%.*s", (int)len, item);
+		if (parse_backend(p, buf, strlen(buf), b) != 0)
+			return -1;
+		p->cfg->ndns_servers++;
+	}
+	if (r < 0)
+		return bad(p, "empty item in the list");
+	return 0;
+}
+
+/* One octet of a DNSBL filter: N, or [a..b;c;...] (postscreen_dnsbl_sites): 0 or -1. */
+static int dnsbl_octet(const char *s, size_t len, uint8_t map[32])
+{
+	uint64_t a, b;
+	size_t i, j;
+
+	if (len > 0 && s[0] != '[') {
+		if (parse_dec(s, len, &a) != 0 || a > 255)
+			return -1;
+		map[a / 8] |= (uint8_t)(1u << (a % 8));
+		return 0;
+	}
+	if (len < 3 || s[len - 1] != ']')
+		return -1;
+	for (i = 1; i < len - 1; i = j + 1) {
+		const char *dots;
+
+		for (j = i; j < len - 1 && s[j] != ';'; j++)
+			;
+		for (dots = s + i; dots + 1 < s + j && !(dots[0] == '.' && dots[1] == '.'); dots++)
+			;
+		if (dots + 1 >= s + j)
+			dots = NULL;
+		if (dots) {
+			if (parse_dec(s + i, (size_t)(dots - (s + i)), &a) != 0 ||
+			    parse_dec(dots + 2, (size_t)(s + j - dots - 2), &b) != 0 || a > b || b > 255)
+				return -1;
+		} else if (parse_dec(s + i, j - i, &a) != 0 || (b = a) > 255) {
+			return -1;
+		}
+		for (; a <= b; a++)
+			map[a / 8] |= (uint8_t)(1u << (a % 8));
+	}
+	return 0;
+}
+
+/* dnsbl_sites = domain[=filter][*weight] ... (postscreen_dnsbl_sites) */
+static int set_dnsbl_sites(struct parser *p, const char *val, void *field UNUSED)
+{
+	const char *item;
+	size_t len;
+	int first = 1, r;
+
+	p->cfg->ndnsbl_sites = 0;
+	while ((r = list_next(&val, &first, &item, &len)) == 1) {
+		struct cfg_dnsbl *d = &p->cfg->dnsbl_sites[p->cfg->ndnsbl_sites];
+		const char *eq = memchr(item, '=', len), *star = memchr(item, '*', len), *end = item + len;
+		size_t dlen = (size_t)((eq ? eq : star ? star : end) - item);
+		int show = (int)(len < 64 ? len : 64);
+
+		if (p->cfg->ndnsbl_sites == CFG_MAX_DNSBL)
+			return bad(p, "more than %d DNSBL sites", CFG_MAX_DNSBL);
+		memset(d, 0, sizeof(*d));
+		d->weight = 1;
+		if (dlen == 0 || dlen >= sizeof(d->domain) || (eq && star && star < eq))
+			return bad(p, "'%.*s': expected domain[=filter][*weight]", show, item);
+		memcpy(d->domain, item, dlen);
+		for (size_t i = 0; i < dlen; i++)
+			if (!isalnum((unsigned char)item[i]) && item[i] != '.' && item[i] != '-' && item[i] != '_')
+				return bad(p, "'%.*s': bad domain", show, item);
+		if (eq) {
+			const char *f = eq + 1, *fe = star ? star : end;
+			unsigned o;
+
+			d->has_filter = 1;
+			for (o = 0; o < 4; o++) {
+				const char *dot = f;
+
+				while (dot < fe && (*dot != '.' || (memchr(f, '[', (size_t)(dot - f)) &&
+								  !memchr(f, ']', (size_t)(dot - f)))))
+					dot++;
+				if ((o < 3) != (dot < fe) || dnsbl_octet(f, (size_t)(dot - f), d->filter[o]) != 0)
+					return bad(p, "'%.*s': bad reply filter (d.d.d.d, each N or [a..b;c])", show, item);
+				f = dot + 1;
+			}
+		}
+		if (star) {
+			const char *w = star + 1;
+			int neg = w < end && *w == '-';
+			uint64_t v;
+
+			if (parse_dec(w + neg, (size_t)(end - w - neg), &v) != 0 || v > 100000)
+				return bad(p, "'%.*s': bad weight", show, item);
+			d->weight = neg ? -(int)v : (int)v;
+		}
+		p->cfg->ndnsbl_sites++;
+	}
+	if (r < 0)
+		return bad(p, "empty item in the list");
+	return 0;
+}
+
 /* mxgate_user, mxgate_group: an account name as Debian's adduser takes it, never root. */
 static int set_account(struct parser *p, const char *val, char *out)
 {
@@ -895,6 +1024,15 @@ static int set_account_at(struct parser *p, const char *val, void *field)
 	return set_account(p, val, field);
 }
 
+/* dnsbl_action: enforce (550 before the banner) or drop (521 and close). */
+static int set_dnsbl_action(struct parser *p, const char *val, void *field UNUSED)
+{
+	if (strcmp(val, "enforce") != 0 && strcmp(val, "drop") != 0)
+		return bad(p, "expected enforce or drop");
+	p->cfg->dnsbl_action = val[0] == 'd' ? CFG_DNSBL_DROP : CFG_DNSBL_ENFORCE;
+	return 0;
+}
+
 /* The keys with a setter of their own; field is where spec_keys[] says the key goes. */
 struct spec_key {
 	const char *name;
@@ -918,6 +1056,10 @@ static const struct spec_key spec_keys[] = {
 	SPEC_KEY(tls_ask_client_cert, set_bool_at, 0, LIVE),
 	SPEC_KEY(submission_auth_required, set_bool_at, 0, LIVE),
 	SPEC_KEY(backend_auth_without_tls, set_bool_at, 0, LIVE),
+	/* the resolver and its sites are set up when the workers start */
+	{ "dns_servers", set_dns_servers, FIELD_SPAN(dns_servers, ndns_servers), 0, RESTART },
+	{ "dnsbl_sites", set_dnsbl_sites, FIELD_SPAN(dnsbl_sites, ndnsbl_sites), 0, RESTART },
+	SPEC_KEY(dnsbl_action, set_dnsbl_action, 0, RESTART),
 	SPEC_KEY(mxgate_user, set_account_at, 1, RESTART),
 	SPEC_KEY(mxgate_group, set_account_at, 1, RESTART),
 	/* the log's target and name: set up once at start (the log is reopened on SIGHUP) */
@@ -1334,6 +1476,12 @@ static void set_defaults(struct mx_config *cfg)
 	strcpy(cfg->tls_groups, "X25519:P-256");
 	cfg->backend_timeout_ms = 300000;
 	cfg->backend_retry_ms = 30000;
+	cfg->dns_timeout_ms = 1000;
+	cfg->dns_retries = 2;
+	cfg->dns_max_inflight = 512;
+	cfg->dns_cache_size = 8192;
+	cfg->dns_banner_wait_ms = 5000;
+	cfg->dnsbl_threshold = 1;
 	strcpy(cfg->redis_prefix, "mxgate:");
 	strcpy(cfg->mxgate_user, "mxgate");
 	strcpy(cfg->mxgate_group, "mxgate");

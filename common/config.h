@@ -57,6 +57,19 @@ struct cfg_backend {
 				       AuthInfo:), the TLS_Srv +CN check and logs; "" = none */
 };
 
+#define CFG_MAX_DNS_SERVERS 4
+#define CFG_MAX_DNSBL       16
+
+/* A DNSBL or DNSWL site (postscreen_dnsbl_sites: domain[=filter][*weight]). */
+struct cfg_dnsbl {
+	char domain[128];
+	int has_filter;
+	uint8_t filter[4][32];      /* reply octets that match: a bitmap per octet */
+	int weight;                 /* default 1; negative for an allowlist */
+};
+
+enum cfg_dnsbl_action { CFG_DNSBL_ENFORCE = 0, CFG_DNSBL_DROP };
+
 struct mx_config {
 	char path[256];
 	char hostname[CFG_NAME_LEN];          /* default "localhost" */
@@ -146,6 +159,18 @@ struct mx_config {
 	char backend_tls_ca_file[CFG_PATH_LEN];  /* trust anchors for backends' certificates (TLS_Srv
 						    VERIFY), "" = none: no backend verifies */
 	unsigned backend_auth_without_tls;    /* AuthInfo's AUTH also over plaintext (default no) */
+	/* DNS on the inside network (dataplane/dns): client names, DNSBL scoring */
+	struct cfg_backend dns_servers[CFG_MAX_DNS_SERVERS];  /* port 53 unless given */
+	unsigned ndns_servers;
+	unsigned dns_timeout_ms;              /* per try, default 1000 */
+	unsigned dns_retries;                 /* tries after the first, default 2 */
+	unsigned dns_max_inflight;            /* queries per worker, default 512 */
+	unsigned dns_cache_size;              /* entries per worker, default 8192, 0 = none */
+	unsigned dns_banner_wait_ms;          /* the banner waits this long at most, default 5000 */
+	struct cfg_dnsbl dnsbl_sites[CFG_MAX_DNSBL];
+	unsigned ndnsbl_sites;
+	unsigned dnsbl_threshold;             /* score that blocks, default 1 */
+	unsigned dnsbl_action;                /* enum cfg_dnsbl_action, default enforce */
 	struct cfg_impair impair;
 };
 

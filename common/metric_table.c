@@ -117,6 +117,20 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_tls_cipher_total", C, "TLS handshakes, by protocol version and cipher." },
 	{ "mxgate_smtp_timeouts_after_total", C, "Client deadlines missed, by the last command." },
 	{ "mxgate_smtp_backend_timeouts_by_wait_total", C, "Backend timeouts, by what was awaited." },
+	/* DNS on the inside network (dataplane/dns: dns_print_labelled), per worker lcore */
+	{ "mxgate_dns_queries_total", C, "DNS queries sent, by transport (udp: every try; tcp: after truncation)." },
+	{ "mxgate_dns_timeouts_total", C, "DNS tries that got no answer within dns_timeout_ms." },
+	{ "mxgate_dns_replies_ignored_total", C,
+	  "DNS replies ignored: not for the query (ID, question) or malformed (lengths, names)." },
+	{ "mxgate_dns_busy_total", C, "DNS lookups refused at dns_max_inflight (answered as a temporary failure)." },
+	{ "mxgate_dns_lookups_total", C, "DNS lookups finished (the cache's answers too), by result." },
+	{ "mxgate_dns_cache_total", C, "DNS cache events: hit, miss, evicted (LRU at dns_cache_size), expired." },
+	{ "mxgate_dns_cache_entries", G, "DNS cache entries now." },
+	{ "mxgate_dns_cache_bytes", G, "Bytes held by the DNS cache's entries now." },
+	{ "mxgate_dns_client_names_total", C,
+	  "Client name lookups by status: ok (verified), fail (no PTR), forged (no forward match), temp." },
+	{ "mxgate_dnsbl_lookups_total", C, "DNSBL/DNSWL lookups by site and result (listed, unlisted, error)." },
+	{ "mxgate_dnsbl_blocked_total", C, "Clients whose DNSBL score reached dnsbl_threshold." },
 	{ "mxgate_smtp_policy_decisions_total", C, "Access-map decisions, by tag and action." },
 
 	/* the service lcore (dataplane/service.c): no lcore label */

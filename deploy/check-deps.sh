@@ -46,6 +46,10 @@ has ping || bad ping iputils-ping
 has ss || bad ss iproute2
 has curl || bad curl curl
 has openssl || bad "openssl (s_client, certificates)" openssl
+# c-ares builds and reads mxgate's DNS messages; nsd and dig serve and check the DNS lab tests (t_dns_*)
+[ -r /usr/include/ares.h ] || bad "c-ares headers" libc-ares-dev
+has nsd && has nsd-checkconf || bad nsd nsd
+has dig || bad dig bind9-dnsutils
 # promtool lints mxgate-control's /metrics (t_metrics_promtool)
 if has promtool; then
 	printf '# HELP mx_check_total A check.\n# TYPE mx_check_total counter\nmx_check_total 1\n' |

@@ -11,13 +11,15 @@
 #
 # No system service may come up listening on the host's interfaces because
 # of this install (postfix on 25, nginx on 80, prometheus on 9090,
-# redis-sentinel on 26379 (t_sentinel runs its own); only
-# prometheus's promtool is used): postfix is installed with
+# redis-sentinel on 26379, nsd on 53; only prometheus's promtool is used,
+# t_sentinel runs its own sentinel and the DNS lab tests their own nsd):
+# postfix is installed with
 # "No configuration" (only its tools and private instances are used), and
 # while apt runs, a policy-rc.d that answers 101 ("action forbidden") keeps
 # invoke-rc.d / deb-systemd-invoke from starting any service (the machine's
-# own policy-rc.d is kept if it has one). Afterwards the nginx, postfix and
-# prometheus (and fail2ban) system services are disabled, so a reboot does not start them
+# own policy-rc.d is kept if it has one). Afterwards the nginx, postfix,
+# prometheus, redis-sentinel, fail2ban and nsd system services are
+# disabled, so a reboot does not start them
 # either: make bench runs private instances of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,11 +52,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: apt-get install failed for: ${missing[*]}" >&2
 		exit 1
 	fi
-	# the system's nginx, postfix, prometheus, redis-sentinel and fail2ban
+	# the system's nginx, postfix, prometheus, redis-sentinel, fail2ban and nsd
 	# services stay off when this run installed them (make bench runs its own
 	# instances, the tests use only promtool and fail2ban-regex, t_sentinel
-	# starts its own sentinel); ones installed before are left alone
-	for svc in nginx postfix prometheus redis-sentinel fail2ban; do
+	# starts its own sentinel, the DNS tests their own nsd); ones installed
+	# before are left alone
+	for svc in nginx postfix prometheus redis-sentinel fail2ban nsd; do
 		case " ${missing[*]} " in *" $svc "*|*" $svc-"*) ;; *) continue ;; esac
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true

@@ -2503,6 +2503,13 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 	tr(t, "relay: not authenticated");
 	if (has_entries(s, T_CONNECT, 1)) {
 		e = walk_addr(s, T_CONNECT, 1, &c->addr, t);
+		if ((!e || e->kind != V_RELAY) && c->resolve == POL_RESOLVE_TEMP) {
+			/* sendmail's Relay_ok: a name entry might have said RELAY; ask again later */
+			tr(t, "relay: client name lookup failed for now (TEMP)");
+			pol_addr_format(&c->addr, nb, sizeof(nb));
+			reject(&r, 450, "4.7.1", "Relaying temporarily denied. Cannot resolve PTR record for %s", nb);
+			return r;
+		}
 		name = client_name(s, T_CONNECT, 1, c, nb, sizeof(nb));
 		if ((!e || e->kind != V_RELAY) && name)
 			e = walk_name(s, T_CONNECT, 1, name, t);

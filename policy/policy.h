@@ -172,10 +172,14 @@ struct pol_addr {
 };
 
 /* What a stage knows about the session (strings may be NULL = empty). */
+/* ${client_resolve} (the order of dataplane/dns's enum dns_name_status). */
+enum { POL_RESOLVE_NONE = 0, POL_RESOLVE_OK, POL_RESOLVE_FAIL, POL_RESOLVE_FORGED, POL_RESOLVE_TEMP };
+
 struct pol_client {
 	struct pol_addr addr;           /* ${client_addr} */
 	const char *name;               /* verified PTR name; NULL: none (sendmail then
 					   uses "[address]" as ${client_name}) */
+	int resolve;                    /* ${client_resolve}: POL_RESOLVE_*, 0 = not looked up */
 	const char *helo;               /* HELO/EHLO argument: shown, no tag uses it */
 	int auth;                       /* SMTP AUTH succeeded with a trusted mechanism */
 	int auth_ssf;                   /* {auth_ssf}: SASL security layer bits */

@@ -218,6 +218,26 @@ static uint16_t l4_phdr_csum(uint8_t family, const struct net_addr *src,
 	return __rte_raw_cksum_reduce(phdr_sum(family, src, dst, proto, len));
 }
 
+/* The tuple of an active open to raddr:rport from interface ifidx (our address there): 0 or -EADDRNOTAVAIL. */
+int net_tuple_active(const struct net_ctx *ctx, unsigned ifidx, uint8_t family, const struct net_addr *raddr,
+		     uint16_t rport, struct net_tuple *t)
+{
+	const struct net_if *ifp = &ctx->ifs[ifidx];
+
+	if (ifidx >= ctx->nifs || (family == NET_AF_INET ? !ifp->has_ip4 : !ifp->has_ip6))
+		return -EADDRNOTAVAIL;
+	memset(t, 0, sizeof(*t));
+	t->family = family;
+	t->ifidx = (uint8_t)ifidx;
+	t->raddr = *raddr;
+	t->rport = rport;
+	if (family == NET_AF_INET)
+		memcpy(t->laddr.a, &ifp->ip4, 4);
+	else
+		memcpy(t->laddr.a, ifp->ip6, 16);
+	return 0;
+}
+
 /* ---- flow steering ---- */
 
 /* Worker that owns an inbound flow: RSS hash of (remote, local) over the RETA. */

@@ -61,6 +61,9 @@
 	X(tcp_reasm_limit)    /* out-of-order queue limit per connection or lcore */ \
 	X(tcp_rcvbuf_full)    /* data beyond the advertised window */ \
 	X(tcp_challenge_limit) /* challenge ACK rate limit hit */ \
+	X(udp_short)          /* truncated UDP header or length field */ \
+	X(udp_csum)           /* bad UDP checksum (or none over IPv6) */ \
+	X(udp_no_socket)      /* datagram for no socket, or not from its peer */ \
 	X(neigh_unresolved)   /* next hop did not answer ARP / NS */ \
 	X(neigh_pending_full) /* too many packets waiting for one next hop */ \
 	X(no_route)           /* no interface or gateway for the destination */ \
@@ -138,6 +141,7 @@ struct net_if {
 };
 
 struct tcp_ctx;
+struct udp_ctx;
 struct neigh_table;
 struct net_ctx;
 
@@ -178,6 +182,7 @@ struct net_ctx {
 	net_xmit_fn xmit;
 	struct neigh_table *neigh;
 	struct tcp_ctx *tcp;          /* TCP's state (tcp*.c) */
+	struct udp_ctx *udp;          /* UDP's state (udp.c), NULL unless a client needs it */
 	uint8_t protox[256];          /* IP protocol number -> index in protosw, 0 = none */
 	struct net_protosw protosw[NET_MAX_PROTOS];
 	unsigned nprotos;             /* entries used, the empty one included */
@@ -218,6 +223,10 @@ void net_tx(struct net_ctx *ctx, struct net_if *ifp, struct rte_mbuf *m);
  */
 int net_ip_output(struct net_ctx *ctx, const struct net_tuple *t, uint8_t proto,
 		  struct rte_mbuf *m, unsigned l4_csum_off);
+
+/* The tuple of an active open (TCP, UDP) from interface ifidx, lport 0: 0, or -EADDRNOTAVAIL. */
+int net_tuple_active(const struct net_ctx *ctx, unsigned ifidx, uint8_t family, const struct net_addr *raddr,
+		     uint16_t rport, struct net_tuple *t);
 
 /* Which worker owns the flow of an inbound packet with this tuple. */
 unsigned net_flow_owner(const struct net_ctx *ctx, const struct net_tuple *t);

@@ -141,13 +141,12 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 			     const struct tcp_app_ops *ops, void *app)
 {
 	struct tcp_ctx *tc = T(ctx);
-	struct net_if *ifp = &ctx->ifs[ifidx];
 	struct net_tuple t;
 	struct tcp_conn *c, *old;
 	unsigned tries;
 	uint32_t h = 0;
 
-	if (ifidx >= ctx->nifs || (family == NET_AF_INET ? !ifp->has_ip4 : !ifp->has_ip6)) {
+	if (net_tuple_active(ctx, ifidx, family, raddr, rport, &t) != 0) {
 		errno = EADDRNOTAVAIL;
 		return NULL;
 	}
@@ -155,15 +154,6 @@ struct tcp_conn *tcp_connect(struct net_ctx *ctx, unsigned ifidx, uint8_t family
 		errno = EMFILE;
 		return NULL;
 	}
-	memset(&t, 0, sizeof(t));
-	t.family = family;
-	t.ifidx = (uint8_t)ifidx;
-	t.raddr = *raddr;
-	t.rport = rport;
-	if (family == NET_AF_INET)
-		memcpy(t.laddr.a, &ifp->ip4, 4);
-	else
-		memcpy(t.laddr.a, ifp->ip6, 16);
 	for (tries = 0; tries < 65536; tries++) {
 		uint16_t port = tc->next_port++;
 

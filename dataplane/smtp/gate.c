@@ -11,6 +11,12 @@
 #include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
+#include "dataplane/dns/dns.h"
+
+/* the session's name status goes to the map as ${client_resolve} */
+_Static_assert((int)DNS_NAME_OK == (int)POL_RESOLVE_OK && (int)DNS_NAME_FAIL == (int)POL_RESOLVE_FAIL &&
+	       (int)DNS_NAME_FORGED == (int)POL_RESOLVE_FORGED && (int)DNS_NAME_TEMP == (int)POL_RESOLVE_TEMP,
+	       "resolve codes");
 
 #define LIMIT_STRIPES       64     /* locks of the shared table: one per block of slots */
 #define LIMIT_STRIPE_SLOTS  128    /* slots per block (a power of two): 8192 addresses in all */
@@ -275,6 +281,8 @@ static void pol_client_of(const struct sess *s, struct pol_client *pc, char *iss
 		pc->addr.family = t->family == NET_AF_INET ? 4 : 6;
 		memcpy(pc->addr.a, t->raddr.a, 16);
 	}
+	pc->name = s->name;
+	pc->resolve = s->name_status;
 	pc->helo = s->p.helo;
 	pc->auth = s->p.authenticated;
 	pc->tls = s->tls_up;

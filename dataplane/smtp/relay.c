@@ -475,8 +475,8 @@ static void backend_xclient(struct relay *r, int login_ok)
 
 	r->ops->client(r->owner, &c);
 	x = (struct rw_xclient_info){
-		.addr = c.addr, .port = c.port, .helo = c.helo, .ehlo = c.ehlo,
-		.login = c.login, .login_ok = login_ok,
+		.addr = c.addr, .port = c.port, .helo = c.helo, .name = c.name, .name_temp = c.name_temp,
+		.ehlo = c.ehlo, .login = c.login, .login_ok = login_ok,
 	};
 	n = rw_xclient(&x, cmd, sizeof(cmd));
 	if (n == 0) {

@@ -74,6 +74,8 @@ struct relay_client {
 	const char *addr;               /* its address as text */
 	uint16_t port;
 	const char *helo;               /* its HELO/EHLO name, "" before one */
+	const char *name;               /* its verified name, or NULL (name_temp: for now) */
+	int name_temp;
 	int ehlo;                       /* it said EHLO */
 	const char *login;              /* the AUTH user, or NULL */
 	int tls;                        /* under TLS: the facts below (PROXY v2) */

@@ -11,8 +11,8 @@
 #include "relay_wire.h"
 
 /* the longest XCLIENT command: fixed words, an IPv6 address, both values fully escaped */
-_Static_assert(sizeof("XCLIENT ADDR=IPV6: PORT=65535 NAME=[UNAVAILABLE] HELO= PROTO=ESMTP LOGIN=\r\n") +
-	       46 + RW_HELO_MAX * 3 + RW_LOGIN_MAX * 3 <= RW_XCLIENT_MAX, "RW_XCLIENT_MAX");
+_Static_assert(sizeof("XCLIENT ADDR=IPV6: PORT=65535 NAME= HELO= PROTO=ESMTP LOGIN=\r\n") +
+	       46 + RW_NAME_MAX * 3 + RW_HELO_MAX * 3 + RW_LOGIN_MAX * 3 <= RW_XCLIENT_MAX, "RW_XCLIENT_MAX");
 
 /* ---- the reply assembler ---- */
 
@@ -246,17 +246,19 @@ size_t rw_xtext(const char *in, char *out, size_t outlen)
 size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen)
 {
 	/* xtext triples a byte at most; rw_xtext() wants 5 spare bytes */
-	char helo[RW_HELO_MAX * 3 + 5], login[7 + RW_LOGIN_MAX * 3 + 5] = "";
+	char helo[RW_HELO_MAX * 3 + 5], login[7 + RW_LOGIN_MAX * 3 + 5] = "", name[RW_NAME_MAX * 3 + 5];
 	const char *h = x->helo != NULL && x->helo[0] ? x->helo : "[UNAVAILABLE]";
 	int n;
 
 	rw_xtext(h, helo, sizeof(helo));
+	rw_xtext(x->name != NULL && x->name[0] ? x->name : x->name_temp ? "[TEMPUNAVAIL]" : "[UNAVAILABLE]", name,
+		 sizeof(name));
 	if (x->login != NULL && x->login_ok) {
 		memcpy(login, " LOGIN=", 7);
 		rw_xtext(x->login, login + 7, sizeof(login) - 7);
 	}
-	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=[UNAVAILABLE] HELO=%s PROTO=%s%s\r\n",
-		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, helo,
+	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=%s HELO=%s PROTO=%s%s\r\n",
+		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, name, helo,
 		     x->ehlo ? "ESMTP" : "SMTP", login);
 	if (n < 0 || (size_t)n >= outlen) {
 		if (outlen > 0)
@@ -351,8 +353,8 @@ size_t rw_received(const struct rw_received_info *r, char *out, size_t outlen)
 			 r->version, r->cipher, r->cipher_bits, r->verify);
 	gmtime_r(&r->when, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	n = snprintf(out, outlen, "Received: from %s (unknown [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
-		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
+	n = snprintf(out, outlen, "Received: from %s (%s [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", r->name ? r->name : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
 		     r->addr, r->hostname, with, r->id, tlsinfo, r->rcpt ? "\r\n\tfor <" : "",
 		     r->rcpt ? r->rcpt : "", r->rcpt ? ">" : "", date);
 	return n > 0 && (size_t)n < outlen ? (size_t)n : 0;

@@ -111,7 +111,8 @@ size_t rw_xtext(const char *in, char *out, size_t outlen);
 
 #define RW_HELO_MAX    256        /* longest HELO name rw_xclient() takes whole (SMTP_ADDR_MAX) */
 #define RW_LOGIN_MAX   255        /* longest user rw_xclient() takes whole (AUTH_USER_MAX) */
-#define RW_XCLIENT_MAX 2048       /* the XCLIENT command buffer: holds the longest command whole
+#define RW_NAME_MAX    254        /* longest client name rw_xclient() takes whole (DNS_NAME_MAX) */
+#define RW_XCLIENT_MAX 2560       /* the XCLIENT command buffer: holds the longest command whole
 				     (Postfix reads command lines of 2048 bytes) */
 
 /* The client as XCLIENT announces it. */
@@ -119,13 +120,15 @@ struct rw_xclient_info {
 	const char *addr;         /* the client's address as text ("198.18.0.1", "2001:2::1") */
 	uint16_t port;            /* the client's port */
 	const char *helo;         /* its HELO/EHLO name, "" or NULL when none ([UNAVAILABLE]) */
+	const char *name;         /* its verified name (at most RW_NAME_MAX), NULL when none: ... */
+	int name_temp;            /* ... [TEMPUNAVAIL] when the lookup failed for now, else [UNAVAILABLE] */
 	int ehlo;                 /* it used EHLO: PROTO=ESMTP, else SMTP */
 	const char *login;        /* the authenticated user, or NULL */
 	int login_ok;             /* the backend lists LOGIN: send LOGIN= when login is set */
 };
 
 /*
- * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=[UNAVAILABLE] HELO=h PROTO=ESMTP|SMTP
+ * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=n|[UNAVAILABLE]|[TEMPUNAVAIL] HELO=h PROTO=ESMTP|SMTP
  * [LOGIN=u]\r\n", with HELO and LOGIN in xtext: a HELO name of
  * RW_HELO_MAX bytes and a user of RW_LOGIN_MAX, every byte escaped, fit
  * whole in RW_XCLIENT_MAX. Written NUL-terminated into out. Returns its
@@ -191,12 +194,13 @@ size_t rw_auth_plain(const char *authzid, const char *authcid, const char *passw
 /* LOGIN's answer to a 334: "base64(s)\r\n"; 0 when s is empty, too long or it does not fit. */
 size_t rw_auth_login_line(const char *s, char *out, size_t outlen);
 
-#define RW_RECEIVED_MAX 1400      /* the longest Received header rw_received() makes */
+#define RW_RECEIVED_MAX 1700      /* the longest Received header rw_received() makes */
 
 /* What the Received header says. */
 struct rw_received_info {
 	const char *helo;         /* the client's HELO/EHLO name, "" or NULL: "unknown" */
 	const char *addr;         /* the client's address as text */
+	const char *name;         /* its verified name, NULL: "unknown" */
 	const char *hostname;     /* ours ("by") */
 	const char *id;           /* the session's queue id */
 	int ehlo, tls, auth;      /* EHLO used, TLS up, authenticated: "with" (RFC 3848) */
@@ -207,7 +211,7 @@ struct rw_received_info {
 };
 
 /*
- * "Received: from HELO (unknown [[IPv6:]ADDR])\r\n\tby HOST (mxgate) with
+ * "Received: from HELO (NAME [[IPv6:]ADDR])\r\n\tby HOST (mxgate) with
  * WITH id ID[\r\n\t(version=V cipher=C bits=N verify=X)][\r\n\tfor <R>];\r\n\t
  * DATE\r\n", WITH one of SMTP ESMTP SMTPS ESMTPS ESMTPSA (SMTPS for HELO
  * under TLS, ESMTPSA for EHLO, TLS and AUTH). Returns the length written

@@ -25,6 +25,8 @@
 #include "dataplane/smtp/tx.h"
 
 struct auth_req;
+struct dns_check;
+struct dns_resolver;
 struct tls_macros;
 struct tls_worker;
 
@@ -53,6 +55,8 @@ struct smtp_worker {
 	struct relay_pool rp;     /* the backends */
 	struct slog_ring *log;    /* this worker's log lines, drained by the service lcore */
 	struct slog_qid qid;      /* this worker's queue IDs */
+	struct dns_resolver *dns; /* dns_servers: client names, DNSBL (NULL: none) */
+	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
 	struct gate gate;         /* the access map's stages, Limit:, decision counters */
@@ -97,6 +101,11 @@ struct sess {
 	char addr[INET6_ADDRSTRLEN];
 	char namaddr[INET6_ADDRSTRLEN + 10]; /* Postfix's "name[addr]" in every line: "unknown[addr]" */
 	uint16_t port;
+	char *name;               /* the verified client name (PTR and forward), NULL: "unknown" */
+	struct dns_check *dns;    /* the connect-time lookups while the banner waits, or NULL */
+	uint8_t name_status;      /* enum dns_name_status (${client_resolve}); 0: not looked up */
+	uint8_t dns_wait;         /* the banner waits for the lookups */
+	const char *blocked_by;   /* DNSBL score over the threshold: the site to name */
 	struct smtp_tx tx;        /* the transaction */
 	struct relay *relay;      /* the backend side, allocated at the first MAIL */
 	struct tls_brief mac;     /* what logs, Received and PROXY v2 need */
@@ -131,6 +140,12 @@ static inline const char *sess_qid(const struct sess *s)
 static inline const char *sess_proto(const struct sess *s)
 {
 	return s->p.ehlo ? "ESMTP" : "SMTP";
+}
+
+/* The client's name for logs and Received (Postfix's client_name). */
+static inline const char *sess_name(const struct sess *s)
+{
+	return s->name ? s->name : "unknown";
 }
 
 /* ---- session.c ---- */

@@ -29,6 +29,7 @@
 #include "dataplane/smtp/auth.h"
 #include "dataplane/smtp/relay_wire.h"
 #include "dataplane/smtp/slog.h"
+#include "dataplane/dns/dns.h"
 #include "crypto/tls.h"
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
@@ -209,6 +210,8 @@ void sess_kill(struct sess *s, int abort_client)
 	if (s->areq != NULL)
 		s->areq->owner = NULL;     /* freed when the service lcore gives it back */
 	gate_release(s->lim);
+	dns_check_free(s->dns);          /* lookups still running: their answers fill the cache only */
+	s->dns = NULL;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
@@ -372,7 +375,7 @@ static void send_received(struct sess *s)
 {
 	char hdr[RW_RECEIVED_MAX];
 	const struct rw_received_info r = {
-		.helo = s->p.helo, .addr = s->addr, .hostname = s->w->cfg->hostname, .id = s->qid,
+		.helo = s->p.helo, .addr = s->addr, .name = s->name, .hostname = s->w->cfg->hostname, .id = s->qid,
 		.ehlo = s->p.ehlo, .tls = s->tls_up, .auth = s->login != NULL,
 		.version = s->mac.version, .cipher = s->mac.cipher, .verify = s->mac.verify,
 		.cipher_bits = s->mac.cipher_bits, .rcpt = s->tx.nrcpt_ok == 1 ? tx_first_rcpt(&s->tx) : NULL,
@@ -489,13 +492,14 @@ static void relay_writable(void *owner)
 
 /* What the relay announces of the client (PROXY v2, XCLIENT, its HELO). */
 _Static_assert(AUTH_USER_MAX <= 255, "rw_xclient() holds the xtext of a user of 255 bytes");
+_Static_assert(DNS_NAME_MAX <= RW_NAME_MAX, "rw_xclient() holds the client's name");
 static void relay_client_facts(void *owner, struct relay_client *c)
 {
 	const struct sess *s = owner;
 
 	*c = (struct relay_client){
 		.tuple = tcp_tuple(s->c), .addr = s->addr, .port = s->port, .helo = s->p.helo,
-		.ehlo = s->p.ehlo, .login = s->login, .tls = s->tls_up, .verify = s->mac.verify,
+		.name = s->name, .name_temp = s->name_status == DNS_NAME_TEMP, .ehlo = s->p.ehlo, .login = s->login, .tls = s->tls_up, .verify = s->mac.verify,
 		.version = s->mac.version, .cipher = s->mac.cipher,
 		.cn = s->cert != NULL ? s->cert->cn_subject : NULL,
 	};
@@ -802,6 +806,80 @@ void sess_pump(struct sess *s)
 	client_arm(s);
 }
 
+/* ---- DNS at connect (dataplane/dns): the client's name and DNSBL score while the banner waits ---- */
+
+static void sess_start(struct sess *s);
+static void refuse_at_connect(struct sess *s, int code, const char *enh, const char *text);
+
+/* Over the DNSBL threshold: postscreen's reply, or its 521 and close (dnsbl_action = drop). */
+static void dns_refuse(struct sess *s)
+{
+	int drop = s->w->cfg->dnsbl_action == CFG_DNSBL_DROP;
+	char text[200];
+
+	snprintf(text, sizeof(text), "Service unavailable; client [%s] blocked using %s", s->addr, s->blocked_by);
+	slog(s->key, "NOQUEUE: reject: CONNECT from %s: %d 5.7.1 %s; proto=SMTP", s->namaddr,
+	     drop ? 521 : 550, text);
+	refuse_at_connect(s, drop ? 521 : 550, "5.7.1", text);
+}
+
+/* The lookups are over, or the banner can wait no longer: keep what came, then the connect stages. */
+static void dns_finish(struct sess *s)
+{
+	const char *name = dns_check_name(s->dns);
+
+	s->dns_wait = 0;
+	s->name_status = (uint8_t)dns_check_name_status(s->dns);
+	s->name = name ? strdup(name) : NULL;       /* out of memory: "unknown" */
+	s->blocked_by = dns_check_verdict(s->dns);
+	if (s->blocked_by != NULL)
+		slog(s->key, "DNSBL rank %d for [%s]:%u", dns_check_score(s->dns, NULL), s->addr, s->port);
+	dns_check_free(s->dns);
+	s->dns = NULL;
+	tcp_set_timeout(s->c, 0);
+	sess_start(s);
+}
+
+/* Every lookup answered: go on once the greeting delay is over too. */
+static void dns_answered(void *arg)
+{
+	struct sess *s = arg;
+
+	if (s->dns_wait && tcp_now_us(s->w->ctx) >= s->born_us + (uint64_t)s->w->cfg->smtpd_greet_delay_ms * 1000)
+		dns_finish(s);
+}
+
+/* The banner's timer while lookups run: the greeting delay, then at most dns_banner_wait_ms from connect. */
+static void dns_timer(struct sess *s)
+{
+	uint64_t now = tcp_now_us(s->w->ctx), by = s->born_us + (uint64_t)s->w->cfg->dns_banner_wait_ms * 1000;
+
+	if (dns_check_pending(s->dns) && now < by) {
+		tcp_set_timeout(s->c, (unsigned)((by - now + 999) / 1000));
+		return;
+	}
+	dns_finish(s);
+}
+
+/* Start the lookups of a new session: 1 when the banner waits for them, 0 to go on without. */
+static int dns_begin(struct sess *s)
+{
+	const struct net_tuple *t = tcp_tuple(s->c);
+	unsigned delay = s->w->cfg->smtpd_greet_delay_ms;
+
+	s->dns = dns_check_start(s->w->dns, t->family, &t->raddr, dns_answered, s);
+	if (s->dns == NULL)
+		return 0;
+	s->dns_wait = 1;
+	s->cst = C_GREET_DELAY;
+	if (dns_check_pending(s->dns) == 0 && delay == 0) {
+		dns_finish(s);              /* all from the cache */
+		return 1;
+	}
+	tcp_set_timeout(s->c, delay ? delay : s->w->cfg->dns_banner_wait_ms);
+	return 1;
+}
+
 /* ---- client callbacks ---- */
 
 /* Refuse a new session: the reply is all it hears, then it is closed. */
@@ -812,14 +890,59 @@ static void refuse_at_connect(struct sess *s, int code, const char *enh, const c
 	client_close_with(s, code, enh, text);
 }
 
+/*
+ * The connect stages, then the banner: now, after the greeting delay (the
+ * access map's GreetPause, else smtpd_greet_delay_ms, counted from the
+ * connection: the DNS lookups ran inside it), or, on 465, after the TLS
+ * handshake.
+ */
+static void sess_start(struct sess *s)
+{
+	struct smtp_worker *w = s->w;
+	struct pol_result refusal;
+	uint64_t waited_ms = (tcp_now_us(w->ctx) - s->born_us) / 1000;
+	unsigned delay;
+
+	if (s->name != NULL)                       /* Postfix's name[addr], the verified name */
+		snprintf(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
+	slog(s->key, "connect from %s", s->namaddr);
+	if (s->blocked_by != NULL) {
+		dns_refuse(s);
+		return;
+	}
+	if (gate_sess_connect(s, &refusal)) {
+		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
+		return;
+	}
+	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
+	delay = s->greet_pause_ms >= 0 ? (unsigned)s->greet_pause_ms : w->cfg->smtpd_greet_delay_ms;
+	delay = delay > waited_ms ? delay - (unsigned)waited_ms : 0;
+	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
+	smtp_proto_init(&s->p, &s->pcfg, delay > 0 ? SMTP_INIT_NO_BANNER : 0);
+	if (s->mode == SMTP_MODE_SMTPS) {
+		if (sess_tls_begin(s) != 0)
+			sess_kill(s, 1);
+		else if (tcp_readable(s->c) > 0)
+			tls_continue(s);       /* the ClientHello came while the lookups ran */
+		return;
+	}
+	if (delay > 0) {
+		s->cst = C_GREET_DELAY;
+		tcp_set_timeout(s->c, delay);
+		return;
+	}
+	s->cst = C_SMTP;
+	s->req_start_us = tcp_now_us(w->ctx);
+	client_flush(s);
+	client_arm(s);
+}
+
 /* New client connection on one of our SMTP ports. */
 static void client_accept(struct tcp_conn *c, void *arg)
 {
 	struct listen_arg *la = arg;
 	struct smtp_worker *w = la->w;
-	struct pol_result refusal;
 	struct sess *s;
-	unsigned delay;
 
 	if (w->st.active >= w->cfg->max_sessions || (s = calloc(1, sizeof(*s))) == NULL) {
 		static const char msg[] = "421 4.3.2 Service not available, too many sessions\r\n";
@@ -846,7 +969,6 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->key = slog_session_key();
 	snprintf(s->id, sizeof(s->id), "%u", s->key);
 	tcp_set_app(c, &sess_client_ops, s);
-	slog(s->key, "connect from %s", s->namaddr);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;
 	if (w->stress) {
@@ -861,34 +983,15 @@ static void client_accept(struct tcp_conn *c, void *arg)
 		w->live->lprev = s;
 	w->live = s;
 	if (__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE)) {
+		slog(s->key, "connect from %s", s->namaddr);
 		slog(s->key, "NOQUEUE: reject: CONNECT from %s: 421 4.3.2 Service shutting down, try again later; "
 		     "proto=SMTP", s->namaddr);
 		refuse_at_connect(s, 421, "4.3.2", "Service shutting down, try again later");
 		return;
 	}
-	if (gate_sess_connect(s, &refusal)) {
-		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
-		return;
-	}
-	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);
-	/* the greeting delay: the access map's GreetPause, else smtpd_greet_delay_ms */
-	delay = s->greet_pause_ms >= 0 ? (unsigned)s->greet_pause_ms : w->cfg->smtpd_greet_delay_ms;
-	/* with a greeting delay the banner waits for the timer (smtp_proto_greet() there) */
-	smtp_proto_init(&s->p, &s->pcfg, delay > 0 ? SMTP_INIT_NO_BANNER : 0);
-	if (la->mode == SMTP_MODE_SMTPS) {
-		if (sess_tls_begin(s) != 0)
-			sess_kill(s, 1);
-		return;
-	}
-	if (delay > 0) {
-		s->cst = C_GREET_DELAY;
-		tcp_set_timeout(c, delay);
-		return;
-	}
-	s->cst = C_SMTP;
-	s->req_start_us = tcp_now_us(w->ctx);
-	client_flush(s);
-	client_arm(s);
+	if (w->dns != NULL && dns_begin(s))
+		return;                    /* sess_start() once the lookups are done */
+	sess_start(s);
 }
 
 /* Client bytes arrived. */
@@ -897,6 +1000,8 @@ static void client_readable(struct tcp_conn *c)
 	struct sess *s = tcp_app(c);
 	char why[320];
 
+	if (s->cst == C_GREET_DELAY && s->dns_wait && s->mode == SMTP_MODE_SMTPS)
+		return;                            /* the ClientHello waits for the lookups */
 	if (s->cst == C_GREET_DELAY) {
 		/* talking before the banner: a robot that does not wait (postscreen's pregreet) */
 		s->w->st.pregreet++;
@@ -959,6 +1064,10 @@ static void client_timeout(struct tcp_conn *c)
 {
 	struct sess *s = tcp_app(c);
 
+	if (s->cst == C_GREET_DELAY && s->dns_wait) {
+		dns_timer(s);
+		return;
+	}
 	if (s->cst == C_GREET_DELAY) {
 		s->cst = C_SMTP;
 		s->req_start_us = tcp_now_us(s->w->ctx);

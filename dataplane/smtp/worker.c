@@ -13,6 +13,7 @@
 #include "dataplane/smtp/auth.h"
 #include "dataplane/smtp/slog.h"
 #include "crypto/tls.h"
+#include "dataplane/dns/dns.h"
 
 const char *const smtp_stat_names[] = {
 #define X(n) #n,
@@ -76,6 +77,10 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 	}
 	worker_limits(w);
 	w->rp.gate = &w->gate;
+	if (cfg->ndns_servers && (w->dns = dns_resolver_new(ctx, cfg, err, errlen)) == NULL) {
+		smtp_worker_free(w);
+		return NULL;
+	}
 	for (m = 0; m < SMTP_MODE_COUNT; m++) {
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
@@ -130,6 +135,8 @@ void smtp_worker_sync(struct smtp_worker *w)
 	w->cfg = c;
 	worker_limits(w);
 	relay_pool_set_config(&w->rp, c);
+	if (w->dns != NULL)
+		dns_resolver_set_config(w->dns, c);
 }
 
 /* Refuse (or accept again) new sessions (service lcore). */
@@ -192,6 +199,7 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->tin);
 		free(s->cert);
 		free(s->login);
+		free(s->name);
 		smtp_proto_free(&s->p);
 		tx_release(&s->tx);
 		free(s);
@@ -246,6 +254,7 @@ void smtp_worker_free(struct smtp_worker *w)
 	if (w->tw)
 		tls_worker_free(w->tw);
 	relay_pool_free(&w->rp);
+	dns_resolver_free(w->dns);
 	free(w);
 }
 
@@ -255,6 +264,7 @@ void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 	unsigned i;
 
 	gate_print_labelled(f, &w->gate, lcore);
+	dns_print_labelled(f, w->dns, lcore);
 	sess_tls_print_ciphers(f, w, lcore);
 	for (i = 0; i < SMTP_W_COUNT; i++)
 		if (w->timeouts_after[i])

@@ -1181,6 +1181,63 @@ TEST(merge_tls_toggle)
 	CHECK_STR(next.tls_cert_file, "/c.pem");
 }
 
+/* dns_servers (port 53 unless given), the DNS bounds, dnsbl_sites (postscreen's syntax), dnsbl_action. */
+TEST(dns_keys)
+{
+	CHECK_EQ(parse_ok(BASE), 0);
+	CHECK_EQ(cfg.ndns_servers, 0);
+	CHECK_EQ(cfg.dns_timeout_ms, 1000);
+	CHECK_EQ(cfg.dns_retries, 2);
+	CHECK_EQ(cfg.dns_banner_wait_ms, 5000);
+	CHECK_EQ(cfg.dnsbl_threshold, 1);
+	CHECK_EQ(parse_ok(BASE "dns_servers = 198.18.1.1, 198.18.1.3:5353 [2001:2:0:1::1] [2001:2:0:1::2]:54\n"
+			  "dns_timeout_ms = 300\ndns_retries = 0\ndns_max_inflight = 7\ndns_cache_size = 0\n"), 0);
+	CHECK_EQ(cfg.ndns_servers, 4);
+	CHECK_EQ(cfg.dns_servers[0].family, 4);
+	CHECK_EQ(cfg.dns_servers[0].port, 53);
+	CHECK_EQ(cfg.dns_servers[1].port, 5353);
+	CHECK_EQ(cfg.dns_servers[2].family, 6);
+	CHECK_EQ(cfg.dns_servers[2].port, 53);
+	CHECK_EQ(cfg.dns_servers[3].port, 54);
+	CHECK_EQ(cfg.dns_servers[2].addr[15], 1);
+	CHECK_EQ(cfg.dns_timeout_ms, 300);
+	CHECK_EQ(cfg.dns_retries, 0);
+	CHECK_EQ(cfg.dns_max_inflight, 7);
+	CHECK_EQ(cfg.dns_cache_size, 0);
+	expect_error(BASE "dns_servers = dns.example\n", "dns_servers", "not an IPv4 or IPv6 address");
+	expect_error(BASE "dns_servers = 198.18.1.1/proxy\n", "dns_servers", "expected address[:port]");
+	expect_error(BASE "dns_servers = 1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5\n", "dns_servers", "more than 4");
+	expect_error(BASE "dns_timeout_ms = 10\n", "dns_timeout_ms", "out of range");
+	CHECK_EQ(parse_ok(BASE "dnsbl_sites = zen.example.org*3, bl.example=127.0.0.[2..11;20]*2\n"
+			  "  wl.example=127.0.[0..255].[1;2]*-5 plain.example\n"
+			  "dnsbl_threshold = 3\ndnsbl_action = drop\n"), 0);
+	CHECK_EQ(cfg.ndnsbl_sites, 4);
+	CHECK_STR(cfg.dnsbl_sites[0].domain, "zen.example.org");
+	CHECK_EQ(cfg.dnsbl_sites[0].weight, 3);
+	CHECK_EQ(cfg.dnsbl_sites[0].has_filter, 0);
+	CHECK_STR(cfg.dnsbl_sites[1].domain, "bl.example");
+	CHECK_EQ(cfg.dnsbl_sites[1].has_filter, 1);
+	CHECK_EQ(cfg.dnsbl_sites[1].weight, 2);
+	CHECK(cfg.dnsbl_sites[1].filter[0][127 / 8] & (1 << (127 % 8)));
+	CHECK(!(cfg.dnsbl_sites[1].filter[0][126 / 8] & (1 << (126 % 8))));
+	CHECK(cfg.dnsbl_sites[1].filter[3][0] & (1 << 2));             /* 2 */
+	CHECK(cfg.dnsbl_sites[1].filter[3][1] & (1 << 3));             /* 11 */
+	CHECK(!(cfg.dnsbl_sites[1].filter[3][1] & (1 << 4)));          /* 12 */
+	CHECK(cfg.dnsbl_sites[1].filter[3][2] & (1 << 4));             /* 20 */
+	CHECK_EQ(cfg.dnsbl_sites[2].weight, -5);
+	CHECK_EQ(cfg.dnsbl_sites[2].filter[2][31], 0xff);              /* ..255 */
+	CHECK_EQ(cfg.dnsbl_sites[3].weight, 1);
+	CHECK_EQ(cfg.dnsbl_threshold, 3);
+	CHECK_EQ(cfg.dnsbl_action, CFG_DNSBL_DROP);
+	expect_error(BASE "dnsbl_sites = bl.example=127.0.0\n", "dnsbl_sites", "bad reply filter");
+	expect_error(BASE "dnsbl_sites = bl.example=127.0.0.[5..2]\n", "dnsbl_sites", "bad reply filter");
+	expect_error(BASE "dnsbl_sites = bl.example=127.0.0.256\n", "dnsbl_sites", "bad reply filter");
+	expect_error(BASE "dnsbl_sites = bl.example*x\n", "dnsbl_sites", "bad weight");
+	expect_error(BASE "dnsbl_sites = bl/example\n", "dnsbl_sites", "bad domain");
+	expect_error(BASE "dnsbl_sites = *2\n", "dnsbl_sites", "expected domain");
+	expect_error(BASE "dnsbl_action = ignore\n", "dnsbl_action", "expected enforce or drop");
+}
+
 int main(void)
 {
 	RUN(smtp_keys);
@@ -1201,6 +1258,7 @@ int main(void)
 	RUN(worker_lcores);
 	RUN(impair);
 	RUN(errors);
+	RUN(dns_keys);
 	RUN(long_lines);
 	RUN(load);
 	RUN(live_flags);

@@ -641,6 +641,50 @@ TEST(rcpt)
 }
 
 /* Untagged entries: "sendmail.org RELAY" relays to and from sendmail.org. */
+
+/*
+ * ${client_resolve} TEMP (the name lookup failed for now): where relaying
+ * would depend on the client's name (Connect: entries exist and the address
+ * does not relay), sendmail's Relay_ok answers 450 4.7.1; what does not
+ * depend on the name decides as before.
+ */
+TEST(rcpt_resolve_temp)
+{
+	struct pol_snapshot *s = snap_of(RCPT_MAP), *noconn = snap_of("To:example.com\t\tRELAY\n");
+	struct pol_client c;
+	struct pol_result r;
+
+	CHECK(s != NULL && noconn != NULL);
+	if (!s || !noconn)
+		return;
+	c = client("198.19.0.1", NULL);
+	c.resolve = POL_RESOLVE_TEMP;
+	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "450 4.7.1 Relaying temporarily denied. Cannot resolve PTR record for 198.19.0.1");
+	r = pol_check_rcpt(s, &c, "user@example.com", NULL);          /* our domain: the name does not matter */
+	CHECK_STR(fmt(&r), "RELAY");
+	c.auth = 1;
+	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);       /* authenticated */
+	CHECK_STR(fmt(&r), "RELAY");
+	c = client("198.18.0.77", NULL);                              /* Connect:198.18.0 RELAY by address */
+	c.resolve = POL_RESOLVE_TEMP;
+	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	c = client("198.19.0.1", NULL);                               /* FORGED or FAIL: the usual refusal */
+	c.resolve = POL_RESOLVE_FORGED;
+	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	c = client("198.19.0.1", "a.relayhost.test");                 /* resolved: the name relays */
+	c.resolve = POL_RESOLVE_OK;
+	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	c = client("198.19.0.1", NULL);                               /* no Connect: entries: no name could relay */
+	c.resolve = POL_RESOLVE_TEMP;
+	r = pol_check_rcpt(noconn, &c, "user@elsewhere.test", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	pol_snapshot_free(s);
+	pol_snapshot_free(noconn);
+}
 TEST(untagged)
 {
 	struct pol_snapshot *s = snap_of("# cf/README, untagged\n"
@@ -1963,6 +2007,7 @@ int main(void)
 	RUN(tls_order_and_defaults);
 	RUN(mail);
 	RUN(rcpt);
+	RUN(rcpt_resolve_temp);
 	RUN(untagged);
 	RUN(srv_features);
 	RUN(limit);

@@ -437,6 +437,15 @@ TEST(xclient_command)
 	n = rw_xclient(&x, out, sizeof(out));
 	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=40000 NAME=[UNAVAILABLE] HELO=client.example PROTO=ESMTP\r\n");
 	CHECK_EQ(n, strlen(out));
+	/* the verified name (issue 13), or Postfix's [TEMPUNAVAIL] after a temporary DNS failure */
+	x.name = "client1.lab.example";
+	rw_xclient(&x, out, sizeof(out));
+	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=40000 NAME=client1.lab.example HELO=client.example PROTO=ESMTP\r\n");
+	x.name = NULL;
+	x.name_temp = 1;
+	rw_xclient(&x, out, sizeof(out));
+	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=40000 NAME=[TEMPUNAVAIL] HELO=client.example PROTO=ESMTP\r\n");
+	x.name_temp = 0;
 
 	/* IPv6, no HELO yet, HELO used: SMTP */
 	x = (struct rw_xclient_info){ .addr = "2001:2::1", .port = 25, .helo = "", .ehlo = 0 };
