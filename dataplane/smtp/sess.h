@@ -99,7 +99,9 @@ struct sess {
 	char qid[SLOG_QID_MAX];   /* the transaction's queue ID, once a recipient was taken, else "" */
 	uint64_t mail_us, dot_us; /* the transaction's MAIL and the message's end (delay=, delays=) */
 	char addr[INET6_ADDRSTRLEN];
-	char namaddr[INET6_ADDRSTRLEN + 10]; /* Postfix's "name[addr]" in every line: "unknown[addr]" */
+	char *namaddr;            /* Postfix's "name[addr]" in every line: namaddr_buf ("unknown[addr]"),
+				     or malloc'd "name[addr]" once DNS verified the name */
+	char namaddr_buf[INET6_ADDRSTRLEN + 10];
 	uint16_t port;
 	char *name;               /* the verified client name (PTR and forward), NULL: "unknown" */
 	struct dns_check *dns;    /* the connect-time lookups while the banner waits, or NULL */

@@ -903,8 +903,15 @@ static void sess_start(struct sess *s)
 	uint64_t waited_ms = (tcp_now_us(w->ctx) - s->born_us) / 1000;
 	unsigned delay;
 
-	if (s->name != NULL)                       /* Postfix's name[addr], the verified name */
-		snprintf(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
+	if (s->name != NULL) {                     /* Postfix's name[addr], the verified name */
+		size_t n = strlen(s->name) + strlen(s->addr) + 3;
+		char *na = malloc(n);
+
+		if (na != NULL) {                  /* out of memory: unknown[addr] stays */
+			snprintf(na, n, "%s[%s]", s->name, s->addr);
+			s->namaddr = na;
+		}
+	}
 	slog(s->key, "connect from %s", s->namaddr);
 	if (s->blocked_by != NULL) {
 		dns_refuse(s);
@@ -963,7 +970,8 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->c = c;
 	s->mode = la->mode;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
-	snprintf(s->namaddr, sizeof(s->namaddr), "unknown[%s]", s->addr);
+	snprintf(s->namaddr_buf, sizeof(s->namaddr_buf), "unknown[%s]", s->addr);
+	s->namaddr = s->namaddr_buf;
 	s->port = tcp_tuple(c)->rport;
 	w->qid.worker = tcp_worker(tcp_net(c));
 	s->key = slog_session_key();

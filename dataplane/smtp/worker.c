@@ -200,6 +200,8 @@ static void sess_reap(struct smtp_worker *w)
 		free(s->cert);
 		free(s->login);
 		free(s->name);
+		if (s->namaddr != s->namaddr_buf)
+			free(s->namaddr);
 		smtp_proto_free(&s->p);
 		tx_release(&s->tx);
 		free(s);

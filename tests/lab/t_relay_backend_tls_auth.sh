@@ -44,7 +44,7 @@ BK='backends = 198.18.1.1:2527/name=backend.lab.example'
 AUTH_OK="AuthInfo:198.18.1.1 \"U:relayuser\" \"P:$PASS\""
 map verify "Connect:198.18.0 RELAY" "TLS_Srv:backend.lab.example VERIFY" "$AUTH_OK"
 map wrongpw "Connect:198.18.0 RELAY" "AuthInfo:backend.lab.example \"U:relayuser\" \"P:$WRONG\" \"M:LOGIN\""
-map plain "Connect:198.18.0 RELAY" "Try_TLS:backend.lab.example NO" "$AUTH_OK"
+map plain "Connect:198.18.0 RELAY" "Try_TLS:backend.lab.example NO" "TLS_Srv:backend.lab.example OK" "$AUTH_OK"
 
 # swaks_reply NAME RE WHAT: one message; mxgate's reply must match RE
 swaks_reply() {
@@ -118,7 +118,8 @@ PF_UP=
 lab_down >/dev/null 2>&1
 
 # ---- 2: another CA: VERIFY fails; AUTH without TLS refused by default ----
-map plainauth "Connect:198.18.0 RELAY" "Try_TLS:198.18.1.1 NO" "$AUTH_OK"
+# the pushed map lies over access_file (verify): its TLS_Srv entry is overridden with OK
+map plainauth "Connect:198.18.0 RELAY" "Try_TLS:198.18.1.1 NO" "TLS_Srv:backend.lab.example OK" "$AUTH_OK"
 postfix_lab_up "$BK" "backend_tls_ca_file = $K/other.crt" "access_file = $LAB_DIR/verify"
 swaks_reply wrong-ca '403 4\.7\.0 authentication failed' "TLS_Srv VERIFY with another CA: 403 4.7.0"
 stored wrong-ca 0

@@ -673,7 +673,7 @@ TEST(rcpt_resolve_temp)
 	c = client("198.19.0.1", NULL);                               /* FORGED or FAIL: the usual refusal */
 	c.resolve = POL_RESOLVE_FORGED;
 	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
-	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 	c = client("198.19.0.1", "a.relayhost.test");                 /* resolved: the name relays */
 	c.resolve = POL_RESOLVE_OK;
 	r = pol_check_rcpt(s, &c, "user@elsewhere.test", NULL);
@@ -681,7 +681,7 @@ TEST(rcpt_resolve_temp)
 	c = client("198.19.0.1", NULL);                               /* no Connect: entries: no name could relay */
 	c.resolve = POL_RESOLVE_TEMP;
 	r = pol_check_rcpt(noconn, &c, "user@elsewhere.test", NULL);
-	CHECK_STR(fmt(&r), "554 5.7.1 Relaying denied");
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
 	pol_snapshot_free(s);
 	pol_snapshot_free(noconn);
 }
