@@ -81,7 +81,6 @@ SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/s
 DNS_SRCS := dataplane/dns/msg.c dataplane/dns/cache.c dataplane/dns/resolver.c dataplane/dns/check.c
 SMTP_SRCS += $(DNS_SRCS)
 CARES_LDFLAGS := -lcares
-DEB_PACKAGES += libc-ares-dev nsd bind9-dnsutils
 # ---- end DNS ----
 MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
@@ -102,6 +101,8 @@ DEB_PACKAGES := gcc make pkg-config libdpdk-dev dpdk android-libboringssl-dev \
 # promtool (package prometheus) checks /metrics (t_metrics_promtool); the
 # prometheus service itself is left disabled (deploy/deps.sh)
 DEB_PACKAGES += prometheus
+# DNS (issue 13): c-ares for the resolver's messages; nsd and dig for the DNS lab tests
+DEB_PACKAGES += libc-ares-dev nsd bind9-dnsutils
 # the postmaster's log tools read the lab's log (t_log_tools): pflogsumm, and
 # fail2ban-regex with fail2ban's stock filters (its service is left disabled)
 DEB_PACKAGES += pflogsumm fail2ban
