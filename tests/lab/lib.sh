@@ -343,13 +343,27 @@ lab_end() {
 }
 
 # Soft-fail unless mxgate's log has a line matching the extended regex RE.
+# Workers hand their lines to the service lcore, which writes them within
+# its next poll (tens of ms): a line may follow the reply it belongs to, so
+# wait up to 5 s for it.
 expect_log() {
 	local re=$1 what=${2:-$1}
-	if grep -Eq -- "$re" "$LAB_DIR/mxgate.log"; then
+	if log_has "$re"; then
 		ok "log: $what"
 	else
 		soft_fail "no log line matching: $re"
 	fi
+}
+
+# Whether mxgate's log has (at least N, default 1) lines matching the
+# extended regex RE, waiting up to 5 s for them (see expect_log).
+log_has() {
+	local re=$1 n=${2:-1} i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -Ec -- "$re" "$LAB_DIR/mxgate.log" 2>/dev/null)" -ge "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # Number of files in the smtp-sink dump folder.

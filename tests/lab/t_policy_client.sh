@@ -147,7 +147,7 @@ grep -q 'NOQUEUE: reject: CONNECT from unknown\[198.18.0.1\]: 421 4.3.2 Too many
 	"$LAB_DIR/mxgate.log" || fail "no NOQUEUE line for ClientConn"
 grep -q 'NOQUEUE: reject: CONNECT from unknown\[2001:2::1\]: 421 4.3.2 Connection rate limit exceeded\.' \
 	"$LAB_DIR/mxgate.log" || fail "no NOQUEUE line for ClientRate"
-grep -Eq 'PREGREET [0-9]+ after .* from \[198.18.0.1\]' "$LAB_DIR/mxgate.log" || fail "no PREGREET line"
+log_has 'PREGREET [0-9]+ after .* from \[198.18.0.1\]' || fail "no PREGREET line"
 ok "log lines: NOQUEUE for both refusals, PREGREET"
 expect_stat_ge smtp_client_conn_refused 2
 expect_stat_ge smtp_client_rate_refused 2

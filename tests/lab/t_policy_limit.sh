@@ -44,7 +44,7 @@ ok "conn=2: two sessions, the third 421 4.7.0 without a banner, room again after
 for i in 1 2 3; do echo "$out" | grep -q "^v6 $i: 220 " || fail "rate=3/min: connection $i refused"; done
 echo "$out" | grep -q '^v6 4: 421 4.7.0 Error: too many connection attempts' || fail "rate=3/min: the fourth not refused"
 ok "rate=3/min: the fourth connection in a row gets 421 4.7.0"
-grep -q 'NOQUEUE: reject: CONNECT from unknown\[198.18.0.1\]: 421 4.7.0' "$LAB_DIR/mxgate.log" || fail "no NOQUEUE log line"
+log_has 'NOQUEUE: reject: CONNECT from unknown\[198.18.0.1\]: 421 4.7.0' || fail "no NOQUEUE log line"
 expect_stat_ge smtp_limit_refused 2
 for ((i = 0; i < 20; i++)); do [ "$(lab_smtp_stat active)" = 0 ] && break; sleep 0.25; done
 [ "$(lab_smtp_stat active)" = 0 ] || fail "sessions still counted as active"

@@ -89,7 +89,7 @@ echo "$out" | grep -q '535 5.7.8 Error: authentication failed' || fail "wrong pa
 [ "$dt" -ge 900 ] || fail "the 535 came after $dt ms, before the 1000 ms failure delay"
 ok "wrong password: 535 5.7.8 after $dt ms (delay 1000 ms)"
 [ "$(counter mxgate_smtp_auth_total 'result="failed"')" -ge 1 ] || fail "smtp_auth_failed not counted"
-grep -q 'SASL PLAIN authentication failed' "$LAB_DIR/mxgate.log" || fail "no log line for the failure"
+log_has 'SASL PLAIN authentication failed' || fail "no log line for the failure"
 
 # LOGIN with smtplib, and AUTH on 465 with swaks
 out=$(auth 198.18.0.2 --port 587 --user bob --password bob-secret --mech LOGIN --to b@lab.example)

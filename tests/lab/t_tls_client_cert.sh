@@ -33,7 +33,7 @@ send() {
 }
 r=$(send ok --tls-cert "$d/c.crt" --tls-key "$d/c.key")
 echo "$r" | grep -q 'verify=OK' || fail "CA-signed certificate: $r"
-grep -q 'Trusted TLS connection established from unknown\[198.18.0.1\]' "$LAB_DIR/mxgate.log" ||
+log_has 'Trusted TLS connection established from unknown\[198.18.0.1\]' ||
 	fail "no 'Trusted TLS connection established' log line"
 ok "certificate from the CA: verify=OK, logged as Trusted"
 r=$(send none)
