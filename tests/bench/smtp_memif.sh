@@ -262,6 +262,10 @@ gate_up() {
 		printf 'tls_cert_file = %s\ntls_key_file = %s\nstats_file = %s\ncontrol_socket = %s\n' \
 			"$TMP/certs/$k.crt" "$TMP/certs/$k.key" "$TMP/stats.prom" "$TMP/ctl.sock"
 		[ "$TICKETS" = 1 ] || printf 'tls_ticket_rotate_s = 0\n'
+		# the log on stderr, kept in $log (as before the syslog target existed, so an
+		# older binary compares; the service lcore shares CPU 0 with mxgen here, and
+		# syslog(3) with no syslog daemon costs a failed connect per line)
+		! grep -q log_target "$MXGATE" || printf 'log_target = stderr\n'
 		[ -z "${BENCH_GATE_CONF:-}" ] || printf '%s\n' "$BENCH_GATE_CONF"
 	} >"$TMP/gate.conf"
 	# not under timeout(1): it would not pass SIGUSR1 on; cleanup stops mxgate
