@@ -1022,7 +1022,16 @@ static void client_readable(struct tcp_conn *c)
 		} else {
 			snprintf(why, sizeof(why), "Error: talking before the greeting");
 		}
-		client_close_with(s, 554, "5.5.1", why);
+		if (s->dns_wait) {
+			/* still in the lookups, before sess_start(): no engine yet, and no answer may start it */
+			dns_check_free(s->dns);
+			s->dns = NULL;
+			s->dns_wait = 0;
+			tcp_set_timeout(c, 0);
+			refuse_at_connect(s, 554, "5.5.1", why);
+		} else {
+			client_close_with(s, 554, "5.5.1", why);
+		}
 		return;
 	}
 	if (s->cst == C_TLS_HS) {

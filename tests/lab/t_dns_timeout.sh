@@ -28,6 +28,17 @@ out=$(dns_mail 198.18.0.1 --to x@other.example)
 echo "$out" | grep -qE '^<\*\* +450 4\.7\.1 <x@other\.example>: Relaying temporarily denied\. Cannot resolve PTR record for 198\.18\.0\.1' ||
 	fail "relaying with the name unresolved (TEMP): $out"
 ok "TEMP: 450 4.7.1 Relaying temporarily denied. Cannot resolve PTR record for 198.18.0.1"
+# talking while the lookups still run (a pregreet): 554 and close at once,
+# and the answers that would have started the session must not
+out=$(printf 'EHLO early.example\r\n' | lab_exec timeout 10 "$LAB_PY" "$LAB_T/nc.py" 198.18.0.2 25 2>&1)
+echo "$out" | grep -q '^554 5\.5\.1 ' || fail "pregreet during the lookups: $out"
+echo "$out" | grep -q '^220 ' && fail "pregreet during the lookups: a banner after the 554: $out"
+ok "pregreet during the lookups: 554 5.5.1, no banner"
+sleep 1.5                               # past the tries the session had started
+lab_alive || fail "mxgate died after a pregreet during the lookups"
+out=$(dns_mail 198.18.0.1)
+echo "$out" | grep -qE '^<-  250 2\.0\.0' || fail "mail after the pregreet: $out"
+ok "mxgate serves on after a pregreet during the lookups"
 v=$(lab_stat_label mxgate_dns_client_names_total status temp)
 [ "$v" -ge 2 ] && ok "names TEMP: $v" || soft_fail "names TEMP: $v, expected >= 2"
 v=$(lab_stat mxgate_dns_timeouts_total) || true
