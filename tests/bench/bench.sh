@@ -718,12 +718,13 @@ peer_idle_measure() {
 
 run_peer() {
 	local name=$1 grp key w works why n
-	why=$("peer_${name}_missing")
-	if [ -z "$why" ] && [ "$name" = haraka ]; then
-		[ -n "$(haraka_js)" ] || msg "haraka: npm install Haraka@$HARAKA_VERSION into $HARAKA_CACHE (once)"
-		peer_haraka_setup || why="npm install Haraka failed"
-		why=${why:-$(peer_haraka_missing)}
+	# Haraka is installed on first use: only a missing node stops it before
+	# the install (its "missing" check also says "not installed").
+	if [ "$name" = haraka ] && command -v node >/dev/null && [ -z "$(haraka_js)" ]; then
+		msg "haraka: npm install Haraka@$HARAKA_VERSION into $HARAKA_CACHE (once)"
+		peer_haraka_setup || msg "haraka: npm install failed (log: $HARAKA_CACHE/$HARAKA_VERSION/npm.log)"
 	fi
+	why=$("peer_${name}_missing")
 	if [ -n "$why" ]; then
 		msg "$name: not measured: $why"
 		for w in $WORKS; do not_measured "$name" loopback "$w" "not measured ($why)"; done
