@@ -413,7 +413,7 @@ DEB_PACKAGES += nginx-full libnginx-mod-mail nodejs
 BENCH ?= full
 .PHONY: bench
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/tls_mem
 	@BENCH=$(BENCH) tests/bench/bench.sh
 # ---- end make bench ----
 # ---- make bench-latency (issue 9 part 3): p99 handshake latency at 80% of capacity,

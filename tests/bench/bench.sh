@@ -53,7 +53,11 @@
 # one line per system, path and work: system path work sessions errors
 # server_us_per_session sessions_per_s p50_ms p99_ms ("-" where not
 # measured); build/bench/idle.tsv: system path idle_sessions
-# kib_per_idle_session.
+# kib_per_idle_session; build/bench/bound.tsv (when mxgate memif ran a
+# handshake work): the in-memory handshake bound of the same BoringSSL
+# (build/tls_mem on the servers' core, run_bound), measured in the same run,
+# next to mxgate memif's CPU per handshake session, as issue 9's 95 % target
+# wants them compared.
 #
 # Environment: BENCH=short (about 3 minutes) or full (the default);
 # BENCH_DURATION (s per run: short 4, full 20), BENCH_CONCURRENCY (32),
@@ -87,6 +91,7 @@ MXGATE=${MXGATE:-$REPO/build/mxgate}
 MXGEN=${MXGEN:-$REPO/build/mxgen}
 LAB=$REPO/deploy/lab.sh
 MEMIF_SCRIPT=${BENCH_MEMIF_SCRIPT:-$REPO/tests/bench/smtp_memif.sh}
+TLS_MEM=${BENCH_TLS_MEM:-$REPO/build/tls_mem}   # the in-memory handshake bound (run_bound)
 OUT=$REPO/build/bench
 
 BENCH=${BENCH:-full}
@@ -96,6 +101,7 @@ case $BENCH in
 	*) echo "bench: BENCH must be short or full, not '$BENCH'" >&2; exit 2 ;;
 esac
 DUR=${BENCH_DURATION:-$d_dur}
+BOUND_S=${BENCH_BOUND_SECONDS:-$DUR}   # tls_mem --seconds per key (its tls.c and plain servers run that long each)
 CONC=${BENCH_CONCURRENCY:-32}
 IDLE_N=${BENCH_IDLE_SESSIONS:-$d_idle}
 IDLE_PF=${BENCH_IDLE_POSTFIX:-$d_idle_pf}
@@ -157,6 +163,7 @@ done
 
 mkdir -p "$OUT" || die "cannot create $OUT"
 RUN=$(mktemp -d "$OUT/run.XXXXXX") || die "mktemp failed"
+rm -f "$OUT/bound.tsv"   # only this run's bound, if it measures one
 chmod 755 "$RUN"                 # the peers drop privileges: they must reach their files
 CERT_DIR=$OUT/certs
 export LAB_DIR=$RUN/lab LAB_CERTS=$RUN/lab/certs LAB_CONTROL=0 MXGATE
@@ -300,7 +307,7 @@ trap 'msg "interrupted: cleaning up"; exit 130' INT TERM HUP
 
 # Value of key=value in a line of "k=v k=v" words.
 
-declare -A RES=() NOTE=() IDLE=() VERSION=() ONCPU=() ESTUS=()
+declare -A RES=() NOTE=() IDLE=() VERSION=() ONCPU=() ESTUS=() BOUND=()
 LATS=()                          # LATENCY lines (BENCH_LATENCY=1): the memif script's and the peers'
 # Record a result: system path work sessions errors us sps p50_ms p99_ms.
 put() { RES[$1/$2/$3]="$4 $5 $6 $7 $8 $9"; }
@@ -479,6 +486,39 @@ run_memif() {
 	grep '^SATURATION' "$RUN/memif.out" >"$RUN/memif.saturation" 2>/dev/null
 	mapfile -t -O "${#LATS[@]}" LATS < <(grep '^LATENCY ' "$RUN/memif.out")
 	VERSION[mxgate]="mxgate $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
+}
+
+# ---------------------------------------------------------------- the in-memory bound
+
+# The handshake bound of the library mxgate is linked with, in the same run:
+# build/tls_mem (client and our tls.c server in one thread, no network)
+# pinned to the servers' core, for each certificate type of the handshake
+# works. tls_mem times the server's calls with the wall clock, so its figure
+# is scaled by the share of the core its process got (CPU / wall time over
+# its run, from the shell's `times`), as make bench-crypto does.
+# BOUND[key] = "tls.c us per handshake, plain BoringSSL us per handshake".
+run_bound() {
+	local key w out t wall share
+	[ -x "$TLS_MEM" ] || { msg "in-memory bound: $TLS_MEM is missing (make $TLS_MEM)"; return; }
+	for key in ecdsa rsa; do
+		w=" $WORKS "
+		[ "${w#* handshake-$key }" != "$w" ] || continue
+		over_cap && return
+		msg "in-memory bound: $TLS_MEM --key $key --seconds $BOUND_S on CPU $SRV_CPU"
+		t=$SECONDS
+		# the subshell's `times`: its children's user and system CPU on the second line
+		out=$( (timeout -k 5 $((BOUND_S * 3 + 30)) taskset -c "$SRV_CPU" "$TLS_MEM" --key "$key" --seconds "$BOUND_S"; times) 2>&1) ||
+			{ msg "in-memory bound: tls_mem --key $key failed"; continue; }
+		wall=$(awk -v a="$t" -v b="$SECONDS" 'BEGIN { print b - a }')
+		share=$(printf '%s\n' "$out" | tail -n1 | awk -v wall="$wall" '
+			function sec(x) { split(x, a, /[ms]/); return a[1] * 60 + a[2] }
+			{ cpu = sec($1) + sec($2); if (wall > 0) { s = cpu / wall; print (s > 1 ? 1 : s) } }')
+		BOUND[$key]=$(printf '%s\n' "$out" | awk -v sh="${share:-1}" '
+			/^tls.c / { for (i = 1; i <= NF; i++) if ($i ~ /^server_us_per_hs=/) { split($i, a, "="); t = a[2] * sh } }
+			/^plain BoringSSL/ { for (i = 1; i <= NF; i++) if ($i ~ /^server_us_per_hs=/) { split($i, a, "="); p = a[2] * sh } }
+			END { if (t != "" && p != "") printf "%.1f %.1f %.2f", t, p, sh }')
+		msg "in-memory bound, $key: ${BOUND[$key]:-no result} (tls.c us, plain BoringSSL us, core share)"
+	done
 }
 
 # ---------------------------------------------------------------- mxgate in the tap lab
@@ -782,7 +822,7 @@ msg "systems: $SYSTEMS; works: $WORKS; run directory $RUN"
 
 for s in $SYSTEMS; do
 	case $s in
-		mxgate-memif) run_memif ;;
+		mxgate-memif) run_memif; run_bound ;;
 		mxgate-tap) run_tap ;;
 		*) run_peer "$s" ;;
 	esac
@@ -894,6 +934,21 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 	fi
 	printf '\nIdle STARTTLS sessions (ECDSA, after STARTTLS + EHLO): KiB per idle session (peers: cgroup memory growth; mxgate: VmRSS growth)\n'
 	awk -F'\t' 'NR > 1 { printf "  %-8s %-9s %8s sessions  %s KiB\n", $1, $2, $3, $4 }' "$OUT/idle.tsv"
+	if [ ${#BOUND[@]} -gt 0 ]; then
+		printf '\nHandshakes against the in-memory bound of the same library, measured in this run (build/tls_mem on CPU %s,\n' "$SRV_CPU"
+		printf 'client and server in one thread, server calls only; %%: bound / mxgate memif handshake work, per session):\n' 
+		printf 'key\tbound_tls_c_us\tbound_plain_us\tmxgate_memif_us\tpct_of_tls_c_bound\tpct_of_plain_bound\n' >"$OUT/bound.tsv"
+		for key in ecdsa rsa; do
+			[ -n "${BOUND[$key]:-}" ] || continue
+			m=$(awk -F'\t' -v w="handshake-$key" '$1 == "mxgate" && $2 == "memif" && $3 == w { print $6 }' "$RUN/all.tsv")
+			read -r bt bp _ <<<"${BOUND[$key]}"
+			pt=$(awk -v b="$bt" -v m="${m:--}" 'BEGIN { if (m + 0 > 0) printf "%.0f%%", 100 * b / m; else print "-" }')
+			pp=$(awk -v b="$bp" -v m="${m:--}" 'BEGIN { if (m + 0 > 0) printf "%.0f%%", 100 * b / m; else print "-" }')
+			printf '  handshake-%-6s bound %7.1f us via tls.c, %7.1f us plain BoringSSL; mxgate memif %7s us: %s of the tls.c bound, %s of the plain one\n' \
+				"$key" "$bt" "$bp" "${m:--}" "$pt" "$pp"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$bt" "$bp" "${m:--}" "$pt" "$pp" >>"$OUT/bound.tsv"
+		done
+	fi
 	if [ -s "$RUN/memif.saturation" ]; then
 		printf '\nmxgate memif, saturated and low-load runs (tests/bench/smtp_memif.sh):\n'
 		sed 's/^/  /' "$RUN/memif.saturation"
@@ -922,7 +977,7 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 				v["rsa_lanes_per_run"], v["key_ops_per_batch"], v["worker_busy_pct"], v["worker_oncpu_pct"], v["mxgen_start_lag_p99_ms"] }'
 		printf '%s\n' "${LATS[@]}" >"$OUT/latency.txt"
 	fi
-	printf '\nwritten: %s, %s\n' "$OUT/summary.tsv" "$OUT/idle.tsv"
+	printf '\nwritten: %s, %s%s\n' "$OUT/summary.tsv" "$OUT/idle.tsv" "$([ ${#BOUND[@]} -gt 0 ] && echo ", $OUT/bound.tsv")"
 } | tee "$OUT/summary.txt"
 msg "done in $(elapsed)"
 exit 0
