@@ -111,7 +111,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_reject_530_total", C,
 	  "530 refusals, by cause: starttls and auth (587), require_tls (access map Require_TLS)." },
 	{ "mxgate_smtp_log_dropped_total", C,
-	  "SMTP log lines dropped because the worker's log ring was full (the count is logged once room returns)." },
+	  "SMTP log lines dropped: the worker's log ring was full (the count is logged once room returns), "
+	  "or log_target = syslog and nothing listened on /dev/log (stderr says so once per outage)." },
 	{ "mxgate_smtp_active", G, "SMTP sessions open now." },
 	/* SMTP families with their own labels (dataplane/smtp: session.c, gate.c) */
 	{ "mxgate_smtp_tls_cipher_total", C, "TLS handshakes, by protocol version and cipher." },

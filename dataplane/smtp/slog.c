@@ -10,6 +10,8 @@
  * buffer and the syslog ident are shared; a worker never takes it once
  * bound.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,11 +20,15 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "slog.h"
 
 #define SLOG_MAX_RINGS 256
 #define OUT_MAX        65536        /* stderr: lines gathered for one write() */
+#define SYSLOG_PATH    "/dev/log"
+#define SYSLOG_RETRY_S 1            /* seconds between tries to reach a syslog that is gone */
 
 struct rec {
 	uint16_t len;                   /* text bytes */
@@ -49,7 +55,10 @@ static struct {
 	int to_syslog, facility;
 	char name[32];
 	char host[64];
-	char ident[64];                 /* openlog() keeps the pointer: rewritten per line */
+	int sys_fd;                     /* datagram socket connected to SYSLOG_PATH, or -1 */
+	int64_t sys_retry;              /* monotonic second of the next try to connect */
+	uint64_t sys_lost;              /* lines lost since syslog went away (told when it is back) */
+	int sys_errno;                  /* why it went away */
 	slog_writer writer;             /* tests */
 	struct slog_ring *rings[SLOG_MAX_RINGS];
 	unsigned nrings;
@@ -57,7 +66,7 @@ static struct {
 	size_t out_len;
 	int64_t stamp_sec;              /* the date last formatted, and its text */
 	char stamp[32];
-} lg = { .name = "mxgate", .host = "localhost", .stamp_sec = -1 };
+} lg = { .name = "mxgate", .host = "localhost", .stamp_sec = -1, .sys_fd = -1 };
 
 static __thread struct slog_ring *bound;
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -69,10 +78,10 @@ void slog_open(int to_syslog, int facility, const char *syslog_name, const char 
 	snprintf(lg.host, sizeof(lg.host), "%s", host);
 	lg.to_syslog = to_syslog;
 	lg.facility = facility;
-	if (to_syslog) {
-		snprintf(lg.ident, sizeof(lg.ident), "%s/smtpd", lg.name);
-		openlog(lg.ident, LOG_NDELAY, facility);
-	}
+	if (lg.sys_fd >= 0)
+		close(lg.sys_fd);
+	lg.sys_fd = -1;
+	lg.sys_retry = 0;
 }
 
 unsigned slog_session_key(void)
@@ -105,11 +114,9 @@ static void out_flush(void)
 	lg.out_len = 0;
 }
 
-/* One line on stderr: "Mmm dd hh:mm:ss host name/daemon[key]: text" (gathered, flushed by the caller). */
-static void write_stderr(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len)
+/* lg.stamp: the local time of sec as syslog writes it, "Mmm dd hh:mm:ss". */
+static void stamp(int64_t sec)
 {
-	int n;
-
 	if (sec != lg.stamp_sec) {
 		time_t t = (time_t)sec;
 		struct tm tm;
@@ -118,6 +125,14 @@ static void write_stderr(enum slog_daemon d, unsigned key, int64_t sec, const ch
 		strftime(lg.stamp, sizeof(lg.stamp), "%b %e %H:%M:%S", &tm);
 		lg.stamp_sec = sec;
 	}
+}
+
+/* One line on stderr: "Mmm dd hh:mm:ss host name/daemon[key]: text" (gathered, flushed by the caller). */
+static void write_stderr(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len)
+{
+	int n;
+
+	stamp(sec);
 	if (lg.out_len + len + 256 > sizeof(lg.out))
 		out_flush();
 	n = snprintf(lg.out + lg.out_len, sizeof(lg.out) - lg.out_len, "%s %s %s/%s[%u]: %.*s\n", lg.stamp,
@@ -126,30 +141,106 @@ static void write_stderr(enum slog_daemon d, unsigned key, int64_t sec, const ch
 		lg.out_len += (size_t)n < sizeof(lg.out) - lg.out_len ? (size_t)n : sizeof(lg.out) - lg.out_len - 1;
 }
 
-/*
- * One line to syslog, ident "name/daemon[key]" without LOG_PID (the key
- * stands where the pid would), warnings at LOG_WARNING as Postfix's
- * msg_warn(). openlog() again for each ident: C libraries that copy the
- * ident at openlog() (musl) see it too; glibc only sets it (the socket
- * opened at slog_open() stays).
- */
-static void write_syslog(enum slog_daemon d, unsigned key, const char *text, size_t len)
+static int64_t mono_sec(void)
 {
-	snprintf(lg.ident, sizeof(lg.ident), "%s/%s[%u]", lg.name, daemon_names[d], key);
-	openlog(lg.ident, LOG_NDELAY, lg.facility);
-	syslog(strncmp(text, "warning: ", 9) == 0 ? LOG_WARNING : LOG_INFO, "%.*s", (int)len, text);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
 }
 
-static void write_line(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len)
+/* Connect the syslog socket if it is time to try; 0 when connected. */
+static int syslog_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = SYSLOG_PATH };
+	int fd;
+
+	if (lg.sys_fd >= 0)
+		return 0;
+	if (mono_sec() < lg.sys_retry)
+		return -1;
+	lg.sys_retry = mono_sec() + SYSLOG_RETRY_S;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		lg.sys_errno = errno;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	lg.sys_fd = fd;
+	if (lg.sys_lost > 0) {
+		fprintf(stderr, "%s: syslog (%s) is back: %llu log lines were lost while it was not\n", lg.name,
+			SYSLOG_PATH, (unsigned long long)lg.sys_lost);
+		lg.sys_lost = 0;
+	}
+	return 0;
+}
+
+/* A line syslog could not take: counted (*dropped, and told on stderr once per outage). */
+static void syslog_lost(uint64_t *dropped)
+{
+	if (lg.sys_lost++ == 0)
+		fprintf(stderr, "%s: syslog (%s): %s; log lines are dropped and counted "
+			"(mxgate_smtp_log_dropped_total) until it is back\n", lg.name, SYSLOG_PATH,
+			strerror(lg.sys_errno));
+	if (dropped != NULL)
+		__atomic_add_fetch(dropped, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * One line to syslog as syslog(3) sends it, "<pri>Mmm dd hh:mm:ss ident:
+ * text", with ident "name/daemon[key]" (the key stands where the pid
+ * would), warnings at LOG_WARNING as Postfix's msg_warn(); the system
+ * logger adds the host. Our own datagram socket rather than syslog(3):
+ * glibc's blocks the service lcore while the logger's queue is full, and
+ * while there is no logger it tries to connect again for every line. Here
+ * the socket never blocks: a full queue leaves the line in its ring for the
+ * next drain (returns 1), and while the logger is gone a connect is tried
+ * once a second and the lines in between are dropped and counted.
+ */
+static int write_syslog(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len,
+			uint64_t *dropped)
+{
+	char buf[SLOG_TEXT_MAX + 160];
+	int pri = lg.facility | (strncmp(text, "warning: ", 9) == 0 ? LOG_WARNING : LOG_INFO), n;
+
+	if (syslog_connect() != 0) {
+		syslog_lost(dropped);
+		return 0;
+	}
+	stamp(sec);
+	n = snprintf(buf, sizeof(buf), "<%d>%s %s/%s[%u]: %.*s", pri, lg.stamp, lg.name, daemon_names[d], key,
+		     (int)len, text);
+	if (n < 0)
+		return 0;
+	if (send(lg.sys_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, MSG_NOSIGNAL) >= 0)
+		return 0;
+	if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+		return 1;
+	/* the logger went away (restarted: ECONNREFUSED, or removed): a new socket, now or in a second */
+	lg.sys_errno = errno;
+	close(lg.sys_fd);
+	lg.sys_fd = -1;
+	lg.sys_retry = 0;
+	if (syslog_connect() == 0 && send(lg.sys_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
+					  MSG_NOSIGNAL) >= 0)
+		return 0;
+	syslog_lost(dropped);
+	return 0;
+}
+
+/* Write one line; 1: not now (syslog's queue is full), keep it. */
+static int write_line(enum slog_daemon d, unsigned key, int64_t sec, const char *text, size_t len, uint64_t *dropped)
 {
 	if (key == 0)
 		key = (unsigned)getpid();     /* a line of no session: the process's, as Postfix's */
 	if (lg.writer != NULL)
 		lg.writer(d, key, sec, text, len);
 	else if (lg.to_syslog)
-		write_syslog(d, key, text, len);
+		return write_syslog(d, key, sec, text, len, dropped);
 	else
 		write_stderr(d, key, sec, text, len);
+	return 0;
 }
 
 static int64_t now_sec(void)
@@ -238,8 +329,8 @@ static void ring_log(struct slog_ring *r, enum slog_daemon d, unsigned key, cons
 	return;
 drop:
 	r->pending++;
-	if (r->dropped != NULL)
-		__atomic_store_n(r->dropped, *r->dropped + 1, __ATOMIC_RELAXED);
+	if (r->dropped != NULL)     /* the drain adds to it too (lines syslog could not take) */
+		__atomic_add_fetch(r->dropped, 1, __ATOMIC_RELAXED);
 }
 
 /* Write what r holds. */
@@ -254,7 +345,8 @@ static unsigned ring_drain(struct slog_ring *r)
 
 		ring_copy_out(r, tail, &h, sizeof(h));
 		ring_copy_out(r, tail + sizeof(h), text, h.len);
-		write_line((enum slog_daemon)h.daemon, h.key, h.sec, text, h.len);
+		if (write_line((enum slog_daemon)h.daemon, h.key, h.sec, text, h.len, r->dropped) != 0)
+			break;            /* syslog is full: the rest waits for the next drain */
 		tail += rec_bytes(h.len);
 		n++;
 	}
@@ -318,7 +410,7 @@ void slogd(enum slog_daemon d, unsigned key, const char *fmt, ...)
 		return;
 	}
 	pthread_mutex_lock(&write_lock);
-	write_line(d, key, now_sec(), text, (size_t)n);
+	write_line(d, key, now_sec(), text, (size_t)n, NULL);   /* syslog full: lost (rare: not a worker) */
 	out_flush();
 	pthread_mutex_unlock(&write_lock);
 }

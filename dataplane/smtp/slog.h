@@ -9,17 +9,22 @@
  * tells sessions apart; here the number does, and mxctl sessions shows it
  * as id=). The texts are the callers'.
  *
- * Where lines go (slog_open): syslog(3), facility mail by default, with
- * ident "<syslog_name>/<daemon>[<key>]" (the system logger adds date and
- * host), or stderr in the same form with date and host added here.
+ * Where lines go (slog_open): the system logger's /dev/log, as syslog(3)
+ * would send them (facility mail by default, ident
+ * "<syslog_name>/<daemon>[<key>]"; the logger adds the host) but through a
+ * socket that never blocks (slog.c says why), or stderr in the same form
+ * with date and host added here.
  *
  * How: a worker never writes nor formats a time. Its thread is bound to
  * a ring of its own (slog_bind); slog() formats the text into the ring
  * with the raw time (seconds) and returns; the service lcore drains every
  * ring (slog_drain) and writes. A full ring drops the line and counts it;
  * once room returns, a warning line says how many were dropped, ahead of
- * the next line. A thread bound to no ring (the service lcore itself, the
- * main thread at shutdown, tests) writes at once.
+ * the next line. While the logger's queue is full the lines wait in their
+ * ring; while there is no logger they are dropped and counted in the same
+ * counter, and stderr says so once per outage. A thread bound to no ring
+ * (the service lcore itself, the main thread at shutdown, tests) writes at
+ * once.
  */
 #ifndef MX_SLOG_H
 #define MX_SLOG_H

@@ -71,7 +71,7 @@
 	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
 	X(reject_530_auth)          /* 587: 530 Authentication required */ \
 	X(reject_530_require_tls)   /* access map Require_TLS: 530 Must issue a STARTTLS command first */ \
-	X(log_dropped)              /* log lines dropped: the worker's log ring was full (slog.h) */ \
+	X(log_dropped)              /* log lines dropped: ring full, or no syslog listening (slog.h) */ \
 	X(active)                   /* gauge: sessions now */
 
 struct smtp_stats {

@@ -39,6 +39,102 @@ static void capture(enum slog_daemon d, unsigned key, int64_t sec, const char *t
 			 (int)len, text);
 }
 
+/* A logger at /dev/log that reads nothing until asked; its socket, or -1. */
+static int logger(int rcvbuf)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	struct timeval tv = { 5, 0 };
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	unlink("/dev/log");
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/*
+ * A logger whose queue is full: the lines stay in the worker's ring (the
+ * drain stops, nothing is dropped or counted), and once the logger reads,
+ * the next drains deliver every line, in order.
+ */
+static int syslog_full(void)
+{
+	uint64_t dropped = 0;
+	struct slog_ring *r = slog_ring_new(256 * 1024, &dropped);
+	int fd = logger(4096), sent = 3000, i, got = 0, inorder = 1;
+	unsigned drained = 0, rounds;
+	char buf[2048];
+
+	if (r == NULL || fd < 0)
+		return 0;
+	slog_open(1, LOG_MAIL, "postfix", "mx.test");   /* a new socket: connects to the new logger */
+	slog_bind(r);
+	for (i = 0; i < sent; i++)
+		slog(5, "queued line %04d", i);
+	slog_bind(NULL);
+	drained = slog_drain();
+	CHECK(drained > 0 && drained < (unsigned)sent);       /* stopped at the full queue */
+	CHECK(dropped == 0);
+	for (rounds = 0; rounds < 1000 && got < sent; rounds++) {
+		ssize_t n;
+		char want[32];
+
+		while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[n] = '\0';
+			snprintf(want, sizeof(want), "queued line %04d", got);
+			inorder &= strstr(buf, want) != NULL;
+			got++;
+		}
+		drained += slog_drain();
+	}
+	CHECK(got == sent && drained == (unsigned)sent && inorder);
+	CHECK(dropped == 0);
+	close(fd);
+	slog_ring_free(r);
+	return 1;
+}
+
+/*
+ * No logger: lines are dropped and counted, without a connect per line;
+ * a logger that comes back gets the lines written after its return (a
+ * connect is tried once a second).
+ */
+static int syslog_gone(void)
+{
+	uint64_t dropped = 0;
+	struct slog_ring *r = slog_ring_new(4096, &dropped);
+	char buf[512];
+	int fd, i;
+	ssize_t n;
+
+	unlink("/dev/log");
+	if (r == NULL)
+		return 0;
+	slog_open(1, LOG_MAIL, "postfix", "mx.test");
+	slog_bind(r);
+	for (i = 0; i < 10; i++)
+		slog(6, "into the void %d", i);
+	slog_bind(NULL);
+	CHECK(slog_drain() == 10);
+	CHECK(dropped == 10);
+	if ((fd = logger(65536)) < 0)
+		return 0;
+	sleep(2);                                             /* past the one-second retry */
+	slog_bind(r);
+	slog(6, "heard again");
+	slog_bind(NULL);
+	CHECK(slog_drain() == 1);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK(strstr(buf, " postfix/smtpd[6]: heard again") != NULL);
+	CHECK(dropped == 10);
+	close(fd);
+	slog_ring_free(r);
+	return 1;
+}
+
 /* The syslog path, for real: what reaches /dev/log. Returns 0 when it could not be set up (skipped). */
 static int syslog_path(void)
 {
@@ -67,11 +163,12 @@ static int syslog_path(void)
 		got[i][n > 0 ? n : 0] = '\0';
 	}
 	close(fd);
+	unlink("/dev/log");
 	/* "<22>" is mail.info, "<20>" mail.warning; the date follows, then the ident */
 	CHECK(strncmp(got[0], "<22>", 4) == 0 && strstr(got[0], " postfix/smtpd[42]: connect from unknown[198.18.0.1]") != NULL);
 	CHECK(strncmp(got[1], "<22>", 4) == 0 && strstr(got[1], " postfix/qmgr[42]: 4Q: from=<a@b>, size=1,") != NULL);
 	CHECK(strncmp(got[2], "<20>", 4) == 0 && strstr(got[2], " postfix/smtpd[42]: warning: unknown[198.18.0.1]: SASL") != NULL);
-	return 1;
+	return syslog_full() && syslog_gone();
 }
 
 int main(void)
