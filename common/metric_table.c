@@ -110,6 +110,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_auth_too_many_total", C, "Sessions closed after three failed AUTH (421)." },
 	{ "mxgate_smtp_reject_530_total", C,
 	  "530 refusals, by cause: starttls and auth (587), require_tls (access map Require_TLS)." },
+	{ "mxgate_smtp_dnsbl_exempt_total", C,
+	  "Clients over the DNSBL threshold let in because a Connect: entry says OK or RELAY for them." },
 	{ "mxgate_smtp_log_dropped_total", C,
 	  "SMTP log lines dropped: the worker's log ring was full (the count is logged once room returns), "
 	  "or log_target = syslog and nothing listened on /dev/log (stderr says so once per outage)." },

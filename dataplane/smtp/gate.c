@@ -336,6 +336,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 		switch (o.stage) {
 		case POL_STAGE_CONNECT:
 			gate_count(g, &o.r);
+			s->connect_ok = o.r.action == POL_OK || o.r.action == POL_RELAY;
 			if (o.r.action == POL_REJECT) {
 				g->st->policy_connect_rejects++;
 				*refusal = o.r;

@@ -913,12 +913,17 @@ static void sess_start(struct sess *s)
 		}
 	}
 	slog(s->key, "connect from %s", s->namaddr);
-	if (s->blocked_by != NULL) {
-		dns_refuse(s);
-		return;
-	}
+	/* the access map first, as sendmail's check_relay: Connect: OK or RELAY
+	   exempts the client from the DNSBL verdict (Postfix: postscreen_access_list) */
 	if (gate_sess_connect(s, &refusal)) {
 		refuse_at_connect(s, refusal.code, refusal.enh, refusal.text);
+		return;
+	}
+	if (s->blocked_by != NULL && s->connect_ok) {
+		slog(s->key, "ALLOWLISTED [%s]:%u", s->addr, s->port);   /* postscreen's words */
+		s->w->st.dnsbl_exempt++;
+	} else if (s->blocked_by != NULL) {
+		dns_refuse(s);
 		return;
 	}
 	s->pcfg.auth_available = !s->no_auth && auth_offered(w->auth);

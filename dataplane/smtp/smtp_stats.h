@@ -71,6 +71,7 @@
 	X(reject_530_starttls)      /* 587: 530 Must issue a STARTTLS command first */ \
 	X(reject_530_auth)          /* 587: 530 Authentication required */ \
 	X(reject_530_require_tls)   /* access map Require_TLS: 530 Must issue a STARTTLS command first */ \
+	X(dnsbl_exempt)             /* DNSBL score over the threshold, let in: Connect: OK or RELAY */ \
 	X(log_dropped)              /* log lines dropped: ring full, or no syslog listening (slog.h) */ \
 	X(active)                   /* gauge: sessions now */
 

@@ -10,7 +10,9 @@
 # closes. An SMTPS (465) session, whose ClientHello comes while the
 # lookups run, still gets its handshake and its name. Counted per site
 # and outcome. Two workers: each worker's queries leave from ports whose
-# replies RSS steers back to it.
+# replies RSS steers back to it. The access map comes first, as sendmail's
+# check_relay: a listed client with Connect: OK or RELAY is served
+# (postscreen's "ALLOWLISTED [addr]:port"), one without is still refused.
 export LAB_WORKERS=2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dns_lib.sh"
@@ -59,6 +61,31 @@ out=$(dns_mail 198.18.0.12)
 echo "$out" | grep -qE '^<\*\* +521 5\.7\.1 Service unavailable; client \[198\.18\.0\.12\] blocked using bl\.example' ||
 	fail "dnsbl_action = drop: $out"
 ok "dnsbl_action = drop: 521 5.7.1 and close"
+
+# the access map before the DNSBL, as sendmail's check_relay: Connect: OK
+# or RELAY lets a listed client in, a client without such an entry is still
+# refused. bl.example alone, no filter: 198.18.0.12, .13 and .15 all score 2.
+dns_down
+lab_down >/dev/null 2>&1
+acc=$LAB_DIR/access
+printf 'Connect:198.18.0.12\tOK\nConnect:client13.lab.example\tRELAY\nTo:lab.example\tRELAY\n' >"$acc" ||
+	fail "cannot write $acc"
+lab_up "dns_servers = 198.18.1.1:$DNS_PORT" "dnsbl_sites = bl.example*2" "dnsbl_threshold = 2" \
+	"smtpd_greet_delay_ms = 300" "dnsbl_action = drop" "access_file = $acc" || fail "lab did not come up (access map)"
+dns_up
+dns_clients
+out=$(dns_mail 198.18.0.12)
+echo "$out" | grep -qE '^<-  250 2\.0\.0' || fail "listed client with Connect:198.18.0.12 OK: $out"
+expect_log 'ALLOWLISTED \[198\.18\.0\.12\]:[0-9]+' "Connect: OK: ALLOWLISTED [198.18.0.12]:port, served"
+out=$(dns_mail 198.18.0.13)
+echo "$out" | grep -qE '^<-  250 2\.0\.0' || fail "listed client with Connect:client13.lab.example RELAY: $out"
+ok "Connect: RELAY for the verified name: served"
+out=$(dns_mail 198.18.0.15)
+echo "$out" | grep -qE '^<\*\* +521 5\.7\.1 Service unavailable; client \[198\.18\.0\.15\] blocked using bl\.example' ||
+	fail "listed client without a Connect: entry: $out"
+ok "no Connect: entry: still 521"
+v=$(lab_stat mxgate_smtp_dnsbl_exempt_total) || true
+[ "${v:-0}" -eq 2 ] && ok "mxgate_smtp_dnsbl_exempt_total 2" || fail "mxgate_smtp_dnsbl_exempt_total = $v, expected 2"
 dns_down
 expect_alive "after the DNSBL sessions"
 lab_end
