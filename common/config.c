@@ -94,6 +94,7 @@ static const struct int_key int_keys[] = {
 	INT_KEY(smtpd_stress_timeout_ms, 1000, 3600000, 0, LIVE),
 	INT_KEY(smtpd_stress_error_limit, 1, 1000, 0, LIVE),
 	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0, LIVE),
+	INT_KEY(smtpd_client_connection_count_limit, 0, 1000000, 0, LIVE),
 	INT_KEY(message_size_limit, 0, 2147483647, 0, LIVE),
 	INT_KEY(smtpd_recipient_limit, 1, 100000, 0, LIVE),
 	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0, LIVE),
@@ -1463,6 +1464,7 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->smtpd_stress_error_limit = 1;
 	cfg->message_size_limit = 10240000;
 	cfg->smtpd_recipient_limit = 100;
+	cfg->smtpd_client_connection_count_limit = 50;   /* Postfix's default */
 	cfg->smtpd_hard_error_limit = 10;
 	cfg->smtpd_junk_command_limit = 100;
 	cfg->max_sessions = 10000;

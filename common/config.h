@@ -111,6 +111,8 @@ struct mx_config {
 	unsigned smtpd_stress_error_limit;    /* ... and sessions started then close at this many
 						 errors, default 1 */
 	unsigned smtpd_greet_delay_ms;        /* wait before the banner; input before it = pregreet */
+	unsigned smtpd_client_connection_count_limit; /* open sessions per client address where no
+						 ClientConn: entry applies; 0 = none; default 50 */
 	unsigned message_size_limit;          /* bytes, default 10240000 */
 	unsigned smtpd_recipient_limit;       /* default 100 */
 	unsigned smtpd_hard_error_limit;      /* default 10 */

@@ -2571,8 +2571,8 @@ int pol_limit(const struct pol_snapshot *s, const struct pol_client *c, struct p
 		found = 1;
 	}
 	found |= client_number(s, T_CLIENTRATE, c, &l->client_rate, t);
-	found |= client_number(s, T_CLIENTCONN, c, &l->client_conn, t);
-	return found;
+	l->client_conn_found = client_number(s, T_CLIENTCONN, c, &l->client_conn, t);
+	return found | l->client_conn_found;
 }
 
 /* GreetPause for this client. */

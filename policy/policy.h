@@ -264,6 +264,7 @@ struct pol_limits {
 					   too, as sendmail counts) in the last
 					   POL_CLIENT_RATE_WINDOW_S; more: refused. 0 = no limit */
 	unsigned client_conn;           /* ClientConn: open connections; more: refused. 0 = no limit */
+	int client_conn_found;          /* a ClientConn: entry applied (else the configured default) */
 };
 /* the session's refusals: Limit: (421 4.7.0) */
 #define POL_LIMIT_CONN_TEXT     "Error: too many connections from your address"

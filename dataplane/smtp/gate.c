@@ -329,9 +329,14 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	int tag;
 
 	s->greet_pause_ms = -1;
-	if (pol == NULL)
-		return 0;
 	pol_client_of(s, &pc, dn1, dn2, sizeof(dn1));
+	if (pol == NULL) {             /* no map: only the configured ClientConn default */
+		struct pol_limits lim = { .client_conn = s->w->cfg->smtpd_client_connection_count_limit };
+
+		if ((tag = limit_check(g, &lim, &pc.addr, &s->lim, &enh, &why)) != 0)
+			goto limited;
+		return 0;
+	}
 	while (pol_walk_connect(&next, pol, &pc, &o, NULL)) {
 		switch (o.stage) {
 		case POL_STAGE_CONNECT:
@@ -344,22 +349,10 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 			}
 			break;
 		case POL_STAGE_LIMIT:
-			if (o.found && (tag = limit_check(g, &o.lim, &pc.addr, &s->lim, &enh, &why)) != 0) {
-				if (tag == POL_TAG_CLIENTRATE)
-					g->st->client_rate_refused++;
-				else if (tag == POL_TAG_CLIENTCONN)
-					g->st->client_conn_refused++;
-				else
-					g->st->limit_refused++;
-				g->decisions[tag][POL_REJECT]++;
-				memset(refusal, 0, sizeof(*refusal));
-				refusal->tag = tag;
-				refusal->action = POL_REJECT;
-				refusal->code = 421;
-				snprintf(refusal->enh, sizeof(refusal->enh), "%s", enh);
-				snprintf(refusal->text, sizeof(refusal->text), "%s", why);
-				goto refused;
-			}
+			if (!o.lim.client_conn_found)    /* no ClientConn: entry: the configured default */
+				o.lim.client_conn = s->w->cfg->smtpd_client_connection_count_limit;
+			if ((tag = limit_check(g, &o.lim, &pc.addr, &s->lim, &enh, &why)) != 0)
+				goto limited;
 			break;
 		case POL_STAGE_FEATURES:
 			if (!o.found)
@@ -386,6 +379,20 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 		}
 	}
 	return 0;
+limited:
+	if (tag == POL_TAG_CLIENTRATE)
+		g->st->client_rate_refused++;
+	else if (tag == POL_TAG_CLIENTCONN)
+		g->st->client_conn_refused++;
+	else
+		g->st->limit_refused++;
+	g->decisions[tag][POL_REJECT]++;
+	memset(refusal, 0, sizeof(*refusal));
+	refusal->tag = tag;
+	refusal->action = POL_REJECT;
+	refusal->code = 421;
+	snprintf(refusal->enh, sizeof(refusal->enh), "%s", enh);
+	snprintf(refusal->text, sizeof(refusal->text), "%s", why);
 refused:
 	slog(s->key, "NOQUEUE: reject: CONNECT from %s: %d %s %s; proto=SMTP", s->namaddr, refusal->code,
 	     refusal->enh, refusal->text);
