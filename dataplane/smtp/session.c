@@ -370,6 +370,8 @@ static void log_delivery(struct sess *s, int code, const char *rep)
 
 /* ---- the relay to the backend (relay.c), seen from the session ---- */
 
+static void sess_fin_check(struct sess *s);
+
 /* The Received header in sendmail's form, folded, sent ahead of the message. */
 static void send_received(struct sess *s)
 {
@@ -447,8 +449,10 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 	default:                     /* RSET: nothing to tell the client */
 		break;
 	}
-	if (s->dead || !relay_connected(s->relay))
+	if (s->dead || !relay_connected(s->relay)) {
+		sess_fin_check(s);
 		return 1;
+	}
 	if (code == 421 && s->cst == C_SMTP) {
 		/* the backend is closing: so does the session, once the reply is out */
 		s->cst = C_CLOSING;
@@ -804,6 +808,7 @@ void sess_pump(struct sess *s)
 	if (relay_space_waiting(s->relay) != was_bp)
 		relay_arm(s->relay);
 	client_arm(s);
+	sess_fin_check(s);
 }
 
 /* ---- DNS at connect (dataplane/dns): the client's name and DNSBL score while the banner waits ---- */
@@ -1056,11 +1061,38 @@ static void client_writable(struct tcp_conn *c)
 		sess_pump(s);              /* flushes, then feeds what back-pressure held */
 }
 
+/*
+ * The client half-closed after its last command and reads on: once every
+ * answer it is owed is out (the backend's to its message above all), the
+ * session ends as Postfix's does at that EOF. Until then the backend's
+ * reply must reach it: a 250 it never hears makes it send the message again.
+ */
+static int sess_fin_pending(const struct sess *s)
+{
+	return s->p.owed || s->tin_len > 0;
+}
+
+/* After a half-close: nothing more is owed, so say the last word and close. */
+static void sess_fin_check(struct sess *s)
+{
+	if (!s->peer_fin || s->dead || s->c == NULL || s->cst != C_SMTP || sess_fin_pending(s))
+		return;
+	log_lost(s);
+	s->cst = C_CLOSING;
+	client_flush(s);
+}
+
 /* The client closed its side. */
 static void client_peer_closed(struct tcp_conn *c)
 {
-	log_lost(tcp_app(c));
-	sess_kill(tcp_app(c), 0);
+	struct sess *s = tcp_app(c);
+
+	if (s->cst == C_SMTP && sess_fin_pending(s)) {
+		s->peer_fin = 1;
+		return;
+	}
+	log_lost(s);
+	sess_kill(s, 0);
 }
 
 /* The client connection ended (reset, retransmissions exhausted). */

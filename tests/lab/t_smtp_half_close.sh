@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# t_smtp_half_close.sh - a client that sends a whole transaction in one
+# write and then shuts down its sending side (FIN), reading on (nc -N, a
+# pipelining client that is done), while the backend holds its 250 to the
+# final dot for 2 s: the client must hear that 250 (and the 221 when QUIT
+# followed the dot), then mxgate closes; each message is at the backend
+# once and logged as sent. Before the fix, the FIN ended the session at
+# once: the backend had the message, the client heard nothing after 354
+# and would send it again.
+. "$(dirname "$0")/lib.sh"
+lab_begin
+msgs=$LAB_DIR/messages.jsonl
+rm -f "$msgs"
+
+lab_up "backends = 198.18.1.1:2610" || fail "lab did not come up"
+lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port 2610 --out "$LAB_DIR/backend.json" --messages "$msgs" \
+	--delay dot=2 --sessions 2 --timeout 60 >"$LAB_DIR/backend.log" 2>&1 &
+for ((i = 0; i < 50; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+
+soft_run "half-closed clients hear the backend's 250" lab_py smtp_stranger.py halfclose --tag hc
+for t in hc-fin hc-quit; do
+	n=$(grep -c "<$t@client.example>" "$msgs" 2>/dev/null)
+	[ "${n:-0}" = 1 ] && ok "$t: at the backend once" || soft_fail "$t: at the backend ${n:-0} time(s)"
+done
+expect_log 'status=sent \(250 ' "the messages logged as sent"
+log_has 'disconnect from unknown\[198\.18\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 commands=4$' &&
+	ok "log: disconnect ... data=1 commands=4 (FIN after the dot)" ||
+	soft_fail "no disconnect line with data=1 for the FIN after the dot"
+expect_smtp 'messages{result="accepted"}' -eq 2
+soft_wait_stat_eq mxgate_smtp_active 0 5
+expect_alive "after the half-closed clients"
+lab_end
