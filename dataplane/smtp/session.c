@@ -33,6 +33,7 @@
 #include "crypto/tls.h"
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
+#define CLOSING_MS     10000    /* to flush the last reply, and then for the client's FIN */
 
 /* Text form of a connection's remote address. */
 static void addr_text(const struct net_tuple *t, char *out, size_t len)
@@ -51,6 +52,11 @@ static void client_flush(struct sess *s)
 
 	if (s->dead || s->c == NULL)
 		return;
+	if (s->cst == C_CLOSING && !s->shut && !s->closing_armed) {
+		/* the last word may never be read (a closed window): the close is bounded all the same */
+		s->closing_armed = 1;
+		tcp_set_timeout(s->c, CLOSING_MS);
+	}
 	while ((out = smtp_proto_output(&s->p, &len)) != NULL && len > 0) {
 		if (s->cst == C_GREET_DELAY)
 			return;
@@ -71,7 +77,7 @@ static void client_flush(struct sess *s)
 		if (s->tls_up)
 			tls_close_notify(s->tls);
 		tcp_shutdown(s->c);
-		tcp_set_timeout(s->c, 10000);
+		tcp_set_timeout(s->c, CLOSING_MS);
 	}
 }
 
@@ -1125,6 +1131,11 @@ static void client_timeout(struct tcp_conn *c)
 		client_arm(s);
 		return;
 	}
+	if (s->cst == C_CLOSING) {
+		/* the last reply was not read, or the client did not close after it: counted and logged before */
+		sess_kill(s, 1);
+		return;
+	}
 	s->w->st.timeouts++;
 	s->w->timeouts_after[s->p.where]++;
 	if (smtp_proto_in_data(&s->p))
@@ -1132,7 +1143,7 @@ static void client_timeout(struct tcp_conn *c)
 		     s->namaddr);
 	else
 		slog(s->key, "timeout after %s from %s", smtp_where_names[s->p.where], s->namaddr);
-	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
+	if (s->cst == C_TLS_HS) {
 		sess_kill(s, 1);
 		return;
 	}

@@ -8,11 +8,17 @@ status is non-zero if any failed.
              pipelining client that is done: with the final dot still at
              the (slow) backend, the client must hear the backend's 250,
              then the server's close; the same with QUIT after the dot.
+  noread     a client that pipelines EHLO after EHLO and never reads a
+             reply: its receive window closes, mxgate's output backs up,
+             the command deadline ends the session (421); the client
+             holds the connection open, reading nothing, for --hold s.
 
 Usage: smtp_stranger.py SCENARIO [--host 198.18.0.2] [--port 25] [--tag T]
 """
 import argparse
+import select
 import socket
+import time
 
 import smtp_util as su
 from smtp_util import check, ok, say
@@ -61,7 +67,33 @@ def sc_halfclose():
     halfclose_once(A.tag + "-quit", True)
 
 
-SCENARIOS = {"halfclose": sc_halfclose}
+def sc_noread():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((A.host, A.port))
+    s.setblocking(False)
+    line = b"EHLO client.example\r\n" * 256
+    sent, stall = 0, None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, w, _ = select.select([], [s], [], 0.2)
+        if not w:
+            if stall is None:
+                stall = time.monotonic()
+            elif time.monotonic() - stall > 1.0:
+                break
+            continue
+        stall = None
+        try:
+            sent += s.send(line)
+        except BlockingIOError:
+            pass
+    check(sent > 0 and stall is not None, "noread: %d bytes of EHLO sent before the server stopped reading" % sent)
+    time.sleep(A.hold)     # never read: the window stays closed
+    s.close()
+
+
+SCENARIOS = {"halfclose": sc_halfclose, "noread": sc_noread}
 
 
 def main():
@@ -71,6 +103,7 @@ def main():
     ap.add_argument("--host", default="198.18.0.2")
     ap.add_argument("--port", type=int, default=25)
     ap.add_argument("--tag", default="stranger")
+    ap.add_argument("--hold", type=float, default=20.0)
     A = ap.parse_args()
     SCENARIOS[A.scenario]()
     su.finish("smtp_stranger " + A.scenario)
