@@ -219,6 +219,8 @@ void sess_kill(struct sess *s, int abort_client)
 	dns_check_free(s->dns);          /* lookups still running: their answers fill the cache only */
 	s->dns = NULL;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
+	w->st.message_too_big += s->p.stat_refusal[SMTP_R_TOO_BIG];
+	w->st.too_many_rcpts += s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
@@ -630,6 +632,9 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_DATA_END:
 		s->dot_us = tcp_now_us(w->ctx);
 		if (ei->error != SMTP_OK) {
+			slog(s->key, "%s: reject: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>", sess_qid(s),
+			     s->namaddr, ei->error == SMTP_R_TOO_BIG ? "552 5.3.4 Message size exceeds fixed limit" :
+			     "500 5.5.2 Error: line too long", tx_from(&s->tx), sess_proto(s), s->p.helo);
 			w->st.messages_rejected++;
 			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
 			tx_message_end(&s->tx);
@@ -671,6 +676,11 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			slog(s->key, "warning: out of memory for a command line from %s", s->namaddr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
 			slog(s->key, "too many errors after %s from %s", smtp_where_names[s->p.where], s->namaddr);
+		} else if (ei->error == SMTP_R_BARE_NEWLINE) {
+			slog(s->key, "warning: bare <%s> received after %s from %s", ei->arg,
+			     smtp_where_names[s->p.where], s->namaddr);
+		} else if (ei->error == SMTP_R_AUTH_FAILURES) {
+			slog(s->key, "too many failed authentications after AUTH from %s", s->namaddr);
 		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
@@ -765,7 +775,7 @@ void sess_pump(struct sess *s)
 		const uint8_t *in;
 		size_t len, used = 0;
 		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
-		uint64_t piped;
+		uint64_t piped, big, rcpts;  /* the engine's own 552 (MAIL SIZE=) and 452 (too many recipients) */
 		struct smtp_evinfo ei;
 		enum smtp_ev ev;
 
@@ -784,6 +794,8 @@ void sess_pump(struct sess *s)
 		n530 = s->p.stat_530_starttls;
 		a530 = s->p.stat_530_auth;
 		piped = s->p.stat_improper_pipelining;
+		big = s->p.stat_refusal[SMTP_R_TOO_BIG];
+		rcpts = s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
 		if (piped == 0 && s->p.stat_improper_pipelining != 0)
 			log_pipelining(s, in + used, len - used);
@@ -791,6 +803,12 @@ void sess_pump(struct sess *s)
 			slog(s->key, "NOQUEUE: reject: %s from %s: 530 5.7.0 %s; proto=%s helo=<%s>",
 			     smtp_where_names[s->p.where], s->namaddr, s->p.stat_530_starttls != n530 ?
 			     "Must issue a STARTTLS command first" : "Authentication required", sess_proto(s), s->p.helo);
+		if (s->p.stat_refusal[SMTP_R_TOO_BIG] != big && ev != SMTP_EV_DATA_END)
+			slog(s->key, "NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; proto=%s "
+			     "helo=<%s>", s->namaddr, sess_proto(s), s->p.helo);
+		if (s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS] != rcpts && s->p.rcpt_overshoot <= 1)   /* once a transaction */
+			slog(s->key, "%s: reject: RCPT from %s: 452 4.5.3 Error: too many recipients; from=<%s> proto=%s "
+			     "helo=<%s>", sess_qid(s), s->namaddr, tx_from(&s->tx), sess_proto(s), s->p.helo);
 		if (used > 0)
 			client_consume(s, used);
 		consumed += used;
