@@ -683,6 +683,32 @@ TEST(backend_malformed_reply)
 	stop();
 }
 
+/* A client that half-closes after its final dot still hears the backend's 250, then the close. */
+TEST(client_half_close_owed)
+{
+	struct tcp_conn *c, *b;
+	const char *log;
+
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	into_message(c, b);
+	say(c, "Subject: t\r\n\r\nhalf-closed\r\n.\r\n");
+	CHECK_STR(take(b), "Subject: t\r\n\r\nhalf-closed\r\n.\r\n");
+	client_gone(c);                                       /* FIN: the 250 is still owed */
+	CHECK(!c->closed && !c->shut && !b->aborted);
+	CHECK_EQ(counter("active"), 1);
+	say(b, "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK(c->shut);                                       /* then FIN, nothing more owed */
+	log = log_end();
+	CHECK(strstr(log, "status=sent (250 2.0.0 Ok: queued as 1)") != NULL);
+	CHECK(strstr(log, "lost connection") == NULL);
+	CHECK_EQ(counter("messages_accepted"), 1);
+	stop();
+}
+
 TEST(backend_closes_during_rcpt)
 {
 	struct tcp_conn *c, *b;
@@ -1354,6 +1380,7 @@ int main(void)
 	RUN(backend_refused_failover);
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
+	RUN(client_half_close_owed);
 	RUN(backend_closes_during_rcpt);
 	RUN(backend_timeout_after_dot);
 	RUN(backend_failure_not_carried_over);
