@@ -268,6 +268,7 @@ static void tls_continue(struct sess *s)
 		} else {
 			s->w->st.starttls++;
 			smtp_proto_tls_started(&s->p);
+			sess_relay_forget(s);      /* RFC 3207 4.2: nothing from before TLS goes on */
 		}
 		s->req_start_us = tcp_now_us(s->w->ctx);
 		client_flush(s);
@@ -470,6 +471,21 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 	return 0;
 }
 
+/*
+ * The backend's connection carries what it was told of the client when it
+ * opened (XCLIENT HELO= and LOGIN=, PROXY v2's TLS facts): once EHLO,
+ * STARTTLS or AUTH changes that, it goes (QUIT), and the next MAIL opens a
+ * new one. Only between transactions, where those commands are allowed.
+ */
+void sess_relay_forget(struct sess *s)
+{
+	if (s->relay == NULL)
+		return;
+	relay_close(s->relay);
+	relay_free(s->relay);
+	s->relay = NULL;
+}
+
 /* The backend is lost: answer what is owed with a 4xx. */
 static void relay_failed(void *owner, const struct relay_loss *loss)
 {
@@ -563,6 +579,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 
 	switch (ev) {
 	case SMTP_EV_HELO:
+		sess_relay_forget(s);
 		return 0;
 	case SMTP_EV_STARTTLS: {
 		size_t junk = s->c ? tcp_readable(s->c) : 0;

@@ -12,6 +12,11 @@ status is non-zero if any failed.
              reply: its receive window closes, mxgate's output backs up,
              the command deadline ends the session (421); the client
              holds the connection open, reading nothing, for --hold s.
+  refacts    two messages in one session with STARTTLS between them (then
+             a new EHLO), and two with only a new EHLO between them: each
+             message is sent with --tag and a number; the backend must see
+             each under the HELO (and TLS) of its own time (checked by
+             the test from the backend's record).
 
 Usage: smtp_stranger.py SCENARIO [--host 198.18.0.2] [--port 25] [--tag T]
 """
@@ -67,6 +72,35 @@ def sc_halfclose():
     halfclose_once(A.tag + "-quit", True)
 
 
+def send_one(c, tag):
+    su.expect(c.cmd("MAIL FROM:<a@example.org>"), 250, what=tag + ": MAIL")
+    su.expect(c.cmd("RCPT TO:<b@lab.example>"), 250, what=tag + ": RCPT")
+    su.expect(c.cmd("DATA"), 354, what=tag + ": DATA")
+    c.send(message(tag))
+    su.expect(c.reply(), 250, what=tag + ": the message")
+
+
+def sc_refacts():
+    c = conn()
+    c.reply()
+    su.expect(c.cmd("EHLO before-tls.example"), 250, what="EHLO before STARTTLS")
+    send_one(c, A.tag + "-1")
+    su.expect(c.cmd("STARTTLS"), 220, what="STARTTLS")
+    c.start_tls()
+    su.expect(c.cmd("EHLO after-tls.example"), 250, what="EHLO inside TLS")
+    send_one(c, A.tag + "-2")
+    su.expect(c.cmd("QUIT"), 221, what="QUIT")
+    c.close()
+    c = conn()
+    c.reply()
+    su.expect(c.cmd("EHLO first.example"), 250, what="EHLO first")
+    send_one(c, A.tag + "-3")
+    su.expect(c.cmd("EHLO second.example"), 250, what="EHLO again")
+    send_one(c, A.tag + "-4")
+    su.expect(c.cmd("QUIT"), 221, what="QUIT")
+    c.close()
+
+
 def sc_noread():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -93,7 +127,7 @@ def sc_noread():
     s.close()
 
 
-SCENARIOS = {"halfclose": sc_halfclose, "noread": sc_noread}
+SCENARIOS = {"halfclose": sc_halfclose, "noread": sc_noread, "refacts": sc_refacts}
 
 
 def main():
