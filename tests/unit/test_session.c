@@ -709,6 +709,29 @@ TEST(client_half_close_owed)
 	stop();
 }
 
+/* A new EHLO between transactions ends the backend's connection: the next MAIL is announced afresh. */
+TEST(ehlo_again_new_backend)
+{
+	struct tcp_conn *c, *b;
+
+	start("backends = 198.18.1.1:25\n");
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	say(c, "RSET\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok\r\n");
+	CHECK_STR(take(b), "RSET\r\n");
+	say(b, "250 2.0.0 Ok\r\n");
+	say(c, "EHLO other.test\r\n");
+	take(c);
+	CHECK_STR(take(b), "QUIT\r\n");                       /* told HELO=client.test: it goes */
+	CHECK(b->closed);
+	b = mail_via_backend(c);                              /* a new connection for the next MAIL */
+	CHECK(b != NULL);
+	stop();
+}
+
 TEST(backend_closes_during_rcpt)
 {
 	struct tcp_conn *c, *b;
@@ -1381,6 +1404,7 @@ int main(void)
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
 	RUN(client_half_close_owed);
+	RUN(ehlo_again_new_backend);
 	RUN(backend_closes_during_rcpt);
 	RUN(backend_timeout_after_dot);
 	RUN(backend_failure_not_carried_over);
