@@ -474,6 +474,17 @@ static void into_message(struct tcp_conn *c, struct tcp_conn *b)
 	take(b);
 }
 
+/* A session through to its final dot, sent (the backend owes its verdict); log captured from the start. */
+static void up_to_dot(const char *conf, const char *text, struct tcp_conn **c, struct tcp_conn **b)
+{
+	start(conf);
+	log_begin();
+	*c = client_ehlo(40001);
+	*b = mail_via_backend(*c);
+	into_message(*c, *b);
+	say(*c, text);
+}
+
 /* ---- cases ---- */
 
 TEST(banner_to_quit)
@@ -689,12 +700,7 @@ TEST(client_half_close_owed)
 	struct tcp_conn *c, *b;
 	const char *log;
 
-	start("backends = 198.18.1.1:25\n");
-	log_begin();
-	c = client_ehlo(40001);
-	b = mail_via_backend(c);
-	into_message(c, b);
-	say(c, "Subject: t\r\n\r\nhalf-closed\r\n.\r\n");
+	up_to_dot("backends = 198.18.1.1:25\n", "Subject: t\r\n\r\nhalf-closed\r\n.\r\n", &c, &b);
 	CHECK_STR(take(b), "Subject: t\r\n\r\nhalf-closed\r\n.\r\n");
 	client_gone(c);                                       /* FIN: the 250 is still owed */
 	CHECK(!c->closed && !c->shut && !b->aborted);
@@ -759,12 +765,7 @@ TEST(backend_timeout_after_dot)
 	struct tcp_conn *c, *b;
 	const char *log;
 
-	start("backends = 198.18.1.1:25\nbackend_timeout_ms = 5000\n");
-	log_begin();
-	c = client_ehlo(40001);
-	b = mail_via_backend(c);
-	into_message(c, b);
-	say(c, "hello\r\n.\r\n");
+	up_to_dot("backends = 198.18.1.1:25\nbackend_timeout_ms = 5000\n", "hello\r\n.\r\n", &c, &b);
 	CHECK_STR(take(c), "");
 	CHECK(strstr(take(b), "hello\r\n.\r\n") != NULL);
 	/* the client's deadline is paused while the backend owes the verdict: only the backend's runs */
