@@ -248,8 +248,12 @@ static void log_lost(struct sess *s)
 	if (smtp_proto_in_data(&s->p))
 		slog(s->key, "lost connection after DATA (%llu bytes) from %s", (unsigned long long)s->tx.msg_bytes,
 		     s->namaddr);
-	else if (s->p.where != SMTP_W_END_OF_MESSAGE)
+	else if (s->p.where != SMTP_W_END_OF_MESSAGE || s->p.owed == SMTP_EV_DATA_END)
 		slog(s->key, "lost connection after %s from %s", smtp_where_names[s->p.where], s->namaddr);
+	if (s->p.owed == SMTP_EV_DATA_END && relay_busy(s->relay))
+		/* the backend has the whole message: aborting it now may be too late */
+		slog(s->key, "%s: the client left before the backend's verdict on its message: the message may have "
+		     "been delivered, and the client may send it again", sess_qid(s));
 }
 
 /* ---- TLS (sess_tls.c), seen from the session ---- */

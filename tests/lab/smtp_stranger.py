@@ -8,6 +8,9 @@ status is non-zero if any failed.
              pipelining client that is done: with the final dot still at
              the (slow) backend, the client must hear the backend's 250,
              then the server's close; the same with QUIT after the dot.
+  rstdot     the same transaction, then a reset (SO_LINGER 0) right after the
+             final dot: the client is gone before the backend's verdict
+             (the test checks what mxgate logged).
   noread     a client that pipelines EHLO after EHLO and never reads a
              reply: its receive window closes, mxgate's output backs up,
              the command deadline ends the session (421); the client
@@ -72,6 +75,23 @@ def sc_halfclose():
     halfclose_once(A.tag + "-quit", True)
 
 
+def sc_rstdot():
+    import struct
+    c = conn()
+    c.reply()
+    c.send(b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@lab.example>\r\nDATA\r\n" +
+           message(A.tag))
+    deadline = time.monotonic() + 10
+    codes = []
+    while len(codes) < 4 and time.monotonic() < deadline:
+        codes.append(c.reply().code)
+    check(codes == [250, 250, 250, 354], "%s: the transaction up to 354" % A.tag, str(codes))
+    time.sleep(0.5)        # the dot is at the backend, whose verdict takes 2 s
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.sock.close()
+    ok("%s: reset after the final dot" % A.tag)
+
+
 def send_one(c, tag):
     su.expect(c.cmd("MAIL FROM:<a@example.org>"), 250, what=tag + ": MAIL")
     su.expect(c.cmd("RCPT TO:<b@lab.example>"), 250, what=tag + ": RCPT")
@@ -127,7 +147,7 @@ def sc_noread():
     s.close()
 
 
-SCENARIOS = {"halfclose": sc_halfclose, "noread": sc_noread, "refacts": sc_refacts}
+SCENARIOS = {"halfclose": sc_halfclose, "noread": sc_noread, "refacts": sc_refacts, "rstdot": sc_rstdot}
 
 
 def main():
