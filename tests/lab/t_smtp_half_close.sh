@@ -20,7 +20,8 @@ rm -f "$msgs"
 lab_up "backends = 198.18.1.1:2610" || fail "lab did not come up"
 lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port 2610 --out "$LAB_DIR/backend.json" --messages "$msgs" \
 	--delay dot=2 --sessions 3 --timeout 60 >"$LAB_DIR/backend.log" 2>&1 &
-for ((i = 0; i < 50; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+for ((i = 0; i < 200; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$LAB_DIR/backend.log" || fail "smtp_backend did not start: $(cat "$LAB_DIR/backend.log")"
 
 soft_run "half-closed clients hear the backend's 250" lab_py smtp_stranger.py halfclose --tag hc
 for t in hc-fin hc-quit; do

@@ -15,7 +15,8 @@ rm -f "$rec"
 lab_up "backends = 198.18.1.1:2610" || fail "lab did not come up"
 lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port 2610 --xclient --out "$rec" --sessions 10 --timeout 60 \
 	>"$LAB_DIR/backend.log" 2>&1 &
-for ((i = 0; i < 50; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+for ((i = 0; i < 200; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$LAB_DIR/backend.log" || fail "smtp_backend did not start: $(cat "$LAB_DIR/backend.log")"
 
 soft_run "two messages around STARTTLS, two around a new EHLO" lab_py smtp_stranger.py refacts --tag rf
 soft_wait_stat_eq mxgate_smtp_active 0 10
