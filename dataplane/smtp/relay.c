@@ -945,6 +945,15 @@ static void backend_readable(struct tcp_conn *b)
 			backend_reply(r, code);
 			if (r->b != b)
 				return;
+			if (r->bst == B_TLS_HS && i + used < n) {
+				/*
+				 * Plaintext after the 220 to STARTTLS: injected by someone in the
+				 * path (a STARTTLS response injection), never a reply to take
+				 * inside TLS, where it would join the EHLO reply.
+				 */
+				relay_fail(r, "plaintext after the 220 to STARTTLS");
+				return;
+			}
 			rw_reply_init(&r->rep);
 			backend_arm(r, 1);     /* a reply came: the next wait starts now */
 		}

@@ -84,6 +84,8 @@ struct sess {
 	enum smtp_mode mode;
 	enum cstate cst;
 	int client_gone, shut, dead;
+	int closing_armed;        /* C_CLOSING's timer runs (the client may never read the last reply) */
+	int peer_fin;             /* the client half-closed while owed an answer: close once it is out */
 	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
 	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
 	uint64_t data_last_us;    /* message bytes last came */
@@ -157,6 +159,8 @@ extern const struct tcp_app_ops sess_client_ops;   /* the listeners' callbacks *
 void sess_pump(struct sess *s);
 /* End a session (reset the client when abort_client); freed by the worker's next poll. */
 void sess_kill(struct sess *s, int abort_client);
+/* What the backend was told of the client (HELO, TLS, LOGIN) changed: close its connection (the next MAIL opens one). */
+void sess_relay_forget(struct sess *s);
 /* A queued private-key operation of the session arg finished (tls_worker_new()). */
 void sess_key_done(void *arg);
 

@@ -59,6 +59,7 @@ void sess_auth_answer(struct sess *s, const struct auth_req *r)
 			break;
 		}
 		w->st.auth_success++;       /* logged on the client= line, as Postfix does */
+		sess_relay_forget(s);       /* the next MAIL's backend hears XCLIENT LOGIN= */
 		smtp_proto_answerf(&s->p, 235, "2.7.0", "Authentication successful");
 		break;
 	case AUTH_FAIL:

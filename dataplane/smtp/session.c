@@ -33,6 +33,7 @@
 #include "crypto/tls.h"
 
 #define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
+#define CLOSING_MS     10000    /* to flush the last reply, and then for the client's FIN */
 
 /* Text form of a connection's remote address. */
 static void addr_text(const struct net_tuple *t, char *out, size_t len)
@@ -51,6 +52,11 @@ static void client_flush(struct sess *s)
 
 	if (s->dead || s->c == NULL)
 		return;
+	if (s->cst == C_CLOSING && !s->shut && !s->closing_armed) {
+		/* the last word may never be read (a closed window): the close is bounded all the same */
+		s->closing_armed = 1;
+		tcp_set_timeout(s->c, CLOSING_MS);
+	}
 	while ((out = smtp_proto_output(&s->p, &len)) != NULL && len > 0) {
 		if (s->cst == C_GREET_DELAY)
 			return;
@@ -71,7 +77,7 @@ static void client_flush(struct sess *s)
 		if (s->tls_up)
 			tls_close_notify(s->tls);
 		tcp_shutdown(s->c);
-		tcp_set_timeout(s->c, 10000);
+		tcp_set_timeout(s->c, CLOSING_MS);
 	}
 }
 
@@ -213,6 +219,8 @@ void sess_kill(struct sess *s, int abort_client)
 	dns_check_free(s->dns);          /* lookups still running: their answers fill the cache only */
 	s->dns = NULL;
 	w->st.line_too_long += s->p.stat_refusal[SMTP_R_LINE_TOO_LONG];
+	w->st.message_too_big += s->p.stat_refusal[SMTP_R_TOO_BIG];
+	w->st.too_many_rcpts += s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
 	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
@@ -240,8 +248,12 @@ static void log_lost(struct sess *s)
 	if (smtp_proto_in_data(&s->p))
 		slog(s->key, "lost connection after DATA (%llu bytes) from %s", (unsigned long long)s->tx.msg_bytes,
 		     s->namaddr);
-	else if (s->p.where != SMTP_W_END_OF_MESSAGE)
+	else if (s->p.where != SMTP_W_END_OF_MESSAGE || s->p.owed == SMTP_EV_DATA_END)
 		slog(s->key, "lost connection after %s from %s", smtp_where_names[s->p.where], s->namaddr);
+	if (s->p.owed == SMTP_EV_DATA_END && relay_busy(s->relay))
+		/* the backend has the whole message: aborting it now may be too late */
+		slog(s->key, "%s: the client left before the backend's verdict on its message: the message may have "
+		     "been delivered, and the client may send it again", sess_qid(s));
 }
 
 /* ---- TLS (sess_tls.c), seen from the session ---- */
@@ -260,6 +272,7 @@ static void tls_continue(struct sess *s)
 		} else {
 			s->w->st.starttls++;
 			smtp_proto_tls_started(&s->p);
+			sess_relay_forget(s);      /* RFC 3207 4.2: nothing from before TLS goes on */
 		}
 		s->req_start_us = tcp_now_us(s->w->ctx);
 		client_flush(s);
@@ -370,6 +383,8 @@ static void log_delivery(struct sess *s, int code, const char *rep)
 
 /* ---- the relay to the backend (relay.c), seen from the session ---- */
 
+static void sess_fin_check(struct sess *s);
+
 /* The Received header in sendmail's form, folded, sent ahead of the message. */
 static void send_received(struct sess *s)
 {
@@ -447,8 +462,10 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 	default:                     /* RSET: nothing to tell the client */
 		break;
 	}
-	if (s->dead || !relay_connected(s->relay))
+	if (s->dead || !relay_connected(s->relay)) {
+		sess_fin_check(s);
 		return 1;
+	}
 	if (code == 421 && s->cst == C_SMTP) {
 		/* the backend is closing: so does the session, once the reply is out */
 		s->cst = C_CLOSING;
@@ -456,6 +473,21 @@ static int relay_replied(void *owner, enum relay_wait was, int code, const char 
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The backend's connection carries what it was told of the client when it
+ * opened (XCLIENT HELO= and LOGIN=, PROXY v2's TLS facts): once EHLO,
+ * STARTTLS or AUTH changes that, it goes (QUIT), and the next MAIL opens a
+ * new one. Only between transactions, where those commands are allowed.
+ */
+void sess_relay_forget(struct sess *s)
+{
+	if (s->relay == NULL)
+		return;
+	relay_close(s->relay);
+	relay_free(s->relay);
+	s->relay = NULL;
 }
 
 /* The backend is lost: answer what is owed with a 4xx. */
@@ -551,6 +583,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 
 	switch (ev) {
 	case SMTP_EV_HELO:
+		sess_relay_forget(s);
 		return 0;
 	case SMTP_EV_STARTTLS: {
 		size_t junk = s->c ? tcp_readable(s->c) : 0;
@@ -620,6 +653,9 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_DATA_END:
 		s->dot_us = tcp_now_us(w->ctx);
 		if (ei->error != SMTP_OK) {
+			slog(s->key, "%s: reject: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>", sess_qid(s),
+			     s->namaddr, ei->error == SMTP_R_TOO_BIG ? "552 5.3.4 Message size exceeds fixed limit" :
+			     "500 5.5.2 Error: line too long", tx_from(&s->tx), sess_proto(s), s->p.helo);
 			w->st.messages_rejected++;
 			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
 			tx_message_end(&s->tx);
@@ -661,6 +697,11 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 			slog(s->key, "warning: out of memory for a command line from %s", s->namaddr);
 		} else if (ei->error == SMTP_R_TOO_MANY_ERRORS) {
 			slog(s->key, "too many errors after %s from %s", smtp_where_names[s->p.where], s->namaddr);
+		} else if (ei->error == SMTP_R_BARE_NEWLINE) {
+			slog(s->key, "warning: bare <%s> received after %s from %s", ei->arg,
+			     smtp_where_names[s->p.where], s->namaddr);
+		} else if (ei->error == SMTP_R_AUTH_FAILURES) {
+			slog(s->key, "too many failed authentications after AUTH from %s", s->namaddr);
 		}
 		if (ei->error == SMTP_R_BARE_NEWLINE)
 			w->st.bare_newline++;
@@ -755,7 +796,7 @@ void sess_pump(struct sess *s)
 		const uint8_t *in;
 		size_t len, used = 0;
 		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
-		uint64_t piped;
+		uint64_t piped, big, rcpts;  /* the engine's own 552 (MAIL SIZE=) and 452 (too many recipients) */
 		struct smtp_evinfo ei;
 		enum smtp_ev ev;
 
@@ -774,6 +815,8 @@ void sess_pump(struct sess *s)
 		n530 = s->p.stat_530_starttls;
 		a530 = s->p.stat_530_auth;
 		piped = s->p.stat_improper_pipelining;
+		big = s->p.stat_refusal[SMTP_R_TOO_BIG];
+		rcpts = s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
 		if (piped == 0 && s->p.stat_improper_pipelining != 0)
 			log_pipelining(s, in + used, len - used);
@@ -781,6 +824,12 @@ void sess_pump(struct sess *s)
 			slog(s->key, "NOQUEUE: reject: %s from %s: 530 5.7.0 %s; proto=%s helo=<%s>",
 			     smtp_where_names[s->p.where], s->namaddr, s->p.stat_530_starttls != n530 ?
 			     "Must issue a STARTTLS command first" : "Authentication required", sess_proto(s), s->p.helo);
+		if (s->p.stat_refusal[SMTP_R_TOO_BIG] != big && ev != SMTP_EV_DATA_END)
+			slog(s->key, "NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; proto=%s "
+			     "helo=<%s>", s->namaddr, sess_proto(s), s->p.helo);
+		if (s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS] != rcpts && s->p.rcpt_overshoot <= 1)   /* once a transaction */
+			slog(s->key, "%s: reject: RCPT from %s: 452 4.5.3 Error: too many recipients; from=<%s> proto=%s "
+			     "helo=<%s>", sess_qid(s), s->namaddr, tx_from(&s->tx), sess_proto(s), s->p.helo);
 		if (used > 0)
 			client_consume(s, used);
 		consumed += used;
@@ -804,6 +853,7 @@ void sess_pump(struct sess *s)
 	if (relay_space_waiting(s->relay) != was_bp)
 		relay_arm(s->relay);
 	client_arm(s);
+	sess_fin_check(s);
 }
 
 /* ---- DNS at connect (dataplane/dns): the client's name and DNSBL score while the banner waits ---- */
@@ -1061,11 +1111,38 @@ static void client_writable(struct tcp_conn *c)
 		sess_pump(s);              /* flushes, then feeds what back-pressure held */
 }
 
+/*
+ * The client half-closed after its last command and reads on: once every
+ * answer it is owed is out (the backend's to its message above all), the
+ * session ends as Postfix's does at that EOF. Until then the backend's
+ * reply must reach it: a 250 it never hears makes it send the message again.
+ */
+static int sess_fin_pending(const struct sess *s)
+{
+	return s->p.owed || s->tin_len > 0;
+}
+
+/* After a half-close: nothing more is owed, so say the last word and close. */
+static void sess_fin_check(struct sess *s)
+{
+	if (!s->peer_fin || s->dead || s->c == NULL || s->cst != C_SMTP || sess_fin_pending(s))
+		return;
+	log_lost(s);
+	s->cst = C_CLOSING;
+	client_flush(s);
+}
+
 /* The client closed its side. */
 static void client_peer_closed(struct tcp_conn *c)
 {
-	log_lost(tcp_app(c));
-	sess_kill(tcp_app(c), 0);
+	struct sess *s = tcp_app(c);
+
+	if (s->cst == C_SMTP && sess_fin_pending(s)) {
+		s->peer_fin = 1;
+		return;
+	}
+	log_lost(s);
+	sess_kill(s, 0);
 }
 
 /* The client connection ended (reset, retransmissions exhausted). */
@@ -1098,6 +1175,11 @@ static void client_timeout(struct tcp_conn *c)
 		client_arm(s);
 		return;
 	}
+	if (s->cst == C_CLOSING) {
+		/* the last reply was not read, or the client did not close after it: counted and logged before */
+		sess_kill(s, 1);
+		return;
+	}
 	s->w->st.timeouts++;
 	s->w->timeouts_after[s->p.where]++;
 	if (smtp_proto_in_data(&s->p))
@@ -1105,7 +1187,7 @@ static void client_timeout(struct tcp_conn *c)
 		     s->namaddr);
 	else
 		slog(s->key, "timeout after %s from %s", smtp_where_names[s->p.where], s->namaddr);
-	if (s->cst == C_TLS_HS || s->cst == C_CLOSING) {
+	if (s->cst == C_TLS_HS) {
 		sess_kill(s, 1);
 		return;
 	}

@@ -441,8 +441,8 @@ static enum smtp_ev no_memory(struct smtp_proto *p, struct smtp_evinfo *ev)
 /* Refuse bare CR or LF like Postfix's smtpd_forbid_bare_newline: 521 and close. */
 static enum smtp_ev bare_newline(struct smtp_proto *p, enum line_rc rc, struct smtp_evinfo *ev)
 {
-	out_line(p, "521 5.5.2 %.*s Error: bare <%s> received", HOST_SHOW, host(p),
-		 rc == LINE_BARE_CR ? "CR" : "LF");
+	ev->arg = rc == LINE_BARE_CR ? "CR" : "LF";
+	out_line(p, "521 5.5.2 %.*s Error: bare <%s> received", HOST_SHOW, host(p), ev->arg);
 	p->state = S_CLOSED;
 	ev->error = SMTP_R_BARE_NEWLINE;
 	refusal(p, SMTP_R_BARE_NEWLINE);

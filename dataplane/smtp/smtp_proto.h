@@ -93,7 +93,8 @@ enum smtp_ev {
 enum smtp_refusal {
 	SMTP_OK = 0,
 	SMTP_R_LINE_TOO_LONG,       /* 500 5.5.2 Line too long */
-	SMTP_R_BARE_NEWLINE,        /* 521 5.5.2 bare <LF> or <CR> received, and close */
+	SMTP_R_BARE_NEWLINE,        /* 521 5.5.2 bare <LF> or <CR> received, and close; ev.arg =
+				       "LF" or "CR" */
 	SMTP_R_TOO_MANY_ERRORS,     /* 421 4.7.0 too many errors, and close */
 	SMTP_R_TOO_BIG,             /* 552 5.3.4 message size exceeds fixed limit */
 	SMTP_R_TOO_MANY_RCPTS,      /* 452 4.5.3 too many recipients */

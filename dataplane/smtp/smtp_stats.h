@@ -22,6 +22,8 @@
 	X(starttls_injected_bytes)  /* bytes of it */ \
 	X(bare_newline)             /* bare CR/LF refused (SMTP smuggling) */ \
 	X(line_too_long)            /* 500 5.5.2 line too long */ \
+	X(message_too_big)          /* 552 5.3.4: MAIL SIZE= or the message over message_size_limit */ \
+	X(too_many_rcpts)           /* 452 4.5.3: recipients past smtpd_recipient_limit */ \
 	X(pregreet)                 /* input before the greeting: 554 and close */ \
 	X(too_many_errors)          /* 421 after the hard error limit */ \
 	X(timeouts)                 /* command, DATA or handshake deadlines missed (by the last

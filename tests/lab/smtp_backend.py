@@ -156,7 +156,9 @@ class Session:
             if verb in ("EHLO", "HELO"):
                 self.ehlo_reply(cmd[5:])
             elif verb == "STARTTLS" and self.args.tls_cert and self.rec["tls"] is None:
-                self.send("220 2.0.0 Ready to start TLS")
+                # --inject-after-starttls: plaintext in the same write as the 220 (a response injection)
+                self.sock.sendall(b"220 2.0.0 Ready to start TLS\r\n" +
+                                  self.args.inject_after_starttls.encode().decode("unicode_escape").encode("latin-1"))
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.load_cert_chain(self.args.tls_cert, self.args.tls_key)
                 self.sock = ctx.wrap_socket(self.sock, server_side=True)
@@ -228,6 +230,7 @@ class Session:
                 self.send("221 2.0.0 Bye")
                 return
             else:
+                self.rec.setdefault("unknown", []).append(verb)
                 self.send("502 5.5.2 Error: command not recognized")
 
 
@@ -238,6 +241,8 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines, one per session")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--inject-after-starttls", default="", metavar="TEXT",
+                    help="plaintext sent with the 220 to STARTTLS (\\r\\n escapes): a response injection")
     ap.add_argument("--xclient", action="store_true")
     ap.add_argument("--proxy", action="store_true", help="expect a PROXY v2 header")
     ap.add_argument("--sessions", type=int, default=100)

@@ -474,6 +474,17 @@ static void into_message(struct tcp_conn *c, struct tcp_conn *b)
 	take(b);
 }
 
+/* A session through to its final dot, sent (the backend owes its verdict); log captured from the start. */
+static void up_to_dot(const char *conf, const char *text, struct tcp_conn **c, struct tcp_conn **b)
+{
+	start(conf);
+	log_begin();
+	*c = client_ehlo(40001);
+	*b = mail_via_backend(*c);
+	into_message(*c, *b);
+	say(*c, text);
+}
+
 /* ---- cases ---- */
 
 TEST(banner_to_quit)
@@ -683,6 +694,50 @@ TEST(backend_malformed_reply)
 	stop();
 }
 
+/* A client that half-closes after its final dot still hears the backend's 250, then the close. */
+TEST(client_half_close_owed)
+{
+	struct tcp_conn *c, *b;
+	const char *log;
+
+	up_to_dot("backends = 198.18.1.1:25\n", "Subject: t\r\n\r\nhalf-closed\r\n.\r\n", &c, &b);
+	CHECK_STR(take(b), "Subject: t\r\n\r\nhalf-closed\r\n.\r\n");
+	client_gone(c);                                       /* FIN: the 250 is still owed */
+	CHECK(!c->closed && !c->shut && !b->aborted);
+	CHECK_EQ(counter("active"), 1);
+	say(b, "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok: queued as 1\r\n");
+	CHECK(c->shut);                                       /* then FIN, nothing more owed */
+	log = log_end();
+	CHECK(strstr(log, "status=sent (250 2.0.0 Ok: queued as 1)") != NULL);
+	CHECK(strstr(log, "lost connection") == NULL);
+	CHECK_EQ(counter("messages_accepted"), 1);
+	stop();
+}
+
+/* A new EHLO between transactions ends the backend's connection: the next MAIL is announced afresh. */
+TEST(ehlo_again_new_backend)
+{
+	struct tcp_conn *c, *b;
+
+	start("backends = 198.18.1.1:25\n");
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	say(c, "RSET\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok\r\n");
+	CHECK_STR(take(b), "RSET\r\n");
+	say(b, "250 2.0.0 Ok\r\n");
+	say(c, "EHLO other.test\r\n");
+	take(c);
+	CHECK_STR(take(b), "QUIT\r\n");                       /* told HELO=client.test: it goes */
+	CHECK(b->closed);
+	b = mail_via_backend(c);                              /* a new connection for the next MAIL */
+	CHECK(b != NULL);
+	stop();
+}
+
 TEST(backend_closes_during_rcpt)
 {
 	struct tcp_conn *c, *b;
@@ -710,12 +765,7 @@ TEST(backend_timeout_after_dot)
 	struct tcp_conn *c, *b;
 	const char *log;
 
-	start("backends = 198.18.1.1:25\nbackend_timeout_ms = 5000\n");
-	log_begin();
-	c = client_ehlo(40001);
-	b = mail_via_backend(c);
-	into_message(c, b);
-	say(c, "hello\r\n.\r\n");
+	up_to_dot("backends = 198.18.1.1:25\nbackend_timeout_ms = 5000\n", "hello\r\n.\r\n", &c, &b);
 	CHECK_STR(take(c), "");
 	CHECK(strstr(take(b), "hello\r\n.\r\n") != NULL);
 	/* the client's deadline is paused while the backend owes the verdict: only the backend's runs */
@@ -1354,6 +1404,8 @@ int main(void)
 	RUN(backend_refused_failover);
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
+	RUN(client_half_close_owed);
+	RUN(ehlo_again_new_backend);
 	RUN(backend_closes_during_rcpt);
 	RUN(backend_timeout_after_dot);
 	RUN(backend_failure_not_carried_over);

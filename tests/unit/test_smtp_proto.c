@@ -151,6 +151,9 @@ static void answer(struct drv *d)
 	QCHECK(smtp_proto_answer(&d->p, r, strlen(r)) == 0);
 }
 
+/* ev.arg of the last SMTP_R_BARE_NEWLINE close: which bare ending it was. */
+static char last_bare[4];
+
 /* Write an event into the transcript. */
 static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, size_t used)
 {
@@ -188,6 +191,8 @@ static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, 
 		break;
 	case SMTP_EV_DATA_END:
 	case SMTP_EV_CLOSE:
+		if (ev->error == SMTP_R_BARE_NEWLINE)
+			snprintf(last_bare, sizeof(last_bare), "%s", ev->arg);
 		if (ev->error != SMTP_OK)
 			tr_add(d, "#%s %s\n", ev_names[e], why_names[ev->error]);
 		else
@@ -1056,8 +1061,10 @@ TEST(bare_newlines_in_commands)
 	CHECK_STR(play(SMTP_MODE_MX, lf), EHLO_REPLY_TLS "#HELO c\n"
 		  "521 5.5.2 " HOST " Error: bare <LF> received\n#CLOSE BARE_NEWLINE\n");
 	CHECK_STR(smtp_proto_state_name(&D.p), "CLOSED");
+	CHECK_STR(last_bare, "LF");         /* the session's log line says which */
 	CHECK_STR(play(SMTP_MODE_MX, cr),
 		  "521 5.5.2 " HOST " Error: bare <CR> received\n#CLOSE BARE_NEWLINE\n");
+	CHECK_STR(last_bare, "CR");
 	CHECK_STR(play(SMTP_MODE_MX, crcr),
 		  "521 5.5.2 " HOST " Error: bare <CR> received\n#CLOSE BARE_NEWLINE\n");
 	CHECK_EQ(D.p.stat_refusal[SMTP_R_BARE_NEWLINE], 1);
