@@ -398,6 +398,8 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	uint32_t wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	int ok;
 
+	if (seglen > 0)
+		c->flags &= ~F_ACK_HOLD;     /* tcp_hold_ack() covered what came before: ACK by the rules */
 	/*
 	 * PAWS (RFC 7323 5.3). A pure ACK at rcv_nxt that acknowledges nothing
 	 * new is let through, as Linux does: reordering delays ACKs behind later

@@ -59,6 +59,7 @@ enum tcp_state {
 #define F_CONNECTED_CB 0x8000 /* connected() owed */
 #define F_EVENT_PENDING 0x10000 /* on the pending-events list */
 #define F_OUTQ        0x20000 /* on the output list (written inside callbacks) */
+#define F_ACK_HOLD    0x40000 /* tcp_hold_ack(): a pure ACK waits for the reply until the round ends */
 
 #define TCP_MSS_DEFAULT_V4 536
 #define TCP_MSS_DEFAULT_V6 1220
