@@ -256,11 +256,8 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 		c->sbuf_start = (c->sbuf_start + n) % (c->sbuf_cap ? c->sbuf_cap : 1);
 		c->sbuf_len -= n;
 		c->sbuf_seq += n;
-		if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED)) {
-			free(c->sbuf);
-			c->sbuf = NULL;
-			c->sbuf_cap = c->sbuf_start = 0;
-		}
+		if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED))
+			tcp_sbuf_free(c);
 	}
 	if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED) && SEQ_GT(s->ack, c->sbuf_seq))
 		c->sbuf_seq = s->ack;

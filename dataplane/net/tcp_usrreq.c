@@ -346,14 +346,14 @@ static uint32_t sbuf_reserve(struct tcp_conn *c, uint32_t need, uint32_t max)
 		cap *= 2;
 	if (cap > max)
 		cap = max;
-	if ((nb = malloc(cap)) == NULL)
+	if ((nb = tcp_ring_get(T(c->ctx), cap)) == NULL)
 		return c->sbuf_cap;
 	if (c->sbuf_len > 0) {
 		first = MIN(c->sbuf_len, c->sbuf_cap - c->sbuf_start);
 		memcpy(nb, c->sbuf + c->sbuf_start, first);
 		memcpy(nb + first, c->sbuf, c->sbuf_len - first);
 	}
-	free(c->sbuf);
+	tcp_sbuf_free(c);
 	c->sbuf = nb;
 	c->sbuf_cap = cap;
 	c->sbuf_start = 0;
