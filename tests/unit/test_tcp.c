@@ -836,6 +836,16 @@ TEST(sequence_wraparound)
 	teardown();
 }
 
+/* setup_conn() with quickacks segments ACKed at once (the peer offers MSS only). */
+static struct tcp_conn *setup_quick_conn(struct peer *p, unsigned quickacks)
+{
+	setup_quickacks = quickacks;
+	setup();
+	setup_quickacks = 0;
+	peer_init(p, NET_AF_INET, PEER_PORT, PEER_ISN);
+	return handshake(p, O_MSS);
+}
+
 /* Quick-ACK mode: the first segments, and those after a delayed ACK had to fire, are ACKed at once. */
 TEST(quick_ack_mode)
 {
@@ -845,11 +855,7 @@ TEST(quick_ack_mode)
 	uint32_t base;
 	unsigned i;
 
-	setup_quickacks = 2;
-	setup();
-	setup_quickacks = 0;
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_quick_conn(&p, 2);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	for (i = 0; i < 2; i++) {
@@ -882,11 +888,7 @@ TEST(hold_ack_for_reply)
 	struct tcp_conn *c;
 	uint32_t base;
 
-	setup_quickacks = 16;
-	setup();
-	setup_quickacks = 0;
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_quick_conn(&p, 16);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	app.hold = 1;
