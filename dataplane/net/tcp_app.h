@@ -92,6 +92,17 @@ void tcp_close(struct tcp_conn *c);
 /* Send RST, free the connection now, no more callbacks. */
 void tcp_abort(struct tcp_conn *c);
 
+/*
+ * The application will answer what it has read later in this poll round
+ * (the TLS server's flight once the private-key operation it queued has
+ * run): the ACK owed to the segments received so far waits for that reply
+ * and rides on it, instead of leaving alone now. If no reply is sent, the
+ * ACK leaves at the end of the round (the stack's timers); a segment that
+ * arrives meanwhile is ACKed as usual. Only pure ACKs wait, and never
+ * beyond the round in which the hold was asked.
+ */
+void tcp_hold_ack(struct tcp_conn *c);
+
 /* Call ops->timeout after ms milliseconds (0: cancel). */
 void tcp_set_timeout(struct tcp_conn *c, unsigned ms);
 

@@ -256,11 +256,8 @@ static int ack_input(struct tcp_conn *c, const struct seg *s)
 		c->sbuf_start = (c->sbuf_start + n) % (c->sbuf_cap ? c->sbuf_cap : 1);
 		c->sbuf_len -= n;
 		c->sbuf_seq += n;
-		if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED)) {
-			free(c->sbuf);
-			c->sbuf = NULL;
-			c->sbuf_cap = c->sbuf_start = 0;
-		}
+		if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED))
+			tcp_sbuf_free(c);
 	}
 	if (c->sbuf_len == 0 && !(c->flags & F_FIN_QUEUED) && SEQ_GT(s->ack, c->sbuf_seq))
 		c->sbuf_seq = s->ack;
@@ -398,6 +395,8 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	uint32_t wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	int ok;
 
+	if (seglen > 0)
+		c->flags &= ~F_ACK_HOLD;     /* tcp_hold_ack() covered what came before: ACK by the rules */
 	/*
 	 * PAWS (RFC 7323 5.3). A pure ACK at rcv_nxt that acknowledges nothing
 	 * new is let through, as Linux does: reordering delays ACKs behind later

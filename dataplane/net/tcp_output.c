@@ -344,7 +344,7 @@ void tcp_output(struct tcp_conn *c)
 			c->t_persist = c->ctx->now_us + MIN(iv, TCP_RTO_MAX_US);
 		}
 	}
-	if (c->flags & F_ACK_NOW)
+	if ((c->flags & (F_ACK_NOW | F_ACK_HOLD)) == F_ACK_NOW)
 		tcp_send_ack(c);
 	tcp_timer_arm(c);
 }

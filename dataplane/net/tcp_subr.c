@@ -282,9 +282,37 @@ void tcp_conn_buffers_free(struct tcp_conn *c)
 	tc->ooo_total -= c->ooo_bytes;
 	c->ooo_bytes = 0;
 	c->rcv_queued = 0;
-	free(c->sbuf);
+	tcp_sbuf_free(c);
+	c->sbuf_len = 0;
+}
+
+/*
+ * Send rings. A session's replies are short and each is ACKed before the
+ * next, so a ring is allocated and freed per reply (an idle connection
+ * holds none): rings of the first size come from and go back to a small
+ * cache of the worker rather than malloc.
+ */
+uint8_t *tcp_ring_get(struct tcp_ctx *tc, uint32_t cap)
+{
+	if (cap == TCP_SBUF_MIN && tc->nrings > 0)
+		return tc->rings[--tc->nrings];
+	return malloc(cap);
+}
+
+void tcp_ring_put(struct tcp_ctx *tc, uint8_t *ring, uint32_t cap)
+{
+	if (ring != NULL && cap == TCP_SBUF_MIN && tc->nrings < TCP_RING_CACHE)
+		tc->rings[tc->nrings++] = ring;
+	else
+		free(ring);
+}
+
+/* Give the send ring back (emptied or not: its bytes are forgotten). */
+void tcp_sbuf_free(struct tcp_conn *c)
+{
+	tcp_ring_put(T(c->ctx), c->sbuf, c->sbuf_cap);
 	c->sbuf = NULL;
-	c->sbuf_cap = c->sbuf_len = 0;
+	c->sbuf_cap = c->sbuf_start = 0;
 }
 
 /* The connection is over: tell the application and free it. */

@@ -98,7 +98,20 @@ static void output_now_or_later(struct tcp_conn *c)
 	tc->outq_tail = &c->onext;
 }
 
-/* Deliver callbacks owed outside an input round (e.g. peer_closed after a late read). */
+/* Put c on the pending-events list (run by tcp_events_run()), once. */
+static void event_owed(struct tcp_conn *c)
+{
+	if (c->flags & F_EVENT_PENDING)
+		return;
+	c->flags |= F_EVENT_PENDING;
+	c->enext = T(c->ctx)->events;
+	T(c->ctx)->events = c;
+}
+
+/*
+ * Deliver callbacks owed outside an input round (e.g. peer_closed after a
+ * late read), and send the ACKs held by tcp_hold_ack() that no reply took.
+ */
 void tcp_events_run(struct tcp_ctx *tc)
 {
 	while (tc->events != NULL) {
@@ -106,11 +119,19 @@ void tcp_events_run(struct tcp_ctx *tc)
 
 		tc->events = c->enext;
 		c->enext = NULL;
-		c->flags &= ~F_EVENT_PENDING;
+		c->flags &= ~(F_EVENT_PENDING | F_ACK_HOLD);
 		if (c->flags & F_DEAD)
 			continue;
 		tcp_app_deliver(c);
 	}
+}
+
+void tcp_hold_ack(struct tcp_conn *c)
+{
+	if (c->flags & (F_DEAD | F_DETACHED))
+		return;
+	c->flags |= F_ACK_HOLD;
+	event_owed(c);      /* the end of the round: tcp_timers() runs the list */
 }
 
 /* ---- opening ---- */
@@ -258,13 +279,8 @@ void tcp_consume(struct tcp_conn *c, size_t n)
 		m->next = NULL;
 		rte_pktmbuf_free(m);
 	}
-	if ((c->flags & F_FIN_RCVD) && c->rcv_queued == 0 && !(c->flags & F_PEER_NOTIFIED) &&
-	    !(c->flags & F_EVENT_PENDING)) {
-		/* peer_closed() is owed: deliver it from the poll loop, not from here */
-		c->flags |= F_EVENT_PENDING;
-		c->enext = T(c->ctx)->events;
-		T(c->ctx)->events = c;
-	}
+	if ((c->flags & F_FIN_RCVD) && c->rcv_queued == 0 && !(c->flags & F_PEER_NOTIFIED))
+		event_owed(c);      /* peer_closed() is owed: deliver it from the poll loop, not from here */
 	/* window update when it grew by two segments or half the buffer (RFC 9293 3.8.6.2.2) */
 	if (c->state >= TS_ESTABLISHED && !(c->flags & F_FIN_RCVD) && !(c->flags & F_DEAD)) {
 		uint32_t now = tcp_rcv_window(c);
@@ -330,14 +346,14 @@ static uint32_t sbuf_reserve(struct tcp_conn *c, uint32_t need, uint32_t max)
 		cap *= 2;
 	if (cap > max)
 		cap = max;
-	if ((nb = malloc(cap)) == NULL)
+	if ((nb = tcp_ring_get(T(c->ctx), cap)) == NULL)
 		return c->sbuf_cap;
 	if (c->sbuf_len > 0) {
 		first = MIN(c->sbuf_len, c->sbuf_cap - c->sbuf_start);
 		memcpy(nb, c->sbuf + c->sbuf_start, first);
 		memcpy(nb + first, c->sbuf, c->sbuf_len - first);
 	}
-	free(c->sbuf);
+	tcp_sbuf_free(c);
 	c->sbuf = nb;
 	c->sbuf_cap = cap;
 	c->sbuf_start = 0;

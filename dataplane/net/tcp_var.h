@@ -59,6 +59,7 @@ enum tcp_state {
 #define F_CONNECTED_CB 0x8000 /* connected() owed */
 #define F_EVENT_PENDING 0x10000 /* on the pending-events list */
 #define F_OUTQ        0x20000 /* on the output list (written inside callbacks) */
+#define F_ACK_HOLD    0x40000 /* tcp_hold_ack(): a pure ACK waits for the reply until the round ends */
 
 #define TCP_MSS_DEFAULT_V4 536
 #define TCP_MSS_DEFAULT_V6 1220
@@ -67,6 +68,7 @@ enum tcp_state {
 #define TCP_RTO_MAX_US     60000000u
 #define TCP_DELACK_US      40000u
 #define TCP_SBUF_MIN       1024u   /* first size of a send ring (tcp_send) */
+#define TCP_RING_CACHE     64      /* free send rings of TCP_SBUF_MIN bytes a worker keeps */
 #define TCP_SYN_RETRIES    5
 #define TCP_RETRIES        12
 #define TCP_FIN_WAIT2_US   60000000ull
@@ -155,6 +157,9 @@ struct tcp_ctx {
 	unsigned in_cb;                  /* callbacks being delivered (tcp_app_deliver) */
 	uint64_t chal_window;            /* second the challenge-ACK budget belongs to */
 	unsigned chal_count;
+	/* send rings of TCP_SBUF_MIN bytes freed (every reply ACKed frees its ring), for the next */
+	uint8_t *rings[TCP_RING_CACHE];
+	unsigned nrings;
 };
 
 /* parsed options of a segment */
@@ -254,6 +259,9 @@ void tcp_set_iss(struct tcp_conn *c, uint32_t iss);
 void tcp_wheel_remove(struct tcp_conn *c);
 void tcp_timer_arm(struct tcp_conn *c);
 int tcp_timer_due(const struct tcp_conn *c, uint64_t now);
+uint8_t *tcp_ring_get(struct tcp_ctx *tc, uint32_t cap);
+void tcp_ring_put(struct tcp_ctx *tc, uint8_t *ring, uint32_t cap);
+void tcp_sbuf_free(struct tcp_conn *c);
 void tcp_conn_buffers_free(struct tcp_conn *c);
 void tcp_conn_end(struct tcp_conn *c, enum tcp_end why);
 void tcp_time_wait(struct tcp_conn *c);

@@ -113,9 +113,13 @@ enum sess_tls_step sess_tls_handshake(struct sess *s)
 	case TLS_DONE:
 		tls_established(s);
 		return SESS_TLS_UP;
+	case TLS_WANT_KEY:
+		/* the door runs later in this poll round: our flight carries the ACK */
+		if (s->c != NULL)
+			tcp_hold_ack(s->c);
+		return SESS_TLS_WAIT;
 	case TLS_WANT_READ:
 	case TLS_WANT_WRITE:
-	case TLS_WANT_KEY:
 		return SESS_TLS_WAIT;
 	default:
 		s->w->st.tls_failed++;

@@ -500,7 +500,10 @@ static void op_app(struct fuzz_in *in)
 		app_read(x);
 		break;
 	default:
-		tcp_want_writable(x->c);
+		if (v & 8)
+			tcp_hold_ack(x->c);                 /* the ACK waits for a reply this round */
+		else
+			tcp_want_writable(x->c);
 		break;
 	}
 	net_flush(ctx);

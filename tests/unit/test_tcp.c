@@ -291,6 +291,7 @@ struct app {
 	int accepts, connected, connect_err, readables, writables, peer_closed, closed, timeouts;
 	int why;                       /* enum tcp_end of the last closed() */
 	int consume;                   /* readable() reads everything it can */
+	int hold;                      /* readable() holds the ACK for a reply (tcp_hold_ack) */
 	size_t rxlen;
 	uint8_t rx[RX_MAX];
 };
@@ -326,6 +327,8 @@ static void on_readable(struct tcp_conn *c)
 	a->readables++;
 	if (a->consume)
 		a->rxlen += tcp_recv(c, a->rx + a->rxlen, sizeof(a->rx) - a->rxlen);
+	if (a->hold)
+		tcp_hold_ack(c);
 }
 
 /* writable(): count. */
@@ -833,6 +836,16 @@ TEST(sequence_wraparound)
 	teardown();
 }
 
+/* setup_conn() with quickacks segments ACKed at once (the peer offers MSS only). */
+static struct tcp_conn *setup_quick_conn(struct peer *p, unsigned quickacks)
+{
+	setup_quickacks = quickacks;
+	setup();
+	setup_quickacks = 0;
+	peer_init(p, NET_AF_INET, PEER_PORT, PEER_ISN);
+	return handshake(p, O_MSS);
+}
+
 /* Quick-ACK mode: the first segments, and those after a delayed ACK had to fire, are ACKed at once. */
 TEST(quick_ack_mode)
 {
@@ -842,11 +855,7 @@ TEST(quick_ack_mode)
 	uint32_t base;
 	unsigned i;
 
-	setup_quickacks = 2;
-	setup();
-	setup_quickacks = 0;
-	peer_init(&p, NET_AF_INET, PEER_PORT, PEER_ISN);
-	c = handshake(&p, O_MSS);
+	c = setup_quick_conn(&p, 2);
 	REQUIRE(c != NULL);
 	base = p.snd_nxt;
 	for (i = 0; i < 2; i++) {
@@ -863,6 +872,65 @@ TEST(quick_ack_mode)
 	peer_data_at(&p, base, 30, 10);
 	EXPECT_ONE(s);                          /* the delayed ACK fired: quick again */
 	CHECK_EQ(s.ack, base + 40);
+	teardown();
+}
+
+/*
+ * tcp_hold_ack(): the ACK owed to what was read waits for the reply sent
+ * later in the same poll round and rides on it; without a reply it leaves
+ * when the round ends (net_timers, the clock unmoved); a segment arriving
+ * meanwhile, in order or not, is ACKed at once as usual.
+ */
+TEST(hold_ack_for_reply)
+{
+	struct peer p;
+	struct seg_out s;
+	struct tcp_conn *c;
+	uint32_t base;
+
+	c = setup_quick_conn(&p, 16);
+	REQUIRE(c != NULL);
+	base = p.snd_nxt;
+	app.hold = 1;
+	/* the reply later in the round carries the ACK */
+	peer_data_at(&p, base, 0, 10);
+	EXPECT_NONE();
+	CHECK_EQ(tcp_send(c, "reply", 5), 5);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.len, 5);
+	CHECK_EQ(s.flags & TF_ACK, TF_ACK);
+	CHECK_EQ(s.ack, base + 10);
+	cap_clear();
+	net_timers(ctx);
+	EXPECT_NONE();
+	/* no reply: the ACK at the end of the round */
+	peer_data_at(&p, base, 10, 10);
+	EXPECT_NONE();
+	net_timers(ctx);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.len, 0);
+	CHECK_EQ(s.ack, base + 20);
+	/* a segment after the hold: ACKed at once, for both */
+	peer_data_at(&p, base, 20, 10);
+	EXPECT_NONE();
+	app.hold = 0;
+	peer_data_at(&p, base, 30, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 40);
+	cap_clear();
+	net_timers(ctx);
+	EXPECT_NONE();
+	/* out of order while held: the duplicate ACK at once */
+	app.hold = 1;
+	peer_data_at(&p, base, 40, 10);
+	EXPECT_NONE();
+	peer_data_at(&p, base, 60, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 50);
+	cap_clear();
+	net_timers(ctx);
+	EXPECT_NONE();
+	CHECK_EQ(app.rxlen, 50);
 	teardown();
 }
 
@@ -2305,6 +2373,7 @@ int main(void)
 	RUN(handshake_and_isn);
 	RUN(sequence_wraparound);
 	RUN(quick_ack_mode);
+	RUN(hold_ack_for_reply);
 	RUN(old_duplicate_segment);
 	RUN(rst_handling);
 	RUN(syn_in_established);
