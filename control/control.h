@@ -135,6 +135,8 @@ struct app {
 	long long next_tick;
 	unsigned long long policy_pushes, policy_rejects, ticket_pushes, cert_pushes, user_pushes,
 			   user_rejects, stats_fetches, stats_errors, stats_written;
+	/* sets not pushed: bad in Redis (once per content) or refused by mxgate */
+	unsigned long long ticket_rejects, cert_rejects;
 	struct metrics_srv *ms;
 };
 

@@ -318,6 +318,7 @@ static void push_tickets(struct app *a)
 		logm("session-ticket keys pushed to mxgate");
 	} else {
 		a->sy[SY_TICKETS].refused = 1;
+		a->ticket_rejects++;
 		logm("mxgate refused the session-ticket keys: %s %.300s", ctl_type_name(m.type), m.data);
 	}
 	free(m.data);
@@ -335,6 +336,7 @@ static void push_certs(struct app *a)
 		logm("certificates pushed to mxgate (mxgate: %.200s)", m.data);
 	} else {
 		a->sy[SY_CERTS].refused = 1;
+		a->cert_rejects++;
 		logm("mxgate refused the certificates in Redis: %s %.300s (it keeps the ones in force; "
 		     "not retried until they change)", ctl_type_name(m.type), m.data);
 	}
@@ -461,13 +463,15 @@ static char *metrics_body(void *arg, size_t *len)
 		"mxgate_control_pushes_total{kind=\"certs\"} %llu\n"
 		"mxgate_control_pushes_total{kind=\"users\"} %llu\n"
 		"mxgate_control_rejects_total{kind=\"policy\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"tickets\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"certs\"} %llu\n"
 		"mxgate_control_rejects_total{kind=\"users\"} %llu\n"
 		"mxgate_control_redis_connects_total %llu\n"
 		"mxgate_control_redis_store_lost_total %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"ok\"} %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"error\"} %llu\n",
 		a->policy_pushes, a->ticket_pushes, a->cert_pushes, a->user_pushes, a->policy_rejects,
-		a->user_rejects, a->redis_connects, a->store_losses, a->stats_fetches, a->stats_errors);
+		a->ticket_rejects, a->cert_rejects, a->user_rejects, a->redis_connects, a->store_losses, a->stats_fetches, a->stats_errors);
 	if (a->ms)
 		fprintf(f, "mxgate_control_http_requests_total{code=\"200\"} %llu\n"
 			"mxgate_control_http_requests_total{code=\"other\"} %llu\n",
