@@ -626,27 +626,16 @@ int main(int argc, char **argv)
 				"control\n", conf);
 			return 1;
 		}
+		/* cfg_load() checked redis_server, redis_sentinels (with redis_master_name), metrics_listen */
 		if (a->cfg.redis_server[0] &&
 		    redis_addr_split(a->cfg.redis_server, a->redis_addr, sizeof(a->redis_addr), &port) != 0) {
-			fprintf(stderr, "mxgate-control: %s: redis_server '%s': expected unix:/PATH, "
-				"HOST:PORT or [IPV6]:PORT\n", conf, a->cfg.redis_server);
+			fprintf(stderr, "mxgate-control: %s: redis_server '%s' too long\n", conf,
+				a->cfg.redis_server);
 			return 1;
 		}
-		if (a->cfg.redis_sentinels[0]) {
+		if (a->cfg.redis_sentinels[0])
 			a->sentinels_n = sentinel_list_parse(a->cfg.redis_sentinels, a->sentinels,
 							     SENTINELS_MAX);
-			if (a->sentinels_n < 0) {
-				fprintf(stderr, "mxgate-control: %s: redis_sentinels '%s': expected 1..%d "
-					"HOST:PORT separated by spaces or commas\n", conf,
-					a->cfg.redis_sentinels, SENTINELS_MAX);
-				return 1;
-			}
-			if (!a->cfg.redis_master_name[0]) {
-				fprintf(stderr, "mxgate-control: %s: redis_sentinels is set but "
-					"redis_master_name is not\n", conf);
-				return 1;
-			}
-		}
 		a->redis_enabled = a->cfg.redis_server[0] != '\0' || a->sentinels_n > 0;
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
 		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");
