@@ -22,7 +22,6 @@
 
 #define REDIS_CONNECT_MS        1000
 #define REDIS_CMD_MS            2000
-#define CTL_IO_MS               5000
 #define POLICY_ERRORS_LOGGED    10      /* bad entries named per rejected version */
 #define EVENTS_UNKNOWN_LOGGED   10      /* unknown event messages logged in all */
 #define KEY_LEN                 (CFG_NAME_LEN * 2 + 32)

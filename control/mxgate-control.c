@@ -111,24 +111,10 @@ static void push_all_again(struct app *a)
 /* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
 static int mx_call(struct app *a, uint8_t type, const void *payload, size_t len, struct ctl_msg *m)
 {
-	struct timeval tv = { CTL_IO_MS / 1000, (CTL_IO_MS % 1000) * 1000 };
 	char err[512];
-	int fd;
 
 	memset(m, 0, sizeof(*m));
-	fd = ctl_connect(a->cfg.control_socket, err, sizeof(err));
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
-			snprintf(err, sizeof(err), "%s: %s", ctl_type_name(type),
-				 errno == EPROTO ? "protocol version mismatch" :
-				 errno == EAGAIN ? "no answer within 5 s" : strerror(errno));
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd < 0) {
+	if (ctl_call(a->cfg.control_socket, type, payload, len, m, err, sizeof(err)) != 0) {
 		if (!a->ctl_down)
 			logm("mxgate control socket: %s; retrying with back-off (mxgate keeps what it has)",
 			     err);
@@ -138,7 +124,6 @@ static int mx_call(struct app *a, uint8_t type, const void *payload, size_t len,
 		a->ctl_retry_at = now_ms() + backoff_next(&a->ctl_backoff);
 		return -1;
 	}
-	close(fd);
 	if (a->ctl_down)
 		logm("mxgate answers on %s again", a->cfg.control_socket);
 	a->ctl_down = 0;

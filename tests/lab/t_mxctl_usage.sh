@@ -75,7 +75,32 @@ expect 1 "user add alice" "\n"                  # an empty one
 expect 1 "crl set $D/missing"
 "$MXCTL" -c "$D/missing.conf" status >/dev/null 2>&1
 [ $? = 1 ] || fail "mxctl -c MISSING status: not exit 1"
-ok "failures: exit 1 with a message (mxgate not running, no such entry or file, no password)"
+# a control socket that takes the connection and never answers (a wedged mxgate)
+"$LAB_PY" - "$D/mute.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+held = []
+end = time.time() + 60
+while time.time() < end:
+    s.settimeout(1)
+    try:
+        held.append(s.accept()[0])
+    except socket.timeout:
+        pass
+PY
+mute=$!
+for ((i = 0; i < 50; i++)); do [ -S "$D/mute.sock" ] && break; sleep 0.1; done
+for a in status stats drain; do
+	timeout 40 "$MXCTL" -c "$D/conf" -s "$D/mute.sock" $a >/dev/null 2>"$D/err"
+	rc=$?
+	[ "$rc" = 1 ] || { kill "$mute"; fail "mxctl $a on a control socket that never answers: exit $rc (124: hung)"; }
+	grep -q "no answer" "$D/err" || { kill "$mute"; fail "mxctl $a on a mute socket: $(cat "$D/err")"; }
+done
+kill "$mute" 2>/dev/null
+wait "$mute" 2>/dev/null
+ok "failures: exit 1 with a message (mxgate not running or never answering, no such entry or file, no password)"
 
 # what works: 0
 expect 0 "user add alice --cost ln=10,r=1,p=1" "pw\n"
