@@ -156,8 +156,8 @@ static int user_add(int argc, char **argv)
 		return usage_error(add_help, "user add: --cost %s: expected ln=N,r=N,p=N", cost);
 	/* before the password is asked for */
 	if (!passwd_cost_ok(ln, r, p))
-		return usage_error(add_help, "user add: --cost %s: out of bounds (10<=ln<=20, 1<=r<=32, "
-				   "1<=p<=4, 128*r*2^ln*p at most 64 MiB)", cost);
+		return usage_error(add_help, "user add: --cost %s: cannot hash with it: out of bounds "
+				   "(10<=ln<=20, 1<=r<=32, 1<=p<=4, 128*r*2^ln*p at most 64 MiB)", cost);
 
 	if (file != NULL) {
 		FILE *f = fopen(file, "r");
