@@ -302,6 +302,23 @@ void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void text_safe(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
+
+	for (; *p; p += n, left -= n) {
+		n = 1;
+		if ((*p >= 0x20 && *p < 0x7f && *p != '\\') || *p == '\n' || *p == '\t')
+			fputc(*p, f);
+		else if (*p >= 0x80 && (n = str_utf8_len((const char *)p, left)) != 0 &&
+			 !(p[0] == 0xc2 && p[1] < 0xa0))      /* U+0080..U+009F: C1 controls */
+			fwrite(p, 1, n, f);
+		else
+			fprintf(f, "\\x%02x", *p), n = 1;
+	}
+}
+
 /* True if s is a JSON number (-?int[.frac][e[+-]exp]). */
 static int is_json_number(const char *s)
 {
