@@ -10,7 +10,7 @@
 #   - a policy key of binary junk: counted under kind="policy";
 #   - policy, user and certificate names and values of binary junk (not
 #     UTF-8, control bytes, quotes): mxctl's --json output still parses
-#     as strict UTF-8 JSON;
+#     as strict UTF-8 JSON, its text output shows control bytes as \xHH;
 #   - /metrics passes promtool check metrics throughout.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || fail "must run as root (like every lab test)"
@@ -163,6 +163,13 @@ assert 'To:\ufffd\ufffd\x01"x' in keys, keys
 assert "To:lab.example" in keys, keys
 EOF
 ok "mxctl policy list, user list, cert list --json parse as UTF-8 JSON over binary junk (bad bytes as U+FFFD)"
+for l in "policy list" "user list" "cert list"; do
+	mx $l >"$D/out.txt" || fail "mxctl $l: exit $?"
+	LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$D/out.txt" &&
+		fail "mxctl $l prints control bytes from Redis: $(od -c "$D/out.txt" | head -5)"
+	grep -qF '\x01' "$D/out.txt" || fail "mxctl $l: the junk not shown as \\xHH: $(cat -v "$D/out.txt")"
+done
+ok "mxctl policy list, user list, cert list (text): Redis's control bytes shown as \\xHH, not sent to the terminal"
 
 kill -0 "$control_pid" 2>/dev/null || fail "mxgate-control died: $(tail -5 "$D/control.log")"
 promcheck "end"

@@ -319,6 +319,13 @@ void text_safe(FILE *f, const char *s)
 	}
 }
 
+void text_pad(FILE *f, const char *s, int w)
+{
+	text_safe(f, s);
+	for (int n = (int)strlen(s); n < w; n++)
+		fputc(' ', f);
+}
+
 /* True if s is a JSON number (-?int[.frac][e[+-]exp]). */
 static int is_json_number(const char *s)
 {

@@ -119,6 +119,8 @@ void json_str(FILE *f, const char *s);
  * byte, and '\\', as \\xHH (what a client or Redis wrote cannot drive it).
  */
 void text_safe(FILE *f, const char *s);
+/* text_safe() of s, then blanks up to width w (by s's own length). */
+void text_pad(FILE *f, const char *s, int w);
 /* Write s as a JSON number if it is one, else as a string. */
 void json_scalar(FILE *f, const char *s);
 

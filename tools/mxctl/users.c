@@ -372,10 +372,11 @@ static int user_list(int argc, char **argv)
 				json_str(stdout, why);
 			}
 			putchar('}');
-		} else if (why) {
-			printf("%s  (SKIPPED by mxgate-control: %s)\n", names[i], why);
 		} else {
-			printf("%s\n", names[i]);
+			text_safe(stdout, names[i]);    /* what Redis holds */
+			if (why)
+				printf("  (SKIPPED by mxgate-control: %s)", why);
+			putchar('\n');
 		}
 	}
 	if (json)
