@@ -196,8 +196,8 @@ $(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSIO
 # ---- end issue 12 ----
 
 # mxgate-control's pure helpers (control/util.c): the Redis generation marker's verdict, back-off
-$(BUILD)/test_control: tests/unit/test_control.c control/util.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_control.c control/util.c
+$(BUILD)/test_control: tests/unit/test_control.c control/util.c common/config.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_control.c control/util.c common/config.c
 
 # the DNS messages, cache, resolver and checks over an in-memory UDP and a clock (tests/unit/test_dns.c)
 $(BUILD)/test_dns: tests/unit/test_dns.c $(DNS_SRCS) $(HDRS) | $(BUILD)

@@ -129,10 +129,8 @@ static const struct str_key str_keys[] = {
 	STR_KEY(tls_cert_file, LIVE), STR_KEY(tls_key_file, LIVE), STR_KEY(tls_ca_file, LIVE),
 	STR_KEY(tls_ca_dir, LIVE), STR_KEY(tls_crl_file, LIVE), STR_KEY(tls_ciphers, LIVE),
 	STR_KEY(tls_groups, LIVE), STR_KEY(access_file, LIVE), STR_KEY(control_socket, RESTART),
-	STR_KEY(redis_server, RESTART), STR_KEY(redis_user, RESTART),
-	STR_KEY(redis_password, RESTART), STR_KEY(redis_prefix, RESTART),
-	STR_KEY(metrics_listen, RESTART), STR_KEY(appliance_id, RESTART),
-	STR_KEY(redis_sentinels, RESTART), STR_KEY(redis_master_name, RESTART),
+	STR_KEY(redis_user, RESTART), STR_KEY(redis_password, RESTART), STR_KEY(redis_prefix, RESTART),
+	STR_KEY(appliance_id, RESTART), STR_KEY(redis_master_name, RESTART),
 	STR_KEY(backend_tls_ca_file, RESTART),   /* read when the relay pool starts */
 };
 
@@ -708,14 +706,126 @@ static int set_impair(struct parser *p, const char *val, void *field UNUSED)
 	return 0;
 }
 
-/* A string key: any text shorter than its field. */
-static int set_str_key(struct parser *p, const struct str_key *k, const char *val)
+/* Any text shorter than size into field. */
+static int set_str_at(struct parser *p, const char *val, char *field, size_t size)
 {
 	size_t len = strlen(val);
 
-	if (len >= k->size)
-		return bad(p, "longer than %zu bytes", k->size - 1);
-	memcpy((char *)p->cfg + k->off, val, len + 1);
+	if (len >= size)
+		return bad(p, "longer than %zu bytes", size - 1);
+	memcpy(field, val, len + 1);
+	return 0;
+}
+
+/* A string key: any text shorter than its field. */
+static int set_str_key(struct parser *p, const struct str_key *k, const char *val)
+{
+	return set_str_at(p, val, (char *)p->cfg + k->off, k->size);
+}
+
+/* See config.h. */
+int redis_addr_split(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *h = s, *colon;
+	size_t hl;
+	char *e;
+	long p;
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		if ((s[5] != '/' && s[5] != '.') || strlen(s + 5) >= hostlen)
+			return -1;
+		strcpy(host, s + 5);
+		*port = 0;
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb == s + 1 || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	p = strtol(colon + 1, &e, 10);
+	if (*e || colon[1] == '\0' || p < 1 || p > 65535 || hl >= hostlen)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+/* See config.h. */
+int sentinel_list_parse(const char *list, char out[][SENTINEL_ADDR_LEN], int max)
+{
+	char host[SENTINEL_ADDR_LEN];
+	int n = 0, port;
+
+	for (;;) {
+		size_t l;
+
+		list += strspn(list, " \t,");
+		if (!*list)
+			break;
+		l = strcspn(list, " \t,");
+		if (n == max || l >= SENTINEL_ADDR_LEN)
+			return -1;
+		memcpy(out[n], list, l);
+		out[n][l] = '\0';
+		if (strncmp(out[n], "unix:", 5) == 0 || redis_addr_split(out[n], host, sizeof(host), &port) != 0)
+			return -1;
+		n++;
+		list += l;
+	}
+	return n ? n : -1;
+}
+
+/* redis_server: unix:/PATH, HOST:PORT or [IPV6]:PORT, or empty (no Redis). */
+static int set_redis_server(struct parser *p, const char *val, void *field UNUSED)
+{
+	char sb[SHOW_SIZE], host[sizeof(p->cfg->redis_server)];
+	int port;
+
+	if (set_str_at(p, val, p->cfg->redis_server, sizeof(p->cfg->redis_server)) < 0)
+		return -1;
+	if (*val != '\0' && redis_addr_split(val, host, sizeof(host), &port) != 0)
+		return bad(p, "'%s': expected unix:/PATH, HOST:PORT or [IPV6]:PORT", show(val, sb, sizeof(sb)));
+	return 0;
+}
+
+/* redis_sentinels: 1..SENTINELS_MAX HOST:PORT separated by spaces or commas, or empty. */
+static int set_redis_sentinels(struct parser *p, const char *val, void *field UNUSED)
+{
+	char sb[SHOW_SIZE], list[SENTINELS_MAX][SENTINEL_ADDR_LEN];
+
+	if (set_str_at(p, val, p->cfg->redis_sentinels, sizeof(p->cfg->redis_sentinels)) < 0)
+		return -1;
+	if (*val != '\0' && sentinel_list_parse(val, list, SENTINELS_MAX) < 0)
+		return bad(p, "'%s': expected 1..%d HOST:PORT separated by spaces or commas",
+			   show(val, sb, sizeof(sb)), SENTINELS_MAX);
+	return 0;
+}
+
+/* metrics_listen: a numeric ADDRESS:PORT (127.0.0.1:9465, [::1]:9465), or empty (off). */
+static int set_metrics_listen(struct parser *p, const char *val, void *field UNUSED)
+{
+	char sb[SHOW_SIZE], host[INET6_ADDRSTRLEN];
+	uint8_t a[16];
+	int port;
+
+	if (set_str_at(p, val, p->cfg->metrics_listen, sizeof(p->cfg->metrics_listen)) < 0)
+		return -1;
+	if (*val != '\0' &&
+	    (strncmp(val, "unix:", 5) == 0 || redis_addr_split(val, host, sizeof(host), &port) != 0 ||
+	     inet_pton(val[0] == '[' ? AF_INET6 : AF_INET, host, a) != 1))
+		return bad(p, "'%s': expected a numeric ADDRESS:PORT (127.0.0.1:9465 or [::1]:9465)",
+			   show(val, sb, sizeof(sb)));
 	return 0;
 }
 
@@ -1067,6 +1177,10 @@ static const struct spec_key spec_keys[] = {
 	{ "log_target", set_log_target, FIELD_SPAN(log_syslog, log_syslog), 0, RESTART },
 	SPEC_KEY(syslog_facility, set_syslog_facility, 0, RESTART),
 	SPEC_KEY(syslog_name, set_syslog_name, 1, RESTART),
+	/* mxgate-control's (and mxctl's), checked here so that mxgate --check finds them */
+	SPEC_KEY(redis_server, set_redis_server, 1, RESTART),
+	SPEC_KEY(redis_sentinels, set_redis_sentinels, 1, RESTART),
+	SPEC_KEY(metrics_listen, set_metrics_listen, 1, RESTART),
 };
 
 /* Apply the collected logical line (p->key, p->val) to the configuration. */
@@ -1402,6 +1516,8 @@ static int finish(struct parser *p)
 		for (j = i + 1; j < cfg->nports; j++)
 			if (check_pair(p, &cfg->ports[i], &cfg->ports[j]) < 0)
 				return -1;
+	if (p->cfg->redis_sentinels[0] && !p->cfg->redis_master_name[0])
+		return fail(p, 0, "redis_sentinels", "set, but redis_master_name is not");
 	/* DPDK's rule for a mempool cache: 1.5 * cache_size <= pool size. */
 	if ((uint64_t)cfg->mbuf_cache_size * 3 > (uint64_t)cfg->mbuf_pool_size * 2)
 		return fail(p, 0, "mbuf_cache_size",

@@ -177,6 +177,22 @@ struct mx_config {
 };
 
 /*
+ * A Redis address as redis_server takes it (mxgate-control, mxctl; checked by the parser):
+ * "unix:/path" (host = the path, *port = 0), "host:port" or "[v6]:port".
+ * 0, or -1 when it is none of these (or host does not fit).
+ */
+int redis_addr_split(const char *s, char *host, size_t hostlen, int *port);
+
+#define SENTINELS_MAX           8
+#define SENTINEL_ADDR_LEN       256
+/*
+ * redis_sentinels: "host:port" addresses (no unix:) separated by spaces or
+ * commas, 1..SENTINELS_MAX of them, into out; the count, or -1 (bad entry,
+ * none, too many).
+ */
+int sentinel_list_parse(const char *list, char out[][SENTINEL_ADDR_LEN], int max);
+
+/*
  * Parse and validate FILE into *cfg (defaults first).
  * Returns 0, or -1 with a one-line message in err: "FILE:LINE: key: why".
  */

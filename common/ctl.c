@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include "common/ctl.h"
@@ -207,13 +208,17 @@ int ctl_connect(const char *path, char *err, size_t errlen)
 int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	     struct ctl_msg *m, char *err, size_t errlen)
 {
+	struct timeval tv = { CTL_IO_MS / 1000, (CTL_IO_MS % 1000) * 1000 };
 	int fd = ctl_connect(path, err, errlen);
 
 	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
 		snprintf(err, errlen, "%s: %s", ctl_type_name(type),
-			 errno == EPROTO ? "protocol version mismatch" : strerror(errno));
+			 errno == EPROTO ? "protocol version mismatch" :
+			 errno == EAGAIN ? "no answer within 5 s (is mxgate wedged?)" : strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -141,7 +141,13 @@ int ctl_recv(int fd, struct ctl_msg *m);
 /* Client side: connect to the control socket at path; fd or -1 with a message in err. */
 int ctl_connect(const char *path, char *err, size_t errlen);
 
-/* Client side: one request, one reply; 0 (reply in *m) or -1 with a message in err. */
+/* How long a client (mxgate-control, mxctl) waits for mxgate to take a request or answer it. */
+#define CTL_IO_MS 5000
+
+/*
+ * Client side: one request, one reply, each within CTL_IO_MS (a wedged
+ * mxgate is an error, not a hang); 0 (reply in *m) or -1 with a message in err.
+ */
 int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	     struct ctl_msg *m, char *err, size_t errlen);
 

@@ -165,7 +165,7 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_control_policy_pushed", G, "1 when mxgate accepted that version." },
 	{ "mxgate_control_pushes_total", C, "Sets pushed to mxgate, by kind: policy, tickets, certs, users." },
 	{ "mxgate_control_rejects_total", C,
-	  "Sets not pushed, by kind: policy (invalid in Redis or refused by mxgate), users (refused by mxgate)." },
+	  "Sets not pushed, by kind: policy, tickets, certs (invalid in Redis, once per content, or refused by mxgate), users (refused by mxgate)." },
 	{ "mxgate_control_redis_connects_total", C, "Connections made to Redis." },
 	{ "mxgate_control_redis_store_lost_total", C,
 	  "Times Redis was found without its generation marker (lost its data): last good state kept." },

@@ -25,6 +25,14 @@ size_t str_dn_quote(const char *in, char *out, size_t outlen);
  */
 const char *str_esc(const char *s, size_t n, char *buf, size_t buflen, size_t max);
 
+/*
+ * The length (1..4) of the well-formed UTF-8 sequence at the start of the n
+ * bytes at s (RFC 3629: no overlong form, no surrogate, nothing above
+ * U+10FFFF), or 0 when they do not start with one (n 0 included). What
+ * JSON may carry as it is; any other byte must be replaced.
+ */
+size_t str_utf8_len(const char *s, size_t n);
+
 /* FNV-1a 64 of n bytes, continuing from h (FNV_INIT to start). */
 #define FNV_INIT 14695981039346656037ull     /* the FNV-1a 64 offset basis */
 uint64_t fnv64(uint64_t h, const void *p, size_t n);

@@ -22,7 +22,6 @@
 
 #define REDIS_CONNECT_MS        1000
 #define REDIS_CMD_MS            2000
-#define CTL_IO_MS               5000
 #define POLICY_ERRORS_LOGGED    10      /* bad entries named per rejected version */
 #define EVENTS_UNKNOWN_LOGGED   10      /* unknown event messages logged in all */
 #define KEY_LEN                 (CFG_NAME_LEN * 2 + 32)
@@ -135,6 +134,8 @@ struct app {
 	long long next_tick;
 	unsigned long long policy_pushes, policy_rejects, ticket_pushes, cert_pushes, user_pushes,
 			   user_rejects, stats_fetches, stats_errors, stats_written;
+	/* sets not pushed: bad in Redis (once per content) or refused by mxgate */
+	unsigned long long ticket_rejects, cert_rejects;
 	struct metrics_srv *ms;
 };
 

@@ -111,24 +111,10 @@ static void push_all_again(struct app *a)
 /* One request, one reply, on a fresh connection with I/O timeouts; 0 or -1 (logged once per outage). */
 static int mx_call(struct app *a, uint8_t type, const void *payload, size_t len, struct ctl_msg *m)
 {
-	struct timeval tv = { CTL_IO_MS / 1000, (CTL_IO_MS % 1000) * 1000 };
 	char err[512];
-	int fd;
 
 	memset(m, 0, sizeof(*m));
-	fd = ctl_connect(a->cfg.control_socket, err, sizeof(err));
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
-			snprintf(err, sizeof(err), "%s: %s", ctl_type_name(type),
-				 errno == EPROTO ? "protocol version mismatch" :
-				 errno == EAGAIN ? "no answer within 5 s" : strerror(errno));
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd < 0) {
+	if (ctl_call(a->cfg.control_socket, type, payload, len, m, err, sizeof(err)) != 0) {
 		if (!a->ctl_down)
 			logm("mxgate control socket: %s; retrying with back-off (mxgate keeps what it has)",
 			     err);
@@ -138,7 +124,6 @@ static int mx_call(struct app *a, uint8_t type, const void *payload, size_t len,
 		a->ctl_retry_at = now_ms() + backoff_next(&a->ctl_backoff);
 		return -1;
 	}
-	close(fd);
 	if (a->ctl_down)
 		logm("mxgate answers on %s again", a->cfg.control_socket);
 	a->ctl_down = 0;
@@ -318,6 +303,7 @@ static void push_tickets(struct app *a)
 		logm("session-ticket keys pushed to mxgate");
 	} else {
 		a->sy[SY_TICKETS].refused = 1;
+		a->ticket_rejects++;
 		logm("mxgate refused the session-ticket keys: %s %.300s", ctl_type_name(m.type), m.data);
 	}
 	free(m.data);
@@ -335,6 +321,7 @@ static void push_certs(struct app *a)
 		logm("certificates pushed to mxgate (mxgate: %.200s)", m.data);
 	} else {
 		a->sy[SY_CERTS].refused = 1;
+		a->cert_rejects++;
 		logm("mxgate refused the certificates in Redis: %s %.300s (it keeps the ones in force; "
 		     "not retried until they change)", ctl_type_name(m.type), m.data);
 	}
@@ -461,13 +448,15 @@ static char *metrics_body(void *arg, size_t *len)
 		"mxgate_control_pushes_total{kind=\"certs\"} %llu\n"
 		"mxgate_control_pushes_total{kind=\"users\"} %llu\n"
 		"mxgate_control_rejects_total{kind=\"policy\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"tickets\"} %llu\n"
+		"mxgate_control_rejects_total{kind=\"certs\"} %llu\n"
 		"mxgate_control_rejects_total{kind=\"users\"} %llu\n"
 		"mxgate_control_redis_connects_total %llu\n"
 		"mxgate_control_redis_store_lost_total %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"ok\"} %llu\n"
 		"mxgate_control_stats_fetches_total{result=\"error\"} %llu\n",
 		a->policy_pushes, a->ticket_pushes, a->cert_pushes, a->user_pushes, a->policy_rejects,
-		a->user_rejects, a->redis_connects, a->store_losses, a->stats_fetches, a->stats_errors);
+		a->ticket_rejects, a->cert_rejects, a->user_rejects, a->redis_connects, a->store_losses, a->stats_fetches, a->stats_errors);
 	if (a->ms)
 		fprintf(f, "mxgate_control_http_requests_total{code=\"200\"} %llu\n"
 			"mxgate_control_http_requests_total{code=\"other\"} %llu\n",
@@ -622,27 +611,16 @@ int main(int argc, char **argv)
 				"control\n", conf);
 			return 1;
 		}
+		/* cfg_load() checked redis_server, redis_sentinels (with redis_master_name), metrics_listen */
 		if (a->cfg.redis_server[0] &&
 		    redis_addr_split(a->cfg.redis_server, a->redis_addr, sizeof(a->redis_addr), &port) != 0) {
-			fprintf(stderr, "mxgate-control: %s: redis_server '%s': expected unix:/PATH, "
-				"HOST:PORT or [IPV6]:PORT\n", conf, a->cfg.redis_server);
+			fprintf(stderr, "mxgate-control: %s: redis_server '%s' too long\n", conf,
+				a->cfg.redis_server);
 			return 1;
 		}
-		if (a->cfg.redis_sentinels[0]) {
+		if (a->cfg.redis_sentinels[0])
 			a->sentinels_n = sentinel_list_parse(a->cfg.redis_sentinels, a->sentinels,
 							     SENTINELS_MAX);
-			if (a->sentinels_n < 0) {
-				fprintf(stderr, "mxgate-control: %s: redis_sentinels '%s': expected 1..%d "
-					"HOST:PORT separated by spaces or commas\n", conf,
-					a->cfg.redis_sentinels, SENTINELS_MAX);
-				return 1;
-			}
-			if (!a->cfg.redis_master_name[0]) {
-				fprintf(stderr, "mxgate-control: %s: redis_sentinels is set but "
-					"redis_master_name is not\n", conf);
-				return 1;
-			}
-		}
 		a->redis_enabled = a->cfg.redis_server[0] != '\0' || a->sentinels_n > 0;
 		a->tickets_on = a->cfg.tls_ticket_rotate_s != 0 && a->cfg.tls_cert_file[0] != '\0';
 		key_join(a->k_policy, a->cfg.redis_prefix, RK_POLICY, "");

@@ -447,8 +447,10 @@ static int sync_policy(struct app *a, int full)
 	if ((x = exec_reply(a->rc, 4)) == NULL)
 		return -1;
 	if (x->type != REDIS_REPLY_ARRAY || x->elements != 2) {
-		if (!a->pol_read_err)
+		if (!a->pol_read_err) {
 			logm("reading %s: %s (said once until it works again)", a->k_policy, reply_err(x));
+			a->policy_rejects++;
+		}
 		a->pol_read_err = 1;
 		freeReplyObject(x);
 		return 0;
@@ -456,10 +458,12 @@ static int sync_policy(struct app *a, int full)
 	rv = x->element[0];
 	rh = x->element[1];
 	if (rv->type == REDIS_REPLY_ERROR || rh->type == REDIS_REPLY_ERROR || rh->type != REDIS_REPLY_ARRAY) {
-		if (!a->pol_read_err)
+		if (!a->pol_read_err) {
 			logm("reading %s / %s: %s (said once until it works again); mxgate keeps what "
 			     "it has", a->k_version, a->k_policy,
 			     rv->type == REDIS_REPLY_ERROR ? rv->str : reply_err(rh));
+			a->policy_rejects++;
+		}
 		a->pol_read_err = 1;
 		freeReplyObject(x);
 		return 0;
@@ -633,8 +637,10 @@ static int sync_tickets(struct app *a)
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 			uint64_t d = fnv64(FNV_INIT, "type", 4);
 
-			if (a->tk_bad_digest != d)
+			if (a->tk_bad_digest != d) {
 				logm("reading %s: %s", a->k_tickets, reply_err(r));
+				a->ticket_rejects++;
+			}
 			a->tk_bad_digest = d;
 			freeReplyObject(r);
 			r = redisCommand(a->rc, "UNWATCH");
@@ -677,11 +683,13 @@ static int sync_tickets(struct app *a)
 			uint64_t d = fnv64(FNV_INIT, b->str ? b->str : "", b->str ? b->len : 0);
 
 			d = fnv64(d, bad_cur ? "c" : "p", 1);
-			if (a->tk_bad_digest != d)
+			if (a->tk_bad_digest != d) {
 				logm("session-ticket keys in %s NOT pushed: field %s is not %d hex digits "
 				     "(%zu bytes)%s", a->k_tickets, bad_cur ? "current" : "previous",
 				     TICKET_HEX_LEN, b->type == REDIS_REPLY_STRING ? b->len : 0,
 				     a->sy[SY_TICKETS].have ? "; mxgate keeps the keys it has" : "");
+				a->ticket_rejects++;
+			}
 			a->tk_bad_digest = d;
 			freeReplyObject(r);
 			return 0;
@@ -723,6 +731,7 @@ static int certs_bad(struct app *a, uint64_t d, const char *fmt, ...)
 	va_end(ap);
 	logm("certificates in Redis NOT pushed: %s; mxgate keeps the ones in force", why);
 	a->crt_bad_digest = d;
+	a->cert_rejects++;
 	return 0;
 }
 

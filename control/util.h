@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "common/config.h"
+
 #define BACKOFF_MIN_MS          100
 #define BACKOFF_MAX_MS          5000
 
@@ -36,20 +38,6 @@ enum gen_verdict {
 };
 enum gen_verdict gen_verdict(const char *held, const char *val, size_t len);
 
-/*
- * A Redis address as redis_server takes it (also used by mxctl):
- * "unix:/path" (host = the path, *port = 0), "host:port" or "[v6]:port".
- * 0, or -1 when it is none of these (or host does not fit).
- */
-int redis_addr_split(const char *s, char *host, size_t hostlen, int *port);
-
-#define SENTINELS_MAX           8
-#define SENTINEL_ADDR_LEN       256
-/*
- * redis_sentinels: "host:port" addresses (no unix:) separated by spaces or
- * commas, 1..SENTINELS_MAX of them, into out; the count, or -1 (bad entry,
- * none, too many).
- */
-int sentinel_list_parse(const char *list, char out[][SENTINEL_ADDR_LEN], int max);
+/* redis_addr_split() and sentinel_list_parse() are in common/config.h: the file is checked with them */
 
 #endif

@@ -21,7 +21,7 @@ static int bad(char *why, size_t whylen, const char *text)
 }
 
 /* Memory scrypt needs: 128 * r * N * p bytes (plus a little), bounded. */
-static int cost_ok(unsigned ln, unsigned r, unsigned p)
+int passwd_cost_ok(unsigned ln, unsigned r, unsigned p)
 {
 	return ln >= 10 && ln <= 20 && r >= 1 && r <= 32 && p >= 1 && p <= 4 &&
 	       (uint64_t)128 * r * ((uint64_t)1 << ln) * p <= PASSWD_MAX_MEM;
@@ -74,7 +74,7 @@ int passwd_parse(const char *s, size_t len, struct passwd_hash *h, char *why, si
 	    param(&p, end, "r", &h->r) != 0 || p >= end || *p++ != ',' ||
 	    param(&p, end, "p", &h->p) != 0 || p >= end || *p++ != '$')
 		return bad(why, whylen, "parameters are not \"ln=N,r=N,p=N\"");
-	if (!cost_ok(h->ln, h->r, h->p))
+	if (!passwd_cost_ok(h->ln, h->r, h->p))
 		return bad(why, whylen, "scrypt cost out of bounds (10<=ln<=20, 1<=r<=32, 1<=p<=4, 64 MiB)");
 	d1 = memchr(p, '$', (size_t)(end - p));
 	if (d1 == NULL)
@@ -102,7 +102,7 @@ int passwd_make(const uint8_t *pw, size_t pwlen, unsigned ln, unsigned r, unsign
 	uint8_t salt64[32], key64[64];
 	int n;
 
-	if (!cost_ok(ln, r, p))
+	if (!passwd_cost_ok(ln, r, p))
 		return bad(why, whylen, "scrypt cost out of bounds (10<=ln<=20, 1<=r<=32, 1<=p<=4, 64 MiB)");
 	memset(&h, 0, sizeof(h));
 	h.ln = ln;

@@ -41,6 +41,9 @@ struct passwd_hash {
  */
 int passwd_parse(const char *s, size_t len, struct passwd_hash *h, char *why, size_t whylen);
 
+/* Whether an scrypt cost is within the bounds above: 1 or 0. */
+int passwd_cost_ok(unsigned ln, unsigned r, unsigned p);
+
 /*
  * Hash a password with a fresh random salt into out (PASSWD_STR_MAX + 1
  * bytes suffice). 0, or -1 with why.

@@ -411,6 +411,27 @@ static struct tls_ctx *tls_setup(const struct mx_config *c, int *failed, char *e
 }
 
 /*
+ * backend_tls_ca_file, read here as the workers' relay pools will read it at
+ * start (dataplane/smtp/relay.c), so that a file they cannot load is found
+ * by mxgate --check and by SIGHUP, not by the next start. 0, or -1 with err.
+ */
+static int backend_ca_check(const struct mx_config *c, char *err, size_t errlen)
+{
+	struct tls_ctx *t;
+	char why[400];
+	int rc;
+
+	if (c->backend_tls_ca_file[0] == 0 || c->nbackends == 0)
+		return 0;
+	t = tls_client_ctx_new(why, sizeof(why));
+	rc = t != NULL ? tls_client_ctx_set_ca(t, c->backend_tls_ca_file, why, sizeof(why)) : -1;
+	tls_ctx_free(t);
+	if (rc != 0)
+		snprintf(err, errlen, "%.100s: backend_tls_ca_file: %.380s", c->path, why);
+	return rc;
+}
+
+/*
  * What can be checked of the configuration without EAL: the file (unless
  * loaded already), tls_ciphers, mxgate_user and mxgate_group (when root,
  * or always with all set), the certificates and keys, the access map.
@@ -434,6 +455,10 @@ static int config_setup(const char *conf, int loaded, int all, struct privs *pv,
 		return 2;
 	}
 	if ((all || geteuid() == 0) && privs_lookup(pv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxgate: %s\n", err);
+		return 2;
+	}
+	if (backend_ca_check(&cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxgate: %s\n", err);
 		return 2;
 	}
@@ -557,7 +582,8 @@ static void config_reload(struct service *sv, const char *conf)
 		snprintf(err, sizeof(err), "out of memory");
 		goto refused;
 	}
-	if (cfg_load(conf, next, err, sizeof(err)) != 0)
+	/* the file's own backend_tls_ca_file (a restart key: cfg_merge() puts the running one back) */
+	if (cfg_load(conf, next, err, sizeof(err)) != 0 || backend_ca_check(next, err, sizeof(err)) != 0)
 		goto refused;
 	live = cfg_merge(sv->cfg, next, reload_change, note);
 	if (next->tls_ciphers[0] && tls_check_ciphers(next->tls_ciphers, why, sizeof(why)) != 0) {

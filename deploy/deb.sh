@@ -126,6 +126,9 @@ if [ "$1" = configure ]; then
 		adduser --system --ingroup mxgate --home /nonexistent --no-create-home \
 			--gecos "mxgate appliance" mxgate
 	chgrp mxgate /etc/mxgate/mxgate.conf /etc/mxgate/access
+	# enables nothing; records the units' enable links so that purge removes them
+	# even when the operator enabled them (as dh_installsystemd --no-enable does)
+	deb-systemd-helper update-state mxgate.service mxgate-control.service >/dev/null || true
 	if [ -d /run/systemd/system ]; then systemctl --system daemon-reload >/dev/null || true; fi
 fi
 exit 0
@@ -141,6 +144,10 @@ EOF
 cat >"$root/DEBIAN/postrm" <<'EOF'
 #!/bin/sh
 set -e
+# purge: the enable links go too (remove keeps them, as Debian does, for a reinstall)
+if [ "$1" = purge ]; then
+	deb-systemd-helper purge mxgate.service mxgate-control.service >/dev/null || true
+fi
 if [ -d /run/systemd/system ]; then systemctl --system daemon-reload >/dev/null || true; fi
 exit 0
 EOF

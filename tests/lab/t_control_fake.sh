@@ -110,7 +110,7 @@ echo "$out" | grep -q 'control_socket is not set' || fail "no control_socket: $o
 conf bad x "$MPA"
 sed -i 's/^redis_server = .*/redis_server = nonsense/' "$LAB_DIR/bad/conf"
 out=$("$CONTROL" -f -c "$LAB_DIR/bad/conf" 2>&1) && fail "started with redis_server = nonsense"
-echo "$out" | grep -q "redis_server 'nonsense'" || fail "bad redis_server: $out"
+echo "$out" | grep -q "bad/conf:[0-9]*: redis_server: 'nonsense'" || fail "bad redis_server: $out"
 conf bad x "$RPORT"
 out=$("$CONTROL" -f -c "$LAB_DIR/bad/conf" 2>&1) && fail "started on a port in use"
 echo "$out" | grep -q "metrics_listen 127.0.0.1:$RPORT: Address already in use" || fail "port in use: $out"

@@ -15,7 +15,8 @@
 #     refuses the shipped configuration until its certificates exist, then
 #     accepts it; the installed units pass systemd-analyze verify; man
 #     finds the pages;
-#   - dpkg -r keeps the conffiles, dpkg -P removes them.
+#   - dpkg -r keeps the conffiles, dpkg -P removes them, and the enable
+#     links of units the operator enabled (no dangling link left).
 . "$(dirname "$0")/lib.sh"
 lab_begin
 for c in dpkg-deb unshare chroot readelf; do
@@ -73,8 +74,10 @@ step check; /usr/sbin/mxgate --check -c /etc/mxgate/mxgate.conf 2>&1; echo "rc=$
 step mxctl; /usr/bin/mxctl -c /etc/mxgate/mxgate.conf help >/dev/null 2>&1; echo "rc=$?"
 step verify; systemd-analyze verify --man=no /lib/systemd/system/mxgate.service /lib/systemd/system/mxgate-control.service 2>&1; echo "rc=$?"
 step man; man -w mxgate.conf mxgate mxgate-control mxctl 2>&1
+step enable; systemctl enable mxgate.service mxgate-control.service >/dev/null 2>&1; echo "rc=$?"; ls /etc/systemd/system/multi-user.target.wants/ | grep mxgate
 step remove; dpkg -r mxgate >/dev/null 2>&1; echo "rc=$?"; ls /usr/sbin/mxgate 2>&1; ls /etc/mxgate/mxgate.conf
 step purge; dpkg -P mxgate >/dev/null 2>&1; echo "rc=$?"; ls /etc/mxgate/mxgate.conf 2>&1
+step purge-links; find /etc/systemd/system -name 'mxgate*.service' 2>&1
 IN
 res=$(timeout -k 5 300 unshare --mount --propagation private bash -c '
 	set -e
@@ -129,6 +132,10 @@ echo "$s" | grep -qx 'rc=0' && echo "$s" | grep -q 'cannot access.*/usr/sbin/mxg
 s=$(sect purge)
 echo "$s" | grep -qx 'rc=0' && echo "$s" | grep -q 'cannot access.*mxgate.conf' || fail "dpkg -P: $s"
 ok "dpkg -r keeps the conffiles, dpkg -P removes them"
+[ "$(sect enable | head -1)" = rc=0 ] && [ "$(sect enable | tail -n +2 | sort | tr '\n' ' ')" = "mxgate-control.service mxgate.service " ] ||
+	fail "systemctl enable in the chroot: $(sect enable)"
+[ -z "$(sect purge-links)" ] || fail "dpkg -P left the units' enable links: $(sect purge-links)"
+ok "units enabled by the operator: dpkg -P leaves no (dangling) enable link"
 [ "$(ls -d /usr/sbin/mxgate /etc/mxgate 2>/dev/null)" = "$host_had" ] ||
 	fail "the package leaked onto the machine: $(ls -d /usr/sbin/mxgate /etc/mxgate 2>/dev/null)"
 pass

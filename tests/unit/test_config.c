@@ -412,6 +412,54 @@ TEST(integer_ranges)
 	CHECK_EQ(parse_ok(BASE "mbuf_pool_size = 1023\nmbuf_cache_size = 512\n"), 0);
 }
 
+/*
+ * mxgate-control's addresses: checked where the file is read, so that
+ * mxgate --check finds what mxgate-control would refuse to start with.
+ */
+TEST(control_addresses)
+{
+	static const char *const good[] = {
+		"redis_server = unix:/run/redis/redis.sock\n", "redis_server = 127.0.0.1:6379\n",
+		"redis_server = [2001:2::1]:6379\n", "redis_server = redis.example:6379\n",
+		"redis_server =\n", "metrics_listen = 127.0.0.1:9465\n", "metrics_listen = [::1]:9465\n",
+		"metrics_listen =\n",
+		"redis_sentinels = a.example:26379, [::1]:26380 10.0.0.1:26379\nredis_master_name = m\n",
+	};
+	static const char *const bad[][2] = {
+		{ "redis_server = nonsense\n", "t.conf:3: redis_server: " },
+		{ "redis_server = 127.0.0.1:0\n", "t.conf:3: redis_server: " },
+		{ "redis_server = 127.0.0.1:65536\n", "t.conf:3: redis_server: " },
+		{ "redis_server = unix:\n", "t.conf:3: redis_server: " },
+		{ "redis_server = [::1:6379\n", "t.conf:3: redis_server: " },
+		{ "metrics_listen = garbage\n", "t.conf:3: metrics_listen: " },
+		{ "metrics_listen = localhost:9465\n", "t.conf:3: metrics_listen: " },
+		{ "metrics_listen = :9465\n", "t.conf:3: metrics_listen: " },
+		{ "metrics_listen = 127.0.0.1:99999\n", "t.conf:3: metrics_listen: " },
+		{ "metrics_listen = unix:/run/m.sock\n", "t.conf:3: metrics_listen: " },
+		{ "metrics_listen = [127.0.0.1]:9465\n", "t.conf:3: metrics_listen: " },
+		{ "redis_sentinels = a:1 unix:/run/s.sock\nredis_master_name = m\n", "t.conf:3: redis_sentinels: " },
+		{ "redis_sentinels = a:1 b\nredis_master_name = m\n", "t.conf:3: redis_sentinels: " },
+		{ "redis_sentinels = a:1 b:2 c:3 d:4 e:5 f:6 g:7 h:8 i:9\nredis_master_name = m\n",
+		  "t.conf:3: redis_sentinels: " },
+		{ "redis_sentinels = a:1\n", "redis_sentinels: " },
+	};
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), BASE "%s", good[i]);
+		CHECK_EQ(parse_ok(text), 0);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), BASE "%s", bad[i][0]);
+		expect_error(text, bad[i][1], NULL);
+	}
+	expect_error(BASE "redis_sentinels = a:1\n", "redis_sentinels", "redis_master_name is not");
+	CHECK_EQ(parse_ok(BASE "redis_server = 127.0.0.1:6379\nmetrics_listen = [::1]:9465\n"), 0);
+	CHECK_STR(cfg.redis_server, "127.0.0.1:6379");
+	CHECK_STR(cfg.metrics_listen, "[::1]:9465");
+}
+
 TEST(worker_lcores)
 {
 	static const struct {
@@ -1262,6 +1310,7 @@ int main(void)
 	RUN(dns_keys);
 	RUN(long_lines);
 	RUN(load);
+	RUN(control_addresses);
 	RUN(live_flags);
 	RUN(live_flags_documented);
 	RUN(merge);

@@ -103,11 +103,73 @@ TEST(fnv)
 	CHECK(fnv64(fnv64(FNV_INIT, "foo", 3), "bar", 3) == fnv64(FNV_INIT, "foobar", 6));
 }
 
+/* The oracle: decode by the bit patterns alone, then judge the code point. */
+static size_t utf8_oracle(const unsigned char *p, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+		return 0;       /* overlong */
+	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+TEST(utf8)
+{
+	unsigned char b[4];
+	unsigned long bad = 0;
+
+	/* every one-, two- and three-byte input, and four-byte ones with each lead byte */
+	for (uint32_t x = 0; x < (1u << 24); x++) {
+		b[0] = (unsigned char)(x >> 16);
+		b[1] = (unsigned char)(x >> 8);
+		b[2] = (unsigned char)x;
+		b[3] = (unsigned char)(0x80 + (x & 0x3f));
+		for (size_t n = 1; n <= 4; n++)
+			if (str_utf8_len((const char *)b, n) != utf8_oracle(b, n))
+				bad++;
+	}
+	CHECK(bad == 0);
+	CHECK(str_utf8_len("", 0) == 0);
+	CHECK(str_utf8_len("a", 1) == 1);
+	CHECK(str_utf8_len("\xc3\xa9", 2) == 2);             /* U+00E9 */
+	CHECK(str_utf8_len("\xc3\xa9", 1) == 0);             /* cut short */
+	CHECK(str_utf8_len("\xe2\x82\xac", 3) == 3);         /* U+20AC */
+	CHECK(str_utf8_len("\xf0\x9f\x98\x80", 4) == 4);     /* U+1F600 */
+	CHECK(str_utf8_len("\xf4\x90\x80\x80", 4) == 0);     /* above U+10FFFF */
+	CHECK(str_utf8_len("\xed\xa0\x80", 3) == 0);         /* a surrogate */
+	CHECK(str_utf8_len("\xc0\xaf", 2) == 0);             /* overlong '/' */
+	CHECK(str_utf8_len("\xff", 1) == 0);
+	CHECK(str_utf8_len("\x80", 1) == 0);
+}
+
 int main(void)
 {
 	RUN(dn_quote_table);
 	RUN(dn_quote_every_byte);
 	RUN(esc);
 	RUN(fnv);
+	RUN(utf8);
 	return t_done("test_strutil");
 }

@@ -878,10 +878,56 @@ static void session_field(FILE *f, const char *name, const char *value, int firs
 		json_str(f, value);
 }
 
+/* One object being written: the field whose value is still being gathered. */
+struct fields {
+	FILE *f;
+	const char *name;
+	char value[1024];
+	int first;
+};
+
+/* The gathered field, if any, out. */
+static void fields_flush(struct fields *o)
+{
+	if (o->name != NULL)
+		session_field(o->f, o->name, o->value, o->first);
+	o->first &= o->name == NULL;
+	o->name = NULL;
+}
+
 /*
- * Session lines as a JSON array: each line's name=value fields become an
- * object; a word without '=' continues the previous value (a HELO with a
- * blank in it), or is "field1" at the start of a line.
+ * The words of s: each "name=value" starts a field, a word without '='
+ * continues the previous value, or is "field1" at the start of a line.
+ */
+static void fields_words(struct fields *o, char *s)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq != NULL && eq != tok) {
+			fields_flush(o);
+			*eq = '\0';
+			o->name = tok;
+			snprintf(o->value, sizeof(o->value), "%s", eq + 1);
+		} else if (o->name != NULL) {
+			size_t n = strlen(o->value);
+
+			snprintf(o->value + n, sizeof(o->value) - n, " %s", tok);
+		} else {
+			o->name = "field1";
+			snprintf(o->value, sizeof(o->value), "%s", tok);
+		}
+	}
+}
+
+/*
+ * Session lines as a JSON array, one object per line. The helo value is
+ * the client's EHLO text, which may hold blanks and "name=value" words of
+ * its own: mxgate writes it between " helo=" (its fields before have no
+ * blank) and " age_s=" (its last field), so it runs from the first of
+ * those to the last, whole; the words around it are fields_words()'.
  */
 static void sessions_json(FILE *f, char *text)
 {
@@ -890,8 +936,8 @@ static void sessions_json(FILE *f, char *text)
 
 	fputc('[', f);
 	for (l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *save2 = NULL, *tok, *name = NULL, value[1024];
-		int firstf = 1;
+		struct fields o = { .f = f, .first = 1 };
+		char *helo, *age = NULL, *next;
 
 		l[strcspn(l, "\r")] = '\0';
 		if (l[strspn(l, " \t")] == '\0' || l[strspn(l, " \t")] == '#')
@@ -900,29 +946,23 @@ static void sessions_json(FILE *f, char *text)
 			fputc(',', f);
 		first = 0;
 		fputc('{', f);
-		value[0] = '\0';
-		for (tok = strtok_r(l, " \t", &save2); tok; tok = strtok_r(NULL, " \t", &save2)) {
-			char *eq = strchr(tok, '=');
-
-			if (eq != NULL && eq != tok) {
-				if (name != NULL) {
-					session_field(f, name, value, firstf);
-					firstf = 0;
-				}
-				*eq = '\0';
-				name = tok;
-				snprintf(value, sizeof(value), "%s", eq + 1);
-			} else if (name != NULL) {
-				size_t n = strlen(value);
-
-				snprintf(value + n, sizeof(value) - n, " %s", tok);
-			} else {
-				name = "field1";
-				snprintf(value, sizeof(value), "%s", tok);
-			}
+		if ((helo = strstr(l, " helo=")) != NULL) {
+			*helo = '\0';
+			helo += 6;
+			for (next = helo; (next = strstr(next, " age_s=")) != NULL; next++)
+				age = next;
+			if (age != NULL)
+				*age++ = '\0';
 		}
-		if (name != NULL)
-			session_field(f, name, value, firstf);
+		fields_words(&o, l);
+		if (helo != NULL) {
+			fields_flush(&o);
+			o.name = "helo";
+			snprintf(o.value, sizeof(o.value), "%s", helo);
+		}
+		if (age != NULL)
+			fields_words(&o, age);
+		fields_flush(&o);
 		fputc('}', f);
 	}
 	fputs("]\n", f);
@@ -941,7 +981,7 @@ int cmd_sessions(int argc, char **argv)
 	if (json) {
 		sessions_json(stdout, m.data);
 	} else {
-		fputs(m.data, stdout);
+		text_safe(stdout, m.data);      /* the EHLO names are the clients' */
 		if (m.len && m.data[m.len - 1] != '\n')
 			putchar('\n');
 	}

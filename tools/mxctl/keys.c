@@ -548,7 +548,10 @@ static int cert_list(int argc, char **argv)
 				json_str(stdout, "no hash");
 				putchar('}');
 			} else {
-				printf("%-20s  (no hash %s)\n", names[i], hkey);
+				text_pad(stdout, names[i], 20);         /* what Redis holds */
+				fputs("  (no hash ", stdout);
+				text_safe(stdout, hkey);
+				fputs(")\n", stdout);
 			}
 		} else {
 			X509 *leaf = pem_leaf(h->element[0]->str, &count);
@@ -562,9 +565,10 @@ static int cert_list(int argc, char **argv)
 				cert_json(names[i], until, subj, count, h->element[1], h->element[2], i);
 				goto next;
 			}
-			printf("%-20s  notAfter %s  %s  sni %s", names[i], until, subj,
-			       h->element[1]->type == REDIS_REPLY_STRING && h->element[1]->str[0] ?
-			       h->element[1]->str : "(its DNS names)");
+			text_pad(stdout, names[i], 20);
+			printf("  notAfter %s  %s  sni ", until, subj);
+			text_safe(stdout, h->element[1]->type == REDIS_REPLY_STRING && h->element[1]->str[0] ?
+				  h->element[1]->str : "(its DNS names)");
 			if (h->element[2]->type == REDIS_REPLY_STRING)
 				printf("  ocsp %zu bytes", h->element[2]->len);
 			putchar('\n');

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/strutil.h"
 #include "tools/mxctl/mxctl.h"
 
 #define DEFAULT_CONFIG "/etc/mxgate/mxgate.conf"
@@ -266,13 +267,19 @@ int ctl_request(unsigned char type, const void *payload, size_t len, struct ctl_
 	return 0;
 }
 
-/* Write s as a JSON string. */
+/*
+ * Write s as a JSON string. JSON is UTF-8 (RFC 8259): a byte that does not
+ * start a well-formed UTF-8 sequence (binary junk in Redis) becomes U+FFFD,
+ * so that the output always parses.
+ */
 void json_str(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
 
 	fputc('"', f);
-	for (; *p; p++) {
+	for (; *p; p += n, left -= n) {
+		n = 1;
 		switch (*p) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -280,13 +287,43 @@ void json_str(FILE *f, const char *s)
 		case '\r': fputs("\\r", f); break;
 		case '\t': fputs("\\t", f); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				fprintf(f, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				fputc(*p, f);
+			} else if ((n = str_utf8_len((const char *)p, left)) != 0) {
+				fwrite(p, 1, n, f);
+			} else {
+				fputs("\\ufffd", f);
+				n = 1;
+			}
 		}
 	}
 	fputc('"', f);
+}
+
+void text_safe(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), n;
+
+	for (; *p; p += n, left -= n) {
+		n = 1;
+		if ((*p >= 0x20 && *p < 0x7f && *p != '\\') || *p == '\n' || *p == '\t')
+			fputc(*p, f);
+		else if (*p >= 0x80 && (n = str_utf8_len((const char *)p, left)) != 0 &&
+			 !(p[0] == 0xc2 && p[1] < 0xa0))      /* U+0080..U+009F: C1 controls */
+			fwrite(p, 1, n, f);
+		else
+			fprintf(f, "\\x%02x", *p), n = 1;
+	}
+}
+
+void text_pad(FILE *f, const char *s, int w)
+{
+	text_safe(f, s);
+	for (int n = (int)strlen(s); n < w; n++)
+		fputc(' ', f);
 }
 
 /* True if s is a JSON number (-?int[.frac][e[+-]exp]). */

@@ -735,8 +735,12 @@ static int policy_list(int argc, char **argv)
 	}
 	if (w > 40)
 		w = 40;
-	for (size_t i = 0; i < e.n; i++)
-		printf("%-*s  %s\n", w, e.v[i].key, e.v[i].value);
+	for (size_t i = 0; i < e.n; i++) {      /* what Redis holds: nothing for the terminal */
+		text_pad(stdout, e.v[i].key, w);
+		fputs("  ", stdout);
+		text_safe(stdout, e.v[i].value);
+		putchar('\n');
+	}
 	entries_free(&e);
 	return EX_OK;
 }

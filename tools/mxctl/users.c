@@ -154,6 +154,10 @@ static int user_add(int argc, char **argv)
 		return usage_error(add_help, "user add: NAME: %s", bad);
 	if (cost != NULL && parse_cost(cost, &ln, &r, &p) != 0)
 		return usage_error(add_help, "user add: --cost %s: expected ln=N,r=N,p=N", cost);
+	/* before the password is asked for */
+	if (!passwd_cost_ok(ln, r, p))
+		return usage_error(add_help, "user add: --cost %s: cannot hash with it: out of bounds "
+				   "(10<=ln<=20, 1<=r<=32, 1<=p<=4, 128*r*2^ln*p at most 64 MiB)", cost);
 
 	if (file != NULL) {
 		FILE *f = fopen(file, "r");
@@ -368,10 +372,11 @@ static int user_list(int argc, char **argv)
 				json_str(stdout, why);
 			}
 			putchar('}');
-		} else if (why) {
-			printf("%s  (SKIPPED by mxgate-control: %s)\n", names[i], why);
 		} else {
-			printf("%s\n", names[i]);
+			text_safe(stdout, names[i]);    /* what Redis holds */
+			if (why)
+				printf("  (SKIPPED by mxgate-control: %s)", why);
+			putchar('\n');
 		}
 	}
 	if (json)
