@@ -1694,7 +1694,10 @@ int cfg_show_set(const char *file, struct mx_config *cfg, FILE *out, char *err, 
 	if (rc == 0) {
 		qsort(p->seen, p->nseen, sizeof(p->seen[0]), seen_cmp);
 		for (i = 0; i < p->nseen; i++)
-			fprintf(out, "%s = %s\n", p->seen[i].key, p->seen[i].val);
+			if (strcmp(p->seen[i].key, "redis_password") == 0)   /* -n output gets pasted into tickets */
+				fprintf(out, "# %s = (set; mxgate -n does not show it)\n", p->seen[i].key);
+			else
+				fprintf(out, "%s = %s\n", p->seen[i].key, p->seen[i].val);
 	}
 	for (i = 0; i < p->nseen; i++)
 		free(p->seen[i].val);

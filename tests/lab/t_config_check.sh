@@ -93,6 +93,11 @@ echo "$out" | grep -q "^smtpd_timeout_ms" && fail "-n: prints the default smtpd_
 [ "$out" = "$(echo "$out" | LC_ALL=C sort)" ] || fail "-n: not sorted: $out"
 [ "$(echo "$out" | wc -l)" = "$(grep -c '^[a-z]' "$good")" ] || fail "-n: not one line a key: $out"
 ok "-n lists the $(echo "$out" | wc -l) keys set, sorted, no default"
+{ cat "$good"; echo "redis_password = s3cret-Pa55"; } >"$tmp/withpw.conf"
+out=$(timeout -k 5 20 "$MXGATE" -n -c "$tmp/withpw.conf" 2>&1 </dev/null)
+echo "$out" | grep -q 's3cret-Pa55' && fail "-n shows redis_password: $out"
+echo "$out" | grep -qx '# redis_password = (set; mxgate -n does not show it)' || fail "-n: no redis_password line: $out"
+ok "-n does not show redis_password"
 out=$(timeout -k 5 20 "$MXGATE" -n -c "$(broken nkey 'no_such_key = 1')" 2>&1 </dev/null)
 rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q ":$N: unknown key" || fail "-n on a bad file: exit $rc: $out"
