@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
@@ -1055,11 +1057,30 @@ static int crl_bio_load(X509_STORE *store, BIO *b, const char *what, char *err, 
  * Load trust anchors and the CRL into the context's store: from memory
  * (ca_pem, crl_pem: the control plane) when given, else from the files.
  */
+/* A CA file or directory that can be read, or why not in *err (BoringSSL would say "system library"). */
+static int ca_path_ok(const char *what, const char *path, int dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode) != !dir) {
+		set_err(err, errlen, "CA %s %s is %s", what, path, dir ? "not a directory" : "a directory");
+		return 0;
+	}
+	if (stat(path, &st) != 0 || access(path, dir ? R_OK | X_OK : R_OK) != 0) {
+		set_err(err, errlen, "cannot read CA %s %s: %s", what, path, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
 static int client_ca_load(struct tls_ctx *ctx, const struct tls_server_cfg *cfg,
 			  char *err, size_t errlen)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl_ctx);
 
+	if (!cfg->ca_pem && ((cfg->ca_file && !ca_path_ok("file", cfg->ca_file, 0, err, errlen)) ||
+			     (cfg->ca_dir && !ca_path_ok("directory", cfg->ca_dir, 1, err, errlen))))
+		return -1;
 	if (cfg->ca_pem) {
 		if (ca_pem_load(ctx, cfg->ca_pem, cfg->ca_pem_len, err, errlen) < 0)
 			return -1;

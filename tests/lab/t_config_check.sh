@@ -75,6 +75,18 @@ check_cfg "$(broken access "access_file = $tmp/badaccess")"
 [ "$rc" = 2 ] && echo "$out" | grep -F "$tmp/badaccess:2" | grep -q access_file ||
 	fail "bad access map line: exit $rc: $out"
 ok "bad access map line: exit 2, names $tmp/badaccess:2"
+# a CA file or directory that is not there is named with the system's reason
+tlsbroken() { { cat "$good"; echo "$2"; } >"$tmp/$1.conf"; echo "$tmp/$1.conf"; }
+check_cfg "$(tlsbroken cafile "tls_ca_file = $tmp/no-ca.pem")"
+[ "$rc" = 2 ] && echo "$out" | grep -qF "cannot read CA file $tmp/no-ca.pem: No such file or directory" ||
+	fail "missing tls_ca_file: exit $rc: $out"
+check_cfg "$(tlsbroken cadir "tls_ca_dir = $tmp/no-ca-dir")"
+[ "$rc" = 2 ] && echo "$out" | grep -qF "cannot read CA directory $tmp/no-ca-dir: No such file or directory" ||
+	fail "missing tls_ca_dir: exit $rc: $out"
+check_cfg "$(tlsbroken cadirfile "tls_ca_dir = $tmp/mx.crt")"
+[ "$rc" = 2 ] && echo "$out" | grep -qF "CA directory $tmp/mx.crt is not a directory" ||
+	fail "tls_ca_dir naming a file: exit $rc: $out"
+ok "missing tls_ca_file / tls_ca_dir, a file as tls_ca_dir: exit 2 with the reason"
 check_cfg "$(broken ciphers 'tls_ciphers = NO-SUCH-CIPHER')"
 [ "$rc" = 2 ] && echo "$out" | grep -q "tls_ciphers" || fail "bad tls_ciphers: exit $rc: $out"
 ok "bad tls_ciphers: exit 2"
