@@ -49,6 +49,7 @@ struct relay {
 	int bidx, btries;
 	struct cfg_backend be;    /* the backend connected to (a SIGHUP may change the list) */
 	unsigned bgen;            /* the pool's generation of backends then */
+	struct relay *next_retired; /* in rp->retired */
 	int bp_wait;              /* the message waits for the backend's send space */
 	int b_timer;              /* the backend's timer runs (mxgate waits on the backend) */
 	char bcmd[SMTP_ADDR_MAX + SMTP_PARAM_MAX + 32];  /* command waiting for the backend */
@@ -134,6 +135,7 @@ void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg)
 /* Free the pool's client TLS context. */
 void relay_pool_free(struct relay_pool *rp)
 {
+	relay_pool_reap(rp);
 	tls_ctx_free(rp->client_tls);
 	rp->client_tls = NULL;
 }
@@ -165,6 +167,25 @@ void relay_free(struct relay *r)
 	if (r->btls)
 		tls_conn_free(r->btls);
 	free(r);
+}
+
+void relay_retire(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	relay_close(r);
+	r->next_retired = r->rp->retired;
+	r->rp->retired = r;
+}
+
+void relay_pool_reap(struct relay_pool *rp)
+{
+	while (rp->retired != NULL) {
+		struct relay *r = rp->retired;
+
+		rp->retired = r->next_retired;
+		relay_free(r);
+	}
 }
 
 /* ---- timers ---- */

@@ -59,6 +59,7 @@ struct relay_pool {
 	unsigned gen;                 /* bumped when SIGHUP changes the backends */
 	struct smtp_stats *st;        /* the worker's counters (backend_*, xclient, proxy_v2) */
 	uint64_t timeouts[RELAY_BW_COUNT];          /* backend timeouts by what was awaited */
+	struct relay *retired;        /* closed by relay_retire(), freed by relay_pool_reap() */
 };
 
 /* Set up a worker's pool (the inside interface, the client TLS context); -1 with a message. */
@@ -109,6 +110,14 @@ struct relay *relay_new(struct relay_pool *rp, const struct relay_ops *ops, void
 			unsigned key);
 /* Free it (after relay_close()); NULL is fine. */
 void relay_free(struct relay *r);
+/*
+ * Close it now and free it at the pool's next relay_pool_reap(): for a
+ * session that drops its relay from inside one of the relay's own
+ * callbacks (the relay's code reads it again when the callback returns).
+ */
+void relay_retire(struct relay *r);
+/* Free the relays retired since the last call (the worker's poll). */
+void relay_pool_reap(struct relay_pool *rp);
 
 /* relay_command()'s outcome. */
 enum relay_status {

@@ -186,9 +186,10 @@ static void list_sessions(struct smtp_worker *w, char *buf)
 	__atomic_store_n(&w->list_done, (long)o, __ATOMIC_RELEASE);
 }
 
-/* Free the sessions killed since the last poll. */
+/* Free the sessions killed, and the relays retired, since the last poll. */
 static void sess_reap(struct smtp_worker *w)
 {
+	relay_pool_reap(&w->rp);
 	while (w->dead != NULL) {
 		struct sess *s = w->dead;
 
