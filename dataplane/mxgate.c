@@ -582,8 +582,12 @@ static void config_reload(struct service *sv, const char *conf)
 		snprintf(err, sizeof(err), "out of memory");
 		goto refused;
 	}
-	/* the file's own backend_tls_ca_file (a restart key: cfg_merge() puts the running one back) */
-	if (cfg_load(conf, next, err, sizeof(err)) != 0 || backend_ca_check(next, err, sizeof(err)) != 0)
+	/* the file's own backend_tls_ca_file (a restart key: cfg_merge() puts the running one back),
+	   checked when it changed: the running one was read as root at start and may be readable
+	   by root alone, while this runs as mxgate_user */
+	if (cfg_load(conf, next, err, sizeof(err)) != 0 ||
+	    (strcmp(next->backend_tls_ca_file, sv->cfg->backend_tls_ca_file) != 0 &&
+	     backend_ca_check(next, err, sizeof(err)) != 0))
 		goto refused;
 	live = cfg_merge(sv->cfg, next, reload_change, note);
 	if (next->tls_ciphers[0] && tls_check_ciphers(next->tls_ciphers, why, sizeof(why)) != 0) {
