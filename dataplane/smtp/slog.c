@@ -180,9 +180,11 @@ static int syslog_connect(void)
 static void syslog_lost(uint64_t *dropped)
 {
 	if (lg.sys_lost++ == 0)
-		fprintf(stderr, "%s: syslog (%s): %s; log lines are dropped and counted "
+		fprintf(stderr, "%s: syslog (%s): %s%s; log lines are dropped and counted "
 			"(mxgate_smtp_log_dropped_total) until it is back\n", lg.name, SYSLOG_PATH,
-			strerror(lg.sys_errno));
+			strerror(lg.sys_errno), lg.sys_errno == EPROTOTYPE ?
+			" (a stream socket: mxgate sends datagrams, as journald and rsyslog take them; "
+			"syslog-ng: unix-dgram)" : "");
 	if (dropped != NULL)
 		__atomic_add_fetch(dropped, 1, __ATOMIC_RELAXED);
 }
@@ -356,9 +358,10 @@ static unsigned ring_drain(struct slog_ring *r)
 
 unsigned slog_drain(void)
 {
-	unsigned i, n = 0, nr = __atomic_load_n(&lg.nrings, __ATOMIC_ACQUIRE);
+	unsigned i, n = 0, nr;
 
 	pthread_mutex_lock(&write_lock);
+	nr = __atomic_load_n(&lg.nrings, __ATOMIC_ACQUIRE);   /* slog_ring_free() removes under the lock */
 	for (i = 0; i < nr; i++)
 		n += ring_drain(lg.rings[i]);
 	out_flush();
@@ -372,15 +375,31 @@ void slog_ring_free(struct slog_ring *r)
 
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&write_lock);
-	ring_drain(r);
-	out_flush();
-	pthread_mutex_unlock(&write_lock);
+	/* a logger whose queue stays full gets 200 ms, then the rest is counted as dropped */
+	for (i = 0; i < 200; i++) {
+		pthread_mutex_lock(&write_lock);
+		ring_drain(r);
+		out_flush();
+		pthread_mutex_unlock(&write_lock);
+		if (r->tail == __atomic_load_n(&r->head, __ATOMIC_ACQUIRE))
+			break;
+		usleep(1000);
+	}
+	while (r->tail != r->head) {
+		struct rec h;
+
+		ring_copy_out(r, r->tail, &h, sizeof(h));
+		r->tail += rec_bytes(h.len);
+		if (r->dropped != NULL)
+			__atomic_add_fetch(r->dropped, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_lock(&write_lock);   /* slog_drain() walks the rings under it */
 	for (i = 0; i < lg.nrings; i++)
 		if (lg.rings[i] == r) {
 			lg.rings[i] = lg.rings[--lg.nrings];
 			break;
 		}
+	pthread_mutex_unlock(&write_lock);
 	if (bound == r)
 		bound = NULL;
 	free(r->buf);
