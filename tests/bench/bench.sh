@@ -505,11 +505,16 @@ run_bound() {
 		[ "${w#* handshake-$key }" != "$w" ] || continue
 		over_cap && return
 		msg "in-memory bound: $TLS_MEM --key $key --seconds $BOUND_S on CPU $SRV_CPU"
-		t=$SECONDS
-		# the subshell's `times`: its children's user and system CPU on the second line
-		out=$( (timeout -k 5 $((BOUND_S * 3 + 30)) taskset -c "$SRV_CPU" "$TLS_MEM" --key "$key" --seconds "$BOUND_S"; times) 2>&1) ||
-			{ msg "in-memory bound: tls_mem --key $key failed"; continue; }
-		wall=$(awk -v a="$t" -v b="$SECONDS" 'BEGIN { print b - a }')
+		t=$EPOCHREALTIME
+		# tls_mem's exit status, then the subshell's `times`: its children's user and system
+		# CPU on the last line
+		out=$( (timeout -k 5 $((BOUND_S * 3 + 30)) taskset -c "$SRV_CPU" "$TLS_MEM" --key "$key" --seconds "$BOUND_S"
+			echo "tls_mem_status=$?"; times) 2>&1)
+		wall=$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+		if ! printf '%s\n' "$out" | grep -qx 'tls_mem_status=0'; then
+			msg "in-memory bound: tls_mem --key $key failed: $(printf '%s\n' "$out" | grep -v '^[0-9]*m[0-9.]*s ' | tail -n 3 | tr '\n' ' ')"
+			continue
+		fi
 		share=$(printf '%s\n' "$out" | tail -n1 | awk -v wall="$wall" '
 			function sec(x) { split(x, a, /[ms]/); return a[1] * 60 + a[2] }
 			{ cpu = sec($1) + sec($2); if (wall > 0) { s = cpu / wall; print (s > 1 ? 1 : s) } }')
