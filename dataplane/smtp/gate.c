@@ -49,8 +49,10 @@ struct gate_slot {
  * workers). It is the only thing the workers share: a connection from an
  * address under a limit takes one of 64 stripe locks for a hash probe and
  * a few increments (tens of ns, beside a TLS handshake's hundreds of µs),
- * and so does its end; addresses under no limit never touch it. Allocated
- * at the first limit that applies, freed with the last gate.
+ * and so does its end. With smtpd_client_connection_count_limit (default
+ * 50) every connection is under a limit; only where it is 0 and no entry
+ * applies does a connection not touch the table. Allocated at the first
+ * limit that applies, freed with the last gate.
  */
 struct limit_table {
 	struct {

@@ -955,6 +955,18 @@ static struct pol_snapshot *build(const struct entries *lower, const struct entr
 	return s;
 }
 
+/* The ClientConn mxgate applies where no entry does: the configuration's, as mxgate reads it. */
+static void show_conn_default(void)
+{
+	const struct mx_config *cfg = config_exists() ? need_config() : NULL;
+
+	if (cfg != NULL)
+		printf("  => no ClientConn: entry: smtpd_client_connection_count_limit %u (0 = no limit; over: 421 4.3.2)\n",
+		       cfg->smtpd_client_connection_count_limit);
+	else
+		printf("  => no ClientConn: entry: smtpd_client_connection_count_limit of mxgate.conf (default 50)\n");
+}
+
 /* Print what a connect stage found (limits, Srv_Features, GreetPause). */
 static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
 {
@@ -968,6 +980,8 @@ static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
 		if (o->lim.client_rate || o->lim.client_conn || !o->lim.per_s)
 			printf("  => ClientRate %u per %us, ClientConn %u (0 = no limit; over: 421 4.3.2)\n",
 			       o->lim.client_rate, POL_CLIENT_RATE_WINDOW_S, o->lim.client_conn);
+		if (!o->lim.client_conn_found)
+			show_conn_default();
 	} else if (o->stage == POL_STAGE_GREETPAUSE) {
 		if (o->found)
 			printf("  => pause %u ms before the banner (talking first: 554 not accepting messages)\n",
@@ -975,7 +989,8 @@ static void show_found(struct pol_trace *t, const struct pol_stage_out *o)
 		else
 			printf("  => no entry: smtpd_greet_delay_ms\n");
 	} else if (o->stage == POL_STAGE_LIMIT) {
-		printf("  => no limit\n");
+		printf("  => no entry\n");
+		show_conn_default();
 	} else if (o->found) {
 		letters(o->f.off, 0, off);
 		letters(o->f.on, 1, on);
