@@ -151,6 +151,8 @@ ok "a policy key of binary junk: not pushed, rejects_total{kind=\"policy\"} 1"
 rcli set "$(printf '%sauth:bin\377\001"q\\' "$P")" "$(printf '$scrypt$\377')" >/dev/null
 rcli sadd "${P}certs" "$(printf 'c\377\001"')" >/dev/null
 rcli hset "${P}cert:good" sni "$(printf 'a\377.example')" >/dev/null
+# a user name with a newline: it must not forge a line of the list
+rcli set "$(printf '%sauth:eve\nforged-user' "$P")" '$scrypt$ln=14,r=8,p=1$c2FsdA$a2V5' >/dev/null
 json_ok policy list
 json_ok user list
 json_ok cert list
@@ -169,7 +171,10 @@ for l in "policy list" "user list" "cert list"; do
 		fail "mxctl $l prints control bytes from Redis: $(od -c "$D/out.txt" | head -5)"
 	grep -qF '\x01' "$D/out.txt" || fail "mxctl $l: the junk not shown as \\xHH: $(cat -v "$D/out.txt")"
 done
-ok "mxctl policy list, user list, cert list (text): Redis's control bytes shown as \\xHH, not sent to the terminal"
+mx user list >"$D/out.txt"
+grep -q '^forged-user' "$D/out.txt" && fail "a newline in a user name forged a line of mxctl user list: $(cat "$D/out.txt")"
+grep -qF 'eve\x0aforged-user' "$D/out.txt" || fail "the newline in a user name not shown as \\x0a: $(cat "$D/out.txt")"
+ok "mxctl policy list, user list, cert list (text): Redis's control bytes, newlines too, shown as \\xHH, not sent to the terminal"
 
 kill -0 "$control_pid" 2>/dev/null || fail "mxgate-control died: $(tail -5 "$D/control.log")"
 promcheck "end"

@@ -981,7 +981,7 @@ int cmd_sessions(int argc, char **argv)
 	if (json) {
 		sessions_json(stdout, m.data);
 	} else {
-		text_safe(stdout, m.data);      /* the EHLO names are the clients' */
+		text_lines(stdout, m.data);     /* the EHLO names are the clients' */
 		if (m.len && m.data[m.len - 1] != '\n')
 			putchar('\n');
 	}

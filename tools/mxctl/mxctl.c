@@ -302,14 +302,14 @@ void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-void text_safe(FILE *f, const char *s)
+static void text_escaped(FILE *f, const char *s, int lines)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t left = strlen(s), n;
 
 	for (; *p; p += n, left -= n) {
 		n = 1;
-		if ((*p >= 0x20 && *p < 0x7f && *p != '\\') || *p == '\n' || *p == '\t')
+		if ((*p >= 0x20 && *p < 0x7f && *p != '\\') || (lines && *p == '\n'))
 			fputc(*p, f);
 		else if (*p >= 0x80 && (n = str_utf8_len((const char *)p, left)) != 0 &&
 			 !(p[0] == 0xc2 && p[1] < 0xa0))      /* U+0080..U+009F: C1 controls */
@@ -317,6 +317,16 @@ void text_safe(FILE *f, const char *s)
 		else
 			fprintf(f, "\\x%02x", *p), n = 1;
 	}
+}
+
+void text_safe(FILE *f, const char *s)
+{
+	text_escaped(f, s, 0);
+}
+
+void text_lines(FILE *f, const char *s)
+{
+	text_escaped(f, s, 1);
 }
 
 void text_pad(FILE *f, const char *s, int w)

@@ -114,11 +114,14 @@ int rds_policy_read(redisContext *c, struct entries *e);
 /* Write s as a JSON string (quotes and escapes). */
 void json_str(FILE *f, const char *s);
 /*
- * Write s for a terminal: printable ASCII, tabs and newlines, and
- * well-formed UTF-8 other than the C1 controls as they are; every other
- * byte, and '\\', as \\xHH (what a client or Redis wrote cannot drive it).
+ * Write s for a terminal as one field: printable ASCII and well-formed
+ * UTF-8 other than the C1 controls as they are; every other byte
+ * (newlines and tabs too: a name from Redis cannot forge a line), and
+ * '\\', as \\xHH (what a client or Redis wrote cannot drive it).
  */
 void text_safe(FILE *f, const char *s);
+/* The same, but newlines pass: text of several lines (mxgate's session list). */
+void text_lines(FILE *f, const char *s);
 /* text_safe() of s, then blanks up to width w (by s's own length). */
 void text_pad(FILE *f, const char *s, int w);
 /* Write s as a JSON number if it is one, else as a string. */

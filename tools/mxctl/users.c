@@ -272,7 +272,7 @@ static int user_list(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char pat[2 * CFG_NAME_LEN + 16], cursor[32] = "0";
-	size_t plen = strlen(rkey(RK_AUTH)), n = 0, cap = 0, i;
+	size_t plen, n = 0, cap = 0, i;
 	char **names = NULL;
 	redisContext *c;
 	int opt, check = 0, json = 0, rc = EX_OK, bad = 0, shown = 0;
@@ -290,6 +290,7 @@ static int user_list(int argc, char **argv)
 		return usage_error(list_help, "user list: unexpected argument %s", argv[optind]);
 	if ((c = rds_connect()) == NULL)
 		return EX_FAIL;
+	plen = strlen(rkey(RK_AUTH));     /* after the configuration (redis_prefix) is read */
 	user_pattern(pat, sizeof(pat));
 	do {
 		redisReply *r = rds_cmdv(c, "SCAN", cursor, "MATCH", pat, "COUNT", "1000", NULL), *keys;
