@@ -109,6 +109,7 @@ struct sess {
 	struct dns_check *dns;    /* the connect-time lookups while the banner waits, or NULL */
 	uint8_t name_status;      /* enum dns_name_status (${client_resolve}); 0: not looked up */
 	uint8_t dns_wait;         /* the banner waits for the lookups */
+	uint8_t rcpt_limit_logged; /* the 452 4.5.3 of smtpd_recipient_limit was logged (once a transaction) */
 	uint8_t connect_ok;       /* a Connect: entry said OK or RELAY: no DNSBL verdict (sendmail's order) */
 	const char *blocked_by;   /* DNSBL score over the threshold: the site to name */
 	struct smtp_tx tx;        /* the transaction */

@@ -485,8 +485,7 @@ void sess_relay_forget(struct sess *s)
 {
 	if (s->relay == NULL)
 		return;
-	relay_close(s->relay);
-	relay_free(s->relay);
+	relay_retire(s->relay);      /* freed at the next poll: this may run inside a relay callback */
 	s->relay = NULL;
 }
 
@@ -605,6 +604,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	}
 	case SMTP_EV_MAIL:
 		s->qid[0] = '\0';             /* a new transaction: its queue ID comes with a recipient */
+		s->rcpt_limit_logged = 0;
 		s->mail_us = tcp_now_us(w->ctx);
 		if (tx_begin(&s->tx, ei->arg) != 0) {
 			w->st.out_of_memory++;
@@ -827,9 +827,11 @@ void sess_pump(struct sess *s)
 		if (s->p.stat_refusal[SMTP_R_TOO_BIG] != big && ev != SMTP_EV_DATA_END)
 			slog(s->key, "NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; proto=%s "
 			     "helo=<%s>", s->namaddr, sess_proto(s), s->p.helo);
-		if (s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS] != rcpts && s->p.rcpt_overshoot <= 1)   /* once a transaction */
+		if (s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS] != rcpts && !s->rcpt_limit_logged) {   /* once a transaction */
+			s->rcpt_limit_logged = 1;
 			slog(s->key, "%s: reject: RCPT from %s: 452 4.5.3 Error: too many recipients; from=<%s> proto=%s "
 			     "helo=<%s>", sess_qid(s), s->namaddr, tx_from(&s->tx), sess_proto(s), s->p.helo);
+		}
 		if (used > 0)
 			client_consume(s, used);
 		consumed += used;
