@@ -208,7 +208,9 @@ int ctl_connect(const char *path, char *err, size_t errlen)
 int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	     struct ctl_msg *m, char *err, size_t errlen)
 {
-	struct timeval tv = { CTL_IO_MS / 1000, (CTL_IO_MS % 1000) * 1000 };
+	int ms = type == CTL_SET_POLICY || type == CTL_SET_CERTS || type == CTL_SET_USERS ? CTL_IO_SET_MS
+										      : CTL_IO_MS;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 	int fd = ctl_connect(path, err, errlen);
 
 	if (fd < 0)
@@ -218,7 +220,8 @@ int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
 		snprintf(err, errlen, "%s: %s", ctl_type_name(type),
 			 errno == EPROTO ? "protocol version mismatch" :
-			 errno == EAGAIN ? "no answer within 5 s (is mxgate wedged?)" : strerror(errno));
+			 errno == EAGAIN ? (ms == CTL_IO_MS ? "no answer within 5 s (is mxgate wedged?)"
+							    : "no answer within 60 s (is mxgate wedged?)") : strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -141,12 +141,20 @@ int ctl_recv(int fd, struct ctl_msg *m);
 /* Client side: connect to the control socket at path; fd or -1 with a message in err. */
 int ctl_connect(const char *path, char *err, size_t errlen);
 
-/* How long a client (mxgate-control, mxctl) waits for mxgate to take a request or answer it. */
-#define CTL_IO_MS 5000
+/*
+ * How long a client (mxgate-control, mxctl) waits for mxgate to take a
+ * request or answer it; a request that hands mxgate a whole set to check
+ * and build (policy, certificates, users) gets longer: a large access map
+ * takes mxgate's service thread a while, and a client that gave up would
+ * send it all again.
+ */
+#define CTL_IO_MS     5000
+#define CTL_IO_SET_MS 60000
 
 /*
- * Client side: one request, one reply, each within CTL_IO_MS (a wedged
- * mxgate is an error, not a hang); 0 (reply in *m) or -1 with a message in err.
+ * Client side: one request, one reply, each within CTL_IO_MS (CTL_SET_POLICY,
+ * _CERTS, _USERS: CTL_IO_SET_MS; a wedged mxgate is an error, not a hang);
+ * 0 (reply in *m) or -1 with a message in err.
  */
 int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	     struct ctl_msg *m, char *err, size_t errlen);
