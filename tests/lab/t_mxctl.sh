@@ -289,6 +289,11 @@ crt=$LAB_CERT
 key=${LAB_CERT%.crt}.key
 expect_rc 0 "cert add" mx cert add lab --chain "$crt" --key "$key"
 expect_rc 0 "cert add with --sni" mx cert add lab2 --chain "$crt" --key "$key" --sni "mx2.lab.example, *.Lab.example"
+for bad in "x..lab.example" "-x.lab.example" "x-.lab.example" "x.-lab.example" "$(printf 'a%.0s' {1..64}).lab.example" "x_y.lab.example"; do
+	expect_rc 2 "cert add --sni $bad refused" mx cert add lab9 --chain "$crt" --key "$key" --sni "$bad"
+	echo "$out" | grep -qF "not a host name" || soft_fail "--sni $bad: $out"
+done
+check "refused --sni: nothing stored" test "$(rc exists mxt:cert:lab9)" = 0
 check "sni stored comma-separated, lower case" \
 	test "$(rc hget mxt:cert:lab2 sni)" = "mx2.lab.example,*.lab.example"
 check "chain stored as PEM" sh -c "redis-cli -s '$rsock' hget mxt:cert:lab chain | grep -q 'BEGIN CERTIFICATE'"

@@ -223,11 +223,19 @@ static int sni_list(const char *in, char *out, size_t outlen)
 			say("cert add: --sni %s: not a host name", tok);
 			return -1;
 		}
-		for (; *p; p++)
-			if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
+		/* letters, digits and '-', in labels of 1 to 63 that neither start nor end with '-' */
+		for (size_t lab = 0; *p; p++) {
+			int dot = *p == '.';
+
+			if ((!isalnum((unsigned char)*p) && *p != '-' && !dot) ||
+			    (dot && (lab == 0 || p[-1] == '-')) || (*p == '-' && lab == 0) ||
+			    (!dot && ++lab > 63) || (p[1] == '\0' && *p == '-')) {
 				say("cert add: --sni %s: not a host name", tok);
 				return -1;
 			}
+			if (dot)
+				lab = 0;
+		}
 		for (size_t i = 0; i < l; i++)
 			tok[i] = (char)tolower((unsigned char)tok[i]);
 		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", tok);
