@@ -1258,6 +1258,10 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 		tls_check_ciphers(cfg->ciphers ? cfg->ciphers : TLS_DEFAULT_CIPHERS, err, errlen);
 		goto fail;
 	}
+	if (groups[0] == '\0') {
+		set_err(err, errlen, "tls_groups is empty: name at least one group (X25519:P-256 by default)");
+		goto fail;
+	}
 	if (!SSL_CTX_set1_curves_list(ctx->ssl_ctx, groups)) {
 		set_err(err, errlen, "bad groups \"%s\": %s", groups, ssl_reason("rejected"));
 		goto fail;
