@@ -74,7 +74,7 @@ NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c da
 NET_SRCS += common/metric_table.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c dataplane/smtp/worker.c \
 	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
-	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c \
+	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c \
 	crypto/passwd.c policy/policy.c policy/stage.c
 # ---- DNS (issue 13): the resolver, its cache and the connect-time checks; c-ares builds and
 # parses the messages (docs/DESIGN.md) ----
@@ -85,7 +85,7 @@ CARES_LDFLAGS := -lcares
 MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c dataplane/smtp/relay_wire.c \
-	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c \
+	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c \
 	$(NET_SRCS)
 HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h dataplane/dns/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
@@ -154,7 +154,7 @@ $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
 # crypto/tls.c with what it links (DN quoting from common/strutil.c)
-TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c common/strutil.c
+TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c common/strutil.c
 $(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
@@ -188,7 +188,7 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
 	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
+	crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
 	common/ctl_payload.c $(DNS_SRCS) tests/unit/udp_none.c
 $(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
@@ -231,6 +231,12 @@ $(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h $(TLS_SRCS) $
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
+
+# ---- X25519 eight lanes with AVX-512 IFMA (crypto/x25519_ifma.c): unit test, bench-x25519 ----
+$(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_x25519_ifma.c \
+		$(TLS_SRCS) $(BSSL_LDFLAGS)
+UNIT_TESTS += $(BUILD)/test_x25519_ifma
 
 .PHONY: bench-rsa bench-rsa-lab
 bench-rsa: deps

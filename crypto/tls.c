@@ -13,6 +13,11 @@
  * the others one by one in BoringSSL) and calls done(conn_arg); the next
  * tls_handshake() collects the result through complete().
  *
+ * The server's X25519 work (its key pair and the shared secret, the
+ * largest part of an ECDSA handshake) goes through the same door, eight
+ * lanes at once with AVX-512 IFMA (crypto/x25519_ifma.c); see "X25519
+ * through the door" below for how BoringSSL is made to take the results.
+ *
  * Records move through a custom BIO whose read/write call the session's
  * transport directly (no memory BIO copies). Handshake configuration is
  * shed once the handshake ends, so an idle session keeps little memory.
@@ -20,7 +25,9 @@
  */
 #include "crypto/tls.h"
 #include "crypto/rsa_ifma.h"
+#include "crypto/x25519_ifma.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +42,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
+#include <openssl/curve25519.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -61,6 +69,12 @@ _Static_assert(TLS_TICKET_KEY_LEN == TICKET_KEY_LEN, "session-ticket key");
 #define TK_SLOTS        4       /* published ticket-key sets (see tk_publish) */
 #define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */
 #define TLS_MAX_WORKERS 128     /* workers whose counters tls_key_stats_total() sums */
+/*
+ * Least sessions for an X25519 IFMA run: a run of 8 lanes costs about 1.2
+ * sessions' scalar X25519 work (two lanes a session), so one session alone
+ * is done by BoringSSL's scalar code (`make bench-x25519`).
+ */
+#define X25519_MIN_SESSIONS 2
 
 /* One loaded certificate: the chain, our private key, the names it serves. */
 struct tls_cert {
@@ -96,13 +110,24 @@ struct tls_ctx {
 	unsigned ncerts;
 	int request_client_cert;
 	int tickets;
+	int x25519_first;               /* X25519 heads tls_groups: the door precomputes it */
 	_Atomic unsigned tk_gen;        /* slot tk[tk_gen % TK_SLOTS] is in force */
 	struct tk_set tk[TK_SLOTS];
 	_Atomic long refs;              /* owner + one per live tls_conn */
 };
 
 enum key_state { KEY_IDLE, KEY_QUEUED, KEY_BATCH, KEY_DONE, KEY_FAILED };
-enum key_op { KOP_SIGN, KOP_DECRYPT };
+enum key_op { KOP_SIGN, KOP_DECRYPT, KOP_X25519 };
+
+/* A session's X25519 work done by the door before BoringSSL asks for it. */
+struct x25519_job {
+	uint8_t priv[32];       /* the server's private key (random) */
+	uint8_t pub[32];        /* its public value, for the ServerHello */
+	uint8_t peer[32];       /* the client's share from the ClientHello */
+	uint8_t shared[32];     /* X25519(priv, peer) */
+	uint8_t ready;          /* pub and shared are made */
+	uint8_t taken;          /* BoringSSL took the key pair */
+};
 
 struct tls_conn {
 	SSL *ssl;
@@ -112,6 +137,7 @@ struct tls_conn {
 	void *arg;
 	struct tls_conn *q_next, *q_prev;       /* worker queue links */
 	uint8_t *kbuf;                          /* key op input, then output */
+	struct x25519_job *xj;                  /* the handshake's X25519 work, or NULL */
 	size_t kin_len, kout_len, kout_max;
 	uint16_t sigalg;
 	uint8_t kstate, kop;
@@ -218,6 +244,213 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
 	return em;
 }
 
+/* ---- X25519 through the door ---- */
+
+/*
+ * BoringSSL makes the server's X25519 key share inside SSL_do_handshake()
+ * (X25519_keypair(), then X25519() with the client's share) and, unlike the
+ * private key, has no asynchronous hook for it. So the door takes it one
+ * step earlier: select_cert_cb() reads the client's X25519 share from the
+ * ClientHello, queues the session as for a key operation and answers
+ * "retry"; key_batch_run() makes every queued session's key pair and shared
+ * secret in 8-lane IFMA runs (x25519_run_jobs); when the handshake resumes,
+ * libssl's calls to X25519_keypair() and X25519(), which it makes through
+ * the dynamic linker, reach the definitions below (the executable's symbol
+ * comes first) and get the session's results: tls_cur is the session this
+ * thread is driving. Any other call (client sessions, other groups, a
+ * session whose results BoringSSL did not take) goes to libcrypto's own
+ * functions (dlsym RTLD_NEXT). A precomputed key pair is a fresh random one
+ * used once, whatever asks for it; a shared secret is handed out only for
+ * the same private key and peer value.
+ */
+static __thread struct tls_conn *tls_cur;
+static int (*x25519_next)(uint8_t *, const uint8_t *, const uint8_t *);
+static void (*x25519_keypair_next)(uint8_t *, uint8_t *);
+static pthread_once_t x25519_once = PTHREAD_ONCE_INIT;
+static int x25519_lanes_off;            /* MXGATE_X25519_LANES=0: side-by-side runs */
+
+static void x25519_resolve(void)
+{
+	const char *e = getenv("MXGATE_X25519_LANES");
+
+	x25519_next = (int (*)(uint8_t *, const uint8_t *, const uint8_t *))dlsym(RTLD_NEXT, "X25519");
+	x25519_keypair_next = (void (*)(uint8_t *, uint8_t *))dlsym(RTLD_NEXT, "X25519_keypair");
+	x25519_lanes_off = e && strcmp(e, "0") == 0;
+}
+
+/* libcrypto's X25519 functions found (else the door cannot compute them); 1 or 0. */
+static int x25519_ready(void)
+{
+	pthread_once(&x25519_once, x25519_resolve);
+	return x25519_next && x25519_keypair_next;
+}
+
+/* Wipe and free a session's X25519 job, counting it when BoringSSL never took it. */
+static void x25519_job_drop(struct tls_conn *c)
+{
+	if (!c->xj)
+		return;
+	if (c->w && c->xj->ready && !c->xj->taken)
+		c->w->st.key_x25519_unused++;
+	OPENSSL_cleanse(c->xj, sizeof(*c->xj));
+	free(c->xj);
+	c->xj = NULL;
+}
+
+static void x25519_fatal(void)
+{
+	fprintf(stderr, "mxgate: libcrypto's X25519 functions not found (dlsym RTLD_NEXT)\n");
+	abort();
+}
+
+void X25519_keypair(uint8_t out_public_value[32], uint8_t out_private_key[32])
+{
+	struct tls_conn *c = tls_cur;
+
+	if (c && c->xj && c->xj->ready && !c->xj->taken) {
+		memcpy(out_public_value, c->xj->pub, 32);
+		memcpy(out_private_key, c->xj->priv, 32);
+		c->xj->taken = 1;
+		return;
+	}
+	if (!x25519_ready())
+		x25519_fatal();
+	x25519_keypair_next(out_public_value, out_private_key);
+}
+
+int X25519(uint8_t out_shared_key[32], const uint8_t private_key[32],
+	   const uint8_t peer_public_value[32])
+{
+	struct tls_conn *c = tls_cur;
+	const struct x25519_job *j = c ? c->xj : NULL;
+
+	if (j && j->taken && CRYPTO_memcmp(private_key, j->priv, 32) == 0 &&
+	    memcmp(peer_public_value, j->peer, 32) == 0) {
+		static const uint8_t zeros[32];
+		int ok;
+
+		memcpy(out_shared_key, j->shared, 32);
+		/* as BoringSSL: an all-zero secret (a point of small order) fails */
+		ok = CRYPTO_memcmp(out_shared_key, zeros, 32) != 0;
+		x25519_job_drop(c);
+		return ok;
+	}
+	if (!x25519_ready())
+		x25519_fatal();
+	return x25519_next(out_shared_key, private_key, peer_public_value);
+}
+
+/* The client's X25519 key share in the ClientHello; 1 and peer filled, or 0. */
+static int ch_x25519_share(const SSL_CLIENT_HELLO *ch, uint8_t peer[32])
+{
+	const uint8_t *data;
+	size_t len;
+	CBS ext, shares;
+
+	if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_key_share, &data, &len))
+		return 0;
+	CBS_init(&ext, data, len);
+	if (!CBS_get_u16_length_prefixed(&ext, &shares) || CBS_len(&ext) != 0)
+		return 0;
+	while (CBS_len(&shares) > 0) {
+		uint16_t group;
+		CBS kx;
+
+		if (!CBS_get_u16(&shares, &group) || !CBS_get_u16_length_prefixed(&shares, &kx))
+			return 0;
+		if (group == SSL_CURVE_X25519 && CBS_len(&kx) == 32) {
+			memcpy(peer, CBS_data(&kx), 32);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Queue the session's X25519 work when the door can take it: a worker, the
+ * CPU's IFMA, X25519 first in our groups and an X25519 share from the
+ * client (so BoringSSL, with server preference, picks X25519 without a
+ * HelloRetryRequest). 1 queued, 0 not (BoringSSL does it inline).
+ */
+static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
+{
+	struct tls_worker *w = c->w;
+	struct x25519_job *j;
+
+	if (!w || !c->ctx->x25519_first || c->kstate != KEY_IDLE || c->xj ||
+	    !x25519_ifma_cpu() || !x25519_ready() || x25519_lanes_off)
+		return 0;
+	if (!(j = calloc(1, sizeof(*j))))
+		return 0;
+	if (!ch_x25519_share(ch, j->peer) || !RAND_bytes(j->priv, sizeof(j->priv))) {
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
+		ERR_clear_error();
+		return 0;
+	}
+	c->xj = j;
+	c->kop = KOP_X25519;
+	c->kstate = KEY_QUEUED;
+	c->q_next = NULL;
+	c->q_prev = w->tail;
+	if (w->tail)
+		w->tail->q_next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	w->npending++;
+	return 1;
+}
+
+/*
+ * Make the key pairs and shared secrets of n sessions: groups of up to four
+ * sessions (eight lanes: key pair u = 9, shared secret u = the client's
+ * share) through IFMA, a group of one by BoringSSL.
+ */
+static void x25519_run_jobs(struct tls_key_stats *st, struct tls_conn *const *xs, unsigned n)
+{
+	static const uint8_t base[32] = { 9 };
+	uint8_t k[X25519_IFMA_LANES][32], u[X25519_IFMA_LANES][32], out[X25519_IFMA_LANES][32];
+	const unsigned per = X25519_IFMA_LANES / 2;
+
+	for (unsigned i = 0; i < n; i += per) {
+		unsigned g = n - i < per ? n - i : per;
+
+		if (g < X25519_MIN_SESSIONS) {
+			for (unsigned s = 0; s < g; s++) {
+				struct x25519_job *j = xs[i + s]->xj;
+
+				X25519_public_from_private(j->pub, j->priv);
+				x25519_next(j->shared, j->priv, j->peer);
+				j->ready = 1;
+				st->key_x25519_scalar_ops += 2;
+			}
+			continue;
+		}
+		for (unsigned s = 0; s < g; s++) {
+			const struct x25519_job *j = xs[i + s]->xj;
+
+			memcpy(k[2 * s], j->priv, 32);
+			memcpy(u[2 * s], base, 32);
+			memcpy(k[2 * s + 1], j->priv, 32);
+			memcpy(u[2 * s + 1], j->peer, 32);
+		}
+		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, 2 * g);
+		for (unsigned s = 0; s < g; s++) {
+			struct x25519_job *j = xs[i + s]->xj;
+
+			memcpy(j->pub, out[2 * s], 32);
+			memcpy(j->shared, out[2 * s + 1], 32);
+			j->ready = 1;
+		}
+		st->key_x25519_runs++;
+		st->key_x25519_lanes += 2 * g;
+		st->key_x25519_ifma_ops += 2 * g;
+	}
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(out, sizeof(out));
+}
+
 /*
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
@@ -235,7 +468,8 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 	uint8_t em[TLS_BATCH][RSA_IFMA_BYTES];
 	struct rsa_ifma_stats rs;
 	struct tls_key_stats none = { 0 }, *st = w ? &w->st : &none;
-	unsigned nj = 0, nops = 0;
+	struct tls_conn *xs[TLS_BATCH];
+	unsigned nj = 0, nops = 0, nx = 0;
 
 	memset(&rs, 0, sizeof(rs));
 	for (unsigned i = 0; i < n; i++) {
@@ -249,6 +483,11 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 
 		if (!c)
 			continue;
+		if (c->kop == KOP_X25519) {
+			xs[nx++] = c;
+			c->kstate = KEY_DONE;
+			continue;
+		}
 		nops++;
 		ct = &c->ctx->certs[c->cert];
 		pkey = ct->pkey;
@@ -282,6 +521,8 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 		}
 		OPENSSL_cleanse(em, sizeof(em[0]) * nj);
 	}
+	if (nx)
+		x25519_run_jobs(st, xs, nx);
 	st->key_batches++;
 	st->key_batch_ops += nops;
 	st->key_ifma_runs += rs.runs;
@@ -723,6 +964,15 @@ static enum ssl_select_cert_result_t select_cert_cb(const SSL_CLIENT_HELLO *ch)
 
 	if (!c)
 		return ssl_select_cert_error;
+	if (c->kop == KOP_X25519) {
+		/* called again while the door works, or after: go on once it is done */
+		if (c->kstate == KEY_QUEUED || c->kstate == KEY_BATCH)
+			return ssl_select_cert_retry;
+		c->kstate = KEY_IDLE;   /* done, or failed (worker gone): BoringSSL's own then */
+		c->kop = KOP_SIGN;
+	} else if (x25519_queue(c, ch)) {
+		return ssl_select_cert_retry;
+	}
 	i = cert_pick(c->ctx, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
 	ct = &c->ctx->certs[i];
 	c->cert = (uint8_t)i;
@@ -1266,6 +1516,8 @@ struct tls_ctx *tls_ctx_new(const struct tls_server_cfg *cfg, char *err, size_t 
 		set_err(err, errlen, "bad groups \"%s\": %s", groups, ssl_reason("rejected"));
 		goto fail;
 	}
+	ctx->x25519_first = strncasecmp(groups, "X25519", 6) == 0 &&
+			    (groups[6] == '\0' || groups[6] == ':' || groups[6] == ',');
 	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
@@ -1399,6 +1651,7 @@ void tls_conn_free(struct tls_conn *c)
 			if (c->w->batch[i] == c)
 				c->w->batch[i] = NULL;
 	key_release(c);
+	x25519_job_drop(c);
 	SSL_free(c->ssl);
 	ERR_clear_error();
 	ctx = c->ctx;
@@ -1415,6 +1668,7 @@ static enum tls_status map_err(struct tls_conn *c, int r)
 	case SSL_ERROR_WANT_WRITE:
 		return TLS_WANT_WRITE;
 	case SSL_ERROR_WANT_PRIVATE_KEY_OPERATION:
+	case SSL_ERROR_PENDING_CERTIFICATE:     /* the door makes the X25519 share */
 		return TLS_WANT_KEY;
 	case SSL_ERROR_ZERO_RETURN:
 		return TLS_CLOSED;
@@ -1436,8 +1690,14 @@ enum tls_status tls_handshake(struct tls_conn *c)
 	int r;
 
 	ERR_clear_error();
+	tls_cur = c;    /* X25519_keypair() and X25519() hand out this session's results */
 	r = SSL_do_handshake(c->ssl);
-	return r == 1 ? TLS_DONE : map_err(c, r);
+	tls_cur = NULL;
+	if (r == 1) {
+		x25519_job_drop(c);
+		return TLS_DONE;
+	}
+	return map_err(c, r);
 }
 
 /* Read application data: >0 bytes, or -(enum tls_status). */

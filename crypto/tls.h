@@ -163,6 +163,8 @@ unsigned tls_worker_pending(const struct tls_worker *w);
  * private operation each) of one tls_worker_run() go through AVX-512 IFMA
  * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
  * is full enough; every IFMA result is checked with the public exponent.
+ * The server's X25519 work of the sessions of one round goes through
+ * 8-lane IFMA runs as well (crypto/x25519_ifma.h), two lanes a session.
  */
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
@@ -180,7 +182,12 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 	X(key_ifma_ops)         /* RSA operations done by IFMA (checked) */ \
 	X(key_scalar_ops)       /* operations done one at a time by BoringSSL */ \
 	X(key_verify_failed)    /* IFMA results that failed the check: redone by BoringSSL */ \
-	X(key_failed)           /* operations that failed altogether */
+	X(key_failed)           /* operations that failed altogether */ \
+	X(key_x25519_runs)      /* X25519 IFMA runs (two lanes a session, up to 8 lanes) */ \
+	X(key_x25519_lanes)     /* lanes used in them */ \
+	X(key_x25519_ifma_ops)  /* X25519 operations (key pairs, shared secrets) done by IFMA */ \
+	X(key_x25519_scalar_ops) /* ... done by BoringSSL in the door (a session alone in its batch) */ \
+	X(key_x25519_unused)    /* sessions whose precomputed X25519 BoringSSL did not take */
 
 struct tls_key_stats {
 #define X(name) uint64_t name;

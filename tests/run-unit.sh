@@ -4,7 +4,7 @@
 pass=0; fail=0
 for t in "$@"; do
 	out=$("$t" 2>&1); rc=$?
-	line=$(printf '%s\n' "$out" | grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)
+	line=$(printf '%s\n' "$out" | grep -E '^[a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)
 	if [ -z "$line" ]; then
 		printf '%s\n' "$out" | tail -20
 		echo "FAIL $(basename "$t"): exit $rc, no result line"

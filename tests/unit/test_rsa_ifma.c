@@ -517,7 +517,8 @@ TEST(through_the_door)
 		CHECK_EQ(handshakes(ctx, w, r), NSESS);
 		/* every RSA operation of the round in one full IFMA run; ECDSA one by one */
 		CHECK_EQ(st->key_batch_ops - before.key_batch_ops, NSESS);
-		CHECK_EQ(st->key_batches - before.key_batches, 1);
+		/* TLS 1.3: the X25519 shares in a batch of their own first (x25519_ifma) */
+		CHECK_EQ(st->key_batches - before.key_batches, cpu && r->maxv == TLS1_3_VERSION ? 2 : 1);
 		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, cpu ? 1 : 0);
 		CHECK_EQ(st->key_ifma_lanes - before.key_ifma_lanes, cpu ? nrsa : 0);
 		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, cpu ? nrsa : 0);
@@ -555,7 +556,7 @@ TEST(through_the_door)
 	tls_key_stats_total(&tot);
 	CHECK(memcmp(&tot, st, sizeof(tot)) == 0);      /* the only live worker */
 	CHECK_STR(tls_key_stat_names[0], "key_batches");
-	CHECK_STR(tls_key_stat_names[TLS_KEY_STAT_COUNT - 1], "key_failed");
+	CHECK_STR(tls_key_stat_names[TLS_KEY_STAT_COUNT - 1], "key_x25519_unused");
 	tls_ctx_free(ctx);
 out:
 	tls_worker_free(w);

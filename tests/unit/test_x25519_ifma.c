@@ -1,0 +1,472 @@
+/*
+ * test_x25519_ifma.c - unit tests for crypto/x25519_ifma.c, X25519 eight
+ * lanes at once with AVX-512 IFMA.
+ *
+ * Every lane's result is compared byte for byte with BoringSSL's X25519()
+ * (and X25519_public_from_private() for u = 9) on the same inputs: random
+ * scalars with random u at every fill level 1..8, many rounds; u values at
+ * the edges of the field (0, 1, p-1, p, p+1, 2^255-1, the top bit set, the
+ * points of small order, whose result is all zeros and which BoringSSL
+ * refuses); scalars whose clamped bits are all set or all clear; the RFC
+ * 7748 section 5.2 vectors and 1,000 iterations of its section 5.2 chain
+ * run eight lanes at a time.
+ *
+ * Through the door (crypto/tls.c): BoringSSL clients handshake at once with
+ * our server (tests/bench/hs_pairs.h); one tls_worker_run() round makes
+ * every session's key pair and shared secret in IFMA runs of up to four
+ * sessions, a session alone goes to BoringSSL's scalar code, and BoringSSL
+ * takes every precomputed result (none unused). Clients that offer no
+ * X25519 share, or a P-256 share first (HelloRetryRequest), and a server
+ * whose groups put P-256 first, do not use the door and still complete. A
+ * ClientHello whose X25519 share is rewritten in flight to a point of small
+ * order fails on the server as BoringSSL's own X25519 makes it fail, alone
+ * (scalar) and in a run of two (IFMA). Without IFMA on the CPU the kernel
+ * tests are skipped and said so, and the door must leave X25519 to
+ * BoringSSL.
+ */
+#include "crypto/x25519_ifma.h"
+#include "crypto/tls.h"
+#include "tests/unit/t.h"
+#include "tests/bench/hs_pairs.h"
+
+#include <stdlib.h>
+
+#include <openssl/curve25519.h>
+#include <openssl/ec_key.h>
+#include <openssl/rand.h>
+
+/* BoringSSL's answer, all-zero results included (X25519() returns 0 for them). */
+static void ref(uint8_t out[32], const uint8_t k[32], const uint8_t u[32])
+{
+	uint8_t zero[32] = { 0 };
+
+	if (!X25519(out, k, u))
+		CHECK(memcmp(out, zero, 32) == 0);
+}
+
+static void hex(uint8_t *out, const char *s)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned v;
+
+		sscanf(s + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+}
+
+/* Random inputs at every fill level; lanes mix key pairs (u = 9) and shared secrets. */
+TEST(random_fills)
+{
+	uint8_t k[8][32], u[8][32], out[8][32], want[32];
+	unsigned bad = 0, n = 0;
+
+	for (unsigned round = 0; round < 40; round++)
+		for (unsigned fill = 1; fill <= 8; fill++) {
+			RAND_bytes((uint8_t *)k, sizeof(k));
+			RAND_bytes((uint8_t *)u, sizeof(u));
+			for (unsigned i = 0; i < fill; i++)
+				if ((round + i) % 3 == 0) {
+					memset(u[i], 0, 32);
+					u[i][0] = 9;
+				}
+			memset(out, 0xa5, sizeof(out));
+			x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, fill);
+			for (unsigned i = 0; i < fill; i++) {
+				ref(want, k[i], u[i]);
+				bad += memcmp(out[i], want, 32) != 0;
+				n++;
+			}
+			/* lanes beyond the fill are not written */
+			for (unsigned i = fill; i < 8; i++)
+				bad += out[i][0] != 0xa5 || out[i][31] != 0xa5;
+		}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(n, 40 * 36);
+}
+
+/* The key pair path agrees with BoringSSL's base-point multiplication. */
+TEST(public_from_private)
+{
+	uint8_t k[8][32], u[8][32] = { { 9 } }, out[8][32], want[32];
+	unsigned bad = 0;
+
+	for (unsigned i = 1; i < 8; i++)
+		memcpy(u[i], u[0], 32);
+	for (unsigned round = 0; round < 20; round++) {
+		RAND_bytes((uint8_t *)k, sizeof(k));
+		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, 8);
+		for (unsigned i = 0; i < 8; i++) {
+			X25519_public_from_private(want, k[i]);
+			bad += memcmp(out[i], want, 32) != 0;
+		}
+	}
+	CHECK_EQ(bad, 0);
+}
+
+/* u at the field's edges, small-order points, non-canonical encodings. */
+TEST(edge_points)
+{
+	static const char *const us[] = {
+		"0000000000000000000000000000000000000000000000000000000000000000", /* 0 */
+		"0100000000000000000000000000000000000000000000000000000000000000", /* 1 */
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p-1 */
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p */
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p+1 */
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* 2^255-1 */
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", /* top bit set */
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", /* order 8 */
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", /* order 8 */
+		"0900000000000000000000000000000000000000000000000000000000000080", /* 9, top bit */
+		"daffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", /* p-19+top */
+	};
+	const unsigned nu = sizeof(us) / sizeof(us[0]);
+	uint8_t k[8][32], u[8][32], out[8][32], want[32];
+	unsigned bad = 0, zeros = 0;
+
+	for (unsigned start = 0; start < nu; start += 8) {
+		unsigned fill = nu - start < 8 ? nu - start : 8;
+
+		for (unsigned variant = 0; variant < 3; variant++) {
+			RAND_bytes((uint8_t *)k, sizeof(k));
+			for (unsigned i = 0; i < fill; i++) {
+				hex(u[i], us[start + i]);
+				if (variant == 1)
+					memset(k[i], 0xff, 32);  /* every bit clamping clears is set */
+				else if (variant == 2)
+					memset(k[i], 0x00, 32);  /* only the bits clamping sets */
+			}
+			x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, fill);
+			for (unsigned i = 0; i < fill; i++) {
+				uint8_t z[32] = { 0 };
+
+				ref(want, k[i], u[i]);
+				bad += memcmp(out[i], want, 32) != 0;
+				zeros += memcmp(out[i], z, 32) == 0;
+			}
+		}
+	}
+	CHECK_EQ(bad, 0);
+	/* u = 0, 1, p, p+1? no: 0, 1, p (= 0) and the two of order 8, for 3 scalars each */
+	CHECK(zeros >= 12);
+}
+
+/* RFC 7748 section 5.2: the two vectors and the iterated chain (1,000 steps). */
+TEST(rfc7748)
+{
+	uint8_t k[8][32], u[8][32], out[8][32], want[32];
+
+	hex(k[0], "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4");
+	hex(u[0], "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c");
+	hex(k[1], "4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
+	hex(u[1], "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
+	x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, 2);
+	hex(want, "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+	CHECK(memcmp(out[0], want, 32) == 0);
+	hex(want, "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+	CHECK(memcmp(out[1], want, 32) == 0);
+	ref(want, k[1], u[1]);
+	CHECK(memcmp(out[1], want, 32) == 0);
+
+	/* k = u = 9; each step k' = X25519(k, u), u' = k; all eight lanes run the chain */
+	for (unsigned i = 0; i < 8; i++) {
+		memset(k[i], 0, 32);
+		k[i][0] = 9;
+		memcpy(u[i], k[i], 32);
+	}
+	for (unsigned step = 0; step < 1000; step++) {
+		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, 8);
+		memcpy(u, k, sizeof(k));
+		memcpy(k, out, sizeof(k));
+		if (step == 0) {
+			hex(want, "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079");
+			CHECK(memcmp(k[0], want, 32) == 0);
+		}
+	}
+	hex(want, "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
+	for (unsigned i = 0; i < 8; i++)
+		CHECK(memcmp(k[i], want, 32) == 0);
+}
+
+/* ---- through the door ---- */
+
+static struct tls_ctx *door_ctx(const char *groups)
+{
+	EVP_PKEY *ek = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	struct tls_server_cfg cfg;
+	struct tls_ctx *ctx;
+	char *c, *k, err[256];
+	size_t cl, kl;
+
+	EC_KEY_generate_key(ec);
+	EVP_PKEY_assign_EC_KEY(ek, ec);
+	hs_self_signed(ek, "ec.lab.example", &c, &cl, &k, &kl);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.certs[0] = (struct tls_cert_cfg){ .chain_file = "ec", .key_file = "ec", .chain_pem = c,
+		.chain_pem_len = cl, .key_pem = k, .key_pem_len = kl };
+	cfg.ncerts = 1;
+	cfg.min_version = 0x0303;
+	cfg.groups = groups;
+	ctx = tls_ctx_new(&cfg, err, sizeof(err));
+	if (!ctx)
+		fprintf(stderr, "tls_ctx_new: %s\n", err);
+	EVP_PKEY_free(ek);
+	free(c);
+	free(k);
+	return ctx;
+}
+
+/* The client's groups (arg: a BoringSSL curves list, or NULL for its defaults). */
+static void groups_setup(SSL *cli, unsigned i, const void *arg)
+{
+	(void)i;
+	if (arg != NULL)
+		SSL_set1_curves_list(cli, arg);
+}
+
+/* n clients at once (groups: theirs) against ctx; handshakes completed on both sides. */
+static unsigned door_round(struct tls_ctx *ctx, struct tls_worker *w, unsigned n, const char *groups)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	unsigned done;
+
+	done = hs_round(cctx, ctx, w, n, groups_setup, groups, NULL);
+	SSL_CTX_free(cctx);
+	return done;
+}
+
+#define DELTA(f) (st->f - before.f)
+
+TEST(through_the_door)
+{
+	struct tls_worker *w = tls_worker_new(hs_key_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_ctx *ctx = door_ctx(NULL), *p256_first = door_ctx("P-256:X25519");
+	int cpu = x25519_ifma_cpu();
+	struct tls_key_stats before;
+
+	CHECK(ctx != NULL && p256_first != NULL);
+	if (!ctx || !p256_first)
+		goto out;
+	/* eight at once: two runs of four sessions (8 lanes each); one batch for X25519, one to sign */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 8, NULL), 8);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
+	CHECK_EQ(DELTA(key_x25519_ifma_ops), cpu ? 16 : 0);
+	CHECK_EQ(DELTA(key_x25519_scalar_ops), 0);
+	CHECK_EQ(DELTA(key_batches), cpu ? 2 : 1);
+	CHECK_EQ(DELTA(key_batch_ops), 8);              /* the signatures */
+	/* five: a run of four and one session by BoringSSL's scalar code */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 5, NULL), 5);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
+	CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
+	/* one alone: scalar, through the door all the same */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 1, NULL), 1);
+	CHECK_EQ(DELTA(key_x25519_runs), 0);
+	CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
+	/* clients without an X25519 share, or whose first share is P-256 (a HelloRetryRequest for X25519) */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 4, "P-256"), 4);
+	CHECK_EQ(door_round(ctx, w, 4, "P-256:X25519"), 4);
+	/* a server that prefers P-256 leaves X25519 to BoringSSL even for clients that share it */
+	CHECK_EQ(door_round(p256_first, w, 4, NULL), 4);
+	CHECK_EQ(DELTA(key_x25519_runs) + DELTA(key_x25519_scalar_ops), 0);
+	CHECK_EQ(st->key_x25519_unused, 0);
+	CHECK_EQ(st->key_failed, 0);
+out:
+	tls_ctx_free(ctx);
+	tls_ctx_free(p256_first);
+	tls_worker_free(w);
+}
+
+/* Replace the X25519 share in a ClientHello record with u = 0 (a point of small order). */
+static int zero_share(uint8_t *b, size_t len)
+{
+	static const uint8_t pat[] = { 0x00, 0x1d, 0x00, 0x20 };
+
+	for (size_t i = 0; i + sizeof(pat) + 32 <= len; i++)
+		if (memcmp(b + i, pat, sizeof(pat)) == 0) {
+			memset(b + i + sizeof(pat), 0, 32);
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * n clients whose ClientHello's X25519 share is rewritten to zero in flight;
+ * returns how many server sessions failed the handshake (each should).
+ */
+static unsigned small_order_round(struct tls_ctx *ctx, struct tls_worker *w, unsigned n)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	struct hs_pair ps[HS_PAIRS_MAX];
+	unsigned failed = 0;
+	enum tls_status r[HS_PAIRS_MAX];
+
+	memset(ps, 0, sizeof(ps));
+	SSL_CTX_set1_curves_list(cctx, "X25519");
+	for (unsigned i = 0; i < n; i++) {
+		struct hs_pair *p = &ps[i];
+		struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
+		uint8_t buf[4096];
+		int len;
+
+		p->cli = SSL_new(cctx);
+		p->to_cli = BIO_new(BIO_s_mem());
+		p->from_cli = BIO_new(BIO_s_mem());
+		BIO_set_mem_eof_return(p->to_cli, -1);
+		BIO_set_mem_eof_return(p->from_cli, -1);
+		BIO_up_ref(p->to_cli);
+		BIO_up_ref(p->from_cli);
+		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
+		SSL_set_connect_state(p->cli);
+		SSL_do_handshake(p->cli);
+		ERR_clear_error();
+		len = BIO_read(p->from_cli, buf, sizeof(buf));
+		CHECK(len > 0 && zero_share(buf, (size_t)len));
+		if (len > 0)
+			BIO_write(p->from_cli, buf, len);
+		p->srv = tls_conn_new(ctx, w, &tr, p);
+		r[i] = tls_handshake(p->srv);
+	}
+	tls_worker_run(w, 64);
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i] == TLS_WANT_KEY)
+			r[i] = tls_handshake(ps[i].srv);
+		failed += r[i] == TLS_ERROR;
+		tls_conn_free(ps[i].srv);
+		SSL_free(ps[i].cli);
+		BIO_free(ps[i].to_cli);
+		BIO_free(ps[i].from_cli);
+	}
+	SSL_CTX_free(cctx);
+	return failed;
+}
+
+TEST(small_order_share_fails)
+{
+	struct tls_worker *w = tls_worker_new(hs_key_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_ctx *ctx = door_ctx(NULL);
+	int cpu = x25519_ifma_cpu();
+	struct tls_key_stats before = *st;
+
+	CHECK(ctx != NULL);
+	if (ctx) {
+		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* scalar in the door */
+		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* one IFMA run */
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
+		CHECK_EQ(st->key_x25519_unused, 0);
+		/* and the same sessions with a real share still complete */
+		CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
+	}
+	tls_ctx_free(ctx);
+	tls_worker_free(w);
+}
+
+/* Open a client and our server session for p (hs_pairs.h's pair, by hand). */
+static void pair_open(struct hs_pair *p, SSL_CTX *cctx, struct tls_ctx *ctx, struct tls_worker *w)
+{
+	struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
+
+	memset(p, 0, sizeof(*p));
+	p->cli = SSL_new(cctx);
+	p->to_cli = BIO_new(BIO_s_mem());
+	p->from_cli = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(p->to_cli, -1);
+	BIO_set_mem_eof_return(p->from_cli, -1);
+	BIO_up_ref(p->to_cli);
+	BIO_up_ref(p->from_cli);
+	SSL_set_bio(p->cli, p->to_cli, p->from_cli);
+	SSL_set_connect_state(p->cli);
+	p->srv = tls_conn_new(ctx, w, &tr, p);
+}
+
+static void pair_close(struct hs_pair *p)
+{
+	tls_conn_free(p->srv);
+	SSL_free(p->cli);
+	BIO_free(p->to_cli);
+	BIO_free(p->from_cli);
+}
+
+/* Step both ends (and the worker, if any) until the handshake ends; 1 when both are done. */
+static int pair_finish(struct hs_pair *p, struct tls_worker *w)
+{
+	for (unsigned round = 0; round < 20 && !(p->cli_done && p->srv_done); round++) {
+		if (!p->cli_done && SSL_do_handshake(p->cli) == 1)
+			p->cli_done = 1;
+		ERR_clear_error();
+		if (!p->srv_done && tls_handshake(p->srv) == TLS_DONE)
+			p->srv_done = 1;
+		if (w)
+			tls_worker_run(w, 64);
+	}
+	return p->cli_done && p->srv_done;
+}
+
+/* Sessions freed while their X25519 work waits; a worker freed under one. */
+TEST(queue_frees)
+{
+	struct tls_worker *w = tls_worker_new(hs_key_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_ctx *ctx = door_ctx(NULL);
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	int cpu = x25519_ifma_cpu();
+	struct hs_pair ps[3], last;
+	struct tls_key_stats before = *st;
+
+	if (!ctx || !cctx) {
+		CHECK(0);
+		return;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		pair_open(&ps[i], cctx, ctx, w);
+		SSL_do_handshake(ps[i].cli);
+		ERR_clear_error();
+		CHECK_EQ(tls_handshake(ps[i].srv), TLS_WANT_KEY);   /* X25519, or the signature */
+		if (cpu)
+			CHECK_EQ(tls_handshake(ps[i].srv), TLS_WANT_KEY);  /* still waiting: retry again */
+	}
+	CHECK_EQ(tls_worker_pending(w), 3);
+	pair_close(&ps[1]);                     /* freed while queued */
+	CHECK_EQ(tls_worker_pending(w), 2);
+	CHECK(pair_finish(&ps[0], w));
+	CHECK(pair_finish(&ps[2], w));
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 4 : 0);
+	pair_close(&ps[0]);
+	pair_close(&ps[2]);
+	/* the worker goes away under a queued session: BoringSSL's own X25519 then, signed inline */
+	pair_open(&last, cctx, ctx, w);
+	SSL_do_handshake(last.cli);
+	ERR_clear_error();
+	CHECK_EQ(tls_handshake(last.srv), TLS_WANT_KEY);
+	CHECK_EQ(st->key_x25519_unused, 0);
+	tls_worker_free(w);
+	CHECK(pair_finish(&last, NULL));
+	pair_close(&last);
+	SSL_CTX_free(cctx);
+	tls_ctx_free(ctx);
+}
+
+int main(void)
+{
+	if (!x25519_ifma_cpu()) {
+		printf("test_x25519_ifma: this CPU has no AVX-512 IFMA: the kernel tests are skipped\n");
+	} else {
+		RUN(random_fills);
+		RUN(public_from_private);
+		RUN(edge_points);
+		RUN(rfc7748);
+	}
+	RUN(through_the_door);
+	RUN(small_order_share_fails);
+	RUN(queue_frees);
+	return t_done("test_x25519_ifma");
+}
