@@ -70,7 +70,7 @@ _Static_assert(TLS_TICKET_KEY_LEN == TICKET_KEY_LEN, "session-ticket key");
 #define TLS_MAX_NAMES   64      /* names taken from a certificate's SANs */
 #define TLS_MAX_WORKERS 128     /* workers whose counters tls_key_stats_total() sums */
 /*
- * Least sessions for an X25519 IFMA run: a run of 8 lanes costs about 1.2
+ * Least sessions for an X25519 IFMA run: a run of 8 lanes costs about 1.3
  * sessions' scalar X25519 work (two lanes a session), so one session alone
  * is done by BoringSSL's scalar code (`make bench-x25519`).
  */
