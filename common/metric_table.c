@@ -161,7 +161,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_tls_key_x25519_lanes_total", C, "Lanes used in the X25519 IFMA runs." },
 	{ "mxgate_tls_key_x25519_ops_total", C,
 	  "X25519 operations made by the door, by engine: ifma, or scalar (a session alone in its batch)." },
-	{ "mxgate_tls_key_x25519_unused_total", C, "Handshakes whose precomputed X25519 BoringSSL did not take." },
+	{ "mxgate_tls_key_x25519_unused_total", C,
+	  "Handshakes that ended without taking the X25519 shared secret the door made for them." },
 
 	/* mxgate-control's own (control/mxgate-control.c) */
 	{ "mxgate_control_mxgate_up", G, "1 if the last counter fetch from mxgate worked." },

@@ -127,6 +127,7 @@ struct x25519_job {
 	uint8_t shared[32];     /* X25519(priv, peer) */
 	uint8_t ready;          /* pub and shared are made */
 	uint8_t taken;          /* BoringSSL took the key pair */
+	uint8_t used;           /* ... and the shared secret */
 };
 
 struct tls_conn {
@@ -285,12 +286,15 @@ static int x25519_ready(void)
 	return x25519_next && x25519_keypair_next;
 }
 
-/* Wipe and free a session's X25519 job, counting it when BoringSSL never took it. */
-static void x25519_job_drop(struct tls_conn *c)
+/*
+ * Wipe and free a session's X25519 job; count (when the handshake ends, its
+ * worker alive) a job made whose shared secret BoringSSL never took.
+ */
+static void x25519_job_drop(struct tls_conn *c, int count)
 {
 	if (!c->xj)
 		return;
-	if (c->w && c->xj->ready && !c->xj->taken)
+	if (count && c->w && c->xj->ready && !c->xj->used)
 		c->w->st.key_x25519_unused++;
 	OPENSSL_cleanse(c->xj, sizeof(*c->xj));
 	free(c->xj);
@@ -332,7 +336,8 @@ int X25519(uint8_t out_shared_key[32], const uint8_t private_key[32],
 		memcpy(out_shared_key, j->shared, 32);
 		/* as BoringSSL: an all-zero secret (a point of small order) fails */
 		ok = CRYPTO_memcmp(out_shared_key, zeros, 32) != 0;
-		x25519_job_drop(c);
+		c->xj->used = 1;
+		x25519_job_drop(c, 0);
 		return ok;
 	}
 	if (!x25519_ready())
@@ -1651,7 +1656,7 @@ void tls_conn_free(struct tls_conn *c)
 			if (c->w->batch[i] == c)
 				c->w->batch[i] = NULL;
 	key_release(c);
-	x25519_job_drop(c);
+	x25519_job_drop(c, 0);  /* the worker may be gone: not counted */
 	SSL_free(c->ssl);
 	ERR_clear_error();
 	ctx = c->ctx;
@@ -1687,6 +1692,7 @@ static enum tls_status map_err(struct tls_conn *c, int r)
 /* Drive the handshake. */
 enum tls_status tls_handshake(struct tls_conn *c)
 {
+	enum tls_status st;
 	int r;
 
 	ERR_clear_error();
@@ -1694,10 +1700,13 @@ enum tls_status tls_handshake(struct tls_conn *c)
 	r = SSL_do_handshake(c->ssl);
 	tls_cur = NULL;
 	if (r == 1) {
-		x25519_job_drop(c);
+		x25519_job_drop(c, 1);
 		return TLS_DONE;
 	}
-	return map_err(c, r);
+	st = map_err(c, r);
+	if (st == TLS_ERROR || st == TLS_CLOSED)
+		x25519_job_drop(c, 1);
+	return st;
 }
 
 /* Read application data: >0 bytes, or -(enum tls_status). */

@@ -187,7 +187,7 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 	X(key_x25519_lanes)     /* lanes used in them */ \
 	X(key_x25519_ifma_ops)  /* X25519 operations (key pairs, shared secrets) done by IFMA */ \
 	X(key_x25519_scalar_ops) /* ... done by BoringSSL in the door (a session alone in its batch) */ \
-	X(key_x25519_unused)    /* sessions whose precomputed X25519 BoringSSL did not take */
+	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */
 
 struct tls_key_stats {
 #define X(name) uint64_t name;

@@ -348,12 +348,20 @@ XF void ladder(uint64_t out[5][X25519_IFMA_LANES], uint64_t u[5][X25519_IFMA_LAN
 	fe_freeze(&x2);
 	for (unsigned i = 0; i < 5; i++)
 		_mm512_storeu_si512(out[i], x2.v[i]);
-	/* the lanes' secrets leave the registers in the stack frame's copies */
-	OPENSSL_cleanse(&x2, sizeof(x2));
-	OPENSSL_cleanse(&z2, sizeof(z2));
-	OPENSSL_cleanse(&x3, sizeof(x3));
-	OPENSSL_cleanse(&z3, sizeof(z3));
-	OPENSSL_cleanse(kw, sizeof(kw));
+}
+
+/*
+ * Wipe the stack below the caller's frame, where ladder(), fe_invert() and
+ * the products left their elements (any of them, with the output, gives
+ * the lanes' secrets back): a frame of STACK_BURN bytes over that space.
+ */
+#define STACK_BURN 16384
+static __attribute__((noinline)) void burn_stack(void)
+{
+	uint8_t b[STACK_BURN];
+
+	OPENSSL_cleanse(b, sizeof(b));
+	__asm__ volatile("" : : "r"(b) : "memory");
 }
 
 void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_t u[][32],
@@ -379,6 +387,7 @@ void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_
 		fe_load(ul, u[src], lane);
 	}
 	ladder(ol, ul, kl);
+	burn_stack();
 	for (unsigned lane = 0; lane < n; lane++)
 		fe_store(out[lane], ol, lane);
 	OPENSSL_cleanse(kl, sizeof(kl));
