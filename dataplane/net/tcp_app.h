@@ -103,6 +103,16 @@ void tcp_abort(struct tcp_conn *c);
  */
 void tcp_hold_ack(struct tcp_conn *c);
 
+/*
+ * The reply to what the application has read waits on another connection
+ * (the relay's backend): the ACK owed to the last segment, which quick-ACK
+ * mode would send at once, becomes a delayed ACK (TCP_DELACK_US, 40 ms),
+ * so that the reply carries it if it comes in time. Only the first
+ * unacknowledged segment waits (every second one is ACKed as usual), and
+ * only until the peer's next segment. A call from readable().
+ */
+void tcp_delay_ack(struct tcp_conn *c);
+
 /* Call ops->timeout after ms milliseconds (0: cancel). */
 void tcp_set_timeout(struct tcp_conn *c, unsigned ms);
 

@@ -162,8 +162,8 @@ static void data_input(struct tcp_conn *c, struct rte_mbuf *m, uint32_t seq, uin
 			c->flags |= F_ACK_NOW;     /* filled a hole: tell the sender now */
 		}
 		if (++c->delack_segs >= 2 || c->quickacks > 0) {
-			/* every second segment, and every one in quick-ACK mode */
-			c->flags |= F_ACK_NOW;
+			/* every second segment, and every one in quick-ACK mode (tcp_output) */
+			c->flags |= F_ACK_QUICK;
 			if (c->quickacks > 0)
 				c->quickacks--;
 		} else if (c->t_delack == 0)
@@ -395,8 +395,8 @@ static void conn_input(struct tcp_conn *c, struct rte_mbuf *m, struct seg *s)
 	uint32_t wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	int ok;
 
-	if (seglen > 0)
-		c->flags &= ~F_ACK_HOLD;     /* tcp_hold_ack() covered what came before: ACK by the rules */
+	if (seglen > 0)                 /* tcp_hold_ack()/tcp_delay_ack() covered what came before */
+		c->flags &= ~(F_ACK_HOLD | F_ACK_DELAY);
 	/*
 	 * PAWS (RFC 7323 5.3). A pure ACK at rcv_nxt that acknowledges nothing
 	 * new is let through, as Linux does: reordering delays ACKs behind later

@@ -199,7 +199,7 @@ void tcp_conn_emit(struct tcp_conn *c, uint32_t seq, uint32_t len, uint8_t flags
 		c->last_ack_sent = c->rcv_nxt;
 		c->t_delack = 0;
 		c->delack_segs = 0;
-		c->flags &= ~F_ACK_NOW;
+		c->flags &= ~(F_ACK_NOW | F_ACK_QUICK);
 	}
 	tcp_emit(c->ctx, c, &c->t, seq, (flags & TH_ACK) ? c->rcv_nxt : 0, flags, wnd,
 	     len ? seq - c->sbuf_seq : 0, len, NULL);
@@ -343,6 +343,21 @@ void tcp_output(struct tcp_conn *c)
 
 			c->t_persist = c->ctx->now_us + MIN(iv, TCP_RTO_MAX_US);
 		}
+	}
+	if (c->flags & F_ACK_QUICK) {
+		/*
+		 * In-order data owed an ACK now. When the reply waits on another
+		 * connection (tcp_delay_ack: the relay's backend) and this is the
+		 * first unacknowledged segment, it becomes a delayed ACK, which the
+		 * reply carries if it comes within TCP_DELACK_US.
+		 */
+		if ((c->flags & F_ACK_DELAY) && c->delack_segs < 2) {
+			if (c->t_delack == 0)
+				c->t_delack = c->ctx->now_us + TCP_DELACK_US;
+		} else {
+			c->flags |= F_ACK_NOW;
+		}
+		c->flags &= ~F_ACK_QUICK;
 	}
 	if ((c->flags & (F_ACK_NOW | F_ACK_HOLD)) == F_ACK_NOW)
 		tcp_send_ack(c);

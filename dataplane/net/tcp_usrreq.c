@@ -126,6 +126,13 @@ void tcp_events_run(struct tcp_ctx *tc)
 	}
 }
 
+void tcp_delay_ack(struct tcp_conn *c)
+{
+	if (c->flags & (F_DEAD | F_DETACHED))
+		return;
+	c->flags |= F_ACK_DELAY;
+}
+
 void tcp_hold_ack(struct tcp_conn *c)
 {
 	if (c->flags & (F_DEAD | F_DETACHED))

@@ -60,6 +60,8 @@ enum tcp_state {
 #define F_EVENT_PENDING 0x10000 /* on the pending-events list */
 #define F_OUTQ        0x20000 /* on the output list (written inside callbacks) */
 #define F_ACK_HOLD    0x40000 /* tcp_hold_ack(): a pure ACK waits for the reply until the round ends */
+#define F_ACK_QUICK   0x80000 /* in-order data wants its ACK now (quick-ACK mode, every second segment) */
+#define F_ACK_DELAY   0x100000 /* tcp_delay_ack(): the reply waits on another connection */
 
 #define TCP_MSS_DEFAULT_V4 536
 #define TCP_MSS_DEFAULT_V6 1220

@@ -1100,6 +1100,9 @@ static void client_readable(struct tcp_conn *c)
 		return;
 	}
 	sess_pump(s);
+	/* the answer waits on the backend (or the AUTH check): our ACK rides on it */
+	if (!s->dead && s->c != NULL && s->p.owed)
+		tcp_delay_ack(s->c);
 }
 
 /* Client send space grew. */

@@ -502,6 +502,8 @@ static void op_app(struct fuzz_in *in)
 	default:
 		if (v & 8)
 			tcp_hold_ack(x->c);                 /* the ACK waits for a reply this round */
+		else if (v & 16)
+			tcp_delay_ack(x->c);                /* ... or for one rounds later (a relay) */
 		else
 			tcp_want_writable(x->c);
 		break;

@@ -190,6 +190,7 @@ size_t tcp_send(struct tcp_conn *c, const void *buf, size_t len)
 /* Send space, back-pressure, shutdown. */
 void tcp_want_writable(struct tcp_conn *c) { c->want_writable = 1; }
 void tcp_hold_ack(struct tcp_conn *c) { (void)c; }      /* the fake has no ACKs */
+void tcp_delay_ack(struct tcp_conn *c) { (void)c; }
 size_t tcp_send_space(const struct tcp_conn *c) { return c->space; }
 size_t tcp_unacked(const struct tcp_conn *c) { (void)c; return 0; }
 void tcp_shutdown(struct tcp_conn *c) { c->shut = 1; }

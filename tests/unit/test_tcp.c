@@ -292,6 +292,7 @@ struct app {
 	int why;                       /* enum tcp_end of the last closed() */
 	int consume;                   /* readable() reads everything it can */
 	int hold;                      /* readable() holds the ACK for a reply (tcp_hold_ack) */
+	int delay;                     /* readable() delays the ACK for a relayed reply (tcp_delay_ack) */
 	size_t rxlen;
 	uint8_t rx[RX_MAX];
 };
@@ -329,6 +330,8 @@ static void on_readable(struct tcp_conn *c)
 		a->rxlen += tcp_recv(c, a->rx + a->rxlen, sizeof(a->rx) - a->rxlen);
 	if (a->hold)
 		tcp_hold_ack(c);
+	if (a->delay)
+		tcp_delay_ack(c);
 }
 
 /* writable(): count. */
@@ -931,6 +934,74 @@ TEST(hold_ack_for_reply)
 	net_timers(ctx);
 	EXPECT_NONE();
 	CHECK_EQ(app.rxlen, 50);
+	teardown();
+}
+
+/*
+ * tcp_delay_ack(): in quick-ACK mode, the ACK owed to a segment whose reply
+ * waits on another connection becomes a delayed ACK: the reply carries it,
+ * rounds later; without a reply it leaves after the delayed-ACK time (and
+ * quick-ACK mode follows, as after any delayed ACK); a second segment before
+ * the ACK, or one out of order, is ACKed at once; a segment read without a
+ * delay asked is ACKed at once again.
+ */
+TEST(delay_ack_for_relay)
+{
+	struct peer p;
+	struct seg_out s;
+	struct tcp_conn *c;
+	uint32_t base;
+
+	c = setup_quick_conn(&p, 16);
+	REQUIRE(c != NULL);
+	base = p.snd_nxt;
+	app.delay = 1;
+	/* the reply comes rounds later, within the delayed-ACK time, and carries the ACK */
+	peer_data_at(&p, base, 0, 10);
+	EXPECT_NONE();
+	net_timers(ctx);
+	advance_ms(DELACK_MS / 2);
+	EXPECT_NONE();
+	CHECK_EQ(tcp_send(c, "reply", 5), 5);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.len, 5);
+	CHECK_EQ(s.ack, base + 10);
+	cap_clear();
+	advance_ms(DELACK_MS + 1);
+	EXPECT_NONE();                          /* nothing left owed */
+	/* no reply: the ACK after the delayed-ACK time */
+	peer_data_at(&p, base, 10, 10);
+	EXPECT_NONE();
+	advance_ms(DELACK_MS + 1);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.len, 0);
+	CHECK_EQ(s.ack, base + 20);
+	cap_clear();
+	/* two segments before the reply: the second is ACKed at once, for both */
+	peer_data_at(&p, base, 20, 10);
+	EXPECT_NONE();
+	peer_data_at(&p, base, 30, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 40);
+	cap_clear();
+	/* out of order while delayed: the duplicate ACK at once */
+	peer_data_at(&p, base, 40, 10);
+	EXPECT_NONE();
+	peer_data_at(&p, base, 60, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 50);
+	cap_clear();
+	/* the hole filled: ACKed at once whatever the application asks */
+	peer_data_at(&p, base, 50, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 70);
+	cap_clear();
+	/* no delay asked: quick-ACK mode acknowledges at once again */
+	app.delay = 0;
+	peer_data_at(&p, base, 70, 10);
+	EXPECT_ONE(s);
+	CHECK_EQ(s.ack, base + 80);
+	CHECK_EQ(app.rxlen, 80);
 	teardown();
 }
 
@@ -2374,6 +2445,7 @@ int main(void)
 	RUN(sequence_wraparound);
 	RUN(quick_ack_mode);
 	RUN(hold_ack_for_reply);
+	RUN(delay_ack_for_relay);
 	RUN(old_duplicate_segment);
 	RUN(rst_handling);
 	RUN(syn_in_established);
