@@ -15,7 +15,7 @@
 #   make bench-rsa  RSA-2048 private ops/s: BoringSSL scalar vs 8-lane AVX-512 IFMA at fill 1..8;
 #                   RSA TLS 1.3 handshakes per server core through tls.c, scalar vs IFMA door
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
-#   make bench-x25519 X25519: BoringSSL scalar vs 8 lanes with AVX-512 IFMA at fill 1..8, break-even
+#   make bench-x25519 X25519: BoringSSL scalar vs lanes with AVX-512 IFMA at fill 1..8, break-even
 #   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
 #   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
 #   make deb        build/deb/mxgate_<version>_amd64.deb (deploy/deb.sh says what it holds)
@@ -239,7 +239,8 @@ $(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h 
 		$(TLS_SRCS) $(BSSL_LDFLAGS)
 UNIT_TESTS += $(BUILD)/test_x25519_ifma
 
-$(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25519_ifma.h crypto/rsa_ifma.c | $(BUILD)
+$(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25519_ifma.h crypto/x25519_ifma_kern.h \
+		crypto/rsa_ifma.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/rsa_ifma.c \
 		$(BSSL_LDFLAGS)
 

@@ -158,9 +158,7 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_tls_key_failed_total", C, "Private-key operations that failed altogether." },
 	{ "mxgate_tls_key_x25519_runs_total", C,
 	  "AVX-512 IFMA runs (up to 8 lanes, two a session) of the server's X25519 key pairs and shared secrets." },
-	{ "mxgate_tls_key_x25519_lanes_total", C, "Lanes used in the X25519 IFMA runs." },
-	{ "mxgate_tls_key_x25519_ops_total", C,
-	  "X25519 operations made by the door, by engine: ifma, or scalar (a session alone in its batch)." },
+	{ "mxgate_tls_key_x25519_lanes_total", C, "Lanes used in the X25519 IFMA runs: key pairs and shared secrets." },
 	{ "mxgate_tls_key_x25519_unused_total", C,
 	  "Handshakes that ended without taking the X25519 shared secret the door made for them." },
 
@@ -224,8 +222,6 @@ const struct metric_member metric_members[] = {
 	{ "tls_key_ifma_fill_8", "mxgate_tls_key_ifma_fill_total", "lanes=\"8\"" },
 	{ "tls_key_ifma_ops", "mxgate_tls_key_ops_total", "engine=\"ifma\"" },
 	{ "tls_key_scalar_ops", "mxgate_tls_key_ops_total", "engine=\"scalar\"" },
-	{ "tls_key_x25519_ifma_ops", "mxgate_tls_key_x25519_ops_total", "engine=\"ifma\"" },
-	{ "tls_key_x25519_scalar_ops", "mxgate_tls_key_x25519_ops_total", "engine=\"scalar\"" },
 };
 const unsigned metric_member_count = sizeof(metric_members) / sizeof(metric_members[0]);
 

@@ -184,9 +184,7 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 	X(key_verify_failed)    /* IFMA results that failed the check: redone by BoringSSL */ \
 	X(key_failed)           /* operations that failed altogether */ \
 	X(key_x25519_runs)      /* X25519 IFMA runs (two lanes a session, up to 8 lanes) */ \
-	X(key_x25519_lanes)     /* lanes used in them */ \
-	X(key_x25519_ifma_ops)  /* X25519 operations (key pairs, shared secrets) done by IFMA */ \
-	X(key_x25519_scalar_ops) /* ... done by BoringSSL in the door (a session alone in its batch) */ \
+	X(key_x25519_lanes)     /* lanes used in them: key pairs and shared secrets */ \
 	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */
 
 struct tls_key_stats {

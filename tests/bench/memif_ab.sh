@@ -123,6 +123,8 @@ med() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2) ? a[(NR + 1) 
 for c in $CONCS; do
 	for col in 4:cpu_us 13:work_us 14:busy_us 6:rx/sess 7:tx/sess 8:writes/sess 9:minflt/sess; do
 		k=${col%%:*}
+		# work_us is "-" without BENCH_AB_PERF=1: nothing to compare
+		awk -v k="$k" '$1 == "old" || $1 == "new" { if ($k == "-") f = 1 } END { exit !f }' "$TMP/res" && continue
 		o=$(awk -v c="$c" -v k="$k" '$1 == "old" && $2 == c { print $k }' "$TMP/res" | med)
 		n=$(awk -v c="$c" -v k="$k" '$1 == "new" && $2 == c { print $k }' "$TMP/res" | med)
 		p=$(awk -v c="$c" -v k="$k" '$2 == c { x[$3, $1] = $k; r[$3] = 1 }

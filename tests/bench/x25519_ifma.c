@@ -2,9 +2,10 @@
  * x25519_ifma.c (bench) - X25519 on one core: BoringSSL's scalar X25519()
  * and X25519_public_from_private() against the 8-lane AVX-512 IFMA run of
  * crypto/x25519_ifma.c at every fill level 1..8, side by side in one run,
- * and what a server session's share (a key pair and a shared secret, two
- * lanes) costs each way at 1..4 sessions per run: the break-even that
- * X25519_MIN_SESSIONS in crypto/tls.c rests on. `make bench-x25519`.
+ * (1..4 lanes: the ymm kernel, 5..8: zmm), and what a server session's
+ * share (a key pair and a shared secret, two lanes) costs each way at 1..4
+ * sessions per run: whether a session alone should go through lanes
+ * (crypto/tls.c x25519_run_jobs: it does). `make bench-x25519`.
  *
  * Time is this thread's CPU time; each figure is measured in short slices
  * over several rounds, interleaved, and the best slice of each is kept (the

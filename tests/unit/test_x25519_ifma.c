@@ -14,13 +14,13 @@
  * Through the door (crypto/tls.c): BoringSSL clients handshake at once with
  * our server (tests/bench/hs_pairs.h); one tls_worker_run() round makes
  * every session's key pair and shared secret in IFMA runs of up to four
- * sessions, a session alone goes to BoringSSL's scalar code, and BoringSSL
- * takes every precomputed result (none unused). Clients that offer no
+ * sessions (8, 7, 5 and 1 at once), and BoringSSL takes every precomputed
+ * result (none unused). Clients that offer no
  * X25519 share, or a P-256 share first (HelloRetryRequest), and a server
  * whose groups put P-256 first, do not use the door and still complete. A
  * ClientHello whose X25519 share is rewritten in flight to a point of small
  * order fails on the server as BoringSSL's own X25519 makes it fail, alone
- * (scalar) and in a run of two (IFMA). Without IFMA on the CPU the kernel
+ * and in a run of two. Without IFMA on the CPU the kernel
  * tests are skipped and said so, and the door must leave X25519 to
  * BoringSSL.
  */
@@ -253,21 +253,23 @@ TEST(through_the_door)
 	CHECK_EQ(door_round(ctx, w, 8, NULL), 8);
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
 	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
-	CHECK_EQ(DELTA(key_x25519_ifma_ops), cpu ? 16 : 0);
-	CHECK_EQ(DELTA(key_x25519_scalar_ops), 0);
 	CHECK_EQ(DELTA(key_batches), cpu ? 2 : 1);
 	CHECK_EQ(DELTA(key_batch_ops), 8);              /* the signatures */
-	/* five: a run of four and one session by BoringSSL's scalar code */
+	/* seven: a run of four (zmm) and one of three (six lanes, zmm) */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 7, NULL), 7);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 14 : 0);
+	/* five: a run of four and a run of one (two lanes, the ymm kernel) */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 5, NULL), 5);
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
-	CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
-	/* one alone: scalar, through the door all the same */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 10 : 0);
+	/* one alone: a run of its own */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 1, NULL), 1);
-	CHECK_EQ(DELTA(key_x25519_runs), 0);
-	CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
 	/*
 	 * clients without an X25519 share, or whose only share is P-256 (a
 	 * HelloRetryRequest for X25519, whose second share BoringSSL computes)
@@ -277,7 +279,7 @@ TEST(through_the_door)
 	CHECK_EQ(door_round(ctx, w, 4, "P-256:X25519"), 4);
 	/* a server that prefers P-256 leaves X25519 to BoringSSL even for clients that share it */
 	CHECK_EQ(door_round(p256_first, w, 4, NULL), 4);
-	CHECK_EQ(DELTA(key_x25519_runs) + DELTA(key_x25519_scalar_ops), 0);
+	CHECK_EQ(DELTA(key_x25519_runs), 0);
 	CHECK_EQ(st->key_x25519_unused, 0);
 	CHECK_EQ(st->key_failed, 0);
 out:
@@ -360,10 +362,10 @@ TEST(small_order_share_fails)
 
 	CHECK(ctx != NULL);
 	if (ctx) {
-		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* scalar in the door */
-		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* one IFMA run */
-		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-		CHECK_EQ(DELTA(key_x25519_scalar_ops), cpu ? 2 : 0);
+		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* a run of one */
+		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* a run of two */
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 6 : 0);
 		CHECK_EQ(st->key_x25519_unused, 0);
 		/* and the same sessions with a real share still complete */
 		CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
