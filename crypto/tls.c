@@ -239,6 +239,20 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
 	return em;
 }
 
+/* Queue a session's operation at the tail of its worker's door. */
+static void key_enqueue(struct tls_worker *w, struct tls_conn *c)
+{
+	c->kstate = KEY_QUEUED;
+	c->q_next = NULL;
+	c->q_prev = w->tail;
+	if (w->tail)
+		w->tail->q_next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	w->npending++;
+}
+
 /* ---- X25519 through the door ---- */
 
 /*
@@ -248,7 +262,7 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
  * step earlier: select_cert_cb() reads the client's X25519 share from the
  * ClientHello, queues the session as for a key operation and answers
  * "retry"; key_batch_run() makes every queued session's key pair and shared
- * secret in 8-lane IFMA runs (x25519_run_jobs); when the handshake resumes,
+ * secret in IFMA runs of up to 8 lanes (x25519_run_jobs); when the handshake resumes,
  * libssl's calls to X25519_keypair() and X25519(), which it makes through
  * the dynamic linker, reach the definitions below (the executable's symbol
  * comes first) and get the session's results: tls_cur is the session this
@@ -389,15 +403,7 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 	}
 	c->xj = j;
 	c->kop = KOP_X25519;
-	c->kstate = KEY_QUEUED;
-	c->q_next = NULL;
-	c->q_prev = w->tail;
-	if (w->tail)
-		w->tail->q_next = c;
-	else
-		w->head = c;
-	w->tail = c;
-	w->npending++;
+	key_enqueue(w, c);
 	return 1;
 }
 
@@ -609,15 +615,7 @@ static enum ssl_private_key_result_t key_queue(SSL *ssl, int op, uint16_t alg,
 		key_batch_run(NULL, &c, 1);
 		return key_complete(ssl, out, out_len, max_out);
 	}
-	c->kstate = KEY_QUEUED;
-	c->q_next = NULL;
-	c->q_prev = w->tail;
-	if (w->tail)
-		w->tail->q_next = c;
-	else
-		w->head = c;
-	w->tail = c;
-	w->npending++;
+	key_enqueue(w, c);
 	return ssl_private_key_retry;
 }
 

@@ -107,6 +107,39 @@ static inline void hs_self_signed(EVP_PKEY *key, const char *cn, char **chain,
 			*(srv_s) += hs_cpu_s() - hs_t0_;                        \
 	} while (0)
 
+/* p's client over two memory BIOs, in connect state (p cleared first; no server yet). */
+static inline void hs_pair_client(struct hs_pair *p, SSL_CTX *cctx)
+{
+	memset(p, 0, sizeof(*p));
+	p->cli = SSL_new(cctx);
+	p->to_cli = BIO_new(BIO_s_mem());
+	p->from_cli = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(p->to_cli, -1);
+	BIO_set_mem_eof_return(p->from_cli, -1);
+	BIO_up_ref(p->to_cli);
+	BIO_up_ref(p->from_cli);
+	SSL_set_bio(p->cli, p->to_cli, p->from_cli);
+	SSL_set_connect_state(p->cli);
+}
+
+/* Our server session for p's client. */
+static inline struct tls_conn *hs_pair_server(struct hs_pair *p, struct tls_ctx *ctx, struct tls_worker *w)
+{
+	struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
+
+	return tls_conn_new(ctx, w, &tr, p);
+}
+
+/* Free p's server session (if any), its client and the BIOs. */
+static inline void hs_pair_free(struct hs_pair *p)
+{
+	tls_conn_free(p->srv);
+	p->srv = NULL;
+	SSL_free(p->cli);
+	BIO_free(p->to_cli);
+	BIO_free(p->from_cli);
+}
+
 /*
  * n (<= HS_PAIRS_MAX) handshakes at once with clients of cctx; setup(cli,
  * i, arg), when not NULL, adjusts client i before its first flight. Each
@@ -128,20 +161,11 @@ static inline unsigned hs_round(SSL_CTX *cctx, struct tls_ctx *ctx, struct tls_w
 	memset(ps, 0, sizeof(ps));
 	for (unsigned i = 0; i < n; i++) {
 		struct hs_pair *p = &ps[i];
-		struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
 
-		p->cli = SSL_new(cctx);
-		p->to_cli = BIO_new(BIO_s_mem());
-		p->from_cli = BIO_new(BIO_s_mem());
-		BIO_set_mem_eof_return(p->to_cli, -1);
-		BIO_set_mem_eof_return(p->from_cli, -1);
-		BIO_up_ref(p->to_cli);
-		BIO_up_ref(p->from_cli);
-		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
-		SSL_set_connect_state(p->cli);
+		hs_pair_client(p, cctx);
 		if (setup != NULL)
 			setup(p->cli, i, arg);
-		HS_TIMED(srv_s, p->srv = tls_conn_new(ctx, w, &tr, p));
+		HS_TIMED(srv_s, p->srv = hs_pair_server(p, ctx, w));
 	}
 	for (unsigned round = 0; round < 20 && done < n; round++) {
 		for (unsigned i = 0; i < n; i++) {
@@ -161,9 +185,8 @@ static inline unsigned hs_round(SSL_CTX *cctx, struct tls_ctx *ctx, struct tls_w
 	}
 	for (unsigned i = 0; i < n; i++) {
 		HS_TIMED(srv_s, tls_conn_free(ps[i].srv));
-		SSL_free(ps[i].cli);
-		BIO_free(ps[i].to_cli);
-		BIO_free(ps[i].from_cli);
+		ps[i].srv = NULL;
+		hs_pair_free(&ps[i]);
 	}
 	return done;
 }

@@ -312,30 +312,20 @@ static unsigned small_order_round(struct tls_ctx *ctx, struct tls_worker *w, uns
 	unsigned failed = 0;
 	enum tls_status r[HS_PAIRS_MAX];
 
-	memset(ps, 0, sizeof(ps));
 	SSL_CTX_set1_curves_list(cctx, "X25519");
 	for (unsigned i = 0; i < n; i++) {
 		struct hs_pair *p = &ps[i];
-		struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
 		uint8_t buf[4096];
 		int len;
 
-		p->cli = SSL_new(cctx);
-		p->to_cli = BIO_new(BIO_s_mem());
-		p->from_cli = BIO_new(BIO_s_mem());
-		BIO_set_mem_eof_return(p->to_cli, -1);
-		BIO_set_mem_eof_return(p->from_cli, -1);
-		BIO_up_ref(p->to_cli);
-		BIO_up_ref(p->from_cli);
-		SSL_set_bio(p->cli, p->to_cli, p->from_cli);
-		SSL_set_connect_state(p->cli);
+		hs_pair_client(p, cctx);
 		SSL_do_handshake(p->cli);
 		ERR_clear_error();
 		len = BIO_read(p->from_cli, buf, sizeof(buf));
 		CHECK(len > 0 && zero_share(buf, (size_t)len));
 		if (len > 0)
 			BIO_write(p->from_cli, buf, len);
-		p->srv = tls_conn_new(ctx, w, &tr, p);
+		p->srv = hs_pair_server(p, ctx, w);
 		r[i] = tls_handshake(p->srv);
 	}
 	tls_worker_run(w, 64);
@@ -343,10 +333,7 @@ static unsigned small_order_round(struct tls_ctx *ctx, struct tls_worker *w, uns
 		if (r[i] == TLS_WANT_KEY)
 			r[i] = tls_handshake(ps[i].srv);
 		failed += r[i] == TLS_ERROR;
-		tls_conn_free(ps[i].srv);
-		SSL_free(ps[i].cli);
-		BIO_free(ps[i].to_cli);
-		BIO_free(ps[i].from_cli);
+		hs_pair_free(&ps[i]);
 	}
 	SSL_CTX_free(cctx);
 	return failed;
@@ -372,32 +359,6 @@ TEST(small_order_share_fails)
 	}
 	tls_ctx_free(ctx);
 	tls_worker_free(w);
-}
-
-/* Open a client and our server session for p (hs_pairs.h's pair, by hand). */
-static void pair_open(struct hs_pair *p, SSL_CTX *cctx, struct tls_ctx *ctx, struct tls_worker *w)
-{
-	struct tls_transport tr = { .arg = p, .read = hs_tr_read, .write = hs_tr_write };
-
-	memset(p, 0, sizeof(*p));
-	p->cli = SSL_new(cctx);
-	p->to_cli = BIO_new(BIO_s_mem());
-	p->from_cli = BIO_new(BIO_s_mem());
-	BIO_set_mem_eof_return(p->to_cli, -1);
-	BIO_set_mem_eof_return(p->from_cli, -1);
-	BIO_up_ref(p->to_cli);
-	BIO_up_ref(p->from_cli);
-	SSL_set_bio(p->cli, p->to_cli, p->from_cli);
-	SSL_set_connect_state(p->cli);
-	p->srv = tls_conn_new(ctx, w, &tr, p);
-}
-
-static void pair_close(struct hs_pair *p)
-{
-	tls_conn_free(p->srv);
-	SSL_free(p->cli);
-	BIO_free(p->to_cli);
-	BIO_free(p->from_cli);
 }
 
 /* Step both ends (and the worker, if any) until the handshake ends; 1 when both are done. */
@@ -431,7 +392,8 @@ TEST(queue_frees)
 		return;
 	}
 	for (unsigned i = 0; i < 3; i++) {
-		pair_open(&ps[i], cctx, ctx, w);
+		hs_pair_client(&ps[i], cctx);
+		ps[i].srv = hs_pair_server(&ps[i], ctx, w);
 		SSL_do_handshake(ps[i].cli);
 		ERR_clear_error();
 		CHECK_EQ(tls_handshake(ps[i].srv), TLS_WANT_KEY);   /* X25519, or the signature */
@@ -439,23 +401,24 @@ TEST(queue_frees)
 			CHECK_EQ(tls_handshake(ps[i].srv), TLS_WANT_KEY);  /* still waiting: retry again */
 	}
 	CHECK_EQ(tls_worker_pending(w), 3);
-	pair_close(&ps[1]);                     /* freed while queued */
+	hs_pair_free(&ps[1]);                     /* freed while queued */
 	CHECK_EQ(tls_worker_pending(w), 2);
 	CHECK(pair_finish(&ps[0], w));
 	CHECK(pair_finish(&ps[2], w));
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
 	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 4 : 0);
-	pair_close(&ps[0]);
-	pair_close(&ps[2]);
+	hs_pair_free(&ps[0]);
+	hs_pair_free(&ps[2]);
 	/* the worker goes away under a queued session: BoringSSL's own X25519 then, signed inline */
-	pair_open(&last, cctx, ctx, w);
+	hs_pair_client(&last, cctx);
+	last.srv = hs_pair_server(&last, ctx, w);
 	SSL_do_handshake(last.cli);
 	ERR_clear_error();
 	CHECK_EQ(tls_handshake(last.srv), TLS_WANT_KEY);
 	CHECK_EQ(st->key_x25519_unused, 0);
 	tls_worker_free(w);
 	CHECK(pair_finish(&last, NULL));
-	pair_close(&last);
+	hs_pair_free(&last);
 	SSL_CTX_free(cctx);
 	tls_ctx_free(ctx);
 }
@@ -483,7 +446,8 @@ TEST(unused_counted)
 		return;
 	}
 	SSL_CTX_set1_curves_list(cctx, "X25519:P-256");
-	pair_open(&p, cctx, ctx, w);
+	hs_pair_client(&p, cctx);
+	p.srv = hs_pair_server(&p, ctx, w);
 	SSL_do_handshake(p.cli);
 	ERR_clear_error();
 	len = BIO_read(p.from_cli, buf, sizeof(buf));
@@ -504,7 +468,7 @@ TEST(unused_counted)
 	}
 	CHECK(failed);
 	CHECK_EQ(st->key_x25519_unused, cpu ? 1 : 0);
-	pair_close(&p);
+	hs_pair_free(&p);
 	CHECK_EQ(st->key_x25519_unused, cpu ? 1 : 0);   /* freeing does not count again */
 	SSL_CTX_free(cctx);
 	tls_ctx_free(ctx);
