@@ -976,10 +976,11 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 			done
 		done
 		printf 'mxgate memif in the paced runs (RSA key door: RSA-2048 operations per 8-lane IFMA run, private-key\n'
-		printf 'operations per door batch; the worker'"'"'s busy share and its time on CPU; mxgen'"'"'s p99 start lag):\n'
+		printf 'operations per door batch (X25519 rounds count as batches); handshakes per X25519 IFMA run; the\n'
+		printf 'worker'"'"'s busy share and its time on CPU; mxgen'"'"'s p99 start lag):\n'
 		printf '%s\n' "${LATS[@]}" | awk '/system=mxgate path=memif/ { delete v; for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-			printf "  %-16s lanes/run %s  ops/batch %s  worker busy %s%%  on CPU %s%%  mxgen start lag p99 %s ms\n", v["work"],
-				v["rsa_lanes_per_run"], v["key_ops_per_batch"], v["worker_busy_pct"], v["worker_oncpu_pct"], v["mxgen_start_lag_p99_ms"] }'
+			printf "  %-16s lanes/run %s  ops/batch %s  x25519 hs/run %s  worker busy %s%%  on CPU %s%%  mxgen start lag p99 %s ms\n", v["work"],
+				v["rsa_lanes_per_run"], v["key_ops_per_batch"], v["x25519_hs_per_run"], v["worker_busy_pct"], v["worker_oncpu_pct"], v["mxgen_start_lag_p99_ms"] }'
 		printf '%s\n' "${LATS[@]}" >"$OUT/latency.txt"
 	fi
 	printf '\nwritten: %s, %s%s\n' "$OUT/summary.tsv" "$OUT/idle.tsv" "$([ ${#BOUND[@]} -gt 0 ] && echo ", $OUT/bound.tsv")"
