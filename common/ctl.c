@@ -218,10 +218,12 @@ int ctl_call(const char *path, uint8_t type, const void *payload, size_t len,
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (ctl_send(fd, type, payload, len) != 0 || ctl_recv(fd, m) != 0) {
-		snprintf(err, errlen, "%s: %s", ctl_type_name(type),
-			 errno == EPROTO ? "protocol version mismatch" :
-			 errno == EAGAIN ? (ms == CTL_IO_MS ? "no answer within 5 s (is mxgate wedged?)"
-							    : "no answer within 60 s (is mxgate wedged?)") : strerror(errno));
+		if (errno == EAGAIN)
+			snprintf(err, errlen, "%s: no answer within %d s (is mxgate wedged?)", ctl_type_name(type),
+				 ms / 1000);
+		else
+			snprintf(err, errlen, "%s: %s", ctl_type_name(type),
+				 errno == EPROTO ? "protocol version mismatch" : strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -1304,7 +1304,7 @@ static int ca_path_ok(const char *what, const char *path, int dir, char *err, si
 		set_err(err, errlen, "CA %s %s is %s", what, path, dir ? "not a directory" : "a directory");
 		return 0;
 	}
-	if (stat(path, &st) != 0 || access(path, dir ? R_OK | X_OK : R_OK) != 0) {
+	if (access(path, dir ? R_OK | X_OK : R_OK) != 0) {
 		set_err(err, errlen, "cannot read CA %s %s: %s", what, path, strerror(errno));
 		return 0;
 	}
