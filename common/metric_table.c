@@ -84,6 +84,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_stress_entered_total", C, "Times stress mode was entered (sessions scarce, deadlines cut)." },
 	{ "mxgate_smtp_non_smtp_command_total", C, "HTTP verbs or header lines received (221 2.7.0 and close)." },
 	{ "mxgate_smtp_nul_in_data_total", C, "NUL bytes inside DATA (521 and close)." },
+	{ "mxgate_smtp_utf8_undeclared_total", C,
+	  "MAIL or RCPT refused with 553 5.6.7: a UTF-8 address in a transaction without SMTPUTF8." },
 	{ "mxgate_smtp_out_of_memory_total", C, "Sessions closed because a command line buffer could not be allocated (421 4.3.0)." },
 	{ "mxgate_smtp_messages_total", C,
 	  "Messages at their end, by the client's reply: accepted (250), rejected (5xx), tempfailed (4xx)." },

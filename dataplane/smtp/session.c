@@ -222,6 +222,7 @@ void sess_kill(struct sess *s, int abort_client)
 	w->st.message_too_big += s->p.stat_refusal[SMTP_R_TOO_BIG];
 	w->st.too_many_rcpts += s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
 	w->st.nul_in_data += s->p.stat_refusal[SMTP_R_NUL];
+	w->st.utf8_undeclared += s->p.stat_refusal[SMTP_R_UTF8_UNDECLARED];
 	w->st.out_of_memory += s->p.stat_refusal[SMTP_R_NO_MEMORY];
 	w->st.tls_unavailable += s->p.stat_tls_unavailable;
 	w->st.auth_refused += s->p.stat_auth_refused;
@@ -796,7 +797,7 @@ void sess_pump(struct sess *s)
 		const uint8_t *in;
 		size_t len, used = 0;
 		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
-		uint64_t piped, big, rcpts;  /* the engine's own 552 (MAIL SIZE=) and 452 (too many recipients) */
+		uint64_t piped, big, rcpts, utf8;  /* the engine's own 552 (MAIL SIZE=), 452 (too many recipients), 553 5.6.7 */
 		struct smtp_evinfo ei;
 		enum smtp_ev ev;
 
@@ -817,6 +818,7 @@ void sess_pump(struct sess *s)
 		piped = s->p.stat_improper_pipelining;
 		big = s->p.stat_refusal[SMTP_R_TOO_BIG];
 		rcpts = s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS];
+		utf8 = s->p.stat_refusal[SMTP_R_UTF8_UNDECLARED];
 		ev = smtp_proto_input(&s->p, in, len, &used, &ei);
 		if (piped == 0 && s->p.stat_improper_pipelining != 0)
 			log_pipelining(s, in + used, len - used);
@@ -827,6 +829,10 @@ void sess_pump(struct sess *s)
 		if (s->p.stat_refusal[SMTP_R_TOO_BIG] != big && ev != SMTP_EV_DATA_END)
 			slog(s->key, "NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; proto=%s "
 			     "helo=<%s>", s->namaddr, sess_proto(s), s->p.helo);
+		if (s->p.stat_refusal[SMTP_R_UTF8_UNDECLARED] != utf8)
+			slog(s->key, "NOQUEUE: reject: %s from %s: 553 5.6.7 Must declare SMTPUTF8 to send unicode "
+			     "address; proto=%s helo=<%s>", smtp_where_names[s->p.where], s->namaddr, sess_proto(s),
+			     s->p.helo);
 		if (s->p.stat_refusal[SMTP_R_TOO_MANY_RCPTS] != rcpts && !s->rcpt_limit_logged) {   /* once a transaction */
 			s->rcpt_limit_logged = 1;
 			slog(s->key, "%s: reject: RCPT from %s: 452 4.5.3 Error: too many recipients; from=<%s> proto=%s "

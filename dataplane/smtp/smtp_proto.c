@@ -629,6 +629,8 @@ static int parse_params(struct smtp_proto *p, const char *s, int mail)
 	size_t used = 0;
 
 	p->wk->params[0] = '\0';
+	if (mail)
+		p->smtputf8 = 0;
 	for (;;) {
 		const char *tok, *eq, *val;
 		size_t tlen, klen, vlen;
@@ -663,7 +665,7 @@ static int parse_params(struct smtp_proto *p, const char *s, int mail)
 			   (keyeq(val, vlen, "7BIT") || keyeq(val, vlen, "8BITMIME"))) {
 			/* the relay passes it on */
 		} else if (mail && keyeq(tok, klen, "SMTPUTF8") && eq == NULL) {
-			/* idem */
+			p->smtputf8 = 1;         /* and the relay passes it on */
 		} else if (mail && keyeq(tok, klen, "AUTH") && eq != NULL && vlen > 0 &&
 			   (p->authenticated || offer_auth(p))) {
 			/* RFC 4954 5: accepted, not relayed (XCLIENT LOGIN= tells the backend) */
@@ -710,7 +712,17 @@ static int parse_mail_rcpt(struct smtp_proto *p, const char *arg, int mail)
 		out_line(p, mail ? "501 5.1.7 Bad sender address syntax" : "501 5.1.3 Bad recipient address syntax");
 		return -1;
 	}
-	return parse_params(p, arg + end, mail);
+	if (parse_params(p, arg + end, mail) != 0)
+		return -1;
+	/* RFC 6531 3.4: a UTF-8 address only in a transaction that declared SMTPUTF8 (Postfix's words) */
+	for (const char *a = p->wk->arg; *a; a++) {
+		if ((unsigned char)*a >= 0x80 && !p->smtputf8) {
+			out_line(p, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+			refusal(p, SMTP_R_UTF8_UNDECLARED);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- command handlers ---- */

@@ -104,6 +104,7 @@ enum smtp_refusal {
 				       smtpd_forbidden_commands), and close; ev.arg = the line */
 	SMTP_R_NUL,                 /* 521 5.5.2: a NUL byte inside DATA, and close */
 	SMTP_R_NO_MEMORY,           /* 421 4.3.0: no memory for the line buffer or the HELO name, and close */
+	SMTP_R_UTF8_UNDECLARED,     /* 553 5.6.7: a non-ASCII address in a transaction without SMTPUTF8 */
 	SMTP_R_MAX
 };
 
@@ -168,6 +169,7 @@ struct smtp_proto {
 	unsigned nrcpts;            /* RCPT commands relayed in this transaction */
 	unsigned naccepted_rcpts;   /* of which the backend accepted (max_rcpts) */
 	unsigned rcpt_overshoot;    /* 452s not counted as errors (Postfix's overshoot) */
+	int smtputf8;               /* the last MAIL read carried SMTPUTF8 (RFC 6531) */
 	uint64_t msg_bytes;         /* message octets so far, dot-stuffing removed */
 	int data_error;             /* delayed refusal inside DATA (enum smtp_refusal) */
 	int cr;                     /* the last byte read was a CR (line not ended yet) */

@@ -31,6 +31,7 @@
 	X(stress_entered)           /* stress mode entered: sessions scarce, deadlines cut */ \
 	X(non_smtp_command)         /* an HTTP verb or header line: 221 2.7.0 and close */ \
 	X(nul_in_data)              /* a NUL byte inside DATA: 521 and close */ \
+	X(utf8_undeclared)          /* 553 5.6.7: a UTF-8 address without SMTPUTF8 */ \
 	X(out_of_memory)            /* no memory for a command line: 421 and close */ \
 	X(messages_accepted)        /* the client got 250 for DATA */ \
 	X(messages_rejected)        /* the client got 5xx for DATA */ \

@@ -26,6 +26,10 @@ non-zero on any failed check (smtp_util's ok/FAIL lines).
   noop --count N --limit L
       N pipelined NOOPs: the first L are answered 250, then mxgate closes
       with 421 4.7.0 (smtpd_junk_command_limit, then the error limit).
+  utf8
+      a UTF-8 sender, then a UTF-8 recipient, in transactions without
+      SMTPUTF8: 553 5.6.7 each (RFC 6531 3.4); the same addresses in a
+      transaction with SMTPUTF8 are relayed, and its message delivered.
 
 Lab only: address literals in the benchmarking ranges (labclient), every
 read with a timeout, a watchdog on the whole run.
@@ -204,9 +208,29 @@ def noop(a):
     c.close()
 
 
+def utf8(a):
+    """UTF-8 addresses: refused unless the transaction declared SMTPUTF8."""
+    c = su.Client(a.host, a.port, timeout=15)
+    su.expect(c.reply(), 220, what="banner")
+    r = c.cmd("EHLO client.example")
+    su.expect(r, 250, what="EHLO")
+    check("SMTPUTF8" in r.text, "SMTPUTF8 offered", r.text)
+    su.expect(c.cmd("MAIL FROM:<j\u00f6rg@client.example>"), 553, "5.6.7", what="undeclared UTF-8 sender")
+    su.expect(c.cmd("MAIL FROM:<a@client.example> BODY=8BITMIME"), 250, what="MAIL")
+    su.expect(c.cmd("RCPT TO:<\u00e9@lab.example>"), 553, "5.6.7", what="undeclared UTF-8 recipient")
+    su.expect(c.cmd("RSET"), 250, what="RSET")
+    su.expect(c.cmd("MAIL FROM:<j\u00f6rg@client.example> SMTPUTF8"), 250, what="declared UTF-8 sender")
+    su.expect(c.cmd("RCPT TO:<\u00e9@lab.example>"), 250, what="declared UTF-8 recipient")
+    su.expect(c.cmd("DATA"), 354, what="DATA")
+    c.send("Message-ID: <%s@client.example>\r\nSubject: caf\u00e9\r\n\r\nbody\r\n.\r\n" % a.msgid)
+    su.expect(c.reply(), 250, what="the message")
+    su.expect(c.cmd("QUIT"), 221, what="QUIT")
+    c.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul", "noop"])
+    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul", "noop", "utf8"])
     ap.add_argument("--host", default="198.18.0.2")
     ap.add_argument("--port", type=int, default=25)
     ap.add_argument("--msgid", default="hostile")

@@ -10,6 +10,8 @@
 #           errors after RCPT".
 #  nul      a NUL byte in a message line: 521 5.5.2 and close, like a bare
 #           CR or LF; the backend gets nothing of the message.
+#  utf8     UTF-8 addresses without SMTPUTF8: 553 5.6.7, counted and logged;
+#           with SMTPUTF8 the message is relayed.
 # Before the fixes, the POST's message was delivered once its 7 header lines
 # had used 7 of the 10 errors, and all 50 harvested RCPTs were answered.
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +33,13 @@ soft_run "nul: 521 and close" lab_py smtp_hostile.py nul
 sleep 1
 [ "$(mail_count)" = 0 ] && ok "nul: nothing delivered" || soft_fail "nul: $(mail_count) message(s) delivered"
 expect_smtp nul_in_data -eq 1
+
+soft_run "utf8: 553 5.6.7 without SMTPUTF8, relayed with it" lab_py smtp_hostile.py utf8 --msgid utf8
+sleep 1
+[ "$(mail_count)" = 1 ] && ok "utf8: the declared message delivered" || soft_fail "utf8: $(mail_count) message(s)"
+expect_smtp utf8_undeclared -eq 2
+expect_log 'NOQUEUE: reject: RCPT from unknown\[198\.18\.0\.1\]: 553 5\.6\.7 Must declare SMTPUTF8' \
+	"NOQUEUE: reject: RCPT ...: 553 5.6.7 Must declare SMTPUTF8"
 
 soft_run "noop: junk commands end in 421" lab_py smtp_hostile.py noop --count 300 --limit 110
 expect_log 'too many errors after NOOP from unknown\[198\.18\.0\.1\]' "too many errors after NOOP"

@@ -64,7 +64,7 @@ static const char *const ev_names[] = {
 
 static const char *const why_names[] = {
 	"OK", "LINE_TOO_LONG", "BARE_NEWLINE", "TOO_MANY_ERRORS", "TOO_BIG", "TOO_MANY_RCPTS",
-	"PIPELINED_STARTTLS", "AUTH_FAILURES", "NON_SMTP", "NUL", "NO_MEMORY",
+	"PIPELINED_STARTTLS", "AUTH_FAILURES", "NON_SMTP", "NUL", "NO_MEMORY", "UTF8_UNDECLARED",
 };
 _Static_assert(sizeof(why_names) / sizeof(why_names[0]) == SMTP_R_MAX, "why_names");
 
@@ -871,8 +871,7 @@ TEST(mail_rcpt_syntax)
 		  "250 2.1.5 Ok\n"
 		  "#RCPT <\"john doe\"@[192.0.2.1]>\n"
 		  "250 2.1.5 Ok\n"
-		  "#RCPT <\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a>\n"
-		  "250 2.1.5 Ok\n"
+		  "553 5.6.7 Must declare SMTPUTF8 to send unicode address\n"
 		  "#RCPT <x@[IPv6:2001:db8::1]>\n"
 		  "250 2.1.5 Ok\n"
 		  "501 5.1.3 Bad recipient address syntax\n"
@@ -882,7 +881,47 @@ TEST(mail_rcpt_syntax)
 		  "#MAIL <> SMTPUTF8 SIZE=100\n"
 		  "250 2.1.0 Ok\n"
 		  "501 5.5.4 Syntax: RSET\n");
-	CHECK_EQ(D.p.errors, 35);
+	CHECK_EQ(D.p.errors, 36);
+	CHECK_EQ(D.p.stat_refusal[SMTP_R_UTF8_UNDECLARED], 1);
+}
+
+/*
+ * RFC 6531 3.4: a UTF-8 address only in a transaction whose MAIL carried
+ * SMTPUTF8; the declaration lasts until the next MAIL, whatever the backend
+ * said to the one that carried it.
+ */
+TEST(smtputf8_declared)
+{
+	static const char *const s[] = {
+		"EHLO c\r\n",
+		"MAIL FROM:<j\xc3\xb6rg@b.example>\r\n",               /* undeclared sender */
+		"MAIL FROM:<a@b.example> BODY=8BITMIME\r\n",
+		"RCPT TO:<x@\xc3\xa9.example>\r\n",                    /* undeclared recipient */
+		"RCPT TO:<x@b.example>\r\n",
+		"RSET\r\n",
+		"MAIL FROM:<j\xc3\xb6rg@b.example> SMTPUTF8\r\n",
+		"RCPT TO:<x@\xc3\xa9.example>\r\n",
+		"RSET\r\n",
+		"MAIL FROM:<tempfail@b.example> smtputf8\r\n",          /* the backend refuses it */
+		"MAIL FROM:<a@b.example>\r\n",                          /* declaration gone */
+		"RCPT TO:<\xc3\xa9@b.example>\r\n",
+		NULL
+	};
+
+	CHECK_STR(play(SMTP_MODE_MX, s),
+		  EHLO_REPLY_TLS "#HELO c\n"
+		  "553 5.6.7 Must declare SMTPUTF8 to send unicode address\n"
+		  "#MAIL <a@b.example> BODY=8BITMIME\n250 2.1.0 Ok\n"
+		  "553 5.6.7 Must declare SMTPUTF8 to send unicode address\n"
+		  "#RCPT <x@b.example>\n250 2.1.5 Ok\n"
+		  "250 2.0.0 Ok\n#RSET\n"
+		  "#MAIL <j\xc3\xb6rg@b.example> SMTPUTF8\n250 2.1.0 Ok\n"
+		  "#RCPT <x@\xc3\xa9.example>\n250 2.1.5 Ok\n"
+		  "250 2.0.0 Ok\n#RSET\n"
+		  "#MAIL <tempfail@b.example> smtputf8\n451 4.3.0 Error: queue file write error\n"
+		  "#MAIL <a@b.example>\n250 2.1.0 Ok\n"
+		  "553 5.6.7 Must declare SMTPUTF8 to send unicode address\n");
+	CHECK_EQ(D.p.stat_refusal[SMTP_R_UTF8_UNDECLARED], 3);
 }
 
 TEST(path_length)
@@ -2145,6 +2184,7 @@ int main(void)
 	RUN(backend_refusals_are_errors);
 	RUN(non_smtp_commands);
 	RUN(nul_in_data);
+	RUN(smtputf8_declared);
 	RUN(where);
 	RUN(cmd_stats);
 	RUN(junk_commands);
