@@ -16,6 +16,7 @@
 #                   RSA TLS 1.3 handshakes per server core through tls.c, scalar vs IFMA door
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #   make bench-x25519 X25519: BoringSSL scalar vs lanes with AVX-512 IFMA at fill 1..8, break-even
+#   make bench-hs   ECDSA TLS 1.3 handshakes per server core through tls.c, K per poll round, door lanes off vs on
 #   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
 #   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
 #   make deb        build/deb/mxgate_<version>_amd64.deb (deploy/deb.sh says what it holds)
@@ -228,8 +229,8 @@ $(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h $(TLS_
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa_hs: tests/bench/rsa_hs.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_hs.c $(TLS_SRCS) $(BSSL_LDFLAGS)
+$(BUILD)/bench_hs_door: tests/bench/hs_door.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/hs_door.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
@@ -244,17 +245,22 @@ $(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/rsa_ifma.c \
 		$(BSSL_LDFLAGS)
 
-.PHONY: bench-x25519
+.PHONY: bench-x25519 bench-hs
 bench-x25519: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench_x25519
 	@$(BUILD)/bench_x25519 $(if $(BENCH_SECS),$(BENCH_SECS),2)
+
+# ECDSA handshakes through the door, K per poll round, without and with lanes
+bench-hs: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench_hs_door
+	@$(BUILD)/bench_hs_door --key ecdsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
 # ---- end X25519 IFMA ----
 
 .PHONY: bench-rsa bench-rsa-lab
 bench-rsa: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs
+	@$(MAKE) --no-print-directory $(BUILD)/bench_rsa $(BUILD)/bench_hs_door
 	@$(BUILD)/bench_rsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
-	@$(BUILD)/bench_rsa_hs $(if $(BENCH_SECS),$(BENCH_SECS),2)
+	@$(BUILD)/bench_hs_door --key rsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
 
 bench-rsa-lab: deps
 	@$(MAKE) --no-print-directory all
@@ -453,6 +459,6 @@ deb: deps
 
 clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
-		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_rsa_hs \
+		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_hs_door \
 		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz $(BUILD)/bench_dns_msg
 	rm -rf $(ASAN_BUILD)

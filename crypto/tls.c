@@ -287,6 +287,12 @@ static void x25519_resolve(void)
 	x25519_lanes_off = e && strcmp(e, "0") == 0;
 }
 
+void tls_x25519_lanes_set(int on)
+{
+	pthread_once(&x25519_once, x25519_resolve);
+	x25519_lanes_off = !on;
+}
+
 /* libcrypto's X25519 functions found (else the door cannot compute them); 1 or 0. */
 static int x25519_ready(void)
 {

@@ -199,6 +199,11 @@ extern const char *const tls_key_stat_names[];
 /* A worker's key-door counters. */
 const struct tls_key_stats *tls_worker_stats(const struct tls_worker *w);
 /*
+ * Benchmarks only: X25519 in lanes on (the default, unless
+ * MXGATE_X25519_LANES=0) or off, for every worker from the next handshake.
+ */
+void tls_x25519_lanes_set(int on);
+/*
  * The sum over every live worker (the service thread: plain reads of
  * counters other lcores write, as for every other counter).
  */
