@@ -1,0 +1,305 @@
+/*
+ * p256_ifma_kern.h - the lane-sliced ECDSA P-256 kernel of
+ * crypto/p256_ifma.c, written once for a vector width and included twice by
+ * p256_ifma.c: 8 lanes in zmm registers and 4 lanes in ymm registers
+ * (AVX-512VL), each function named with the width (sign_8, sign_4, ...).
+ * Not a public header: p256_ifma.c defines PK_W, PK_VEC, PK_TGT, PK_FN, the
+ * PK_* operations and struct p256c before including it.
+ *
+ * Every value is five limbs below 2^52 (IFMA reads 52 bits of its inputs)
+ * and, between operations, fully reduced: below its modulus m (p or n).
+ */
+#define XT __attribute__((target(PK_TGT), always_inline)) static inline
+#define XF __attribute__((target(PK_TGT), noinline)) static
+#define vec PK_VEC
+#define fe PK_FN(fe)
+#define normalize PK_FN(normalize)
+#define condsub PK_FN(condsub)
+#define mmul PK_FN(mmul)
+#define madd PK_FN(madd)
+#define msub PK_FN(msub)
+#define mpow PK_FN(mpow)
+#define fe_load PK_FN(fe_load)
+#define fe_store PK_FN(fe_store)
+#define fe_set PK_FN(fe_set)
+#define pt_madd PK_FN(pt_madd)
+#define sign PK_FN(sign)
+
+typedef struct {
+	vec v[5];
+} fe;
+
+XT void fe_load(fe *r, const uint64_t l[5][P256_IFMA_LANES])
+{
+	for (unsigned i = 0; i < 5; i++)
+		r->v[i] = PK_LOAD(l[i]);
+}
+
+XT void fe_store(uint64_t l[5][P256_IFMA_LANES], const fe *a)
+{
+	for (unsigned i = 0; i < 5; i++)
+		PK_STORE(l[i], a->v[i]);
+}
+
+/* every lane the constant c (public limbs) */
+XT void fe_set(fe *r, const uint64_t c[5])
+{
+	for (unsigned i = 0; i < 5; i++)
+		r->v[i] = PK_SET1((long long)c[i]);
+}
+
+/*
+ * Limbs as signed 64-bit column sums into limbs below 2^52 by one carry
+ * chain (arithmetic shifts, so a column may be negative); what is left
+ * above limb 4 stays in limb 4, whose sign then tells a negative value.
+ */
+XT void normalize(fe *r)
+{
+	const vec mask = PK_SET1(M52);
+
+	for (unsigned i = 0; i < 4; i++) {
+		r->v[i + 1] = PK_ADD(r->v[i + 1], PK_SRAI(r->v[i], 52));
+		r->v[i] = PK_AND(r->v[i], mask);
+	}
+}
+
+/*
+ * r = a - m if that is not negative, else a; a normalized, 0 <= a < 2m, so
+ * r < m. The choice is a lane mask (the borrow's sign), not a branch.
+ */
+XT void condsub(fe *r, const fe *a, const uint64_t m[5])
+{
+	fe d;
+	vec neg;
+
+	for (unsigned i = 0; i < 5; i++)
+		d.v[i] = PK_SUB(a->v[i], PK_SET1((long long)m[i]));
+	normalize(&d);
+	neg = PK_SRAI(d.v[4], 63);
+	for (unsigned i = 0; i < 5; i++)
+		r->v[i] = PK_XOR(d.v[i], PK_AND(PK_XOR(d.v[i], a->v[i]), neg));
+}
+
+/*
+ * r = a * b / R mod m, R = 2^260, word-serial Montgomery multiplication
+ * (operand scanning) with n0 = -m^-1 mod 2^52; r may alias a or b.
+ *
+ * Bounds: a, b < m < 2^256. Step i adds a*b_i and q_i*m, split by IFMA at
+ * bit 52 into at most four terms below 2^52 per column, then shifts one
+ * column down; a column collects at most 5 steps * 4 terms + the carry, so
+ * it stays below 2^57. The sum (a*b + Q*m)/R with Q < R is below
+ * m*m/R + m < 2m, so after the carry chain (limb 4 below 2^49) one
+ * conditional subtraction gives r < m.
+ */
+XF void mmul(fe *r, const fe *a, const fe *b, const uint64_t m[5], uint64_t n0)
+{
+	const vec z = PK_ZERO(), k0 = PK_SET1((long long)n0);
+	const vec m0 = PK_SET1((long long)m[0]), m1 = PK_SET1((long long)m[1]),
+		  m2 = PK_SET1((long long)m[2]), m3 = PK_SET1((long long)m[3]),
+		  m4 = PK_SET1((long long)m[4]);
+	const vec a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3], a4 = a->v[4];
+	vec t0 = z, t1 = z, t2 = z, t3 = z, t4 = z, t5 = z;
+	fe u;
+
+	for (unsigned i = 0; i < 5; i++) {
+		const vec bi = b->v[i];
+		vec q;
+
+		t0 = PK_LO(t0, a0, bi); t1 = PK_HI(t1, a0, bi);
+		t1 = PK_LO(t1, a1, bi); t2 = PK_HI(t2, a1, bi);
+		t2 = PK_LO(t2, a2, bi); t3 = PK_HI(t3, a2, bi);
+		t3 = PK_LO(t3, a3, bi); t4 = PK_HI(t4, a3, bi);
+		t4 = PK_LO(t4, a4, bi); t5 = PK_HI(t5, a4, bi);
+		/* q = t0 * n0 mod 2^52: t0 + q*m is 0 mod 2^52 */
+		q = PK_LO(z, t0, k0);
+		t0 = PK_LO(t0, q, m0); t1 = PK_HI(t1, q, m0);
+		t1 = PK_LO(t1, q, m1); t2 = PK_HI(t2, q, m1);
+		t2 = PK_LO(t2, q, m2); t3 = PK_HI(t3, q, m2);
+		t3 = PK_LO(t3, q, m3); t4 = PK_HI(t4, q, m3);
+		t4 = PK_LO(t4, q, m4); t5 = PK_HI(t5, q, m4);
+		/* drop the zero low 52 bits: one column down */
+		t0 = PK_ADD(t1, PK_SRLI(t0, 52));
+		t1 = t2;
+		t2 = t3;
+		t3 = t4;
+		t4 = t5;
+		t5 = z;
+	}
+	u.v[0] = t0;
+	u.v[1] = t1;
+	u.v[2] = t2;
+	u.v[3] = t3;
+	u.v[4] = t4;
+	normalize(&u);
+	condsub(r, &u, m);
+}
+
+/* r = a + b mod m (a, b < m: the sum is below 2m) */
+XT void madd(fe *r, const fe *a, const fe *b, const uint64_t m[5])
+{
+	fe t;
+
+	for (unsigned i = 0; i < 5; i++)
+		t.v[i] = PK_ADD(a->v[i], b->v[i]);
+	normalize(&t);
+	condsub(r, &t, m);
+}
+
+/* r = a - b mod m (a, b < m): a - b, plus m where that went negative */
+XT void msub(fe *r, const fe *a, const fe *b, const uint64_t m[5])
+{
+	fe t;
+	vec neg;
+
+	for (unsigned i = 0; i < 5; i++)
+		t.v[i] = PK_SUB(a->v[i], b->v[i]);
+	normalize(&t);
+	neg = PK_SRAI(t.v[4], 63);
+	for (unsigned i = 0; i < 5; i++)
+		t.v[i] = PK_ADD(t.v[i], PK_AND(PK_SET1((long long)m[i]), neg));
+	normalize(&t);
+	for (unsigned i = 0; i < 5; i++)
+		r->v[i] = t.v[i];
+}
+
+/*
+ * r = a^e in Montgomery form (a in Montgomery form), e a public exponent
+ * as 64 4-bit digits, most significant first: fixed windows, the table
+ * indexed by the public digit only.
+ */
+XF void mpow(fe *r, const fe *a, const uint8_t e[64], const uint64_t m[5], uint64_t n0)
+{
+	fe tab[16], acc;
+
+	tab[1] = *a;
+	for (unsigned i = 2; i < 16; i++)
+		mmul(&tab[i], &tab[i - 1], a, m, n0);
+	acc = tab[e[0]];        /* the top digit of p-2 and n-2 is 0xf, not 0 */
+	for (unsigned w = 1; w < 64; w++) {
+		for (unsigned s = 0; s < 4; s++)
+			mmul(&acc, &acc, &acc, m, n0);
+		if (e[w])
+			mmul(&acc, &acc, &tab[e[w]], m, n0);
+	}
+	*r = acc;
+	OPENSSL_cleanse(tab, sizeof(tab));
+}
+
+/*
+ * (X3, Y3, Z3) = (X1, Y1, Z1) + (x2, y2), Jacobian plus affine, mod p in
+ * Montgomery form (8M + 3S):
+ *   U2 = x2 Z1^2, S2 = y2 Z1^3, H = U2 - X1, R = S2 - Y1,
+ *   X3 = R^2 - H^3 - 2 X1 H^2, Y3 = R (X1 H^2 - X3) - Y1 H^3, Z3 = Z1 H.
+ * Wrong for P1 at infinity or P1 = +-P2: the caller selects around the
+ * first and k < n excludes the second (p256_ifma.c).
+ */
+XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1,
+		const fe *x2, const fe *y2, const uint64_t p[5])
+{
+	fe zz, u2, s2, h, rr, hh, hhh, v, t;
+
+	mmul(&zz, z1, z1, p, 1);
+	mmul(&u2, x2, &zz, p, 1);
+	mmul(&s2, z1, &zz, p, 1);
+	mmul(&s2, y2, &s2, p, 1);
+	msub(&h, &u2, x1, p);
+	msub(&rr, &s2, y1, p);
+	mmul(&hh, &h, &h, p, 1);
+	mmul(&hhh, &h, &hh, p, 1);
+	mmul(&v, x1, &hh, p, 1);
+	mmul(z3, z1, &h, p, 1);
+	mmul(&t, &rr, &rr, p, 1);
+	msub(&t, &t, &hhh, p);
+	msub(&t, &t, &v, p);
+	msub(x3, &t, &v, p);
+	msub(&t, &v, x3, p);
+	mmul(&t, &rr, &t, p, 1);
+	mmul(&hhh, y1, &hhh, p, 1);
+	msub(y3, &t, &hhh, p);
+}
+
+/*
+ * Every lane's signature: kw the nonce as four 64-bit words, kl the nonce,
+ * el the digest, dl the private scalar (each as five 52-bit limbs, plain,
+ * k and d below n, e below 2^256); out r and s, plain, below n.
+ */
+XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LANES],
+	     const uint64_t kw[4][P256_IFMA_LANES], const uint64_t kl[5][P256_IFMA_LANES],
+	     const uint64_t el[5][P256_IFMA_LANES], const uint64_t dl[5][P256_IFMA_LANES],
+	     const struct p256c *c)
+{
+	const vec f = PK_SET1(15);
+	fe x, y, z, x2, y2, x3, y3, z3, one, t, r, s, k, e, d;
+	vec kv[4];
+	__mmask8 inf = (__mmask8)0xff;
+
+	for (unsigned i = 0; i < 4; i++)
+		kv[i] = PK_LOAD(kw[i]);
+	fe_set(&one, c->rp);
+	x = y = z = one;        /* any value: the lanes at infinity are masked */
+	for (unsigned w = 0; w < 64; w++) {
+		vec dig = PK_AND(PK_SRL(kv[w >> 4], _mm_cvtsi32_si128((int)(4 * (w & 15)))), f);
+		__mmask8 nz = PK_CMPNE(dig, PK_ZERO()), add, first;
+
+		/* the digit's entry: all 15 read, each kept only where it matches */
+		for (unsigned i = 0; i < 5; i++)
+			x2.v[i] = y2.v[i] = PK_ZERO();
+		for (unsigned j = 1; j < 16; j++) {
+			__mmask8 hit = PK_CMPEQ(dig, PK_SET1((long long)j));
+
+			for (unsigned i = 0; i < 5; i++) {
+				x2.v[i] = PK_MASKMOV(x2.v[i], hit, PK_SET1((long long)c->tab[w][j][0][i]));
+				y2.v[i] = PK_MASKMOV(y2.v[i], hit, PK_SET1((long long)c->tab[w][j][1][i]));
+			}
+		}
+		pt_madd(&x3, &y3, &z3, &x, &y, &z, &x2, &y2, c->p);
+		/* digit 0: keep; at infinity: the entry itself; else the sum */
+		add = nz & (__mmask8)~inf;
+		first = nz & inf;
+		for (unsigned i = 0; i < 5; i++) {
+			x.v[i] = PK_MASKMOV(PK_MASKMOV(x.v[i], add, x3.v[i]), first, x2.v[i]);
+			y.v[i] = PK_MASKMOV(PK_MASKMOV(y.v[i], add, y3.v[i]), first, y2.v[i]);
+			z.v[i] = PK_MASKMOV(PK_MASKMOV(z.v[i], add, z3.v[i]), first, one.v[i]);
+		}
+		inf &= (__mmask8)~nz;
+	}
+	/* x = X / Z^2, out of Montgomery form: x < p < 2n, so one subtraction makes r */
+	mpow(&t, &z, c->ep, c->p, 1);
+	mmul(&t, &t, &t, c->p, 1);
+	mmul(&x, &x, &t, c->p, 1);
+	for (unsigned i = 0; i < 5; i++)
+		one.v[i] = PK_SET1(i == 0);
+	mmul(&x, &x, &one, c->p, 1);
+	condsub(&r, &x, c->n);
+
+	/* s = k^-1 (e + r d) mod n: e < 2^256 < 2n, so one subtraction reduces it */
+	fe_load(&k, kl);
+	fe_load(&e, el);
+	fe_load(&d, dl);
+	fe_set(&t, c->r2n);
+	mmul(&k, &k, &t, c->n, c->n0n);         /* k R */
+	mmul(&d, &d, &t, c->n, c->n0n);         /* d R */
+	mpow(&k, &k, c->en, c->n, c->n0n);      /* k^-1 R */
+	mmul(&d, &r, &d, c->n, c->n0n);         /* r d */
+	condsub(&e, &e, c->n);
+	madd(&s, &e, &d, c->n);
+	mmul(&s, &s, &k, c->n, c->n0n);         /* k^-1 (e + r d) */
+	fe_store(r_out, &r);
+	fe_store(s_out, &s);
+}
+
+#undef fe
+#undef normalize
+#undef condsub
+#undef mmul
+#undef madd
+#undef msub
+#undef mpow
+#undef fe_load
+#undef fe_store
+#undef fe_set
+#undef pt_madd
+#undef sign
+#undef vec
+#undef XT
+#undef XF
