@@ -40,9 +40,16 @@
 #define M52 ((long long)((1ull << 52) - 1))
 
 /* The curve's constants and the base table, built once (p256_init). */
+/* p and n in 52-bit limbs, and -n^-1 mod 2^52 (p256_init checks them against BoringSSL's) */
+static const uint64_t P256_P[5] = {
+	0xfffffffffffffull, 0xfffffffffffull, 0, 0x1000000000ull, 0xffffffff0000ull,
+};
+static const uint64_t P256_N[5] = {
+	0x9cac2fc632551ull, 0xada7179e84f3bull, 0xfffffffbce6faull, 0xfffffffffull, 0xffffffff0000ull,
+};
+#define P256_N0 0x1c8aaee00bc4full
+
 struct p256c {
-	uint64_t p[5], n[5];
-	uint64_t n0n;           /* -n^-1 mod 2^52 */
 	uint64_t rp[5];         /* R mod p: 1 in Montgomery form */
 	uint64_t r2n[5];        /* R^2 mod n: into Montgomery form */
 	uint8_t ep[64], en[64]; /* p-2 and n-2 as 4-bit digits, most significant first */
@@ -217,6 +224,7 @@ static void p256_init(void)
 	BN_CTX *ctx = BN_CTX_new();
 	EC_POINT *pt = g ? EC_POINT_new(g) : NULL;
 	BIGNUM *p, *n, *rp, *rn, *t, *x, *y, *k;
+	uint64_t lp[5], ln[5];
 	int ok = 0;
 
 	if (!c || !g || !ctx || !pt)
@@ -232,17 +240,13 @@ static void p256_init(void)
 	k = BN_CTX_get(ctx);
 	if (!k || !EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) || !BN_copy(n, EC_GROUP_get0_order(g)) ||
 	    !BN_one(t) || !BN_lshift(t, t, 260) || !BN_nnmod(rp, t, p, ctx) || !BN_nnmod(rn, t, n, ctx) ||
-	    !BN_mod_mul(t, rn, rn, n, ctx) || !bn_limbs(c->p, p) || !bn_limbs(c->n, n) ||
+	    !BN_mod_mul(t, rn, rn, n, ctx) || !bn_limbs(lp, p) || !bn_limbs(ln, n) ||
 	    !bn_limbs(c->rp, rp) || !bn_limbs(c->r2n, t) || !exp_digits(c->ep, p, ctx) ||
 	    !exp_digits(c->en, n, ctx))
 		goto end;
-	{
-		uint64_t n0 = c->n[0], inv = n0;        /* right to 3 bits: n0*n0 = 1 mod 8 */
-
-		for (int i = 0; i < 5; i++)
-			inv *= 2 - n0 * inv;
-		c->n0n = (0 - inv) & (uint64_t)M52;
-	}
+	if (memcmp(lp, P256_P, sizeof(lp)) != 0 || memcmp(ln, P256_N, sizeof(ln)) != 0 ||
+	    ((P256_N0 * P256_N[0] + 1) & (uint64_t)M52) != 0)
+		goto end;
 	memset(c->tab, 0, sizeof(c->tab));
 	for (unsigned w = 0; w < 64; w++)
 		for (unsigned d = 1; d < 16; d++) {

@@ -15,7 +15,11 @@
 #define fe PK_FN(fe)
 #define normalize PK_FN(normalize)
 #define condsub PK_FN(condsub)
-#define mmul PK_FN(mmul)
+#define mont PK_FN(mont)
+#define mul_p PK_FN(mul_p)
+#define sq_p PK_FN(sq_p)
+#define mul_n PK_FN(mul_n)
+#define sq_n PK_FN(sq_n)
 #define madd PK_FN(madd)
 #define msub PK_FN(msub)
 #define mpow PK_FN(mpow)
@@ -81,57 +85,93 @@ XT void condsub(fe *r, const fe *a, const uint64_t m[5])
 }
 
 /*
- * r = a * b / R mod m, R = 2^260, word-serial Montgomery multiplication
- * (operand scanning) with n0 = -m^-1 mod 2^52; r may alias a or b.
+ * r = a * b / R mod m, R = 2^260 (a * a when sq), Montgomery with
+ * n0 = -m^-1 mod 2^52; r may alias a or b. m is one of the constant
+ * moduli, so once inlined its zero limb (p's limb 2) costs nothing and for
+ * p (n0 = 1) q is the column's low 52 bits.
  *
- * Bounds: a, b < m < 2^256. Step i adds a*b_i and q_i*m, split by IFMA at
- * bit 52 into at most four terms below 2^52 per column, then shifts one
- * column down; a column collects at most 5 steps * 4 terms + the carry, so
- * it stays below 2^57. The sum (a*b + Q*m)/R with Q < R is below
+ * First the product's ten columns (product scanning: the 25 or 15 IFMA
+ * pairs are independent), then five reduction steps, each adding q*m at
+ * column i and carrying column i (now 0 mod 2^52) into column i+1: only
+ * that step-to-step chain is serial. Bounds: a, b < m < 2^256, limbs below
+ * 2^52. A column gets at most 5 low and 5 high halves of the product (20
+ * when squaring doubles them) and 5 of each from q*m, each below 2^52,
+ * plus a carry: below 2^58. The sum (a*b + Q*m)/R with Q < R is below
  * m*m/R + m < 2m, so after the carry chain (limb 4 below 2^49) one
  * conditional subtraction gives r < m.
  */
-XF void mmul(fe *r, const fe *a, const fe *b, const uint64_t m[5], uint64_t n0)
+XT void mont(fe *r, const fe *a, const fe *b, int sq, const uint64_t m[5], uint64_t n0)
 {
-	const vec z = PK_ZERO(), k0 = PK_SET1((long long)n0);
-	const vec m0 = PK_SET1((long long)m[0]), m1 = PK_SET1((long long)m[1]),
-		  m2 = PK_SET1((long long)m[2]), m3 = PK_SET1((long long)m[3]),
-		  m4 = PK_SET1((long long)m[4]);
-	const vec a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3], a4 = a->v[4];
-	vec t0 = z, t1 = z, t2 = z, t3 = z, t4 = z, t5 = z;
+	const vec z = PK_ZERO();
+	vec t[10];
 	fe u;
 
-	for (unsigned i = 0; i < 5; i++) {
-		const vec bi = b->v[i];
-		vec q;
-
-		t0 = PK_LO(t0, a0, bi); t1 = PK_HI(t1, a0, bi);
-		t1 = PK_LO(t1, a1, bi); t2 = PK_HI(t2, a1, bi);
-		t2 = PK_LO(t2, a2, bi); t3 = PK_HI(t3, a2, bi);
-		t3 = PK_LO(t3, a3, bi); t4 = PK_HI(t4, a3, bi);
-		t4 = PK_LO(t4, a4, bi); t5 = PK_HI(t5, a4, bi);
-		/* q = t0 * n0 mod 2^52: t0 + q*m is 0 mod 2^52 */
-		q = PK_LO(z, t0, k0);
-		t0 = PK_LO(t0, q, m0); t1 = PK_HI(t1, q, m0);
-		t1 = PK_LO(t1, q, m1); t2 = PK_HI(t2, q, m1);
-		t2 = PK_LO(t2, q, m2); t3 = PK_HI(t3, q, m2);
-		t3 = PK_LO(t3, q, m3); t4 = PK_HI(t4, q, m3);
-		t4 = PK_LO(t4, q, m4); t5 = PK_HI(t5, q, m4);
-		/* drop the zero low 52 bits: one column down */
-		t0 = PK_ADD(t1, PK_SRLI(t0, 52));
-		t1 = t2;
-		t2 = t3;
-		t3 = t4;
-		t4 = t5;
-		t5 = z;
+#pragma GCC unroll 10
+	for (unsigned k = 0; k < 10; k++)
+		t[k] = z;
+	if (sq) {
+#pragma GCC unroll 5
+		for (unsigned i = 0; i < 5; i++)
+#pragma GCC unroll 5
+			for (unsigned j = i + 1; j < 5; j++) {
+				t[i + j] = PK_LO(t[i + j], a->v[i], a->v[j]);
+				t[i + j + 1] = PK_HI(t[i + j + 1], a->v[i], a->v[j]);
+			}
+#pragma GCC unroll 10
+		for (unsigned k = 1; k < 9; k++)
+			t[k] = PK_ADD(t[k], t[k]);
+#pragma GCC unroll 5
+		for (unsigned i = 0; i < 5; i++) {
+			t[2 * i] = PK_LO(t[2 * i], a->v[i], a->v[i]);
+			t[2 * i + 1] = PK_HI(t[2 * i + 1], a->v[i], a->v[i]);
+		}
+	} else {
+#pragma GCC unroll 5
+		for (unsigned i = 0; i < 5; i++)
+#pragma GCC unroll 5
+			for (unsigned j = 0; j < 5; j++) {
+				t[i + j] = PK_LO(t[i + j], a->v[i], b->v[j]);
+				t[i + j + 1] = PK_HI(t[i + j + 1], a->v[i], b->v[j]);
+			}
 	}
-	u.v[0] = t0;
-	u.v[1] = t1;
-	u.v[2] = t2;
-	u.v[3] = t3;
-	u.v[4] = t4;
+#pragma GCC unroll 5
+	for (unsigned i = 0; i < 5; i++) {
+		/* q = t_i * n0 mod 2^52: t_i + q*m is 0 mod 2^52 */
+		vec q = n0 == 1 ? PK_AND(t[i], PK_SET1(M52)) : PK_LO(z, t[i], PK_SET1((long long)n0));
+
+#pragma GCC unroll 5
+		for (unsigned j = 0; j < 5; j++)
+			if (m[j]) {
+				t[i + j] = PK_LO(t[i + j], q, PK_SET1((long long)m[j]));
+				t[i + j + 1] = PK_HI(t[i + j + 1], q, PK_SET1((long long)m[j]));
+			}
+		t[i + 1] = PK_ADD(t[i + 1], PK_SRLI(t[i], 52));
+	}
+#pragma GCC unroll 5
+	for (unsigned i = 0; i < 5; i++)
+		u.v[i] = t[i + 5];
 	normalize(&u);
 	condsub(r, &u, m);
+}
+
+XF void mul_p(fe *r, const fe *a, const fe *b)
+{
+	mont(r, a, b, 0, P256_P, 1);
+}
+
+XF void sq_p(fe *r, const fe *a)
+{
+	mont(r, a, a, 1, P256_P, 1);
+}
+
+XF void mul_n(fe *r, const fe *a, const fe *b)
+{
+	mont(r, a, b, 0, P256_N, P256_N0);
+}
+
+XF void sq_n(fe *r, const fe *a)
+{
+	mont(r, a, a, 1, P256_N, P256_N0);
 }
 
 /* r = a + b mod m (a, b < m: the sum is below 2m) */
@@ -163,23 +203,31 @@ XT void msub(fe *r, const fe *a, const fe *b, const uint64_t m[5])
 }
 
 /*
- * r = a^e in Montgomery form (a in Montgomery form), e a public exponent
- * as 64 4-bit digits, most significant first: fixed windows, the table
- * indexed by the public digit only.
+ * r = a^e in Montgomery form (a in Montgomery form) mod p (modp) or n, e
+ * a public exponent as 64 4-bit digits, most significant first: fixed
+ * windows, the table indexed by the public digit only.
  */
-XF void mpow(fe *r, const fe *a, const uint8_t e[64], const uint64_t m[5], uint64_t n0)
+XF void mpow(fe *r, const fe *a, const uint8_t e[64], int modp)
 {
 	fe tab[16], acc;
 
 	tab[1] = *a;
 	for (unsigned i = 2; i < 16; i++)
-		mmul(&tab[i], &tab[i - 1], a, m, n0);
+		if (modp)
+			mul_p(&tab[i], &tab[i - 1], a);
+		else
+			mul_n(&tab[i], &tab[i - 1], a);
 	acc = tab[e[0]];        /* the top digit of p-2 and n-2 is 0xf, not 0 */
 	for (unsigned w = 1; w < 64; w++) {
 		for (unsigned s = 0; s < 4; s++)
-			mmul(&acc, &acc, &acc, m, n0);
-		if (e[w])
-			mmul(&acc, &acc, &tab[e[w]], m, n0);
+			if (modp)
+				sq_p(&acc, &acc);
+			else
+				sq_n(&acc, &acc);
+		if (e[w] && modp)
+			mul_p(&acc, &acc, &tab[e[w]]);
+		else if (e[w])
+			mul_n(&acc, &acc, &tab[e[w]]);
 	}
 	*r = acc;
 	OPENSSL_cleanse(tab, sizeof(tab));
@@ -194,28 +242,28 @@ XF void mpow(fe *r, const fe *a, const uint8_t e[64], const uint64_t m[5], uint6
  * first and k < n excludes the second (p256_ifma.c).
  */
 XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1,
-		const fe *x2, const fe *y2, const uint64_t p[5])
+		const fe *x2, const fe *y2)
 {
 	fe zz, u2, s2, h, rr, hh, hhh, v, t;
 
-	mmul(&zz, z1, z1, p, 1);
-	mmul(&u2, x2, &zz, p, 1);
-	mmul(&s2, z1, &zz, p, 1);
-	mmul(&s2, y2, &s2, p, 1);
-	msub(&h, &u2, x1, p);
-	msub(&rr, &s2, y1, p);
-	mmul(&hh, &h, &h, p, 1);
-	mmul(&hhh, &h, &hh, p, 1);
-	mmul(&v, x1, &hh, p, 1);
-	mmul(z3, z1, &h, p, 1);
-	mmul(&t, &rr, &rr, p, 1);
-	msub(&t, &t, &hhh, p);
-	msub(&t, &t, &v, p);
-	msub(x3, &t, &v, p);
-	msub(&t, &v, x3, p);
-	mmul(&t, &rr, &t, p, 1);
-	mmul(&hhh, y1, &hhh, p, 1);
-	msub(y3, &t, &hhh, p);
+	sq_p(&zz, z1);
+	mul_p(&u2, x2, &zz);
+	mul_p(&s2, z1, &zz);
+	mul_p(&s2, y2, &s2);
+	msub(&h, &u2, x1, P256_P);
+	msub(&rr, &s2, y1, P256_P);
+	sq_p(&hh, &h);
+	mul_p(&hhh, &h, &hh);
+	mul_p(&v, x1, &hh);
+	mul_p(z3, z1, &h);
+	sq_p(&t, &rr);
+	msub(&t, &t, &hhh, P256_P);
+	msub(&t, &t, &v, P256_P);
+	msub(x3, &t, &v, P256_P);
+	msub(&t, &v, x3, P256_P);
+	mul_p(&t, &rr, &t);
+	mul_p(&hhh, y1, &hhh);
+	msub(y3, &t, &hhh, P256_P);
 }
 
 /*
@@ -252,7 +300,7 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 				y2.v[i] = PK_MASKMOV(y2.v[i], hit, PK_SET1((long long)c->tab[w][j][1][i]));
 			}
 		}
-		pt_madd(&x3, &y3, &z3, &x, &y, &z, &x2, &y2, c->p);
+		pt_madd(&x3, &y3, &z3, &x, &y, &z, &x2, &y2);
 		/* digit 0: keep; at infinity: the entry itself; else the sum */
 		add = nz & (__mmask8)~inf;
 		first = nz & inf;
@@ -264,26 +312,26 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 		inf &= (__mmask8)~nz;
 	}
 	/* x = X / Z^2, out of Montgomery form: x < p < 2n, so one subtraction makes r */
-	mpow(&t, &z, c->ep, c->p, 1);
-	mmul(&t, &t, &t, c->p, 1);
-	mmul(&x, &x, &t, c->p, 1);
+	mpow(&t, &z, c->ep, 1);
+	sq_p(&t, &t);
+	mul_p(&x, &x, &t);
 	for (unsigned i = 0; i < 5; i++)
 		one.v[i] = PK_SET1(i == 0);
-	mmul(&x, &x, &one, c->p, 1);
-	condsub(&r, &x, c->n);
+	mul_p(&x, &x, &one);
+	condsub(&r, &x, P256_N);
 
 	/* s = k^-1 (e + r d) mod n: e < 2^256 < 2n, so one subtraction reduces it */
 	fe_load(&k, kl);
 	fe_load(&e, el);
 	fe_load(&d, dl);
 	fe_set(&t, c->r2n);
-	mmul(&k, &k, &t, c->n, c->n0n);         /* k R */
-	mmul(&d, &d, &t, c->n, c->n0n);         /* d R */
-	mpow(&k, &k, c->en, c->n, c->n0n);      /* k^-1 R */
-	mmul(&d, &r, &d, c->n, c->n0n);         /* r d */
-	condsub(&e, &e, c->n);
-	madd(&s, &e, &d, c->n);
-	mmul(&s, &s, &k, c->n, c->n0n);         /* k^-1 (e + r d) */
+	mul_n(&k, &k, &t);              /* k R */
+	mul_n(&d, &d, &t);              /* d R */
+	mpow(&k, &k, c->en, 0);         /* k^-1 R */
+	mul_n(&d, &r, &d);              /* r d */
+	condsub(&e, &e, P256_N);
+	madd(&s, &e, &d, P256_N);
+	mul_n(&s, &s, &k);              /* k^-1 (e + r d) */
 	fe_store(r_out, &r);
 	fe_store(s_out, &s);
 }
@@ -291,7 +339,11 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 #undef fe
 #undef normalize
 #undef condsub
-#undef mmul
+#undef mont
+#undef mul_p
+#undef sq_p
+#undef mul_n
+#undef sq_n
 #undef madd
 #undef msub
 #undef mpow
