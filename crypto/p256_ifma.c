@@ -48,6 +48,13 @@ static const uint64_t P256_N[5] = {
 	0x9cac2fc632551ull, 0xada7179e84f3bull, 0xfffffffbce6faull, 0xfffffffffull, 0xffffffff0000ull,
 };
 #define P256_N0 0x1c8aaee00bc4full
+/* 2p and 2n: the bound of values between operations */
+static const uint64_t P256_P2[5] = {
+	0xffffffffffffeull, 0x1fffffffffffull, 0, 0x2000000000ull, 0x1fffffffe0000ull,
+};
+static const uint64_t P256_N2[5] = {
+	0x39585f8c64aa2ull, 0x5b4e2f3d09e77ull, 0xfffffff79cdf5ull, 0x1fffffffffull, 0x1fffffffe0000ull,
+};
 
 struct p256c {
 	uint64_t rp[5];         /* R mod p: 1 in Montgomery form */
@@ -244,6 +251,15 @@ static void p256_init(void)
 	    !bn_limbs(c->rp, rp) || !bn_limbs(c->r2n, t) || !exp_digits(c->ep, p, ctx) ||
 	    !exp_digits(c->en, n, ctx))
 		goto end;
+	for (uint64_t i = 0, cp = 0, cn = 0; i < 5; i++) {
+		/* 2p and 2n limb by limb, with the carry */
+		cp += 2 * lp[i];
+		cn += 2 * ln[i];
+		if ((cp & (uint64_t)M52) != P256_P2[i] || (cn & (uint64_t)M52) != P256_N2[i])
+			goto end;
+		cp >>= 52;
+		cn >>= 52;
+	}
 	if (memcmp(lp, P256_P, sizeof(lp)) != 0 || memcmp(ln, P256_N, sizeof(ln)) != 0 ||
 	    ((P256_N0 * P256_N[0] + 1) & (uint64_t)M52) != 0)
 		goto end;

@@ -7,7 +7,10 @@
  * PK_* operations and struct p256c before including it.
  *
  * Every value is five limbs below 2^52 (IFMA reads 52 bits of its inputs)
- * and, between operations, fully reduced: below its modulus m (p or n).
+ * and, between operations, below twice its modulus m (p or n): Montgomery
+ * products keep that bound without a final subtraction (mont), sums and
+ * differences restore it by one conditional subtraction of 2m. Only r and
+ * s are reduced below m, at the end.
  */
 #define XT __attribute__((target(PK_TGT), always_inline)) static inline
 #define XF __attribute__((target(PK_TGT), noinline)) static
@@ -69,7 +72,8 @@ XT void normalize(fe *r)
 
 /*
  * r = a - m if that is not negative, else a; a normalized, 0 <= a < 2m, so
- * r < m. The choice is a lane mask (the borrow's sign), not a branch.
+ * r < m (m here p, n, 2p or 2n: 2m < 2^258 leaves limb 4 its sign). The
+ * choice is a lane mask (the borrow's sign), not a branch.
  */
 XT void condsub(fe *r, const fe *a, const uint64_t m[5])
 {
@@ -96,9 +100,10 @@ XT void condsub(fe *r, const fe *a, const uint64_t m[5])
  * that step-to-step chain is serial. Bounds: a, b < m < 2^256, limbs below
  * 2^52. A column gets at most 5 low and 5 high halves of the product (20
  * when squaring doubles them) and 5 of each from q*m, each below 2^52,
- * plus a carry: below 2^58. The sum (a*b + Q*m)/R with Q < R is below
- * m*m/R + m < 2m, so after the carry chain (limb 4 below 2^49) one
- * conditional subtraction gives r < m.
+ * plus a carry: below 2^58. With a, b < 2m the sum (a*b + Q*m)/R, Q < R,
+ * is below 4m*m/R + m < 2m (4m < 2^258 < R): the output keeps the input
+ * bound with no subtraction, and after the carry chain limb 4 is below
+ * 2^49.
  */
 XT void mont(fe *r, const fe *a, const fe *b, int sq, const uint64_t m[5], uint64_t n0)
 {
@@ -151,7 +156,7 @@ XT void mont(fe *r, const fe *a, const fe *b, int sq, const uint64_t m[5], uint6
 	for (unsigned i = 0; i < 5; i++)
 		u.v[i] = t[i + 5];
 	normalize(&u);
-	condsub(r, &u, m);
+	*r = u;
 }
 
 XF void mul_p(fe *r, const fe *a, const fe *b)
@@ -174,32 +179,26 @@ XF void sq_n(fe *r, const fe *a)
 	mont(r, a, a, 1, P256_N, P256_N0);
 }
 
-/* r = a + b mod m (a, b < m: the sum is below 2m) */
-XT void madd(fe *r, const fe *a, const fe *b, const uint64_t m[5])
+/* r = a + b mod m, below 2m (a, b < 2m; m2 = 2m) */
+XT void madd(fe *r, const fe *a, const fe *b, const uint64_t m2[5])
 {
 	fe t;
 
 	for (unsigned i = 0; i < 5; i++)
 		t.v[i] = PK_ADD(a->v[i], b->v[i]);
 	normalize(&t);
-	condsub(r, &t, m);
+	condsub(r, &t, m2);
 }
 
-/* r = a - b mod m (a, b < m): a - b, plus m where that went negative */
-XT void msub(fe *r, const fe *a, const fe *b, const uint64_t m[5])
+/* r = a - b mod m, below 2m (a, b < 2m; m2 = 2m): a - b + 2m is in (0, 4m) */
+XT void msub(fe *r, const fe *a, const fe *b, const uint64_t m2[5])
 {
 	fe t;
-	vec neg;
 
 	for (unsigned i = 0; i < 5; i++)
-		t.v[i] = PK_SUB(a->v[i], b->v[i]);
+		t.v[i] = PK_ADD(PK_SUB(a->v[i], b->v[i]), PK_SET1((long long)m2[i]));
 	normalize(&t);
-	neg = PK_SRAI(t.v[4], 63);
-	for (unsigned i = 0; i < 5; i++)
-		t.v[i] = PK_ADD(t.v[i], PK_AND(PK_SET1((long long)m[i]), neg));
-	normalize(&t);
-	for (unsigned i = 0; i < 5; i++)
-		r->v[i] = t.v[i];
+	condsub(r, &t, m2);
 }
 
 /*
@@ -250,26 +249,26 @@ XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1
 	mul_p(&u2, x2, &zz);
 	mul_p(&s2, z1, &zz);
 	mul_p(&s2, y2, &s2);
-	msub(&h, &u2, x1, P256_P);
-	msub(&rr, &s2, y1, P256_P);
+	msub(&h, &u2, x1, P256_P2);
+	msub(&rr, &s2, y1, P256_P2);
 	sq_p(&hh, &h);
 	mul_p(&hhh, &h, &hh);
 	mul_p(&v, x1, &hh);
 	mul_p(z3, z1, &h);
 	sq_p(&t, &rr);
-	msub(&t, &t, &hhh, P256_P);
-	msub(&t, &t, &v, P256_P);
-	msub(x3, &t, &v, P256_P);
-	msub(&t, &v, x3, P256_P);
+	msub(&t, &t, &hhh, P256_P2);
+	msub(&t, &t, &v, P256_P2);
+	msub(x3, &t, &v, P256_P2);
+	msub(&t, &v, x3, P256_P2);
 	mul_p(&t, &rr, &t);
 	mul_p(&hhh, y1, &hhh);
-	msub(y3, &t, &hhh, P256_P);
+	msub(y3, &t, &hhh, P256_P2);
 }
 
 /*
  * Every lane's signature: kw the nonce as four 64-bit words, kl the nonce,
  * el the digest, dl the private scalar (each as five 52-bit limbs, plain,
- * k and d below n, e below 2^256); out r and s, plain, below n.
+ * k and d below n, e below 2^256 < 2n); out r and s, plain, below n.
  */
 XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LANES],
 	     const uint64_t kw[4][P256_IFMA_LANES], const uint64_t kl[5][P256_IFMA_LANES],
@@ -311,16 +310,17 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 		}
 		inf &= (__mmask8)~nz;
 	}
-	/* x = X / Z^2, out of Montgomery form: x < p < 2n, so one subtraction makes r */
+	/* x = X / Z^2 out of Montgomery form, below 2p: x mod p < 2n, then r = x mod n */
 	mpow(&t, &z, c->ep, 1);
 	sq_p(&t, &t);
 	mul_p(&x, &x, &t);
 	for (unsigned i = 0; i < 5; i++)
 		one.v[i] = PK_SET1(i == 0);
 	mul_p(&x, &x, &one);
+	condsub(&x, &x, P256_P);
 	condsub(&r, &x, P256_N);
 
-	/* s = k^-1 (e + r d) mod n: e < 2^256 < 2n, so one subtraction reduces it */
+	/* s = k^-1 (e + r d) mod n: e < 2^256 < 2n is in range as it is */
 	fe_load(&k, kl);
 	fe_load(&e, el);
 	fe_load(&d, dl);
@@ -329,9 +329,9 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 	mul_n(&d, &d, &t);              /* d R */
 	mpow(&k, &k, c->en, 0);         /* k^-1 R */
 	mul_n(&d, &r, &d);              /* r d */
-	condsub(&e, &e, P256_N);
-	madd(&s, &e, &d, P256_N);
+	madd(&s, &e, &d, P256_N2);
 	mul_n(&s, &s, &k);              /* k^-1 (e + r d) */
+	condsub(&s, &s, P256_N);
 	fe_store(r_out, &r);
 	fe_store(s_out, &s);
 }
