@@ -3,19 +3,28 @@
  * see p256_ifma.h for the model.
  *
  * Arithmetic (per lane; all lanes run the same instructions):
- *   - values mod p and mod n are five 52-bit limbs, fully reduced, in
+ *   - values mod p and mod n are five 52-bit limbs below 2m, in
  *     Montgomery form with R = 2^260 where a product needs it;
- *     multiplication is word-serial Montgomery (p256_ifma_kern.h mmul,
- *     bounds there), n0 = -m^-1 mod 2^52 (1 for p: p = -1 mod 2^52);
- *   - k*G: k in 64 windows of 4 bits, one mixed Jacobian + affine
- *     addition of tab[w][digit] = digit * 16^w * G per window, no
- *     doublings. Every partial sum is sum(d_i 16^i) G with the sum below
- *     k < n, so the accumulator is never +-the added point (their scalars
- *     would differ by, or add to, a nonzero multiple of n below n); it is
- *     the point at infinity until the first nonzero digit, a lane mask;
+ *     multiplication is Montgomery's, the product's columns first, then
+ *     the reduction (p256_ifma_kern.h mont, bounds there), with
+ *     n0 = -m^-1 mod 2^52 (1 for p: p = -1 mod 2^52);
+ *   - k*G: k recoded into 52 signed 5-bit digits d_w in [-16, 16]
+ *     (Booth: k = sum d_w 32^w), one mixed Jacobian + affine addition of
+ *     +-tab[w][|d_w|] = +-|d_w| 32^w G per window, no doublings. The
+ *     partial sum before window w is S_w = (k mod 32^w) - b 32^w, b the
+ *     bit 5w-1 of k, so |S_w| <= 32^w / 2 < |d_w| 32^w: S_w -+ d_w 32^w
+ *     is a nonzero integer, below n in size for w < 51 (at most
+ *     16.5 * 2^250); for w = 51, d_51 is 0, 1 or 2 (k < 2^256): the
+ *     sum is k itself (0 < k < n), the difference S_51 - 2^255 has size
+ *     below 1.5 * 2^255 < n, and for d_51 = 2 (bits 254 and 255 set, so
+ *     b = 1 and -2^254 <= S_51 < 0) S_51 - 2^256 has size between 2^256
+ *     and 2^256 + 2^254, strictly between n and 2n. So the accumulator is
+ *     never +-the added point; it is the point at infinity exactly until
+ *     the first nonzero digit (S_w = 0 only when every digit below is 0),
+ *     a lane mask;
  *   - Z^-1 = Z^(p-2), k^-1 = k^(n-2): fixed 4-bit windows over the public
  *     exponents;
- *   - r = x mod n by one conditional subtraction (x < p < 2n);
+ *   - r = x mod n by conditional subtractions of p then n (x < 2p);
  *     s = k^-1 (e + r d) mod n.
  * Only loop bounds, public digits and table positions steer control flow
  * or addresses; the table is read whole for every window. The functions
@@ -56,11 +65,13 @@ static const uint64_t P256_N2[5] = {
 	0x39585f8c64aa2ull, 0x5b4e2f3d09e77ull, 0xfffffff79cdf5ull, 0x1fffffffffull, 0x1fffffffe0000ull,
 };
 
+#define P256_NW 52      /* signed 5-bit windows: 260 bits, k < 2^256 and its carry */
+
 struct p256c {
 	uint64_t rp[5];         /* R mod p: 1 in Montgomery form */
 	uint64_t r2n[5];        /* R^2 mod n: into Montgomery form */
 	uint8_t ep[64], en[64]; /* p-2 and n-2 as 4-bit digits, most significant first */
-	uint64_t tab[64][16][2][5]; /* [w][d]: d * 16^w * G, affine x and y, Montgomery form */
+	uint64_t tab[P256_NW][16][2][5]; /* [w][d-1]: d * 32^w * G, affine x, y, Montgomery form */
 };
 
 struct p256_ifma_key {
@@ -264,13 +275,13 @@ static void p256_init(void)
 	    ((P256_N0 * P256_N[0] + 1) & (uint64_t)M52) != 0)
 		goto end;
 	memset(c->tab, 0, sizeof(c->tab));
-	for (unsigned w = 0; w < 64; w++)
-		for (unsigned d = 1; d < 16; d++) {
-			if (!BN_set_word(k, d) || !BN_lshift(k, k, 4 * w) ||
+	for (unsigned w = 0; w < P256_NW; w++)
+		for (unsigned d = 1; d <= 16; d++) {
+			if (!BN_set_word(k, d) || !BN_lshift(k, k, 5 * w) || !BN_nnmod(k, k, n, ctx) ||
 			    !EC_POINT_mul(g, pt, k, NULL, NULL, ctx) ||
 			    !EC_POINT_get_affine_coordinates_GFp(g, pt, x, y, ctx) ||
 			    !BN_mod_mul(x, x, rp, p, ctx) || !BN_mod_mul(y, y, rp, p, ctx) ||
-			    !bn_limbs(c->tab[w][d][0], x) || !bn_limbs(c->tab[w][d][1], y))
+			    !bn_limbs(c->tab[w][d - 1][0], x) || !bn_limbs(c->tab[w][d - 1][1], y))
 				goto end;
 		}
 	ok = 1;
@@ -334,10 +345,38 @@ static __attribute__((noinline)) void burn_stack(void)
 	__asm__ volatile("" : : "r"(b) : "memory");
 }
 
+/*
+ * The signed digits of k (four 64-bit words): window w reads bits 5w-1 to
+ * 5w+4 and is recoded as BoringSSL's ec_GFp_nistp_recode_scalar_bits does,
+ * without branches: |digit| in bits 0..4, the sign in bit 8.
+ */
+static void recode(uint64_t dg[P256_NW][P256_IFMA_LANES], const uint64_t w[4], unsigned lane)
+{
+	for (unsigned i = 0; i < P256_NW; i++) {
+		int pos = 5 * (int)i - 1;
+		uint64_t in, s, d;
+
+		/* positions are public: these branches depend on i only */
+		if (pos < 0) {
+			in = w[0] << 1;
+		} else {
+			in = w[pos / 64] >> (pos % 64);
+			if (pos % 64 > 58 && pos / 64 < 3)
+				in |= w[pos / 64 + 1] << (64 - pos % 64);
+		}
+		in &= 63;
+		s = ~((in >> 5) - 1);           /* all ones for a negative digit */
+		d = (63 - in) & s;
+		d |= in & ~s;
+		d = (d >> 1) + (d & 1);
+		dg[i][lane] = d | (s & 1) << 8;
+	}
+}
+
 /* One run over n jobs with nonces k (each already checked: kok[i]). */
 static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const int *kok, unsigned n)
 {
-	uint64_t kw[4][P256_IFMA_LANES], kl[5][P256_IFMA_LANES], el[5][P256_IFMA_LANES];
+	uint64_t dg[P256_NW][P256_IFMA_LANES], kl[5][P256_IFMA_LANES], el[5][P256_IFMA_LANES];
 	uint64_t dl[5][P256_IFMA_LANES], rl[5][P256_IFMA_LANES], sl[5][P256_IFMA_LANES];
 	static const uint8_t one[32] = { [31] = 1 };
 
@@ -350,8 +389,7 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		be_load(l, w, kok[src] && key ? k[src] : one);
 		for (unsigned i = 0; i < 5; i++)
 			kl[i][lane] = l[i];
-		for (unsigned i = 0; i < 4; i++)
-			kw[i][lane] = w[i];
+		recode(dg, w, lane);
 		be_load(l, NULL, jobs[src].digest);
 		for (unsigned i = 0; i < 5; i++) {
 			el[i][lane] = l[i];
@@ -361,11 +399,11 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		OPENSSL_cleanse(w, sizeof(w));
 	}
 	if (n <= 4)
-		sign_4(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])kw,
+		sign_4(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])dg,
 		       (const uint64_t (*)[P256_IFMA_LANES])kl, (const uint64_t (*)[P256_IFMA_LANES])el,
 		       (const uint64_t (*)[P256_IFMA_LANES])dl, pc);
 	else
-		sign_8(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])kw,
+		sign_8(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])dg,
 		       (const uint64_t (*)[P256_IFMA_LANES])kl, (const uint64_t (*)[P256_IFMA_LANES])el,
 		       (const uint64_t (*)[P256_IFMA_LANES])dl, pc);
 	burn_stack();
@@ -384,7 +422,7 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		/* r, s and whether either is 0 are public (the signature) */
 		jobs[lane].ok = kok[lane] && jobs[lane].key && rz && sz;
 	}
-	OPENSSL_cleanse(kw, sizeof(kw));
+	OPENSSL_cleanse(dg, sizeof(dg));
 	OPENSSL_cleanse(kl, sizeof(kl));
 	OPENSSL_cleanse(dl, sizeof(dl));
 }

@@ -266,39 +266,44 @@ XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1
 }
 
 /*
- * Every lane's signature: kw the nonce as four 64-bit words, kl the nonce,
+ * Every lane's signature: dg the nonce's signed digits (p256_ifma.c
+ * recode: |digit| in bits 0..4, the sign in bit 8), kl the nonce,
  * el the digest, dl the private scalar (each as five 52-bit limbs, plain,
  * k and d below n, e below 2^256 < 2n); out r and s, plain, below n.
  */
 XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LANES],
-	     const uint64_t kw[4][P256_IFMA_LANES], const uint64_t kl[5][P256_IFMA_LANES],
+	     const uint64_t dg[P256_NW][P256_IFMA_LANES], const uint64_t kl[5][P256_IFMA_LANES],
 	     const uint64_t el[5][P256_IFMA_LANES], const uint64_t dl[5][P256_IFMA_LANES],
 	     const struct p256c *c)
 {
-	const vec f = PK_SET1(15);
-	fe x, y, z, x2, y2, x3, y3, z3, one, t, r, s, k, e, d;
-	vec kv[4];
+	fe x, y, z, x2, y2, x3, y3, z3, one, zero, t, r, s, k, e, d;
 	__mmask8 inf = (__mmask8)0xff;
 
-	for (unsigned i = 0; i < 4; i++)
-		kv[i] = PK_LOAD(kw[i]);
 	fe_set(&one, c->rp);
+	for (unsigned i = 0; i < 5; i++)
+		zero.v[i] = PK_ZERO();
 	x = y = z = one;        /* any value: the lanes at infinity are masked */
-	for (unsigned w = 0; w < 64; w++) {
-		vec dig = PK_AND(PK_SRL(kv[w >> 4], _mm_cvtsi32_si128((int)(4 * (w & 15)))), f);
+	for (unsigned w = 0; w < P256_NW; w++) {
+		vec dv = PK_LOAD(dg[w]), dig = PK_AND(dv, PK_SET1(31));
 		__mmask8 nz = PK_CMPNE(dig, PK_ZERO()), add, first;
+		__mmask8 neg = PK_CMPNE(PK_AND(dv, PK_SET1(256)), PK_ZERO());
 
-		/* the digit's entry: all 15 read, each kept only where it matches */
-		for (unsigned i = 0; i < 5; i++)
-			x2.v[i] = y2.v[i] = PK_ZERO();
-		for (unsigned j = 1; j < 16; j++) {
+		/* the digit's entry: all 16 read, each kept only where it matches */
+		x2 = y2 = zero;
+		for (unsigned j = 1; j <= 16; j++) {
 			__mmask8 hit = PK_CMPEQ(dig, PK_SET1((long long)j));
 
 			for (unsigned i = 0; i < 5; i++) {
-				x2.v[i] = PK_MASKMOV(x2.v[i], hit, PK_SET1((long long)c->tab[w][j][0][i]));
-				y2.v[i] = PK_MASKMOV(y2.v[i], hit, PK_SET1((long long)c->tab[w][j][1][i]));
+				x2.v[i] = PK_MASKMOV(x2.v[i], hit,
+						     PK_SET1((long long)c->tab[w][j - 1][0][i]));
+				y2.v[i] = PK_MASKMOV(y2.v[i], hit,
+						     PK_SET1((long long)c->tab[w][j - 1][1][i]));
 			}
 		}
+		/* a negative digit: the entry's negative, (x, -y) */
+		msub(&t, &zero, &y2, P256_P2);
+		for (unsigned i = 0; i < 5; i++)
+			y2.v[i] = PK_MASKMOV(y2.v[i], neg, t.v[i]);
 		pt_madd(&x3, &y3, &z3, &x, &y, &z, &x2, &y2);
 		/* digit 0: keep; at infinity: the entry itself; else the sum */
 		add = nz & (__mmask8)~inf;

@@ -8,7 +8,8 @@
  * every signature is checked with ECDSA_do_verify: random keys (a
  * different key in every lane), random digests, every fill 1..8 (1..4 the
  * ymm kernel, 5..8 zmm); nonces at the edges (1, 2, n-1, n-2, 2^255, only
- * zero or only 0xf windows below the top one, alternating windows);
+ * zero or only 0xf nibbles below the top one, alternating nibbles, signed
+ * 5-bit digits of size 15 and 16 in every window, both signs);
  * digests at and above n; private keys 1 and n-1. Nonces outside [1, n-1]
  * and jobs without a key give ok = 0 and leave the other lanes right.
  * With RAND_bytes nonces (p256_ifma_sign) the signatures verify and
@@ -125,6 +126,16 @@ static int job_right(const EC_KEY *key, const struct p256_ifma_job *j, const uin
 	return memcmp(r, j->r, 32) == 0 && memcmp(s, j->s, 32) == 0 && verify(key, j);
 }
 
+static void hex(uint8_t *out, const char *s)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned v;
+
+		sscanf(s + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+}
+
 /* a random nonce in [1, n-1] */
 static void rand_k(uint8_t k[32])
 {
@@ -188,7 +199,7 @@ TEST(same_key)
 /* Nonces at the edges, each alone (ymm) and among random lanes (zmm). */
 TEST(edge_nonces)
 {
-	uint8_t ks[16][32];
+	uint8_t ks[20][32];
 	unsigned nk = 0, bad = 0;
 	struct p256_ifma_job jobs[8];
 	uint8_t k[8][32];
@@ -211,6 +222,10 @@ TEST(edge_nonces)
 	ks[nk][0] = 0x7f;                               /* 2^255 - 1 */
 	memset(ks[nk++] + 1, 0xff, 31);
 	n_plus(ks[nk++], -16);                          /* n-16 */
+	/* signed digits of size 15 and 16 in every window, both signs, top digit 0 and 1 */
+	hex(ks[nk++], "4210842108421084210842108421084210842108421084210842108421084210");
+	hex(ks[nk++], "3def7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdf0");
+	hex(ks[nk++], "bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdef7bdf0");
 	for (unsigned e = 0; e < nk; e++) {
 		jobs[0].key = ik[1];
 		RAND_bytes(jobs[0].digest, 32);
