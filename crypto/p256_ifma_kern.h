@@ -22,10 +22,11 @@
 #define mul_p PK_FN(mul_p)
 #define sq_p PK_FN(sq_p)
 #define mul_n PK_FN(mul_n)
-#define sq_n PK_FN(sq_n)
 #define madd PK_FN(madd)
 #define msub PK_FN(msub)
-#define mpow PK_FN(mpow)
+#define sq_pn PK_FN(sq_pn)
+#define mul_pn PK_FN(mul_pn)
+#define inv_pn PK_FN(inv_pn)
 #define fe_load PK_FN(fe_load)
 #define fe_store PK_FN(fe_store)
 #define fe_set PK_FN(fe_set)
@@ -174,11 +175,6 @@ XF void mul_n(fe *r, const fe *a, const fe *b)
 	mont(r, a, b, 0, P256_N, P256_N0);
 }
 
-XF void sq_n(fe *r, const fe *a)
-{
-	mont(r, a, a, 1, P256_N, P256_N0);
-}
-
 /* r = a + b mod m, below 2m (a, b < 2m; m2 = 2m) */
 XT void madd(fe *r, const fe *a, const fe *b, const uint64_t m2[5])
 {
@@ -201,35 +197,54 @@ XT void msub(fe *r, const fe *a, const fe *b, const uint64_t m2[5])
 	condsub(r, &t, m2);
 }
 
-/*
- * r = a^e in Montgomery form (a in Montgomery form) mod p (modp) or n, e
- * a public exponent as 64 4-bit digits, most significant first: fixed
- * windows, the table indexed by the public digit only.
- */
-XF void mpow(fe *r, const fe *a, const uint8_t e[64], int modp)
+/* a = a^2 mod p and b = b^2 mod n side by side: two independent chains */
+XF void sq_pn(fe *a, fe *b)
 {
-	fe tab[16], acc;
+	mont(a, a, a, 1, P256_P, 1);
+	mont(b, b, b, 1, P256_N, P256_N0);
+}
 
-	tab[1] = *a;
-	for (unsigned i = 2; i < 16; i++)
-		if (modp)
-			mul_p(&tab[i], &tab[i - 1], a);
-		else
-			mul_n(&tab[i], &tab[i - 1], a);
-	acc = tab[e[0]];        /* the top digit of p-2 and n-2 is 0xf, not 0 */
+XF void mul_pn(fe *a, const fe *x, fe *b, const fe *y)
+{
+	mont(a, a, x, 0, P256_P, 1);
+	mont(b, b, y, 0, P256_N, P256_N0);
+}
+
+/*
+ * ra = a^(p-2) mod p and rb = b^(n-2) mod n (Fermat: the inverses, in
+ * Montgomery form for Montgomery-form inputs), computed side by side: each
+ * is a chain of dependent products whose latency, not the vector units,
+ * sets the pace, so the two chains interleaved cost little more than one.
+ * Fixed 4-bit windows over the public exponents ep and en (64 digits, most
+ * significant first), the tables indexed by those public digits only.
+ */
+XF void inv_pn(fe *ra, const fe *a, const uint8_t ep[64], fe *rb, const fe *b, const uint8_t en[64])
+{
+	fe ta[16], tb[16], x, y;
+
+	ta[1] = *a;
+	tb[1] = *b;
+	for (unsigned i = 2; i < 16; i++) {
+		ta[i] = ta[i - 1];
+		tb[i] = tb[i - 1];
+		mul_pn(&ta[i], a, &tb[i], b);
+	}
+	x = ta[ep[0]];          /* the top digit of p-2 and n-2 is 0xf, not 0 */
+	y = tb[en[0]];
 	for (unsigned w = 1; w < 64; w++) {
 		for (unsigned s = 0; s < 4; s++)
-			if (modp)
-				sq_p(&acc, &acc);
-			else
-				sq_n(&acc, &acc);
-		if (e[w] && modp)
-			mul_p(&acc, &acc, &tab[e[w]]);
-		else if (e[w])
-			mul_n(&acc, &acc, &tab[e[w]]);
+			sq_pn(&x, &y);
+		if (ep[w] && en[w])
+			mul_pn(&x, &ta[ep[w]], &y, &tb[en[w]]);
+		else if (ep[w])
+			mul_p(&x, &x, &ta[ep[w]]);
+		else if (en[w])
+			mul_n(&y, &y, &tb[en[w]]);
 	}
-	*r = acc;
-	OPENSSL_cleanse(tab, sizeof(tab));
+	*ra = x;
+	*rb = y;
+	OPENSSL_cleanse(ta, sizeof(ta));
+	OPENSSL_cleanse(tb, sizeof(tb));
 }
 
 /*
@@ -315,8 +330,16 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 		}
 		inf &= (__mmask8)~nz;
 	}
+	/* Z^-1 and k^-1 together */
+	fe_load(&k, kl);
+	fe_load(&e, el);
+	fe_load(&d, dl);
+	fe_set(&t, c->r2n);
+	mul_n(&k, &k, &t);              /* k R */
+	mul_n(&d, &d, &t);              /* d R */
+	inv_pn(&t, &z, c->ep, &k, &k, c->en);   /* Z^-1 R mod p, k^-1 R mod n */
+
 	/* x = X / Z^2 out of Montgomery form, below 2p: x mod p < 2n, then r = x mod n */
-	mpow(&t, &z, c->ep, 1);
 	sq_p(&t, &t);
 	mul_p(&x, &x, &t);
 	for (unsigned i = 0; i < 5; i++)
@@ -326,13 +349,6 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 	condsub(&r, &x, P256_N);
 
 	/* s = k^-1 (e + r d) mod n: e < 2^256 < 2n is in range as it is */
-	fe_load(&k, kl);
-	fe_load(&e, el);
-	fe_load(&d, dl);
-	fe_set(&t, c->r2n);
-	mul_n(&k, &k, &t);              /* k R */
-	mul_n(&d, &d, &t);              /* d R */
-	mpow(&k, &k, c->en, 0);         /* k^-1 R */
 	mul_n(&d, &r, &d);              /* r d */
 	madd(&s, &e, &d, P256_N2);
 	mul_n(&s, &s, &k);              /* k^-1 (e + r d) */
@@ -348,10 +364,11 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 #undef mul_p
 #undef sq_p
 #undef mul_n
-#undef sq_n
 #undef madd
 #undef msub
-#undef mpow
+#undef sq_pn
+#undef mul_pn
+#undef inv_pn
 #undef fe_load
 #undef fe_store
 #undef fe_set
