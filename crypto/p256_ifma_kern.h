@@ -31,6 +31,8 @@
 #define fe_store PK_FN(fe_store)
 #define fe_set PK_FN(fe_set)
 #define pt_madd PK_FN(pt_madd)
+#define pair_p PK_FN(pair_p)
+#define trio_p PK_FN(trio_p)
 #define sign PK_FN(sign)
 
 typedef struct {
@@ -248,12 +250,32 @@ XF void inv_pn(fe *ra, const fe *a, const uint8_t ep[64], fe *rb, const fe *b, c
 }
 
 /*
+ * Independent products mod p in one function: the out-of-order core runs
+ * their reduction chains side by side (the outputs are written last, so an
+ * output may alias only its own inputs).
+ */
+XF void pair_p(fe *r1, const fe *a1, const fe *b1, fe *r2, const fe *a2, const fe *b2)
+{
+	mont(r1, a1, b1, 0, P256_P, 1);
+	mont(r2, a2, b2, 0, P256_P, 1);
+}
+
+/* r1 = a1 * b1, r2 = a2^2, r3 = a3 * b3 mod p */
+XF void trio_p(fe *r1, const fe *a1, const fe *b1, fe *r2, const fe *a2, fe *r3, const fe *a3,
+	       const fe *b3)
+{
+	mont(r1, a1, b1, 0, P256_P, 1);
+	mont(r2, a2, a2, 1, P256_P, 1);
+	mont(r3, a3, b3, 0, P256_P, 1);
+}
+
+/*
  * (X3, Y3, Z3) = (X1, Y1, Z1) + (x2, y2), Jacobian plus affine, mod p in
  * Montgomery form (8M + 3S):
  *   U2 = x2 Z1^2, S2 = y2 Z1^3, H = U2 - X1, R = S2 - Y1,
  *   X3 = R^2 - H^3 - 2 X1 H^2, Y3 = R (X1 H^2 - X3) - Y1 H^3, Z3 = Z1 H.
  * Wrong for P1 at infinity or P1 = +-P2: the caller selects around the
- * first and k < n excludes the second (p256_ifma.c).
+ * first and the digits exclude the second (p256_ifma.c).
  */
 XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1,
 		const fe *x2, const fe *y2)
@@ -261,22 +283,16 @@ XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1
 	fe zz, u2, s2, h, rr, hh, hhh, v, t;
 
 	sq_p(&zz, z1);
-	mul_p(&u2, x2, &zz);
-	mul_p(&s2, z1, &zz);
-	mul_p(&s2, y2, &s2);
+	pair_p(&u2, x2, &zz, &s2, z1, &zz);
 	msub(&h, &u2, x1, P256_P2);
+	trio_p(&s2, y2, &s2, &hh, &h, z3, z1, &h);
 	msub(&rr, &s2, y1, P256_P2);
-	sq_p(&hh, &h);
-	mul_p(&hhh, &h, &hh);
-	mul_p(&v, x1, &hh);
-	mul_p(z3, z1, &h);
-	sq_p(&t, &rr);
+	trio_p(&hhh, &h, &hh, &t, &rr, &v, x1, &hh);
 	msub(&t, &t, &hhh, P256_P2);
 	msub(&t, &t, &v, P256_P2);
 	msub(x3, &t, &v, P256_P2);
 	msub(&t, &v, x3, P256_P2);
-	mul_p(&t, &rr, &t);
-	mul_p(&hhh, y1, &hhh);
+	pair_p(&t, &rr, &t, &hhh, y1, &hhh);
 	msub(y3, &t, &hhh, P256_P2);
 }
 
@@ -373,6 +389,8 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 #undef fe_store
 #undef fe_set
 #undef pt_madd
+#undef pair_p
+#undef trio_p
 #undef sign
 #undef vec
 #undef XT
