@@ -17,6 +17,7 @@
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #   make bench-x25519 X25519: BoringSSL scalar vs lanes with AVX-512 IFMA at fill 1..8, break-even
 #   make bench-hs   ECDSA TLS 1.3 handshakes per server core through tls.c, K per poll round, door lanes off vs on
+#   make bench-p256 ECDSA P-256 signing: BoringSSL vs lanes with AVX-512 IFMA at fill 1..8, break-even
 #   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
 #   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
 #   make deb        build/deb/mxgate_<version>_amd64.deb (deploy/deb.sh says what it holds)
@@ -76,7 +77,7 @@ NET_SRCS := dataplane/net/net.c dataplane/net/tcp.c dataplane/net/tcp_input.c da
 NET_SRCS += common/metric_table.c
 SMTP_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c dataplane/smtp/worker.c \
 	dataplane/smtp/gate.c dataplane/smtp/relay.c dataplane/smtp/relay_wire.c \
-	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c \
+	dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c \
 	crypto/passwd.c policy/policy.c policy/stage.c
 # ---- DNS (issue 13): the resolver, its cache and the connect-time checks; c-ares builds and
 # parses the messages (docs/DESIGN.md) ----
@@ -87,7 +88,7 @@ CARES_LDFLAGS := -lcares
 MXGATE_SRCS := dataplane/mxgate.c dataplane/port.c dataplane/echo.c \
 	dataplane/stats.c dataplane/service.c $(COMMON_SRCS) $(NET_SRCS) $(SMTP_SRCS)
 MXGEN_SRCS := tools/mxgen/mxgen.c tools/mxgen/smtp_kernel.c tools/mxgen/smtp_dpdk.c dataplane/smtp/relay_wire.c \
-	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c \
+	common/config.c common/strutil.c dataplane/port.c dataplane/stats.c crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c \
 	$(NET_SRCS)
 HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h dataplane/dns/*.h crypto/*.h policy/*.h control/*.h \
 	tests/unit/*.h)
@@ -156,7 +157,7 @@ $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
 
 # crypto/tls.c with what it links (DN quoting from common/strutil.c)
-TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c common/strutil.c
+TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c common/strutil.c
 $(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_SRCS) $(BSSL_LDFLAGS)
 
@@ -190,7 +191,7 @@ $(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
 	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
-	crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
+	crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
 	common/ctl_payload.c $(DNS_SRCS) tests/unit/udp_none.c
 $(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
@@ -255,6 +256,23 @@ bench-hs: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench_hs_door
 	@$(BUILD)/bench_hs_door --key ecdsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
 # ---- end X25519 IFMA ----
+
+# ---- ECDSA P-256 signing eight lanes with AVX-512 IFMA (crypto/p256_ifma.c): unit test, bench-p256 ----
+$(BUILD)/test_p256_ifma: tests/unit/test_p256_ifma.c crypto/p256_ifma.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_p256_ifma.c \
+		crypto/p256_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS) -lpthread
+UNIT_TESTS += $(BUILD)/test_p256_ifma
+
+$(BUILD)/bench_p256: tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/p256_ifma.h crypto/p256_ifma_kern.h \
+		crypto/rsa_ifma.c | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/rsa_ifma.c \
+		$(BSSL_LDFLAGS) -lpthread
+
+.PHONY: bench-p256
+bench-p256: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench_p256
+	@$(BUILD)/bench_p256 $(if $(BENCH_SECS),$(BENCH_SECS),2)
+# ---- end P-256 IFMA ----
 
 .PHONY: bench-rsa bench-rsa-lab
 bench-rsa: deps

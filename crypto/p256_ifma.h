@@ -1,0 +1,62 @@
+/*
+ * p256_ifma.h - ECDSA P-256 signing eight at a time with AVX-512 IFMA, for
+ * the key door of crypto/tls.c.
+ *
+ * Model: as crypto/x25519_ifma.h, each 64-bit lane of a zmm register
+ * belongs to one signature ("lane-sliced"): limb j of the eight values sits
+ * in vector j. Values mod p and mod n are five limbs of radix 2^52 in
+ * Montgomery form (R = 2^260); products are made by vpmadd52luq and
+ * vpmadd52huq. k*G is 64 mixed additions of 4-bit windows of k from a
+ * table of affine multiples of G built once; the table is read whole under
+ * lane masks, the point at infinity and zero digits are lane masks too, and
+ * inversions are fixed exponentiations (Fermat). Nothing branches on, or
+ * addresses memory by, a nonce, a private key or an intermediate value.
+ *
+ * Signatures are ECDSA's (r = x(kG) mod n, s = k^-1 (e + r d) mod n) with
+ * e the digest's 256 bits; with the same nonce they equal BoringSSL's
+ * arithmetic, and each verifies with ECDSA_do_verify
+ * (tests/unit/test_p256_ifma.c).
+ */
+#ifndef MX_P256_IFMA_H
+#define MX_P256_IFMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ec_key.h>
+
+#define P256_IFMA_LANES 8
+
+struct p256_ifma_key;                       /* immutable once built, shareable by threads */
+
+/* Does this CPU (and OS) run AVX-512 IFMA? (rsa_ifma_cpu(), checked once) */
+int p256_ifma_cpu(void);
+
+/* NULL if the key is not P-256 or has no private scalar (or on allocation failure). */
+struct p256_ifma_key *p256_ifma_key_new(const EC_KEY *key);
+void p256_ifma_key_free(struct p256_ifma_key *k);  /* wipes the private scalar */
+
+struct p256_ifma_job {
+	const struct p256_ifma_key *key;   /* lanes may use different keys */
+	uint8_t digest[32];                /* SHA-256 of the message (e = leftmost 256 bits) */
+	uint8_t r[32], s[32];              /* out: big-endian */
+	int ok;                            /* out: 1 done, 0 failed (caller then signs with BoringSSL) */
+};
+
+/*
+ * Sign n jobs (1..8) in one run: up to 4 in ymm, 5..8 in zmm. Nonces from
+ * RAND_bytes, uniform in [1, n-1]. Requires p256_ifma_cpu(). A job whose
+ * key is NULL, or whose r or s comes out 0, gets ok = 0.
+ */
+void p256_ifma_sign(struct p256_ifma_job *jobs, unsigned n);
+
+/*
+ * The same with caller-given nonces k[i] (big-endian, must be in [1, n-1];
+ * outside it the job gets ok = 0); for tests only.
+ */
+void p256_ifma_sign_k(struct p256_ifma_job *jobs, const uint8_t k[][32], unsigned n);
+
+/* ECDSA signature DER from r, s (ECDSA_SIG_to_bytes'); its length, or 0 (job not ok, no room). */
+size_t p256_ifma_der(const struct p256_ifma_job *j, uint8_t *out, size_t max_out);
+
+#endif
