@@ -163,6 +163,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_tls_key_x25519_lanes_total", C, "Lanes used in the X25519 IFMA runs: key pairs and shared secrets." },
 	{ "mxgate_tls_key_x25519_unused_total", C,
 	  "Handshakes that ended without taking the X25519 shared secret the door made for them." },
+	{ "mxgate_tls_key_p256_runs_total", C, "AVX-512 IFMA runs (up to 8 lanes) of ECDSA P-256 signatures." },
+	{ "mxgate_tls_key_p256_lanes_total", C, "Signatures in the P-256 IFMA runs." },
 
 	/* mxgate-control's own (control/mxgate-control.c) */
 	{ "mxgate_control_mxgate_up", G, "1 if the last counter fetch from mxgate worked." },

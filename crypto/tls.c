@@ -24,6 +24,7 @@
  * BoringSSL servers refuse renegotiation outright; nothing here enables it.
  */
 #include "crypto/tls.h"
+#include "crypto/p256_ifma.h"
 #include "crypto/rsa_ifma.h"
 #include "crypto/x25519_ifma.h"
 
@@ -52,6 +53,7 @@
 #include <openssl/pool.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -76,6 +78,7 @@ struct tls_cert {
 	size_t nchain;
 	EVP_PKEY *pkey;
 	struct rsa_ifma_key *ifma;      /* the key's IFMA form (RSA-2048), or NULL */
+	struct p256_ifma_key *p256;     /* the key's lane form (ECDSA P-256), or NULL */
 	uint16_t prefs[6];      /* signature algorithms the key can make */
 	size_t nprefs;
 	char **names;
@@ -454,13 +457,87 @@ static void x25519_run_jobs(struct tls_key_stats *st, struct tls_conn *const *xs
 }
 
 /*
+ * ECDSA P-256 signatures in lanes (crypto/p256_ifma.c): on unless
+ * MXGATE_P256_LANES=0 (side-by-side runs) or tls_p256_lanes_set(0), and
+ * only on a CPU with IFMA. A run below P256_MIN_FILL signatures costs
+ * more than BoringSSL signing them one at a time (`make bench-p256`).
+ */
+#define P256_MIN_FILL 2
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+static int p256_lanes_off;
+
+static void p256_env(void)
+{
+	const char *e = getenv("MXGATE_P256_LANES");
+
+	p256_lanes_off = e && strcmp(e, "0") == 0;
+}
+
+void tls_p256_lanes_set(int on)
+{
+	pthread_once(&p256_once, p256_env);
+	p256_lanes_off = !on;
+}
+
+/* Can this operation go to the P-256 lanes? A SHA-256 ECDSA signature with a P-256 key of ours. */
+static int key_p256_ok(const struct tls_conn *c, const struct tls_cert *ct)
+{
+	pthread_once(&p256_once, p256_env);
+	return ct->p256 && c->kop == KOP_SIGN && c->sigalg == SSL_SIGN_ECDSA_SECP256R1_SHA256 &&
+	       !p256_lanes_off && p256_ifma_cpu();
+}
+
+/*
+ * Sign n (>= 1) queued P-256 operations, their digests in pj: split evenly
+ * into runs of at most 8 lanes; a run below P256_MIN_FILL, and a lane that
+ * fails (r or s zero, no room), is signed by BoringSSL one at a time.
+ */
+static void p256_run_jobs(struct tls_key_stats *st, struct p256_ifma_job *pj, struct tls_conn *const *pc,
+			  unsigned n)
+{
+	unsigned runs = (n + P256_IFMA_LANES - 1) / P256_IFMA_LANES;
+
+	for (unsigned i = 0, r = 0; r < runs; r++) {
+		unsigned g = (n - i) / (runs - r);      /* even split: 9 is 4 + 5, not 8 + 1 */
+
+		if (g >= P256_MIN_FILL) {
+			p256_ifma_sign(pj + i, g);
+			st->key_p256_runs++;
+			st->key_p256_lanes += g;
+		} else {
+			for (unsigned j = 0; j < g; j++)
+				pj[i + j].ok = 0;
+		}
+		for (unsigned j = i; j < i + g; j++) {
+			struct tls_conn *c = pc[j];
+			uint8_t *out = c->kbuf + c->kin_len;
+			size_t len = pj[j].ok ? p256_ifma_der(&pj[j], out, c->kout_max) : 0;
+			int ok = len > 0;
+
+			if (!ok) {
+				len = c->kout_max;
+				ok = key_sign_one(c->ctx->certs[c->cert].pkey, c->sigalg, c->kbuf, c->kin_len,
+						  out, &len);
+				st->key_scalar_ops++;
+				st->key_failed += !ok;
+			}
+			c->kout_len = ok ? len : 0;
+			c->kstate = ok ? KEY_DONE : KEY_FAILED;
+		}
+		i += g;
+	}
+}
+
+/*
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
  * BoringSSL's padding, and raw decryptions) are gathered, whatever their
  * certificate, into IFMA runs of up to 8 (rsa_ifma_run: runs below the
  * break-even fill, a CPU without IFMA, and results failing the check with
- * the public exponent go to BoringSSL's scalar operation); the rest (ECDSA,
- * other RSA sizes) are signed one at a time. Each op ends KEY_DONE (result
+ * the public exponent go to BoringSSL's scalar operation); ECDSA P-256
+ * signatures likewise into lane runs (p256_run_jobs); the X25519 work of
+ * the sessions into its own runs (x25519_run_jobs); the rest (P-384, other
+ * RSA sizes) are signed one at a time. Each op ends KEY_DONE (result
  * after the input in kbuf) or KEY_FAILED. w (NULL inline) gets the counts.
  */
 static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, unsigned n)
@@ -470,8 +547,9 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 	uint8_t em[TLS_BATCH][RSA_IFMA_BYTES];
 	struct rsa_ifma_stats rs;
 	struct tls_key_stats none = { 0 }, *st = w ? &w->st : &none;
-	struct tls_conn *xs[TLS_BATCH];
-	unsigned nj = 0, nops = 0, nx = 0;
+	struct tls_conn *xs[TLS_BATCH], *pc[TLS_BATCH];
+	struct p256_ifma_job pj[TLS_BATCH];
+	unsigned nj = 0, nops = 0, nx = 0, np = 0;
 
 	memset(&rs, 0, sizeof(rs));
 	for (unsigned i = 0; i < n; i++) {
@@ -501,6 +579,12 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 			jc[nj++] = c;
 			continue;
 		}
+		if (key_p256_ok(c, ct)) {
+			pj[np].key = ct->p256;
+			SHA256(c->kbuf, c->kin_len, pj[np].digest);
+			pc[np++] = c;
+			continue;
+		}
 		out_len = c->kout_max;
 		if (c->kop == KOP_DECRYPT) {
 			RSA *rsa = EVP_PKEY_get0_RSA(pkey);
@@ -523,6 +607,8 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 		}
 		OPENSSL_cleanse(em, sizeof(em[0]) * nj);
 	}
+	if (np)
+		p256_run_jobs(st, pj, pc, np);
 	if (nx)
 		x25519_run_jobs(st, xs, nx);
 	st->key_batches++;
@@ -985,6 +1071,7 @@ static void cert_free(struct tls_cert *ct)
 	free(ct->chain);
 	EVP_PKEY_free(ct->pkey);
 	rsa_ifma_key_free(ct->ifma);
+	p256_ifma_key_free(ct->p256);
 	for (unsigned i = 0; i < ct->nnames; i++)
 		free(ct->names[i]);
 	free(ct->names);
@@ -1007,6 +1094,8 @@ static int cert_dup(struct tls_cert *ct, const struct tls_cert *from)
 	EVP_PKEY_up_ref(from->pkey);
 	ct->pkey = from->pkey;
 	if (from->ifma && !(ct->ifma = rsa_ifma_key_new(EVP_PKEY_get0_RSA(ct->pkey))))
+		goto oom;
+	if (from->p256 && !(ct->p256 = p256_ifma_key_new(EVP_PKEY_get0_EC_KEY(ct->pkey))))
 		goto oom;
 	memcpy(ct->prefs, from->prefs, sizeof(ct->prefs));
 	ct->nprefs = from->nprefs;
@@ -1167,9 +1256,12 @@ static int cert_load(struct tls_cert *ct, const struct tls_cert_cfg *cc, char *e
 		const EC_GROUP *g = EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(ct->pkey));
 		int nid = g ? EC_GROUP_get_curve_name(g) : NID_undef;
 
-		if (nid == NID_X9_62_prime256v1)
+		if (nid == NID_X9_62_prime256v1) {
 			ct->prefs[0] = SSL_SIGN_ECDSA_SECP256R1_SHA256;
-		else if (nid == NID_secp384r1)
+			/* NULL (scalar path) if the lane form cannot be made */
+			ct->p256 = p256_ifma_key_new(EVP_PKEY_get0_EC_KEY(ct->pkey));
+			ERR_clear_error();
+		} else if (nid == NID_secp384r1)
 			ct->prefs[0] = SSL_SIGN_ECDSA_SECP384R1_SHA384;
 		ct->nprefs = ct->prefs[0] ? 1 : 0;
 	}

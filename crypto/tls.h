@@ -185,7 +185,9 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 	X(key_failed)           /* operations that failed altogether */ \
 	X(key_x25519_runs)      /* X25519 IFMA runs (two lanes a session, up to 8 lanes) */ \
 	X(key_x25519_lanes)     /* lanes used in them: key pairs and shared secrets */ \
-	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */
+	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */ \
+	X(key_p256_runs)        /* ECDSA P-256 lane runs (up to 8 signatures) */ \
+	X(key_p256_lanes)       /* signatures in them (a lane that failed is redone by BoringSSL) */
 
 struct tls_key_stats {
 #define X(name) uint64_t name;
@@ -203,6 +205,8 @@ const struct tls_key_stats *tls_worker_stats(const struct tls_worker *w);
  * MXGATE_X25519_LANES=0) or off, for every worker from the next handshake.
  */
 void tls_x25519_lanes_set(int on);
+/* The same for ECDSA P-256 signatures in lanes (MXGATE_P256_LANES=0 turns them off). */
+void tls_p256_lanes_set(int on);
 /*
  * The sum over every live worker (the service thread: plain reads of
  * counters other lcores write, as for every other counter).

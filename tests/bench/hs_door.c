@@ -14,8 +14,9 @@
  * over five rounds; the best slice of each is kept.
  *
  *   "no lanes": every operation one at a time in BoringSSL (the RSA lanes'
- *               least fill set above 8, X25519 lanes off);
- *   "lanes":    the defaults (RSA-2048 from 2 operations a run, X25519 from 1).
+ *               least fill set above 8, X25519 and P-256 lanes off);
+ *   "lanes":    the defaults (RSA-2048 and P-256 from 2 operations a run,
+ *               X25519 from 1).
  *
  * Usage: build/bench_hs_door [--key rsa|ecdsa] [seconds in all, default 2 per figure]
  */
@@ -66,6 +67,7 @@ static void lanes(int on)
 {
 	rsa_ifma_set_min_fill(on ? RSA_IFMA_MIN_FILL_DEFAULT : RSA_IFMA_LANES + 1);
 	tls_x25519_lanes_set(on);
+	tls_p256_lanes_set(on);
 }
 
 /* Server handshakes per CPU second with K at a time for about secs of server time. */
@@ -140,11 +142,12 @@ int main(int argc, char **argv)
 		printf("K=%u  no lanes %7.0f hs/s (%6.1f us)   lanes %7.0f hs/s (%6.1f us)   x%.2f\n",
 		       ks[i], sc[i], 1e6 / sc[i], im[i], 1e6 / im[i], im[i] / sc[i]);
 	printf("key door: %llu RSA IFMA runs, %llu lanes, %llu IFMA ops, %llu scalar ops, %llu failed checks; "
-	       "%llu X25519 runs, %llu lanes\n",
+	       "%llu X25519 runs, %llu lanes; %llu P-256 runs, %llu lanes\n",
 	       (unsigned long long)st->key_ifma_runs, (unsigned long long)st->key_ifma_lanes,
 	       (unsigned long long)st->key_ifma_ops, (unsigned long long)st->key_scalar_ops,
 	       (unsigned long long)st->key_verify_failed, (unsigned long long)st->key_x25519_runs,
-	       (unsigned long long)st->key_x25519_lanes);
+	       (unsigned long long)st->key_x25519_lanes, (unsigned long long)st->key_p256_runs,
+	       (unsigned long long)st->key_p256_lanes);
 	tls_ctx_free(ctx);
 	tls_worker_free(w);
 	SSL_CTX_free(cctx);
