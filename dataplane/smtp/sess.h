@@ -85,7 +85,7 @@ struct sess {
 	enum cstate cst;
 	int client_gone, shut, dead;
 	int closing_armed;        /* C_CLOSING's timer runs (the client may never read the last reply) */
-	int peer_fin;             /* the client half-closed while owed an answer: close once it is out */
+	int peer_fin;             /* the client half-closed (FIN, or TLS close_notify) while owed an answer: close once it is out */
 	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
 	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
 	uint64_t data_last_us;    /* message bytes last came */

@@ -643,14 +643,24 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		}
 		backend_command(s, RELAY_W_DATA, "DATA\r\n");
 		return 0;
-	case SMTP_EV_DATA_LINE:
+	case SMTP_EV_DATA_LINE: {
+		int first = s->tx.msg_bytes == 0;
+
 		s->tx.msg_bytes += ei->len;
 		w->st.message_bytes += ei->len;
 		data_progress(s, ei->len);
 		if (s->tx.discard || s->tx.b_failed || !relay_connected(s->relay))
 			return 0;      /* swallowed: discarded, or refused at the end */
+		/*
+		 * A first line that starts with white space would continue our
+		 * Received header (a forged "(Authenticated sender: ...)"): an empty
+		 * line ends the headers before it, as Postfix's smtpd does.
+		 */
+		if (first && ei->len > 0 && (ei->data[0] == ' ' || ei->data[0] == '\t'))
+			relay_send(s->relay, "\r\n", 2);
 		relay_send(s->relay, ei->data, ei->len);   /* a failure ends the backend: 451 at the end */
 		return 0;
+	}
 	case SMTP_EV_DATA_END:
 		s->dot_us = tcp_now_us(w->ctx);
 		if (ei->error != SMTP_OK) {
@@ -733,6 +743,9 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 		else if (n == -TLS_ERROR) {
 			s->w->st.tls_failed++;
 			s->cst = C_CLOSING;
+		} else if (n == -TLS_CLOSED) {
+			/* close_notify: the client sends no more, as after a FIN (sess_fin_check) */
+			s->peer_fin = 1;
 		}
 	}
 	*len = s->tin_len;

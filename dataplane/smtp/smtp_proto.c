@@ -744,6 +744,23 @@ static void helo_forget(struct smtp_proto *p)
 	p->helo = no_helo;
 }
 
+/*
+ * Neuter a HELO/EHLO name as Postfix's smtpd does (printable(), then
+ * neuter() with " <>()\\\";@"): it goes into our Received header, the log
+ * and the backend's EHLO, where "x (forged.example [10.0.0.1])" or a
+ * control character must not pass as ours. The line is valid UTF-8; C1
+ * controls (U+0080..U+009F) become "??".
+ */
+static void helo_neuter(char *name)
+{
+	for (unsigned char *c = (unsigned char *)name; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f || strchr(" <>()\\\";@", *c) != NULL)
+			*c = '?';
+		else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)
+			c[0] = c[1] = '?';
+	}
+}
+
 /* HELO and EHLO: remember the name, reply, tell the session. */
 static int helo_common(struct smtp_proto *p, const char *arg, int ehlo, struct smtp_evinfo *ev,
 		       enum smtp_ev *e)
@@ -761,6 +778,7 @@ static int helo_common(struct smtp_proto *p, const char *arg, int ehlo, struct s
 		return 0;
 	}
 	memcpy(name, arg, n + 1);
+	helo_neuter(name);
 	helo_forget(p);
 	p->helo = name;
 	p->ehlo = ehlo;

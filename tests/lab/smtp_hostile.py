@@ -26,6 +26,14 @@ non-zero on any failed check (smtp_util's ok/FAIL lines).
   noop --count N --limit L
       N pipelined NOOPs: the first L are answered 250, then mxgate closes
       with 421 4.7.0 (smtpd_junk_command_limit, then the error limit).
+  forgery
+      a HELO name shaped like our Received comment, and a message whose
+      first line starts with white space (a forged continuation of our
+      Received header): the message is accepted; the shell test reads
+      what the backend stored.
+  close_notify
+      on 465: EHLO, MAIL, then a TLS close_notify without a TCP FIN:
+      mxgate must close within --within seconds, as after a FIN.
   utf8
       a UTF-8 sender, then a UTF-8 recipient, in transactions without
       SMTPUTF8: 553 5.6.7 each (RFC 6531 3.4); the same addresses in a
@@ -35,6 +43,7 @@ Lab only: address literals in the benchmarking ranges (labclient), every
 read with a timeout, a watchdog on the whole run.
 """
 import argparse
+import os
 import socket
 import time
 
@@ -208,6 +217,49 @@ def noop(a):
     c.close()
 
 
+def forgery(a):
+    """A forged Received comment in the HELO name and in a folded first line."""
+    c = su.Client(a.host, a.port, timeout=15)
+    su.expect(c.reply(), 220, what="banner")
+    su.expect(c.cmd("EHLO x (forged.example [10.0.0.1])"), 250, what="EHLO")
+    su.expect(c.cmd("MAIL FROM:<a@client.example>"), 250, what="MAIL")
+    su.expect(c.cmd("RCPT TO:<b@lab.example>"), 250, what="RCPT")
+    su.expect(c.cmd("DATA"), 354, what="DATA")
+    c.send(" (Authenticated sender: ceo@lab.example)\r\n\tby trusted.lab.example with ESMTPSA\r\n"
+           "Message-ID: <%s@client.example>\r\nSubject: forgery\r\n\r\nbody\r\n.\r\n" % a.msgid)
+    su.expect(c.reply(), 250, what="the message")
+    su.expect(c.cmd("QUIT"), 221, what="QUIT")
+    c.close()
+
+
+def close_notify(a):
+    """TLS close_notify without a FIN ends the session like a FIN."""
+    c = su.Client(a.host, 465, timeout=15, implicit_tls=True)
+    su.expect(c.reply(), 220, what="banner")
+    su.expect(c.cmd("EHLO client.example"), 250, what="EHLO")
+    su.expect(c.cmd("MAIL FROM:<a@client.example>"), 250, what="MAIL")
+    raw = socket.socket(fileno=os.dup(c.sock.fileno()))
+    c.sock.settimeout(0.5)
+    try:
+        c.sock.unwrap()          # close_notify; mxgate's own may or may not come in time
+    except (OSError, ValueError):
+        pass
+    t0 = time.monotonic()
+    raw.settimeout(a.within)
+    gone = False
+    try:
+        while raw.recv(4096):
+            pass
+        gone = True
+    except ConnectionResetError:
+        gone = True
+    except socket.timeout:
+        pass
+    check(gone, "mxgate closed after the close_notify", "still open after %.0f s" % a.within)
+    ok("closed %.1f s after the close_notify" % (time.monotonic() - t0))
+    raw.close()
+
+
 def utf8(a):
     """UTF-8 addresses: refused unless the transaction declared SMTPUTF8."""
     c = su.Client(a.host, a.port, timeout=15)
@@ -230,7 +282,7 @@ def utf8(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul", "noop", "utf8"])
+    ap.add_argument("scenario", choices=["one", "idle", "trickle", "http", "harvest", "nul", "noop", "utf8", "forgery", "close_notify"])
     ap.add_argument("--host", default="198.18.0.2")
     ap.add_argument("--port", type=int, default=25)
     ap.add_argument("--msgid", default="hostile")

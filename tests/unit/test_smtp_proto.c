@@ -886,6 +886,30 @@ TEST(mail_rcpt_syntax)
 }
 
 /*
+ * HELO names are neutered as Postfix's smtpd does: white space, "<>()\\\";@",
+ * controls and C1 controls become '?', so that a name cannot pass for our
+ * own comment in the Received header; address literals and UTF-8 stay.
+ */
+TEST(helo_neutered)
+{
+	static const char *const s[] = {
+		"EHLO x (forged.example [10.0.0.1])\r\n",
+		"HELO a\"b;c@d<e>\\f\r\n",
+		"EHLO x\xc2\x9b" "31m\r\n",
+		"EHLO [IPv6:2001:2::1]\r\n",
+		"HELO b\xc3\xbc" "cher.example\r\n",
+		NULL
+	};
+
+	CHECK_STR(play(SMTP_MODE_MX, s),
+		  EHLO_REPLY_TLS "#HELO x??forged.example?[10.0.0.1]?\n"
+		  "250 " HOST "\n#HELO a?b?c?d?e??f\n"
+		  EHLO_REPLY_TLS "#HELO x??31m\n"
+		  EHLO_REPLY_TLS "#HELO [IPv6:2001:2::1]\n"
+		  "250 " HOST "\n#HELO b\xc3\xbc" "cher.example\n");
+}
+
+/*
  * RFC 6531 3.4: a UTF-8 address only in a transaction whose MAIL carried
  * SMTPUTF8; the declaration lasts until the next MAIL, whatever the backend
  * said to the one that carried it.
@@ -2185,6 +2209,7 @@ int main(void)
 	RUN(non_smtp_commands);
 	RUN(nul_in_data);
 	RUN(smtputf8_declared);
+	RUN(helo_neutered);
 	RUN(where);
 	RUN(cmd_stats);
 	RUN(junk_commands);
