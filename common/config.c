@@ -1581,7 +1581,7 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->message_size_limit = 10240000;
 	cfg->smtpd_recipient_limit = 100;
 	cfg->smtpd_client_connection_count_limit = 50;   /* Postfix's default */
-	cfg->smtpd_hard_error_limit = 10;
+	cfg->smtpd_hard_error_limit = 20;                  /* Postfix's ${stress?{1}:{20}}: stress has its own */
 	cfg->smtpd_junk_command_limit = 100;
 	cfg->max_sessions = 10000;
 	cfg->smtpd_auth_fail_delay_ms = 1000;

@@ -6,12 +6,18 @@
 #           logged as "warning: non-SMTP command from ...".
 #  harvest  50 pipelined RCPTs for users the backend refuses with 550: the
 #           refusals count as errors, so the session ends with 421 4.7.0
-#           after smtpd_hard_error_limit (10) of them, logged as "too many
+#           after smtpd_hard_error_limit (20) of them, logged as "too many
 #           errors after RCPT".
 #  nul      a NUL byte in a message line: 521 5.5.2 and close, like a bare
 #           CR or LF; the backend gets nothing of the message.
 #  utf8     UTF-8 addresses without SMTPUTF8: 553 5.6.7, counted and logged;
 #           with SMTPUTF8 the message is relayed.
+#  forgery  a HELO name shaped like our Received comment is neutered there
+#           (Postfix's "?"s); a first message line that starts with white
+#           space is put after an empty line, so it cannot continue our
+#           Received header (as Postfix's smtpd does).
+#  close_notify  a TLS close_notify without a FIN ends the session at once
+#           ("lost connection after MAIL"), not at the command timeout.
 # Before the fixes, the POST's message was delivered once its 7 header lines
 # had used 7 of the 10 errors, and all 50 harvested RCPTs were answered.
 . "$(dirname "$0")/lib.sh"
@@ -41,7 +47,19 @@ expect_smtp utf8_undeclared -eq 2
 expect_log 'NOQUEUE: reject: RCPT from unknown\[198\.18\.0\.1\]: 553 5\.6\.7 Must declare SMTPUTF8' \
 	"NOQUEUE: reject: RCPT ...: 553 5.6.7 Must declare SMTPUTF8"
 
-soft_run "noop: junk commands end in 421" lab_py smtp_hostile.py noop --count 300 --limit 110
+soft_run "forgery: accepted" lab_py smtp_hostile.py forgery --msgid forgery
+sleep 1
+f=$(grep -l 'forgery@client.example' "$LAB_MAIL"/* 2>/dev/null | head -1)
+stored=$(tr -d '\r' <"${f:-/dev/null}")
+echo "$stored" | grep -qxF 'Received: from x??forged.example?[10.0.0.1]? (unknown [198.18.0.1])' &&
+	ok "forgery: the HELO name neutered in our Received" || soft_fail "forgery: stored: $stored"
+echo "$stored" | awk '/^ \(Authenticated sender/ { exit !(prev == "") } { prev = $0 } END { if (NR == 0) exit 1 }' &&
+	ok "forgery: an empty line before the folded first line" || soft_fail "forgery: stored: $stored"
+
+soft_run "close_notify: closed at once" lab_py smtp_hostile.py close_notify --within 5
+expect_log 'lost connection after MAIL from unknown\[198\.18\.0\.1\]' "lost connection after MAIL"
+
+soft_run "noop: junk commands end in 421" lab_py smtp_hostile.py noop --count 300 --limit 120
 expect_log 'too many errors after NOOP from unknown\[198\.18\.0\.1\]' "too many errors after NOOP"
 lab_down >/dev/null 2>&1
 
@@ -50,7 +68,7 @@ lab_up "backends = 198.18.1.1:2610" || fail "lab did not come up (harvest)"
 lab_exec "$LAB_PY" "$LAB_T/smtp_backend.py" --port 2610 --out "$rec" --sessions 2 --timeout 40 \
 	--reject-rcpt unknown >"$LAB_DIR/backend.log" 2>&1 &
 for ((i = 0; i < 50; i++)); do grep -q listening "$LAB_DIR/backend.log" 2>/dev/null && break; sleep 0.1; done
-soft_run "harvest: closed after 10 refusals" lab_py smtp_hostile.py harvest --count 50 --limit 10
+soft_run "harvest: closed after 20 refusals" lab_py smtp_hostile.py harvest --count 50 --limit 20
 expect_smtp too_many_errors -eq 1
 expect_log 'too many errors after RCPT from unknown\[198\.18\.0\.1\]' "too many errors after RCPT"
 expect_no_bug_drops

@@ -917,7 +917,7 @@ TEST(smtp_keys)
 	CHECK_EQ(cfg.nbackends, 0);
 	CHECK_EQ(cfg.smtpd_recipient_limit, 100);
 	CHECK_EQ(cfg.smtpd_client_connection_count_limit, 50);   /* Postfix's default: a cap unless set to 0 */
-	CHECK_EQ(cfg.smtpd_hard_error_limit, 10);
+	CHECK_EQ(cfg.smtpd_hard_error_limit, 20);
 	CHECK_EQ(cfg.tls_min_version, 0x0303);
 	CHECK_STR(cfg.tls_groups, "X25519:P-256");
 	expect_error(PORT_LINES "backends = 198.18.1.1\n", ":3: backends", "address:port");
