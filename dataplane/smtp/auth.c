@@ -43,7 +43,7 @@ struct user {
 /* A client address that failed: failures within the current window. */
 struct fail {
 	uint8_t used, family;
-	uint8_t a[16];
+	uint8_t a[16];                  /* IPv4 address, or IPv6 /64 (the rest zero) */
 	uint32_t count;
 	uint64_t since_us;
 };
@@ -277,10 +277,16 @@ static const struct user *user_find(const struct auth_service *a, const char *na
 
 /* ---- failures per client address ---- */
 
+/*
+ * Failures count per IPv4 address and per IPv6 /64: one host holds a whole
+ * /64, and counting each of its addresses apart would let it try 2^64
+ * passwords before the limit (the Postfix anvil's own IPv6 prefix choice
+ * is the address; fail2ban users group by /64 for the same reason).
+ */
 static struct fail *fail_slot(struct auth_service *a, const struct auth_req *r, uint64_t now, int create)
 {
 	uint32_t h = 2166136261u;
-	unsigned i, n = r->family == 4 ? 4 : 16;
+	unsigned i, n = r->family == 4 ? 4 : 8;
 	uint64_t window = (uint64_t)a->cfg.fail_window_s * 1000000;
 	struct fail *e, *free_slot = NULL;
 

@@ -124,6 +124,22 @@ static struct auth_req *req(const char *user, const char *pass, uint8_t last_oct
 	return r;
 }
 
+/* The same from 2001:2:0:<net>::<host> (net picks the /64). */
+static struct auth_req *req6(const char *user, const char *pass, uint8_t net, uint8_t host)
+{
+	struct auth_req *r = req(user, pass, 0);
+
+	memset(r->addr, 0, sizeof(r->addr));
+	r->family = 6;
+	r->addr[0] = 0x20;
+	r->addr[1] = 0x01;
+	r->addr[3] = 0x02;
+	r->addr[7] = net;
+	r->addr[15] = host;
+	r->addr[9] = host;               /* the interface identifier varies in its upper half too */
+	return r;
+}
+
 /* Submit one request from worker 0, poll at time now, and take the answer (or NULL). */
 static struct auth_req *ask(struct auth_service *a, struct auth_req *r, uint64_t now)
 {
@@ -216,6 +232,20 @@ TEST(checks)
 	CHECK(r != NULL && r->result == AUTH_OK);
 	free(r);
 	CHECK_EQ(auth_service_stats(a)->auth_checks, 7);
+	/* IPv6: failures count per /64, whatever the interface identifier */
+	for (i = 0; i < 3; i++) {
+		r = req6("alice", "wrong", 0, (uint8_t)(0x10 + i));
+		CHECK(ask(a, r, t + 302000000) == NULL);
+		auth_service_poll(a, t + 303000000, 4, &wait);
+		free(auth_take(a, 0));
+	}
+	r = ask(a, req6("alice", "pencil", 0, 0x99), t + 303000000);
+	CHECK(r != NULL && r->result == AUTH_LIMITED);
+	free(r);
+	r = ask(a, req6("alice", "pencil", 1, 0x10), t + 303000000);      /* the next /64 */
+	CHECK(r != NULL && r->result == AUTH_OK);
+	free(r);
+	CHECK_EQ(auth_service_stats(a)->auth_checks, 11);
 	/* queue full: four outstanding (queue 4), the fifth is refused by auth_submit */
 	for (i = 0; i < 4; i++) {
 		held[i] = req("alice", "wrong", (uint8_t)(10 + i));
