@@ -704,10 +704,28 @@ static int parse_mail_rcpt(struct smtp_proto *p, const char *arg, int mail)
 	while (*arg == ' ')
 		arg++;
 	if (*arg != '<') {
-		out_line(p, "501 5.5.4 Syntax: %s", mail ? "MAIL FROM:<address>" : "RCPT TO:<address>");
-		return -1;
-	}
-	if (parse_path(arg, &end, p->wk->arg, mail, !mail) != 0 || (arg[end] != '\0' && arg[end] != ' ')) {
+		/*
+		 * An address without its angle brackets, as broken clients send it:
+		 * taken as Postfix takes it (strict_rfc821_envelopes = no), up to the
+		 * first space, with the same syntax check as one in brackets.
+		 */
+		char path[PATH_MAX_OCTETS + 3];
+		size_t n = strcspn(arg, " ");
+
+		if (n == 0 || n > PATH_MAX_OCTETS - 2) {
+			out_line(p, "501 5.5.4 Syntax: %s", mail ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+			return -1;
+		}
+		path[0] = '<';
+		memcpy(path + 1, arg, n);
+		memcpy(path + 1 + n, ">", 2);
+		if (parse_path(path, &end, p->wk->arg, 0, !mail) != 0 || end != n + 2) {
+			p->wk->arg[0] = '\0';
+			out_line(p, mail ? "501 5.1.7 Bad sender address syntax" : "501 5.1.3 Bad recipient address syntax");
+			return -1;
+		}
+		end = n;
+	} else if (parse_path(arg, &end, p->wk->arg, mail, !mail) != 0 || (arg[end] != '\0' && arg[end] != ' ')) {
 		p->wk->arg[0] = '\0';
 		out_line(p, mail ? "501 5.1.7 Bad sender address syntax" : "501 5.1.3 Bad recipient address syntax");
 		return -1;

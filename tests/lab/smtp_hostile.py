@@ -37,7 +37,8 @@ non-zero on any failed check (smtp_util's ok/FAIL lines).
   utf8
       a UTF-8 sender, then a UTF-8 recipient, in transactions without
       SMTPUTF8: 553 5.6.7 each (RFC 6531 3.4); the same addresses in a
-      transaction with SMTPUTF8 are relayed, and its message delivered.
+      transaction with SMTPUTF8 are relayed, and its message delivered;
+      then MAIL and RCPT with addresses without brackets get the backend's 250.
 
 Lab only: address literals in the benchmarking ranges (labclient), every
 read with a timeout, a watchdog on the whole run.
@@ -276,6 +277,10 @@ def utf8(a):
     su.expect(c.cmd("DATA"), 354, what="DATA")
     c.send("Message-ID: <%s@client.example>\r\nSubject: caf\u00e9\r\n\r\nbody\r\n.\r\n" % a.msgid)
     su.expect(c.reply(), 250, what="the message")
+    # addresses without brackets, as broken clients send them (Postfix takes them)
+    su.expect(c.cmd("MAIL FROM:a@client.example"), 250, what="MAIL without brackets")
+    su.expect(c.cmd("RCPT TO: b@lab.example"), 250, what="RCPT without brackets")
+    su.expect(c.cmd("RSET"), 250, what="RSET")
     su.expect(c.cmd("QUIT"), 221, what="QUIT")
     c.close()
 

@@ -788,7 +788,7 @@ TEST(mail_rcpt_syntax)
 		"RCPT TO:<a@b.example>\r\n",
 		"DATA\r\n",
 		"EHLO client.example\r\n",
-		"MAIL FROM:a@b.example\r\n",
+		"MAIL FROM: \r\n",
 		"MAIL TO:<a@b.example>\r\n",
 		"MAIL\r\n",
 		"MAIL FROM:<a b@c.example>\r\n",
@@ -865,7 +865,8 @@ TEST(mail_rcpt_syntax)
 		  "503 5.5.1 Error: nested MAIL command\n"
 		  "554 5.5.1 Error: no valid recipients\n"
 		  "501 5.1.3 Bad recipient address syntax\n"
-		  "501 5.5.4 Syntax: RCPT TO:<address>\n"
+		  "#RCPT <b@c.example>\n"
+		  "250 2.1.5 Ok\n"
 		  "555 5.5.4 Unsupported option: NOTIFY=NEVER\n"
 		  "#RCPT <Postmaster>\n"
 		  "250 2.1.5 Ok\n"
@@ -881,8 +882,40 @@ TEST(mail_rcpt_syntax)
 		  "#MAIL <> SMTPUTF8 SIZE=100\n"
 		  "250 2.1.0 Ok\n"
 		  "501 5.5.4 Syntax: RSET\n");
-	CHECK_EQ(D.p.errors, 36);
+	CHECK_EQ(D.p.errors, 35);
 	CHECK_EQ(D.p.stat_refusal[SMTP_R_UTF8_UNDECLARED], 1);
+}
+
+/*
+ * Addresses without angle brackets, as broken clients send them, are taken
+ * as Postfix takes them (strict_rfc821_envelopes = no): up to the first
+ * space, checked as if bracketed; the null sender needs its brackets.
+ */
+TEST(path_without_brackets)
+{
+	static const char *const s[] = {
+		"EHLO c\r\n",
+		"MAIL FROM:a..b@c.example\r\n",
+		"MAIL FROM:a@b.example>\r\n",
+		"MAIL FROM:<>x@y.example\r\n",
+		"MAIL FROM:a@b.example  SIZE=10\r\n",
+		"RCPT TO: postmaster\r\n",
+		"RCPT TO:x@[192.0.2.1] FOO=1\r\n",
+		"RCPT TO:\"john doe\"@d.example\r\n",
+		"RCPT TO:j\xc3\xb6rg@d.example\r\n",
+		NULL
+	};
+
+	CHECK_STR(play(SMTP_MODE_MX, s),
+		  EHLO_REPLY_TLS "#HELO c\n"
+		  "501 5.1.7 Bad sender address syntax\n"
+		  "501 5.1.7 Bad sender address syntax\n"
+		  "501 5.1.7 Bad sender address syntax\n"
+		  "#MAIL <a@b.example> SIZE=10\n250 2.1.0 Ok\n"
+		  "#RCPT <postmaster>\n250 2.1.5 Ok\n"
+		  "555 5.5.4 Unsupported option: FOO=1\n"
+		  "501 5.1.3 Bad recipient address syntax\n"
+		  "553 5.6.7 Must declare SMTPUTF8 to send unicode address\n");
 }
 
 /*
@@ -2210,6 +2243,7 @@ int main(void)
 	RUN(nul_in_data);
 	RUN(smtputf8_declared);
 	RUN(helo_neutered);
+	RUN(path_without_brackets);
 	RUN(where);
 	RUN(cmd_stats);
 	RUN(junk_commands);
