@@ -382,11 +382,11 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 
 	for (unsigned lane = 0; lane < P256_IFMA_LANES; lane++) {
 		unsigned src = lane < n ? lane : 0;
-		const struct p256_ifma_key *key = jobs[src].key;
+		/* a lane without a key or a valid nonce signs with d = k = 1 (ok = 0 below) */
+		const struct p256_ifma_key *key = kok[src] ? jobs[src].key : NULL;
 		uint64_t l[5], w[4];
 
-		/* a lane without a key or a valid nonce signs with d = k = 1 (ok = 0 below) */
-		be_load(l, w, kok[src] && key ? k[src] : one);
+		be_load(l, w, key ? k[src] : one);
 		for (unsigned i = 0; i < 5; i++)
 			kl[i][lane] = l[i];
 		recode(dg, w, lane);
@@ -421,6 +421,14 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		be_store(jobs[lane].s, l);
 		/* r, s and whether either is 0 are public (the signature) */
 		jobs[lane].ok = kok[lane] && jobs[lane].key && rz && sz;
+		/*
+		 * A failed lane shows nothing: with r = 0 (as unlikely as it is)
+		 * s would be k^-1 e, giving the nonce away.
+		 */
+		if (!jobs[lane].ok) {
+			memset(jobs[lane].r, 0, 32);
+			memset(jobs[lane].s, 0, 32);
+		}
 	}
 	OPENSSL_cleanse(dg, sizeof(dg));
 	OPENSSL_cleanse(kl, sizeof(kl));
