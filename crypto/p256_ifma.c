@@ -105,6 +105,7 @@ int p256_ifma_cpu(void)
 #define PK_AND _mm512_and_si512
 #define PK_XOR _mm512_xor_si512
 #define PK_SRLI _mm512_srli_epi64
+#define PK_SLLI _mm512_slli_epi64
 #define PK_SRAI _mm512_srai_epi64
 #define PK_SRL _mm512_srl_epi64
 #define PK_SET1 _mm512_set1_epi64
@@ -125,6 +126,7 @@ int p256_ifma_cpu(void)
 #undef PK_AND
 #undef PK_XOR
 #undef PK_SRLI
+#undef PK_SLLI
 #undef PK_SRAI
 #undef PK_SRL
 #undef PK_SET1
@@ -146,6 +148,7 @@ int p256_ifma_cpu(void)
 #define PK_AND _mm256_and_si256
 #define PK_XOR _mm256_xor_si256
 #define PK_SRLI _mm256_srli_epi64
+#define PK_SLLI _mm256_slli_epi64
 #define PK_SRAI _mm256_srai_epi64
 #define PK_SRL _mm256_srl_epi64
 #define PK_SET1 _mm256_set1_epi64x
