@@ -23,7 +23,7 @@
  *     the first nonzero digit (S_w = 0 only when every digit below is 0),
  *     a lane mask;
  *   - Z^-1 = Z^(p-2), k^-1 = k^(n-2): fixed 4-bit windows over the public
- *     exponents;
+ *     exponents, the two chains interleaved (inv_pn);
  *   - r = x mod n by conditional subtractions of p then n (x < 2p);
  *     s = k^-1 (e + r d) mod n.
  * Only loop bounds, public digits and table positions steer control flow
