@@ -23,7 +23,7 @@
  *     the first nonzero digit (S_w = 0 only when every digit below is 0),
  *     a lane mask;
  *   - Z^-1 = Z^(p-2), k^-1 = k^(n-2): fixed 4-bit windows over the public
- *     exponents;
+ *     exponents, the two chains interleaved (inv_pn);
  *   - r = x mod n by conditional subtractions of p then n (x < 2p);
  *     s = k^-1 (e + r d) mod n.
  * Only loop bounds, public digits and table positions steer control flow
@@ -105,6 +105,7 @@ int p256_ifma_cpu(void)
 #define PK_AND _mm512_and_si512
 #define PK_XOR _mm512_xor_si512
 #define PK_SRLI _mm512_srli_epi64
+#define PK_SLLI _mm512_slli_epi64
 #define PK_SRAI _mm512_srai_epi64
 #define PK_SRL _mm512_srl_epi64
 #define PK_SET1 _mm512_set1_epi64
@@ -125,6 +126,7 @@ int p256_ifma_cpu(void)
 #undef PK_AND
 #undef PK_XOR
 #undef PK_SRLI
+#undef PK_SLLI
 #undef PK_SRAI
 #undef PK_SRL
 #undef PK_SET1
@@ -146,6 +148,7 @@ int p256_ifma_cpu(void)
 #define PK_AND _mm256_and_si256
 #define PK_XOR _mm256_xor_si256
 #define PK_SRLI _mm256_srli_epi64
+#define PK_SLLI _mm256_slli_epi64
 #define PK_SRAI _mm256_srai_epi64
 #define PK_SRL _mm256_srl_epi64
 #define PK_SET1 _mm256_set1_epi64x
@@ -382,11 +385,11 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 
 	for (unsigned lane = 0; lane < P256_IFMA_LANES; lane++) {
 		unsigned src = lane < n ? lane : 0;
-		const struct p256_ifma_key *key = jobs[src].key;
+		/* a lane without a key or a valid nonce signs with d = k = 1 (ok = 0 below) */
+		const struct p256_ifma_key *key = kok[src] ? jobs[src].key : NULL;
 		uint64_t l[5], w[4];
 
-		/* a lane without a key or a valid nonce signs with d = k = 1 (ok = 0 below) */
-		be_load(l, w, kok[src] && key ? k[src] : one);
+		be_load(l, w, key ? k[src] : one);
 		for (unsigned i = 0; i < 5; i++)
 			kl[i][lane] = l[i];
 		recode(dg, w, lane);
@@ -421,6 +424,14 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		be_store(jobs[lane].s, l);
 		/* r, s and whether either is 0 are public (the signature) */
 		jobs[lane].ok = kok[lane] && jobs[lane].key && rz && sz;
+		/*
+		 * A failed lane shows nothing: with r = 0 (as unlikely as it is)
+		 * s would be k^-1 e, giving the nonce away.
+		 */
+		if (!jobs[lane].ok) {
+			memset(jobs[lane].r, 0, 32);
+			memset(jobs[lane].s, 0, 32);
+		}
 	}
 	OPENSSL_cleanse(dg, sizeof(dg));
 	OPENSSL_cleanse(kl, sizeof(kl));

@@ -46,7 +46,8 @@ struct p256_ifma_job {
 /*
  * Sign n jobs (1..8) in one run: up to 4 in ymm, 5..8 in zmm. Nonces from
  * RAND_bytes, uniform in [1, n-1]. Requires p256_ifma_cpu(). A job whose
- * key is NULL, or whose r or s comes out 0, gets ok = 0.
+ * key is NULL, or whose r or s comes out 0, gets ok = 0 (and zeros for r
+ * and s). Jobs beyond n are not touched.
  */
 void p256_ifma_sign(struct p256_ifma_job *jobs, unsigned n);
 

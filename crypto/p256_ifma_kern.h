@@ -94,8 +94,9 @@ XT void condsub(fe *r, const fe *a, const uint64_t m[5])
 /*
  * r = a * b / R mod m, R = 2^260 (a * a when sq), Montgomery with
  * n0 = -m^-1 mod 2^52; r may alias a or b. m is one of the constant
- * moduli, so once inlined its zero limb (p's limb 2) costs nothing and for
- * p (n0 = 1) q is the column's low 52 bits.
+ * moduli, so once inlined the reduction mod p uses p's form (limbs
+ * 2^52 - 1, 2^44 - 1, 0, 2^36, 2^48 - 2^16; n0 = 1): two of its five
+ * products become shifts and one is 0.
  *
  * First the product's ten columns (product scanning: the 25 or 15 IFMA
  * pairs are independent), then five reduction steps, each adding q*m at
@@ -144,16 +145,34 @@ XT void mont(fe *r, const fe *a, const fe *b, int sq, const uint64_t m[5], uint6
 	}
 #pragma GCC unroll 5
 	for (unsigned i = 0; i < 5; i++) {
-		/* q = t_i * n0 mod 2^52: t_i + q*m is 0 mod 2^52 */
-		vec q = n0 == 1 ? PK_AND(t[i], PK_SET1(M52)) : PK_LO(z, t[i], PK_SET1((long long)n0));
+		if (n0 == 1) {
+			/*
+			 * p: q = t_i mod 2^52 (n0 = 1). Limb 0 of p is 2^52 - 1,
+			 * and t_i + q (2^52 - 1) = ((t_i >> 52) + q) 2^52: column
+			 * i+1 gets (t_i >> 52) + q, with no product. Limb 2 is 0;
+			 * limb 3 is 2^36: q 2^36 is (q << 36) mod 2^52 in column
+			 * i+3 and q >> 16 in column i+4.
+			 */
+			vec q = PK_AND(t[i], PK_SET1(M52));
+
+			t[i + 1] = PK_ADD(t[i + 1], PK_ADD(PK_SRLI(t[i], 52), q));
+			t[i + 1] = PK_LO(t[i + 1], q, PK_SET1((long long)m[1]));
+			t[i + 2] = PK_HI(t[i + 2], q, PK_SET1((long long)m[1]));
+			t[i + 3] = PK_ADD(t[i + 3], PK_AND(PK_SLLI(q, 36), PK_SET1(M52)));
+			t[i + 4] = PK_ADD(t[i + 4], PK_SRLI(q, 16));
+			t[i + 4] = PK_LO(t[i + 4], q, PK_SET1((long long)m[4]));
+			t[i + 5] = PK_HI(t[i + 5], q, PK_SET1((long long)m[4]));
+		} else {
+			/* q = t_i * n0 mod 2^52: t_i + q*m is 0 mod 2^52 */
+			vec q = PK_LO(z, t[i], PK_SET1((long long)n0));
 
 #pragma GCC unroll 5
-		for (unsigned j = 0; j < 5; j++)
-			if (m[j]) {
+			for (unsigned j = 0; j < 5; j++) {
 				t[i + j] = PK_LO(t[i + j], q, PK_SET1((long long)m[j]));
 				t[i + j + 1] = PK_HI(t[i + j + 1], q, PK_SET1((long long)m[j]));
 			}
-		t[i + 1] = PK_ADD(t[i + 1], PK_SRLI(t[i], 52));
+			t[i + 1] = PK_ADD(t[i + 1], PK_SRLI(t[i], 52));
+		}
 	}
 #pragma GCC unroll 5
 	for (unsigned i = 0; i < 5; i++)

@@ -13,7 +13,8 @@
  * digests at and above n; private keys 1 and n-1. Nonces outside [1, n-1]
  * and jobs without a key give ok = 0 and leave the other lanes right.
  * With RAND_bytes nonces (p256_ifma_sign) the signatures verify and
- * differ run to run. p256_ifma_der() parses back with
+ * differ run to run, also from threads signing at once with the same
+ * keys; a refused lane's r and s are zeros. p256_ifma_der() parses back with
  * ECDSA_SIG_from_bytes and verifies; key_new refuses P-384 and a key
  * without a private scalar. Without IFMA on the CPU the tests are skipped
  * and said so.
@@ -21,6 +22,7 @@
 #include "crypto/p256_ifma.h"
 #include "tests/unit/t.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <openssl/bn.h>
@@ -319,6 +321,20 @@ TEST(refused_lanes)
 	CHECK_EQ(jobs[4].ok, 0);
 	CHECK_EQ(jobs[6].ok, 0);
 	CHECK_EQ(jobs[7].ok, 0);
+	{
+		static const uint8_t zero[32];
+		unsigned shown = 0;
+
+		/* a refused lane's r and s are zeros */
+		static const unsigned refused[] = { 1, 3, 4, 6, 7 };
+
+		for (unsigned x = 0; x < 5; x++) {
+			unsigned i = refused[x];
+
+			shown += memcmp(jobs[i].r, zero, 32) != 0 || memcmp(jobs[i].s, zero, 32) != 0;
+		}
+		CHECK_EQ(shown, 0);
+	}
 	bad += !job_right(eck[0], &jobs[0], k[0]);
 	bad += !job_right(eck[2], &jobs[2], k[2]);
 	bad += !job_right(eck[5], &jobs[5], k[5]);
@@ -401,6 +417,38 @@ TEST(der)
 	}
 }
 
+/* Threads sign at once with the same keys (immutable, shared). */
+static void *signer(void *arg)
+{
+	struct p256_ifma_job jobs[8];
+	unsigned *bad = arg;
+
+	for (unsigned round = 0; round < 6; round++) {
+		unsigned fill = round % 2 ? 8 : 3;
+
+		for (unsigned i = 0; i < 8; i++) {
+			jobs[i].key = ik[i];
+			RAND_bytes(jobs[i].digest, 32);
+		}
+		p256_ifma_sign(jobs, fill);
+		for (unsigned i = 0; i < fill; i++)
+			*bad += !jobs[i].ok || !verify(eck[i], &jobs[i]);
+	}
+	return NULL;
+}
+
+TEST(threads)
+{
+	pthread_t th[3];
+	unsigned bad[3] = { 0 };
+
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(pthread_create(&th[i], NULL, signer, &bad[i]), 0);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ(bad[0] + bad[1] + bad[2], 0);
+}
+
 TEST(keys)
 {
 	EC_KEY *k384 = EC_KEY_new_by_curve_name(NID_secp384r1), *pub;
@@ -439,6 +487,7 @@ int main(void)
 	RUN(refused_lanes);
 	RUN(random_nonces);
 	RUN(der);
+	RUN(threads);
 	RUN(keys);
 	for (unsigned i = 0; i < 8; i++) {
 		p256_ifma_key_free(ik[i]);
