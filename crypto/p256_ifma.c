@@ -45,6 +45,7 @@
 #include <openssl/mem.h>
 #include <openssl/nid.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #define M52 ((long long)((1ull << 52) - 1))
 
@@ -471,14 +472,33 @@ void p256_ifma_sign(struct p256_ifma_job *jobs, unsigned n)
 		return;
 	for (unsigned i = 0; i < n; i++) {
 		/*
-		 * Uniform in [1, n-1] by rejection: a draw is refused with
-		 * probability about 2^-32, and only that it was is seen.
+		 * Hedged nonces, as BoringSSL's own ECDSA hedges them: k is the
+		 * SHA-256 of the private scalar, the digest, 32 random bytes and a
+		 * counter, uniform in [1, n-1] by rejection (a draw is refused
+		 * with probability about 2^-32, and only that it was is seen). An
+		 * RNG that repeats itself (a cloned VM) still gives distinct
+		 * nonces for distinct keys and messages.
 		 */
+		uint8_t rnd[32];
 		unsigned tries = 0;
 
-		do
-			kok[i] = RAND_bytes(k[i], 32) && scalar_ok(k[i]);
-		while (!kok[i] && ++tries < 64);
+		kok[i] = 0;
+		if (jobs[i].key != NULL && RAND_bytes(rnd, sizeof(rnd))) {
+			do {
+				SHA256_CTX h;
+				uint8_t ctr = (uint8_t)tries;
+
+				SHA256_Init(&h);
+				SHA256_Update(&h, jobs[i].key->d, sizeof(jobs[i].key->d));
+				SHA256_Update(&h, jobs[i].digest, sizeof(jobs[i].digest));
+				SHA256_Update(&h, rnd, sizeof(rnd));
+				SHA256_Update(&h, &ctr, 1);
+				SHA256_Final(k[i], &h);
+				OPENSSL_cleanse(&h, sizeof(h));
+				kok[i] = scalar_ok(k[i]);
+			} while (!kok[i] && ++tries < 64);
+		}
+		OPENSSL_cleanse(rnd, sizeof(rnd));
 	}
 	sign_run(jobs, (const uint8_t (*)[32])k, kok, n);
 	OPENSSL_cleanse(k, sizeof(k));

@@ -6,8 +6,8 @@
  * belongs to one signature ("lane-sliced"): limb j of the eight values sits
  * in vector j. Values mod p and mod n are five limbs of radix 2^52 in
  * Montgomery form (R = 2^260); products are made by vpmadd52luq and
- * vpmadd52huq. k*G is 64 mixed additions of 4-bit windows of k from a
- * table of affine multiples of G built once; the table is read whole under
+ * vpmadd52huq. k*G is 52 mixed additions of signed 5-bit windows of k from
+ * a table of affine multiples of G built once; the table is read whole under
  * lane masks, the point at infinity and zero digits are lane masks too, and
  * inversions are fixed exponentiations (Fermat). Nothing branches on, or
  * addresses memory by, a nonce, a private key or an intermediate value.
@@ -44,8 +44,9 @@ struct p256_ifma_job {
 };
 
 /*
- * Sign n jobs (1..8) in one run: up to 4 in ymm, 5..8 in zmm. Nonces from
- * RAND_bytes, uniform in [1, n-1]. Requires p256_ifma_cpu(). A job whose
+ * Sign n jobs (1..8) in one run: up to 4 in ymm, 5..8 in zmm. Nonces are
+ * hedged (SHA-256 of the key, the digest and RAND_bytes), uniform in
+ * [1, n-1]. Requires p256_ifma_cpu(). A job whose
  * key is NULL, or whose r or s comes out 0, gets ok = 0 (and zeros for r
  * and s). Jobs beyond n are not touched.
  */

@@ -462,7 +462,7 @@ static void x25519_run_jobs(struct tls_key_stats *st, struct tls_conn *const *xs
  * only on a CPU with IFMA. A run below P256_MIN_FILL signatures costs
  * more than BoringSSL signing them one at a time (`make bench-p256`).
  */
-#define P256_MIN_FILL 2
+#define P256_MIN_FILL 3
 static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
 static int p256_lanes_off;
 

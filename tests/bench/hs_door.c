@@ -15,7 +15,7 @@
  *
  *   "no lanes": every operation one at a time in BoringSSL (the RSA lanes'
  *               least fill set above 8, X25519 and P-256 lanes off);
- *   "lanes":    the defaults (RSA-2048 and P-256 from 2 operations a run,
+ *   "lanes":    the defaults (RSA-2048 from 2 operations a run, P-256 from 3,
  *               X25519 from 1).
  *
  * Usage: build/bench_hs_door [--key rsa|ecdsa] [seconds in all, default 2 per figure]
