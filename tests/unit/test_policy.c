@@ -685,6 +685,110 @@ TEST(rcpt_resolve_temp)
 	pol_snapshot_free(s);
 	pol_snapshot_free(noconn);
 }
+/*
+ * Quoted local parts are the mailbox they name (RFC 5321 4.1.2, RFC 5322
+ * 3.4.1): dequoted (quotes and backslashes dropped, lower case) before
+ * every From:, To: and untagged user lookup, and in keys.
+ */
+#define QUOTE_MAP \
+	"To:lab.example\t\tRELAY\n" \
+	"To:victim@lab.example\t\tREJECT\n" \
+	"To:gone@\t\tREJECT\n" \
+	"From:bad@good.example\t\tREJECT\n" \
+	"From:\"Q.Uoted\"@good.example\tREJECT\n" \
+	"spammer@aol.com\t\tREJECT\n"
+
+static const struct {
+	const char *addr, *want, *rule;
+} quoted_mail_cases[] = {
+	{ "<bad@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"bad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b\\ad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"BAD\"@Good.Example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b\"\"ad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<b\\ad@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b.ad\"@good.example>", "CONTINUE", "" },             /* another mailbox */
+	{ "<\"b@ad\"@good.example>", "CONTINUE", "" },
+	{ "<q.uoted@good.example>", "550 5.7.1 Access denied", "From:\"Q.Uoted\"@good.example REJECT" },
+	{ "<\"q.uoted\"@good.example>", "550 5.7.1 Access denied", "From:\"Q.Uoted\"@good.example REJECT" },
+	{ "<\"spammer\"@aol.com>", "550 5.7.1 Access denied", "spammer@aol.com REJECT" },
+	{ "<\"\"@good.example>", "CONTINUE", "" },                   /* empty: no user lookups */
+	{ "<\"\">", "CONTINUE", "" },                                /* names no one: as <> */
+};
+
+static const struct {
+	const char *addr, *want, *rule;
+} quoted_rcpt_cases[] = {
+	{ "<victim@lab.example>", "550 5.2.1 Mailbox disabled for this recipient", "To:victim@lab.example REJECT" },
+	{ "<\"victim\"@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"Victim\"@LAB.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"vic\\tim\"@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<vic\\tim@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"gone\"@elsewhere.test>", "550 5.2.1 Mailbox disabled for this recipient", "To:gone@ REJECT" },
+	{ "<gone\\>", "550 5.2.1 Mailbox disabled for this recipient", "To:gone@ REJECT" }, /* \ at the end */
+	{ "<\"spammer\"@aol.com>", "550 5.2.1 Mailbox disabled for this recipient", "spammer@aol.com REJECT" },
+	{ "<\"abc\\\\\"@lab.example>", "RELAY", "To:lab.example RELAY" },           /* "abc\\": abc\ */
+	{ "<\"\"@lab.example>", "RELAY", "To:lab.example RELAY" },                  /* the backend's to judge */
+	{ "<\"\">", "553 5.1.3 User address required", "" },
+	{ "<\"victim.x\"@lab.example>", "RELAY", "To:lab.example RELAY" },
+};
+
+TEST(quoted_local_parts)
+{
+	struct pol_snapshot *s = snap_of(QUOTE_MAP);
+	struct pol_client c = client("198.19.0.1", NULL);
+	struct pol_result r;
+	struct pol_builder *b;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(quoted_mail_cases) / sizeof(quoted_mail_cases[0]); i++) {
+		r = pol_check_mail(s, &c, quoted_mail_cases[i].addr, NULL);
+		CHECK_STR(fmt(&r), quoted_mail_cases[i].want);
+		CHECK_STR(r.rule, quoted_mail_cases[i].rule);
+		if (strcmp(fmt(&r), quoted_mail_cases[i].want) || strcmp(r.rule, quoted_mail_cases[i].rule))
+			fprintf(stderr, "  MAIL case %zu: %s\n", i, quoted_mail_cases[i].addr);
+	}
+	for (size_t i = 0; i < sizeof(quoted_rcpt_cases) / sizeof(quoted_rcpt_cases[0]); i++) {
+		r = pol_check_rcpt(s, &c, quoted_rcpt_cases[i].addr, NULL);
+		CHECK_STR(fmt(&r), quoted_rcpt_cases[i].want);
+		CHECK_STR(r.rule, quoted_rcpt_cases[i].rule);
+		if (strcmp(fmt(&r), quoted_rcpt_cases[i].want) || strcmp(r.rule, quoted_rcpt_cases[i].rule))
+			fprintf(stderr, "  RCPT case %zu: %s\n", i, quoted_rcpt_cases[i].addr);
+	}
+	/* the lookups use the dequoted, lower-cased user */
+	pol_trace_init(&tr);
+	r = pol_check_mail(s, &c, "\"B\\ad\"@Good.Example", &tr);
+	CHECK(traced("From:bad@good.example -> found REJECT"));
+	CHECK(!traced("\""));
+	pol_trace_init(&tr);
+	r = pol_check_mail(s, &c, "\"\"@good.example", &tr);
+	CHECK(traced("empty local part: no user lookups"));
+	CHECK(!traced("From:@"));
+	pol_snapshot_free(s);
+
+	/* a quoted key and its plain form are one key */
+	b = pol_builder_new();
+	CHECK_EQ(pol_add(b, "To:victim@lab.example", "REJECT", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(b, "To:\"victim\"@lab.example", "OK", err, sizeof(err)), 0);
+	s = pol_build(b, err, sizeof(err));
+	CHECK(s == NULL);
+	CHECK(strstr(err, "same key") != NULL);
+	if (s)
+		pol_snapshot_free(s);
+	pol_builder_free(b);
+	/* a key whose user dequotes to nothing */
+	b = pol_builder_new();
+	CHECK_EQ(pol_add(b, "To:\"\"@lab.example", "REJECT", err, sizeof(err)), -1);
+	CHECK(strstr(err, "bad local part") != NULL);
+	pol_builder_free(b);
+}
+
 TEST(untagged)
 {
 	struct pol_snapshot *s = snap_of("# cf/README, untagged\n"
@@ -2008,6 +2112,7 @@ int main(void)
 	RUN(mail);
 	RUN(rcpt);
 	RUN(rcpt_resolve_temp);
+	RUN(quoted_local_parts);
 	RUN(untagged);
 	RUN(srv_features);
 	RUN(limit);
