@@ -126,7 +126,13 @@
  *     recipient domain is tried first, which changes only the trace);
  *     else 554 5.7.1 Relay access denied (Postfix's code and text). A
  *     recipient without a domain is local: accepted. Users dequoted as
- *     for MAIL.
+ *     for MAIL. Sender-specified routing, a dequoted local part with '@',
+ *     '%' or '!' (u%evil@ours, "u@evil"@ours, evil!u@ours, postmaster%evil),
+ *     is never relayed for the recipient domain's RELAY nor accepted as
+ *     local: only a client allowed to relay otherwise (certificate,
+ *     AUTH, Connect: RELAY) may send it, else 554 5.7.1 Relay access
+ *     denied (Postfix's allow_untrusted_routing = no, sendmail without
+ *     FEATURE(loose_relay_check)); To: entries still reject it first.
  *   Srv_Features, Require_TLS, Try_TLS, TLS_Srv, AuthInfo: name walk,
  *     address, bare tag (tagged only).
  *   Limit, ClientRate, ClientConn: address, bare tag (RateControl and

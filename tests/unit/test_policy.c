@@ -789,6 +789,106 @@ TEST(quoted_local_parts)
 	pol_builder_free(b);
 }
 
+/*
+ * Sender-specified routing in the local part (u%evil@ours, "u@evil"@ours,
+ * evil!u@ours): the recipient domain's RELAY does not relay it (Postfix's
+ * allow_untrusted_routing = no, sendmail without loose_relay_check);
+ * clients allowed to relay still may.
+ */
+static const char *const routed_rcpts[] = {
+	"<u%evil.example@lab.example>",
+	"<\"v@evil.example\"@lab.example>",
+	"<evil.example!w@lab.example>",
+	"<\"u%evil.example\"@lab.example>",
+	"<\"evil.example!w\"@lab.example>",
+	"<U%EVIL.EXAMPLE@LAB.EXAMPLE>",
+	"<\"u\\@evil.example\"@lab.example>",
+	"<u\\@evil.example@lab.example>",                  /* the escaped '@' is the local part's */
+	"<u%evil.example@x.lab.example.>",
+	"<@relay.example:u%evil.example@lab.example>",   /* the source route goes, the % stays */
+	"<u%evil.example@[198.18.1.1]>",
+	"<postmaster%evil.example>",                       /* domain-less: not local */
+	"<evil.example!postmaster>",
+	"<\"postmaster@evil.example\">",
+	"<\"victim\\\"@lab.example>",                      /* "victim\" never ends: no domain, '@' in the user */
+};
+
+TEST(rcpt_routing)
+{
+	struct pol_snapshot *s = snap_of("To:lab.example\t\tRELAY\n"
+					 "To:.lab.example\t\tRELAY\n"
+					 "To:[198.18.1.1]\t\tRELAY\n"
+					 "To:victim@lab.example\t\tREJECT\n"
+					 "Connect:198.18.0\t\tRELAY\n"
+					 "Connect:relayhost.test\t\tRELAY\n");
+	struct pol_snapshot *toonly = snap_of("To:lab.example\t\tRELAY\n");
+	struct pol_client c;
+	struct pol_result r;
+
+	CHECK(s != NULL && toonly != NULL);
+	if (!s || !toonly)
+		return;
+	for (size_t i = 0; i < sizeof(routed_rcpts) / sizeof(routed_rcpts[0]); i++) {
+		const char *to = routed_rcpts[i];
+		int bad = 0;
+
+		/* not allowed to relay: refused as any relay attempt (the default's tag and reply) */
+		c = client("198.19.0.1", NULL);
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0 || r.rule[0] || r.tag != POL_TAG_DEFAULT;
+		r = pol_check_rcpt(toonly, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		r = pol_check_rcpt(NULL, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		c = client("198.19.0.1", "okhost.test");
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		/* allowed to relay: by address, by name, by AUTH */
+		c = client("198.18.0.9", NULL);
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || strcmp(r.rule, "Connect:198.18.0 RELAY") != 0 ||
+		       r.tag != POL_TAG_CONNECT;
+		c = client("198.19.0.1", "mx.relayhost.test");
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || strcmp(r.rule, "Connect:relayhost.test RELAY") != 0;
+		c = client("198.19.0.1", NULL);
+		c.auth = 1;
+		r = pol_check_rcpt(toonly, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || r.tag != POL_TAG_AUTH;
+		CHECK(!bad);
+		if (bad)
+			fprintf(stderr, "  routed case %zu: %s\n", i, to);
+	}
+
+	/* the trace says why */
+	c = client("198.19.0.1", NULL);
+	pol_trace_init(&tr);
+	r = pol_check_rcpt(s, &c, "u%evil.example@lab.example", &tr);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
+	CHECK(traced("relay: routing in the local part (@, %, !): the recipient domain does not relay it"));
+	/* To: entries still come first: a routed recipient they reject is rejected */
+	r = pol_check_rcpt(s, &c, "\"victim\"@lab.example", NULL);
+	CHECK_STR(fmt(&r), "550 5.2.1 Mailbox disabled for this recipient");
+	/* not routing: plain, quoted without routing characters, the local postmaster */
+	r = pol_check_rcpt(s, &c, "<u@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(s, &c, "<\"u.v\"@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(s, &c, "<u@evil.example>", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
+	r = pol_check_rcpt(s, &c, "<postmaster>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_STR(r.rule, "local recipient");
+	r = pol_check_rcpt(s, &c, "<POSTMASTER>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(NULL, &c, "<\"postmaster\">", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	/* MAIL FROM does not care about routing */
+	r = pol_check_mail(s, &c, "<u%evil.example@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	pol_snapshot_free(s);
+	pol_snapshot_free(toonly);
+}
 TEST(untagged)
 {
 	struct pol_snapshot *s = snap_of("# cf/README, untagged\n"
@@ -2113,6 +2213,7 @@ int main(void)
 	RUN(rcpt);
 	RUN(rcpt_resolve_temp);
 	RUN(quoted_local_parts);
+	RUN(rcpt_routing);
 	RUN(untagged);
 	RUN(srv_features);
 	RUN(limit);
