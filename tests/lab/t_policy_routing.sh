@@ -68,16 +68,22 @@ expect_smtp 'policy_rejects{stage="mail"}' -eq 4
 expect_smtp 'policy_rejects{stage="rcpt"}' -eq 9
 lab_snap || soft_fail "cannot read counters"
 v=$(awk '/^mxgate_smtp_policy_decisions_total/ && /tag="default"/ && /action="reject"/ { s += $NF } END { print s + 0 }' "$LAB_DIR/snap.prom")
-[ "$v" -eq 6 ] && ok 'policy_decisions{tag="default",action="reject"} = 6 (the relay refusals)' ||
+if [ "$v" -eq 6 ]; then
+	ok 'policy_decisions{tag="default",action="reject"} = 6 (the relay refusals)'
+else
 	soft_fail "policy_decisions{tag=default,action=reject} = $v, expected 6"
+fi
 
 # B: 2001:2::1 has Connect: RELAY: routed recipients are its to send
 soft_run "client allowed to relay" lab_py smtp_routing.py --host 2001:2::2 --relay yes --tag relay
 wait_messages relay || soft_fail "the backend recorded no message from the second session"
 env=$(messages relay)
 want='<a@client.example> <u%evil.example@lab.example> <"v@evil.example"@lab.example> <evil.example!w@lab.example> <"u%evil.example"@lab.example> <U%EVIL.EXAMPLE@LAB.EXAMPLE> <good@lab.example> <"quoted.ok"@lab.example>'
-[ "$env" = "$want" ] && ok "Connect: RELAY client: routed recipients relayed verbatim" ||
+if [ "$env" = "$want" ]; then
+	ok "Connect: RELAY client: routed recipients relayed verbatim"
+else
 	soft_fail "backend's envelope for the relaying client: '$env'"
+fi
 expect_smtp 'policy_rejects{stage="rcpt"}' -eq 12
 expect_no_bug_drops
 lab_end
