@@ -517,6 +517,30 @@ bad:
 	return -1;
 }
 
+/*
+ * A local part as the mailbox it names (RFC 5321 4.1.2, RFC 5322 3.4.1:
+ * <"victim"@x> and <victim@x> are one mailbox): the double quotes dropped,
+ * a backslash-escaped character kept without its backslash, a backslash
+ * at the end dropped (as Postfix's unquote_822_local()), lower case.
+ * Copies n bytes at most into out (NUL-terminated); returns the length.
+ */
+static size_t dequote_local(char *out, const char *in, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (in[i] == '"')
+			continue;
+		if (in[i] == '\\') {
+			if (++i == n)
+				break;
+		}
+		out[o++] = lc(in[i]);
+	}
+	out[o] = 0;
+	return o;
+}
+
 /* A local part: printable, no '@' (8-bit allowed, SMTPUTF8). */
 static int good_local(const char *s, size_t n)
 {
@@ -602,18 +626,19 @@ static int parse_key(int tag, const char *s, struct ent *e, char *out, char *why
 				 tag_names[tag]);
 			return -1;
 		}
-		if (!good_local(s, (size_t)(at - s))) {
+		/* the mailbox a quoted local part names, as lookups see it */
+		if (!good_local(s, (size_t)(at - s)) || !dequote_local(out, s, (size_t)(at - s))) {
 			snprintf(why, wl, "bad local part");
 			return -1;
 		}
+		out += strlen(out);
+		*out++ = '@';
+		*out = 0;
 		if (!at[1]) {
 			e->ktype = K_USER;
-			lcopy(out, s, strlen(s));
 			return 0;
 		}
 		e->ktype = K_FULL;
-		lcopy(out, s, (size_t)(at - s) + 1);
-		out += at - s + 1;
 		return at[1] == '[' ? parse_literal(at + 1, out, why, wl)
 				    : parse_name(at + 1, 0, out, &kt, why, wl);
 	}
@@ -2269,15 +2294,33 @@ int pol_authinfo(const struct pol_snapshot *s, const struct pol_client *srv, str
 }
 
 /*
- * A mailbox for lookups: local part and domain, lower case, without <>,
- * source route or the domain's trailing dot. 1 = null path, 0 = ok
- * (dom "" when there is none), -1 = too long.
+ * Sender-specified routing in a dequoted local part: '@', '%' (the
+ * "percent hack") or '!' (a UUCP bang path). A backend that trusts mxgate
+ * may route u%evil.example@ours, "u@evil.example"@ours or
+ * evil.example!u@ours to evil.example (Postfix's allow_untrusted_routing,
+ * sendmail's FEATURE(loose_relay_check) are about these).
  */
-static int split_addr(const char *in, char *local, char *dom)
+static int routed_local(const char *local)
 {
-	const char *p = in ? in : "", *end, *at;
-	size_t n;
+	return strpbrk(local, "@%!") != NULL;
+}
 
+/*
+ * A mailbox for lookups: local part and domain, lower case, without <>,
+ * source route or the domain's trailing dot; the domain starts after the
+ * last '@' that is neither inside a quoted string nor escaped by a
+ * backslash, and the local part is dequoted (dequote_local()). An
+ * unterminated quoted string runs to the end (no domain). 1 = null path,
+ * 0 = ok (dom "" when there is none), -1 = too long. *routed: the local
+ * part has sender-specified routing (routed_local()).
+ */
+static int split_addr(const char *in, char *local, char *dom, int *routed)
+{
+	const char *p = in ? in : "", *end, *at = NULL, *q;
+	size_t n;
+	int quoted = 0;
+
+	*routed = 0;
 	while (is_blank(*p))
 		p++;
 	n = strlen(p);
@@ -2296,18 +2339,29 @@ static int split_addr(const char *in, char *local, char *dom)
 	}
 	if (p >= end)
 		return 1;
-	for (at = end - 1; at >= p && *at != '@'; at--)
-		;
-	if (at < p) {
+	for (q = p; q < end; q++) {
+		if (*q == '\\') {
+			if (q + 1 < end)
+				q++;
+		} else if (*q == '"') {
+			quoted = !quoted;
+		} else if (*q == '@' && !quoted) {
+			at = q;
+		}
+	}
+	if (!at) {
 		if ((size_t)(end - p) > ADDR_PART_MAX)
 			return -1;
-		lcopy(local, p, (size_t)(end - p));
 		dom[0] = 0;
+		if (!dequote_local(local, p, (size_t)(end - p)))
+			return 1;               /* <""> names no one */
+		*routed = routed_local(local);
 		return 0;
 	}
 	if ((size_t)(at - p) > ADDR_PART_MAX || (size_t)(end - at - 1) > ADDR_PART_MAX)
 		return -1;
-	lcopy(local, p, (size_t)(at - p));
+	dequote_local(local, p, (size_t)(at - p));
+	*routed = routed_local(local);
 	lcopy(dom, at + 1, (size_t)(end - at - 1));
 	n = strlen(dom);
 	if (n > 1 && dom[n - 1] == '.')
@@ -2335,7 +2389,9 @@ static const struct ent *search_addr(const struct pol_snapshot *s, int tag, cons
 		*walked = 1;
 		return NULL;
 	}
-	if (dom[0]) {
+	if (!local[0])
+		tr(t, "empty local part: no user lookups");
+	if (dom[0] && local[0]) {
 		n = snprintf(key, sizeof(key), "%s@%s", local, dom);
 		if ((e = get_plus(s, tag, 1, key, (size_t)n, t)))
 			return e;
@@ -2348,9 +2404,11 @@ static const struct ent *search_addr(const struct pol_snapshot *s, int tag, cons
 				return e;
 		}
 	}
-	n = snprintf(key, sizeof(key), "%s@", local);
-	if ((e = get_plus(s, tag, 1, key, (size_t)n, t)))
-		return e;
+	if (local[0]) {
+		n = snprintf(key, sizeof(key), "%s@", local);
+		if ((e = get_plus(s, tag, 1, key, (size_t)n, t)))
+			return e;
+	}
 	if (bl) {
 		n = snprintf(key, sizeof(key), "%.*s+*@", (int)bl, local);
 		if ((e = get_plus(s, tag, 1, key, (size_t)n, t)))
@@ -2372,7 +2430,7 @@ struct pol_result pol_check_mail(const struct pol_snapshot *s, const struct pol_
 	struct pol_result r;
 	char local[ADDR_PART_MAX + 1], dom[ADDR_PART_MAX + 1];
 	const struct ent *e;
-	int walked, rc;
+	int walked, rc, routed;
 
 	memset(&r, 0, sizeof(r));
 	if (!s) {
@@ -2388,7 +2446,7 @@ struct pol_result pol_check_mail(const struct pol_snapshot *s, const struct pol_
 	if (r.action == POL_REJECT)
 		return r;
 	memset(&r, 0, sizeof(r));
-	rc = split_addr(from, local, dom);
+	rc = split_addr(from, local, dom, &routed);
 	if (rc == 1) {
 		tr(t, "<>: the null sender is always accepted");
 		return r;
@@ -2444,10 +2502,10 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 	char local[ADDR_PART_MAX + 1], dom[ADDR_PART_MAX + 1], nb[80];
 	const struct ent *e, *d = NULL;
 	const char *name;
-	int walked, rc;
+	int walked, rc, routed;
 
 	memset(&r, 0, sizeof(r));
-	rc = split_addr(to, local, dom);
+	rc = split_addr(to, local, dom, &routed);
 	if (rc == 1) {
 		reject(&r, 553, "5.1.3", "User address required");
 		return r;
@@ -2458,7 +2516,7 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 	}
 	if (!s) {
 		tr(t, "no policy");
-		if (!dom[0])
+		if (!dom[0] && !routed)
 			r.action = POL_RELAY;
 		else
 			reject(&r, 554, "5.7.1", "Relay access denied");  /* Postfix's text (fail2ban knows it) */
@@ -2469,18 +2527,25 @@ struct pol_result pol_check_rcpt(const struct pol_snapshot *s, const struct pol_
 		apply_access(s, e, &r, 550, "5.2.1", "Mailbox disabled for this recipient");
 		return r;
 	}
-	if (!dom[0]) {
+	if (!dom[0] && !routed) {
 		tr(t, "relay: no domain, a local recipient");
 		r.action = POL_RELAY;
 		snprintf(r.rule, sizeof(r.rule), "local recipient");
 		return r;
 	}
 	/* relaying: any one of these (sendmail's Rcpt_ok and Relay_ok; the
-	   recipient domain first, the common case for an MX) */
-	if (walked)
+	   recipient domain first, the common case for an MX). Not the domain
+	   when the local part routes elsewhere (u%evil@ours, "u@evil"@ours,
+	   evil!u@ours, a routed domain-less one): only a client allowed to
+	   relay may send those, as Postfix's allow_untrusted_routing = no and
+	   sendmail without FEATURE(loose_relay_check) */
+	if (routed) {
+		tr(t, "relay: routing in the local part (@, %%, !): the recipient domain does not relay it");
+	} else if (walked) {
 		d = e;
-	else if (has_entries(s, T_TO, 1))
+	} else if (has_entries(s, T_TO, 1)) {
 		d = walk_name(s, T_TO, 1, dom, t);
+	}
 	if (d && d->kind == V_RELAY) {
 		tr(t, "relay: recipient domain is RELAY");
 		r.action = POL_RELAY;

@@ -25,7 +25,9 @@
  *                    (1..7 groups without "::" = a /16..112 prefix, as in
  *                    sendmail's "IPv6:2002:c0a8:02c7 = 2002:c0a8:02c7::/48"),
  *                    IPv6 address or CIDR (2001:2::/48)
- *   From:KEY, To:KEY user@domain, user@, domain, .domain, [literal]
+ *   From:KEY, To:KEY user@domain, user@, domain, .domain, [literal]; a
+ *                    quoted user ("j.doe"@) is the mailbox it names:
+ *                    stored dequoted, as lookups see addresses
  *   KEY (no tag)     any of the above: sendmail's untagged entries, tried
  *                    after the tagged key at every step of Connect, From
  *                    and To lookups (tags are recommended: an untagged
@@ -111,6 +113,10 @@
  *   MAIL (check_mail): Require_TLS (mxgate), tls_client, then From:
  *     user@domain (+detail: user+*@domain, user@domain), user@ (same
  *     variants), domain walk; first found decides; <> is always accepted.
+ *     The user is the local part dequoted (RFC 5321 4.1.2: <"Bad"@x>,
+ *     <"b\ad"@x> and <bad@x> are one mailbox: quotes and backslashes
+ *     dropped, then lower case); the domain starts after the last '@'
+ *     outside quotes; an empty user ("") has no user lookups.
  *   RCPT (check_rcpt): To: user@domain, user@, domain walk as for From
  *     (REJECT = 550 5.2.1 Mailbox disabled for this recipient; OK and
  *     RELAY there only mean "not rejected"); then relaying, allowed by any
@@ -119,7 +125,14 @@
  *     name walk +Connect RELAY (sendmail's RelayTLS/Rcpt_ok/Relay_ok; the
  *     recipient domain is tried first, which changes only the trace);
  *     else 554 5.7.1 Relay access denied (Postfix's code and text). A
- *     recipient without a domain is local: accepted.
+ *     recipient without a domain is local: accepted. Users dequoted as
+ *     for MAIL. Sender-specified routing, a dequoted local part with '@',
+ *     '%' or '!' (u%evil@ours, "u@evil"@ours, evil!u@ours, postmaster%evil),
+ *     is never relayed for the recipient domain's RELAY nor accepted as
+ *     local: only a client allowed to relay otherwise (certificate,
+ *     AUTH, Connect: RELAY) may send it, else 554 5.7.1 Relay access
+ *     denied (Postfix's allow_untrusted_routing = no, sendmail without
+ *     FEATURE(loose_relay_check)); To: entries still reject it first.
  *   Srv_Features, Require_TLS, Try_TLS, TLS_Srv, AuthInfo: name walk,
  *     address, bare tag (tagged only).
  *   Limit, ClientRate, ClientConn: address, bare tag (RateControl and

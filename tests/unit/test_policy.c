@@ -685,6 +685,210 @@ TEST(rcpt_resolve_temp)
 	pol_snapshot_free(s);
 	pol_snapshot_free(noconn);
 }
+/*
+ * Quoted local parts are the mailbox they name (RFC 5321 4.1.2, RFC 5322
+ * 3.4.1): dequoted (quotes and backslashes dropped, lower case) before
+ * every From:, To: and untagged user lookup, and in keys.
+ */
+#define QUOTE_MAP \
+	"To:lab.example\t\tRELAY\n" \
+	"To:victim@lab.example\t\tREJECT\n" \
+	"To:gone@\t\tREJECT\n" \
+	"From:bad@good.example\t\tREJECT\n" \
+	"From:\"Q.Uoted\"@good.example\tREJECT\n" \
+	"spammer@aol.com\t\tREJECT\n"
+
+static const struct {
+	const char *addr, *want, *rule;
+} quoted_mail_cases[] = {
+	{ "<bad@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"bad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b\\ad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"BAD\"@Good.Example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b\"\"ad\"@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<b\\ad@good.example>", "550 5.7.1 Access denied", "From:bad@good.example REJECT" },
+	{ "<\"b.ad\"@good.example>", "CONTINUE", "" },             /* another mailbox */
+	{ "<\"b@ad\"@good.example>", "CONTINUE", "" },
+	{ "<q.uoted@good.example>", "550 5.7.1 Access denied", "From:\"Q.Uoted\"@good.example REJECT" },
+	{ "<\"q.uoted\"@good.example>", "550 5.7.1 Access denied", "From:\"Q.Uoted\"@good.example REJECT" },
+	{ "<\"spammer\"@aol.com>", "550 5.7.1 Access denied", "spammer@aol.com REJECT" },
+	{ "<\"\"@good.example>", "CONTINUE", "" },                   /* empty: no user lookups */
+	{ "<\"\">", "CONTINUE", "" },                                /* names no one: as <> */
+};
+
+static const struct {
+	const char *addr, *want, *rule;
+} quoted_rcpt_cases[] = {
+	{ "<victim@lab.example>", "550 5.2.1 Mailbox disabled for this recipient", "To:victim@lab.example REJECT" },
+	{ "<\"victim\"@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"Victim\"@LAB.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"vic\\tim\"@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<vic\\tim@lab.example>", "550 5.2.1 Mailbox disabled for this recipient",
+	  "To:victim@lab.example REJECT" },
+	{ "<\"gone\"@elsewhere.test>", "550 5.2.1 Mailbox disabled for this recipient", "To:gone@ REJECT" },
+	{ "<gone\\>", "550 5.2.1 Mailbox disabled for this recipient", "To:gone@ REJECT" }, /* \ at the end */
+	{ "<\"spammer\"@aol.com>", "550 5.2.1 Mailbox disabled for this recipient", "spammer@aol.com REJECT" },
+	{ "<\"abc\\\\\"@lab.example>", "RELAY", "To:lab.example RELAY" },           /* "abc\\": abc\ */
+	{ "<\"\"@lab.example>", "RELAY", "To:lab.example RELAY" },                  /* the backend's to judge */
+	{ "<\"\">", "553 5.1.3 User address required", "" },
+	{ "<\"victim.x\"@lab.example>", "RELAY", "To:lab.example RELAY" },
+};
+
+TEST(quoted_local_parts)
+{
+	struct pol_snapshot *s = snap_of(QUOTE_MAP);
+	struct pol_client c = client("198.19.0.1", NULL);
+	struct pol_result r;
+	struct pol_builder *b;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof(quoted_mail_cases) / sizeof(quoted_mail_cases[0]); i++) {
+		r = pol_check_mail(s, &c, quoted_mail_cases[i].addr, NULL);
+		CHECK_STR(fmt(&r), quoted_mail_cases[i].want);
+		CHECK_STR(r.rule, quoted_mail_cases[i].rule);
+		if (strcmp(fmt(&r), quoted_mail_cases[i].want) || strcmp(r.rule, quoted_mail_cases[i].rule))
+			fprintf(stderr, "  MAIL case %zu: %s\n", i, quoted_mail_cases[i].addr);
+	}
+	for (size_t i = 0; i < sizeof(quoted_rcpt_cases) / sizeof(quoted_rcpt_cases[0]); i++) {
+		r = pol_check_rcpt(s, &c, quoted_rcpt_cases[i].addr, NULL);
+		CHECK_STR(fmt(&r), quoted_rcpt_cases[i].want);
+		CHECK_STR(r.rule, quoted_rcpt_cases[i].rule);
+		if (strcmp(fmt(&r), quoted_rcpt_cases[i].want) || strcmp(r.rule, quoted_rcpt_cases[i].rule))
+			fprintf(stderr, "  RCPT case %zu: %s\n", i, quoted_rcpt_cases[i].addr);
+	}
+	/* the lookups use the dequoted, lower-cased user */
+	pol_trace_init(&tr);
+	r = pol_check_mail(s, &c, "\"B\\ad\"@Good.Example", &tr);
+	CHECK(traced("From:bad@good.example -> found REJECT"));
+	CHECK(!traced("\""));
+	pol_trace_init(&tr);
+	r = pol_check_mail(s, &c, "\"\"@good.example", &tr);
+	CHECK(traced("empty local part: no user lookups"));
+	CHECK(!traced("From:@"));
+	pol_snapshot_free(s);
+
+	/* a quoted key and its plain form are one key */
+	b = pol_builder_new();
+	CHECK_EQ(pol_add(b, "To:victim@lab.example", "REJECT", err, sizeof(err)), 0);
+	CHECK_EQ(pol_add(b, "To:\"victim\"@lab.example", "OK", err, sizeof(err)), 0);
+	s = pol_build(b, err, sizeof(err));
+	CHECK(s == NULL);
+	CHECK(strstr(err, "same key") != NULL);
+	if (s)
+		pol_snapshot_free(s);
+	pol_builder_free(b);
+	/* a key whose user dequotes to nothing */
+	b = pol_builder_new();
+	CHECK_EQ(pol_add(b, "To:\"\"@lab.example", "REJECT", err, sizeof(err)), -1);
+	CHECK(strstr(err, "bad local part") != NULL);
+	pol_builder_free(b);
+}
+
+/*
+ * Sender-specified routing in the local part (u%evil@ours, "u@evil"@ours,
+ * evil!u@ours): the recipient domain's RELAY does not relay it (Postfix's
+ * allow_untrusted_routing = no, sendmail without loose_relay_check);
+ * clients allowed to relay still may.
+ */
+static const char *const routed_rcpts[] = {
+	"<u%evil.example@lab.example>",
+	"<\"v@evil.example\"@lab.example>",
+	"<evil.example!w@lab.example>",
+	"<\"u%evil.example\"@lab.example>",
+	"<\"evil.example!w\"@lab.example>",
+	"<U%EVIL.EXAMPLE@LAB.EXAMPLE>",
+	"<\"u\\@evil.example\"@lab.example>",
+	"<u\\@evil.example@lab.example>",                  /* the escaped '@' is the local part's */
+	"<u%evil.example@x.lab.example.>",
+	"<@relay.example:u%evil.example@lab.example>",   /* the source route goes, the % stays */
+	"<u%evil.example@[198.18.1.1]>",
+	"<postmaster%evil.example>",                       /* domain-less: not local */
+	"<evil.example!postmaster>",
+	"<\"postmaster@evil.example\">",
+	"<\"victim\\\"@lab.example>",                      /* "victim\" never ends: no domain, '@' in the user */
+};
+
+TEST(rcpt_routing)
+{
+	struct pol_snapshot *s = snap_of("To:lab.example\t\tRELAY\n"
+					 "To:.lab.example\t\tRELAY\n"
+					 "To:[198.18.1.1]\t\tRELAY\n"
+					 "To:victim@lab.example\t\tREJECT\n"
+					 "Connect:198.18.0\t\tRELAY\n"
+					 "Connect:relayhost.test\t\tRELAY\n");
+	struct pol_snapshot *toonly = snap_of("To:lab.example\t\tRELAY\n");
+	struct pol_client c;
+	struct pol_result r;
+
+	CHECK(s != NULL && toonly != NULL);
+	if (!s || !toonly)
+		return;
+	for (size_t i = 0; i < sizeof(routed_rcpts) / sizeof(routed_rcpts[0]); i++) {
+		const char *to = routed_rcpts[i];
+		int bad = 0;
+
+		/* not allowed to relay: refused as any relay attempt (the default's tag and reply) */
+		c = client("198.19.0.1", NULL);
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0 || r.rule[0] || r.tag != POL_TAG_DEFAULT;
+		r = pol_check_rcpt(toonly, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		r = pol_check_rcpt(NULL, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		c = client("198.19.0.1", "okhost.test");
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "554 5.7.1 Relay access denied") != 0;
+		/* allowed to relay: by address, by name, by AUTH */
+		c = client("198.18.0.9", NULL);
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || strcmp(r.rule, "Connect:198.18.0 RELAY") != 0 ||
+		       r.tag != POL_TAG_CONNECT;
+		c = client("198.19.0.1", "mx.relayhost.test");
+		r = pol_check_rcpt(s, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || strcmp(r.rule, "Connect:relayhost.test RELAY") != 0;
+		c = client("198.19.0.1", NULL);
+		c.auth = 1;
+		r = pol_check_rcpt(toonly, &c, to, NULL);
+		bad |= strcmp(fmt(&r), "RELAY") != 0 || r.tag != POL_TAG_AUTH;
+		CHECK(!bad);
+		if (bad)
+			fprintf(stderr, "  routed case %zu: %s\n", i, to);
+	}
+
+	/* the trace says why */
+	c = client("198.19.0.1", NULL);
+	pol_trace_init(&tr);
+	r = pol_check_rcpt(s, &c, "u%evil.example@lab.example", &tr);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
+	CHECK(traced("relay: routing in the local part (@, %, !): the recipient domain does not relay it"));
+	/* To: entries still come first: a routed recipient they reject is rejected */
+	r = pol_check_rcpt(s, &c, "\"victim\"@lab.example", NULL);
+	CHECK_STR(fmt(&r), "550 5.2.1 Mailbox disabled for this recipient");
+	/* not routing: plain, quoted without routing characters, the local postmaster */
+	r = pol_check_rcpt(s, &c, "<u@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(s, &c, "<\"u.v\"@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(s, &c, "<u@evil.example>", NULL);
+	CHECK_STR(fmt(&r), "554 5.7.1 Relay access denied");
+	r = pol_check_rcpt(s, &c, "<postmaster>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	CHECK_STR(r.rule, "local recipient");
+	r = pol_check_rcpt(s, &c, "<POSTMASTER>", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	r = pol_check_rcpt(NULL, &c, "<\"postmaster\">", NULL);
+	CHECK_STR(fmt(&r), "RELAY");
+	/* MAIL FROM does not care about routing */
+	r = pol_check_mail(s, &c, "<u%evil.example@lab.example>", NULL);
+	CHECK_STR(fmt(&r), "CONTINUE");
+	pol_snapshot_free(s);
+	pol_snapshot_free(toonly);
+}
 TEST(untagged)
 {
 	struct pol_snapshot *s = snap_of("# cf/README, untagged\n"
@@ -2008,6 +2212,8 @@ int main(void)
 	RUN(mail);
 	RUN(rcpt);
 	RUN(rcpt_resolve_temp);
+	RUN(quoted_local_parts);
+	RUN(rcpt_routing);
 	RUN(untagged);
 	RUN(srv_features);
 	RUN(limit);
