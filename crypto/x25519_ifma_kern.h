@@ -105,7 +105,7 @@ XT void fe_reduce(fe *r, vec lo0, vec lo1, vec lo2, vec lo3, vec lo4, vec lo5, v
 }
 
 /* r = a * b; r may alias a or b. */
-XF void fe_mul(fe *r, const fe *a, const fe *b)
+XT void fe_mul(fe *r, const fe *a, const fe *b)
 {
 	const vec z = XK_ZERO();
 	const vec a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3], a4 = a->v[4];
@@ -130,7 +130,7 @@ XF void fe_mul(fe *r, const fe *a, const fe *b)
  * r = a^2: the ten cross products once, their columns doubled before the
  * five squares are added (15 products instead of 25).
  */
-XF void fe_sq(fe *r, const fe *a)
+XT void fe_sq(fe *r, const fe *a)
 {
 	const vec z = XK_ZERO();
 	const vec a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3], a4 = a->v[4];
