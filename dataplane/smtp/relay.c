@@ -33,7 +33,6 @@ enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_
 /* What the backend's last EHLO reply offered (struct relay.offers). */
 #define OFFER_STARTTLS      1u
 #define OFFER_XCLIENT       2u
-#define OFFER_XCLIENT_LOGIN 4u
 #define OFFER_AUTH_SHIFT    4        /* rw_auth_mechs() << OFFER_AUTH_SHIFT */
 
 struct relay {
@@ -59,6 +58,7 @@ struct relay {
 	struct rw_reply rep;      /* the backend reply being assembled */
 	/* set-up towards this backend (the access map's Try_TLS, TLS_Srv, AuthInfo) */
 	unsigned offers;          /* OFFER_* of its last EHLO reply */
+	unsigned xattrs;          /* RW_XA_* its last EHLO reply's XCLIENT lines list */
 	uint8_t tls_judged;       /* STARTTLS done or passed over, TLS_Srv judged */
 	uint8_t xclient_done;     /* XCLIENT sent and answered (or not to be sent) */
 	uint8_t auth_done;        /* AUTH done (or not to be done) */
@@ -123,6 +123,7 @@ void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg)
 	    memcmp(cfg->backends, rp->cfg->backends, sizeof(cfg->backends)) != 0) {
 		memset(rp->down_until_us, 0, sizeof(rp->down_until_us));
 		rp->rr = 0;
+		rp->xclient_noaddr_warned = 0;
 		rp->gen++;
 	}
 	rp->cfg = cfg;
@@ -293,7 +294,7 @@ static int backend_open(struct relay *r)
 		r->be = *be;
 		r->bgen = rp->gen;
 		r->bst = B_CONNECTING;
-		r->offers = 0;
+		r->offers = r->xattrs = 0;
 		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = 0;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
@@ -484,10 +485,11 @@ void relay_close(struct relay *r)
 /* ---- set-up: PROXY v2, greeting, EHLO, STARTTLS, XCLIENT ---- */
 
 /*
- * Announce the client to a backend that offers XCLIENT; with LOGIN= for an
- * authenticated client when the backend lists that attribute (Postfix does).
+ * Announce the client to a backend that offers XCLIENT with the attributes
+ * it listed (ADDR among them); LOGIN= for an authenticated client when it
+ * lists that attribute (Postfix does).
  */
-static void backend_xclient(struct relay *r, int login_ok)
+static void backend_xclient(struct relay *r)
 {
 	char cmd[RW_XCLIENT_MAX];
 	struct relay_client c;
@@ -497,7 +499,7 @@ static void backend_xclient(struct relay *r, int login_ok)
 	r->ops->client(r->owner, &c);
 	x = (struct rw_xclient_info){
 		.addr = c.addr, .port = c.port, .helo = c.helo, .name = c.name, .name_temp = c.name_temp,
-		.ehlo = c.ehlo, .login = c.login, .login_ok = login_ok,
+		.ehlo = c.ehlo, .login = c.login, .attrs = r->xattrs,
 	};
 	n = rw_xclient(&x, cmd, sizeof(cmd));
 	if (n == 0) {
@@ -657,8 +659,31 @@ static void backend_offers(struct relay *r)
 
 	r->offers = (rw_reply_has_keyword(rep, len, "STARTTLS") ? OFFER_STARTTLS : 0) |
 		    (rw_reply_has_keyword(rep, len, "XCLIENT") ? OFFER_XCLIENT : 0) |
-		    (rw_xclient_lists(rep, len, "LOGIN") ? OFFER_XCLIENT_LOGIN : 0) |
 		    rw_auth_mechs(rep, len) << OFFER_AUTH_SHIFT;
+	r->xattrs = rw_xclient_attrs(rep, len);
+}
+
+/*
+ * Does this backend take XCLIENT? Offered, and with ADDR among its
+ * attributes: without ADDR, XCLIENT would not announce the client at all,
+ * so it is not used (as with a backend that does not offer it), and the
+ * worker says so once per backend (until the list of backends changes).
+ */
+static int backend_xclient_usable(struct relay *r)
+{
+	struct relay_pool *rp = r->rp;
+	char lb[128];
+
+	if (!(r->offers & OFFER_XCLIENT))
+		return 0;
+	if (r->xattrs & RW_XA_ADDR)
+		return 1;
+	if (r->bgen == rp->gen && !(rp->xclient_noaddr_warned & 1u << r->bidx)) {
+		rp->xclient_noaddr_warned |= 1u << r->bidx;
+		slog(r->key, "warning: backend %d %s offers XCLIENT without the ADDR attribute: XCLIENT not used, "
+		     "the backend sees mxgate's address as the client's", r->bidx, backend_label(r, lb, sizeof(lb)));
+	}
+	return 0;
 }
 
 /*
@@ -845,9 +870,9 @@ static void backend_setup(struct relay *r)
 		if (backend_tls_judge(r) != 0)
 			return;
 	}
-	if (!r->xclient_done && !be->proxy_v2 && (r->offers & OFFER_XCLIENT)) {
+	if (!r->xclient_done && !be->proxy_v2 && backend_xclient_usable(r)) {
 		r->bst = B_XCLIENT;
-		backend_xclient(r, (r->offers & OFFER_XCLIENT_LOGIN) != 0);
+		backend_xclient(r);
 		return;
 	}
 	r->xclient_done = 1;

@@ -645,6 +645,57 @@ TEST(backend_refused_failover)
 	stop();
 }
 
+/*
+ * XCLIENT with the attributes the backend announced only (Haraka's list has
+ * no PORT); a backend that announces no ADDR gets no XCLIENT, and the
+ * worker warns once.
+ */
+TEST(xclient_announced_attrs)
+{
+	struct tcp_conn *c, *b;
+	const char *log, *w;
+
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_ehlo(40001);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	b = F.connects[0];
+	b->ops->connected(b, 0);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO mx.test\r\n");
+	say(b, "250-haraka.test\r\n250-PIPELINING\r\n250 XCLIENT NAME ADDR PROTO HELO\r\n");
+	CHECK_STR(take(b), "XCLIENT ADDR=198.18.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP\r\n");
+	say(b, "220 haraka.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO client.test\r\n");
+	say(b, "250 haraka.test\r\n");
+	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	log_end();
+
+	/* no ADDR: no XCLIENT (twice), one warning */
+	log_begin();
+	for (unsigned i = 0; i < 2; i++) {
+		c = client_ehlo((uint16_t)(40002 + i));
+		say(c, "MAIL FROM:<a@client.test>\r\n");
+		CHECK_EQ(F.nconnects, 2 + i);
+		if (F.nconnects != 2 + i)
+			break;
+		b = F.connects[1 + i];
+		b->ops->connected(b, 0);
+		say(b, "220 backend.test ESMTP\r\n");
+		CHECK_STR(take(b), "EHLO mx.test\r\n");
+		say(b, "250-backend.test\r\n250 XCLIENT NAME HELO PROTO\r\n");
+		CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	}
+	log = log_end();
+	w = strstr(log, "warning: backend 0 unknown[198.18.1.1]:25 offers XCLIENT without the ADDR attribute");
+	CHECK(w != NULL);
+	CHECK(w == NULL || strstr(strstr(w, "without the ADDR") + 1, "without the ADDR") == NULL);   /* once */
+	CHECK_EQ(counter("xclient"), 1);
+	stop();
+}
+
 TEST(backend_none)
 {
 	struct tcp_conn *c;
@@ -1404,6 +1455,7 @@ int main(void)
 	RUN(relay_xclient);
 	RUN(relay_proxy_v2);
 	RUN(backend_refused_failover);
+	RUN(xclient_announced_attrs);
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
 	RUN(client_half_close_owed);
