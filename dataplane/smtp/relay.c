@@ -64,6 +64,7 @@ struct relay {
 	uint8_t auth_done;        /* AUTH done (or not to be done) */
 	unsigned auth_mech;       /* RW_MECH_* in use */
 	uint8_t map_failed;       /* this connection failed the map: the backend does not rest */
+	uint8_t client_refused;   /* the backend refused this client (XCLIENT): no rest, no failover */
 	uint32_t map_skip;        /* backends that failed the map for this MAIL: not tried again */
 	int pf_code;              /* the MAIL's reply when a backend failed the map (0 = none) */
 	char pf_reply[POL_TEXT_MAX + 64];
@@ -295,7 +296,7 @@ static int backend_open(struct relay *r)
 		r->bgen = rp->gen;
 		r->bst = B_CONNECTING;
 		r->offers = r->xattrs = 0;
-		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = 0;
+		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = r->client_refused = 0;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
 		r->b_timer = 0;
@@ -312,7 +313,7 @@ void relay_fail(struct relay *r, const char *why)
 	struct relay_loss loss = { .was = r->bwait, .in_message = r->bst == B_DATA };
 
 	rp->st->backend_errors++;
-	if (r->bst < B_READY && !r->map_failed)
+	if (r->bst < B_READY && !r->map_failed && !r->client_refused)
 		backend_rest(r);
 	if (loss.was == RELAY_W_DOT)
 		slogd(SLOG_SMTP, r->key, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
@@ -338,7 +339,7 @@ void relay_fail(struct relay *r, const char *why)
 		/* MAIL not answered yet: the transaction can start on another backend */
 		if (r->bcmd_len == 0)
 			r->bcmd_len = r->bcmd_sent;
-		if (r->btries++ < (int)rp->cfg->nbackends && backend_open(r) == 0)
+		if (!r->client_refused && r->btries++ < (int)rp->cfg->nbackends && backend_open(r) == 0)
 			return;
 		r->bcmd_len = 0;
 		loss.mail_unplaced = 1;
@@ -687,6 +688,55 @@ static int backend_xclient_usable(struct relay *r)
 }
 
 /*
+ * The backend refused this client (its reply to XCLIENT, or to the client's
+ * own HELO/EHLO right after XCLIENT): a per-client limit or policy of the
+ * backend (Postfix's connection count or rate limit answers 421), not a
+ * backend out of service. It does not rest and no other backend is tried
+ * for this client; the MAIL gets a 4xx with the backend's reason (a 421 or
+ * a 5xx becomes 451: the client may try again, the session goes on),
+ * logged and counted (mxgate_smtp_backend_client_refused_total).
+ */
+static void backend_client_refused(struct relay *r, int code, const char *when)
+{
+	const char *rep = r->rep.buf, *t;
+	struct relay_client c;
+	char lb[128], text[POL_TEXT_MAX], enh[16] = "4.7.0";
+	size_t tl, i;
+	int ccode = code >= 400 && code < 500 && code != 421 ? code : 451;
+
+	r->ops->client(r->owner, &c);
+	r->rp->st->backend_client_refused++;
+	tl = strcspn(rep, "\r\n");
+	slogd(SLOG_SMTP, r->key, "%s: backend %d %s refused client %s at %s: %.*s; the backend stays in service",
+	      r->id[0] ? r->id : "NOQUEUE", r->bidx, backend_label(r, lb, sizeof(lb)), c.addr, when,
+	      (int)(tl > 300 ? 300 : tl), rep);
+	/* the reply's first line: "ddd[ -]" [enhanced code] text; printable ASCII only */
+	t = tl > 4 ? rep + 4 : rep + tl;
+	tl = tl > 4 ? tl - 4 : 0;
+	if (tl >= 5 && (t[0] == '4' || t[0] == '5') && t[1] == '.') {
+		size_t e = strspn(t + 2, "0123456789.");
+
+		if (e >= 3 && e + 2 < sizeof(enh) && (t[2 + e] == ' ' || 2 + e == tl)) {
+			snprintf(enh, sizeof(enh), "4.%.*s", (int)e, t + 2);
+			t += 2 + e;
+			tl -= 2 + e;
+		}
+	}
+	while (tl > 0 && *t == ' ')
+		t++, tl--;
+	if (tl > sizeof(text) - 1)
+		tl = sizeof(text) - 1;
+	for (i = 0; i < tl; i++)
+		text[i] = t[i] >= 32 && t[i] < 127 ? t[i] : '?';
+	text[tl] = '\0';
+	r->client_refused = 1;
+	r->pf_code = ccode;
+	snprintf(r->pf_reply, sizeof(r->pf_reply), "%d %s %s\r\n", ccode, enh,
+		 text[0] ? text : "Error: the backend refused this client, try again later");
+	relay_fail(r, "the backend refused this client");
+}
+
+/*
  * TLS_Srv against the backend: after the handshake (with its certificate)
  * or without TLS (verify NONE). 0 to go on, -1 when it failed (the relay
  * failed the backend). The handshake's outcome is logged as Postfix's
@@ -898,8 +948,12 @@ static void backend_reply(struct relay *r, int code)
 		/* a PROXY backend must see the client's name; STARTTLS needs EHLO first */
 		backend_hello(r, be->proxy_v2 && !be->starttls);
 		return;
-	case B_EHLO:
 	case B_EHLO2:
+		/* after XCLIENT we greet as the client: a refusal is the backend's answer for this client */
+		if (code >= 400)
+			return backend_client_refused(r, code, "HELO after XCLIENT");
+		/* fall through */
+	case B_EHLO:
 		if (code != 250)
 			return relay_fail(r, "EHLO refused");
 		backend_offers(r);
@@ -915,8 +969,12 @@ static void backend_reply(struct relay *r, int code)
 		/*
 		 * Postfix answers 220 (a new session), smtp-sink 250. A refusal is
 		 * not ignored: the backend would take mxgate's address for the
-		 * client's, which may be a trusted one.
+		 * client's, which may be a trusted one. A 4xx or 5xx concerns this
+		 * client (Postfix's per-client limits answer 421 here), not the
+		 * backend: it stays in service.
 		 */
+		if (code >= 400)
+			return backend_client_refused(r, code, "XCLIENT");
 		if (code < 200 || code > 299)
 			return relay_fail(r, "XCLIENT refused");
 		r->xclient_done = 1;
