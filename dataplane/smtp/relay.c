@@ -33,7 +33,6 @@ enum bstate { B_NONE, B_CONNECTING, B_GREETING, B_EHLO, B_STARTTLS, B_TLS_HS, B_
 /* What the backend's last EHLO reply offered (struct relay.offers). */
 #define OFFER_STARTTLS      1u
 #define OFFER_XCLIENT       2u
-#define OFFER_XCLIENT_LOGIN 4u
 #define OFFER_AUTH_SHIFT    4        /* rw_auth_mechs() << OFFER_AUTH_SHIFT */
 
 struct relay {
@@ -59,11 +58,13 @@ struct relay {
 	struct rw_reply rep;      /* the backend reply being assembled */
 	/* set-up towards this backend (the access map's Try_TLS, TLS_Srv, AuthInfo) */
 	unsigned offers;          /* OFFER_* of its last EHLO reply */
+	unsigned xattrs;          /* RW_XA_* its last EHLO reply's XCLIENT lines list */
 	uint8_t tls_judged;       /* STARTTLS done or passed over, TLS_Srv judged */
 	uint8_t xclient_done;     /* XCLIENT sent and answered (or not to be sent) */
 	uint8_t auth_done;        /* AUTH done (or not to be done) */
 	unsigned auth_mech;       /* RW_MECH_* in use */
 	uint8_t map_failed;       /* this connection failed the map: the backend does not rest */
+	uint8_t client_refused;   /* the backend refused this client (XCLIENT): no rest, no failover */
 	uint32_t map_skip;        /* backends that failed the map for this MAIL: not tried again */
 	int pf_code;              /* the MAIL's reply when a backend failed the map (0 = none) */
 	char pf_reply[POL_TEXT_MAX + 64];
@@ -123,6 +124,7 @@ void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg)
 	    memcmp(cfg->backends, rp->cfg->backends, sizeof(cfg->backends)) != 0) {
 		memset(rp->down_until_us, 0, sizeof(rp->down_until_us));
 		rp->rr = 0;
+		rp->xclient_noaddr_warned = 0;
 		rp->gen++;
 	}
 	rp->cfg = cfg;
@@ -293,8 +295,8 @@ static int backend_open(struct relay *r)
 		r->be = *be;
 		r->bgen = rp->gen;
 		r->bst = B_CONNECTING;
-		r->offers = 0;
-		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = 0;
+		r->offers = r->xattrs = 0;
+		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = r->client_refused = 0;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
 		r->b_timer = 0;
@@ -311,7 +313,7 @@ void relay_fail(struct relay *r, const char *why)
 	struct relay_loss loss = { .was = r->bwait, .in_message = r->bst == B_DATA };
 
 	rp->st->backend_errors++;
-	if (r->bst < B_READY && !r->map_failed)
+	if (r->bst < B_READY && !r->map_failed && !r->client_refused)
 		backend_rest(r);
 	if (loss.was == RELAY_W_DOT)
 		slogd(SLOG_SMTP, r->key, "%s: %s with backend %d after END-OF-MESSAGE: the message may have been "
@@ -337,7 +339,7 @@ void relay_fail(struct relay *r, const char *why)
 		/* MAIL not answered yet: the transaction can start on another backend */
 		if (r->bcmd_len == 0)
 			r->bcmd_len = r->bcmd_sent;
-		if (r->btries++ < (int)rp->cfg->nbackends && backend_open(r) == 0)
+		if (!r->client_refused && r->btries++ < (int)rp->cfg->nbackends && backend_open(r) == 0)
 			return;
 		r->bcmd_len = 0;
 		loss.mail_unplaced = 1;
@@ -484,10 +486,11 @@ void relay_close(struct relay *r)
 /* ---- set-up: PROXY v2, greeting, EHLO, STARTTLS, XCLIENT ---- */
 
 /*
- * Announce the client to a backend that offers XCLIENT; with LOGIN= for an
- * authenticated client when the backend lists that attribute (Postfix does).
+ * Announce the client to a backend that offers XCLIENT with the attributes
+ * it listed (ADDR among them); LOGIN= for an authenticated client when it
+ * lists that attribute (Postfix does).
  */
-static void backend_xclient(struct relay *r, int login_ok)
+static void backend_xclient(struct relay *r)
 {
 	char cmd[RW_XCLIENT_MAX];
 	struct relay_client c;
@@ -497,7 +500,7 @@ static void backend_xclient(struct relay *r, int login_ok)
 	r->ops->client(r->owner, &c);
 	x = (struct rw_xclient_info){
 		.addr = c.addr, .port = c.port, .helo = c.helo, .name = c.name, .name_temp = c.name_temp,
-		.ehlo = c.ehlo, .login = c.login, .login_ok = login_ok,
+		.ehlo = c.ehlo, .login = c.login, .attrs = r->xattrs,
 	};
 	n = rw_xclient(&x, cmd, sizeof(cmd));
 	if (n == 0) {
@@ -657,8 +660,80 @@ static void backend_offers(struct relay *r)
 
 	r->offers = (rw_reply_has_keyword(rep, len, "STARTTLS") ? OFFER_STARTTLS : 0) |
 		    (rw_reply_has_keyword(rep, len, "XCLIENT") ? OFFER_XCLIENT : 0) |
-		    (rw_xclient_lists(rep, len, "LOGIN") ? OFFER_XCLIENT_LOGIN : 0) |
 		    rw_auth_mechs(rep, len) << OFFER_AUTH_SHIFT;
+	r->xattrs = rw_xclient_attrs(rep, len);
+}
+
+/*
+ * Does this backend take XCLIENT? Offered, and with ADDR among its
+ * attributes: without ADDR, XCLIENT would not announce the client at all,
+ * so it is not used (as with a backend that does not offer it), and the
+ * worker says so once per backend (until the list of backends changes).
+ */
+static int backend_xclient_usable(struct relay *r)
+{
+	struct relay_pool *rp = r->rp;
+	char lb[128];
+
+	if (!(r->offers & OFFER_XCLIENT))
+		return 0;
+	if (r->xattrs & RW_XA_ADDR)
+		return 1;
+	if (r->bgen == rp->gen && !(rp->xclient_noaddr_warned & 1u << r->bidx)) {
+		rp->xclient_noaddr_warned |= 1u << r->bidx;
+		slog(r->key, "warning: backend %d %s offers XCLIENT without the ADDR attribute: XCLIENT not used, "
+		     "the backend sees mxgate's address as the client's", r->bidx, backend_label(r, lb, sizeof(lb)));
+	}
+	return 0;
+}
+
+/*
+ * The backend refused this client (its reply to XCLIENT, or to the client's
+ * own HELO/EHLO right after XCLIENT): a per-client limit or policy of the
+ * backend (Postfix's connection count or rate limit answers 421), not a
+ * backend out of service. It does not rest and no other backend is tried
+ * for this client; the MAIL gets a 4xx with the backend's reason (a 421 or
+ * a 5xx becomes 451: the client may try again, the session goes on),
+ * logged and counted (mxgate_smtp_backend_client_refused_total).
+ */
+static void backend_client_refused(struct relay *r, int code, const char *when)
+{
+	const char *rep = r->rep.buf, *t;
+	struct relay_client c;
+	char lb[128], text[POL_TEXT_MAX], enh[16] = "4.7.0";
+	size_t tl, i;
+	int ccode = code >= 400 && code < 500 && code != 421 ? code : 451;
+
+	r->ops->client(r->owner, &c);
+	r->rp->st->backend_client_refused++;
+	tl = strcspn(rep, "\r\n");
+	slogd(SLOG_SMTP, r->key, "%s: backend %d %s refused client %s at %s: %.*s; the backend stays in service",
+	      r->id[0] ? r->id : "NOQUEUE", r->bidx, backend_label(r, lb, sizeof(lb)), c.addr, when,
+	      (int)(tl > 300 ? 300 : tl), rep);
+	/* the reply's first line: "ddd[ -]" [enhanced code] text; printable ASCII only */
+	t = tl > 4 ? rep + 4 : rep + tl;
+	tl = tl > 4 ? tl - 4 : 0;
+	if (tl >= 5 && (t[0] == '4' || t[0] == '5') && t[1] == '.') {
+		size_t e = strspn(t + 2, "0123456789.");
+
+		if (e >= 3 && e + 2 < sizeof(enh) && (t[2 + e] == ' ' || 2 + e == tl)) {
+			snprintf(enh, sizeof(enh), "4.%.*s", (int)e, t + 2);
+			t += 2 + e;
+			tl -= 2 + e;
+		}
+	}
+	while (tl > 0 && *t == ' ')
+		t++, tl--;
+	if (tl > sizeof(text) - 1)
+		tl = sizeof(text) - 1;
+	for (i = 0; i < tl; i++)
+		text[i] = t[i] >= 32 && t[i] < 127 ? t[i] : '?';
+	text[tl] = '\0';
+	r->client_refused = 1;
+	r->pf_code = ccode;
+	snprintf(r->pf_reply, sizeof(r->pf_reply), "%d %s %s\r\n", ccode, enh,
+		 text[0] ? text : "Error: the backend refused this client, try again later");
+	relay_fail(r, "the backend refused this client");
 }
 
 /*
@@ -845,9 +920,9 @@ static void backend_setup(struct relay *r)
 		if (backend_tls_judge(r) != 0)
 			return;
 	}
-	if (!r->xclient_done && !be->proxy_v2 && (r->offers & OFFER_XCLIENT)) {
+	if (!r->xclient_done && !be->proxy_v2 && backend_xclient_usable(r)) {
 		r->bst = B_XCLIENT;
-		backend_xclient(r, (r->offers & OFFER_XCLIENT_LOGIN) != 0);
+		backend_xclient(r);
 		return;
 	}
 	r->xclient_done = 1;
@@ -873,8 +948,12 @@ static void backend_reply(struct relay *r, int code)
 		/* a PROXY backend must see the client's name; STARTTLS needs EHLO first */
 		backend_hello(r, be->proxy_v2 && !be->starttls);
 		return;
-	case B_EHLO:
 	case B_EHLO2:
+		/* after XCLIENT we greet as the client: a refusal is the backend's answer for this client */
+		if (code >= 400)
+			return backend_client_refused(r, code, "HELO after XCLIENT");
+		/* fall through */
+	case B_EHLO:
 		if (code != 250)
 			return relay_fail(r, "EHLO refused");
 		backend_offers(r);
@@ -890,8 +969,12 @@ static void backend_reply(struct relay *r, int code)
 		/*
 		 * Postfix answers 220 (a new session), smtp-sink 250. A refusal is
 		 * not ignored: the backend would take mxgate's address for the
-		 * client's, which may be a trusted one.
+		 * client's, which may be a trusted one. A 4xx or 5xx concerns this
+		 * client (Postfix's per-client limits answer 421 here), not the
+		 * backend: it stays in service.
 		 */
+		if (code >= 400)
+			return backend_client_refused(r, code, "XCLIENT");
 		if (code < 200 || code > 299)
 			return relay_fail(r, "XCLIENT refused");
 		r->xclient_done = 1;

@@ -5,12 +5,16 @@
  * robin), optionally sends a PROXY v2 header, reads the greeting, says
  * EHLO, STARTTLS when offered unless the access map's Try_TLS says NO
  * (/starttls: required), judges TLS_Srv, announces the client with
- * XCLIENT when offered (then greets again as the client), AUTH with the
+ * XCLIENT when offered with ADDR (only the attributes the backend lists;
+ * then greets again as the client), AUTH with the
  * map's AuthInfo (a backend failing TLS_Srv or AUTH is skipped; with none
  * left the MAIL gets the map's 4xx through ops->replied), and then relays the session's MAIL, RCPT, DATA, the message and its dot,
  * and RSET. A MAIL that no backend answered moves to the next backend
  * (failover); a backend that failed during set-up rests for
- * backend_retry_ms. Its timer runs whenever mxgate waits on the backend.
+ * backend_retry_ms, except when it refused this client (a 4xx/5xx to
+ * XCLIENT or to the client's HELO right after): then neither rest nor
+ * failover, and the MAIL gets a 4xx with the backend's reason through
+ * ops->replied. Its timer runs whenever mxgate waits on the backend.
  * The bytes on the wire come from relay_wire.h.
  *
  * The relay never calls the session by name: it reports through a small
@@ -57,6 +61,7 @@ struct relay_pool {
 	unsigned rr;                  /* round-robin cursor over backends */
 	uint64_t down_until_us[CFG_MAX_BACKENDS];   /* resting after a failure */
 	unsigned gen;                 /* bumped when SIGHUP changes the backends */
+	uint32_t xclient_noaddr_warned; /* backends warned about: XCLIENT offered without ADDR */
 	struct smtp_stats *st;        /* the worker's counters (backend_*, xclient, proxy_v2) */
 	uint64_t timeouts[RELAY_BW_COUNT];          /* backend timeouts by what was awaited */
 	struct relay *retired;        /* closed by relay_retire(), freed by relay_pool_reap() */

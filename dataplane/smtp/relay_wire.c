@@ -102,6 +102,22 @@ int rw_xclient_lists(const char *rep, size_t len, const char *attr)
 	return 0;
 }
 
+/* The RW_XA_* attributes the EHLO reply's XCLIENT lines list. */
+unsigned rw_xclient_attrs(const char *rep, size_t len)
+{
+	static const struct { const char *name; unsigned bit; } xa[] = {
+		{ "ADDR", RW_XA_ADDR }, { "PORT", RW_XA_PORT }, { "NAME", RW_XA_NAME },
+		{ "HELO", RW_XA_HELO }, { "PROTO", RW_XA_PROTO }, { "LOGIN", RW_XA_LOGIN },
+	};
+	unsigned m = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(xa) / sizeof(xa[0]); i++)
+		if (rw_xclient_lists(rep, len, xa[i].name))
+			m |= xa[i].bit;
+	return m;
+}
+
 /* ---- AUTH ---- */
 
 /* the longest AUTH PLAIN command: three fields of RW_AUTH_FIELD_MAX, two NULs, base64, CRLF */
@@ -242,24 +258,36 @@ size_t rw_xtext(const char *in, char *out, size_t outlen)
 	return o;
 }
 
-/* The XCLIENT command announcing the client (Postfix's XCLIENT_README). */
+/* The XCLIENT command announcing the client (Postfix's XCLIENT_README): the announced attributes only. */
 size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen)
 {
 	/* xtext triples a byte at most; rw_xtext() wants 5 spare bytes */
-	char helo[RW_HELO_MAX * 3 + 5], login[7 + RW_LOGIN_MAX * 3 + 5] = "", name[RW_NAME_MAX * 3 + 5];
-	const char *h = x->helo != NULL && x->helo[0] ? x->helo : "[UNAVAILABLE]";
+	char helo[RW_HELO_MAX * 3 + 5], login[RW_LOGIN_MAX * 3 + 5], name[RW_NAME_MAX * 3 + 5];
+	char port[16] = "", protov[16] = "";
 	int n;
 
-	rw_xtext(h, helo, sizeof(helo));
-	rw_xtext(x->name != NULL && x->name[0] ? x->name : x->name_temp ? "[TEMPUNAVAIL]" : "[UNAVAILABLE]", name,
-		 sizeof(name));
-	if (x->login != NULL && x->login_ok) {
-		memcpy(login, " LOGIN=", 7);
-		rw_xtext(x->login, login + 7, sizeof(login) - 7);
+	if (!(x->attrs & RW_XA_ADDR)) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return 0;
 	}
-	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s PORT=%u NAME=%s HELO=%s PROTO=%s%s\r\n",
-		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr, (unsigned)x->port, name, helo,
-		     x->ehlo ? "ESMTP" : "SMTP", login);
+	helo[0] = login[0] = name[0] = '\0';
+	if (x->attrs & RW_XA_HELO)
+		rw_xtext(x->helo != NULL && x->helo[0] ? x->helo : "[UNAVAILABLE]", helo, sizeof(helo));
+	if (x->attrs & RW_XA_NAME)
+		rw_xtext(x->name != NULL && x->name[0] ? x->name : x->name_temp ? "[TEMPUNAVAIL]" : "[UNAVAILABLE]",
+			 name, sizeof(name));
+	if (x->login != NULL && (x->attrs & RW_XA_LOGIN))
+		rw_xtext(x->login, login, sizeof(login));
+	if (x->attrs & RW_XA_PORT)
+		snprintf(port, sizeof(port), "%u", (unsigned)x->port);
+	if (x->attrs & RW_XA_PROTO)
+		snprintf(protov, sizeof(protov), "%s", x->ehlo ? "ESMTP" : "SMTP");
+	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s%s%s%s%s%s%s%s%s%s%s\r\n",
+		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr,
+		     port[0] ? " PORT=" : "", port, (x->attrs & RW_XA_NAME) ? " NAME=" : "", name,
+		     (x->attrs & RW_XA_HELO) ? " HELO=" : "", helo, protov[0] ? " PROTO=" : "", protov,
+		     login[0] ? " LOGIN=" : "", login);
 	if (n < 0 || (size_t)n >= outlen) {
 		if (outlen > 0)
 			out[0] = '\0';

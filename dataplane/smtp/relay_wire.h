@@ -98,6 +98,22 @@ int rw_reply_has_keyword(const char *rep, size_t len, const char *kw);
  */
 int rw_xclient_lists(const char *rep, size_t len, const char *attr);
 
+/* The XCLIENT attributes rw_xclient() may send (a bit each). */
+#define RW_XA_ADDR  1u
+#define RW_XA_PORT  2u
+#define RW_XA_NAME  4u
+#define RW_XA_HELO  8u
+#define RW_XA_PROTO 16u
+#define RW_XA_LOGIN 32u
+#define RW_XA_ALL   63u
+
+/*
+ * The attributes of those above that the EHLO reply's XCLIENT lines list
+ * (case-insensitive, whole words; Postfix's smtpd_proxy sends only
+ * these): RW_XA_* bits, 0 when none.
+ */
+unsigned rw_xclient_attrs(const char *rep, size_t len);
+
 /* ---- what mxgate sends ---- */
 
 /*
@@ -124,16 +140,19 @@ struct rw_xclient_info {
 	int name_temp;            /* ... [TEMPUNAVAIL] when the lookup failed for now, else [UNAVAILABLE] */
 	int ehlo;                 /* it used EHLO: PROTO=ESMTP, else SMTP */
 	const char *login;        /* the authenticated user, or NULL */
-	int login_ok;             /* the backend lists LOGIN: send LOGIN= when login is set */
+	unsigned attrs;           /* RW_XA_* the backend announced: only these are sent (LOGIN=
+				     only when login is set too); ADDR is required */
 };
 
 /*
  * "XCLIENT ADDR=[IPV6:]a PORT=p NAME=n|[UNAVAILABLE]|[TEMPUNAVAIL] HELO=h PROTO=ESMTP|SMTP
- * [LOGIN=u]\r\n", with HELO and LOGIN in xtext: a HELO name of
- * RW_HELO_MAX bytes and a user of RW_LOGIN_MAX, every byte escaped, fit
- * whole in RW_XCLIENT_MAX. Written NUL-terminated into out. Returns its
- * length, or 0 (nothing to send) when it does not fit in outlen: a cut
- * command must never reach a backend.
+ * [LOGIN=u]\r\n", each attribute only when x->attrs has it (a backend
+ * refuses an attribute it did not announce), with HELO and LOGIN in
+ * xtext: a HELO name of RW_HELO_MAX bytes and a user of RW_LOGIN_MAX,
+ * every byte escaped, fit whole in RW_XCLIENT_MAX. Written NUL-terminated
+ * into out. Returns its length, or 0 (nothing to send) when x->attrs lacks
+ * RW_XA_ADDR (XCLIENT without the address must not be used) or it does
+ * not fit in outlen: a cut command must never reach a backend.
  */
 size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen);
 

@@ -116,7 +116,8 @@ static void check_xclient(struct fuzz_in *in, const char *addr, uint16_t port)
 	char *helo = fuzz_str(in, 600, 1), *login = fuzz_str(in, 300, 0), *out, *dec;
 	size_t outlen = fl & 1 ? RW_XCLIENT_MAX : 1 + fuzz_u16(in) % 1400, n, vl, d;
 	struct rw_xclient_info x = { .addr = addr, .port = port, .helo = helo, .ehlo = (fl >> 1) & 1,
-				     .login = (fl >> 2) & 1 ? login : NULL, .login_ok = (fl >> 3) & 1 };
+				     .login = (fl >> 2) & 1 ? login : NULL,
+				     .attrs = RW_XA_ALL & ~((fl >> 3) & 1 ? 0 : RW_XA_LOGIN) };
 	const char *v, *cr;
 	char want[64];
 	int cut;
@@ -146,7 +147,7 @@ static void check_xclient(struct fuzz_in *in, const char *addr, uint16_t port)
 		}
 		free(dec);
 		v = field(out, " LOGIN=", &vl);
-		FUZZ_ASSERT((v != NULL) == (x.login != NULL && x.login_ok));
+		FUZZ_ASSERT((v != NULL) == (x.login != NULL && x.login[0] && (x.attrs & RW_XA_LOGIN)));
 		if (v != NULL) {
 			dec = malloc(vl + 1);
 			d = xtext_decode(v, vl, dec);

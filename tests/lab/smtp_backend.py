@@ -26,6 +26,13 @@ the message "may have been delivered").
 --faults FILE gets one line per fault injected ("fail rcpt 451", "drop
 data"), for the soak's totals.
 
+XCLIENT as other MTAs do it: --xclient-attrs "NAME ADDR PROTO HELO"
+announces that list (Haraka's) instead of Postfix's, and refuses an
+XCLIENT carrying an attribute not in it (501 5.5.4, as Haraka does);
+--xclient-refuse ADDR answers XCLIENT for client ADDR with 421 4.7.0
+"Error: too many connections from ADDR" (Postfix's per-client connection
+limits) and closes, a per-client refusal that must not rest the backend.
+
 Lab only: binds an address in 198.18.0.0/15 or 2001:2::/48; stops after
 --sessions sessions or --timeout seconds, whichever comes first.
 """
@@ -139,7 +146,7 @@ class Session:
         if self.args.tls_cert and self.rec["tls"] is None:
             caps.append("STARTTLS")
         if self.args.xclient:
-            caps.append("XCLIENT NAME ADDR PORT PROTO HELO LOGIN")
+            caps.append("XCLIENT " + self.args.xclient_attrs)
         self.rec["ehlo"].append(name)
         for c in caps[:-1]:
             self.send("250-" + c)
@@ -166,6 +173,17 @@ class Session:
                 self.rec["tls"] = {"version": self.sock.version(), "cipher": self.sock.cipher()[0]}
             elif verb == "XCLIENT" and self.args.xclient:
                 self.rec["xclient"] = dict(kv.split("=", 1) for kv in cmd.split()[1:] if "=" in kv)
+                announced = self.args.xclient_attrs.upper().split()
+                bad = [k for k in self.rec["xclient"] if k.upper() not in announced]
+                if bad:
+                    self.rec["xclient_refused"] = "501 " + " ".join(bad)
+                    self.send("501 5.5.4 Bad XCLIENT attribute name: %s" % bad[0])
+                    continue
+                if self.rec["xclient"].get("ADDR") in self.args.xclient_refuse:
+                    self.rec["xclient_refused"] = "421"
+                    self.send("421 4.7.0 backend.lab.example Error: too many connections from %s"
+                              % self.rec["xclient"]["ADDR"])
+                    return
                 self.send("220 backend.lab.example ESMTP")
             elif verb == "MAIL":
                 mail, rcpts = cmd[10:].strip(), []
@@ -244,6 +262,10 @@ def main():
     ap.add_argument("--inject-after-starttls", default="", metavar="TEXT",
                     help="plaintext sent with the 220 to STARTTLS (\\r\\n escapes): a response injection")
     ap.add_argument("--xclient", action="store_true")
+    ap.add_argument("--xclient-attrs", default="NAME ADDR PORT PROTO HELO LOGIN", metavar="LIST",
+                    help="the XCLIENT attributes announced (others refused with 501)")
+    ap.add_argument("--xclient-refuse", action="append", default=[], metavar="ADDR",
+                    help="answer XCLIENT for client ADDR with 421 4.7.0 (a per-client limit) and close")
     ap.add_argument("--proxy", action="store_true", help="expect a PROXY v2 header")
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=120)

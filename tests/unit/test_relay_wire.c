@@ -430,7 +430,8 @@ TEST(xtext_cut)
 TEST(xclient_command)
 {
 	char out[RW_XCLIENT_MAX];
-	struct rw_xclient_info x = { .addr = "198.18.0.1", .port = 40000, .helo = "client.example", .ehlo = 1 };
+	struct rw_xclient_info x = { .addr = "198.18.0.1", .port = 40000, .helo = "client.example", .ehlo = 1,
+				     .attrs = RW_XA_ALL };
 	char helo[400];
 	size_t n;
 
@@ -448,7 +449,7 @@ TEST(xclient_command)
 	x.name_temp = 0;
 
 	/* IPv6, no HELO yet, HELO used: SMTP */
-	x = (struct rw_xclient_info){ .addr = "2001:2::1", .port = 25, .helo = "", .ehlo = 0 };
+	x = (struct rw_xclient_info){ .addr = "2001:2::1", .port = 25, .helo = "", .ehlo = 0, .attrs = RW_XA_ALL };
 	rw_xclient(&x, out, sizeof(out));
 	CHECK_STR(out, "XCLIENT ADDR=IPV6:2001:2::1 PORT=25 NAME=[UNAVAILABLE] HELO=[UNAVAILABLE] PROTO=SMTP\r\n");
 	x.helo = NULL;
@@ -457,10 +458,10 @@ TEST(xclient_command)
 
 	/* LOGIN only when the backend lists it; values in xtext */
 	x = (struct rw_xclient_info){ .addr = "198.18.0.1", .port = 1, .helo = "we ird=", .ehlo = 1,
-				     .login = "al+ice", .login_ok = 0 };
+				     .login = "al+ice", .attrs = RW_XA_ALL & ~RW_XA_LOGIN };
 	rw_xclient(&x, out, sizeof(out));
 	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=1 NAME=[UNAVAILABLE] HELO=we+20ird+3D PROTO=ESMTP\r\n");
-	x.login_ok = 1;
+	x.attrs = RW_XA_ALL;
 	rw_xclient(&x, out, sizeof(out));
 	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=1 NAME=[UNAVAILABLE] HELO=we+20ird+3D PROTO=ESMTP LOGIN=al+2Bice\r\n");
 
@@ -477,7 +478,7 @@ TEST(xclient_command)
 		memset(u, 'u', 255);
 		u[255] = '\0';
 		x = (struct rw_xclient_info){ .addr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", .port = 65535,
-					     .helo = h, .ehlo = 1, .login = u, .login_ok = 1 };
+					     .helo = h, .ehlo = 1, .login = u, .attrs = RW_XA_ALL };
 		n = rw_xclient(&x, out, sizeof(out));
 		CHECK(n < sizeof(out));
 		CHECK(n >= 2 && memcmp(out + n - 2, "\r\n", 2) == 0);
@@ -497,12 +498,64 @@ TEST(xclient_command)
 	{
 		char *small = malloc(20);
 
-		x = (struct rw_xclient_info){ .addr = "198.18.0.1", .port = 1, .helo = "h", .ehlo = 1 };
+		x = (struct rw_xclient_info){ .addr = "198.18.0.1", .port = 1, .helo = "h", .ehlo = 1,
+					     .attrs = RW_XA_ALL };
 		n = rw_xclient(&x, small, 20);
 		CHECK_EQ(n, 0);
 		CHECK_STR(small, "");
 		free(small);
 	}
+}
+
+/*
+ * Only the attributes the backend announced (Postfix's smtpd_proxy does
+ * the same): Haraka announces "XCLIENT NAME ADDR PROTO HELO" and refuses
+ * PORT=; without ADDR nothing is sent.
+ */
+TEST(xclient_announced_attrs)
+{
+	const char *haraka = "250-haraka.example Hello\r\n250-PIPELINING\r\n250-XCLIENT NAME ADDR PROTO HELO\r\n"
+			     "250 8BITMIME\r\n";
+	const char *pf = "250-mx\r\n250-xclient addr name port proto helo login destaddr destport\r\n250 SIZE\r\n";
+	const char *split = "250-mx\r\n250-XCLIENT ADDR\r\n250-XCLIENT PORT LOGIN\r\n250 OK\r\n";
+	const char *noaddr = "250-mx\r\n250-XCLIENT NAME HELO PROTO\r\n250 OK\r\n";
+	const char *bare = "250-mx\r\n250-XCLIENT\r\n250 OK\r\n";
+	const char *words = "250-mx\r\n250-XCLIENT ADDRESS PORTS\r\n250-ADDR\r\n250 PORT\r\n";
+	char out[RW_XCLIENT_MAX];
+	struct rw_xclient_info x = { .addr = "198.18.0.1", .port = 40000, .helo = "client.example", .ehlo = 1,
+				     .login = "alice" };
+	size_t n;
+
+	CHECK_EQ(rw_xclient_attrs(haraka, strlen(haraka)), RW_XA_NAME | RW_XA_ADDR | RW_XA_PROTO | RW_XA_HELO);
+	CHECK_EQ(rw_xclient_attrs(pf, strlen(pf)), RW_XA_ALL);          /* case-insensitive; unknown ones ignored */
+	CHECK_EQ(rw_xclient_attrs(split, strlen(split)), RW_XA_ADDR | RW_XA_PORT | RW_XA_LOGIN);
+	CHECK_EQ(rw_xclient_attrs(noaddr, strlen(noaddr)), RW_XA_NAME | RW_XA_HELO | RW_XA_PROTO);
+	CHECK_EQ(rw_xclient_attrs(bare, strlen(bare)), 0);
+	CHECK_EQ(rw_xclient_attrs(words, strlen(words)), 0);           /* whole words, on XCLIENT lines only */
+	CHECK_EQ(rw_xclient_attrs("", 0), 0);
+
+	/* Haraka's list: no PORT=, no LOGIN= */
+	x.attrs = rw_xclient_attrs(haraka, strlen(haraka));
+	n = rw_xclient(&x, out, sizeof(out));
+	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 NAME=[UNAVAILABLE] HELO=client.example PROTO=ESMTP\r\n");
+	CHECK_EQ(n, strlen(out));
+	CHECK(strstr(out, "PORT=") == NULL);
+	/* ADDR and PORT only */
+	x.attrs = RW_XA_ADDR | RW_XA_PORT;
+	rw_xclient(&x, out, sizeof(out));
+	CHECK_STR(out, "XCLIENT ADDR=198.18.0.1 PORT=40000\r\n");
+	/* ADDR and LOGIN, IPv6 */
+	x.attrs = RW_XA_ADDR | RW_XA_LOGIN;
+	x.addr = "2001:2::1";
+	rw_xclient(&x, out, sizeof(out));
+	CHECK_STR(out, "XCLIENT ADDR=IPV6:2001:2::1 LOGIN=alice\r\n");
+	/* no ADDR announced: nothing at all (the caller does not use XCLIENT) */
+	x.attrs = rw_xclient_attrs(noaddr, strlen(noaddr));
+	strcpy(out, "junk");
+	CHECK_EQ(rw_xclient(&x, out, sizeof(out)), 0);
+	CHECK_STR(out, "");
+	x.attrs = 0;
+	CHECK_EQ(rw_xclient(&x, out, sizeof(out)), 0);
 }
 
 /* ---- PROXY v2 (haproxy's proxy-protocol.txt, section 2.2) ---- */
@@ -841,6 +894,7 @@ int main(void)
 	RUN(xtext_every_byte);
 	RUN(xtext_cut);
 	RUN(xclient_command);
+	RUN(xclient_announced_attrs);
 	RUN(proxy_v2_ipv4_plain);
 	RUN(proxy_v2_ipv6_plain);
 	RUN(proxy_v2_tls);

@@ -645,6 +645,154 @@ TEST(backend_refused_failover)
 	stop();
 }
 
+/*
+ * A backend that refuses one client at XCLIENT (Postfix's per-client
+ * connection limits answer 421 there) or at its HELO right after: that
+ * client's MAIL gets a 4xx with the backend's reason (421 and 5xx become
+ * 451), no other backend is tried for it, and the backend does not rest:
+ * the next clients still reach it. Logged and counted.
+ */
+TEST(backend_refuses_client)
+{
+	struct tcp_conn *c, *b;
+	const char *log;
+
+	start("backends = 198.18.1.1:25 198.18.1.3:25\n");
+	log_begin();
+	c = client_ehlo(40001);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 1);
+	b = F.connects[0];
+	b->ops->connected(b, 0);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO mx.test\r\n");
+	say(b, "250-backend.test\r\n250 XCLIENT NAME ADDR PORT PROTO HELO\r\n");
+	CHECK_STR(take(b), "XCLIENT ADDR=198.18.0.1 PORT=40001 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP\r\n");
+	say(b, "421 4.7.0 backend.test Error: too many connections from 198.18.0.1\r\n");
+	CHECK_STR(take(c), "451 4.7.0 backend.test Error: too many connections from 198.18.0.1\r\n");
+	CHECK(b->aborted || b->closed);
+	CHECK_EQ(F.nconnects, 1);                             /* no other backend tried for this client */
+	CHECK_EQ(counter("backend_client_refused"), 1);
+	/* the session goes on: the client may try again later (here: at once, the same backend) */
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 2);
+	if (F.nconnects == 2)
+		CHECK(memcmp(F.connects[1]->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);   /* round robin */
+	log = log_end();
+	CHECK(strstr(log, "NOQUEUE: backend 0 unknown[198.18.1.1]:25 refused client 198.18.0.1 at XCLIENT: "
+		      "421 4.7.0 backend.test Error: too many connections from 198.18.0.1; the backend stays in "
+		      "service\n") != NULL);
+	CHECK(strstr(log, "NOQUEUE: reject: MAIL from unknown[198.18.0.1]: 451 4.7.0 backend.test Error: too many "
+		      "connections from 198.18.0.1; from=<a@client.test>") != NULL);
+
+	/* backend 0 did not rest: the next client's MAIL (round robin) reaches it */
+	log_begin();
+	c = client_ehlo(40002);
+	say(c, "MAIL FROM:<b@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 3);
+	if (F.nconnects != 3) {
+		log_end();
+		stop();
+		return;
+	}
+	b = F.connects[2];
+	CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x01", 4) == 0);
+	/* a 5xx to the client's own HELO after XCLIENT: this client's too, a 4xx with the backend's reason */
+	b->ops->connected(b, 0);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO mx.test\r\n");
+	say(b, "250-backend.test\r\n250 XCLIENT NAME ADDR PORT PROTO HELO\r\n");
+	take(b);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO client.test\r\n");
+	say(b, "550 5.7.1 <client.test>: Helo command rejected: go away\r\n");
+	CHECK_STR(take(c), "451 4.7.1 <client.test>: Helo command rejected: go away\r\n");
+	CHECK_EQ(F.nconnects, 3);
+	log = log_end();
+	CHECK(strstr(log, "refused client 198.18.0.1 at HELO after XCLIENT: 550 5.7.1") != NULL);
+	CHECK_EQ(counter("backend_client_refused"), 2);
+
+	/* a backend that fails our own EHLO still rests (and the MAIL fails over) */
+	log_begin();
+	c = client_ehlo(40003);
+	say(c, "MAIL FROM:<c@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 4);
+	if (F.nconnects == 4) {
+		b = F.connects[3];
+		CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);   /* round robin: backend 1 */
+		b->ops->connected(b, 0);
+		say(b, "220 backend.test ESMTP\r\n");
+		CHECK_STR(take(b), "EHLO mx.test\r\n");
+		say(b, "421 4.3.2 backend.test Service shutting down\r\n");
+		CHECK_EQ(F.nconnects, 5);                     /* failover to backend 0 */
+		if (F.nconnects == 5)
+			CHECK(memcmp(F.connects[4]->t.raddr.a, "\xc6\x12\x01\x01", 4) == 0);
+	}
+	log = log_end();
+	CHECK(strstr(log, "lost connection with backend 1 (EHLO refused)") != NULL);
+	/* backend 1 rests: the next MAIL goes to backend 0 although the cursor points at 1 */
+	log_begin();
+	c = client_ehlo(40004);
+	say(c, "MAIL FROM:<d@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 6);
+	if (F.nconnects == 6)
+		CHECK(memcmp(F.connects[5]->t.raddr.a, "\xc6\x12\x01\x01", 4) == 0);
+	log_end();
+	CHECK_EQ(counter("backend_client_refused"), 2);
+	stop();
+}
+
+/*
+ * XCLIENT with the attributes the backend announced only (Haraka's list has
+ * no PORT); a backend that announces no ADDR gets no XCLIENT, and the
+ * worker warns once.
+ */
+TEST(xclient_announced_attrs)
+{
+	struct tcp_conn *c, *b;
+	const char *log, *w;
+
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_ehlo(40001);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	b = F.connects[0];
+	b->ops->connected(b, 0);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO mx.test\r\n");
+	say(b, "250-haraka.test\r\n250-PIPELINING\r\n250 XCLIENT NAME ADDR PROTO HELO\r\n");
+	CHECK_STR(take(b), "XCLIENT ADDR=198.18.0.1 NAME=[UNAVAILABLE] HELO=client.test PROTO=ESMTP\r\n");
+	say(b, "220 haraka.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO client.test\r\n");
+	say(b, "250 haraka.test\r\n");
+	CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	log_end();
+
+	/* no ADDR: no XCLIENT (twice), one warning */
+	log_begin();
+	for (unsigned i = 0; i < 2; i++) {
+		c = client_ehlo((uint16_t)(40002 + i));
+		say(c, "MAIL FROM:<a@client.test>\r\n");
+		CHECK_EQ(F.nconnects, 2 + i);
+		if (F.nconnects != 2 + i)
+			break;
+		b = F.connects[1 + i];
+		b->ops->connected(b, 0);
+		say(b, "220 backend.test ESMTP\r\n");
+		CHECK_STR(take(b), "EHLO mx.test\r\n");
+		say(b, "250-backend.test\r\n250 XCLIENT NAME HELO PROTO\r\n");
+		CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	}
+	log = log_end();
+	w = strstr(log, "warning: backend 0 unknown[198.18.1.1]:25 offers XCLIENT without the ADDR attribute");
+	CHECK(w != NULL);
+	CHECK(w == NULL || strstr(strstr(w, "without the ADDR") + 1, "without the ADDR") == NULL);   /* once */
+	CHECK_EQ(counter("xclient"), 1);
+	stop();
+}
+
 TEST(backend_none)
 {
 	struct tcp_conn *c;
@@ -1404,6 +1552,8 @@ int main(void)
 	RUN(relay_xclient);
 	RUN(relay_proxy_v2);
 	RUN(backend_refused_failover);
+	RUN(backend_refuses_client);
+	RUN(xclient_announced_attrs);
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
 	RUN(client_half_close_owed);
