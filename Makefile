@@ -321,7 +321,7 @@ soak: deps
 # ---- end sanitized lab and soak ----
 
 # ---- fuzzing (libFuzzer + ASan + UBSan, clang; tests/fuzz/, corpus in tests/fuzz/corpus/) ----
-#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="smtp_proto ..."]  each target that long, one at a time
+#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="smtp_proto ..."]  each target that long, FUZZ_JOBS (cores) at a time
 #   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
 DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
