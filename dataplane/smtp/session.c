@@ -664,9 +664,9 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	case SMTP_EV_DATA_END:
 		s->dot_us = tcp_now_us(w->ctx);
 		if (ei->error != SMTP_OK) {
-			slog(s->key, "%s: reject: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>", sess_qid(s),
-			     s->namaddr, ei->error == SMTP_R_TOO_BIG ? "552 5.3.4 Message size exceeds fixed limit" :
-			     "500 5.5.2 Error: line too long", tx_from(&s->tx), sess_proto(s), s->p.helo);
+			slog(s->key, "%s: reject: END-OF-MESSAGE from %s: 552 5.3.4 Message size exceeds fixed limit; "
+			     "from=<%s> proto=%s helo=<%s>", sess_qid(s), s->namaddr, tx_from(&s->tx), sess_proto(s),
+			     s->p.helo);
 			w->st.messages_rejected++;
 			relay_drop(s->relay);   /* part of the message went out: the backend must drop it */
 			tx_message_end(&s->tx);

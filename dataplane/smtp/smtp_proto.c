@@ -148,6 +148,7 @@ enum line_rc {
 	LINE_DONE,		/* CRLF: the line is in p->wk->line[0..line_len) */
 	LINE_BARE_LF,
 	LINE_BARE_CR,
+	LINE_PART,		/* message text: wk->line[] is full, the line goes on */
 };
 
 /* ---- small helpers ---- */
@@ -345,15 +346,18 @@ static void line_reset(struct smtp_proto *p)
 {
 	p->line_len = 0;
 	p->line_overflow = 0;
+	p->line_cont = 0;
 	p->cr = 0;
 }
 
 /*
  * Read bytes into the current line until its CRLF, keeping at most the
- * state's limit (512 or 1000 octets with CRLF) and dropping the rest, so
- * memory stays bounded before the newline arrives (nginx-style: the parse
- * position lives in the session and resumes on the next bytes). *n gets
- * the bytes used.
+ * state's limit (512 or 1000 octets with CRLF), so memory stays bounded
+ * before the newline arrives (nginx-style: the parse position lives in the
+ * session and resumes on the next bytes). *n gets the bytes used. A
+ * command longer than that is dropped to its end (500 5.5.2); a message
+ * line longer than that goes on in parts (LINE_PART), as Postfix's smtpd
+ * takes text lines of any length: the backend has its own say on them.
  */
 static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t len, size_t *n)
 {
@@ -385,9 +389,15 @@ static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t l
 			;
 		if (!p->line_overflow) {
 			/* RFC 5321 4.5.3.1.6: the dot added for transparency does not count */
-			size_t lim = limit + (p->state == S_DATA &&
+			size_t lim = limit + (p->state == S_DATA && !p->line_cont &&
 					      (p->line_len > 0 ? p->wk->line[0] : buf[i]) == '.');
 
+			if (j - i > lim - p->line_len && p->state == S_DATA) {
+				memcpy(p->wk->line + p->line_len, buf + i, lim - p->line_len);
+				*n = i + (lim - p->line_len);
+				p->line_len = lim;
+				return LINE_PART;
+			}
 			if (j - i > lim - p->line_len) {
 				p->line_overflow = 1;
 			} else {
@@ -1319,18 +1329,15 @@ static enum smtp_ev command_line(struct smtp_proto *p, size_t rest, struct smtp_
 /*
  * One message line is in p->line (OpenSMTPD smtp_tx_dataline()): ".",
  * the end; otherwise pass it on, unless the message was already refused
- * (line too long, over SIZE), in which case read on to the end and reply
- * once there.
+ * (over SIZE), in which case read on to the end and reply once there.
+ * part: the line's CRLF has not come yet (a line longer than wk->line[]),
+ * so the bytes go on without one and the line's next part follows.
  */
-static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
+static enum smtp_ev data_line(struct smtp_proto *p, int part, struct smtp_evinfo *ev)
 {
+	int stuffed = !p->line_cont && p->line_len > 0 && p->wk->line[0] == '.';
 	uint64_t size;
 
-	if (p->line_overflow) {
-		if (p->data_error == SMTP_OK)
-			p->data_error = SMTP_R_LINE_TOO_LONG;
-		return SMTP_EV_NEED_INPUT;
-	}
 	if (memchr(p->wk->line, '\0', p->line_len) != NULL) {
 		/* a backend parsing C strings must never see a line end we did not */
 		out_line(p, "521 5.5.2 %.*s Error: NUL character received", HOST_SHOW, host(p));
@@ -1339,32 +1346,33 @@ static enum smtp_ev data_line(struct smtp_proto *p, struct smtp_evinfo *ev)
 		refusal(p, SMTP_R_NUL);
 		return SMTP_EV_CLOSE;
 	}
-	if (p->line_len == 1 && p->wk->line[0] == '.') {
+	if (!part && !p->line_cont && p->line_len == 1 && p->wk->line[0] == '.') {
 		p->where = SMTP_W_END_OF_MESSAGE;
 		p->state = S_HELO;
 		ev->error = p->data_error;
 		tx_reset(p);
-		if (ev->error == SMTP_R_LINE_TOO_LONG)
-			out_line(p, "500 5.5.2 Error: line too long");
-		else if (ev->error == SMTP_R_TOO_BIG)
+		if (ev->error == SMTP_R_TOO_BIG)
 			out_line(p, "552 5.3.4 Message size exceeds fixed limit");
 		else
 			p->owed = SMTP_EV_DATA_END;
 		refusal(p, ev->error);
 		return SMTP_EV_DATA_END;
 	}
+	p->line_cont = part;
 	if (p->data_error != SMTP_OK)
 		return SMTP_EV_NEED_INPUT;
-	size = p->line_len + 2 - (p->line_len > 0 && p->wk->line[0] == '.');
+	size = p->line_len + (part ? 0 : 2) - (uint64_t)stuffed;
 	p->msg_bytes += size;
 	if (p->cfg->size_limit && p->msg_bytes > p->cfg->size_limit) {
 		p->data_error = SMTP_R_TOO_BIG;
 		return SMTP_EV_NEED_INPUT;
 	}
-	p->wk->line[p->line_len] = '\r';
-	p->wk->line[p->line_len + 1] = '\n';
+	if (!part) {
+		p->wk->line[p->line_len] = '\r';
+		p->wk->line[p->line_len + 1] = '\n';
+	}
 	ev->data = p->wk->line;
-	ev->len = p->line_len + 2;
+	ev->len = p->line_len + (part ? 0 : 2);
 	return SMTP_EV_DATA_LINE;
 }
 
@@ -1434,10 +1442,17 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
 		*used = off;
 		if (rc == LINE_AGAIN)
 			return SMTP_EV_NEED_INPUT;
+		if (rc == LINE_PART) {
+			e = data_line(p, 1, ev);
+			p->line_len = 0;
+			if (e != SMTP_EV_NEED_INPUT)
+				return e;
+			continue;
+		}
 		if (rc != LINE_DONE)
 			return bare_newline(p, rc, ev);
 		if (p->state == S_DATA)
-			e = data_line(p, ev);
+			e = data_line(p, 0, ev);
 		else if (p->state == S_AUTH)
 			e = auth_line(p, ev);
 		else
@@ -1687,7 +1702,7 @@ int smtp_proto_in_data(const struct smtp_proto *p)
 /* Part of a line read, its CRLF not yet? */
 int smtp_proto_mid_line(const struct smtp_proto *p)
 {
-	return p->line_len > 0 || p->line_overflow || p->cr;
+	return p->line_len > 0 || p->line_overflow || p->line_cont || p->cr;
 }
 
 /* strstate(): the current state's name. */

@@ -74,11 +74,13 @@ enum smtp_ev {
 	SMTP_EV_MAIL,               /* answer owed; ev.arg = reverse path, ev.params = parameters */
 	SMTP_EV_RCPT,               /* answer owed; ev.arg = forward path, ev.params */
 	SMTP_EV_DATA,               /* answer owed: 354 (then message lines follow) or an error */
-	SMTP_EV_DATA_LINE,          /* one message line, exactly as received, still dot-stuffed,
-				       with its CRLF: ev.data/ev.len; no answer owed */
+	SMTP_EV_DATA_LINE,          /* message text exactly as received, still dot-stuffed:
+				       ev.data/ev.len, a line with its CRLF, or a part of a line
+				       longer than the line buffer (no CRLF; the rest follows);
+				       no answer owed */
 	SMTP_EV_DATA_END,           /* CRLF.CRLF: answer owed (250 after the backend's 250);
 				       ev.error != 0 when the message was refused on the way
-				       (line too long, over SIZE): the reply is already queued,
+				       (over SIZE): the reply is already queued,
 				       no answer is owed, and the backend must drop what it got */
 	SMTP_EV_AUTH,               /* AUTH PLAIN/LOGIN credentials complete: answer owed (235
 				       2.7.0, or 535 5.7.8 / 454 4.7.0); ev.arg = user (authcid),
@@ -174,6 +176,7 @@ struct smtp_proto {
 	int data_error;             /* delayed refusal inside DATA (enum smtp_refusal) */
 	int cr;                     /* the last byte read was a CR (line not ended yet) */
 	int line_overflow;          /* current line is over its limit: being discarded */
+	int line_cont;              /* message text: this line's first part already went out */
 	size_t line_len;            /* bytes of the current line kept in wk->line[] */
 	struct smtp_work *wk;       /* the line and command buffers: allocated when input comes,
 				       released by smtp_proto_trim() */

@@ -4,8 +4,7 @@
 # has them), on the limits and smuggling scenarios of smtp_raw.py with
 # message_size_limit = 100000: MAIL SIZE= over the limit and a 150 KB
 # message (552 5.3.4: message_too_big, "NOQUEUE: reject: MAIL" and
-# "reject: END-OF-MESSAGE"), a text line over 1000 octets ("reject:
-# END-OF-MESSAGE ... 500 5.5.2"), the 101st recipient (452 4.5.3:
+# "reject: END-OF-MESSAGE"), the 101st recipient (452 4.5.3:
 # too_many_rcpts, "reject: RCPT"), a bare LF ("warning: bare <LF>
 # received after DATA"). Before the fix none of these was logged, and the
 # 552s and 452s had no counter.
@@ -24,8 +23,8 @@ expect_log "NOQUEUE: reject: MAIL from $c: 552 5\\.3\\.4 Message size exceeds fi
 	"NOQUEUE: reject: MAIL ... 552 5.3.4 (SIZE=)"
 expect_log "[0-9A-Za-z]+: reject: END-OF-MESSAGE from $c: 552 5\\.3\\.4 Message size exceeds fixed limit; from=<a@example\\.org>" \
 	"reject: END-OF-MESSAGE ... 552 5.3.4 (the 150 KB message)"
-expect_log "reject: END-OF-MESSAGE from $c: 500 5\\.5\\.2 Error: line too long; from=<" \
-	"reject: END-OF-MESSAGE ... 500 5.5.2 (a text line over 1000)"
+if grep -q "line too long; from=<" "$LAB_DIR/mxgate.log"; then soft_fail "a message was refused for a long text line"
+else ok "log: no message refused for a long text line (they are passed on)"; fi
 expect_log "[0-9A-Za-z]+: reject: RCPT from $c: 452 4\\.5\\.3 Error: too many recipients; from=<" \
 	"reject: RCPT ... 452 4.5.3"
 expect_log "warning: bare <LF> received after DATA from $c" "warning: bare <LF> received after DATA"
