@@ -755,8 +755,8 @@ static void backend_client_refused(struct relay *r, int code, const char *when)
  * PROXY header the client comes first, and the greeting is the backend's
  * first word: a backend that serves nobody answers it with the same 421 as
  * one that refuses one client (Postfix: "421 4.3.2 All server ports are
- * busy", "421 4.3.0 Server local data error" for a header it could not
- * read, "421 4.3.5 Server configuration error", against "421 4.7.0 Error:
+ * busy", "421 4.3.0 Server local error" for a header it could not read,
+ * "421 4.3.5 Server configuration error", against "421 4.7.0 Error:
  * too many connections from ADDR"). Only the enhanced status code (RFC
  * 3463) tells them apart. The rule: the client's, when
  *  - a whole PROXY v2 header went out on this connection (without it the
