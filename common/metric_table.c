@@ -98,7 +98,8 @@ const struct metric_family metric_families[] = {
 	  "STARTTLS to backends, by result: established, failed (handshake), refused (the access map's TLS_Srv)." },
 	{ "mxgate_smtp_backend_auth_total", C, "AUTH to backends (AuthInfo), by result: success or failed." },
 	{ "mxgate_smtp_backend_client_refused_total", C,
-	  "Clients a backend refused at XCLIENT (or at their HELO right after): the MAIL got a 4xx, the backend stays in service." },
+	  "Clients a backend refused at XCLIENT (or at their HELO right after), or with a policy refusal (X.7.Y) of the "
+	  "greeting or the client's HELO after a PROXY v2 header: the MAIL got a 4xx, the backend stays in service." },
 	{ "mxgate_smtp_tls_sessions_total", C, "TLS sessions, by protocol version." },
 	{ "mxgate_smtp_tls_resumed_total", C, "TLS sessions resumed with a ticket." },
 	{ "mxgate_smtp_tls_verify_total", C,

@@ -64,7 +64,9 @@ struct relay {
 	uint8_t auth_done;        /* AUTH done (or not to be done) */
 	unsigned auth_mech;       /* RW_MECH_* in use */
 	uint8_t map_failed;       /* this connection failed the map: the backend does not rest */
-	uint8_t client_refused;   /* the backend refused this client (XCLIENT): no rest, no failover */
+	uint8_t client_refused;   /* the backend refused this client (XCLIENT, PROXY): no rest, no failover */
+	uint8_t proxy_sent;       /* a whole PROXY v2 header went to this backend connection */
+	uint8_t hello_as_client;  /* the last HELO/EHLO sent was the client's own (name and verb) */
 	uint32_t map_skip;        /* backends that failed the map for this MAIL: not tried again */
 	int pf_code;              /* the MAIL's reply when a backend failed the map (0 = none) */
 	char pf_reply[POL_TEXT_MAX + 64];
@@ -297,6 +299,7 @@ static int backend_open(struct relay *r)
 		r->bst = B_CONNECTING;
 		r->offers = r->xattrs = 0;
 		r->tls_judged = r->xclient_done = r->auth_done = r->map_failed = r->client_refused = 0;
+		r->proxy_sent = r->hello_as_client = 0;
 		rw_reply_init(&r->rep);
 		rp->st->backend_connects++;
 		r->b_timer = 0;
@@ -517,6 +520,7 @@ static void backend_proxy_v2(struct relay *r)
 	uint8_t h[RW_PROXY_V2_MAX];
 	struct relay_client c;
 	struct rw_proxy_info pp;
+	size_t n;
 
 	r->ops->client(r->owner, &c);
 	pp = (struct rw_proxy_info){
@@ -526,8 +530,11 @@ static void backend_proxy_v2(struct relay *r)
 	};
 	memcpy(pp.src, c.tuple->raddr.a, 16);
 	memcpy(pp.dst, c.tuple->laddr.a, 16);
+	n = rw_proxy_v2(&pp, h, sizeof(h));
 	r->rp->st->proxy_v2++;
-	backend_write(r, h, rw_proxy_v2(&pp, h, sizeof(h)));
+	/* only a header that went out whole lets a refusal count as the client's (backend_proxy_refusal) */
+	if (backend_write(r, h, n) == 0 && n > 0)
+		r->proxy_sent = 1;
 }
 
 /*
@@ -542,6 +549,7 @@ static void backend_hello(struct relay *r, int as_client)
 	const char *name;
 
 	r->ops->client(r->owner, &c);
+	r->hello_as_client = (uint8_t)(as_client != 0);
 	name = as_client && c.helo[0] ? c.helo : r->rp->cfg->hostname;
 	snprintf(cmd, sizeof(cmd), "%s %s\r\n", as_client && !c.ehlo ? "HELO" : "EHLO", name);
 	backend_write(r, cmd, strlen(cmd));
@@ -689,9 +697,10 @@ static int backend_xclient_usable(struct relay *r)
 
 /*
  * The backend refused this client (its reply to XCLIENT, or to the client's
- * own HELO/EHLO right after XCLIENT): a per-client limit or policy of the
- * backend (Postfix's connection count or rate limit answers 421), not a
- * backend out of service. It does not rest and no other backend is tried
+ * own HELO/EHLO right after XCLIENT; on a PROXY v2 backend, a refusal that
+ * backend_proxy_refusal() finds to be the client's): a per-client limit or
+ * policy of the backend (Postfix's connection count or rate limit answers
+ * 421), not a backend out of service. It does not rest and no other backend is tried
  * for this client; the MAIL gets a 4xx with the backend's reason (a 421 or
  * a 5xx becomes 451: the client may try again, the session goes on),
  * logged and counted (mxgate_smtp_backend_client_refused_total).
@@ -734,6 +743,53 @@ static void backend_client_refused(struct relay *r, int code, const char *when)
 	snprintf(r->pf_reply, sizeof(r->pf_reply), "%d %s %s\r\n", ccode, enh,
 		 text[0] ? text : "Error: the backend refused this client, try again later");
 	relay_fail(r, "the backend refused this client");
+}
+
+/*
+ * PROXY v2: is this 4xx/5xx (to the greeting, or to the HELO/EHLO sent as
+ * the client) the backend's refusal of this client (1), or does it say the
+ * backend cannot serve (0: it rests and the MAIL moves on)?
+ *
+ * With XCLIENT the backend has greeted mxgate and taken its EHLO before it
+ * hears of the client, so what it refuses after that is the client. With a
+ * PROXY header the client comes first, and the greeting is the backend's
+ * first word: a backend that serves nobody answers it with the same 421 as
+ * one that refuses one client (Postfix: "421 4.3.2 All server ports are
+ * busy", "421 4.3.0 Server local error" for a header it could not read,
+ * "421 4.3.5 Server configuration error", against "421 4.7.0 Error:
+ * too many connections from ADDR"). Only the enhanced status code (RFC
+ * 3463) tells them apart. The rule: the client's, when
+ *  - a whole PROXY v2 header went out on this connection (without it the
+ *    backend does not know the client and cannot have refused it), and
+ *  - the reply is to the greeting, or to the HELO/EHLO mxgate sent in the
+ *    client's name (not mxgate's own EHLO before STARTTLS on a /starttls
+ *    backend: a refusal of that rests the backend, as with XCLIENT), and
+ *  - its enhanced code is X.7.Y, "security or policy status": the
+ *    backend's policy for this client (Postfix's per-client connection
+ *    count and rate limits 421 4.7.0, its client and HELO restrictions
+ *    4.7.1/5.7.1 when not delayed to RCPT, a policy service's DEFER).
+ * Anything else says nothing about this client and the backend rests as
+ * before: X.3.Y (mail system: shutting down, busy, out of resources, a
+ * header it could not read), X.4.Y (network), X.5.Y (protocol: a backend
+ * that does not speak PROXY reads the header as command lines and answers
+ * our EHLO with "500 5.5.2 Error: bad syntax"), or no enhanced code at all.
+ * A per-client refusal misjudged so costs what it cost before this rule; a
+ * backend out of service is never kept in rotation on a guess.
+ */
+static int backend_proxy_refusal(const struct relay *r, int code)
+{
+	const char *t = r->rep.buf;
+	size_t tl = strcspn(t, "\r\n"), d;
+
+	if (!r->proxy_sent || code < 400 || code > 599)
+		return 0;
+	if (r->bst != B_GREETING && !(r->bst == B_EHLO && r->hello_as_client))
+		return 0;
+	/* "ddd[ -]C.7.D[DD]" then a space or the line's end, C the class 4 or 5 */
+	if (tl < 9 || (t[4] != '4' && t[4] != '5') || t[5] != '.' || t[6] != '7' || t[7] != '.')
+		return 0;
+	d = strspn(t + 8, "0123456789");
+	return d >= 1 && d <= 3 && (8 + d == tl || t[8 + d] == ' ');
 }
 
 /*
@@ -942,6 +998,9 @@ static void backend_reply(struct relay *r, int code)
 
 	switch (r->bst) {
 	case B_GREETING:
+		/* after a PROXY v2 header the backend greets the client: a policy refusal is for it alone */
+		if (backend_proxy_refusal(r, code))
+			return backend_client_refused(r, code, "greeting after PROXY");
 		if (code != 220)
 			return relay_fail(r, "bad greeting");
 		r->bst = B_EHLO;
@@ -954,6 +1013,8 @@ static void backend_reply(struct relay *r, int code)
 			return backend_client_refused(r, code, "HELO after XCLIENT");
 		/* fall through */
 	case B_EHLO:
+		if (backend_proxy_refusal(r, code))
+			return backend_client_refused(r, code, "HELO after PROXY");
 		if (code != 250)
 			return relay_fail(r, "EHLO refused");
 		backend_offers(r);

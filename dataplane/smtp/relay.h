@@ -12,8 +12,9 @@
  * and RSET. A MAIL that no backend answered moves to the next backend
  * (failover); a backend that failed during set-up rests for
  * backend_retry_ms, except when it refused this client (a 4xx/5xx to
- * XCLIENT or to the client's HELO right after): then neither rest nor
- * failover, and the MAIL gets a 4xx with the backend's reason through
+ * XCLIENT or to the client's HELO right after; after a PROXY v2 header, a
+ * 4xx/5xx with an X.7.Y enhanced code to the greeting or to the client's
+ * HELO): then neither rest nor failover, and the MAIL gets a 4xx with the backend's reason through
  * ops->replied. Its timer runs whenever mxgate waits on the backend.
  * The bytes on the wire come from relay_wire.h.
  *

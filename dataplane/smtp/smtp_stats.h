@@ -48,7 +48,8 @@
 	X(backend_tls_srv_refused)  /* backends that failed the access map's TLS_Srv */ \
 	X(backend_auth_success)     /* AUTH to a backend answered 235 (AuthInfo) */ \
 	X(backend_auth_failed)      /* AUTH to a backend refused, or impossible (no TLS) */ \
-	X(backend_client_refused)   /* a backend refused the client (XCLIENT, or its HELO after):
+	X(backend_client_refused)   /* a backend refused the client (XCLIENT, or its HELO after; an
+				       X.7.Y greeting or HELO refusal after PROXY v2):
 				       the MAIL got a 4xx, the backend did not rest */ \
 	X(tls_v12)                  /* TLS 1.2 sessions */ \
 	X(tls_v13)                  /* TLS 1.3 sessions */ \

@@ -33,6 +33,13 @@ XCLIENT carrying an attribute not in it (501 5.5.4, as Haraka does);
 "Error: too many connections from ADDR" (Postfix's per-client connection
 limits) and closes, a per-client refusal that must not rest the backend.
 
+The same behind a PROXY v2 header (--proxy), where the backend learns the
+client from the header: --proxy-refuse ADDR[=REPLY] greets client ADDR
+with REPLY (default Postfix's "421 4.7.0 ... Error: too many connections
+from ADDR") and closes; --helo-refuse ADDR answers its HELO/EHLO with
+Postfix's "554 5.7.1 <NAME>: Helo command rejected: Access denied" (a
+check_helo_access REJECT with smtpd_delay_reject = no).
+
 Lab only: binds an address in 198.18.0.0/15 or 2001:2::/48; stops after
 --sessions sessions or --timeout seconds, whichever comes first.
 """
@@ -153,14 +160,25 @@ class Session:
         self.send("250 " + caps[-1])
 
     def run(self):
+        client = None
         if self.args.proxy:
             self.rec["proxy"] = parse_proxy_v2(self.sock)
+            client = self.rec["proxy"].get("src")
+            refuse = self.args.proxy_refuse.get(client)
+            if refuse is not None:
+                self.rec["greeting"] = refuse
+                self.send(refuse)
+                return
         self.send("220 backend.lab.example ESMTP")
         mail, rcpts = None, []
         while True:
             cmd = self.line().rstrip(b"\r\n").decode("utf-8", "replace")
             verb = cmd.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
+            if verb in ("EHLO", "HELO") and client is not None and client in self.args.helo_refuse:
+                self.rec["ehlo"].append(cmd[5:])
+                self.rec["helo_refused"] = "554"
+                self.send("554 5.7.1 <%s>: Helo command rejected: Access denied" % cmd[5:])
+            elif verb in ("EHLO", "HELO"):
                 self.ehlo_reply(cmd[5:])
             elif verb == "STARTTLS" and self.args.tls_cert and self.rec["tls"] is None:
                 # --inject-after-starttls: plaintext in the same write as the 220 (a response injection)
@@ -267,6 +285,11 @@ def main():
     ap.add_argument("--xclient-refuse", action="append", default=[], metavar="ADDR",
                     help="answer XCLIENT for client ADDR with 421 4.7.0 (a per-client limit) and close")
     ap.add_argument("--proxy", action="store_true", help="expect a PROXY v2 header")
+    ap.add_argument("--proxy-refuse", action="append", default=[], metavar="ADDR[=REPLY]",
+                    help="with --proxy: greet client ADDR with REPLY (default 421 4.7.0 too many connections)"
+                    " and close")
+    ap.add_argument("--helo-refuse", action="append", default=[], metavar="ADDR",
+                    help="with --proxy: answer client ADDR's HELO/EHLO with 554 5.7.1 Helo command rejected")
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--delay", action="append", default=[], metavar="STAGE=SECONDS",
@@ -282,6 +305,14 @@ def main():
     ap.add_argument("--faults", help="one line per fault injected")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    refuse = {}
+    for f in args.proxy_refuse:
+        addr, eq, reply = f.partition("=")
+        if eq and not (len(reply) >= 3 and reply[:3].isdigit() and reply[0] in "45"):
+            raise SystemExit("smtp_backend: --proxy-refuse %s: REPLY must be a 4xx or 5xx line" % f)
+        refuse[addr] = reply if eq else \
+            "421 4.7.0 backend.lab.example Error: too many connections from %s" % addr
+    args.proxy_refuse = refuse
     args.fails = {}
     for f in args.fail:
         stage, _, rest = f.partition("=")

@@ -8,6 +8,8 @@ inside the lab namespace (this script runs there through lab_py):
                                      certificate, SMTP AUTH (Cyrus sasldb in
                                      D/sasl, PLAIN and LOGIN, also without TLS)
                                      required for every recipient
+        [--proxy-rate-limit N]       and on 2526 smtpd_client_connection_rate_limit
+                                     = N (anvil counts the PROXY header's client)
   smtp_postfix.py start --dir D      postfix -c D check, postfix -c D start,
                                      wait until 198.18.1.1:2525 and :2526 listen
   smtp_postfix.py stop --dir D       postfix -c D stop; then SIGKILL whatever
@@ -152,7 +154,12 @@ def setup(d, a=None):
     with open(os.path.join(d, "main.cf"), "w") as f:
         f.write(MAIN_CF.format(d=d))
     with open(os.path.join(d, "master.cf"), "w") as f:
-        f.write(MASTER_CF)
+        master = MASTER_CF
+        if a is not None and a.proxy_rate_limit:
+            master = master.replace("smtpd_upstream_proxy_protocol=haproxy\n",
+                                    "smtpd_upstream_proxy_protocol=haproxy"
+                                    " -o smtpd_client_connection_rate_limit=%d\n" % a.proxy_rate_limit)
+        f.write(master)
     with open(os.path.join(d, "header_checks"), "w") as f:
         f.write("/^Subject:/ HOLD held by the lab test\n")
     open(os.path.join(d, "maillog"), "a").close()
@@ -304,6 +311,7 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--sasl-user")
     ap.add_argument("--sasl-password")
+    ap.add_argument("--proxy-rate-limit", type=int, default=0)
     a = ap.parse_args()
     d = os.path.abspath(a.dir)
     if a.cmd == "setup":

@@ -67,4 +67,4 @@ ok "XCLIENT ADDR=198.18.0.1 NAME HELO PROTO, no PORT= (not announced); the messa
 expect_smtp backend_client_refused -eq 0
 expect_smtp backend_errors -eq 0
 expect_no_bug_drops
-pass
+lab_end

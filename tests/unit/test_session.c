@@ -743,6 +743,158 @@ TEST(backend_refuses_client)
 }
 
 /*
+ * A PROXY v2 backend that refuses one client with a policy reply (an X.7.Y
+ * enhanced code) to its greeting (Postfix's per-client connection limits,
+ * which count the address of the header) or to the client's HELO: that
+ * client's MAIL gets a 4xx with the backend's reason, no other backend is
+ * tried for it and the backend does not rest. A greeting that says the
+ * backend cannot serve (X.3.Y) still rests it and the MAIL fails over.
+ */
+TEST(proxy_backend_refuses_client)
+{
+	struct tcp_conn *c, *b;
+	const char *log;
+
+	start("backends = 198.18.1.1:25/proxy 198.18.1.3:25/proxy\n");
+	log_begin();
+	c = client_ehlo(40001);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 1);
+	b = F.connects[0];
+	b->ops->connected(b, 0);
+	CHECK_EQ(b->txlen, 28);                               /* the PROXY v2 header */
+	take(b);
+	say(b, "421 4.7.0 backend.test Error: too many connections from 198.18.0.1\r\n");
+	CHECK_STR(take(c), "451 4.7.0 backend.test Error: too many connections from 198.18.0.1\r\n");
+	CHECK(b->aborted || b->closed);
+	CHECK_EQ(F.nconnects, 1);                             /* no other backend tried for this client */
+	CHECK_EQ(counter("backend_client_refused"), 1);
+	log = log_end();
+	CHECK(strstr(log, "NOQUEUE: backend 0 unknown[198.18.1.1]:25 refused client 198.18.0.1 at greeting after "
+		      "PROXY: 421 4.7.0 backend.test Error: too many connections from 198.18.0.1; the backend stays "
+		      "in service\n") != NULL);
+	CHECK(strstr(log, "NOQUEUE: reject: MAIL from unknown[198.18.0.1]: 451 4.7.0 backend.test Error: too many "
+		      "connections from 198.18.0.1; from=<a@client.test>") != NULL);
+	CHECK(strstr(log, "bad greeting") == NULL);
+
+	/* the next client (round robin: backend 1): its HELO refused by policy, a 5xx: 451 with the reason */
+	log_begin();
+	c = client_ehlo(40002);
+	say(c, "MAIL FROM:<b@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 2);
+	if (F.nconnects != 2) {
+		log_end();
+		stop();
+		return;
+	}
+	b = F.connects[1];
+	CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);
+	b->ops->connected(b, 0);
+	take(b);
+	say(b, "220 backend.test ESMTP\r\n");
+	CHECK_STR(take(b), "EHLO client.test\r\n");         /* in the client's name */
+	say(b, "554 5.7.1 <client.test>: Helo command rejected: Access denied\r\n");
+	CHECK_STR(take(c), "451 4.7.1 <client.test>: Helo command rejected: Access denied\r\n");
+	CHECK_EQ(F.nconnects, 2);
+	CHECK_EQ(counter("backend_client_refused"), 2);
+	log = log_end();
+	CHECK(strstr(log, "backend 1 unknown[198.18.1.3]:25 refused client 198.18.0.1 at HELO after PROXY: 554 5.7.1 "
+		      "<client.test>: Helo command rejected: Access denied; the backend stays in service\n") != NULL);
+
+	/* backend 0 did not rest: the next MAIL reaches it; now it is out of service (4.3.2): rest, failover */
+	log_begin();
+	c = client_ehlo(40003);
+	say(c, "MAIL FROM:<a@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 3);
+	if (F.nconnects != 3) {
+		log_end();
+		stop();
+		return;
+	}
+	b = F.connects[2];
+	CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x01", 4) == 0);
+	b->ops->connected(b, 0);
+	take(b);
+	say(b, "421 4.3.2 backend.test All server ports are busy\r\n");
+	CHECK_EQ(F.nconnects, 4);                             /* failover to backend 1, which did not rest */
+	CHECK_EQ(counter("backend_client_refused"), 2);
+	if (F.nconnects == 4) {
+		b = F.connects[3];
+		CHECK(memcmp(b->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);
+		b->ops->connected(b, 0);
+		take(b);
+		say(b, "220 backend.test ESMTP\r\n");
+		CHECK_STR(take(b), "EHLO client.test\r\n");
+		say(b, "250-backend.test\r\n250 PIPELINING\r\n");
+		CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+		say(b, "250 2.1.0 Ok\r\n");
+		CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	}
+	log = log_end();
+	CHECK(strstr(log, "lost connection with backend 0 (bad greeting)") != NULL);
+	/* backend 0 rests: the next MAIL goes to backend 1 although the cursor points at 0 */
+	log_begin();
+	c = client_ehlo(40004);
+	say(c, "MAIL FROM:<d@client.test>\r\n");
+	CHECK_EQ(F.nconnects, 5);
+	if (F.nconnects == 5)
+		CHECK(memcmp(F.connects[4]->t.raddr.a, "\xc6\x12\x01\x03", 4) == 0);
+	log_end();
+	stop();
+}
+
+/*
+ * A PROXY v2 backend whose refusal says nothing about the client rests as
+ * before (one backend: the next client finds none): a greeting 421 without
+ * an enhanced code; a backend that does not speak PROXY (it greets, then
+ * answers the header's lines with 500 5.5.2 in place of our EHLO's reply);
+ * a /starttls backend refusing mxgate's own EHLO before TLS with 5.7.x.
+ */
+TEST(proxy_backend_down_rests)
+{
+	static const char *const cases[][3] = {
+		{ "", "421 backend.test Too many concurrent SMTP connections; please try again later\r\n", "bad greeting" },
+		{ "", "500 5.5.2 Error: bad syntax\r\n", "EHLO refused" },
+		{ "/starttls", "554 5.7.1 <mx.test>: Helo command rejected: Access denied\r\n", "EHLO refused" },
+	};
+	char cfg[128], want[64];
+	unsigned i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tcp_conn *c, *b;
+		const char *log;
+
+		snprintf(cfg, sizeof(cfg), "backends = 198.18.1.1:25/proxy%s\n", cases[i][0]);
+		start(cfg);
+		log_begin();
+		c = client_ehlo(40001);
+		say(c, "MAIL FROM:<a@client.test>\r\n");
+		CHECK_EQ(F.nconnects, 1);
+		b = F.connects[0];
+		b->ops->connected(b, 0);
+		take(b);
+		if (cases[i][2][0] == 'E') {
+			say(b, "220 backend.test ESMTP\r\n");
+			CHECK_STR(take(b), cases[i][0][0] ? "EHLO mx.test\r\n" : "EHLO client.test\r\n");
+		}
+		say(b, cases[i][1]);
+		CHECK(b->aborted || b->closed);
+		CHECK(strncmp(take(c), "451 4.4.1 ", 10) == 0);     /* no backend left for it */
+		CHECK_EQ(counter("backend_client_refused"), 0);
+		/* it rests: the next client's MAIL finds no backend */
+		c = client_ehlo(40002);
+		say(c, "MAIL FROM:<b@client.test>\r\n");
+		CHECK_EQ(F.nconnects, 1);
+		CHECK(strncmp(take(c), "451 4.4.1 ", 10) == 0);
+		log = log_end();
+		snprintf(want, sizeof(want), "lost connection with backend 0 (%s)", cases[i][2]);
+		CHECK(strstr(log, want) != NULL);
+		CHECK(strstr(log, "refused client") == NULL);
+		stop();
+	}
+}
+
+/*
  * XCLIENT with the attributes the backend announced only (Haraka's list has
  * no PORT); a backend that announces no ADDR gets no XCLIENT, and the
  * worker warns once.
@@ -1553,6 +1705,8 @@ int main(void)
 	RUN(relay_proxy_v2);
 	RUN(backend_refused_failover);
 	RUN(backend_refuses_client);
+	RUN(proxy_backend_refuses_client);
+	RUN(proxy_backend_down_rests);
 	RUN(xclient_announced_attrs);
 	RUN(backend_none);
 	RUN(backend_malformed_reply);
