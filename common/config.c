@@ -104,6 +104,7 @@ static const struct int_key int_keys[] = {
 	INT_KEY(smtpd_auth_fail_limit, 0, 1000000, 0, RESTART),
 	INT_KEY(smtpd_auth_fail_window_s, 1, 86400, 0, RESTART),
 	INT_KEY(smtpd_auth_queue, 1, 65536, 0, RESTART),
+	INT_KEY(smtpd_auth_ipv6_48_limit, 0, 65536, 0, RESTART),
 	INT_KEY(tls_handshake_timeout_ms, 1000, 600000, 0, LIVE),
 	INT_KEY(tls_ticket_rotate_s, 0, 604800, 0, LIVE),
 	INT_KEY(backend_timeout_ms, 1000, 3600000, 0, LIVE),
@@ -1588,6 +1589,7 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->smtpd_auth_fail_limit = 5;
 	cfg->smtpd_auth_fail_window_s = 300;
 	cfg->smtpd_auth_queue = 64;
+	cfg->smtpd_auth_ipv6_48_limit = 8;
 	cfg->tls_min_version = 0x0303;
 	cfg->tls_handshake_timeout_ms = 60000;
 	cfg->tls_ticket_rotate_s = 3600;

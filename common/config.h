@@ -124,6 +124,7 @@ struct mx_config {
 	unsigned smtpd_auth_fail_limit;       /* failures per client address ..., default 5, 0 = none */
 	unsigned smtpd_auth_fail_window_s;    /* ... within this window, then 454, default 300 */
 	unsigned smtpd_auth_queue;            /* checks waiting per worker, default 64 */
+	unsigned smtpd_auth_ipv6_48_limit;    /* checks in flight per IPv6 /48, all workers, default 8, 0 = none */
 	unsigned submission_auth_required;    /* yes/no: 587 wants AUTH before MAIL, default no */
 	/* TLS */
 	/* lists, paired in order: the first is the default, the others are chosen by SNI */

@@ -805,6 +805,7 @@ int main(int argc, char **argv)
 	acfg.fail_limit = cfg.smtpd_auth_fail_limit;
 	acfg.fail_window_s = cfg.smtpd_auth_fail_window_s;
 	acfg.queue_max = cfg.smtpd_auth_queue;
+	acfg.ipv6_48_max = cfg.smtpd_auth_ipv6_48_limit;
 	if ((auth = auth_service_new(&acfg, nworkers)) == NULL) {
 		fprintf(stderr, "mxgate: out of memory for SMTP AUTH\n");
 		return 1;

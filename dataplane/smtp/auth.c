@@ -9,6 +9,7 @@
 #include <string.h>
 #include <openssl/mem.h>
 #include <openssl/rand.h>
+#include <openssl/siphash.h>
 
 #include "auth.h"
 #include "crypto/passwd.h"
@@ -48,9 +49,28 @@ struct fail {
 	uint64_t since_us;
 };
 
+/*
+ * A client source (IPv4 /32, IPv6 /64) or an IPv6 /48 and its checks in
+ * flight; count 0 is a free slot. The address bytes beyond plen are zero.
+ */
+struct src {
+	uint32_t count;
+	uint8_t family, plen;
+	uint8_t a[8];
+};
+
+/* Open addressing, linear probing, at most half full (srcset_init). */
+struct srcset {
+	struct src *slot;
+	uint32_t mask;
+};
+
 struct wq {
 	struct ring req, rep;           /* worker -> service, service -> worker */
-	uint32_t outstanding;           /* the worker's: submitted, not yet taken */
+	/* the worker's */
+	uint32_t outstanding;           /* submitted, not yet taken */
+	struct srcset mine;             /* the sources of those */
+	_Atomic uint64_t refused_inflight, refused_ipv6_48;   /* read by auth_service_stats() */
 };
 
 struct auth_service {
@@ -62,8 +82,12 @@ struct auth_service {
 	size_t nusers;
 	struct passwd_hash dummy;       /* unknown users are checked against this */
 	struct fail *fails;             /* AUTH_TABLE_SLOTS */
+	uint64_t hkey[2];               /* SipHash key of the in-flight tables */
+	struct srcset inflight;         /* every source with a request taken off a ring and not answered */
+	struct auth_req *wait, **wait_tail; /* taken off the rings, not yet checked, in arrival order */
 	struct auth_req *held, **held_tail; /* failures waiting for their delay, in due order */
-	struct auth_stats st;
+	struct auth_stats st;           /* the service lcore's */
+	struct auth_stats shown;        /* st and the workers' refusals (auth_service_stats) */
 };
 
 /* ---- rings ---- */
@@ -106,6 +130,129 @@ static int ring_empty(struct ring *r)
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
+/* ---- checks in flight per source ---- */
+
+/*
+ * Room for requests requests: two entries each at most (the source and
+ * its /48), and twice that many slots, so a probe always ends at a free
+ * slot and the table is never full.
+ */
+static int srcset_init(struct srcset *t, size_t requests)
+{
+	size_t n = 8;
+
+	while (n < 4 * requests)
+		n <<= 1;
+	t->slot = calloc(n, sizeof(*t->slot));
+	t->mask = (uint32_t)(n - 1);
+	return t->slot ? 0 : -1;
+}
+
+/* The key of r's source (plen 32 or 64) or of its /48. */
+static void src_key(const struct auth_req *r, unsigned plen, struct src *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = r->family == 4 ? 4 : 6;
+	k->plen = (uint8_t)plen;
+	memcpy(k->a, r->addr, plen / 8);
+}
+
+/* Keyed: a client cannot choose addresses that pile up in one probe run. */
+static uint32_t src_hash(const struct auth_service *a, const struct src *k)
+{
+	uint8_t b[2 + sizeof(k->a)];
+
+	b[0] = k->family;
+	b[1] = k->plen;
+	memcpy(b + 2, k->a, sizeof(k->a));
+	return (uint32_t)SIPHASH_24(a->hkey, b, sizeof(b));
+}
+
+static int src_same(const struct src *e, const struct src *k)
+{
+	return e->family == k->family && e->plen == k->plen && memcmp(e->a, k->a, sizeof(k->a)) == 0;
+}
+
+/* k's entry, or the free slot where it would go; NULL only if the table were full. */
+static struct src *src_find(const struct auth_service *a, const struct srcset *t, const struct src *k)
+{
+	uint32_t i = src_hash(a, k), n;
+	struct src *e;
+
+	for (n = 0; n <= t->mask; n++, i++) {
+		e = &t->slot[i & t->mask];
+		if (e->count == 0 || src_same(e, k))
+			return e;
+	}
+	return NULL;
+}
+
+/* Free e's slot, moving back the entries after it that may fill it (no tombstones). */
+static void src_del(const struct auth_service *a, struct srcset *t, struct src *e)
+{
+	uint32_t i = (uint32_t)(e - t->slot), j = i, home;
+
+	for (;;) {
+		j = (j + 1) & t->mask;
+		if (t->slot[j].count == 0)
+			break;
+		home = src_hash(a, &t->slot[j]) & t->mask;
+		/* the entry at j may move to i when i lies on its probe run, home .. j */
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->slot[i] = t->slot[j];
+			i = j;
+		}
+	}
+	memset(&t->slot[i], 0, sizeof(t->slot[i]));
+}
+
+/* Enter r's source (and its /48) into t: 0, or why not (nothing entered). */
+static int src_enter(const struct auth_service *a, struct srcset *t, const struct auth_req *r)
+{
+	struct src k, n, *e;
+
+	src_key(r, r->family == 4 ? 32 : 64, &k);
+	if ((e = src_find(a, t, &k)) == NULL)
+		return AUTH_BUSY;
+	if (e->count != 0)
+		return AUTH_INFLIGHT;
+	if (k.family == 6 && a->cfg.ipv6_48_max) {
+		src_key(r, 48, &n);
+		if ((e = src_find(a, t, &n)) == NULL)
+			return AUTH_BUSY;
+		if (e->count >= a->cfg.ipv6_48_max)
+			return AUTH_INFLIGHT_NET;
+		if (e->count == 0)
+			*e = n;
+		e->count++;
+		/* again: the /48 may have taken the slot found for the source */
+		if ((e = src_find(a, t, &k)) == NULL) {        /* cannot happen: never half full */
+			e = src_find(a, t, &n);
+			if (--e->count == 0)
+				src_del(a, t, e);
+			return AUTH_BUSY;
+		}
+	}
+	*e = k;
+	e->count = 1;
+	return 0;
+}
+
+/* Take r's source (and its /48) out of t again. */
+static void src_leave(const struct auth_service *a, struct srcset *t, const struct auth_req *r)
+{
+	struct src k, *e;
+
+	src_key(r, r->family == 4 ? 32 : 64, &k);
+	if ((e = src_find(a, t, &k)) != NULL && e->count != 0)
+		src_del(a, t, e);
+	if (k.family == 6 && a->cfg.ipv6_48_max) {
+		src_key(r, 48, &k);
+		if ((e = src_find(a, t, &k)) != NULL && e->count != 0 && --e->count == 0)
+			src_del(a, t, e);
+	}
+}
+
 /* ---- life ---- */
 
 struct auth_service *auth_service_new(const struct auth_cfg *cfg, unsigned nworkers)
@@ -124,12 +271,15 @@ struct auth_service *auth_service_new(const struct auth_cfg *cfg, unsigned nwork
 	a->cfg.queue_max = size;
 	a->nworkers = nworkers ? nworkers : 1;
 	a->held_tail = &a->held;
+	a->wait_tail = &a->wait;
+	RAND_bytes((uint8_t *)a->hkey, sizeof(a->hkey));
 	a->wq = calloc(a->nworkers, sizeof(*a->wq));
 	a->fails = calloc(AUTH_TABLE_SLOTS, sizeof(*a->fails));
-	if (a->wq == NULL || a->fails == NULL)
+	if (a->wq == NULL || a->fails == NULL || srcset_init(&a->inflight, (size_t)a->nworkers * size) != 0)
 		goto fail;
 	for (i = 0; i < a->nworkers; i++)
-		if (ring_init(&a->wq[i].req, size) != 0 || ring_init(&a->wq[i].rep, size) != 0)
+		if (ring_init(&a->wq[i].req, size) != 0 || ring_init(&a->wq[i].rep, size) != 0 ||
+		    srcset_init(&a->wq[i].mine, size) != 0)
 			goto fail;
 	return a;
 fail:
@@ -157,9 +307,11 @@ void auth_service_free(struct auth_service *a)
 	for (i = 0; a->wq != NULL && i < a->nworkers; i++) {
 		free(a->wq[i].req.slot);
 		free(a->wq[i].rep.slot);
+		free(a->wq[i].mine.slot);
 	}
 	free(a->wq);
 	free(a->fails);
+	free(a->inflight.slot);
 	users_free(a->users, a->nusers);
 	free(a);
 }
@@ -171,28 +323,48 @@ int auth_offered(const struct auth_service *a)
 	return a != NULL && atomic_load_explicit(&((struct auth_service *)a)->offered, memory_order_acquire);
 }
 
+/* A counter of this worker's, read by the service lcore: one writer, so no read-modify-write. */
+static void worker_count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 int auth_submit(struct auth_service *a, unsigned w, struct auth_req *r)
 {
 	struct wq *q = &a->wq[w];
+	int why;
 
+	/* one in flight per source from this worker: a second one takes no slot of the ring */
+	why = src_enter(a, &q->mine, r);
+	if (why == AUTH_INFLIGHT)
+		worker_count(&q->refused_inflight);
+	else if (why == AUTH_INFLIGHT_NET)
+		worker_count(&q->refused_ipv6_48);
+	if (why != 0)
+		return why;
 	/* at most queue_max answers can be owed, so the reply ring never overflows */
 	if (q->outstanding >= a->cfg.queue_max)
-		return -1;
+		goto busy;
 	r->result = AUTH_PENDING;      /* set before the ring publishes r */
 	r->worker = w;
 	r->next = NULL;
 	if (ring_put(&q->req, r) != 0)
-		return -1;
+		goto busy;
 	q->outstanding++;
 	return 0;
+busy:
+	src_leave(a, &q->mine, r);
+	return AUTH_BUSY;
 }
 
 struct auth_req *auth_take(struct auth_service *a, unsigned w)
 {
 	struct auth_req *r = ring_get(&a->wq[w].rep);
 
-	if (r != NULL)
+	if (r != NULL) {
 		a->wq[w].outstanding--;
+		src_leave(a, &a->wq[w].mine, r);
+	}
 	return r;
 }
 
@@ -322,6 +494,19 @@ static void answer(struct auth_service *a, struct auth_req *r)
 	ring_put(&a->wq[r->worker].rep, r);      /* cannot be full: see auth_submit() */
 }
 
+/* Answer a request that was in flight: its source may ask again. */
+static void finish(struct auth_service *a, struct auth_req *r)
+{
+	src_leave(a, &a->inflight, r);
+	answer(a, r);
+}
+
+static void wipe(struct auth_req *r)
+{
+	OPENSSL_cleanse(r->pass, sizeof(r->pass));
+	r->pass_len = 0;
+}
+
 /* Check one request; failures are held back, the rest answered now. */
 static void check(struct auth_service *a, struct auth_req *r, uint64_t now)
 {
@@ -341,10 +526,9 @@ static void check(struct auth_service *a, struct auth_req *r, uint64_t now)
 		ok = passwd_verify(u ? &u->h : &a->dummy, r->pass, r->pass_len);
 		r->result = ok < 0 ? AUTH_BUSY : ok && u != NULL ? AUTH_OK : AUTH_FAIL;
 	}
-	OPENSSL_cleanse(r->pass, sizeof(r->pass));
-	r->pass_len = 0;
+	wipe(r);
 	if (r->result != AUTH_FAIL) {
-		answer(a, r);
+		finish(a, r);
 		return;
 	}
 	f = fail_slot(a, r, now, 1);
@@ -359,13 +543,20 @@ static void check(struct auth_service *a, struct auth_req *r, uint64_t now)
 	a->held_tail = &r->next;
 }
 
-unsigned auth_service_poll(struct auth_service *a, uint64_t now_us, unsigned max, int *wait_ms)
+/*
+ * Take what the workers handed over off their rings, one worker's request
+ * in turn (at most what they can have owed, so a flood cannot hold the
+ * loop): a source that already has a check in flight, through another
+ * worker, is answered at once without one; the rest wait for their check
+ * in arrival order.
+ */
+static unsigned intake(struct auth_service *a)
 {
-	unsigned work = 0, i, idle = 0;
+	unsigned n = 0, i, idle = 0, budget = a->nworkers * a->cfg.queue_max;
 	struct auth_req *r;
+	int why;
 
-	/* round robin over the workers, one request each in turn */
-	while (work < max && idle < a->nworkers) {
+	while (idle < a->nworkers && budget > 0) {
 		i = a->rr++ % a->nworkers;
 		r = ring_get(&a->wq[i].req);
 		if (r == NULL) {
@@ -373,20 +564,52 @@ unsigned auth_service_poll(struct auth_service *a, uint64_t now_us, unsigned max
 			continue;
 		}
 		idle = 0;
-		check(a, r, now_us);
-		work++;
+		budget--;
+		if ((why = src_enter(a, &a->inflight, r)) != 0) {
+			if (why == AUTH_INFLIGHT)
+				a->st.auth_refused_inflight++;
+			else if (why == AUTH_INFLIGHT_NET)
+				a->st.auth_refused_ipv6_48++;
+			r->result = (enum auth_result)why;
+			wipe(r);
+			answer(a, r);
+			n++;
+			continue;
+		}
+		r->next = NULL;
+		*a->wait_tail = r;
+		a->wait_tail = &r->next;
 	}
+	return n;
+}
+
+unsigned auth_service_poll(struct auth_service *a, uint64_t now_us, unsigned max, int *wait_ms)
+{
+	unsigned work = intake(a), checks = 0, i;
+	struct auth_req *r;
+
+	while (checks < max && a->wait != NULL) {
+		r = a->wait;
+		a->wait = r->next;
+		if (a->wait == NULL)
+			a->wait_tail = &a->wait;
+		check(a, r, now_us);
+		checks++;
+	}
+	work += checks;
 	while (a->held != NULL && a->held->due_us <= now_us) {
 		r = a->held;
 		a->held = r->next;
 		if (a->held == NULL)
 			a->held_tail = &a->held;
-		answer(a, r);
+		finish(a, r);
 		work++;
 	}
 	*wait_ms = -1;
 	if (a->held != NULL)
 		*wait_ms = (int)((a->held->due_us - now_us + 999) / 1000);
+	if (a->wait != NULL)
+		*wait_ms = 0;
 	for (i = 0; i < a->nworkers; i++)
 		if (!ring_empty(&a->wq[i].req))
 			*wait_ms = 0;
@@ -395,5 +618,15 @@ unsigned auth_service_poll(struct auth_service *a, uint64_t now_us, unsigned max
 
 const struct auth_stats *auth_service_stats(const struct auth_service *a)
 {
-	return &a->st;
+	struct auth_service *m = (struct auth_service *)a;     /* the sum is a cache of the service lcore's */
+	unsigned i;
+
+	m->shown = a->st;
+	for (i = 0; i < a->nworkers; i++) {
+		m->shown.auth_refused_inflight +=
+			atomic_load_explicit(&a->wq[i].refused_inflight, memory_order_relaxed);
+		m->shown.auth_refused_ipv6_48 +=
+			atomic_load_explicit(&a->wq[i].refused_ipv6_48, memory_order_relaxed);
+	}
+	return &m->shown;
 }

@@ -19,12 +19,41 @@ static void auth_busy(struct sess *s)
 	smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure");
 }
 
+/*
+ * Refused without a check because the client's source (its IPv4 address,
+ * its IPv6 /64) or its /48 already has checks in flight (auth.h): 454,
+ * counted and logged as the failure limit is. Anything else: auth_busy().
+ */
+static void auth_refuse(struct sess *s, int why)
+{
+	switch (why) {
+	case AUTH_INFLIGHT:
+		s->w->st.auth_inflight++;
+		slog(s->key, "warning: %s: SASL %s authentication refused: another authentication in progress "
+		     "from this client", s->namaddr, s->sasl_method);
+		smtp_proto_answerf(&s->p, 454, "4.7.0",
+				   "Temporary authentication failure: another authentication in progress");
+		break;
+	case AUTH_INFLIGHT_NET:
+		s->w->st.auth_inflight++;
+		slog(s->key, "warning: %s: SASL %s authentication refused: too many authentications in progress "
+		     "from this /48", s->namaddr, s->sasl_method);
+		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: "
+				   "too many authentications in progress from your network");
+		break;
+	default:
+		auth_busy(s);
+		break;
+	}
+}
+
 /* Hand the credentials to the service lcore; the answer comes in smtp_worker_poll(). */
 void sess_auth_ask(struct sess *s, const struct smtp_evinfo *ei)
 {
 	struct smtp_worker *w = s->w;
 	const struct net_tuple *t = tcp_tuple(s->c);
 	struct auth_req *r = w->auth != NULL ? calloc(1, sizeof(*r)) : NULL;
+	int why = AUTH_BUSY;
 
 	if (r != NULL) {
 		r->owner = s;
@@ -34,14 +63,15 @@ void sess_auth_ask(struct sess *s, const struct smtp_evinfo *ei)
 		r->pass_len = ei->len <= sizeof(r->pass) ? ei->len : sizeof(r->pass);
 		memcpy(r->pass, ei->data, r->pass_len);
 		snprintf(s->sasl_method, sizeof(s->sasl_method), "%s", ei->params);
-		if (auth_submit(w->auth, tcp_worker(w->ctx), r) == 0) {
+		why = auth_submit(w->auth, tcp_worker(w->ctx), r);
+		if (why == 0) {
 			s->areq = r;
 			return;
 		}
 		memset(r, 0, sizeof(*r));
 		free(r);
 	}
-	auth_busy(s);
+	auth_refuse(s, why);
 }
 
 /* The service lcore's verdict on a session's AUTH: the answer, queued. */
@@ -75,7 +105,7 @@ void sess_auth_answer(struct sess *s, const struct auth_req *r)
 		smtp_proto_answerf(&s->p, 454, "4.7.0", "Temporary authentication failure: too many failures");
 		break;
 	default:
-		auth_busy(s);
+		auth_refuse(s, r->result);
 		break;
 	}
 }

@@ -71,6 +71,8 @@
 	X(auth_failed)              /* AUTH answered 535: wrong user or password (after the delay) */ \
 	X(auth_limited)             /* AUTH answered 454: too many failures from the address */ \
 	X(auth_busy)                /* AUTH answered 454: check queue full or out of memory */ \
+	X(auth_inflight)            /* AUTH answered 454 without a check: one in flight from the client
+				       (IPv4 address, IPv6 /64), or smtpd_auth_ipv6_48_limit from its /48 */ \
 	X(auth_refused)             /* AUTH refused by the engine: not offered (no TLS: 538), syntax,
 				       mechanism, aborted, undecodable */ \
 	X(auth_too_many)            /* 421 after three failed AUTH in one session */ \

@@ -7,10 +7,12 @@ message. Used by t_smtp_auth.sh as the second real client next to swaks
 (smtplib implements AUTH PLAIN and LOGIN itself).
 
   smtp_auth.py --server 198.18.0.2 --port 25|587|465 --user U --password P
-               [--mech PLAIN|LOGIN] [--plain-auth] [--to ADDR]
+               [--mech PLAIN|LOGIN] [--plain-auth] [--to ADDR] [--source ADDR]
 
 --plain-auth tries AUTH before STARTTLS (it must be refused with 538).
-Lab only: refuses servers outside 198.18.0.0/15 and 2001:2::/48.
+--source binds the client to one of the namespace's addresses (several
+client addresses or IPv6 /64s from one namespace).
+Lab only: refuses servers and sources outside 198.18.0.0/15 and 2001:2::/48.
 """
 import argparse
 import base64
@@ -38,6 +40,7 @@ def main():
     ap.add_argument("--mech", default="PLAIN", choices=("PLAIN", "LOGIN"))
     ap.add_argument("--plain-auth", action="store_true")
     ap.add_argument("--to")
+    ap.add_argument("--source", type=lab_addr)
     ap.add_argument("--timeout", type=float, default=20)
     a = ap.parse_args()
 
@@ -45,11 +48,12 @@ def main():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     out = {}
+    src = (a.source, 0) if a.source else None
     if a.port == 465:
-        s = smtplib.SMTP_SSL(a.server, a.port, timeout=a.timeout, context=ctx)
+        s = smtplib.SMTP_SSL(a.server, a.port, timeout=a.timeout, context=ctx, source_address=src)
         s.ehlo("client.example")
     else:
-        s = smtplib.SMTP(a.server, a.port, timeout=a.timeout)
+        s = smtplib.SMTP(a.server, a.port, timeout=a.timeout, source_address=src)
         s.ehlo("client.example")
         out["ehlo_plain"] = sorted(s.esmtp_features)
         out["auth_plain"] = s.esmtp_features.get("auth")

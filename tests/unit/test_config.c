@@ -368,6 +368,8 @@ TEST(integer_ranges)
 		K(echo_port, 0, 65535),
 		K(echo_idle_ms, 1000, 86400000),
 		K(idle_sleep_us, 0, 100000),
+		K(smtpd_auth_queue, 1, 65536),
+		K(smtpd_auth_ipv6_48_limit, 0, 65536),
 #undef K
 	};
 	static const char *const junk[] = {
@@ -918,6 +920,8 @@ TEST(smtp_keys)
 	CHECK_EQ(cfg.smtpd_recipient_limit, 100);
 	CHECK_EQ(cfg.smtpd_client_connection_count_limit, 50);   /* Postfix's default: a cap unless set to 0 */
 	CHECK_EQ(cfg.smtpd_hard_error_limit, 20);
+	CHECK_EQ(cfg.smtpd_auth_queue, 64);
+	CHECK_EQ(cfg.smtpd_auth_ipv6_48_limit, 8);
 	CHECK_EQ(cfg.tls_min_version, 0x0303);
 	CHECK_STR(cfg.tls_groups, "X25519:P-256");
 	expect_error(PORT_LINES "backends = 198.18.1.1\n", ":3: backends", "address:port");
