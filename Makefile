@@ -153,8 +153,9 @@ TCP_TEST_SRCS := tests/unit/tcp_harness.c dataplane/stats.c $(NET_SRCS)
 $(BUILD)/test_tcp: tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DPDK_CFLAGS) -o $@ tests/unit/test_tcp.c $(TCP_TEST_SRCS) $(DPDK_LDFLAGS)
 
-$(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c
+$(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto.c \
+		common/strutil.c
 
 # crypto/tls.c with what it links (DN quoting from common/strutil.c)
 TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c common/strutil.c
@@ -173,8 +174,8 @@ $(BUILD)/test_policy: tests/unit/test_policy.c policy/policy.c policy/stage.c co
 		common/strutil.c
 
 # common/strutil.c: DN quoting, log escaping, FNV-1a
-$(BUILD)/test_slog: tests/unit/test_slog.c dataplane/smtp/slog.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_slog.c dataplane/smtp/slog.c
+$(BUILD)/test_slog: tests/unit/test_slog.c dataplane/smtp/slog.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_slog.c dataplane/smtp/slog.c common/strutil.c
 
 $(BUILD)/test_strutil: tests/unit/test_strutil.c common/strutil.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_strutil.c common/strutil.c
@@ -185,8 +186,9 @@ $(BUILD)/test_ctl: tests/unit/test_ctl.c common/ctl.c common/ctl_payload.c $(HDR
 		-lpthread
 
 # ---- issue 12: session.c cut along its seams (relay_wire: the backend's wire formats) ----
-$(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c
+$(BUILD)/test_relay_wire: tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c common/strutil.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_relay_wire.c dataplane/smtp/relay_wire.c \
+		common/strutil.c
 # test_session: whole sessions over a fake tcp_app (no DPDK, no root)
 SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplane/smtp/sess_auth.c \
 	dataplane/smtp/worker.c dataplane/smtp/gate.c dataplane/smtp/relay.c policy/stage.c \
@@ -336,8 +338,8 @@ FUZZ_TARGETS ?= $(FUZZ_NAMES)
 $(BUILD)/fuzz:
 	@mkdir -p $@
 
-$(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c
+$(BUILD)/fuzz/fuzz_smtp_proto: tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c common/strutil.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_smtp_proto.c dataplane/smtp/smtp_proto.c common/strutil.c
 
 $(BUILD)/fuzz/fuzz_tcp: tests/fuzz/fuzz_tcp.c $(TCP_TEST_SRCS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
@@ -358,11 +360,11 @@ $(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRC
 $(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)
 
-$(BUILD)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c
+$(BUILD)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c common/strutil.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_reply.c dataplane/smtp/relay_wire.c common/strutil.c
 
-$(BUILD)/fuzz/fuzz_relay_wire: tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c $(HDRS) | $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c
+$(BUILD)/fuzz/fuzz_relay_wire: tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c common/strutil.c $(HDRS) | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_relay_wire.c dataplane/smtp/relay_wire.c common/strutil.c
 
 $(BUILD)/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c dataplane/dns/msg.c $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dns.c dataplane/dns/msg.c $(CARES_LDFLAGS)

@@ -1,6 +1,7 @@
 /*
  * strutil.c - DN quoting, log-safe escaping, FNV-1a (strutil.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -99,4 +100,142 @@ size_t str_utf8_len(const char *s, size_t n)
 		if (p[i] < 0x80 || p[i] > 0xbf)
 			return 0;
 	return len;
+}
+
+/* ---- str_vfmt: the common conversions without libc's printf ---- */
+
+struct fmt_out {
+	char *buf;
+	size_t cap;             /* bytes that may be written (size - 1, or 0) */
+	size_t o;               /* the length of the whole output */
+};
+
+static void fmt_put(struct fmt_out *f, const char *s, size_t n)
+{
+	if (f->o < f->cap)
+		memcpy(f->buf + f->o, s, n < f->cap - f->o ? n : f->cap - f->o);
+	f->o += n;
+}
+
+static void fmt_num(struct fmt_out *f, unsigned long long v, int neg, unsigned base, int upper)
+{
+	static const char lower_d[] = "0123456789abcdef", upper_d[] = "0123456789ABCDEF";
+	const char *dig = upper ? upper_d : lower_d;
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = dig[v % base];
+		v /= base;
+	} while (v > 0);
+	if (neg)
+		tmp[--n] = '-';
+	fmt_put(f, tmp + n, sizeof(tmp) - n);
+}
+
+int str_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	struct fmt_out f = { buf, size ? size - 1 : 0, 0 };
+	const char *p = fmt, *q;
+	va_list ap0;
+
+	va_copy(ap0, ap);
+	while (*p) {
+		int prec = -1, len = 0;         /* len: 0, 'l', 'L' (ll), 'z' */
+
+		for (q = p; *q && *q != '%'; q++)
+			;
+		fmt_put(&f, p, (size_t)(q - p));
+		if (*q == '\0')
+			break;
+		p = q + 1;
+		if (*p == '%') {
+			fmt_put(&f, "%", 1);
+			p++;
+			continue;
+		}
+		if (*p == '.') {
+			p++;
+			if (*p == '*') {
+				prec = va_arg(ap, int);
+				p++;
+			} else {
+				for (prec = 0; *p >= '0' && *p <= '9' && prec < 100000; p++)
+					prec = prec * 10 + (*p - '0');
+			}
+			if (*p != 's')
+				goto libc;              /* a precision on a number */
+		}
+		if (*p == 'l') {
+			len = 'l';
+			if (*++p == 'l') {
+				len = 'L';
+				p++;
+			}
+		} else if (*p == 'z') {
+			len = 'z';
+			p++;
+		}
+		switch (*p) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+
+			if (len || s == NULL)
+				goto libc;              /* %ls; "(null)" as libc has it */
+			fmt_put(&f, s, prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s));
+			break;
+		}
+		case 'c': {
+			char c = (char)va_arg(ap, int);
+
+			if (len)
+				goto libc;
+			fmt_put(&f, &c, 1);
+			break;
+		}
+		case 'd':
+		case 'i': {
+			long long v = len == 'L' ? va_arg(ap, long long) : len == 'l' ? va_arg(ap, long)
+				    : len == 'z' ? (long long)va_arg(ap, ptrdiff_t) : va_arg(ap, int);
+
+			fmt_num(&f, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, v < 0, 10, 0);
+			break;
+		}
+		case 'u':
+		case 'x':
+		case 'X': {
+			unsigned long long v = len == 'L' ? va_arg(ap, unsigned long long)
+					     : len == 'l' ? va_arg(ap, unsigned long)
+					     : len == 'z' ? va_arg(ap, size_t) : va_arg(ap, unsigned);
+
+			fmt_num(&f, v, 0, *p == 'u' ? 10 : 16, *p == 'X');
+			break;
+		}
+		default:
+			goto libc;                      /* flags, width, %f, %p, %hu, ... */
+		}
+		p++;
+	}
+	va_end(ap0);
+	if (size > 0)
+		buf[f.o < f.cap ? f.o : f.cap] = '\0';
+	return f.o > INT_MAX ? -1 : (int)f.o;
+libc:
+	{
+		int n = vsnprintf(buf, size, fmt, ap0);
+
+		va_end(ap0);
+		return n;
+	}
+}
+
+int str_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = str_vfmt(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dataplane/smtp/relay.h"
+#include "common/strutil.h"
 #include "dataplane/smtp/relay_wire.h"
 #include "dataplane/smtp/smtp_proto.h"
 #include "dataplane/smtp/smtp_stats.h"
@@ -371,7 +372,7 @@ static void backend_send_pending(struct relay *r)
 /* Hand a command to the backend now or as soon as it is ready. */
 enum relay_status relay_command(struct relay *r, enum relay_wait wait, const char *fmt, va_list ap)
 {
-	int n = vsnprintf(r->bcmd, sizeof(r->bcmd), fmt, ap);
+	int n = str_vfmt(r->bcmd, sizeof(r->bcmd), fmt, ap);
 
 	r->bcmd_len = n > 0 && (size_t)n < sizeof(r->bcmd) ? (size_t)n : 0;
 	r->bcmd_wait = wait;
@@ -551,7 +552,7 @@ static void backend_hello(struct relay *r, int as_client)
 	r->ops->client(r->owner, &c);
 	r->hello_as_client = (uint8_t)(as_client != 0);
 	name = as_client && c.helo[0] ? c.helo : r->rp->cfg->hostname;
-	snprintf(cmd, sizeof(cmd), "%s %s\r\n", as_client && !c.ehlo ? "HELO" : "EHLO", name);
+	str_fmt(cmd, sizeof(cmd), "%s %s\r\n", as_client && !c.ehlo ? "HELO" : "EHLO", name);
 	backend_write(r, cmd, strlen(cmd));
 }
 
@@ -629,7 +630,7 @@ static const char *backend_label(const struct relay *r, char *buf, size_t len)
 	char a[INET6_ADDRSTRLEN];
 
 	inet_ntop(be->family == 4 ? AF_INET : AF_INET6, be->addr, a, sizeof(a));
-	snprintf(buf, len, "%s[%s]:%u", be->name[0] ? be->name : "unknown", a, (unsigned)be->port);
+	str_fmt(buf, len, "%s[%s]:%u", be->name[0] ? be->name : "unknown", a, (unsigned)be->port);
 	return buf;
 }
 

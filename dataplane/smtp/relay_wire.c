@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "relay_wire.h"
+#include "common/strutil.h"
 
 /* the longest XCLIENT command: fixed words, an IPv6 address, both values fully escaped */
 _Static_assert(sizeof("XCLIENT ADDR=IPV6: PORT=65535 NAME= HELO= PROTO=ESMTP LOGIN=\r\n") +
@@ -280,10 +281,10 @@ size_t rw_xclient(const struct rw_xclient_info *x, char *out, size_t outlen)
 	if (x->login != NULL && (x->attrs & RW_XA_LOGIN))
 		rw_xtext(x->login, login, sizeof(login));
 	if (x->attrs & RW_XA_PORT)
-		snprintf(port, sizeof(port), "%u", (unsigned)x->port);
+		str_fmt(port, sizeof(port), "%u", (unsigned)x->port);
 	if (x->attrs & RW_XA_PROTO)
 		snprintf(protov, sizeof(protov), "%s", x->ehlo ? "ESMTP" : "SMTP");
-	n = snprintf(out, outlen, "XCLIENT ADDR=%s%s%s%s%s%s%s%s%s%s%s%s\r\n",
+	n = str_fmt(out, outlen, "XCLIENT ADDR=%s%s%s%s%s%s%s%s%s%s%s%s\r\n",
 		     strchr(x->addr, ':') ? "IPV6:" : "", x->addr,
 		     port[0] ? " PORT=" : "", port, (x->attrs & RW_XA_NAME) ? " NAME=" : "", name,
 		     (x->attrs & RW_XA_HELO) ? " HELO=" : "", helo, protov[0] ? " PROTO=" : "", protov,
@@ -377,11 +378,11 @@ size_t rw_received(const struct rw_received_info *r, char *out, size_t outlen)
 	int n;
 
 	if (r->tls)
-		snprintf(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
+		str_fmt(tlsinfo, sizeof(tlsinfo), "\r\n\t(version=%s cipher=%s bits=%d verify=%s)",
 			 r->version, r->cipher, r->cipher_bits, r->verify);
 	gmtime_r(&r->when, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	n = snprintf(out, outlen, "Received: from %s (%s [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
+	n = str_fmt(out, outlen, "Received: from %s (%s [%s%s])\r\n\tby %s (mxgate) with %s id %s%s%s%s%s;\r\n\t%s\r\n",
 		     r->helo != NULL && r->helo[0] ? r->helo : "unknown", r->name ? r->name : "unknown", strchr(r->addr, ':') ? "IPv6:" : "",
 		     r->addr, r->hostname, with, r->id, tlsinfo, r->rcpt ? "\r\n\tfor <" : "",
 		     r->rcpt ? r->rcpt : "", r->rcpt ? ">" : "", date);

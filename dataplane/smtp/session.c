@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 
 #include "dataplane/smtp/sess.h"
+#include "common/strutil.h"
 #include "dataplane/smtp/auth.h"
 #include "dataplane/smtp/relay_wire.h"
 #include "dataplane/smtp/slog.h"
@@ -337,9 +338,9 @@ static void dsn_of(const char *rep, int code, char *dsn, size_t len)
 
 	if (strlen(rep) > 6 && rep[4] >= '2' && rep[4] <= '5' && rep[5] == '.' &&
 	    (n = strspn(rep + 4, "0123456789.")) >= 5 && n < len && strchr(" \r\n", rep[4 + n]) != NULL)
-		snprintf(dsn, len, "%.*s", (int)n, rep + 4);
+		str_fmt(dsn, len, "%.*s", (int)n, rep + 4);
 	else
-		snprintf(dsn, len, "%d.0.0", code / 100);
+		str_fmt(dsn, len, "%d.0.0", code / 100);
 }
 
 /*
@@ -361,7 +362,7 @@ static void log_delivery(struct sess *s, int code, const char *rep)
 	if (bidx >= 0 && (unsigned)bidx < s->w->cfg->nbackends) {
 		b = &s->w->cfg->backends[bidx];
 		inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, ip, sizeof(ip));
-		snprintf(relay, sizeof(relay), "%s[%s]:%u", ip, ip, b->port);
+		str_fmt(relay, sizeof(relay), "%s[%s]:%u", ip, ip, b->port);
 	}
 	delay_text(delay, sizeof(delay), a + d);
 	delay_text(da, sizeof(da), a);
@@ -979,7 +980,7 @@ static void sess_start(struct sess *s)
 		char *na = malloc(n);
 
 		if (na != NULL) {                  /* out of memory: unknown[addr] stays */
-			snprintf(na, n, "%s[%s]", s->name, s->addr);
+			str_fmt(na, n, "%s[%s]", s->name, s->addr);
 			s->namaddr = na;
 		}
 	}
@@ -1046,12 +1047,12 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->c = c;
 	s->mode = la->mode;
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
-	snprintf(s->namaddr_buf, sizeof(s->namaddr_buf), "unknown[%s]", s->addr);
+	str_fmt(s->namaddr_buf, sizeof(s->namaddr_buf), "unknown[%s]", s->addr);
 	s->namaddr = s->namaddr_buf;
 	s->port = tcp_tuple(c)->rport;
 	w->qid.worker = tcp_worker(tcp_net(c));
 	s->key = slog_session_key();
-	snprintf(s->id, sizeof(s->id), "%u", s->key);
+	str_fmt(s->id, sizeof(s->id), "%u", s->key);
 	tcp_set_app(c, &sess_client_ops, s);
 	s->pcfg = w->pcfg[la->mode];
 	s->pcfg.tls_available = __atomic_load_n(&w->tls, __ATOMIC_ACQUIRE) != NULL;

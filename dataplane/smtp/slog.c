@@ -24,6 +24,7 @@
 #include <sys/un.h>
 
 #include "slog.h"
+#include "common/strutil.h"
 
 #define SLOG_MAX_RINGS 256
 #define OUT_MAX        65536        /* stderr: lines gathered for one write() */
@@ -418,7 +419,7 @@ void slogd(enum slog_daemon d, unsigned key, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
+	n = str_vfmt(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "smtp_proto.h"
+#include "common/strutil.h"
 
 #define HOST_SHOW        253	/* longest hostname put in a reply (a DNS name) */
 #define TOKEN_SHOW       64	/* longest piece of client text echoed in a reply */
@@ -268,7 +269,7 @@ static int out_put(struct smtp_proto *p, const char *s, size_t n)
 /* Format one reply line into b (CRLF added, control characters made spaces); returns its length. */
 static size_t format_line(char *b, size_t size, const char *fmt, va_list ap)
 {
-	int n = vsnprintf(b, size - 2, fmt, ap);
+	int n = str_vfmt(b, size - 2, fmt, ap);
 	size_t len, i;
 
 	if (n < 0)
@@ -318,9 +319,9 @@ static size_t format_reply(char *b, size_t size, int code, const char *enh, cons
 	n = format_line(text, sizeof(text), fmt, ap);
 	text[n - 2] = '\0';
 	if (enh != NULL && enh[0] != '\0')
-		r = snprintf(b, size, "%03d %.16s %s\r\n", code, enh, text);
+		r = str_fmt(b, size, "%03d %.16s %s\r\n", code, enh, text);
 	else
-		r = snprintf(b, size, "%03d %s\r\n", code, text);
+		r = str_fmt(b, size, "%03d %s\r\n", code, text);
 	return r > 0 && (size_t)r < size ? (size_t)r : 0;
 }
 
@@ -1723,7 +1724,7 @@ size_t smtp_proto_cmd_stats(const struct smtp_proto *p, char *buf, size_t len)
 	unsigned i, ok, total, all_ok = 0, all_total = 0;
 	size_t o = 0;
 
-#define PUT(...) do { int n_ = snprintf(buf + o, len - o, __VA_ARGS__); \
+#define PUT(...) do { int n_ = str_fmt(buf + o, len - o, __VA_ARGS__); \
 		       if (n_ > 0) o += (size_t)n_ < len - o ? (size_t)n_ : len - o - 1; } while (0)
 	if (len == 0)
 		return 0;

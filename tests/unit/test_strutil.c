@@ -1,14 +1,24 @@
 /*
  * test_strutil.c - unit tests of common/strutil.c: sendmail's DN quoting
  * (the table, truncation that never cuts "+XX"), log-safe escaping (what
- * is kept, \xHH, the "..." cut, never past the buffer) and FNV-1a 64
- * against the published test vectors.
+ * is kept, \xHH, the "..." cut, never past the buffer), FNV-1a 64
+ * against the published test vectors, and str_fmt against libc's snprintf
+ * byte for byte (every conversion it does itself and the ones it hands
+ * over, edge values, every buffer size, random texts).
  */
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/strutil.h"
 #include "tests/unit/t.h"
+
+#define QCHECK(c) do { if (!(c)) CHECK(c); } while (0)
+/* the str_fmt tests truncate and pass NULL to %s on purpose, as snprintf is compared */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#pragma GCC diagnostic ignored "-Wformat-overflow"
 
 /* str_dn_quote: sendmail's quoting table and truncation that never cuts "+XX". */
 TEST(dn_quote_table)
@@ -164,6 +174,107 @@ TEST(utf8)
 	CHECK(str_utf8_len("\x80", 1) == 0);
 }
 
+
+/* str_fmt and snprintf: the same bytes in a buffer of size n (the rest untouched), the same return. */
+#define FMT_SAME(n, ...) do { \
+		char a_[600], b_[600]; \
+		int ra_, rb_; \
+		memset(a_, 0x5a, sizeof(a_)); \
+		memset(b_, 0x5a, sizeof(b_)); \
+		ra_ = str_fmt(a_, (n), __VA_ARGS__); \
+		rb_ = snprintf(b_, (n), __VA_ARGS__); \
+		QCHECK(ra_ == rb_); \
+		QCHECK(memcmp(a_, b_, sizeof(a_)) == 0); \
+		fmt_checks++; \
+	} while (0)
+
+static unsigned fmt_checks;
+
+/* Every conversion str_fmt does itself, its edge values, every buffer size up to past the end. */
+TEST(fmt_conversions)
+{
+	static const char *const strs[] = { "", "a", "mx.lab.example", "unknown[198.18.0.1]", "x y\tz", "%s%d" };
+	static const long long sv[] = { 0, 1, -1, 9, 10, -10, INT_MAX, INT_MIN, LLONG_MAX, LLONG_MIN, 4294967295ll };
+	static const unsigned long long uv[] = { 0, 1, 15, 16, 255, 65535, UINT_MAX, ULLONG_MAX, 1000000007ull };
+	size_t n, i;
+
+	for (n = 0; n < 48; n++) {
+		for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+			FMT_SAME(n, "<%s>", strs[i]);
+			FMT_SAME(n, "%s|%.*s|%.3s", strs[i], 4, strs[i], strs[i]);
+			FMT_SAME(n, "%.*s", -1, strs[i]);          /* a negative precision is none */
+			FMT_SAME(n, "%.0s.%.100s", strs[i], strs[i]);
+		}
+		for (i = 0; i < sizeof(sv) / sizeof(sv[0]); i++) {
+			FMT_SAME(n, "d=%d i=%i", (int)sv[i], (int)sv[i]);
+			FMT_SAME(n, "ld=%ld lld=%lld zd=%zd", (long)sv[i], sv[i], (ptrdiff_t)sv[i]);
+		}
+		for (i = 0; i < sizeof(uv) / sizeof(uv[0]); i++) {
+			FMT_SAME(n, "u=%u x=%x X=%X", (unsigned)uv[i], (unsigned)uv[i], (unsigned)uv[i]);
+			FMT_SAME(n, "%lu %llu %zu %lx %llX %zx", (unsigned long)uv[i], uv[i], (size_t)uv[i],
+				 (unsigned long)uv[i], uv[i], (size_t)uv[i]);
+		}
+		FMT_SAME(n, "100%% %c%c%%", 'o', 'k');
+		FMT_SAME(n, "%s", "");
+		FMT_SAME(n, "no conversion at all");
+		FMT_SAME(n, "%s: to=<%s>, relay=%s, delay=%u, dsn=%s, status=%s (%.*s)", "4Q1wXyZ0abcdHJ",
+			 "b@lab.example", "backend[198.18.1.2]:25", 3u, "2.0.0", "sent", 9, "250 2.0.0 Ok: queued");
+	}
+}
+
+/* What str_fmt hands to libc: the same result too (flags, widths, floats, pointers, NULL). */
+TEST(fmt_handed_over)
+{
+	size_t n;
+	int x = 7;
+
+	for (n = 0; n < 40; n++) {
+		FMT_SAME(n, "[%05u]", 42u);
+		FMT_SAME(n, "[%-8s|%8s]", "ab", "cd");
+		FMT_SAME(n, "[%+d % d]", 5, 5);
+		FMT_SAME(n, "[%#x %08lx]", 255u, 4096ul);
+		FMT_SAME(n, "[%.1f %.3f]", 2.25, -0.0005);
+		FMT_SAME(n, "[%.3d]", 7);
+		FMT_SAME(n, "[%hu %hhu]", (unsigned short)65535, (unsigned char)255);
+		FMT_SAME(n, "[%p]", (void *)&x);
+		FMT_SAME(n, "[%s]", (const char *)NULL);
+		FMT_SAME(n, "[%o]", 8u);
+		FMT_SAME(n, "%s then %02u:%02u", "time", 7u, 5u);   /* handed over after a first conversion */
+	}
+}
+
+/* Random texts: literal runs and conversions mixed, random sizes. */
+TEST(fmt_random)
+{
+	char s1[80], s2[80];
+	unsigned r, i, k;
+
+	srand(12345);
+	for (r = 0; r < 20000; r++) {
+		size_t n = (size_t)rand() % 200;
+		int p = rand() % 90 - 5;
+
+		for (k = 0; k < 2; k++) {
+			char *s = k ? s2 : s1;
+			unsigned len = (unsigned)rand() % 79;
+
+			for (i = 0; i < len; i++)
+				s[i] = (char)(1 + rand() % 255);
+			s[len] = '\0';
+		}
+		{
+			/* the arguments first: FMT_SAME evaluates them twice */
+			int d = rand() - RAND_MAX / 2, c = 'A' + rand() % 26;
+			unsigned long long u = (unsigned long long)rand() * (unsigned long long)rand();
+			unsigned x = (unsigned)rand();
+			size_t z = (size_t)rand();
+
+			FMT_SAME(n, "%s:%.*s:%d:%llu:%x:%c:%zu", s1, p, s2, d, u, x, c, z);
+		}
+	}
+	CHECK(fmt_checks > 20000);
+}
+
 int main(void)
 {
 	RUN(dn_quote_table);
@@ -171,5 +282,8 @@ int main(void)
 	RUN(esc);
 	RUN(fnv);
 	RUN(utf8);
+	RUN(fmt_conversions);
+	RUN(fmt_handed_over);
+	RUN(fmt_random);
 	return t_done("test_strutil");
 }
