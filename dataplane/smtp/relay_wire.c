@@ -103,19 +103,34 @@ int rw_xclient_lists(const char *rep, size_t len, const char *attr)
 	return 0;
 }
 
-/* The RW_XA_* attributes the EHLO reply's XCLIENT lines list. */
+/*
+ * The RW_XA_* attributes the EHLO reply's XCLIENT lines list, in one pass:
+ * each word of each "250[- ]XCLIENT" line against the names (a backend
+ * connection's EHLO reply is read once, on every relayed session).
+ */
 unsigned rw_xclient_attrs(const char *rep, size_t len)
 {
-	static const struct { const char *name; unsigned bit; } xa[] = {
-		{ "ADDR", RW_XA_ADDR }, { "PORT", RW_XA_PORT }, { "NAME", RW_XA_NAME },
-		{ "HELO", RW_XA_HELO }, { "PROTO", RW_XA_PROTO }, { "LOGIN", RW_XA_LOGIN },
+	static const struct { const char *name; size_t n; unsigned bit; } xa[] = {
+		{ "ADDR", 4, RW_XA_ADDR }, { "PORT", 4, RW_XA_PORT }, { "NAME", 4, RW_XA_NAME },
+		{ "HELO", 4, RW_XA_HELO }, { "PROTO", 5, RW_XA_PROTO }, { "LOGIN", 5, RW_XA_LOGIN },
 	};
 	unsigned m = 0;
-	size_t i;
+	size_t i = 0, k;
 
-	for (i = 0; i < sizeof(xa) / sizeof(xa[0]); i++)
-		if (rw_xclient_lists(rep, len, xa[i].name))
-			m |= xa[i].bit;
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p, *end;
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		end = line + ll;
+		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
+			/* each word after a space, as rw_xclient_lists() takes them */
+			for (p = line + 11; p != NULL && p < end; p = memchr(p + 1, ' ', (size_t)(end - p - 1)))
+				for (k = 0; k < sizeof(xa) / sizeof(xa[0]); k++)
+					if (p + 1 + xa[k].n <= end && strncasecmp(p + 1, xa[k].name, xa[k].n) == 0 &&
+					    (p + 1 + xa[k].n == end || p[1 + xa[k].n] == ' ' || p[1 + xa[k].n] == '\r'))
+						m |= xa[k].bit;
+		i += ll + 1;
+	}
 	return m;
 }
 

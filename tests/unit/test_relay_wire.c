@@ -882,6 +882,39 @@ static void auth_commands(void)
 	free(out);
 }
 
+
+/* rw_xclient_attrs (one pass) says what rw_xclient_lists says for each name, on random replies. */
+TEST(xclient_attrs_random)
+{
+	static const char *const tok[] = { "250-", "250 ", "XCLIENT ", "xclient ", " ", "ADDR", "port", "NAME",
+					   "HELO", "PROTO", "LOGIN", "LOG", "ADDRX", "\r", "\n", "\r\n", "=", "A" };
+	static const struct { const char *name; unsigned bit; } xa[] = {
+		{ "ADDR", RW_XA_ADDR }, { "PORT", RW_XA_PORT }, { "NAME", RW_XA_NAME },
+		{ "HELO", RW_XA_HELO }, { "PROTO", RW_XA_PROTO }, { "LOGIN", RW_XA_LOGIN },
+	};
+	char rep[400];
+	unsigned r, i, want, bad = 0;
+
+	srand(4242);
+	for (r = 0; r < 50000; r++) {
+		size_t n = 0;
+		unsigned ntok = (unsigned)rand() % 24;
+
+		for (i = 0; i < ntok; i++) {
+			const char *t = i % 6 == 0 ? "250-XCLIENT" : tok[rand() % (int)(sizeof(tok) / sizeof(tok[0]))];
+
+			memcpy(rep + n, t, strlen(t));
+			n += strlen(t);
+		}
+		want = 0;
+		for (i = 0; i < sizeof(xa) / sizeof(xa[0]); i++)
+			if (rw_xclient_lists(rep, n, xa[i].name))
+				want |= xa[i].bit;
+		bad += rw_xclient_attrs(rep, n) != want;
+	}
+	CHECK_EQ(bad, 0);
+}
+
 int main(void)
 {
 	RUN(reply_single_and_multi);
@@ -895,6 +928,7 @@ int main(void)
 	RUN(xtext_cut);
 	RUN(xclient_command);
 	RUN(xclient_announced_attrs);
+	RUN(xclient_attrs_random);
 	RUN(proxy_v2_ipv4_plain);
 	RUN(proxy_v2_ipv6_plain);
 	RUN(proxy_v2_tls);
