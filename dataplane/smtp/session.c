@@ -313,22 +313,32 @@ static void tx_queued(struct sess *s)
 		slog(s->key, "%s: client=%s", s->qid, s->namaddr);
 }
 
-/* A time as Postfix's delay= writes it: two significant digits, 10 ms at best, whole seconds from 10 s. */
+/*
+ * A time as Postfix's delay= writes it: two significant digits, 10 ms at
+ * best, whole seconds from 10 s, trailing zeros dropped ("0.12", "0.1",
+ * "1.5", "3", "42"). Rounded half up in integers (on every relayed message:
+ * no floating-point printf); "%.2f" can differ only on an exact half.
+ */
 static void delay_text(char *b, size_t len, uint64_t us)
 {
+	unsigned long long v;
 	char *e;
 
 	if (us >= 10000000) {
-		snprintf(b, len, "%llu", (unsigned long long)((us + 500000) / 1000000));
+		str_fmt(b, len, "%llu", (unsigned long long)((us + 500000) / 1000000));
 		return;
 	}
-	snprintf(b, len, "%.*f", us >= 1000000 ? 1 : 2, (double)us / 1e6);
-	if (strchr(b, '.') != NULL) {
-		for (e = b + strlen(b) - 1; *e == '0'; e--)
-			*e = '\0';
-		if (*e == '.')
-			*e = '\0';
+	if (us >= 1000000) {
+		v = (us + 50000) / 100000;                  /* tenths */
+		str_fmt(b, len, "%llu.%llu", v / 10, v % 10);
+	} else {
+		v = (us + 5000) / 10000;                    /* hundredths */
+		str_fmt(b, len, "%llu.%c%c", v / 100, (char)('0' + v % 100 / 10), (char)('0' + v % 10));
 	}
+	for (e = b + strlen(b) - 1; *e == '0'; e--)
+		*e = '\0';
+	if (*e == '.')
+		*e = '\0';
 }
 
 /* The RFC 3463 code of a reply ("250 2.0.0 Ok" gives 2.0.0), else the class's X.0.0. */
