@@ -127,7 +127,7 @@ void relay_pool_set_config(struct relay_pool *rp, const struct mx_config *cfg)
 	    memcmp(cfg->backends, rp->cfg->backends, sizeof(cfg->backends)) != 0) {
 		memset(rp->down_until_us, 0, sizeof(rp->down_until_us));
 		rp->rr = 0;
-		rp->xclient_noaddr_warned = 0;
+		rp->xclient_noaddr_warned = rp->xclient_none_warned = 0;
 		rp->gen++;
 	}
 	rp->cfg = cfg;
@@ -684,8 +684,16 @@ static int backend_xclient_usable(struct relay *r)
 	struct relay_pool *rp = r->rp;
 	char lb[128];
 
-	if (!(r->offers & OFFER_XCLIENT))
+	if (!(r->offers & OFFER_XCLIENT)) {
+		/* without XCLIENT (or PROXY) every client is mxgate's address to the backend */
+		if (r->bgen == rp->gen && !(rp->xclient_none_warned & 1u << r->bidx)) {
+			rp->xclient_none_warned |= 1u << r->bidx;
+			slog(r->key, "warning: backend %d %s offers no XCLIENT: it sees mxgate's address as every "
+			     "client's, so it must not relay for that address (Postfix: list mxgate in "
+			     "smtpd_authorized_xclient_hosts and leave it out of mynetworks)", r->bidx, backend_label(r, lb, sizeof(lb)));
+		}
 		return 0;
+	}
 	if (r->xattrs & RW_XA_ADDR)
 		return 1;
 	if (r->bgen == rp->gen && !(rp->xclient_noaddr_warned & 1u << r->bidx)) {

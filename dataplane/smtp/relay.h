@@ -63,6 +63,7 @@ struct relay_pool {
 	uint64_t down_until_us[CFG_MAX_BACKENDS];   /* resting after a failure */
 	unsigned gen;                 /* bumped when SIGHUP changes the backends */
 	uint32_t xclient_noaddr_warned; /* backends warned about: XCLIENT offered without ADDR */
+	uint32_t xclient_none_warned;   /* backends warned about: no XCLIENT offered (nor PROXY) */
 	struct smtp_stats *st;        /* the worker's counters (backend_*, xclient, proxy_v2) */
 	uint64_t timeouts[RELAY_BW_COUNT];          /* backend timeouts by what was awaited */
 	struct relay *retired;        /* closed by relay_retire(), freed by relay_pool_reap() */

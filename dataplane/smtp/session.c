@@ -656,6 +656,7 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		return 0;
 	case SMTP_EV_DATA_LINE: {
 		int first = s->tx.msg_bytes == 0;
+		size_t k;
 
 		s->tx.msg_bytes += ei->len;
 		w->st.message_bytes += ei->len;
@@ -665,9 +666,13 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 		/*
 		 * A first line that starts with white space would continue our
 		 * Received header (a forged "(Authenticated sender: ...)"): an empty
-		 * line ends the headers before it, as Postfix's smtpd does.
+		 * line ends the headers before it, as Postfix's smtpd does. The
+		 * backend sees the line without its transparency dot, so ". (...)"
+		 * starts with white space too (Postfix's smtpd looks before the
+		 * dot is taken off and lets that one through).
 		 */
-		if (first && ei->len > 0 && (ei->data[0] == ' ' || ei->data[0] == '\t'))
+		k = ei->len > 1 && ei->data[0] == '.' ? 1 : 0;
+		if (first && ei->len > k && (ei->data[k] == ' ' || ei->data[k] == '\t'))
 			relay_send(s->relay, "\r\n", 2);
 		relay_send(s->relay, ei->data, ei->len);   /* a failure ends the backend: 451 at the end */
 		return 0;

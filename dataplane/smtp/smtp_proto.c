@@ -313,15 +313,16 @@ static size_t format_reply(char *b, size_t size, int code, const char *enh, cons
 	if (code < 200 || code > 599 || size < SMTP_STEP_OUT)
 		return 0;
 	if ((enh == NULL || enh[0] == '\0') && code / 100 != 3) {
-		snprintf(dflt, sizeof(dflt), "%d.0.0", code / 100);
+		str_fmt(dflt, sizeof(dflt), "%d.0.0", code / 100);
 		enh = dflt;
 	}
 	n = format_line(text, sizeof(text), fmt, ap);
 	text[n - 2] = '\0';
+	/* code is 200..599: "%d" is "%03d" here, and str_fmt's fast path takes it */
 	if (enh != NULL && enh[0] != '\0')
-		r = str_fmt(b, size, "%03d %.16s %s\r\n", code, enh, text);
+		r = str_fmt(b, size, "%d %.16s %s\r\n", code, enh, text);
 	else
-		r = str_fmt(b, size, "%03d %s\r\n", code, text);
+		r = str_fmt(b, size, "%d %s\r\n", code, text);
 	return r > 0 && (size_t)r < size ? (size_t)r : 0;
 }
 

@@ -29,7 +29,8 @@ non-zero on any failed check (smtp_util's ok/FAIL lines).
   forgery
       a HELO name shaped like our Received comment, and a message whose
       first line starts with white space (a forged continuation of our
-      Received header): the message is accepted; the shell test reads
+      Received header), bare and behind a transparency dot: the messages
+      are accepted; the shell test reads
       what the backend stored.
   close_notify
       on 465: EHLO, MAIL, then a TLS close_notify without a TCP FIN:
@@ -229,6 +230,13 @@ def forgery(a):
     c.send(" (Authenticated sender: ceo@lab.example)\r\n\tby trusted.lab.example with ESMTPSA\r\n"
            "Message-ID: <%s@client.example>\r\nSubject: forgery\r\n\r\nbody\r\n.\r\n" % a.msgid)
     su.expect(c.reply(), 250, what="the message")
+    # the same behind a transparency dot: the backend takes the dot off
+    su.expect(c.cmd("MAIL FROM:<a@client.example>"), 250, what="MAIL (dot)")
+    su.expect(c.cmd("RCPT TO:<b@lab.example>"), 250, what="RCPT (dot)")
+    su.expect(c.cmd("DATA"), 354, what="DATA (dot)")
+    c.send(". (Authenticated sender: cfo@lab.example)\r\n"
+           "Message-ID: <%s-dot@client.example>\r\nSubject: forgery\r\n\r\nbody\r\n.\r\n" % a.msgid)
+    su.expect(c.reply(), 250, what="the message (dot)")
     su.expect(c.cmd("QUIT"), 221, what="QUIT")
     c.close()
 

@@ -55,6 +55,11 @@ echo "$stored" | grep -qxF 'Received: from x??forged.example?[10.0.0.1]? (unknow
 	ok "forgery: the HELO name neutered in our Received" || soft_fail "forgery: stored: $stored"
 echo "$stored" | awk '/^ \(Authenticated sender/ { exit !(prev == "") } { prev = $0 } END { if (NR == 0) exit 1 }' &&
 	ok "forgery: an empty line before the folded first line" || soft_fail "forgery: stored: $stored"
+f=$(grep -l 'forgery-dot@client.example' "$LAB_MAIL"/* 2>/dev/null | head -1)
+stored=$(tr -d '\r' <"${f:-/dev/null}")
+echo "$stored" | awk '/^ \(Authenticated sender: cfo/ { exit !(prev == "") } { prev = $0 } END { if (NR == 0) exit 1 }' &&
+	ok "forgery: an empty line before a folded first line behind a transparency dot" ||
+	soft_fail "forgery (dot): stored: $stored"
 
 soft_run "close_notify: closed at once" lab_py smtp_hostile.py close_notify --within 5
 expect_log 'lost connection after MAIL from unknown\[198\.18\.0\.1\]' "lost connection after MAIL"

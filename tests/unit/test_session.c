@@ -941,7 +941,28 @@ TEST(xclient_announced_attrs)
 	w = strstr(log, "warning: backend 0 unknown[198.18.1.1]:25 offers XCLIENT without the ADDR attribute");
 	CHECK(w != NULL);
 	CHECK(w == NULL || strstr(strstr(w, "without the ADDR") + 1, "without the ADDR") == NULL);   /* once */
+	CHECK(strstr(log, "offers no XCLIENT") == NULL);
 	CHECK_EQ(counter("xclient"), 1);
+
+	/* no XCLIENT at all: the backend sees mxgate as every client; one warning for two sessions */
+	log_begin();
+	for (unsigned i = 0; i < 2; i++) {
+		c = client_ehlo((uint16_t)(40004 + i));
+		say(c, "MAIL FROM:<a@client.test>\r\n");
+		CHECK_EQ(F.nconnects, 4 + i);
+		if (F.nconnects != 4 + i)
+			break;
+		b = F.connects[3 + i];
+		b->ops->connected(b, 0);
+		say(b, "220 backend.test ESMTP\r\n");
+		CHECK_STR(take(b), "EHLO mx.test\r\n");
+		say(b, "250-backend.test\r\n250 PIPELINING\r\n");
+		CHECK_STR(take(b), "MAIL FROM:<a@client.test>\r\n");
+	}
+	log = log_end();
+	w = strstr(log, "warning: backend 0 unknown[198.18.1.1]:25 offers no XCLIENT: it sees mxgate's address");
+	CHECK(w != NULL);
+	CHECK(w == NULL || strstr(strstr(w, "offers no XCLIENT") + 1, "offers no XCLIENT") == NULL);   /* once */
 	stop();
 }
 
@@ -1698,9 +1719,56 @@ TEST(config_swap)
 	stop();
 }
 
+/*
+ * A first message line that starts with white space, with or without a
+ * transparency dot before it, gets an empty line first: the backend must
+ * not read it as a continuation of mxgate's Received header. A dot followed
+ * by anything else does not.
+ */
+TEST(first_line_white_space)
+{
+	static const struct { const char *line; int empty; } t[] = {
+		{ " (Authenticated sender: admin)\r\n", 1 },
+		{ "\tby trusted.example\r\n", 1 },
+		{ ". (Authenticated sender: admin)\r\n", 1 },
+		{ ".\tby trusted.example\r\n", 1 },
+		{ "..dots\r\n", 0 },
+		{ ".x\r\n", 0 },
+		{ "Subject: fine\r\n", 0 },
+	};
+	struct tcp_conn *c, *b;
+	char want[128];
+	unsigned i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		start("backends = 198.18.1.1:25\n");
+		c = client_ehlo(40001);
+		say(c, "MAIL FROM:<a@client.test>\r\n");
+		b = F.connects[0];
+		backend_setup(b, 1);
+		take(b);
+		say(b, "250 2.1.0 Ok\r\n");
+		take(c);
+		say(c, "RCPT TO:<b@lab.test>\r\n");
+		take(b);
+		say(b, "250 2.1.5 Ok\r\n");
+		take(c);
+		say(c, "DATA\r\n");
+		take(b);
+		say(b, "354 go\r\n");
+		take(c);
+		take(b);                        /* our Received header */
+		say(c, t[i].line);
+		snprintf(want, sizeof(want), "%s%s", t[i].empty ? "\r\n" : "", t[i].line);
+		CHECK_STR(take(b), want);
+		stop();
+	}
+}
+
 int main(void)
 {
 	RUN(banner_to_quit);
+	RUN(first_line_white_space);
 	RUN(relay_xclient);
 	RUN(relay_proxy_v2);
 	RUN(backend_refused_failover);
