@@ -690,7 +690,8 @@ static int backend_xclient_usable(struct relay *r)
 			rp->xclient_none_warned |= 1u << r->bidx;
 			slog(r->key, "warning: backend %d %s offers no XCLIENT: it sees mxgate's address as every "
 			     "client's, so it must not relay for that address (Postfix: list mxgate in "
-			     "smtpd_authorized_xclient_hosts and leave it out of mynetworks)", r->bidx, backend_label(r, lb, sizeof(lb)));
+			     "smtpd_authorized_xclient_hosts and leave it out of mynetworks)", r->bidx,
+			     backend_label(r, lb, sizeof(lb)));
 		}
 		return 0;
 	}
