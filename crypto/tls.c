@@ -116,13 +116,21 @@ struct tls_ctx {
 enum key_state { KEY_IDLE, KEY_QUEUED, KEY_BATCH, KEY_DONE, KEY_FAILED };
 enum key_op { KOP_SIGN, KOP_DECRYPT, KOP_X25519 };
 
-/* A session's X25519 work done by the door before BoringSSL asks for it. */
+/*
+ * A session's X25519 work done by the door before BoringSSL asks for it.
+ * A server session's job makes both lanes in one run (the client's share
+ * is known from the ClientHello); a client session's makes its key pair
+ * before the ClientHello and, in a later run, the shared secret once the
+ * ServerHello is in (see "The client's X25519" below).
+ */
 struct x25519_job {
-	uint8_t priv[32];       /* the server's private key (random) */
-	uint8_t pub[32];        /* its public value, for the ServerHello */
-	uint8_t peer[32];       /* the client's share from the ClientHello */
+	uint8_t priv[32];       /* our private key (random) */
+	uint8_t pub[32];        /* its public value, for our hello */
+	uint8_t peer[32];       /* the peer's share from its hello */
 	uint8_t shared[32];     /* X25519(priv, peer) */
-	uint8_t ready;          /* pub and shared are made */
+	uint8_t pub_ready;      /* pub is made */
+	uint8_t has_peer;       /* peer is known */
+	uint8_t shared_ready;   /* shared is made */
 	uint8_t taken;          /* BoringSSL took the key pair */
 	uint8_t used;           /* ... and the shared secret */
 };
@@ -146,6 +154,11 @@ struct tls_conn {
 	uint8_t verify_failed;                  /* the verify callback saw an error */
 	uint8_t no_cert_req;                    /* tls_conn_no_client_cert() */
 	uint8_t cert_req;                       /* tls_conn_ask_client_cert() */
+	uint8_t client;                         /* tls_client_conn_new() */
+	uint8_t x_tried;                        /* client: the key pair was offered to the door */
+	uint8_t sh_checked;                     /* client: the ServerHello was looked at */
+	uint16_t hold_len, hold_off;            /* client: the ServerHello record held back */
+	uint8_t *hold;
 	const char *err_reason;
 };
 
@@ -311,7 +324,7 @@ static void x25519_job_drop(struct tls_conn *c, int count)
 {
 	if (!c->xj)
 		return;
-	if (count && c->w && c->xj->ready && !c->xj->used)
+	if (count && c->w && c->xj->shared_ready && !c->xj->used)
 		c->w->st.key_x25519_unused++;
 	OPENSSL_cleanse(c->xj, sizeof(*c->xj));
 	free(c->xj);
@@ -328,7 +341,7 @@ void X25519_keypair(uint8_t out_public_value[32], uint8_t out_private_key[32])
 {
 	struct tls_conn *c = tls_cur;
 
-	if (c && c->xj && c->xj->ready && !c->xj->taken) {
+	if (c && c->xj && c->xj->pub_ready && !c->xj->taken) {
 		memcpy(out_public_value, c->xj->pub, 32);
 		memcpy(out_private_key, c->xj->priv, 32);
 		c->xj->taken = 1;
@@ -345,7 +358,7 @@ int X25519(uint8_t out_shared_key[32], const uint8_t private_key[32],
 	struct tls_conn *c = tls_cur;
 	const struct x25519_job *j = c ? c->xj : NULL;
 
-	if (j && j->taken && CRYPTO_memcmp(private_key, j->priv, 32) == 0 &&
+	if (j && j->taken && j->shared_ready && CRYPTO_memcmp(private_key, j->priv, 32) == 0 &&
 	    memcmp(peer_public_value, j->peer, 32) == 0) {
 		static const uint8_t zeros[32];
 		int ok;
@@ -410,6 +423,7 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 		ERR_clear_error();
 		return 0;
 	}
+	j->has_peer = 1;
 	c->xj = j;
 	c->kop = KOP_X25519;
 	key_enqueue(w, c);
@@ -417,40 +431,54 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 }
 
 /*
- * Make the key pairs and shared secrets of n sessions in IFMA runs of up to
- * four sessions (eight lanes: key pair u = 9, shared secret u = the
- * client's share). A run of one or two sessions takes the 4-lane ymm
- * kernel, which beats BoringSSL's scalar functions even for one session
- * alone (`make bench-x25519`: 47 against 58 us on Zen 4), so every queued
- * session goes through lanes.
+ * Make what n sessions' X25519 jobs lack, in IFMA runs of up to 8 lanes: a
+ * key pair is the lane (priv, u = 9), a shared secret the lane (priv, the
+ * peer's share). A server job needs both (two lanes, kept in one run), a
+ * client job one at a time. A run of up to 4 lanes takes the ymm kernel,
+ * which beats BoringSSL's scalar functions even for one session alone
+ * (`make bench-x25519`: 47 against 58 us on Zen 4), so every queued job
+ * goes through lanes.
  */
 static void x25519_run_jobs(struct tls_key_stats *st, struct tls_conn *const *xs, unsigned n)
 {
 	static const uint8_t base[32] = { 9 };
 	uint8_t k[X25519_IFMA_LANES][32], u[X25519_IFMA_LANES][32], out[X25519_IFMA_LANES][32];
-	const unsigned per = X25519_IFMA_LANES / 2;
+	uint8_t *dst[X25519_IFMA_LANES];
+	unsigned i = 0;
 
-	for (unsigned i = 0; i < n; i += per) {
-		unsigned g = n - i < per ? n - i : per;
+	while (i < n) {
+		unsigned lanes = 0;
 
-		for (unsigned s = 0; s < g; s++) {
-			const struct x25519_job *j = xs[i + s]->xj;
+		for (; i < n; i++) {
+			struct x25519_job *j = xs[i]->xj;
+			unsigned need = !j->pub_ready + (j->has_peer && !j->shared_ready);
 
-			memcpy(k[2 * s], j->priv, 32);
-			memcpy(u[2 * s], base, 32);
-			memcpy(k[2 * s + 1], j->priv, 32);
-			memcpy(u[2 * s + 1], j->peer, 32);
+			if (lanes + need > X25519_IFMA_LANES)
+				break;
+			if (!j->pub_ready) {
+				memcpy(k[lanes], j->priv, 32);
+				memcpy(u[lanes], base, 32);
+				dst[lanes++] = j->pub;
+			}
+			if (j->has_peer && !j->shared_ready) {
+				memcpy(k[lanes], j->priv, 32);
+				memcpy(u[lanes], j->peer, 32);
+				dst[lanes++] = j->shared;
+			}
 		}
-		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, 2 * g);
-		for (unsigned s = 0; s < g; s++) {
-			struct x25519_job *j = xs[i + s]->xj;
-
-			memcpy(j->pub, out[2 * s], 32);
-			memcpy(j->shared, out[2 * s + 1], 32);
-			j->ready = 1;
-		}
+		if (lanes == 0)
+			continue;
+		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, lanes);
+		for (unsigned l = 0; l < lanes; l++)
+			memcpy(dst[l], out[l], 32);
 		st->key_x25519_runs++;
-		st->key_x25519_lanes += 2 * g;
+		st->key_x25519_lanes += lanes;
+	}
+	for (i = 0; i < n; i++) {
+		struct x25519_job *j = xs[i]->xj;
+
+		j->pub_ready = 1;
+		j->shared_ready = j->has_peer;
 	}
 	OPENSSL_cleanse(k, sizeof(k));
 	OPENSSL_cleanse(out, sizeof(out));
@@ -831,6 +859,155 @@ unsigned tls_worker_pending(const struct tls_worker *w)
 	return w->npending;
 }
 
+/* ---- the client's X25519 through the door ---- */
+
+/*
+ * A client session given a worker (tls_client_conn_set_worker) has its
+ * X25519 work done in lanes too, in two steps. Before the first
+ * SSL_do_handshake() its key pair is queued (x25519_client_queue), so the
+ * ClientHello's share comes from the run (X25519_keypair() above). Then
+ * bio_read() holds back the first record the server sends; when it is a
+ * whole ServerHello with an X25519 share (x25519_sh_share), the shared
+ * secret is queued and BoringSSL is told to retry; once the run has made
+ * it, the held record is handed over and BoringSSL's X25519() call gets
+ * the result, checked against the same private key and share. Anything
+ * else (a HelloRetryRequest, TLS 1.2, another group, a record too long or
+ * not a handshake one) is handed over untouched and BoringSSL computes
+ * the secret itself. The held bytes are only read here: BoringSSL parses
+ * and checks the ServerHello as ever.
+ */
+#define SH_HOLD_MAX 1024        /* a ServerHello record with an X25519 share is about 100 bytes */
+
+/* TLS 1.3's HelloRetryRequest is a ServerHello with this random (RFC 8446 4.1.3). */
+static const uint8_t hrr_random[32] = {
+	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+/*
+ * The server's X25519 share from a TLS 1.3 ServerHello, the record (header
+ * included) whole in rec; 1 and peer filled, or 0.
+ */
+static int x25519_sh_share(const uint8_t *rec, size_t len, uint8_t peer[32])
+{
+	CBS r, body, random, sid, exts;
+	uint8_t type, comp;
+	uint16_t ver, suite;
+	int tls13 = 0, found = 0;
+
+	CBS_init(&r, rec + 5, len - 5);
+	if (!CBS_get_u8(&r, &type) || type != SSL3_MT_SERVER_HELLO ||
+	    !CBS_get_u24_length_prefixed(&r, &body) || !CBS_get_u16(&body, &ver) ||
+	    !CBS_get_bytes(&body, &random, 32) || !CBS_get_u8_length_prefixed(&body, &sid) ||
+	    !CBS_get_u16(&body, &suite) || !CBS_get_u8(&body, &comp) ||
+	    !CBS_get_u16_length_prefixed(&body, &exts) || CBS_len(&body) != 0 ||
+	    memcmp(CBS_data(&random), hrr_random, 32) == 0)
+		return 0;
+	while (CBS_len(&exts) > 0) {
+		uint16_t et, group, v;
+		CBS ed, kx;
+
+		if (!CBS_get_u16(&exts, &et) || !CBS_get_u16_length_prefixed(&exts, &ed))
+			return 0;
+		if (et == TLSEXT_TYPE_supported_versions) {
+			if (!CBS_get_u16(&ed, &v) || CBS_len(&ed) != 0)
+				return 0;
+			tls13 = v == TLS1_3_VERSION;
+		} else if (et == TLSEXT_TYPE_key_share) {
+			if (found || !CBS_get_u16(&ed, &group) || !CBS_get_u16_length_prefixed(&ed, &kx) ||
+			    CBS_len(&ed) != 0 || group != SSL_CURVE_X25519 || CBS_len(&kx) != 32)
+				return 0;
+			memcpy(peer, CBS_data(&kx), 32);
+			found = 1;
+		}
+	}
+	return tls13 && found;
+}
+
+/*
+ * Queue a client session's key pair when the door can take it (called
+ * once, before the ClientHello); 1 queued, 0 not.
+ */
+static int x25519_client_queue(struct tls_conn *c)
+{
+	struct x25519_job *j;
+
+	c->x_tried = 1;
+	if (!c->w || !c->ctx->x25519_first || c->kstate != KEY_IDLE || c->xj ||
+	    !x25519_ifma_cpu() || !x25519_ready() || x25519_lanes_off)
+		return 0;
+	if (!(j = calloc(1, sizeof(*j))))
+		return 0;
+	if (!RAND_bytes(j->priv, sizeof(j->priv))) {
+		OPENSSL_cleanse(j, sizeof(*j));
+		free(j);
+		ERR_clear_error();
+		return 0;
+	}
+	c->xj = j;
+	c->kop = KOP_X25519;
+	key_enqueue(c->w, c);
+	return 1;
+}
+
+/* Stop holding: what is held goes to BoringSSL as it is. */
+static void sh_release(struct tls_conn *c)
+{
+	c->sh_checked = 1;
+	if (c->hold && c->hold_len == 0) {
+		free(c->hold);
+		c->hold = NULL;
+	}
+}
+
+/*
+ * bio_read()'s step while a client session waits for the ServerHello: 1
+ * when BoringSSL must retry (more of the record to come, or its shared
+ * secret queued), 0 when reading goes on (the held bytes first).
+ */
+static int sh_hold(struct tls_conn *c)
+{
+	struct x25519_job *j = c->xj;
+
+	if (c->kstate == KEY_QUEUED || c->kstate == KEY_BATCH)
+		return 1;
+	if (!j->taken || j->has_peer || !c->w) {
+		sh_release(c);
+		return 0;
+	}
+	if (!c->hold && !(c->hold = malloc(SH_HOLD_MAX))) {
+		sh_release(c);
+		return 0;
+	}
+	for (;;) {
+		size_t need = 5;
+		long n;
+
+		if (c->hold_len >= 5) {
+			if (c->hold[0] != SSL3_RT_HANDSHAKE || c->hold[1] != 3)
+				break;
+			need += (size_t)c->hold[3] << 8 | c->hold[4];
+			if (need > SH_HOLD_MAX)
+				break;
+		}
+		if (c->hold_len == need) {
+			if (!x25519_sh_share(c->hold, need, j->peer))
+				break;
+			j->has_peer = 1;
+			key_enqueue(c->w, c);
+			return 1;
+		}
+		n = c->tr.read(c->tr.arg, c->hold + c->hold_len, need - c->hold_len);
+		if (n < 0)
+			return 1;
+		if (n == 0)
+			break;          /* end of stream: BoringSSL sees it after the held bytes */
+		c->hold_len = (uint16_t)(c->hold_len + n);
+	}
+	sh_release(c);
+	return 0;
+}
+
 /* ---- the transport BIO ---- */
 
 /* BIO read: pull records straight from the TCP stack. */
@@ -842,6 +1019,23 @@ static int bio_read(BIO *b, char *buf, int len)
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
+	if (c->xj && c->client && !c->sh_checked && sh_hold(c)) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	if (c->hold) {
+		size_t k = (size_t)(c->hold_len - c->hold_off);
+
+		if (k > (size_t)len)
+			k = (size_t)len;
+		memcpy(buf, c->hold + c->hold_off, k);
+		c->hold_off = (uint16_t)(c->hold_off + k);
+		if (c->hold_off == c->hold_len) {
+			free(c->hold);
+			c->hold = NULL;
+		}
+		return (int)k;
+	}
 	n = c->tr.read(c->tr.arg, (uint8_t *)buf, (size_t)len);
 	if (n > 0)
 		return (int)n;
@@ -1738,6 +1932,7 @@ void tls_conn_free(struct tls_conn *c)
 				c->w->batch[i] = NULL;
 	key_release(c);
 	x25519_job_drop(c, 0);  /* the worker may be gone: not counted */
+	free(c->hold);
 	SSL_free(c->ssl);
 	ERR_clear_error();
 	ctx = c->ctx;
@@ -1777,6 +1972,15 @@ enum tls_status tls_handshake(struct tls_conn *c)
 	int r;
 
 	ERR_clear_error();
+	if (c->client) {
+		/* the door's X25519 work for this client: queued, done, or to be queued */
+		if (c->kstate == KEY_QUEUED || c->kstate == KEY_BATCH)
+			return TLS_WANT_KEY;
+		if (c->kstate == KEY_DONE || c->kstate == KEY_FAILED)
+			c->kstate = KEY_IDLE;   /* failed (worker gone): BoringSSL's own then */
+		if (!c->x_tried && x25519_client_queue(c))
+			return TLS_WANT_KEY;
+	}
 	tls_cur = c;    /* X25519_keypair() and X25519() hand out this session's results */
 	r = SSL_do_handshake(c->ssl);
 	tls_cur = NULL;
@@ -1785,6 +1989,8 @@ enum tls_status tls_handshake(struct tls_conn *c)
 		return TLS_DONE;
 	}
 	st = map_err(c, r);
+	if (st == TLS_WANT_READ && c->client && c->kstate == KEY_QUEUED)
+		return TLS_WANT_KEY;            /* bio_read() queued the shared secret */
 	if (st == TLS_ERROR || st == TLS_CLOSED)
 		x25519_job_drop(c, 1);
 	return st;
@@ -1944,6 +2150,7 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
+	ctx->x25519_first = 1;  /* the ClientHello's one share is X25519 */
 	return ctx;
 }
 
@@ -1960,7 +2167,15 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
 		return NULL;
 	}
 	SSL_set_connect_state(c->ssl);
+	c->client = 1;
 	return c;
+}
+
+/* The client session's X25519 work goes through w's door (before the first tls_handshake). */
+void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w)
+{
+	if (c && c->client && !c->x_tried)
+		c->w = w;
 }
 
 /* Trust anchors for the servers' certificates: a PEM file (backend_tls_ca_file). */

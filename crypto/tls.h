@@ -163,8 +163,9 @@ unsigned tls_worker_pending(const struct tls_worker *w);
  * private operation each) of one tls_worker_run() go through AVX-512 IFMA
  * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
  * is full enough; every IFMA result is checked with the public exponent.
- * The server's X25519 work of the sessions of one round goes through
- * 8-lane IFMA runs as well (crypto/x25519_ifma.h), two lanes a session.
+ * The X25519 work of the sessions of one round goes through 8-lane IFMA
+ * runs as well (crypto/x25519_ifma.h): two lanes a server session, one
+ * lane at a time a client session (tls_client_conn_set_worker).
  */
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
@@ -183,7 +184,7 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 	X(key_scalar_ops)       /* operations done one at a time by BoringSSL */ \
 	X(key_verify_failed)    /* IFMA results that failed the check: redone by BoringSSL */ \
 	X(key_failed)           /* operations that failed altogether */ \
-	X(key_x25519_runs)      /* X25519 IFMA runs (two lanes a session, up to 8 lanes) */ \
+	X(key_x25519_runs)      /* X25519 IFMA runs (up to 8 lanes) */ \
 	X(key_x25519_lanes)     /* lanes used in them: key pairs and shared secrets */ \
 	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */ \
 	X(key_p256_runs)        /* ECDSA P-256 lane runs (up to 8 signatures) */ \
@@ -270,6 +271,14 @@ const char *tls_error_reason(const struct tls_conn *c);
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
 				     const char *sni, void *conn_arg);
+/*
+ * A client session's X25519 (its key pair, then the shared secret once the
+ * ServerHello is in) goes through w's door, in lanes with the worker's
+ * other X25519 work: tls_handshake() then also returns TLS_WANT_KEY, and
+ * done(conn_arg) says when to call it again. Call before the first
+ * tls_handshake(). Without it, BoringSSL computes them inline.
+ */
+void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w);
 /*
  * Trust anchors (PEM file) for the servers' chains: 0, or -1 with a
  * message. Verification never fails a handshake (the caller judges, as

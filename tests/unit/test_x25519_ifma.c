@@ -33,6 +33,7 @@
 
 #include <openssl/curve25519.h>
 #include <openssl/ec_key.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 /* BoringSSL's answer, all-zero results included (X25519() returns 0 for them). */
@@ -475,6 +476,461 @@ TEST(unused_counted)
 	tls_worker_free(w);
 }
 
+
+/* ---- the client's X25519 through the door ---- */
+
+/*
+ * Our client session (tls_client_conn_new with a worker) and its server: a
+ * BoringSSL server (raw) or our own server session (srv), over two memory
+ * BIOs.
+ */
+struct cpair {
+	BIO *c2s, *s2c;
+	struct tls_conn *cli, *srv;
+	SSL *raw;
+	int dribble;                            /* the client reads a byte at a time, every other call */
+	unsigned rcalls;
+	void (*tamper)(uint8_t *b, size_t len); /* rewrites the server's first flight */
+	int tampered;
+	enum tls_status cst;                    /* the client's last status */
+	int srv_st;                             /* 0 going, 1 done, -1 failed */
+	int woken;
+};
+
+static void cp_done(void *arg)
+{
+	((struct cpair *)arg)->woken++;
+}
+
+static long cp_cli_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct cpair *p = arg;
+	int n;
+
+	if (p->tamper && !p->tampered && BIO_pending(p->s2c) > 0) {
+		uint8_t b[8192];
+		int got = BIO_read(p->s2c, b, sizeof(b));
+
+		if (got > 0) {
+			p->tamper(b, (size_t)got);
+			BIO_write(p->s2c, b, got);
+		}
+		p->tampered = 1;
+	}
+	if (p->dribble) {
+		if (++p->rcalls & 1)
+			return -1;
+		len = 1;
+	}
+	n = BIO_read(p->s2c, buf, (int)len);
+	return n >= 0 ? n : -1;         /* 0: the end of the stream (BIO_set_mem_eof_return 0) */
+}
+
+static long cp_cli_write(void *arg, const uint8_t *buf, size_t len)
+{
+	return BIO_write(((struct cpair *)arg)->c2s, buf, (int)len);
+}
+
+static long cp_srv_read(void *arg, uint8_t *buf, size_t len)
+{
+	int n = BIO_read(((struct cpair *)arg)->c2s, buf, (int)len);
+
+	return n > 0 ? n : -1;
+}
+
+static long cp_srv_write(void *arg, const uint8_t *buf, size_t len)
+{
+	return BIO_write(((struct cpair *)arg)->s2c, buf, (int)len);
+}
+
+/* p's client (on worker cw) and its server: raw from sctx, or ours from ctx on worker sw. */
+static void cp_open(struct cpair *p, struct tls_ctx *cctx, struct tls_worker *cw, SSL_CTX *sctx,
+		    struct tls_ctx *ctx, struct tls_worker *sw)
+{
+	struct tls_transport ct = { .arg = p, .read = cp_cli_read, .write = cp_cli_write };
+	struct tls_transport st = { .arg = p, .read = cp_srv_read, .write = cp_srv_write };
+
+	memset(p, 0, sizeof(*p));
+	p->c2s = BIO_new(BIO_s_mem());
+	p->s2c = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(p->c2s, -1);
+	BIO_set_mem_eof_return(p->s2c, -1);
+	p->cli = tls_client_conn_new(cctx, &ct, "mx.lab.example", p);
+	CHECK(p->cli != NULL);
+	tls_client_conn_set_worker(p->cli, cw);
+	if (sctx) {
+		p->raw = SSL_new(sctx);
+		BIO_up_ref(p->c2s);
+		BIO_up_ref(p->s2c);
+		SSL_set_bio(p->raw, p->c2s, p->s2c);
+		SSL_set_accept_state(p->raw);
+	} else {
+		p->srv = tls_conn_new(ctx, sw, &st, p);
+	}
+	p->cst = TLS_WANT_READ;
+}
+
+static void cp_free(struct cpair *p)
+{
+	tls_conn_free(p->cli);
+	tls_conn_free(p->srv);
+	SSL_free(p->raw);
+	BIO_free(p->c2s);
+	BIO_free(p->s2c);
+	memset(p, 0, sizeof(*p));
+}
+
+static int cp_over(const struct cpair *p)
+{
+	return (p->cst == TLS_DONE || p->cst == TLS_ERROR || p->cst == TLS_CLOSED) && p->srv_st != 0;
+}
+
+/* Step n pairs and run the workers (cw, then sw) each round, until every pair is over. */
+static void cp_run(struct cpair *ps, unsigned n, struct tls_worker *cw, struct tls_worker *sw)
+{
+	for (unsigned round = 0; round < 4000; round++) {      /* dribble: a byte a round */
+		unsigned over = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct cpair *p = &ps[i];
+
+			if (p->cst != TLS_DONE && p->cst != TLS_ERROR && p->cst != TLS_CLOSED)
+				p->cst = tls_handshake(p->cli);
+			if (p->srv_st == 0 && p->raw) {
+				int r = SSL_do_handshake(p->raw);
+
+				if (r == 1)
+					p->srv_st = 1;
+				else if (SSL_get_error(p->raw, r) != SSL_ERROR_WANT_READ)
+					p->srv_st = -1;
+				ERR_clear_error();
+			} else if (p->srv_st == 0 && p->srv) {
+				enum tls_status st = tls_handshake(p->srv);
+
+				p->srv_st = st == TLS_DONE ? 1 : st == TLS_ERROR || st == TLS_CLOSED ? -1 : 0;
+			}
+			/* a client whose server failed has nothing more to read */
+			if (p->srv_st == -1 && p->cst != TLS_DONE && BIO_pending(p->s2c) == 0 &&
+			    p->cst != TLS_WANT_KEY)
+				p->cst = TLS_ERROR;
+			over += cp_over(p);
+		}
+		if (over == n)
+			return;
+		if (cw)
+			tls_worker_run(cw, 64);
+		if (sw && sw != cw)
+			tls_worker_run(sw, 64);
+	}
+}
+
+/* A BoringSSL server context with an ECDSA certificate: groups and the highest version. */
+static SSL_CTX *raw_server(const char *groups, uint16_t maxv)
+{
+	EVP_PKEY *ek = EVP_PKEY_new();
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	SSL_CTX *sctx = SSL_CTX_new(TLS_method());
+	char *c, *k;
+	size_t cl, kl;
+	BIO *bc, *bk;
+	X509 *x;
+	EVP_PKEY *pk;
+
+	EC_KEY_generate_key(ec);
+	EVP_PKEY_assign_EC_KEY(ek, ec);
+	hs_self_signed(ek, "mx.lab.example", &c, &cl, &k, &kl);
+	bc = BIO_new_mem_buf(c, (long)cl);
+	bk = BIO_new_mem_buf(k, (long)kl);
+	x = PEM_read_bio_X509(bc, NULL, NULL, NULL);
+	pk = PEM_read_bio_PrivateKey(bk, NULL, NULL, NULL);
+	CHECK(x && pk && SSL_CTX_use_certificate(sctx, x) && SSL_CTX_use_PrivateKey(sctx, pk));
+	if (groups)
+		CHECK(SSL_CTX_set1_curves_list(sctx, groups));
+	SSL_CTX_set_max_proto_version(sctx, maxv);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_free(ek);
+	BIO_free(bc);
+	BIO_free(bk);
+	free(c);
+	free(k);
+	return sctx;
+}
+
+/* Application data both ways over a finished pair (the secrets agree). */
+static int cp_talk(struct cpair *p)
+{
+	static const char ping[] = "EHLO mx.lab.example\r\n", pong[] = "250 mx.lab.example\r\n";
+	char buf[64];
+	long n;
+	int r;
+
+	if (tls_write(p->cli, (const uint8_t *)ping, sizeof(ping) - 1) != (long)sizeof(ping) - 1)
+		return 0;
+	if (p->raw) {
+		r = SSL_read(p->raw, buf, sizeof(buf));
+		if (r != (int)sizeof(ping) - 1 || memcmp(buf, ping, (size_t)r) != 0 ||
+		    SSL_write(p->raw, pong, sizeof(pong) - 1) != (int)sizeof(pong) - 1)
+			return 0;
+	} else {
+		n = tls_read(p->srv, (uint8_t *)buf, sizeof(buf));
+		if (n != (long)sizeof(ping) - 1 || memcmp(buf, ping, (size_t)n) != 0 ||
+		    tls_write(p->srv, (const uint8_t *)pong, sizeof(pong) - 1) != (long)sizeof(pong) - 1)
+			return 0;
+	}
+	n = tls_read(p->cli, (uint8_t *)buf, sizeof(buf));
+	return n == (long)sizeof(pong) - 1 && memcmp(buf, pong, (size_t)n) == 0;
+}
+
+/* The server's X25519 share in its first flight (the ServerHello) set to u = 0. */
+static void sh_share_zero(uint8_t *b, size_t len)
+{
+	CHECK(zero_share(b, len));
+}
+
+/* ... or one bit of it flipped (a valid point, the wrong one). */
+static void sh_share_flip(uint8_t *b, size_t len)
+{
+	static const uint8_t pat[] = { 0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20 };
+	int found = 0;
+
+	for (size_t i = 0; !found && i + sizeof(pat) + 32 <= len; i++)
+		if (memcmp(b + i, pat, sizeof(pat)) == 0) {
+			b[i + sizeof(pat) + 5] ^= 0x10;
+			found = 1;
+		}
+	CHECK(found);
+}
+
+/*
+ * Clients with a worker against BoringSSL servers: every client's key pair
+ * and shared secret come from lanes (1 + 1 a client, in two runs for five
+ * clients at once), the handshakes complete and data flows both ways. One
+ * byte at a time, the held ServerHello still assembles.
+ */
+TEST(client_door)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	SSL_CTX *sctx = raw_server(NULL, TLS1_3_VERSION);
+	int cpu = x25519_ifma_cpu();
+	struct tls_key_stats before = *st;
+	struct cpair ps[5];
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned i = 0; i < 5; i++)
+		cp_open(&ps[i], cctx, w, sctx, NULL, NULL);
+	/* the first call queues the key pair */
+	CHECK_EQ(tls_handshake(ps[0].cli), cpu ? TLS_WANT_KEY : TLS_WANT_READ);
+	if (cpu)
+		CHECK_EQ(tls_handshake(ps[0].cli), TLS_WANT_KEY);      /* still queued */
+	cp_run(ps, 5, w, NULL);
+	for (unsigned i = 0; i < 5; i++) {
+		CHECK_EQ(ps[i].cst, TLS_DONE);
+		CHECK_EQ(ps[i].srv_st, 1);
+		CHECK(cp_talk(&ps[i]));
+		CHECK_EQ(ps[i].woken, cpu ? 2 : 0);
+		cp_free(&ps[i]);
+	}
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 10 : 0);
+	CHECK_EQ(st->key_x25519_unused, 0);
+	/* a byte at a time, with nothing to read every other call */
+	before = *st;
+	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
+	ps[0].dribble = 1;
+	cp_run(ps, 1, w, NULL);
+	CHECK_EQ(ps[0].cst, TLS_DONE);
+	CHECK(ps[0].rcalls > 500);
+	ps[0].dribble = 0;
+	CHECK(cp_talk(&ps[0]));
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+	cp_free(&ps[0]);
+	/* without a worker, BoringSSL's own as before */
+	before = *st;
+	cp_open(&ps[0], cctx, NULL, sctx, NULL, NULL);
+	cp_run(ps, 1, NULL, NULL);
+	CHECK_EQ(ps[0].cst, TLS_DONE);
+	CHECK(cp_talk(&ps[0]));
+	CHECK_EQ(DELTA(key_x25519_lanes), 0);
+	cp_free(&ps[0]);
+	SSL_CTX_free(sctx);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
+/*
+ * Servers that do not give the client's lanes a share: TLS 1.2 (its
+ * ECDHE key is BoringSSL's), a HelloRetryRequest for P-256. Only the key
+ * pair went through lanes; the handshakes complete.
+ */
+TEST(client_door_fallbacks)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	SSL_CTX *s12 = raw_server(NULL, TLS1_2_VERSION), *s12x = raw_server("X25519", TLS1_2_VERSION),
+		*hrr = raw_server("P-256", TLS1_3_VERSION);
+	SSL_CTX *const servers[] = { s12, s12x, hrr };
+	int cpu = x25519_ifma_cpu();
+	struct cpair p;
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned i = 0; i < 3; i++) {
+		struct tls_key_stats before = *st;
+		struct tls_macros m;
+
+		cp_open(&p, cctx, w, servers[i], NULL, NULL);
+		cp_run(&p, 1, w, NULL);
+		CHECK_EQ(p.cst, TLS_DONE);
+		CHECK(cp_talk(&p));
+		tls_get_macros(p.cli, &m);
+		CHECK(strcmp(m.version, i < 2 ? "TLSv1.2" : "TLSv1.3") == 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 1 : 0);
+		cp_free(&p);
+	}
+	CHECK_EQ(st->key_x25519_unused, 0);
+	SSL_CTX_free(s12);
+	SSL_CTX_free(s12x);
+	SSL_CTX_free(hrr);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
+/*
+ * A ServerHello rewritten in flight: a share of small order (the lanes make
+ * an all-zero secret, refused as BoringSSL refuses it) and a share with one
+ * bit flipped (the secrets differ; the server's Finished fails). The client
+ * fails cleanly. Plain text where the ServerHello should be (a server that
+ * did not start TLS), and a record header announcing more than ever comes:
+ * BoringSSL's own errors, nothing queued.
+ */
+TEST(client_door_hostile_server)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	SSL_CTX *sctx = raw_server("X25519", TLS1_3_VERSION);
+	void (*const tamper[])(uint8_t *, size_t) = { sh_share_zero, sh_share_flip };
+	static const char *const junk[] = { "220 mx.lab.example ESMTP\r\n", "\x16\x03\x03\x40\x00\x02" };
+	int cpu = x25519_ifma_cpu();
+	struct cpair p;
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned i = 0; i < 2; i++) {
+		struct tls_key_stats before = *st;
+
+		cp_open(&p, cctx, w, sctx, NULL, NULL);
+		p.tamper = tamper[i];
+		cp_run(&p, 1, w, NULL);
+		CHECK_EQ(p.cst, TLS_ERROR);
+		CHECK(p.tampered);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+		cp_free(&p);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct tls_key_stats before = *st;
+		enum tls_status r = TLS_WANT_KEY;
+
+		cp_open(&p, cctx, w, sctx, NULL, NULL);
+		SSL_free(p.raw);
+		p.raw = NULL;
+		for (unsigned round = 0; round < 4 && (r == TLS_WANT_KEY || r == TLS_WANT_READ); round++) {
+			r = tls_handshake(p.cli);
+			tls_worker_run(w, 64);
+			if (round == 1)
+				BIO_write(p.s2c, junk[i], (int)strlen(junk[i]));
+		}
+		if (i == 1) {   /* the rest never comes: the stream ends */
+			CHECK_EQ(r, TLS_WANT_READ);
+			BIO_set_mem_eof_return(p.s2c, 0);
+			r = tls_handshake(p.cli);
+		}
+		if (!(r == TLS_ERROR || r == TLS_CLOSED))
+			fprintf(stderr, "junk %u: status %d\n", i, (int)r);
+		CHECK(r == TLS_ERROR || r == TLS_CLOSED);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 1 : 0);
+		CHECK_EQ(tls_worker_pending(w), 0);
+		cp_free(&p);
+	}
+	SSL_CTX_free(sctx);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
+/*
+ * Our clients and our servers on one worker, as an mxgate worker relaying
+ * to a TLS backend would have them: the clients' single lanes and the
+ * servers' pairs share runs. Then a client freed while its shared secret
+ * is queued, and a worker freed under a queued client (BoringSSL's own
+ * X25519 then).
+ */
+TEST(client_and_server_door)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err)), *ctx = door_ctx(NULL);
+	SSL_CTX *sctx = raw_server(NULL, TLS1_3_VERSION);
+	int cpu = x25519_ifma_cpu();
+	struct tls_key_stats before = *st;
+	struct cpair ps[3];
+
+	CHECK(cctx != NULL && ctx != NULL);
+	if (!cctx || !ctx)
+		return;
+	for (unsigned i = 0; i < 3; i++)
+		cp_open(&ps[i], cctx, w, NULL, ctx, w);
+	cp_run(ps, 3, w, w);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(ps[i].cst, TLS_DONE);
+		CHECK_EQ(ps[i].srv_st, 1);
+		CHECK(cp_talk(&ps[i]));
+		cp_free(&ps[i]);
+	}
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 12 : 0);   /* 3 x (1 + 1) clients, 3 x 2 servers */
+	CHECK_EQ(st->key_x25519_unused, 0);
+	/* freed with its shared secret queued */
+	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
+	for (unsigned round = 0; round < 6 && tls_worker_pending(w) == 0; round++) {
+		tls_handshake(ps[0].cli);
+		SSL_do_handshake(ps[0].raw);
+		ERR_clear_error();
+		if (round == 0)
+			tls_worker_run(w, 64);  /* the key pair */
+	}
+	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
+	cp_free(&ps[0]);
+	CHECK_EQ(tls_worker_pending(w), 0);
+	/* the worker goes away under a client whose shared secret is queued */
+	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
+	for (unsigned round = 0; round < 6 && tls_worker_pending(w) == 0; round++) {
+		tls_handshake(ps[0].cli);
+		SSL_do_handshake(ps[0].raw);
+		ERR_clear_error();
+		if (round == 0)
+			tls_worker_run(w, 64);
+	}
+	tls_worker_free(w);
+	cp_run(ps, 1, NULL, NULL);
+	CHECK_EQ(ps[0].cst, TLS_DONE);
+	CHECK(cp_talk(&ps[0]));
+	cp_free(&ps[0]);
+	SSL_CTX_free(sctx);
+	tls_ctx_free(cctx);
+	tls_ctx_free(ctx);
+}
+
 int main(void)
 {
 	if (!x25519_ifma_cpu()) {
@@ -489,5 +945,9 @@ int main(void)
 	RUN(small_order_share_fails);
 	RUN(queue_frees);
 	RUN(unused_counted);
+	RUN(client_door);
+	RUN(client_door_fallbacks);
+	RUN(client_door_hostile_server);
+	RUN(client_and_server_door);
 	return t_done("test_x25519_ifma");
 }

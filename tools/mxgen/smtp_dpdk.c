@@ -38,6 +38,7 @@
  * are reported and make the run fail (exit 3).
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -81,6 +82,7 @@ struct smtpc {
 	unsigned nfree;
 	int handshake_only;
 	struct tls_ctx *tls;
+	struct tls_worker *tw;    /* the X25519 door: key pairs and shared secrets in lanes */
 	uint64_t started, handshakes, handshakes_win, accepted;
 	unsigned local_streak;    /* tcp_connect() failures in a row */
 	unsigned fail_logged;
@@ -193,6 +195,7 @@ static int ss_tls_start(struct gen *g, struct ssess *s)
 		ss_fail(g, s, ERR_tls, "cannot create a TLS session", 1);
 		return -1;
 	}
+	tls_client_conn_set_worker(s->tls, k->tw);
 	s->st = S_HANDSHAKE;
 	s->t_hs = rte_rdtsc();
 	tcp_set_timeout(s->c, g->o->timeout_ms);
@@ -403,8 +406,8 @@ static int ss_step(struct gen *g, struct ssess *s)
 			ss_tls_done(g, s);
 			return 1;
 		}
-		if (st == TLS_WANT_READ || st == TLS_WANT_WRITE)
-			return 0;
+		if (st == TLS_WANT_READ || st == TLS_WANT_WRITE || st == TLS_WANT_KEY)
+			return 0;       /* TLS_WANT_KEY: ss_key_done() drives it on */
 		ss_fail(g, s, ERR_tls, tls_error_reason(s->tls)[0] ? tls_error_reason(s->tls)
 								     : "handshake failed", 1);
 		return -1;
@@ -496,6 +499,15 @@ static void ss_timeout(struct tcp_conn *c)
 	ss_fail(&gen, tcp_app(c), ERR_timeout, why, 1);
 }
 
+/* The door made this session's X25519 work (smtp_tick's tls_worker_run): go on. */
+static void ss_key_done(void *arg)
+{
+	struct ssess *s = arg;
+
+	if (s->st == S_HANDSHAKE)
+		ss_drive(&gen, s);
+}
+
 static const struct tcp_app_ops ss_ops = {
 	.connected = ss_connected,
 	.readable = ss_readable,
@@ -571,6 +583,9 @@ static int smtp_init_common(struct gen *g, int handshake_only)
 			fprintf(stderr, "mxgen: %s\n", err);
 			return -1;
 		}
+		/* X25519 in lanes as mxgate's worker does it (MXGATE_X25519_LANES=0: BoringSSL's) */
+		if ((k->tw = tls_worker_new(ss_key_done)) == NULL)
+			return -1;
 	}
 	/* calloc of this size maps zero pages lazily: only used numbers cost memory */
 	ids.cap = g->o->count ? g->o->count : (uint64_t)(g->o->duration * 400000.0) + 65536;
@@ -627,16 +642,18 @@ static unsigned smtp_tick(struct gen *g)
 	struct smtpc *k = g->m;
 	unsigned n = 0, want;
 
+	if (k->tw != NULL)
+		n += tls_worker_run(k->tw, UINT_MAX);   /* the X25519 work of this round */
 	if (g->phase == PH_WARMUP) {
 		if (g->active == 0 && !g->ready && g->opened == 0 && ss_start(g, 1) == 0)
 			n++;
 		return n;
 	}
 	if (g->phase != PH_RUN)
-		return 0;
+		return n;
 	want = k->pace.rate > 0 ? 0 : k->nfree;
 	if (k->pace.rate > 0)
-		n = smtp_paced_starts(g, k);
+		n += smtp_paced_starts(g, k);
 	while (want-- > 0) {
 		if (g->o->count && k->started >= g->o->count)
 			break;
@@ -711,6 +728,10 @@ static void smtp_summary(struct gen *g, FILE *f)
 		k->version[0] ? k->version : "-", k->cipher[0] ? k->cipher : "-",
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
 	pace_words(f, &k->pace, &k->lat_tls, &k->lat_250);
+	if (k->tw != NULL)
+		fprintf(f, " x25519_runs=%llu x25519_lanes=%llu",
+			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_runs,
+			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_lanes);
 }
 
 /* Free the sessions, the TLS context and the message-number arrays. */
@@ -723,6 +744,7 @@ static void smtp_fini(struct gen *g)
 	for (unsigned i = 0; k->s != NULL && i < g->o->concurrency; i++)
 		if (k->s[i].tls != NULL)
 			tls_conn_free(k->s[i].tls);
+	tls_worker_free(k->tw);
 	if (k->tls != NULL)
 		tls_ctx_free(k->tls);
 	free(k->s);
