@@ -12,7 +12,9 @@
 # exactly once (delivered_once = sessions, missing = duplicates = 0, no
 # message without this run's Message-ID), and the sink saw exactly one
 # XCLIENT per message (mxgate announces the client to a backend that
-# offers it). No namespace or tap: the memif sockets live in a temporary
+# offers it); on a CPU with IFMA, every TLS session's client X25519 (its
+# key pair and shared secret) went through mxgen's lanes (x25519_lanes =
+# 2 per session). No namespace or tap: the memif sockets live in a temporary
 # directory; the bench script cleans up after itself. Last, the check is
 # shown to fail when it should: with mxgen --sink-forget 10 the sink
 # leaves 3 of 30 arrivals uncounted, which must come out as 3 missing
@@ -51,6 +53,8 @@ want() {
 	return 1
 }
 
+IFMA=0
+grep -qw avx512ifma /proc/cpuinfo && IFMA=1
 for w in $WORKS; do
 	raw=$(grep "^RAW work=$w " "$OUT" | tail -n1)
 	res=$(grep "^RESULT system=mxgate path=memif work=$w " "$OUT" | tail -n1)
@@ -82,6 +86,11 @@ for w in $WORKS; do
 		*plain) want "$raw" tls_mode plain ;;
 		implicit-*|handshake-implicit-*) want "$raw" tls_mode implicit; want "$raw" version TLSv1.3 ;;
 		*) want "$raw" tls_mode starttls; want "$raw" version TLSv1.3 ;;
+	esac
+	# the client's X25519 (key pair, shared secret) went through its lanes
+	case $w in
+		*plain) ;;
+		*) [ "$IFMA" = 1 ] && want "$raw" x25519_lanes $((2 * N)) ;;
 	esac
 	[ $bad -eq "$before" ] && ok "$w: $N sessions, every accepted message delivered once, no errors"
 done
