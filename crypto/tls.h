@@ -156,6 +156,8 @@ void tls_worker_free(struct tls_worker *w);
 unsigned tls_worker_run(struct tls_worker *w, unsigned max);
 /* Key operations waiting. */
 unsigned tls_worker_pending(const struct tls_worker *w);
+/* Key pairs in the worker's pool for its client sessions (tls_client_conn_set_worker). */
+unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 
 /*
  * The key door's counters, per worker (its lcore writes them). RSA-2048
@@ -164,8 +166,9 @@ unsigned tls_worker_pending(const struct tls_worker *w);
  * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
  * is full enough; every IFMA result is checked with the public exponent.
  * The X25519 work of the sessions of one round goes through 8-lane IFMA
- * runs as well (crypto/x25519_ifma.h): two lanes a server session, one
- * lane at a time a client session (tls_client_conn_set_worker).
+ * runs as well (crypto/x25519_ifma.h): two lanes a server session, one a
+ * client session (tls_client_conn_set_worker), and key pairs for the
+ * worker's pool in the free lanes when it has client sessions.
  */
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
@@ -272,11 +275,12 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_transport *tr,
 				     const char *sni, void *conn_arg);
 /*
- * A client session's X25519 (its key pair, then the shared secret once the
- * ServerHello is in) goes through w's door, in lanes with the worker's
- * other X25519 work: tls_handshake() then also returns TLS_WANT_KEY, and
- * done(conn_arg) says when to call it again. Call before the first
- * tls_handshake(). Without it, BoringSSL computes them inline.
+ * A client session's X25519 goes through w's door: its key pair comes from
+ * the worker's pool (filled in the free lanes of its runs; BoringSSL's when
+ * empty), its shared secret from a run once the ServerHello is in:
+ * tls_handshake() then also returns TLS_WANT_KEY, and done(conn_arg) says
+ * when to call it again. Call before the first tls_handshake(). Without
+ * it, BoringSSL computes both inline.
  */
 void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w);
 /*

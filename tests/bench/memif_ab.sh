@@ -9,7 +9,10 @@
 # always goes first), each a fresh mxgate for BENCH_DURATION (default 8) s of
 # BENCH_AB_WORK sessions (plain by default; any work of smtp_memif.sh, e.g.
 # handshake-ecdsa) at BENCH_CONCURRENCY (32) in flight, with one mxgen
-# (MXGEN, default build/mxgen; give the same one for both sides). Also
+# (MXGEN, default build/mxgen; give the same one for both sides; or
+# MXGEN_OLD and MXGEN_NEW to compare two clients against the same mxgate,
+# OLD_MXGATE = NEW_MXGATE: then sess/s, the pair's sessions per second, is
+# the figure to read with busy_us). Also
 # BENCH_AB_CONC1=1 (adds the same work at 1 in flight). mxgate runs with
 # idle_sleep_us = BENCH_AB_SLEEP (20; the worker sleeps after 256 empty
 # polls), so that its thread's time on CPU (schedstat) is its work plus
@@ -74,10 +77,12 @@ work_us() {        # $1 perf data, $2 sessions
 		END { if (n > 0) printf "%.1f", w / 1000 / n; else print "-" }'
 }
 
-# one run: $1 label, $2 binary, $3 concurrency, $4 round; appends a line of the table to $TMP/res
+MXGEN_OLD=${MXGEN_OLD:-${MXGEN:-$REPO/build/mxgen}}
+MXGEN_NEW=${MXGEN_NEW:-${MXGEN:-$REPO/build/mxgen}}
+# one run: $1 label, $2 binary, $3 concurrency, $4 round, $5 mxgen; appends a line of the table to $TMP/res
 one() {
-	local raw bp pp wu=-
-	BENCH_CONCURRENCY=$3 MXGATE=$2 "$REPO/tests/bench/smtp_memif.sh" >"$TMP/out" 2>"$TMP/err" &
+	local raw bp pp wu=- sps
+	BENCH_CONCURRENCY=$3 MXGATE=$2 MXGEN=$5 "$REPO/tests/bench/smtp_memif.sh" >"$TMP/out" 2>"$TMP/err" &
 	bp=$!
 	if [ "${BENCH_AB_PERF:-0}" = 1 ]; then
 		rm -f "$TMP/perf.data"
@@ -88,6 +93,7 @@ one() {
 	[ -n "${pp:-}" ] && wait "$pp"
 	raw=$(grep "^RAW work=$WORK " "$TMP/out" | head -n1)
 	bu=$(sed -n "s/^RESULT system=mxgate .* work=$WORK .*server_us_per_session=\([0-9.]*\).*/\1/p" "$TMP/out" | head -n1)
+	sps=$(sed -n "s/^RESULT system=mxgate .* work=$WORK .*sessions_per_s=\([0-9.]*\).*/\1/p" "$TMP/out" | head -n1)
 	[ -n "${pp:-}" ] && wu=$(work_us "$TMP/perf.data" "$(printf '%s\n' "$raw" | tr ' ' '\n' | sed -n 's/^sessions_total=//p' | head -n1)")
 	[ -n "${pp:-}" ] && [ -n "${BENCH_AB_KEEP:-}" ] && cp "$TMP/perf.data" "$BENCH_AB_KEEP/$1.c$3.r$4.perf.data"
 	if [ -z "$raw" ]; then
@@ -96,24 +102,24 @@ one() {
 		return 1
 	fi
 	# the RAW line's own words first: mxgen's summary at its end reuses some names
-	awk -v l="$1" -v c="$3" -v rd="$4" -v raw="$raw" -v wu="$wu" -v bu="${bu:--}" 'BEGIN {
+	awk -v l="$1" -v c="$3" -v rd="$4" -v raw="$raw" -v wu="$wu" -v bu="${bu:--}" -v sps="${sps:--}" 'BEGIN {
 		n = split(raw, w, " ")
 		for (i = n; i >= 1; i--) { split(w[i], kv, "="); v[kv[1]] = kv[2] }
-		printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s\n", l, c, rd, v["worker_cpu_us_per_session"],
+		printf "%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n", l, c, rd, v["worker_cpu_us_per_session"],
 			v["worker_on_cpu_pct"], v["mxgate_rx_pkts_per_session"],
 			v["mxgate_tx_pkts_per_session"], v["worker_writes_per_session"], v["worker_minflt_per_session"],
-			v["sessions_total"], v["errors"] + v["missing"] + v["duplicates"], v["worker_busy_pct"], wu, bu }' | tee -a "$TMP/res"
+			v["sessions_total"], v["errors"] + v["missing"] + v["duplicates"], v["worker_busy_pct"], wu, bu, sps }' | tee -a "$TMP/res"
 }
 
 CONCS="$CONC $([ "${BENCH_AB_CONC1:-0}" = 1 ] && echo 1)"
 echo "work $WORK"
-echo "side conc round cpu_us oncpu% rx/sess tx/sess writes/sess minflt/sess sessions errors busy% work_us busy_us"
+echo "side conc round cpu_us oncpu% rx/sess tx/sess writes/sess minflt/sess sessions errors busy% work_us busy_us sess/s"
 for r in $(seq "$ROUNDS"); do
 	for c in $CONCS; do
 		if [ $((r % 2)) = 1 ]; then
-			one old "$OLD" "$c" "$r"; one new "$NEW" "$c" "$r"
+			one old "$OLD" "$c" "$r" "$MXGEN_OLD"; one new "$NEW" "$c" "$r" "$MXGEN_NEW"
 		else
-			one new "$NEW" "$c" "$r"; one old "$OLD" "$c" "$r"
+			one new "$NEW" "$c" "$r" "$MXGEN_NEW"; one old "$OLD" "$c" "$r" "$MXGEN_OLD"
 		fi
 	done
 done
@@ -121,7 +127,7 @@ echo
 echo "per column: median old, median new, and the median of the rounds' new/old ratios (paired):"
 med() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; else print 0 }'; }
 for c in $CONCS; do
-	for col in 4:cpu_us 13:work_us 14:busy_us 6:rx/sess 7:tx/sess 8:writes/sess 9:minflt/sess; do
+	for col in 4:cpu_us 13:work_us 14:busy_us 15:sess/s 6:rx/sess 7:tx/sess 8:writes/sess 9:minflt/sess; do
 		k=${col%%:*}
 		# work_us is "-" without BENCH_AB_PERF=1: nothing to compare
 		awk -v k="$k" '$1 == "old" || $1 == "new" { if ($k == "-") f = 1 } END { exit !f }' "$TMP/res" && continue

@@ -20,7 +20,17 @@
  * whose groups put P-256 first, do not use the door and still complete. A
  * ClientHello whose X25519 share is rewritten in flight to a point of small
  * order fails on the server as BoringSSL's own X25519 makes it fail, alone
- * and in a run of two. Without IFMA on the CPU the kernel
+ * and in a run of two.
+ *
+ * The client side (tls_client_conn_set_worker): our clients against
+ * BoringSSL servers and against our own servers on the same worker take
+ * their key pairs from the worker's pool (exact pool levels and lanes per
+ * run, wave after wave, the pool never beyond its 16) and their shared
+ * secrets from runs, fed a byte at a time too; TLS 1.2 and a
+ * HelloRetryRequest leave the secret to BoringSSL; a ServerHello whose
+ * share is rewritten in flight (small order, one bit flipped), plain text
+ * and a truncated record fail cleanly; a client freed while queued and a
+ * worker freed under one. Without IFMA on the CPU the kernel
  * tests are skipped and said so, and the door must leave X25519 to
  * BoringSSL.
  */
@@ -702,11 +712,39 @@ static void sh_share_flip(uint8_t *b, size_t len)
 	CHECK(found);
 }
 
+/* Open n pairs (clients on w, BoringSSL servers of sctx), each client's first call made. */
+static void cp_wave(struct cpair *ps, unsigned n, struct tls_ctx *cctx, struct tls_worker *w, SSL_CTX *sctx)
+{
+	for (unsigned i = 0; i < n; i++) {
+		cp_open(&ps[i], cctx, w, sctx, NULL, NULL);
+		ps[i].cst = tls_handshake(ps[i].cli);   /* the ClientHello: no wait for a key pair */
+		CHECK_EQ(ps[i].cst, TLS_WANT_READ);
+	}
+}
+
+/* Run a wave to its end: every pair done, data both ways, freed. */
+static void cp_finish(struct cpair *ps, unsigned n, struct tls_worker *w)
+{
+	cp_run(ps, n, w, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		CHECK_EQ(ps[i].cst, TLS_DONE);
+		CHECK_EQ(ps[i].srv_st, 1);
+		ps[i].dribble = 0;
+		CHECK(cp_talk(&ps[i]));
+		CHECK_EQ(ps[i].woken, x25519_ifma_cpu() ? 1 : 0);      /* the shared secret */
+		cp_free(&ps[i]);
+	}
+}
+
 /*
- * Clients with a worker against BoringSSL servers: every client's key pair
- * and shared secret come from lanes (1 + 1 a client, in two runs for five
- * clients at once), the handshakes complete and data flows both ways. One
- * byte at a time, the held ServerHello still assembles.
+ * Clients with a worker against BoringSSL servers. The first five find the
+ * pool empty (BoringSSL's key pairs); their shared secrets take one run,
+ * whose three free lanes make key pairs for the pool. The next five take
+ * those three (the handshakes complete: the pool's key pairs are right)
+ * and two of BoringSSL's. Then one client at a time: each run fills the
+ * pool up to its 16 (never beyond), after which runs are the job's lane
+ * and the one that replaces the key pair taken. One byte at a time, the
+ * held ServerHello still assembles. Without a worker, nothing in lanes.
  */
 TEST(client_door)
 {
@@ -716,47 +754,47 @@ TEST(client_door)
 	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
 	SSL_CTX *sctx = raw_server(NULL, TLS1_3_VERSION);
 	int cpu = x25519_ifma_cpu();
+	static const unsigned pool_after[] = { 9, 15, 16, 16, 16 }, lanes_of[] = { 8, 8, 3, 2, 2 };
 	struct tls_key_stats before = *st;
 	struct cpair ps[5];
 
 	CHECK(cctx != NULL);
 	if (!cctx)
 		return;
-	for (unsigned i = 0; i < 5; i++)
-		cp_open(&ps[i], cctx, w, sctx, NULL, NULL);
-	/* the first call queues the key pair */
-	CHECK_EQ(tls_handshake(ps[0].cli), cpu ? TLS_WANT_KEY : TLS_WANT_READ);
-	if (cpu)
-		CHECK_EQ(tls_handshake(ps[0].cli), TLS_WANT_KEY);      /* still queued */
-	cp_run(ps, 5, w, NULL);
-	for (unsigned i = 0; i < 5; i++) {
-		CHECK_EQ(ps[i].cst, TLS_DONE);
-		CHECK_EQ(ps[i].srv_st, 1);
-		CHECK(cp_talk(&ps[i]));
-		CHECK_EQ(ps[i].woken, cpu ? 2 : 0);
-		cp_free(&ps[i]);
+	for (unsigned wave = 0; wave < 2; wave++) {
+		before = *st;
+		cp_wave(ps, 5, cctx, w, sctx);
+		CHECK_EQ(tls_worker_x25519_pool(w), 0);
+		cp_finish(ps, 5, w);
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);  /* 5 shared secrets, 3 key pairs */
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 3 : 0);
 	}
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 10 : 0);
-	CHECK_EQ(st->key_x25519_unused, 0);
+	for (unsigned wave = 0; wave < 5; wave++) {
+		before = *st;
+		cp_wave(ps, 1, cctx, w, sctx);
+		cp_finish(ps, 1, w);
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? lanes_of[wave] : 0);
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? pool_after[wave] : 0);
+	}
 	/* a byte at a time, with nothing to read every other call */
 	before = *st;
-	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
+	cp_wave(ps, 1, cctx, w, sctx);
 	ps[0].dribble = 1;
 	cp_run(ps, 1, w, NULL);
-	CHECK_EQ(ps[0].cst, TLS_DONE);
 	CHECK(ps[0].rcalls > 500);
-	ps[0].dribble = 0;
-	CHECK(cp_talk(&ps[0]));
+	cp_finish(ps, 1, w);
 	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
-	cp_free(&ps[0]);
-	/* without a worker, BoringSSL's own as before */
+	CHECK_EQ(st->key_x25519_unused, 0);
+	/* without a worker, BoringSSL's own as before; the pool is left alone */
 	before = *st;
 	cp_open(&ps[0], cctx, NULL, sctx, NULL, NULL);
 	cp_run(ps, 1, NULL, NULL);
 	CHECK_EQ(ps[0].cst, TLS_DONE);
 	CHECK(cp_talk(&ps[0]));
 	CHECK_EQ(DELTA(key_x25519_lanes), 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 16 : 0);
 	cp_free(&ps[0]);
 	SSL_CTX_free(sctx);
 	tls_ctx_free(cctx);
@@ -765,8 +803,9 @@ TEST(client_door)
 
 /*
  * Servers that do not give the client's lanes a share: TLS 1.2 (its
- * ECDHE key is BoringSSL's), a HelloRetryRequest for P-256. Only the key
- * pair went through lanes; the handshakes complete.
+ * ECDHE key is BoringSSL's), a HelloRetryRequest for P-256. The client
+ * takes a key pair from the pool for its ClientHello, nothing is queued,
+ * and the handshakes complete.
  */
 TEST(client_door_fallbacks)
 {
@@ -774,8 +813,8 @@ TEST(client_door_fallbacks)
 	const struct tls_key_stats *st = tls_worker_stats(w);
 	char err[256];
 	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
-	SSL_CTX *s12 = raw_server(NULL, TLS1_2_VERSION), *s12x = raw_server("X25519", TLS1_2_VERSION),
-		*hrr = raw_server("P-256", TLS1_3_VERSION);
+	SSL_CTX *s13 = raw_server(NULL, TLS1_3_VERSION), *s12 = raw_server(NULL, TLS1_2_VERSION),
+		*s12x = raw_server("X25519", TLS1_2_VERSION), *hrr = raw_server("P-256", TLS1_3_VERSION);
 	SSL_CTX *const servers[] = { s12, s12x, hrr };
 	int cpu = x25519_ifma_cpu();
 	struct cpair p;
@@ -783,8 +822,11 @@ TEST(client_door_fallbacks)
 	CHECK(cctx != NULL);
 	if (!cctx)
 		return;
+	cp_wave(&p, 1, cctx, w, s13);   /* fills the pool: 7 key pairs */
+	cp_finish(&p, 1, w);
 	for (unsigned i = 0; i < 3; i++) {
 		struct tls_key_stats before = *st;
+		unsigned pool = tls_worker_x25519_pool(w);
 		struct tls_macros m;
 
 		cp_open(&p, cctx, w, servers[i], NULL, NULL);
@@ -793,10 +835,13 @@ TEST(client_door_fallbacks)
 		CHECK(cp_talk(&p));
 		tls_get_macros(p.cli, &m);
 		CHECK(strcmp(m.version, i < 2 ? "TLSv1.2" : "TLSv1.3") == 0);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_runs), 0);
+		CHECK_EQ(p.woken, 0);
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? pool - 1 : 0);
 		cp_free(&p);
 	}
 	CHECK_EQ(st->key_x25519_unused, 0);
+	SSL_CTX_free(s13);
 	SSL_CTX_free(s12);
 	SSL_CTX_free(s12x);
 	SSL_CTX_free(hrr);
@@ -835,7 +880,8 @@ TEST(client_door_hostile_server)
 		cp_run(&p, 1, w, NULL);
 		CHECK_EQ(p.cst, TLS_ERROR);
 		CHECK(p.tampered);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);  /* the shared secret went through lanes */
+		CHECK_EQ(p.woken, cpu ? 1 : 0);
 		cp_free(&p);
 	}
 	for (unsigned i = 0; i < 2; i++) {
@@ -856,10 +902,8 @@ TEST(client_door_hostile_server)
 			BIO_set_mem_eof_return(p.s2c, 0);
 			r = tls_handshake(p.cli);
 		}
-		if (!(r == TLS_ERROR || r == TLS_CLOSED))
-			fprintf(stderr, "junk %u: status %d\n", i, (int)r);
 		CHECK(r == TLS_ERROR || r == TLS_CLOSED);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_runs), 0);
 		CHECK_EQ(tls_worker_pending(w), 0);
 		cp_free(&p);
 	}
@@ -870,10 +914,10 @@ TEST(client_door_hostile_server)
 
 /*
  * Our clients and our servers on one worker, as an mxgate worker relaying
- * to a TLS backend would have them: the clients' single lanes and the
- * servers' pairs share runs. Then a client freed while its shared secret
- * is queued, and a worker freed under a queued client (BoringSSL's own
- * X25519 then).
+ * to a TLS backend would have them: the servers' pairs of lanes and the
+ * clients' shared secrets share runs with the pool's key pairs. Then a
+ * client freed while its shared secret is queued, and a worker freed under
+ * a queued client (BoringSSL's own X25519 then).
  */
 TEST(client_and_server_door)
 {
@@ -898,7 +942,10 @@ TEST(client_and_server_door)
 		CHECK(cp_talk(&ps[i]));
 		cp_free(&ps[i]);
 	}
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 12 : 0);   /* 3 x (1 + 1) clients, 3 x 2 servers */
+	/* the servers' 3 x 2 lanes + 2 key pairs, then the clients' 3 + 5 key pairs */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 7 : 0);
 	CHECK_EQ(st->key_x25519_unused, 0);
 	/* freed with its shared secret queued */
 	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
@@ -906,8 +953,6 @@ TEST(client_and_server_door)
 		tls_handshake(ps[0].cli);
 		SSL_do_handshake(ps[0].raw);
 		ERR_clear_error();
-		if (round == 0)
-			tls_worker_run(w, 64);  /* the key pair */
 	}
 	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
 	cp_free(&ps[0]);
@@ -918,9 +963,8 @@ TEST(client_and_server_door)
 		tls_handshake(ps[0].cli);
 		SSL_do_handshake(ps[0].raw);
 		ERR_clear_error();
-		if (round == 0)
-			tls_worker_run(w, 64);
 	}
+	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
 	tls_worker_free(w);
 	cp_run(ps, 1, NULL, NULL);
 	CHECK_EQ(ps[0].cst, TLS_DONE);

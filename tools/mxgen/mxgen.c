@@ -824,8 +824,9 @@ static int worker_main(void *arg)
 		for (i = 0; i < ctx->nifs; i++)
 			work += port_poll(ctx, &ctx->ifs[i]);
 		work += net_steer_poll(ctx);
-		net_timers(ctx);
+		/* before the timers: ACKs held for this round's replies (tcp_hold_ack) ride on them */
 		work += gen_step(g, &deadline);
+		net_timers(ctx);
 		net_flush(ctx);
 		t = rte_rdtsc();
 		if (work)
