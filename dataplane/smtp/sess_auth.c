@@ -3,6 +3,9 @@
  * event becomes a request to the service lcore (auth.h), whose verdict
  * becomes the session's 235, 535 or 454, logged as Postfix logs it. The
  * worker (worker.c) takes the verdicts off the ring and pumps the session.
+ * The engine (smtp_proto.c) counts a 535 toward the session's
+ * SMTP_AUTH_FAILS_MAX; a 454 (every path below: busy, limited, in flight)
+ * made no check, so it counts as an error toward max_errors instead.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -36,7 +36,8 @@
 #define SMTP_PARAM_MAX  256     /* MAIL/RCPT parameters kept for the relay */
 #define SMTP_STEP_OUT   512     /* most output one command line (or one reply) adds */
 #define SMTP_ANSWER_MAX 1024    /* longest answer (after enhanced codes are added) */
-#define SMTP_AUTH_FAILS_MAX 3   /* failed AUTH in one session, then 421 and close */
+#define SMTP_AUTH_FAILS_MAX 3   /* AUTH answered 5xx (535) in one session, then 421 and close;
+				   a 4xx (454, no check made) counts as an error (max_errors) */
 
 /* The listening port's flavour. */
 enum smtp_mode {
@@ -161,9 +162,9 @@ struct smtp_proto {
 	int owed;                   /* the event whose answer is owed (enum smtp_ev), or 0 */
 	int authenticated;          /* AUTH succeeded (235) */
 	int sasl;                   /* inside an AUTH exchange: which response comes next */
-	unsigned auth_failures;     /* AUTH answered 4xx/5xx in this session */
-	unsigned errors;            /* bad commands so far, and MAIL/RCPT answered 4xx/5xx
-				       (max_errors: 421) */
+	unsigned auth_failures;     /* AUTH answered 5xx in this session (SMTP_AUTH_FAILS_MAX) */
+	unsigned errors;            /* bad commands so far, MAIL/RCPT answered 4xx/5xx and AUTH
+				       answered 4xx (max_errors: 421) */
 	unsigned junk;              /* junk commands since the last accepted message */
 	enum smtp_refusal pending_close; /* an answer reached max_errors: the next input call
 					    returns SMTP_EV_CLOSE with this error */
@@ -226,9 +227,11 @@ enum smtp_ev smtp_proto_input(struct smtp_proto *p, const uint8_t *buf, size_t l
  * A 2xx to MAIL/RCPT advances the transaction; a 4xx/5xx to MAIL/RCPT counts
  * as an error like a bad command (Postfix), except 452 (a recipient
  * overshoot, RFC 5321 4.5.3.1.10), and at max_errors queues the 421 after
- * the answer: the next smtp_proto_input() returns SMTP_EV_CLOSE. A 354 to
- * DATA enters the message; a reply to the end of DATA ends the transaction
- * whatever it says;
+ * the answer: the next smtp_proto_input() returns SMTP_EV_CLOSE. A 2xx to
+ * AUTH authenticates; a 5xx counts toward SMTP_AUTH_FAILS_MAX; a 4xx (454:
+ * no check could be made) does not, it counts as an error (max_errors, the
+ * 421 as above). A 354 to DATA enters the message; a reply to the end of
+ * DATA ends the transaction whatever it says;
  * anything else leaves the state as RFC 5321 says. A 2xx/4xx/5xx line
  * without an RFC 3463 code gets "X.0.0" inserted. Returns 0, or -1 (nothing
  * queued, still owed) when no answer was owed, the code does not fit the

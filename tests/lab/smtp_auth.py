@@ -8,16 +8,21 @@ message. Used by t_smtp_auth.sh as the second real client next to swaks
 
   smtp_auth.py --server 198.18.0.2 --port 25|587|465 --user U --password P
                [--mech PLAIN|LOGIN] [--plain-auth] [--to ADDR] [--source ADDR]
+               [--tries N [--go-file PATH]]
 
 --plain-auth tries AUTH before STARTTLS (it must be refused with 538).
 --source binds the client to one of the namespace's addresses (several
 client addresses or IPv6 /64s from one namespace).
+--tries N sends AUTH again in the same session while it is answered 454, at
+most N times ("tries": every reply; "auth": the last); with --go-file, the
+last try waits until PATH exists (the test says when).
 Lab only: refuses servers and sources outside 198.18.0.0/15 and 2001:2::/48.
 """
 import argparse
 import base64
 import ipaddress
 import json
+import os
 import smtplib
 import ssl
 import sys
@@ -42,6 +47,8 @@ def main():
     ap.add_argument("--to")
     ap.add_argument("--source", type=lab_addr)
     ap.add_argument("--timeout", type=float, default=20)
+    ap.add_argument("--tries", type=int, default=1)
+    ap.add_argument("--go-file")
     a = ap.parse_args()
 
     ctx = ssl.create_default_context()
@@ -66,18 +73,29 @@ def main():
     out["ehlo_tls"] = sorted(s.esmtp_features)
     out["auth_tls"] = s.esmtp_features.get("auth")
     s.user, s.password = a.user, a.password      # what smtplib's auth_plain/auth_login send
-    t0 = time.monotonic()
-    try:
-        if a.mech == "LOGIN":
-            code, text = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
-        else:
-            code, text = s.auth("PLAIN", s.auth_plain)
-    except smtplib.SMTPAuthenticationError as e:
-        code, text = e.smtp_code, e.smtp_error
-    except smtplib.SMTPException as e:
-        code, text = -1, str(e).encode()
-    out["auth"] = [code, text.decode(errors="replace") if isinstance(text, bytes) else text,
-                   round(time.monotonic() - t0, 3)]
+    tries = []
+    for k in range(max(a.tries, 1)):
+        if a.go_file and k > 0 and k == a.tries - 1:
+            t0 = time.monotonic()
+            while not os.path.exists(a.go_file) and time.monotonic() - t0 < a.timeout:
+                time.sleep(0.02)
+        t0 = time.monotonic()
+        try:
+            if a.mech == "LOGIN":
+                code, text = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+            else:
+                code, text = s.auth("PLAIN", s.auth_plain)
+        except smtplib.SMTPAuthenticationError as e:
+            code, text = e.smtp_code, e.smtp_error
+        except smtplib.SMTPException as e:
+            code, text = -1, str(e).encode()
+        tries.append([code, text.decode(errors="replace") if isinstance(text, bytes) else text,
+                      round(time.monotonic() - t0, 3)])
+        if code != 454:
+            break
+    out["auth"] = tries[-1]
+    if a.tries > 1:
+        out["tries"] = tries
     if a.to:
         try:
             refused = s.sendmail("a@client.example", [a.to],

@@ -14,7 +14,12 @@
 #     authenticates;
 #   - log lines, mxgate_smtp_auth_total{result="inflight"} and
 #     mxgate_service_auth_refused_total{reason} over the control socket and
-#     /metrics, and the scrypt checks counted are exactly the ones admitted.
+#     /metrics, and the scrypt checks counted are exactly the ones admitted;
+#   - a 454 is not one of the session's three failed tries: while another
+#     wrong password from 198.18.0.1 is held, one session gets three 454s and
+#     then, once the 535 is out, 235 in the same session; another retries
+#     AUTH without pause and gets twenty 454s, then "421 4.7.0 ... too many
+#     errors" (smtpd_hard_error_limit), logged "too many errors after AUTH".
 . "$(dirname "$0")/lib.sh"
 lab_begin
 export LAB_CONTROL=1 LAB_WORKERS=2
@@ -132,4 +137,43 @@ echo "$m" | grep -q '^mxgate_service_auth_refused_total{[^}]*reason="ipv6_48"[^}
 	fail "/metrics: no mxgate_service_auth_refused_total{reason=\"ipv6_48\"} 2"
 echo "$m" | grep -q '^# TYPE mxgate_service_auth_refused_total counter$' || fail "/metrics: no TYPE for the family"
 ok "/metrics: mxgate_service_auth_refused_total inflight 5, ipv6_48 2; scrypt checks $(counter mxgate_service_auth_checks_total)"
+
+# ---- a 454 is no failed try; an endless run of them meets smtpd_hard_error_limit ----
+checks=$(counter mxgate_service_auth_checks_total)
+inflight=$(counter mxgate_smtp_auth_total 'result="inflight"')
+rm -f "$LAB_DIR/go"
+auth 198.18.0.2 --user alice --password wrong3 >"$LAB_DIR/e.json" 2>&1 &
+epid=$!
+wait_checks $((checks + 1))   # its 535 held for 3 s
+auth 198.18.0.2 --user alice --password alice-secret --tries 4 --go-file "$LAB_DIR/go" >"$LAB_DIR/f.json" 2>&1 &
+fpid=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(counter mxgate_smtp_auth_total 'result="inflight"')" -ge $((inflight + 3)) ] && break
+	sleep 0.02
+done
+[ "$(counter mxgate_smtp_auth_total 'result="inflight"')" = $((inflight + 3)) ] ||
+	fail "the retrying session's three 454s: inflight $(counter mxgate_smtp_auth_total 'result="inflight"'), $((inflight + 3)) expected"
+auth 198.18.0.2 --user alice --password alice-secret --tries 30 >"$LAB_DIR/g.json" 2>&1 ||
+	fail "smtp_auth.py: $(cat "$LAB_DIR/g.json")"
+codes=$(jget '" ".join(str(t[0]) for t in r["tries"])' <"$LAB_DIR/g.json")
+[ "$codes" = "$(printf '454 %.0s' $(seq 20))421" ] || fail "AUTH retried without pause while one is in flight: $codes"
+jget 'r["auth"][1]' <"$LAB_DIR/g.json" | grep -q '^4.7.0 .* Error: too many errors$' ||
+	fail "the 421's text: $(jget 'r["auth"][1]' <"$LAB_DIR/g.json")"
+ok "AUTH retried without pause: twenty 454s, then $(jget 'r["auth"][0], r["auth"][1]' <"$LAB_DIR/g.json") (in $(jget 'round(sum(t[2] for t in r["tries"]), 3)' <"$LAB_DIR/g.json") s)"
+wait "$epid"
+[ "$(code "$LAB_DIR/e.json")" = 535 ] || fail "the held wrong password: $(cat "$LAB_DIR/e.json")"
+touch "$LAB_DIR/go"
+wait "$fpid" || fail "smtp_auth.py: $(cat "$LAB_DIR/f.json")"
+codes=$(jget '" ".join(str(t[0]) for t in r["tries"])' <"$LAB_DIR/f.json")
+[ "$codes" = "454 454 454 235" ] || fail "three 454s, then the same session once the check is answered: $codes"
+ok "one session: three 454s while 198.18.0.1 has a check in flight, then 235 (not 421 too many failed authentications)"
+[ "$(counter mxgate_smtp_too_many_errors_total)" = 1 ] ||
+	fail "smtp_too_many_errors $(counter mxgate_smtp_too_many_errors_total), 1 expected"
+[ "$(counter mxgate_smtp_auth_too_many_total)" = 0 ] ||
+	fail "smtp_auth_too_many $(counter mxgate_smtp_auth_too_many_total), 0 expected"
+[ "$(counter mxgate_smtp_auth_total 'result="inflight"')" = $((inflight + 23)) ] ||
+	fail "smtp_auth_total{result=inflight} $(counter mxgate_smtp_auth_total 'result="inflight"'), $((inflight + 23)) expected"
+log_has 'smtpd\[[0-9]+\]: too many errors after AUTH from [^ ]*\[198\.18\.0\.1\]' 1 ||
+	fail "no log line \"too many errors after AUTH\""
+ok "counted (smtp_too_many_errors 1, smtp_auth_too_many 0, inflight +23) and logged (too many errors after AUTH)"
 pass

@@ -47,6 +47,7 @@ struct drv {
 	int no_drain;			/* the client reads nothing: output stays queued */
 	const char *data_answer;	/* the backend's answer to DATA (default 354) */
 	const char *end_answer;		/* ... to the end of DATA (default 250) */
+	unsigned auth_454;		/* answer the next this many AUTH with 454 (no check made) */
 	uint8_t tail[5];		/* the last octets the engine used */
 	int mid_line;			/* the client read part of a reply line */
 	size_t arg_len;			/* the last MAIL/RCPT path's length */
@@ -134,6 +135,10 @@ static const char *backend(struct drv *d, int owed, const char *arg)
 	case SMTP_EV_DATA:
 		return d->data_answer ? d->data_answer : "354 End data with <CR><LF>.<CR><LF>\r\n";
 	case SMTP_EV_AUTH:
+		if (d->auth_454) {
+			d->auth_454--;
+			return "454 4.7.0 Temporary authentication failure: another authentication in progress\r\n";
+		}
 		return strcmp(arg, "alice") == 0 && d->p.wk->params[0] == 's' ?
 		       "235 2.7.0 Authentication successful\r\n" :
 		       "535 5.7.8 Error: authentication failed: authentication failure\r\n";
@@ -486,6 +491,116 @@ TEST(auth)
 	/* STARTTLS forgets authentication (RFC 3207 4.2) */
 	smtp_proto_tls_started(&D.p);
 	CHECK_EQ(D.p.authenticated, 0);
+}
+
+/*
+ * A 454 to AUTH (sess_auth.c: queue full, another check in flight from the
+ * client's address or /64, too many from its /48, limited) made no check: it
+ * is not one of the session's SMTP_AUTH_FAILS_MAX failures (a user behind a
+ * NAT whose neighbour authenticates at the same moment keeps all three
+ * tries), but it is an error, so that a client looping on 454 meets max_errors.
+ */
+#define R454 "454 4.7.0 Temporary authentication failure: another authentication in progress\n"
+#define R535 "535 5.7.8 Error: authentication failed: authentication failure\n"
+#define R235 "235 2.7.0 Authentication successful\n"
+TEST(auth_454)
+{
+	static const char ok[] = "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", bad[] = "AUTH PLAIN AGFsaWNlAHdyb25n\r\n";
+	char in[4096], want[8192];
+	size_t il, wl;
+	int i;
+
+	/* three 454s (pipelined, as a retrying client sends them), then the right password: 235 */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 20;
+	D.auth_454 = 3;
+	say(&D, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
+		"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	CHECK_STR(take(&D), "#AUTH alice secret\n" R454 "#AUTH alice secret\n" R454 "#AUTH alice secret\n" R454
+		  "#AUTH alice secret\n" R235);
+	CHECK_EQ(D.p.authenticated, 1);
+	CHECK_EQ(D.p.auth_failures, 0);
+	CHECK_EQ(D.p.errors, 3);
+	CHECK_EQ(D.p.cmd_ok[SMTP_W_AUTH], 1);
+	CHECK_EQ(D.p.cmd_total[SMTP_W_AUTH], 4);
+	/* the same with LOGIN, and two wrong passwords among them: still a third try */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 20;
+	say(&D, bad);
+	D.auth_454 = 2;
+	say(&D, "AUTH LOGIN YWxpY2U=\r\nc2VjcmV0\r\nAUTH LOGIN YWxpY2U=\r\nc2VjcmV0\r\n");
+	say(&D, bad);
+	say(&D, ok);
+	CHECK_STR(take(&D), "#AUTH alice wrong\n" R535 "334 UGFzc3dvcmQ6\n#AUTH alice secret\n" R454
+		  "334 UGFzc3dvcmQ6\n#AUTH alice secret\n" R454 "#AUTH alice wrong\n" R535 "#AUTH alice secret\n" R235);
+	CHECK_EQ(D.p.authenticated, 1);
+	CHECK_EQ(D.p.auth_failures, 2);
+
+	/* three 535s still end the session, 454s between them or not */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 20;
+	say(&D, bad);
+	D.auth_454 = 2;
+	say(&D, ok);
+	say(&D, ok);
+	say(&D, bad);
+	D.auth_454 = 1;
+	say(&D, ok);
+	say(&D, bad);
+	say(&D, ok);
+	CHECK_STR(take(&D), "#AUTH alice wrong\n" R535 "#AUTH alice secret\n" R454 "#AUTH alice secret\n" R454
+		  "#AUTH alice wrong\n" R535 "#AUTH alice secret\n" R454 "#AUTH alice wrong\n" R535
+		  "421 4.7.0 " HOST " Error: too many failed authentications\n#CLOSE AUTH_FAILURES\n");
+	CHECK_EQ(D.p.authenticated, 0);
+
+	/* an endless run of 454s ends at max_errors (20, the default smtpd_hard_error_limit): 421, and
+	   the AUTHs pipelined after it are not read */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 20;
+	D.auth_454 = 1000;
+	il = wl = 0;
+	for (i = 0; i < 25; i++)
+		il += (size_t)snprintf(in + il, sizeof(in) - il, "%s", ok);
+	for (i = 0; i < 20; i++)
+		wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "#AUTH alice secret\n" R454);
+	snprintf(want + wl, sizeof(want) - wl, "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+	say(&D, in);
+	CHECK_STR(take(&D), want);
+	CHECK_EQ(D.p.authenticated, 0);
+	CHECK_EQ(D.p.auth_failures, 0);
+	CHECK_EQ(D.auth_454, 1000 - 20);
+	CHECK_STR(smtp_proto_state_name(&D.p), "CLOSED");
+	/* one at a time, each after the last answer: the same */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 20;
+	D.auth_454 = 1000;
+	for (i = 0; i < 25 && !D.closed; i++)
+		say(&D, ok);
+	CHECK_STR(take(&D), want);
+	CHECK_EQ(i, 20);	/* the 421 is queued right after the 20th 454 */
+	/* bad commands and 454s add up; the default max_errors (0: 10) */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 0;
+	D.auth_454 = 1000;
+	say(&D, "AUTH CRAM-MD5\r\nAUTH PLAIN !!!!\r\n");
+	CHECK_STR(take(&D), "504 5.5.4 Unrecognized authentication type\n501 5.5.2 Cannot decode response\n");
+	il = wl = 0;
+	for (i = 0; i < 10; i++)
+		il += (size_t)snprintf(in + il, sizeof(in) - il, "%s", ok);
+	for (i = 0; i < 8; i++)
+		wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "#AUTH alice secret\n" R454);
+	snprintf(want + wl, sizeof(want) - wl, "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+	say(&D, in);
+	CHECK_STR(take(&D), want);
+	CHECK_EQ(D.p.errors, 10);
+	/* under stress (smtpd_stress_error_limit 1) the first 454 ends the session, as any error does */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 1;
+	D.auth_454 = 1;
+	say(&D, ok);
+	say(&D, ok);
+	CHECK_STR(take(&D), "#AUTH alice secret\n" R454 "421 4.7.0 " HOST " Error: too many errors\n"
+		  "#CLOSE TOO_MANY_ERRORS\n");
 }
 
 TEST(greeting)
@@ -2280,6 +2395,7 @@ int main(void)
 	RUN(submission_needs_tls);
 	RUN(starttls);
 	RUN(auth);
+	RUN(auth_454);
 	RUN(data_verbatim);
 	RUN(bare_newlines_in_commands);
 	RUN(smuggling);
