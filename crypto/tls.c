@@ -162,11 +162,10 @@ struct tls_conn {
 	const char *err_reason;
 };
 
-#define X25519_POOL 16            /* key pairs a worker keeps for its client sessions */
+#define X25519_POOL 16            /* key pairs a worker keeps for its sessions */
 
 struct tls_worker {
 	void (*done)(void *conn_arg);
-	int clients;                            /* has client sessions: keeps a key-pair pool */
 	unsigned npool;                         /* pool[0..npool) are fresh key pairs */
 	struct { uint8_t priv[32], pub[32]; } pool[X25519_POOL];
 	struct tls_conn *head, *tail;           /* queued key operations, FIFO */
@@ -406,6 +405,19 @@ static int ch_x25519_share(const SSL_CLIENT_HELLO *ch, uint8_t peer[32])
 	return 0;
 }
 
+/* A key pair from w's pool into j (made in the free lanes of earlier runs); 1, or 0 (empty). */
+static int x25519_pool_take(struct tls_worker *w, struct x25519_job *j)
+{
+	if (w->npool == 0)
+		return 0;
+	w->npool--;
+	memcpy(j->priv, w->pool[w->npool].priv, 32);
+	memcpy(j->pub, w->pool[w->npool].pub, 32);
+	OPENSSL_cleanse(&w->pool[w->npool], sizeof(w->pool[0]));
+	j->pub_ready = 1;
+	return 1;
+}
+
 /*
  * Queue the session's X25519 work when the door can take it: a worker, the
  * CPU's IFMA, X25519 first in our groups and an X25519 share from the
@@ -422,7 +434,8 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 		return 0;
 	if (!(j = calloc(1, sizeof(*j))))
 		return 0;
-	if (!ch_x25519_share(ch, j->peer) || !RAND_bytes(j->priv, sizeof(j->priv))) {
+	if (!ch_x25519_share(ch, j->peer) ||
+	    (!x25519_pool_take(w, j) && !RAND_bytes(j->priv, sizeof(j->priv)))) {
 		OPENSSL_cleanse(j, sizeof(*j));
 		free(j);
 		ERR_clear_error();
@@ -439,14 +452,16 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
  * Make what n sessions' X25519 jobs lack, in IFMA runs of up to 8 lanes: a
  * key pair is the lane (priv, u = 9), a shared secret the lane (priv, the
  * peer's share). A server job needs both (two lanes, kept in one run), a
- * client job its shared secret (its key pair came from the pool). A run of
- * up to 4 lanes takes the ymm kernel, which beats BoringSSL's scalar
- * functions even for one server session alone (`make bench-x25519`: 47
- * against 58 us on Zen 4), so every queued job goes through lanes. A
- * worker with client sessions fills a run's free lanes with key pairs for
- * its pool: up to 4 lanes they cost nothing, and lanes 5 to 8 cost about
- * 7 us each (the zmm kernel's 75 us against 47), less than BoringSSL's
- * 16.6 us for a key pair.
+ * client job its shared secret; a job whose key pair came from the
+ * worker's pool needs only its shared secret. A run of up to 4 lanes takes
+ * the ymm kernel, which beats BoringSSL's scalar functions even for one
+ * server session alone (`make bench-x25519`: 47 against 58 us on Zen 4),
+ * so every queued job goes through lanes. The run's free lanes make key
+ * pairs for the pool (up to X25519_POOL): up to 4 lanes they cost nothing,
+ * and lanes 5 to 8 about 7 us each (the zmm kernel's 75 us against 47),
+ * less than BoringSSL's 16.6 us for a key pair; so every run is full once
+ * sessions take key pairs as fast as runs make them. A pooled key pair is
+ * a fresh random one, used once and wiped from the pool when taken.
  */
 static void x25519_run_jobs(struct tls_worker *w, struct tls_key_stats *st, struct tls_conn *const *xs,
 			    unsigned n)
@@ -479,7 +494,7 @@ static void x25519_run_jobs(struct tls_worker *w, struct tls_key_stats *st, stru
 		jl = lanes;             /* the jobs' lanes; the rest fill the pool */
 		if (lanes == 0)
 			continue;
-		while (w && w->clients && lanes < X25519_IFMA_LANES && w->npool + (lanes - jl) < X25519_POOL) {
+		while (w && lanes < X25519_IFMA_LANES && w->npool + (lanes - jl) < X25519_POOL) {
 			uint8_t *priv = w->pool[w->npool + (lanes - jl)].priv;
 
 			if (!RAND_bytes(priv, 32)) {
@@ -974,15 +989,10 @@ static int x25519_client_start(struct tls_conn *c)
 		return 0;
 	if (!(j = calloc(1, sizeof(*j))))
 		return 0;
-	if (w->npool > 0) {
-		w->npool--;
-		memcpy(j->priv, w->pool[w->npool].priv, 32);
-		memcpy(j->pub, w->pool[w->npool].pub, 32);
-		OPENSSL_cleanse(&w->pool[w->npool], sizeof(w->pool[0]));
-	} else {
+	if (!x25519_pool_take(w, j)) {
 		x25519_keypair_next(j->pub, j->priv);
+		j->pub_ready = 1;
 	}
-	j->pub_ready = 1;
 	c->xj = j;
 	c->kop = KOP_X25519;
 	return 1;
@@ -2212,11 +2222,8 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
 /* The client session's X25519 work goes through w's door (before the first tls_handshake). */
 void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w)
 {
-	if (c && c->client && !c->x_tried) {
+	if (c && c->client && !c->x_tried)
 		c->w = w;
-		if (w)
-			w->clients = 1;
-	}
 }
 
 /* Trust anchors for the servers' certificates: a PEM file (backend_tls_ca_file). */

@@ -13,9 +13,10 @@
  *
  * Through the door (crypto/tls.c): BoringSSL clients handshake at once with
  * our server (tests/bench/hs_pairs.h); one tls_worker_run() round makes
- * every session's key pair and shared secret in IFMA runs of up to four
- * sessions (8, 7, 5 and 1 at once), and BoringSSL takes every precomputed
- * result (none unused). Clients that offer no
+ * every session's key pair and shared secret in IFMA runs of up to 8
+ * lanes (8, 7, 5, 1 and 2 at once), the free lanes key pairs for the
+ * worker's pool, which later sessions take (exact lanes and pool levels),
+ * and BoringSSL takes every precomputed result (none unused). Clients that offer no
  * X25519 share, or a P-256 share first (HelloRetryRequest), and a server
  * whose groups put P-256 first, do not use the door and still complete. A
  * ClientHello whose X25519 share is rewritten in flight to a point of small
@@ -259,28 +260,40 @@ TEST(through_the_door)
 	CHECK(ctx != NULL && p256_first != NULL);
 	if (!ctx || !p256_first)
 		goto out;
-	/* eight at once: two runs of four sessions (8 lanes each); one batch for X25519, one to sign */
+	/*
+	 * eight at once, the pool empty: two runs of four sessions (8 lanes
+	 * each, none free); one batch for X25519, one to sign
+	 */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 8, NULL), 8);
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
 	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), 0);
 	CHECK_EQ(DELTA(key_batches), cpu ? 2 : 1);
 	CHECK_EQ(DELTA(key_batch_ops), 8);              /* the signatures */
-	/* seven: a run of four (zmm) and one of three (six lanes, zmm) */
+	/* seven: a run of four, and one of three whose two free lanes fill the pool */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 7, NULL), 7);
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 14 : 0);
-	/* five: a run of four and a run of one (two lanes, the ymm kernel) */
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 2 : 0);
+	/* five: two take the pool's key pairs (a lane each), three need two: one full run */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 5, NULL), 5);
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 10 : 0);
-	/* one alone: a run of its own */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), 0);
+	/* one alone: its two lanes and six key pairs for the pool */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 1, NULL), 1);
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 6 : 0);
+	/* two, with pooled key pairs: a lane each, six more for the pool */
+	before = *st;
+	CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 10 : 0);
 	/*
 	 * clients without an X25519 share, or whose only share is P-256 (a
 	 * HelloRetryRequest for X25519, whose second share BoringSSL computes)
@@ -360,10 +373,11 @@ TEST(small_order_share_fails)
 
 	CHECK(ctx != NULL);
 	if (ctx) {
-		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* a run of one */
-		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* a run of two */
+		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* a run of one (six key pairs pooled) */
+		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* two, on pooled key pairs */
 		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 6 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 10 : 0);
 		CHECK_EQ(st->key_x25519_unused, 0);
 		/* and the same sessions with a real share still complete */
 		CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
@@ -417,7 +431,8 @@ TEST(queue_frees)
 	CHECK(pair_finish(&ps[0], w));
 	CHECK(pair_finish(&ps[2], w));
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 4 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);    /* 2 x 2, and 4 key pairs pooled */
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 4 : 0);
 	hs_pair_free(&ps[0]);
 	hs_pair_free(&ps[2]);
 	/* the worker goes away under a queued session: BoringSSL's own X25519 then, signed inline */
