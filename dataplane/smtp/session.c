@@ -839,7 +839,8 @@ void sess_pump(struct sess *s)
 			break;
 		}
 		in = client_input(s, &len);
-		if (in == NULL)
+		/* an answer used up max_errors: its 421 is out, close now (nothing to read first) */
+		if (in == NULL && s->p.pending_close == SMTP_OK)
 			break;
 		memset(&ei, 0, sizeof(ei));
 		n530 = s->p.stat_530_starttls;

@@ -1083,6 +1083,33 @@ TEST(backend_closes_during_rcpt)
 	stop();
 }
 
+/*
+ * The backend's refusals use up smtpd_hard_error_limit: the 421 goes out
+ * with the last refusal and the connection closes then, without waiting
+ * for the client to say anything more (a client that sends nothing would
+ * hold its slot until the idle timeout).
+ */
+TEST(errors_from_answers_close_now)
+{
+	struct tcp_conn *c, *b;
+
+	start("backends = 198.18.1.1:25\nsmtpd_hard_error_limit = 2\n");
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	say(b, "250 2.1.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.1.0 Ok\r\n");
+	say(c, "RCPT TO:<a@lab.test>\r\n");
+	say(b, "550 5.1.1 <a@lab.test>: Recipient address rejected\r\n");
+	CHECK_STR(take(c), "550 5.1.1 <a@lab.test>: Recipient address rejected\r\n");
+	CHECK(!c->shut);
+	say(c, "RCPT TO:<b@lab.test>\r\n");
+	say(b, "550 5.1.1 <b@lab.test>: Recipient address rejected\r\n");
+	CHECK(strstr(take(c), "550 5.1.1 <b@lab.test>: Recipient address rejected\r\n421 4.7.0 ") != NULL);
+	CHECK(c->shut);
+	CHECK_EQ(counter("too_many_errors"), 1);
+	stop();
+}
+
 TEST(backend_timeout_after_dot)
 {
 	struct tcp_conn *c, *b;
@@ -1781,6 +1808,7 @@ int main(void)
 	RUN(client_half_close_owed);
 	RUN(ehlo_again_new_backend);
 	RUN(backend_closes_during_rcpt);
+	RUN(errors_from_answers_close_now);
 	RUN(backend_timeout_after_dot);
 	RUN(backend_failure_not_carried_over);
 	RUN(backpressure);
