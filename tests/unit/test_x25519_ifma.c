@@ -927,6 +927,16 @@ TEST(client_door_hostile_server)
 	tls_worker_free(w);
 }
 
+/* Step a client and its BoringSSL server until the client's shared secret is queued in w. */
+static void cp_until_queued(struct cpair *p, struct tls_worker *w)
+{
+	for (unsigned round = 0; round < 6 && tls_worker_pending(w) == 0; round++) {
+		tls_handshake(p->cli);
+		SSL_do_handshake(p->raw);
+		ERR_clear_error();
+	}
+}
+
 /*
  * Our clients and our servers on one worker, as an mxgate worker relaying
  * to a TLS backend would have them: the servers' pairs of lanes and the
@@ -964,21 +974,13 @@ TEST(client_and_server_door)
 	CHECK_EQ(st->key_x25519_unused, 0);
 	/* freed with its shared secret queued */
 	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
-	for (unsigned round = 0; round < 6 && tls_worker_pending(w) == 0; round++) {
-		tls_handshake(ps[0].cli);
-		SSL_do_handshake(ps[0].raw);
-		ERR_clear_error();
-	}
+	cp_until_queued(&ps[0], w);
 	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
 	cp_free(&ps[0]);
 	CHECK_EQ(tls_worker_pending(w), 0);
 	/* the worker goes away under a client whose shared secret is queued */
 	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
-	for (unsigned round = 0; round < 6 && tls_worker_pending(w) == 0; round++) {
-		tls_handshake(ps[0].cli);
-		SSL_do_handshake(ps[0].raw);
-		ERR_clear_error();
-	}
+	cp_until_queued(&ps[0], w);
 	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
 	tls_worker_free(w);
 	cp_run(ps, 1, NULL, NULL);
