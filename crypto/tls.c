@@ -900,7 +900,7 @@ unsigned tls_worker_pending(const struct tls_worker *w)
 	return w->npending;
 }
 
-/* Key pairs in the worker's pool for its client sessions. */
+/* Key pairs in the worker's X25519 pool, waiting for its sessions. */
 unsigned tls_worker_x25519_pool(const struct tls_worker *w)
 {
 	return w->npool;

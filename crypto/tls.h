@@ -156,7 +156,7 @@ void tls_worker_free(struct tls_worker *w);
 unsigned tls_worker_run(struct tls_worker *w, unsigned max);
 /* Key operations waiting. */
 unsigned tls_worker_pending(const struct tls_worker *w);
-/* Key pairs in the worker's pool for its client sessions (tls_client_conn_set_worker). */
+/* Key pairs in the worker's X25519 pool, made in the free lanes of its runs, waiting for its sessions. */
 unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 
 /*
