@@ -406,8 +406,9 @@ static int ss_step(struct gen *g, struct ssess *s)
 			ss_tls_done(g, s);
 			return 1;
 		}
+		/* smtp_tick runs the door in this round: our reply carries the ACK */
 		if (st == TLS_WANT_KEY && s->c != NULL)
-			tcp_hold_ack(s->c);     /* smtp_tick runs the door in this round: our reply carries it */
+			tcp_hold_ack(s->c);
 		if (st == TLS_WANT_READ || st == TLS_WANT_WRITE || st == TLS_WANT_KEY)
 			return 0;       /* TLS_WANT_KEY: ss_key_done() drives it on */
 		ss_fail(g, s, ERR_tls, tls_error_reason(s->tls)[0] ? tls_error_reason(s->tls)
