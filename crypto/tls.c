@@ -166,6 +166,8 @@ struct tls_conn {
 
 struct tls_worker {
 	void (*done)(void *conn_arg);
+	unsigned attached;                      /* sessions whose c->w is this worker */
+	int gone;                               /* tls_worker_free()d: kept until attached is 0 */
 	unsigned npool;                         /* pool[0..npool) are fresh key pairs */
 	struct { uint8_t priv[32], pub[32]; } pool[X25519_POOL];
 	struct tls_conn *head, *tail;           /* queued key operations, FIFO */
@@ -174,6 +176,26 @@ struct tls_worker {
 	unsigned nbatch;
 	struct tls_key_stats st;                /* the door's counters */
 };
+
+/*
+ * The session's worker, or NULL once tls_worker_free() has been called on
+ * it (its sessions then do their key work inline; the worker's memory goes
+ * with the last of them, see worker_detach).
+ */
+static struct tls_worker *conn_worker(const struct tls_conn *c)
+{
+	return c->w && !c->w->gone ? c->w : NULL;
+}
+
+/* A session lets go of its worker; a freed worker goes with its last session. */
+static void worker_detach(struct tls_conn *c)
+{
+	struct tls_worker *w = c->w;
+
+	c->w = NULL;
+	if (w && --w->attached == 0 && w->gone)
+		free(w);
+}
 
 const char *const tls_key_stat_names[] = {
 #define X(name) #name,
@@ -328,7 +350,7 @@ static void x25519_job_drop(struct tls_conn *c, int count)
 {
 	if (!c->xj)
 		return;
-	if (count && c->w && c->xj->shared_ready && !c->xj->used)
+	if (count && conn_worker(c) && c->xj->shared_ready && !c->xj->used)
 		c->w->st.key_x25519_unused++;
 	OPENSSL_cleanse(c->xj, sizeof(*c->xj));
 	free(c->xj);
@@ -426,7 +448,7 @@ static int x25519_pool_take(struct tls_worker *w, struct x25519_job *j)
  */
 static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 {
-	struct tls_worker *w = c->w;
+	struct tls_worker *w = conn_worker(c);
 	struct x25519_job *j;
 
 	if (!w || !c->ctx->x25519_first || c->kstate != KEY_IDLE || c->xj ||
@@ -498,6 +520,7 @@ static void x25519_run_jobs(struct tls_worker *w, struct tls_key_stats *st, stru
 			uint8_t *priv = w->pool[w->npool + (lanes - jl)].priv;
 
 			if (!RAND_bytes(priv, 32)) {
+				OPENSSL_cleanse(priv, 32);
 				ERR_clear_error();
 				break;
 			}
@@ -769,7 +792,7 @@ static enum ssl_private_key_result_t key_queue(SSL *ssl, int op, uint16_t alg,
 	c->kout_max = omax;
 	c->kop = (uint8_t)op;
 	c->sigalg = alg;
-	w = c->w;
+	w = conn_worker(c);
 	if (!w) {
 		c->kstate = KEY_BATCH;
 		key_batch_run(NULL, &c, 1);
@@ -853,10 +876,13 @@ void tls_worker_free(struct tls_worker *w)
 
 		key_unlink(w, c);
 		c->kstate = KEY_FAILED;
-		c->w = NULL;
+		worker_detach(c);
 	}
 	OPENSSL_cleanse(w->pool, sizeof(w->pool));
-	free(w);
+	w->npool = 0;
+	w->gone = 1;
+	if (w->attached == 0)
+		free(w);
 }
 
 /* Run up to max queued key operations in batches, then wake their sessions. */
@@ -980,7 +1006,7 @@ static int x25519_sh_share(const uint8_t *rec, size_t len, uint8_t peer[32])
  */
 static int x25519_client_start(struct tls_conn *c)
 {
-	struct tls_worker *w = c->w;
+	struct tls_worker *w = conn_worker(c);
 	struct x25519_job *j;
 
 	c->x_tried = 1;
@@ -1019,7 +1045,7 @@ static int sh_hold(struct tls_conn *c)
 
 	if (c->kstate == KEY_QUEUED || c->kstate == KEY_BATCH)
 		return 1;
-	if (!j->taken || j->has_peer || !c->w) {
+	if (!j->taken || j->has_peer || !conn_worker(c)) {
 		sh_release(c);
 		return 0;
 	}
@@ -1048,8 +1074,10 @@ static int sh_hold(struct tls_conn *c)
 		n = c->tr.read(c->tr.arg, c->hold + c->hold_len, need - c->hold_len);
 		if (n < 0)
 			return 1;
-		if (n == 0)
-			break;          /* end of stream: BoringSSL sees it after the held bytes */
+		if (n == 0) {
+			c->eof = 1;     /* end of stream: BoringSSL sees it after the held bytes */
+			break;
+		}
 		c->hold_len = (uint16_t)(c->hold_len + n);
 	}
 	sh_release(c);
@@ -1084,6 +1112,8 @@ static int bio_read(BIO *b, char *buf, int len)
 		}
 		return (int)k;
 	}
+	if (c->eof)
+		return 0;       /* the end of the stream stays the end */
 	n = c->tr.read(c->tr.arg, (uint8_t *)buf, (size_t)len);
 	if (n > 0)
 		return (int)n;
@@ -1941,6 +1971,8 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct tls_worker *w,
 	if (!c)
 		return NULL;
 	c->w = w;
+	if (w)
+		w->attached++;
 	SSL_set_accept_state(c->ssl);
 	SSL_set_shed_handshake_config(c->ssl, 1);
 	return c;
@@ -1972,12 +2004,13 @@ void tls_conn_free(struct tls_conn *c)
 
 	if (!c)
 		return;
-	if (c->w && c->kstate == KEY_QUEUED)
+	if (conn_worker(c) && c->kstate == KEY_QUEUED)
 		key_unlink(c->w, c);
-	if (c->w && c->in_batch)
+	if (conn_worker(c) && c->in_batch)
 		for (unsigned i = 0; i < c->w->nbatch; i++)
 			if (c->w->batch[i] == c)
 				c->w->batch[i] = NULL;
+	worker_detach(c);
 	key_release(c);
 	x25519_job_drop(c, 0);  /* the worker may be gone: not counted */
 	free(c->hold);
@@ -2222,8 +2255,10 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
 /* The client session's X25519 work goes through w's door (before the first tls_handshake). */
 void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w)
 {
-	if (c && c->client && !c->x_tried)
+	if (c && c->client && !c->x_tried && !c->w && w && !w->gone) {
 		c->w = w;
+		w->attached++;
+	}
 }
 
 /* Trust anchors for the servers' certificates: a PEM file (backend_tls_ca_file). */

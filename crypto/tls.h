@@ -146,7 +146,11 @@ int tls_ctx_set_ticket_keys(struct tls_ctx *ctx, const uint8_t *cur48, const uin
  * called from tls_worker_run() for each connection whose operation finished.
  */
 struct tls_worker *tls_worker_new(void (*done)(void *conn_arg));
-/* Free a worker (not from done()); operations still queued then fail. */
+/*
+ * Free a worker (not from done()); operations still queued then fail.
+ * Sessions still attached to it do their key work inline from then on; the
+ * worker's memory goes with the last of them.
+ */
 void tls_worker_free(struct tls_worker *w);
 /*
  * Run up to max queued key operations (batched); returns how many ran.
@@ -167,8 +171,8 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
  * is full enough; every IFMA result is checked with the public exponent.
  * The X25519 work of the sessions of one round goes through 8-lane IFMA
  * runs as well (crypto/x25519_ifma.h): two lanes a server session, one a
- * client session (tls_client_conn_set_worker), and key pairs for the
- * worker's pool in the free lanes when it has client sessions.
+ * client session (tls_client_conn_set_worker) or a session whose key pair
+ * came from the worker's pool, and key pairs for that pool in the free lanes.
  */
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
@@ -279,8 +283,9 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
  * the worker's pool (filled in the free lanes of its runs; BoringSSL's when
  * empty), its shared secret from a run once the ServerHello is in:
  * tls_handshake() then also returns TLS_WANT_KEY, and done(conn_arg) says
- * when to call it again. Call before the first tls_handshake(). Without
- * it, BoringSSL computes both inline.
+ * when to call it again: the caller must run the worker (tls_worker_run)
+ * in its poll rounds. Call before the first tls_handshake(). Without it,
+ * BoringSSL computes both inline.
  */
 void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w);
 /*
