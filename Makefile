@@ -385,8 +385,11 @@ deps:
 	@deploy/deps.sh $(DEB_PACKAGES) $(BSSL_BUILD_DEPS)
 	@deploy/boringssl.sh build
 
+# the build on every core (a fresh clone compiles some fifty programs, most with ASan)
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all $(UNIT_TESTS) $(FUZZ_BINS)
 	@FUZZ_BINS="$(FUZZ_BINS)" FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run-all.sh $(UNIT_TESTS)
 
 run: deps
