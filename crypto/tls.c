@@ -42,13 +42,18 @@
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/bytestring.h>
 #include <openssl/curve25519.h>
+#include <openssl/digest.h>
+#include <openssl/ec.h>
 #include <openssl/ec_key.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/mem.h>
+#include <openssl/nid.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
 #include <openssl/rand.h>
@@ -114,7 +119,7 @@ struct tls_ctx {
 };
 
 enum key_state { KEY_IDLE, KEY_QUEUED, KEY_BATCH, KEY_DONE, KEY_FAILED };
-enum key_op { KOP_SIGN, KOP_DECRYPT, KOP_X25519 };
+enum key_op { KOP_SIGN, KOP_DECRYPT, KOP_X25519, KOP_CV };
 
 /*
  * A session's X25519 work done by the door before BoringSSL asks for it.
@@ -133,6 +138,16 @@ struct x25519_job {
 	uint8_t shared_ready;   /* shared is made */
 	uint8_t taken;          /* BoringSSL took the key pair */
 	uint8_t used;           /* ... and the shared secret */
+};
+
+/* A client's check of the server's CertificateVerify, put off to the door. */
+enum cv_state { CV_HELD, CV_OK, CV_BAD };
+struct cv_job {
+	EC_KEY *key;            /* the server's public key (a reference) */
+	uint8_t point[65];      /* the same, uncompressed: the worker's table cache key */
+	uint8_t digest[32];     /* SHA-256 of the signed content */
+	uint8_t r[32], s[32];   /* the signature */
+	uint8_t state;          /* enum cv_state */
 };
 
 struct tls_conn {
@@ -159,6 +174,7 @@ struct tls_conn {
 	uint8_t sh_checked;                     /* client: the ServerHello was looked at */
 	uint16_t hold_len, hold_off;            /* client: the ServerHello record held back */
 	uint8_t *hold;
+	struct cv_job *cv;                      /* client: the server's CertificateVerify, checked later */
 	const char *err_reason;
 };
 
@@ -619,6 +635,179 @@ static void p256_run_jobs(struct tls_key_stats *st, struct p256_ifma_job *pj, st
 	}
 }
 
+/* ---- the server's CertificateVerify, checked by the door (clients) ---- */
+
+/*
+ * A TLS 1.3 client checks the server's CertificateVerify inside
+ * SSL_do_handshake(), with no asynchronous hook: libssl calls
+ * EVP_DigestVerify() through the dynamic linker and needs the answer at
+ * once. For a client session on a worker, the definition below answers
+ * "valid" for that one signature (an ECDSA P-256 SHA-256 signature over
+ * the server's TLS 1.3 CertificateVerify content, strict DER, while
+ * tls_handshake() drives the session) and keeps the key, the digest and
+ * the signature (cv_defer). BoringSSL then finishes the handshake (its
+ * Finished goes out: a MAC of the transcript, nothing a false server can
+ * use), and tls_handshake() queues the check on the door instead of
+ * saying TLS_DONE; key_batch_run() makes the checks of one round together
+ * (cv_run_jobs), and the session is done only when its signature is shown
+ * valid, or fails with a decrypt_error alert (cv_finish). Before that, no
+ * application data is read or written. Every other call (servers, chain
+ * checks, other algorithms, MXGATE_CV_LANES=0) goes to libcrypto's own
+ * EVP_DigestVerify (dlsym RTLD_NEXT).
+ */
+static int (*digest_verify_next)(EVP_MD_CTX *, const uint8_t *, size_t, const uint8_t *, size_t);
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+static int cv_lanes_off;
+
+static void cv_resolve(void)
+{
+	const char *e = getenv("MXGATE_CV_LANES");
+
+	digest_verify_next = (int (*)(EVP_MD_CTX *, const uint8_t *, size_t, const uint8_t *, size_t))
+			     dlsym(RTLD_NEXT, "EVP_DigestVerify");
+	cv_lanes_off = e && strcmp(e, "0") == 0;
+}
+
+void tls_cv_lanes_set(int on)
+{
+	pthread_once(&cv_once, cv_resolve);
+	cv_lanes_off = !on;
+}
+
+/* RFC 8446 4.4.3: what a server's CertificateVerify signs, before the transcript hash. */
+static const char cv_context[] = "TLS 1.3, server CertificateVerify";
+
+static int cv_content(const uint8_t *data, size_t len)
+{
+	size_t pre = 64 + sizeof(cv_context);   /* 64 spaces, the context and its 0 */
+
+	if (len != pre + 32 && len != pre + 48)   /* SHA-256 or SHA-384 transcripts */
+		return 0;
+	for (size_t i = 0; i < 64; i++)
+		if (data[i] != 0x20)
+			return 0;
+	return memcmp(data + 64, cv_context, sizeof(cv_context)) == 0;
+}
+
+/*
+ * Keep the signature for the door instead of checking it now; 1 kept (the
+ * caller answers "valid" for now), 0 not (checked at once, as ever).
+ */
+static int cv_defer(struct tls_conn *c, EVP_MD_CTX *mctx, const uint8_t *sig, size_t sig_len,
+		    const uint8_t *data, size_t len)
+{
+	EVP_PKEY *pkey;
+	EC_KEY *ec;
+	ECDSA_SIG *es = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	struct cv_job *j = NULL;
+	int ok = 0;
+
+	if (!conn_worker(c) || cv_lanes_off || !p256_ifma_cpu() || !cv_content(data, len) ||
+	    EVP_MD_CTX_md(mctx) != EVP_sha256() || !mctx->pctx ||
+	    !(pkey = EVP_PKEY_CTX_get0_pkey(mctx->pctx)) || EVP_PKEY_id(pkey) != EVP_PKEY_EC ||
+	    !(ec = EVP_PKEY_get0_EC_KEY(pkey)) || !EC_KEY_get0_public_key(ec) ||
+	    EC_GROUP_get_curve_name(EC_KEY_get0_group(ec)) != NID_X9_62_prime256v1)
+		return 0;
+	/* as ECDSA_verify: strict DER only (what re-encodes to the same bytes) */
+	if (!(es = ECDSA_SIG_from_bytes(sig, sig_len)) || !ECDSA_SIG_to_bytes(&der, &der_len, es) ||
+	    der_len != sig_len || memcmp(der, sig, sig_len) != 0 || !(j = calloc(1, sizeof(*j))) ||
+	    !BN_bn2bin_padded(j->r, 32, es->r) || !BN_bn2bin_padded(j->s, 32, es->s) ||
+	    EC_POINT_point2oct(EC_KEY_get0_group(ec), EC_KEY_get0_public_key(ec),
+			       POINT_CONVERSION_UNCOMPRESSED, j->point, sizeof(j->point), NULL) != 65)
+		goto out;
+	SHA256(data, len, j->digest);
+	EC_KEY_up_ref(ec);
+	j->key = ec;
+	j->state = CV_HELD;
+	c->cv = j;
+	j = NULL;
+	ok = 1;
+out:
+	free(j);
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	ERR_clear_error();
+	return ok;
+}
+
+int EVP_DigestVerify(EVP_MD_CTX *ctx, const uint8_t *sig, size_t sig_len, const uint8_t *data,
+		     size_t len)
+{
+	struct tls_conn *c = tls_cur;
+
+	pthread_once(&cv_once, cv_resolve);
+	if (c && c->client && !c->cv && cv_defer(c, ctx, sig, sig_len, data, len))
+		return 1;
+	if (!digest_verify_next) {
+		fprintf(stderr, "mxgate: libcrypto's EVP_DigestVerify not found (dlsym RTLD_NEXT)\n");
+		abort();
+	}
+	return digest_verify_next(ctx, sig, sig_len, data, len);
+}
+
+static void cv_drop(struct tls_conn *c)
+{
+	if (!c->cv)
+		return;
+	EC_KEY_free(c->cv->key);
+	free(c->cv);
+	c->cv = NULL;
+}
+
+/* BoringSSL's own check of a kept signature: 1 valid, 0 not. */
+static int cv_check_one(const struct cv_job *j)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	int ok = es && BN_bin2bn(j->r, 32, es->r) && BN_bin2bn(j->s, 32, es->s) &&
+		 ECDSA_do_verify(j->digest, 32, es, j->key) == 1;
+
+	ECDSA_SIG_free(es);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Check n sessions' kept signatures (the door's round). */
+static void cv_run_jobs(struct tls_worker *w, struct tls_key_stats *st, struct tls_conn *const *vs,
+			unsigned n)
+{
+	(void)w;
+	for (unsigned i = 0; i < n; i++) {
+		struct cv_job *j = vs[i]->cv;
+		int ok = cv_check_one(j);
+
+		st->key_cv_scalar++;
+		st->key_cv_bad += !ok;
+		j->state = ok ? CV_OK : CV_BAD;
+	}
+}
+
+/*
+ * The end of a client handshake whose CertificateVerify was kept: checked
+ * now if the door could not (its worker gone); TLS_DONE for a valid
+ * signature, else TLS_ERROR after a decrypt_error alert, as BoringSSL.
+ */
+static enum tls_status cv_finish(struct tls_conn *c)
+{
+	if (c->cv->state == CV_HELD) {
+		int ok = cv_check_one(c->cv);
+
+		c->cv->state = ok ? CV_OK : CV_BAD;
+	}
+	if (c->cv->state == CV_OK) {
+		cv_drop(c);
+		return TLS_DONE;
+	}
+	if (!c->err_reason) {
+		c->err_reason = "bad CertificateVerify signature";
+		if (!c->eof && !c->gone)
+			SSL_send_fatal_alert(c->ssl, SSL_AD_DECRYPT_ERROR);
+		ERR_clear_error();
+	}
+	return TLS_ERROR;
+}
+
 /*
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
@@ -640,7 +829,8 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 	struct tls_key_stats none = { 0 }, *st = w ? &w->st : &none;
 	struct tls_conn *xs[TLS_BATCH], *pc[TLS_BATCH];
 	struct p256_ifma_job pj[TLS_BATCH];
-	unsigned nj = 0, nops = 0, nx = 0, np = 0;
+	struct tls_conn *vs[TLS_BATCH];
+	unsigned nj = 0, nops = 0, nx = 0, np = 0, nv = 0;
 
 	memset(&rs, 0, sizeof(rs));
 	for (unsigned i = 0; i < n; i++) {
@@ -656,6 +846,11 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 			continue;
 		if (c->kop == KOP_X25519) {
 			xs[nx++] = c;
+			c->kstate = KEY_DONE;
+			continue;
+		}
+		if (c->kop == KOP_CV) {
+			vs[nv++] = c;
 			c->kstate = KEY_DONE;
 			continue;
 		}
@@ -702,6 +897,8 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 		p256_run_jobs(st, pj, pc, np);
 	if (nx)
 		x25519_run_jobs(w, st, xs, nx);
+	if (nv)
+		cv_run_jobs(w, st, vs, nv);
 	st->key_batches++;
 	st->key_batch_ops += nops;
 	st->key_ifma_runs += rs.runs;
@@ -2013,6 +2210,7 @@ void tls_conn_free(struct tls_conn *c)
 	worker_detach(c);
 	key_release(c);
 	x25519_job_drop(c, 0);  /* the worker may be gone: not counted */
+	cv_drop(c);
 	free(c->hold);
 	SSL_free(c->ssl);
 	ERR_clear_error();
@@ -2059,6 +2257,8 @@ enum tls_status tls_handshake(struct tls_conn *c)
 			return TLS_WANT_KEY;
 		if (c->kstate == KEY_DONE || c->kstate == KEY_FAILED)
 			c->kstate = KEY_IDLE;   /* failed (worker gone): BoringSSL's own then */
+		if (c->cv)
+			return cv_finish(c);    /* the handshake is over but for its CertificateVerify */
 		if (!c->x_tried)
 			x25519_client_start(c);
 	}
@@ -2067,7 +2267,12 @@ enum tls_status tls_handshake(struct tls_conn *c)
 	tls_cur = NULL;
 	if (r == 1) {
 		x25519_job_drop(c, 1);
-		return TLS_DONE;
+		if (c->cv && conn_worker(c)) {
+			c->kop = KOP_CV;
+			key_enqueue(c->w, c);
+			return TLS_WANT_KEY;
+		}
+		return c->cv ? cv_finish(c) : TLS_DONE;
 	}
 	st = map_err(c, r);
 	if (st == TLS_WANT_READ && c->client && c->kstate == KEY_QUEUED)
@@ -2084,6 +2289,8 @@ long tls_read(struct tls_conn *c, uint8_t *buf, size_t len)
 
 	if (!len)
 		return 0;
+	if (c->cv)      /* the server's CertificateVerify is not checked yet */
+		return -(long)(c->cv->state == CV_BAD ? TLS_ERROR : TLS_WANT_KEY);
 	ERR_clear_error();
 	r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	return r > 0 ? r : -(long)map_err(c, r);
@@ -2096,6 +2303,8 @@ long tls_write(struct tls_conn *c, const uint8_t *buf, size_t len)
 
 	if (!len)
 		return 0;
+	if (c->cv)
+		return -(long)(c->cv->state == CV_BAD ? TLS_ERROR : TLS_WANT_KEY);
 	ERR_clear_error();
 	r = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	return r > 0 ? r : -(long)map_err(c, r);

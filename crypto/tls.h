@@ -195,7 +195,11 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 	X(key_x25519_lanes)     /* lanes used in them: key pairs and shared secrets */ \
 	X(key_x25519_unused)    /* handshakes that ended without taking their precomputed X25519 */ \
 	X(key_p256_runs)        /* ECDSA P-256 lane runs (up to 8 signatures) */ \
-	X(key_p256_lanes)       /* signatures in them (a lane that failed is redone by BoringSSL) */
+	X(key_p256_lanes)       /* signatures in them (a lane that failed is redone by BoringSSL) */ \
+	X(key_cv_runs)          /* client: P-256 lane runs checking servers' CertificateVerify */ \
+	X(key_cv_lanes)         /* signatures in them */ \
+	X(key_cv_scalar)        /* client: CertificateVerify checks BoringSSL made (not shown valid in lanes) */ \
+	X(key_cv_bad)           /* client: CertificateVerify signatures found invalid (handshake failed) */
 
 struct tls_key_stats {
 #define X(name) uint64_t name;
@@ -215,6 +219,8 @@ const struct tls_key_stats *tls_worker_stats(const struct tls_worker *w);
 void tls_x25519_lanes_set(int on);
 /* The same for ECDSA P-256 signatures in lanes (MXGATE_P256_LANES=0 turns them off). */
 void tls_p256_lanes_set(int on);
+/* The same for a client's check of the server's CertificateVerify (MXGATE_CV_LANES=0 turns it off). */
+void tls_cv_lanes_set(int on);
 /*
  * The sum over every live worker (the service thread: plain reads of
  * counters other lcores write, as for every other counter).
@@ -286,6 +292,15 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const struct tls_trans
  * when to call it again: the caller must run the worker (tls_worker_run)
  * in its poll rounds. Call before the first tls_handshake(). Without it,
  * BoringSSL computes both inline.
+ *
+ * The worker also checks the server's TLS 1.3 CertificateVerify when it is
+ * an ECDSA P-256 SHA-256 signature, in P-256 lane runs with the checks of
+ * other sessions (see "The server's CertificateVerify" in tls.c): BoringSSL
+ * finishes the handshake first (its Finished goes out), and tls_handshake()
+ * says TLS_WANT_KEY until the check has run, then TLS_DONE, or TLS_ERROR
+ * with a decrypt_error alert for a bad signature. No application data moves
+ * before. MXGATE_CV_LANES=0 (or tls_cv_lanes_set(0)) leaves the check to
+ * BoringSSL, inside the handshake.
  */
 void tls_client_conn_set_worker(struct tls_conn *c, struct tls_worker *w);
 /*

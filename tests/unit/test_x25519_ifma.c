@@ -32,9 +32,18 @@
  * share is rewritten in flight (small order, one bit flipped), plain text
  * and a truncated record fail cleanly; a client freed while queued, a
  * worker freed under a queued client, and a worker freed while a client
- * and a server attached to it wait on their peers with nothing queued. Without IFMA on the CPU the kernel
- * tests are skipped and said so, and the door must leave X25519 to
- * BoringSSL.
+ * and a server attached to it wait on their peers with nothing queued.
+ *
+ * The client's check of the server's CertificateVerify through the door:
+ * right and high-s signatures finish only after the door's round (no
+ * application data either way before it); a signature over another
+ * transcript or by another key fails with the alert the server sees; BER
+ * instead of DER is left to BoringSSL, which refuses it; the same verdicts
+ * with the check off; a client freed while its check is queued, and a
+ * worker freed under queued checks (made inline then).
+ *
+ * Without IFMA on the CPU the kernel tests are skipped and said so, and
+ * the door must leave X25519 and the checks to BoringSSL.
  */
 #include "crypto/x25519_ifma.h"
 #include "crypto/tls.h"
@@ -747,7 +756,8 @@ static void cp_finish(struct cpair *ps, unsigned n, struct tls_worker *w)
 		CHECK_EQ(ps[i].srv_st, 1);
 		ps[i].dribble = 0;
 		CHECK(cp_talk(&ps[i]));
-		CHECK_EQ(ps[i].woken, x25519_ifma_cpu() ? 1 : 0);      /* the shared secret */
+		/* the shared secret, then the server's CertificateVerify (ECDSA P-256) */
+		CHECK_EQ(ps[i].woken, x25519_ifma_cpu() ? 2 : 0);
 		cp_free(&ps[i]);
 	}
 }
@@ -852,7 +862,7 @@ TEST(client_door_fallbacks)
 		tls_get_macros(p.cli, &m);
 		CHECK(strcmp(m.version, i < 2 ? "TLSv1.2" : "TLSv1.3") == 0);
 		CHECK_EQ(DELTA(key_x25519_runs), 0);
-		CHECK_EQ(p.woken, 0);
+		CHECK_EQ(p.woken, cpu && i == 2 ? 1 : 0);       /* TLS 1.3: the CertificateVerify */
 		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? pool - 1 : 0);
 		cp_free(&p);
 	}
@@ -1013,6 +1023,221 @@ TEST(client_and_server_door)
 	tls_ctx_free(ctx);
 }
 
+/* ---- the server's CertificateVerify checked by the client's door ---- */
+
+/*
+ * A BoringSSL server whose signatures come from cv_sign below (a private
+ * key method): honest, or what a false or broken server would send.
+ */
+enum cv_mode { CV_HONEST, CV_OTHER_MSG, CV_OTHER_KEY, CV_LAX_DER, CV_HIGH_S };
+static enum cv_mode cv_mode;
+static EVP_PKEY *cv_key, *cv_other;
+
+static enum ssl_private_key_result_t cv_sign(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out,
+					     uint16_t alg, const uint8_t *in, size_t in_len)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	uint8_t msg[512], dig[32];
+	ECDSA_SIG *es = NULL;
+	uint8_t *der = NULL;
+	size_t len = max_out, dl = 0;
+	int ok;
+
+	if (SSL_get_app_data(ssl))      /* this server's own mode, + 1 */
+		cv_mode = (enum cv_mode)((uintptr_t)SSL_get_app_data(ssl) - 1);
+	CHECK(alg == SSL_SIGN_ECDSA_SECP256R1_SHA256 && in_len <= sizeof(msg));
+	memcpy(msg, in, in_len);
+	if (cv_mode == CV_OTHER_MSG)
+		msg[in_len - 1] ^= 1;           /* the transcript hash's last bit */
+	/* (the lax DER needs a byte of room: a signature of 71 bytes at most) */
+	for (unsigned t = 0; t < 64; t++) {
+		len = max_out;
+		ok = EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, cv_mode == CV_OTHER_KEY ? cv_other : cv_key) &&
+		     EVP_DigestSign(m, out, &len, msg, in_len);
+		if (!ok || cv_mode != CV_LAX_DER || len < max_out)
+			break;
+	}
+	EVP_MD_CTX_free(m);
+	if (ok && (cv_mode == CV_LAX_DER || cv_mode == CV_HIGH_S)) {
+		es = ECDSA_SIG_from_bytes(out, len);
+		CHECK(es != NULL);
+		if (cv_mode == CV_HIGH_S) {     /* n - s: as valid, ECDSA has no canonical s */
+			const BIGNUM *n = EC_GROUP_get0_order(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(cv_key)));
+
+			CHECK(BN_sub(es->s, n, es->s));
+			CHECK(ECDSA_SIG_to_bytes(&der, &dl, es) && dl <= max_out);
+			memcpy(out, der, dl);
+			len = dl;
+		} else {                        /* the same r and s, a long-form length: not DER */
+			CHECK(len + 1 <= max_out && out[1] < 0x80);
+			memmove(out + 3, out + 2, len - 2);
+			out[2] = out[1];
+			out[1] = 0x81;
+			len++;
+		}
+		SHA256(in, in_len, dig);
+		CHECK_EQ(ECDSA_do_verify(dig, 32, es, EVP_PKEY_get0_EC_KEY(cv_key)), 1);
+		OPENSSL_free(der);
+		ECDSA_SIG_free(es);
+	}
+	*out_len = len;
+	return ok ? ssl_private_key_success : ssl_private_key_failure;
+}
+
+static enum ssl_private_key_result_t cv_complete(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out)
+{
+	(void)ssl, (void)out, (void)out_len, (void)max_out;
+	return ssl_private_key_failure;
+}
+
+static const SSL_PRIVATE_KEY_METHOD cv_method = { .sign = cv_sign, .complete = cv_complete };
+
+/* A TLS 1.3 server with an ECDSA P-256 certificate signing through cv_sign. */
+static SSL_CTX *cv_server(void)
+{
+	SSL_CTX *sctx = SSL_CTX_new(TLS_method());
+	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1), *eo = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	char *c, *k;
+	size_t cl, kl;
+	BIO *bc;
+	X509 *x;
+
+	CHECK(EC_KEY_generate_key(ec) && EC_KEY_generate_key(eo));
+	cv_key = EVP_PKEY_new();
+	cv_other = EVP_PKEY_new();
+	EVP_PKEY_assign_EC_KEY(cv_key, ec);
+	EVP_PKEY_assign_EC_KEY(cv_other, eo);
+	hs_self_signed(cv_key, "mx.lab.example", &c, &cl, &k, &kl);
+	bc = BIO_new_mem_buf(c, (long)cl);
+	x = PEM_read_bio_X509(bc, NULL, NULL, NULL);
+	CHECK(x && SSL_CTX_use_certificate(sctx, x));
+	SSL_CTX_set_private_key_method(sctx, &cv_method);
+	SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
+	X509_free(x);
+	BIO_free(bc);
+	free(c);
+	free(k);
+	return sctx;
+}
+
+/*
+ * Our clients on a worker against servers whose CertificateVerify is
+ * right, signed over another transcript, signed by another key, high-s,
+ * and in BER instead of DER. The right ones finish only after the door's
+ * round (TLS_WANT_KEY before it, however often asked); the wrong ones fail
+ * with a decrypt_error alert the server sees, and nothing else reaches it;
+ * the lax DER is never taken (BoringSSL refuses it inline). With the
+ * check off, BoringSSL does it all inline, with the same verdicts.
+ */
+TEST(client_cv_door)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	SSL_CTX *sctx = cv_server();
+	int cpu = x25519_ifma_cpu();
+	static const enum cv_mode modes[] = { CV_HONEST, CV_OTHER_MSG, CV_OTHER_KEY, CV_HIGH_S, CV_LAX_DER };
+	struct cpair ps[6];
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned off = 0; off < 2; off++) {
+		tls_cv_lanes_set(!off);
+		for (unsigned m = 0; m < 5; m++) {
+			int good = modes[m] == CV_HONEST || modes[m] == CV_HIGH_S;
+			int kept = cpu && !off && modes[m] != CV_LAX_DER;
+			struct tls_key_stats before = *st;
+			uint8_t buf[64];
+
+			cv_mode = modes[m];
+			cp_wave(ps, 6, cctx, w, sctx);
+			/* until every client has sent its Finished and waits on the door (or is over) */
+			for (unsigned round = 0; round < 8; round++) {
+				for (unsigned i = 0; i < 6; i++) {
+					if (SSL_do_handshake(ps[i].raw) != 1)
+						ERR_clear_error();
+					if (ps[i].cst != TLS_ERROR && ps[i].cst != TLS_DONE)
+						ps[i].cst = tls_handshake(ps[i].cli);
+				}
+				if (tls_worker_pending(w) == 6 && DELTA(key_x25519_runs) > 0)
+					break;  /* the CertificateVerify checks queued */
+				tls_worker_run(w, 64);
+			}
+			for (unsigned i = 0; i < 6; i++) {
+				if (!kept)
+					continue;
+				CHECK_EQ(ps[i].cst, TLS_WANT_KEY);
+				CHECK_EQ(tls_handshake(ps[i].cli), TLS_WANT_KEY);       /* asked again: still */
+				/* no application data either way before the check */
+				CHECK_EQ(tls_read(ps[i].cli, buf, sizeof(buf)), -(long)TLS_WANT_KEY);
+				CHECK_EQ(tls_write(ps[i].cli, (const uint8_t *)"QUIT\r\n", 6), -(long)TLS_WANT_KEY);
+			}
+			if (kept)
+				CHECK_EQ(tls_worker_pending(w), 6);
+			cp_run(ps, 6, w, NULL);
+			for (unsigned i = 0; i < 6; i++) {
+				CHECK_EQ(ps[i].cst, good ? TLS_DONE : TLS_ERROR);
+				if (good) {
+					CHECK(cp_talk(&ps[i]));
+				} else {
+					int n = SSL_read(ps[i].raw, buf, sizeof(buf));
+
+					CHECK(n <= 0);  /* the alert, no data */
+					if (kept)
+						CHECK(strcmp(tls_error_reason(ps[i].cli),
+							     "bad CertificateVerify signature") == 0);
+					ERR_clear_error();
+				}
+				cp_free(&ps[i]);
+			}
+			CHECK_EQ(DELTA(key_cv_lanes) + DELTA(key_cv_scalar), kept ? 6 : 0);
+			CHECK_EQ(DELTA(key_cv_bad), kept && !good ? 6 : 0);
+		}
+	}
+	tls_cv_lanes_set(1);
+	/* a client freed while its check is queued; then the worker freed under queued checks */
+	cv_mode = CV_HONEST;
+	cp_wave(ps, 1, cctx, w, sctx);
+	for (unsigned round = 0; round < 3; round++) {
+		if (SSL_do_handshake(ps[0].raw) != 1)
+			ERR_clear_error();
+		ps[0].cst = tls_handshake(ps[0].cli);
+		if (round == 0)
+			tls_worker_run(w, 64);  /* the shared secret */
+	}
+	CHECK_EQ(ps[0].cst, cpu ? TLS_WANT_KEY : TLS_DONE);
+	CHECK_EQ(tls_worker_pending(w), cpu ? 1 : 0);
+	cp_free(&ps[0]);
+	CHECK_EQ(tls_worker_pending(w), 0);
+	cp_wave(ps, 2, cctx, w, sctx);
+	SSL_set_app_data(ps[1].raw, (void *)(uintptr_t)(CV_OTHER_KEY + 1));
+	for (unsigned round = 0; round < 8 && tls_worker_pending(w) < 2; round++) {
+		for (unsigned i = 0; i < 2; i++) {
+			if (SSL_do_handshake(ps[i].raw) != 1)
+				ERR_clear_error();
+			ps[i].cst = tls_handshake(ps[i].cli);
+		}
+		if (round == 0)
+			tls_worker_run(w, 64);  /* the shared secrets */
+	}
+	CHECK_EQ(tls_worker_pending(w), cpu ? 2 : 0);
+	tls_worker_free(w);     /* the checks are made inline, when the clients next ask */
+	w = NULL;
+	cp_run(ps, 2, NULL, NULL);
+	CHECK_EQ(ps[0].cst, TLS_DONE);
+	CHECK(cp_talk(&ps[0]));
+	CHECK_EQ(ps[1].cst, TLS_ERROR);
+	cp_free(&ps[0]);
+	cp_free(&ps[1]);
+	SSL_CTX_free(sctx);
+	EVP_PKEY_free(cv_key);
+	EVP_PKEY_free(cv_other);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
 int main(void)
 {
 	if (!x25519_ifma_cpu()) {
@@ -1031,5 +1256,6 @@ int main(void)
 	RUN(client_door_fallbacks);
 	RUN(client_door_hostile_server);
 	RUN(client_and_server_door);
+	RUN(client_cv_door);
 	return t_done("test_x25519_ifma");
 }

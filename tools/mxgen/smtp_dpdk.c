@@ -732,9 +732,13 @@ static void smtp_summary(struct gen *g, FILE *f)
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
 	pace_words(f, &k->pace, &k->lat_tls, &k->lat_250);
 	if (k->tw != NULL)
-		fprintf(f, " x25519_runs=%llu x25519_lanes=%llu",
+		fprintf(f, " x25519_runs=%llu x25519_lanes=%llu cv_runs=%llu cv_lanes=%llu cv_scalar=%llu cv_bad=%llu",
 			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_runs,
-			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_lanes);
+			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_lanes,
+			(unsigned long long)tls_worker_stats(k->tw)->key_cv_runs,
+			(unsigned long long)tls_worker_stats(k->tw)->key_cv_lanes,
+			(unsigned long long)tls_worker_stats(k->tw)->key_cv_scalar,
+			(unsigned long long)tls_worker_stats(k->tw)->key_cv_bad);
 }
 
 /* Free the sessions, the TLS context and the message-number arrays. */
