@@ -1527,12 +1527,15 @@ static void answer_apply(struct smtp_proto *p, int code)
 		if (code < 300) {
 			p->authenticated = 1;
 			p->cmd_ok[SMTP_W_AUTH]++;
-		} else if (code >= 500) {
-			p->auth_failures++;     /* 535: the credentials were checked and wrong */
-		} else if (count_error(p)) {
-			/* 454: no check was made (busy, one in flight, limited): not the user's
-			   try, but an error, so that a client looping on 454s meets max_errors */
-			p->pending_close = SMTP_R_TOO_MANY_ERRORS;
+		} else {
+			/* 535: the credentials were checked and wrong: a try and an error,
+			   as Postfix counts it. 454: no check was made (busy, one in
+			   flight, limited): not the user's try, but an error, so that a
+			   client looping on 454s meets max_errors */
+			if (code >= 500)
+				p->auth_failures++;
+			if (count_error(p))
+				p->pending_close = SMTP_R_TOO_MANY_ERRORS;
 		}
 		break;
 	case SMTP_EV_DATA:

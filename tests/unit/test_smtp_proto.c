@@ -601,6 +601,16 @@ TEST(auth_454)
 	say(&D, ok);
 	CHECK_STR(take(&D), "#AUTH alice secret\n" R454 "421 4.7.0 " HOST " Error: too many errors\n"
 		  "#CLOSE TOO_MANY_ERRORS\n");
+	/* a wrong password (535) is an error as well as a try, as Postfix counts it */
+	auth_session(SMTP_MODE_MX);
+	D.cfg.max_errors = 2;
+	say(&D, "AUTH CRAM-MD5\r\n");
+	say(&D, bad);
+	say(&D, ok);
+	CHECK_STR(take(&D), "504 5.5.4 Unrecognized authentication type\n#AUTH alice wrong\n" R535
+		  "421 4.7.0 " HOST " Error: too many errors\n#CLOSE TOO_MANY_ERRORS\n");
+	CHECK_EQ(D.p.auth_failures, 1);
+	CHECK_EQ(D.p.errors, 2);
 }
 
 TEST(greeting)
