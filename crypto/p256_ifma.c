@@ -1,6 +1,6 @@
 /*
- * p256_ifma.c - ECDSA P-256 signing eight lanes at once with AVX-512 IFMA;
- * see p256_ifma.h for the model.
+ * p256_ifma.c - ECDSA P-256 signing (and verification, at the end) eight
+ * lanes at once with AVX-512 IFMA; see p256_ifma.h for the model.
  *
  * Arithmetic (per lane; all lanes run the same instructions):
  *   - values mod p and mod n are five 52-bit limbs below 2m, in
@@ -27,7 +27,17 @@
  *   - r = x mod n by conditional subtractions of p then n (x < 2p);
  *     s = k^-1 (e + r d) mod n.
  * Only loop bounds, public digits and table positions steer control flow
- * or addresses; the table is read whole for every window. The functions
+ * or addresses; the table is read whole for every window.
+ *
+ * Verification (public data, not constant time): w = s^-1 (Fermat, beside
+ * an idle chain mod p), u1 = e w, u2 = r w mod n (vscalars), recoded as k;
+ * then u1 G + u2 Q by 104 mixed additions, G's digit and Q's each window,
+ * Q's entries from the key's own table (p256_ifma_pub_new, the same layout
+ * as G's), and x(u1 G + u2 Q) mod n = r checked as X == r Z^2 or
+ * (r + n) Z^2 mod p (vpoint). The comb argument above does not hold for
+ * u1 G + u2 Q (an attacker picks u1 and u2 through e, r, s): an addition
+ * may meet +-its own point; it then makes Z = 0 mod p, which every later
+ * addition keeps, and Z = 0 is never a match (vpoint's comment). The functions
  * carry __attribute__((target)), so the rest of the build keeps its flags;
  * they run only after p256_ifma_cpu() said yes.
  */

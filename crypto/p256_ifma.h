@@ -1,6 +1,7 @@
 /*
  * p256_ifma.h - ECDSA P-256 signing eight at a time with AVX-512 IFMA, for
- * the key door of crypto/tls.c.
+ * the key door of crypto/tls.c, and verification eight at a time (a client
+ * checking one server key's CertificateVerify again and again: mxgen).
  *
  * Model: as crypto/x25519_ifma.h, each 64-bit lane of a zmm register
  * belongs to one signature ("lane-sliced"): limb j of the eight values sits

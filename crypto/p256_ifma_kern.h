@@ -4,7 +4,9 @@
  * p256_ifma.c: 8 lanes in zmm registers and 4 lanes in ymm registers
  * (AVX-512VL), each function named with the width (sign_8, sign_4, ...).
  * Not a public header: p256_ifma.c defines PK_W, PK_VEC, PK_TGT, PK_FN, the
- * PK_* operations and struct p256c before including it.
+ * PK_* operations and struct p256c before including it. sign() signs;
+ * vscalars() and vpoint() are the two halves of verification (the host
+ * recodes u1 and u2 in between).
  *
  * Every value is five limbs below 2^52 (IFMA reads 52 bits of its inputs)
  * and, between operations, below twice its modulus m (p or n): Montgomery
@@ -521,7 +523,10 @@ XF unsigned vpoint(const uint64_t dg[2][P256_NW][P256_IFMA_LANES],
 		lane_read(&x2, &y2, qt, w, dg[1][w]);
 		acc_add(&x, &y, &z, &inf, &x2, &y2, dv, &one);
 	}
-	/* X and r Z^2 out of Montgomery form, each reduced below p */
+	/*
+	 * X and r Z^2 out of Montgomery form, each reduced below p (X / R is at
+	 * most p already: (X + Q p) / R < p + 1; the subtraction makes p 0)
+	 */
 	sq_p(&zz, &z);                  /* Z^2 R */
 	for (unsigned i = 0; i < 5; i++)
 		one.v[i] = PK_SET1(i == 0);
@@ -541,6 +546,7 @@ XF unsigned vpoint(const uint64_t dg[2][P256_NW][P256_IFMA_LANES],
 	for (unsigned i = 0; i < 5; i++)
 		zor = PK_OR(zor, z.v[i]);
 	ok &= PK_CMPNE(zor, PK_ZERO());
+	/* infinity is no match (not reached: u2 = r/s is not 0, so a digit of u2 is not) */
 	ok &= (__mmask8)~inf;
 	return ok;
 }

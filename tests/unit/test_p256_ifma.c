@@ -16,8 +16,19 @@
  * differ run to run, also from threads signing at once with the same
  * keys; a refused lane's r and s are zeros. p256_ifma_der() parses back with
  * ECDSA_SIG_from_bytes and verifies; key_new refuses P-384 and a key
- * without a private scalar. Without IFMA on the CPU the tests are skipped
- * and said so.
+ * without a private scalar.
+ *
+ * Verification (p256_ifma_verify), written as an attacker: ok = 1 must
+ * mean ECDSA_do_verify accepts. BoringSSL's signatures (half high-s) verify
+ * at every fill with mixed keys; a flipped bit of r, s, the digest or the
+ * private key gives 0; r and s at 0, n, n+1, 2^256-1, p give 0, valid s = 1
+ * and n-1 give 1 and s = n+1 0; x(u1 G + u2 Q) in [n, p) (only the r + n
+ * match) gives 1 and r + n itself 0, and r = x + p - n with a small x (r +
+ * n is x mod p) 0; crafted signatures whose additions meet +-their own
+ * point (keys 1, 2, 3, 7), valid or not, give 0, and a scalar model of the
+ * additions tells which; 4000 random jobs against ECDSA_do_verify, no
+ * false accept, no false reject. Without IFMA on the CPU the tests are
+ * skipped and said so.
  */
 #include "crypto/p256_ifma.h"
 #include "tests/unit/t.h"
@@ -603,11 +614,13 @@ static BIGNUM *bn_rand_n(void)
 }
 
 /*
- * The signature with u1 = e/s and u2 = r/s as given (u2 != 0): r = x(u1 G +
- * u2 Q) mod n when that is a point with r != 0 (then it is valid), else r
- * random (invalid); s = r/u2, e = u1 s. Returns 1 if valid by construction.
+ * The signature with u1 = e/s and u2 = r/s as given (u2 != 0): when honest,
+ * r = x(u1 G + u2 Q) mod n if that is a point with r != 0 (then it is
+ * valid), else r random (invalid); s = r/u2, e = u1 s. Returns 1 if valid
+ * by construction.
  */
-static int craft(const EC_KEY *key, const BIGNUM *u1, const BIGNUM *u2, struct p256_ifma_vjob *j)
+static int craft(const EC_KEY *key, const BIGNUM *u1, const BIGNUM *u2, int honest,
+		 struct p256_ifma_vjob *j)
 {
 	const BIGNUM *n = EC_GROUP_get0_order(grp);
 	EC_POINT *pt = EC_POINT_new(grp);
@@ -618,7 +631,7 @@ static int craft(const EC_KEY *key, const BIGNUM *u1, const BIGNUM *u2, struct p
 	if (!EC_POINT_is_at_infinity(grp, pt)) {
 		EC_POINT_get_affine_coordinates_GFp(grp, pt, x, NULL, ctx);
 		BN_nnmod(r, x, n, ctx);
-		valid = !BN_is_zero(r);
+		valid = honest && !BN_is_zero(r);
 	}
 	if (!valid) {
 		BN_free(r);
@@ -702,7 +715,9 @@ static int exceptional(const BIGNUM *u1, const BIGNUM *u2, unsigned d)
  * Crafted exceptional sums: keys d = 1, 2, 3, 7 (Q = d G) and u1, u2 whose
  * digits make the accumulator equal +-the added point at a window (a
  * doubling or a cancellation), some of them valid signatures, and sums that
- * are exactly infinity (u1 = -d u2). Never ok = 1 where ECDSA_do_verify
+ * are exactly infinity (u1 = -d u2); one lane in four with r not x mod n
+ * (invalid, the same additions: a doubling leaves X = Z = 0, which
+ * X == r Z^2 would take for a match). Never ok = 1 where ECDSA_do_verify
  * says no; every lane with such an addition ok = 0; every other valid
  * lane ok = 1.
  */
@@ -791,7 +806,8 @@ TEST(verify_crafted)
 				BN_one(u2);
 			exc_of[i] = exceptional(u1, u2, d);
 			jobs[i].pub = pub[ki[i]];
-			valid[i] = craft(key[ki[i]], u1, u2, &jobs[i]);
+			/* one lane in four with a wrong r: the same additions, invalid */
+			valid[i] = craft(key[ki[i]], u1, u2, (rnd >> 24) % 4 != 0, &jobs[i]);
 			kinds[i] = kind;
 			BN_free(u1);
 			BN_free(u2);
@@ -818,13 +834,14 @@ TEST(verify_crafted)
 		}
 	}
 	printf("verify_crafted: %u lanes, %u with an exceptional addition (%u of them valid "
-	       "signatures: %u came out ok = 1), %u sums at infinity\n",
-	       total, exc, valid_exc, valid_exc_ok, inf_sums);
+	       "signatures: %u came out ok = 1), %u sums at infinity, %u false accepts\n",
+	       total, exc, valid_exc, valid_exc_ok, inf_sums, false_acc);
 	CHECK_EQ(false_acc, 0);
 	CHECK_EQ(exc_ok, 0);
 	CHECK_EQ(plain_wrong, 0);
 	CHECK(exc > total / 4);
 	CHECK(valid_exc > 10);
+	CHECK(exc - valid_exc > 20);
 	for (unsigned i = 0; i < 4; i++) {
 		p256_ifma_pub_free(pub[i]);
 		EC_KEY_free(key[i]);
@@ -835,7 +852,8 @@ TEST(verify_crafted)
  * r and s at and outside the range's ends, each in a lane among valid
  * ones: 0, n, n+1, 2^256-1, p give ok = 0 (as ECDSA_do_verify); s = n-1
  * and s = 1 made valid (e chosen for a random nonce: s = k^-1 (e + r d))
- * give ok = 1.
+ * give ok = 1, and the s = 1 ones with s = n + 1 instead (the same mod n)
+ * ok = 0.
  */
 TEST(verify_edges)
 {
@@ -893,56 +911,83 @@ TEST(verify_edges)
 			wrong += jobs[i].ok != 1;
 			disagree += jobs[i].ok != bssl_verify(eck[i], jobs[i].digest, jobs[i].r, jobs[i].s);
 		}
+		/* s = 1 as n + 1 (the same s mod n, out of range): ok = 0 */
+		for (unsigned i = 0; i < 8; i++)
+			if ((i + round) % 2 == 0)
+				n_plus(jobs[i].s, 1);
+		p256_ifma_verify(jobs, 8 - round);
+		for (unsigned i = 0; i < 8 - round; i++) {
+			wrong += jobs[i].ok != (int)((i + round) % 2);
+			disagree += jobs[i].ok != bssl_verify(eck[i], jobs[i].digest, jobs[i].r, jobs[i].s);
+		}
 	}
 	CHECK_EQ(wrong, 0);
 	CHECK_EQ(disagree, 0);
 }
 
 /*
+ * A key and a signature (r given) whose u1 G + u2 Q is the point pt: random
+ * a, b, Q = (pt - a G) / b (its private key unknown), u1 = a, u2 = b, so
+ * s = r / b and e = a s. Valid exactly when x(pt) mod n = r. The job's pub
+ * is new (the caller frees it and *key).
+ */
+static void sig_at(const EC_POINT *pt, const BIGNUM *r, EC_KEY **key, struct p256_ifma_vjob *j)
+{
+	const BIGNUM *n = EC_GROUP_get0_order(grp);
+	BIGNUM *a = bn_rand_n(), *b = bn_rand_n(), *bi = BN_new(), *s = BN_new(), *e = BN_new();
+	EC_POINT *q = EC_POINT_new(grp);
+
+	EC_POINT_mul(grp, q, a, NULL, NULL, ctx);
+	EC_POINT_invert(grp, q, ctx);
+	EC_POINT_add(grp, q, q, pt, ctx);
+	BN_mod_inverse(bi, b, n, ctx);
+	EC_POINT_mul(grp, q, NULL, q, bi, ctx);
+	*key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	EC_KEY_set_public_key(*key, q);
+	BN_mod_mul(s, r, bi, n, ctx);
+	BN_mod_mul(e, a, s, n, ctx);
+	j->pub = p256_ifma_pub_new(*key);
+	BN_bn2bin_padded(j->r, 32, r);
+	BN_bn2bin_padded(j->s, 32, s);
+	BN_bn2bin_padded(j->digest, 32, e);
+	BN_free(a);
+	BN_free(b);
+	BN_free(bi);
+	BN_free(s);
+	BN_free(e);
+	EC_POINT_free(q);
+}
+
+/*
  * x(u1 G + u2 Q) in [n, p), so r = x - n and only X == (r + n) Z^2
- * matches: R a point with such an x, Q = (R - a G) / b for random a, b
- * (its private key unknown), u1 = a, u2 = b: s = r / b, e = a s. Valid
- * (ok = 1, as ECDSA_do_verify); with r + n's match wrong (r - 1 + n ...)
- * not: r changed by one gives ok = 0.
+ * matches (sig_at): valid, ok = 1 as ECDSA_do_verify says; r changed by
+ * one gives ok = 0, and so does r + n (= x, out of range, the same sum).
+ * And the other way round: x small and r = x + (p - n), so r + n = x + p
+ * (below 2^256) is x mod p but r is not x mod n: the second match is taken
+ * only where r + n < p, and these come out ok = 0 (ECDSA_do_verify:
+ * invalid); r = x itself, valid, as a control.
  */
 TEST(verify_x_above_n)
 {
 	const BIGNUM *n = EC_GROUP_get0_order(grp);
-	BIGNUM *x = BN_new(), *p = BN_new(), *r = BN_new(), *s = BN_new(), *e = BN_new();
-	EC_POINT *rp = EC_POINT_new(grp), *q = EC_POINT_new(grp);
+	BIGNUM *x = BN_new(), *p = BN_new(), *r = BN_new(), *pn = BN_new();
+	EC_POINT *pt = EC_POINT_new(grp);
 	struct p256_ifma_vjob jobs[8];
 	EC_KEY *key[8];
 	unsigned wrong = 0, disagree = 0;
 
 	EC_GROUP_get_curve_GFp(grp, p, NULL, NULL, ctx);
+	BN_sub(pn, p, n);
 	BN_copy(x, n);
 	for (unsigned i = 0; i < 8; i++) {
-		BIGNUM *a = bn_rand_n(), *b = bn_rand_n(), *bi = BN_new();
-
 		/* the next x above n (or the last one's) on the curve */
 		do
 			BN_add_word(x, 1);
-		while (!EC_POINT_set_compressed_coordinates_GFp(grp, rp, x, i & 1, ctx));
+		while (!EC_POINT_set_compressed_coordinates_GFp(grp, pt, x, i & 1, ctx));
 		CHECK(BN_cmp(x, p) < 0);
-		/* Q = b^-1 (R - a G) */
-		EC_POINT_mul(grp, q, a, NULL, NULL, ctx);
-		EC_POINT_invert(grp, q, ctx);
-		EC_POINT_add(grp, q, q, rp, ctx);
-		BN_mod_inverse(bi, b, n, ctx);
-		EC_POINT_mul(grp, q, NULL, q, bi, ctx);
-		key[i] = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-		EC_KEY_set_public_key(key[i], q);
 		BN_sub(r, x, n);
-		BN_mod_mul(s, r, bi, n, ctx);
-		BN_mod_mul(e, a, s, n, ctx);
-		jobs[i].pub = p256_ifma_pub_new(key[i]);
+		sig_at(pt, r, &key[i], &jobs[i]);
 		CHECK(jobs[i].pub != NULL);
-		BN_bn2bin_padded(jobs[i].r, 32, r);
-		BN_bn2bin_padded(jobs[i].s, 32, s);
-		BN_bn2bin_padded(jobs[i].digest, 32, e);
-		BN_free(a);
-		BN_free(b);
-		BN_free(bi);
 	}
 	for (unsigned fill = 1; fill <= 8; fill++) {
 		p256_ifma_verify(jobs, fill);
@@ -959,19 +1004,62 @@ TEST(verify_x_above_n)
 		wrong += jobs[i].ok != (int)(i % 2);
 		disagree += jobs[i].ok != bssl_verify(key[i], jobs[i].digest, jobs[i].r, jobs[i].s);
 	}
-	CHECK_EQ(wrong, 0);
-	CHECK_EQ(disagree, 0);
+	/* r + n = x itself (out of range: u2 and the sum stay the same) */
+	for (unsigned i = 0; i < 8; i += 2) {
+		jobs[i].r[31] ^= 1;
+		BN_bin2bn(jobs[i].r, 32, r);
+		BN_add(r, r, n);
+		BN_bn2bin_padded(jobs[i].r, 32, r);
+	}
+	p256_ifma_verify(jobs, 8);
+	for (unsigned i = 0; i < 8; i++) {
+		wrong += jobs[i].ok != (int)(i % 2);
+		disagree += jobs[i].ok != bssl_verify(key[i], jobs[i].digest, jobs[i].r, jobs[i].s);
+	}
 	for (unsigned i = 0; i < 8; i++) {
 		p256_ifma_pub_free((struct p256_ifma_pub *)jobs[i].pub);
 		EC_KEY_free(key[i]);
 	}
+	/*
+	 * r = x + (p - n) for a point with a small x (even lanes: r + n = x + p
+	 * is below 2^256, as a 256-bit sum it does not overflow, and is x mod
+	 * p); r = x of a random point (odd lanes)
+	 */
+	BN_zero(x);
+	for (unsigned round = 0; round < 4; round++) {
+		for (unsigned i = 0; i < 8; i++) {
+			BIGNUM *k = bn_rand_n();
+
+			if (i % 2 == 0) {
+				do
+					BN_add_word(x, 1);
+				while (!EC_POINT_set_compressed_coordinates_GFp(grp, pt, x, i & 2, ctx));
+				BN_add(r, x, pn);
+			} else {
+				EC_POINT_mul(grp, pt, k, NULL, NULL, ctx);
+				EC_POINT_get_affine_coordinates_GFp(grp, pt, r, NULL, ctx);
+			}
+			CHECK(BN_cmp(r, n) < 0);
+			sig_at(pt, r, &key[i], &jobs[i]);
+			BN_free(k);
+		}
+		p256_ifma_verify(jobs, 8 - round);
+		for (unsigned i = 0; i < 8 - round; i++) {
+			wrong += jobs[i].ok != (int)(i % 2);
+			disagree += jobs[i].ok != bssl_verify(key[i], jobs[i].digest, jobs[i].r, jobs[i].s);
+		}
+		for (unsigned i = 0; i < 8; i++) {
+			p256_ifma_pub_free((struct p256_ifma_pub *)jobs[i].pub);
+			EC_KEY_free(key[i]);
+		}
+	}
+	CHECK_EQ(wrong, 0);
+	CHECK_EQ(disagree, 0);
 	BN_free(x);
 	BN_free(p);
 	BN_free(r);
-	BN_free(s);
-	BN_free(e);
-	EC_POINT_free(rp);
-	EC_POINT_free(q);
+	BN_free(pn);
+	EC_POINT_free(pt);
 }
 
 /*
