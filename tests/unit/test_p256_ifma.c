@@ -27,7 +27,8 @@
  * n is x mod p) 0; crafted signatures whose additions meet +-their own
  * point (keys 1, 2, 3, 7), valid or not, give 0, and a scalar model of the
  * additions tells which; 4000 random jobs against ECDSA_do_verify, no
- * false accept, no false reject. Without IFMA on the CPU the tests are
+ * false accept, no false reject; threads verifying at once with shared
+ * tables. Without IFMA on the CPU the tests are
  * skipped and said so.
  */
 #include "crypto/p256_ifma.h"
@@ -1139,6 +1140,40 @@ TEST(verify_differential)
 	CHECK(valid > total / 3 && valid < total - total / 4);
 }
 
+/* Threads verifying at once with the same keys' tables (shared, read only). */
+static void *verifier(void *arg)
+{
+	struct p256_ifma_vjob jobs[8];
+	unsigned *bad = arg;
+
+	for (unsigned round = 0; round < 8; round++) {
+		unsigned fill = round % 2 ? 8 : 3;
+
+		for (unsigned i = 0; i < 8; i++) {
+			jobs[i].pub = vk[i];
+			bssl_sign(eck[i], &jobs[i], 0);
+			if ((i + round) % 3 == 0)
+				jobs[i].digest[i] ^= 1;
+		}
+		p256_ifma_verify(jobs, fill);
+		for (unsigned i = 0; i < fill; i++)
+			*bad += jobs[i].ok != ((i + round) % 3 != 0);
+	}
+	return NULL;
+}
+
+TEST(verify_threads)
+{
+	pthread_t th[3];
+	unsigned bad[3] = { 0 };
+
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(pthread_create(&th[i], NULL, verifier, &bad[i]), 0);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ(bad[0] + bad[1] + bad[2], 0);
+}
+
 /* pub_new refuses P-384, NULL and a key without a public point; the point as BoringSSL encodes it; NULL pub */
 TEST(verify_keys)
 {
@@ -1202,6 +1237,7 @@ int main(void)
 	RUN(verify_x_above_n);
 	RUN(verify_crafted);
 	RUN(verify_differential);
+	RUN(verify_threads);
 	RUN(verify_keys);
 	for (unsigned i = 0; i < 8; i++) {
 		p256_ifma_key_free(ik[i]);
