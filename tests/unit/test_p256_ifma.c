@@ -1174,7 +1174,11 @@ TEST(verify_threads)
 	CHECK_EQ(bad[0] + bad[1] + bad[2], 0);
 }
 
-/* pub_new refuses P-384, NULL and a key without a public point; the point as BoringSSL encodes it; NULL pub */
+/*
+ * pub_new refuses P-384, NULL and a key without a public point; the point
+ * as BoringSSL encodes it; a NULL pub gives 0 (with a signature valid for
+ * Q = G: the lane's stand-in table is G's).
+ */
 TEST(verify_keys)
 {
 	EC_KEY *k384 = EC_KEY_new_by_curve_name(NID_secp384r1), *nopub;
@@ -1195,6 +1199,15 @@ TEST(verify_keys)
 	for (unsigned i = 0; i < 3; i++) {
 		jobs[i].pub = vk[i];
 		bssl_sign(eck[i], &jobs[i], 0);
+	}
+	/* no pub, and a signature valid for Q = G (d = 1), as if a missing key were G */
+	{
+		uint8_t d1[32] = { [31] = 1 };
+		EC_KEY *g = key_make(d1);
+
+		bssl_sign(g, &jobs[1], 0);
+		CHECK_EQ(bssl_verify(g, jobs[1].digest, jobs[1].r, jobs[1].s), 1);
+		EC_KEY_free(g);
 	}
 	jobs[1].pub = NULL;
 	p256_ifma_verify(jobs, 3);
