@@ -17,7 +17,7 @@
 #   make bench-rsa-lab  RSA STARTTLS through the lab, key door scalar vs IFMA: lanes per run, p99
 #   make bench-x25519 X25519: BoringSSL scalar vs lanes with AVX-512 IFMA at fill 1..8, break-even
 #   make bench-hs   ECDSA TLS 1.3 handshakes per server core through tls.c, K per poll round, door lanes off vs on
-#   make bench-p256 ECDSA P-256 signing: BoringSSL vs lanes with AVX-512 IFMA at fill 1..8, break-even
+#   make bench-p256 ECDSA P-256 signing and verification: BoringSSL vs lanes with AVX-512 IFMA at fill 1..8, break-even
 #   make test-asan  the lab suite against ASan+UBSan mxgate and mxgate-control; fails on any report
 #   make soak       SOAK_MINUTES (10) of load and faults; nothing lost, nothing duplicated
 #   make deb        build/deb/mxgate_<version>_amd64.deb (deploy/deb.sh says what it holds)
@@ -259,7 +259,7 @@ bench-hs: deps
 	@$(BUILD)/bench_hs_door --key ecdsa $(if $(BENCH_SECS),$(BENCH_SECS),2)
 # ---- end X25519 IFMA ----
 
-# ---- ECDSA P-256 signing eight lanes with AVX-512 IFMA (crypto/p256_ifma.c): unit test, bench-p256 ----
+# ---- ECDSA P-256 signing and verification eight lanes with AVX-512 IFMA (crypto/p256_ifma.c): unit test, bench-p256 ----
 $(BUILD)/test_p256_ifma: tests/unit/test_p256_ifma.c crypto/p256_ifma.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_p256_ifma.c \
 		crypto/p256_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS) -lpthread

@@ -1,6 +1,6 @@
 /*
- * p256_ifma.c - ECDSA P-256 signing eight lanes at once with AVX-512 IFMA;
- * see p256_ifma.h for the model.
+ * p256_ifma.c - ECDSA P-256 signing (and verification, at the end) eight
+ * lanes at once with AVX-512 IFMA; see p256_ifma.h for the model.
  *
  * Arithmetic (per lane; all lanes run the same instructions):
  *   - values mod p and mod n are five 52-bit limbs below 2m, in
@@ -27,7 +27,17 @@
  *   - r = x mod n by conditional subtractions of p then n (x < 2p);
  *     s = k^-1 (e + r d) mod n.
  * Only loop bounds, public digits and table positions steer control flow
- * or addresses; the table is read whole for every window. The functions
+ * or addresses; the table is read whole for every window.
+ *
+ * Verification (public data, not constant time): w = s^-1 (Fermat, beside
+ * an idle chain mod p), u1 = e w, u2 = r w mod n (vscalars), recoded as k;
+ * then u1 G + u2 Q by 104 mixed additions, G's digit and Q's each window,
+ * Q's entries from the key's own table (p256_ifma_pub_new, the same layout
+ * as G's), and x(u1 G + u2 Q) mod n = r checked as X == r Z^2 or
+ * (r + n) Z^2 mod p (vpoint). The comb argument above does not hold for
+ * u1 G + u2 Q (an attacker picks u1 and u2 through e, r, s): an addition
+ * may meet +-its own point; it then makes Z = 0 mod p, which every later
+ * addition keeps, and Z = 0 is never a match (vpoint's comment). The functions
  * carry __attribute__((target)), so the rest of the build keeps its flags;
  * they run only after p256_ifma_cpu() said yes.
  */
@@ -79,11 +89,21 @@ struct p256_ifma_key {
 	uint64_t d[5];          /* the private scalar, 52-bit limbs */
 };
 
+struct p256_ifma_pub {
+	uint64_t tab[P256_NW][16][2][5]; /* [w][d-1]: d * 32^w * Q, as G's table */
+	uint8_t point[65];               /* Q uncompressed: 0x04 | X | Y */
+};
+
 static struct p256c *pc;
 static pthread_once_t pc_once = PTHREAD_ONCE_INIT;
 static const uint8_t n_be[32] = {
 	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+static const uint8_t p_be[32] = {
+	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
 
 int p256_ifma_cpu(void)
@@ -105,6 +125,7 @@ int p256_ifma_cpu(void)
 #define PK_SUB _mm512_sub_epi64
 #define PK_AND _mm512_and_si512
 #define PK_XOR _mm512_xor_si512
+#define PK_OR _mm512_or_si512
 #define PK_SRLI _mm512_srli_epi64
 #define PK_SLLI _mm512_slli_epi64
 #define PK_SRAI _mm512_srai_epi64
@@ -126,6 +147,7 @@ int p256_ifma_cpu(void)
 #undef PK_SUB
 #undef PK_AND
 #undef PK_XOR
+#undef PK_OR
 #undef PK_SRLI
 #undef PK_SLLI
 #undef PK_SRAI
@@ -148,6 +170,7 @@ int p256_ifma_cpu(void)
 #define PK_SUB _mm256_sub_epi64
 #define PK_AND _mm256_and_si256
 #define PK_XOR _mm256_xor_si256
+#define PK_OR _mm256_or_si256
 #define PK_SRLI _mm256_srli_epi64
 #define PK_SLLI _mm256_slli_epi64
 #define PK_SRAI _mm256_srai_epi64
@@ -520,4 +543,178 @@ size_t p256_ifma_der(const struct p256_ifma_job *j, uint8_t *out, size_t max_out
 	OPENSSL_free(der);
 	ECDSA_SIG_free(sig);
 	return len;
+}
+
+/* ---- verification ---- */
+
+/*
+ * One window table of point pt (affine, 16 multiples 1..16 of pt) into
+ * tab, Montgomery form; pt is not infinity and has prime order n, so no
+ * multiple below 17 is.
+ */
+static int tab_window(uint64_t tab[16][2][5], const EC_GROUP *g, const EC_POINT *pt, EC_POINT *acc,
+		      BIGNUM *x, BIGNUM *y, const BIGNUM *rp, const BIGNUM *p, BN_CTX *ctx)
+{
+	if (!EC_POINT_copy(acc, pt))
+		return 0;
+	for (unsigned d = 1; d <= 16; d++) {
+		if ((d > 1 && !EC_POINT_add(g, acc, acc, pt, ctx)) ||
+		    !EC_POINT_get_affine_coordinates_GFp(g, acc, x, y, ctx) || !BN_mod_mul(x, x, rp, p, ctx) ||
+		    !BN_mod_mul(y, y, rp, p, ctx) || !bn_limbs(tab[d - 1][0], x) || !bn_limbs(tab[d - 1][1], y))
+			return 0;
+	}
+	return 1;
+}
+
+struct p256_ifma_pub *p256_ifma_pub_new(const EC_KEY *key)
+{
+	const EC_GROUP *g = key ? EC_KEY_get0_group(key) : NULL;
+	const EC_POINT *q = key ? EC_KEY_get0_public_key(key) : NULL;
+	struct p256_ifma_pub *pub = NULL;
+	BN_CTX *ctx = NULL;
+	EC_POINT *pt = NULL, *acc = NULL;
+	BIGNUM *p, *rp, *x, *y;
+	int ok = 0;
+
+	if (!g || !q || EC_GROUP_get_curve_name(g) != NID_X9_62_prime256v1 || EC_POINT_is_at_infinity(g, q))
+		return NULL;
+	pthread_once(&pc_once, p256_init);
+	if (!pc || !(pub = malloc(sizeof(*pub))) || !(ctx = BN_CTX_new()) || !(pt = EC_POINT_dup(q, g)) ||
+	    !(acc = EC_POINT_new(g)))
+		goto out;
+	BN_CTX_start(ctx);
+	p = BN_CTX_get(ctx);
+	rp = BN_CTX_get(ctx);
+	x = BN_CTX_get(ctx);
+	y = BN_CTX_get(ctx);
+	if (!y || !EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) || !BN_set_word(rp, 1) ||
+	    !BN_lshift(rp, rp, 260) || !BN_nnmod(rp, rp, p, ctx) ||
+	    EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, pub->point, sizeof(pub->point), ctx) !=
+		    sizeof(pub->point))
+		goto end;
+	/* window w: the multiples of 32^w Q; then five doublings to 32^(w+1) Q */
+	for (unsigned w = 0; w < P256_NW; w++) {
+		if (!tab_window(pub->tab[w], g, pt, acc, x, y, rp, p, ctx))
+			goto end;
+		for (unsigned i = 0; i < 5; i++)
+			if (!EC_POINT_dbl(g, pt, pt, ctx))
+				goto end;
+	}
+	ok = 1;
+end:
+	BN_CTX_end(ctx);
+out:
+	BN_CTX_free(ctx);
+	EC_POINT_free(pt);
+	EC_POINT_free(acc);
+	if (!ok) {
+		free(pub);
+		pub = NULL;
+	}
+	return pub;
+}
+
+void p256_ifma_pub_free(struct p256_ifma_pub *q)
+{
+	free(q);
+}
+
+const uint8_t *p256_ifma_pub_point(const struct p256_ifma_pub *q)
+{
+	return q->point;
+}
+
+/* rn = r + n if that is below p (then x = r + n also has x mod n = r), else r */
+static void r_plus_n(uint8_t rn[32], const uint8_t r[32])
+{
+	unsigned carry = 0;
+
+	for (int i = 31; i >= 0; i--) {
+		unsigned v = (unsigned)r[i] + n_be[i] + carry;
+
+		rn[i] = (uint8_t)v;
+		carry = v >> 8;
+	}
+	if (carry || memcmp(rn, p_be, 32) >= 0)
+		memcpy(rn, r, 32);
+}
+
+/*
+ * Public data only (key, digest, signature): nothing here is secret, so
+ * plain branches on r and s are fine. A lane that cannot be valid (no key,
+ * r or s outside [1, n-1]) runs with r = s = 1 and G's table and gets
+ * ok = 0 whatever its sum.
+ */
+void p256_ifma_verify(struct p256_ifma_vjob *jobs, unsigned n)
+{
+	uint64_t sl[5][P256_IFMA_LANES], el[5][P256_IFMA_LANES], rl[5][P256_IFMA_LANES];
+	uint64_t rnl[5][P256_IFMA_LANES], u1[5][P256_IFMA_LANES], u2[5][P256_IFMA_LANES];
+	uint64_t dg[2][P256_NW][P256_IFMA_LANES];
+	const uint64_t (*qt[P256_IFMA_LANES])[16][2][5];
+	static const uint8_t one[32] = { [31] = 1 };
+	unsigned width = n <= 4 ? 4 : 8, ok;
+	int valid[P256_IFMA_LANES];
+
+	if (!n || n > P256_IFMA_LANES)
+		return;
+	pthread_once(&pc_once, p256_init);
+	if (!pc) {
+		for (unsigned i = 0; i < n; i++)
+			jobs[i].ok = 0;
+		return;
+	}
+	for (unsigned lane = 0; lane < P256_IFMA_LANES; lane++) {
+		const struct p256_ifma_vjob *j = &jobs[lane < n ? lane : 0];
+		int v = j->pub && scalar_ok(j->r) && scalar_ok(j->s);
+		const uint8_t *r = v ? j->r : one, *s = v ? j->s : one;
+		uint8_t rn[32];
+		uint64_t l[5];
+
+		valid[lane] = v && lane < n;
+		qt[lane] = v ? (const uint64_t (*)[16][2][5])j->pub->tab
+			     : (const uint64_t (*)[16][2][5])pc->tab;
+		r_plus_n(rn, r);
+		be_load(l, NULL, s);
+		for (unsigned i = 0; i < 5; i++)
+			sl[i][lane] = l[i];
+		be_load(l, NULL, j->digest);
+		for (unsigned i = 0; i < 5; i++)
+			el[i][lane] = l[i];
+		be_load(l, NULL, r);
+		for (unsigned i = 0; i < 5; i++)
+			rl[i][lane] = l[i];
+		be_load(l, NULL, rn);
+		for (unsigned i = 0; i < 5; i++)
+			rnl[i][lane] = l[i];
+	}
+	if (width == 4)
+		vscalars_4(u1, u2, (const uint64_t (*)[P256_IFMA_LANES])sl,
+			   (const uint64_t (*)[P256_IFMA_LANES])el, (const uint64_t (*)[P256_IFMA_LANES])rl, pc);
+	else
+		vscalars_8(u1, u2, (const uint64_t (*)[P256_IFMA_LANES])sl,
+			   (const uint64_t (*)[P256_IFMA_LANES])el, (const uint64_t (*)[P256_IFMA_LANES])rl, pc);
+	/* u1 and u2 (below n) into signed digits, as signing recodes k */
+	for (unsigned lane = 0; lane < width; lane++) {
+		uint64_t l[5], w[4];
+		uint8_t b[32];
+
+		for (unsigned i = 0; i < 5; i++)
+			l[i] = u1[i][lane];
+		be_store(b, l);
+		be_load(l, w, b);
+		recode(dg[0], w, lane);
+		for (unsigned i = 0; i < 5; i++)
+			l[i] = u2[i][lane];
+		be_store(b, l);
+		be_load(l, w, b);
+		recode(dg[1], w, lane);
+	}
+	if (width == 4)
+		ok = vpoint_4((const uint64_t (*)[P256_NW][P256_IFMA_LANES])dg, qt,
+			      (const uint64_t (*)[P256_IFMA_LANES])rl, (const uint64_t (*)[P256_IFMA_LANES])rnl, pc);
+	else
+		ok = vpoint_8((const uint64_t (*)[P256_NW][P256_IFMA_LANES])dg, qt,
+			      (const uint64_t (*)[P256_IFMA_LANES])rl, (const uint64_t (*)[P256_IFMA_LANES])rnl, pc);
+	for (unsigned lane = 0; lane < n; lane++)
+		jobs[lane].ok = valid[lane] && (ok >> lane & 1);
 }

@@ -1,6 +1,7 @@
 /*
  * p256_ifma.h - ECDSA P-256 signing eight at a time with AVX-512 IFMA, for
- * the key door of crypto/tls.c.
+ * the key door of crypto/tls.c, and verification eight at a time (a client
+ * checking one server key's CertificateVerify again and again: mxgen).
  *
  * Model: as crypto/x25519_ifma.h, each 64-bit lane of a zmm register
  * belongs to one signature ("lane-sliced"): limb j of the eight values sits
@@ -60,5 +61,38 @@ void p256_ifma_sign_k(struct p256_ifma_job *jobs, const uint8_t k[][32], unsigne
 
 /* ECDSA signature DER from r, s (ECDSA_SIG_to_bytes'); its length, or 0 (job not ok, no room). */
 size_t p256_ifma_der(const struct p256_ifma_job *j, uint8_t *out, size_t max_out);
+
+/*
+ * ECDSA verification eight at a time: u1 G + u2 Q as 104 mixed additions
+ * (a digit of u1 from G's table, then one of u2 from a table of Q built
+ * once per key, each window), no doublings, and x(u1 G + u2 Q) checked
+ * against r as X == r Z^2 (or (r + n) Z^2) mod p, no inversion. Public data
+ * only: not constant time.
+ */
+struct p256_ifma_pub;                       /* a public key's tables: built once, immutable, shareable by threads */
+
+/* NULL if the key is not P-256, has no public point, or on allocation failure. May take milliseconds. */
+struct p256_ifma_pub *p256_ifma_pub_new(const EC_KEY *key);
+void p256_ifma_pub_free(struct p256_ifma_pub *q);
+/* The public point, uncompressed (0x04 | X | Y), for the caller's cache lookup. */
+const uint8_t *p256_ifma_pub_point(const struct p256_ifma_pub *q);   /* 65 bytes */
+
+struct p256_ifma_vjob {
+	const struct p256_ifma_pub *pub;   /* lanes may use different keys */
+	uint8_t digest[32];                /* SHA-256 of the message (e = its 256 bits) */
+	uint8_t r[32], s[32];              /* the signature, big-endian */
+	int ok;                            /* out: 1 = valid; 0 = not shown valid */
+};
+
+/*
+ * Verify n jobs (1..8) in one run (up to 4 in ymm, 5..8 in zmm, as
+ * signing). Requires p256_ifma_cpu(). ok = 1 only if ECDSA_do_verify
+ * accepts the same digest, r, s and key. ok = 0 for an invalid signature,
+ * r or s outside [1, n-1], pub NULL, and the rare sums the additions
+ * cannot make (the accumulator equal to +-the added point on the way, as
+ * crafted signatures can force): the caller re-checks those with
+ * ECDSA_do_verify. Jobs beyond n are not touched.
+ */
+void p256_ifma_verify(struct p256_ifma_vjob *jobs, unsigned n);
 
 #endif

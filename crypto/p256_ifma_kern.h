@@ -4,7 +4,9 @@
  * p256_ifma.c: 8 lanes in zmm registers and 4 lanes in ymm registers
  * (AVX-512VL), each function named with the width (sign_8, sign_4, ...).
  * Not a public header: p256_ifma.c defines PK_W, PK_VEC, PK_TGT, PK_FN, the
- * PK_* operations and struct p256c before including it.
+ * PK_* operations and struct p256c before including it. sign() signs;
+ * vscalars() and vpoint() are the two halves of verification (the host
+ * recodes u1 and u2 in between).
  *
  * Every value is five limbs below 2^52 (IFMA reads 52 bits of its inputs)
  * and, between operations, below twice its modulus m (p or n): Montgomery
@@ -33,7 +35,13 @@
 #define pt_madd PK_FN(pt_madd)
 #define pair_p PK_FN(pair_p)
 #define trio_p PK_FN(trio_p)
+#define tab_read PK_FN(tab_read)
+#define lane_read PK_FN(lane_read)
+#define acc_add PK_FN(acc_add)
+#define fe_eq PK_FN(fe_eq)
 #define sign PK_FN(sign)
+#define vscalars PK_FN(vscalars)
+#define vpoint PK_FN(vpoint)
 
 typedef struct {
 	vec v[5];
@@ -316,6 +324,93 @@ XF void pt_madd(fe *x3, fe *y3, fe *z3, const fe *x1, const fe *y1, const fe *z1
 }
 
 /*
+ * The entry of |digit| in one window of a table shared by all lanes (G's):
+ * all 16 entries read, each kept only where it matches (x2, y2 = 0 for
+ * digit 0). dv holds the digits as recode() makes them.
+ */
+XT void tab_read(fe *x2, fe *y2, const uint64_t t[16][2][5], vec dv)
+{
+	vec dig = PK_AND(dv, PK_SET1(31));
+
+	for (unsigned i = 0; i < 5; i++)
+		x2->v[i] = y2->v[i] = PK_ZERO();
+	for (unsigned j = 1; j <= 16; j++) {
+		__mmask8 hit = PK_CMPEQ(dig, PK_SET1((long long)j));
+
+		for (unsigned i = 0; i < 5; i++) {
+			x2->v[i] = PK_MASKMOV(x2->v[i], hit, PK_SET1((long long)t[j - 1][0][i]));
+			y2->v[i] = PK_MASKMOV(y2->v[i], hit, PK_SET1((long long)t[j - 1][1][i]));
+		}
+	}
+}
+
+/*
+ * The entry of |digit| in window w of each lane's own table (a public key's:
+ * verification, public data, so read directly by the digit; for digit 0
+ * entry 1, which acc_add then ignores). dg: the window's digits, one a lane.
+ */
+XT void lane_read(fe *x2, fe *y2, const uint64_t (*const t[P256_IFMA_LANES])[16][2][5], unsigned w,
+		  const uint64_t dg[P256_IFMA_LANES])
+{
+	uint64_t lx[5][P256_IFMA_LANES], ly[5][P256_IFMA_LANES];
+
+	for (unsigned lane = 0; lane < PK_W; lane++) {
+		unsigned d = (unsigned)(dg[lane] & 31);
+		const uint64_t (*e)[5] = t[lane][w][d ? d - 1 : 0];
+
+		for (unsigned i = 0; i < 5; i++) {
+			lx[i][lane] = e[0][i];
+			ly[i][lane] = e[1][i];
+		}
+	}
+	fe_load(x2, (const uint64_t (*)[P256_IFMA_LANES])lx);
+	fe_load(y2, (const uint64_t (*)[P256_IFMA_LANES])ly);
+}
+
+/*
+ * One window of a sum of table points: (x, y, z) += (x2, +-y2) with the
+ * sign and size of the digit in dv (recode(): |digit| in bits 0..4, the
+ * sign in bit 8). Digit 0: the accumulator is kept; a lane at infinity
+ * (inf) takes the entry itself (Z = 1, one: R mod p) and leaves infinity;
+ * else the mixed sum (pt_madd, wrong when the accumulator is +-the entry:
+ * then H = 0 and Z3 = Z1 H = 0 mod p, and since every later Z3 is a
+ * multiple of Z1, Z stays 0 mod p to the end).
+ */
+XT void acc_add(fe *x, fe *y, fe *z, __mmask8 *inf, fe *x2, fe *y2, vec dv, const fe *one)
+{
+	fe x3, y3, z3, t, zero;
+	vec dig = PK_AND(dv, PK_SET1(31));
+	__mmask8 nz = PK_CMPNE(dig, PK_ZERO()), add, first;
+	__mmask8 neg = PK_CMPNE(PK_AND(dv, PK_SET1(256)), PK_ZERO());
+
+	/* a negative digit: the entry's negative, (x, -y) */
+	for (unsigned i = 0; i < 5; i++)
+		zero.v[i] = PK_ZERO();
+	msub(&t, &zero, y2, P256_P2);
+	for (unsigned i = 0; i < 5; i++)
+		y2->v[i] = PK_MASKMOV(y2->v[i], neg, t.v[i]);
+	pt_madd(&x3, &y3, &z3, x, y, z, x2, y2);
+	add = nz & (__mmask8)~*inf;
+	first = nz & *inf;
+	for (unsigned i = 0; i < 5; i++) {
+		x->v[i] = PK_MASKMOV(PK_MASKMOV(x->v[i], add, x3.v[i]), first, x2->v[i]);
+		y->v[i] = PK_MASKMOV(PK_MASKMOV(y->v[i], add, y3.v[i]), first, y2->v[i]);
+		z->v[i] = PK_MASKMOV(PK_MASKMOV(z->v[i], add, z3.v[i]), first, one->v[i]);
+	}
+	*inf &= (__mmask8)~nz;
+}
+
+/* the lanes where a == b, both reduced below p (five limbs equal) */
+XT __mmask8 fe_eq(const fe *a, const fe *b)
+{
+	__mmask8 eq = (__mmask8)0xff;
+
+	for (unsigned i = 0; i < 5; i++)
+		eq &= PK_CMPEQ(a->v[i], b->v[i]);
+	return eq;
+}
+
+/*
  * Every lane's signature: dg the nonce's signed digits (p256_ifma.c
  * recode: |digit| in bits 0..4, the sign in bit 8), kl the nonce,
  * el the digest, dl the private scalar (each as five 52-bit limbs, plain,
@@ -326,44 +421,16 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 	     const uint64_t el[5][P256_IFMA_LANES], const uint64_t dl[5][P256_IFMA_LANES],
 	     const struct p256c *c)
 {
-	fe x, y, z, x2, y2, x3, y3, z3, one, zero, t, r, s, k, e, d;
+	fe x, y, z, x2, y2, one, t, r, s, k, e, d;
 	__mmask8 inf = (__mmask8)0xff;
 
 	fe_set(&one, c->rp);
-	for (unsigned i = 0; i < 5; i++)
-		zero.v[i] = PK_ZERO();
 	x = y = z = one;        /* any value: the lanes at infinity are masked */
 	for (unsigned w = 0; w < P256_NW; w++) {
-		vec dv = PK_LOAD(dg[w]), dig = PK_AND(dv, PK_SET1(31));
-		__mmask8 nz = PK_CMPNE(dig, PK_ZERO()), add, first;
-		__mmask8 neg = PK_CMPNE(PK_AND(dv, PK_SET1(256)), PK_ZERO());
+		vec dv = PK_LOAD(dg[w]);
 
-		/* the digit's entry: all 16 read, each kept only where it matches */
-		x2 = y2 = zero;
-		for (unsigned j = 1; j <= 16; j++) {
-			__mmask8 hit = PK_CMPEQ(dig, PK_SET1((long long)j));
-
-			for (unsigned i = 0; i < 5; i++) {
-				x2.v[i] = PK_MASKMOV(x2.v[i], hit,
-						     PK_SET1((long long)c->tab[w][j - 1][0][i]));
-				y2.v[i] = PK_MASKMOV(y2.v[i], hit,
-						     PK_SET1((long long)c->tab[w][j - 1][1][i]));
-			}
-		}
-		/* a negative digit: the entry's negative, (x, -y) */
-		msub(&t, &zero, &y2, P256_P2);
-		for (unsigned i = 0; i < 5; i++)
-			y2.v[i] = PK_MASKMOV(y2.v[i], neg, t.v[i]);
-		pt_madd(&x3, &y3, &z3, &x, &y, &z, &x2, &y2);
-		/* digit 0: keep; at infinity: the entry itself; else the sum */
-		add = nz & (__mmask8)~inf;
-		first = nz & inf;
-		for (unsigned i = 0; i < 5; i++) {
-			x.v[i] = PK_MASKMOV(PK_MASKMOV(x.v[i], add, x3.v[i]), first, x2.v[i]);
-			y.v[i] = PK_MASKMOV(PK_MASKMOV(y.v[i], add, y3.v[i]), first, y2.v[i]);
-			z.v[i] = PK_MASKMOV(PK_MASKMOV(z.v[i], add, z3.v[i]), first, one.v[i]);
-		}
-		inf &= (__mmask8)~nz;
+		tab_read(&x2, &y2, c->tab[w], dv);
+		acc_add(&x, &y, &z, &inf, &x2, &y2, dv, &one);
 	}
 	/* Z^-1 and k^-1 together */
 	fe_load(&k, kl);
@@ -392,6 +459,98 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 	fe_store(s_out, &s);
 }
 
+
+/*
+ * Verification, first half: u1 = e w and u2 = r w mod n, w = s^-1 mod n,
+ * for every lane; sl, el, rl plain limbs (s and r in [1, n-1], e below
+ * 2^256 < 2n), out u1 and u2 plain, below n.
+ */
+XF void vscalars(uint64_t u1_out[5][P256_IFMA_LANES], uint64_t u2_out[5][P256_IFMA_LANES],
+		 const uint64_t sl[5][P256_IFMA_LANES], const uint64_t el[5][P256_IFMA_LANES],
+		 const uint64_t rl[5][P256_IFMA_LANES], const struct p256c *c)
+{
+	fe s, e, r, w, t, one;
+
+	fe_load(&s, sl);
+	fe_load(&e, el);
+	fe_load(&r, rl);
+	fe_set(&t, c->r2n);
+	mul_n(&s, &s, &t);              /* s R */
+	fe_set(&one, c->rp);
+	/* w = s^-1 R mod n; the chain mod p beside it inverts 1 and is dropped */
+	inv_pn(&t, &one, c->ep, &w, &s, c->en);
+	mul_n(&e, &e, &w);              /* e s^-1: out of Montgomery form */
+	mul_n(&r, &r, &w);
+	condsub(&e, &e, P256_N);
+	condsub(&r, &r, P256_N);
+	fe_store(u1_out, &e);
+	fe_store(u2_out, &r);
+}
+
+/*
+ * Verification, second half: u1 G + u2 Q as 104 mixed additions, window w
+ * adding the digit of u1 from G's table then the digit of u2 from the
+ * lane's table of Q (qt), no doublings; dg[0] and dg[1] the digits of u1
+ * and u2 (recode()). rl the signature's r and rnl r + n where that is below
+ * p, else r again (plain limbs, below p). Returns the lanes where the sum
+ * (X, Y, Z) is a point, not infinity, with Z != 0 mod p and x = X / Z^2
+ * equal to r or r + n: X == r Z^2 mod p, no inversion.
+ *
+ * Soundness: an addition is wrong only when the accumulator is +-the entry
+ * (the table's entries are never infinity: d 32^w is not 0 mod n), and
+ * then it leaves Z = 0 mod p for good (acc_add). So Z != 0 at the end means
+ * every addition was right and (X / Z^2, Y / Z^3) is u1 G + u2 Q; a sum
+ * that is really infinity without the inf mask (a cancellation) has Z = 0
+ * too. Those lanes come out not valid (the caller re-checks them).
+ */
+XF unsigned vpoint(const uint64_t dg[2][P256_NW][P256_IFMA_LANES],
+		   const uint64_t (*const qt[P256_IFMA_LANES])[16][2][5],
+		   const uint64_t rl[5][P256_IFMA_LANES], const uint64_t rnl[5][P256_IFMA_LANES],
+		   const struct p256c *c)
+{
+	fe x, y, z, x2, y2, one, zz, u;
+	__mmask8 inf = (__mmask8)0xff, ok;
+	vec zor;
+
+	fe_set(&one, c->rp);
+	x = y = z = one;        /* any value: the lanes at infinity are masked */
+	for (unsigned w = 0; w < P256_NW; w++) {
+		vec dv = PK_LOAD(dg[0][w]);
+
+		tab_read(&x2, &y2, c->tab[w], dv);
+		acc_add(&x, &y, &z, &inf, &x2, &y2, dv, &one);
+		dv = PK_LOAD(dg[1][w]);
+		lane_read(&x2, &y2, qt, w, dg[1][w]);
+		acc_add(&x, &y, &z, &inf, &x2, &y2, dv, &one);
+	}
+	/*
+	 * X and r Z^2 out of Montgomery form, each reduced below p (X / R is at
+	 * most p already: (X + Q p) / R < p + 1; the subtraction makes p 0)
+	 */
+	sq_p(&zz, &z);                  /* Z^2 R */
+	for (unsigned i = 0; i < 5; i++)
+		one.v[i] = PK_SET1(i == 0);
+	mul_p(&x, &x, &one);
+	condsub(&x, &x, P256_P);
+	fe_load(&u, rl);
+	mul_p(&u, &u, &zz);             /* r Z^2 */
+	condsub(&u, &u, P256_P);
+	ok = fe_eq(&x, &u);
+	fe_load(&u, rnl);
+	mul_p(&u, &u, &zz);             /* (r + n) Z^2 */
+	condsub(&u, &u, P256_P);
+	ok |= fe_eq(&x, &u);
+	/* Z R below p: 0 exactly when Z = 0 mod p */
+	condsub(&z, &z, P256_P);
+	zor = PK_ZERO();
+	for (unsigned i = 0; i < 5; i++)
+		zor = PK_OR(zor, z.v[i]);
+	ok &= PK_CMPNE(zor, PK_ZERO());
+	/* infinity is no match (not reached: u2 = r/s is not 0, so a digit of u2 is not) */
+	ok &= (__mmask8)~inf;
+	return ok;
+}
+
 #undef fe
 #undef normalize
 #undef condsub
@@ -410,7 +569,13 @@ XF void sign(uint64_t r_out[5][P256_IFMA_LANES], uint64_t s_out[5][P256_IFMA_LAN
 #undef pt_madd
 #undef pair_p
 #undef trio_p
+#undef tab_read
+#undef lane_read
+#undef acc_add
+#undef fe_eq
 #undef sign
+#undef vscalars
+#undef vpoint
 #undef vec
 #undef XT
 #undef XF

@@ -3,7 +3,10 @@
  * ECDSA_do_sign against the lane run of crypto/p256_ifma.c at every fill
  * level 1..8 (1..4 lanes: the ymm kernel, 5..8: zmm), side by side in one
  * run, and the break-even fill: the least fill at which a signature in
- * lanes costs less than one from BoringSSL. `make bench-p256`.
+ * lanes costs less than one from BoringSSL. Then the same for verification
+ * (ECDSA_do_verify against p256_ifma_verify with one key's tables in every
+ * lane), and the time to build a key's tables (p256_ifma_pub_new).
+ * `make bench-p256`.
  *
  * Time is this thread's CPU time; each figure is measured in short slices
  * over several rounds, interleaved, and the best slice of each is kept (the
@@ -38,11 +41,24 @@ static double now_s(void)
 
 static EC_KEY *eck;
 static struct p256_ifma_job jobs[8];
+static struct p256_ifma_vjob vjobs[8];
+static ECDSA_SIG *vsig;
+static int verifying;   /* op() times verification instead of signing */
 
-/* fill 0: BoringSSL's ECDSA_do_sign; else one lane run of that fill */
+/*
+ * fill 0: BoringSSL's ECDSA_do_sign (ECDSA_do_verify when verifying); else
+ * one lane run of that fill
+ */
 static void op(int fill)
 {
-	if (fill > 0) {
+	if (verifying) {
+		if (fill > 0) {
+			p256_ifma_verify(vjobs, (unsigned)fill);
+		} else if (ECDSA_do_verify(vjobs[0].digest, 32, vsig, eck) != 1) {
+			fprintf(stderr, "bench_p256: ECDSA_do_verify failed\n");
+			exit(1);
+		}
+	} else if (fill > 0) {
 		p256_ifma_sign(jobs, (unsigned)fill);
 	} else {
 		ECDSA_SIG *sig = ECDSA_do_sign(jobs[0].digest, 32, eck);
@@ -123,6 +139,60 @@ int main(int argc, char **argv)
 		printf("break-even fill: %d (the least fill where a signature in lanes costs less)\n", even);
 	else
 		printf("break-even fill: none (lanes cost more than BoringSSL at every fill)\n");
+	/* verification: the signatures just made, one key's tables in every lane */
+	{
+		struct p256_ifma_pub *pub = NULL;
+		double t0 = now_s(), build;
+		unsigned builds = 0;
+
+		do {
+			p256_ifma_pub_free(pub);
+			if (!(pub = p256_ifma_pub_new(eck))) {
+				fprintf(stderr, "bench_p256: no public key tables\n");
+				return 1;
+			}
+			builds++;
+		} while (now_s() - t0 < slice);
+		build = (now_s() - t0) / builds;
+		for (unsigned i = 0; i < 8; i++) {
+			vjobs[i].pub = pub;
+			memcpy(vjobs[i].digest, jobs[i].digest, 32);
+			memcpy(vjobs[i].r, jobs[i].r, 32);
+			memcpy(vjobs[i].s, jobs[i].s, 32);
+		}
+		p256_ifma_verify(vjobs, 8);
+		for (unsigned i = 0; i < 8; i++)
+			if (vjobs[i].ok != 1) {
+				fprintf(stderr, "bench_p256: lane %u does not verify in lanes\n", i);
+				return 1;
+			}
+		vsig = ECDSA_SIG_new();
+		if (!vsig || !BN_bin2bn(vjobs[0].r, 32, vsig->r) || !BN_bin2bn(vjobs[0].s, 32, vsig->s))
+			return 1;
+		verifying = 1;
+		bssl = best_us(0, slice);
+		for (int f = 1; f <= 8; f++)
+			run[f] = best_us(f, slice);
+		printf("\nECDSA P-256 verification, one core, this thread's CPU time (best of %d slices of %.2f s)\n",
+		       ROUNDS, slice);
+		/* the tables: 52 windows x 16 points x (x, y) x 5 limbs of 8 bytes, and the point */
+		printf("a key's tables (p256_ifma_pub_new): %.2f ms to build, %zu bytes\n", build * 1e3,
+		       (size_t)52 * 16 * 2 * 5 * 8 + 65);
+		printf("BoringSSL ECDSA_do_verify                  %8.1f us/signature\n", bssl);
+		printf("%-6s %12s %14s %16s\n", "lanes", "us/run", "us/signature", "vs BoringSSL");
+		even = 0;
+		for (int f = 1; f <= 8; f++) {
+			printf("%-6d %12.1f %14.1f %15.2fx\n", f, run[f], run[f] / f, bssl * f / run[f]);
+			if (!even && run[f] / f < bssl)
+				even = f;
+		}
+		if (even)
+			printf("break-even fill: %d\n", even);
+		else
+			printf("break-even fill: none (lanes cost more than BoringSSL at every fill)\n");
+		ECDSA_SIG_free(vsig);
+		p256_ifma_pub_free(pub);
+	}
 	p256_ifma_key_free(key);
 	EC_KEY_free(eck);
 	return 0;
