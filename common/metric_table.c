@@ -171,6 +171,12 @@ const struct metric_family metric_families[] = {
 	  "Handshakes that ended without taking the X25519 shared secret the door made for them." },
 	{ "mxgate_tls_key_p256_runs_total", C, "AVX-512 IFMA runs (up to 8 lanes) of ECDSA P-256 signatures." },
 	{ "mxgate_tls_key_p256_lanes_total", C, "Signatures in the P-256 IFMA runs." },
+	{ "mxgate_tls_key_cv_runs_total", C,
+	  "Client sessions: AVX-512 IFMA runs (up to 8 lanes) checking servers' ECDSA P-256 CertificateVerify." },
+	{ "mxgate_tls_key_cv_lanes_total", C, "Signatures in the CertificateVerify IFMA runs." },
+	{ "mxgate_tls_key_cv_scalar_total", C,
+	  "Client sessions: CertificateVerify checks BoringSSL made (no table yet, a lone check, not shown valid in lanes)." },
+	{ "mxgate_tls_key_cv_bad_total", C, "Client sessions: server CertificateVerify signatures found invalid." },
 
 	/* mxgate-control's own (control/mxgate-control.c) */
 	{ "mxgate_control_mxgate_up", G, "1 if the last counter fetch from mxgate worked." },
