@@ -55,7 +55,7 @@ trap 'exit 130' INT TERM
 # land in. With BENCH_AB_PERF=1 the worker polls without sleeping
 # (BENCH_AB_SLEEP defaults to 0), as in production.
 # BENCH_AB_KEEP=DIR keeps each run's perf data there.
-SKELETON='^(eth_memif_rx|eth_memif_tx|worker_main|port_poll|port_xmit|net_steer_poll|ring_get|smtp_worker_poll|net_timers|tcp_timers|tcp_events_run|tcp_reap|net_flush|tx_flush|sess_reap|auth_take|auth_poll|rte_rdtsc|rte_rcu_qsbr_quiescent|smtp_worker_sync|slog_bind|tcp_worker|tls_worker_pending|neigh_timers|\[unknown\]|finish_task_switch.*|_raw_spin_unlock_irq.*|exit_to_user_mode_loop|irqentry_exit_to_user_mode|__rseq_handle_notify_resume|schedule|__schedule|preempt_schedule.*|asm_sysvec_.*|sysvec_.*)$'
+SKELETON='^(eth_memif_rx|eth_memif_tx|worker_main|port_poll|port_xmit|net_steer_poll|ring_get|smtp_worker_poll|net_timers|tcp_timers|tcp_events_run|tcp_reap|net_flush|tx_flush|sess_reap|relay_pool_reap|auth_take|auth_poll|rte_rdtsc|rte_rcu_qsbr_quiescent|smtp_worker_sync|slog_bind|tcp_worker|tls_worker_pending|neigh_timers|\[unknown\]|finish_task_switch.*|_raw_spin_unlock_irq.*|exit_to_user_mode_loop|irqentry_exit_to_user_mode|__rseq_handle_notify_resume|schedule|__schedule|preempt_schedule.*|asm_sysvec_.*|sysvec_.*)$'
 perf_worker() {    # $1: pid of the smtp_memif.sh run, $2: output file
 	local i p t tid=
 	for i in $(seq 600); do
