@@ -2355,8 +2355,14 @@ enum tls_status tls_handshake(struct tls_conn *c)
 			return TLS_WANT_KEY;
 		if (c->kstate == KEY_DONE || c->kstate == KEY_FAILED)
 			c->kstate = KEY_IDLE;   /* failed (worker gone): BoringSSL's own then */
-		if (c->cv)
-			return cv_finish(c);    /* the handshake is over but for its CertificateVerify */
+		/*
+		 * the handshake is over but for its CertificateVerify (checked by
+		 * the door, or its worker gone); a kept check of a handshake not
+		 * over (its Finished to read or to send: TLS_WANT_READ/WRITE, or
+		 * an error) waits for SSL_do_handshake() to end it
+		 */
+		if (c->cv && SSL_is_init_finished(c->ssl))
+			return cv_finish(c);
 		if (!c->x_tried)
 			x25519_client_start(c);
 	}
