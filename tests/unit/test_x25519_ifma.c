@@ -40,7 +40,11 @@
  * transcript or by another key fails with the alert the server sees; BER
  * instead of DER is left to BoringSSL, which refuses it; the same verdicts
  * with the check off; a client freed while its check is queued, and a
- * worker freed under queued checks (made inline then).
+ * worker freed under queued checks (made inline then). A round whose new
+ * keys would push a key out of the worker's cache while the round's lanes
+ * use its table (kept: no use after free); a client whose Finished cannot
+ * go out at once (TLS_WANT_WRITE after the kept signature): the check
+ * waits for the handshake's end, and a transport gone then stays an error.
  *
  * Without IFMA on the CPU the kernel tests are skipped and said so, and
  * the door must leave X25519 and the checks to BoringSSL.
