@@ -787,19 +787,28 @@ static int cv_check_one(const struct cv_job *j)
  * key gets one only once it has come CV_TABLE_AFTER times, and a worker
  * keeps CV_KEYS of them, the least recently used making room: a client
  * talks to few servers; a server that shows a new key every time costs
- * the client BoringSSL's check, never a table build.
+ * the client BoringSSL's check, never a table build. A slot used in this
+ * round (used > round: its table may be in the round's lanes) is never
+ * the one that makes room.
  */
-static const struct p256_ifma_pub *cv_pub(struct tls_worker *w, const struct cv_job *j)
+static const struct p256_ifma_pub *cv_pub(struct tls_worker *w, const struct cv_job *j, uint64_t round)
 {
-	struct cv_key *k = NULL, *lru = &w->cvk[0];
+	struct cv_key *k = NULL, *lru = NULL;
 
 	for (unsigned i = 0; i < CV_KEYS && !k; i++) {
 		if (memcmp(w->cvk[i].point, j->point, 65) == 0)
 			k = &w->cvk[i];
-		else if (w->cvk[i].used < lru->used)
+		else if (w->cvk[i].used <= round && (!lru || w->cvk[i].used < lru->used))
 			lru = &w->cvk[i];
 	}
 	if (!k) {
+		/*
+		 * A key seen in this round (used > round) stays: the round's
+		 * lanes hold pointers to its table until p256_ifma_verify has
+		 * run. Every slot taken this round: no slot, BoringSSL's check.
+		 */
+		if (!lru)
+			return NULL;
 		k = lru;
 		p256_ifma_pub_free(k->pub);
 		memset(k, 0, sizeof(*k));
@@ -826,10 +835,11 @@ static void cv_run_jobs(struct tls_worker *w, struct tls_key_stats *st, struct t
 	struct p256_ifma_vjob vj[TLS_BATCH];
 	struct cv_job *lj[TLS_BATCH];
 	unsigned nl = 0, runs;
+	uint64_t round = w ? w->cv_tick : 0;    /* the slots this round uses are used > round */
 
 	for (unsigned i = 0; i < n; i++) {
 		struct cv_job *j = vs[i]->cv;
-		const struct p256_ifma_pub *pub = w ? cv_pub(w, j) : NULL;
+		const struct p256_ifma_pub *pub = w ? cv_pub(w, j, round) : NULL;
 
 		j->state = CV_HELD;
 		if (!pub)
@@ -2345,8 +2355,14 @@ enum tls_status tls_handshake(struct tls_conn *c)
 			return TLS_WANT_KEY;
 		if (c->kstate == KEY_DONE || c->kstate == KEY_FAILED)
 			c->kstate = KEY_IDLE;   /* failed (worker gone): BoringSSL's own then */
-		if (c->cv)
-			return cv_finish(c);    /* the handshake is over but for its CertificateVerify */
+		/*
+		 * the handshake is over but for its CertificateVerify (checked by
+		 * the door, or its worker gone); a kept check of a handshake not
+		 * over (its Finished to read or to send: TLS_WANT_READ/WRITE, or
+		 * an error) waits for SSL_do_handshake() to end it
+		 */
+		if (c->cv && SSL_is_init_finished(c->ssl))
+			return cv_finish(c);
 		if (!c->x_tried)
 			x25519_client_start(c);
 	}

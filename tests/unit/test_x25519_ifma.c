@@ -40,7 +40,11 @@
  * transcript or by another key fails with the alert the server sees; BER
  * instead of DER is left to BoringSSL, which refuses it; the same verdicts
  * with the check off; a client freed while its check is queued, and a
- * worker freed under queued checks (made inline then).
+ * worker freed under queued checks (made inline then). A round whose new
+ * keys would push a key out of the worker's cache while the round's lanes
+ * use its table (kept: no use after free); a client whose Finished cannot
+ * go out at once (TLS_WANT_WRITE after the kept signature): the check
+ * waits for the handshake's end, and a transport gone then stays an error.
  *
  * Without IFMA on the CPU the kernel tests are skipped and said so, and
  * the door must leave X25519 and the checks to BoringSSL.
@@ -530,6 +534,7 @@ struct cpair {
 	enum tls_status cst;                    /* the client's last status */
 	int srv_st;                             /* 0 going, 1 done, -1 failed */
 	int woken;
+	int wblock;                             /* the client's writes: 1 take nothing, 2 fail */
 };
 
 static void cp_done(void *arg)
@@ -563,7 +568,11 @@ static long cp_cli_read(void *arg, uint8_t *buf, size_t len)
 
 static long cp_cli_write(void *arg, const uint8_t *buf, size_t len)
 {
-	return BIO_write(((struct cpair *)arg)->c2s, buf, (int)len);
+	struct cpair *p = arg;
+
+	if (p->wblock)
+		return p->wblock == 1 ? 0 : -1;
+	return BIO_write(p->c2s, buf, (int)len);
 }
 
 static long cp_srv_read(void *arg, uint8_t *buf, size_t len)
@@ -1278,6 +1287,123 @@ TEST(client_cv_door)
 	tls_worker_free(w);
 }
 
+/*
+ * One round of checks whose new keys push out of the worker's cache (4
+ * keys) a key whose lane table the same round's lanes use: two clients of
+ * a server whose key has its table, then four of servers with fresh keys,
+ * queued in that order. The table must outlive the round's lanes (ASan:
+ * no use after free; in a build without it, the freed table's memory may
+ * go to a table built later in the round, and the lanes would check the
+ * first key's signatures with another key); every handshake completes.
+ */
+TEST(client_cv_evict_in_round)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	int cpu = x25519_ifma_cpu();
+	struct tls_key_stats before;
+	SSL_CTX *s[5];
+	struct cpair ps[6];
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned i = 0; i < 5; i++)
+		s[i] = raw_server(NULL, TLS1_3_VERSION);
+	/* s[0]'s key comes 4 times in one round: its table is built */
+	cp_wave(ps, 4, cctx, w, s[0]);
+	cp_run(ps, 4, w, NULL);
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK_EQ(ps[i].cst, TLS_DONE);
+		cp_free(&ps[i]);
+	}
+	before = *st;
+	for (unsigned i = 0; i < 6; i++) {
+		cp_open(&ps[i], cctx, w, s[i < 2 ? 0 : i - 1], NULL, NULL);
+		ps[i].cst = tls_handshake(ps[i].cli);
+	}
+	cp_run(ps, 6, w, NULL);
+	for (unsigned i = 0; i < 6; i++) {
+		CHECK_EQ(ps[i].cst, TLS_DONE);
+		CHECK(cp_talk(&ps[i]));
+		cp_free(&ps[i]);
+	}
+	/* s[0]'s two in a run of 2 lanes; the four new keys BoringSSL's */
+	CHECK_EQ(DELTA(key_cv_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_cv_lanes), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_cv_scalar), cpu ? 4 : 0);
+	CHECK_EQ(DELTA(key_cv_bad), 0);
+	for (unsigned i = 0; i < 5; i++)
+		SSL_CTX_free(s[i]);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
+/*
+ * The server's CertificateVerify kept, then the client's Finished cannot
+ * go out (the transport takes nothing: TLS_WANT_WRITE): the handshake is
+ * not over, and the next call must finish it (the Finished out, the check
+ * queued, TLS_WANT_KEY) rather than end it with the kept check alone. A
+ * transport gone at that point is TLS_ERROR, and stays so when asked
+ * again (not TLS_DONE on the strength of the kept signature).
+ */
+TEST(client_cv_write_blocked)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	SSL_CTX *sctx = raw_server(NULL, TLS1_3_VERSION);
+	struct tls_key_stats before;
+	struct tls_macros m;
+	struct cpair p;
+
+	CHECK(cctx != NULL);
+	if (!cctx || !x25519_ifma_cpu()) {      /* without IFMA nothing is kept: nothing to see */
+		SSL_CTX_free(sctx);
+		tls_ctx_free(cctx);
+		tls_worker_free(w);
+		return;
+	}
+	for (int gone = 0; gone < 2; gone++) {
+		before = *st;
+		cp_wave(&p, 1, cctx, w, sctx);
+		CHECK_EQ(SSL_do_handshake(p.raw), -1);          /* the server's flight */
+		ERR_clear_error();
+		CHECK_EQ(tls_handshake(p.cli), TLS_WANT_KEY);   /* the shared secret */
+		tls_worker_run(w, 64);
+		CHECK_EQ(p.woken, 1);
+		p.wblock = gone ? 2 : 1;
+		p.cst = tls_handshake(p.cli);   /* the CertificateVerify kept, the Finished stuck */
+		CHECK_EQ(p.cst, gone ? TLS_ERROR : TLS_WANT_WRITE);
+		if (gone) {     /* asked again, the transport still gone: not TLS_DONE */
+			CHECK_EQ(tls_handshake(p.cli), TLS_ERROR);
+			CHECK_EQ(tls_worker_pending(w), 0);
+			cp_free(&p);
+			continue;
+		}
+		p.wblock = 0;
+		p.cst = tls_handshake(p.cli);
+		CHECK_EQ(p.cst, TLS_WANT_KEY);
+		CHECK_EQ(tls_worker_pending(w), 1);
+		CHECK_EQ(SSL_do_handshake(p.raw), 1);           /* the client's Finished came */
+		tls_worker_run(w, 64);
+		CHECK_EQ(p.woken, 2);
+		p.cst = tls_handshake(p.cli);
+		CHECK_EQ(p.cst, TLS_DONE);
+		tls_get_macros(p.cli, &m);
+		CHECK_STR(m.version, "TLSv1.3");
+		CHECK(cp_talk(&p));
+		CHECK_EQ(DELTA(key_cv_scalar), 1);      /* the door's check, not one inline */
+		cp_free(&p);
+	}
+	SSL_CTX_free(sctx);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
 int main(void)
 {
 	if (!x25519_ifma_cpu()) {
@@ -1297,5 +1423,7 @@ int main(void)
 	RUN(client_door_hostile_server);
 	RUN(client_and_server_door);
 	RUN(client_cv_door);
+	RUN(client_cv_evict_in_round);
+	RUN(client_cv_write_blocked);
 	return t_done("test_x25519_ifma");
 }
