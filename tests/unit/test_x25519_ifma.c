@@ -45,6 +45,7 @@
  * use its table (kept: no use after free); a client whose Finished cannot
  * go out at once (TLS_WANT_WRITE after the kept signature): the check
  * waits for the handshake's end, and a transport gone then stays an error.
+ * Two keys coming the 4th time in one round: one table built a round.
  *
  * Without IFMA on the CPU the kernel tests are skipped and said so, and
  * the door must leave X25519 and the checks to BoringSSL.
@@ -1342,6 +1343,50 @@ TEST(client_cv_evict_in_round)
 }
 
 /*
+ * A round builds one key table at most: two servers' keys each come the
+ * 4th time in one round: only the first gets its table (its one lane is a
+ * lone check: BoringSSL's), the second waits for the next round, which
+ * then runs both keys' four checks in one run.
+ */
+TEST(client_cv_one_build_a_round)
+{
+	struct tls_worker *w = tls_worker_new(cp_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	char err[256];
+	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
+	int cpu = x25519_ifma_cpu();
+	SSL_CTX *s[2] = { raw_server(NULL, TLS1_3_VERSION), raw_server(NULL, TLS1_3_VERSION) };
+	struct tls_key_stats before = *st;
+	struct cpair ps[8];
+
+	CHECK(cctx != NULL);
+	if (!cctx)
+		return;
+	for (unsigned round = 0; round < 2; round++) {
+		unsigned n = round ? 4 : 8;
+
+		before = *st;
+		for (unsigned i = 0; i < n; i++) {
+			cp_open(&ps[i], cctx, w, s[i % 2], NULL, NULL);
+			ps[i].cst = tls_handshake(ps[i].cli);
+		}
+		cp_run(ps, n, w, NULL);
+		for (unsigned i = 0; i < n; i++) {
+			CHECK_EQ(ps[i].cst, TLS_DONE);
+			CHECK(cp_talk(&ps[i]));
+			cp_free(&ps[i]);
+		}
+		CHECK_EQ(DELTA(key_cv_runs), cpu && round ? 1 : 0);
+		CHECK_EQ(DELTA(key_cv_lanes), cpu && round ? 4 : 0);
+		CHECK_EQ(DELTA(key_cv_scalar), cpu && !round ? 8 : 0);
+	}
+	SSL_CTX_free(s[0]);
+	SSL_CTX_free(s[1]);
+	tls_ctx_free(cctx);
+	tls_worker_free(w);
+}
+
+/*
  * The server's CertificateVerify kept, then the client's Finished cannot
  * go out (the transport takes nothing: TLS_WANT_WRITE): the handshake is
  * not over, and the next call must finish it (the Finished out, the check
@@ -1423,6 +1468,7 @@ int main(void)
 	RUN(client_door_hostile_server);
 	RUN(client_and_server_door);
 	RUN(client_cv_door);
+	RUN(client_cv_one_build_a_round);
 	RUN(client_cv_evict_in_round);
 	RUN(client_cv_write_blocked);
 	return t_done("test_x25519_ifma");
