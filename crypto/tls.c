@@ -917,8 +917,9 @@ static enum tls_status cv_finish(struct tls_conn *c)
  * signatures likewise into lane runs (p256_run_jobs); the X25519 work of
  * the sessions into its own runs (x25519_run_jobs), and client sessions'
  * checks of their servers' CertificateVerify into P-256 verification runs
- * (cv_run_jobs); the rest (P-384, other RSA sizes) are signed one at a time. Each op ends KEY_DONE (result
- * after the input in kbuf) or KEY_FAILED. w (NULL inline) gets the counts.
+ * (cv_run_jobs); the rest (P-384, other RSA sizes) are signed one at a
+ * time. Each op ends KEY_DONE (result after the input in kbuf) or
+ * KEY_FAILED. w (NULL inline) gets the counts.
  */
 static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, unsigned n)
 {
