@@ -262,17 +262,56 @@ static int exp_digits(uint8_t dig[64], const BIGNUM *m, BN_CTX *ctx)
 	return 1;
 }
 
+/*
+ * The comb table of point pt (not infinity, of prime order n): for each
+ * window w the 16 affine multiples d 32^w pt, d = 1..16 (none is
+ * infinity), Montgomery form (rp = R mod p); G's table and each public
+ * key's (verification). Additions and doublings, one affine conversion an
+ * entry.
+ */
+static int tab_build(uint64_t tab[P256_NW][16][2][5], const EC_GROUP *g, const EC_POINT *pt,
+		     const BIGNUM *rp, const BIGNUM *p, BN_CTX *ctx)
+{
+	EC_POINT *base = EC_POINT_dup(pt, g), *acc = EC_POINT_new(g);
+	BIGNUM *x, *y;
+	int ok = 0;
+
+	BN_CTX_start(ctx);
+	x = BN_CTX_get(ctx);
+	y = BN_CTX_get(ctx);
+	if (!base || !acc || !y)
+		goto out;
+	for (unsigned w = 0; w < P256_NW; w++) {
+		if (!EC_POINT_copy(acc, base))
+			goto out;
+		for (unsigned d = 1; d <= 16; d++)
+			if ((d > 1 && !EC_POINT_add(g, acc, acc, base, ctx)) ||
+			    !EC_POINT_get_affine_coordinates_GFp(g, acc, x, y, ctx) ||
+			    !BN_mod_mul(x, x, rp, p, ctx) || !BN_mod_mul(y, y, rp, p, ctx) ||
+			    !bn_limbs(tab[w][d - 1][0], x) || !bn_limbs(tab[w][d - 1][1], y))
+				goto out;
+		for (unsigned i = 0; i < 5; i++)        /* 32^(w+1) pt */
+			if (!EC_POINT_dbl(g, base, base, ctx))
+				goto out;
+	}
+	ok = 1;
+out:
+	BN_CTX_end(ctx);
+	EC_POINT_free(base);
+	EC_POINT_free(acc);
+	return ok;
+}
+
 static void p256_init(void)
 {
 	struct p256c *c = malloc(sizeof(*c));
 	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	BN_CTX *ctx = BN_CTX_new();
-	EC_POINT *pt = g ? EC_POINT_new(g) : NULL;
-	BIGNUM *p, *n, *rp, *rn, *t, *x, *y, *k;
+	BIGNUM *p, *n, *rp, *rn, *t;
 	uint64_t lp[5], ln[5];
 	int ok = 0;
 
-	if (!c || !g || !ctx || !pt)
+	if (!c || !g || !ctx)
 		goto out;
 	BN_CTX_start(ctx);
 	p = BN_CTX_get(ctx);
@@ -280,10 +319,7 @@ static void p256_init(void)
 	rp = BN_CTX_get(ctx);
 	rn = BN_CTX_get(ctx);
 	t = BN_CTX_get(ctx);
-	x = BN_CTX_get(ctx);
-	y = BN_CTX_get(ctx);
-	k = BN_CTX_get(ctx);
-	if (!k || !EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) || !BN_copy(n, EC_GROUP_get0_order(g)) ||
+	if (!t || !EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) || !BN_copy(n, EC_GROUP_get0_order(g)) ||
 	    !BN_one(t) || !BN_lshift(t, t, 260) || !BN_nnmod(rp, t, p, ctx) || !BN_nnmod(rn, t, n, ctx) ||
 	    !BN_mod_mul(t, rn, rn, n, ctx) || !bn_limbs(lp, p) || !bn_limbs(ln, n) ||
 	    !bn_limbs(c->rp, rp) || !bn_limbs(c->r2n, t) || !exp_digits(c->ep, p, ctx) ||
@@ -301,22 +337,13 @@ static void p256_init(void)
 	if (memcmp(lp, P256_P, sizeof(lp)) != 0 || memcmp(ln, P256_N, sizeof(ln)) != 0 ||
 	    ((P256_N0 * P256_N[0] + 1) & (uint64_t)M52) != 0)
 		goto end;
-	memset(c->tab, 0, sizeof(c->tab));
-	for (unsigned w = 0; w < P256_NW; w++)
-		for (unsigned d = 1; d <= 16; d++) {
-			if (!BN_set_word(k, d) || !BN_lshift(k, k, 5 * w) || !BN_nnmod(k, k, n, ctx) ||
-			    !EC_POINT_mul(g, pt, k, NULL, NULL, ctx) ||
-			    !EC_POINT_get_affine_coordinates_GFp(g, pt, x, y, ctx) ||
-			    !BN_mod_mul(x, x, rp, p, ctx) || !BN_mod_mul(y, y, rp, p, ctx) ||
-			    !bn_limbs(c->tab[w][d - 1][0], x) || !bn_limbs(c->tab[w][d - 1][1], y))
-				goto end;
-		}
+	if (!tab_build(c->tab, g, EC_GROUP_get0_generator(g), rp, p, ctx))
+		goto end;
 	ok = 1;
 end:
 	BN_CTX_end(ctx);
 out:
 	BN_CTX_free(ctx);
-	EC_POINT_free(pt);
 	EC_GROUP_free(g);
 	if (ok)
 		pc = c;
@@ -547,66 +574,31 @@ size_t p256_ifma_der(const struct p256_ifma_job *j, uint8_t *out, size_t max_out
 
 /* ---- verification ---- */
 
-/*
- * One window table of point pt (affine, 16 multiples 1..16 of pt) into
- * tab, Montgomery form; pt is not infinity and has prime order n, so no
- * multiple below 17 is.
- */
-static int tab_window(uint64_t tab[16][2][5], const EC_GROUP *g, const EC_POINT *pt, EC_POINT *acc,
-		      BIGNUM *x, BIGNUM *y, const BIGNUM *rp, const BIGNUM *p, BN_CTX *ctx)
-{
-	if (!EC_POINT_copy(acc, pt))
-		return 0;
-	for (unsigned d = 1; d <= 16; d++) {
-		if ((d > 1 && !EC_POINT_add(g, acc, acc, pt, ctx)) ||
-		    !EC_POINT_get_affine_coordinates_GFp(g, acc, x, y, ctx) || !BN_mod_mul(x, x, rp, p, ctx) ||
-		    !BN_mod_mul(y, y, rp, p, ctx) || !bn_limbs(tab[d - 1][0], x) || !bn_limbs(tab[d - 1][1], y))
-			return 0;
-	}
-	return 1;
-}
-
 struct p256_ifma_pub *p256_ifma_pub_new(const EC_KEY *key)
 {
 	const EC_GROUP *g = key ? EC_KEY_get0_group(key) : NULL;
 	const EC_POINT *q = key ? EC_KEY_get0_public_key(key) : NULL;
 	struct p256_ifma_pub *pub = NULL;
 	BN_CTX *ctx = NULL;
-	EC_POINT *pt = NULL, *acc = NULL;
-	BIGNUM *p, *rp, *x, *y;
+	BIGNUM *p, *rp;
 	int ok = 0;
 
 	if (!g || !q || EC_GROUP_get_curve_name(g) != NID_X9_62_prime256v1 || EC_POINT_is_at_infinity(g, q))
 		return NULL;
 	pthread_once(&pc_once, p256_init);
-	if (!pc || !(pub = malloc(sizeof(*pub))) || !(ctx = BN_CTX_new()) || !(pt = EC_POINT_dup(q, g)) ||
-	    !(acc = EC_POINT_new(g)))
+	if (!pc || !(pub = malloc(sizeof(*pub))) || !(ctx = BN_CTX_new()))
 		goto out;
 	BN_CTX_start(ctx);
 	p = BN_CTX_get(ctx);
 	rp = BN_CTX_get(ctx);
-	x = BN_CTX_get(ctx);
-	y = BN_CTX_get(ctx);
-	if (!y || !EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) || !BN_set_word(rp, 1) ||
-	    !BN_lshift(rp, rp, 260) || !BN_nnmod(rp, rp, p, ctx) ||
-	    EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, pub->point, sizeof(pub->point), ctx) !=
-		    sizeof(pub->point))
-		goto end;
-	/* window w: the multiples of 32^w Q; then five doublings to 32^(w+1) Q */
-	for (unsigned w = 0; w < P256_NW; w++) {
-		if (!tab_window(pub->tab[w], g, pt, acc, x, y, rp, p, ctx))
-			goto end;
-		for (unsigned i = 0; i < 5; i++)
-			if (!EC_POINT_dbl(g, pt, pt, ctx))
-				goto end;
-	}
-	ok = 1;
-end:
+	ok = rp && EC_GROUP_get_curve_GFp(g, p, NULL, NULL, ctx) && BN_set_word(rp, 1) &&
+	     BN_lshift(rp, rp, 260) && BN_nnmod(rp, rp, p, ctx) &&
+	     EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, pub->point, sizeof(pub->point), ctx) ==
+		     sizeof(pub->point) &&
+	     tab_build(pub->tab, g, q, rp, p, ctx);
 	BN_CTX_end(ctx);
 out:
 	BN_CTX_free(ctx);
-	EC_POINT_free(pt);
-	EC_POINT_free(acc);
 	if (!ok) {
 		free(pub);
 		pub = NULL;
