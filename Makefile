@@ -238,9 +238,14 @@ $(BUILD)/bench_hs_door: tests/bench/hs_door.c tests/bench/hs_pairs.h $(TLS_SRCS)
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
 # ---- X25519 eight lanes with AVX-512 IFMA (crypto/x25519_ifma.c): unit test, bench-x25519 ----
-$(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
+$(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) \
+		$(BUILD)/foreign_evp.so | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_x25519_ifma.c \
 		$(TLS_SRCS) $(BSSL_LDFLAGS)
+
+# a stranger's EVP_DigestVerify that test_x25519_ifma preloads into a copy of itself
+$(BUILD)/foreign_evp.so: tests/unit/foreign_evp.c | $(BUILD)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 UNIT_TESTS += $(BUILD)/test_x25519_ifma
 
 $(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25519_ifma.h crypto/x25519_ifma_kern.h \

@@ -23,6 +23,7 @@
  * shed once the handshake ends, so an idle session keeps little memory.
  * BoringSSL servers refuse renegotiation outright; nothing here enables it.
  */
+#define _GNU_SOURCE             /* dladdr */
 #include "crypto/tls.h"
 #include "crypto/p256_ifma.h"
 #include "crypto/rsa_ifma.h"
@@ -344,6 +345,30 @@ static void key_enqueue(struct tls_worker *w, struct tls_conn *c)
  * the same private key and peer value.
  */
 static __thread struct tls_conn *tls_cur;
+
+/*
+ * The function RTLD_NEXT finds for one that mxgate defines over
+ * libcrypto's, if it lives in BoringSSL's libcrypto (the object that
+ * defines X25519_public_from_private, which OpenSSL lacks); else NULL.
+ * Another libcrypto in the process (OpenSSL's, dragged in by a plugin)
+ * defines the same names over other structures: calling it would corrupt
+ * memory, so the process stops here instead, naming both objects.
+ */
+static void *libcrypto_next(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name), *ref = dlsym(RTLD_DEFAULT, "X25519_public_from_private");
+	Dl_info a = { 0 }, b = { 0 };
+
+	if (!fn)
+		return NULL;
+	if (!ref || !dladdr(fn, &a) || !dladdr(ref, &b) || a.dli_fbase != b.dli_fbase) {
+		fprintf(stderr, "mxgate: %s comes from %s, not from the libcrypto mxgate is linked with (%s)\n",
+			name, a.dli_fname ? a.dli_fname : "?", b.dli_fname ? b.dli_fname : "?");
+		abort();
+	}
+	return fn;
+}
+
 static int (*x25519_next)(uint8_t *, const uint8_t *, const uint8_t *);
 static void (*x25519_keypair_next)(uint8_t *, uint8_t *);
 static pthread_once_t x25519_once = PTHREAD_ONCE_INIT;
@@ -353,8 +378,10 @@ static void x25519_resolve(void)
 {
 	const char *e = getenv("MXGATE_X25519_LANES");
 
-	x25519_next = (int (*)(uint8_t *, const uint8_t *, const uint8_t *))dlsym(RTLD_NEXT, "X25519");
-	x25519_keypair_next = (void (*)(uint8_t *, uint8_t *))dlsym(RTLD_NEXT, "X25519_keypair");
+	x25519_next = (int (*)(uint8_t *, const uint8_t *, const uint8_t *))
+		      libcrypto_next("X25519");
+	x25519_keypair_next = (void (*)(uint8_t *, uint8_t *))
+			      libcrypto_next("X25519_keypair");
 	x25519_lanes_off = e && strcmp(e, "0") == 0;
 }
 
@@ -677,7 +704,7 @@ static void cv_resolve(void)
 	const char *e = getenv("MXGATE_CV_LANES");
 
 	digest_verify_next = (int (*)(EVP_MD_CTX *, const uint8_t *, size_t, const uint8_t *, size_t))
-			     dlsym(RTLD_NEXT, "EVP_DigestVerify");
+			     libcrypto_next("EVP_DigestVerify");
 	cv_lanes_off = e && strcmp(e, "0") == 0;
 }
 

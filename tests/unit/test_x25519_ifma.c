@@ -56,6 +56,10 @@
 #include "tests/bench/hs_pairs.h"
 
 #include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include <openssl/curve25519.h>
 #include <openssl/ec_key.h>
@@ -1449,8 +1453,56 @@ TEST(client_cv_write_blocked)
 	tls_worker_free(w);
 }
 
+/*
+ * A process where another libcrypto's EVP_DigestVerify comes before
+ * BoringSSL's (build/foreign_evp.so preloaded): a copy of this program
+ * running client_cv_door must stop at once, naming the stranger, and never
+ * call it (which would pass it BoringSSL's structures).
+ */
+TEST(foreign_libcrypto_refused)
+{
+	char exe[4096], so[4200], pre[8400] = "", line[4600], err[4096] = "";
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	FILE *maps = fopen("/proc/self/maps", "r");
+	int fds[2], status = 0;
+	pid_t pid;
+
+	CHECK(n > 0 && maps && pipe(fds) == 0);
+	if (n <= 0 || !maps)
+		return;
+	exe[n] = 0;
+	snprintf(so, sizeof(so), "%.*s/foreign_evp.so", (int)(strrchr(exe, '/') - exe), exe);
+	while (fgets(line, sizeof(line), maps))         /* ASan's runtime must come first */
+		if (!pre[0] && strstr(line, "/libasan.so"))
+			snprintf(pre, sizeof(pre), "%s", strchr(line, '/'));
+	fclose(maps);
+	pre[strcspn(pre, "\n")] = 0;
+	snprintf(pre + strlen(pre), sizeof(pre) - strlen(pre), "%s%s", pre[0] ? " " : "", so);
+	CHECK(access(so, R_OK) == 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		setenv("LD_PRELOAD", pre, 1);
+		setenv("MXT_FOREIGN", "1", 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (size_t got = 0; (n = read(fds[0], err + got, sizeof(err) - 1 - got)) > 0; got += (size_t)n)
+		err[got + (size_t)n] = 0;
+	close(fds[0]);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	CHECK(strstr(err, "mxgate: EVP_DigestVerify comes from") && strstr(err, "foreign_evp.so"));
+	CHECK(!strstr(err, "foreign EVP_DigestVerify called"));
+}
+
 int main(void)
 {
+	if (getenv("MXT_FOREIGN")) {    /* the copy foreign_libcrypto_refused runs */
+		RUN(client_cv_door);
+		return t_done("test_x25519_ifma (foreign)");
+	}
 	if (!x25519_ifma_cpu()) {
 		printf("test_x25519_ifma: this CPU has no AVX-512 IFMA: the kernel tests are skipped\n");
 	} else {
@@ -1471,5 +1523,6 @@ int main(void)
 	RUN(client_cv_one_build_a_round);
 	RUN(client_cv_evict_in_round);
 	RUN(client_cv_write_blocked);
+	RUN(foreign_libcrypto_refused);
 	return t_done("test_x25519_ifma");
 }
