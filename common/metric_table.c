@@ -126,6 +126,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_smtp_active", G, "SMTP sessions open now." },
 	/* SMTP families with their own labels (dataplane/smtp: session.c, gate.c) */
 	{ "mxgate_smtp_tls_cipher_total", C, "TLS handshakes, by protocol version and cipher." },
+	{ "mxgate_smtp_tls_handshake_seconds", METRIC_HISTOGRAM,
+	  "Client TLS handshakes by time, from the ClientHello's first bytes to the handshake's end." },
 	{ "mxgate_smtp_timeouts_after_total", C, "Client deadlines missed, by the last command." },
 	{ "mxgate_smtp_backend_timeouts_by_wait_total", C, "Backend timeouts, by what was awaited." },
 	/* DNS on the inside network (dataplane/dns: dns_print_labelled), per worker lcore */
@@ -257,9 +259,27 @@ const struct metric_family *metric_family_find(const char *name, size_t len)
 	return NULL;
 }
 
+const struct metric_family *metric_family_of_sample(const char *name, size_t len, size_t *flen)
+{
+	static const char *const sfx[] = { "_bucket", "_sum", "_count" };
+	const struct metric_family *mf = metric_family_find(name, len);
+
+	*flen = len;
+	for (unsigned i = 0; !mf && i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t n = strlen(sfx[i]);
+
+		if (len > n && memcmp(name + len - n, sfx[i], n) == 0 &&
+		    (mf = metric_family_find(name, len - n)) != NULL && mf->type != METRIC_HISTOGRAM)
+			mf = NULL;
+		if (mf)
+			*flen = len - n;
+	}
+	return mf;
+}
+
 const char *metric_type_name(enum metric_type t)
 {
-	return t == METRIC_GAUGE ? "gauge" : "counter";
+	return t == METRIC_GAUGE ? "gauge" : t == METRIC_HISTOGRAM ? "histogram" : "counter";
 }
 
 const char *metric_field_series(const char *prefix, const char *name, int gauge, char *buf,
@@ -309,8 +329,11 @@ unsigned metric_render(FILE *out, const char *text, size_t len)
 		size_t n = (size_t)((e ? e : end) - p), nlen;
 
 		if (n > 0 && p[0] != '#') {
+			const struct metric_family *mf;
+
 			for (nlen = 0; nlen < n && p[nlen] != '{' && p[nlen] != ' ' && p[nlen] != '\t'; nlen++)
 				;
+			mf = metric_family_of_sample(p, nlen, &nlen);
 			for (k = 0; k < nf; k++)
 				if (fams[k].len == nlen && memcmp(fams[k].name, p, nlen) == 0)
 					break;
@@ -326,7 +349,7 @@ unsigned metric_render(FILE *out, const char *text, size_t len)
 				}
 				fams[nf].name = p;
 				fams[nf].len = nlen;
-				fams[nf].mf = metric_family_find(p, nlen);
+				fams[nf].mf = mf;
 				nf++;
 			}
 			if (nl == capl) {

@@ -23,11 +23,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum metric_type { METRIC_COUNTER, METRIC_GAUGE };
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 struct metric_family {
 	const char *name;       /* as printed: "mxgate_smtp_messages_total" */
-	enum metric_type type;  /* counters end in _total, gauges do not */
+	enum metric_type type;  /* counters end in _total, gauges do not; a histogram's
+				 * samples are name_bucket, name_sum and name_count */
 	const char *help;       /* one line, no backslash */
 };
 
@@ -46,7 +47,14 @@ extern const unsigned metric_member_count;
 /* The family named name (len bytes), or NULL. */
 const struct metric_family *metric_family_find(const char *name, size_t len);
 
-/* "counter" or "gauge". */
+/*
+ * The family of a sample named name (len bytes): the one of that name, or
+ * the histogram whose _bucket, _sum or _count it is; or NULL. *flen: the
+ * family name's length.
+ */
+const struct metric_family *metric_family_of_sample(const char *name, size_t len, size_t *flen);
+
+/* "counter", "gauge" or "histogram". */
 const char *metric_type_name(enum metric_type t);
 
 /*

@@ -69,6 +69,9 @@ struct smtp_worker {
 	uint64_t timeouts_after[SMTP_W_COUNT];     /* client timeouts by the last command */
 	struct cipher_count ciphers[SMTP_CIPHER_SLOTS + 1];  /* the last: "other" */
 	unsigned nciphers;        /* published with a release store */
+	/* handshake times (sess_tls.c): counts by bucket (tls_hs_le_us; the last: above them all), their sum */
+	uint64_t tls_hs[SMTP_TLS_HS_BUCKETS + 1];
+	uint64_t tls_hs_sum_us;
 };
 
 /* The TLS facts every TLS session keeps (the certificate DNs live apart). */
@@ -94,6 +97,7 @@ struct sess {
 	struct gate_slot *lim;    /* counted under a limit (gate.c), or NULL */
 	int greet_pause_ms;       /* GreetPause: the map's pause before the banner, -1: none */
 	uint64_t born_us;
+	uint64_t tls_hs_us;       /* the first bytes of the ClientHello came (0: not yet) */
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
 	unsigned key;             /* the session number: [pid] of its log lines, id= in mxctl sessions */
@@ -174,6 +178,7 @@ enum sess_tls_step { SESS_TLS_UP, SESS_TLS_WAIT, SESS_TLS_FAILED };
 enum sess_tls_step sess_tls_handshake(struct sess *s);
 /* mxgate_smtp_tls_cipher_total lines. */
 void sess_tls_print_ciphers(FILE *f, const struct smtp_worker *w, unsigned lcore);
+void sess_tls_print_hs_times(FILE *f, const struct smtp_worker *w, unsigned lcore);
 
 /* ---- sess_auth.c ---- */
 /* Hand AUTH's credentials to the service lcore (or answer 454 at once). */

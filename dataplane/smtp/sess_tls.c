@@ -14,10 +14,36 @@
 #include "dataplane/smtp/tcp_tls.h"
 #include "crypto/tls.h"
 
-/* The client's TLS transport: read. */
+/* The client's TLS transport: read; the handshake's clock starts with its first bytes. */
 static long tls_tr_read(void *arg, uint8_t *buf, size_t len)
 {
-	return tcp_tls_read(((struct sess *)arg)->c, buf, len);
+	struct sess *s = arg;
+	long n = tcp_tls_read(s->c, buf, len);
+
+	if (n > 0 && !s->tls_hs_us && s->cst == C_TLS_HS)
+		s->tls_hs_us = tcp_now_us(s->w->ctx);
+	return n;
+}
+
+/* The handshake histogram's bounds, in µs and as Prometheus "le" labels (seconds). */
+static const uint64_t tls_hs_le_us[SMTP_TLS_HS_BUCKETS] = {
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000
+};
+static const char *const tls_hs_le[SMTP_TLS_HS_BUCKETS] = {
+	"0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+	"1", "2.5", "5"
+};
+
+/* Count a finished handshake's time in the histogram. */
+static void tls_hs_time(struct sess *s)
+{
+	uint64_t now = tcp_now_us(s->w->ctx), d = s->tls_hs_us && now > s->tls_hs_us ? now - s->tls_hs_us : 0;
+	unsigned i = 0;
+
+	while (i < SMTP_TLS_HS_BUCKETS && d > tls_hs_le_us[i])
+		i++;
+	s->w->tls_hs[i]++;
+	s->w->tls_hs_sum_us += d;
 }
 
 /* The client's TLS transport: write. */
@@ -64,6 +90,7 @@ static void tls_established(struct sess *s)
 	    (s->cert = malloc(sizeof(*s->cert))) != NULL)
 		*s->cert = m;
 	s->tls_up = 1;
+	tls_hs_time(s);
 	cipher_count(s->w, s->mac.version, s->mac.cipher);
 	if (strcmp(s->mac.version, "TLSv1.3") == 0)
 		st->tls_v13++;
@@ -127,6 +154,30 @@ enum sess_tls_step sess_tls_handshake(struct sess *s)
 		     r == TLS_CLOSED ? "lost connection" : "protocol error");
 		return SESS_TLS_FAILED;
 	}
+}
+
+/*
+ * The handshake times, a Prometheus histogram (cumulative buckets, the sum
+ * in seconds, the count); nothing before the first handshake.
+ */
+void sess_tls_print_hs_times(FILE *f, const struct smtp_worker *w, unsigned lcore)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i <= SMTP_TLS_HS_BUCKETS; i++)
+		n += w->tls_hs[i];
+	if (!n)
+		return;
+	n = 0;
+	for (i = 0; i <= SMTP_TLS_HS_BUCKETS; i++) {
+		n += w->tls_hs[i];
+		fprintf(f, "mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"%u\",le=\"%s\"} %llu\n", lcore,
+			i < SMTP_TLS_HS_BUCKETS ? tls_hs_le[i] : "+Inf", (unsigned long long)n);
+	}
+	fprintf(f, "mxgate_smtp_tls_handshake_seconds_sum{lcore=\"%u\"} %llu.%06llu\n", lcore,
+		(unsigned long long)(w->tls_hs_sum_us / 1000000), (unsigned long long)(w->tls_hs_sum_us % 1000000));
+	fprintf(f, "mxgate_smtp_tls_handshake_seconds_count{lcore=\"%u\"} %llu\n", lcore, (unsigned long long)n);
 }
 
 /* The handshakes by cipher, Prometheus text (names published before their counts). */

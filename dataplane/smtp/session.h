@@ -78,8 +78,12 @@ const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w);
  *       command (smtp_where_names: CONNECT, EHLO, MAIL, DATA, ...)
  *   mxgate_smtp_backend_timeouts_by_wait_total{lcore,waiting}  backend timeouts by what was
  *       awaited (CONNECT, GREETING, MAIL, RCPT, DATA, END-OF-MESSAGE, RSET, SEND)
+ *   mxgate_smtp_tls_handshake_seconds{lcore}              a histogram of the client
+ *       handshakes' times, from the ClientHello's first bytes to the handshake's end (the
+ *       client's Finished read, on the poll loop's clock), with SMTP_TLS_HS_BUCKETS bounds
  */
 #define SMTP_CIPHER_SLOTS 32
+#define SMTP_TLS_HS_BUCKETS 14
 void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore);
 
 #endif

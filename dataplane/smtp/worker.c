@@ -269,6 +269,7 @@ void smtp_worker_print_labelled(FILE *f, const void *worker, unsigned lcore)
 	gate_print_labelled(f, &w->gate, lcore);
 	dns_print_labelled(f, w->dns, lcore);
 	sess_tls_print_ciphers(f, w, lcore);
+	sess_tls_print_hs_times(f, w, lcore);
 	for (i = 0; i < SMTP_W_COUNT; i++)
 		if (w->timeouts_after[i])
 			fprintf(f, "mxgate_smtp_timeouts_after_total{lcore=\"%u\",after=\"%s\"} %llu\n",

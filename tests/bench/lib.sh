@@ -50,6 +50,24 @@ prom() { awk -v k="$2" -v l="${3:-}" '$1 ~ "^"k"([{]|$)" && (l == "" || index($1
 # The same, 0 when absent (for arithmetic).
 pn() { local v; v=$(prom "$1" "$2" "${3:-}"); echo "${v:-0}"; }
 
+# Quantile $3 (0..1) of histogram $2 over the counts between $TMP/$1.before.prom
+# and $TMP/$1.after.prom: the upper bound, in ms, of the first bucket that
+# holds that share ("-": nothing counted; ">B": above the last bound B).
+hist_q() {
+	awk -v f="$2_bucket" -v q="$3" '
+		function le(s) { sub(/.*le="/, "", s); sub(/".*/, "", s); return s }
+		$1 ~ "^" f "[{]" { l = le($1); if (FILENAME == ARGV[1]) b[l] = $2; else { a[l] = $2; o[n++] = l } }
+		END {
+			t = a["+Inf"] - b["+Inf"]
+			if (t <= 0) { print "-"; exit }
+			for (i = 0; i < n; i++) {
+				if (a[o[i]] - b[o[i]] < q * t) { prev = o[i]; continue }
+				if (o[i] == "+Inf") printf ">%g\n", prev * 1000; else printf "%g\n", o[i] * 1000
+				exit
+			}
+		}' "$TMP/$1.before.prom" "$TMP/$1.after.prom"
+}
+
 # mxgate (pid $1) writes its counters to its stats_file $2 on SIGUSR1: ask,
 # wait up to 5 s, copy them to $3.
 usr1_stats() {

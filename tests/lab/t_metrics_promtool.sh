@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_metrics_promtool.sh - mxgate-control's /metrics as Prometheus sees it:
-# after mail that makes the labelled families appear (a TLS cipher, a
-# policy decision, a client timeout), `promtool check metrics` reports no
+# after mail that makes the labelled families appear (a TLS cipher and
+# the handshake-time histogram, a policy decision, a client timeout),
+# `promtool check metrics` reports no
 # error and no warning (every family has HELP and TYPE, names are lint
 # clean); mxgate_build_info carries the version, BoringSSL and DPDK; the
 # old name variants (tls_v13, reject_530_auth, ...) are gone; any method
@@ -29,7 +30,8 @@ lab_exec timeout 10 bash -c 'exec 3<>/dev/tcp/198.18.0.2/25; sleep 3' 2>/dev/nul
 ok "mail sent: STARTTLS, a relay refusal, a client timeout"
 
 # mxgate-control fetches the counters every few seconds: wait for the labelled ones
-want='mxgate_smtp_tls_cipher_total mxgate_smtp_policy_decisions_total mxgate_smtp_timeouts_after_total'
+want='mxgate_smtp_tls_cipher_total mxgate_smtp_policy_decisions_total mxgate_smtp_timeouts_after_total
+	mxgate_smtp_tls_handshake_seconds_bucket'
 for ((i = 0; i < 100; i++)); do
 	curl -s -o "$LAB_DIR/metrics.txt" "$URL"
 	miss=
@@ -61,6 +63,9 @@ grep -q '^mxgate_smtp_tls_sessions_total{lcore="1",version="TLSv1.3"} [1-9]' "$L
 grep -q '^mxgate_smtp_policy_rejects_total{lcore="1",stage="rcpt"} [1-9]' "$LAB_DIR/metrics.txt" ||
 	fail "no RCPT refusal counted: $(grep policy_rejects "$LAB_DIR/metrics.txt")"
 ok "name variants are labels (TLS version, refusal stage, ...)"
+grep -q '^# TYPE mxgate_smtp_tls_handshake_seconds histogram$' "$LAB_DIR/metrics.txt" ||
+	fail "the handshake times are not a histogram: $(grep -m3 tls_handshake_seconds "$LAB_DIR/metrics.txt")"
+ok "mxgate_smtp_tls_handshake_seconds is a histogram"
 
 # methods: GET and HEAD only
 for m in POST PUT DELETE OPTIONS PATCH; do

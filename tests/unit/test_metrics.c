@@ -210,7 +210,9 @@ static unsigned scan_file(const char *path)
 
 			if (p[len] == '_' || p[1 + len] == '%')
 				continue;       /* a prefix ("mxgate_service_control_") or a format */
-			if (metric_family_find(p + 1, len) == NULL) {
+			size_t flen;
+
+			if (metric_family_of_sample(p + 1, len, &flen) == NULL) {
 				fprintf(stderr, "%s:%u: metric %.*s has no row in common/metric_table.c\n", path,
 					lineno, (int)len, p + 1);
 				bad++;
@@ -285,6 +287,52 @@ TEST(render_heads_each_family_once)
 	free(out);
 }
 
+/*
+ * A histogram's _bucket, _sum and _count samples are one family, headed
+ * once as a histogram; the same suffixes on a counter's name, or on no
+ * family, are not taken for it.
+ */
+TEST(render_histogram)
+{
+	static const char in[] =
+		"mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"1\",le=\"0.001\"} 2\n"
+		"mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"1\",le=\"+Inf\"} 3\n"
+		"mxgate_smtp_tls_handshake_seconds_sum{lcore=\"1\"} 0.004100\n"
+		"mxgate_smtp_tls_cipher_total{lcore=\"1\",version=\"TLSv1.3\",cipher=\"X\"} 2\n"
+		"mxgate_smtp_tls_handshake_seconds_count{lcore=\"1\"} 3\n"
+		"mxgate_smtp_tls_cipher_total_count 1\n"
+		"mxgate_smtp_tls_handshake_seconds_max 1\n";
+	char *out = NULL;
+	size_t len = 0, flen = 0;
+	FILE *f = open_memstream(&out, &len);
+	const struct metric_family *mf;
+
+	CHECK_EQ(metric_render(f, in, sizeof(in) - 1), 2);
+	fclose(f);
+	CHECK_STR(out,
+		  "# HELP mxgate_smtp_tls_handshake_seconds Client TLS handshakes by time, from the ClientHello's "
+		  "first bytes to the handshake's end.\n"
+		  "# TYPE mxgate_smtp_tls_handshake_seconds histogram\n"
+		  "mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"1\",le=\"0.001\"} 2\n"
+		  "mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"1\",le=\"+Inf\"} 3\n"
+		  "mxgate_smtp_tls_handshake_seconds_sum{lcore=\"1\"} 0.004100\n"
+		  "mxgate_smtp_tls_handshake_seconds_count{lcore=\"1\"} 3\n"
+		  "# HELP mxgate_smtp_tls_cipher_total TLS handshakes, by protocol version and cipher.\n"
+		  "# TYPE mxgate_smtp_tls_cipher_total counter\n"
+		  "mxgate_smtp_tls_cipher_total{lcore=\"1\",version=\"TLSv1.3\",cipher=\"X\"} 2\n"
+		  "# TYPE mxgate_smtp_tls_cipher_total_count untyped\n"
+		  "mxgate_smtp_tls_cipher_total_count 1\n"
+		  "# TYPE mxgate_smtp_tls_handshake_seconds_max untyped\n"
+		  "mxgate_smtp_tls_handshake_seconds_max 1\n");
+	free(out);
+	mf = metric_family_of_sample("mxgate_smtp_tls_handshake_seconds_sum", 37, &flen);
+	CHECK(mf != NULL && mf->type == METRIC_HISTOGRAM);
+	CHECK_EQ(flen, 33);
+	CHECK(metric_family_of_sample("_count", 6, &flen) == NULL);
+	CHECK(metric_family_of_sample("mxgate_smtp_tls_handshake_seconds", 33, &flen) != NULL);
+	CHECK_STR(metric_type_name(METRIC_HISTOGRAM), "histogram");
+}
+
 TEST(render_of_everything_printed)
 {
 	size_t len = 0, olen = 0;
@@ -334,6 +382,7 @@ int main(void)
 	RUN(every_printed_series_has_a_row);
 	RUN(members_are_labelled_series);
 	RUN(literal_names_in_the_sources_have_rows);
+	RUN(render_histogram);
 	RUN(render_heads_each_family_once);
 	RUN(render_of_everything_printed);
 	return t_done("test_metrics");
