@@ -122,5 +122,8 @@ ms_words() {
 	for q in p50 p90 p99 p999; do
 		out="$out tls_${q}_ms=$(awk -v u="$(kv "$1" "lat_tls_${q}_us")" 'BEGIN { printf "%.2f", u / 1000 }')"
 	done
+	for q in p50 p99; do
+		out="$out hs_${q}_ms=$(awk -v u="$(kv "$1" "hs_${q}_us")" 'BEGIN { printf "%.2f", u / 1000 }')"
+	done
 	echo "${out# } final250_p99_ms=$(awk -v u="$(kv "$1" lat_250_p99_us)" 'BEGIN { printf "%.2f", u / 1000 }')"
 }

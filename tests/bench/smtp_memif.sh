@@ -399,8 +399,12 @@ bench_one() {
 # run at LAT_PCT% of it (mxgen --rate, at most SAT_CONC in flight). Adds a
 # LATENCY line: capacity, rate asked and achieved, missed starts, latency
 # from connect to the end of TLS (p50/p90/p99/p99.9) and to the final 250
-# (p99), the worker's busy share, and the RSA key door's lanes per IFMA run
-# and operations per batch (mxgate_tls_key_* counters) in the paced run.
+# (p99), the handshake alone on each side's clock (hs_*: mxgen's,
+# ClientHello sent to handshake done; gate_hs_*_le: the upper bound of the
+# bucket of mxgate_smtp_tls_handshake_seconds, ClientHello's first bytes
+# to the Finished read, that holds the quantile), the worker's busy share,
+# and the RSA key door's lanes per IFMA run and operations per batch
+# (mxgate_tls_key_* counters) in the paced run.
 LATS=()
 latency_one() {
 	local w=$1 k cap rate name line errs lanes ops
