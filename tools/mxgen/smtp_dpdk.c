@@ -731,14 +731,14 @@ static void smtp_summary(struct gen *g, FILE *f)
 		k->version[0] ? k->version : "-", k->cipher[0] ? k->cipher : "-",
 		busy + idle ? 100.0 * (double)busy / (double)(busy + idle) : 0.0);
 	pace_words(f, &k->pace, &k->lat_tls, &k->lat_250);
-	if (k->tw != NULL)
+	if (k->tw != NULL) {
+		const struct tls_key_stats *st = tls_worker_stats(k->tw);
+
 		fprintf(f, " x25519_runs=%llu x25519_lanes=%llu cv_runs=%llu cv_lanes=%llu cv_scalar=%llu cv_bad=%llu",
-			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_runs,
-			(unsigned long long)tls_worker_stats(k->tw)->key_x25519_lanes,
-			(unsigned long long)tls_worker_stats(k->tw)->key_cv_runs,
-			(unsigned long long)tls_worker_stats(k->tw)->key_cv_lanes,
-			(unsigned long long)tls_worker_stats(k->tw)->key_cv_scalar,
-			(unsigned long long)tls_worker_stats(k->tw)->key_cv_bad);
+			(unsigned long long)st->key_x25519_runs, (unsigned long long)st->key_x25519_lanes,
+			(unsigned long long)st->key_cv_runs, (unsigned long long)st->key_cv_lanes,
+			(unsigned long long)st->key_cv_scalar, (unsigned long long)st->key_cv_bad);
+	}
 }
 
 /* Free the sessions, the TLS context and the message-number arrays. */
