@@ -127,7 +127,7 @@ const struct metric_family metric_families[] = {
 	/* SMTP families with their own labels (dataplane/smtp: session.c, gate.c) */
 	{ "mxgate_smtp_tls_cipher_total", C, "TLS handshakes, by protocol version and cipher." },
 	{ "mxgate_smtp_tls_handshake_seconds", METRIC_HISTOGRAM,
-	  "Client TLS handshakes by time, from the ClientHello's first bytes to the handshake's end." },
+	  "Completed client TLS handshakes by time, from the ClientHello's first bytes to the handshake's end." },
 	{ "mxgate_smtp_timeouts_after_total", C, "Client deadlines missed, by the last command." },
 	{ "mxgate_smtp_backend_timeouts_by_wait_total", C, "Backend timeouts, by what was awaited." },
 	/* DNS on the inside network (dataplane/dns: dns_print_labelled), per worker lcore */

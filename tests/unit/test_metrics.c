@@ -310,7 +310,7 @@ TEST(render_histogram)
 	CHECK_EQ(metric_render(f, in, sizeof(in) - 1), 2);
 	fclose(f);
 	CHECK_STR(out,
-		  "# HELP mxgate_smtp_tls_handshake_seconds Client TLS handshakes by time, from the ClientHello's "
+		  "# HELP mxgate_smtp_tls_handshake_seconds Completed client TLS handshakes by time, from the ClientHello's "
 		  "first bytes to the handshake's end.\n"
 		  "# TYPE mxgate_smtp_tls_handshake_seconds histogram\n"
 		  "mxgate_smtp_tls_handshake_seconds_bucket{lcore=\"1\",le=\"0.001\"} 2\n"
