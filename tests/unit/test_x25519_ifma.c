@@ -276,8 +276,8 @@ TEST(base_random_fills)
  * 255 clear), so "every digit -8" is 78 77 .. 77 (nibble 8, then 7s with a
  * carry each: -8 63 times, and 4..7 + 1 = 8 on top, the only place +8 can
  * be); 70 77 .. 77 makes 0 then +7 everywhere (no carries); 88 .. 88 makes
- * -8 then -7s; all-zero and all-ones clamp to 2^254 alone and to
- * 2^255 - 2^254 ... - 8; the multiples 1..8 of the group order L
+ * -8 then -7s; all-zero and all-ones clamp to 2^254 alone and to 2^255 - 8
+ * (bits 3..254); the multiples 1..8 of the group order L
  * (mod 2^256) clamp to ordinary scalars. Each alone (fill 1), then all
  * eight lanes of each set at once and at fill 5 (the zmm kernel).
  */
