@@ -36,4 +36,15 @@ int x25519_ifma_cpu(void);
 void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_t u[][32],
 		     unsigned n);
 
+/*
+ * out[i] = X25519(scalar[i], 9), the public value of private key scalar[i],
+ * for i < n, n from 1 to 8: the same lanes, ymm/zmm choice and repeated
+ * lane 0 as x25519_ifma_raw, at a fraction of its cost: [k]B on the Edwards
+ * curve from a table of multiples of B (made once, at the first call), 64
+ * constant-time lookups and mixed additions and 4 doublings instead of 255
+ * ladder steps, then one inversion for u = (1 + y) / (1 - y). Requires
+ * x25519_ifma_cpu(). out may not alias scalar.
+ */
+void x25519_ifma_base(uint8_t out[][32], const uint8_t scalar[][32], unsigned n);
+
 #endif

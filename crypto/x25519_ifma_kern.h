@@ -29,6 +29,12 @@
 #define fe_freeze XK_FN(fe_freeze)
 #define ladder XK_FN(ladder)
 #define fe XK_FN(fe)
+#define ge_p3 XK_FN(ge_p3)
+#define ge_pre XK_FN(ge_pre)
+#define ge_select XK_FN(ge_select)
+#define ge_madd XK_FN(ge_madd)
+#define ge_dbl XK_FN(ge_dbl)
+#define base XK_FN(base)
 
 typedef struct {
 	vec v[5];
@@ -316,6 +322,144 @@ XF void ladder(uint64_t out[5][X25519_IFMA_LANES], uint64_t u[5][X25519_IFMA_LAN
 		XK_STORE(out[i], x2.v[i]);
 }
 
+/*
+ * The fixed-base path (x25519_ifma_base): [k]B on the twisted Edwards curve
+ * -x^2 + y^2 = 1 + d x^2 y^2 that Curve25519 is birationally equal to, then
+ * u = (1 + y) / (1 - y). Points are extended coordinates (X:Y:Z:T), x = X/Z,
+ * y = Y/Z, xy = T/Z; the table's are affine in the form (y+x, y-x, 2dxy)
+ * that a mixed addition wants (3 products instead of 4 or more).
+ */
+typedef struct {
+	fe X, Y, Z, T;
+} ge_p3;
+
+typedef struct {
+	fe ypx, ymx, xy2d;
+} ge_pre;
+
+/*
+ * t = e * tab[|e| - 1] (the neutral (1, 1, 0) for e = 0), e a lane's digit
+ * in [-8, 8]. Every entry of the row is read, the same for every lane, and
+ * blended in under the lanes' mask for |e| = j: the addresses depend only on
+ * the row. -P is (y-x, y+x, -2dxy): a swap and a negation under the mask of
+ * the negative lanes.
+ */
+XT void ge_select(ge_pre *t, const struct x25519_pre row[8], vec e)
+{
+	const vec z = XK_ZERO(), a = XK_ABS(e);
+	const XK_MASK neg = XK_CMPLT(e, z);
+	const fe zero = { { z, z, z, z, z } };
+	fe nxy;
+
+	for (unsigned l = 0; l < 5; l++)
+		t->ypx.v[l] = t->ymx.v[l] = t->xy2d.v[l] = z;
+	t->ypx.v[0] = t->ymx.v[0] = XK_SET1(1);
+	for (unsigned j = 0; j < 8; j++) {
+		const XK_MASK m = XK_CMPEQ(a, XK_SET1(j + 1));
+
+		for (unsigned l = 0; l < 5; l++) {
+			t->ypx.v[l] = XK_BLEND(m, t->ypx.v[l], XK_SET1(row[j].ypx[l]));
+			t->ymx.v[l] = XK_BLEND(m, t->ymx.v[l], XK_SET1(row[j].ymx[l]));
+			t->xy2d.v[l] = XK_BLEND(m, t->xy2d.v[l], XK_SET1(row[j].xy2d[l]));
+		}
+	}
+	fe_sub(&nxy, &zero, &t->xy2d);
+	for (unsigned l = 0; l < 5; l++) {
+		const vec p = t->ypx.v[l], m = t->ymx.v[l];
+
+		t->ypx.v[l] = XK_BLEND(neg, p, m);
+		t->ymx.v[l] = XK_BLEND(neg, m, p);
+		t->xy2d.v[l] = XK_BLEND(neg, t->xy2d.v[l], nxy.v[l]);
+	}
+}
+
+/*
+ * h += t (mixed addition, the "madd-2008-hwcd-3" formulas with k = 2d folded
+ * into the table): 7 products. Complete on this curve (d is not a square),
+ * so h = t, h = -t and the neutral element need no special case.
+ */
+XT void ge_madd(ge_p3 *h, const ge_pre *t)
+{
+	fe a, b, c, d, e, f, g, hh;
+
+	fe_add(&a, &h->Y, &h->X);
+	fe_sub(&b, &h->Y, &h->X);
+	fe_mul(&a, &a, &t->ypx);        /* (Y+X)(y+x) */
+	fe_mul(&b, &b, &t->ymx);        /* (Y-X)(y-x) */
+	fe_mul(&c, &t->xy2d, &h->T);    /* 2d xy T */
+	fe_add(&d, &h->Z, &h->Z);       /* 2Z */
+	fe_sub(&e, &a, &b);
+	fe_add(&hh, &a, &b);
+	fe_add(&g, &d, &c);
+	fe_sub(&f, &d, &c);
+	fe_mul(&h->X, &e, &f);
+	fe_mul(&h->Y, &g, &hh);
+	fe_mul(&h->Z, &f, &g);
+	fe_mul(&h->T, &e, &hh);
+}
+
+/*
+ * h = 2h ("dbl-2008-hwcd"; T is not read): 4 squarings and 3 products, a
+ * 4th product for T only when the next step is an addition (with_t).
+ */
+XT void ge_dbl(ge_p3 *h, int with_t)
+{
+	fe a, b, c, e, f, g, hh;
+
+	fe_sq(&a, &h->X);
+	fe_sq(&b, &h->Y);
+	fe_sq(&c, &h->Z);
+	fe_add(&c, &c, &c);             /* 2Z^2 */
+	fe_add(&e, &h->X, &h->Y);
+	fe_sq(&e, &e);                  /* (X+Y)^2 */
+	fe_add(&hh, &b, &a);            /* Y^2 + X^2 */
+	fe_sub(&g, &b, &a);             /* Y^2 - X^2 */
+	fe_sub(&e, &e, &hh);            /* 2XY */
+	fe_sub(&f, &c, &g);
+	fe_mul(&h->X, &e, &f);
+	fe_mul(&h->Y, &g, &hh);
+	fe_mul(&h->Z, &f, &g);
+	if (with_t)
+		fe_mul(&h->T, &e, &hh);
+}
+
+/*
+ * [k]B for each lane's digits e (k = sum e[i] 16^i, e[i] in [-8, 8]), as
+ * u-coordinates, canonical: the odd digits' multiples summed, times 16, then
+ * the even digits' (row i of tab holds j 256^i B). 64 additions and 4
+ * doublings instead of the ladder's 255 steps.
+ */
+XF void base(uint64_t out[5][X25519_IFMA_LANES], const int64_t e[64][X25519_IFMA_LANES],
+	     const struct x25519_pre tab[32][8])
+{
+	const vec z = XK_ZERO();
+	ge_p3 h;
+	ge_pre t;
+	fe num, den;
+
+	for (unsigned l = 0; l < 5; l++)
+		h.X.v[l] = h.Y.v[l] = h.Z.v[l] = h.T.v[l] = z;
+	h.Y.v[0] = h.Z.v[0] = XK_SET1(1);
+	for (unsigned i = 1; i < 64; i += 2) {
+		ge_select(&t, tab[i / 2], XK_LOAD(e[i]));
+		ge_madd(&h, &t);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		ge_dbl(&h, i == 3);
+	for (unsigned i = 0; i < 64; i += 2) {
+		ge_select(&t, tab[i / 2], XK_LOAD(e[i]));
+		ge_madd(&h, &t);
+	}
+	/* u = (1 + y) / (1 - y) = (Z + Y) / (Z - Y) */
+	fe_add(&num, &h.Z, &h.Y);
+	fe_sub(&den, &h.Z, &h.Y);
+	fe_invert(&den, &den);
+	fe_mul(&num, &num, &den);
+	fe_freeze(&num);
+	for (unsigned i = 0; i < 5; i++)
+		XK_STORE(out[i], num.v[i]);
+}
+
 #undef add
 #undef sr51
 #undef mask51
@@ -333,6 +477,12 @@ XF void ladder(uint64_t out[5][X25519_IFMA_LANES], uint64_t u[5][X25519_IFMA_LAN
 #undef fe_freeze
 #undef ladder
 #undef fe
+#undef ge_p3
+#undef ge_pre
+#undef ge_select
+#undef ge_madd
+#undef ge_dbl
+#undef base
 #undef vec
 #undef XT
 #undef XF

@@ -7,6 +7,11 @@
  * sessions per run: whether a session alone should go through lanes
  * (crypto/tls.c x25519_run_jobs: it does). `make bench-x25519`.
  *
+ * Key pairs by fixed base: at fills 1, 4 and 8 the ladder with u = 9 in
+ * every lane (what a run of key pairs costs through x25519_ifma_raw) and
+ * x25519_ifma_base on the same scalars, per run and per lane, and the
+ * ratio base / ladder.
+ *
  * Time is this thread's CPU time; each figure is measured in short slices
  * over several rounds, interleaved, and the best slice of each is kept (the
  * least disturbed one). Every lane's result is checked against BoringSSL
@@ -34,13 +39,23 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static uint8_t k[8][32], u[8][32], out[8][32];
+static uint8_t k[8][32], u[8][32], u9[8][32], out[8][32];
 
-/* fill 0: BoringSSL's X25519 (shared secret); -1: its public key from a private one */
+enum kind { LADDER, LADDER9, BASE };
+static enum kind kind;
+
+/*
+ * fill 0: BoringSSL's X25519 (shared secret); -1: its public key from a
+ * private one; 1..8: a run of that many lanes of kind (the ladder on u, the
+ * ladder on u = 9, the fixed base).
+ */
 static void op(int fill)
 {
-	if (fill > 0)
-		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, (unsigned)fill);
+	if (fill > 0 && kind == BASE)
+		x25519_ifma_base(out, (const uint8_t (*)[32])k, (unsigned)fill);
+	else if (fill > 0)
+		x25519_ifma_raw(out, (const uint8_t (*)[32])k,
+				(const uint8_t (*)[32])(kind == LADDER9 ? u9 : u), (unsigned)fill);
 	else if (fill == 0)
 		X25519(out[0], k[0], u[0]);
 	else
@@ -48,10 +63,11 @@ static void op(int fill)
 }
 
 /* Best microseconds per call of op(fill) over ROUNDS slices of slice_s each. */
-static double best_us(int fill, double slice_s)
+static double best_us(enum kind kd, int fill, double slice_s)
 {
 	double best = 1e30;
 
+	kind = kd;
 	for (unsigned r = 0; r < ROUNDS; r++) {
 		double t0 = now_s(), t;
 		unsigned long n = 0;
@@ -68,7 +84,8 @@ static double best_us(int fill, double slice_s)
 
 int main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 2, slice, run[9], shared, pub;
+	static const int bfill[3] = { 1, 4, 8 };
+	double secs = argc > 1 ? atof(argv[1]) : 2, slice, run[9], shared, pub, l9[3], bs[3], first;
 
 	if (secs <= 0 || secs > 60) {
 		fprintf(stderr, "usage: bench_x25519 [seconds per figure, 0 < s <= 60]\n");
@@ -90,11 +107,34 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	for (unsigned i = 0; i < 8; i++)
+		u9[i][0] = 9;
+	kind = BASE;
+	first = now_s();
+	op(1);                  /* the first call makes the table */
+	first = (now_s() - first) * 1e6;
+	for (int f = 1; f <= 8; f++) {
+		memset(out, 0, sizeof(out));
+		op(f);
+		for (int i = 0; i < f; i++) {
+			uint8_t want[32];
+
+			X25519_public_from_private(want, k[i]);
+			if (memcmp(want, out[i], 32) != 0) {
+				fprintf(stderr, "bench_x25519: base lane %d of %d differs\n", i, f);
+				return 1;
+			}
+		}
+	}
 	slice = secs / ROUNDS;
-	shared = best_us(0, slice);
-	pub = best_us(-1, slice);
+	shared = best_us(LADDER, 0, slice);
+	pub = best_us(LADDER, -1, slice);
 	for (int f = 1; f <= 8; f++)
-		run[f] = best_us(f, slice);
+		run[f] = best_us(LADDER, f, slice);
+	for (int i = 0; i < 3; i++) {
+		l9[i] = best_us(LADDER9, bfill[i], slice);
+		bs[i] = best_us(BASE, bfill[i], slice);
+	}
 	printf("X25519, one core, this thread's CPU time (best of %d slices of %.2f s)\n", ROUNDS, slice);
 	printf("BoringSSL X25519 (shared secret)           %8.1f us\n", shared);
 	printf("BoringSSL X25519_public_from_private       %8.1f us\n", pub);
@@ -106,5 +146,12 @@ int main(int argc, char **argv)
 	for (int s = 1; s <= 4; s++)
 		printf("%-9d %14.1f %14.1f %7.2fx\n", s, s * (shared + pub), run[2 * s],
 		       s * (shared + pub) / run[2 * s]);
+	printf("key pairs: the ladder with u = 9 vs x25519_ifma_base (fixed base), same scalars\n");
+	printf("(base's first call, which makes its table: %.0f us)\n", first);
+	printf("%-6s %12s %12s %12s %12s %8s\n", "lanes", "ladder us", "ladder/lane", "base us",
+	       "base/lane", "base/ladder");
+	for (int i = 0; i < 3; i++)
+		printf("%-6d %12.1f %12.1f %12.1f %12.1f %7.2f\n", bfill[i], l9[i], l9[i] / bfill[i], bs[i],
+		       bs[i] / bfill[i], bs[i] / l9[i]);
 	return 0;
 }

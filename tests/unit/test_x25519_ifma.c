@@ -11,6 +11,13 @@
  * 7748 section 5.2 vectors and 1,000 iterations of its section 5.2 chain
  * run eight lanes at a time.
  *
+ * The fixed base (x25519_ifma_base): random scalars at every fill 1..8, 40
+ * rounds each, every lane equal to BoringSSL's X25519_public_from_private()
+ * and to the ladder's X25519(k, 9), the lanes beyond the fill untouched;
+ * scalars at the signed recoding's edges (digits all -8 with +8 on top, all
+ * +7, -7s, +8 nibbles), all zeros, all ones, 2^254 alone, the multiples 1..8
+ * of the group order, and each single bit 3..254.
+ *
  * Through the door (crypto/tls.c): BoringSSL clients handshake at once with
  * our server (tests/bench/hs_pairs.h); one tls_worker_run() round makes
  * every session's key pair and shared secret in IFMA runs of up to 8
@@ -216,6 +223,122 @@ TEST(rfc7748)
 	hex(want, "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
 	for (unsigned i = 0; i < 8; i++)
 		CHECK(memcmp(k[i], want, 32) == 0);
+}
+
+/* ---- the fixed base: x25519_ifma_base ---- */
+
+/*
+ * Lanes 0..n-1 of a base run on k against BoringSSL's public key and the
+ * ladder's X25519(k, 9) on the same lanes; the lanes from n on must keep
+ * their 0xa5. Returns the number of wrong lanes.
+ */
+static unsigned base_check(uint8_t k[8][32], unsigned n)
+{
+	uint8_t out[8][32], lad[8][32], u[8][32] = { { 9 } }, want[32];
+	unsigned bad = 0;
+
+	for (unsigned i = 1; i < 8; i++)
+		memcpy(u[i], u[0], 32);
+	memset(out, 0xa5, sizeof(out));
+	x25519_ifma_base(out, (const uint8_t (*)[32])k, n);
+	x25519_ifma_raw(lad, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, n);
+	for (unsigned i = 0; i < 8; i++) {
+		if (i < n) {
+			X25519_public_from_private(want, k[i]);
+			bad += memcmp(out[i], want, 32) != 0 || memcmp(out[i], lad[i], 32) != 0;
+		} else {
+			for (unsigned b = 0; b < 32; b++)
+				bad += out[i][b] != 0xa5;
+		}
+	}
+	return bad;
+}
+
+/* Random scalars at every fill, 40 rounds each (ymm for 1..4, zmm for 5..8). */
+TEST(base_random_fills)
+{
+	uint8_t k[8][32];
+	unsigned bad = 0, runs = 0;
+
+	for (unsigned round = 0; round < 40; round++)
+		for (unsigned fill = 1; fill <= 8; fill++) {
+			RAND_bytes((uint8_t *)k, sizeof(k));
+			bad += base_check(k, fill);
+			runs++;
+		}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(runs, 40 * 8);
+}
+
+/*
+ * Scalars at the recoding's and the group's edges. The recoding gives
+ * digits 0..62 in [-8, 7] and the top one in [4, 8] (clamped: bit 254 set,
+ * 255 clear), so "every digit -8" is 78 77 .. 77 (nibble 8, then 7s with a
+ * carry each: -8 63 times, and 4..7 + 1 = 8 on top, the only place +8 can
+ * be); 70 77 .. 77 makes 0 then +7 everywhere (no carries); 88 .. 88 makes
+ * -8 then -7s; all-zero and all-ones clamp to 2^254 alone and to 2^255 - 8
+ * (bits 3..254); the multiples 1..8 of the group order L
+ * (mod 2^256) clamp to ordinary scalars. Each alone (fill 1), then all
+ * eight lanes of each set at once and at fill 5 (the zmm kernel).
+ */
+TEST(base_edges)
+{
+	static const uint8_t L[32] = {
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,
+		0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		[31] = 0x10,
+	};
+	uint8_t set[2][8][32], k[8][32];
+	unsigned bad = 0;
+
+	memset(set, 0, sizeof(set));
+	memset(set[0][1], 0xff, 32);                    /* all ones */
+	memset(set[0][2], 0x77, 32);                    /* every digit -8, the top +8 */
+	set[0][2][0] = 0x78;
+	memset(set[0][3], 0x77, 32);                    /* 0, then +7 everywhere */
+	set[0][3][0] = 0x70;
+	memset(set[0][4], 0x88, 32);                    /* -8, then -7s */
+	set[0][5][31] = 0x40;                           /* 2^254 alone; set[0][0]: all zero */
+	memset(set[0][6], 0x80, 32);                    /* +8 nibbles every other place */
+	for (unsigned i = 0; i < 32; i++)
+		set[0][7][i] = (uint8_t)(i & 1 ? 0x08 : 0xf8);
+	for (unsigned m = 0; m < 8; m++) {              /* (m + 1) L mod 2^256 */
+		unsigned c = 0;
+
+		for (unsigned i = 0; i < 32; i++) {
+			c += (m ? set[1][m - 1][i] : 0) + L[i];
+			set[1][m][i] = (uint8_t)c;
+			c >>= 8;
+		}
+	}
+	for (unsigned s = 0; s < 2; s++) {
+		for (unsigned i = 0; i < 8; i++) {
+			memcpy(k[0], set[s][i], 32);
+			bad += base_check(k, 1);
+		}
+		memcpy(k, set[s], sizeof(k));
+		bad += base_check(k, 8);
+		bad += base_check(k, 5);
+	}
+	CHECK_EQ(bad, 0);
+	/* 8L's low byte is 0x68: clamping keeps a multiple of 8, not of L */
+	CHECK_EQ(set[1][7][0], 0x68);
+}
+
+/* Each single bit of a clamped scalar (3..254): every digit position and row. */
+TEST(base_single_bits)
+{
+	uint8_t k[8][32];
+	unsigned bad = 0, n = 0;
+
+	for (unsigned bit = 3; bit < 255; bit += 8) {
+		memset(k, 0, sizeof(k));
+		for (unsigned i = 0; i < 8 && bit + i < 255; i++, n++)
+			k[i][(bit + i) / 8] |= (uint8_t)(1u << ((bit + i) % 8));
+		bad += base_check(k, 8);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(n, 252);
 }
 
 /* ---- through the door ---- */
@@ -1510,6 +1633,9 @@ int main(void)
 		RUN(public_from_private);
 		RUN(edge_points);
 		RUN(rfc7748);
+		RUN(base_random_fills);
+		RUN(base_edges);
+		RUN(base_single_bits);
 	}
 	RUN(through_the_door);
 	RUN(small_order_share_fails);
