@@ -527,73 +527,77 @@ static int x25519_queue(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 }
 
 /*
- * Make what n sessions' X25519 jobs lack, in IFMA runs of up to 8 lanes: a
- * key pair is the lane (priv, u = 9), a shared secret the lane (priv, the
- * peer's share). A server job needs both (two lanes, kept in one run), a
- * client job its shared secret; a job whose key pair came from the
- * worker's pool needs only its shared secret. A run of up to 4 lanes takes
- * the ymm kernel, which beats BoringSSL's scalar functions even for one
- * server session alone (`make bench-x25519`: 47 against 58 us on Zen 4),
- * so every queued job goes through lanes. The run's free lanes make key
- * pairs for the pool (up to X25519_POOL): up to 4 lanes they cost nothing,
- * and lanes 5 to 8 about 7 us each (the zmm kernel's 75 us against 47),
- * less than BoringSSL's 16.6 us for a key pair; so every run is full once
- * sessions take key pairs as fast as runs make them. A pooled key pair is
- * a fresh random one, used once and wiped from the pool when taken.
+ * Make what n sessions' X25519 jobs lack, in IFMA runs of up to 8 lanes,
+ * of two kinds. A shared secret (priv, the peer's share) takes a lane of
+ * a Montgomery ladder run (x25519_ifma_raw); a key pair (priv, u = 9)
+ * takes a lane of a fixed-base run (x25519_ifma_base: a table of multiples
+ * of the base point, about 0.36 of a ladder lane). A server job needs both,
+ * a client job its shared secret, and a job whose key pair came from the
+ * worker's pool only its shared secret. A run of up to 4 lanes takes the
+ * ymm kernels, 5 to 8 the zmm ones (about 1.7 times a ymm run on Zen 4:
+ * `make bench-x25519`), so each kind goes in runs of 8 and the rest; every
+ * run beats BoringSSL's scalar functions, so every queued job goes through
+ * lanes. The worker's pool of key pairs (X25519_POOL) is filled by
+ * fixed-base lanes: a run's free lanes, and a run of its own whenever 8
+ * fit, at 3.2 us a key pair against BoringSSL's 16.7 us for one made when
+ * a handshake asks. A pooled key pair is a fresh random one, used once and
+ * wiped from the pool when taken.
  */
 static void x25519_run_jobs(struct tls_worker *w, struct tls_key_stats *st, struct tls_conn *const *xs,
 			    unsigned n)
 {
-	static const uint8_t base[32] = { 9 };
 	uint8_t k[X25519_IFMA_LANES][32], u[X25519_IFMA_LANES][32], out[X25519_IFMA_LANES][32];
 	uint8_t *dst[X25519_IFMA_LANES];
-	unsigned i = 0;
 
-	while (i < n) {
-		unsigned lanes = 0, jl;
+	for (int pass = 0; pass < 2; pass++) {  /* 0: the shared secrets (ladder), 1: the key pairs (base) */
+		unsigned i = 0, lanes;
 
-		for (; i < n; i++) {
-			struct x25519_job *j = xs[i]->xj;
-			unsigned need = !j->pub_ready + (j->has_peer && !j->shared_ready);
+		do {
+			unsigned jl;
 
-			if (lanes + need > X25519_IFMA_LANES)
+			for (lanes = 0; i < n && lanes < X25519_IFMA_LANES; i++) {
+				struct x25519_job *j = xs[i]->xj;
+
+				if (pass == 0 && j->has_peer && !j->shared_ready) {
+					memcpy(u[lanes], j->peer, 32);
+					dst[lanes] = j->shared;
+				} else if (pass == 1 && !j->pub_ready) {
+					dst[lanes] = j->pub;
+				} else {
+					continue;
+				}
+				memcpy(k[lanes++], j->priv, 32);
+			}
+			jl = lanes;     /* the jobs' lanes; in a fixed-base run the rest fill the pool */
+			if (pass == 1 && w && (jl > 0 || X25519_POOL - w->npool >= X25519_IFMA_LANES)) {
+				while (lanes < X25519_IFMA_LANES && w->npool + (lanes - jl) < X25519_POOL) {
+					uint8_t *priv = w->pool[w->npool + (lanes - jl)].priv;
+
+					if (!RAND_bytes(priv, 32)) {
+						OPENSSL_cleanse(priv, 32);
+						ERR_clear_error();
+						break;
+					}
+					memcpy(k[lanes], priv, 32);
+					dst[lanes] = w->pool[w->npool + (lanes - jl)].pub;
+					lanes++;
+				}
+			}
+			if (lanes == 0)
 				break;
-			if (!j->pub_ready) {
-				memcpy(k[lanes], j->priv, 32);
-				memcpy(u[lanes], base, 32);
-				dst[lanes++] = j->pub;
-			}
-			if (j->has_peer && !j->shared_ready) {
-				memcpy(k[lanes], j->priv, 32);
-				memcpy(u[lanes], j->peer, 32);
-				dst[lanes++] = j->shared;
-			}
-		}
-		jl = lanes;             /* the jobs' lanes; the rest fill the pool */
-		if (lanes == 0)
-			continue;
-		while (w && lanes < X25519_IFMA_LANES && w->npool + (lanes - jl) < X25519_POOL) {
-			uint8_t *priv = w->pool[w->npool + (lanes - jl)].priv;
-
-			if (!RAND_bytes(priv, 32)) {
-				OPENSSL_cleanse(priv, 32);
-				ERR_clear_error();
-				break;
-			}
-			memcpy(k[lanes], priv, 32);
-			memcpy(u[lanes], base, 32);
-			dst[lanes] = w->pool[w->npool + (lanes - jl)].pub;
-			lanes++;
-		}
-		x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, lanes);
-		for (unsigned l = 0; l < lanes; l++)
-			memcpy(dst[l], out[l], 32);
-		if (w)
-			w->npool += lanes - jl;
-		st->key_x25519_runs++;
-		st->key_x25519_lanes += lanes;
+			if (pass == 0)
+				x25519_ifma_raw(out, (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, lanes);
+			else
+				x25519_ifma_base(out, (const uint8_t (*)[32])k, lanes);
+			for (unsigned l = 0; l < lanes; l++)
+				memcpy(dst[l], out[l], 32);
+			if (pass == 1 && w)
+				w->npool += lanes - jl;
+			st->key_x25519_runs++;
+			st->key_x25519_lanes += lanes;
+		} while (i < n);
 	}
-	for (i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		struct x25519_job *j = xs[i]->xj;
 
 		j->pub_ready = 1;

@@ -7,8 +7,9 @@
  * elements sits in vector j. Field elements mod 2^255 - 19 are five limbs
  * of radix 2^51; products are made by vpmadd52luq/vpmadd52huq. Each lane
  * runs the Montgomery ladder of RFC 7748 section 5 over all 255 bits with
- * its own scalar and its own u-coordinate, so a server's key pair (u = 9)
- * and its shared secret (u = the client's share) ride in the same run.
+ * its own scalar and its own u-coordinate (x25519_ifma_raw). Key pairs
+ * (u = 9) have a cheaper path of their own, x25519_ifma_base: a table of
+ * multiples of the base point, about a third of a ladder lane.
  * Nothing branches on, or addresses memory by, a scalar: the ladder's
  * conditional swaps are lane masks; the inversion is a fixed chain.
  *

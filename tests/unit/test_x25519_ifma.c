@@ -403,8 +403,9 @@ TEST(through_the_door)
 	if (!ctx || !p256_first)
 		goto out;
 	/*
-	 * eight at once, the pool empty: two runs of four sessions (8 lanes
-	 * each, none free); one batch for X25519, one to sign
+	 * eight at once, the pool empty: a ladder run of their 8 shared
+	 * secrets and a fixed-base run of their 8 key pairs (no lane free);
+	 * one batch for X25519, one to sign
 	 */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 8, NULL), 8);
@@ -413,29 +414,30 @@ TEST(through_the_door)
 	CHECK_EQ(tls_worker_x25519_pool(w), 0);
 	CHECK_EQ(DELTA(key_batches), cpu ? 2 : 1);
 	CHECK_EQ(DELTA(key_batch_ops), 8);              /* the signatures */
-	/* seven: a run of four, and one of three whose two free lanes fill the pool */
+	/* seven: a ladder run of 7, a fixed-base run of 7 whose free lane fills the pool */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 7, NULL), 7);
 	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 2 : 0);
-	/* five: two take the pool's key pairs (a lane each), three need two: one full run */
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 15 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 1 : 0);
+	/* five: one takes the pooled key pair; 5 shared secrets, 4 key pairs and 4 for the pool */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 5, NULL), 5);
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), 0);
-	/* one alone: its two lanes and six key pairs for the pool */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 13 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 4 : 0);
+	/* one on a pooled key pair: its shared secret, and a run of 8 for the pool (13 had room) */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 1, NULL), 1);
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 6 : 0);
-	/* two, with pooled key pairs: a lane each, six more for the pool */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 9 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 11 : 0);
+	/* two on pooled key pairs: their shared secrets; 7 places are too few for a pool run */
 	before = *st;
 	CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 10 : 0);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 9 : 0);
 	/*
 	 * clients without an X25519 share, or whose only share is P-256 (a
 	 * HelloRetryRequest for X25519, whose second share BoringSSL computes)
@@ -515,11 +517,11 @@ TEST(small_order_share_fails)
 
 	CHECK(ctx != NULL);
 	if (ctx) {
-		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* a run of one (six key pairs pooled) */
-		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* two, on pooled key pairs */
-		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
-		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 10 : 0);
+		CHECK_EQ(small_order_round(ctx, w, 1), 1);      /* runs of one (seven key pairs pooled) */
+		CHECK_EQ(small_order_round(ctx, w, 2), 2);      /* two, on pooled key pairs; 8 for the pool */
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 4 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 19 : 0);
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 13 : 0);
 		CHECK_EQ(st->key_x25519_unused, 0);
 		/* and the same sessions with a real share still complete */
 		CHECK_EQ(door_round(ctx, w, 2, NULL), 2);
@@ -572,9 +574,9 @@ TEST(queue_frees)
 	CHECK_EQ(tls_worker_pending(w), 2);
 	CHECK(pair_finish(&ps[0], w));
 	CHECK(pair_finish(&ps[2], w));
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);    /* 2 x 2, and 4 key pairs pooled */
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 4 : 0);
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 10 : 0);   /* 2 shared secrets; 2 key pairs and 6 pooled */
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 6 : 0);
 	hs_pair_free(&ps[0]);
 	hs_pair_free(&ps[2]);
 	/* the worker goes away under a queued session: BoringSSL's own X25519 then, signed inline */
@@ -901,13 +903,14 @@ static void cp_finish(struct cpair *ps, unsigned n, struct tls_worker *w)
 
 /*
  * Clients with a worker against BoringSSL servers. The first five find the
- * pool empty (BoringSSL's key pairs); their shared secrets take one run,
- * whose three free lanes make key pairs for the pool. The next five take
- * those three (the handshakes complete: the pool's key pairs are right)
- * and two of BoringSSL's. Then one client at a time: each run fills the
- * pool up to its 16 (never beyond), after which runs are the job's lane
- * and the one that replaces the key pair taken. One byte at a time, the
- * held ServerHello still assembles. Without a worker, nothing in lanes.
+ * pool empty (BoringSSL's key pairs); their shared secrets take one ladder
+ * run, and a fixed-base run makes 8 key pairs for the pool. The next five
+ * take five of those (the handshakes complete: the pool's key pairs are
+ * right); their ladder run, and 8 more for the pool. Then one client at a
+ * time, each on a pooled key pair: its shared secret is the round's one
+ * lane, and once 8 fit, a fixed-base run fills the pool to its 16 (never
+ * beyond). One byte at a time, the held ServerHello still assembles.
+ * Without a worker, nothing in lanes and the pool is left alone.
  */
 TEST(client_door)
 {
@@ -917,7 +920,8 @@ TEST(client_door)
 	struct tls_ctx *cctx = tls_client_ctx_new(err, sizeof(err));
 	SSL_CTX *sctx = raw_server(NULL, TLS1_3_VERSION);
 	int cpu = x25519_ifma_cpu();
-	static const unsigned pool_after[] = { 9, 15, 16, 16, 16 }, lanes_of[] = { 8, 8, 3, 2, 2 };
+	static const unsigned pool_after[] = { 10, 9, 16, 15, 14 }, lanes_of[] = { 1, 1, 9, 1, 1 };
+	static const unsigned runs_of[] = { 1, 1, 2, 1, 1 };
 	struct tls_key_stats before = *st;
 	struct cpair ps[5];
 
@@ -927,17 +931,17 @@ TEST(client_door)
 	for (unsigned wave = 0; wave < 2; wave++) {
 		before = *st;
 		cp_wave(ps, 5, cctx, w, sctx);
-		CHECK_EQ(tls_worker_x25519_pool(w), 0);
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu && wave ? 3 : 0);    /* 8 pooled, 5 taken */
 		cp_finish(ps, 5, w);
-		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
-		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 8 : 0);  /* 5 shared secrets, 3 key pairs */
-		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 3 : 0);
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
+		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 13 : 0);  /* 5 shared secrets, 8 key pairs */
+		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? (wave ? 11 : 8) : 0);
 	}
 	for (unsigned wave = 0; wave < 5; wave++) {
 		before = *st;
 		cp_wave(ps, 1, cctx, w, sctx);
 		cp_finish(ps, 1, w);
-		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? runs_of[wave] : 0);
 		CHECK_EQ(DELTA(key_x25519_lanes), cpu ? lanes_of[wave] : 0);
 		CHECK_EQ(tls_worker_x25519_pool(w), cpu ? pool_after[wave] : 0);
 	}
@@ -948,7 +952,7 @@ TEST(client_door)
 	cp_run(ps, 1, w, NULL);
 	CHECK(ps[0].rcalls > 500);
 	cp_finish(ps, 1, w);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 2 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 1 : 0);
 	CHECK_EQ(st->key_x25519_unused, 0);
 	/* without a worker, BoringSSL's own as before; the pool is left alone */
 	before = *st;
@@ -957,7 +961,7 @@ TEST(client_door)
 	CHECK_EQ(ps[0].cst, TLS_DONE);
 	CHECK(cp_talk(&ps[0]));
 	CHECK_EQ(DELTA(key_x25519_lanes), 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 16 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 13 : 0);
 	cp_free(&ps[0]);
 	SSL_CTX_free(sctx);
 	tls_ctx_free(cctx);
@@ -1043,7 +1047,8 @@ TEST(client_door_hostile_server)
 		cp_run(&p, 1, w, NULL);
 		CHECK_EQ(p.cst, TLS_ERROR);
 		CHECK(p.tampered);
-		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 1 : 0);  /* the shared secret went through lanes */
+		/* the shared secret went through lanes, and 8 key pairs to the pool (room for 16, then 8) */
+		CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
 		CHECK_EQ(p.woken, cpu ? 1 : 0);
 		cp_free(&p);
 	}
@@ -1087,8 +1092,9 @@ static void cp_until_queued(struct cpair *p, struct tls_worker *w)
 
 /*
  * Our clients and our servers on one worker, as an mxgate worker relaying
- * to a TLS backend would have them: the servers' pairs of lanes and the
- * clients' shared secrets share runs with the pool's key pairs. Then a
+ * to a TLS backend would have them: the servers' key pairs share
+ * fixed-base runs with the pool's, and the pool, filled by the servers'
+ * round, feeds the clients' round. Then a
  * client freed while its shared secret is queued, and a worker freed under
  * a queued client (BoringSSL's own X25519 then).
  */
@@ -1115,10 +1121,13 @@ TEST(client_and_server_door)
 		CHECK(cp_talk(&ps[i]));
 		cp_free(&ps[i]);
 	}
-	/* the servers' 3 x 2 lanes + 2 key pairs, then the clients' 3 + 5 key pairs */
-	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 2 : 0);
-	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 16 : 0);
-	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 7 : 0);
+	/*
+	 * the servers' 3 shared secrets, and their 3 key pairs + 5 for the pool;
+	 * then the clients' 3 shared secrets, and 8 for the pool
+	 */
+	CHECK_EQ(DELTA(key_x25519_runs), cpu ? 4 : 0);
+	CHECK_EQ(DELTA(key_x25519_lanes), cpu ? 22 : 0);
+	CHECK_EQ(tls_worker_x25519_pool(w), cpu ? 13 : 0);
 	CHECK_EQ(st->key_x25519_unused, 0);
 	/* freed with its shared secret queued */
 	cp_open(&ps[0], cctx, w, sctx, NULL, NULL);
