@@ -348,11 +348,11 @@ static __thread struct tls_conn *tls_cur;
 
 /*
  * The function RTLD_NEXT finds for one that mxgate defines over
- * libcrypto's, if it lives in BoringSSL's libcrypto (the object that
- * defines X25519_public_from_private, which OpenSSL lacks); else NULL.
- * Another libcrypto in the process (OpenSSL's, dragged in by a plugin)
- * defines the same names over other structures: calling it would corrupt
- * memory, so the process stops here instead, naming both objects.
+ * libcrypto's (NULL if none), which must live in BoringSSL's libcrypto
+ * (the object that defines X25519_public_from_private, which OpenSSL
+ * lacks). Another libcrypto in the process (OpenSSL's, dragged in by a
+ * plugin) defines the same names over other structures: calling it would
+ * corrupt memory, so the process stops here instead, naming both objects.
  */
 static void *libcrypto_next(const char *name)
 {

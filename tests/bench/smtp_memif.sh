@@ -428,10 +428,10 @@ latency_one() {
 		'BEGIN { if (r > 0) printf "%.2f", l / r; else print "-" }')
 	ops=$(awk -v o="$(pd "$name" mxgate_tls_key_batch_ops_total)" -v b="$(pd "$name" mxgate_tls_key_batches_total)" \
 		'BEGIN { if (b > 0) printf "%.2f", o / b; else print "-" }')
-	# handshakes per X25519 IFMA run (two lanes each)
-	xhs=$(awk -v l="$(pd "$name" mxgate_tls_key_x25519_lanes_total)" -v r="$(pd "$name" mxgate_tls_key_x25519_runs_total)" \
-		'BEGIN { if (r > 0) printf "%.2f", l / r / 2; else print "-" }')
-	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops x25519_hs_per_run=$xhs gate_hs_p50_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.5) gate_hs_p99_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.99) ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_ops_total 'engine="scalar"')")
+	# lanes per X25519 IFMA run (ladder runs of shared secrets, fixed-base runs of key pairs)
+	xlanes=$(awk -v l="$(pd "$name" mxgate_tls_key_x25519_lanes_total)" -v r="$(pd "$name" mxgate_tls_key_x25519_runs_total)" \
+		'BEGIN { if (r > 0) printf "%.2f", l / r; else print "-" }')
+	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops x25519_lanes_per_run=$xlanes gate_hs_p50_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.5) gate_hs_p99_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.99) ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_ops_total 'engine="scalar"')")
 	msg "$w: ${LATS[-1]#LATENCY system=mxgate path=memif }"
 }
 
