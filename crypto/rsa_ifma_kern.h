@@ -14,10 +14,13 @@
 #define ri_norm RK_FN(ri_norm)
 #define ri_window RK_FN(ri_window)
 #define ri_lookup RK_FN(ri_lookup)
-#define ri_exp RK_FN(ri_exp)
+#define ri_exp_begin RK_FN(ri_exp_begin)
+#define ri_exp_window RK_FN(ri_exp_window)
 #define ri_load RK_FN(ri_load)
 #define ri_work RK_FN(ri_work)
-#define ri_kernel RK_FN(ri_kernel)
+#define ri_begin RK_FN(ri_begin)
+#define ri_step RK_FN(ri_step)
+#define ri_end RK_FN(ri_end)
 #define ri_run RK_FN(ri_run)
 #define vec RK_VEC
 
@@ -165,11 +168,16 @@ static RK_TGT void ri_lookup(vec *r, const vec *tab, vec idx)
 	}
 }
 
-/* acc = base^e in Montgomery form (below 2m); base in Montgomery form below 2m. */
-static RK_TGT void ri_exp(vec *acc, const vec *base, const vec *e, const vec *m, const vec *rr,
-			  vec k0, vec *tab)
+/*
+ * The exponentiation acc = base^e (Montgomery form, below 2m; base likewise)
+ * in steps: ri_exp_begin() builds the window table and takes the top
+ * window, then each ri_exp_window() call does one window (5 squarings and
+ * a multiplication) at pos, from RI_L * 52 - 2 * RI_WIN down to 0.
+ */
+static RK_TGT void ri_exp_begin(vec *acc, const vec *base, const vec *e, const vec *m,
+				const vec *rr, vec k0, vec *tab)
 {
-	vec one[RI_L], t[RI_L];
+	vec one[RI_L];
 
 	one[0] = RK_SET1(1);
 	for (unsigned j = 1; j < RI_L; j++)
@@ -179,12 +187,17 @@ static RK_TGT void ri_exp(vec *acc, const vec *base, const vec *e, const vec *m,
 	for (unsigned k = 2; k < RI_TAB; k++)
 		ri_mul(tab + k * RI_L, tab + (k - 1) * RI_L, base, m, k0);
 	ri_lookup(acc, tab, ri_window(e, RI_L * 52 - RI_WIN));
-	for (int pos = RI_L * 52 - 2 * RI_WIN; pos >= 0; pos -= RI_WIN) {
-		for (unsigned s = 0; s < RI_WIN; s++)
-			ri_sqr(acc, acc, m, k0);
-		ri_lookup(t, tab, ri_window(e, (unsigned)pos));
-		ri_mul(acc, acc, t, m, k0);
-	}
+}
+
+static RK_TGT void ri_exp_window(vec *acc, const vec *e, const vec *m, vec k0, const vec *tab,
+				 unsigned pos)
+{
+	vec t[RI_L];
+
+	for (unsigned s = 0; s < RI_WIN; s++)
+		ri_sqr(acc, acc, m, k0);
+	ri_lookup(t, tab, ri_window(e, pos));
+	ri_mul(acc, acc, t, m, k0);
 }
 
 /* Load n rows of RK_W lanes from a [row][lane] array. */
@@ -206,96 +219,164 @@ struct ri_work {
 	uint64_t limbs[RI_NL + 1];
 };
 
-/* The whole CRT operation for RK_W lanes (see rsa_ifma.c's file comment). */
-static RK_TGT void ri_kernel(struct ri_work *W, const struct rsa_ifma_key *const *keys,
-			     const uint8_t *const *in, unsigned n)
+/* A run's kernel state for this width (ks->W is 64-byte aligned); 0 if out of memory. */
+static int ri_begin(struct ri_kstate *ks)
 {
-	const vec z = RK_ZERO();
-	vec one[RI_L];
-
-	one[0] = RK_SET1(1);
-	for (unsigned j = 1; j < RI_L; j++)
-		one[j] = z;
-	for (unsigned l = 0; l < RK_W; l++) {
-		be_to_limbs(in[l < n ? l : 0], W->limbs);
-		ri_put(W->rows, l, W->limbs, RI_NL);
-	}
-	ri_load(W->c, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
-	/* q first, then p: p's values stay loaded for Garner */
-	for (int h = 1; h >= 0; h--) {
-		const struct ri_half *hk[RSA_IFMA_LANES];
-		uint64_t k0s[RSA_IFMA_LANES];
-
-		for (unsigned l = 0; l < RK_W; l++) {
-			hk[l] = &keys[l < n ? l : 0]->h[h];
-			k0s[l] = hk[l]->k0;
-		}
-#define RI_GATHER(dst, field, cnt) do { \
-		for (unsigned l = 0; l < RK_W; l++) \
-			ri_put(W->rows, l, hk[l]->field, cnt); \
-		ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
-		RI_GATHER(W->m[h], m, RI_L);
-		RI_GATHER(W->rr[h], rr, RI_L);
-		RI_GATHER(W->rrr, rrr, RI_L);
-		RI_GATHER(W->e, e, RI_EW);
-#undef RI_GATHER
-		W->k0[h] = RK_LOADU(k0s);
-		/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
-		ri_mul(W->x, W->c + RI_L, W->rrr, W->m[h], W->k0[h]);
-		ri_mul(W->y, W->c, W->rr[h], W->m[h], W->k0[h]);
-		for (unsigned j = 0; j < RI_L; j++)
-			W->x[j] = RK_ADD(W->x[j], W->y[j]);
-		ri_norm(W->x, RI_L);
-		ri_condsub(W->x, W->m[h]);
-		ri_condsub(W->x, W->m[h]);
-		ri_exp(W->acc[h], W->x, W->e, W->m[h], W->rr[h], W->k0[h], W->tab);
-	}
-	for (unsigned l = 0; l < RK_W; l++)
-		ri_put(W->rows, l, keys[l < n ? l : 0]->qinv, RI_L);
-	ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
-	/* m2 = c^dq mod q, fully reduced, normal form */
-	ri_mul(W->acc[1], W->acc[1], one, W->m[1], W->k0[1]);
-	ri_condsub(W->acc[1], W->m[1]);
-	/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
-	ri_mul(W->x, W->acc[1], W->rr[0], W->m[0], W->k0[0]);
-	for (unsigned j = 0; j < RI_L; j++)
-		W->y[j] = RK_SUB(RK_ADD(W->acc[0][j],
-							    RK_SLLI(W->m[0][j], 1)), W->x[j]);
-	ri_norm(W->y, RI_L);
-	/* h = (m1 - m2) * qinv mod p, fully reduced */
-	ri_mul(W->x, W->y, W->qinv, W->m[0], W->k0[0]);
-	ri_condsub(W->x, W->m[0]);
-	/* result = m2 + h*q */
-	for (unsigned j = 0; j <= RI_NL; j++)
-		W->prod[j] = j < RI_L ? W->acc[1][j] : z;
-	for (unsigned i = 0; i < RI_L; i++)
-		for (unsigned j = 0; j < RI_L; j++) {
-			W->prod[i + j] = RK_MLO(W->prod[i + j], W->x[i], W->m[1][j]);
-			W->prod[i + j + 1] = RK_MHI(W->prod[i + j + 1], W->x[i],
-								   W->m[1][j]);
-		}
-	ri_norm(W->prod, RI_NL + 1);
-	for (unsigned j = 0; j < RI_NL; j++)
-		RK_STOREU(W->rows[j], W->prod[j]);
+	/* kept off small thread stacks */
+	ks->W = aligned_alloc(64, (sizeof(struct ri_work) + 63) & ~(size_t)63);
+	ks->stage = RI_ST_LOAD;
+	return ks->W != NULL;
 }
 
-/* n (<= RK_W) raw private operations through this kernel, results in big-endian bytes. */
-static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
-		   uint8_t *const *out, unsigned n)
+/*
+ * Advance the CRT operation of ks->n lanes (see rsa_ifma.c's file comment)
+ * by at least one stage and until budget units (RI_U_*) are spent or it
+ * ends (RI_ST_END: the results are in W->rows). Returns the units spent.
+ * Every lane runs the same instructions; stages and windows are public.
+ */
+static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 {
-	/* 64-byte aligned for the vectors; kept off small thread stacks */
-	struct ri_work *W = aligned_alloc(64, (sizeof(*W) + 63) & ~(size_t)63);
+	struct ri_work *W = ks->W;
+	const struct rsa_ifma_key *const *keys = ks->keys;
+	const unsigned n = ks->n;
+	const vec z = RK_ZERO();
+	unsigned used = 0;
+
+	while (ks->stage != RI_ST_END && (used == 0 || used < budget)) {
+		const int h = ks->h;
+
+		switch (ks->stage) {
+		case RI_ST_LOAD:
+			for (unsigned l = 0; l < RK_W; l++) {
+				be_to_limbs(ks->in[l < n ? l : 0], W->limbs);
+				ri_put(W->rows, l, W->limbs, RI_NL);
+			}
+			ri_load(W->c, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+			/* q first, then p: p's values stay loaded for Garner */
+			ks->h = 1;
+			ks->stage = RI_ST_HALF;
+			used += RI_U_LOAD;
+			break;
+		case RI_ST_HALF: {
+			const struct ri_half *hk[RSA_IFMA_LANES];
+			uint64_t k0s[RSA_IFMA_LANES];
+
+			for (unsigned l = 0; l < RK_W; l++) {
+				hk[l] = &keys[l < n ? l : 0]->h[h];
+				k0s[l] = hk[l]->k0;
+			}
+#define RI_GATHER(dst, field, cnt) do { \
+			for (unsigned l = 0; l < RK_W; l++) \
+				ri_put(W->rows, l, hk[l]->field, cnt); \
+			ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
+			RI_GATHER(W->m[h], m, RI_L);
+			RI_GATHER(W->rr[h], rr, RI_L);
+			RI_GATHER(W->rrr, rrr, RI_L);
+			RI_GATHER(W->e, e, RI_EW);
+#undef RI_GATHER
+			W->k0[h] = RK_LOADU(k0s);
+			/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
+			ri_mul(W->x, W->c + RI_L, W->rrr, W->m[h], W->k0[h]);
+			ri_mul(W->y, W->c, W->rr[h], W->m[h], W->k0[h]);
+			for (unsigned j = 0; j < RI_L; j++)
+				W->x[j] = RK_ADD(W->x[j], W->y[j]);
+			ri_norm(W->x, RI_L);
+			ri_condsub(W->x, W->m[h]);
+			ri_condsub(W->x, W->m[h]);
+			ri_exp_begin(W->acc[h], W->x, W->e, W->m[h], W->rr[h], W->k0[h], W->tab);
+			ks->pos = RI_L * 52 - 2 * RI_WIN;
+			ks->stage = RI_ST_WIN;
+			used += RI_U_HALF;
+			break;
+		}
+		case RI_ST_WIN:
+			ri_exp_window(W->acc[h], W->e, W->m[h], W->k0[h], W->tab, (unsigned)ks->pos);
+			ks->pos -= RI_WIN;
+			if (ks->pos < 0)
+				ks->stage = h ? RI_ST_HALF : RI_ST_GARNER;
+			ks->h = ks->pos < 0 ? 0 : h;
+			used += RI_U_WIN;
+			break;
+		case RI_ST_GARNER: {
+			vec one[RI_L];
+
+			one[0] = RK_SET1(1);
+			for (unsigned j = 1; j < RI_L; j++)
+				one[j] = z;
+			for (unsigned l = 0; l < RK_W; l++)
+				ri_put(W->rows, l, keys[l < n ? l : 0]->qinv, RI_L);
+			ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
+			/* m2 = c^dq mod q, fully reduced, normal form */
+			ri_mul(W->acc[1], W->acc[1], one, W->m[1], W->k0[1]);
+			ri_condsub(W->acc[1], W->m[1]);
+			/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
+			ri_mul(W->x, W->acc[1], W->rr[0], W->m[0], W->k0[0]);
+			for (unsigned j = 0; j < RI_L; j++)
+				W->y[j] = RK_SUB(RK_ADD(W->acc[0][j], RK_SLLI(W->m[0][j], 1)), W->x[j]);
+			ri_norm(W->y, RI_L);
+			/* h = (m1 - m2) * qinv mod p, fully reduced */
+			ri_mul(W->x, W->y, W->qinv, W->m[0], W->k0[0]);
+			ri_condsub(W->x, W->m[0]);
+			/* result = m2 + h*q */
+			for (unsigned j = 0; j <= RI_NL; j++)
+				W->prod[j] = j < RI_L ? W->acc[1][j] : z;
+			for (unsigned i = 0; i < RI_L; i++)
+				for (unsigned j = 0; j < RI_L; j++) {
+					W->prod[i + j] = RK_MLO(W->prod[i + j], W->x[i], W->m[1][j]);
+					W->prod[i + j + 1] = RK_MHI(W->prod[i + j + 1], W->x[i],
+								    W->m[1][j]);
+				}
+			ri_norm(W->prod, RI_NL + 1);
+			for (unsigned j = 0; j < RI_NL; j++)
+				RK_STOREU(W->rows[j], W->prod[j]);
+			ks->stage = RI_ST_END;
+			used += RI_U_GARNER;
+			break;
+		}
+		default:
+			ks->stage = RI_ST_END;
+			break;
+		}
+	}
+	return used;
+}
+
+/*
+ * The results of an ended run in big-endian bytes (out NULL, or out[l]
+ * NULL: not wanted); wipes and frees W.
+ */
+static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
+{
+	struct ri_work *W = ks->W;
 
 	if (!W)
-		abort();
-	ri_kernel(W, keys, in, n);
-	for (unsigned l = 0; l < n; l++) {
+		return;
+	for (unsigned l = 0; out && ks->stage == RI_ST_END && l < ks->n; l++) {
+		if (!out[l])
+			continue;
 		for (unsigned j = 0; j < RI_NL; j++)
 			W->limbs[j] = W->rows[j][l];
 		limbs_to_be(W->limbs, out[l]);
 	}
 	OPENSSL_cleanse(W, sizeof(*W));
 	free(W);
+	ks->W = NULL;
+}
+
+/* n (<= RK_W) raw private operations through this kernel in one go. */
+static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
+		   uint8_t *const *out, unsigned n)
+{
+	struct ri_kstate ks = { .n = n };
+
+	for (unsigned l = 0; l < n; l++) {
+		ks.keys[l] = keys[l];
+		ks.in[l] = in[l];
+	}
+	if (!ri_begin(&ks))
+		abort();
+	ri_step(&ks, UINT_MAX);
+	ri_end(&ks, out);
 }
 
 #undef ri_mul
@@ -304,9 +385,12 @@ static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const 
 #undef ri_norm
 #undef ri_window
 #undef ri_lookup
-#undef ri_exp
+#undef ri_exp_begin
+#undef ri_exp_window
 #undef ri_load
 #undef ri_work
-#undef ri_kernel
+#undef ri_begin
+#undef ri_step
+#undef ri_end
 #undef ri_run
 #undef vec

@@ -167,6 +167,7 @@ struct tls_conn {
 	uint8_t eof;                            /* transport read returned 0 */
 	uint8_t gone;                           /* transport write returned -1 */
 	uint8_t in_batch;                       /* in w->batch until done() is called */
+	uint8_t rsa_at;                         /* RSA_WAIT or RSA_RUN: see tls_worker_set_rsa_steps */
 	uint8_t verify_failed;                  /* the verify callback saw an error */
 	uint8_t no_cert_req;                    /* tls_conn_no_client_cert() */
 	uint8_t cert_req;                       /* tls_conn_ask_client_cert() */
@@ -192,6 +193,9 @@ struct cv_key {
 	struct p256_ifma_pub *pub;              /* its tables, once seen CV_TABLE_AFTER times */
 };
 
+/* Where a session's RSA operation is when the worker runs RSA in steps. */
+enum { RSA_NONE, RSA_WAIT, RSA_RUN };
+
 struct tls_worker {
 	void (*done)(void *conn_arg);
 	unsigned attached;                      /* sessions whose c->w is this worker */
@@ -202,6 +206,16 @@ struct tls_worker {
 	unsigned npending;
 	struct tls_conn *batch[TLS_BATCH];      /* the batch being run */
 	unsigned nbatch;
+	/* RSA runs in steps (tls_worker_set_rsa_steps): budget 0 runs each whole */
+	unsigned rsa_budget;                    /* units of a run per tls_worker_run() */
+	struct tls_conn *rsa_head, *rsa_tail;   /* operations waiting for the next run, FIFO */
+	unsigned nrsa_wait;
+	struct rsa_ifma_steps *rsa_run;         /* the run going on, or NULL */
+	unsigned rsa_n;                         /* its operations */
+	struct tls_conn *rsa_c[RSA_IFMA_LANES]; /* their sessions (NULL: freed meanwhile) */
+	struct rsa_ifma_job rsa_jobs[RSA_IFMA_LANES];
+	struct rsa_ifma_stats rsa_st;
+	uint8_t rsa_in[RSA_IFMA_LANES][RSA_IFMA_BYTES], rsa_out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
 	struct cv_key cvk[CV_KEYS];             /* clients: servers' keys (least recently used goes) */
 	uint64_t cv_tick;
 	struct tls_key_stats st;                /* the door's counters */
@@ -311,18 +325,39 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
 	return em;
 }
 
+/* Put c at the tail of a FIFO of sessions (the door's queue, or the RSA run's wait). */
+static void fifo_add(struct tls_conn **head, struct tls_conn **tail, unsigned *n, struct tls_conn *c)
+{
+	c->q_next = NULL;
+	c->q_prev = *tail;
+	if (*tail)
+		(*tail)->q_next = c;
+	else
+		*head = c;
+	*tail = c;
+	(*n)++;
+}
+
+/* Take c out of its FIFO. */
+static void fifo_del(struct tls_conn **head, struct tls_conn **tail, unsigned *n, struct tls_conn *c)
+{
+	if (c->q_prev)
+		c->q_prev->q_next = c->q_next;
+	else
+		*head = c->q_next;
+	if (c->q_next)
+		c->q_next->q_prev = c->q_prev;
+	else
+		*tail = c->q_prev;
+	c->q_next = c->q_prev = NULL;
+	(*n)--;
+}
+
 /* Queue a session's operation at the tail of its worker's door. */
 static void key_enqueue(struct tls_worker *w, struct tls_conn *c)
 {
 	c->kstate = KEY_QUEUED;
-	c->q_next = NULL;
-	c->q_prev = w->tail;
-	if (w->tail)
-		w->tail->q_next = c;
-	else
-		w->head = c;
-	w->tail = c;
-	w->npending++;
+	fifo_add(&w->head, &w->tail, &w->npending, c);
 }
 
 /* ---- X25519 through the door ---- */
@@ -938,6 +973,30 @@ static enum tls_status cv_finish(struct tls_conn *c)
 	return TLS_ERROR;
 }
 
+/* Add what rsa_ifma_run() or a run in steps did to the door's counters. */
+static void key_rsa_stats_add(struct tls_key_stats *st, const struct rsa_ifma_stats *rs)
+{
+	st->key_ifma_runs += rs->runs;
+	for (unsigned k = 1; k <= RSA_IFMA_LANES; k++) {
+		st->key_ifma_lanes += k * rs->fill[k];
+		((uint64_t *)st)[TLS_KEY_FILL_1 + k - 1] += rs->fill[k];
+	}
+	st->key_ifma_ops += rs->ifma_ops;
+	st->key_scalar_ops += rs->scalar_ops;
+	st->key_verify_failed += rs->verify_failed;
+	st->key_failed += rs->failed;
+}
+
+/* Is the session's operation one for the RSA-2048 lanes (key_ifma_input's kind)? */
+static int key_rsa_lanes(const struct tls_conn *c, const struct tls_cert *ct)
+{
+	if (!ct->ifma || c->kout_max != RSA_IFMA_BYTES)
+		return 0;
+	if (c->kop == KOP_DECRYPT)
+		return c->kin_len == RSA_IFMA_BYTES;
+	return c->kop == KOP_SIGN && SSL_get_signature_algorithm_key_type(c->sigalg) == EVP_PKEY_RSA;
+}
+
 /*
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
@@ -990,6 +1049,12 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 		ct = &c->ctx->certs[c->cert];
 		pkey = ct->pkey;
 		out = c->kbuf + c->kin_len;
+		if (w && w->rsa_budget && key_rsa_lanes(c, ct)) {
+			/* the next run in steps takes it (rsa_steps_go) */
+			c->rsa_at = RSA_WAIT;
+			fifo_add(&w->rsa_head, &w->rsa_tail, &w->nrsa_wait, c);
+			continue;
+		}
 		if (nj < TLS_BATCH && (in = key_ifma_input(c, ct, em[nj])) != NULL) {
 			jobs[nj].key = ct->ifma;
 			jobs[nj].in = in;
@@ -1033,15 +1098,7 @@ static void key_batch_run(struct tls_worker *w, struct tls_conn *const *ops, uns
 		cv_run_jobs(w, st, vs, nv);
 	st->key_batches++;
 	st->key_batch_ops += nops;
-	st->key_ifma_runs += rs.runs;
-	for (unsigned k = 1; k <= RSA_IFMA_LANES; k++) {
-		st->key_ifma_lanes += k * rs.fill[k];
-		((uint64_t *)st)[TLS_KEY_FILL_1 + k - 1] += rs.fill[k];
-	}
-	st->key_ifma_ops += rs.ifma_ops;
-	st->key_scalar_ops += rs.scalar_ops;
-	st->key_verify_failed += rs.verify_failed;
-	st->key_failed += rs.failed;
+	key_rsa_stats_add(st, &rs);
 	ERR_clear_error();
 }
 
@@ -1060,16 +1117,7 @@ static void key_release(struct tls_conn *c)
 /* Take a session out of its worker's queue. */
 static void key_unlink(struct tls_worker *w, struct tls_conn *c)
 {
-	if (c->q_prev)
-		c->q_prev->q_next = c->q_next;
-	else
-		w->head = c->q_next;
-	if (c->q_next)
-		c->q_next->q_prev = c->q_prev;
-	else
-		w->tail = c->q_prev;
-	c->q_next = c->q_prev = NULL;
-	w->npending--;
+	fifo_del(&w->head, &w->tail, &w->npending, c);
 }
 
 /* BoringSSL asks for the result of the session's key operation. */
@@ -1207,6 +1255,29 @@ void tls_worker_free(struct tls_worker *w)
 		c->kstate = KEY_FAILED;
 		worker_detach(c);
 	}
+	while (w->rsa_head) {
+		struct tls_conn *c = w->rsa_head;
+
+		fifo_del(&w->rsa_head, &w->rsa_tail, &w->nrsa_wait, c);
+		c->rsa_at = RSA_NONE;
+		c->kstate = KEY_FAILED;
+		worker_detach(c);
+	}
+	rsa_ifma_steps_free(w->rsa_run);
+	w->rsa_run = NULL;
+	for (unsigned k = 0; k < w->rsa_n; k++) {
+		struct tls_conn *c = w->rsa_c[k];
+
+		w->rsa_c[k] = NULL;
+		if (!c)
+			continue;
+		c->rsa_at = RSA_NONE;
+		c->kstate = KEY_FAILED;
+		worker_detach(c);
+	}
+	OPENSSL_cleanse(w->rsa_in, sizeof(w->rsa_in));
+	OPENSSL_cleanse(w->rsa_out, sizeof(w->rsa_out));
+	w->rsa_n = 0;
 	OPENSSL_cleanse(w->pool, sizeof(w->pool));
 	w->npool = 0;
 	for (unsigned i = 0; i < CV_KEYS; i++) {
@@ -1216,6 +1287,107 @@ void tls_worker_free(struct tls_worker *w)
 	w->gone = 1;
 	if (w->attached == 0)
 		free(w);
+}
+
+/* ---- RSA runs in steps ---- */
+
+/*
+ * A worker that polls its ports cannot stop for a whole RSA run (1.3 ms on
+ * 8 lanes): frames and every other session would wait, and its RX ring
+ * would overflow at line rate. With a budget (tls_worker_set_rsa_steps),
+ * key_batch_run() moves the RSA-2048 operations of its batch to the wait
+ * FIFO instead of running them, and each tls_worker_run() does one step of
+ * the run going on: about budget units of rsa_ifma_steps_do(). A run takes
+ * up to 8 waiting operations when the last one has ended, so the operations
+ * that came during a run make the next one, as those of one poll round
+ * make a batch when runs are whole. The run copies each operation's input
+ * (BoringSSL's padding done here) and keeps its output in the worker: a
+ * session freed meanwhile only empties its slot.
+ */
+
+/*
+ * Hand the ended run's results to their sessions and wake them; returns how
+ * many. ran 0: the run could not start (out of memory), they all fail.
+ */
+static unsigned rsa_steps_end(struct tls_worker *w, int ran)
+{
+	unsigned n = w->rsa_n, woke = 0;
+
+	rsa_ifma_steps_free(w->rsa_run);
+	w->rsa_run = NULL;
+	key_rsa_stats_add(&w->st, &w->rsa_st);
+	for (unsigned k = 0; k < n; k++) {
+		struct tls_conn *c = w->rsa_c[k];
+		int ok = w->rsa_jobs[k].ok == 1;
+
+		/* not padded, or not run: the run's own counters do not have it */
+		w->st.key_failed += !ok && (!ran || !w->rsa_jobs[k].key);
+		if (!c)
+			continue;
+		c->rsa_at = RSA_NONE;
+		if (ok)
+			memcpy(c->kbuf + c->kin_len, w->rsa_out[k], RSA_IFMA_BYTES);
+		c->kout_len = ok ? RSA_IFMA_BYTES : 0;
+		c->kstate = ok ? KEY_DONE : KEY_FAILED;
+	}
+	OPENSSL_cleanse(w->rsa_in, sizeof(w->rsa_in[0]) * n);
+	OPENSSL_cleanse(w->rsa_out, sizeof(w->rsa_out[0]) * n);
+	w->rsa_n = 0;
+	/* done() may free any session, of this run or not: take each slot before the call */
+	for (unsigned k = 0; k < n; k++) {
+		struct tls_conn *c = w->rsa_c[k];
+
+		w->rsa_c[k] = NULL;
+		if (c && w->done) {
+			w->done(c->arg);
+			woke++;
+		}
+	}
+	return woke;
+}
+
+/* Start a run with up to 8 waiting operations. */
+static void rsa_steps_start(struct tls_worker *w)
+{
+	struct rsa_ifma_job *jp[RSA_IFMA_LANES];
+	unsigned n = 0;
+
+	memset(&w->rsa_st, 0, sizeof(w->rsa_st));
+	while (n < RSA_IFMA_LANES && w->rsa_head) {
+		struct tls_conn *c = w->rsa_head;
+		const struct tls_cert *ct = &c->ctx->certs[c->cert];
+		const uint8_t *in;
+
+		fifo_del(&w->rsa_head, &w->rsa_tail, &w->nrsa_wait, c);
+		c->rsa_at = RSA_RUN;
+		in = key_ifma_input(c, ct, w->rsa_in[n]);
+		if (in && in != w->rsa_in[n])
+			memcpy(w->rsa_in[n], in, RSA_IFMA_BYTES);
+		/* a job without a key fails without being run */
+		w->rsa_jobs[n] = (struct rsa_ifma_job){ in ? ct->ifma : NULL, w->rsa_in[n],
+							w->rsa_out[n], 0 };
+		jp[n] = &w->rsa_jobs[n];
+		w->rsa_c[n++] = c;
+	}
+	w->rsa_n = n;
+	w->rsa_run = rsa_ifma_steps_new(jp, n, &w->rsa_st);
+	ERR_clear_error();
+}
+
+/* One step of the RSA run going on (started first if none is); returns the work done. */
+static unsigned rsa_steps_go(struct tls_worker *w)
+{
+	if (!w->rsa_run && w->rsa_head) {
+		rsa_steps_start(w);
+		if (!w->rsa_run)
+			return rsa_steps_end(w, 0);     /* out of memory: they fail */
+	}
+	if (!w->rsa_run)
+		return 0;
+	if (!rsa_ifma_steps_do(w->rsa_run, w->rsa_budget))
+		return 1;
+	ERR_clear_error();
+	return rsa_steps_end(w, 1);
 }
 
 /* Run up to max queued key operations in batches, then wake their sessions. */
@@ -1244,19 +1416,28 @@ unsigned tls_worker_run(struct tls_worker *w, unsigned max)
 				continue;
 			w->batch[i] = NULL;
 			c->in_batch = 0;
+			if (c->rsa_at == RSA_WAIT)
+				continue;       /* waits for an RSA run in steps */
 			if (w->done)
 				w->done(c->arg);
 		}
 		w->nbatch = 0;
 		ran += n;
 	}
+	if (w->rsa_budget)
+		ran += rsa_steps_go(w);
 	return ran;
 }
 
-/* Key operations waiting. */
+/* Key operations waiting, or in an RSA run going on. */
 unsigned tls_worker_pending(const struct tls_worker *w)
 {
-	return w->npending;
+	return w->npending + w->nrsa_wait + (w->rsa_run ? w->rsa_n : 0);
+}
+
+void tls_worker_set_rsa_steps(struct tls_worker *w, unsigned units)
+{
+	w->rsa_budget = units;
 }
 
 /* Key pairs in the worker's X25519 pool, waiting for its sessions. */
@@ -2343,6 +2524,13 @@ void tls_conn_free(struct tls_conn *c)
 		for (unsigned i = 0; i < c->w->nbatch; i++)
 			if (c->w->batch[i] == c)
 				c->w->batch[i] = NULL;
+	/* an RSA run in steps: out of the wait, or its slot emptied (the run goes on) */
+	if (conn_worker(c) && c->rsa_at == RSA_WAIT)
+		fifo_del(&c->w->rsa_head, &c->w->rsa_tail, &c->w->nrsa_wait, c);
+	if (conn_worker(c) && c->rsa_at == RSA_RUN)
+		for (unsigned k = 0; k < c->w->rsa_n; k++)
+			if (c->w->rsa_c[k] == c)
+				c->w->rsa_c[k] = NULL;
 	worker_detach(c);
 	key_release(c);
 	x25519_job_drop(c, 0);  /* the worker may be gone: not counted */

@@ -36,6 +36,23 @@ static void worker_limits(struct smtp_worker *w)
 	}
 }
 
+/*
+ * RSA runs in steps of TLS_RSA_STEP_UNITS between polls; the environment's
+ * MXGATE_RSA_STEPS (0 to 9999; 0: each run whole) replaces it, for
+ * side-by-side measurements.
+ */
+static unsigned rsa_step_units(void)
+{
+	const char *e = getenv("MXGATE_RSA_STEPS");
+	unsigned v = 0;
+
+	if (e == NULL || *e == '\0' || strlen(e) > 4 || strspn(e, "0123456789") != strlen(e))
+		return TLS_RSA_STEP_UNITS;
+	for (; *e; e++)
+		v = v * 10 + (unsigned)(*e - '0');
+	return v;
+}
+
 struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_config *cfg,
 				      struct tls_ctx *tls, const struct pol_snapshot *pol,
 				      struct auth_service *auth, char *err, size_t errlen)
@@ -70,6 +87,7 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 			free(w);
 			return NULL;
 		}
+		tls_worker_set_rsa_steps(w->tw, rsa_step_units());
 	}
 	if (relay_pool_init(&w->rp, ctx, cfg, &w->st, err, errlen) != 0) {
 		smtp_worker_free(w);

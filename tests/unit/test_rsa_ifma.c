@@ -28,6 +28,7 @@
 #include "tests/unit/t.h"
 #include "tests/bench/hs_pairs.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 #include <openssl/bio.h>
@@ -341,6 +342,162 @@ TEST(fault_caught)
 	CHECK_EQ(st.failed, 0);
 }
 
+/* ---- a run in steps (rsa_ifma_steps_*) ---- */
+
+/*
+ * Kernel stages of a run driven one unit at a time: the inputs, each half's
+ * set-up and 207 windows, Garner. Then a step per lane's check, and one
+ * more call that finds the checks done.
+ */
+#define STAGES_OF_A_RUN (1 + 2 * (1 + 207) + 1)
+
+/*
+ * n jobs (a key each, round robin) through one steps object, budget units
+ * a call; out of the calls' count, the results equal to BoringSSL's
+ * (*good) and st. Returns the calls made (0: the object was refused).
+ */
+static unsigned steps_matches(unsigned n, unsigned budget, unsigned *good,
+			      struct rsa_ifma_stats *st)
+{
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	uint8_t ref[RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[RSA_IFMA_LANES], *jp[RSA_IFMA_LANES];
+	struct rsa_ifma_steps *s;
+	unsigned calls = 0;
+
+	*good = 0;
+	for (unsigned i = 0; i < n; i++) {
+		rand_below_n(keys[(i + n) % NKEYS], in[i]);
+		memset(out[i], 0xa5, RSA_IFMA_BYTES);
+		jobs[i] = (struct rsa_ifma_job){ ikeys[(i + n) % NKEYS], in[i], out[i], -1 };
+		jp[i] = &jobs[i];
+	}
+	s = rsa_ifma_steps_new(jp, n, st);
+	if (!s)
+		return 0;
+	/* bounded: a run is about 430 units */
+	while (++calls < 2000 && !rsa_ifma_steps_do(s, budget)) {
+		/* no job is done before the kernel's last stage (then each is checked in turn) */
+		for (unsigned i = 0; budget <= 1 && calls < STAGES_OF_A_RUN && n >= rsa_ifma_min_fill() && i < n;
+		     i++)
+			if (jobs[i].ok != 0) {
+				fprintf(stderr, "job %u done before the run's end (call %u)\n", i, calls);
+				rsa_ifma_steps_free(s);
+				return 0;
+			}
+	}
+	rsa_ifma_steps_free(s);
+	for (unsigned i = 0; i < n; i++)
+		if (jobs[i].ok == 1 && ref_op(keys[(i + n) % NKEYS], in[i], ref) &&
+		    memcmp(ref, out[i], RSA_IFMA_BYTES) == 0)
+			(*good)++;
+	return calls;
+}
+
+TEST(steps_every_fill_and_budget)
+{
+	static const unsigned budgets[] = { 0, 1, 16, 100, UINT_MAX };
+	int cpu = rsa_ifma_cpu();
+
+	rsa_ifma_set_min_fill(1);
+	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++)
+		for (unsigned b = 0; b < sizeof(budgets) / sizeof(budgets[0]); b++) {
+			struct rsa_ifma_stats st = { 0 };
+			unsigned good, calls = steps_matches(n, budgets[b], &good, &st);
+
+			CHECK_EQ(good, n);
+			CHECK_EQ(st.runs, cpu ? 1 : 0);
+			CHECK_EQ(st.fill[n], cpu ? 1 : 0);
+			CHECK_EQ(st.ifma_ops, cpu ? n : 0);
+			CHECK_EQ(st.scalar_ops, cpu ? 0 : n);
+			if (!cpu)
+				continue;
+			/* the run is cut where the budget says, and only there */
+			if (budgets[b] <= 1)
+				CHECK_EQ(calls, STAGES_OF_A_RUN + n + 1);
+			else if (budgets[b] == 16)
+				CHECK(calls >= rsa_ifma_steps_units() / (16 + 6) &&
+				      calls <= rsa_ifma_steps_units() / 16 + n + 2);
+			else if (budgets[b] == UINT_MAX)
+				CHECK_EQ(calls, 1);
+		}
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+}
+
+TEST(steps_refused_and_scalar)
+{
+	struct rsa_ifma_stats st = { 0 };
+	struct rsa_ifma_job j = { ikeys[0], NULL, NULL, 0 }, *jp[RSA_IFMA_LANES + 1];
+	unsigned good;
+
+	for (unsigned i = 0; i <= RSA_IFMA_LANES; i++)
+		jp[i] = &j;
+	CHECK(rsa_ifma_steps_new(jp, 0, &st) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, RSA_IFMA_LANES + 1, &st) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, 1, NULL) == NULL);
+	rsa_ifma_steps_free(NULL);
+	/* one job below the least fill (2): BoringSSL's, in one step of its own */
+	CHECK_EQ(steps_matches(1, 1, &good, &st), 2);
+	CHECK_EQ(good, 1);
+	CHECK_EQ(st.runs, 0);
+	CHECK_EQ(st.scalar_ops, 1);
+}
+
+TEST(steps_fault_caught)
+{
+	struct rsa_ifma_stats st = { 0 };
+	unsigned good;
+
+	if (!rsa_ifma_cpu())
+		return;
+	rsa_ifma_fault_mask = 1u << 0 | 1u << 4;
+	steps_matches(5, 16, &good, &st);
+	rsa_ifma_fault_mask = 0;
+	CHECK_EQ(good, 5);
+	CHECK_EQ(st.verify_failed, 2);
+	CHECK_EQ(st.ifma_ops, 3);
+	CHECK_EQ(st.scalar_ops, 2);
+	CHECK_EQ(st.failed, 0);
+}
+
+/* A run freed half way leaves its outputs alone (ASan: nothing leaks). */
+TEST(steps_freed_midway)
+{
+	static const unsigned after[] = { 0, 1, 3, 200, STAGES_OF_A_RUN - 1, STAGES_OF_A_RUN,
+					   STAGES_OF_A_RUN + 3 };
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[RSA_IFMA_LANES], *jp[RSA_IFMA_LANES];
+
+	if (!rsa_ifma_cpu())
+		return;
+	for (unsigned a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
+		struct rsa_ifma_stats st = { 0 };
+		struct rsa_ifma_steps *s;
+		unsigned checked = after[a] > STAGES_OF_A_RUN ? after[a] - STAGES_OF_A_RUN : 0;
+		int done = 0;
+
+		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
+			rand_below_n(keys[i % NKEYS], in[i]);
+			memset(out[i], 0x5a, RSA_IFMA_BYTES);
+			jobs[i] = (struct rsa_ifma_job){ ikeys[i % NKEYS], in[i], out[i], -1 };
+			jp[i] = &jobs[i];
+		}
+		s = rsa_ifma_steps_new(jp, RSA_IFMA_LANES, &st);
+		CHECK(s != NULL);
+		for (unsigned k = 0; s && k < after[a] && !done; k++)
+			done = rsa_ifma_steps_do(s, 1);
+		rsa_ifma_steps_free(s);
+		/* before the kernel's end nothing is out; then the lanes are checked one a step */
+		CHECK_EQ(done, 0);
+		CHECK_EQ(st.ifma_ops, checked);
+		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
+			CHECK_EQ(jobs[i].ok, i < checked);
+			if (after[a] < STAGES_OF_A_RUN)
+				CHECK(out[i][0] == 0x5a && out[i][128] == 0x5a);
+		}
+	}
+}
+
 TEST(input_not_below_n)
 {
 	uint8_t in[RSA_IFMA_BYTES], out[RSA_IFMA_BYTES];
@@ -461,31 +618,19 @@ static unsigned handshakes(struct tls_ctx *ctx, struct tls_worker *w, const stru
 	return done;
 }
 
-TEST(through_the_door)
+/*
+ * The door's server: an RSA-2048 certificate (keys[0], "rsa.lab.example")
+ * and an ECDSA P-256 one ("ec.lab.example"), TLS 1.2 and 1.3, with RSA key
+ * exchange added to the default ciphers. NULL on failure (said on stderr).
+ */
+static struct tls_ctx *door_ctx_new(void)
 {
-	static const struct round rounds[] = {
-		{ "TLS 1.3 PSS-SHA256", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 0 },
-		{ "TLS 1.3 PSS-SHA512", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA512, 0 },
-		{ "TLS 1.2 PKCS1-SHA256", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
-		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
-		{ "TLS 1.2 PKCS1-SHA384", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
-		  SSL_SIGN_RSA_PKCS1_SHA384, 0 },
-		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
-		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
-		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
-		{ "TLS 1.3 half ECDSA (4-lane kernel)", TLS1_3_VERSION, NULL,
-		  SSL_SIGN_RSA_PSS_RSAE_SHA384, 2 },
-	};
 	EVP_PKEY *rk = EVP_PKEY_new(), *ek = EVP_PKEY_new();
 	EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
 	struct tls_server_cfg cfg;
 	struct tls_ctx *ctx;
-	struct tls_worker *w = tls_worker_new(hs_key_done);
 	char *rc, *rp, *ecc, *ecp, err[256];
 	size_t rcl, rpl, ecl, epl;
-	const struct tls_key_stats *st = tls_worker_stats(w);
-	struct tls_key_stats tot;
-	int cpu = rsa_ifma_cpu();
 
 	RSA_up_ref(keys[0]);
 	EVP_PKEY_assign_RSA(rk, keys[0]);
@@ -503,11 +648,41 @@ TEST(through_the_door)
 	/* the defaults have no RSA key exchange: add it for the decrypt round */
 	cfg.ciphers = TLS_DEFAULT_CIPHERS ":AES128-GCM-SHA256";
 	ctx = tls_ctx_new(&cfg, err, sizeof(err));
-	CHECK(ctx != NULL);
-	if (!ctx) {
+	if (!ctx)
 		fprintf(stderr, "tls_ctx_new: %s\n", err);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ek);
+	free(rc);
+	free(rp);
+	free(ecc);
+	free(ecp);
+	return ctx;
+}
+
+TEST(through_the_door)
+{
+	static const struct round rounds[] = {
+		{ "TLS 1.3 PSS-SHA256", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 0 },
+		{ "TLS 1.3 PSS-SHA512", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA512, 0 },
+		{ "TLS 1.2 PKCS1-SHA256", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.2 PKCS1-SHA384", TLS1_2_VERSION, "ECDHE-RSA-AES128-GCM-SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA384, 0 },
+		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
+		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
+		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
+		{ "TLS 1.3 half ECDSA (4-lane kernel)", TLS1_3_VERSION, NULL,
+		  SSL_SIGN_RSA_PSS_RSAE_SHA384, 2 },
+	};
+	struct tls_worker *w = tls_worker_new(hs_key_done);
+	struct tls_ctx *ctx = door_ctx_new();
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct tls_key_stats tot;
+	int cpu = rsa_ifma_cpu();
+
+	CHECK(ctx != NULL);
+	if (!ctx)
 		goto out;
-	}
 	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
 	for (unsigned i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
 		const struct round *r = &rounds[i];
@@ -565,12 +740,179 @@ out:
 	tls_worker_free(w);
 	tls_key_stats_total(&tot);
 	CHECK_EQ(tot.key_batches, 0);                   /* freed: no longer summed */
-	EVP_PKEY_free(rk);
-	EVP_PKEY_free(ek);
-	free(rc);
-	free(rp);
-	free(ecc);
-	free(ecp);
+}
+
+/* ---- the door with RSA runs in steps (a polling worker's) ---- */
+
+#define NSTEP 12                /* sessions: more than one run's lanes */
+
+/* One handshake of door_steps(); kind: 'r' RSA, 'e' ECDSA. */
+struct step_hs {
+	struct hs_pair p;
+	char kind;
+	int failed;                     /* the server's handshake failed */
+	unsigned done_at;               /* the round the server's handshake ended in (0: not yet) */
+};
+
+/*
+ * Handshakes of kinds[i] at once through a worker that runs RSA in steps of
+ * units; each round steps every client and server session, then calls
+ * tls_worker_run() once, as a poll round. At round free_at (if not 0) the
+ * sessions whose bit is in free_mask are freed, and at round kill_at the
+ * worker is. Returns the rounds taken (at most 400).
+ */
+static unsigned door_steps(struct tls_ctx *ctx, struct tls_worker *w, struct step_hs *h,
+			   const char *kinds, unsigned units, unsigned free_at, unsigned free_mask,
+			   unsigned kill_at)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_method());
+	unsigned n = (unsigned)strlen(kinds), round, left = n;
+	static const uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256,
+			      rsalg = SSL_SIGN_RSA_PSS_RSAE_SHA256;
+
+	tls_worker_set_rsa_steps(w, units);
+	for (unsigned i = 0; i < n; i++) {
+		h[i] = (struct step_hs){ .kind = kinds[i] };
+		hs_pair_client(&h[i].p, cctx);
+		SSL_set_tlsext_host_name(h[i].p.cli, kinds[i] == 'e' ? "ec.lab.example" : "rsa.lab.example");
+		SSL_set_verify_algorithm_prefs(h[i].p.cli, kinds[i] == 'e' ? &ecalg : &rsalg, 1);
+		h[i].p.srv = hs_pair_server(&h[i].p, ctx, w);
+	}
+	for (round = 1; round <= 400 && left; round++) {
+		for (unsigned i = 0; i < n; i++) {
+			struct step_hs *x = &h[i];
+
+			if (free_at == round && (free_mask >> i & 1) && x->p.srv) {
+				tls_conn_free(x->p.srv);
+				x->p.srv = NULL;
+				x->failed = 1;
+				left--;
+			}
+			if (!x->p.srv || x->done_at || x->failed)
+				continue;
+			if (!x->p.cli_done && SSL_do_handshake(x->p.cli) == 1)
+				x->p.cli_done = 1;
+			ERR_clear_error();
+			switch (tls_handshake(x->p.srv)) {
+			case TLS_DONE:
+				x->done_at = round;
+				left--;
+				break;
+			case TLS_ERROR:
+			case TLS_CLOSED:
+				x->failed = 1;
+				left--;
+				break;
+			default:
+				break;
+			}
+		}
+		if (kill_at == round) {
+			tls_worker_free(w);
+			w = NULL;
+		}
+		if (w)
+			tls_worker_run(w, 64);
+	}
+	/* the clients see the servers' Finished */
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].done_at && !h[i].p.cli_done && SSL_do_handshake(h[i].p.cli) == 1)
+			h[i].p.cli_done = 1;
+	ERR_clear_error();
+	SSL_CTX_free(cctx);
+	return round - 1;
+}
+
+static void door_steps_free(struct step_hs *h, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		hs_pair_free(&h[i].p);
+}
+
+TEST(door_in_steps)
+{
+	struct tls_ctx *ctx = door_ctx_new();
+	struct tls_worker *w = tls_worker_new(hs_key_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct step_hs h[NSTEP];
+	unsigned rounds, last_ec = 0, first_rsa = ~0u, rsa_done = 0;
+	int cpu = rsa_ifma_cpu();
+
+	if (!ctx || !cpu) {
+		CHECK(ctx != NULL);
+		tls_worker_free(w);
+		tls_ctx_free(ctx);
+		return;
+	}
+	/* 10 RSA (a run of 8, then one of 2) and 2 ECDSA handshakes, steps of 16 units */
+	rounds = door_steps(ctx, w, h, "rrrrerrrrrer", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	for (unsigned i = 0; i < NSTEP; i++) {
+		CHECK(h[i].done_at && h[i].p.cli_done && !h[i].failed);
+		if (h[i].kind == 'e' && h[i].done_at > last_ec)
+			last_ec = h[i].done_at;
+		if (h[i].kind == 'r') {
+			rsa_done++;
+			if (h[i].done_at < first_rsa)
+				first_rsa = h[i].done_at;
+		}
+	}
+	CHECK_EQ(rsa_done, 10);
+	/* the ECDSA sessions did not wait for the RSA run: they were done long before it */
+	CHECK(last_ec + 10 < first_rsa);
+	/* a run of 8 lanes is about 430 units: 27 or more steps of 16 */
+	CHECK(first_rsa >= rsa_ifma_steps_units() / TLS_RSA_STEP_UNITS);
+	CHECK(rounds < 200);
+	CHECK_EQ(st->key_ifma_runs, 2);
+	CHECK_EQ(st->key_ifma_fill_8, 1);
+	CHECK_EQ(st->key_ifma_fill_2, 1);
+	CHECK_EQ(st->key_ifma_ops, 10);
+	CHECK_EQ(st->key_failed, 0);
+	CHECK_EQ(tls_worker_pending(w), 0);
+	door_steps_free(h, NSTEP);
+
+	/*
+	 * Sessions freed while their operation waits for a run (bit 10: the
+	 * second run's) and while it is in one (bits 0 and 3): the others go on
+	 * (ASan: nothing touches the freed ones).
+	 */
+	{
+		struct tls_key_stats before = *st;
+		unsigned ok = 0;
+
+		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 10, 1u << 0 | 1u << 3 | 1u << 10, 0);
+		for (unsigned i = 0; i < NSTEP; i++)
+			ok += h[i].done_at && h[i].p.cli_done;
+		CHECK_EQ(ok, NSTEP - 3);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 2);
+		CHECK_EQ(st->key_ifma_fill_8 - before.key_ifma_fill_8, 1);   /* two of its lanes wasted */
+		CHECK_EQ(st->key_ifma_fill_3, 1);                              /* 4 waiting, one freed */
+		CHECK_EQ(st->key_failed, 0);
+		CHECK_EQ(tls_worker_pending(w), 0);
+		door_steps_free(h, NSTEP);
+	}
+	/* budget 0: each run whole, in the round that takes its operations */
+	{
+		struct tls_key_stats before = *st;
+
+		rounds = door_steps(ctx, w, h, "rrrrrrrr", 0, 0, 0, 0);
+		for (unsigned i = 0; i < 8; i++)
+			CHECK(h[i].done_at && h[i].done_at < 10);
+		CHECK(rounds < 10);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 1);
+		door_steps_free(h, 8);
+	}
+	/* the worker freed while a run goes on and 4 operations wait: they all fail, nothing leaks */
+	{
+		unsigned failed = 0;
+
+		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 12);
+		w = NULL;
+		for (unsigned i = 0; i < NSTEP; i++)
+			failed += h[i].failed && !h[i].done_at;
+		CHECK_EQ(failed, NSTEP);
+		door_steps_free(h, NSTEP);
+	}
+	tls_ctx_free(ctx);
 }
 
 int main(void)
@@ -589,9 +931,14 @@ int main(void)
 	RUN(batch_splits_and_min_fill);
 	RUN(fault_caught);
 	RUN(input_not_below_n);
+	RUN(steps_every_fill_and_budget);
+	RUN(steps_refused_and_scalar);
+	RUN(steps_fault_caught);
+	RUN(steps_freed_midway);
 	RUN(signatures_verify);
 	RUN(signature_bad_message_fails);
 	RUN(through_the_door);
+	RUN(door_in_steps);
 	for (unsigned i = 0; i < NKEYS; i++) {
 		rsa_ifma_key_free(ikeys[i]);
 		RSA_free(keys[i]);
