@@ -61,6 +61,8 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_tcp_conns", G, "TCP connections now in the table." },
 	{ "mxgate_busy_cycles_total", C, "TSC cycles of poll rounds that found work." },
 	{ "mxgate_idle_cycles_total", C, "TSC cycles of poll rounds that found none." },
+	{ "mxgate_worker_busy_round_seconds", METRIC_HISTOGRAM,
+	  "Poll rounds that found work, by time: the frames and sessions of the lcore wait that long." },
 	{ "mxgate_tsc_hz", G, "TSC frequency in Hz: divides the cycle counters into seconds." },
 
 	/* SMTP (SMTP_STATS, dataplane/smtp/smtp_stats.h), per worker lcore */

@@ -65,10 +65,12 @@ static int worker_main(void *arg)
 	struct net_ctx *ctx = arg;
 	struct smtp_worker *sw = smtpw[ctx->worker];
 	uint64_t hz = rte_get_tsc_hz(), tsc0 = rte_rdtsc(), prev = tsc0;
-	uint64_t mult = (1000000ull << 32) / hz;
+	uint64_t mult = (1000000ull << 32) / hz, round_le[NET_ROUND_BUCKETS];
 	unsigned i, empty = 0;
 
 	ctx->now_us = 0;
+	for (i = 0; i < NET_ROUND_BUCKETS; i++)
+		round_le[i] = stats_round_le_us[i] * hz / 1000000;
 	rte_rcu_qsbr_thread_register(rcu, ctx->worker);
 	rte_rcu_qsbr_thread_online(rcu, ctx->worker);
 	if (ctx->worker == 0)
@@ -92,7 +94,12 @@ static int worker_main(void *arg)
 		net_flush(ctx);
 		t = rte_rdtsc();
 		if (work) {
-			ctx->st.busy_cycles += t - prev;
+			uint64_t d = t - prev;
+
+			for (i = 0; i < NET_ROUND_BUCKETS && d > round_le[i]; i++)
+				;
+			ctx->st.busy_rounds[i]++;
+			ctx->st.busy_cycles += d;
 			empty = 0;
 		} else {
 			if (cfg.idle_sleep_us && ++empty > 256) {

@@ -43,6 +43,39 @@ static const struct field fields[] = {
 #undef F
 #undef G
 
+const uint64_t stats_round_le_us[NET_ROUND_BUCKETS] = {
+	10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+static const char *const round_le[NET_ROUND_BUCKETS] = {
+	"1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01"
+};
+
+/*
+ * mxgate_worker_busy_round_seconds{lcore}: the poll rounds that found work
+ * by time; their sum is busy_cycles. Nothing before the first.
+ */
+static void print_rounds(FILE *f, const struct net_ctx *c)
+{
+	uint64_t n = 0, hz = c->tsc_hz ? c->tsc_hz : 1, sec = c->st.busy_cycles / hz;
+	unsigned i;
+
+	for (i = 0; i <= NET_ROUND_BUCKETS; i++)
+		n += c->st.busy_rounds[i];
+	if (!n)
+		return;
+	n = 0;
+	for (i = 0; i <= NET_ROUND_BUCKETS; i++) {
+		n += c->st.busy_rounds[i];
+		fprintf(f, "mxgate_worker_busy_round_seconds_bucket{lcore=\"%u\",le=\"%s\"} %llu\n", c->lcore_id,
+			i < NET_ROUND_BUCKETS ? round_le[i] : "+Inf", (unsigned long long)n);
+	}
+	fprintf(f, "mxgate_worker_busy_round_seconds_sum{lcore=\"%u\"} %llu.%06llu\n", c->lcore_id,
+		(unsigned long long)sec,
+		(unsigned long long)((c->st.busy_cycles - sec * hz) * 1000000 / hz));
+	fprintf(f, "mxgate_worker_busy_round_seconds_count{lcore=\"%u\"} %llu\n", c->lcore_id,
+		(unsigned long long)n);
+}
+
 unsigned stats_field_count(void)
 {
 	return (unsigned)(sizeof(fields) / sizeof(fields[0]));
@@ -81,6 +114,8 @@ void stats_print(FILE *f, struct net_ctx *const *ctxs, unsigned n, const struct 
 		for (i = 0; i < n; i++)
 			print_field(f, "", fields[k].name, fields[k].gauge, (int)ctxs[i]->lcore_id,
 				    *(const uint64_t *)((const char *)&ctxs[i]->st + fields[k].off));
+	for (i = 0; i < n; i++)
+		print_rounds(f, ctxs[i]);
 	for (k = 0; k < NET_DROP__MAX; k++)
 		for (i = 0; i < n; i++)
 			fprintf(f, "mxgate_drops_total{lcore=\"%u\",reason=\"%s\"} %llu\n",

@@ -46,6 +46,12 @@ void stats_print_build_info(FILE *f);
 int stats_write_file(const char *path, struct net_ctx *const *ctxs, unsigned n,
 		     const struct stats_group *extra);
 
+/*
+ * The poll-round histogram's bounds in µs: worker_main() counts each round
+ * that found work in busy_rounds[] by its time.
+ */
+extern const uint64_t stats_round_le_us[NET_ROUND_BUCKETS];
+
 /* Number of named counter fields (tests check it covers struct net_stats). */
 unsigned stats_field_count(void);
 

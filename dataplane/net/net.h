@@ -81,6 +81,9 @@ enum net_drop {
 
 extern const char *const net_drop_names[NET_DROP__MAX];
 
+/* Bounds of the poll-round histogram (stats.c: mxgate_worker_busy_round_seconds). */
+#define NET_ROUND_BUCKETS 10
+
 /* Counters of one worker lcore (cf. Redis server.h stat_*). */
 struct net_stats {
 	uint64_t rx_packets;          /* frames received from the ports */
@@ -116,6 +119,8 @@ struct net_stats {
 	uint64_t tcp_conns;           /* gauge: connections now in the table */
 	uint64_t busy_cycles;         /* TSC cycles of polls that found work */
 	uint64_t idle_cycles;         /* TSC cycles of polls that found none */
+	/* polls that found work, by time (bounds: stats_round_le_us; the last: above them all) */
+	uint64_t busy_rounds[NET_ROUND_BUCKETS + 1];
 };
 
 /* One port as one worker lcore sees it (each worker has its own copy). */

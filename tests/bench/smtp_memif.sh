@@ -88,7 +88,9 @@
 # measured: a closed-loop run at BENCH_SAT_CONCURRENCY gives the capacity,
 # then mxgen --rate at that share of it, at most as many in flight; a
 # LATENCY line each, with the RSA key door's lanes per IFMA run and
-# operations per batch read with MXCTL over mxgate's control socket),
+# operations per batch read with MXCTL over mxgate's control socket, and
+# the buckets of mxgate's p99 and longest poll round that found work:
+# gate_round_p99_le_ms, gate_round_max_le_ms),
 # BENCH_GATE_CONF (lines added to mxgate's configuration, e.g. "idle_sleep_us
 # = 20": then the worker's time on CPU per session, worker_cpu_us_per_session
 # in the RAW line, is a figure that other processes on CPU 1 do not inflate),
@@ -431,7 +433,7 @@ latency_one() {
 	# lanes per X25519 IFMA run (ladder runs of shared secrets, fixed-base runs of key pairs)
 	xlanes=$(awk -v l="$(pd "$name" mxgate_tls_key_x25519_lanes_total)" -v r="$(pd "$name" mxgate_tls_key_x25519_runs_total)" \
 		'BEGIN { if (r > 0) printf "%.2f", l / r; else print "-" }')
-	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops x25519_lanes_per_run=$xlanes gate_hs_p50_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.5) gate_hs_p99_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.99) ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_ops_total 'engine="scalar"')")
+	LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap pct=$LAT_PCT rate=$rate achieved_per_s=$(kvd "$line" achieved_rate -) missed=$(kvd "$line" missed -) sessions=$(kvd "$line" sessions 0) errors=$errs $(ms_words "$line") worker_busy_pct=$(awk -v b="$(pd "$name" mxgate_busy_cycles_total)" -v i="$(pd "$name" mxgate_idle_cycles_total)" 'BEGIN { printf "%.1f", (b + i) ? 100 * b / (b + i) : 0 }') worker_oncpu_pct=$(awk -v c=$((RUN_NS1 - RUN_NS0)) -v w=$((RUN_T1 - RUN_T0)) 'BEGIN { printf "%.1f", (w > 0) ? 100 * c / w : 0 }') mxgen_start_lag_p99_ms=$(awk -v u="$(kvd "$line" start_lag_p99_us 0)" 'BEGIN { printf "%.2f", u / 1000 }') rsa_lanes_per_run=$lanes key_ops_per_batch=$ops x25519_lanes_per_run=$xlanes gate_hs_p50_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.5) gate_hs_p99_le_ms=$(hist_q "$name" mxgate_smtp_tls_handshake_seconds 0.99) gate_round_p99_le_ms=$(hist_q "$name" mxgate_worker_busy_round_seconds 0.99) gate_round_max_le_ms=$(hist_q "$name" mxgate_worker_busy_round_seconds 1) ifma_runs=$(pd "$name" mxgate_tls_key_ifma_runs_total) scalar_ops=$(pd "$name" mxgate_tls_key_ops_total 'engine="scalar"')")
 	msg "$w: ${LATS[-1]#LATENCY system=mxgate path=memif }"
 }
 

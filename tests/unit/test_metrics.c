@@ -118,6 +118,13 @@ static char *print_all(size_t *len)
 		ctxs[i]->lcore_id = i + 1;
 		ctxs[i]->tsc_hz = 2000000000;
 		ctxs[i]->st.rx_packets = 7;
+		/* lcore 1: 5 rounds up to 10 us, 2 in (50, 100] us, 1 above 10 ms; lcore 2 none */
+		if (i == 0) {
+			ctxs[i]->st.busy_rounds[0] = 5;
+			ctxs[i]->st.busy_rounds[3] = 2;
+			ctxs[i]->st.busy_rounds[NET_ROUND_BUCKETS] = 1;
+			ctxs[i]->st.busy_cycles = 3000000000ull + 2000;         /* 1.500001 s */
+		}
 		for (k = 0; k < SMTP_STAT_COUNT; k++)
 			smtp_vals[i][k] = k + i;
 		g.vals[i] = smtp_vals[i];
@@ -149,8 +156,9 @@ TEST(every_printed_series_has_a_row)
 
 	CHECK(text != NULL && len > 0);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		size_t n = strcspn(line, "{ ");
-		const struct metric_family *f = metric_family_find(line, n);
+		size_t n = strcspn(line, "{ "), flen = 0;
+		/* a histogram's _bucket, _sum and _count are its family's */
+		const struct metric_family *f = metric_family_of_sample(line, n, &flen);
 
 		nlines++;
 		if (f == NULL) {
@@ -333,6 +341,22 @@ TEST(render_histogram)
 	CHECK_STR(metric_type_name(METRIC_HISTOGRAM), "histogram");
 }
 
+TEST(round_histogram_printed)
+{
+	size_t len = 0;
+	char *text = print_all(&len);
+
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"1\",le=\"1e-05\"} 5\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"1\",le=\"5e-05\"} 5\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"1\",le=\"0.0001\"} 7\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"1\",le=\"0.01\"} 7\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"1\",le=\"+Inf\"} 8\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_sum{lcore=\"1\"} 1.500001\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_count{lcore=\"1\"} 8\n"));
+	CHECK(strstr(text, "mxgate_worker_busy_round_seconds_bucket{lcore=\"2\"") == NULL);
+	free(text);
+}
+
 TEST(render_of_everything_printed)
 {
 	size_t len = 0, olen = 0;
@@ -384,6 +408,7 @@ int main(void)
 	RUN(literal_names_in_the_sources_have_rows);
 	RUN(render_histogram);
 	RUN(render_heads_each_family_once);
+	RUN(round_histogram_printed);
 	RUN(render_of_everything_printed);
 	return t_done("test_metrics");
 }
