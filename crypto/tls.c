@@ -1003,7 +1003,8 @@ static int key_rsa_lanes(const struct tls_conn *c, const struct tls_cert *ct)
  * BoringSSL's padding, and raw decryptions) are gathered, whatever their
  * certificate, into IFMA runs of up to 8 (rsa_ifma_run: runs below the
  * break-even fill, a CPU without IFMA, and results failing the check with
- * the public exponent go to BoringSSL's scalar operation); ECDSA P-256
+ * the public exponent go to BoringSSL's scalar operation), or, when the
+ * worker runs RSA in steps, to the wait of those runs (rsa_steps_go); ECDSA P-256
  * signatures likewise into lane runs (p256_run_jobs); the X25519 work of
  * the sessions into its own runs (x25519_run_jobs), and client sessions'
  * checks of their servers' CertificateVerify into P-256 verification runs
@@ -1324,7 +1325,6 @@ static unsigned rsa_steps_end(struct tls_worker *w, int ran)
 		w->st.key_failed += !ok && (!ran || !w->rsa_jobs[k].key);
 		if (!c)
 			continue;
-		c->rsa_at = RSA_NONE;
 		if (ok)
 			memcpy(c->kbuf + c->kin_len, w->rsa_out[k], RSA_IFMA_BYTES);
 		c->kout_len = ok ? RSA_IFMA_BYTES : 0;
@@ -1332,17 +1332,24 @@ static unsigned rsa_steps_end(struct tls_worker *w, int ran)
 	}
 	OPENSSL_cleanse(w->rsa_in, sizeof(w->rsa_in[0]) * n);
 	OPENSSL_cleanse(w->rsa_out, sizeof(w->rsa_out[0]) * n);
-	w->rsa_n = 0;
-	/* done() may free any session, of this run or not: take each slot before the call */
+	/*
+	 * done() may free any session, of this run or not: each slot is taken
+	 * just before its call, so a session freed by an earlier one's done()
+	 * (still RSA_RUN, its slot still counted) empties its slot first
+	 */
 	for (unsigned k = 0; k < n; k++) {
 		struct tls_conn *c = w->rsa_c[k];
 
 		w->rsa_c[k] = NULL;
-		if (c && w->done) {
+		if (!c)
+			continue;
+		c->rsa_at = RSA_NONE;
+		if (w->done) {
 			w->done(c->arg);
 			woke++;
 		}
 	}
+	w->rsa_n = 0;
 	return woke;
 }
 

@@ -177,9 +177,10 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 /*
  * The key door's counters, per worker (its lcore writes them). RSA-2048
  * operations (signatures and TLS 1.2 RSA key exchange alike: one raw
- * private operation each) of one tls_worker_run() go through AVX-512 IFMA
- * runs of up to 8 lanes (crypto/rsa_ifma.h) when the CPU has it and a run
- * is full enough; every IFMA result is checked with the public exponent.
+ * private operation each) of one tls_worker_run() (in steps: those that
+ * came while the last run went on) go through AVX-512 IFMA runs of up to 8
+ * lanes (crypto/rsa_ifma.h) when the CPU has it and a run is full enough;
+ * every IFMA result is checked with the public exponent.
  * The X25519 work of the sessions of one round goes through 8-lane IFMA
  * runs as well (crypto/x25519_ifma.h): two lanes a server session, one a
  * client session (tls_client_conn_set_worker) or a session whose key pair
