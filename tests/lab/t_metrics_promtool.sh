@@ -2,6 +2,7 @@
 # t_metrics_promtool.sh - mxgate-control's /metrics as Prometheus sees it:
 # after mail that makes the labelled families appear (a TLS cipher and
 # the handshake-time histogram, a policy decision, a client timeout),
+# with the poll-round histogram consistent with the busy cycles,
 # `promtool check metrics` reports no
 # error and no warning (every family has HELP and TYPE, names are lint
 # clean); mxgate_build_info carries the version, BoringSSL and DPDK; the
@@ -66,6 +67,21 @@ ok "name variants are labels (TLS version, refusal stage, ...)"
 grep -q '^# TYPE mxgate_smtp_tls_handshake_seconds histogram$' "$LAB_DIR/metrics.txt" ||
 	fail "the handshake times are not a histogram: $(grep -m3 tls_handshake_seconds "$LAB_DIR/metrics.txt")"
 ok "mxgate_smtp_tls_handshake_seconds is a histogram"
+# the poll rounds that found work: a histogram whose sum is the busy cycles, whose count is +Inf
+grep -q '^# TYPE mxgate_worker_busy_round_seconds histogram$' "$LAB_DIR/metrics.txt" ||
+	fail "the poll rounds are not a histogram: $(grep -m3 busy_round "$LAB_DIR/metrics.txt")"
+awk '
+	/^mxgate_worker_busy_round_seconds_bucket\{lcore="1",le="\+Inf"\}/ { inf = $2 }
+	/^mxgate_worker_busy_round_seconds_count\{lcore="1"\}/ { cnt = $2 }
+	/^mxgate_worker_busy_round_seconds_sum\{lcore="1"\}/ { sum = $2 }
+	/^mxgate_busy_cycles_total\{lcore="1"\}/ { busy = $2 }
+	/^mxgate_tsc_hz / { hz = $2 }
+	END {
+		d = sum - busy / hz; if (d < 0) d = -d
+		exit !(cnt > 0 && inf == cnt && hz > 0 && d < 0.000002)
+	}' "$LAB_DIR/metrics.txt" ||
+	fail "busy rounds: $(grep -E '^mxgate_(worker_busy_round_seconds_(sum|count)|busy_cycles_total|tsc_hz)' "$LAB_DIR/metrics.txt")"
+ok "mxgate_worker_busy_round_seconds: count = +Inf > 0, sum = busy cycles / TSC Hz"
 
 # methods: GET and HEAD only
 for m in POST PUT DELETE OPTIONS PATCH; do
