@@ -982,11 +982,12 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 		printf 'operations per door batch (X25519 rounds count as batches); lanes per X25519 IFMA run; the\n'
 		printf 'worker'"'"'s busy share and its time on CPU; mxgen'"'"'s p99 start lag; the handshake p50 and p99 on\n'
 		printf 'mxgate'"'"'s clock, ClientHello in to Finished read: the bound of the bucket of\n'
-		printf 'mxgate_smtp_tls_handshake_seconds that holds them):\n'
+		printf 'mxgate_smtp_tls_handshake_seconds that holds them; and so for its poll rounds that found\n'
+		printf 'work, p99 and longest, from mxgate_worker_busy_round_seconds):\n'
 		printf '%s\n' "${LATS[@]}" | awk '/system=mxgate path=memif/ { delete v; for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-			printf "  %-16s lanes/run %s  ops/batch %s  x25519 lanes/run %s  worker busy %s%%  on CPU %s%%  mxgen start lag p99 %s ms  mxgate hs p50 <= %s ms, p99 <= %s ms\n", v["work"],
+			printf "  %-16s lanes/run %s  ops/batch %s  x25519 lanes/run %s  worker busy %s%%  on CPU %s%%  mxgen start lag p99 %s ms  mxgate hs p50 <= %s ms, p99 <= %s ms  round p99 <= %s ms, max <= %s ms\n", v["work"],
 				v["rsa_lanes_per_run"], v["key_ops_per_batch"], v["x25519_lanes_per_run"], v["worker_busy_pct"], v["worker_oncpu_pct"], v["mxgen_start_lag_p99_ms"],
-				v["gate_hs_p50_le_ms"], v["gate_hs_p99_le_ms"] }'
+				v["gate_hs_p50_le_ms"], v["gate_hs_p99_le_ms"], v["gate_round_p99_le_ms"], v["gate_round_max_le_ms"] }'
 		printf '%s\n' "${LATS[@]}" >"$OUT/latency.txt"
 	fi
 	printf '\nwritten: %s, %s%s\n' "$OUT/summary.tsv" "$OUT/idle.tsv" "$([ ${#BOUND[@]} -gt 0 ] && echo ", $OUT/bound.tsv")"
