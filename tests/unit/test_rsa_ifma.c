@@ -746,7 +746,10 @@ out:
 
 #define NSTEP 12                /* sessions: more than one run's lanes */
 
-/* One handshake of door_steps(); kind: 'r' RSA, 'e' ECDSA. */
+/*
+ * One handshake of door_steps(); kind: 'r' TLS 1.3 RSA-PSS, 'e' TLS 1.3
+ * ECDSA, 'd' TLS 1.2 RSA key exchange, 'p' TLS 1.2 ECDHE with RSA PKCS#1.
+ */
 struct step_hs {
 	struct hs_pair p;               /* first: the worker's done() gets &p */
 	char kind;
@@ -785,7 +788,7 @@ static unsigned door_steps(struct tls_ctx *ctx, struct tls_worker *w, struct ste
 	struct step_hs *kill[NSTEP] = { 0 };
 	unsigned kill_wake[NSTEP] = { 0 };
 	static const uint16_t ecalg = SSL_SIGN_ECDSA_SECP256R1_SHA256,
-			      rsalg = SSL_SIGN_RSA_PSS_RSAE_SHA256;
+			      rsalg = SSL_SIGN_RSA_PSS_RSAE_SHA256, pkcs1 = SSL_SIGN_RSA_PKCS1_SHA256;
 
 	tls_worker_set_rsa_steps(w, units);
 	for (unsigned i = 0; i < n; i++) {
@@ -797,7 +800,14 @@ static unsigned door_steps(struct tls_ctx *ctx, struct tls_worker *w, struct ste
 					 .kill_wake = kill_wake[i] };
 		hs_pair_client(&h[i].p, cctx);
 		SSL_set_tlsext_host_name(h[i].p.cli, kinds[i] == 'e' ? "ec.lab.example" : "rsa.lab.example");
-		SSL_set_verify_algorithm_prefs(h[i].p.cli, kinds[i] == 'e' ? &ecalg : &rsalg, 1);
+		SSL_set_verify_algorithm_prefs(h[i].p.cli, kinds[i] == 'e' ? &ecalg :
+					       kinds[i] == 'p' ? &pkcs1 : &rsalg, 1);
+		if (kinds[i] == 'd' || kinds[i] == 'p') {
+			/* TLS 1.2: RSA key exchange (a raw decryption), or ECDHE with a PKCS#1 signature */
+			SSL_set_max_proto_version(h[i].p.cli, TLS1_2_VERSION);
+			SSL_set_strict_cipher_list(h[i].p.cli, kinds[i] == 'd' ? "TLS_RSA_WITH_AES_128_GCM_SHA256" :
+						   "ECDHE-RSA-AES128-GCM-SHA256");
+		}
 		h[i].p.srv = hs_pair_server(&h[i].p, ctx, w);
 	}
 	for (round = 1; round <= 400 && left; round++) {
@@ -930,6 +940,22 @@ TEST(door_in_steps)
 		CHECK(h[5].failed && h[5].p.srv == NULL && h[5].p.woken == 1);
 		CHECK_EQ(tls_worker_pending(w), 0);
 		door_steps_free(h, 8);
+		memset(h, 0, sizeof(h));
+	}
+	/* TLS 1.2 decryptions and PKCS#1 signatures share the runs with TLS 1.3's */
+	{
+		struct tls_key_stats before = *st;
+		unsigned ok = 0;
+
+		memset(h, 0, sizeof(h));
+		door_steps(ctx, w, h, "dprdprdprdpr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+		for (unsigned i = 0; i < NSTEP; i++)
+			ok += h[i].done_at && h[i].p.cli_done && !h[i].failed;
+		CHECK_EQ(ok, NSTEP);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, NSTEP);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 0);
+		CHECK_EQ(st->key_failed, 0);
+		door_steps_free(h, NSTEP);
 		memset(h, 0, sizeof(h));
 	}
 	/* budget 0: each run whole, in the round that takes its operations */
