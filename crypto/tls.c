@@ -213,6 +213,7 @@ struct tls_worker {
 	struct rsa_ifma_steps *rsa_run;         /* the run going on, or NULL */
 	unsigned rsa_n;                         /* its operations */
 	struct tls_conn *rsa_c[RSA_IFMA_LANES]; /* their sessions (NULL: freed meanwhile) */
+	struct tls_ctx *rsa_ctx[RSA_IFMA_LANES];/* a reference each: the run reads their keys */
 	struct rsa_ifma_job rsa_jobs[RSA_IFMA_LANES];
 	struct rsa_ifma_stats rsa_st;
 	uint8_t rsa_in[RSA_IFMA_LANES][RSA_IFMA_BYTES], rsa_out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
@@ -1201,6 +1202,9 @@ static const SSL_PRIVATE_KEY_METHOD key_method = {
 	.complete = key_complete,
 };
 
+static void ctx_unref(struct tls_ctx *ctx);
+static void rsa_steps_release(struct tls_worker *w);
+
 /* Create a worker's key-operation queue (registered for the counters' sum). */
 struct tls_worker *tls_worker_new(void (*done)(void *conn_arg))
 {
@@ -1264,8 +1268,7 @@ void tls_worker_free(struct tls_worker *w)
 		c->kstate = KEY_FAILED;
 		worker_detach(c);
 	}
-	rsa_ifma_steps_free(w->rsa_run);
-	w->rsa_run = NULL;
+	rsa_steps_release(w);
 	for (unsigned k = 0; k < w->rsa_n; k++) {
 		struct tls_conn *c = w->rsa_c[k];
 
@@ -1306,6 +1309,17 @@ void tls_worker_free(struct tls_worker *w)
  * session freed meanwhile only empties its slot.
  */
 
+/* Free the run's object and drop its references on the contexts whose keys it reads. */
+static void rsa_steps_release(struct tls_worker *w)
+{
+	rsa_ifma_steps_free(w->rsa_run);
+	w->rsa_run = NULL;
+	for (unsigned k = 0; k < w->rsa_n; k++) {
+		ctx_unref(w->rsa_ctx[k]);
+		w->rsa_ctx[k] = NULL;
+	}
+}
+
 /*
  * Hand the ended run's results to their sessions and wake them; returns how
  * many. ran 0: the run could not start (out of memory), they all fail.
@@ -1314,8 +1328,7 @@ static unsigned rsa_steps_end(struct tls_worker *w, int ran)
 {
 	unsigned n = w->rsa_n, woke = 0;
 
-	rsa_ifma_steps_free(w->rsa_run);
-	w->rsa_run = NULL;
+	rsa_steps_release(w);
 	key_rsa_stats_add(&w->st, &w->rsa_st);
 	for (unsigned k = 0; k < n; k++) {
 		struct tls_conn *c = w->rsa_c[k];
@@ -1367,6 +1380,9 @@ static void rsa_steps_start(struct tls_worker *w)
 
 		fifo_del(&w->rsa_head, &w->rsa_tail, &w->nrsa_wait, c);
 		c->rsa_at = RSA_RUN;
+		/* the session may go before the run ends, and with it the last reference on its context */
+		w->rsa_ctx[n] = c->ctx;
+		atomic_fetch_add_explicit(&c->ctx->refs, 1, memory_order_relaxed);
 		in = key_ifma_input(c, ct, w->rsa_in[n]);
 		if (in && in != w->rsa_in[n])
 			memcpy(w->rsa_in[n], in, RSA_IFMA_BYTES);

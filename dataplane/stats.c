@@ -56,7 +56,9 @@ static const char *const round_le[NET_ROUND_BUCKETS] = {
  */
 static void print_rounds(FILE *f, const struct net_ctx *c)
 {
-	uint64_t n = 0, hz = c->tsc_hz ? c->tsc_hz : 1, sec = c->st.busy_cycles / hz;
+	/* the worker adds to busy_cycles meanwhile: read it once */
+	uint64_t busy = __atomic_load_n(&c->st.busy_cycles, __ATOMIC_RELAXED);
+	uint64_t n = 0, hz = c->tsc_hz ? c->tsc_hz : 1, sec = busy / hz;
 	unsigned i;
 
 	for (i = 0; i <= NET_ROUND_BUCKETS; i++)
@@ -71,7 +73,7 @@ static void print_rounds(FILE *f, const struct net_ctx *c)
 	}
 	fprintf(f, "mxgate_worker_busy_round_seconds_sum{lcore=\"%u\"} %llu.%06llu\n", c->lcore_id,
 		(unsigned long long)sec,
-		(unsigned long long)((c->st.busy_cycles - sec * hz) * 1000000 / hz));
+		(unsigned long long)((busy - sec * hz) * 1000000 / hz));
 	fprintf(f, "mxgate_worker_busy_round_seconds_count{lcore=\"%u\"} %llu\n", c->lcore_id,
 		(unsigned long long)n);
 }

@@ -779,6 +779,9 @@ static void step_done(void *arg)
  * sessions whose bit is in free_mask are freed, and at round kill_at the
  * worker is. Returns the rounds taken (at most 400).
  */
+/* door_steps() calls tls_ctx_free() on this once its sessions exist (a reload's old context). */
+static struct tls_ctx *steps_ctx_drop;
+
 static unsigned door_steps(struct tls_ctx *ctx, struct tls_worker *w, struct step_hs *h,
 			   const char *kinds, unsigned units, unsigned free_at, unsigned free_mask,
 			   unsigned kill_at)
@@ -809,6 +812,10 @@ static unsigned door_steps(struct tls_ctx *ctx, struct tls_worker *w, struct ste
 						   "ECDHE-RSA-AES128-GCM-SHA256");
 		}
 		h[i].p.srv = hs_pair_server(&h[i].p, ctx, w);
+	}
+	if (steps_ctx_drop) {
+		tls_ctx_free(steps_ctx_drop);   /* as service.c after a reload: the sessions hold it */
+		steps_ctx_drop = NULL;
 	}
 	for (round = 1; round <= 400 && left; round++) {
 		left = 0;
@@ -942,6 +949,28 @@ TEST(door_in_steps)
 		door_steps_free(h, 8);
 		memset(h, 0, sizeof(h));
 	}
+	/*
+	 * Woken by the run's end, the first frees the eleventh (waiting for the
+	 * next run) and the second frees the first (already woken), in steps
+	 * of 3 units: the ten others end, nothing is left waiting.
+	 */
+	{
+		unsigned ok = 0;
+
+		h[0].kill_on_wake = &h[10];
+		h[0].kill_wake = 2;
+		h[1].kill_on_wake = &h[0];
+		h[1].kill_wake = 2;
+		door_steps(ctx, w, h, "rrrrrrrrrrrr", 3, 0, 0, 0);
+		for (unsigned i = 0; i < NSTEP; i++)
+			ok += h[i].done_at && h[i].p.cli_done;
+		CHECK_EQ(ok, NSTEP - 2);
+		CHECK(h[10].failed && h[10].p.woken == 1);
+		CHECK_EQ(tls_worker_pending(w), 0);
+		CHECK_EQ(st->key_failed, 0);
+		door_steps_free(h, NSTEP);
+		memset(h, 0, sizeof(h));
+	}
 	/* TLS 1.2 decryptions and PKCS#1 signatures share the runs with TLS 1.3's */
 	{
 		struct tls_key_stats before = *st;
@@ -956,6 +985,29 @@ TEST(door_in_steps)
 		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 0);
 		CHECK_EQ(st->key_failed, 0);
 		door_steps_free(h, NSTEP);
+		memset(h, 0, sizeof(h));
+	}
+	/*
+	 * The context replaced (a reload frees the old one; its sessions hold
+	 * it) and then all eight sessions of a run freed mid-run: the run holds
+	 * the context, and so its keys, until it ends (ASan).
+	 */
+	{
+		struct tls_ctx *old = door_ctx_new();
+		struct tls_key_stats before = *st;
+		unsigned r = 0;
+
+		memset(h, 0, sizeof(h));
+		steps_ctx_drop = old;
+		door_steps(old, w, h, "rrrrrrrr", TLS_RSA_STEP_UNITS, 10, 0xff, 0);
+		CHECK(tls_worker_pending(w) > 0);       /* the run goes on without its sessions */
+		while (r++ < 400 && tls_worker_pending(w))
+			tls_worker_run(w, 64);
+		CHECK_EQ(tls_worker_pending(w), 0);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 1);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, 8);
+		CHECK_EQ(st->key_failed, 0);
+		door_steps_free(h, 8);
 		memset(h, 0, sizeof(h));
 	}
 	/* budget 0: each run whole, in the round that takes its operations */
