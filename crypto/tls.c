@@ -305,6 +305,16 @@ static int key_sign_one(EVP_PKEY *pkey, uint16_t alg, const uint8_t *in, size_t 
 	return ok;
 }
 
+/* Is the session's operation one for the RSA-2048 lanes (an RSA-2048 key of ours)? */
+static int key_rsa_lanes(const struct tls_conn *c, const struct tls_cert *ct)
+{
+	if (!ct->ifma || c->kout_max != RSA_IFMA_BYTES)
+		return 0;
+	if (c->kop == KOP_DECRYPT)
+		return c->kin_len == RSA_IFMA_BYTES;
+	return c->kop == KOP_SIGN && SSL_get_signature_algorithm_key_type(c->sigalg) == EVP_PKEY_RSA;
+}
+
 /*
  * The raw RSA input of an operation the IFMA path can take: the ciphertext
  * (decrypt) or the message encoded for the signature algorithm into em
@@ -314,13 +324,12 @@ static const uint8_t *key_ifma_input(const struct tls_conn *c, const struct tls_
 {
 	const EVP_MD *md;
 
-	if (!ct->ifma || c->kout_max != RSA_IFMA_BYTES)
+	if (!key_rsa_lanes(c, ct))
 		return NULL;
 	if (c->kop == KOP_DECRYPT)
-		return c->kin_len == RSA_IFMA_BYTES ? c->kbuf : NULL;
+		return c->kbuf;
 	md = SSL_get_signature_algorithm_digest(c->sigalg);
-	if (!md || SSL_get_signature_algorithm_key_type(c->sigalg) != EVP_PKEY_RSA ||
-	    !rsa_ifma_encode(EVP_PKEY_get0_RSA(ct->pkey), md,
+	if (!md || !rsa_ifma_encode(EVP_PKEY_get0_RSA(ct->pkey), md,
 			     SSL_is_signature_algorithm_rsa_pss(c->sigalg), c->kbuf, c->kin_len, em))
 		return NULL;
 	return em;
@@ -986,16 +995,6 @@ static void key_rsa_stats_add(struct tls_key_stats *st, const struct rsa_ifma_st
 	st->key_scalar_ops += rs->scalar_ops;
 	st->key_verify_failed += rs->verify_failed;
 	st->key_failed += rs->failed;
-}
-
-/* Is the session's operation one for the RSA-2048 lanes (key_ifma_input's kind)? */
-static int key_rsa_lanes(const struct tls_conn *c, const struct tls_cert *ct)
-{
-	if (!ct->ifma || c->kout_max != RSA_IFMA_BYTES)
-		return 0;
-	if (c->kop == KOP_DECRYPT)
-		return c->kin_len == RSA_IFMA_BYTES;
-	return c->kop == KOP_SIGN && SSL_get_signature_algorithm_key_type(c->sigalg) == EVP_PKEY_RSA;
 }
 
 /*
