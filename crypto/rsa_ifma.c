@@ -10,9 +10,11 @@
  *     values stay below 2m between multiplications as long as 4m < R
  *     (primes of at most 1038 bits);
  *   - c mod m enters Montgomery form as hi*R^3/R + lo*R^2/R (c = hi*R + lo);
- *   - c^d mod m: fixed 5-bit windows over all 1040 exponent bits (the
- *     exponent's length is not revealed), 32-entry table read whole under
- *     lane masks;
+ *   - c^d mod m: fixed 4-bit windows over all 1040 exponent bits (the
+ *     exponent's length is not revealed), 16-entry table read whole under
+ *     lane masks (its 20 KiB of 8 lanes stay in a 32 KiB L1; 5-bit windows
+ *     save 5 % of the multiplications, but their 40 KiB table does not, and
+ *     8-lane runs were 4 % slower with them);
  *   - Garner: h = (m1 - m2) * qinv mod p, result = m2 + h*q.
  * Only loop bounds and bit positions (public) steer control flow.
  *
@@ -37,7 +39,7 @@
 #define RI_L      20                    /* limbs of a CRT half: R = 2^1040 */
 #define RI_NL     40                    /* limbs of a 2048-bit value (2080 bits) */
 #define RI_EW     17                    /* 64-bit words of a CRT exponent (>= 1040 bits) */
-#define RI_WIN    5                     /* window bits */
+#define RI_WIN    4                     /* window bits */
 #define RI_TAB    (1u << RI_WIN)
 #define RI_MASK   ((1ull << 52) - 1)
 #define RI_MAXBITS 1038                 /* largest prime served: 4m < R */
@@ -275,18 +277,18 @@ static void ri_put(uint64_t (*rows)[RSA_IFMA_LANES], unsigned lane, const uint64
 enum { RI_ST_LOAD, RI_ST_HALF, RI_ST_WIN, RI_ST_GARNER, RI_ST_END };
 
 /*
- * What a stage costs, in units of one exponent window (5 squarings and a
- * multiplication: about 3 us on 8 lanes of Zen 4, 2 us on 4): a run is
- * RI_U_RUN units, a half's set-up (2 + 31 multiplications for the table)
- * counts 6. The check of a lane with the public exponent (15 us) counts 5,
- * a scalar operation (580 us) 190.
+ * What a stage costs, in units of one exponent window (4 squarings and a
+ * multiplication: about 2.1 us on 8 lanes of Zen 4, 1.2 us on 4): a run is
+ * RI_U_RUN units, a half's set-up (3 + 14 multiplications for the table)
+ * counts 4. The check of a lane with the public exponent (15 us) counts 7,
+ * a scalar operation (570 us) 270.
  */
 #define RI_U_WIN     1
 #define RI_U_LOAD    1
-#define RI_U_HALF    6
+#define RI_U_HALF    4
 #define RI_U_GARNER  1
-#define RI_U_CHECK   5
-#define RI_U_SCALAR  190
+#define RI_U_CHECK   7
+#define RI_U_SCALAR  270
 #define RI_WINDOWS   ((RI_L * 52 - RI_WIN) / RI_WIN)  /* windows a half steps through after its top one */
 #define RI_U_RUN     (RI_U_LOAD + 2 * (RI_U_HALF + RI_WINDOWS * RI_U_WIN) + RI_U_GARNER)
 

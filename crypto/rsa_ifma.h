@@ -8,7 +8,7 @@
  * up to four use the same code on ymm registers, cheaper where 512-bit
  * operations are split in two, as on AMD Zen 4). Numbers
  * are 52-bit limbs; every CRT half is a Montgomery exponentiation modulo
- * its prime (R = 2^1040, 20 limbs) with a fixed 5-bit window, then Garner's
+ * its prime (R = 2^1040, 20 limbs) with a fixed 4-bit window, then Garner's
  * recombination. The eight lanes may use eight different keys. Nothing
  * branches on, or addresses memory by, secret data: window look-ups read
  * the whole table under masks, conditional subtractions are masked blends.
@@ -107,9 +107,9 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
 					  struct rsa_ifma_stats *st);
 /*
  * Go on with the run for about budget units of work (at least one step):
- * a unit is one exponent window of the lanes, about 3 us on 8 lanes (Zen 4),
+ * a unit is one exponent window of the lanes, about 2 us on 8 lanes (Zen 4),
  * and a run is rsa_ifma_steps_units() of them; the check of a lane counts
- * 5, an operation by BoringSSL 190 (it cannot be cut). Returns 1 once the
+ * 7, an operation by BoringSSL 270 (it cannot be cut). Returns 1 once the
  * run is done: every job's ok and out are then set and st is added to.
  */
 int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget);
