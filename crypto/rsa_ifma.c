@@ -434,7 +434,7 @@ struct rsa_ifma_steps {
 };
 
 struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsigned n,
-					  struct rsa_ifma_stats *st)
+					  unsigned min_fill, struct rsa_ifma_stats *st)
 {
 	struct rsa_ifma_steps *s;
 	int cpu = rsa_ifma_cpu();
@@ -450,8 +450,8 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
 		jobs[i]->ok = 0;
 		nl += job_ifma_ok(jobs[i], cpu);
 	}
-	if (nl < rsa_ifma_min_fill())
-		nl = 0;                 /* below the break-even: all scalar */
+	if (nl < min_fill)
+		nl = 0;                 /* below the least fill: all scalar */
 	/* the scalar ones first (jobs without a key fail as they are), then the lanes */
 	for (unsigned i = 0; i < n; i++)
 		if (jobs[i]->key && !(nl && job_ifma_ok(jobs[i], cpu)))
@@ -572,7 +572,7 @@ void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *
 			lane[k++] = &jobs[i];
 		}
 		if (k == RSA_IFMA_LANES || (i == n && k)) {
-			struct rsa_ifma_steps *s = rsa_ifma_steps_new(lane, k, st);
+			struct rsa_ifma_steps *s = rsa_ifma_steps_new(lane, k, rsa_ifma_min_fill(), st);
 
 			if (!s)
 				abort();

@@ -97,14 +97,16 @@ void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *
 /*
  * One run of up to 8 jobs in steps, for a caller that must not stop for a
  * whole run (a polling worker): the same work and results as rsa_ifma_run()
- * on those jobs (the least fill, the check, BoringSSL for what the lanes
- * cannot take or got wrong), cut into slices. jobs[i] (key, in, out) must
+ * on those jobs (the check, BoringSSL for what the lanes cannot take or got
+ * wrong), cut into slices; but with fewer than min_fill jobs for the lanes
+ * (rsa_ifma_run uses rsa_ifma_min_fill()) all go to BoringSSL, whose
+ * operations cannot be cut. jobs[i] (key, in, out) must
  * stay valid until the run is done or freed. NULL when n is not 1..8, st
  * is NULL, or out of memory.
  */
 struct rsa_ifma_steps;
 struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsigned n,
-					  struct rsa_ifma_stats *st);
+					  unsigned min_fill, struct rsa_ifma_stats *st);
 /*
  * Go on with the run for about budget units of work (at least one step):
  * a unit is one exponent window of the lanes, about 2 us on 8 lanes (Zen 4),

@@ -372,7 +372,7 @@ static unsigned steps_matches(unsigned n, unsigned budget, unsigned *good,
 		jobs[i] = (struct rsa_ifma_job){ ikeys[(i + n) % NKEYS], in[i], out[i], -1 };
 		jp[i] = &jobs[i];
 	}
-	s = rsa_ifma_steps_new(jp, n, st);
+	s = rsa_ifma_steps_new(jp, n, rsa_ifma_min_fill(), st);
 	if (!s)
 		return 0;
 	/* bounded: a run is about 430 units */
@@ -432,9 +432,9 @@ TEST(steps_refused_and_scalar)
 
 	for (unsigned i = 0; i <= RSA_IFMA_LANES; i++)
 		jp[i] = &j;
-	CHECK(rsa_ifma_steps_new(jp, 0, &st) == NULL);
-	CHECK(rsa_ifma_steps_new(jp, RSA_IFMA_LANES + 1, &st) == NULL);
-	CHECK(rsa_ifma_steps_new(jp, 1, NULL) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, 0, 1, &st) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, RSA_IFMA_LANES + 1, 1, &st) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, 1, 1, NULL) == NULL);
 	rsa_ifma_steps_free(NULL);
 	/* one job below the least fill (2): BoringSSL's, in one step of its own */
 	CHECK_EQ(steps_matches(1, 1, &good, &st), 2);
@@ -482,7 +482,7 @@ TEST(steps_freed_midway)
 			jobs[i] = (struct rsa_ifma_job){ ikeys[i % NKEYS], in[i], out[i], -1 };
 			jp[i] = &jobs[i];
 		}
-		s = rsa_ifma_steps_new(jp, RSA_IFMA_LANES, &st);
+		s = rsa_ifma_steps_new(jp, RSA_IFMA_LANES, rsa_ifma_min_fill(), &st);
 		CHECK(s != NULL);
 		for (unsigned k = 0; s && k < after[a] && !done; k++)
 			done = rsa_ifma_steps_do(s, 1);
@@ -907,6 +907,34 @@ TEST(door_in_steps)
 	CHECK_EQ(st->key_failed, 0);
 	CHECK_EQ(tls_worker_pending(w), 0);
 	door_steps_free(h, NSTEP);
+
+	/*
+	 * A lone operation takes the lanes in steps (BoringSSL's would stop the
+	 * polls for 570 us); a least fill set to measure the scalar path holds.
+	 */
+	{
+		struct tls_key_stats before = *st;
+
+		memset(h, 0, sizeof(h));
+		door_steps(ctx, w, h, "r", TLS_RSA_STEP_UNITS, 0, 0, 0);
+		CHECK(h[0].done_at && h[0].p.cli_done && !h[0].failed);
+		CHECK_EQ(st->key_ifma_fill_1 - before.key_ifma_fill_1, 1);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, 1);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 0);
+		door_steps_free(h, 1);
+		before = *st;
+		memset(h, 0, sizeof(h));
+		rsa_ifma_set_min_fill(RSA_IFMA_LANES + 1);
+		door_steps(ctx, w, h, "rr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+		rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+		CHECK(h[0].done_at && h[0].p.cli_done && !h[0].failed);
+		CHECK(h[1].done_at && h[1].p.cli_done && !h[1].failed);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 0);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 2);
+		CHECK_EQ(st->key_failed, 0);
+		door_steps_free(h, 2);
+		memset(h, 0, sizeof(h));
+	}
 
 	/*
 	 * Sessions freed while their operation waits for a run (bit 10: the
