@@ -174,37 +174,86 @@ void net_flush(struct net_ctx *ctx)
 
 /* ---- checksums ---- */
 
-/* Unreduced one's complement sum of the IPv4 or IPv6 pseudo-header. */
-static uint32_t phdr_sum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
+/*
+ * Unreduced one's complement sum of len bytes, loaded in the CPU's byte
+ * order as rte_raw_cksum() does (the folded sum is the same): 32-bit words
+ * into 64-bit sums, which lose no carry below 2^32 words. DPDK 22.11's
+ * __rte_raw_cksum adds 16 bits at a time, and on a port without checksum
+ * offload (memif) every segment is summed twice: that was 8 % of a plain
+ * session's work.
+ */
+static uint64_t csum_add(const void *p, size_t len, uint64_t sum)
+{
+	const uint8_t *b = p;
+	uint64_t s1 = 0;
+
+	for (; len >= 16; b += 16, len -= 16) {
+		uint32_t w[4];
+
+		memcpy(w, b, sizeof(w));
+		sum += (uint64_t)w[0] + w[2];
+		s1 += (uint64_t)w[1] + w[3];
+	}
+	for (; len >= 4; b += 4, len -= 4) {
+		uint32_t w;
+
+		memcpy(&w, b, sizeof(w));
+		sum += w;
+	}
+	if (len >= 2) {
+		uint16_t h;
+
+		memcpy(&h, b, sizeof(h));
+		sum += h;
+		b += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint16_t h = 0;
+
+		memcpy(&h, b, 1);       /* the first byte of a 16-bit word, padded with 0 */
+		sum += h;
+	}
+	return sum + s1;
+}
+
+/* A sum of csum_add() reduced to 16 bits (0 only when it was 0). */
+static uint16_t csum_fold(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * Unreduced one's complement sum of the IPv4 or IPv6 pseudo-header, word by
+ * word as csum_add() would load it (a packed copy to sum cost a failed
+ * store forwarding a packet).
+ */
+static uint64_t phdr_sum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
 			 uint8_t proto, uint32_t len)
 {
-	if (family == NET_AF_INET) {
-		struct { uint32_t s, d; uint8_t z, p; uint16_t l; } __rte_packed ph;
+	unsigned words = family == NET_AF_INET ? 1 : 4;
+	uint64_t sum = 0;
 
-		memcpy(&ph.s, src->a, 4);
-		memcpy(&ph.d, dst->a, 4);
-		ph.z = 0;
-		ph.p = proto;
-		ph.l = rte_cpu_to_be_16((uint16_t)len);
-		return __rte_raw_cksum(&ph, sizeof(ph), 0);
-	} else {
-		struct { uint8_t s[16], d[16]; uint32_t l; uint8_t z[3], p; } __rte_packed ph;
+	for (unsigned i = 0; i < words; i++) {
+		uint32_t s, d;
 
-		memcpy(ph.s, src->a, 16);
-		memcpy(ph.d, dst->a, 16);
-		ph.l = rte_cpu_to_be_32(len);
-		memset(ph.z, 0, 3);
-		ph.p = proto;
-		return __rte_raw_cksum(&ph, sizeof(ph), 0);
+		memcpy(&s, src->a + 4 * i, 4);
+		memcpy(&d, dst->a + 4 * i, 4);
+		sum += (uint64_t)s + d;
 	}
+	if (family == NET_AF_INET)      /* zero, protocol, 16-bit length */
+		return sum + rte_cpu_to_be_32((uint32_t)proto << 16 | (len & 0xffff));
+	/* 32-bit length, three zeros, next header */
+	return sum + rte_cpu_to_be_32(len) + rte_cpu_to_be_32(proto);
 }
 
 /* Internet checksum of an L4 segment with its pseudo-header. */
 uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct net_addr *dst,
 		     uint8_t proto, const void *l4, uint32_t len)
 {
-	uint16_t c = (uint16_t)~__rte_raw_cksum_reduce(
-		__rte_raw_cksum(l4, len, phdr_sum(family, src, dst, proto, len)));
+	uint16_t c = (uint16_t)~csum_fold(csum_add(l4, len, phdr_sum(family, src, dst, proto, len)));
 
 	if (c == 0 && proto == IPPROTO_UDP)
 		c = 0xffff;
@@ -215,7 +264,7 @@ uint16_t net_l4_csum(uint8_t family, const struct net_addr *src, const struct ne
 static uint16_t l4_phdr_csum(uint8_t family, const struct net_addr *src,
 			     const struct net_addr *dst, uint8_t proto, uint32_t len)
 {
-	return __rte_raw_cksum_reduce(phdr_sum(family, src, dst, proto, len));
+	return csum_fold(phdr_sum(family, src, dst, proto, len));
 }
 
 /* The tuple of an active open to raddr:rport from interface ifidx (our address there): 0 or -EADDRNOTAVAIL. */
