@@ -60,6 +60,11 @@ struct rsa_ifma_key {
 	struct ri_half h[2];    /* [0] p, [1] q */
 	uint64_t qinv[RI_L];    /* q^-1 mod p */
 	uint8_t n_be[RSA_IFMA_BYTES]; /* the modulus, public: inputs must be below it */
+	/* the check in lanes (ri_check); chk_e 0: by BoringSSL */
+	uint64_t chk_n[RI_NL];  /* the modulus */
+	uint64_t chk_rr[RI_NL]; /* R^2 mod n, R = 2^2080 */
+	uint64_t chk_k0;        /* -n^-1 mod 2^52 */
+	uint64_t chk_e;         /* the public exponent, when odd and below 2^63 */
 	RSA *rsa;               /* reference: public check and scalar path */
 };
 
@@ -238,6 +243,15 @@ struct rsa_ifma_key *rsa_ifma_key_new(RSA *rsa)
 	memset(k, 0, sizeof(*k));
 	ok = half_init(&k->h[0], p, dp, ctx) && half_init(&k->h[1], q, dq, ctx) &&
 	     bn_to_limbs(qinv, k->qinv, RI_L) && BN_bn2bin_padded(k->n_be, sizeof(k->n_be), n);
+	if (ok && BN_is_odd(e) && BN_num_bits(e) <= 63 && bn_to_limbs(n, k->chk_n, RI_NL)) {
+		BIGNUM *t = BN_new();
+
+		if (t && pow2_mod(t, 2 * RI_NL * 52, n, ctx) && bn_to_limbs(t, k->chk_rr, RI_NL)) {
+			k->chk_k0 = mont_k0(k->chk_n[0]);
+			k->chk_e = BN_get_word(e);
+		}
+		BN_free(t);
+	}
 	BN_CTX_free(ctx);
 	ERR_clear_error();
 	if (!ok) {
@@ -280,14 +294,17 @@ enum { RI_ST_LOAD, RI_ST_HALF, RI_ST_WIN, RI_ST_GARNER, RI_ST_END };
  * What a stage costs, in units of one exponent window (4 squarings and a
  * multiplication: about 2.1 us on 8 lanes of Zen 4, 1.2 us on 4): a run is
  * RI_U_RUN units, a half's set-up (3 + 14 multiplications for the table)
- * counts 4. The check of a lane with the public exponent (15 us) counts 7,
- * a scalar operation (570 us) 270.
+ * counts 4. The check of a run's results in lanes (ri_check: 19
+ * multiplications of 40 limbs) counts 18, the check of one by BoringSSL
+ * (15 us; keys whose exponent the lanes do not take) 7, a scalar operation
+ * (570 us) 270.
  */
 #define RI_U_WIN     1
 #define RI_U_LOAD    1
 #define RI_U_HALF    4
 #define RI_U_GARNER  1
 #define RI_U_CHECK   7
+#define RI_U_LCHECK  18
 #define RI_U_SCALAR  270
 #define RI_WINDOWS   ((RI_L * 52 - RI_WIN) / RI_WIN)  /* windows a half steps through after its top one */
 #define RI_U_RUN     (RI_U_LOAD + 2 * (RI_U_HALF + RI_WINDOWS * RI_U_WIN) + RI_U_GARNER)
@@ -383,6 +400,28 @@ void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *
 		ri_run_8(keys, in, out, n);
 }
 
+unsigned rsa_ifma_check(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
+			const uint8_t *const *out, unsigned n)
+{
+	const struct rsa_ifma_key *k[RSA_IFMA_LANES];
+	const uint8_t *ci[RSA_IFMA_LANES], *co[RSA_IFMA_LANES];
+	unsigned lane[RSA_IFMA_LANES], m = 0, got, ok = 0;
+
+	for (unsigned l = 0; l < n && l < RSA_IFMA_LANES; l++)
+		if (keys[l] && keys[l]->chk_e) {
+			k[m] = keys[l];
+			ci[m] = in[l];
+			co[m] = out[l];
+			lane[m++] = l;
+		}
+	if (m == 0)
+		return 0;
+	got = m <= RSA_IFMA_LANES / 2 ? ri_check_4(k, ci, co, m) : ri_check_8(k, ci, co, m);
+	for (unsigned i = 0; i < m; i++)
+		ok |= ((got >> i) & 1u) << lane[i];
+	return ok;
+}
+
 /* ---- the door's batch: IFMA, check, scalar fallback ---- */
 
 /* BoringSSL's scalar raw private operation; 1 on success. */
@@ -429,7 +468,8 @@ struct rsa_ifma_steps {
 	struct rsa_ifma_stats *st;
 	unsigned nscal, nlane;          /* job[0..nscal) scalar, then nlane in the lanes */
 	unsigned next;                  /* the next job of the phase */
-	int phase, wide;
+	unsigned okmask;                /* the lanes whose results the lane check found right */
+	int phase, wide, checked;
 	struct ri_kstate ks;
 };
 
@@ -506,25 +546,57 @@ int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget)
 			s->phase = RS_CHECK;
 			break;
 		}
-		case RS_CHECK:
-			if (s->next == s->nlane) {
+		case RS_CHECK: {
+			unsigned l = s->next;
+
+			if (!s->checked) {
+				/*
+				 * every lane's result at once, in lanes (test faults go in
+				 * first); a lone one is checked by BoringSSL, which takes
+				 * half the time of a lane check run for one
+				 */
+				const struct rsa_ifma_key *keys[RSA_IFMA_LANES];
+				const uint8_t *in[RSA_IFMA_LANES], *out[RSA_IFMA_LANES];
+
+				for (unsigned k = 0; k < s->nlane; k++) {
+					j = s->job[s->nscal + k];
+					if (rsa_ifma_fault_mask & (1u << k))
+						j->out[RSA_IFMA_BYTES / 2] ^= 0x10;
+					keys[k] = j->key;
+					in[k] = j->in;
+					out[k] = j->out;
+				}
+				s->checked = 1;
+				if (s->nlane > 1) {
+					s->okmask = rsa_ifma_check(keys, in, out, s->nlane);
+					used += RI_U_LCHECK;
+					break;
+				}
+			}
+			if (l == s->nlane) {
 				s->phase = RS_DONE;
 				break;
 			}
-			j = s->job[s->nscal + s->next];
-			if (rsa_ifma_fault_mask & (1u << s->next))
-				j->out[RSA_IFMA_BYTES / 2] ^= 0x10;
+			j = s->job[s->nscal + l];
 			s->next++;
-			used += RI_U_CHECK;
-			if (verify_op(j->key->rsa, j->in, j->out)) {
+			if (s->okmask & (1u << l)) {
 				j->ok = 1;
 				s->st->ifma_ops++;
 				continue;
+			}
+			if (!j->key->chk_e || s->nlane == 1) {  /* no lane check: BoringSSL's */
+				used += RI_U_CHECK;
+				if (verify_op(j->key->rsa, j->in, j->out)) {
+					j->ok = 1;
+					s->st->ifma_ops++;
+					continue;
+				}
 			}
 			s->st->verify_failed++;
 			job_scalar(j, s->st);
 			used += RI_U_SCALAR;
 			break;
+		}
 		}
 	}
 	return s->phase == RS_DONE;

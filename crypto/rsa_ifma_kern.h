@@ -11,6 +11,9 @@
 #define ri_mul RK_FN(ri_mul)
 #define ri_sqr RK_FN(ri_sqr)
 #define ri_condsub RK_FN(ri_condsub)
+#define ri_condsub_n RK_FN(ri_condsub_n)
+#define ri_mul_n RK_FN(ri_mul_n)
+#define ri_check RK_FN(ri_check)
 #define ri_norm RK_FN(ri_norm)
 #define ri_window RK_FN(ri_window)
 #define ri_lookup RK_FN(ri_lookup)
@@ -121,22 +124,27 @@ static RK_TGT void ri_sqr(vec *r, const vec *a, const vec *m, vec k0)
 	}
 }
 
-/* x = x - m where x >= m, lane by lane, by masked blend (x, m normalized). */
-static RK_TGT void ri_condsub(vec *x, const vec *m)
+/* x = x - m where x >= m, lane by lane, by masked blend (nl limbs, normalized). */
+static RK_TGT void ri_condsub_n(vec *x, const vec *m, unsigned nl)
 {
 	const vec z = RK_ZERO(), mask = RK_SET1((long long)RI_MASK);
-	vec t[RI_L], br = z;
+	vec t[RI_NL], br = z;
 	__mmask8 keep;
 
-	for (unsigned j = 0; j < RI_L; j++) {
+	for (unsigned j = 0; j < nl; j++) {
 		vec v = RK_ADD(RK_SUB(x[j], m[j]), br);
 
 		br = RK_SRAI(v, 52);
 		t[j] = RK_AND(v, mask);
 	}
 	keep = RK_CMPLT(br, z);          /* borrowed: x < m */
-	for (unsigned j = 0; j < RI_L; j++)
+	for (unsigned j = 0; j < nl; j++)
 		x[j] = RK_BLEND(keep, t[j], x[j]);
+}
+
+static RK_TGT void ri_condsub(vec *x, const vec *m)
+{
+	ri_condsub_n(x, m, RI_L);
 }
 
 /* Carry-propagate n limbs holding signed 64-bit values (total non-negative). */
@@ -385,6 +393,136 @@ static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
 	ks->W = NULL;
 }
 
+/*
+ * r = a*b/R mod n for RI_NL-limb values (R = 2^2080), below 2n when
+ * a*b < n*R: Montgomery multiplication in operand scanning, each row of
+ * products added into t at its own offset (no shifting of the
+ * accumulators, which do not fit in registers at this size). Loops and
+ * addresses depend on nothing but RI_NL.
+ */
+static RK_TGT void ri_mul_n(vec *r, const vec *a, const vec *b, const vec *m, vec k0, vec *t)
+{
+	const vec z = RK_ZERO(), mask = RK_SET1((long long)RI_MASK);
+
+	for (unsigned j = 0; j <= 2 * RI_NL; j++)
+		t[j] = z;
+	for (unsigned i = 0; i < RI_NL; i++) {
+		const vec bi = b[i];
+		vec v = RK_MLO(t[i], a[0], bi), q;
+
+		if (i)
+			v = RK_ADD(v, RK_SRLI(t[i - 1], 52));  /* t[i - 1] is 0 mod 2^52 */
+		q = RK_MLO(z, v, k0);
+		t[i] = RK_MLO(v, m[0], q);
+		for (unsigned j = 1; j < RI_NL; j++) {
+			vec u = RK_MLO(t[i + j], a[j], bi);
+
+			u = RK_MHI(u, a[j - 1], bi);
+			u = RK_MLO(u, m[j], q);
+			t[i + j] = RK_MHI(u, m[j - 1], q);
+		}
+		t[i + RI_NL] = RK_MHI(RK_MHI(t[i + RI_NL], a[RI_NL - 1], bi), m[RI_NL - 1], q);
+	}
+	t[RI_NL] = RK_ADD(t[RI_NL], RK_SRLI(t[RI_NL - 1], 52));
+	for (unsigned j = 0; j < RI_NL; j++) {
+		if (j + 1 < RI_NL)
+			t[RI_NL + j + 1] = RK_ADD(t[RI_NL + j + 1], RK_SRLI(t[RI_NL + j], 52));
+		r[j] = RK_AND(t[RI_NL + j], mask);
+	}
+}
+
+/*
+ * The check of n results (n <= RK_W): bit l of the return is set when
+ * out[l]^e = in[l] mod the modulus of keys[l], every key having its check
+ * values (chk_e). Every lane runs the same instructions; the multiplications
+ * by the base follow the public exponents' bits. A TLS 1.2 decryption's
+ * result is secret: nothing here branches on or addresses by it, and the
+ * working set is wiped.
+ */
+static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
+				 const uint8_t *const *out, unsigned n)
+{
+	struct ri_cwork {
+		vec nm[RI_NL], rr[RI_NL], x[RI_NL], acc[RI_NL], y[RI_NL], t[2 * RI_NL + 1];
+		uint64_t rows[RI_NL][RSA_IFMA_LANES];
+		uint64_t limbs[RI_NL + 1];
+	} *W = aligned_alloc(64, (sizeof(struct ri_cwork) + 63) & ~(size_t)63);
+	uint64_t k0s[RSA_IFMA_LANES], e[RSA_IFMA_LANES], eall = 0, eand = ~0ull;
+	unsigned ok;
+
+	if (!W)
+		return 0;
+	for (unsigned l = 0; l < RK_W; l++) {
+		const struct rsa_ifma_key *k = keys[l < n ? l : 0];
+
+		k0s[l] = k->chk_k0;
+		e[l] = k->chk_e;
+		eall |= e[l];
+		eand &= e[l];
+		ri_put(W->rows, l, k->chk_n, RI_NL);
+	}
+	ri_load(W->nm, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	for (unsigned l = 0; l < RK_W; l++)
+		ri_put(W->rows, l, keys[l < n ? l : 0]->chk_rr, RI_NL);
+	ri_load(W->rr, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	for (unsigned l = 0; l < RK_W; l++) {
+		be_to_limbs(out[l < n ? l : 0], W->limbs);
+		ri_put(W->rows, l, W->limbs, RI_NL);
+	}
+	ri_load(W->y, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	{
+		const vec k0 = RK_LOADU(k0s), ev = RK_LOADU(e);
+		int top = 63 - __builtin_clzll(eall | 1);
+
+		/* x = out*R; acc = x, or R (one) in lanes whose exponent is shorter */
+		ri_mul_n(W->x, W->y, W->rr, W->nm, k0, W->t);
+		memcpy(W->acc, W->x, sizeof(W->x));
+		if (!((eand >> top) & 1)) {
+			__mmask8 on = RK_CMPEQ(RK_AND(RK_SRLV(ev, RK_SET1(top)), RK_SET1(1)), RK_SET1(1));
+
+			W->y[0] = RK_SET1(1);
+			for (unsigned j = 1; j < RI_NL; j++)
+				W->y[j] = RK_ZERO();
+			ri_mul_n(W->acc, W->rr, W->y, W->nm, k0, W->t);
+			for (unsigned j = 0; j < RI_NL; j++)
+				W->acc[j] = RK_BLEND(on, W->acc[j], W->x[j]);
+		}
+		/* acc = x^e (R) by the exponents' bits, then out^e: below 2n, fully reduced */
+		for (int b = top - 1; b >= 0; b--) {
+			ri_mul_n(W->acc, W->acc, W->acc, W->nm, k0, W->t);
+			if ((eall >> b) & 1) {
+				__mmask8 on = RK_CMPEQ(RK_AND(RK_SRLV(ev, RK_SET1(b)), RK_SET1(1)), RK_SET1(1));
+
+				ri_mul_n(W->y, W->acc, W->x, W->nm, k0, W->t);
+				for (unsigned j = 0; j < RI_NL; j++)
+					W->acc[j] = RK_BLEND(on, W->acc[j], W->y[j]);
+			}
+		}
+		W->y[0] = RK_SET1(1);
+		for (unsigned j = 1; j < RI_NL; j++)
+			W->y[j] = RK_ZERO();
+		ri_mul_n(W->acc, W->acc, W->y, W->nm, k0, W->t);
+		ri_condsub_n(W->acc, W->nm, RI_NL);
+		ri_condsub_n(W->acc, W->nm, RI_NL);
+	}
+	/* the same as in[l], limb by limb */
+	for (unsigned l = 0; l < RK_W; l++) {
+		be_to_limbs(in[l < n ? l : 0], W->limbs);
+		ri_put(W->rows, l, W->limbs, RI_NL);
+	}
+	ri_load(W->y, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	{
+		vec diff = RK_ZERO();
+
+		for (unsigned j = 0; j < RI_NL; j++)
+			diff = RK_OR(diff, RK_SUB(W->acc[j], W->y[j]));
+		ok = RK_CMPEQ(diff, RK_ZERO()) & ((1u << n) - 1);
+	}
+	OPENSSL_cleanse(W, sizeof(*W));
+	free(W);
+	return ok;
+}
+
 /* n (<= RK_W) raw private operations through this kernel in one go. */
 static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		   uint8_t *const *out, unsigned n)
@@ -404,6 +542,9 @@ static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const 
 #undef ri_mul
 #undef ri_sqr
 #undef ri_condsub
+#undef ri_condsub_n
+#undef ri_mul_n
+#undef ri_check
 #undef ri_norm
 #undef ri_window
 #undef ri_lookup

@@ -62,8 +62,8 @@ static RSA *gen_rsa(void)
 	return r;
 }
 
-/* An RSA key from primes of pbits and qbits (n of 2048 bits), e = 65537. */
-static RSA *rsa_from_primes(int pbits, int qbits)
+/* An RSA key from primes of pbits and qbits (n of 2048 bits), public exponent ew. */
+static RSA *rsa_from_primes_e(int pbits, int qbits, unsigned long ew)
 {
 	BN_CTX *ctx = BN_CTX_new();
 	BIGNUM *p = BN_new(), *q = BN_new(), *n = BN_new(), *e = BN_new(), *d = BN_new();
@@ -71,7 +71,7 @@ static RSA *rsa_from_primes(int pbits, int qbits)
 	BIGNUM *qi = BN_new();
 	RSA *r = NULL;
 
-	BN_set_word(e, RSA_F4);
+	BN_set_word(e, ew);
 	for (int tries = 0; tries < 50; tries++) {
 		if (!BN_generate_prime_ex(p, pbits, 0, NULL, NULL, NULL) ||
 		    !BN_generate_prime_ex(q, qbits, 0, NULL, NULL, NULL) || !BN_mul(n, p, q, ctx))
@@ -105,6 +105,11 @@ out:
 	BN_free(p1); BN_free(q1); BN_free(phi); BN_free(dp); BN_free(dq); BN_free(qi);
 	BN_CTX_free(ctx);
 	return r;
+}
+
+static RSA *rsa_from_primes(int pbits, int qbits)
+{
+	return rsa_from_primes_e(pbits, qbits, RSA_F4);
 }
 
 /* A random input below the key's modulus. */
@@ -246,6 +251,64 @@ out:
 	RSA_free(far);
 }
 
+/*
+ * The check in lanes (rsa_ifma_check), at every fill, with keys of public
+ * exponents 65537, 3 and 17 side by side (their top bits differ): right
+ * results pass; one flipped bit in any lane, the input handed back as the
+ * result, and a result above the modulus fail in that lane alone.
+ */
+TEST(lane_check)
+{
+	RSA *r3 = rsa_from_primes_e(1024, 1024, 3), *r17 = rsa_from_primes_e(1024, 1024, 17);
+	struct rsa_ifma_key *k3 = r3 ? rsa_ifma_key_new(r3) : NULL;
+	struct rsa_ifma_key *k17 = r17 ? rsa_ifma_key_new(r17) : NULL;
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	const uint8_t *ip[RSA_IFMA_LANES], *op[RSA_IFMA_LANES];
+	unsigned wrong = 0;
+
+	CHECK(k3 != NULL && k17 != NULL);
+	if (!rsa_ifma_cpu() || !k3 || !k17)
+		goto out;
+	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++) {
+		unsigned all = (1u << n) - 1;
+
+		for (unsigned l = 0; l < n; l++) {
+			unsigned pick = (l + n) % 3;
+
+			rs[l] = pick == 0 ? keys[l % NKEYS] : pick == 1 ? r3 : r17;
+			ks[l] = pick == 0 ? ikeys[l % NKEYS] : pick == 1 ? k3 : k17;
+			rand_below_n(rs[l], in[l]);
+			CHECK(ref_op(rs[l], in[l], out[l]));
+			ip[l] = in[l];
+			op[l] = out[l];
+		}
+		wrong += rsa_ifma_check(ks, ip, op, n) != all;
+		for (unsigned l = 0; l < n; l++) {
+			unsigned bit = (l * 523 + n * 97) % (RSA_IFMA_BYTES * 8);
+			uint8_t keep[RSA_IFMA_BYTES];
+
+			out[l][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			wrong += rsa_ifma_check(ks, ip, op, n) != (all & ~(1u << l));
+			out[l][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			memcpy(keep, out[l], sizeof(keep));
+			memcpy(out[l], in[l], sizeof(keep));
+			wrong += rsa_ifma_check(ks, ip, op, n) != (all & ~(1u << l));
+			memset(out[l], 0xff, sizeof(keep));
+			wrong += rsa_ifma_check(ks, ip, op, n) != (all & ~(1u << l));
+			memcpy(out[l], keep, sizeof(keep));
+		}
+		wrong += rsa_ifma_check(ks, ip, op, n) != all;
+	}
+	CHECK_EQ(wrong, 0);
+out:
+	rsa_ifma_key_free(k3);
+	rsa_ifma_key_free(k17);
+	RSA_free(r3);
+	RSA_free(r17);
+}
+
 TEST(other_sizes_refused)
 {
 	RSA *r = RSA_new();
@@ -346,8 +409,8 @@ TEST(fault_caught)
 
 /*
  * Kernel stages of a run driven one unit at a time: the inputs, each half's
- * set-up and 259 windows (4 bits each, after the top one), Garner. Then a step per lane's check, and one
- * more call that finds the checks done.
+ * set-up and 259 windows (4 bits each, after the top one), Garner. Then
+ * one step checks every lane (in lanes), and one more call hands them out.
  */
 #define STAGES_OF_A_RUN (1 + 2 * (1 + 259) + 1)
 
@@ -414,7 +477,7 @@ TEST(steps_every_fill_and_budget)
 				continue;
 			/* the run is cut where the budget says, and only there */
 			if (budgets[b] <= 1)
-				CHECK_EQ(calls, STAGES_OF_A_RUN + n + 1);
+				CHECK_EQ(calls, STAGES_OF_A_RUN + 2);
 			else if (budgets[b] == 16)
 				CHECK(calls >= rsa_ifma_steps_units() / (16 + 7) &&
 				      calls <= rsa_ifma_steps_units() / 16 + n + 2);
@@ -464,7 +527,7 @@ TEST(steps_fault_caught)
 TEST(steps_freed_midway)
 {
 	static const unsigned after[] = { 0, 1, 3, 200, STAGES_OF_A_RUN - 1, STAGES_OF_A_RUN,
-					   STAGES_OF_A_RUN + 3 };
+					   STAGES_OF_A_RUN + 1, STAGES_OF_A_RUN + 2 };
 	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
 	struct rsa_ifma_job jobs[RSA_IFMA_LANES], *jp[RSA_IFMA_LANES];
 
@@ -473,7 +536,7 @@ TEST(steps_freed_midway)
 	for (unsigned a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
 		struct rsa_ifma_stats st = { 0 };
 		struct rsa_ifma_steps *s;
-		unsigned checked = after[a] > STAGES_OF_A_RUN ? after[a] - STAGES_OF_A_RUN : 0;
+		unsigned checked = after[a] >= STAGES_OF_A_RUN + 2 ? RSA_IFMA_LANES : 0;
 		int done = 0;
 
 		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
@@ -487,8 +550,8 @@ TEST(steps_freed_midway)
 		for (unsigned k = 0; s && k < after[a] && !done; k++)
 			done = rsa_ifma_steps_do(s, 1);
 		rsa_ifma_steps_free(s);
-		/* before the kernel's end nothing is out; then the lanes are checked one a step */
-		CHECK_EQ(done, 0);
+		/* before the kernel's end nothing is out; one step checks them all, the next hands them out */
+		CHECK_EQ(done, checked != 0);
 		CHECK_EQ(st.ifma_ops, checked);
 		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
 			CHECK_EQ(jobs[i].ok, i < checked);
@@ -1072,7 +1135,8 @@ int main(void)
 	if (rsa_ifma_cpu()) {
 		RUN(kernel_every_fill_mixed_keys);
 		RUN(kernel_edge_inputs);
-		RUN(unequal_primes);
+		RUN(lane_check);
+	RUN(unequal_primes);
 	}
 	RUN(other_sizes_refused);
 	RUN(batch_every_fill);
