@@ -295,16 +295,16 @@ enum { RI_ST_LOAD, RI_ST_HALF, RI_ST_WIN, RI_ST_GARNER, RI_ST_END };
  * multiplication: about 2.1 us on 8 lanes of Zen 4, 1.2 us on 4): a run is
  * RI_U_RUN units, a half's set-up (3 + 14 multiplications for the table)
  * counts 4. The check of a run's results in lanes (ri_check: 19
- * multiplications of 40 limbs) counts 18, the check of one by BoringSSL
- * (15 us; keys whose exponent the lanes do not take) 7, a scalar operation
- * (570 us) 270.
+ * multiplications of 40 limbs, 58 us on 8 lanes) counts 26, the check of
+ * one by BoringSSL (15 us: a run of one, or a key whose exponent the lanes
+ * do not take) 7, a scalar operation (570 us) 270.
  */
 #define RI_U_WIN     1
 #define RI_U_LOAD    1
 #define RI_U_HALF    4
 #define RI_U_GARNER  1
 #define RI_U_CHECK   7
-#define RI_U_LCHECK  18
+#define RI_U_LCHECK  26
 #define RI_U_SCALAR  270
 #define RI_WINDOWS   ((RI_L * 52 - RI_WIN) / RI_WIN)  /* windows a half steps through after its top one */
 #define RI_U_RUN     (RI_U_LOAD + 2 * (RI_U_HALF + RI_WINDOWS * RI_U_WIN) + RI_U_GARNER)

@@ -112,8 +112,9 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
 /*
  * Go on with the run for about budget units of work (at least one step):
  * a unit is one exponent window of the lanes, about 2 us on 8 lanes (Zen 4),
- * and a run is rsa_ifma_steps_units() of them; the check of a lane counts
- * 7, an operation by BoringSSL 270 (it cannot be cut). Returns 1 once the
+ * and a run is rsa_ifma_steps_units() of them; the check of a run's
+ * results counts 26 (one step), an operation by BoringSSL 270 (it cannot be
+ * cut). Returns 1 once the
  * run is done: every job's ok and out are then set and st is added to.
  */
 int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget);
