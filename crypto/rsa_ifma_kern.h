@@ -158,7 +158,7 @@ static RK_TGT void ri_norm(vec *x, unsigned n)
 	}
 }
 
-/* The 5 exponent bits at public position pos, per lane. */
+/* The RI_WIN exponent bits at public position pos, per lane. */
 static RK_TGT vec ri_window(const vec *e, unsigned pos)
 {
 	unsigned w = pos / 64, s = pos % 64;
@@ -449,6 +449,7 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 	} *W = aligned_alloc(64, (sizeof(struct ri_cwork) + 63) & ~(size_t)63);
 	uint64_t k0s[RSA_IFMA_LANES], e[RSA_IFMA_LANES], eall = 0, eand = ~0ull;
 	unsigned ok;
+	__mmask8 below;
 
 	if (!W)
 		return 0;
@@ -470,6 +471,14 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 		ri_put(W->rows, l, W->limbs, RI_NL);
 	}
 	ri_load(W->y, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	{
+		/* out must be below n, as BoringSSL's check wants (out + n passes the rest): the borrow of out - n */
+		vec br = RK_ZERO();
+
+		for (unsigned j = 0; j < RI_NL; j++)
+			br = RK_SRAI(RK_ADD(RK_SUB(W->y[j], W->nm[j]), br), 52);
+		below = RK_CMPLT(br, RK_ZERO());
+	}
 	{
 		const vec k0 = RK_LOADU(k0s), ev = RK_LOADU(e);
 		int top = 63 - __builtin_clzll(eall | 1);
@@ -516,7 +525,7 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 
 		for (unsigned j = 0; j < RI_NL; j++)
 			diff = RK_OR(diff, RK_SUB(W->acc[j], W->y[j]));
-		ok = RK_CMPEQ(diff, RK_ZERO()) & ((1u << n) - 1);
+		ok = RK_CMPEQ(diff, RK_ZERO()) & below & ((1u << n) - 1);
 	}
 	OPENSSL_cleanse(W, sizeof(*W));
 	free(W);

@@ -309,6 +309,86 @@ out:
 	RSA_free(r17);
 }
 
+/*
+ * A result congruent to the right one but not below n (out + n, which a
+ * skipped final subtraction in Garner would give) fails the lane check, as
+ * it fails BoringSSL's (RSA_encrypt refuses inputs >= n). Found by review.
+ */
+TEST(lane_check_out_plus_n)
+{
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	const uint8_t *ip[RSA_IFMA_LANES], *op[RSA_IFMA_LANES];
+	unsigned tried = 0, passed = 0, verify_ok = 0;
+
+	for (unsigned n = 2; n <= RSA_IFMA_LANES; n += 2) {
+		for (unsigned l = 0; l < n; l++) {
+			RSA *r = keys[l % NKEYS];
+			const BIGNUM *nn = RSA_get0_n(r);
+			BIGNUM *o = BN_new(), *o2 = BN_new();
+			size_t len;
+
+			/* a small right result, then in = out^e mod n */
+			BN_set_word(o, 12345 + l);
+			BN_bn2bin_padded(out[l], RSA_IFMA_BYTES, o);
+			CHECK(RSA_encrypt(r, &len, in[l], RSA_IFMA_BYTES, out[l], RSA_IFMA_BYTES,
+					  RSA_NO_PADDING));
+			BN_add(o2, o, nn);      /* out + n, below 2^2048 */
+			CHECK(BN_num_bytes(o2) == RSA_IFMA_BYTES);
+			BN_bn2bin_padded(out[l], RSA_IFMA_BYTES, o2);
+			ks[l] = ikeys[l % NKEYS];
+			ip[l] = in[l];
+			op[l] = out[l];
+			{
+				uint8_t back[RSA_IFMA_BYTES];
+
+				verify_ok += RSA_encrypt(r, &len, back, sizeof(back), out[l],
+							 RSA_IFMA_BYTES, RSA_NO_PADDING) &&
+					     memcmp(back, in[l], RSA_IFMA_BYTES) == 0;
+				ERR_clear_error();
+			}
+			BN_free(o);
+			BN_free(o2);
+			tried++;
+		}
+		passed += __builtin_popcount(rsa_ifma_check(ks, ip, op, n));
+	}
+	CHECK_EQ(tried, 20);
+	CHECK_EQ(verify_ok, 0);
+	CHECK_EQ(passed, 0);
+}
+
+/* Lanes without a key are left out of the check (clear), and each lane's answer comes back in its own bit. */
+TEST(lane_check_compaction)
+{
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	const uint8_t *ip[RSA_IFMA_LANES], *op[RSA_IFMA_LANES];
+	unsigned wrong = 0;
+
+	for (unsigned pat = 0; pat < 256; pat += 7) {
+		unsigned want = 0;
+
+		for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+			RSA *r = keys[(l + pat) % NKEYS];
+
+			rand_below_n(r, in[l]);
+			CHECK(ref_op(r, in[l], out[l]));
+			ks[l] = (pat >> l) & 1 ? ikeys[(l + pat) % NKEYS] : NULL;
+			want |= ((pat >> l) & 1) << l;
+			ip[l] = in[l];
+			op[l] = out[l];
+		}
+		wrong += rsa_ifma_check(ks, ip, op, RSA_IFMA_LANES) != want;
+		for (unsigned l = 0; l < RSA_IFMA_LANES; l++) {
+			out[l][7] ^= 1;
+			wrong += rsa_ifma_check(ks, ip, op, RSA_IFMA_LANES) != (want & ~(1u << l));
+			out[l][7] ^= 1;
+		}
+	}
+	CHECK_EQ(wrong, 0);
+}
+
 TEST(other_sizes_refused)
 {
 	RSA *r = RSA_new();
@@ -1136,7 +1216,9 @@ int main(void)
 		RUN(kernel_every_fill_mixed_keys);
 		RUN(kernel_edge_inputs);
 		RUN(lane_check);
-	RUN(unequal_primes);
+		RUN(lane_check_out_plus_n);
+		RUN(lane_check_compaction);
+		RUN(unequal_primes);
 	}
 	RUN(other_sizes_refused);
 	RUN(batch_every_fill);

@@ -727,7 +727,6 @@ static void flush_delack(void)
 
 /* ==== tests ==== */
 
-/* 1. SYN with options -> SYN-ACK with ours; ACK establishes; ISNs per RFC 6528. */
 /*
  * net_l4_csum against the harness's RFC 1071 sum (16-bit big-endian words):
  * every length up to 1,600 and 65,535 bytes, at every offset mod 8, random
@@ -778,6 +777,7 @@ TEST(l4_checksum)
 	}
 }
 
+/* 1. SYN with options -> SYN-ACK with ours; ACK establishes; ISNs per RFC 6528. */
 TEST(handshake_and_isn)
 {
 	enum { NTUPLES = 3 };
