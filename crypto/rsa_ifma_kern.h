@@ -20,6 +20,7 @@
 #define ri_exp_begin RK_FN(ri_exp_begin)
 #define ri_exp_window RK_FN(ri_exp_window)
 #define ri_load RK_FN(ri_load)
+#define ri_load_be RK_FN(ri_load_be)
 #define ri_work RK_FN(ri_work)
 #define ri_begin RK_FN(ri_begin)
 #define ri_step RK_FN(ri_step)
@@ -237,6 +238,20 @@ static RK_TGT void ri_load(vec *v, const uint64_t (*rows)[RSA_IFMA_LANES], unsig
 		v[j] = RK_LOADU(rows[j]);
 }
 
+/*
+ * v = the RI_NL limbs of each lane's 256 big-endian bytes (lanes from n on
+ * repeat lane 0), through the scratch rows and limbs.
+ */
+static RK_TGT void ri_load_be(vec *v, const uint8_t *const *be, unsigned n,
+			      uint64_t (*rows)[RSA_IFMA_LANES], uint64_t *limbs)
+{
+	for (unsigned l = 0; l < RK_W; l++) {
+		be_to_limbs(be[l < n ? l : 0], limbs);
+		ri_put(rows, l, limbs, RI_NL);
+	}
+	ri_load(v, (const uint64_t (*)[RSA_IFMA_LANES])rows, RI_NL);
+}
+
 /* The kernel's working set (about 50 KiB, allocated per run). */
 struct ri_work {
 	vec c[RI_NL];                   /* the inputs */
@@ -277,11 +292,7 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 
 		switch (ks->stage) {
 		case RI_ST_LOAD:
-			for (unsigned l = 0; l < RK_W; l++) {
-				be_to_limbs(ks->in[l < n ? l : 0], W->limbs);
-				ri_put(W->rows, l, W->limbs, RI_NL);
-			}
-			ri_load(W->c, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+			ri_load_be(W->c, ks->in, n, W->rows, W->limbs);
 			/* q first, then p: p's values stay loaded for Garner */
 			ks->h = 1;
 			ks->stage = RI_ST_HALF;
@@ -466,11 +477,7 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 	for (unsigned l = 0; l < RK_W; l++)
 		ri_put(W->rows, l, keys[l < n ? l : 0]->chk_rr, RI_NL);
 	ri_load(W->rr, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
-	for (unsigned l = 0; l < RK_W; l++) {
-		be_to_limbs(out[l < n ? l : 0], W->limbs);
-		ri_put(W->rows, l, W->limbs, RI_NL);
-	}
-	ri_load(W->y, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	ri_load_be(W->y, out, n, W->rows, W->limbs);
 	{
 		/* out must be below n, as BoringSSL's check wants (out + n passes the rest): the borrow of out - n */
 		vec br = RK_ZERO();
@@ -515,11 +522,7 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 		ri_condsub_n(W->acc, W->nm, RI_NL);
 	}
 	/* the same as in[l], limb by limb */
-	for (unsigned l = 0; l < RK_W; l++) {
-		be_to_limbs(in[l < n ? l : 0], W->limbs);
-		ri_put(W->rows, l, W->limbs, RI_NL);
-	}
-	ri_load(W->y, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_NL);
+	ri_load_be(W->y, in, n, W->rows, W->limbs);
 	{
 		vec diff = RK_ZERO();
 
@@ -560,6 +563,7 @@ static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const 
 #undef ri_exp_begin
 #undef ri_exp_window
 #undef ri_load
+#undef ri_load_be
 #undef ri_work
 #undef ri_begin
 #undef ri_step
