@@ -2,6 +2,14 @@
  * rsa_ifma.c - RSA-2048 CRT private operations, eight lanes at once, with
  * AVX-512 IFMA; see rsa_ifma.h for the model.
  *
+ * A lane holds one CRT half: lanes 2i and 2i + 1 run operation i's
+ * exponentiations modulo p and modulo q side by side, and after them each
+ * of the two lanes takes both halves (a fixed lane permutation) for
+ * Garner's step; the result is read from lane 2i. So an 8-lane run holds 4
+ * operations and lasts one 1024-bit exponentiation, where a lane for each
+ * operation (8 of them, q then p) lasted two: the same work per operation
+ * when full, half the wait, and a run's fill counted in 4 (2 in ymm).
+ *
  * Arithmetic (per lane; all lanes run the same instructions):
  *   - numbers are little-endian 52-bit limbs held in 64-bit lanes; a CRT
  *     half has RI_L = 20 limbs, R = 2^1040;
@@ -104,8 +112,8 @@ void rsa_ifma_set_min_fill(unsigned n)
 {
 	if (n < 1)
 		n = 1;
-	if (n > RSA_IFMA_LANES + 1)
-		n = RSA_IFMA_LANES + 1;
+	if (n > RSA_IFMA_RUN_OPS + 1)
+		n = RSA_IFMA_RUN_OPS + 1;
 	atomic_store_explicit(&min_fill, n, memory_order_relaxed);
 }
 
@@ -287,36 +295,46 @@ static void ri_put(uint64_t (*rows)[RSA_IFMA_LANES], unsigned lane, const uint64
 
 /* ---- the kernels: 8 lanes (zmm) and 4 lanes (ymm) ---- */
 
-/* The stages of a kernel run (ri_step), in order; the halves go q, then p. */
+/* The stages of a kernel run (ri_step), in order. */
 enum { RI_ST_LOAD, RI_ST_HALF, RI_ST_WIN, RI_ST_GARNER, RI_ST_END };
+
+/* Garner's lane permutations: each lane of a pair takes the p (even) or q (odd) lane's value. */
+static const uint64_t ri_even[RSA_IFMA_LANES] = { 0, 0, 2, 2, 4, 4, 6, 6 };
+static const uint64_t ri_odd[RSA_IFMA_LANES] = { 1, 1, 3, 3, 5, 5, 7, 7 };
 
 /*
  * What a stage costs, in units of one exponent window (4 squarings and a
  * multiplication: about 2.1 us on 8 lanes of Zen 4, 1.2 us on 4): a run is
- * RI_U_RUN units, a half's set-up (3 + 14 multiplications for the table)
- * counts 4. The check of a run's results in lanes (ri_check: 19
- * multiplications of 40 limbs, 58 us on 8 lanes) counts 26, the check of
- * one by BoringSSL (15 us: a run of one, or a key whose exponent the lanes
- * do not take) 7, a scalar operation (570 us) 270.
+ * RI_U_RUN units, the halves' set-up (3 + 14 multiplications for the
+ * table) counts 4. The check of a run's results in lanes (ri_check: 19
+ * multiplications of 40 limbs, 28 us for up to 4 on ymm) counts 13, the
+ * check of one by BoringSSL (15 us: a run of one, or a key whose exponent
+ * the lanes do not take) 7, a scalar operation (570 us) 270.
  */
 #define RI_U_WIN     1
 #define RI_U_LOAD    1
 #define RI_U_HALF    4
 #define RI_U_GARNER  1
 #define RI_U_CHECK   7
-#define RI_U_LCHECK  26
+#define RI_U_LCHECK  13
 #define RI_U_SCALAR  270
 #define RI_WINDOWS   ((RI_L * 52 - RI_WIN) / RI_WIN)  /* windows a half steps through after its top one */
-#define RI_U_RUN     (RI_U_LOAD + 2 * (RI_U_HALF + RI_WINDOWS * RI_U_WIN) + RI_U_GARNER)
+#define RI_U_RUN     (RI_U_LOAD + RI_U_HALF + RI_WINDOWS * RI_U_WIN + RI_U_GARNER)
 
-/* A kernel run in progress: its lanes, its stage, its working set. */
+/* A kernel run in progress: its operations, its stage, its working set. */
 struct ri_kstate {
-	const struct rsa_ifma_key *keys[RSA_IFMA_LANES];
-	const uint8_t *in[RSA_IFMA_LANES];
-	unsigned n;                     /* lanes in use; the others repeat lane 0 */
-	int stage, h, pos;              /* ri_step's place: public */
+	const struct rsa_ifma_key *keys[RSA_IFMA_RUN_OPS];
+	const uint8_t *in[RSA_IFMA_RUN_OPS];
+	unsigned n;                     /* operations (two lanes each); other lanes repeat operation 0 */
+	int stage, pos;                 /* ri_step's place: public */
 	void *W;                        /* the width's struct ri_work */
 };
+
+/* The operation whose half lane l runs. */
+static unsigned ri_op(const struct ri_kstate *ks, unsigned l)
+{
+	return l / 2 < ks->n ? l / 2 : 0;
+}
 
 #define RK_FN2(name, w) name##_##w
 #define RK_FN1(name, w) RK_FN2(name, w)
@@ -341,6 +359,7 @@ struct ri_kstate {
 #define RK_SRAI   _mm512_srai_epi64
 #define RK_SLLV   _mm512_sllv_epi64
 #define RK_SRLV   _mm512_srlv_epi64
+#define RK_PERM   _mm512_permutexvar_epi64
 #define RK_LOADU(p) _mm512_loadu_si512((const void *)(p))
 #define RK_STOREU(p, v) _mm512_storeu_si512((void *)(p), (v))
 #include "crypto/rsa_ifma_kern.h"
@@ -363,6 +382,7 @@ struct ri_kstate {
 #undef RK_SRAI
 #undef RK_SLLV
 #undef RK_SRLV
+#undef RK_PERM
 #undef RK_LOADU
 #undef RK_STOREU
 
@@ -385,6 +405,7 @@ struct ri_kstate {
 #define RK_SRAI   _mm256_srai_epi64
 #define RK_SLLV   _mm256_sllv_epi64
 #define RK_SRLV   _mm256_srlv_epi64
+#define RK_PERM   _mm256_permutexvar_epi64
 #define RK_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
 #define RK_STOREU(p, v) _mm256_storeu_si256((__m256i *)(p), (v))
 #include "crypto/rsa_ifma_kern.h"
@@ -392,12 +413,15 @@ struct ri_kstate {
 void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		  uint8_t *const *out, unsigned n)
 {
-	if (n == 0 || n > RSA_IFMA_LANES)
-		return;
-	if (n <= RSA_IFMA_LANES / 2)
-		ri_run_4(keys, in, out, n);
-	else
-		ri_run_8(keys, in, out, n);
+	/* runs of up to 4 operations, in order: up to 2 on ymm, else zmm */
+	for (unsigned i = 0; i < n && n <= RSA_IFMA_LANES; i += RSA_IFMA_RUN_OPS) {
+		unsigned k = n - i < RSA_IFMA_RUN_OPS ? n - i : RSA_IFMA_RUN_OPS;
+
+		if (k <= RSA_IFMA_RUN_OPS / 2)
+			ri_run_4(keys + i, in + i, out + i, k);
+		else
+			ri_run_8(keys + i, in + i, out + i, k);
+	}
 }
 
 unsigned rsa_ifma_check(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
@@ -464,11 +488,11 @@ static int job_ifma_ok(const struct rsa_ifma_job *j, int cpu)
 enum { RS_SCALAR, RS_KERNEL, RS_CHECK, RS_DONE };
 
 struct rsa_ifma_steps {
-	struct rsa_ifma_job *job[RSA_IFMA_LANES];
+	struct rsa_ifma_job *job[RSA_IFMA_RUN_OPS];
 	struct rsa_ifma_stats *st;
-	unsigned nscal, nlane;          /* job[0..nscal) scalar, then nlane in the lanes */
+	unsigned nscal, nlane;          /* job[0..nscal) scalar, then nlane in the lanes (two lanes each) */
 	unsigned next;                  /* the next job of the phase */
-	unsigned okmask;                /* the lanes whose results the lane check found right */
+	unsigned okmask;                /* the lanes' jobs whose results the lane check found right */
 	int phase, wide, checked;
 	struct ri_kstate ks;
 };
@@ -480,7 +504,7 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
 	int cpu = rsa_ifma_cpu();
 	unsigned nl = 0;
 
-	if (n == 0 || n > RSA_IFMA_LANES || !st)
+	if (n == 0 || n > RSA_IFMA_RUN_OPS || !st)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -503,7 +527,7 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
 			s->job[s->nscal + s->nlane++] = jobs[i];
 		}
 	s->ks.n = s->nlane;
-	s->wide = s->nlane > RSA_IFMA_LANES / 2;
+	s->wide = s->nlane > RSA_IFMA_RUN_OPS / 2;
 	s->phase = RS_SCALAR;
 	if (s->nlane && !(s->wide ? ri_begin_8(&s->ks) : ri_begin_4(&s->ks))) {
 		free(s);
@@ -529,7 +553,7 @@ int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget)
 			used += RI_U_SCALAR;
 			break;
 		case RS_KERNEL: {
-			uint8_t *out[RSA_IFMA_LANES];
+			uint8_t *out[RSA_IFMA_RUN_OPS];
 
 			used += s->wide ? ri_step_8(&s->ks, budget - used) : ri_step_4(&s->ks, budget - used);
 			if (s->ks.stage != RI_ST_END)
@@ -555,8 +579,8 @@ int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget)
 				 * first); a lone one is checked by BoringSSL, which takes
 				 * half the time of a lane check run for one
 				 */
-				const struct rsa_ifma_key *keys[RSA_IFMA_LANES];
-				const uint8_t *in[RSA_IFMA_LANES], *out[RSA_IFMA_LANES];
+				const struct rsa_ifma_key *keys[RSA_IFMA_RUN_OPS];
+				const uint8_t *in[RSA_IFMA_RUN_OPS], *out[RSA_IFMA_RUN_OPS];
 
 				for (unsigned k = 0; k < s->nlane; k++) {
 					j = s->job[s->nscal + k];
@@ -624,7 +648,7 @@ void rsa_ifma_steps_free(struct rsa_ifma_steps *s)
 void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *st)
 {
 	struct rsa_ifma_stats local;
-	struct rsa_ifma_job *lane[RSA_IFMA_LANES];
+	struct rsa_ifma_job *lane[RSA_IFMA_RUN_OPS];
 	unsigned k = 0;
 	int cpu = rsa_ifma_cpu();
 
@@ -632,7 +656,7 @@ void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *
 		memset(&local, 0, sizeof(local));
 		st = &local;
 	}
-	/* the kernel's jobs in groups of up to 8 (each run whole), in order */
+	/* the kernel's jobs in groups of up to 4 (each run whole), in order */
 	for (unsigned i = 0; i <= n; i++) {
 		if (i < n) {
 			jobs[i].ok = 0;
@@ -643,7 +667,7 @@ void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *
 			}
 			lane[k++] = &jobs[i];
 		}
-		if (k == RSA_IFMA_LANES || (i == n && k)) {
+		if (k == RSA_IFMA_RUN_OPS || (i == n && k)) {
 			struct rsa_ifma_steps *s = rsa_ifma_steps_new(lane, k, rsa_ifma_min_fill(), st);
 
 			if (!s)

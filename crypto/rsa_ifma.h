@@ -3,27 +3,30 @@
  * AVX-512 IFMA (vpmadd52luq/vpmadd52huq), for the private-key door of
  * crypto/tls.c.
  *
- * Model: each 64-bit lane of a zmm register belongs to one operation
- * ("lane-sliced"): limb j of the eight operands sits in vector j (runs of
- * up to four use the same code on ymm registers, cheaper where 512-bit
- * operations are split in two, as on AMD Zen 4). Numbers
- * are 52-bit limbs; every CRT half is a Montgomery exponentiation modulo
- * its prime (R = 2^1040, 20 limbs) with a fixed 4-bit window, then Garner's
- * recombination. The eight lanes may use eight different keys. Nothing
+ * Model: each 64-bit lane of a zmm register belongs to one CRT half of an
+ * operation ("lane-sliced"): limb j of the eight operands sits in vector
+ * j, and lanes 2i and 2i + 1 hold operation i's halves modulo p and q, so
+ * a run of eight lanes serves up to four operations in the time of one
+ * 1024-bit exponentiation (runs of up to two use the same code on ymm
+ * registers, cheaper where 512-bit operations are split in two, as on AMD
+ * Zen 4). Numbers are 52-bit limbs; every CRT half is a Montgomery
+ * exponentiation modulo its prime (R = 2^1040, 20 limbs) with a fixed
+ * 4-bit window, then Garner's recombination, done in both lanes of each
+ * pair. The four operations may use four different keys. Nothing
  * branches on, or addresses memory by, secret data: window look-ups read
  * the whole table under masks, conditional subtractions are masked blends.
  *
  * Every result is checked with the public exponent before it is handed
  * out: a run's results in lanes (rsa_ifma_check: out^e mod n, 40 limbs,
- * about 7 us an operation at 8 lanes against BoringSSL's 15), a lone
+ * about 8 us an operation in a run of four against BoringSSL's 15), a lone
  * one by BoringSSL (raw); a lane that fails (a fault, a bug) is redone by
  * BoringSSL's own scalar operation and counted. Keys this path cannot
  * serve (not 2048 bits, a prime above 1038 bits, missing CRT values), a
  * CPU without IFMA, and runs filled below rsa_ifma_min_fill() lanes go to
  * BoringSSL's scalar operation as well.
  *
- * A run takes about 1.3 ms on 8 lanes (0.9 ms on 4): a polling worker does
- * it in steps (rsa_ifma_steps_*), polling between them.
+ * A run takes about 0.6 ms on 8 lanes (0.35 ms on 4): a polling worker
+ * does it in steps (rsa_ifma_steps_*), polling between them.
  *
  * Threads: a key is immutable once built and may be shared by every lcore;
  * rsa_ifma_run() keeps no state between calls, a steps object belongs to
@@ -38,15 +41,16 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#define RSA_IFMA_LANES  8       /* operations per IFMA run */
+#define RSA_IFMA_LANES  8       /* lanes of an IFMA run (zmm), the largest batch of rsa_ifma_raw() */
+#define RSA_IFMA_RUN_OPS 4      /* operations per IFMA run: two lanes each */
 #define RSA_IFMA_BYTES  256     /* RSA-2048 operand size */
 /*
- * Default least fill of an IFMA run: a run costs the same whether 1 or 4
- * (ymm kernel) or 5 or 8 lanes (zmm kernel) are used, so below this many
- * operations BoringSSL's scalar path is cheaper. Measured with `make
- * bench-rsa` (docs/PERFORMANCE.md, "RSA-2048 eight lanes with AVX-512 IFMA").
+ * Default least fill of an IFMA run, in operations: a run costs the same
+ * whether 1 or 2 (ymm kernel) or 3 or 4 (zmm kernel) operations are in
+ * it, and even a run of one beats BoringSSL's scalar operation. Measured
+ * with `make bench-rsa` (docs/PERFORMANCE.md, "Two lanes an operation").
  */
-#define RSA_IFMA_MIN_FILL_DEFAULT 2
+#define RSA_IFMA_MIN_FILL_DEFAULT 1
 
 struct rsa_ifma_key;
 
@@ -60,8 +64,8 @@ struct rsa_ifma_job {
 
 /* What rsa_ifma_run() did, added to by each call. */
 struct rsa_ifma_stats {
-	uint64_t runs;                  /* IFMA runs (up to 8 lanes each) */
-	uint64_t fill[RSA_IFMA_LANES + 1]; /* fill[k]: runs with k lanes */
+	uint64_t runs;                  /* IFMA runs (up to 4 operations each) */
+	uint64_t fill[RSA_IFMA_RUN_OPS + 1]; /* fill[k]: runs with k operations */
 	uint64_t ifma_ops;              /* results from IFMA that passed the check */
 	uint64_t scalar_ops;            /* operations done by BoringSSL one at a time */
 	uint64_t verify_failed;         /* IFMA results that failed the check (redone scalar) */
@@ -81,7 +85,8 @@ void rsa_ifma_key_free(struct rsa_ifma_key *k);
 RSA *rsa_ifma_key_rsa(const struct rsa_ifma_key *k);
 
 /*
- * Least fill of an IFMA run; 1..8, or 9 to keep everything scalar. The
+ * Least fill of an IFMA run in operations; 1..4, or 5 to keep everything
+ * scalar. The
  * environment variable MXGATE_RSA_IFMA_MIN_FILL (one digit 1..9), read at
  * the first call, replaces the default (side-by-side measurements).
  */
@@ -89,7 +94,7 @@ unsigned rsa_ifma_min_fill(void);
 void rsa_ifma_set_min_fill(unsigned n);
 
 /*
- * Run n raw private operations: in groups of up to 8 through IFMA (when the
+ * Run n raw private operations: in groups of up to 4 through IFMA (when the
  * CPU has it and a group has at least rsa_ifma_min_fill() jobs), the rest
  * by BoringSSL; every IFMA result is verified. jobs[i].ok tells each outcome;
  * st (may be NULL) is added to.
@@ -97,13 +102,13 @@ void rsa_ifma_set_min_fill(unsigned n);
 void rsa_ifma_run(struct rsa_ifma_job *jobs, unsigned n, struct rsa_ifma_stats *st);
 
 /*
- * One run of up to 8 jobs in steps, for a caller that must not stop for a
+ * One run of up to 4 jobs in steps, for a caller that must not stop for a
  * whole run (a polling worker): the same work and results as rsa_ifma_run()
  * on those jobs (the check, BoringSSL for what the lanes cannot take or got
  * wrong), cut into slices; but with fewer than min_fill jobs for the lanes
  * (rsa_ifma_run uses rsa_ifma_min_fill()) all go to BoringSSL, whose
  * operations cannot be cut. jobs[i] (key, in, out) must
- * stay valid until the run is done or freed. NULL when n is not 1..8, st
+ * stay valid until the run is done or freed. NULL when n is not 1..4, st
  * is NULL, or out of memory.
  */
 struct rsa_ifma_steps;
@@ -113,7 +118,7 @@ struct rsa_ifma_steps *rsa_ifma_steps_new(struct rsa_ifma_job *const *jobs, unsi
  * Go on with the run for about budget units of work (at least one step):
  * a unit is one exponent window of the lanes, about 2 us on 8 lanes (Zen 4),
  * and a run is rsa_ifma_steps_units() of them; the check of a run's
- * results counts 26 (one step), an operation by BoringSSL 270 (it cannot be
+ * results counts 13 (one step), an operation by BoringSSL 270 (it cannot be
  * cut). Returns 1 once the
  * run is done: every job's ok and out are then set and st is added to.
  */
@@ -125,9 +130,9 @@ void rsa_ifma_steps_free(struct rsa_ifma_steps *s);
 
 /*
  * The kernel alone, unverified (tests and the bench): out[i] = in[i]^d mod
- * n of keys[i] for i < n (n <= 8: the 4-lane ymm kernel up to 4, else the
- * 8-lane zmm one; unused lanes repeat lane 0's work). Requires
- * rsa_ifma_cpu().
+ * n of keys[i] for i < n (n <= 8), in runs of up to 4 operations: the
+ * 4-lane ymm kernel for up to 2, else the 8-lane zmm one; unused lanes
+ * repeat operation 0's work). Requires rsa_ifma_cpu().
  */
 void rsa_ifma_raw(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		  uint8_t *const *out, unsigned n);

@@ -252,12 +252,14 @@ static RK_TGT void ri_load_be(vec *v, const uint8_t *const *be, unsigned n,
 	ri_load(v, (const uint64_t (*)[RSA_IFMA_LANES])rows, RI_NL);
 }
 
-/* The kernel's working set (about 50 KiB, allocated per run). */
+/* The kernel's working set (about 60 KiB, allocated per run). */
 struct ri_work {
-	vec c[RI_NL];                   /* the inputs */
-	vec m[2][RI_L], rr[2][RI_L], rrr[RI_L], e[RI_EW], qinv[RI_L];
-	vec k0[2];
-	vec x[RI_L], y[RI_L], acc[2][RI_L];
+	vec c[RI_NL];                   /* each lane's input */
+	vec m[RI_L], rr[RI_L], rrr[RI_L], e[RI_EW]; /* each lane's CRT half */
+	vec k0;
+	vec x[RI_L], y[RI_L], acc[RI_L];
+	vec gp[RI_L], grr[RI_L], gq[RI_L], qinv[RI_L], m1[RI_L], m2[RI_L]; /* Garner's, per operation */
+	vec gk0;
 	vec prod[RI_NL + 1];
 	vec tab[RI_TAB * RI_L];
 	uint64_t rows[RI_NL + 1][RSA_IFMA_LANES];
@@ -274,98 +276,125 @@ static int ri_begin(struct ri_kstate *ks)
 }
 
 /*
- * Advance the CRT operation of ks->n lanes (see rsa_ifma.c's file comment)
- * by at least one stage and until budget units (RI_U_*) are spent or it
- * ends (RI_ST_END: the results are in W->rows). Returns the units spent.
- * Every lane runs the same instructions; stages and windows are public.
+ * Advance the CRT operations of ks->n operations (see rsa_ifma.c's file
+ * comment: lanes 2i and 2i + 1 hold operation i's p and q halves) by at
+ * least one stage and until budget units (RI_U_*) are spent or they end
+ * (RI_ST_END: the results are in W->rows, operation i in lane 2i). Returns
+ * the units spent. Every lane runs the same instructions; stages and
+ * windows are public.
  */
 static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 {
 	struct ri_work *W = ks->W;
 	const struct rsa_ifma_key *const *keys = ks->keys;
-	const unsigned n = ks->n;
 	const vec z = RK_ZERO();
 	unsigned used = 0;
 
 	while (ks->stage != RI_ST_END && (used == 0 || used < budget)) {
-		const int h = ks->h;
-
 		switch (ks->stage) {
-		case RI_ST_LOAD:
-			ri_load_be(W->c, ks->in, n, W->rows, W->limbs);
-			/* q first, then p: p's values stay loaded for Garner */
-			ks->h = 1;
+		case RI_ST_LOAD: {
+			const uint8_t *in[RSA_IFMA_LANES];
+
+			for (unsigned l = 0; l < RK_W; l++)
+				in[l] = ks->in[ri_op(ks, l)];
+			ri_load_be(W->c, in, RK_W, W->rows, W->limbs);
 			ks->stage = RI_ST_HALF;
 			used += RI_U_LOAD;
 			break;
+		}
 		case RI_ST_HALF: {
 			const struct ri_half *hk[RSA_IFMA_LANES];
 			uint64_t k0s[RSA_IFMA_LANES];
 
 			for (unsigned l = 0; l < RK_W; l++) {
-				hk[l] = &keys[l < n ? l : 0]->h[h];
+				hk[l] = &keys[ri_op(ks, l)]->h[l & 1];
 				k0s[l] = hk[l]->k0;
 			}
 #define RI_GATHER(dst, field, cnt) do { \
 			for (unsigned l = 0; l < RK_W; l++) \
 				ri_put(W->rows, l, hk[l]->field, cnt); \
 			ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
-			RI_GATHER(W->m[h], m, RI_L);
-			RI_GATHER(W->rr[h], rr, RI_L);
+			RI_GATHER(W->m, m, RI_L);
+			RI_GATHER(W->rr, rr, RI_L);
 			RI_GATHER(W->rrr, rrr, RI_L);
 			RI_GATHER(W->e, e, RI_EW);
 #undef RI_GATHER
-			W->k0[h] = RK_LOADU(k0s);
+			W->k0 = RK_LOADU(k0s);
 			/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
-			ri_mul(W->x, W->c + RI_L, W->rrr, W->m[h], W->k0[h]);
-			ri_mul(W->y, W->c, W->rr[h], W->m[h], W->k0[h]);
+			ri_mul(W->x, W->c + RI_L, W->rrr, W->m, W->k0);
+			ri_mul(W->y, W->c, W->rr, W->m, W->k0);
 			for (unsigned j = 0; j < RI_L; j++)
 				W->x[j] = RK_ADD(W->x[j], W->y[j]);
 			ri_norm(W->x, RI_L);
-			ri_condsub(W->x, W->m[h]);
-			ri_condsub(W->x, W->m[h]);
-			ri_exp_begin(W->acc[h], W->x, W->e, W->m[h], W->rr[h], W->k0[h], W->tab);
+			ri_condsub(W->x, W->m);
+			ri_condsub(W->x, W->m);
+			ri_exp_begin(W->acc, W->x, W->e, W->m, W->rr, W->k0, W->tab);
 			ks->pos = RI_L * 52 - 2 * RI_WIN;
 			ks->stage = RI_ST_WIN;
 			used += RI_U_HALF;
 			break;
 		}
 		case RI_ST_WIN:
-			ri_exp_window(W->acc[h], W->e, W->m[h], W->k0[h], W->tab, (unsigned)ks->pos);
+			ri_exp_window(W->acc, W->e, W->m, W->k0, W->tab, (unsigned)ks->pos);
 			ks->pos -= RI_WIN;
 			if (ks->pos < 0)
-				ks->stage = h ? RI_ST_HALF : RI_ST_GARNER;
-			ks->h = ks->pos < 0 ? 0 : h;
+				ks->stage = RI_ST_GARNER;
 			used += RI_U_WIN;
 			break;
 		case RI_ST_GARNER: {
+			const vec even = RK_LOADU(ri_even), odd = RK_LOADU(ri_odd);
+			uint64_t k0s[RSA_IFMA_LANES];
 			vec one[RI_L];
 
 			one[0] = RK_SET1(1);
 			for (unsigned j = 1; j < RI_L; j++)
 				one[j] = z;
-			for (unsigned l = 0; l < RK_W; l++)
-				ri_put(W->rows, l, keys[l < n ? l : 0]->qinv, RI_L);
-			ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
-			/* m2 = c^dq mod q, fully reduced, normal form */
-			ri_mul(W->acc[1], W->acc[1], one, W->m[1], W->k0[1]);
-			ri_condsub(W->acc[1], W->m[1]);
+			/* every half out of Montgomery form, fully reduced (m2 in the q lanes) */
+			ri_mul(W->x, W->acc, one, W->m, W->k0);
+			ri_condsub(W->x, W->m);
+			/*
+			 * each pair of lanes takes its operation's two halves: m1 still
+			 * in Montgomery form (below 2p) from the even lane, m2 = c^dq
+			 * mod q from the odd one; both lanes then do the same Garner
+			 */
+			for (unsigned j = 0; j < RI_L; j++) {
+				W->m1[j] = RK_PERM(even, W->acc[j]);
+				W->m2[j] = RK_PERM(odd, W->x[j]);
+			}
+			for (unsigned l = 0; l < RK_W; l++) {
+				const struct rsa_ifma_key *k = keys[ri_op(ks, l)];
+
+				ri_put(W->rows, l, k->h[0].m, RI_L);
+				ri_put(W->rows + RI_L, l, k->h[0].rr, RI_L);
+				k0s[l] = k->h[0].k0;
+			}
+			ri_load(W->gp, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
+			ri_load(W->grr, (const uint64_t (*)[RSA_IFMA_LANES])W->rows + RI_L, RI_L);
+			for (unsigned l = 0; l < RK_W; l++) {
+				const struct rsa_ifma_key *k = keys[ri_op(ks, l)];
+
+				ri_put(W->rows, l, k->h[1].m, RI_L);
+				ri_put(W->rows + RI_L, l, k->qinv, RI_L);
+			}
+			ri_load(W->gq, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
+			ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows + RI_L, RI_L);
+			W->gk0 = RK_LOADU(k0s);
 			/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
-			ri_mul(W->x, W->acc[1], W->rr[0], W->m[0], W->k0[0]);
+			ri_mul(W->x, W->m2, W->grr, W->gp, W->gk0);
 			for (unsigned j = 0; j < RI_L; j++)
-				W->y[j] = RK_SUB(RK_ADD(W->acc[0][j], RK_SLLI(W->m[0][j], 1)), W->x[j]);
+				W->y[j] = RK_SUB(RK_ADD(W->m1[j], RK_SLLI(W->gp[j], 1)), W->x[j]);
 			ri_norm(W->y, RI_L);
 			/* h = (m1 - m2) * qinv mod p, fully reduced */
-			ri_mul(W->x, W->y, W->qinv, W->m[0], W->k0[0]);
-			ri_condsub(W->x, W->m[0]);
+			ri_mul(W->x, W->y, W->qinv, W->gp, W->gk0);
+			ri_condsub(W->x, W->gp);
 			/* result = m2 + h*q */
 			for (unsigned j = 0; j <= RI_NL; j++)
-				W->prod[j] = j < RI_L ? W->acc[1][j] : z;
+				W->prod[j] = j < RI_L ? W->m2[j] : z;
 			for (unsigned i = 0; i < RI_L; i++)
 				for (unsigned j = 0; j < RI_L; j++) {
-					W->prod[i + j] = RK_MLO(W->prod[i + j], W->x[i], W->m[1][j]);
+					W->prod[i + j] = RK_MLO(W->prod[i + j], W->x[i], W->gq[j]);
 					W->prod[i + j + 1] = RK_MHI(W->prod[i + j + 1], W->x[i],
-								    W->m[1][j]);
+								    W->gq[j]);
 				}
 			ri_norm(W->prod, RI_NL + 1);
 			for (unsigned j = 0; j < RI_NL; j++)
@@ -383,8 +412,8 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 }
 
 /*
- * The results of an ended run in big-endian bytes (out NULL, or out[l]
- * NULL: not wanted); wipes and frees W.
+ * The results of an ended run in big-endian bytes, operation i's from lane
+ * 2i (out NULL, or out[i] NULL: not wanted); wipes and frees W.
  */
 static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
 {
@@ -396,7 +425,7 @@ static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
 		if (!out[l])
 			continue;
 		for (unsigned j = 0; j < RI_NL; j++)
-			W->limbs[j] = W->rows[j][l];
+			W->limbs[j] = W->rows[j][2 * l];
 		limbs_to_be(W->limbs, out[l]);
 	}
 	OPENSSL_cleanse(W, sizeof(*W));
@@ -535,7 +564,7 @@ static RK_TGT unsigned ri_check(const struct rsa_ifma_key *const *keys, const ui
 	return ok;
 }
 
-/* n (<= RK_W) raw private operations through this kernel in one go. */
+/* n (<= RK_W / 2) raw private operations through this kernel in one go. */
 static void ri_run(const struct rsa_ifma_key *const *keys, const uint8_t *const *in,
 		   uint8_t *const *out, unsigned n)
 {

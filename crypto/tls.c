@@ -212,11 +212,11 @@ struct tls_worker {
 	unsigned nrsa_wait;
 	struct rsa_ifma_steps *rsa_run;         /* the run going on, or NULL */
 	unsigned rsa_n;                         /* its operations */
-	struct tls_conn *rsa_c[RSA_IFMA_LANES]; /* their sessions (NULL: freed meanwhile) */
-	struct tls_ctx *rsa_ctx[RSA_IFMA_LANES];/* a reference each: the run reads their keys */
-	struct rsa_ifma_job rsa_jobs[RSA_IFMA_LANES];
+	struct tls_conn *rsa_c[RSA_IFMA_RUN_OPS]; /* their sessions (NULL: freed meanwhile) */
+	struct tls_ctx *rsa_ctx[RSA_IFMA_RUN_OPS];/* a reference each: the run reads their keys */
+	struct rsa_ifma_job rsa_jobs[RSA_IFMA_RUN_OPS];
 	struct rsa_ifma_stats rsa_st;
-	uint8_t rsa_in[RSA_IFMA_LANES][RSA_IFMA_BYTES], rsa_out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	uint8_t rsa_in[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES], rsa_out[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES];
 	struct cv_key cvk[CV_KEYS];             /* clients: servers' keys (least recently used goes) */
 	uint64_t cv_tick;
 	struct tls_key_stats st;                /* the door's counters */
@@ -250,9 +250,9 @@ const char *const tls_key_stat_names[] = {
 
 /* The histogram's first counter, as an index into the counters seen as an array. */
 #define TLS_KEY_FILL_1 (offsetof(struct tls_key_stats, key_ifma_fill_1) / sizeof(uint64_t))
-_Static_assert(offsetof(struct tls_key_stats, key_ifma_fill_8) -
-	       offsetof(struct tls_key_stats, key_ifma_fill_1) == 7 * sizeof(uint64_t) &&
-	       RSA_IFMA_LANES == 8, "one histogram counter per IFMA fill level");
+_Static_assert(offsetof(struct tls_key_stats, key_ifma_fill_4) -
+	       offsetof(struct tls_key_stats, key_ifma_fill_1) == 3 * sizeof(uint64_t) &&
+	       RSA_IFMA_RUN_OPS == 4, "one histogram counter per IFMA fill level");
 
 /* Live workers, for tls_key_stats_total() (changed only at start and stop). */
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -987,8 +987,8 @@ static enum tls_status cv_finish(struct tls_conn *c)
 static void key_rsa_stats_add(struct tls_key_stats *st, const struct rsa_ifma_stats *rs)
 {
 	st->key_ifma_runs += rs->runs;
-	for (unsigned k = 1; k <= RSA_IFMA_LANES; k++) {
-		st->key_ifma_lanes += k * rs->fill[k];
+	for (unsigned k = 1; k <= RSA_IFMA_RUN_OPS; k++) {
+		st->key_ifma_lanes += 2 * k * rs->fill[k];
 		((uint64_t *)st)[TLS_KEY_FILL_1 + k - 1] += rs->fill[k];
 	}
 	st->key_ifma_ops += rs->ifma_ops;
@@ -1001,7 +1001,7 @@ static void key_rsa_stats_add(struct tls_key_stats *st, const struct rsa_ifma_st
  * Perform n key operations as one batch. Every private-key operation of
  * every session goes through here. RSA-2048 operations (signatures after
  * BoringSSL's padding, and raw decryptions) are gathered, whatever their
- * certificate, into IFMA runs of up to 8 (rsa_ifma_run: runs below the
+ * certificate, into IFMA runs of up to 4 (rsa_ifma_run: runs below the
  * break-even fill, a CPU without IFMA, and results failing the check with
  * the public exponent go to BoringSSL's scalar operation), or, when the
  * worker runs RSA in steps, to the wait of those runs (rsa_steps_go); ECDSA P-256
@@ -1295,13 +1295,13 @@ void tls_worker_free(struct tls_worker *w)
 /* ---- RSA runs in steps ---- */
 
 /*
- * A worker that polls its ports cannot stop for a whole RSA run (1.3 ms on
+ * A worker that polls its ports cannot stop for a whole RSA run (0.6 ms on
  * 8 lanes): frames and every other session would wait, and its RX ring
  * would overflow at line rate. With a budget (tls_worker_set_rsa_steps),
  * key_batch_run() moves the RSA-2048 operations of its batch to the wait
  * FIFO instead of running them, and each tls_worker_run() does one step of
  * the run going on: about budget units of rsa_ifma_steps_do(). A run takes
- * up to 8 waiting operations when the last one has ended, so the operations
+ * up to 4 waiting operations when the last one has ended, so the operations
  * that came during a run make the next one, as those of one poll round
  * make a batch when runs are whole. The run copies each operation's input
  * (BoringSSL's padding done here) and keeps its output in the worker: a
@@ -1365,14 +1365,14 @@ static unsigned rsa_steps_end(struct tls_worker *w, int ran)
 	return woke;
 }
 
-/* Start a run with up to 8 waiting operations. */
+/* Start a run with up to 4 waiting operations. */
 static void rsa_steps_start(struct tls_worker *w)
 {
-	struct rsa_ifma_job *jp[RSA_IFMA_LANES];
+	struct rsa_ifma_job *jp[RSA_IFMA_RUN_OPS];
 	unsigned n = 0, fill;
 
 	memset(&w->rsa_st, 0, sizeof(w->rsa_st));
-	while (n < RSA_IFMA_LANES && w->rsa_head) {
+	while (n < RSA_IFMA_RUN_OPS && w->rsa_head) {
 		struct tls_conn *c = w->rsa_head;
 		const struct tls_cert *ct = &c->ctx->certs[c->cert];
 		const uint8_t *in;
@@ -1393,14 +1393,13 @@ static void rsa_steps_start(struct tls_worker *w)
 	}
 	w->rsa_n = n;
 	/*
-	 * A lone operation takes the lanes too: 630 us in steps, where
-	 * BoringSSL's 570 us would stop the worker's polls for as long. A least
-	 * fill set above the break-even (MXGATE_RSA_IFMA_MIN_FILL, to measure
-	 * the scalar path) still holds.
+	 * A lone operation takes the lanes too (330 us in steps, where
+	 * BoringSSL's 570 us would stop the worker's polls for as long), as the
+	 * default least fill says; MXGATE_RSA_IFMA_MIN_FILL above it measures
+	 * the scalar path
 	 */
 	fill = rsa_ifma_min_fill();
-	w->rsa_run = rsa_ifma_steps_new(jp, n, fill > RSA_IFMA_MIN_FILL_DEFAULT ? fill : 1,
-					&w->rsa_st);
+	w->rsa_run = rsa_ifma_steps_new(jp, n, fill, &w->rsa_st);
 	ERR_clear_error();
 }
 

@@ -165,7 +165,7 @@ unsigned tls_worker_pending(const struct tls_worker *w);
 /*
  * RSA-2048 runs in steps of about units (rsa_ifma_steps_do: a unit is 2 us
  * on 8 lanes of Zen 4) per tls_worker_run(), for a worker that must go on
- * polling: a whole run takes 1.1 ms. 0, the default, runs each whole in the
+ * polling: a whole run takes 0.6 ms. 0, the default, runs each whole in the
  * tls_worker_run() that takes its operations; mxgate's workers use
  * TLS_RSA_STEP_UNITS (about 50 us a step).
  */
@@ -178,8 +178,8 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
  * The key door's counters, per worker (its lcore writes them). RSA-2048
  * operations (signatures and TLS 1.2 RSA key exchange alike: one raw
  * private operation each) of one tls_worker_run() (in steps: those that
- * came while the last run went on) go through AVX-512 IFMA runs of up to 8
- * lanes (crypto/rsa_ifma.h) when the CPU has it and a run is full enough;
+ * came while the last run went on) go through AVX-512 IFMA runs of up to 4
+ * (two lanes each: crypto/rsa_ifma.h) when the CPU has it and a run is full enough;
  * every IFMA result is checked with the public exponent.
  * The X25519 work of the sessions of one round goes through 8-lane IFMA
  * runs as well (crypto/x25519_ifma.h): two lanes a server session, one a
@@ -189,16 +189,12 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
 	X(key_batch_ops)        /* operations in them: / key_batches = operations per batch */ \
-	X(key_ifma_runs)        /* IFMA runs (up to 8 lanes) of RSA-2048 operations */ \
-	X(key_ifma_lanes)       /* lanes used in them: / key_ifma_runs = lanes per run */ \
-	X(key_ifma_fill_1)      /* runs by lanes used: the histogram */ \
+	X(key_ifma_runs)        /* IFMA runs (8 lanes: up to 4 RSA-2048 operations) */ \
+	X(key_ifma_lanes)       /* lanes used in them, two an operation: / key_ifma_runs = lanes per run */ \
+	X(key_ifma_fill_1)      /* runs by operations in them: the histogram */ \
 	X(key_ifma_fill_2) \
 	X(key_ifma_fill_3) \
 	X(key_ifma_fill_4) \
-	X(key_ifma_fill_5) \
-	X(key_ifma_fill_6) \
-	X(key_ifma_fill_7) \
-	X(key_ifma_fill_8) \
 	X(key_ifma_ops)         /* RSA operations done by IFMA (checked) */ \
 	X(key_scalar_ops)       /* operations done one at a time by BoringSSL */ \
 	X(key_verify_failed)    /* IFMA results that failed the check: redone by BoringSSL */ \

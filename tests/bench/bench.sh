@@ -978,7 +978,7 @@ NR == 1 { print "system", "path", "work", "sessions", "errors", "server_us_per_s
 					"$(awk -v p="$(kv "$l" tls_p99_ms)" -v m="$(kv "$m" tls_p99_ms)" 'BEGIN { if (m + 0 > 0 && p + 0 > 0) printf "%.2fx", p / m; else print "-" }')"
 			done
 		done
-		printf 'mxgate memif in the paced runs (RSA key door: RSA-2048 operations per 8-lane IFMA run, private-key\n'
+		printf 'mxgate memif in the paced runs (RSA key door: lanes used per 8-lane RSA-2048 IFMA run, two an operation; private-key\n'
 		printf 'operations per door batch (X25519 rounds count as batches); lanes per X25519 IFMA run; the\n'
 		printf 'worker'"'"'s busy share and its time on CPU; mxgen'"'"'s p99 start lag; the handshake p50 and p99 on\n'
 		printf 'mxgate'"'"'s clock, ClientHello in to Finished read: the bound of the bucket of\n'

@@ -14,8 +14,8 @@
  * over five rounds; the best slice of each is kept.
  *
  *   "no lanes": every operation one at a time in BoringSSL (the RSA lanes'
- *               least fill set above 8, X25519 and P-256 lanes off);
- *   "lanes":    the defaults (RSA-2048 from 2 operations a run, P-256 from 3,
+ *               least fill set above a run's 4, X25519 and P-256 lanes off);
+ *   "lanes":    the defaults (RSA-2048 from 1 operation a run, P-256 from 3,
  *               X25519 from 1).
  *
  * Usage: build/bench_hs_door [--key rsa|ecdsa] [seconds in all, default 2 per figure]
@@ -65,7 +65,7 @@ static void make_cert(int rsa, char **chain, size_t *chain_len, char **kpem, siz
 /* Lanes on (the defaults) or off (everything in BoringSSL, one at a time). */
 static void lanes(int on)
 {
-	rsa_ifma_set_min_fill(on ? RSA_IFMA_MIN_FILL_DEFAULT : RSA_IFMA_LANES + 1);
+	rsa_ifma_set_min_fill(on ? RSA_IFMA_MIN_FILL_DEFAULT : RSA_IFMA_RUN_OPS + 1);
 	tls_x25519_lanes_set(on);
 	tls_p256_lanes_set(on);
 }

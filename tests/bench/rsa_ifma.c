@@ -1,7 +1,8 @@
 /*
  * rsa_ifma.c (bench) - RSA-2048 private operations per second on one core:
  * BoringSSL's scalar operation against the 8-lane AVX-512 IFMA run of
- * crypto/rsa_ifma.c at every fill level 1..8, measured side by side in one
+ * crypto/rsa_ifma.c (two lanes an operation) at every fill level 1..4,
+ * and batches of 5..8 (two runs), measured side by side in one
  * run, and the break-even fill (the least fill at which a run beats the
  * scalar path). The IFMA figures include what the door adds: the check of
  * every result with the public exponent (in lanes for runs of 2 or more). `make bench-rsa`. Last, for
@@ -83,7 +84,7 @@ static double scalar_rate(double secs)
 	return n / t;
 }
 
-/* Operations per second through rsa_ifma_run() with runs of fill lanes (verified). */
+/* Operations per second through rsa_ifma_run() with batches of fill operations (verified). */
 static double ifma_rate(unsigned fill, double secs)
 {
 	struct rsa_ifma_job jobs[RSA_IFMA_LANES];
@@ -216,8 +217,9 @@ int main(int argc, char **argv)
 	}
 	printf("%-28s %10.0f ops/s  %8.1f us/op\n", "scalar BoringSSL", sc, 1e6 / sc);
 	for (unsigned f = 1; f <= RSA_IFMA_LANES; f++) {
-		printf("IFMA run, %u lane%s filled   %10.0f ops/s  %8.1f us/op  x%.2f of scalar\n",
-		       f, f == 1 ? " " : "s", r[f], 1e6 / r[f], r[f] / sc);
+		printf("IFMA %s of %u op%s  %10.0f ops/s  %8.1f us/op  x%.2f of scalar\n",
+		       f <= RSA_IFMA_RUN_OPS ? "run,  " : "runs, ", f, f == 1 ? " " : "s", r[f], 1e6 / r[f],
+		       r[f] / sc);
 		if (!even && r[f] > sc)
 			even = f;
 	}
@@ -241,11 +243,11 @@ int main(int argc, char **argv)
 		printf("%-28s %10.0f ops/s  %8.1f us/op\n", "X25519 key pair + shared", xx, 1e6 / xx);
 	}
 	if (even)
-		printf("break-even: a run pays off from %u lane%s (RSA_IFMA_MIN_FILL_DEFAULT is %u); "
+		printf("break-even: a run pays off from %u operation%s (RSA_IFMA_MIN_FILL_DEFAULT is %u); "
 		       "full runs x%.2f\n", even, even == 1 ? "" : "s", RSA_IFMA_MIN_FILL_DEFAULT,
-		       r[RSA_IFMA_LANES] / sc);
+		       r[RSA_IFMA_RUN_OPS] / sc);
 	else
-		printf("break-even: never (a full run x%.2f of scalar)\n", r[RSA_IFMA_LANES] / sc);
+		printf("break-even: never (a full run x%.2f of scalar)\n", r[RSA_IFMA_RUN_OPS] / sc);
 	for (unsigned i = 0; i < NKEYS; i++) {
 		rsa_ifma_key_free(ikeys[i]);
 		RSA_free(keys[i]);

@@ -486,7 +486,7 @@ if [ ${#LATS[@]} -gt 0 ]; then
 			"$(kv "$l" final250_p99_ms)" "$(kv "$l" worker_busy_pct)" "$(kv "$l" rsa_lanes_per_run)" \
 			"$(kv "$l" key_ops_per_batch)"
 	done
-	printf '(ms; lanes/run: RSA-2048 operations per 8-lane IFMA run; ops/batch: private-key operations per\n'
+	printf '(ms; lanes/run: lanes used per 8-lane RSA-2048 IFMA run, two an operation; ops/batch: private-key operations per\n'
 	printf 'door batch, one poll round)\n\n'
 fi
 for l in "${LINES[@]}" "${LATS[@]}"; do

@@ -192,7 +192,7 @@ TEST(members_are_labelled_series)
 	CHECK(strstr(text, "mxgate_tls_key_ifma_fill_3_total") == NULL);
 	CHECK(strstr(text, "\nmxgate_smtp_tls_sessions_total{lcore=\"1\",version=\"TLSv1.3\"} ") != NULL);
 	CHECK(strstr(text, "\nmxgate_smtp_reject_530_total{lcore=\"2\",cause=\"require_tls\"} ") != NULL);
-	CHECK(strstr(text, "\nmxgate_tls_key_ifma_fill_total{lanes=\"3\"} 0\n") != NULL);
+	CHECK(strstr(text, "\nmxgate_tls_key_ifma_fill_total{ops=\"3\"} 0\n") != NULL);
 	CHECK(strstr(text, "\nmxgate_service_auth_users 0\n") != NULL);
 	CHECK(strstr(text, "\nmxgate_smtp_active{lcore=\"1\"} ") != NULL);
 	CHECK(strstr(text, "mxgate_rx_packets_total{lcore=\"2\"} 7\n") != NULL);

@@ -4,7 +4,8 @@
  *
  * Every result is compared with BoringSSL's own raw private operation
  * (RSA_decrypt, RSA_NO_PADDING) on the same input. Covered: random inputs
- * under four random 2048-bit keys mixed in one run, every fill level 1..8
+ * under four random 2048-bit keys mixed in one run, every fill level of a
+ * run (1..4 operations, two lanes each) and batches of 5..8 (two runs)
  * through the kernel and through rsa_ifma_run(); edge inputs (0, 1, n-1,
  * multiples of p); a key with unequal primes (1012 + 1036 bits, IFMA) and
  * one beyond the path (980 + 1068 bits: built, refused, served scalar);
@@ -16,8 +17,8 @@
  * Through the door (crypto/tls.c key_batch_run): eight BoringSSL clients
  * handshake at once with our server (TLS 1.3 PSS, TLS 1.2 PKCS#1 v1.5,
  * TLS 1.2 RSA key exchange, mixes with an ECDSA certificate, one leaving
- * four RSA operations for the 4-lane kernel): one
- * tls_worker_run() round gathers their operations into one IFMA run, every
+ * two RSA operations for the 4-lane kernel): one
+ * tls_worker_run() round gathers their operations into IFMA runs, every
  * client verifies the signature (or the Finished after the decryption),
  * and the worker's counters say so; a forced fault there is caught too.
  * Without IFMA on the CPU the kernel tests are skipped (said so) and the
@@ -438,12 +439,16 @@ TEST(batch_every_fill)
 {
 	int cpu = rsa_ifma_cpu();
 
+	/* up to 4 a run; 5..8 make a full run and one of the rest */
 	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++) {
 		struct rsa_ifma_stats st = { 0 };
+		unsigned rest = n > RSA_IFMA_RUN_OPS ? n - RSA_IFMA_RUN_OPS : 0;
 
 		CHECK_EQ(batch_matches(n, 1, &st), n);
-		CHECK_EQ(st.runs, cpu ? 1 : 0);
-		CHECK_EQ(st.fill[n], cpu ? 1 : 0);
+		CHECK_EQ(st.runs, cpu ? 1 + (rest > 0) : 0);
+		CHECK_EQ(st.fill[n - rest], cpu ? 1 + (rest == RSA_IFMA_RUN_OPS) : 0);
+		if (rest && rest < RSA_IFMA_RUN_OPS)
+			CHECK_EQ(st.fill[rest], cpu ? 1 : 0);
 		CHECK_EQ(st.ifma_ops, cpu ? n : 0);
 		CHECK_EQ(st.scalar_ops, cpu ? 0 : n);
 		CHECK_EQ(st.verify_failed, 0);
@@ -456,15 +461,15 @@ TEST(batch_splits_and_min_fill)
 	struct rsa_ifma_stats st = { 0 };
 	int cpu = rsa_ifma_cpu();
 
-	/* 19 jobs at least 4 lanes: runs of 8, 8, then 3 stay scalar */
+	/* 19 jobs at least 4 a run: runs of 4, 4, 4, 4, then 3 stay scalar */
 	CHECK_EQ(batch_matches(19, 4, &st), 19);
-	CHECK_EQ(st.runs, cpu ? 2 : 0);
-	CHECK_EQ(st.fill[8], cpu ? 2 : 0);
+	CHECK_EQ(st.runs, cpu ? 4 : 0);
+	CHECK_EQ(st.fill[4], cpu ? 4 : 0);
 	CHECK_EQ(st.ifma_ops, cpu ? 16 : 0);
 	CHECK_EQ(st.scalar_ops, cpu ? 3 : 19);
-	/* 9 = everything scalar */
+	/* 5 = everything scalar */
 	memset(&st, 0, sizeof(st));
-	CHECK_EQ(batch_matches(8, RSA_IFMA_LANES + 1, &st), 8);
+	CHECK_EQ(batch_matches(8, RSA_IFMA_RUN_OPS + 1, &st), 8);
 	CHECK_EQ(st.runs, 0);
 	CHECK_EQ(st.scalar_ops, 8);
 }
@@ -475,24 +480,26 @@ TEST(fault_caught)
 
 	if (!rsa_ifma_cpu())
 		return;
-	rsa_ifma_fault_mask = 1u << 2 | 1u << 6;
+	/* the mask is by place in a run: the third and fourth of each of the two runs */
+	rsa_ifma_fault_mask = 1u << 2 | 1u << 3;
 	CHECK_EQ(batch_matches(8, 1, &st), 8);  /* right answers all the same */
 	rsa_ifma_fault_mask = 0;
-	CHECK_EQ(st.runs, 1);
-	CHECK_EQ(st.verify_failed, 2);
-	CHECK_EQ(st.ifma_ops, 6);
-	CHECK_EQ(st.scalar_ops, 2);
+	CHECK_EQ(st.runs, 2);
+	CHECK_EQ(st.verify_failed, 4);
+	CHECK_EQ(st.ifma_ops, 4);
+	CHECK_EQ(st.scalar_ops, 4);
 	CHECK_EQ(st.failed, 0);
 }
 
 /* ---- a run in steps (rsa_ifma_steps_*) ---- */
 
 /*
- * Kernel stages of a run driven one unit at a time: the inputs, each half's
- * set-up and 259 windows (4 bits each, after the top one), Garner. Then
- * one step checks every lane (in lanes), and one more call hands them out.
+ * Kernel stages of a run driven one unit at a time: the inputs, the
+ * halves' set-up and 259 windows (4 bits each, after the top one; both
+ * halves side by side), Garner. Then one step checks every operation (in
+ * lanes), and one more call hands them out.
  */
-#define STAGES_OF_A_RUN (1 + 2 * (1 + 259) + 1)
+#define STAGES_OF_A_RUN (1 + (1 + 259) + 1)
 
 /*
  * n jobs (a key each, round robin) through one steps object, budget units
@@ -518,7 +525,7 @@ static unsigned steps_matches(unsigned n, unsigned budget, unsigned *good,
 	s = rsa_ifma_steps_new(jp, n, rsa_ifma_min_fill(), st);
 	if (!s)
 		return 0;
-	/* bounded: a run is about 430 units */
+	/* bounded: a run is about 265 units */
 	while (++calls < 2000 && !rsa_ifma_steps_do(s, budget)) {
 		/* no job is done before the kernel's last stage (then each is checked in turn) */
 		for (unsigned i = 0; budget <= 1 && calls < STAGES_OF_A_RUN && n >= rsa_ifma_min_fill() && i < n;
@@ -543,7 +550,7 @@ TEST(steps_every_fill_and_budget)
 	int cpu = rsa_ifma_cpu();
 
 	rsa_ifma_set_min_fill(1);
-	for (unsigned n = 1; n <= RSA_IFMA_LANES; n++)
+	for (unsigned n = 1; n <= RSA_IFMA_RUN_OPS; n++)
 		for (unsigned b = 0; b < sizeof(budgets) / sizeof(budgets[0]); b++) {
 			struct rsa_ifma_stats st = { 0 };
 			unsigned good, calls = steps_matches(n, budgets[b], &good, &st);
@@ -570,17 +577,20 @@ TEST(steps_every_fill_and_budget)
 TEST(steps_refused_and_scalar)
 {
 	struct rsa_ifma_stats st = { 0 };
-	struct rsa_ifma_job j = { ikeys[0], NULL, NULL, 0 }, *jp[RSA_IFMA_LANES + 1];
-	unsigned good;
+	struct rsa_ifma_job j = { ikeys[0], NULL, NULL, 0 }, *jp[RSA_IFMA_RUN_OPS + 1];
+	unsigned good, calls;
 
-	for (unsigned i = 0; i <= RSA_IFMA_LANES; i++)
+	for (unsigned i = 0; i <= RSA_IFMA_RUN_OPS; i++)
 		jp[i] = &j;
 	CHECK(rsa_ifma_steps_new(jp, 0, 1, &st) == NULL);
-	CHECK(rsa_ifma_steps_new(jp, RSA_IFMA_LANES + 1, 1, &st) == NULL);
+	CHECK(rsa_ifma_steps_new(jp, RSA_IFMA_RUN_OPS + 1, 1, &st) == NULL);
 	CHECK(rsa_ifma_steps_new(jp, 1, 1, NULL) == NULL);
 	rsa_ifma_steps_free(NULL);
-	/* one job below the least fill (2): BoringSSL's, in one step of its own */
-	CHECK_EQ(steps_matches(1, 1, &good, &st), 2);
+	/* one job below a least fill of 2: BoringSSL's, in one step of its own */
+	rsa_ifma_set_min_fill(2);
+	calls = steps_matches(1, 1, &good, &st);
+	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+	CHECK_EQ(calls, 2);
 	CHECK_EQ(good, 1);
 	CHECK_EQ(st.runs, 0);
 	CHECK_EQ(st.scalar_ops, 1);
@@ -593,12 +603,12 @@ TEST(steps_fault_caught)
 
 	if (!rsa_ifma_cpu())
 		return;
-	rsa_ifma_fault_mask = 1u << 0 | 1u << 4;
-	steps_matches(5, 16, &good, &st);
+	rsa_ifma_fault_mask = 1u << 0 | 1u << 3;
+	steps_matches(4, 16, &good, &st);
 	rsa_ifma_fault_mask = 0;
-	CHECK_EQ(good, 5);
+	CHECK_EQ(good, 4);
 	CHECK_EQ(st.verify_failed, 2);
-	CHECK_EQ(st.ifma_ops, 3);
+	CHECK_EQ(st.ifma_ops, 2);
 	CHECK_EQ(st.scalar_ops, 2);
 	CHECK_EQ(st.failed, 0);
 }
@@ -608,24 +618,24 @@ TEST(steps_freed_midway)
 {
 	static const unsigned after[] = { 0, 1, 3, 200, STAGES_OF_A_RUN - 1, STAGES_OF_A_RUN,
 					   STAGES_OF_A_RUN + 1, STAGES_OF_A_RUN + 2 };
-	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES], out[RSA_IFMA_LANES][RSA_IFMA_BYTES];
-	struct rsa_ifma_job jobs[RSA_IFMA_LANES], *jp[RSA_IFMA_LANES];
+	uint8_t in[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES], out[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES];
+	struct rsa_ifma_job jobs[RSA_IFMA_RUN_OPS], *jp[RSA_IFMA_RUN_OPS];
 
 	if (!rsa_ifma_cpu())
 		return;
 	for (unsigned a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
 		struct rsa_ifma_stats st = { 0 };
 		struct rsa_ifma_steps *s;
-		unsigned checked = after[a] >= STAGES_OF_A_RUN + 2 ? RSA_IFMA_LANES : 0;
+		unsigned checked = after[a] >= STAGES_OF_A_RUN + 2 ? RSA_IFMA_RUN_OPS : 0;
 		int done = 0;
 
-		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
+		for (unsigned i = 0; i < RSA_IFMA_RUN_OPS; i++) {
 			rand_below_n(keys[i % NKEYS], in[i]);
 			memset(out[i], 0x5a, RSA_IFMA_BYTES);
 			jobs[i] = (struct rsa_ifma_job){ ikeys[i % NKEYS], in[i], out[i], -1 };
 			jp[i] = &jobs[i];
 		}
-		s = rsa_ifma_steps_new(jp, RSA_IFMA_LANES, rsa_ifma_min_fill(), &st);
+		s = rsa_ifma_steps_new(jp, RSA_IFMA_RUN_OPS, rsa_ifma_min_fill(), &st);
 		CHECK(s != NULL);
 		for (unsigned k = 0; s && k < after[a] && !done; k++)
 			done = rsa_ifma_steps_do(s, 1);
@@ -633,7 +643,7 @@ TEST(steps_freed_midway)
 		/* before the kernel's end nothing is out; one step checks them all, the next hands them out */
 		CHECK_EQ(done, checked != 0);
 		CHECK_EQ(st.ifma_ops, checked);
-		for (unsigned i = 0; i < RSA_IFMA_LANES; i++) {
+		for (unsigned i = 0; i < RSA_IFMA_RUN_OPS; i++) {
 			CHECK_EQ(jobs[i].ok, i < checked);
 			if (after[a] < STAGES_OF_A_RUN)
 				CHECK(out[i][0] == 0x5a && out[i][128] == 0x5a);
@@ -814,7 +824,7 @@ TEST(through_the_door)
 		{ "TLS 1.2 RSA key exchange", TLS1_2_VERSION, "TLS_RSA_WITH_AES_128_GCM_SHA256",
 		  SSL_SIGN_RSA_PKCS1_SHA256, 0 },
 		{ "TLS 1.3 RSA and ECDSA mixed", TLS1_3_VERSION, NULL, SSL_SIGN_RSA_PSS_RSAE_SHA256, 4 },
-		{ "TLS 1.3 half ECDSA (4-lane kernel)", TLS1_3_VERSION, NULL,
+		{ "TLS 1.3 half ECDSA (one run)", TLS1_3_VERSION, NULL,
 		  SSL_SIGN_RSA_PSS_RSAE_SHA384, 2 },
 	};
 	struct tls_worker *w = tls_worker_new(hs_key_done);
@@ -834,12 +844,13 @@ TEST(through_the_door)
 		unsigned nec = NSESS - nrsa, ec_lanes = cpu && nec >= 3;   /* P256_MIN_FILL */
 
 		CHECK_EQ(handshakes(ctx, w, r), NSESS);
-		/* every RSA operation of the round in one full IFMA run; ECDSA in a P-256 run of its own */
+		/* every RSA operation of the round in IFMA runs of 4; ECDSA in a P-256 run of its own */
 		CHECK_EQ(st->key_batch_ops - before.key_batch_ops, NSESS);
 		/* TLS 1.3: the X25519 shares in a batch of their own first (x25519_ifma) */
 		CHECK_EQ(st->key_batches - before.key_batches, cpu && r->maxv == TLS1_3_VERSION ? 2 : 1);
-		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, cpu ? 1 : 0);
-		CHECK_EQ(st->key_ifma_lanes - before.key_ifma_lanes, cpu ? nrsa : 0);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs,
+			 cpu ? (nrsa + RSA_IFMA_RUN_OPS - 1) / RSA_IFMA_RUN_OPS : 0);
+		CHECK_EQ(st->key_ifma_lanes - before.key_ifma_lanes, cpu ? 2 * nrsa : 0);
 		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, cpu ? nrsa : 0);
 		CHECK_EQ(st->key_p256_runs - before.key_p256_runs, ec_lanes ? 1 : 0);
 		CHECK_EQ(st->key_p256_lanes - before.key_p256_lanes, ec_lanes ? nec : 0);
@@ -848,27 +859,28 @@ TEST(through_the_door)
 		if (t_fail)
 			fprintf(stderr, "after round %s\n", r->name);
 	}
-	CHECK_EQ(st->key_ifma_fill_8, cpu ? 5 : 0);
-	CHECK_EQ(st->key_ifma_fill_6, cpu ? 1 : 0);
-	CHECK_EQ(st->key_ifma_fill_4, cpu ? 1 : 0);
+	/* five rounds of 8 (4 + 4), 6 (4 + 2), 4 */
+	CHECK_EQ(st->key_ifma_fill_4, cpu ? 12 : 0);
+	CHECK_EQ(st->key_ifma_fill_2, cpu ? 1 : 0);
+	CHECK_EQ(st->key_ifma_fill_1 + st->key_ifma_fill_3, 0);
 	CHECK_EQ(st->key_verify_failed, 0);
-	/* a fault in two lanes: caught, counted, redone; the clients never notice */
+	/* a fault in the first and last of each run: caught, counted, redone; the clients never notice */
 	if (cpu) {
 		struct tls_key_stats before = *st;
 
-		rsa_ifma_fault_mask = 1u << 0 | 1u << 5;
+		rsa_ifma_fault_mask = 1u << 0 | 1u << 3;
 		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
 		rsa_ifma_fault_mask = 0;
-		CHECK_EQ(st->key_verify_failed - before.key_verify_failed, 2);
-		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, NSESS - 2);
-		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 2);
+		CHECK_EQ(st->key_verify_failed - before.key_verify_failed, 4);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, NSESS - 4);
+		CHECK_EQ(st->key_scalar_ops - before.key_scalar_ops, 4);
 		CHECK_EQ(st->key_failed, 0);
 	}
 	/* below the least fill: scalar */
 	{
 		struct tls_key_stats before = *st;
 
-		rsa_ifma_set_min_fill(RSA_IFMA_LANES + 1);
+		rsa_ifma_set_min_fill(RSA_IFMA_RUN_OPS + 1);
 		CHECK_EQ(handshakes(ctx, w, &rounds[0]), NSESS);
 		rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
 		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 0);
@@ -1025,7 +1037,7 @@ TEST(door_in_steps)
 		tls_ctx_free(ctx);
 		return;
 	}
-	/* 10 RSA (a run of 8, then one of 2) and 2 ECDSA handshakes, steps of TLS_RSA_STEP_UNITS */
+	/* 10 RSA (runs of 4, 4, then 2) and 2 ECDSA handshakes, steps of TLS_RSA_STEP_UNITS */
 	rounds = door_steps(ctx, w, h, "rrrrerrrrrer", TLS_RSA_STEP_UNITS, 0, 0, 0);
 	for (unsigned i = 0; i < NSTEP; i++) {
 		CHECK(h[i].done_at && h[i].p.cli_done && !h[i].failed);
@@ -1039,12 +1051,12 @@ TEST(door_in_steps)
 	}
 	CHECK_EQ(rsa_done, 10);
 	/* the ECDSA sessions did not wait for the RSA run: they were done long before it */
-	CHECK(last_ec + 10 < first_rsa);
-	/* a run of 8 lanes is about 530 units: 22 or more steps of 24 */
+	CHECK(last_ec + 5 < first_rsa);
+	/* a run is about 265 units: 11 or more steps of 24 */
 	CHECK(first_rsa >= rsa_ifma_steps_units() / TLS_RSA_STEP_UNITS);
 	CHECK(rounds < 200);
-	CHECK_EQ(st->key_ifma_runs, 2);
-	CHECK_EQ(st->key_ifma_fill_8, 1);
+	CHECK_EQ(st->key_ifma_runs, 3);
+	CHECK_EQ(st->key_ifma_fill_4, 2);
 	CHECK_EQ(st->key_ifma_fill_2, 1);
 	CHECK_EQ(st->key_ifma_ops, 10);
 	CHECK_EQ(st->key_failed, 0);
@@ -1067,7 +1079,7 @@ TEST(door_in_steps)
 		door_steps_free(h, 1);
 		before = *st;
 		memset(h, 0, sizeof(h));
-		rsa_ifma_set_min_fill(RSA_IFMA_LANES + 1);
+		rsa_ifma_set_min_fill(RSA_IFMA_RUN_OPS + 1);
 		door_steps(ctx, w, h, "rr", TLS_RSA_STEP_UNITS, 0, 0, 0);
 		rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
 		CHECK(h[0].done_at && h[0].p.cli_done && !h[0].failed);
@@ -1081,19 +1093,19 @@ TEST(door_in_steps)
 
 	/*
 	 * Sessions freed while their operation waits for a run (bit 10: the
-	 * second run's) and while it is in one (bits 0 and 3): the others go on
+	 * third run's) and while it is in one (bits 0 and 3): the others go on
 	 * (ASan: nothing touches the freed ones).
 	 */
 	{
 		struct tls_key_stats before = *st;
 		unsigned ok = 0;
 
-		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 10, 1u << 0 | 1u << 3 | 1u << 10, 0);
+		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 6, 1u << 0 | 1u << 3 | 1u << 10, 0);
 		for (unsigned i = 0; i < NSTEP; i++)
 			ok += h[i].done_at && h[i].p.cli_done;
 		CHECK_EQ(ok, NSTEP - 3);
-		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 2);
-		CHECK_EQ(st->key_ifma_fill_8 - before.key_ifma_fill_8, 1);   /* two of its lanes wasted */
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 3);
+		CHECK_EQ(st->key_ifma_fill_4 - before.key_ifma_fill_4, 2);   /* the first with two of its lanes' operations gone */
 		CHECK_EQ(st->key_ifma_fill_3, 1);                              /* 4 waiting, one freed */
 		CHECK_EQ(st->key_failed, 0);
 		CHECK_EQ(tls_worker_pending(w), 0);
@@ -1101,21 +1113,21 @@ TEST(door_in_steps)
 	}
 	/*
 	 * The first session of a run, woken by the run's end (its second wake:
-	 * the first is its X25519 batch's), frees the sixth of the same run
-	 * (an SMTP session's done() may end another session): the sixth gets
+	 * the first is its X25519 batch's), frees the third of the same run
+	 * (an SMTP session's done() may end another session): the third gets
 	 * no done() after it is gone (ASan), the rest go on.
 	 */
 	{
 		unsigned ok = 0;
 
 		memset(h, 0, sizeof(h));
-		h[0].kill_on_wake = &h[5];
+		h[0].kill_on_wake = &h[2];
 		h[0].kill_wake = 2;
 		door_steps(ctx, w, h, "rrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 0);
 		for (unsigned i = 0; i < 8; i++)
 			ok += h[i].done_at && h[i].p.cli_done;
 		CHECK_EQ(ok, 7);
-		CHECK(h[5].failed && h[5].p.srv == NULL && h[5].p.woken == 1);
+		CHECK(h[2].failed && h[2].p.srv == NULL && h[2].p.woken == 1);
 		CHECK_EQ(tls_worker_pending(w), 0);
 		door_steps_free(h, 8);
 		memset(h, 0, sizeof(h));
@@ -1160,8 +1172,9 @@ TEST(door_in_steps)
 	}
 	/*
 	 * The context replaced (a reload frees the old one; its sessions hold
-	 * it) and then all eight sessions of a run freed mid-run: the run holds
-	 * the context, and so its keys, until it ends (ASan).
+	 * it) and then all eight sessions freed during the first run: the run
+	 * holds the context, and so its keys, until it ends (ASan); the four
+	 * that waited never run.
 	 */
 	{
 		struct tls_ctx *old = door_ctx_new();
@@ -1170,13 +1183,13 @@ TEST(door_in_steps)
 
 		memset(h, 0, sizeof(h));
 		steps_ctx_drop = old;
-		door_steps(old, w, h, "rrrrrrrr", TLS_RSA_STEP_UNITS, 10, 0xff, 0);
+		door_steps(old, w, h, "rrrrrrrr", TLS_RSA_STEP_UNITS, 6, 0xff, 0);
 		CHECK(tls_worker_pending(w) > 0);       /* the run goes on without its sessions */
 		while (r++ < 400 && tls_worker_pending(w))
 			tls_worker_run(w, 64);
 		CHECK_EQ(tls_worker_pending(w), 0);
 		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 1);
-		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, 8);
+		CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, 4);
 		CHECK_EQ(st->key_failed, 0);
 		door_steps_free(h, 8);
 		memset(h, 0, sizeof(h));
@@ -1189,14 +1202,14 @@ TEST(door_in_steps)
 		for (unsigned i = 0; i < 8; i++)
 			CHECK(h[i].done_at && h[i].done_at < 10);
 		CHECK(rounds < 10);
-		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 1);
+		CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 2);
 		door_steps_free(h, 8);
 	}
-	/* the worker freed while a run goes on and 4 operations wait: they all fail, nothing leaks */
+	/* the worker freed while a run goes on and 8 operations wait: they all fail, nothing leaks */
 	{
 		unsigned failed = 0;
 
-		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 12);
+		door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 6);
 		w = NULL;
 		for (unsigned i = 0; i < NSTEP; i++)
 			failed += h[i].failed && !h[i].done_at;
