@@ -90,7 +90,10 @@
 # LATENCY line each, with the RSA key door's lanes per IFMA run and
 # operations per batch read with MXCTL over mxgate's control socket, and
 # the buckets of mxgate's p99 and longest poll round that found work:
-# gate_round_p99_le_ms, gate_round_max_le_ms),
+# gate_round_p99_le_ms, gate_round_max_le_ms), BENCH_LATENCY_RATE (a
+# number of sessions/s: the paced run at that rate, without the capacity
+# run; for two builds side by side on a machine whose speed varies, where
+# 80 % of each run's own capacity would be two different loads),
 # BENCH_GATE_CONF (lines added to mxgate's configuration, e.g. "idle_sleep_us
 # = 20": then the worker's time on CPU per session, worker_cpu_us_per_session
 # in the RAW line, is a figure that other processes on CPU 1 do not inflate),
@@ -121,6 +124,8 @@ SAT_CONC=${BENCH_SAT_CONCURRENCY:-256}
 TICKETS=${BENCH_TICKETS:-0}
 LAT_WORKS=${BENCH_LATENCY_WORKS:-}
 LAT_PCT=${BENCH_LATENCY_PCT:-80}
+LAT_RATE=${BENCH_LATENCY_RATE:-}
+case $LAT_RATE in *[!0-9]*) echo "smtp_memif: BENCH_LATENCY_RATE must be a whole number of sessions/s" >&2; exit 2 ;; esac
 KEEP=${BENCH_KEEP:-0}
 
 GATE_CPU=1
@@ -411,16 +416,20 @@ LATS=()
 latency_one() {
 	local w=$1 k cap rate name line errs lanes ops
 	k=$(work_key "$w")
-	msg "$w: capacity: closed loop, $SAT_CONC in flight, $DUR s"
-	# shellcheck disable=SC2046
-	run_gen "$w.cap" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR"
-	cap=$(kvd "$GEN_LINE" sessions_per_s 0)
-	if ! rate=$(lat_rate "$cap" "$LAT_PCT"); then
+	if [ -n "$LAT_RATE" ]; then
+		cap=- rate=$LAT_RATE
+	else
+		msg "$w: capacity: closed loop, $SAT_CONC in flight, $DUR s"
+		# shellcheck disable=SC2046
+		run_gen "$w.cap" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR"
+		cap=$(kvd "$GEN_LINE" sessions_per_s 0)
+	fi
+	if [ -z "$LAT_RATE" ] && ! rate=$(lat_rate "$cap" "$LAT_PCT"); then
 		msg "$w: capacity $cap sessions/s: no paced run"
 		LATS+=("LATENCY system=mxgate path=memif work=$w capacity_per_s=$cap rate=- note=no_capacity")
 		return
 	fi
-	msg "$w: open loop at $LAT_PCT% of $cap = $rate sessions/s, at most $SAT_CONC in flight, $DUR s"
+	msg "$w: open loop at $rate sessions/s ($LAT_PCT% of a capacity of $cap, or BENCH_LATENCY_RATE), at most $SAT_CONC in flight, $DUR s"
 	name=$w.lat
 	# shellcheck disable=SC2046
 	run_gen "$name" "$k" "$SAT_CONC" $(work_args "$w") --size "$SIZE" --duration "$DUR" --rate "$rate"
