@@ -3,8 +3,9 @@
  * once for a vector width and included twice by rsa_ifma.c: 8 lanes in zmm
  * registers and 4 lanes in ymm registers (AVX-512VL), each function named
  * with the width (ri_mul_8, ri_mul_4, ...). On cores that run a zmm IFMA
- * instruction as two ymm halves (AMD Zen 4) a 4-lane run costs about 0.7 of
- * an 8-lane one (bench-rsa), so runs of up to 4 use it. Not a public
+ * instruction as two ymm halves (AMD Zen 4) a 4-lane run costs about 0.55
+ * of an 8-lane one (bench-rsa), so runs of up to 2 operations (4 lanes)
+ * use it. Not a public
  * header: rsa_ifma.c defines
  * RK_W, RK_VEC, RK_TGT, RK_FN and the RK_* operations before including it.
  */
