@@ -163,7 +163,7 @@ const struct metric_family metric_families[] = {
 	{ "mxgate_tls_key_batches_total", C, "Batches through the private-key door." },
 	{ "mxgate_tls_key_batch_ops_total", C, "Private-key operations in those batches." },
 	{ "mxgate_tls_key_ifma_runs_total", C,
-	  "AVX-512 IFMA runs (8 lanes, up to 4 operations) of RSA-2048 operations." },
+	  "AVX-512 IFMA runs of up to 4 RSA-2048 operations, two lanes each (8 lanes in zmm; 4 in ymm for up to 2)." },
 	{ "mxgate_tls_key_ifma_lanes_total", C, "Lanes used in the IFMA runs, two an operation (its CRT halves)." },
 	{ "mxgate_tls_key_ifma_fill_total", C, "IFMA runs, by operations in them." },
 	{ "mxgate_tls_key_ops_total", C, "RSA private operations, by engine: ifma (checked) or scalar (BoringSSL)." },

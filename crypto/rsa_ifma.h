@@ -156,7 +156,8 @@ int rsa_ifma_encode(RSA *rsa, const EVP_MD *md, int pss, const uint8_t *msg, siz
 		    uint8_t *em);
 
 /*
- * Tests only: results of the lanes in this bit mask get one bit flipped
+ * Tests only: the results of the operations in this bit mask, by their
+ * place in a run (bit k: the k-th of every run), get one bit flipped
  * after the kernel and before the check (a simulated fault). 0 in service.
  */
 extern unsigned rsa_ifma_fault_mask;

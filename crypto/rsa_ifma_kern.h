@@ -321,6 +321,7 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 			RI_GATHER(W->e, e, RI_EW);
 #undef RI_GATHER
 			W->k0 = RK_LOADU(k0s);
+			OPENSSL_cleanse(k0s, sizeof(k0s));      /* -m^-1 mod 2^52: m's low bits */
 			/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
 			ri_mul(W->x, W->c + RI_L, W->rrr, W->m, W->k0);
 			ri_mul(W->y, W->c, W->rr, W->m, W->k0);
@@ -380,6 +381,7 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 			ri_load(W->gq, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
 			ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows + RI_L, RI_L);
 			W->gk0 = RK_LOADU(k0s);
+			OPENSSL_cleanse(k0s, sizeof(k0s));
 			/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
 			ri_mul(W->x, W->m2, W->grr, W->gp, W->gk0);
 			for (unsigned j = 0; j < RI_L; j++)

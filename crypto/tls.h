@@ -189,7 +189,7 @@ unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 #define TLS_KEY_STATS(X) \
 	X(key_batches)          /* batches through the door (one per tls_worker_run round) */ \
 	X(key_batch_ops)        /* operations in them: / key_batches = operations per batch */ \
-	X(key_ifma_runs)        /* IFMA runs (8 lanes: up to 4 RSA-2048 operations) */ \
+	X(key_ifma_runs)        /* IFMA runs of up to 4 RSA-2048 operations (two lanes each) */ \
 	X(key_ifma_lanes)       /* lanes used in them, two an operation: / key_ifma_runs = lanes per run */ \
 	X(key_ifma_fill_1)      /* runs by operations in them: the histogram */ \
 	X(key_ifma_fill_2) \

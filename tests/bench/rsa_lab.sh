@@ -2,7 +2,7 @@
 # rsa_lab.sh - RSA-2048 STARTTLS handshakes through the lab, the key door
 # scalar against 8-lane IFMA, side by side in one run (make bench-rsa-lab):
 # for each concurrency in BENCH_RSA_CONC and each mode (scalar: the
-# environment variable MXGATE_RSA_IFMA_MIN_FILL=9 keeps every operation in
+# environment variable MXGATE_RSA_IFMA_MIN_FILL=5 keeps every operation in
 # BoringSSL; ifma: mxgate's default least fill), the lab (deploy/lab.sh,
 # namespace $LAB_NS, one worker polling CPU 1, an RSA-2048 certificate) and
 # build/mxgen smtp-handshake (kernel sockets, TLS 1.3, CPU 0) for
@@ -87,11 +87,11 @@ GEN=(--server "$GATE_IP" --port 25 --tls-version 1.3 --cpu 0)
 
 printf '%-6s %-7s %8s %9s %9s %9s %8s %8s %7s %7s %8s %8s %6s  %s\n' conc mode hs/s \
 	hs_p50_ms hs_p99_ms busy_us/hs batches ops/bat runs lanes/r ifma_ops scalar vfail \
-	"fill 1..8"
+	"runs by ops 1..4"
 for conc in $CONCS; do
 	for mode in scalar ifma; do
 		t=$mode.$conc
-		if [ "$mode" = scalar ]; then export MXGATE_RSA_IFMA_MIN_FILL=9; else unset MXGATE_RSA_IFMA_MIN_FILL; fi
+		if [ "$mode" = scalar ]; then export MXGATE_RSA_IFMA_MIN_FILL=5; else unset MXGATE_RSA_IFMA_MIN_FILL; fi
 		msg "conc $conc, $mode: lab up, warm-up, ${DUR} s of handshakes"
 		bench_lab_up "$CONF" ||
 			{ tail -n 20 "$TMP/lab.log" >&2; die "the lab did not come up"; }
@@ -115,7 +115,7 @@ for conc in $CONCS; do
 		runs=$(pds "$t" mxgate_tls_key_ifma_runs_total)
 		lanes=$(pds "$t" mxgate_tls_key_ifma_lanes_total)
 		fills=
-		for f in 1 2 3 4 5 6 7 8; do fills="$fills $(pds "$t" mxgate_tls_key_ifma_fill_total "lanes=\"$f\"")"; done
+		for f in 1 2 3 4; do fills="$fills $(pds "$t" mxgate_tls_key_ifma_fill_total "ops=\"$f\"")"; done
 		printf '%-6s %-7s %8.0f %9.2f %9.2f %9.1f %8d %8.2f %7d %7.2f %8d %8d %6d  %s\n' \
 			"$conc" "$mode" "$(kv "$sum" handshakes_per_s)" \
 			"$(awk -v v="$(kv "$sum" hs_p50_us)" 'BEGIN { print v / 1000 }')" \

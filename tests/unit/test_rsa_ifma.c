@@ -253,6 +253,64 @@ out:
 }
 
 /*
+ * The two halves of an operation side by side, against what they meet in
+ * Garner's step: at every fill of a run (1..2 in ymm, 3..4 in zmm, 3
+ * leaving two lanes to repeat operation 0), neighbouring operations under
+ * different keys, among them unequal primes in both orders (p < q: m2 may
+ * be above p; p > q), with inputs that put the halves at their ends:
+ * n - 1, (q - 1)p and (p - 1)q (one half 0, the other its top), p, q + 1,
+ * and random ones.
+ */
+TEST(kernel_pairs_unequal_primes)
+{
+	RSA *lo = rsa_from_primes(1012, 1036), *hi = rsa_from_primes(1036, 1012);
+	struct rsa_ifma_key *klo = lo ? rsa_ifma_key_new(lo) : NULL;
+	struct rsa_ifma_key *khi = hi ? rsa_ifma_key_new(hi) : NULL;
+	uint8_t in[RSA_IFMA_LANES][RSA_IFMA_BYTES];
+	RSA *rs[RSA_IFMA_LANES];
+	const struct rsa_ifma_key *ks[RSA_IFMA_LANES];
+	BIGNUM *x = BN_new(), *t = BN_new();
+	BN_CTX *ctx = BN_CTX_new();
+
+	CHECK(klo != NULL && khi != NULL);
+	if (!rsa_ifma_cpu() || !klo || !khi)
+		goto out;
+	CHECK(BN_cmp(RSA_get0_p(lo), RSA_get0_q(lo)) < 0);
+	CHECK(BN_cmp(RSA_get0_p(hi), RSA_get0_q(hi)) > 0);
+	for (unsigned fill = 1; fill <= RSA_IFMA_RUN_OPS; fill++)
+		for (unsigned kind = 0; kind < 6; kind++) {
+			for (unsigned l = 0; l < fill; l++) {
+				unsigned pick = (l + kind) % 3, how = (kind + l) % 6;
+				const BIGNUM *p, *q, *n;
+
+				rs[l] = pick == 0 ? lo : pick == 1 ? hi : keys[l % NKEYS];
+				ks[l] = pick == 0 ? klo : pick == 1 ? khi : ikeys[l % NKEYS];
+				p = RSA_get0_p(rs[l]);
+				q = RSA_get0_q(rs[l]);
+				n = RSA_get0_n(rs[l]);
+				switch (how) {
+				case 0: BN_sub(x, n, BN_value_one()); break;
+				case 1: BN_sub(t, q, BN_value_one()); BN_mul(x, t, p, ctx); break;
+				case 2: BN_sub(t, p, BN_value_one()); BN_mul(x, t, q, ctx); break;
+				case 3: BN_copy(x, p); break;
+				case 4: BN_add(x, q, BN_value_one()); break;
+				default: BN_rand_range(x, n); break;
+				}
+				BN_bn2bin_padded(in[l], RSA_IFMA_BYTES, x);
+			}
+			CHECK_EQ(kernel_matches(rs, ks, in, fill), fill);
+		}
+out:
+	BN_free(x);
+	BN_free(t);
+	BN_CTX_free(ctx);
+	rsa_ifma_key_free(klo);
+	rsa_ifma_key_free(khi);
+	RSA_free(lo);
+	RSA_free(hi);
+}
+
+/*
  * The check in lanes (rsa_ifma_check), at every fill, with keys of public
  * exponents 65537, 3 and 17 side by side (their top bits differ): right
  * results pass; one flipped bit in any lane, the input handed back as the
@@ -1232,6 +1290,7 @@ int main(void)
 		RUN(lane_check_out_plus_n);
 		RUN(lane_check_compaction);
 		RUN(unequal_primes);
+		RUN(kernel_pairs_unequal_primes);
 	}
 	RUN(other_sizes_refused);
 	RUN(batch_every_fill);
