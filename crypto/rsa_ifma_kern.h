@@ -241,13 +241,20 @@ static RK_TGT void ri_load(vec *v, const uint64_t (*rows)[RSA_IFMA_LANES], unsig
 
 /*
  * v = the RI_NL limbs of each lane's 256 big-endian bytes (lanes from n on
- * repeat lane 0), through the scratch rows and limbs.
+ * repeat lane 0), through the scratch rows and limbs; a lane with the same
+ * bytes as the one before it (an operation's two halves) is converted once.
  */
 static RK_TGT void ri_load_be(vec *v, const uint8_t *const *be, unsigned n,
 			      uint64_t (*rows)[RSA_IFMA_LANES], uint64_t *limbs)
 {
+	const uint8_t *last = NULL;
+
 	for (unsigned l = 0; l < RK_W; l++) {
-		be_to_limbs(be[l < n ? l : 0], limbs);
+		const uint8_t *b = be[l < n ? l : 0];
+
+		if (b != last)
+			be_to_limbs(b, limbs);
+		last = b;
 		ri_put(rows, l, limbs, RI_NL);
 	}
 	ri_load(v, (const uint64_t (*)[RSA_IFMA_LANES])rows, RI_NL);
@@ -275,6 +282,12 @@ static int ri_begin(struct ri_kstate *ks)
 	ks->stage = RI_ST_LOAD;
 	return ks->W != NULL;
 }
+
+/* dst = field of src[l] in each lane l (cnt words), through W->rows. */
+#define RI_GATHER(dst, src, field, cnt) do { \
+		for (unsigned l = 0; l < RK_W; l++) \
+			ri_put(W->rows, l, (src)[l]->field, cnt); \
+		ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
 
 /*
  * Advance the CRT operations of ks->n operations (see rsa_ifma.c's file
@@ -311,15 +324,10 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 				hk[l] = &keys[ri_op(ks, l)]->h[l & 1];
 				k0s[l] = hk[l]->k0;
 			}
-#define RI_GATHER(dst, field, cnt) do { \
-			for (unsigned l = 0; l < RK_W; l++) \
-				ri_put(W->rows, l, hk[l]->field, cnt); \
-			ri_load(dst, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, cnt); } while (0)
-			RI_GATHER(W->m, m, RI_L);
-			RI_GATHER(W->rr, rr, RI_L);
-			RI_GATHER(W->rrr, rrr, RI_L);
-			RI_GATHER(W->e, e, RI_EW);
-#undef RI_GATHER
+			RI_GATHER(W->m, hk, m, RI_L);
+			RI_GATHER(W->rr, hk, rr, RI_L);
+			RI_GATHER(W->rrr, hk, rrr, RI_L);
+			RI_GATHER(W->e, hk, e, RI_EW);
 			W->k0 = RK_LOADU(k0s);
 			OPENSSL_cleanse(k0s, sizeof(k0s));      /* -m^-1 mod 2^52: m's low bits */
 			/* c mod m in Montgomery form: hi*R^3/R + lo*R^2/R, each below 2m */
@@ -345,6 +353,7 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 			break;
 		case RI_ST_GARNER: {
 			const vec even = RK_LOADU(ri_even), odd = RK_LOADU(ri_odd);
+			const struct rsa_ifma_key *kp[RSA_IFMA_LANES];
 			uint64_t k0s[RSA_IFMA_LANES];
 			vec one[RI_L];
 
@@ -364,22 +373,13 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 				W->m2[j] = RK_PERM(odd, W->x[j]);
 			}
 			for (unsigned l = 0; l < RK_W; l++) {
-				const struct rsa_ifma_key *k = keys[ri_op(ks, l)];
-
-				ri_put(W->rows, l, k->h[0].m, RI_L);
-				ri_put(W->rows + RI_L, l, k->h[0].rr, RI_L);
-				k0s[l] = k->h[0].k0;
+				kp[l] = keys[ri_op(ks, l)];
+				k0s[l] = kp[l]->h[0].k0;
 			}
-			ri_load(W->gp, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
-			ri_load(W->grr, (const uint64_t (*)[RSA_IFMA_LANES])W->rows + RI_L, RI_L);
-			for (unsigned l = 0; l < RK_W; l++) {
-				const struct rsa_ifma_key *k = keys[ri_op(ks, l)];
-
-				ri_put(W->rows, l, k->h[1].m, RI_L);
-				ri_put(W->rows + RI_L, l, k->qinv, RI_L);
-			}
-			ri_load(W->gq, (const uint64_t (*)[RSA_IFMA_LANES])W->rows, RI_L);
-			ri_load(W->qinv, (const uint64_t (*)[RSA_IFMA_LANES])W->rows + RI_L, RI_L);
+			RI_GATHER(W->gp, kp, h[0].m, RI_L);
+			RI_GATHER(W->grr, kp, h[0].rr, RI_L);
+			RI_GATHER(W->gq, kp, h[1].m, RI_L);
+			RI_GATHER(W->qinv, kp, qinv, RI_L);
 			W->gk0 = RK_LOADU(k0s);
 			OPENSSL_cleanse(k0s, sizeof(k0s));
 			/* x = m2*R mod p (below 2p); y = m1*R - m2*R + 2p, in (0, 4p) */
@@ -413,6 +413,7 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 	}
 	return used;
 }
+#undef RI_GATHER
 
 /*
  * The results of an ended run in big-endian bytes, operation i's from lane
