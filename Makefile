@@ -229,7 +229,7 @@ $(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h $(TLS_
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
 		$(TLS_SRCS) $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h | $(BUILD)
+$(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h crypto/ifma_burn.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_hs_door: tests/bench/hs_door.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
@@ -248,7 +248,7 @@ $(BUILD)/foreign_evp.so: tests/unit/foreign_evp.c | $(BUILD)
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 UNIT_TESTS += $(BUILD)/test_x25519_ifma
 
-$(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25519_ifma.h crypto/x25519_ifma_kern.h \
+$(BUILD)/bench_x25519: tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/x25519_ifma.h crypto/x25519_ifma_kern.h crypto/ifma_burn.h \
 		crypto/rsa_ifma.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/x25519_ifma.c crypto/x25519_ifma.c crypto/rsa_ifma.c \
 		$(BSSL_LDFLAGS)
@@ -270,7 +270,7 @@ $(BUILD)/test_p256_ifma: tests/unit/test_p256_ifma.c crypto/p256_ifma.c crypto/r
 		crypto/p256_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS) -lpthread
 UNIT_TESTS += $(BUILD)/test_p256_ifma
 
-$(BUILD)/bench_p256: tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/p256_ifma.h crypto/p256_ifma_kern.h \
+$(BUILD)/bench_p256: tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/p256_ifma.h crypto/p256_ifma_kern.h crypto/ifma_burn.h \
 		crypto/rsa_ifma.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/rsa_ifma.c \
 		$(BSSL_LDFLAGS) -lpthread

@@ -42,6 +42,7 @@
  * they run only after p256_ifma_cpu() said yes.
  */
 #include "crypto/p256_ifma.h"
+#include "crypto/ifma_burn.h"
 #include "crypto/rsa_ifma.h"
 
 #include <immintrin.h>
@@ -387,17 +388,10 @@ void p256_ifma_key_free(struct p256_ifma_key *k)
 /*
  * Wipe the stack below the caller's frame, where sign(), mpow() and the
  * products left nonces, their inverses and the accumulator (any of them,
- * with the signature, gives the private key back): a frame of STACK_BURN
- * bytes over that space.
+ * with the signature, gives the private key back): STACK_BURN bytes of it,
+ * and the vector registers (ifma_burn).
  */
 #define STACK_BURN 32768
-static __attribute__((noinline)) void burn_stack(void)
-{
-	uint8_t b[STACK_BURN];
-
-	OPENSSL_cleanse(b, sizeof(b));
-	__asm__ volatile("" : : "r"(b) : "memory");
-}
 
 /*
  * The signed digits of k (four 64-bit words): window w reads bits 5w-1 to
@@ -427,11 +421,16 @@ static void recode(uint64_t dg[P256_NW][P256_IFMA_LANES], const uint64_t w[4], u
 	}
 }
 
-/* One run over n jobs with nonces k (each already checked: kok[i]). */
-static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const int *kok, unsigned n)
+/*
+ * The lanes' nonces (and their digits), digests and private keys, lane i >= n
+ * repeating lane 0. Not inlined: the compiler's temporaries of these copies
+ * then sit below sign_run's frame, where ifma_burn() wipes them.
+ */
+static __attribute__((noinline)) void sign_load(uint64_t dg[P256_NW][P256_IFMA_LANES],
+						uint64_t kl[5][P256_IFMA_LANES], uint64_t el[5][P256_IFMA_LANES],
+						uint64_t dl[5][P256_IFMA_LANES], const struct p256_ifma_job *jobs,
+						const uint8_t k[][32], const int *kok, unsigned n)
 {
-	uint64_t dg[P256_NW][P256_IFMA_LANES], kl[5][P256_IFMA_LANES], el[5][P256_IFMA_LANES];
-	uint64_t dl[5][P256_IFMA_LANES], rl[5][P256_IFMA_LANES], sl[5][P256_IFMA_LANES];
 	static const uint8_t one[32] = { [31] = 1 };
 
 	for (unsigned lane = 0; lane < P256_IFMA_LANES; lane++) {
@@ -452,6 +451,15 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		OPENSSL_cleanse(l, sizeof(l));
 		OPENSSL_cleanse(w, sizeof(w));
 	}
+}
+
+/* One run over n jobs with nonces k (each already checked: kok[i]). */
+static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const int *kok, unsigned n)
+{
+	uint64_t dg[P256_NW][P256_IFMA_LANES], kl[5][P256_IFMA_LANES], el[5][P256_IFMA_LANES];
+	uint64_t dl[5][P256_IFMA_LANES], rl[5][P256_IFMA_LANES], sl[5][P256_IFMA_LANES];
+
+	sign_load(dg, kl, el, dl, jobs, k, kok, n);
 	if (n <= 4)
 		sign_4(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])dg,
 		       (const uint64_t (*)[P256_IFMA_LANES])kl, (const uint64_t (*)[P256_IFMA_LANES])el,
@@ -460,7 +468,6 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 		sign_8(rl, sl, (const uint64_t (*)[P256_IFMA_LANES])dg,
 		       (const uint64_t (*)[P256_IFMA_LANES])kl, (const uint64_t (*)[P256_IFMA_LANES])el,
 		       (const uint64_t (*)[P256_IFMA_LANES])dl, pc);
-	burn_stack();
 	for (unsigned lane = 0; lane < n; lane++) {
 		uint64_t l[5], rz = 0, sz = 0;
 
@@ -487,6 +494,7 @@ static void sign_run(struct p256_ifma_job *jobs, const uint8_t k[][32], const in
 	OPENSSL_cleanse(dg, sizeof(dg));
 	OPENSSL_cleanse(kl, sizeof(kl));
 	OPENSSL_cleanse(dl, sizeof(dl));
+	ifma_burn(STACK_BURN);
 }
 
 static int ready(struct p256_ifma_job *jobs, unsigned n)

@@ -32,6 +32,7 @@
  * run only after rsa_ifma_cpu() said yes.
  */
 #include "crypto/rsa_ifma.h"
+#include "crypto/ifma_burn.h"
 
 #include <immintrin.h>
 #include <limits.h>
@@ -171,6 +172,13 @@ static void limbs_to_be(const uint64_t *l, uint8_t *be)
 		be[i] = le[RSA_IFMA_BYTES - 1 - i];
 	OPENSSL_cleanse(le, sizeof(le));
 }
+
+/*
+ * A run's frames take about 8 KiB of stack (ri_step, ri_exp_window,
+ * ri_mul: gcc -fstack-usage), more under ASan: ri_end wipes this much,
+ * and the vector registers (ifma_burn).
+ */
+#define RI_BURN 32768
 
 /* -m0^-1 mod 2^52 for odd m0 (Newton's iteration, branch-free). */
 static uint64_t mont_k0(uint64_t m0)
@@ -441,6 +449,7 @@ unsigned rsa_ifma_check(const struct rsa_ifma_key *const *keys, const uint8_t *c
 	if (m == 0)
 		return 0;
 	got = m <= RSA_IFMA_LANES / 2 ? ri_check_4(k, ci, co, m) : ri_check_8(k, ci, co, m);
+	ifma_burn(RI_BURN);     /* a decryption's result is a TLS 1.2 premaster */
 	for (unsigned i = 0; i < m; i++)
 		ok |= ((got >> i) & 1u) << lane[i];
 	return ok;
@@ -556,8 +565,11 @@ int rsa_ifma_steps_do(struct rsa_ifma_steps *s, unsigned budget)
 			uint8_t *out[RSA_IFMA_RUN_OPS];
 
 			used += s->wide ? ri_step_8(&s->ks, budget - used) : ri_step_4(&s->ks, budget - used);
-			if (s->ks.stage != RI_ST_END)
+			if (s->ks.stage != RI_ST_END) {
+				/* the worker polls before the next step: no prime in its registers */
+				ifma_zero_regs();
 				break;
+			}
 			for (unsigned l = 0; l < s->nlane; l++)
 				out[l] = s->job[s->nscal + l]->out;
 			if (s->wide)

@@ -417,7 +417,8 @@ static RK_TGT unsigned ri_step(struct ri_kstate *ks, unsigned budget)
 
 /*
  * The results of an ended run in big-endian bytes, operation i's from lane
- * 2i (out NULL, or out[i] NULL: not wanted); wipes and frees W.
+ * 2i (out NULL, or out[i] NULL: not wanted); wipes and frees W, the
+ * vector registers and the stack the run's frames used (ifma_burn).
  */
 static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
 {
@@ -435,6 +436,7 @@ static void ri_end(struct ri_kstate *ks, uint8_t *const *out)
 	OPENSSL_cleanse(W, sizeof(*W));
 	free(W);
 	ks->W = NULL;
+	ifma_burn(RI_BURN);
 }
 
 /*

@@ -19,6 +19,7 @@
  * its flags; they run only after x25519_ifma_cpu() said yes.
  */
 #include "crypto/x25519_ifma.h"
+#include "crypto/ifma_burn.h"
 #include "crypto/rsa_ifma.h"
 
 #include <immintrin.h>
@@ -146,24 +147,20 @@ static void fe_store(uint8_t b[32], uint64_t limbs[5][X25519_IFMA_LANES], unsign
 /*
  * Wipe the stack below the caller's frame, where ladder(), fe_invert() and
  * the products left their elements (any of them, with the output, gives
- * the lanes' secrets back): a frame of STACK_BURN bytes over that space.
+ * the lanes' secrets back): STACK_BURN bytes of it,
+ * and the vector registers (ifma_burn).
  */
-#define STACK_BURN 16384
-static __attribute__((noinline)) void burn_stack(void)
+#define STACK_BURN 32768        /* the kernels take 8 KiB, 22 under ASan */
+
+/*
+ * The lanes' clamped scalars and points, lane i >= n repeating lane 0. Not
+ * inlined, as the other loads of secrets before a kernel: the compiler's
+ * temporaries of this copy (ASan builds keep one of the scalar) then sit
+ * below the entry point's frame, where ifma_burn() wipes them.
+ */
+static __attribute__((noinline)) void raw_load(uint64_t ul[5][X25519_IFMA_LANES], uint64_t kl[4][X25519_IFMA_LANES],
+					       const uint8_t scalar[][32], const uint8_t u[][32], unsigned n)
 {
-	uint8_t b[STACK_BURN];
-
-	OPENSSL_cleanse(b, sizeof(b));
-	__asm__ volatile("" : : "r"(b) : "memory");
-}
-
-void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_t u[][32],
-		     unsigned n)
-{
-	uint64_t ul[5][X25519_IFMA_LANES], kl[4][X25519_IFMA_LANES], ol[5][X25519_IFMA_LANES];
-
-	if (!n || n > X25519_IFMA_LANES)
-		return;
 	for (unsigned lane = 0; lane < X25519_IFMA_LANES; lane++) {
 		unsigned src = lane < n ? lane : 0;
 		uint8_t s[32];
@@ -179,15 +176,25 @@ void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_
 		OPENSSL_cleanse(s, sizeof(s));
 		fe_load(ul, u[src], lane);
 	}
+}
+
+void x25519_ifma_raw(uint8_t out[][32], const uint8_t scalar[][32], const uint8_t u[][32],
+		     unsigned n)
+{
+	uint64_t ul[5][X25519_IFMA_LANES], kl[4][X25519_IFMA_LANES], ol[5][X25519_IFMA_LANES];
+
+	if (!n || n > X25519_IFMA_LANES)
+		return;
+	raw_load(ul, kl, scalar, u, n);
 	if (n <= 4)
 		ladder_4(ol, ul, kl);
 	else
 		ladder_8(ol, ul, kl);
-	burn_stack();
 	for (unsigned lane = 0; lane < n; lane++)
 		fe_store(out[lane], ol, lane);
 	OPENSSL_cleanse(kl, sizeof(kl));
 	OPENSSL_cleanse(ol, sizeof(ol));
+	ifma_burn(STACK_BURN);        /* last: fe_store's frames too */
 }
 
 /*
@@ -444,14 +451,10 @@ static void recode(int64_t e[64][X25519_IFMA_LANES], const uint8_t s[32], unsign
 	OPENSSL_cleanse(d, sizeof(d));
 }
 
-void x25519_ifma_base(uint8_t out[][32], const uint8_t scalar[][32], unsigned n)
+/* The lanes' clamped scalars in signed digits, lane i >= n repeating lane 0 (see raw_load). */
+static __attribute__((noinline)) void base_load(int64_t e[64][X25519_IFMA_LANES], const uint8_t scalar[][32],
+						unsigned n)
 {
-	int64_t e[64][X25519_IFMA_LANES];
-	uint64_t ol[5][X25519_IFMA_LANES];
-
-	if (!n || n > X25519_IFMA_LANES)
-		return;
-	pthread_once(&base_once, base_init);
 	for (unsigned lane = 0; lane < X25519_IFMA_LANES; lane++) {
 		uint8_t s[32];
 
@@ -462,13 +465,24 @@ void x25519_ifma_base(uint8_t out[][32], const uint8_t scalar[][32], unsigned n)
 		recode(e, s, lane);
 		OPENSSL_cleanse(s, sizeof(s));
 	}
+}
+
+void x25519_ifma_base(uint8_t out[][32], const uint8_t scalar[][32], unsigned n)
+{
+	int64_t e[64][X25519_IFMA_LANES];
+	uint64_t ol[5][X25519_IFMA_LANES];
+
+	if (!n || n > X25519_IFMA_LANES)
+		return;
+	pthread_once(&base_once, base_init);
+	base_load(e, scalar, n);
 	if (n <= 4)
 		base_4(ol, (const int64_t (*)[X25519_IFMA_LANES])e, (const struct x25519_pre (*)[8])base_tab);
 	else
 		base_8(ol, (const int64_t (*)[X25519_IFMA_LANES])e, (const struct x25519_pre (*)[8])base_tab);
-	burn_stack();
 	for (unsigned lane = 0; lane < n; lane++)
 		fe_store(out[lane], ol, lane);
 	OPENSSL_cleanse(e, sizeof(e));
 	OPENSSL_cleanse(ol, sizeof(ol));
+	ifma_burn(STACK_BURN);        /* last: fe_store's frames too */
 }

@@ -33,6 +33,7 @@
  */
 #include "crypto/p256_ifma.h"
 #include "tests/unit/t.h"
+#include "tests/unit/stack_scan.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -162,6 +163,111 @@ static EC_KEY *eck[8];
 static struct p256_ifma_key *ik[8];
 
 /* Random keys (one per lane), digests and nonces at every fill. */
+/*
+ * A run leaves nothing of its nonces, their inverses or its keys in the
+ * registers or in the stack below its caller (crypto/ifma_burn.h): any of
+ * them with the signature gives the private key.
+ */
+/* Each lane's private key, nonce and its inverse mod n, for stack_below(). */
+struct sign_needles {
+	const uint8_t (*k)[32];
+	uint64_t *nd;
+	unsigned m;
+};
+
+static void sign_needles(void *arg)
+{
+	struct sign_needles *sn = arg;
+	BIGNUM *bk = BN_new(), *ki = BN_new();
+	uint8_t le[40];
+
+	for (unsigned i = 0; i < 8; i++) {
+		const BIGNUM *d = EC_KEY_get0_private_key(eck[i]);
+
+		CHECK(BN_bin2bn(sn->k[i], 32, bk) && BN_mod_inverse(ki, bk, EC_GROUP_get0_order(grp), ctx));
+		for (const BIGNUM *const *v = (const BIGNUM *const[]){ d, bk, ki, NULL }; *v; v++) {
+			memset(le, 0, sizeof(le));
+			CHECK(BN_bn2le_padded(le, 32, *v));
+			sn->m = needles_52(le, sizeof(le), sn->nd, sn->m, 5);
+			sn->m = needles_64(le, 32, sn->nd, sn->m);
+		}
+	}
+	OPENSSL_cleanse(le, sizeof(le));
+	BN_clear_free(bk);
+	BN_clear_free(ki);
+}
+
+/* Whether every lane of the n-lane runs kept in j[n - 1][] is right, for stack_below(). */
+struct sign_right {
+	struct p256_ifma_job (*j)[8];
+	const uint8_t (*k)[32];
+	unsigned bad;
+};
+
+static void sign_right(void *arg)
+{
+	struct sign_right *sr = arg;
+
+	for (unsigned n = 1; n <= 8; n++)
+		for (unsigned i = 0; i < n; i++)
+			sr->bad += !job_right(eck[i], &sr->j[n - 1][i], sr->k[i]);
+}
+
+/*
+ * A run leaves nothing of its nonces, their inverses or its keys in the
+ * registers or in the stack below its caller (crypto/ifma_burn.h): any of
+ * them with the signature gives the private key.
+ */
+TEST(no_secret_left_on_the_stack)
+{
+	static uint64_t nd[NEEDLES];
+	static struct p256_ifma_job j[8][8], hj[8];
+	uint8_t k[8][32];
+	unsigned hok = 0;
+	struct sign_needles sn = { (const uint8_t (*)[32])k, nd, 0 };
+	struct sign_right sr = { j, (const uint8_t (*)[32])k, 0 };
+	unsigned m;
+
+	for (unsigned i = 0; i < 8; i++)
+		rand_k(k[i]);
+	stack_below(sign_needles, &sn);
+	m = sn.m;
+	CHECK(m > 8 * 20);
+	stack_clear();
+	CHECK_EQ(stack_hits(nd, m), 0);
+	stack_plant(nd, 3);
+	CHECK(stack_hits(nd, m) >= 3);
+	regs_plant(nd);
+	CHECK(regs_hits(nd, m) >= 8);
+	stack_clear();
+	for (unsigned n = 1; n <= 8; n++) {
+		for (unsigned i = 0; i < 8; i++) {
+			memset(&j[n - 1][i], 0, sizeof(j[n - 1][i]));
+			j[n - 1][i].key = ik[i];
+			RAND_bytes(j[n - 1][i].digest, 32);
+		}
+		stack_fill();
+		p256_ifma_sign_k(j[n - 1], (const uint8_t (*)[32])k, n);
+		CHECK_EQ(regs_hits(nd, m), 0);
+		CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+		CHECK_EQ(stack_hits(nd, m), 0);
+		/* the door's own path: hedged nonces (unknown here), the same keys */
+		memcpy(hj, j[n - 1], sizeof(hj));
+		stack_fill();
+		p256_ifma_sign(hj, n);
+		CHECK_EQ(regs_hits(nd, m), 0);
+		CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+		CHECK_EQ(stack_hits(nd, m), 0);
+		for (unsigned i = 0; i < n; i++)
+			hok += hj[i].ok;
+	}
+	CHECK_EQ(hok, 36);
+	stack_below(sign_right, &sr);
+	CHECK_EQ(sr.bad, 0);
+	OPENSSL_cleanse(nd, sizeof(nd));
+	OPENSSL_cleanse(k, sizeof(k));
+}
+
 TEST(random_fills)
 {
 	struct p256_ifma_job jobs[8];
@@ -1236,6 +1342,7 @@ int main(void)
 		}
 	}
 	RUN(random_fills);
+	RUN(no_secret_left_on_the_stack);
 	RUN(same_key);
 	RUN(edge_nonces);
 	RUN(edge_digests_keys);

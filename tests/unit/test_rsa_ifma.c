@@ -27,6 +27,7 @@
 #include "crypto/rsa_ifma.h"
 #include "crypto/tls.h"
 #include "tests/unit/t.h"
+#include "tests/unit/stack_scan.h"
 #include "tests/bench/hs_pairs.h"
 
 #include <limits.h>
@@ -630,6 +631,141 @@ TEST(steps_every_fill_and_budget)
 				CHECK_EQ(calls, 1);
 		}
 	rsa_ifma_set_min_fill(RSA_IFMA_MIN_FILL_DEFAULT);
+}
+
+/*
+ * What a run leaves below its caller (crypto/ifma_burn.h): nothing of its
+ * keys or halves. The secrets of one operation on key r with input in:
+ * both primes and CRT exponents, k0 of each prime, both halves' results,
+ * and the result.
+ */
+static unsigned needles_of(RSA *r, const uint8_t *in, uint64_t *nd, unsigned k)
+{
+	const BIGNUM *p = RSA_get0_p(r), *q = RSA_get0_q(r), *dp = RSA_get0_dmp1(r),
+		     *dq = RSA_get0_dmq1(r);
+	BN_CTX *ctx = BN_CTX_new();
+	BIGNUM *x = BN_bin2bn(in, RSA_IFMA_BYTES, NULL), *m = BN_new();
+	uint8_t le[136] = { 0 };
+
+	CHECK(ctx && x && m);
+	for (const BIGNUM *const *v = (const BIGNUM *const[]){ p, q, dp, dq, NULL }; *v; v++) {
+		CHECK(BN_bn2le_padded(le, sizeof(le), *v));
+		/* the primes as the kernel holds them, the exponents as it reads them */
+		k = *v == p || *v == q ? needles_52(le, sizeof(le), nd, k, 20) :
+		    needles_64(le, sizeof(le), nd, k);
+	}
+	for (const BIGNUM *const *pr = (const BIGNUM *const[]){ p, q, NULL }; *pr; pr++) {
+		uint64_t m0 = 0, x0;
+
+		CHECK(BN_bn2le_padded(le, sizeof(le), *pr));
+		memcpy(&m0, le, 8);
+		m0 &= (1ULL << 52) - 1;
+		x0 = m0;
+		for (int i = 0; i < 6; i++)
+			x0 *= 2 - m0 * x0;
+		nd[k++] = (0 - x0) & ((1ULL << 52) - 1);        /* k0 = -m^-1 mod 2^52 */
+		CHECK(BN_mod_exp(m, x, *pr == p ? dp : dq, *pr, ctx));
+		CHECK(BN_bn2le_padded(le, sizeof(le), m));
+		k = needles_52(le, sizeof(le), nd, k, 20);      /* the half's result */
+	}
+	/* the result: for a TLS 1.2 decryption, the premaster (the lane check reads it) */
+	{
+		uint8_t out[RSA_IFMA_BYTES], ole[RSA_IFMA_BYTES + 16] = { 0 };
+
+		CHECK(ref_op(r, in, out));
+		for (unsigned i = 0; i < RSA_IFMA_BYTES; i++)
+			ole[i] = out[RSA_IFMA_BYTES - 1 - i];
+		k = needles_52(ole, sizeof(ole), nd, k, 40);
+		OPENSSL_cleanse(out, sizeof(out));
+		OPENSSL_cleanse(ole, sizeof(ole));
+	}
+	OPENSSL_cleanse(le, sizeof(le));
+	BN_free(x);
+	BN_free(m);
+	BN_CTX_free(ctx);
+	return k;
+}
+
+/* The needles of a run of RSA_IFMA_RUN_OPS operations (keys round robin), for stack_below(). */
+struct run_needles {
+	uint8_t (*in)[RSA_IFMA_BYTES];
+	uint64_t *nd;
+	unsigned k;
+};
+
+static void run_needles(void *arg)
+{
+	struct run_needles *rn = arg;
+
+	for (unsigned l = 0; l < RSA_IFMA_RUN_OPS; l++)
+		rn->k = needles_of(keys[l % NKEYS], rn->in[l], rn->nd, rn->k);
+}
+
+TEST(no_secret_left_on_the_stack)
+{
+	static uint64_t nd[NEEDLES];
+	uint8_t in[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES], out[RSA_IFMA_RUN_OPS][RSA_IFMA_BYTES];
+	const uint8_t *inp[RSA_IFMA_RUN_OPS];
+	uint8_t *outp[RSA_IFMA_RUN_OPS];
+	const struct rsa_ifma_key *ks[RSA_IFMA_RUN_OPS];
+	struct rsa_ifma_job jobs[RSA_IFMA_RUN_OPS], *jp[RSA_IFMA_RUN_OPS];
+	static const unsigned budgets[] = { UINT_MAX, 16 };
+	unsigned k;
+
+	struct run_needles rn = { in, nd, 0 };
+
+	for (unsigned l = 0; l < RSA_IFMA_RUN_OPS; l++) {
+		rand_below_n(keys[l % NKEYS], in[l]);
+		inp[l] = in[l];
+		outp[l] = out[l];
+		ks[l] = ikeys[l % NKEYS];
+	}
+	stack_below(run_needles, &rn);
+	k = rn.k;
+	CHECK(k > 4 * 100);
+	/* the scan sees what a dead frame holds, and only that */
+	stack_clear();
+	CHECK_EQ(stack_hits(nd, k), 0);
+	stack_plant(nd, 3);
+	CHECK(stack_hits(nd, k) >= 3);
+	stack_clear();
+	regs_plant(nd);
+	CHECK(regs_hits(nd, k) >= 8);
+	/* 1..2 operations run on ymm, 3..4 on zmm */
+	for (unsigned n = 1; n <= RSA_IFMA_RUN_OPS; n++) {
+		unsigned hits;
+
+		stack_fill();
+		rsa_ifma_raw(ks, inp, outp, n);
+		CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+		CHECK_EQ(regs_hits(nd, k), 0);
+		hits = stack_hits(nd, k);
+		CHECK_EQ(hits, 0);
+		for (unsigned b = 0; b < 2; b++) {
+			struct rsa_ifma_stats st = { 0 };
+			struct rsa_ifma_steps *s;
+			unsigned calls = 0;
+
+			for (unsigned l = 0; l < n; l++) {
+				jobs[l] = (struct rsa_ifma_job){ ks[l], in[l], out[l], -1 };
+				jp[l] = &jobs[l];
+			}
+			stack_fill();
+			s = rsa_ifma_steps_new(jp, n, 1, &st);
+			CHECK(s != NULL);
+			while (s && ++calls < 2000 && !rsa_ifma_steps_do(s, budgets[b]))
+				/* between steps the worker polls: nothing in the registers */
+				if (calls < 3)
+					CHECK_EQ(regs_hits(nd, k), 0);
+			CHECK_EQ(regs_hits(nd, k), 0);
+			CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+			rsa_ifma_steps_free(s);
+			hits = stack_hits(nd, k);
+			CHECK_EQ(hits, 0);
+			CHECK_EQ(st.ifma_ops, n);
+		}
+	}
+	OPENSSL_cleanse(nd, sizeof(nd));
 }
 
 TEST(steps_refused_and_scalar)
@@ -1291,6 +1427,7 @@ int main(void)
 		RUN(lane_check_compaction);
 		RUN(unequal_primes);
 		RUN(kernel_pairs_unequal_primes);
+		RUN(no_secret_left_on_the_stack);
 	}
 	RUN(other_sizes_refused);
 	RUN(batch_every_fill);

@@ -58,6 +58,7 @@
  * the door must leave X25519 and the checks to BoringSSL.
  */
 #include "crypto/x25519_ifma.h"
+#include "tests/unit/stack_scan.h"
 #include "crypto/tls.h"
 #include "tests/unit/t.h"
 #include "tests/bench/hs_pairs.h"
@@ -120,6 +121,100 @@ TEST(random_fills)
 		}
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(n, 40 * 36);
+}
+
+/* Each lane's clamped scalar and shared secret (not its public value), for stack_below(). */
+struct x_needles {
+	const uint8_t (*k)[32], (*u)[32];
+	uint64_t *nd;
+	unsigned m;
+};
+
+static void x_needles(void *arg)
+{
+	struct x_needles *xn = arg;
+	uint8_t s[32], v[40] = { 0 };
+
+	for (unsigned i = 0; i < 8; i++) {
+		memcpy(s, xn->k[i], 32);
+		s[0] &= 248;
+		s[31] &= 127;
+		s[31] |= 64;
+		xn->m = needles_64(s, 32, xn->nd, xn->m);
+		xn->m = needles_52(s, 32, xn->nd, xn->m, 5);
+		ref(v, xn->k[i], xn->u[i]);
+		xn->m = needles_52(v, sizeof(v), xn->nd, xn->m, 5);
+		xn->m = needles_64(v, 32, xn->nd, xn->m);
+	}
+	OPENSSL_cleanse(s, sizeof(s));
+	OPENSSL_cleanse(v, sizeof(v));
+}
+
+/* Lanes of the runs kept in out[run][] that differ from BoringSSL, for stack_below(). */
+struct x_right {
+	const uint8_t (*k)[32], (*u)[32];
+	uint8_t (*out)[8][32];
+	unsigned bad;
+};
+
+static void x_right(void *arg)
+{
+	struct x_right *xr = arg;
+	uint8_t want[32];
+
+	for (unsigned n = 1; n <= 8; n++)
+		for (unsigned i = 0; i < n; i++) {
+			ref(want, xr->k[i], xr->u[i]);
+			xr->bad += memcmp(xr->out[2 * (n - 1)][i], want, 32) != 0;
+			X25519_public_from_private(want, xr->k[i]);
+			xr->bad += memcmp(xr->out[2 * (n - 1) + 1][i], want, 32) != 0;
+		}
+	OPENSSL_cleanse(want, sizeof(want));
+}
+
+/*
+ * Both paths leave nothing of their scalars or results (a shared secret,
+ * or what gives the scalar back) in the registers or in the stack below
+ * their caller (crypto/ifma_burn.h).
+ */
+TEST(no_secret_left_on_the_stack)
+{
+	static uint64_t nd[NEEDLES];
+	static uint8_t out[16][8][32];
+	uint8_t k[8][32], u[8][32];
+	struct x_needles xn = { (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, nd, 0 };
+	struct x_right xr = { (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, out, 0 };
+	unsigned m;
+
+	RAND_bytes((uint8_t *)k, sizeof(k));
+	RAND_bytes((uint8_t *)u, sizeof(u));
+	stack_below(x_needles, &xn);
+	m = xn.m;
+	CHECK(m > 8 * 10);
+	stack_clear();
+	CHECK_EQ(stack_hits(nd, m), 0);
+	stack_plant(nd, 3);
+	CHECK(stack_hits(nd, m) >= 3);
+	regs_plant(nd);
+	CHECK(regs_hits(nd, m) >= 8);
+	stack_clear();
+	for (unsigned n = 1; n <= 8; n++) {
+		stack_fill();
+		x25519_ifma_raw(out[2 * (n - 1)], (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, n);
+		CHECK_EQ(regs_hits(nd, m), 0);
+		CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+		CHECK_EQ(stack_hits(nd, m), 0);
+		stack_fill();
+		x25519_ifma_base(out[2 * (n - 1) + 1], (const uint8_t (*)[32])k, n);
+		CHECK_EQ(regs_hits(nd, m), 0);
+		CHECK(stack_live(STACK_TOP, STACK_SCAN - 512) <= STACK_LIVE_MAX);
+		CHECK_EQ(stack_hits(nd, m), 0);
+	}
+	stack_below(x_right, &xr);
+	CHECK_EQ(xr.bad, 0);
+	OPENSSL_cleanse(nd, sizeof(nd));
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(out, sizeof(out));
 }
 
 /* The key pair path agrees with BoringSSL's base-point multiplication. */
@@ -1639,6 +1734,7 @@ int main(void)
 		printf("test_x25519_ifma: this CPU has no AVX-512 IFMA: the kernel tests are skipped\n");
 	} else {
 		RUN(random_fills);
+		RUN(no_secret_left_on_the_stack);
 		RUN(public_from_private);
 		RUN(edge_points);
 		RUN(rfc7748);
