@@ -159,4 +159,21 @@ static __attribute__((noinline, target("avx512f"), unused)) void regs_plant(cons
 	__asm__ volatile("vmovdqu64 (%0), %%zmm31" : : "r"(nd) : "xmm31");
 }
 
+/*
+ * Does the scan see what a kernel would leave: three needles in a dead
+ * frame, eight in zmm31, and nothing once the stack is cleared? 1 if so.
+ */
+static __attribute__((noinline, unused)) int stack_scan_works(const uint64_t *nd, unsigned k)
+{
+	int ok;
+
+	stack_clear();
+	ok = stack_hits(nd, k) == 0;
+	stack_plant(nd, 3);
+	ok &= stack_hits(nd, k) >= 3;
+	regs_plant(nd);
+	ok &= regs_hits(nd, k) >= 8;
+	return ok;
+}
+
 #endif

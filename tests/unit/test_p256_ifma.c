@@ -233,13 +233,9 @@ TEST(no_secret_left_on_the_stack)
 	stack_below(sign_needles, &sn);
 	m = sn.m;
 	CHECK(m > 8 * 20);
+	CHECK(stack_scan_works(nd, m));
 	stack_clear();
 	CHECK_EQ(stack_hits(nd, m), 0);
-	stack_plant(nd, 3);
-	CHECK(stack_hits(nd, m) >= 3);
-	regs_plant(nd);
-	CHECK(regs_hits(nd, m) >= 8);
-	stack_clear();
 	for (unsigned n = 1; n <= 8; n++) {
 		for (unsigned i = 0; i < 8; i++) {
 			memset(&j[n - 1][i], 0, sizeof(j[n - 1][i]));

@@ -723,14 +723,9 @@ TEST(no_secret_left_on_the_stack)
 	stack_below(run_needles, &rn);
 	k = rn.k;
 	CHECK(k > 4 * 100);
-	/* the scan sees what a dead frame holds, and only that */
+	CHECK(stack_scan_works(nd, k));
 	stack_clear();
 	CHECK_EQ(stack_hits(nd, k), 0);
-	stack_plant(nd, 3);
-	CHECK(stack_hits(nd, k) >= 3);
-	stack_clear();
-	regs_plant(nd);
-	CHECK(regs_hits(nd, k) >= 8);
 	/* 1..2 operations run on ymm, 3..4 on zmm */
 	for (unsigned n = 1; n <= RSA_IFMA_RUN_OPS; n++) {
 		unsigned hits;

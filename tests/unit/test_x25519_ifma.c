@@ -191,13 +191,9 @@ TEST(no_secret_left_on_the_stack)
 	stack_below(x_needles, &xn);
 	m = xn.m;
 	CHECK(m > 8 * 10);
+	CHECK(stack_scan_works(nd, m));
 	stack_clear();
 	CHECK_EQ(stack_hits(nd, m), 0);
-	stack_plant(nd, 3);
-	CHECK(stack_hits(nd, m) >= 3);
-	regs_plant(nd);
-	CHECK(regs_hits(nd, m) >= 8);
-	stack_clear();
 	for (unsigned n = 1; n <= 8; n++) {
 		stack_fill();
 		x25519_ifma_raw(out[2 * (n - 1)], (const uint8_t (*)[32])k, (const uint8_t (*)[32])u, n);
