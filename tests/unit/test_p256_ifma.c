@@ -162,12 +162,6 @@ static void rand_k(uint8_t k[32])
 static EC_KEY *eck[8];
 static struct p256_ifma_key *ik[8];
 
-/* Random keys (one per lane), digests and nonces at every fill. */
-/*
- * A run leaves nothing of its nonces, their inverses or its keys in the
- * registers or in the stack below its caller (crypto/ifma_burn.h): any of
- * them with the signature gives the private key.
- */
 /* Each lane's private key, nonce and its inverse mod n, for stack_below(). */
 struct sign_needles {
 	const uint8_t (*k)[32];
@@ -264,6 +258,7 @@ TEST(no_secret_left_on_the_stack)
 	OPENSSL_cleanse(k, sizeof(k));
 }
 
+/* Random keys (one per lane), digests and nonces at every fill. */
 TEST(random_fills)
 {
 	struct p256_ifma_job jobs[8];

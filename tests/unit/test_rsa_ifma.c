@@ -710,9 +710,8 @@ TEST(no_secret_left_on_the_stack)
 	const struct rsa_ifma_key *ks[RSA_IFMA_RUN_OPS];
 	struct rsa_ifma_job jobs[RSA_IFMA_RUN_OPS], *jp[RSA_IFMA_RUN_OPS];
 	static const unsigned budgets[] = { UINT_MAX, 16 };
-	unsigned k;
-
 	struct run_needles rn = { in, nd, 0 };
+	unsigned k;
 
 	for (unsigned l = 0; l < RSA_IFMA_RUN_OPS; l++) {
 		rand_below_n(keys[l % NKEYS], in[l]);

@@ -58,9 +58,9 @@
  * the door must leave X25519 and the checks to BoringSSL.
  */
 #include "crypto/x25519_ifma.h"
-#include "tests/unit/stack_scan.h"
 #include "crypto/tls.h"
 #include "tests/unit/t.h"
+#include "tests/unit/stack_scan.h"
 #include "tests/bench/hs_pairs.h"
 
 #include <stdlib.h>
