@@ -1016,6 +1016,84 @@ static int ocsp_run(struct tls_ctx *ctx, const char *sni, int ask, int maxv, uin
 	return r == 0 && p != NULL && *len > 0;
 }
 
+/*
+ * A lone certificate lives on the context: every name gets it, with its
+ * own signature algorithms, in TLS 1.3 and 1.2, through the door and
+ * without it; a context of two still picks by name.
+ */
+TEST(lone_certificate)
+{
+	static const struct { const char *cn; int ec; } t[] = {
+		{ "mx.lab.example", 0 },        /* RSA: base_cfg()'s certs[0] */
+		{ NULL, 1 },                    /* EC: base_cfg()'s certs[1] */
+	};
+
+	for (unsigned i = 0; i < 2; i++) {
+		struct tls_server_cfg cfg = base_cfg();
+		const char *names[] = { "mx.lab.example", "other.example", NULL };
+		struct tls_ctx *ctx;
+		char cn[128];
+
+		if (t[i].ec)
+			cfg.certs[0] = cfg.certs[1];
+		cfg.ncerts = 1;
+		ctx = ctx_or_die(&cfg);
+		cn[0] = 0;
+		for (unsigned n = 0; n < 3; n++)
+			for (int v = 0; v < 2; v++)
+				for (int door = 0; door < 2; door++) {
+					struct copt o = { .sni = names[n], .maxv = v ? TLS1_2_VERSION : 0 };
+					struct sess s;
+					uint16_t sig;
+
+					sess_open(&s, ctx, door ? W : NULL, &o);
+					CHECK_EQ(sess_handshake(&s), 0);
+					if (!cn[0])
+						snprintf(cn, sizeof(cn), "%s", peer_cn(&s));
+					CHECK_STR(peer_cn(&s), cn);     /* the same one for every name */
+					sig = SSL_get_peer_signature_algorithm(s.cli);
+					CHECK(t[i].ec ? sig == SSL_SIGN_ECDSA_SECP256R1_SHA256
+						      : (sig == SSL_SIGN_RSA_PSS_RSAE_SHA256 ||
+							 sig == SSL_SIGN_RSA_PKCS1_SHA256));
+					CHECK(c2s_text(&s, "EHLO a\r\n"));
+					CHECK(s2c_text(&s, "250 b\r\n"));
+					sess_close(&s);
+				}
+		if (t[i].cn)
+			CHECK_STR(cn, t[i].cn);
+		tls_ctx_free(ctx);
+	}
+}
+
+/*
+ * An error some other call left in the thread's queue does not turn a
+ * handshake, a read that waits, or a write into a TLS error: the calls
+ * that feed SSL_get_error() must start from an empty queue (BoringSSL's
+ * SSL_do_handshake, SSL_read and SSL_write clear it; tls.c no longer does).
+ */
+TEST(stale_error_queue)
+{
+	struct tls_server_cfg cfg = base_cfg();
+	struct tls_ctx *ctx = ctx_or_die(&cfg);
+	struct copt o = { .sni = "mx.lab.example" };
+	uint8_t buf[64];
+	struct sess s;
+
+	sess_open(&s, ctx, W, &o);
+	OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+	CHECK_EQ(tls_handshake(s.srv), TLS_WANT_READ);
+	CHECK_EQ(sess_handshake(&s), 0);
+	OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+	CHECK_EQ(tls_read(s.srv, buf, sizeof(buf)), -TLS_WANT_READ);
+	OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+	CHECK(s2c_text(&s, "220 ok\r\n"));
+	OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+	CHECK(c2s_text(&s, "QUIT\r\n"));
+	sess_close(&s);
+	tls_ctx_free(ctx);
+	ERR_clear_error();
+}
+
 /* An OCSP response per certificate, stapled only when the client asks (status_request). */
 TEST(ocsp_staple)
 {
@@ -1039,6 +1117,27 @@ TEST(ocsp_staple)
 	CHECK(!ocsp_run(ctx, "other.example", 1, 0, got, &len));        /* that one has none */
 	CHECK(ocsp_run(ctx, "unknown.example", 1, 0, got, &len));       /* the default has */
 	tls_ctx_free(ctx);
+
+	/*
+	 * a lone certificate is set on the context once (select_cert_cb sets
+	 * none): its staple still goes only to those who ask, whatever the
+	 * name; a lone one without a response staples nothing
+	 */
+	cfg.ncerts = 1;
+	ctx = ctx_or_die(&cfg);
+	CHECK(ocsp_run(ctx, "unknown.example", 1, 0, got, &len));
+	CHECK(len == sizeof(resp) && memcmp(got, resp, len) == 0);
+	CHECK(ocsp_run(ctx, NULL, 1, TLS1_2_VERSION, got, &len));
+	CHECK(len == sizeof(resp) && memcmp(got, resp, len) == 0);
+	CHECK(!ocsp_run(ctx, "mx.lab.example", 0, 0, got, &len));
+	tls_ctx_free(ctx);
+	cfg.certs[0] = cfg.certs[1];    /* the EC certificate alone, no response */
+	ctx = ctx_or_die(&cfg);
+	CHECK(!ocsp_run(ctx, "mx.lab.example", 1, 0, got, &len));
+	CHECK(!ocsp_run(ctx, "mx.lab.example", 1, TLS1_2_VERSION, got, &len));
+	tls_ctx_free(ctx);
+	cfg = base_cfg();
+	cfg.certs[0].ocsp = resp;
 
 	/* refused: empty, trailing bytes, not DER, too large */
 	cfg.certs[0].ocsp_len = 0;
@@ -1732,6 +1831,8 @@ int main(void)
 		RUN(client_certs);
 		RUN(ca_crl_from_memory);
 		RUN(ocsp_staple);
+		RUN(lone_certificate);
+		RUN(stale_error_queue);
 		RUN(certs_from_context);
 		RUN(no_client_cert_per_session);
 		RUN(ask_client_cert_per_session);
