@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -210,6 +211,8 @@ struct tls_worker {
 	unsigned rsa_budget;                    /* units of a run per tls_worker_run() */
 	struct tls_conn *rsa_head, *rsa_tail;   /* operations waiting for the next run, FIFO */
 	unsigned nrsa_wait;
+	unsigned rsa_hold_us, rsa_step_max;     /* tls_worker_set_rsa_pace */
+	uint64_t rsa_end_ns;                    /* when the last run ended */
 	struct rsa_ifma_steps *rsa_run;         /* the run going on, or NULL */
 	unsigned rsa_n;                         /* its operations */
 	struct tls_conn *rsa_c[RSA_IFMA_RUN_OPS]; /* their sessions (NULL: freed meanwhile) */
@@ -1224,6 +1227,7 @@ struct tls_worker *tls_worker_new(void (*done)(void *conn_arg))
 	if (!w)
 		return NULL;
 	w->done = done;
+	w->rsa_step_max = 1;
 	pthread_mutex_lock(&workers_lock);
 	for (unsigned i = 0; i < TLS_MAX_WORKERS; i++)
 		if (!workers[i]) {
@@ -1415,9 +1419,45 @@ static void rsa_steps_start(struct tls_worker *w)
 	err_drop();
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A run of fewer than RSA_IFMA_RUN_OPS waits while the last run ended less
+ * than the hold ago: operations come during a run and make the next, so
+ * under load a run that starts the moment the last ends goes part empty
+ * and the lanes cost more an operation. A worker that ran nothing lately
+ * (light load) starts at once.
+ */
+static int rsa_steps_hold(struct tls_worker *w)
+{
+	return w->rsa_hold_us && w->nrsa_wait < RSA_IFMA_RUN_OPS &&
+	       now_ns() - w->rsa_end_ns < (uint64_t)w->rsa_hold_us * 1000u;
+}
+
+/*
+ * A step's units: the budget once, and once more for each run's worth of
+ * operations waiting behind the run going on, at most rsa_step_max times.
+ * One step a poll round gives the lanes only part of a worker that is
+ * busy with everything else, which is when the FIFO grows.
+ */
+static unsigned rsa_step_budget(const struct tls_worker *w)
+{
+	unsigned k = 1 + w->nrsa_wait / RSA_IFMA_RUN_OPS;
+
+	return w->rsa_budget * (k < w->rsa_step_max ? k : w->rsa_step_max);
+}
+
 /* One step of the RSA run going on (started first if none is); returns the work done. */
 static unsigned rsa_steps_go(struct tls_worker *w)
 {
+	if (!w->rsa_run && w->rsa_head && rsa_steps_hold(w))
+		return 0;
 	if (!w->rsa_run && w->rsa_head) {
 		rsa_steps_start(w);
 		if (!w->rsa_run)
@@ -1425,9 +1465,10 @@ static unsigned rsa_steps_go(struct tls_worker *w)
 	}
 	if (!w->rsa_run)
 		return 0;
-	if (!rsa_ifma_steps_do(w->rsa_run, w->rsa_budget))
+	if (!rsa_ifma_steps_do(w->rsa_run, rsa_step_budget(w)))
 		return 1;
 	err_drop();
+	w->rsa_end_ns = now_ns();
 	return rsa_steps_end(w, 1);
 }
 
@@ -1479,6 +1520,12 @@ unsigned tls_worker_pending(const struct tls_worker *w)
 void tls_worker_set_rsa_steps(struct tls_worker *w, unsigned units)
 {
 	w->rsa_budget = units;
+}
+
+void tls_worker_set_rsa_pace(struct tls_worker *w, unsigned hold_us, unsigned step_max)
+{
+	w->rsa_hold_us = hold_us;
+	w->rsa_step_max = step_max ? step_max : 1;
 }
 
 /* Key pairs in the worker's X25519 pool, waiting for its sessions. */

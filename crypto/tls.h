@@ -171,6 +171,17 @@ unsigned tls_worker_pending(const struct tls_worker *w);
  */
 #define TLS_RSA_STEP_UNITS 24
 void tls_worker_set_rsa_steps(struct tls_worker *w, unsigned units);
+/*
+ * How the runs in steps are paced. hold_us: once a run has ended, a run of
+ * fewer than 4 operations waits up to hold_us for more (a worker that ran
+ * none lately starts at once). step_max: a step does its units once more
+ * for each 4 operations waiting behind the run, at most step_max times.
+ * The default, 0 and 1: no hold, one budget a step. mxgate's workers use
+ * TLS_RSA_HOLD_US and TLS_RSA_STEP_MAX (docs/PERFORMANCE.md, "paced").
+ */
+#define TLS_RSA_HOLD_US 200
+#define TLS_RSA_STEP_MAX 4
+void tls_worker_set_rsa_pace(struct tls_worker *w, unsigned hold_us, unsigned step_max);
 /* Key pairs in the worker's X25519 pool, made in the free lanes of its runs, waiting for its sessions. */
 unsigned tls_worker_x25519_pool(const struct tls_worker *w);
 

@@ -37,17 +37,19 @@ static void worker_limits(struct smtp_worker *w)
 }
 
 /*
- * RSA runs in steps of TLS_RSA_STEP_UNITS between polls; the environment's
- * MXGATE_RSA_STEPS (0 to 9999; 0: each run whole) replaces it, for
- * side-by-side measurements.
+ * RSA runs in steps of TLS_RSA_STEP_UNITS between polls, paced by
+ * TLS_RSA_HOLD_US and TLS_RSA_STEP_MAX (tls_worker_set_rsa_pace); the
+ * environment's MXGATE_RSA_STEPS (0: each run whole), MXGATE_RSA_HOLD_US
+ * and MXGATE_RSA_STEP_MAX (0 to 9999) replace them, for side-by-side
+ * measurements.
  */
-static unsigned rsa_step_units(void)
+static unsigned env_knob(const char *name, unsigned dflt)
 {
-	const char *e = getenv("MXGATE_RSA_STEPS");
+	const char *e = getenv(name);
 	unsigned v = 0;
 
 	if (e == NULL || *e == '\0' || strlen(e) > 4 || strspn(e, "0123456789") != strlen(e))
-		return TLS_RSA_STEP_UNITS;
+		return dflt;
 	for (; *e; e++)
 		v = v * 10 + (unsigned)(*e - '0');
 	return v;
@@ -87,7 +89,9 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 			free(w);
 			return NULL;
 		}
-		tls_worker_set_rsa_steps(w->tw, rsa_step_units());
+		tls_worker_set_rsa_steps(w->tw, env_knob("MXGATE_RSA_STEPS", TLS_RSA_STEP_UNITS));
+		tls_worker_set_rsa_pace(w->tw, env_knob("MXGATE_RSA_HOLD_US", TLS_RSA_HOLD_US),
+					env_knob("MXGATE_RSA_STEP_MAX", TLS_RSA_STEP_MAX));
 	}
 	if (relay_pool_init(&w->rp, ctx, cfg, &w->st, err, errlen) != 0) {
 		smtp_worker_free(w);

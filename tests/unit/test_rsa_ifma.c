@@ -32,6 +32,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -1407,6 +1408,114 @@ TEST(door_in_steps)
 	tls_ctx_free(ctx);
 }
 
+/* CLOCK_MONOTONIC in ms */
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The first round any of h[0..n) ended in (~0u: none). */
+static unsigned first_done(const struct step_hs *h, unsigned n)
+{
+	unsigned f = ~0u;
+
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].done_at && h[i].done_at < f)
+			f = h[i].done_at;
+	return f;
+}
+
+/*
+ * Pacing (tls_worker_set_rsa_pace). With runs' worth of operations waiting
+ * behind a run, its steps grow. Right after a run has ended, fewer than 4
+ * operations wait for the hold, and 4 start at once; a worker that has run
+ * nothing starts a lone one at once.
+ */
+TEST(door_paced)
+{
+	struct tls_ctx *ctx = door_ctx_new();
+	struct tls_worker *w = tls_worker_new(step_done), *w2 = tls_worker_new(step_done);
+	const struct tls_key_stats *st = tls_worker_stats(w);
+	struct step_hs h[NSTEP] = { 0 };
+	unsigned plain, fast, ok = 0;
+	struct tls_key_stats before;
+	double t0, took;
+
+	if (!ctx || !rsa_ifma_cpu()) {
+		CHECK(ctx != NULL);
+		goto out;
+	}
+	/* 12 at once: the first run has 8 behind it, so steps of 3 budgets */
+	door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	plain = first_done(h, NSTEP);
+	door_steps_free(h, NSTEP);
+	memset(h, 0, sizeof(h));
+	tls_worker_set_rsa_pace(w, 0, 4);
+	door_steps(ctx, w, h, "rrrrrrrrrrrr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	fast = first_done(h, NSTEP);
+	for (unsigned i = 0; i < NSTEP; i++)
+		ok += h[i].done_at && h[i].p.cli_done && !h[i].failed;
+	CHECK_EQ(ok, NSTEP);
+	CHECK(plain != ~0u && fast * 2 < plain);
+	door_steps_free(h, NSTEP);
+	memset(h, 0, sizeof(h));
+
+	/* a hold of 2 s right after that run: two wait, whatever the rounds */
+	tls_worker_set_rsa_pace(w, 2000000, 1);
+	before = *st;
+	t0 = mono_ms();
+	door_steps(ctx, w, h, "rr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	took = mono_ms() - t0;
+	if (took < 1500) {      /* 400 rounds well within the hold (on any machine but a stalled one) */
+		CHECK(!h[0].done_at && !h[1].done_at);
+		CHECK_EQ(tls_worker_pending(w), 2);
+		CHECK_EQ(st->key_ifma_runs, before.key_ifma_runs);
+	}
+	/* then they run, the hold over: a run of 2, both sessions end */
+	while (tls_worker_pending(w) && mono_ms() - t0 < 10000)
+		tls_worker_run(w, 64);
+	CHECK_EQ(tls_worker_pending(w), 0);
+	CHECK(mono_ms() - t0 >= 2000);
+	CHECK_EQ(st->key_ifma_runs - before.key_ifma_runs, 1);
+	CHECK_EQ(st->key_ifma_ops - before.key_ifma_ops, 2);
+	for (unsigned r = 0; r < 100 && !(h[0].done_at && h[1].done_at); r++)
+		for (unsigned i = 0; i < 2; i++) {
+			if (!h[i].p.cli_done && SSL_do_handshake(h[i].p.cli) == 1)
+				h[i].p.cli_done = 1;
+			ERR_clear_error();
+			if (!h[i].done_at && tls_handshake(h[i].p.srv) == TLS_DONE)
+				h[i].done_at = r + 1;
+		}
+	CHECK(h[0].done_at && h[1].done_at);
+	door_steps_free(h, 2);
+	memset(h, 0, sizeof(h));
+
+	/* four right after a run: no hold, a full run */
+	before = *st;
+	door_steps(ctx, w, h, "rrrr", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	ok = 0;
+	for (unsigned i = 0; i < 4; i++)
+		ok += h[i].done_at && h[i].p.cli_done && !h[i].failed;
+	CHECK_EQ(ok, 4);
+	CHECK_EQ(st->key_ifma_fill_4 - before.key_ifma_fill_4, 1);
+	door_steps_free(h, 4);
+	memset(h, 0, sizeof(h));
+
+	/* a worker that has run nothing: a lone operation starts at once */
+	tls_worker_set_rsa_pace(w2, 2000000, 1);
+	door_steps(ctx, w2, h, "r", TLS_RSA_STEP_UNITS, 0, 0, 0);
+	CHECK(h[0].done_at && h[0].p.cli_done && !h[0].failed);
+	CHECK_EQ(tls_worker_stats(w2)->key_ifma_fill_1, 1);
+	door_steps_free(h, 1);
+out:
+	tls_worker_free(w);
+	tls_worker_free(w2);
+	tls_ctx_free(ctx);
+}
+
 int main(void)
 {
 	if (!rsa_ifma_cpu())
@@ -1436,6 +1545,7 @@ int main(void)
 	RUN(signature_bad_message_fails);
 	RUN(through_the_door);
 	RUN(door_in_steps);
+	RUN(door_paced);
 	for (unsigned i = 0; i < NKEYS; i++) {
 		rsa_ifma_key_free(ikeys[i]);
 		RSA_free(keys[i]);
