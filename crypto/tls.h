@@ -177,7 +177,8 @@ void tls_worker_set_rsa_steps(struct tls_worker *w, unsigned units);
  * none lately starts at once). step_max: a step does its units once more
  * for each 4 operations waiting behind the run, at most step_max times.
  * The default, 0 and 1: no hold, one budget a step. mxgate's workers use
- * TLS_RSA_HOLD_US and TLS_RSA_STEP_MAX (docs/PERFORMANCE.md, "paced").
+ * TLS_RSA_HOLD_US and TLS_RSA_STEP_MAX (docs/PERFORMANCE.md, "The RSA tail
+ * was not the machine's").
  */
 #define TLS_RSA_HOLD_US 200
 #define TLS_RSA_STEP_MAX 4
