@@ -102,7 +102,9 @@ static int worker_main(void *arg)
 			ctx->st.busy_cycles += d;
 			empty = 0;
 		} else {
-			if (cfg.idle_sleep_us && ++empty > 256) {
+			/* not while an RSA run is held for more operations (tls_worker_set_rsa_pace) */
+			if (cfg.idle_sleep_us && ++empty > 256 &&
+			    (sw == NULL || !smtp_worker_keys_waiting(sw))) {
 				usleep(cfg.idle_sleep_us);
 				t = rte_rdtsc();
 			}

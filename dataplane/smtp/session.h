@@ -64,6 +64,8 @@ long smtp_worker_list_done(struct smtp_worker *w);
 
 /* Work to do on every poll: queued private-key operations. Returns work done. */
 unsigned smtp_worker_poll(struct smtp_worker *w);
+/* Key operations wait or run (an RSA run held for more operations, say): the lcore must not sleep. */
+int smtp_worker_keys_waiting(const struct smtp_worker *w);
 void smtp_worker_free(struct smtp_worker *w);
 const struct smtp_stats *smtp_worker_stats(const struct smtp_worker *w);
 /*

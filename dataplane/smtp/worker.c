@@ -267,6 +267,11 @@ unsigned smtp_worker_poll(struct smtp_worker *w)
 	return n;
 }
 
+int smtp_worker_keys_waiting(const struct smtp_worker *w)
+{
+	return w->tw != NULL && tls_worker_pending(w->tw) != 0;
+}
+
 void smtp_worker_free(struct smtp_worker *w)
 {
 	if (w == NULL)
