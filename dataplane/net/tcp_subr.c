@@ -289,22 +289,22 @@ void tcp_conn_buffers_free(struct tcp_conn *c)
 /*
  * Send rings. A session's replies are short and each is ACKed before the
  * next, so a ring is allocated and freed per reply (an idle connection
- * holds none): rings of the first size come from and go back to a small
- * cache of the worker rather than malloc.
+ * holds none): rings of the first two sizes come from and go back to
+ * spares of the worker rather than malloc.
  */
+static struct spare *ring_spare(struct tcp_ctx *tc, uint32_t cap)
+{
+	return cap == TCP_SBUF_MIN ? &tc->rings[0] : cap == 2 * TCP_SBUF_MIN ? &tc->rings[1] : NULL;
+}
+
 uint8_t *tcp_ring_get(struct tcp_ctx *tc, uint32_t cap)
 {
-	if (cap == TCP_SBUF_MIN && tc->nrings > 0)
-		return tc->rings[--tc->nrings];
-	return malloc(cap);
+	return spare_get(ring_spare(tc, cap), cap);
 }
 
 void tcp_ring_put(struct tcp_ctx *tc, uint8_t *ring, uint32_t cap)
 {
-	if (ring != NULL && cap == TCP_SBUF_MIN && tc->nrings < TCP_RING_CACHE)
-		tc->rings[tc->nrings++] = ring;
-	else
-		free(ring);
+	spare_put(ring_spare(tc, cap), ring, cap);
 }
 
 /* Give the send ring back (emptied or not: its bytes are forgotten). */

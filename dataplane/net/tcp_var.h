@@ -27,6 +27,7 @@
 #include <rte_mbuf.h>
 
 #include "tcp.h"
+#include "common/spare.h"
 
 enum tcp_state {
 	TS_CLOSED = 0, TS_LISTEN, TS_SYN_SENT, TS_SYN_RCVD, TS_ESTABLISHED,
@@ -70,7 +71,6 @@ enum tcp_state {
 #define TCP_RTO_MAX_US     60000000u
 #define TCP_DELACK_US      40000u
 #define TCP_SBUF_MIN       1024u   /* first size of a send ring (tcp_send) */
-#define TCP_RING_CACHE     64      /* free send rings of TCP_SBUF_MIN bytes a worker keeps */
 #define TCP_SYN_RETRIES    5
 #define TCP_RETRIES        12
 #define TCP_FIN_WAIT2_US   60000000ull
@@ -159,9 +159,9 @@ struct tcp_ctx {
 	unsigned in_cb;                  /* callbacks being delivered (tcp_app_deliver) */
 	uint64_t chal_window;            /* second the challenge-ACK budget belongs to */
 	unsigned chal_count;
-	/* send rings of TCP_SBUF_MIN bytes freed (every reply ACKed frees its ring), for the next */
-	uint8_t *rings[TCP_RING_CACHE];
-	unsigned nrings;
+	/* send rings of TCP_SBUF_MIN and 2 * TCP_SBUF_MIN bytes freed (every reply ACKed frees
+	   its ring), for the next (common/spare.h) */
+	struct spare rings[2];
 };
 
 /* parsed options of a segment */

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 
 #include "session.h"
+#include "common/spare.h"
 #include "dataplane/smtp/gate.h"
 #include "dataplane/smtp/relay.h"
 #include "dataplane/smtp/slog.h"
@@ -42,6 +43,8 @@ struct listen_arg {
 	struct smtp_worker *w;
 	enum smtp_mode mode;
 };
+
+#define TLS_IN_MAX 4096          /* decrypted client bytes waiting for the engine */
 
 struct smtp_worker {
 	struct net_ctx *ctx;
@@ -72,6 +75,10 @@ struct smtp_worker {
 	/* handshake times (sess_tls.c): counts by bucket (tls_hs_le_us; the last: above them all), their sum */
 	uint64_t tls_hs[SMTP_TLS_HS_BUCKETS + 1];
 	uint64_t tls_hs_sum_us;
+	/* freed buffers of the sessions, for the next (common/spare.h) */
+	struct spare spare_out;   /* SMTP_OUT_MAX: the engine's output */
+	struct spare spare_wk;    /* struct smtp_work: the engine's line buffer */
+	struct spare spare_tin;   /* TLS_IN_MAX: decrypted input */
 };
 
 /* The TLS facts every TLS session keeps (the certificate DNs live apart). */

@@ -33,7 +33,6 @@
 #include "dataplane/dns/dns.h"
 #include "crypto/tls.h"
 
-#define TLS_IN_MAX     4096     /* decrypted client bytes waiting for the engine */
 #define CLOSING_MS     10000    /* to flush the last reply, and then for the client's FIN */
 
 /* Text form of a connection's remote address. */
@@ -749,7 +748,7 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 {
 	if (!s->tls_up)
 		return tcp_peek(s->c, len);
-	if (s->tin == NULL && (s->tin = malloc(TLS_IN_MAX)) == NULL)
+	if (s->tin == NULL && (s->tin = spare_get(&s->w->spare_tin, TLS_IN_MAX)) == NULL)
 		return NULL;
 	if (s->tin_len < TLS_IN_MAX) {
 		long n = tls_read(s->tls, s->tin + s->tin_len, TLS_IN_MAX - s->tin_len);
@@ -766,7 +765,7 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 	}
 	*len = s->tin_len;
 	if (s->tin_len == 0) {
-		free(s->tin);            /* nothing came: an idle session keeps no buffer */
+		spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX); /* nothing came: an idle session keeps no buffer */
 		s->tin = NULL;
 		return NULL;
 	}
@@ -783,7 +782,7 @@ static void client_consume(struct sess *s, size_t n)
 	memmove(s->tin, s->tin + n, s->tin_len - n);
 	s->tin_len -= n;
 	if (s->tin_len == 0) {
-		free(s->tin);         /* idle sessions keep no input buffer */
+		spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX); /* idle sessions keep no input buffer */
 		s->tin = NULL;
 	}
 }

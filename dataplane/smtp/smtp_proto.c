@@ -19,6 +19,7 @@
 
 #include "smtp_proto.h"
 #include "common/strutil.h"
+#include "common/spare.h"
 
 #define HOST_SHOW        253	/* longest hostname put in a reply (a DNS name) */
 #define TOKEN_SHOW       64	/* longest piece of client text echoed in a reply */
@@ -253,13 +254,24 @@ static int utf8_valid(const uint8_t *s, size_t n)
 
 /* ---- output ---- */
 
+/* The worker's spare output and line buffers (none before smtp_proto_init()). */
+static struct spare *spare_out(const struct smtp_proto *p)
+{
+	return p->cfg != NULL ? p->cfg->spare_out : NULL;
+}
+
+static struct spare *spare_wk(const struct smtp_proto *p)
+{
+	return p->cfg != NULL ? p->cfg->spare_wk : NULL;
+}
+
 /* Append n octets to the output buffer; -1 (nothing appended) when they do not fit. */
 static int out_put(struct smtp_proto *p, const char *s, size_t n)
 {
 	if (n > SMTP_OUT_MAX - p->out_len)
 		return -1;
 	/* idle sessions hold no output buffer: it exists while replies wait */
-	if (p->out == NULL && (p->out = malloc(SMTP_OUT_MAX)) == NULL)
+	if (p->out == NULL && (p->out = spare_get(spare_out(p), SMTP_OUT_MAX)) == NULL)
 		return -1;
 	memcpy(p->out + p->out_len, s, n);
 	p->out_len += n;
@@ -423,7 +435,7 @@ static void refusal(struct smtp_proto *p, enum smtp_refusal why)
 /* The line and command buffers, when input comes. */
 static int work_alloc(struct smtp_proto *p)
 {
-	if ((p->wk = malloc(sizeof(*p->wk))) == NULL)
+	if ((p->wk = spare_get(spare_wk(p), sizeof(*p->wk))) == NULL)
 		return -1;
 	p->wk->arg[0] = '\0';
 	p->wk->params[0] = '\0';
@@ -436,7 +448,7 @@ static void work_free(struct smtp_proto *p)
 	if (p->wk == NULL)
 		return;
 	explicit_bzero(p->wk, sizeof(*p->wk));
-	free(p->wk);
+	spare_put(spare_wk(p), p->wk, sizeof(*p->wk));
 	p->wk = NULL;
 }
 
@@ -1669,7 +1681,7 @@ void smtp_proto_output_done(struct smtp_proto *p, size_t n)
 {
 	if (n >= p->out_len) {
 		p->out_len = 0;
-		free(p->out);
+		spare_put(spare_out(p), p->out, SMTP_OUT_MAX);
 		p->out = NULL;
 		return;
 	}
@@ -1682,7 +1694,7 @@ void smtp_proto_free(struct smtp_proto *p)
 {
 	work_free(p);
 	helo_forget(p);
-	free(p->out);
+	spare_put(spare_out(p), p->out, SMTP_OUT_MAX);
 	p->out = NULL;
 	p->out_len = 0;
 }

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct spare;
+
 #define SMTP_CMD_MAX    512     /* octets including CRLF */
 #define SMTP_TEXT_MAX   1000    /* octets including CRLF */
 #define SMTP_OUT_MAX    2560    /* output buffer */
@@ -60,6 +62,8 @@ struct smtp_cfg {
 	unsigned max_junk;          /* NOOP, RSET, VRFY, EXPN, HELP before each one counts as an
 				       error, until a message is accepted (Postfix's
 				       smtpd_junk_command_limit; 0 = 100) */
+	struct spare *spare_out;    /* the worker's spare output buffers (common/spare.h); NULL: malloc */
+	struct spare *spare_wk;     /* and line buffers (struct smtp_work) */
 };
 
 /* Events for the session. */

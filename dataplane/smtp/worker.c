@@ -107,6 +107,8 @@ struct smtp_worker *smtp_worker_start(struct net_ctx *ctx, const struct mx_confi
 		w->pcfg[m].hostname = cfg->hostname;
 		w->pcfg[m].mode = (enum smtp_mode)m;
 		w->pcfg[m].tls_available = tls != NULL;
+		w->pcfg[m].spare_out = &w->spare_out;
+		w->pcfg[m].spare_wk = &w->spare_wk;
 		w->la[m].w = w;
 		w->la[m].mode = (enum smtp_mode)m;
 		if (ports[m] == 0)
@@ -219,7 +221,7 @@ static void sess_reap(struct smtp_worker *w)
 		if (s->tls)
 			tls_conn_free(s->tls);
 		relay_free(s->relay);
-		free(s->tin);
+		spare_put(&w->spare_tin, s->tin, TLS_IN_MAX);
 		free(s->cert);
 		free(s->login);
 		free(s->name);
@@ -280,6 +282,9 @@ void smtp_worker_free(struct smtp_worker *w)
 	while (w->live != NULL)
 		sess_kill(w->live, 1);     /* sessions still open at shutdown: reset, then freed */
 	sess_reap(w);
+	spare_drain(&w->spare_out);
+	spare_drain(&w->spare_wk);
+	spare_drain(&w->spare_tin);
 	gate_free(&w->gate);
 	if (w->tw)
 		tls_worker_free(w->tw);

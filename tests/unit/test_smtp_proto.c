@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dataplane/smtp/smtp_proto.h"
+#include "common/spare.h"
 #include "t.h"
 
 #define HOST     "mx.example"
@@ -2392,6 +2393,88 @@ TEST(out_of_memory)
 	CHECK_STR(take(&D), "421 4.3.0 " HOST " Error: insufficient system resources\n");
 }
 
+/*
+ * The worker's spares (common/spare.h): the engine's output and line
+ * buffers go back there when drained, and the next command or session
+ * takes them from there, even when malloc would fail; the line buffer goes
+ * back wiped of what an AUTH exchange left in it (user, password). A spare
+ * stack keeps at most SPARE_MAX blocks, and never hands out a block of
+ * another size than asked for.
+ */
+TEST(spare_buffers)
+{
+	static struct spare out, wk, odd;
+	static const uint8_t zero[sizeof(struct smtp_work)];
+	struct smtp_proto p2;
+	const void *outb, *wkb;
+	void *b;
+	unsigned i;
+
+	auth_session(SMTP_MODE_MX);
+	D.cfg.spare_out = &out;
+	D.cfg.spare_wk = &wk;
+	say(&D, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	CHECK_STR(take(&D), "#AUTH alice secret\n235 2.7.0 Authentication successful\n");
+	CHECK_EQ(out.n, 1);
+	CHECK_EQ(wk.n, 1);
+	CHECK_EQ(wk.size, sizeof(struct smtp_work));
+	CHECK(memcmp(wk.blk[0], zero, sizeof(zero)) == 0);
+	outb = out.blk[0];
+	wkb = wk.blk[0];
+	/* the next command takes both again; its reply waits in the same output buffer */
+	D.no_drain = 1;
+	say(&D, "MAIL FROM:<a@b.example>\r\n");
+	CHECK(D.p.out == outb);
+	CHECK_EQ(out.n, 0);
+	CHECK_EQ(wk.n, 1);
+	CHECK(wk.blk[0] == wkb);
+	D.no_drain = 0;
+	drain(&D);
+	CHECK_STR(take(&D), "#MAIL <a@b.example>\n250 2.1.0 Ok\n");
+	CHECK_EQ(out.n, 1);
+	/* a new session's greeting: from the spares even with malloc failing */
+	malloc_ok = 0;
+	smtp_proto_init(&p2, &D.cfg, 0);
+	malloc_ok = -1;
+	CHECK(p2.out == outb);
+	CHECK_EQ(out.n, 0);
+	smtp_proto_free(&p2);
+	CHECK_EQ(out.n, 1);
+	/* and with none left, malloc's failure is the engine's as before */
+	smtp_proto_init(&p2, &D.cfg, SMTP_INIT_NO_BANNER);
+	b = spare_get(&out, SMTP_OUT_MAX);
+	malloc_ok = 0;
+	smtp_proto_greet(&p2);
+	malloc_ok = -1;
+	CHECK(p2.out == NULL);
+	spare_put(&out, b, SMTP_OUT_MAX);
+	smtp_proto_free(&p2);
+	/* bounded: the blocks beyond SPARE_MAX are freed (ASan counts any leak) */
+	for (i = 0; i < SPARE_MAX + 3; i++)
+		spare_put(&out, malloc(SMTP_OUT_MAX), SMTP_OUT_MAX);
+	CHECK_EQ(out.n, SPARE_MAX);
+	/* one size a stack: another size is malloc'd, and freed when given back */
+	spare_put(&odd, malloc(16), 16);
+	b = spare_get(&odd, 32);
+	CHECK(b != NULL && b != odd.blk[0]);
+	CHECK_EQ(odd.n, 1);
+	spare_put(&odd, b, 32);
+	CHECK_EQ(odd.n, 1);
+	CHECK_EQ(odd.size, 16);
+	/* emptied, a stack takes the next size given back */
+	free(spare_get(&odd, 16));
+	CHECK_EQ(odd.n, 0);
+	spare_put(&odd, malloc(32), 32);
+	CHECK_EQ(odd.size, 32);
+	spare_put(NULL, spare_get(NULL, 8), 8);
+	smtp_proto_free(&D.p);
+	D.cfg.spare_out = D.cfg.spare_wk = NULL;
+	spare_drain(&out);
+	spare_drain(&wk);
+	spare_drain(&odd);
+	CHECK_EQ(out.n + wk.n + odd.n, 0);
+}
+
 int main(void)
 {
 	RUN(greeting);
@@ -2429,6 +2512,7 @@ int main(void)
 	RUN(state_names);
 	RUN(work_buffers);
 	RUN(out_of_memory);
+	RUN(spare_buffers);
 	RUN(random_input);
 	smtp_proto_free(&D.p);
 	return t_done("test_smtp_proto");
