@@ -2808,17 +2808,6 @@ static void cn_get(const X509_NAME *name, char *out, size_t outlen)
 	ERR_clear_error();
 }
 
-/* Copy a string into a macro field, cut to fit (once per handshake: no snprintf). */
-#define MACRO_SET(field, src) macro_set((field), sizeof(field), (src))
-static void macro_set(char *dst, size_t size, const char *src)
-{
-	size_t n;
-
-	for (n = 0; n + 1 < size && src[n]; n++)
-		dst[n] = src[n];
-	dst[n] = 0;
-}
-
 /* The macros, valid after the handshake. */
 void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 {
@@ -2826,24 +2815,24 @@ void tls_get_macros(const struct tls_conn *c, struct tls_macros *m)
 	X509 *peer;
 
 	memset(m, 0, sizeof(*m));
-	MACRO_SET(m->verify, "NONE");
+	m->verify = "NONE";
+	m->version = m->cipher = "";
 	if (!SSL_is_init_finished(c->ssl))
 		return;
-	MACRO_SET(m->version, SSL_get_version(c->ssl));
+	m->version = SSL_get_version(c->ssl);
 	cipher = SSL_get_current_cipher(c->ssl);
 	if (cipher) {
-		MACRO_SET(m->cipher, SSL_CIPHER_get_name(cipher));
+		m->cipher = SSL_CIPHER_get_name(cipher);
 		m->cipher_bits = SSL_CIPHER_get_bits(cipher, &m->alg_bits);
 	}
 	/* not asked: a resumed session's certificate is not reported either */
 	peer = c->no_cert_req ? NULL : SSL_get_peer_certificate(c->ssl);
 	if ((!c->ctx->request_client_cert && !c->cert_req) || c->no_cert_req)
-		MACRO_SET(m->verify, "NOT");
+		m->verify = "NOT";
 	else if (!peer)
-		MACRO_SET(m->verify, "NO");
+		m->verify = "NO";
 	else
-		MACRO_SET(m->verify, !c->verify_failed && SSL_get_verify_result(c->ssl) == X509_V_OK ?
-			  "OK" : "FAIL");
+		m->verify = !c->verify_failed && SSL_get_verify_result(c->ssl) == X509_V_OK ? "OK" : "FAIL";
 	if (peer) {
 		dn_get(X509_get_subject_name(peer), m->cert_subject, sizeof(m->cert_subject));
 		dn_get(X509_get_issuer_name(peer), m->cert_issuer, sizeof(m->cert_issuer));
@@ -2923,7 +2912,7 @@ void tls_get_server_macros(const struct tls_conn *c, struct tls_macros *m)
 	if (!SSL_is_init_finished(c->ssl))
 		return;
 	peer = SSL_get_peer_certificate(c->ssl);
-	MACRO_SET(m->verify, !peer ? "NO" : SSL_get_verify_result(c->ssl) == X509_V_OK ? "OK" : "FAIL");
+	m->verify = !peer ? "NO" : SSL_get_verify_result(c->ssl) == X509_V_OK ? "OK" : "FAIL";
 	X509_free(peer);        /* its DNs and CNs: tls_get_macros() took them */
 }
 

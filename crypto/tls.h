@@ -107,11 +107,15 @@ enum tls_status {
 	TLS_ERROR,          /* protocol error or garbage: close the session, count it */
 };
 
-/* sendmail's TLS macros of a session. */
+/*
+ * sendmail's TLS macros of a session. verify, version and cipher are static
+ * strings (literals, BoringSSL's tables), never NULL: a session may keep
+ * the pointers after the connection is gone.
+ */
 struct tls_macros {
-	char verify[12];        /* OK NO NOT FAIL NONE TEMP PROTOCOL SOFTWARE */
-	char version[12];       /* "TLSv1.3" */
-	char cipher[64];        /* "TLS_AES_256_GCM_SHA384" */
+	const char *verify;     /* OK NO NOT FAIL NONE TEMP PROTOCOL SOFTWARE */
+	const char *version;    /* "TLSv1.3", "" before the handshake ends */
+	const char *cipher;     /* "TLS_AES_256_GCM_SHA384", "" when none */
 	int cipher_bits;        /* {cipher_bits} */
 	int alg_bits;           /* {alg_bits} */
 	char cert_subject[512]; /* +HEX quoted DN */

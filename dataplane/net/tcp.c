@@ -39,8 +39,7 @@ static void tcp_ctx_free(struct net_ctx *ctx)
 	for (i = 0; i < tc->p.max_conns; i++)
 		if (tc->conns[i].ctx != NULL && !(tc->conns[i].flags & F_DEAD))
 			tcp_conn_buffers_free(&tc->conns[i]);
-	spare_drain(&tc->rings[0]);
-	spare_drain(&tc->rings[1]);
+	spare_drain(&tc->rings);
 	rte_free(tc->conns);
 	rte_free(tc->htab);
 	rte_free(tc);

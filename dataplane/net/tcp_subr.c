@@ -289,12 +289,12 @@ void tcp_conn_buffers_free(struct tcp_conn *c)
 /*
  * Send rings. A session's replies are short and each is ACKed before the
  * next, so a ring is allocated and freed per reply (an idle connection
- * holds none): rings of the first two sizes come from and go back to
- * spares of the worker rather than malloc.
+ * holds none): rings of the first size come from and go back to spares of
+ * the worker (common/spare.h) rather than malloc.
  */
 static struct spare *ring_spare(struct tcp_ctx *tc, uint32_t cap)
 {
-	return cap == TCP_SBUF_MIN ? &tc->rings[0] : cap == 2 * TCP_SBUF_MIN ? &tc->rings[1] : NULL;
+	return cap == TCP_SBUF_MIN ? &tc->rings : NULL;
 }
 
 uint8_t *tcp_ring_get(struct tcp_ctx *tc, uint32_t cap)

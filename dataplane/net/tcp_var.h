@@ -159,9 +159,9 @@ struct tcp_ctx {
 	unsigned in_cb;                  /* callbacks being delivered (tcp_app_deliver) */
 	uint64_t chal_window;            /* second the challenge-ACK budget belongs to */
 	unsigned chal_count;
-	/* send rings of TCP_SBUF_MIN and 2 * TCP_SBUF_MIN bytes freed (every reply ACKed frees
-	   its ring), for the next (common/spare.h) */
-	struct spare rings[2];
+	/* send rings of TCP_SBUF_MIN bytes freed (every reply ACKed frees its ring), for the
+	   next (common/spare.h) */
+	struct spare rings;
 };
 
 /* parsed options of a segment */

@@ -81,9 +81,12 @@ struct smtp_worker {
 	struct spare spare_tin;   /* TLS_IN_MAX: decrypted input */
 };
 
-/* The TLS facts every TLS session keeps (the certificate DNs live apart). */
+/*
+ * The TLS facts every TLS session keeps (the certificate DNs live apart):
+ * the static strings of struct tls_macros, "" (verify "NONE") before TLS.
+ */
 struct tls_brief {
-	char verify[12], version[12], cipher[64];
+	const char *verify, *version, *cipher;
 	int cipher_bits, alg_bits;
 };
 
@@ -96,13 +99,13 @@ struct sess {
 	int client_gone, shut, dead;
 	int closing_armed;        /* C_CLOSING's timer runs (the client may never read the last reply) */
 	int peer_fin;             /* the client half-closed (FIN, or TLS close_notify) while owed an answer: close once it is out */
+	int greet_pause_ms;       /* GreetPause: the map's pause before the banner, -1: none */
 	uint64_t req_start_us;    /* the current command began (its deadline runs from here) */
 	uint64_t data_deadline_us; /* the message must be in by then (extended as bytes come) */
 	uint64_t data_last_us;    /* message bytes last came */
 	uint64_t paused_us;       /* the client's deadline is paused since (0 = running) */
 	struct sess *lnext, *lprev; /* the worker's live list */
 	struct gate_slot *lim;    /* counted under a limit (gate.c), or NULL */
-	int greet_pause_ms;       /* GreetPause: the map's pause before the banner, -1: none */
 	uint64_t born_us;
 	uint64_t tls_hs_us;       /* the first bytes of the ClientHello came (0: not yet) */
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
@@ -112,10 +115,10 @@ struct sess {
 	char qid[SLOG_QID_MAX];   /* the transaction's queue ID, once a recipient was taken, else "" */
 	uint64_t mail_us, dot_us; /* the transaction's MAIL and the message's end (delay=, delays=) */
 	char addr[INET6_ADDRSTRLEN];
+	uint16_t port;
 	char *namaddr;            /* Postfix's "name[addr]" in every line: namaddr_buf ("unknown[addr]"),
 				     or malloc'd "name[addr]" once DNS verified the name */
 	char namaddr_buf[INET6_ADDRSTRLEN + 10];
-	uint16_t port;
 	char *name;               /* the verified client name (PTR and forward), NULL: "unknown" */
 	struct dns_check *dns;    /* the connect-time lookups while the banner waits, or NULL */
 	uint8_t name_status;      /* enum dns_name_status (${client_resolve}); 0: not looked up */

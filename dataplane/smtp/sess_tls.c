@@ -81,9 +81,9 @@ static void tls_established(struct sess *s)
 	struct tls_macros m;
 
 	tls_get_macros(s->tls, &m);
-	memcpy(s->mac.verify, m.verify, sizeof(s->mac.verify));
-	memcpy(s->mac.version, m.version, sizeof(s->mac.version));
-	memcpy(s->mac.cipher, m.cipher, sizeof(s->mac.cipher));
+	s->mac.verify = m.verify;
+	s->mac.version = m.version;
+	s->mac.cipher = m.cipher;
 	s->mac.cipher_bits = m.cipher_bits;
 	s->mac.alg_bits = m.alg_bits;
 	if ((strcmp(m.verify, "OK") == 0 || strcmp(m.verify, "FAIL") == 0) &&

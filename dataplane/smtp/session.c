@@ -1061,6 +1061,8 @@ static void client_accept(struct tcp_conn *c, void *arg)
 	s->w = w;
 	s->c = c;
 	s->mode = la->mode;
+	s->mac.verify = "NONE";
+	s->mac.version = s->mac.cipher = "";
 	addr_text(tcp_tuple(c), s->addr, sizeof(s->addr));
 	str_fmt(s->namaddr_buf, sizeof(s->namaddr_buf), "unknown[%s]", s->addr);
 	s->namaddr = s->namaddr_buf;
