@@ -3,8 +3,8 @@
  *
  * A session holds its larger buffers only while bytes wait in them (the
  * SMTP engine's output and line buffers, decrypted TLS input, TCP send
- * rings), so that an idle session holds none; a plain SMTP session frees
- * and takes them back about fifteen times. Blocks above glibc's tcache
+ * rings), so that an idle session holds none; a plain SMTP session takes
+ * and frees them over twenty times. Blocks above glibc's tcache
  * limit (1032 bytes) go through malloc's bins each time: about 1.5 µs of a
  * plain session's 21 µs of work (docs/PERFORMANCE.md). The worker keeps up
  * to SPARE_MAX freed blocks of each size here and hands them out again.
