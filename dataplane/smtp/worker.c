@@ -200,7 +200,7 @@ static void list_sessions(struct smtp_worker *w, char *buf)
 				 s->cst == C_TLS_HS ? "TLS_HANDSHAKE" : s->cst == C_CLOSING ? "CLOSING" :
 				 s->cst == C_GREET_DELAY ? "GREET_DELAY" : smtp_proto_state_name(&s->p),
 				 s->tls_up ? s->mac.version : "-", s->tls_up ? s->mac.cipher : "-",
-				 s->tls_up ? s->mac.verify : "NONE", s->p.helo[0] ? s->p.helo : "-",
+				 s->tls_up ? s->mac.verify : "NONE", s->p.helo && s->p.helo[0] ? s->p.helo : "-",
 				 (unsigned long long)((tcp_now_us(w->ctx) - s->born_us) / 1000000));
 		if (n < 0 || (size_t)n >= w->list_len - o)
 			break;

@@ -36,6 +36,20 @@ echo "$out" | grep -q '^220 ' && fail "pregreet during the lookups: a banner aft
 ok "pregreet during the lookups: 554 5.5.1, no banner"
 sleep 1.5                               # past the tries the session had started
 lab_alive || fail "mxgate died after a pregreet during the lookups"
+# an operator lists the sessions while one waits for its lookups: the engine
+# has not started yet (no HELO name, not even ""), the listing must still work
+(sleep 3) | lab_exec timeout 6 "$LAB_PY" "$LAB_T/nc.py" 198.18.0.2 25 >/dev/null 2>&1 &
+hold_pid=$!
+seen=
+for ((i = 0; i < 40; i++)); do
+	out=$("$LAB_REPO/build/mxctl" -c "$LAB_DIR/mxgate.conf" sessions 2>&1) || break
+	echo "$out" | grep -q 'client=198\.18\.0\.1 .*helo=- ' && { seen=1; break; }
+	sleep 0.05
+done
+lab_alive || fail "mxgate died when mxctl sessions listed a session waiting for its lookups"
+[ -n "$seen" ] || fail "mxctl sessions during the lookups: the waiting session not listed: $out"
+ok "mxctl sessions during the lookups: the waiting session listed (helo=-)"
+wait "$hold_pid" 2>/dev/null
 out=$(dns_mail 198.18.0.1)
 echo "$out" | grep -qE '^<-  250 2\.0\.0' || fail "mail after the pregreet: $out"
 ok "mxgate serves on after a pregreet during the lookups"
