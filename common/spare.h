@@ -20,6 +20,16 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+/* Under AddressSanitizer a kept block is poisoned: a use after spare_put() is reported as a use after free() would be. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SPARE_POISON(b, n)   ASAN_POISON_MEMORY_REGION((b), (n))
+#define SPARE_UNPOISON(b, n) ASAN_UNPOISON_MEMORY_REGION((b), (n))
+#else
+#define SPARE_POISON(b, n)   ((void)(b), (void)(n))
+#define SPARE_UNPOISON(b, n) ((void)(b), (void)(n))
+#endif
+
 #define SPARE_MAX 64
 
 struct spare {
@@ -31,8 +41,12 @@ struct spare {
 /* A block of size bytes: a kept one if it has that size, else malloc()'s (NULL when out of memory). */
 static inline void *spare_get(struct spare *s, size_t size)
 {
-	if (s != NULL && s->n > 0 && s->size == size)
-		return s->blk[--s->n];
+	if (s != NULL && s->n > 0 && s->size == size) {
+		void *b = s->blk[--s->n];
+
+		SPARE_UNPOISON(b, size);
+		return b;
+	}
 	return malloc(size);
 }
 
@@ -44,6 +58,7 @@ static inline void spare_put(struct spare *s, void *b, size_t size)
 	if (s != NULL && s->n == 0)
 		s->size = size;
 	if (s != NULL && s->n < SPARE_MAX && s->size == size) {
+		SPARE_POISON(b, size);
 		s->blk[s->n++] = b;
 		return;
 	}
@@ -53,8 +68,12 @@ static inline void spare_put(struct spare *s, void *b, size_t size)
 /* Free every block kept. */
 static inline void spare_drain(struct spare *s)
 {
-	while (s != NULL && s->n > 0)
-		free(s->blk[--s->n]);
+	while (s != NULL && s->n > 0) {
+		void *b = s->blk[--s->n];
+
+		SPARE_UNPOISON(b, s->size);
+		free(b);
+	}
 }
 
 #endif

@@ -174,6 +174,8 @@ extern const struct tcp_app_ops sess_client_ops;   /* the listeners' callbacks *
 void sess_pump(struct sess *s);
 /* End a session (reset the client when abort_client); freed by the worker's next poll. */
 void sess_kill(struct sess *s, int abort_client);
+/* Give the TLS input buffer (if any) back to the worker's spares, wiped. */
+void sess_tin_release(struct sess *s);
 /* What the backend was told of the client (HELO, TLS, LOGIN) changed: close its connection (the next MAIL opens one). */
 void sess_relay_forget(struct sess *s);
 /* A queued private-key operation of the session arg finished (tls_worker_new()). */

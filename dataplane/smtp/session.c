@@ -743,6 +743,21 @@ static int client_event(struct sess *s, enum smtp_ev ev, const struct smtp_evinf
 	}
 }
 
+/*
+ * Give the TLS input buffer back to the worker's spares, wiped: it held
+ * decrypted client bytes (an AUTH exchange's among them) anywhere below
+ * TLS_IN_MAX, since consumed bytes are moved down, not cleared.
+ */
+void sess_tin_release(struct sess *s)
+{
+	if (s->tin == NULL)
+		return;
+	explicit_bzero(s->tin, TLS_IN_MAX);
+	spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX);
+	s->tin = NULL;
+	s->tin_len = 0;
+}
+
 /* Next contiguous input for the engine: decrypted bytes, or the TCP queue head. */
 static const uint8_t *client_input(struct sess *s, size_t *len)
 {
@@ -765,7 +780,8 @@ static const uint8_t *client_input(struct sess *s, size_t *len)
 	}
 	*len = s->tin_len;
 	if (s->tin_len == 0) {
-		spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX); /* nothing came: an idle session keeps no buffer */
+		/* nothing came (nothing was written into it): an idle session keeps no buffer */
+		spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX);
 		s->tin = NULL;
 		return NULL;
 	}
@@ -781,10 +797,8 @@ static void client_consume(struct sess *s, size_t n)
 	}
 	memmove(s->tin, s->tin + n, s->tin_len - n);
 	s->tin_len -= n;
-	if (s->tin_len == 0) {
-		spare_put(&s->w->spare_tin, s->tin, TLS_IN_MAX); /* idle sessions keep no input buffer */
-		s->tin = NULL;
-	}
+	if (s->tin_len == 0)
+		sess_tin_release(s);  /* idle sessions keep no input buffer */
 }
 
 /*

@@ -221,7 +221,7 @@ static void sess_reap(struct smtp_worker *w)
 		if (s->tls)
 			tls_conn_free(s->tls);
 		relay_free(s->relay);
-		spare_put(&w->spare_tin, s->tin, TLS_IN_MAX);
+		sess_tin_release(s);
 		free(s->cert);
 		free(s->login);
 		free(s->name);

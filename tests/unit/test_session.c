@@ -36,6 +36,7 @@
 #include "crypto/tls.h"
 #include "dataplane/net/tcp_app.h"
 #include "dataplane/smtp/session.h"
+#include "dataplane/smtp/sess.h"     /* the worker's spares (TEST(starttls)) */
 #include "dataplane/smtp/tx.h"
 #include "dataplane/smtp/slog.h"
 #include "policy/policy.h"
@@ -1653,6 +1654,19 @@ TEST(starttls)
 	CHECK_STR(take(b), "hi\r\n.\r\n");
 	say(b, "250 2.0.0 Ok: queued\r\n");
 	CHECK_STR(tls_say(&t, c, "QUIT\r\n"), "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n");
+	/*
+	 * the output and TLS input buffers the session drained went to the
+	 * worker's spares (its line buffer goes when it is freed), the TLS input
+	 * wiped of the decrypted commands
+	 */
+	CHECK(W->spare_out.n >= 1 && W->spare_tin.n >= 1);
+	{
+		static const uint8_t zero[TLS_IN_MAX];
+		uint8_t *tin = spare_get(&W->spare_tin, TLS_IN_MAX);
+
+		CHECK(tin != NULL && memcmp(tin, zero, TLS_IN_MAX) == 0);
+		spare_put(&W->spare_tin, tin, TLS_IN_MAX);
+	}
 	log = log_end();
 	CHECK(strstr(log, "Anonymous TLS connection established from unknown[198.18.0.1]: TLSv1.3 with cipher ")
 	      != NULL);
