@@ -94,6 +94,24 @@ HDRS := $(wildcard common/*.h dataplane/*.h dataplane/net/*.h dataplane/smtp/*.h
 	tests/unit/*.h)
 HDRS += common/metric_table.h
 
+# ---- objects shared between programs: the crypto sources are most of every
+# build (crypto/rsa_ifma.c alone takes about a minute under ASan), so each
+# flavour compiles them once. $(BUILD)/obj: DPDK's flags, as mxgate has them,
+# for mxgate, mxgen, test_tls and the benches; $(BUILD)/obj-asan: the ASan
+# unit tests. Everything else still compiles per program. ----
+CRYPTO_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -c -o $@ $<
+# (without variable tracking, which gcc tries on the kernels' big functions,
+# gives up on and redoes: 60 s to 23 s for rsa_ifma.c; ASan's reports keep
+# their lines)
+$(BUILD)/obj-asan/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -fno-var-tracking-assignments -c -o $@ $<
+# the sources of a list with the crypto sources replaced by objects of a flavour
+objs = $(filter-out $(CRYPTO_SRCS),$(1)) $(patsubst %.c,$(BUILD)/$(2)/%.o,$(filter $(CRYPTO_SRCS),$(1)))
+
 # Debian packages: build, lab, tests and the peers of later issues.
 # Each with the optional parts the suite uses: swaks needs Net::SSLeay (TLS) and
 # IO::Socket::INET6 (IPv6), which are only its Recommends.
@@ -120,11 +138,11 @@ all: $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/mxgate-control $(BUILD)/mxctl
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-$(BUILD)/mxgate: $(MXGATE_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGATE_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
+$(BUILD)/mxgate: $(call objs,$(MXGATE_SRCS),obj) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(call objs,$(MXGATE_SRCS),obj) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
 
-$(BUILD)/mxgen: $(MXGEN_SRCS) $(HDRS) $(wildcard tools/mxgen/*.h tools/common/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(MXGEN_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
+$(BUILD)/mxgen: $(call objs,$(MXGEN_SRCS),obj) $(HDRS) $(wildcard tools/mxgen/*.h tools/common/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -o $@ $(call objs,$(MXGEN_SRCS),obj) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS)
 
 $(BUILD)/kbench: tests/bench/kbench.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
@@ -159,11 +177,13 @@ $(BUILD)/test_smtp_proto: tests/unit/test_smtp_proto.c dataplane/smtp/smtp_proto
 
 # crypto/tls.c with what it links (DN quoting from common/strutil.c)
 TLS_SRCS := crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c common/strutil.c
-$(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_SRCS) $(BSSL_LDFLAGS)
+TLS_OBJS := $(call objs,$(TLS_SRCS),obj)
+TLS_ASAN_OBJS := $(call objs,$(TLS_SRCS),obj-asan)
+$(BUILD)/test_tls: tests/unit/test_tls.c $(TLS_OBJS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/unit/test_tls.c $(TLS_OBJS) $(BSSL_LDFLAGS)
 
-$(BUILD)/tls_mem: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_LDFLAGS)
+$(BUILD)/tls_mem: tests/bench/tls_mem.c $(TLS_OBJS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_OBJS) $(BSSL_LDFLAGS)
 
 $(BUILD)/test_auth: tests/unit/test_auth.c dataplane/smtp/auth.c crypto/passwd.c common/ctl_payload.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_auth.c \
@@ -195,9 +215,9 @@ SESSION_TEST_SRCS := dataplane/smtp/session.c dataplane/smtp/sess_tls.c dataplan
 	dataplane/smtp/relay_wire.c dataplane/smtp/slog.c dataplane/smtp/smtp_proto.c dataplane/smtp/auth.c \
 	crypto/tls.c crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c crypto/passwd.c policy/policy.c common/config.c common/strutil.c \
 	common/ctl_payload.c $(DNS_SRCS) tests/unit/udp_none.c
-$(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(SESSION_TEST_SRCS) $(HDRS) | $(BUILD)
+$(BUILD)/test_session: tests/unit/test_session.c tests/bench/hs_pairs.h $(call objs,$(SESSION_TEST_SRCS),obj-asan) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -Wl,--wrap=malloc -o $@ tests/unit/test_session.c \
-		$(SESSION_TEST_SRCS) $(BSSL_LDFLAGS) -lpthread $(CARES_LDFLAGS)
+		$(call objs,$(SESSION_TEST_SRCS),obj-asan) $(BSSL_LDFLAGS) -lpthread $(CARES_LDFLAGS)
 # ---- end issue 12 ----
 
 # mxgate-control's pure helpers (control/util.c): the Redis generation marker's verdict, back-off
@@ -225,23 +245,23 @@ $(BUILD)/test_metrics: tests/unit/test_metrics.c $(METRICS_TEST_SRCS) $(HDRS) | 
 UNIT_TESTS += $(BUILD)/test_metrics
 
 # ---- RSA-2048 eight lanes with AVX-512 IFMA (crypto/rsa_ifma.c): unit test, bench-rsa ----
-$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
+$(BUILD)/test_rsa_ifma: tests/unit/test_rsa_ifma.c tests/bench/hs_pairs.h $(TLS_ASAN_OBJS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_rsa_ifma.c \
-		$(TLS_SRCS) $(BSSL_LDFLAGS)
+		$(TLS_ASAN_OBJS) $(BSSL_LDFLAGS)
 
 $(BUILD)/bench_rsa: tests/bench/rsa_ifma.c crypto/rsa_ifma.c crypto/rsa_ifma.h crypto/rsa_ifma_kern.h crypto/ifma_burn.h | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/rsa_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS)
 
-$(BUILD)/bench_hs_door: tests/bench/hs_door.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/hs_door.c $(TLS_SRCS) $(BSSL_LDFLAGS)
+$(BUILD)/bench_hs_door: tests/bench/hs_door.c tests/bench/hs_pairs.h $(TLS_OBJS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/hs_door.c $(TLS_OBJS) $(BSSL_LDFLAGS)
 
 UNIT_TESTS += $(BUILD)/test_rsa_ifma
 
 # ---- X25519 eight lanes with AVX-512 IFMA (crypto/x25519_ifma.c): unit test, bench-x25519 ----
-$(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h $(TLS_SRCS) $(HDRS) \
+$(BUILD)/test_x25519_ifma: tests/unit/test_x25519_ifma.c tests/bench/hs_pairs.h $(TLS_ASAN_OBJS) $(HDRS) \
 		$(BUILD)/foreign_evp.so | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_x25519_ifma.c \
-		$(TLS_SRCS) $(BSSL_LDFLAGS)
+		$(TLS_ASAN_OBJS) $(BSSL_LDFLAGS)
 
 # a stranger's EVP_DigestVerify that test_x25519_ifma preloads into a copy of itself
 $(BUILD)/foreign_evp.so: tests/unit/foreign_evp.c | $(BUILD)
@@ -265,9 +285,9 @@ bench-hs: deps
 # ---- end X25519 IFMA ----
 
 # ---- ECDSA P-256 signing and verification eight lanes with AVX-512 IFMA (crypto/p256_ifma.c): unit test, bench-p256 ----
-$(BUILD)/test_p256_ifma: tests/unit/test_p256_ifma.c crypto/p256_ifma.c crypto/rsa_ifma.c $(HDRS) | $(BUILD)
+$(BUILD)/test_p256_ifma: tests/unit/test_p256_ifma.c $(BUILD)/obj-asan/crypto/p256_ifma.o $(BUILD)/obj-asan/crypto/rsa_ifma.o $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -fsanitize=address,undefined -o $@ tests/unit/test_p256_ifma.c \
-		crypto/p256_ifma.c crypto/rsa_ifma.c $(BSSL_LDFLAGS) -lpthread
+		$(BUILD)/obj-asan/crypto/p256_ifma.o $(BUILD)/obj-asan/crypto/rsa_ifma.o $(BSSL_LDFLAGS) -lpthread
 UNIT_TESTS += $(BUILD)/test_p256_ifma
 
 $(BUILD)/bench_p256: tests/bench/p256_ifma.c crypto/p256_ifma.c crypto/p256_ifma.h crypto/p256_ifma_kern.h crypto/ifma_burn.h \
@@ -332,8 +352,8 @@ soak: deps
 #   make test runs every target briefly (tests/fuzz/run.sh: corpus replay + FUZZ_TEST_SECONDS of new inputs)
 DEB_PACKAGES += clang libclang-rt-14-dev
 FUZZ_CC := clang
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BASE_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(FUZZ_BASE_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_NAMES := smtp_proto tcp policy config ctl passwd reply relay_wire dns
 FUZZ_BINS := $(foreach t,$(FUZZ_NAMES),$(BUILD)/fuzz/fuzz_$(t))
 FUZZ_SECONDS ?= 600
@@ -358,9 +378,18 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c common/config.c $(HDRS) | $(
 
 # fuzz_ctl includes dataplane/service.c (its request handlers are static) and so links what it calls
 FUZZ_CTL_SRCS := $(COMMON_SRCS) dataplane/stats.c $(NET_SRCS) $(SMTP_SRCS)
-$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_SRCS) $(HDRS) | $(BUILD)/fuzz
+# The crypto kernels it links are arithmetic that no control request steers:
+# they get ASan and UBSan but no coverage, which takes clang over two minutes
+# on crypto/rsa_ifma.c alone.
+IFMA_SRCS := crypto/rsa_ifma.c crypto/x25519_ifma.c crypto/p256_ifma.c
+FUZZ_CTL_OBJS := $(filter-out $(IFMA_SRCS),$(FUZZ_CTL_SRCS)) $(patsubst %.c,$(BUILD)/obj-fuzz/%.o,$(IFMA_SRCS))
+$(BUILD)/obj-fuzz/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_BASE_CFLAGS) -fsanitize=address,undefined $(DPDK_CFLAGS) $(BSSL_CFLAGS) \
+		-Wno-error=unused-command-line-argument -c -o $@ $<
+$(BUILD)/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c dataplane/service.c $(FUZZ_CTL_OBJS) $(HDRS) | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DPDK_CFLAGS) $(BSSL_CFLAGS) -Wno-error=unused-command-line-argument -o $@ \
-		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_SRCS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
+		tests/fuzz/fuzz_ctl.c $(FUZZ_CTL_OBJS) $(DPDK_LDFLAGS) $(BSSL_LDFLAGS) $(CARES_LDFLAGS)
 
 $(BUILD)/fuzz/fuzz_passwd: tests/fuzz/fuzz_passwd.c crypto/passwd.c crypto/passwd.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(BSSL_CFLAGS) -o $@ tests/fuzz/fuzz_passwd.c crypto/passwd.c $(BSSL_LDFLAGS)
@@ -448,8 +477,8 @@ $(BUILD)/crypto_speed: tests/bench/crypto_speed.c | $(BUILD)
 $(BUILD)/crypto_speed_stock: tests/bench/crypto_speed.c | $(BUILD)
 	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/crypto_speed.c $(BSSL_STOCK_LDFLAGS)
 
-$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c $(TLS_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_SRCS) $(BSSL_STOCK_LDFLAGS)
+$(BUILD)/tls_mem_stock: tests/bench/tls_mem.c $(TLS_OBJS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $(BSSL_CFLAGS) -o $@ tests/bench/tls_mem.c $(TLS_OBJS) $(BSSL_STOCK_LDFLAGS)
 
 .PHONY: bench-crypto
 bench-crypto: deps
@@ -489,4 +518,4 @@ clean:
 	rm -rf $(BUILD)/mxgate $(BUILD)/mxgen $(BUILD)/kbench $(BUILD)/test_* $(BUILD)/mxctl \
 		$(BUILD)/mxgate-control $(BUILD)/tls_mem $(BUILD)/auth_cost $(BUILD)/bench_rsa $(BUILD)/bench_hs_door \
 		$(BUILD)/crypto_speed $(BUILD)/crypto_speed_stock $(BUILD)/tls_mem_stock $(BUILD)/fuzz $(BUILD)/bench_dns_msg
-	rm -rf $(ASAN_BUILD)
+	rm -rf $(ASAN_BUILD) $(BUILD)/obj $(BUILD)/obj-asan $(BUILD)/obj-fuzz
