@@ -958,6 +958,7 @@ static int parse_backend(struct parser *p, const char *item, size_t len, struct 
 		b->family = 6;
 	else
 		return bad(p, "backend '%s': '%s' is not an IPv4 or IPv6 address", buf, host);
+	inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, b->addr_text, sizeof(b->addr_text));
 	return 0;
 }
 

@@ -49,6 +49,7 @@ struct cfg_impair {
 struct cfg_backend {
 	uint8_t family;             /* 4 or 6 */
 	uint8_t addr[16];           /* network byte order; IPv4 in the first 4 bytes */
+	char addr_text[46];         /* addr as inet_ntop writes it (INET6_ADDRSTRLEN): the logs' */
 	uint16_t port;
 	int proxy_v2;               /* "/proxy": send a PROXY v2 header instead of XCLIENT */
 	int starttls;               /* "/starttls": STARTTLS required (without it: tried when offered,

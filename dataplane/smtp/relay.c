@@ -627,10 +627,8 @@ static const struct pol_snapshot *backend_map(const struct relay *r)
 static const char *backend_label(const struct relay *r, char *buf, size_t len)
 {
 	const struct cfg_backend *be = &r->rp->cfg->backends[r->bidx];
-	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(be->family == 4 ? AF_INET : AF_INET6, be->addr, a, sizeof(a));
-	str_fmt(buf, len, "%s[%s]:%u", be->name[0] ? be->name : "unknown", a, (unsigned)be->port);
+	str_fmt(buf, len, "%s[%s]:%u", be->name[0] ? be->name : "unknown", be->addr_text, (unsigned)be->port);
 	return buf;
 }
 

@@ -363,14 +363,15 @@ static void log_delivery(struct sess *s, int code, const char *rep)
 {
 	const struct cfg_backend *b;
 	uint64_t now = tcp_now_us(s->w->ctx), a = s->dot_us - s->mail_us, d = now - s->dot_us;
-	char ip[INET6_ADDRSTRLEN] = "unknown", relay[2 * INET6_ADDRSTRLEN + 16] = "none", dsn[16];
+	const char *ip = "unknown";
+	char relay[2 * INET6_ADDRSTRLEN + 16] = "none", dsn[16];
 	char delay[24], da[24], dd[24];
 	int bidx = relay_backend(s->relay), rl = (int)strcspn(rep, "\r\n");
 	const char *to, *status = code < 300 ? "sent" : code < 500 ? "deferred" : "bounced";
 
 	if (bidx >= 0 && (unsigned)bidx < s->w->cfg->nbackends) {
 		b = &s->w->cfg->backends[bidx];
-		inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, ip, sizeof(ip));
+		ip = b->addr_text;
 		str_fmt(relay, sizeof(relay), "%s[%s]:%u", ip, ip, b->port);
 	}
 	delay_text(delay, sizeof(delay), a + d);

@@ -910,6 +910,9 @@ TEST(smtp_keys)
 	CHECK_EQ(cfg.backends[1].starttls, 0);
 	CHECK_EQ(cfg.backends[2].proxy_v2, 1);
 	CHECK_EQ(cfg.backends[2].starttls, 1);
+	/* the logs' text of the address, as inet_ntop writes it whatever the spelling */
+	CHECK_STR(cfg.backends[0].addr_text, "198.18.1.1");
+	CHECK_STR(cfg.backends[1].addr_text, "2001:2:0:1::1");
 	CHECK_EQ(cfg.tls_min_version, 0x0304);
 	CHECK_EQ(cfg.tls_ask_client_cert, 1);
 	CHECK_EQ(cfg.smtp_port, 25);
@@ -933,6 +936,8 @@ TEST(smtp_keys)
 	expect_error(PORT_LINES "tls_min_version = TLSv1.1\n", ":3: tls_min_version", "TLSv1.2 or TLSv1.3");
 	expect_error(PORT_LINES "tls_ask_client_cert = maybe\n", ":3: tls_ask_client_cert", "yes or no");
 	expect_error(PORT_LINES "smtpd_recipient_limit = 0\n", ":3: smtpd_recipient_limit", NULL);
+	CHECK(parse_ok(PORT_LINES "backends = [2001:0002:0000:0001:0000:0000:0000:00AB]:25\n") == 0);
+	CHECK_STR(cfg.backends[0].addr_text, "2001:2:0:1::ab");
 }
 
 /* Towards backends (issue 13): /name=, backend_tls_ca_file, backend_auth_without_tls. */
