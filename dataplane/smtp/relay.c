@@ -662,13 +662,12 @@ static int map_refusal(struct relay *r)
 /* What the EHLO reply in r->rep offers. */
 static void backend_offers(struct relay *r)
 {
-	const char *rep = r->rep.buf;
-	size_t len = r->rep.len;
+	struct rw_ehlo e;
 
-	r->offers = (rw_reply_has_keyword(rep, len, "STARTTLS") ? OFFER_STARTTLS : 0) |
-		    (rw_reply_has_keyword(rep, len, "XCLIENT") ? OFFER_XCLIENT : 0) |
-		    rw_auth_mechs(rep, len) << OFFER_AUTH_SHIFT;
-	r->xattrs = rw_xclient_attrs(rep, len);
+	rw_ehlo_scan(r->rep.buf, r->rep.len, &e);
+	r->offers = (e.starttls ? OFFER_STARTTLS : 0) | (e.xclient ? OFFER_XCLIENT : 0) |
+		    e.mechs << OFFER_AUTH_SHIFT;
+	r->xattrs = e.xattrs;
 }
 
 /*

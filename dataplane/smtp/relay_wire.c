@@ -67,6 +67,13 @@ enum rw_reply_status rw_reply_feed(struct rw_reply *r, const uint8_t *in, size_t
 	return RW_REPLY_MORE;
 }
 
+/* Is line[0..ll) "dddKW", "dddKW params" or "dddKW\r" for the k bytes of keyword kw? */
+static int line_offers(const char *line, size_t ll, const char *kw, size_t k)
+{
+	return ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
+	       (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r');
+}
+
 /* Does an EHLO reply offer keyword kw (one line "dddKW", "dddKW params")? */
 int rw_reply_has_keyword(const char *rep, size_t len, const char *kw)
 {
@@ -76,8 +83,7 @@ int rw_reply_has_keyword(const char *rep, size_t len, const char *kw)
 		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
 		size_t ll = nl ? (size_t)(nl - line) : len - i;
 
-		if (ll >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
-		    (ll == 4 + k || line[4 + k] == ' ' || line[4 + k] == '\r'))
+		if (line_offers(line, ll, kw, k))
 			return 1;
 		i += ll + 1;
 	}
@@ -103,35 +109,73 @@ int rw_xclient_lists(const char *rep, size_t len, const char *attr)
 	return 0;
 }
 
-/*
- * The RW_XA_* attributes the EHLO reply's XCLIENT lines list, in one pass:
- * each word of each "250[- ]XCLIENT" line against the names (a backend
- * connection's EHLO reply is read once, on every relayed session).
- */
-unsigned rw_xclient_attrs(const char *rep, size_t len)
+/* The RW_XA_* attributes among the words of a line "dddXCLIENT attr ..." (ll > 12). */
+static unsigned xclient_words(const char *line, size_t ll)
 {
 	static const struct { const char *name; size_t n; unsigned bit; } xa[] = {
 		{ "ADDR", 4, RW_XA_ADDR }, { "PORT", 4, RW_XA_PORT }, { "NAME", 4, RW_XA_NAME },
 		{ "HELO", 4, RW_XA_HELO }, { "PROTO", 5, RW_XA_PROTO }, { "LOGIN", 5, RW_XA_LOGIN },
 	};
+	const char *p, *w, *end = line + ll;
 	unsigned m = 0;
-	size_t i = 0, k;
+	size_t k;
 
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i), *p, *end;
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		end = line + ll;
-		if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
-			/* each word after a space, as rw_xclient_lists() takes them */
-			for (p = line + 11; p != NULL && p < end; p = memchr(p + 1, ' ', (size_t)(end - p - 1)))
-				for (k = 0; k < sizeof(xa) / sizeof(xa[0]); k++)
-					if (p + 1 + xa[k].n <= end && strncasecmp(p + 1, xa[k].name, xa[k].n) == 0 &&
-					    (p + 1 + xa[k].n == end || p[1 + xa[k].n] == ' ' || p[1 + xa[k].n] == '\r'))
-						m |= xa[k].bit;
-		i += ll + 1;
+	/* each word after a space, up to a space, a CR or the line's end, as rw_xclient_lists() takes them */
+	for (p = line + 11; p != NULL && p < end; p = memchr(p + 1, ' ', (size_t)(end - p - 1))) {
+		for (w = p + 1; w < end && *w != ' ' && *w != '\r'; w++)
+			;
+		for (k = 0; k < sizeof(xa) / sizeof(xa[0]); k++)
+			if ((size_t)(w - (p + 1)) == xa[k].n && strncasecmp(p + 1, xa[k].name, xa[k].n) == 0)
+				m |= xa[k].bit;
 	}
 	return m;
+}
+
+static unsigned auth_words(const char *line, size_t ll);
+
+/*
+ * What an EHLO reply offers that the relay uses, in one pass over its lines
+ * (a backend connection's EHLO reply is read on every relayed session, and
+ * twice with XCLIENT): a line's first letter picks the one keyword it can
+ * be, so most lines cost one memchr and no string comparison.
+ */
+void rw_ehlo_scan(const char *rep, size_t len, struct rw_ehlo *e)
+{
+	size_t i = 0;
+
+	memset(e, 0, sizeof(*e));
+	while (i + 4 <= len) {
+		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		/* every keyword below needs 10 bytes or more: line[4..9] are in the line */
+		if (ll >= 10)
+			switch (line[4] | 0x20) {
+			case 's':
+				e->starttls |= line_offers(line, ll, "STARTTLS", 8);
+				break;
+			case 'x':
+				e->xclient |= line_offers(line, ll, "XCLIENT", 7);
+				if (ll > 12 && strncasecmp(line + 4, "XCLIENT ", 8) == 0)
+					e->xattrs |= xclient_words(line, ll);
+				break;
+			case 'a':
+				if (strncasecmp(line + 4, "AUTH", 4) == 0 && (line[8] == ' ' || line[8] == '='))
+					e->mechs |= auth_words(line, ll);
+				break;
+			default:
+				break;
+			}
+		i += ll + 1;
+	}
+}
+
+unsigned rw_xclient_attrs(const char *rep, size_t len)
+{
+	struct rw_ehlo e;
+
+	rw_ehlo_scan(rep, len, &e);
+	return e.xattrs;
 }
 
 /* ---- AUTH ---- */
@@ -149,29 +193,31 @@ static unsigned mech_bit(const char *w, size_t n)
 	return 0;
 }
 
+/* The RW_MECH_* among the words of a line "dddAUTH mech ..." or "dddAUTH=mech ..." (ll > 9). */
+static unsigned auth_words(const char *line, size_t ll)
+{
+	unsigned m = 0;
+	size_t j;
+
+	for (j = 9; j < ll;) {
+		size_t w = j;
+
+		while (j < ll && line[j] != ' ' && line[j] != '\r')
+			j++;
+		m |= mech_bit(line + w, j - w);
+		while (j < ll && (line[j] == ' ' || line[j] == '\r'))
+			j++;
+	}
+	return m;
+}
+
 /* The mechanisms of the EHLO reply's AUTH lines that mxgate speaks. */
 unsigned rw_auth_mechs(const char *rep, size_t len)
 {
-	unsigned m = 0;
-	size_t i = 0;
+	struct rw_ehlo e;
 
-	while (i + 4 <= len) {
-		const char *line = rep + i, *nl = memchr(line, '\n', len - i);
-		size_t ll = nl ? (size_t)(nl - line) : len - i, j;
-
-		if (ll > 9 && strncasecmp(line + 4, "AUTH", 4) == 0 && (line[8] == ' ' || line[8] == '='))
-			for (j = 9; j < ll;) {
-				size_t w = j;
-
-				while (j < ll && line[j] != ' ' && line[j] != '\r')
-					j++;
-				m |= mech_bit(line + w, j - w);
-				while (j < ll && (line[j] == ' ' || line[j] == '\r'))
-					j++;
-			}
-		i += ll + 1;
-	}
-	return m;
+	rw_ehlo_scan(rep, len, &e);
+	return e.mechs;
 }
 
 /* base64 (RFC 4648 4), padded. */

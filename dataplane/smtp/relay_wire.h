@@ -25,6 +25,8 @@
  *       proxy-protocol.txt 2.2) with the TLS facts in PP2_TYPE_SSL.
  *   rw_auth_mechs                   the SASL mechanisms (PLAIN, LOGIN) an
  *       EHLO reply's AUTH line offers (RFC 4954 3; "AUTH=" too).
+ *   rw_ehlo_scan                    all the relay reads of an EHLO reply
+ *       (STARTTLS, XCLIENT and its attributes, AUTH), in one pass.
  *   rw_base64 / rw_auth_plain / rw_auth_login_line
  *                                   AUTH towards a backend: base64 (RFC
  *       4648), "AUTH PLAIN <initial response>" (RFC 4616), and the base64
@@ -192,6 +194,18 @@ size_t rw_proxy_v2(const struct rw_proxy_info *pp, uint8_t *out, size_t outlen);
  * whole words): RW_MECH_PLAIN | RW_MECH_LOGIN, 0 when none.
  */
 unsigned rw_auth_mechs(const char *rep, size_t len);
+
+/*
+ * What the relay reads of a backend's EHLO reply, in one pass:
+ * rw_reply_has_keyword() of STARTTLS and of XCLIENT, rw_xclient_attrs()
+ * and rw_auth_mechs() (which are this scan).
+ */
+struct rw_ehlo {
+	int starttls, xclient;
+	unsigned xattrs;          /* RW_XA_* */
+	unsigned mechs;           /* RW_MECH_* */
+};
+void rw_ehlo_scan(const char *rep, size_t len, struct rw_ehlo *e);
 
 /*
  * base64 (RFC 4648, padded, no line breaks) of in[0..n) into out,

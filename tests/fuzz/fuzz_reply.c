@@ -1,7 +1,7 @@
 /*
  * fuzz_reply.c - libFuzzer target for the backend reply assembler and the
  * EHLO reply readers (dataplane/smtp/relay_wire.c: rw_reply_feed,
- * rw_reply_has_keyword, rw_xclient_lists).
+ * rw_reply_has_keyword, rw_xclient_lists, rw_ehlo_scan).
  *
  * Input: byte 0 seeds the chunk sizes; the rest is what a backend sends.
  * It is fed whole and in chunks of 1..16 bytes, as TCP or TLS would hand
@@ -97,6 +97,50 @@ static int model_lists(const char *rep, size_t len, const char *attr)
 	return 0;
 }
 
+/* The model of rw_auth_mechs: PLAIN and LOGIN as whole words (split at spaces and CRs) of "dddAUTH ..." or "dddAUTH=..." lines. */
+static unsigned model_mechs(const char *rep, size_t len)
+{
+	size_t s = 0, w, j;
+	unsigned m = 0;
+
+	while (s < len) {
+		const char *nl = memchr(rep + s, '\n', len - s);
+		size_t e = nl ? (size_t)(nl - rep) : len;
+
+		if (e - s > 9 && strncasecmp(rep + s + 4, "AUTH", 4) == 0 && (rep[s + 8] == ' ' || rep[s + 8] == '='))
+			for (w = s + 9; w < e; w = j + 1) {
+				for (j = w; j < e && rep[j] != ' ' && rep[j] != '\r'; j++)
+					;
+				if (j - w == 5 && strncasecmp(rep + w, "PLAIN", 5) == 0)
+					m |= RW_MECH_PLAIN;
+				if (j - w == 5 && strncasecmp(rep + w, "LOGIN", 5) == 0)
+					m |= RW_MECH_LOGIN;
+			}
+		s = e + 1;
+	}
+	return m;
+}
+
+/* rw_ehlo_scan against the models of the readers it stands for. */
+static void check_ehlo(const char *rep, size_t len)
+{
+	static const struct { const char *name; unsigned bit; } xa[] = {
+		{ "ADDR", RW_XA_ADDR }, { "PORT", RW_XA_PORT }, { "NAME", RW_XA_NAME },
+		{ "HELO", RW_XA_HELO }, { "PROTO", RW_XA_PROTO }, { "LOGIN", RW_XA_LOGIN },
+	};
+	struct rw_ehlo e;
+	unsigned k, xattrs = 0;
+
+	rw_ehlo_scan(rep, len, &e);
+	FUZZ_ASSERT(e.starttls == model_keyword(rep, len, "STARTTLS"));
+	FUZZ_ASSERT(e.xclient == model_keyword(rep, len, "XCLIENT"));
+	FUZZ_ASSERT(e.mechs == model_mechs(rep, len));
+	for (k = 0; k < sizeof(xa) / sizeof(xa[0]); k++)
+		if (model_lists(rep, len, xa[k].name))
+			xattrs |= xa[k].bit;
+	FUZZ_ASSERT(e.xattrs == xattrs);
+}
+
 /* Feed p[0..n) in chunks (step 0: whole), recording what is found and checking each reply. */
 static void feed(const uint8_t *p, size_t n, uint8_t seed, struct found *f)
 {
@@ -143,6 +187,7 @@ static void feed(const uint8_t *p, size_t n, uint8_t seed, struct found *f)
 				FUZZ_ASSERT(rw_reply_has_keyword(R.buf, R.len, kws[k]) == model_keyword(R.buf, R.len, kws[k]));
 				FUZZ_ASSERT(rw_xclient_lists(R.buf, R.len, attrs[k]) == model_lists(R.buf, R.len, attrs[k]));
 			}
+			check_ehlo(R.buf, R.len);
 		}
 		if (f->n < MAX_REPLIES) {
 			f->status[f->n] = (int)st;

@@ -915,6 +915,52 @@ TEST(xclient_attrs_random)
 	CHECK_EQ(bad, 0);
 }
 
+/* rw_ehlo_scan: a real Postfix reply, look-alikes, and random replies against the single readers. */
+TEST(ehlo_scan)
+{
+	static const char *const tok[] = { "250-", "250 ", "STARTTLS", "starttls", "STARTTLSX", "XCLIENT", "XCLIENT ",
+					   "AUTH ", "AUTH=", "auth", "PLAIN", "login", "ADDR", " ", "\r", "\n",
+					   "\r\n", "S", "X", "A" };
+	const char *pf = "250-mx.lab.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n"
+			 "250-AUTH PLAIN LOGIN\r\n250-XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN\r\n"
+			 "250 CHUNKING\r\n";
+	const char *alike = "250-mx\r\n250-STARTTLSX\r\n250-XCLIENTS ADDR\r\n250-AUTHX PLAIN\r\n250 AUTH=login\n";
+	struct rw_ehlo e;
+	char rep[400];
+	unsigned r, i, bad = 0;
+
+	rw_ehlo_scan(pf, strlen(pf), &e);
+	CHECK(e.starttls && e.xclient);
+	CHECK_EQ(e.xattrs, RW_XA_ALL);
+	CHECK_EQ(e.mechs, RW_MECH_PLAIN | RW_MECH_LOGIN);
+	rw_ehlo_scan(alike, strlen(alike), &e);
+	CHECK(!e.starttls && !e.xclient);
+	CHECK_EQ(e.xattrs, 0);
+	CHECK_EQ(e.mechs, RW_MECH_LOGIN);
+	rw_ehlo_scan("250 STARTTLS", 12, &e);                 /* the last line without its CRLF */
+	CHECK(e.starttls);
+	rw_ehlo_scan("", 0, &e);
+	CHECK(!e.starttls && !e.xclient && e.xattrs == 0 && e.mechs == 0);
+	srand(777);
+	for (r = 0; r < 50000; r++) {
+		size_t n = 0;
+		unsigned ntok = (unsigned)rand() % 24;
+
+		for (i = 0; i < ntok; i++) {
+			const char *t = tok[rand() % (int)(sizeof(tok) / sizeof(tok[0]))];
+
+			memcpy(rep + n, t, strlen(t));
+			n += strlen(t);
+		}
+		rw_ehlo_scan(rep, n, &e);
+		bad += e.starttls != rw_reply_has_keyword(rep, n, "STARTTLS") ||
+		       e.xclient != rw_reply_has_keyword(rep, n, "XCLIENT") ||
+		       e.xattrs != ((rw_xclient_lists(rep, n, "ADDR") ? RW_XA_ADDR : 0u) |
+				    (rw_xclient_lists(rep, n, "LOGIN") ? RW_XA_LOGIN : 0u));
+	}
+	CHECK_EQ(bad, 0);
+}
+
 int main(void)
 {
 	RUN(reply_single_and_multi);
@@ -929,6 +975,7 @@ int main(void)
 	RUN(xclient_command);
 	RUN(xclient_announced_attrs);
 	RUN(xclient_attrs_random);
+	RUN(ehlo_scan);
 	RUN(proxy_v2_ipv4_plain);
 	RUN(proxy_v2_ipv6_plain);
 	RUN(proxy_v2_tls);
