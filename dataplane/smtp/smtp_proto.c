@@ -364,6 +364,16 @@ static void line_reset(struct smtp_proto *p)
 	p->cr = 0;
 }
 
+/* The first CR or LF in buf[i..len), or len: memchr scans vectors, and every line of every message passes here. */
+static size_t line_end(const uint8_t *buf, size_t i, size_t len)
+{
+	const uint8_t *lf = memchr(buf + i, '\n', len - i), *cr;
+	size_t e = lf != NULL ? (size_t)(lf - buf) : len;
+
+	cr = memchr(buf + i, '\r', e - i);
+	return cr != NULL ? (size_t)(cr - buf) : e;
+}
+
 /*
  * Read bytes into the current line until its CRLF, keeping at most the
  * state's limit (512 or 1000 octets with CRLF), so memory stays bounded
@@ -399,8 +409,7 @@ static enum line_rc line_read(struct smtp_proto *p, const uint8_t *buf, size_t l
 			*n = i + 1;
 			return LINE_BARE_LF;
 		}
-		for (j = i; j < len && buf[j] != '\r' && buf[j] != '\n'; j++)
-			;
+		j = line_end(buf, i, len);
 		if (!p->line_overflow) {
 			/* RFC 5321 4.5.3.1.6: the dot added for transparency does not count */
 			size_t lim = limit + (p->state == S_DATA && !p->line_cont &&
