@@ -45,6 +45,8 @@ struct listen_arg {
 };
 
 #define TLS_IN_MAX 4096          /* decrypted client bytes waiting for the engine */
+/* engine rounds (a line or an event each) one pump runs before other sessions get their turn */
+#define SESS_PUMP_ROUNDS 4096
 
 struct smtp_worker {
 	struct net_ctx *ctx;
@@ -62,6 +64,7 @@ struct smtp_worker {
 	uint32_t next_id;
 	struct sess *dead;        /* killed sessions, freed at the next poll */
 	struct sess *live;        /* every session not killed (for listing) */
+	struct sess *again;       /* sessions whose pump stopped at its round limit: pumped at the next poll */
 	struct gate gate;         /* the access map's stages, Limit:, decision counters */
 	int draining;             /* set by the service lcore: refuse new sessions */
 	char *list_buf;           /* set by the service lcore: list sessions here */
@@ -110,6 +113,7 @@ struct sess {
 	uint64_t tls_hs_us;       /* the first bytes of the ClientHello came (0: not yet) */
 	struct smtp_cfg pcfg;     /* the engine's settings for this session (Srv_Features) */
 	struct sess *next_dead;
+	struct sess *next_again;
 	unsigned key;             /* the session number: [pid] of its log lines, id= in mxctl sessions */
 	char id[12];              /* the same, as text */
 	char qid[SLOG_QID_MAX];   /* the transaction's queue ID, once a recipient was taken, else "" */
@@ -125,6 +129,7 @@ struct sess {
 	uint8_t dns_wait;         /* the banner waits for the lookups */
 	uint8_t rcpt_limit_logged; /* the 452 4.5.3 of smtpd_recipient_limit was logged (once a transaction) */
 	uint8_t connect_ok;       /* a Connect: entry said OK or RELAY: no DNSBL verdict (sendmail's order) */
+	uint8_t in_again;         /* on the worker's again list (next_again) */
 	const char *blocked_by;   /* DNSBL score over the threshold: the site to name */
 	struct smtp_tx tx;        /* the transaction */
 	struct relay *relay;      /* the backend side, allocated at the first MAIL */

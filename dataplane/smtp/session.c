@@ -828,6 +828,21 @@ static void log_pipelining(struct sess *s, const uint8_t *rest, size_t n)
 	     text);
 }
 
+/*
+ * A pump stopped at its round limit: input may wait that no new bytes will
+ * announce (lines already in the TCP queue, or plaintext BoringSSL already
+ * decrypted, which a client that sent everything never adds to), so the
+ * worker's next poll pumps the session again (smtp_worker_poll).
+ */
+static void pump_later(struct sess *s)
+{
+	if (s->in_again)
+		return;
+	s->in_again = 1;
+	s->next_again = s->w->again;
+	s->w->again = s;
+}
+
 /* Feed the engine while it can take input and the backend can take the message. */
 void sess_pump(struct sess *s)
 {
@@ -836,7 +851,7 @@ void sess_pump(struct sess *s)
 	int was_bp = relay_space_waiting(s->relay);
 
 	relay_space_wait(s->relay, 0);
-	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < 4096) {
+	while (!s->dead && s->c != NULL && s->cst == C_SMTP && rounds++ < SESS_PUMP_ROUNDS) {
 		const uint8_t *in;
 		size_t len, used = 0;
 		uint64_t n530, a530;     /* the engine's own 530s, logged as Postfix logs a reject */
@@ -896,6 +911,8 @@ void sess_pump(struct sess *s)
 	client_flush(s);
 	if (s->dead || s->c == NULL || s->cst != C_SMTP)
 		return;
+	if (rounds > SESS_PUMP_ROUNDS)
+		pump_later(s);           /* the limit, not the input, ended this pump */
 	smtp_proto_trim(&s->p);      /* an idle session keeps no line buffer */
 	if (!s->p.owed && !smtp_proto_in_transaction(&s->p))
 		tx_release(&s->tx);      /* nor a transaction's paths */

@@ -216,8 +216,14 @@ static void sess_reap(struct smtp_worker *w)
 	relay_pool_reap(&w->rp);
 	while (w->dead != NULL) {
 		struct sess *s = w->dead;
+		struct sess **pp;
 
 		w->dead = s->next_dead;
+		for (pp = &w->again; s->in_again && *pp != NULL; pp = &(*pp)->next_again)
+			if (*pp == s) {
+				*pp = s->next_again;     /* killed while waiting for its next pump */
+				break;
+			}
 		if (s->tls)
 			tls_conn_free(s->tls);
 		relay_free(s->relay);
@@ -253,6 +259,30 @@ static unsigned auth_poll(struct smtp_worker *w)
 	return n;
 }
 
+/*
+ * Pump the sessions whose last pump stopped at its round limit
+ * (sess_pump): the list is taken whole, so a session that stops at the
+ * limit again waits for the next poll, after the other sessions' input.
+ */
+static unsigned pump_again(struct smtp_worker *w)
+{
+	struct sess *s = w->again;
+	unsigned n = 0;
+
+	w->again = NULL;
+	while (s != NULL) {          /* nothing is freed before the next sess_reap() */
+		struct sess *next = s->next_again;
+
+		s->next_again = NULL;
+		s->in_again = 0;
+		if (!s->dead)
+			sess_pump(s);
+		s = next;
+		n++;
+	}
+	return n;
+}
+
 unsigned smtp_worker_poll(struct smtp_worker *w)
 {
 	unsigned n = 0;
@@ -261,6 +291,7 @@ unsigned smtp_worker_poll(struct smtp_worker *w)
 	slog_bind(w->log);           /* this thread's lines go through the worker's ring */
 	if (lb != NULL)
 		list_sessions(w, lb);
+	n += pump_again(w);
 	sess_reap(w);
 	if (w->tw != NULL && tls_worker_pending(w->tw))
 		n = tls_worker_run(w->tw, 64);

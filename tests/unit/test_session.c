@@ -1215,6 +1215,43 @@ TEST(backpressure)
 	stop();
 }
 
+/*
+ * A message of more short lines than one pump takes, all in the client's
+ * window at once, and then nothing more from the client (it sent it all
+ * and waits for the reply): the worker's polls must finish it, since no
+ * new bytes will announce the rest.
+ */
+TEST(more_lines_than_a_pump)
+{
+	static char msg[(SESS_PUMP_ROUNDS + 1000) * 3 + 3];
+	struct tcp_conn *c, *b;
+	unsigned i, nlines = SESS_PUMP_ROUNDS + 1000;
+	size_t want = (size_t)nlines * 3;
+
+	for (i = 0; i < nlines; i++)
+		memcpy(msg + i * 3, "x\r\n", 3);
+	memcpy(msg + want, ".\r\n", 3);
+	start("backends = 198.18.1.1:25\n");
+	log_begin();
+	c = client_ehlo(40001);
+	b = mail_via_backend(c);
+	into_message(c, b);
+	memcpy(c->rx + c->rxlen, msg, sizeof(msg));
+	c->rxlen += sizeof(msg);
+	c->ops->readable(c);
+	CHECK(c->rxlen > 0);                                  /* one pump's share */
+	for (i = 0; i < 4 && c->rxlen > 0; i++)
+		smtp_worker_poll(W);
+	CHECK_EQ(c->rxlen, 0);
+	/* every line and the dot went to the backend */
+	CHECK(b->txlen >= sizeof(msg) && memcmp(b->tx + b->txlen - sizeof(msg), msg, sizeof(msg)) == 0);
+	say(b, "250 2.0.0 Ok\r\n");
+	CHECK_STR(take(c), "250 2.0.0 Ok\r\n");
+	log_end();
+	CHECK_EQ(counter("message_bytes"), want);
+	stop();
+}
+
 TEST(greeting_delay)
 {
 	struct tcp_conn *c;
@@ -1826,6 +1863,7 @@ int main(void)
 	RUN(backend_timeout_after_dot);
 	RUN(backend_failure_not_carried_over);
 	RUN(backpressure);
+	RUN(more_lines_than_a_pump);
 	RUN(greeting_delay);
 	RUN(client_control);
 	RUN(draining);
