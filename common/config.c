@@ -95,6 +95,7 @@ static const struct int_key int_keys[] = {
 	INT_KEY(smtpd_stress_error_limit, 1, 1000, 0, LIVE),
 	INT_KEY(smtpd_greet_delay_ms, 0, 60000, 0, LIVE),
 	INT_KEY(smtpd_client_connection_count_limit, 0, 1000000, 0, LIVE),
+	INT_KEY(smtpd_client_ipv6_prefix_length, 16, 128, 0, LIVE),
 	INT_KEY(message_size_limit, 0, 2147483647, 0, LIVE),
 	INT_KEY(smtpd_recipient_limit, 1, 100000, 0, LIVE),
 	INT_KEY(smtpd_hard_error_limit, 1, 1000, 0, LIVE),
@@ -1583,6 +1584,7 @@ static void set_defaults(struct mx_config *cfg)
 	cfg->message_size_limit = 10240000;
 	cfg->smtpd_recipient_limit = 100;
 	cfg->smtpd_client_connection_count_limit = 50;   /* Postfix's default */
+	cfg->smtpd_client_ipv6_prefix_length = 64;
 	cfg->smtpd_hard_error_limit = 20;                  /* Postfix's ${stress?{1}:{20}}: stress has its own */
 	cfg->smtpd_junk_command_limit = 100;
 	cfg->max_sessions = 10000;

@@ -114,6 +114,8 @@ struct mx_config {
 	unsigned smtpd_greet_delay_ms;        /* wait before the banner; input before it = pregreet */
 	unsigned smtpd_client_connection_count_limit; /* open sessions per client address where no
 						 ClientConn: entry applies; 0 = none; default 50 */
+	unsigned smtpd_client_ipv6_prefix_length; /* the IPv6 prefix counted as one client by the
+						 connection limits (ClientConn, ClientRate, Limit:); default 64 */
 	unsigned message_size_limit;          /* bytes, default 10240000 */
 	unsigned smtpd_recipient_limit;       /* default 100 */
 	unsigned smtpd_hard_error_limit;      /* default 10 */

@@ -199,23 +199,32 @@ static struct gate_slot *limit_slot(struct limit_table *t, unsigned st, unsigned
 }
 
 /*
- * The limits of a new session from a (policy.h struct pol_limits), in
- * sendmail's order: ClientRate (every attempt counted, this one too),
- * ClientConn, then Limit:'s conn and rate. Returns 0 to go on (*slot:
+ * The limits of a new session from addr (policy.h struct pol_limits; an
+ * IPv6 address counted by its first v6_prefix bits), in sendmail's order:
+ * ClientRate (every attempt counted, this one too), ClientConn, then
+ * Limit:'s conn and rate. Returns 0 to go on (*slot:
  * where the session is counted, or NULL), or the tag that refused with
  * the refusal's enhanced code and text in *enh and *why.
  */
-static int limit_check(struct gate *g, const struct pol_limits *lim, const struct pol_addr *a,
-		       struct gate_slot **slot, const char **enh, const char **why)
+static int limit_check(struct gate *g, const struct pol_limits *lim, const struct pol_addr *addr,
+		       unsigned v6_prefix, struct gate_slot **slot, const char **enh, const char **why)
 {
 	struct limit_table *t;
 	struct gate_slot *e;
+	struct pol_addr key = *addr, *a = &key;
 	uint64_t cap, now = tcp_now_us(g->ctx);
-	unsigned h, st;
+	unsigned h, st, i;
 	int refused = 0;
 
 	if (lim->conn == 0 && lim->rate == 0 && lim->client_rate == 0 && lim->client_conn == 0)
 		return 0;
+	/* an IPv6 client is its prefix: one end site's /64 holds 2^64 addresses to rotate through */
+	if (key.family == 6 && v6_prefix < 128) {
+		for (i = v6_prefix / 8 + (v6_prefix % 8 != 0); i < 16; i++)
+			key.a[i] = 0;
+		if (v6_prefix % 8)
+			key.a[v6_prefix / 8] &= (uint8_t)(0xff << (8 - v6_prefix % 8));
+	}
 	if ((t = limit_table()) == NULL) {
 		g->st->limit_table_full++;
 		return 0;
@@ -327,6 +336,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	struct pol_stage_out o;
 	struct pol_client pc;
 	const char *why = NULL, *enh = NULL;
+	unsigned v6_prefix = s->w->cfg->smtpd_client_ipv6_prefix_length;
 	char dn1[8], dn2[8];
 	int tag;
 
@@ -335,7 +345,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 	if (pol == NULL) {             /* no map: only the configured ClientConn default */
 		struct pol_limits lim = { .client_conn = s->w->cfg->smtpd_client_connection_count_limit };
 
-		if ((tag = limit_check(g, &lim, &pc.addr, &s->lim, &enh, &why)) != 0)
+		if ((tag = limit_check(g, &lim, &pc.addr, v6_prefix, &s->lim, &enh, &why)) != 0)
 			goto limited;
 		return 0;
 	}
@@ -353,7 +363,7 @@ int gate_sess_connect(struct sess *s, struct pol_result *refusal)
 		case POL_STAGE_LIMIT:
 			if (!o.lim.client_conn_found)    /* no ClientConn: entry: the configured default */
 				o.lim.client_conn = s->w->cfg->smtpd_client_connection_count_limit;
-			if ((tag = limit_check(g, &o.lim, &pc.addr, &s->lim, &enh, &why)) != 0)
+			if ((tag = limit_check(g, &o.lim, &pc.addr, v6_prefix, &s->lim, &enh, &why)) != 0)
 				goto limited;
 			break;
 		case POL_STAGE_FEATURES:

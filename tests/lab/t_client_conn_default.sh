@@ -9,7 +9,12 @@
 #     there is room again;
 #   - an access map with ClientConn:198.18.0.1 5: the entry wins for .1
 #     (five at once), while 198.18.0.3, which no entry covers, still gets
-#     the default of 3; ClientConn:198.18.0.4 0 exempts .4 (four at once).
+#     the default of 3; ClientConn:198.18.0.4 0 exempts .4 (four at once);
+#   - IPv6, limit 2, max_sessions 20: a stranger with 16 addresses of one
+#     /64 (2001:2::100 to ::10f), two sessions from each, holds 2 sessions,
+#     not every slot (smtpd_client_ipv6_prefix_length, 64 by default), and
+#     a client from 198.18.0.1 still gets the banner; with the prefix at
+#     126 (a part of a byte), each group of four addresses holds 2: 8.
 export LAB_WORKERS=2
 . "$(dirname "$0")/lib.sh"
 lab_begin
@@ -84,5 +89,51 @@ has '^three extra: 421 4\.3\.2 ' "no entry for .3: the default 3 did not apply"
 ok "198.18.0.3, no entry: the default of 3"
 has '^four extra: 220 ' "ClientConn:198.18.0.4 0: the fifth session was refused"
 ok "ClientConn:198.18.0.4 0: no limit"
+
+# IPv6: one stranger's /64 is one client
+slots6() {   # print "held N refused M" for --per sessions from each of 16 addresses, then one IPv4 banner
+	lab_exec timeout 60 "$LAB_PY" - <<'PY' 2>&1
+import socket
+held, refused = [], 0
+for i in range(16):
+    for j in range(2):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.bind(("2001:2::%x" % (0x100 + i), 0))
+        s.connect(("2001:2::2", 25))
+        g = s.recv(512).decode(errors="replace")
+        if g.startswith("220"):
+            held.append(s)
+        else:
+            refused += 1
+            s.close()
+print("held %d refused %d" % (len(held), refused), flush=True)
+o = socket.create_connection(("198.18.0.2", 25), timeout=10)
+print("ipv4: %s" % o.recv(512).decode(errors="replace").strip(), flush=True)
+o.close()
+for s in held:
+    s.close()
+PY
+}
+v6_lab() {   # extra config lines
+	lab_down >/dev/null 2>&1
+	lab_up "worker_lcores = 1,2" "smtpd_client_connection_count_limit = 2" "max_sessions = 20" "$@" ||
+		fail "lab did not come up (IPv6 $*)"
+	for ((i = 0; i < 16; i++)); do
+		lab_exec ip -6 addr add "2001:2::$(printf %x $((0x100 + i)))/64" dev mxout nodad ||
+			fail "cannot add 2001:2::$(printf %x $((0x100 + i)))"
+	done
+}
+v6_lab
+out=$(slots6)
+has '^held 2 refused 30$' "one /64, default prefix: not 2 sessions held"
+has '^ipv4: 220 ' "one /64 held the IPv4 client's slot"
+ok "16 addresses of one /64: 2 sessions in all (smtpd_client_ipv6_prefix_length 64), IPv4 still served"
+expect_log 'NOQUEUE: reject: CONNECT from unknown\[2001:2::10[0-9a-f]\]: 421 4\.3\.2 Too many open connections\.' \
+	"NOQUEUE: reject: CONNECT from unknown[2001:2::1xx]: 421 4.3.2 Too many open connections."
+v6_lab "smtpd_client_ipv6_prefix_length = 126"
+out=$(slots6)
+has '^held 8 refused 24$' "prefix 126: not 2 sessions for each group of four addresses"
+ok "prefix 126: 8 sessions held (2 per four addresses)"
 expect_alive "after the connection caps"
 lab_end

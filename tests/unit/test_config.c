@@ -938,6 +938,11 @@ TEST(smtp_keys)
 	expect_error(PORT_LINES "smtpd_recipient_limit = 0\n", ":3: smtpd_recipient_limit", NULL);
 	CHECK(parse_ok(PORT_LINES "backends = [2001:0002:0000:0001:0000:0000:0000:00AB]:25\n") == 0);
 	CHECK_STR(cfg.backends[0].addr_text, "2001:2:0:1::ab");
+	CHECK_EQ(cfg.smtpd_client_ipv6_prefix_length, 64);      /* an IPv6 client is its /64 */
+	CHECK(parse_ok(PORT_LINES "smtpd_client_ipv6_prefix_length = 128\n") == 0);
+	CHECK_EQ(cfg.smtpd_client_ipv6_prefix_length, 128);
+	expect_error(PORT_LINES "smtpd_client_ipv6_prefix_length = 129\n", ":3: smtpd_client_ipv6_prefix_length", NULL);
+	expect_error(PORT_LINES "smtpd_client_ipv6_prefix_length = 15\n", ":3: smtpd_client_ipv6_prefix_length", NULL);
 }
 
 /* Towards backends (issue 13): /name=, backend_tls_ca_file, backend_auth_without_tls. */
