@@ -516,6 +516,8 @@ static void check(struct auth_service *a, struct auth_req *r, uint64_t now)
 
 	if (a->cfg.fail_limit && f != NULL && f->count >= a->cfg.fail_limit) {
 		r->result = AUTH_LIMITED;
+	} else if (r->must_fail) {
+		r->result = AUTH_FAIL;           /* as a wrong password: delayed, counted */
 	} else if (a->nusers == 0) {
 		r->result = AUTH_FAIL;           /* the set was emptied meanwhile */
 	} else {

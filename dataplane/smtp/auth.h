@@ -88,6 +88,7 @@ struct auth_req {
 	char user[AUTH_USER_MAX + 1];
 	uint8_t pass[AUTH_PASS_MAX];
 	size_t pass_len;
+	uint8_t must_fail;      /* the engine found the credentials' form wrong: fails, no check */
 	unsigned worker;        /* set by auth_submit() */
 	/* the service lcore's */
 	enum auth_result result;

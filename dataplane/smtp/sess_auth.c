@@ -63,6 +63,7 @@ void sess_auth_ask(struct sess *s, const struct smtp_evinfo *ei)
 		r->family = t->family == NET_AF_INET ? 4 : 6;
 		memcpy(r->addr, t->raddr.a, 16);
 		snprintf(r->user, sizeof(r->user), "%s", ei->arg);
+		r->must_fail = ei->auth_malformed != 0;
 		r->pass_len = ei->len <= sizeof(r->pass) ? ei->len : sizeof(r->pass);
 		memcpy(r->pass, ei->data, r->pass_len);
 		snprintf(s->sasl_method, sizeof(s->sasl_method), "%s", ei->params);

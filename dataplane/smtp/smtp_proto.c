@@ -1086,14 +1086,12 @@ static void sasl_end(struct smtp_proto *p)
 		memset(p->wk->params, 0, sizeof(p->wk->params));
 }
 
-/* Refuse inside AUTH: the reply, back to commands, an error like Postfix counts it. */
+/* Refuse inside AUTH (a 501 or 503: no credentials to try): the reply, back to commands, an error like Postfix counts it. */
 static int sasl_refuse(struct smtp_proto *p, const char *reply)
 {
 	out_line(p, "%s", reply);
 	sasl_end(p);
 	p->stat_auth_refused++;
-	if (strncmp(reply, "535", 3) == 0)
-		p->auth_failures++;
 	return -1;
 }
 
@@ -1109,6 +1107,20 @@ static int sasl_done(struct smtp_proto *p, size_t pass_len, struct smtp_evinfo *
 	p->owed = SMTP_EV_AUTH;
 	*e = SMTP_EV_AUTH;
 	return 0;
+}
+
+/*
+ * Credentials that cannot pass: the session hears of them as of any other
+ * (AUTH, with an empty user and password, marked), so that they fail as a
+ * wrong password does: after the failure delay, logged, counted toward the
+ * client's failure limit.
+ */
+static int sasl_malformed(struct smtp_proto *p, struct smtp_evinfo *ev, enum smtp_ev *e)
+{
+	memset(p->wk->arg, 0, sizeof(p->wk->arg));
+	memset(p->wk->params, 0, sizeof(p->wk->params));
+	ev->auth_malformed = 1;
+	return sasl_done(p, 0, ev, e);
 }
 
 /* One SASL response (base64 text, "=" for empty, "*" to cancel). */
@@ -1140,7 +1152,7 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 		if (ulen == 0 || ulen > SASL_FIELD_MAX || plen == 0 || plen > SASL_FIELD_MAX ||
 		    (zlen > 0 && (zlen != ulen || memcmp(buf, z1 + 1, ulen) != 0))) {
 			/* no proxy authorization: authzid empty or the user itself */
-			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			rc = sasl_malformed(p, ev, e);
 			break;
 		}
 		memcpy(p->wk->arg, z1 + 1, ulen);
@@ -1151,7 +1163,7 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 	}
 	case SASL_LOGIN_USER:
 		if (n == 0 || n > SASL_FIELD_MAX || memchr(buf, 0, (size_t)n) != NULL) {
-			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			rc = sasl_malformed(p, ev, e);
 			break;
 		}
 		memcpy(p->wk->arg, buf, (size_t)n);
@@ -1163,7 +1175,7 @@ static int sasl_response(struct smtp_proto *p, const char *text, struct smtp_evi
 		break;
 	case SASL_LOGIN_PASS:
 		if (n == 0 || n > SASL_FIELD_MAX) {
-			rc = sasl_refuse(p, "535 5.7.8 Error: authentication failed: authentication failure");
+			rc = sasl_malformed(p, ev, e);
 			break;
 		}
 		memcpy(p->wk->params, buf, (size_t)n);

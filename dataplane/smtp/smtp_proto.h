@@ -137,6 +137,8 @@ struct smtp_evinfo {
 	const uint8_t *data;        /* DATA_LINE */
 	size_t len;
 	enum smtp_refusal error;
+	int auth_malformed;         /* AUTH: credentials that cannot pass (an authzid not the user's own,
+				       an empty or too long field): arg and data empty, the check must fail */
 };
 
 /*

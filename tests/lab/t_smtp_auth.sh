@@ -90,6 +90,29 @@ echo "$out" | grep -q '535 5.7.8 Error: authentication failed' || fail "wrong pa
 ok "wrong password: 535 5.7.8 after $dt ms (delay 1000 ms)"
 [ "$(counter mxgate_smtp_auth_total 'result="failed"')" -ge 1 ] || fail "smtp_auth_failed not counted"
 log_has 'SASL PLAIN authentication failed' || fail "no log line for the failure"
+# credentials that cannot pass (an authzid that is not the user) fail as a wrong password does:
+# after the delay, logged (fail2ban's line), counted
+nfail=$(counter mxgate_smtp_auth_total 'result="failed"')
+nlines=$(grep -c 'SASL PLAIN authentication failed' "$LAB_DIR/mxgate.log")
+out=$(lab_exec timeout 20 "$LAB_PY" - <<'PY' 2>&1
+import base64, smtplib, ssl, time
+s = smtplib.SMTP("198.18.0.2", 25, timeout=10)
+s.ehlo("client.example")
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo("client.example")
+t0 = time.time()
+code, msg = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"bob\0alice\0alice-secret").decode())
+print(code, int((time.time() - t0) * 1000), msg.decode())
+s.quit()
+PY
+)
+set -- $out
+[ "${1:-}" = 535 ] || fail "AUTH PLAIN with bob as the authzid of alice: $out"
+[ "${2:-0}" -ge 900 ] || fail "the authzid's 535 came after ${2:-?} ms, before the 1000 ms failure delay"
+[ "$(counter mxgate_smtp_auth_total 'result="failed"')" -gt "$nfail" ] || fail "the authzid's failure not counted"
+[ "$(grep -c 'SASL PLAIN authentication failed' "$LAB_DIR/mxgate.log")" -gt "$nlines" ] ||
+	fail "no log line for the authzid's failure"
+ok "an authzid not the user's (bob for alice): 535 5.7.8 after $2 ms, logged and counted"
 
 # LOGIN with smtplib, and AUTH on 465 with swaks
 out=$(auth 198.18.0.2 --port 587 --user bob --password bob-secret --mech LOGIN --to b@lab.example)

@@ -236,6 +236,20 @@ TEST(checks)
 	CHECK(r != NULL && r->result == AUTH_OK);
 	free(r);
 	CHECK_EQ(auth_service_stats(a)->auth_checks, 7);
+	/* credentials the engine found malformed: fail after the delay even with the right password, and count */
+	for (i = 0; i < 3; i++) {
+		r = req("alice", "pencil", 3);
+		r->must_fail = 1;
+		CHECK(ask(a, r, t) == NULL);
+		auth_service_poll(a, t + 1000000, 4, &wait);
+		r = auth_take(a, 0);
+		CHECK(r != NULL && r->result == AUTH_FAIL && r->pass_len == 0);
+		free(r);
+	}
+	r = ask(a, req("alice", "pencil", 3), t + 1000000);
+	CHECK(r != NULL && r->result == AUTH_LIMITED);      /* three failures from 198.18.0.3 */
+	free(r);
+	CHECK_EQ(auth_service_stats(a)->auth_checks, 7);      /* no password was checked */
 	/* IPv6: failures count per /64, whatever the interface identifier */
 	for (i = 0; i < 3; i++) {
 		r = req6("alice", "wrong", 0, (uint8_t)(0x10 + i));

@@ -216,7 +216,8 @@ static void record(struct drv *d, enum smtp_ev e, const struct smtp_evinfo *ev, 
 		tr_add(d, "#STARTTLS discarded=%zu\n", d->rxlen - used);
 		break;
 	case SMTP_EV_AUTH:
-		tr_add(d, "#AUTH %s %.*s\n", ev->arg, (int)ev->len, (const char *)ev->data);
+		tr_add(d, "#AUTH%s %s %.*s\n", ev->auth_malformed ? "(malformed)" : "", ev->arg, (int)ev->len,
+		       (const char *)ev->data);
 		break;
 	case SMTP_EV_NEED_INPUT:
 	case SMTP_EV_WAIT:
@@ -415,13 +416,24 @@ TEST(auth)
 	say(&D, "AUTH login YWxpY2U=\r\nc2VjcmV0\r\n");
 	CHECK_STR(take(&D), "334 UGFzc3dvcmQ6\n#AUTH alice secret\n235 2.7.0 Authentication successful\n");
 
-	/* what is refused before the session hears of it */
+	/*
+	 * credentials that cannot pass (an authzid not the user's, an empty
+	 * LOGIN user or password) go to the session marked, empty, so that
+	 * they fail as a wrong password does (delayed, logged, counted);
+	 * the rest is refused before the session hears of it
+	 */
 	auth_session(SMTP_MODE_MX);
-	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN a b\r\n"
-		 "AUTH PLAIN !!!!\r\nAUTH PLAIN AGFsaWNl\r\n", plain_authz);
+	snprintf(line, sizeof(line), "AUTH PLAIN %s\r\nAUTH LOGIN =\r\nAUTH LOGIN YWxpY2U=\r\n=\r\n", plain_authz);
 	say(&D, line);
-	CHECK_STR(take(&D), "535 5.7.8 Error: authentication failed: authentication failure\n"
-		  "504 5.5.4 Unrecognized authentication type\n"
+	CHECK_STR(take(&D), "#AUTH(malformed)  \n535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "#AUTH(malformed)  \n535 5.7.8 Error: authentication failed: authentication failure\n"
+		  "334 UGFzc3dvcmQ6\n"
+		  "#AUTH(malformed)  \n535 5.7.8 Error: authentication failed: authentication failure\n");
+	auth_session(SMTP_MODE_MX);
+	snprintf(line, sizeof(line), "AUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN a b\r\n"
+		 "AUTH PLAIN !!!!\r\nAUTH PLAIN AGFsaWNl\r\n");
+	say(&D, line);
+	CHECK_STR(take(&D), "504 5.5.4 Unrecognized authentication type\n"
 		  "501 5.5.4 Syntax: AUTH mechanism [initial-response]\n"
 		  "501 5.5.4 Syntax: AUTH mechanism [initial-response]\n"
 		  "501 5.5.2 Cannot decode response\n501 5.5.2 Malformed PLAIN response\n");
